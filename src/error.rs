@@ -1,0 +1,65 @@
+//! Typed errors of the kernel crate. Library code never panics on user input: every shape, length,
+//! dtype, device or launch problem comes back as one of these, naming what was wrong.
+
+/// Every error `hyena-kernels` can return.
+#[derive(Debug, thiserror::Error)]
+pub enum HyenaError {
+    /// A tensor or buffer does not have the shape an operation needs.
+    #[error("shape mismatch for `{what}`: expected {expected}, got {got}")]
+    Shape {
+        what: String,
+        expected: String,
+        got: String,
+    },
+    /// A sequence length is out of range (zero, above `l_max`, above a kernel path's limit, …).
+    #[error("invalid length: {0}")]
+    Length(String),
+    /// Any other invalid argument (zero sizes, NaN where a finite value is required, …).
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+    /// A dtype an operation or file does not support.
+    #[error("unsupported dtype: {0}")]
+    Dtype(String),
+    /// No CUDA driver / device could be opened (never a panic).
+    #[error("no CUDA device available: {0}")]
+    NoDevice(String),
+    /// The kernel was not compiled into this build (feature off, or unknown name).
+    #[error("kernel `{0}` is not built into this binary")]
+    KernelNotBuilt(String),
+    /// A launch asks for more dynamic shared memory than the device allows.
+    #[error("kernel `{kernel}` needs {requested} bytes of shared memory; the device allows {limit}")]
+    SharedMemory {
+        kernel: String,
+        requested: usize,
+        limit: usize,
+    },
+    /// A device buffer is too short, misaligned, or belongs to another device.
+    #[error("buffer `{name}`: {problem}")]
+    Buffer { name: String, problem: String },
+    /// An error reported by the CUDA driver, cuBLAS or the simulator.
+    #[error("device error: {0}")]
+    Device(String),
+}
+
+/// Result alias used throughout the crate.
+pub type Result<T> = std::result::Result<T, HyenaError>;
+
+impl HyenaError {
+    /// Convenience constructor for [`HyenaError::Shape`].
+    pub fn shape(what: impl Into<String>, expected: impl std::fmt::Display, got: impl std::fmt::Display) -> Self {
+        HyenaError::Shape {
+            what: what.into(),
+            expected: expected.to_string(),
+            got: got.to_string(),
+        }
+    }
+}
+
+/// Return a [`HyenaError::Shape`] unless `got == expected` (lengths of flat buffers).
+pub fn check_len(what: &str, got: usize, expected: usize) -> Result<()> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(HyenaError::shape(what, format!("{expected} elements"), format!("{got} elements")))
+    }
+}
