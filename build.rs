@@ -1,1 +1,31 @@
-fn main() {}
+//! Build script of hyena-kernels.
+//!
+//! - feature `cuda`: compile every `kernels/*.cu` with nvcc into one fatbin, embed it, and generate
+//!   the Rust params structs from `kernels/hyena_params.h` with bindgen (see `build/cuda.rs`).
+//! - feature `sim`: compile the same `kernels/*.cu` with the host C++ compiler against the
+//!   simulator's CUDA header, for the SIMT simulator (see `build/sim.rs`).
+//! - neither: nothing to do; the crate is CPU-only and needs no nvcc and no libclang.
+
+#[cfg(any(feature = "cuda", feature = "sim"))]
+#[path = "build/params.rs"]
+mod params;
+
+#[cfg(feature = "cuda")]
+#[path = "build/cuda.rs"]
+mod cuda;
+
+#[cfg(feature = "sim")]
+#[path = "build/sim.rs"]
+mod sim;
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=build");
+    println!("cargo:rerun-if-changed=kernels");
+    #[cfg(any(feature = "cuda", feature = "sim"))]
+    params::generate();
+    #[cfg(feature = "cuda")]
+    cuda::build();
+    #[cfg(feature = "sim")]
+    sim::build();
+}
