@@ -1,0 +1,397 @@
+#!/usr/bin/env python3
+"""PyTorch baselines for `hyena bench` (run by it as a subprocess; also usable alone).
+
+CPU (`--device cpu`):
+  torch_sdpa_fwd / _fwdbwd     causal F.scaled_dot_product_attention, f32, [B, H, L, dh]
+  torch_hyena_fwd / _fwdbwd    a standalone PyTorch Hyena operator (written here from the
+                               paper's equations: in_proj -> short depthwise conv -> implicit
+                               filter FFN -> gated rfft/irfft causal long convolutions ->
+                               out_proj), f32
+GPU (`--device cuda`):
+  flash2_fwd / _fwdbwd         SDPA restricted to SDPBackend.FLASH_ATTENTION (FlashAttention-2),
+                               bf16, causal
+  torch_fftconv_fwd            the Hyena mixing core alone (gated causal FFT conv with a
+                               precomputed filter spectrum) through torch.fft, f32
+  torch_hyena_fwd / _fwdbwd    the same standalone operator as on CPU, f32
+  d2d_copy_gbps                device-to-device copy bandwidth (read + write), this run
+  fftconv_bw_pct               torch_fftconv_fwd's compulsory traffic / time, as % of the copy
+
+Times are medians (ms) of repeated runs after warm-up; on GPU each run is bracketed by CUDA
+events. Cells whose estimated single run exceeds --max-est-secs (extrapolated from the previous
+length: L^2 for attention, L log L otherwise) are skipped, OOM is caught and reported.
+Writes JSON: {"meta": {...}, "columns": [...], "results": [{"key", "L", "value", "reps", "status"}]}.
+"""
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+
+
+def log(msg):
+    print(f"[bench_torch] {msg}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--lengths", default="1024,2048,4096,8192,16384,32768,65536")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--width", type=int, default=256)
+    p.add_argument("--head-dim", type=int, default=64)
+    p.add_argument("--order", type=int, default=2)
+    p.add_argument("--filter-width", type=int, default=64)
+    p.add_argument("--emb-dim", type=int, default=33)
+    p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave torch's default)")
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--max-est-secs", type=float, default=30.0)
+    p.add_argument("--cell-budget-secs", type=float, default=20.0)
+    p.add_argument("--fwd-only", action="store_true")
+    p.add_argument("--out", default="-", help="JSON output path ('-' for stdout)")
+    a = p.parse_args(argv)
+    a.lengths = sorted({int(x) for x in a.lengths.split(",") if x.strip()})
+    if a.width % a.head_dim != 0:
+        p.error("--width must be a multiple of --head-dim")
+    if a.order < 2:
+        p.error("--order must be at least 2")
+    return a
+
+
+# ------------------------------------------------------------------------------------------------
+# The Hyena operator, from the paper (Poli et al. 2023, Sec. 3): with (x^1..x^N, v) = projections
+# of u, z^1 = v, z^{n+1}_t = x^n_t * (h^n * z^n)_t (causal long convolution), y = out(z^{N+1}).
+# Projections are a dense in_proj followed by a short depthwise causal convolution; each h^n is
+# implicit: FFN(positional encoding(t)) * exponential-decay window.
+
+
+def build_hyena(torch, d, order, filter_width, emb_dim, l_max, device, dtype):
+    nn = torch.nn
+
+    class Sin(nn.Module):
+        def __init__(self, dim, w=1.0):
+            super().__init__()
+            self.freq = nn.Parameter(w * torch.ones(1, dim))
+
+        def forward(self, x):
+            return torch.sin(self.freq * x)
+
+    class ImplicitFilter(nn.Module):
+        """h[c, t] = FFN(pos(t))[c] * exp(-|delta_c| t), t in [0, 1]."""
+
+        def __init__(self, channels, emb_dim, width, l_max):
+            super().__init__()
+            t = torch.linspace(0, 1, l_max)[:, None]  # [L, 1]
+            bands = (emb_dim - 1) // 2
+            tr = torch.linspace(0, l_max - 1, l_max)[:, None] * 2 * math.pi / l_max
+            f = torch.linspace(1e-4, bands - 1, bands)[None]
+            z = torch.cat([t, torch.cos(f * tr), -torch.sin(f * tr)], dim=-1)  # [L, emb_dim]
+            self.register_buffer("z", z)
+            self.register_buffer("t", t)
+            self.ffn = nn.Sequential(
+                nn.Linear(emb_dim, width), Sin(width),
+                nn.Linear(width, width), Sin(width),
+                nn.Linear(width, width), Sin(width),
+                nn.Linear(width, channels, bias=False),
+            )
+            max_decay, min_decay = math.log(1e-2) / 0.3, math.log(1e-2) / 1.5
+            self.register_buffer("deltas", torch.linspace(min_decay, max_decay, channels)[None])
+
+        def forward(self, l):
+            h = self.ffn(self.z[:l])  # [L, C]
+            h = h * torch.exp(-self.t[:l] * self.deltas.abs())
+            return h.transpose(0, 1)  # [C, L]
+
+    class HyenaOperator(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.d, self.order = d, order
+            inner = d * (order + 1)
+            self.in_proj = nn.Linear(d, inner)
+            self.out_proj = nn.Linear(d, d)
+            self.short = nn.Conv1d(inner, inner, 3, padding=2, groups=inner)
+            self.filt = ImplicitFilter(d * (order - 1), emb_dim, filter_width, l_max)
+            self.skip = nn.Parameter(torch.randn(order - 1, d))
+
+        def forward(self, u):  # u [B, L, D]
+            b, l, d = u.shape
+            z = self.in_proj(u).transpose(1, 2)  # [B, (N+1)D, L]
+            z = self.short(z)[..., :l]
+            *xs, v = z.split(d, dim=1)
+            h = self.filt(l).view(self.order - 1, d, l)
+            n = 2 * l
+            hf = torch.fft.rfft(h, n=n) / n  # [N-1, D, n/2+1]
+            for o, x in enumerate(reversed(xs[1:])):
+                v = v * x
+                y = torch.fft.irfft(torch.fft.rfft(v, n=n) * hf[o], n=n, norm="forward")[..., :l]
+                v = y + v * self.skip[o][:, None]
+            y = v * xs[0]
+            return self.out_proj(y.transpose(1, 2))
+
+    return HyenaOperator().to(device=device, dtype=dtype)
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+class Timer:
+    def __init__(self, torch, device, warmup, reps, budget_s):
+        self.torch, self.device = torch, device
+        self.warmup, self.reps, self.budget_s = max(warmup, 0), max(reps, 1), budget_s
+
+    def once(self, fn):
+        torch = self.torch
+        if self.device == "cuda":
+            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            s.record()
+            fn()
+            e.record()
+            e.synchronize()
+            return s.elapsed_time(e)
+        t0 = time.perf_counter()
+        fn()
+        return (time.perf_counter() - t0) * 1e3
+
+    def run(self, fn):
+        """Median ms and number of timed runs."""
+        first = None
+        for _ in range(self.warmup):
+            ms = self.once(fn)
+            first = ms if first is None else first
+        if self.device == "cuda":
+            self.torch.cuda.synchronize()
+        reps = self.reps
+        if first and first > 0:
+            reps = max(1, min(self.reps, int(self.budget_s * 1e3 // first)))
+        ts = [self.once(fn) for _ in range(reps)]
+        return statistics.median(ts), reps
+
+
+def is_oom(torch, e):
+    if isinstance(e, MemoryError):
+        return True
+    oom = getattr(torch.cuda, "OutOfMemoryError", None)
+    if oom is not None and isinstance(e, oom):
+        return True
+    return "out of memory" in str(e).lower() or "can't allocate memory" in str(e).lower()
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    try:
+        import torch
+        import torch.nn.functional as F
+    except Exception as e:  # noqa: BLE001
+        log(f"torch not available: {e}")
+        return 3
+    dev = a.device
+    if dev == "cuda" and not torch.cuda.is_available():
+        log("--device cuda but torch.cuda.is_available() is False")
+        return 4
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    heads = a.width // a.head_dim
+    B, D = a.batch, a.width
+    timer = Timer(torch, dev, a.warmup, a.reps, a.cell_budget_secs)
+    meta = {
+        "torch_version": torch.__version__,
+        "device": dev,
+        "threads": torch.get_num_threads(),
+        "fwd timing": "fwd columns under torch.no_grad() (inference); fwd+bwd with autograd",
+    }
+    results, columns = [], []
+
+    def col(key, label, unit="ms"):
+        columns.append({"key": key, "label": label, "unit": unit})
+
+    def put(key, l, value, reps, status):
+        results.append({"key": key, "L": l, "value": value, "reps": reps, "status": status})
+        shown = f"{value:.3f}" if value is not None else status
+        log(f"L={l:>6} {key:<22} {shown}")
+
+    def sync():
+        if dev == "cuda":
+            torch.cuda.synchronize()
+
+    prev = {}
+
+    def cell(key, l, quadratic, make_fn):
+        """Build the workload with make_fn() -> callable, time it, record the cell."""
+        if key in prev:
+            l0, ms0 = prev[key]
+            r = l / l0
+            est = ms0 * r * r if quadratic else ms0 * r * math.log2(max(l, 2)) / math.log2(max(l0, 2))
+            if est / 1e3 > a.max_est_secs:
+                put(key, l, None, 0, f"skipped (est. > {a.max_est_secs:g} s)")
+                return None
+        try:
+            fn = make_fn()
+            ms, reps = timer.run(fn)
+            sync()
+        except Exception as e:  # noqa: BLE001
+            if dev == "cuda":
+                torch.cuda.empty_cache()
+            if is_oom(torch, e):
+                put(key, l, None, 0, "OOM")
+            else:
+                put(key, l, None, 0, f"error: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+            return None
+        finally:
+            fn = None
+        prev[key] = (l, ms)
+        put(key, l, ms, reps, "ok")
+        if dev == "cuda":
+            torch.cuda.empty_cache()
+        return ms
+
+    # ---------------- attention ----------------
+    if dev == "cpu":
+        att_dtype, att_key, att_label = torch.float32, "torch_sdpa", "PyTorch SDPA causal (CPU, f32)"
+        ctx = None
+    else:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        att_dtype, att_key = torch.bfloat16, "flash2"
+        att_label = "FlashAttention-2 (PyTorch SDPA, FLASH_ATTENTION only, bf16)"
+        ctx = lambda: sdpa_kernel([SDPBackend.FLASH_ATTENTION])  # noqa: E731
+
+    def attn_fn(l, bwd):
+        def make():
+            shape = (B, heads, l, a.head_dim)
+            q, k, v = (torch.randn(shape, device=dev, dtype=att_dtype, requires_grad=bwd) for _ in range(3))
+            go = torch.randn(shape, device=dev, dtype=att_dtype) if bwd else None
+
+            def run():
+                if bwd:
+                    q.grad = k.grad = v.grad = None
+                    o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+                    o.backward(go)
+                else:
+                    with torch.no_grad():
+                        F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+            if ctx is None:
+                return run
+
+            def run_ctx():
+                with ctx():
+                    run()
+
+            return run_ctx
+
+        return make
+
+    col(f"{att_key}_fwd", att_label + " fwd")
+    if not a.fwd_only:
+        col(f"{att_key}_fwdbwd", att_label + " fwd+bwd")
+    if dev == "cpu":
+        # Which SDPA kernel the CPU dispatcher picks (fused flash-attention CPU kernel vs math).
+        try:
+            from torch.profiler import ProfilerActivity, profile
+
+            q = torch.randn(1, heads, 256, a.head_dim)
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                F.scaled_dot_product_attention(q, q, q, is_causal=True)
+            names = sorted({e.key for e in prof.key_averages() if "attention" in e.key or "softmax" in e.key})
+            meta["sdpa_cpu_kernel"] = ", ".join(names) or "unknown"
+        except Exception as e:  # noqa: BLE001
+            meta["sdpa_cpu_kernel"] = f"unknown ({type(e).__name__})"
+    else:
+        meta["gpu"] = torch.cuda.get_device_name()
+
+    # ---------------- Hyena ----------------
+    def hyena_fn(l, bwd):
+        def make():
+            op = build_hyena(torch, D, a.order, a.filter_width, a.emb_dim, l, dev, torch.float32)
+            u = torch.randn(B, l, D, device=dev, requires_grad=bwd)
+            gy = torch.randn(B, l, D, device=dev) if bwd else None
+
+            def run():
+                if bwd:
+                    op.zero_grad(set_to_none=True)
+                    u.grad = None
+                    op(u).backward(gy)
+                else:
+                    with torch.no_grad():
+                        op(u)
+
+            return run
+
+        return make
+
+    def fftconv_fn(l):
+        def make():
+            n = 2 * l
+            v, pre, post = (torch.randn(B, D, l, device=dev) for _ in range(3))
+            h = torch.randn(D, l, device=dev) * torch.exp(-torch.arange(l, device=dev) / (l / 8))
+            hf = torch.fft.rfft(h, n=n) / n
+            skip = torch.randn(D, 1, device=dev)
+
+            def run():
+                with torch.no_grad():
+                    x = pre * v
+                    y = torch.fft.irfft(torch.fft.rfft(x, n=n) * hf, n=n, norm="forward")[..., :l]
+                    return (y + skip * x) * post
+
+            return run
+
+        return make
+
+    col("torch_hyena_fwd", "PyTorch Hyena operator fwd (standalone, f32)")
+    if not a.fwd_only:
+        col("torch_hyena_fwdbwd", "PyTorch Hyena operator fwd+bwd (standalone, f32)")
+    copy_gbps = None
+    if dev == "cuda":
+        col("torch_fftconv_fwd", "PyTorch FFT conv, gated mixing core fwd (f32)")
+        col("d2d_copy_gbps", "device-to-device copy bandwidth", "GB/s")
+        col("fftconv_bw_pct", "torch_fftconv_fwd bytes/time as % of the copy bandwidth", "%")
+        try:
+            nbytes = 1 << 30
+            src = torch.empty(nbytes // 4, device=dev)
+            dst = torch.empty_like(src)
+            ms, _ = timer.run(lambda: dst.copy_(src))
+            copy_gbps = 2 * nbytes / (ms * 1e-3) / 1e9
+            del src, dst
+            torch.cuda.empty_cache()
+            meta["d2d_copy"] = f"{copy_gbps:.1f} GB/s (1 GiB copy, read+write counted)"
+        except Exception as e:  # noqa: BLE001
+            meta["d2d_copy"] = f"failed: {type(e).__name__}"
+
+    for l in a.lengths:
+        cell(f"{att_key}_fwd", l, True, attn_fn(l, False))
+        if not a.fwd_only:
+            cell(f"{att_key}_fwdbwd", l, True, attn_fn(l, True))
+        cell("torch_hyena_fwd", l, False, hyena_fn(l, False))
+        if not a.fwd_only:
+            cell("torch_hyena_fwdbwd", l, False, hyena_fn(l, True))
+        if dev == "cuda":
+            ms = cell("torch_fftconv_fwd", l, False, fftconv_fn(l))
+            if copy_gbps is not None:
+                put("d2d_copy_gbps", l, copy_gbps, 1, "ok")
+            else:
+                put("d2d_copy_gbps", l, None, 0, "error: copy not measured")
+            if ms is not None and copy_gbps:
+                # compulsory traffic: read v, pre, post, write y (f32) + the filter spectrum (c64)
+                moved = 4 * B * D * l * 4 + D * (l + 1) * 8
+                put("fftconv_bw_pct", l, 100.0 * moved / (ms * 1e-3) / 1e9 / copy_gbps, 1, "ok")
+            else:
+                put("fftconv_bw_pct", l, None, 0, "not measured")
+
+    out = {"meta": meta, "columns": columns, "results": results}
+    text = json.dumps(out, indent=1)
+    if a.out == "-":
+        print(text)
+    else:
+        tmp = a.out + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
