@@ -336,6 +336,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             let bench_cpu = CpuBench { batch, width: a.width, heads, head_dim: a.head_dim, order: a.order, filter_width: a.filter_width };
             let pb = progress(a.quiet, (lengths.len() * keys.len()) as u64);
             let avail = mem_available();
+            let mut attn_gflops: Option<(usize, f64)> = None;
             let mut prev: std::collections::HashMap<&str, (usize, f64)> = Default::default();
             let header = row_header(&keys.iter().map(|(k, _)| *k).collect::<Vec<_>>());
             pb.println(header);
@@ -362,10 +363,20 @@ pub fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                     cells.push(cell);
                     pb.inc(1);
                 }
+                if let Some(ms) = keys.iter().position(|(k, _)| *k == "attn_fwd").and_then(|i| cells[i].value) {
+                    let s = AttnShape { b: batch, h: heads, l, dh: a.head_dim };
+                    attn_gflops = Some((l, s.fwd_flops() / (ms * 1e-3) / 1e9));
+                }
                 rows[ri].cells = cells;
                 pb.println(row_line(l, &rows[ri].cells));
             }
             pb.finish_and_clear();
+            if let Some((l, gf)) = attn_gflops {
+                notes.push(format!(
+                    "Rust attention fwd throughput at L={}: {gf:.1} GFLOP/s (2·B·H·L²·dh causal flops)",
+                    report::fmt_len(l)
+                ));
+            }
         }
         Device::Cuda => {
             columns.push(Column {
@@ -565,7 +576,7 @@ impl CpuBench {
             attention_fwd(s, &q, &k, &v, &mut o, &mut lse).map_err(|e| e.to_string())?;
             if bwd {
                 let g = attention_bwd(s, &q, &k, &v, &o, &lse, &go).map_err(|e| e.to_string())?;
-                std::hint::black_box(&g.dq);
+                std::hint::black_box((&g.dq, &g.dk, &g.dv));
             }
             std::hint::black_box(&o);
             Ok(ms_since(t0))

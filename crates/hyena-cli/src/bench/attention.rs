@@ -425,6 +425,7 @@ pub fn attention_bwd<T: Scalar>(
     Ok(AttnGrads { dq, dk, dv })
 }
 
+#[cfg_attr(not(test), allow(dead_code))]
 /// The O(L²)-memory oracle: explicit causal softmax attention in f64, returns o `[B, H, L, dh]`.
 pub fn attention_naive<T: Scalar>(s: AttnShape, q: &[T], k: &[T], v: &[T]) -> Result<Vec<f64>> {
     let n = check_inputs(&s, q, k, v)?;

@@ -209,6 +209,7 @@ impl Report {
     /// Log–log runtime vs sequence length, one line per plotted column (like the paper's
     /// Figure 4.3).
     pub fn plot_svg(&self, path: &Path) -> std::io::Result<()> {
+        use plotters::coord::combinators::BindKeyPoints;
         use plotters::prelude::*;
         let series: Vec<(String, Vec<(f64, f64)>)> = self
             .columns
@@ -231,6 +232,10 @@ impl Report {
         let (ymin, ymax) = all.iter().fold((f64::MAX, f64::MIN), |(a, b), &(_, y)| (a.min(y), b.max(y)));
         let (xmin, xmax) = if all.is_empty() { (1024.0, 65536.0) } else { (xmin / 1.3, xmax * 1.3) };
         let (ymin, ymax) = if all.is_empty() { (0.1, 1000.0) } else { (ymin / 2.0, ymax * 2.0) };
+        let mut xticks: Vec<f64> = self.rows.iter().map(|r| r.l as f64).collect();
+        if xticks.is_empty() {
+            xticks = vec![1024.0, 65536.0];
+        }
         let err = |e: &dyn std::fmt::Display| std::io::Error::other(format!("plot {}: {e}", path.display()));
         let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
@@ -245,7 +250,7 @@ impl Report {
             .margin(15)
             .x_label_area_size(45)
             .y_label_area_size(70)
-            .build_cartesian_2d((xmin..xmax).log_scale(), (ymin..ymax).log_scale())
+            .build_cartesian_2d((xmin..xmax).log_scale().with_key_points(xticks), (ymin..ymax).log_scale())
             .map_err(|e| err(&e))?;
         chart
             .configure_mesh()
@@ -256,7 +261,19 @@ impl Report {
             .draw()
             .map_err(|e| err(&e))?;
         for (i, (label, pts)) in series.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
+            const COLORS: [RGBColor; 10] = [
+                RGBColor(31, 119, 180),
+                RGBColor(214, 39, 40),
+                RGBColor(44, 160, 44),
+                RGBColor(255, 127, 14),
+                RGBColor(148, 103, 189),
+                RGBColor(140, 86, 75),
+                RGBColor(227, 119, 194),
+                RGBColor(127, 127, 127),
+                RGBColor(188, 189, 34),
+                RGBColor(23, 190, 207),
+            ];
+            let color = COLORS[i % COLORS.len()].to_rgba();
             let style = ShapeStyle { color, filled: true, stroke_width: 2 };
             chart
                 .draw_series(LineSeries::new(pts.iter().copied(), style))
