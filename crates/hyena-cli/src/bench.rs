@@ -338,8 +338,15 @@ pub fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             let avail = mem_available();
             let mut attn_gflops: Option<(usize, f64)> = None;
             let mut prev: std::collections::HashMap<&str, (usize, f64)> = Default::default();
-            let header = row_header(&keys.iter().map(|(k, _)| *k).collect::<Vec<_>>());
-            pb.println(header);
+            // indicatif drops println when stderr is not a terminal: then print the rows plainly
+            let say = |pb: &ProgressBar, line: String| {
+                if pb.is_hidden() {
+                    eprintln!("{line}");
+                } else {
+                    pb.println(line);
+                }
+            };
+            say(&pb, row_header(&keys.iter().map(|(k, _)| *k).collect::<Vec<_>>()));
             for (ri, &l) in lengths.iter().enumerate() {
                 let mut cells = Vec::new();
                 for (key, _) in &keys {
@@ -368,7 +375,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                     attn_gflops = Some((l, s.fwd_flops() / (ms * 1e-3) / 1e9));
                 }
                 rows[ri].cells = cells;
-                pb.println(row_line(l, &rows[ri].cells));
+                say(&pb, row_line(l, &rows[ri].cells));
             }
             pb.finish_and_clear();
             if let Some((l, gf)) = attn_gflops {
