@@ -327,7 +327,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             }
             ratios.push(Ratio { key: "attn/core_fwd".into(), num: "attn_fwd".into(), den: "core_fwd".into() });
             notes.push(
-                "attention baseline (Rust): exact causal softmax attention, blocked 64x64 tiles with online softmax \
+                "attention baseline (Rust): exact causal softmax attention, blocked 128x128 tiles with online softmax \
                  (FlashAttention-2 schedule), rayon over heads x query blocks, block GEMMs via the gemm crate; \
                  backward in two passes (dK/dV, then dQ) recomputing the probabilities; Q,K,V given \
                  (no projections) — compare with core_fwd; hyena_* include in/out projections, short conv and filter generation"

@@ -18,9 +18,9 @@ use rayon::prelude::*;
 use std::any::TypeId;
 
 /// Query rows per block.
-pub const BQ: usize = 64;
+pub const BQ: usize = 128;
 /// Key rows per block.
-pub const BK: usize = 64;
+pub const BK: usize = 128;
 
 /// Shape of one attention call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
