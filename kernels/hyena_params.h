@@ -1,5 +1,5 @@
 /*
- * hyena_params.h: launch-parameter structs shared by the CUDA kernels (kernels/*.cu), the SIMT
+ * hyena_params.h: launch-parameter structs shared by the CUDA kernels (kernels/<name>.cu), the SIMT
  * simulator build and Rust (bindgen -> $OUT_DIR/hyena_params.rs, see build/params.rs).
  *
  * Rules (every struct in this file):
@@ -16,8 +16,11 @@
 #ifndef HYENA_PARAMS_H
 #define HYENA_PARAMS_H
 
-#include <stddef.h>
+/* Only <stdint.h>: bindgen runs PyPI's libclang, which has no compiler resource folder
+ * (no <stddef.h>), so offsets are checked with __builtin_offsetof (gcc, clang, nvcc). */
 #include <stdint.h>
+
+#define HYENA_OFFSETOF(type, field) __builtin_offsetof(type, field)
 
 #ifdef __cplusplus
 #define HYENA_STATIC_ASSERT static_assert
@@ -48,17 +51,28 @@ typedef struct HyenaGateBwdParams {
 } HyenaGateBwdParams;
 
 HYENA_STATIC_ASSERT(sizeof(HyenaGateFwdParams) == 32, "HyenaGateFwdParams size");
-HYENA_STATIC_ASSERT(offsetof(HyenaGateFwdParams, a) == 0, "HyenaGateFwdParams.a");
-HYENA_STATIC_ASSERT(offsetof(HyenaGateFwdParams, b) == 8, "HyenaGateFwdParams.b");
-HYENA_STATIC_ASSERT(offsetof(HyenaGateFwdParams, out) == 16, "HyenaGateFwdParams.out");
-HYENA_STATIC_ASSERT(offsetof(HyenaGateFwdParams, n) == 24, "HyenaGateFwdParams.n");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateFwdParams, a) == 0, "HyenaGateFwdParams.a");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateFwdParams, b) == 8, "HyenaGateFwdParams.b");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateFwdParams, out) == 16, "HyenaGateFwdParams.out");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateFwdParams, n) == 24, "HyenaGateFwdParams.n");
 
 HYENA_STATIC_ASSERT(sizeof(HyenaGateBwdParams) == 48, "HyenaGateBwdParams size");
-HYENA_STATIC_ASSERT(offsetof(HyenaGateBwdParams, a) == 0, "HyenaGateBwdParams.a");
-HYENA_STATIC_ASSERT(offsetof(HyenaGateBwdParams, b) == 8, "HyenaGateBwdParams.b");
-HYENA_STATIC_ASSERT(offsetof(HyenaGateBwdParams, grad_out) == 16, "HyenaGateBwdParams.grad_out");
-HYENA_STATIC_ASSERT(offsetof(HyenaGateBwdParams, grad_a) == 24, "HyenaGateBwdParams.grad_a");
-HYENA_STATIC_ASSERT(offsetof(HyenaGateBwdParams, grad_b) == 32, "HyenaGateBwdParams.grad_b");
-HYENA_STATIC_ASSERT(offsetof(HyenaGateBwdParams, n) == 40, "HyenaGateBwdParams.n");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateBwdParams, a) == 0, "HyenaGateBwdParams.a");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateBwdParams, b) == 8, "HyenaGateBwdParams.b");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateBwdParams, grad_out) == 16, "HyenaGateBwdParams.grad_out");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateBwdParams, grad_a) == 24, "HyenaGateBwdParams.grad_a");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateBwdParams, grad_b) == 32, "HyenaGateBwdParams.grad_b");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateBwdParams, n) == 40, "HyenaGateBwdParams.n");
+
+/* ==== simulator test kernels (kernels/sim_tests/*.cu; compiled only for the SIMT simulator) ==== */
+/* Maintained by the simulator helper. One struct for every planted-bug / self-test kernel. */
+typedef struct HyenaSimTestParams {
+    uint64_t x;   /* const float*, input */
+    uint64_t out; /* float*, output */
+    uint64_t n;   /* number of input elements (meaning per kernel, see kernels/sim_tests/) */
+    uint64_t aux; /* float* or int*, second output / scratch (per kernel) */
+} HyenaSimTestParams;
+HYENA_STATIC_ASSERT(sizeof(HyenaSimTestParams) == 32, "HyenaSimTestParams size");
+/* ==== end of simulator test kernels ==== */
 
 #endif /* HYENA_PARAMS_H */
