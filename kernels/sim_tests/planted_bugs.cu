@@ -1,0 +1,86 @@
+// Planted-bug kernels: each one MUST be reported by the SIMT simulator (tests/sim_checks.rs).
+// Compiled only for the simulator, never by nvcc. One thread block of p.n threads unless noted.
+#include "common.cuh"
+#include "hyena_params.h"
+
+// Intra-phase shared-memory race: a thread reads its neighbour's slot without a barrier.
+extern "C" __global__ void hyena_simbug_shared_race(const HyenaSimTestParams p) {
+    __shared__ float s[256];
+    const unsigned t = threadIdx.x;
+    s[t] = reinterpret_cast<const float*>(p.x)[t];
+    // missing __syncthreads();
+    reinterpret_cast<float*>(p.out)[t] = s[(t + 1) % blockDim.x];
+}
+
+// The same kernel with the barrier: must pass (control for the race test).
+extern "C" __global__ void hyena_simtest_shared_norace(const HyenaSimTestParams p) {
+    __shared__ float s[256];
+    const unsigned t = threadIdx.x;
+    s[t] = reinterpret_cast<const float*>(p.x)[t];
+    __syncthreads();
+    reinterpret_cast<float*>(p.out)[t] = s[(t + 1) % blockDim.x];
+}
+
+// Race through a shared scalar written by every thread (write-write).
+extern "C" __global__ void hyena_simbug_shared_ww(const HyenaSimTestParams p) {
+    __shared__ float last;
+    last = reinterpret_cast<const float*>(p.x)[threadIdx.x];
+    __syncthreads();
+    if (threadIdx.x == 0) reinterpret_cast<float*>(p.out)[0] = last;
+}
+
+// Out-of-bounds global write: off by one past out[n-1].
+extern "C" __global__ void hyena_simbug_oob_global(const HyenaSimTestParams p) {
+    const uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const float* x = reinterpret_cast<const float*>(p.x);
+    float* out = reinterpret_cast<float*>(p.out);
+    if (i <= p.n) out[i] = i < p.n ? x[i] : 0.0f;  // bug: <= instead of <
+}
+
+// Out-of-bounds static shared write: s[t + 1] with 64 threads and s[64].
+extern "C" __global__ void hyena_simbug_oob_shared(const HyenaSimTestParams p) {
+    __shared__ float s[64];
+    const unsigned t = threadIdx.x;
+    s[t + 1] = reinterpret_cast<const float*>(p.x)[t];  // bug: t + 1 == 64 for the last thread
+    __syncthreads();
+    reinterpret_cast<float*>(p.out)[t] = s[t];
+}
+
+// Out-of-bounds dynamic shared write: the launch gives blockDim.x floats.
+extern "C" __global__ void hyena_simbug_oob_dyn_shared(const HyenaSimTestParams p) {
+    HYENA_DYN_SHARED(float, tile);
+    const unsigned t = threadIdx.x;
+    tile[t + 1] = reinterpret_cast<const float*>(p.x)[t];  // bug
+    __syncthreads();
+    reinterpret_cast<float*>(p.out)[t] = tile[t];
+}
+
+// Barrier divergence: half the block returns before a __syncthreads the other half reaches.
+extern "C" __global__ void hyena_simbug_barrier_exit(const HyenaSimTestParams p) {
+    __shared__ float s[256];
+    const unsigned t = threadIdx.x;
+    if (t >= p.n) return;  // bug when p.n < blockDim.x
+    s[t] = 1.0f;
+    __syncthreads();
+    reinterpret_cast<float*>(p.out)[t] = s[(t + 1) % p.n];
+}
+
+// Barrier divergence: odd and even threads wait at different __syncthreads.
+extern "C" __global__ void hyena_simbug_barrier_split(const HyenaSimTestParams p) {
+    const unsigned t = threadIdx.x;
+    if (t % 2) {
+        __syncthreads();
+    } else {
+        __syncthreads();
+    }
+    reinterpret_cast<float*>(p.out)[t] = 1.0f;
+}
+
+// Warp divergence: lanes >= 16 leave while lanes < 16 shuffle with the full mask.
+extern "C" __global__ void hyena_simbug_shfl_exited(const HyenaSimTestParams p) {
+    const unsigned t = threadIdx.x;
+    if (t % 32 >= 16) return;
+    float v = reinterpret_cast<const float*>(p.x)[t];
+    v += __shfl_xor_sync(0xffffffffu, v, 1);
+    reinterpret_cast<float*>(p.out)[t] = v;
+}
