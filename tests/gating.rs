@@ -1,8 +1,9 @@
 //! Gating kernels (`kernels/gating.cu` through `ops::gating`) vs the CPU reference
 //! (`cpu::gating`), forward and backward, f32/bf16/f16 storage, on every available device.
 //!
-//! Inputs are random, bounded away from zero; outputs are poisoned with NaN (including a margin
-//! around misaligned views, which must stay NaN). The reference computes in f32 on the
+//! Inputs are random, bounded away from zero; outputs are poisoned with NaN, including a margin
+//! around every view, which must stay NaN (input margins hold a finite value, so an out-of-bounds
+//! write is visible). The reference computes in f32 on the
 //! storage-rounded inputs and rounds once to the storage type, exactly what the kernel does, so the
 //! tolerance is one unit in the last place of the storage type.
 #![cfg(any(feature = "cuda", feature = "sim"))]
@@ -91,7 +92,11 @@ fn layouts<T: Elem>() -> Vec<[usize; 3]> {
     vec![[0, 0, 0], [pack, pack, pack], [1, 0, 3], [3, 1, 2]]
 }
 
+/// Elements after each view (and before it, at its offset) that the kernel must not touch.
 const MARGIN: usize = 5;
+/// Input margins hold this finite value, output margins NaN: an out-of-bounds write (of a product
+/// of margin values) shows up as a non-NaN in an output margin.
+const INPUT_MARGIN: f32 = 3.0;
 
 fn check_fwd<T: Elem>(dev: &Arc<dyn Device>, n: usize, off: [usize; 3], seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -103,10 +108,11 @@ fn check_fwd<T: Elem>(dev: &Arc<dyn Device>, n: usize, off: [usize; 3], seed: u6
     let want: Vec<T> = narrow(&want);
 
     let nan = T::from_f32(f32::NAN);
+    let fill = T::from_f32(INPUT_MARGIN);
     let pad = |v: &[T], o: usize| -> Vec<T> {
-        let mut p = vec![nan; o];
+        let mut p = vec![fill; o];
         p.extend_from_slice(v);
-        p.extend(std::iter::repeat_n(nan, MARGIN));
+        p.extend(std::iter::repeat_n(fill, MARGIN));
         p
     };
     let da = DeviceBuffer::from_host(dev, &pad(&a, off[0])).unwrap();
@@ -139,14 +145,15 @@ fn check_bwd<T: Elem>(dev: &Arc<dyn Device>, n: usize, off: [usize; 3], seed: u6
     let (wa, wb): (Vec<T>, Vec<T>) = (narrow(&wa), narrow(&wb));
 
     let nan = T::from_f32(f32::NAN);
-    // a at off[0], b and grad_out at off[1], grad_a at off[2], grad_b at off[2] + 1.
+    let fill = T::from_f32(INPUT_MARGIN);
+    // a at off[0], b and grad_out at off[1], grad_a and grad_b (separate buffers) at off[2].
     let place = |v: &[T], o: usize| -> DeviceBuffer<T> {
-        let mut p = vec![nan; o];
+        let mut p = vec![fill; o];
         p.extend_from_slice(v);
-        p.extend(std::iter::repeat_n(nan, MARGIN));
+        p.extend(std::iter::repeat_n(fill, MARGIN));
         DeviceBuffer::from_host(dev, &p).unwrap()
     };
-    let (oa, ob) = (off[2], off[2] + 1);
+    let (oa, ob) = (off[2], off[2]);
     let da = place(&a, off[0]);
     let db = place(&b, off[1]);
     let dgy = place(&gy, off[1]);
