@@ -9,7 +9,13 @@ use std::path::Path;
 
 /// (kernel, module, params struct) of every `extern "C" __global__ void NAME(const? Params p)`.
 fn entry_points() -> Vec<(String, String, String)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels");
+    // `kernels/` of the working directory first (cargo runs tests from the package root;
+    // scripts/gpu-check runs the carried binaries from the repository root), else the build's.
+    let dir = if Path::new("kernels/hyena_params.h").is_file() {
+        Path::new("kernels").to_path_buf()
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels")
+    };
     let mut out = Vec::new();
     for e in std::fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path();
