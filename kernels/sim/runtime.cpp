@@ -5,8 +5,9 @@
  *  - Blocks run one after another on the calling OS thread (deterministic; the process-wide launch
  *    lock in src/device/sim.rs serialises launches, because static __shared__ variables are
  *    process globals).
- *  - The threads of a block are cooperative fibers (ucontext, 64 KiB mmap'd stacks with a guard
- *    page, pooled). A fiber runs until it blocks: at __syncthreads, at a warp collective, or at
+ *  - The threads of a block are cooperative fibers (64 KiB mmap'd stacks with a guard page,
+ *    pooled; on x86-64 a 10-instruction context switch that saves the callee-saved registers and
+ *    the FP control words, elsewhere ucontext). A fiber runs until it blocks: at __syncthreads, at a warp collective, or at
  *    its end. The scheduler runs every ready fiber (forward or reverse thread order), then
  *    completes every warp collective whose lanes have all arrived, then releases the block barrier
  *    when every live thread waits at the same __syncthreads. Anything else is reported: threads
@@ -90,8 +91,68 @@ constexpr size_t RZ_SIZE = 64;
 const unsigned char RZ_MAGIC[RZ_SIZE + 1] =
     "\x7fHYENA-SIM-SHARED-MEMORY-REDZONE(out of bounds if touched)\x7f!!!";
 
+/* ---- fiber context switch ---------------------------------------------------------------------- */
+#if defined(__x86_64__)
+/* hyena_sim_switch(&from->sp, to->sp): push the callee-saved registers and the SSE/x87 control
+ * words on the current stack, save the stack pointer, load the other one, pop, return into it. */
+extern "C" void hyena_sim_switch(void **from_sp, void *to_sp);
+__asm__(".text\n"
+        ".globl hyena_sim_switch\n"
+        ".type hyena_sim_switch,@function\n"
+        "hyena_sim_switch:\n"
+        "    pushq %rbp\n"
+        "    pushq %rbx\n"
+        "    pushq %r12\n"
+        "    pushq %r13\n"
+        "    pushq %r14\n"
+        "    pushq %r15\n"
+        "    subq $16, %rsp\n"
+        "    stmxcsr 8(%rsp)\n"
+        "    fnstcw (%rsp)\n"
+        "    movq %rsp, (%rdi)\n"
+        "    movq %rsi, %rsp\n"
+        "    ldmxcsr 8(%rsp)\n"
+        "    fldcw (%rsp)\n"
+        "    addq $16, %rsp\n"
+        "    popq %r15\n"
+        "    popq %r14\n"
+        "    popq %r13\n"
+        "    popq %r12\n"
+        "    popq %rbx\n"
+        "    popq %rbp\n"
+        "    ret\n"
+        ".size hyena_sim_switch, .-hyena_sim_switch\n");
+struct Context {
+    void *sp = nullptr;
+};
+inline void ctx_switch(Context *from, Context *to) { hyena_sim_switch(&from->sp, to->sp); }
+/* A fresh context that starts in `entry` on [stack, stack + size). */
+inline void ctx_make(Context *c, char *stack, size_t size, void (*entry)()) {
+    uintptr_t top = ((uintptr_t)stack + size) & ~(uintptr_t)15;
+    uint64_t *p = (uint64_t *)top;
+    *--p = 0;                   /* fake return address of entry: rsp = 8 mod 16 at its start */
+    *--p = (uint64_t)entry;     /* where hyena_sim_switch's ret goes */
+    for (int i = 0; i < 6; ++i) *--p = 0; /* rbp rbx r12 r13 r14 r15 */
+    *--p = 0x1f80;              /* mxcsr (at sp + 8) */
+    *--p = 0x037f;              /* x87 control word (at sp) */
+    c->sp = p;
+}
+#else
+struct Context {
+    ucontext_t uc;
+};
+inline void ctx_switch(Context *from, Context *to) { swapcontext(&from->uc, &to->uc); }
+inline void ctx_make(Context *c, char *stack, size_t size, void (*entry)()) {
+    getcontext(&c->uc);
+    c->uc.uc_stack.ss_sp = stack;
+    c->uc.uc_stack.ss_size = size;
+    c->uc.uc_link = nullptr;
+    makecontext(&c->uc, entry, 0);
+}
+#endif
+
 struct Fiber {
-    ucontext_t ctx;
+    Context ctx;
     char *stack = nullptr; /* usable stack (above the guard page) */
     uintptr_t lo = 0, hi = 0;
     uint3 tid{};
@@ -135,7 +196,7 @@ struct Sim {
     std::vector<Fiber> fibers;
     std::vector<char *> stack_pool;
     Fiber *cur = nullptr;
-    ucontext_t sched;
+    Context sched;
     /* shared memory */
     std::vector<unsigned char> dyn_buf; /* DYN_REDZONE + dyn + DYN_REDZONE */
     size_t dyn_bytes = 0;
@@ -175,14 +236,14 @@ const char *who(const Fiber *f) {
 /* Leave the current fiber for good (after an error): back to the scheduler, never resumed. */
 [[noreturn]] void abandon() {
     Fiber *f = S.cur;
-    swapcontext(&f->ctx, &S.sched);
+    ctx_switch(&f->ctx, &S.sched);
     abort(); /* unreachable: an abandoned fiber is never resumed */
 }
 
 /* Block the current fiber until the scheduler resumes it. */
 void block_here() {
     Fiber *f = S.cur;
-    swapcontext(&f->ctx, &S.sched);
+    ctx_switch(&f->ctx, &S.sched);
 }
 
 void fiber_main() {
@@ -779,11 +840,7 @@ int run_block() {
         f.state = READY;
         f.result = 0;
         f.value = 0;
-        getcontext(&f.ctx);
-        f.ctx.uc_stack.ss_sp = f.stack;
-        f.ctx.uc_stack.ss_size = STACK_SIZE;
-        f.ctx.uc_link = nullptr;
-        makecontext(&f.ctx, (void (*)())fiber_main, 0);
+        ctx_make(&f.ctx, f.stack, STACK_SIZE, fiber_main);
     }
     poison_shared();
     S.phase++;
@@ -799,7 +856,7 @@ int run_block() {
                 Fiber &f = S.fibers[S.reverse ? S.nthreads - 1 - k : k];
                 if (f.state != READY) continue;
                 S.cur = &f;
-                swapcontext(&S.sched, &f.ctx);
+                ctx_switch(&S.sched, &f.ctx);
                 S.cur = nullptr;
                 if (S.err != E_OK) return -1;
                 ran = true;
