@@ -261,3 +261,44 @@ fn copies_are_bounds_checked() {
     d.copy_htod_raw(&host[..40], b.addr()).unwrap();
     assert_eq!(b.to_host().unwrap(), vec![0.0f32; 10]);
 }
+
+#[test]
+fn global_memory_races_are_reported() {
+    for order in [ThreadOrder::Forward, ThreadOrder::Reverse] {
+        let d: Arc<dyn Device> = Arc::new(SimDevice::new().with_thread_order(order));
+        let x = DeviceBuffer::from_host(&d, &random(4 * 64, 5)).unwrap();
+        let out = DeviceBuffer::from_host(&d, &vec![f32::NAN; 64]).unwrap();
+        let aux = DeviceBuffer::from_host(&d, &vec![f32::NAN; 64]).unwrap();
+        let p = HyenaSimTestParams { x: x.addr(), out: out.addr(), n: 64, aux: aux.addr() };
+        // Every block writes the same outputs.
+        let msg = expect_violation(
+            launch(&d, "hyena_simbug_global_blocks_ww", cfg(4, 64, 0), p),
+            "hyena_simbug_global_blocks_ww",
+            SimViolation::Race,
+        );
+        assert!(msg.contains("write-write between blocks") && msg.contains("global memory"), "{msg}");
+        // One block alone is fine.
+        launch(&d, "hyena_simbug_global_blocks_ww", cfg(1, 64, 0), p).unwrap();
+        // Intra-block: write then read a neighbour's output without a barrier.
+        let msg = expect_violation(
+            launch(&d, "hyena_simbug_global_rw", cfg(1, 64, 0), p),
+            "hyena_simbug_global_rw",
+            SimViolation::Race,
+        );
+        assert!(msg.contains("global memory"), "{msg}");
+    }
+}
+
+#[test]
+fn global_atomics_from_every_block_are_not_a_race() {
+    let d = dev();
+    let n = 1000;
+    let xs = random(n, 6);
+    let x = DeviceBuffer::from_host(&d, &xs).unwrap();
+    let out = DeviceBuffer::from_host(&d, &[0.0f32]).unwrap();
+    let p = HyenaSimTestParams { x: x.addr(), out: out.addr(), n: n as u64, aux: 0 };
+    launch(&d, "hyena_simtest_global_atomic_sum", cfg(3, 64, 0), p).unwrap();
+    let want: f64 = xs.iter().map(|&v| v as f64).sum();
+    let got = out.to_host().unwrap()[0] as f64;
+    assert!((got - want).abs() < 1e-3, "{got} vs {want}");
+}

@@ -23,12 +23,15 @@
  *    it): allowed; any other address is an out-of-bounds/invalid global access.
  *  The failing access is never performed: the hook reports and abandons the launch.
  *
- * Race check (shadow memory, per byte of shared memory)
- *  - a barrier phase runs between two releases of __syncthreads; every shared byte remembers its
- *    last writer, its readers and its atomic users in the current phase;
+ * Race check (shadow memory, per byte of shared memory and of global allocations up to 1 MiB)
+ *  - a barrier phase runs between two releases of __syncthreads; every byte remembers its last
+ *    writer, its readers and its atomic users in the current phase (phase numbers are unique
+ *    across blocks and launches, so nothing needs clearing);
  *  - two accesses of different threads in the same phase conflict when one is a plain write (or a
  *    plain access meets an atomic), unless both threads are lanes of one warp that met in a warp
- *    collective (__syncwarp, shuffle, vote) naming both lanes after the earlier access.
+ *    collective (__syncwarp, shuffle, vote) naming both lanes after the earlier access;
+ *  - global memory only: a plain write and any other non-atomic access (or an atomic and a plain
+ *    access) by two different blocks of one launch conflict, since blocks are unordered.
  */
 #include <algorithm>
 #include <cinttypes>
@@ -88,6 +91,13 @@ constexpr size_t GUARD = 4096;
 constexpr size_t STACK_MARGIN = 4096; /* report a stack overflow before the guard page is hit */
 constexpr size_t DYN_REDZONE = 256;
 constexpr size_t RZ_SIZE = 64;
+/* Global-memory race tracking costs sizeof(Shadow) (~40) bytes of shadow per touched byte and
+ * slows large launches down ~10x: allocations over the limit (default 1 MiB), and allocations
+ * beyond a per-launch shadow budget, are bounds-checked but not race-checked. The environment
+ * variable HYENA_SIM_GLOBAL_RACE sets the limit in bytes (0 turns global race tracking off;
+ * shared-memory race checks always run). */
+constexpr size_t GLOBAL_RACE_MAX_BYTES = 1u << 20;
+constexpr size_t GLOBAL_SHADOW_BUDGET = 512u << 20;
 const unsigned char RZ_MAGIC[RZ_SIZE + 1] =
     "\x7fHYENA-SIM-SHARED-MEMORY-REDZONE(out of bounds if touched)\x7f!!!";
 
@@ -179,6 +189,7 @@ struct Shadow {
     uint16_t r_warp = 0;
     uint32_t w_seq = 0, r_seq = 0, a_seq = 0;
     uint8_t r_multi = 0, r_multiwarp = 0, a_multi = 0;
+    uint32_t r_xphase = 0; /* global memory: a read phase of an earlier block than r_phase's */
 };
 
 struct Sim {
@@ -206,6 +217,11 @@ struct Sim {
     bool section_scanned = false;
     std::vector<Shadow> dyn_shadow, sec_shadow;
     uint32_t phase = 0;
+    uint32_t launch_first_phase = 0, block_first_phase = 0;
+    std::vector<std::pair<uint32_t, uint3>> block_phases; /* first phase of each block run so far */
+    std::vector<Shadow *> gshadow;                       /* per allocation, mmap'd on first touch */
+    std::vector<size_t> gshadow_bytes;
+    size_t gshadow_total = 0;
     std::vector<WarpSync> warps;
     /* error */
     int err = E_OK;
@@ -312,14 +328,45 @@ const char *tid_str(unsigned lin) {
     return buf;
 }
 
-/* kind: 0 read, 1 write, 2 atomic */
-void shared_access(Shadow *sh, const char *region, size_t off, size_t n, int kind) {
+uint3 block_of_phase(uint32_t p) {
+    auto it = std::upper_bound(S.block_phases.begin(), S.block_phases.end(), p,
+                               [](uint32_t v, const std::pair<uint32_t, uint3> &b) { return v < b.first; });
+    return it == S.block_phases.begin() ? uint3{0, 0, 0} : (it - 1)->second;
+}
+
+[[noreturn]] void inter_block_race(const char *what, const char *region, size_t off, uint32_t other_phase) {
+    const uint3 ob = block_of_phase(other_phase);
+    set_error(E_RACE,
+              "data race (%s) on %s, byte offset %zu: %s of block (%u,%u,%u) and a thread of block (%u,%u,%u) "
+              "access it in one launch; blocks are not ordered (use separate launches or atomics)",
+              what, region, off, tid_str(S.cur->lin), S.block_idx.x, S.block_idx.y, S.block_idx.z, ob.x, ob.y, ob.z);
+    abandon();
+}
+
+/* Race shadow of one access. kind: 0 read, 1 write, 2 atomic. `global`: also check conflicts with
+ * earlier blocks of the launch (shared memory is per block, so it never needs that). */
+void shared_access(Shadow *sh, const char *region, size_t off, size_t n, int kind, bool global = false) {
     Fiber *f = S.cur;
     const uint32_t ph = S.phase;
     const uint16_t t = (uint16_t)f->lin;
     const uint32_t seq = S.warps[f->warp].seq;
+    const uint32_t lfp = S.launch_first_phase, bfp = S.block_first_phase;
+    auto earlier_block = [&](uint32_t p) { return p >= lfp && p < bfp; };
     for (size_t i = 0; i < n; ++i) {
         Shadow &s = sh[off + i];
+        if (global) {
+            if (kind != 2 && earlier_block(s.a_phase))
+                inter_block_race(kind == 1 ? "atomic-write between blocks" : "atomic-read between blocks", region,
+                                 off + i, s.a_phase);
+            if (earlier_block(s.w_phase))
+                inter_block_race(kind == 1 ? "write-write between blocks"
+                                           : (kind == 0 ? "write-read between blocks" : "write-atomic between blocks"),
+                                 region, off + i, s.w_phase);
+            if (kind != 0 && (earlier_block(s.r_phase) || earlier_block(s.r_xphase)))
+                inter_block_race(kind == 1 ? "read-write between blocks" : "read-atomic between blocks", region,
+                                 off + i, earlier_block(s.r_phase) ? s.r_phase : s.r_xphase);
+            if (kind == 0 && s.r_phase < bfp && s.r_phase >= lfp) s.r_xphase = s.r_phase;
+        }
         const char *conflict = nullptr;
         unsigned other = 0;
         if (s.w_phase == ph && s.w_tid != t && !warp_ordered(s.w_tid, s.w_seq, f)) {
@@ -344,7 +391,7 @@ void shared_access(Shadow *sh, const char *region, size_t off, size_t n, int kin
             if (other == 0xffff) snprintf(o, sizeof o, "other threads");
             else snprintf(o, sizeof o, "%s", tid_str(other));
             set_error(E_RACE,
-                      "data race (%s) on %s shared memory, byte offset %zu: %s and %s of block (%u,%u,%u) access it "
+                      "data race (%s) on %s, byte offset %zu: %s and %s of block (%u,%u,%u) access it "
                       "in the same barrier phase without __syncthreads/__syncwarp between them",
                       conflict, region, off + i, tid_str(f->lin), o, S.block_idx.x, S.block_idx.y, S.block_idx.z);
             abandon();
@@ -408,10 +455,11 @@ void describe_global(uintptr_t a, size_t n, bool write) {
     }
 }
 
-inline bool find_alloc(uintptr_t a, size_t n) {
-    if (S.nallocs == 0) return false;
+/* Index of the allocation holding [a, a+n), or -1. */
+inline long find_alloc(uintptr_t a, size_t n) {
+    if (S.nallocs == 0) return -1;
     const HyenaSimAlloc &c = S.allocs[S.last_alloc];
-    if (a >= c.base && a + n <= c.base + c.size) return true;
+    if (a >= c.base && a + n <= c.base + c.size) return (long)S.last_alloc;
     /* allocs sorted by base: last with base <= a */
     size_t lo = 0, hi = S.nallocs;
     while (lo < hi) {
@@ -419,13 +467,32 @@ inline bool find_alloc(uintptr_t a, size_t n) {
         if (S.allocs[mid].base <= a) lo = mid + 1;
         else hi = mid;
     }
-    if (lo == 0) return false;
+    if (lo == 0) return -1;
     const HyenaSimAlloc &al = S.allocs[lo - 1];
     if (a >= al.base && a + n <= al.base + al.size) {
         S.last_alloc = lo - 1;
-        return true;
+        return (long)(lo - 1);
     }
-    return false;
+    return -1;
+}
+
+/* Global race shadow of allocation i (mmap'd lazily: only touched pages cost memory), or null when
+ * the allocation is over the tracking limit. */
+Shadow *global_shadow(size_t i) {
+    if (S.gshadow[i]) return S.gshadow[i];
+    static const size_t limit = [] {
+        const char *e = getenv("HYENA_SIM_GLOBAL_RACE");
+        return e && *e ? (size_t)strtoull(e, nullptr, 10) : GLOBAL_RACE_MAX_BYTES;
+    }();
+    const size_t bytes = S.allocs[i].size;
+    if (bytes > limit || S.gshadow_total + bytes * sizeof(Shadow) > GLOBAL_SHADOW_BUDGET)
+        return nullptr;
+    void *m = mmap(nullptr, bytes * sizeof(Shadow), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return nullptr;
+    S.gshadow[i] = (Shadow *)m; /* zero pages = no access recorded (phase 0) */
+    S.gshadow_bytes[i] = bytes * sizeof(Shadow);
+    S.gshadow_total += bytes * sizeof(Shadow);
+    return S.gshadow[i];
 }
 
 /* kind: 0 read, 1 write, 2 atomic */
@@ -442,7 +509,7 @@ inline void check(const void *p, size_t n, int kind) {
         }
     }
     if (a >= S.dyn_lo && a + n <= S.dyn_hi) {
-        shared_access(S.dyn_shadow.data(), "dynamic", a - S.dyn_lo, n, kind);
+        shared_access(S.dyn_shadow.data(), "dynamic shared memory", a - S.dyn_lo, n, kind);
         return;
     }
     if (S.dyn_lo && a + n > S.dyn_lo - DYN_REDZONE && a < S.dyn_hi + DYN_REDZONE) {
@@ -461,10 +528,14 @@ inline void check(const void *p, size_t n, int kind) {
                       kind == 0 ? "read" : "write", n, who(f), a);
             abandon();
         }
-        shared_access(S.sec_shadow.data(), "static", a - S.sec_lo, n, kind);
+        shared_access(S.sec_shadow.data(), "static shared memory", a - S.sec_lo, n, kind);
         return;
     }
-    if (find_alloc(a, n)) return;
+    const long ai = find_alloc(a, n);
+    if (ai >= 0) {
+        if (Shadow *gs = global_shadow((size_t)ai)) shared_access(gs, "global memory", a - S.allocs[ai].base, n, kind, true);
+        return;
+    }
     /* another fiber's stack? */
     for (const Fiber &g : S.fibers) {
         if (a >= g.lo && a < g.hi) {
@@ -844,6 +915,8 @@ int run_block() {
     }
     poison_shared();
     S.phase++;
+    S.block_first_phase = S.phase;
+    S.block_phases.push_back({S.phase, S.block_idx});
     for (WarpSync &w : S.warps) {
         w.seq = 0;
         w.masks.clear();
@@ -893,6 +966,12 @@ int hyena_sim_launch(const char *name, const uint32_t grid[3], const uint32_t bl
     S.msg[0] = 0;
     auto finish = [&](int code) {
         if (msg && msg_len) snprintf(msg, msg_len, "%s", S.msg);
+        for (size_t i = 0; i < S.gshadow.size(); ++i)
+            if (S.gshadow[i]) munmap(S.gshadow[i], S.gshadow_bytes[i]);
+        S.gshadow.clear();
+        S.gshadow_bytes.clear();
+        S.gshadow_total = 0;
+        S.block_phases.clear();
         S.cur = nullptr;
         S.allocs = nullptr;
         S.nallocs = 0;
@@ -956,9 +1035,16 @@ int hyena_sim_launch(const char *name, const uint32_t grid[3], const uint32_t bl
         f.lane = i % 32;
     }
     S.warps.assign(S.nwarps, WarpSync{});
-    for (uint32_t bz = 0; bz < grid[2]; ++bz)
-        for (uint32_t by = 0; by < grid[1]; ++by)
-            for (uint32_t bx = 0; bx < grid[0]; ++bx) {
+    S.gshadow.assign(nallocs, nullptr);
+    S.gshadow_bytes.assign(nallocs, 0);
+    S.block_phases.clear();
+    S.launch_first_phase = S.phase + 1;
+    const uint64_t nblocks = (uint64_t)grid[0] * grid[1] * grid[2];
+    for (uint64_t bi = 0; bi < nblocks; ++bi) {
+                /* x fastest; reverse order runs the last block first */
+                const uint64_t b = S.reverse ? nblocks - 1 - bi : bi;
+                const uint32_t bx = (uint32_t)(b % grid[0]), by = (uint32_t)((b / grid[0]) % grid[1]),
+                               bz = (uint32_t)(b / ((uint64_t)grid[0] * grid[1]));
                 S.block_idx = uint3{bx, by, bz};
                 if (run_block() != 0) {
                     char tmp[2048];
@@ -966,7 +1052,7 @@ int hyena_sim_launch(const char *name, const uint32_t grid[3], const uint32_t bl
                     snprintf(S.msg, sizeof S.msg, "%s", tmp);
                     return finish(S.err ? S.err : E_LAUNCH);
                 }
-            }
+    }
     return finish(E_OK);
 }
 }

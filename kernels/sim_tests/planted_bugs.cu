@@ -84,3 +84,28 @@ extern "C" __global__ void hyena_simbug_shfl_exited(const HyenaSimTestParams p) 
     v += __shfl_xor_sync(0xffffffffu, v, 1);
     reinterpret_cast<float*>(p.out)[t] = v;
 }
+
+// Inter-block race on global memory: every block writes the same out[0 .. blockDim.x).
+// (Launch with several blocks; out holds blockDim.x floats.)
+extern "C" __global__ void hyena_simbug_global_blocks_ww(const HyenaSimTestParams p) {
+    const float* x = reinterpret_cast<const float*>(p.x);
+    reinterpret_cast<float*>(p.out)[threadIdx.x] = x[(uint64_t)blockIdx.x * blockDim.x + threadIdx.x];
+}
+
+// Intra-block race on global memory: thread t writes out[t], then reads out[t + 1] without a
+// barrier and stores it to aux[t].
+extern "C" __global__ void hyena_simbug_global_rw(const HyenaSimTestParams p) {
+    const unsigned t = threadIdx.x;
+    float* out = reinterpret_cast<float*>(p.out);
+    out[t] = reinterpret_cast<const float*>(p.x)[t];
+    // missing __syncthreads();
+    reinterpret_cast<float*>(p.aux)[t] = out[(t + 1) % blockDim.x];
+}
+
+// Control: every thread of every block adds its element into out[0] with a global atomicAdd
+// (p.n elements, grid-stride); no race.
+extern "C" __global__ void hyena_simtest_global_atomic_sum(const HyenaSimTestParams p) {
+    const float* x = reinterpret_cast<const float*>(p.x);
+    for (uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x; i < p.n; i += (uint64_t)gridDim.x * blockDim.x)
+        atomicAdd(reinterpret_cast<float*>(p.out), x[i]);
+}
