@@ -119,7 +119,7 @@ fn shared_memory_race_is_reported() {
     let (x, out) = bug_setup(&d, 64);
     let p = HyenaSimTestParams { x: x.addr(), out: out.addr(), n: 64, aux: 0 };
     let msg = expect_violation(launch(&d, "hyena_simbug_shared_race", cfg(1, 64, 0), p), "hyena_simbug_shared_race", SimViolation::Race);
-    assert!(msg.contains("static shared memory"), "{msg}");
+    assert!(msg.contains("static shared memory (a 1024-byte __shared__ variable)"), "{msg}");
     // In reverse order too.
     let r: Arc<dyn Device> = Arc::new(SimDevice::new().with_thread_order(ThreadOrder::Reverse));
     let (x, out) = bug_setup(&r, 64);
@@ -172,6 +172,7 @@ fn out_of_bounds_shared_writes_are_reported() {
         SimViolation::OutOfBoundsShared,
     );
     assert!(msg.contains("static __shared__ write") && msg.contains("thread (63,0,0)"), "{msg}");
+    assert!(msg.contains("0 bytes past the end of a 256-byte __shared__ variable"), "{msg}");
     let msg = expect_violation(
         launch(&d, "hyena_simbug_oob_dyn_shared", cfg(1, 64, 64 * 4), p),
         "hyena_simbug_oob_dyn_shared",
@@ -301,4 +302,28 @@ fn global_atomics_from_every_block_are_not_a_race() {
     let want: f64 = xs.iter().map(|&v| v as f64).sum();
     let got = out.to_host().unwrap()[0] as f64;
     assert!((got - want).abs() < 1e-3, "{got} vs {want}");
+}
+
+#[test]
+fn warp_synchronous_shared_memory_needs_syncwarp() {
+    let d = dev();
+    let (x, out) = bug_setup(&d, 64);
+    let p = HyenaSimTestParams { x: x.addr(), out: out.addr(), n: 64, aux: 0 };
+    launch(&d, "hyena_simtest_warp_exchange", cfg(1, 64, 0), p).unwrap();
+    let xs = x.to_host().unwrap();
+    let got = out.to_host().unwrap();
+    for t in 0..64 {
+        assert_eq!(got[t], xs[t ^ 1], "t={t}");
+    }
+    let msg = expect_violation(
+        launch(&d, "hyena_simbug_warp_exchange", cfg(1, 64, 0), p),
+        "hyena_simbug_warp_exchange",
+        SimViolation::Race,
+    );
+    assert!(msg.contains("a 1024-byte __shared__ variable"), "{msg}");
+    expect_violation(
+        launch(&d, "hyena_simbug_half_warp_exchange", cfg(1, 64, 0), p),
+        "hyena_simbug_half_warp_exchange",
+        SimViolation::Race,
+    );
 }

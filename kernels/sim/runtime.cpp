@@ -321,6 +321,34 @@ bool warp_ordered(unsigned tid0, uint32_t seq0, const Fiber *f) {
     return false;
 }
 
+/* Bounds of the static __shared__ variable holding section address a: from the end of the red
+ * zone before it to the start of the red zone after it (may include alignment padding). */
+std::pair<uintptr_t, uintptr_t> static_var_bounds(uintptr_t a) {
+    uintptr_t lo = S.sec_lo, hi = S.sec_hi;
+    for (auto &rz : S.redzones) {
+        if (rz.second <= a) lo = rz.second;
+        else if (rz.first > a) { hi = rz.first; break; }
+    }
+    return {lo, hi};
+}
+
+enum Region { R_DYN = 0, R_STATIC = 1, R_GLOBAL = 2 };
+
+/* "<region description>, byte offset <k>" for a race message; `off` indexes the region's shadow. */
+void describe_region(int region, size_t off, char *buf, size_t len) {
+    if (region == R_DYN) {
+        snprintf(buf, len, "dynamic shared memory, byte offset %zu", off);
+    } else if (region == R_STATIC) {
+        auto b = static_var_bounds(S.sec_lo + off);
+        snprintf(buf, len, "static shared memory (a %zu-byte __shared__ variable), byte offset %zu in it",
+                 (size_t)(b.second - b.first), (size_t)(S.sec_lo + off - b.first));
+    } else {
+        const HyenaSimAlloc &al = S.allocs[S.last_alloc];
+        snprintf(buf, len, "global memory (the %" PRIu64 "-byte allocation at 0x%" PRIx64 "), byte offset %zu",
+                 al.size, al.base, off);
+    }
+}
+
 const char *tid_str(unsigned lin) {
     static char buf[64];
     unsigned bx = S.block.x, by = S.block.y;
@@ -334,18 +362,21 @@ uint3 block_of_phase(uint32_t p) {
     return it == S.block_phases.begin() ? uint3{0, 0, 0} : (it - 1)->second;
 }
 
-[[noreturn]] void inter_block_race(const char *what, const char *region, size_t off, uint32_t other_phase) {
+[[noreturn]] void inter_block_race(const char *what, int region, size_t off, uint32_t other_phase) {
     const uint3 ob = block_of_phase(other_phase);
+    char where[256];
+    describe_region(region, off, where, sizeof where);
     set_error(E_RACE,
-              "data race (%s) on %s, byte offset %zu: %s of block (%u,%u,%u) and a thread of block (%u,%u,%u) "
+              "data race (%s) on %s: %s of block (%u,%u,%u) and a thread of block (%u,%u,%u) "
               "access it in one launch; blocks are not ordered (use separate launches or atomics)",
-              what, region, off, tid_str(S.cur->lin), S.block_idx.x, S.block_idx.y, S.block_idx.z, ob.x, ob.y, ob.z);
+              what, where, tid_str(S.cur->lin), S.block_idx.x, S.block_idx.y, S.block_idx.z, ob.x, ob.y, ob.z);
     abandon();
 }
 
 /* Race shadow of one access. kind: 0 read, 1 write, 2 atomic. `global`: also check conflicts with
  * earlier blocks of the launch (shared memory is per block, so it never needs that). */
-void shared_access(Shadow *sh, const char *region, size_t off, size_t n, int kind, bool global = false) {
+void shared_access(Shadow *sh, int region, size_t off, size_t n, int kind) {
+    const bool global = region == R_GLOBAL;
     Fiber *f = S.cur;
     const uint32_t ph = S.phase;
     const uint16_t t = (uint16_t)f->lin;
@@ -390,10 +421,12 @@ void shared_access(Shadow *sh, const char *region, size_t off, size_t n, int kin
             char o[64];
             if (other == 0xffff) snprintf(o, sizeof o, "other threads");
             else snprintf(o, sizeof o, "%s", tid_str(other));
+            char where[256];
+            describe_region(region, off + i, where, sizeof where);
             set_error(E_RACE,
-                      "data race (%s) on %s, byte offset %zu: %s and %s of block (%u,%u,%u) access it "
+                      "data race (%s) on %s: %s and %s of block (%u,%u,%u) access it "
                       "in the same barrier phase without __syncthreads/__syncwarp between them",
-                      conflict, region, off + i, tid_str(f->lin), o, S.block_idx.x, S.block_idx.y, S.block_idx.z);
+                      conflict, where, tid_str(f->lin), o, S.block_idx.x, S.block_idx.y, S.block_idx.z);
             abandon();
         }
         if (kind == 1) {
@@ -509,7 +542,7 @@ inline void check(const void *p, size_t n, int kind) {
         }
     }
     if (a >= S.dyn_lo && a + n <= S.dyn_hi) {
-        shared_access(S.dyn_shadow.data(), "dynamic shared memory", a - S.dyn_lo, n, kind);
+        shared_access(S.dyn_shadow.data(), R_DYN, a - S.dyn_lo, n, kind);
         return;
     }
     if (S.dyn_lo && a + n > S.dyn_lo - DYN_REDZONE && a < S.dyn_hi + DYN_REDZONE) {
@@ -522,18 +555,27 @@ inline void check(const void *p, size_t n, int kind) {
     }
     if (a >= S.sec_lo && a < S.sec_hi) {
         if (a + n > S.sec_hi || in_redzone(a, n)) {
+            /* the variable in front of the red zone hit */
+            std::pair<uintptr_t, uintptr_t> b{S.sec_lo, S.sec_hi};
+            for (size_t r = 0; r < S.redzones.size(); ++r) {
+                if (S.redzones[r].first < a + n && a < S.redzones[r].second) {
+                    b = {r ? S.redzones[r - 1].second : S.sec_lo, S.redzones[r].first};
+                    break;
+                }
+            }
             set_error(E_OOB_SHARED,
                       "out-of-bounds static __shared__ %s of %zu bytes by %s: address 0x%" PRIxPTR
-                      " is in the red zone behind a __shared__ variable",
-                      kind == 0 ? "read" : "write", n, who(f), a);
+                      " is %zu bytes past the end of a %zu-byte __shared__ variable (in its red zone)",
+                      kind == 0 ? "read" : "write", n, who(f), a, (size_t)(a + n > b.second ? a - b.second : 0),
+                      (size_t)(b.second - b.first));
             abandon();
         }
-        shared_access(S.sec_shadow.data(), "static shared memory", a - S.sec_lo, n, kind);
+        shared_access(S.sec_shadow.data(), R_STATIC, a - S.sec_lo, n, kind);
         return;
     }
     const long ai = find_alloc(a, n);
     if (ai >= 0) {
-        if (Shadow *gs = global_shadow((size_t)ai)) shared_access(gs, "global memory", a - S.allocs[ai].base, n, kind, true);
+        if (Shadow *gs = global_shadow((size_t)ai)) shared_access(gs, R_GLOBAL, a - S.allocs[ai].base, n, kind);
         return;
     }
     /* another fiber's stack? */

@@ -109,3 +109,31 @@ extern "C" __global__ void hyena_simtest_global_atomic_sum(const HyenaSimTestPar
     for (uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x; i < p.n; i += (uint64_t)gridDim.x * blockDim.x)
         atomicAdd(reinterpret_cast<float*>(p.out), x[i]);
 }
+
+// Warp-synchronous exchange through shared memory with __syncwarp: no race (control).
+extern "C" __global__ void hyena_simtest_warp_exchange(const HyenaSimTestParams p) {
+    __shared__ float s[256];
+    const unsigned t = threadIdx.x;
+    s[t] = reinterpret_cast<const float*>(p.x)[t];
+    __syncwarp();
+    reinterpret_cast<float*>(p.out)[t] = s[t ^ 1];
+}
+
+// The same without __syncwarp: a race between lanes of one warp.
+extern "C" __global__ void hyena_simbug_warp_exchange(const HyenaSimTestParams p) {
+    __shared__ float s[256];
+    const unsigned t = threadIdx.x;
+    s[t] = reinterpret_cast<const float*>(p.x)[t];
+    // missing __syncwarp();
+    reinterpret_cast<float*>(p.out)[t] = s[t ^ 1];
+}
+
+// __syncwarp over half-warps (mask of the calling half) orders only lanes in that half: exchanging
+// across halves (t ^ 16) after it is still a race.
+extern "C" __global__ void hyena_simbug_half_warp_exchange(const HyenaSimTestParams p) {
+    __shared__ float s[256];
+    const unsigned t = threadIdx.x;
+    s[t] = reinterpret_cast<const float*>(p.x)[t];
+    __syncwarp((t % 32) < 16 ? 0x0000ffffu : 0xffff0000u);
+    reinterpret_cast<float*>(p.out)[t] = s[t ^ 16];
+}
