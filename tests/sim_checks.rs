@@ -327,3 +327,61 @@ fn warp_synchronous_shared_memory_needs_syncwarp() {
         SimViolation::Race,
     );
 }
+
+#[test]
+fn cuda_idioms_match_host_computation() {
+    use half::{bf16, f16};
+    let d = dev();
+    let (bx, by, gx, gy) = (32usize, 2usize, 2usize, 2usize);
+    let nt = bx * by;
+    let n = nt * gx * gy;
+    let xs = random(n, 7);
+    let x = DeviceBuffer::from_host(&d, &xs).unwrap();
+    let out = DeviceBuffer::from_host(&d, &vec![f32::NAN; 16 * n]).unwrap();
+    let p = HyenaSimTestParams { x: x.addr(), out: out.addr(), n: n as u64, aux: 0 };
+    let c = LaunchConfig { grid: (gx as u32, gy as u32, 1), block: (bx as u32, by as u32, 1), shared_bytes: 0 };
+    launch(&d, "hyena_simtest_idioms", c, p).unwrap();
+    let got = out.to_host().unwrap();
+    let close = |g: f32, w: f64, tol: f64, what: &str| {
+        assert!((g as f64 - w).abs() <= tol * (1.0 + w.abs()), "{what}: got {g}, want {w}");
+    };
+    for g in 0..n {
+        let blk = g / nt;
+        let tib = g % nt;
+        let lane = tib % 32;
+        let warp_base = blk * nt + (tib / 32) * 32;
+        let v = xs[g];
+        let o = &got[16 * g..16 * g + 16];
+        let vd = v as f64;
+        close(o[0], vd.exp(), 1e-6, "expf");
+        close(o[1], vd.sin() + 2.0 * vd.cos(), 1e-6, "sincosf");
+        close(o[2], 1.0 / (1.0 + vd * vd).sqrt(), 1e-6, "rsqrtf");
+        close(o[3], vd / 3.0, 1e-6, "fdividef");
+        close(o[4], vd * 2.0 + 1.0, 1e-6, "fmaf");
+        let q: f64 = xs[(g / 4) * 4..(g / 4) * 4 + 4].iter().map(|&t| t as f64).sum();
+        close(o[5], q, 1e-6, "float4");
+        let h = |t: f32| f16::from_f32(t).to_f32();
+        let hm = h(h(v) * h(v)) as f64 + h(h(2.0 * v) * h(2.0 * v)) as f64;
+        close(o[6], hm, 1e-3, "half2");
+        assert_eq!(o[7], bf16::from_f32(v).to_f32(), "bf16 round trip");
+        close(o[8], vd + xs[warp_base + (lane ^ 1)] as f64, 1e-6, "shfl_xor double");
+        let down = if lane % 8 + 1 < 8 { xs[warp_base + lane + 1] } else { v };
+        assert_eq!(o[9], down, "shfl_down width 8, lane {lane}");
+        let up = if lane % 16 >= 3 { xs[warp_base + lane - 3] } else { v };
+        assert_eq!(o[10], up, "shfl_up width 16, lane {lane}");
+        let idx = (lane / 8) * 8 + (lane + 5) % 8;
+        assert_eq!(o[11], xs[warp_base + idx], "shfl idx width 8, lane {lane}");
+        let warp = &xs[warp_base..warp_base + 32];
+        let pos = warp.iter().filter(|&&t| t > 0.0).count();
+        let any = warp.iter().any(|&t| t > 0.9) as usize;
+        assert_eq!(o[12], (pos + 100 * any + 1000) as f32, "ballot/any/all");
+        assert_eq!(o[13], 496.0, "reduce_add");
+        let l = lane as u32;
+        let bits = l.count_ones() as i64 + if l == 0 { 0 } else { l.trailing_zeros() as i64 + 1 } + (l.reverse_bits() >> 27) as i64;
+        assert_eq!(o[14], ((l.min(7) + l.max(3)) as i64 + bits) as f32, "int intrinsics, lane {lane}");
+        let block = &xs[blk * nt..(blk + 1) * nt];
+        let bmax = block.iter().map(|&t| (t * 1000.0) as i32).max().unwrap();
+        let big = block.iter().any(|&t| t > 0.99) as i32;
+        assert_eq!(o[15], bmax as f32 + 10000.0 * big as f32 + 100000.0, "atomicMax / syncthreads_or/and");
+    }
+}
