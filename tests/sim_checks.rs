@@ -385,3 +385,18 @@ fn cuda_idioms_match_host_computation() {
         assert_eq!(o[15], bmax as f32 + 10000.0 * big as f32 + 100000.0, "atomicMax / syncthreads_or/and");
     }
 }
+
+#[test]
+fn shared_arrays_of_half_types_work() {
+    use half::{bf16, f16};
+    let d = dev();
+    let (x, out) = bug_setup(&d, 64);
+    let p = HyenaSimTestParams { x: x.addr(), out: out.addr(), n: 64, aux: 0 };
+    launch(&d, "hyena_simtest_half_shared", cfg(1, 64, 0), p).unwrap();
+    let xs = x.to_host().unwrap();
+    let got = out.to_host().unwrap();
+    for t in 0..64 {
+        let v = xs[63 - t];
+        assert_eq!(got[t], f16::from_f32(v).to_f32() + bf16::from_f32(v).to_f32(), "t={t}");
+    }
+}

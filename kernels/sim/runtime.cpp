@@ -42,6 +42,8 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <dlfcn.h>
+#include <link.h>
 #include <sys/mman.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -215,6 +217,7 @@ struct Sim {
     uintptr_t sec_lo = 0, sec_hi = 0;
     std::vector<std::pair<uintptr_t, uintptr_t>> redzones; /* sorted [lo, hi) in the section */
     bool section_scanned = false;
+    std::vector<std::pair<uintptr_t, uintptr_t>> module_data; /* writable segments of this module */
     std::vector<Shadow> dyn_shadow, sec_shadow;
     uint32_t phase = 0;
     uint32_t launch_first_phase = 0, block_first_phase = 0;
@@ -272,9 +275,51 @@ void fiber_main() {
 /* ---------------------------------------------------------------------------------------------- */
 /* shared memory: section scan, poison, race shadow                                               */
 
+/* The writable PT_LOAD segments (.data, .bss) of the module the simulator is linked into: where
+ * kernel-side static data lives (guard variables of function-local statics such as
+ * `__shared__ __half buf[N]`, `__device__` globals). Accesses there are allowed, not race-checked. */
+int collect_module_data(struct dl_phdr_info *info, size_t, void *base) {
+    if (info->dlpi_addr != (ElfW(Addr))(uintptr_t)base) return 0;
+    for (int i = 0; i < info->dlpi_phnum; ++i) {
+        const ElfW(Phdr) &ph = info->dlpi_phdr[i];
+        if (ph.p_type == PT_LOAD && (ph.p_flags & PF_W)) {
+            const uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+            S.module_data.push_back({lo, lo + ph.p_memsz});
+        }
+    }
+    return 1;
+}
+
 void scan_section() {
     if (S.section_scanned) return;
     S.section_scanned = true;
+    Dl_info di;
+    if (dladdr((void *)&scan_section, &di) && di.dli_fbase) {
+        /* dlpi_addr is the load bias: 0 for a non-PIE executable, the base address otherwise */
+        ElfW(Addr) bias = 0;
+        struct Find {
+            void *fbase;
+            ElfW(Addr) bias;
+            bool found;
+        } fd{di.dli_fbase, 0, false};
+        dl_iterate_phdr(
+            [](struct dl_phdr_info *info, size_t, void *arg) -> int {
+                Find *f = (Find *)arg;
+                for (int i = 0; i < info->dlpi_phnum; ++i) {
+                    const ElfW(Phdr) &ph = info->dlpi_phdr[i];
+                    if (ph.p_type == PT_LOAD && info->dlpi_addr + ph.p_vaddr <= (uintptr_t)f->fbase &&
+                        (uintptr_t)f->fbase < info->dlpi_addr + ph.p_vaddr + ph.p_memsz) {
+                        f->bias = info->dlpi_addr;
+                        f->found = true;
+                        return 1;
+                    }
+                }
+                return 0;
+            },
+            &fd);
+        bias = fd.bias;
+        if (fd.found) dl_iterate_phdr(collect_module_data, (void *)(uintptr_t)bias);
+    }
     if (!__start_hyena_shared || !__stop_hyena_shared) return;
     S.sec_lo = (uintptr_t)__start_hyena_shared;
     S.sec_hi = (uintptr_t)__stop_hyena_shared;
@@ -578,6 +623,8 @@ inline void check(const void *p, size_t n, int kind) {
         if (Shadow *gs = global_shadow((size_t)ai)) shared_access(gs, R_GLOBAL, a - S.allocs[ai].base, n, kind);
         return;
     }
+    for (const auto &m : S.module_data)
+        if (a >= m.first && a + n <= m.second) return; /* kernel-side static data (see scan_section) */
     /* another fiber's stack? */
     for (const Fiber &g : S.fibers) {
         if (a >= g.lo && a < g.hi) {

@@ -50,3 +50,16 @@ extern "C" __global__ void hyena_simtest_idioms(const HyenaSimTestParams p) {
     const int all_ok = __syncthreads_and(v > -2.0f);
     out[15] = (float)block_max + 10000.0f * (float)any_big + 100000.0f * (float)all_ok;
 }
+
+// Shared arrays of fp16/bf16 types (their static-local guard variables live in the module's data
+// segment): block of 64 threads, out[t] = half(x[63-t]) + bf16(x[63-t]) through shared memory.
+extern "C" __global__ void hyena_simtest_half_shared(const HyenaSimTestParams p) {
+    __shared__ __half hs[64];
+    __shared__ __nv_bfloat16 bs[64];
+    const unsigned t = threadIdx.x;
+    const float v = reinterpret_cast<const float*>(p.x)[t];
+    hs[t] = __float2half(v);
+    bs[t] = __float2bfloat16(v);
+    __syncthreads();
+    reinterpret_cast<float*>(p.out)[t] = __half2float(hs[63 - t]) + __bfloat162float(bs[63 - t]);
+}
