@@ -219,6 +219,12 @@ fn warp_collective_with_exited_lanes_is_reported() {
         SimViolation::WarpDivergence,
     );
     assert!(msg.contains("__shfl_xor_sync"), "{msg}");
+    let msg = expect_violation(
+        launch(&d, "hyena_simbug_shfl_vs_barrier", cfg(1, 64, 0), p),
+        "hyena_simbug_shfl_vs_barrier",
+        SimViolation::WarpDivergence,
+    );
+    assert!(msg.contains("deadlock") && msg.contains("__syncthreads") && msg.contains("__shfl_xor_sync"), "{msg}");
 }
 
 #[test]

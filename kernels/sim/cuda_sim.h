@@ -10,8 +10,10 @@
  *  - static shared memory: `__shared__ T name[N];` inside the kernel / device function;
  *  - dynamic shared memory: `HYENA_DYN_SHARED(T, name);` (declares `T* name`), from
  *    kernels/common.cuh, which works under nvcc and here; never `extern __shared__ T x[];`;
- *  - no `__device__` global variables (their accesses are reported as invalid addresses);
- *    `__constant__` tables must be initialised in the source (they become `static const`).
+ *  - `__constant__` tables must be initialised in the source (they become `static const`);
+ *    `__device__` global variables work (one host instance; not race-checked);
+ *  - no `assert()` in kernels (it would abort the test process): use `__trap()`, which the
+ *    simulator reports as an error of the launch.
  *
  * How it works (details in kernels/sim/runtime.cpp):
  *  - every thread of a block is a fiber; threadIdx/blockIdx/... are per-fiber values;

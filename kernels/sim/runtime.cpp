@@ -904,23 +904,44 @@ bool resolve_warps() {
 }
 
 void describe_deadlock() {
-    std::string d;
-    unsigned shown = 0;
+    /* Group the waiting threads by wait site: "N threads (first: (x,y,z)) wait at ..." */
+    struct Site {
+        const Fiber *first;
+        unsigned count;
+    };
+    std::vector<Site> sites;
+    unsigned exited = 0;
     for (const Fiber &f : S.fibers) {
-        if (shown >= 4) break;
-        char buf[256];
-        if (f.state == AT_BARRIER) {
-            snprintf(buf, sizeof buf, "; thread (%u,%u,%u) waits at __syncthreads %s:%d", f.tid.x, f.tid.y, f.tid.z,
-                     f.file, f.line);
-        } else if (f.state == AT_WARP) {
-            snprintf(buf, sizeof buf, "; thread (%u,%u,%u) waits in %s %s:%d mask 0x%08x", f.tid.x, f.tid.y, f.tid.z,
-                     op_name(f.op), f.file, f.line, f.mask);
-        } else {
+        if (f.state == DONE) {
+            exited++;
             continue;
         }
-        d += buf;
-        shown++;
+        bool found = false;
+        for (Site &st : sites) {
+            const Fiber &g = *st.first;
+            if (g.state == f.state && g.op == f.op && g.mask == f.mask && same_site(f, g)) {
+                st.count++;
+                found = true;
+                break;
+            }
+        }
+        if (!found) sites.push_back({&f, 1});
     }
+    std::string d;
+    for (size_t k = 0; k < sites.size() && k < 6; ++k) {
+        const Fiber &f = *sites[k].first;
+        char buf[320];
+        if (f.state == AT_BARRIER) {
+            snprintf(buf, sizeof buf, "; %u thread(s) (first (%u,%u,%u)) wait at __syncthreads %s:%d", sites[k].count,
+                     f.tid.x, f.tid.y, f.tid.z, f.file, f.line);
+        } else {
+            snprintf(buf, sizeof buf, "; %u thread(s) (first (%u,%u,%u)) wait in %s %s:%d mask 0x%08x", sites[k].count,
+                     f.tid.x, f.tid.y, f.tid.z, op_name(f.op), f.file, f.line, f.mask);
+        }
+        d += buf;
+    }
+    if (sites.size() > 6) d += "; ...";
+    if (exited) d += "; " + std::to_string(exited) + " thread(s) exited";
     set_error(E_WARP, "deadlock in block (%u,%u,%u): no thread can proceed%s", S.block_idx.x, S.block_idx.y,
               S.block_idx.z, d.c_str());
 }

@@ -137,3 +137,16 @@ extern "C" __global__ void hyena_simbug_half_warp_exchange(const HyenaSimTestPar
     __syncwarp((t % 32) < 16 ? 0x0000ffffu : 0xffff0000u);
     reinterpret_cast<float*>(p.out)[t] = s[t ^ 16];
 }
+
+// Deadlock: in each warp, lanes < 16 shuffle with the full mask while lanes >= 16 wait at
+// __syncthreads; neither can proceed.
+extern "C" __global__ void hyena_simbug_shfl_vs_barrier(const HyenaSimTestParams p) {
+    const unsigned t = threadIdx.x;
+    float v = reinterpret_cast<const float*>(p.x)[t];
+    if (t % 32 < 16) {
+        v += __shfl_xor_sync(0xffffffffu, v, 1);
+    } else {
+        __syncthreads();
+    }
+    reinterpret_cast<float*>(p.out)[t] = v;
+}
