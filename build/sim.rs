@@ -94,7 +94,11 @@ fn kernel_flags(b: &mut cc::Build, header: &Path) {
         .flag(header.to_string_lossy().as_ref())
         .flag("-fsanitize=thread")
         .flag("--param=tsan-instrument-func-entry-exit=0")
-        .flag("-fno-threadsafe-statics");
+        .flag("-fno-threadsafe-statics")
+        // Fibers have 64 KiB stacks with one guard page: refuse kernels whose frames could jump
+        // over it, and probe large frames page by page (a crash, never a silent overwrite).
+        .flag("-Werror=frame-larger-than=32768")
+        .flag("-fstack-clash-protection");
     if env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86_64") {
         // Red zones of static __shared__ variables follow each variable with no alignment gap.
         b.flag("-malign-data=abi");

@@ -406,3 +406,14 @@ fn shared_arrays_of_half_types_work() {
         assert_eq!(got[t], f16::from_f32(v).to_f32() + bf16::from_f32(v).to_f32(), "t={t}");
     }
 }
+
+#[test]
+fn trap_is_reported() {
+    let d = dev();
+    let (x, out) = bug_setup(&d, 64);
+    let p = HyenaSimTestParams { x: x.addr(), out: out.addr(), n: 64, aux: 0 };
+    let msg = expect_violation(launch(&d, "hyena_simbug_trap", cfg(1, 64, 0), p), "hyena_simbug_trap", SimViolation::Trap);
+    assert!(msg.contains("thread (3,0,0)"), "{msg}");
+    // The simulator is usable afterwards.
+    launch(&d, "hyena_simtest_shared_norace", cfg(1, 64, 0), p).unwrap();
+}

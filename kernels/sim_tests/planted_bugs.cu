@@ -150,3 +150,9 @@ extern "C" __global__ void hyena_simbug_shfl_vs_barrier(const HyenaSimTestParams
     }
     reinterpret_cast<float*>(p.out)[t] = v;
 }
+
+// __trap() from one thread: the launch fails with a report instead of killing the process.
+extern "C" __global__ void hyena_simbug_trap(const HyenaSimTestParams p) {
+    if (threadIdx.x == 3) __trap();
+    reinterpret_cast<float*>(p.out)[threadIdx.x] = 1.0f;
+}
