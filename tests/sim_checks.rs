@@ -327,6 +327,13 @@ fn warp_synchronous_shared_memory_needs_syncwarp() {
         SimViolation::Race,
     );
     assert!(msg.contains("a 1024-byte __shared__ variable"), "{msg}");
+    launch(&d, "hyena_simtest_syncwarp_divergent", cfg(1, 64, 0), p).unwrap();
+    let got = out.to_host().unwrap();
+    for t in 0..64 {
+        let src = t ^ 1;
+        let want = if src % 2 == 1 { 2.0 * xs[src] } else { xs[src] };
+        assert_eq!(got[t], want, "t={t}");
+    }
     expect_violation(
         launch(&d, "hyena_simbug_half_warp_exchange", cfg(1, 64, 0), p),
         "hyena_simbug_half_warp_exchange",

@@ -850,7 +850,10 @@ bool resolve_warps() {
                               who(&f), op_name(f.op), f.file, f.line, m, j);
                     return false;
                 }
-                if (g.state != AT_WARP || g.op != f.op || g.mask != m || !same_site(f, g)) all = false;
+                /* __syncwarp may meet at different call sites (sm_70+); value collectives must be
+                 * the same call */
+                if (g.state != AT_WARP || g.op != f.op || g.mask != m || (f.op != 0 && !same_site(f, g)))
+                    all = false;
             }
             if (!all) continue;
             /* complete the collective */

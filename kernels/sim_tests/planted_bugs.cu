@@ -156,3 +156,17 @@ extern "C" __global__ void hyena_simbug_trap(const HyenaSimTestParams p) {
     if (threadIdx.x == 3) __trap();
     reinterpret_cast<float*>(p.out)[threadIdx.x] = 1.0f;
 }
+
+// Control: __syncwarp in both branches of a divergent if (legal on sm_70+) orders the exchange.
+extern "C" __global__ void hyena_simtest_syncwarp_divergent(const HyenaSimTestParams p) {
+    __shared__ float s[256];
+    const unsigned t = threadIdx.x;
+    if (t % 2) {
+        s[t] = 2.0f * reinterpret_cast<const float*>(p.x)[t];
+        __syncwarp();
+    } else {
+        s[t] = reinterpret_cast<const float*>(p.x)[t];
+        __syncwarp();
+    }
+    reinterpret_cast<float*>(p.out)[t] = s[t ^ 1];
+}
