@@ -182,6 +182,20 @@ pub fn build() {
     println!("cargo:rerun-if-changed={}", sim_dir.display());
     println!("cargo:rerun-if-changed={}", kernels_dir.join("sim_tests").display());
     let includes = cuda_include_dirs();
+    {
+        // The memory checks rely on GCC: -fsanitize=thread instrumentation with our own hooks,
+        // --param tsan-instrument-func-entry-exit, -malign-data, and GCC's layout of statics.
+        let probe = base_build(&includes, &kernels_dir);
+        match probe.try_get_compiler() {
+            Ok(t) if t.is_like_gnu() && !t.is_like_clang() => {}
+            Ok(t) => fail(&format!(
+                "feature `sim` needs the GNU C++ compiler (g++); the configured compiler is {}.\n\
+                 Set CXX=g++ (the simulator relies on GCC's ThreadSanitizer instrumentation options).",
+                t.path().display()
+            )),
+            Err(e) => fail(&format!("feature `sim`: no C++ compiler found: {e}")),
+        }
+    }
 
     let mut sources = cu_files(&kernels_dir);
     sources.extend(cu_files(&kernels_dir.join("sim_tests")));
