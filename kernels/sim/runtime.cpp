@@ -92,6 +92,7 @@ constexpr size_t STACK_SIZE = 64 * 1024;
 constexpr size_t GUARD = 4096;
 constexpr size_t STACK_MARGIN = 4096; /* report a stack overflow before the guard page is hit */
 constexpr size_t DYN_REDZONE = 256;
+constexpr size_t MAX_PARAMS = 4096; /* CUDA's classic kernel-parameter limit */
 constexpr size_t RZ_SIZE = 64;
 /* Global-memory race tracking costs sizeof(Shadow) (~40) bytes of shadow per touched byte and
  * slows large launches down ~10x: allocations over the limit (default 1 MiB), and allocations
@@ -266,7 +267,11 @@ void block_here() {
 }
 
 void fiber_main() {
-    S.kernel->entry(S.params);
+    /* The params struct lives on the thread's own stack, like a kernel argument: the kernel (and
+     * the instrumented glue that copies it into the typed struct) only touch allowed memory. */
+    alignas(16) unsigned char params[MAX_PARAMS];
+    memcpy(params, S.params, S.kernel->params_size);
+    S.kernel->entry(params);
     S.cur->state = DONE;
     block_here();
     abort(); /* unreachable: a finished fiber is never resumed */
@@ -1097,6 +1102,10 @@ int hyena_sim_launch(const char *name, const uint32_t grid[3], const uint32_t bl
         if (strcmp(table[i]->name, name) == 0) k = table[i];
     if (!k) {
         set_error(E_LAUNCH, "kernel `%s` is not in the simulator registry", name);
+        return finish(E_LAUNCH);
+    }
+    if (params_size > MAX_PARAMS) {
+        set_error(E_LAUNCH, "kernel `%s`: params of %zu bytes exceed %zu", name, params_size, MAX_PARAMS);
         return finish(E_LAUNCH);
     }
     if (params_size != k->params_size) {
