@@ -105,7 +105,7 @@ const unsigned char RZ_MAGIC[RZ_SIZE + 1] =
     "\x7fHYENA-SIM-SHARED-MEMORY-REDZONE(out of bounds if touched)\x7f!!!";
 
 /* ---- fiber context switch ---------------------------------------------------------------------- */
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(HYENA_SIM_UCONTEXT) /* -DHYENA_SIM_UCONTEXT: test the fallback */
 /* hyena_sim_switch(&from->sp, to->sp): push the callee-saved registers and the SSE/x87 control
  * words on the current stack, save the stack pointer, load the other one, pop, return into it. */
 extern "C" void hyena_sim_switch(void **from_sp, void *to_sp);
