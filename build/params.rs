@@ -101,7 +101,10 @@ pub fn generate() {
     }
     let where_ = locate_libclang();
     let header_s = header.to_string_lossy().into_owned();
-    // bindgen panics when libclang cannot be loaded; turn that into a message that says what to do.
+    // bindgen panics when libclang cannot be loaded; turn that into a message that says what to do
+    // (with the default panic hook silenced meanwhile: no backtrace in front of the message).
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
     let res = std::panic::catch_unwind(move || {
         bindgen::Builder::default()
             .header(header_s)
@@ -117,6 +120,7 @@ pub fn generate() {
             .generate_comments(true)
             .generate()
     });
+    std::panic::set_hook(hook);
     let bindings = match res {
         Ok(Ok(b)) => b,
         Ok(Err(e)) => fail(&format!(
