@@ -126,11 +126,15 @@ pub fn generate() {
         Ok(Err(e)) => fail(&format!(
             "bindgen could not parse kernels/hyena_params.h: {e}\n({where_})"
         )),
-        Err(_) => fail(&format!(
-            "bindgen could not load libclang ({where_}).\n\
+        Err(p) => fail(&format!(
+            "bindgen could not load libclang ({where_}): {}\n\
              Run `scripts/provision` (installs libclang 18.1.1 from PyPI into a per-user cache and \
              links it into .toolchain/), then `source .toolchain/env.sh`, or set LIBCLANG_PATH to \
-             a folder holding libclang.so."
+             a folder holding libclang.so.",
+            p.downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| p.downcast_ref::<&str>().copied())
+                .unwrap_or("bindgen panicked")
         )),
     };
     let out = out_dir().join("hyena_params.rs");
