@@ -1,6 +1,7 @@
 //! `hyena`: conformance runs, benchmarks and training for the Hyena operator.
 
 mod bench;
+mod kernels_info;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +21,8 @@ enum Cmd {
     Run(run::RunArgs),
     /// Time the Hyena operator (and, later, attention) at several sequence lengths.
     Bench(bench::BenchArgs),
+    /// List the CUDA kernels built into this binary; `--info` adds nvcc's ptxas resource report.
+    Kernels(kernels_info::KernelsArgs),
 }
 
 fn main() -> ExitCode {
@@ -27,6 +30,7 @@ fn main() -> ExitCode {
     let res = match cli.cmd {
         Cmd::Run(a) => run::run(a),
         Cmd::Bench(a) => bench::bench(a),
+        Cmd::Kernels(a) => kernels_info::kernels(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
