@@ -2,6 +2,8 @@
 
 mod bench;
 mod run;
+mod run_lm;
+mod train_recall;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -20,6 +22,8 @@ enum Cmd {
     Run(run::RunArgs),
     /// Time the Hyena operator (and, later, attention) at several sequence lengths.
     Bench(bench::BenchArgs),
+    /// Train a Hyena LM on the associative recall task (CPU) and report held-out accuracy.
+    TrainRecall(train_recall::TrainRecallArgs),
 }
 
 fn main() -> ExitCode {
@@ -27,6 +31,7 @@ fn main() -> ExitCode {
     let res = match cli.cmd {
         Cmd::Run(a) => run::run(a),
         Cmd::Bench(a) => bench::bench(a),
+        Cmd::TrainRecall(a) => train_recall::train_recall(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
