@@ -97,6 +97,10 @@ pub struct TrainRecallArgs {
     /// Resume from `--checkpoint` when it exists.
     #[arg(long)]
     resume: bool,
+    /// Stop after this many updates in this invocation (checkpoint written), e.g. to train in
+    /// slices with `--resume`; the schedule still runs to `--steps`.
+    #[arg(long)]
+    max_updates: Option<u64>,
     /// JSON-lines log file (one object per logged update and per evaluation).
     #[arg(long, default_value = "train_recall.jsonl")]
     log: PathBuf,
@@ -227,6 +231,7 @@ fn run<T: Scalar>(a: &TrainRecallArgs) -> Result<(), Box<dyn std::error::Error>>
     let mut tokens = 0usize;
     let mut last_acc: Option<f64> = None;
     let mut loss_ema: Option<f64> = None;
+    let first_step = state.opt.step;
     let save = |state: &TrainState<T>| -> Result<(), ModelError> {
         if let Some(p) = &a.checkpoint {
             state.save(p)?;
@@ -266,7 +271,7 @@ fn run<T: Scalar>(a: &TrainRecallArgs) -> Result<(), Box<dyn std::error::Error>>
         if step % a.checkpoint_every == 0 {
             save(&state)?;
         }
-        if stop {
+        if stop || a.max_updates.is_some_and(|m| step - first_step >= m) {
             break;
         }
     }
