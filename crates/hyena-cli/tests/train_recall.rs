@@ -50,6 +50,27 @@ fn train_resume_equals_uninterrupted() {
     let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(lines.iter().any(|v| v.get("loss").is_some_and(|x| x.as_f64().unwrap().is_finite())));
     assert!(lines.iter().any(|v| v.get("test_accuracy").is_some()));
+    // `hyena run` takes the training checkpoint as LM weights (its `optim.` tensors are skipped).
+    let mut inp = TensorFile::default();
+    inp.tensors.insert(
+        "input.input_ids".into(),
+        hyena_model::tensors::Tensor { shape: vec![1, 10], data: hyena_model::tensors::TensorData::Int(vec![1, 5, 2, 4, 1, 5, 3, 4, 0, 1]), dtype: "I64".into() },
+    );
+    inp.save(dir.join("ids.safetensors"), safetensors::Dtype::F64).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_hyena"))
+        .arg("run")
+        .arg("--weights")
+        .arg(dir.join("a.safetensors"))
+        .arg("--inputs")
+        .arg(dir.join("ids.safetensors"))
+        .arg("--out")
+        .arg(dir.join("run.safetensors"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = TensorFile::load(dir.join("run.safetensors")).unwrap();
+    assert_eq!(r.tensors["output.logits"].shape, vec![1, 10, 6]);
+    assert!(r.tensors.contains_key("grad.backbone.layers.0.mixer.filter_fn.pos_emb.z"), "z is trained (lr_pos_emb 1e-5)");
     // Resuming with other settings is refused.
     let o = Command::new(env!("CARGO_BIN_EXE_hyena"))
         .args(["train-recall", "--vocab", "6", "--seq-len", "8", "--d-model", "16", "--steps", "6", "--quiet", "--resume", "--precision", "f64"])

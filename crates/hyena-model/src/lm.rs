@@ -316,7 +316,13 @@ impl<T: Scalar> HyenaLm<T, HyenaOperator<T>> {
     /// `"model."`, `"hyena."`), or `None` when the file holds no LM.
     pub fn find_prefix(file: &TensorFile) -> Result<Option<String>> {
         const KEY: &str = "backbone.embeddings.word_embeddings.weight";
-        let hits: Vec<&String> = file.tensors.keys().filter(|k| k.ends_with(KEY)).collect();
+        // Optimizer moments (`optim.…`, in training checkpoints) and gradients (`grad.…`) share
+        // the names; they are not models.
+        let hits: Vec<&String> = file
+            .tensors
+            .keys()
+            .filter(|k| k.ends_with(KEY) && !k.starts_with("optim.") && !k.starts_with("grad."))
+            .collect();
         match hits.as_slice() {
             [] => Ok(None),
             [one] => Ok(Some(one[..one.len() - KEY.len()].to_string())),
@@ -568,6 +574,14 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
         let di = self.cfg.d_inner;
         let n = cache.b * cache.l;
         let rows = self.vocab_rows;
+        if cache.blocks.len() != self.layers.len() || grads.layers.len() != self.layers.len() {
+            return Err(ModelError::Config(format!(
+                "backward: model has {} blocks, cache {}, gradients {}",
+                self.layers.len(),
+                cache.blocks.len(),
+                grads.layers.len()
+            )));
+        }
         if grad_logits.len() != n * rows {
             return Err(ModelError::TensorShape { name: "grad_logits".into(), expected: vec![cache.b, cache.l, rows], got: vec![grad_logits.len()] });
         }

@@ -259,9 +259,15 @@ impl<T: Scalar> AdamW<T> {
         let bc1 = 1.0 - b1.powi(t);
         let bc2 = 1.0 - b2.powi(t);
         let gparams = grads.params();
+        if gparams.len() != model.params().len() {
+            return Err(ModelError::Config("gradients and model have different parameter lists".into()));
+        }
         for (p, g) in model.params_mut().into_iter().zip(gparams) {
             if p.kind != ParamKind::Trainable {
                 continue;
+            }
+            if g.name != p.name || g.data.len() != p.data.len() {
+                return Err(ModelError::TensorShape { name: format!("gradient of {}", p.name), expected: p.shape.clone(), got: g.shape.clone() });
             }
             let (base_lr, wd) = self.cfg.group_settings(optim_group(&p.name, p.group));
             let lr = base_lr * factor;
@@ -313,7 +319,7 @@ impl<T: Scalar> TrainState<T> {
         for (n, m) in &self.opt.exp_avg {
             let shape = self.model.params().into_iter().find(|p| &p.name == n).map(|p| p.shape).unwrap_or(vec![m.len()]);
             f.insert_float(format!("optim.exp_avg.{n}"), shape.clone(), m.iter().map(|x| x.as_f64()).collect());
-            let v = &self.opt.exp_avg_sq[n];
+            let v = self.opt.exp_avg_sq.get(n).ok_or_else(|| ModelError::MissingTensor(format!("optimizer state exp_avg_sq.{n}")))?;
             f.insert_float(format!("optim.exp_avg_sq.{n}"), shape, v.iter().map(|x| x.as_f64()).collect());
         }
         let ser = |e: serde_json::Error| ModelError::Config(format!("serialising checkpoint metadata: {e}"));
@@ -352,7 +358,8 @@ impl<T: Scalar> TrainState<T> {
         for (which, map) in [("exp_avg", &mut opt.exp_avg), ("exp_avg_sq", &mut opt.exp_avg_sq)] {
             for (n, buf) in map.iter_mut() {
                 let key = format!("optim.{which}.{n}");
-                let (_, v) = f.float(&key, Some(&shapes[n]))?;
+                let shape = shapes.get(n).ok_or_else(|| ModelError::MissingTensor(n.clone()))?;
+                let (_, v) = f.float(&key, Some(shape))?;
                 buf.iter_mut().zip(v).for_each(|(o, &x)| *o = T::lit(x));
             }
         }
