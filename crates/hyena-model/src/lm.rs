@@ -98,7 +98,7 @@ impl LmConfig {
         }
         let cfg: LmConfig =
             serde_json::from_value(v).map_err(|e| ModelError::Config(format!("invalid LM config: {e}")))?;
-        if !(cfg.layer_norm_eps > 0.0) || !cfg.layer_norm_eps.is_finite() {
+        if cfg.layer_norm_eps <= 0.0 || !cfg.layer_norm_eps.is_finite() {
             return Err(ModelError::Config(format!("layer_norm_eps must be positive, got {}", cfg.layer_norm_eps)));
         }
         Ok(cfg)
@@ -252,6 +252,9 @@ pub fn next_token_targets(ids: &[i64], b: usize, l: usize) -> Vec<i64> {
     }
     t
 }
+
+/// (name, shape, kind, group) of a parameter.
+type ParamMeta = (String, Vec<usize>, ParamKind, ParamGroup);
 
 fn lm_param<'a, T>(name: String, shape: Vec<usize>, data: &'a [T], group: ParamGroup) -> NamedParam<'a, T> {
     NamedParam { name, shape, data, kind: ParamKind::Trainable, group }
@@ -453,7 +456,7 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
 
     /// Mutable view of [`HyenaLm::params`] (same names, order, kinds).
     pub fn params_mut(&mut self) -> Vec<NamedParamMut<'_, T>> {
-        let meta: Vec<(String, Vec<usize>, ParamKind, ParamGroup)> =
+        let meta: Vec<ParamMeta> =
             self.params().into_iter().map(|p| (p.name, p.shape, p.kind, p.group)).collect();
         let mut datas: Vec<&mut Vec<T>> = vec![&mut self.embedding];
         for blk in self.layers.iter_mut() {
@@ -516,6 +519,7 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
     }
 
     /// Forward pass on `ids [B, L]`: hidden states and logits, with the cache for the backward pass.
+    #[allow(clippy::type_complexity)]
     pub fn forward(&self, ids: &[i64], b: usize, l: usize) -> Result<(LmOutput<T>, LmCache<T, M::Cache>)> {
         let d = self.cfg.d_model;
         let di = self.cfg.d_inner;

@@ -43,7 +43,8 @@ impl TrainRng {
         };
         TrainRng { s: [next(), next(), next(), next()] }
     }
-    pub fn next(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn draw(&mut self) -> u64 {
         let s = &mut self.s;
         let result = s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
         let t = s[1] << 17;
@@ -59,7 +60,7 @@ impl TrainRng {
     pub fn below(&mut self, n: u64) -> u64 {
         let zone = u64::MAX - (u64::MAX % n);
         loop {
-            let x = self.next();
+            let x = self.draw();
             if x < zone {
                 return x % n;
             }
@@ -89,14 +90,14 @@ impl TrainRng {
 
 impl rand::RngCore for TrainRng {
     fn next_u32(&mut self) -> u32 {
-        (self.next() >> 32) as u32
+        (self.draw() >> 32) as u32
     }
     fn next_u64(&mut self) -> u64 {
-        self.next()
+        self.draw()
     }
     fn fill_bytes(&mut self, dst: &mut [u8]) {
         for chunk in dst.chunks_mut(8) {
-            let v = self.next().to_le_bytes();
+            let v = self.draw().to_le_bytes();
             chunk.copy_from_slice(&v[..chunk.len()]);
         }
     }

@@ -20,7 +20,7 @@ fn tiny_cfg() -> LmConfig {
     }
 }
 
-fn get<'a>(m: &'a HyenaLm<f64>, name: &str) -> Vec<f64> {
+fn get(m: &HyenaLm<f64>, name: &str) -> Vec<f64> {
     m.params().into_iter().find(|p| p.name == name).unwrap_or_else(|| panic!("{name}")).data.to_vec()
 }
 
