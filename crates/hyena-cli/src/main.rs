@@ -3,6 +3,8 @@
 mod bench;
 mod kernels_info;
 mod run;
+mod run_lm;
+mod train_recall;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -23,6 +25,8 @@ enum Cmd {
     Bench(bench::BenchArgs),
     /// List the CUDA kernels built into this binary; `--info` adds nvcc's ptxas resource report.
     Kernels(kernels_info::KernelsArgs),
+    /// Train a Hyena LM on the associative recall task (CPU) and report held-out accuracy.
+    TrainRecall(train_recall::TrainRecallArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +35,7 @@ fn main() -> ExitCode {
         Cmd::Run(a) => run::run(a),
         Cmd::Bench(a) => bench::bench(a),
         Cmd::Kernels(a) => kernels_info::kernels(a),
+        Cmd::TrainRecall(a) => train_recall::train_recall(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
