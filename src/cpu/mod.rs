@@ -4,3 +4,7 @@
 //! layout stated on each function, check every length, and return typed errors.
 
 pub mod gating;
+pub mod fftconv;
+pub mod linear;
+pub mod filter;
+pub mod shortconv;

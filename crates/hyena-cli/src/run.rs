@@ -1,0 +1,156 @@
+//! `hyena run`: forward/backward of an operator on files, for conformance checks.
+
+use clap::{Args, ValueEnum};
+use hyena_kernels::Scalar;
+use hyena_model::operator::ParamKind;
+use hyena_model::{HyenaOperator, ModelError, OperatorConfig, TensorFile};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Precision {
+    F32,
+    F64,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Backend {
+    /// The CPU backend.
+    Cpu,
+    /// The CUDA device abstraction on the SIMT simulator (build feature `sim`).
+    Sim,
+    /// The CUDA device abstraction on a GPU (build feature `cuda`).
+    Cuda,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Parameters under their original names (a `weights.` or any module prefix is accepted).
+    #[arg(long)]
+    weights: PathBuf,
+    /// Inputs: `input.u` [B, L, D] and optionally `input.grad_y` [B, L, D].
+    #[arg(long)]
+    inputs: PathBuf,
+    /// Where to write `output.y` (and `output.grad_u`, `grad.<param>` with grad_y).
+    #[arg(long)]
+    out: PathBuf,
+    /// Arithmetic precision.
+    #[arg(long, value_enum, default_value = "f64")]
+    precision: Precision,
+    /// Backend to run on.
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: Backend,
+    /// JSON file with hyper-parameters the shapes cannot tell (modulate, shift, normalized, …);
+    /// default: the weights file's `config` metadata, else safari's defaults.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+/// Find the module prefix: the text before `in_proj.weight` in the one key that ends with it.
+fn find_prefix(w: &TensorFile) -> Result<String, ModelError> {
+    let hits: Vec<&String> = w.tensors.keys().filter(|k| k.ends_with("in_proj.weight")).collect();
+    match hits.as_slice() {
+        [one] => Ok(one[..one.len() - "in_proj.weight".len()].to_string()),
+        [] => Err(ModelError::MissingTensor("in_proj.weight".into())),
+        many => Err(ModelError::Config(format!(
+            "{} operators in the weights file ({}…); `hyena run` takes one operator",
+            many.len(),
+            many[0]
+        ))),
+    }
+}
+
+fn load_config(args: &RunArgs, w: &TensorFile) -> Result<OperatorConfig, ModelError> {
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ModelError::Io { path: path.display().to_string(), source: e })?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| ModelError::Config(format!("{}: invalid JSON: {e}", path.display())))?;
+        return OperatorConfig::from_json(&v);
+    }
+    match w.config_json()? {
+        Some(v) => OperatorConfig::from_json(&v),
+        None => {
+            eprintln!("note: no `config` metadata and no --config: using safari's defaults (modulate=true, shift=0.0, normalized=false)");
+            Ok(OperatorConfig::default())
+        }
+    }
+}
+
+fn to_t<T: Scalar>(name: &str, v: &[f64]) -> Result<Vec<T>, ModelError> {
+    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        return Err(ModelError::NonFinite { name: name.into(), index: i });
+    }
+    Ok(v.iter().map(|&x| T::lit(x)).collect())
+}
+
+fn run_typed<T: Scalar>(args: &RunArgs) -> Result<(), ModelError> {
+    let w = TensorFile::load(&args.weights)?;
+    let prefix = find_prefix(&w)?;
+    let cfg = load_config(args, &w)?;
+    let op = HyenaOperator::<T>::from_tensors(&w, &prefix, &cfg)?;
+    // Every tensor under the prefix must be one the operator knows.
+    let mut known: BTreeSet<String> = op.params().into_iter().map(|p| p.name).collect();
+    for i in 1..op.filter.layers.len() {
+        known.insert(format!("filter_fn.implicit_filter.{}.freq", 2 * i + 1));
+    }
+    for k in w.tensors.keys() {
+        match k.strip_prefix(&prefix) {
+            Some(rest) if known.contains(rest) => {}
+            _ => return Err(ModelError::UnknownTensor(k.clone())),
+        }
+    }
+    let inp = TensorFile::load(&args.inputs)?;
+    let (us, u) = inp.float("input.u", None)?;
+    let d = op.cfg.d_model;
+    if us.len() != 3 || us[2] != d {
+        return Err(ModelError::TensorShape { name: "input.u".into(), expected: vec![us.first().copied().unwrap_or(1), us.get(1).copied().unwrap_or(1), d], got: us.to_vec() });
+    }
+    let (b, l) = (us[0], us[1]);
+    if l > op.cfg.l_max {
+        return Err(ModelError::TooLong { l, l_max: op.cfg.l_max });
+    }
+    let u: Vec<T> = to_t("input.u", u)?;
+    let grad_y: Option<Vec<T>> = match inp.tensors.contains_key("input.grad_y") {
+        true => Some(to_t("input.grad_y", inp.float("input.grad_y", Some(us))?.1)?),
+        false => None,
+    };
+    for k in inp.tensors.keys() {
+        if k != "input.u" && k != "input.grad_y" {
+            return Err(ModelError::UnknownTensor(k.clone()));
+        }
+    }
+    if !matches!(args.backend, Backend::Cpu) {
+        return Err(ModelError::Config(format!(
+            "backend {:?} is not available yet in this build; use --backend cpu",
+            args.backend
+        )));
+    }
+    let (y, cache) = op.forward(&u, b, l)?;
+    let mut out = TensorFile::default();
+    let f64v = |v: &[T]| v.iter().map(|x| x.as_f64()).collect::<Vec<f64>>();
+    out.insert_float("output.y", us.to_vec(), f64v(&y));
+    if let Some(gy) = grad_y {
+        let mut grads = op.zeros_like();
+        let gu = op.backward(&cache, &gy, &mut grads)?;
+        out.insert_float("output.grad_u", us.to_vec(), f64v(&gu));
+        for p in grads.params() {
+            if p.kind == ParamKind::Trainable {
+                out.insert_float(format!("grad.{}", p.name), p.shape.clone(), f64v(p.data));
+            }
+        }
+    }
+    out.metadata.insert("precision".into(), T::NAME.into());
+    let dtype = if T::NAME == "f32" { safetensors::Dtype::F32 } else { safetensors::Dtype::F64 };
+    out.save(&args.out, dtype)?;
+    eprintln!("wrote {} ({} tensors, B={b} L={l} D={d}, order {}, {})", args.out.display(), out.tensors.len(), op.cfg.order, T::NAME);
+    Ok(())
+}
+
+pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
+    match args.precision {
+        Precision::F32 => run_typed::<f32>(&args)?,
+        Precision::F64 => run_typed::<f64>(&args)?,
+    }
+    Ok(())
+}

@@ -1,0 +1,50 @@
+//! Typed errors of the model crate: checkpoint, configuration and kernel problems, each naming
+//! the tensor, key or file at fault.
+
+use hyena_kernels::HyenaError;
+
+/// Every error `hyena-model` returns.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// An error from the kernel crate (shapes, lengths, devices).
+    #[error(transparent)]
+    Kernel(#[from] HyenaError),
+    /// A tensor required by the model is absent from a checkpoint or input file.
+    #[error("missing tensor `{0}`")]
+    MissingTensor(String),
+    /// A tensor has the wrong shape.
+    #[error("tensor `{name}` has shape {got:?}, expected {expected:?}")]
+    TensorShape {
+        name: String,
+        expected: Vec<usize>,
+        got: Vec<usize>,
+    },
+    /// A tensor has a dtype the model cannot use.
+    #[error("tensor `{name}` has unsupported dtype {dtype}")]
+    TensorDtype { name: String, dtype: String },
+    /// A tensor holds NaN or infinite values.
+    #[error("tensor `{name}` holds a non-finite value at element {index}")]
+    NonFinite { name: String, index: usize },
+    /// A tensor in a checkpoint matches nothing the model knows.
+    #[error("unknown tensor `{0}` in checkpoint")]
+    UnknownTensor(String),
+    /// The file is not a valid safetensors file (truncated, bad header, …).
+    #[error("invalid safetensors file {path}: {problem}")]
+    Format { path: String, problem: String },
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A configuration is missing a field or holds an invalid value.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A sequence is longer than the model supports.
+    #[error("sequence length {l} exceeds l_max {l_max}")]
+    TooLong { l: usize, l_max: usize },
+}
+
+/// Result alias of the model crate.
+pub type Result<T> = std::result::Result<T, ModelError>;

@@ -1,0 +1,537 @@
+//! The Hyena operator (safari `standalone_hyena.py` `HyenaOperator`), forward and backward, on the
+//! CPU backend.
+//!
+//! `u [B, L, D] → in_proj → short conv → split into x₀ … x_{N−1}, v → for o in 0..N−1:
+//! v = x_{N−1−o} ⊙ v; v = h_o ∗ v + bias_o ⊙ v → y = out_proj(x₀ ⊙ v)`.
+//! Filter channels are o-major (`'l (o d) -> o d l'`).
+
+use crate::config::OperatorConfig;
+use crate::error::{ModelError, Result};
+use crate::tensors::TensorFile;
+use hyena_kernels::cpu::fftconv::{gated_fftconv_bwd, gated_fftconv_fwd, FftConvPlan, Rows};
+use hyena_kernels::cpu::filter::{self, FilterCache, ImplicitFilter};
+use hyena_kernels::cpu::linear::matmul;
+use hyena_kernels::cpu::shortconv::{shortconv_bwd, shortconv_fwd};
+use hyena_kernels::Scalar;
+use realfft::num_complex::Complex;
+
+/// Whether a named tensor is trained or a fixed buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamKind {
+    /// Has a gradient.
+    Trainable,
+    /// A buffer (`pos_emb.t`, `modulation.deltas`): saved and loaded, never trained.
+    Buffer,
+}
+
+/// Optimizer group a parameter belongs to (safari's per-parameter `_optim` settings).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamGroup {
+    /// Projections, short conv, filter bias, … (the model's default lr / weight decay).
+    Default,
+    /// The filter FFN weights, biases and the Sin frequency (filter lr, filter weight decay).
+    FilterMlp,
+    /// The positional embedding z (its own, small lr, no weight decay).
+    PosEmb,
+}
+
+/// One named tensor of the operator.
+pub struct NamedParam<'a, T> {
+    /// Name under the original state dict (relative to the operator).
+    pub name: String,
+    /// PyTorch shape.
+    pub shape: Vec<usize>,
+    pub data: &'a [T],
+    pub kind: ParamKind,
+    pub group: ParamGroup,
+}
+
+/// Mutable counterpart of [`NamedParam`].
+pub struct NamedParamMut<'a, T> {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub data: &'a mut Vec<T>,
+    pub kind: ParamKind,
+    pub group: ParamGroup,
+}
+
+/// Weights of a Hyena operator; also used, zero-initialised, to hold its gradients.
+#[derive(Clone, Debug)]
+pub struct HyenaOperator<T> {
+    pub cfg: OperatorConfig,
+    /// `[(N+1)·D, D]`
+    pub in_proj_weight: Vec<T>,
+    /// `[(N+1)·D]`
+    pub in_proj_bias: Vec<T>,
+    /// `[D, D]`
+    pub out_proj_weight: Vec<T>,
+    /// `[D]`
+    pub out_proj_bias: Vec<T>,
+    /// `[(N+1)·D, 1, 3]`
+    pub short_filter_weight: Vec<T>,
+    /// `[(N+1)·D]`
+    pub short_filter_bias: Vec<T>,
+    /// The implicit filter (positional embedding, FFN, modulation).
+    pub filter: ImplicitFilter<T>,
+    /// The long convolutions' skip term `[(N−1)·D]` (safari's `filter_fn.bias`).
+    pub filter_bias: Vec<T>,
+}
+
+/// What the forward pass keeps for the backward pass.
+pub struct OperatorCache<T: Scalar> {
+    b: usize,
+    l: usize,
+    u: Vec<T>,
+    zin: Vec<T>,
+    uc: Vec<T>,
+    filter_cache: FilterCache<T>,
+    plan: FftConvPlan<T>,
+    hf: Vec<Complex<T>>,
+    /// Outputs of every step of the recurrence; the last one is `x₀ ⊙ v` (pre out_proj).
+    steps: Vec<Vec<T>>,
+}
+
+impl<T: Scalar> OperatorCache<T> {
+    /// (batch, length) of the cached forward pass.
+    pub fn dims(&self) -> (usize, usize) {
+        (self.b, self.l)
+    }
+}
+
+fn uniform<T: Scalar>(rng: &mut impl rand::Rng, n: usize, bound: f64) -> Vec<T> {
+    (0..n).map(|_| T::lit(rng.random_range(-bound..bound))).collect()
+}
+
+impl<T: Scalar> HyenaOperator<T> {
+    /// Number of in_proj channels, (N+1)·D.
+    pub fn inner_width(&self) -> usize {
+        self.cfg.d_model * (self.cfg.order + 1)
+    }
+    /// Number of filter channels, (N−1)·D.
+    pub fn filter_channels(&self) -> usize {
+        self.cfg.d_model * (self.cfg.order - 1)
+    }
+
+    /// A freshly initialised operator (PyTorch's default init: uniform ±1/√fan_in for linears
+    /// and the depthwise conv, N(0,1)-like for the filter bias; safari's positional embedding,
+    /// frequency `w` and modulation).
+    pub fn init(cfg: &OperatorConfig, rng: &mut impl rand::Rng) -> Result<Self> {
+        cfg.validate()?;
+        let d = cfg.d_model;
+        let c3 = d * (cfg.order + 1);
+        let cf = d * (cfg.order - 1);
+        let f = cfg.filter_order;
+        let (z, t) = filter::positional_embedding::<T>(cfg.emb_dim, cfg.l_max)?;
+        let mut layers = Vec::new();
+        for i in 0..=cfg.num_inner_mlps {
+            let d_in = if i == 0 { cfg.emb_dim } else { f };
+            let bound = 1.0 / (d_in as f64).sqrt();
+            layers.push((uniform(rng, f * d_in, bound), uniform(rng, f, bound)));
+        }
+        let filter = ImplicitFilter {
+            emb_dim: cfg.emb_dim,
+            width: f,
+            channels: cf,
+            l_max: cfg.l_max,
+            z,
+            t,
+            layers,
+            freq: vec![T::lit(cfg.w); f],
+            out_weight: uniform(rng, cf * f, 1.0 / (f as f64).sqrt()),
+            deltas: filter::modulation_deltas(cf),
+            modulate: cfg.modulate,
+            shift: cfg.shift,
+            normalized: cfg.normalized,
+        };
+        let bd = 1.0 / (d as f64).sqrt();
+        let bs = 1.0 / (3f64).sqrt();
+        Ok(HyenaOperator {
+            cfg: cfg.clone(),
+            in_proj_weight: uniform(rng, c3 * d, bd),
+            in_proj_bias: uniform(rng, c3, bd),
+            out_proj_weight: uniform(rng, d * d, bd),
+            out_proj_bias: uniform(rng, d, bd),
+            short_filter_weight: uniform(rng, c3 * 3, bs),
+            short_filter_bias: uniform(rng, c3, bs),
+            filter,
+            filter_bias: uniform(rng, cf, 1.0),
+        })
+    }
+
+    /// A copy with every tensor zeroed (to accumulate gradients into).
+    pub fn zeros_like(&self) -> Self {
+        let mut z = self.clone();
+        for p in z.params_mut() {
+            p.data.iter_mut().for_each(|x| *x = T::zero());
+        }
+        z
+    }
+
+    fn layer_names(&self) -> Vec<(String, String)> {
+        (0..self.filter.layers.len())
+            .map(|i| (format!("filter_fn.implicit_filter.{}.weight", 2 * i), format!("filter_fn.implicit_filter.{}.bias", 2 * i)))
+            .collect()
+    }
+
+    fn out_layer_name(&self) -> String {
+        format!("filter_fn.implicit_filter.{}.weight", 2 * self.filter.layers.len())
+    }
+
+    /// Every tensor under its original state-dict name, in a stable order.
+    pub fn params(&self) -> Vec<NamedParam<'_, T>> {
+        let d = self.cfg.d_model;
+        let c3 = self.inner_width();
+        let cf = self.filter_channels();
+        let (e, f, lm) = (self.filter.emb_dim, self.filter.width, self.filter.l_max);
+        use ParamGroup::*;
+        use ParamKind::*;
+        fn p<'a, T>(name: &str, shape: Vec<usize>, data: &'a [T], kind: ParamKind, group: ParamGroup) -> NamedParam<'a, T> {
+            NamedParam { name: name.to_string(), shape, data, kind, group }
+        }
+        let mut v = vec![
+            p("in_proj.weight", vec![c3, d], &self.in_proj_weight, Trainable, Default),
+            p("in_proj.bias", vec![c3], &self.in_proj_bias, Trainable, Default),
+            p("out_proj.weight", vec![d, d], &self.out_proj_weight, Trainable, Default),
+            p("out_proj.bias", vec![d], &self.out_proj_bias, Trainable, Default),
+            p("short_filter.weight", vec![c3, 1, 3], &self.short_filter_weight, Trainable, Default),
+            p("short_filter.bias", vec![c3], &self.short_filter_bias, Trainable, Default),
+            p("filter_fn.bias", vec![cf], &self.filter_bias, Trainable, Default),
+            p("filter_fn.pos_emb.z", vec![1, lm, e], &self.filter.z, Trainable, PosEmb),
+            p("filter_fn.pos_emb.t", vec![1, lm, 1], &self.filter.t, Buffer, Default),
+        ];
+        for (i, ((wn, bn), (w, b))) in self.layer_names().into_iter().zip(&self.filter.layers).enumerate() {
+            let d_in = if i == 0 { e } else { f };
+            v.push(p(&wn, vec![f, d_in], w, Trainable, FilterMlp));
+            v.push(p(&bn, vec![f], b, Trainable, FilterMlp));
+        }
+        v.push(p("filter_fn.implicit_filter.1.freq", vec![1, f], &self.filter.freq, Trainable, FilterMlp));
+        v.push(p(&self.out_layer_name(), vec![cf, f], &self.filter.out_weight, Trainable, FilterMlp));
+        v.push(p("filter_fn.modulation.deltas", vec![1, 1, cf], &self.filter.deltas, Buffer, Default));
+        v
+    }
+
+    /// Mutable view of [`HyenaOperator::params`] (same names and order).
+    pub fn params_mut(&mut self) -> Vec<NamedParamMut<'_, T>> {
+        let meta: Vec<(String, Vec<usize>, ParamKind, ParamGroup)> =
+            self.params().into_iter().map(|p| (p.name, p.shape, p.kind, p.group)).collect();
+        let mut datas: Vec<&mut Vec<T>> = vec![
+            &mut self.in_proj_weight,
+            &mut self.in_proj_bias,
+            &mut self.out_proj_weight,
+            &mut self.out_proj_bias,
+            &mut self.short_filter_weight,
+            &mut self.short_filter_bias,
+            &mut self.filter_bias,
+            &mut self.filter.z,
+            &mut self.filter.t,
+        ];
+        for (w, b) in self.filter.layers.iter_mut() {
+            datas.push(w);
+            datas.push(b);
+        }
+        datas.push(&mut self.filter.freq);
+        datas.push(&mut self.filter.out_weight);
+        datas.push(&mut self.filter.deltas);
+        meta.into_iter()
+            .zip(datas)
+            .map(|((name, shape, kind, group), data)| NamedParamMut { name, shape, data, kind, group })
+            .collect()
+    }
+
+    /// Build from tensors named `{prefix}{original name}` (e.g. prefix `weights.` for the golden
+    /// files, or `backbone.layers.3.mixer.`). Shapes give D, N, the filter sizes and `l_max`;
+    /// `modulate`, `shift`, `normalized` (and `w`, unused when loading) come from `cfg`.
+    pub fn from_tensors(file: &TensorFile, prefix: &str, cfg: &OperatorConfig) -> Result<Self> {
+        let get = |n: &str| file.float(&format!("{prefix}{n}"), None);
+        let (ws, _) = get("in_proj.weight")?;
+        if ws.len() != 2 || ws[1] == 0 || ws[0] % ws[1] != 0 || ws[0] / ws[1] < 3 {
+            return Err(ModelError::TensorShape {
+                name: format!("{prefix}in_proj.weight"),
+                expected: vec![cfg.d_model * (cfg.order + 1), cfg.d_model],
+                got: ws.to_vec(),
+            });
+        }
+        let d = ws[1];
+        let order = ws[0] / d - 1;
+        let (zs, _) = get("filter_fn.pos_emb.z")?;
+        if zs.len() != 3 || zs[0] != 1 {
+            return Err(ModelError::TensorShape {
+                name: format!("{prefix}filter_fn.pos_emb.z"),
+                expected: vec![1, cfg.l_max, cfg.emb_dim],
+                got: zs.to_vec(),
+            });
+        }
+        let (l_max, emb_dim) = (zs[1], zs[2]);
+        let (w0, _) = get("filter_fn.implicit_filter.0.weight")?;
+        let width = w0.first().copied().unwrap_or(0);
+        let mut n_layers = 1;
+        while file.tensors.contains_key(&format!("{prefix}filter_fn.implicit_filter.{}.bias", 2 * n_layers)) {
+            n_layers += 1;
+        }
+        let full = OperatorConfig {
+            d_model: d,
+            l_max,
+            order,
+            filter_order: width,
+            emb_dim,
+            num_inner_mlps: n_layers - 1,
+            ..cfg.clone()
+        };
+        full.validate()?;
+        let mut op = Self::init_shapes(&full)?;
+        for p in op.params_mut() {
+            let name = format!("{prefix}{}", p.name);
+            let (_, data) = file.float(&name, Some(&p.shape))?;
+            if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+                return Err(ModelError::NonFinite { name, index: i });
+            }
+            p.data.iter_mut().zip(data).for_each(|(o, &x)| *o = T::lit(x));
+        }
+        // `.3.freq`, `.5.freq`, … are the same shared tensor as `.1.freq`: accepted when equal.
+        for i in 1..n_layers {
+            let name = format!("{prefix}filter_fn.implicit_filter.{}.freq", 2 * i + 1);
+            if let Ok((_, data)) = file.float(&name, Some(&[1, width])) {
+                let same = data.iter().zip(&op.filter.freq).all(|(&a, &b)| (a - b.as_f64()).abs() <= 1e-6 * a.abs().max(1.0));
+                if !same {
+                    return Err(ModelError::Config(format!(
+                        "`{name}` differs from `{prefix}filter_fn.implicit_filter.1.freq`; the Sin frequency is shared"
+                    )));
+                }
+            }
+        }
+        Ok(op)
+    }
+
+    /// An operator of the right shapes with every tensor zero.
+    fn init_shapes(cfg: &OperatorConfig) -> Result<Self> {
+        let d = cfg.d_model;
+        let c3 = d * (cfg.order + 1);
+        let cf = d * (cfg.order - 1);
+        let f = cfg.filter_order;
+        let layers = (0..=cfg.num_inner_mlps)
+            .map(|i| {
+                let d_in = if i == 0 { cfg.emb_dim } else { f };
+                (vec![T::zero(); f * d_in], vec![T::zero(); f])
+            })
+            .collect();
+        Ok(HyenaOperator {
+            cfg: cfg.clone(),
+            in_proj_weight: vec![T::zero(); c3 * d],
+            in_proj_bias: vec![T::zero(); c3],
+            out_proj_weight: vec![T::zero(); d * d],
+            out_proj_bias: vec![T::zero(); d],
+            short_filter_weight: vec![T::zero(); c3 * 3],
+            short_filter_bias: vec![T::zero(); c3],
+            filter: ImplicitFilter {
+                emb_dim: cfg.emb_dim,
+                width: f,
+                channels: cf,
+                l_max: cfg.l_max,
+                z: vec![T::zero(); cfg.l_max * cfg.emb_dim],
+                t: vec![T::zero(); cfg.l_max],
+                layers,
+                freq: vec![T::zero(); f],
+                out_weight: vec![T::zero(); cf * f],
+                deltas: vec![T::zero(); cf],
+                modulate: cfg.modulate,
+                shift: cfg.shift,
+                normalized: cfg.normalized,
+            },
+            filter_bias: vec![T::zero(); cf],
+        })
+    }
+
+    /// Every tensor into `file` as `{prefix}{name}` (state-dict style, with the `.3.freq`/`.5.freq`
+    /// aliases of the shared frequency). `trainable_only` keeps only tensors with a gradient.
+    pub fn export(&self, file: &mut TensorFile, prefix: &str, trainable_only: bool) {
+        for p in self.params() {
+            if trainable_only && p.kind != ParamKind::Trainable {
+                continue;
+            }
+            file.insert_float(format!("{prefix}{}", p.name), p.shape.clone(), p.data.iter().map(|x| x.as_f64()).collect());
+            if p.name == "filter_fn.implicit_filter.1.freq" && !trainable_only {
+                for i in 1..self.filter.layers.len() {
+                    file.insert_float(
+                        format!("{prefix}filter_fn.implicit_filter.{}.freq", 2 * i + 1),
+                        p.shape.clone(),
+                        p.data.iter().map(|x| x.as_f64()).collect(),
+                    );
+                }
+            }
+        }
+    }
+
+    fn check_input(&self, u: &[T], b: usize, l: usize) -> Result<()> {
+        if l == 0 || b == 0 {
+            return Err(ModelError::Kernel(hyena_kernels::HyenaError::Length(format!(
+                "batch and length must be positive, got B={b}, L={l}"
+            ))));
+        }
+        if l > self.cfg.l_max {
+            return Err(ModelError::TooLong { l, l_max: self.cfg.l_max });
+        }
+        hyena_kernels::error::check_len("operator input u [B, L, D]", u.len(), b * l * self.cfg.d_model)?;
+        Ok(())
+    }
+
+    /// Forward pass: `u` `[B, L, D]` → `y` `[B, L, D]`, with the cache for [`Self::backward`].
+    pub fn forward(&self, u: &[T], b: usize, l: usize) -> Result<(Vec<T>, OperatorCache<T>)> {
+        self.check_input(u, b, l)?;
+        let d = self.cfg.d_model;
+        let n = self.cfg.order;
+        let c3 = self.inner_width();
+        // in_proj, produced channel-major per batch: Z_b [C3, L] = W_in [C3, D] · U_bᵀ.
+        let mut zin = vec![T::zero(); b * c3 * l];
+        for bi in 0..b {
+            let zb = &mut zin[bi * c3 * l..(bi + 1) * c3 * l];
+            matmul(zb, &self.in_proj_weight, &u[bi * l * d..(bi + 1) * l * d], c3, l, d, false, true, false)?;
+            for (row, &bias) in zb.chunks_exact_mut(l).zip(&self.in_proj_bias) {
+                row.iter_mut().for_each(|x| *x = *x + bias);
+            }
+        }
+        let mut uc = vec![T::zero(); b * c3 * l];
+        shortconv_fwd(&zin, &self.short_filter_weight, &self.short_filter_bias, b, c3, l, &mut uc)?;
+        let (h, filter_cache) = filter::filter_fwd(&self.filter, l)?;
+        let plan = FftConvPlan::<T>::cached(l)?;
+        let hf = plan.filter_spectra(&h, self.filter_channels())?;
+        let bins = plan.bins();
+        let xs = |i: usize| Rows::new(&uc[i * d * l..], b, d, l, c3 * l);
+        let mut steps: Vec<Vec<T>> = Vec::with_capacity(n - 1);
+        for o in 0..n - 1 {
+            let cur = if o == 0 { xs(n)? } else { Rows::contiguous(&steps[o - 1], b, d, l)? };
+            let pre = xs(n - 1 - o)?;
+            let post = if o == n - 2 { Some(xs(0)?) } else { None };
+            let mut out = vec![T::zero(); b * d * l];
+            gated_fftconv_fwd(
+                &plan,
+                &hf[o * d * bins..(o + 1) * d * bins],
+                &self.filter_bias[o * d..(o + 1) * d],
+                cur,
+                Some(pre),
+                post,
+                &mut out,
+            )?;
+            steps.push(out);
+        }
+        // out_proj: y_b [L, D] = Pre_bᵀ [L, D] · W_outᵀ + b_out, Pre_b stored [D, L].
+        let last = &steps[n - 2];
+        let mut y = vec![T::zero(); b * l * d];
+        for bi in 0..b {
+            let yb = &mut y[bi * l * d..(bi + 1) * l * d];
+            matmul(yb, &last[bi * d * l..(bi + 1) * d * l], &self.out_proj_weight, l, d, d, true, true, false)?;
+            for row in yb.chunks_exact_mut(d) {
+                row.iter_mut().zip(&self.out_proj_bias).for_each(|(x, &bb)| *x = *x + bb);
+            }
+        }
+        let cache = OperatorCache { b, l, u: u.to_vec(), zin, uc, filter_cache, plan, hf, steps };
+        Ok((y, cache))
+    }
+
+    /// Backward pass: given `grad_y` `[B, L, D]`, returns `grad_u` `[B, L, D]` and accumulates the
+    /// gradient of every trainable tensor into `grads` (shaped like `self`, see [`Self::zeros_like`]).
+    pub fn backward(&self, cache: &OperatorCache<T>, grad_y: &[T], grads: &mut Self) -> Result<Vec<T>> {
+        let (b, l) = (cache.b, cache.l);
+        let d = self.cfg.d_model;
+        let n = self.cfg.order;
+        let c3 = self.inner_width();
+        hyena_kernels::error::check_len("operator grad_y [B, L, D]", grad_y.len(), b * l * d)?;
+        let bins = cache.plan.bins();
+        // out_proj backward.
+        let last = &cache.steps[n - 2];
+        let mut g = vec![T::zero(); b * d * l];
+        for bi in 0..b {
+            let gy = &grad_y[bi * l * d..(bi + 1) * l * d];
+            let pre = &last[bi * d * l..(bi + 1) * d * l];
+            // dPre_b [D, L] = W_outᵀ · gy_bᵀ
+            matmul(&mut g[bi * d * l..(bi + 1) * d * l], &self.out_proj_weight, gy, d, l, d, true, true, false)?;
+            // dW_out [D, D] += gy_bᵀ · Pre_bᵀ
+            matmul(&mut grads.out_proj_weight, gy, pre, d, d, l, true, true, true)?;
+            for row in gy.chunks_exact(d) {
+                grads.out_proj_bias.iter_mut().zip(row).for_each(|(a, &x)| *a = *a + x);
+            }
+        }
+        // The recurrence, last step first.
+        let uc = &cache.uc;
+        let xs = |i: usize| Rows::new(&uc[i * d * l..], b, d, l, c3 * l);
+        let mut g_uc = vec![T::zero(); b * c3 * l];
+        let add_chunk = |g_uc: &mut [T], i: usize, src: &[T]| {
+            for bi in 0..b {
+                let dst = &mut g_uc[bi * c3 * l + i * d * l..bi * c3 * l + (i + 1) * d * l];
+                dst.iter_mut().zip(&src[bi * d * l..(bi + 1) * d * l]).for_each(|(a, &x)| *a = *a + x);
+            }
+        };
+        let mut grad_h = vec![T::zero(); self.filter_channels() * l];
+        for o in (0..n - 1).rev() {
+            let cur = if o == 0 { xs(n)? } else { Rows::contiguous(&cache.steps[o - 1], b, d, l)? };
+            let pre = xs(n - 1 - o)?;
+            let post = if o == n - 2 { Some(xs(0)?) } else { None };
+            let gr = gated_fftconv_bwd(
+                &cache.plan,
+                &cache.hf[o * d * bins..(o + 1) * d * bins],
+                &self.filter_bias[o * d..(o + 1) * d],
+                cur,
+                Some(pre),
+                post,
+                &g,
+            )?;
+            if let Some(gp) = &gr.grad_pre {
+                add_chunk(&mut g_uc, n - 1 - o, gp);
+            }
+            if let Some(gq) = &gr.grad_post {
+                add_chunk(&mut g_uc, 0, gq);
+            }
+            grad_h[o * d * l..(o + 1) * d * l].copy_from_slice(&gr.grad_h);
+            grads.filter_bias[o * d..(o + 1) * d]
+                .iter_mut()
+                .zip(&gr.grad_d)
+                .for_each(|(a, &x)| *a = *a + x);
+            if o == 0 {
+                add_chunk(&mut g_uc, n, &gr.grad_v);
+            } else {
+                g = gr.grad_v;
+            }
+        }
+        // Filter backward.
+        let mut fg = self.filter.zero_grads();
+        filter::filter_bwd(&self.filter, &cache.filter_cache, &grad_h, &mut fg)?;
+        acc(&mut grads.filter.z, &fg.z);
+        acc(&mut grads.filter.freq, &fg.freq);
+        acc(&mut grads.filter.out_weight, &fg.out_weight);
+        for ((gw, gb), (fw, fb)) in grads.filter.layers.iter_mut().zip(&fg.layers) {
+            acc(gw, fw);
+            acc(gb, fb);
+        }
+        // Short conv backward.
+        let mut g_zin = vec![T::zero(); b * c3 * l];
+        shortconv_bwd(
+            &cache.zin,
+            &self.short_filter_weight,
+            &self.short_filter_bias,
+            &g_uc,
+            b,
+            c3,
+            l,
+            &mut g_zin,
+            &mut grads.short_filter_weight,
+            &mut grads.short_filter_bias,
+        )?;
+        // in_proj backward.
+        let mut grad_u = vec![T::zero(); b * l * d];
+        for bi in 0..b {
+            let gz = &g_zin[bi * c3 * l..(bi + 1) * c3 * l];
+            let ub = &cache.u[bi * l * d..(bi + 1) * l * d];
+            // dU_b [L, D] = dZ_bᵀ [L, C3] · W_in [C3, D]
+            matmul(&mut grad_u[bi * l * d..(bi + 1) * l * d], gz, &self.in_proj_weight, l, d, c3, true, false, false)?;
+            // dW_in [C3, D] += dZ_b [C3, L] · U_b [L, D]
+            matmul(&mut grads.in_proj_weight, gz, ub, c3, d, l, false, false, true)?;
+            for (gbias, row) in grads.in_proj_bias.iter_mut().zip(gz.chunks_exact(l)) {
+                *gbias = *gbias + row.iter().copied().sum::<T>();
+            }
+        }
+        Ok(grad_u)
+    }
+}
+
+fn acc<T: Scalar, S: Scalar>(dst: &mut [T], src: &[S]) {
+    dst.iter_mut().zip(src).for_each(|(a, &x)| *a = *a + T::lit(x.as_f64()));
+}

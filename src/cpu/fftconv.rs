@@ -1,0 +1,529 @@
+//! Causal long convolution `y = h ∗ u + D·u` through a real FFT of size ≥ 2L, forward and backward.
+//!
+//! Layouts: signals are rows of length `L` — `u`, `y` as `[B, C, L]`, the filter `h` as `[C, L]`,
+//! `D` as `[C]`. The convolution is causal (`y[t] = Σ_{s≤t} h[s]·u[t−s] + D·u[t]`): rows are zero
+//! padded to `n ≥ 2L`, never wrapped circularly. Any `L ≥ 1` works; `n` is the smallest even
+//! 2·(2ᵃ3ᵇ5ᶜ) ≥ 2L so the FFT stays fast for lengths that are not powers of two.
+//!
+//! [`fftconv_direct`] is the O(L²) oracle, used only by tests.
+
+use crate::error::{check_len, HyenaError, Result};
+use crate::scalar::Scalar;
+use rayon::prelude::*;
+use realfft::num_complex::Complex;
+use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
+use std::sync::Arc;
+
+/// Smallest 2ᵃ·3ᵇ·5ᶜ ≥ `x` (x ≥ 1).
+pub fn next_smooth(x: usize) -> usize {
+    let mut n = x.max(1);
+    loop {
+        let mut r = n;
+        for p in [2, 3, 5] {
+            while r % p == 0 {
+                r /= p;
+            }
+        }
+        if r == 1 {
+            return n;
+        }
+        n += 1;
+    }
+}
+
+/// A real-FFT plan for causal convolutions of rows of length `l` (FFT size `n ≥ 2l`).
+#[derive(Clone)]
+pub struct FftConvPlan<T: Scalar> {
+    l: usize,
+    n: usize,
+    fwd: Arc<dyn RealToComplex<T>>,
+    inv: Arc<dyn ComplexToReal<T>>,
+}
+
+/// Per-thread scratch space of an [`FftConvPlan`].
+pub struct FftScratch<T: Scalar> {
+    /// Real work row of length `n`.
+    pub real: Vec<T>,
+    /// Complex work spectrum of length `n/2 + 1`.
+    pub spec: Vec<Complex<T>>,
+    scratch_fwd: Vec<Complex<T>>,
+    scratch_inv: Vec<Complex<T>>,
+}
+
+impl<T: Scalar> FftConvPlan<T> {
+    /// Plan for rows of length `l ≥ 1`.
+    pub fn new(l: usize) -> Result<Self> {
+        if l == 0 {
+            return Err(HyenaError::Length("sequence length must be at least 1".into()));
+        }
+        let n = 2 * next_smooth(l);
+        let mut planner = RealFftPlanner::<T>::new();
+        Ok(Self { l, n, fwd: planner.plan_fft_forward(n), inv: planner.plan_fft_inverse(n) })
+    }
+    /// A plan from a process-wide cache (plans are immutable and cheap to clone), created on
+    /// first use for each (scalar type, L).
+    pub fn cached(l: usize) -> Result<Self> {
+        use std::any::{Any, TypeId};
+        use std::collections::HashMap;
+        use std::sync::{Mutex, OnceLock};
+        type Cache = Mutex<HashMap<(TypeId, usize), Box<dyn Any + Send + Sync>>>;
+        static CACHE: OnceLock<Cache> = OnceLock::new();
+        let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+        let key = (TypeId::of::<T>(), l);
+        if let Ok(map) = cache.lock() {
+            if let Some(p) = map.get(&key).and_then(|b| b.downcast_ref::<Self>()) {
+                return Ok(p.clone());
+            }
+        }
+        let plan = Self::new(l)?;
+        if let Ok(mut map) = cache.lock() {
+            map.insert(key, Box::new(plan.clone()));
+        }
+        Ok(plan)
+    }
+    /// Row length L.
+    pub fn len(&self) -> usize {
+        self.l
+    }
+    /// Always false (L ≥ 1); present for API symmetry.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+    /// FFT size n (even, ≥ 2L).
+    pub fn fft_size(&self) -> usize {
+        self.n
+    }
+    /// Number of complex bins, n/2 + 1.
+    pub fn bins(&self) -> usize {
+        self.n / 2 + 1
+    }
+    /// Fresh scratch space for one thread.
+    pub fn scratch(&self) -> FftScratch<T> {
+        FftScratch {
+            real: vec![T::zero(); self.n],
+            spec: vec![Complex::new(T::zero(), T::zero()); self.bins()],
+            scratch_fwd: vec![Complex::new(T::zero(), T::zero()); self.fwd.get_scratch_len()],
+            scratch_inv: vec![Complex::new(T::zero(), T::zero()); self.inv.get_scratch_len()],
+        }
+    }
+    /// Spectrum of `x` (length ≤ n, zero padded to n), scaled by `scale`, into `out` (n/2+1 bins).
+    pub fn rfft(&self, x: &[T], scale: T, out: &mut [Complex<T>], ws: &mut FftScratch<T>) -> Result<()> {
+        if x.len() > self.n {
+            return Err(HyenaError::shape("rfft input", format!("at most {} samples", self.n), x.len()));
+        }
+        check_len("rfft output bins", out.len(), self.bins())?;
+        if scale == T::one() {
+            ws.real[..x.len()].copy_from_slice(x);
+        } else {
+            for (r, &v) in ws.real.iter_mut().zip(x) {
+                *r = v * scale;
+            }
+        }
+        ws.real[x.len()..].iter_mut().for_each(|r| *r = T::zero());
+        self.fwd
+            .process_with_scratch(&mut ws.real, out, &mut ws.scratch_fwd)
+            .map_err(|e| HyenaError::Device(format!("rfft: {e}")))
+    }
+    /// Inverse FFT of `spec` (n/2+1 bins, destroyed) without normalisation; writes the first
+    /// `out.len()` (≤ n) samples.
+    pub fn irfft(&self, spec: &mut [Complex<T>], out: &mut [T], ws: &mut FftScratch<T>) -> Result<()> {
+        check_len("irfft input bins", spec.len(), self.bins())?;
+        if out.len() > self.n {
+            return Err(HyenaError::shape("irfft output", format!("at most {} samples", self.n), out.len()));
+        }
+        // A real signal's spectrum has real DC and Nyquist bins; clear rounding residue.
+        spec[0].im = T::zero();
+        let last = spec.len() - 1;
+        spec[last].im = T::zero();
+        self.inv
+            .process_with_scratch(spec, &mut ws.real, &mut ws.scratch_inv)
+            .map_err(|e| HyenaError::Device(format!("irfft: {e}")))?;
+        let k = out.len();
+        out.copy_from_slice(&ws.real[..k]);
+        Ok(())
+    }
+    /// Filter spectra for `c` rows of `h` ([C, L]), scaled by 1/n so that a product with a signal
+    /// spectrum followed by [`FftConvPlan::irfft`] is the convolution. Returns `[C, n/2+1]`.
+    pub fn filter_spectra(&self, h: &[T], c: usize) -> Result<Vec<Complex<T>>> {
+        check_len("filter h", h.len(), c * self.l)?;
+        let bins = self.bins();
+        let scale = T::one() / T::lit(self.n as f64);
+        let mut out = vec![Complex::new(T::zero(), T::zero()); c * bins];
+        out.par_chunks_mut(bins)
+            .zip(h.par_chunks(self.l))
+            .try_for_each_init(|| self.scratch(), |ws, (o, row)| self.rfft(row, scale, o, ws))?;
+        Ok(out)
+    }
+}
+
+/// Check the shapes shared by forward and backward.
+fn check_conv<T>(u: &[T], h: &[T], d: &[T], b: usize, c: usize, l: usize) -> Result<()> {
+    if l == 0 {
+        return Err(HyenaError::Length("sequence length must be at least 1".into()));
+    }
+    check_len("fftconv u [B, C, L]", u.len(), b * c * l)?;
+    check_len("fftconv h [C, L]", h.len(), c * l)?;
+    check_len("fftconv D [C]", d.len(), c)?;
+    Ok(())
+}
+
+/// Forward: `y[b, c] = h[c] ∗ u[b, c] + D[c]·u[b, c]` (causal), `u`, `y` as `[B, C, L]`.
+pub fn fftconv_fwd<T: Scalar>(u: &[T], h: &[T], d: &[T], b: usize, c: usize, l: usize, y: &mut [T]) -> Result<()> {
+    check_conv(u, h, d, b, c, l)?;
+    check_len("fftconv y [B, C, L]", y.len(), b * c * l)?;
+    let plan = FftConvPlan::<T>::cached(l)?;
+    let hf = plan.filter_spectra(h, c)?;
+    let bins = plan.bins();
+    y.par_chunks_mut(l)
+        .zip(u.par_chunks(l))
+        .enumerate()
+        .try_for_each_init(
+            || (plan.scratch(), vec![Complex::new(T::zero(), T::zero()); bins]),
+            |(ws, spec), (row, (yr, ur))| -> Result<()> {
+                let ch = row % c;
+                plan.rfft(ur, T::one(), spec, ws)?;
+                for (s, &k) in spec.iter_mut().zip(&hf[ch * bins..(ch + 1) * bins]) {
+                    *s = *s * k;
+                }
+                plan.irfft(spec, yr, ws)?;
+                let dd = d[ch];
+                for (o, &x) in yr.iter_mut().zip(ur) {
+                    *o = *o + dd * x;
+                }
+                Ok(())
+            },
+        )
+}
+
+/// Gradients of [`fftconv_fwd`] given `grad_y` ([B, C, L]).
+pub struct FftConvGrads<T> {
+    /// d/du, [B, C, L].
+    pub grad_u: Vec<T>,
+    /// d/dh, [C, L] (summed over the batch).
+    pub grad_h: Vec<T>,
+    /// d/dD, [C].
+    pub grad_d: Vec<T>,
+}
+
+/// Backward of [`fftconv_fwd`]: `grad_u = h ⋆ grad_y + D·grad_y` (anti-causal correlation),
+/// `grad_h[s] = Σ_b Σ_t grad_y[t]·u[t−s]` (reduced over the batch in the frequency domain),
+/// `grad_D = Σ_b Σ_t grad_y·u`.
+pub fn fftconv_bwd<T: Scalar>(
+    u: &[T],
+    h: &[T],
+    d: &[T],
+    grad_y: &[T],
+    b: usize,
+    c: usize,
+    l: usize,
+) -> Result<FftConvGrads<T>> {
+    check_conv(u, h, d, b, c, l)?;
+    check_len("fftconv grad_y [B, C, L]", grad_y.len(), b * c * l)?;
+    let plan = FftConvPlan::<T>::cached(l)?;
+    let hf = plan.filter_spectra(h, c)?;
+    let bins = plan.bins();
+    let inv_n = T::one() / T::lit(plan.fft_size() as f64);
+    let mut grad_u = vec![T::zero(); b * c * l];
+    let mut grad_h = vec![T::zero(); c * l];
+    let mut grad_d = vec![T::zero(); c];
+    // One task per channel: it owns grad_h[ch], grad_d[ch] and the batch rows of that channel.
+    let mut gu_rows: Vec<Vec<&mut [T]>> = (0..c).map(|_| Vec::with_capacity(b)).collect();
+    for (row, r) in grad_u.chunks_mut(l).enumerate() {
+        gu_rows[row % c].push(r);
+    }
+    gu_rows
+        .into_par_iter()
+        .zip(grad_h.par_chunks_mut(l))
+        .zip(grad_d.par_iter_mut())
+        .enumerate()
+        .try_for_each_init(
+            || {
+                let z = Complex::new(T::zero(), T::zero());
+                (plan.scratch(), vec![z; bins], vec![z; bins], vec![z; bins])
+            },
+            |(ws, su, sg, acc), (ch, ((gus, gh), gd))| -> Result<()> {
+                acc.iter_mut().for_each(|x| *x = Complex::new(T::zero(), T::zero()));
+                let hk = &hf[ch * bins..(ch + 1) * bins];
+                let mut dsum = T::zero();
+                for (bi, gu) in gus.into_iter().enumerate() {
+                    let off = (bi * c + ch) * l;
+                    let ur = &u[off..off + l];
+                    let gr = &grad_y[off..off + l];
+                    plan.rfft(ur, inv_n, su, ws)?;
+                    plan.rfft(gr, T::one(), sg, ws)?;
+                    for ((a, &x), &g) in acc.iter_mut().zip(su.iter()).zip(sg.iter()) {
+                        *a = *a + x.conj() * g;
+                    }
+                    for (s, &k) in sg.iter_mut().zip(hk) {
+                        *s = *s * k.conj();
+                    }
+                    plan.irfft(sg, gu, ws)?;
+                    let dd = d[ch];
+                    for ((o, &g), &x) in gu.iter_mut().zip(gr).zip(ur) {
+                        *o = *o + dd * g;
+                        dsum = dsum + g * x;
+                    }
+                }
+                *gd = dsum;
+                plan.irfft(acc, gh, ws)
+            },
+        )?;
+    Ok(FftConvGrads { grad_u, grad_h, grad_d })
+}
+
+/// The O(L²) oracle of [`fftconv_fwd`]: direct causal sums. Tests only.
+pub fn fftconv_direct<T: Scalar>(u: &[T], h: &[T], d: &[T], b: usize, c: usize, l: usize) -> Result<Vec<T>> {
+    check_conv(u, h, d, b, c, l)?;
+    let mut y = vec![T::zero(); b * c * l];
+    for row in 0..b * c {
+        let ch = row % c;
+        let ur = &u[row * l..(row + 1) * l];
+        let hr = &h[ch * l..(ch + 1) * l];
+        for t in 0..l {
+            let mut acc = d[ch] * ur[t];
+            for s in 0..=t {
+                acc = acc + hr[s] * ur[t - s];
+            }
+            y[row * l + t] = acc;
+        }
+    }
+    Ok(y)
+}
+
+/// A read-only view of `B × C` rows of length `L` inside a larger buffer: row `(b, c)` starts at
+/// `b·batch_stride + c·L`. Lets the operator address `x_i` and `v` inside the short-conv output
+/// `[B, (N+1)·D, L]` without copies.
+#[derive(Clone, Copy, Debug)]
+pub struct Rows<'a, T> {
+    data: &'a [T],
+    batch: usize,
+    channels: usize,
+    len: usize,
+    batch_stride: usize,
+}
+
+impl<'a, T> Rows<'a, T> {
+    /// A view checked to lie inside `data`.
+    pub fn new(data: &'a [T], batch: usize, channels: usize, len: usize, batch_stride: usize) -> Result<Self> {
+        if batch > 0 && channels > 0 {
+            let need = (batch - 1) * batch_stride + channels * len;
+            if data.len() < need || batch_stride < channels * len && batch > 1 {
+                return Err(HyenaError::shape(
+                    "row view",
+                    format!("{need} elements with batch stride ≥ {}", channels * len),
+                    format!("{} elements, batch stride {batch_stride}", data.len()),
+                ));
+            }
+        }
+        Ok(Self { data, batch, channels, len, batch_stride })
+    }
+    /// Contiguous `[B, C, L]`.
+    pub fn contiguous(data: &'a [T], batch: usize, channels: usize, len: usize) -> Result<Self> {
+        check_len("rows [B, C, L]", data.len(), batch * channels * len)?;
+        Self::new(data, batch, channels, len, channels * len)
+    }
+    /// Row `(b, c)`.
+    #[inline]
+    pub fn row(&self, b: usize, c: usize) -> &'a [T] {
+        let o = b * self.batch_stride + c * self.len;
+        &self.data[o..o + self.len]
+    }
+    /// (B, C, L).
+    pub fn dims(&self) -> (usize, usize, usize) {
+        (self.batch, self.channels, self.len)
+    }
+}
+
+/// Gradients of [`gated_fftconv_fwd`]; every `[B, C, L]` tensor is contiguous.
+pub struct GatedConvGrads<T> {
+    pub grad_v: Vec<T>,
+    /// Present when `pre` was given.
+    pub grad_pre: Option<Vec<T>>,
+    /// Present when `post` was given.
+    pub grad_post: Option<Vec<T>>,
+    /// `[C, L]`, reduced over the batch.
+    pub grad_h: Vec<T>,
+    /// `[C]`.
+    pub grad_d: Vec<T>,
+}
+
+fn check_gated<T: Scalar>(
+    plan: &FftConvPlan<T>,
+    hf: &[Complex<T>],
+    d: &[T],
+    v: &Rows<'_, T>,
+    pre: Option<&Rows<'_, T>>,
+    post: Option<&Rows<'_, T>>,
+) -> Result<(usize, usize, usize)> {
+    let (b, c, l) = v.dims();
+    if l != plan.len() {
+        return Err(HyenaError::shape("gated conv rows", format!("length {}", plan.len()), format!("length {l}")));
+    }
+    check_len("gated conv filter spectra [C, bins]", hf.len(), c * plan.bins())?;
+    check_len("gated conv D [C]", d.len(), c)?;
+    for (name, r) in [("pre", pre), ("post", post)] {
+        if let Some(r) = r {
+            if r.dims() != (b, c, l) {
+                return Err(HyenaError::shape(
+                    format!("gated conv {name}"),
+                    format!("{:?}", (b, c, l)),
+                    format!("{:?}", r.dims()),
+                ));
+            }
+        }
+    }
+    Ok((b, c, l))
+}
+
+/// Fused gated causal convolution, forward: `y = post ⊙ (h ∗ (pre ⊙ v) + D ⊙ (pre ⊙ v))`, with
+/// `pre`/`post` optional (1 when absent). `hf` are the filter spectra of
+/// [`FftConvPlan::filter_spectra`]; `y` is contiguous `[B, C, L]`.
+pub fn gated_fftconv_fwd<T: Scalar>(
+    plan: &FftConvPlan<T>,
+    hf: &[Complex<T>],
+    d: &[T],
+    v: Rows<'_, T>,
+    pre: Option<Rows<'_, T>>,
+    post: Option<Rows<'_, T>>,
+    y: &mut [T],
+) -> Result<()> {
+    let (b, c, l) = check_gated(plan, hf, d, &v, pre.as_ref(), post.as_ref())?;
+    check_len("gated conv y [B, C, L]", y.len(), b * c * l)?;
+    let bins = plan.bins();
+    y.par_chunks_mut(l).enumerate().try_for_each_init(
+        || (plan.scratch(), vec![Complex::new(T::zero(), T::zero()); bins], vec![T::zero(); l]),
+        |(ws, spec, a), (row, yr)| -> Result<()> {
+            let (bi, ch) = (row / c, row % c);
+            let vr = v.row(bi, ch);
+            match pre {
+                Some(p) => a.iter_mut().zip(vr).zip(p.row(bi, ch)).for_each(|((o, &x), &g)| *o = x * g),
+                None => a.copy_from_slice(vr),
+            }
+            plan.rfft(a, T::one(), spec, ws)?;
+            for (s, &k) in spec.iter_mut().zip(&hf[ch * bins..(ch + 1) * bins]) {
+                *s = *s * k;
+            }
+            plan.irfft(spec, yr, ws)?;
+            let dd = d[ch];
+            match post {
+                Some(q) => yr
+                    .iter_mut()
+                    .zip(a.iter())
+                    .zip(q.row(bi, ch))
+                    .for_each(|((o, &x), &g)| *o = (*o + dd * x) * g),
+                None => yr.iter_mut().zip(a.iter()).for_each(|(o, &x)| *o = *o + dd * x),
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Backward of [`gated_fftconv_fwd`] given `grad_y` (contiguous `[B, C, L]`).
+///
+/// `grad_h` is reduced over the batch in the frequency domain (one inverse FFT per channel).
+pub fn gated_fftconv_bwd<T: Scalar>(
+    plan: &FftConvPlan<T>,
+    hf: &[Complex<T>],
+    d: &[T],
+    v: Rows<'_, T>,
+    pre: Option<Rows<'_, T>>,
+    post: Option<Rows<'_, T>>,
+    grad_y: &[T],
+) -> Result<GatedConvGrads<T>> {
+    let (b, c, l) = check_gated(plan, hf, d, &v, pre.as_ref(), post.as_ref())?;
+    check_len("gated conv grad_y [B, C, L]", grad_y.len(), b * c * l)?;
+    let bins = plan.bins();
+    let inv_n = T::one() / T::lit(plan.fft_size() as f64);
+    let n_all = b * c * l;
+    let mut grad_v = vec![T::zero(); n_all];
+    let mut grad_pre = pre.map(|_| vec![T::zero(); n_all]);
+    let mut grad_post = post.map(|_| vec![T::zero(); n_all]);
+    let mut grad_h = vec![T::zero(); c * l];
+    let mut grad_d = vec![T::zero(); c];
+    // Per channel, the rows of each gradient over the batch (one task owns one channel).
+    fn by_channel<T>(buf: Option<&mut Vec<T>>, c: usize, l: usize) -> Vec<Vec<&mut [T]>> {
+        let mut out: Vec<Vec<&mut [T]>> = (0..c).map(|_| Vec::new()).collect();
+        if let Some(buf) = buf {
+            for (row, r) in buf.chunks_mut(l).enumerate() {
+                out[row % c].push(r);
+            }
+        }
+        out
+    }
+    let gv_rows = by_channel(Some(&mut grad_v), c, l);
+    let gpre_rows = by_channel(grad_pre.as_mut(), c, l);
+    let gpost_rows = by_channel(grad_post.as_mut(), c, l);
+    gv_rows
+        .into_par_iter()
+        .zip(gpre_rows)
+        .zip(gpost_rows)
+        .zip(grad_h.par_chunks_mut(l))
+        .zip(grad_d.par_iter_mut())
+        .enumerate()
+        .try_for_each_init(
+            || {
+                let z = Complex::new(T::zero(), T::zero());
+                (plan.scratch(), vec![z; bins], vec![z; bins], vec![z; bins], vec![T::zero(); l], vec![T::zero(); l])
+            },
+            |(ws, sa, sg, acc, a, g), (ch, ((((gvs, gpres), gposts), gh), gd))| -> Result<()> {
+                let mut gpres = gpres.into_iter();
+                let mut gposts = gposts.into_iter();
+                let missing = || HyenaError::Invalid("internal: gradient row missing".into());
+                acc.iter_mut().for_each(|x| *x = Complex::new(T::zero(), T::zero()));
+                let hk = &hf[ch * bins..(ch + 1) * bins];
+                let dd = d[ch];
+                let mut dsum = T::zero();
+                for (bi, gv) in gvs.into_iter().enumerate() {
+                    let off = (bi * c + ch) * l;
+                    let vr = v.row(bi, ch);
+                    let gy = &grad_y[off..off + l];
+                    match pre {
+                        Some(p) => a.iter_mut().zip(vr).zip(p.row(bi, ch)).for_each(|((o, &x), &q)| *o = x * q),
+                        None => a.copy_from_slice(vr),
+                    }
+                    plan.rfft(a, inv_n, sa, ws)?;
+                    // g = dL/ds where s = h∗a + D·a; with post, also dL/dpost = grad_y ⊙ s.
+                    match post {
+                        Some(q) => {
+                            let qr = q.row(bi, ch);
+                            // s = irfft(A·H) + D·a  (A is scaled by 1/n; H too: undo one of them).
+                            let nn = T::lit(plan.fft_size() as f64);
+                            for ((s, &x), &k) in sg.iter_mut().zip(sa.iter()).zip(hk) {
+                                *s = x * k * nn;
+                            }
+                            let gpo = gposts.next().ok_or_else(missing)?;
+                            plan.irfft(sg, gpo, ws)?;
+                            for (((o, &x), &gyv), gval) in gpo.iter_mut().zip(a.iter()).zip(gy).zip(g.iter_mut().zip(qr)) {
+                                *o = (*o + dd * x) * gyv;
+                                *gval.0 = gyv * *gval.1;
+                            }
+                        }
+                        None => g.copy_from_slice(gy),
+                    }
+                    plan.rfft(g, T::one(), sg, ws)?;
+                    for ((ac, &x), &gg) in acc.iter_mut().zip(sa.iter()).zip(sg.iter()) {
+                        *ac = *ac + x.conj() * gg;
+                    }
+                    for (s, &k) in sg.iter_mut().zip(hk) {
+                        *s = *s * k.conj();
+                    }
+                    // ga = h ⋆ g + D·g, written into gv, then split into grad_v / grad_pre.
+                    plan.irfft(sg, gv, ws)?;
+                    for ((o, &gg), &x) in gv.iter_mut().zip(g.iter()).zip(a.iter()) {
+                        *o = *o + dd * gg;
+                        dsum = dsum + gg * x;
+                    }
+                    if let Some(p) = pre {
+                        let gp = gpres.next().ok_or_else(missing)?;
+                        for ((gpv, gav), (&x, &q)) in gp.iter_mut().zip(gv.iter_mut()).zip(vr.iter().zip(p.row(bi, ch))) {
+                            *gpv = *gav * x;
+                            *gav = *gav * q;
+                        }
+                    }
+                }
+                *gd = dsum;
+                plan.irfft(acc, gh, ws)
+            },
+        )?;
+    Ok(GatedConvGrads { grad_v, grad_pre, grad_post, grad_h, grad_d })
+}

@@ -1,0 +1,326 @@
+//! The implicit long filter of Hyena (safari `HyenaFilter`), forward and backward.
+//!
+//! `h = modulate(FFN(z), t)`, with
+//! - `z` `[l_max, E]`: positional embedding (t, cos and −sin bands) and `t` `[l_max]` in [0, 1];
+//!   both are built for `l_max` and the first `L` rows are used;
+//! - FFN: `Linear(E→F) → Sin → (Linear(F→F) → Sin) × n → Linear(F→C, no bias)`, where every Sin
+//!   shares ONE frequency vector `freq` `[F]`: `Sin(x) = sin(freq ⊙ x)`;
+//! - modulation: `h[l, c] · (exp(−t[l]·|δ[c]|) + shift)` when `modulate`;
+//! - optional normalisation (safari's `normalized`): each position divided by its L1 norm over
+//!   the channels.
+//!
+//! The output is returned channel-major, `[C, L]`, the layout of the FFT rows.
+
+use super::linear::{linear_bwd, linear_fwd};
+use crate::error::{check_len, HyenaError, Result};
+use crate::scalar::Scalar;
+use rayon::prelude::*;
+
+/// Weights and hyper-parameters of an implicit filter.
+#[derive(Clone, Debug)]
+pub struct ImplicitFilter<T> {
+    /// Positional-embedding width E (odd, ≥ 3).
+    pub emb_dim: usize,
+    /// FFN width F (safari's `filter_order`).
+    pub width: usize,
+    /// Output channels C (= d_model · (order − 1) in the operator).
+    pub channels: usize,
+    /// Length the positional embedding was built for.
+    pub l_max: usize,
+    /// Positional embedding `[l_max, E]`.
+    pub z: Vec<T>,
+    /// Normalised time `[l_max]`.
+    pub t: Vec<T>,
+    /// Hidden linear layers: `(weight [F, in], bias [F])`, the first with `in = E`, the rest `in = F`.
+    pub layers: Vec<(Vec<T>, Vec<T>)>,
+    /// The shared Sin frequency `[F]`.
+    pub freq: Vec<T>,
+    /// Output projection `[C, F]` (no bias).
+    pub out_weight: Vec<T>,
+    /// Modulation decay rates `[C]` (a buffer: no gradient).
+    pub deltas: Vec<T>,
+    /// Apply the exponential modulation.
+    pub modulate: bool,
+    /// Modulation shift (0.0 in safari, 0.05 in hyena-dna).
+    pub shift: f64,
+    /// Divide each position by its L1 norm over channels.
+    pub normalized: bool,
+}
+
+/// Activations kept by [`filter_fwd`] for [`filter_bwd`].
+///
+/// The hidden layers run in f64 whatever `T` is: the Sin takes `freq·x` with `freq·x` of order
+/// 10–100, so an f32 pre-activation would carry a phase error of ~1e-5 into every filter tap
+/// (and the FFN is small, L×F, next to the convolutions). The output layer and the modulation
+/// run in `T`.
+#[derive(Clone, Debug)]
+pub struct FilterCache<T> {
+    l: usize,
+    /// Inputs of each hidden linear layer, `[L, in]` (the first is `z[:L]`), f64.
+    inputs: Vec<Vec<f64>>,
+    /// Pre-activations `x W^T + b` of each hidden layer, `[L, F]`, f64.
+    pre: Vec<Vec<f64>>,
+    /// Output of the last Sin, `[L, F]`, in `T` (the output layer's input).
+    last: Vec<T>,
+    /// Modulation window `exp(−t·|δ|) + shift`, `[L, C]` (empty when not modulating).
+    window: Vec<T>,
+    /// After modulation, before normalisation, `[L, C]` (empty when not normalising).
+    modulated: Vec<T>,
+}
+
+/// Gradients of the filter's trainable parameters.
+#[derive(Clone, Debug)]
+pub struct FilterGrads<T> {
+    /// `[l_max, E]` (rows ≥ L are zero).
+    pub z: Vec<T>,
+    /// `(grad weight, grad bias)` of each hidden layer.
+    pub layers: Vec<(Vec<T>, Vec<T>)>,
+    /// `[F]`.
+    pub freq: Vec<T>,
+    /// `[C, F]`.
+    pub out_weight: Vec<T>,
+}
+
+/// safari's positional embedding for `l_max` positions: `(z [l_max, E], t [l_max])`.
+pub fn positional_embedding<T: Scalar>(emb_dim: usize, l_max: usize) -> Result<(Vec<T>, Vec<T>)> {
+    if emb_dim < 3 || emb_dim % 2 == 0 {
+        return Err(HyenaError::Invalid(format!(
+            "emb_dim must be odd and at least 3 (time, cos and sin bands), got {emb_dim}"
+        )));
+    }
+    if l_max == 0 {
+        return Err(HyenaError::Length("l_max must be at least 1".into()));
+    }
+    let bands = (emb_dim - 1) / 2;
+    let linspace = |a: f64, b: f64, n: usize, i: usize| if n == 1 { a } else { a + (b - a) * i as f64 / (n - 1) as f64 };
+    let mut z = vec![T::zero(); l_max * emb_dim];
+    let mut t = vec![T::zero(); l_max];
+    for l in 0..l_max {
+        let tl = linspace(0.0, 1.0, l_max, l);
+        t[l] = T::lit(tl);
+        let w = 2.0 * std::f64::consts::PI * l as f64 / l_max as f64;
+        let row = &mut z[l * emb_dim..(l + 1) * emb_dim];
+        row[0] = T::lit(tl);
+        for b in 0..bands {
+            let f = linspace(1e-4, (bands - 1) as f64, bands, b);
+            row[1 + b] = T::lit((f * w).cos());
+            row[1 + bands + b] = T::lit(-(f * w).sin());
+        }
+    }
+    Ok((z, t))
+}
+
+/// safari's modulation decay rates for `channels` channels.
+pub fn modulation_deltas<T: Scalar>(channels: usize) -> Vec<T> {
+    let target: f64 = 1e-2;
+    let max_decay = target.ln() / 0.3;
+    let min_decay = target.ln() / 1.5;
+    (0..channels)
+        .map(|i| {
+            let a = if channels == 1 { 0.0 } else { i as f64 / (channels - 1) as f64 };
+            T::lit(min_decay + (max_decay - min_decay) * a)
+        })
+        .collect()
+}
+
+impl<T: Scalar> ImplicitFilter<T> {
+    /// Check every tensor's shape against the hyper-parameters.
+    pub fn validate(&self) -> Result<()> {
+        let (e, f, c) = (self.emb_dim, self.width, self.channels);
+        if e == 0 || f == 0 || c == 0 || self.l_max == 0 {
+            return Err(HyenaError::Invalid("filter sizes must be positive".into()));
+        }
+        check_len("filter_fn.pos_emb.z", self.z.len(), self.l_max * e)?;
+        check_len("filter_fn.pos_emb.t", self.t.len(), self.l_max)?;
+        check_len("filter_fn.implicit_filter freq", self.freq.len(), f)?;
+        check_len("filter_fn.implicit_filter output weight", self.out_weight.len(), c * f)?;
+        check_len("filter_fn.modulation.deltas", self.deltas.len(), c)?;
+        if self.layers.is_empty() {
+            return Err(HyenaError::Invalid("the filter FFN needs at least one hidden layer".into()));
+        }
+        for (i, (w, b)) in self.layers.iter().enumerate() {
+            let d_in = if i == 0 { e } else { f };
+            check_len(&format!("filter_fn.implicit_filter.{}.weight", 2 * i), w.len(), f * d_in)?;
+            check_len(&format!("filter_fn.implicit_filter.{}.bias", 2 * i), b.len(), f)?;
+        }
+        Ok(())
+    }
+
+    /// The same filter in another precision.
+    pub fn cast<S: Scalar>(&self) -> ImplicitFilter<S> {
+        let cv = |v: &[T]| v.iter().map(|x| S::lit(x.as_f64())).collect::<Vec<S>>();
+        ImplicitFilter {
+            emb_dim: self.emb_dim,
+            width: self.width,
+            channels: self.channels,
+            l_max: self.l_max,
+            z: cv(&self.z),
+            t: cv(&self.t),
+            layers: self.layers.iter().map(|(w, b)| (cv(w), cv(b))).collect(),
+            freq: cv(&self.freq),
+            out_weight: cv(&self.out_weight),
+            deltas: cv(&self.deltas),
+            modulate: self.modulate,
+            shift: self.shift,
+            normalized: self.normalized,
+        }
+    }
+
+    /// Zero gradients shaped like this filter's parameters.
+    pub fn zero_grads(&self) -> FilterGrads<T> {
+        FilterGrads {
+            z: vec![T::zero(); self.z.len()],
+            layers: self.layers.iter().map(|(w, b)| (vec![T::zero(); w.len()], vec![T::zero(); b.len()])).collect(),
+            freq: vec![T::zero(); self.freq.len()],
+            out_weight: vec![T::zero(); self.out_weight.len()],
+        }
+    }
+}
+
+fn to64<T: Scalar>(v: &[T]) -> Vec<f64> {
+    v.iter().map(|x| x.as_f64()).collect()
+}
+
+/// Generate the filter for the first `l` positions: returns `h` `[C, L]` and the cache.
+pub fn filter_fwd<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<(Vec<T>, FilterCache<T>)> {
+    w.validate()?;
+    if l == 0 || l > w.l_max {
+        return Err(HyenaError::Length(format!(
+            "filter length {l} must be in 1..={} (l_max)",
+            w.l_max
+        )));
+    }
+    let (e, f, c) = (w.emb_dim, w.width, w.channels);
+    let freq = to64(&w.freq);
+    let mut inputs = Vec::with_capacity(w.layers.len());
+    let mut pre = Vec::with_capacity(w.layers.len());
+    let mut x = to64(&w.z[..l * e]);
+    let mut d_in = e;
+    for (wt, b) in &w.layers {
+        let mut p = vec![0.0f64; l * f];
+        linear_fwd(&x, &to64(wt), Some(&to64(b)), l, d_in, f, &mut p)?;
+        let mut a = vec![0.0f64; l * f];
+        a.par_chunks_mut(f).zip(p.par_chunks(f)).for_each(|(ar, pr)| {
+            for ((o, &v), &fr) in ar.iter_mut().zip(pr).zip(&freq) {
+                *o = (fr * v).sin();
+            }
+        });
+        inputs.push(std::mem::replace(&mut x, a));
+        pre.push(p);
+        d_in = f;
+    }
+    let last: Vec<T> = x.iter().map(|&v| T::lit(v)).collect();
+    let mut out = vec![T::zero(); l * c];
+    linear_fwd(&last, &w.out_weight, None, l, f, c, &mut out)?;
+    let mut window = Vec::new();
+    if w.modulate {
+        window = vec![T::zero(); l * c];
+        let shift = T::lit(w.shift);
+        window.par_chunks_mut(c).zip(out.par_chunks_mut(c)).enumerate().for_each(|(li, (wr, orow))| {
+            let tl = w.t[li];
+            for ((wv, o), &dl) in wr.iter_mut().zip(orow.iter_mut()).zip(&w.deltas) {
+                *wv = (-tl * dl.abs()).exp() + shift;
+                *o = *o * *wv;
+            }
+        });
+    }
+    let mut modulated = Vec::new();
+    if w.normalized {
+        modulated = out.clone();
+        for row in out.chunks_exact_mut(c) {
+            let n1: T = row.iter().map(|v| v.abs()).sum();
+            if n1 > T::zero() {
+                row.iter_mut().for_each(|v| *v = *v / n1);
+            }
+        }
+    }
+    Ok((transpose(&out, l, c), FilterCache { l, inputs, pre, last, window, modulated }))
+}
+
+/// `[rows, cols]` → `[cols, rows]`, in cache-friendly tiles.
+fn transpose<T: Scalar>(src: &[T], rows: usize, cols: usize) -> Vec<T> {
+    let mut dst = vec![T::zero(); rows * cols];
+    const TILE: usize = 32;
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    dst[c * rows + r] = src[r * cols + c];
+                }
+            }
+        }
+    }
+    dst
+}
+
+/// Backward of [`filter_fwd`] given `grad_h` `[C, L]`; gradients are accumulated into `grads`.
+pub fn filter_bwd<T: Scalar>(
+    w: &ImplicitFilter<T>,
+    cache: &FilterCache<T>,
+    grad_h: &[T],
+    grads: &mut FilterGrads<T>,
+) -> Result<()> {
+    let (e, f, c, l) = (w.emb_dim, w.width, w.channels, cache.l);
+    check_len("filter grad_h [C, L]", grad_h.len(), c * l)?;
+    let mut g = transpose(grad_h, c, l);
+    if w.normalized {
+        // out = m / s, s = Σ|m|: d m_j = g_j / s − sign(m_j) Σ_i g_i m_i / s².
+        for (gr, mr) in g.chunks_exact_mut(c).zip(cache.modulated.chunks_exact(c)) {
+            let s: T = mr.iter().map(|v| v.abs()).sum();
+            if s > T::zero() {
+                let dot: T = gr.iter().zip(mr).map(|(&a, &b)| a * b).sum();
+                for (gv, &mv) in gr.iter_mut().zip(mr) {
+                    *gv = *gv / s - mv.signum() * dot / (s * s);
+                }
+            }
+        }
+    }
+    if w.modulate {
+        g.par_iter_mut().zip(cache.window.par_iter()).for_each(|(v, &wv)| *v = *v * wv);
+    }
+    // Output projection (in T).
+    let mut g_last = vec![T::zero(); l * f];
+    linear_bwd(&cache.last, &w.out_weight, &g, l, f, c, Some(&mut g_last), &mut grads.out_weight, None)?;
+    // Hidden layers in f64, last to first: act = sin(freq ⊙ pre).
+    let freq = to64(&w.freq);
+    let mut g_act = to64(&g_last);
+    let mut g_freq = vec![0.0f64; f];
+    for i in (0..w.layers.len()).rev() {
+        let p = &cache.pre[i];
+        let mut g_pre = vec![0.0f64; l * f];
+        // d pre = g ⊙ cos(freq ⊙ pre) ⊙ freq; d freq = Σ_l g ⊙ cos(freq ⊙ pre) ⊙ pre.
+        let gf = g_pre
+            .par_chunks_mut(f)
+            .zip(g_act.par_chunks(f))
+            .zip(p.par_chunks(f))
+            .fold(
+                || vec![0.0f64; f],
+                |mut acc, ((gp, ga), pr)| {
+                    for j in 0..f {
+                        let gs = ga[j] * (freq[j] * pr[j]).cos();
+                        acc[j] += gs * pr[j];
+                        gp[j] = gs * freq[j];
+                    }
+                    acc
+                },
+            )
+            .reduce(|| vec![0.0f64; f], |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect());
+        g_freq.iter_mut().zip(&gf).for_each(|(a, &b)| *a += b);
+        let d_in = if i == 0 { e } else { f };
+        let (wt, _) = &w.layers[i];
+        let (mut gw, mut gb) = (vec![0.0f64; f * d_in], vec![0.0f64; f]);
+        let mut g_in = vec![0.0f64; l * d_in];
+        linear_bwd(&cache.inputs[i], &to64(wt), &g_pre, l, d_in, f, Some(&mut g_in), &mut gw, Some(&mut gb))?;
+        let (gw_t, gb_t) = &mut grads.layers[i];
+        add64(gw_t, &gw);
+        add64(gb_t, &gb);
+        g_act = g_in;
+    }
+    add64(&mut grads.freq, &g_freq);
+    add64(&mut grads.z[..l * e], &g_act);
+    Ok(())
+}
+
+fn add64<T: Scalar>(dst: &mut [T], src: &[f64]) {
+    dst.iter_mut().zip(src).for_each(|(a, &x)| *a = T::lit(a.as_f64() + x));
+}

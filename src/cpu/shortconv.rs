@@ -1,0 +1,102 @@
+//! Short causal depthwise convolution (kernel 3, bias), as PyTorch's
+//! `Conv1d(C, C, 3, padding=2, groups=C)` truncated to the first L outputs:
+//! `y[t] = w[c,0]·x[t−2] + w[c,1]·x[t−1] + w[c,2]·x[t] + b[c]`.
+//!
+//! Layout: `x`, `y` as `[B, C, L]`, `w` as `[C, 3]` (PyTorch `[C, 1, 3]`), `b` as `[C]`.
+
+use crate::error::{check_len, HyenaError, Result};
+use crate::scalar::Scalar;
+use rayon::prelude::*;
+
+/// Taps of the short filter.
+pub const TAPS: usize = 3;
+
+fn check<T>(x: &[T], w: &[T], b: &[T], bs: usize, c: usize, l: usize) -> Result<()> {
+    if l == 0 {
+        return Err(HyenaError::Length("sequence length must be at least 1".into()));
+    }
+    check_len("short conv x [B, C, L]", x.len(), bs * c * l)?;
+    check_len("short_filter.weight [C, 1, 3]", w.len(), c * TAPS)?;
+    check_len("short_filter.bias [C]", b.len(), c)?;
+    Ok(())
+}
+
+/// Forward into `y` `[B, C, L]`.
+pub fn shortconv_fwd<T: Scalar>(x: &[T], w: &[T], b: &[T], bs: usize, c: usize, l: usize, y: &mut [T]) -> Result<()> {
+    check(x, w, b, bs, c, l)?;
+    check_len("short conv y [B, C, L]", y.len(), bs * c * l)?;
+    y.par_chunks_mut(l).zip(x.par_chunks(l)).enumerate().for_each(|(row, (yr, xr))| {
+        let ch = row % c;
+        let (w0, w1, w2, bb) = (w[ch * 3], w[ch * 3 + 1], w[ch * 3 + 2], b[ch]);
+        for t in 0..l {
+            let mut acc = bb + w2 * xr[t];
+            if t >= 1 {
+                acc = acc + w1 * xr[t - 1];
+            }
+            if t >= 2 {
+                acc = acc + w0 * xr[t - 2];
+            }
+            yr[t] = acc;
+        }
+    });
+    Ok(())
+}
+
+/// Backward: returns `grad_x` `[B, C, L]` and accumulates `grad_w` `[C, 3]`, `grad_b` `[C]`.
+#[allow(clippy::too_many_arguments)]
+pub fn shortconv_bwd<T: Scalar>(
+    x: &[T],
+    w: &[T],
+    b: &[T],
+    grad_y: &[T],
+    bs: usize,
+    c: usize,
+    l: usize,
+    grad_x: &mut [T],
+    grad_w: &mut [T],
+    grad_b: &mut [T],
+) -> Result<()> {
+    check(x, w, b, bs, c, l)?;
+    check_len("short conv grad_y", grad_y.len(), bs * c * l)?;
+    check_len("short conv grad_x", grad_x.len(), bs * c * l)?;
+    check_len("short conv grad_w", grad_w.len(), c * TAPS)?;
+    check_len("short conv grad_b", grad_b.len(), c)?;
+    grad_x.par_chunks_mut(l).zip(grad_y.par_chunks(l)).enumerate().for_each(|(row, (gx, gy))| {
+        let ch = row % c;
+        let (w0, w1, w2) = (w[ch * 3], w[ch * 3 + 1], w[ch * 3 + 2]);
+        for t in 0..l {
+            let mut acc = w2 * gy[t];
+            if t + 1 < l {
+                acc = acc + w1 * gy[t + 1];
+            }
+            if t + 2 < l {
+                acc = acc + w0 * gy[t + 2];
+            }
+            gx[t] = acc;
+        }
+    });
+    // Parameter gradients: one task per channel over the batch.
+    grad_w.par_chunks_mut(TAPS).zip(grad_b.par_iter_mut()).enumerate().for_each(|(ch, (gw, gb))| {
+        let (mut s0, mut s1, mut s2, mut sb) = (T::zero(), T::zero(), T::zero(), T::zero());
+        for bi in 0..bs {
+            let off = (bi * c + ch) * l;
+            let (xr, gy) = (&x[off..off + l], &grad_y[off..off + l]);
+            for t in 0..l {
+                let g = gy[t];
+                sb = sb + g;
+                s2 = s2 + g * xr[t];
+                if t >= 1 {
+                    s1 = s1 + g * xr[t - 1];
+                }
+                if t >= 2 {
+                    s0 = s0 + g * xr[t - 2];
+                }
+            }
+        }
+        gw[0] = gw[0] + s0;
+        gw[1] = gw[1] + s1;
+        gw[2] = gw[2] + s2;
+        *gb = *gb + sb;
+    });
+    Ok(())
+}
