@@ -32,6 +32,13 @@
 //   (4.3 TB/s, ~60 TFLOP/s fp32 → balance ~14 FLOP/byte) if the FFT stays in shared memory.
 //   Filter kernel: 4 L bytes read + 4 n bytes written per channel, once per call.
 //
+// Backward (hyena_fftconv_bwd_* + hyena_fftconv_bwd_reduce_*), per (b, c) row, fp32 storage:
+//   reads v, pre, post, grad_y (16 L bytes; v and pre are read again for the outputs, L2 hits),
+//   hf (≈ 8 L, L2), writes grad_v, grad_pre, grad_post (12 L) and the row's spectrum G·conj(A)
+//   (8(n/2+1) ≈ 8 L bytes) to the workspace; the reduce reads it once per channel and writes
+//   grad_h (4 L per channel). FLOPs: four m-point FFTs (2 forward, 2 inverse) ≈ 20 L log2 L, plus
+//   one inverse FFT per channel. Shared: 2 spectra = 8n bytes (+2 KiB static): L ≤ 8192.
+//
 // Radix-2 with one __syncthreads per stage is the simple first version (log2 m barriers per FFT);
 // register-resident radix-8 stages are the obvious next optimisation.
 #include <cuda_fp16.h>

@@ -20,7 +20,7 @@ use hyena_kernels::cpu::fftconv::{
 };
 use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar};
 use hyena_kernels::ops::fftconv::{
-    gated_fftconv_bwd, gated_fftconv_fwd, GatedConvGradViews, BWD_SMEM_MAX_LEN, SMEM_MAX_LEN,
+    fftconv_filter, gated_fftconv_bwd, gated_fftconv_fwd, spectrum_len, GatedConvGradViews, BWD_SMEM_MAX_LEN, SMEM_MAX_LEN,
 };
 use hyena_kernels::HyenaError;
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -270,5 +270,41 @@ fn gated_fftconv_bwd_rejects_long_rows() {
         let grads = GatedConvGradViews { grad_v: gv.as_view(), grad_pre: None, grad_post: None, grad_h: gh.as_view(), grad_d: gd.as_view() };
         let e = gated_fftconv_bwd(&dev, &x, &d, &x, None, None, &x, 1, 1, l, grads).unwrap_err();
         assert!(matches!(&e, HyenaError::Length(m) if m.contains(&BWD_SMEM_MAX_LEN.to_string())), "{e}");
+    }
+}
+
+/// The simulator running threads and blocks last-first: results must not depend on the order.
+#[cfg(feature = "sim")]
+#[test]
+fn gated_fftconv_reverse_thread_order_matches_cpu() {
+    use hyena_kernels::device::sim::{SimDevice, ThreadOrder};
+    let dev: Arc<dyn Device> = Arc::new(SimDevice::new().with_thread_order(ThreadOrder::Reverse));
+    check::<f32>(&dev, 2, 2, 255, true, 800);
+    check_bwd::<f32>(&dev, 3, 2, 100, true, 801);
+}
+
+/// The filter spectrum alone vs the CPU plan's (same n when L is a power of two ≥ 2: n = 2L),
+/// including the DC and Nyquist bins; [C, n/2+1] complex, scaled by 1/n.
+#[test]
+fn fftconv_filter_matches_cpu_spectrum() {
+    for dev in common::devices() {
+        for (i, &(l, c)) in [(2usize, 3usize), (8, 2), (256, 2)].iter().enumerate() {
+            let mut rng = StdRng::seed_from_u64(900 + i as u64);
+            let h = random::<f32>(&mut rng, c * l);
+            let plan = FftConvPlan::<f64>::new(l).unwrap();
+            assert_eq!(plan.fft_size(), 2 * l);
+            let want: Vec<f64> = plan.filter_spectra(&widen(&h), c).unwrap().iter().flat_map(|z| [z.re, z.im]).collect();
+            let k = spectrum_len(c, l).unwrap();
+            assert_eq!(k, want.len());
+            let dh = DeviceBuffer::from_host(&dev, &h).unwrap();
+            let dhf = DeviceBuffer::from_host(&dev, &vec![f32::NAN; k + MARGIN]).unwrap();
+            fftconv_filter(&dev, &dh, c, l, dhf.view(0..k).unwrap()).unwrap();
+            dev.synchronize().unwrap();
+            let all = dhf.to_host().unwrap();
+            assert!(all[k..].iter().all(|x| x.is_nan()), "L={l}: wrote past hf");
+            let got = widen(&all[..k]);
+            let err = rel_l2(&got, &want);
+            assert!(err <= 1e-5, "{} filter spectrum L={l} C={c}: relative L2 error {err:.3e}", dev.name());
+        }
     }
 }

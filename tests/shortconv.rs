@@ -188,3 +188,12 @@ fn shortconv_rejects_bad_arguments_with_typed_errors() {
         assert!(matches!(e, HyenaError::Dtype(_)), "{e}");
     }
 }
+
+/// The simulator running threads and blocks last-first: results must not depend on the order.
+#[cfg(feature = "sim")]
+#[test]
+fn shortconv_reverse_thread_order_matches_cpu() {
+    use hyena_kernels::device::sim::{SimDevice, ThreadOrder};
+    let dev: Arc<dyn Device> = Arc::new(SimDevice::new().with_thread_order(ThreadOrder::Reverse));
+    check::<f32>(&dev, 3, 4, 1000, 900);
+}
