@@ -13,7 +13,10 @@ pub mod params {
     include!(concat!(env!("OUT_DIR"), "/hyena_params.rs"));
 }
 
-pub use params::{HyenaGateBwdParams, HyenaGateFwdParams};
+pub use params::{
+    HyenaFftConvBwdParams, HyenaFftConvFwdParams, HyenaFftFilterParams, HyenaGateBwdParams, HyenaGateFwdParams, HyenaShortConvBwdParams,
+    HyenaShortConvParams,
+};
 
 use crate::device::DType;
 use std::mem::{offset_of, size_of};
@@ -32,6 +35,21 @@ const _: () = {
     assert!(offset_of!(HyenaGateBwdParams, grad_a) == 24);
     assert!(offset_of!(HyenaGateBwdParams, grad_b) == 32);
     assert!(offset_of!(HyenaGateBwdParams, n) == 40);
+    assert!(size_of::<HyenaShortConvParams>() == 56);
+    assert!(offset_of!(HyenaShortConvParams, x) == 0);
+    assert!(offset_of!(HyenaShortConvParams, y) == 24);
+    assert!(offset_of!(HyenaShortConvParams, l) == 48);
+    assert!(size_of::<HyenaShortConvBwdParams>() == 80);
+    assert!(offset_of!(HyenaShortConvBwdParams, ws) == 48);
+    assert!(offset_of!(HyenaShortConvBwdParams, l) == 72);
+    assert!(size_of::<HyenaFftFilterParams>() == 40);
+    assert!(offset_of!(HyenaFftFilterParams, log2n) == 32);
+    assert!(size_of::<HyenaFftConvFwdParams>() == 80);
+    assert!(offset_of!(HyenaFftConvFwdParams, hf) == 24);
+    assert!(offset_of!(HyenaFftConvFwdParams, log2n) == 72);
+    assert!(size_of::<HyenaFftConvBwdParams>() == 136);
+    assert!(offset_of!(HyenaFftConvBwdParams, ws) == 88);
+    assert!(offset_of!(HyenaFftConvBwdParams, log2n) == 128);
 };
 
 /// One `extern "C" __global__` entry point.
@@ -54,7 +72,7 @@ const fn k<P>(name: &'static str, module: &'static str, params: &'static str, dt
 }
 
 /// Every kernel module (file stem under `kernels/`).
-pub const MODULES: &[&str] = &["gating"];
+pub const MODULES: &[&str] = &["gating", "shortconv", "fftconv"];
 
 /// Every kernel entry point of every module.
 pub const KERNELS: &[KernelInfo] = &[
@@ -64,6 +82,27 @@ pub const KERNELS: &[KernelInfo] = &[
     k::<HyenaGateBwdParams>("hyena_gate_bwd_f32", "gating", "HyenaGateBwdParams", Some(DType::F32)),
     k::<HyenaGateBwdParams>("hyena_gate_bwd_bf16", "gating", "HyenaGateBwdParams", Some(DType::BF16)),
     k::<HyenaGateBwdParams>("hyena_gate_bwd_f16", "gating", "HyenaGateBwdParams", Some(DType::F16)),
+    k::<HyenaShortConvParams>("hyena_shortconv_fwd_f32", "shortconv", "HyenaShortConvParams", Some(DType::F32)),
+    k::<HyenaShortConvParams>("hyena_shortconv_fwd_bf16", "shortconv", "HyenaShortConvParams", Some(DType::BF16)),
+    k::<HyenaShortConvParams>("hyena_shortconv_fwd_f16", "shortconv", "HyenaShortConvParams", Some(DType::F16)),
+    k::<HyenaShortConvBwdParams>("hyena_shortconv_bwd_f32", "shortconv", "HyenaShortConvBwdParams", Some(DType::F32)),
+    k::<HyenaShortConvBwdParams>("hyena_shortconv_bwd_bf16", "shortconv", "HyenaShortConvBwdParams", Some(DType::BF16)),
+    k::<HyenaShortConvBwdParams>("hyena_shortconv_bwd_f16", "shortconv", "HyenaShortConvBwdParams", Some(DType::F16)),
+    k::<HyenaShortConvBwdParams>("hyena_shortconv_bwd_reduce_f32", "shortconv", "HyenaShortConvBwdParams", Some(DType::F32)),
+    k::<HyenaShortConvBwdParams>("hyena_shortconv_bwd_reduce_bf16", "shortconv", "HyenaShortConvBwdParams", Some(DType::BF16)),
+    k::<HyenaShortConvBwdParams>("hyena_shortconv_bwd_reduce_f16", "shortconv", "HyenaShortConvBwdParams", Some(DType::F16)),
+    k::<HyenaFftFilterParams>("hyena_fftconv_filter_f32", "fftconv", "HyenaFftFilterParams", Some(DType::F32)),
+    k::<HyenaFftFilterParams>("hyena_fftconv_filter_bf16", "fftconv", "HyenaFftFilterParams", Some(DType::BF16)),
+    k::<HyenaFftFilterParams>("hyena_fftconv_filter_f16", "fftconv", "HyenaFftFilterParams", Some(DType::F16)),
+    k::<HyenaFftConvFwdParams>("hyena_fftconv_fwd_f32", "fftconv", "HyenaFftConvFwdParams", Some(DType::F32)),
+    k::<HyenaFftConvFwdParams>("hyena_fftconv_fwd_bf16", "fftconv", "HyenaFftConvFwdParams", Some(DType::BF16)),
+    k::<HyenaFftConvFwdParams>("hyena_fftconv_fwd_f16", "fftconv", "HyenaFftConvFwdParams", Some(DType::F16)),
+    k::<HyenaFftConvBwdParams>("hyena_fftconv_bwd_f32", "fftconv", "HyenaFftConvBwdParams", Some(DType::F32)),
+    k::<HyenaFftConvBwdParams>("hyena_fftconv_bwd_bf16", "fftconv", "HyenaFftConvBwdParams", Some(DType::BF16)),
+    k::<HyenaFftConvBwdParams>("hyena_fftconv_bwd_f16", "fftconv", "HyenaFftConvBwdParams", Some(DType::F16)),
+    k::<HyenaFftConvBwdParams>("hyena_fftconv_bwd_reduce_f32", "fftconv", "HyenaFftConvBwdParams", Some(DType::F32)),
+    k::<HyenaFftConvBwdParams>("hyena_fftconv_bwd_reduce_bf16", "fftconv", "HyenaFftConvBwdParams", Some(DType::BF16)),
+    k::<HyenaFftConvBwdParams>("hyena_fftconv_bwd_reduce_f16", "fftconv", "HyenaFftConvBwdParams", Some(DType::F16)),
 ];
 
 /// Look a kernel up by symbol name.

@@ -4,6 +4,8 @@
 //! the simulator.
 
 pub mod gating;
+pub mod shortconv;
+pub mod fftconv;
 
 use crate::device::{Device, DeviceView};
 use crate::error::{HyenaError, Result};
