@@ -7,10 +7,16 @@
 //!   short depthwise convolution, gating, linear projections), forward and backward, f32 and f64.
 //! - [`device`]: one launch path shared by the GPU (feature `cuda`) and the SIMT simulator
 //!   (feature `sim`).
+//! - [`kernels`] (features `cuda`/`sim`): the kernel index and the generated launch-params structs.
+//! - [`ops`] (features `cuda`/`sim`): safe launch wrappers over `Arc<dyn Device>`.
 
 pub mod cpu;
 pub mod device;
 pub mod error;
+#[cfg(any(feature = "cuda", feature = "sim"))]
+pub mod kernels;
+#[cfg(any(feature = "cuda", feature = "sim"))]
+pub mod ops;
 pub mod scalar;
 
 pub use error::{HyenaError, Result};

@@ -60,6 +60,27 @@ impl<T: Scalar> FftConvPlan<T> {
         let mut planner = RealFftPlanner::<T>::new();
         Ok(Self { l, n, fwd: planner.plan_fft_forward(n), inv: planner.plan_fft_inverse(n) })
     }
+    /// A plan from a process-wide cache (plans are immutable and cheap to clone), created on
+    /// first use for each (scalar type, L).
+    pub fn cached(l: usize) -> Result<Self> {
+        use std::any::{Any, TypeId};
+        use std::collections::HashMap;
+        use std::sync::{Mutex, OnceLock};
+        type Cache = Mutex<HashMap<(TypeId, usize), Box<dyn Any + Send + Sync>>>;
+        static CACHE: OnceLock<Cache> = OnceLock::new();
+        let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+        let key = (TypeId::of::<T>(), l);
+        if let Ok(map) = cache.lock() {
+            if let Some(p) = map.get(&key).and_then(|b| b.downcast_ref::<Self>()) {
+                return Ok(p.clone());
+            }
+        }
+        let plan = Self::new(l)?;
+        if let Ok(mut map) = cache.lock() {
+            map.insert(key, Box::new(plan.clone()));
+        }
+        Ok(plan)
+    }
     /// Row length L.
     pub fn len(&self) -> usize {
         self.l
@@ -150,7 +171,7 @@ fn check_conv<T>(u: &[T], h: &[T], d: &[T], b: usize, c: usize, l: usize) -> Res
 pub fn fftconv_fwd<T: Scalar>(u: &[T], h: &[T], d: &[T], b: usize, c: usize, l: usize, y: &mut [T]) -> Result<()> {
     check_conv(u, h, d, b, c, l)?;
     check_len("fftconv y [B, C, L]", y.len(), b * c * l)?;
-    let plan = FftConvPlan::<T>::new(l)?;
+    let plan = FftConvPlan::<T>::cached(l)?;
     let hf = plan.filter_spectra(h, c)?;
     let bins = plan.bins();
     y.par_chunks_mut(l)
@@ -198,7 +219,7 @@ pub fn fftconv_bwd<T: Scalar>(
 ) -> Result<FftConvGrads<T>> {
     check_conv(u, h, d, b, c, l)?;
     check_len("fftconv grad_y [B, C, L]", grad_y.len(), b * c * l)?;
-    let plan = FftConvPlan::<T>::new(l)?;
+    let plan = FftConvPlan::<T>::cached(l)?;
     let hf = plan.filter_spectra(h, c)?;
     let bins = plan.bins();
     let inv_n = T::one() / T::lit(plan.fft_size() as f64);

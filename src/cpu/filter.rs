@@ -14,6 +14,7 @@
 use super::linear::{linear_bwd, linear_fwd};
 use crate::error::{check_len, HyenaError, Result};
 use crate::scalar::Scalar;
+use rayon::prelude::*;
 
 /// Weights and hyper-parameters of an implicit filter.
 #[derive(Clone, Debug)]
@@ -47,16 +48,23 @@ pub struct ImplicitFilter<T> {
 }
 
 /// Activations kept by [`filter_fwd`] for [`filter_bwd`].
+///
+/// The hidden layers run in f64 whatever `T` is: the Sin takes `freq·x` with `freq·x` of order
+/// 10–100, so an f32 pre-activation would carry a phase error of ~1e-5 into every filter tap
+/// (and the FFN is small, L×F, next to the convolutions). The output layer and the modulation
+/// run in `T`.
 #[derive(Clone, Debug)]
 pub struct FilterCache<T> {
     l: usize,
-    /// Inputs of each hidden linear layer, `[L, in]` (the first is `z[:L]`).
-    inputs: Vec<Vec<T>>,
-    /// Pre-activations `x W^T + b` of each hidden layer, `[L, F]`.
-    pre: Vec<Vec<T>>,
-    /// Output of the last Sin, `[L, F]`.
+    /// Inputs of each hidden linear layer, `[L, in]` (the first is `z[:L]`), f64.
+    inputs: Vec<Vec<f64>>,
+    /// Pre-activations `x W^T + b` of each hidden layer, `[L, F]`, f64.
+    pre: Vec<Vec<f64>>,
+    /// Output of the last Sin, `[L, F]`, in `T` (the output layer's input).
     last: Vec<T>,
-    /// After modulation, before normalisation, `[L, C]`.
+    /// Modulation window `exp(−t·|δ|) + shift`, `[L, C]` (empty when not modulating).
+    window: Vec<T>,
+    /// After modulation, before normalisation, `[L, C]` (empty when not normalising).
     modulated: Vec<T>,
 }
 
@@ -169,6 +177,10 @@ impl<T: Scalar> ImplicitFilter<T> {
     }
 }
 
+fn to64<T: Scalar>(v: &[T]) -> Vec<f64> {
+    v.iter().map(|x| x.as_f64()).collect()
+}
+
 /// Generate the filter for the first `l` positions: returns `h` `[C, L]` and the cache.
 pub fn filter_fwd<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<(Vec<T>, FilterCache<T>)> {
     w.validate()?;
@@ -179,36 +191,42 @@ pub fn filter_fwd<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<(Vec<T>,
         )));
     }
     let (e, f, c) = (w.emb_dim, w.width, w.channels);
+    let freq = to64(&w.freq);
     let mut inputs = Vec::with_capacity(w.layers.len());
     let mut pre = Vec::with_capacity(w.layers.len());
-    let mut x = w.z[..l * e].to_vec();
+    let mut x = to64(&w.z[..l * e]);
     let mut d_in = e;
     for (wt, b) in &w.layers {
-        let mut p = vec![T::zero(); l * f];
-        linear_fwd(&x, wt, Some(b), l, d_in, f, &mut p)?;
-        let mut a = p.clone();
-        for row in a.chunks_exact_mut(f) {
-            for (v, &fr) in row.iter_mut().zip(&w.freq) {
-                *v = (fr * *v).sin();
+        let mut p = vec![0.0f64; l * f];
+        linear_fwd(&x, &to64(wt), Some(&to64(b)), l, d_in, f, &mut p)?;
+        let mut a = vec![0.0f64; l * f];
+        a.par_chunks_mut(f).zip(p.par_chunks(f)).for_each(|(ar, pr)| {
+            for ((o, &v), &fr) in ar.iter_mut().zip(pr).zip(&freq) {
+                *o = (fr * v).sin();
             }
-        }
+        });
         inputs.push(std::mem::replace(&mut x, a));
         pre.push(p);
         d_in = f;
     }
-    let mut modulated = vec![T::zero(); l * c];
-    linear_fwd(&x, &w.out_weight, None, l, f, c, &mut modulated)?;
+    let last: Vec<T> = x.iter().map(|&v| T::lit(v)).collect();
+    let mut out = vec![T::zero(); l * c];
+    linear_fwd(&last, &w.out_weight, None, l, f, c, &mut out)?;
+    let mut window = Vec::new();
     if w.modulate {
+        window = vec![T::zero(); l * c];
         let shift = T::lit(w.shift);
-        for (li, row) in modulated.chunks_exact_mut(c).enumerate() {
+        window.par_chunks_mut(c).zip(out.par_chunks_mut(c)).enumerate().for_each(|(li, (wr, orow))| {
             let tl = w.t[li];
-            for (v, &dl) in row.iter_mut().zip(&w.deltas) {
-                *v = *v * ((-tl * dl.abs()).exp() + shift);
+            for ((wv, o), &dl) in wr.iter_mut().zip(orow.iter_mut()).zip(&w.deltas) {
+                *wv = (-tl * dl.abs()).exp() + shift;
+                *o = *o * *wv;
             }
-        }
+        });
     }
-    let mut out = modulated.clone();
+    let mut modulated = Vec::new();
     if w.normalized {
+        modulated = out.clone();
         for row in out.chunks_exact_mut(c) {
             let n1: T = row.iter().map(|v| v.abs()).sum();
             if n1 > T::zero() {
@@ -216,14 +234,23 @@ pub fn filter_fwd<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<(Vec<T>,
             }
         }
     }
-    // [L, C] -> [C, L]
-    let mut h = vec![T::zero(); c * l];
-    for li in 0..l {
-        for ci in 0..c {
-            h[ci * l + li] = out[li * c + ci];
+    Ok((transpose(&out, l, c), FilterCache { l, inputs, pre, last, window, modulated }))
+}
+
+/// `[rows, cols]` → `[cols, rows]`, in cache-friendly tiles.
+fn transpose<T: Scalar>(src: &[T], rows: usize, cols: usize) -> Vec<T> {
+    let mut dst = vec![T::zero(); rows * cols];
+    const TILE: usize = 32;
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    dst[c * rows + r] = src[r * cols + c];
+                }
+            }
         }
     }
-    Ok((h, FilterCache { l, inputs, pre, last: x, modulated }))
+    dst
 }
 
 /// Backward of [`filter_fwd`] given `grad_h` `[C, L]`; gradients are accumulated into `grads`.
@@ -235,13 +262,7 @@ pub fn filter_bwd<T: Scalar>(
 ) -> Result<()> {
     let (e, f, c, l) = (w.emb_dim, w.width, w.channels, cache.l);
     check_len("filter grad_h [C, L]", grad_h.len(), c * l)?;
-    // [C, L] -> [L, C]
-    let mut g = vec![T::zero(); l * c];
-    for ci in 0..c {
-        for li in 0..l {
-            g[li * c + ci] = grad_h[ci * l + li];
-        }
-    }
+    let mut g = transpose(grad_h, c, l);
     if w.normalized {
         // out = m / s, s = Σ|m|: d m_j = g_j / s − sign(m_j) Σ_i g_i m_i / s².
         for (gr, mr) in g.chunks_exact_mut(c).zip(cache.modulated.chunks_exact(c)) {
@@ -255,36 +276,51 @@ pub fn filter_bwd<T: Scalar>(
         }
     }
     if w.modulate {
-        let shift = T::lit(w.shift);
-        for (li, row) in g.chunks_exact_mut(c).enumerate() {
-            let tl = w.t[li];
-            for (v, &dl) in row.iter_mut().zip(&w.deltas) {
-                *v = *v * ((-tl * dl.abs()).exp() + shift);
-            }
-        }
+        g.par_iter_mut().zip(cache.window.par_iter()).for_each(|(v, &wv)| *v = *v * wv);
     }
-    // Output projection.
-    let mut g_act = vec![T::zero(); l * f];
-    linear_bwd(&cache.last, &w.out_weight, &g, l, f, c, Some(&mut g_act), &mut grads.out_weight, None)?;
-    // Hidden layers, last to first: act = sin(freq ⊙ pre).
+    // Output projection (in T).
+    let mut g_last = vec![T::zero(); l * f];
+    linear_bwd(&cache.last, &w.out_weight, &g, l, f, c, Some(&mut g_last), &mut grads.out_weight, None)?;
+    // Hidden layers in f64, last to first: act = sin(freq ⊙ pre).
+    let freq = to64(&w.freq);
+    let mut g_act = to64(&g_last);
+    let mut g_freq = vec![0.0f64; f];
     for i in (0..w.layers.len()).rev() {
         let p = &cache.pre[i];
-        let mut g_pre = vec![T::zero(); l * f];
-        for ((gp, &ga), (j, &pv)) in g_pre.iter_mut().zip(&g_act).zip(p.iter().enumerate()) {
-            let fr = w.freq[j % f];
-            let gs = ga * (fr * pv).cos();
-            grads.freq[j % f] = grads.freq[j % f] + gs * pv;
-            *gp = gs * fr;
-        }
+        let mut g_pre = vec![0.0f64; l * f];
+        // d pre = g ⊙ cos(freq ⊙ pre) ⊙ freq; d freq = Σ_l g ⊙ cos(freq ⊙ pre) ⊙ pre.
+        let gf = g_pre
+            .par_chunks_mut(f)
+            .zip(g_act.par_chunks(f))
+            .zip(p.par_chunks(f))
+            .fold(
+                || vec![0.0f64; f],
+                |mut acc, ((gp, ga), pr)| {
+                    for j in 0..f {
+                        let gs = ga[j] * (freq[j] * pr[j]).cos();
+                        acc[j] += gs * pr[j];
+                        gp[j] = gs * freq[j];
+                    }
+                    acc
+                },
+            )
+            .reduce(|| vec![0.0f64; f], |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect());
+        g_freq.iter_mut().zip(&gf).for_each(|(a, &b)| *a += b);
         let d_in = if i == 0 { e } else { f };
         let (wt, _) = &w.layers[i];
-        let (gw, gb) = &mut grads.layers[i];
-        let mut g_in = vec![T::zero(); l * d_in];
-        linear_bwd(&cache.inputs[i], wt, &g_pre, l, d_in, f, Some(&mut g_in), gw, Some(gb))?;
+        let (mut gw, mut gb) = (vec![0.0f64; f * d_in], vec![0.0f64; f]);
+        let mut g_in = vec![0.0f64; l * d_in];
+        linear_bwd(&cache.inputs[i], &to64(wt), &g_pre, l, d_in, f, Some(&mut g_in), &mut gw, Some(&mut gb))?;
+        let (gw_t, gb_t) = &mut grads.layers[i];
+        add64(gw_t, &gw);
+        add64(gb_t, &gb);
         g_act = g_in;
     }
-    for (gz, &gv) in grads.z[..l * e].iter_mut().zip(&g_act) {
-        *gz = *gz + gv;
-    }
+    add64(&mut grads.freq, &g_freq);
+    add64(&mut grads.z[..l * e], &g_act);
     Ok(())
+}
+
+fn add64<T: Scalar>(dst: &mut [T], src: &[f64]) {
+    dst.iter_mut().zip(src).for_each(|(a, &x)| *a = T::lit(a.as_f64() + x));
 }

@@ -7,9 +7,23 @@
 //!
 //! Device pointers are plain 64-bit addresses (`u64`), as in the params structs of
 //! `kernels/hyena_params.h`.
+//!
+//! Changes to this module since the skeleton (the `Device` trait itself is unchanged):
+//! - `pub mod cuda` (feature `cuda`) and `pub mod sim` (feature `sim`) declared here;
+//! - [`DeviceScalar`] (f32/f64/f16/bf16 → [`DType`]), [`DeviceView`] (a sub-range of a buffer, for
+//!   misaligned views) and `DeviceBuffer::{view, as_view, dtype}`;
+//! - [`AllocTable`]: a helper a device can use to check that an address range lies inside one live
+//!   allocation before a copy, a launch or a GEMM touches it;
+//! - [`gemm_extents`]: the element extents a [`GemmSpec`] reads/writes, checked against overflow.
 
 use crate::error::{HyenaError, Result};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+#[cfg(feature = "cuda")]
+pub mod cuda;
+#[cfg(feature = "sim")]
+pub mod sim;
 
 /// Storage dtype of a device buffer element.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -28,6 +42,35 @@ impl DType {
             DType::F64 => 8,
             DType::F16 | DType::BF16 => 2,
         }
+    }
+}
+
+/// A storage element type a device buffer can hold.
+pub trait DeviceScalar: Copy + Default + Send + Sync + std::fmt::Debug + 'static {
+    /// The matching [`DType`].
+    const DTYPE: DType;
+}
+impl DeviceScalar for f32 {
+    const DTYPE: DType = DType::F32;
+}
+impl DeviceScalar for f64 {
+    const DTYPE: DType = DType::F64;
+}
+impl DeviceScalar for half::f16 {
+    const DTYPE: DType = DType::F16;
+}
+impl DeviceScalar for half::bf16 {
+    const DTYPE: DType = DType::BF16;
+}
+
+impl std::fmt::Display for DType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DType::F32 => "f32",
+            DType::F64 => "f64",
+            DType::F16 => "f16",
+            DType::BF16 => "bf16",
+        })
     }
 }
 
@@ -162,6 +205,194 @@ impl<T: Copy> DeviceBuffer<T> {
     pub fn device(&self) -> &Arc<dyn Device> {
         &self.dev
     }
+    /// A view of the whole buffer.
+    pub fn as_view(&self) -> DeviceView<'_, T> {
+        DeviceView { dev: &self.dev, addr: self.addr, len: self.len, _t: std::marker::PhantomData }
+    }
+    /// A view of elements `range` (e.g. `buf.view(1..n+1)` for a view misaligned by one element).
+    pub fn view(&self, range: std::ops::Range<usize>) -> Result<DeviceView<'_, T>> {
+        if range.start > range.end || range.end > self.len {
+            return Err(HyenaError::Buffer {
+                name: "view".into(),
+                problem: format!("range {range:?} out of bounds for a buffer of {} elements", self.len),
+            });
+        }
+        Ok(DeviceView {
+            dev: &self.dev,
+            addr: self.addr + (range.start * std::mem::size_of::<T>()) as u64,
+            len: range.end - range.start,
+            _t: std::marker::PhantomData,
+        })
+    }
+}
+
+impl<T: DeviceScalar> DeviceBuffer<T> {
+    /// Storage dtype of the elements.
+    pub fn dtype(&self) -> DType {
+        T::DTYPE
+    }
+}
+
+/// A contiguous sub-range of a [`DeviceBuffer`] (borrowing it, so the memory stays alive).
+/// Kernels write through views too: device memory is not Rust memory, and every launch is ordered
+/// on the device's stream.
+pub struct DeviceView<'a, T: Copy> {
+    dev: &'a Arc<dyn Device>,
+    addr: u64,
+    len: usize,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T: Copy> Clone for DeviceView<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T: Copy> Copy for DeviceView<'_, T> {}
+
+impl<'a, T: Copy> From<&'a DeviceBuffer<T>> for DeviceView<'a, T> {
+    fn from(b: &'a DeviceBuffer<T>) -> Self {
+        b.as_view()
+    }
+}
+
+impl<'a, T: Copy> DeviceView<'a, T> {
+    /// Raw 64-bit device address of the first element.
+    pub fn addr(&self) -> u64 {
+        self.addr
+    }
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    /// True when the view holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// The device that owns the memory.
+    pub fn device(&self) -> &'a Arc<dyn Device> {
+        self.dev
+    }
+    /// Copy the viewed elements to the host.
+    pub fn to_host(&self) -> Result<Vec<T>>
+    where
+        T: Default,
+    {
+        let mut out = vec![T::default(); self.len];
+        if self.len > 0 {
+            self.dev.copy_dtoh_raw(self.addr, as_bytes_mut(&mut out))?;
+        }
+        Ok(out)
+    }
+    /// Overwrite the viewed elements from a host slice of the same length.
+    pub fn write(&self, src: &[T]) -> Result<()> {
+        crate::error::check_len("DeviceView::write source", src.len(), self.len)?;
+        if self.len == 0 {
+            return Ok(());
+        }
+        self.dev.copy_htod_raw(as_bytes(src), self.addr)
+    }
+    /// True when this view lives on `dev` (the same `Arc`).
+    pub fn is_on(&self, dev: &Arc<dyn Device>) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(self.dev), Arc::as_ptr(dev))
+    }
+}
+
+/// Live allocations of a device (address → size in bytes), so that a device can check that every
+/// range a copy, launch or GEMM touches lies inside one live allocation before touching it.
+#[derive(Debug, Default)]
+pub struct AllocTable {
+    live: Mutex<BTreeMap<u64, usize>>,
+}
+
+impl AllocTable {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Record an allocation.
+    pub fn insert(&self, addr: u64, bytes: usize) {
+        self.lock().insert(addr, bytes);
+    }
+    /// Forget an allocation; returns its size, or `None` if `addr` was not live.
+    pub fn remove(&self, addr: u64) -> Option<usize> {
+        self.lock().remove(&addr)
+    }
+    /// Number of live allocations.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+    /// True when nothing is allocated.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// `Ok` when `[addr, addr + bytes)` lies inside one live allocation (always `Ok` for 0 bytes);
+    /// otherwise a [`HyenaError::Buffer`] naming `what`.
+    pub fn check(&self, what: &str, addr: u64, bytes: usize) -> Result<()> {
+        if bytes == 0 {
+            return Ok(());
+        }
+        let live = self.lock();
+        let ok = live
+            .range(..=addr)
+            .next_back()
+            .is_some_and(|(&start, &size)| {
+                let end = start as u128 + size as u128;
+                (addr as u128) + (bytes as u128) <= end
+            });
+        if ok {
+            Ok(())
+        } else {
+            Err(HyenaError::Buffer {
+                name: what.to_string(),
+                problem: format!(
+                    "{bytes} bytes at {addr:#x} do not lie inside one live allocation of this device"
+                ),
+            })
+        }
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, usize>> {
+        // A poisoned lock only means another thread panicked while holding it; the map is
+        // still consistent (every operation is a single insert/remove/lookup).
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Elements (not bytes) that a [`GemmSpec`] touches in A, B and C, from the base addresses:
+/// `(batch-1)*stride + extent of one matrix`. Checks `m, n, k, batch > 0`, leading dimensions
+/// against the matrix heights, and overflow; returns typed errors.
+pub fn gemm_extents(s: &GemmSpec) -> Result<(usize, usize, usize)> {
+    let bad = |msg: String| HyenaError::Invalid(format!("gemm: {msg}"));
+    if s.m == 0 || s.n == 0 || s.k == 0 || s.batch == 0 {
+        return Err(bad(format!("m, n, k, batch must be > 0 (got {}, {}, {}, {})", s.m, s.n, s.k, s.batch)));
+    }
+    // Stored (column-major) shape of each operand: rows x cols.
+    let (ar, ac) = match s.trans_a {
+        Trans::N => (s.m, s.k),
+        Trans::T => (s.k, s.m),
+    };
+    let (br, bc) = match s.trans_b {
+        Trans::N => (s.k, s.n),
+        Trans::T => (s.n, s.k),
+    };
+    let one = |name: &str, rows: usize, cols: usize, ld: usize, stride: usize| -> Result<usize> {
+        if ld < rows {
+            return Err(bad(format!("ld{name} = {ld} < {rows} rows of {name}")));
+        }
+        let mat = ld
+            .checked_mul(cols - 1)
+            .and_then(|x| x.checked_add(rows))
+            .ok_or_else(|| bad(format!("{name} extent overflows")))?;
+        stride
+            .checked_mul(s.batch - 1)
+            .and_then(|x| x.checked_add(mat))
+            .ok_or_else(|| bad(format!("{name} batch extent overflows")))
+    };
+    Ok((
+        one("a", ar, ac, s.lda, s.stride_a)?,
+        one("b", br, bc, s.ldb, s.stride_b)?,
+        one("c", s.m, s.n, s.ldc, s.stride_c)?,
+    ))
 }
 
 impl<T: Copy> Drop for DeviceBuffer<T> {

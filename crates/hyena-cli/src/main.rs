@@ -1,7 +1,10 @@
 //! `hyena`: conformance runs, benchmarks and training for the Hyena operator.
 
 mod bench;
+mod kernels_info;
 mod run;
+mod run_lm;
+mod train_recall;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -20,6 +23,10 @@ enum Cmd {
     Run(run::RunArgs),
     /// Time the Hyena operator (and, later, attention) at several sequence lengths.
     Bench(bench::BenchArgs),
+    /// List the CUDA kernels built into this binary; `--info` adds nvcc's ptxas resource report.
+    Kernels(kernels_info::KernelsArgs),
+    /// Train a Hyena LM on the associative recall task (CPU) and report held-out accuracy.
+    TrainRecall(train_recall::TrainRecallArgs),
 }
 
 fn main() -> ExitCode {
@@ -27,6 +34,8 @@ fn main() -> ExitCode {
     let res = match cli.cmd {
         Cmd::Run(a) => run::run(a),
         Cmd::Bench(a) => bench::bench(a),
+        Cmd::Kernels(a) => kernels_info::kernels(a),
+        Cmd::TrainRecall(a) => train_recall::train_recall(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

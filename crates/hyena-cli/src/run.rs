@@ -148,6 +148,10 @@ fn run_typed<T: Scalar>(args: &RunArgs) -> Result<(), ModelError> {
 }
 
 pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
+    // A weights file holding `backbone.…` keys is a language model: see run_lm.rs.
+    if crate::run_lm::run_if_lm(&args.weights, &args.inputs, &args.out, args.precision, args.backend, args.config.as_deref())? {
+        return Ok(());
+    }
     match args.precision {
         Precision::F32 => run_typed::<f32>(&args)?,
         Precision::F64 => run_typed::<f64>(&args)?,

@@ -1,14 +1,21 @@
 //! # hyena-model
 //!
 //! The Hyena operator (Poli et al. 2023) built on `hyena-kernels`: forward and backward, weights
-//! loaded from safari / HyenaDNA safetensors checkpoints under their original names.
+//! loaded from safari / HyenaDNA safetensors checkpoints under their original names; the HyenaDNA
+//! language model ([`lm`]) with its layers ([`layers`]), AdamW training ([`train`]) and the
+//! associative recall task ([`recall`]).
 
 pub mod config;
 pub mod error;
+pub mod layers;
+pub mod lm;
 pub mod operator;
+pub mod recall;
 pub mod tensors;
+pub mod train;
 
 pub use config::OperatorConfig;
 pub use error::{ModelError, Result};
+pub use lm::{HyenaLm, LmConfig};
 pub use operator::HyenaOperator;
 pub use tensors::TensorFile;

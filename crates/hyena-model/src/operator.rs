@@ -84,8 +84,7 @@ pub struct OperatorCache<T: Scalar> {
     u: Vec<T>,
     zin: Vec<T>,
     uc: Vec<T>,
-    filter_cache: FilterCache<f64>,
-    filter64: ImplicitFilter<f64>,
+    filter_cache: FilterCache<T>,
     plan: FftConvPlan<T>,
     hf: Vec<Complex<T>>,
     /// Outputs of every step of the recurrence; the last one is `x₀ ⊙ v` (pre out_proj).
@@ -392,12 +391,8 @@ impl<T: Scalar> HyenaOperator<T> {
         }
         let mut uc = vec![T::zero(); b * c3 * l];
         shortconv_fwd(&zin, &self.short_filter_weight, &self.short_filter_bias, b, c3, l, &mut uc)?;
-        // The filter FFN is small (L×F): it runs in f64 whatever T is, so that f32 storage loses
-        // no accuracy in the long reductions of its backward pass.
-        let filter64 = self.filter.cast::<f64>();
-        let (h64, filter_cache) = filter::filter_fwd(&filter64, l)?;
-        let h: Vec<T> = h64.iter().map(|&x| T::lit(x)).collect();
-        let plan = FftConvPlan::<T>::new(l)?;
+        let (h, filter_cache) = filter::filter_fwd(&self.filter, l)?;
+        let plan = FftConvPlan::<T>::cached(l)?;
         let hf = plan.filter_spectra(&h, self.filter_channels())?;
         let bins = plan.bins();
         let xs = |i: usize| Rows::new(&uc[i * d * l..], b, d, l, c3 * l);
@@ -428,7 +423,7 @@ impl<T: Scalar> HyenaOperator<T> {
                 row.iter_mut().zip(&self.out_proj_bias).for_each(|(x, &bb)| *x = *x + bb);
             }
         }
-        let cache = OperatorCache { b, l, u: u.to_vec(), zin, uc, filter_cache, filter64, plan, hf, steps };
+        let cache = OperatorCache { b, l, u: u.to_vec(), zin, uc, filter_cache, plan, hf, steps };
         Ok((y, cache))
     }
 
@@ -497,9 +492,8 @@ impl<T: Scalar> HyenaOperator<T> {
             }
         }
         // Filter backward.
-        let mut fg = cache.filter64.zero_grads();
-        let grad_h64: Vec<f64> = grad_h.iter().map(|x| x.as_f64()).collect();
-        filter::filter_bwd(&cache.filter64, &cache.filter_cache, &grad_h64, &mut fg)?;
+        let mut fg = self.filter.zero_grads();
+        filter::filter_bwd(&self.filter, &cache.filter_cache, &grad_h, &mut fg)?;
         acc(&mut grads.filter.z, &fg.z);
         acc(&mut grads.filter.freq, &fg.freq);
         acc(&mut grads.filter.out_weight, &fg.out_weight);

@@ -1,0 +1,107 @@
+//! `hyena run` on a language model: when the weights file holds `backbone.…` keys (any prefix), run
+//! the HyenaDNA LM on `input.input_ids` [B, L] (int64) and write `output.hidden`, `output.logits`,
+//! `output.loss` (mean next-token cross-entropy over positions 0..L−2) and `grad.<param>` (the
+//! gradient of the loss) under the golden files' names. Nothing is written on error.
+
+use crate::run::{Backend, Precision};
+use hyena_kernels::Scalar;
+use hyena_model::lm::next_token_targets;
+use hyena_model::operator::ParamKind;
+use hyena_model::{HyenaLm, LmConfig, ModelError, TensorFile};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Run the LM path when `weights` holds a language model; `Ok(false)` when it does not (the
+/// caller then runs the operator path).
+pub fn run_if_lm(
+    weights: &Path,
+    inputs: &Path,
+    out: &Path,
+    precision: Precision,
+    backend: Backend,
+    config: Option<&Path>,
+) -> Result<bool, ModelError> {
+    let w = TensorFile::load(weights)?;
+    let Some(prefix) = HyenaLm::<f64>::find_prefix(&w)? else {
+        return Ok(false);
+    };
+    match precision {
+        Precision::F32 => run_typed::<f32>(&w, &prefix, inputs, out, backend, config)?,
+        Precision::F64 => run_typed::<f64>(&w, &prefix, inputs, out, backend, config)?,
+    }
+    Ok(true)
+}
+
+fn load_config(w: &TensorFile, config: Option<&Path>) -> Result<LmConfig, ModelError> {
+    if let Some(p) = config {
+        return LmConfig::from_file(p);
+    }
+    match w.config_json()? {
+        Some(v) => LmConfig::from_json(&v),
+        None => {
+            eprintln!("note: no `config` metadata and no --config: using HyenaDNA's defaults (layer_norm_eps 1e-5, modulate, shift 0.05); sizes from the shapes");
+            Ok(LmConfig::default())
+        }
+    }
+}
+
+fn run_typed<T: Scalar>(
+    w: &TensorFile,
+    prefix: &str,
+    inputs: &Path,
+    out_path: &Path,
+    backend: Backend,
+    config: Option<&Path>,
+) -> Result<(), ModelError> {
+    let cfg = load_config(w, config)?;
+    let lm = HyenaLm::<T>::from_tensors(w, prefix, &cfg)?;
+    // Every `backbone.` tensor must be one the model knows; training checkpoints' `optim.` tensors
+    // are ignored; anything else is an error.
+    let known: BTreeSet<String> = lm.known_names().into_iter().map(|n| format!("{prefix}{n}")).collect();
+    for k in w.tensors.keys() {
+        if known.contains(k) || (prefix.is_empty() && k.starts_with("optim.")) {
+            continue;
+        }
+        return Err(ModelError::UnknownTensor(k.clone()));
+    }
+    let inp = TensorFile::load(inputs)?;
+    let (is, ids) = inp.int("input.input_ids")?;
+    if is.len() != 2 || is[0] == 0 || is[1] == 0 {
+        return Err(ModelError::TensorShape { name: "input.input_ids".into(), expected: vec![is.first().copied().unwrap_or(1).max(1), lm.cfg.l_max], got: is.to_vec() });
+    }
+    for k in inp.tensors.keys() {
+        if k != "input.input_ids" {
+            return Err(ModelError::UnknownTensor(k.clone()));
+        }
+    }
+    if !matches!(backend, Backend::Cpu) {
+        return Err(ModelError::Config(format!("backend {backend:?} is not available for the LM yet; use --backend cpu")));
+    }
+    let (b, l) = (is[0], is[1]);
+    let targets = next_token_targets(ids, b, l);
+    let mut grads = lm.zeros_like();
+    let (loss, out) = lm.loss_and_grad(ids, &targets, b, l, &mut grads)?;
+    let f64v = |v: &[T]| v.iter().map(|x| x.as_f64()).collect::<Vec<f64>>();
+    let mut f = TensorFile::default();
+    f.insert_float("output.hidden", vec![b, l, lm.cfg.d_model], f64v(&out.hidden));
+    f.insert_float("output.logits", vec![b, l, lm.vocab_rows], f64v(&out.logits));
+    f.insert_float("output.loss", vec![1], vec![loss]);
+    for p in grads.params() {
+        if p.kind == ParamKind::Trainable {
+            f.insert_float(format!("grad.{}", p.name), p.shape.clone(), f64v(p.data));
+        }
+    }
+    f.metadata.insert("precision".into(), T::NAME.into());
+    let dtype = if T::NAME == "f32" { safetensors::Dtype::F32 } else { safetensors::Dtype::F64 };
+    f.save(out_path, dtype)?;
+    eprintln!(
+        "wrote {} ({} tensors; LM with {} layers, D={}, vocab rows {}; B={b} L={l}; loss {loss:.6}; {})",
+        out_path.display(),
+        f.tensors.len(),
+        lm.cfg.n_layer,
+        lm.cfg.d_model,
+        lm.vocab_rows,
+        T::NAME
+    );
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! The associative recall task of the Hyena paper, generated as safari's `icl_synthetics`
+//! (`copy_method: assoc_recall`, `num_keys: 1`, `allow_dot: False`).
+//!
+//! The vocabulary has `vocab_size` tokens: `vocab_size − 2` ordinary ones (`"0"`, `"1"`, …) plus the
+//! copy prefix `"=>"` and the no-op `"."`, ids assigned in sorted string order as safari does. The
+//! first half of the ordinary tokens (sorted) are keys, the second half values. Every sequence draws
+//! its own key→value map, then `input_seq_len / 2` random (key, value) pairs, then `=> k v` for a
+//! key that occurred. The model sees all tokens but the last (length `input_seq_len + 2` for even
+//! `input_seq_len`); training targets are the next tokens at every position (safari trains the LM
+//! loss on all positions), test targets only the last position (the value), as in safari.
+
+use crate::error::{ModelError, Result};
+use crate::layers::IGNORE_INDEX;
+use crate::train::TrainRng;
+
+/// The task's vocabulary and sizes.
+#[derive(Clone, Debug)]
+pub struct RecallTask {
+    pub vocab_size: usize,
+    pub input_seq_len: usize,
+    /// Token strings by id.
+    pub tokens: Vec<String>,
+    pub keys: Vec<i64>,
+    pub values: Vec<i64>,
+    pub copy_prefix: i64,
+    pub noop: i64,
+}
+
+/// A batch of examples: `inputs [n, len]`, `targets [n, len]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecallData {
+    pub n: usize,
+    pub len: usize,
+    pub inputs: Vec<i64>,
+    pub targets: Vec<i64>,
+}
+
+impl RecallTask {
+    pub fn new(vocab_size: usize, input_seq_len: usize) -> Result<Self> {
+        if vocab_size < 6 {
+            return Err(ModelError::Config(format!("associative recall needs vocab_size ≥ 6 (2 special tokens, 2 keys, 2 values), got {vocab_size}")));
+        }
+        if input_seq_len < 2 {
+            return Err(ModelError::Config(format!("input_seq_len must be at least 2, got {input_seq_len}")));
+        }
+        let n = vocab_size - 2;
+        let mut ordinary: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        ordinary.sort();
+        let mut tokens = ordinary.clone();
+        tokens.push("=>".into());
+        tokens.push(".".into());
+        tokens.sort();
+        let id = |s: &str| tokens.iter().position(|t| t == s).unwrap_or(0) as i64;
+        let keys = ordinary[..n / 2].iter().map(|s| id(s)).collect();
+        let values = ordinary[n / 2..].iter().map(|s| id(s)).collect();
+        let (copy_prefix, noop) = (id("=>"), id("."));
+        Ok(RecallTask { vocab_size, input_seq_len, tokens, keys, values, copy_prefix, noop })
+    }
+
+    /// Model input length: all tokens of a sequence but the last.
+    pub fn model_len(&self) -> usize {
+        2 * (self.input_seq_len / 2) + 2
+    }
+
+    /// One full token sequence (length `model_len() + 1`).
+    pub fn sequence(&self, rng: &mut TrainRng) -> Vec<i64> {
+        let nk = self.keys.len() as u64;
+        let map: Vec<i64> = (0..nk).map(|_| self.values[rng.below(self.values.len() as u64) as usize]).collect();
+        let mut present = vec![false; nk as usize];
+        let mut seq = Vec::with_capacity(self.model_len() + 1);
+        for _ in 0..self.input_seq_len / 2 {
+            let k = rng.below(nk) as usize;
+            present[k] = true;
+            seq.push(self.keys[k]);
+            seq.push(map[k]);
+        }
+        let present_keys: Vec<usize> = (0..nk as usize).filter(|&k| present[k]).collect();
+        let mut k = rng.below(nk) as usize;
+        if !present[k] {
+            k = present_keys[rng.below(present_keys.len() as u64) as usize];
+        }
+        seq.push(self.copy_prefix);
+        seq.push(self.keys[k]);
+        seq.push(map[k]);
+        seq
+    }
+
+    /// `n` examples; `all_positions`: targets at every position (training), else only the last
+    /// (test).
+    pub fn generate(&self, n: usize, rng: &mut TrainRng, all_positions: bool) -> RecallData {
+        let len = self.model_len();
+        let mut inputs = Vec::with_capacity(n * len);
+        let mut targets = Vec::with_capacity(n * len);
+        for _ in 0..n {
+            let s = self.sequence(rng);
+            inputs.extend_from_slice(&s[..len]);
+            if all_positions {
+                targets.extend_from_slice(&s[1..]);
+            } else {
+                targets.extend(std::iter::repeat_n(IGNORE_INDEX, len - 1));
+                targets.push(s[len]);
+            }
+        }
+        RecallData { n, len, inputs, targets }
+    }
+}
+
+impl RecallData {
+    /// Examples `idx` as a batch.
+    pub fn gather(&self, idx: &[usize]) -> (Vec<i64>, Vec<i64>) {
+        let mut i = Vec::with_capacity(idx.len() * self.len);
+        let mut t = Vec::with_capacity(idx.len() * self.len);
+        for &k in idx {
+            i.extend_from_slice(&self.inputs[k * self.len..(k + 1) * self.len]);
+            t.extend_from_slice(&self.targets[k * self.len..(k + 1) * self.len]);
+        }
+        (i, t)
+    }
+}

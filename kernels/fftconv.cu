@@ -1,0 +1,399 @@
+// fftconv.cu: fused gated causal FFT convolution (the Hyena long convolution), shared-memory path.
+//
+//   y[b,c,:] = post ⊙ ( h[c] ∗ a + D[c]·a ),   a = pre ⊙ v[b,c,:]   (∗ causal: zero padded to n ≥ 2L)
+//
+// Kernels
+//   hyena_fftconv_filter_{f32,bf16,f16}: one block per channel c; hf[c, k] = FFT_n(h[c] padded)[k]/n
+//       for k = 0..n/2, fp32 complex [C, n/2+1] (the layout of cpu::fftconv::FftConvPlan::
+//       filter_spectra). Computed once per call and reused by every batch row.
+//   hyena_fftconv_fwd_{f32,bf16,f16}: one block per (b, c) row, blocks ordered channel-major
+//       (blockIdx.x = c·B + b) so that the B rows sharing hf[c] run together and hit L2.
+//
+// FFT algorithm (real FFT of n = 2^log2n points as an m = n/2 point complex FFT):
+//   load   z[j] = a[2j] + i·a[2j+1]                       (natural order, zero padded)
+//   fwd    radix-2 decimation-in-frequency, in place      (natural in -> bit-reversed out)
+//   pairs  for k = 0..m/2 (slots rev(k), rev(m−k)):  split Z into the real spectrum
+//            X[k] = E[k] + W^k O[k],  E = (Z[k] + conj Z[m−k])/2,  O = −i (Z[k] − conj Z[m−k])/2,
+//          multiply by hf, and fold the product Y back into an m-point spectrum
+//            Z'[k] = (Y[k] + conj Y[m−k]) + i (Y[k] − conj Y[m−k]) conj(W^k)   (W = e^{−2πi/n});
+//          the factor 2 of this fold cancels the 1/2 of an m-point inverse vs an n-point one.
+//   inv    radix-2 decimation-in-time with conjugate twiddles (bit-reversed in -> natural out),
+//          unnormalised: hf already carries 1/n, so z'[j] = s[2j] + i·s[2j+1] = (h ∗ a)[2j, 2j+1].
+//   The two FFTs need no bit-reversal permutation. Twiddles: sincospif (accurate, ~1 ulp).
+//
+// Shared memory (dynamic, one block): m float2 (the spectrum, 4n bytes) + L floats (a, kept for
+//   the D·a term so v and pre are read once) = 4n + 4L bytes; L = 16384, n = 32768: 192 KiB
+//   (227 KiB is the sm_90 opt-in limit). The filter kernel needs 4n bytes.
+//
+// Cost per (b, c) row, fp32 storage: global reads v, pre, post (12 L bytes) + hf (8(n/2+1) ≈ 8L
+//   bytes, shared by the B rows of a channel: L2 hits), writes y (4 L bytes). FLOPs: two m-point
+//   complex FFTs 2 × 5 m log2 m (m = n/2 ≈ L) + ~20 m for the split/multiply/fold + 4 L gating:
+//   ≈ 10 L log2 L FLOPs vs ~16 L DRAM bytes, i.e. ~9 FLOP/byte at L = 16K: memory-bound on H200
+//   (4.3 TB/s, ~60 TFLOP/s fp32 → balance ~14 FLOP/byte) if the FFT stays in shared memory.
+//   Filter kernel: 4 L bytes read + 4 n bytes written per channel, once per call.
+//
+// Backward (hyena_fftconv_bwd_* + hyena_fftconv_bwd_reduce_*), per (b, c) row, fp32 storage:
+//   reads v, pre, post, grad_y (16 L bytes; v and pre are read again for the outputs, L2 hits),
+//   hf (≈ 8 L, L2), writes grad_v, grad_pre, grad_post (12 L) and the row's spectrum G·conj(A)
+//   (8(n/2+1) ≈ 8 L bytes) to the workspace; the reduce reads it once per channel and writes
+//   grad_h (4 L per channel). FLOPs: four m-point FFTs (2 forward, 2 inverse) ≈ 20 L log2 L, plus
+//   one inverse FFT per channel. Shared: 2 spectra = 8n bytes (+2 KiB static): L ≤ 8192.
+//
+// Radix-2 with one __syncthreads per stage is the simple first version (log2 m barriers per FFT);
+// register-resident radix-8 stages are the obvious next optimisation.
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+#include "common.cuh"
+#include "hyena_params.h"
+
+namespace hyena_fftconv {
+
+template <typename T> __device__ inline float to_f32(T x);
+template <> __device__ inline float to_f32<float>(float x) { return x; }
+template <> __device__ inline float to_f32<__half>(__half x) { return __half2float(x); }
+template <> __device__ inline float to_f32<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <typename T> __device__ inline T from_f32(float x);
+template <> __device__ inline float from_f32<float>(float x) { return x; }
+template <> __device__ inline __half from_f32<__half>(float x) { return __float2half_rn(x); }
+template <> __device__ inline __nv_bfloat16 from_f32<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+
+__device__ inline float2 cadd(float2 a, float2 b) { return make_float2(a.x + b.x, a.y + b.y); }
+__device__ inline float2 csub(float2 a, float2 b) { return make_float2(a.x - b.x, a.y - b.y); }
+__device__ inline float2 cmul(float2 a, float2 b) { return make_float2(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x); }
+__device__ inline float2 conjf2(float2 a) { return make_float2(a.x, -a.y); }
+// exp(−iπ·num/den) for 0 ≤ num < 2·den (den a power of two: the division is exact).
+__device__ inline float2 twiddle(unsigned num, unsigned den) {
+    float s, c;
+    sincospif(-(float)num / (float)den, &s, &c);
+    return make_float2(c, s);
+}
+// Position of natural index k (0 ≤ k < m = 2^log2m) in the bit-reversed output of the DIF FFT.
+__device__ inline unsigned rev(unsigned k, unsigned log2m) { return log2m == 0 ? 0u : __brev(k) >> (32u - log2m); }
+
+// In-place forward DIF FFT of m = 2^log2m points: natural order in, bit-reversed out.
+__device__ inline void fft_dif(float2* z, unsigned log2m) {
+    const unsigned m = 1u << log2m;
+    for (unsigned span = m / 2; span >= 1; span /= 2) {
+        for (unsigned i = threadIdx.x; i < m / 2; i += blockDim.x) {
+            const unsigned j = i & (span - 1);
+            const unsigned a = 2 * (i - j) + j;  // group·2·span + j
+            const unsigned b = a + span;
+            const float2 u = z[a], v = z[b];
+            z[a] = cadd(u, v);
+            z[b] = cmul(csub(u, v), twiddle(j, span));
+        }
+        __syncthreads();
+    }
+}
+
+// In-place inverse DIT FFT (unnormalised): bit-reversed in, natural order out.
+__device__ inline void ifft_dit(float2* z, unsigned log2m) {
+    const unsigned m = 1u << log2m;
+    for (unsigned span = 1; span < m; span *= 2) {
+        for (unsigned i = threadIdx.x; i < m / 2; i += blockDim.x) {
+            const unsigned j = i & (span - 1);
+            const unsigned a = 2 * (i - j) + j;
+            const unsigned b = a + span;
+            const float2 u = z[a];
+            const float2 v = cmul(z[b], conjf2(twiddle(j, span)));
+            z[a] = cadd(u, v);
+            z[b] = csub(u, v);
+        }
+        __syncthreads();
+    }
+}
+
+// The real spectrum bins X[k], X[m−k] of the n-point real signal whose m-point packed spectrum is
+// Z (zk = Z[k], zmk = Z[m−k mod m]); w = W^k. For k = 0 the second result is X[m].
+__device__ inline void split(float2 zk, float2 zmk, float2 w, unsigned k, float2* xk, float2* xmk) {
+    if (k == 0) {
+        *xk = make_float2(zk.x + zk.y, 0.f);
+        *xmk = make_float2(zk.x - zk.y, 0.f);
+        return;
+    }
+    const float2 e = make_float2(0.5f * (zk.x + zmk.x), 0.5f * (zk.y - zmk.y));  // (Z[k] + conj Z[m−k])/2
+    const float2 d = make_float2(0.5f * (zk.x - zmk.x), 0.5f * (zk.y + zmk.y));  // (Z[k] − conj Z[m−k])/2
+    const float2 o = make_float2(d.y, -d.x);                                       // −i·d
+    const float2 wo = cmul(w, o);
+    *xk = cadd(e, wo);
+    // X[m−k] = conj(E[k]) − conj(W^k)·conj(O[k]) = conj(E[k] − W^k O[k])
+    *xmk = conjf2(csub(e, wo));
+}
+
+template <typename T> __device__ inline void filter(const HyenaFftFilterParams p) {
+    HYENA_DYN_SHARED(float2, z);
+    const T* __restrict__ h = reinterpret_cast<const T*>(p.h);
+    float2* __restrict__ hf = reinterpret_cast<float2*>(p.hf);
+    const unsigned log2m = (unsigned)p.log2n - 1;
+    const unsigned m = 1u << log2m;
+    const uint64_t L = p.l;
+    const uint64_t ch = blockIdx.x;
+    const T* hr = h + ch * L;
+    for (unsigned j = threadIdx.x; j < m; j += blockDim.x) {
+        const uint64_t t = 2 * (uint64_t)j;
+        const float re = t < L ? to_f32<T>(hr[t]) : 0.f;
+        const float im = t + 1 < L ? to_f32<T>(hr[t + 1]) : 0.f;
+        z[j] = make_float2(re, im);
+    }
+    __syncthreads();
+    fft_dif(z, log2m);
+    const float scale = 1.0f / (float)(2u * m);
+    float2* out = hf + ch * (uint64_t)(m + 1);
+    for (unsigned k = threadIdx.x; k <= m / 2; k += blockDim.x) {
+        const unsigned mk = (m - k) & (m - 1);
+        float2 xk, xmk;
+        split(z[rev(k, log2m)], z[rev(mk, log2m)], twiddle(k, m), k, &xk, &xmk);
+        out[k] = make_float2(xk.x * scale, xk.y * scale);
+        if (k == 0) {
+            out[m] = make_float2(xmk.x * scale, xmk.y * scale);
+        } else if (m - k != k) {
+            out[m - k] = make_float2(xmk.x * scale, xmk.y * scale);
+        }
+    }
+}
+
+template <typename T> __device__ inline void fwd(const HyenaFftConvFwdParams p) {
+    HYENA_DYN_SHARED(float2, z);
+    const unsigned log2m = (unsigned)p.log2n - 1;
+    const unsigned m = 1u << log2m;
+    float* a = reinterpret_cast<float*>(z + m);  // L floats after the spectrum
+    const uint64_t L = p.l, B = p.b, C = p.c;
+    const uint64_t ch = blockIdx.x / B, bi = blockIdx.x % B;
+    const uint64_t off = (bi * C + ch) * L;
+    const T* __restrict__ v = reinterpret_cast<const T*>(p.v) + off;
+    const T* __restrict__ pre = p.pre ? reinterpret_cast<const T*>(p.pre) + off : nullptr;
+    const T* __restrict__ post = p.post ? reinterpret_cast<const T*>(p.post) + off : nullptr;
+    const float2* __restrict__ hf = reinterpret_cast<const float2*>(p.hf) + ch * (uint64_t)(m + 1);
+    const float dd = to_f32<T>(reinterpret_cast<const T*>(p.d)[ch]);
+    T* __restrict__ y = reinterpret_cast<T*>(p.y) + off;
+
+    // Load a = pre ⊙ v once: packed into z (zero padded) and kept in a[] for D·a.
+    for (unsigned j = threadIdx.x; j < m; j += blockDim.x) {
+        const uint64_t t = 2 * (uint64_t)j;
+        float re = 0.f, im = 0.f;
+        if (t < L) {
+            re = to_f32<T>(v[t]);
+            if (pre) re *= to_f32<T>(pre[t]);
+            a[t] = re;
+        }
+        if (t + 1 < L) {
+            im = to_f32<T>(v[t + 1]);
+            if (pre) im *= to_f32<T>(pre[t + 1]);
+            a[t + 1] = im;
+        }
+        z[j] = make_float2(re, im);
+    }
+    __syncthreads();
+    fft_dif(z, log2m);
+
+    // Split, multiply by the filter spectrum, fold back: pair (k, m−k) per thread, in place.
+    for (unsigned k = threadIdx.x; k <= m / 2; k += blockDim.x) {
+        const unsigned mk = (m - k) & (m - 1);
+        const unsigned rk = rev(k, log2m), rmk = rev(mk, log2m);
+        const float2 w = twiddle(k, m);
+        float2 xk, xmk;
+        split(z[rk], z[rmk], w, k, &xk, &xmk);
+        // Y[k], Y[m−k] (k = 0: Y[0], Y[m]).
+        const float2 yk = cmul(xk, hf[k]);
+        const float2 ymk = cmul(xmk, hf[m - k]);
+        if (k == 0) {
+            // Z'[0] = (Y0 + conj Ym) + i (Y0 − conj Ym)
+            const float2 e = cadd(yk, conjf2(ymk));
+            const float2 o = csub(yk, conjf2(ymk));
+            z[0] = make_float2(e.x - o.y, e.y + o.x);
+        } else {
+            // Z'[k] = (Y[k] + conj Y[m−k]) + i (Y[k] − conj Y[m−k]) conj(W^k)
+            const float2 e1 = cadd(yk, conjf2(ymk));
+            const float2 o1 = cmul(csub(yk, conjf2(ymk)), conjf2(w));
+            // Z'[m−k] = (Y[m−k] + conj Y[k]) + i (Y[m−k] − conj Y[k]) conj(W^{m−k}), conj(W^{m−k}) = −W^k
+            const float2 e2 = cadd(ymk, conjf2(yk));
+            const float2 o2 = cmul(csub(ymk, conjf2(yk)), make_float2(-w.x, -w.y));
+            z[rk] = make_float2(e1.x - o1.y, e1.y + o1.x);
+            if (mk != k) z[rmk] = make_float2(e2.x - o2.y, e2.y + o2.x);
+        }
+    }
+    __syncthreads();
+    ifft_dit(z, log2m);
+
+    // y = post ⊙ (conv + D·a): one write.
+    for (unsigned j = threadIdx.x; j < m; j += blockDim.x) {
+        const uint64_t t = 2 * (uint64_t)j;
+        if (t >= L) continue;
+        const float2 s = z[j];
+        float y0 = s.x + dd * a[t];
+        if (post) y0 *= to_f32<T>(post[t]);
+        y[t] = from_f32<T>(y0);
+        if (t + 1 < L) {
+            float y1 = s.y + dd * a[t + 1];
+            if (post) y1 *= to_f32<T>(post[t + 1]);
+            y[t + 1] = from_f32<T>(y1);
+        }
+    }
+}
+
+// Fold the real-spectrum pair Y[k], Y[m−k] (k = 0: Y[0], Y[m]) into the packed m-point spectrum
+// bins Z'[k], Z'[m−k] (see the header; k = 0 gives only Z'[0] in *zk).
+__device__ inline void fold(float2 yk, float2 ymk, float2 w, unsigned k, float2* zk, float2* zmk) {
+    if (k == 0) {
+        const float2 e = cadd(yk, conjf2(ymk));
+        const float2 o = csub(yk, conjf2(ymk));
+        *zk = make_float2(e.x - o.y, e.y + o.x);
+        *zmk = *zk;
+        return;
+    }
+    const float2 e1 = cadd(yk, conjf2(ymk));
+    const float2 o1 = cmul(csub(yk, conjf2(ymk)), conjf2(w));
+    const float2 e2 = cadd(ymk, conjf2(yk));
+    const float2 o2 = cmul(csub(ymk, conjf2(yk)), make_float2(-w.x, -w.y));
+    *zk = make_float2(e1.x - o1.y, e1.y + o1.x);
+    *zmk = make_float2(e2.x - o2.y, e2.y + o2.x);
+}
+
+// Threads per block of the backward kernels are at most this (static reduction buffer).
+#define HYENA_FFTCONV_MAX_BLOCK 512
+
+// Backward, one block per (b, c) row. Shared: zA (m float2: A = FFT(a), then the recomputed
+// convolution h ∗ a) and zG (m float2: G = FFT(g), then grad of a before the D term).
+template <typename T> __device__ inline void bwd_rows(const HyenaFftConvBwdParams p) {
+    HYENA_DYN_SHARED(float2, za);
+    __shared__ float red[HYENA_FFTCONV_MAX_BLOCK];
+    const unsigned log2m = (unsigned)p.log2n - 1;
+    const unsigned m = 1u << log2m;
+    float2* zg = za + m;
+    const uint64_t L = p.l, B = p.b, C = p.c;
+    const uint64_t ch = blockIdx.x / B, bi = blockIdx.x % B;
+    const uint64_t off = (bi * C + ch) * L;
+    const T* __restrict__ v = reinterpret_cast<const T*>(p.v) + off;
+    const T* __restrict__ pre = p.pre ? reinterpret_cast<const T*>(p.pre) + off : nullptr;
+    const T* __restrict__ post = p.post ? reinterpret_cast<const T*>(p.post) + off : nullptr;
+    const T* __restrict__ gy = reinterpret_cast<const T*>(p.grad_y) + off;
+    const float2* __restrict__ hf = reinterpret_cast<const float2*>(p.hf) + ch * (uint64_t)(m + 1);
+    const float dd = to_f32<T>(reinterpret_cast<const T*>(p.d)[ch]);
+    float2* __restrict__ ws = reinterpret_cast<float2*>(p.ws) + (uint64_t)blockIdx.x * (m + 1);
+
+    // Load a = pre ⊙ v and g = grad_y ⊙ post (packed, zero padded); partial sum of g·a.
+    float gd = 0.f;
+    for (unsigned j = threadIdx.x; j < m; j += blockDim.x) {
+        float av[2] = {0.f, 0.f}, gv[2] = {0.f, 0.f};
+        for (int q = 0; q < 2; ++q) {
+            const uint64_t t = 2 * (uint64_t)j + q;
+            if (t < L) {
+                av[q] = to_f32<T>(v[t]);
+                if (pre) av[q] *= to_f32<T>(pre[t]);
+                gv[q] = to_f32<T>(gy[t]);
+                if (post) gv[q] *= to_f32<T>(post[t]);
+                gd += gv[q] * av[q];
+            }
+        }
+        za[j] = make_float2(av[0], av[1]);
+        zg[j] = make_float2(gv[0], gv[1]);
+    }
+    red[threadIdx.x] = gd;
+    __syncthreads();
+    fft_dif(za, log2m);
+    fft_dif(zg, log2m);
+    for (unsigned half = blockDim.x / 2; half > 0; half /= 2) {
+        if (threadIdx.x < half) red[threadIdx.x] += red[threadIdx.x + half];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) reinterpret_cast<float*>(p.ws_d)[blockIdx.x] = red[0];
+
+    // Per pair (k, m−k): A, G; conv spectrum A·H and grad spectrum G·conj(H) folded back in
+    // place; the grad_h partial G·conj(A) written to ws (bins k and m−k; k = 0: 0 and m).
+    for (unsigned k = threadIdx.x; k <= m / 2; k += blockDim.x) {
+        const unsigned mk = (m - k) & (m - 1);
+        const unsigned rk = rev(k, log2m), rmk = rev(mk, log2m);
+        const float2 w = twiddle(k, m);
+        float2 ak, amk, gk, gmk;
+        split(za[rk], za[rmk], w, k, &ak, &amk);
+        split(zg[rk], zg[rmk], w, k, &gk, &gmk);
+        const float2 hk = hf[k], hmk = hf[m - k];
+        ws[k] = cmul(gk, conjf2(ak));
+        if (k == 0 || mk != k) ws[m - k] = cmul(gmk, conjf2(amk));
+        float2 z1, z2;
+        fold(cmul(ak, hk), cmul(amk, hmk), w, k, &z1, &z2);
+        za[rk] = z1;
+        if (k != 0 && mk != k) za[rmk] = z2;
+        fold(cmul(gk, conjf2(hk)), cmul(gmk, conjf2(hmk)), w, k, &z1, &z2);
+        zg[rk] = z1;
+        if (k != 0 && mk != k) zg[rmk] = z2;
+    }
+    __syncthreads();
+    ifft_dit(za, log2m);
+    ifft_dit(zg, log2m);
+
+    T* __restrict__ gv_out = reinterpret_cast<T*>(p.grad_v) + off;
+    T* __restrict__ gpre = p.grad_pre ? reinterpret_cast<T*>(p.grad_pre) + off : nullptr;
+    T* __restrict__ gpost = p.grad_post ? reinterpret_cast<T*>(p.grad_post) + off : nullptr;
+    for (unsigned j = threadIdx.x; j < m; j += blockDim.x) {
+        const float2 conv = za[j], corr = zg[j];
+        for (int q = 0; q < 2; ++q) {
+            const uint64_t t = 2 * (uint64_t)j + q;
+            if (t >= L) break;
+            const float vt = to_f32<T>(v[t]);
+            const float pt = pre ? to_f32<T>(pre[t]) : 1.f;
+            const float at = vt * pt;
+            const float gyt = to_f32<T>(gy[t]);
+            const float gt = post ? gyt * to_f32<T>(post[t]) : gyt;
+            const float ga = (q ? corr.y : corr.x) + dd * gt;
+            gv_out[t] = from_f32<T>(ga * pt);
+            if (gpre) gpre[t] = from_f32<T>(ga * vt);
+            if (gpost) gpost[t] = from_f32<T>(gyt * ((q ? conv.y : conv.x) + dd * at));
+        }
+    }
+}
+
+// One block per channel: sum the B partial spectra in order, inverse FFT -> grad_h; grad_D.
+template <typename T> __device__ inline void bwd_reduce(const HyenaFftConvBwdParams p) {
+    HYENA_DYN_SHARED(float2, z);
+    const unsigned log2m = (unsigned)p.log2n - 1;
+    const unsigned m = 1u << log2m;
+    const uint64_t L = p.l, B = p.b;
+    const uint64_t ch = blockIdx.x;
+    const float2* __restrict__ ws = reinterpret_cast<const float2*>(p.ws) + ch * B * (uint64_t)(m + 1);
+    const float inv_n = 1.0f / (float)(2u * m);
+    for (unsigned k = threadIdx.x; k <= m / 2; k += blockDim.x) {
+        const unsigned mk = (m - k) & (m - 1);
+        float2 sk = make_float2(0.f, 0.f), smk = make_float2(0.f, 0.f);
+        for (uint64_t b = 0; b < B; ++b) {
+            sk = cadd(sk, ws[b * (m + 1) + k]);
+            smk = cadd(smk, ws[b * (m + 1) + (m - k)]);
+        }
+        sk = make_float2(sk.x * inv_n, sk.y * inv_n);
+        smk = make_float2(smk.x * inv_n, smk.y * inv_n);
+        float2 z1, z2;
+        fold(sk, smk, twiddle(k, m), k, &z1, &z2);
+        z[rev(k, log2m)] = z1;
+        if (k != 0 && mk != k) z[rev(mk, log2m)] = z2;
+    }
+    __syncthreads();
+    ifft_dit(z, log2m);
+    T* __restrict__ gh = reinterpret_cast<T*>(p.grad_h) + ch * L;
+    for (unsigned j = threadIdx.x; j < m; j += blockDim.x) {
+        const uint64_t t = 2 * (uint64_t)j;
+        if (t < L) gh[t] = from_f32<T>(z[j].x);
+        if (t + 1 < L) gh[t + 1] = from_f32<T>(z[j].y);
+    }
+    if (threadIdx.x == 0) {
+        const float* wd = reinterpret_cast<const float*>(p.ws_d) + ch * B;
+        float s = 0.f;
+        for (uint64_t b = 0; b < B; ++b) s += wd[b];
+        reinterpret_cast<T*>(p.grad_d)[ch] = from_f32<T>(s);
+    }
+}
+
+}  // namespace hyena_fftconv
+
+extern "C" __global__ void hyena_fftconv_filter_f32(const HyenaFftFilterParams p) { hyena_fftconv::filter<float>(p); }
+extern "C" __global__ void hyena_fftconv_filter_bf16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__nv_bfloat16>(p); }
+extern "C" __global__ void hyena_fftconv_filter_f16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__half>(p); }
+extern "C" __global__ void hyena_fftconv_fwd_f32(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<float>(p); }
+extern "C" __global__ void hyena_fftconv_fwd_bf16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__nv_bfloat16>(p); }
+extern "C" __global__ void hyena_fftconv_fwd_f16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__half>(p); }
+extern "C" __global__ void hyena_fftconv_bwd_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<float>(p); }
+extern "C" __global__ void hyena_fftconv_bwd_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__nv_bfloat16>(p); }
+extern "C" __global__ void hyena_fftconv_bwd_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__half>(p); }
+extern "C" __global__ void hyena_fftconv_bwd_reduce_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<float>(p); }
+extern "C" __global__ void hyena_fftconv_bwd_reduce_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__nv_bfloat16>(p); }
+extern "C" __global__ void hyena_fftconv_bwd_reduce_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__half>(p); }

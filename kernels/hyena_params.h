@@ -1,0 +1,184 @@
+/*
+ * hyena_params.h: launch-parameter structs shared by the CUDA kernels (kernels/<name>.cu), the SIMT
+ * simulator build and Rust (bindgen -> $OUT_DIR/hyena_params.rs, see build/params.rs).
+ *
+ * Rules (every struct in this file):
+ *  - plain C, passed BY VALUE as the single argument of an extern "C" __global__ entry point;
+ *  - device pointers are uint64_t addresses (never pointers: the struct must have the same layout
+ *    on the host, on the device and in Rust);
+ *  - fields ordered so that there is no padding; every struct's size and every field's offset is
+ *    checked here with _Static_assert and again on the Rust side (src/kernels.rs);
+ *  - one struct per kernel family (all dtypes of a family share it); the Rust kernel index
+ *    (src/kernels.rs, KERNELS) names the struct each entry point takes.
+ *
+ * The simulator helper may append a clearly separated section at the end of this file.
+ */
+#ifndef HYENA_PARAMS_H
+#define HYENA_PARAMS_H
+
+/* Only <stdint.h>: bindgen runs PyPI's libclang, which has no compiler resource folder
+ * (no <stddef.h>), so offsets are checked with __builtin_offsetof (gcc, clang, nvcc). */
+#include <stdint.h>
+
+#define HYENA_OFFSETOF(type, field) __builtin_offsetof(type, field)
+
+#ifdef __cplusplus
+#define HYENA_STATIC_ASSERT static_assert
+#else
+#define HYENA_STATIC_ASSERT _Static_assert
+#endif
+
+/* ---- gating (kernels/gating.cu) ------------------------------------------------------------ */
+
+/* Forward of the gating product: out[i] = a[i] * b[i] for i < n (fp32 arithmetic).
+ * Kernels: hyena_gate_fwd_{f32,bf16,f16}. Element type of a, b, out = the kernel's dtype. */
+typedef struct HyenaGateFwdParams {
+    uint64_t a;   /* const T*, n elements */
+    uint64_t b;   /* const T*, n elements */
+    uint64_t out; /* T*, n elements */
+    uint64_t n;   /* number of elements */
+} HyenaGateFwdParams;
+
+/* Backward of the gating product: grad_a[i] = grad_out[i] * b[i], grad_b[i] = grad_out[i] * a[i].
+ * Kernels: hyena_gate_bwd_{f32,bf16,f16}. */
+typedef struct HyenaGateBwdParams {
+    uint64_t a;        /* const T*, n elements */
+    uint64_t b;        /* const T*, n elements */
+    uint64_t grad_out; /* const T*, n elements */
+    uint64_t grad_a;   /* T*, n elements */
+    uint64_t grad_b;   /* T*, n elements */
+    uint64_t n;        /* number of elements */
+} HyenaGateBwdParams;
+
+HYENA_STATIC_ASSERT(sizeof(HyenaGateFwdParams) == 32, "HyenaGateFwdParams size");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateFwdParams, a) == 0, "HyenaGateFwdParams.a");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateFwdParams, b) == 8, "HyenaGateFwdParams.b");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateFwdParams, out) == 16, "HyenaGateFwdParams.out");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateFwdParams, n) == 24, "HyenaGateFwdParams.n");
+
+HYENA_STATIC_ASSERT(sizeof(HyenaGateBwdParams) == 48, "HyenaGateBwdParams size");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateBwdParams, a) == 0, "HyenaGateBwdParams.a");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateBwdParams, b) == 8, "HyenaGateBwdParams.b");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateBwdParams, grad_out) == 16, "HyenaGateBwdParams.grad_out");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateBwdParams, grad_a) == 24, "HyenaGateBwdParams.grad_a");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateBwdParams, grad_b) == 32, "HyenaGateBwdParams.grad_b");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateBwdParams, n) == 40, "HyenaGateBwdParams.n");
+
+/* ---- short causal depthwise convolution (kernels/shortconv.cu) ------------------------------- */
+
+/* Forward: y[b,c,t] = w[c,0]*x[t-2] + w[c,1]*x[t-1] + w[c,2]*x[t] + bias[c], layout [B, C, L].
+ * Kernels: hyena_shortconv_fwd_{f32,bf16,f16}. Element type of x, w, bias, y = the kernel's dtype. */
+typedef struct HyenaShortConvParams {
+    uint64_t x;    /* const T*, [B, C, L] */
+    uint64_t w;    /* const T*, [C, 3] */
+    uint64_t bias; /* const T*, [C] */
+    uint64_t y;    /* T*, [B, C, L] */
+    uint64_t b;    /* batch B */
+    uint64_t c;    /* channels C */
+    uint64_t l;    /* length L >= 1 */
+} HyenaShortConvParams;
+
+/* Backward: grad_x [B, C, L]; grad_w [C, 3] and grad_b [C] reduced over batch and positions.
+ * Kernels: hyena_shortconv_bwd_{f32,bf16,f16} (grid B*C blocks of 256 threads: grad_x and
+ * per-row partial sums into ws) then hyena_shortconv_bwd_reduce_{f32,bf16,f16} (one thread per
+ * channel: sums ws over b in order, writes grad_w, grad_b). */
+typedef struct HyenaShortConvBwdParams {
+    uint64_t x;      /* const T*, [B, C, L] */
+    uint64_t w;      /* const T*, [C, 3] */
+    uint64_t grad_y; /* const T*, [B, C, L] */
+    uint64_t grad_x; /* T*, [B, C, L] */
+    uint64_t grad_w; /* T*, [C, 3] (overwritten) */
+    uint64_t grad_b; /* T*, [C] (overwritten) */
+    uint64_t ws;     /* float*, [B, C, 4] workspace: per-row partial sums (w0, w1, w2, bias) */
+    uint64_t b;      /* batch B */
+    uint64_t c;      /* channels C */
+    uint64_t l;      /* length L >= 1 */
+} HyenaShortConvBwdParams;
+
+HYENA_STATIC_ASSERT(sizeof(HyenaShortConvParams) == 56, "HyenaShortConvParams size");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaShortConvParams, x) == 0, "HyenaShortConvParams.x");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaShortConvParams, y) == 24, "HyenaShortConvParams.y");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaShortConvParams, l) == 48, "HyenaShortConvParams.l");
+HYENA_STATIC_ASSERT(sizeof(HyenaShortConvBwdParams) == 80, "HyenaShortConvBwdParams size");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaShortConvBwdParams, ws) == 48, "HyenaShortConvBwdParams.ws");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaShortConvBwdParams, l) == 72, "HyenaShortConvBwdParams.l");
+
+/* ---- fused gated causal FFT convolution (kernels/fftconv.cu) ------------------------------- */
+
+/* Filter spectrum: hf[c, k] = FFT_n(h[c, :] zero padded to n)[k] / n for k = 0..n/2 (complex
+ * interleaved fp32, [C, n/2 + 1] float2). Kernel: hyena_fftconv_filter_{f32,bf16,f16}, one block
+ * per channel, dynamic shared memory n/2 float2. */
+typedef struct HyenaFftFilterParams {
+    uint64_t h;     /* const T*, [C, L] */
+    uint64_t hf;    /* float2*, [C, n/2 + 1] */
+    uint64_t c;     /* channels C */
+    uint64_t l;     /* length L >= 1 */
+    uint64_t log2n; /* n = 2^log2n >= 2L, n >= 4 */
+} HyenaFftFilterParams;
+
+/* Forward: y = post * (h (*) (pre * v) + D * (pre * v)), causal, rows [B, C, L] contiguous; pre and
+ * post optional (0 = absent, i.e. 1). Kernel: hyena_fftconv_fwd_{f32,bf16,f16}, one block per
+ * (b, c) row, dynamic shared memory n/2 float2. */
+typedef struct HyenaFftConvFwdParams {
+    uint64_t v;     /* const T*, [B, C, L] */
+    uint64_t pre;   /* const T*, [B, C, L], or 0 */
+    uint64_t post;  /* const T*, [B, C, L], or 0 */
+    uint64_t hf;    /* const float2*, [C, n/2 + 1] (from hyena_fftconv_filter_*) */
+    uint64_t d;     /* const T*, [C] */
+    uint64_t y;     /* T*, [B, C, L] */
+    uint64_t b;     /* batch B */
+    uint64_t c;     /* channels C */
+    uint64_t l;     /* length L >= 1 */
+    uint64_t log2n; /* n = 2^log2n >= 2L, n >= 4 */
+} HyenaFftConvFwdParams;
+
+HYENA_STATIC_ASSERT(sizeof(HyenaFftFilterParams) == 40, "HyenaFftFilterParams size");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFftFilterParams, log2n) == 32, "HyenaFftFilterParams.log2n");
+HYENA_STATIC_ASSERT(sizeof(HyenaFftConvFwdParams) == 80, "HyenaFftConvFwdParams size");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFftConvFwdParams, hf) == 24, "HyenaFftConvFwdParams.hf");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFftConvFwdParams, log2n) == 72, "HyenaFftConvFwdParams.log2n");
+
+/* Backward of the gated convolution (g = grad_y * post, a = pre * v):
+ *   grad_a = h (*)^T g + D g (anti-causal correlation), grad_v = grad_a * pre, grad_pre = grad_a * v,
+ *   grad_post = grad_y * (h (*) a + D a), grad_h[c] = sum_b corr(g, a), grad_D[c] = sum_b,t g a.
+ * Kernels: hyena_fftconv_bwd_{f32,bf16,f16}: one block per (b, c) row (blockIdx.x = c*B + b),
+ * dynamic shared memory n float2; writes the row gradients, the row's spectrum G * conj(A)
+ * (n/2 + 1 float2) into ws and its sum g.a into ws_d. Then hyena_fftconv_bwd_reduce_{...}: one
+ * block per channel, n/2 float2 of shared memory: sums ws over b in order, inverse FFT -> grad_h,
+ * and ws_d -> grad_D (deterministic, no atomics). pre/post/grad_pre/grad_post: 0 when absent. */
+typedef struct HyenaFftConvBwdParams {
+    uint64_t v;         /* const T*, [B, C, L] */
+    uint64_t pre;       /* const T*, [B, C, L], or 0 */
+    uint64_t post;      /* const T*, [B, C, L], or 0 */
+    uint64_t hf;        /* const float2*, [C, n/2 + 1] */
+    uint64_t d;         /* const T*, [C] */
+    uint64_t grad_y;    /* const T*, [B, C, L] */
+    uint64_t grad_v;    /* T*, [B, C, L] */
+    uint64_t grad_pre;  /* T*, [B, C, L], or 0 (iff pre is 0) */
+    uint64_t grad_post; /* T*, [B, C, L], or 0 (iff post is 0) */
+    uint64_t grad_h;    /* T*, [C, L] (overwritten) */
+    uint64_t grad_d;    /* T*, [C] (overwritten) */
+    uint64_t ws;        /* float2*, [C, B, n/2 + 1] workspace */
+    uint64_t ws_d;      /* float*, [C, B] workspace */
+    uint64_t b;         /* batch B */
+    uint64_t c;         /* channels C */
+    uint64_t l;         /* length L >= 1 */
+    uint64_t log2n;     /* n = 2^log2n >= 2L, n >= 4 */
+} HyenaFftConvBwdParams;
+
+HYENA_STATIC_ASSERT(sizeof(HyenaFftConvBwdParams) == 136, "HyenaFftConvBwdParams size");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFftConvBwdParams, ws) == 88, "HyenaFftConvBwdParams.ws");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFftConvBwdParams, log2n) == 128, "HyenaFftConvBwdParams.log2n");
+
+/* ==== simulator test kernels (kernels/sim_tests/*.cu; compiled only for the SIMT simulator) ==== */
+/* Maintained by the simulator helper. One struct for every planted-bug / self-test kernel. */
+typedef struct HyenaSimTestParams {
+    uint64_t x;   /* const float*, input */
+    uint64_t out; /* float*, output */
+    uint64_t n;   /* number of input elements (meaning per kernel, see kernels/sim_tests/) */
+    uint64_t aux; /* float* or int*, second output / scratch (per kernel) */
+} HyenaSimTestParams;
+HYENA_STATIC_ASSERT(sizeof(HyenaSimTestParams) == 32, "HyenaSimTestParams size");
+/* ==== end of simulator test kernels ==== */
+
+#endif /* HYENA_PARAMS_H */

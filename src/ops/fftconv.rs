@@ -1,0 +1,341 @@
+//! Fused gated causal FFT convolution on a device (`kernels/fftconv.cu`), shared-memory path:
+//! `y = post ⊙ (h ∗ (pre ⊙ v) + D ⊙ (pre ⊙ v))`, causal (as `cpu::fftconv::gated_fftconv_fwd`).
+//!
+//! Layouts: `v`, `pre`, `post`, `y` contiguous `[B, C, L]`, `h` `[C, L]`, `D` `[C]`; storage f32,
+//! bf16 or f16, arithmetic f32. The filter spectrum is fp32 complex, interleaved, `[C, n/2+1]`
+//! (`2·C·(n/2+1)` f32), `n` = the smallest power of two ≥ 2L (at least 4), scaled by 1/n.
+//!
+//! One block holds a whole row in shared memory (4n + 4L bytes), so `L ≤` [`SMEM_MAX_LEN`]
+//! (16384: n = 32768, 192 KiB); longer rows are a [`HyenaError::Length`] until the multi-pass
+//! path exists. A device whose shared-memory limit is below a launch's need gives
+//! [`HyenaError::SharedMemory`] before anything is launched.
+
+use super::{check_args, check_device, Arg};
+use crate::device::{as_bytes, DType, Device, DeviceBuffer, DeviceScalar, DeviceView, LaunchConfig};
+use crate::error::{check_len, HyenaError, Result};
+use crate::kernels::{HyenaFftConvBwdParams, HyenaFftConvFwdParams, HyenaFftFilterParams};
+use std::sync::Arc;
+
+/// Longest row the shared-memory path takes.
+pub const SMEM_MAX_LEN: usize = 16384;
+/// Longest row of the backward's shared-memory path (two spectra of n/2 complex each: 8n bytes,
+/// n = 16384 → 128 KiB).
+pub const BWD_SMEM_MAX_LEN: usize = 8192;
+/// Most threads per block (`HYENA_FFTCONV_MAX_BLOCK` in the .cu file).
+const MAX_BLOCK: usize = 512;
+
+fn suffix(dtype: DType, op: &str) -> Result<&'static str> {
+    match dtype {
+        DType::F32 => Ok("f32"),
+        DType::BF16 => Ok("bf16"),
+        DType::F16 => Ok("f16"),
+        DType::F64 => Err(HyenaError::Dtype(format!("{op} kernels store f32, bf16 or f16; got f64"))),
+    }
+}
+
+/// FFT size `n` (power of two ≥ 2L, ≥ 4) of the shared-memory path for rows of length `l`.
+pub fn fft_size(l: usize) -> Result<usize> {
+    if l == 0 {
+        return Err(HyenaError::Length("sequence length must be at least 1".into()));
+    }
+    if l > SMEM_MAX_LEN {
+        return Err(HyenaError::Length(format!(
+            "gated FFT conv: L = {l} exceeds the shared-memory path's limit of {SMEM_MAX_LEN} (the multi-pass path is not implemented yet)"
+        )));
+    }
+    Ok((2 * l).next_power_of_two().max(4))
+}
+
+/// Number of f32 of the filter spectrum for `c` channels of length `l`: `2·C·(n/2+1)`.
+pub fn spectrum_len(c: usize, l: usize) -> Result<usize> {
+    Ok(2 * c * (fft_size(l)? / 2 + 1))
+}
+
+fn block_for(n: usize) -> u32 {
+    (n / 4).clamp(32, MAX_BLOCK) as u32
+}
+
+fn check_shared(dev: &Arc<dyn Device>, kernel: &str, bytes: usize) -> Result<u32> {
+    let limit = dev.max_shared_bytes();
+    if bytes > limit {
+        return Err(HyenaError::SharedMemory { kernel: kernel.to_string(), requested: bytes, limit });
+    }
+    Ok(bytes as u32)
+}
+
+fn grid(blocks: usize, what: &str) -> Result<u32> {
+    if blocks == 0 || blocks > i32::MAX as usize {
+        return Err(HyenaError::Invalid(format!("{what}: {blocks} blocks is outside 1..=2^31-1")));
+    }
+    Ok(blocks as u32)
+}
+
+/// Filter spectrum: `hf[c] = rFFT_n(h[c] zero padded) / n` for `h` `[C, L]` into `hf`
+/// ([`spectrum_len`] f32, 8-byte aligned).
+pub fn fftconv_filter<'a, 'h, T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    h: impl Into<DeviceView<'a, T>>,
+    c: usize,
+    l: usize,
+    hf: impl Into<DeviceView<'h, f32>>,
+) -> Result<()> {
+    let (h, hf) = (h.into(), hf.into());
+    let sfx = suffix(T::DTYPE, "fftconv_filter")?;
+    let n = fft_size(l)?;
+    check_len("fftconv_filter h [C, L]", h.len(), c * l)?;
+    check_len("fftconv_filter hf [C, n/2+1] complex", hf.len(), spectrum_len(c, l)?)?;
+    check_device(dev, "fftconv_filter h", &h)?;
+    check_device(dev, "fftconv_filter hf", &hf)?;
+    check_args(&[Arg::input("fftconv_filter h", &h)], std::mem::size_of::<T>())?;
+    check_args(&[Arg::input("fftconv_filter h", &h), Arg::output("fftconv_filter hf", &hf)], 1)?;
+    if hf.addr() % 8 != 0 {
+        return Err(HyenaError::Buffer { name: "fftconv_filter hf".into(), problem: "not 8-byte aligned (complex f32)".into() });
+    }
+    if c == 0 {
+        return Ok(());
+    }
+    let name = format!("hyena_fftconv_filter_{sfx}");
+    let shared = check_shared(dev, &name, 4 * n)?;
+    let p = HyenaFftFilterParams {
+        h: h.addr(),
+        hf: hf.addr(),
+        c: c as u64,
+        l: l as u64,
+        log2n: n.trailing_zeros() as u64,
+    };
+    let cfg = LaunchConfig { grid: (grid(c, "fftconv_filter")?, 1, 1), block: (block_for(n), 1, 1), shared_bytes: shared };
+    dev.launch_raw(&name, cfg, as_bytes(std::slice::from_ref(&p)))
+}
+
+/// Gated convolution with a precomputed spectrum `hf` (from [`fftconv_filter`] for the same `L`).
+#[allow(clippy::too_many_arguments)]
+pub fn gated_fftconv_fwd_spectrum<'a, 'h, T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    hf: impl Into<DeviceView<'h, f32>>,
+    d: impl Into<DeviceView<'a, T>>,
+    v: impl Into<DeviceView<'a, T>>,
+    pre: Option<DeviceView<'a, T>>,
+    post: Option<DeviceView<'a, T>>,
+    bs: usize,
+    c: usize,
+    l: usize,
+    y: impl Into<DeviceView<'a, T>>,
+) -> Result<()> {
+    let (hf, d, v, y) = (hf.into(), d.into(), v.into(), y.into());
+    let sfx = suffix(T::DTYPE, "gated_fftconv_fwd")?;
+    let n = fft_size(l)?;
+    let total = bs
+        .checked_mul(c)
+        .and_then(|x| x.checked_mul(l))
+        .ok_or_else(|| HyenaError::Invalid(format!("B·C·L overflows: B={bs} C={c} L={l}")))?;
+    check_len("gated_fftconv_fwd hf [C, n/2+1] complex", hf.len(), spectrum_len(c, l)?)?;
+    check_len("gated_fftconv_fwd D [C]", d.len(), c)?;
+    check_len("gated_fftconv_fwd v [B, C, L]", v.len(), total)?;
+    if let Some(p) = &pre {
+        check_len("gated_fftconv_fwd pre [B, C, L]", p.len(), total)?;
+    }
+    if let Some(p) = &post {
+        check_len("gated_fftconv_fwd post [B, C, L]", p.len(), total)?;
+    }
+    check_len("gated_fftconv_fwd y [B, C, L]", y.len(), total)?;
+    check_device(dev, "gated_fftconv_fwd hf", &hf)?;
+    check_device(dev, "gated_fftconv_fwd D", &d)?;
+    check_device(dev, "gated_fftconv_fwd v", &v)?;
+    check_device(dev, "gated_fftconv_fwd y", &y)?;
+    let mut args = vec![Arg::input("gated_fftconv_fwd D", &d), Arg::input("gated_fftconv_fwd v", &v)];
+    if let Some(p) = &pre {
+        check_device(dev, "gated_fftconv_fwd pre", p)?;
+        args.push(Arg::input("gated_fftconv_fwd pre", p));
+    }
+    if let Some(p) = &post {
+        check_device(dev, "gated_fftconv_fwd post", p)?;
+        args.push(Arg::input("gated_fftconv_fwd post", p));
+    }
+    args.push(Arg::output("gated_fftconv_fwd y", &y));
+    check_args(&args, std::mem::size_of::<T>())?;
+    args.push(Arg::input("gated_fftconv_fwd hf", &hf));
+    check_args(&args, 1)?;
+    if hf.addr() % 8 != 0 {
+        return Err(HyenaError::Buffer { name: "gated_fftconv_fwd hf".into(), problem: "not 8-byte aligned (complex f32)".into() });
+    }
+    if total == 0 {
+        return Ok(());
+    }
+    let name = format!("hyena_fftconv_fwd_{sfx}");
+    let shared = check_shared(dev, &name, 4 * n + (4 * l).next_multiple_of(16))?;
+    let p = HyenaFftConvFwdParams {
+        v: v.addr(),
+        pre: pre.as_ref().map_or(0, |x| x.addr()),
+        post: post.as_ref().map_or(0, |x| x.addr()),
+        hf: hf.addr(),
+        d: d.addr(),
+        y: y.addr(),
+        b: bs as u64,
+        c: c as u64,
+        l: l as u64,
+        log2n: n.trailing_zeros() as u64,
+    };
+    let cfg = LaunchConfig { grid: (grid(bs * c, "gated_fftconv_fwd")?, 1, 1), block: (block_for(n), 1, 1), shared_bytes: shared };
+    dev.launch_raw(&name, cfg, as_bytes(std::slice::from_ref(&p)))
+}
+
+/// Gated causal FFT convolution forward: computes the filter spectrum of `h` `[C, L]` once
+/// (a temporary device buffer), then every `(b, c)` row. Returns after the device finished.
+#[allow(clippy::too_many_arguments)]
+pub fn gated_fftconv_fwd<'a, T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    h: impl Into<DeviceView<'a, T>>,
+    d: impl Into<DeviceView<'a, T>>,
+    v: impl Into<DeviceView<'a, T>>,
+    pre: Option<DeviceView<'a, T>>,
+    post: Option<DeviceView<'a, T>>,
+    bs: usize,
+    c: usize,
+    l: usize,
+    y: impl Into<DeviceView<'a, T>>,
+) -> Result<()> {
+    let h = h.into();
+    suffix(T::DTYPE, "gated_fftconv_fwd")?;
+    let hf = DeviceBuffer::<f32>::alloc(dev, spectrum_len(c, l)?)?;
+    fftconv_filter(dev, h, c, l, &hf)?;
+    gated_fftconv_fwd_spectrum(dev, &hf, d, v, pre, post, bs, c, l, y)?;
+    // The spectrum buffer must outlive the launches.
+    dev.synchronize()
+}
+
+/// Gradients written by [`gated_fftconv_bwd`] (device views; `grad_pre`/`grad_post` present
+/// exactly when `pre`/`post` were given). `grad_h` `[C, L]` and `grad_d` `[C]` are overwritten with
+/// the sums over the batch.
+pub struct GatedConvGradViews<'a, T: Copy> {
+    pub grad_v: DeviceView<'a, T>,
+    pub grad_pre: Option<DeviceView<'a, T>>,
+    pub grad_post: Option<DeviceView<'a, T>>,
+    pub grad_h: DeviceView<'a, T>,
+    pub grad_d: DeviceView<'a, T>,
+}
+
+/// Backward of [`gated_fftconv_fwd`] given `grad_y` `[B, C, L]`, for `L ≤` [`BWD_SMEM_MAX_LEN`].
+/// Deterministic: `grad_h` is reduced over the batch in the frequency domain (per-row spectra in
+/// a workspace, summed in batch order, one inverse FFT per channel), no atomics. Allocates the
+/// filter spectrum and workspaces (`C·B·(n/2+1)` complex + `C·B` f32) on `dev`; returns after the
+/// device finished.
+#[allow(clippy::too_many_arguments)]
+pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    h: impl Into<DeviceView<'a, T>>,
+    d: impl Into<DeviceView<'a, T>>,
+    v: impl Into<DeviceView<'a, T>>,
+    pre: Option<DeviceView<'a, T>>,
+    post: Option<DeviceView<'a, T>>,
+    grad_y: impl Into<DeviceView<'a, T>>,
+    bs: usize,
+    c: usize,
+    l: usize,
+    grads: GatedConvGradViews<'a, T>,
+) -> Result<()> {
+    let (h, d, v, gy) = (h.into(), d.into(), v.into(), grad_y.into());
+    let sfx = suffix(T::DTYPE, "gated_fftconv_bwd")?;
+    let n = fft_size(l)?;
+    if l > BWD_SMEM_MAX_LEN {
+        return Err(HyenaError::Length(format!(
+            "gated FFT conv backward: L = {l} exceeds the shared-memory path's limit of {BWD_SMEM_MAX_LEN}"
+        )));
+    }
+    let total = bs
+        .checked_mul(c)
+        .and_then(|x| x.checked_mul(l))
+        .ok_or_else(|| HyenaError::Invalid(format!("B·C·L overflows: B={bs} C={c} L={l}")))?;
+    let g = &grads;
+    check_len("gated_fftconv_bwd h [C, L]", h.len(), c * l)?;
+    check_len("gated_fftconv_bwd D [C]", d.len(), c)?;
+    check_len("gated_fftconv_bwd v [B, C, L]", v.len(), total)?;
+    check_len("gated_fftconv_bwd grad_y [B, C, L]", gy.len(), total)?;
+    check_len("gated_fftconv_bwd grad_v [B, C, L]", g.grad_v.len(), total)?;
+    check_len("gated_fftconv_bwd grad_h [C, L]", g.grad_h.len(), c * l)?;
+    check_len("gated_fftconv_bwd grad_d [C]", g.grad_d.len(), c)?;
+    for (name, x, gx) in [("pre", &pre, &g.grad_pre), ("post", &post, &g.grad_post)] {
+        match (x, gx) {
+            (Some(x), Some(gx)) => {
+                check_len(&format!("gated_fftconv_bwd {name} [B, C, L]"), x.len(), total)?;
+                check_len(&format!("gated_fftconv_bwd grad_{name} [B, C, L]"), gx.len(), total)?;
+            }
+            (None, None) => {}
+            _ => {
+                return Err(HyenaError::Invalid(format!(
+                    "gated_fftconv_bwd: grad_{name} must be given exactly when {name} is"
+                )))
+            }
+        }
+    }
+    let mut args = vec![
+        Arg::input("gated_fftconv_bwd h", &h),
+        Arg::input("gated_fftconv_bwd D", &d),
+        Arg::input("gated_fftconv_bwd v", &v),
+        Arg::input("gated_fftconv_bwd grad_y", &gy),
+        Arg::output("gated_fftconv_bwd grad_v", &g.grad_v),
+        Arg::output("gated_fftconv_bwd grad_h", &g.grad_h),
+        Arg::output("gated_fftconv_bwd grad_d", &g.grad_d),
+    ];
+    for (name, x) in [("gated_fftconv_bwd pre", &pre), ("gated_fftconv_bwd post", &post)] {
+        if let Some(x) = x {
+            args.push(Arg::input(name, x));
+        }
+    }
+    for (name, x) in [("gated_fftconv_bwd grad_pre", &g.grad_pre), ("gated_fftconv_bwd grad_post", &g.grad_post)] {
+        if let Some(x) = x {
+            args.push(Arg::output(name, x));
+        }
+    }
+    for x in [&h, &d, &v, &gy, &g.grad_v, &g.grad_h, &g.grad_d]
+        .into_iter()
+        .chain(pre.iter())
+        .chain(post.iter())
+        .chain(g.grad_pre.iter())
+        .chain(g.grad_post.iter())
+    {
+        check_device(dev, "gated_fftconv_bwd argument", x)?;
+    }
+    check_args(&args, std::mem::size_of::<T>())?;
+    if c == 0 {
+        return Ok(());
+    }
+    let m = n / 2;
+    let block = block_for(n);
+    let rows_name = format!("hyena_fftconv_bwd_{sfx}");
+    let red_name = format!("hyena_fftconv_bwd_reduce_{sfx}");
+    // Static reduction buffer (MAX_BLOCK f32) + two spectra.
+    let rows_shared = check_shared(dev, &rows_name, 16 * m + 4 * MAX_BLOCK)? - 4 * MAX_BLOCK as u32;
+    let red_shared = check_shared(dev, &red_name, 8 * m)?;
+    let hf = DeviceBuffer::<f32>::alloc(dev, spectrum_len(c, l)?)?;
+    fftconv_filter(dev, h, c, l, &hf)?;
+    let rows = bs * c;
+    let ws = DeviceBuffer::<f32>::alloc(dev, 2 * rows * (m + 1))?;
+    let ws_d = DeviceBuffer::<f32>::alloc(dev, rows)?;
+    let p = HyenaFftConvBwdParams {
+        v: v.addr(),
+        pre: pre.as_ref().map_or(0, |x| x.addr()),
+        post: post.as_ref().map_or(0, |x| x.addr()),
+        hf: hf.addr(),
+        d: d.addr(),
+        grad_y: gy.addr(),
+        grad_v: g.grad_v.addr(),
+        grad_pre: g.grad_pre.as_ref().map_or(0, |x| x.addr()),
+        grad_post: g.grad_post.as_ref().map_or(0, |x| x.addr()),
+        grad_h: g.grad_h.addr(),
+        grad_d: g.grad_d.addr(),
+        ws: ws.addr(),
+        ws_d: ws_d.addr(),
+        b: bs as u64,
+        c: c as u64,
+        l: l as u64,
+        log2n: n.trailing_zeros() as u64,
+    };
+    let bytes = as_bytes(std::slice::from_ref(&p));
+    if rows > 0 {
+        let cfg = LaunchConfig { grid: (grid(rows, "gated_fftconv_bwd")?, 1, 1), block: (block, 1, 1), shared_bytes: rows_shared };
+        dev.launch_raw(&rows_name, cfg, bytes)?;
+    }
+    let cfg = LaunchConfig { grid: (grid(c, "gated_fftconv_bwd")?, 1, 1), block: (block, 1, 1), shared_bytes: red_shared };
+    dev.launch_raw(&red_name, cfg, bytes)?;
+    dev.synchronize()
+}

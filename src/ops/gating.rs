@@ -1,0 +1,111 @@
+//! Gating product on a device: `out = a ⊙ b` and its backward (`kernels/gating.cu`).
+//! Storage f32, bf16 or f16; arithmetic in f32 (one rounding per output).
+
+use super::{check_args, check_device, elementwise_grid, Arg, ELEMENTWISE_BLOCK};
+use crate::device::{as_bytes, DType, Device, DeviceScalar, DeviceView, LaunchConfig};
+use crate::error::{check_len, HyenaError, Result};
+use crate::kernels::{HyenaGateBwdParams, HyenaGateFwdParams};
+use std::sync::Arc;
+
+fn suffix(dtype: DType, op: &str) -> Result<&'static str> {
+    match dtype {
+        DType::F32 => Ok("f32"),
+        DType::BF16 => Ok("bf16"),
+        DType::F16 => Ok("f16"),
+        DType::F64 => Err(HyenaError::Dtype(format!("{op} kernels store f32, bf16 or f16; got f64"))),
+    }
+}
+
+/// Work items of the kernel's grid-stride loop: 16-byte packs when every pointer is 16-byte
+/// aligned (the kernel's vector path), single elements otherwise.
+fn items(addrs: &[u64], n: usize, elem: usize) -> usize {
+    if addrs.iter().all(|a| a % 16 == 0) {
+        n.div_ceil(16 / elem)
+    } else {
+        n
+    }
+}
+
+fn config(items: usize) -> LaunchConfig {
+    LaunchConfig { grid: (elementwise_grid(items), 1, 1), block: (ELEMENTWISE_BLOCK, 1, 1), shared_bytes: 0 }
+}
+
+/// `out = a ⊙ b` elementwise on `dev` (all three of the same length; `out` must not overlap).
+pub fn gate_fwd<'a, T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    a: impl Into<DeviceView<'a, T>>,
+    b: impl Into<DeviceView<'a, T>>,
+    out: impl Into<DeviceView<'a, T>>,
+) -> Result<()> {
+    let (a, b, out) = (a.into(), b.into(), out.into());
+    let sfx = suffix(T::DTYPE, "gate_fwd")?;
+    let n = a.len();
+    check_len("gate_fwd b", b.len(), n)?;
+    check_len("gate_fwd out", out.len(), n)?;
+    check_device(dev, "gate_fwd a", &a)?;
+    check_device(dev, "gate_fwd b", &b)?;
+    check_device(dev, "gate_fwd out", &out)?;
+    let elem = std::mem::size_of::<T>();
+    check_args(
+        &[Arg::input("gate_fwd a", &a), Arg::input("gate_fwd b", &b), Arg::output("gate_fwd out", &out)],
+        elem,
+    )?;
+    if n == 0 {
+        return Ok(());
+    }
+    let p = HyenaGateFwdParams { a: a.addr(), b: b.addr(), out: out.addr(), n: n as u64 };
+    let cfg = config(items(&[p.a, p.b, p.out], n, elem));
+    dev.launch_raw(&format!("hyena_gate_fwd_{sfx}"), cfg, as_bytes(std::slice::from_ref(&p)))
+}
+
+/// Backward of [`gate_fwd`]: `grad_a = grad_out ⊙ b`, `grad_b = grad_out ⊙ a` (all of the same
+/// length; the two outputs must not overlap each other or any input).
+pub fn gate_bwd<'a, T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    a: impl Into<DeviceView<'a, T>>,
+    b: impl Into<DeviceView<'a, T>>,
+    grad_out: impl Into<DeviceView<'a, T>>,
+    grad_a: impl Into<DeviceView<'a, T>>,
+    grad_b: impl Into<DeviceView<'a, T>>,
+) -> Result<()> {
+    let (a, b, gy, ga, gb) = (a.into(), b.into(), grad_out.into(), grad_a.into(), grad_b.into());
+    let sfx = suffix(T::DTYPE, "gate_bwd")?;
+    let n = a.len();
+    check_len("gate_bwd b", b.len(), n)?;
+    check_len("gate_bwd grad_out", gy.len(), n)?;
+    check_len("gate_bwd grad_a", ga.len(), n)?;
+    check_len("gate_bwd grad_b", gb.len(), n)?;
+    for (name, v) in [
+        ("gate_bwd a", &a),
+        ("gate_bwd b", &b),
+        ("gate_bwd grad_out", &gy),
+        ("gate_bwd grad_a", &ga),
+        ("gate_bwd grad_b", &gb),
+    ] {
+        check_device(dev, name, v)?;
+    }
+    let elem = std::mem::size_of::<T>();
+    check_args(
+        &[
+            Arg::input("gate_bwd a", &a),
+            Arg::input("gate_bwd b", &b),
+            Arg::input("gate_bwd grad_out", &gy),
+            Arg::output("gate_bwd grad_a", &ga),
+            Arg::output("gate_bwd grad_b", &gb),
+        ],
+        elem,
+    )?;
+    if n == 0 {
+        return Ok(());
+    }
+    let p = HyenaGateBwdParams {
+        a: a.addr(),
+        b: b.addr(),
+        grad_out: gy.addr(),
+        grad_a: ga.addr(),
+        grad_b: gb.addr(),
+        n: n as u64,
+    };
+    let cfg = config(items(&[p.a, p.b, p.grad_out, p.grad_a, p.grad_b], n, elem));
+    dev.launch_raw(&format!("hyena_gate_bwd_{sfx}"), cfg, as_bytes(std::slice::from_ref(&p)))
+}

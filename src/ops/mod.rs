@@ -1,0 +1,82 @@
+//! Safe launch wrappers, written once over `Arc<dyn Device>`: they check dtypes, lengths, devices,
+//! alignment and aliasing, choose grid and block, fill the params struct and call
+//! [`Device::launch_raw`](crate::device::Device::launch_raw). The same code runs on the GPU and in
+//! the simulator.
+
+pub mod gating;
+pub mod shortconv;
+pub mod fftconv;
+
+use crate::device::{Device, DeviceView};
+use crate::error::{HyenaError, Result};
+use std::sync::Arc;
+
+/// Threads per block of the elementwise kernels.
+pub const ELEMENTWISE_BLOCK: u32 = 256;
+/// Upper bound on blocks of a grid-stride elementwise launch (enough to fill an H200:
+/// 132 SMs x 2048 threads = 1056 blocks of 256).
+pub const ELEMENTWISE_MAX_GRID: u32 = 1056;
+
+/// Grid size for `items` independent work items of a grid-stride loop.
+pub(crate) fn elementwise_grid(items: usize) -> u32 {
+    let blocks = items.div_ceil(ELEMENTWISE_BLOCK as usize).max(1);
+    blocks.min(ELEMENTWISE_MAX_GRID as usize) as u32
+}
+
+/// A view argument of an op, for the checks below.
+pub(crate) struct Arg {
+    pub name: &'static str,
+    pub addr: u64,
+    pub bytes: usize,
+    pub output: bool,
+}
+
+impl Arg {
+    pub fn input<T: Copy>(name: &'static str, v: &DeviceView<'_, T>) -> Self {
+        Arg { name, addr: v.addr(), bytes: v.len() * std::mem::size_of::<T>(), output: false }
+    }
+    pub fn output<T: Copy>(name: &'static str, v: &DeviceView<'_, T>) -> Self {
+        Arg { name, addr: v.addr(), bytes: v.len() * std::mem::size_of::<T>(), output: true }
+    }
+}
+
+/// Check that every view lives on `dev`.
+pub(crate) fn check_device<T: Copy>(dev: &Arc<dyn Device>, name: &str, v: &DeviceView<'_, T>) -> Result<()> {
+    if v.is_on(dev) {
+        Ok(())
+    } else {
+        Err(HyenaError::Buffer {
+            name: name.to_string(),
+            problem: "belongs to another device".into(),
+        })
+    }
+}
+
+/// Check element alignment of every argument and that no output overlaps any other argument
+/// (kernels read inputs through `__restrict__` pointers).
+pub(crate) fn check_args(args: &[Arg], elem: usize) -> Result<()> {
+    for a in args {
+        if a.addr % elem as u64 != 0 {
+            return Err(HyenaError::Buffer {
+                name: a.name.to_string(),
+                problem: format!("address {:#x} is not aligned to its {elem}-byte element", a.addr),
+            });
+        }
+    }
+    for (i, x) in args.iter().enumerate() {
+        for y in &args[i + 1..] {
+            if !(x.output || y.output) || x.bytes == 0 || y.bytes == 0 {
+                continue;
+            }
+            let (x0, x1) = (x.addr as u128, x.addr as u128 + x.bytes as u128);
+            let (y0, y1) = (y.addr as u128, y.addr as u128 + y.bytes as u128);
+            if x0 < y1 && y0 < x1 {
+                return Err(HyenaError::Buffer {
+                    name: if x.output { x.name } else { y.name }.to_string(),
+                    problem: format!("output overlaps `{}`", if x.output { y.name } else { x.name }),
+                });
+            }
+        }
+    }
+    Ok(())
+}

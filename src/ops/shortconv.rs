@@ -1,0 +1,160 @@
+//! Short causal depthwise convolution (3 taps) + bias on a device (`kernels/shortconv.cu`),
+//! forward and backward, layout `[B, C, L]`, `w` `[C, 3]`, `bias` `[C]` (as `cpu::shortconv`).
+//! Storage f32, bf16 or f16; arithmetic in f32.
+//!
+//! The backward reduces `grad_w`/`grad_b` over batch and positions deterministically (per-row
+//! partial sums in an f32 workspace, then an in-order sum over the batch; no float atomics), and
+//! OVERWRITES `grad_w`/`grad_b` (the CPU reference accumulates into them).
+
+use super::{check_args, check_device, elementwise_grid, Arg, ELEMENTWISE_BLOCK};
+use crate::device::{as_bytes, DType, Device, DeviceBuffer, DeviceScalar, DeviceView, LaunchConfig};
+use crate::error::{check_len, HyenaError, Result};
+use crate::kernels::{HyenaShortConvBwdParams, HyenaShortConvParams};
+use std::sync::Arc;
+
+/// Threads per block of the backward row kernel (`HYENA_SHORTCONV_BWD_BLOCK` in the .cu file).
+const BWD_BLOCK: u32 = 256;
+
+fn suffix(dtype: DType, op: &str) -> Result<&'static str> {
+    match dtype {
+        DType::F32 => Ok("f32"),
+        DType::BF16 => Ok("bf16"),
+        DType::F16 => Ok("f16"),
+        DType::F64 => Err(HyenaError::Dtype(format!("{op} kernels store f32, bf16 or f16; got f64"))),
+    }
+}
+
+/// `B·C·L` without overflow, `L ≥ 1`.
+fn elements(b: usize, c: usize, l: usize) -> Result<usize> {
+    if l == 0 {
+        return Err(HyenaError::Length("sequence length must be at least 1".into()));
+    }
+    b.checked_mul(c)
+        .and_then(|bc| bc.checked_mul(l))
+        .ok_or_else(|| HyenaError::Invalid(format!("B·C·L overflows: B={b} C={c} L={l}")))
+}
+
+/// Forward: `y[b,c,t] = w[c,0]·x[t−2] + w[c,1]·x[t−1] + w[c,2]·x[t] + bias[c]` into `y` `[B, C, L]`.
+#[allow(clippy::too_many_arguments)]
+pub fn shortconv_fwd<'a, T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    x: impl Into<DeviceView<'a, T>>,
+    w: impl Into<DeviceView<'a, T>>,
+    bias: impl Into<DeviceView<'a, T>>,
+    bs: usize,
+    c: usize,
+    l: usize,
+    y: impl Into<DeviceView<'a, T>>,
+) -> Result<()> {
+    let (x, w, bias, y) = (x.into(), w.into(), bias.into(), y.into());
+    let sfx = suffix(T::DTYPE, "shortconv_fwd")?;
+    let n = elements(bs, c, l)?;
+    check_len("shortconv_fwd x [B, C, L]", x.len(), n)?;
+    check_len("shortconv_fwd w [C, 3]", w.len(), c * 3)?;
+    check_len("shortconv_fwd bias [C]", bias.len(), c)?;
+    check_len("shortconv_fwd y [B, C, L]", y.len(), n)?;
+    for (name, v) in [("shortconv_fwd x", &x), ("shortconv_fwd w", &w), ("shortconv_fwd bias", &bias), ("shortconv_fwd y", &y)] {
+        check_device(dev, name, v)?;
+    }
+    check_args(
+        &[
+            Arg::input("shortconv_fwd x", &x),
+            Arg::input("shortconv_fwd w", &w),
+            Arg::input("shortconv_fwd bias", &bias),
+            Arg::output("shortconv_fwd y", &y),
+        ],
+        std::mem::size_of::<T>(),
+    )?;
+    if n == 0 {
+        return Ok(());
+    }
+    let p = HyenaShortConvParams {
+        x: x.addr(),
+        w: w.addr(),
+        bias: bias.addr(),
+        y: y.addr(),
+        b: bs as u64,
+        c: c as u64,
+        l: l as u64,
+    };
+    let cfg = LaunchConfig { grid: (elementwise_grid(n), 1, 1), block: (ELEMENTWISE_BLOCK, 1, 1), shared_bytes: 0 };
+    dev.launch_raw(&format!("hyena_shortconv_fwd_{sfx}"), cfg, as_bytes(std::slice::from_ref(&p)))
+}
+
+/// Backward of [`shortconv_fwd`]: writes `grad_x` `[B, C, L]` and overwrites `grad_w` `[C, 3]`,
+/// `grad_b` `[C]` with the sums over batch and positions. Allocates an f32 workspace of
+/// `B·C·4` elements on `dev`.
+#[allow(clippy::too_many_arguments)]
+pub fn shortconv_bwd<'a, T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    x: impl Into<DeviceView<'a, T>>,
+    w: impl Into<DeviceView<'a, T>>,
+    grad_y: impl Into<DeviceView<'a, T>>,
+    bs: usize,
+    c: usize,
+    l: usize,
+    grad_x: impl Into<DeviceView<'a, T>>,
+    grad_w: impl Into<DeviceView<'a, T>>,
+    grad_b: impl Into<DeviceView<'a, T>>,
+) -> Result<()> {
+    let (x, w, gy, gx, gw, gb) = (x.into(), w.into(), grad_y.into(), grad_x.into(), grad_w.into(), grad_b.into());
+    let sfx = suffix(T::DTYPE, "shortconv_bwd")?;
+    let n = elements(bs, c, l)?;
+    check_len("shortconv_bwd x [B, C, L]", x.len(), n)?;
+    check_len("shortconv_bwd w [C, 3]", w.len(), c * 3)?;
+    check_len("shortconv_bwd grad_y [B, C, L]", gy.len(), n)?;
+    check_len("shortconv_bwd grad_x [B, C, L]", gx.len(), n)?;
+    check_len("shortconv_bwd grad_w [C, 3]", gw.len(), c * 3)?;
+    check_len("shortconv_bwd grad_b [C]", gb.len(), c)?;
+    for (name, v) in [
+        ("shortconv_bwd x", &x),
+        ("shortconv_bwd w", &w),
+        ("shortconv_bwd grad_y", &gy),
+        ("shortconv_bwd grad_x", &gx),
+        ("shortconv_bwd grad_w", &gw),
+        ("shortconv_bwd grad_b", &gb),
+    ] {
+        check_device(dev, name, v)?;
+    }
+    check_args(
+        &[
+            Arg::input("shortconv_bwd x", &x),
+            Arg::input("shortconv_bwd w", &w),
+            Arg::input("shortconv_bwd grad_y", &gy),
+            Arg::output("shortconv_bwd grad_x", &gx),
+            Arg::output("shortconv_bwd grad_w", &gw),
+            Arg::output("shortconv_bwd grad_b", &gb),
+        ],
+        std::mem::size_of::<T>(),
+    )?;
+    if c == 0 {
+        return Ok(());
+    }
+    let rows = bs * c;
+    if rows > i32::MAX as usize {
+        return Err(HyenaError::Invalid(format!("shortconv_bwd: B·C = {rows} rows exceed the grid limit {}", i32::MAX)));
+    }
+    let ws = DeviceBuffer::<f32>::alloc(dev, rows * 4)?;
+    let p = HyenaShortConvBwdParams {
+        x: x.addr(),
+        w: w.addr(),
+        grad_y: gy.addr(),
+        grad_x: gx.addr(),
+        grad_w: gw.addr(),
+        grad_b: gb.addr(),
+        ws: ws.addr(),
+        b: bs as u64,
+        c: c as u64,
+        l: l as u64,
+    };
+    let bytes = as_bytes(std::slice::from_ref(&p));
+    if rows > 0 {
+        let cfg = LaunchConfig { grid: (rows as u32, 1, 1), block: (BWD_BLOCK, 1, 1), shared_bytes: 0 };
+        dev.launch_raw(&format!("hyena_shortconv_bwd_{sfx}"), cfg, bytes)?;
+    }
+    // B = 0: the reduce kernel writes zero gradients.
+    let cfg = LaunchConfig { grid: (c.div_ceil(256) as u32, 1, 1), block: (256, 1, 1), shared_bytes: 0 };
+    dev.launch_raw(&format!("hyena_shortconv_bwd_reduce_{sfx}"), cfg, bytes)?;
+    // The workspace must outlive the launches: wait before it is freed.
+    dev.synchronize()
+}

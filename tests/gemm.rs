@@ -1,0 +1,224 @@
+//! `Device::gemm` (cuBLAS `cublasGemmStridedBatchedEx` on the GPU, the simulator's GEMM) vs a
+//! naive f64 GEMM on the same (storage-rounded) inputs, for every dtype, both transposes, padded
+//! leading dimensions, batches, and beta = 0 with C poisoned with NaN (C must not be read).
+#![cfg(any(feature = "cuda", feature = "sim"))]
+
+mod common;
+
+use half::{bf16, f16};
+use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar, GemmSpec, Trans};
+use hyena_kernels::HyenaError;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use std::sync::Arc;
+
+trait Elem: DeviceScalar {
+    /// Relative accuracy of the storage type (output rounding) and of the accumulation.
+    const STORE_EPS: f64;
+    const ACC_EPS: f64;
+    fn from_f64(x: f64) -> Self;
+    fn to_f64(self) -> f64;
+}
+impl Elem for f32 {
+    const STORE_EPS: f64 = 1.2e-7;
+    const ACC_EPS: f64 = 1e-6;
+    fn from_f64(x: f64) -> Self {
+        x as f32
+    }
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+impl Elem for f64 {
+    const STORE_EPS: f64 = 2.3e-16;
+    const ACC_EPS: f64 = 1e-13;
+    fn from_f64(x: f64) -> Self {
+        x
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+impl Elem for f16 {
+    const STORE_EPS: f64 = 1.0 / 1024.0;
+    const ACC_EPS: f64 = 1e-5;
+    fn from_f64(x: f64) -> Self {
+        f16::from_f64(x)
+    }
+    fn to_f64(self) -> f64 {
+        f16::to_f64(self)
+    }
+}
+impl Elem for bf16 {
+    const STORE_EPS: f64 = 1.0 / 128.0;
+    const ACC_EPS: f64 = 1e-5;
+    fn from_f64(x: f64) -> Self {
+        bf16::from_f64(x)
+    }
+    fn to_f64(self) -> f64 {
+        bf16::to_f64(self)
+    }
+}
+
+fn random<T: Elem>(rng: &mut StdRng, n: usize) -> Vec<T> {
+    (0..n).map(|_| T::from_f64(rng.random_range(-1.0..1.0))).collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn case<T: Elem>(dev: &Arc<dyn Device>, ta: Trans, tb: Trans, m: usize, n: usize, k: usize, batch: usize, beta: f64) {
+    let mut rng = StdRng::seed_from_u64((m * 1000 + n * 100 + k) as u64 + beta as u64);
+    let tag = format!("{} gemm<{:?}> {ta:?}{tb:?} m={m} n={n} k={k} batch={batch} beta={beta}", dev.name(), T::DTYPE);
+    let (ar, ac) = if ta == Trans::N { (m, k) } else { (k, m) };
+    let (br, bc) = if tb == Trans::N { (k, n) } else { (n, k) };
+    // Padded leading dimensions and batch strides with gaps.
+    let (lda, ldb, ldc) = (ar + 2, br + 1, m + 3);
+    let (sa, sb, sc) = (lda * ac + 5, ldb * bc + 3, ldc * n + 7);
+    let a = random::<T>(&mut rng, sa * batch);
+    let b = random::<T>(&mut rng, sb * batch);
+    let c0: Vec<T> = if beta == 0.0 { vec![T::from_f64(f64::NAN); sc * batch] } else { random(&mut rng, sc * batch) };
+    let alpha = 1.5;
+    let (da, db, dc) = (
+        DeviceBuffer::from_host(dev, &a).unwrap(),
+        DeviceBuffer::from_host(dev, &b).unwrap(),
+        DeviceBuffer::from_host(dev, &c0).unwrap(),
+    );
+    let spec = GemmSpec {
+        dtype: T::DTYPE,
+        trans_a: ta,
+        trans_b: tb,
+        m,
+        n,
+        k,
+        alpha,
+        a: da.addr(),
+        lda,
+        stride_a: sa,
+        b: db.addr(),
+        ldb,
+        stride_b: sb,
+        beta,
+        c: dc.addr(),
+        ldc,
+        stride_c: sc,
+        batch,
+    };
+    dev.gemm(&spec).unwrap_or_else(|e| panic!("{tag}: {e}"));
+    dev.synchronize().unwrap();
+    let got = dc.to_host().unwrap();
+    for bi in 0..batch {
+        for j in 0..n {
+            for i in 0..m {
+                let (mut acc, mut mag) = (0.0f64, 0.0f64);
+                for l in 0..k {
+                    let x = a[bi * sa + if ta == Trans::N { i + l * lda } else { l + i * lda }].to_f64();
+                    let y = b[bi * sb + if tb == Trans::N { l + j * ldb } else { j + l * ldb }].to_f64();
+                    acc += x * y;
+                    mag += (x * y).abs();
+                }
+                let ci = bi * sc + i + j * ldc;
+                let mut want = alpha * acc;
+                let mut scale = alpha * mag;
+                if beta != 0.0 {
+                    want += beta * c0[ci].to_f64();
+                    scale += (beta * c0[ci].to_f64()).abs();
+                }
+                let g = got[ci].to_f64();
+                let tol = T::STORE_EPS * want.abs() + T::ACC_EPS * scale.max(1e-30) * (k as f64).sqrt();
+                assert!(
+                    !g.is_nan() && (g - want).abs() <= tol,
+                    "{tag}: C[{bi}][{i},{j}] = {g}, want {want} (tol {tol})"
+                );
+            }
+        }
+    }
+    // Padding between columns and batches of C is untouched.
+    for (idx, (g, c)) in got.iter().zip(&c0).enumerate() {
+        let (bi, r) = (idx / sc, idx % sc);
+        let inside = bi < batch && r < ldc * n && r % ldc < m;
+        if !inside {
+            let (g, c) = (g.to_f64(), c.to_f64());
+            assert!(g == c || (g.is_nan() && c.is_nan()), "{tag}: padding element {idx} changed");
+        }
+    }
+}
+
+fn sweep<T: Elem>() {
+    for dev in common::devices() {
+        for (ta, tb) in [(Trans::N, Trans::N), (Trans::T, Trans::N), (Trans::N, Trans::T), (Trans::T, Trans::T)] {
+            case::<T>(&dev, ta, tb, 5, 7, 3, 3, 0.0);
+            case::<T>(&dev, ta, tb, 17, 9, 33, 2, 0.5);
+        }
+        case::<T>(&dev, Trans::N, Trans::N, 1, 1, 1, 1, 0.0);
+        case::<T>(&dev, Trans::N, Trans::T, 64, 48, 80, 1, 0.0);
+    }
+}
+
+#[test]
+fn gemm_f32_matches_reference() {
+    sweep::<f32>();
+}
+#[test]
+fn gemm_f64_matches_reference() {
+    sweep::<f64>();
+}
+#[test]
+fn gemm_f16_matches_reference() {
+    sweep::<f16>();
+}
+#[test]
+fn gemm_bf16_matches_reference() {
+    sweep::<bf16>();
+}
+
+#[test]
+fn gemm_out_of_bounds_or_bad_spec_is_a_typed_error() {
+    for dev in common::devices() {
+        let a = DeviceBuffer::from_host(&dev, &[1.0f32; 12]).unwrap();
+        let c = DeviceBuffer::<f32>::alloc(&dev, 12).unwrap();
+        let ok = GemmSpec {
+            dtype: hyena_kernels::device::DType::F32,
+            trans_a: Trans::N,
+            trans_b: Trans::N,
+            m: 3,
+            n: 4,
+            k: 4,
+            alpha: 1.0,
+            a: a.addr(),
+            lda: 3,
+            stride_a: 0,
+            b: a.addr(),
+            ldb: 4,
+            stride_b: 0,
+            beta: 0.0,
+            c: c.addr(),
+            ldc: 3,
+            stride_c: 0,
+            batch: 1,
+        };
+        // A needs lda*(k-1)+m = 12 elements: fine. B (4x4) needs 16: out of bounds.
+        let e = dev.gemm(&ok).unwrap_err();
+        assert!(matches!(e, HyenaError::Buffer { .. } | HyenaError::Invalid(_)), "{e}");
+        // Batch 2 with a stride walking past C.
+        let mut s = ok;
+        s.k = 3;
+        s.ldb = 3;
+        s.n = 4;
+        s.batch = 2;
+        s.stride_c = 12;
+        let e = dev.gemm(&s).unwrap_err();
+        assert!(matches!(e, HyenaError::Buffer { .. } | HyenaError::Invalid(_)), "{e}");
+        // ldc smaller than m.
+        let mut s = ok;
+        s.k = 3;
+        s.ldb = 3;
+        s.ldc = 2;
+        let e = dev.gemm(&s).unwrap_err();
+        assert!(matches!(e, HyenaError::Invalid(_) | HyenaError::Buffer { .. }), "{e}");
+        // The in-bounds version works: C = A(3x3 of ones) * B(3x4 of ones) = 3.
+        let mut s = ok;
+        s.k = 3;
+        s.ldb = 3;
+        dev.gemm(&s).unwrap();
+        dev.synchronize().unwrap();
+        assert_eq!(c.to_host().unwrap(), vec![3.0f32; 12]);
+    }
+}
