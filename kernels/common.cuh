@@ -15,4 +15,19 @@
     T *name = reinterpret_cast<T *>(hyena_dyn_smem_)
 #endif
 
+/* Storage <-> arithmetic conversions shared by every kernel family: fp32 arithmetic on f32, f16 and
+ * bf16 storage, one round-to-nearest-even per stored value. Needs <cuda_fp16.h> and <cuda_bf16.h>
+ * included first. */
+namespace hyena {
+template <typename T> __device__ inline float to_f32(T x);
+template <> __device__ inline float to_f32<float>(float x) { return x; }
+template <> __device__ inline float to_f32<__half>(__half x) { return __half2float(x); }
+template <> __device__ inline float to_f32<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <typename T> __device__ inline T from_f32(float x);
+template <> __device__ inline float from_f32<float>(float x) { return x; }
+template <> __device__ inline __half from_f32<__half>(float x) { return __float2half_rn(x); }
+template <> __device__ inline __nv_bfloat16 from_f32<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+}  // namespace hyena
+
 #endif /* HYENA_COMMON_CUH */

@@ -48,15 +48,8 @@
 
 namespace hyena_fftconv {
 
-template <typename T> __device__ inline float to_f32(T x);
-template <> __device__ inline float to_f32<float>(float x) { return x; }
-template <> __device__ inline float to_f32<__half>(__half x) { return __half2float(x); }
-template <> __device__ inline float to_f32<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
-
-template <typename T> __device__ inline T from_f32(float x);
-template <> __device__ inline float from_f32<float>(float x) { return x; }
-template <> __device__ inline __half from_f32<__half>(float x) { return __float2half_rn(x); }
-template <> __device__ inline __nv_bfloat16 from_f32<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+using hyena::to_f32;
+using hyena::from_f32;
 
 __device__ inline float2 cadd(float2 a, float2 b) { return make_float2(a.x + b.x, a.y + b.y); }
 __device__ inline float2 csub(float2 a, float2 b) { return make_float2(a.x - b.x, a.y - b.y); }

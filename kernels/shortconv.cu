@@ -20,19 +20,13 @@
 // and writes gw [C, 3] and gb [C] (overwritten, not accumulated). Same inputs -> same bits.
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
+#include "common.cuh"
 #include "hyena_params.h"
 
 namespace hyena_shortconv {
 
-template <typename T> __device__ inline float to_f32(T x);
-template <> __device__ inline float to_f32<float>(float x) { return x; }
-template <> __device__ inline float to_f32<__half>(__half x) { return __half2float(x); }
-template <> __device__ inline float to_f32<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
-
-template <typename T> __device__ inline T from_f32(float x);
-template <> __device__ inline float from_f32<float>(float x) { return x; }
-template <> __device__ inline __half from_f32<__half>(float x) { return __float2half_rn(x); }
-template <> __device__ inline __nv_bfloat16 from_f32<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+using hyena::to_f32;
+using hyena::from_f32;
 
 // Threads per block of the backward row kernel (the tree reduction below assumes it).
 #define HYENA_SHORTCONV_BWD_BLOCK 256

@@ -11,7 +11,7 @@
 //! [`HyenaError::SharedMemory`] before anything is launched.
 
 use super::{check_args, check_device, Arg};
-use crate::device::{as_bytes, DType, Device, DeviceBuffer, DeviceScalar, DeviceView, LaunchConfig};
+use crate::device::{as_bytes, Device, DeviceBuffer, DeviceScalar, DeviceView, LaunchConfig};
 use crate::error::{check_len, HyenaError, Result};
 use crate::kernels::{HyenaFftConvBwdParams, HyenaFftConvFwdParams, HyenaFftFilterParams};
 use std::sync::Arc;
@@ -24,14 +24,7 @@ pub const BWD_SMEM_MAX_LEN: usize = 8192;
 /// Most threads per block (`HYENA_FFTCONV_MAX_BLOCK` in the .cu file).
 const MAX_BLOCK: usize = 512;
 
-fn suffix(dtype: DType, op: &str) -> Result<&'static str> {
-    match dtype {
-        DType::F32 => Ok("f32"),
-        DType::BF16 => Ok("bf16"),
-        DType::F16 => Ok("f16"),
-        DType::F64 => Err(HyenaError::Dtype(format!("{op} kernels store f32, bf16 or f16; got f64"))),
-    }
-}
+use super::storage_suffix as suffix;
 
 /// FFT size `n` (power of two ≥ 2L, ≥ 4) of the shared-memory path for rows of length `l`.
 pub fn fft_size(l: usize) -> Result<usize> {

@@ -2,19 +2,12 @@
 //! Storage f32, bf16 or f16; arithmetic in f32 (one rounding per output).
 
 use super::{check_args, check_device, elementwise_grid, Arg, ELEMENTWISE_BLOCK};
-use crate::device::{as_bytes, DType, Device, DeviceScalar, DeviceView, LaunchConfig};
-use crate::error::{check_len, HyenaError, Result};
+use crate::device::{as_bytes, Device, DeviceScalar, DeviceView, LaunchConfig};
+use crate::error::{check_len, Result};
 use crate::kernels::{HyenaGateBwdParams, HyenaGateFwdParams};
 use std::sync::Arc;
 
-fn suffix(dtype: DType, op: &str) -> Result<&'static str> {
-    match dtype {
-        DType::F32 => Ok("f32"),
-        DType::BF16 => Ok("bf16"),
-        DType::F16 => Ok("f16"),
-        DType::F64 => Err(HyenaError::Dtype(format!("{op} kernels store f32, bf16 or f16; got f64"))),
-    }
-}
+use super::storage_suffix as suffix;
 
 /// Work items of the kernel's grid-stride loop: 16-byte packs when every pointer is 16-byte
 /// aligned (the kernel's vector path), single elements otherwise.

@@ -7,9 +7,20 @@ pub mod gating;
 pub mod shortconv;
 pub mod fftconv;
 
-use crate::device::{Device, DeviceView};
+use crate::device::{DType, Device, DeviceView};
 use crate::error::{HyenaError, Result};
 use std::sync::Arc;
+
+/// Symbol suffix of a kernel family's entry point for a storage dtype (`hyena_<op>_<suffix>`):
+/// every family stores f32, bf16 or f16 with f32 arithmetic; f64 is a typed error naming `op`.
+pub(crate) fn storage_suffix(dtype: DType, op: &str) -> Result<&'static str> {
+    match dtype {
+        DType::F32 => Ok("f32"),
+        DType::BF16 => Ok("bf16"),
+        DType::F16 => Ok("f16"),
+        DType::F64 => Err(HyenaError::Dtype(format!("{op} kernels store f32, bf16 or f16; got f64"))),
+    }
+}
 
 /// Threads per block of the elementwise kernels.
 pub const ELEMENTWISE_BLOCK: u32 = 256;

@@ -7,7 +7,7 @@
 //! OVERWRITES `grad_w`/`grad_b` (the CPU reference accumulates into them).
 
 use super::{check_args, check_device, elementwise_grid, Arg, ELEMENTWISE_BLOCK};
-use crate::device::{as_bytes, DType, Device, DeviceBuffer, DeviceScalar, DeviceView, LaunchConfig};
+use crate::device::{as_bytes, Device, DeviceBuffer, DeviceScalar, DeviceView, LaunchConfig};
 use crate::error::{check_len, HyenaError, Result};
 use crate::kernels::{HyenaShortConvBwdParams, HyenaShortConvParams};
 use std::sync::Arc;
@@ -15,14 +15,7 @@ use std::sync::Arc;
 /// Threads per block of the backward row kernel (`HYENA_SHORTCONV_BWD_BLOCK` in the .cu file).
 const BWD_BLOCK: u32 = 256;
 
-fn suffix(dtype: DType, op: &str) -> Result<&'static str> {
-    match dtype {
-        DType::F32 => Ok("f32"),
-        DType::BF16 => Ok("bf16"),
-        DType::F16 => Ok("f16"),
-        DType::F64 => Err(HyenaError::Dtype(format!("{op} kernels store f32, bf16 or f16; got f64"))),
-    }
-}
+use super::storage_suffix as suffix;
 
 /// `B·C·L` without overflow, `L ≥ 1`.
 fn elements(b: usize, c: usize, l: usize) -> Result<usize> {
