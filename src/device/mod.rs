@@ -10,7 +10,7 @@
 //!
 //! Changes to this module since the skeleton (the `Device` trait itself is unchanged):
 //! - `pub mod cuda` (feature `cuda`) and `pub mod sim` (feature `sim`) declared here;
-//! - [`DeviceScalar`] (f32/f64/f16/bf16 → [`DType`]), [`DeviceView`] (a sub-range of a buffer, for
+//! - [`DeviceScalar`] (f32/f64/f16/bf16 → [`DType`], with f64 conversions), [`DeviceView`] (a sub-range of a buffer, for
 //!   misaligned views) and `DeviceBuffer::{view, as_view, dtype}`;
 //! - [`AllocTable`]: a helper a device can use to check that an address range lies inside one live
 //!   allocation before a copy, a launch or a GEMM touches it;
@@ -49,18 +49,46 @@ impl DType {
 pub trait DeviceScalar: Copy + Default + Send + Sync + std::fmt::Debug + 'static {
     /// The matching [`DType`].
     const DTYPE: DType;
+    /// Round an f64 to this storage type (round to nearest even).
+    fn from_f64(x: f64) -> Self;
+    /// Widen to f64 (exact).
+    fn to_f64(self) -> f64;
 }
 impl DeviceScalar for f32 {
     const DTYPE: DType = DType::F32;
+    fn from_f64(x: f64) -> Self {
+        x as f32
+    }
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
 }
 impl DeviceScalar for f64 {
     const DTYPE: DType = DType::F64;
+    fn from_f64(x: f64) -> Self {
+        x
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
 }
 impl DeviceScalar for half::f16 {
     const DTYPE: DType = DType::F16;
+    fn from_f64(x: f64) -> Self {
+        half::f16::from_f64(x)
+    }
+    fn to_f64(self) -> f64 {
+        half::f16::to_f64(self)
+    }
 }
 impl DeviceScalar for half::bf16 {
     const DTYPE: DType = DType::BF16;
+    fn from_f64(x: f64) -> Self {
+        half::bf16::from_f64(x)
+    }
+    fn to_f64(self) -> f64 {
+        half::bf16::to_f64(self)
+    }
 }
 
 impl std::fmt::Display for DType {

@@ -3,9 +3,12 @@
 //! The Hyena operator (Poli et al. 2023) built on `hyena-kernels`: forward and backward, weights
 //! loaded from safari / HyenaDNA safetensors checkpoints under their original names; the HyenaDNA
 //! language model ([`lm`]) with its layers ([`layers`]), AdamW training ([`train`]) and the
-//! associative recall task ([`recall`]).
+//! associative recall task ([`recall`]). With feature `cuda` or `sim`, [`device_operator`] runs the
+//! operator's passes on the CUDA device abstraction (a GPU or the SIMT simulator).
 
 pub mod config;
+#[cfg(any(feature = "cuda", feature = "sim"))]
+pub mod device_operator;
 pub mod error;
 pub mod layers;
 pub mod lm;

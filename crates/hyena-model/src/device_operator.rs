@@ -1,0 +1,434 @@
+//! The Hyena operator on the CUDA device abstraction (`Arc<dyn Device>`: a GPU with feature
+//! `cuda`, the SIMT simulator with feature `sim`), forward and backward.
+//!
+//! [`DeviceOperator`] holds the parameters on the host in a [`HyenaOperator`] (names, checkpoints,
+//! the optimizer: everything the CPU path has) and runs the pass on a device through the
+//! project's kernels (`hyena_kernels::ops`) and the device GEMM (cuBLAS on a GPU):
+//!
+//! | step | device work |
+//! |------|-------------|
+//! | in_proj | per chunk `i`: `Z_i,b [D, L] = W_i · U_bᵀ + b_i` (bias as a rank-1 GEMM, then a strided-batched GEMM over the batch, β = 1) |
+//! | short conv | `shortconv_fwd` per chunk (3 taps + bias) |
+//! | long filter | `h [(N−1)·D, L]`: the implicit filter (see below), its spectrum once per call (`fftconv_filter`) |
+//! | recurrence | `gated_fftconv_fwd_spectrum` per order step: `v ← post ⊙ (h ∗ (pre ⊙ v) + bias ⊙ (pre ⊙ v))` |
+//! | out_proj | `y_b [L, D] = Last_bᵀ · W_outᵀ + b_out` (strided-batched GEMM) |
+//!
+//! Layout: the in_proj output is stored chunk-major, `[N+1, B, D, L]`, so that every `x_i` and
+//! `v` is a contiguous `[B, D, L]` block, the layout the conv kernels read: the `[B, L, C]` ↔
+//! per-channel-row change is absorbed by the GEMM transposes, with no copy pass. Backward: the
+//! conv backward writes each chunk's gradient exactly once (no accumulation pass), GEMMs give
+//! `grad_u` and the projection gradients (bias gradients as GEMMs with a ones vector), the
+//! short-conv backward reduces its weight gradients on the device.
+//!
+//! The implicit filter `h` (a small FFN over positions, `L·F·(E + F·layers + C)` FLOPs) is
+//! computed on the host with the CPU reference (`cpu::filter`, hidden layers in f64) and uploaded;
+//! its backward downloads `grad_h` and runs the CPU reference backward. A device kernel for it is
+//! future work (issue #4); the rest of the pass runs on the device.
+//!
+//! Storage `S` is f32, bf16 or f16 (arithmetic f32 in the kernels; GEMMs f32-accumulate); the
+//! host side `T` is f32 or f64 (values are rounded to `S` on upload). Limits: the fused conv's
+//! shared-memory path (`L ≤ 16384` forward, `L ≤ 8192` backward) — longer rows are a typed
+//! [`hyena_kernels::HyenaError::Length`].
+
+use crate::config::OperatorConfig;
+use crate::error::{ModelError, Result};
+use crate::lm::Mixer;
+use crate::operator::{HyenaOperator, NamedParam, NamedParamMut};
+use hyena_kernels::cpu::filter::{self, FilterCache};
+use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, GemmSpec, Trans};
+use hyena_kernels::ops::fftconv::{self as conv, GatedConvGradViews};
+use hyena_kernels::ops::shortconv::{shortconv_bwd, shortconv_fwd};
+use hyena_kernels::{HyenaError, Scalar};
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+/// A Hyena operator whose passes run on a device; parameters live on the host (see module docs).
+pub struct DeviceOperator<T: Scalar, S: DeviceScalar = f32> {
+    /// The parameters (the same type and names as the CPU operator).
+    pub op: HyenaOperator<T>,
+    dev: Arc<dyn Device>,
+    _s: PhantomData<S>,
+}
+
+impl<T: Scalar, S: DeviceScalar> Clone for DeviceOperator<T, S> {
+    fn clone(&self) -> Self {
+        Self { op: self.op.clone(), dev: self.dev.clone(), _s: PhantomData }
+    }
+}
+
+/// Device copies of the weights one pass used.
+struct Weights<S: DeviceScalar> {
+    in_w: DeviceBuffer<S>,
+    in_b: DeviceBuffer<S>,
+    out_w: DeviceBuffer<S>,
+    out_b: DeviceBuffer<S>,
+    sf_w: DeviceBuffer<S>,
+    sf_b: DeviceBuffer<S>,
+    filter_bias: DeviceBuffer<S>,
+}
+
+/// What [`DeviceOperator::forward_device`] keeps for the backward pass (device buffers plus the
+/// host filter cache).
+pub struct DeviceOperatorCache<T: Scalar, S: DeviceScalar> {
+    b: usize,
+    l: usize,
+    w: Weights<S>,
+    u: DeviceBuffer<S>,
+    zin: DeviceBuffer<S>,
+    uc: DeviceBuffer<S>,
+    h: DeviceBuffer<S>,
+    steps: Vec<DeviceBuffer<S>>,
+    ones: DeviceBuffer<S>,
+    filter_cache: FilterCache<T>,
+}
+
+impl<T: Scalar, S: DeviceScalar> DeviceOperatorCache<T, S> {
+    /// (batch, length) of the cached forward pass.
+    pub fn dims(&self) -> (usize, usize) {
+        (self.b, self.l)
+    }
+}
+
+/// Gradients of one backward pass, on the device (downloaded by [`DeviceOperator::backward`]).
+struct DeviceGrads<S: DeviceScalar> {
+    in_w: DeviceBuffer<S>,
+    in_b: DeviceBuffer<S>,
+    out_w: DeviceBuffer<S>,
+    out_b: DeviceBuffer<S>,
+    sf_w: DeviceBuffer<S>,
+    sf_b: DeviceBuffer<S>,
+    filter_bias: DeviceBuffer<S>,
+    grad_h: DeviceBuffer<S>,
+}
+
+fn upload<T: Scalar, S: DeviceScalar>(dev: &Arc<dyn Device>, x: &[T]) -> Result<DeviceBuffer<S>> {
+    let v: Vec<S> = x.iter().map(|&a| S::from_f64(a.as_f64())).collect();
+    Ok(DeviceBuffer::from_host(dev, &v)?)
+}
+
+fn download<T: Scalar, S: DeviceScalar>(x: &DeviceBuffer<S>) -> Result<Vec<T>> {
+    Ok(x.to_host()?.into_iter().map(|a| T::lit(a.to_f64())).collect())
+}
+
+fn accumulate<T: Scalar, S: DeviceScalar>(dst: &mut [T], src: &DeviceBuffer<S>) -> Result<()> {
+    let h = src.to_host()?;
+    hyena_kernels::error::check_len("device gradient", h.len(), dst.len())?;
+    dst.iter_mut().zip(h).for_each(|(a, x)| *a = *a + T::lit(x.to_f64()));
+    Ok(())
+}
+
+/// One row-major GEMM operand: base address, leading dimension, transpose flag and the stride
+/// between batch items (elements).
+#[derive(Clone, Copy)]
+struct Mat {
+    addr: u64,
+    ld: usize,
+    t: bool,
+    stride: usize,
+}
+
+fn mat<S: Copy>(v: DeviceView<'_, S>, ld: usize, t: bool, stride: usize) -> Mat {
+    Mat { addr: v.addr(), ld, t, stride }
+}
+
+/// Row-major strided-batched GEMM `C_i [M, N] = α·op(A_i)·op(B_i) + β·C_i` on the device,
+/// expressed in the device's column-major convention (`Cᵀ = op(B)ᵀ·op(A)ᵀ`: swap the operands).
+#[allow(clippy::too_many_arguments)]
+fn gemm_rm<S: DeviceScalar>(dev: &Arc<dyn Device>, m: usize, n: usize, k: usize, a: Mat, b: Mat, beta: f64, c: Mat, batch: usize) -> Result<()> {
+    let tr = |t: bool| if t { Trans::T } else { Trans::N };
+    let spec = GemmSpec {
+        dtype: S::DTYPE,
+        trans_a: tr(b.t),
+        trans_b: tr(a.t),
+        m: n,
+        n: m,
+        k,
+        alpha: 1.0,
+        a: b.addr,
+        lda: b.ld,
+        stride_a: b.stride,
+        b: a.addr,
+        ldb: a.ld,
+        stride_b: a.stride,
+        beta,
+        c: c.addr,
+        ldc: c.ld,
+        stride_c: c.stride,
+        batch,
+    };
+    Ok(dev.gemm(&spec)?)
+}
+
+impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
+    /// Wrap host parameters for passes on `dev`. Storage `S` must be f32, bf16 or f16 (the
+    /// kernels' storage types): f64 is a typed error.
+    pub fn new(op: HyenaOperator<T>, dev: Arc<dyn Device>) -> Result<Self> {
+        if S::DTYPE == hyena_kernels::device::DType::F64 {
+            return Err(HyenaError::Dtype("device operator: kernels store f32, bf16 or f16; got f64".into()).into());
+        }
+        Ok(Self { op, dev, _s: PhantomData })
+    }
+
+    /// A freshly initialised operator on `dev` (as [`HyenaOperator::init`]).
+    pub fn init(cfg: &OperatorConfig, dev: Arc<dyn Device>, rng: &mut impl rand::Rng) -> Result<Self> {
+        Self::new(HyenaOperator::init(cfg, rng)?, dev)
+    }
+
+    /// The device the passes run on.
+    pub fn device(&self) -> &Arc<dyn Device> {
+        &self.dev
+    }
+
+    fn upload_weights(&self) -> Result<Weights<S>> {
+        let (o, d) = (&self.op, &self.dev);
+        Ok(Weights {
+            in_w: upload(d, &o.in_proj_weight)?,
+            in_b: upload(d, &o.in_proj_bias)?,
+            out_w: upload(d, &o.out_proj_weight)?,
+            out_b: upload(d, &o.out_proj_bias)?,
+            sf_w: upload(d, &o.short_filter_weight)?,
+            sf_b: upload(d, &o.short_filter_bias)?,
+            filter_bias: upload(d, &o.filter_bias)?,
+        })
+    }
+
+    fn check_dims(&self, b: usize, l: usize) -> Result<()> {
+        if l == 0 || b == 0 {
+            return Err(HyenaError::Length(format!("batch and length must be positive, got B={b}, L={l}")).into());
+        }
+        if l > self.op.cfg.l_max {
+            return Err(ModelError::TooLong { l, l_max: self.op.cfg.l_max });
+        }
+        // The conv kernels' limits, reported before any work is queued.
+        conv::fft_size(l)?;
+        Ok(())
+    }
+
+    /// Forward pass on device memory: `u` `[B, L, D]` (storage `S`) → `y` `[B, L, D]`, with the
+    /// cache for [`Self::backward_device`].
+    pub fn forward_device(&self, u: DeviceBuffer<S>, b: usize, l: usize) -> Result<(DeviceBuffer<S>, DeviceOperatorCache<T, S>)> {
+        self.check_dims(b, l)?;
+        let dev = &self.dev;
+        let (d, n) = (self.op.cfg.d_model, self.op.cfg.order);
+        hyena_kernels::error::check_len("device operator input u [B, L, D]", u.len(), b * l * d)?;
+        if !u.as_view().is_on(dev) {
+            return Err(HyenaError::Buffer { name: "device operator input u".into(), problem: "belongs to another device".into() }.into());
+        }
+        let w = self.upload_weights()?;
+        let ones = upload::<f64, S>(dev, &vec![1.0; b * l])?;
+        let chunk = b * d * l;
+        let zin = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
+        let uc = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
+        for i in 0..=n {
+            let z = zin.view(i * chunk..(i + 1) * chunk)?;
+            // Z_i,b [D, L] = b_i ⊗ 1, then += W_i [D, D] · U_bᵀ.
+            let bias = w.in_b.view(i * d..(i + 1) * d)?;
+            gemm_rm::<S>(dev, d, l, 1, mat(bias, 1, false, 0), mat(ones.as_view(), l, false, 0), 0.0, mat(z, l, false, d * l), b)?;
+            let wi = w.in_w.view(i * d * d..(i + 1) * d * d)?;
+            gemm_rm::<S>(dev, d, l, d, mat(wi, d, false, 0), mat(u.as_view(), d, true, l * d), 1.0, mat(z, l, false, d * l), b)?;
+            shortconv_fwd(
+                dev,
+                z,
+                w.sf_w.view(i * d * 3..(i + 1) * d * 3)?,
+                w.sf_b.view(i * d..(i + 1) * d)?,
+                b,
+                d,
+                l,
+                uc.view(i * chunk..(i + 1) * chunk)?,
+            )?;
+        }
+        let (h_host, filter_cache) = filter::filter_fwd(&self.op.filter, l)?;
+        let h = upload::<T, S>(dev, &h_host)?;
+        let cf = d * (n - 1);
+        let hf = DeviceBuffer::<f32>::alloc(dev, conv::spectrum_len(cf, l)?)?;
+        conv::fftconv_filter(dev, &h, cf, l, &hf)?;
+        let per = conv::spectrum_len(d, l)?;
+        let x = |i: usize| uc.view(i * chunk..(i + 1) * chunk);
+        let mut steps: Vec<DeviceBuffer<S>> = Vec::with_capacity(n - 1);
+        for o in 0..n - 1 {
+            let out = DeviceBuffer::<S>::alloc(dev, chunk)?;
+            let cur = if o == 0 { x(n)? } else { steps[o - 1].as_view() };
+            let post = if o == n - 2 { Some(x(0)?) } else { None };
+            conv::gated_fftconv_fwd_spectrum(
+                dev,
+                hf.view(o * per..(o + 1) * per)?,
+                w.filter_bias.view(o * d..(o + 1) * d)?,
+                cur,
+                Some(x(n - 1 - o)?),
+                post,
+                b,
+                d,
+                l,
+                &out,
+            )?;
+            steps.push(out);
+        }
+        // y [B·L, D] = 1 ⊗ b_out, then y_b [L, D] += Last_bᵀ · W_outᵀ.
+        let y = DeviceBuffer::<S>::alloc(dev, b * l * d)?;
+        gemm_rm::<S>(dev, b * l, d, 1, mat(ones.as_view(), 1, false, 0), mat(w.out_b.as_view(), d, false, 0), 0.0, mat(y.as_view(), d, false, 0), 1)?;
+        let last = steps[n - 2].as_view();
+        gemm_rm::<S>(dev, l, d, d, mat(last, l, true, d * l), mat(w.out_w.as_view(), d, true, 0), 1.0, mat(y.as_view(), d, false, l * d), b)?;
+        // The spectrum buffer is dropped here: wait for the launches that read it.
+        dev.synchronize()?;
+        Ok((y, DeviceOperatorCache { b, l, w, u, zin, uc, h, steps, ones, filter_cache }))
+    }
+
+    /// Backward pass on device memory: `grad_y` `[B, L, D]` → `grad_u` `[B, L, D]`; the
+    /// parameter gradients of this pass are added into `grads` (host, shaped like `self.op`).
+    pub fn backward_device(&self, cache: &DeviceOperatorCache<T, S>, grad_y: &DeviceBuffer<S>, grads: &mut HyenaOperator<T>) -> Result<DeviceBuffer<S>> {
+        let dev = &self.dev;
+        let (b, l) = (cache.b, cache.l);
+        let (d, n) = (self.op.cfg.d_model, self.op.cfg.order);
+        hyena_kernels::error::check_len("device operator grad_y [B, L, D]", grad_y.len(), b * l * d)?;
+        let (c3, cf, chunk) = (d * (n + 1), d * (n - 1), b * d * l);
+        let w = &cache.w;
+        let g = DeviceGrads::<S> {
+            in_w: DeviceBuffer::alloc(dev, c3 * d)?,
+            in_b: DeviceBuffer::alloc(dev, c3)?,
+            out_w: DeviceBuffer::alloc(dev, d * d)?,
+            out_b: DeviceBuffer::alloc(dev, d)?,
+            sf_w: DeviceBuffer::alloc(dev, c3 * 3)?,
+            sf_b: DeviceBuffer::alloc(dev, c3)?,
+            filter_bias: DeviceBuffer::alloc(dev, cf)?,
+            grad_h: DeviceBuffer::alloc(dev, cf * l)?,
+        };
+        let gy = grad_y.as_view();
+        let ones = cache.ones.as_view();
+        // out_proj: dLast_b [D, L] = W_outᵀ · gy_bᵀ; dW_out = Σ_b gy_bᵀ · Last_bᵀ; db_out = 1ᵀ · gy.
+        let mut gcur = DeviceBuffer::<S>::alloc(dev, chunk)?;
+        gemm_rm::<S>(dev, d, l, d, mat(w.out_w.as_view(), d, true, 0), mat(gy, d, true, l * d), 0.0, mat(gcur.as_view(), l, false, d * l), b)?;
+        let last = &cache.steps[n - 2];
+        for bi in 0..b {
+            let gyb = grad_y.view(bi * l * d..(bi + 1) * l * d)?;
+            let lb = last.view(bi * d * l..(bi + 1) * d * l)?;
+            let beta = if bi == 0 { 0.0 } else { 1.0 };
+            gemm_rm::<S>(dev, d, d, l, mat(gyb, d, true, 0), mat(lb, l, true, 0), beta, mat(g.out_w.as_view(), d, false, 0), 1)?;
+        }
+        gemm_rm::<S>(dev, 1, d, b * l, mat(ones, b * l, false, 0), mat(gy, d, false, 0), 0.0, mat(g.out_b.as_view(), d, false, 0), 1)?;
+        // The recurrence, last step first; every chunk gradient is written exactly once.
+        let g_uc = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
+        let x = |i: usize| cache.uc.view(i * chunk..(i + 1) * chunk);
+        let gx = |i: usize| g_uc.view(i * chunk..(i + 1) * chunk);
+        for o in (0..n - 1).rev() {
+            let cur = if o == 0 { x(n)? } else { cache.steps[o - 1].as_view() };
+            let post = if o == n - 2 { Some(x(0)?) } else { None };
+            let next = if o == 0 { None } else { Some(DeviceBuffer::<S>::alloc(dev, chunk)?) };
+            conv::gated_fftconv_bwd(
+                dev,
+                cache.h.view(o * d * l..(o + 1) * d * l)?,
+                w.filter_bias.view(o * d..(o + 1) * d)?,
+                cur,
+                Some(x(n - 1 - o)?),
+                post,
+                &gcur,
+                b,
+                d,
+                l,
+                GatedConvGradViews {
+                    grad_v: match &next {
+                        Some(buf) => buf.as_view(),
+                        None => gx(n)?,
+                    },
+                    grad_pre: Some(gx(n - 1 - o)?),
+                    grad_post: if o == n - 2 { Some(gx(0)?) } else { None },
+                    grad_h: g.grad_h.view(o * d * l..(o + 1) * d * l)?,
+                    grad_d: g.filter_bias.view(o * d..(o + 1) * d)?,
+                },
+            )?;
+            if let Some(buf) = next {
+                gcur = buf;
+            }
+        }
+        // Short conv backward per chunk, then in_proj backward.
+        let g_zin = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
+        let du = DeviceBuffer::<S>::alloc(dev, b * l * d)?;
+        for i in 0..=n {
+            let gz = g_zin.view(i * chunk..(i + 1) * chunk)?;
+            shortconv_bwd(
+                dev,
+                cache.zin.view(i * chunk..(i + 1) * chunk)?,
+                w.sf_w.view(i * d * 3..(i + 1) * d * 3)?,
+                gx(i)?,
+                b,
+                d,
+                l,
+                gz,
+                g.sf_w.view(i * d * 3..(i + 1) * d * 3)?,
+                g.sf_b.view(i * d..(i + 1) * d)?,
+            )?;
+            let wi = w.in_w.view(i * d * d..(i + 1) * d * d)?;
+            // dU_b [L, D] += dZ_i,bᵀ · W_i.
+            let beta = if i == 0 { 0.0 } else { 1.0 };
+            gemm_rm::<S>(dev, l, d, d, mat(gz, l, true, d * l), mat(wi, d, false, 0), beta, mat(du.as_view(), d, false, l * d), b)?;
+            for bi in 0..b {
+                let gzb = g_zin.view(i * chunk + bi * d * l..i * chunk + (bi + 1) * d * l)?;
+                let ub = cache.u.view(bi * l * d..(bi + 1) * l * d)?;
+                let beta = if bi == 0 { 0.0 } else { 1.0 };
+                // dW_i [D, D] = Σ_b dZ_i,b · U_b;  db_i [D] = Σ_b dZ_i,b · 1.
+                gemm_rm::<S>(dev, d, d, l, mat(gzb, l, false, 0), mat(ub, d, false, 0), beta, mat(g.in_w.view(i * d * d..(i + 1) * d * d)?, d, false, 0), 1)?;
+                gemm_rm::<S>(dev, d, 1, l, mat(gzb, l, false, 0), mat(ones, 1, false, 0), beta, mat(g.in_b.view(i * d..(i + 1) * d)?, 1, false, 0), 1)?;
+            }
+        }
+        dev.synchronize()?;
+        // Gradients to the host.
+        accumulate(&mut grads.in_proj_weight, &g.in_w)?;
+        accumulate(&mut grads.in_proj_bias, &g.in_b)?;
+        accumulate(&mut grads.out_proj_weight, &g.out_w)?;
+        accumulate(&mut grads.out_proj_bias, &g.out_b)?;
+        accumulate(&mut grads.short_filter_weight, &g.sf_w)?;
+        accumulate(&mut grads.short_filter_bias, &g.sf_b)?;
+        accumulate(&mut grads.filter_bias, &g.filter_bias)?;
+        let grad_h: Vec<T> = download(&g.grad_h)?;
+        let mut fg = self.op.filter.zero_grads();
+        filter::filter_bwd(&self.op.filter, &cache.filter_cache, &grad_h, &mut fg)?;
+        let add = |dst: &mut [T], src: &[T]| dst.iter_mut().zip(src).for_each(|(a, &x)| *a = *a + x);
+        add(&mut grads.filter.z, &fg.z);
+        add(&mut grads.filter.freq, &fg.freq);
+        add(&mut grads.filter.out_weight, &fg.out_weight);
+        for ((gw, gb), (fw, fb)) in grads.filter.layers.iter_mut().zip(&fg.layers) {
+            add(gw, fw);
+            add(gb, fb);
+        }
+        Ok(du)
+    }
+
+    /// Forward pass from host memory (uploads `u`, downloads `y`), as [`HyenaOperator::forward`].
+    pub fn forward(&self, u: &[T], b: usize, l: usize) -> Result<(Vec<T>, DeviceOperatorCache<T, S>)> {
+        self.check_dims(b, l)?;
+        hyena_kernels::error::check_len("operator input u [B, L, D]", u.len(), b * l * self.op.cfg.d_model)?;
+        let ud = upload::<T, S>(&self.dev, u)?;
+        let (y, cache) = self.forward_device(ud, b, l)?;
+        Ok((download(&y)?, cache))
+    }
+
+    /// Backward pass from host memory, as [`HyenaOperator::backward`]: returns `grad_u` and adds
+    /// the parameter gradients into `grads`.
+    pub fn backward(&self, cache: &DeviceOperatorCache<T, S>, grad_y: &[T], grads: &mut HyenaOperator<T>) -> Result<Vec<T>> {
+        hyena_kernels::error::check_len("operator grad_y [B, L, D]", grad_y.len(), cache.b * cache.l * self.op.cfg.d_model)?;
+        let gy = upload::<T, S>(&self.dev, grad_y)?;
+        let du = self.backward_device(cache, &gy, grads)?;
+        download(&du)
+    }
+}
+
+impl<T: Scalar, S: DeviceScalar> Mixer<T> for DeviceOperator<T, S> {
+    type Cache = DeviceOperatorCache<T, S>;
+    fn forward(&self, u: &[T], b: usize, l: usize) -> Result<(Vec<T>, Self::Cache)> {
+        DeviceOperator::forward(self, u, b, l)
+    }
+    fn backward(&self, cache: &Self::Cache, grad_y: &[T], grads: &mut Self) -> Result<Vec<T>> {
+        DeviceOperator::backward(self, cache, grad_y, &mut grads.op)
+    }
+    fn zeros_like(&self) -> Self {
+        Self { op: self.op.zeros_like(), dev: self.dev.clone(), _s: PhantomData }
+    }
+    fn params(&self) -> Vec<NamedParam<'_, T>> {
+        self.op.params()
+    }
+    fn params_mut(&mut self) -> Vec<NamedParamMut<'_, T>> {
+        self.op.params_mut()
+    }
+    fn aliases(&self) -> Vec<String> {
+        Mixer::aliases(&self.op)
+    }
+}
