@@ -415,6 +415,35 @@ impl<T: Scalar> HyenaLm<T, HyenaOperator<T>> {
     }
 }
 
+impl<T: Scalar, M> HyenaLm<T, M> {
+    /// The same model with every block's mixer replaced by `f(mixer)` (e.g. the CPU operators
+    /// wrapped for a device: `lm.map_mixers(|op| DeviceOperator::new(op, dev.clone()))`).
+    pub fn map_mixers<N, E>(self, mut f: impl FnMut(M) -> std::result::Result<N, E>) -> std::result::Result<HyenaLm<T, N>, E> {
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for blk in self.layers {
+            layers.push(Block {
+                mixer: f(blk.mixer)?,
+                norm1_weight: blk.norm1_weight,
+                norm1_bias: blk.norm1_bias,
+                norm2_weight: blk.norm2_weight,
+                norm2_bias: blk.norm2_bias,
+                fc1_weight: blk.fc1_weight,
+                fc1_bias: blk.fc1_bias,
+                fc2_weight: blk.fc2_weight,
+                fc2_bias: blk.fc2_bias,
+            });
+        }
+        Ok(HyenaLm {
+            cfg: self.cfg,
+            embedding: self.embedding,
+            vocab_rows: self.vocab_rows,
+            layers,
+            ln_f_weight: self.ln_f_weight,
+            ln_f_bias: self.ln_f_bias,
+        })
+    }
+}
+
 impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
     /// A copy with every tensor zeroed (to accumulate gradients into).
     pub fn zeros_like(&self) -> Self {
