@@ -2,6 +2,7 @@
 
 use clap::{Args, ValueEnum};
 use hyena_kernels::Scalar;
+use hyena_model::lm::Mixer;
 use hyena_model::operator::ParamKind;
 use hyena_model::{HyenaOperator, ModelError, OperatorConfig, TensorFile};
 use std::collections::BTreeSet;
@@ -34,9 +35,10 @@ pub struct RunArgs {
     /// Where to write `output.y` (and `output.grad_u`, `grad.<param>` with grad_y).
     #[arg(long)]
     out: PathBuf,
-    /// Arithmetic precision.
-    #[arg(long, value_enum, default_value = "f64")]
-    precision: Precision,
+    /// Arithmetic precision (default: f64 on the CPU; f32, the kernels' widest storage, on a
+    /// device backend, which does not take f64).
+    #[arg(long, value_enum)]
+    precision: Option<Precision>,
     /// Backend to run on.
     #[arg(long, value_enum, default_value = "cpu")]
     backend: Backend,
@@ -120,19 +122,32 @@ fn run_typed<T: Scalar>(args: &RunArgs) -> Result<(), ModelError> {
             return Err(ModelError::UnknownTensor(k.clone()));
         }
     }
-    if !matches!(args.backend, Backend::Cpu) {
-        return Err(ModelError::Config(format!(
-            "backend {:?} is not available yet in this build; use --backend cpu",
-            args.backend
-        )));
-    }
-    let (y, cache) = op.forward(&u, b, l)?;
+    let (order, device) = (op.cfg.order, open_device(args.backend)?);
+    let mut out = match device {
+        None => pass(&op, &u, grad_y.as_deref(), us)?,
+        #[cfg(any(feature = "cuda", feature = "sim"))]
+        Some(dev) => pass(&hyena_model::device_operator::DeviceOperator::<T, f32>::new(op, dev)?, &u, grad_y.as_deref(), us)?,
+        #[cfg(not(any(feature = "cuda", feature = "sim")))]
+        Some(never) => match never {},
+    };
+    out.metadata.insert("precision".into(), T::NAME.into());
+    out.metadata.insert("backend".into(), format!("{:?}", args.backend).to_lowercase());
+    let dtype = if T::NAME == "f32" { safetensors::Dtype::F32 } else { safetensors::Dtype::F64 };
+    out.save(&args.out, dtype)?;
+    eprintln!("wrote {} ({} tensors, B={b} L={l} D={d}, order {order}, {}, backend {:?})", args.out.display(), out.tensors.len(), T::NAME, args.backend);
+    Ok(())
+}
+
+/// Forward (and backward when `grad_y` is given) of any mixer, into the output file's tensors.
+fn pass<T: Scalar, M: Mixer<T>>(m: &M, u: &[T], grad_y: Option<&[T]>, us: &[usize]) -> Result<TensorFile, ModelError> {
+    let (b, l) = (us[0], us[1]);
+    let (y, cache) = m.forward(u, b, l)?;
     let mut out = TensorFile::default();
     let f64v = |v: &[T]| v.iter().map(|x| x.as_f64()).collect::<Vec<f64>>();
     out.insert_float("output.y", us.to_vec(), f64v(&y));
     if let Some(gy) = grad_y {
-        let mut grads = op.zeros_like();
-        let gu = op.backward(&cache, &gy, &mut grads)?;
+        let mut grads = m.zeros_like();
+        let gu = m.backward(&cache, gy, &mut grads)?;
         out.insert_float("output.grad_u", us.to_vec(), f64v(&gu));
         for p in grads.params() {
             if p.kind == ParamKind::Trainable {
@@ -140,19 +155,64 @@ fn run_typed<T: Scalar>(args: &RunArgs) -> Result<(), ModelError> {
             }
         }
     }
-    out.metadata.insert("precision".into(), T::NAME.into());
-    let dtype = if T::NAME == "f32" { safetensors::Dtype::F32 } else { safetensors::Dtype::F64 };
-    out.save(&args.out, dtype)?;
-    eprintln!("wrote {} ({} tensors, B={b} L={l} D={d}, order {}, {})", args.out.display(), out.tensors.len(), op.cfg.order, T::NAME);
-    Ok(())
+    Ok(out)
+}
+
+/// A device that is never built: the type of `open_device`'s result without device features.
+#[cfg(not(any(feature = "cuda", feature = "sim")))]
+pub enum NoDevice {}
+
+/// The device of a backend (`None` for the CPU), or an error naming the build feature it needs.
+#[cfg(any(feature = "cuda", feature = "sim"))]
+pub fn open_device(backend: Backend) -> Result<Option<std::sync::Arc<dyn hyena_kernels::device::Device>>, ModelError> {
+    match backend {
+        Backend::Cpu => Ok(None),
+        #[cfg(feature = "sim")]
+        Backend::Sim => Ok(Some(std::sync::Arc::new(hyena_kernels::device::sim::SimDevice::new()))),
+        #[cfg(feature = "cuda")]
+        Backend::Cuda => Ok(Some(std::sync::Arc::new(hyena_kernels::device::cuda::CudaDevice::new(0)?))),
+        #[allow(unreachable_patterns)]
+        other => Err(missing_feature(other)),
+    }
+}
+
+/// Without device features only the CPU backend exists.
+#[cfg(not(any(feature = "cuda", feature = "sim")))]
+pub fn open_device(backend: Backend) -> Result<Option<NoDevice>, ModelError> {
+    match backend {
+        Backend::Cpu => Ok(None),
+        other => Err(missing_feature(other)),
+    }
+}
+
+fn missing_feature(backend: Backend) -> ModelError {
+    let feature = format!("{backend:?}").to_lowercase();
+    ModelError::Config(format!(
+        "--backend {feature} needs a build with feature `{feature}` (cargo run --release -p hyena-cli --features {feature} -- run …)"
+    ))
+}
+
+/// The precision a run uses: as asked, else f64 on the CPU and f32 on a device; f64 on a device
+/// is an error (the kernels store f32, bf16 or f16).
+pub fn effective_precision(asked: Option<Precision>, backend: Backend) -> Result<Precision, ModelError> {
+    match (asked, backend) {
+        (None, Backend::Cpu) => Ok(Precision::F64),
+        (None, _) => Ok(Precision::F32),
+        (Some(Precision::F64), Backend::Sim | Backend::Cuda) => Err(ModelError::Config(format!(
+            "--precision f64 is CPU-only: the device kernels ({:?}) store f32, bf16 or f16; use --precision f32",
+            backend
+        ))),
+        (Some(p), _) => Ok(p),
+    }
 }
 
 pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let precision = effective_precision(args.precision, args.backend)?;
     // A weights file holding `backbone.…` keys is a language model: see run_lm.rs.
-    if crate::run_lm::run_if_lm(&args.weights, &args.inputs, &args.out, args.precision, args.backend, args.config.as_deref())? {
+    if crate::run_lm::run_if_lm(&args.weights, &args.inputs, &args.out, precision, args.backend, args.config.as_deref())? {
         return Ok(());
     }
-    match args.precision {
+    match precision {
         Precision::F32 => run_typed::<f32>(&args)?,
         Precision::F64 => run_typed::<f64>(&args)?,
     }

@@ -5,7 +5,7 @@
 
 use crate::run::{Backend, Precision};
 use hyena_kernels::Scalar;
-use hyena_model::lm::next_token_targets;
+use hyena_model::lm::{next_token_targets, Mixer};
 use hyena_model::operator::ParamKind;
 use hyena_model::{HyenaLm, LmConfig, ModelError, TensorFile};
 use std::collections::BTreeSet;
@@ -74,10 +74,31 @@ fn run_typed<T: Scalar>(
             return Err(ModelError::UnknownTensor(k.clone()));
         }
     }
-    if !matches!(backend, Backend::Cpu) {
-        return Err(ModelError::Config(format!("backend {backend:?} is not available for the LM yet; use --backend cpu")));
-    }
     let (b, l) = (is[0], is[1]);
+    let (n_layer, d_model, vocab_rows) = (lm.cfg.n_layer, lm.cfg.d_model, lm.vocab_rows);
+    let mut f = match crate::run::open_device(backend)? {
+        None => pass(&lm, ids, b, l)?,
+        #[cfg(any(feature = "cuda", feature = "sim"))]
+        Some(dev) => pass(&lm.map_mixers(|op| hyena_model::device_operator::DeviceOperator::<T, f32>::new(op, dev.clone()))?, ids, b, l)?,
+        #[cfg(not(any(feature = "cuda", feature = "sim")))]
+        Some(never) => match never {},
+    };
+    f.metadata.insert("precision".into(), T::NAME.into());
+    f.metadata.insert("backend".into(), format!("{backend:?}").to_lowercase());
+    let dtype = if T::NAME == "f32" { safetensors::Dtype::F32 } else { safetensors::Dtype::F64 };
+    f.save(out_path, dtype)?;
+    let loss = f.float("output.loss", None)?.1[0];
+    eprintln!(
+        "wrote {} ({} tensors; LM with {n_layer} layers, D={d_model}, vocab rows {vocab_rows}; B={b} L={l}; loss {loss:.6}; {}, backend {backend:?})",
+        out_path.display(),
+        f.tensors.len(),
+        T::NAME
+    );
+    Ok(())
+}
+
+/// Loss, outputs and gradients of the LM (any mixer) into the output file's tensors.
+fn pass<T: Scalar, M: Mixer<T>>(lm: &HyenaLm<T, M>, ids: &[i64], b: usize, l: usize) -> Result<TensorFile, ModelError> {
     let targets = next_token_targets(ids, b, l);
     let mut grads = lm.zeros_like();
     let (loss, out) = lm.loss_and_grad(ids, &targets, b, l, &mut grads)?;
@@ -91,17 +112,5 @@ fn run_typed<T: Scalar>(
             f.insert_float(format!("grad.{}", p.name), p.shape.clone(), f64v(p.data));
         }
     }
-    f.metadata.insert("precision".into(), T::NAME.into());
-    let dtype = if T::NAME == "f32" { safetensors::Dtype::F32 } else { safetensors::Dtype::F64 };
-    f.save(out_path, dtype)?;
-    eprintln!(
-        "wrote {} ({} tensors; LM with {} layers, D={}, vocab rows {}; B={b} L={l}; loss {loss:.6}; {})",
-        out_path.display(),
-        f.tensors.len(),
-        lm.cfg.n_layer,
-        lm.cfg.d_model,
-        lm.vocab_rows,
-        T::NAME
-    );
-    Ok(())
+    Ok(f)
 }

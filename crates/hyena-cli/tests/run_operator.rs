@@ -54,10 +54,16 @@ fn run_reproduces_every_golden_operator_file() {
         let golden = TensorFile::load(&f).unwrap();
         let dir = tmpdir(&name);
         let (wp, ip) = split(&golden, &dir);
-        for (prec, tol) in [("f64", 1e-10), ("f32", 1e-5)] {
-            let out = dir.join(format!("out-{prec}.safetensors"));
-            let o = hyena(&["run", "--weights", wp.to_str().unwrap(), "--inputs", ip.to_str().unwrap(), "--out", out.to_str().unwrap(), "--precision", prec]);
-            assert!(o.status.success(), "{name} {prec}: {}", String::from_utf8_lossy(&o.stderr));
+        // The CPU backend in f64 and f32; with feature `sim`, the device path on the simulator.
+        let mut runs = vec![("f64", "cpu", 1e-10), ("f32", "cpu", 1e-5)];
+        if cfg!(feature = "sim") {
+            runs.push(("f32", "sim", 1e-5));
+        }
+        for (prec, backend, tol) in runs {
+            let out = dir.join(format!("out-{prec}-{backend}.safetensors"));
+            let o = hyena(&["run", "--weights", wp.to_str().unwrap(), "--inputs", ip.to_str().unwrap(), "--out", out.to_str().unwrap(), "--precision", prec, "--backend", backend]);
+            assert!(o.status.success(), "{name} {prec} {backend}: {}", String::from_utf8_lossy(&o.stderr));
+            let prec = format!("{prec} {backend}");
             let res = TensorFile::load(&out).unwrap();
             let expected: Vec<&String> = golden.tensors.keys().filter(|k| k.starts_with("output.") || k.starts_with("grad.")).collect();
             assert_eq!(res.tensors.len(), expected.len(), "{name} {prec}: tensor count");
