@@ -75,6 +75,13 @@ __device__ inline float window(const T* __restrict__ deltas, uint64_t c, float t
     return expf(-tl * fabsf(to_f32<T>(deltas[c]))) + shift;
 }
 
+// Entry i of a params pointer array, without dynamic indexing (which would copy the array to
+// local memory).
+__device__ inline uint64_t pick(const uint64_t (&a)[HYENA_FILTER_MAX_LAYERS], int i) {
+    static_assert(HYENA_FILTER_MAX_LAYERS == 4, "pick() lists every layer");
+    return i == 0 ? a[0] : i == 1 ? a[1] : i == 2 ? a[2] : a[3];
+}
+
 // Input width of hidden layer i.
 __device__ inline int in_width(int i, int E, int F) { return i == 0 ? E : F; }
 
@@ -132,7 +139,7 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
     __syncthreads();
     const T* freq = reinterpret_cast<const T*>(p.freq);
     for (int i = 0; i < n; ++i) {
-        hidden_linear<T>(reinterpret_cast<const T*>(p.w[i]), reinterpret_cast<const T*>(p.b[i]), in_width(i, E, F), F, inb, pre);
+        hidden_linear<T>(reinterpret_cast<const T*>(pick(p.w, i)), reinterpret_cast<const T*>(pick(p.b, i)), in_width(i, E, F), F, inb, pre);
         __syncthreads();
         if (i + 1 < n) {
             hidden_sin<T>(freq, F, pre, inb);
@@ -172,6 +179,12 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
 
 // ---- backward 1: hidden layers, grad_z, per-block parameter sums -----------------------------
 
+// Offset of d W_i / d b_i inside a partial-sum row [W_0, b_0, W_1, b_1, ..., freq].
+__device__ inline uint64_t off_w(int i, int E, int F) {
+    return i == 0 ? 0 : (uint64_t)F * (E + 1) + (uint64_t)(i - 1) * F * (F + 1);
+}
+__device__ inline uint64_t off_b(int i, int E, int F) { return off_w(i, E, F) + (uint64_t)F * in_width(i, E, F); }
+
 // Number of fp32 entries of one block's partial sums: sum_i F*(in_i + 1) + F.
 __device__ inline uint64_t partial_len(int E, int F, int n) {
     uint64_t P = F;
@@ -205,16 +218,8 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
     const float shift = (float)p.shift;
     const int modulate = (int)p.modulate;
 
-    // Offsets of W_i, b_i and freq inside acc / ws rows.
-    uint64_t off_w[HYENA_FILTER_MAX_LAYERS], off_b[HYENA_FILTER_MAX_LAYERS];
-    uint64_t o = 0;
-    for (int i = 0; i < HYENA_FILTER_MAX_LAYERS; ++i) {
-        off_w[i] = o;
-        if (i < n) o += (uint64_t)F * in_width(i, E, F);
-        off_b[i] = o;
-        if (i < n) o += F;
-    }
-    const uint64_t off_freq = o;
+    // Offsets inside acc / ws rows: [W_0, b_0, W_1, b_1, ..., freq].
+    const uint64_t off_freq = P - F;
 
     for (uint64_t i = threadIdx.x; i < P; i += blockDim.x) acc[i] = 0.0f;
 
@@ -229,7 +234,7 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
         load_z<T>(z, l0, L, E, inb);
         __syncthreads();
         for (int i = 0; i < n; ++i) {
-            hidden_linear<T>(reinterpret_cast<const T*>(p.w[i]), reinterpret_cast<const T*>(p.b[i]), in_width(i, E, F), F, inb,
+            hidden_linear<T>(reinterpret_cast<const T*>(pick(p.w, i)), reinterpret_cast<const T*>(pick(p.b, i)), in_width(i, E, F), F, inb,
                              pre + i * F * TPS);
             __syncthreads();
             if (i + 1 < n) {
@@ -275,7 +280,7 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
                 const double sb = warp_sum(gp);
                 if (lane == 0) {
                     acc[off_freq + j] = (float)((double)acc[off_freq + j] + sf);
-                    acc[off_b[i] + j] = (float)((double)acc[off_b[i] + j] + sb);
+                    acc[off_b(i, E, F) + j] = (float)((double)acc[off_b(i, E, F) + j] + sb);
                 }
             }
             // The layer's input a_i.
@@ -291,10 +296,10 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
                 double s = 0.0;
 #pragma unroll 8
                 for (int q = 0; q < TP; ++q) s = fma(gA[j * TPS + q], inb[k * TPS + q], s);
-                acc[off_w[i] + idx] = (float)((double)acc[off_w[i] + idx] + s);
+                acc[off_w(i, E, F) + idx] = (float)((double)acc[off_w(i, E, F) + idx] + s);
             }
             // g_in[k][p] = sum_j W_i[j, k] gpre[j][p] -> gB.
-            const T* __restrict__ W = reinterpret_cast<const T*>(p.w[i]);
+            const T* __restrict__ W = reinterpret_cast<const T*>(pick(p.w, i));
             for (int k = warp; k < in; k += NWARPS) {
                 double s = 0.0;
                 for (int j = 0; j < F; ++j) s = fma(ld64<T>(W, (uint64_t)j * in + k), gA[j * TPS + lane], s);
@@ -390,12 +395,12 @@ template <typename T> __device__ inline void bwd_reduce(const HyenaFilterBwdPara
     for (int i = 0; i < n; ++i) {
         const uint64_t nw = (uint64_t)F * in_width(i, E, F);
         if (o < nw) {
-            reinterpret_cast<T*>(p.grad_w[i])[o] = v;
+            reinterpret_cast<T*>(pick(p.grad_w, i))[o] = v;
             return;
         }
         o -= nw;
         if (o < (uint64_t)F) {
-            reinterpret_cast<T*>(p.grad_b[i])[o] = v;
+            reinterpret_cast<T*>(pick(p.grad_b, i))[o] = v;
             return;
         }
         o -= F;
