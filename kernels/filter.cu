@@ -43,6 +43,9 @@
 //      x one split of positions; fp32 dot products of 32 positions added into fp64 per-entry
 //      accumulators; -> ws_ow[s, c, f]. Shared: 32*F doubles + (32 + F)*33 floats.
 //   3. hyena_filter_bwd_reduce_*: entry-wise fp64 sums over blocks / splits in order -> T.
+//
+// ptxas (sm_90, CUDA 13.0): no spills; the 40-byte stack frame of the fwd/bwd kernels is the local
+// array of CUDA's fp64 sin/cos argument reduction slow path (huge arguments only).
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include "common.cuh"
