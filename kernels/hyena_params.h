@@ -170,6 +170,93 @@ HYENA_STATIC_ASSERT(sizeof(HyenaFftConvBwdParams) == 136, "HyenaFftConvBwdParams
 HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFftConvBwdParams, ws) == 88, "HyenaFftConvBwdParams.ws");
 HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFftConvBwdParams, log2n) == 128, "HyenaFftConvBwdParams.log2n");
 
+/* ---- implicit long filter (kernels/filter.cu) ---------------------------------------------- */
+
+/* Most hidden (Linear -> Sin) layers of the filter FFN a launch takes. */
+#define HYENA_FILTER_MAX_LAYERS 4
+
+/* Forward of the implicit filter (safari HyenaFilter):
+ *   a_0 = z[l, :E]; pre_i = a_i W_i^T + b_i; a_{i+1} = sin(freq * pre_i)   (i < n_layers, fp64)
+ *   h[c, l] = (sum_f out_weight[c, f] a_n[l, f]) * (exp(-t[l] |deltas[c]|) + shift if modulate) (fp32)
+ * for l < L, written channel-major h [C, L]. Kernel: hyena_filter_fwd_{f32,bf16,f16}: one block of
+ * 256 threads per tile of 32 positions, dynamic shared memory (see src/ops/filter.rs).
+ * Element type of every pointer = the kernel's dtype. */
+typedef struct HyenaFilterFwdParams {
+    uint64_t z;                          /* const T*, [l_max, E] (rows < L read) */
+    uint64_t t;                          /* const T*, [l_max] (first L read) */
+    uint64_t w[HYENA_FILTER_MAX_LAYERS]; /* const T*, layer i weight [F, in_i], in_0 = E, else F; 0 if unused */
+    uint64_t b[HYENA_FILTER_MAX_LAYERS]; /* const T*, layer i bias [F]; 0 if unused */
+    uint64_t freq;                       /* const T*, [F] (shared Sin frequency) */
+    uint64_t out_weight;                 /* const T*, [C, F] */
+    uint64_t deltas;                     /* const T*, [C] */
+    uint64_t h;                          /* T*, [C, L] */
+    uint64_t e;                          /* embedding width E >= 1 */
+    uint64_t f;                          /* FFN width F >= 1 */
+    uint64_t c;                          /* channels C >= 1 */
+    uint64_t l;                          /* positions L >= 1 */
+    uint64_t n_layers;                   /* 1..=HYENA_FILTER_MAX_LAYERS */
+    uint64_t modulate;                   /* 0 or 1 */
+    double shift;                        /* modulation shift */
+} HyenaFilterFwdParams;
+
+HYENA_STATIC_ASSERT(sizeof(HyenaFilterFwdParams) == 168, "HyenaFilterFwdParams size");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterFwdParams, w) == 16, "HyenaFilterFwdParams.w");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterFwdParams, b) == 48, "HyenaFilterFwdParams.b");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterFwdParams, h) == 104, "HyenaFilterFwdParams.h");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterFwdParams, e) == 112, "HyenaFilterFwdParams.e");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterFwdParams, shift) == 160, "HyenaFilterFwdParams.shift");
+
+/* Backward of the implicit filter given grad_h [C, L] (forward activations recomputed, no cache).
+ * Three kernels, all taking this struct (deterministic: no float atomics):
+ *  1. hyena_filter_bwd_{f32,bf16,f16}: n_blocks blocks of 256 threads; block g takes the tiles of
+ *     32 positions [g*tiles_per_block, (g+1)*tiles_per_block): recomputes the hidden layers, writes
+ *     grad_z rows < L, the last activation into ws_a, and sums its tiles' hidden-layer and freq
+ *     gradients (in tile order) into ws[g, :P], P = sum_i F*(in_i + 1) + F, laid out
+ *     [W_0, b_0, W_1, b_1, ..., freq].
+ *  2. hyena_filter_bwd_out_{...}: grid (ceil(C/32), n_splits): block (x, s) sums
+ *     grad_out_weight[c, f] over positions [s*split_len, (s+1)*split_len) for its 32 channels into
+ *     ws_ow[s, c, f].
+ *  3. hyena_filter_bwd_reduce_{...}: one thread per gradient entry, sums ws over g and ws_ow over s
+ *     in order (fp64), writes grad_w, grad_b, grad_freq, grad_out_weight (all overwritten). */
+typedef struct HyenaFilterBwdParams {
+    uint64_t z;                               /* const T*, [l_max, E] */
+    uint64_t t;                               /* const T*, [l_max] */
+    uint64_t w[HYENA_FILTER_MAX_LAYERS];      /* const T*, [F, in_i]; 0 if unused */
+    uint64_t b[HYENA_FILTER_MAX_LAYERS];      /* const T*, [F]; 0 if unused */
+    uint64_t freq;                            /* const T*, [F] */
+    uint64_t out_weight;                      /* const T*, [C, F] */
+    uint64_t deltas;                          /* const T*, [C] */
+    uint64_t grad_h;                          /* const T*, [C, L] */
+    uint64_t grad_z;                          /* T*, [l_max, E]: rows < L written, others untouched */
+    uint64_t grad_w[HYENA_FILTER_MAX_LAYERS]; /* T*, [F, in_i] (overwritten); 0 if unused */
+    uint64_t grad_b[HYENA_FILTER_MAX_LAYERS]; /* T*, [F] (overwritten); 0 if unused */
+    uint64_t grad_freq;                       /* T*, [F] (overwritten) */
+    uint64_t grad_out_weight;                 /* T*, [C, F] (overwritten) */
+    uint64_t ws;                              /* float*, [n_blocks, P] workspace */
+    uint64_t ws_a;                            /* float*, [F, L] workspace: last hidden activation */
+    uint64_t ws_ow;                           /* float*, [n_splits, C, F] workspace */
+    uint64_t e;                               /* embedding width E */
+    uint64_t f;                               /* FFN width F */
+    uint64_t c;                               /* channels C */
+    uint64_t l;                               /* positions L >= 1 */
+    uint64_t n_layers;                        /* 1..=HYENA_FILTER_MAX_LAYERS */
+    uint64_t modulate;                        /* 0 or 1 */
+    double shift;                             /* modulation shift */
+    uint64_t tiles_per_block;                 /* kernel 1: tiles of 32 positions per block */
+    uint64_t n_blocks;                        /* kernel 1 grid = ceil(ceil(L/32) / tiles_per_block) */
+    uint64_t split_len;                       /* kernel 2: positions per split (multiple of 32) */
+    uint64_t n_splits;                        /* kernel 2: ceil(L / split_len) */
+} HyenaFilterBwdParams;
+
+HYENA_STATIC_ASSERT(sizeof(HyenaFilterBwdParams) == 312, "HyenaFilterBwdParams size");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterBwdParams, grad_h) == 104, "HyenaFilterBwdParams.grad_h");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterBwdParams, grad_w) == 120, "HyenaFilterBwdParams.grad_w");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterBwdParams, grad_b) == 152, "HyenaFilterBwdParams.grad_b");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterBwdParams, ws) == 200, "HyenaFilterBwdParams.ws");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterBwdParams, e) == 224, "HyenaFilterBwdParams.e");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterBwdParams, shift) == 272, "HyenaFilterBwdParams.shift");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterBwdParams, n_splits) == 304, "HyenaFilterBwdParams.n_splits");
+
 /* ==== simulator test kernels (kernels/sim_tests/*.cu; compiled only for the SIMT simulator) ==== */
 /* Maintained by the simulator helper. One struct for every planted-bug / self-test kernel. */
 typedef struct HyenaSimTestParams {

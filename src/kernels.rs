@@ -14,8 +14,8 @@ pub mod params {
 }
 
 pub use params::{
-    HyenaFftConvBwdParams, HyenaFftConvFwdParams, HyenaFftFilterParams, HyenaGateBwdParams, HyenaGateFwdParams, HyenaShortConvBwdParams,
-    HyenaShortConvParams,
+    HyenaFftConvBwdParams, HyenaFftConvFwdParams, HyenaFftFilterParams, HyenaFilterBwdParams, HyenaFilterFwdParams, HyenaGateBwdParams,
+    HyenaGateFwdParams, HyenaShortConvBwdParams, HyenaShortConvParams,
 };
 
 use crate::device::DType;
@@ -50,6 +50,20 @@ const _: () = {
     assert!(size_of::<HyenaFftConvBwdParams>() == 136);
     assert!(offset_of!(HyenaFftConvBwdParams, ws) == 88);
     assert!(offset_of!(HyenaFftConvBwdParams, log2n) == 128);
+    assert!(size_of::<HyenaFilterFwdParams>() == 168);
+    assert!(offset_of!(HyenaFilterFwdParams, w) == 16);
+    assert!(offset_of!(HyenaFilterFwdParams, b) == 48);
+    assert!(offset_of!(HyenaFilterFwdParams, h) == 104);
+    assert!(offset_of!(HyenaFilterFwdParams, e) == 112);
+    assert!(offset_of!(HyenaFilterFwdParams, shift) == 160);
+    assert!(size_of::<HyenaFilterBwdParams>() == 312);
+    assert!(offset_of!(HyenaFilterBwdParams, grad_h) == 104);
+    assert!(offset_of!(HyenaFilterBwdParams, grad_w) == 120);
+    assert!(offset_of!(HyenaFilterBwdParams, grad_b) == 152);
+    assert!(offset_of!(HyenaFilterBwdParams, ws) == 200);
+    assert!(offset_of!(HyenaFilterBwdParams, e) == 224);
+    assert!(offset_of!(HyenaFilterBwdParams, shift) == 272);
+    assert!(offset_of!(HyenaFilterBwdParams, n_splits) == 304);
 };
 
 /// One `extern "C" __global__` entry point.
@@ -72,7 +86,7 @@ const fn k<P>(name: &'static str, module: &'static str, params: &'static str, dt
 }
 
 /// Every kernel module (file stem under `kernels/`).
-pub const MODULES: &[&str] = &["gating", "shortconv", "fftconv"];
+pub const MODULES: &[&str] = &["gating", "shortconv", "fftconv", "filter"];
 
 /// Every kernel entry point of every module.
 pub const KERNELS: &[KernelInfo] = &[
@@ -103,6 +117,18 @@ pub const KERNELS: &[KernelInfo] = &[
     k::<HyenaFftConvBwdParams>("hyena_fftconv_bwd_reduce_f32", "fftconv", "HyenaFftConvBwdParams", Some(DType::F32)),
     k::<HyenaFftConvBwdParams>("hyena_fftconv_bwd_reduce_bf16", "fftconv", "HyenaFftConvBwdParams", Some(DType::BF16)),
     k::<HyenaFftConvBwdParams>("hyena_fftconv_bwd_reduce_f16", "fftconv", "HyenaFftConvBwdParams", Some(DType::F16)),
+    k::<HyenaFilterFwdParams>("hyena_filter_fwd_f32", "filter", "HyenaFilterFwdParams", Some(DType::F32)),
+    k::<HyenaFilterFwdParams>("hyena_filter_fwd_bf16", "filter", "HyenaFilterFwdParams", Some(DType::BF16)),
+    k::<HyenaFilterFwdParams>("hyena_filter_fwd_f16", "filter", "HyenaFilterFwdParams", Some(DType::F16)),
+    k::<HyenaFilterBwdParams>("hyena_filter_bwd_f32", "filter", "HyenaFilterBwdParams", Some(DType::F32)),
+    k::<HyenaFilterBwdParams>("hyena_filter_bwd_bf16", "filter", "HyenaFilterBwdParams", Some(DType::BF16)),
+    k::<HyenaFilterBwdParams>("hyena_filter_bwd_f16", "filter", "HyenaFilterBwdParams", Some(DType::F16)),
+    k::<HyenaFilterBwdParams>("hyena_filter_bwd_out_f32", "filter", "HyenaFilterBwdParams", Some(DType::F32)),
+    k::<HyenaFilterBwdParams>("hyena_filter_bwd_out_bf16", "filter", "HyenaFilterBwdParams", Some(DType::BF16)),
+    k::<HyenaFilterBwdParams>("hyena_filter_bwd_out_f16", "filter", "HyenaFilterBwdParams", Some(DType::F16)),
+    k::<HyenaFilterBwdParams>("hyena_filter_bwd_reduce_f32", "filter", "HyenaFilterBwdParams", Some(DType::F32)),
+    k::<HyenaFilterBwdParams>("hyena_filter_bwd_reduce_bf16", "filter", "HyenaFilterBwdParams", Some(DType::BF16)),
+    k::<HyenaFilterBwdParams>("hyena_filter_bwd_reduce_f16", "filter", "HyenaFilterBwdParams", Some(DType::F16)),
 ];
 
 /// Look a kernel up by symbol name.

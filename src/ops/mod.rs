@@ -6,6 +6,7 @@
 pub mod gating;
 pub mod shortconv;
 pub mod fftconv;
+pub mod filter;
 
 use crate::device::{DType, Device, DeviceView};
 use crate::error::{HyenaError, Result};

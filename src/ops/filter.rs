@@ -1,0 +1,536 @@
+//! The implicit long filter of Hyena (safari `HyenaFilter`) on a device (`kernels/filter.cu`),
+//! forward and backward, the device twin of [`cpu::filter`](crate::cpu::filter):
+//!
+//! ```text
+//! a_0 = z[l, :E];  pre_i = a_i W_iᵀ + b_i;  a_{i+1} = sin(freq ⊙ pre_i)      i < n_layers   (f64)
+//! h[c, l] = (Σ_f OW[c, f] a_n[l, f]) · (exp(−t[l]·|δ[c]|) + shift  if modulate)              (f32)
+//! ```
+//!
+//! # Layout
+//! `z` `[l_max, E]` (the first `L` rows are used), `t` `[l_max]`, hidden layers `(W_i [F, in_i],
+//! b_i [F])` with `in_0 = E`, `in_i = F` after, `freq` `[F]`, `out_weight` `[C, F]`, `deltas` `[C]`;
+//! the output `h` and the incoming gradient `grad_h` are channel-major `[C, L]` (the rows the FFT
+//! convolution kernels read). Storage f32, bf16 or f16 (every tensor of one call in one dtype).
+//! `1 ≤ n_layers ≤` [`MAX_LAYERS`]; `normalized` filters (L1 normalisation over channels) are a
+//! typed [`HyenaError::Invalid`] here: the CPU path ([`cpu::filter`](crate::cpu::filter)) has them.
+//!
+//! # Arithmetic
+//! The hidden layers (pre-activation, Sin and their backward) run in f64, as in the CPU reference:
+//! the phase `freq·pre` reaches 10–100 for trained filters, and an f32 pre-activation would put a
+//! ~1e-5 relative phase error into every tap. The output layer and the modulation run in f32.
+//!
+//! # Cost (per position; n hidden layers, f64 FLOPs for the hidden part, f32 for the rest)
+//! - forward: `2(E·F + (n−1)F²)` f64 FLOPs and `n·F` f64 sines, `2·C·F` f32 FLOPs and `C` expf;
+//!   reads `E` and writes `C` elements (the weights stay in L1/L2). For `C ≥ 256` the output layer
+//!   and the `[C, L]` store dominate (memory-bound: `C·sizeof(T)` bytes per position).
+//! - backward: recomputes the hidden layers (no cache from the forward), about 3× their forward
+//!   FLOPs plus `2n·F` f64 sin/cos, `4·C·F` f32 FLOPs for the output layer (`g_last` and
+//!   `grad_out_weight`), reads `grad_h` twice (`2·C·sizeof(T)` bytes per position) and goes
+//!   through an `[F, L]` f32 workspace holding the last activation.
+//!
+//! # Determinism
+//! The backward reduces every parameter gradient over positions inside the kernel family without
+//! float atomics: kernel 1 gives each block a fixed contiguous range of 32-position tiles and sums
+//! them in order into per-block f32 partials (`[G, P]` workspace); kernel 2 sums `grad_out_weight`
+//! over fixed splits of positions (`[S, C, F]` workspace); kernel 3 adds the partials in order in
+//! f64. The work split depends on `L` only (never on the device), so the same inputs give the same
+//! bits. The backward OVERWRITES `grads.layers`, `grads.freq` and `grads.out_weight` (the CPU
+//! reference accumulates into them) and writes rows `< L` of `grads.z`; rows `≥ L` of `grads.z`
+//! are NOT touched (the CPU reference leaves them at their previous value too, zero when fresh).
+//!
+//! # Tolerances (relative L2 against the f64 CPU reference on the same storage-rounded weights;
+//! see `tests/filter.rs`)
+//! - f32 storage: 1e-5. The hidden layers match to ~1e-15; the output layer sums `F` f32
+//!   products (~1e-7 relative), the backward sums are f32 dot products of ≤ 32 terms added in f64,
+//!   per-block f32 partials over ≤ `L/32/G + 1` tiles (≤ 32 at `L = 2^20`), final sums in f64:
+//!   every step is a few f32 ulps, ≪ 1e-5.
+//! - bf16/f16 storage: 1e-2, dominated by the final rounding of each stored output (2⁻⁹ relative
+//!   for bf16, 2⁻¹² for f16) and the rounding of the f32 intermediates is the same as above.
+//!
+//! # Limits (typed errors before anything is launched)
+//! Every length against the dims, `1 ≤ L ≤ l_max`, devices, element alignment, outputs overlapping
+//! any other argument, and the dynamic shared memory ([`fwd_shared_bytes`], [`bwd_shared_bytes`];
+//! F = 64, E = 33, n = 3 needs 41 KiB forward and 145 KiB backward; n = 4: 177 KiB) against
+//! `dev.max_shared_bytes()` → [`HyenaError::SharedMemory`].
+
+use super::{check_args, check_device, Arg};
+use crate::cpu::filter::{FilterGrads, ImplicitFilter};
+use crate::device::{as_bytes, Device, DeviceBuffer, DeviceScalar, DeviceView, LaunchConfig};
+use crate::error::{check_len, HyenaError, Result};
+use crate::kernels::{HyenaFilterBwdParams, HyenaFilterFwdParams};
+use crate::scalar::Scalar;
+use std::sync::Arc;
+
+use super::storage_suffix as suffix;
+
+/// Most hidden (Linear → Sin) layers a launch takes (`HYENA_FILTER_MAX_LAYERS`).
+pub const MAX_LAYERS: usize = 4;
+/// Positions per tile (one per lane of a warp).
+pub const TILE: usize = 32;
+/// Threads per block of every filter kernel (`HYENA_FILTER_BLOCK`).
+const BLOCK: u32 = 256;
+/// Row stride of the `[feature][TILE]` shared tile buffers (`HYENA_FILTER_TPS`).
+const TPS: usize = 33;
+/// Channels per chunk of the output-layer backward (`HYENA_FILTER_CB`).
+const CB: usize = 32;
+/// Most blocks of backward kernel 1 (each takes a contiguous range of tiles).
+const MAX_BWD_BLOCKS: usize = 1024;
+/// Most position splits of backward kernel 2, and the shortest split.
+const MAX_SPLITS: usize = 64;
+const MIN_SPLIT: usize = 512;
+
+const _: () = {
+    // The params struct holds MAX_LAYERS weight and bias pointers.
+    assert!(std::mem::size_of::<[u64; MAX_LAYERS]>() == 32);
+};
+
+/// Sizes and flags of one filter launch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FilterDims {
+    /// Positional-embedding width E.
+    pub emb_dim: usize,
+    /// FFN width F.
+    pub width: usize,
+    /// Output channels C.
+    pub channels: usize,
+    /// Rows of `z` and `t`.
+    pub l_max: usize,
+    /// Positions to generate, `1 ≤ L ≤ l_max`.
+    pub l: usize,
+    /// Apply the exponential modulation.
+    pub modulate: bool,
+    /// Modulation shift.
+    pub shift: f64,
+    /// safari's L1 normalisation over channels: not supported by the kernels (typed error).
+    pub normalized: bool,
+}
+
+impl FilterDims {
+    /// The dims of a host filter generating `l` positions.
+    pub fn of<S>(w: &ImplicitFilter<S>, l: usize) -> Self {
+        FilterDims {
+            emb_dim: w.emb_dim,
+            width: w.width,
+            channels: w.channels,
+            l_max: w.l_max,
+            l,
+            modulate: w.modulate,
+            shift: w.shift,
+            normalized: w.normalized,
+        }
+    }
+}
+
+/// The filter's weights on a device (see the module docs for shapes).
+#[derive(Clone)]
+pub struct FilterViews<'a, T: Copy> {
+    /// `[l_max, E]`.
+    pub z: DeviceView<'a, T>,
+    /// `[l_max]`.
+    pub t: DeviceView<'a, T>,
+    /// `(weight [F, in_i], bias [F])` per hidden layer, `in_0 = E`, else `F`.
+    pub layers: Vec<(DeviceView<'a, T>, DeviceView<'a, T>)>,
+    /// `[F]`.
+    pub freq: DeviceView<'a, T>,
+    /// `[C, F]`.
+    pub out_weight: DeviceView<'a, T>,
+    /// `[C]`.
+    pub deltas: DeviceView<'a, T>,
+}
+
+/// Gradient outputs of [`implicit_filter_bwd`].
+#[derive(Clone)]
+pub struct FilterGradViews<'a, T: Copy> {
+    /// `[l_max, E]`: rows `< L` written, rows `≥ L` untouched.
+    pub z: DeviceView<'a, T>,
+    /// `(grad weight [F, in_i], grad bias [F])` per hidden layer (overwritten).
+    pub layers: Vec<(DeviceView<'a, T>, DeviceView<'a, T>)>,
+    /// `[F]` (overwritten).
+    pub freq: DeviceView<'a, T>,
+    /// `[C, F]` (overwritten).
+    pub out_weight: DeviceView<'a, T>,
+}
+
+/// Dynamic shared memory of the forward kernel: `(max(E, F) + F)·33` f64 + `F·33` f32.
+pub fn fwd_shared_bytes(emb_dim: usize, width: usize) -> usize {
+    let d = emb_dim.max(width);
+    ((d + width) * TPS).saturating_mul(8) + width * TPS * 4
+}
+
+/// f32 entries of one block's partial sums in backward kernel 1: `Σ_i F·(in_i + 1) + F`.
+fn partial_len(emb_dim: usize, width: usize, n_layers: usize) -> usize {
+    (0..n_layers).map(|i| width * (if i == 0 { emb_dim } else { width } + 1)).sum::<usize>() + width
+}
+
+/// Dynamic shared memory of backward kernel 1: `(n·F + 3·max(E, F))·33` f64 + `32·33 + P` f32
+/// (`P` = [`partial_len`]); kernel 2 needs less (`32·F` f64 + `(32 + F)·33` f32).
+pub fn bwd_shared_bytes(emb_dim: usize, width: usize, n_layers: usize) -> usize {
+    let d = emb_dim.max(width);
+    (n_layers * width + 3 * d) * TPS * 8 + (CB * TPS + partial_len(emb_dim, width, n_layers)) * 4
+}
+
+fn bwd_out_shared_bytes(width: usize) -> usize {
+    CB * width * 8 + (CB + width) * TPS * 4
+}
+
+fn check_shared(dev: &Arc<dyn Device>, kernel: &str, bytes: usize) -> Result<u32> {
+    let limit = dev.max_shared_bytes();
+    if bytes > limit || bytes > u32::MAX as usize {
+        return Err(HyenaError::SharedMemory { kernel: kernel.to_string(), requested: bytes, limit });
+    }
+    Ok(bytes as u32)
+}
+
+fn mul(a: usize, b: usize, what: &str) -> Result<usize> {
+    a.checked_mul(b).ok_or_else(|| HyenaError::Invalid(format!("implicit filter: {what} overflows ({a}·{b})")))
+}
+
+fn grid(blocks: usize, what: &str) -> Result<u32> {
+    if blocks == 0 || blocks > i32::MAX as usize {
+        return Err(HyenaError::Invalid(format!("implicit filter {what}: {blocks} blocks is outside 1..=2^31-1")));
+    }
+    Ok(blocks as u32)
+}
+
+const W_NAMES: [&str; MAX_LAYERS] = ["filter layer 0 weight", "filter layer 1 weight", "filter layer 2 weight", "filter layer 3 weight"];
+const B_NAMES: [&str; MAX_LAYERS] = ["filter layer 0 bias", "filter layer 1 bias", "filter layer 2 bias", "filter layer 3 bias"];
+const GW_NAMES: [&str; MAX_LAYERS] =
+    ["filter grad layer 0 weight", "filter grad layer 1 weight", "filter grad layer 2 weight", "filter grad layer 3 weight"];
+const GB_NAMES: [&str; MAX_LAYERS] =
+    ["filter grad layer 0 bias", "filter grad layer 1 bias", "filter grad layer 2 bias", "filter grad layer 3 bias"];
+
+/// Check dims and the weight views (lengths, devices); returns the argument list for
+/// [`check_args`] (inputs only).
+fn check_weights<T: DeviceScalar>(dev: &Arc<dyn Device>, w: &FilterViews<'_, T>, d: &FilterDims) -> Result<Vec<Arg>> {
+    let (e, f, c) = (d.emb_dim, d.width, d.channels);
+    if e == 0 || f == 0 || c == 0 || d.l_max == 0 {
+        return Err(HyenaError::Invalid(format!("implicit filter sizes must be positive (E={e}, F={f}, C={c}, l_max={})", d.l_max)));
+    }
+    if d.l == 0 || d.l > d.l_max {
+        return Err(HyenaError::Length(format!("filter length {} must be in 1..={} (l_max)", d.l, d.l_max)));
+    }
+    if d.normalized {
+        return Err(HyenaError::Invalid(
+            "implicit filter kernels do not implement `normalized` (L1 over channels); use cpu::filter".into(),
+        ));
+    }
+    if !d.shift.is_finite() {
+        return Err(HyenaError::Invalid(format!("implicit filter: modulation shift must be finite, got {}", d.shift)));
+    }
+    let n = w.layers.len();
+    if n == 0 || n > MAX_LAYERS {
+        return Err(HyenaError::Invalid(format!("implicit filter kernels take 1..={MAX_LAYERS} hidden layers, got {n}")));
+    }
+    // int arithmetic in the kernels: keep E, F, C and F·F far below 2^31.
+    if e > 1 << 16 || f > 1 << 14 || c > (i32::MAX as usize) - 2 * CB {
+        return Err(HyenaError::Invalid(format!("implicit filter sizes out of the kernels' range: E={e}, F={f}, C={c}")));
+    }
+    check_len("implicit filter z [l_max, E]", w.z.len(), mul(d.l_max, e, "l_max·E")?)?;
+    check_len("implicit filter t [l_max]", w.t.len(), d.l_max)?;
+    for (i, (wt, b)) in w.layers.iter().enumerate() {
+        let d_in = if i == 0 { e } else { f };
+        check_len(W_NAMES[i], wt.len(), f * d_in)?;
+        check_len(B_NAMES[i], b.len(), f)?;
+    }
+    check_len("implicit filter freq [F]", w.freq.len(), f)?;
+    check_len("implicit filter out_weight [C, F]", w.out_weight.len(), mul(c, f, "C·F")?)?;
+    check_len("implicit filter deltas [C]", w.deltas.len(), c)?;
+    let mut args = vec![
+        Arg::input("implicit filter z", &w.z),
+        Arg::input("implicit filter t", &w.t),
+        Arg::input("implicit filter freq", &w.freq),
+        Arg::input("implicit filter out_weight", &w.out_weight),
+        Arg::input("implicit filter deltas", &w.deltas),
+    ];
+    for (i, (wt, b)) in w.layers.iter().enumerate() {
+        args.push(Arg::input(W_NAMES[i], wt));
+        args.push(Arg::input(B_NAMES[i], b));
+    }
+    for (name, v) in [("implicit filter z", &w.z), ("implicit filter t", &w.t), ("implicit filter freq", &w.freq)] {
+        check_device(dev, name, v)?;
+    }
+    check_device(dev, "implicit filter out_weight", &w.out_weight)?;
+    check_device(dev, "implicit filter deltas", &w.deltas)?;
+    for (i, (wt, b)) in w.layers.iter().enumerate() {
+        check_device(dev, W_NAMES[i], wt)?;
+        check_device(dev, B_NAMES[i], b)?;
+    }
+    Ok(args)
+}
+
+fn ptrs<T: Copy>(layers: &[(DeviceView<'_, T>, DeviceView<'_, T>)]) -> ([u64; MAX_LAYERS], [u64; MAX_LAYERS]) {
+    let (mut w, mut b) = ([0u64; MAX_LAYERS], [0u64; MAX_LAYERS]);
+    for (i, (wt, bt)) in layers.iter().enumerate() {
+        w[i] = wt.addr();
+        b[i] = bt.addr();
+    }
+    (w, b)
+}
+
+/// Forward: `h` `[C, L]` for the first `dims.l` positions (see the module docs).
+pub fn implicit_filter_fwd<T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    w: &FilterViews<'_, T>,
+    dims: &FilterDims,
+    h: DeviceView<'_, T>,
+) -> Result<()> {
+    let sfx = suffix(T::DTYPE, "implicit_filter_fwd")?;
+    let mut args = check_weights(dev, w, dims)?;
+    let (f, c, l) = (dims.width, dims.channels, dims.l);
+    check_len("implicit filter h [C, L]", h.len(), mul(c, l, "C·L")?)?;
+    check_device(dev, "implicit filter h", &h)?;
+    args.push(Arg::output("implicit filter h", &h));
+    check_args(&args, std::mem::size_of::<T>())?;
+    let kernel = format!("hyena_filter_fwd_{sfx}");
+    let shared = check_shared(dev, &kernel, fwd_shared_bytes(dims.emb_dim, f))?;
+    let tiles = grid(l.div_ceil(TILE), "forward")?;
+    let (wp, bp) = ptrs(&w.layers);
+    let p = HyenaFilterFwdParams {
+        z: w.z.addr(),
+        t: w.t.addr(),
+        w: wp,
+        b: bp,
+        freq: w.freq.addr(),
+        out_weight: w.out_weight.addr(),
+        deltas: w.deltas.addr(),
+        h: h.addr(),
+        e: dims.emb_dim as u64,
+        f: f as u64,
+        c: c as u64,
+        l: l as u64,
+        n_layers: w.layers.len() as u64,
+        modulate: dims.modulate as u64,
+        shift: dims.shift,
+    };
+    let cfg = LaunchConfig { grid: (tiles, 1, 1), block: (BLOCK, 1, 1), shared_bytes: shared };
+    dev.launch_raw(&kernel, cfg, as_bytes(std::slice::from_ref(&p)))
+}
+
+/// Work split of the backward for `l` positions: `(tiles per block, blocks, split length, splits)`.
+/// Depends on `l` only, so results are bitwise reproducible across devices.
+fn bwd_split(l: usize) -> (usize, usize, usize, usize) {
+    let tiles = l.div_ceil(TILE);
+    let per_block = tiles.div_ceil(MAX_BWD_BLOCKS);
+    let blocks = tiles.div_ceil(per_block);
+    let split = l.div_ceil(MAX_SPLITS).div_ceil(TILE).saturating_mul(TILE).max(MIN_SPLIT);
+    (per_block, blocks, split, l.div_ceil(split))
+}
+
+/// Backward of [`implicit_filter_fwd`] given `grad_h` `[C, L]`: recomputes the forward
+/// activations, writes rows `< L` of `grads.z` (rows `≥ L` untouched) and OVERWRITES
+/// `grads.layers`, `grads.freq` and `grads.out_weight` with the sums over positions. Allocates f32
+/// workspaces on `dev` (`G·P + F·L + S·C·F` elements, see the module docs) and waits for the
+/// launches before returning (the workspaces are freed then).
+pub fn implicit_filter_bwd<T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    w: &FilterViews<'_, T>,
+    dims: &FilterDims,
+    grad_h: DeviceView<'_, T>,
+    grads: &FilterGradViews<'_, T>,
+) -> Result<()> {
+    let sfx = suffix(T::DTYPE, "implicit_filter_bwd")?;
+    let mut args = check_weights(dev, w, dims)?;
+    let (e, f, c, l) = (dims.emb_dim, dims.width, dims.channels, dims.l);
+    let n = w.layers.len();
+    check_len("implicit filter grad_h [C, L]", grad_h.len(), mul(c, l, "C·L")?)?;
+    if grads.layers.len() != n {
+        return Err(HyenaError::shape("implicit filter grad layers", format!("{n} layers"), format!("{} layers", grads.layers.len())));
+    }
+    check_len("implicit filter grad z [l_max, E]", grads.z.len(), dims.l_max * e)?;
+    for (i, (gw, gb)) in grads.layers.iter().enumerate() {
+        let d_in = if i == 0 { e } else { f };
+        check_len(GW_NAMES[i], gw.len(), f * d_in)?;
+        check_len(GB_NAMES[i], gb.len(), f)?;
+    }
+    check_len("implicit filter grad freq [F]", grads.freq.len(), f)?;
+    check_len("implicit filter grad out_weight [C, F]", grads.out_weight.len(), c * f)?;
+    check_device(dev, "implicit filter grad_h", &grad_h)?;
+    check_device(dev, "implicit filter grad z", &grads.z)?;
+    check_device(dev, "implicit filter grad freq", &grads.freq)?;
+    check_device(dev, "implicit filter grad out_weight", &grads.out_weight)?;
+    for (i, (gw, gb)) in grads.layers.iter().enumerate() {
+        check_device(dev, GW_NAMES[i], gw)?;
+        check_device(dev, GB_NAMES[i], gb)?;
+    }
+    args.push(Arg::input("implicit filter grad_h", &grad_h));
+    args.push(Arg::output("implicit filter grad z", &grads.z));
+    args.push(Arg::output("implicit filter grad freq", &grads.freq));
+    args.push(Arg::output("implicit filter grad out_weight", &grads.out_weight));
+    for (i, (gw, gb)) in grads.layers.iter().enumerate() {
+        args.push(Arg::output(GW_NAMES[i], gw));
+        args.push(Arg::output(GB_NAMES[i], gb));
+    }
+    check_args(&args, std::mem::size_of::<T>())?;
+
+    let k_main = format!("hyena_filter_bwd_{sfx}");
+    let k_out = format!("hyena_filter_bwd_out_{sfx}");
+    let k_red = format!("hyena_filter_bwd_reduce_{sfx}");
+    let sh_main = check_shared(dev, &k_main, bwd_shared_bytes(e, f, n))?;
+    let sh_out = check_shared(dev, &k_out, bwd_out_shared_bytes(f))?;
+    let (per_block, blocks, split, splits) = bwd_split(l);
+    let p_len = partial_len(e, f, n);
+    let cf = mul(c, f, "C·F")?;
+    let g_main = grid(blocks, "backward")?;
+    let g_out = grid(c.div_ceil(CB), "backward (out_weight)")?;
+    let g_red = grid((p_len + cf).div_ceil(BLOCK as usize), "backward (reduce)")?;
+    let ws = DeviceBuffer::<f32>::alloc(dev, mul(blocks, p_len, "workspace")?)?;
+    let ws_a = DeviceBuffer::<f32>::alloc(dev, mul(f, l, "F·L")?)?;
+    let ws_ow = DeviceBuffer::<f32>::alloc(dev, mul(splits, cf, "workspace")?)?;
+    let (wp, bp) = ptrs(&w.layers);
+    let (gwp, gbp) = ptrs(&grads.layers);
+    let p = HyenaFilterBwdParams {
+        z: w.z.addr(),
+        t: w.t.addr(),
+        w: wp,
+        b: bp,
+        freq: w.freq.addr(),
+        out_weight: w.out_weight.addr(),
+        deltas: w.deltas.addr(),
+        grad_h: grad_h.addr(),
+        grad_z: grads.z.addr(),
+        grad_w: gwp,
+        grad_b: gbp,
+        grad_freq: grads.freq.addr(),
+        grad_out_weight: grads.out_weight.addr(),
+        ws: ws.addr(),
+        ws_a: ws_a.addr(),
+        ws_ow: ws_ow.addr(),
+        e: e as u64,
+        f: f as u64,
+        c: c as u64,
+        l: l as u64,
+        n_layers: n as u64,
+        modulate: dims.modulate as u64,
+        shift: dims.shift,
+        tiles_per_block: per_block as u64,
+        n_blocks: blocks as u64,
+        split_len: split as u64,
+        n_splits: splits as u64,
+    };
+    let bytes = as_bytes(std::slice::from_ref(&p));
+    let block = (BLOCK, 1, 1);
+    dev.launch_raw(&k_main, LaunchConfig { grid: (g_main, 1, 1), block, shared_bytes: sh_main }, bytes)?;
+    dev.launch_raw(&k_out, LaunchConfig { grid: (g_out, splits as u32, 1), block, shared_bytes: sh_out }, bytes)?;
+    dev.launch_raw(&k_red, LaunchConfig { grid: (g_red, 1, 1), block, shared_bytes: 0 }, bytes)?;
+    // The workspaces must outlive the launches: wait before they are freed.
+    dev.synchronize()
+}
+
+/// A storage type of the filter kernels with conversions from/to f64 (round to nearest even).
+pub trait FilterStorage: DeviceScalar {
+    /// Round an f64 to the storage type.
+    fn from_f64(x: f64) -> Self;
+    /// Widen to f64 (exact).
+    fn to_f64(self) -> f64;
+}
+impl FilterStorage for f32 {
+    fn from_f64(x: f64) -> Self {
+        x as f32
+    }
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+impl FilterStorage for half::bf16 {
+    fn from_f64(x: f64) -> Self {
+        half::bf16::from_f64(x)
+    }
+    fn to_f64(self) -> f64 {
+        half::bf16::to_f64(self)
+    }
+}
+impl FilterStorage for half::f16 {
+    fn from_f64(x: f64) -> Self {
+        half::f16::from_f64(x)
+    }
+    fn to_f64(self) -> f64 {
+        half::f16::to_f64(self)
+    }
+}
+
+fn up<S: Scalar, T: FilterStorage>(dev: &Arc<dyn Device>, v: &[S]) -> Result<DeviceBuffer<T>> {
+    DeviceBuffer::from_host(dev, &v.iter().map(|x| T::from_f64(x.as_f64())).collect::<Vec<T>>())
+}
+
+/// A host filter's weights copied to a device in storage type `T`.
+pub struct FilterBuffers<T: Copy> {
+    pub z: DeviceBuffer<T>,
+    pub t: DeviceBuffer<T>,
+    pub layers: Vec<(DeviceBuffer<T>, DeviceBuffer<T>)>,
+    pub freq: DeviceBuffer<T>,
+    pub out_weight: DeviceBuffer<T>,
+    pub deltas: DeviceBuffer<T>,
+}
+
+impl<T: FilterStorage> FilterBuffers<T> {
+    /// Upload `w` (validated first), rounding every value to `T`.
+    pub fn upload<S: Scalar>(dev: &Arc<dyn Device>, w: &ImplicitFilter<S>) -> Result<Self> {
+        w.validate()?;
+        Ok(FilterBuffers {
+            z: up(dev, &w.z)?,
+            t: up(dev, &w.t)?,
+            layers: w.layers.iter().map(|(a, b)| Ok((up(dev, a)?, up(dev, b)?))).collect::<Result<_>>()?,
+            freq: up(dev, &w.freq)?,
+            out_weight: up(dev, &w.out_weight)?,
+            deltas: up(dev, &w.deltas)?,
+        })
+    }
+
+    /// Views of every tensor, for [`implicit_filter_fwd`] / [`implicit_filter_bwd`].
+    pub fn views(&self) -> FilterViews<'_, T> {
+        FilterViews {
+            z: self.z.as_view(),
+            t: self.t.as_view(),
+            layers: self.layers.iter().map(|(a, b)| (a.as_view(), b.as_view())).collect(),
+            freq: self.freq.as_view(),
+            out_weight: self.out_weight.as_view(),
+            deltas: self.deltas.as_view(),
+        }
+    }
+}
+
+/// Device buffers for the gradients of a filter with `dims` and `n_layers` hidden layers.
+pub struct FilterGradBuffers<T: Copy> {
+    pub z: DeviceBuffer<T>,
+    pub layers: Vec<(DeviceBuffer<T>, DeviceBuffer<T>)>,
+    pub freq: DeviceBuffer<T>,
+    pub out_weight: DeviceBuffer<T>,
+}
+
+impl<T: FilterStorage> FilterGradBuffers<T> {
+    /// Allocate gradient buffers, `grad z` zero-filled (the backward leaves rows `≥ L` untouched);
+    /// the others are overwritten by [`implicit_filter_bwd`].
+    pub fn alloc(dev: &Arc<dyn Device>, dims: &FilterDims, n_layers: usize) -> Result<Self> {
+        let (e, f) = (dims.emb_dim, dims.width);
+        let zero = |n: usize| DeviceBuffer::from_host(dev, &vec![T::from_f64(0.0); n]);
+        Ok(FilterGradBuffers {
+            z: zero(mul(dims.l_max, e, "l_max·E")?)?,
+            layers: (0..n_layers)
+                .map(|i| Ok((zero(f * if i == 0 { e } else { f })?, zero(f)?)))
+                .collect::<Result<_>>()?,
+            freq: zero(f)?,
+            out_weight: zero(mul(dims.channels, f, "C·F")?)?,
+        })
+    }
+
+    /// Views of every gradient, for [`implicit_filter_bwd`].
+    pub fn views(&self) -> FilterGradViews<'_, T> {
+        FilterGradViews {
+            z: self.z.as_view(),
+            layers: self.layers.iter().map(|(a, b)| (a.as_view(), b.as_view())).collect(),
+            freq: self.freq.as_view(),
+            out_weight: self.out_weight.as_view(),
+        }
+    }
+
+    /// Copy the gradients back, widened to f64.
+    pub fn to_host(&self) -> Result<FilterGrads<f64>> {
+        let get = |b: &DeviceBuffer<T>| -> Result<Vec<f64>> { Ok(b.to_host()?.into_iter().map(T::to_f64).collect()) };
+        Ok(FilterGrads {
+            z: get(&self.z)?,
+            layers: self.layers.iter().map(|(a, b)| Ok((get(a)?, get(b)?))).collect::<Result<_>>()?,
+            freq: get(&self.freq)?,
+            out_weight: get(&self.out_weight)?,
+        })
+    }
+}

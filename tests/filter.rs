@@ -1,0 +1,361 @@
+//! Implicit-filter kernels (`kernels/filter.cu` through `ops::filter`) vs the CPU reference
+//! (`cpu::filter`, run in f64 on the storage-rounded weights), forward and backward, on every
+//! available device (the simulator in CI).
+//!
+//! Bounds (relative L2 error of each output tensor against the f64 reference):
+//! - f32 storage: 1e-5. The hidden layers run in f64 on the device too (≈1e-15); the output layer
+//!   is an f32 sum of F products, the modulation an f32 expf, the backward's parameter sums f32
+//!   dot products of ≤ 32 terms accumulated in f64 / per-block f32 partials summed in f64: each a
+//!   few f32 ulps (~1e-7), so 1e-5 leaves two orders of margin while catching any indexing bug.
+//! - bf16/f16 storage: 1e-2. Same arithmetic; the extra error is the final rounding of every stored
+//!   output (≤ 2⁻⁹ relative for bf16, 2⁻¹² for f16), and for grad_z the f32→T rounding of an f64.
+//!
+//! Weights at realistic scales: z and t from `positional_embedding`, deltas from
+//! `modulation_deltas`, weights and biases uniform ±1/√fan_in, freq = 1 or uniform in [0.5, 1.5],
+//! grad_h uniform ±1. Outputs are poisoned with NaN (a margin behind each view must stay NaN, and
+//! rows ≥ L of grad_z must stay untouched).
+#![cfg(any(feature = "cuda", feature = "sim"))]
+
+mod common;
+
+use half::{bf16, f16};
+use hyena_kernels::cpu::filter::{filter_bwd, filter_fwd, modulation_deltas, positional_embedding, ImplicitFilter};
+use hyena_kernels::device::{Device, DeviceBuffer};
+use hyena_kernels::ops::filter::{
+    implicit_filter_bwd, implicit_filter_fwd, FilterBuffers, FilterDims, FilterGradViews, FilterStorage, MAX_LAYERS,
+};
+use hyena_kernels::HyenaError;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use std::sync::Arc;
+
+trait Elem: FilterStorage {
+    const BOUND: f64;
+}
+impl Elem for f32 {
+    const BOUND: f64 = 1e-5;
+}
+impl Elem for bf16 {
+    const BOUND: f64 = 1e-2;
+}
+impl Elem for f16 {
+    const BOUND: f64 = 1e-2;
+}
+
+const MARGIN: usize = 3;
+
+/// One test shape.
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    l: usize,
+    l_max: usize,
+    e: usize,
+    f: usize,
+    c: usize,
+    n_layers: usize,
+    modulate: bool,
+    shift: f64,
+    random_freq: bool,
+}
+
+/// A random filter, every value already rounded to the storage type `T` (so the f64 reference
+/// sees exactly what the device sees).
+fn filter<T: Elem>(case: &Case, seed: u64) -> ImplicitFilter<f64> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let r = |v: f64| T::from_f64(v).to_f64();
+    let (z, t) = positional_embedding::<f64>(case.e, case.l_max).unwrap();
+    let mut uni = |n: usize, a: f64| (0..n).map(|_| r(rng.random_range(-a..a))).collect::<Vec<f64>>();
+    let mut layers = Vec::new();
+    for i in 0..case.n_layers {
+        let d_in = if i == 0 { case.e } else { case.f };
+        let a = 1.0 / (d_in as f64).sqrt();
+        layers.push((uni(case.f * d_in, a), uni(case.f, a)));
+    }
+    let out_weight = uni(case.c * case.f, 1.0 / (case.f as f64).sqrt());
+    let freq = if case.random_freq { uni(case.f, 0.5).into_iter().map(|x| r(1.0 + x)).collect() } else { vec![1.0; case.f] };
+    ImplicitFilter {
+        emb_dim: case.e,
+        width: case.f,
+        channels: case.c,
+        l_max: case.l_max,
+        z: z.into_iter().map(r).collect(),
+        t: t.into_iter().map(r).collect(),
+        layers,
+        freq,
+        out_weight,
+        deltas: modulation_deltas::<f64>(case.c).into_iter().map(r).collect(),
+        modulate: case.modulate,
+        shift: case.shift,
+        normalized: false,
+    }
+}
+
+fn rel_l2(what: &str, got: &[f64], want: &[f64], bound: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    assert!(got.iter().all(|x| x.is_finite()), "{what}: non-finite output (unwritten NaN poison?)");
+    let num: f64 = got.iter().zip(want).map(|(g, w)| (g - w) * (g - w)).sum();
+    let den: f64 = want.iter().map(|w| w * w).sum();
+    let err = (num / den.max(f64::MIN_POSITIVE)).sqrt();
+    if std::env::var_os("HYENA_FILTER_TEST_VERBOSE").is_some() {
+        eprintln!("{what}: {err:.3e}");
+    }
+    assert!(err <= bound, "{what}: relative L2 error {err:.3e} > {bound:.0e}");
+}
+
+/// A NaN-filled buffer of `n` elements plus a margin.
+fn poisoned<T: Elem>(dev: &Arc<dyn Device>, n: usize) -> DeviceBuffer<T> {
+    DeviceBuffer::from_host(dev, &vec![T::from_f64(f64::NAN); n + MARGIN]).unwrap()
+}
+/// The first `n` elements, widened; the margin behind them must still be NaN.
+fn read<T: Elem>(what: &str, buf: &DeviceBuffer<T>, n: usize) -> Vec<f64> {
+    let all: Vec<f64> = buf.to_host().unwrap().into_iter().map(T::to_f64).collect();
+    assert!(all[n..].iter().all(|x| x.is_nan()), "{what}: wrote past the output view");
+    all[..n].to_vec()
+}
+
+/// Poisoned gradient buffers (each view = the first `len` elements).
+struct Grads<T: Elem> {
+    z: DeviceBuffer<T>,
+    layers: Vec<(DeviceBuffer<T>, DeviceBuffer<T>)>,
+    freq: DeviceBuffer<T>,
+    out_weight: DeviceBuffer<T>,
+}
+impl<T: Elem> Grads<T> {
+    fn new(dev: &Arc<dyn Device>, w: &ImplicitFilter<f64>) -> Self {
+        Grads {
+            z: poisoned(dev, w.z.len()),
+            layers: w.layers.iter().map(|(a, b)| (poisoned(dev, a.len()), poisoned(dev, b.len()))).collect(),
+            freq: poisoned(dev, w.freq.len()),
+            out_weight: poisoned(dev, w.out_weight.len()),
+        }
+    }
+    fn views(&self) -> FilterGradViews<'_, T> {
+        fn v<T: Elem>(b: &DeviceBuffer<T>) -> hyena_kernels::device::DeviceView<'_, T> {
+            b.view(0..b.len() - MARGIN).unwrap()
+        }
+        FilterGradViews {
+            z: v(&self.z),
+            layers: self.layers.iter().map(|(a, b)| (v(a), v(b))).collect(),
+            freq: v(&self.freq),
+            out_weight: v(&self.out_weight),
+        }
+    }
+    /// Every gradient as f64 (grad z: rows < L only; rows ≥ L must still hold the NaN poison).
+    fn read(&self, tag: &str, e: usize, l: usize) -> Vec<(String, Vec<f64>)> {
+        let mut out = Vec::new();
+        let z = read(&format!("{tag} grad z"), &self.z, self.z.len() - MARGIN);
+        assert!(z[l * e..].iter().all(|x| x.is_nan()), "{tag}: grad z rows >= L were touched");
+        out.push(("grad z".to_string(), z[..l * e].to_vec()));
+        for (i, (a, b)) in self.layers.iter().enumerate() {
+            out.push((format!("grad W{i}"), read(tag, a, a.len() - MARGIN)));
+            out.push((format!("grad b{i}"), read(tag, b, b.len() - MARGIN)));
+        }
+        out.push(("grad freq".to_string(), read(tag, &self.freq, self.freq.len() - MARGIN)));
+        out.push(("grad out_weight".to_string(), read(tag, &self.out_weight, self.out_weight.len() - MARGIN)));
+        out
+    }
+}
+
+fn check<T: Elem>(dev: &Arc<dyn Device>, case: &Case, seed: u64) {
+    let tag = format!("{} filter<{:?}> {case:?}", dev.name(), T::DTYPE);
+    let w = filter::<T>(case, seed);
+    let (e, c, l) = (case.e, case.c, case.l);
+    let (h_ref, cache) = filter_fwd(&w, l).unwrap();
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
+    let gh: Vec<f64> = (0..c * l).map(|_| T::from_f64(rng.random_range(-1.0..1.0)).to_f64()).collect();
+    let mut g_ref = w.zero_grads();
+    filter_bwd(&w, &cache, &gh, &mut g_ref).unwrap();
+
+    let bufs = FilterBuffers::<T>::upload(dev, &w).unwrap();
+    let views = bufs.views();
+    let dims = FilterDims::of(&w, l);
+    let h = poisoned::<T>(dev, c * l);
+    implicit_filter_fwd(dev, &views, &dims, h.view(0..c * l).unwrap()).unwrap_or_else(|e| panic!("{tag}: {e}"));
+    dev.synchronize().unwrap();
+    rel_l2(&format!("{tag} h"), &read(&tag, &h, c * l), &h_ref, T::BOUND);
+
+    let dgh = DeviceBuffer::from_host(dev, &gh.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>()).unwrap();
+    let grads = Grads::<T>::new(dev, &w);
+    implicit_filter_bwd(dev, &views, &dims, dgh.as_view(), &grads.views()).unwrap_or_else(|e| panic!("{tag}: {e}"));
+    let got = grads.read(&tag, e, l);
+    let mut want = vec![g_ref.z[..l * e].to_vec()];
+    for (a, b) in &g_ref.layers {
+        want.push(a.clone());
+        want.push(b.clone());
+    }
+    want.push(g_ref.freq.clone());
+    want.push(g_ref.out_weight.clone());
+    for ((name, g), r) in got.iter().zip(&want) {
+        rel_l2(&format!("{tag} {name}"), g, r, T::BOUND);
+    }
+
+    // Deterministic: a second backward gives the same bits.
+    let again = Grads::<T>::new(dev, &w);
+    implicit_filter_bwd(dev, &views, &dims, dgh.as_view(), &again.views()).unwrap();
+    for ((name, a), (_, b)) in again.read(&tag, e, l).iter().zip(&got) {
+        assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()), "{tag}: {name} differs between two runs");
+    }
+}
+
+/// The sweep: every length with both depths, modulation on/off, shift 0/0.05, fixed and random freq.
+fn cases() -> Vec<Case> {
+    let mut v = Vec::new();
+    for (i, &l) in [1usize, 2, 3, 17, 255, 1000].iter().enumerate() {
+        for (j, &n_layers) in [1usize, 3].iter().enumerate() {
+            let k = i * 2 + j;
+            let big = l >= 255;
+            v.push(Case {
+                l,
+                l_max: l + [0, 1, 7][k % 3],
+                e: [5, 7, 33][k % 3],
+                // F = 64 (safari's default) on the short shapes, smaller on the long ones to keep
+                // the simulator fast; C crosses the 4-channel groups and 32-channel chunks.
+                f: if big { [16, 24][j] } else { 64 },
+                c: [1, 5, 37, 8][k % 4],
+                n_layers,
+                modulate: k % 4 != 3,
+                shift: if k % 2 == 0 { 0.0 } else { 0.05 },
+                random_freq: k % 3 != 0,
+            });
+        }
+    }
+    v
+}
+
+fn sweep<T: Elem>(salt: u64) {
+    for dev in common::devices() {
+        for (i, case) in cases().iter().enumerate() {
+            check::<T>(&dev, case, 1000 * i as u64 + salt);
+        }
+    }
+}
+
+#[test]
+fn filter_f32_matches_cpu() {
+    sweep::<f32>(0);
+}
+#[test]
+fn filter_bf16_matches_cpu() {
+    sweep::<bf16>(1);
+}
+#[test]
+fn filter_f16_matches_cpu() {
+    sweep::<f16>(2);
+}
+
+/// Longer than the backward's 512-position split (several splits) with 4 hidden layers,
+/// F = 64 and C = 40 (two channel chunks).
+#[test]
+fn filter_f32_long_four_layers() {
+    let case = Case { l: 4097, l_max: 4100, e: 9, f: 32, c: 40, n_layers: 4, modulate: true, shift: 0.05, random_freq: true };
+    for dev in common::devices() {
+        check::<f32>(&dev, &case, 4242);
+    }
+}
+
+#[test]
+fn filter_rejects_bad_arguments_with_typed_errors() {
+    let case = Case { l: 10, l_max: 12, e: 5, f: 8, c: 3, n_layers: 2, modulate: true, shift: 0.0, random_freq: false };
+    for dev in common::devices() {
+        let w = filter::<f32>(&case, 7);
+        let bufs = FilterBuffers::<f32>::upload(&dev, &w).unwrap();
+        let views = bufs.views();
+        let dims = FilterDims::of(&w, case.l);
+        let h = poisoned::<f32>(&dev, case.c * case.l);
+        let hv = h.view(0..case.c * case.l).unwrap();
+        let untouched = |h: &DeviceBuffer<f32>| h.to_host().unwrap().iter().all(|x| x.is_nan());
+        // L > l_max and L = 0: Length.
+        let e = implicit_filter_fwd(&dev, &views, &FilterDims { l: 13, ..dims }, hv).unwrap_err();
+        assert!(matches!(e, HyenaError::Length(_)), "{e}");
+        let e = implicit_filter_fwd(&dev, &views, &FilterDims { l: 0, ..dims }, hv).unwrap_err();
+        assert!(matches!(e, HyenaError::Length(_)), "{e}");
+        // Wrong lengths: Shape.
+        let e = implicit_filter_fwd(&dev, &views, &dims, h.view(0..case.c * case.l - 1).unwrap()).unwrap_err();
+        assert!(matches!(e, HyenaError::Shape { .. }), "{e}");
+        let mut bad = views.clone();
+        bad.z = bufs.z.view(0..bufs.z.len() - 1).unwrap();
+        let e = implicit_filter_fwd(&dev, &bad, &dims, hv).unwrap_err();
+        assert!(matches!(e, HyenaError::Shape { .. }), "{e}");
+        let mut bad = views.clone();
+        bad.layers.swap(0, 1); // layer 0 must be [F, E]
+        let e = implicit_filter_fwd(&dev, &bad, &dims, hv).unwrap_err();
+        assert!(matches!(e, HyenaError::Shape { .. }), "{e}");
+        // Too many / no hidden layers, normalized: Invalid.
+        let mut bad = views.clone();
+        while bad.layers.len() <= MAX_LAYERS {
+            bad.layers.push(views.layers[1]);
+        }
+        let e = implicit_filter_fwd(&dev, &bad, &dims, hv).unwrap_err();
+        assert!(matches!(e, HyenaError::Invalid(_)), "{e}");
+        let mut bad = views.clone();
+        bad.layers.clear();
+        let e = implicit_filter_fwd(&dev, &bad, &dims, hv).unwrap_err();
+        assert!(matches!(e, HyenaError::Invalid(_)), "{e}");
+        let e = implicit_filter_fwd(&dev, &views, &FilterDims { normalized: true, ..dims }, hv).unwrap_err();
+        assert!(matches!(e, HyenaError::Invalid(_)), "{e}");
+        // Output overlapping an input: Buffer.
+        let big = DeviceBuffer::<f32>::alloc(&dev, 100).unwrap();
+        let mut alias = views.clone();
+        alias.z = big.view(0..60).unwrap();
+        implicit_filter_fwd(&dev, &alias, &dims, big.view(60..90).unwrap()).unwrap(); // adjacent: fine
+        let e = implicit_filter_fwd(&dev, &alias, &dims, big.view(50..80).unwrap()).unwrap_err();
+        assert!(matches!(e, HyenaError::Buffer { .. }), "{e}");
+        // Backward: grad output aliasing grad_h, wrong number of grad layers.
+        let gh = DeviceBuffer::<f32>::from_host(&dev, &vec![0.5; case.c * case.l]).unwrap();
+        let grads = Grads::<f32>::new(&dev, &w);
+        let mut gv = grads.views();
+        gv.freq = gh.view(0..case.f).unwrap();
+        let e = implicit_filter_bwd(&dev, &views, &dims, gh.as_view(), &gv).unwrap_err();
+        assert!(matches!(e, HyenaError::Buffer { .. }), "{e}");
+        let mut gv = grads.views();
+        gv.layers.pop();
+        let e = implicit_filter_bwd(&dev, &views, &dims, gh.as_view(), &gv).unwrap_err();
+        assert!(matches!(e, HyenaError::Shape { .. }), "{e}");
+        let e = implicit_filter_bwd(&dev, &views, &dims, gh.view(1..case.c * case.l).unwrap(), &grads.views()).unwrap_err();
+        assert!(matches!(e, HyenaError::Shape { .. }), "{e}");
+        assert!(untouched(&h), "a failed call launched");
+        assert!(grads.z.to_host().unwrap().iter().all(|x| x.is_nan()), "a failed backward launched");
+        // f64 storage has no kernel.
+        let z64 = DeviceBuffer::from_host(&dev, &vec![0.0f64; 60]).unwrap();
+        let v64 = hyena_kernels::ops::filter::FilterViews {
+            z: z64.as_view(),
+            t: z64.view(0..12).unwrap(),
+            layers: vec![(z64.view(0..40).unwrap(), z64.view(0..8).unwrap())],
+            freq: z64.view(0..8).unwrap(),
+            out_weight: z64.view(0..24).unwrap(),
+            deltas: z64.view(0..3).unwrap(),
+        };
+        let h64 = DeviceBuffer::<f64>::alloc(&dev, 30).unwrap();
+        let e = implicit_filter_fwd(&dev, &v64, &dims, h64.as_view()).unwrap_err();
+        assert!(matches!(e, HyenaError::Dtype(_)), "{e}");
+    }
+}
+
+/// More shared memory than the device allows: a typed error before anything is launched.
+#[cfg(feature = "sim")]
+#[test]
+fn filter_shared_memory_limit_is_a_typed_error() {
+    use hyena_kernels::device::sim::SimDevice;
+    let dev: Arc<dyn Device> = Arc::new(SimDevice::new().with_max_shared_bytes(16 * 1024));
+    let case = Case { l: 40, l_max: 40, e: 33, f: 64, c: 4, n_layers: 3, modulate: true, shift: 0.0, random_freq: false };
+    let w = filter::<f32>(&case, 3);
+    let bufs = FilterBuffers::<f32>::upload(&dev, &w).unwrap();
+    let dims = FilterDims::of(&w, case.l);
+    let h = poisoned::<f32>(&dev, case.c * case.l);
+    let e = implicit_filter_fwd(&dev, &bufs.views(), &dims, h.view(0..case.c * case.l).unwrap()).unwrap_err();
+    assert!(matches!(e, HyenaError::SharedMemory { .. }), "{e}");
+    let gh = DeviceBuffer::<f32>::from_host(&dev, &vec![0.5; case.c * case.l]).unwrap();
+    let grads = Grads::<f32>::new(&dev, &w);
+    let e = implicit_filter_bwd(&dev, &bufs.views(), &dims, gh.as_view(), &grads.views()).unwrap_err();
+    assert!(matches!(e, HyenaError::SharedMemory { .. }), "{e}");
+    assert!(h.to_host().unwrap().iter().all(|x| x.is_nan()));
+}
+
+/// The simulator running threads and blocks last-first: results must not depend on the order.
+#[cfg(feature = "sim")]
+#[test]
+fn filter_reverse_thread_order_matches_cpu() {
+    use hyena_kernels::device::sim::{SimDevice, ThreadOrder};
+    let dev: Arc<dyn Device> = Arc::new(SimDevice::new().with_thread_order(ThreadOrder::Reverse));
+    let case = Case { l: 100, l_max: 120, e: 7, f: 16, c: 33, n_layers: 2, modulate: true, shift: 0.05, random_freq: true };
+    check::<f32>(&dev, &case, 900);
+}
