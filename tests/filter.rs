@@ -20,15 +20,15 @@ mod common;
 
 use half::{bf16, f16};
 use hyena_kernels::cpu::filter::{filter_bwd, filter_fwd, modulation_deltas, positional_embedding, ImplicitFilter};
-use hyena_kernels::device::{Device, DeviceBuffer};
+use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar};
 use hyena_kernels::ops::filter::{
-    implicit_filter_bwd, implicit_filter_fwd, FilterBuffers, FilterDims, FilterGradViews, FilterStorage, MAX_LAYERS,
+    implicit_filter_bwd, implicit_filter_fwd, FilterBuffers, FilterDims, FilterGradViews, MAX_LAYERS,
 };
 use hyena_kernels::HyenaError;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::sync::Arc;
 
-trait Elem: FilterStorage {
+trait Elem: DeviceScalar {
     const BOUND: f64;
 }
 impl Elem for f32 {

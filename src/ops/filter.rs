@@ -416,39 +416,7 @@ pub fn implicit_filter_bwd<T: DeviceScalar>(
     dev.synchronize()
 }
 
-/// A storage type of the filter kernels with conversions from/to f64 (round to nearest even).
-pub trait FilterStorage: DeviceScalar {
-    /// Round an f64 to the storage type.
-    fn from_f64(x: f64) -> Self;
-    /// Widen to f64 (exact).
-    fn to_f64(self) -> f64;
-}
-impl FilterStorage for f32 {
-    fn from_f64(x: f64) -> Self {
-        x as f32
-    }
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-}
-impl FilterStorage for half::bf16 {
-    fn from_f64(x: f64) -> Self {
-        half::bf16::from_f64(x)
-    }
-    fn to_f64(self) -> f64 {
-        half::bf16::to_f64(self)
-    }
-}
-impl FilterStorage for half::f16 {
-    fn from_f64(x: f64) -> Self {
-        half::f16::from_f64(x)
-    }
-    fn to_f64(self) -> f64 {
-        half::f16::to_f64(self)
-    }
-}
-
-fn up<S: Scalar, T: FilterStorage>(dev: &Arc<dyn Device>, v: &[S]) -> Result<DeviceBuffer<T>> {
+fn up<S: Scalar, T: DeviceScalar>(dev: &Arc<dyn Device>, v: &[S]) -> Result<DeviceBuffer<T>> {
     DeviceBuffer::from_host(dev, &v.iter().map(|x| T::from_f64(x.as_f64())).collect::<Vec<T>>())
 }
 
@@ -462,7 +430,7 @@ pub struct FilterBuffers<T: Copy> {
     pub deltas: DeviceBuffer<T>,
 }
 
-impl<T: FilterStorage> FilterBuffers<T> {
+impl<T: DeviceScalar> FilterBuffers<T> {
     /// Upload `w` (validated first), rounding every value to `T`.
     pub fn upload<S: Scalar>(dev: &Arc<dyn Device>, w: &ImplicitFilter<S>) -> Result<Self> {
         w.validate()?;
@@ -497,7 +465,7 @@ pub struct FilterGradBuffers<T: Copy> {
     pub out_weight: DeviceBuffer<T>,
 }
 
-impl<T: FilterStorage> FilterGradBuffers<T> {
+impl<T: DeviceScalar> FilterGradBuffers<T> {
     /// Allocate gradient buffers, `grad z` zero-filled (the backward leaves rows `≥ L` untouched);
     /// the others are overwritten by [`implicit_filter_bwd`].
     pub fn alloc(dev: &Arc<dyn Device>, dims: &FilterDims, n_layers: usize) -> Result<Self> {

@@ -20,10 +20,11 @@
 //! `grad_u` and the projection gradients (bias gradients as GEMMs with a ones vector), the
 //! short-conv backward reduces its weight gradients on the device.
 //!
-//! The implicit filter `h` (a small FFN over positions, `L·F·(E + F·layers + C)` FLOPs) is
-//! computed on the host with the CPU reference (`cpu::filter`, hidden layers in f64) and uploaded;
-//! its backward downloads `grad_h` and runs the CPU reference backward. A device kernel for it is
-//! future work (issue #4); the rest of the pass runs on the device.
+//! The implicit filter `h` runs on the device too (`ops::filter`: hidden layers in f64, output
+//! layer and modulation in f32; its backward recomputes the activations and reduces the weight
+//! gradients on the device). Only safari's optional `normalized` filter (L1 normalisation over
+//! channels, off by default and in every released checkpoint) is computed on the host with the
+//! CPU reference and uploaded, its backward run on the host from the downloaded `grad_h`.
 //!
 //! Storage `S` is f32, bf16 or f16 (arithmetic f32 in the kernels; GEMMs f32-accumulate); the
 //! host side `T` is f32 or f64 (values are rounded to `S` on upload). Limits: the fused conv's
@@ -34,9 +35,10 @@ use crate::config::OperatorConfig;
 use crate::error::{ModelError, Result};
 use crate::lm::Mixer;
 use crate::operator::{HyenaOperator, NamedParam, NamedParamMut};
-use hyena_kernels::cpu::filter::{self, FilterCache};
+use hyena_kernels::cpu::filter::{self, FilterCache, FilterGrads};
 use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, GemmSpec, Trans};
 use hyena_kernels::ops::fftconv::{self as conv, GatedConvGradViews};
+use hyena_kernels::ops::filter::{implicit_filter_bwd, implicit_filter_fwd, FilterBuffers, FilterDims, FilterGradBuffers};
 use hyena_kernels::ops::shortconv::{shortconv_bwd, shortconv_fwd};
 use hyena_kernels::{HyenaError, Scalar};
 use std::marker::PhantomData;
@@ -79,7 +81,14 @@ pub struct DeviceOperatorCache<T: Scalar, S: DeviceScalar> {
     h: DeviceBuffer<S>,
     steps: Vec<DeviceBuffer<S>>,
     ones: DeviceBuffer<S>,
-    filter_cache: FilterCache<T>,
+    filter: FilterPass<T, S>,
+}
+
+/// How the forward pass made `h`: on the device (the weights it used, for the backward) or, for
+/// `normalized` filters, on the host.
+enum FilterPass<T: Scalar, S: DeviceScalar> {
+    Device(FilterBuffers<S>),
+    Host(FilterCache<T>),
 }
 
 impl<T: Scalar, S: DeviceScalar> DeviceOperatorCache<T, S> {
@@ -237,9 +246,16 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                 uc.view(i * chunk..(i + 1) * chunk)?,
             )?;
         }
-        let (h_host, filter_cache) = filter::filter_fwd(&self.op.filter, l)?;
-        let h = upload::<T, S>(dev, &h_host)?;
         let cf = d * (n - 1);
+        let (h, filter) = if self.op.filter.normalized {
+            let (h_host, fc) = filter::filter_fwd(&self.op.filter, l)?;
+            (upload::<T, S>(dev, &h_host)?, FilterPass::Host(fc))
+        } else {
+            let fb = FilterBuffers::<S>::upload(dev, &self.op.filter)?;
+            let h = DeviceBuffer::<S>::alloc(dev, cf * l)?;
+            implicit_filter_fwd(dev, &fb.views(), &FilterDims::of(&self.op.filter, l), h.as_view())?;
+            (h, FilterPass::Device(fb))
+        };
         let hf = DeviceBuffer::<f32>::alloc(dev, conv::spectrum_len(cf, l)?)?;
         conv::fftconv_filter(dev, &h, cf, l, &hf)?;
         let per = conv::spectrum_len(d, l)?;
@@ -270,7 +286,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         gemm_rm::<S>(dev, l, d, d, mat(last, l, true, d * l), mat(w.out_w.as_view(), d, true, 0), 1.0, mat(y.as_view(), d, false, l * d), b)?;
         // The spectrum buffer is dropped here: wait for the launches that read it.
         dev.synchronize()?;
-        Ok((y, DeviceOperatorCache { b, l, w, u, zin, uc, h, steps, ones, filter_cache }))
+        Ok((y, DeviceOperatorCache { b, l, w, u, zin, uc, h, steps, ones, filter }))
     }
 
     /// Backward pass on device memory: `grad_y` `[B, L, D]` → `grad_u` `[B, L, D]`; the
@@ -369,6 +385,27 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                 gemm_rm::<S>(dev, d, 1, l, mat(gzb, l, false, 0), mat(ones, 1, false, 0), beta, mat(g.in_b.view(i * d..(i + 1) * d)?, 1, false, 0), 1)?;
             }
         }
+        let fg: FilterGrads<f64> = match &cache.filter {
+            FilterPass::Device(fb) => {
+                let dims = FilterDims::of(&self.op.filter, l);
+                let gb = FilterGradBuffers::<S>::alloc(dev, &dims, self.op.filter.layers.len())?;
+                implicit_filter_bwd(dev, &fb.views(), &dims, g.grad_h.as_view(), &gb.views())?;
+                gb.to_host()?
+            }
+            FilterPass::Host(fc) => {
+                dev.synchronize()?;
+                let grad_h: Vec<T> = download(&g.grad_h)?;
+                let mut fg = self.op.filter.zero_grads();
+                filter::filter_bwd(&self.op.filter, fc, &grad_h, &mut fg)?;
+                let w = |v: &[T]| v.iter().map(|x| x.as_f64()).collect::<Vec<f64>>();
+                FilterGrads {
+                    z: w(&fg.z),
+                    layers: fg.layers.iter().map(|(a, b)| (w(a), w(b))).collect(),
+                    freq: w(&fg.freq),
+                    out_weight: w(&fg.out_weight),
+                }
+            }
+        };
         dev.synchronize()?;
         // Gradients to the host.
         accumulate(&mut grads.in_proj_weight, &g.in_w)?;
@@ -378,10 +415,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         accumulate(&mut grads.short_filter_weight, &g.sf_w)?;
         accumulate(&mut grads.short_filter_bias, &g.sf_b)?;
         accumulate(&mut grads.filter_bias, &g.filter_bias)?;
-        let grad_h: Vec<T> = download(&g.grad_h)?;
-        let mut fg = self.op.filter.zero_grads();
-        filter::filter_bwd(&self.op.filter, &cache.filter_cache, &grad_h, &mut fg)?;
-        let add = |dst: &mut [T], src: &[T]| dst.iter_mut().zip(src).for_each(|(a, &x)| *a = *a + x);
+        let add = |dst: &mut [T], src: &[f64]| dst.iter_mut().zip(src).for_each(|(a, &x)| *a = *a + T::lit(x));
         add(&mut grads.filter.z, &fg.z);
         add(&mut grads.filter.freq, &fg.freq);
         add(&mut grads.filter.out_weight, &fg.out_weight);
