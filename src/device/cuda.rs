@@ -37,6 +37,10 @@ pub struct CudaDevice {
     smem_optin: Mutex<HashMap<&'static str, usize>>,
     blas: OnceLock<std::result::Result<CudaBlas, String>>,
     allocs: AllocTable,
+    /// Stream-ordered allocation (`cuMemAllocAsync`/`cuMemFreeAsync` on the launch stream, from
+    /// the device's default pool with a release threshold that keeps freed memory cached) when
+    /// the device supports memory pools; plain `cuMemAlloc`/`cuMemFree` otherwise.
+    pooled: bool,
     name: String,
     compute_capability: (i32, i32),
     max_shared_optin: usize,
@@ -148,6 +152,28 @@ impl CudaDevice {
             functions.insert(k.name, f);
         }
         let stream = ctx.default_stream();
+        // Keep freed pool memory cached (threshold = u64::MAX) so that the temporaries of every
+        // pass are recycled without the implicit device synchronisation of cuMemFree. This is a
+        // per-process pool attribute, not a device setting.
+        let pooled = ctx
+            .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED)
+            .map(|v| v == 1)
+            .unwrap_or(false)
+            && {
+                // SAFETY: the device handle comes from the live context; the attribute value is a
+                // u64 as the driver documents for CU_MEMPOOL_ATTR_RELEASE_THRESHOLD.
+                unsafe {
+                    drv::device::get_default_mem_pool(ctx.cu_device()).and_then(|pool| {
+                        let mut threshold: u64 = u64::MAX;
+                        drv::mem_pool::set_attribute(
+                            pool,
+                            cudarc::driver::sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+                            &mut threshold as *mut u64 as *mut c_void,
+                        )
+                    })
+                }
+                .is_ok()
+            };
         Ok(Self {
             ctx,
             stream,
@@ -156,6 +182,7 @@ impl CudaDevice {
             smem_optin: Mutex::new(HashMap::new()),
             blas: OnceLock::new(),
             allocs: AllocTable::new(),
+            pooled,
             name,
             compute_capability,
             max_shared_optin,
@@ -265,9 +292,14 @@ impl Device for CudaDevice {
             return Err(HyenaError::Invalid("alloc_raw of 0 bytes".into()));
         }
         self.bind()?;
-        // SAFETY: plain cuMemAlloc in the bound context; the size is non-zero.
-        let addr = unsafe { drv::malloc_sync(bytes) }
-            .map_err(|e| driver_err(&format!("cuMemAlloc({bytes} bytes)"), e))?;
+        // SAFETY: cuMemAllocAsync on the context's launch stream (every copy, launch and GEMM of
+        // this device is ordered on it), or plain cuMemAlloc; the size is non-zero.
+        let addr = if self.pooled {
+            unsafe { drv::malloc_async(self.stream.cu_stream(), bytes) }
+                .map_err(|e| driver_err(&format!("cuMemAllocAsync({bytes} bytes)"), e))?
+        } else {
+            unsafe { drv::malloc_sync(bytes) }.map_err(|e| driver_err(&format!("cuMemAlloc({bytes} bytes)"), e))?
+        };
         self.allocs.insert(addr, bytes);
         Ok(addr)
     }
@@ -275,9 +307,16 @@ impl Device for CudaDevice {
     fn free_raw(&self, addr: u64, _bytes: usize) {
         // Only free what this device allocated and has not freed yet.
         if self.allocs.remove(addr).is_some() && self.bind().is_ok() {
-            // SAFETY: `addr` came from cuMemAlloc on this context and is freed once. cuMemFree
-            // waits for pending work that uses it. An error here cannot be reported from Drop.
-            let _ = unsafe { drv::free_sync(addr) };
+            // SAFETY: `addr` came from this context's allocator and is freed once: stream-ordered
+            // after the work queued on the launch stream (pooled), or by cuMemFree, which waits
+            // for pending work. An error here cannot be reported from Drop.
+            let _ = unsafe {
+                if self.pooled {
+                    drv::free_async(addr, self.stream.cu_stream())
+                } else {
+                    drv::free_sync(addr)
+                }
+            };
         }
     }
 
@@ -421,5 +460,16 @@ impl Device for CudaDevice {
     fn synchronize(&self) -> Result<()> {
         self.bind()?;
         self.stream.synchronize().map_err(|e| driver_err("cuStreamSynchronize", e))
+    }
+
+    /// CUDA events (timing enabled) recorded on the launch stream before and after `work`.
+    fn time_ms(&self, work: &mut dyn FnMut() -> Result<()>) -> Result<f64> {
+        self.bind()?;
+        let flags = Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT);
+        let start = self.stream.record_event(flags).map_err(|e| driver_err("cuEventRecord", e))?;
+        work()?;
+        let end = self.stream.record_event(flags).map_err(|e| driver_err("cuEventRecord", e))?;
+        let ms = start.elapsed_ms(&end).map_err(|e| driver_err("cuEventElapsedTime", e))?;
+        Ok(ms as f64)
     }
 }

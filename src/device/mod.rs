@@ -178,6 +178,15 @@ pub trait Device: Send + Sync {
     fn gemm(&self, spec: &GemmSpec) -> Result<()>;
     /// Wait for all queued work.
     fn synchronize(&self) -> Result<()>;
+    /// Milliseconds the device spends on the work `work` queues: CUDA events around it on a GPU;
+    /// host wall-clock between two synchronizations on other devices (the simulator).
+    fn time_ms(&self, work: &mut dyn FnMut() -> Result<()>) -> Result<f64> {
+        self.synchronize()?;
+        let t = std::time::Instant::now();
+        work()?;
+        self.synchronize()?;
+        Ok(t.elapsed().as_secs_f64() * 1e3)
+    }
 }
 
 /// A typed device buffer of `len` elements of `T`, freed on drop.

@@ -9,11 +9,16 @@
 //! columns (SDPA causal attention, and a standalone PyTorch Hyena operator) at the same sizes and
 //! thread count.
 //!
-//! GPU (`--device cuda`): FlashAttention-2 (PyTorch SDPA restricted to the flash backend) and the
-//! PyTorch FFT convolution through the same helper, with a bandwidth column; the Hyena GPU kernels
-//! of this project are a marked hook that reports "pending: GPU kernels" until they land.
+//! GPU (`--device cuda`, build feature `cuda`): the project's kernels + cuBLAS in bf16 ([`gpu`]:
+//! operator forward and forward+backward, the fused gated conv alone, its bandwidth as a % of a
+//! device-to-device copy measured in the same run), timed with CUDA events; FlashAttention-2
+//! (PyTorch SDPA restricted to the flash backend) and the PyTorch FFT convolution through the
+//! Python helper. `--device sim` (build feature `sim`) runs the same device columns in the SIMT
+//! simulator, to check the path end to end at small sizes — its times are not GPU times.
 
 pub mod attention;
+#[cfg(any(feature = "cuda", feature = "sim"))]
+pub mod gpu;
 pub mod report;
 pub mod torch;
 
@@ -31,6 +36,8 @@ use std::time::{Duration, Instant};
 pub enum Device {
     Cpu,
     Cuda,
+    /// The SIMT simulator (a path check: its times are not GPU times).
+    Sim,
 }
 
 #[derive(Args, Debug)]
@@ -119,7 +126,7 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 /// Timing policy of one run.
-struct Policy {
+pub(crate) struct Policy {
     warmup: usize,
     reps: usize,
     budget: Duration,
@@ -205,6 +212,14 @@ fn hyena_bytes(b: usize, l: usize, d: usize, order: usize) -> u128 {
     (2 * act + spec + l * 64 * 8 * 8) * 4
 }
 
+/// Columns of the device backends (`--device cuda|sim`, see [`gpu`]): (key, label, unit).
+const DEVICE_COLUMNS: [(&str, &str, &str); 4] = [
+    ("hyena_gpu_fwd", "Hyena operator fwd (project kernels + cuBLAS, bf16)", "ms"),
+    ("hyena_gpu_fwdbwd", "Hyena operator fwd+bwd (project kernels + cuBLAS, bf16)", "ms"),
+    ("core_gpu_fwd", "Hyena mixing core fwd: fused gated FFT conv kernel (bf16)", "ms"),
+    ("core_gpu_bw", "mixing core bandwidth, % of device-to-device copy", "%"),
+];
+
 const CPU_COLUMNS: [(&str, &str); 5] = [
     ("hyena_fwd", "Hyena operator fwd (Rust CPU)"),
     ("hyena_fwdbwd", "Hyena operator fwd+bwd (Rust CPU)"),
@@ -240,7 +255,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let threads = rayon::current_num_threads();
     let batch = a.batch.unwrap_or(match a.device {
-        Device::Cpu => 1,
+        Device::Cpu | Device::Sim => 1,
         Device::Cuda => 64,
     });
     if batch == 0 {
@@ -257,6 +272,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 match a.device {
                     Device::Cpu => "CPU",
                     Device::Cuda => "GPU",
+                    Device::Sim => "SIMT simulator (path check, not GPU times)",
                 },
                 a.width,
                 a.head_dim
@@ -266,7 +282,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         ("backend".into(), format!("{:?}", a.device).to_lowercase()),
         ("machine".into(), cpu_model()),
         ("threads".into(), threads.to_string()),
-        ("dtype".into(), "f32".into()),
+        ("dtype".into(), if a.device == Device::Cpu { "f32" } else { "bf16 storage, f32 arithmetic" }.into()),
         (
             "shape".into(),
             format!(
@@ -385,18 +401,9 @@ pub fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 ));
             }
         }
-        Device::Cuda => {
-            columns.push(Column {
-                key: "hyena_gpu_fwd".into(),
-                label: "Hyena operator fwd (project GPU kernels)".into(),
-                unit: "ms".into(),
-                plot: true,
-            });
-            for row in rows.iter_mut() {
-                row.cells.push(hyena_gpu_hook(batch, row.l, a.width));
-            }
-            notes.push("Hyena GPU column: pending: GPU kernels (hook `hyena_gpu_hook` in crates/hyena-cli/src/bench.rs)".into());
-            if torch_ok.is_none() {
+        Device::Cuda | Device::Sim => {
+            device_columns(&a, batch, &policy, &lengths, &mut columns, &mut ratios, &mut rows, &mut notes, &mut meta)?;
+            if torch_ok.is_none() && a.device == Device::Cuda {
                 notes.push("GPU baselines need Python + torch with CUDA; none were run".into());
             }
         }
@@ -407,6 +414,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         let dev = match a.device {
             Device::Cpu => "cpu",
             Device::Cuda => "cuda",
+            Device::Sim => return Err("--device sim has no PyTorch baselines: pass --no-torch".into()),
         };
         let lens = lengths.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(",");
         let mut args: Vec<String> = vec![
@@ -486,17 +494,91 @@ pub fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Hook for the project's GPU Hyena kernels. Until they land this reports "pending: GPU kernels"
-/// — never a made-up number. When they do: build the operator on the device, time forward with
-/// CUDA events (warm-up, median), return `Cell::ok(ms, reps)`.
-fn hyena_gpu_hook(_batch: usize, _l: usize, _width: usize) -> Cell {
-    #[cfg(feature = "cuda")]
+/// The device columns ([`gpu`]) on the device `--device` names, or a cell per row saying why not.
+#[allow(clippy::too_many_arguments)]
+fn device_columns(
+    a: &BenchArgs,
+    batch: usize,
+    policy: &Policy,
+    lengths: &[usize],
+    columns: &mut Vec<Column>,
+    ratios: &mut Vec<Ratio>,
+    rows: &mut [Row],
+    notes: &mut Vec<String>,
+    meta: &mut Vec<(String, String)>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let keys: Vec<&str> =
+        DEVICE_COLUMNS.iter().map(|(k, _, _)| *k).filter(|k| !(a.fwd_only && k.ends_with("fwdbwd"))).collect();
+    #[cfg(any(feature = "cuda", feature = "sim"))]
     {
-        Cell::missing("pending: GPU kernels")
+        let dev: std::sync::Arc<dyn hyena_kernels::device::Device> = match a.device {
+            #[cfg(feature = "cuda")]
+            Device::Cuda => hyena_kernels::device::cuda::CudaDevice::arc(0)?,
+            #[cfg(feature = "sim")]
+            Device::Sim => std::sync::Arc::new(hyena_kernels::device::sim::SimDevice::new()),
+            other => {
+                let f = format!("{other:?}").to_lowercase();
+                return Err(format!("--device {f} needs a build with feature `{f}` (cargo run --release -p hyena-cli --features {f} -- bench …)").into());
+            }
+        };
+        meta.push(("device".into(), dev.name()));
+        for (k, label, unit) in DEVICE_COLUMNS.iter().filter(|(k, _, _)| keys.contains(k)) {
+            columns.push(Column { key: k.to_string(), label: label.to_string(), unit: unit.to_string(), plot: *unit == "ms" });
+        }
+        let gb = gpu::GpuBench { dev: dev.clone(), batch, width: a.width, order: a.order, filter_width: a.filter_width };
+        let copy_bytes: usize = if a.device == Device::Sim { 1 << 20 } else { 1 << 30 };
+        let copy = match gb.copy_gbps(copy_bytes, policy) {
+            Ok(g) => {
+                meta.push(("device-to-device copy".into(), format!("{g:.0} GB/s (read+write, {} MiB buffer, same run)", copy_bytes >> 20)));
+                Some(g)
+            }
+            Err(e) => {
+                notes.push(format!("copy bandwidth not measured: {e}"));
+                None
+            }
+        };
+        let pb = progress(a.quiet, (lengths.len() * keys.len()) as u64);
+        for (ri, &l) in lengths.iter().enumerate() {
+            let mut core_ms = None;
+            let mut cells = Vec::new();
+            for k in &keys {
+                pb.set_message(format!("L={} {k}", report::fmt_len(l)));
+                let c = gb.run(k, l, policy, core_ms, copy);
+                if *k == "core_gpu_fwd" {
+                    core_ms = c.value;
+                }
+                cells.push(c);
+                pb.inc(1);
+            }
+            rows[ri].cells = cells;
+            let line = row_line(l, &rows[ri].cells);
+            if pb.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                pb.println(line);
+            }
+        }
+        pb.finish_and_clear();
+        if !a.fwd_only {
+            ratios.push(Ratio { key: "fwdbwd/fwd".into(), num: "hyena_gpu_fwdbwd".into(), den: "hyena_gpu_fwd".into() });
+        }
+        if a.device == Device::Sim {
+            notes.push("--device sim: the device path checked end to end in the SIMT simulator; these times are NOT GPU times".into());
+        }
+        Ok(())
     }
-    #[cfg(not(feature = "cuda"))]
+    #[cfg(not(any(feature = "cuda", feature = "sim")))]
     {
-        Cell::missing("pending: GPU kernels (and this binary was built without --features cuda)")
+        let _ = (batch, policy, ratios, meta);
+        let f = format!("{:?}", a.device).to_lowercase();
+        for (k, label, unit) in DEVICE_COLUMNS.iter().filter(|(k, _, _)| keys.contains(k)) {
+            columns.push(Column { key: k.to_string(), label: label.to_string(), unit: unit.to_string(), plot: *unit == "ms" });
+        }
+        for (row, _) in rows.iter_mut().zip(lengths) {
+            row.cells = keys.iter().map(|_| Cell::missing(format!("not built: this binary lacks feature `{f}`"))).collect();
+        }
+        notes.push(format!("the project's device columns need a build with feature `{f}` (cargo run --release -p hyena-cli --features {f} -- bench --device {f})"));
+        Ok(())
     }
 }
 

@@ -58,8 +58,9 @@ impl<T: Scalar, S: DeviceScalar> Clone for DeviceOperator<T, S> {
     }
 }
 
-/// Device copies of the weights one pass used.
-struct Weights<S: DeviceScalar> {
+/// Device copies of an operator's weights ([`DeviceOperator::upload`]), shared by the passes
+/// that use them.
+pub struct DeviceWeights<S: DeviceScalar> {
     in_w: DeviceBuffer<S>,
     in_b: DeviceBuffer<S>,
     out_w: DeviceBuffer<S>,
@@ -67,6 +68,8 @@ struct Weights<S: DeviceScalar> {
     sf_w: DeviceBuffer<S>,
     sf_b: DeviceBuffer<S>,
     filter_bias: DeviceBuffer<S>,
+    /// The implicit filter's weights (`None` for `normalized` filters, computed on the host).
+    filter: Option<FilterBuffers<S>>,
 }
 
 /// What [`DeviceOperator::forward_device`] keeps for the backward pass (device buffers plus the
@@ -74,21 +77,15 @@ struct Weights<S: DeviceScalar> {
 pub struct DeviceOperatorCache<T: Scalar, S: DeviceScalar> {
     b: usize,
     l: usize,
-    w: Weights<S>,
+    w: Arc<DeviceWeights<S>>,
     u: DeviceBuffer<S>,
     zin: DeviceBuffer<S>,
     uc: DeviceBuffer<S>,
     h: DeviceBuffer<S>,
     steps: Vec<DeviceBuffer<S>>,
     ones: DeviceBuffer<S>,
-    filter: FilterPass<T, S>,
-}
-
-/// How the forward pass made `h`: on the device (the weights it used, for the backward) or, for
-/// `normalized` filters, on the host.
-enum FilterPass<T: Scalar, S: DeviceScalar> {
-    Device(FilterBuffers<S>),
-    Host(FilterCache<T>),
+    /// The host filter's cache when `h` was made on the host (`normalized` filters).
+    host_filter: Option<FilterCache<T>>,
 }
 
 impl<T: Scalar, S: DeviceScalar> DeviceOperatorCache<T, S> {
@@ -188,9 +185,11 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         &self.dev
     }
 
-    fn upload_weights(&self) -> Result<Weights<S>> {
+    /// Copy the current weights to the device (rounded to `S`), for [`Self::forward_with`]: a
+    /// caller running many passes with unchanged weights (inference, benchmarks) uploads once.
+    pub fn upload(&self) -> Result<Arc<DeviceWeights<S>>> {
         let (o, d) = (&self.op, &self.dev);
-        Ok(Weights {
+        Ok(Arc::new(DeviceWeights {
             in_w: upload(d, &o.in_proj_weight)?,
             in_b: upload(d, &o.in_proj_bias)?,
             out_w: upload(d, &o.out_proj_weight)?,
@@ -198,7 +197,8 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             sf_w: upload(d, &o.short_filter_weight)?,
             sf_b: upload(d, &o.short_filter_bias)?,
             filter_bias: upload(d, &o.filter_bias)?,
-        })
+            filter: if o.filter.normalized { None } else { Some(FilterBuffers::<S>::upload(d, &o.filter)?) },
+        }))
     }
 
     fn check_dims(&self, b: usize, l: usize) -> Result<()> {
@@ -214,8 +214,15 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
     }
 
     /// Forward pass on device memory: `u` `[B, L, D]` (storage `S`) → `y` `[B, L, D]`, with the
-    /// cache for [`Self::backward_device`].
+    /// cache for [`Self::backward_device`]. Uploads the current weights first.
     pub fn forward_device(&self, u: DeviceBuffer<S>, b: usize, l: usize) -> Result<(DeviceBuffer<S>, DeviceOperatorCache<T, S>)> {
+        self.check_dims(b, l)?;
+        self.forward_with(self.upload()?, u, b, l)
+    }
+
+    /// [`Self::forward_device`] with weights uploaded earlier by [`Self::upload`] from this
+    /// operator's current parameters (after changing them, upload again).
+    pub fn forward_with(&self, w: Arc<DeviceWeights<S>>, u: DeviceBuffer<S>, b: usize, l: usize) -> Result<(DeviceBuffer<S>, DeviceOperatorCache<T, S>)> {
         self.check_dims(b, l)?;
         let dev = &self.dev;
         let (d, n) = (self.op.cfg.d_model, self.op.cfg.order);
@@ -223,7 +230,6 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         if !u.as_view().is_on(dev) {
             return Err(HyenaError::Buffer { name: "device operator input u".into(), problem: "belongs to another device".into() }.into());
         }
-        let w = self.upload_weights()?;
         let ones = upload::<f64, S>(dev, &vec![1.0; b * l])?;
         let chunk = b * d * l;
         let zin = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
@@ -247,14 +253,16 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             )?;
         }
         let cf = d * (n - 1);
-        let (h, filter) = if self.op.filter.normalized {
-            let (h_host, fc) = filter::filter_fwd(&self.op.filter, l)?;
-            (upload::<T, S>(dev, &h_host)?, FilterPass::Host(fc))
-        } else {
-            let fb = FilterBuffers::<S>::upload(dev, &self.op.filter)?;
-            let h = DeviceBuffer::<S>::alloc(dev, cf * l)?;
-            implicit_filter_fwd(dev, &fb.views(), &FilterDims::of(&self.op.filter, l), h.as_view())?;
-            (h, FilterPass::Device(fb))
+        let (h, host_filter) = match &w.filter {
+            None => {
+                let (h_host, fc) = filter::filter_fwd(&self.op.filter, l)?;
+                (upload::<T, S>(dev, &h_host)?, Some(fc))
+            }
+            Some(fb) => {
+                let h = DeviceBuffer::<S>::alloc(dev, cf * l)?;
+                implicit_filter_fwd(dev, &fb.views(), &FilterDims::of(&self.op.filter, l), h.as_view())?;
+                (h, None)
+            }
         };
         let hf = DeviceBuffer::<f32>::alloc(dev, conv::spectrum_len(cf, l)?)?;
         conv::fftconv_filter(dev, &h, cf, l, &hf)?;
@@ -286,7 +294,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         gemm_rm::<S>(dev, l, d, d, mat(last, l, true, d * l), mat(w.out_w.as_view(), d, true, 0), 1.0, mat(y.as_view(), d, false, l * d), b)?;
         // The spectrum buffer is dropped here: wait for the launches that read it.
         dev.synchronize()?;
-        Ok((y, DeviceOperatorCache { b, l, w, u, zin, uc, h, steps, ones, filter }))
+        Ok((y, DeviceOperatorCache { b, l, w, u, zin, uc, h, steps, ones, host_filter }))
     }
 
     /// Backward pass on device memory: `grad_y` `[B, L, D]` → `grad_u` `[B, L, D]`; the
@@ -385,25 +393,28 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                 gemm_rm::<S>(dev, d, 1, l, mat(gzb, l, false, 0), mat(ones, 1, false, 0), beta, mat(g.in_b.view(i * d..(i + 1) * d)?, 1, false, 0), 1)?;
             }
         }
-        let fg: FilterGrads<f64> = match &cache.filter {
-            FilterPass::Device(fb) => {
+        let fg: FilterGrads<f64> = match (&w.filter, &cache.host_filter) {
+            (Some(fb), _) => {
                 let dims = FilterDims::of(&self.op.filter, l);
                 let gb = FilterGradBuffers::<S>::alloc(dev, &dims, self.op.filter.layers.len())?;
                 implicit_filter_bwd(dev, &fb.views(), &dims, g.grad_h.as_view(), &gb.views())?;
                 gb.to_host()?
             }
-            FilterPass::Host(fc) => {
+            (None, Some(fc)) => {
                 dev.synchronize()?;
                 let grad_h: Vec<T> = download(&g.grad_h)?;
                 let mut fg = self.op.filter.zero_grads();
                 filter::filter_bwd(&self.op.filter, fc, &grad_h, &mut fg)?;
-                let w = |v: &[T]| v.iter().map(|x| x.as_f64()).collect::<Vec<f64>>();
+                let wide = |v: &[T]| v.iter().map(|x| x.as_f64()).collect::<Vec<f64>>();
                 FilterGrads {
-                    z: w(&fg.z),
-                    layers: fg.layers.iter().map(|(a, b)| (w(a), w(b))).collect(),
-                    freq: w(&fg.freq),
-                    out_weight: w(&fg.out_weight),
+                    z: wide(&fg.z),
+                    layers: fg.layers.iter().map(|(a, b)| (wide(a), wide(b))).collect(),
+                    freq: wide(&fg.freq),
+                    out_weight: wide(&fg.out_weight),
                 }
+            }
+            (None, None) => {
+                return Err(HyenaError::Invalid("device operator cache: no filter weights and no host filter cache".into()).into())
             }
         };
         dev.synchronize()?;
