@@ -11,6 +11,7 @@ use clap::{Args, ValueEnum};
 use hyena_kernels::Scalar;
 use hyena_model::layers::argmax_rows;
 use hyena_model::recall::{RecallData, RecallTask};
+use hyena_model::lm::Mixer;
 use hyena_model::train::{OptimConfig, TrainRng, TrainState};
 use hyena_model::{HyenaLm, LmConfig, ModelError};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -107,9 +108,14 @@ pub struct TrainRecallArgs {
     /// Log every this many updates.
     #[arg(long, default_value_t = 10)]
     log_every: u64,
-    /// Arithmetic precision.
+    /// Arithmetic precision of the weights, optimizer and the CPU layers.
     #[arg(long, value_enum, default_value = "f32")]
     precision: TrainPrecision,
+    /// Where the Hyena operators run: the CPU, or the CUDA device abstraction (`cuda`: a GPU, build
+    /// feature `cuda`; `sim`: the SIMT simulator, build feature `sim`, tiny runs only), f32
+    /// storage; embeddings, LayerNorms, MLPs and the optimizer stay on the CPU.
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: crate::run::Backend,
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
@@ -133,7 +139,7 @@ pub fn train_recall(args: TrainRecallArgs) -> Result<(), Box<dyn std::error::Err
 }
 
 /// Accuracy of the prediction at the last position over `data` (targets only there).
-fn test_accuracy<T: Scalar>(lm: &HyenaLm<T>, data: &RecallData, batch: usize) -> Result<f64, ModelError> {
+fn test_accuracy<T: Scalar, M: Mixer<T>>(lm: &HyenaLm<T, M>, data: &RecallData, batch: usize) -> Result<f64, ModelError> {
     let mut correct = 0usize;
     let rows = lm.vocab_rows;
     let idx: Vec<usize> = (0..data.n).collect();
@@ -186,7 +192,7 @@ fn run<T: Scalar>(a: &TrainRecallArgs) -> Result<(), Box<dyn std::error::Error>>
         ..OptimConfig::default()
     };
     let identity = run_identity(a);
-    let mut state: TrainState<T> = match &a.checkpoint {
+    let state: TrainState<T> = match &a.checkpoint {
         Some(p) if a.resume && p.exists() => {
             let s = TrainState::<T>::load(p)?;
             if s.extra.get("run") != Some(&identity) {
@@ -207,6 +213,26 @@ fn run<T: Scalar>(a: &TrainRecallArgs) -> Result<(), Box<dyn std::error::Error>>
             s
         }
     };
+    match crate::run::open_device(a.backend)? {
+        None => train_loop(a, state, &train, &test, &identity, len),
+        #[cfg(any(feature = "cuda", feature = "sim"))]
+        Some(dev) => {
+            let state = state.map_mixers(|op| hyena_model::device_operator::DeviceOperator::<T, f32>::new(op, dev.clone()))?;
+            train_loop(a, state, &train, &test, &identity, len)
+        }
+        #[cfg(not(any(feature = "cuda", feature = "sim")))]
+        Some(never) => match never {},
+    }
+}
+
+fn train_loop<T: Scalar, M: Mixer<T>>(
+    a: &TrainRecallArgs,
+    mut state: TrainState<T, M>,
+    train: &RecallData,
+    test: &RecallData,
+    identity: &str,
+    len: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
     let n_params: usize = state.model.params().iter().filter(|p| p.kind == hyena_model::operator::ParamKind::Trainable).map(|p| p.data.len()).sum();
     let mut log = std::fs::OpenOptions::new()
         .create(true)
@@ -218,6 +244,7 @@ fn run<T: Scalar>(a: &TrainRecallArgs) -> Result<(), Box<dyn std::error::Error>>
     };
     write_log(serde_json::json!({
         "event": "start", "settings": identity, "precision": T::NAME, "params": n_params, "model_len": len,
+        "backend": format!("{:?}", a.backend).to_lowercase(),
         "start_step": state.opt.step, "threads": rayon::current_num_threads(),
     }))?;
     let pb = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(a.steps) };
@@ -232,7 +259,7 @@ fn run<T: Scalar>(a: &TrainRecallArgs) -> Result<(), Box<dyn std::error::Error>>
     let mut last_acc: Option<f64> = None;
     let mut loss_ema: Option<f64> = None;
     let first_step = state.opt.step;
-    let save = |state: &TrainState<T>| -> Result<(), ModelError> {
+    let save = |state: &TrainState<T, M>| -> Result<(), ModelError> {
         if let Some(p) = &a.checkpoint {
             state.save(p)?;
         }
@@ -258,7 +285,7 @@ fn run<T: Scalar>(a: &TrainRecallArgs) -> Result<(), Box<dyn std::error::Error>>
         }
         let mut stop = false;
         if step % a.eval_every == 0 || step == a.steps {
-            let acc = test_accuracy(&state.model, &test, a.batch)?;
+            let acc = test_accuracy(&state.model, test, a.batch)?;
             last_acc = Some(acc);
             write_log(serde_json::json!({
                 "step": step, "test_accuracy": acc, "elapsed_s": t0.elapsed().as_secs_f64(), "loss_ema": loss_ema,
@@ -280,17 +307,18 @@ fn run<T: Scalar>(a: &TrainRecallArgs) -> Result<(), Box<dyn std::error::Error>>
     let secs = t0.elapsed().as_secs_f64();
     let acc = match last_acc {
         Some(x) => x,
-        None => test_accuracy(&state.model, &test, a.batch)?,
+        None => test_accuracy(&state.model, test, a.batch)?,
     };
     write_log(serde_json::json!({"event": "end", "step": state.opt.step, "test_accuracy": acc, "elapsed_s": secs}))?;
     eprintln!(
-        "step {} | test accuracy {:.2}% ({} held-out sequences, final position) | {:.1} s | {} parameters | {}",
+        "step {} | test accuracy {:.2}% ({} held-out sequences, final position) | {:.1} s | {} parameters | {} | backend {:?}",
         state.opt.step,
         100.0 * acc,
         test.n,
         secs,
         n_params,
-        T::NAME
+        T::NAME,
+        a.backend
     );
     Ok(())
 }

@@ -14,7 +14,7 @@
 
 use crate::error::{ModelError, Result};
 use crate::lm::{HyenaLm, LmConfig, Mixer};
-use crate::operator::{ParamGroup, ParamKind};
+use crate::operator::{HyenaOperator, ParamGroup, ParamKind};
 use crate::tensors::TensorFile;
 use hyena_kernels::Scalar;
 use std::collections::BTreeMap;
@@ -300,8 +300,11 @@ impl<T: Scalar> AdamW<T> {
 
 /// Everything a run needs to continue exactly: model, optimizer, RNG and free-form metadata
 /// (e.g. the command-line settings).
-pub struct TrainState<T> {
-    pub model: HyenaLm<T>,
+///
+/// Generic over the LM's mixer `M` like [`HyenaLm`]: the CPU operator by default, or a device
+/// operator (see [`TrainState::map_mixers`]); checkpoints are the same either way.
+pub struct TrainState<T, M = HyenaOperator<T>> {
+    pub model: HyenaLm<T, M>,
     pub opt: AdamW<T>,
     pub rng: TrainRng,
     pub extra: BTreeMap<String, String>,
@@ -309,7 +312,7 @@ pub struct TrainState<T> {
 
 const META_KIND: &str = "hyena-train-checkpoint";
 
-impl<T: Scalar> TrainState<T> {
+impl<T: Scalar, M: Mixer<T>> TrainState<T, M> {
     /// Save as safetensors: weights under their original names (`backbone.…`, buffers included),
     /// moments as `optim.exp_avg.<name>` / `optim.exp_avg_sq.<name>`, and metadata `config` (LM),
     /// `optim` (JSON), `step`, `rng_state`, `dtype` and the `extra` entries. Stored in `T`'s own
@@ -337,6 +340,9 @@ impl<T: Scalar> TrainState<T> {
         f.save(path, dtype)
     }
 
+}
+
+impl<T: Scalar> TrainState<T> {
     /// Load a checkpoint written by [`TrainState::save`]. Errors name the missing or malformed
     /// tensor or metadata key.
     pub fn load(path: &Path) -> Result<Self> {
@@ -371,11 +377,16 @@ impl<T: Scalar> TrainState<T> {
             .collect();
         Ok(TrainState { model, opt, rng, extra })
     }
+
+    /// The same state with every mixer replaced by `f(mixer)` (e.g. moved onto a device).
+    pub fn map_mixers<N, E>(self, f: impl FnMut(HyenaOperator<T>) -> std::result::Result<N, E>) -> std::result::Result<TrainState<T, N>, E> {
+        Ok(TrainState { model: self.model.map_mixers(f)?, opt: self.opt, rng: self.rng, extra: self.extra })
+    }
 }
 
-impl<T: Scalar> TrainState<T> {
+impl<T: Scalar, M: Mixer<T>> TrainState<T, M> {
     /// A fresh state: the optimizer zeroed at step 0, the RNG seeded.
-    pub fn new(model: HyenaLm<T>, cfg: OptimConfig, seed: u64) -> Self {
+    pub fn new(model: HyenaLm<T, M>, cfg: OptimConfig, seed: u64) -> Self {
         let opt = AdamW::new(cfg, &model);
         TrainState { model, opt, rng: TrainRng::seed(seed), extra: BTreeMap::new() }
     }
