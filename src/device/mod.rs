@@ -189,6 +189,26 @@ pub trait Device: Send + Sync {
     }
 }
 
+/// Every device this build can open on this machine, with a one-line reason for each kind it
+/// cannot: the CUDA GPU 0 (feature `cuda`, when a driver and a GPU are present) and the SIMT
+/// simulator (feature `sim`). Tests run on each; the reasons say what was skipped.
+pub fn available() -> (Vec<Arc<dyn Device>>, Vec<String>) {
+    let mut devs: Vec<Arc<dyn Device>> = Vec::new();
+    let mut skipped = Vec::new();
+    #[cfg(feature = "cuda")]
+    match cuda::CudaDevice::arc(0) {
+        Ok(d) => devs.push(d),
+        Err(e) => skipped.push(format!("CUDA: {e}")),
+    }
+    #[cfg(not(feature = "cuda"))]
+    skipped.push("CUDA: built without feature `cuda`".to_string());
+    #[cfg(feature = "sim")]
+    devs.push(Arc::new(sim::SimDevice::new()));
+    #[cfg(not(feature = "sim"))]
+    skipped.push("the simulator: built without feature `sim`".to_string());
+    (devs, skipped)
+}
+
 /// A typed device buffer of `len` elements of `T`, freed on drop.
 pub struct DeviceBuffer<T: Copy> {
     dev: Arc<dyn Device>,

@@ -6,7 +6,7 @@
 //! it shows without `--nocapture`).
 #![allow(dead_code)]
 
-use hyena_kernels::device::Device;
+use hyena_kernels::device::{Device, DeviceKind};
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
 
@@ -16,28 +16,16 @@ fn note(msg: &str) {
 }
 
 fn open() -> Vec<Arc<dyn Device>> {
-    let mut v: Vec<Arc<dyn Device>> = Vec::new();
-
-    #[cfg(feature = "cuda")]
-    match hyena_kernels::device::cuda::CudaDevice::arc(0) {
-        Ok(d) => {
-            note(&format!("[devices] running on CUDA: {}", d.name()));
-            v.push(d);
+    let (v, skipped) = hyena_kernels::device::available();
+    for d in &v {
+        match d.kind() {
+            DeviceKind::Cuda => note(&format!("[devices] running on CUDA: {}", d.name())),
+            DeviceKind::Sim => note(&format!("[devices] running on the simulator: {}", d.name())),
         }
-        Err(e) => note(&format!("[devices] skipping CUDA: {e}")),
     }
-    #[cfg(not(feature = "cuda"))]
-    note("[devices] skipping CUDA: built without feature `cuda`");
-
-    #[cfg(feature = "sim")]
-    {
-        let d: Arc<dyn Device> = Arc::new(hyena_kernels::device::sim::SimDevice::new());
-        note(&format!("[devices] running on the simulator: {}", d.name()));
-        v.push(d);
+    for s in skipped {
+        note(&format!("[devices] skipping {s}"));
     }
-    #[cfg(not(feature = "sim"))]
-    note("[devices] skipping the simulator: built without feature `sim`");
-
     if v.is_empty() {
         note("[devices] no device available: device tests check nothing in this build");
     }

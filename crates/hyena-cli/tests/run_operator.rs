@@ -40,6 +40,25 @@ fn hyena(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_hyena")).args(args).output().unwrap()
 }
 
+/// A GPU this build can use (feature `cuda`, driver and device present): `hyena run --backend
+/// cuda` is then checked too. Prints the `[devices]` line `scripts/gpu-check` looks for.
+fn gpu_present() -> bool {
+    use hyena_kernels::device::DeviceKind;
+    let (devs, skipped) = hyena_kernels::device::available();
+    match devs.iter().find(|d| d.kind() == DeviceKind::Cuda) {
+        Some(d) => {
+            eprintln!("[devices] running on CUDA: {}", d.name());
+            true
+        }
+        None => {
+            if let Some(s) = skipped.iter().find(|s| s.starts_with("CUDA")) {
+                eprintln!("[devices] skipping {s}");
+            }
+            false
+        }
+    }
+}
+
 #[test]
 fn run_reproduces_every_golden_operator_file() {
     let mut files: Vec<PathBuf> = std::fs::read_dir(golden_dir())
@@ -58,6 +77,9 @@ fn run_reproduces_every_golden_operator_file() {
         let mut runs = vec![("f64", "cpu", 1e-10), ("f32", "cpu", 1e-5)];
         if cfg!(feature = "sim") {
             runs.push(("f32", "sim", 1e-5));
+        }
+        if gpu_present() {
+            runs.push(("f32", "cuda", 1e-5));
         }
         for (prec, backend, tol) in runs {
             let out = dir.join(format!("out-{prec}-{backend}.safetensors"));

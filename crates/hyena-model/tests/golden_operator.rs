@@ -30,7 +30,7 @@ fn operator_files() -> Vec<PathBuf> {
 }
 
 /// Forward + backward of `op` on `u`/`grad_y` on some backend: `(y, grad_u, parameter grads)`.
-type Pass<T> = fn(&HyenaOperator<T>, &[T], &[T], usize, usize) -> (Vec<T>, Vec<T>, HyenaOperator<T>);
+type Pass<'a, T> = &'a dyn Fn(&HyenaOperator<T>, &[T], &[T], usize, usize) -> (Vec<T>, Vec<T>, HyenaOperator<T>);
 
 fn cpu_pass<T: Scalar>(op: &HyenaOperator<T>, u: &[T], gy: &[T], b: usize, l: usize) -> (Vec<T>, Vec<T>, HyenaOperator<T>) {
     let (y, cache) = op.forward(u, b, l).unwrap();
@@ -40,10 +40,10 @@ fn cpu_pass<T: Scalar>(op: &HyenaOperator<T>, u: &[T], gy: &[T], b: usize, l: us
 }
 
 fn check_file<T: Scalar>(path: &PathBuf, tol: f64) {
-    check_file_on::<T>(path, tol, "cpu", cpu_pass::<T>)
+    check_file_on::<T>(path, tol, "cpu", &cpu_pass::<T>)
 }
 
-fn check_file_on<T: Scalar>(path: &PathBuf, tol: f64, backend: &str, pass: Pass<T>) {
+fn check_file_on<T: Scalar>(path: &PathBuf, tol: f64, backend: &str, pass: Pass<'_, T>) {
     let f = TensorFile::load(path).unwrap();
     let cfg = OperatorConfig::from_json(&f.config_json().unwrap().expect("config metadata")).unwrap();
     let op = HyenaOperator::<T>::from_tensors(&f, "weights.", &cfg).unwrap();
@@ -101,24 +101,27 @@ fn golden_operators_f32() {
     }
 }
 
-/// The same conformance on the CUDA device abstraction, run by the SIMT simulator: f32 storage
-/// (the kernels' widest), the same 1e-5 bound as the CPU f32 path.
-#[cfg(feature = "sim")]
+#[cfg(any(feature = "cuda", feature = "sim"))]
+#[path = "../../../tests/common/mod.rs"]
+mod common;
+
+/// The same conformance on the CUDA device abstraction — on the GPU when present and in the SIMT
+/// simulator — in f32 storage (the kernels' widest), with the same 1e-5 bound as the CPU f32 path.
+#[cfg(any(feature = "cuda", feature = "sim"))]
 #[test]
-fn golden_operators_sim_f32() {
-    use hyena_kernels::device::{sim::SimDevice, Device};
+fn golden_operators_device_f32() {
     use hyena_model::device_operator::DeviceOperator;
-    use std::sync::Arc;
-    fn sim_pass(op: &HyenaOperator<f32>, u: &[f32], gy: &[f32], b: usize, l: usize) -> (Vec<f32>, Vec<f32>, HyenaOperator<f32>) {
-        let dev: Arc<dyn Device> = Arc::new(SimDevice::new());
-        let dop = DeviceOperator::<f32, f32>::new(op.clone(), dev).unwrap();
-        let (y, cache) = dop.forward(u, b, l).unwrap();
-        // Gradients accumulate: start from poison-free zeros, as the CPU path does.
-        let mut grads = op.zeros_like();
-        let gu = dop.backward(&cache, gy, &mut grads).unwrap();
-        (y, gu, grads)
-    }
-    for p in operator_files() {
-        check_file_on::<f32>(&p, 1e-5, "sim", sim_pass);
+    for dev in common::devices() {
+        let pass = |op: &HyenaOperator<f32>, u: &[f32], gy: &[f32], b: usize, l: usize| {
+            let dop = DeviceOperator::<f32, f32>::new(op.clone(), dev.clone()).unwrap();
+            let (y, cache) = dop.forward(u, b, l).unwrap();
+            let mut grads = op.zeros_like();
+            let gu = dop.backward(&cache, gy, &mut grads).unwrap();
+            (y, gu, grads)
+        };
+        let tag = format!("{:?}", dev.kind()).to_lowercase();
+        for p in operator_files() {
+            check_file_on::<f32>(&p, 1e-5, &tag, &pass);
+        }
     }
 }

@@ -126,13 +126,17 @@ fn operator_bad_input_is_a_typed_error() {
 /// short conv, h, the conv outputs, grad_h …), each rounding adds up to u, and the parameter
 /// gradients are sums over positions whose cancellation does not shrink that relative error.
 /// Measured worst cases at these shapes: ≈ 3.5·u for both half types.
-#[cfg(feature = "sim")]
+#[cfg(any(feature = "cuda", feature = "sim"))]
+#[path = "../../../tests/common/mod.rs"]
+mod common;
+
+#[cfg(any(feature = "cuda", feature = "sim"))]
 #[test]
 fn device_operator_matches_cpu_in_every_storage() {
-    use hyena_kernels::device::{sim::SimDevice, Device, DeviceScalar};
+    use hyena_kernels::device::{Device, DeviceScalar};
     use hyena_model::device_operator::DeviceOperator;
     use std::sync::Arc;
-    fn check<S: DeviceScalar>(order: usize, l: usize, normalized: bool, tol: f64) {
+    fn check<S: DeviceScalar>(dev: &Arc<dyn Device>, order: usize, l: usize, normalized: bool, tol: f64) {
         let b = 2;
         let c = cfg(order, 64, normalized);
         let mut rng = rand::rngs::StdRng::seed_from_u64(7 + order as u64 + l as u64);
@@ -149,12 +153,11 @@ fn device_operator_matches_cpu_in_every_storage() {
         let (y, cache) = op.forward(&u, b, l).unwrap();
         let mut grads = op.zeros_like();
         let gu = op.backward(&cache, &gy, &mut grads).unwrap();
-        let dev: Arc<dyn Device> = Arc::new(SimDevice::new());
-        let dop = DeviceOperator::<f64, S>::new(op.clone(), dev).unwrap();
+        let dop = DeviceOperator::<f64, S>::new(op.clone(), dev.clone()).unwrap();
         let (yd, cd) = dop.forward(&u, b, l).unwrap();
         let mut gd = op.zeros_like();
         let gud = dop.backward(&cd, &gy, &mut gd).unwrap();
-        let tag = format!("{:?} order {order} L {l} normalized {normalized}", S::DTYPE);
+        let tag = format!("{:?} {:?} order {order} L {l} normalized {normalized}", dev.kind(), S::DTYPE);
         let mut worst = 0.0f64;
         let mut cmp = |what: &str, ours: &[f64], want: &[f64]| {
             let e = rel_l2(ours, want);
@@ -170,9 +173,11 @@ fn device_operator_matches_cpu_in_every_storage() {
         }
         println!("{tag}: worst rel L2 {worst:.3e}");
     }
-    for (order, l, normalized) in [(2, 17, false), (3, 33, false), (2, 9, true)] {
-        check::<f32>(order, l, normalized, 1e-5);
-        check::<half::bf16>(order, l, normalized, 5.0 * 2f64.powi(-8));
-        check::<half::f16>(order, l, normalized, 5.0 * 2f64.powi(-11));
+    for dev in common::devices() {
+        for (order, l, normalized) in [(2, 17, false), (3, 33, false), (2, 9, true)] {
+            check::<f32>(&dev, order, l, normalized, 1e-5);
+            check::<half::bf16>(&dev, order, l, normalized, 5.0 * 2f64.powi(-8));
+            check::<half::f16>(&dev, order, l, normalized, 5.0 * 2f64.powi(-11));
+        }
     }
 }

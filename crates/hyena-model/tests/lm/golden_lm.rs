@@ -127,52 +127,57 @@ fn padded_vocab_logits_cover_every_row() {
     assert!(e.contains("word_embeddings.weight"), "{e}");
 }
 
-/// The LM with every Hyena operator on the CUDA device abstraction (the SIMT simulator, f32
-/// storage): the same golden file, the same f32 bound.
-#[cfg(feature = "sim")]
+/// The LM with every Hyena operator on the CUDA device abstraction (the GPU when present and the
+/// SIMT simulator, f32 storage): the same golden file, the same f32 bound.
+#[cfg(any(feature = "cuda", feature = "sim"))]
 #[test]
-fn golden_lm_sim_f32() {
+fn golden_lm_device_f32() {
     let f = golden();
-    check_lm(&f, on_sim(load::<f32>(&f, "weights.")), 1e-5);
+    for dev in crate::common::devices() {
+        check_lm(&f, on_device(load::<f32>(&f, "weights."), &dev), 1e-5);
+    }
 }
 
-#[cfg(feature = "sim")]
-fn on_sim(lm: HyenaLm<f32>) -> HyenaLm<f32, hyena_model::device_operator::DeviceOperator<f32>> {
-    use hyena_kernels::device::{sim::SimDevice, Device};
-    let dev: std::sync::Arc<dyn Device> = std::sync::Arc::new(SimDevice::new());
+#[cfg(any(feature = "cuda", feature = "sim"))]
+fn on_device(
+    lm: HyenaLm<f32>,
+    dev: &std::sync::Arc<dyn hyena_kernels::device::Device>,
+) -> HyenaLm<f32, hyena_model::device_operator::DeviceOperator<f32>> {
     lm.map_mixers(|op| hyena_model::device_operator::DeviceOperator::new(op, dev.clone())).unwrap()
 }
 
 /// One AdamW step (safari groups, clipping) from the golden weights and inputs on the CPU and
-/// through the device abstraction (simulator) ends with the same weights: every tensor within
-/// relative L2 1e-5 (f32), and the step really moved them.
-#[cfg(feature = "sim")]
+/// through the device abstraction (each available device) ends with the same weights: every
+/// tensor within relative L2 1e-5 (f32), and the step really moved them.
+#[cfg(any(feature = "cuda", feature = "sim"))]
 #[test]
-fn optimizer_step_cpu_equals_sim() {
+fn optimizer_step_cpu_equals_device() {
     use hyena_model::train::{AdamW, OptimConfig};
     let f = golden();
     let (is, ids) = f.int("input.input_ids").unwrap();
     let (b, l) = (is[0], is[1]);
     let targets = next_token_targets(ids, b, l);
     let ocfg = OptimConfig { warmup_steps: 0, total_steps: 10, lr: 1e-3, ..Default::default() };
-    let mut cpu = load::<f32>(&f, "weights.");
-    let start = cpu.clone();
-    let mut dev = on_sim(cpu.clone());
-    let mut g_cpu = cpu.zeros_like();
-    let (loss_cpu, _) = cpu.loss_and_grad(ids, &targets, b, l, &mut g_cpu).unwrap();
-    let mut g_dev = dev.zeros_like();
-    let (loss_dev, _) = dev.loss_and_grad(ids, &targets, b, l, &mut g_dev).unwrap();
-    assert!((loss_cpu - loss_dev).abs() <= 1e-5 * loss_cpu.abs(), "loss {loss_cpu} vs {loss_dev}");
-    AdamW::new(ocfg.clone(), &cpu).step(&mut cpu, &g_cpu).unwrap();
-    AdamW::new(ocfg, &dev).step(&mut dev, &g_dev).unwrap();
-    let mut moved = 0;
-    for ((pc, pd), p0) in cpu.params().into_iter().zip(dev.params()).zip(start.params()) {
-        assert_eq!(pc.name, pd.name);
-        let e = rel_l2(pd.data, &pc.data.iter().map(|&x| x as f64).collect::<Vec<_>>());
-        assert!(e <= 1e-5, "{}: CPU and device weights differ after one step, rel L2 {e:.3e}", pc.name);
-        if pc.data != p0.data {
-            moved += 1;
+    for device in crate::common::devices() {
+        let mut cpu = load::<f32>(&f, "weights.");
+        let start = cpu.clone();
+        let mut dev = on_device(cpu.clone(), &device);
+        let mut g_cpu = cpu.zeros_like();
+        let (loss_cpu, _) = cpu.loss_and_grad(ids, &targets, b, l, &mut g_cpu).unwrap();
+        let mut g_dev = dev.zeros_like();
+        let (loss_dev, _) = dev.loss_and_grad(ids, &targets, b, l, &mut g_dev).unwrap();
+        assert!((loss_cpu - loss_dev).abs() <= 1e-5 * loss_cpu.abs(), "loss {loss_cpu} vs {loss_dev}");
+        AdamW::new(ocfg.clone(), &cpu).step(&mut cpu, &g_cpu).unwrap();
+        AdamW::new(ocfg.clone(), &dev).step(&mut dev, &g_dev).unwrap();
+        let mut moved = 0;
+        for ((pc, pd), p0) in cpu.params().into_iter().zip(dev.params()).zip(start.params()) {
+            assert_eq!(pc.name, pd.name);
+            let e = rel_l2(pd.data, &pc.data.iter().map(|&x| x as f64).collect::<Vec<_>>());
+            assert!(e <= 1e-5, "{}: CPU and device weights differ after one step, rel L2 {e:.3e}", pc.name);
+            if pc.data != p0.data {
+                moved += 1;
+            }
         }
+        assert!(moved > 10, "the step moved only {moved} tensors");
     }
-    assert!(moved > 10, "the step moved only {moved} tensors");
 }

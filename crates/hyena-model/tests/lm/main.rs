@@ -6,3 +6,7 @@ mod bad_checkpoints;
 mod golden_lm;
 mod layers_fd;
 mod train_optim;
+
+#[cfg(any(feature = "cuda", feature = "sim"))]
+#[path = "../../../../tests/common/mod.rs"]
+mod common;
