@@ -376,6 +376,174 @@ template <typename T> __device__ inline void bwd_reduce(const HyenaFftConvBwdPar
     }
 }
 
+
+// ---- Multi-pass (four-step) path for long rows ---------------------------------------------------
+// n = n1·n2, t = n2·t1 + t2, k = k1 + n1·k2:  W_n^{tk} = W_{n1}^{t1 k1} · W_n^{t2 k1} · W_{n2}^{t2 k2}.
+// The complex signal of a pair of batch rows (b0 = 2·pr, b1 = 2·pr + 1 of one channel) is
+// z = a_b0 + i·a_b1 (a real: h ∗ z = h ∗ a_b0 + i·h ∗ a_b1, so one complex FFT serves two rows).
+// Workspace row-major [n1][n2]: row r holds k1 = rev(r) (column DIF output order), entry j of a
+// row holds t2 = j after pass 1 and k2 = rev(j) after the row DIF (pass 2).
+
+// Column FFT over the n1 rows of a tile s[r·tc + c] (tc = 2^log2tc columns), DIF, in place.
+__device__ inline void fft_dif_cols(float2* s, unsigned log2n1, unsigned log2tc) {
+    const unsigned n1 = 1u << log2n1, tc = 1u << log2tc;
+    for (unsigned span = n1 / 2; span >= 1; span /= 2) {
+        for (unsigned i = threadIdx.x; i < (n1 / 2) * tc; i += blockDim.x) {
+            const unsigned c = i & (tc - 1), bi = i >> log2tc;
+            const unsigned j = bi & (span - 1);
+            const unsigned a = (2 * (bi - j) + j) * tc + c;
+            const unsigned b = a + span * tc;
+            const float2 u = s[a], v = s[b];
+            s[a] = cadd(u, v);
+            s[b] = cmul(csub(u, v), twiddle(j, span));
+        }
+        __syncthreads();
+    }
+}
+
+// Column inverse FFT (DIT, conjugate twiddles, unnormalised), bit-reversed rows in, natural out.
+__device__ inline void ifft_dit_cols(float2* s, unsigned log2n1, unsigned log2tc) {
+    const unsigned n1 = 1u << log2n1, tc = 1u << log2tc;
+    for (unsigned span = 1; span < n1; span *= 2) {
+        for (unsigned i = threadIdx.x; i < (n1 / 2) * tc; i += blockDim.x) {
+            const unsigned c = i & (tc - 1), bi = i >> log2tc;
+            const unsigned j = bi & (span - 1);
+            const unsigned a = (2 * (bi - j) + j) * tc + c;
+            const unsigned b = a + span * tc;
+            const float2 u = s[a];
+            const float2 v = cmul(s[b], conjf2(twiddle(j, span)));
+            s[a] = cadd(u, v);
+            s[b] = csub(u, v);
+        }
+        __syncthreads();
+    }
+}
+
+// Block -> (channel, pair, column tile) of the column passes; blockIdx.x = (ch·P + pr)·nb + cb.
+struct LongTile {
+    uint64_t ch, pr, rowid;  // rowid = ch·P + pr: the workspace slab
+    unsigned col0;           // first column t2 of the tile
+    bool has1;               // the pair's second row b1 = 2·pr + 1 exists
+};
+__device__ inline LongTile long_tile(const HyenaFftConvLongParams& p) {
+    const unsigned nb = (1u << p.log2n2) >> p.log2tile;
+    const uint64_t P = (p.b + 1) / 2;
+    LongTile t;
+    t.rowid = blockIdx.x / nb;
+    t.col0 = (unsigned)(blockIdx.x % nb) << p.log2tile;
+    t.ch = t.rowid / P;
+    t.pr = t.rowid % P;
+    t.has1 = 2 * t.pr + 1 < p.b;
+    return t;
+}
+
+// Pass 1: a = pre ⊙ v of rows b0, b1 (zero padded to n), n1-point FFTs down the tile's columns,
+// twiddle W_n^{t2·k1}, store to ws[rowid][r][t2]. (Filter: v = h, B = 1, pre = 0, ws = hf.)
+template <typename T> __device__ inline void long_cols(const HyenaFftConvLongParams p) {
+    HYENA_DYN_SHARED(float2, s);
+    const unsigned log2n1 = (unsigned)p.log2n1, log2tc = (unsigned)p.log2tile;
+    const unsigned n1 = 1u << log2n1, n2 = 1u << p.log2n2, tc = 1u << log2tc;
+    const uint64_t n = (uint64_t)n1 * n2, L = p.l, C = p.c;
+    const LongTile tl = long_tile(p);
+    const uint64_t off0 = (2 * tl.pr * C + tl.ch) * L, off1 = off0 + C * L;
+    const T* __restrict__ v = reinterpret_cast<const T*>(p.v);
+    const T* __restrict__ pre = p.pre ? reinterpret_cast<const T*>(p.pre) : nullptr;
+    // Rows t1 ≥ n1/2 are padding (t ≥ n/2 ≥ L).
+    for (unsigned i = threadIdx.x; i < n1 * tc; i += blockDim.x) {
+        const unsigned r = i >> log2tc, c = i & (tc - 1);
+        const uint64_t t = (uint64_t)r * n2 + tl.col0 + c;
+        float re = 0.f, im = 0.f;
+        if (t < L) {
+            re = to_f32<T>(v[off0 + t]);
+            if (pre) re *= to_f32<T>(pre[off0 + t]);
+            if (tl.has1) {
+                im = to_f32<T>(v[off1 + t]);
+                if (pre) im *= to_f32<T>(pre[off1 + t]);
+            }
+        }
+        s[i] = make_float2(re, im);
+    }
+    __syncthreads();
+    fft_dif_cols(s, log2n1, log2tc);
+    float2* __restrict__ ws = reinterpret_cast<float2*>(p.ws) + tl.rowid * n;
+    const unsigned half_n = (unsigned)(n / 2);
+    for (unsigned i = threadIdx.x; i < n1 * tc; i += blockDim.x) {
+        const unsigned r = i >> log2tc, c = i & (tc - 1);
+        const unsigned t2 = tl.col0 + c;
+        ws[(uint64_t)r * n2 + t2] = cmul(s[i], twiddle(rev(r, log2n1) * t2, half_n));
+    }
+}
+
+// Pass 2, one block per workspace row (blockIdx.x = (ch·n1 + r)·P + pr): n2-point DIF FFT; mode 0
+// (filter): scale by 1/n and store (bit-reversed k2 order: the spectrum layout); mode 1: multiply
+// by the filter spectrum (same layout), inverse DIT FFT, twiddle W_n^{−t2·k1}, store.
+__device__ inline void long_rows(const HyenaFftConvLongParams p) {
+    HYENA_DYN_SHARED(float2, z);
+    const unsigned log2n1 = (unsigned)p.log2n1, log2n2 = (unsigned)p.log2n2;
+    const unsigned n1 = 1u << log2n1, n2 = 1u << log2n2;
+    const uint64_t n = (uint64_t)n1 * n2;
+    const uint64_t P = (p.b + 1) / 2;
+    const uint64_t pr = blockIdx.x % P, cr = blockIdx.x / P;
+    const unsigned r = (unsigned)(cr % n1);
+    const uint64_t ch = cr / n1;
+    float2* __restrict__ row = reinterpret_cast<float2*>(p.ws) + (ch * P + pr) * n + (uint64_t)r * n2;
+    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) z[j] = row[j];
+    __syncthreads();
+    fft_dif(z, log2n2);
+    if (p.mode == 0) {
+        const float scale = 1.0f / (float)n;
+        for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) row[j] = make_float2(z[j].x * scale, z[j].y * scale);
+        return;
+    }
+    const float2* __restrict__ hrow = reinterpret_cast<const float2*>(p.hf) + ch * n + (uint64_t)r * n2;
+    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) z[j] = cmul(z[j], hrow[j]);
+    __syncthreads();
+    ifft_dit(z, log2n2);
+    const unsigned k1 = rev(r, log2n1), half_n = (unsigned)(n / 2);
+    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) row[j] = cmul(z[j], conjf2(twiddle(k1 * j, half_n)));
+}
+
+// Pass 3: inverse n1-point FFTs down the tile's columns (bit-reversed rows in, t1 natural out);
+// keep t = n2·t1 + t2 < L; y = post ⊙ (conv + D·a) for rows b0 (real part) and b1 (imaginary).
+template <typename T> __device__ inline void long_out(const HyenaFftConvLongParams p) {
+    HYENA_DYN_SHARED(float2, s);
+    const unsigned log2n1 = (unsigned)p.log2n1, log2tc = (unsigned)p.log2tile;
+    const unsigned n1 = 1u << log2n1, n2 = 1u << p.log2n2, tc = 1u << log2tc;
+    const uint64_t n = (uint64_t)n1 * n2, L = p.l, C = p.c;
+    const LongTile tl = long_tile(p);
+    const float2* __restrict__ ws = reinterpret_cast<const float2*>(p.ws) + tl.rowid * n;
+    for (unsigned i = threadIdx.x; i < n1 * tc; i += blockDim.x) {
+        const unsigned r = i >> log2tc, c = i & (tc - 1);
+        s[i] = ws[(uint64_t)r * n2 + tl.col0 + c];
+    }
+    __syncthreads();
+    ifft_dit_cols(s, log2n1, log2tc);
+    const uint64_t off0 = (2 * tl.pr * C + tl.ch) * L, off1 = off0 + C * L;
+    const T* __restrict__ v = reinterpret_cast<const T*>(p.v);
+    const T* __restrict__ pre = p.pre ? reinterpret_cast<const T*>(p.pre) : nullptr;
+    const T* __restrict__ post = p.post ? reinterpret_cast<const T*>(p.post) : nullptr;
+    T* __restrict__ y = reinterpret_cast<T*>(p.y);
+    const float dd = to_f32<T>(reinterpret_cast<const T*>(p.d)[tl.ch]);
+    for (unsigned i = threadIdx.x; i < (n1 / 2) * tc; i += blockDim.x) {
+        const unsigned r = i >> log2tc, c = i & (tc - 1);
+        const uint64_t t = (uint64_t)r * n2 + tl.col0 + c;
+        if (t >= L) continue;
+        const float2 conv = s[i];
+        float a0 = to_f32<T>(v[off0 + t]);
+        if (pre) a0 *= to_f32<T>(pre[off0 + t]);
+        float y0 = conv.x + dd * a0;
+        if (post) y0 *= to_f32<T>(post[off0 + t]);
+        y[off0 + t] = from_f32<T>(y0);
+        if (tl.has1) {
+            float a1 = to_f32<T>(v[off1 + t]);
+            if (pre) a1 *= to_f32<T>(pre[off1 + t]);
+            float y1 = conv.y + dd * a1;
+            if (post) y1 *= to_f32<T>(post[off1 + t]);
+            y[off1 + t] = from_f32<T>(y1);
+        }
+    }
+}
+
 }  // namespace hyena_fftconv
 
 extern "C" __global__ void hyena_fftconv_filter_f32(const HyenaFftFilterParams p) { hyena_fftconv::filter<float>(p); }
@@ -390,3 +558,10 @@ extern "C" __global__ void hyena_fftconv_bwd_f16(const HyenaFftConvBwdParams p) 
 extern "C" __global__ void hyena_fftconv_bwd_reduce_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<float>(p); }
 extern "C" __global__ void hyena_fftconv_bwd_reduce_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_fftconv_bwd_reduce_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__half>(p); }
+extern "C" __global__ void hyena_fftconv_long_cols_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<float>(p); }
+extern "C" __global__ void hyena_fftconv_long_cols_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__nv_bfloat16>(p); }
+extern "C" __global__ void hyena_fftconv_long_cols_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__half>(p); }
+extern "C" __global__ void hyena_fftconv_long_rows(const HyenaFftConvLongParams p) { hyena_fftconv::long_rows(p); }
+extern "C" __global__ void hyena_fftconv_long_out_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<float>(p); }
+extern "C" __global__ void hyena_fftconv_long_out_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<__nv_bfloat16>(p); }
+extern "C" __global__ void hyena_fftconv_long_out_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<__half>(p); }

@@ -20,7 +20,7 @@ use hyena_kernels::cpu::fftconv::{
 };
 use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar};
 use hyena_kernels::ops::fftconv::{
-    fftconv_filter, gated_fftconv_bwd, gated_fftconv_fwd, spectrum_len, GatedConvGradViews, BWD_SMEM_MAX_LEN, SMEM_MAX_LEN,
+    fftconv_filter, gated_fftconv_bwd, gated_fftconv_fwd, spectrum_len, GatedConvGradViews, BWD_SMEM_MAX_LEN, LONG_MAX_LEN,
 };
 use hyena_kernels::HyenaError;
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -169,10 +169,10 @@ fn gated_fftconv_rejects_bad_arguments_with_typed_errors() {
         let e = gated_fftconv_fwd(&dev, h.view(0..0).unwrap(), &d, v.view(0..0).unwrap(), None, None, bs, c, 0, y.view(0..0).unwrap())
             .unwrap_err();
         assert!(matches!(e, HyenaError::Length(_)), "{e}");
-        // Beyond the shared-memory path: a Length error naming the limit (before any allocation).
-        let long = SMEM_MAX_LEN + 1;
+        // Beyond the multi-pass path: a Length error naming the limit (before any allocation).
+        let long = LONG_MAX_LEN + 1;
         let e = gated_fftconv_fwd(&dev, &h, &d, &v, None, None, 1, 1, long, &y).unwrap_err();
-        assert!(matches!(&e, HyenaError::Length(m) if m.contains(&SMEM_MAX_LEN.to_string())), "{e}");
+        assert!(matches!(&e, HyenaError::Length(m) if m.contains(&LONG_MAX_LEN.to_string())), "{e}");
     }
 }
 

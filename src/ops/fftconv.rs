@@ -13,7 +13,7 @@
 use super::{check_args, check_device, Arg};
 use crate::device::{as_bytes, Device, DeviceBuffer, DeviceScalar, DeviceView, LaunchConfig};
 use crate::error::{check_len, HyenaError, Result};
-use crate::kernels::{HyenaFftConvBwdParams, HyenaFftConvFwdParams, HyenaFftFilterParams};
+use crate::kernels::{HyenaFftConvBwdParams, HyenaFftConvFwdParams, HyenaFftConvLongParams, HyenaFftFilterParams};
 use std::sync::Arc;
 
 /// Longest row the shared-memory path takes.
@@ -21,27 +21,80 @@ pub const SMEM_MAX_LEN: usize = 16384;
 /// Longest row of the backward's shared-memory path (two spectra of n/2 complex each: 8n bytes,
 /// n = 16384 → 128 KiB).
 pub const BWD_SMEM_MAX_LEN: usize = 8192;
+/// Longest row the multi-pass path takes (n = 2^21; tested on the simulator up to L = 32768 in
+/// CI, 2^20 by an ignored test).
+pub const LONG_MAX_LEN: usize = 1 << 20;
 /// Most threads per block (`HYENA_FFTCONV_MAX_BLOCK` in the .cu file).
 const MAX_BLOCK: usize = 512;
+/// Threads per block of the multi-pass column passes.
+const LONG_COLS_BLOCK: u32 = 256;
+/// Shared-memory budget of one column tile of the multi-pass path.
+const LONG_TILE_BYTES: usize = 128 * 1024;
 
 use super::storage_suffix as suffix;
 
-/// FFT size `n` (power of two ≥ 2L, ≥ 4) of the shared-memory path for rows of length `l`.
+/// FFT size `n` (power of two ≥ 2L, ≥ 4) for rows of length `l` (both paths).
 pub fn fft_size(l: usize) -> Result<usize> {
     if l == 0 {
         return Err(HyenaError::Length("sequence length must be at least 1".into()));
     }
-    if l > SMEM_MAX_LEN {
+    if l > LONG_MAX_LEN {
         return Err(HyenaError::Length(format!(
-            "gated FFT conv: L = {l} exceeds the shared-memory path's limit of {SMEM_MAX_LEN} (the multi-pass path is not implemented yet)"
+            "gated FFT conv: L = {l} exceeds the multi-pass path's limit of {LONG_MAX_LEN}"
         )));
     }
     Ok((2 * l).next_power_of_two().max(4))
 }
 
-/// Number of f32 of the filter spectrum for `c` channels of length `l`: `2·C·(n/2+1)`.
+/// Number of f32 of the filter spectrum for `c` channels of length `l`: `2·C·(n/2+1)` on the
+/// shared-memory path (`L ≤` [`SMEM_MAX_LEN`]), `2·C·n` on the multi-pass path (full complex
+/// spectrum in the four-step layout). Always `C ×` a per-channel size, so per-channel slices are valid.
 pub fn spectrum_len(c: usize, l: usize) -> Result<usize> {
-    Ok(2 * c * (fft_size(l)? / 2 + 1))
+    let n = fft_size(l)?;
+    let per = if l <= SMEM_MAX_LEN { 2 * (n / 2 + 1) } else { 2 * n };
+    c.checked_mul(per).ok_or_else(|| HyenaError::Invalid(format!("spectrum of C = {c} channels, L = {l} overflows")))
+}
+
+/// Launch shape of the multi-pass path for FFT size `n`: `n = n1·n2`, column tiles of `2^log2tile`.
+#[derive(Clone, Copy, Debug)]
+struct LongPlan {
+    log2n1: u32,
+    log2n2: u32,
+    log2tile: u32,
+}
+
+impl LongPlan {
+    fn new(n: usize) -> Self {
+        let log2n = n.trailing_zeros();
+        let log2n1 = log2n / 2;
+        let log2n2 = log2n - log2n1;
+        // 16 adjacent columns per block (coalesced 64-byte rows for f32), at most 128 KiB of tile.
+        let tile = (LONG_TILE_BYTES / (8usize << log2n1)).clamp(1, 16).min(1 << log2n2);
+        LongPlan { log2n1, log2n2, log2tile: tile.trailing_zeros() }
+    }
+    fn n1(&self) -> usize {
+        1 << self.log2n1
+    }
+    fn n2(&self) -> usize {
+        1 << self.log2n2
+    }
+    fn n(&self) -> usize {
+        self.n1() * self.n2()
+    }
+    /// Column tiles per workspace slab.
+    fn tiles(&self) -> usize {
+        self.n2() >> self.log2tile
+    }
+    /// Dynamic shared memory of passes 1 and 3 (one n1 × tile complex tile) and of pass 2 (one row).
+    fn cols_shared(&self) -> usize {
+        8 * (self.n1() << self.log2tile)
+    }
+    fn rows_shared(&self) -> usize {
+        8 * self.n2()
+    }
+    fn rows_block(&self) -> u32 {
+        (self.n2() / 4).clamp(32, MAX_BLOCK) as u32
+    }
 }
 
 fn block_for(n: usize) -> u32 {
@@ -87,6 +140,9 @@ pub fn fftconv_filter<'a, 'h, T: DeviceScalar>(
     if c == 0 {
         return Ok(());
     }
+    if l > SMEM_MAX_LEN {
+        return long_filter(dev, sfx, h.addr(), hf.addr(), c, l, n);
+    }
     let name = format!("hyena_fftconv_filter_{sfx}");
     let shared = check_shared(dev, &name, 4 * n)?;
     let p = HyenaFftFilterParams {
@@ -98,6 +154,75 @@ pub fn fftconv_filter<'a, 'h, T: DeviceScalar>(
     };
     let cfg = LaunchConfig { grid: (grid(c, "fftconv_filter")?, 1, 1), block: (block_for(n), 1, 1), shared_bytes: shared };
     dev.launch_raw(&name, cfg, as_bytes(std::slice::from_ref(&p)))
+}
+
+fn long_params(plan: &LongPlan, mut p: HyenaFftConvLongParams) -> HyenaFftConvLongParams {
+    p.log2n1 = plan.log2n1 as u64;
+    p.log2n2 = plan.log2n2 as u64;
+    p.log2tile = plan.log2tile as u64;
+    p
+}
+
+/// Multi-pass filter spectrum: passes 1 and 2 (mode 0) with `h` as the rows, `hf` as the workspace.
+fn long_filter(dev: &Arc<dyn Device>, sfx: &str, h: u64, hf: u64, c: usize, l: usize, n: usize) -> Result<()> {
+    let plan = LongPlan::new(n);
+    let cols = format!("hyena_fftconv_long_cols_{sfx}");
+    let rows = "hyena_fftconv_long_rows";
+    let cols_shared = check_shared(dev, &cols, plan.cols_shared())?;
+    let rows_shared = check_shared(dev, rows, plan.rows_shared())?;
+    let p = long_params(
+        &plan,
+        HyenaFftConvLongParams {
+            v: h,
+            pre: 0,
+            post: 0,
+            hf: 0,
+            d: 0,
+            y: 0,
+            ws: hf,
+            b: 1,
+            c: c as u64,
+            l: l as u64,
+            log2n1: 0,
+            log2n2: 0,
+            log2tile: 0,
+            mode: 0,
+        },
+    );
+    let bytes = as_bytes(std::slice::from_ref(&p));
+    let g1 = grid(c.saturating_mul(plan.tiles()), "fftconv_filter (multi-pass)")?;
+    let g2 = grid(c.saturating_mul(plan.n1()), "fftconv_filter (multi-pass)")?;
+    dev.launch_raw(&cols, LaunchConfig { grid: (g1, 1, 1), block: (LONG_COLS_BLOCK, 1, 1), shared_bytes: cols_shared }, bytes)?;
+    dev.launch_raw(rows, LaunchConfig { grid: (g2, 1, 1), block: (plan.rows_block(), 1, 1), shared_bytes: rows_shared }, bytes)
+}
+
+/// Multi-pass forward: allocates the workspace `[C, ⌈B/2⌉, n]` complex f32 (`8·C·⌈B/2⌉·n`
+/// bytes), runs the three passes and waits for the device before freeing it.
+fn long_fwd(dev: &Arc<dyn Device>, sfx: &str, p: HyenaFftConvLongParams, n: usize) -> Result<()> {
+    let plan = LongPlan::new(n);
+    let (bs, c) = (p.b as usize, p.c as usize);
+    let pairs = bs.div_ceil(2);
+    let cols = format!("hyena_fftconv_long_cols_{sfx}");
+    let rows = "hyena_fftconv_long_rows";
+    let out = format!("hyena_fftconv_long_out_{sfx}");
+    let cols_shared = check_shared(dev, &cols, plan.cols_shared())?;
+    let rows_shared = check_shared(dev, rows, plan.rows_shared())?;
+    let out_shared = check_shared(dev, &out, plan.cols_shared())?;
+    let slabs = c.checked_mul(pairs).ok_or_else(|| HyenaError::Invalid("C·B overflows".into()))?;
+    let g13 = grid(slabs.saturating_mul(plan.tiles()), "gated_fftconv_fwd (multi-pass)")?;
+    let g2 = grid(slabs.saturating_mul(plan.n1()), "gated_fftconv_fwd (multi-pass)")?;
+    let ws_len = slabs
+        .checked_mul(2 * plan.n())
+        .ok_or_else(|| HyenaError::Invalid(format!("gated_fftconv_fwd workspace of {slabs}·2n f32 overflows")))?;
+    let ws = DeviceBuffer::<f32>::alloc(dev, ws_len)?;
+    let p = long_params(&plan, HyenaFftConvLongParams { ws: ws.addr(), ..p });
+    let bytes = as_bytes(std::slice::from_ref(&p));
+    let cfg13 = |shared| LaunchConfig { grid: (g13, 1, 1), block: (LONG_COLS_BLOCK, 1, 1), shared_bytes: shared };
+    dev.launch_raw(&cols, cfg13(cols_shared), bytes)?;
+    dev.launch_raw(rows, LaunchConfig { grid: (g2, 1, 1), block: (plan.rows_block(), 1, 1), shared_bytes: rows_shared }, bytes)?;
+    dev.launch_raw(&out, cfg13(out_shared), bytes)?;
+    // The workspace must outlive the launches.
+    dev.synchronize()
 }
 
 /// Gated convolution with a precomputed spectrum `hf` (from [`fftconv_filter`] for the same `L`).
@@ -153,6 +278,25 @@ pub fn gated_fftconv_fwd_spectrum<'a, 'h, T: DeviceScalar>(
     }
     if total == 0 {
         return Ok(());
+    }
+    if l > SMEM_MAX_LEN {
+        let p = HyenaFftConvLongParams {
+            v: v.addr(),
+            pre: pre.as_ref().map_or(0, |x| x.addr()),
+            post: post.as_ref().map_or(0, |x| x.addr()),
+            hf: hf.addr(),
+            d: d.addr(),
+            y: y.addr(),
+            ws: 0,
+            b: bs as u64,
+            c: c as u64,
+            l: l as u64,
+            log2n1: 0,
+            log2n2: 0,
+            log2tile: 0,
+            mode: 1,
+        };
+        return long_fwd(dev, sfx, p, n);
     }
     let name = format!("hyena_fftconv_fwd_{sfx}");
     let shared = check_shared(dev, &name, 4 * n + (4 * l).next_multiple_of(16))?;
