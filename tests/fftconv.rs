@@ -26,37 +26,21 @@ use hyena_kernels::HyenaError;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::sync::Arc;
 
+/// Storage types and their bounds (see the module docs); widening is `DeviceScalar::to_f64`.
 trait Elem: DeviceScalar {
     const BOUND: f64;
-    fn from_f32(x: f32) -> Self;
-    fn to_f64(self) -> f64;
+    fn from_f32(x: f32) -> Self {
+        Self::from_f64(x as f64)
+    }
 }
 impl Elem for f32 {
     const BOUND: f64 = 1e-5;
-    fn from_f32(x: f32) -> Self {
-        x
-    }
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
 }
 impl Elem for bf16 {
     const BOUND: f64 = 1e-2;
-    fn from_f32(x: f32) -> Self {
-        bf16::from_f32(x)
-    }
-    fn to_f64(self) -> f64 {
-        self.to_f64()
-    }
 }
 impl Elem for f16 {
     const BOUND: f64 = 1e-2;
-    fn from_f32(x: f32) -> Self {
-        f16::from_f32(x)
-    }
-    fn to_f64(self) -> f64 {
-        self.to_f64()
-    }
 }
 
 const MARGIN: usize = 3;
