@@ -503,6 +503,58 @@ __device__ inline void long_rows(const HyenaFftConvLongParams p) {
     for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) row[j] = cmul(z[j], conjf2(twiddle(k1 * j, half_n)));
 }
 
+// Backward pass 2, one block per (channel, workspace row r), blockIdx.x = ch·n1 + r. For every
+// pair pr in order: row DIFs of Za = A_b0 + i·A_b1 (ws, from pass 1 on a = pre ⊙ v) and
+// Zg = G_b0 + i·G_b1 (aux, pass 1 on g = grad_y ⊙ post); acc += Zg·conj(Za), whose inverse has real
+// part Σ_b corr(g_b, a_b) (the cross terms land in the imaginary part); Za·H (conv, for grad_post)
+// and Zg·conj(H) (correlation, for grad_a) inverted and twiddled in place. Then acc/n inverted and
+// twiddled into hw [C, n] (the grad_h slab). Shared memory: 3 rows of n2 float2.
+__device__ inline void long_rows_bwd(const HyenaFftConvLongParams p) {
+    HYENA_DYN_SHARED(float2, za);
+    const unsigned log2n1 = (unsigned)p.log2n1, log2n2 = (unsigned)p.log2n2;
+    const unsigned n1 = 1u << log2n1, n2 = 1u << log2n2;
+    float2* zg = za + n2;
+    float2* acc = zg + n2;
+    const uint64_t n = (uint64_t)n1 * n2;
+    const uint64_t P = (p.b + 1) / 2;
+    const unsigned r = (unsigned)(blockIdx.x % n1);
+    const uint64_t ch = blockIdx.x / n1;
+    const unsigned k1 = rev(r, log2n1), half_n = (unsigned)(n / 2);
+    const float2* __restrict__ hrow = reinterpret_cast<const float2*>(p.hf) + ch * n + (uint64_t)r * n2;
+    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) acc[j] = make_float2(0.f, 0.f);
+    for (uint64_t pr = 0; pr < P; ++pr) {
+        float2* __restrict__ ra = reinterpret_cast<float2*>(p.ws) + (ch * P + pr) * n + (uint64_t)r * n2;
+        float2* __restrict__ rg = reinterpret_cast<float2*>(p.aux) + (ch * P + pr) * n + (uint64_t)r * n2;
+        for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) {
+            za[j] = ra[j];
+            zg[j] = rg[j];
+        }
+        __syncthreads();
+        fft_dif(za, log2n2);
+        fft_dif(zg, log2n2);
+        for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) {
+            const float2 a = za[j], g = zg[j], h = hrow[j];
+            acc[j] = cadd(acc[j], cmul(g, conjf2(a)));
+            za[j] = cmul(a, h);
+            zg[j] = cmul(g, conjf2(h));
+        }
+        __syncthreads();
+        ifft_dit(za, log2n2);
+        ifft_dit(zg, log2n2);
+        for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) {
+            const float2 w = conjf2(twiddle(k1 * j, half_n));
+            ra[j] = cmul(za[j], w);
+            rg[j] = cmul(zg[j], w);
+        }
+    }
+    const float inv_n = 1.0f / (float)n;
+    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) acc[j] = make_float2(acc[j].x * inv_n, acc[j].y * inv_n);
+    __syncthreads();
+    ifft_dit(acc, log2n2);
+    float2* __restrict__ hw = reinterpret_cast<float2*>(p.y) + ch * n + (uint64_t)r * n2;
+    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) hw[j] = cmul(acc[j], conjf2(twiddle(k1 * j, half_n)));
+}
+
 // Pass 3: inverse n1-point FFTs down the tile's columns (bit-reversed rows in, t1 natural out);
 // keep t = n2·t1 + t2 < L; y = post ⊙ (conv + D·a) for rows b0 (real part) and b1 (imaginary).
 template <typename T> __device__ inline void long_out(const HyenaFftConvLongParams p) {
@@ -523,12 +575,18 @@ template <typename T> __device__ inline void long_out(const HyenaFftConvLongPara
     const T* __restrict__ pre = p.pre ? reinterpret_cast<const T*>(p.pre) : nullptr;
     const T* __restrict__ post = p.post ? reinterpret_cast<const T*>(p.post) : nullptr;
     T* __restrict__ y = reinterpret_cast<T*>(p.y);
-    const float dd = to_f32<T>(reinterpret_cast<const T*>(p.d)[tl.ch]);
+    const float dd = p.d ? to_f32<T>(reinterpret_cast<const T*>(p.d)[tl.ch]) : 0.f;
     for (unsigned i = threadIdx.x; i < (n1 / 2) * tc; i += blockDim.x) {
         const unsigned r = i >> log2tc, c = i & (tc - 1);
         const uint64_t t = (uint64_t)r * n2 + tl.col0 + c;
         if (t >= L) continue;
         const float2 conv = s[i];
+        if (p.mode == 2) {
+            // grad_h [C, L] = real part of the batch-summed correlation; lag 0 is grad_D[c].
+            y[off0 + t] = from_f32<T>(conv.x);
+            if (t == 0) reinterpret_cast<T*>(p.aux)[tl.ch] = from_f32<T>(conv.x);
+            continue;
+        }
         float a0 = to_f32<T>(v[off0 + t]);
         if (pre) a0 *= to_f32<T>(pre[off0 + t]);
         float y0 = conv.x + dd * a0;
@@ -562,6 +620,7 @@ extern "C" __global__ void hyena_fftconv_long_cols_f32(const HyenaFftConvLongPar
 extern "C" __global__ void hyena_fftconv_long_cols_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_fftconv_long_cols_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__half>(p); }
 extern "C" __global__ void hyena_fftconv_long_rows(const HyenaFftConvLongParams p) { hyena_fftconv::long_rows(p); }
+extern "C" __global__ void hyena_fftconv_long_rows_bwd(const HyenaFftConvLongParams p) { hyena_fftconv::long_rows_bwd(p); }
 extern "C" __global__ void hyena_fftconv_long_out_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<float>(p); }
 extern "C" __global__ void hyena_fftconv_long_out_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_fftconv_long_out_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<__half>(p); }

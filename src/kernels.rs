@@ -50,10 +50,11 @@ const _: () = {
     assert!(size_of::<HyenaFftConvBwdParams>() == 136);
     assert!(offset_of!(HyenaFftConvBwdParams, ws) == 88);
     assert!(offset_of!(HyenaFftConvBwdParams, log2n) == 128);
-    assert!(size_of::<HyenaFftConvLongParams>() == 112);
+    assert!(size_of::<HyenaFftConvLongParams>() == 120);
     assert!(offset_of!(HyenaFftConvLongParams, ws) == 48);
     assert!(offset_of!(HyenaFftConvLongParams, log2n1) == 80);
     assert!(offset_of!(HyenaFftConvLongParams, mode) == 104);
+    assert!(offset_of!(HyenaFftConvLongParams, aux) == 112);
     assert!(size_of::<HyenaFilterFwdParams>() == 168);
     assert!(offset_of!(HyenaFilterFwdParams, w) == 16);
     assert!(offset_of!(HyenaFilterFwdParams, b) == 48);
@@ -125,6 +126,7 @@ pub const KERNELS: &[KernelInfo] = &[
     k::<HyenaFftConvLongParams>("hyena_fftconv_long_cols_bf16", "fftconv", "HyenaFftConvLongParams", Some(DType::BF16)),
     k::<HyenaFftConvLongParams>("hyena_fftconv_long_cols_f16", "fftconv", "HyenaFftConvLongParams", Some(DType::F16)),
     k::<HyenaFftConvLongParams>("hyena_fftconv_long_rows", "fftconv", "HyenaFftConvLongParams", None),
+    k::<HyenaFftConvLongParams>("hyena_fftconv_long_rows_bwd", "fftconv", "HyenaFftConvLongParams", None),
     k::<HyenaFftConvLongParams>("hyena_fftconv_long_out_f32", "fftconv", "HyenaFftConvLongParams", Some(DType::F32)),
     k::<HyenaFftConvLongParams>("hyena_fftconv_long_out_bf16", "fftconv", "HyenaFftConvLongParams", Some(DType::BF16)),
     k::<HyenaFftConvLongParams>("hyena_fftconv_long_out_f16", "fftconv", "HyenaFftConvLongParams", Some(DType::F16)),

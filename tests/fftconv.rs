@@ -20,7 +20,7 @@ use hyena_kernels::cpu::fftconv::{
 };
 use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar};
 use hyena_kernels::ops::fftconv::{
-    fftconv_filter, gated_fftconv_bwd, gated_fftconv_fwd, spectrum_len, GatedConvGradViews, BWD_SMEM_MAX_LEN, LONG_MAX_LEN,
+    fftconv_filter, gated_fftconv_bwd, gated_fftconv_fwd, spectrum_len, GatedConvGradViews, LONG_MAX_LEN,
 };
 use hyena_kernels::HyenaError;
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -243,7 +243,7 @@ fn gated_fftconv_bwd_bf16_matches_cpu() {
 #[test]
 fn gated_fftconv_bwd_rejects_long_rows() {
     for dev in common::devices() {
-        let l = BWD_SMEM_MAX_LEN + 1;
+        let l = LONG_MAX_LEN + 1;
         let x = DeviceBuffer::from_host(&dev, &vec![0.5f32; l]).unwrap();
         let d = DeviceBuffer::from_host(&dev, &[0.5f32]).unwrap();
         let (gv, gh, gd) = (
@@ -253,7 +253,7 @@ fn gated_fftconv_bwd_rejects_long_rows() {
         );
         let grads = GatedConvGradViews { grad_v: gv.as_view(), grad_pre: None, grad_post: None, grad_h: gh.as_view(), grad_d: gd.as_view() };
         let e = gated_fftconv_bwd(&dev, &x, &d, &x, None, None, &x, 1, 1, l, grads).unwrap_err();
-        assert!(matches!(&e, HyenaError::Length(m) if m.contains(&BWD_SMEM_MAX_LEN.to_string())), "{e}");
+        assert!(matches!(&e, HyenaError::Length(m) if m.contains(&LONG_MAX_LEN.to_string())), "{e}");
     }
 }
 

@@ -17,10 +17,11 @@
 mod common;
 
 use half::{bf16, f16};
-use hyena_kernels::cpu::fftconv::{gated_fftconv_fwd as cpu_fwd, FftConvPlan, Rows};
+use hyena_kernels::cpu::fftconv::{gated_fftconv_bwd as cpu_bwd, gated_fftconv_fwd as cpu_fwd, FftConvPlan, Rows};
 use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar};
 use hyena_kernels::ops::fftconv::{
-    fft_size, fftconv_filter, gated_fftconv_fwd, gated_fftconv_fwd_spectrum, spectrum_len, LONG_MAX_LEN, SMEM_MAX_LEN,
+    fft_size, fftconv_filter, gated_fftconv_bwd, gated_fftconv_fwd, gated_fftconv_fwd_spectrum, spectrum_len, GatedConvGradViews,
+    BWD_SMEM_MAX_LEN, LONG_MAX_LEN, SMEM_MAX_LEN,
 };
 use hyena_kernels::HyenaError;
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -212,4 +213,74 @@ fn long_gated_fftconv_fwd_f32_one_million() {
     for dev in common::devices() {
         check::<f32>(&dev, 2, 1, LONG_MAX_LEN, true, 1400);
     }
+}
+
+/// Multi-pass backward (`L >` `BWD_SMEM_MAX_LEN`) vs `cpu::fftconv::gated_fftconv_bwd` in f64, same
+/// bounds as the forward (each output is two fp32 FFTs of n points; grad_h and grad_D add a sum
+/// over the batch, in the frequency domain, in batch order). All outputs poisoned with NaN.
+fn check_bwd<T: Elem>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, gates: bool, seed: u64) {
+    assert!(l > BWD_SMEM_MAX_LEN);
+    let t0 = std::time::Instant::now();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let tag = format!("{} long gated_fftconv_bwd<{:?}> B={bs} C={c} L={l} gates={gates}", dev.name(), T::DTYPE);
+    let n = bs * c * l;
+    let (v, pre, post, gy) =
+        (random::<T>(&mut rng, n), random::<T>(&mut rng, n), random::<T>(&mut rng, n), random::<T>(&mut rng, n));
+    let (h, d) = (random::<T>(&mut rng, c * l), random::<T>(&mut rng, c));
+    let (vf, pref, postf, gyf, hfl, df) = (widen(&v), widen(&pre), widen(&post), widen(&gy), widen(&h), widen(&d));
+    let plan = FftConvPlan::<f64>::new(l).unwrap();
+    let spec = plan.filter_spectra(&hfl, c).unwrap();
+    let rows = |x| Rows::contiguous(x, bs, c, l).unwrap();
+    let (p_rows, q_rows) = if gates { (Some(rows(&pref)), Some(rows(&postf))) } else { (None, None) };
+    let want = cpu_bwd(&plan, &spec, &df, rows(&vf), p_rows, q_rows, &gyf).unwrap();
+
+    let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
+    let nan = |k: usize| DeviceBuffer::from_host(dev, &vec![T::from_f32(f32::NAN); k + MARGIN]).unwrap();
+    let (dv, dpre, dpost, dgy, dh, dd) = (up(&v), up(&pre), up(&post), up(&gy), up(&h), up(&d));
+    let (gv, gpre, gpost, gh, gd) = (nan(n), nan(n), nan(n), nan(c * l), nan(c));
+    let grads = GatedConvGradViews {
+        grad_v: gv.view(0..n).unwrap(),
+        grad_pre: gates.then(|| gpre.view(0..n).unwrap()),
+        grad_post: gates.then(|| gpost.view(0..n).unwrap()),
+        grad_h: gh.view(0..c * l).unwrap(),
+        grad_d: gd.view(0..c).unwrap(),
+    };
+    let (gp, gq) = if gates { (Some(dpre.as_view()), Some(dpost.as_view())) } else { (None, None) };
+    gated_fftconv_bwd(dev, &dh, &dd, &dv, gp, gq, &dgy, bs, c, l, grads).unwrap_or_else(|e| panic!("{tag}: {e}"));
+    dev.synchronize().unwrap();
+    let mut outs = vec![("grad_v", &gv, n, &want.grad_v), ("grad_h", &gh, c * l, &want.grad_h), ("grad_D", &gd, c, &want.grad_d)];
+    if gates {
+        outs.push(("grad_pre", &gpre, n, want.grad_pre.as_ref().unwrap()));
+        outs.push(("grad_post", &gpost, n, want.grad_post.as_ref().unwrap()));
+    }
+    for (name, buf, k, w) in outs {
+        verify(&format!("{tag} {name}"), &buf.to_host().unwrap(), k, w);
+    }
+    eprintln!("{tag}: {:.2} s", t0.elapsed().as_secs_f64());
+}
+
+#[test]
+fn long_gated_fftconv_bwd_f32_matches_cpu() {
+    for dev in common::devices() {
+        check_bwd::<f32>(&dev, 3, 1, SMEM_MAX_LEN + 1, true, 1500);
+        check_bwd::<f32>(&dev, 2, 2, BWD_SMEM_MAX_LEN + 1, false, 1501);
+        check_bwd::<f32>(&dev, 1, 1, 32768, true, 1502);
+    }
+}
+
+#[test]
+fn long_gated_fftconv_bwd_bf16_f16_match_cpu() {
+    for dev in common::devices() {
+        check_bwd::<bf16>(&dev, 2, 1, 20000, true, 1600);
+        check_bwd::<f16>(&dev, 1, 1, 9000, true, 1601);
+    }
+}
+
+/// The backward with threads and blocks run last-first.
+#[cfg(feature = "sim")]
+#[test]
+fn long_bwd_reverse_thread_order_matches_cpu() {
+    use hyena_kernels::device::sim::{SimDevice, ThreadOrder};
+    let dev: Arc<dyn Device> = Arc::new(SimDevice::new().with_thread_order(ThreadOrder::Reverse));
+    check_bwd::<f32>(&dev, 3, 1, 10000, true, 1700);
 }

@@ -163,6 +163,93 @@ fn long_params(plan: &LongPlan, mut p: HyenaFftConvLongParams) -> HyenaFftConvLo
     p
 }
 
+/// Device addresses of the backward's arguments (0 = absent).
+struct LongBwdIo {
+    h: u64,
+    d: u64,
+    v: u64,
+    pre: u64,
+    post: u64,
+    grad_y: u64,
+    grad_v: u64,
+    grad_pre: u64,
+    grad_post: u64,
+    grad_h: u64,
+    grad_d: u64,
+}
+
+/// Multi-pass backward (`L >` [`BWD_SMEM_MAX_LEN`]). Allocates the filter spectrum `[C, n]` and
+/// the workspaces `Za`, `Zg` `[C, ⌈B/2⌉, n]` and the grad_h slab `[C, n]` (complex f32: `8·n·C·(2·⌈B/2⌉ + 2)`
+/// bytes with the spectrum); waits for the device before freeing them.
+fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, c: usize, l: usize, n: usize) -> Result<()> {
+    let plan = LongPlan::new(n);
+    let cols = format!("hyena_fftconv_long_cols_{sfx}");
+    let rows = "hyena_fftconv_long_rows_bwd";
+    let out = format!("hyena_fftconv_long_out_{sfx}");
+    let cols_shared = check_shared(dev, &cols, plan.cols_shared())?;
+    let rows_shared = check_shared(dev, rows, 3 * plan.rows_shared())?;
+    let out_shared = check_shared(dev, &out, plan.cols_shared())?;
+    check_shared(dev, "hyena_fftconv_long_rows", plan.rows_shared())?;
+    let slabs = c.checked_mul(bs.div_ceil(2)).ok_or_else(|| HyenaError::Invalid("C·B overflows".into()))?;
+    let what = "gated_fftconv_bwd (multi-pass)";
+    let g_rows = grid(c.saturating_mul(plan.n1()), what)?;
+    let g_h = grid(c.saturating_mul(plan.tiles()), what)?;
+    let ws_len = slabs.checked_mul(2 * plan.n()).ok_or_else(|| HyenaError::Invalid(format!("{what}: workspace overflows")))?;
+    // The four-step layout [C, n] complex, also for BWD_SMEM_MAX_LEN < L ≤ SMEM_MAX_LEN.
+    let hf = DeviceBuffer::<f32>::alloc(dev, 2 * c * plan.n())?;
+    let ws_a = DeviceBuffer::<f32>::alloc(dev, ws_len)?;
+    let ws_g = DeviceBuffer::<f32>::alloc(dev, ws_len)?;
+    let ws_h = DeviceBuffer::<f32>::alloc(dev, 2 * c * plan.n())?;
+    long_filter(dev, sfx, io.h, hf.addr(), c, l, n)?;
+    let base = long_params(
+        &plan,
+        HyenaFftConvLongParams {
+            v: io.v,
+            pre: io.pre,
+            post: 0,
+            hf: hf.addr(),
+            d: io.d,
+            y: 0,
+            ws: ws_a.addr(),
+            b: bs as u64,
+            c: c as u64,
+            l: l as u64,
+            log2n1: 0,
+            log2n2: 0,
+            log2tile: 0,
+            mode: 1,
+            aux: ws_g.addr(),
+        },
+    );
+    let launch = |name: &str, blocks: u32, block: u32, shared: u32, p: HyenaFftConvLongParams| {
+        let cfg = LaunchConfig { grid: (blocks, 1, 1), block: (block, 1, 1), shared_bytes: shared };
+        dev.launch_raw(name, cfg, as_bytes(std::slice::from_ref(&p)))
+    };
+    // g = grad_y ⊙ post is pass 1 with (v, pre) = (grad_y, post).
+    let g_in = HyenaFftConvLongParams { v: io.grad_y, pre: io.post, ws: ws_g.addr(), ..base };
+    if slabs > 0 {
+        let g13 = grid(slabs.saturating_mul(plan.tiles()), what)?;
+        launch(&cols, g13, LONG_COLS_BLOCK, cols_shared, base)?;
+        launch(&cols, g13, LONG_COLS_BLOCK, cols_shared, g_in)?;
+        launch(rows, g_rows, plan.rows_block(), rows_shared, HyenaFftConvLongParams { y: ws_h.addr(), ..base })?;
+        if io.grad_post != 0 {
+            // grad_post = grad_y ⊙ (h ∗ a + D·a): the forward's pass 3 with grad_y as the gate.
+            launch(&out, g13, LONG_COLS_BLOCK, out_shared, HyenaFftConvLongParams { post: io.grad_y, y: io.grad_post, ..base })?;
+        }
+        // grad_a = corr(g, h) + D·g; grad_v = grad_a ⊙ pre, grad_pre = grad_a ⊙ v.
+        launch(&out, g13, LONG_COLS_BLOCK, out_shared, HyenaFftConvLongParams { post: io.pre, y: io.grad_v, ..g_in })?;
+        if io.grad_pre != 0 {
+            launch(&out, g13, LONG_COLS_BLOCK, out_shared, HyenaFftConvLongParams { post: io.v, y: io.grad_pre, ..g_in })?;
+        }
+    } else {
+        launch(rows, g_rows, plan.rows_block(), rows_shared, HyenaFftConvLongParams { y: ws_h.addr(), ..base })?;
+    }
+    // grad_h = Re(slab) for t < L, grad_D = its lag 0.
+    let ph = HyenaFftConvLongParams { b: 1, d: 0, ws: ws_h.addr(), y: io.grad_h, aux: io.grad_d, mode: 2, ..base };
+    launch(&out, g_h, LONG_COLS_BLOCK, out_shared, ph)?;
+    dev.synchronize()
+}
+
 /// Multi-pass filter spectrum: passes 1 and 2 (mode 0) with `h` as the rows, `hf` as the workspace.
 fn long_filter(dev: &Arc<dyn Device>, sfx: &str, h: u64, hf: u64, c: usize, l: usize, n: usize) -> Result<()> {
     let plan = LongPlan::new(n);
@@ -187,6 +274,7 @@ fn long_filter(dev: &Arc<dyn Device>, sfx: &str, h: u64, hf: u64, c: usize, l: u
             log2n2: 0,
             log2tile: 0,
             mode: 0,
+            aux: 0,
         },
     );
     let bytes = as_bytes(std::slice::from_ref(&p));
@@ -295,6 +383,7 @@ pub fn gated_fftconv_fwd_spectrum<'a, 'h, T: DeviceScalar>(
             log2n2: 0,
             log2tile: 0,
             mode: 1,
+            aux: 0,
         };
         return long_fwd(dev, sfx, p, n);
     }
@@ -373,11 +462,6 @@ pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
     let (h, d, v, gy) = (h.into(), d.into(), v.into(), grad_y.into());
     let sfx = suffix(T::DTYPE, "gated_fftconv_bwd")?;
     let n = fft_size(l)?;
-    if l > BWD_SMEM_MAX_LEN {
-        return Err(HyenaError::Length(format!(
-            "gated FFT conv backward: L = {l} exceeds the shared-memory path's limit of {BWD_SMEM_MAX_LEN}"
-        )));
-    }
     let total = bs
         .checked_mul(c)
         .and_then(|x| x.checked_mul(l))
@@ -435,6 +519,23 @@ pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
     check_args(&args, std::mem::size_of::<T>())?;
     if c == 0 {
         return Ok(());
+    }
+    if l > BWD_SMEM_MAX_LEN {
+        let opt = |x: &Option<DeviceView<'a, T>>| x.as_ref().map_or(0, |x| x.addr());
+        let io = LongBwdIo {
+            h: h.addr(),
+            d: d.addr(),
+            v: v.addr(),
+            pre: opt(&pre),
+            post: opt(&post),
+            grad_y: gy.addr(),
+            grad_v: g.grad_v.addr(),
+            grad_pre: opt(&g.grad_pre),
+            grad_post: opt(&g.grad_post),
+            grad_h: g.grad_h.addr(),
+            grad_d: g.grad_d.addr(),
+        };
+        return long_bwd(dev, sfx, &io, bs, c, l, n);
     }
     let m = n / 2;
     let block = block_for(n);
