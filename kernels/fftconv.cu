@@ -1,4 +1,5 @@
-// fftconv.cu: fused gated causal FFT convolution (the Hyena long convolution), shared-memory path.
+// fftconv.cu: fused gated causal FFT convolution (the Hyena long convolution): shared-memory path
+// (below) and the multi-pass four-step path for long rows (section after it).
 //
 //   y[b,c,:] = post ⊙ ( h[c] ∗ a + D[c]·a ),   a = pre ⊙ v[b,c,:]   (∗ causal: zero padded to n ≥ 2L)
 //
@@ -41,6 +42,41 @@
 //
 // Radix-2 with one __syncthreads per stage is the simple first version (log2 m barriers per FFT);
 // register-resident radix-8 stages are the obvious next optimisation.
+//
+// ---- Multi-pass (four-step) path: L > 16384 forward, L > 8192 backward, L ≤ 2^20 ----------------
+// A full complex FFT of n = n1·n2 points in global memory (n1 = 2^⌊log2 n / 2⌋, n2 = n / n1; at
+// L = 2^20: n = 2^21, n1 = 1024, n2 = 2048). Two batch rows of a channel share one complex signal
+// z = a_b0 + i·a_b1 (h is real, so h ∗ z = h ∗ a_b0 + i·h ∗ a_b1): no real-FFT split is needed
+// and the cost per row is that of a half complex FFT whenever B is even (odd B: the last row
+// of each channel is alone, imaginary part zero). With t = n2·t1 + t2, k = k1 + n1·k2:
+//   pass 1 hyena_fftconv_long_cols_*: per (channel, pair, tile of tc ≤ 16 adjacent columns t2):
+//          load a = pre ⊙ v (t < L, else 0; rows t1 ≥ n1/2 are padding), n1-point DIF FFTs down
+//          the columns in shared memory (n1·tc float2 ≤ 128 KiB), twiddle W_n^{t2·k1}, store to the
+//          workspace ws[c, pair, r, t2] (row r holds k1 = rev(r)).
+//   pass 2 hyena_fftconv_long_rows: per workspace row: n2-point DIF (k2 in bit-reversed order),
+//          multiply by hf in the same layout, n2-point inverse DIT, twiddle W_n^{−t2·k1}, store.
+//          The filter spectrum is passes 1 and 2 (mode 0: scale 1/n, no inverse) run on h with
+//          B = 1 straight into hf [C, n] complex: the layout is the four-step one, opaque to callers.
+//   pass 3 hyena_fftconv_long_out_*: per tile: inverse n1-point DIT FFTs down the columns (t1 in
+//          natural order), keep t < L, y = post ⊙ (conv + D·a) for b0 (real) and b1 (imaginary);
+//          re-reads v and pre (cheaper than a third workspace round trip).
+// No bit-reversal permutation anywhere; twiddle arguments k1·t2 < n ≤ 2^21 are exact in fp32.
+// Cost per pair of rows, fp32 storage: pass 1 reads 16 L, writes 8n bytes; pass 2 reads 8n (+ hf
+//   8n, shared by the ⌈B/2⌉ pairs of a channel: L2 hits) and writes 8n; pass 3 reads 8n + 24 L and
+//   writes 8 L. Per row: 24 L bytes of inputs/outputs (v, pre read twice) + 16n of workspace
+//   (2 round trips): 56 L bytes at n = 2L (L a power of two), up to 88 L at n ≈ 4L, vs 16 L for
+//   the shared-memory path. FLOPs per row: one n-point complex FFT each way (5 n log2 n each,
+//   halved by the pairing) + 3 complex multiplies per point ≈ 10 L log2(2L): at L = 2^20 about
+//   2.2e8 FLOP vs 5.9e7 bytes, ~4 FLOP/byte: memory-bound on H200 (~14 µs per row at 4.3 TB/s).
+//   Workspace (allocated by the wrapper): [C, ⌈B/2⌉, n] complex = 8·C·⌈B/2⌉·n bytes.
+// Backward (hyena_fftconv_long_rows_bwd + the same column passes): pass 1 on a = pre ⊙ v (Za) and
+//   on g = grad_y ⊙ post (Zg); per (channel, row r), for every pair in order: row DIFs of both,
+//   acc += Zg·conj(Za) (its inverse has real part Σ_{b in pair} corr(g_b, a_b): the cross terms
+//   corr(g_b1, a_b0) − corr(g_b0, a_b1) land in the imaginary part), Za·H and Zg·conj(H) inverted
+//   in place; acc/n inverted into a grad_h slab [C, n]. Pass 3 then gives grad_post (on Za, gate
+//   grad_y), grad_v and grad_pre (on Zg, gates pre and v), and grad_h = Re(slab)[t < L] with
+//   grad_D = its lag 0 (Σ_b Σ_t g·a), all deterministic (no atomics, batch order fixed). Bytes per
+//   pair ≈ 2× the forward's passes 1–2 + 3 × pass 3; workspace 2 × 8·C·⌈B/2⌉·n + 8·C·n bytes (+ hf).
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include "common.cuh"

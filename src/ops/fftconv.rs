@@ -1,14 +1,24 @@
-//! Fused gated causal FFT convolution on a device (`kernels/fftconv.cu`), shared-memory path:
+//! Fused gated causal FFT convolution on a device (`kernels/fftconv.cu`):
 //! `y = post ⊙ (h ∗ (pre ⊙ v) + D ⊙ (pre ⊙ v))`, causal (as `cpu::fftconv::gated_fftconv_fwd`).
 //!
 //! Layouts: `v`, `pre`, `post`, `y` contiguous `[B, C, L]`, `h` `[C, L]`, `D` `[C]`; storage f32,
-//! bf16 or f16, arithmetic f32. The filter spectrum is fp32 complex, interleaved, `[C, n/2+1]`
-//! (`2·C·(n/2+1)` f32), `n` = the smallest power of two ≥ 2L (at least 4), scaled by 1/n.
+//! bf16 or f16, arithmetic f32. `n` = the smallest power of two ≥ 2L (at least 4).
 //!
-//! One block holds a whole row in shared memory (4n + 4L bytes), so `L ≤` [`SMEM_MAX_LEN`]
-//! (16384: n = 32768, 192 KiB); longer rows are a [`HyenaError::Length`] until the multi-pass
-//! path exists. A device whose shared-memory limit is below a launch's need gives
-//! [`HyenaError::SharedMemory`] before anything is launched.
+//! Two paths, chosen by `L` inside every function (callers see the same signatures):
+//! - **shared memory**, `L ≤` [`SMEM_MAX_LEN`] (16384: n = 32768, 192 KiB) forward and
+//!   `L ≤` [`BWD_SMEM_MAX_LEN`] (8192) backward: one block holds a whole row (4n + 4L bytes). The
+//!   filter spectrum is fp32 complex, interleaved, `[C, n/2+1]` (`2·C·(n/2+1)` f32), scaled by 1/n.
+//! - **multi-pass** (four-step FFT in global memory, n = n1·n2), above those limits up to
+//!   [`LONG_MAX_LEN`] (2^20): three launches per call (column FFTs + twiddles, row FFTs × spectrum
+//!   and inverse, inverse column FFTs + gating), two batch rows of a channel per complex FFT. The
+//!   spectrum is the full complex `[C, n]` (`2·C·n` f32) in the four-step order (opaque: produce it
+//!   with [`fftconv_filter`] for the same `L`). The forward allocates a workspace of
+//!   `8·C·⌈B/2⌉·n` bytes and returns after the device finished; the backward `2·8·C·⌈B/2⌉·n + 16·C·n`.
+//!
+//! [`spectrum_len`]`(c, l)` is always `c ×` a per-channel size, so per-channel slices of one
+//! spectrum are valid spectra. Longer rows than [`LONG_MAX_LEN`] are a [`HyenaError::Length`]; a
+//! device whose shared-memory limit is below a launch's need gives [`HyenaError::SharedMemory`]
+//! before anything is launched.
 
 use super::{check_args, check_device, Arg};
 use crate::device::{as_bytes, Device, DeviceBuffer, DeviceScalar, DeviceView, LaunchConfig};
@@ -314,6 +324,8 @@ fn long_fwd(dev: &Arc<dyn Device>, sfx: &str, p: HyenaFftConvLongParams, n: usiz
 }
 
 /// Gated convolution with a precomputed spectrum `hf` (from [`fftconv_filter`] for the same `L`).
+/// Shared-memory path: queued, returns at once. Multi-pass path (`L >` [`SMEM_MAX_LEN`]): allocates
+/// its workspace (`8·C·⌈B/2⌉·n` bytes) and returns after the device finished.
 #[allow(clippy::too_many_arguments)]
 pub fn gated_fftconv_fwd_spectrum<'a, 'h, T: DeviceScalar>(
     dev: &Arc<dyn Device>,
@@ -440,11 +452,12 @@ pub struct GatedConvGradViews<'a, T: Copy> {
     pub grad_d: DeviceView<'a, T>,
 }
 
-/// Backward of [`gated_fftconv_fwd`] given `grad_y` `[B, C, L]`, for `L ≤` [`BWD_SMEM_MAX_LEN`].
+/// Backward of [`gated_fftconv_fwd`] given `grad_y` `[B, C, L]`, `L ≤` [`LONG_MAX_LEN`].
 /// Deterministic: `grad_h` is reduced over the batch in the frequency domain (per-row spectra in
 /// a workspace, summed in batch order, one inverse FFT per channel), no atomics. Allocates the
-/// filter spectrum and workspaces (`C·B·(n/2+1)` complex + `C·B` f32) on `dev`; returns after the
-/// device finished.
+/// filter spectrum and workspaces on `dev` (shared-memory path, `L ≤` [`BWD_SMEM_MAX_LEN`]:
+/// `C·B·(n/2+1)` complex + `C·B` f32; multi-pass path: `2·C·⌈B/2⌉·n + 2·C·n` complex); returns after
+/// the device finished.
 #[allow(clippy::too_many_arguments)]
 pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
     dev: &Arc<dyn Device>,
