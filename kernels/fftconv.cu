@@ -1,4 +1,5 @@
-// fftconv.cu: fused gated causal FFT convolution (the Hyena long convolution), shared-memory path.
+// fftconv.cu: fused gated causal FFT convolution (the Hyena long convolution): shared-memory path
+// (below) and the multi-pass four-step path for long rows (section after it).
 //
 //   y[b,c,:] = post ⊙ ( h[c] ∗ a + D[c]·a ),   a = pre ⊙ v[b,c,:]   (∗ causal: zero padded to n ≥ 2L)
 //
@@ -41,6 +42,41 @@
 //
 // Radix-2 with one __syncthreads per stage is the simple first version (log2 m barriers per FFT);
 // register-resident radix-8 stages are the obvious next optimisation.
+//
+// ---- Multi-pass (four-step) path: L > 16384 forward, L > 8192 backward, L ≤ 2^20 ----------------
+// A full complex FFT of n = n1·n2 points in global memory (n1 = 2^⌊log2 n / 2⌋, n2 = n / n1; at
+// L = 2^20: n = 2^21, n1 = 1024, n2 = 2048). Two batch rows of a channel share one complex signal
+// z = a_b0 + i·a_b1 (h is real, so h ∗ z = h ∗ a_b0 + i·h ∗ a_b1): no real-FFT split is needed
+// and the cost per row is that of a half complex FFT whenever B is even (odd B: the last row
+// of each channel is alone, imaginary part zero). With t = n2·t1 + t2, k = k1 + n1·k2:
+//   pass 1 hyena_fftconv_long_cols_*: per (channel, pair, tile of tc ≤ 16 adjacent columns t2):
+//          load a = pre ⊙ v (t < L, else 0; rows t1 ≥ n1/2 are padding), n1-point DIF FFTs down
+//          the columns in shared memory (n1·tc float2 ≤ 128 KiB), twiddle W_n^{t2·k1}, store to the
+//          workspace ws[c, pair, r, t2] (row r holds k1 = rev(r)).
+//   pass 2 hyena_fftconv_long_rows: per workspace row: n2-point DIF (k2 in bit-reversed order),
+//          multiply by hf in the same layout, n2-point inverse DIT, twiddle W_n^{−t2·k1}, store.
+//          The filter spectrum is passes 1 and 2 (mode 0: scale 1/n, no inverse) run on h with
+//          B = 1 straight into hf [C, n] complex: the layout is the four-step one, opaque to callers.
+//   pass 3 hyena_fftconv_long_out_*: per tile: inverse n1-point DIT FFTs down the columns (t1 in
+//          natural order), keep t < L, y = post ⊙ (conv + D·a) for b0 (real) and b1 (imaginary);
+//          re-reads v and pre (cheaper than a third workspace round trip).
+// No bit-reversal permutation anywhere; twiddle arguments k1·t2 < n ≤ 2^21 are exact in fp32.
+// Cost per pair of rows, fp32 storage: pass 1 reads 16 L, writes 8n bytes; pass 2 reads 8n (+ hf
+//   8n, shared by the ⌈B/2⌉ pairs of a channel: L2 hits) and writes 8n; pass 3 reads 8n + 24 L and
+//   writes 8 L. Per row: 24 L bytes of inputs/outputs (v, pre read twice) + 16n of workspace
+//   (2 round trips): 56 L bytes at n = 2L (L a power of two), up to 88 L at n ≈ 4L, vs 16 L for
+//   the shared-memory path. FLOPs per row: one n-point complex FFT each way (5 n log2 n each,
+//   halved by the pairing) + 3 complex multiplies per point ≈ 10 L log2(2L): at L = 2^20 about
+//   2.2e8 FLOP vs 5.9e7 bytes, ~4 FLOP/byte: memory-bound on H200 (~14 µs per row at 4.3 TB/s).
+//   Workspace (allocated by the wrapper): [C, ⌈B/2⌉, n] complex = 8·C·⌈B/2⌉·n bytes.
+// Backward (hyena_fftconv_long_rows_bwd + the same column passes): pass 1 on a = pre ⊙ v (Za) and
+//   on g = grad_y ⊙ post (Zg); per (channel, row r), for every pair in order: row DIFs of both,
+//   acc += Zg·conj(Za) (its inverse has real part Σ_{b in pair} corr(g_b, a_b): the cross terms
+//   corr(g_b1, a_b0) − corr(g_b0, a_b1) land in the imaginary part), Za·H and Zg·conj(H) inverted
+//   in place; acc/n inverted into a grad_h slab [C, n]. Pass 3 then gives grad_post (on Za, gate
+//   grad_y), grad_v and grad_pre (on Zg, gates pre and v), and grad_h = Re(slab)[t < L] with
+//   grad_D = its lag 0 (Σ_b Σ_t g·a), all deterministic (no atomics, batch order fixed). Bytes per
+//   pair ≈ 2× the forward's passes 1–2 + 3 × pass 3; workspace 2 × 8·C·⌈B/2⌉·n + 8·C·n bytes (+ hf).
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include "common.cuh"
@@ -376,6 +412,232 @@ template <typename T> __device__ inline void bwd_reduce(const HyenaFftConvBwdPar
     }
 }
 
+
+// ---- Multi-pass (four-step) path for long rows ---------------------------------------------------
+// n = n1·n2, t = n2·t1 + t2, k = k1 + n1·k2:  W_n^{tk} = W_{n1}^{t1 k1} · W_n^{t2 k1} · W_{n2}^{t2 k2}.
+// The complex signal of a pair of batch rows (b0 = 2·pr, b1 = 2·pr + 1 of one channel) is
+// z = a_b0 + i·a_b1 (a real: h ∗ z = h ∗ a_b0 + i·h ∗ a_b1, so one complex FFT serves two rows).
+// Workspace row-major [n1][n2]: row r holds k1 = rev(r) (column DIF output order), entry j of a
+// row holds t2 = j after pass 1 and k2 = rev(j) after the row DIF (pass 2).
+
+// Column FFT over the n1 rows of a tile s[r·tc + c] (tc = 2^log2tc columns), DIF, in place.
+__device__ inline void fft_dif_cols(float2* s, unsigned log2n1, unsigned log2tc) {
+    const unsigned n1 = 1u << log2n1, tc = 1u << log2tc;
+    for (unsigned span = n1 / 2; span >= 1; span /= 2) {
+        for (unsigned i = threadIdx.x; i < (n1 / 2) * tc; i += blockDim.x) {
+            const unsigned c = i & (tc - 1), bi = i >> log2tc;
+            const unsigned j = bi & (span - 1);
+            const unsigned a = (2 * (bi - j) + j) * tc + c;
+            const unsigned b = a + span * tc;
+            const float2 u = s[a], v = s[b];
+            s[a] = cadd(u, v);
+            s[b] = cmul(csub(u, v), twiddle(j, span));
+        }
+        __syncthreads();
+    }
+}
+
+// Column inverse FFT (DIT, conjugate twiddles, unnormalised), bit-reversed rows in, natural out.
+__device__ inline void ifft_dit_cols(float2* s, unsigned log2n1, unsigned log2tc) {
+    const unsigned n1 = 1u << log2n1, tc = 1u << log2tc;
+    for (unsigned span = 1; span < n1; span *= 2) {
+        for (unsigned i = threadIdx.x; i < (n1 / 2) * tc; i += blockDim.x) {
+            const unsigned c = i & (tc - 1), bi = i >> log2tc;
+            const unsigned j = bi & (span - 1);
+            const unsigned a = (2 * (bi - j) + j) * tc + c;
+            const unsigned b = a + span * tc;
+            const float2 u = s[a];
+            const float2 v = cmul(s[b], conjf2(twiddle(j, span)));
+            s[a] = cadd(u, v);
+            s[b] = csub(u, v);
+        }
+        __syncthreads();
+    }
+}
+
+// Block -> (channel, pair, column tile) of the column passes; blockIdx.x = (ch·P + pr)·nb + cb.
+struct LongTile {
+    uint64_t ch, pr, rowid;  // rowid = ch·P + pr: the workspace slab
+    unsigned col0;           // first column t2 of the tile
+    bool has1;               // the pair's second row b1 = 2·pr + 1 exists
+};
+__device__ inline LongTile long_tile(const HyenaFftConvLongParams& p) {
+    const unsigned nb = (1u << p.log2n2) >> p.log2tile;
+    const uint64_t P = (p.b + 1) / 2;
+    LongTile t;
+    t.rowid = blockIdx.x / nb;
+    t.col0 = (unsigned)(blockIdx.x % nb) << p.log2tile;
+    t.ch = t.rowid / P;
+    t.pr = t.rowid % P;
+    t.has1 = 2 * t.pr + 1 < p.b;
+    return t;
+}
+
+// Pass 1: a = pre ⊙ v of rows b0, b1 (zero padded to n), n1-point FFTs down the tile's columns,
+// twiddle W_n^{t2·k1}, store to ws[rowid][r][t2]. (Filter: v = h, B = 1, pre = 0, ws = hf.)
+template <typename T> __device__ inline void long_cols(const HyenaFftConvLongParams p) {
+    HYENA_DYN_SHARED(float2, s);
+    const unsigned log2n1 = (unsigned)p.log2n1, log2tc = (unsigned)p.log2tile;
+    const unsigned n1 = 1u << log2n1, n2 = 1u << p.log2n2, tc = 1u << log2tc;
+    const uint64_t n = (uint64_t)n1 * n2, L = p.l, C = p.c;
+    const LongTile tl = long_tile(p);
+    const uint64_t off0 = (2 * tl.pr * C + tl.ch) * L, off1 = off0 + C * L;
+    const T* __restrict__ v = reinterpret_cast<const T*>(p.v);
+    const T* __restrict__ pre = p.pre ? reinterpret_cast<const T*>(p.pre) : nullptr;
+    // Rows t1 ≥ n1/2 are padding (t ≥ n/2 ≥ L).
+    for (unsigned i = threadIdx.x; i < n1 * tc; i += blockDim.x) {
+        const unsigned r = i >> log2tc, c = i & (tc - 1);
+        const uint64_t t = (uint64_t)r * n2 + tl.col0 + c;
+        float re = 0.f, im = 0.f;
+        if (t < L) {
+            re = to_f32<T>(v[off0 + t]);
+            if (pre) re *= to_f32<T>(pre[off0 + t]);
+            if (tl.has1) {
+                im = to_f32<T>(v[off1 + t]);
+                if (pre) im *= to_f32<T>(pre[off1 + t]);
+            }
+        }
+        s[i] = make_float2(re, im);
+    }
+    __syncthreads();
+    fft_dif_cols(s, log2n1, log2tc);
+    float2* __restrict__ ws = reinterpret_cast<float2*>(p.ws) + tl.rowid * n;
+    const unsigned half_n = (unsigned)(n / 2);
+    for (unsigned i = threadIdx.x; i < n1 * tc; i += blockDim.x) {
+        const unsigned r = i >> log2tc, c = i & (tc - 1);
+        const unsigned t2 = tl.col0 + c;
+        ws[(uint64_t)r * n2 + t2] = cmul(s[i], twiddle(rev(r, log2n1) * t2, half_n));
+    }
+}
+
+// Pass 2, one block per workspace row (blockIdx.x = (ch·n1 + r)·P + pr): n2-point DIF FFT; mode 0
+// (filter): scale by 1/n and store (bit-reversed k2 order: the spectrum layout); mode 1: multiply
+// by the filter spectrum (same layout), inverse DIT FFT, twiddle W_n^{−t2·k1}, store.
+__device__ inline void long_rows(const HyenaFftConvLongParams p) {
+    HYENA_DYN_SHARED(float2, z);
+    const unsigned log2n1 = (unsigned)p.log2n1, log2n2 = (unsigned)p.log2n2;
+    const unsigned n1 = 1u << log2n1, n2 = 1u << log2n2;
+    const uint64_t n = (uint64_t)n1 * n2;
+    const uint64_t P = (p.b + 1) / 2;
+    const uint64_t pr = blockIdx.x % P, cr = blockIdx.x / P;
+    const unsigned r = (unsigned)(cr % n1);
+    const uint64_t ch = cr / n1;
+    float2* __restrict__ row = reinterpret_cast<float2*>(p.ws) + (ch * P + pr) * n + (uint64_t)r * n2;
+    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) z[j] = row[j];
+    __syncthreads();
+    fft_dif(z, log2n2);
+    if (p.mode == 0) {
+        const float scale = 1.0f / (float)n;
+        for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) row[j] = make_float2(z[j].x * scale, z[j].y * scale);
+        return;
+    }
+    const float2* __restrict__ hrow = reinterpret_cast<const float2*>(p.hf) + ch * n + (uint64_t)r * n2;
+    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) z[j] = cmul(z[j], hrow[j]);
+    __syncthreads();
+    ifft_dit(z, log2n2);
+    const unsigned k1 = rev(r, log2n1), half_n = (unsigned)(n / 2);
+    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) row[j] = cmul(z[j], conjf2(twiddle(k1 * j, half_n)));
+}
+
+// Backward pass 2, one block per (channel, workspace row r), blockIdx.x = ch·n1 + r. For every
+// pair pr in order: row DIFs of Za = A_b0 + i·A_b1 (ws, from pass 1 on a = pre ⊙ v) and
+// Zg = G_b0 + i·G_b1 (aux, pass 1 on g = grad_y ⊙ post); acc += Zg·conj(Za), whose inverse has real
+// part Σ_b corr(g_b, a_b) (the cross terms land in the imaginary part); Za·H (conv, for grad_post)
+// and Zg·conj(H) (correlation, for grad_a) inverted and twiddled in place. Then acc/n inverted and
+// twiddled into hw [C, n] (the grad_h slab). Shared memory: 3 rows of n2 float2.
+__device__ inline void long_rows_bwd(const HyenaFftConvLongParams p) {
+    HYENA_DYN_SHARED(float2, za);
+    const unsigned log2n1 = (unsigned)p.log2n1, log2n2 = (unsigned)p.log2n2;
+    const unsigned n1 = 1u << log2n1, n2 = 1u << log2n2;
+    float2* zg = za + n2;
+    float2* acc = zg + n2;
+    const uint64_t n = (uint64_t)n1 * n2;
+    const uint64_t P = (p.b + 1) / 2;
+    const unsigned r = (unsigned)(blockIdx.x % n1);
+    const uint64_t ch = blockIdx.x / n1;
+    const unsigned k1 = rev(r, log2n1), half_n = (unsigned)(n / 2);
+    const float2* __restrict__ hrow = reinterpret_cast<const float2*>(p.hf) + ch * n + (uint64_t)r * n2;
+    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) acc[j] = make_float2(0.f, 0.f);
+    for (uint64_t pr = 0; pr < P; ++pr) {
+        float2* __restrict__ ra = reinterpret_cast<float2*>(p.ws) + (ch * P + pr) * n + (uint64_t)r * n2;
+        float2* __restrict__ rg = reinterpret_cast<float2*>(p.aux) + (ch * P + pr) * n + (uint64_t)r * n2;
+        for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) {
+            za[j] = ra[j];
+            zg[j] = rg[j];
+        }
+        __syncthreads();
+        fft_dif(za, log2n2);
+        fft_dif(zg, log2n2);
+        for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) {
+            const float2 a = za[j], g = zg[j], h = hrow[j];
+            acc[j] = cadd(acc[j], cmul(g, conjf2(a)));
+            za[j] = cmul(a, h);
+            zg[j] = cmul(g, conjf2(h));
+        }
+        __syncthreads();
+        ifft_dit(za, log2n2);
+        ifft_dit(zg, log2n2);
+        for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) {
+            const float2 w = conjf2(twiddle(k1 * j, half_n));
+            ra[j] = cmul(za[j], w);
+            rg[j] = cmul(zg[j], w);
+        }
+    }
+    const float inv_n = 1.0f / (float)n;
+    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) acc[j] = make_float2(acc[j].x * inv_n, acc[j].y * inv_n);
+    __syncthreads();
+    ifft_dit(acc, log2n2);
+    float2* __restrict__ hw = reinterpret_cast<float2*>(p.y) + ch * n + (uint64_t)r * n2;
+    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) hw[j] = cmul(acc[j], conjf2(twiddle(k1 * j, half_n)));
+}
+
+// Pass 3: inverse n1-point FFTs down the tile's columns (bit-reversed rows in, t1 natural out);
+// keep t = n2·t1 + t2 < L; y = post ⊙ (conv + D·a) for rows b0 (real part) and b1 (imaginary).
+template <typename T> __device__ inline void long_out(const HyenaFftConvLongParams p) {
+    HYENA_DYN_SHARED(float2, s);
+    const unsigned log2n1 = (unsigned)p.log2n1, log2tc = (unsigned)p.log2tile;
+    const unsigned n1 = 1u << log2n1, n2 = 1u << p.log2n2, tc = 1u << log2tc;
+    const uint64_t n = (uint64_t)n1 * n2, L = p.l, C = p.c;
+    const LongTile tl = long_tile(p);
+    const float2* __restrict__ ws = reinterpret_cast<const float2*>(p.ws) + tl.rowid * n;
+    for (unsigned i = threadIdx.x; i < n1 * tc; i += blockDim.x) {
+        const unsigned r = i >> log2tc, c = i & (tc - 1);
+        s[i] = ws[(uint64_t)r * n2 + tl.col0 + c];
+    }
+    __syncthreads();
+    ifft_dit_cols(s, log2n1, log2tc);
+    const uint64_t off0 = (2 * tl.pr * C + tl.ch) * L, off1 = off0 + C * L;
+    const T* __restrict__ v = reinterpret_cast<const T*>(p.v);
+    const T* __restrict__ pre = p.pre ? reinterpret_cast<const T*>(p.pre) : nullptr;
+    const T* __restrict__ post = p.post ? reinterpret_cast<const T*>(p.post) : nullptr;
+    T* __restrict__ y = reinterpret_cast<T*>(p.y);
+    const float dd = p.d ? to_f32<T>(reinterpret_cast<const T*>(p.d)[tl.ch]) : 0.f;
+    for (unsigned i = threadIdx.x; i < (n1 / 2) * tc; i += blockDim.x) {
+        const unsigned r = i >> log2tc, c = i & (tc - 1);
+        const uint64_t t = (uint64_t)r * n2 + tl.col0 + c;
+        if (t >= L) continue;
+        const float2 conv = s[i];
+        if (p.mode == 2) {
+            // grad_h [C, L] = real part of the batch-summed correlation; lag 0 is grad_D[c].
+            y[off0 + t] = from_f32<T>(conv.x);
+            if (t == 0) reinterpret_cast<T*>(p.aux)[tl.ch] = from_f32<T>(conv.x);
+            continue;
+        }
+        float a0 = to_f32<T>(v[off0 + t]);
+        if (pre) a0 *= to_f32<T>(pre[off0 + t]);
+        float y0 = conv.x + dd * a0;
+        if (post) y0 *= to_f32<T>(post[off0 + t]);
+        y[off0 + t] = from_f32<T>(y0);
+        if (tl.has1) {
+            float a1 = to_f32<T>(v[off1 + t]);
+            if (pre) a1 *= to_f32<T>(pre[off1 + t]);
+            float y1 = conv.y + dd * a1;
+            if (post) y1 *= to_f32<T>(post[off1 + t]);
+            y[off1 + t] = from_f32<T>(y1);
+        }
+    }
+}
+
 }  // namespace hyena_fftconv
 
 extern "C" __global__ void hyena_fftconv_filter_f32(const HyenaFftFilterParams p) { hyena_fftconv::filter<float>(p); }
@@ -390,3 +652,11 @@ extern "C" __global__ void hyena_fftconv_bwd_f16(const HyenaFftConvBwdParams p) 
 extern "C" __global__ void hyena_fftconv_bwd_reduce_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<float>(p); }
 extern "C" __global__ void hyena_fftconv_bwd_reduce_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_fftconv_bwd_reduce_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__half>(p); }
+extern "C" __global__ void hyena_fftconv_long_cols_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<float>(p); }
+extern "C" __global__ void hyena_fftconv_long_cols_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__nv_bfloat16>(p); }
+extern "C" __global__ void hyena_fftconv_long_cols_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__half>(p); }
+extern "C" __global__ void hyena_fftconv_long_rows(const HyenaFftConvLongParams p) { hyena_fftconv::long_rows(p); }
+extern "C" __global__ void hyena_fftconv_long_rows_bwd(const HyenaFftConvLongParams p) { hyena_fftconv::long_rows_bwd(p); }
+extern "C" __global__ void hyena_fftconv_long_out_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<float>(p); }
+extern "C" __global__ void hyena_fftconv_long_out_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<__nv_bfloat16>(p); }
+extern "C" __global__ void hyena_fftconv_long_out_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<__half>(p); }

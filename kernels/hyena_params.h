@@ -170,6 +170,45 @@ HYENA_STATIC_ASSERT(sizeof(HyenaFftConvBwdParams) == 136, "HyenaFftConvBwdParams
 HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFftConvBwdParams, ws) == 88, "HyenaFftConvBwdParams.ws");
 HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFftConvBwdParams, log2n) == 128, "HyenaFftConvBwdParams.log2n");
 
+/* Multi-pass (four-step) path for long rows, n = 2^(log2n1 + log2n2) >= 2L, P = ceil(B/2) pairs of
+ * batch rows per channel (rows 2pr and 2pr+1 share one complex FFT: real and imaginary parts).
+ * Kernels (kernels/fftconv.cu, "multi-pass" section):
+ *   hyena_fftconv_long_cols_{f32,bf16,f16}: pass 1, one block per (channel, pair, tile of 2^log2tile
+ *     columns), blockIdx.x = (c*P + pr)*(n2 >> log2tile) + tile; n1 * 2^log2tile float2 of dynamic
+ *     shared memory. Reads v (and pre), writes ws [C, P, n] complex.
+ *   hyena_fftconv_long_rows: pass 2 (dtype-free), one block per workspace row of n2,
+ *     blockIdx.x = (c*n1 + r)*P + pr; n2 float2 of dynamic shared memory. mode 0: filter spectrum
+ *     (forward FFT scaled by 1/n, in place); mode 1: convolution (multiply by hf [C, n] complex).
+ *   hyena_fftconv_long_out_{f32,bf16,f16}: pass 3, grid and shared memory as pass 1; writes y.
+ * The filter spectrum is passes 1 and 2 (mode 0) on v = h [C, L] with B = 1, pre = 0, ws = hf.
+ * Backward: pass 1 on a = pre * v (ws) and on g = grad_y * post (aux); hyena_fftconv_long_rows_bwd:
+ *   one block per (c, r), blockIdx.x = c*n1 + r, 3 n2 float2 of shared memory, sums over the pairs in
+ *   order, writes the grad_h slab [C, n] complex to y; then pass 3 on ws (grad_post), on aux
+ *   (grad_v, grad_pre) and, mode 2 with B = 1, on the grad_h slab (grad_h, grad_D = lag 0 -> aux). */
+typedef struct HyenaFftConvLongParams {
+    uint64_t v;        /* const T*, [B, C, L] (filter: h [C, L]) */
+    uint64_t pre;      /* const T*, [B, C, L], or 0 */
+    uint64_t post;     /* const T*, [B, C, L], or 0 */
+    uint64_t hf;       /* const float2*, [C, n] four-step spectrum layout (pass 2, mode 1) */
+    uint64_t d;        /* const T*, [C] */
+    uint64_t y;        /* T*, [B, C, L] */
+    uint64_t ws;       /* float2*, [C, P, n] workspace (filter: hf [C, n]) */
+    uint64_t b;        /* batch B (filter: 1) */
+    uint64_t c;        /* channels C */
+    uint64_t l;        /* length L >= 1 */
+    uint64_t log2n1;   /* column FFT size n1 = 2^log2n1 */
+    uint64_t log2n2;   /* row FFT size n2 = 2^log2n2 */
+    uint64_t log2tile; /* columns per block of passes 1 and 3 (2^log2tile <= n2) */
+    uint64_t mode;     /* pass 2: 0 = filter spectrum, 1 = convolution; pass 3: 2 = grad_h (below) */
+    uint64_t aux;      /* rows_bwd: float2* Zg workspace [C, P, n]; out mode 2: T* grad_D [C]; else 0 */
+} HyenaFftConvLongParams;
+
+HYENA_STATIC_ASSERT(sizeof(HyenaFftConvLongParams) == 120, "HyenaFftConvLongParams size");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFftConvLongParams, ws) == 48, "HyenaFftConvLongParams.ws");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFftConvLongParams, log2n1) == 80, "HyenaFftConvLongParams.log2n1");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFftConvLongParams, mode) == 104, "HyenaFftConvLongParams.mode");
+HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFftConvLongParams, aux) == 112, "HyenaFftConvLongParams.aux");
+
 /* ---- implicit long filter (kernels/filter.cu) ---------------------------------------------- */
 
 /* Most hidden (Linear -> Sin) layers of the filter FFN a launch takes. */

@@ -14,7 +14,7 @@ pub mod params {
 }
 
 pub use params::{
-    HyenaFftConvBwdParams, HyenaFftConvFwdParams, HyenaFftFilterParams, HyenaFilterBwdParams, HyenaFilterFwdParams, HyenaGateBwdParams,
+    HyenaFftConvBwdParams, HyenaFftConvFwdParams, HyenaFftConvLongParams, HyenaFftFilterParams, HyenaFilterBwdParams, HyenaFilterFwdParams, HyenaGateBwdParams,
     HyenaGateFwdParams, HyenaShortConvBwdParams, HyenaShortConvParams,
 };
 
@@ -50,6 +50,11 @@ const _: () = {
     assert!(size_of::<HyenaFftConvBwdParams>() == 136);
     assert!(offset_of!(HyenaFftConvBwdParams, ws) == 88);
     assert!(offset_of!(HyenaFftConvBwdParams, log2n) == 128);
+    assert!(size_of::<HyenaFftConvLongParams>() == 120);
+    assert!(offset_of!(HyenaFftConvLongParams, ws) == 48);
+    assert!(offset_of!(HyenaFftConvLongParams, log2n1) == 80);
+    assert!(offset_of!(HyenaFftConvLongParams, mode) == 104);
+    assert!(offset_of!(HyenaFftConvLongParams, aux) == 112);
     assert!(size_of::<HyenaFilterFwdParams>() == 168);
     assert!(offset_of!(HyenaFilterFwdParams, w) == 16);
     assert!(offset_of!(HyenaFilterFwdParams, b) == 48);
@@ -117,6 +122,14 @@ pub const KERNELS: &[KernelInfo] = &[
     k::<HyenaFftConvBwdParams>("hyena_fftconv_bwd_reduce_f32", "fftconv", "HyenaFftConvBwdParams", Some(DType::F32)),
     k::<HyenaFftConvBwdParams>("hyena_fftconv_bwd_reduce_bf16", "fftconv", "HyenaFftConvBwdParams", Some(DType::BF16)),
     k::<HyenaFftConvBwdParams>("hyena_fftconv_bwd_reduce_f16", "fftconv", "HyenaFftConvBwdParams", Some(DType::F16)),
+    k::<HyenaFftConvLongParams>("hyena_fftconv_long_cols_f32", "fftconv", "HyenaFftConvLongParams", Some(DType::F32)),
+    k::<HyenaFftConvLongParams>("hyena_fftconv_long_cols_bf16", "fftconv", "HyenaFftConvLongParams", Some(DType::BF16)),
+    k::<HyenaFftConvLongParams>("hyena_fftconv_long_cols_f16", "fftconv", "HyenaFftConvLongParams", Some(DType::F16)),
+    k::<HyenaFftConvLongParams>("hyena_fftconv_long_rows", "fftconv", "HyenaFftConvLongParams", None),
+    k::<HyenaFftConvLongParams>("hyena_fftconv_long_rows_bwd", "fftconv", "HyenaFftConvLongParams", None),
+    k::<HyenaFftConvLongParams>("hyena_fftconv_long_out_f32", "fftconv", "HyenaFftConvLongParams", Some(DType::F32)),
+    k::<HyenaFftConvLongParams>("hyena_fftconv_long_out_bf16", "fftconv", "HyenaFftConvLongParams", Some(DType::BF16)),
+    k::<HyenaFftConvLongParams>("hyena_fftconv_long_out_f16", "fftconv", "HyenaFftConvLongParams", Some(DType::F16)),
     k::<HyenaFilterFwdParams>("hyena_filter_fwd_f32", "filter", "HyenaFilterFwdParams", Some(DType::F32)),
     k::<HyenaFilterFwdParams>("hyena_filter_fwd_bf16", "filter", "HyenaFilterFwdParams", Some(DType::BF16)),
     k::<HyenaFilterFwdParams>("hyena_filter_fwd_f16", "filter", "HyenaFilterFwdParams", Some(DType::F16)),

@@ -20,43 +20,27 @@ use hyena_kernels::cpu::fftconv::{
 };
 use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar};
 use hyena_kernels::ops::fftconv::{
-    fftconv_filter, gated_fftconv_bwd, gated_fftconv_fwd, spectrum_len, GatedConvGradViews, BWD_SMEM_MAX_LEN, SMEM_MAX_LEN,
+    fftconv_filter, gated_fftconv_bwd, gated_fftconv_fwd, spectrum_len, GatedConvGradViews, LONG_MAX_LEN,
 };
 use hyena_kernels::HyenaError;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::sync::Arc;
 
+/// Storage types and their bounds (see the module docs); widening is `DeviceScalar::to_f64`.
 trait Elem: DeviceScalar {
     const BOUND: f64;
-    fn from_f32(x: f32) -> Self;
-    fn to_f64(self) -> f64;
+    fn from_f32(x: f32) -> Self {
+        Self::from_f64(x as f64)
+    }
 }
 impl Elem for f32 {
     const BOUND: f64 = 1e-5;
-    fn from_f32(x: f32) -> Self {
-        x
-    }
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
 }
 impl Elem for bf16 {
     const BOUND: f64 = 1e-2;
-    fn from_f32(x: f32) -> Self {
-        bf16::from_f32(x)
-    }
-    fn to_f64(self) -> f64 {
-        self.to_f64()
-    }
 }
 impl Elem for f16 {
     const BOUND: f64 = 1e-2;
-    fn from_f32(x: f32) -> Self {
-        f16::from_f32(x)
-    }
-    fn to_f64(self) -> f64 {
-        self.to_f64()
-    }
 }
 
 const MARGIN: usize = 3;
@@ -169,10 +153,10 @@ fn gated_fftconv_rejects_bad_arguments_with_typed_errors() {
         let e = gated_fftconv_fwd(&dev, h.view(0..0).unwrap(), &d, v.view(0..0).unwrap(), None, None, bs, c, 0, y.view(0..0).unwrap())
             .unwrap_err();
         assert!(matches!(e, HyenaError::Length(_)), "{e}");
-        // Beyond the shared-memory path: a Length error naming the limit (before any allocation).
-        let long = SMEM_MAX_LEN + 1;
+        // Beyond the multi-pass path: a Length error naming the limit (before any allocation).
+        let long = LONG_MAX_LEN + 1;
         let e = gated_fftconv_fwd(&dev, &h, &d, &v, None, None, 1, 1, long, &y).unwrap_err();
-        assert!(matches!(&e, HyenaError::Length(m) if m.contains(&SMEM_MAX_LEN.to_string())), "{e}");
+        assert!(matches!(&e, HyenaError::Length(m) if m.contains(&LONG_MAX_LEN.to_string())), "{e}");
     }
 }
 
@@ -259,7 +243,7 @@ fn gated_fftconv_bwd_bf16_matches_cpu() {
 #[test]
 fn gated_fftconv_bwd_rejects_long_rows() {
     for dev in common::devices() {
-        let l = BWD_SMEM_MAX_LEN + 1;
+        let l = LONG_MAX_LEN + 1;
         let x = DeviceBuffer::from_host(&dev, &vec![0.5f32; l]).unwrap();
         let d = DeviceBuffer::from_host(&dev, &[0.5f32]).unwrap();
         let (gv, gh, gd) = (
@@ -269,7 +253,7 @@ fn gated_fftconv_bwd_rejects_long_rows() {
         );
         let grads = GatedConvGradViews { grad_v: gv.as_view(), grad_pre: None, grad_post: None, grad_h: gh.as_view(), grad_d: gd.as_view() };
         let e = gated_fftconv_bwd(&dev, &x, &d, &x, None, None, &x, 1, 1, l, grads).unwrap_err();
-        assert!(matches!(&e, HyenaError::Length(m) if m.contains(&BWD_SMEM_MAX_LEN.to_string())), "{e}");
+        assert!(matches!(&e, HyenaError::Length(m) if m.contains(&LONG_MAX_LEN.to_string())), "{e}");
     }
 }
 

@@ -1,19 +1,29 @@
-//! Fused gated causal FFT convolution on a device (`kernels/fftconv.cu`), shared-memory path:
+//! Fused gated causal FFT convolution on a device (`kernels/fftconv.cu`):
 //! `y = post ⊙ (h ∗ (pre ⊙ v) + D ⊙ (pre ⊙ v))`, causal (as `cpu::fftconv::gated_fftconv_fwd`).
 //!
 //! Layouts: `v`, `pre`, `post`, `y` contiguous `[B, C, L]`, `h` `[C, L]`, `D` `[C]`; storage f32,
-//! bf16 or f16, arithmetic f32. The filter spectrum is fp32 complex, interleaved, `[C, n/2+1]`
-//! (`2·C·(n/2+1)` f32), `n` = the smallest power of two ≥ 2L (at least 4), scaled by 1/n.
+//! bf16 or f16, arithmetic f32. `n` = the smallest power of two ≥ 2L (at least 4).
 //!
-//! One block holds a whole row in shared memory (4n + 4L bytes), so `L ≤` [`SMEM_MAX_LEN`]
-//! (16384: n = 32768, 192 KiB); longer rows are a [`HyenaError::Length`] until the multi-pass
-//! path exists. A device whose shared-memory limit is below a launch's need gives
-//! [`HyenaError::SharedMemory`] before anything is launched.
+//! Two paths, chosen by `L` inside every function (callers see the same signatures):
+//! - **shared memory**, `L ≤` [`SMEM_MAX_LEN`] (16384: n = 32768, 192 KiB) forward and
+//!   `L ≤` [`BWD_SMEM_MAX_LEN`] (8192) backward: one block holds a whole row (4n + 4L bytes). The
+//!   filter spectrum is fp32 complex, interleaved, `[C, n/2+1]` (`2·C·(n/2+1)` f32), scaled by 1/n.
+//! - **multi-pass** (four-step FFT in global memory, n = n1·n2), above those limits up to
+//!   [`LONG_MAX_LEN`] (2^20): three launches per call (column FFTs + twiddles, row FFTs × spectrum
+//!   and inverse, inverse column FFTs + gating), two batch rows of a channel per complex FFT. The
+//!   spectrum is the full complex `[C, n]` (`2·C·n` f32) in the four-step order (opaque: produce it
+//!   with [`fftconv_filter`] for the same `L`). The forward allocates a workspace of
+//!   `8·C·⌈B/2⌉·n` bytes and returns after the device finished; the backward `2·8·C·⌈B/2⌉·n + 16·C·n`.
+//!
+//! [`spectrum_len`]`(c, l)` is always `c ×` a per-channel size, so per-channel slices of one
+//! spectrum are valid spectra. Longer rows than [`LONG_MAX_LEN`] are a [`HyenaError::Length`]; a
+//! device whose shared-memory limit is below a launch's need gives [`HyenaError::SharedMemory`]
+//! before anything is launched.
 
 use super::{check_args, check_device, Arg};
 use crate::device::{as_bytes, Device, DeviceBuffer, DeviceScalar, DeviceView, LaunchConfig};
 use crate::error::{check_len, HyenaError, Result};
-use crate::kernels::{HyenaFftConvBwdParams, HyenaFftConvFwdParams, HyenaFftFilterParams};
+use crate::kernels::{HyenaFftConvBwdParams, HyenaFftConvFwdParams, HyenaFftConvLongParams, HyenaFftFilterParams};
 use std::sync::Arc;
 
 /// Longest row the shared-memory path takes.
@@ -21,27 +31,80 @@ pub const SMEM_MAX_LEN: usize = 16384;
 /// Longest row of the backward's shared-memory path (two spectra of n/2 complex each: 8n bytes,
 /// n = 16384 → 128 KiB).
 pub const BWD_SMEM_MAX_LEN: usize = 8192;
+/// Longest row the multi-pass path takes (n = 2^21). Tested on the simulator: L up to 32768 in
+/// the default test run, L = 2^20 (B = 2, forward) by an ignored test (rel. L2 5.6e-7, ~60 s).
+pub const LONG_MAX_LEN: usize = 1 << 20;
 /// Most threads per block (`HYENA_FFTCONV_MAX_BLOCK` in the .cu file).
 const MAX_BLOCK: usize = 512;
+/// Threads per block of the multi-pass column passes.
+const LONG_COLS_BLOCK: u32 = 256;
+/// Shared-memory budget of one column tile of the multi-pass path.
+const LONG_TILE_BYTES: usize = 128 * 1024;
 
 use super::storage_suffix as suffix;
 
-/// FFT size `n` (power of two ≥ 2L, ≥ 4) of the shared-memory path for rows of length `l`.
+/// FFT size `n` (power of two ≥ 2L, ≥ 4) for rows of length `l` (both paths).
 pub fn fft_size(l: usize) -> Result<usize> {
     if l == 0 {
         return Err(HyenaError::Length("sequence length must be at least 1".into()));
     }
-    if l > SMEM_MAX_LEN {
+    if l > LONG_MAX_LEN {
         return Err(HyenaError::Length(format!(
-            "gated FFT conv: L = {l} exceeds the shared-memory path's limit of {SMEM_MAX_LEN} (the multi-pass path is not implemented yet)"
+            "gated FFT conv: L = {l} exceeds the multi-pass path's limit of {LONG_MAX_LEN}"
         )));
     }
     Ok((2 * l).next_power_of_two().max(4))
 }
 
-/// Number of f32 of the filter spectrum for `c` channels of length `l`: `2·C·(n/2+1)`.
+/// Number of f32 of the filter spectrum for `c` channels of length `l`: `2·C·(n/2+1)` on the
+/// shared-memory path (`L ≤` [`SMEM_MAX_LEN`]), `2·C·n` on the multi-pass path (full complex
+/// spectrum in the four-step layout). Always `C ×` a per-channel size, so per-channel slices are valid.
 pub fn spectrum_len(c: usize, l: usize) -> Result<usize> {
-    Ok(2 * c * (fft_size(l)? / 2 + 1))
+    let n = fft_size(l)?;
+    let per = if l <= SMEM_MAX_LEN { 2 * (n / 2 + 1) } else { 2 * n };
+    c.checked_mul(per).ok_or_else(|| HyenaError::Invalid(format!("spectrum of C = {c} channels, L = {l} overflows")))
+}
+
+/// Launch shape of the multi-pass path for FFT size `n`: `n = n1·n2`, column tiles of `2^log2tile`.
+#[derive(Clone, Copy, Debug)]
+struct LongPlan {
+    log2n1: u32,
+    log2n2: u32,
+    log2tile: u32,
+}
+
+impl LongPlan {
+    fn new(n: usize) -> Self {
+        let log2n = n.trailing_zeros();
+        let log2n1 = log2n / 2;
+        let log2n2 = log2n - log2n1;
+        // 16 adjacent columns per block (coalesced 64-byte rows for f32), at most 128 KiB of tile.
+        let tile = (LONG_TILE_BYTES / (8usize << log2n1)).clamp(1, 16).min(1 << log2n2);
+        LongPlan { log2n1, log2n2, log2tile: tile.trailing_zeros() }
+    }
+    fn n1(&self) -> usize {
+        1 << self.log2n1
+    }
+    fn n2(&self) -> usize {
+        1 << self.log2n2
+    }
+    fn n(&self) -> usize {
+        self.n1() * self.n2()
+    }
+    /// Column tiles per workspace slab.
+    fn tiles(&self) -> usize {
+        self.n2() >> self.log2tile
+    }
+    /// Dynamic shared memory of passes 1 and 3 (one n1 × tile complex tile) and of pass 2 (one row).
+    fn cols_shared(&self) -> usize {
+        8 * (self.n1() << self.log2tile)
+    }
+    fn rows_shared(&self) -> usize {
+        8 * self.n2()
+    }
+    fn rows_block(&self) -> u32 {
+        (self.n2() / 4).clamp(32, MAX_BLOCK) as u32
+    }
 }
 
 fn block_for(n: usize) -> u32 {
@@ -87,6 +150,9 @@ pub fn fftconv_filter<'a, 'h, T: DeviceScalar>(
     if c == 0 {
         return Ok(());
     }
+    if l > SMEM_MAX_LEN {
+        return long_filter(dev, sfx, h.addr(), hf.addr(), c, l, n);
+    }
     let name = format!("hyena_fftconv_filter_{sfx}");
     let shared = check_shared(dev, &name, 4 * n)?;
     let p = HyenaFftFilterParams {
@@ -100,7 +166,166 @@ pub fn fftconv_filter<'a, 'h, T: DeviceScalar>(
     dev.launch_raw(&name, cfg, as_bytes(std::slice::from_ref(&p)))
 }
 
+fn long_params(plan: &LongPlan, mut p: HyenaFftConvLongParams) -> HyenaFftConvLongParams {
+    p.log2n1 = plan.log2n1 as u64;
+    p.log2n2 = plan.log2n2 as u64;
+    p.log2tile = plan.log2tile as u64;
+    p
+}
+
+/// Device addresses of the backward's arguments (0 = absent).
+struct LongBwdIo {
+    h: u64,
+    d: u64,
+    v: u64,
+    pre: u64,
+    post: u64,
+    grad_y: u64,
+    grad_v: u64,
+    grad_pre: u64,
+    grad_post: u64,
+    grad_h: u64,
+    grad_d: u64,
+}
+
+/// Multi-pass backward (`L >` [`BWD_SMEM_MAX_LEN`]). Allocates the filter spectrum `[C, n]` and
+/// the workspaces `Za`, `Zg` `[C, ⌈B/2⌉, n]` and the grad_h slab `[C, n]` (complex f32: `8·n·C·(2·⌈B/2⌉ + 2)`
+/// bytes with the spectrum); waits for the device before freeing them.
+fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, c: usize, l: usize, n: usize) -> Result<()> {
+    let plan = LongPlan::new(n);
+    let cols = format!("hyena_fftconv_long_cols_{sfx}");
+    let rows = "hyena_fftconv_long_rows_bwd";
+    let out = format!("hyena_fftconv_long_out_{sfx}");
+    let cols_shared = check_shared(dev, &cols, plan.cols_shared())?;
+    let rows_shared = check_shared(dev, rows, 3 * plan.rows_shared())?;
+    let out_shared = check_shared(dev, &out, plan.cols_shared())?;
+    check_shared(dev, "hyena_fftconv_long_rows", plan.rows_shared())?;
+    let slabs = c.checked_mul(bs.div_ceil(2)).ok_or_else(|| HyenaError::Invalid("C·B overflows".into()))?;
+    let what = "gated_fftconv_bwd (multi-pass)";
+    let g_rows = grid(c.saturating_mul(plan.n1()), what)?;
+    let g_h = grid(c.saturating_mul(plan.tiles()), what)?;
+    let ws_len = slabs.checked_mul(2 * plan.n()).ok_or_else(|| HyenaError::Invalid(format!("{what}: workspace overflows")))?;
+    // The four-step layout [C, n] complex, also for BWD_SMEM_MAX_LEN < L ≤ SMEM_MAX_LEN.
+    let hf = DeviceBuffer::<f32>::alloc(dev, 2 * c * plan.n())?;
+    let ws_a = DeviceBuffer::<f32>::alloc(dev, ws_len)?;
+    let ws_g = DeviceBuffer::<f32>::alloc(dev, ws_len)?;
+    let ws_h = DeviceBuffer::<f32>::alloc(dev, 2 * c * plan.n())?;
+    long_filter(dev, sfx, io.h, hf.addr(), c, l, n)?;
+    let base = long_params(
+        &plan,
+        HyenaFftConvLongParams {
+            v: io.v,
+            pre: io.pre,
+            post: 0,
+            hf: hf.addr(),
+            d: io.d,
+            y: 0,
+            ws: ws_a.addr(),
+            b: bs as u64,
+            c: c as u64,
+            l: l as u64,
+            log2n1: 0,
+            log2n2: 0,
+            log2tile: 0,
+            mode: 1,
+            aux: ws_g.addr(),
+        },
+    );
+    let launch = |name: &str, blocks: u32, block: u32, shared: u32, p: HyenaFftConvLongParams| {
+        let cfg = LaunchConfig { grid: (blocks, 1, 1), block: (block, 1, 1), shared_bytes: shared };
+        dev.launch_raw(name, cfg, as_bytes(std::slice::from_ref(&p)))
+    };
+    // g = grad_y ⊙ post is pass 1 with (v, pre) = (grad_y, post).
+    let g_in = HyenaFftConvLongParams { v: io.grad_y, pre: io.post, ws: ws_g.addr(), ..base };
+    if slabs > 0 {
+        let g13 = grid(slabs.saturating_mul(plan.tiles()), what)?;
+        launch(&cols, g13, LONG_COLS_BLOCK, cols_shared, base)?;
+        launch(&cols, g13, LONG_COLS_BLOCK, cols_shared, g_in)?;
+        launch(rows, g_rows, plan.rows_block(), rows_shared, HyenaFftConvLongParams { y: ws_h.addr(), ..base })?;
+        if io.grad_post != 0 {
+            // grad_post = grad_y ⊙ (h ∗ a + D·a): the forward's pass 3 with grad_y as the gate.
+            launch(&out, g13, LONG_COLS_BLOCK, out_shared, HyenaFftConvLongParams { post: io.grad_y, y: io.grad_post, ..base })?;
+        }
+        // grad_a = corr(g, h) + D·g; grad_v = grad_a ⊙ pre, grad_pre = grad_a ⊙ v.
+        launch(&out, g13, LONG_COLS_BLOCK, out_shared, HyenaFftConvLongParams { post: io.pre, y: io.grad_v, ..g_in })?;
+        if io.grad_pre != 0 {
+            launch(&out, g13, LONG_COLS_BLOCK, out_shared, HyenaFftConvLongParams { post: io.v, y: io.grad_pre, ..g_in })?;
+        }
+    } else {
+        launch(rows, g_rows, plan.rows_block(), rows_shared, HyenaFftConvLongParams { y: ws_h.addr(), ..base })?;
+    }
+    // grad_h = Re(slab) for t < L, grad_D = its lag 0.
+    let ph = HyenaFftConvLongParams { b: 1, d: 0, ws: ws_h.addr(), y: io.grad_h, aux: io.grad_d, mode: 2, ..base };
+    launch(&out, g_h, LONG_COLS_BLOCK, out_shared, ph)?;
+    dev.synchronize()
+}
+
+/// Multi-pass filter spectrum: passes 1 and 2 (mode 0) with `h` as the rows, `hf` as the workspace.
+fn long_filter(dev: &Arc<dyn Device>, sfx: &str, h: u64, hf: u64, c: usize, l: usize, n: usize) -> Result<()> {
+    let plan = LongPlan::new(n);
+    let cols = format!("hyena_fftconv_long_cols_{sfx}");
+    let rows = "hyena_fftconv_long_rows";
+    let cols_shared = check_shared(dev, &cols, plan.cols_shared())?;
+    let rows_shared = check_shared(dev, rows, plan.rows_shared())?;
+    let p = long_params(
+        &plan,
+        HyenaFftConvLongParams {
+            v: h,
+            pre: 0,
+            post: 0,
+            hf: 0,
+            d: 0,
+            y: 0,
+            ws: hf,
+            b: 1,
+            c: c as u64,
+            l: l as u64,
+            log2n1: 0,
+            log2n2: 0,
+            log2tile: 0,
+            mode: 0,
+            aux: 0,
+        },
+    );
+    let bytes = as_bytes(std::slice::from_ref(&p));
+    let g1 = grid(c.saturating_mul(plan.tiles()), "fftconv_filter (multi-pass)")?;
+    let g2 = grid(c.saturating_mul(plan.n1()), "fftconv_filter (multi-pass)")?;
+    dev.launch_raw(&cols, LaunchConfig { grid: (g1, 1, 1), block: (LONG_COLS_BLOCK, 1, 1), shared_bytes: cols_shared }, bytes)?;
+    dev.launch_raw(rows, LaunchConfig { grid: (g2, 1, 1), block: (plan.rows_block(), 1, 1), shared_bytes: rows_shared }, bytes)
+}
+
+/// Multi-pass forward: allocates the workspace `[C, ⌈B/2⌉, n]` complex f32 (`8·C·⌈B/2⌉·n`
+/// bytes), runs the three passes and waits for the device before freeing it.
+fn long_fwd(dev: &Arc<dyn Device>, sfx: &str, p: HyenaFftConvLongParams, n: usize) -> Result<()> {
+    let plan = LongPlan::new(n);
+    let (bs, c) = (p.b as usize, p.c as usize);
+    let pairs = bs.div_ceil(2);
+    let cols = format!("hyena_fftconv_long_cols_{sfx}");
+    let rows = "hyena_fftconv_long_rows";
+    let out = format!("hyena_fftconv_long_out_{sfx}");
+    let cols_shared = check_shared(dev, &cols, plan.cols_shared())?;
+    let rows_shared = check_shared(dev, rows, plan.rows_shared())?;
+    let out_shared = check_shared(dev, &out, plan.cols_shared())?;
+    let slabs = c.checked_mul(pairs).ok_or_else(|| HyenaError::Invalid("C·B overflows".into()))?;
+    let g13 = grid(slabs.saturating_mul(plan.tiles()), "gated_fftconv_fwd (multi-pass)")?;
+    let g2 = grid(slabs.saturating_mul(plan.n1()), "gated_fftconv_fwd (multi-pass)")?;
+    let ws_len = slabs
+        .checked_mul(2 * plan.n())
+        .ok_or_else(|| HyenaError::Invalid(format!("gated_fftconv_fwd workspace of {slabs}·2n f32 overflows")))?;
+    let ws = DeviceBuffer::<f32>::alloc(dev, ws_len)?;
+    let p = long_params(&plan, HyenaFftConvLongParams { ws: ws.addr(), ..p });
+    let bytes = as_bytes(std::slice::from_ref(&p));
+    let cfg13 = |shared| LaunchConfig { grid: (g13, 1, 1), block: (LONG_COLS_BLOCK, 1, 1), shared_bytes: shared };
+    dev.launch_raw(&cols, cfg13(cols_shared), bytes)?;
+    dev.launch_raw(rows, LaunchConfig { grid: (g2, 1, 1), block: (plan.rows_block(), 1, 1), shared_bytes: rows_shared }, bytes)?;
+    dev.launch_raw(&out, cfg13(out_shared), bytes)?;
+    // The workspace must outlive the launches.
+    dev.synchronize()
+}
+
 /// Gated convolution with a precomputed spectrum `hf` (from [`fftconv_filter`] for the same `L`).
+/// Shared-memory path: queued, returns at once. Multi-pass path (`L >` [`SMEM_MAX_LEN`]): allocates
+/// its workspace (`8·C·⌈B/2⌉·n` bytes) and returns after the device finished.
 #[allow(clippy::too_many_arguments)]
 pub fn gated_fftconv_fwd_spectrum<'a, 'h, T: DeviceScalar>(
     dev: &Arc<dyn Device>,
@@ -153,6 +378,26 @@ pub fn gated_fftconv_fwd_spectrum<'a, 'h, T: DeviceScalar>(
     }
     if total == 0 {
         return Ok(());
+    }
+    if l > SMEM_MAX_LEN {
+        let p = HyenaFftConvLongParams {
+            v: v.addr(),
+            pre: pre.as_ref().map_or(0, |x| x.addr()),
+            post: post.as_ref().map_or(0, |x| x.addr()),
+            hf: hf.addr(),
+            d: d.addr(),
+            y: y.addr(),
+            ws: 0,
+            b: bs as u64,
+            c: c as u64,
+            l: l as u64,
+            log2n1: 0,
+            log2n2: 0,
+            log2tile: 0,
+            mode: 1,
+            aux: 0,
+        };
+        return long_fwd(dev, sfx, p, n);
     }
     let name = format!("hyena_fftconv_fwd_{sfx}");
     let shared = check_shared(dev, &name, 4 * n + (4 * l).next_multiple_of(16))?;
@@ -207,11 +452,12 @@ pub struct GatedConvGradViews<'a, T: Copy> {
     pub grad_d: DeviceView<'a, T>,
 }
 
-/// Backward of [`gated_fftconv_fwd`] given `grad_y` `[B, C, L]`, for `L ≤` [`BWD_SMEM_MAX_LEN`].
+/// Backward of [`gated_fftconv_fwd`] given `grad_y` `[B, C, L]`, `L ≤` [`LONG_MAX_LEN`].
 /// Deterministic: `grad_h` is reduced over the batch in the frequency domain (per-row spectra in
 /// a workspace, summed in batch order, one inverse FFT per channel), no atomics. Allocates the
-/// filter spectrum and workspaces (`C·B·(n/2+1)` complex + `C·B` f32) on `dev`; returns after the
-/// device finished.
+/// filter spectrum and workspaces on `dev` (shared-memory path, `L ≤` [`BWD_SMEM_MAX_LEN`]:
+/// `C·B·(n/2+1)` complex + `C·B` f32; multi-pass path: `2·C·⌈B/2⌉·n + 2·C·n` complex); returns after
+/// the device finished.
 #[allow(clippy::too_many_arguments)]
 pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
     dev: &Arc<dyn Device>,
@@ -229,11 +475,6 @@ pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
     let (h, d, v, gy) = (h.into(), d.into(), v.into(), grad_y.into());
     let sfx = suffix(T::DTYPE, "gated_fftconv_bwd")?;
     let n = fft_size(l)?;
-    if l > BWD_SMEM_MAX_LEN {
-        return Err(HyenaError::Length(format!(
-            "gated FFT conv backward: L = {l} exceeds the shared-memory path's limit of {BWD_SMEM_MAX_LEN}"
-        )));
-    }
     let total = bs
         .checked_mul(c)
         .and_then(|x| x.checked_mul(l))
@@ -291,6 +532,23 @@ pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
     check_args(&args, std::mem::size_of::<T>())?;
     if c == 0 {
         return Ok(());
+    }
+    if l > BWD_SMEM_MAX_LEN {
+        let opt = |x: &Option<DeviceView<'a, T>>| x.as_ref().map_or(0, |x| x.addr());
+        let io = LongBwdIo {
+            h: h.addr(),
+            d: d.addr(),
+            v: v.addr(),
+            pre: opt(&pre),
+            post: opt(&post),
+            grad_y: gy.addr(),
+            grad_v: g.grad_v.addr(),
+            grad_pre: opt(&g.grad_pre),
+            grad_post: opt(&g.grad_post),
+            grad_h: g.grad_h.addr(),
+            grad_d: g.grad_d.addr(),
+        };
+        return long_bwd(dev, sfx, &io, bs, c, l, n);
     }
     let m = n / 2;
     let block = block_for(n);
