@@ -27,9 +27,11 @@
 //! CPU reference and uploaded, its backward run on the host from the downloaded `grad_h`.
 //!
 //! Storage `S` is f32, bf16 or f16 (arithmetic f32 in the kernels; GEMMs f32-accumulate); the
-//! host side `T` is f32 or f64 (values are rounded to `S` on upload). Limits: the fused conv's
-//! shared-memory path (`L ≤ 16384` forward, `L ≤ 8192` backward) — longer rows are a typed
-//! [`hyena_kernels::HyenaError::Length`].
+//! host side `T` is f32 or f64 (values are rounded to `S` on upload). Lengths: the fused conv
+//! takes its shared-memory path up to `L = 16384` (forward) / `8192` (backward) and its
+//! multi-pass (four-step) path above, up to
+//! [`hyena_kernels::ops::fftconv::LONG_MAX_LEN`] (2²⁰); longer rows are a typed
+//! [`hyena_kernels::HyenaError::Length`] before any work is queued.
 
 use crate::config::OperatorConfig;
 use crate::error::{ModelError, Result};

@@ -138,7 +138,7 @@ fn device_operator_matches_cpu_in_every_storage() {
     use std::sync::Arc;
     fn check<S: DeviceScalar>(dev: &Arc<dyn Device>, order: usize, l: usize, normalized: bool, tol: f64) {
         let b = 2;
-        let c = cfg(order, 64, normalized);
+        let c = cfg(order, l.max(64), normalized);
         let mut rng = rand::rngs::StdRng::seed_from_u64(7 + order as u64 + l as u64);
         // Weights and inputs are rounded to the storage type first: the reference is the exact
         // (f64) result for the values the device actually holds.
@@ -174,6 +174,9 @@ fn device_operator_matches_cpu_in_every_storage() {
         println!("{tag}: worst rel L2 {worst:.3e}");
     }
     for dev in common::devices() {
+        // The conv's multi-pass path too: backward above 8192, forward and backward above 16384.
+        check::<f32>(&dev, 2, 9000, false, 1e-5);
+        check::<f32>(&dev, 2, 16400, false, 1e-5);
         for (order, l, normalized) in [(2, 17, false), (3, 33, false), (2, 9, true)] {
             check::<f32>(&dev, order, l, normalized, 1e-5);
             check::<half::bf16>(&dev, order, l, normalized, 5.0 * 2f64.powi(-8));
