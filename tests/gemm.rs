@@ -15,48 +15,22 @@ trait Elem: DeviceScalar {
     /// Relative accuracy of the storage type (output rounding) and of the accumulation.
     const STORE_EPS: f64;
     const ACC_EPS: f64;
-    fn from_f64(x: f64) -> Self;
-    fn to_f64(self) -> f64;
 }
 impl Elem for f32 {
     const STORE_EPS: f64 = 1.2e-7;
     const ACC_EPS: f64 = 1e-6;
-    fn from_f64(x: f64) -> Self {
-        x as f32
-    }
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
 }
 impl Elem for f64 {
     const STORE_EPS: f64 = 2.3e-16;
     const ACC_EPS: f64 = 1e-13;
-    fn from_f64(x: f64) -> Self {
-        x
-    }
-    fn to_f64(self) -> f64 {
-        self
-    }
 }
 impl Elem for f16 {
     const STORE_EPS: f64 = 1.0 / 1024.0;
     const ACC_EPS: f64 = 1e-5;
-    fn from_f64(x: f64) -> Self {
-        f16::from_f64(x)
-    }
-    fn to_f64(self) -> f64 {
-        f16::to_f64(self)
-    }
 }
 impl Elem for bf16 {
     const STORE_EPS: f64 = 1.0 / 128.0;
     const ACC_EPS: f64 = 1e-5;
-    fn from_f64(x: f64) -> Self {
-        bf16::from_f64(x)
-    }
-    fn to_f64(self) -> f64 {
-        bf16::to_f64(self)
-    }
 }
 
 fn random<T: Elem>(rng: &mut StdRng, n: usize) -> Vec<T> {

@@ -26,15 +26,11 @@ use std::sync::Arc;
 trait Elem: DeviceScalar {
     const BOUND: f64;
     fn from_f32(x: f32) -> Self;
-    fn to_f64(self) -> f64;
 }
 impl Elem for f32 {
     const BOUND: f64 = 1e-5;
     fn from_f32(x: f32) -> Self {
         x
-    }
-    fn to_f64(self) -> f64 {
-        self as f64
     }
 }
 impl Elem for bf16 {
@@ -42,17 +38,11 @@ impl Elem for bf16 {
     fn from_f32(x: f32) -> Self {
         bf16::from_f32(x)
     }
-    fn to_f64(self) -> f64 {
-        self.to_f64()
-    }
 }
 impl Elem for f16 {
     const BOUND: f64 = 1e-2;
     fn from_f32(x: f32) -> Self {
         f16::from_f32(x)
-    }
-    fn to_f64(self) -> f64 {
-        self.to_f64()
     }
 }
 
