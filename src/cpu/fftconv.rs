@@ -167,32 +167,14 @@ fn check_conv<T>(u: &[T], h: &[T], d: &[T], b: usize, c: usize, l: usize) -> Res
     Ok(())
 }
 
-/// Forward: `y[b, c] = h[c] ∗ u[b, c] + D[c]·u[b, c]` (causal), `u`, `y` as `[B, C, L]`.
+/// Forward: `y[b, c] = h[c] ∗ u[b, c] + D[c]·u[b, c]` (causal), `u`, `y` as `[B, C, L]`: the
+/// ungated case of [`gated_fftconv_fwd`].
 pub fn fftconv_fwd<T: Scalar>(u: &[T], h: &[T], d: &[T], b: usize, c: usize, l: usize, y: &mut [T]) -> Result<()> {
     check_conv(u, h, d, b, c, l)?;
     check_len("fftconv y [B, C, L]", y.len(), b * c * l)?;
     let plan = FftConvPlan::<T>::cached(l)?;
     let hf = plan.filter_spectra(h, c)?;
-    let bins = plan.bins();
-    y.par_chunks_mut(l)
-        .zip(u.par_chunks(l))
-        .enumerate()
-        .try_for_each_init(
-            || (plan.scratch(), vec![Complex::new(T::zero(), T::zero()); bins]),
-            |(ws, spec), (row, (yr, ur))| -> Result<()> {
-                let ch = row % c;
-                plan.rfft(ur, T::one(), spec, ws)?;
-                for (s, &k) in spec.iter_mut().zip(&hf[ch * bins..(ch + 1) * bins]) {
-                    *s = *s * k;
-                }
-                plan.irfft(spec, yr, ws)?;
-                let dd = d[ch];
-                for (o, &x) in yr.iter_mut().zip(ur) {
-                    *o = *o + dd * x;
-                }
-                Ok(())
-            },
-        )
+    gated_fftconv_fwd(&plan, &hf, d, Rows::contiguous(u, b, c, l)?, None, None, y)
 }
 
 /// Gradients of [`fftconv_fwd`] given `grad_y` ([B, C, L]).
@@ -221,54 +203,8 @@ pub fn fftconv_bwd<T: Scalar>(
     check_len("fftconv grad_y [B, C, L]", grad_y.len(), b * c * l)?;
     let plan = FftConvPlan::<T>::cached(l)?;
     let hf = plan.filter_spectra(h, c)?;
-    let bins = plan.bins();
-    let inv_n = T::one() / T::lit(plan.fft_size() as f64);
-    let mut grad_u = vec![T::zero(); b * c * l];
-    let mut grad_h = vec![T::zero(); c * l];
-    let mut grad_d = vec![T::zero(); c];
-    // One task per channel: it owns grad_h[ch], grad_d[ch] and the batch rows of that channel.
-    let mut gu_rows: Vec<Vec<&mut [T]>> = (0..c).map(|_| Vec::with_capacity(b)).collect();
-    for (row, r) in grad_u.chunks_mut(l).enumerate() {
-        gu_rows[row % c].push(r);
-    }
-    gu_rows
-        .into_par_iter()
-        .zip(grad_h.par_chunks_mut(l))
-        .zip(grad_d.par_iter_mut())
-        .enumerate()
-        .try_for_each_init(
-            || {
-                let z = Complex::new(T::zero(), T::zero());
-                (plan.scratch(), vec![z; bins], vec![z; bins], vec![z; bins])
-            },
-            |(ws, su, sg, acc), (ch, ((gus, gh), gd))| -> Result<()> {
-                acc.iter_mut().for_each(|x| *x = Complex::new(T::zero(), T::zero()));
-                let hk = &hf[ch * bins..(ch + 1) * bins];
-                let mut dsum = T::zero();
-                for (bi, gu) in gus.into_iter().enumerate() {
-                    let off = (bi * c + ch) * l;
-                    let ur = &u[off..off + l];
-                    let gr = &grad_y[off..off + l];
-                    plan.rfft(ur, inv_n, su, ws)?;
-                    plan.rfft(gr, T::one(), sg, ws)?;
-                    for ((a, &x), &g) in acc.iter_mut().zip(su.iter()).zip(sg.iter()) {
-                        *a = *a + x.conj() * g;
-                    }
-                    for (s, &k) in sg.iter_mut().zip(hk) {
-                        *s = *s * k.conj();
-                    }
-                    plan.irfft(sg, gu, ws)?;
-                    let dd = d[ch];
-                    for ((o, &g), &x) in gu.iter_mut().zip(gr).zip(ur) {
-                        *o = *o + dd * g;
-                        dsum = dsum + g * x;
-                    }
-                }
-                *gd = dsum;
-                plan.irfft(acc, gh, ws)
-            },
-        )?;
-    Ok(FftConvGrads { grad_u, grad_h, grad_d })
+    let g = gated_fftconv_bwd(&plan, &hf, d, Rows::contiguous(u, b, c, l)?, None, None, grad_y)?;
+    Ok(FftConvGrads { grad_u: g.grad_v, grad_h: g.grad_h, grad_d: g.grad_d })
 }
 
 /// The O(L²) oracle of [`fftconv_fwd`]: direct causal sums. Tests only.
@@ -375,6 +311,14 @@ fn check_gated<T: Scalar>(
     Ok((b, c, l))
 }
 
+/// `a = pre ⊙ v` for one row (`a = v` without a gate).
+fn gate_row<T: Scalar>(a: &mut [T], v: &[T], pre: Option<&[T]>) {
+    match pre {
+        Some(p) => a.iter_mut().zip(v).zip(p).for_each(|((o, &x), &g)| *o = x * g),
+        None => a.copy_from_slice(v),
+    }
+}
+
 /// Fused gated causal convolution, forward: `y = post ⊙ (h ∗ (pre ⊙ v) + D ⊙ (pre ⊙ v))`, with
 /// `pre`/`post` optional (1 when absent). `hf` are the filter spectra of
 /// [`FftConvPlan::filter_spectra`]; `y` is contiguous `[B, C, L]`.
@@ -394,11 +338,7 @@ pub fn gated_fftconv_fwd<T: Scalar>(
         || (plan.scratch(), vec![Complex::new(T::zero(), T::zero()); bins], vec![T::zero(); l]),
         |(ws, spec, a), (row, yr)| -> Result<()> {
             let (bi, ch) = (row / c, row % c);
-            let vr = v.row(bi, ch);
-            match pre {
-                Some(p) => a.iter_mut().zip(vr).zip(p.row(bi, ch)).for_each(|((o, &x), &g)| *o = x * g),
-                None => a.copy_from_slice(vr),
-            }
+            gate_row(a, v.row(bi, ch), pre.as_ref().map(|p| p.row(bi, ch)));
             plan.rfft(a, T::one(), spec, ws)?;
             for (s, &k) in spec.iter_mut().zip(&hf[ch * bins..(ch + 1) * bins]) {
                 *s = *s * k;
@@ -477,10 +417,7 @@ pub fn gated_fftconv_bwd<T: Scalar>(
                     let off = (bi * c + ch) * l;
                     let vr = v.row(bi, ch);
                     let gy = &grad_y[off..off + l];
-                    match pre {
-                        Some(p) => a.iter_mut().zip(vr).zip(p.row(bi, ch)).for_each(|((o, &x), &q)| *o = x * q),
-                        None => a.copy_from_slice(vr),
-                    }
+                    gate_row(a, vr, pre.as_ref().map(|p| p.row(bi, ch)));
                     plan.rfft(a, inv_n, sa, ws)?;
                     // g = dL/ds where s = h∗a + D·a; with post, also dL/dpost = grad_y ⊙ s.
                     match post {

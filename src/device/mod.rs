@@ -193,6 +193,7 @@ pub trait Device: Send + Sync {
 /// cannot: the CUDA GPU 0 (feature `cuda`, when a driver and a GPU are present) and the SIMT
 /// simulator (feature `sim`). Tests run on each; the reasons say what was skipped.
 pub fn available() -> (Vec<Arc<dyn Device>>, Vec<String>) {
+    #[allow(unused_mut)]
     let mut devs: Vec<Arc<dyn Device>> = Vec::new();
     let mut skipped = Vec::new();
     #[cfg(feature = "cuda")]
