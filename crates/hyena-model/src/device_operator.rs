@@ -97,18 +97,6 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperatorCache<T, S> {
     }
 }
 
-/// Gradients of one backward pass, on the device (downloaded by [`DeviceOperator::backward`]).
-struct DeviceGrads<S: DeviceScalar> {
-    in_w: DeviceBuffer<S>,
-    in_b: DeviceBuffer<S>,
-    out_w: DeviceBuffer<S>,
-    out_b: DeviceBuffer<S>,
-    sf_w: DeviceBuffer<S>,
-    sf_b: DeviceBuffer<S>,
-    filter_bias: DeviceBuffer<S>,
-    grad_h: DeviceBuffer<S>,
-}
-
 fn upload<T: Scalar, S: DeviceScalar>(dev: &Arc<dyn Device>, x: &[T]) -> Result<DeviceBuffer<S>> {
     let v: Vec<S> = x.iter().map(|&a| S::from_f64(a.as_f64())).collect();
     Ok(DeviceBuffer::from_host(dev, &v)?)
@@ -308,16 +296,20 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         hyena_kernels::error::check_len("device operator grad_y [B, L, D]", grad_y.len(), b * l * d)?;
         let (c3, cf, chunk) = (d * (n + 1), d * (n - 1), b * d * l);
         let w = &cache.w;
-        let g = DeviceGrads::<S> {
-            in_w: DeviceBuffer::alloc(dev, c3 * d)?,
-            in_b: DeviceBuffer::alloc(dev, c3)?,
-            out_w: DeviceBuffer::alloc(dev, d * d)?,
-            out_b: DeviceBuffer::alloc(dev, d)?,
-            sf_w: DeviceBuffer::alloc(dev, c3 * 3)?,
-            sf_b: DeviceBuffer::alloc(dev, c3)?,
-            filter_bias: DeviceBuffer::alloc(dev, cf)?,
-            grad_h: DeviceBuffer::alloc(dev, cf * l)?,
+        // The projection/short-conv/skip gradients, shaped like the weights (no filter: its
+        // gradients come from `grad_h` below).
+        let alloc = |n: usize| DeviceBuffer::<S>::alloc(dev, n);
+        let g = DeviceWeights::<S> {
+            in_w: alloc(c3 * d)?,
+            in_b: alloc(c3)?,
+            out_w: alloc(d * d)?,
+            out_b: alloc(d)?,
+            sf_w: alloc(c3 * 3)?,
+            sf_b: alloc(c3)?,
+            filter_bias: alloc(cf)?,
+            filter: None,
         };
+        let grad_h = alloc(cf * l)?;
         let gy = grad_y.as_view();
         let ones = cache.ones.as_view();
         // out_proj: dLast_b [D, L] = W_outᵀ · gy_bᵀ; dW_out = Σ_b gy_bᵀ · Last_bᵀ; db_out = 1ᵀ · gy.
@@ -357,7 +349,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                     },
                     grad_pre: Some(gx(n - 1 - o)?),
                     grad_post: if o == n - 2 { Some(gx(0)?) } else { None },
-                    grad_h: g.grad_h.view(o * d * l..(o + 1) * d * l)?,
+                    grad_h: grad_h.view(o * d * l..(o + 1) * d * l)?,
                     grad_d: g.filter_bias.view(o * d..(o + 1) * d)?,
                 },
             )?;
@@ -395,25 +387,22 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                 gemm_rm::<S>(dev, d, 1, l, mat(gzb, l, false, 0), mat(ones, 1, false, 0), beta, mat(g.in_b.view(i * d..(i + 1) * d)?, 1, false, 0), 1)?;
             }
         }
-        let fg: FilterGrads<f64> = match (&w.filter, &cache.host_filter) {
+        // The filter's gradients: reduced on the device (`Some`, added below with the others), or
+        // by the host reference for `normalized` filters (added here).
+        let fg: Option<FilterGrads<f64>> = match (&w.filter, &cache.host_filter) {
             (Some(fb), _) => {
                 let dims = FilterDims::of(&self.op.filter, l);
                 let gb = FilterGradBuffers::<S>::alloc(dev, &dims, self.op.filter.layers.len())?;
-                implicit_filter_bwd(dev, &fb.views(), &dims, g.grad_h.as_view(), &gb.views())?;
-                gb.to_host()?
+                implicit_filter_bwd(dev, &fb.views(), &dims, grad_h.as_view(), &gb.views())?;
+                Some(gb.to_host()?)
             }
             (None, Some(fc)) => {
                 dev.synchronize()?;
-                let grad_h: Vec<T> = download(&g.grad_h)?;
+                let grad_h: Vec<T> = download(&grad_h)?;
                 let mut fg = self.op.filter.zero_grads();
                 filter::filter_bwd(&self.op.filter, fc, &grad_h, &mut fg)?;
-                let wide = |v: &[T]| v.iter().map(|x| x.as_f64()).collect::<Vec<f64>>();
-                FilterGrads {
-                    z: wide(&fg.z),
-                    layers: fg.layers.iter().map(|(a, b)| (wide(a), wide(b))).collect(),
-                    freq: wide(&fg.freq),
-                    out_weight: wide(&fg.out_weight),
-                }
+                grads.add_filter_grads(&fg);
+                None
             }
             (None, None) => {
                 return Err(HyenaError::Invalid("device operator cache: no filter weights and no host filter cache".into()).into())
@@ -428,13 +417,8 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         accumulate(&mut grads.short_filter_weight, &g.sf_w)?;
         accumulate(&mut grads.short_filter_bias, &g.sf_b)?;
         accumulate(&mut grads.filter_bias, &g.filter_bias)?;
-        let add = |dst: &mut [T], src: &[f64]| dst.iter_mut().zip(src).for_each(|(a, &x)| *a = *a + T::lit(x));
-        add(&mut grads.filter.z, &fg.z);
-        add(&mut grads.filter.freq, &fg.freq);
-        add(&mut grads.filter.out_weight, &fg.out_weight);
-        for ((gw, gb), (fw, fb)) in grads.filter.layers.iter_mut().zip(&fg.layers) {
-            add(gw, fw);
-            add(gb, fb);
+        if let Some(fg) = fg {
+            grads.add_filter_grads(&fg);
         }
         Ok(du)
     }

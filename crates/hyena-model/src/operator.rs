@@ -9,7 +9,7 @@ use crate::config::OperatorConfig;
 use crate::error::{ModelError, Result};
 use crate::tensors::TensorFile;
 use hyena_kernels::cpu::fftconv::{gated_fftconv_bwd, gated_fftconv_fwd, FftConvPlan, Rows};
-use hyena_kernels::cpu::filter::{self, FilterCache, ImplicitFilter};
+use hyena_kernels::cpu::filter::{self, FilterCache, FilterGrads, ImplicitFilter};
 use hyena_kernels::cpu::linear::matmul;
 use hyena_kernels::cpu::shortconv::{shortconv_bwd, shortconv_fwd};
 use hyena_kernels::Scalar;
@@ -494,13 +494,7 @@ impl<T: Scalar> HyenaOperator<T> {
         // Filter backward.
         let mut fg = self.filter.zero_grads();
         filter::filter_bwd(&self.filter, &cache.filter_cache, &grad_h, &mut fg)?;
-        acc(&mut grads.filter.z, &fg.z);
-        acc(&mut grads.filter.freq, &fg.freq);
-        acc(&mut grads.filter.out_weight, &fg.out_weight);
-        for ((gw, gb), (fw, fb)) in grads.filter.layers.iter_mut().zip(&fg.layers) {
-            acc(gw, fw);
-            acc(gb, fb);
-        }
+        grads.add_filter_grads(&fg);
         // Short conv backward.
         let mut g_zin = vec![T::zero(); b * c3 * l];
         shortconv_bwd(
@@ -529,6 +523,19 @@ impl<T: Scalar> HyenaOperator<T> {
             }
         }
         Ok(grad_u)
+    }
+}
+
+impl<T: Scalar> HyenaOperator<T> {
+    /// Add the implicit filter's gradients `fg` (any precision) into this gradient holder.
+    pub fn add_filter_grads<S: Scalar>(&mut self, fg: &FilterGrads<S>) {
+        acc(&mut self.filter.z, &fg.z);
+        acc(&mut self.filter.freq, &fg.freq);
+        acc(&mut self.filter.out_weight, &fg.out_weight);
+        for ((gw, gb), (fw, fb)) in self.filter.layers.iter_mut().zip(&fg.layers) {
+            acc(gw, fw);
+            acc(gb, fb);
+        }
     }
 }
 
