@@ -15,6 +15,8 @@ use super::linear::{linear_bwd, linear_fwd};
 use crate::error::{check_len, HyenaError, Result};
 use crate::scalar::Scalar;
 use rayon::prelude::*;
+use std::any::{Any, TypeId};
+use std::sync::{Arc, Mutex};
 
 /// Weights and hyper-parameters of an implicit filter.
 #[derive(Clone, Debug)]
@@ -62,8 +64,9 @@ pub struct FilterCache<T> {
     pre: Vec<Vec<f64>>,
     /// Output of the last Sin, `[L, F]`, in `T` (the output layer's input).
     last: Vec<T>,
-    /// Modulation window `exp(−t·|δ|) + shift`, `[L, C]` (empty when not modulating).
-    window: Vec<T>,
+    /// Modulation window `exp(−t·|δ|) + shift`, `[L, C]` (`None` when not modulating); shared
+    /// with [`modulation_window`]'s cache.
+    window: Option<Arc<Vec<T>>>,
     /// After modulation, before normalisation, `[L, C]` (empty when not normalising).
     modulated: Vec<T>,
 }
@@ -212,16 +215,10 @@ pub fn filter_fwd<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<(Vec<T>,
     let last: Vec<T> = x.iter().map(|&v| T::lit(v)).collect();
     let mut out = vec![T::zero(); l * c];
     linear_fwd(&last, &w.out_weight, None, l, f, c, &mut out)?;
-    let mut window = Vec::new();
-    if w.modulate {
-        window = vec![T::zero(); l * c];
-        let shift = T::lit(w.shift);
-        window.par_chunks_mut(c).zip(out.par_chunks_mut(c)).enumerate().for_each(|(li, (wr, orow))| {
-            let tl = w.t[li];
-            for ((wv, o), &dl) in wr.iter_mut().zip(orow.iter_mut()).zip(&w.deltas) {
-                *wv = (-tl * dl.abs()).exp() + shift;
-                *o = *o * *wv;
-            }
+    let window = w.modulate.then(|| modulation_window(&w.t[..l], &w.deltas, w.shift));
+    if let Some(win) = &window {
+        out.par_chunks_mut(c).zip(win.par_chunks(c)).for_each(|(orow, wr)| {
+            orow.iter_mut().zip(wr).for_each(|(o, &wv)| *o = *o * wv);
         });
     }
     let mut modulated = Vec::new();
@@ -235,6 +232,64 @@ pub fn filter_fwd<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<(Vec<T>,
         }
     }
     Ok((transpose(&out, l, c), FilterCache { l, inputs, pre, last, window, modulated }))
+}
+
+/// One cached modulation window and the exact inputs it was computed from.
+struct WindowEntry {
+    ty: TypeId,
+    t: Vec<f64>,
+    deltas: Vec<f64>,
+    shift: u64,
+    window: Arc<dyn Any + Send + Sync>,
+    bytes: usize,
+}
+
+/// Most bytes of windows kept (the largest single window cached is half of it).
+const WINDOW_CACHE_BYTES: usize = 512 << 20;
+
+/// The modulation window `exp(−t[l]·|δ[c]|) + shift`, `[L, C]`, for `t` of length L.
+///
+/// `t` and `δ` are buffers (never trained), so every forward pass at one length needs the same
+/// L·C exponentials: windows are cached, keyed by the exact values of `t`, `δ`, `shift` and the
+/// element type (compared in full, no hashing), most recently used first, up to
+/// [`WINDOW_CACHE_BYTES`]. A changed buffer simply misses the cache.
+pub fn modulation_window<T: Scalar>(t: &[T], deltas: &[T], shift: f64) -> Arc<Vec<T>> {
+    static CACHE: Mutex<Vec<WindowEntry>> = Mutex::new(Vec::new());
+    let (kt, kd) = (to64(t), to64(deltas));
+    let ty = TypeId::of::<T>();
+    let hit = |e: &WindowEntry| e.ty == ty && e.shift == shift.to_bits() && e.t == kt && e.deltas == kd;
+    {
+        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = cache.iter().position(hit) {
+            let e = cache.remove(i);
+            let w = e.window.clone().downcast::<Vec<T>>().ok();
+            cache.insert(0, e);
+            if let Some(w) = w {
+                return w;
+            }
+        }
+    }
+    let c = deltas.len();
+    let mut window = vec![T::zero(); t.len() * c];
+    let sh = T::lit(shift);
+    window.par_chunks_mut(c.max(1)).zip(t.par_iter()).for_each(|(wr, &tl)| {
+        for (wv, &dl) in wr.iter_mut().zip(deltas) {
+            *wv = (-tl * dl.abs()).exp() + sh;
+        }
+    });
+    let window = Arc::new(window);
+    let bytes = window.len() * std::mem::size_of::<T>() + (kt.len() + kd.len()) * 8;
+    if bytes <= WINDOW_CACHE_BYTES / 2 {
+        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = WindowEntry { ty, t: kt, deltas: kd, shift: shift.to_bits(), window: window.clone(), bytes };
+        cache.insert(0, entry);
+        let mut total = 0;
+        cache.retain(|e| {
+            total += e.bytes;
+            total <= WINDOW_CACHE_BYTES
+        });
+    }
+    window
 }
 
 /// `[rows, cols]` → `[cols, rows]`, in cache-friendly tiles.
@@ -275,8 +330,8 @@ pub fn filter_bwd<T: Scalar>(
             }
         }
     }
-    if w.modulate {
-        g.par_iter_mut().zip(cache.window.par_iter()).for_each(|(v, &wv)| *v = *v * wv);
+    if let Some(win) = &cache.window {
+        g.par_iter_mut().zip(win.par_iter()).for_each(|(v, &wv)| *v = *v * wv);
     }
     // Output projection (in T).
     let mut g_last = vec![T::zero(); l * f];
