@@ -14,92 +14,34 @@
 
 mod common;
 
+use common::fftconv::{check_fwd, check_gated_bwd, fwd_case};
+use common::{read_checked, random, rel_l2, widen, Storage};
 use half::{bf16, f16};
-use hyena_kernels::cpu::fftconv::{
-    fftconv_direct, gated_fftconv_bwd as cpu_bwd, gated_fftconv_fwd as cpu_fwd, FftConvPlan, Rows,
-};
-use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar};
+use hyena_kernels::cpu::fftconv::{fftconv_direct, FftConvPlan};
+use hyena_kernels::device::{Device, DeviceBuffer};
 use hyena_kernels::ops::fftconv::{
     fftconv_filter, gated_fftconv_bwd, gated_fftconv_fwd, spectrum_len, GatedConvGradViews, LONG_MAX_LEN,
 };
 use hyena_kernels::HyenaError;
-use rand::{rngs::StdRng, Rng, SeedableRng};
+use rand::{rngs::StdRng, SeedableRng};
 use std::sync::Arc;
 
-/// Storage types and their bounds (see the module docs); widening is `DeviceScalar::to_f64`.
-trait Elem: DeviceScalar {
-    const BOUND: f64;
-    fn from_f32(x: f32) -> Self {
-        Self::from_f64(x as f64)
-    }
-}
-impl Elem for f32 {
-    const BOUND: f64 = 1e-5;
-}
-impl Elem for bf16 {
-    const BOUND: f64 = 1e-2;
-}
-impl Elem for f16 {
-    const BOUND: f64 = 1e-2;
-}
-
-const MARGIN: usize = 3;
-
-fn rows_of(x: &[f64], bs: usize, c: usize, l: usize) -> Rows<'_, f64> {
-    Rows::contiguous(x, bs, c, l).unwrap()
-}
-
-fn random<T: Elem>(rng: &mut StdRng, n: usize) -> Vec<T> {
-    (0..n).map(|_| T::from_f32(rng.random_range(-1.0f32..1.0))).collect()
-}
-fn widen<T: Elem>(v: &[T]) -> Vec<f64> {
-    v.iter().map(|x| x.to_f64()).collect()
-}
-
-fn rel_l2(got: &[f64], want: &[f64]) -> f64 {
-    let num: f64 = got.iter().zip(want).map(|(g, w)| (g - w) * (g - w)).sum();
-    let den: f64 = want.iter().map(|w| w * w).sum();
-    (num / den.max(f64::MIN_POSITIVE)).sqrt()
-}
-
-/// Run one case; `gates`: whether pre and post are given.
-fn check<T: Elem>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, gates: bool, seed: u64) {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let tag = format!("{} gated_fftconv_fwd<{:?}> B={bs} C={c} L={l} gates={gates}", dev.name(), T::DTYPE);
-    let n = bs * c * l;
-    let (v, pre, post) = (random::<T>(&mut rng, n), random::<T>(&mut rng, n), random::<T>(&mut rng, n));
-    let (h, d) = (random::<T>(&mut rng, c * l), random::<T>(&mut rng, c));
-    let (vf, pref, postf, hfl, df) = (widen(&v), widen(&pre), widen(&post), widen(&h), widen(&d));
-
-    // f64 reference through the CPU FFT path.
-    let plan = FftConvPlan::<f64>::new(l).unwrap();
-    let spec = plan.filter_spectra(&hfl, c).unwrap();
-    let rows = |x| rows_of(x, bs, c, l);
-    let mut want = vec![0f64; n];
-    let (p_rows, q_rows) = if gates { (Some(rows(&pref)), Some(rows(&postf))) } else { (None, None) };
-    cpu_fwd(&plan, &spec, &df, rows(&vf), p_rows, q_rows, &mut want).unwrap();
+/// Run one case (`common::fftconv::check_fwd`); `gates`: whether pre and post are given. For
+/// L ≤ 1000 the f64 FFT reference is first checked against the O(L²) direct oracle.
+fn check<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, gates: bool, seed: u64) {
+    let k = fwd_case::<T>(bs, c, l, gates, seed);
     if l <= 1000 {
         // The direct oracle agrees with the FFT reference (guards the reference itself).
+        let (vf, pref, postf, hfl, df) = (widen(&k.v), widen(&k.pre), widen(&k.post), widen(&k.h), widen(&k.d));
         let a: Vec<f64> = if gates { vf.iter().zip(&pref).map(|(x, g)| x * g).collect() } else { vf.clone() };
         let mut direct = fftconv_direct(&a, &hfl, &df, bs, c, l).unwrap();
         if gates {
             direct.iter_mut().zip(&postf).for_each(|(o, g)| *o *= g);
         }
-        assert!(rel_l2(&direct, &want) < 1e-12, "{tag}: CPU FFT reference vs direct oracle");
+        let tag = format!("{} gated_fftconv_fwd<{:?}> B={bs} C={c} L={l} gates={gates}", dev.name(), T::DTYPE);
+        assert!(rel_l2(&direct, &k.want) < 1e-12, "{tag}: CPU FFT reference vs direct oracle");
     }
-
-    let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
-    let (dv, dpre, dpost, dh, dd) = (up(&v), up(&pre), up(&post), up(&h), up(&d));
-    let dy = DeviceBuffer::from_host(dev, &vec![T::from_f32(f32::NAN); n + MARGIN]).unwrap();
-    let (gp, gq) = if gates { (Some(dpre.as_view()), Some(dpost.as_view())) } else { (None, None) };
-    gated_fftconv_fwd(dev, &dh, &dd, &dv, gp, gq, bs, c, l, dy.view(0..n).unwrap()).unwrap_or_else(|e| panic!("{tag}: {e}"));
-    dev.synchronize().unwrap();
-    let all = dy.to_host().unwrap();
-    assert!(all[n..].iter().all(|x| x.to_f64().is_nan()), "{tag}: wrote past y");
-    let got = widen(&all[..n]);
-    assert!(got.iter().all(|x| x.is_finite()), "{tag}: non-finite output (unwritten NaN poison?)");
-    let err = rel_l2(&got, &want);
-    assert!(err <= T::BOUND, "{tag}: relative L2 error {err:.3e} > {:.0e}", T::BOUND);
+    check_fwd(dev, &k);
 }
 
 /// (L, B, C): short rows with several batches and channels, long ones with one row.
@@ -164,79 +106,27 @@ fn gated_fftconv_rejects_bad_arguments_with_typed_errors() {
 #[cfg(feature = "sim")]
 #[test]
 fn gated_fftconv_shared_memory_over_the_limit_is_an_error() {
-    use hyena_kernels::device::sim::SimDevice;
-    let dev: Arc<dyn Device> = Arc::new(SimDevice::new().with_max_shared_bytes(16 * 1024));
-    let l = 4096; // filter kernel: 4n = 32 KiB > 16 KiB
-    let v = DeviceBuffer::from_host(&dev, &vec![0.5f32; l]).unwrap();
-    let h = DeviceBuffer::from_host(&dev, &vec![0.25f32; l]).unwrap();
-    let d = DeviceBuffer::from_host(&dev, &[0.125f32]).unwrap();
-    let y = DeviceBuffer::from_host(&dev, &vec![f32::NAN; l]).unwrap();
-    let e = gated_fftconv_fwd(&dev, &h, &d, &v, None, None, 1, 1, l, &y).unwrap_err();
-    assert!(matches!(e, HyenaError::SharedMemory { .. }), "{e}");
-    assert!(y.to_host().unwrap().iter().all(|x| x.is_nan()), "nothing may be written");
+    common::fftconv::assert_fwd_over_shared_memory_limit(4096); // filter kernel: 4n = 32 KiB > 16 KiB
 }
 
-/// Backward vs `cpu::fftconv::gated_fftconv_bwd` in f64 (same bounds as the forward: every output
-/// is a handful of fp32 FFTs; grad_h and grad_D add a sum over the batch).
-fn check_bwd<T: Elem>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, gates: bool, seed: u64) {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let tag = format!("{} gated_fftconv_bwd<{:?}> B={bs} C={c} L={l} gates={gates}", dev.name(), T::DTYPE);
-    let n = bs * c * l;
-    let (v, pre, post, gy) =
-        (random::<T>(&mut rng, n), random::<T>(&mut rng, n), random::<T>(&mut rng, n), random::<T>(&mut rng, n));
-    let (h, d) = (random::<T>(&mut rng, c * l), random::<T>(&mut rng, c));
-    let (vf, pref, postf, gyf, hfl, df) = (widen(&v), widen(&pre), widen(&post), widen(&gy), widen(&h), widen(&d));
-    let plan = FftConvPlan::<f64>::new(l).unwrap();
-    let spec = plan.filter_spectra(&hfl, c).unwrap();
-    let rows = |x| rows_of(x, bs, c, l);
-    let (p_rows, q_rows) = if gates { (Some(rows(&pref)), Some(rows(&postf))) } else { (None, None) };
-    let want = cpu_bwd(&plan, &spec, &df, rows(&vf), p_rows, q_rows, &gyf).unwrap();
-
-    let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
-    let nan = |k: usize| DeviceBuffer::from_host(dev, &vec![T::from_f32(f32::NAN); k + MARGIN]).unwrap();
-    let (dv, dpre, dpost, dgy, dh, dd) = (up(&v), up(&pre), up(&post), up(&gy), up(&h), up(&d));
-    let (gv, gpre, gpost, gh, gd) = (nan(n), nan(n), nan(n), nan(c * l), nan(c));
-    let grads = GatedConvGradViews {
-        grad_v: gv.view(0..n).unwrap(),
-        grad_pre: gates.then(|| gpre.view(0..n).unwrap()),
-        grad_post: gates.then(|| gpost.view(0..n).unwrap()),
-        grad_h: gh.view(0..c * l).unwrap(),
-        grad_d: gd.view(0..c).unwrap(),
-    };
-    let (gp, gq) = if gates { (Some(dpre.as_view()), Some(dpost.as_view())) } else { (None, None) };
-    gated_fftconv_bwd(dev, &dh, &dd, &dv, gp, gq, &dgy, bs, c, l, grads).unwrap_or_else(|e| panic!("{tag}: {e}"));
-    dev.synchronize().unwrap();
-    let mut outs = vec![("grad_v", &gv, n, &want.grad_v), ("grad_h", &gh, c * l, &want.grad_h), ("grad_D", &gd, c, &want.grad_d)];
-    if gates {
-        outs.push(("grad_pre", &gpre, n, want.grad_pre.as_ref().unwrap()));
-        outs.push(("grad_post", &gpost, n, want.grad_post.as_ref().unwrap()));
-    }
-    for (name, buf, k, w) in outs {
-        let all = buf.to_host().unwrap();
-        assert!(all[k..].iter().all(|x| x.to_f64().is_nan()), "{tag} {name}: wrote past the view");
-        let got = widen(&all[..k]);
-        assert!(got.iter().all(|x| x.is_finite()), "{tag} {name}: non-finite output");
-        let err = rel_l2(&got, w);
-        assert!(err <= T::BOUND, "{tag} {name}: relative L2 error {err:.3e} > {:.0e}", T::BOUND);
-    }
-}
-
+/// Backward: `common::fftconv::check_gated_bwd` (same bounds as the forward: every output is a
+/// handful of fp32 FFTs; grad_h and grad_D add a sum over the batch).
 #[test]
 fn gated_fftconv_bwd_f32_matches_cpu() {
     for dev in common::devices() {
         for (i, &(l, bs, c)) in
             [(1, 2, 3), (2, 3, 2), (3, 2, 2), (17, 3, 2), (255, 2, 2), (1000, 2, 1), (4097, 1, 1)].iter().enumerate()
         {
-            check_bwd::<f32>(&dev, bs, c, l, true, 500 + i as u64);
+            check_gated_bwd::<f32>(&dev, bs, c, l, true, 500 + i as u64);
         }
-        check_bwd::<f32>(&dev, 2, 2, 33, false, 600);
+        check_gated_bwd::<f32>(&dev, 2, 2, 33, false, 600);
     }
 }
 
 #[test]
 fn gated_fftconv_bwd_bf16_matches_cpu() {
     for dev in common::devices() {
-        check_bwd::<bf16>(&dev, 2, 2, 100, true, 700);
+        check_gated_bwd::<bf16>(&dev, 2, 2, 100, true, 700);
     }
 }
 
@@ -264,7 +154,7 @@ fn gated_fftconv_reverse_thread_order_matches_cpu() {
     use hyena_kernels::device::sim::{SimDevice, ThreadOrder};
     let dev: Arc<dyn Device> = Arc::new(SimDevice::new().with_thread_order(ThreadOrder::Reverse));
     check::<f32>(&dev, 2, 2, 255, true, 800);
-    check_bwd::<f32>(&dev, 3, 2, 100, true, 801);
+    check_gated_bwd::<f32>(&dev, 3, 2, 100, true, 801);
 }
 
 /// The filter spectrum alone vs the CPU plan's (same n when L is a power of two ≥ 2: n = 2L),
@@ -281,14 +171,11 @@ fn fftconv_filter_matches_cpu_spectrum() {
             let k = spectrum_len(c, l).unwrap();
             assert_eq!(k, want.len());
             let dh = DeviceBuffer::from_host(&dev, &h).unwrap();
-            let dhf = DeviceBuffer::from_host(&dev, &vec![f32::NAN; k + MARGIN]).unwrap();
+            let dhf = common::poisoned::<f32>(&dev, k);
             fftconv_filter(&dev, &dh, c, l, dhf.view(0..k).unwrap()).unwrap();
             dev.synchronize().unwrap();
-            let all = dhf.to_host().unwrap();
-            assert!(all[k..].iter().all(|x| x.is_nan()), "L={l}: wrote past hf");
-            let got = widen(&all[..k]);
-            let err = rel_l2(&got, &want);
-            assert!(err <= 1e-5, "{} filter spectrum L={l} C={c}: relative L2 error {err:.3e}", dev.name());
+            let tag = format!("{} filter spectrum L={l} C={c}", dev.name());
+            common::assert_close(&tag, &read_checked(&tag, &dhf, k), &want, 1e-5);
         }
     }
 }

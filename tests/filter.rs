@@ -18,30 +18,16 @@
 
 mod common;
 
+use common::{poisoned, read_checked, Storage, MARGIN};
 use half::{bf16, f16};
 use hyena_kernels::cpu::filter::{filter_bwd, filter_fwd, modulation_deltas, positional_embedding, ImplicitFilter};
-use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar};
+use hyena_kernels::device::{Device, DeviceBuffer};
 use hyena_kernels::ops::filter::{
     implicit_filter_bwd, implicit_filter_fwd, FilterBuffers, FilterDims, FilterGradViews, MAX_LAYERS,
 };
 use hyena_kernels::HyenaError;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::sync::Arc;
-
-trait Elem: DeviceScalar {
-    const BOUND: f64;
-}
-impl Elem for f32 {
-    const BOUND: f64 = 1e-5;
-}
-impl Elem for bf16 {
-    const BOUND: f64 = 1e-2;
-}
-impl Elem for f16 {
-    const BOUND: f64 = 1e-2;
-}
-
-const MARGIN: usize = 3;
 
 /// One test shape.
 #[derive(Clone, Copy, Debug)]
@@ -59,7 +45,7 @@ struct Case {
 
 /// A random filter, every value already rounded to the storage type `T` (so the f64 reference
 /// sees exactly what the device sees).
-fn filter<T: Elem>(case: &Case, seed: u64) -> ImplicitFilter<f64> {
+fn filter<T: Storage>(case: &Case, seed: u64) -> ImplicitFilter<f64> {
     let mut rng = StdRng::seed_from_u64(seed);
     let r = |v: f64| T::from_f64(v).to_f64();
     let (z, t) = positional_embedding::<f64>(case.e, case.l_max).unwrap();
@@ -89,37 +75,22 @@ fn filter<T: Elem>(case: &Case, seed: u64) -> ImplicitFilter<f64> {
     }
 }
 
-fn rel_l2(what: &str, got: &[f64], want: &[f64], bound: f64) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    assert!(got.iter().all(|x| x.is_finite()), "{what}: non-finite output (unwritten NaN poison?)");
-    let num: f64 = got.iter().zip(want).map(|(g, w)| (g - w) * (g - w)).sum();
-    let den: f64 = want.iter().map(|w| w * w).sum();
-    let err = (num / den.max(f64::MIN_POSITIVE)).sqrt();
+/// `common::assert_close`, printing the error with `HYENA_FILTER_TEST_VERBOSE` set.
+fn assert_close(what: &str, got: &[f64], want: &[f64], bound: f64) {
+    let err = common::assert_close(what, got, want, bound);
     if std::env::var_os("HYENA_FILTER_TEST_VERBOSE").is_some() {
         eprintln!("{what}: {err:.3e}");
     }
-    assert!(err <= bound, "{what}: relative L2 error {err:.3e} > {bound:.0e}");
-}
-
-/// A NaN-filled buffer of `n` elements plus a margin.
-fn poisoned<T: Elem>(dev: &Arc<dyn Device>, n: usize) -> DeviceBuffer<T> {
-    DeviceBuffer::from_host(dev, &vec![T::from_f64(f64::NAN); n + MARGIN]).unwrap()
-}
-/// The first `n` elements, widened; the margin behind them must still be NaN.
-fn read<T: Elem>(what: &str, buf: &DeviceBuffer<T>, n: usize) -> Vec<f64> {
-    let all: Vec<f64> = buf.to_host().unwrap().into_iter().map(T::to_f64).collect();
-    assert!(all[n..].iter().all(|x| x.is_nan()), "{what}: wrote past the output view");
-    all[..n].to_vec()
 }
 
 /// Poisoned gradient buffers (each view = the first `len` elements).
-struct Grads<T: Elem> {
+struct Grads<T: Storage> {
     z: DeviceBuffer<T>,
     layers: Vec<(DeviceBuffer<T>, DeviceBuffer<T>)>,
     freq: DeviceBuffer<T>,
     out_weight: DeviceBuffer<T>,
 }
-impl<T: Elem> Grads<T> {
+impl<T: Storage> Grads<T> {
     fn new(dev: &Arc<dyn Device>, w: &ImplicitFilter<f64>) -> Self {
         Grads {
             z: poisoned(dev, w.z.len()),
@@ -129,7 +100,7 @@ impl<T: Elem> Grads<T> {
         }
     }
     fn views(&self) -> FilterGradViews<'_, T> {
-        fn v<T: Elem>(b: &DeviceBuffer<T>) -> hyena_kernels::device::DeviceView<'_, T> {
+        fn v<T: Storage>(b: &DeviceBuffer<T>) -> hyena_kernels::device::DeviceView<'_, T> {
             b.view(0..b.len() - MARGIN).unwrap()
         }
         FilterGradViews {
@@ -142,20 +113,20 @@ impl<T: Elem> Grads<T> {
     /// Every gradient as f64 (grad z: rows < L only; rows ≥ L must still hold the NaN poison).
     fn read(&self, tag: &str, e: usize, l: usize) -> Vec<(String, Vec<f64>)> {
         let mut out = Vec::new();
-        let z = read(&format!("{tag} grad z"), &self.z, self.z.len() - MARGIN);
+        let z = read_checked(&format!("{tag} grad z"), &self.z, self.z.len() - MARGIN);
         assert!(z[l * e..].iter().all(|x| x.is_nan()), "{tag}: grad z rows >= L were touched");
         out.push(("grad z".to_string(), z[..l * e].to_vec()));
         for (i, (a, b)) in self.layers.iter().enumerate() {
-            out.push((format!("grad W{i}"), read(tag, a, a.len() - MARGIN)));
-            out.push((format!("grad b{i}"), read(tag, b, b.len() - MARGIN)));
+            out.push((format!("grad W{i}"), read_checked(tag, a, a.len() - MARGIN)));
+            out.push((format!("grad b{i}"), read_checked(tag, b, b.len() - MARGIN)));
         }
-        out.push(("grad freq".to_string(), read(tag, &self.freq, self.freq.len() - MARGIN)));
-        out.push(("grad out_weight".to_string(), read(tag, &self.out_weight, self.out_weight.len() - MARGIN)));
+        out.push(("grad freq".to_string(), read_checked(tag, &self.freq, self.freq.len() - MARGIN)));
+        out.push(("grad out_weight".to_string(), read_checked(tag, &self.out_weight, self.out_weight.len() - MARGIN)));
         out
     }
 }
 
-fn check<T: Elem>(dev: &Arc<dyn Device>, case: &Case, seed: u64) {
+fn check<T: Storage>(dev: &Arc<dyn Device>, case: &Case, seed: u64) {
     let tag = format!("{} filter<{:?}> {case:?}", dev.name(), T::DTYPE);
     let w = filter::<T>(case, seed);
     let (e, c, l) = (case.e, case.c, case.l);
@@ -171,7 +142,7 @@ fn check<T: Elem>(dev: &Arc<dyn Device>, case: &Case, seed: u64) {
     let h = poisoned::<T>(dev, c * l);
     implicit_filter_fwd(dev, &views, &dims, h.view(0..c * l).unwrap()).unwrap_or_else(|e| panic!("{tag}: {e}"));
     dev.synchronize().unwrap();
-    rel_l2(&format!("{tag} h"), &read(&tag, &h, c * l), &h_ref, T::BOUND);
+    assert_close(&format!("{tag} h"), &read_checked(&tag, &h, c * l), &h_ref, T::BOUND);
 
     let dgh = DeviceBuffer::from_host(dev, &gh.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>()).unwrap();
     let grads = Grads::<T>::new(dev, &w);
@@ -185,7 +156,7 @@ fn check<T: Elem>(dev: &Arc<dyn Device>, case: &Case, seed: u64) {
     want.push(g_ref.freq.clone());
     want.push(g_ref.out_weight.clone());
     for ((name, g), r) in got.iter().zip(&want) {
-        rel_l2(&format!("{tag} {name}"), g, r, T::BOUND);
+        assert_close(&format!("{tag} {name}"), g, r, T::BOUND);
     }
 
     // Deterministic: a second backward gives the same bits.
@@ -221,7 +192,7 @@ fn cases() -> Vec<Case> {
     v
 }
 
-fn sweep<T: Elem>(salt: u64) {
+fn sweep<T: Storage>(salt: u64) {
     for dev in common::devices() {
         for (i, case) in cases().iter().enumerate() {
             check::<T>(&dev, case, 1000 * i as u64 + salt);

@@ -15,67 +15,18 @@
 
 mod common;
 
+use common::{assert_close, poisoned, random, read_checked, widen, Storage};
 use half::{bf16, f16};
 use hyena_kernels::cpu::shortconv as cpu;
-use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar};
+use hyena_kernels::device::{Device, DeviceBuffer};
 use hyena_kernels::ops::shortconv::{shortconv_bwd, shortconv_fwd};
 use hyena_kernels::HyenaError;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::sync::Arc;
 
-trait Elem: DeviceScalar {
-    const BOUND: f64;
-    fn from_f32(x: f32) -> Self;
-}
-impl Elem for f32 {
-    const BOUND: f64 = 1e-5;
-    fn from_f32(x: f32) -> Self {
-        x
-    }
-}
-impl Elem for bf16 {
-    const BOUND: f64 = 1e-2;
-    fn from_f32(x: f32) -> Self {
-        bf16::from_f32(x)
-    }
-}
-impl Elem for f16 {
-    const BOUND: f64 = 1e-2;
-    fn from_f32(x: f32) -> Self {
-        f16::from_f32(x)
-    }
-}
-
 const LENGTHS: &[usize] = &[1, 2, 3, 17, 255, 1000, 4097];
-const MARGIN: usize = 3;
 
-fn random<T: Elem>(rng: &mut StdRng, n: usize) -> Vec<T> {
-    (0..n).map(|_| T::from_f32(rng.random_range(-1.0f32..1.0))).collect()
-}
-fn widen<T: Elem>(v: &[T]) -> Vec<f64> {
-    v.iter().map(|x| x.to_f64()).collect()
-}
-
-fn rel_l2(what: &str, got: &[f64], want: &[f64], bound: f64) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    assert!(got.iter().all(|x| x.is_finite()), "{what}: non-finite output (unwritten NaN poison?)");
-    let num: f64 = got.iter().zip(want).map(|(g, w)| (g - w) * (g - w)).sum();
-    let den: f64 = want.iter().map(|w| w * w).sum();
-    let err = (num / den.max(f64::MIN_POSITIVE)).sqrt();
-    assert!(err <= bound, "{what}: relative L2 error {err:.3e} > {bound:.0e}");
-}
-
-/// A NaN-filled output buffer of `n` elements plus a margin.
-fn poisoned<T: Elem>(dev: &Arc<dyn Device>, n: usize) -> DeviceBuffer<T> {
-    DeviceBuffer::from_host(dev, &vec![T::from_f32(f32::NAN); n + MARGIN]).unwrap()
-}
-fn read<T: Elem>(what: &str, buf: &DeviceBuffer<T>, n: usize) -> Vec<f64> {
-    let all = buf.to_host().unwrap();
-    assert!(all[n..].iter().all(|x| x.to_f64().is_nan()), "{what}: wrote past the output view");
-    widen(&all[..n])
-}
-
-fn check<T: Elem>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, seed: u64) {
+fn check<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     let tag = format!("{} shortconv<{:?}> B={bs} C={c} L={l}", dev.name(), T::DTYPE);
     let n = bs * c * l;
@@ -93,7 +44,7 @@ fn check<T: Elem>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, seed: u6
     let dy = poisoned::<T>(dev, n);
     shortconv_fwd(dev, &dx, &dw, &db, bs, c, l, dy.view(0..n).unwrap()).unwrap_or_else(|e| panic!("{tag}: {e}"));
     dev.synchronize().unwrap();
-    rel_l2(&format!("{tag} y"), &read(&tag, &dy, n), &y_ref, T::BOUND);
+    assert_close(&format!("{tag} y"), &read_checked(&tag, &dy, n), &y_ref, T::BOUND);
 
     let (dgx, dgw, dgb) = (poisoned::<T>(dev, n), poisoned::<T>(dev, 3 * c), poisoned::<T>(dev, c));
     shortconv_bwd(
@@ -110,9 +61,9 @@ fn check<T: Elem>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, seed: u6
     )
     .unwrap_or_else(|e| panic!("{tag}: {e}"));
     dev.synchronize().unwrap();
-    rel_l2(&format!("{tag} grad_x"), &read(&tag, &dgx, n), &gx_ref, T::BOUND);
-    rel_l2(&format!("{tag} grad_w"), &read(&tag, &dgw, 3 * c), &gw_ref, T::BOUND);
-    rel_l2(&format!("{tag} grad_b"), &read(&tag, &dgb, c), &gb_ref, T::BOUND);
+    assert_close(&format!("{tag} grad_x"), &read_checked(&tag, &dgx, n), &gx_ref, T::BOUND);
+    assert_close(&format!("{tag} grad_w"), &read_checked(&tag, &dgw, 3 * c), &gw_ref, T::BOUND);
+    assert_close(&format!("{tag} grad_b"), &read_checked(&tag, &dgb, c), &gb_ref, T::BOUND);
 
     // Deterministic: a second backward gives the same bits.
     let again = poisoned::<T>(dev, 3 * c);
@@ -125,7 +76,7 @@ fn check<T: Elem>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, seed: u6
     );
 }
 
-fn sweep<T: Elem>(salt: u64) {
+fn sweep<T: Storage>(salt: u64) {
     for dev in common::devices() {
         for (i, &l) in LENGTHS.iter().enumerate() {
             let mut rng = StdRng::seed_from_u64(77 + i as u64 + salt);

@@ -1,0 +1,122 @@
+//! Gated causal FFT convolution checks shared by `tests/fftconv.rs` (single-pass rows) and
+//! `tests/fftconv_long.rs` (multi-pass rows): the device result vs `cpu::fftconv` run in f64 on
+//! the storage-rounded inputs, every output poisoned with NaN (plus a margin that must stay NaN),
+//! within [`Storage::BOUND`] (forward and backward alike: every output is a handful of fp32 FFTs;
+//! grad_h and grad_D add a sum over the batch).
+
+use super::{assert_close, poisoned, random, read_checked, widen, Storage};
+use hyena_kernels::cpu::fftconv::{gated_fftconv_bwd as cpu_bwd, gated_fftconv_fwd as cpu_fwd, FftConvPlan, Rows};
+use hyena_kernels::device::{Device, DeviceBuffer};
+use hyena_kernels::ops::fftconv::{gated_fftconv_bwd, gated_fftconv_fwd, GatedConvGradViews};
+use rand::{rngs::StdRng, SeedableRng};
+use std::sync::Arc;
+
+/// `x` as contiguous [B, C, L] rows.
+pub fn rows_of(x: &[f64], bs: usize, c: usize, l: usize) -> Rows<'_, f64> {
+    Rows::contiguous(x, bs, c, l).unwrap()
+}
+
+/// One forward case: random storage-rounded inputs and the f64 reference output.
+pub struct FwdCase<T> {
+    pub bs: usize,
+    pub c: usize,
+    pub l: usize,
+    /// Whether pre and post are given.
+    pub gates: bool,
+    pub v: Vec<T>,
+    pub pre: Vec<T>,
+    pub post: Vec<T>,
+    pub h: Vec<T>,
+    pub d: Vec<T>,
+    pub want: Vec<f64>,
+}
+
+/// Draw a forward case from `seed` (v, pre, post, h, D in that order) and its f64 reference through
+/// the CPU FFT path.
+pub fn fwd_case<T: Storage>(bs: usize, c: usize, l: usize, gates: bool, seed: u64) -> FwdCase<T> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let n = bs * c * l;
+    let (v, pre, post) = (random::<T>(&mut rng, n), random::<T>(&mut rng, n), random::<T>(&mut rng, n));
+    let (h, d) = (random::<T>(&mut rng, c * l), random::<T>(&mut rng, c));
+    let (vf, pref, postf, hfl, df) = (widen(&v), widen(&pre), widen(&post), widen(&h), widen(&d));
+    let plan = FftConvPlan::<f64>::new(l).unwrap();
+    let spec = plan.filter_spectra(&hfl, c).unwrap();
+    let rows = |x| rows_of(x, bs, c, l);
+    let mut want = vec![0f64; n];
+    let (p_rows, q_rows) = if gates { (Some(rows(&pref)), Some(rows(&postf))) } else { (None, None) };
+    cpu_fwd(&plan, &spec, &df, rows(&vf), p_rows, q_rows, &mut want).unwrap();
+    FwdCase { bs, c, l, gates, v, pre, post, h, d, want }
+}
+
+/// One `gated_fftconv_fwd` call (filter spectrum + convolution) on `dev` vs `k.want`.
+pub fn check_fwd<T: Storage>(dev: &Arc<dyn Device>, k: &FwdCase<T>) {
+    let (bs, c, l, gates) = (k.bs, k.c, k.l, k.gates);
+    let tag = format!("{} gated_fftconv_fwd<{:?}> B={bs} C={c} L={l} gates={gates}", dev.name(), T::DTYPE);
+    let n = bs * c * l;
+    let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
+    let (dv, dpre, dpost, dh, dd) = (up(&k.v), up(&k.pre), up(&k.post), up(&k.h), up(&k.d));
+    let dy = poisoned::<T>(dev, n);
+    let (gp, gq) = if gates { (Some(dpre.as_view()), Some(dpost.as_view())) } else { (None, None) };
+    gated_fftconv_fwd(dev, &dh, &dd, &dv, gp, gq, bs, c, l, dy.view(0..n).unwrap()).unwrap_or_else(|e| panic!("{tag}: {e}"));
+    dev.synchronize().unwrap();
+    let err = assert_close(&tag, &read_checked(&tag, &dy, n), &k.want, T::BOUND);
+    eprintln!("{tag}: relative L2 error {err:.3e}");
+}
+
+/// `gated_fftconv_bwd` on `dev` vs `cpu::fftconv::gated_fftconv_bwd` in f64: grad_v, grad_h,
+/// grad_D (and grad_pre, grad_post with `gates`), each poisoned with NaN before the launch.
+pub fn check_gated_bwd<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, gates: bool, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let tag = format!("{} gated_fftconv_bwd<{:?}> B={bs} C={c} L={l} gates={gates}", dev.name(), T::DTYPE);
+    let n = bs * c * l;
+    let (v, pre, post, gy) =
+        (random::<T>(&mut rng, n), random::<T>(&mut rng, n), random::<T>(&mut rng, n), random::<T>(&mut rng, n));
+    let (h, d) = (random::<T>(&mut rng, c * l), random::<T>(&mut rng, c));
+    let (vf, pref, postf, gyf, hfl, df) = (widen(&v), widen(&pre), widen(&post), widen(&gy), widen(&h), widen(&d));
+    let plan = FftConvPlan::<f64>::new(l).unwrap();
+    let spec = plan.filter_spectra(&hfl, c).unwrap();
+    let rows = |x| rows_of(x, bs, c, l);
+    let (p_rows, q_rows) = if gates { (Some(rows(&pref)), Some(rows(&postf))) } else { (None, None) };
+    let want = cpu_bwd(&plan, &spec, &df, rows(&vf), p_rows, q_rows, &gyf).unwrap();
+
+    let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
+    let (dv, dpre, dpost, dgy, dh, dd) = (up(&v), up(&pre), up(&post), up(&gy), up(&h), up(&d));
+    let (gv, gpre, gpost, gh, gd) =
+        (poisoned::<T>(dev, n), poisoned::<T>(dev, n), poisoned::<T>(dev, n), poisoned::<T>(dev, c * l), poisoned::<T>(dev, c));
+    let grads = GatedConvGradViews {
+        grad_v: gv.view(0..n).unwrap(),
+        grad_pre: gates.then(|| gpre.view(0..n).unwrap()),
+        grad_post: gates.then(|| gpost.view(0..n).unwrap()),
+        grad_h: gh.view(0..c * l).unwrap(),
+        grad_d: gd.view(0..c).unwrap(),
+    };
+    let (gp, gq) = if gates { (Some(dpre.as_view()), Some(dpost.as_view())) } else { (None, None) };
+    gated_fftconv_bwd(dev, &dh, &dd, &dv, gp, gq, &dgy, bs, c, l, grads).unwrap_or_else(|e| panic!("{tag}: {e}"));
+    dev.synchronize().unwrap();
+    let mut outs = vec![("grad_v", &gv, n, &want.grad_v), ("grad_h", &gh, c * l, &want.grad_h), ("grad_D", &gd, c, &want.grad_d)];
+    if gates {
+        outs.push(("grad_pre", &gpre, n, want.grad_pre.as_ref().unwrap()));
+        outs.push(("grad_post", &gpost, n, want.grad_post.as_ref().unwrap()));
+    }
+    for (name, buf, k, w) in outs {
+        let what = format!("{tag} {name}");
+        let err = assert_close(&what, &read_checked(&what, buf, k), w, T::BOUND);
+        eprintln!("{what}: relative L2 error {err:.3e}");
+    }
+}
+
+/// On a simulator with 16 KiB of shared memory, an f32 forward at row length `l` (B = C = 1) needs
+/// more: a SharedMemory error before anything is launched or written.
+#[cfg(feature = "sim")]
+pub fn assert_fwd_over_shared_memory_limit(l: usize) {
+    use hyena_kernels::device::sim::SimDevice;
+    use hyena_kernels::HyenaError;
+    let dev: Arc<dyn Device> = Arc::new(SimDevice::new().with_max_shared_bytes(16 * 1024));
+    let v = DeviceBuffer::from_host(&dev, &vec![0.5f32; l]).unwrap();
+    let h = DeviceBuffer::from_host(&dev, &vec![0.25f32; l]).unwrap();
+    let d = DeviceBuffer::from_host(&dev, &[0.125f32]).unwrap();
+    let y = DeviceBuffer::from_host(&dev, &vec![f32::NAN; l]).unwrap();
+    let e = gated_fftconv_fwd(&dev, &h, &d, &v, None, None, 1, 1, l, &y).unwrap_err();
+    assert!(matches!(e, HyenaError::SharedMemory { .. }), "L={l}: {e}");
+    assert!(y.to_host().unwrap().iter().all(|x| x.is_nan()), "L={l}: nothing may be written");
+}
