@@ -49,7 +49,9 @@ impl DType {
 pub trait DeviceScalar: Copy + Default + Send + Sync + std::fmt::Debug + 'static {
     /// The matching [`DType`].
     const DTYPE: DType;
-    /// Round an f64 to this storage type (round to nearest even).
+    /// Round an f64 to this storage type: to nearest, ties to even (f16/bf16 via `half`, which
+    /// drops the low 32 bits of the f64 mantissa first, so a value within 2⁻²⁹ (relative) of a
+    /// midpoint may round to the other neighbour).
     fn from_f64(x: f64) -> Self;
     /// Widen to f64 (exact).
     fn to_f64(self) -> f64;
