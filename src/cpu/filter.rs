@@ -12,6 +12,7 @@
 //! The output is returned channel-major, `[C, L]`, the layout of the FFT rows.
 
 use super::linear::{linear_bwd, linear_fwd};
+use super::vmath;
 use crate::error::{check_len, HyenaError, Result};
 use crate::scalar::Scalar;
 use rayon::prelude::*;
@@ -203,10 +204,13 @@ pub fn filter_fwd<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<(Vec<T>,
         let mut p = vec![0.0f64; l * f];
         linear_fwd(&x, &to64(wt), Some(&to64(b)), l, d_in, f, &mut p)?;
         let mut a = vec![0.0f64; l * f];
-        a.par_chunks_mut(f).zip(p.par_chunks(f)).for_each(|(ar, pr)| {
-            for ((o, &v), &fr) in ar.iter_mut().zip(pr).zip(&freq) {
-                *o = (fr * v).sin();
+        // sin(freq ⊙ p), many rows per task so that the vectorized sin gets long slices.
+        let rows = (4096 / f).max(1);
+        a.par_chunks_mut(f * rows).zip(p.par_chunks(f * rows)).for_each(|(ab, pb)| {
+            for (ar, pr) in ab.chunks_mut(f).zip(pb.chunks(f)) {
+                ar.iter_mut().zip(pr).zip(&freq).for_each(|((o, &v), &fr)| *o = fr * v);
             }
+            vmath::sin_in_place(ab);
         });
         inputs.push(std::mem::replace(&mut x, a));
         pre.push(p);
@@ -342,8 +346,16 @@ pub fn filter_bwd<T: Scalar>(
     let mut g_freq = vec![0.0f64; f];
     for i in (0..w.layers.len()).rev() {
         let p = &cache.pre[i];
-        let mut g_pre = vec![0.0f64; l * f];
+        // g_pre first holds cos(freq ⊙ pre) (vectorized, many rows per task), then
         // d pre = g ⊙ cos(freq ⊙ pre) ⊙ freq; d freq = Σ_l g ⊙ cos(freq ⊙ pre) ⊙ pre.
+        let mut g_pre = vec![0.0f64; l * f];
+        let rows = (4096 / f).max(1);
+        g_pre.par_chunks_mut(f * rows).zip(p.par_chunks(f * rows)).for_each(|(cb, pb)| {
+            for (cr, pr) in cb.chunks_mut(f).zip(pb.chunks(f)) {
+                cr.iter_mut().zip(pr).zip(&freq).for_each(|((o, &v), &fr)| *o = fr * v);
+            }
+            vmath::cos_in_place(cb);
+        });
         let gf = g_pre
             .par_chunks_mut(f)
             .zip(g_act.par_chunks(f))
@@ -352,7 +364,7 @@ pub fn filter_bwd<T: Scalar>(
                 || vec![0.0f64; f],
                 |mut acc, ((gp, ga), pr)| {
                     for j in 0..f {
-                        let gs = ga[j] * (freq[j] * pr[j]).cos();
+                        let gs = ga[j] * gp[j];
                         acc[j] += gs * pr[j];
                         gp[j] = gs * freq[j];
                     }

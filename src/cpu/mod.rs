@@ -8,3 +8,4 @@ pub mod fftconv;
 pub mod linear;
 pub mod filter;
 pub mod shortconv;
+pub mod vmath;
