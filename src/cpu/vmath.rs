@@ -14,6 +14,10 @@
 //! result is always correct; the filter's arguments are far below that bound. Accuracy against
 //! `f64::sin` is tested to 4·2⁻⁵³ absolute over `|x| ≤ 10⁵`.
 
+// The coefficients are written as fdlibm publishes them (more digits than an f64 holds; each
+// literal rounds to the intended double).
+#![allow(clippy::excessive_precision)]
+
 /// Largest `|x|` the fast path reduces (so that `|k| < 2²⁰`).
 pub const REDUCE_MAX: f64 = 1.0e6;
 
@@ -21,7 +25,7 @@ const BLOCK: usize = 64;
 
 // π/2 split in three parts (fdlibm e_rem_pio2.c): pio2_1 has 33 significant bits, pio2_2 the next
 // 33, pio2_3 the next 53.
-const INV_PIO2: f64 = 6.366_197_723_675_813_824_33e-1;
+const INV_PIO2: f64 = std::f64::consts::FRAC_2_PI;
 const PIO2_1: f64 = 1.570_796_326_734_125_614_17e0;
 const PIO2_2: f64 = 6.077_100_506_303_965_976_60e-11;
 const PIO2_3: f64 = 2.022_266_248_711_166_455_80e-21;
