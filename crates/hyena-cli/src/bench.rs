@@ -582,6 +582,12 @@ fn device_columns(
     }
 }
 
+/// The operator every Hyena column times (CPU and device): width D, `l_max = L`, the order and
+/// filter width of the flags, a 33-wide positional embedding (as `scripts/bench_torch.py`).
+fn operator_config(width: usize, l: usize, order: usize, filter_width: usize) -> OperatorConfig {
+    OperatorConfig { d_model: width, l_max: l, order, filter_order: filter_width, emb_dim: 33, ..OperatorConfig::default() }
+}
+
 struct CpuBench {
     batch: usize,
     width: usize,
@@ -603,14 +609,7 @@ impl CpuBench {
     }
 
     fn hyena(&self, l: usize, p: &Policy, bwd: bool) -> Result<Cell, String> {
-        let cfg = OperatorConfig {
-            d_model: self.width,
-            l_max: l,
-            order: self.order,
-            filter_order: self.filter_width,
-            emb_dim: 33,
-            ..OperatorConfig::default()
-        };
+        let cfg = operator_config(self.width, l, self.order, self.filter_width);
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
         let op = HyenaOperator::<f32>::init(&cfg, &mut rng).map_err(|e| e.to_string())?;
         let n = self.batch * l * self.width;

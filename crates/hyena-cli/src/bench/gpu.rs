@@ -16,7 +16,6 @@ use half::bf16;
 use hyena_kernels::device::{Device, DeviceBuffer};
 use hyena_kernels::ops::fftconv as conv;
 use hyena_model::device_operator::DeviceOperator;
-use hyena_model::OperatorConfig;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 
@@ -80,14 +79,7 @@ impl GpuBench {
     }
 
     fn hyena(&self, l: usize, p: &Policy, bwd: bool) -> Result<Cell, String> {
-        let cfg = OperatorConfig {
-            d_model: self.width,
-            l_max: l,
-            order: self.order,
-            filter_order: self.filter_width,
-            emb_dim: 33,
-            ..OperatorConfig::default()
-        };
+        let cfg = super::operator_config(self.width, l, self.order, self.filter_width);
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
         let op = DeviceOperator::<f32, Storage>::init(&cfg, self.dev.clone(), &mut rng).map_err(err)?;
         let w = op.upload().map_err(err)?;
