@@ -223,6 +223,18 @@ fn filter_f32_long_four_layers() {
     }
 }
 
+/// L = 16384 (the longest row of the conv's shared-memory path), every storage type, small F and C
+/// to keep the simulator's time down.
+#[test]
+fn filter_l16384_every_storage() {
+    let case = Case { l: 16384, l_max: 16384, e: 5, f: 8, c: 3, n_layers: 3, modulate: true, shift: 0.05, random_freq: true };
+    for dev in common::devices() {
+        check::<f32>(&dev, &case, 16384);
+        check::<bf16>(&dev, &case, 16385);
+        check::<f16>(&dev, &case, 16386);
+    }
+}
+
 #[test]
 fn filter_rejects_bad_arguments_with_typed_errors() {
     let case = Case { l: 10, l_max: 12, e: 5, f: 8, c: 3, n_layers: 2, modulate: true, shift: 0.0, random_freq: false };

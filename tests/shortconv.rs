@@ -24,7 +24,7 @@ use hyena_kernels::HyenaError;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::sync::Arc;
 
-const LENGTHS: &[usize] = &[1, 2, 3, 17, 255, 1000, 4097];
+const LENGTHS: &[usize] = &[1, 2, 3, 17, 255, 1000, 4097, 16384];
 
 fn check<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
