@@ -1,0 +1,708 @@
+//! SASS listings (`nvdisasm -gi -c`) and the executed-instruction estimate.
+//!
+//! # The listing
+//! `nvdisasm -gi -c kernel.cubin` prints, per function (`//--- .text.NAME ---`), every instruction
+//! (`/*0040*/ @!P0 BRA `(.L_x_0) ;`) under groups of source annotations:
+//! ```text
+//! //## File "filter.cu", line 89 inlined at "filter.cu", line 194
+//! //## File "filter.cu", line 194 inlined at "filter.cu", line 427
+//! //## File "filter.cu", line 427
+//! ```
+//! The first entry of each annotation line, top to bottom, is the location chain of the
+//! instructions that follow (innermost line first, then the call sites it was inlined into). An
+//! annotation stays in force until the next group.
+//!
+//! # The estimate (method)
+//! Inputs: one function's SASS and, per source location chain, how many times a warp executed it
+//! ([`LineExec`], e.g. a simulator's per-line counts; a line executed by any lane of a warp counts
+//! once for that warp, as SIMT issue does) plus the number of warps that entered the kernel.
+//! 1. **Join.** Source files are compared by file name (host and device compilers see different
+//!    paths for the same file). Leading frames of a SASS chain in files the counts never mention
+//!    (CUDA headers: `sincospif`, the IEEE division) are dropped, so library code inherits the
+//!    count of the kernel line that called it. A SASS chain then matches the counted chains with the
+//!    same innermost line and the longest run of equal inlined-at call sites; ties are summed (the
+//!    host compiler inlined a helper into several places the device code shares). When several
+//!    SASS chains match one counted chain equally well (the device compiler inlined a helper in
+//!    places the host compiler did not tell apart), that count is split evenly between them.
+//! 2. **Basic blocks.** The SASS is cut into basic blocks (at labels and after branches);
+//!    blocks no branch or fall-through reaches (padding after `EXIT`) count zero. A backward branch
+//!    marks the blocks from its target to itself as a loop.
+//! 3. **Block counts.** Every instruction of a block executes as often as the block.
+//!    - Outside loops a block runs at most once per warp, and all its instructions issue for a
+//!      warp that reaches it (nvcc predicates short divergent branches): its count is the largest
+//!      count of its lines, capped at the number of warps.
+//!    - In a loop, a line executed E times with m copies of its work in the block bounds the block
+//!      by E/m; the block count is the smallest bound over its lines (lines whose instructions are
+//!      all predicated do not bound). m is the unroll factor: the median per-opcode ratio against
+//!      the smallest copy of the same line in another loop (nvcc's remainder loop after a loop
+//!      unrolled for a runtime trip count), else the gcd of the line's per-opcode counts when it
+//!      has two or more opcodes there (an unrolled `acc += x[k] * w` holds 4 LDG and 4 FFMA:
+//!      m = 4), else 1. When every warp has the same whole number of executions, an unrolled body
+//!      gets whole trips (⌊E/(m·warps)⌋ per warp).
+//!    - Each line's count is a budget spent by loop blocks: loops are visited by decreasing unroll
+//!      factor and each visit spends m × (block count), so the remainder loop gets what the main
+//!      loop left (E mod m per warp). Straight blocks do not spend: nvcc files loop set-up code
+//!      under the `for` line, which the host compiler counts only once per entry and trip.
+//! 4. Subroutines reached by `CALL` (non-entry functions: the division and square-root slow
+//!    paths) are not counted: they run only for special operands.
+//!
+//! Known limits (measured on the microkernels of tests/estimate.rs, docs/GPU_MODEL.md): a straight
+//! block that a branch skips for some trip counts is still counted once per warp (+8.5% on a loop
+//! of 3 trips); a divergent line predicated inside a loop can lower the loop's count; the line
+//! counts must count executions of a line's work (a host compiler that unrolls a loop counts
+//! fewer); a loop nvcc unrolls with no remainder loop and no repeated opcode pattern (m read as 1)
+//! is over-counted by its unroll factor.
+
+use crate::ModelError;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// One source location: file name (no folders) and line.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Frame {
+    pub file: String,
+    pub line: u32,
+}
+
+impl Frame {
+    /// A frame from a path as some compiler saw it; only the file name is kept.
+    pub fn new(path: &str, line: u32) -> Frame {
+        let file = path.rsplit(['/', '\\']).next().unwrap_or(path).to_string();
+        Frame { file, line }
+    }
+}
+
+/// Innermost location first, then the call sites it was inlined into.
+pub type Chain = Vec<Frame>;
+
+/// Execution pipes an instruction issues to (sm_80 / sm_90).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Pipe {
+    /// FP32 and packed FP16/BF16 arithmetic (FFMA, FADD, HFMA2, ...): 128 lanes/clk/SM.
+    Fp32,
+    /// Integer and logic (IMAD, IADD3, LOP3, SHF, ISETP, MOV, SEL, PRMT, F2FP, ...): 64 lanes/clk/SM.
+    Int,
+    /// FP64 arithmetic.
+    Fp64,
+    /// Special functions and conversions (MUFU, F2F, F2I, I2F, FRND): 16 lanes/clk/SM.
+    Mufu,
+    /// Global / generic memory (LDG, STG, ATOM, RED, LDGSTS, TMA).
+    Global,
+    /// Shared memory (LDS, STS, ATOMS, LDSM).
+    Shared,
+    /// Local memory (LDL, STL): register spills and stack arrays.
+    Local,
+    /// Branches, barriers, reconvergence, exit.
+    Control,
+    /// Tensor cores (HMMA, HGMMA, ...).
+    Tensor,
+    /// Everything else: uniform datapath, constant loads, special registers, shuffles, votes.
+    Other,
+}
+
+impl Pipe {
+    /// Every pipe, in table order.
+    pub const ALL: [Pipe; 10] = [
+        Pipe::Fp32,
+        Pipe::Int,
+        Pipe::Fp64,
+        Pipe::Mufu,
+        Pipe::Global,
+        Pipe::Shared,
+        Pipe::Local,
+        Pipe::Control,
+        Pipe::Tensor,
+        Pipe::Other,
+    ];
+
+    /// Short lowercase name for tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pipe::Fp32 => "fp32",
+            Pipe::Int => "int",
+            Pipe::Fp64 => "fp64",
+            Pipe::Mufu => "mufu",
+            Pipe::Global => "global",
+            Pipe::Shared => "shared",
+            Pipe::Local => "local",
+            Pipe::Control => "control",
+            Pipe::Tensor => "tensor",
+            Pipe::Other => "other",
+        }
+    }
+
+    fn index(self) -> usize {
+        Pipe::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+
+    /// The pipe of an opcode (with or without `.MODIFIERS`).
+    pub fn of(opcode: &str) -> Pipe {
+        let base = opcode.split('.').next().unwrap_or(opcode);
+        match base {
+            "FADD" | "FMUL" | "FFMA" | "FMNMX" | "FSET" | "FSETP" | "FSEL" | "FCHK" | "FSWZADD" | "FADD32I"
+            | "FMUL32I" | "FFMA32I" | "HADD2" | "HMUL2" | "HFMA2" | "HMNMX2" | "HSET2" | "HSETP2"
+            | "HADD2_32I" | "HMUL2_32I" | "HFMA2_32I" => Pipe::Fp32,
+            "DADD" | "DMUL" | "DFMA" | "DSETP" | "DSET" | "DMNMX" => Pipe::Fp64,
+            "MUFU" | "F2F" | "F2I" | "I2F" | "FRND" | "I2I" => Pipe::Mufu,
+            "LDG" | "STG" | "LD" | "ST" | "RED" | "ATOM" | "ATOMG" | "LDGSTS" | "LDGDEPBAR" | "CCTL" | "UBLKCP"
+            | "UTMALDG" | "UTMASTG" | "UTMAPF" | "UBLKRED" | "UTMAREDG" => Pipe::Global,
+            "LDS" | "STS" | "ATOMS" | "LDSM" | "STSM" => Pipe::Shared,
+            "LDL" | "STL" => Pipe::Local,
+            "BRA" | "BRX" | "BRXU" | "JMP" | "JMX" | "CALL" | "RET" | "EXIT" | "BAR" | "BSSY" | "BSYNC" | "WARPSYNC"
+            | "NOP" | "YIELD" | "BPT" | "KILL" | "MEMBAR" | "ERRBAR" | "DEPBAR" | "BMOV" | "ACQBULK" | "SYNCS"
+            | "WARPGROUP" | "ELECT" => Pipe::Control,
+            "HMMA" | "IMMA" | "DMMA" | "BMMA" | "HGMMA" | "IGMMA" | "QGMMA" | "BGMMA" => Pipe::Tensor,
+            "IADD3" | "IADD" | "IMAD" | "IMUL" | "IMNMX" | "IABS" | "ISETP" | "ISET" | "LOP3" | "LOP" | "SHF" | "SHL"
+            | "SHR" | "LEA" | "SEL" | "MOV" | "MOV32I" | "PRMT" | "POPC" | "FLO" | "BREV" | "BMSK" | "SGXT" | "VIADD"
+            | "VIMNMX" | "VIADDMNMX" | "IDP" | "P2R" | "R2P" | "PLOP3" | "PSETP" | "F2FP" | "I2FP" | "F2IP"
+            | "IADD32I" | "LOP32I" | "IMUL32I" | "ISCADD" | "VABSDIFF" | "VABSDIFF4" => Pipe::Int,
+            _ => Pipe::Other,
+        }
+    }
+}
+
+/// One SASS instruction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Instr {
+    /// Mnemonic with modifiers (`LDG.E.128`).
+    pub opcode: String,
+    /// Guarded by a predicate other than `PT`.
+    pub predicated: bool,
+    /// Index into [`Function::chains`]; `None` before the first annotation.
+    pub chain: Option<usize>,
+    /// Branch target label (`.L_x_3`), for BRA / BRX / CALL / JMP.
+    pub target: Option<String>,
+}
+
+impl Instr {
+    /// The pipe this instruction issues to.
+    pub fn pipe(&self) -> Pipe {
+        Pipe::of(&self.opcode)
+    }
+    fn base(&self) -> &str {
+        self.opcode.split('.').next().unwrap_or(&self.opcode)
+    }
+    fn is_branch(&self) -> bool {
+        matches!(self.base(), "BRA" | "BRX" | "BRXU" | "JMP" | "JMX" | "EXIT" | "RET" | "KILL")
+    }
+    /// Control never falls through to the next instruction.
+    fn ends_flow(&self) -> bool {
+        self.is_branch() && !self.predicated
+    }
+}
+
+/// One function of the listing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Function {
+    pub name: String,
+    /// A kernel entry point (`STO_CUDA_ENTRY`), not a subroutine.
+    pub entry: bool,
+    pub instrs: Vec<Instr>,
+    /// Distinct location chains, referenced by [`Instr::chain`].
+    pub chains: Vec<Chain>,
+    /// Label name -> index of the instruction it precedes.
+    pub labels: BTreeMap<String, usize>,
+}
+
+impl Function {
+    /// Static instruction count per pipe (padding `NOP`s after the last `EXIT` included).
+    pub fn static_per_pipe(&self) -> [u64; 10] {
+        let mut v = [0u64; 10];
+        for i in &self.instrs {
+            v[i.pipe().index()] += 1;
+        }
+        v
+    }
+
+    /// Static instruction count per location chain (for reports: which lines generate most code).
+    pub fn static_per_chain(&self) -> Vec<(Chain, u64)> {
+        let mut v = vec![0u64; self.chains.len()];
+        for c in self.instrs.iter().filter_map(|i| i.chain) {
+            v[c] += 1;
+        }
+        self.chains.iter().cloned().zip(v).collect()
+    }
+}
+
+/// A parsed listing: every function of one cubin.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub functions: Vec<Function>,
+}
+
+fn parse_annotation(s: &str, lineno: usize) -> Result<(Frame, Option<Frame>), ModelError> {
+    // `File "PATH", line N` [` inlined at "PATH", line M`]
+    let bad = |msg: &str| ModelError::Listing { line: lineno, msg: format!("{msg}: `{s}`") };
+    let one = |t: &str| -> Result<(Frame, usize), ModelError> {
+        let t0 = t.find('"').ok_or_else(|| bad("annotation without a quoted file"))?;
+        let t1 = t[t0 + 1..].find('"').ok_or_else(|| bad("unterminated file name"))? + t0 + 1;
+        let path = &t[t0 + 1..t1];
+        let rest = &t[t1 + 1..];
+        let l0 = rest.find("line ").ok_or_else(|| bad("annotation without `line`"))? + 5;
+        let digits: String = rest[l0..].chars().take_while(|c| c.is_ascii_digit()).collect();
+        let line = digits.parse().map_err(|_| bad("annotation line is not a number"))?;
+        Ok((Frame::new(path, line), t1 + 1 + l0 + digits.len()))
+    };
+    let (inner, used) = one(s)?;
+    let rest = &s[used..];
+    let outer = match rest.find("inlined at") {
+        Some(p) => Some(one(&rest[p..])?.0),
+        None => None,
+    };
+    Ok((inner, outer))
+}
+
+impl Listing {
+    /// Parse `nvdisasm -gi -c` output (or [`Listing::to_compact`] output).
+    pub fn parse(text: &str) -> Result<Listing, ModelError> {
+        let mut out = Listing::default();
+        let mut cur: Option<Function> = None;
+        let mut chain_ids: HashMap<Chain, usize> = HashMap::new();
+        let mut group: Vec<(Frame, Option<Frame>)> = Vec::new();
+        let mut in_group = false;
+        let mut cur_chain: Option<usize> = None;
+        for (n, raw) in text.lines().enumerate() {
+            let lineno = n + 1;
+            let t = raw.trim();
+            if t.starts_with("//-----") {
+                if let Some(f) = cur.take() {
+                    out.functions.push(f);
+                }
+                in_group = false;
+                cur_chain = None;
+                chain_ids.clear();
+                if let Some(p) = t.find(".text.") {
+                    let name = t[p + 6..].split_whitespace().next().unwrap_or("").to_string();
+                    if name.is_empty() {
+                        return Err(ModelError::Listing { line: lineno, msg: "section without a function name".into() });
+                    }
+                    cur = Some(Function { name, ..Function::default() });
+                }
+                continue;
+            }
+            let Some(f) = cur.as_mut() else { continue };
+            if let Some(a) = t.strip_prefix("//## File") {
+                if !in_group {
+                    group.clear();
+                    in_group = true;
+                }
+                group.push(parse_annotation(a, lineno)?);
+                continue;
+            }
+            if in_group {
+                // The group's chain: the first location of each annotation line.
+                let mut chain: Chain = group.iter().map(|(f, _)| f.clone()).collect();
+                if let Some((_, Some(o))) = group.last() {
+                    chain.push(o.clone());
+                }
+                let next = chain_ids.len();
+                let id = *chain_ids.entry(chain.clone()).or_insert(next);
+                if id == next {
+                    f.chains.push(chain);
+                }
+                cur_chain = Some(id);
+                in_group = false;
+            }
+            if t.is_empty() || t.starts_with("//") || t == "{" || t == "}" {
+                continue;
+            }
+            if t.starts_with('.') && !t.ends_with(':') {
+                if t.starts_with(".other") && t.contains("STO_CUDA_ENTRY") {
+                    f.entry = true;
+                }
+                continue;
+            }
+            if let Some(label) = t.strip_suffix(':') {
+                if !label.contains(' ') {
+                    f.labels.insert(label.to_string(), f.instrs.len());
+                    continue;
+                }
+            }
+            // An instruction: [/*addr*/] [@[!]P] OPCODE operands [;]
+            let mut s = t;
+            if let Some(r) = s.strip_prefix("/*") {
+                let end = r.find("*/").ok_or_else(|| ModelError::Listing { line: lineno, msg: "unterminated address".into() })?;
+                s = r[end + 2..].trim_start();
+            }
+            let s = s.trim_end_matches(';').trim().trim_start_matches('{').trim();
+            let mut toks = s.split_whitespace();
+            let mut first = toks.next().ok_or_else(|| ModelError::Listing { line: lineno, msg: "empty instruction".into() })?;
+            let mut predicated = false;
+            if let Some(p) = first.strip_prefix('@') {
+                predicated = !matches!(p, "PT" | "UPT");
+                first = toks.next().ok_or_else(|| ModelError::Listing { line: lineno, msg: "predicate without opcode".into() })?;
+            }
+            if !first.chars().next().is_some_and(|c| c.is_ascii_uppercase()) {
+                return Err(ModelError::Listing { line: lineno, msg: format!("not an instruction: `{t}`") });
+            }
+            let target = s.find("`(").and_then(|p| s[p + 2..].split(')').next()).map(str::to_string);
+            f.instrs.push(Instr { opcode: first.to_string(), predicated, chain: cur_chain, target });
+        }
+        if let Some(f) = cur.take() {
+            out.functions.push(f);
+        }
+        Ok(out)
+    }
+
+    /// The function called `name`.
+    pub fn function(&self, name: &str) -> Option<&Function> {
+        self.functions.iter().find(|f| f.name == name)
+    }
+
+    /// A smaller listing that [`Listing::parse`] reads back into the same table: file names only,
+    /// no addresses or operands (branch targets kept), `NOP`s kept (they are instructions).
+    pub fn to_compact(&self) -> String {
+        let mut s = String::new();
+        for f in &self.functions {
+            s.push_str(&format!("//----- .text.{} -----\n", f.name));
+            if f.entry {
+                s.push_str(&format!(".other {},@\"STO_CUDA_ENTRY\"\n", f.name));
+            }
+            let mut labels: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+            for (l, i) in &f.labels {
+                labels.entry(*i).or_default().push(l);
+            }
+            let mut last: Option<usize> = None;
+            for (k, ins) in f.instrs.iter().enumerate() {
+                for l in labels.get(&k).into_iter().flatten() {
+                    s.push_str(&format!("{l}:\n"));
+                }
+                if ins.chain != last {
+                    if let Some(c) = ins.chain {
+                        let ch = &f.chains[c];
+                        for (j, fr) in ch.iter().enumerate() {
+                            s.push_str(&format!("//## File \"{}\", line {}", fr.file, fr.line));
+                            if let Some(o) = ch.get(j + 1) {
+                                s.push_str(&format!(" inlined at \"{}\", line {}", o.file, o.line));
+                            }
+                            s.push('\n');
+                            if j + 2 == ch.len() {
+                                break;
+                            }
+                        }
+                    }
+                    last = ins.chain;
+                }
+                if ins.predicated {
+                    s.push_str("@P ");
+                }
+                s.push_str(&ins.opcode);
+                if let Some(t) = &ins.target {
+                    s.push_str(&format!(" `({t})"));
+                }
+                s.push('\n');
+            }
+            for l in labels.range(f.instrs.len()..).flat_map(|(_, v)| v) {
+                s.push_str(&format!("{l}:\n"));
+            }
+        }
+        s
+    }
+}
+
+/// How often a warp executed one source location chain (innermost first), from whatever ran the
+/// kernel (e.g. a simulator's per-line counters). Paths may be full; only file names are compared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineExec {
+    pub frames: Vec<(String, u32)>,
+    pub warp_execs: u64,
+}
+
+/// The estimate for one launch (or one sample of blocks: scale it like the counts it came from).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Estimate {
+    /// Executed warp-instructions.
+    pub total: f64,
+    /// Executed warp-instructions per pipe, indexed like [`Pipe::ALL`].
+    pub per_pipe: [f64; 10],
+    /// Executed count of every instruction of the function, in listing order.
+    pub per_instr: Vec<f64>,
+    /// Reachable instructions whose location matched no counted line (they take their block's
+    /// count from the other lines of the block or its predecessor).
+    pub unmatched_instrs: usize,
+}
+
+impl Estimate {
+    /// Executed warp-instructions of one pipe.
+    pub fn pipe(&self, p: Pipe) -> f64 {
+        self.per_pipe[p.index()]
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// Join counts per source chain (E per SASS chain of `f`), step 1 of the method.
+fn chain_counts(f: &Function, lines: &[LineExec]) -> Vec<Option<f64>> {
+    let sim: Vec<(Chain, u64)> = lines
+        .iter()
+        .filter(|l| !l.frames.is_empty())
+        .map(|l| (l.frames.iter().map(|(p, n)| Frame::new(p, *n)).collect(), l.warp_execs))
+        .collect();
+    let files: HashSet<&str> = sim.iter().map(|(c, _)| c[0].file.as_str()).collect();
+    let mut by_inner: HashMap<&Frame, Vec<usize>> = HashMap::new();
+    for (k, (c, _)) in sim.iter().enumerate() {
+        by_inner.entry(&c[0]).or_default().push(k);
+    }
+    // Best matches per SASS chain: (sim indices, score).
+    let mut best: Vec<(Vec<usize>, usize)> = Vec::with_capacity(f.chains.len());
+    for c in &f.chains {
+        let start = c.iter().position(|fr| files.contains(fr.file.as_str()));
+        let Some(start) = start else {
+            best.push((Vec::new(), 0));
+            continue;
+        };
+        let c = &c[start..];
+        let mut top = (Vec::new(), 0usize);
+        for &k in by_inner.get(&c[0]).map(|v| v.as_slice()).unwrap_or(&[]) {
+            let t = &sim[k].0;
+            let score = 1 + c[1..].iter().zip(&t[1..]).take_while(|(a, b)| a == b).count();
+            if score > top.1 {
+                top = (vec![k], score);
+            } else if score == top.1 {
+                top.0.push(k);
+            }
+        }
+        best.push(top);
+    }
+    // Users of each counted chain: the SASS chains that matched it with the highest score.
+    let mut max_score = vec![0usize; sim.len()];
+    for (ks, s) in &best {
+        for &k in ks {
+            max_score[k] = max_score[k].max(*s);
+        }
+    }
+    let mut users = vec![0usize; sim.len()];
+    for (ks, s) in &best {
+        for &k in ks {
+            if *s == max_score[k] {
+                users[k] += 1;
+            }
+        }
+    }
+    best.iter()
+        .map(|(ks, s)| {
+            if ks.is_empty() {
+                return None;
+            }
+            let e: f64 = ks
+                .iter()
+                .filter(|&&k| *s == max_score[k])
+                .map(|&k| sim[k].1 as f64 / users[k] as f64)
+                .sum();
+            Some(e)
+        })
+        .collect()
+}
+
+/// Estimate the executed warp-instructions of `f` for one launch: `lines` are the per-chain warp
+/// execution counts, `warp_entries` the number of warps that entered the kernel (blocks × warps
+/// per block). See the module documentation for the method.
+pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate {
+    let n = f.instrs.len();
+    let e_chain = chain_counts(f, lines);
+    // Basic blocks.
+    let mut leaders: Vec<usize> = vec![0];
+    leaders.extend(f.labels.values().copied());
+    for (k, i) in f.instrs.iter().enumerate() {
+        if i.is_branch() {
+            leaders.push(k + 1);
+        }
+    }
+    leaders.retain(|&k| k < n);
+    leaders.sort_unstable();
+    leaders.dedup();
+    let nb = leaders.len();
+    let block_of = |k: usize| leaders.partition_point(|&l| l <= k) - 1;
+    let range = |b: usize| leaders[b]..leaders.get(b + 1).copied().unwrap_or(n);
+    let label_block = |l: &str| f.labels.get(l).filter(|&&k| k < n).map(|&k| block_of(k));
+    // Reachability from block 0 (an indirect branch reaches every labelled block).
+    let mut succ: Vec<Vec<usize>> = vec![Vec::new(); nb];
+    for b in 0..nb {
+        let r = range(b);
+        if r.is_empty() {
+            continue;
+        }
+        let last = &f.instrs[r.end - 1];
+        if !last.ends_flow() && b + 1 < nb {
+            succ[b].push(b + 1);
+        }
+        for i in &f.instrs[r] {
+            if matches!(i.base(), "BRX" | "BRXU" | "JMX") {
+                succ[b].extend(f.labels.values().filter(|&&k| k < n).map(|&k| block_of(k)));
+            } else if i.is_branch() {
+                if let Some(t) = i.target.as_deref().and_then(label_block) {
+                    succ[b].push(t);
+                }
+            }
+        }
+    }
+    let mut reach = vec![false; nb];
+    let mut stack = vec![0usize];
+    while let Some(b) = stack.pop() {
+        if nb == 0 || reach[b] {
+            continue;
+        }
+        reach[b] = true;
+        stack.extend(succ[b].iter().copied());
+    }
+    // Loops: a backward branch from block b to block t covers blocks t..=b; a block's innermost
+    // loop is the shortest region that holds it.
+    let mut regions: Vec<(usize, usize)> = Vec::new();
+    for b in 0..nb {
+        for i in &f.instrs[range(b)] {
+            if i.base() == "BRA" {
+                if let Some(t) = i.target.as_deref().and_then(label_block) {
+                    if t <= b {
+                        regions.push((t, b));
+                    }
+                }
+            }
+        }
+    }
+    let innermost: Vec<Option<usize>> = (0..nb)
+        .map(|b| {
+            regions
+                .iter()
+                .enumerate()
+                .filter(|(_, (t, e))| *t <= b && b <= *e)
+                .min_by_key(|(_, (t, e))| e - t)
+                .map(|(k, _)| k)
+        })
+        .collect();
+    // Per block, per chain: instruction count per opcode, and whether all are predicated.
+    let ops: Vec<BTreeMap<usize, (BTreeMap<&str, u64>, bool)>> = (0..nb)
+        .map(|b| {
+            let mut per: BTreeMap<usize, (BTreeMap<&str, u64>, bool)> = BTreeMap::new();
+            for i in &f.instrs[range(b)] {
+                if let Some(c) = i.chain {
+                    let e = per.entry(c).or_insert_with(|| (BTreeMap::new(), true));
+                    *e.0.entry(i.opcode.as_str()).or_default() += 1;
+                    e.1 &= i.predicated;
+                }
+            }
+            per
+        })
+        .collect();
+    // Copies m of a chain's work in a loop block (the unroll factor):
+    // - against the smallest copy of the same chain in another loop (nvcc's remainder loop after
+    //   a runtime-trip unrolled loop): the median ratio of the per-opcode counts both hold;
+    // - otherwise the gcd of the per-opcode counts when the chain has two or more opcodes there.
+    let copies = |b: usize, c: usize| -> u64 {
+        let Some(lb) = innermost[b] else { return 1 };
+        let mine = &ops[b][&c].0;
+        let size = |m: &BTreeMap<&str, u64>| m.values().sum::<u64>();
+        let other = (0..nb)
+            .filter(|&o| innermost[o].is_some_and(|lo| lo != lb) && ops[o].contains_key(&c))
+            .map(|o| &ops[o][&c].0)
+            .filter(|m| size(m) < size(mine))
+            .min_by_key(|m| size(m));
+        if let Some(other) = other {
+            let mut ratios: Vec<f64> = mine
+                .iter()
+                .filter_map(|(op, &n)| other.get(op).map(|&k| n as f64 / k as f64))
+                .filter(|r| *r >= 1.0)
+                .collect();
+            ratios.sort_by(f64::total_cmp);
+            if let Some(r) = ratios.get(ratios.len() / 2) {
+                if r.round() >= 2.0 {
+                    return r.round() as u64;
+                }
+            }
+        }
+        if mine.len() >= 2 {
+            mine.values().fold(0, |g, &v| gcd(g, v)).max(1)
+        } else {
+            1
+        }
+    };
+    struct Use {
+        chain: usize,
+        m: u64,
+        all_pred: bool,
+    }
+    let uses: Vec<Vec<Use>> = (0..nb)
+        .map(|b| ops[b].iter().map(|(&chain, (_, all_pred))| Use { chain, m: copies(b, chain), all_pred: *all_pred }).collect())
+        .collect();
+    // Visit order: outside loops first (in order), then loops by decreasing unroll factor.
+    let mut order: Vec<usize> = (0..nb).filter(|&b| innermost[b].is_none()).collect();
+    let mut looped: Vec<usize> = (0..nb).filter(|&b| innermost[b].is_some()).collect();
+    looped.sort_by_key(|&b| (std::cmp::Reverse(uses[b].iter().map(|u| u.m).max().unwrap_or(1)), b));
+    order.extend(looped);
+    let mut budget: Vec<Option<f64>> = e_chain.clone();
+    let mut count = vec![0f64; nb];
+    let w = warp_entries as f64;
+    for &b in &order {
+        if !reach[b] {
+            continue;
+        }
+        let in_loop = innermost[b].is_some();
+        let bounding: Vec<&Use> = {
+            let v: Vec<&Use> = uses[b].iter().filter(|u| budget[u.chain].is_some() && !u.all_pred).collect();
+            if v.is_empty() {
+                uses[b].iter().filter(|u| budget[u.chain].is_some()).collect()
+            } else {
+                v
+            }
+        };
+        // A loop block runs as often as its most constrained line allows; whole per-warp trips of
+        // an unrolled body (the rest is left to the remainder loop).
+        let bound = |u: &Use| -> f64 {
+            let e = budget[u.chain].unwrap_or(0.0);
+            if in_loop && u.m > 1 && w > 0.0 {
+                let per_warp = e / w;
+                if (per_warp - per_warp.round()).abs() < 1e-9 {
+                    return w * (per_warp.round() / u.m as f64).floor();
+                }
+            }
+            e / u.m as f64
+        };
+        let c = if bounding.is_empty() {
+            // No counted line in the block: take the fall-through predecessor's count.
+            if b > 0 && reach[b - 1] {
+                count[b - 1]
+            } else {
+                w
+            }
+        } else if in_loop {
+            bounding.iter().map(|u| bound(u)).fold(f64::INFINITY, f64::min)
+        } else {
+            // Outside loops a block runs at most once per warp, and every instruction of a
+            // straight block issues for a warp that reaches it (divergent lines are predicated):
+            // the line reached by the most warps gives the count.
+            bounding.iter().map(|u| bound(u).min(w)).fold(0.0, f64::max)
+        };
+        let c = c.max(0.0);
+        count[b] = c;
+        if !in_loop {
+            // Straight blocks do not spend budgets: nvcc attributes loop set-up code to the loop
+            // header's line, whose count the host compiler knows only as header executions.
+            continue;
+        }
+        for u in &uses[b] {
+            if let Some(e) = budget[u.chain].as_mut() {
+                *e = (*e - u.m as f64 * c).max(0.0);
+            }
+        }
+    }
+    let mut est = Estimate { total: 0.0, per_pipe: [0.0; 10], per_instr: vec![0.0; n], unmatched_instrs: 0 };
+    if !f.entry {
+        return est;
+    }
+    for b in 0..nb {
+        for k in range(b) {
+            let i = &f.instrs[k];
+            est.per_instr[k] = count[b];
+            est.total += count[b];
+            est.per_pipe[i.pipe().index()] += count[b];
+            if reach[b] && i.chain.is_none_or(|c| e_chain[c].is_none()) {
+                est.unmatched_instrs += 1;
+            }
+        }
+    }
+    est
+}
