@@ -4,6 +4,13 @@
 //! (`$OUT_DIR/ptxas_report.txt`, raw, and `$OUT_DIR/ptxas_summary.txt`, one line per kernel and
 //! architecture) for `include_str!`.
 //!
+//! The fatbin is compiled with `-lineinfo` (line tables only: ptxas's resource report and the SASS
+//! are the same with and without it, checked on every kernel). nvcc keeps its intermediate sm_90
+//! cubin, `nvdisasm -gi -c` lists it with source lines and inline chains, and the parsed table is
+//! written in `gpu_model`'s compact form to `$OUT_DIR/sass_sm90.txt` (`kernels::SASS_SM90`), the
+//! input of the executed-instruction estimate. nvdisasm comes from `scripts/provision` like nvcc
+//! (`NVDISASM`, next to nvcc, or `PATH`); without it the build fails naming the script.
+//!
 //! nvcc is found via `NVCC`, then `CUDA_HOME/bin/nvcc` (or `CUDA_PATH`), then `PATH`, then the
 //! toolchain installed by `scripts/provision`. A kernel that fails to compile fails the build.
 
@@ -82,6 +89,65 @@ fn cuda_includes(nvcc: &Path) -> Vec<PathBuf> {
         }
     }
     v
+}
+
+/// Locate nvdisasm: `NVDISASM`, then next to nvcc (the provisioned layout), then `PATH`.
+fn find_nvdisasm(nvcc: &Path) -> PathBuf {
+    println!("cargo:rerun-if-env-changed=NVDISASM");
+    let mut tried = Vec::new();
+    if let Some(p) = env::var_os("NVDISASM") {
+        let p = PathBuf::from(p);
+        if p.is_file() {
+            return p;
+        }
+        tried.push(format!("NVDISASM={} (not a file)", p.display()));
+    }
+    if let Some(p) = nvcc.parent().map(|d| d.join("nvdisasm")) {
+        if p.is_file() {
+            return p;
+        }
+        tried.push(format!("{} (missing)", p.display()));
+    }
+    if let Some(p) = find_in_path("nvdisasm") {
+        return p;
+    }
+    tried.push("nvdisasm on PATH (none)".into());
+    fail(&format!(
+        "feature `cuda` needs nvdisasm (PyPI nvidia-cuda-nvdisasm 13.5.37) to list the SASS of the \
+         sm_90 cubin for the GPU model, and none was found.\nRun `scripts/provision` (installs it \
+         next to the pinned nvcc), or set NVDISASM.\nTried:\n  {}",
+        tried.join("\n  ")
+    ));
+}
+
+/// List the sm_90 cubin nvcc kept in `keep` with `nvdisasm -gi -c` and write the parsed table
+/// (compact form) to `$OUT_DIR/sass_sm90.txt`.
+fn write_sass(nvdisasm: &Path, keep: &Path, out: &Path) {
+    let cubin = std::fs::read_dir(keep)
+        .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", keep.display())))
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".sm_90.cubin"))
+        .unwrap_or_else(|| fail(&format!("nvcc -keep left no *.sm_90.cubin in {}", keep.display())));
+    let res = Command::new(nvdisasm)
+        .args(["-gi", "-c"])
+        .arg(&cubin)
+        .output()
+        .unwrap_or_else(|e| fail(&format!("cannot run {}: {e}", nvdisasm.display())));
+    if !res.status.success() {
+        fail(&format!(
+            "{} -gi -c {} failed:\n{}",
+            nvdisasm.display(),
+            cubin.display(),
+            String::from_utf8_lossy(&res.stderr)
+        ));
+    }
+    let listing = gpu_model::sass::Listing::parse(&String::from_utf8_lossy(&res.stdout))
+        .unwrap_or_else(|e| fail(&format!("cannot parse the nvdisasm listing of {}: {e}", cubin.display())));
+    let p = out.join("sass_sm90.txt");
+    std::fs::write(&p, listing.to_compact()).unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", p.display())));
+    // The intermediates are large and no longer needed.
+    let _ = std::fs::remove_dir_all(keep);
 }
 
 /// One summary line per (kernel, arch) parsed from ptxas -v output.
@@ -178,10 +244,16 @@ pub fn build() {
         );
     }
 
+    let nvdisasm = find_nvdisasm(&nvcc);
     let fatbin = out.join("hyena.fatbin");
+    let keep = out.join("nvcc-keep");
+    let _ = std::fs::remove_dir_all(&keep);
+    std::fs::create_dir_all(&keep).unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", keep.display())));
     let mut cmd = Command::new(&nvcc);
     cmd.arg("-fatbin")
-        .args(["-O3", "-std=c++17", "-Xptxas", "-v"])
+        .args(["-O3", "-std=c++17", "-lineinfo", "-Xptxas", "-v", "-keep"])
+        .arg("-keep-dir")
+        .arg(&keep)
         .arg("-I")
         .arg(&kdir);
     for g in GENCODE {
@@ -214,6 +286,7 @@ pub fn build() {
         GENCODE.join(" ")
     );
     let summary = summarise(&stderr);
+    write_sass(&nvdisasm, &keep, &out);
     for (name, body) in [("ptxas_report.txt", &raw), ("ptxas_summary.txt", &summary)] {
         let p = out.join(name);
         std::fs::write(&p, body).unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", p.display())));

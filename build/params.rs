@@ -30,7 +30,8 @@ pub fn fail(msg: &str) -> ! {
 }
 
 /// The per-user toolchain cache of `scripts/provision` (whether or not it exists):
-/// `${HYENA_TOOLCHAIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hyena-toolchain}/cuda-13.0.88`.
+/// `${HYENA_TOOLCHAIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hyena-toolchain}/cuda-13.0.88-nvdisasm-13.5.37`
+/// (the tag of `scripts/provision`).
 pub fn user_cache() -> Option<PathBuf> {
     let base = if let Some(p) = env::var_os("HYENA_TOOLCHAIN_CACHE") {
         PathBuf::from(p)
@@ -39,7 +40,7 @@ pub fn user_cache() -> Option<PathBuf> {
     } else {
         PathBuf::from(env::var_os("HOME")?).join(".cache").join("hyena-toolchain")
     };
-    Some(base.join("cuda-13.0.88"))
+    Some(base.join("cuda-13.0.88-nvdisasm-13.5.37"))
 }
 
 /// Roots of the provisioned toolchain, best first: `$HYENA_TOOLCHAIN` (set by `.toolchain/env.sh`),
