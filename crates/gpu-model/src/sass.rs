@@ -419,6 +419,10 @@ pub struct Estimate {
     /// Reachable instructions whose location matched no counted line (they take their block's
     /// count from the other lines of the block or its predecessor).
     pub unmatched_instrs: usize,
+    /// Global loads per execution of a basic block that holds any (weighted by executions): the
+    /// loads a warp issues back to back before it needs their data, its memory-level parallelism
+    /// for the time model (1 when the kernel loads nothing).
+    pub global_load_ilp: f64,
 }
 
 impl Estimate {
@@ -689,7 +693,7 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
             }
         }
     }
-    let mut est = Estimate { total: 0.0, per_pipe: [0.0; 10], per_instr: vec![0.0; n], unmatched_instrs: 0 };
+    let mut est = Estimate { total: 0.0, per_pipe: [0.0; 10], per_instr: vec![0.0; n], unmatched_instrs: 0, global_load_ilp: 1.0 };
     if !f.entry {
         return est;
     }
@@ -703,6 +707,17 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
                 est.unmatched_instrs += 1;
             }
         }
+    }
+    let (mut loads, mut execs) = (0.0, 0.0);
+    for b in 0..nb {
+        let k = f.instrs[range(b)].iter().filter(|i| matches!(i.base(), "LDG" | "LD" | "LDGSTS")).count();
+        if k > 0 {
+            loads += count[b] * k as f64;
+            execs += count[b];
+        }
+    }
+    if execs > 0.0 {
+        est.global_load_ilp = (loads / execs).max(1.0);
     }
     est
 }

@@ -69,6 +69,8 @@ fn looped() {
     // The global loads: n LDG per warp (4 per main trip, 1 per remainder trip) exactly at n = 10.
     let e = run("micro_looped", &[(&[17], 1), (&[18], 1), (&[20], 11), (&[21], 10), (&[22], 1), (&[23], 1)], 1);
     assert_eq!(e.pipe(Pipe::Global), 10.0 + 1.0, "10 LDG + 1 STG");
+    // Loads per load-holding block execution: main loop 4 × 2 trips, remainder 1 × 2 trips → 10 / 4.
+    assert_eq!(e.global_load_ilp, 2.5);
 }
 
 #[test]
@@ -98,6 +100,7 @@ fn unrolled() {
     let e = run("micro_unrolled", &[(&[36], 1), (&[37], 1), (&[40], 9), (&[41], 8), (&[42], 1), (&[43], 1)], 3);
     within(e.total, 75.0, 0.10);
     assert_eq!(e.pipe(Pipe::Global), 3.0 * 9.0, "8 LDG + 1 STG per warp");
+    assert_eq!(e.global_load_ilp, 8.0, "the 8 loads issue back to back in one block");
 }
 
 #[test]
