@@ -157,32 +157,64 @@ pub fn predict(gpu: &Gpu, w: &LaunchWork) -> Prediction {
     let sms = gpu.sms as f64;
     // Fraction of SMs with work: a grid smaller than one wave leaves SMs idle.
     let per_wave = (w.blocks_per_sm.max(1) as f64) * sms;
-    let busy = if w.blocks == 0 { 1.0 } else { (w.blocks as f64 / per_wave).min(1.0).max(1.0 / sms) };
+    let busy = if w.blocks == 0 {
+        1.0
+    } else {
+        (w.blocks as f64 / per_wave).min(1.0).max(1.0 / sms)
+    };
     let busy_sms = (sms * busy).max(1.0);
     let resident_warps = (w.blocks_per_sm as f64 * w.warps_per_block as f64)
         .min((w.blocks as f64 / busy_sms).ceil() * w.warps_per_block as f64)
         .max(1.0);
-    let bytes_per_req = if w.global_requests > 0.0 { w.l2_sectors * 32.0 / w.global_requests } else { 128.0 };
+    let bytes_per_req = if w.global_requests > 0.0 {
+        w.l2_sectors * 32.0 / w.global_requests
+    } else {
+        128.0
+    };
     let inflight = resident_warps * w.ilp.max(1.0) * bytes_per_req;
     let dram_bw = gpu.copy_bw.min(busy_sms * inflight / gpu.dram_latency_s);
     let clk = gpu.clock_hz;
     let mut bounds = vec![
-        Bound { name: "dram".into(), seconds: w.dram_bytes / dram_bw },
-        Bound { name: "l2".into(), seconds: w.l2_sectors * 32.0 / (gpu.l2_bw * busy) },
-        Bound { name: "shared".into(), seconds: w.shared_wavefronts / (busy_sms * clk) },
-        Bound { name: "issue".into(), seconds: w.warp_instrs.iter().sum::<f64>() / (busy_sms * 4.0 * clk) },
+        Bound {
+            name: "dram".into(),
+            seconds: w.dram_bytes / dram_bw,
+        },
+        Bound {
+            name: "l2".into(),
+            seconds: w.l2_sectors * 32.0 / (gpu.l2_bw * busy),
+        },
+        Bound {
+            name: "shared".into(),
+            seconds: w.shared_wavefronts / (busy_sms * clk),
+        },
+        Bound {
+            name: "issue".into(),
+            seconds: w.warp_instrs.iter().sum::<f64>() / (busy_sms * 4.0 * clk),
+        },
     ];
     for (k, p) in Pipe::ALL.iter().enumerate() {
         if let Some(rate) = gpu.pipe_rate(*p) {
-            bounds.push(Bound { name: format!("pipe:{}", p.name()), seconds: w.warp_instrs[k] / (busy_sms * rate * clk) });
+            bounds.push(Bound {
+                name: format!("pipe:{}", p.name()),
+                seconds: w.warp_instrs[k] / (busy_sms * rate * clk),
+            });
         }
     }
     let top = bounds
         .iter()
         .max_by(|a, b| a.seconds.total_cmp(&b.seconds))
         .cloned()
-        .unwrap_or(Bound { name: "none".into(), seconds: 0.0 });
-    Prediction { gpu: gpu.name, seconds: top.seconds, bound: top.name, bounds, dram_bw }
+        .unwrap_or(Bound {
+            name: "none".into(),
+            seconds: 0.0,
+        });
+    Prediction {
+        gpu: gpu.name,
+        seconds: top.seconds,
+        bound: top.name,
+        bounds,
+        dram_bw,
+    }
 }
 
 /// A GEMM the model does not simulate: C[m×n] = A[m×k]·B[k×n] (batched `batch` times).
@@ -204,17 +236,41 @@ impl Gemm {
     }
     /// A and B read once, C written once.
     pub fn bytes(&self) -> f64 {
-        ((self.m * self.k + self.k * self.n + self.m * self.n) * self.batch * self.elem_bytes) as f64
+        ((self.m * self.k + self.k * self.n + self.m * self.n) * self.batch * self.elem_bytes)
+            as f64
     }
 }
 
 /// Predict a GEMM: max(FLOPs / (peak × efficiency), bytes / copy bandwidth).
 pub fn predict_gemm(gpu: &Gpu, g: &Gemm) -> Prediction {
-    let peak = if g.tensor { gpu.tensor_peak } else { gpu.fp32_peak };
+    let peak = if g.tensor {
+        gpu.tensor_peak
+    } else {
+        gpu.fp32_peak
+    };
     let bounds = vec![
-        Bound { name: "gemm:flops".into(), seconds: g.flops() / (peak * gpu.gemm_efficiency) },
-        Bound { name: "dram".into(), seconds: g.bytes() / gpu.copy_bw },
+        Bound {
+            name: "gemm:flops".into(),
+            seconds: g.flops() / (peak * gpu.gemm_efficiency),
+        },
+        Bound {
+            name: "dram".into(),
+            seconds: g.bytes() / gpu.copy_bw,
+        },
     ];
-    let top = bounds.iter().max_by(|a, b| a.seconds.total_cmp(&b.seconds)).cloned().unwrap_or(Bound { name: "none".into(), seconds: 0.0 });
-    Prediction { gpu: gpu.name, seconds: top.seconds, bound: top.name, bounds, dram_bw: gpu.copy_bw }
+    let top = bounds
+        .iter()
+        .max_by(|a, b| a.seconds.total_cmp(&b.seconds))
+        .cloned()
+        .unwrap_or(Bound {
+            name: "none".into(),
+            seconds: 0.0,
+        });
+    Prediction {
+        gpu: gpu.name,
+        seconds: top.seconds,
+        bound: top.name,
+        bounds,
+        dram_bw: gpu.copy_bw,
+    }
 }

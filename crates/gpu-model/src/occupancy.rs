@@ -74,12 +74,23 @@ pub struct Occupancy {
 
 /// Occupancy of a kernel using `regs` registers per thread and `static_smem + dyn_smem` bytes of
 /// shared memory per block, launched with `threads` threads per block.
-pub fn occupancy(lim: &SmLimits, threads: u32, regs: u32, static_smem: u32, dyn_smem: u32) -> Result<Occupancy, ModelError> {
+pub fn occupancy(
+    lim: &SmLimits,
+    threads: u32,
+    regs: u32,
+    static_smem: u32,
+    dyn_smem: u32,
+) -> Result<Occupancy, ModelError> {
     if threads == 0 || threads > 1024 {
-        return Err(ModelError::Invalid(format!("block of {threads} threads (1..=1024)")));
+        return Err(ModelError::Invalid(format!(
+            "block of {threads} threads (1..=1024)"
+        )));
     }
     if regs > lim.max_regs_per_thread {
-        return Err(ModelError::Invalid(format!("{regs} registers per thread (at most {})", lim.max_regs_per_thread)));
+        return Err(ModelError::Invalid(format!(
+            "{regs} registers per thread (at most {})",
+            lim.max_regs_per_thread
+        )));
     }
     let smem = static_smem as u64 + dyn_smem as u64;
     if smem > lim.smem_per_block_max as u64 {
@@ -99,7 +110,8 @@ pub fn occupancy(lim: &SmLimits, threads: u32, regs: u32, static_smem: u32, dyn_
         (warps_per_part * lim.sub_partitions) / warps
     };
     let by_smem = {
-        let per_block = (smem as u32 + lim.smem_reserved_per_block).div_ceil(lim.smem_granularity) * lim.smem_granularity;
+        let per_block = (smem as u32 + lim.smem_reserved_per_block).div_ceil(lim.smem_granularity)
+            * lim.smem_granularity;
         lim.smem_per_sm / per_block
     };
     let (blocks, limiter) = [

@@ -138,23 +138,28 @@ impl Pipe {
     pub fn of(opcode: &str) -> Pipe {
         let base = opcode.split('.').next().unwrap_or(opcode);
         match base {
-            "FADD" | "FMUL" | "FFMA" | "FMNMX" | "FSET" | "FSETP" | "FSEL" | "FCHK" | "FSWZADD" | "FADD32I"
-            | "FMUL32I" | "FFMA32I" | "HADD2" | "HMUL2" | "HFMA2" | "HMNMX2" | "HSET2" | "HSETP2"
-            | "HADD2_32I" | "HMUL2_32I" | "HFMA2_32I" => Pipe::Fp32,
+            "FADD" | "FMUL" | "FFMA" | "FMNMX" | "FSET" | "FSETP" | "FSEL" | "FCHK" | "FSWZADD"
+            | "FADD32I" | "FMUL32I" | "FFMA32I" | "HADD2" | "HMUL2" | "HFMA2" | "HMNMX2"
+            | "HSET2" | "HSETP2" | "HADD2_32I" | "HMUL2_32I" | "HFMA2_32I" => Pipe::Fp32,
             "DADD" | "DMUL" | "DFMA" | "DSETP" | "DSET" | "DMNMX" => Pipe::Fp64,
             "MUFU" | "F2F" | "F2I" | "I2F" | "FRND" | "I2I" => Pipe::Mufu,
-            "LDG" | "STG" | "LD" | "ST" | "RED" | "ATOM" | "ATOMG" | "LDGSTS" | "LDGDEPBAR" | "CCTL" | "UBLKCP"
-            | "UTMALDG" | "UTMASTG" | "UTMAPF" | "UBLKRED" | "UTMAREDG" => Pipe::Global,
+            "LDG" | "STG" | "LD" | "ST" | "RED" | "ATOM" | "ATOMG" | "LDGSTS" | "LDGDEPBAR"
+            | "CCTL" | "UBLKCP" | "UTMALDG" | "UTMASTG" | "UTMAPF" | "UBLKRED" | "UTMAREDG" => {
+                Pipe::Global
+            }
             "LDS" | "STS" | "ATOMS" | "LDSM" | "STSM" => Pipe::Shared,
             "LDL" | "STL" => Pipe::Local,
-            "BRA" | "BRX" | "BRXU" | "JMP" | "JMX" | "CALL" | "RET" | "EXIT" | "BAR" | "BSSY" | "BSYNC" | "WARPSYNC"
-            | "NOP" | "YIELD" | "BPT" | "KILL" | "MEMBAR" | "ERRBAR" | "DEPBAR" | "BMOV" | "ACQBULK" | "SYNCS"
-            | "WARPGROUP" | "ELECT" => Pipe::Control,
-            "HMMA" | "IMMA" | "DMMA" | "BMMA" | "HGMMA" | "IGMMA" | "QGMMA" | "BGMMA" => Pipe::Tensor,
-            "IADD3" | "IADD" | "IMAD" | "IMUL" | "IMNMX" | "IABS" | "ISETP" | "ISET" | "LOP3" | "LOP" | "SHF" | "SHL"
-            | "SHR" | "LEA" | "SEL" | "MOV" | "MOV32I" | "PRMT" | "POPC" | "FLO" | "BREV" | "BMSK" | "SGXT" | "VIADD"
-            | "VIMNMX" | "VIADDMNMX" | "IDP" | "P2R" | "R2P" | "PLOP3" | "PSETP" | "F2FP" | "I2FP" | "F2IP"
-            | "IADD32I" | "LOP32I" | "IMUL32I" | "ISCADD" | "VABSDIFF" | "VABSDIFF4" => Pipe::Int,
+            "BRA" | "BRX" | "BRXU" | "JMP" | "JMX" | "CALL" | "RET" | "EXIT" | "BAR" | "BSSY"
+            | "BSYNC" | "WARPSYNC" | "NOP" | "YIELD" | "BPT" | "KILL" | "MEMBAR" | "ERRBAR"
+            | "DEPBAR" | "BMOV" | "ACQBULK" | "SYNCS" | "WARPGROUP" | "ELECT" => Pipe::Control,
+            "HMMA" | "IMMA" | "DMMA" | "BMMA" | "HGMMA" | "IGMMA" | "QGMMA" | "BGMMA" => {
+                Pipe::Tensor
+            }
+            "IADD3" | "IADD" | "IMAD" | "IMUL" | "IMNMX" | "IABS" | "ISETP" | "ISET" | "LOP3"
+            | "LOP" | "SHF" | "SHL" | "SHR" | "LEA" | "SEL" | "MOV" | "MOV32I" | "PRMT"
+            | "POPC" | "FLO" | "BREV" | "BMSK" | "SGXT" | "VIADD" | "VIMNMX" | "VIADDMNMX"
+            | "IDP" | "P2R" | "R2P" | "PLOP3" | "PSETP" | "F2FP" | "I2FP" | "F2IP" | "IADD32I"
+            | "LOP32I" | "IMUL32I" | "ISCADD" | "VABSDIFF" | "VABSDIFF4" => Pipe::Int,
             _ => Pipe::Other,
         }
     }
@@ -182,7 +187,10 @@ impl Instr {
         self.opcode.split('.').next().unwrap_or(&self.opcode)
     }
     fn is_branch(&self) -> bool {
-        matches!(self.base(), "BRA" | "BRX" | "BRXU" | "JMP" | "JMX" | "EXIT" | "RET" | "KILL")
+        matches!(
+            self.base(),
+            "BRA" | "BRX" | "BRXU" | "JMP" | "JMX" | "EXIT" | "RET" | "KILL"
+        )
     }
     /// Control never falls through to the next instruction.
     fn ends_flow(&self) -> bool {
@@ -231,15 +239,32 @@ pub struct Listing {
 
 fn parse_annotation(s: &str, lineno: usize) -> Result<(Frame, Option<Frame>), ModelError> {
     // `File "PATH", line N` [` inlined at "PATH", line M`]
-    let bad = |msg: &str| ModelError::Listing { line: lineno, msg: format!("{msg}: `{s}`") };
+    let bad = |msg: &str| ModelError::Listing {
+        line: lineno,
+        msg: format!("{msg}: `{s}`"),
+    };
     let one = |t: &str| -> Result<(Frame, usize), ModelError> {
-        let t0 = t.find('"').ok_or_else(|| bad("annotation without a quoted file"))?;
-        let t1 = t[t0 + 1..].find('"').ok_or_else(|| bad("unterminated file name"))? + t0 + 1;
+        let t0 = t
+            .find('"')
+            .ok_or_else(|| bad("annotation without a quoted file"))?;
+        let t1 = t[t0 + 1..]
+            .find('"')
+            .ok_or_else(|| bad("unterminated file name"))?
+            + t0
+            + 1;
         let path = &t[t0 + 1..t1];
         let rest = &t[t1 + 1..];
-        let l0 = rest.find("line ").ok_or_else(|| bad("annotation without `line`"))? + 5;
-        let digits: String = rest[l0..].chars().take_while(|c| c.is_ascii_digit()).collect();
-        let line = digits.parse().map_err(|_| bad("annotation line is not a number"))?;
+        let l0 = rest
+            .find("line ")
+            .ok_or_else(|| bad("annotation without `line`"))?
+            + 5;
+        let digits: String = rest[l0..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        let line = digits
+            .parse()
+            .map_err(|_| bad("annotation line is not a number"))?;
         Ok((Frame::new(path, line), t1 + 1 + l0 + digits.len()))
     };
     let (inner, used) = one(s)?;
@@ -271,11 +296,21 @@ impl Listing {
                 cur_chain = None;
                 chain_ids.clear();
                 if let Some(p) = t.find(".text.") {
-                    let name = t[p + 6..].split_whitespace().next().unwrap_or("").to_string();
+                    let name = t[p + 6..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_string();
                     if name.is_empty() {
-                        return Err(ModelError::Listing { line: lineno, msg: "section without a function name".into() });
+                        return Err(ModelError::Listing {
+                            line: lineno,
+                            msg: "section without a function name".into(),
+                        });
                     }
-                    cur = Some(Function { name, ..Function::default() });
+                    cur = Some(Function {
+                        name,
+                        ..Function::default()
+                    });
                 }
                 continue;
             }
@@ -320,22 +355,46 @@ impl Listing {
             // An instruction: [/*addr*/] [@[!]P] OPCODE operands [;]
             let mut s = t;
             if let Some(r) = s.strip_prefix("/*") {
-                let end = r.find("*/").ok_or_else(|| ModelError::Listing { line: lineno, msg: "unterminated address".into() })?;
+                let end = r.find("*/").ok_or_else(|| ModelError::Listing {
+                    line: lineno,
+                    msg: "unterminated address".into(),
+                })?;
                 s = r[end + 2..].trim_start();
             }
-            let s = s.trim_end_matches(';').trim().trim_start_matches('{').trim();
+            let s = s
+                .trim_end_matches(';')
+                .trim()
+                .trim_start_matches('{')
+                .trim();
             let mut toks = s.split_whitespace();
-            let mut first = toks.next().ok_or_else(|| ModelError::Listing { line: lineno, msg: "empty instruction".into() })?;
+            let mut first = toks.next().ok_or_else(|| ModelError::Listing {
+                line: lineno,
+                msg: "empty instruction".into(),
+            })?;
             let mut predicated = false;
             if let Some(p) = first.strip_prefix('@') {
                 predicated = !matches!(p, "PT" | "UPT");
-                first = toks.next().ok_or_else(|| ModelError::Listing { line: lineno, msg: "predicate without opcode".into() })?;
+                first = toks.next().ok_or_else(|| ModelError::Listing {
+                    line: lineno,
+                    msg: "predicate without opcode".into(),
+                })?;
             }
             if !first.chars().next().is_some_and(|c| c.is_ascii_uppercase()) {
-                return Err(ModelError::Listing { line: lineno, msg: format!("not an instruction: `{t}`") });
+                return Err(ModelError::Listing {
+                    line: lineno,
+                    msg: format!("not an instruction: `{t}`"),
+                });
             }
-            let target = s.find("`(").and_then(|p| s[p + 2..].split(')').next()).map(str::to_string);
-            f.instrs.push(Instr { opcode: first.to_string(), predicated, chain: cur_chain, target });
+            let target = s
+                .find("`(")
+                .and_then(|p| s[p + 2..].split(')').next())
+                .map(str::to_string);
+            f.instrs.push(Instr {
+                opcode: first.to_string(),
+                predicated,
+                chain: cur_chain,
+                target,
+            });
         }
         if let Some(f) = cur.take() {
             out.functions.push(f);
@@ -445,7 +504,12 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> Vec<Option<f64>> {
     let sim: Vec<(Chain, u64)> = lines
         .iter()
         .filter(|l| !l.frames.is_empty())
-        .map(|l| (l.frames.iter().map(|(p, n)| Frame::new(p, *n)).collect(), l.warp_execs))
+        .map(|l| {
+            (
+                l.frames.iter().map(|(p, n)| Frame::new(p, *n)).collect(),
+                l.warp_execs,
+            )
+        })
         .collect();
     let files: HashSet<&str> = sim.iter().map(|(c, _)| c[0].file.as_str()).collect();
     let mut by_inner: HashMap<&Frame, Vec<usize>> = HashMap::new();
@@ -464,7 +528,11 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> Vec<Option<f64>> {
         let mut top = (Vec::new(), 0usize);
         for &k in by_inner.get(&c[0]).map(|v| v.as_slice()).unwrap_or(&[]) {
             let t = &sim[k].0;
-            let score = 1 + c[1..].iter().zip(&t[1..]).take_while(|(a, b)| a == b).count();
+            let score = 1 + c[1..]
+                .iter()
+                .zip(&t[1..])
+                .take_while(|(a, b)| a == b)
+                .count();
             if score > top.1 {
                 top = (vec![k], score);
             } else if score == top.1 {
@@ -630,12 +698,26 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         all_pred: bool,
     }
     let uses: Vec<Vec<Use>> = (0..nb)
-        .map(|b| ops[b].iter().map(|(&chain, (_, all_pred))| Use { chain, m: copies(b, chain), all_pred: *all_pred }).collect())
+        .map(|b| {
+            ops[b]
+                .iter()
+                .map(|(&chain, (_, all_pred))| Use {
+                    chain,
+                    m: copies(b, chain),
+                    all_pred: *all_pred,
+                })
+                .collect()
+        })
         .collect();
     // Visit order: outside loops first (in order), then loops by decreasing unroll factor.
     let mut order: Vec<usize> = (0..nb).filter(|&b| innermost[b].is_none()).collect();
     let mut looped: Vec<usize> = (0..nb).filter(|&b| innermost[b].is_some()).collect();
-    looped.sort_by_key(|&b| (std::cmp::Reverse(uses[b].iter().map(|u| u.m).max().unwrap_or(1)), b));
+    looped.sort_by_key(|&b| {
+        (
+            std::cmp::Reverse(uses[b].iter().map(|u| u.m).max().unwrap_or(1)),
+            b,
+        )
+    });
     order.extend(looped);
     let mut budget: Vec<Option<f64>> = e_chain.clone();
     let mut count = vec![0f64; nb];
@@ -646,9 +728,15 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         }
         let in_loop = innermost[b].is_some();
         let bounding: Vec<&Use> = {
-            let v: Vec<&Use> = uses[b].iter().filter(|u| budget[u.chain].is_some() && !u.all_pred).collect();
+            let v: Vec<&Use> = uses[b]
+                .iter()
+                .filter(|u| budget[u.chain].is_some() && !u.all_pred)
+                .collect();
             if v.is_empty() {
-                uses[b].iter().filter(|u| budget[u.chain].is_some()).collect()
+                uses[b]
+                    .iter()
+                    .filter(|u| budget[u.chain].is_some())
+                    .collect()
             } else {
                 v
             }
@@ -673,7 +761,10 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
                 w
             }
         } else if in_loop {
-            bounding.iter().map(|u| bound(u)).fold(f64::INFINITY, f64::min)
+            bounding
+                .iter()
+                .map(|u| bound(u))
+                .fold(f64::INFINITY, f64::min)
         } else {
             // Outside loops a block runs at most once per warp, and every instruction of a
             // straight block issues for a warp that reaches it (divergent lines are predicated):
@@ -693,7 +784,13 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
             }
         }
     }
-    let mut est = Estimate { total: 0.0, per_pipe: [0.0; 10], per_instr: vec![0.0; n], unmatched_instrs: 0, global_load_ilp: 1.0 };
+    let mut est = Estimate {
+        total: 0.0,
+        per_pipe: [0.0; 10],
+        per_instr: vec![0.0; n],
+        unmatched_instrs: 0,
+        global_load_ilp: 1.0,
+    };
     if !f.entry {
         return est;
     }
@@ -710,7 +807,10 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
     }
     let (mut loads, mut execs) = (0.0, 0.0);
     for b in 0..nb {
-        let k = f.instrs[range(b)].iter().filter(|i| matches!(i.base(), "LDG" | "LD" | "LDGSTS")).count();
+        let k = f.instrs[range(b)]
+            .iter()
+            .filter(|i| matches!(i.base(), "LDG" | "LD" | "LDGSTS"))
+            .count();
         if k > 0 {
             loads += count[b] * k as f64;
             execs += count[b];

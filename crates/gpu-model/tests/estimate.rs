@@ -15,7 +15,10 @@ fn lines(per_warp: &[(&[u32], u64)], warps: u64) -> Vec<LineExec> {
     per_warp
         .iter()
         .map(|(chain, n)| LineExec {
-            frames: chain.iter().map(|l| ("/src/kernels/micro.cu".to_string(), *l)).collect(),
+            frames: chain
+                .iter()
+                .map(|l| ("/src/kernels/micro.cu".to_string(), *l))
+                .collect(),
             warp_execs: n * warps,
         })
         .collect()
@@ -28,14 +31,22 @@ fn run(kernel: &str, per_warp: &[(&[u32], u64)], warps: u64) -> gpu_model::sass:
 
 fn within(est: f64, hand: f64, tol: f64) {
     let err = (est - hand).abs() / hand;
-    assert!(err <= tol, "estimate {est} vs hand count {hand}: error {:.1}%", 100.0 * err);
+    assert!(
+        err <= tol,
+        "estimate {est} vs hand count {hand}: error {:.1}%",
+        100.0 * err
+    );
 }
 
 #[test]
 fn straight() {
     // /*0000*/../*00e0*/ EXIT: 15 instructions once per warp; the self-branch at 00f0 and the NOPs
     // after it are unreachable. 4 warps: 60.
-    let e = run("micro_straight", &[(&[11], 1), (&[12], 1), (&[13], 1), (&[14], 1), (&[15], 1)], 4);
+    let e = run(
+        "micro_straight",
+        &[(&[11], 1), (&[12], 1), (&[13], 1), (&[14], 1), (&[15], 1)],
+        4,
+    );
     assert_eq!(e.total, 60.0);
     // Pipes (hand): LDG 0090 + STG 00d0 = 2 global; FFMA 00c0 + HFMA2.MMA 00a0 = 2 fp32.
     assert_eq!(e.pipe(Pipe::Global), 8.0);
@@ -59,15 +70,48 @@ fn looped() {
     // 0230-0260 at n % 4 == 0): 75, 283 (+1.4%), 51 (+8.5%).
     // Line counts per warp: 17, 18, 22, 23 once; the body line 21 n times; the header line 20 n + 1.
     for (n, hand) in [(10u64, 75.0), (64, 279.0), (3, 47.0)] {
-        let e = run("micro_looped", &[(&[17], 1), (&[18], 1), (&[20], n + 1), (&[21], n), (&[22], 1), (&[23], 1)], 1);
+        let e = run(
+            "micro_looped",
+            &[
+                (&[17], 1),
+                (&[18], 1),
+                (&[20], n + 1),
+                (&[21], n),
+                (&[22], 1),
+                (&[23], 1),
+            ],
+            1,
+        );
         eprintln!("looped n={n}: estimate {} hand {hand}", e.total);
         within(e.total, hand, 0.10);
         // 32 warps with the same trip count scale exactly.
-        let e32 = run("micro_looped", &[(&[17], 1), (&[18], 1), (&[20], n + 1), (&[21], n), (&[22], 1), (&[23], 1)], 32);
+        let e32 = run(
+            "micro_looped",
+            &[
+                (&[17], 1),
+                (&[18], 1),
+                (&[20], n + 1),
+                (&[21], n),
+                (&[22], 1),
+                (&[23], 1),
+            ],
+            32,
+        );
         assert!((e32.total - 32.0 * e.total).abs() < 1e-6 * e32.total);
     }
     // The global loads: n LDG per warp (4 per main trip, 1 per remainder trip) exactly at n = 10.
-    let e = run("micro_looped", &[(&[17], 1), (&[18], 1), (&[20], 11), (&[21], 10), (&[22], 1), (&[23], 1)], 1);
+    let e = run(
+        "micro_looped",
+        &[
+            (&[17], 1),
+            (&[18], 1),
+            (&[20], 11),
+            (&[21], 10),
+            (&[22], 1),
+            (&[23], 1),
+        ],
+        1,
+    );
     assert_eq!(e.pipe(Pipe::Global), 10.0 + 1.0, "10 LDG + 1 STG");
     // Loads per load-holding block execution: main loop 4 × 2 trips, remainder 1 × 2 trips → 10 / 4.
     assert_eq!(e.global_load_ilp, 2.5);
@@ -79,11 +123,28 @@ fn divergent() {
     // nvcc predicates both sides (0000-0170, 24 instructions, none skipped): 24 per warp, 2 warps.
     let e = run(
         "micro_divergent",
-        &[(&[25], 1), (&[26], 1), (&[27], 1), (&[28], 1), (&[33], 1), (&[34], 1)],
+        &[
+            (&[25], 1),
+            (&[26], 1),
+            (&[27], 1),
+            (&[28], 1),
+            (&[33], 1),
+            (&[34], 1),
+        ],
         2,
     );
     // Lines 29 and 31 each ran for one of the two warps.
-    let mut per = lines(&[(&[25], 1), (&[26], 1), (&[27], 1), (&[28], 1), (&[33], 1), (&[34], 1)], 2);
+    let mut per = lines(
+        &[
+            (&[25], 1),
+            (&[26], 1),
+            (&[27], 1),
+            (&[28], 1),
+            (&[33], 1),
+            (&[34], 1),
+        ],
+        2,
+    );
     per.extend(lines(&[(&[29], 1), (&[31], 1)], 1));
     let l = Listing::parse(FIXTURE).unwrap();
     let e2 = estimate(l.function("micro_divergent").unwrap(), &per, 2);
@@ -97,10 +158,24 @@ fn divergent() {
 fn unrolled() {
     // `#pragma unroll` over 8 constant trips: straight code 0000-0180, 25 instructions (8 LDG,
     // 8 FFMA); the host-compiled loop runs line 41 8 times per warp. 3 warps: 75.
-    let e = run("micro_unrolled", &[(&[36], 1), (&[37], 1), (&[40], 9), (&[41], 8), (&[42], 1), (&[43], 1)], 3);
+    let e = run(
+        "micro_unrolled",
+        &[
+            (&[36], 1),
+            (&[37], 1),
+            (&[40], 9),
+            (&[41], 8),
+            (&[42], 1),
+            (&[43], 1),
+        ],
+        3,
+    );
     within(e.total, 75.0, 0.10);
     assert_eq!(e.pipe(Pipe::Global), 3.0 * 9.0, "8 LDG + 1 STG per warp");
-    assert_eq!(e.global_load_ilp, 8.0, "the 8 loads issue back to back in one block");
+    assert_eq!(
+        e.global_load_ilp, 8.0,
+        "the 8 loads issue back to back in one block"
+    );
 }
 
 #[test]
@@ -109,7 +184,18 @@ fn called() {
     // compiler reports one chain per call site (47 and 48). 0000-00f0: 16 instructions per warp.
     let e = run(
         "micro_called",
-        &[(&[45], 1), (&[46], 1), (&[47], 1), (&[48], 1), (&[49], 1), (&[50], 1), (&[7, 47], 1), (&[7, 48], 1), (&[8, 47], 1), (&[8, 48], 1)],
+        &[
+            (&[45], 1),
+            (&[46], 1),
+            (&[47], 1),
+            (&[48], 1),
+            (&[49], 1),
+            (&[50], 1),
+            (&[7, 47], 1),
+            (&[7, 48], 1),
+            (&[8, 47], 1),
+            (&[8, 48], 1),
+        ],
         2,
     );
     within(e.total, 32.0, 0.10);
@@ -130,13 +216,34 @@ fn helper_count_splits_over_device_inline_copies() {
         //## File \"h.cu\", line 30\nEXIT\n";
     let l = Listing::parse(text).unwrap();
     let per = vec![
-        LineExec { frames: vec![("h.cu".into(), 9)], warp_execs: 1 },
-        LineExec { frames: vec![("h.cu".into(), 3)], warp_execs: 8 },
-        LineExec { frames: vec![("h.cu".into(), 10)], warp_execs: 4 },
-        LineExec { frames: vec![("h.cu".into(), 11)], warp_execs: 5 },
-        LineExec { frames: vec![("h.cu".into(), 20)], warp_execs: 4 },
-        LineExec { frames: vec![("h.cu".into(), 21)], warp_execs: 5 },
-        LineExec { frames: vec![("h.cu".into(), 30)], warp_execs: 1 },
+        LineExec {
+            frames: vec![("h.cu".into(), 9)],
+            warp_execs: 1,
+        },
+        LineExec {
+            frames: vec![("h.cu".into(), 3)],
+            warp_execs: 8,
+        },
+        LineExec {
+            frames: vec![("h.cu".into(), 10)],
+            warp_execs: 4,
+        },
+        LineExec {
+            frames: vec![("h.cu".into(), 11)],
+            warp_execs: 5,
+        },
+        LineExec {
+            frames: vec![("h.cu".into(), 20)],
+            warp_execs: 4,
+        },
+        LineExec {
+            frames: vec![("h.cu".into(), 21)],
+            warp_execs: 5,
+        },
+        LineExec {
+            frames: vec![("h.cu".into(), 30)],
+            warp_execs: 1,
+        },
     ];
     let e = estimate(&l.functions[0], &per, 1);
     // Hand: S2R 1 + loop a 4 × 3 + loop b 4 × 3 + EXIT 1 = 26.

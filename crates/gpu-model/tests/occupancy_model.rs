@@ -10,30 +10,62 @@ fn occupancy_hand_cases() {
     // per sub-partition hold 16 warps, 4 sub-partitions 64 warps = 8 blocks; 64 warps / 8 = 8 by
     // the warp limit too; shared 1 KiB reserved → 228 blocks. 8 blocks, 64 warps (warps first).
     let o = occupancy(&SM90, 256, 32, 0, 0).unwrap();
-    assert_eq!((o.blocks_per_sm, o.warps_per_sm, o.limiter), (8, 64, Limiter::Warps));
+    assert_eq!(
+        (o.blocks_per_sm, o.warps_per_sm, o.limiter),
+        (8, 64, Limiter::Warps)
+    );
     assert_eq!(o.fraction, 1.0);
     // 64 regs: 2048 per warp → 8 warps per sub-partition → 32 warps → 4 blocks of 8 warps.
     let o = occupancy(&SM90, 256, 64, 0, 0).unwrap();
-    assert_eq!((o.blocks_per_sm, o.warps_per_sm, o.limiter), (4, 32, Limiter::Registers));
+    assert_eq!(
+        (o.blocks_per_sm, o.warps_per_sm, o.limiter),
+        (4, 32, Limiter::Registers)
+    );
     // 33 regs, 128 threads: 33·32 = 1056 → rounded up to 1280 per warp; ⌊16384 / 1280⌋ = 12 warps
     // per sub-partition, 48 per SM, 4 warps per block → 12 blocks (the warp limit allows 16).
     let o = occupancy(&SM90, 128, 33, 0, 0).unwrap();
-    assert_eq!((o.blocks_per_sm, o.warps_per_sm, o.limiter), (12, 48, Limiter::Registers));
+    assert_eq!(
+        (o.blocks_per_sm, o.warps_per_sm, o.limiter),
+        (12, 48, Limiter::Registers)
+    );
     // 1024 threads × 128 regs = 128 K registers > 64 K: no block fits.
     assert_eq!(occupancy(&SM90, 1024, 128, 0, 0).unwrap().blocks_per_sm, 0);
     // 100 KiB dynamic shared: 102400 + 1024 reserved = 103424 (a multiple of 128);
     // sm_90: ⌊233472 / 103424⌋ = 2 blocks; sm_80: ⌊167936 / 103424⌋ = 1.
     let o = occupancy(&SM90, 256, 32, 0, 100 * 1024).unwrap();
-    assert_eq!((o.blocks_per_sm, o.warps_per_sm, o.limiter), (2, 16, Limiter::SharedMemory));
-    assert_eq!(occupancy(&SM80, 256, 32, 0, 100 * 1024).unwrap().blocks_per_sm, 1);
+    assert_eq!(
+        (o.blocks_per_sm, o.warps_per_sm, o.limiter),
+        (2, 16, Limiter::SharedMemory)
+    );
+    assert_eq!(
+        occupancy(&SM80, 256, 32, 0, 100 * 1024)
+            .unwrap()
+            .blocks_per_sm,
+        1
+    );
     // Static + dynamic add: 60 KiB + 40 KiB is the same 100 KiB.
-    assert_eq!(occupancy(&SM90, 256, 32, 60 * 1024, 40 * 1024).unwrap().blocks_per_sm, 2);
+    assert_eq!(
+        occupancy(&SM90, 256, 32, 60 * 1024, 40 * 1024)
+            .unwrap()
+            .blocks_per_sm,
+        2
+    );
     // 1 byte of shared: 1025 → 1152 bytes, 202 would fit; one-warp blocks stop at 32 blocks.
     let o = occupancy(&SM90, 32, 16, 0, 1).unwrap();
     assert_eq!((o.blocks_per_sm, o.limiter), (32, Limiter::Blocks));
     // A 48 KiB block (49152 + 1024 = 50176): 4 on sm_90 (200704 ≤ 233472), 3 on sm_80.
-    assert_eq!(occupancy(&SM90, 128, 32, 0, 48 * 1024).unwrap().blocks_per_sm, 4);
-    assert_eq!(occupancy(&SM80, 128, 32, 0, 48 * 1024).unwrap().blocks_per_sm, 3);
+    assert_eq!(
+        occupancy(&SM90, 128, 32, 0, 48 * 1024)
+            .unwrap()
+            .blocks_per_sm,
+        4
+    );
+    assert_eq!(
+        occupancy(&SM80, 128, 32, 0, 48 * 1024)
+            .unwrap()
+            .blocks_per_sm,
+        3
+    );
 }
 
 #[test]
@@ -100,7 +132,8 @@ fn instruction_shared_and_partial_wave_bounds() {
     assert!((p.seconds - 1e-3).abs() < 1e-12);
     // MUFU at 0.5 / clock / SM.
     let mut w = copy(1e6, 8, 8, 4.0);
-    w.warp_instrs[Pipe::ALL.iter().position(|p| *p == Pipe::Mufu).unwrap()] = 132.0 * 0.5 * clk * 2e-3;
+    w.warp_instrs[Pipe::ALL.iter().position(|p| *p == Pipe::Mufu).unwrap()] =
+        132.0 * 0.5 * clk * 2e-3;
     let p = predict(&H200, &w);
     assert_eq!(p.bound, "pipe:mufu");
     assert!((p.seconds - 2e-3).abs() < 1e-12);
@@ -121,11 +154,25 @@ fn instruction_shared_and_partial_wave_bounds() {
 fn gemm_from_flops_and_bytes() {
     // 8192³ bf16: 2·8192³ = 1.0995e12 FLOP at 989 TFLOP/s × 0.8 = 1.39 ms; bytes 3·8192²·2 = 403 MB
     // at 4.3 TB/s = 94 µs: FLOP-bound.
-    let g = Gemm { m: 8192, n: 8192, k: 8192, batch: 1, elem_bytes: 2, tensor: true };
+    let g = Gemm {
+        m: 8192,
+        n: 8192,
+        k: 8192,
+        batch: 1,
+        elem_bytes: 2,
+        tensor: true,
+    };
     let p = predict_gemm(&H200, &g);
     assert_eq!(p.bound, "gemm:flops");
     assert!((p.seconds - 2.0 * 8192f64.powi(3) / (989e12 * 0.8)).abs() < 1e-12);
     // A skinny GEMM (m = 1): bytes dominate.
-    let g = Gemm { m: 1, n: 8192, k: 8192, batch: 1, elem_bytes: 2, tensor: true };
+    let g = Gemm {
+        m: 1,
+        n: 8192,
+        k: 8192,
+        batch: 1,
+        elem_bytes: 2,
+        tensor: true,
+    };
     assert_eq!(predict_gemm(&H200, &g).bound, "dram");
 }

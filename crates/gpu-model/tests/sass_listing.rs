@@ -16,7 +16,16 @@ fn f(line: u32) -> Frame {
 fn parses_every_function_with_its_instructions() {
     let l = Listing::parse(FIXTURE).unwrap();
     let names: Vec<&str> = l.functions.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["micro_called", "micro_unrolled", "micro_divergent", "micro_looped", "micro_straight"]);
+    assert_eq!(
+        names,
+        [
+            "micro_called",
+            "micro_unrolled",
+            "micro_divergent",
+            "micro_looped",
+            "micro_straight"
+        ]
+    );
     assert!(l.functions.iter().all(|f| f.entry));
     // micro_straight: 15 instructions up to EXIT (/*0000*/../*00e0*/), the self-branch at 00f0,
     // then NOP padding to the 128-byte alignment (/*0100*/../*0170*/: 8).
@@ -76,7 +85,10 @@ fn opcode_pipes() {
     // MUFU: SIN, EX2 = 2.
     let l = Listing::parse(FIXTURE).unwrap();
     let st = l.function("micro_divergent").unwrap().static_per_pipe();
-    assert_eq!(st[0], 7, "fp32: FMUL 00a0, FMUL.RZ 00b0, FSETP 00c0, FMUL 0110, FADD 0120, FMUL 0140, FADD 0150");
+    assert_eq!(
+        st[0], 7,
+        "fp32: FMUL 00a0, FMUL.RZ 00b0, FSETP 00c0, FMUL 0110, FADD 0120, FMUL 0140, FADD 0150"
+    );
     assert_eq!(st[3], 2);
 }
 
@@ -84,14 +96,22 @@ fn opcode_pipes() {
 fn compact_form_reads_back_to_the_same_table() {
     let l = Listing::parse(FIXTURE).unwrap();
     let compact = l.to_compact();
-    assert!(compact.len() < FIXTURE.len() / 2, "{} vs {}", compact.len(), FIXTURE.len());
+    assert!(
+        compact.len() < FIXTURE.len() / 2,
+        "{} vs {}",
+        compact.len(),
+        FIXTURE.len()
+    );
     assert_eq!(Listing::parse(&compact).unwrap(), l);
 }
 
 #[test]
 fn malformed_listing_is_a_typed_error() {
     let bad = "//----- .text.k -----\nk:\n//## File \"a.cu\", line x\n/*0000*/ EXIT ;\n";
-    assert!(matches!(Listing::parse(bad), Err(gpu_model::ModelError::Listing { line: 3, .. })));
+    assert!(matches!(
+        Listing::parse(bad),
+        Err(gpu_model::ModelError::Listing { line: 3, .. })
+    ));
     let bad = "//----- .text.k -----\nk:\n/*0000*/ exit ;\n";
     assert!(Listing::parse(bad).is_err());
 }
@@ -102,11 +122,14 @@ fn malformed_listing_is_a_typed_error() {
 /// checks nothing else.
 #[test]
 fn fixture_matches_the_pinned_compiler() {
-    let (Some(nvcc), Some(nvdisasm)) = (std::env::var_os("NVCC"), std::env::var_os("NVDISASM")) else {
+    let (Some(nvcc), Some(nvdisasm)) = (std::env::var_os("NVCC"), std::env::var_os("NVDISASM"))
+    else {
         eprintln!("NVCC / NVDISASM not set (source .toolchain/env.sh): fixture not re-derived");
         return;
     };
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("kernels");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("kernels");
     let out = std::env::temp_dir().join(format!("gpu_model_micro_{}.cubin", std::process::id()));
     let st = Command::new(&nvcc)
         .args(["-cubin", "-arch=sm_90", "-O3", "-lineinfo", "-o"])
@@ -116,9 +139,17 @@ fn fixture_matches_the_pinned_compiler() {
         .status()
         .unwrap();
     assert!(st.success(), "nvcc failed");
-    let text = Command::new(&nvdisasm).args(["-gi", "-c"]).arg(&out).output().unwrap();
+    let text = Command::new(&nvdisasm)
+        .args(["-gi", "-c"])
+        .arg(&out)
+        .output()
+        .unwrap();
     let _ = std::fs::remove_file(&out);
     assert!(text.status.success(), "nvdisasm failed");
     let fresh = Listing::parse(&String::from_utf8_lossy(&text.stdout)).unwrap();
-    assert_eq!(fresh, Listing::parse(FIXTURE).unwrap(), "re-capture tests/fixtures/micro_sm90.sass and re-derive the hand counts");
+    assert_eq!(
+        fresh,
+        Listing::parse(FIXTURE).unwrap(),
+        "re-capture tests/fixtures/micro_sm90.sass and re-derive the hand counts"
+    );
 }

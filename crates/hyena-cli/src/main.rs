@@ -2,6 +2,7 @@
 
 mod bench;
 mod kernels_info;
+mod profile;
 mod run;
 mod run_lm;
 mod train_recall;
@@ -23,7 +24,9 @@ enum Cmd {
     Run(run::RunArgs),
     /// Time the Hyena operator (and, later, attention) at several sequence lengths.
     Bench(bench::BenchArgs),
-    /// List the CUDA kernels built into this binary; `--info` adds nvcc's ptxas resource report.
+    /// List the CUDA kernels built into this binary; `--info` adds nvcc's ptxas resource report,
+    /// `--sass` the static SASS per kernel, `--profile` the H100/H200 time model of the operator's
+    /// launches (model, not a GPU measurement).
     Kernels(kernels_info::KernelsArgs),
     /// Train a Hyena LM on the associative recall task (CPU) and report held-out accuracy.
     TrainRecall(train_recall::TrainRecallArgs),
