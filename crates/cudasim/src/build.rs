@@ -183,10 +183,12 @@ impl Builder {
             .flag("-fsanitize-coverage=trace-pc")
             // Line tables with inlining chains for the per-line counters (-g1 has no inline info).
             .flag("-g")
-            // Keep each access at its source width: g++ would otherwise merge neighbouring
-            // scalar accesses into vector ones, which nvcc does not do the same way.
+            // Keep each access at its source width, as nvcc does: g++ would otherwise merge
+            // neighbouring scalar accesses into vector ones (tree vectorizers) and split copies
+            // of float2/float4 into member accesses (scalar replacement of aggregates).
             .flag("-fno-tree-vectorize")
             .flag("-fno-tree-slp-vectorize")
+            .flag("-fno-tree-sra")
             .flag("-fno-threadsafe-statics")
             // Fibers have 64 KiB stacks with one guard page: refuse kernels whose frames could jump
             // over it, and probe large frames page by page (a crash, never a silent overwrite).
