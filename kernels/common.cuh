@@ -1,7 +1,8 @@
 /*
  * common.cuh: the few definitions every kernel needs that differ between nvcc and the SIMT
- * simulator (kernels/sim/cuda_sim.h, force-included by build/sim.rs, defines them first).
- * Kernels include this file; nothing else may need an #ifdef for the simulator.
+ * simulator (crates/cudasim/cpp/cuda_sim.h, force-included by the cudasim build helper, defines
+ * CUDASIM and its own versions first). Kernels include this file; nothing else may need an #ifdef
+ * for the simulator.
  */
 #ifndef HYENA_COMMON_CUH
 #define HYENA_COMMON_CUH
@@ -9,10 +10,18 @@
 /* Dynamic shared memory: `HYENA_DYN_SHARED(float, smem);` declares `float* smem` pointing at the
  * block's dynamic shared memory (LaunchConfig::shared_bytes bytes, 16-byte aligned). Use it at most
  * once per kernel; the same storage may be re-viewed with reinterpret_cast. */
-#ifndef HYENA_DYN_SHARED
+#ifdef CUDASIM
+#define HYENA_DYN_SHARED(T, name) CUDASIM_DYN_SHARED(T, name)
+#else
 #define HYENA_DYN_SHARED(T, name)                                                                  \
     extern __shared__ __align__(16) unsigned char hyena_dyn_smem_[];                               \
     T *name = reinterpret_cast<T *>(hyena_dyn_smem_)
+#endif
+
+/* `CUDASIM_UNIFORM_BLOCKS(kernel);` declares that every block of the kernel does the same work (the
+ * simulator may then sample blocks when counting); nothing under nvcc. */
+#ifndef CUDASIM_UNIFORM_BLOCKS
+#define CUDASIM_UNIFORM_BLOCKS(name)
 #endif
 
 /* Storage <-> arithmetic conversions shared by every kernel family: fp32 arithmetic on f32, f16 and

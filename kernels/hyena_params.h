@@ -296,15 +296,5 @@ HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterBwdParams, e) == 224, "HyenaFilter
 HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterBwdParams, shift) == 272, "HyenaFilterBwdParams.shift");
 HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterBwdParams, n_splits) == 304, "HyenaFilterBwdParams.n_splits");
 
-/* ==== simulator test kernels (kernels/sim_tests/*.cu; compiled only for the SIMT simulator) ==== */
-/* Maintained by the simulator helper. One struct for every planted-bug / self-test kernel. */
-typedef struct HyenaSimTestParams {
-    uint64_t x;   /* const float*, input */
-    uint64_t out; /* float*, output */
-    uint64_t n;   /* number of input elements (meaning per kernel, see kernels/sim_tests/) */
-    uint64_t aux; /* float* or int*, second output / scratch (per kernel) */
-} HyenaSimTestParams;
-HYENA_STATIC_ASSERT(sizeof(HyenaSimTestParams) == 32, "HyenaSimTestParams size");
-/* ==== end of simulator test kernels ==== */
 
 #endif /* HYENA_PARAMS_H */

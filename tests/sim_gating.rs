@@ -5,7 +5,7 @@
 
 use half::bf16;
 use hyena_kernels::cpu::gating as cpu;
-use hyena_kernels::device::sim::{SimDevice, SimViolation, ThreadOrder};
+use hyena_kernels::device::sim::{SimDevice, SimViolation, ThreadOrder, ViolationOf};
 use hyena_kernels::device::{as_bytes, Device, DeviceBuffer, LaunchConfig};
 use hyena_kernels::kernels::HyenaGateFwdParams;
 use hyena_kernels::ops::gating::{gate_bwd, gate_fwd};

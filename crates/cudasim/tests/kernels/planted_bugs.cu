@@ -1,10 +1,9 @@
 // Planted-bug kernels: each one MUST be reported by the SIMT simulator (tests/sim_checks.rs).
 // Compiled only for the simulator, never by nvcc. One thread block of p.n threads unless noted.
-#include "common.cuh"
-#include "hyena_params.h"
+#include "simtest.h"
 
 // Intra-phase shared-memory race: a thread reads its neighbour's slot without a barrier.
-extern "C" __global__ void hyena_simbug_shared_race(const HyenaSimTestParams p) {
+extern "C" __global__ void simbug_shared_race(const SimTestParams p) {
     __shared__ float s[256];
     const unsigned t = threadIdx.x;
     s[t] = reinterpret_cast<const float*>(p.x)[t];
@@ -13,7 +12,7 @@ extern "C" __global__ void hyena_simbug_shared_race(const HyenaSimTestParams p) 
 }
 
 // The same kernel with the barrier: must pass (control for the race test).
-extern "C" __global__ void hyena_simtest_shared_norace(const HyenaSimTestParams p) {
+extern "C" __global__ void simtest_shared_norace(const SimTestParams p) {
     __shared__ float s[256];
     const unsigned t = threadIdx.x;
     s[t] = reinterpret_cast<const float*>(p.x)[t];
@@ -22,7 +21,7 @@ extern "C" __global__ void hyena_simtest_shared_norace(const HyenaSimTestParams 
 }
 
 // Race through a shared scalar written by every thread (write-write).
-extern "C" __global__ void hyena_simbug_shared_ww(const HyenaSimTestParams p) {
+extern "C" __global__ void simbug_shared_ww(const SimTestParams p) {
     __shared__ float last;
     last = reinterpret_cast<const float*>(p.x)[threadIdx.x];
     __syncthreads();
@@ -30,7 +29,7 @@ extern "C" __global__ void hyena_simbug_shared_ww(const HyenaSimTestParams p) {
 }
 
 // Out-of-bounds global write: off by one past out[n-1].
-extern "C" __global__ void hyena_simbug_oob_global(const HyenaSimTestParams p) {
+extern "C" __global__ void simbug_oob_global(const SimTestParams p) {
     const uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const float* x = reinterpret_cast<const float*>(p.x);
     float* out = reinterpret_cast<float*>(p.out);
@@ -38,7 +37,7 @@ extern "C" __global__ void hyena_simbug_oob_global(const HyenaSimTestParams p) {
 }
 
 // Out-of-bounds static shared write: s[t + 1] with 64 threads and s[64].
-extern "C" __global__ void hyena_simbug_oob_shared(const HyenaSimTestParams p) {
+extern "C" __global__ void simbug_oob_shared(const SimTestParams p) {
     __shared__ float s[64];
     const unsigned t = threadIdx.x;
     s[t + 1] = reinterpret_cast<const float*>(p.x)[t];  // bug: t + 1 == 64 for the last thread
@@ -47,8 +46,8 @@ extern "C" __global__ void hyena_simbug_oob_shared(const HyenaSimTestParams p) {
 }
 
 // Out-of-bounds dynamic shared write: the launch gives blockDim.x floats.
-extern "C" __global__ void hyena_simbug_oob_dyn_shared(const HyenaSimTestParams p) {
-    HYENA_DYN_SHARED(float, tile);
+extern "C" __global__ void simbug_oob_dyn_shared(const SimTestParams p) {
+    CUDASIM_DYN_SHARED(float, tile);
     const unsigned t = threadIdx.x;
     tile[t + 1] = reinterpret_cast<const float*>(p.x)[t];  // bug
     __syncthreads();
@@ -56,7 +55,7 @@ extern "C" __global__ void hyena_simbug_oob_dyn_shared(const HyenaSimTestParams 
 }
 
 // Barrier divergence: half the block returns before a __syncthreads the other half reaches.
-extern "C" __global__ void hyena_simbug_barrier_exit(const HyenaSimTestParams p) {
+extern "C" __global__ void simbug_barrier_exit(const SimTestParams p) {
     __shared__ float s[256];
     const unsigned t = threadIdx.x;
     if (t >= p.n) return;  // bug when p.n < blockDim.x
@@ -66,7 +65,7 @@ extern "C" __global__ void hyena_simbug_barrier_exit(const HyenaSimTestParams p)
 }
 
 // Barrier divergence: odd and even threads wait at different __syncthreads.
-extern "C" __global__ void hyena_simbug_barrier_split(const HyenaSimTestParams p) {
+extern "C" __global__ void simbug_barrier_split(const SimTestParams p) {
     const unsigned t = threadIdx.x;
     if (t % 2) {
         __syncthreads();
@@ -77,7 +76,7 @@ extern "C" __global__ void hyena_simbug_barrier_split(const HyenaSimTestParams p
 }
 
 // Warp divergence: lanes >= 16 leave while lanes < 16 shuffle with the full mask.
-extern "C" __global__ void hyena_simbug_shfl_exited(const HyenaSimTestParams p) {
+extern "C" __global__ void simbug_shfl_exited(const SimTestParams p) {
     const unsigned t = threadIdx.x;
     if (t % 32 >= 16) return;
     float v = reinterpret_cast<const float*>(p.x)[t];
@@ -87,14 +86,14 @@ extern "C" __global__ void hyena_simbug_shfl_exited(const HyenaSimTestParams p) 
 
 // Inter-block race on global memory: every block writes the same out[0 .. blockDim.x).
 // (Launch with several blocks; out holds blockDim.x floats.)
-extern "C" __global__ void hyena_simbug_global_blocks_ww(const HyenaSimTestParams p) {
+extern "C" __global__ void simbug_global_blocks_ww(const SimTestParams p) {
     const float* x = reinterpret_cast<const float*>(p.x);
     reinterpret_cast<float*>(p.out)[threadIdx.x] = x[(uint64_t)blockIdx.x * blockDim.x + threadIdx.x];
 }
 
 // Intra-block race on global memory: thread t writes out[t], then reads out[t + 1] without a
 // barrier and stores it to aux[t].
-extern "C" __global__ void hyena_simbug_global_rw(const HyenaSimTestParams p) {
+extern "C" __global__ void simbug_global_rw(const SimTestParams p) {
     const unsigned t = threadIdx.x;
     float* out = reinterpret_cast<float*>(p.out);
     out[t] = reinterpret_cast<const float*>(p.x)[t];
@@ -104,14 +103,14 @@ extern "C" __global__ void hyena_simbug_global_rw(const HyenaSimTestParams p) {
 
 // Control: every thread of every block adds its element into out[0] with a global atomicAdd
 // (p.n elements, grid-stride); no race.
-extern "C" __global__ void hyena_simtest_global_atomic_sum(const HyenaSimTestParams p) {
+extern "C" __global__ void simtest_global_atomic_sum(const SimTestParams p) {
     const float* x = reinterpret_cast<const float*>(p.x);
     for (uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x; i < p.n; i += (uint64_t)gridDim.x * blockDim.x)
         atomicAdd(reinterpret_cast<float*>(p.out), x[i]);
 }
 
 // Warp-synchronous exchange through shared memory with __syncwarp: no race (control).
-extern "C" __global__ void hyena_simtest_warp_exchange(const HyenaSimTestParams p) {
+extern "C" __global__ void simtest_warp_exchange(const SimTestParams p) {
     __shared__ float s[256];
     const unsigned t = threadIdx.x;
     s[t] = reinterpret_cast<const float*>(p.x)[t];
@@ -120,7 +119,7 @@ extern "C" __global__ void hyena_simtest_warp_exchange(const HyenaSimTestParams 
 }
 
 // The same without __syncwarp: a race between lanes of one warp.
-extern "C" __global__ void hyena_simbug_warp_exchange(const HyenaSimTestParams p) {
+extern "C" __global__ void simbug_warp_exchange(const SimTestParams p) {
     __shared__ float s[256];
     const unsigned t = threadIdx.x;
     s[t] = reinterpret_cast<const float*>(p.x)[t];
@@ -130,7 +129,7 @@ extern "C" __global__ void hyena_simbug_warp_exchange(const HyenaSimTestParams p
 
 // __syncwarp over half-warps (mask of the calling half) orders only lanes in that half: exchanging
 // across halves (t ^ 16) after it is still a race.
-extern "C" __global__ void hyena_simbug_half_warp_exchange(const HyenaSimTestParams p) {
+extern "C" __global__ void simbug_half_warp_exchange(const SimTestParams p) {
     __shared__ float s[256];
     const unsigned t = threadIdx.x;
     s[t] = reinterpret_cast<const float*>(p.x)[t];
@@ -140,7 +139,7 @@ extern "C" __global__ void hyena_simbug_half_warp_exchange(const HyenaSimTestPar
 
 // Deadlock: in each warp, lanes < 16 shuffle with the full mask while lanes >= 16 wait at
 // __syncthreads; neither can proceed.
-extern "C" __global__ void hyena_simbug_shfl_vs_barrier(const HyenaSimTestParams p) {
+extern "C" __global__ void simbug_shfl_vs_barrier(const SimTestParams p) {
     const unsigned t = threadIdx.x;
     float v = reinterpret_cast<const float*>(p.x)[t];
     if (t % 32 < 16) {
@@ -152,13 +151,13 @@ extern "C" __global__ void hyena_simbug_shfl_vs_barrier(const HyenaSimTestParams
 }
 
 // __trap() from one thread: the launch fails with a report instead of killing the process.
-extern "C" __global__ void hyena_simbug_trap(const HyenaSimTestParams p) {
+extern "C" __global__ void simbug_trap(const SimTestParams p) {
     if (threadIdx.x == 3) __trap();
     reinterpret_cast<float*>(p.out)[threadIdx.x] = 1.0f;
 }
 
 // Control: __syncwarp in both branches of a divergent if (legal on sm_70+) orders the exchange.
-extern "C" __global__ void hyena_simtest_syncwarp_divergent(const HyenaSimTestParams p) {
+extern "C" __global__ void simtest_syncwarp_divergent(const SimTestParams p) {
     __shared__ float s[256];
     const unsigned t = threadIdx.x;
     if (t % 2) {

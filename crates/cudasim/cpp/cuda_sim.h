@@ -1,21 +1,21 @@
 /*
- * cuda_sim.h: CUDA's execution model for the host C++ compiler (C++17), used by the SIMT simulator
- * (feature `sim`, build/sim.rs, src/device/sim.rs). build/sim.rs force-includes this header
- * (`-include`) before every kernels/*.cu and kernels/sim_tests/*.cu, compiled as C++ for the host.
+ * cuda_sim.h: CUDA's execution model for the host C++ compiler (C++17), used by the cudasim SIMT
+ * simulator. The build helper (src/build.rs) force-includes this header (`-include`) before every
+ * `.cu` file it compiles as C++ for the host.
  *
  * Kernels are written once, for nvcc, and need no #ifdef for the simulator. Rules they follow:
  *  - entry points: `extern "C" __global__ void NAME(ParamsStruct p)` (one params struct by value,
- *    see kernels/hyena_params.h); macros may generate them (the registry is built from the
+ *    a `#[repr(C)]` struct on the Rust side); macros may generate them (the registry is built from the
  *    preprocessed source);
  *  - static shared memory: `__shared__ T name[N];` inside the kernel / device function;
- *  - dynamic shared memory: `HYENA_DYN_SHARED(T, name);` (declares `T* name`), from
- *    kernels/common.cuh, which works under nvcc and here; never `extern __shared__ T x[];`;
+ *  - dynamic shared memory: `CUDASIM_DYN_SHARED(T, name);` (declares `T* name`; the
+ *    project defines the nvcc twin, see below); never `extern __shared__ T x[];`;
  *  - `__constant__` tables must be initialised in the source (they become `static const`);
  *    `__device__` global variables work (one host instance; not race-checked);
  *  - no `assert()` in kernels (it would abort the test process): use `__trap()`, which the
  *    simulator reports as an error of the launch.
  *
- * How it works (details in kernels/sim/runtime.cpp):
+ * How it works (details in runtime.cpp):
  *  - every thread of a block is a fiber; threadIdx/blockIdx/... are per-fiber values;
  *  - __syncthreads and the warp intrinsics are calls into the runtime, which switches fibers;
  *  - the kernel translation units are compiled with GCC's ThreadSanitizer *instrumentation*
@@ -24,8 +24,8 @@
  *    allocations, the block's shared memory (with red zones) and the thread's own stack, and tracks
  *    shared-memory accesses per barrier phase to report data races.
  */
-#ifndef HYENA_CUDA_SIM_H
-#define HYENA_CUDA_SIM_H
+#ifndef CUDASIM_CUDA_SIM_H
+#define CUDASIM_CUDA_SIM_H
 
 #ifndef __cplusplus
 #error "cuda_sim.h is C++ only"
@@ -43,7 +43,7 @@
 #include <cuda_bf16.h>
 #include <vector_types.h>
 
-#define HYENA_SIM 1
+#define CUDASIM 1
 
 #undef __global__
 #undef __device__
@@ -55,8 +55,8 @@
 #undef __launch_bounds__
 #undef __managed__
 
-/* The section is the registry's marker (build/sim.rs finds kernels in the preprocessed source by it). */
-#define __global__ __attribute__((section(".text.hyena_sim_kernel"), used))
+/* The section is the registry's marker (the build helper finds kernels in the preprocessed source by it). */
+#define __global__ __attribute__((section(".text.cudasim_kernel"), used))
 #define __device__
 #define __host__
 #define __forceinline__ inline __attribute__((always_inline))
@@ -65,89 +65,96 @@
 #define __constant__ static const
 
 /* ---- static shared memory -------------------------------------------------------------------
- * `__shared__ float s[256];` becomes a static variable in the section `hyena_shared`, preceded in
+ * `__shared__ float s[256];` becomes a static variable in the section `cudasim_shared`, preceded in
  * the source by a 64-byte red zone variable. GCC lays out one function's statics in reverse
  * declaration order and, with -malign-data=abi, packs the (alignment 1) red zone right after the
  * variable, so any overflow of a shared variable lands in a red zone. The runtime finds the red
  * zones by their contents, poisons the variables before every block, and reports accesses that hit
  * a red zone. Blocks run one at a time, so one static instance per variable is enough. */
-struct __attribute__((packed)) hyena_sim_redzone_t {
+struct __attribute__((packed)) cudasim_redzone_t {
     unsigned char bytes[64];
 };
-#define HYENA_SIM_REDZONE_MAGIC "\x7fHYENA-SIM-SHARED-MEMORY-REDZONE(out of bounds if touched)\x7f!!!"
-#define HYENA_SIM_CAT2(a, b) a##b
-#define HYENA_SIM_CAT(a, b) HYENA_SIM_CAT2(a, b)
+#define CUDASIM_REDZONE_MAGIC "\x7f" "CUDASIM-SHARED-MEMORY-REDZONE(out of bounds if touched)\x7f!!!!!"
+#define CUDASIM_CAT2(a, b) a##b
+#define CUDASIM_CAT(a, b) CUDASIM_CAT2(a, b)
 #define __shared__                                                                                 \
-    __attribute__((section("hyena_shared"), used)) static hyena_sim_redzone_t HYENA_SIM_CAT(         \
-        hyena_sim_rz_, __COUNTER__) = {HYENA_SIM_REDZONE_MAGIC};                                   \
-    __attribute__((section("hyena_shared"))) static
+    __attribute__((section("cudasim_shared"), used)) static cudasim_redzone_t CUDASIM_CAT(         \
+        cudasim_rz_, __COUNTER__) = {CUDASIM_REDZONE_MAGIC};                                   \
+    __attribute__((section("cudasim_shared"))) static
 
 extern "C" {
 /* Per-fiber built-ins (constant for a thread's whole life, hence `const`). */
-uint3 hyena_sim_thread_idx(void) __attribute__((const));
-uint3 hyena_sim_block_idx(void) __attribute__((const));
-dim3 hyena_sim_block_dim(void) __attribute__((const));
-dim3 hyena_sim_grid_dim(void) __attribute__((const));
-void *hyena_sim_dyn_shared(void) __attribute__((const));
+uint3 cudasim_thread_idx(void) __attribute__((const));
+uint3 cudasim_block_idx(void) __attribute__((const));
+dim3 cudasim_block_dim(void) __attribute__((const));
+dim3 cudasim_grid_dim(void) __attribute__((const));
+void *cudasim_dyn_shared(void) __attribute__((const));
 /* kind: 0 plain, 1 count, 2 and, 3 or. Returns the reduction (0 for plain). */
-int hyena_sim_syncthreads(int kind, int pred, const char *file, int line);
-/* Warp collectives; see HYENA_SIM_W_* below. */
-uint64_t hyena_sim_warp(int op, unsigned mask, uint64_t value, int arg, int width, const char *file, int line);
-unsigned hyena_sim_activemask(void);
-/* Atomics: bounds- and race-checked read-modify-write. op: HYENA_SIM_A_*; type: HYENA_SIM_T_*. */
-uint64_t hyena_sim_atomic(int op, int type, void *addr, uint64_t value, uint64_t compare);
-void hyena_sim_trap(const char *file, int line) __attribute__((noreturn));
+int cudasim_syncthreads(int kind, int pred, const char *file, int line);
+/* Warp collectives; see CUDASIM_W_* below. */
+uint64_t cudasim_warp(int op, unsigned mask, uint64_t value, int arg, int width, const char *file, int line);
+unsigned cudasim_activemask(void);
+/* Atomics: bounds- and race-checked read-modify-write. op: CUDASIM_A_*; type: CUDASIM_T_*. */
+uint64_t cudasim_atomic(int op, int type, void *addr, uint64_t value, uint64_t compare);
+void cudasim_trap(const char *file, int line) __attribute__((noreturn));
 }
 
 enum {
-    HYENA_SIM_W_SYNC = 0,
-    HYENA_SIM_W_SHFL_IDX = 1,
-    HYENA_SIM_W_SHFL_UP = 2,
-    HYENA_SIM_W_SHFL_DOWN = 3,
-    HYENA_SIM_W_SHFL_XOR = 4,
-    HYENA_SIM_W_BALLOT = 5,
-    HYENA_SIM_W_ANY = 6,
-    HYENA_SIM_W_ALL = 7,
-    HYENA_SIM_W_REDUCE_ADD = 8,
-    HYENA_SIM_W_REDUCE_MIN = 9,
-    HYENA_SIM_W_REDUCE_MAX = 10,
+    CUDASIM_W_SYNC = 0,
+    CUDASIM_W_SHFL_IDX = 1,
+    CUDASIM_W_SHFL_UP = 2,
+    CUDASIM_W_SHFL_DOWN = 3,
+    CUDASIM_W_SHFL_XOR = 4,
+    CUDASIM_W_BALLOT = 5,
+    CUDASIM_W_ANY = 6,
+    CUDASIM_W_ALL = 7,
+    CUDASIM_W_REDUCE_ADD = 8,
+    CUDASIM_W_REDUCE_MIN = 9,
+    CUDASIM_W_REDUCE_MAX = 10,
 };
-enum { HYENA_SIM_A_ADD = 0, HYENA_SIM_A_MAX = 1, HYENA_SIM_A_MIN = 2, HYENA_SIM_A_EXCH = 3, HYENA_SIM_A_CAS = 4 };
-enum { HYENA_SIM_T_I32 = 0, HYENA_SIM_T_U32 = 1, HYENA_SIM_T_U64 = 2, HYENA_SIM_T_F32 = 3, HYENA_SIM_T_F64 = 4 };
+enum { CUDASIM_A_ADD = 0, CUDASIM_A_MAX = 1, CUDASIM_A_MIN = 2, CUDASIM_A_EXCH = 3, CUDASIM_A_CAS = 4 };
+enum { CUDASIM_T_I32 = 0, CUDASIM_T_U32 = 1, CUDASIM_T_U64 = 2, CUDASIM_T_F32 = 3, CUDASIM_T_F64 = 4 };
 
-#define threadIdx (::hyena_sim_thread_idx())
-#define blockIdx (::hyena_sim_block_idx())
-#define blockDim (::hyena_sim_block_dim())
-#define gridDim (::hyena_sim_grid_dim())
+#define threadIdx (::cudasim_thread_idx())
+#define blockIdx (::cudasim_block_idx())
+#define blockDim (::cudasim_block_dim())
+#define gridDim (::cudasim_grid_dim())
 static constexpr int warpSize = 32;
 
-/* Dynamic shared memory (see kernels/common.cuh for the nvcc definition). */
-#define HYENA_DYN_SHARED(T, name) T *name = reinterpret_cast<T *>(::hyena_sim_dyn_shared())
+/* Dynamic shared memory: `CUDASIM_DYN_SHARED(T, name);` declares `T* name` (under nvcc, define it as
+ * `extern __shared__ __align__(16) unsigned char smem_[]; T* name = reinterpret_cast<T*>(smem_)`). */
+#define CUDASIM_DYN_SHARED(T, name) T *name = reinterpret_cast<T *>(::cudasim_dyn_shared())
+
+/* `CUDASIM_UNIFORM_BLOCKS(kernel_name);` at file scope declares that every block of the kernel does
+ * the same work, so a sampled launch (SimDevice::set_block_sample) may run a few blocks and scale
+ * the counters. The build helper finds the marker in the preprocessed source; it emits no code.
+ * Under nvcc define it empty: `#ifndef CUDASIM_UNIFORM_BLOCKS` / `#define CUDASIM_UNIFORM_BLOCKS(k)`. */
+#define CUDASIM_UNIFORM_BLOCKS(name) static_assert(true, "cudasim_uniform_blocks:" #name)
 
 /* ---- barriers --------------------------------------------------------------------------------- */
 inline void __syncthreads(const char *f = __builtin_FILE(), int l = __builtin_LINE()) {
-    (void)hyena_sim_syncthreads(0, 0, f, l);
+    (void)cudasim_syncthreads(0, 0, f, l);
 }
 inline int __syncthreads_count(int p, const char *f = __builtin_FILE(), int l = __builtin_LINE()) {
-    return hyena_sim_syncthreads(1, p != 0, f, l);
+    return cudasim_syncthreads(1, p != 0, f, l);
 }
 inline int __syncthreads_and(int p, const char *f = __builtin_FILE(), int l = __builtin_LINE()) {
-    return hyena_sim_syncthreads(2, p != 0, f, l);
+    return cudasim_syncthreads(2, p != 0, f, l);
 }
 inline int __syncthreads_or(int p, const char *f = __builtin_FILE(), int l = __builtin_LINE()) {
-    return hyena_sim_syncthreads(3, p != 0, f, l);
+    return cudasim_syncthreads(3, p != 0, f, l);
 }
 inline void __syncwarp(unsigned mask = 0xffffffffu, const char *f = __builtin_FILE(), int l = __builtin_LINE()) {
-    (void)hyena_sim_warp(HYENA_SIM_W_SYNC, mask, 0, 0, 32, f, l);
+    (void)cudasim_warp(CUDASIM_W_SYNC, mask, 0, 0, 32, f, l);
 }
 inline void __threadfence() { __atomic_signal_fence(__ATOMIC_SEQ_CST); }
 inline void __threadfence_block() { __atomic_signal_fence(__ATOMIC_SEQ_CST); }
 inline void __nanosleep(unsigned) {}
-inline unsigned __activemask() { return hyena_sim_activemask(); }
-#define __trap() ::hyena_sim_trap(__FILE__, __LINE__)
+inline unsigned __activemask() { return cudasim_activemask(); }
+#define __trap() ::cudasim_trap(__FILE__, __LINE__)
 
 /* ---- warp shuffles and votes ------------------------------------------------------------------ */
-namespace hyena_sim_detail {
+namespace cudasim_detail {
 template <class T> inline uint64_t to_bits(const T &v) {
     static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "shuffle of a type over 8 bytes");
     uint64_t b = 0;
@@ -161,68 +168,100 @@ template <class T> inline T from_bits(uint64_t b) {
 }
 template <class T>
 inline T shfl(int op, unsigned mask, const T &v, int arg, int width, const char *f, int l) {
-    return from_bits<T>(hyena_sim_warp(op, mask, to_bits(v), arg, width, f, l));
+    return from_bits<T>(cudasim_warp(op, mask, to_bits(v), arg, width, f, l));
 }
-} // namespace hyena_sim_detail
+} // namespace cudasim_detail
 
 template <class T>
 inline T __shfl_sync(unsigned mask, T var, int src_lane, int width = warpSize, const char *f = __builtin_FILE(),
                      int l = __builtin_LINE()) {
-    return hyena_sim_detail::shfl(HYENA_SIM_W_SHFL_IDX, mask, var, src_lane, width, f, l);
+    return cudasim_detail::shfl(CUDASIM_W_SHFL_IDX, mask, var, src_lane, width, f, l);
 }
 template <class T>
 inline T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = warpSize,
                         const char *f = __builtin_FILE(), int l = __builtin_LINE()) {
-    return hyena_sim_detail::shfl(HYENA_SIM_W_SHFL_UP, mask, var, (int)delta, width, f, l);
+    return cudasim_detail::shfl(CUDASIM_W_SHFL_UP, mask, var, (int)delta, width, f, l);
 }
 template <class T>
 inline T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = warpSize,
                           const char *f = __builtin_FILE(), int l = __builtin_LINE()) {
-    return hyena_sim_detail::shfl(HYENA_SIM_W_SHFL_DOWN, mask, var, (int)delta, width, f, l);
+    return cudasim_detail::shfl(CUDASIM_W_SHFL_DOWN, mask, var, (int)delta, width, f, l);
 }
 template <class T>
 inline T __shfl_xor_sync(unsigned mask, T var, int lane_mask, int width = warpSize,
                          const char *f = __builtin_FILE(), int l = __builtin_LINE()) {
-    return hyena_sim_detail::shfl(HYENA_SIM_W_SHFL_XOR, mask, var, lane_mask, width, f, l);
+    return cudasim_detail::shfl(CUDASIM_W_SHFL_XOR, mask, var, lane_mask, width, f, l);
 }
 inline unsigned __ballot_sync(unsigned mask, int pred, const char *f = __builtin_FILE(), int l = __builtin_LINE()) {
-    return (unsigned)hyena_sim_warp(HYENA_SIM_W_BALLOT, mask, pred != 0, 0, 32, f, l);
+    return (unsigned)cudasim_warp(CUDASIM_W_BALLOT, mask, pred != 0, 0, 32, f, l);
 }
 inline int __any_sync(unsigned mask, int pred, const char *f = __builtin_FILE(), int l = __builtin_LINE()) {
-    return (int)hyena_sim_warp(HYENA_SIM_W_ANY, mask, pred != 0, 0, 32, f, l);
+    return (int)cudasim_warp(CUDASIM_W_ANY, mask, pred != 0, 0, 32, f, l);
 }
 inline int __all_sync(unsigned mask, int pred, const char *f = __builtin_FILE(), int l = __builtin_LINE()) {
-    return (int)hyena_sim_warp(HYENA_SIM_W_ALL, mask, pred != 0, 0, 32, f, l);
+    return (int)cudasim_warp(CUDASIM_W_ALL, mask, pred != 0, 0, 32, f, l);
 }
 inline unsigned __reduce_add_sync(unsigned mask, unsigned v, const char *f = __builtin_FILE(), int l = __builtin_LINE()) {
-    return (unsigned)hyena_sim_warp(HYENA_SIM_W_REDUCE_ADD, mask, v, 0, 32, f, l);
+    return (unsigned)cudasim_warp(CUDASIM_W_REDUCE_ADD, mask, v, 0, 32, f, l);
 }
 inline unsigned __reduce_min_sync(unsigned mask, unsigned v, const char *f = __builtin_FILE(), int l = __builtin_LINE()) {
-    return (unsigned)hyena_sim_warp(HYENA_SIM_W_REDUCE_MIN, mask, v, 0, 32, f, l);
+    return (unsigned)cudasim_warp(CUDASIM_W_REDUCE_MIN, mask, v, 0, 32, f, l);
 }
 inline unsigned __reduce_max_sync(unsigned mask, unsigned v, const char *f = __builtin_FILE(), int l = __builtin_LINE()) {
-    return (unsigned)hyena_sim_warp(HYENA_SIM_W_REDUCE_MAX, mask, v, 0, 32, f, l);
+    return (unsigned)cudasim_warp(CUDASIM_W_REDUCE_MAX, mask, v, 0, 32, f, l);
 }
 
 /* ---- atomics ------------------------------------------------------------------------------------ */
-namespace hyena_sim_detail {
+namespace cudasim_detail {
 template <class T> struct atype;
-template <> struct atype<int> { static constexpr int v = HYENA_SIM_T_I32; };
-template <> struct atype<unsigned> { static constexpr int v = HYENA_SIM_T_U32; };
-template <> struct atype<unsigned long long> { static constexpr int v = HYENA_SIM_T_U64; };
-template <> struct atype<float> { static constexpr int v = HYENA_SIM_T_F32; };
-template <> struct atype<double> { static constexpr int v = HYENA_SIM_T_F64; };
+template <> struct atype<int> { static constexpr int v = CUDASIM_T_I32; };
+template <> struct atype<unsigned> { static constexpr int v = CUDASIM_T_U32; };
+template <> struct atype<unsigned long long> { static constexpr int v = CUDASIM_T_U64; };
+template <> struct atype<float> { static constexpr int v = CUDASIM_T_F32; };
+template <> struct atype<double> { static constexpr int v = CUDASIM_T_F64; };
 template <class T> inline T atomic(int op, T *p, T v, T cmp = T()) {
-    return from_bits<T>(hyena_sim_atomic(op, atype<T>::v, (void *)p, to_bits(v), to_bits(cmp)));
+    return from_bits<T>(cudasim_atomic(op, atype<T>::v, (void *)p, to_bits(v), to_bits(cmp)));
 }
-} // namespace hyena_sim_detail
-template <class T> inline T atomicAdd(T *p, T v) { return hyena_sim_detail::atomic(HYENA_SIM_A_ADD, p, v); }
-template <class T> inline T atomicMax(T *p, T v) { return hyena_sim_detail::atomic(HYENA_SIM_A_MAX, p, v); }
-template <class T> inline T atomicMin(T *p, T v) { return hyena_sim_detail::atomic(HYENA_SIM_A_MIN, p, v); }
-template <class T> inline T atomicExch(T *p, T v) { return hyena_sim_detail::atomic(HYENA_SIM_A_EXCH, p, v); }
-template <class T> inline T atomicCAS(T *p, T cmp, T v) { return hyena_sim_detail::atomic(HYENA_SIM_A_CAS, p, v, cmp); }
+} // namespace cudasim_detail
+template <class T> inline T atomicAdd(T *p, T v) { return cudasim_detail::atomic(CUDASIM_A_ADD, p, v); }
+template <class T> inline T atomicMax(T *p, T v) { return cudasim_detail::atomic(CUDASIM_A_MAX, p, v); }
+template <class T> inline T atomicMin(T *p, T v) { return cudasim_detail::atomic(CUDASIM_A_MIN, p, v); }
+template <class T> inline T atomicExch(T *p, T v) { return cudasim_detail::atomic(CUDASIM_A_EXCH, p, v); }
+template <class T> inline T atomicCAS(T *p, T cmp, T v) { return cudasim_detail::atomic(CUDASIM_A_CAS, p, v, cmp); }
 
-/* ---- math intrinsics (host libm; the fast variants are exact here) ------------------------------ */
+/* ---- math (host libm; the fast variants are exact here) ------------------------------------------
+ * Every call is counted by kind when the counters are on (cudasim_count_math; returns at once
+ * otherwise): CUDASIM_M_SINCOS sin/cos/tan/sincos(pi), CUDASIM_M_EXPLOG exp/log/pow,
+ * CUDASIM_M_DIV __fdividef/__frcp_rn/__fdiv_rn, CUDASIM_M_SQRT sqrt/rsqrt. The float libm names
+ * (sinf, expf, sqrtf, ...) are macros for counted wrappers. Not counted: the double-precision
+ * libm functions, and plain `/` on floats (the host compiler emits a divide instruction; nothing
+ * to hook). */
+extern "C" void cudasim_count_math(int kind);
+enum { CUDASIM_M_SINCOS = 0, CUDASIM_M_EXPLOG = 1, CUDASIM_M_DIV = 2, CUDASIM_M_SQRT = 3 };
+inline float cudasim_sinf(float x) { cudasim_count_math(CUDASIM_M_SINCOS); return ::sinf(x); }
+inline float cudasim_cosf(float x) { cudasim_count_math(CUDASIM_M_SINCOS); return ::cosf(x); }
+inline float cudasim_tanf(float x) { cudasim_count_math(CUDASIM_M_SINCOS); return ::tanf(x); }
+inline void cudasim_sincosf(float x, float *s, float *c) { cudasim_count_math(CUDASIM_M_SINCOS); ::sincosf(x, s, c); }
+inline float cudasim_expf(float x) { cudasim_count_math(CUDASIM_M_EXPLOG); return ::expf(x); }
+inline float cudasim_exp2f(float x) { cudasim_count_math(CUDASIM_M_EXPLOG); return ::exp2f(x); }
+inline float cudasim_exp10f(float x) { cudasim_count_math(CUDASIM_M_EXPLOG); return ::exp10f(x); }
+inline float cudasim_logf(float x) { cudasim_count_math(CUDASIM_M_EXPLOG); return ::logf(x); }
+inline float cudasim_log2f(float x) { cudasim_count_math(CUDASIM_M_EXPLOG); return ::log2f(x); }
+inline float cudasim_log10f(float x) { cudasim_count_math(CUDASIM_M_EXPLOG); return ::log10f(x); }
+inline float cudasim_powf(float x, float y) { cudasim_count_math(CUDASIM_M_EXPLOG); return ::powf(x, y); }
+inline float cudasim_sqrtf(float x) { cudasim_count_math(CUDASIM_M_SQRT); return ::sqrtf(x); }
+#define sinf(x) cudasim_sinf(x)
+#define cosf(x) cudasim_cosf(x)
+#define tanf(x) cudasim_tanf(x)
+#define sincosf(x, s, c) cudasim_sincosf(x, s, c)
+#define expf(x) cudasim_expf(x)
+#define exp2f(x) cudasim_exp2f(x)
+#define exp10f(x) cudasim_exp10f(x)
+#define logf(x) cudasim_logf(x)
+#define log2f(x) cudasim_log2f(x)
+#define log10f(x) cudasim_log10f(x)
+#define powf(x, y) cudasim_powf(x, y)
+#define sqrtf(x) cudasim_sqrtf(x)
 inline float __expf(float x) { return expf(x); }
 inline float __exp10f(float x) { return exp10f(x); }
 inline float __logf(float x) { return logf(x); }
@@ -233,26 +272,29 @@ inline float __cosf(float x) { return cosf(x); }
 inline float __tanf(float x) { return tanf(x); }
 inline void __sincosf(float x, float *s, float *c) { sincosf(x, s, c); }
 inline float __powf(float x, float y) { return powf(x, y); }
-inline float __fdividef(float x, float y) { return x / y; }
-inline float __frcp_rn(float x) { return 1.0f / x; }
+inline float __fdividef(float x, float y) { cudasim_count_math(CUDASIM_M_DIV); return x / y; }
+inline float __frcp_rn(float x) { cudasim_count_math(CUDASIM_M_DIV); return 1.0f / x; }
 inline float __fsqrt_rn(float x) { return sqrtf(x); }
 inline float __fadd_rn(float x, float y) { return x + y; }
 inline float __fsub_rn(float x, float y) { return x - y; }
 inline float __fmul_rn(float x, float y) { return x * y; }
-inline float __fdiv_rn(float x, float y) { return x / y; }
+inline float __fdiv_rn(float x, float y) { cudasim_count_math(CUDASIM_M_DIV); return x / y; }
 inline float __fmaf_rn(float x, float y, float z) { return fmaf(x, y, z); }
 inline double __dadd_rn(double x, double y) { return x + y; }
 inline double __dmul_rn(double x, double y) { return x * y; }
 inline double __fma_rn(double x, double y, double z) { return fma(x, y, z); }
 inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
-inline double rsqrt(double x) { return 1.0 / sqrt(x); }
+inline double rsqrt(double x) { cudasim_count_math(CUDASIM_M_SQRT); return 1.0 / sqrt(x); }
 inline float rcbrtf(float x) { return 1.0f / cbrtf(x); }
 inline float sinpif(float x) { return sinf(3.14159265358979323846f * x); }
 inline float cospif(float x) { return cosf(3.14159265358979323846f * x); }
 inline void sincospif(float x, float *s, float *c) { sincosf(3.14159265358979323846f * x, s, c); }
-inline double sinpi(double x) { return sin(3.14159265358979323846 * x); }
-inline double cospi(double x) { return cos(3.14159265358979323846 * x); }
-inline void sincospi(double x, double *s, double *c) { sincos(3.14159265358979323846 * x, s, c); }
+inline double sinpi(double x) { cudasim_count_math(CUDASIM_M_SINCOS); return sin(3.14159265358979323846 * x); }
+inline double cospi(double x) { cudasim_count_math(CUDASIM_M_SINCOS); return cos(3.14159265358979323846 * x); }
+inline void sincospi(double x, double *s, double *c) {
+    cudasim_count_math(CUDASIM_M_SINCOS);
+    sincos(3.14159265358979323846 * x, s, c);
+}
 inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : (x == x ? x : 0.0f)); }
 inline int __float2int_rn(float x) { return (int)nearbyintf(x); }
 inline int __float2int_rz(float x) { return (int)x; }
@@ -313,4 +355,4 @@ inline typename std::common_type<A, B>::type max(A a, B b) {
     return (C)a > (C)b ? (C)a : (C)b;
 }
 
-#endif /* HYENA_CUDA_SIM_H */
+#endif /* CUDASIM_CUDA_SIM_H */

@@ -1,19 +1,18 @@
 // Self-test kernels of the SIMT simulator (compiled only for the simulator, never by nvcc).
 //
-// hyena_simtest_block_sum: block b sums x[b*n .. (b+1)*n) (n = p.n elements per block) into
+// simtest_block_sum: block b sums x[b*n .. (b+1)*n) (n = p.n elements per block) into
 // out[b] and counts the positive elements into aux[b] (as float). Exercises dynamic and static
 // shared memory, __syncthreads, __shfl_down_sync, __shfl_xor_sync, __shfl_sync, __ballot_sync,
 // __syncthreads_count and a shared-memory atomicAdd. Block size: any multiple of 32 up to 1024.
-#include "common.cuh"
-#include "hyena_params.h"
+#include "simtest.h"
 
 __device__ __forceinline__ float warp_sum_down(float v) {
     for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
     return v;
 }
 
-extern "C" __global__ void hyena_simtest_block_sum(const HyenaSimTestParams p) {
-    HYENA_DYN_SHARED(float, tile);  // blockDim.x floats
+extern "C" __global__ void simtest_block_sum(const SimTestParams p) {
+    CUDASIM_DYN_SHARED(float, tile);  // blockDim.x floats
     __shared__ float warp_sums[32];
     __shared__ int positives;
     const float* x = reinterpret_cast<const float*>(p.x) + (uint64_t)blockIdx.x * p.n;
@@ -48,9 +47,9 @@ extern "C" __global__ void hyena_simtest_block_sum(const HyenaSimTestParams p) {
     }
 }
 
-// hyena_simtest_scan: inclusive prefix sum within each warp with __shfl_up_sync, then across the
+// simtest_scan: inclusive prefix sum within each warp with __shfl_up_sync, then across the
 // block through static shared memory; out[i] = sum of x[b*nt .. i] (one element per thread, n total).
-extern "C" __global__ void hyena_simtest_scan(const HyenaSimTestParams p) {
+extern "C" __global__ void simtest_scan(const SimTestParams p) {
     __shared__ float warp_tot[32];
     const unsigned tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
     const uint64_t i = (uint64_t)blockIdx.x * blockDim.x + tid;

@@ -1,13 +1,12 @@
 // Self-test of the CUDA idioms the simulator header provides (compiled only for the simulator).
-// hyena_simtest_idioms: block (32, 2, 1), grid (2, 2, 1); thread g (global linear index, x fastest
+// simtest_idioms: block (32, 2, 1), grid (2, 2, 1); thread g (global linear index, x fastest
 // within the block, blocks in x-fastest order) reads x[g] and writes 16 results to out[16*g + k]
 // (see tests/sim_checks.rs for the expected values). x holds 4*64*... floats in (-1, 1).
-#include "common.cuh"
-#include "hyena_params.h"
+#include "simtest.h"
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
-extern "C" __global__ void hyena_simtest_idioms(const HyenaSimTestParams p) {
+extern "C" __global__ void simtest_idioms(const SimTestParams p) {
     __shared__ int block_max;
     const unsigned tib = threadIdx.y * blockDim.x + threadIdx.x;
     const unsigned nt = blockDim.x * blockDim.y;
@@ -53,7 +52,7 @@ extern "C" __global__ void hyena_simtest_idioms(const HyenaSimTestParams p) {
 
 // Shared arrays of fp16/bf16 types (their static-local guard variables live in the module's data
 // segment): block of 64 threads, out[t] = half(x[63-t]) + bf16(x[63-t]) through shared memory.
-extern "C" __global__ void hyena_simtest_half_shared(const HyenaSimTestParams p) {
+extern "C" __global__ void simtest_half_shared(const SimTestParams p) {
     __shared__ __half hs[64];
     __shared__ __nv_bfloat16 bs[64];
     const unsigned t = threadIdx.x;

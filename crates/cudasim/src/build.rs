@@ -1,0 +1,423 @@
+//! The build helper (feature `build`): compile `.cu` files for the simulator from a `build.rs`.
+//!
+//! ```no_run
+//! // build.rs of a crate with CUDA kernels (cudasim as a build-dependency with feature `build`):
+//! let kernels = cudasim::build::Builder::new()
+//!     .cu_files(["kernels/saxpy.cu"])
+//!     .include("kernels")
+//!     .compile("mykernels")
+//!     .unwrap_or_else(|e| panic!("{e}"));
+//! // kernels: name, params type, source file and uniform-blocks flag of every kernel found.
+//! ```
+//! and in the crate: `cudasim::include_kernels!("mykernels");` defines `static KERNELS:
+//! cudasim::KernelLib` for `SimDevice::new(&KERNELS)`.
+//!
+//! What `compile(lib)` does:
+//! - each `.cu` file is one translation unit (`$OUT_DIR/cudasim_<lib>/tu_<n>_<stem>.cpp`, which
+//!   `#include`s the source and appends glue), compiled as C++17 with `-O2`, `-include cuda_sim.h`
+//!   (the simulator's CUDA header, written to `$OUT_DIR/cudasim_<lib>/`), GCC's ThreadSanitizer
+//!   *instrumentation* (`-fsanitize=thread`; the runtime supplies the `__tsan_*` hooks, libtsan is
+//!   never linked: every load and store of kernel code is checked), `-fsanitize-coverage=trace-pc`
+//!   (basic-block counts for the per-line counters) and `-g` (line tables with inlining chains);
+//! - kernels are found in the *preprocessed* source: `cuda_sim.h` defines `__global__` with a
+//!   marker section, so macro-generated kernels are seen as the compiler sees them. Each kernel
+//!   takes exactly one parameter, its params struct by value; the glue copies the params bytes
+//!   into that struct and calls the kernel. `CUDASIM_UNIFORM_BLOCKS(name)` marks a kernel whose
+//!   blocks all do the same work (block sampling);
+//! - `registry.cpp` defines `cudasim_registry_<lib>()` (every kernel: name, `sizeof(params)`,
+//!   entry, source, params type, uniform flag); `$OUT_DIR/cudasim_<lib>.rs` is its Rust side
+//!   (`static KERNELS`); everything is archived into the static library `cudasim_<lib>`.
+//! - CUDA headers (`cuda_fp16.h`, `cuda_bf16.h`, `vector_types.h`, host-only use) come from
+//!   [`Builder::cuda_include_dirs`], else `$CUDASIM_CUDA_INCLUDE` (colon-separated), else
+//!   `$CUDA_HOME/include`, `$CUDA_PATH/include`, `/usr/local/cuda/include` (each with its `cccl`
+//!   subfolder when present).
+
+use std::env;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const MARKER: &str = "section(\".text.cudasim_kernel\")";
+const UNIFORM_MARKER: &str = "\"cudasim_uniform_blocks:\" \"";
+const CUDA_SIM_H: &str = include_str!("../cpp/cuda_sim.h");
+
+/// A kernel found in the preprocessed source (the registry's data, also for other generators).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelInfo {
+    /// `extern "C"` symbol name.
+    pub name: String,
+    /// Params struct type as written in the source (`const` dropped).
+    pub params_type: String,
+    /// Source file as given to the builder, relative to `CARGO_MANIFEST_DIR` when inside it.
+    pub source: String,
+    /// Declared with `CUDASIM_UNIFORM_BLOCKS(name)`.
+    pub uniform_blocks: bool,
+}
+
+/// Why a simulator build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// No CUDA headers (`cuda_fp16.h`) were found.
+    #[error(
+        "cudasim needs the CUDA headers cuda_fp16.h / cuda_bf16.h / vector_types.h (host-only use, no nvcc):\n\
+         set CUDASIM_CUDA_INCLUDE to a colon-separated list of folders holding cuda_fp16.h and nv/target,\n\
+         or CUDA_HOME to a CUDA toolkit (looked in: {0})"
+    )]
+    NoCudaHeaders(String),
+    /// The C++ compiler is not GCC (the checks rely on GCC's instrumentation options).
+    #[error("cudasim needs the GNU C++ compiler (g++); the configured compiler is {0}. Set CXX=g++.")]
+    NotGcc(String),
+    /// A kernel does not follow the rules (one params struct by value, unique names).
+    #[error("cudasim: {0}")]
+    Kernel(String),
+    /// The library name is not an identifier.
+    #[error("cudasim: library name `{0}` must be a non-empty identifier ([A-Za-z0-9_])")]
+    LibName(String),
+    /// Preprocessing or compiling failed (the compiler's messages are above).
+    #[error("cudasim: {0}")]
+    Compile(String),
+    /// Writing a generated file failed.
+    #[error("cudasim: cannot write {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+}
+
+/// Compiles `.cu` files for the simulator. See the module documentation.
+#[derive(Clone, Debug, Default)]
+pub struct Builder {
+    files: Vec<PathBuf>,
+    includes: Vec<PathBuf>,
+    cuda_includes: Option<Vec<PathBuf>>,
+}
+
+impl Builder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Add one `.cu` file (relative paths are relative to the build script's working directory,
+    /// the package root).
+    pub fn cu_file(mut self, p: impl AsRef<Path>) -> Self {
+        self.files.push(p.as_ref().to_path_buf());
+        self
+    }
+    /// Add several `.cu` files.
+    pub fn cu_files<P: AsRef<Path>>(mut self, ps: impl IntoIterator<Item = P>) -> Self {
+        self.files.extend(ps.into_iter().map(|p| p.as_ref().to_path_buf()));
+        self
+    }
+    /// Every `*.cu` file directly in `dir`, sorted by name.
+    pub fn cu_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        let mut v: Vec<PathBuf> = match fs::read_dir(dir.as_ref()) {
+            Ok(rd) => rd
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "cu"))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        v.sort();
+        println!("cargo:rerun-if-changed={}", dir.as_ref().display());
+        self.files.extend(v);
+        self
+    }
+    /// Add an include directory for the kernel sources.
+    pub fn include(mut self, dir: impl AsRef<Path>) -> Self {
+        self.includes.push(dir.as_ref().to_path_buf());
+        self
+    }
+    /// The folders holding the CUDA headers (instead of the environment lookup).
+    pub fn cuda_include_dirs<P: AsRef<Path>>(mut self, dirs: impl IntoIterator<Item = P>) -> Self {
+        self.cuda_includes = Some(dirs.into_iter().map(|p| p.as_ref().to_path_buf()).collect());
+        self
+    }
+
+    fn find_cuda_includes(&self) -> Result<Vec<PathBuf>, BuildError> {
+        if let Some(d) = &self.cuda_includes {
+            return Ok(d.clone());
+        }
+        for v in ["CUDASIM_CUDA_INCLUDE", "CUDA_HOME", "CUDA_PATH"] {
+            println!("cargo:rerun-if-env-changed={v}");
+        }
+        let has = |dirs: &[PathBuf]| dirs.iter().any(|d| d.join("cuda_fp16.h").is_file());
+        if let Ok(v) = env::var("CUDASIM_CUDA_INCLUDE") {
+            let dirs: Vec<PathBuf> = v.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect();
+            if has(&dirs) {
+                return Ok(dirs);
+            }
+            println!("cargo:warning=CUDASIM_CUDA_INCLUDE={v} holds no cuda_fp16.h; trying CUDA_HOME");
+        }
+        let mut cands = Vec::new();
+        for v in ["CUDA_HOME", "CUDA_PATH"] {
+            if let Some(h) = env::var_os(v) {
+                cands.push(PathBuf::from(h).join("include"));
+            }
+        }
+        cands.push(PathBuf::from("/usr/local/cuda/include"));
+        for inc in &cands {
+            if inc.join("cuda_fp16.h").is_file() {
+                let mut v = vec![inc.clone()];
+                if inc.join("cccl").is_dir() {
+                    v.push(inc.join("cccl"));
+                }
+                return Ok(v);
+            }
+        }
+        Err(BuildError::NoCudaHeaders(cands.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")))
+    }
+
+    fn base(&self, cuda: &[PathBuf]) -> cc::Build {
+        let mut b = cc::Build::new();
+        b.cpp(true).std("c++17").opt_level(2).debug(false).warnings(false);
+        for i in self.includes.iter().chain(cuda) {
+            b.include(i);
+        }
+        b
+    }
+
+    fn kernel_flags(b: &mut cc::Build, header: &Path) {
+        b.flag("-include")
+            .flag(header.to_string_lossy().as_ref())
+            .flag("-fsanitize=thread")
+            .flag("--param=tsan-instrument-func-entry-exit=0")
+            // Basic-block hook for the per-line counters (returns at once when they are off).
+            .flag("-fsanitize-coverage=trace-pc")
+            // Line tables with inlining chains for the per-line counters (-g1 has no inline info).
+            .flag("-g")
+            // Keep each access at its source width, as nvcc does: g++ would otherwise merge
+            // neighbouring scalar accesses into vector ones (tree vectorizers) and split copies
+            // of float2/float4 into member accesses (scalar replacement of aggregates).
+            .flag("-fno-tree-vectorize")
+            .flag("-fno-tree-slp-vectorize")
+            .flag("-fno-tree-sra")
+            .flag("-fno-threadsafe-statics")
+            // Fibers have 64 KiB stacks with one guard page: refuse kernels whose frames could jump
+            // over it, and probe large frames page by page (a crash, never a silent overwrite).
+            .flag("-Werror=frame-larger-than=32768")
+            .flag("-fstack-clash-protection");
+        if env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86_64") {
+            // Red zones of static __shared__ variables follow each variable with no alignment gap.
+            b.flag("-malign-data=abi");
+        }
+    }
+
+    /// Compile every file into the static library `cudasim_<lib>` (linked into the crate) and
+    /// write `$OUT_DIR/cudasim_<lib>.rs`. Returns the kernels found.
+    pub fn compile(&self, lib: &str) -> Result<Vec<KernelInfo>, BuildError> {
+        if lib.is_empty() || !lib.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(BuildError::LibName(lib.to_string()));
+        }
+        let out_dir = PathBuf::from(env::var("OUT_DIR").map_err(|_| BuildError::Compile("OUT_DIR is not set".into()))?);
+        let root = env::var("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_default();
+        let out = out_dir.join(format!("cudasim_{lib}"));
+        fs::create_dir_all(&out).map_err(|e| BuildError::Io(out.clone(), e))?;
+        let header = out.join("cuda_sim.h");
+        write_if_changed(&header, CUDA_SIM_H)?;
+        let cuda = self.find_cuda_includes()?;
+        {
+            // The memory checks rely on GCC: -fsanitize=thread instrumentation with our own hooks,
+            // --param tsan-instrument-func-entry-exit, -malign-data, and GCC's layout of statics.
+            let probe = self.base(&cuda);
+            match probe.try_get_compiler() {
+                Ok(t) if t.is_like_gnu() && !t.is_like_clang() => {}
+                Ok(t) => return Err(BuildError::NotGcc(t.path().display().to_string())),
+                Err(e) => return Err(BuildError::Compile(format!("no C++ compiler found: {e}"))),
+            }
+        }
+        for i in &self.includes {
+            println!("cargo:rerun-if-changed={}", i.display());
+        }
+
+        let mut all: Vec<KernelInfo> = Vec::new();
+        let mut tus: Vec<PathBuf> = Vec::new();
+        for (n, src) in self.files.iter().enumerate() {
+            println!("cargo:rerun-if-changed={}", src.display());
+            let abs = if src.is_absolute() { src.clone() } else { root.join(src) };
+            let rel = abs.strip_prefix(&root).unwrap_or(&abs).to_string_lossy().into_owned();
+            let stem = src.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let tu = out.join(format!("tu_{n}_{stem}.cpp"));
+            let head = format!(
+                "// Generated by cudasim::build: simulator translation unit of {rel}.\n#include \"{}\"\n",
+                abs.display()
+            );
+            fs::write(&tu, &head).map_err(|e| BuildError::Io(tu.clone(), e))?;
+            let mut b = self.base(&cuda);
+            Self::kernel_flags(&mut b, &header);
+            b.file(&tu);
+            let pre = b
+                .try_expand()
+                .map_err(|e| BuildError::Compile(format!("cannot preprocess {rel}: {e}")))?;
+            let pre = String::from_utf8_lossy(&pre).into_owned();
+            let ks = parse_kernels(&pre, &rel)?;
+            let mut glue = head;
+            glue.push_str(
+                "\n// ---- registry glue ----\n#include <cstring>\nextern \"C\" {\nstruct CudasimKernel {\n    const char *name;\n    \
+                 size_t params_size;\n    void (*entry)(const void *params);\n    const char *source;\n    const char *params_type;\n    \
+                 int uniform_blocks;\n};\n}\n",
+            );
+            for k in &ks {
+                if let Some(prev) = all.iter().find(|p| p.name == k.name) {
+                    return Err(BuildError::Kernel(format!(
+                        "kernel `{}` is defined in both {} and {}",
+                        k.name, prev.source, k.source
+                    )));
+                }
+                let _ = write!(
+                    glue,
+                    "static void cudasim_entry_{n}(const void *bytes) {{\n    {ty} p;\n    std::memcpy((void *)&p, bytes, sizeof p);\n    \
+                     {n}(p);\n}}\nextern \"C\" const CudasimKernel cudasim_kinfo_{n} = {{\"{n}\", sizeof({ty}), &cudasim_entry_{n}, {src:?}, \"{ty}\", {u}}};\n",
+                    n = k.name,
+                    ty = k.params_type,
+                    src = k.source,
+                    u = k.uniform_blocks as i32,
+                );
+            }
+            fs::write(&tu, glue).map_err(|e| BuildError::Io(tu.clone(), e))?;
+            tus.push(tu);
+            all.extend(ks);
+        }
+
+        // Registry (C++) and its Rust side.
+        let mut reg = String::from(
+            "// Generated by cudasim::build: the kernel registry of one library.\n#include <cstddef>\nextern \"C\" {\nstruct CudasimKernel;\n",
+        );
+        for k in &all {
+            let _ = writeln!(reg, "extern const CudasimKernel cudasim_kinfo_{};", k.name);
+        }
+        let _ = writeln!(reg, "}}\nstatic const CudasimKernel *const cudasim_table_{lib}[] = {{");
+        for k in &all {
+            let _ = writeln!(reg, "    &cudasim_kinfo_{},", k.name);
+        }
+        let _ = write!(
+            reg,
+            "    nullptr,\n}};\nextern \"C\" size_t cudasim_registry_{lib}(const CudasimKernel *const **out) {{\n    *out = cudasim_table_{lib};\n    return {};\n}}\n",
+            all.len()
+        );
+        let reg_path = out.join("registry.cpp");
+        fs::write(&reg_path, reg).map_err(|e| BuildError::Io(reg_path.clone(), e))?;
+        let mut rs = format!(
+            "// Generated by cudasim::build for the kernel library `{lib}`.\n\
+             extern \"C\" {{\n    fn cudasim_registry_{lib}(out: *mut *const *const ::cudasim::RawKernel) -> usize;\n}}\n\
+             /// Every kernel of the library `{lib}` (for `cudasim::SimDevice::new(&KERNELS)`).\n\
+             pub static KERNELS: ::cudasim::KernelLib = ::cudasim::KernelLib::new(cudasim_registry_{lib}, &[\n"
+        );
+        for k in &all {
+            let _ = writeln!(
+                rs,
+                "    ::cudasim::KernelSource {{ name: {:?}, params: {:?}, source: {:?}, uniform_blocks: {} }},",
+                k.name, k.params_type, k.source, k.uniform_blocks
+            );
+        }
+        rs.push_str("]);\n");
+        let rs_path = out_dir.join(format!("cudasim_{lib}.rs"));
+        fs::write(&rs_path, rs).map_err(|e| BuildError::Io(rs_path.clone(), e))?;
+
+        // Instrumented kernel objects, then one library with the registry.
+        let objects = if tus.is_empty() {
+            Vec::new()
+        } else {
+            let mut kb = self.base(&cuda);
+            Self::kernel_flags(&mut kb, &header);
+            kb.files(&tus);
+            kb.try_compile_intermediates()
+                .map_err(|e| BuildError::Compile(format!("compiling the kernels for the simulator failed: {e}")))?
+        };
+        let mut l = self.base(&cuda);
+        l.file(&reg_path);
+        for o in &objects {
+            l.object(o);
+        }
+        l.try_compile(&format!("cudasim_{lib}"))
+            .map_err(|e| BuildError::Compile(format!("archiving the kernel library failed: {e}")))?;
+        Ok(all)
+    }
+}
+
+fn write_if_changed(p: &Path, text: &str) -> Result<(), BuildError> {
+    if fs::read_to_string(p).is_ok_and(|t| t == text) {
+        return Ok(());
+    }
+    fs::write(p, text).map_err(|e| BuildError::Io(p.to_path_buf(), e))
+}
+
+/// Find `extern "C" __global__ void NAME(TYPE p) {` in preprocessed text (marker = `__global__`),
+/// and `CUDASIM_UNIFORM_BLOCKS(NAME)` markers.
+pub fn parse_kernels(pre: &str, source: &str) -> Result<Vec<KernelInfo>, BuildError> {
+    // Drop line markers, keep the rest.
+    let text: String = pre
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut uniform: Vec<String> = Vec::new();
+    let mut pos = 0;
+    while let Some(i) = text[pos..].find(UNIFORM_MARKER) {
+        let at = pos + i + UNIFORM_MARKER.len();
+        let end = text[at..].find('"').map(|e| at + e).unwrap_or(text.len());
+        uniform.push(text[at..end].trim().to_string());
+        pos = end;
+    }
+    let mut out: Vec<KernelInfo> = Vec::new();
+    let mut pos = 0;
+    while let Some(i) = text[pos..].find(MARKER) {
+        let at = pos + i;
+        pos = at + MARKER.len();
+        // Statement start: after the last ';', '}' or '{' before the marker.
+        let stmt_start = text[..at].rfind([';', '}', '{']).map(|j| j + 1).unwrap_or(0);
+        if text[stmt_start..at].contains("template") {
+            println!("cargo:warning=cudasim: skipping a template __global__ in {source}");
+            continue;
+        }
+        // Skip the rest of the attribute: `, used))`.
+        let rest = &text[pos..];
+        let Some(close) = rest.find("))") else { continue };
+        let rest = rest[close + 2..].trim_start();
+        let rest = match rest.strip_prefix("void") {
+            Some(r) => r.trim_start(),
+            None => {
+                println!("cargo:warning=cudasim: a __global__ in {source} does not return void; skipped");
+                continue;
+            }
+        };
+        let name_len = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let name = rest[..name_len].to_string();
+        let rest = rest[name_len..].trim_start();
+        let Some(rest) = rest.strip_prefix('(') else { continue };
+        let Some(cp) = rest.find(')') else { continue };
+        let params = rest[..cp].trim();
+        let after = rest[cp + 1..].trim_start();
+        if !after.starts_with('{') {
+            continue; // a declaration
+        }
+        if params.is_empty() || params.contains(',') {
+            return Err(BuildError::Kernel(format!(
+                "kernel `{name}` in {source} must take exactly one parameter, its params struct by value \
+                 (got `({params})`)"
+            )));
+        }
+        // "const MyParams p" -> "MyParams"
+        let mut toks: Vec<&str> = params.split_whitespace().filter(|t| *t != "const").collect();
+        if toks.len() >= 2 {
+            toks.pop();
+        }
+        let ty = toks.join(" ");
+        if ty.contains('*') || ty.contains('&') {
+            return Err(BuildError::Kernel(format!(
+                "kernel `{name}` in {source} must take its params struct by value (got `{params}`)"
+            )));
+        }
+        if !out.iter().any(|k| k.name == name) {
+            let uniform_blocks = uniform.contains(&name);
+            out.push(KernelInfo { name, params_type: ty, source: source.to_string(), uniform_blocks });
+        }
+    }
+    for u in &uniform {
+        if !out.iter().any(|k| &k.name == u) {
+            return Err(BuildError::Kernel(format!(
+                "CUDASIM_UNIFORM_BLOCKS({u}) in {source} names no kernel defined in that file"
+            )));
+        }
+    }
+    Ok(out)
+}
