@@ -425,3 +425,18 @@ extern "C" __global__ void hyena_filter_bwd_out_f16(const HyenaFilterBwdParams p
 extern "C" __global__ void hyena_filter_bwd_reduce_f32(const HyenaFilterBwdParams p) { hyena_filter::bwd_reduce<float>(p); }
 extern "C" __global__ void hyena_filter_bwd_reduce_bf16(const HyenaFilterBwdParams p) { hyena_filter::bwd_reduce<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_filter_bwd_reduce_f16(const HyenaFilterBwdParams p) { hyena_filter::bwd_reduce<__half>(p); }
+
+// Every block of these kernels does the same work (one row, tile or channel group each; a partial
+// last block aside): the simulator may sample blocks when counting (crates/gpu-model).
+CUDASIM_UNIFORM_BLOCKS(hyena_filter_fwd_f32);
+CUDASIM_UNIFORM_BLOCKS(hyena_filter_fwd_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_filter_fwd_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_filter_bwd_f32);
+CUDASIM_UNIFORM_BLOCKS(hyena_filter_bwd_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_filter_bwd_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_filter_bwd_out_f32);
+CUDASIM_UNIFORM_BLOCKS(hyena_filter_bwd_out_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_filter_bwd_out_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_filter_bwd_reduce_f32);
+CUDASIM_UNIFORM_BLOCKS(hyena_filter_bwd_reduce_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_filter_bwd_reduce_f16);

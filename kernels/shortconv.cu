@@ -121,3 +121,15 @@ extern "C" __global__ void hyena_shortconv_bwd_f16(const HyenaShortConvBwdParams
 extern "C" __global__ void hyena_shortconv_bwd_reduce_f32(const HyenaShortConvBwdParams p) { hyena_shortconv::bwd_reduce<float>(p); }
 extern "C" __global__ void hyena_shortconv_bwd_reduce_bf16(const HyenaShortConvBwdParams p) { hyena_shortconv::bwd_reduce<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_shortconv_bwd_reduce_f16(const HyenaShortConvBwdParams p) { hyena_shortconv::bwd_reduce<__half>(p); }
+
+// Every block of these kernels does the same work (one row, tile or channel group each; a partial
+// last block aside): the simulator may sample blocks when counting (crates/gpu-model).
+CUDASIM_UNIFORM_BLOCKS(hyena_shortconv_fwd_f32);
+CUDASIM_UNIFORM_BLOCKS(hyena_shortconv_fwd_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_shortconv_fwd_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_shortconv_bwd_f32);
+CUDASIM_UNIFORM_BLOCKS(hyena_shortconv_bwd_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_shortconv_bwd_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_shortconv_bwd_reduce_f32);
+CUDASIM_UNIFORM_BLOCKS(hyena_shortconv_bwd_reduce_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_shortconv_bwd_reduce_f16);

@@ -36,15 +36,20 @@
 //!      all predicated do not bound). m is the unroll factor: the median per-opcode ratio against
 //!      the smallest copy of the same line in another loop (nvcc's remainder loop after a loop
 //!      unrolled for a runtime trip count), else the gcd of the line's per-opcode counts when it
-//!      has two or more opcodes there (an unrolled `acc += x[k] * w` holds 4 LDG and 4 FFMA:
-//!      m = 4), else 1. When every warp has the same whole number of executions, an unrolled body
+//!      has two or more opcodes there, one of them a memory access (an unrolled `acc += x[k] * w`
+//!      holds 4 LDG and 4 FFMA: m = 4; the 2 FMUL + 2 FFMA of a complex multiply are no copies),
+//!      else 1. When every warp has the same whole number of executions, an unrolled body
 //!      gets whole trips (⌊E/(m·warps)⌋ per warp).
-//!    - Each line's count is a budget spent by loop blocks: loops are visited by decreasing unroll
-//!      factor and each visit spends m × (block count), so the remainder loop gets what the main
-//!      loop left (E mod m per warp). Straight blocks do not spend: nvcc files loop set-up code
-//!      under the `for` line, which the host compiler counts only once per entry and trip.
-//! 4. Subroutines reached by `CALL` (non-entry functions: the division and square-root slow
-//!    paths) are not counted: they run only for special operands.
+//!      Only lines holding at least a tenth of the block's instructions bound it (a line with
+//!      one instruction there may be code nvcc moved in: a barrier merged into a loop).
+//!    - A line with copies in two disjoint loops (an unrolled loop and its remainder) has a
+//!      budget: loops are visited by decreasing unroll factor and each visit spends m × (block
+//!      count), so the remainder loop gets what the main loop left (E mod m per warp). Other lines
+//!      (a loop header's test and increment in two blocks of one loop, nested loops) bound every
+//!      block by their whole count.
+//! 4. Blocks that `CALL` a subroutine and the subroutines (non-entry functions) count zero: nvcc
+//!    calls only the slow paths of division, reciprocal and 64-bit division, which the inline fast
+//!    path branches around for ordinary operands.
 //!
 //! Known limits (measured on the microkernels of tests/estimate.rs, docs/GPU_MODEL.md): a straight
 //! block that a branch skips for some trip counts is still counted once per warp (+8.5% on a loop
@@ -663,7 +668,8 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
     // Copies m of a chain's work in a loop block (the unroll factor):
     // - against the smallest copy of the same chain in another loop (nvcc's remainder loop after
     //   a runtime-trip unrolled loop): the median ratio of the per-opcode counts both hold;
-    // - otherwise the gcd of the per-opcode counts when the chain has two or more opcodes there.
+    // - otherwise the gcd of the per-opcode counts when the chain has two or more opcodes there,
+    //   one of them a memory access.
     let copies = |b: usize, c: usize| -> u64 {
         let Some(lb) = innermost[b] else { return 1 };
         let mine = &ops[b][&c].0;
@@ -686,7 +692,11 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
                 }
             }
         }
-        if mine.len() >= 2 {
+        // The gcd only for a line that moves data: an unrolled body replicates its loads and
+        // stores with the arithmetic, while plain arithmetic repeats opcodes by itself (a complex
+        // multiply is 2 FMUL + 2 FFMA).
+        let moves_data = mine.keys().any(|op| matches!(Pipe::of(op), Pipe::Global | Pipe::Shared | Pipe::Local));
+        if mine.len() >= 2 && moves_data {
             mine.values().fold(0, |g, &v| gcd(g, v)).max(1)
         } else {
             1
@@ -696,17 +706,33 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         chain: usize,
         m: u64,
         all_pred: bool,
+        /// Instructions of the chain in the block.
+        n: u64,
     }
     let uses: Vec<Vec<Use>> = (0..nb)
         .map(|b| {
             ops[b]
                 .iter()
-                .map(|(&chain, (_, all_pred))| Use {
+                .map(|(&chain, (per_op, all_pred))| Use {
                     chain,
                     m: copies(b, chain),
                     all_pred: *all_pred,
+                    n: per_op.values().sum(),
                 })
                 .collect()
+        })
+        .collect();
+    // A line spends its budget only when it has copies in two disjoint loops (an unrolled loop and
+    // its remainder); a line in nested loops or in one loop's several blocks (a loop header's
+    // test and increment) bounds each block by its whole count.
+    let disjoint = |a: usize, b: usize| {
+        let ((s1, e1), (s2, e2)) = (regions[a], regions[b]);
+        e1 < s2 || e2 < s1
+    };
+    let spends: Vec<bool> = (0..f.chains.len())
+        .map(|c| {
+            let rs: Vec<usize> = (0..nb).filter(|&b| ops[b].contains_key(&c)).filter_map(|b| innermost[b]).collect();
+            rs.iter().any(|&x| rs.iter().any(|&y| disjoint(x, y)))
         })
         .collect();
     // Visit order: outside loops first (in order), then loops by decreasing unroll factor.
@@ -726,11 +752,20 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         if !reach[b] {
             continue;
         }
+        if f.instrs[range(b)].iter().any(|i| i.base() == "CALL") {
+            // nvcc calls subroutines only for the slow paths of division, reciprocal and 64-bit
+            // division, branched around when the operands allow the inline fast path.
+            continue;
+        }
         let in_loop = innermost[b].is_some();
+        // Lines with at least a tenth of the block's instructions bound it: a line with one or
+        // two instructions there may be code nvcc moved in from elsewhere (a barrier merged into
+        // a loop, a hoisted index computation).
+        let size = range(b).len().max(1) as f64;
         let bounding: Vec<&Use> = {
             let v: Vec<&Use> = uses[b]
                 .iter()
-                .filter(|u| budget[u.chain].is_some() && !u.all_pred)
+                .filter(|u| budget[u.chain].is_some() && !u.all_pred && (!in_loop || u.n as f64 >= 0.1 * size))
                 .collect();
             if v.is_empty() {
                 uses[b]
@@ -778,7 +813,7 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
             // header's line, whose count the host compiler knows only as header executions.
             continue;
         }
-        for u in &uses[b] {
+        for u in uses[b].iter().filter(|u| spends[u.chain]) {
             if let Some(e) = budget[u.chain].as_mut() {
                 *e = (*e - u.m as f64 * c).max(0.0);
             }

@@ -246,6 +246,22 @@ mod imp {
             })
             .collect();
         let est = estimate(func, &lines, c.blocks_run * warps_per_block as u64);
+    if let Some(dir) = std::env::var_os("HYENA_PROFILE_DUMP") {
+        // Debugging aid: the joined inputs and the per-instruction estimate of every launch.
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir)?;
+        let mut t = String::new();
+        for l in &c.lines {
+            t.push_str(&format!("{} {:?}\n", l.warp_execs, l.frames.iter().map(|(f, n)| format!("{}:{n}", f.rsplit('/').next().unwrap_or(f))).collect::<Vec<_>>()));
+        }
+        std::fs::write(dir.join(format!("{}.lines.txt", c.kernel)), t)?;
+        let mut t = String::new();
+        for (k, i) in func.instrs.iter().enumerate() {
+            let ch = i.chain.map(|c| func.chains[c].iter().map(|f| format!("{}:{}", f.file, f.line)).collect::<Vec<_>>().join("<")).unwrap_or_default();
+            t.push_str(&format!("{k:5} {:>12.0} {}{} {ch}\n", est.per_instr[k], if i.predicated { "@P " } else { "" }, i.opcode));
+        }
+        std::fs::write(dir.join(format!("{}.est.txt", c.kernel)), t)?;
+    }
         let g = &c.global;
         let s = &c.shared;
         let mut instrs = [0.0; 10];
