@@ -15,8 +15,9 @@
 //! basic-block execution), an SM has `w · ilp · b` bytes in flight, so the achievable DRAM
 //! bandwidth is `min(copy bandwidth, SMs · w · ilp · b / latency)`.
 //!
-//! Waves: a grid smaller than one full wave of resident blocks uses only `blocks / blocks-per-SM`
-//! SMs; every per-SM rate above is scaled by the fraction of SMs busy.
+//! Small grids: the block scheduler gives every SM a block before any SM a second one, so a grid
+//! of fewer blocks than SMs keeps only `blocks` SMs busy; every per-SM rate above is scaled by the
+//! fraction of SMs busy (tail effects of partial waves are not modelled).
 //!
 //! GEMMs (cuBLAS) are modelled apart: max(FLOPs / (tensor peak × efficiency), bytes / copy
 //! bandwidth). The constants, with sources, are [`H200`] and [`H100_SXM`].
@@ -156,12 +157,9 @@ impl Prediction {
 pub fn predict(gpu: &Gpu, w: &LaunchWork) -> Prediction {
     let sms = gpu.sms as f64;
     // Fraction of SMs with work: a grid smaller than one wave leaves SMs idle.
-    let per_wave = (w.blocks_per_sm.max(1) as f64) * sms;
-    let busy = if w.blocks == 0 {
-        1.0
-    } else {
-        (w.blocks as f64 / per_wave).min(1.0).max(1.0 / sms)
-    };
+    // The block scheduler spreads blocks over the SMs first: a grid of fewer blocks than SMs
+    // keeps `blocks` SMs busy (one block each), a larger one all of them.
+    let busy = if w.blocks == 0 { 1.0 } else { (w.blocks as f64 / sms).clamp(1.0 / sms, 1.0) };
     let busy_sms = (sms * busy).max(1.0);
     let resident_warps = (w.blocks_per_sm as f64 * w.warps_per_block as f64)
         .min((w.blocks as f64 / busy_sms).ceil() * w.warps_per_block as f64)

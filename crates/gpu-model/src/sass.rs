@@ -40,8 +40,8 @@
 //!      holds 4 LDG and 4 FFMA: m = 4; the 2 FMUL + 2 FFMA of a complex multiply are no copies),
 //!      else 1. When every warp has the same whole number of executions, an unrolled body
 //!      gets whole trips (⌊E/(m·warps)⌋ per warp).
-//!      Only lines holding at least a tenth of the block's instructions bound it (a line with
-//!      one instruction there may be code nvcc moved in: a barrier merged into a loop).
+//!      Lines executed at most once per warp do not bound a loop block: they are code nvcc moved
+//!      into the loop (a barrier merged into it, a hoisted computation).
 //!    - A line with copies in two disjoint loops (an unrolled loop and its remainder) has a
 //!      budget: loops are visited by decreasing unroll factor and each visit spends m × (block
 //!      count), so the remainder loop gets what the main loop left (E mod m per warp). Other lines
@@ -758,14 +758,12 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
             continue;
         }
         let in_loop = innermost[b].is_some();
-        // Lines with at least a tenth of the block's instructions bound it: a line with one or
-        // two instructions there may be code nvcc moved in from elsewhere (a barrier merged into
-        // a loop, a hoisted index computation).
-        let size = range(b).len().max(1) as f64;
+        // In a loop, a line executed at most once per warp does not bound the block: it is code
+        // nvcc moved into the loop (a barrier merged into it, a hoisted computation).
         let bounding: Vec<&Use> = {
             let v: Vec<&Use> = uses[b]
                 .iter()
-                .filter(|u| budget[u.chain].is_some() && !u.all_pred && (!in_loop || u.n as f64 >= 0.1 * size))
+                .filter(|u| budget[u.chain].is_some() && !u.all_pred && (!in_loop || e_chain[u.chain].unwrap_or(0.0) > w))
                 .collect();
             if v.is_empty() {
                 uses[b]

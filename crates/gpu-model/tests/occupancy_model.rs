@@ -143,11 +143,14 @@ fn instruction_shared_and_partial_wave_bounds() {
     let p = predict(&H200, &w);
     assert_eq!(p.bound, "shared");
     assert!((p.seconds - 3e-3).abs() < 1e-12);
-    // Half a wave (66 blocks, 1 per SM): the same work on 66 SMs takes twice as long.
+    // 66 blocks on 132 SMs: the scheduler gives 66 SMs one block each, the same work takes twice
+    // as long, whatever the occupancy would allow.
     w.blocks = 66;
-    w.blocks_per_sm = 1;
-    let p = predict(&H200, &w);
-    assert!((p.seconds - 6e-3).abs() < 1e-12);
+    for blocks_per_sm in [1, 8] {
+        w.blocks_per_sm = blocks_per_sm;
+        let p = predict(&H200, &w);
+        assert!((p.seconds - 6e-3).abs() < 1e-12);
+    }
 }
 
 #[test]

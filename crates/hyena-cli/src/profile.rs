@@ -59,7 +59,7 @@ pub struct ProfileArgs {
     /// Simulated device memory a shape may allocate, GiB; larger shapes are skipped with a note.
     #[arg(long, default_value_t = 6.0)]
     pub max_device_gib: f64,
-    /// Also the fused gated convolution alone (B = 1, the widths above) at these lengths.
+    /// Also the fused gated convolution alone (B = 1, the widths above) at these lengths (0: none).
     #[arg(long, value_delimiter = ',', default_values_t = vec![131072usize, 262144, 524288, 1048576])]
     pub conv_lengths: Vec<usize>,
     /// Write every row as JSON.
@@ -644,7 +644,7 @@ mod imp {
                 ));
             }
         }
-        for &l in &a.conv_lengths {
+        for &l in a.conv_lengths.iter().filter(|&&l| l > 0) {
             let what = format!("fused conv B=1 C={} L={l}", a.d_model);
             rows.extend(run_shape(
                 || match a.dtype {

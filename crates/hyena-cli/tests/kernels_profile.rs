@@ -1,0 +1,55 @@
+//! `hyena kernels --profile` end to end at a tiny shape: the operator's forward and backward run on
+//! the simulator with counters, every launch is joined with its SASS and modelled. The model's
+//! figures are not checked against a GPU here (none exists); the structure and the model's
+//! invariants are.
+#![cfg(all(feature = "sim", feature = "cuda"))]
+
+use std::process::Command;
+
+#[test]
+fn profile_models_every_launch_of_the_operator() {
+    let json = std::env::temp_dir().join(format!("hyena-profile-{}.json", std::process::id()));
+    let o = Command::new(env!("CARGO_BIN_EXE_hyena"))
+        .args(["kernels", "--profile", "--batch", "2", "--d-model", "16", "--lengths", "256", "--filter-width", "8"])
+        .args(["--conv-lengths", "0", "--json", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("model, not a GPU measurement"), "{text}");
+    assert!(text.contains("total forward") && text.contains("total backward"), "{text}");
+    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    assert!(j["notes"].as_array().unwrap().is_empty(), "{}", j["notes"]);
+    let rows = j["rows"].as_array().unwrap();
+    // The forward (device_operator.rs, order 2): per in_proj chunk a bias GEMM, a GEMM and the
+    // short conv (3 chunks), the implicit filter, the filter spectrum, one fused conv, the out_proj
+    // bias GEMM and GEMM.
+    let fwd: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["pass"] == "forward")
+        .map(|r| r["kernel"].as_str().unwrap())
+        .map(|k| if k.starts_with("gemm") { "gemm" } else { k })
+        .collect();
+    let mut want = Vec::new();
+    for _ in 0..3 {
+        want.extend(["gemm", "gemm", "hyena_shortconv_fwd_bf16"]);
+    }
+    want.extend(["hyena_filter_fwd_bf16", "hyena_fftconv_filter_bf16", "hyena_fftconv_fwd_bf16", "gemm", "gemm"]);
+    assert_eq!(fwd, want);
+    for r in rows {
+        let (h200, h100) = (r["h200_us"].as_f64().unwrap(), r["h100_us"].as_f64().unwrap());
+        assert!(h200.is_finite() && h200 > 0.0, "{r}");
+        // Same SMs and clock, less DRAM bandwidth: never faster on the H100.
+        assert!(h100 >= h200 * (1.0 - 1e-12), "{r}");
+        assert_eq!(r["model"], "model, not a GPU measurement");
+        if !r["kernel"].as_str().unwrap().starts_with("gemm") {
+            assert!(r["warp_instrs"].as_f64().unwrap() > 0.0, "{r}");
+            assert!(r["warps_per_sm"].as_u64().unwrap() > 0, "{r}");
+            // The fused conv runs one FFT stage per barrier: at least log2(512) of them per block.
+            if r["kernel"] == "hyena_fftconv_fwd_bf16" {
+                assert!(r["barriers_per_block"].as_f64().unwrap() >= 9.0, "{r}");
+            }
+        }
+    }
+}
