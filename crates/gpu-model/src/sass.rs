@@ -42,11 +42,11 @@
 //!      gets whole trips (⌊E/(m·warps)⌋ per warp).
 //!      Lines executed at most once per warp do not bound a loop block: they are code nvcc moved
 //!      into the loop (a barrier merged into it, a hoisted computation).
-//!    - A line with copies in two disjoint loops (an unrolled loop and its remainder) has a
-//!      budget: loops are visited by decreasing unroll factor and each visit spends m × (block
-//!      count), so the remainder loop gets what the main loop left (E mod m per warp). Other lines
-//!      (a loop header's test and increment in two blocks of one loop, nested loops) bound every
-//!      block by their whole count.
+//!    - Unrolled bodies spend budgets: loop blocks are visited by decreasing unroll factor and a
+//!      block with m > 1 spends m × (its count) of each of its lines' counts, so nvcc's remainder
+//!      code (a rolled loop, or straight pieces inside an outer loop) gets what the unrolled body
+//!      left (E mod m per warp). Blocks of rolled loops spend nothing: a line in several blocks of
+//!      one loop (a loop header's test and increment) bounds each by its whole count.
 //! 4. Blocks that `CALL` a subroutine and the subroutines (non-entry functions) count zero: nvcc
 //!    calls only the slow paths of division, reciprocal and 64-bit division, which the inline fast
 //!    path branches around for ordinary operands.
@@ -722,19 +722,6 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
                 .collect()
         })
         .collect();
-    // A line spends its budget only when it has copies in two disjoint loops (an unrolled loop and
-    // its remainder); a line in nested loops or in one loop's several blocks (a loop header's
-    // test and increment) bounds each block by its whole count.
-    let disjoint = |a: usize, b: usize| {
-        let ((s1, e1), (s2, e2)) = (regions[a], regions[b]);
-        e1 < s2 || e2 < s1
-    };
-    let spends: Vec<bool> = (0..f.chains.len())
-        .map(|c| {
-            let rs: Vec<usize> = (0..nb).filter(|&b| ops[b].contains_key(&c)).filter_map(|b| innermost[b]).collect();
-            rs.iter().any(|&x| rs.iter().any(|&y| disjoint(x, y)))
-        })
-        .collect();
     // Visit order: outside loops first (in order), then loops by decreasing unroll factor.
     let mut order: Vec<usize> = (0..nb).filter(|&b| innermost[b].is_none()).collect();
     let mut looped: Vec<usize> = (0..nb).filter(|&b| innermost[b].is_some()).collect();
@@ -811,7 +798,14 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
             // header's line, whose count the host compiler knows only as header executions.
             continue;
         }
-        for u in uses[b].iter().filter(|u| spends[u.chain]) {
+        // Only an unrolled body spends its lines' budgets (m × its count), so that nvcc's
+        // remainder code (a rolled loop, or straight pieces inside an outer loop) gets what the
+        // unrolled body left. A line in several blocks of one rolled loop (a loop header's test
+        // and increment) or in nested loops bounds each block by its whole count.
+        if uses[b].iter().all(|u| u.m == 1) {
+            continue;
+        }
+        for u in &uses[b] {
             if let Some(e) = budget[u.chain].as_mut() {
                 *e = (*e - u.m as f64 * c).max(0.0);
             }
