@@ -660,3 +660,18 @@ extern "C" __global__ void hyena_fftconv_long_rows_bwd(const HyenaFftConvLongPar
 extern "C" __global__ void hyena_fftconv_long_out_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<float>(p); }
 extern "C" __global__ void hyena_fftconv_long_out_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_fftconv_long_out_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<__half>(p); }
+
+// Every block of these kernels does the same work (one channel, or one (channel, batch) row, of
+// the same length): the simulator may count a sample of blocks and scale (SimDevice::set_block_sample).
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_f32);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_f32);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_f32);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_f32);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_f16);
