@@ -661,8 +661,17 @@ extern "C" __global__ void hyena_fftconv_long_out_f32(const HyenaFftConvLongPara
 extern "C" __global__ void hyena_fftconv_long_out_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_fftconv_long_out_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<__half>(p); }
 
-// Every block of these kernels does the same work (one row, tile or channel group each; a partial
-// last block aside): the simulator may sample blocks when counting (crates/gpu-model).
+// Every block of these kernels does the same work (one channel, or one (channel, batch) row, of
+// the same length): the simulator may count a sample of blocks and scale (SimDevice::set_block_sample).
+// The four-step (long) path: one column tile, row or output tile per block, all of one size.
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_cols_f32);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_cols_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_cols_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows_bwd);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_f32);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_f16);
@@ -675,6 +684,7 @@ CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_f16);
+<<<<<<< HEAD
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_cols_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_cols_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_cols_f16);
@@ -683,3 +693,5 @@ CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows_bwd);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_f16);
+=======
+>>>>>>> simcrate

@@ -358,14 +358,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl SimDevice {
     /// A simulator running the kernels of `lib`, with H200-like limits (227 KiB of dynamic shared
-    /// memory per block).
+    /// memory per block). Counters start off, unless the environment variable `CUDASIM_COUNTERS`
+    /// is `1` (to measure the cost of counting on an existing test suite).
     pub fn new(lib: &'static KernelLib) -> Self {
+        let on = std::env::var_os("CUDASIM_COUNTERS").is_some_and(|v| v == "1");
         SimDevice {
             lib,
             allocs: Mutex::new(BTreeMap::new()),
             max_shared: DEFAULT_MAX_SHARED_BYTES,
             order: ThreadOrder::Forward,
-            counters: Mutex::new(CounterState::default()),
+            counters: Mutex::new(CounterState { on, ..CounterState::default() }),
         }
     }
     /// Change the dynamic shared memory limit.

@@ -135,6 +135,11 @@ impl Symbolizer {
     /// End (file vaddr) of the basic block whose hook call returns to `ret`: the next hook call in
     /// the same function, else the function's end.
     fn block_end(&self, ret: u64) -> u64 {
+        if !cfg!(target_arch = "x86_64") {
+            // The scan below decodes x86-64 `call rel32`; elsewhere only the hook call's own
+            // location is attributed.
+            return ret;
+        }
         let fi = self.funcs.partition_point(|f| f.0 <= ret);
         let fend = if fi > 0 && ret < self.funcs[fi - 1].1 { self.funcs[fi - 1].1 } else { ret + 1 };
         let Some(&(base, data)) = self.text.iter().find(|(a, d)| *a <= ret && ret < a + d.len() as u64) else {
