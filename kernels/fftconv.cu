@@ -663,15 +663,6 @@ extern "C" __global__ void hyena_fftconv_long_out_f16(const HyenaFftConvLongPara
 
 // Every block of these kernels does the same work (one channel, or one (channel, batch) row, of
 // the same length): the simulator may count a sample of blocks and scale (SimDevice::set_block_sample).
-// The four-step (long) path: one column tile, row or output tile per block, all of one size.
-CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_cols_f32);
-CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_cols_bf16);
-CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_cols_f16);
-CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows);
-CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows_bwd);
-CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_f32);
-CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_bf16);
-CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_f16);
@@ -684,7 +675,7 @@ CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_f16);
-<<<<<<< HEAD
+// The four-step (long) path: one column tile, row or output tile per block, all of one size.
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_cols_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_cols_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_cols_f16);
@@ -693,5 +684,3 @@ CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows_bwd);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_f16);
-=======
->>>>>>> simcrate
