@@ -111,12 +111,3 @@ extern "C" __global__ void hyena_gate_fwd_f16(const HyenaGateFwdParams p) { hyen
 extern "C" __global__ void hyena_gate_bwd_f32(const HyenaGateBwdParams p) { hyena_gating::gate_bwd<float>(p); }
 extern "C" __global__ void hyena_gate_bwd_bf16(const HyenaGateBwdParams p) { hyena_gating::gate_bwd<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_gate_bwd_f16(const HyenaGateBwdParams p) { hyena_gating::gate_bwd<__half>(p); }
-
-// Every block of these kernels does the same work (one row, tile or channel group each; a partial
-// last block aside): the simulator may sample blocks when counting (crates/gpu-model).
-CUDASIM_UNIFORM_BLOCKS(hyena_gate_fwd_f32);
-CUDASIM_UNIFORM_BLOCKS(hyena_gate_fwd_bf16);
-CUDASIM_UNIFORM_BLOCKS(hyena_gate_fwd_f16);
-CUDASIM_UNIFORM_BLOCKS(hyena_gate_bwd_f32);
-CUDASIM_UNIFORM_BLOCKS(hyena_gate_bwd_bf16);
-CUDASIM_UNIFORM_BLOCKS(hyena_gate_bwd_f16);
