@@ -3,12 +3,14 @@
 //! the path is checked (every cell measured, the files written): simulator times mean nothing.
 #![cfg(feature = "sim")]
 
+mod common;
+
 use std::process::Command;
 
 #[test]
 fn bench_device_sim_fills_every_device_column() {
     let out = std::env::temp_dir().join(format!("hyena-bench-sim-{}", std::process::id()));
-    let o = Command::new(env!("CARGO_BIN_EXE_hyena"))
+    let o = Command::new(common::hyena_bin())
         .args(["bench", "--device", "sim", "--lengths", "17,64", "--width", "8", "--head-dim", "8", "--filter-width", "8"])
         .args(["--reps", "1", "--warmup", "0", "--no-torch", "--quiet", "--out-dir", out.to_str().unwrap()])
         .output()

@@ -2,6 +2,8 @@
 //! outputs and every gradient match the golden values (f64: 1e-10, f32: 1e-5); bad files give an
 //! error naming the tensor (or file), a failure exit status, and no output file.
 
+mod common;
+
 use hyena_model::tensors::{Tensor, TensorData};
 use hyena_model::TensorFile;
 use std::path::{Path, PathBuf};
@@ -39,7 +41,7 @@ fn split(dir: &Path, g: &TensorFile, prefix: &str) -> (PathBuf, PathBuf) {
 }
 
 fn hyena(args: &[&str]) -> (bool, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_hyena")).args(args).output().unwrap();
+    let o = Command::new(common::hyena_bin()).args(args).output().unwrap();
     (o.status.success(), String::from_utf8_lossy(&o.stderr).to_string())
 }
 

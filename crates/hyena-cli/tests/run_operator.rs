@@ -2,6 +2,8 @@
 //! file, must reproduce the golden outputs and gradients (f64 ≤ 1e-10, f32 ≤ 1e-5); bad inputs
 //! exit non-zero with a message naming the problem and write nothing.
 
+mod common;
+
 use hyena_kernels::rel_l2;
 use hyena_model::TensorFile;
 use std::path::{Path, PathBuf};
@@ -37,7 +39,7 @@ fn split(golden: &TensorFile, dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 fn hyena(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_hyena")).args(args).output().unwrap()
+    Command::new(common::hyena_bin()).args(args).output().unwrap()
 }
 
 /// A GPU this build can use (feature `cuda`, driver and device present): `hyena run --backend

@@ -2,6 +2,8 @@
 //! checkpoint, and a run stopped after 3 updates and resumed ends with exactly the weights of an
 //! uninterrupted run.
 
+mod common;
+
 use hyena_model::TensorFile;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,7 +29,7 @@ fn train(dir: &Path, ckpt: &str, log: &str, extra: &[&str]) {
     }
     args.extend(["--checkpoint".into(), dir.join(ckpt).display().to_string(), "--log".into(), dir.join(log).display().to_string()]);
     args.extend(extra.iter().map(|s| s.to_string()));
-    let o = Command::new(env!("CARGO_BIN_EXE_hyena")).args(&args).output().unwrap();
+    let o = Command::new(common::hyena_bin()).args(&args).output().unwrap();
     assert!(o.status.success(), "train-recall failed: {}", String::from_utf8_lossy(&o.stderr));
 }
 
@@ -60,7 +62,7 @@ fn train_resume_equals_uninterrupted() {
         hyena_model::tensors::Tensor { shape: vec![1, 10], data: hyena_model::tensors::TensorData::Int(vec![1, 5, 2, 4, 1, 5, 3, 4, 0, 1]), dtype: "I64".into() },
     );
     inp.save(dir.join("ids.safetensors"), safetensors::Dtype::F64).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_hyena"))
+    let o = Command::new(common::hyena_bin())
         .arg("run")
         .arg("--weights")
         .arg(dir.join("a.safetensors"))
@@ -75,7 +77,7 @@ fn train_resume_equals_uninterrupted() {
     assert_eq!(r.tensors["output.logits"].shape, vec![1, 10, 6]);
     assert!(r.tensors.contains_key("grad.backbone.layers.0.mixer.filter_fn.pos_emb.z"), "z is trained (lr_pos_emb 1e-5)");
     // Resuming with other settings is refused.
-    let o = Command::new(env!("CARGO_BIN_EXE_hyena"))
+    let o = Command::new(common::hyena_bin())
         .args(["train-recall", "--vocab", "6", "--seq-len", "8", "--d-model", "16", "--steps", "6", "--quiet", "--resume", "--precision", "f64"])
         .arg("--checkpoint")
         .arg(dir.join("a.safetensors"))
