@@ -382,42 +382,45 @@ impl Device for SimDevice {
         self.lock().insert(p as u64, Alloc { bytes, layout });
         Ok(p as u64)
     }
-    fn free_raw(&self, addr: u64, _bytes: usize) {
+    unsafe fn free_raw(&self, addr: u64, _bytes: usize) {
         if let Some(a) = self.lock().remove(&addr) {
             // SAFETY: allocated in alloc_raw with this layout; removed from the table first, so
             // it is freed once.
             unsafe { std::alloc::dealloc(addr as *mut u8, a.layout) };
         }
     }
-    fn copy_htod_raw(&self, src: &[u8], dst: u64) -> Result<()> {
+    unsafe fn copy_htod_raw(&self, src: &[u8], dst: u64) -> Result<()> {
         if src.is_empty() {
             return Ok(());
         }
         self.check_range("copy_htod destination", dst, src.len())?;
-        // SAFETY: dst..dst+len lies in a live allocation (checked); src is a distinct host slice.
+        // SAFETY: dst..dst+len lies in a live allocation (checked) that the caller keeps
+        // allocated and unshared for the call (contract of `copy_htod_raw`); src is a host slice.
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst as *mut u8, src.len()) };
         Ok(())
     }
-    fn copy_dtoh_raw(&self, src: u64, dst: &mut [u8]) -> Result<()> {
+    unsafe fn copy_dtoh_raw(&self, src: u64, dst: &mut [u8]) -> Result<()> {
         if dst.is_empty() {
             return Ok(());
         }
         self.check_range("copy_dtoh source", src, dst.len())?;
-        // SAFETY: src..src+len lies in a live allocation (checked); dst is a distinct host slice.
+        // SAFETY: src..src+len lies in a live allocation (checked) that the caller keeps
+        // allocated and unwritten for the call (contract of `copy_dtoh_raw`); dst is a host slice.
         unsafe { std::ptr::copy_nonoverlapping(src as *const u8, dst.as_mut_ptr(), dst.len()) };
         Ok(())
     }
-    fn copy_dtod_raw(&self, src: u64, dst: u64, bytes: usize) -> Result<()> {
+    unsafe fn copy_dtod_raw(&self, src: u64, dst: u64, bytes: usize) -> Result<()> {
         if bytes == 0 {
             return Ok(());
         }
         self.check_range("copy_dtod source", src, bytes)?;
         self.check_range("copy_dtod destination", dst, bytes)?;
-        // SAFETY: both ranges lie in live allocations (checked); copy handles overlap.
+        // SAFETY: both ranges lie in live allocations (checked) that the caller keeps allocated
+        // and unshared for the call (contract of `copy_dtod_raw`); `copy` handles overlap.
         unsafe { std::ptr::copy(src as *const u8, dst as *mut u8, bytes) };
         Ok(())
     }
-    fn launch_raw(&self, name: &str, cfg: LaunchConfig, params: &[u8]) -> Result<()> {
+    unsafe fn launch_raw(&self, name: &str, cfg: LaunchConfig, params: &[u8]) -> Result<()> {
         let k = registry().get(name).ok_or_else(|| HyenaError::KernelNotBuilt(name.to_string()))?;
         if params.len() != k.params_size {
             return Err(HyenaError::Invalid(format!(
@@ -466,8 +469,8 @@ impl Device for SimDevice {
         let _guard = LAUNCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         // SAFETY: every pointer is valid for the call; the registry entry was found above; the
         // runtime checks every access of the kernel against `allocs` (live allocations of this
-        // device, which cannot be freed during the call: free_raw takes the table lock, and the
-        // caller owns the buffers for the duration of the launch).
+        // device); the caller keeps the ranges the kernel uses allocated and unshared for the
+        // call (contract of `launch_raw`).
         let code = unsafe {
             hyena_sim_launch(
                 cname.as_ptr(),
@@ -492,7 +495,7 @@ impl Device for SimDevice {
             None => Err(HyenaError::Device(format!("simulator: kernel `{name}`: launch failed: {text}"))),
         }
     }
-    fn gemm(&self, s: &GemmSpec) -> Result<()> {
+    unsafe fn gemm(&self, s: &GemmSpec) -> Result<()> {
         let (ea, eb, ec) = gemm_extents(s)?;
         let es = s.dtype.size();
         let bytes = |e: usize, what: &str| {
@@ -501,7 +504,8 @@ impl Device for SimDevice {
         self.check_range("gemm a", s.a, bytes(ea, "a")?)?;
         self.check_range("gemm b", s.b, bytes(eb, "b")?)?;
         self.check_range("gemm c", s.c, bytes(ec, "c")?)?;
-        // SAFETY (all closures and gemm_fast): indices are below the extents checked above.
+        // SAFETY (all closures and gemm_fast): indices are below the extents checked above, which
+        // the caller keeps allocated and unshared for the call (contract of `gemm`).
         match s.dtype {
             DType::F32 => unsafe { gemm_fast::<f32>(s, s.alpha as f32, s.beta as f32) },
             DType::F64 => unsafe { gemm_fast::<f64>(s, s.alpha, s.beta) },
