@@ -23,7 +23,28 @@ fn config(items: usize) -> LaunchConfig {
     LaunchConfig { grid: (elementwise_grid(items), 1, 1), block: (ELEMENTWISE_BLOCK, 1, 1), shared_bytes: 0 }
 }
 
-/// `out = a ⊙ b` elementwise on `dev` (all three of the same length; `out` must not overlap).
+/// `out = a ⊙ b` elementwise on `dev` (all three of the same length).
+///
+/// `out` is an exclusive borrow, so it cannot alias an input:
+/// ```compile_fail,E0502
+/// # use hyena_kernels::device::{Device, DeviceBuffer};
+/// # use hyena_kernels::ops::gating::gate_fwd;
+/// # fn f(dev: &std::sync::Arc<dyn Device>) -> hyena_kernels::Result<()> {
+/// let mut a = DeviceBuffer::<f32>::from_host(dev, &[1.0, 2.0])?;
+/// let b = DeviceBuffer::<f32>::from_host(dev, &[3.0, 4.0])?;
+/// gate_fwd(dev, &a, &b, &mut a)?;
+/// # Ok(()) }
+/// ```
+/// ```no_run
+/// # use hyena_kernels::device::{Device, DeviceBuffer};
+/// # use hyena_kernels::ops::gating::gate_fwd;
+/// # fn f(dev: &std::sync::Arc<dyn Device>) -> hyena_kernels::Result<()> {
+/// let a = DeviceBuffer::<f32>::from_host(dev, &[1.0, 2.0])?;
+/// let b = DeviceBuffer::<f32>::from_host(dev, &[3.0, 4.0])?;
+/// let mut out = DeviceBuffer::<f32>::alloc(dev, 2)?;
+/// gate_fwd(dev, &a, &b, &mut out)?;
+/// # Ok(()) }
+/// ```
 pub fn gate_fwd<'a, T: DeviceScalar>(
     dev: &Arc<dyn Device>,
     a: impl Into<DeviceView<'a, T>>,
@@ -54,7 +75,16 @@ pub fn gate_fwd<'a, T: DeviceScalar>(
 }
 
 /// Backward of [`gate_fwd`]: `grad_a = grad_out ⊙ b`, `grad_b = grad_out ⊙ a` (all of the same
-/// length; the two outputs must not overlap each other or any input).
+/// length). The two outputs are exclusive borrows: they overlap neither each other nor an input.
+/// ```compile_fail,E0499
+/// # use hyena_kernels::device::{Device, DeviceBuffer};
+/// # use hyena_kernels::ops::gating::gate_bwd;
+/// # fn f(dev: &std::sync::Arc<dyn Device>) -> hyena_kernels::Result<()> {
+/// let a = DeviceBuffer::<f32>::from_host(dev, &[1.0, 2.0])?;
+/// let mut g = DeviceBuffer::<f32>::alloc(dev, 2)?;
+/// gate_bwd(dev, &a, &a, &a, &mut g, &mut g)?;
+/// # Ok(()) }
+/// ```
 pub fn gate_bwd<'a, T: DeviceScalar>(
     dev: &Arc<dyn Device>,
     a: impl Into<DeviceView<'a, T>>,
