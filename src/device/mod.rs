@@ -12,11 +12,11 @@
 //!
 //! Safe code reaches device memory only through the typed API: [`DeviceBuffer`] (owns an
 //! allocation, frees it on drop), [`DeviceView`] (a shared, read-only borrow of a sub-range) and
-//! [`DeviceViewMut`] (an exclusive borrow), and the wrappers of [`crate::ops`] built on them. The
-//! raw methods of [`Device`] that take addresses ([`Device::free_raw`], the `copy_*_raw` copies,
-//! [`Device::launch_raw`], [`Device::gemm`]) are `unsafe fn`: an address does not say whether the
-//! memory behind it is still allocated, or who else uses it. The invariant that makes the typed
-//! API sound:
+//! [`DeviceViewMut`] (an exclusive borrow), and the wrappers of `crate::ops` (features
+//! `cuda`/`sim`) built on them. The raw methods of [`Device`] that take addresses
+//! ([`Device::free_raw`], the `copy_*_raw` copies, [`Device::launch_raw`], [`Device::gemm`]) are
+//! `unsafe fn`: an address does not say whether the memory behind it is still allocated, or who
+//! else uses it. The invariant that makes the typed API sound:
 //!
 //! - **Liveness.** Memory is freed only by `Drop` of the [`DeviceBuffer`] that owns it, which needs
 //!   the buffer by value: no view of it, and so no operation on it, can be in progress (a view
@@ -213,7 +213,7 @@ pub struct GemmSpec {
 /// Ranges that do not lie inside one live allocation are detected by the copies and the GEMM
 /// and come back as [`HyenaError::Buffer`]; the simulator also checks every access of a kernel.
 /// Safe code uses the typed API instead ([`DeviceBuffer`], [`DeviceView`], [`DeviceViewMut`],
-/// [`crate::ops`]), which meets the contract by construction (see the module docs).
+/// `crate::ops`), which meets the contract by construction (see the module docs).
 pub trait Device: Send + Sync {
     /// Cuda or Sim.
     fn kind(&self) -> DeviceKind;
@@ -255,7 +255,7 @@ pub trait Device: Send + Sync {
     /// docs (on a GPU nothing checks those accesses).
     unsafe fn launch_raw(&self, name: &str, cfg: LaunchConfig, params: &[u8]) -> Result<()>;
     /// Run a strided-batched GEMM (cuBLAS on the GPU, the CPU GEMM in the simulator).
-    /// Safe callers use [`crate::ops::gemm`] (features `cuda`/`sim`).
+    /// Safe callers use `ops::gemm::gemm` (features `cuda`/`sim`).
     ///
     /// # Safety
     /// The contract of the trait docs for the extents of [`gemm_extents`] at `a`, `b` (read) and
@@ -327,13 +327,12 @@ pub fn available() -> (Vec<Arc<dyn Device>>, Vec<String>) {
 /// ```compile_fail,E0505
 /// # use hyena_kernels::device::{Device, DeviceBuffer};
 /// # fn f(dev: &std::sync::Arc<dyn Device>) -> hyena_kernels::Result<()> {
-/// // The buffer cannot be freed while another thread copies from it: the copy borrows it.
+/// // The buffer cannot be freed while a view of it exists: every copy, launch or GEMM holds
+/// // one for its duration (the free-during-copy race of the old safe `free_raw`).
 /// let b = DeviceBuffer::<f32>::alloc(dev, 1 << 20)?;
-/// std::thread::scope(|s| {
-///     let reader = s.spawn(|| b.to_host());
-///     drop(b);
-///     reader.join()
-/// });
+/// let view = b.as_view();
+/// drop(b);
+/// view.to_host()?;
 /// # Ok(()) }
 /// ```
 /// ```compile_fail,E0133
@@ -548,7 +547,7 @@ impl<'a, T: Pod> DeviceView<'a, T> {
 /// A contiguous sub-range of a [`DeviceBuffer`], writable: it borrows the buffer exclusively
 /// (from [`DeviceBuffer::as_view_mut`], [`DeviceBuffer::view_mut`], [`DeviceBuffer::chunks_mut`]
 /// or [`DeviceViewMut::split_at`]), so no other operation reads or writes the range while it
-/// exists. The outputs of the [`crate::ops`] wrappers. Pass `&mut view` to lend it to one call
+/// exists. The outputs of the `crate::ops` wrappers. Pass `&mut view` to lend it to one call
 /// and keep it.
 pub struct DeviceViewMut<'a, T: Pod> {
     dev: &'a Arc<dyn Device>,
