@@ -63,3 +63,12 @@ pub fn check_len(what: &str, got: usize, expected: usize) -> Result<()> {
         Err(HyenaError::shape(what, format!("{expected} elements"), format!("{got} elements")))
     }
 }
+
+/// The number of elements of a shape (the product of `dims`), or a [`HyenaError::Invalid`]
+/// naming `what` when it does not fit in `usize`. Every size derived from caller input goes
+/// through this (or `checked_mul`), never through a plain `*` that could wrap or panic.
+pub fn shape_len(what: &str, dims: &[usize]) -> Result<usize> {
+    dims.iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| HyenaError::Invalid(format!("{what}: the shape {dims:?} has more elements than fit in usize")))
+}

@@ -75,6 +75,44 @@ const _: () = {
     assert!(offset_of!(HyenaFilterBwdParams, n_splits) == 304);
 };
 
+/// Size of a field's type, from an accessor (for the padding check of [`params_pod`]).
+const fn field_size<S, F>(_: fn(&S) -> &F) -> usize {
+    size_of::<F>()
+}
+
+/// Declare launch-params structs plain old data ([`bytemuck::Pod`], so that
+/// [`as_bytes`](crate::device::as_bytes) can pass them to `launch_raw`), checking at compile time
+/// that the listed fields fill the whole struct: no padding byte, so no uninitialised byte.
+macro_rules! params_pod {
+    ($($t:ident { $($f:ident),* $(,)? })*) => {$(
+        const _: () = assert!(
+            size_of::<$t>() == 0 $(+ field_size(|p: &$t| &p.$f))*,
+            concat!(stringify!($t), ": the fields do not fill the struct (padding)")
+        );
+        // SAFETY: `#[repr(C)]` (bindgen), every field a u64, f64 or array of them (every bit
+        // pattern valid, all-zero included), no padding (checked just above), `Copy`, `'static`.
+        unsafe impl bytemuck::Zeroable for $t {}
+        // SAFETY: as above.
+        unsafe impl bytemuck::Pod for $t {}
+    )*};
+}
+
+params_pod! {
+    HyenaGateFwdParams { a, b, out, n }
+    HyenaGateBwdParams { a, b, grad_out, grad_a, grad_b, n }
+    HyenaShortConvParams { x, w, bias, y, b, c, l }
+    HyenaShortConvBwdParams { x, w, grad_y, grad_x, grad_w, grad_b, ws, b, c, l }
+    HyenaFftFilterParams { h, hf, c, l, log2n }
+    HyenaFftConvFwdParams { v, pre, post, hf, d, y, b, c, l, log2n }
+    HyenaFftConvBwdParams { v, pre, post, hf, d, grad_y, grad_v, grad_pre, grad_post, grad_h, grad_d, ws, ws_d, b, c, l, log2n }
+    HyenaFftConvLongParams { v, pre, post, hf, d, y, ws, b, c, l, log2n1, log2n2, log2tile, mode, aux }
+    HyenaFilterFwdParams { z, t, w, b, freq, out_weight, deltas, h, e, f, c, l, n_layers, modulate, shift }
+    HyenaFilterBwdParams {
+        z, t, w, b, freq, out_weight, deltas, grad_h, grad_z, grad_w, grad_b, grad_freq, grad_out_weight, ws, ws_a,
+        ws_ow, e, f, c, l, n_layers, modulate, shift, tiles_per_block, n_blocks, split_len, n_splits
+    }
+}
+
 /// One `extern "C" __global__` entry point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KernelInfo {

@@ -66,12 +66,12 @@ fn long_spectrum_slices_per_channel_match_cpu() {
         let per = spectrum_len(1, l).unwrap();
         assert_eq!(spectrum_len(c, l).unwrap(), c * per);
         assert_eq!(per, 2 * fft_size(l).unwrap());
-        let hf = poisoned::<f32>(&dev, c * per);
-        fftconv_filter(&dev, &dh, c, l, hf.view(0..c * per).unwrap()).unwrap();
+        let mut hf = poisoned::<f32>(&dev, c * per);
+        fftconv_filter(&dev, &dh, c, l, hf.view_mut(0..c * per).unwrap()).unwrap();
         dev.synchronize().unwrap();
         let spec = read_checked("filter hf", &hf, c * per);
         assert!(spec.iter().all(|x| x.is_finite()), "filter left hf entries unwritten");
-        let dy = poisoned::<f32>(&dev, c * l);
+        let mut dy = poisoned::<f32>(&dev, c * l);
         for ch in 0..c {
             let r = ch * l..(ch + 1) * l;
             gated_fftconv_fwd_spectrum(
@@ -84,7 +84,7 @@ fn long_spectrum_slices_per_channel_match_cpu() {
                 bs,
                 1,
                 l,
-                dy.view(r).unwrap(),
+                dy.view_mut(r).unwrap(),
             )
             .unwrap();
         }
@@ -98,12 +98,13 @@ fn long_spectrum_slices_per_channel_match_cpu() {
 fn long_rows_beyond_the_limit_are_length_errors() {
     for dev in common::devices() {
         let x = DeviceBuffer::<f32>::alloc(&dev, 4).unwrap();
+        let mut y = DeviceBuffer::<f32>::alloc(&dev, 4).unwrap();
         let long = LONG_MAX_LEN + 1;
         assert!(matches!(fft_size(long), Err(HyenaError::Length(_))));
         assert!(matches!(spectrum_len(1, long), Err(HyenaError::Length(_))));
-        let e = gated_fftconv_fwd(&dev, &x, &x, &x, None, None, 1, 1, long, &x).unwrap_err();
+        let e = gated_fftconv_fwd(&dev, &x, &x, &x, None, None, 1, 1, long, &mut y).unwrap_err();
         assert!(matches!(&e, HyenaError::Length(m) if m.contains(&LONG_MAX_LEN.to_string())), "{e}");
-        let e = fftconv_filter(&dev, &x, 1, long, &x).unwrap_err();
+        let e = fftconv_filter(&dev, &x, 1, long, &mut y).unwrap_err();
         assert!(matches!(&e, HyenaError::Length(m) if m.contains(&LONG_MAX_LEN.to_string())), "{e}");
     }
 }

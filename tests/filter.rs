@@ -99,15 +99,16 @@ impl<T: Storage> Grads<T> {
             out_weight: poisoned(dev, w.out_weight.len()),
         }
     }
-    fn views(&self) -> FilterGradViews<'_, T> {
-        fn v<T: Storage>(b: &DeviceBuffer<T>) -> hyena_kernels::device::DeviceView<'_, T> {
-            b.view(0..b.len() - MARGIN).unwrap()
+    fn views(&mut self) -> FilterGradViews<'_, T> {
+        fn v<T: Storage>(b: &mut DeviceBuffer<T>) -> hyena_kernels::device::DeviceViewMut<'_, T> {
+            let n = b.len() - MARGIN;
+            b.view_mut(0..n).unwrap()
         }
         FilterGradViews {
-            z: v(&self.z),
-            layers: self.layers.iter().map(|(a, b)| (v(a), v(b))).collect(),
-            freq: v(&self.freq),
-            out_weight: v(&self.out_weight),
+            z: v(&mut self.z),
+            layers: self.layers.iter_mut().map(|(a, b)| (v(a), v(b))).collect(),
+            freq: v(&mut self.freq),
+            out_weight: v(&mut self.out_weight),
         }
     }
     /// Every gradient as f64 (grad z: rows < L only; rows ≥ L must still hold the NaN poison).
@@ -139,14 +140,14 @@ fn check<T: Storage>(dev: &Arc<dyn Device>, case: &Case, seed: u64) {
     let bufs = FilterBuffers::<T>::upload(dev, &w).unwrap();
     let views = bufs.views();
     let dims = FilterDims::of(&w, l);
-    let h = poisoned::<T>(dev, c * l);
-    implicit_filter_fwd(dev, &views, &dims, h.view(0..c * l).unwrap()).unwrap_or_else(|e| panic!("{tag}: {e}"));
+    let mut h = poisoned::<T>(dev, c * l);
+    implicit_filter_fwd(dev, &views, &dims, h.view_mut(0..c * l).unwrap()).unwrap_or_else(|e| panic!("{tag}: {e}"));
     dev.synchronize().unwrap();
     assert_close(&format!("{tag} h"), &read_checked(&tag, &h, c * l), &h_ref, T::BOUND);
 
     let dgh = DeviceBuffer::from_host(dev, &gh.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>()).unwrap();
-    let grads = Grads::<T>::new(dev, &w);
-    implicit_filter_bwd(dev, &views, &dims, dgh.as_view(), &grads.views()).unwrap_or_else(|e| panic!("{tag}: {e}"));
+    let mut grads = Grads::<T>::new(dev, &w);
+    implicit_filter_bwd(dev, &views, &dims, dgh.as_view(), grads.views()).unwrap_or_else(|e| panic!("{tag}: {e}"));
     let got = grads.read(&tag, e, l);
     let mut want = vec![g_ref.z[..l * e].to_vec()];
     for (a, b) in &g_ref.layers {
@@ -160,8 +161,8 @@ fn check<T: Storage>(dev: &Arc<dyn Device>, case: &Case, seed: u64) {
     }
 
     // Deterministic: a second backward gives the same bits.
-    let again = Grads::<T>::new(dev, &w);
-    implicit_filter_bwd(dev, &views, &dims, dgh.as_view(), &again.views()).unwrap();
+    let mut again = Grads::<T>::new(dev, &w);
+    implicit_filter_bwd(dev, &views, &dims, dgh.as_view(), again.views()).unwrap();
     for ((name, a), (_, b)) in again.read(&tag, e, l).iter().zip(&got) {
         assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()), "{tag}: {name} differs between two runs");
     }
@@ -243,57 +244,53 @@ fn filter_rejects_bad_arguments_with_typed_errors() {
         let bufs = FilterBuffers::<f32>::upload(&dev, &w).unwrap();
         let views = bufs.views();
         let dims = FilterDims::of(&w, case.l);
-        let h = poisoned::<f32>(&dev, case.c * case.l);
-        let hv = h.view(0..case.c * case.l).unwrap();
+        let mut h = poisoned::<f32>(&dev, case.c * case.l);
+        let mut hv = h.view_mut(0..case.c * case.l).unwrap();
         let untouched = |h: &DeviceBuffer<f32>| h.to_host().unwrap().iter().all(|x| x.is_nan());
         // L > l_max and L = 0: Length.
-        let e = implicit_filter_fwd(&dev, &views, &FilterDims { l: 13, ..dims }, hv).unwrap_err();
+        let e = implicit_filter_fwd(&dev, &views, &FilterDims { l: 13, ..dims }, &mut hv).unwrap_err();
         assert!(matches!(e, HyenaError::Length(_)), "{e}");
-        let e = implicit_filter_fwd(&dev, &views, &FilterDims { l: 0, ..dims }, hv).unwrap_err();
+        let e = implicit_filter_fwd(&dev, &views, &FilterDims { l: 0, ..dims }, &mut hv).unwrap_err();
         assert!(matches!(e, HyenaError::Length(_)), "{e}");
         // Wrong lengths: Shape.
-        let e = implicit_filter_fwd(&dev, &views, &dims, h.view(0..case.c * case.l - 1).unwrap()).unwrap_err();
+        let e = implicit_filter_fwd(&dev, &views, &dims, hv.reborrow().into_view_mut(0..case.c * case.l - 1).unwrap()).unwrap_err();
         assert!(matches!(e, HyenaError::Shape { .. }), "{e}");
         let mut bad = views.clone();
         bad.z = bufs.z.view(0..bufs.z.len() - 1).unwrap();
-        let e = implicit_filter_fwd(&dev, &bad, &dims, hv).unwrap_err();
+        let e = implicit_filter_fwd(&dev, &bad, &dims, &mut hv).unwrap_err();
         assert!(matches!(e, HyenaError::Shape { .. }), "{e}");
         let mut bad = views.clone();
         bad.layers.swap(0, 1); // layer 0 must be [F, E]
-        let e = implicit_filter_fwd(&dev, &bad, &dims, hv).unwrap_err();
+        let e = implicit_filter_fwd(&dev, &bad, &dims, &mut hv).unwrap_err();
         assert!(matches!(e, HyenaError::Shape { .. }), "{e}");
         // Too many / no hidden layers, normalized: Invalid.
         let mut bad = views.clone();
         while bad.layers.len() <= MAX_LAYERS {
             bad.layers.push(views.layers[1]);
         }
-        let e = implicit_filter_fwd(&dev, &bad, &dims, hv).unwrap_err();
+        let e = implicit_filter_fwd(&dev, &bad, &dims, &mut hv).unwrap_err();
         assert!(matches!(e, HyenaError::Invalid(_)), "{e}");
         let mut bad = views.clone();
         bad.layers.clear();
-        let e = implicit_filter_fwd(&dev, &bad, &dims, hv).unwrap_err();
+        let e = implicit_filter_fwd(&dev, &bad, &dims, &mut hv).unwrap_err();
         assert!(matches!(e, HyenaError::Invalid(_)), "{e}");
-        let e = implicit_filter_fwd(&dev, &views, &FilterDims { normalized: true, ..dims }, hv).unwrap_err();
+        let e = implicit_filter_fwd(&dev, &views, &FilterDims { normalized: true, ..dims }, &mut hv).unwrap_err();
         assert!(matches!(e, HyenaError::Invalid(_)), "{e}");
-        // Output overlapping an input: Buffer.
-        let big = DeviceBuffer::<f32>::alloc(&dev, 100).unwrap();
+        // An output overlapping an input no longer compiles (`&mut` and `&` borrows of one
+        // buffer); adjacent parts of one buffer, split with `split_at`, work.
+        let mut big = DeviceBuffer::<f32>::alloc(&dev, 100).unwrap();
+        let (zpart, rest) = big.as_view_mut().split_at(60).unwrap();
         let mut alias = views.clone();
-        alias.z = big.view(0..60).unwrap();
-        implicit_filter_fwd(&dev, &alias, &dims, big.view(60..90).unwrap()).unwrap(); // adjacent: fine
-        let e = implicit_filter_fwd(&dev, &alias, &dims, big.view(50..80).unwrap()).unwrap_err();
-        assert!(matches!(e, HyenaError::Buffer { .. }), "{e}");
-        // Backward: grad output aliasing grad_h, wrong number of grad layers.
+        alias.z = (&zpart).into();
+        implicit_filter_fwd(&dev, &alias, &dims, rest.into_view_mut(0..30).unwrap()).unwrap();
+        // Backward: wrong number of grad layers, short grad_h.
         let gh = DeviceBuffer::<f32>::from_host(&dev, &vec![0.5; case.c * case.l]).unwrap();
-        let grads = Grads::<f32>::new(&dev, &w);
-        let mut gv = grads.views();
-        gv.freq = gh.view(0..case.f).unwrap();
-        let e = implicit_filter_bwd(&dev, &views, &dims, gh.as_view(), &gv).unwrap_err();
-        assert!(matches!(e, HyenaError::Buffer { .. }), "{e}");
+        let mut grads = Grads::<f32>::new(&dev, &w);
         let mut gv = grads.views();
         gv.layers.pop();
-        let e = implicit_filter_bwd(&dev, &views, &dims, gh.as_view(), &gv).unwrap_err();
+        let e = implicit_filter_bwd(&dev, &views, &dims, gh.as_view(), gv).unwrap_err();
         assert!(matches!(e, HyenaError::Shape { .. }), "{e}");
-        let e = implicit_filter_bwd(&dev, &views, &dims, gh.view(1..case.c * case.l).unwrap(), &grads.views()).unwrap_err();
+        let e = implicit_filter_bwd(&dev, &views, &dims, gh.view(1..case.c * case.l).unwrap(), grads.views()).unwrap_err();
         assert!(matches!(e, HyenaError::Shape { .. }), "{e}");
         assert!(untouched(&h), "a failed call launched");
         assert!(grads.z.to_host().unwrap().iter().all(|x| x.is_nan()), "a failed backward launched");
@@ -307,8 +304,8 @@ fn filter_rejects_bad_arguments_with_typed_errors() {
             out_weight: z64.view(0..24).unwrap(),
             deltas: z64.view(0..3).unwrap(),
         };
-        let h64 = DeviceBuffer::<f64>::alloc(&dev, 30).unwrap();
-        let e = implicit_filter_fwd(&dev, &v64, &dims, h64.as_view()).unwrap_err();
+        let mut h64 = DeviceBuffer::<f64>::alloc(&dev, 30).unwrap();
+        let e = implicit_filter_fwd(&dev, &v64, &dims, &mut h64).unwrap_err();
         assert!(matches!(e, HyenaError::Dtype(_)), "{e}");
     }
 }
@@ -323,12 +320,12 @@ fn filter_shared_memory_limit_is_a_typed_error() {
     let w = filter::<f32>(&case, 3);
     let bufs = FilterBuffers::<f32>::upload(&dev, &w).unwrap();
     let dims = FilterDims::of(&w, case.l);
-    let h = poisoned::<f32>(&dev, case.c * case.l);
-    let e = implicit_filter_fwd(&dev, &bufs.views(), &dims, h.view(0..case.c * case.l).unwrap()).unwrap_err();
+    let mut h = poisoned::<f32>(&dev, case.c * case.l);
+    let e = implicit_filter_fwd(&dev, &bufs.views(), &dims, h.view_mut(0..case.c * case.l).unwrap()).unwrap_err();
     assert!(matches!(e, HyenaError::SharedMemory { .. }), "{e}");
     let gh = DeviceBuffer::<f32>::from_host(&dev, &vec![0.5; case.c * case.l]).unwrap();
-    let grads = Grads::<f32>::new(&dev, &w);
-    let e = implicit_filter_bwd(&dev, &bufs.views(), &dims, gh.as_view(), &grads.views()).unwrap_err();
+    let mut grads = Grads::<f32>::new(&dev, &w);
+    let e = implicit_filter_bwd(&dev, &bufs.views(), &dims, gh.as_view(), grads.views()).unwrap_err();
     assert!(matches!(e, HyenaError::SharedMemory { .. }), "{e}");
     assert!(h.to_host().unwrap().iter().all(|x| x.is_nan()));
 }

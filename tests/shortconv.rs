@@ -41,12 +41,12 @@ fn check<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, seed:
     let dw = DeviceBuffer::from_host(dev, &w).unwrap();
     let db = DeviceBuffer::from_host(dev, &b).unwrap();
     let dgy = DeviceBuffer::from_host(dev, &gy).unwrap();
-    let dy = poisoned::<T>(dev, n);
-    shortconv_fwd(dev, &dx, &dw, &db, bs, c, l, dy.view(0..n).unwrap()).unwrap_or_else(|e| panic!("{tag}: {e}"));
+    let mut dy = poisoned::<T>(dev, n);
+    shortconv_fwd(dev, &dx, &dw, &db, bs, c, l, dy.view_mut(0..n).unwrap()).unwrap_or_else(|e| panic!("{tag}: {e}"));
     dev.synchronize().unwrap();
     assert_close(&format!("{tag} y"), &read_checked(&tag, &dy, n), &y_ref, T::BOUND);
 
-    let (dgx, dgw, dgb) = (poisoned::<T>(dev, n), poisoned::<T>(dev, 3 * c), poisoned::<T>(dev, c));
+    let (mut dgx, mut dgw, mut dgb) = (poisoned::<T>(dev, n), poisoned::<T>(dev, 3 * c), poisoned::<T>(dev, c));
     shortconv_bwd(
         dev,
         &dx,
@@ -55,9 +55,9 @@ fn check<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, seed:
         bs,
         c,
         l,
-        dgx.view(0..n).unwrap(),
-        dgw.view(0..3 * c).unwrap(),
-        dgb.view(0..c).unwrap(),
+        dgx.view_mut(0..n).unwrap(),
+        dgw.view_mut(0..3 * c).unwrap(),
+        dgb.view_mut(0..c).unwrap(),
     )
     .unwrap_or_else(|e| panic!("{tag}: {e}"));
     dev.synchronize().unwrap();
@@ -66,9 +66,20 @@ fn check<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, seed:
     assert_close(&format!("{tag} grad_b"), &read_checked(&tag, &dgb, c), &gb_ref, T::BOUND);
 
     // Deterministic: a second backward gives the same bits.
-    let again = poisoned::<T>(dev, 3 * c);
-    shortconv_bwd(dev, &dx, &dw, &dgy, bs, c, l, dgx.view(0..n).unwrap(), again.view(0..3 * c).unwrap(), dgb.view(0..c).unwrap())
-        .unwrap();
+    let mut again = poisoned::<T>(dev, 3 * c);
+    shortconv_bwd(
+        dev,
+        &dx,
+        &dw,
+        &dgy,
+        bs,
+        c,
+        l,
+        dgx.view_mut(0..n).unwrap(),
+        again.view_mut(0..3 * c).unwrap(),
+        dgb.view_mut(0..c).unwrap(),
+    )
+    .unwrap();
     let (a, b2) = (again.to_host().unwrap(), dgw.to_host().unwrap());
     assert!(
         a[..3 * c].iter().zip(&b2[..3 * c]).all(|(p, q)| p.to_f64().to_bits() == q.to_f64().to_bits()),
@@ -105,27 +116,30 @@ fn shortconv_rejects_bad_arguments_with_typed_errors() {
         let x = DeviceBuffer::from_host(&dev, &[0.5f32; 12]).unwrap();
         let w = DeviceBuffer::from_host(&dev, &[0.25f32; 6]).unwrap();
         let b = DeviceBuffer::from_host(&dev, &[0.125f32; 2]).unwrap();
-        let y = DeviceBuffer::<f32>::alloc(&dev, 12).unwrap();
+        let mut y = DeviceBuffer::<f32>::alloc(&dev, 12).unwrap();
         // B=2, C=2, L=3 is consistent; wrong shapes are Shape errors, L=0 a Length error.
-        shortconv_fwd(&dev, &x, &w, &b, 2, 2, 3, &y).unwrap();
-        let e = shortconv_fwd(&dev, &x, &w, &b, 2, 2, 4, &y).unwrap_err();
+        shortconv_fwd(&dev, &x, &w, &b, 2, 2, 3, &mut y).unwrap();
+        let e = shortconv_fwd(&dev, &x, &w, &b, 2, 2, 4, &mut y).unwrap_err();
         assert!(matches!(e, HyenaError::Shape { .. }), "{e}");
-        let e = shortconv_fwd(&dev, &x, &w, b.view(0..1).unwrap(), 2, 2, 3, &y).unwrap_err();
+        let e = shortconv_fwd(&dev, &x, &w, b.view(0..1).unwrap(), 2, 2, 3, &mut y).unwrap_err();
         assert!(matches!(e, HyenaError::Shape { .. }), "{e}");
-        let e = shortconv_fwd(&dev, x.view(0..0).unwrap(), &w, &b, 0, 2, 0, y.view(0..0).unwrap()).unwrap_err();
+        let e = shortconv_fwd(&dev, x.view(0..0).unwrap(), &w, &b, 0, 2, 0, y.view_mut(0..0).unwrap()).unwrap_err();
         assert!(matches!(e, HyenaError::Length(_)), "{e}");
-        // Output overlapping an input.
-        let e = shortconv_fwd(&dev, &x, &w, &b, 2, 2, 3, &x).unwrap_err();
-        assert!(matches!(e, HyenaError::Buffer { .. }), "{e}");
-        let gw = DeviceBuffer::<f32>::alloc(&dev, 6).unwrap();
-        let e = shortconv_bwd(&dev, &x, &w, &x, 2, 2, 3, &y, &gw, gw.view(0..2).unwrap()).unwrap_err();
-        assert!(matches!(e, HyenaError::Buffer { .. }), "{e}");
+        // Sizes whose product overflows: a typed error, not a panic.
+        let e = shortconv_fwd(&dev, &x, &w, &b, usize::MAX, 2, 3, &mut y).unwrap_err();
+        assert!(matches!(e, HyenaError::Invalid(_)), "{e}");
+        let e = shortconv_fwd(&dev, &x, &w, &b, 1, usize::MAX / 2, 1, &mut y).unwrap_err();
+        assert!(matches!(e, HyenaError::Invalid(_) | HyenaError::Shape { .. }), "{e}");
+        // Outputs overlapping an input or each other no longer compile (exclusive borrows).
+        let (mut gw, mut gb) = (DeviceBuffer::<f32>::alloc(&dev, 6).unwrap(), DeviceBuffer::<f32>::alloc(&dev, 2).unwrap());
+        let e = shortconv_bwd(&dev, &x, &w, &x, 2, 2, 3, &mut y, &mut gw, gb.view_mut(0..1).unwrap()).unwrap_err();
+        assert!(matches!(e, HyenaError::Shape { .. }), "{e}");
         // f64 storage has no kernel.
         let x64 = DeviceBuffer::from_host(&dev, &[1.0f64; 3]).unwrap();
         let w64 = DeviceBuffer::from_host(&dev, &[1.0f64; 3]).unwrap();
         let b64 = DeviceBuffer::from_host(&dev, &[1.0f64; 1]).unwrap();
-        let y64 = DeviceBuffer::<f64>::alloc(&dev, 3).unwrap();
-        let e = shortconv_fwd(&dev, &x64, &w64, &b64, 1, 1, 3, &y64).unwrap_err();
+        let mut y64 = DeviceBuffer::<f64>::alloc(&dev, 3).unwrap();
+        let e = shortconv_fwd(&dev, &x64, &w64, &b64, 1, 1, 3, &mut y64).unwrap_err();
         assert!(matches!(e, HyenaError::Dtype(_)), "{e}");
     }
 }

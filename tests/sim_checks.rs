@@ -46,11 +46,11 @@ fn sampled_fftconv_counters_scale_to_the_full_run() {
     let dv = DeviceBuffer::from_host(&dev, &v).unwrap();
     let dh = DeviceBuffer::from_host(&dev, &h).unwrap();
     let dd = DeviceBuffer::from_host(&dev, &vec![0.5f32; c]).unwrap();
-    let dy = DeviceBuffer::from_host(&dev, &vec![f32::NAN; bs * c * l]).unwrap();
-    let run = |sample: Option<u32>| -> LaunchCounters {
+    let mut dy = DeviceBuffer::from_host(&dev, &vec![f32::NAN; bs * c * l]).unwrap();
+    let mut run = |sample: Option<u32>| -> LaunchCounters {
         sim.set_block_sample(sample);
         sim.set_counters(true);
-        gated_fftconv_fwd(&dev, &dh, &dd, &dv, None, None, bs, c, l, &dy).unwrap();
+        gated_fftconv_fwd(&dev, &dh, &dd, &dv, None, None, bs, c, l, &mut dy).unwrap();
         sim.set_counters(false);
         sim.set_block_sample(None);
         let v = sim.take_counters();

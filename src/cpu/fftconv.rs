@@ -7,7 +7,7 @@
 //!
 //! [`fftconv_direct`] is the O(L²) oracle, used only by tests.
 
-use crate::error::{check_len, HyenaError, Result};
+use crate::error::{check_len, shape_len, HyenaError, Result};
 use crate::scalar::Scalar;
 use rayon::prelude::*;
 use realfft::num_complex::Complex;
@@ -55,6 +55,10 @@ impl<T: Scalar> FftConvPlan<T> {
     pub fn new(l: usize) -> Result<Self> {
         if l == 0 {
             return Err(HyenaError::Length("sequence length must be at least 1".into()));
+        }
+        // next_smooth(l) ≤ 2^⌈log2 l⌉ < 2l, so n < 4l: no overflow once 4l fits.
+        if l > usize::MAX / 4 {
+            return Err(HyenaError::Length(format!("sequence length {l} is too long for an FFT plan")));
         }
         let n = 2 * next_smooth(l);
         let mut planner = RealFftPlanner::<T>::new();
@@ -145,10 +149,10 @@ impl<T: Scalar> FftConvPlan<T> {
     /// Filter spectra for `c` rows of `h` ([C, L]), scaled by 1/n so that a product with a signal
     /// spectrum followed by [`FftConvPlan::irfft`] is the convolution. Returns `[C, n/2+1]`.
     pub fn filter_spectra(&self, h: &[T], c: usize) -> Result<Vec<Complex<T>>> {
-        check_len("filter h", h.len(), c * self.l)?;
+        check_len("filter h", h.len(), shape_len("filter h [C, L]", &[c, self.l])?)?;
         let bins = self.bins();
         let scale = T::one() / T::lit(self.n as f64);
-        let mut out = vec![Complex::new(T::zero(), T::zero()); c * bins];
+        let mut out = vec![Complex::new(T::zero(), T::zero()); shape_len("filter spectra [C, bins]", &[c, bins])?];
         out.par_chunks_mut(bins)
             .zip(h.par_chunks(self.l))
             .try_for_each_init(|| self.scratch(), |ws, (o, row)| self.rfft(row, scale, o, ws))?;
@@ -161,8 +165,8 @@ fn check_conv<T>(u: &[T], h: &[T], d: &[T], b: usize, c: usize, l: usize) -> Res
     if l == 0 {
         return Err(HyenaError::Length("sequence length must be at least 1".into()));
     }
-    check_len("fftconv u [B, C, L]", u.len(), b * c * l)?;
-    check_len("fftconv h [C, L]", h.len(), c * l)?;
+    check_len("fftconv u [B, C, L]", u.len(), shape_len("fftconv u [B, C, L]", &[b, c, l])?)?;
+    check_len("fftconv h [C, L]", h.len(), shape_len("fftconv h [C, L]", &[c, l])?)?;
     check_len("fftconv D [C]", d.len(), c)?;
     Ok(())
 }
@@ -171,7 +175,7 @@ fn check_conv<T>(u: &[T], h: &[T], d: &[T], b: usize, c: usize, l: usize) -> Res
 /// ungated case of [`gated_fftconv_fwd`].
 pub fn fftconv_fwd<T: Scalar>(u: &[T], h: &[T], d: &[T], b: usize, c: usize, l: usize, y: &mut [T]) -> Result<()> {
     check_conv(u, h, d, b, c, l)?;
-    check_len("fftconv y [B, C, L]", y.len(), b * c * l)?;
+    check_len("fftconv y [B, C, L]", y.len(), u.len())?;
     let plan = FftConvPlan::<T>::cached(l)?;
     let hf = plan.filter_spectra(h, c)?;
     gated_fftconv_fwd(&plan, &hf, d, Rows::contiguous(u, b, c, l)?, None, None, y)
@@ -200,7 +204,7 @@ pub fn fftconv_bwd<T: Scalar>(
     l: usize,
 ) -> Result<FftConvGrads<T>> {
     check_conv(u, h, d, b, c, l)?;
-    check_len("fftconv grad_y [B, C, L]", grad_y.len(), b * c * l)?;
+    check_len("fftconv grad_y [B, C, L]", grad_y.len(), u.len())?;
     let plan = FftConvPlan::<T>::cached(l)?;
     let hf = plan.filter_spectra(h, c)?;
     let g = gated_fftconv_bwd(&plan, &hf, d, Rows::contiguous(u, b, c, l)?, None, None, grad_y)?;
@@ -242,11 +246,19 @@ impl<'a, T> Rows<'a, T> {
     /// A view checked to lie inside `data`.
     pub fn new(data: &'a [T], batch: usize, channels: usize, len: usize, batch_stride: usize) -> Result<Self> {
         if batch > 0 && channels > 0 {
-            let need = (batch - 1) * batch_stride + channels * len;
-            if data.len() < need || batch_stride < channels * len && batch > 1 {
+            let per_batch = shape_len("row view [C, L]", &[channels, len])?;
+            let need = (batch - 1)
+                .checked_mul(batch_stride)
+                .and_then(|x| x.checked_add(per_batch))
+                .ok_or_else(|| {
+                    HyenaError::Invalid(format!(
+                        "row view: {batch} batches with stride {batch_stride} reach past usize::MAX"
+                    ))
+                })?;
+            if data.len() < need || batch_stride < per_batch && batch > 1 {
                 return Err(HyenaError::shape(
                     "row view",
-                    format!("{need} elements with batch stride ≥ {}", channels * len),
+                    format!("{need} elements with batch stride ≥ {per_batch}"),
                     format!("{} elements, batch stride {batch_stride}", data.len()),
                 ));
             }
@@ -255,8 +267,8 @@ impl<'a, T> Rows<'a, T> {
     }
     /// Contiguous `[B, C, L]`.
     pub fn contiguous(data: &'a [T], batch: usize, channels: usize, len: usize) -> Result<Self> {
-        check_len("rows [B, C, L]", data.len(), batch * channels * len)?;
-        Self::new(data, batch, channels, len, channels * len)
+        check_len("rows [B, C, L]", data.len(), shape_len("rows [B, C, L]", &[batch, channels, len])?)?;
+        Self::new(data, batch, channels, len, shape_len("rows [C, L]", &[channels, len])?)
     }
     /// Row `(b, c)`.
     #[inline]
@@ -295,7 +307,7 @@ fn check_gated<T: Scalar>(
     if l != plan.len() {
         return Err(HyenaError::shape("gated conv rows", format!("length {}", plan.len()), format!("length {l}")));
     }
-    check_len("gated conv filter spectra [C, bins]", hf.len(), c * plan.bins())?;
+    check_len("gated conv filter spectra [C, bins]", hf.len(), shape_len("gated conv filter spectra", &[c, plan.bins()])?)?;
     check_len("gated conv D [C]", d.len(), c)?;
     for (name, r) in [("pre", pre), ("post", post)] {
         if let Some(r) = r {

@@ -13,7 +13,7 @@
 
 use super::linear::{linear_bwd, linear_fwd};
 use super::vmath;
-use crate::error::{check_len, HyenaError, Result};
+use crate::error::{check_len, shape_len, HyenaError, Result};
 use crate::scalar::Scalar;
 use rayon::prelude::*;
 use std::any::{Any, TypeId};
@@ -97,7 +97,7 @@ pub fn positional_embedding<T: Scalar>(emb_dim: usize, l_max: usize) -> Result<(
     }
     let bands = (emb_dim - 1) / 2;
     let linspace = |a: f64, b: f64, n: usize, i: usize| if n == 1 { a } else { a + (b - a) * i as f64 / (n - 1) as f64 };
-    let mut z = vec![T::zero(); l_max * emb_dim];
+    let mut z = vec![T::zero(); shape_len("positional embedding z [l_max, E]", &[l_max, emb_dim])?];
     let mut t = vec![T::zero(); l_max];
     for l in 0..l_max {
         let tl = linspace(0.0, 1.0, l_max, l);
@@ -134,17 +134,22 @@ impl<T: Scalar> ImplicitFilter<T> {
         if e == 0 || f == 0 || c == 0 || self.l_max == 0 {
             return Err(HyenaError::Invalid("filter sizes must be positive".into()));
         }
-        check_len("filter_fn.pos_emb.z", self.z.len(), self.l_max * e)?;
+        check_len("filter_fn.pos_emb.z", self.z.len(), shape_len("filter_fn.pos_emb.z", &[self.l_max, e])?)?;
         check_len("filter_fn.pos_emb.t", self.t.len(), self.l_max)?;
         check_len("filter_fn.implicit_filter freq", self.freq.len(), f)?;
-        check_len("filter_fn.implicit_filter output weight", self.out_weight.len(), c * f)?;
+        check_len(
+            "filter_fn.implicit_filter output weight",
+            self.out_weight.len(),
+            shape_len("filter_fn.implicit_filter output weight", &[c, f])?,
+        )?;
         check_len("filter_fn.modulation.deltas", self.deltas.len(), c)?;
         if self.layers.is_empty() {
             return Err(HyenaError::Invalid("the filter FFN needs at least one hidden layer".into()));
         }
         for (i, (w, b)) in self.layers.iter().enumerate() {
             let d_in = if i == 0 { e } else { f };
-            check_len(&format!("filter_fn.implicit_filter.{}.weight", 2 * i), w.len(), f * d_in)?;
+            let name = format!("filter_fn.implicit_filter.{}.weight", 2 * i);
+            check_len(&name, w.len(), shape_len(&name, &[f, d_in])?)?;
             check_len(&format!("filter_fn.implicit_filter.{}.bias", 2 * i), b.len(), f)?;
         }
         Ok(())
@@ -195,6 +200,9 @@ pub fn filter_fwd<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<(Vec<T>,
         )));
     }
     let (e, f, c) = (w.emb_dim, w.width, w.channels);
+    // The work buffers below are [L, F] and [C, L].
+    shape_len("filter activations [L, F]", &[l, f])?;
+    shape_len("filter h [C, L]", &[c, l])?;
     let freq = to64(&w.freq);
     let mut inputs = Vec::with_capacity(w.layers.len());
     let mut pre = Vec::with_capacity(w.layers.len());
@@ -320,7 +328,8 @@ pub fn filter_bwd<T: Scalar>(
     grads: &mut FilterGrads<T>,
 ) -> Result<()> {
     let (e, f, c, l) = (w.emb_dim, w.width, w.channels, cache.l);
-    check_len("filter grad_h [C, L]", grad_h.len(), c * l)?;
+    check_len("filter grad_h [C, L]", grad_h.len(), shape_len("filter grad_h [C, L]", &[c, l])?)?;
+    shape_len("filter activations [L, max(E, F)]", &[l, e.max(f)])?;
     let mut g = transpose(grad_h, c, l);
     if w.normalized {
         // out = m / s, s = Σ|m|: d m_j = g_j / s − sign(m_j) Σ_i g_i m_i / s².

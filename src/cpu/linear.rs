@@ -3,7 +3,7 @@
 //! Matrices are row-major slices. PyTorch's `nn.Linear` keeps `weight` as `[out, in]`; these
 //! functions take that layout as-is.
 
-use crate::error::{check_len, HyenaError, Result};
+use crate::error::{check_len, shape_len, HyenaError, Result};
 use crate::scalar::Scalar;
 
 /// Work (m·n·k) under which the GEMM runs on the calling thread only.
@@ -93,7 +93,7 @@ pub fn linear_fwd<T: Scalar>(
     d_out: usize,
     y: &mut [T],
 ) -> Result<()> {
-    check_len("linear weight", w.len(), d_out * d_in)?;
+    check_len("linear weight", w.len(), shape_len("linear weight [out, in]", &[d_out, d_in])?)?;
     matmul(y, x, w, rows, d_out, d_in, false, true, false)?;
     if let Some(b) = bias {
         check_len("linear bias", b.len(), d_out)?;
@@ -120,7 +120,7 @@ pub fn linear_bwd<T: Scalar>(
     grad_w: &mut [T],
     grad_b: Option<&mut [T]>,
 ) -> Result<()> {
-    check_len("linear_bwd grad_y", grad_y.len(), rows * d_out)?;
+    check_len("linear_bwd grad_y", grad_y.len(), shape_len("linear_bwd grad_y [rows, out]", &[rows, d_out])?)?;
     if let Some(gx) = grad_x {
         matmul(gx, grad_y, w, rows, d_in, d_out, false, false, false)?;
     }

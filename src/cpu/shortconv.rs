@@ -4,7 +4,7 @@
 //!
 //! Layout: `x`, `y` as `[B, C, L]`, `w` as `[C, 3]` (PyTorch `[C, 1, 3]`), `b` as `[C]`.
 
-use crate::error::{check_len, HyenaError, Result};
+use crate::error::{check_len, shape_len, HyenaError, Result};
 use crate::scalar::Scalar;
 use rayon::prelude::*;
 
@@ -15,8 +15,8 @@ fn check<T>(x: &[T], w: &[T], b: &[T], bs: usize, c: usize, l: usize) -> Result<
     if l == 0 {
         return Err(HyenaError::Length("sequence length must be at least 1".into()));
     }
-    check_len("short conv x [B, C, L]", x.len(), bs * c * l)?;
-    check_len("short_filter.weight [C, 1, 3]", w.len(), c * TAPS)?;
+    check_len("short conv x [B, C, L]", x.len(), shape_len("short conv x [B, C, L]", &[bs, c, l])?)?;
+    check_len("short_filter.weight [C, 1, 3]", w.len(), shape_len("short_filter.weight", &[c, TAPS])?)?;
     check_len("short_filter.bias [C]", b.len(), c)?;
     Ok(())
 }
@@ -24,7 +24,7 @@ fn check<T>(x: &[T], w: &[T], b: &[T], bs: usize, c: usize, l: usize) -> Result<
 /// Forward into `y` `[B, C, L]`.
 pub fn shortconv_fwd<T: Scalar>(x: &[T], w: &[T], b: &[T], bs: usize, c: usize, l: usize, y: &mut [T]) -> Result<()> {
     check(x, w, b, bs, c, l)?;
-    check_len("short conv y [B, C, L]", y.len(), bs * c * l)?;
+    check_len("short conv y [B, C, L]", y.len(), x.len())?;
     y.par_chunks_mut(l).zip(x.par_chunks(l)).enumerate().for_each(|(row, (yr, xr))| {
         let ch = row % c;
         let (w0, w1, w2, bb) = (w[ch * 3], w[ch * 3 + 1], w[ch * 3 + 2], b[ch]);
@@ -57,9 +57,9 @@ pub fn shortconv_bwd<T: Scalar>(
     grad_b: &mut [T],
 ) -> Result<()> {
     check(x, w, b, bs, c, l)?;
-    check_len("short conv grad_y", grad_y.len(), bs * c * l)?;
-    check_len("short conv grad_x", grad_x.len(), bs * c * l)?;
-    check_len("short conv grad_w", grad_w.len(), c * TAPS)?;
+    check_len("short conv grad_y", grad_y.len(), x.len())?;
+    check_len("short conv grad_x", grad_x.len(), x.len())?;
+    check_len("short conv grad_w", grad_w.len(), w.len())?;
     check_len("short conv grad_b", grad_b.len(), c)?;
     grad_x.par_chunks_mut(l).zip(grad_y.par_chunks(l)).enumerate().for_each(|(row, (gx, gy))| {
         let ch = row % c;

@@ -9,7 +9,14 @@
 //!   dynamic shared memory against the device's limits (opting in above the 48 KiB default), then
 //!   launches on the context's default stream.
 //! - Memory is tracked in an [`AllocTable`]: copies and GEMM operands are checked to lie inside
-//!   live allocations before the driver or cuBLAS touches them.
+//!   live allocations before the driver or cuBLAS touches them. That check cannot see whether the
+//!   memory stays allocated while the work runs: the raw methods are `unsafe fn`, and the typed
+//!   API guarantees it (see [`super`]).
+//! - Ordering: every launch, GEMM, copy and stream-ordered free runs on the context's legacy
+//!   default stream (cudarc's `default_stream`, the null stream), in call order, and host copies
+//!   are synchronous on it; so work queued while a buffer was borrowed runs before any later use
+//!   of that buffer, including its free (`cuMemFreeAsync` on the same stream, or `cuMemFree`,
+//!   which synchronises).
 //! - GEMM: `cublasGemmStridedBatchedEx` (f32, f64, f16, bf16; f16/bf16 accumulate in f32), with the
 //!   cuBLAS handle created on first use; a missing `libcublas` is a [`HyenaError::Device`] naming it.
 
@@ -304,12 +311,13 @@ impl Device for CudaDevice {
         Ok(addr)
     }
 
-    fn free_raw(&self, addr: u64, _bytes: usize) {
+    unsafe fn free_raw(&self, addr: u64, _bytes: usize) {
         // Only free what this device allocated and has not freed yet.
         if self.allocs.remove(addr).is_some() && self.bind().is_ok() {
-            // SAFETY: `addr` came from this context's allocator and is freed once: stream-ordered
-            // after the work queued on the launch stream (pooled), or by cuMemFree, which waits
-            // for pending work. An error here cannot be reported from Drop.
+            // SAFETY: `addr` came from this context's allocator and is freed once (removed from the
+            // table first); the caller guarantees no later use (contract of `free_raw`); the free
+            // is stream-ordered after the work queued on the launch stream (pooled), or by
+            // cuMemFree, which synchronises. An error here cannot be reported from Drop.
             let _ = unsafe {
                 if self.pooled {
                     drv::free_async(addr, self.stream.cu_stream())
@@ -320,38 +328,43 @@ impl Device for CudaDevice {
         }
     }
 
-    fn copy_htod_raw(&self, src: &[u8], dst: u64) -> Result<()> {
+    unsafe fn copy_htod_raw(&self, src: &[u8], dst: u64) -> Result<()> {
         self.allocs.check("copy_htod destination", dst, src.len())?;
         if src.is_empty() {
             return Ok(());
         }
         self.bind()?;
-        // SAFETY: the destination range lies inside a live allocation (checked above).
+        // SAFETY: the destination range lies inside a live allocation (checked above) that the
+        // caller keeps allocated and unshared for the call (contract of `copy_htod_raw`); the copy
+        // is synchronous and ordered after the work queued on the (legacy default) stream.
         unsafe { drv::memcpy_htod_sync(dst, src) }.map_err(|e| driver_err("cuMemcpyHtoD", e))
     }
 
-    fn copy_dtoh_raw(&self, src: u64, dst: &mut [u8]) -> Result<()> {
+    unsafe fn copy_dtoh_raw(&self, src: u64, dst: &mut [u8]) -> Result<()> {
         self.allocs.check("copy_dtoh source", src, dst.len())?;
         if dst.is_empty() {
             return Ok(());
         }
         self.bind()?;
-        // SAFETY: the source range lies inside a live allocation (checked above).
+        // SAFETY: the source range lies inside a live allocation (checked above) that the caller
+        // keeps allocated and unwritten for the call (contract of `copy_dtoh_raw`); the copy is
+        // synchronous and ordered after the work queued on the stream.
         unsafe { drv::memcpy_dtoh_sync(dst, src) }.map_err(|e| driver_err("cuMemcpyDtoH", e))
     }
 
-    fn copy_dtod_raw(&self, src: u64, dst: u64, bytes: usize) -> Result<()> {
+    unsafe fn copy_dtod_raw(&self, src: u64, dst: u64, bytes: usize) -> Result<()> {
         self.allocs.check("copy_dtod source", src, bytes)?;
         self.allocs.check("copy_dtod destination", dst, bytes)?;
         if bytes == 0 {
             return Ok(());
         }
         self.bind()?;
-        // SAFETY: both ranges lie inside live allocations (checked above).
+        // SAFETY: both ranges lie inside live allocations (checked above) that the caller keeps
+        // allocated and unshared until the copy completes (contract of `copy_dtod_raw`).
         unsafe { drv::memcpy_dtod_sync(dst, src, bytes) }.map_err(|e| driver_err("cuMemcpyDtoD", e))
     }
 
-    fn launch_raw(&self, name: &str, cfg: LaunchConfig, params: &[u8]) -> Result<()> {
+    unsafe fn launch_raw(&self, name: &str, cfg: LaunchConfig, params: &[u8]) -> Result<()> {
         let info = kernels::check_launch(name, params.len())?;
         let f = self
             .functions
@@ -367,8 +380,9 @@ impl Device for CudaDevice {
         let mut args: [*mut c_void; 1] = [storage.as_mut_ptr() as *mut c_void];
         // SAFETY: `f` is a kernel of the loaded module whose only parameter is a struct of exactly
         // `params.len()` bytes (checked against the kernel index); the launch shape and shared
-        // memory were checked against the device limits; `storage` outlives the call (the driver
-        // copies arguments at launch).
+        // memory were checked against the device limits; the caller guarantees that the kernel's
+        // accesses stay in memory kept allocated and unshared until it completes (contract of
+        // `launch_raw`); `storage` outlives the call (the driver copies arguments at launch).
         unsafe {
             drv::launch_kernel(
                 f.cu_function(),
@@ -382,7 +396,7 @@ impl Device for CudaDevice {
         .map_err(|e| driver_err(&format!("cuLaunchKernel(`{name}`, {cfg:?})"), e))
     }
 
-    fn gemm(&self, s: &GemmSpec) -> Result<()> {
+    unsafe fn gemm(&self, s: &GemmSpec) -> Result<()> {
         use cublas::sys::{cublasComputeType_t, cublasGemmAlgo_t, cublasOperation_t, cudaDataType};
         let (ea, eb, ec) = gemm_extents(s)?;
         let es = s.dtype.size();
@@ -424,7 +438,8 @@ impl Device for CudaDevice {
         let blas = self.blas()?;
         self.bind()?;
         // SAFETY: every operand range lies inside a live allocation of this device (checked with
-        // the extents implied by m/n/k/ld/stride/batch above); dims fit cuBLAS's integer types;
+        // the extents implied by m/n/k/ld/stride/batch above) that the caller keeps allocated and
+        // unshared until the queued GEMM completes (contract of `gemm`); dims fit cuBLAS's types;
         // alpha/beta point at host scalars of the compute type (default host pointer mode) that
         // outlive the call.
         unsafe {

@@ -8,13 +8,48 @@
 //! Device pointers are plain 64-bit addresses (`u64`), as in the params structs of
 //! `kernels/hyena_params.h`.
 //!
-//! Changes to this module since the skeleton (the `Device` trait itself is unchanged):
+//! # Soundness: the typed API and the raw one beneath it
+//!
+//! Safe code reaches device memory only through the typed API: [`DeviceBuffer`] (owns an
+//! allocation, frees it on drop), [`DeviceView`] (a shared, read-only borrow of a sub-range) and
+//! [`DeviceViewMut`] (an exclusive borrow), and the wrappers of `crate::ops` (features
+//! `cuda`/`sim`) built on them. The raw methods of [`Device`] that take addresses
+//! ([`Device::free_raw`], the `copy_*_raw` copies, [`Device::launch_raw`], [`Device::gemm`]) are
+//! `unsafe fn`: an address does not say whether the memory behind it is still allocated, or who
+//! else uses it. The invariant that makes the typed API sound:
+//!
+//! - **Liveness.** Memory is freed only by `Drop` of the [`DeviceBuffer`] that owns it, which needs
+//!   the buffer by value: no view of it, and so no operation on it, can be in progress (a view
+//!   borrows the buffer for as long as an operation holds it).
+//! - **Exclusivity.** Every operation that writes device memory takes the destination as `&mut`
+//!   ([`DeviceBuffer::write`], [`DeviceViewMut`]; the `ops` wrappers take their outputs as
+//!   [`DeviceViewMut`]); reads take shared borrows. So, as for host memory, a range is either
+//!   written by one operation or read by any number, never both at once.
+//! - **Element types** are plain old data ([`Pod`]: no padding, no references, every bit pattern
+//!   valid), so whatever bytes the device holds (uninitialised memory, the simulator's 0xff
+//!   poison, a kernel's output) read back as valid values, and no host pointer ever reaches a
+//!   device.
+//! - **Duration.** An operation's borrows last for the call. On the simulator every operation
+//!   completes inside the call. On a GPU, kernels, GEMMs and copies are queued on the device's one
+//!   stream in call order, and host copies are synchronous on that stream, so any later use of the
+//!   same memory (a read, a write, or its free) runs after the queued work: frees are
+//!   stream-ordered (`cuMemFreeAsync` on the same stream) or synchronising (`cuMemFree`). Hence
+//!   "exclusive for the duration of the call" is "exclusive until the queued work completes".
+//!
+//! Device implementations still check every address range of a copy or GEMM against their live
+//! allocations and return a typed error for a range outside them (the simulator also checks every
+//! access a kernel makes); the `unsafe` contract is about what such a check cannot see: that the
+//! memory stays allocated and unshared for the duration.
+//!
+//! Changes to this module since the skeleton:
 //! - `pub mod cuda` (feature `cuda`) and `pub mod sim` (feature `sim`) declared here;
 //! - [`DeviceScalar`] (f32/f64/f16/bf16 → [`DType`], with f64 conversions), [`DeviceView`] (a sub-range of a buffer, for
 //!   misaligned views) and `DeviceBuffer::{view, as_view, dtype}`;
 //! - [`AllocTable`]: a helper a device can use to check that an address range lies inside one live
 //!   allocation before a copy, a launch or a GEMM touches it;
-//! - [`gemm_extents`]: the element extents a [`GemmSpec`] reads/writes, checked against overflow.
+//! - [`gemm_extents`]: the element extents a [`GemmSpec`] reads/writes, checked against overflow;
+//! - the raw-address methods of [`Device`] are `unsafe fn`; element types are bounded by [`Pod`];
+//!   writes go through `&mut` ([`DeviceBuffer::write`], [`DeviceViewMut`]).
 
 use crate::error::{HyenaError, Result};
 use std::collections::BTreeMap;
@@ -45,8 +80,15 @@ impl DType {
     }
 }
 
-/// A storage element type a device buffer can hold.
-pub trait DeviceScalar: Copy + Default + Send + Sync + std::fmt::Debug + 'static {
+/// Plain old data (bytemuck's trait, re-exported): `Copy`, no padding, no references or
+/// pointers, every bit pattern a valid value. The element type of every [`DeviceBuffer`].
+pub use bytemuck::Pod;
+/// Types without uninitialised (padding) bytes, whose bytes [`as_bytes`] may show (bytemuck's
+/// trait, re-exported; every [`Pod`] type is one).
+pub use bytemuck::NoUninit;
+
+/// A storage element type of the kernels (a floating-point [`Pod`] with a [`DType`]).
+pub trait DeviceScalar: Pod + Default + Send + Sync + std::fmt::Debug {
     /// The matching [`DType`].
     const DTYPE: DType;
     /// Round an f64 to this storage type: to nearest, ties to even (f16/bf16 via `half`, which
@@ -156,6 +198,22 @@ pub struct GemmSpec {
 ///
 /// Implementations must check every size, alignment and limit *before* touching memory or
 /// launching, and return a typed [`HyenaError`]; they never panic on bad input.
+///
+/// # Safety of the raw methods
+/// The methods that take device addresses are `unsafe fn`. Their common contract, for every
+/// device range an operation reads or writes (for [`Device::launch_raw`]: every range the kernel
+/// accesses through the addresses in its params; for [`Device::gemm`]: the extents of
+/// [`gemm_extents`]):
+/// 1. the range lies in memory returned by this device's [`Device::alloc_raw`] that is not freed
+///    until the operation has completed (on a GPU: until the work it queues has run; a free
+///    through [`Device::free_raw`] issued after the call is ordered after that work);
+/// 2. no range the operation writes is read or written, and no range it reads is written, by any
+///    other operation (another thread's call, or host code) while it runs.
+///
+/// Ranges that do not lie inside one live allocation are detected by the copies and the GEMM
+/// and come back as [`HyenaError::Buffer`]; the simulator also checks every access of a kernel.
+/// Safe code uses the typed API instead ([`DeviceBuffer`], [`DeviceView`], [`DeviceViewMut`],
+/// `crate::ops`), which meets the contract by construction (see the module docs).
 pub trait Device: Send + Sync {
     /// Cuda or Sim.
     fn kind(&self) -> DeviceKind;
@@ -163,21 +221,46 @@ pub trait Device: Send + Sync {
     fn name(&self) -> String;
     /// Largest dynamic shared memory one block may request (bytes), after opt-in.
     fn max_shared_bytes(&self) -> usize;
-    /// Allocate `bytes` of device memory (256-byte aligned). Freed with [`Device::free_raw`].
+    /// Allocate `bytes` of device memory (256-byte aligned). Freed with [`Device::free_raw`]
+    /// ([`DeviceBuffer`] does both).
     fn alloc_raw(&self, bytes: usize) -> Result<u64>;
-    /// Free memory returned by [`Device::alloc_raw`].
-    fn free_raw(&self, addr: u64, bytes: usize);
+    /// Free memory returned by [`Device::alloc_raw`] (stream-ordered after the work queued
+    /// before it). Unknown addresses are ignored.
+    ///
+    /// # Safety
+    /// No operation that may still run, and no later one, uses the memory at `addr` (its owner is
+    /// gone: the only safe caller is `Drop` of [`DeviceBuffer`]).
+    unsafe fn free_raw(&self, addr: u64, bytes: usize);
     /// Copy host bytes into device memory at `dst`.
-    fn copy_htod_raw(&self, src: &[u8], dst: u64) -> Result<()>;
+    ///
+    /// # Safety
+    /// The contract of the trait docs for the `src.len()` bytes at `dst` (written).
+    unsafe fn copy_htod_raw(&self, src: &[u8], dst: u64) -> Result<()>;
     /// Copy device memory at `src` into host bytes.
-    fn copy_dtoh_raw(&self, src: u64, dst: &mut [u8]) -> Result<()>;
+    ///
+    /// # Safety
+    /// The contract of the trait docs for the `dst.len()` bytes at `src` (read).
+    unsafe fn copy_dtoh_raw(&self, src: u64, dst: &mut [u8]) -> Result<()>;
     /// Copy `bytes` between two device addresses.
-    fn copy_dtod_raw(&self, src: u64, dst: u64, bytes: usize) -> Result<()>;
+    ///
+    /// # Safety
+    /// The contract of the trait docs for `bytes` at `src` (read) and at `dst` (written).
+    unsafe fn copy_dtod_raw(&self, src: u64, dst: u64, bytes: usize) -> Result<()>;
     /// Launch kernel `name` (its `extern "C"` symbol) with one params struct passed by value,
     /// given as its raw bytes (`params.len()` must equal the struct's size).
-    fn launch_raw(&self, name: &str, cfg: LaunchConfig, params: &[u8]) -> Result<()>;
+    ///
+    /// # Safety
+    /// `params` is the kernel's params struct (`kernels/hyena_params.h`) with sizes and addresses
+    /// such that every access the kernel makes falls in ranges that meet the contract of the trait
+    /// docs (on a GPU nothing checks those accesses).
+    unsafe fn launch_raw(&self, name: &str, cfg: LaunchConfig, params: &[u8]) -> Result<()>;
     /// Run a strided-batched GEMM (cuBLAS on the GPU, the CPU GEMM in the simulator).
-    fn gemm(&self, spec: &GemmSpec) -> Result<()>;
+    /// Safe callers use `ops::gemm::gemm` (features `cuda`/`sim`).
+    ///
+    /// # Safety
+    /// The contract of the trait docs for the extents of [`gemm_extents`] at `a`, `b` (read) and
+    /// `c` (written; not overlapping `a` or `b`), in elements of `spec.dtype`.
+    unsafe fn gemm(&self, spec: &GemmSpec) -> Result<()>;
     /// Wait for all queued work.
     fn synchronize(&self) -> Result<()>;
     /// Milliseconds the device spends on the work `work` queues: CUDA events around it on a GPU;
@@ -213,43 +296,107 @@ pub fn available() -> (Vec<Arc<dyn Device>>, Vec<String>) {
 }
 
 /// A typed device buffer of `len` elements of `T`, freed on drop.
-pub struct DeviceBuffer<T: Copy> {
+///
+/// Reads take `&self` ([`DeviceBuffer::to_host`], [`DeviceBuffer::view`]); writes take
+/// `&mut self` ([`DeviceBuffer::write`], [`DeviceBuffer::view_mut`]), so a buffer shared between
+/// threads is only read. Element types are [`Pod`]:
+///
+/// ```compile_fail,E0277
+/// # use hyena_kernels::device::{Device, DeviceBuffer};
+/// # fn f(dev: &std::sync::Arc<dyn Device>) {
+/// // `bool` has invalid bit patterns: not a device element type.
+/// let b = DeviceBuffer::<bool>::alloc(dev, 4);
+/// # }
+/// ```
+/// ```compile_fail,E0277
+/// # use hyena_kernels::device::{Device, DeviceBuffer};
+/// # fn f(dev: &std::sync::Arc<dyn Device>) {
+/// // Nor are references.
+/// let b = DeviceBuffer::<&str>::alloc(dev, 4);
+/// # }
+/// ```
+/// ```compile_fail,E0596
+/// # use hyena_kernels::device::{Device, DeviceBuffer};
+/// # fn f(dev: &std::sync::Arc<dyn Device>) -> hyena_kernels::Result<()> {
+/// // A write through a shared borrow does not compile (readers may hold the same buffer).
+/// let b = DeviceBuffer::<f32>::from_host(dev, &[1.0, 2.0])?;
+/// let shared = &b;
+/// shared.write(&[3.0, 4.0])?;
+/// # Ok(()) }
+/// ```
+/// ```compile_fail,E0505
+/// # use hyena_kernels::device::{Device, DeviceBuffer};
+/// # fn f(dev: &std::sync::Arc<dyn Device>) -> hyena_kernels::Result<()> {
+/// // The buffer cannot be freed while a view of it exists: every copy, launch or GEMM holds
+/// // one for its duration (the free-during-copy race of the old safe `free_raw`).
+/// let b = DeviceBuffer::<f32>::alloc(dev, 1 << 20)?;
+/// let view = b.as_view();
+/// drop(b);
+/// view.to_host()?;
+/// # Ok(()) }
+/// ```
+/// ```compile_fail,E0133
+/// # use hyena_kernels::device::{Device, DeviceBuffer};
+/// # fn f(dev: &std::sync::Arc<dyn Device>) -> hyena_kernels::Result<()> {
+/// // Nor through the raw address: freeing by address is `unsafe`.
+/// let b = DeviceBuffer::<f32>::alloc(dev, 1 << 20)?;
+/// dev.free_raw(b.addr(), 4 << 20);
+/// # Ok(()) }
+/// ```
+/// The same code with what is allowed compiles:
+/// ```no_run
+/// # use hyena_kernels::device::{Device, DeviceBuffer};
+/// # fn f(dev: &std::sync::Arc<dyn Device>) -> hyena_kernels::Result<()> {
+/// let mut b = DeviceBuffer::<f32>::from_host(dev, &[1.0, 2.0])?;
+/// b.write(&[3.0, 4.0])?;
+/// let shared = &b;
+/// std::thread::scope(|s| {
+///     let reader = s.spawn(|| shared.to_host());
+///     let _ = shared.to_host();
+///     reader.join()
+/// });
+/// drop(b);
+/// # Ok(()) }
+/// ```
+pub struct DeviceBuffer<T: Pod> {
     dev: Arc<dyn Device>,
     addr: u64,
     len: usize,
     _t: std::marker::PhantomData<T>,
 }
 
-impl<T: Copy> DeviceBuffer<T> {
-    /// Allocate an uninitialised buffer of `len` elements.
+/// Bytes of `len` elements of `T`, checked.
+fn byte_len<T>(len: usize) -> Result<usize> {
+    len.checked_mul(std::mem::size_of::<T>())
+        .ok_or_else(|| HyenaError::Invalid(format!("buffer of {len} elements overflows")))
+}
+
+impl<T: Pod> DeviceBuffer<T> {
+    /// Allocate a buffer of `len` elements (contents unspecified: any [`Pod`] value).
     pub fn alloc(dev: &Arc<dyn Device>, len: usize) -> Result<Self> {
-        let bytes = len
-            .checked_mul(std::mem::size_of::<T>())
-            .ok_or_else(|| HyenaError::Invalid(format!("buffer of {len} elements overflows")))?;
+        let bytes = byte_len::<T>(len)?;
         let addr = dev.alloc_raw(bytes.max(1))?;
         Ok(Self { dev: dev.clone(), addr, len, _t: std::marker::PhantomData })
     }
     /// Allocate and fill from a host slice.
     pub fn from_host(dev: &Arc<dyn Device>, src: &[T]) -> Result<Self> {
-        let b = Self::alloc(dev, src.len())?;
-        b.dev.copy_htod_raw(as_bytes(src), b.addr)?;
+        let mut b = Self::alloc(dev, src.len())?;
+        b.write(src)?;
         Ok(b)
     }
     /// Copy the whole buffer back to the host.
-    pub fn to_host(&self) -> Result<Vec<T>>
-    where
-        T: Default,
-    {
-        let mut out = vec![T::default(); self.len];
-        self.dev.copy_dtoh_raw(self.addr, as_bytes_mut(&mut out))?;
-        Ok(out)
+    pub fn to_host(&self) -> Result<Vec<T>> {
+        self.as_view().to_host()
     }
     /// Overwrite the buffer from a host slice of the same length.
-    pub fn write(&self, src: &[T]) -> Result<()> {
-        crate::error::check_len("DeviceBuffer::write source", src.len(), self.len)?;
-        self.dev.copy_htod_raw(as_bytes(src), self.addr)
+    pub fn write(&mut self, src: &[T]) -> Result<()> {
+        self.as_view_mut().write(src)
     }
-    /// Raw 64-bit device address, for a params struct.
+    /// Overwrite the buffer with a device-to-device copy of `src` (same length).
+    pub fn copy_from(&mut self, src: DeviceView<'_, T>) -> Result<()> {
+        self.as_view_mut().copy_from(src)
+    }
+    /// Raw 64-bit device address (for a params struct; using it needs the `unsafe` raw API).
     pub fn addr(&self) -> u64 {
         self.addr
     }
@@ -265,24 +412,40 @@ impl<T: Copy> DeviceBuffer<T> {
     pub fn device(&self) -> &Arc<dyn Device> {
         &self.dev
     }
-    /// A view of the whole buffer.
+    /// A read-only view of the whole buffer.
     pub fn as_view(&self) -> DeviceView<'_, T> {
         DeviceView { dev: &self.dev, addr: self.addr, len: self.len, _t: std::marker::PhantomData }
     }
-    /// A view of elements `range` (e.g. `buf.view(1..n+1)` for a view misaligned by one element).
+    /// A read-only view of elements `range` (e.g. `buf.view(1..n+1)` for a view misaligned by one
+    /// element).
     pub fn view(&self, range: std::ops::Range<usize>) -> Result<DeviceView<'_, T>> {
-        if range.start > range.end || range.end > self.len {
-            return Err(HyenaError::Buffer {
-                name: "view".into(),
-                problem: format!("range {range:?} out of bounds for a buffer of {} elements", self.len),
-            });
+        self.as_view().view(range)
+    }
+    /// An exclusive (writable) view of the whole buffer.
+    pub fn as_view_mut(&mut self) -> DeviceViewMut<'_, T> {
+        DeviceViewMut { dev: &self.dev, addr: self.addr, len: self.len, _t: std::marker::PhantomData }
+    }
+    /// An exclusive (writable) view of elements `range`.
+    pub fn view_mut(&mut self, range: std::ops::Range<usize>) -> Result<DeviceViewMut<'_, T>> {
+        self.as_view_mut().into_view_mut(range)
+    }
+    /// Disjoint exclusive views of consecutive chunks of `chunk` elements (the last one shorter
+    /// when `chunk` does not divide the length), like `slice::chunks_mut`.
+    pub fn chunks_mut(&mut self, chunk: usize) -> Result<Vec<DeviceViewMut<'_, T>>> {
+        if chunk == 0 {
+            return Err(HyenaError::Invalid("chunks_mut: chunk length must be positive".into()));
         }
-        Ok(DeviceView {
-            dev: &self.dev,
-            addr: self.addr + (range.start * std::mem::size_of::<T>()) as u64,
-            len: range.end - range.start,
-            _t: std::marker::PhantomData,
-        })
+        let mut rest = self.as_view_mut();
+        let mut out = Vec::with_capacity(rest.len.div_ceil(chunk));
+        while rest.len > chunk {
+            let (head, tail) = rest.split_at(chunk)?;
+            out.push(head);
+            rest = tail;
+        }
+        if rest.len > 0 {
+            out.push(rest);
+        }
+        Ok(out)
     }
 }
 
@@ -293,30 +456,48 @@ impl<T: DeviceScalar> DeviceBuffer<T> {
     }
 }
 
-/// A contiguous sub-range of a [`DeviceBuffer`] (borrowing it, so the memory stays alive).
-/// Kernels write through views too: device memory is not Rust memory, and every launch is ordered
-/// on the device's stream.
-pub struct DeviceView<'a, T: Copy> {
+fn range_error(range: &std::ops::Range<usize>, len: usize) -> HyenaError {
+    HyenaError::Buffer {
+        name: "view".into(),
+        problem: format!("range {range:?} out of bounds for {len} elements"),
+    }
+}
+
+/// A contiguous sub-range of a [`DeviceBuffer`], read-only: it borrows the buffer shared, so the
+/// memory stays alive and nothing writes it while the view exists. `Copy`, like `&[T]`.
+pub struct DeviceView<'a, T: Pod> {
     dev: &'a Arc<dyn Device>,
     addr: u64,
     len: usize,
-    _t: std::marker::PhantomData<T>,
+    _t: std::marker::PhantomData<&'a [T]>,
 }
 
-impl<T: Copy> Clone for DeviceView<'_, T> {
+impl<T: Pod> Clone for DeviceView<'_, T> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<T: Copy> Copy for DeviceView<'_, T> {}
+impl<T: Pod> Copy for DeviceView<'_, T> {}
 
-impl<'a, T: Copy> From<&'a DeviceBuffer<T>> for DeviceView<'a, T> {
+impl<'a, T: Pod> From<&'a DeviceBuffer<T>> for DeviceView<'a, T> {
     fn from(b: &'a DeviceBuffer<T>) -> Self {
         b.as_view()
     }
 }
 
-impl<'a, T: Copy> DeviceView<'a, T> {
+impl<'a, T: Pod> From<&'a DeviceView<'_, T>> for DeviceView<'a, T> {
+    fn from(v: &'a DeviceView<'_, T>) -> Self {
+        DeviceView { dev: v.dev, addr: v.addr, len: v.len, _t: std::marker::PhantomData }
+    }
+}
+
+impl<'a, T: Pod> From<&'a DeviceViewMut<'_, T>> for DeviceView<'a, T> {
+    fn from(v: &'a DeviceViewMut<'_, T>) -> Self {
+        v.as_view()
+    }
+}
+
+impl<'a, T: Pod> DeviceView<'a, T> {
     /// Raw 64-bit device address of the first element.
     pub fn addr(&self) -> u64 {
         self.addr
@@ -333,28 +514,143 @@ impl<'a, T: Copy> DeviceView<'a, T> {
     pub fn device(&self) -> &'a Arc<dyn Device> {
         self.dev
     }
+    /// The sub-view of elements `range`.
+    pub fn view(&self, range: std::ops::Range<usize>) -> Result<DeviceView<'a, T>> {
+        if range.start > range.end || range.end > self.len {
+            return Err(range_error(&range, self.len));
+        }
+        Ok(DeviceView {
+            dev: self.dev,
+            // In bounds of the allocation, so no overflow.
+            addr: self.addr + (range.start * std::mem::size_of::<T>()) as u64,
+            len: range.end - range.start,
+            _t: std::marker::PhantomData,
+        })
+    }
     /// Copy the viewed elements to the host.
-    pub fn to_host(&self) -> Result<Vec<T>>
-    where
-        T: Default,
-    {
-        let mut out = vec![T::default(); self.len];
+    pub fn to_host(&self) -> Result<Vec<T>> {
+        let mut out = vec![T::zeroed(); self.len];
         if self.len > 0 {
-            self.dev.copy_dtoh_raw(self.addr, as_bytes_mut(&mut out))?;
+            // SAFETY: the view borrows its buffer shared for 'a: the range is allocated (freed
+            // only by the buffer's Drop) and nothing writes it (writes need `&mut`) during the
+            // synchronous copy; `T: Pod` accepts whatever bytes the device holds.
+            unsafe { self.dev.copy_dtoh_raw(self.addr, as_bytes_mut(&mut out)) }?;
         }
         Ok(out)
-    }
-    /// Overwrite the viewed elements from a host slice of the same length.
-    pub fn write(&self, src: &[T]) -> Result<()> {
-        crate::error::check_len("DeviceView::write source", src.len(), self.len)?;
-        if self.len == 0 {
-            return Ok(());
-        }
-        self.dev.copy_htod_raw(as_bytes(src), self.addr)
     }
     /// True when this view lives on `dev` (the same `Arc`).
     pub fn is_on(&self, dev: &Arc<dyn Device>) -> bool {
         std::ptr::addr_eq(Arc::as_ptr(self.dev), Arc::as_ptr(dev))
+    }
+}
+
+/// A contiguous sub-range of a [`DeviceBuffer`], writable: it borrows the buffer exclusively
+/// (from [`DeviceBuffer::as_view_mut`], [`DeviceBuffer::view_mut`], [`DeviceBuffer::chunks_mut`]
+/// or [`DeviceViewMut::split_at`]), so no other operation reads or writes the range while it
+/// exists. The outputs of the `crate::ops` wrappers. Pass `&mut view` to lend it to one call
+/// and keep it.
+pub struct DeviceViewMut<'a, T: Pod> {
+    dev: &'a Arc<dyn Device>,
+    addr: u64,
+    len: usize,
+    _t: std::marker::PhantomData<&'a mut [T]>,
+}
+
+impl<'a, T: Pod> From<&'a mut DeviceBuffer<T>> for DeviceViewMut<'a, T> {
+    fn from(b: &'a mut DeviceBuffer<T>) -> Self {
+        b.as_view_mut()
+    }
+}
+
+impl<'a, T: Pod> From<&'a mut DeviceViewMut<'_, T>> for DeviceViewMut<'a, T> {
+    fn from(v: &'a mut DeviceViewMut<'_, T>) -> Self {
+        v.reborrow()
+    }
+}
+
+impl<'a, T: Pod> DeviceViewMut<'a, T> {
+    /// Raw 64-bit device address of the first element.
+    pub fn addr(&self) -> u64 {
+        self.addr
+    }
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    /// True when the view holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// The device that owns the memory.
+    pub fn device(&self) -> &'a Arc<dyn Device> {
+        self.dev
+    }
+    /// True when this view lives on `dev` (the same `Arc`).
+    pub fn is_on(&self, dev: &Arc<dyn Device>) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(self.dev), Arc::as_ptr(dev))
+    }
+    /// A read-only view of the same range, borrowing this one.
+    pub fn as_view(&self) -> DeviceView<'_, T> {
+        DeviceView { dev: self.dev, addr: self.addr, len: self.len, _t: std::marker::PhantomData }
+    }
+    /// A shorter-lived writable view of the same range (to lend it to one call and keep it).
+    pub fn reborrow(&mut self) -> DeviceViewMut<'_, T> {
+        DeviceViewMut { dev: self.dev, addr: self.addr, len: self.len, _t: std::marker::PhantomData }
+    }
+    /// The writable sub-view of elements `range`, consuming this view.
+    pub fn into_view_mut(self, range: std::ops::Range<usize>) -> Result<DeviceViewMut<'a, T>> {
+        if range.start > range.end || range.end > self.len {
+            return Err(range_error(&range, self.len));
+        }
+        Ok(DeviceViewMut {
+            dev: self.dev,
+            addr: self.addr + (range.start * std::mem::size_of::<T>()) as u64,
+            len: range.end - range.start,
+            _t: std::marker::PhantomData,
+        })
+    }
+    /// Split into the elements `..mid` and `mid..`, two disjoint writable views.
+    pub fn split_at(self, mid: usize) -> Result<(DeviceViewMut<'a, T>, DeviceViewMut<'a, T>)> {
+        if mid > self.len {
+            return Err(range_error(&(mid..self.len), self.len));
+        }
+        let head = DeviceViewMut { dev: self.dev, addr: self.addr, len: mid, _t: std::marker::PhantomData };
+        let tail = DeviceViewMut {
+            dev: self.dev,
+            addr: self.addr + (mid * std::mem::size_of::<T>()) as u64,
+            len: self.len - mid,
+            _t: std::marker::PhantomData,
+        };
+        Ok((head, tail))
+    }
+    /// Copy the viewed elements to the host.
+    pub fn to_host(&self) -> Result<Vec<T>> {
+        self.as_view().to_host()
+    }
+    /// Overwrite the viewed elements from a host slice of the same length.
+    pub fn write(&mut self, src: &[T]) -> Result<()> {
+        crate::error::check_len("device write source", src.len(), self.len)?;
+        if self.len == 0 {
+            return Ok(());
+        }
+        // SAFETY: the view borrows its buffer exclusively: the range is allocated and no other
+        // operation touches it during the copy (host copies are synchronous).
+        unsafe { self.dev.copy_htod_raw(as_bytes(src), self.addr) }
+    }
+    /// Overwrite the viewed elements with a device-to-device copy of `src` (same length, same
+    /// device).
+    pub fn copy_from(&mut self, src: DeviceView<'_, T>) -> Result<()> {
+        crate::error::check_len("device copy source", src.len(), self.len)?;
+        if !src.is_on(self.dev) {
+            return Err(HyenaError::Buffer { name: "device copy source".into(), problem: "belongs to another device".into() });
+        }
+        if self.len == 0 {
+            return Ok(());
+        }
+        // SAFETY: `src` borrows its buffer shared and `self` borrows its own exclusively, so the
+        // two ranges are live, disjoint (a range cannot be borrowed both ways), and nothing else
+        // writes `src` or touches `self` during the copy (queued in stream order on a GPU).
+        unsafe { self.dev.copy_dtod_raw(src.addr, self.addr, byte_len::<T>(self.len)?) }
     }
 }
 
@@ -455,22 +751,37 @@ pub fn gemm_extents(s: &GemmSpec) -> Result<(usize, usize, usize)> {
     ))
 }
 
-impl<T: Copy> Drop for DeviceBuffer<T> {
+impl<T: Pod> Drop for DeviceBuffer<T> {
     fn drop(&mut self) {
-        self.dev
-            .free_raw(self.addr, (self.len * std::mem::size_of::<T>()).max(1));
+        // SAFETY: the buffer is dropped, so no view of it exists and no operation borrowing it
+        // is in progress; work queued earlier on a GPU is ordered before the free. The size is
+        // the one allocated (it fitted then).
+        unsafe { self.dev.free_raw(self.addr, (self.len * std::mem::size_of::<T>()).max(1)) };
     }
 }
 
-/// View a slice of plain-old-data as bytes.
-pub fn as_bytes<T: Copy>(s: &[T]) -> &[u8] {
-    // SAFETY: T is Copy (plain data in this crate: f32/f64/f16/bf16/params structs); the byte view
-    // covers exactly the slice's memory.
-    unsafe { std::slice::from_raw_parts(s.as_ptr() as *const u8, std::mem::size_of_val(s)) }
+/// View a slice of plain-old-data as bytes (no padding, so every byte is initialised):
+///
+/// ```compile_fail,E0277
+/// // References are not plain old data.
+/// let b = hyena_kernels::device::as_bytes::<&str>(&["a", "b"]);
+/// ```
+/// ```
+/// assert_eq!(hyena_kernels::device::as_bytes::<u16>(&[0x0102]).len(), 2);
+/// ```
+pub fn as_bytes<T: NoUninit>(s: &[T]) -> &[u8] {
+    // Fails only for a zero-sized `T`: its slices hold no bytes.
+    bytemuck::try_cast_slice(s).unwrap_or(&[])
 }
 
-/// View a mutable slice of plain-old-data as bytes.
-pub fn as_bytes_mut<T: Copy>(s: &mut [T]) -> &mut [u8] {
-    // SAFETY: as above; every byte pattern is a valid f32/f64/f16/bf16.
-    unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut u8, std::mem::size_of_val(s)) }
+/// View a mutable slice of plain-old-data as bytes (every byte pattern written is a valid `T`):
+///
+/// ```compile_fail,E0277
+/// // A `bool` holding 3 would be undefined behaviour.
+/// let mut v = [false; 4];
+/// let b = hyena_kernels::device::as_bytes_mut::<bool>(&mut v);
+/// ```
+pub fn as_bytes_mut<T: Pod>(s: &mut [T]) -> &mut [u8] {
+    // Fails only for a zero-sized `T`: its slices hold no bytes.
+    bytemuck::try_cast_slice_mut(s).unwrap_or(&mut [])
 }

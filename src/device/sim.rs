@@ -203,19 +203,19 @@ impl Device for SimDevice {
             e => map_err(e),
         })
     }
-    fn free_raw(&self, addr: u64, _bytes: usize) {
+    unsafe fn free_raw(&self, addr: u64, _bytes: usize) {
         self.inner.free(addr);
     }
-    fn copy_htod_raw(&self, src: &[u8], dst: u64) -> Result<()> {
+    unsafe fn copy_htod_raw(&self, src: &[u8], dst: u64) -> Result<()> {
         self.inner.copy_htod(src, dst).map_err(map_err)
     }
-    fn copy_dtoh_raw(&self, src: u64, dst: &mut [u8]) -> Result<()> {
+    unsafe fn copy_dtoh_raw(&self, src: u64, dst: &mut [u8]) -> Result<()> {
         self.inner.copy_dtoh(src, dst).map_err(map_err)
     }
-    fn copy_dtod_raw(&self, src: u64, dst: u64, bytes: usize) -> Result<()> {
+    unsafe fn copy_dtod_raw(&self, src: u64, dst: u64, bytes: usize) -> Result<()> {
         self.inner.copy_dtod(src, dst, bytes).map_err(map_err)
     }
-    fn launch_raw(&self, name: &str, cfg: LaunchConfig, params: &[u8]) -> Result<()> {
+    unsafe fn launch_raw(&self, name: &str, cfg: LaunchConfig, params: &[u8]) -> Result<()> {
         if let (Some(info), Some(k)) = (crate::kernels::find(name), registry().get(name)) {
             if info.params_size != k.params_size {
                 return Err(HyenaError::Invalid(format!(
@@ -231,7 +231,7 @@ impl Device for SimDevice {
         };
         self.inner.launch(name, &c, params).map_err(map_err)
     }
-    fn gemm(&self, s: &GemmSpec) -> Result<()> {
+    unsafe fn gemm(&self, s: &GemmSpec) -> Result<()> {
         let (ea, eb, ec) = gemm_extents(s)?;
         let es = s.dtype.size();
         let bytes = |e: usize, what: &str| {

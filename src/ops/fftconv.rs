@@ -20,8 +20,8 @@
 //! device whose shared-memory limit is below a launch's need gives [`HyenaError::SharedMemory`]
 //! before anything is launched.
 
-use super::{check_args, check_device, Arg};
-use crate::device::{as_bytes, Device, DeviceBuffer, DeviceScalar, DeviceView, LaunchConfig};
+use super::{check_args, check_device, launch, mul, mul3, Arg};
+use crate::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, LaunchConfig};
 use crate::error::{check_len, HyenaError, Result};
 use crate::kernels::{HyenaFftConvBwdParams, HyenaFftConvFwdParams, HyenaFftConvLongParams, HyenaFftFilterParams};
 use std::sync::Arc;
@@ -133,12 +133,12 @@ pub fn fftconv_filter<'a, 'h, T: DeviceScalar>(
     h: impl Into<DeviceView<'a, T>>,
     c: usize,
     l: usize,
-    hf: impl Into<DeviceView<'h, f32>>,
+    hf: impl Into<DeviceViewMut<'h, f32>>,
 ) -> Result<()> {
     let (h, hf) = (h.into(), hf.into());
     let sfx = suffix(T::DTYPE, "fftconv_filter")?;
     let n = fft_size(l)?;
-    check_len("fftconv_filter h [C, L]", h.len(), c * l)?;
+    check_len("fftconv_filter h [C, L]", h.len(), mul(c, l, "fftconv_filter C·L")?)?;
     check_len("fftconv_filter hf [C, n/2+1] complex", hf.len(), spectrum_len(c, l)?)?;
     check_device(dev, "fftconv_filter h", &h)?;
     check_device(dev, "fftconv_filter hf", &hf)?;
@@ -151,7 +151,9 @@ pub fn fftconv_filter<'a, 'h, T: DeviceScalar>(
         return Ok(());
     }
     if l > SMEM_MAX_LEN {
-        return long_filter(dev, sfx, h.addr(), hf.addr(), c, l, n);
+        // SAFETY: h [C, L] borrowed shared, hf [C, 2n] f32 (spectrum_len on this path) borrowed
+        // exclusively, lengths checked above, not overlapping (checked).
+        return unsafe { long_filter(dev, sfx, h.addr(), hf.addr(), c, l, n) };
     }
     let name = format!("hyena_fftconv_filter_{sfx}");
     let shared = check_shared(dev, &name, 4 * n)?;
@@ -163,7 +165,9 @@ pub fn fftconv_filter<'a, 'h, T: DeviceScalar>(
         log2n: n.trailing_zeros() as u64,
     };
     let cfg = LaunchConfig { grid: (grid(c, "fftconv_filter")?, 1, 1), block: (block_for(n), 1, 1), shared_bytes: shared };
-    dev.launch_raw(&name, cfg, as_bytes(std::slice::from_ref(&p)))
+    // SAFETY: the kernel reads h [C, L] (borrowed shared) and writes hf [C, n/2+1] complex
+    // (borrowed exclusively, not overlapping h), lengths checked above.
+    unsafe { launch(dev, &name, cfg, &p) }
 }
 
 fn long_params(plan: &LongPlan, mut p: HyenaFftConvLongParams) -> HyenaFftConvLongParams {
@@ -191,7 +195,12 @@ struct LongBwdIo {
 /// Multi-pass backward (`L >` [`BWD_SMEM_MAX_LEN`]). Allocates the filter spectrum `[C, n]` and
 /// the workspaces `Za`, `Zg` `[C, ⌈B/2⌉, n]` and the grad_h slab `[C, n]` (complex f32: `8·n·C·(2·⌈B/2⌉ + 2)`
 /// bytes with the spectrum); waits for the device before freeing them.
-fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, c: usize, l: usize, n: usize) -> Result<()> {
+///
+/// # Safety
+/// Every non-zero address of `io` is a view on `dev` of the length [`gated_fftconv_bwd`] checks
+/// for `(bs, c, l)`, held by the caller for the call (inputs shared, outputs exclusive, outputs
+/// overlapping nothing).
+unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, c: usize, l: usize, n: usize) -> Result<()> {
     let plan = LongPlan::new(n);
     let cols = format!("hyena_fftconv_long_cols_{sfx}");
     let rows = "hyena_fftconv_long_rows_bwd";
@@ -204,12 +213,14 @@ fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, c: usiz
     let what = "gated_fftconv_bwd (multi-pass)";
     let g_rows = grid(c.saturating_mul(plan.n1()), what)?;
     let g_h = grid(c.saturating_mul(plan.tiles()), what)?;
-    let ws_len = slabs.checked_mul(2 * plan.n()).ok_or_else(|| HyenaError::Invalid(format!("{what}: workspace overflows")))?;
+    let ws_len = mul(slabs, 2 * plan.n(), &format!("{what}: workspace"))?;
+    let spec_len = mul3(2, c, plan.n(), &format!("{what}: spectrum"))?;
     // The four-step layout [C, n] complex, also for BWD_SMEM_MAX_LEN < L ≤ SMEM_MAX_LEN.
-    let hf = DeviceBuffer::<f32>::alloc(dev, 2 * c * plan.n())?;
+    let hf = DeviceBuffer::<f32>::alloc(dev, spec_len)?;
     let ws_a = DeviceBuffer::<f32>::alloc(dev, ws_len)?;
     let ws_g = DeviceBuffer::<f32>::alloc(dev, ws_len)?;
-    let ws_h = DeviceBuffer::<f32>::alloc(dev, 2 * c * plan.n())?;
+    let ws_h = DeviceBuffer::<f32>::alloc(dev, spec_len)?;
+    // SAFETY: io.h is [C, L] (caller's contract), hf is [C, 2n] f32, owned here.
     long_filter(dev, sfx, io.h, hf.addr(), c, l, n)?;
     let base = long_params(
         &plan,
@@ -231,9 +242,11 @@ fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, c: usiz
             aux: ws_g.addr(),
         },
     );
+    // SAFETY (every launch below): the caller's views (contract above) and the workspaces hf,
+    // ws_a, ws_g, ws_h sized above for (B, C, n), owned until after the synchronize at the end.
     let launch = |name: &str, blocks: u32, block: u32, shared: u32, p: HyenaFftConvLongParams| {
         let cfg = LaunchConfig { grid: (blocks, 1, 1), block: (block, 1, 1), shared_bytes: shared };
-        dev.launch_raw(name, cfg, as_bytes(std::slice::from_ref(&p)))
+        unsafe { super::launch(dev, name, cfg, &p) }
     };
     // g = grad_y ⊙ post is pass 1 with (v, pre) = (grad_y, post).
     let g_in = HyenaFftConvLongParams { v: io.grad_y, pre: io.post, ws: ws_g.addr(), ..base };
@@ -261,7 +274,11 @@ fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, c: usiz
 }
 
 /// Multi-pass filter spectrum: passes 1 and 2 (mode 0) with `h` as the rows, `hf` as the workspace.
-fn long_filter(dev: &Arc<dyn Device>, sfx: &str, h: u64, hf: u64, c: usize, l: usize, n: usize) -> Result<()> {
+///
+/// # Safety
+/// `h` is `[C, L]` of the kernel's dtype and `hf` `[C, 2n]` f32 on `dev`, not overlapping, held for
+/// the call (h unwritten, hf unshared).
+unsafe fn long_filter(dev: &Arc<dyn Device>, sfx: &str, h: u64, hf: u64, c: usize, l: usize, n: usize) -> Result<()> {
     let plan = LongPlan::new(n);
     let cols = format!("hyena_fftconv_long_cols_{sfx}");
     let rows = "hyena_fftconv_long_rows";
@@ -287,16 +304,23 @@ fn long_filter(dev: &Arc<dyn Device>, sfx: &str, h: u64, hf: u64, c: usize, l: u
             aux: 0,
         },
     );
-    let bytes = as_bytes(std::slice::from_ref(&p));
     let g1 = grid(c.saturating_mul(plan.tiles()), "fftconv_filter (multi-pass)")?;
     let g2 = grid(c.saturating_mul(plan.n1()), "fftconv_filter (multi-pass)")?;
-    dev.launch_raw(&cols, LaunchConfig { grid: (g1, 1, 1), block: (LONG_COLS_BLOCK, 1, 1), shared_bytes: cols_shared }, bytes)?;
-    dev.launch_raw(rows, LaunchConfig { grid: (g2, 1, 1), block: (plan.rows_block(), 1, 1), shared_bytes: rows_shared }, bytes)
+    // SAFETY: the caller's contract above.
+    unsafe {
+        launch(dev, &cols, LaunchConfig { grid: (g1, 1, 1), block: (LONG_COLS_BLOCK, 1, 1), shared_bytes: cols_shared }, &p)?;
+        launch(dev, rows, LaunchConfig { grid: (g2, 1, 1), block: (plan.rows_block(), 1, 1), shared_bytes: rows_shared }, &p)
+    }
 }
 
 /// Multi-pass forward: allocates the workspace `[C, ⌈B/2⌉, n]` complex f32 (`8·C·⌈B/2⌉·n`
 /// bytes), runs the three passes and waits for the device before freeing it.
-fn long_fwd(dev: &Arc<dyn Device>, sfx: &str, p: HyenaFftConvLongParams, n: usize) -> Result<()> {
+///
+/// # Safety
+/// The addresses of `p` are views on `dev` of the lengths [`gated_fftconv_fwd_spectrum`] checks
+/// for `(p.b, p.c, p.l)`, held by the caller for the call (inputs shared, `y` exclusive and
+/// overlapping nothing).
+unsafe fn long_fwd(dev: &Arc<dyn Device>, sfx: &str, p: HyenaFftConvLongParams, n: usize) -> Result<()> {
     let plan = LongPlan::new(n);
     let (bs, c) = (p.b as usize, p.c as usize);
     let pairs = bs.div_ceil(2);
@@ -314,11 +338,14 @@ fn long_fwd(dev: &Arc<dyn Device>, sfx: &str, p: HyenaFftConvLongParams, n: usiz
         .ok_or_else(|| HyenaError::Invalid(format!("gated_fftconv_fwd workspace of {slabs}·2n f32 overflows")))?;
     let ws = DeviceBuffer::<f32>::alloc(dev, ws_len)?;
     let p = long_params(&plan, HyenaFftConvLongParams { ws: ws.addr(), ..p });
-    let bytes = as_bytes(std::slice::from_ref(&p));
     let cfg13 = |shared| LaunchConfig { grid: (g13, 1, 1), block: (LONG_COLS_BLOCK, 1, 1), shared_bytes: shared };
-    dev.launch_raw(&cols, cfg13(cols_shared), bytes)?;
-    dev.launch_raw(rows, LaunchConfig { grid: (g2, 1, 1), block: (plan.rows_block(), 1, 1), shared_bytes: rows_shared }, bytes)?;
-    dev.launch_raw(&out, cfg13(out_shared), bytes)?;
+    // SAFETY: the caller's contract above, and the workspace `ws` sized for (B, C, n) above,
+    // owned until after the synchronize below.
+    unsafe {
+        launch(dev, &cols, cfg13(cols_shared), &p)?;
+        launch(dev, rows, LaunchConfig { grid: (g2, 1, 1), block: (plan.rows_block(), 1, 1), shared_bytes: rows_shared }, &p)?;
+        launch(dev, &out, cfg13(out_shared), &p)?;
+    }
     // The workspace must outlive the launches.
     dev.synchronize()
 }
@@ -337,15 +364,12 @@ pub fn gated_fftconv_fwd_spectrum<'a, 'h, T: DeviceScalar>(
     bs: usize,
     c: usize,
     l: usize,
-    y: impl Into<DeviceView<'a, T>>,
+    y: impl Into<DeviceViewMut<'a, T>>,
 ) -> Result<()> {
     let (hf, d, v, y) = (hf.into(), d.into(), v.into(), y.into());
     let sfx = suffix(T::DTYPE, "gated_fftconv_fwd")?;
     let n = fft_size(l)?;
-    let total = bs
-        .checked_mul(c)
-        .and_then(|x| x.checked_mul(l))
-        .ok_or_else(|| HyenaError::Invalid(format!("B·C·L overflows: B={bs} C={c} L={l}")))?;
+    let total = mul3(bs, c, l, "gated_fftconv_fwd B·C·L")?;
     check_len("gated_fftconv_fwd hf [C, n/2+1] complex", hf.len(), spectrum_len(c, l)?)?;
     check_len("gated_fftconv_fwd D [C]", d.len(), c)?;
     check_len("gated_fftconv_fwd v [B, C, L]", v.len(), total)?;
@@ -397,7 +421,9 @@ pub fn gated_fftconv_fwd_spectrum<'a, 'h, T: DeviceScalar>(
             mode: 1,
             aux: 0,
         };
-        return long_fwd(dev, sfx, p, n);
+        // SAFETY: every address comes from a view checked above (lengths for (B, C, L), device,
+        // alignment, y overlapping nothing) and borrowed for this call (y exclusively).
+        return unsafe { long_fwd(dev, sfx, p, n) };
     }
     let name = format!("hyena_fftconv_fwd_{sfx}");
     let shared = check_shared(dev, &name, 4 * n + (4 * l).next_multiple_of(16))?;
@@ -413,8 +439,11 @@ pub fn gated_fftconv_fwd_spectrum<'a, 'h, T: DeviceScalar>(
         l: l as u64,
         log2n: n.trailing_zeros() as u64,
     };
+    // B·C ≤ B·C·L, which fits.
     let cfg = LaunchConfig { grid: (grid(bs * c, "gated_fftconv_fwd")?, 1, 1), block: (block_for(n), 1, 1), shared_bytes: shared };
-    dev.launch_raw(&name, cfg, as_bytes(std::slice::from_ref(&p)))
+    // SAFETY: the kernel reads v, pre, post [B, C, L], D [C], hf [C, n/2+1] complex (borrowed
+    // shared) and writes y [B, C, L] (borrowed exclusively, overlapping nothing), lengths checked.
+    unsafe { launch(dev, &name, cfg, &p) }
 }
 
 /// Gated causal FFT convolution forward: computes the filter spectrum of `h` `[C, L]` once
@@ -430,12 +459,12 @@ pub fn gated_fftconv_fwd<'a, T: DeviceScalar>(
     bs: usize,
     c: usize,
     l: usize,
-    y: impl Into<DeviceView<'a, T>>,
+    y: impl Into<DeviceViewMut<'a, T>>,
 ) -> Result<()> {
     let h = h.into();
     suffix(T::DTYPE, "gated_fftconv_fwd")?;
-    let hf = DeviceBuffer::<f32>::alloc(dev, spectrum_len(c, l)?)?;
-    fftconv_filter(dev, h, c, l, &hf)?;
+    let mut hf = DeviceBuffer::<f32>::alloc(dev, spectrum_len(c, l)?)?;
+    fftconv_filter(dev, h, c, l, &mut hf)?;
     gated_fftconv_fwd_spectrum(dev, &hf, d, v, pre, post, bs, c, l, y)?;
     // The spectrum buffer must outlive the launches.
     dev.synchronize()
@@ -444,12 +473,12 @@ pub fn gated_fftconv_fwd<'a, T: DeviceScalar>(
 /// Gradients written by [`gated_fftconv_bwd`] (device views; `grad_pre`/`grad_post` present
 /// exactly when `pre`/`post` were given). `grad_h` `[C, L]` and `grad_d` `[C]` are overwritten with
 /// the sums over the batch.
-pub struct GatedConvGradViews<'a, T: Copy> {
-    pub grad_v: DeviceView<'a, T>,
-    pub grad_pre: Option<DeviceView<'a, T>>,
-    pub grad_post: Option<DeviceView<'a, T>>,
-    pub grad_h: DeviceView<'a, T>,
-    pub grad_d: DeviceView<'a, T>,
+pub struct GatedConvGradViews<'a, T: crate::device::Pod> {
+    pub grad_v: DeviceViewMut<'a, T>,
+    pub grad_pre: Option<DeviceViewMut<'a, T>>,
+    pub grad_post: Option<DeviceViewMut<'a, T>>,
+    pub grad_h: DeviceViewMut<'a, T>,
+    pub grad_d: DeviceViewMut<'a, T>,
 }
 
 /// Backward of [`gated_fftconv_fwd`] given `grad_y` `[B, C, L]`, `L ≤` [`LONG_MAX_LEN`].
@@ -475,17 +504,14 @@ pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
     let (h, d, v, gy) = (h.into(), d.into(), v.into(), grad_y.into());
     let sfx = suffix(T::DTYPE, "gated_fftconv_bwd")?;
     let n = fft_size(l)?;
-    let total = bs
-        .checked_mul(c)
-        .and_then(|x| x.checked_mul(l))
-        .ok_or_else(|| HyenaError::Invalid(format!("B·C·L overflows: B={bs} C={c} L={l}")))?;
+    let total = mul3(bs, c, l, "gated_fftconv_bwd B·C·L")?;
     let g = &grads;
-    check_len("gated_fftconv_bwd h [C, L]", h.len(), c * l)?;
+    check_len("gated_fftconv_bwd h [C, L]", h.len(), mul(c, l, "gated_fftconv_bwd C·L")?)?;
     check_len("gated_fftconv_bwd D [C]", d.len(), c)?;
     check_len("gated_fftconv_bwd v [B, C, L]", v.len(), total)?;
     check_len("gated_fftconv_bwd grad_y [B, C, L]", gy.len(), total)?;
     check_len("gated_fftconv_bwd grad_v [B, C, L]", g.grad_v.len(), total)?;
-    check_len("gated_fftconv_bwd grad_h [C, L]", g.grad_h.len(), c * l)?;
+    check_len("gated_fftconv_bwd grad_h [C, L]", g.grad_h.len(), h.len())?;
     check_len("gated_fftconv_bwd grad_d [C]", g.grad_d.len(), c)?;
     for (name, x, gx) in [("pre", &pre, &g.grad_pre), ("post", &post, &g.grad_post)] {
         match (x, gx) {
@@ -520,13 +546,10 @@ pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
             args.push(Arg::output(name, x));
         }
     }
-    for x in [&h, &d, &v, &gy, &g.grad_v, &g.grad_h, &g.grad_d]
-        .into_iter()
-        .chain(pre.iter())
-        .chain(post.iter())
-        .chain(g.grad_pre.iter())
-        .chain(g.grad_post.iter())
-    {
+    for x in [&h, &d, &v, &gy].into_iter().chain(pre.iter()).chain(post.iter()) {
+        check_device(dev, "gated_fftconv_bwd argument", x)?;
+    }
+    for x in [&g.grad_v, &g.grad_h, &g.grad_d].into_iter().chain(g.grad_pre.iter()).chain(g.grad_post.iter()) {
         check_device(dev, "gated_fftconv_bwd argument", x)?;
     }
     check_args(&args, std::mem::size_of::<T>())?;
@@ -535,6 +558,7 @@ pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
     }
     if l > BWD_SMEM_MAX_LEN {
         let opt = |x: &Option<DeviceView<'a, T>>| x.as_ref().map_or(0, |x| x.addr());
+        let opt_mut = |x: &Option<DeviceViewMut<'a, T>>| x.as_ref().map_or(0, |x| x.addr());
         let io = LongBwdIo {
             h: h.addr(),
             d: d.addr(),
@@ -543,12 +567,14 @@ pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
             post: opt(&post),
             grad_y: gy.addr(),
             grad_v: g.grad_v.addr(),
-            grad_pre: opt(&g.grad_pre),
-            grad_post: opt(&g.grad_post),
+            grad_pre: opt_mut(&g.grad_pre),
+            grad_post: opt_mut(&g.grad_post),
             grad_h: g.grad_h.addr(),
             grad_d: g.grad_d.addr(),
         };
-        return long_bwd(dev, sfx, &io, bs, c, l, n);
+        // SAFETY: every address comes from a view checked above (lengths, device, alignment,
+        // outputs overlapping nothing), borrowed for this call (the outputs exclusively).
+        return unsafe { long_bwd(dev, sfx, &io, bs, c, l, n) };
     }
     let m = n / 2;
     let block = block_for(n);
@@ -557,10 +583,11 @@ pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
     // Static reduction buffer (MAX_BLOCK f32) + two spectra.
     let rows_shared = check_shared(dev, &rows_name, 16 * m + 4 * MAX_BLOCK)? - 4 * MAX_BLOCK as u32;
     let red_shared = check_shared(dev, &red_name, 8 * m)?;
-    let hf = DeviceBuffer::<f32>::alloc(dev, spectrum_len(c, l)?)?;
-    fftconv_filter(dev, h, c, l, &hf)?;
+    let mut hf = DeviceBuffer::<f32>::alloc(dev, spectrum_len(c, l)?)?;
+    fftconv_filter(dev, h, c, l, &mut hf)?;
+    // B·C ≤ B·C·L, which fits.
     let rows = bs * c;
-    let ws = DeviceBuffer::<f32>::alloc(dev, 2 * rows * (m + 1))?;
+    let ws = DeviceBuffer::<f32>::alloc(dev, mul3(2, rows, m + 1, "gated_fftconv_bwd workspace")?)?;
     let ws_d = DeviceBuffer::<f32>::alloc(dev, rows)?;
     let p = HyenaFftConvBwdParams {
         v: v.addr(),
@@ -581,12 +608,14 @@ pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
         l: l as u64,
         log2n: n.trailing_zeros() as u64,
     };
-    let bytes = as_bytes(std::slice::from_ref(&p));
+    // SAFETY (both launches): the views checked above (lengths for (B, C, L), device, alignment,
+    // outputs overlapping nothing), borrowed for this call (outputs exclusively), and the
+    // workspaces hf, ws, ws_d sized above, owned until after the synchronize below.
     if rows > 0 {
         let cfg = LaunchConfig { grid: (grid(rows, "gated_fftconv_bwd")?, 1, 1), block: (block, 1, 1), shared_bytes: rows_shared };
-        dev.launch_raw(&rows_name, cfg, bytes)?;
+        unsafe { launch(dev, &rows_name, cfg, &p) }?;
     }
     let cfg = LaunchConfig { grid: (grid(c, "gated_fftconv_bwd")?, 1, 1), block: (block, 1, 1), shared_bytes: red_shared };
-    dev.launch_raw(&red_name, cfg, bytes)?;
+    unsafe { launch(dev, &red_name, cfg, &p) }?;
     dev.synchronize()
 }

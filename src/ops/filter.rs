@@ -53,9 +53,9 @@
 //! F = 64, E = 33, n = 3 needs 41 KiB forward and 145 KiB backward; n = 4: 177 KiB) against
 //! `dev.max_shared_bytes()` → [`HyenaError::SharedMemory`].
 
-use super::{check_args, check_device, Arg};
+use super::{check_args, check_device, launch, Arg};
 use crate::cpu::filter::{FilterGrads, ImplicitFilter};
-use crate::device::{as_bytes, Device, DeviceBuffer, DeviceScalar, DeviceView, LaunchConfig};
+use crate::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, LaunchConfig, Pod};
 use crate::error::{check_len, HyenaError, Result};
 use crate::kernels::{HyenaFilterBwdParams, HyenaFilterFwdParams};
 use crate::scalar::Scalar;
@@ -123,7 +123,7 @@ impl FilterDims {
 
 /// The filter's weights on a device (see the module docs for shapes).
 #[derive(Clone)]
-pub struct FilterViews<'a, T: Copy> {
+pub struct FilterViews<'a, T: Pod> {
     /// `[l_max, E]`.
     pub z: DeviceView<'a, T>,
     /// `[l_max]`.
@@ -138,39 +138,49 @@ pub struct FilterViews<'a, T: Copy> {
     pub deltas: DeviceView<'a, T>,
 }
 
-/// Gradient outputs of [`implicit_filter_bwd`].
-#[derive(Clone)]
-pub struct FilterGradViews<'a, T: Copy> {
+/// Gradient outputs of [`implicit_filter_bwd`] (exclusive views).
+pub struct FilterGradViews<'a, T: Pod> {
     /// `[l_max, E]`: rows `< L` written, rows `≥ L` untouched.
-    pub z: DeviceView<'a, T>,
+    pub z: DeviceViewMut<'a, T>,
     /// `(grad weight [F, in_i], grad bias [F])` per hidden layer (overwritten).
-    pub layers: Vec<(DeviceView<'a, T>, DeviceView<'a, T>)>,
+    pub layers: Vec<(DeviceViewMut<'a, T>, DeviceViewMut<'a, T>)>,
     /// `[F]` (overwritten).
-    pub freq: DeviceView<'a, T>,
+    pub freq: DeviceViewMut<'a, T>,
     /// `[C, F]` (overwritten).
-    pub out_weight: DeviceView<'a, T>,
+    pub out_weight: DeviceViewMut<'a, T>,
 }
 
 /// Dynamic shared memory of the forward kernel: `(max(E, F) + F)·33` f64 + `F·33` f32.
+/// Saturates instead of overflowing (a saturated size is refused as too large).
 pub fn fwd_shared_bytes(emb_dim: usize, width: usize) -> usize {
     let d = emb_dim.max(width);
-    ((d + width) * TPS).saturating_mul(8) + width * TPS * 4
+    d.saturating_add(width)
+        .saturating_mul(TPS * 8)
+        .saturating_add(width.saturating_mul(TPS * 4))
 }
 
 /// f32 entries of one block's partial sums in backward kernel 1: `Σ_i F·(in_i + 1) + F`.
+/// Saturates instead of overflowing.
 fn partial_len(emb_dim: usize, width: usize, n_layers: usize) -> usize {
-    (0..n_layers).map(|i| width * (if i == 0 { emb_dim } else { width } + 1)).sum::<usize>() + width
+    (0..n_layers)
+        .map(|i| width.saturating_mul(if i == 0 { emb_dim } else { width }.saturating_add(1)))
+        .fold(width, usize::saturating_add)
 }
 
 /// Dynamic shared memory of backward kernel 1: `(n·F + 3·max(E, F))·33` f64 + `32·33 + P` f32
-/// (`P` = [`partial_len`]); kernel 2 needs less (`32·F` f64 + `(32 + F)·33` f32).
+/// (`P` = [`partial_len`]); kernel 2 needs less (`32·F` f64 + `(32 + F)·33` f32). Saturates
+/// instead of overflowing.
 pub fn bwd_shared_bytes(emb_dim: usize, width: usize, n_layers: usize) -> usize {
     let d = emb_dim.max(width);
-    (n_layers * width + 3 * d) * TPS * 8 + (CB * TPS + partial_len(emb_dim, width, n_layers)) * 4
+    n_layers
+        .saturating_mul(width)
+        .saturating_add(d.saturating_mul(3))
+        .saturating_mul(TPS * 8)
+        .saturating_add(partial_len(emb_dim, width, n_layers).saturating_add(CB * TPS).saturating_mul(4))
 }
 
 fn bwd_out_shared_bytes(width: usize) -> usize {
-    CB * width * 8 + (CB + width) * TPS * 4
+    width.saturating_mul(CB * 8).saturating_add(width.saturating_add(CB).saturating_mul(TPS * 4))
 }
 
 fn check_shared(dev: &Arc<dyn Device>, kernel: &str, bytes: usize) -> Result<u32> {
@@ -258,22 +268,24 @@ fn check_weights<T: DeviceScalar>(dev: &Arc<dyn Device>, w: &FilterViews<'_, T>,
     Ok(args)
 }
 
-fn ptrs<T: Copy>(layers: &[(DeviceView<'_, T>, DeviceView<'_, T>)]) -> ([u64; MAX_LAYERS], [u64; MAX_LAYERS]) {
+/// Weight and bias addresses of up to [`MAX_LAYERS`] layers (checked by `check_weights`).
+fn ptrs(layers: impl Iterator<Item = (u64, u64)>) -> ([u64; MAX_LAYERS], [u64; MAX_LAYERS]) {
     let (mut w, mut b) = ([0u64; MAX_LAYERS], [0u64; MAX_LAYERS]);
-    for (i, (wt, bt)) in layers.iter().enumerate() {
-        w[i] = wt.addr();
-        b[i] = bt.addr();
+    for (i, (wt, bt)) in layers.take(MAX_LAYERS).enumerate() {
+        w[i] = wt;
+        b[i] = bt;
     }
     (w, b)
 }
 
 /// Forward: `h` `[C, L]` for the first `dims.l` positions (see the module docs).
-pub fn implicit_filter_fwd<T: DeviceScalar>(
+pub fn implicit_filter_fwd<'a, T: DeviceScalar>(
     dev: &Arc<dyn Device>,
     w: &FilterViews<'_, T>,
     dims: &FilterDims,
-    h: DeviceView<'_, T>,
+    h: impl Into<DeviceViewMut<'a, T>>,
 ) -> Result<()> {
+    let h = h.into();
     let sfx = suffix(T::DTYPE, "implicit_filter_fwd")?;
     let mut args = check_weights(dev, w, dims)?;
     let (f, c, l) = (dims.width, dims.channels, dims.l);
@@ -284,7 +296,7 @@ pub fn implicit_filter_fwd<T: DeviceScalar>(
     let kernel = format!("hyena_filter_fwd_{sfx}");
     let shared = check_shared(dev, &kernel, fwd_shared_bytes(dims.emb_dim, f))?;
     let tiles = grid(l.div_ceil(TILE), "forward")?;
-    let (wp, bp) = ptrs(&w.layers);
+    let (wp, bp) = ptrs(w.layers.iter().map(|(a, b)| (a.addr(), b.addr())));
     let p = HyenaFilterFwdParams {
         z: w.z.addr(),
         t: w.t.addr(),
@@ -303,7 +315,9 @@ pub fn implicit_filter_fwd<T: DeviceScalar>(
         shift: dims.shift,
     };
     let cfg = LaunchConfig { grid: (tiles, 1, 1), block: (BLOCK, 1, 1), shared_bytes: shared };
-    dev.launch_raw(&kernel, cfg, as_bytes(std::slice::from_ref(&p)))
+    // SAFETY: the kernel reads the weights (borrowed shared, lengths checked by check_weights)
+    // and writes h [C, L] (borrowed exclusively, overlapping nothing), all on `dev`.
+    unsafe { launch(dev, &kernel, cfg, &p) }
 }
 
 /// Work split of the backward for `l` positions: `(tiles per block, blocks, split length, splits)`.
@@ -326,7 +340,7 @@ pub fn implicit_filter_bwd<T: DeviceScalar>(
     w: &FilterViews<'_, T>,
     dims: &FilterDims,
     grad_h: DeviceView<'_, T>,
-    grads: &FilterGradViews<'_, T>,
+    grads: FilterGradViews<'_, T>,
 ) -> Result<()> {
     let sfx = suffix(T::DTYPE, "implicit_filter_bwd")?;
     let mut args = check_weights(dev, w, dims)?;
@@ -336,6 +350,7 @@ pub fn implicit_filter_bwd<T: DeviceScalar>(
     if grads.layers.len() != n {
         return Err(HyenaError::shape("implicit filter grad layers", format!("{n} layers"), format!("{} layers", grads.layers.len())));
     }
+    // check_weights bounded E, F and C and checked l_max·E and C·F.
     check_len("implicit filter grad z [l_max, E]", grads.z.len(), dims.l_max * e)?;
     for (i, (gw, gb)) in grads.layers.iter().enumerate() {
         let d_in = if i == 0 { e } else { f };
@@ -376,8 +391,8 @@ pub fn implicit_filter_bwd<T: DeviceScalar>(
     let ws = DeviceBuffer::<f32>::alloc(dev, mul(blocks, p_len, "workspace")?)?;
     let ws_a = DeviceBuffer::<f32>::alloc(dev, mul(f, l, "F·L")?)?;
     let ws_ow = DeviceBuffer::<f32>::alloc(dev, mul(splits, cf, "workspace")?)?;
-    let (wp, bp) = ptrs(&w.layers);
-    let (gwp, gbp) = ptrs(&grads.layers);
+    let (wp, bp) = ptrs(w.layers.iter().map(|(a, b)| (a.addr(), b.addr())));
+    let (gwp, gbp) = ptrs(grads.layers.iter().map(|(a, b)| (a.addr(), b.addr())));
     let p = HyenaFilterBwdParams {
         z: w.z.addr(),
         t: w.t.addr(),
@@ -407,11 +422,15 @@ pub fn implicit_filter_bwd<T: DeviceScalar>(
         split_len: split as u64,
         n_splits: splits as u64,
     };
-    let bytes = as_bytes(std::slice::from_ref(&p));
     let block = (BLOCK, 1, 1);
-    dev.launch_raw(&k_main, LaunchConfig { grid: (g_main, 1, 1), block, shared_bytes: sh_main }, bytes)?;
-    dev.launch_raw(&k_out, LaunchConfig { grid: (g_out, splits as u32, 1), block, shared_bytes: sh_out }, bytes)?;
-    dev.launch_raw(&k_red, LaunchConfig { grid: (g_red, 1, 1), block, shared_bytes: 0 }, bytes)?;
+    // SAFETY (the three launches): the weights and grad_h (borrowed shared), the gradients
+    // (borrowed exclusively, overlapping nothing), lengths checked above, and the workspaces ws,
+    // ws_a, ws_ow sized above, owned until after the synchronize below.
+    unsafe {
+        launch(dev, &k_main, LaunchConfig { grid: (g_main, 1, 1), block, shared_bytes: sh_main }, &p)?;
+        launch(dev, &k_out, LaunchConfig { grid: (g_out, splits as u32, 1), block, shared_bytes: sh_out }, &p)?;
+        launch(dev, &k_red, LaunchConfig { grid: (g_red, 1, 1), block, shared_bytes: 0 }, &p)?;
+    }
     // The workspaces must outlive the launches: wait before they are freed.
     dev.synchronize()
 }
@@ -421,7 +440,7 @@ fn up<S: Scalar, T: DeviceScalar>(dev: &Arc<dyn Device>, v: &[S]) -> Result<Devi
 }
 
 /// A host filter's weights copied to a device in storage type `T`.
-pub struct FilterBuffers<T: Copy> {
+pub struct FilterBuffers<T: Pod> {
     pub z: DeviceBuffer<T>,
     pub t: DeviceBuffer<T>,
     pub layers: Vec<(DeviceBuffer<T>, DeviceBuffer<T>)>,
@@ -458,7 +477,7 @@ impl<T: DeviceScalar> FilterBuffers<T> {
 }
 
 /// Device buffers for the gradients of a filter with `dims` and `n_layers` hidden layers.
-pub struct FilterGradBuffers<T: Copy> {
+pub struct FilterGradBuffers<T: Pod> {
     pub z: DeviceBuffer<T>,
     pub layers: Vec<(DeviceBuffer<T>, DeviceBuffer<T>)>,
     pub freq: DeviceBuffer<T>,
@@ -474,20 +493,20 @@ impl<T: DeviceScalar> FilterGradBuffers<T> {
         Ok(FilterGradBuffers {
             z: zero(mul(dims.l_max, e, "l_max·E")?)?,
             layers: (0..n_layers)
-                .map(|i| Ok((zero(f * if i == 0 { e } else { f })?, zero(f)?)))
+                .map(|i| Ok((zero(mul(f, if i == 0 { e } else { f }, "F·in")?)?, zero(f)?)))
                 .collect::<Result<_>>()?,
             freq: zero(f)?,
             out_weight: zero(mul(dims.channels, f, "C·F")?)?,
         })
     }
 
-    /// Views of every gradient, for [`implicit_filter_bwd`].
-    pub fn views(&self) -> FilterGradViews<'_, T> {
+    /// Exclusive views of every gradient, for [`implicit_filter_bwd`].
+    pub fn views_mut(&mut self) -> FilterGradViews<'_, T> {
         FilterGradViews {
-            z: self.z.as_view(),
-            layers: self.layers.iter().map(|(a, b)| (a.as_view(), b.as_view())).collect(),
-            freq: self.freq.as_view(),
-            out_weight: self.out_weight.as_view(),
+            z: self.z.as_view_mut(),
+            layers: self.layers.iter_mut().map(|(a, b)| (a.as_view_mut(), b.as_view_mut())).collect(),
+            freq: self.freq.as_view_mut(),
+            out_weight: self.out_weight.as_view_mut(),
         }
     }
 

@@ -1,8 +1,8 @@
 //! Gating product on a device: `out = a ⊙ b` and its backward (`kernels/gating.cu`).
 //! Storage f32, bf16 or f16; arithmetic in f32 (one rounding per output).
 
-use super::{check_args, check_device, elementwise_grid, Arg, ELEMENTWISE_BLOCK};
-use crate::device::{as_bytes, Device, DeviceScalar, DeviceView, LaunchConfig};
+use super::{check_args, check_device, elementwise_grid, launch, Arg, ELEMENTWISE_BLOCK};
+use crate::device::{Device, DeviceScalar, DeviceView, DeviceViewMut, LaunchConfig};
 use crate::error::{check_len, Result};
 use crate::kernels::{HyenaGateBwdParams, HyenaGateFwdParams};
 use std::sync::Arc;
@@ -23,12 +23,33 @@ fn config(items: usize) -> LaunchConfig {
     LaunchConfig { grid: (elementwise_grid(items), 1, 1), block: (ELEMENTWISE_BLOCK, 1, 1), shared_bytes: 0 }
 }
 
-/// `out = a ⊙ b` elementwise on `dev` (all three of the same length; `out` must not overlap).
+/// `out = a ⊙ b` elementwise on `dev` (all three of the same length).
+///
+/// `out` is an exclusive borrow, so it cannot alias an input:
+/// ```compile_fail,E0502
+/// # use hyena_kernels::device::{Device, DeviceBuffer};
+/// # use hyena_kernels::ops::gating::gate_fwd;
+/// # fn f(dev: &std::sync::Arc<dyn Device>) -> hyena_kernels::Result<()> {
+/// let mut a = DeviceBuffer::<f32>::from_host(dev, &[1.0, 2.0])?;
+/// let b = DeviceBuffer::<f32>::from_host(dev, &[3.0, 4.0])?;
+/// gate_fwd(dev, &a, &b, &mut a)?;
+/// # Ok(()) }
+/// ```
+/// ```no_run
+/// # use hyena_kernels::device::{Device, DeviceBuffer};
+/// # use hyena_kernels::ops::gating::gate_fwd;
+/// # fn f(dev: &std::sync::Arc<dyn Device>) -> hyena_kernels::Result<()> {
+/// let a = DeviceBuffer::<f32>::from_host(dev, &[1.0, 2.0])?;
+/// let b = DeviceBuffer::<f32>::from_host(dev, &[3.0, 4.0])?;
+/// let mut out = DeviceBuffer::<f32>::alloc(dev, 2)?;
+/// gate_fwd(dev, &a, &b, &mut out)?;
+/// # Ok(()) }
+/// ```
 pub fn gate_fwd<'a, T: DeviceScalar>(
     dev: &Arc<dyn Device>,
     a: impl Into<DeviceView<'a, T>>,
     b: impl Into<DeviceView<'a, T>>,
-    out: impl Into<DeviceView<'a, T>>,
+    out: impl Into<DeviceViewMut<'a, T>>,
 ) -> Result<()> {
     let (a, b, out) = (a.into(), b.into(), out.into());
     let sfx = suffix(T::DTYPE, "gate_fwd")?;
@@ -48,18 +69,29 @@ pub fn gate_fwd<'a, T: DeviceScalar>(
     }
     let p = HyenaGateFwdParams { a: a.addr(), b: b.addr(), out: out.addr(), n: n as u64 };
     let cfg = config(items(&[p.a, p.b, p.out], n, elem));
-    dev.launch_raw(&format!("hyena_gate_fwd_{sfx}"), cfg, as_bytes(std::slice::from_ref(&p)))
+    // SAFETY: the kernel touches n elements of a, b (borrowed shared) and out (borrowed
+    // exclusively, not overlapping them: checked), all of length n on `dev` (checked).
+    unsafe { launch(dev, &format!("hyena_gate_fwd_{sfx}"), cfg, &p) }
 }
 
 /// Backward of [`gate_fwd`]: `grad_a = grad_out ⊙ b`, `grad_b = grad_out ⊙ a` (all of the same
-/// length; the two outputs must not overlap each other or any input).
+/// length). The two outputs are exclusive borrows: they overlap neither each other nor an input.
+/// ```compile_fail,E0499
+/// # use hyena_kernels::device::{Device, DeviceBuffer};
+/// # use hyena_kernels::ops::gating::gate_bwd;
+/// # fn f(dev: &std::sync::Arc<dyn Device>) -> hyena_kernels::Result<()> {
+/// let a = DeviceBuffer::<f32>::from_host(dev, &[1.0, 2.0])?;
+/// let mut g = DeviceBuffer::<f32>::alloc(dev, 2)?;
+/// gate_bwd(dev, &a, &a, &a, &mut g, &mut g)?;
+/// # Ok(()) }
+/// ```
 pub fn gate_bwd<'a, T: DeviceScalar>(
     dev: &Arc<dyn Device>,
     a: impl Into<DeviceView<'a, T>>,
     b: impl Into<DeviceView<'a, T>>,
     grad_out: impl Into<DeviceView<'a, T>>,
-    grad_a: impl Into<DeviceView<'a, T>>,
-    grad_b: impl Into<DeviceView<'a, T>>,
+    grad_a: impl Into<DeviceViewMut<'a, T>>,
+    grad_b: impl Into<DeviceViewMut<'a, T>>,
 ) -> Result<()> {
     let (a, b, gy, ga, gb) = (a.into(), b.into(), grad_out.into(), grad_a.into(), grad_b.into());
     let sfx = suffix(T::DTYPE, "gate_bwd")?;
@@ -68,15 +100,11 @@ pub fn gate_bwd<'a, T: DeviceScalar>(
     check_len("gate_bwd grad_out", gy.len(), n)?;
     check_len("gate_bwd grad_a", ga.len(), n)?;
     check_len("gate_bwd grad_b", gb.len(), n)?;
-    for (name, v) in [
-        ("gate_bwd a", &a),
-        ("gate_bwd b", &b),
-        ("gate_bwd grad_out", &gy),
-        ("gate_bwd grad_a", &ga),
-        ("gate_bwd grad_b", &gb),
-    ] {
+    for (name, v) in [("gate_bwd a", &a), ("gate_bwd b", &b), ("gate_bwd grad_out", &gy)] {
         check_device(dev, name, v)?;
     }
+    check_device(dev, "gate_bwd grad_a", &ga)?;
+    check_device(dev, "gate_bwd grad_b", &gb)?;
     let elem = std::mem::size_of::<T>();
     check_args(
         &[
@@ -100,5 +128,7 @@ pub fn gate_bwd<'a, T: DeviceScalar>(
         n: n as u64,
     };
     let cfg = config(items(&[p.a, p.b, p.grad_out, p.grad_a, p.grad_b], n, elem));
-    dev.launch_raw(&format!("hyena_gate_bwd_{sfx}"), cfg, as_bytes(std::slice::from_ref(&p)))
+    // SAFETY: the kernel touches n elements of every argument: inputs borrowed shared, the two
+    // outputs exclusively and not overlapping anything (checked), all of length n on `dev`.
+    unsafe { launch(dev, &format!("hyena_gate_bwd_{sfx}"), cfg, &p) }
 }

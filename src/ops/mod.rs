@@ -2,13 +2,20 @@
 //! alignment and aliasing, choose grid and block, fill the params struct and call
 //! [`Device::launch_raw`](crate::device::Device::launch_raw). The same code runs on the GPU and in
 //! the simulator.
+//!
+//! Inputs are [`DeviceView`]s (shared borrows), outputs [`DeviceViewMut`]s (exclusive borrows;
+//! pass `&mut buffer` or `&mut view`), so the memory a launch uses stays allocated and is not
+//! touched by anything else while the call runs (see [`crate::device`] for why that covers the
+//! queued work on a GPU). Every size is computed with checked arithmetic; a launch that cannot be
+//! described is a typed error.
 
 pub mod gating;
 pub mod shortconv;
 pub mod fftconv;
 pub mod filter;
+pub mod gemm;
 
-use crate::device::{DType, Device, DeviceView};
+use crate::device::{as_bytes, DType, Device, DeviceView, DeviceViewMut, LaunchConfig, NoUninit, Pod};
 use crate::error::{HyenaError, Result};
 use std::sync::Arc;
 
@@ -44,16 +51,54 @@ pub(crate) struct Arg {
 }
 
 impl Arg {
-    pub fn input<T: Copy>(name: &'static str, v: &DeviceView<'_, T>) -> Self {
+    pub fn input<T: Pod>(name: &'static str, v: &DeviceView<'_, T>) -> Self {
+        // A view's byte length fits: it lies inside one allocation.
         Arg { name, addr: v.addr(), bytes: v.len() * std::mem::size_of::<T>(), output: false }
     }
-    pub fn output<T: Copy>(name: &'static str, v: &DeviceView<'_, T>) -> Self {
+    pub fn output<T: Pod>(name: &'static str, v: &DeviceViewMut<'_, T>) -> Self {
         Arg { name, addr: v.addr(), bytes: v.len() * std::mem::size_of::<T>(), output: true }
     }
 }
 
+/// A read-only or writable view, for [`check_device`].
+pub(crate) trait OnDevice {
+    fn is_on(&self, dev: &Arc<dyn Device>) -> bool;
+}
+impl<T: Pod> OnDevice for DeviceView<'_, T> {
+    fn is_on(&self, dev: &Arc<dyn Device>) -> bool {
+        DeviceView::is_on(self, dev)
+    }
+}
+impl<T: Pod> OnDevice for DeviceViewMut<'_, T> {
+    fn is_on(&self, dev: &Arc<dyn Device>) -> bool {
+        DeviceViewMut::is_on(self, dev)
+    }
+}
+
+/// `a·b`, or a typed error naming `what`.
+pub(crate) fn mul(a: usize, b: usize, what: &str) -> Result<usize> {
+    a.checked_mul(b).ok_or_else(|| HyenaError::Invalid(format!("{what} overflows ({a}·{b})")))
+}
+
+/// `a·b·c`, or a typed error naming `what`.
+pub(crate) fn mul3(a: usize, b: usize, c: usize, what: &str) -> Result<usize> {
+    a.checked_mul(b)
+        .and_then(|x| x.checked_mul(c))
+        .ok_or_else(|| HyenaError::Invalid(format!("{what} overflows ({a}·{b}·{c})")))
+}
+
+/// Launch `name` with the params struct `p`.
+///
+/// # Safety
+/// As [`Device::launch_raw`]: every address in `p` comes from a view the caller holds for this
+/// call (inputs shared, outputs exclusive) or a workspace it owns until the launch completed,
+/// with sizes in `p` that keep the kernel inside them.
+pub(crate) unsafe fn launch<P: NoUninit>(dev: &Arc<dyn Device>, name: &str, cfg: LaunchConfig, p: &P) -> Result<()> {
+    dev.launch_raw(name, cfg, as_bytes(std::slice::from_ref(p)))
+}
+
 /// Check that every view lives on `dev`.
-pub(crate) fn check_device<T: Copy>(dev: &Arc<dyn Device>, name: &str, v: &DeviceView<'_, T>) -> Result<()> {
+pub(crate) fn check_device(dev: &Arc<dyn Device>, name: &str, v: &impl OnDevice) -> Result<()> {
     if v.is_on(dev) {
         Ok(())
     } else {

@@ -6,8 +6,8 @@
 //! partial sums in an f32 workspace, then an in-order sum over the batch; no float atomics), and
 //! OVERWRITES `grad_w`/`grad_b` (the CPU reference accumulates into them).
 
-use super::{check_args, check_device, elementwise_grid, Arg, ELEMENTWISE_BLOCK};
-use crate::device::{as_bytes, Device, DeviceBuffer, DeviceScalar, DeviceView, LaunchConfig};
+use super::{check_args, check_device, elementwise_grid, launch, mul, Arg, ELEMENTWISE_BLOCK};
+use crate::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, LaunchConfig};
 use crate::error::{check_len, HyenaError, Result};
 use crate::kernels::{HyenaShortConvBwdParams, HyenaShortConvParams};
 use std::sync::Arc;
@@ -37,18 +37,19 @@ pub fn shortconv_fwd<'a, T: DeviceScalar>(
     bs: usize,
     c: usize,
     l: usize,
-    y: impl Into<DeviceView<'a, T>>,
+    y: impl Into<DeviceViewMut<'a, T>>,
 ) -> Result<()> {
     let (x, w, bias, y) = (x.into(), w.into(), bias.into(), y.into());
     let sfx = suffix(T::DTYPE, "shortconv_fwd")?;
     let n = elements(bs, c, l)?;
     check_len("shortconv_fwd x [B, C, L]", x.len(), n)?;
-    check_len("shortconv_fwd w [C, 3]", w.len(), c * 3)?;
+    check_len("shortconv_fwd w [C, 3]", w.len(), mul(c, 3, "shortconv_fwd C·3")?)?;
     check_len("shortconv_fwd bias [C]", bias.len(), c)?;
     check_len("shortconv_fwd y [B, C, L]", y.len(), n)?;
-    for (name, v) in [("shortconv_fwd x", &x), ("shortconv_fwd w", &w), ("shortconv_fwd bias", &bias), ("shortconv_fwd y", &y)] {
+    for (name, v) in [("shortconv_fwd x", &x), ("shortconv_fwd w", &w), ("shortconv_fwd bias", &bias)] {
         check_device(dev, name, v)?;
     }
+    check_device(dev, "shortconv_fwd y", &y)?;
     check_args(
         &[
             Arg::input("shortconv_fwd x", &x),
@@ -71,7 +72,9 @@ pub fn shortconv_fwd<'a, T: DeviceScalar>(
         l: l as u64,
     };
     let cfg = LaunchConfig { grid: (elementwise_grid(n), 1, 1), block: (ELEMENTWISE_BLOCK, 1, 1), shared_bytes: 0 };
-    dev.launch_raw(&format!("hyena_shortconv_fwd_{sfx}"), cfg, as_bytes(std::slice::from_ref(&p)))
+    // SAFETY: the kernel reads x [B, C, L], w [C, 3], bias [C] (borrowed shared) and writes y
+    // [B, C, L] (borrowed exclusively, overlapping nothing), lengths checked above, all on `dev`.
+    unsafe { launch(dev, &format!("hyena_shortconv_fwd_{sfx}"), cfg, &p) }
 }
 
 /// Backward of [`shortconv_fwd`]: writes `grad_x` `[B, C, L]` and overwrites `grad_w` `[C, 3]`,
@@ -86,27 +89,24 @@ pub fn shortconv_bwd<'a, T: DeviceScalar>(
     bs: usize,
     c: usize,
     l: usize,
-    grad_x: impl Into<DeviceView<'a, T>>,
-    grad_w: impl Into<DeviceView<'a, T>>,
-    grad_b: impl Into<DeviceView<'a, T>>,
+    grad_x: impl Into<DeviceViewMut<'a, T>>,
+    grad_w: impl Into<DeviceViewMut<'a, T>>,
+    grad_b: impl Into<DeviceViewMut<'a, T>>,
 ) -> Result<()> {
     let (x, w, gy, gx, gw, gb) = (x.into(), w.into(), grad_y.into(), grad_x.into(), grad_w.into(), grad_b.into());
     let sfx = suffix(T::DTYPE, "shortconv_bwd")?;
     let n = elements(bs, c, l)?;
     check_len("shortconv_bwd x [B, C, L]", x.len(), n)?;
-    check_len("shortconv_bwd w [C, 3]", w.len(), c * 3)?;
+    let c3 = mul(c, 3, "shortconv_bwd C·3")?;
+    check_len("shortconv_bwd w [C, 3]", w.len(), c3)?;
     check_len("shortconv_bwd grad_y [B, C, L]", gy.len(), n)?;
     check_len("shortconv_bwd grad_x [B, C, L]", gx.len(), n)?;
-    check_len("shortconv_bwd grad_w [C, 3]", gw.len(), c * 3)?;
+    check_len("shortconv_bwd grad_w [C, 3]", gw.len(), c3)?;
     check_len("shortconv_bwd grad_b [C]", gb.len(), c)?;
-    for (name, v) in [
-        ("shortconv_bwd x", &x),
-        ("shortconv_bwd w", &w),
-        ("shortconv_bwd grad_y", &gy),
-        ("shortconv_bwd grad_x", &gx),
-        ("shortconv_bwd grad_w", &gw),
-        ("shortconv_bwd grad_b", &gb),
-    ] {
+    for (name, v) in [("shortconv_bwd x", &x), ("shortconv_bwd w", &w), ("shortconv_bwd grad_y", &gy)] {
+        check_device(dev, name, v)?;
+    }
+    for (name, v) in [("shortconv_bwd grad_x", &gx), ("shortconv_bwd grad_w", &gw), ("shortconv_bwd grad_b", &gb)] {
         check_device(dev, name, v)?;
     }
     check_args(
@@ -123,11 +123,12 @@ pub fn shortconv_bwd<'a, T: DeviceScalar>(
     if c == 0 {
         return Ok(());
     }
+    // B·C ≤ B·C·L, which fits (checked by `elements`).
     let rows = bs * c;
     if rows > i32::MAX as usize {
         return Err(HyenaError::Invalid(format!("shortconv_bwd: B·C = {rows} rows exceed the grid limit {}", i32::MAX)));
     }
-    let ws = DeviceBuffer::<f32>::alloc(dev, rows * 4)?;
+    let ws = DeviceBuffer::<f32>::alloc(dev, mul(rows, 4, "shortconv_bwd workspace B·C·4")?)?;
     let p = HyenaShortConvBwdParams {
         x: x.addr(),
         w: w.addr(),
@@ -140,14 +141,18 @@ pub fn shortconv_bwd<'a, T: DeviceScalar>(
         c: c as u64,
         l: l as u64,
     };
-    let bytes = as_bytes(std::slice::from_ref(&p));
+    // SAFETY (both launches): the kernels read x, w, grad_y (borrowed shared), write grad_x,
+    // grad_w, grad_b (borrowed exclusively, overlapping nothing) with the lengths checked above,
+    // and the workspace `ws` of B·C·4 f32, owned here until after the synchronize below.
     if rows > 0 {
         let cfg = LaunchConfig { grid: (rows as u32, 1, 1), block: (BWD_BLOCK, 1, 1), shared_bytes: 0 };
-        dev.launch_raw(&format!("hyena_shortconv_bwd_{sfx}"), cfg, bytes)?;
+        unsafe { launch(dev, &format!("hyena_shortconv_bwd_{sfx}"), cfg, &p) }?;
     }
     // B = 0: the reduce kernel writes zero gradients.
-    let cfg = LaunchConfig { grid: (c.div_ceil(256) as u32, 1, 1), block: (256, 1, 1), shared_bytes: 0 };
-    dev.launch_raw(&format!("hyena_shortconv_bwd_reduce_{sfx}"), cfg, bytes)?;
+    let blocks = u32::try_from(c.div_ceil(256))
+        .map_err(|_| HyenaError::Invalid(format!("shortconv_bwd: C = {c} channels exceed the grid limit")))?;
+    let cfg = LaunchConfig { grid: (blocks, 1, 1), block: (256, 1, 1), shared_bytes: 0 };
+    unsafe { launch(dev, &format!("hyena_shortconv_bwd_reduce_{sfx}"), cfg, &p) }?;
     // The workspace must outlive the launches: wait before it is freed.
     dev.synchronize()
 }

@@ -55,9 +55,9 @@ pub fn check_fwd<T: Storage>(dev: &Arc<dyn Device>, k: &FwdCase<T>) {
     let n = bs * c * l;
     let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
     let (dv, dpre, dpost, dh, dd) = (up(&k.v), up(&k.pre), up(&k.post), up(&k.h), up(&k.d));
-    let dy = poisoned::<T>(dev, n);
+    let mut dy = poisoned::<T>(dev, n);
     let (gp, gq) = if gates { (Some(dpre.as_view()), Some(dpost.as_view())) } else { (None, None) };
-    gated_fftconv_fwd(dev, &dh, &dd, &dv, gp, gq, bs, c, l, dy.view(0..n).unwrap()).unwrap_or_else(|e| panic!("{tag}: {e}"));
+    gated_fftconv_fwd(dev, &dh, &dd, &dv, gp, gq, bs, c, l, dy.view_mut(0..n).unwrap()).unwrap_or_else(|e| panic!("{tag}: {e}"));
     dev.synchronize().unwrap();
     let err = assert_close(&tag, &read_checked(&tag, &dy, n), &k.want, T::BOUND);
     eprintln!("{tag}: relative L2 error {err:.3e}");
@@ -81,14 +81,14 @@ pub fn check_gated_bwd<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l
 
     let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
     let (dv, dpre, dpost, dgy, dh, dd) = (up(&v), up(&pre), up(&post), up(&gy), up(&h), up(&d));
-    let (gv, gpre, gpost, gh, gd) =
+    let (mut gv, mut gpre, mut gpost, mut gh, mut gd) =
         (poisoned::<T>(dev, n), poisoned::<T>(dev, n), poisoned::<T>(dev, n), poisoned::<T>(dev, c * l), poisoned::<T>(dev, c));
     let grads = GatedConvGradViews {
-        grad_v: gv.view(0..n).unwrap(),
-        grad_pre: gates.then(|| gpre.view(0..n).unwrap()),
-        grad_post: gates.then(|| gpost.view(0..n).unwrap()),
-        grad_h: gh.view(0..c * l).unwrap(),
-        grad_d: gd.view(0..c).unwrap(),
+        grad_v: gv.view_mut(0..n).unwrap(),
+        grad_pre: gates.then(|| gpre.view_mut(0..n).unwrap()),
+        grad_post: gates.then(|| gpost.view_mut(0..n).unwrap()),
+        grad_h: gh.view_mut(0..c * l).unwrap(),
+        grad_d: gd.view_mut(0..c).unwrap(),
     };
     let (gp, gq) = if gates { (Some(dpre.as_view()), Some(dpost.as_view())) } else { (None, None) };
     gated_fftconv_bwd(dev, &dh, &dd, &dv, gp, gq, &dgy, bs, c, l, grads).unwrap_or_else(|e| panic!("{tag}: {e}"));
@@ -115,8 +115,8 @@ pub fn assert_fwd_over_shared_memory_limit(l: usize) {
     let v = DeviceBuffer::from_host(&dev, &vec![0.5f32; l]).unwrap();
     let h = DeviceBuffer::from_host(&dev, &vec![0.25f32; l]).unwrap();
     let d = DeviceBuffer::from_host(&dev, &[0.125f32]).unwrap();
-    let y = DeviceBuffer::from_host(&dev, &vec![f32::NAN; l]).unwrap();
-    let e = gated_fftconv_fwd(&dev, &h, &d, &v, None, None, 1, 1, l, &y).unwrap_err();
+    let mut y = DeviceBuffer::from_host(&dev, &vec![f32::NAN; l]).unwrap();
+    let e = gated_fftconv_fwd(&dev, &h, &d, &v, None, None, 1, 1, l, &mut y).unwrap_err();
     assert!(matches!(e, HyenaError::SharedMemory { .. }), "L={l}: {e}");
     assert!(y.to_host().unwrap().iter().all(|x| x.is_nan()), "L={l}: nothing may be written");
 }

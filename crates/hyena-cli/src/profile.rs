@@ -165,22 +165,26 @@ mod imp {
             live.1 = live.1.max(live.0);
             Ok(a)
         }
-        fn free_raw(&self, addr: u64, bytes: usize) {
+        unsafe fn free_raw(&self, addr: u64, bytes: usize) {
             if let Ok(mut live) = self.live.lock() {
                 live.0 = live.0.saturating_sub(bytes);
             }
-            self.sim.free_raw(addr, bytes)
+            // SAFETY: forwarded under the caller's contract of `free_raw`.
+            unsafe { self.sim.free_raw(addr, bytes) }
         }
-        fn copy_htod_raw(&self, src: &[u8], dst: u64) -> hyena_kernels::Result<()> {
-            self.sim.copy_htod_raw(src, dst)
+        unsafe fn copy_htod_raw(&self, src: &[u8], dst: u64) -> hyena_kernels::Result<()> {
+            // SAFETY: forwarded under the caller's contract.
+            unsafe { self.sim.copy_htod_raw(src, dst) }
         }
-        fn copy_dtoh_raw(&self, src: u64, dst: &mut [u8]) -> hyena_kernels::Result<()> {
-            self.sim.copy_dtoh_raw(src, dst)
+        unsafe fn copy_dtoh_raw(&self, src: u64, dst: &mut [u8]) -> hyena_kernels::Result<()> {
+            // SAFETY: forwarded under the caller's contract.
+            unsafe { self.sim.copy_dtoh_raw(src, dst) }
         }
-        fn copy_dtod_raw(&self, src: u64, dst: u64, bytes: usize) -> hyena_kernels::Result<()> {
-            self.sim.copy_dtod_raw(src, dst, bytes)
+        unsafe fn copy_dtod_raw(&self, src: u64, dst: u64, bytes: usize) -> hyena_kernels::Result<()> {
+            // SAFETY: forwarded under the caller's contract.
+            unsafe { self.sim.copy_dtod_raw(src, dst, bytes) }
         }
-        fn launch_raw(
+        unsafe fn launch_raw(
             &self,
             name: &str,
             cfg: LaunchConfig,
@@ -189,9 +193,10 @@ mod imp {
             if let Ok(mut n) = self.launches.lock() {
                 *n += 1;
             }
-            self.sim.launch_raw(name, cfg, params)
+            // SAFETY: forwarded under the caller's contract of `launch_raw`.
+            unsafe { self.sim.launch_raw(name, cfg, params) }
         }
-        fn gemm(&self, spec: &GemmSpec) -> hyena_kernels::Result<()> {
+        unsafe fn gemm(&self, spec: &GemmSpec) -> hyena_kernels::Result<()> {
             // Position among the launches, so that GEMM rows sit in launch order.
             let at = self.launches.lock().map(|n| *n).unwrap_or(0);
             if let Ok(mut g) = self.gemms.lock() {
@@ -445,7 +450,7 @@ mod imp {
         let ddev: Arc<dyn Device> = dev.clone();
         let dop = DeviceOperator::<f32, S>::new(op.clone(), ddev.clone())?;
         let n = b * l * a.d_model;
-        let u = DeviceBuffer::<S>::alloc(&ddev, n)?;
+        let mut u = DeviceBuffer::<S>::alloc(&ddev, n)?;
         u.write(&vec![S::from_f64(0.5); n])?;
         let _ = sim.take_counters();
         let l0 = launches(&dev);
@@ -479,7 +484,7 @@ mod imp {
         let v = DeviceBuffer::<S>::alloc(&ddev, c * l)?;
         let pre = DeviceBuffer::<S>::alloc(&ddev, c * l)?;
         let post = DeviceBuffer::<S>::alloc(&ddev, c * l)?;
-        let y = DeviceBuffer::<S>::alloc(&ddev, c * l)?;
+        let mut y = DeviceBuffer::<S>::alloc(&ddev, c * l)?;
         let _ = sim.take_counters();
         hyena_kernels::ops::fftconv::gated_fftconv_fwd(
             &ddev,
@@ -491,7 +496,7 @@ mod imp {
             1,
             c,
             l,
-            &y,
+            &mut y,
         )?;
         let fwd = sim.take_counters();
         pass_rows(ctx, &setting, "forward", &fwd, &[], 0)

@@ -38,8 +38,9 @@ use crate::error::{ModelError, Result};
 use crate::lm::Mixer;
 use crate::operator::{HyenaOperator, NamedParam, NamedParamMut};
 use hyena_kernels::cpu::filter::{self, FilterCache, FilterGrads};
-use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, GemmSpec, Trans};
+use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, Pod, Trans};
 use hyena_kernels::ops::fftconv::{self as conv, GatedConvGradViews};
+use hyena_kernels::ops::gemm::{gemm, GemmIn, GemmOut};
 use hyena_kernels::ops::filter::{implicit_filter_bwd, implicit_filter_fwd, FilterBuffers, FilterDims, FilterGradBuffers};
 use hyena_kernels::ops::shortconv::{shortconv_bwd, shortconv_fwd};
 use hyena_kernels::{HyenaError, Scalar};
@@ -113,46 +114,36 @@ fn accumulate<T: Scalar, S: DeviceScalar>(dst: &mut [T], src: &DeviceBuffer<S>) 
     Ok(())
 }
 
-/// One row-major GEMM operand: base address, leading dimension, transpose flag and the stride
-/// between batch items (elements).
+/// One row-major GEMM input: view, leading dimension, transpose flag and the stride between
+/// batch items (elements).
 #[derive(Clone, Copy)]
-struct Mat {
-    addr: u64,
+struct Mat<'a, S: Pod> {
+    v: DeviceView<'a, S>,
     ld: usize,
     t: bool,
     stride: usize,
 }
 
-fn mat<S: Copy>(v: DeviceView<'_, S>, ld: usize, t: bool, stride: usize) -> Mat {
-    Mat { addr: v.addr(), ld, t, stride }
+fn mat<S: Pod>(v: DeviceView<'_, S>, ld: usize, t: bool, stride: usize) -> Mat<'_, S> {
+    Mat { v, ld, t, stride }
+}
+
+/// A row-major GEMM output (never transposed): view, leading dimension, batch stride.
+fn out<S: Pod>(view: DeviceViewMut<'_, S>, ld: usize, stride: usize) -> GemmOut<'_, S> {
+    GemmOut { view, ld, stride }
 }
 
 /// Row-major strided-batched GEMM `C_i [M, N] = α·op(A_i)·op(B_i) + β·C_i` on the device,
 /// expressed in the device's column-major convention (`Cᵀ = op(B)ᵀ·op(A)ᵀ`: swap the operands).
 #[allow(clippy::too_many_arguments)]
-fn gemm_rm<S: DeviceScalar>(dev: &Arc<dyn Device>, m: usize, n: usize, k: usize, a: Mat, b: Mat, beta: f64, c: Mat, batch: usize) -> Result<()> {
-    let tr = |t: bool| if t { Trans::T } else { Trans::N };
-    let spec = GemmSpec {
-        dtype: S::DTYPE,
-        trans_a: tr(b.t),
-        trans_b: tr(a.t),
-        m: n,
-        n: m,
-        k,
-        alpha: 1.0,
-        a: b.addr,
-        lda: b.ld,
-        stride_a: b.stride,
-        b: a.addr,
-        ldb: a.ld,
-        stride_b: a.stride,
-        beta,
-        c: c.addr,
-        ldc: c.ld,
-        stride_c: c.stride,
-        batch,
-    };
-    Ok(dev.gemm(&spec)?)
+fn gemm_rm<S: DeviceScalar>(dev: &Arc<dyn Device>, m: usize, n: usize, k: usize, a: Mat<'_, S>, b: Mat<'_, S>, beta: f64, c: GemmOut<'_, S>, batch: usize) -> Result<()> {
+    Ok(gemm(dev, n, m, k, 1.0, b.gemm_in(), a.gemm_in(), beta, c, batch)?)
+}
+
+impl<'a, S: Pod> Mat<'a, S> {
+    fn gemm_in(self) -> GemmIn<'a, S> {
+        GemmIn { view: self.v, ld: self.ld, stride: self.stride, trans: if self.t { Trans::T } else { Trans::N } }
+    }
 }
 
 impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
@@ -222,24 +213,24 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         }
         let ones = upload::<f64, S>(dev, &vec![1.0; b * l])?;
         let chunk = b * d * l;
-        let zin = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
-        let uc = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
+        let mut zin = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
+        let mut uc = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
         for i in 0..=n {
-            let z = zin.view(i * chunk..(i + 1) * chunk)?;
+            let mut z = zin.view_mut(i * chunk..(i + 1) * chunk)?;
             // Z_i,b [D, L] = b_i ⊗ 1, then += W_i [D, D] · U_bᵀ.
             let bias = w.in_b.view(i * d..(i + 1) * d)?;
-            gemm_rm::<S>(dev, d, l, 1, mat(bias, 1, false, 0), mat(ones.as_view(), l, false, 0), 0.0, mat(z, l, false, d * l), b)?;
+            gemm_rm::<S>(dev, d, l, 1, mat(bias, 1, false, 0), mat(ones.as_view(), l, false, 0), 0.0, out(z.reborrow(), l, d * l), b)?;
             let wi = w.in_w.view(i * d * d..(i + 1) * d * d)?;
-            gemm_rm::<S>(dev, d, l, d, mat(wi, d, false, 0), mat(u.as_view(), d, true, l * d), 1.0, mat(z, l, false, d * l), b)?;
+            gemm_rm::<S>(dev, d, l, d, mat(wi, d, false, 0), mat(u.as_view(), d, true, l * d), 1.0, out(z.reborrow(), l, d * l), b)?;
             shortconv_fwd(
                 dev,
-                z,
+                &z,
                 w.sf_w.view(i * d * 3..(i + 1) * d * 3)?,
                 w.sf_b.view(i * d..(i + 1) * d)?,
                 b,
                 d,
                 l,
-                uc.view(i * chunk..(i + 1) * chunk)?,
+                uc.view_mut(i * chunk..(i + 1) * chunk)?,
             )?;
         }
         let cf = d * (n - 1);
@@ -249,18 +240,18 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                 (upload::<T, S>(dev, &h_host)?, Some(fc))
             }
             Some(fb) => {
-                let h = DeviceBuffer::<S>::alloc(dev, cf * l)?;
-                implicit_filter_fwd(dev, &fb.views(), &FilterDims::of(&self.op.filter, l), h.as_view())?;
+                let mut h = DeviceBuffer::<S>::alloc(dev, cf * l)?;
+                implicit_filter_fwd(dev, &fb.views(), &FilterDims::of(&self.op.filter, l), &mut h)?;
                 (h, None)
             }
         };
-        let hf = DeviceBuffer::<f32>::alloc(dev, conv::spectrum_len(cf, l)?)?;
-        conv::fftconv_filter(dev, &h, cf, l, &hf)?;
+        let mut hf = DeviceBuffer::<f32>::alloc(dev, conv::spectrum_len(cf, l)?)?;
+        conv::fftconv_filter(dev, &h, cf, l, &mut hf)?;
         let per = conv::spectrum_len(d, l)?;
         let x = |i: usize| uc.view(i * chunk..(i + 1) * chunk);
         let mut steps: Vec<DeviceBuffer<S>> = Vec::with_capacity(n - 1);
         for o in 0..n - 1 {
-            let out = DeviceBuffer::<S>::alloc(dev, chunk)?;
+            let mut step = DeviceBuffer::<S>::alloc(dev, chunk)?;
             let cur = if o == 0 { x(n)? } else { steps[o - 1].as_view() };
             let post = if o == n - 2 { Some(x(0)?) } else { None };
             conv::gated_fftconv_fwd_spectrum(
@@ -273,15 +264,15 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                 b,
                 d,
                 l,
-                &out,
+                &mut step,
             )?;
-            steps.push(out);
+            steps.push(step);
         }
         // y [B·L, D] = 1 ⊗ b_out, then y_b [L, D] += Last_bᵀ · W_outᵀ.
-        let y = DeviceBuffer::<S>::alloc(dev, b * l * d)?;
-        gemm_rm::<S>(dev, b * l, d, 1, mat(ones.as_view(), 1, false, 0), mat(w.out_b.as_view(), d, false, 0), 0.0, mat(y.as_view(), d, false, 0), 1)?;
+        let mut y = DeviceBuffer::<S>::alloc(dev, b * l * d)?;
+        gemm_rm::<S>(dev, b * l, d, 1, mat(ones.as_view(), 1, false, 0), mat(w.out_b.as_view(), d, false, 0), 0.0, out(y.as_view_mut(), d, 0), 1)?;
         let last = steps[n - 2].as_view();
-        gemm_rm::<S>(dev, l, d, d, mat(last, l, true, d * l), mat(w.out_w.as_view(), d, true, 0), 1.0, mat(y.as_view(), d, false, l * d), b)?;
+        gemm_rm::<S>(dev, l, d, d, mat(last, l, true, d * l), mat(w.out_w.as_view(), d, true, 0), 1.0, out(y.as_view_mut(), d, l * d), b)?;
         // The spectrum buffer is dropped here: wait for the launches that read it.
         dev.synchronize()?;
         Ok((y, DeviceOperatorCache { b, l, w, u, zin, uc, h, steps, ones, host_filter }))
@@ -299,7 +290,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         // The projection/short-conv/skip gradients, shaped like the weights (no filter: its
         // gradients come from `grad_h` below).
         let alloc = |n: usize| DeviceBuffer::<S>::alloc(dev, n);
-        let g = DeviceWeights::<S> {
+        let mut g = DeviceWeights::<S> {
             in_w: alloc(c3 * d)?,
             in_b: alloc(c3)?,
             out_w: alloc(d * d)?,
@@ -309,28 +300,35 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             filter_bias: alloc(cf)?,
             filter: None,
         };
-        let grad_h = alloc(cf * l)?;
+        let mut grad_h = alloc(cf * l)?;
         let gy = grad_y.as_view();
         let ones = cache.ones.as_view();
         // out_proj: dLast_b [D, L] = W_outᵀ · gy_bᵀ; dW_out = Σ_b gy_bᵀ · Last_bᵀ; db_out = 1ᵀ · gy.
         let mut gcur = DeviceBuffer::<S>::alloc(dev, chunk)?;
-        gemm_rm::<S>(dev, d, l, d, mat(w.out_w.as_view(), d, true, 0), mat(gy, d, true, l * d), 0.0, mat(gcur.as_view(), l, false, d * l), b)?;
+        gemm_rm::<S>(dev, d, l, d, mat(w.out_w.as_view(), d, true, 0), mat(gy, d, true, l * d), 0.0, out(gcur.as_view_mut(), l, d * l), b)?;
         let last = &cache.steps[n - 2];
         for bi in 0..b {
             let gyb = grad_y.view(bi * l * d..(bi + 1) * l * d)?;
             let lb = last.view(bi * d * l..(bi + 1) * d * l)?;
             let beta = if bi == 0 { 0.0 } else { 1.0 };
-            gemm_rm::<S>(dev, d, d, l, mat(gyb, d, true, 0), mat(lb, l, true, 0), beta, mat(g.out_w.as_view(), d, false, 0), 1)?;
+            gemm_rm::<S>(dev, d, d, l, mat(gyb, d, true, 0), mat(lb, l, true, 0), beta, out(g.out_w.as_view_mut(), d, 0), 1)?;
         }
-        gemm_rm::<S>(dev, 1, d, b * l, mat(ones, b * l, false, 0), mat(gy, d, false, 0), 0.0, mat(g.out_b.as_view(), d, false, 0), 1)?;
-        // The recurrence, last step first; every chunk gradient is written exactly once.
-        let g_uc = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
+        gemm_rm::<S>(dev, 1, d, b * l, mat(ones, b * l, false, 0), mat(gy, d, false, 0), 0.0, out(g.out_b.as_view_mut(), d, 0), 1)?;
+        // The recurrence, last step first; every chunk gradient is written exactly once: each
+        // chunk's exclusive view is taken from `g_chunks` by the step that writes it.
+        let mut g_uc = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
         let x = |i: usize| cache.uc.view(i * chunk..(i + 1) * chunk);
-        let gx = |i: usize| g_uc.view(i * chunk..(i + 1) * chunk);
+        let mut g_chunks: Vec<Option<DeviceViewMut<'_, S>>> = g_uc.chunks_mut(chunk)?.into_iter().map(Some).collect();
+        let mut take = |i: usize| {
+            g_chunks
+                .get_mut(i)
+                .and_then(Option::take)
+                .ok_or_else(|| HyenaError::Invalid(format!("device operator: chunk gradient {i} is not available")))
+        };
         for o in (0..n - 1).rev() {
             let cur = if o == 0 { x(n)? } else { cache.steps[o - 1].as_view() };
             let post = if o == n - 2 { Some(x(0)?) } else { None };
-            let next = if o == 0 { None } else { Some(DeviceBuffer::<S>::alloc(dev, chunk)?) };
+            let mut next = if o == 0 { None } else { Some(DeviceBuffer::<S>::alloc(dev, chunk)?) };
             conv::gated_fftconv_bwd(
                 dev,
                 cache.h.view(o * d * l..(o + 1) * d * l)?,
@@ -343,25 +341,27 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                 d,
                 l,
                 GatedConvGradViews {
-                    grad_v: match &next {
-                        Some(buf) => buf.as_view(),
-                        None => gx(n)?,
+                    grad_v: match &mut next {
+                        Some(buf) => buf.as_view_mut(),
+                        None => take(n)?,
                     },
-                    grad_pre: Some(gx(n - 1 - o)?),
-                    grad_post: if o == n - 2 { Some(gx(0)?) } else { None },
-                    grad_h: grad_h.view(o * d * l..(o + 1) * d * l)?,
-                    grad_d: g.filter_bias.view(o * d..(o + 1) * d)?,
+                    grad_pre: Some(take(n - 1 - o)?),
+                    grad_post: if o == n - 2 { Some(take(0)?) } else { None },
+                    grad_h: grad_h.view_mut(o * d * l..(o + 1) * d * l)?,
+                    grad_d: g.filter_bias.view_mut(o * d..(o + 1) * d)?,
                 },
             )?;
             if let Some(buf) = next {
                 gcur = buf;
             }
         }
+        drop(g_chunks);
+        let gx = |i: usize| g_uc.view(i * chunk..(i + 1) * chunk);
         // Short conv backward per chunk, then in_proj backward.
-        let g_zin = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
-        let du = DeviceBuffer::<S>::alloc(dev, b * l * d)?;
+        let mut g_zin = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
+        let mut du = DeviceBuffer::<S>::alloc(dev, b * l * d)?;
         for i in 0..=n {
-            let gz = g_zin.view(i * chunk..(i + 1) * chunk)?;
+            let mut gz = g_zin.view_mut(i * chunk..(i + 1) * chunk)?;
             shortconv_bwd(
                 dev,
                 cache.zin.view(i * chunk..(i + 1) * chunk)?,
@@ -370,21 +370,22 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                 b,
                 d,
                 l,
-                gz,
-                g.sf_w.view(i * d * 3..(i + 1) * d * 3)?,
-                g.sf_b.view(i * d..(i + 1) * d)?,
+                &mut gz,
+                g.sf_w.view_mut(i * d * 3..(i + 1) * d * 3)?,
+                g.sf_b.view_mut(i * d..(i + 1) * d)?,
             )?;
+            let gz = gz.as_view();
             let wi = w.in_w.view(i * d * d..(i + 1) * d * d)?;
             // dU_b [L, D] += dZ_i,bᵀ · W_i.
             let beta = if i == 0 { 0.0 } else { 1.0 };
-            gemm_rm::<S>(dev, l, d, d, mat(gz, l, true, d * l), mat(wi, d, false, 0), beta, mat(du.as_view(), d, false, l * d), b)?;
+            gemm_rm::<S>(dev, l, d, d, mat(gz, l, true, d * l), mat(wi, d, false, 0), beta, out(du.as_view_mut(), d, l * d), b)?;
             for bi in 0..b {
-                let gzb = g_zin.view(i * chunk + bi * d * l..i * chunk + (bi + 1) * d * l)?;
+                let gzb = gz.view(bi * d * l..(bi + 1) * d * l)?;
                 let ub = cache.u.view(bi * l * d..(bi + 1) * l * d)?;
                 let beta = if bi == 0 { 0.0 } else { 1.0 };
                 // dW_i [D, D] = Σ_b dZ_i,b · U_b;  db_i [D] = Σ_b dZ_i,b · 1.
-                gemm_rm::<S>(dev, d, d, l, mat(gzb, l, false, 0), mat(ub, d, false, 0), beta, mat(g.in_w.view(i * d * d..(i + 1) * d * d)?, d, false, 0), 1)?;
-                gemm_rm::<S>(dev, d, 1, l, mat(gzb, l, false, 0), mat(ones, 1, false, 0), beta, mat(g.in_b.view(i * d..(i + 1) * d)?, 1, false, 0), 1)?;
+                gemm_rm::<S>(dev, d, d, l, mat(gzb, l, false, 0), mat(ub, d, false, 0), beta, out(g.in_w.view_mut(i * d * d..(i + 1) * d * d)?, d, 0), 1)?;
+                gemm_rm::<S>(dev, d, 1, l, mat(gzb, l, false, 0), mat(ones, 1, false, 0), beta, out(g.in_b.view_mut(i * d..(i + 1) * d)?, 1, 0), 1)?;
             }
         }
         // The filter's gradients: reduced on the device (`Some`, added below with the others), or
@@ -392,8 +393,8 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         let fg: Option<FilterGrads<f64>> = match (&w.filter, &cache.host_filter) {
             (Some(fb), _) => {
                 let dims = FilterDims::of(&self.op.filter, l);
-                let gb = FilterGradBuffers::<S>::alloc(dev, &dims, self.op.filter.layers.len())?;
-                implicit_filter_bwd(dev, &fb.views(), &dims, grad_h.as_view(), &gb.views())?;
+                let mut gb = FilterGradBuffers::<S>::alloc(dev, &dims, self.op.filter.layers.len())?;
+                implicit_filter_bwd(dev, &fb.views(), &dims, grad_h.as_view(), gb.views_mut())?;
                 Some(gb.to_host()?)
             }
             (None, Some(fc)) => {

@@ -48,10 +48,8 @@ impl GpuBench {
     /// policy's repetitions on a buffer of `bytes`.
     pub fn copy_gbps(&self, bytes: usize, p: &Policy) -> Result<f64, String> {
         let src = DeviceBuffer::<u8>::alloc(&self.dev, bytes).map_err(err)?;
-        let dst = DeviceBuffer::<u8>::alloc(&self.dev, bytes).map_err(err)?;
-        let cell = time_cell(p, || {
-            self.dev.time_ms(&mut || self.dev.copy_dtod_raw(src.addr(), dst.addr(), bytes)).map_err(err)
-        });
+        let mut dst = DeviceBuffer::<u8>::alloc(&self.dev, bytes).map_err(err)?;
+        let cell = time_cell(p, || self.dev.time_ms(&mut || dst.copy_from(src.as_view())).map_err(err));
         match cell.value {
             Some(ms) if ms > 0.0 => Ok(2.0 * bytes as f64 / (ms * 1e-3) / 1e9),
             _ => Err(cell.status),
@@ -90,8 +88,8 @@ impl GpuBench {
         let (b, dev) = (self.batch, &self.dev);
         Ok(time_cell(p, || {
             // The input is moved into the forward's cache: a fresh copy per run, not timed.
-            let ui = DeviceBuffer::<Storage>::alloc(dev, n).map_err(err)?;
-            dev.copy_dtod_raw(u.addr(), ui.addr(), n * 2).map_err(err)?;
+            let mut ui = DeviceBuffer::<Storage>::alloc(dev, n).map_err(err)?;
+            ui.copy_from(u.as_view()).map_err(err)?;
             let mut ui = Some(ui);
             dev.time_ms(&mut || {
                 let ui = ui.take().ok_or_else(|| hyena_kernels::HyenaError::Invalid("input already used".into()))?;
@@ -115,17 +113,17 @@ impl GpuBench {
             .map(|i| bf16::from_f32(rng.random_range(-1.0f32..1.0) * (-((i % l) as f32) / (l as f32 / 8.0)).exp()))
             .collect();
         let h = DeviceBuffer::from_host(dev, &h).map_err(err)?;
-        let hf = DeviceBuffer::<f32>::alloc(dev, conv::spectrum_len(c, l).map_err(err)?).map_err(err)?;
-        conv::fftconv_filter(dev, &h, c, l, &hf).map_err(err)?;
+        let mut hf = DeviceBuffer::<f32>::alloc(dev, conv::spectrum_len(c, l).map_err(err)?).map_err(err)?;
+        conv::fftconv_filter(dev, &h, c, l, &mut hf).map_err(err)?;
         let d = DeviceBuffer::from_host(dev, &rand_bf16(&mut rng, c)).map_err(err)?;
         let n = b * c * l;
         let v = DeviceBuffer::from_host(dev, &rand_bf16(&mut rng, n)).map_err(err)?;
         let pre = DeviceBuffer::from_host(dev, &rand_bf16(&mut rng, n)).map_err(err)?;
         let post = DeviceBuffer::from_host(dev, &rand_bf16(&mut rng, n)).map_err(err)?;
-        let y = DeviceBuffer::<Storage>::alloc(dev, n).map_err(err)?;
+        let mut y = DeviceBuffer::<Storage>::alloc(dev, n).map_err(err)?;
         Ok(time_cell(p, || {
             dev.time_ms(&mut || {
-                conv::gated_fftconv_fwd_spectrum(dev, &hf, &d, &v, Some(pre.as_view()), Some(post.as_view()), b, c, l, &y)
+                conv::gated_fftconv_fwd_spectrum(dev, &hf, &d, &v, Some(pre.as_view()), Some(post.as_view()), b, c, l, &mut y)
             })
             .map_err(err)
         }))
