@@ -75,7 +75,10 @@
 //   corr(g_b1, a_b0) − corr(g_b0, a_b1) land in the imaginary part), Za·H and Zg·conj(H) inverted
 //   in place; acc/n inverted into a grad_h slab [C, n]. Pass 3 then gives grad_post (on Za, gate
 //   grad_y), grad_v and grad_pre (on Zg, gates pre and v), and grad_h = Re(slab)[t < L] with
-//   grad_D = its lag 0 (Σ_b Σ_t g·a), all deterministic (no atomics, batch order fixed). Bytes per
+//   grad_D = its lag 0 (Σ_b Σ_t g·a), all deterministic (no atomics, batch order fixed). Accuracy:
+//   these sums over L are not running sums but FFT correlations, whose rounding error grows like
+//   u·log2 n (u = 2^-24), not u·sqrt(L): measured grad_D (filter_fn.bias) 1.2e-7 relative L2 at
+//   L = 2^16 in the operator; the ⌈B/2⌉ pair spectra are summed in order (few terms). Bytes per
 //   pair ≈ 2× the forward's passes 1–2 + 3 × pass 3; workspace 2 × 8·C·⌈B/2⌉·n + 8·C·n bytes (+ hf).
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>

@@ -13,15 +13,16 @@
 //!   plain f64 sum (the reference's own error, ~√K·2⁻⁵³ ≈ 1e-13 at 1M).
 //! - [`matmul_sum_k`] for GEMMs whose inner dimension is the sequence (dW = dYᵀ·X over K = B·L):
 //!   K is cut into chunks of [`K_CHUNK`]; each chunk is one fast GEMM in `T` (its error is that of a
-//!   length-256 dot product: ≤ 256·u of Σ|aᵢbᵢ| worst case, ≈ 16·u ≈ 1e-6 typical), and the chunk
+//!   length-1024 dot product: ≤ 1024·u of Σ|aᵢbᵢ| worst case, ≈ √1024·u ≈ 2e-6 typical, less in
+//!   practice since the `gemm` crate itself sums its K cache blocks separately), and the chunk
 //!   products are added into an f64 accumulator (error as above, negligible), rounded once into C.
-//!   Extra cost: one m×n f64 addition per chunk, 1/256 of the GEMM's multiply-adds.
+//!   Extra cost: one m×n f64 addition per chunk, 1/1024 of the GEMM's multiply-adds.
 
 use crate::error::{check_len, HyenaError, Result};
 use crate::scalar::Scalar;
 
 /// Inner-dimension chunk of [`matmul_sum_k`] (see the module docs for the error it implies).
-pub const K_CHUNK: usize = 256;
+pub const K_CHUNK: usize = 1024;
 
 /// Work (m·n·k) of one chunk under which the GEMM runs on the calling thread only.
 const PARALLEL_THRESHOLD: usize = 1 << 18;
