@@ -43,6 +43,11 @@
 //      x one split of positions; fp32 dot products of 32 positions added into fp64 per-entry
 //      accumulators; -> ws_ow[s, c, f]. Shared: 32*F doubles + (32 + F)*33 floats.
 //   3. hyena_filter_bwd_reduce_*: entry-wise fp64 sums over blocks / splits in order -> T.
+//   Accuracy of these sums over L (fp32 running sums of K terms err ~u·sqrt(K), u = 2^-24): a tile's
+//   sums are fp64; a block adds tiles_per_block = ceil(L / (32·1024)) of them (32 at L = 2^20) into
+//   its fp32 accumulator, ≤ 32 roundings (≈ sqrt(32)·u ≈ 3e-7 typical); kernel 2's fp32 dot products
+//   span 32 positions and add into fp64; the ≤ 1024 block / 64 split partials add in fp64. Every
+//   gradient thus carries a few ulps whatever L (measured ≤ 5.3e-7 relative L2 at L = 64K).
 //
 // ptxas (sm_90, CUDA 13.0): no spills; the 40-byte stack frame of the fwd/bwd kernels is the local
 // array of CUDA's fp64 sin/cos argument reduction slow path (huge arguments only).

@@ -18,6 +18,14 @@
 // per-thread sums, then a shared-memory tree) into ws[(b*C + c)*4 + k]. Then
 // `hyena_shortconv_bwd_reduce_*` (one thread per channel) sums the B partials in order b = 0..B-1
 // and writes gw [C, 3] and gb [C] (overwritten, not accumulated). Same inputs -> same bits.
+//
+// Accuracy: the parameter gradients sum B·L terms; an fp32 running sum of L/256 terms per thread
+// would err by ~u·sqrt(L/256) (u = 2^-24; 4e-6 at L = 2^20, worst case u·L/256). The per-thread
+// sums, the tree and the batch sum are fp64 instead: each product of two fp32 values is exact in
+// fp64 and 2^20 fp64 additions err by < 2^-33 of the sum of magnitudes, so each row partial is
+// exact to its single rounding to fp32 in ws (u), and the B partials add in fp64 (one more
+// rounding on store). The kernel stays memory-bound (4 fp64 adds/FMAs per 8 bytes read; sm_80/90
+// run fp64 at half the fp32 rate).
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include "common.cuh"
@@ -50,7 +58,7 @@ template <typename T> __device__ inline void fwd(const HyenaShortConvParams p) {
 }
 
 template <typename T> __device__ inline void bwd_rows(const HyenaShortConvBwdParams p) {
-    __shared__ float red[4][HYENA_SHORTCONV_BWD_BLOCK];
+    __shared__ double red[4][HYENA_SHORTCONV_BWD_BLOCK];
     const T* __restrict__ x = reinterpret_cast<const T*>(p.x);
     const T* __restrict__ w = reinterpret_cast<const T*>(p.w);
     const T* __restrict__ gy = reinterpret_cast<const T*>(p.grad_y);
@@ -63,17 +71,18 @@ template <typename T> __device__ inline void bwd_rows(const HyenaShortConvBwdPar
     const T* xr = x + row * L;
     const T* gr = gy + row * L;
     T* gxr = gx + row * L;
-    float s0 = 0.f, s1 = 0.f, s2 = 0.f, sb = 0.f;
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, sb = 0.0;
     for (uint64_t t = threadIdx.x; t < L; t += blockDim.x) {
         const float g = to_f32<T>(gr[t]);
         float acc = w2 * g;
         if (t + 1 < L) acc += w1 * to_f32<T>(gr[t + 1]);
         if (t + 2 < L) acc += w0 * to_f32<T>(gr[t + 2]);
         gxr[t] = from_f32<T>(acc);
-        sb += g;
-        s2 += g * to_f32<T>(xr[t]);
-        if (t >= 1) s1 += g * to_f32<T>(xr[t - 1]);
-        if (t >= 2) s0 += g * to_f32<T>(xr[t - 2]);
+        const double gd = (double)g;
+        sb += gd;
+        s2 = fma(gd, (double)to_f32<T>(xr[t]), s2);
+        if (t >= 1) s1 = fma(gd, (double)to_f32<T>(xr[t - 1]), s1);
+        if (t >= 2) s0 = fma(gd, (double)to_f32<T>(xr[t - 2]), s0);
     }
     const unsigned tid = threadIdx.x;
     red[0][tid] = s0;
@@ -88,7 +97,7 @@ template <typename T> __device__ inline void bwd_rows(const HyenaShortConvBwdPar
         }
         __syncthreads();
     }
-    if (tid < 4) ws[row * 4 + tid] = red[tid][0];
+    if (tid < 4) ws[row * 4 + tid] = (float)red[tid][0];
 }
 
 template <typename T> __device__ inline void bwd_reduce(const HyenaShortConvBwdParams p) {
@@ -98,16 +107,16 @@ template <typename T> __device__ inline void bwd_reduce(const HyenaShortConvBwdP
     const uint64_t C = p.c;
     const uint64_t ch = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (ch >= C) return;
-    float s[4] = {0.f, 0.f, 0.f, 0.f};
+    double s[4] = {0.0, 0.0, 0.0, 0.0};
     for (uint64_t b = 0; b < p.b; ++b) {
         const float* q = ws + (b * C + ch) * 4;
 #pragma unroll
-        for (int k = 0; k < 4; ++k) s[k] += q[k];
+        for (int k = 0; k < 4; ++k) s[k] += (double)q[k];
     }
-    gw[3 * ch + 0] = from_f32<T>(s[0]);
-    gw[3 * ch + 1] = from_f32<T>(s[1]);
-    gw[3 * ch + 2] = from_f32<T>(s[2]);
-    gb[ch] = from_f32<T>(s[3]);
+    gw[3 * ch + 0] = from_f32<T>((float)s[0]);
+    gw[3 * ch + 1] = from_f32<T>((float)s[1]);
+    gw[3 * ch + 2] = from_f32<T>((float)s[2]);
+    gb[ch] = from_f32<T>((float)s[3]);
 }
 
 }  // namespace hyena_shortconv

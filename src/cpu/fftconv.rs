@@ -8,6 +8,7 @@
 //! [`fftconv_direct`] is the O(L²) oracle, used only by tests.
 
 use crate::error::{check_len, shape_len, HyenaError, Result};
+use super::reduce::dot_f64;
 use crate::scalar::Scalar;
 use rayon::prelude::*;
 use realfft::num_complex::Complex;
@@ -415,16 +416,18 @@ pub fn gated_fftconv_bwd<T: Scalar>(
         .try_for_each_init(
             || {
                 let z = Complex::new(T::zero(), T::zero());
-                (plan.scratch(), vec![z; bins], vec![z; bins], vec![z; bins], vec![T::zero(); l], vec![T::zero(); l])
+                (plan.scratch(), vec![z; bins], vec![z; bins], vec![Complex::new(0.0f64, 0.0); bins], vec![T::zero(); l], vec![T::zero(); l])
             },
             |(ws, sa, sg, acc, a, g), (ch, ((((gvs, gpres), gposts), gh), gd))| -> Result<()> {
                 let mut gpres = gpres.into_iter();
                 let mut gposts = gposts.into_iter();
                 let missing = || HyenaError::Invalid("internal: gradient row missing".into());
-                acc.iter_mut().for_each(|x| *x = Complex::new(T::zero(), T::zero()));
+                // The batch sums (grad_h's spectrum, grad_D = Σ_b Σ_t g·a) accumulate in f64: see
+                // `super::reduce` (grad_D sums B·L products; they are exact in f64 for f32 data).
+                acc.iter_mut().for_each(|x| *x = Complex::new(0.0, 0.0));
                 let hk = &hf[ch * bins..(ch + 1) * bins];
                 let dd = d[ch];
-                let mut dsum = T::zero();
+                let mut dsum = 0.0f64;
                 for (bi, gv) in gvs.into_iter().enumerate() {
                     let off = (bi * c + ch) * l;
                     let vr = v.row(bi, ch);
@@ -451,17 +454,18 @@ pub fn gated_fftconv_bwd<T: Scalar>(
                     }
                     plan.rfft(g, T::one(), sg, ws)?;
                     for ((ac, &x), &gg) in acc.iter_mut().zip(sa.iter()).zip(sg.iter()) {
-                        *ac = *ac + x.conj() * gg;
+                        let p = x.conj() * gg;
+                        *ac += Complex::new(p.re.as_f64(), p.im.as_f64());
                     }
                     for (s, &k) in sg.iter_mut().zip(hk) {
                         *s = *s * k.conj();
                     }
                     // ga = h ⋆ g + D·g, written into gv, then split into grad_v / grad_pre.
                     plan.irfft(sg, gv, ws)?;
-                    for ((o, &gg), &x) in gv.iter_mut().zip(g.iter()).zip(a.iter()) {
+                    for (o, &gg) in gv.iter_mut().zip(g.iter()) {
                         *o = *o + dd * gg;
-                        dsum = dsum + gg * x;
                     }
+                    dsum += dot_f64(g, a);
                     if let Some(p) = pre {
                         let gp = gpres.next().ok_or_else(missing)?;
                         for ((gpv, gav), (&x, &q)) in gp.iter_mut().zip(gv.iter_mut()).zip(vr.iter().zip(p.row(bi, ch))) {
@@ -470,8 +474,9 @@ pub fn gated_fftconv_bwd<T: Scalar>(
                         }
                     }
                 }
-                *gd = dsum;
-                plan.irfft(acc, gh, ws)
+                *gd = T::lit(dsum);
+                sa.iter_mut().zip(acc.iter()).for_each(|(s, x)| *s = Complex::new(T::lit(x.re), T::lit(x.im)));
+                plan.irfft(sa, gh, ws)
             },
         )?;
     Ok(GatedConvGrads { grad_v, grad_pre, grad_post, grad_h, grad_d })

@@ -4,6 +4,7 @@
 //! functions take that layout as-is.
 
 use crate::error::{check_len, shape_len, HyenaError, Result};
+use super::reduce::{add_f64, col_sums_f64, matmul_sum_k};
 use crate::scalar::Scalar;
 
 /// Work (m·n·k) under which the GEMM runs on the calling thread only.
@@ -124,14 +125,14 @@ pub fn linear_bwd<T: Scalar>(
     if let Some(gx) = grad_x {
         matmul(gx, grad_y, w, rows, d_in, d_out, false, false, false)?;
     }
-    matmul(grad_w, grad_y, x, d_out, d_in, rows, true, false, true)?;
+    // The weight and bias gradients sum over `rows` (the sequence): accurate sums, see
+    // `super::reduce`.
+    matmul_sum_k(grad_w, &[(grad_y, x)], d_out, d_in, rows, true, false)?;
     if let Some(gb) = grad_b {
         check_len("linear_bwd grad_b", gb.len(), d_out)?;
-        for row in grad_y.chunks_exact(d_out.max(1)) {
-            for (g, &v) in gb.iter_mut().zip(row) {
-                *g = *g + v;
-            }
-        }
+        let mut acc = vec![0.0f64; d_out];
+        col_sums_f64(&mut acc, grad_y)?;
+        add_f64(gb, &acc)?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 pub mod gating;
 pub mod fftconv;
 pub mod linear;
+pub mod reduce;
 pub mod filter;
 pub mod shortconv;
 pub mod vmath;

@@ -5,6 +5,7 @@
 //! Layout: `x`, `y` as `[B, C, L]`, `w` as `[C, 3]` (PyTorch `[C, 1, 3]`), `b` as `[C]`.
 
 use crate::error::{check_len, shape_len, HyenaError, Result};
+use super::reduce::{dot_f64, sum_f64};
 use crate::scalar::Scalar;
 use rayon::prelude::*;
 
@@ -75,28 +76,26 @@ pub fn shortconv_bwd<T: Scalar>(
             gx[t] = acc;
         }
     });
-    // Parameter gradients: one task per channel over the batch.
+    // Parameter gradients: one task per channel over the batch. Sums of B·L terms, accumulated
+    // in f64 (see `super::reduce`: f32 products are exact in f64, the sum's error negligible).
     grad_w.par_chunks_mut(TAPS).zip(grad_b.par_iter_mut()).enumerate().for_each(|(ch, (gw, gb))| {
-        let (mut s0, mut s1, mut s2, mut sb) = (T::zero(), T::zero(), T::zero(), T::zero());
+        let (mut s0, mut s1, mut s2, mut sb) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
         for bi in 0..bs {
             let off = (bi * c + ch) * l;
             let (xr, gy) = (&x[off..off + l], &grad_y[off..off + l]);
-            for t in 0..l {
-                let g = gy[t];
-                sb = sb + g;
-                s2 = s2 + g * xr[t];
-                if t >= 1 {
-                    s1 = s1 + g * xr[t - 1];
-                }
-                if t >= 2 {
-                    s0 = s0 + g * xr[t - 2];
-                }
+            sb += sum_f64(gy);
+            s2 += dot_f64(gy, xr);
+            if l >= 2 {
+                s1 += dot_f64(&gy[1..], &xr[..l - 1]);
+            }
+            if l >= 3 {
+                s0 += dot_f64(&gy[2..], &xr[..l - 2]);
             }
         }
-        gw[0] = gw[0] + s0;
-        gw[1] = gw[1] + s1;
-        gw[2] = gw[2] + s2;
-        *gb = *gb + sb;
+        gw[0] = T::lit(gw[0].as_f64() + s0);
+        gw[1] = T::lit(gw[1].as_f64() + s1);
+        gw[2] = T::lit(gw[2].as_f64() + s2);
+        *gb = T::lit(gb.as_f64() + sb);
     });
     Ok(())
 }

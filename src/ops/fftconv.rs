@@ -580,8 +580,8 @@ pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
     let block = block_for(n);
     let rows_name = format!("hyena_fftconv_bwd_{sfx}");
     let red_name = format!("hyena_fftconv_bwd_reduce_{sfx}");
-    // Static reduction buffer (MAX_BLOCK f32) + two spectra.
-    let rows_shared = check_shared(dev, &rows_name, 16 * m + 4 * MAX_BLOCK)? - 4 * MAX_BLOCK as u32;
+    // Static reduction buffer (MAX_BLOCK f64) + two spectra.
+    let rows_shared = check_shared(dev, &rows_name, 16 * m + 8 * MAX_BLOCK)? - 8 * MAX_BLOCK as u32;
     let red_shared = check_shared(dev, &red_name, 8 * m)?;
     let mut hf = DeviceBuffer::<f32>::alloc(dev, spectrum_len(c, l)?)?;
     fftconv_filter(dev, h, c, l, &mut hf)?;

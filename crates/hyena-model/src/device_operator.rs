@@ -17,7 +17,8 @@
 //! `v` is a contiguous `[B, D, L]` block, the layout the conv kernels read: the `[B, L, C]` ↔
 //! per-channel-row change is absorbed by the GEMM transposes, with no copy pass. Backward: the
 //! conv backward writes each chunk's gradient exactly once (no accumulation pass), GEMMs give
-//! `grad_u` and the projection gradients (bias gradients as GEMMs with a ones vector), the
+//! `grad_u` and the projection gradients (bias gradients as GEMMs with a ones vector; both summed
+//! over the positions in chunks combined by a tree of GEMMs, `device_reduce`), the
 //! short-conv backward reduces its weight gradients on the device.
 //!
 //! The implicit filter `h` runs on the device too (`ops::filter`: hidden layers in f64, output
@@ -34,6 +35,7 @@
 //! [`hyena_kernels::HyenaError::Length`] before any work is queued.
 
 use crate::config::OperatorConfig;
+use crate::device_reduce::{gemm_sum_k, KOperand};
 use crate::error::{ModelError, Result};
 use crate::lm::Mixer;
 use crate::operator::{HyenaOperator, NamedParam, NamedParamMut};
@@ -306,14 +308,14 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         // out_proj: dLast_b [D, L] = W_outᵀ · gy_bᵀ; dW_out = Σ_b gy_bᵀ · Last_bᵀ; db_out = 1ᵀ · gy.
         let mut gcur = DeviceBuffer::<S>::alloc(dev, chunk)?;
         gemm_rm::<S>(dev, d, l, d, mat(w.out_w.as_view(), d, true, 0), mat(gy, d, true, l * d), 0.0, out(gcur.as_view_mut(), l, d * l), b)?;
+        // The weight and bias gradients sum over the B·L positions: chunked GEMMs combined by a
+        // tree (`device_reduce`); its temporaries live in `keep` until the final synchronize.
+        let mut keep: Vec<DeviceBuffer<S>> = Vec::new();
         let last = &cache.steps[n - 2];
-        for bi in 0..b {
-            let gyb = grad_y.view(bi * l * d..(bi + 1) * l * d)?;
-            let lb = last.view(bi * d * l..(bi + 1) * d * l)?;
-            let beta = if bi == 0 { 0.0 } else { 1.0 };
-            gemm_rm::<S>(dev, d, d, l, mat(gyb, d, true, 0), mat(lb, l, true, 0), beta, out(g.out_w.as_view_mut(), d, 0), 1)?;
-        }
-        gemm_rm::<S>(dev, 1, d, b * l, mat(ones, b * l, false, 0), mat(gy, d, false, 0), 0.0, out(g.out_b.as_view_mut(), d, 0), 1)?;
+        let (gy_t, last_t) = (KOperand::of(gy, d, true, l * d), KOperand::of(last.as_view(), l, true, d * l));
+        gemm_sum_k(dev, d, d, l, b, gy_t, last_t, g.out_w.as_view_mut(), ones, &mut keep)?;
+        let ones_row = KOperand::of(ones, b * l, false, 0);
+        gemm_sum_k(dev, 1, d, b * l, 1, ones_row, KOperand::of(gy, d, false, 0), g.out_b.as_view_mut(), ones, &mut keep)?;
         // The recurrence, last step first; every chunk gradient is written exactly once: each
         // chunk's exclusive view is taken from `g_chunks` by the step that writes it.
         let mut g_uc = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
@@ -379,14 +381,12 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             // dU_b [L, D] += dZ_i,bᵀ · W_i.
             let beta = if i == 0 { 0.0 } else { 1.0 };
             gemm_rm::<S>(dev, l, d, d, mat(gz, l, true, d * l), mat(wi, d, false, 0), beta, out(du.as_view_mut(), d, l * d), b)?;
-            for bi in 0..b {
-                let gzb = gz.view(bi * d * l..(bi + 1) * d * l)?;
-                let ub = cache.u.view(bi * l * d..(bi + 1) * l * d)?;
-                let beta = if bi == 0 { 0.0 } else { 1.0 };
-                // dW_i [D, D] = Σ_b dZ_i,b · U_b;  db_i [D] = Σ_b dZ_i,b · 1.
-                gemm_rm::<S>(dev, d, d, l, mat(gzb, l, false, 0), mat(ub, d, false, 0), beta, out(g.in_w.view_mut(i * d * d..(i + 1) * d * d)?, d, 0), 1)?;
-                gemm_rm::<S>(dev, d, 1, l, mat(gzb, l, false, 0), mat(ones, 1, false, 0), beta, out(g.in_b.view_mut(i * d..(i + 1) * d)?, 1, 0), 1)?;
-            }
+            // dW_i [D, D] = Σ_b dZ_i,b · U_b;  db_i [D] = Σ_b dZ_i,b · 1 (sums over B·L, as above).
+            let gz_k = KOperand::of(gz, l, false, d * l);
+            let u_k = KOperand::of(cache.u.as_view(), d, false, l * d);
+            gemm_sum_k(dev, d, d, l, b, gz_k, u_k, g.in_w.view_mut(i * d * d..(i + 1) * d * d)?, ones, &mut keep)?;
+            let ones_col = KOperand::of(ones, 1, false, 0);
+            gemm_sum_k(dev, d, 1, l, b, gz_k, ones_col, g.in_b.view_mut(i * d..(i + 1) * d)?, ones, &mut keep)?;
         }
         // The filter's gradients: reduced on the device (`Some`, added below with the others), or
         // by the host reference for `normalized` filters (added here).
@@ -410,6 +410,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             }
         };
         dev.synchronize()?;
+        drop(keep);
         // Gradients to the host.
         accumulate(&mut grads.in_proj_weight, &g.in_w)?;
         accumulate(&mut grads.in_proj_bias, &g.in_b)?;

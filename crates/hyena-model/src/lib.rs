@@ -9,6 +9,8 @@
 pub mod config;
 #[cfg(any(feature = "cuda", feature = "sim"))]
 pub mod device_operator;
+#[cfg(any(feature = "cuda", feature = "sim"))]
+mod device_reduce;
 pub mod error;
 pub mod layers;
 pub mod lm;

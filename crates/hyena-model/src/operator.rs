@@ -11,6 +11,7 @@ use crate::tensors::TensorFile;
 use hyena_kernels::cpu::fftconv::{gated_fftconv_bwd, gated_fftconv_fwd, FftConvPlan, Rows};
 use hyena_kernels::cpu::filter::{self, FilterCache, FilterGrads, ImplicitFilter};
 use hyena_kernels::cpu::linear::matmul;
+use hyena_kernels::cpu::reduce::{add_f64, col_sums_f64, matmul_sum_k, sum_f64};
 use hyena_kernels::cpu::shortconv::{shortconv_bwd, shortconv_fwd};
 use hyena_kernels::Scalar;
 use realfft::num_complex::Complex;
@@ -441,15 +442,17 @@ impl<T: Scalar> HyenaOperator<T> {
         let mut g = vec![T::zero(); b * d * l];
         for bi in 0..b {
             let gy = &grad_y[bi * l * d..(bi + 1) * l * d];
-            let pre = &last[bi * d * l..(bi + 1) * d * l];
             // dPre_b [D, L] = W_outᵀ · gy_bᵀ
             matmul(&mut g[bi * d * l..(bi + 1) * d * l], &self.out_proj_weight, gy, d, l, d, true, true, false)?;
-            // dW_out [D, D] += gy_bᵀ · Pre_bᵀ
-            matmul(&mut grads.out_proj_weight, gy, pre, d, d, l, true, true, true)?;
-            for row in gy.chunks_exact(d) {
-                grads.out_proj_bias.iter_mut().zip(row).for_each(|(a, &x)| *a = *a + x);
-            }
         }
+        // dW_out [D, D] += Σ_b gy_bᵀ · Pre_bᵀ and db_out += Σ_{b,t} gy: sums over B·L positions,
+        // accumulated accurately (`hyena_kernels::cpu::reduce`).
+        let ab: Vec<(&[T], &[T])> =
+            (0..b).map(|bi| (&grad_y[bi * l * d..(bi + 1) * l * d], &last[bi * d * l..(bi + 1) * d * l])).collect();
+        matmul_sum_k(&mut grads.out_proj_weight, &ab, d, d, l, true, true)?;
+        let mut gb_out = vec![0.0f64; d];
+        col_sums_f64(&mut gb_out, grad_y)?;
+        add_f64(&mut grads.out_proj_bias, &gb_out)?;
         // The recurrence, last step first.
         let uc = &cache.uc;
         let xs = |i: usize| Rows::new(&uc[i * d * l..], b, d, l, c3 * l);
@@ -511,17 +514,21 @@ impl<T: Scalar> HyenaOperator<T> {
         )?;
         // in_proj backward.
         let mut grad_u = vec![T::zero(); b * l * d];
+        let mut gb_in = vec![0.0f64; c3];
         for bi in 0..b {
             let gz = &g_zin[bi * c3 * l..(bi + 1) * c3 * l];
-            let ub = &cache.u[bi * l * d..(bi + 1) * l * d];
             // dU_b [L, D] = dZ_bᵀ [L, C3] · W_in [C3, D]
             matmul(&mut grad_u[bi * l * d..(bi + 1) * l * d], gz, &self.in_proj_weight, l, d, c3, true, false, false)?;
-            // dW_in [C3, D] += dZ_b [C3, L] · U_b [L, D]
-            matmul(&mut grads.in_proj_weight, gz, ub, c3, d, l, false, false, true)?;
-            for (gbias, row) in grads.in_proj_bias.iter_mut().zip(gz.chunks_exact(l)) {
-                *gbias = *gbias + row.iter().copied().sum::<T>();
+            for (gbias, row) in gb_in.iter_mut().zip(gz.chunks_exact(l)) {
+                *gbias += sum_f64(row);
             }
         }
+        // dW_in [C3, D] += Σ_b dZ_b [C3, L] · U_b [L, D] and db_in (above): sums over B·L
+        // positions, accumulated accurately (`hyena_kernels::cpu::reduce`).
+        let ab: Vec<(&[T], &[T])> =
+            (0..b).map(|bi| (&g_zin[bi * c3 * l..(bi + 1) * c3 * l], &cache.u[bi * l * d..(bi + 1) * l * d])).collect();
+        matmul_sum_k(&mut grads.in_proj_weight, &ab, c3, d, l, false, false)?;
+        add_f64(&mut grads.in_proj_bias, &gb_in)?;
         Ok(grad_u)
     }
 }
