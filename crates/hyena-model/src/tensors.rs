@@ -324,6 +324,9 @@ fn process_alive(_pid: u32) -> bool {
     true
 }
 
+/// How many temporary names [`write_atomic`] tries before giving up.
+const MAX_TEMP_ATTEMPTS: u32 = 64;
+
 /// Write `bytes` to `path` through a temporary file and a rename (complete or absent). The
 /// temporary file is created exclusively (`create_new`: an existing file or symbolic link at its
 /// name is never written through), removed on every error, and the folder is synced after the
@@ -331,17 +334,16 @@ fn process_alive(_pid: u32) -> bool {
 /// removed first ([`clean_stale_temps`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let dir = parent_dir(path);
     clean_stale_temps(path);
-    let mut attempt = 0;
+    // `n` counts up past names that exist already (another thread's write, or a file or link
+    // planted there): those are never opened, written or removed.
+    let mut n = 0u32;
     let (tmp, mut f) = loop {
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = dir.join(format!("{}{}-{n}", temp_prefix(path), std::process::id()));
         match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
             Ok(f) => break (tmp, f),
-            // Someone else's file (or link) at that name: left alone, try the next name.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 16 => attempt += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < MAX_TEMP_ATTEMPTS => n += 1,
             Err(e) => return Err(io_err(&tmp, e)),
         }
     };
