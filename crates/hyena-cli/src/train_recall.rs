@@ -144,7 +144,7 @@ fn test_accuracy<T: Scalar, M: Mixer<T>>(lm: &HyenaLm<T, M>, data: &RecallData, 
     let rows = lm.vocab_rows;
     let idx: Vec<usize> = (0..data.n).collect();
     for chunk in idx.chunks(batch.max(1)) {
-        let (ids, tg) = data.gather(chunk);
+        let (ids, tg) = data.gather(chunk)?;
         let (out, _) = lm.forward(&ids, chunk.len(), data.len)?;
         let pred = argmax_rows(&out.logits, rows);
         for (k, _) in chunk.iter().enumerate() {
@@ -364,7 +364,7 @@ fn train_loop<T: Scalar, M: Mixer<T>>(
     };
     while state.opt.step < a.steps {
         let idx: Vec<usize> = (0..a.batch).map(|_| state.rng.below(train.n as u64) as usize).collect();
-        let (ids, tg) = train.gather(&idx);
+        let (ids, tg) = train.gather(&idx)?;
         let (loss, info) = state.train_step(&ids, &tg, a.batch, len)?;
         tokens += a.batch * len;
         let step = state.opt.step;

@@ -132,12 +132,19 @@ fn config_contradicting_the_tensors_is_refused() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A tiny `train-recall` run; flags in `extra` replace the defaults.
 fn recall(dir: &Path, extra: &[&str]) -> Output {
     let log = dir.join("log.jsonl");
-    let mut args = vec![
-        "train-recall", "--vocab", "6", "--seq-len", "8", "--d-model", "8", "--n-layer", "1", "--filter-order", "4", "--emb-dim", "3",
-        "--steps", "2", "--batch", "2", "--train-examples", "4", "--test-examples", "2", "--quiet", "--log", log.to_str().unwrap(),
+    let defaults = [
+        ("--vocab", "6"), ("--seq-len", "8"), ("--d-model", "8"), ("--n-layer", "1"), ("--filter-order", "4"), ("--emb-dim", "3"),
+        ("--steps", "2"), ("--batch", "2"), ("--train-examples", "4"), ("--test-examples", "2"), ("--log", log.to_str().unwrap()),
     ];
+    let mut args = vec!["train-recall", "--quiet"];
+    for (k, v) in defaults {
+        if !extra.contains(&k) {
+            args.extend([k, v]);
+        }
+    }
     args.extend_from_slice(extra);
     hyena(&args)
 }

@@ -284,11 +284,15 @@ pub struct LmOutput<T> {
 /// Next-token targets of `ids [B, L]`: position t gets `ids[t+1]`, the last position
 /// [`IGNORE_INDEX`].
 pub fn next_token_targets(ids: &[i64], b: usize, l: usize) -> Vec<i64> {
-    let mut t = vec![IGNORE_INDEX; b * l];
-    for bi in 0..b {
-        for p in 0..l.saturating_sub(1) {
-            t[bi * l + p] = ids[bi * l + p + 1];
-        }
+    // Sized by `ids` as well, so that a short `ids` gives short targets (which the loss then
+    // reports as a shape error) instead of an out-of-bounds panic.
+    let mut t = vec![IGNORE_INDEX; b.saturating_mul(l).min(ids.len())];
+    if l == 0 {
+        return t;
+    }
+    for (tr, ir) in t.chunks_mut(l).zip(ids.chunks(l)) {
+        let n = tr.len().min(ir.len()).saturating_sub(1);
+        tr[..n].copy_from_slice(&ir[1..=n]);
     }
     t
 }

@@ -118,14 +118,19 @@ impl RecallTask {
 }
 
 impl RecallData {
-    /// Examples `idx` as a batch.
-    pub fn gather(&self, idx: &[usize]) -> (Vec<i64>, Vec<i64>) {
-        let mut i = Vec::with_capacity(idx.len() * self.len);
-        let mut t = Vec::with_capacity(idx.len() * self.len);
+    /// Examples `idx` as a batch; an index past the data is an error.
+    pub fn gather(&self, idx: &[usize]) -> Result<(Vec<i64>, Vec<i64>)> {
+        let mut i = Vec::with_capacity(idx.len().saturating_mul(self.len));
+        let mut t = Vec::with_capacity(idx.len().saturating_mul(self.len));
         for &k in idx {
-            i.extend_from_slice(&self.inputs[k * self.len..(k + 1) * self.len]);
-            t.extend_from_slice(&self.targets[k * self.len..(k + 1) * self.len]);
+            let range = k.checked_mul(self.len).and_then(|s| Some(s..s.checked_add(self.len)?));
+            let rows = range.and_then(|r| Some((self.inputs.get(r.clone())?, self.targets.get(r)?)));
+            let Some((ri, rt)) = rows.filter(|_| k < self.n) else {
+                return Err(ModelError::Config(format!("example {k} is outside the data set's 0..{}", self.n)));
+            };
+            i.extend_from_slice(ri);
+            t.extend_from_slice(rt);
         }
-        (i, t)
+        Ok((i, t))
     }
 }

@@ -180,6 +180,28 @@ proptest! {
     }
 
     #[test]
+    fn reshaped_tensors_never_panic(edits in prop::collection::vec((any::<prop::sample::Index>(), prop::collection::vec(prop::sample::select(DIMS), 0..4)), 1..4)) {
+        // Valid files with some tensors given other shapes: small ones with data to match,
+        // huge ones with a zero dimension (no data), as the 2 KB file that asked for 26 TB.
+        let mut f = op_file(3);
+        let names: Vec<String> = f.tensors.keys().cloned().collect();
+        for (i, shape) in edits {
+            let mut shape: Vec<usize> = shape.into_iter().map(|d| usize::try_from(d).unwrap_or(usize::MAX)).collect();
+            let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+            let n = match n {
+                Some(n) if n <= 4096 => n,
+                _ => {
+                    shape.push(0);
+                    0
+                }
+            };
+            f.insert_float(names[i.index(names.len())].clone(), shape, vec![0.5; n]);
+        }
+        let v = serde_json::to_value(op_cfg(3)).unwrap();
+        for_both(&f, &op_cfg(3), &v);
+    }
+
+    #[test]
     fn random_operator_configs_never_panic(v in config_json()) {
         // Sizes come from the tensors; the other fields from the JSON.
         let f = op_file(2);
@@ -217,10 +239,14 @@ proptest! {
 fn for_both(f: &TensorFile, cfg: &OperatorConfig, v: &serde_json::Value) {
     if let Ok(op) = HyenaOperator::<f32>::from_tensors(f, "", cfg) {
         let _ = check_declared_sizes(v, &op.cfg.size_fields(), "fuzz");
-        let _ = op.forward(&[0.5; 2 * 4 * 3], 2, 4);
+        let u = vec![0.5f32; 2 * 4 * op.cfg.d_model];
+        if let Ok((y, cache)) = op.forward(&u, 2, 4) {
+            let mut g = op.zeros_like();
+            let _ = op.backward(&cache, &y, &mut g);
+        }
     }
     if let Ok(op) = HyenaOperator::<f64>::from_tensors(f, "", cfg) {
-        let _ = op.forward(&[0.5; 4 * 3], 1, 4);
+        let _ = op.forward(&vec![0.5; 4 * op.cfg.d_model], 1, 4);
     }
 }
 
