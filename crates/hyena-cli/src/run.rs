@@ -62,35 +62,89 @@ fn find_prefix(w: &TensorFile) -> Result<String, ModelError> {
     }
 }
 
-fn load_config(args: &RunArgs, w: &TensorFile) -> Result<OperatorConfig, ModelError> {
+/// The configuration, with the JSON it came from and that JSON's name (for the check of its
+/// size fields against the shapes); `None` when safari's defaults are used.
+type Loaded<C> = (C, Option<(serde_json::Value, String)>);
+
+fn load_config(args: &RunArgs, w: &TensorFile) -> Result<Loaded<OperatorConfig>, ModelError> {
     if let Some(path) = &args.config {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ModelError::Io { path: path.display().to_string(), source: e })?;
         let v: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| ModelError::Config(format!("{}: invalid JSON: {e}", path.display())))?;
-        return OperatorConfig::from_json(&v);
+        return Ok((OperatorConfig::from_json(&v)?, Some((v, path.display().to_string()))));
     }
     match w.config_json()? {
-        Some(v) => OperatorConfig::from_json(&v),
+        Some(v) => Ok((OperatorConfig::from_json(&v)?, Some((v, format!("{}: metadata `config`", args.weights.display()))))),
         None => {
             eprintln!("note: no `config` metadata and no --config: using safari's defaults (modulate=true, shift=0.0, normalized=false)");
-            Ok(OperatorConfig::default())
+            Ok((OperatorConfig::default(), None))
         }
     }
 }
 
+/// `v` in `T`, refusing values that are not finite there (1e308 is finite in f64, not in f32).
 fn to_t<T: Scalar>(name: &str, v: &[f64]) -> Result<Vec<T>, ModelError> {
-    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+    let out: Vec<T> = v.iter().map(|&x| T::lit(x)).collect();
+    if let Some(i) = out.iter().position(|x| !x.as_f64().is_finite()) {
         return Err(ModelError::NonFinite { name: name.into(), index: i });
     }
-    Ok(v.iter().map(|&x| T::lit(x)).collect())
+    Ok(out)
+}
+
+/// A run whose results hold a NaN or an infinity fails (naming the first such tensor) instead of
+/// writing them with exit status 0.
+pub fn check_outputs_finite(f: &TensorFile) -> Result<(), ModelError> {
+    for (name, t) in &f.tensors {
+        if let hyena_model::tensors::TensorData::Float(v) = &t.data {
+            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                return Err(ModelError::NonFinite { name: name.clone(), index: i });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `a` and `b` name the same existing file (same device and inode, so hard links and
+/// symbolic links count; elsewhere the canonical paths).
+pub fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+        false
+    }
+    #[cfg(not(unix))]
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// Refuse an output path that is one of the inputs: writing it would replace the input.
+pub fn check_out_path(out: &std::path::Path, out_flag: &str, inputs: &[(&str, &std::path::Path)]) -> Result<(), ModelError> {
+    for (flag, p) in inputs {
+        if same_file(out, p) {
+            return Err(ModelError::Config(format!(
+                "{out_flag} {} is the same file as {flag} {}: refusing to overwrite an input",
+                out.display(),
+                p.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn run_typed<T: Scalar>(args: &RunArgs) -> Result<(), ModelError> {
     let w = TensorFile::load(&args.weights)?;
     let prefix = find_prefix(&w)?;
-    let cfg = load_config(args, &w)?;
+    let (cfg, declared) = load_config(args, &w)?;
     let op = HyenaOperator::<T>::from_tensors(&w, &prefix, &cfg)?;
+    if let Some((v, origin)) = &declared {
+        hyena_model::config::check_declared_sizes(v, &op.cfg.size_fields(), origin)?;
+    }
     // Every tensor under the prefix must be one the operator knows.
     let mut known: BTreeSet<String> = op.params().into_iter().map(|p| p.name).collect();
     for i in 1..op.filter.layers.len() {
@@ -130,6 +184,7 @@ fn run_typed<T: Scalar>(args: &RunArgs) -> Result<(), ModelError> {
         #[cfg(not(any(feature = "cuda", feature = "sim")))]
         Some(never) => match never {},
     };
+    check_outputs_finite(&out)?;
     out.metadata.insert("precision".into(), T::NAME.into());
     out.metadata.insert("backend".into(), format!("{:?}", args.backend).to_lowercase());
     let dtype = if T::NAME == "f32" { safetensors::Dtype::F32 } else { safetensors::Dtype::F64 };
@@ -208,6 +263,11 @@ pub fn effective_precision(asked: Option<Precision>, backend: Backend) -> Result
 
 pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let precision = effective_precision(args.precision, args.backend)?;
+    let mut inputs = vec![("--weights", args.weights.as_path()), ("--inputs", args.inputs.as_path())];
+    if let Some(c) = &args.config {
+        inputs.push(("--config", c.as_path()));
+    }
+    check_out_path(&args.out, "--out", &inputs)?;
     // A weights file holding `backbone.…` keys is a language model: see run_lm.rs.
     if crate::run_lm::run_if_lm(&args.weights, &args.inputs, &args.out, precision, args.backend, args.config.as_deref())? {
         return Ok(());

@@ -32,15 +32,19 @@ pub fn run_if_lm(
     Ok(true)
 }
 
-fn load_config(w: &TensorFile, config: Option<&Path>) -> Result<LmConfig, ModelError> {
+/// The configuration and the JSON it came from, with that JSON's name (`None`: defaults).
+fn load_config(w: &TensorFile, config: Option<&Path>) -> Result<(LmConfig, Option<(serde_json::Value, String)>), ModelError> {
     if let Some(p) = config {
-        return LmConfig::from_file(p);
+        let text = std::fs::read_to_string(p).map_err(|e| ModelError::Io { path: p.display().to_string(), source: e })?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| ModelError::Config(format!("{}: invalid JSON: {e}", p.display())))?;
+        return Ok((LmConfig::from_json(&v)?, Some((v, p.display().to_string()))));
     }
     match w.config_json()? {
-        Some(v) => LmConfig::from_json(&v),
+        Some(v) => Ok((LmConfig::from_json(&v)?, Some((v, "weights metadata `config`".to_string())))),
         None => {
             eprintln!("note: no `config` metadata and no --config: using HyenaDNA's defaults (layer_norm_eps 1e-5, modulate, shift 0.05); sizes from the shapes");
-            Ok(LmConfig::default())
+            Ok((LmConfig::default(), None))
         }
     }
 }
@@ -53,8 +57,11 @@ fn run_typed<T: Scalar>(
     backend: Backend,
     config: Option<&Path>,
 ) -> Result<(), ModelError> {
-    let cfg = load_config(w, config)?;
+    let (cfg, declared) = load_config(w, config)?;
     let lm = HyenaLm::<T>::from_tensors(w, prefix, &cfg)?;
+    if let Some((v, origin)) = &declared {
+        hyena_model::config::check_declared_sizes(&LmConfig::flatten_json(v), &lm.cfg.size_fields(), origin)?;
+    }
     // Every `backbone.` tensor must be one the model knows; training checkpoints' `optim.` tensors
     // are ignored; anything else is an error.
     let known: BTreeSet<String> = lm.known_names().into_iter().map(|n| format!("{prefix}{n}")).collect();
@@ -83,11 +90,12 @@ fn run_typed<T: Scalar>(
         #[cfg(not(any(feature = "cuda", feature = "sim")))]
         Some(never) => match never {},
     };
+    crate::run::check_outputs_finite(&f)?;
     f.metadata.insert("precision".into(), T::NAME.into());
     f.metadata.insert("backend".into(), format!("{backend:?}").to_lowercase());
     let dtype = if T::NAME == "f32" { safetensors::Dtype::F32 } else { safetensors::Dtype::F64 };
     f.save(out_path, dtype)?;
-    let loss = f.float("output.loss", None)?.1[0];
+    let loss = f.float("output.loss", None)?.1.first().copied().unwrap_or(f64::NAN);
     eprintln!(
         "wrote {} ({} tensors; LM with {n_layer} layers, D={d_model}, vocab rows {vocab_rows}; B={b} L={l}; loss {loss:.6}; {}, backend {backend:?})",
         out_path.display(),

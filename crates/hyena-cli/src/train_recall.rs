@@ -144,7 +144,7 @@ fn test_accuracy<T: Scalar, M: Mixer<T>>(lm: &HyenaLm<T, M>, data: &RecallData, 
     let rows = lm.vocab_rows;
     let idx: Vec<usize> = (0..data.n).collect();
     for chunk in idx.chunks(batch.max(1)) {
-        let (ids, tg) = data.gather(chunk);
+        let (ids, tg) = data.gather(chunk)?;
         let (out, _) = lm.forward(&ids, chunk.len(), data.len)?;
         let pred = argmax_rows(&out.logits, rows);
         for (k, _) in chunk.iter().enumerate() {
@@ -157,12 +157,108 @@ fn test_accuracy<T: Scalar, M: Mixer<T>>(lm: &HyenaLm<T, M>, data: &RecallData, 
     Ok(correct as f64 / data.n.max(1) as f64)
 }
 
+/// Bytes of physical memory (Linux `/proc/meminfo`), if known.
+fn physical_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = text.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
+}
+
+/// Check every flag before anything is allocated or written: each error names the flag.
+fn validate_args(a: &TrainRecallArgs, elem_bytes: usize) -> Result<(), ModelError> {
+    let bad = |m: String| Err(ModelError::Config(m));
+    for (flag, v) in [("--log-every", a.log_every), ("--eval-every", a.eval_every), ("--checkpoint-every", a.checkpoint_every), ("--steps", a.steps)] {
+        if v == 0 {
+            return bad(format!("{flag} must be at least 1"));
+        }
+    }
+    if a.max_updates == Some(0) {
+        return bad("--max-updates must be at least 1".into());
+    }
+    for (flag, v) in [("--batch", a.batch), ("--train-examples", a.train_examples), ("--test-examples", a.test_examples), ("--d-model", a.d_model), ("--n-layer", a.n_layer), ("--filter-order", a.filter_order)] {
+        if v == 0 {
+            return bad(format!("{flag} must be at least 1"));
+        }
+    }
+    if a.d_inner == Some(0) {
+        return bad("--d-inner must be at least 1".into());
+    }
+    if a.vocab < 6 {
+        return bad(format!("--vocab must be at least 6 (2 special tokens, 2 keys, 2 values), got {}", a.vocab));
+    }
+    if a.vocab > hyena_model::recall::MAX_VOCAB {
+        return bad(format!("--vocab {} is larger than {}", a.vocab, hyena_model::recall::MAX_VOCAB));
+    }
+    if a.seq_len < 2 || a.seq_len > hyena_model::recall::MAX_SEQ_LEN {
+        return bad(format!("--seq-len must be in 2..={}, got {}", hyena_model::recall::MAX_SEQ_LEN, a.seq_len));
+    }
+    if a.emb_dim < 3 || a.emb_dim % 2 == 0 {
+        return bad(format!("--emb-dim must be odd and at least 3, got {}", a.emb_dim));
+    }
+    for (flag, v) in [("--lr", a.lr), ("--weight-decay", a.weight_decay), ("--lr-filter", a.lr_filter), ("--lr-pos-emb", a.lr_pos_emb), ("--grad-clip", a.grad_clip)] {
+        if !v.is_finite() || v < 0.0 {
+            return bad(format!("{flag} must be finite and non-negative, got {v}"));
+        }
+    }
+    if !a.w.is_finite() || (elem_bytes == 4 && !(a.w as f32).is_finite()) {
+        return bad(format!("--w must be finite, got {}", a.w));
+    }
+    if let Some(t) = a.stop_at_acc {
+        if !(0.0..=1.0).contains(&t) {
+            return bad(format!("--stop-at-acc must be in [0, 1], got {t}"));
+        }
+    }
+    // Sizes: parameters (weights, gradients, two moments), the data sets and one step's
+    // activations, with checked arithmetic; refused when over the physical memory.
+    let len = 2 * (a.seq_len / 2) + 2;
+    let d_inner = a.d_inner.unwrap_or(a.d_model.saturating_mul(2));
+    let cfg = LmConfig { d_model: a.d_model, n_layer: a.n_layer, d_inner, vocab_size: a.vocab, l_max: len, filter_order: a.filter_order, emb_dim: a.emb_dim, ..LmConfig::default() };
+    let too_large = |detail: String| ModelError::TooLarge { what: "the model and data of --vocab/--seq-len/--d-model/--n-layer/--d-inner/--batch/--train-examples".into(), detail };
+    let params = cfg.param_count().map_err(|e| too_large(e.to_string()))?;
+    let m = |x: usize, y: usize| x.checked_mul(y).ok_or_else(|| too_large(format!("{x} × {y} overflows")));
+    let examples = a.train_examples.checked_add(a.test_examples).ok_or_else(|| too_large("example count overflows".into()))?;
+    // Per token and block: the operator's buffers (in_proj, short conv, recurrence steps, FFT
+    // spectra) and the block's norms and MLP; per token: logits and their gradient.
+    let order = cfg.order;
+    let per_token_block = (6 * (order + 1) + 4 * order + 12).saturating_mul(a.d_model).saturating_add(d_inner.saturating_mul(3));
+    let per_token = m(per_token_block, a.n_layer)?.saturating_add(a.vocab.saturating_mul(3));
+    let act = m(m(a.batch, len)?, per_token)?;
+    let elems = m(params, 4)?.saturating_add(act);
+    let bytes = m(elems, elem_bytes)?.saturating_add(m(m(examples, len + 1)?, 16)?);
+    if elems > hyena_model::config::MAX_ELEMENTS || physical_memory().is_some_and(|mem| bytes as u64 > mem) {
+        return Err(too_large(format!(
+            "about {:.1} GiB needed ({params} parameters, {act} activation elements per step, {examples} sequences of {len} tokens), more than this machine has",
+            bytes as f64 / (1u64 << 30) as f64
+        )));
+    }
+    // Files: their folders must exist now, not at the first save, and the checkpoint and log
+    // must be different files.
+    let folder_of = |p: &std::path::Path| p.parent().filter(|d| !d.as_os_str().is_empty()).map(|d| d.to_path_buf()).unwrap_or_else(|| ".".into());
+    let mut files = vec![("--log", a.log.clone())];
+    if let Some(c) = &a.checkpoint {
+        files.push(("--checkpoint", c.clone()));
+        if c == &a.log || crate::run::same_file(c, &a.log) {
+            return bad(format!("--checkpoint and --log are the same file ({})", c.display()));
+        }
+        if c.is_dir() {
+            return bad(format!("--checkpoint {} is a folder", c.display()));
+        }
+    } else if a.resume {
+        return bad("--resume needs --checkpoint".into());
+    }
+    for (flag, p) in files {
+        let dir = folder_of(&p);
+        if !dir.is_dir() {
+            return bad(format!("{flag} {}: folder {} does not exist", p.display(), dir.display()));
+        }
+    }
+    Ok(())
+}
+
 fn run<T: Scalar>(a: &TrainRecallArgs) -> Result<(), Box<dyn std::error::Error>> {
+    validate_args(a, std::mem::size_of::<T>())?;
     let task = RecallTask::new(a.vocab, a.seq_len)?;
     let len = task.model_len();
-    if a.batch == 0 || a.steps == 0 || a.train_examples == 0 || a.test_examples == 0 {
-        return Err(Box::new(ModelError::Config("batch, steps, train_examples and test_examples must be positive".into())));
-    }
     // Data: a fixed training and held-out set from the seed (as safari's fixed datasets).
     let mut data_rng = TrainRng::seed(a.seed ^ 0x5EED_DA7A);
     let train = task.generate(a.train_examples, &mut data_rng, true);
@@ -191,6 +287,7 @@ fn run<T: Scalar>(a: &TrainRecallArgs) -> Result<(), Box<dyn std::error::Error>>
         total_steps: a.steps,
         ..OptimConfig::default()
     };
+    ocfg.validate()?;
     let identity = run_identity(a);
     let state: TrainState<T> = match &a.checkpoint {
         Some(p) if a.resume && p.exists() => {
@@ -267,7 +364,7 @@ fn train_loop<T: Scalar, M: Mixer<T>>(
     };
     while state.opt.step < a.steps {
         let idx: Vec<usize> = (0..a.batch).map(|_| state.rng.below(train.n as u64) as usize).collect();
-        let (ids, tg) = train.gather(&idx);
+        let (ids, tg) = train.gather(&idx)?;
         let (loss, info) = state.train_step(&ids, &tg, a.batch, len)?;
         tokens += a.batch * len;
         let step = state.opt.step;

@@ -91,6 +91,8 @@ pub struct DeviceOperatorCache<T: Scalar, S: DeviceScalar> {
     ones: DeviceBuffer<S>,
     /// The host filter's cache when `h` was made on the host (`normalized` filters).
     host_filter: Option<FilterCache<T>>,
+    /// Shapes of the operator that made the cache (checked by the backward pass).
+    shapes: crate::operator::OperatorShapes,
 }
 
 impl<T: Scalar, S: DeviceScalar> DeviceOperatorCache<T, S> {
@@ -277,7 +279,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         gemm_rm::<S>(dev, l, d, d, mat(last, l, true, d * l), mat(w.out_w.as_view(), d, true, 0), 1.0, out(y.as_view_mut(), d, l * d), b)?;
         // The spectrum buffer is dropped here: wait for the launches that read it.
         dev.synchronize()?;
-        Ok((y, DeviceOperatorCache { b, l, w, u, zin, uc, h, steps, ones, host_filter }))
+        Ok((y, DeviceOperatorCache { b, l, w, u, zin, uc, h, steps, ones, host_filter, shapes: self.op.shapes() }))
     }
 
     /// Backward pass on device memory: `grad_y` `[B, L, D]` → `grad_u` `[B, L, D]`; the
@@ -286,6 +288,15 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         let dev = &self.dev;
         let (b, l) = (cache.b, cache.l);
         let (d, n) = (self.op.cfg.d_model, self.op.cfg.order);
+        if cache.shapes != self.op.shapes() || grads.shapes() != self.op.shapes() || cache.steps.len() + 1 != n {
+            return Err(crate::ModelError::Config(format!(
+                "device backward: cache from an operator with shapes {:?}, gradient holder {:?}, operator {:?}",
+                cache.shapes,
+                grads.shapes(),
+                self.op.shapes()
+            )));
+        }
+        grads.check_consistent()?;
         hyena_kernels::error::check_len("device operator grad_y [B, L, D]", grad_y.len(), b * l * d)?;
         let (c3, cf, chunk) = (d * (n + 1), d * (n - 1), b * d * l);
         let w = &cache.w;

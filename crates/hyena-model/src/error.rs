@@ -31,6 +31,17 @@ pub enum ModelError {
     /// The file is not a valid safetensors file (truncated, bad header, …).
     #[error("invalid safetensors file {path}: {problem}")]
     Format { path: String, problem: String },
+    /// A tensor's bytes (or the metadata) do not match the CRC-32 stored in the file: the file
+    /// was corrupted after it was written.
+    #[error("{path}: checksum mismatch in `{name}`: the file is corrupted")]
+    Checksum { path: String, name: String },
+    /// A checkpoint was not written because the state holds a non-finite value; the previous
+    /// checkpoint at `path` (if any) is kept.
+    #[error("{path}: checkpoint of step {step} not written: `{name}` holds a non-finite value at element {index}; the previous checkpoint is kept")]
+    CheckpointNotWritten { path: String, step: u64, name: String, index: usize },
+    /// A size computed from the input overflows or exceeds what this library allocates.
+    #[error("{what} is too large: {detail}")]
+    TooLarge { what: String, detail: String },
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

@@ -84,6 +84,18 @@ impl LmConfig {
     /// Parse from JSON: either flat (the golden files' `config`) or HyenaDNA's `config.json` with the
     /// operator fields in a nested `layer` object (top-level fields win). Unknown fields are ignored.
     pub fn from_json(v: &serde_json::Value) -> Result<Self> {
+        let v = Self::flatten_json(v);
+        let cfg: LmConfig =
+            serde_json::from_value(v).map_err(|e| ModelError::Config(format!("invalid LM config: {e}")))?;
+        if cfg.layer_norm_eps <= 0.0 || !cfg.layer_norm_eps.is_finite() {
+            return Err(ModelError::Config(format!("layer_norm_eps must be positive, got {}", cfg.layer_norm_eps)));
+        }
+        Ok(cfg)
+    }
+
+    /// The JSON with a nested `layer` object's fields moved to the top level (top-level fields
+    /// win), as [`LmConfig::from_json`] reads it; for [`crate::config::check_declared_sizes`].
+    pub fn flatten_json(v: &serde_json::Value) -> serde_json::Value {
         let mut v = v.clone();
         if let Some(obj) = v.as_object_mut() {
             if let Some(serde_json::Value::Object(layer)) = obj.get("layer").cloned() {
@@ -96,12 +108,40 @@ impl LmConfig {
             }
             obj.remove("layer");
         }
-        let cfg: LmConfig =
-            serde_json::from_value(v).map_err(|e| ModelError::Config(format!("invalid LM config: {e}")))?;
-        if cfg.layer_norm_eps <= 0.0 || !cfg.layer_norm_eps.is_finite() {
-            return Err(ModelError::Config(format!("layer_norm_eps must be positive, got {}", cfg.layer_norm_eps)));
+        v
+    }
+
+    /// The size fields with their values, for [`crate::config::check_declared_sizes`].
+    pub fn size_fields(&self) -> [(&'static str, usize); 8] {
+        [
+            ("d_model", self.d_model),
+            ("n_layer", self.n_layer),
+            ("d_inner", self.d_inner),
+            ("l_max", self.l_max),
+            ("order", self.order),
+            ("filter_order", self.filter_order),
+            ("emb_dim", self.emb_dim),
+            ("num_inner_mlps", self.num_inner_mlps),
+        ]
+    }
+
+    /// Number of parameter elements of a model of this configuration (operator buffers
+    /// included), with checked arithmetic; [`ModelError::TooLarge`] above
+    /// [`crate::config::MAX_ELEMENTS`].
+    pub fn param_count(&self) -> Result<usize> {
+        let too_large = || ModelError::TooLarge { what: "LM configuration".into(), detail: format!("sizes overflow: {self:?}") };
+        let m = |a: usize, b: usize| a.checked_mul(b).ok_or_else(too_large);
+        let s = |xs: &[usize]| xs.iter().try_fold(0usize, |a, &x| a.checked_add(x)).ok_or_else(too_large);
+        let (d, di) = (self.d_model, self.d_inner);
+        let block = s(&[self.operator_config().param_count()?, m(4, d)?, m(2, m(di, d)?)?, di, d])?;
+        let n = s(&[m(self.padded_vocab(), d)?, m(self.n_layer, block)?, m(2, d)?])?;
+        if n > crate::config::MAX_ELEMENTS {
+            return Err(ModelError::TooLarge {
+                what: "language model".into(),
+                detail: format!("{n} parameters (vocab {}, d_model {d}, n_layer {}, d_inner {di}, l_max {}); the limit is {}", self.vocab_size, self.n_layer, self.l_max, crate::config::MAX_ELEMENTS),
+            });
         }
-        Ok(cfg)
+        Ok(n)
     }
 
     /// Read a JSON file.
@@ -115,7 +155,7 @@ impl LmConfig {
     /// Embedding rows: the vocabulary rounded up to `pad_vocab_size_multiple`.
     pub fn padded_vocab(&self) -> usize {
         let m = self.pad_vocab_size_multiple.max(1);
-        self.vocab_size.div_ceil(m) * m
+        self.vocab_size.div_ceil(m).saturating_mul(m)
     }
 
     /// The operator's configuration.
@@ -244,11 +284,15 @@ pub struct LmOutput<T> {
 /// Next-token targets of `ids [B, L]`: position t gets `ids[t+1]`, the last position
 /// [`IGNORE_INDEX`].
 pub fn next_token_targets(ids: &[i64], b: usize, l: usize) -> Vec<i64> {
-    let mut t = vec![IGNORE_INDEX; b * l];
-    for bi in 0..b {
-        for p in 0..l.saturating_sub(1) {
-            t[bi * l + p] = ids[bi * l + p + 1];
-        }
+    // Sized by `ids` as well, so that a short `ids` gives short targets (which the loss then
+    // reports as a shape error) instead of an out-of-bounds panic.
+    let mut t = vec![IGNORE_INDEX; b.saturating_mul(l).min(ids.len())];
+    if l == 0 {
+        return t;
+    }
+    for (tr, ir) in t.chunks_mut(l).zip(ids.chunks(l)) {
+        let n = tr.len().min(ir.len()).saturating_sub(1);
+        tr[..n].copy_from_slice(&ir[1..=n]);
     }
     t
 }
@@ -279,11 +323,13 @@ impl<T: Scalar> HyenaLm<T, HyenaOperator<T>> {
     pub fn init(cfg: &LmConfig, rng: &mut impl rand::Rng) -> Result<Self> {
         let mut cfg = cfg.clone();
         if cfg.d_inner == 0 {
-            cfg.d_inner = 4 * cfg.d_model;
+            cfg.d_inner = cfg.d_model.saturating_mul(4);
         }
         if cfg.d_model == 0 || cfg.n_layer == 0 || cfg.vocab_size == 0 || cfg.l_max == 0 {
             return Err(ModelError::Config("init needs positive d_model, n_layer, vocab_size and l_max".into()));
         }
+        cfg.operator_config().validate()?;
+        cfg.param_count()?;
         let (d, di, rows) = (cfg.d_model, cfg.d_inner, cfg.padded_vocab());
         let std = 0.02;
         let std_res = 0.02 / (2.0 * cfg.n_layer as f64).sqrt();
@@ -347,17 +393,21 @@ impl<T: Scalar> HyenaLm<T, HyenaOperator<T>> {
         if cfg.vocab_size > rows {
             return Err(ModelError::TensorShape { name: emb_name, expected: vec![cfg.padded_vocab(), d], got: es.to_vec() });
         }
-        let n_layer = if cfg.n_layer > 0 {
-            cfg.n_layer
-        } else {
-            let mut n = 0;
-            while file.tensors.contains_key(&format!("{prefix}backbone.layers.{n}.norm1.weight")) {
-                n += 1;
-            }
-            n
-        };
-        if n_layer == 0 {
-            return Err(ModelError::MissingTensor(format!("{prefix}backbone.layers.0.norm1.weight")));
+        // The number of blocks is what the file holds (bounded by its size), never a count from
+        // the config; a config that says otherwise is an error.
+        let mut n_layer = 0;
+        while file.tensors.contains_key(&format!("{prefix}backbone.layers.{n_layer}.norm1.weight")) {
+            n_layer += 1;
+        }
+        if n_layer == 0 || cfg.n_layer > n_layer {
+            return Err(ModelError::MissingTensor(format!("{prefix}backbone.layers.{n_layer}.norm1.weight")));
+        }
+        if cfg.n_layer != 0 && cfg.n_layer != n_layer {
+            return Err(ModelError::Config(format!(
+                "n_layer is {} but the file holds {n_layer} blocks (`{prefix}backbone.layers.{}.norm1.weight` exists)",
+                cfg.n_layer,
+                n_layer - 1
+            )));
         }
         let fc1 = format!("{prefix}backbone.layers.0.mlp.fc1.weight");
         let (fs, _) = file.float(&fc1, None)?;
@@ -367,13 +417,10 @@ impl<T: Scalar> HyenaLm<T, HyenaOperator<T>> {
         let di = fs[0];
         let load = |name: String, shape: &[usize]| -> Result<Vec<T>> {
             let (_, v) = file.float(&name, Some(shape))?;
-            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-                return Err(ModelError::NonFinite { name, index: i });
-            }
-            Ok(v.iter().map(|&x| T::lit(x)).collect())
+            crate::operator::to_scalar_vec(&name, v)
         };
         let mut full = LmConfig { d_model: d, n_layer, d_inner: di, vocab_size: if cfg.vocab_size == 0 { rows } else { cfg.vocab_size }, ..cfg.clone() };
-        let mut layers = Vec::with_capacity(n_layer);
+        let mut layers: Vec<Block<T, HyenaOperator<T>>> = Vec::with_capacity(n_layer);
         for i in 0..n_layer {
             let p = format!("{prefix}backbone.layers.{i}.");
             let mixer = HyenaOperator::<T>::from_tensors(file, &format!("{p}mixer."), &full.operator_config())?;
@@ -384,7 +431,23 @@ impl<T: Scalar> HyenaLm<T, HyenaOperator<T>> {
                     got: vec![mixer.inner_width(), mixer.cfg.d_model],
                 });
             }
+            if let Some(first) = layers.first() {
+                if mixer.cfg.size_fields() != first.mixer.cfg.size_fields() {
+                    return Err(ModelError::Config(format!(
+                        "block {i}'s operator has sizes {:?}, block 0's {:?}: every block must have the same operator",
+                        mixer.cfg.size_fields(),
+                        first.mixer.cfg.size_fields()
+                    )));
+                }
+            }
             if i == 0 {
+                if cfg.l_max != 0 && cfg.l_max != mixer.cfg.l_max {
+                    return Err(ModelError::TensorShape {
+                        name: format!("{p}mixer.filter_fn.pos_emb.z"),
+                        expected: vec![1, cfg.l_max, mixer.cfg.emb_dim],
+                        got: vec![1, mixer.cfg.l_max, mixer.cfg.emb_dim],
+                    });
+                }
                 let oc = &mixer.cfg;
                 full.l_max = oc.l_max;
                 full.order = oc.order;
@@ -553,13 +616,15 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
         let d = self.cfg.d_model;
         let di = self.cfg.d_inner;
         let eps = self.cfg.layer_norm_eps;
-        if b == 0 || l == 0 || ids.len() != b * l {
+        if b == 0 || l == 0 || b.checked_mul(l) != Some(ids.len()) {
             return Err(ModelError::TensorShape { name: "input_ids".into(), expected: vec![b, l], got: vec![ids.len()] });
         }
         if l > self.cfg.l_max {
             return Err(ModelError::TooLong { l, l_max: self.cfg.l_max });
         }
         let n = b * l;
+        crate::operator::mul("logits [B, L, rows]", n, self.vocab_rows)?;
+        crate::operator::mul("MLP activations [B, L, d_inner]", n, di)?;
         let mut h = layers::embedding_fwd(ids, &self.embedding, self.vocab_rows, d)?;
         let mut resid: Option<Vec<T>> = None;
         let mut blocks = Vec::with_capacity(self.layers.len());

@@ -90,6 +90,19 @@ pub struct OperatorCache<T: Scalar> {
     hf: Vec<Complex<T>>,
     /// Outputs of every step of the recurrence; the last one is `x₀ ⊙ v` (pre out_proj).
     steps: Vec<Vec<T>>,
+    /// Shapes of the operator that made the cache: a cache is only valid for an operator of
+    /// the same shapes.
+    shapes: OperatorShapes,
+}
+
+/// The sizes that fix every buffer of a forward pass (checked by the backward pass).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OperatorShapes {
+    pub d_model: usize,
+    pub order: usize,
+    pub filter_width: usize,
+    pub emb_dim: usize,
+    pub filter_layers: usize,
 }
 
 impl<T: Scalar> OperatorCache<T> {
@@ -97,6 +110,39 @@ impl<T: Scalar> OperatorCache<T> {
     pub fn dims(&self) -> (usize, usize) {
         (self.b, self.l)
     }
+    /// Shapes of the operator whose forward pass made this cache.
+    pub fn shapes(&self) -> OperatorShapes {
+        self.shapes
+    }
+}
+
+/// `a · b`, or [`ModelError::TooLarge`] naming `what` on overflow.
+pub(crate) fn mul(what: &str, a: usize, b: usize) -> Result<usize> {
+    a.checked_mul(b).ok_or_else(|| ModelError::TooLarge { what: what.into(), detail: format!("{a} × {b} overflows") })
+}
+
+/// `x` converted to `T`, refusing values that are not finite there (1e308 is finite in f64, not
+/// in f32); `name` and the element index name the culprit.
+pub(crate) fn to_scalar_vec<T: Scalar>(name: &str, v: &[f64]) -> Result<Vec<T>> {
+    let mut out = Vec::with_capacity(v.len());
+    for (i, &x) in v.iter().enumerate() {
+        let t = T::lit(x);
+        if !t.as_f64().is_finite() {
+            return Err(ModelError::NonFinite { name: name.into(), index: i });
+        }
+        out.push(t);
+    }
+    Ok(out)
+}
+
+/// The scalar settings of `cfg` that are used in `T` (`w`, `shift`) must be finite in `T`.
+pub(crate) fn check_scalars_fit<T: Scalar>(cfg: &OperatorConfig) -> Result<()> {
+    for (name, x) in [("w", cfg.w), ("shift", cfg.shift)] {
+        if !T::lit(x).as_f64().is_finite() {
+            return Err(ModelError::Config(format!("{name} = {x} is not finite in {}", T::NAME)));
+        }
+    }
+    Ok(())
 }
 
 fn uniform<T: Scalar>(rng: &mut impl rand::Rng, n: usize, bound: f64) -> Vec<T> {
@@ -106,11 +152,43 @@ fn uniform<T: Scalar>(rng: &mut impl rand::Rng, n: usize, bound: f64) -> Vec<T> 
 impl<T: Scalar> HyenaOperator<T> {
     /// Number of in_proj channels, (N+1)·D.
     pub fn inner_width(&self) -> usize {
-        self.cfg.d_model * (self.cfg.order + 1)
+        self.cfg.d_model.saturating_mul(self.cfg.order.saturating_add(1))
     }
     /// Number of filter channels, (N−1)·D.
     pub fn filter_channels(&self) -> usize {
-        self.cfg.d_model * (self.cfg.order - 1)
+        self.cfg.d_model.saturating_mul(self.cfg.order.saturating_sub(1))
+    }
+
+    /// The shapes a cache of this operator has.
+    pub fn shapes(&self) -> OperatorShapes {
+        OperatorShapes {
+            d_model: self.cfg.d_model,
+            order: self.cfg.order,
+            filter_width: self.filter.width,
+            emb_dim: self.filter.emb_dim,
+            filter_layers: self.filter.layers.len(),
+        }
+    }
+
+    /// Check that the configuration is valid and every tensor has the length its shape says
+    /// (the fields are public, so a caller may have changed them).
+    pub fn check_consistent(&self) -> Result<()> {
+        self.cfg.validate()?;
+        let f = &self.filter;
+        if f.width != self.cfg.filter_order || f.emb_dim != self.cfg.emb_dim || f.l_max != self.cfg.l_max || f.channels != self.filter_channels() || f.layers.is_empty() {
+            return Err(ModelError::Config(format!(
+                "implicit filter (width {}, emb_dim {}, l_max {}, channels {}, {} layers) does not match the configuration (filter_order {}, emb_dim {}, l_max {}, channels {})",
+                f.width, f.emb_dim, f.l_max, f.channels, f.layers.len(), self.cfg.filter_order, self.cfg.emb_dim, self.cfg.l_max, self.filter_channels()
+            )));
+        }
+        for p in self.params() {
+            let n = crate::tensors::checked_numel(&p.shape)
+                .ok_or_else(|| ModelError::TooLarge { what: p.name.clone(), detail: format!("shape {:?} overflows", p.shape) })?;
+            if p.data.len() != n {
+                return Err(ModelError::TensorShape { name: p.name, expected: p.shape, got: vec![p.data.len()] });
+            }
+        }
+        Ok(())
     }
 
     /// A freshly initialised operator (PyTorch's default init: uniform ±1/√fan_in for linears
@@ -118,6 +196,7 @@ impl<T: Scalar> HyenaOperator<T> {
     /// frequency `w` and modulation).
     pub fn init(cfg: &OperatorConfig, rng: &mut impl rand::Rng) -> Result<Self> {
         cfg.validate()?;
+        check_scalars_fit::<T>(cfg)?;
         let d = cfg.d_model;
         let c3 = d * (cfg.order + 1);
         let cf = d * (cfg.order - 1);
@@ -241,14 +320,18 @@ impl<T: Scalar> HyenaOperator<T> {
 
     /// Build from tensors named `{prefix}{original name}` (e.g. prefix `weights.` for the golden
     /// files, or `backbone.layers.3.mixer.`). Shapes give D, N, the filter sizes and `l_max`;
-    /// `modulate`, `shift`, `normalized` (and `w`, unused when loading) come from `cfg`.
+    /// `modulate`, `shift`, `normalized` (and `w`, unused when loading) come from `cfg`. Every
+    /// tensor's shape is checked before anything is allocated, so sizes are bounded by the data
+    /// the file holds. A size that a config file states explicitly and that contradicts the
+    /// shapes is caught by [`crate::config::check_declared_sizes`].
     pub fn from_tensors(file: &TensorFile, prefix: &str, cfg: &OperatorConfig) -> Result<Self> {
-        let get = |n: &str| file.float(&format!("{prefix}{n}"), None);
+        let name = |n: &str| format!("{prefix}{n}");
+        let get = |n: &str| file.float(&name(n), None);
         let (ws, _) = get("in_proj.weight")?;
         if ws.len() != 2 || ws[1] == 0 || ws[0] % ws[1] != 0 || ws[0] / ws[1] < 3 {
             return Err(ModelError::TensorShape {
-                name: format!("{prefix}in_proj.weight"),
-                expected: vec![cfg.d_model * (cfg.order + 1), cfg.d_model],
+                name: name("in_proj.weight"),
+                expected: vec![cfg.d_model.saturating_mul(cfg.order.saturating_add(1)), cfg.d_model],
                 got: ws.to_vec(),
             });
         }
@@ -257,16 +340,27 @@ impl<T: Scalar> HyenaOperator<T> {
         let (zs, _) = get("filter_fn.pos_emb.z")?;
         if zs.len() != 3 || zs[0] != 1 {
             return Err(ModelError::TensorShape {
-                name: format!("{prefix}filter_fn.pos_emb.z"),
+                name: name("filter_fn.pos_emb.z"),
                 expected: vec![1, cfg.l_max, cfg.emb_dim],
                 got: zs.to_vec(),
             });
         }
         let (l_max, emb_dim) = (zs[1], zs[2]);
-        let (w0, _) = get("filter_fn.implicit_filter.0.weight")?;
-        let width = w0.first().copied().unwrap_or(0);
+        // The FFN width F appears in `.0.weight` [F, E], `.0.bias` [F] and `.1.freq` [1, F]: take
+        // the value most of them agree on, so that the one odd tensor is the one blamed.
+        let dim = |n: &str, rank: usize, axis: usize| {
+            file.tensors.get(&name(n)).filter(|t| t.shape.len() == rank).map(|t| t.shape[axis])
+        };
+        // (On a tie the last candidate, `.0.bias`, wins.)
+        let votes = [
+            dim("filter_fn.implicit_filter.1.freq", 2, 1),
+            dim("filter_fn.implicit_filter.0.weight", 2, 0),
+            dim("filter_fn.implicit_filter.0.bias", 1, 0),
+        ];
+        let count = |v: Option<usize>| votes.iter().filter(|&&x| x.is_some() && x == v).count();
+        let width = votes.iter().copied().max_by_key(|&v| (count(v), v.is_some())).flatten().unwrap_or(0);
         let mut n_layers = 1;
-        while file.tensors.contains_key(&format!("{prefix}filter_fn.implicit_filter.{}.bias", 2 * n_layers)) {
+        while file.tensors.contains_key(&name(&format!("filter_fn.implicit_filter.{}.bias", 2 * n_layers))) {
             n_layers += 1;
         }
         let full = OperatorConfig {
@@ -279,23 +373,27 @@ impl<T: Scalar> HyenaOperator<T> {
             ..cfg.clone()
         };
         full.validate()?;
-        let mut op = Self::init_shapes(&full)?;
+        check_scalars_fit::<T>(&full)?;
+        // Shapes first (an operator with empty tensors knows every name and shape), then data.
+        let mut op = Self::empty(&full);
+        for p in op.params() {
+            file.float(&name(&p.name), Some(&p.shape))?;
+        }
         for p in op.params_mut() {
-            let name = format!("{prefix}{}", p.name);
-            let (_, data) = file.float(&name, Some(&p.shape))?;
-            if let Some(i) = data.iter().position(|x| !x.is_finite()) {
-                return Err(ModelError::NonFinite { name, index: i });
-            }
-            p.data.iter_mut().zip(data).for_each(|(o, &x)| *o = T::lit(x));
+            let n = name(&p.name);
+            let (_, data) = file.float(&n, Some(&p.shape))?;
+            *p.data = to_scalar_vec(&n, data)?;
         }
         // `.3.freq`, `.5.freq`, … are the same shared tensor as `.1.freq`: accepted when equal.
         for i in 1..n_layers {
-            let name = format!("{prefix}filter_fn.implicit_filter.{}.freq", 2 * i + 1);
-            if let Ok((_, data)) = file.float(&name, Some(&[1, width])) {
+            let alias = name(&format!("filter_fn.implicit_filter.{}.freq", 2 * i + 1));
+            if file.tensors.contains_key(&alias) {
+                let (_, data) = file.float(&alias, Some(&[1, width]))?;
                 let same = data.iter().zip(&op.filter.freq).all(|(&a, &b)| (a - b.as_f64()).abs() <= 1e-6 * a.abs().max(1.0));
                 if !same {
                     return Err(ModelError::Config(format!(
-                        "`{name}` differs from `{prefix}filter_fn.implicit_filter.1.freq`; the Sin frequency is shared"
+                        "`{alias}` differs from `{}`; the Sin frequency is shared",
+                        name("filter_fn.implicit_filter.1.freq")
                     )));
                 }
             }
@@ -303,43 +401,34 @@ impl<T: Scalar> HyenaOperator<T> {
         Ok(op)
     }
 
-    /// An operator of the right shapes with every tensor zero.
-    fn init_shapes(cfg: &OperatorConfig) -> Result<Self> {
-        let d = cfg.d_model;
-        let c3 = d * (cfg.order + 1);
-        let cf = d * (cfg.order - 1);
-        let f = cfg.filter_order;
-        let layers = (0..=cfg.num_inner_mlps)
-            .map(|i| {
-                let d_in = if i == 0 { cfg.emb_dim } else { f };
-                (vec![T::zero(); f * d_in], vec![T::zero(); f])
-            })
-            .collect();
-        Ok(HyenaOperator {
+    /// An operator of `cfg` whose tensors are all empty (names and shapes only; filled by
+    /// [`Self::from_tensors`]).
+    fn empty(cfg: &OperatorConfig) -> Self {
+        HyenaOperator {
             cfg: cfg.clone(),
-            in_proj_weight: vec![T::zero(); c3 * d],
-            in_proj_bias: vec![T::zero(); c3],
-            out_proj_weight: vec![T::zero(); d * d],
-            out_proj_bias: vec![T::zero(); d],
-            short_filter_weight: vec![T::zero(); c3 * 3],
-            short_filter_bias: vec![T::zero(); c3],
+            in_proj_weight: Vec::new(),
+            in_proj_bias: Vec::new(),
+            out_proj_weight: Vec::new(),
+            out_proj_bias: Vec::new(),
+            short_filter_weight: Vec::new(),
+            short_filter_bias: Vec::new(),
             filter: ImplicitFilter {
                 emb_dim: cfg.emb_dim,
-                width: f,
-                channels: cf,
+                width: cfg.filter_order,
+                channels: cfg.d_model * (cfg.order - 1),
                 l_max: cfg.l_max,
-                z: vec![T::zero(); cfg.l_max * cfg.emb_dim],
-                t: vec![T::zero(); cfg.l_max],
-                layers,
-                freq: vec![T::zero(); f],
-                out_weight: vec![T::zero(); cf * f],
-                deltas: vec![T::zero(); cf],
+                z: Vec::new(),
+                t: Vec::new(),
+                layers: vec![(Vec::new(), Vec::new()); cfg.num_inner_mlps + 1],
+                freq: Vec::new(),
+                out_weight: Vec::new(),
+                deltas: Vec::new(),
                 modulate: cfg.modulate,
                 shift: cfg.shift,
                 normalized: cfg.normalized,
             },
-            filter_bias: vec![T::zero(); cf],
-        })
+            filter_bias: Vec::new(),
+        }
     }
 
     /// Every tensor into `file` as `{prefix}{name}` (state-dict style, with the `.3.freq`/`.5.freq`
@@ -363,6 +452,7 @@ impl<T: Scalar> HyenaOperator<T> {
     }
 
     fn check_input(&self, u: &[T], b: usize, l: usize) -> Result<()> {
+        self.check_consistent()?;
         if l == 0 || b == 0 {
             return Err(ModelError::Kernel(hyena_kernels::HyenaError::Length(format!(
                 "batch and length must be positive, got B={b}, L={l}"
@@ -371,7 +461,35 @@ impl<T: Scalar> HyenaOperator<T> {
         if l > self.cfg.l_max {
             return Err(ModelError::TooLong { l, l_max: self.cfg.l_max });
         }
-        hyena_kernels::error::check_len("operator input u [B, L, D]", u.len(), b * l * self.cfg.d_model)?;
+        let bld = mul("operator input u [B, L, D]", mul("operator input u [B, L, D]", b, l)?, self.cfg.d_model)?;
+        hyena_kernels::error::check_len("operator input u [B, L, D]", u.len(), bld)?;
+        // The largest buffer of the pass, [B, (N+1)·D, L], must be addressable too.
+        mul("operator in_proj output [B, (N+1)·D, L]", bld, self.cfg.order + 1)?;
+        Ok(())
+    }
+
+    /// Check that `cache` comes from a forward pass of an operator shaped like this one, and
+    /// `grads` is shaped like this operator.
+    fn check_cache(&self, cache: &OperatorCache<T>, grads: &Self) -> Result<()> {
+        self.check_consistent()?;
+        if cache.shapes != self.shapes() {
+            return Err(ModelError::Config(format!(
+                "backward: the cache comes from an operator with shapes {:?}, this one has {:?}",
+                cache.shapes,
+                self.shapes()
+            )));
+        }
+        if grads.shapes() != self.shapes() {
+            return Err(ModelError::Config(format!(
+                "backward: the gradient holder has shapes {:?}, the operator {:?}",
+                grads.shapes(),
+                self.shapes()
+            )));
+        }
+        grads.check_consistent()?;
+        if cache.l > self.cfg.l_max {
+            return Err(ModelError::TooLong { l: cache.l, l_max: self.cfg.l_max });
+        }
         Ok(())
     }
 
@@ -424,13 +542,14 @@ impl<T: Scalar> HyenaOperator<T> {
                 row.iter_mut().zip(&self.out_proj_bias).for_each(|(x, &bb)| *x = *x + bb);
             }
         }
-        let cache = OperatorCache { b, l, u: u.to_vec(), zin, uc, filter_cache, plan, hf, steps };
+        let cache = OperatorCache { b, l, u: u.to_vec(), zin, uc, filter_cache, plan, hf, steps, shapes: self.shapes() };
         Ok((y, cache))
     }
 
     /// Backward pass: given `grad_y` `[B, L, D]`, returns `grad_u` `[B, L, D]` and accumulates the
     /// gradient of every trainable tensor into `grads` (shaped like `self`, see [`Self::zeros_like`]).
     pub fn backward(&self, cache: &OperatorCache<T>, grad_y: &[T], grads: &mut Self) -> Result<Vec<T>> {
+        self.check_cache(cache, grads)?;
         let (b, l) = (cache.b, cache.l);
         let d = self.cfg.d_model;
         let n = self.cfg.order;

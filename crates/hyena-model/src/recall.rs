@@ -13,6 +13,11 @@ use crate::error::{ModelError, Result};
 use crate::layers::IGNORE_INDEX;
 use crate::train::TrainRng;
 
+/// Largest vocabulary [`RecallTask::new`] builds.
+pub const MAX_VOCAB: usize = 1 << 24;
+/// Longest `input_seq_len` [`RecallTask::new`] accepts (the model length stays far from overflow).
+pub const MAX_SEQ_LEN: usize = 1 << 32;
+
 /// The task's vocabulary and sizes.
 #[derive(Clone, Debug)]
 pub struct RecallTask {
@@ -42,6 +47,13 @@ impl RecallTask {
         }
         if input_seq_len < 2 {
             return Err(ModelError::Config(format!("input_seq_len must be at least 2, got {input_seq_len}")));
+        }
+        // The vocabulary is built as strings and a sequence as one Vec: bound both.
+        if vocab_size > MAX_VOCAB {
+            return Err(ModelError::TooLarge { what: "vocab_size".into(), detail: format!("{vocab_size} > {MAX_VOCAB}") });
+        }
+        if input_seq_len > MAX_SEQ_LEN {
+            return Err(ModelError::TooLarge { what: "input_seq_len".into(), detail: format!("{input_seq_len} > {MAX_SEQ_LEN}") });
         }
         let n = vocab_size - 2;
         let mut ordinary: Vec<String> = (0..n).map(|i| i.to_string()).collect();
@@ -106,14 +118,19 @@ impl RecallTask {
 }
 
 impl RecallData {
-    /// Examples `idx` as a batch.
-    pub fn gather(&self, idx: &[usize]) -> (Vec<i64>, Vec<i64>) {
-        let mut i = Vec::with_capacity(idx.len() * self.len);
-        let mut t = Vec::with_capacity(idx.len() * self.len);
+    /// Examples `idx` as a batch; an index past the data is an error.
+    pub fn gather(&self, idx: &[usize]) -> Result<(Vec<i64>, Vec<i64>)> {
+        let mut i = Vec::with_capacity(idx.len().saturating_mul(self.len));
+        let mut t = Vec::with_capacity(idx.len().saturating_mul(self.len));
         for &k in idx {
-            i.extend_from_slice(&self.inputs[k * self.len..(k + 1) * self.len]);
-            t.extend_from_slice(&self.targets[k * self.len..(k + 1) * self.len]);
+            let range = k.checked_mul(self.len).and_then(|s| Some(s..s.checked_add(self.len)?));
+            let rows = range.and_then(|r| Some((self.inputs.get(r.clone())?, self.targets.get(r)?)));
+            let Some((ri, rt)) = rows.filter(|_| k < self.n) else {
+                return Err(ModelError::Config(format!("example {k} is outside the data set's 0..{}", self.n)));
+            };
+            i.extend_from_slice(ri);
+            t.extend_from_slice(rt);
         }
-        (i, t)
+        Ok((i, t))
     }
 }

@@ -32,9 +32,9 @@ impl Tensor {
     pub fn float(shape: Vec<usize>, data: Vec<f64>) -> Self {
         Tensor { shape, data: TensorData::Float(data), dtype: "F64".into() }
     }
-    /// Number of elements.
-    pub fn numel(&self) -> usize {
-        self.shape.iter().product()
+    /// Number of elements (`None` when the shape's product overflows `usize`).
+    pub fn numel(&self) -> Option<usize> {
+        checked_numel(&self.shape)
     }
 }
 
@@ -43,6 +43,95 @@ impl Tensor {
 pub struct TensorFile {
     pub tensors: BTreeMap<String, Tensor>,
     pub metadata: HashMap<String, String>,
+}
+
+/// Product of `shape`, or `None` on overflow.
+pub fn checked_numel(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
+}
+
+/// Metadata key holding the CRC-32 of every tensor's stored bytes (and of the other metadata,
+/// under [`META_CHECKSUM_KEY`]), as a JSON object of 8-digit hex strings. Written by
+/// [`TensorFile::save`], verified by [`TensorFile::from_bytes`] when present.
+pub const CHECKSUMS_KEY: &str = "checksums";
+/// Entry of [`CHECKSUMS_KEY`] that covers the metadata (every key but `checksums`).
+pub const META_CHECKSUM_KEY: &str = "__metadata__";
+
+fn crc32(bytes: &[u8]) -> String {
+    format!("{:08x}", crc32fast::hash(bytes))
+}
+
+/// CRC-32 of the metadata entries other than [`CHECKSUMS_KEY`], in key order, each as
+/// `len(key) key len(value) value` so that no two different maps hash the same byte string.
+fn metadata_crc(meta: &HashMap<String, String>) -> String {
+    let mut h = crc32fast::Hasher::new();
+    let sorted: BTreeMap<&String, &String> = meta.iter().filter(|(k, _)| k.as_str() != CHECKSUMS_KEY).collect();
+    for (k, v) in sorted {
+        h.update(&(k.len() as u64).to_le_bytes());
+        h.update(k.as_bytes());
+        h.update(&(v.len() as u64).to_le_bytes());
+        h.update(v.as_bytes());
+    }
+    format!("{:08x}", h.finalize())
+}
+
+/// Rejects a safetensors JSON header that repeats a tensor name or a `__metadata__` key: the
+/// safetensors crate reads the header into hash maps, where a repeated key silently replaces the
+/// earlier one.
+struct UniqueKeys;
+
+struct UniqueKeysVisitor {
+    what: &'static str,
+}
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<UniqueKeys, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if self.what == "tensor name" && k == "__metadata__" {
+                // `null` or an object whose keys must be unique too.
+                map.next_value::<Option<UniqueMetaKeys>>()?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+            if !seen.insert(k.clone()) {
+                return Err(serde::de::Error::custom(format!("duplicate {} `{k}` in the header", self.what)));
+            }
+        }
+        Ok(UniqueKeys)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_map(UniqueKeysVisitor { what: "tensor name" })
+    }
+}
+
+struct UniqueMetaKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueMetaKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_map(UniqueKeysVisitor { what: "metadata key" }).map(|_| UniqueMetaKeys)
+    }
+}
+
+/// The header's JSON text, when the first 8 bytes give a length that fits the buffer (otherwise
+/// the safetensors crate reports the problem).
+fn header_text(bytes: &[u8]) -> Option<&str> {
+    let n: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
+    let n = usize::try_from(u64::from_le_bytes(n)).ok()?;
+    std::str::from_utf8(bytes.get(8..8usize.checked_add(n)?)?).ok()
+}
+
+fn le<const N: usize>(c: &[u8]) -> [u8; N] {
+    let mut a = [0u8; N];
+    a.copy_from_slice(c);
+    a
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> ModelError {
@@ -57,30 +146,53 @@ impl TensorFile {
         Self::from_bytes(&bytes, &path.display().to_string())
     }
 
-    /// Parse a file already in memory; `origin` names it in errors.
+    /// Parse a file already in memory; `origin` names it in errors. A repeated tensor name or
+    /// metadata key is an error, and so is a tensor (or the metadata) whose CRC-32 differs from
+    /// the one in the [`CHECKSUMS_KEY`] metadata, when the file has one.
     pub fn from_bytes(bytes: &[u8], origin: &str) -> Result<Self> {
         let fmt = |problem: String| ModelError::Format { path: origin.to_string(), problem };
+        if let Some(text) = header_text(bytes) {
+            if let Err(e) = serde_json::from_str::<UniqueKeys>(text) {
+                // Malformed JSON is left to the safetensors parser below; duplicates are ours.
+                if e.is_data() {
+                    return Err(fmt(e.to_string()));
+                }
+            }
+        }
         let st = SafeTensors::deserialize(bytes).map_err(|e| fmt(e.to_string()))?;
         let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| fmt(e.to_string()))?;
+        let metadata = meta.metadata().clone().unwrap_or_default();
+        let checksums: Option<BTreeMap<String, String>> = match metadata.get(CHECKSUMS_KEY) {
+            None => None,
+            Some(s) => Some(serde_json::from_str(s).map_err(|e| fmt(format!("metadata `{CHECKSUMS_KEY}` is not a JSON object of strings: {e}")))?),
+        };
+        if let Some(sums) = &checksums {
+            let want = sums.get(META_CHECKSUM_KEY).ok_or_else(|| fmt(format!("metadata `{CHECKSUMS_KEY}` lacks `{META_CHECKSUM_KEY}`")))?;
+            if *want != metadata_crc(&metadata) {
+                return Err(ModelError::Checksum { path: origin.to_string(), name: "metadata".into() });
+            }
+            for name in sums.keys() {
+                if name != META_CHECKSUM_KEY && st.tensor(name).is_err() {
+                    return Err(ModelError::Checksum { path: origin.to_string(), name: format!("{name} (listed in the checksums, absent from the file)") });
+                }
+            }
+        }
         let mut tensors = BTreeMap::new();
         for (name, view) in st.iter() {
             let raw = view.data();
+            if let Some(sums) = &checksums {
+                if sums.get(name) != Some(&crc32(raw)) {
+                    return Err(ModelError::Checksum { path: origin.to_string(), name: name.to_string() });
+                }
+            }
             let dtype = format!("{:?}", view.dtype());
             let data = match view.dtype() {
-                Dtype::F64 => TensorData::Float(raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect()),
-                Dtype::F32 => TensorData::Float(
-                    raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
-                ),
-                Dtype::F16 => TensorData::Float(
-                    raw.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f64()).collect(),
-                ),
-                Dtype::BF16 => TensorData::Float(
-                    raw.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f64()).collect(),
-                ),
-                Dtype::I64 => TensorData::Int(raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect()),
-                Dtype::I32 => TensorData::Int(
-                    raw.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64).collect(),
-                ),
+                Dtype::F64 => TensorData::Float(raw.chunks_exact(8).map(|c| f64::from_le_bytes(le(c))).collect()),
+                Dtype::F32 => TensorData::Float(raw.chunks_exact(4).map(|c| f32::from_le_bytes(le(c)) as f64).collect()),
+                Dtype::F16 => TensorData::Float(raw.chunks_exact(2).map(|c| half::f16::from_le_bytes(le(c)).to_f64()).collect()),
+                Dtype::BF16 => TensorData::Float(raw.chunks_exact(2).map(|c| half::bf16::from_le_bytes(le(c)).to_f64()).collect()),
+                Dtype::I64 => TensorData::Int(raw.chunks_exact(8).map(|c| i64::from_le_bytes(le(c))).collect()),
+                Dtype::I32 => TensorData::Int(raw.chunks_exact(4).map(|c| i32::from_le_bytes(le(c)) as i64).collect()),
                 Dtype::U8 => TensorData::Int(raw.iter().map(|&b| b as i64).collect()),
                 other => {
                     return Err(ModelError::TensorDtype { name: name.to_string(), dtype: format!("{other:?}") });
@@ -88,8 +200,12 @@ impl TensorFile {
             };
             tensors.insert(name.to_string(), Tensor { shape: view.shape().to_vec(), data, dtype });
         }
-        let metadata = meta.metadata().clone().unwrap_or_default();
         Ok(TensorFile { tensors, metadata })
+    }
+
+    /// Whether the file carried checksums (then verified by [`TensorFile::from_bytes`]).
+    pub fn has_checksums(&self) -> bool {
+        self.metadata.contains_key(CHECKSUMS_KEY)
     }
 
     /// The float tensor `name`, checked to have `shape` when given.
@@ -131,7 +247,8 @@ impl TensorFile {
     }
 
     /// Write the file (all float tensors as `dtype`, F64 or F32), atomically: a temporary file in the
-    /// same folder, then a rename.
+    /// same folder, then a rename. The metadata gets the [`CHECKSUMS_KEY`] entry (CRC-32 of every
+    /// tensor as stored, and of the metadata).
     pub fn save(&self, path: impl AsRef<Path>, dtype: Dtype) -> Result<()> {
         let path = path.as_ref();
         let mut bufs: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
@@ -143,34 +260,114 @@ impl TensorFile {
             };
             bufs.push((name.clone(), dt, t.shape.clone(), bytes));
         }
+        let mut meta = self.metadata.clone();
+        let mut sums: BTreeMap<String, String> = bufs.iter().map(|(name, _, _, bytes)| (name.clone(), crc32(bytes))).collect();
+        sums.insert(META_CHECKSUM_KEY.into(), metadata_crc(&meta));
+        let sums = serde_json::to_string(&sums)
+            .map_err(|e| ModelError::Format { path: path.display().to_string(), problem: format!("checksums: {e}") })?;
+        meta.insert(CHECKSUMS_KEY.into(), sums);
         let mut views = Vec::with_capacity(bufs.len());
         for (name, dt, shape, bytes) in &bufs {
             let v = safetensors::tensor::TensorView::new(*dt, shape.clone(), bytes)
                 .map_err(|e| ModelError::Format { path: path.display().to_string(), problem: format!("{name}: {e}") })?;
             views.push((name.clone(), v));
         }
-        let meta = if self.metadata.is_empty() { None } else { Some(self.metadata.clone()) };
-        let bytes = safetensors::serialize(views, meta)
+        let bytes = safetensors::serialize(views, Some(meta))
             .map_err(|e| ModelError::Format { path: path.display().to_string(), problem: e.to_string() })?;
         write_atomic(path, &bytes)
     }
 }
 
-/// Write `bytes` to `path` through a temporary file and a rename (complete or absent).
+/// Prefix of the temporary files [`write_atomic`] writes next to `path`: `.{file name}.tmp-`,
+/// followed by `{pid}-{n}`.
+fn temp_prefix(path: &Path) -> String {
+    let fname = path.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
+    format!(".{fname}.tmp-")
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+/// Remove temporary files that killed runs left next to `path`: names `.{file name}.tmp-{pid}-{n}`
+/// (exactly [`write_atomic`]'s pattern) whose process no longer exists. Files of live processes,
+/// this one included, and anything that is not a plain file are left alone. Best effort: returns
+/// the names removed.
+pub fn clean_stale_temps(path: &Path) -> Vec<std::path::PathBuf> {
+    let prefix = temp_prefix(path);
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(parent_dir(path)) else { return removed };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Some(rest) = name.strip_prefix(&prefix) else { continue };
+        let Some((pid, n)) = rest.split_once('-') else { continue };
+        let (Ok(pid), true) = (pid.parse::<u32>(), !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) else { continue };
+        if pid == std::process::id() || process_alive(pid) {
+            continue;
+        }
+        // `symlink_metadata`: a link with our name is not followed, and not ours to remove.
+        if e.path().symlink_metadata().map(|m| m.file_type().is_file()).unwrap_or(false) && std::fs::remove_file(e.path()).is_ok() {
+            removed.push(e.path());
+        }
+    }
+    removed
+}
+
+#[cfg(target_os = "linux")]
+fn process_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Without /proc, no process is known dead: nothing is removed.
+#[cfg(not(target_os = "linux"))]
+fn process_alive(_pid: u32) -> bool {
+    true
+}
+
+/// How many temporary names [`write_atomic`] tries before giving up.
+const MAX_TEMP_ATTEMPTS: u32 = 64;
+
+/// Write `bytes` to `path` through a temporary file and a rename (complete or absent). The
+/// temporary file is created exclusively (`create_new`: an existing file or symbolic link at its
+/// name is never written through), removed on every error, and the folder is synced after the
+/// rename so that the new name survives a crash. Stale temporary files of killed runs are
+/// removed first ([`clean_stale_temps`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let fname = path.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{fname}.tmp-{}", std::process::id()));
+    let dir = parent_dir(path);
+    clean_stale_temps(path);
+    // `n` counts up past names that exist already (another thread's write, or a file or link
+    // planted there): those are never opened, written or removed.
+    let mut n = 0u32;
+    let (tmp, mut f) = loop {
+        let tmp = dir.join(format!("{}{}-{n}", temp_prefix(path), std::process::id()));
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => break (tmp, f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < MAX_TEMP_ATTEMPTS => n += 1,
+            Err(e) => return Err(io_err(&tmp, e)),
+        }
+    };
     let res = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        sync_dir(dir)
     })();
     if let Err(e) = res {
         let _ = std::fs::remove_file(&tmp);
         return Err(io_err(path, e));
     }
+    Ok(())
+}
+
+/// fsync a folder (after a rename in it); a no-op where folders cannot be opened as files.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
     Ok(())
 }

@@ -173,6 +173,30 @@ pub fn optim_group(name: &str, group: ParamGroup) -> OptimGroup {
 }
 
 impl OptimConfig {
+    /// Check that the values make a well-defined update: finite non-negative rates and decays,
+    /// betas in [0, 1), a positive eps.
+    pub fn validate(&self) -> Result<()> {
+        let rates = [
+            ("lr", self.lr),
+            ("weight_decay", self.weight_decay),
+            ("lr_filter", self.lr_filter),
+            ("wd_filter", self.wd_filter),
+            ("lr_pos_emb", self.lr_pos_emb),
+            ("grad_clip", self.grad_clip),
+            ("min_lr_ratio", self.min_lr_ratio),
+        ];
+        if let Some((k, x)) = rates.iter().find(|(_, x)| !x.is_finite() || *x < 0.0) {
+            return Err(ModelError::Config(format!("optimizer `{k}` must be finite and non-negative, got {x}")));
+        }
+        if let Some((k, x)) = [("beta1", self.beta1), ("beta2", self.beta2)].iter().find(|(_, x)| !(0.0..1.0).contains(x)) {
+            return Err(ModelError::Config(format!("optimizer `{k}` must be in [0, 1), got {x}")));
+        }
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return Err(ModelError::Config(format!("optimizer `eps` must be positive, got {}", self.eps)));
+        }
+        Ok(())
+    }
+
     /// (base lr, weight decay) of a group.
     pub fn group_settings(&self, g: OptimGroup) -> (f64, f64) {
         match g {
@@ -254,8 +278,12 @@ impl<T: Scalar> AdamW<T> {
         let coef = if self.cfg.grad_clip > 0.0 { self.cfg.grad_clip / (norm + 1e-6) } else { 1.0 };
         let clip = coef.min(1.0);
         let factor = self.cfg.lr_factor(self.step);
-        self.step += 1;
-        let t = self.step as i32;
+        // The bias corrections 1 − βᵗ need t ≥ 1 exactly: a step count that wraps would divide by 0.
+        let next = self.step.checked_add(1).and_then(|t| i32::try_from(t).ok().map(|ti| (t, ti)));
+        let Some((next, t)) = next else {
+            return Err(ModelError::Config(format!("optimizer step {} is past the supported 2^31 − 1 updates", self.step)));
+        };
+        self.step = next;
         let (b1, b2, eps) = (self.cfg.beta1, self.cfg.beta2, self.cfg.eps);
         let bc1 = 1.0 - b1.powi(t);
         let bc2 = 1.0 - b2.powi(t);
@@ -317,7 +345,25 @@ impl<T: Scalar, M: Mixer<T>> TrainState<T, M> {
     /// moments as `optim.exp_avg.<name>` / `optim.exp_avg_sq.<name>`, and metadata `config` (LM),
     /// `optim` (JSON), `step`, `rng_state`, `dtype` and the `extra` entries. Stored in `T`'s own
     /// precision, so saving and loading is exact. The write is atomic (temporary file + rename).
+    ///
+    /// A state holding a non-finite weight or moment is not saved
+    /// ([`ModelError::CheckpointNotWritten`], naming the tensor and the step): the previous
+    /// checkpoint stays the last good one. The file carries a CRC-32 of every tensor, which
+    /// [`TrainState::load`] verifies.
     pub fn save(&self, path: &Path) -> Result<()> {
+        let not_written = |name: String, index: usize| ModelError::CheckpointNotWritten { path: path.display().to_string(), step: self.opt.step, name, index };
+        for p in self.model.params() {
+            if let Some(i) = p.data.iter().position(|x| !x.as_f64().is_finite()) {
+                return Err(not_written(p.name, i));
+            }
+        }
+        for (which, map) in [("exp_avg", &self.opt.exp_avg), ("exp_avg_sq", &self.opt.exp_avg_sq)] {
+            for (n, v) in map {
+                if let Some(i) = v.iter().position(|x| !x.as_f64().is_finite()) {
+                    return Err(not_written(format!("optim.{which}.{n}"), i));
+                }
+            }
+        }
         let mut f = TensorFile::default();
         self.model.export(&mut f, "", false);
         for (n, m) in &self.opt.exp_avg {
@@ -343,22 +389,39 @@ impl<T: Scalar, M: Mixer<T>> TrainState<T, M> {
 }
 
 impl<T: Scalar> TrainState<T> {
-    /// Load a checkpoint written by [`TrainState::save`]. Errors name the missing or malformed
-    /// tensor or metadata key.
+    /// Load a checkpoint written by [`TrainState::save`]. Errors name the missing, corrupted
+    /// (checksum) or malformed tensor or metadata key. Temporary files that killed runs left
+    /// next to `path` are removed first.
     pub fn load(path: &Path) -> Result<Self> {
+        crate::tensors::clean_stale_temps(path);
         let f = TensorFile::load(path)?;
-        let meta = |k: &str| f.metadata.get(k).ok_or_else(|| ModelError::Config(format!("{}: checkpoint metadata lacks `{k}`", path.display())));
+        Self::from_tensor_file(&f, &path.display().to_string())
+    }
+
+    /// [`TrainState::load`] from a file already read; `origin` names it in errors.
+    pub fn from_tensor_file(f: &TensorFile, origin: &str) -> Result<Self> {
+        let meta = |k: &str| f.metadata.get(k).ok_or_else(|| ModelError::Config(format!("{origin}: checkpoint metadata lacks `{k}`")));
         if meta("kind")? != META_KIND {
-            return Err(ModelError::Config(format!("{}: not a hyena training checkpoint", path.display())));
+            return Err(ModelError::Config(format!("{origin}: not a hyena training checkpoint")));
+        }
+        // Checksums were verified while reading; a checkpoint without them cannot be trusted.
+        if !f.has_checksums() {
+            return Err(ModelError::Config(format!("{origin}: checkpoint metadata lacks `{}`", crate::tensors::CHECKSUMS_KEY)));
         }
         if meta("dtype")? != T::NAME {
-            return Err(ModelError::Config(format!("{}: checkpoint is {}, this run is {}", path.display(), meta("dtype")?, T::NAME)));
+            return Err(ModelError::Config(format!("{origin}: checkpoint is {}, this run is {}", meta("dtype")?, T::NAME)));
         }
-        let cfg = LmConfig::from_json(&serde_json::from_str(meta("config")?).map_err(|e| ModelError::Config(format!("metadata `config`: {e}")))?)?;
-        let ocfg: OptimConfig = serde_json::from_str(meta("optim")?).map_err(|e| ModelError::Config(format!("metadata `optim`: {e}")))?;
-        let step: u64 = meta("step")?.parse().map_err(|_| ModelError::Config("metadata `step` is not an integer".into()))?;
+        let cfg_json: serde_json::Value = serde_json::from_str(meta("config")?).map_err(|e| ModelError::Config(format!("{origin}: metadata `config`: {e}")))?;
+        let cfg = LmConfig::from_json(&cfg_json)?;
+        let ocfg: OptimConfig = serde_json::from_str(meta("optim")?).map_err(|e| ModelError::Config(format!("{origin}: metadata `optim`: {e}")))?;
+        ocfg.validate()?;
+        let step: u64 = meta("step")?.parse().map_err(|_| ModelError::Config(format!("{origin}: metadata `step` is not an integer")))?;
+        if i32::try_from(step).is_err() {
+            return Err(ModelError::Config(format!("{origin}: metadata `step` {step} is past the supported 2^31 − 1 updates")));
+        }
         let rng = TrainRng::from_state_string(meta("rng_state")?)?;
-        let model = HyenaLm::<T>::from_tensors(&f, "", &cfg)?;
+        let model = HyenaLm::<T>::from_tensors(f, "", &cfg)?;
+        crate::config::check_declared_sizes(&LmConfig::flatten_json(&cfg_json), &model.cfg.size_fields(), &format!("{origin}: metadata `config`"))?;
         let mut opt = AdamW::new(ocfg, &model);
         opt.step = step;
         let shapes: BTreeMap<String, Vec<usize>> = model.params().into_iter().map(|p| (p.name, p.shape)).collect();
@@ -367,7 +430,7 @@ impl<T: Scalar> TrainState<T> {
                 let key = format!("optim.{which}.{n}");
                 let shape = shapes.get(n).ok_or_else(|| ModelError::MissingTensor(n.clone()))?;
                 let (_, v) = f.float(&key, Some(shape))?;
-                buf.iter_mut().zip(v).for_each(|(o, &x)| *o = T::lit(x));
+                *buf = crate::operator::to_scalar_vec(&key, v)?;
             }
         }
         let extra = f

@@ -3,6 +3,8 @@
 //! bad checkpoints.
 
 mod bad_checkpoints;
+mod bad_input;
+mod fuzz;
 mod golden_lm;
 mod layers_fd;
 mod train_optim;
