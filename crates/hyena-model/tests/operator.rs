@@ -236,3 +236,39 @@ fn infer_f32_matches_forward() {
     assert!(rel_l2(&yi, &y64) < 1e-5, "{:e}", rel_l2(&yi, &y64));
     assert!(matches!(op.infer(&u, 1, 65), Err(ModelError::TooLong { .. })));
 }
+
+/// The streaming reader/writer used by `hyena run`'s inference path: `save_floats` writes a file
+/// `TensorFile::load` reads back exactly (f64, and f32 to f32 rounding), `TensorIndex::read_float`
+/// reads what `TensorFile::save` wrote, and a truncated file is a typed error.
+#[test]
+fn streaming_tensor_io_round_trips() {
+    use hyena_model::tensors::{save_floats, TensorIndex};
+    use safetensors::Dtype;
+    let dir = std::env::temp_dir().join(format!("hyena-io-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let v: Vec<f64> = (0..3 * 5).map(|i| (i as f64 - 7.0) / 3.0).collect();
+    let w: Vec<f64> = vec![1.5, -2.25];
+    let mut meta = std::collections::HashMap::new();
+    meta.insert("precision".to_string(), "f64".to_string());
+    for dt in [Dtype::F64, Dtype::F32] {
+        let p = dir.join(format!("{dt:?}.safetensors"));
+        save_floats(&p, &[("a", &[3, 5], &v), ("b", &[2], &w)], &meta, dt).unwrap();
+        let f = TensorFile::load(&p).unwrap();
+        let round = |x: f64| if dt == Dtype::F32 { x as f32 as f64 } else { x };
+        assert_eq!(f.float("a", Some(&[3, 5])).unwrap().1, v.iter().map(|&x| round(x)).collect::<Vec<_>>());
+        assert_eq!(f.float("b", None).unwrap().1, &w[..]);
+        assert_eq!(f.metadata.get("precision").map(String::as_str), Some("f64"));
+        let idx = TensorIndex::open(&p).unwrap();
+        let (s, a32) = idx.read_float::<f32>("a", None).unwrap();
+        assert_eq!(s, vec![3, 5]);
+        assert_eq!(a32, v.iter().map(|&x| x as f32).collect::<Vec<_>>());
+        assert!(idx.read_float::<f64>("a", Some(&[5, 3])).is_err());
+        assert!(matches!(idx.read_float::<f64>("c", None), Err(ModelError::MissingTensor(_))));
+        // Truncated: the last tensor's range no longer fits.
+        let bytes = std::fs::read(&p).unwrap();
+        let t = dir.join("trunc.safetensors");
+        std::fs::write(&t, &bytes[..bytes.len() - 3]).unwrap();
+        assert!(matches!(TensorIndex::open(&t), Err(ModelError::Format { .. })));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
