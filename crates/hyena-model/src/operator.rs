@@ -451,10 +451,17 @@ impl<T: Scalar> HyenaOperator<T> {
         let g = group.clamp(1, d);
         let h = filter::filter_infer(&self.filter, l)?;
         let plan = FftConvPlan::<T>::cached(l)?;
+        let bins = plan.bins();
         let mut y = vec![T::zero(); b * l * d];
         for row in y.chunks_exact_mut(d) {
             row.copy_from_slice(&self.out_proj_bias);
         }
+        // Workspaces sized for the largest group, reused by every group (a fresh allocation per
+        // group would page-fault its whole size again, once per group).
+        let zero_c = Complex::new(T::zero(), T::zero());
+        let (mut zin, mut uc) = (vec![T::zero(); b * (n + 1) * g * l], vec![T::zero(); b * (n + 1) * g * l]);
+        let (mut prev, mut out) = (vec![T::zero(); b * g * l], vec![T::zero(); b * g * l]);
+        let mut hf = vec![zero_c; g * bins];
         for c0 in (0..d).step_by(g) {
             let c1 = (c0 + g).min(d);
             let gw = c1 - c0;
@@ -469,39 +476,32 @@ impl<T: Scalar> HyenaOperator<T> {
                 w_sc.extend_from_slice(&self.short_filter_weight[r0 * 3..r1 * 3]);
                 b_sc.extend_from_slice(&self.short_filter_bias[r0..r1]);
             }
-            let mut uc = vec![T::zero(); b * cg * l];
-            {
-                let mut zin = vec![T::zero(); b * cg * l];
-                for bi in 0..b {
-                    let zb = &mut zin[bi * cg * l..(bi + 1) * cg * l];
-                    matmul(zb, &w_in, &u[bi * l * d..(bi + 1) * l * d], cg, l, d, false, true, false)?;
-                    for (row, &bias) in zb.chunks_exact_mut(l).zip(&b_in) {
-                        row.iter_mut().for_each(|x| *x = *x + bias);
-                    }
+            let (zin, uc) = (&mut zin[..b * cg * l], &mut uc[..b * cg * l]);
+            for bi in 0..b {
+                let zb = &mut zin[bi * cg * l..(bi + 1) * cg * l];
+                matmul(zb, &w_in, &u[bi * l * d..(bi + 1) * l * d], cg, l, d, false, true, false)?;
+                for (row, &bias) in zb.chunks_exact_mut(l).zip(&b_in) {
+                    row.iter_mut().for_each(|x| *x = *x + bias);
                 }
-                shortconv_fwd(&zin, &w_sc, &b_sc, b, cg, l, &mut uc)?;
             }
+            shortconv_fwd(zin, &w_sc, &b_sc, b, cg, l, uc)?;
+            let uc = &*uc;
             let xs = |i: usize| Rows::new(&uc[i * gw * l..], b, gw, l, cg * l);
-            let mut prev: Option<Vec<T>> = None;
+            let hf = &mut hf[..gw * bins];
+            let m = b * gw * l;
             for o in 0..n - 1 {
-                let hg = &h[(o * d + c0) * l..(o * d + c1) * l];
-                let hf = plan.filter_spectra(hg, gw)?;
-                let cur = match &prev {
-                    None => xs(n)?,
-                    Some(p) => Rows::contiguous(p, b, gw, l)?,
-                };
+                plan.filter_spectra_into(&h[(o * d + c0) * l..(o * d + c1) * l], gw, hf)?;
+                let cur = if o == 0 { xs(n)? } else { Rows::contiguous(&prev[..m], b, gw, l)? };
                 let pre = xs(n - 1 - o)?;
                 let post = if o == n - 2 { Some(xs(0)?) } else { None };
-                let mut out = vec![T::zero(); b * gw * l];
-                gated_fftconv_fwd(&plan, &hf, &self.filter_bias[o * d + c0..o * d + c1], cur, Some(pre), post, &mut out)?;
-                prev = Some(out);
+                gated_fftconv_fwd(&plan, hf, &self.filter_bias[o * d + c0..o * d + c1], cur, Some(pre), post, &mut out[..m])?;
+                std::mem::swap(&mut prev, &mut out);
             }
-            let last = prev.ok_or_else(|| ModelError::Config("order must be at least 2".into()))?;
-            // y_b [L, D] += last_bᵀ [L, G] · W_out[:, c0..c1]ᵀ.
+            // y_b [L, D] += last_bᵀ [L, G] · W_out[:, c0..c1]ᵀ, last = x₀ ⊙ v (now in `prev`).
             let w_out: Vec<T> = self.out_proj_weight.chunks_exact(d).flat_map(|r| r[c0..c1].iter().copied()).collect();
             for bi in 0..b {
                 let yb = &mut y[bi * l * d..(bi + 1) * l * d];
-                matmul(yb, &last[bi * gw * l..(bi + 1) * gw * l], &w_out, l, d, gw, true, true, true)?;
+                matmul(yb, &prev[bi * gw * l..(bi + 1) * gw * l], &w_out, l, d, gw, true, true, true)?;
             }
         }
         Ok(y)
