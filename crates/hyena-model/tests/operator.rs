@@ -243,6 +243,7 @@ fn infer_f32_matches_forward() {
 #[test]
 fn streaming_tensor_io_round_trips() {
     use hyena_model::tensors::{save_floats, TensorIndex};
+    use hyena_model::TensorFile;
     use safetensors::Dtype;
     let dir = std::env::temp_dir().join(format!("hyena-io-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
