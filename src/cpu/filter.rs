@@ -267,7 +267,7 @@ pub fn filter_infer<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<Vec<T>
             let mut p = vec![0.0f64; rows * f];
             linear_fwd(&x, wt, Some(b), rows, d_in, f, &mut p)?;
             for pr in p.chunks_mut(f) {
-                pr.iter_mut().zip(&freq).for_each(|(v, &fr)| *v = fr * *v);
+                pr.iter_mut().zip(&freq).for_each(|(v, &fr)| *v *= fr);
             }
             vmath::sin_in_place(&mut p);
             x = p;

@@ -466,21 +466,23 @@ impl<T: Scalar> HyenaOperator<T> {
             let c1 = (c0 + g).min(d);
             let gw = c1 - c0;
             let cg = (n + 1) * gw;
-            // The group's rows of in_proj and of the short filter, chunk i = x_i (i < N) or v (i = N).
-            let mut w_in = Vec::with_capacity(cg * d);
-            let (mut b_in, mut w_sc, mut b_sc) = (Vec::with_capacity(cg), Vec::with_capacity(cg * 3), Vec::with_capacity(cg));
-            for i in 0..=n {
-                let (r0, r1) = (i * d + c0, i * d + c1);
-                w_in.extend_from_slice(&self.in_proj_weight[r0 * d..r1 * d]);
-                b_in.extend_from_slice(&self.in_proj_bias[r0..r1]);
-                w_sc.extend_from_slice(&self.short_filter_weight[r0 * 3..r1 * 3]);
-                b_sc.extend_from_slice(&self.short_filter_bias[r0..r1]);
+            // The group's rows of in_proj and of the short filter, chunk i = x_i (i < N) or v (i = N);
+            // one group of all channels uses the weights as they are.
+            fn group_rows<T: Copy>(v: &[T], per: usize, d: usize, n: usize, c0: usize, c1: usize) -> std::borrow::Cow<'_, [T]> {
+                if c1 - c0 == d {
+                    return std::borrow::Cow::Borrowed(v);
+                }
+                (0..=n).flat_map(|i| v[(i * d + c0) * per..(i * d + c1) * per].iter().copied()).collect::<Vec<T>>().into()
             }
+            let w_in = group_rows(&self.in_proj_weight, d, d, n, c0, c1);
+            let b_in = group_rows(&self.in_proj_bias, 1, d, n, c0, c1);
+            let w_sc = group_rows(&self.short_filter_weight, 3, d, n, c0, c1);
+            let b_sc = group_rows(&self.short_filter_bias, 1, d, n, c0, c1);
             let (zin, uc) = (&mut zin[..b * cg * l], &mut uc[..b * cg * l]);
             for bi in 0..b {
                 let zb = &mut zin[bi * cg * l..(bi + 1) * cg * l];
                 matmul(zb, &w_in, &u[bi * l * d..(bi + 1) * l * d], cg, l, d, false, true, false)?;
-                for (row, &bias) in zb.chunks_exact_mut(l).zip(&b_in) {
+                for (row, &bias) in zb.chunks_exact_mut(l).zip(b_in.iter()) {
                     row.iter_mut().for_each(|x| *x = *x + bias);
                 }
             }
@@ -498,7 +500,11 @@ impl<T: Scalar> HyenaOperator<T> {
                 std::mem::swap(&mut prev, &mut out);
             }
             // y_b [L, D] += last_bᵀ [L, G] · W_out[:, c0..c1]ᵀ, last = x₀ ⊙ v (now in `prev`).
-            let w_out: Vec<T> = self.out_proj_weight.chunks_exact(d).flat_map(|r| r[c0..c1].iter().copied()).collect();
+            let w_out: std::borrow::Cow<'_, [T]> = if gw == d {
+                std::borrow::Cow::Borrowed(&self.out_proj_weight)
+            } else {
+                self.out_proj_weight.chunks_exact(d).flat_map(|r| r[c0..c1].iter().copied()).collect::<Vec<T>>().into()
+            };
             for bi in 0..b {
                 let yb = &mut y[bi * l * d..(bi + 1) * l * d];
                 matmul(yb, &prev[bi * gw * l..(bi + 1) * gw * l], &w_out, l, d, gw, true, true, true)?;
