@@ -150,14 +150,19 @@ impl<T: Scalar> FftConvPlan<T> {
     /// Filter spectra for `c` rows of `h` ([C, L]), scaled by 1/n so that a product with a signal
     /// spectrum followed by [`FftConvPlan::irfft`] is the convolution. Returns `[C, n/2+1]`.
     pub fn filter_spectra(&self, h: &[T], c: usize) -> Result<Vec<Complex<T>>> {
+        let mut out = vec![Complex::new(T::zero(), T::zero()); shape_len("filter spectra [C, bins]", &[c, self.bins()])?];
+        self.filter_spectra_into(h, c, &mut out)?;
+        Ok(out)
+    }
+    /// [`FftConvPlan::filter_spectra`] into `out` (`[C, n/2+1]`), reusing its memory.
+    pub fn filter_spectra_into(&self, h: &[T], c: usize, out: &mut [Complex<T>]) -> Result<()> {
         check_len("filter h", h.len(), shape_len("filter h [C, L]", &[c, self.l])?)?;
         let bins = self.bins();
+        check_len("filter spectra [C, bins]", out.len(), c * bins)?;
         let scale = T::one() / T::lit(self.n as f64);
-        let mut out = vec![Complex::new(T::zero(), T::zero()); shape_len("filter spectra [C, bins]", &[c, bins])?];
         out.par_chunks_mut(bins)
             .zip(h.par_chunks(self.l))
-            .try_for_each_init(|| self.scratch(), |ws, (o, row)| self.rfft(row, scale, o, ws))?;
-        Ok(out)
+            .try_for_each_init(|| self.scratch(), |ws, (o, row)| self.rfft(row, scale, o, ws))
     }
 }
 

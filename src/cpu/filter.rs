@@ -246,6 +246,81 @@ pub fn filter_fwd<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<(Vec<T>,
     Ok((transpose(&out, l, c), FilterCache { l, inputs, pre, last, window, modulated }))
 }
 
+/// Positions per block of [`filter_infer`].
+const INFER_BLOCK: usize = 2048;
+
+/// The filter `h` `[C, L]` for inference (no cache for a backward pass): the arithmetic of
+/// [`filter_fwd`], evaluated over blocks of positions. The FFN, the modulation and the
+/// normalisation act on one position at a time, so no `[L, F]` or `[L, C]` activation is held
+/// for all L — at L = 1M (F = 64, C = 256) [`filter_fwd`] holds ~5 GiB of them, this a few MiB
+/// per thread besides `h`.
+pub fn filter_infer<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<Vec<T>> {
+    w.validate()?;
+    if l == 0 || l > w.l_max {
+        return Err(HyenaError::Length(format!(
+            "filter length {l} must be in 1..={} (l_max)",
+            w.l_max
+        )));
+    }
+    let (e, f, c) = (w.emb_dim, w.width, w.channels);
+    let freq = to64(&w.freq);
+    let layers: Vec<(Vec<f64>, Vec<f64>)> = w.layers.iter().map(|(wt, b)| (to64(wt), to64(b))).collect();
+    let sh = T::lit(w.shift);
+    // One block of positions [p0, p1) → `[p1 − p0, C]`, exactly as filter_fwd computes those rows.
+    let block = |p0: usize, p1: usize| -> Result<Vec<T>> {
+        let rows = p1 - p0;
+        let mut x = to64(&w.z[p0 * e..p1 * e]);
+        let mut d_in = e;
+        for (wt, b) in &layers {
+            let mut p = vec![0.0f64; rows * f];
+            linear_fwd(&x, wt, Some(b), rows, d_in, f, &mut p)?;
+            for pr in p.chunks_mut(f) {
+                pr.iter_mut().zip(&freq).for_each(|(v, &fr)| *v *= fr);
+            }
+            vmath::sin_in_place(&mut p);
+            x = p;
+            d_in = f;
+        }
+        let last: Vec<T> = x.iter().map(|&v| T::lit(v)).collect();
+        let mut out = vec![T::zero(); rows * c];
+        linear_fwd(&last, &w.out_weight, None, rows, f, c, &mut out)?;
+        for (r, row) in out.chunks_exact_mut(c).enumerate() {
+            if w.modulate {
+                let tl = w.t[p0 + r];
+                row.iter_mut().zip(&w.deltas).for_each(|(o, &dl)| *o = *o * ((-tl * dl.abs()).exp() + sh));
+            }
+            if w.normalized {
+                let n1: T = row.iter().map(|v| v.abs()).sum();
+                if n1 > T::zero() {
+                    row.iter_mut().for_each(|v| *v = *v / n1);
+                }
+            }
+        }
+        Ok(out)
+    };
+    let mut h = vec![T::zero(); c * l];
+    // A window of blocks in parallel, then written transposed into h.
+    let window = INFER_BLOCK * 2 * rayon::current_num_threads().max(1);
+    for w0 in (0..l).step_by(window) {
+        let w1 = (w0 + window).min(l);
+        let blocks: Vec<Vec<T>> = (w0..w1)
+            .step_by(INFER_BLOCK)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|p0| block(p0, (p0 + INFER_BLOCK).min(w1)))
+            .collect::<Result<_>>()?;
+        for (bi, out) in blocks.iter().enumerate() {
+            let p0 = w0 + bi * INFER_BLOCK;
+            let rows = out.len() / c;
+            for ch in 0..c {
+                let dst = &mut h[ch * l + p0..ch * l + p0 + rows];
+                dst.iter_mut().enumerate().for_each(|(r, o)| *o = out[r * c + ch]);
+            }
+        }
+    }
+    Ok(h)
+}
+
 /// One cached modulation window and the exact inputs it was computed from.
 struct WindowEntry {
     ty: TypeId,

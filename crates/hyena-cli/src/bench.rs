@@ -165,6 +165,9 @@ fn mem_available() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// Length of the probe run that anchors the first estimate of a column.
+const PROBE_LEN: usize = 1024;
+
 /// Estimate one run at length `l` from the previous measured length (`prev`: (L, ms)) with the
 /// given growth law.
 fn estimate_ms(prev: Option<(usize, f64)>, l: usize, quadratic: bool) -> Option<f64> {
@@ -202,14 +205,72 @@ fn ms_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
-/// Bytes the Hyena operator's forward+backward holds at (b, l, d, order) in f32, roughly: the
-/// input/output, in_proj and short-conv outputs ((N+1)·D each), the recurrence steps, filter
-/// spectra ((N−1)·D·(L+1) complex), and as much again for the gradients.
-fn hyena_bytes(b: usize, l: usize, d: usize, order: usize) -> u128 {
-    let (b, l, d, n) = (b as u128, l as u128, d as u128, order as u128);
-    let act = b * l * d * (2 + 2 * (n + 1) + (n - 1).max(1));
-    let spec = (n - 1).max(1) * d * (l + 1) * 2;
-    (2 * act + spec + l * 64 * 8 * 8) * 4
+/// Resident memory of the bench process besides the cells' buffers (binary, allocator, thread
+/// stacks; measured ~30 MiB with 2 threads).
+const BASE_BYTES: u128 = 32 << 20;
+
+/// Shape of a CPU cell, for the memory model.
+#[derive(Clone, Copy, Debug)]
+struct CellShape {
+    b: usize,
+    l: usize,
+    d: usize,
+    order: usize,
+    filter_width: usize,
+    emb_dim: usize,
+    threads: usize,
+}
+
+/// Peak bytes (f32) a CPU Hyena cell holds, summed from the buffers the code allocates, plus
+/// [`BASE_BYTES`]:
+/// - `hyena_fwd` ([`HyenaOperator::infer`]): u and y, the filter h `[(N−1)·D, L]`, one channel
+///   group's workspaces ([`hyena_model::operator::infer_group`]), FFT scratch per thread;
+/// - `hyena_fwdbwd`: the forward cache (u, in_proj and short-conv outputs, the recurrence steps,
+///   filter spectra, the filter FFN's f64 activations and modulation window), y, the bench's u and
+///   grad_y, and the backward's largest live set (the gradient of the short-conv output and of
+///   in_proj, grad_u, grad_h, the current step gradient);
+/// - `core_fwd`: v, pre, post, y, h and its spectra.
+fn cpu_cell_bytes(key: &str, s: CellShape) -> u128 {
+    let sz = 4u128;
+    let (b, l, d, n) = (s.b as u128, s.l as u128, s.d as u128, s.order as u128);
+    let (f, e, t) = (s.filter_width as u128, s.emb_dim as u128, s.threads.max(1) as u128);
+    let nfft = 2 * hyena_kernels::cpu::fftconv::next_smooth(s.l) as u128;
+    let bins = nfft / 2 + 1;
+    let act = sz * b * l * d; // one [B, L, D] tensor
+    let row = sz * l * d; // one [D, L] tensor (no batch)
+    let spectra = |c: u128| 2 * sz * c * bins;
+    let scratch = t * sz * (3 * nfft + 2 * l);
+    let weights = sz * l * (e + 1) * 2; // z and t (l_max = L), and their gradient holder
+    let cells = match key {
+        "hyena_fwd" => {
+            let g = hyena_model::operator::infer_group(s.d, s.order, s.b, s.l, bins as usize, 4) as u128;
+            let group = g * sz * (b * l * (2 * (n + 1) + 2) + 2 * bins);
+            2 * act + (n - 1) * row + group + scratch + weights / 2
+        }
+        "hyena_fwdbwd" => {
+            let layers = 3u128;
+            let filter_cache = 8 * l * (e + f * (layers - 1)) + 8 * l * f * layers + sz * l * f + (n - 1) * row;
+            let cache = act * (1 + 2 * (n + 1) + (n - 1)) + (n - 1) * spectra(d) + filter_cache;
+            let bwd = act * (2 * (n + 1) + 2) + (n - 1) * row;
+            2 * act + cache + act + bwd + scratch + weights
+        }
+        "core_fwd" => 4 * act + row + spectra(d) + scratch,
+        _ => 0,
+    };
+    cells + BASE_BYTES
+}
+
+/// Reset the process's peak resident memory (Linux `clear_refs`; false where unsupported).
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Peak resident memory of the process since the last [`reset_peak_rss`] (Linux `VmHWM`), MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }
 
 /// Columns of the device backends (`--device cuda|sim`, see [`gpu`]): (key, label, unit).
@@ -349,6 +410,11 @@ pub fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                  (no projections) — compare with core_fwd; hyena_* include in/out projections, short conv and filter generation"
                     .into(),
             );
+            notes.push(
+                "hyena_fwd is the inference path (HyenaOperator::infer: no cache for a backward, channel groups), \
+                 hyena_fwdbwd the training path (forward with cache, then backward)"
+                    .into(),
+            );
             let bench_cpu = CpuBench { batch, width: a.width, heads, head_dim: a.head_dim, order: a.order, filter_width: a.filter_width };
             let pb = progress(a.quiet, (lengths.len() * keys.len()) as u64);
             let avail = mem_available();
@@ -368,16 +434,31 @@ pub fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 for (key, _) in &keys {
                     pb.set_message(format!("L={} {key}", report::fmt_len(l)));
                     let quadratic = key.starts_with("attn");
+                    let shape = CellShape { b: batch, l, d: a.width, order: a.order, filter_width: a.filter_width, emb_dim: 33, threads };
                     let bytes = match *key {
-                        "attn_fwd" => AttnShape { b: batch, h: heads, l, dh: a.head_dim }.fwd_bytes(4),
-                        "attn_fwdbwd" => AttnShape { b: batch, h: heads, l, dh: a.head_dim }.fwd_bwd_bytes(4),
-                        _ => hyena_bytes(batch, l, a.width, a.order),
+                        "attn_fwd" => AttnShape { b: batch, h: heads, l, dh: a.head_dim }.fwd_bytes(4) + BASE_BYTES,
+                        "attn_fwdbwd" => AttnShape { b: batch, h: heads, l, dh: a.head_dim }.fwd_bwd_bytes(4) + BASE_BYTES,
+                        _ => cpu_cell_bytes(key, shape),
                     };
-                    let est = estimate_ms(prev.get(key).copied(), l, quadratic);
-                    let cell = match gate(est, bytes, a.max_est_secs, avail) {
+                    // The first length of a column has no measured point to extrapolate from: time
+                    // one run at a short length (a few ms) and extrapolate from that.
+                    let anchor = prev.get(key).copied().or_else(|| {
+                        let l0 = l.min(PROBE_LEN);
+                        let one = Policy { warmup: 0, reps: 1, budget: Duration::ZERO };
+                        bench_cpu.run(key, l0, &one).value.map(|ms| (l0, ms))
+                    });
+                    let est = estimate_ms(anchor, l, quadratic);
+                    let mut cell = match gate(est, bytes, a.max_est_secs, avail) {
                         Some(c) => c,
-                        None => bench_cpu.run(key, l, &policy),
+                        None => {
+                            let tracked = reset_peak_rss();
+                            let mut c = bench_cpu.run(key, l, &policy);
+                            c.peak_mib = peak_rss_mib().filter(|_| tracked);
+                            c
+                        }
                     };
+                    cell.est_ms = est;
+                    cell.est_mib = Some(bytes as f64 / (1u64 << 20) as f64);
                     if let Some(v) = cell.value {
                         prev.insert(key, (l, v));
                     } else if cell.status.starts_with("skipped") || cell.status.starts_with("OOM") {
@@ -615,14 +696,19 @@ impl CpuBench {
         let n = self.batch * l * self.width;
         let u = rand_vec(&mut rng, n, 1.0);
         let gy = if bwd { rand_vec(&mut rng, n, 1.0) } else { Vec::new() };
-        let mut grads = op.zeros_like();
+        let mut grads = bwd.then(|| op.zeros_like());
         Ok(time_cell(p, || {
             let t0 = Instant::now();
-            let (y, cache) = op.forward(&u, self.batch, l).map_err(|e| e.to_string())?;
-            std::hint::black_box(&y);
             if bwd {
-                let gu = op.backward(&cache, &gy, &mut grads).map_err(|e| e.to_string())?;
+                let (y, cache) = op.forward(&u, self.batch, l).map_err(|e| e.to_string())?;
+                std::hint::black_box(&y);
+                let grads = grads.as_mut().ok_or("internal: no gradient holder")?;
+                let gu = op.backward(&cache, &gy, grads).map_err(|e| e.to_string())?;
                 std::hint::black_box(&gu);
+            } else {
+                // Inference (as the PyTorch fwd columns, under no_grad): no cache kept.
+                let y = op.infer(&u, self.batch, l).map_err(|e| e.to_string())?;
+                std::hint::black_box(&y);
             }
             Ok(ms_since(t0))
         }))

@@ -4,6 +4,7 @@ use clap::{Args, ValueEnum};
 use hyena_kernels::Scalar;
 use hyena_model::lm::Mixer;
 use hyena_model::operator::ParamKind;
+use hyena_model::tensors::{save_floats, TensorIndex};
 use hyena_model::{HyenaOperator, ModelError, OperatorConfig, TensorFile};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -83,15 +84,6 @@ fn load_config(args: &RunArgs, w: &TensorFile) -> Result<Loaded<OperatorConfig>,
     }
 }
 
-/// `v` in `T`, refusing values that are not finite there (1e308 is finite in f64, not in f32).
-fn to_t<T: Scalar>(name: &str, v: &[f64]) -> Result<Vec<T>, ModelError> {
-    let out: Vec<T> = v.iter().map(|&x| T::lit(x)).collect();
-    if let Some(i) = out.iter().position(|x| !x.as_f64().is_finite()) {
-        return Err(ModelError::NonFinite { name: name.into(), index: i });
-    }
-    Ok(out)
-}
-
 /// A run whose results hold a NaN or an infinity fails (naming the first such tensor) instead of
 /// writing them with exit status 0.
 pub fn check_outputs_finite(f: &TensorFile) -> Result<(), ModelError> {
@@ -137,6 +129,14 @@ pub fn check_out_path(out: &std::path::Path, out_flag: &str, inputs: &[(&str, &s
     Ok(())
 }
 
+/// Refuse values that are not finite in `T` (1e308 is finite in f64, not in f32).
+fn check_finite<T: Scalar>(name: &str, v: &[T]) -> Result<(), ModelError> {
+    match v.iter().position(|x| !x.as_f64().is_finite()) {
+        Some(i) => Err(ModelError::NonFinite { name: name.into(), index: i }),
+        None => Ok(()),
+    }
+}
+
 fn run_typed<T: Scalar>(args: &RunArgs) -> Result<(), ModelError> {
     let w = TensorFile::load(&args.weights)?;
     let prefix = find_prefix(&w)?;
@@ -156,27 +156,50 @@ fn run_typed<T: Scalar>(args: &RunArgs) -> Result<(), ModelError> {
             _ => return Err(ModelError::UnknownTensor(k.clone())),
         }
     }
-    let inp = TensorFile::load(&args.inputs)?;
-    let (us, u) = inp.float("input.u", None)?;
+    // Inputs straight into T (no f64 copy, no byte image of the file held).
+    let inp = TensorIndex::open(&args.inputs)?;
+    let (us, u) = inp.read_float::<T>("input.u", None)?;
     let d = op.cfg.d_model;
     if us.len() != 3 || us[2] != d {
         return Err(ModelError::TensorShape { name: "input.u".into(), expected: vec![us.first().copied().unwrap_or(1), us.get(1).copied().unwrap_or(1), d], got: us.to_vec() });
     }
+    let us = &us[..];
     let (b, l) = (us[0], us[1]);
     if l > op.cfg.l_max {
         return Err(ModelError::TooLong { l, l_max: op.cfg.l_max });
     }
-    let u: Vec<T> = to_t("input.u", u)?;
+    check_finite("input.u", &u)?;
     let grad_y: Option<Vec<T>> = match inp.tensors.contains_key("input.grad_y") {
-        true => Some(to_t("input.grad_y", inp.float("input.grad_y", Some(us))?.1)?),
+        true => Some(inp.read_float::<T>("input.grad_y", Some(us))?.1),
         false => None,
     };
+    if let Some(gy) = &grad_y {
+        check_finite("input.grad_y", gy)?;
+    }
     for k in inp.tensors.keys() {
         if k != "input.u" && k != "input.grad_y" {
             return Err(ModelError::UnknownTensor(k.clone()));
         }
     }
     let (order, device) = (op.cfg.order, open_device(args.backend)?);
+    let dtype = if T::NAME == "f32" { safetensors::Dtype::F32 } else { safetensors::Dtype::F64 };
+    if grad_y.is_none() {
+        // Inference: the lean path (no cache for a backward pass), the output streamed to disk.
+        let y = match device {
+            None => op.infer(&u, b, l)?,
+            #[cfg(any(feature = "cuda", feature = "sim"))]
+            Some(dev) => hyena_model::device_operator::DeviceOperator::<T, f32>::new(op, dev)?.infer(&u, b, l)?,
+            #[cfg(not(any(feature = "cuda", feature = "sim")))]
+            Some(never) => match never {},
+        };
+        drop(u);
+        check_finite("output.y", &y)?;
+        let meta = [("precision", T::NAME.to_string()), ("backend", format!("{:?}", args.backend).to_lowercase())];
+        let meta = meta.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        save_floats(&args.out, &[("output.y", us, &y)], &meta, dtype)?;
+        eprintln!("wrote {} (1 tensor, B={b} L={l} D={d}, order {order}, {}, backend {:?})", args.out.display(), T::NAME, args.backend);
+        return Ok(());
+    }
     let mut out = match device {
         None => pass(&op, &u, grad_y.as_deref(), us)?,
         #[cfg(any(feature = "cuda", feature = "sim"))]
@@ -187,7 +210,6 @@ fn run_typed<T: Scalar>(args: &RunArgs) -> Result<(), ModelError> {
     check_outputs_finite(&out)?;
     out.metadata.insert("precision".into(), T::NAME.into());
     out.metadata.insert("backend".into(), format!("{:?}", args.backend).to_lowercase());
-    let dtype = if T::NAME == "f32" { safetensors::Dtype::F32 } else { safetensors::Dtype::F64 };
     out.save(&args.out, dtype)?;
     eprintln!("wrote {} ({} tensors, B={b} L={l} D={d}, order {order}, {}, backend {:?})", args.out.display(), out.tensors.len(), T::NAME, args.backend);
     Ok(())

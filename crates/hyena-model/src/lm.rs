@@ -187,6 +187,11 @@ pub trait Mixer<T: Scalar>: Clone + Send + Sync {
     fn forward(&self, u: &[T], b: usize, l: usize) -> Result<(Vec<T>, Self::Cache)>;
     /// Returns `grad_u` and accumulates parameter gradients into `grads` (shaped like `self`).
     fn backward(&self, cache: &Self::Cache, grad_y: &[T], grads: &mut Self) -> Result<Vec<T>>;
+    /// Forward pass for inference, keeping nothing for a backward pass; by default the output of
+    /// [`Mixer::forward`] with its cache dropped.
+    fn infer(&self, u: &[T], b: usize, l: usize) -> Result<Vec<T>> {
+        Ok(self.forward(u, b, l)?.0)
+    }
     fn zeros_like(&self) -> Self;
     fn params(&self) -> Vec<NamedParam<'_, T>>;
     fn params_mut(&mut self) -> Vec<NamedParamMut<'_, T>>;
@@ -203,6 +208,9 @@ impl<T: Scalar> Mixer<T> for HyenaOperator<T> {
     }
     fn backward(&self, cache: &Self::Cache, grad_y: &[T], grads: &mut Self) -> Result<Vec<T>> {
         HyenaOperator::backward(self, cache, grad_y, grads)
+    }
+    fn infer(&self, u: &[T], b: usize, l: usize) -> Result<Vec<T>> {
+        HyenaOperator::infer(self, u, b, l)
     }
     fn zeros_like(&self) -> Self {
         HyenaOperator::zeros_like(self)
@@ -663,6 +671,62 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
         matmul(&mut logits, &hidden, &self.embedding, n, rows, d, false, true, false)?;
         let cache = LmCache { b, l, ids: ids.to_vec(), blocks, resid_f, lnf, hidden: hidden.clone() };
         Ok((LmOutput { hidden, logits }, cache))
+    }
+
+    /// Forward pass for inference: the outputs of [`Self::forward`] with no cache (each block's
+    /// activations are freed as soon as the next block has its input, and the mixers run
+    /// [`Mixer::infer`]).
+    pub fn infer(&self, ids: &[i64], b: usize, l: usize) -> Result<LmOutput<T>> {
+        let d = self.cfg.d_model;
+        let di = self.cfg.d_inner;
+        let eps = self.cfg.layer_norm_eps;
+        if b == 0 || l == 0 || ids.len() != b * l {
+            return Err(ModelError::TensorShape { name: "input_ids".into(), expected: vec![b, l], got: vec![ids.len()] });
+        }
+        if l > self.cfg.l_max {
+            return Err(ModelError::TooLong { l, l_max: self.cfg.l_max });
+        }
+        let n = b * l;
+        // The residual stream r and the block output h, as in forward: r ← r + h before each block.
+        let mut h = layers::embedding_fwd(ids, &self.embedding, self.vocab_rows, d)?;
+        let mut resid: Option<Vec<T>> = None;
+        for blk in &self.layers {
+            let r = match resid.take() {
+                None => h,
+                Some(mut r) => {
+                    add_into(&mut r, &h);
+                    r
+                }
+            };
+            let (n1, _) = layers::layernorm_fwd(&r, &blk.norm1_weight, &blk.norm1_bias, n, d, eps)?;
+            let mut r2 = blk.mixer.infer(&n1, b, l)?;
+            drop(n1);
+            add_into(&mut r2, &r);
+            drop(r);
+            let (n2, _) = layers::layernorm_fwd(&r2, &blk.norm2_weight, &blk.norm2_bias, n, d, eps)?;
+            let mut a = vec![T::zero(); n * di];
+            linear_fwd(&n2, &blk.fc1_weight, Some(&blk.fc1_bias), n, d, di, &mut a)?;
+            drop(n2);
+            let g = layers::gelu_tanh_fwd(&a);
+            drop(a);
+            let mut out = vec![T::zero(); n * d];
+            linear_fwd(&g, &blk.fc2_weight, Some(&blk.fc2_bias), n, di, d, &mut out)?;
+            h = out;
+            resid = Some(r2);
+        }
+        let resid_f = match resid {
+            None => h,
+            Some(mut r) => {
+                add_into(&mut r, &h);
+                r
+            }
+        };
+        let (hidden, _) = layers::layernorm_fwd(&resid_f, &self.ln_f_weight, &self.ln_f_bias, n, d, eps)?;
+        drop(resid_f);
+        let rows = self.vocab_rows;
+        let mut logits = vec![T::zero(); n * rows];
+        matmul(&mut logits, &hidden, &self.embedding, n, rows, d, false, true, false)?;
+        Ok(LmOutput { hidden, logits })
     }
 
     /// Backward pass from `grad_logits [B, L, rows]`; accumulates every parameter gradient into

@@ -546,6 +546,92 @@ impl<T: Scalar> HyenaOperator<T> {
         Ok((y, cache))
     }
 
+    /// Forward pass for inference: `y` as [`Self::forward`] computes it, with no cache kept for a
+    /// backward pass, in groups of channels.
+    ///
+    /// Every step after in_proj is depthwise (the short conv, the gates, the long convolutions act
+    /// per channel) and out_proj is a sum over channels, so a group of G channels runs the whole
+    /// recurrence on its own: in_proj rows `i·D + c` for its channels, short conv, spectra, gated
+    /// convolutions, then `y += x₀v_G · W_out[:, G]ᵀ`. Only one group's `[B, (N+1)·G, L]`
+    /// activations and spectra live at a time (G sized to [`INFER_GROUP_BYTES`]), plus `u`, `y` and
+    /// the filter `h` `[(N−1)·D, L]`: at L = 1M, B = 1, D = 256, order 2 in f32 that is ~3.5 GiB
+    /// where [`Self::forward`] holds ~14 GiB.
+    pub fn infer(&self, u: &[T], b: usize, l: usize) -> Result<Vec<T>> {
+        let bins = FftConvPlan::<T>::cached(l.max(1))?.bins();
+        let g = infer_group(self.cfg.d_model, self.cfg.order, b, l, bins, std::mem::size_of::<T>());
+        self.infer_grouped(u, b, l, g)
+    }
+
+    /// [`Self::infer`] with `group` channels per group (1 ≤ group; D or more is one group).
+    pub fn infer_grouped(&self, u: &[T], b: usize, l: usize, group: usize) -> Result<Vec<T>> {
+        self.check_input(u, b, l)?;
+        let d = self.cfg.d_model;
+        let n = self.cfg.order;
+        let g = group.clamp(1, d);
+        let h = filter::filter_infer(&self.filter, l)?;
+        let plan = FftConvPlan::<T>::cached(l)?;
+        let bins = plan.bins();
+        let mut y = vec![T::zero(); b * l * d];
+        for row in y.chunks_exact_mut(d) {
+            row.copy_from_slice(&self.out_proj_bias);
+        }
+        // Workspaces sized for the largest group, reused by every group (a fresh allocation per
+        // group would page-fault its whole size again, once per group).
+        let zero_c = Complex::new(T::zero(), T::zero());
+        let (mut zin, mut uc) = (vec![T::zero(); b * (n + 1) * g * l], vec![T::zero(); b * (n + 1) * g * l]);
+        let (mut prev, mut out) = (vec![T::zero(); b * g * l], vec![T::zero(); b * g * l]);
+        let mut hf = vec![zero_c; g * bins];
+        for c0 in (0..d).step_by(g) {
+            let c1 = (c0 + g).min(d);
+            let gw = c1 - c0;
+            let cg = (n + 1) * gw;
+            // The group's rows of in_proj and of the short filter, chunk i = x_i (i < N) or v (i = N);
+            // one group of all channels uses the weights as they are.
+            fn group_rows<T: Copy>(v: &[T], per: usize, d: usize, n: usize, c0: usize, c1: usize) -> std::borrow::Cow<'_, [T]> {
+                if c1 - c0 == d {
+                    return std::borrow::Cow::Borrowed(v);
+                }
+                (0..=n).flat_map(|i| v[(i * d + c0) * per..(i * d + c1) * per].iter().copied()).collect::<Vec<T>>().into()
+            }
+            let w_in = group_rows(&self.in_proj_weight, d, d, n, c0, c1);
+            let b_in = group_rows(&self.in_proj_bias, 1, d, n, c0, c1);
+            let w_sc = group_rows(&self.short_filter_weight, 3, d, n, c0, c1);
+            let b_sc = group_rows(&self.short_filter_bias, 1, d, n, c0, c1);
+            let (zin, uc) = (&mut zin[..b * cg * l], &mut uc[..b * cg * l]);
+            for bi in 0..b {
+                let zb = &mut zin[bi * cg * l..(bi + 1) * cg * l];
+                matmul(zb, &w_in, &u[bi * l * d..(bi + 1) * l * d], cg, l, d, false, true, false)?;
+                for (row, &bias) in zb.chunks_exact_mut(l).zip(b_in.iter()) {
+                    row.iter_mut().for_each(|x| *x = *x + bias);
+                }
+            }
+            shortconv_fwd(zin, &w_sc, &b_sc, b, cg, l, uc)?;
+            let uc = &*uc;
+            let xs = |i: usize| Rows::new(&uc[i * gw * l..], b, gw, l, cg * l);
+            let hf = &mut hf[..gw * bins];
+            let m = b * gw * l;
+            for o in 0..n - 1 {
+                plan.filter_spectra_into(&h[(o * d + c0) * l..(o * d + c1) * l], gw, hf)?;
+                let cur = if o == 0 { xs(n)? } else { Rows::contiguous(&prev[..m], b, gw, l)? };
+                let pre = xs(n - 1 - o)?;
+                let post = if o == n - 2 { Some(xs(0)?) } else { None };
+                gated_fftconv_fwd(&plan, hf, &self.filter_bias[o * d + c0..o * d + c1], cur, Some(pre), post, &mut out[..m])?;
+                std::mem::swap(&mut prev, &mut out);
+            }
+            // y_b [L, D] += last_bᵀ [L, G] · W_out[:, c0..c1]ᵀ, last = x₀ ⊙ v (now in `prev`).
+            let w_out: std::borrow::Cow<'_, [T]> = if gw == d {
+                std::borrow::Cow::Borrowed(&self.out_proj_weight)
+            } else {
+                self.out_proj_weight.chunks_exact(d).flat_map(|r| r[c0..c1].iter().copied()).collect::<Vec<T>>().into()
+            };
+            for bi in 0..b {
+                let yb = &mut y[bi * l * d..(bi + 1) * l * d];
+                matmul(yb, &prev[bi * gw * l..(bi + 1) * gw * l], &w_out, l, d, gw, true, true, true)?;
+            }
+        }
+        Ok(y)
+    }
+
     /// Backward pass: given `grad_y` `[B, L, D]`, returns `grad_u` `[B, L, D]` and accumulates the
     /// gradient of every trainable tensor into `grads` (shaped like `self`, see [`Self::zeros_like`]).
     pub fn backward(&self, cache: &OperatorCache<T>, grad_y: &[T], grads: &mut Self) -> Result<Vec<T>> {
@@ -650,6 +736,19 @@ impl<T: Scalar> HyenaOperator<T> {
         add_f64(&mut grads.in_proj_bias, &gb_in)?;
         Ok(grad_u)
     }
+}
+
+/// Bytes of one channel group's activations and spectra in [`HyenaOperator::infer`].
+pub const INFER_GROUP_BYTES: usize = 512 << 20;
+
+/// Channels per group of [`HyenaOperator::infer`]: as many as fit [`INFER_GROUP_BYTES`] (at least
+/// one), balanced over the groups. Per channel: in_proj and short-conv rows `2·(N+1)·B·L`, two
+/// recurrence steps `2·B·L`, one step's filter spectrum `2·bins` scalars.
+pub fn infer_group(d: usize, order: usize, b: usize, l: usize, bins: usize, scalar_bytes: usize) -> usize {
+    let per_channel = scalar_bytes * (b * l * (2 * (order + 1) + 2) + 2 * bins);
+    let g = (INFER_GROUP_BYTES / per_channel.max(1)).clamp(1, d.max(1));
+    let groups = d.div_ceil(g);
+    d.div_ceil(groups.max(1))
 }
 
 impl<T: Scalar> HyenaOperator<T> {

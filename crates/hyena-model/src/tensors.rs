@@ -335,18 +335,7 @@ const MAX_TEMP_ATTEMPTS: u32 = 64;
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let dir = parent_dir(path);
-    clean_stale_temps(path);
-    // `n` counts up past names that exist already (another thread's write, or a file or link
-    // planted there): those are never opened, written or removed.
-    let mut n = 0u32;
-    let (tmp, mut f) = loop {
-        let tmp = dir.join(format!("{}{}-{n}", temp_prefix(path), std::process::id()));
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
-            Ok(f) => break (tmp, f),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < MAX_TEMP_ATTEMPTS => n += 1,
-            Err(e) => return Err(io_err(&tmp, e)),
-        }
-    };
+    let (tmp, mut f) = create_temp(path)?;
     let res = (|| {
         f.write_all(bytes)?;
         f.sync_all()?;
@@ -361,6 +350,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// A new temporary file beside `path` (after removing stale ones of killed runs), created
+/// exclusively: `n` counts up past names that exist already (another thread's write, or a file or
+/// link planted there), which are never opened, written or removed.
+fn create_temp(path: &Path) -> Result<(std::path::PathBuf, std::fs::File)> {
+    let dir = parent_dir(path);
+    clean_stale_temps(path);
+    let mut n = 0u32;
+    loop {
+        let tmp = dir.join(format!("{}{}-{n}", temp_prefix(path), std::process::id()));
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < MAX_TEMP_ATTEMPTS => n += 1,
+            Err(e) => return Err(io_err(&tmp, e)),
+        }
+    }
+}
+
 /// fsync a folder (after a rename in it); a no-op where folders cannot be opened as files.
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
@@ -369,5 +375,187 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     }
     #[cfg(not(unix))]
     let _ = dir;
+    Ok(())
+}
+
+/// One tensor's entry in a safetensors header.
+#[derive(Clone, Debug)]
+pub struct IndexEntry {
+    /// Stored dtype (`F32`, `F64`, `F16`, `BF16`, `I64`, …).
+    pub dtype: String,
+    pub shape: Vec<usize>,
+    /// Byte range inside the data section.
+    begin: usize,
+    end: usize,
+}
+
+/// The header of a safetensors file, for reading single float tensors straight into the working
+/// precision without holding the file or an f64 copy in memory (a 1M × 256 f32 input is 1 GiB;
+/// [`TensorFile::load`] would hold 3 GiB for it at once: the bytes and the widened copy).
+#[derive(Clone, Debug)]
+pub struct TensorIndex {
+    path: std::path::PathBuf,
+    data_start: u64,
+    pub tensors: BTreeMap<String, IndexEntry>,
+    pub metadata: HashMap<String, String>,
+}
+
+impl TensorIndex {
+    /// Read and check the header of `path` (every byte range inside the file, of the size its
+    /// dtype and shape give).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        use std::io::Read;
+        let path = path.as_ref();
+        let origin = path.display().to_string();
+        let fmt = |problem: String| ModelError::Format { path: origin.clone(), problem };
+        let mut f = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
+        let file_len = f.metadata().map_err(|e| io_err(path, e))?.len();
+        let mut n8 = [0u8; 8];
+        f.read_exact(&mut n8).map_err(|_| fmt("shorter than the 8-byte header length".into()))?;
+        let n = u64::from_le_bytes(n8);
+        if n > 100 << 20 || 8 + n > file_len {
+            return Err(fmt(format!("header length {n} does not fit the file ({file_len} bytes)")));
+        }
+        let mut header = vec![0u8; n as usize];
+        f.read_exact(&mut header).map_err(|e| io_err(path, e))?;
+        let v: serde_json::Value = serde_json::from_slice(&header).map_err(|e| fmt(format!("header is not JSON: {e}")))?;
+        let obj = v.as_object().ok_or_else(|| fmt("header is not a JSON object".into()))?;
+        let data_len = (file_len - 8 - n) as usize;
+        let mut tensors = BTreeMap::new();
+        let mut metadata = HashMap::new();
+        for (name, e) in obj {
+            if name == "__metadata__" {
+                for (k, val) in e.as_object().into_iter().flatten() {
+                    let s = val.as_str().ok_or_else(|| fmt(format!("metadata `{k}` is not a string")))?;
+                    metadata.insert(k.clone(), s.to_string());
+                }
+                continue;
+            }
+            let bad = || fmt(format!("tensor `{name}`: malformed header entry"));
+            let dtype = e.get("dtype").and_then(|d| d.as_str()).ok_or_else(bad)?.to_string();
+            let shape: Vec<usize> = e
+                .get("shape")
+                .and_then(|s| s.as_array())
+                .ok_or_else(bad)?
+                .iter()
+                .map(|x| x.as_u64().map(|x| x as usize))
+                .collect::<Option<_>>()
+                .ok_or_else(bad)?;
+            let offs: Vec<usize> = e
+                .get("data_offsets")
+                .and_then(|s| s.as_array())
+                .ok_or_else(bad)?
+                .iter()
+                .map(|x| x.as_u64().map(|x| x as usize))
+                .collect::<Option<_>>()
+                .ok_or_else(bad)?;
+            let [begin, end] = offs[..] else { return Err(bad()) };
+            let numel = shape.iter().try_fold(1usize, |a, &s| a.checked_mul(s)).ok_or_else(bad)?;
+            let size = match dtype.as_str() {
+                "F64" | "I64" => 8,
+                "F32" | "I32" => 4,
+                "F16" | "BF16" => 2,
+                "U8" => 1,
+                _ => 0,
+            };
+            if begin > end || end > data_len || (size > 0 && numel.checked_mul(size) != Some(end - begin)) {
+                return Err(fmt(format!("tensor `{name}`: byte range {begin}..{end} does not hold {shape:?} {dtype}")));
+            }
+            tensors.insert(name.clone(), IndexEntry { dtype, shape, begin, end });
+        }
+        Ok(TensorIndex { path: path.to_path_buf(), data_start: 8 + n, tensors, metadata })
+    }
+
+    /// The float tensor `name` converted element by element to `T` (checked to have `shape`
+    /// when given), read in blocks.
+    pub fn read_float<T: hyena_kernels::Scalar>(&self, name: &str, shape: Option<&[usize]>) -> Result<(Vec<usize>, Vec<T>)> {
+        use std::io::{Read, Seek, SeekFrom};
+        let e = self.tensors.get(name).ok_or_else(|| ModelError::MissingTensor(name.to_string()))?;
+        if let Some(s) = shape {
+            if e.shape != s {
+                return Err(ModelError::TensorShape { name: name.into(), expected: s.to_vec(), got: e.shape.clone() });
+            }
+        }
+        let conv: fn(&[u8]) -> f64 = match e.dtype.as_str() {
+            "F64" => |c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])),
+            "F32" => |c| f32::from_le_bytes(c.try_into().unwrap_or([0; 4])) as f64,
+            "F16" => |c| half::f16::from_le_bytes([c[0], c[1]]).to_f64(),
+            "BF16" => |c| half::bf16::from_le_bytes([c[0], c[1]]).to_f64(),
+            _ => return Err(ModelError::TensorDtype { name: name.into(), dtype: e.dtype.clone() }),
+        };
+        let size = match e.dtype.as_str() {
+            "F64" => 8,
+            "F32" => 4,
+            _ => 2,
+        };
+        let mut f = std::fs::File::open(&self.path).map_err(|err| io_err(&self.path, err))?;
+        f.seek(SeekFrom::Start(self.data_start + e.begin as u64)).map_err(|err| io_err(&self.path, err))?;
+        let mut out = Vec::with_capacity((e.end - e.begin) / size);
+        let mut buf = vec![0u8; (8 << 20) / size * size];
+        let mut left = e.end - e.begin;
+        while left > 0 {
+            let k = left.min(buf.len());
+            f.read_exact(&mut buf[..k]).map_err(|err| io_err(&self.path, err))?;
+            out.extend(buf[..k].chunks_exact(size).map(|c| T::lit(conv(c))));
+            left -= k;
+        }
+        Ok((e.shape.clone(), out))
+    }
+}
+
+/// Write float tensors as a safetensors file in `dtype` (F32 or F64), converting in blocks (no
+/// byte image of the file in memory), atomically like [`TensorFile::save`].
+pub fn save_floats<T: hyena_kernels::Scalar>(
+    path: impl AsRef<Path>,
+    tensors: &[(&str, &[usize], &[T])],
+    metadata: &HashMap<String, String>,
+    dtype: Dtype,
+) -> Result<()> {
+    use std::io::Write;
+    let path = path.as_ref();
+    let (name, size) = if dtype == Dtype::F32 { ("F32", 4) } else { ("F64", 8) };
+    let mut header = serde_json::Map::new();
+    if !metadata.is_empty() {
+        header.insert("__metadata__".into(), serde_json::to_value(metadata).map_err(|e| ModelError::Config(e.to_string()))?);
+    }
+    let mut off = 0usize;
+    for (tname, shape, data) in tensors {
+        if shape.iter().product::<usize>() != data.len() {
+            return Err(ModelError::TensorShape { name: tname.to_string(), expected: shape.to_vec(), got: vec![data.len()] });
+        }
+        let end = off + data.len() * size;
+        header.insert(tname.to_string(), serde_json::json!({ "dtype": name, "shape": shape, "data_offsets": [off, end] }));
+        off = end;
+    }
+    let mut hb = serde_json::to_vec(&serde_json::Value::Object(header)).map_err(|e| ModelError::Config(e.to_string()))?;
+    hb.resize(hb.len().next_multiple_of(8), b' ');
+    let dir = parent_dir(path);
+    let (tmp, file) = create_temp(path)?;
+    let res = (|| {
+        let mut f = std::io::BufWriter::with_capacity(8 << 20, file);
+        f.write_all(&(hb.len() as u64).to_le_bytes())?;
+        f.write_all(&hb)?;
+        let mut buf = Vec::with_capacity(8 << 20);
+        for (_, _, data) in tensors {
+            for block in data.chunks((8 << 20) / size) {
+                buf.clear();
+                for x in block {
+                    match size {
+                        4 => buf.extend_from_slice(&(x.as_f64() as f32).to_le_bytes()),
+                        _ => buf.extend_from_slice(&x.as_f64().to_le_bytes()),
+                    }
+                }
+                f.write_all(&buf)?;
+            }
+        }
+        let f = f.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        sync_dir(dir)
+    })();
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io_err(path, e));
+    }
     Ok(())
 }

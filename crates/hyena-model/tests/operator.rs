@@ -184,3 +184,92 @@ fn device_operator_matches_cpu_in_every_storage() {
         }
     }
 }
+
+/// The inference path (`infer`: channel groups, no cache, the filter in blocks of positions) gives
+/// forward's `y`. The two differ only in summation order (out_proj summed per group and added to
+/// the bias first), so in f64 they agree to rounding: 1e-13 relative L2 is ~1000 ulps of headroom
+/// while a wrong channel, gate or filter row gives O(1).
+#[test]
+fn infer_matches_forward_for_every_grouping() {
+    for (order, normalized) in [(2, false), (3, true), (4, false)] {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(10 + order as u64);
+        let c = OperatorConfig { d_model: 5, ..cfg(order, 40, normalized) };
+        let op = HyenaOperator::<f64>::init(&c, &mut rng).unwrap();
+        let (b, l) = (2, 37);
+        let u: Vec<f64> = (0..b * l * 5).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let (y, _) = op.forward(&u, b, l).unwrap();
+        for g in [1, 2, 5, 9] {
+            let yi = op.infer_grouped(&u, b, l, g).unwrap();
+            assert!(rel_l2(&yi, &y) < 1e-13, "order {order}, group {g}: {:e}", rel_l2(&yi, &y));
+        }
+        assert!(rel_l2(&op.infer(&u, b, l).unwrap(), &y) < 1e-13);
+    }
+}
+
+/// `filter_infer` evaluates the filter in blocks of 2048 positions: at L = 4173 (three blocks, the
+/// last partial) it must give `filter_fwd`'s h, modulated and normalised, to rounding.
+#[test]
+fn filter_infer_matches_filter_fwd_across_blocks() {
+    use hyena_kernels::cpu::filter::{filter_fwd, filter_infer};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for normalized in [false, true] {
+        let op = HyenaOperator::<f64>::init(&OperatorConfig { d_model: 4, ..cfg(3, 4173, normalized) }, &mut rng).unwrap();
+        let (h, _) = filter_fwd(&op.filter, 4173).unwrap();
+        let hi = filter_infer(&op.filter, 4173).unwrap();
+        assert!(rel_l2(&hi, &h) < 1e-14, "normalized {normalized}: {:e}", rel_l2(&hi, &h));
+        let (h5, _) = filter_fwd(&op.filter, 5).unwrap();
+        assert!(rel_l2(&filter_infer(&op.filter, 5).unwrap(), &h5) < 1e-14);
+        assert!(filter_infer(&op.filter, 4174).is_err() && filter_infer(&op.filter, 0).is_err());
+    }
+}
+
+/// f32 inference against the f32 forward (same arithmetic, reordered sums): 1e-5 relative.
+#[test]
+fn infer_f32_matches_forward() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let op = HyenaOperator::<f32>::init(&OperatorConfig { d_model: 6, ..cfg(2, 64, false) }, &mut rng).unwrap();
+    let (b, l) = (1, 64);
+    let u: Vec<f32> = (0..b * l * 6).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let (y, _) = op.forward(&u, b, l).unwrap();
+    let y64: Vec<f64> = y.iter().map(|&x| x as f64).collect();
+    let yi: Vec<f64> = op.infer_grouped(&u, b, l, 4).unwrap().iter().map(|&x| x as f64).collect();
+    assert!(rel_l2(&yi, &y64) < 1e-5, "{:e}", rel_l2(&yi, &y64));
+    assert!(matches!(op.infer(&u, 1, 65), Err(ModelError::TooLong { .. })));
+}
+
+/// The streaming reader/writer used by `hyena run`'s inference path: `save_floats` writes a file
+/// `TensorFile::load` reads back exactly (f64, and f32 to f32 rounding), `TensorIndex::read_float`
+/// reads what `TensorFile::save` wrote, and a truncated file is a typed error.
+#[test]
+fn streaming_tensor_io_round_trips() {
+    use hyena_model::tensors::{save_floats, TensorIndex};
+    use hyena_model::TensorFile;
+    use safetensors::Dtype;
+    let dir = std::env::temp_dir().join(format!("hyena-io-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let v: Vec<f64> = (0..3 * 5).map(|i| (i as f64 - 7.0) / 3.0).collect();
+    let w: Vec<f64> = vec![1.5, -2.25];
+    let mut meta = std::collections::HashMap::new();
+    meta.insert("precision".to_string(), "f64".to_string());
+    for dt in [Dtype::F64, Dtype::F32] {
+        let p = dir.join(format!("{dt:?}.safetensors"));
+        save_floats(&p, &[("a", &[3, 5], &v), ("b", &[2], &w)], &meta, dt).unwrap();
+        let f = TensorFile::load(&p).unwrap();
+        let round = |x: f64| if dt == Dtype::F32 { x as f32 as f64 } else { x };
+        assert_eq!(f.float("a", Some(&[3, 5])).unwrap().1, v.iter().map(|&x| round(x)).collect::<Vec<_>>());
+        assert_eq!(f.float("b", None).unwrap().1, &w[..]);
+        assert_eq!(f.metadata.get("precision").map(String::as_str), Some("f64"));
+        let idx = TensorIndex::open(&p).unwrap();
+        let (s, a32) = idx.read_float::<f32>("a", None).unwrap();
+        assert_eq!(s, vec![3, 5]);
+        assert_eq!(a32, v.iter().map(|&x| x as f32).collect::<Vec<_>>());
+        assert!(idx.read_float::<f64>("a", Some(&[5, 3])).is_err());
+        assert!(matches!(idx.read_float::<f64>("c", None), Err(ModelError::MissingTensor(_))));
+        // Truncated: the last tensor's range no longer fits.
+        let bytes = std::fs::read(&p).unwrap();
+        let t = dir.join("trunc.safetensors");
+        std::fs::write(&t, &bytes[..bytes.len() - 3]).unwrap();
+        assert!(matches!(TensorIndex::open(&t), Err(ModelError::Format { .. })));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

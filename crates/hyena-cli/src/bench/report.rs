@@ -16,14 +16,23 @@ pub struct Cell {
     /// "ok", or why there is no value: "skipped (est. > 30 s)", "OOM (est. 40.1 GiB)",
     /// "pending: GPU kernels", "error: …".
     pub status: String,
+    /// The time of one run estimated before running (ms), when the column has an estimate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub est_ms: Option<f64>,
+    /// Peak memory estimated before running (MiB, the whole process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub est_mib: Option<f64>,
+    /// Measured peak resident memory of the process during the cell (MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_mib: Option<f64>,
 }
 
 impl Cell {
     pub fn ok(value: f64, reps: usize) -> Self {
-        Cell { value: Some(value), reps, status: "ok".into() }
+        Cell { value: Some(value), reps, status: "ok".into(), est_ms: None, est_mib: None, peak_mib: None }
     }
     pub fn missing(status: impl Into<String>) -> Self {
-        Cell { value: None, reps: 0, status: status.into() }
+        Cell { value: None, reps: 0, status: status.into(), est_ms: None, est_mib: None, peak_mib: None }
     }
     /// Short text for the terminal table.
     fn short(&self, decimals: usize) -> String {
@@ -140,6 +149,24 @@ impl Report {
             }
             s.push('\n');
         }
+        let mut mem = String::new();
+        for row in &self.rows {
+            for (c, cell) in self.columns.iter().zip(&row.cells) {
+                if cell.est_ms.is_none() && cell.est_mib.is_none() && cell.peak_mib.is_none() {
+                    continue;
+                }
+                let f = |v: Option<f64>, unit: &str| v.map(|x| format!("{x:.0} {unit}")).unwrap_or_else(|| "—".into());
+                let _ = write!(mem, "#   {:>6} {:<14} est. {:>10}, est. {:>10}, peak {:>10}", fmt_len(row.l), c.key, f(cell.est_ms, "ms"), f(cell.est_mib, "MiB"), f(cell.peak_mib, "MiB"));
+                if let (Some(e), Some(p)) = (cell.est_mib, cell.peak_mib) {
+                    let _ = write!(mem, " (est./peak {:.2})", e / p);
+                }
+                mem.push('\n');
+            }
+        }
+        if !mem.is_empty() {
+            let _ = writeln!(s, "# estimates before each cell and measured peak resident memory of the process:");
+            s.push_str(&mem);
+        }
         for n in &self.notes {
             let _ = writeln!(s, "# {n}");
         }
@@ -150,7 +177,7 @@ impl Report {
     pub fn csv(&self) -> String {
         let mut s = String::from("L");
         for c in &self.columns {
-            let _ = write!(s, ",{k}_{u},{k}_reps,{k}_status", k = c.key, u = unit_tag(&c.unit));
+            let _ = write!(s, ",{k}_{u},{k}_reps,{k}_status,{k}_est_ms,{k}_est_mib,{k}_peak_mib", k = c.key, u = unit_tag(&c.unit));
         }
         for r in &self.ratios {
             let _ = write!(s, ",{}", r.key);
@@ -161,7 +188,8 @@ impl Report {
             for i in 0..self.columns.len() {
                 let c = row.cells.get(i).cloned().unwrap_or_else(|| Cell::missing("absent"));
                 let v = c.value.map(|v| format!("{v:.4}")).unwrap_or_default();
-                let _ = write!(s, ",{v},{},{}", c.reps, csv_field(&c.status));
+                let o = |x: Option<f64>| x.map(|x| format!("{x:.1}")).unwrap_or_default();
+                let _ = write!(s, ",{v},{},{},{},{},{}", c.reps, csv_field(&c.status), o(c.est_ms), o(c.est_mib), o(c.peak_mib));
             }
             for r in &self.ratios {
                 let v = self.ratio(row, r).map(|x| format!("{x:.4}")).unwrap_or_default();
@@ -344,7 +372,14 @@ mod tests {
             ],
             ratios: vec![Ratio { key: "speedup_fwd".into(), num: "attn_fwd".into(), den: "hyena_fwd".into() }],
             rows: vec![
-                Row { l: 1024, cells: vec![Cell::ok(2.0, 5), Cell::ok(3.0, 5), Cell::missing("pending: GPU kernels")] },
+                Row {
+                    l: 1024,
+                    cells: vec![
+                        Cell { est_ms: Some(1.5), est_mib: Some(20.0), peak_mib: Some(21.5), ..Cell::ok(2.0, 5) },
+                        Cell::ok(3.0, 5),
+                        Cell::missing("pending: GPU kernels"),
+                    ],
+                },
                 Row {
                     l: 65536,
                     cells: vec![Cell::ok(100.0, 3), Cell::missing("skipped (est. > 30 s)"), Cell::missing("error: a, \"b\"")],
@@ -365,6 +400,8 @@ mod tests {
         assert!(lines[2].contains("skip>30s"), "{t}");
         assert!(lines[2].contains("error"));
         assert!(t.contains("# attention baseline: blocked CPU"));
+        let mem: Vec<&str> = t.lines().filter(|l| l.contains("peak")).collect();
+        assert!(mem.iter().any(|l| l.contains("hyena_fwd") && l.contains("20 MiB") && l.contains("(est./peak 0.93)")), "{t}");
     }
 
     #[test]
@@ -373,10 +410,12 @@ mod tests {
         let lines: Vec<&str> = c.lines().collect();
         assert_eq!(
             lines[0],
-            "L,hyena_fwd_ms,hyena_fwd_reps,hyena_fwd_status,attn_fwd_ms,attn_fwd_reps,attn_fwd_status,bw_pct,bw_reps,bw_status,speedup_fwd"
+            "L,hyena_fwd_ms,hyena_fwd_reps,hyena_fwd_status,hyena_fwd_est_ms,hyena_fwd_est_mib,hyena_fwd_peak_mib,\
+             attn_fwd_ms,attn_fwd_reps,attn_fwd_status,attn_fwd_est_ms,attn_fwd_est_mib,attn_fwd_peak_mib,\
+             bw_pct,bw_reps,bw_status,bw_est_ms,bw_est_mib,bw_peak_mib,speedup_fwd"
         );
-        assert_eq!(lines[1], "1024,2.0000,5,ok,3.0000,5,ok,,0,pending: GPU kernels,1.5000");
-        assert_eq!(lines[2], "65536,100.0000,3,ok,,0,skipped (est. > 30 s),,0,\"error: a, \"\"b\"\"\",");
+        assert_eq!(lines[1], "1024,2.0000,5,ok,1.5,20.0,21.5,3.0000,5,ok,,,,,0,pending: GPU kernels,,,,1.5000");
+        assert_eq!(lines[2], "65536,100.0000,3,ok,,,,,0,skipped (est. > 30 s),,,,,0,\"error: a, \"\"b\"\"\",,,,");
         assert_eq!(lines.len(), 3);
     }
 

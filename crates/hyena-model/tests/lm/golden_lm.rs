@@ -98,6 +98,22 @@ fn other_prefixes_and_missing_aliases() {
     }
 }
 
+/// The inference path (`HyenaLm::infer`: no caches, each mixer's `infer`) gives the golden hidden
+/// states and logits (same bound as `golden_lm_f64`'s forward check) and the training forward's
+/// outputs to rounding (1e-13: the two differ only in the order of out_proj's sums).
+#[test]
+fn infer_matches_golden_and_forward() {
+    let f = golden();
+    let lm = load::<f64>(&f, "weights.");
+    let (is, ids) = f.int("input.input_ids").unwrap();
+    let out = lm.infer(ids, is[0], is[1]).unwrap();
+    let (fwd, _) = lm.forward(ids, is[0], is[1]).unwrap();
+    assert!(rel_l2(&out.hidden, &fwd.hidden) < 1e-13 && rel_l2(&out.logits, &fwd.logits) < 1e-13);
+    assert!(rel_l2(&out.hidden, f.float("output.hidden", None).unwrap().1) < 1e-10);
+    assert!(rel_l2(&out.logits, f.float("output.logits", None).unwrap().1) < 1e-10);
+    assert!(lm.infer(&ids[..ids.len() - 1], is[0], is[1]).is_err(), "wrong element count");
+}
+
 /// An embedding padded beyond the vocabulary (HyenaDNA's pad_vocab_size_multiple) is accepted and
 /// the logits cover every row.
 #[test]
