@@ -4,6 +4,8 @@
 //! write nothing. Plus a property test: random shapes (odd and prime L, B, D, order 2–4) through
 //! `hyena run` in f32 against f64.
 
+mod common;
+
 use hyena_kernels::rel_l2;
 use hyena_model::train::TrainRng;
 use hyena_model::{HyenaOperator, OperatorConfig, TensorFile};
@@ -19,7 +21,7 @@ fn tmpdir(tag: &str) -> PathBuf {
 }
 
 fn hyena(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hyena")).args(args).output().unwrap()
+    Command::new(common::hyena_bin()).args(args).output().unwrap()
 }
 
 /// Exit status 1 (an error, not a panic's 101 or a signal) with `needle` in the message.

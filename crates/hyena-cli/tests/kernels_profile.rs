@@ -4,12 +4,14 @@
 //! invariants are.
 #![cfg(all(feature = "sim", feature = "cuda"))]
 
+mod common;
+
 use std::process::Command;
 
 #[test]
 fn profile_models_every_launch_of_the_operator() {
     let json = std::env::temp_dir().join(format!("hyena-profile-{}.json", std::process::id()));
-    let o = Command::new(env!("CARGO_BIN_EXE_hyena"))
+    let o = Command::new(common::hyena_bin())
         .args(["kernels", "--profile", "--batch", "2", "--d-model", "16", "--lengths", "256", "--filter-width", "8"])
         .args(["--conv-lengths", "0", "--json", json.to_str().unwrap()])
         .output()
