@@ -35,7 +35,7 @@
 //! [`hyena_kernels::HyenaError::Length`] before any work is queued.
 
 use crate::config::OperatorConfig;
-use crate::device_reduce::{gemm_sum_k, KOperand};
+use crate::device_reduce::gemm_sum_k;
 use crate::error::{ModelError, Result};
 use crate::lm::Mixer;
 use crate::operator::{HyenaOperator, NamedParam, NamedParamMut};
@@ -121,26 +121,26 @@ fn accumulate<T: Scalar, S: DeviceScalar>(dst: &mut [T], src: &DeviceBuffer<S>) 
 /// One row-major GEMM input: view, leading dimension, transpose flag and the stride between
 /// batch items (elements).
 #[derive(Clone, Copy)]
-struct Mat<'a, S: Pod> {
-    v: DeviceView<'a, S>,
-    ld: usize,
-    t: bool,
-    stride: usize,
+pub(crate) struct Mat<'a, S: Pod> {
+    pub(crate) v: DeviceView<'a, S>,
+    pub(crate) ld: usize,
+    pub(crate) t: bool,
+    pub(crate) stride: usize,
 }
 
-fn mat<S: Pod>(v: DeviceView<'_, S>, ld: usize, t: bool, stride: usize) -> Mat<'_, S> {
+pub(crate) fn mat<S: Pod>(v: DeviceView<'_, S>, ld: usize, t: bool, stride: usize) -> Mat<'_, S> {
     Mat { v, ld, t, stride }
 }
 
 /// A row-major GEMM output (never transposed): view, leading dimension, batch stride.
-fn out<S: Pod>(view: DeviceViewMut<'_, S>, ld: usize, stride: usize) -> GemmOut<'_, S> {
+pub(crate) fn out<S: Pod>(view: DeviceViewMut<'_, S>, ld: usize, stride: usize) -> GemmOut<'_, S> {
     GemmOut { view, ld, stride }
 }
 
 /// Row-major strided-batched GEMM `C_i [M, N] = α·op(A_i)·op(B_i) + β·C_i` on the device,
 /// expressed in the device's column-major convention (`Cᵀ = op(B)ᵀ·op(A)ᵀ`: swap the operands).
 #[allow(clippy::too_many_arguments)]
-fn gemm_rm<S: DeviceScalar>(dev: &Arc<dyn Device>, m: usize, n: usize, k: usize, a: Mat<'_, S>, b: Mat<'_, S>, beta: f64, c: GemmOut<'_, S>, batch: usize) -> Result<()> {
+pub(crate) fn gemm_rm<S: DeviceScalar>(dev: &Arc<dyn Device>, m: usize, n: usize, k: usize, a: Mat<'_, S>, b: Mat<'_, S>, beta: f64, c: GemmOut<'_, S>, batch: usize) -> Result<()> {
     Ok(gemm(dev, n, m, k, 1.0, b.gemm_in(), a.gemm_in(), beta, c, batch)?)
 }
 
@@ -323,10 +323,10 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         // tree (`device_reduce`); its temporaries live in `keep` until the final synchronize.
         let mut keep: Vec<DeviceBuffer<S>> = Vec::new();
         let last = &cache.steps[n - 2];
-        let (gy_t, last_t) = (KOperand::of(gy, d, true, l * d), KOperand::of(last.as_view(), l, true, d * l));
+        let (gy_t, last_t) = (mat(gy, d, true, l * d), mat(last.as_view(), l, true, d * l));
         gemm_sum_k(dev, d, d, l, b, gy_t, last_t, g.out_w.as_view_mut(), ones, &mut keep)?;
-        let ones_row = KOperand::of(ones, b * l, false, 0);
-        gemm_sum_k(dev, 1, d, b * l, 1, ones_row, KOperand::of(gy, d, false, 0), g.out_b.as_view_mut(), ones, &mut keep)?;
+        let ones_row = mat(ones, b * l, false, 0);
+        gemm_sum_k(dev, 1, d, b * l, 1, ones_row, mat(gy, d, false, 0), g.out_b.as_view_mut(), ones, &mut keep)?;
         // The recurrence, last step first; every chunk gradient is written exactly once: each
         // chunk's exclusive view is taken from `g_chunks` by the step that writes it.
         let mut g_uc = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
@@ -393,10 +393,10 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             let beta = if i == 0 { 0.0 } else { 1.0 };
             gemm_rm::<S>(dev, l, d, d, mat(gz, l, true, d * l), mat(wi, d, false, 0), beta, out(du.as_view_mut(), d, l * d), b)?;
             // dW_i [D, D] = Σ_b dZ_i,b · U_b;  db_i [D] = Σ_b dZ_i,b · 1 (sums over B·L, as above).
-            let gz_k = KOperand::of(gz, l, false, d * l);
-            let u_k = KOperand::of(cache.u.as_view(), d, false, l * d);
+            let gz_k = mat(gz, l, false, d * l);
+            let u_k = mat(cache.u.as_view(), d, false, l * d);
             gemm_sum_k(dev, d, d, l, b, gz_k, u_k, g.in_w.view_mut(i * d * d..(i + 1) * d * d)?, ones, &mut keep)?;
-            let ones_col = KOperand::of(ones, 1, false, 0);
+            let ones_col = mat(ones, 1, false, 0);
             gemm_sum_k(dev, d, 1, l, b, gz_k, ones_col, g.in_b.view_mut(i * d..(i + 1) * d)?, ones, &mut keep)?;
         }
         // The filter's gradients: reduced on the device (`Some`, added below with the others), or

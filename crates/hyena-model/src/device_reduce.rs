@@ -17,8 +17,9 @@
 //! against u·√K ≈ 9e-5 for the single GEMM. Memory: `FAN_IN`·m·n elements per level (3 levels at
 //! K = 2²¹); launches: ≈ 2·K / (`K_CHUNK`·`FAN_IN`). Deterministic: a fixed order of fixed GEMMs.
 
+use crate::device_operator::{gemm_rm, mat, out, Mat};
 use crate::error::Result;
-use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, GemmSpec, Trans};
+use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut};
 use hyena_kernels::HyenaError;
 use std::sync::Arc;
 
@@ -27,126 +28,84 @@ pub(crate) const K_CHUNK: usize = 512;
 /// Slots per level of the reduction tree (inner dimension of each reduction GEMM).
 pub(crate) const FAN_IN: usize = 32;
 
-/// One row-major GEMM operand of [`gemm_sum_k`]: base address, leading dimension, transpose flag
-/// (`op(X) = Xᵀ`) and the stride between batch items (elements).
-#[derive(Clone, Copy)]
-pub(crate) struct KOperand {
-    pub addr: u64,
-    pub ld: usize,
-    pub t: bool,
-    pub item_stride: usize,
-}
-
-impl KOperand {
-    pub(crate) fn of<S: hyena_kernels::device::Pod>(v: DeviceView<'_, S>, ld: usize, t: bool, item_stride: usize) -> Self {
-        Self { addr: v.addr(), ld, t, item_stride }
-    }
-}
-
-/// Row-major strided-batched `C_i [m, n] = op(A_i)·op(B_i) + β·C_i` (addresses in bytes, strides
-/// in elements), in the device's column-major convention (operands swapped).
-#[allow(clippy::too_many_arguments)]
-fn gemm_rm(
-    dev: &Arc<dyn Device>,
-    dtype: hyena_kernels::device::DType,
-    (m, n, k): (usize, usize, usize),
-    (a, lda, ta, sa): (u64, usize, bool, usize),
-    (b, ldb, tb, sb): (u64, usize, bool, usize),
-    beta: f64,
-    (c, ldc, sc): (u64, usize, usize),
-    batch: usize,
-) -> Result<()> {
-    let tr = |t: bool| if t { Trans::T } else { Trans::N };
-    let spec = GemmSpec {
-        dtype,
-        trans_a: tr(tb),
-        trans_b: tr(ta),
-        m: n,
-        n: m,
-        k,
-        alpha: 1.0,
-        a: b,
-        lda: ldb,
-        stride_a: sb,
-        b: a,
-        ldb: lda,
-        stride_b: sa,
-        beta,
-        c,
-        ldc,
-        stride_c: sc,
-        batch,
-    };
-    // SAFETY: crate-private; every address comes from a view the caller of `gemm_sum_k` borrows
-    // for the call (operands shared, the output exclusive through `DeviceViewMut`) or from the
-    // tree's own buffers, which `keep` holds until the caller synchronises. The device checks the
-    // extents against its allocations where it can (the simulator always does).
-    Ok(unsafe { dev.gemm(&spec) }?)
-}
-
-/// The streamed reduction tree of [`gemm_sum_k`].
+/// The reduction tree: per level, a buffer of `FAN_IN` slots of `mn` elements and how many are
+/// filled.
 struct Tree<'a, S: DeviceScalar> {
     dev: &'a Arc<dyn Device>,
     mn: usize,
-    ones: u64,
+    ones: DeviceView<'a, S>,
     levels: Vec<(DeviceBuffer<S>, usize)>,
 }
 
 impl<S: DeviceScalar> Tree<'_, S> {
-    fn slot(&mut self, level: usize) -> Result<u64> {
+    fn ensure(&mut self, level: usize) -> Result<()> {
         while self.levels.len() <= level {
             self.levels.push((DeviceBuffer::<S>::alloc(self.dev, FAN_IN * self.mn)?, 0));
         }
-        let (buf, count) = &self.levels[level];
-        Ok(buf.addr() + (count * self.mn * S::DTYPE.size()) as u64)
+        Ok(())
     }
-    /// `dst [1, mn] = Σ` of the `count` slots of `level` (a ones GEMM).
-    fn reduce(&self, level: usize, dst: u64) -> Result<()> {
-        let (buf, count) = &self.levels[level];
-        gemm_rm(
-            self.dev,
-            S::DTYPE,
-            (1, self.mn, *count),
-            (self.ones, *count, false, 0),
-            (buf.addr(), self.mn, false, 0),
-            0.0,
-            (dst, self.mn, 0),
-            1,
-        )
+    /// `dst = 1ᵀ · (the filled slots of `level`)`.
+    fn reduce(&self, level: usize, dst: DeviceViewMut<'_, S>) -> Result<()> {
+        reduce_slots(self.dev, self.mn, self.ones, &self.levels[level], dst)
     }
-    /// `added` slots of `level` were written: carry full levels upwards.
+    /// Sum the filled slots of `level` into the next free slot of `level + 1`; `level` is empty after.
+    fn carry(&mut self, level: usize) -> Result<()> {
+        self.ensure(level + 1)?;
+        let (lo, hi) = self.levels.split_at_mut(level + 1);
+        let (next, filled) = &mut hi[0];
+        let dst = next.view_mut(*filled * self.mn..(*filled + 1) * self.mn)?;
+        reduce_slots(self.dev, self.mn, self.ones, &lo[level], dst)?;
+        *filled += 1;
+        lo[level].1 = 0;
+        Ok(())
+    }
+    /// `added` slots of `level` were just written: carry every level that is full.
     fn pushed(&mut self, mut level: usize, added: usize) -> Result<()> {
         self.levels[level].1 += added;
         while self.levels[level].1 == FAN_IN {
-            let dst = self.slot(level + 1)?;
-            self.reduce(level, dst)?;
-            self.levels[level].1 = 0;
-            self.levels[level + 1].1 += 1;
+            self.carry(level)?;
             level += 1;
         }
         Ok(())
     }
-    /// Sum every slot into `dst`, lowest level first.
-    fn finish(mut self, dst: u64, keep: &mut Vec<DeviceBuffer<S>>) -> Result<()> {
-        let top = self.levels.iter().rposition(|(_, c)| *c > 0);
-        let Some(top) = top else {
+    /// Carry every partly filled level below the top one, then sum the top into `dst`; the
+    /// buffers go to `keep` (the GEMMs that read them may still be queued).
+    fn finish(mut self, dst: DeviceViewMut<'_, S>, keep: &mut Vec<DeviceBuffer<S>>) -> Result<()> {
+        let Some(top) = self.levels.iter().rposition(|(_, c)| *c > 0) else {
             return Err(HyenaError::Invalid("gemm_sum_k: nothing was summed".into()).into());
         };
         for level in 0..top {
             if self.levels[level].1 > 0 {
-                let d = self.slot(level + 1)?;
-                self.reduce(level, d)?;
-                self.levels[level + 1].1 += 1;
+                self.carry(level)?;
             }
         }
         self.reduce(top, dst)?;
-        // The GEMMs are queued, not finished: the slots live until the caller synchronizes.
         keep.extend(self.levels.into_iter().map(|(b, _)| b));
         Ok(())
     }
 }
 
-/// `C [m, n] = Σ_{p < items} op(A_p)·op(B_p)`, each with inner dimension `k` (a sequence), on the
+/// Operand `x` from batch item `p`, position `k0` on (`ks` elements per position), to the end of
+/// its view (the GEMM checks its reach), with batch stride `stride`.
+fn from<S: DeviceScalar>(x: Mat<'_, S>, ks: usize, p: usize, k0: usize, stride: usize) -> Result<Mat<'_, S>> {
+    let off = p * x.stride + k0 * ks;
+    Ok(mat(x.v.view(off..x.v.len())?, x.ld, x.t, stride))
+}
+
+/// `dst [mn] = 1ᵀ · P` for the `count` filled slots `P [count, mn]` of one tree level.
+fn reduce_slots<S: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    mn: usize,
+    ones: DeviceView<'_, S>,
+    (buf, count): &(DeviceBuffer<S>, usize),
+    dst: DeviceViewMut<'_, S>,
+) -> Result<()> {
+    let slots = buf.view(0..count * mn)?;
+    gemm_rm(dev, 1, mn, *count, mat(ones, *count, false, 0), mat(slots, mn, false, 0), 0.0, out(dst, mn, 0), 1)
+}
+
+/// `C [m, n] = Σ_{p < items} op(A_p)·op(B_p)` (row-major operands as in the device operator's
+/// `gemm_rm`: `A_p` starts `p·a.stride` elements into `a.v`, k along its columns of op(A)) on the
 /// device with the chunked, tree-combined accumulation of the module docs. `C` is contiguous
 /// (row stride `n`) and overwritten. `ones` is a vector of ones of type `S` for the reduction
 /// GEMMs (a shorter one than [`FAN_IN`] is replaced by a private one). Temporary buffers are
@@ -158,13 +117,12 @@ pub(crate) fn gemm_sum_k<S: DeviceScalar>(
     n: usize,
     k: usize,
     items: usize,
-    a: KOperand,
-    b: KOperand,
-    c: DeviceViewMut<'_, S>,
+    a: Mat<'_, S>,
+    b: Mat<'_, S>,
+    mut c: DeviceViewMut<'_, S>,
     ones: DeviceView<'_, S>,
     keep: &mut Vec<DeviceBuffer<S>>,
 ) -> Result<()> {
-    let es = S::DTYPE.size();
     let mn = m.checked_mul(n).ok_or_else(|| HyenaError::Invalid(format!("gemm_sum_k: {m}×{n} overflows")))?;
     hyena_kernels::error::check_len("gemm_sum_k C", c.len(), mn)?;
     if items == 0 || k == 0 || mn == 0 {
@@ -174,42 +132,32 @@ pub(crate) fn gemm_sum_k<S: DeviceScalar>(
     // a row of op(B).
     let a_ks = if a.t { a.ld } else { 1 };
     let b_ks = if b.t { 1 } else { b.ld };
-    let at = |p: usize, k0: usize| a.addr + ((p * a.item_stride + k0 * a_ks) * es) as u64;
-    let bt = |p: usize, k0: usize| b.addr + ((p * b.item_stride + k0 * b_ks) * es) as u64;
     if items == 1 && k <= K_CHUNK {
-        return gemm_rm(dev, S::DTYPE, (m, n, k), (at(0, 0), a.ld, a.t, 0), (bt(0, 0), b.ld, b.t, 0), 0.0, (c.addr(), n, 0), 1);
+        return gemm_rm(dev, m, n, k, from(a, a_ks, 0, 0, 0)?, from(b, b_ks, 0, 0, 0)?, 0.0, out(c.reborrow(), n, 0), 1);
     }
     // The reduction GEMMs read up to FAN_IN ones.
-    let ones = if ones.len() >= FAN_IN {
-        ones.addr()
-    } else {
-        let own = DeviceBuffer::<S>::from_host(dev, &[S::from_f64(1.0); FAN_IN])?;
-        let addr = own.addr();
-        keep.push(own);
-        addr
+    let own = match ones.len() >= FAN_IN {
+        true => None,
+        false => Some(DeviceBuffer::<S>::from_host(dev, &[S::from_f64(1.0); FAN_IN])?),
     };
+    let ones = own.as_ref().map_or(ones, |o| o.as_view());
     let mut tree = Tree::<S> { dev, mn, ones, levels: Vec::new() };
+    tree.ensure(0)?;
     for p in 0..items {
         let mut k0 = 0;
         while k0 < k {
-            let dst = tree.slot(0)?;
-            let free = FAN_IN - tree.levels[0].1;
+            let filled = tree.levels[0].1;
             let full = (k - k0) / K_CHUNK;
-            // Up to `free` whole chunks in one strided-batched GEMM, else the item's last partial one.
-            let (kc, cnt) = if full > 0 { (K_CHUNK, full.min(free)) } else { (k - k0, 1) };
-            gemm_rm(
-                dev,
-                S::DTYPE,
-                (m, n, kc),
-                (at(p, k0), a.ld, a.t, kc * a_ks),
-                (bt(p, k0), b.ld, b.t, kc * b_ks),
-                0.0,
-                (dst, n, mn),
-                cnt,
-            )?;
+            // Up to the free slots' worth of whole chunks in one strided-batched GEMM, else the
+            // item's last partial one.
+            let (kc, cnt) = if full > 0 { (K_CHUNK, full.min(FAN_IN - filled)) } else { (k - k0, 1) };
+            let slots = tree.levels[0].0.view_mut(filled * mn..(filled + cnt) * mn)?;
+            gemm_rm(dev, m, n, kc, from(a, a_ks, p, k0, kc * a_ks)?, from(b, b_ks, p, k0, kc * b_ks)?, 0.0, out(slots, n, mn), cnt)?;
             tree.pushed(0, cnt)?;
             k0 += kc * cnt;
         }
     }
-    tree.finish(c.addr(), keep)
+    tree.finish(c, keep)?;
+    keep.extend(own);
+    Ok(())
 }
