@@ -334,14 +334,19 @@ const MAX_TEMP_ATTEMPTS: u32 = 64;
 /// removed first ([`clean_stale_temps`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let dir = parent_dir(path);
+    write_atomic_with(path, |f| f.write_all(bytes))
+}
+
+/// [`write_atomic`] with the contents written by `fill` into the temporary file (which it need
+/// not flush: the file is synced before the rename).
+fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>) -> Result<()> {
     let (tmp, mut f) = create_temp(path)?;
     let res = (|| {
-        f.write_all(bytes)?;
+        fill(&mut f)?;
         f.sync_all()?;
         drop(f);
         std::fs::rename(&tmp, path)?;
-        sync_dir(dir)
+        sync_dir(parent_dir(path))
     })();
     if let Err(e) = res {
         let _ = std::fs::remove_file(&tmp);
@@ -529,9 +534,7 @@ pub fn save_floats<T: hyena_kernels::Scalar>(
     }
     let mut hb = serde_json::to_vec(&serde_json::Value::Object(header)).map_err(|e| ModelError::Config(e.to_string()))?;
     hb.resize(hb.len().next_multiple_of(8), b' ');
-    let dir = parent_dir(path);
-    let (tmp, file) = create_temp(path)?;
-    let res = (|| {
+    write_atomic_with(path, |file| {
         let mut f = std::io::BufWriter::with_capacity(8 << 20, file);
         f.write_all(&(hb.len() as u64).to_le_bytes())?;
         f.write_all(&hb)?;
@@ -548,14 +551,6 @@ pub fn save_floats<T: hyena_kernels::Scalar>(
                 f.write_all(&buf)?;
             }
         }
-        let f = f.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        sync_dir(dir)
-    })();
-    if let Err(e) = res {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_err(path, e));
-    }
-    Ok(())
+        f.flush()
+    })
 }
