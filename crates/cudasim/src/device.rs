@@ -411,22 +411,7 @@ impl SimDevice {
 
     /// `Ok` when `[addr, addr+bytes)` lies inside one live allocation.
     pub fn check_range(&self, what: &str, addr: u64, bytes: usize) -> Result<(), SimError> {
-        if bytes == 0 {
-            return Ok(());
-        }
-        let map = lock(&self.allocs);
-        let ok = map
-            .range(..=addr)
-            .next_back()
-            .is_some_and(|(&base, a)| (addr as u128) + (bytes as u128) <= base as u128 + a.bytes as u128);
-        if ok {
-            Ok(())
-        } else {
-            Err(SimError::Buffer {
-                what: what.to_string(),
-                problem: format!("{bytes} bytes at {addr:#x} do not lie inside one live allocation of the simulator"),
-            })
-        }
+        in_live(&lock(&self.allocs), what, addr, bytes)
     }
 
     /// Allocate `bytes` (256-byte aligned, filled with 0xff bytes: NaN in every float format).
@@ -461,8 +446,10 @@ impl SimDevice {
         if src.is_empty() {
             return Ok(());
         }
-        self.check_range("copy_htod destination", dst, src.len())?;
-        // SAFETY: dst..dst+len lies in a live allocation (checked); src is a distinct host slice.
+        let map = lock(&self.allocs);
+        in_live(&map, "copy_htod destination", dst, src.len())?;
+        // SAFETY: dst..dst+len lies in a live allocation (checked) that stays live: `free` waits
+        // for the table lock, held until the copy is done; src is a distinct host slice.
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst as *mut u8, src.len()) };
         Ok(())
     }
@@ -471,8 +458,10 @@ impl SimDevice {
         if dst.is_empty() {
             return Ok(());
         }
-        self.check_range("copy_dtoh source", src, dst.len())?;
-        // SAFETY: src..src+len lies in a live allocation (checked); dst is a distinct host slice.
+        let map = lock(&self.allocs);
+        in_live(&map, "copy_dtoh source", src, dst.len())?;
+        // SAFETY: src..src+len lies in a live allocation (checked) that stays live while the
+        // table lock is held; dst is a distinct host slice.
         unsafe { std::ptr::copy_nonoverlapping(src as *const u8, dst.as_mut_ptr(), dst.len()) };
         Ok(())
     }
@@ -481,9 +470,11 @@ impl SimDevice {
         if bytes == 0 {
             return Ok(());
         }
-        self.check_range("copy_dtod source", src, bytes)?;
-        self.check_range("copy_dtod destination", dst, bytes)?;
-        // SAFETY: both ranges lie in live allocations (checked); copy handles overlap.
+        let map = lock(&self.allocs);
+        in_live(&map, "copy_dtod source", src, bytes)?;
+        in_live(&map, "copy_dtod destination", dst, bytes)?;
+        // SAFETY: both ranges lie in live allocations (checked) that stay live while the table
+        // lock is held; copy handles overlap.
         unsafe { std::ptr::copy(src as *const u8, dst as *mut u8, bytes) };
         Ok(())
     }
@@ -543,8 +534,10 @@ impl SimDevice {
             let c = lock(&self.counters);
             (c.on, c.sample)
         };
-        let allocs: Vec<RawAlloc> =
-            lock(&self.allocs).iter().map(|(&base, a)| RawAlloc { base, size: a.bytes as u64 }).collect();
+        // The table stays locked for the whole launch: no allocation the kernel may touch is freed
+        // meanwhile (`free` waits for the lock).
+        let table = lock(&self.allocs);
+        let allocs: Vec<RawAlloc> = table.iter().map(|(&base, a)| RawAlloc { base, size: a.bytes as u64 }).collect();
         let raw = RawLaunch {
             kernel: k.raw as *const RawKernel,
             grid: cfg.grid,
@@ -563,10 +556,10 @@ impl SimDevice {
         let _guard = lock(&LAUNCH_LOCK);
         // SAFETY: every pointer is valid for the call; the kernel entry comes from the library's
         // registry; the runtime checks every access of the kernel against `allocs` (live
-        // allocations of this device, which cannot be freed during the call: `free` takes the
-        // table lock, and the caller owns the buffers for the duration of the launch); the
-        // runtime catches every C++ exception before returning.
+        // allocations of this device, which cannot be freed during the call: `table` holds the
+        // lock `free` needs); the runtime catches every C++ exception before returning.
         let code = unsafe { cudasim_launch(&raw, &mut out, msg.as_mut_ptr(), msg.len()) };
+        drop(table);
         if code == 0 {
             if counting {
                 let lines = crate::lines::last_launch_lines();
@@ -580,6 +573,25 @@ impl SimDevice {
             (_, Some(kind)) => SimError::Violation { kernel: name.to_string(), kind, message },
             (9, None) => SimError::OutOfMemory(format!("kernel `{name}`: {message}")),
             _ => SimError::Launch { kernel: name.to_string(), message },
+        })
+    }
+}
+
+/// `Ok` when `[addr, addr+bytes)` lies inside one allocation of `map`.
+fn in_live(map: &BTreeMap<u64, Alloc>, what: &str, addr: u64, bytes: usize) -> Result<(), SimError> {
+    if bytes == 0 {
+        return Ok(());
+    }
+    let ok = map
+        .range(..=addr)
+        .next_back()
+        .is_some_and(|(&base, a)| (addr as u128) + (bytes as u128) <= base as u128 + a.bytes as u128);
+    if ok {
+        Ok(())
+    } else {
+        Err(SimError::Buffer {
+            what: what.to_string(),
+            problem: format!("{bytes} bytes at {addr:#x} do not lie inside one live allocation of the simulator"),
         })
     }
 }
