@@ -198,6 +198,11 @@ pub fn predict(gpu: &Gpu, w: &LaunchWork) -> Prediction {
             });
         }
     }
+    dominated(gpu, bounds, dram_bw)
+}
+
+/// The prediction named by the largest of `bounds` (the one that dominates).
+fn dominated(gpu: &Gpu, bounds: Vec<Bound>, dram_bw: f64) -> Prediction {
     let top = bounds
         .iter()
         .max_by(|a, b| a.seconds.total_cmp(&b.seconds))
@@ -256,19 +261,5 @@ pub fn predict_gemm(gpu: &Gpu, g: &Gemm) -> Prediction {
             seconds: g.bytes() / gpu.copy_bw,
         },
     ];
-    let top = bounds
-        .iter()
-        .max_by(|a, b| a.seconds.total_cmp(&b.seconds))
-        .cloned()
-        .unwrap_or(Bound {
-            name: "none".into(),
-            seconds: 0.0,
-        });
-    Prediction {
-        gpu: gpu.name,
-        seconds: top.seconds,
-        bound: top.name,
-        bounds,
-        dram_bw: gpu.copy_bw,
-    }
+    dominated(gpu, bounds, gpu.copy_bw)
 }
