@@ -706,19 +706,12 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         chain: usize,
         m: u64,
         all_pred: bool,
-        /// Instructions of the chain in the block.
-        n: u64,
     }
     let uses: Vec<Vec<Use>> = (0..nb)
         .map(|b| {
             ops[b]
                 .iter()
-                .map(|(&chain, (per_op, all_pred))| Use {
-                    chain,
-                    m: copies(b, chain),
-                    all_pred: *all_pred,
-                    n: per_op.values().sum(),
-                })
+                .map(|(&chain, (_, all_pred))| Use { chain, m: copies(b, chain), all_pred: *all_pred })
                 .collect()
         })
         .collect();
