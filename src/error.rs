@@ -39,6 +39,10 @@ pub enum HyenaError {
     /// An error reported by the CUDA driver, cuBLAS or the simulator.
     #[error("device error: {0}")]
     Device(String),
+    /// A buffer whose size comes from the caller could not be allocated (more bytes than the
+    /// address space or the allocator allows). `bytes` is exact even when it exceeds `usize`.
+    #[error("cannot allocate {bytes} bytes for `{what}`")]
+    Alloc { what: String, bytes: u128 },
 }
 
 /// Result alias used throughout the crate.
@@ -71,4 +75,29 @@ pub fn shape_len(what: &str, dims: &[usize]) -> Result<usize> {
     dims.iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or_else(|| HyenaError::Invalid(format!("{what}: the shape {dims:?} has more elements than fit in usize")))
+}
+
+/// A vector of `n` copies of `value`, or a [`HyenaError::Alloc`] naming `what` when the
+/// allocation fails. Every buffer whose length comes from caller input (a sequence length, a
+/// dimension, a product of them) is allocated through this: `vec![value; n]` aborts the process
+/// when the allocator refuses, `try_reserve_exact` reports it.
+///
+/// With Linux's default overcommit, a request larger than the address space (2⁴⁷ bytes with
+/// 4-level page tables) or than RAM + swap fails here; smaller ones succeed lazily.
+pub fn try_vec<T: Clone>(what: &str, n: usize, value: T) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| alloc_error::<T>(what, n))?;
+    v.resize(n, value);
+    Ok(v)
+}
+
+/// Check that `n` elements of `T` could be allocated right now, without keeping them: for
+/// buffers that a library allocates internally with no fallible API (an FFT plan's twiddles).
+pub fn try_alloc_probe<T>(what: &str, n: usize) -> Result<()> {
+    let mut v: Vec<T> = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| alloc_error::<T>(what, n))
+}
+
+fn alloc_error<T>(what: &str, n: usize) -> HyenaError {
+    HyenaError::Alloc { what: what.to_string(), bytes: n as u128 * std::mem::size_of::<T>() as u128 }
 }

@@ -299,6 +299,48 @@ fn copies_are_bounds_checked() {
     assert_eq!(d.live_allocations(), 0);
 }
 
+/// A `free` racing a copy of the same allocation (the check-then-use race: the range was checked,
+/// the table lock released, then the bytes copied) must wait for the copy or make it fail, never
+/// let it touch freed memory. 64 MiB is above glibc's largest mmap threshold (32 MiB), so `free`
+/// unmaps the pages and a copy still running afterwards faults (the test binary crashes) or
+/// reads bytes that are not the ones written. The freeing thread starts 2 ms after the copy,
+/// well inside the ~10 ms a 64 MiB copy takes.
+#[test]
+fn a_free_during_a_copy_waits_or_fails_never_uses_freed_memory() {
+    const BYTES: usize = 64 << 20;
+    let d = dev();
+    let host = vec![0x5au8; BYTES];
+    let mut back = vec![0u8; BYTES];
+    for round in 0..4 {
+        let addr = d.alloc(BYTES).unwrap();
+        d.copy_htod(&host, addr).unwrap();
+        back.fill(0);
+        let go = std::sync::Barrier::new(2);
+        let res = std::thread::scope(|s| {
+            s.spawn(|| {
+                go.wait();
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                assert!(d.free(addr));
+            });
+            go.wait();
+            if round % 2 == 0 {
+                d.copy_dtoh(addr, &mut back)
+            } else {
+                d.copy_htod(&host, addr)
+            }
+        });
+        match res {
+            Ok(()) if round % 2 == 0 => assert!(back.iter().all(|&b| b == 0x5a), "round {round}: a copy read freed memory"),
+            Ok(()) => {}
+            Err(SimError::Buffer { .. }) => {} // the free won the lock: the copy was refused
+            Err(e) => panic!("round {round}: unexpected error {e}"),
+        }
+        // Freed now, whoever won: every later use is refused.
+        assert!(matches!(d.copy_dtoh(addr, &mut back[..4]), Err(SimError::Buffer { .. })));
+    }
+    assert_eq!(d.live_allocations(), 0);
+}
+
 #[test]
 fn global_memory_races_are_reported() {
     for order in [ThreadOrder::Forward, ThreadOrder::Reverse] {

@@ -19,6 +19,7 @@ use crate::layers::{self, LayerNormCache, IGNORE_INDEX};
 use crate::operator::{HyenaOperator, NamedParam, NamedParamMut, OperatorCache, ParamGroup, ParamKind};
 use crate::tensors::TensorFile;
 use hyena_kernels::cpu::linear::{linear_bwd, linear_fwd, matmul};
+use hyena_kernels::error::try_vec;
 use hyena_kernels::Scalar;
 use serde::{Deserialize, Serialize};
 
@@ -313,14 +314,15 @@ fn lm_param<'a, T>(name: String, shape: Vec<usize>, data: &'a [T], group: ParamG
 }
 
 /// Normal(0, std) samples through Box–Muller from any `rand::Rng`.
-fn normal_vec<T: Scalar>(rng: &mut impl rand::Rng, n: usize, std: f64) -> Vec<T> {
-    (0..n)
-        .map(|_| {
-            let u1: f64 = 1.0 - rng.random::<f64>();
-            let u2: f64 = rng.random::<f64>();
-            T::lit(std * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos())
-        })
-        .collect()
+/// `n` comes from a configuration: allocated fallibly.
+fn normal_vec<T: Scalar>(rng: &mut impl rand::Rng, n: usize, std: f64) -> Result<Vec<T>> {
+    let mut v = try_vec("model parameters", n, T::zero())?;
+    for x in v.iter_mut() {
+        let u1: f64 = 1.0 - rng.random::<f64>();
+        let u2: f64 = rng.random::<f64>();
+        *x = T::lit(std * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos());
+    }
+    Ok(v)
 }
 
 impl<T: Scalar> HyenaLm<T, HyenaOperator<T>> {
@@ -341,28 +343,29 @@ impl<T: Scalar> HyenaLm<T, HyenaOperator<T>> {
         let (d, di, rows) = (cfg.d_model, cfg.d_inner, cfg.padded_vocab());
         let std = 0.02;
         let std_res = 0.02 / (2.0 * cfg.n_layer as f64).sqrt();
-        let embedding = normal_vec(rng, rows * d, std);
-        let mut layers = Vec::with_capacity(cfg.n_layer);
+        let embedding = normal_vec(rng, rows * d, std)?;
+        let mut layers = Vec::new();
+        layers.try_reserve_exact(cfg.n_layer).map_err(|_| ModelError::TooLarge { what: "n_layer".into(), detail: format!("{} blocks", cfg.n_layer) })?;
         for _ in 0..cfg.n_layer {
             let mut op = HyenaOperator::<T>::init(&cfg.operator_config(), rng)?;
-            op.in_proj_weight = normal_vec(rng, op.in_proj_weight.len(), std);
+            op.in_proj_weight = normal_vec(rng, op.in_proj_weight.len(), std)?;
             op.in_proj_bias.iter_mut().for_each(|x| *x = T::zero());
-            op.out_proj_weight = normal_vec(rng, op.out_proj_weight.len(), std_res);
+            op.out_proj_weight = normal_vec(rng, op.out_proj_weight.len(), std_res)?;
             op.out_proj_bias.iter_mut().for_each(|x| *x = T::zero());
             for (w, b) in op.filter.layers.iter_mut() {
-                *w = normal_vec(rng, w.len(), std);
+                *w = normal_vec(rng, w.len(), std)?;
                 b.iter_mut().for_each(|x| *x = T::zero());
             }
-            op.filter.out_weight = normal_vec(rng, op.filter.out_weight.len(), std);
+            op.filter.out_weight = normal_vec(rng, op.filter.out_weight.len(), std)?;
             layers.push(Block {
                 mixer: op,
                 norm1_weight: vec![T::one(); d],
                 norm1_bias: vec![T::zero(); d],
                 norm2_weight: vec![T::one(); d],
                 norm2_bias: vec![T::zero(); d],
-                fc1_weight: normal_vec(rng, di * d, std),
+                fc1_weight: normal_vec(rng, di * d, std)?,
                 fc1_bias: vec![T::zero(); di],
-                fc2_weight: normal_vec(rng, d * di, std_res),
+                fc2_weight: normal_vec(rng, d * di, std_res)?,
                 fc2_bias: vec![T::zero(); d],
             });
         }
@@ -649,7 +652,7 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
             let mut r2 = m;
             add_into(&mut r2, &r);
             let (n2, ln2) = layers::layernorm_fwd(&r2, &blk.norm2_weight, &blk.norm2_bias, n, d, eps)?;
-            let mut a = vec![T::zero(); n * di];
+            let mut a = try_vec("MLP activations [B, L, d_inner]", n * di, T::zero())?;
             linear_fwd(&n2, &blk.fc1_weight, Some(&blk.fc1_bias), n, d, di, &mut a)?;
             let g = layers::gelu_tanh_fwd(&a);
             let mut out = vec![T::zero(); n * d];
@@ -667,7 +670,8 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
         };
         let (hidden, lnf) = layers::layernorm_fwd(&resid_f, &self.ln_f_weight, &self.ln_f_bias, n, d, eps)?;
         let rows = self.vocab_rows;
-        let mut logits = vec![T::zero(); n * rows];
+        // B·L·rows is backed by no input (the ids and the embedding hold B·L and rows·d).
+        let mut logits = try_vec("logits [B, L, rows]", n * rows, T::zero())?;
         matmul(&mut logits, &hidden, &self.embedding, n, rows, d, false, true, false)?;
         let cache = LmCache { b, l, ids: ids.to_vec(), blocks, resid_f, lnf, hidden: hidden.clone() };
         Ok((LmOutput { hidden, logits }, cache))
@@ -680,13 +684,15 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
         let d = self.cfg.d_model;
         let di = self.cfg.d_inner;
         let eps = self.cfg.layer_norm_eps;
-        if b == 0 || l == 0 || ids.len() != b * l {
+        if b == 0 || l == 0 || b.checked_mul(l) != Some(ids.len()) {
             return Err(ModelError::TensorShape { name: "input_ids".into(), expected: vec![b, l], got: vec![ids.len()] });
         }
         if l > self.cfg.l_max {
             return Err(ModelError::TooLong { l, l_max: self.cfg.l_max });
         }
         let n = b * l;
+        crate::operator::mul("logits [B, L, rows]", n, self.vocab_rows)?;
+        crate::operator::mul("MLP activations [B, L, d_inner]", n, di)?;
         // The residual stream r and the block output h, as in forward: r ← r + h before each block.
         let mut h = layers::embedding_fwd(ids, &self.embedding, self.vocab_rows, d)?;
         let mut resid: Option<Vec<T>> = None;
@@ -704,7 +710,7 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
             add_into(&mut r2, &r);
             drop(r);
             let (n2, _) = layers::layernorm_fwd(&r2, &blk.norm2_weight, &blk.norm2_bias, n, d, eps)?;
-            let mut a = vec![T::zero(); n * di];
+            let mut a = try_vec("MLP activations [B, L, d_inner]", n * di, T::zero())?;
             linear_fwd(&n2, &blk.fc1_weight, Some(&blk.fc1_bias), n, d, di, &mut a)?;
             drop(n2);
             let g = layers::gelu_tanh_fwd(&a);
@@ -724,7 +730,8 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
         let (hidden, _) = layers::layernorm_fwd(&resid_f, &self.ln_f_weight, &self.ln_f_bias, n, d, eps)?;
         drop(resid_f);
         let rows = self.vocab_rows;
-        let mut logits = vec![T::zero(); n * rows];
+        // B·L·rows is backed by no input (the ids and the embedding hold B·L and rows·d).
+        let mut logits = try_vec("logits [B, L, rows]", n * rows, T::zero())?;
         matmul(&mut logits, &hidden, &self.embedding, n, rows, d, false, true, false)?;
         Ok(LmOutput { hidden, logits })
     }
@@ -744,7 +751,7 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
                 grads.layers.len()
             )));
         }
-        if grad_logits.len() != n * rows {
+        if n.checked_mul(rows) != Some(grad_logits.len()) {
             return Err(ModelError::TensorShape { name: "grad_logits".into(), expected: vec![cache.b, cache.l, rows], got: vec![grad_logits.len()] });
         }
         // Tied head: logits = hidden · Eᵀ.

@@ -145,8 +145,12 @@ pub(crate) fn check_scalars_fit<T: Scalar>(cfg: &OperatorConfig) -> Result<()> {
     Ok(())
 }
 
-fn uniform<T: Scalar>(rng: &mut impl rand::Rng, n: usize, bound: f64) -> Vec<T> {
-    (0..n).map(|_| T::lit(rng.random_range(-bound..bound))).collect()
+/// `n` samples uniform in ±`bound`; `n` comes from a configuration (bounded by
+/// [`crate::config::MAX_ELEMENTS`], which may still exceed the memory): allocated fallibly.
+fn uniform<T: Scalar>(rng: &mut impl rand::Rng, n: usize, bound: f64) -> Result<Vec<T>> {
+    let mut v = hyena_kernels::error::try_vec("operator parameters", n, T::zero())?;
+    v.iter_mut().for_each(|x| *x = T::lit(rng.random_range(-bound..bound)));
+    Ok(v)
 }
 
 impl<T: Scalar> HyenaOperator<T> {
@@ -206,7 +210,7 @@ impl<T: Scalar> HyenaOperator<T> {
         for i in 0..=cfg.num_inner_mlps {
             let d_in = if i == 0 { cfg.emb_dim } else { f };
             let bound = 1.0 / (d_in as f64).sqrt();
-            layers.push((uniform(rng, f * d_in, bound), uniform(rng, f, bound)));
+            layers.push((uniform(rng, f * d_in, bound)?, uniform(rng, f, bound)?));
         }
         let filter = ImplicitFilter {
             emb_dim: cfg.emb_dim,
@@ -216,9 +220,9 @@ impl<T: Scalar> HyenaOperator<T> {
             z,
             t,
             layers,
-            freq: vec![T::lit(cfg.w); f],
-            out_weight: uniform(rng, cf * f, 1.0 / (f as f64).sqrt()),
-            deltas: filter::modulation_deltas(cf),
+            freq: hyena_kernels::error::try_vec("filter freq", f, T::lit(cfg.w))?,
+            out_weight: uniform(rng, cf * f, 1.0 / (f as f64).sqrt())?,
+            deltas: filter::modulation_deltas(cf)?,
             modulate: cfg.modulate,
             shift: cfg.shift,
             normalized: cfg.normalized,
@@ -227,14 +231,14 @@ impl<T: Scalar> HyenaOperator<T> {
         let bs = 1.0 / (3f64).sqrt();
         Ok(HyenaOperator {
             cfg: cfg.clone(),
-            in_proj_weight: uniform(rng, c3 * d, bd),
-            in_proj_bias: uniform(rng, c3, bd),
-            out_proj_weight: uniform(rng, d * d, bd),
-            out_proj_bias: uniform(rng, d, bd),
-            short_filter_weight: uniform(rng, c3 * 3, bs),
-            short_filter_bias: uniform(rng, c3, bs),
+            in_proj_weight: uniform(rng, c3 * d, bd)?,
+            in_proj_bias: uniform(rng, c3, bd)?,
+            out_proj_weight: uniform(rng, d * d, bd)?,
+            out_proj_bias: uniform(rng, d, bd)?,
+            short_filter_weight: uniform(rng, c3 * 3, bs)?,
+            short_filter_bias: uniform(rng, c3, bs)?,
             filter,
-            filter_bias: uniform(rng, cf, 1.0),
+            filter_bias: uniform(rng, cf, 1.0)?,
         })
     }
 
