@@ -206,6 +206,9 @@ fn f32_matches_f64(order: usize, b: usize, l: usize, d: usize, seed: u64, backen
     let r = hyena(&run_args(&wp, &ip, &o32, &["--precision", "f32", "--backend", backend]));
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let (a, c) = (outputs(&o64), outputs(&o32));
+    // The run really took the asked backend (the metadata `hyena run` writes): a silent fallback
+    // to the CPU would make the simulator case compare the CPU with itself.
+    assert_eq!(c.metadata.get("backend").map(String::as_str), Some(backend));
     assert_eq!(a.tensors.keys().collect::<Vec<_>>(), c.tensors.keys().collect::<Vec<_>>());
     assert!(a.tensors.len() > 10, "outputs and every gradient");
     for k in a.tensors.keys() {

@@ -391,8 +391,8 @@ fn streaming_index_refuses_duplicates_and_detects_a_flipped_bit() {
         other => panic!("expected Checksum for `b`, got {other:?}"),
     }
     // The metadata's CRC is checked at open: change one character of the config.
-    let text = String::from_utf8_lossy(&good).to_string();
-    let at = text.find("\"config\":\"{}\"").unwrap() + 10;
+    let needle = br#""config":"{}""#;
+    let at = good.windows(needle.len()).position(|w| w == needle).unwrap() + 10;
     let mut bad = good.clone();
     bad[at] = b'[';
     bad[at + 1] = b']';
