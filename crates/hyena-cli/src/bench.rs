@@ -441,9 +441,9 @@ fn probe_torch(a: &BenchArgs, python: &str, notes: &mut Vec<String>) -> Option<(
 }
 
 /// The Rust CPU columns (`--device cpu`): each cell gated by its estimated time and memory,
-/// extrapolated from the previous length (or a probe run at [`PROBE_LEN`]).
+/// extrapolated from the previous length (or a probe run at [`PROBE_LEN`]): [`CpuBench::gated_cell`].
 fn cpu_columns(a: &BenchArgs, s: &Setup, rep: &mut Report) {
-    let (batch, heads, threads) = (s.batch, s.heads, s.threads);
+    let (batch, heads) = (s.batch, s.heads);
     let keys: Vec<&(&str, &str)> = CPU_COLUMNS.iter().filter(|(k, _)| !(a.fwd_only && k.ends_with("fwdbwd"))).collect();
     for (k, label) in &keys {
         rep.columns.push(Column { key: k.to_string(), label: label.to_string(), unit: "ms".into(), plot: true });
@@ -475,32 +475,7 @@ fn cpu_columns(a: &BenchArgs, s: &Setup, rep: &mut Report) {
         let mut cells = Vec::new();
         for (key, _) in &keys {
             pb.set_message(format!("L={} {key}", report::fmt_len(l)));
-            let quadratic = key.starts_with("attn");
-            let shape = CellShape { b: batch, l, d: a.width, order: a.order, filter_width: a.filter_width, emb_dim: 33, threads };
-            let bytes = match *key {
-                "attn_fwd" => AttnShape { b: batch, h: heads, l, dh: a.head_dim }.fwd_bytes(4) + BASE_BYTES,
-                "attn_fwdbwd" => AttnShape { b: batch, h: heads, l, dh: a.head_dim }.fwd_bwd_bytes(4) + BASE_BYTES,
-                _ => cpu_cell_bytes(key, shape),
-            };
-            // The first length of a column has no measured point to extrapolate from: time
-            // one run at a short length (a few ms) and extrapolate from that.
-            let anchor = prev.get(key).copied().or_else(|| {
-                let l0 = l.min(PROBE_LEN);
-                let one = Policy { warmup: 0, reps: 1, budget: Duration::ZERO };
-                bench_cpu.run(key, l0, &one).value.map(|ms| (l0, ms))
-            });
-            let est = estimate_ms(anchor, l, quadratic);
-            let mut cell = match gate(est, bytes, a.max_est_secs, avail) {
-                Some(c) => c,
-                None => {
-                    let tracked = reset_peak_rss();
-                    let mut c = bench_cpu.run(key, l, &s.policy);
-                    c.peak_mib = peak_rss_mib().filter(|_| tracked);
-                    c
-                }
-            };
-            cell.est_ms = est;
-            cell.est_mib = Some(bytes as f64 / (1u64 << 20) as f64);
+            let cell = bench_cpu.gated_cell(key, l, s, a.max_est_secs, avail, prev.get(key).copied());
             // A skipped or OOM cell keeps the extrapolation on the last measured point.
             if let Some(v) = cell.value {
                 prev.insert(key, (l, v));
@@ -686,6 +661,42 @@ struct CpuBench {
 }
 
 impl CpuBench {
+    /// One cell at length `l`: skipped when its estimated time (extrapolated from `prev`, the
+    /// last measured (L, ms) of the column, else from a probe run) or memory is over the limits,
+    /// else timed with its peak memory.
+    fn gated_cell(&self, key: &str, l: usize, s: &Setup, max_est_secs: f64, avail: Option<u64>, prev: Option<(usize, f64)>) -> Cell {
+        let quadratic = key.starts_with("attn");
+        let attn = AttnShape { b: self.batch, h: self.heads, l, dh: self.head_dim };
+        let bytes = match key {
+            "attn_fwd" => attn.fwd_bytes(4) + BASE_BYTES,
+            "attn_fwdbwd" => attn.fwd_bwd_bytes(4) + BASE_BYTES,
+            _ => {
+                let (order, filter_width, threads) = (self.order, self.filter_width, s.threads);
+                cpu_cell_bytes(key, CellShape { b: self.batch, l, d: self.width, order, filter_width, emb_dim: 33, threads })
+            }
+        };
+        // The first length of a column has no measured point to extrapolate from: time one run
+        // at a short length (a few ms) and extrapolate from that.
+        let anchor = prev.or_else(|| {
+            let l0 = l.min(PROBE_LEN);
+            let one = Policy { warmup: 0, reps: 1, budget: Duration::ZERO };
+            self.run(key, l0, &one).value.map(|ms| (l0, ms))
+        });
+        let est = estimate_ms(anchor, l, quadratic);
+        let mut cell = match gate(est, bytes, max_est_secs, avail) {
+            Some(c) => c,
+            None => {
+                let tracked = reset_peak_rss();
+                let mut c = self.run(key, l, &s.policy);
+                c.peak_mib = peak_rss_mib().filter(|_| tracked);
+                c
+            }
+        };
+        cell.est_ms = est;
+        cell.est_mib = Some(bytes as f64 / (1u64 << 20) as f64);
+        cell
+    }
+
     fn run(&self, key: &str, l: usize, p: &Policy) -> Cell {
         let r = match key {
             "hyena_fwd" | "hyena_fwdbwd" => self.hyena(l, p, key == "hyena_fwdbwd"),
