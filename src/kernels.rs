@@ -14,8 +14,9 @@
 //!   lines and inline chains (`nvdisasm -gi -c`, in `gpu_model`'s compact form), for the
 //!   executed-instruction estimate of `gpu_model::sass`.
 
-/// Launch-params structs, generated from `kernels/hyena_params.h` by bindgen (`build/params.rs`).
-#[allow(non_camel_case_types, non_snake_case, non_upper_case_globals, dead_code, clippy::all)]
+/// Launch-params structs, generated from `kernels/hyena_params.h` by bindgen (`build/params.rs`);
+/// the header documents each field.
+#[allow(non_camel_case_types, non_snake_case, non_upper_case_globals, dead_code, missing_docs, clippy::all)]
 pub mod params {
     include!(concat!(env!("OUT_DIR"), "/hyena_params.rs"));
 }
@@ -92,16 +93,21 @@ pub fn sass_sm90() -> crate::Result<gpu_model::sass::Listing> {
 #[cfg(feature = "cuda")]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KernelResources {
+    /// The kernel's entry point.
     pub kernel: String,
     /// `sm_80` or `sm_90`.
     pub arch: String,
+    /// Registers per thread.
     pub registers: u32,
     /// Static shared memory per block, bytes.
     pub static_smem: u32,
     /// Kernel parameter / constant bank 0 bytes.
     pub cmem0: u32,
+    /// Stack frame per thread, bytes.
     pub stack: u32,
+    /// Bytes of register spill stores.
     pub spill_stores: u32,
+    /// Bytes of register spill loads.
     pub spill_loads: u32,
 }
 

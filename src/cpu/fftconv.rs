@@ -208,7 +208,7 @@ pub struct FftConvGrads<T> {
     pub grad_u: Vec<T>,
     /// d/dh, [C, L] (summed over the batch).
     pub grad_h: Vec<T>,
-    /// d/dD, [C].
+    /// d/dD, `[C]`.
     pub grad_d: Vec<T>,
 }
 
@@ -321,6 +321,7 @@ impl<'a, T> Rows<'a, T> {
 
 /// Gradients of [`gated_fftconv_fwd`]; every `[B, C, L]` tensor is contiguous.
 pub struct GatedConvGrads<T> {
+    /// `[B, C, L]`.
     pub grad_v: Vec<T>,
     /// Present when `pre` was given.
     pub grad_pre: Option<Vec<T>>,

@@ -16,7 +16,7 @@
 //!   `8·C·⌈B/2⌉·n` bytes and returns after the device finished; the backward `2·8·C·⌈B/2⌉·n + 16·C·n`.
 //!
 //! [`spectrum_len`]`(c, l)` is always `c ×` a per-channel size, so per-channel slices of one
-//! spectrum are valid spectra. Longer rows than [`LONG_MAX_LEN`] are a [`HyenaError::Length`]; a
+//! spectrum are valid spectra. Longer rows than [`LONG_MAX_LEN`] are a [`HyenaError::TooLong`]; a
 //! device whose shared-memory limit is below a launch's need gives [`HyenaError::SharedMemory`]
 //! before anything is launched.
 
@@ -51,9 +51,7 @@ pub fn fft_size(l: usize) -> Result<usize> {
         return Err(HyenaError::Length("sequence length must be at least 1".into()));
     }
     if l > LONG_MAX_LEN {
-        return Err(HyenaError::Length(format!(
-            "gated FFT conv: L = {l} exceeds the multi-pass path's limit of {LONG_MAX_LEN}"
-        )));
+        return Err(HyenaError::TooLong { what: "gated FFT conv, multi-pass path".into(), len: l, limit: LONG_MAX_LEN });
     }
     Ok((2 * l).next_power_of_two().max(4))
 }
@@ -452,10 +450,15 @@ pub fn gated_fftconv_fwd<'a, T: DeviceScalar>(
 /// exactly when `pre`/`post` were given). `grad_h` `[C, L]` and `grad_d` `[C]` are overwritten with
 /// the sums over the batch.
 pub struct GatedConvGradViews<'a, T: crate::device::Pod> {
+    /// `[B, C, L]`.
     pub grad_v: DeviceViewMut<'a, T>,
+    /// `[B, C, L]`.
     pub grad_pre: Option<DeviceViewMut<'a, T>>,
+    /// `[B, C, L]`.
     pub grad_post: Option<DeviceViewMut<'a, T>>,
+    /// `[C, L]`.
     pub grad_h: DeviceViewMut<'a, T>,
+    /// `[C]`.
     pub grad_d: DeviceViewMut<'a, T>,
 }
 

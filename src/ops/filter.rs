@@ -390,11 +390,17 @@ fn up<S: Scalar, T: DeviceScalar>(dev: &Arc<dyn Device>, v: &[S]) -> Result<Devi
 
 /// A host filter's weights copied to a device in storage type `T`.
 pub struct FilterBuffers<T: Pod> {
+    /// `[l_max, E]`.
     pub z: DeviceBuffer<T>,
+    /// `[l_max]`.
     pub t: DeviceBuffer<T>,
+    /// `(weight [F, in_i], bias [F])` per hidden layer.
     pub layers: Vec<(DeviceBuffer<T>, DeviceBuffer<T>)>,
+    /// `[F]`.
     pub freq: DeviceBuffer<T>,
+    /// `[C, F]`.
     pub out_weight: DeviceBuffer<T>,
+    /// `[C]`.
     pub deltas: DeviceBuffer<T>,
 }
 
@@ -427,9 +433,13 @@ impl<T: DeviceScalar> FilterBuffers<T> {
 
 /// Device buffers for the gradients of a filter with `dims` and `n_layers` hidden layers.
 pub struct FilterGradBuffers<T: Pod> {
+    /// `[l_max, E]`.
     pub z: DeviceBuffer<T>,
+    /// `(grad weight [F, in_i], grad bias [F])` per hidden layer.
     pub layers: Vec<(DeviceBuffer<T>, DeviceBuffer<T>)>,
+    /// `[F]`.
     pub freq: DeviceBuffer<T>,
+    /// `[C, F]`.
     pub out_weight: DeviceBuffer<T>,
 }
 

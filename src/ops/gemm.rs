@@ -1,5 +1,5 @@
 //! Strided-batched GEMM on a device through views: the safe form of
-//! [`Device::gemm`](crate::device::Device::gemm) (cuBLAS on a GPU, the CPU GEMM in the simulator).
+//! [`Device::gemm`] (cuBLAS on a GPU, the CPU GEMM in the simulator).
 //!
 //! Every operand extent that [`gemm_extents`] derives from the sizes, leading dimensions, strides
 //! and batch must fit inside its view; `C` is an exclusive view, so it overlaps neither input.
@@ -13,16 +13,23 @@ use std::sync::Arc;
 /// `op(X_i)` (`trans`).
 #[derive(Clone, Copy)]
 pub struct GemmIn<'a, T: Pod> {
+    /// The elements of every `X_i`.
     pub view: DeviceView<'a, T>,
+    /// Leading dimension (elements between the starts of two stored columns).
     pub ld: usize,
+    /// Elements between `X_i` and `X_{i+1}`.
     pub stride: usize,
+    /// Whether `X_i` is used transposed.
     pub trans: Trans,
 }
 
 /// The output operand `C_i = view[i·stride ..]`, column-major with leading dimension `ld`.
 pub struct GemmOut<'a, T: Pod> {
+    /// The elements of every `C_i`.
     pub view: DeviceViewMut<'a, T>,
+    /// Leading dimension (elements between the starts of two stored columns).
     pub ld: usize,
+    /// Elements between `C_i` and `C_{i+1}`.
     pub stride: usize,
 }
 

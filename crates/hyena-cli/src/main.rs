@@ -1,6 +1,8 @@
 //! `hyena`: conformance runs, benchmarks and training for the Hyena operator.
 
+mod backend;
 mod bench;
+mod files;
 mod kernels_info;
 mod profile;
 mod run;
@@ -22,13 +24,13 @@ enum Cmd {
     /// Run an operator (forward, and backward when `input.grad_y` is given) on a weights file and
     /// an inputs file; write the outputs and gradients under the golden files' names.
     Run(run::RunArgs),
-    /// Time the Hyena operator (and, later, attention) at several sequence lengths.
+    /// Time the Hyena operator against exact causal attention at several sequence lengths.
     Bench(bench::BenchArgs),
     /// List the CUDA kernels built into this binary; `--info` adds nvcc's ptxas resource report,
     /// `--sass` the static SASS per kernel, `--profile` the H100/H200 time model of the operator's
     /// launches (model, not a GPU measurement).
     Kernels(kernels_info::KernelsArgs),
-    /// Train a Hyena LM on the associative recall task (CPU) and report held-out accuracy.
+    /// Train a Hyena LM on the associative recall task and report held-out accuracy.
     TrainRecall(train_recall::TrainRecallArgs),
 }
 

@@ -31,7 +31,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LmConfig {
+    /// Model width D.
     pub d_model: usize,
+    /// Number of blocks.
     pub n_layer: usize,
     /// Width of the MLP (4·d_model when 0 at init).
     pub d_inner: usize,
@@ -40,18 +42,27 @@ pub struct LmConfig {
     /// The embedding gets `vocab_size` rounded up to a multiple of this (HyenaDNA's
     /// `pad_vocab_size_multiple`).
     pub pad_vocab_size_multiple: usize,
+    /// The LayerNorms' epsilon.
     #[serde(alias = "layer_norm_epsilon")]
     pub layer_norm_eps: f64,
-    // --- operator ---
+    // --- operator: the fields of `OperatorConfig` ---
+    /// As [`OperatorConfig::l_max`].
     pub l_max: usize,
+    /// As [`OperatorConfig::order`].
     pub order: usize,
+    /// As [`OperatorConfig::filter_order`].
     pub filter_order: usize,
+    /// As [`OperatorConfig::emb_dim`].
     pub emb_dim: usize,
+    /// As [`OperatorConfig::w`].
     pub w: f64,
+    /// As [`OperatorConfig::num_inner_mlps`].
     pub num_inner_mlps: usize,
+    /// As [`OperatorConfig::modulate`].
     pub modulate: bool,
     /// Modulation shift: 0.05 in hyena-dna (the default here), 0.0 in safari.
     pub shift: f64,
+    /// As [`OperatorConfig::normalized`].
     pub normalized: bool,
     /// Learning rate of the positional embedding `z`; 0 makes it a buffer (no gradient), as in
     /// HyenaDNA's released configs (the default here). safari's default is 1e-5.
@@ -185,6 +196,8 @@ impl LmConfig {
 pub trait Mixer<T: Scalar>: Clone + Send + Sync {
     /// What the forward pass keeps for the backward pass.
     type Cache;
+    /// Forward pass of `u` `[b, l, d_model]`: the output `[b, l, d_model]` and the cache the
+    /// backward pass needs.
     fn forward(&self, u: &[T], b: usize, l: usize) -> Result<(Vec<T>, Self::Cache)>;
     /// Returns `grad_u` and accumulates parameter gradients into `grads` (shaped like `self`).
     fn backward(&self, cache: &Self::Cache, grad_y: &[T], grads: &mut Self) -> Result<Vec<T>>;
@@ -193,8 +206,11 @@ pub trait Mixer<T: Scalar>: Clone + Send + Sync {
     fn infer(&self, u: &[T], b: usize, l: usize) -> Result<Vec<T>> {
         Ok(self.forward(u, b, l)?.0)
     }
+    /// A mixer of the same shapes with every parameter zero: the holder of its gradients.
     fn zeros_like(&self) -> Self;
+    /// Every parameter and buffer under its checkpoint name (relative to the mixer).
     fn params(&self) -> Vec<NamedParam<'_, T>>;
+    /// [`Mixer::params`], writable (for the optimizer and checkpoint loading).
     fn params_mut(&mut self) -> Vec<NamedParamMut<'_, T>>;
     /// Names (relative to the mixer) a checkpoint may hold besides [`Mixer::params`] (aliases).
     fn aliases(&self) -> Vec<String> {
@@ -234,16 +250,23 @@ impl<T: Scalar> Mixer<T> for HyenaOperator<T> {
 /// One pre-norm block: mixer, two LayerNorms, MLP.
 #[derive(Clone, Debug)]
 pub struct Block<T, M> {
+    /// The sequence mixer (a Hyena operator).
     pub mixer: M,
+    /// `[d_model]`: scale of the LayerNorm before the mixer.
     pub norm1_weight: Vec<T>,
+    /// `[d_model]`: shift of the LayerNorm before the mixer.
     pub norm1_bias: Vec<T>,
+    /// `[d_model]`: scale of the LayerNorm before the MLP.
     pub norm2_weight: Vec<T>,
+    /// `[d_model]`: shift of the LayerNorm before the MLP.
     pub norm2_bias: Vec<T>,
     /// `[d_inner, d_model]`
     pub fc1_weight: Vec<T>,
+    /// `[d_inner]`
     pub fc1_bias: Vec<T>,
     /// `[d_model, d_inner]`
     pub fc2_weight: Vec<T>,
+    /// `[d_model]`
     pub fc2_bias: Vec<T>,
 }
 
@@ -254,9 +277,14 @@ pub struct HyenaLm<T, M = HyenaOperator<T>> {
     pub cfg: LmConfig,
     /// `[rows, d_model]`, rows = padded vocabulary.
     pub embedding: Vec<T>,
+    /// Rows of the embedding (and of the logits): the vocabulary padded to
+    /// `pad_vocab_size_multiple`.
     pub vocab_rows: usize,
+    /// The blocks, in order.
     pub layers: Vec<Block<T, M>>,
+    /// `[d_model]`: scale of the final LayerNorm.
     pub ln_f_weight: Vec<T>,
+    /// `[d_model]`: shift of the final LayerNorm.
     pub ln_f_bias: Vec<T>,
 }
 

@@ -42,23 +42,32 @@ pub struct NamedParam<'a, T> {
     pub name: String,
     /// PyTorch shape.
     pub shape: Vec<usize>,
+    /// The values, row-major.
     pub data: &'a [T],
+    /// Trained, or a buffer.
     pub kind: ParamKind,
+    /// Its optimizer group (learning rate and weight decay).
     pub group: ParamGroup,
 }
 
 /// Mutable counterpart of [`NamedParam`].
 pub struct NamedParamMut<'a, T> {
+    /// Name under the original state dict (relative to the operator).
     pub name: String,
+    /// PyTorch shape.
     pub shape: Vec<usize>,
+    /// The values, row-major.
     pub data: &'a mut Vec<T>,
+    /// Trained, or a buffer.
     pub kind: ParamKind,
+    /// Its optimizer group (learning rate and weight decay).
     pub group: ParamGroup,
 }
 
 /// Weights of a Hyena operator; also used, zero-initialised, to hold its gradients.
 #[derive(Clone, Debug)]
 pub struct HyenaOperator<T> {
+    /// Complete configuration (sizes filled in).
     pub cfg: OperatorConfig,
     /// `[(N+1)·D, D]`
     pub in_proj_weight: Vec<T>,
@@ -98,10 +107,15 @@ pub struct OperatorCache<T: Scalar> {
 /// The sizes that fix every buffer of a forward pass (checked by the backward pass).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OperatorShapes {
+    /// Model width D.
     pub d_model: usize,
+    /// Order N of the recurrence.
     pub order: usize,
+    /// Width of the implicit filter FFN.
     pub filter_width: usize,
+    /// Width of the filter's positional embedding.
     pub emb_dim: usize,
+    /// Hidden layers of the filter FFN.
     pub filter_layers: usize,
 }
 

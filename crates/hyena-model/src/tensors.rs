@@ -21,7 +21,9 @@ pub enum TensorData {
 /// One named tensor.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tensor {
+    /// Dimensions, outermost first.
     pub shape: Vec<usize>,
+    /// The values, row-major.
     pub data: TensorData,
     /// The dtype it was stored as.
     pub dtype: String,
@@ -41,7 +43,9 @@ impl Tensor {
 /// The tensors and metadata of a safetensors file.
 #[derive(Clone, Debug, Default)]
 pub struct TensorFile {
+    /// Tensors by name.
     pub tensors: BTreeMap<String, Tensor>,
+    /// The header's `__metadata__` (string keys and values).
     pub metadata: HashMap<String, String>,
 }
 
@@ -401,6 +405,7 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 pub struct IndexEntry {
     /// Stored dtype (`F32`, `F64`, `F16`, `BF16`, `I64`, …).
     pub dtype: String,
+    /// Dimensions, outermost first.
     pub shape: Vec<usize>,
     /// Byte range inside the data section.
     begin: usize,
@@ -416,7 +421,9 @@ pub struct TensorIndex {
     data_start: u64,
     /// The [`CHECKSUMS_KEY`] CRC-32s (checked against each tensor's bytes as it is read).
     checksums: Option<BTreeMap<String, String>>,
+    /// Entries by tensor name.
     pub tensors: BTreeMap<String, IndexEntry>,
+    /// The header's `__metadata__` (string keys and values).
     pub metadata: HashMap<String, String>,
 }
 
