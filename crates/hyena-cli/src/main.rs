@@ -2,6 +2,8 @@
 
 mod bench;
 mod kernels_info;
+#[cfg(feature = "cuda")]
+mod measure;
 mod profile;
 mod run;
 mod run_lm;
