@@ -108,7 +108,7 @@ impl Device for TimingDevice {
         // SAFETY: forwarded under the caller's contract of `launch_raw`; the closure runs once,
         // inside this call.
         let ms = inner.time_ms(&mut || unsafe { inner.launch_raw(name, cfg, params) })?;
-        self.push(Timed { kernel: name.to_string(), grid: cfg.grid, block: cfg.block, ms });
+        self.push(Timed { kernel: name.to_string(), grid: cfg.grid.into(), block: cfg.block.into(), ms });
         Ok(())
     }
     unsafe fn gemm(&self, spec: &GemmSpec) -> hyena_kernels::Result<()> {
