@@ -263,9 +263,8 @@ mod simulated {
     use gpu_model::sass::{estimate, Estimate, LineExec, Listing};
     use std::collections::BTreeMap;
 
-    /// Run `sim_micro_<kernel>` on one block of `threads` threads and estimate `micro_<kernel>`
-    /// from the simulator's line counts.
-    fn run(kernel: &str, threads: u32, n: i32) -> Estimate {
+    /// Run `sim_micro_<kernel>` on one block of `threads` threads: the simulator's line counts.
+    fn sim_lines(kernel: &str, threads: u32, n: i32) -> Vec<LineExec> {
         let d = SimDevice::new(&micro::KERNELS);
         d.set_counters(true);
         let x = d.upload(&vec![0.25f32; 32 * 72 + threads as usize]).unwrap();
@@ -289,6 +288,21 @@ mod simulated {
             lines.iter().any(|l| l.frames[0].0.ends_with("micro.cu")),
             "no line counts of micro.cu for {kernel}: {lines:?}"
         );
+        lines
+    }
+
+    /// Warp executions the simulator reports for `micro.cu` line `line` (outermost frame).
+    fn count_of(lines: &[LineExec], line: u32) -> u64 {
+        lines
+            .iter()
+            .filter(|l| l.frames.len() == 1 && l.frames[0].0.ends_with("micro.cu") && l.frames[0].1 == line)
+            .map(|l| l.warp_execs)
+            .sum()
+    }
+
+    /// Estimate `micro_<kernel>` from the simulator's line counts of a one-block run.
+    fn run(kernel: &str, threads: u32, n: i32) -> Estimate {
+        let lines = sim_lines(kernel, threads, n);
         let l = Listing::parse(FIXTURE).unwrap();
         let warps = threads.div_ceil(32) as u64;
         let e = estimate(l.function(kernel).unwrap(), &lines, warps);
@@ -316,12 +330,23 @@ mod simulated {
     fn divergent() {
         // 2 warps × 24: warp 0 takes the else branch, warp 1 the then branch.
         within(run("micro_divergent", 64, 0).total, 48.0, 0.10);
+        // Each side ran for one warp; the store after the `if` once per warp, although the host
+        // compiler put pieces of it into both arms (rows that do not start a statement).
+        let lines = sim_lines("micro_divergent", 64, 0);
+        assert_eq!((count_of(&lines, 29), count_of(&lines, 31)), (1, 1));
+        assert_eq!(count_of(&lines, 33), 2, "y[i] = v: once per warp");
     }
 
     #[test]
     fn unrolled() {
         // 3 warps × 25.
         within(run("micro_unrolled", 96, 0).total, 75.0, 0.10);
+        // The host compiler keeps the loop: its body 8 times per warp. The store after it once
+        // per warp, although a piece of it sits in the loop's block (summing every block that
+        // holds a row of the line counted it 9 times per warp).
+        let lines = sim_lines("micro_unrolled", 96, 0);
+        assert_eq!(count_of(&lines, 41), 3 * 8);
+        assert_eq!(count_of(&lines, 42), 3, "y[i] = acc: once per warp");
     }
 
     #[test]
