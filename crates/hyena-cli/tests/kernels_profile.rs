@@ -65,6 +65,21 @@ fn measure_needs_a_gpu_and_joins_the_profile_rows() {
     let pred = dir.join(format!("hyena-measure-pred-{}.json", std::process::id()));
     let meas = dir.join(format!("hyena-measure-{}.json", std::process::id()));
     let shape = ["--batch", "2", "--d-model", "16", "--lengths", "256", "--filter-width", "8", "--conv-lengths", "0"];
+    let gpu = hyena_kernels::device::cuda::CudaDevice::device_count().is_ok_and(|n| n > 0);
+    if !gpu {
+        let o = Command::new(common::hyena_bin())
+            .args(["kernels", "--measure", "--repeat", "1"])
+            .args(shape)
+            .args(["--json", meas.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "--measure succeeded without a GPU");
+        assert!(err.contains("times the kernels on a CUDA GPU"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!meas.exists(), "no rows may be written without a GPU");
+        return;
+    }
     let o = Command::new(common::hyena_bin())
         .args(["kernels", "--profile"])
         .args(shape)
@@ -79,15 +94,6 @@ fn measure_needs_a_gpu_and_joins_the_profile_rows() {
         .output()
         .unwrap();
     let _ = std::fs::remove_file(&pred);
-    let gpu = hyena_kernels::device::cuda::CudaDevice::device_count().is_ok_and(|n| n > 0);
-    if !gpu {
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(!o.status.success(), "--measure succeeded without a GPU");
-        assert!(err.contains("times the kernels on a CUDA GPU"), "{err}");
-        assert!(!err.contains("panicked"), "{err}");
-        assert!(!meas.exists(), "no rows may be written without a GPU");
-        return;
-    }
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&meas).unwrap()).unwrap();
     let _ = std::fs::remove_file(&meas);
