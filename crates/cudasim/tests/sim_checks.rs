@@ -496,3 +496,58 @@ fn trap_is_reported() {
     // The simulator is usable afterwards.
     launch(&d, "simtest_shared_norace", cfg(1, 64, 0), p).unwrap();
 }
+
+/// Resident set size of this process in bytes (`/proc/self/statm`, second field, in pages).
+fn rss_bytes() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
+    let pages: u64 = s.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("statm field 2");
+    pages * 4096
+}
+
+#[test]
+fn lazy_allocations_cost_only_the_pages_touched() {
+    const GIB: usize = 1 << 30;
+    let d = dev();
+    d.set_lazy_alloc(true);
+    assert!(d.lazy_alloc());
+    // Two 1 GiB buffers; a kernel reads 64 floats near the end of one and writes 64 into the other.
+    let before = rss_bytes();
+    let x = d.alloc(GIB).unwrap();
+    let out = d.alloc(GIB).unwrap();
+    let off = (GIB - 4096) as u64;
+    let xs = random(64, 21);
+    let xb: Vec<u8> = xs.iter().flat_map(|v| v.to_ne_bytes()).collect();
+    d.copy_htod(&xb, x + off).unwrap();
+    let p = SimTestParams { x: x + off, out: out + off, n: 64, aux: 0 };
+    launch(&d, "simtest_shared_norace", cfg(1, 64, 0), p).unwrap();
+    let got: Vec<f32> = d.download(out + off, 64).unwrap();
+    for t in 0..64 {
+        assert_eq!(got[t], xs[(t + 1) % 64], "t={t}");
+    }
+    // Bytes nobody wrote read as zero in lazy mode (the default mode fills them with 0xff).
+    assert_eq!(d.download::<u32>(x + 12345 * 4, 4).unwrap(), vec![0; 4]);
+    // A filled allocation would have made 2 GiB resident; the touched pages are a few KiB (other
+    // tests of this binary run meanwhile, hence the generous bound).
+    let grown = rss_bytes().saturating_sub(before);
+    assert!(grown < 256 << 20, "2 GiB of lazy allocations made {grown} bytes resident");
+    // Bounds are still checked against the requested size.
+    assert!(d.copy_htod(&[0u8; 8], x + GIB as u64 - 4).is_err());
+    assert!(d.free(x) && d.free(out));
+    assert_eq!(d.live_allocations(), 0);
+    // Where the kernel allows overcommit of untouched memory (not mode 2, strict accounting),
+    // 64 GiB of address space on any host, two pages touched.
+    let mode = std::fs::read_to_string("/proc/sys/vm/overcommit_memory").unwrap_or_default();
+    if mode.trim() != "2" {
+        let big = 64 * GIB;
+        let a = d.alloc(big).unwrap();
+        d.copy_htod(&7u32.to_ne_bytes(), a).unwrap();
+        d.copy_htod(&9u32.to_ne_bytes(), a + big as u64 - 4).unwrap();
+        assert_eq!(d.download::<u32>(a, 1).unwrap(), vec![7]);
+        assert_eq!(d.download::<u32>(a + big as u64 - 4, 1).unwrap(), vec![9]);
+        assert!(d.free(a));
+    }
+    // Back in the default mode, new allocations are filled with 0xff again.
+    d.set_lazy_alloc(false);
+    let e = d.alloc(64).unwrap();
+    assert_eq!(d.download::<u32>(e, 2).unwrap(), vec![u32::MAX; 2]);
+}

@@ -4,6 +4,8 @@ mod backend;
 mod bench;
 mod files;
 mod kernels_info;
+#[cfg(feature = "cuda")]
+mod measure;
 mod profile;
 mod run;
 mod run_lm;
