@@ -649,6 +649,7 @@ impl<T: Scalar> HyenaOperator<T> {
                 matmul(yb, &last[bi * gw * l..(bi + 1) * gw * l], &w_out, l, d, gw, true, true, true)?;
             }
         }
+        ws.put_back();
         Ok(y)
     }
 
@@ -743,6 +744,7 @@ impl<T: Scalar> HyenaOperator<T> {
                     // The short-conv output is not needed any more: its workspace takes dZ.
                     self.group_backward_proj(&cache.u, b, l, c0, c1, &ws.zin[..cgl], g_uc, &mut ws.uc[..cgl], &mut grad_u, c0 == 0, grads)?;
                 }
+                ws.put_back();
             }
         }
         // Filter backward.
@@ -879,14 +881,43 @@ struct GroupWs<T: Scalar> {
     hf: Vec<Complex<T>>,
 }
 
+/// Most bytes of group workspaces kept between calls by [`GroupWs::put_back`].
+const WS_POOL_BYTES: usize = 256 << 20;
+
+/// Group workspaces kept between calls, at most one per scalar type.
+static WS_POOL: std::sync::Mutex<Vec<Box<dyn std::any::Any + Send>>> = std::sync::Mutex::new(Vec::new());
+
 impl<T: Scalar> GroupWs<T> {
+    /// Workspaces for groups of `g` channels: the pooled ones when they are large enough (every
+    /// element is written before it is read: in_proj, the short conv, the spectra and the gated
+    /// convolutions overwrite their whole ranges), else fresh ones.
+    ///
+    /// Why a pool: glibc serves blocks ≥ 32 MiB (its largest mmap threshold) with fresh mappings,
+    /// so at L = 16K (B = 1, D = 256) every call page-faulted its ~150 MiB of group workspaces
+    /// again (docs/BENCHMARKS.md, "The 8K → 16K step").
     fn new(b: usize, n: usize, g: usize, l: usize, bins: usize) -> Self {
+        let (act, steps, hf) = (b * (n + 1) * g * l, (n - 1) * b * g * l, (n - 1) * g * bins);
+        if let Ok(mut pool) = WS_POOL.lock() {
+            if let Some(i) = pool.iter().position(|w| w.downcast_ref::<Self>().is_some_and(|w| w.zin.len() >= act && w.steps.len() >= steps && w.hf.len() >= hf)) {
+                if let Ok(w) = pool.swap_remove(i).downcast::<Self>() {
+                    return *w;
+                }
+            }
+        }
         let z = T::zero();
-        GroupWs {
-            zin: vec![z; b * (n + 1) * g * l],
-            uc: vec![z; b * (n + 1) * g * l],
-            steps: vec![z; (n - 1) * b * g * l],
-            hf: vec![Complex::new(z, z); (n - 1) * g * bins],
+        GroupWs { zin: vec![z; act], uc: vec![z; act], steps: vec![z; steps], hf: vec![Complex::new(z, z); hf] }
+    }
+
+    /// Keep these workspaces for the next call when they take at most [`WS_POOL_BYTES`] (larger
+    /// ones are freed: at long L the memory matters more than the page faults).
+    fn put_back(self) {
+        let bytes = std::mem::size_of::<T>() * (self.zin.len() + self.uc.len() + self.steps.len() + 2 * self.hf.len());
+        if bytes > WS_POOL_BYTES {
+            return;
+        }
+        if let Ok(mut pool) = WS_POOL.lock() {
+            pool.retain(|w| w.downcast_ref::<Self>().is_none());
+            pool.push(Box::new(self));
         }
     }
 }
