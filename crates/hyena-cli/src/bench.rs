@@ -221,10 +221,12 @@ struct CellShape {
 /// [`BASE_BYTES`]:
 /// - `hyena_fwd` ([`HyenaOperator::infer`]): u and y, the filter h `[(N−1)·D, L]`, one channel
 ///   group's workspaces ([`hyena_model::operator::infer_group`]), FFT scratch per thread;
-/// - `hyena_fwdbwd`: the forward cache (u, in_proj and short-conv outputs, the recurrence steps,
-///   filter spectra, the filter FFN's f64 activations and modulation window), y, the bench's u and
-///   grad_y, and the backward's largest live set (the gradient of the short-conv output and of
-///   in_proj, grad_u, grad_h, the current step gradient);
+/// - `hyena_fwdbwd`: the forward cache (u, the filter FFN's f64 activations and modulation window,
+///   and either the in_proj and short-conv outputs, the recurrence steps and filter spectra, or,
+///   when those exceed [`hyena_model::operator::train_cache_budget`], only the filter h), y, the
+///   bench's u and grad_y, and the backward's largest live set (kept: the gradient of the
+///   short-conv output and of in_proj, grad_u, grad_h, the current step gradient; recomputed:
+///   grad_u, grad_h and one channel group's workspaces or the filter backward's temporaries);
 /// - `core_fwd`: v, pre, post, y, h and its spectra.
 fn cpu_cell_bytes(key: &str, s: CellShape) -> u128 {
     let sz = 4u128;
@@ -240,15 +242,28 @@ fn cpu_cell_bytes(key: &str, s: CellShape) -> u128 {
     let cells = match key {
         "hyena_fwd" => {
             let g = hyena_model::operator::infer_group(s.d, s.order, s.b, s.l, bins as usize, 4) as u128;
-            let group = g * sz * (b * l * (2 * (n + 1) + 2) + 2 * bins);
+            let group = g * sz * (b * l * (2 * (n + 1) + (n - 1)) + 2 * (n - 1) * bins);
             2 * act + (n - 1) * row + group + scratch + weights / 2
         }
         "hyena_fwdbwd" => {
             let layers = 3u128;
             let filter_cache = 8 * l * (e + f * (layers - 1)) + 8 * l * f * layers + sz * l * f + (n - 1) * row;
-            let cache = act * (1 + 2 * (n + 1) + (n - 1)) + (n - 1) * spectra(d) + filter_cache;
-            let bwd = act * (2 * (n + 1) + 2) + (n - 1) * row;
-            2 * act + cache + act + bwd + scratch + weights
+            let kept = hyena_model::operator::kept_bytes(s.d, s.order, s.b, s.l, bins as usize, 4) as u128;
+            if kept <= hyena_model::operator::train_cache_budget() as u128 {
+                let cache = act + kept + filter_cache;
+                let bwd = act * (2 * (n + 1) + 2) + (n - 1) * row;
+                2 * act + cache + act + bwd + scratch + weights
+            } else {
+                // Recomputed per channel group: the cache keeps u, h and the filter's activations;
+                // the backward holds grad_u, grad_h and either one group's workspaces or, after
+                // them, the filter backward's [L, C] transpose and [L, F] f64 temporaries.
+                let g = hyena_model::operator::train_group(s.d, s.order, s.b, s.l, bins as usize, 4) as u128;
+                let ws = g * sz * (b * l * (4 * (n + 1) + (n - 1) + 4) + 2 * (n - 1) * bins);
+                let filter_bwd = (n - 1) * row + sz * l * f + 3 * 8 * l * f;
+                let cache = act + (n - 1) * row + filter_cache;
+                let bwd = act + (n - 1) * row + ws.max(filter_bwd);
+                2 * act + cache + act + bwd + scratch + weights
+            }
         }
         "core_fwd" => 4 * act + row + spectra(d) + scratch,
         _ => 0,
