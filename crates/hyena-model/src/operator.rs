@@ -130,7 +130,10 @@ pub enum CachePolicy {
     Keep,
     /// Keep only `u` and the filter; the backward recomputes each group of `group` channels
     /// (1 ≤ group; D or more is one group) from `u` (one more forward's worth of work).
-    Recompute { group: usize },
+    Recompute {
+        /// Channels recomputed together (1 or more; D or more is one group).
+        group: usize,
+    },
 }
 
 /// The sizes that fix every buffer of a forward pass (checked by the backward pass).
