@@ -91,18 +91,7 @@ impl Device for TimingDevice {
         // SAFETY: forwarded under the caller's contract of `free_raw`.
         unsafe { self.inner.free_raw(addr, bytes) }
     }
-    unsafe fn copy_htod_raw(&self, src: &[u8], dst: u64) -> hyena_kernels::Result<()> {
-        // SAFETY: forwarded under the caller's contract.
-        unsafe { self.inner.copy_htod_raw(src, dst) }
-    }
-    unsafe fn copy_dtoh_raw(&self, src: u64, dst: &mut [u8]) -> hyena_kernels::Result<()> {
-        // SAFETY: forwarded under the caller's contract.
-        unsafe { self.inner.copy_dtoh_raw(src, dst) }
-    }
-    unsafe fn copy_dtod_raw(&self, src: u64, dst: u64, bytes: usize) -> hyena_kernels::Result<()> {
-        // SAFETY: forwarded under the caller's contract.
-        unsafe { self.inner.copy_dtod_raw(src, dst, bytes) }
-    }
+    forward_raw_copies!(inner);
     unsafe fn launch_raw(&self, name: &str, cfg: LaunchConfig, params: &[u8]) -> hyena_kernels::Result<()> {
         let inner = &self.inner;
         // SAFETY: forwarded under the caller's contract of `launch_raw`; the closure runs once,

@@ -196,18 +196,7 @@ mod imp {
             // SAFETY: forwarded under the caller's contract of `free_raw`.
             unsafe { self.sim.free_raw(addr, bytes) }
         }
-        unsafe fn copy_htod_raw(&self, src: &[u8], dst: u64) -> hyena_kernels::Result<()> {
-            // SAFETY: forwarded under the caller's contract.
-            unsafe { self.sim.copy_htod_raw(src, dst) }
-        }
-        unsafe fn copy_dtoh_raw(&self, src: u64, dst: &mut [u8]) -> hyena_kernels::Result<()> {
-            // SAFETY: forwarded under the caller's contract.
-            unsafe { self.sim.copy_dtoh_raw(src, dst) }
-        }
-        unsafe fn copy_dtod_raw(&self, src: u64, dst: u64, bytes: usize) -> hyena_kernels::Result<()> {
-            // SAFETY: forwarded under the caller's contract.
-            unsafe { self.sim.copy_dtod_raw(src, dst, bytes) }
-        }
+        forward_raw_copies!(sim);
         unsafe fn launch_raw(
             &self,
             name: &str,

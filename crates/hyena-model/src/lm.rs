@@ -649,12 +649,9 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
         }
     }
 
-    /// Forward pass on `ids [B, L]`: hidden states and logits, with the cache for the backward pass.
-    #[allow(clippy::type_complexity)]
-    pub fn forward(&self, ids: &[i64], b: usize, l: usize) -> Result<(LmOutput<T>, LmCache<T, M::Cache>)> {
-        let d = self.cfg.d_model;
-        let di = self.cfg.d_inner;
-        let eps = self.cfg.layer_norm_eps;
+    /// Checks `ids [B, L]` against the config (B, L ≥ 1, L ≤ l_max) and that the activations of
+    /// every position fit in `usize`; returns the position count B·L.
+    fn check_ids(&self, ids: &[i64], b: usize, l: usize) -> Result<usize> {
         if b == 0 || l == 0 || b.checked_mul(l) != Some(ids.len()) {
             return Err(ModelError::TensorShape { name: "input_ids".into(), expected: vec![b, l], got: vec![ids.len()] });
         }
@@ -663,7 +660,15 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
         }
         let n = b * l;
         crate::operator::mul("logits [B, L, rows]", n, self.vocab_rows)?;
-        crate::operator::mul("MLP activations [B, L, d_inner]", n, di)?;
+        crate::operator::mul("MLP activations [B, L, d_inner]", n, self.cfg.d_inner)?;
+        Ok(n)
+    }
+
+    /// Forward pass on `ids [B, L]`: hidden states and logits, with the cache for the backward pass.
+    #[allow(clippy::type_complexity)]
+    pub fn forward(&self, ids: &[i64], b: usize, l: usize) -> Result<(LmOutput<T>, LmCache<T, M::Cache>)> {
+        let (d, di, eps) = (self.cfg.d_model, self.cfg.d_inner, self.cfg.layer_norm_eps);
+        let n = self.check_ids(ids, b, l)?;
         let mut h = layers::embedding_fwd(ids, &self.embedding, self.vocab_rows, d)?;
         let mut resid: Option<Vec<T>> = None;
         let mut blocks = Vec::with_capacity(self.layers.len());
@@ -709,18 +714,8 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
     /// activations are freed as soon as the next block has its input, and the mixers run
     /// [`Mixer::infer`]).
     pub fn infer(&self, ids: &[i64], b: usize, l: usize) -> Result<LmOutput<T>> {
-        let d = self.cfg.d_model;
-        let di = self.cfg.d_inner;
-        let eps = self.cfg.layer_norm_eps;
-        if b == 0 || l == 0 || b.checked_mul(l) != Some(ids.len()) {
-            return Err(ModelError::TensorShape { name: "input_ids".into(), expected: vec![b, l], got: vec![ids.len()] });
-        }
-        if l > self.cfg.l_max {
-            return Err(ModelError::TooLong { l, l_max: self.cfg.l_max });
-        }
-        let n = b * l;
-        crate::operator::mul("logits [B, L, rows]", n, self.vocab_rows)?;
-        crate::operator::mul("MLP activations [B, L, d_inner]", n, di)?;
+        let (d, di, eps) = (self.cfg.d_model, self.cfg.d_inner, self.cfg.layer_norm_eps);
+        let n = self.check_ids(ids, b, l)?;
         // The residual stream r and the block output h, as in forward: r ← r + h before each block.
         let mut h = layers::embedding_fwd(ids, &self.embedding, self.vocab_rows, d)?;
         let mut resid: Option<Vec<T>> = None;
