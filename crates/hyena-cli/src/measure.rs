@@ -366,6 +366,18 @@ pub fn measure(a: &ProfileArgs) -> Result<(), AnyErr> {
     println!("# beside the model's prediction for {gpu} (model, not a GPU measurement) from {}", a.predicted.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "nothing (no --predicted)".into()));
     let mut rows = Vec::new();
     let mut notes = Vec::new();
+    // Each shape's rows (or the note of its failure) are printed and written out before the next
+    // shape runs, so a deadline that cuts the run keeps what was measured.
+    let mut record = |what: String, r: Result<Vec<MeasuredRow>, AnyErr>| -> Result<(), AnyErr> {
+        match r {
+            Ok(r) => {
+                print_rows(&r, gpu);
+                rows.extend(r);
+            }
+            Err(e) => notes.push(format!("{what}: failed ({e})")),
+        }
+        write_outputs(a, &rows, gpu, &device, &notes)
+    };
     // Small shapes first, so a deadline cuts the largest ones.
     for &l in &a.lengths {
         for &b in &a.batch {
@@ -376,14 +388,7 @@ pub fn measure(a: &ProfileArgs) -> Result<(), AnyErr> {
                 StorageDtype::F16 => operator_rows::<half::f16>(&dev, a, b, l, pred.as_ref()),
                 StorageDtype::F32 => operator_rows::<f32>(&dev, a, b, l, pred.as_ref()),
             };
-            match r {
-                Ok(r) => {
-                    print_rows(&r, gpu);
-                    rows.extend(r);
-                }
-                Err(e) => notes.push(format!("{what}: failed ({e})")),
-            }
-            write_outputs(a, &rows, gpu, &device, &notes)?;
+            record(what, r)?;
         }
     }
     for &l in a.conv_lengths.iter().filter(|&&l| l > 0) {
@@ -394,14 +399,7 @@ pub fn measure(a: &ProfileArgs) -> Result<(), AnyErr> {
             StorageDtype::F16 => conv_rows::<half::f16>(&dev, a, l, pred.as_ref()),
             StorageDtype::F32 => conv_rows::<f32>(&dev, a, l, pred.as_ref()),
         };
-        match r {
-            Ok(r) => {
-                print_rows(&r, gpu);
-                rows.extend(r);
-            }
-            Err(e) => notes.push(format!("{what}: failed ({e})")),
-        }
-        write_outputs(a, &rows, gpu, &device, &notes)?;
+        record(what, r)?;
     }
     for n in &notes {
         println!("note: {n}");
