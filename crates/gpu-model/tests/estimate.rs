@@ -123,30 +123,11 @@ fn looped() {
 fn divergent() {
     // `if (i & 32)` with 64-thread blocks: warp 0 takes the else branch, warp 1 the then branch;
     // nvcc predicates both sides (0000-0170, 24 instructions, none skipped): 24 per warp, 2 warps.
-    let e = run(
-        "micro_divergent",
-        &[
-            (&[25], 1),
-            (&[26], 1),
-            (&[27], 1),
-            (&[28], 1),
-            (&[33], 1),
-            (&[34], 1),
-        ],
-        2,
-    );
+    // The lines both warps ran once.
+    let both: &[(&[u32], u64)] = &[(&[25], 1), (&[26], 1), (&[27], 1), (&[28], 1), (&[33], 1), (&[34], 1)];
+    let e = run("micro_divergent", both, 2);
     // Lines 29 and 31 each ran for one of the two warps.
-    let mut per = lines(
-        &[
-            (&[25], 1),
-            (&[26], 1),
-            (&[27], 1),
-            (&[28], 1),
-            (&[33], 1),
-            (&[34], 1),
-        ],
-        2,
-    );
+    let mut per = lines(both, 2);
     per.extend(lines(&[(&[29], 1), (&[31], 1)], 1));
     let l = Listing::parse(FIXTURE).unwrap();
     let e2 = estimate(l.function("micro_divergent").unwrap(), &per, 2);
