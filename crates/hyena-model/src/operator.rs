@@ -7,6 +7,7 @@
 
 use crate::config::OperatorConfig;
 use crate::error::{ModelError, Result};
+use crate::recurrence::{check_dims, check_input_len, schedule, Src};
 use crate::tensors::TensorFile;
 use hyena_kernels::cpu::fftconv::{gated_fftconv_bwd, gated_fftconv_fwd, FftConvPlan, Rows};
 use hyena_kernels::cpu::filter::{self, FilterCache, FilterGrads, ImplicitFilter};
@@ -510,16 +511,8 @@ impl<T: Scalar> HyenaOperator<T> {
 
     fn check_input(&self, u: &[T], b: usize, l: usize) -> Result<()> {
         self.check_consistent()?;
-        if l == 0 || b == 0 {
-            return Err(ModelError::Kernel(hyena_kernels::HyenaError::Length(format!(
-                "batch and length must be positive, got B={b}, L={l}"
-            ))));
-        }
-        if l > self.cfg.l_max {
-            return Err(ModelError::TooLong { l, l_max: self.cfg.l_max });
-        }
-        let bld = mul("operator input u [B, L, D]", mul("operator input u [B, L, D]", b, l)?, self.cfg.d_model)?;
-        hyena_kernels::error::check_len("operator input u [B, L, D]", u.len(), bld)?;
+        check_dims(b, l, self.cfg.l_max)?;
+        let bld = check_input_len("operator input u [B, L, D]", u.len(), b, l, self.cfg.d_model)?;
         // The largest buffer of the pass, [B, (N+1)·D, L], must be addressable too.
         mul("operator in_proj output [B, (N+1)·D, L]", bld, self.cfg.order + 1)?;
         Ok(())
@@ -595,10 +588,12 @@ impl<T: Scalar> HyenaOperator<T> {
         drop(h);
         let xs = |i: usize| Rows::new(&uc[i * d * l..], b, d, l, c3 * l);
         let mut steps: Vec<Vec<T>> = Vec::with_capacity(n - 1);
-        for o in 0..n - 1 {
-            let cur = if o == 0 { xs(n)? } else { Rows::contiguous(&steps[o - 1], b, d, l)? };
-            let pre = xs(n - 1 - o)?;
-            let post = if o == n - 2 { Some(xs(0)?) } else { None };
+        for s in schedule(n) {
+            let o = s.o;
+            let (cur, pre, post) = s.operands(|src| match src {
+                Src::Chunk(i) => xs(i),
+                Src::Step(j) => Rows::contiguous(&steps[j], b, d, l),
+            })?;
             let mut out = vec![T::zero(); b * d * l];
             gated_fftconv_fwd(
                 &plan,
@@ -699,13 +694,15 @@ impl<T: Scalar> HyenaOperator<T> {
         let uc = &*uc;
         let xs = |i: usize| Rows::new(&uc[i * gw * l..], b, gw, l, cg * l);
         let m = b * gw * l;
-        for o in 0..n - 1 {
+        for s in schedule(n) {
+            let o = s.o;
             let hfo = &mut hf[o * gw * bins..(o + 1) * gw * bins];
             plan.filter_spectra_into(&h[(o * d + c0) * l..(o * d + c1) * l], gw, hfo)?;
             let (done, rest) = steps.split_at_mut(o * m);
-            let cur = if o == 0 { xs(n)? } else { Rows::contiguous(&done[(o - 1) * m..], b, gw, l)? };
-            let pre = xs(n - 1 - o)?;
-            let post = if o == n - 2 { Some(xs(0)?) } else { None };
+            let (cur, pre, post) = s.operands(|src| match src {
+                Src::Chunk(i) => xs(i),
+                Src::Step(j) => Rows::contiguous(&done[j * m..], b, gw, l),
+            })?;
             gated_fftconv_fwd(plan, hfo, &self.filter_bias[o * d + c0..o * d + c1], cur, Some(pre), post, &mut rest[..m])?;
         }
         Ok(())
@@ -820,23 +817,25 @@ impl<T: Scalar> HyenaOperator<T> {
                 dst.iter_mut().zip(&src[bi * gw * l..(bi + 1) * gw * l]).for_each(|(a, &x)| *a = *a + x);
             }
         };
-        for o in (0..n - 1).rev() {
-            let cur = if o == 0 { xs(n)? } else { Rows::contiguous(steps[o - 1], b, gw, l)? };
-            let pre = xs(n - 1 - o)?;
-            let post = if o == n - 2 { Some(xs(0)?) } else { None };
+        for s in schedule(n).rev() {
+            let o = s.o;
+            let (cur, pre, post) = s.operands(|src| match src {
+                Src::Chunk(i) => xs(i),
+                Src::Step(j) => Rows::contiguous(steps[j], b, gw, l),
+            })?;
             let gr = gated_fftconv_bwd(plan, hfs[o], &self.filter_bias[o * d + c0..o * d + c1], cur, Some(pre), post, g)?;
             if let Some(gp) = &gr.grad_pre {
-                add_chunk(g_uc, n - 1 - o, gp);
+                add_chunk(g_uc, s.pre, gp);
             }
-            if let Some(gq) = &gr.grad_post {
-                add_chunk(g_uc, 0, gq);
+            if let (Some(gq), Some(i)) = (&gr.grad_post, s.post) {
+                add_chunk(g_uc, i, gq);
             }
             grad_h[(o * d + c0) * l..(o * d + c1) * l].copy_from_slice(&gr.grad_h);
             grads.filter_bias[o * d + c0..o * d + c1].iter_mut().zip(&gr.grad_d).for_each(|(a, &x)| *a = *a + x);
-            if o == 0 {
-                add_chunk(g_uc, n, &gr.grad_v);
-            } else {
-                g.copy_from_slice(&gr.grad_v);
+            // The gradient of `cur`: into its chunk (v), or the previous step's output gradient.
+            match s.cur {
+                Src::Chunk(i) => add_chunk(g_uc, i, &gr.grad_v),
+                Src::Step(_) => g.copy_from_slice(&gr.grad_v),
             }
         }
         Ok(())
