@@ -286,3 +286,20 @@ fn cancelling_scalar_gradient_case() {
     #[cfg(feature = "sim")]
     f32_matches_f64(2, 1, 5, 1, 265, "sim");
 }
+
+/// Open (issue 12): the cases the wider searches of docs/BUILD.md ("Shape property test: wider
+/// searches") found over 1e-5 with f32-representable data. Each is one gradient that is a short
+/// cancelling sum (order 2, B 3, L 37, D 1, seed 269: `grad.filter_fn.bias`, 111 products,
+/// Σ|t| / |Σt| = 495, error 0.53·u·Σ|t| on the CPU), so the f32 arithmetic of the terms, not the
+/// summation, exceeds a per-tensor relative bound; the conditioning-aware form of the bound that
+/// would admit them (and still catch an inaccurate reduction) is not in place yet.
+#[test]
+#[ignore = "open: per-tensor relative bound on ill-conditioned few-term gradients (issue 12)"]
+fn ill_conditioned_cases_of_the_wider_search() {
+    f32_matches_f64(2, 3, 37, 1, 269, "cpu");
+    #[cfg(feature = "sim")]
+    {
+        f32_matches_f64(4, 2, 1, 3, 180, "sim");
+        f32_matches_f64(2, 2, 3, 1, 634, "sim");
+    }
+}
