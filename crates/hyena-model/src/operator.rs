@@ -1000,16 +1000,29 @@ fn on_group_rows<T: Copy, R>(v: &mut [T], per: usize, d: usize, chunks: usize, c
 /// small copy they get it row-major instead of through strides, the layout the `gemm` crate is
 /// fastest with (docs/BENCHMARKS.md, "Projection GEMM layouts").
 fn group_cols_t<T: Copy>(v: &[T], d: usize, c0: usize, c1: usize) -> Vec<T> {
-    (c0..c1).flat_map(|c| v[c..].iter().step_by(d).take(d).copied()).collect()
+    let gw = c1 - c0;
+    let mut out = Vec::with_capacity(gw * d);
+    if gw == 0 {
+        return out;
+    }
+    // Plain index loops: an iterator chain (flat_map of step_by) cost ~30 instructions per
+    // element, more than the GEMM layouts save at L = 1K.
+    out.resize(gw * d, v[0]);
+    for (j, row) in v.chunks_exact(d).enumerate() {
+        for (c, &x) in row[c0..c1].iter().enumerate() {
+            out[c * d + j] = x;
+        }
+    }
+    out
 }
 
 /// `f` on the [`group_cols_t`] of `v` (`[c1 − c0, D]`), written back (transposed) into `v` after.
 fn on_group_cols_t<T: Copy, R>(v: &mut [T], d: usize, c0: usize, c1: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
     let mut tmp = group_cols_t(v, d, c0, c1);
     let r = f(&mut tmp);
-    for (c, t) in (c0..c1).zip(tmp.chunks_exact(d)) {
-        for (j, &x) in t.iter().enumerate() {
-            v[j * d + c] = x;
+    for (j, row) in v.chunks_exact_mut(d).enumerate() {
+        for (c, x) in row[c0..c1].iter_mut().enumerate() {
+            *x = tmp[c * d + j];
         }
     }
     r
