@@ -364,6 +364,19 @@ impl Device for CudaDevice {
         unsafe { drv::memcpy_dtod_sync(dst, src, bytes) }.map_err(|e| driver_err("cuMemcpyDtoD", e))
     }
 
+    unsafe fn zero_raw(&self, dst: u64, bytes: usize) -> Result<()> {
+        self.allocs.check("memset destination", dst, bytes)?;
+        if bytes == 0 {
+            return Ok(());
+        }
+        self.bind()?;
+        // SAFETY: the range lies inside a live allocation (checked above) that the caller keeps
+        // allocated and unshared until the memset completes (contract of `zero_raw`); queued on
+        // the launch stream, so ordered with every launch, GEMM, copy and free of this device.
+        unsafe { drv::memset_d8_async(dst, 0, bytes, self.stream.cu_stream()) }
+            .map_err(|e| driver_err("cuMemsetD8Async", e))
+    }
+
     unsafe fn launch_raw(&self, name: &str, cfg: LaunchConfig, params: &[u8]) -> Result<()> {
         let info = kernels::check_launch(name, params.len())?;
         let f = self

@@ -292,6 +292,16 @@ pub trait Device: Send + Sync {
     /// # Safety
     /// The contract of the trait docs for `bytes` at `src` (read) and at `dst` (written).
     unsafe fn copy_dtod_raw(&self, src: u64, dst: u64, bytes: usize) -> Result<()>;
+    /// Set `bytes` of device memory at `dst` to zero. On a GPU this is queued on the launch
+    /// stream like a kernel (`cuMemsetD8Async`): no host synchronisation, no host copy. The
+    /// default copies a host buffer of zeros (the simulator, whose copies are immediate).
+    ///
+    /// # Safety
+    /// The contract of the trait docs for `bytes` at `dst` (written).
+    unsafe fn zero_raw(&self, dst: u64, bytes: usize) -> Result<()> {
+        // SAFETY: forwarded under the caller's contract.
+        unsafe { self.copy_htod_raw(&vec![0u8; bytes], dst) }
+    }
     /// Launch kernel `name` (its `extern "C"` symbol) with one params struct passed by value,
     /// given as its raw bytes (`params.len()` must equal the struct's size).
     ///
@@ -467,6 +477,12 @@ impl<T: Pod> DeviceBuffer<T> {
     /// Overwrite the buffer from a host slice of the same length.
     pub fn write(&mut self, src: &[T]) -> Result<()> {
         self.as_view_mut().write(src)
+    }
+    /// Allocate a buffer of `len` elements set to zero on the device (no host copy on a GPU).
+    pub fn zeros(dev: &Arc<dyn Device>, len: usize) -> Result<Self> {
+        let mut b = Self::alloc(dev, len)?;
+        b.as_view_mut().fill_zero()?;
+        Ok(b)
     }
     /// Overwrite the buffer with a device-to-device copy of `src` (same length).
     pub fn copy_from(&mut self, src: DeviceView<'_, T>) -> Result<()> {
@@ -649,6 +665,16 @@ impl<'a, T: Pod> DeviceViewMut<'a, T> {
         // SAFETY: the view borrows its buffer exclusively: the range is allocated and no other
         // operation touches it during the copy (host copies are synchronous).
         unsafe { self.dev.copy_htod_raw(as_bytes(src), self.addr) }
+    }
+    /// Set every viewed element to all-zero bits (0.0 for the float types) on the device, queued
+    /// like a kernel (no host copy on a GPU).
+    pub fn fill_zero(&mut self) -> Result<()> {
+        if self.len == 0 {
+            return Ok(());
+        }
+        // SAFETY: the view borrows its buffer exclusively: the range is allocated and no other
+        // operation touches it while the queued memset runs (stream order on a GPU).
+        unsafe { self.dev.zero_raw(self.addr, byte_len::<T>(self.len)?) }
     }
     /// Overwrite the viewed elements with a device-to-device copy of `src` (same length, same
     /// device).
