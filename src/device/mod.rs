@@ -317,6 +317,22 @@ pub trait Device: Send + Sync {
     /// The contract of the trait docs for the extents of [`gemm_extents`] at `a`, `b` (read) and
     /// `c` (written; not overlapping `a` or `b`), in elements of `spec.dtype`.
     unsafe fn gemm(&self, spec: &GemmSpec) -> Result<()>;
+    /// Let f32 GEMMs run on TF32 tensor cores: the operands are rounded to TF32 (8 exponent and
+    /// 10 significand bits, unit roundoff 2⁻¹¹), products accumulate in f32. A device-wide switch,
+    /// **off by default** (like PyTorch's `allow_tf32`); GEMMs of other dtypes are unaffected.
+    /// On a GPU, cuBLAS's `CUBLAS_COMPUTE_32F_FAST_TF32`; the simulator rounds the operands to
+    /// TF32 (to nearest, ties to even: [`tf32_round`]) before its f32 GEMM, so that the accuracy
+    /// effect is testable on the CPU. Devices that cannot honour `true` return an error.
+    fn set_tf32(&self, on: bool) -> Result<()> {
+        if on {
+            return Err(HyenaError::Invalid(format!("{}: TF32 GEMMs are not supported", self.name())));
+        }
+        Ok(())
+    }
+    /// Whether f32 GEMMs use TF32 ([`Device::set_tf32`]).
+    fn tf32(&self) -> bool {
+        false
+    }
     /// Wait for all queued work.
     fn synchronize(&self) -> Result<()>;
     /// Milliseconds the device spends on the work `work` queues: CUDA events around it on a GPU;
@@ -328,6 +344,19 @@ pub trait Device: Send + Sync {
         self.synchronize()?;
         Ok(t.elapsed().as_secs_f64() * 1e3)
     }
+}
+
+/// `x` rounded to TF32 (the 10 leading significand bits kept; to nearest, ties to even), as
+/// an f32. Infinities and NaN pass unchanged; a value that rounds past f32's largest finite
+/// value becomes infinite, as in any rounding to a narrower format.
+pub fn tf32_round(x: f32) -> f32 {
+    if !x.is_finite() {
+        return x;
+    }
+    let b = x.to_bits();
+    // Add half an ulp of TF32 (bit 12 set, minus one unless the kept last bit is odd: ties to
+    // even), then clear the 13 dropped bits.
+    f32::from_bits(b.wrapping_add(0x0fff + ((b >> 13) & 1)) & !0x1fff)
 }
 
 /// Every device this build can open on this machine, with a one-line reason for each kind it

@@ -36,6 +36,10 @@
 //! channels, off by default and in every released checkpoint) is computed on the host with the
 //! CPU reference and uploaded, its backward run on the host from the downloaded `grad_h`.
 //!
+//! TF32: with the device's switch on ([`hyena_kernels::device::Device::set_tf32`], off by
+//! default) the f32-storage GEMMs round their operands to TF32 (unit roundoff 2⁻¹¹) on tensor
+//! cores; the f32 conformance bound (1e-5) assumes it off.
+//!
 //! Storage `S` is f32, bf16 or f16 (arithmetic f32 in the kernels; GEMMs f32-accumulate); the
 //! host side `T` is f32 or f64 (values are rounded to `S` on upload). Lengths: the fused conv
 //! takes its shared-memory path up to `L = 16384` (forward) / `8192` (backward) and its
