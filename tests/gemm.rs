@@ -198,3 +198,72 @@ fn gemm_out_of_bounds_or_bad_spec_is_a_typed_error() {
         assert_eq!(c.to_host().unwrap(), vec![3.0f32; 12]);
     }
 }
+
+/// The TF32 switch (`Device::set_tf32`): off by default; on, f32 GEMMs round their operands to
+/// TF32 and stay within TF32's error bound of the exact product; off again, the results are
+/// bit-identical to those before it was ever switched on. In the simulator the rounding is
+/// exactly `tf32_round` (to nearest, ties to even), checked against an f64 GEMM of the rounded
+/// operands; on a GPU only the bound is checked (cuBLAS's conversion may truncate instead).
+#[test]
+fn tf32_switch_changes_f32_gemms_within_tf32_error() {
+    use hyena_kernels::device::{tf32_round, DeviceKind};
+    // By hand: 1 + 2⁻¹¹ is halfway between 1 and 1 + 2⁻¹⁰ (a TF32 ulp at 1): ties to even → 1;
+    // 1 + 3·2⁻¹¹ is halfway between 1 + 2⁻¹⁰ (odd) and 1 + 2⁻⁹ (even) → 1 + 2⁻⁹; just above a
+    // tie rounds up; values already in TF32 and non-finite ones are unchanged.
+    assert_eq!(tf32_round(1.0 + 2f32.powi(-11)), 1.0);
+    assert_eq!(tf32_round(1.0 + 3.0 * 2f32.powi(-11)), 1.0 + 2f32.powi(-9));
+    assert_eq!(tf32_round(-(1.0 + 2f32.powi(-11) + 2f32.powi(-23))), -(1.0 + 2f32.powi(-10)));
+    assert_eq!(tf32_round(1.5), 1.5);
+    assert!(tf32_round(f32::NAN).is_nan());
+    assert_eq!(tf32_round(f32::INFINITY), f32::INFINITY);
+    for dev in common::devices() {
+        let (m, n, k) = (24, 20, 64);
+        let mut rng = StdRng::seed_from_u64(5);
+        let a: Vec<f32> = (0..m * k).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        let b: Vec<f32> = (0..k * n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        let (da, db) = (DeviceBuffer::from_host(&dev, &a).unwrap(), DeviceBuffer::from_host(&dev, &b).unwrap());
+        let run = || -> Vec<f32> {
+            let mut dc = DeviceBuffer::<f32>::alloc(&dev, m * n).unwrap();
+            let ga = GemmIn { view: da.as_view(), ld: m, stride: 0, trans: Trans::N };
+            let gb = GemmIn { view: db.as_view(), ld: k, stride: 0, trans: Trans::N };
+            gemm(&dev, m, n, k, 1.0, ga, gb, 0.0, GemmOut { view: dc.as_view_mut(), ld: m, stride: 0 }, 1).unwrap();
+            dc.to_host().unwrap()
+        };
+        assert!(!dev.tf32(), "{}: TF32 must be off by default", dev.name());
+        let before = run();
+        dev.set_tf32(true).unwrap();
+        assert!(dev.tf32());
+        let tf = run();
+        dev.set_tf32(false).unwrap();
+        let after = run();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&before), bits(&after), "{}: off again must be bit-identical", dev.name());
+        let mut changed = 0;
+        for j in 0..n {
+            for i in 0..m {
+                // Column-major: C[i + j·m] = Σ_l A[i + l·m]·B[l + j·k].
+                let dot = |f: &dyn Fn(f32) -> f64| -> (f64, f64) {
+                    (0..k).fold((0.0, 0.0), |(s, g), l| {
+                        let (x, y) = (f(a[i + l * m]), f(b[l + j * k]));
+                        (s + x * y, g + (x * y).abs())
+                    })
+                };
+                let (exact, mag) = dot(&|x| x as f64);
+                let (rounded, _) = dot(&|x| tf32_round(x) as f64);
+                let c = tf[i + j * m] as f64;
+                // f32 accumulation of k terms: ≤ 1.01·k·2⁻²⁴·Σ|terms| (first order). Operand
+                // rounding: each factor within one TF32 ulp (2⁻¹⁰ relative; covers truncation as
+                // well as rounding to nearest), so each product within (2·2⁻¹⁰ + 2⁻²⁰)·|ab|.
+                let acc = 1.01 * k as f64 * 2f64.powi(-24) * mag * (1.0 + 2f64.powi(-9));
+                let bound = (2.0 * 2f64.powi(-10) + 2f64.powi(-20)) * mag + acc;
+                assert!((c - exact).abs() <= bound, "{} ({i},{j}): |{c} - {exact}| > {bound}", dev.name());
+                if dev.kind() == DeviceKind::Sim {
+                    assert!((c - rounded).abs() <= acc, "{} ({i},{j}): |{c} - {rounded}| > {acc} (TF32-rounded operands)", dev.name());
+                }
+                changed += usize::from(tf[i + j * m] != before[i + j * m]);
+            }
+        }
+        // Rounding 13 bits off both operands moves nearly every output.
+        assert!(changed > m * n / 2, "{}: TF32 changed only {changed} of {} outputs", dev.name(), m * n);
+    }
+}

@@ -48,6 +48,8 @@ pub struct CudaDevice {
     /// the device's default pool with a release threshold that keeps freed memory cached) when
     /// the device supports memory pools; plain `cuMemAlloc`/`cuMemFree` otherwise.
     pooled: bool,
+    /// f32 GEMMs on TF32 tensor cores ([`Device::set_tf32`]; off by default).
+    tf32: std::sync::atomic::AtomicBool,
     name: String,
     compute_capability: (i32, i32),
     max_shared_optin: usize,
@@ -190,6 +192,7 @@ impl CudaDevice {
             blas: OnceLock::new(),
             allocs: AllocTable::new(),
             pooled,
+            tf32: std::sync::atomic::AtomicBool::new(false),
             name,
             compute_capability,
             max_shared_optin,
@@ -364,6 +367,19 @@ impl Device for CudaDevice {
         unsafe { drv::memcpy_dtod_sync(dst, src, bytes) }.map_err(|e| driver_err("cuMemcpyDtoD", e))
     }
 
+    unsafe fn zero_raw(&self, dst: u64, bytes: usize) -> Result<()> {
+        self.allocs.check("memset destination", dst, bytes)?;
+        if bytes == 0 {
+            return Ok(());
+        }
+        self.bind()?;
+        // SAFETY: the range lies inside a live allocation (checked above) that the caller keeps
+        // allocated and unshared until the memset completes (contract of `zero_raw`); queued on
+        // the launch stream, so ordered with every launch, GEMM, copy and free of this device.
+        unsafe { drv::memset_d8_async(dst, 0, bytes, self.stream.cu_stream()) }
+            .map_err(|e| driver_err("cuMemsetD8Async", e))
+    }
+
     unsafe fn launch_raw(&self, name: &str, cfg: LaunchConfig, params: &[u8]) -> Result<()> {
         let info = kernels::check_launch(name, params.len())?;
         let f = self
@@ -422,6 +438,7 @@ impl Device for CudaDevice {
             Trans::T => cublasOperation_t::CUBLAS_OP_T,
         };
         let (dt, compute) = match s.dtype {
+            DType::F32 if self.tf32() => (cudaDataType::CUDA_R_32F, cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_TF32),
             DType::F32 => (cudaDataType::CUDA_R_32F, cublasComputeType_t::CUBLAS_COMPUTE_32F),
             DType::F64 => (cudaDataType::CUDA_R_64F, cublasComputeType_t::CUBLAS_COMPUTE_64F),
             DType::F16 => (cudaDataType::CUDA_R_16F, cublasComputeType_t::CUBLAS_COMPUTE_32F),
@@ -470,6 +487,15 @@ impl Device for CudaDevice {
             )
         }
         .map_err(|e| driver_err("cublasGemmStridedBatchedEx", e))
+    }
+
+    fn set_tf32(&self, on: bool) -> Result<()> {
+        self.tf32.store(on, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn tf32(&self) -> bool {
+        self.tf32.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn synchronize(&self) -> Result<()> {

@@ -292,6 +292,16 @@ pub trait Device: Send + Sync {
     /// # Safety
     /// The contract of the trait docs for `bytes` at `src` (read) and at `dst` (written).
     unsafe fn copy_dtod_raw(&self, src: u64, dst: u64, bytes: usize) -> Result<()>;
+    /// Set `bytes` of device memory at `dst` to zero. On a GPU this is queued on the launch
+    /// stream like a kernel (`cuMemsetD8Async`): no host synchronisation, no host copy. The
+    /// default copies a host buffer of zeros (the simulator, whose copies are immediate).
+    ///
+    /// # Safety
+    /// The contract of the trait docs for `bytes` at `dst` (written).
+    unsafe fn zero_raw(&self, dst: u64, bytes: usize) -> Result<()> {
+        // SAFETY: forwarded under the caller's contract.
+        unsafe { self.copy_htod_raw(&vec![0u8; bytes], dst) }
+    }
     /// Launch kernel `name` (its `extern "C"` symbol) with one params struct passed by value,
     /// given as its raw bytes (`params.len()` must equal the struct's size).
     ///
@@ -307,6 +317,22 @@ pub trait Device: Send + Sync {
     /// The contract of the trait docs for the extents of [`gemm_extents`] at `a`, `b` (read) and
     /// `c` (written; not overlapping `a` or `b`), in elements of `spec.dtype`.
     unsafe fn gemm(&self, spec: &GemmSpec) -> Result<()>;
+    /// Let f32 GEMMs run on TF32 tensor cores: the operands are rounded to TF32 (8 exponent and
+    /// 10 significand bits, unit roundoff 2⁻¹¹), products accumulate in f32. A device-wide switch,
+    /// **off by default** (like PyTorch's `allow_tf32`); GEMMs of other dtypes are unaffected.
+    /// On a GPU, cuBLAS's `CUBLAS_COMPUTE_32F_FAST_TF32`; the simulator rounds the operands to
+    /// TF32 (to nearest, ties to even: [`tf32_round`]) before its f32 GEMM, so that the accuracy
+    /// effect is testable on the CPU. Devices that cannot honour `true` return an error.
+    fn set_tf32(&self, on: bool) -> Result<()> {
+        if on {
+            return Err(HyenaError::Invalid(format!("{}: TF32 GEMMs are not supported", self.name())));
+        }
+        Ok(())
+    }
+    /// Whether f32 GEMMs use TF32 ([`Device::set_tf32`]).
+    fn tf32(&self) -> bool {
+        false
+    }
     /// Wait for all queued work.
     fn synchronize(&self) -> Result<()>;
     /// Milliseconds the device spends on the work `work` queues: CUDA events around it on a GPU;
@@ -318,6 +344,19 @@ pub trait Device: Send + Sync {
         self.synchronize()?;
         Ok(t.elapsed().as_secs_f64() * 1e3)
     }
+}
+
+/// `x` rounded to TF32 (the 10 leading significand bits kept; to nearest, ties to even), as
+/// an f32. Infinities and NaN pass unchanged; a value that rounds past f32's largest finite
+/// value becomes infinite, as in any rounding to a narrower format.
+pub fn tf32_round(x: f32) -> f32 {
+    if !x.is_finite() {
+        return x;
+    }
+    let b = x.to_bits();
+    // Add half an ulp of TF32 (bit 12 set, minus one unless the kept last bit is odd: ties to
+    // even), then clear the 13 dropped bits.
+    f32::from_bits(b.wrapping_add(0x0fff + ((b >> 13) & 1)) & !0x1fff)
 }
 
 /// Every device this build can open on this machine, with a one-line reason for each kind it
@@ -467,6 +506,12 @@ impl<T: Pod> DeviceBuffer<T> {
     /// Overwrite the buffer from a host slice of the same length.
     pub fn write(&mut self, src: &[T]) -> Result<()> {
         self.as_view_mut().write(src)
+    }
+    /// Allocate a buffer of `len` elements set to zero on the device (no host copy on a GPU).
+    pub fn zeros(dev: &Arc<dyn Device>, len: usize) -> Result<Self> {
+        let mut b = Self::alloc(dev, len)?;
+        b.as_view_mut().fill_zero()?;
+        Ok(b)
     }
     /// Overwrite the buffer with a device-to-device copy of `src` (same length).
     pub fn copy_from(&mut self, src: DeviceView<'_, T>) -> Result<()> {
@@ -649,6 +694,16 @@ impl<'a, T: Pod> DeviceViewMut<'a, T> {
         // SAFETY: the view borrows its buffer exclusively: the range is allocated and no other
         // operation touches it during the copy (host copies are synchronous).
         unsafe { self.dev.copy_htod_raw(as_bytes(src), self.addr) }
+    }
+    /// Set every viewed element to all-zero bits (0.0 for the float types) on the device, queued
+    /// like a kernel (no host copy on a GPU).
+    pub fn fill_zero(&mut self) -> Result<()> {
+        if self.len == 0 {
+            return Ok(());
+        }
+        // SAFETY: the view borrows its buffer exclusively: the range is allocated and no other
+        // operation touches it while the queued memset runs (stream order on a GPU).
+        unsafe { self.dev.zero_raw(self.addr, byte_len::<T>(self.len)?) }
     }
     /// Overwrite the viewed elements with a device-to-device copy of `src` (same length, same
     /// device).

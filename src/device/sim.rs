@@ -48,6 +48,8 @@ fn map_err(e: cudasim::SimError) -> HyenaError {
 /// The SIMT simulator as a [`Device`]. Device addresses are host addresses of its allocations.
 pub struct SimDevice {
     inner: cudasim::SimDevice,
+    /// f32 GEMMs with operands rounded to TF32 ([`Device::set_tf32`]; off by default).
+    tf32: std::sync::atomic::AtomicBool,
 }
 
 impl Default for SimDevice {
@@ -59,15 +61,15 @@ impl Default for SimDevice {
 impl SimDevice {
     /// A simulator with H200-like limits (227 KiB of dynamic shared memory per block).
     pub fn new() -> Self {
-        SimDevice { inner: cudasim::SimDevice::new(&lib::KERNELS) }
+        SimDevice { inner: cudasim::SimDevice::new(&lib::KERNELS), tf32: Default::default() }
     }
     /// Change the dynamic shared memory limit.
     pub fn with_max_shared_bytes(self, bytes: usize) -> Self {
-        SimDevice { inner: self.inner.with_max_shared_bytes(bytes) }
+        SimDevice { inner: self.inner.with_max_shared_bytes(bytes), tf32: self.tf32 }
     }
     /// Change the thread order of the scheduler.
     pub fn with_thread_order(self, order: ThreadOrder) -> Self {
-        SimDevice { inner: self.inner.with_thread_order(order) }
+        SimDevice { inner: self.inner.with_thread_order(order), tf32: self.tf32 }
     }
     /// Number of live allocations (for leak checks in tests).
     pub fn live_allocations(&self) -> usize {
@@ -224,6 +226,17 @@ impl Device for SimDevice {
         self.check_range("gemm c", s.c, bytes(ec, "c")?)?;
         // SAFETY (all closures and gemm_fast): indices are below the extents checked above.
         match s.dtype {
+            DType::F32 if self.tf32() => {
+                // TF32: the operands rounded first (copies of their extents, same layout), then
+                // the f32 GEMM, whose accumulation stays f32 as on the tensor cores.
+                // SAFETY: the extents were checked above; the copies outlive the GEMM.
+                let rounded = |p: u64, n: usize| -> Vec<f32> {
+                    unsafe { std::slice::from_raw_parts(p as *const f32, n) }.iter().map(|&x| super::tf32_round(x)).collect()
+                };
+                let (ra, rb) = (rounded(s.a, ea), rounded(s.b, eb));
+                let spec = GemmSpec { a: ra.as_ptr() as u64, b: rb.as_ptr() as u64, ..*s };
+                unsafe { gemm_fast::<f32>(&spec, s.alpha as f32, s.beta as f32) }
+            }
             DType::F32 => unsafe { gemm_fast::<f32>(s, s.alpha as f32, s.beta as f32) },
             DType::F64 => unsafe { gemm_fast::<f64>(s, s.alpha, s.beta) },
             DType::F16 => gemm_run::<half::f16>(
@@ -240,6 +253,13 @@ impl Device for SimDevice {
             ),
         }
         Ok(())
+    }
+    fn set_tf32(&self, on: bool) -> Result<()> {
+        self.tf32.store(on, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+    fn tf32(&self) -> bool {
+        self.tf32.load(std::sync::atomic::Ordering::Relaxed)
     }
     fn synchronize(&self) -> Result<()> {
         Ok(())

@@ -240,7 +240,8 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
     );
     let pb = HyenaFftConvLongBwdParams { fwd: base, ws_g: ws_g.addr(), slab: ws_h.addr(), grad_h: io.grad_h, grad_d: io.grad_d };
     // SAFETY (every launch below): the caller's views (contract above) and the workspaces hf,
-    // ws_a, ws_g, ws_h sized above for (B, C, n), owned until after the synchronize at the end.
+    // ws_a, ws_g, ws_h sized above for (B, C, n), owned until every launch is queued (their frees
+    // are stream-ordered after them, see `crate::device`).
     let launch = |name: &str, blocks: u32, block: u32, shared: u32, p: HyenaFftConvLongParams| {
         let cfg = LaunchConfig { grid: (blocks, 1, 1), block: (block, 1, 1), shared_bytes: shared };
         unsafe { super::launch(dev, name, cfg, &p) }
@@ -270,7 +271,8 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
     }
     // grad_h = Re(slab) for t < L, grad_D = its lag 0.
     launch_bwd(&grad_h, g_h, LONG_COLS_BLOCK, grad_h_shared)?;
-    dev.synchronize()
+    // The workspaces are freed in stream order after these launches (`crate::device`).
+    Ok(())
 }
 
 /// Multi-pass filter spectrum: passes 1 and 2 (no spectrum to multiply by: pass 2 writes the
@@ -339,14 +341,14 @@ unsafe fn long_fwd(dev: &Arc<dyn Device>, sfx: &str, p: HyenaFftConvLongParams, 
     let p = long_params(&plan, HyenaFftConvLongParams { ws: ws.addr(), ..p });
     let cfg13 = |shared| LaunchConfig { grid: (g13, 1, 1), block: (LONG_COLS_BLOCK, 1, 1), shared_bytes: shared };
     // SAFETY: the caller's contract above, and the workspace `ws` sized for (B, C, n) above,
-    // owned until after the synchronize below.
+    // owned until the launches are queued (its free is stream-ordered after them, see
+    // `crate::device`).
     unsafe {
         launch(dev, &cols, cfg13(cols_shared), &p)?;
         launch(dev, rows, LaunchConfig { grid: (g2, 1, 1), block: (plan.rows_block(), 1, 1), shared_bytes: rows_shared }, &p)?;
         launch(dev, &out, cfg13(out_shared), &p)?;
     }
-    // The workspace must outlive the launches.
-    dev.synchronize()
+    Ok(())
 }
 
 /// Gated convolution with a precomputed spectrum `hf` (from [`fftconv_filter`] for the same `L`).
@@ -442,8 +444,8 @@ pub fn gated_fftconv_fwd<'a, T: DeviceScalar>(
     let mut hf = DeviceBuffer::<f32>::alloc(dev, spectrum_len(c, l)?)?;
     fftconv_filter(dev, h, c, l, &mut hf)?;
     gated_fftconv_fwd_spectrum(dev, &hf, d, v, pre, post, bs, c, l, y)?;
-    // The spectrum buffer must outlive the launches.
-    dev.synchronize()
+    // The spectrum buffer's free is stream-ordered after the launches (`crate::device`).
+    Ok(())
 }
 
 /// Gradients written by [`gated_fftconv_bwd`] (device views; `grad_pre`/`grad_post` present
@@ -563,12 +565,13 @@ pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
     };
     // SAFETY (both launches): the views checked above (lengths for (B, C, L), device, alignment,
     // outputs overlapping nothing), borrowed for this call (outputs exclusively), and the
-    // workspaces hf, ws, ws_d sized above, owned until after the synchronize below.
+    // workspaces hf, ws, ws_d sized above, owned until the launches are queued (their frees are
+    // stream-ordered after them, see `crate::device`).
     if rows > 0 {
         let cfg = LaunchConfig { grid: (grid(rows, "gated_fftconv_bwd")?, 1, 1), block: (block, 1, 1), shared_bytes: rows_shared };
         unsafe { launch(dev, &rows_name, cfg, &p) }?;
     }
     let cfg = LaunchConfig { grid: (grid(c, "gated_fftconv_bwd")?, 1, 1), block: (block, 1, 1), shared_bytes: red_shared };
     unsafe { launch(dev, &red_name, cfg, &p) }?;
-    dev.synchronize()
+    Ok(())
 }

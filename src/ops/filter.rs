@@ -374,14 +374,14 @@ pub fn implicit_filter_bwd<T: DeviceScalar>(
     let block = (BLOCK, 1, 1);
     // SAFETY (the three launches): the weights and grad_h (borrowed shared), the gradients
     // (borrowed exclusively, overlapping nothing), lengths checked above, and the workspaces ws,
-    // ws_a, ws_ow sized above, owned until after the synchronize below.
+    // ws_a, ws_ow sized above, owned here until the launches are queued: their frees are
+    // stream-ordered after them (see `crate::device`), so no synchronisation is needed.
     unsafe {
         launch(dev, &k_main, LaunchConfig { grid: (g_main, 1, 1), block, shared_bytes: sh_main }, &p)?;
         launch(dev, &k_out, LaunchConfig { grid: (g_out, splits as u32, 1), block, shared_bytes: sh_out }, &p)?;
         launch(dev, &k_red, LaunchConfig { grid: (g_red, 1, 1), block, shared_bytes: 0 }, &p)?;
     }
-    // The workspaces must outlive the launches: wait before they are freed.
-    dev.synchronize()
+    Ok(())
 }
 
 fn up<S: Scalar, T: DeviceScalar>(dev: &Arc<dyn Device>, v: &[S]) -> Result<DeviceBuffer<T>> {
@@ -444,18 +444,19 @@ pub struct FilterGradBuffers<T: Pod> {
 }
 
 impl<T: DeviceScalar> FilterGradBuffers<T> {
-    /// Allocate gradient buffers, `grad z` zero-filled (the backward leaves rows `≥ L` untouched);
-    /// the others are overwritten by [`implicit_filter_bwd`].
+    /// Allocate gradient buffers, `grad z` zero-filled on the device (the backward leaves rows
+    /// `≥ L` untouched; a device memset, no host copy); the others are overwritten by
+    /// [`implicit_filter_bwd`].
     pub fn alloc(dev: &Arc<dyn Device>, dims: &FilterDims, n_layers: usize) -> Result<Self> {
         let (e, f) = (dims.emb_dim, dims.width);
-        let zero = |n: usize| DeviceBuffer::from_host(dev, &vec![T::from_f64(0.0); n]);
+        let alloc = |n: usize| DeviceBuffer::alloc(dev, n);
         Ok(FilterGradBuffers {
-            z: zero(mul(dims.l_max, e, "l_max·E")?)?,
+            z: DeviceBuffer::zeros(dev, mul(dims.l_max, e, "l_max·E")?)?,
             layers: (0..n_layers)
-                .map(|i| Ok((zero(mul(f, if i == 0 { e } else { f }, "F·in")?)?, zero(f)?)))
+                .map(|i| Ok((alloc(mul(f, if i == 0 { e } else { f }, "F·in")?)?, alloc(f)?)))
                 .collect::<Result<_>>()?,
-            freq: zero(f)?,
-            out_weight: zero(mul(dims.channels, f, "C·F")?)?,
+            freq: alloc(f)?,
+            out_weight: alloc(mul(dims.channels, f, "C·F")?)?,
         })
     }
 

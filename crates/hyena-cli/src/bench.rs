@@ -39,19 +39,23 @@ use std::time::{Duration, Instant};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Sequence lengths (comma separated; `K` suffix allowed, e.g. 1K,2K,128K).
-    #[arg(long, value_delimiter = ',', value_parser = parse_len,
-          default_values = ["1K", "2K", "4K", "8K", "16K", "32K", "64K"])]
-    lengths: Vec<usize>,
+    /// Sequence lengths (comma separated; `K` suffix allowed, e.g. 1K,2K,128K). Default: 1K…64K
+    /// on the CPU and the simulator; on the GPU the paper's 2K…64K (`--lengths 2K,…,128K` adds
+    /// its longest point).
+    #[arg(long, value_delimiter = ',', value_parser = parse_len)]
+    lengths: Option<Vec<usize>>,
     /// Backend to time.
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     device: Backend,
-    /// Batch size (default: 1 on CPU, 64 on GPU as in the paper's figure).
+    /// Batch size (default 1 everywhere: the paper's runtime figure, safari
+    /// `benchmarks/runtime_hyena_flashmha.py`, runs batch 1; `--batch 16` is the GPU throughput
+    /// setting, where launch overheads no longer dominate).
     #[arg(long)]
     batch: Option<usize>,
-    /// Model width D (attention uses D / head-dim heads).
-    #[arg(long, default_value_t = 256)]
-    width: usize,
+    /// Model width D (attention uses D / head-dim heads). Default: 256 on the CPU and the
+    /// simulator; on the GPU the paper's 768 (12 heads of 64).
+    #[arg(long)]
+    width: Option<usize>,
     /// Attention head dimension.
     #[arg(long, default_value_t = 64)]
     head_dim: usize,
@@ -308,11 +312,18 @@ const CPU_COLUMNS: [(&str, &str); 5] = [
     ("attn_fwdbwd", "causal attention fwd+bwd, blocked (Rust CPU)"),
 ];
 
+/// The GPU defaults: the paper's runtime figure (safari `benchmarks/runtime_hyena_flashmha.py`):
+/// d_model 768 (12 heads of 64), L = 2K … 64K (its 128K point on request).
+const PAPER_WIDTH: usize = 768;
+const PAPER_LENGTHS: [usize; 6] = [2048, 4096, 8192, 16384, 32768, 65536];
+
 /// What every column of one `hyena bench` invocation shares, from the flags.
 struct Setup {
     /// Sorted, without duplicates.
     lengths: Vec<usize>,
     batch: usize,
+    /// Model width D.
+    width: usize,
     heads: usize,
     /// Worker threads of the Rust columns.
     threads: usize,
@@ -364,8 +375,12 @@ fn setup(a: &BenchArgs) -> Result<Setup, Box<dyn std::error::Error>> {
         }
         rayon::ThreadPoolBuilder::new().num_threads(t).build_global()?;
     }
-    if a.width == 0 || a.head_dim == 0 || a.width % a.head_dim != 0 {
-        return Err(format!("--width ({}) must be a positive multiple of --head-dim ({})", a.width, a.head_dim).into());
+    let width = a.width.unwrap_or(match a.device {
+        Backend::Cpu | Backend::Sim => 256,
+        Backend::Cuda => PAPER_WIDTH,
+    });
+    if width == 0 || a.head_dim == 0 || width % a.head_dim != 0 {
+        return Err(format!("--width ({width}) must be a positive multiple of --head-dim ({})", a.head_dim).into());
     }
     if a.order < 2 {
         return Err(format!("--order must be at least 2, got {}", a.order).into());
@@ -376,23 +391,24 @@ fn setup(a: &BenchArgs) -> Result<Setup, Box<dyn std::error::Error>> {
     if !(a.max_est_secs > 0.0) || !(a.cell_budget_secs > 0.0) {
         return Err("--max-est-secs and --cell-budget-secs must be positive".into());
     }
-    let mut lengths = a.lengths.clone();
+    let mut lengths = a.lengths.clone().unwrap_or_else(|| match a.device {
+        Backend::Cpu | Backend::Sim => [1, 2, 4, 8, 16, 32, 64].map(|k| k << 10).to_vec(),
+        Backend::Cuda => PAPER_LENGTHS.to_vec(),
+    });
     lengths.sort_unstable();
     lengths.dedup();
     if lengths.is_empty() {
         return Err("no --lengths given".into());
     }
-    let batch = a.batch.unwrap_or(match a.device {
-        Backend::Cpu | Backend::Sim => 1,
-        Backend::Cuda => 64,
-    });
+    let batch = a.batch.unwrap_or(1);
     if batch == 0 {
         return Err("--batch must be at least 1".into());
     }
     Ok(Setup {
         lengths,
         batch,
-        heads: a.width / a.head_dim,
+        width,
+        heads: width / a.head_dim,
         threads: rayon::current_num_threads(),
         policy: Policy { warmup: a.warmup, reps: a.reps.max(1), budget: Duration::from_secs_f64(a.cell_budget_secs) },
     })
@@ -411,7 +427,7 @@ fn run_meta(a: &BenchArgs, s: &Setup) -> Vec<(String, String)> {
                     Backend::Cuda => "GPU",
                     Backend::Sim => "SIMT simulator (path check, not GPU times)",
                 },
-                a.width,
+                s.width,
                 a.head_dim
             ),
         ),
@@ -424,7 +440,7 @@ fn run_meta(a: &BenchArgs, s: &Setup) -> Vec<(String, String)> {
             "shape".into(),
             format!(
                 "B={batch}, D={}, heads={heads}, head_dim={}, Hyena order={}, filter width={}",
-                a.width, a.head_dim, a.order, a.filter_width
+                s.width, a.head_dim, a.order, a.filter_width
             ),
         ),
         (
@@ -492,7 +508,7 @@ fn cpu_columns(a: &BenchArgs, s: &Setup, rep: &mut Report) {
         Some(mib) => CachePolicy::Budget { bytes: mib.saturating_mul(1 << 20) },
         None => CachePolicy::Auto,
     };
-    let bench_cpu = CpuBench { batch, width: a.width, heads, head_dim: a.head_dim, order: a.order, filter_width: a.filter_width, cache_policy };
+    let bench_cpu = CpuBench { batch, width: s.width, heads, head_dim: a.head_dim, order: a.order, filter_width: a.filter_width, cache_policy };
     let pb = progress(a.quiet, (s.lengths.len() * keys.len()) as u64);
     let avail = mem_available();
     let mut attn_gflops: Option<(usize, f64)> = None;
@@ -546,7 +562,7 @@ fn torch_columns(a: &BenchArgs, s: &Setup, python: &str, script: &std::path::Pat
         ("--device", dev.to_string()),
         ("--lengths", lens),
         ("--batch", s.batch.to_string()),
-        ("--width", a.width.to_string()),
+        ("--width", s.width.to_string()),
         ("--head-dim", a.head_dim.to_string()),
         ("--order", a.order.to_string()),
         ("--filter-width", a.filter_width.to_string()),
@@ -583,6 +599,10 @@ fn torch_columns(a: &BenchArgs, s: &Setup, python: &str, script: &std::path::Pat
                 ("torchhyena/hyena_fwd", "torch_hyena_fwd", "hyena_fwd"),
                 ("torchhyena/hyena_fwdbwd", "torch_hyena_fwdbwd", "hyena_fwdbwd"),
                 ("flash2/torchfft", "flash2_fwd", "torch_fftconv_fwd"),
+                ("flash2/hyena_gpu_fwd", "flash2_fwd", "hyena_gpu_fwd"),
+                ("flash2/hyena_gpu_fwdbwd", "flash2_fwdbwd", "hyena_gpu_fwdbwd"),
+                ("cudnn/hyena_gpu_fwd", "cudnn_fwd", "hyena_gpu_fwd"),
+                ("cudnn/hyena_gpu_fwdbwd", "cudnn_fwdbwd", "hyena_gpu_fwdbwd"),
                 ("torchsdpa/torchhyena_fwd", "torch_sdpa_fwd", "torch_hyena_fwd"),
             ] {
                 if has(num) && has(den) {
@@ -628,7 +648,7 @@ fn device_columns(a: &BenchArgs, s: &Setup, rep: &mut Report) -> Result<(), Box<
 /// The rows of the device columns `keys` on `dev`, after the copy bandwidth they are compared with.
 #[cfg(any(feature = "cuda", feature = "sim"))]
 fn gpu_rows(a: &BenchArgs, s: &Setup, dev: Arc<dyn Device>, keys: &[&str], rep: &mut Report) -> Result<(), Box<dyn std::error::Error>> {
-    let gb = gpu::GpuBench { dev, batch: s.batch, width: a.width, order: a.order, filter_width: a.filter_width };
+    let gb = gpu::GpuBench { dev, batch: s.batch, width: s.width, order: a.order, filter_width: a.filter_width };
     let copy_bytes: usize = if a.device == Backend::Sim { 1 << 20 } else { 1 << 30 };
     let copy = match gb.copy_gbps(copy_bytes, &s.policy) {
         Ok(g) => {

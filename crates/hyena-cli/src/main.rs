@@ -18,6 +18,16 @@ macro_rules! forward_raw_copies {
             // SAFETY: forwarded under the caller's contract.
             unsafe { self.$inner.copy_dtod_raw(src, dst, bytes) }
         }
+        unsafe fn zero_raw(&self, dst: u64, bytes: usize) -> hyena_kernels::Result<()> {
+            // SAFETY: forwarded under the caller's contract.
+            unsafe { self.$inner.zero_raw(dst, bytes) }
+        }
+        fn set_tf32(&self, on: bool) -> hyena_kernels::Result<()> {
+            self.$inner.set_tf32(on)
+        }
+        fn tf32(&self) -> bool {
+            self.$inner.tf32()
+        }
     };
 }
 

@@ -74,6 +74,22 @@ pub struct ProfileArgs {
     /// With `--measure`: timed passes per shape after one warm-up pass (the median is kept).
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
+    /// After the profile, the operator's table against FlashAttention-2 (`versus`): per (B, L),
+    /// the predicted forward and forward+backward (kernels + GEMM model + launch overhead) beside
+    /// FlashAttention-2's time from its published H100 throughput. A model, not a GPU measurement.
+    #[arg(long)]
+    pub operator: bool,
+    /// With `--operator`: the cost of one launch (kernel or GEMM) added to the summed predictions,
+    /// µs (an assumption: submission and the gap between dependent launches; calibrate on a GPU).
+    #[arg(long, default_value_t = versus::LAUNCH_OVERHEAD_US)]
+    pub launch_overhead_us: f64,
+    /// With `--operator`: FlashAttention-2's throughput, TFLOP/s (default: the top of its
+    /// published H100-SXM5 causal head-dim-64 forward range, see `versus::FA2_TFLOPS`).
+    #[arg(long, default_value_t = versus::FA2_TFLOPS)]
+    pub fa2_tflops: f64,
+    /// With `--operator`: the attention head dimension (heads = D / head dim; 12 at D = 768).
+    #[arg(long, default_value_t = 64)]
+    pub head_dim: usize,
     /// Write every row as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -96,6 +112,160 @@ pub fn conv_setting(a: &ProfileArgs, l: usize) -> String {
 
 #[cfg(feature = "cuda")]
 pub use shared::{profiled_operator, ConvOperands};
+
+/// The operator at the paper's setting against FlashAttention-2 (`--profile --operator`): the
+/// model's summed per-launch predictions of a pass, plus a stated cost per launch, beside the
+/// time FlashAttention-2 takes for the same (B, L, D) at a stated throughput. Every figure is a
+/// model, not a GPU measurement.
+///
+/// FlashAttention-2's side:
+/// - FLOPs: causal forward `2·B·H·L²·dh` (half of the non-causal `4·B·H·L²·dh`); forward +
+///   backward 3.5× that (backward 2.5× the forward: the convention of flash-attention's
+///   `benchmarks/benchmark_flash_attention.py`, which its published TFLOP/s figures use).
+/// - Throughput: [`FA2_TFLOPS`] = 324 TFLOP/s, the top of FlashAttention-2's H100-SXM5 causal
+///   head-dim-64 forward range at 8K–16K (≈ 295–324 TFLOP/s) in the FlashAttention-3 paper's
+///   forward-pass figures (Shah et al. 2024, arXiv:2407.08608), as recorded in FACTS.md. The
+///   same figure is used for forward + backward: FlashAttention-2's backward runs at a lower
+///   fraction of peak than its forward (FlashAttention-2 paper, arXiv:2307.08691: up to 73 % of
+///   peak forward, 63 % backward, on A100), so this is an upper bound on its throughput and its
+///   times here are lower bounds: the ratio favours FlashAttention-2.
+/// - H100 → H200: the same GH100 tensor cores and clocks (989 dense bf16 TFLOP/s on both); the
+///   H200's extra HBM bandwidth does not speed up a compute-bound kernel, so the H100 figure is
+///   taken unchanged for the H200.
+/// - Attention core only: the QKV and output projections that the paper's FlashMHA includes are
+///   left out (they would add to attention's time: again in FlashAttention-2's favour).
+pub mod versus {
+    use serde::Serialize;
+
+    /// Default cost of one launch, µs (an assumption; see the flag's help).
+    pub const LAUNCH_OVERHEAD_US: f64 = 3.0;
+    /// Default FlashAttention-2 throughput, TFLOP/s (see the module docs for the source).
+    pub const FA2_TFLOPS: f64 = 324.0;
+
+    /// The model's sums over one pass of the operator (H200 predictions).
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+    pub struct PassSum {
+        /// Summed kernel predictions, µs.
+        pub kernels_us: f64,
+        /// Summed GEMM predictions (FLOPs/bytes roofline), µs.
+        pub gemms_us: f64,
+        /// Kernel launches plus GEMMs.
+        pub launches: usize,
+    }
+
+    impl PassSum {
+        /// The pass's predicted time with `overhead_us` per launch, ms.
+        pub fn ms(&self, overhead_us: f64) -> f64 {
+            (self.kernels_us + self.gemms_us + self.launches as f64 * overhead_us) * 1e-3
+        }
+    }
+
+    /// One row of the table.
+    #[derive(Clone, Debug, Serialize)]
+    pub struct Versus {
+        pub b: usize,
+        pub l: usize,
+        pub d: usize,
+        pub heads: usize,
+        pub fwd: PassSum,
+        pub bwd: PassSum,
+        pub launch_overhead_us: f64,
+        pub fa2_tflops: f64,
+        pub hyena_fwd_ms: f64,
+        pub hyena_fwdbwd_ms: f64,
+        pub fa2_fwd_ms: f64,
+        pub fa2_fwdbwd_ms: f64,
+    }
+
+    /// Causal attention FLOPs at (B, H, L, dh): forward, or forward + backward.
+    pub fn attention_flops(b: usize, heads: usize, l: usize, dh: usize, fwdbwd: bool) -> f64 {
+        let fwd = 2.0 * b as f64 * heads as f64 * (l as f64) * (l as f64) * dh as f64;
+        if fwdbwd {
+            3.5 * fwd
+        } else {
+            fwd
+        }
+    }
+
+    /// The row for (B, L, D) from the two passes' sums.
+    pub fn versus(b: usize, l: usize, d: usize, head_dim: usize, fwd: PassSum, bwd: PassSum, overhead_us: f64, fa2_tflops: f64) -> Versus {
+        let heads = d / head_dim.max(1);
+        let fa2 = |fb: bool| attention_flops(b, heads, l, head_dim, fb) / (fa2_tflops * 1e12) * 1e3;
+        Versus {
+            b,
+            l,
+            d,
+            heads,
+            fwd,
+            bwd,
+            launch_overhead_us: overhead_us,
+            fa2_tflops,
+            hyena_fwd_ms: fwd.ms(overhead_us),
+            hyena_fwdbwd_ms: fwd.ms(overhead_us) + bwd.ms(overhead_us),
+            fa2_fwd_ms: fa2(false),
+            fa2_fwdbwd_ms: fa2(true),
+        }
+    }
+
+    fn len(l: usize) -> String {
+        if l >= 1024 && l % 1024 == 0 {
+            format!("{}K", l / 1024)
+        } else {
+            l.to_string()
+        }
+    }
+
+    /// The table as Markdown (the form docs/GPU_MODEL.md records).
+    pub fn markdown(rows: &[Versus]) -> String {
+        let mut s = String::from(
+            "| B | L | launches fwd+bwd | kernels µs | GEMMs µs | launch µs | Hyena fwd ms | FA2 fwd ms | fwd speedup | Hyena fwd+bwd ms | FA2 fwd+bwd ms | fwd+bwd speedup |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        );
+        for r in rows {
+            let launches = r.fwd.launches + r.bwd.launches;
+            s.push_str(&format!(
+                "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.3} | {:.3} | {:.2}x | {:.3} | {:.3} | {:.2}x |\n",
+                r.b,
+                len(r.l),
+                launches,
+                r.fwd.kernels_us + r.bwd.kernels_us,
+                r.fwd.gemms_us + r.bwd.gemms_us,
+                launches as f64 * r.launch_overhead_us,
+                r.hyena_fwd_ms,
+                r.fa2_fwd_ms,
+                r.fa2_fwd_ms / r.hyena_fwd_ms,
+                r.hyena_fwdbwd_ms,
+                r.fa2_fwdbwd_ms,
+                r.fa2_fwdbwd_ms / r.hyena_fwdbwd_ms,
+            ));
+        }
+        s
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// The FLOP count and the times, by hand: B = 1, H = 12, L = 8192, dh = 64: causal forward
+        /// 2·12·8192²·64 = 103 079 215 104 FLOPs; at 324 TFLOP/s, 0.318146 ms; forward + backward
+        /// 3.5× that, 1.113511 ms. The Hyena side: 100 + 50 µs and 10 launches at 3 µs = 0.18 ms
+        /// forward; backward 200 + 100 µs and 20 launches = 0.36 ms.
+        #[test]
+        fn versus_by_hand() {
+            assert_eq!(attention_flops(1, 12, 8192, 64, false), 103_079_215_104.0);
+            let fwd = PassSum { kernels_us: 100.0, gemms_us: 50.0, launches: 10 };
+            let bwd = PassSum { kernels_us: 200.0, gemms_us: 100.0, launches: 20 };
+            let v = versus(1, 8192, 768, 64, fwd, bwd, 3.0, 324.0);
+            assert_eq!(v.heads, 12);
+            assert!((v.fa2_fwd_ms - 0.318_146).abs() < 1e-6, "{}", v.fa2_fwd_ms);
+            assert!((v.fa2_fwdbwd_ms - 1.113_511).abs() < 1e-6, "{}", v.fa2_fwdbwd_ms);
+            assert!((v.hyena_fwd_ms - 0.18).abs() < 1e-12);
+            assert!((v.hyena_fwdbwd_ms - 0.54).abs() < 1e-12);
+            let md = markdown(&[v]);
+            assert!(md.contains("| 1 | 8K | 30 | 300 | 150 | 90 | 0.180 | 0.318 | 1.77x | 0.540 | 1.114 | 2.06x |"), "{md}");
+        }
+    }
+}
 
 /// What `--profile` (simulator) and `--measure` (GPU) both run, so that their rows join.
 #[cfg(feature = "cuda")]
@@ -674,8 +844,40 @@ mod imp {
         Ok(())
     }
 
+    /// The `--operator` rows: per operator shape profiled, its passes summed (H200).
+    fn operator_versus(a: &ProfileArgs, rows: &[Row]) -> Vec<super::versus::Versus> {
+        use super::versus::{versus, PassSum};
+        let mut out = Vec::new();
+        for &b in &a.batch {
+            for &l in &a.lengths {
+                let setting = super::operator_setting(a, b, l);
+                let sum = |pass: &str| {
+                    let mut s = PassSum::default();
+                    for r in rows.iter().filter(|r| r.setting == setting && r.pass == pass) {
+                        if r.gemm_flops > 0.0 {
+                            s.gemms_us += r.h200_us;
+                        } else {
+                            s.kernels_us += r.h200_us;
+                        }
+                        s.launches += 1;
+                    }
+                    s
+                };
+                let (fwd, bwd) = (sum("forward"), sum("backward"));
+                // A shape that was skipped (memory budget) has no rows.
+                if fwd.launches > 0 && bwd.launches > 0 {
+                    out.push(versus(b, l, a.d_model, a.head_dim, fwd, bwd, a.launch_overhead_us, a.fa2_tflops));
+                }
+            }
+        }
+        out
+    }
+
     /// `hyena kernels --profile`.
     pub fn profile(a: &ProfileArgs) -> Result<(), AnyErr> {
+        if a.operator && (a.head_dim == 0 || a.d_model % a.head_dim != 0) {
+            return Err(format!("--operator: --head-dim ({}) must divide --d-model ({}) (heads = D / head dim)", a.head_dim, a.d_model).into());
+        }
         let listing = hyena_kernels::kernels::sass_sm90()?;
         let sel = match a.gpu {
             GpuChoice::H200 => 0,
@@ -723,8 +925,13 @@ mod imp {
         for n in &notes {
             println!("note: {n}");
         }
+        let table = if a.operator { operator_versus(a, &rows) } else { Vec::new() };
+        if a.operator {
+            println!("\n## Operator vs FlashAttention-2 ({MODEL_LABEL}; H200 predictions, {} µs per launch; FlashAttention-2 at {} TFLOP/s, causal, head dim {}, attention core only)\n", a.launch_overhead_us, a.fa2_tflops, a.head_dim);
+            print!("{}", super::versus::markdown(&table));
+        }
         if let Some(p) = &a.json {
-            let doc = serde_json::json!({ "label": MODEL_LABEL, "gpu": gpu, "notes": notes, "rows": rows });
+            let doc = serde_json::json!({ "label": MODEL_LABEL, "gpu": gpu, "notes": notes, "rows": rows, "operator_vs_fa2": table });
             std::fs::write(p, serde_json::to_string_pretty(&doc)?)?;
         }
         if let Some(p) = &a.csv {

@@ -13,12 +13,13 @@ fn profile_models_every_launch_of_the_operator() {
     let json = std::env::temp_dir().join(format!("hyena-profile-{}.json", std::process::id()));
     let o = Command::new(common::hyena_bin())
         .args(["kernels", "--profile", "--batch", "2", "--d-model", "16", "--lengths", "256", "--filter-width", "8"])
-        .args(["--conv-lengths", "0", "--json", json.to_str().unwrap()])
+        .args(["--conv-lengths", "0", "--operator", "--head-dim", "8", "--json", json.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("model, not a GPU measurement"), "{text}");
+    assert!(text.contains("## Operator vs FlashAttention-2"), "{text}");
     assert!(text.contains("total forward") && text.contains("total backward"), "{text}");
     let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let _ = std::fs::remove_file(&json);
@@ -39,6 +40,20 @@ fn profile_models_every_launch_of_the_operator() {
     }
     want.extend(["hyena_filter_fwd_bf16", "hyena_fftconv_filter_bf16", "hyena_fftconv_fwd_bf16", "gemm", "gemm"]);
     assert_eq!(fwd, want);
+    // `--operator`: the passes' rows summed, 3 µs per launch, beside FlashAttention-2 at
+    // 324 TFLOP/s: causal forward FLOPs 2·B·H·L²·dh = 2·2·2·256²·8 = 4 194 304.
+    let v = &j["operator_vs_fa2"].as_array().unwrap()[0];
+    assert_eq!((v["b"].as_u64(), v["l"].as_u64(), v["heads"].as_u64()), (Some(2), Some(256), Some(2)), "{v}");
+    let sum = |pass: &str| rows.iter().filter(|r| r["pass"] == pass).map(|r| r["h200_us"].as_f64().unwrap()).sum::<f64>();
+    let n_bwd = rows.iter().filter(|r| r["pass"] == "backward").count();
+    assert_eq!(v["fwd"]["launches"].as_u64(), Some(want.len() as u64), "{v}");
+    assert_eq!(v["bwd"]["launches"].as_u64(), Some(n_bwd as u64), "{v}");
+    let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * y.abs().max(1e-12);
+    assert!(close(v["hyena_fwd_ms"].as_f64().unwrap(), (sum("forward") + 3.0 * want.len() as f64) * 1e-3), "{v}");
+    let fwdbwd = (sum("forward") + sum("backward") + 3.0 * (want.len() + n_bwd) as f64) * 1e-3;
+    assert!(close(v["hyena_fwdbwd_ms"].as_f64().unwrap(), fwdbwd), "{v}");
+    assert!(close(v["fa2_fwd_ms"].as_f64().unwrap(), 4_194_304.0 / 324e12 * 1e3), "{v}");
+    assert!(close(v["fa2_fwdbwd_ms"].as_f64().unwrap(), 3.5 * 4_194_304.0 / 324e12 * 1e3), "{v}");
     for r in rows {
         let (h200, h100) = (r["h200_us"].as_f64().unwrap(), r["h100_us"].as_f64().unwrap());
         assert!(h200.is_finite() && h200 > 0.0, "{r}");

@@ -21,11 +21,24 @@
 //! over the positions in chunks combined by a tree of GEMMs, `device_reduce`), the
 //! short-conv backward reduces its weight gradients on the device.
 //!
+//! Host work inside a pass: none. [`DeviceOperator::forward_with`] and
+//! [`DeviceOperator::backward_device_grads`] only queue device work (kernels, GEMMs, memsets):
+//! no synchronisation (temporaries are freed in stream order after the work that reads them,
+//! see `hyena_kernels::device`), no host copy (the bias GEMMs' vector of ones is cached with the
+//! uploaded weights; zero fills are device memsets), and the parameter gradients stay on the
+//! device in a [`DeviceGrads`] until [`DeviceGrads::add_to`] copies them (the host-memory
+//! [`DeviceOperator::backward`] / [`DeviceOperator::backward_device`] do that for the caller).
+//! The exception is safari's `normalized` filter, whose backward runs on the host (below).
+//!
 //! The implicit filter `h` runs on the device too (`ops::filter`: hidden layers in f64, output
 //! layer and modulation in f32; its backward recomputes the activations and reduces the weight
 //! gradients on the device). Only safari's optional `normalized` filter (L1 normalisation over
 //! channels, off by default and in every released checkpoint) is computed on the host with the
 //! CPU reference and uploaded, its backward run on the host from the downloaded `grad_h`.
+//!
+//! TF32: with the device's switch on ([`hyena_kernels::device::Device::set_tf32`], off by
+//! default) the f32-storage GEMMs round their operands to TF32 (unit roundoff 2⁻¹¹) on tensor
+//! cores; the f32 conformance bound (1e-5) assumes it off.
 //!
 //! Storage `S` is f32, bf16 or f16 (arithmetic f32 in the kernels; GEMMs f32-accumulate); the
 //! host side `T` is f32 or f64 (values are rounded to `S` on upload). Lengths: the fused conv
@@ -48,7 +61,7 @@ use hyena_kernels::ops::filter::{implicit_filter_bwd, implicit_filter_fwd, Filte
 use hyena_kernels::ops::shortconv::{shortconv_bwd, shortconv_fwd};
 use hyena_kernels::{HyenaError, Scalar};
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// A Hyena operator whose passes run on a device; parameters live on the host (see module docs).
 pub struct DeviceOperator<T: Scalar, S: DeviceScalar = f32> {
@@ -76,6 +89,68 @@ pub struct DeviceWeights<S: DeviceScalar> {
     filter_bias: DeviceBuffer<S>,
     /// The implicit filter's weights (`None` for `normalized` filters, computed on the host).
     filter: Option<FilterBuffers<S>>,
+    /// A vector of ones (the bias GEMMs' operand), uploaded on the first pass that needs one this
+    /// long and reused after: a pass makes no host copy of its own.
+    ones: Mutex<Option<Arc<DeviceBuffer<S>>>>,
+}
+
+impl<S: DeviceScalar> DeviceWeights<S> {
+    /// At least `n` ones on `dev` (uploaded only when no cached vector is that long).
+    fn ones(&self, dev: &Arc<dyn Device>, n: usize) -> Result<Arc<DeviceBuffer<S>>> {
+        let mut cached = self.ones.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(o) = cached.as_ref().filter(|o| o.len() >= n) {
+            return Ok(o.clone());
+        }
+        let o = Arc::new(DeviceBuffer::from_host(dev, &vec![S::from_f64(1.0); n])?);
+        *cached = Some(o.clone());
+        Ok(o)
+    }
+}
+
+/// The parameter gradients of one backward pass, on the device
+/// ([`DeviceOperator::backward_device_grads`]); copied to the host only by [`Self::add_to`].
+pub struct DeviceGrads<T: Scalar, S: DeviceScalar> {
+    in_w: DeviceBuffer<S>,
+    in_b: DeviceBuffer<S>,
+    out_w: DeviceBuffer<S>,
+    out_b: DeviceBuffer<S>,
+    sf_w: DeviceBuffer<S>,
+    sf_b: DeviceBuffer<S>,
+    filter_bias: DeviceBuffer<S>,
+    /// The implicit filter's gradients, reduced on the device.
+    filter: Option<FilterGradBuffers<S>>,
+    /// The filter's gradients computed on the host (`normalized` filters).
+    host_filter: Option<FilterGrads<T>>,
+    shapes: crate::operator::OperatorShapes,
+}
+
+impl<T: Scalar, S: DeviceScalar> DeviceGrads<T, S> {
+    /// Add these gradients into `grads` (host, shaped like the operator): waits for the backward
+    /// pass and copies every gradient to the host.
+    pub fn add_to(&self, grads: &mut HyenaOperator<T>) -> Result<()> {
+        if grads.shapes() != self.shapes {
+            return Err(crate::ModelError::Config(format!(
+                "device gradients of an operator with shapes {:?}, gradient holder {:?}",
+                self.shapes,
+                grads.shapes()
+            )));
+        }
+        grads.check_consistent()?;
+        accumulate(&mut grads.in_proj_weight, &self.in_w)?;
+        accumulate(&mut grads.in_proj_bias, &self.in_b)?;
+        accumulate(&mut grads.out_proj_weight, &self.out_w)?;
+        accumulate(&mut grads.out_proj_bias, &self.out_b)?;
+        accumulate(&mut grads.short_filter_weight, &self.sf_w)?;
+        accumulate(&mut grads.short_filter_bias, &self.sf_b)?;
+        accumulate(&mut grads.filter_bias, &self.filter_bias)?;
+        if let Some(fb) = &self.filter {
+            grads.add_filter_grads(&fb.to_host()?);
+        }
+        if let Some(fg) = &self.host_filter {
+            grads.add_filter_grads(fg);
+        }
+        Ok(())
+    }
 }
 
 /// What [`DeviceOperator::forward_device`] keeps for the backward pass (device buffers plus the
@@ -89,7 +164,7 @@ pub struct DeviceOperatorCache<T: Scalar, S: DeviceScalar> {
     uc: DeviceBuffer<S>,
     h: DeviceBuffer<S>,
     steps: Vec<DeviceBuffer<S>>,
-    ones: DeviceBuffer<S>,
+    ones: Arc<DeviceBuffer<S>>,
     /// The host filter's cache when `h` was made on the host (`normalized` filters).
     host_filter: Option<FilterCache<T>>,
     /// Shapes of the operator that made the cache (checked by the backward pass).
@@ -184,6 +259,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             sf_b: upload(d, &o.short_filter_bias)?,
             filter_bias: upload(d, &o.filter_bias)?,
             filter: if o.filter.normalized { None } else { Some(FilterBuffers::<S>::upload(d, &o.filter)?) },
+            ones: Mutex::new(None),
         }))
     }
 
@@ -211,7 +287,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         if !u.as_view().is_on(dev) {
             return Err(HyenaError::Buffer { name: "device operator input u".into(), problem: "belongs to another device".into() }.into());
         }
-        let ones = upload::<f64, S>(dev, &vec![1.0; b * l])?;
+        let ones = w.ones(dev, b * l)?;
         let chunk = b * d * l;
         let mut zin = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
         let mut uc = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
@@ -276,33 +352,49 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         gemm_rm::<S>(dev, b * l, d, 1, mat(ones.as_view(), 1, false, 0), mat(w.out_b.as_view(), d, false, 0), 0.0, out(y.as_view_mut(), d, 0), 1)?;
         let last = steps[n - 2].as_view();
         gemm_rm::<S>(dev, l, d, d, mat(last, l, true, d * l), mat(w.out_w.as_view(), d, true, 0), 1.0, out(y.as_view_mut(), d, l * d), b)?;
-        // The spectrum buffer is dropped here: wait for the launches that read it.
-        dev.synchronize()?;
+        // No synchronisation: the spectrum buffer's free is ordered after the launches that read
+        // it (stream-ordered free on a GPU, see `hyena_kernels::device`).
         Ok((y, DeviceOperatorCache { b, l, w, u, zin, uc, h, steps, ones, host_filter, shapes: self.op.shapes() }))
     }
 
     /// Backward pass on device memory: `grad_y` `[B, L, D]` → `grad_u` `[B, L, D]`; the
-    /// parameter gradients of this pass are added into `grads` (host, shaped like `self.op`).
+    /// parameter gradients of this pass are added into `grads` (host, shaped like `self.op`):
+    /// [`Self::backward_device_grads`], then [`DeviceGrads::add_to`].
     pub fn backward_device(&self, cache: &DeviceOperatorCache<T, S>, grad_y: &DeviceBuffer<S>, grads: &mut HyenaOperator<T>) -> Result<DeviceBuffer<S>> {
-        let dev = &self.dev;
-        let (b, l) = (cache.b, cache.l);
-        let (d, n) = (self.op.cfg.d_model, self.op.cfg.order);
-        if cache.shapes != self.op.shapes() || grads.shapes() != self.op.shapes() || cache.steps.len() + 1 != n {
+        if grads.shapes() != self.op.shapes() {
             return Err(crate::ModelError::Config(format!(
-                "device backward: cache from an operator with shapes {:?}, gradient holder {:?}, operator {:?}",
-                cache.shapes,
+                "device backward: gradient holder with shapes {:?}, operator {:?}",
                 grads.shapes(),
                 self.op.shapes()
             )));
         }
         grads.check_consistent()?;
+        let (du, g) = self.backward_device_grads(cache, grad_y)?;
+        g.add_to(grads)?;
+        Ok(du)
+    }
+
+    /// Backward pass on device memory with the parameter gradients left on the device: queues
+    /// the whole pass with no host synchronisation and no host copy (except for `normalized`
+    /// filters, whose backward runs on the host from the downloaded `grad_h`).
+    pub fn backward_device_grads(&self, cache: &DeviceOperatorCache<T, S>, grad_y: &DeviceBuffer<S>) -> Result<(DeviceBuffer<S>, DeviceGrads<T, S>)> {
+        let dev = &self.dev;
+        let (b, l) = (cache.b, cache.l);
+        let (d, n) = (self.op.cfg.d_model, self.op.cfg.order);
+        if cache.shapes != self.op.shapes() || cache.steps.len() + 1 != n {
+            return Err(crate::ModelError::Config(format!(
+                "device backward: cache from an operator with shapes {:?}, operator {:?}",
+                cache.shapes,
+                self.op.shapes()
+            )));
+        }
         hyena_kernels::error::check_len("device operator grad_y [B, L, D]", grad_y.len(), b * l * d)?;
         let (c3, cf, chunk) = (d * (n + 1), d * (n - 1), b * d * l);
         let w = &cache.w;
         // The projection/short-conv/skip gradients, shaped like the weights (no filter: its
         // gradients come from `grad_h` below).
         let alloc = |n: usize| DeviceBuffer::<S>::alloc(dev, n);
-        let mut g = DeviceWeights::<S> {
+        let mut g = DeviceGrads::<T, S> {
             in_w: alloc(c3 * d)?,
             in_b: alloc(c3)?,
             out_w: alloc(d * d)?,
@@ -311,6 +403,8 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             sf_b: alloc(c3)?,
             filter_bias: alloc(cf)?,
             filter: None,
+            host_filter: None,
+            shapes: self.op.shapes(),
         };
         let mut grad_h = alloc(cf * l)?;
         let gy = grad_y.as_view();
@@ -319,7 +413,8 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         let mut gcur = DeviceBuffer::<S>::alloc(dev, chunk)?;
         gemm_rm::<S>(dev, d, l, d, mat(w.out_w.as_view(), d, true, 0), mat(gy, d, true, l * d), 0.0, out(gcur.as_view_mut(), l, d * l), b)?;
         // The weight and bias gradients sum over the B·L positions: chunked GEMMs combined by a
-        // tree (`device_reduce`); its temporaries live in `keep` until the final synchronize.
+        // tree (`device_reduce`); its temporaries live in `keep` until the end of the pass (their
+        // frees are stream-ordered after the GEMMs that read them: no synchronisation).
         let mut keep: Vec<DeviceBuffer<S>> = Vec::new();
         let last = &cache.steps[n - 2];
         let (gy_t, last_t) = (mat(gy, d, true, l * d), mat(last.as_view(), l, true, d * l));
@@ -407,41 +502,30 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             let ones_col = mat(ones, 1, false, 0);
             gemm_sum_k(dev, d, 1, l, b, gz_k, ones_col, g.in_b.view_mut(i * d..(i + 1) * d)?, ones, &mut keep)?;
         }
-        // The filter's gradients: reduced on the device (`Some`, added below with the others), or
-        // by the host reference for `normalized` filters (added here).
-        let fg: Option<FilterGrads<f64>> = match (&w.filter, &cache.host_filter) {
+        // The filter's gradients: reduced on the device, or by the host reference for
+        // `normalized` filters (the one host copy of the pass: `grad_h` is needed there).
+        match (&w.filter, &cache.host_filter) {
             (Some(fb), _) => {
                 let dims = FilterDims::of(&self.op.filter, l);
                 let mut gb = FilterGradBuffers::<S>::alloc(dev, &dims, self.op.filter.layers.len())?;
                 implicit_filter_bwd(dev, &fb.views(), &dims, grad_h.as_view(), gb.views_mut())?;
-                Some(gb.to_host()?)
+                g.filter = Some(gb);
             }
             (None, Some(fc)) => {
-                dev.synchronize()?;
+                // The download is ordered after the launches that wrote `grad_h`.
                 let grad_h: Vec<T> = download(&grad_h)?;
                 let mut fg = self.op.filter.zero_grads();
                 filter::filter_bwd(&self.op.filter, fc, &grad_h, &mut fg)?;
-                grads.add_filter_grads(&fg);
-                None
+                g.host_filter = Some(fg);
             }
             (None, None) => {
                 return Err(HyenaError::Invalid("device operator cache: no filter weights and no host filter cache".into()).into())
             }
-        };
-        dev.synchronize()?;
-        drop(keep);
-        // Gradients to the host.
-        accumulate(&mut grads.in_proj_weight, &g.in_w)?;
-        accumulate(&mut grads.in_proj_bias, &g.in_b)?;
-        accumulate(&mut grads.out_proj_weight, &g.out_w)?;
-        accumulate(&mut grads.out_proj_bias, &g.out_b)?;
-        accumulate(&mut grads.short_filter_weight, &g.sf_w)?;
-        accumulate(&mut grads.short_filter_bias, &g.sf_b)?;
-        accumulate(&mut grads.filter_bias, &g.filter_bias)?;
-        if let Some(fg) = fg {
-            grads.add_filter_grads(&fg);
         }
-        Ok(du)
+        // The temporaries (`keep`, the chunk gradients, `grad_h`) are freed in stream order after
+        // the work that reads them: nothing waits for the device here.
+        drop(keep);
+        Ok((du, g))
     }
 
     /// Forward pass from host memory (uploads `u`, downloads `y`), as [`HyenaOperator::forward`].

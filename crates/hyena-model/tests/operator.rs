@@ -185,6 +185,127 @@ fn device_operator_matches_cpu_in_every_storage() {
     }
 }
 
+/// A device wrapper that counts the host-facing operations (host copies both ways and explicit
+/// synchronisations) and forwards everything to the device underneath.
+#[cfg(any(feature = "cuda", feature = "sim"))]
+mod counting {
+    use hyena_kernels::device::{Device, DeviceKind, GemmSpec, LaunchConfig};
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    use std::sync::Arc;
+
+    pub struct Counting {
+        pub inner: Arc<dyn Device>,
+        pub htod: AtomicUsize,
+        pub dtoh: AtomicUsize,
+        pub sync: AtomicUsize,
+    }
+
+    impl Counting {
+        pub fn new(inner: Arc<dyn Device>) -> Self {
+            Self { inner, htod: AtomicUsize::new(0), dtoh: AtomicUsize::new(0), sync: AtomicUsize::new(0) }
+        }
+        /// (host-to-device copies, device-to-host copies, synchronisations) since the last call.
+        pub fn take(&self) -> (usize, usize, usize) {
+            (self.htod.swap(0, Relaxed), self.dtoh.swap(0, Relaxed), self.sync.swap(0, Relaxed))
+        }
+    }
+
+    impl Device for Counting {
+        fn kind(&self) -> DeviceKind {
+            self.inner.kind()
+        }
+        fn name(&self) -> String {
+            self.inner.name()
+        }
+        fn max_shared_bytes(&self) -> usize {
+            self.inner.max_shared_bytes()
+        }
+        fn alloc_raw(&self, bytes: usize) -> hyena_kernels::Result<u64> {
+            self.inner.alloc_raw(bytes)
+        }
+        unsafe fn free_raw(&self, addr: u64, bytes: usize) {
+            // SAFETY (every method): forwarded under the caller's contract.
+            unsafe { self.inner.free_raw(addr, bytes) }
+        }
+        unsafe fn copy_htod_raw(&self, src: &[u8], dst: u64) -> hyena_kernels::Result<()> {
+            self.htod.fetch_add(1, Relaxed);
+            unsafe { self.inner.copy_htod_raw(src, dst) }
+        }
+        unsafe fn copy_dtoh_raw(&self, src: u64, dst: &mut [u8]) -> hyena_kernels::Result<()> {
+            self.dtoh.fetch_add(1, Relaxed);
+            unsafe { self.inner.copy_dtoh_raw(src, dst) }
+        }
+        unsafe fn copy_dtod_raw(&self, src: u64, dst: u64, bytes: usize) -> hyena_kernels::Result<()> {
+            unsafe { self.inner.copy_dtod_raw(src, dst, bytes) }
+        }
+        unsafe fn zero_raw(&self, dst: u64, bytes: usize) -> hyena_kernels::Result<()> {
+            unsafe { self.inner.zero_raw(dst, bytes) }
+        }
+        unsafe fn launch_raw(&self, name: &str, cfg: LaunchConfig, params: &[u8]) -> hyena_kernels::Result<()> {
+            unsafe { self.inner.launch_raw(name, cfg, params) }
+        }
+        unsafe fn gemm(&self, spec: &GemmSpec) -> hyena_kernels::Result<()> {
+            unsafe { self.inner.gemm(spec) }
+        }
+        fn synchronize(&self) -> hyena_kernels::Result<()> {
+            self.sync.fetch_add(1, Relaxed);
+            self.inner.synchronize()
+        }
+    }
+}
+
+/// A pass on device memory with weights uploaded beforehand queues only device work: no host
+/// copy and no synchronisation in `forward_with` nor in `backward_device_grads` (the gradients
+/// stay on the device); `DeviceGrads::add_to` then gives exactly what `backward` adds (the same
+/// device work, copied afterwards). The first pass may upload the cached vector of ones; the
+/// second must not copy anything.
+#[cfg(any(feature = "cuda", feature = "sim"))]
+#[test]
+fn device_pass_makes_no_host_copy_or_synchronisation() {
+    use hyena_kernels::device::{Device, DeviceBuffer};
+    use hyena_model::device_operator::DeviceOperator;
+    use std::sync::Arc;
+    for dev in common::devices() {
+        let counting = Arc::new(counting::Counting::new(dev.clone()));
+        let cdev: Arc<dyn Device> = counting.clone();
+        let (b, l) = (2, 40);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let c = OperatorConfig { d_model: 6, ..cfg(2, l, false) };
+        let dop = DeviceOperator::<f32, f32>::init(&c, cdev.clone(), &mut rng).unwrap();
+        let n = b * l * c.d_model;
+        let u: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let gy: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let w = dop.upload().unwrap();
+        let gyd = DeviceBuffer::from_host(&cdev, &gy).unwrap();
+        let mut grads = Vec::new();
+        for pass in 0..2 {
+            let ud = DeviceBuffer::from_host(&cdev, &u).unwrap();
+            counting.take();
+            let (y, cache) = dop.forward_with(w.clone(), ud, b, l).unwrap();
+            let (gu, g) = dop.backward_device_grads(&cache, &gyd).unwrap();
+            let (htod, dtoh, sync) = counting.take();
+            assert_eq!((dtoh, sync), (0, 0), "pass {pass}: device-to-host copies, synchronisations");
+            // Pass 0 uploads the ones (1 copy); pass 1 reuses them. Zero fills go through
+            // `zero_raw` (a memset on a GPU), not a host copy.
+            assert_eq!(htod, usize::from(pass == 0), "pass {pass}: host-to-device copies");
+            let mut held = dop.op.zeros_like();
+            g.add_to(&mut held).unwrap();
+            grads.push((y.to_host().unwrap(), gu.to_host().unwrap(), held));
+        }
+        // The host path (`backward`) adds the same gradients.
+        let (y, cache) = dop.forward(&u, b, l).unwrap();
+        let mut host = dop.op.zeros_like();
+        let gu = dop.backward(&cache, &gy, &mut host).unwrap();
+        for (yd, gud, held) in &grads {
+            assert_eq!(yd, &y);
+            assert_eq!(gud, &gu);
+            for (p, q) in held.params().into_iter().zip(host.params()) {
+                assert_eq!(p.data, q.data, "{}", p.name);
+            }
+        }
+    }
+}
+
 /// The inference path (`infer`: channel groups, no cache, the filter in blocks of positions) gives
 /// forward's `y`. The two differ only in summation order (out_proj summed per group and added to
 /// the bias first), so in f64 they agree to rounding: 1e-13 relative L2 is ~1000 ulps of headroom
