@@ -264,6 +264,38 @@ fn cache_budget_is_an_operator_setting() {
         assert_eq!(cache.recompute_group().is_some(), recomputes, "budget {bytes} of {kept} bytes");
         assert!(rel_l2(&yb, &y) < 1e-13, "budget {bytes}: {:e}", rel_l2(&yb, &y));
     }
+    // The command line's `--train-cache-mib`: MiB, saturating; absent is `Auto`.
+    assert_eq!(CachePolicy::from_budget_mib(None), CachePolicy::Auto);
+    assert_eq!(CachePolicy::from_budget_mib(Some(3)), CachePolicy::Budget { bytes: 3 << 20 });
+    assert_eq!(CachePolicy::from_budget_mib(Some(usize::MAX)), CachePolicy::Budget { bytes: usize::MAX });
+}
+
+/// The kept path's activations and the backward's temporaries come from `hyena_model::pool`
+/// with stale contents: a call after calls of other lengths (whose buffers it reuses, filled
+/// with their values) must give the bits of the first call, and so must a call after
+/// `pool::release` (fresh buffers). A buffer read before it is written would differ.
+#[test]
+fn pooled_buffers_carry_no_state_between_calls() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(31);
+    let op = HyenaOperator::<f32>::init(&OperatorConfig { d_model: 6, ..cfg(3, 64, false) }, &mut rng).unwrap();
+    let b = 2;
+    let data = |l: usize, rng: &mut rand::rngs::StdRng| -> Vec<f32> { (0..b * l * 6).map(|_| rng.random_range(-1.0..1.0)).collect() };
+    let (u, gy) = (data(50, &mut rng), data(50, &mut rng));
+    let call = |u: &[f32], gy: &[f32], l: usize| {
+        let (y, cache) = op.forward(u, b, l).unwrap();
+        let mut grads = op.zeros_like();
+        let gu = op.backward(&cache, gy, &mut grads).unwrap();
+        let params: Vec<Vec<f32>> = grads.params().iter().map(|p| p.data.to_vec()).collect();
+        (y, gu, params)
+    };
+    let first = call(&u, &gy, 50);
+    for l in [64, 41, 50] {
+        let (u2, gy2) = (data(l, &mut rng), data(l, &mut rng));
+        call(&u2, &gy2, l);
+        assert!(call(&u, &gy, 50) == first, "after a call at L = {l}");
+    }
+    hyena_model::pool::release();
+    assert!(call(&u, &gy, 50) == first, "after pool::release");
 }
 
 /// `filter_infer` evaluates the filter in blocks of 2048 positions: at L = 4173 (three blocks, the
