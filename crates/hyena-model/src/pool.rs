@@ -16,6 +16,11 @@ use std::sync::Mutex;
 /// Most bytes kept between calls (L = 8K at B = 1, D = 256, order 2 in f32 fits).
 pub const POOL_BYTES: usize = 256 << 20;
 
+/// Largest buffer kept (glibc's largest mmap threshold). Larger ones are freed at once, as
+/// before the pool: at long L a buffer idle in the pool would add to the peak memory, and the
+/// page faults matter less there than the memory.
+pub const MAX_BUF_BYTES: usize = 32 << 20;
+
 struct Pool {
     bytes: usize,
     bufs: Vec<(usize, Box<dyn Any + Send>)>,
@@ -52,10 +57,11 @@ pub(crate) fn take<X: Copy + Send + 'static>(n: usize, fill: X) -> Vec<X> {
     vec![fill; n]
 }
 
-/// Keep `v` for a later [`take`] when the pool has room for it (else it is freed).
+/// Keep `v` for a later [`take`] when it takes at most [`MAX_BUF_BYTES`] and the pool has room
+/// for it (else it is freed).
 pub(crate) fn give<X: Copy + Send + 'static>(v: Vec<X>) {
     let bytes = v.capacity() * std::mem::size_of::<X>();
-    if bytes == 0 {
+    if bytes == 0 || bytes > MAX_BUF_BYTES {
         return;
     }
     if let Ok(mut pool) = POOL.lock() {
@@ -105,5 +111,12 @@ mod tests {
         release();
         let after: Vec<u16> = take(800, 4);
         assert!(after.iter().all(|&x| x == 4), "released: a fresh buffer");
+        assert_eq!(held_bytes(), 0);
+        give(after);
+        assert_eq!(held_bytes(), 1600, "a kept buffer counts its capacity");
+        let big: Vec<u32> = take(MAX_BUF_BYTES / 4 + 1, 0);
+        give(big);
+        assert_eq!(held_bytes(), 1600, "a buffer over MAX_BUF_BYTES is freed, not kept");
+        release();
     }
 }
