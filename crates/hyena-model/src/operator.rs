@@ -12,7 +12,7 @@ use crate::recurrence::{check_dims, check_input_len, schedule, Src};
 use crate::tensors::TensorFile;
 use hyena_kernels::cpu::fftconv::{gated_fftconv_bwd_into, gated_fftconv_fwd, FftConvPlan, GatedBwdOut, Rows};
 use hyena_kernels::cpu::filter::{self, FilterCache, FilterGrads, ImplicitFilter};
-use hyena_kernels::cpu::linear::{matmul, transpose_into};
+use hyena_kernels::cpu::linear::matmul;
 use hyena_kernels::cpu::reduce::{add_f64, col_sums_f64, matmul_sum_k, sum_f64};
 use hyena_kernels::cpu::shortconv::{shortconv_bwd, shortconv_fwd};
 use hyena_kernels::Scalar;
@@ -934,22 +934,19 @@ impl<T: Scalar> HyenaOperator<T> {
         on_group_rows(gsw, 3, d, n + 1, c0, c1, |gsw| {
             on_group_rows(gsb, 1, d, n + 1, c0, c1, |gsb| shortconv_bwd(zin, &w_sc, &b_sc, g_uc, b, cg, l, g_zin, gsw, gsb))
         })?;
-        // in_proj backward: dU_b [L, D] (+)= dZ_bᵀ [L, CG] · W_in[G] [CG, D], computed as its
-        // transpose dU_bᵀ [D, L] = W_in[G]ᵀ · dZ_b (dZ_b row-major as the gemm crate's packed
-        // operand: 30 ms against 44–50 ms at L = 8K on one thread, docs/BENCHMARKS.md, "CPU backward
-        // at 1K and 8K"), then transposed into grad_u.
+        // in_proj backward: dU_b [L, D] (+)= dZ_bᵀ [L, CG] · W_in[G] [CG, D]. (As its transpose
+        // W_in[G]ᵀ · dZ_b the GEMM is faster at 8K, 30 against 44–50 ms on one thread, but the
+        // transposing copy back into grad_u cost as much: docs/BENCHMARKS.md, "CPU backward at
+        // 1K and 8K".)
         let w_in = group_rows(&self.in_proj_weight, d, d, n + 1, c0, c1);
         let mut gb_in = vec![0.0f64; cg];
-        let mut gut = pool::take(d * l, T::zero());
         for bi in 0..b {
             let gz = &g_zin[bi * cg * l..(bi + 1) * cg * l];
-            matmul(&mut gut, &w_in, gz, d, l, cg, true, false, false)?;
-            transpose_into(&gut, d, l, &mut grad_u[bi * l * d..(bi + 1) * l * d], !first)?;
+            matmul(&mut grad_u[bi * l * d..(bi + 1) * l * d], gz, &w_in, l, d, cg, true, false, !first)?;
             for (gbias, row) in gb_in.iter_mut().zip(gz.chunks_exact(l)) {
                 *gbias += sum_f64(row);
             }
         }
-        pool::give(gut);
         // dW_in[G] += Σ_b dZ_b [CG, L] · U_b [L, D] and db_in (above): sums over B·L positions,
         // accumulated accurately (`hyena_kernels::cpu::reduce`).
         let ab: Vec<(&[T], &[T])> =
