@@ -421,28 +421,87 @@ pub fn gated_fftconv_bwd<T: Scalar>(
     grad_y: &[T],
 ) -> Result<GatedConvGrads<T>> {
     let (b, c, l) = check_gated(plan, hf, d, &v, pre.as_ref(), post.as_ref())?;
-    check_len("gated conv grad_y [B, C, L]", grad_y.len(), b * c * l)?;
-    let bins = plan.bins();
-    let inv_n = T::one() / T::lit(plan.fft_size() as f64);
-    let n_all = b * c * l;
+    let n_all = shape_len("gated conv grad_y [B, C, L]", &[b, c, l])?;
     let mut grad_v = vec![T::zero(); n_all];
     let mut grad_pre = pre.map(|_| vec![T::zero(); n_all]);
     let mut grad_post = post.map(|_| vec![T::zero(); n_all]);
     let mut grad_h = vec![T::zero(); c * l];
     let mut grad_d = vec![T::zero(); c];
-    // Per channel, the rows of each gradient over the batch (one task owns one channel).
-    fn by_channel<T>(buf: Option<&mut Vec<T>>, c: usize, l: usize) -> Vec<Vec<&mut [T]>> {
-        let mut out: Vec<Vec<&mut [T]>> = (0..c).map(|_| Vec::new()).collect();
-        if let Some(buf) = buf {
-            for (row, r) in buf.chunks_mut(l).enumerate() {
-                out[row % c].push(r);
+    fn rows<T>(buf: &mut Vec<T>, l: usize) -> Vec<&mut [T]> {
+        buf.chunks_mut(l).collect()
+    }
+    let out = GatedBwdOut {
+        grad_v: rows(&mut grad_v, l),
+        grad_pre: grad_pre.as_mut().map(|x| rows(x, l)),
+        grad_post: grad_post.as_mut().map(|x| rows(x, l)),
+        grad_h: &mut grad_h,
+        grad_d: &mut grad_d,
+    };
+    gated_fftconv_bwd_into(plan, hf, d, v, pre, post, grad_y, out)?;
+    Ok(GatedConvGrads { grad_v, grad_pre, grad_post, grad_h, grad_d })
+}
+
+/// Where [`gated_fftconv_bwd_into`] writes the gradients (every element is written, none read).
+///
+/// The `[B, C, L]` gradients are given as their `B·C` rows of length L in `(b, c)` order, so
+/// that they may lie anywhere (e.g. in the chunks of a larger buffer, as the operator's
+/// short-conv output gradient `[B, (N+1)·D, L]`) without a copy.
+pub struct GatedBwdOut<'a, T> {
+    /// Rows of `grad_v`.
+    pub grad_v: Vec<&'a mut [T]>,
+    /// Rows of `grad_pre`: exactly when `pre` is given.
+    pub grad_pre: Option<Vec<&'a mut [T]>>,
+    /// Rows of `grad_post`: exactly when `post` is given.
+    pub grad_post: Option<Vec<&'a mut [T]>>,
+    /// `[C, L]`, reduced over the batch.
+    pub grad_h: &'a mut [T],
+    /// `[C]`.
+    pub grad_d: &'a mut [T],
+}
+
+/// [`gated_fftconv_bwd`] writing into caller-given rows ([`GatedBwdOut`]): no allocation of the
+/// `[B, C, L]` gradients, and no copy of them into where the caller needs them.
+#[allow(clippy::too_many_arguments)]
+pub fn gated_fftconv_bwd_into<T: Scalar>(
+    plan: &FftConvPlan<T>,
+    hf: &[Complex<T>],
+    d: &[T],
+    v: Rows<'_, T>,
+    pre: Option<Rows<'_, T>>,
+    post: Option<Rows<'_, T>>,
+    grad_y: &[T],
+    out: GatedBwdOut<'_, T>,
+) -> Result<()> {
+    let (b, c, l) = check_gated(plan, hf, d, &v, pre.as_ref(), post.as_ref())?;
+    check_len("gated conv grad_y [B, C, L]", grad_y.len(), b * c * l)?;
+    let GatedBwdOut { grad_v, grad_pre, grad_post, grad_h, grad_d } = out;
+    check_len("gated conv grad_h [C, L]", grad_h.len(), c * l)?;
+    check_len("gated conv grad_D [C]", grad_d.len(), c)?;
+    for (name, rows, want) in [("grad_v", Some(&grad_v), true), ("grad_pre", grad_pre.as_ref(), pre.is_some()), ("grad_post", grad_post.as_ref(), post.is_some())] {
+        match rows {
+            Some(r) if want => {
+                check_len(&format!("gated conv {name} rows"), r.len(), b * c)?;
+                if let Some(bad) = r.iter().find(|x| x.len() != l) {
+                    return Err(HyenaError::shape(format!("gated conv {name} row"), format!("{l} elements"), bad.len()));
+                }
             }
+            None if !want => {}
+            _ => return Err(HyenaError::Invalid(format!("gated conv backward: {name} must be given exactly when its gate is"))),
+        }
+    }
+    let bins = plan.bins();
+    let inv_n = T::one() / T::lit(plan.fft_size() as f64);
+    // Per channel, the rows of each gradient over the batch (one task owns one channel).
+    fn by_channel<T>(rows: Option<Vec<&mut [T]>>, c: usize) -> Vec<Vec<&mut [T]>> {
+        let mut out: Vec<Vec<&mut [T]>> = (0..c).map(|_| Vec::new()).collect();
+        for (row, r) in rows.into_iter().flatten().enumerate() {
+            out[row % c].push(r);
         }
         out
     }
-    let gv_rows = by_channel(Some(&mut grad_v), c, l);
-    let gpre_rows = by_channel(grad_pre.as_mut(), c, l);
-    let gpost_rows = by_channel(grad_post.as_mut(), c, l);
+    let gv_rows = by_channel(Some(grad_v), c);
+    let gpre_rows = by_channel(grad_pre, c);
+    let gpost_rows = by_channel(grad_post, c);
     gv_rows
         .into_par_iter()
         .zip(gpre_rows)
@@ -453,7 +512,8 @@ pub fn gated_fftconv_bwd<T: Scalar>(
         .try_for_each_init(
             || {
                 let z = Complex::new(T::zero(), T::zero());
-                (plan.scratch(), vec![z; bins], vec![z; bins], vec![Complex::new(0.0f64, 0.0); bins], vec![T::zero(); l], vec![T::zero(); l])
+                let acc_len = if b > 1 { bins } else { 0 };
+                (plan.scratch(), vec![z; bins], vec![z; bins], vec![Complex::new(0.0f64, 0.0); acc_len], vec![T::zero(); l], vec![T::zero(); l])
             },
             |(ws, sa, sg, acc, a, g), (ch, ((((gvs, gpres), gposts), gh), gd))| -> Result<()> {
                 let mut gpres = gpres.into_iter();
@@ -461,6 +521,8 @@ pub fn gated_fftconv_bwd<T: Scalar>(
                 let missing = || HyenaError::Invalid("internal: gradient row missing".into());
                 // The batch sums (grad_h's spectrum, grad_D = Σ_b Σ_t g·a) accumulate in f64: see
                 // `super::reduce` (grad_D sums B·L products; they are exact in f64 for f32 data).
+                // With one batch item the spectrum's "sum" is its one product: it stays in `sa`
+                // (the same value: an f32 product round-trips through f64 exactly).
                 acc.iter_mut().for_each(|x| *x = Complex::new(0.0, 0.0));
                 let hk = &hf[ch * bins..(ch + 1) * bins];
                 let dd = d[ch];
@@ -490,12 +552,17 @@ pub fn gated_fftconv_bwd<T: Scalar>(
                         None => g.copy_from_slice(gy),
                     }
                     plan.rfft(g, T::one(), sg, ws)?;
-                    for ((ac, &x), &gg) in acc.iter_mut().zip(sa.iter()).zip(sg.iter()) {
-                        let p = x.conj() * gg;
-                        *ac += Complex::new(p.re.as_f64(), p.im.as_f64());
-                    }
-                    for (s, &k) in sg.iter_mut().zip(hk) {
-                        *s = *s * k.conj();
+                    if b > 1 {
+                        for (((ac, &x), s), &k) in acc.iter_mut().zip(sa.iter()).zip(sg.iter_mut()).zip(hk) {
+                            let p = x.conj() * *s;
+                            *ac += Complex::new(p.re.as_f64(), p.im.as_f64());
+                            *s = *s * k.conj();
+                        }
+                    } else {
+                        for ((x, s), &k) in sa.iter_mut().zip(sg.iter_mut()).zip(hk) {
+                            *x = x.conj() * *s;
+                            *s = *s * k.conj();
+                        }
                     }
                     // ga = h ⋆ g + D·g, written into gv, then split into grad_v / grad_pre.
                     plan.irfft(sg, gv, ws)?;
@@ -512,9 +579,11 @@ pub fn gated_fftconv_bwd<T: Scalar>(
                     }
                 }
                 *gd = T::lit(dsum);
-                sa.iter_mut().zip(acc.iter()).for_each(|(s, x)| *s = Complex::new(T::lit(x.re), T::lit(x.im)));
+                if b > 1 {
+                    sa.iter_mut().zip(acc.iter()).for_each(|(s, x)| *s = Complex::new(T::lit(x.re), T::lit(x.im)));
+                }
                 plan.irfft(sa, gh, ws)
             },
         )?;
-    Ok(GatedConvGrads { grad_v, grad_pre, grad_post, grad_h, grad_d })
+    Ok(())
 }

@@ -385,20 +385,10 @@ pub fn modulation_window<T: Scalar>(t: &[T], deltas: &[T], shift: f64) -> Result
     Ok(window)
 }
 
-/// `[rows, cols]` → `[cols, rows]`, in cache-friendly tiles.
+/// `[rows, cols]` → `[cols, rows]` ([`super::linear::transpose_into`]).
 fn transpose<T: Scalar>(src: &[T], rows: usize, cols: usize) -> Result<Vec<T>> {
-    check_len("transpose source", src.len(), shape_len("transpose [rows, cols]", &[rows, cols])?)?;
     let mut dst = try_vec("transpose", src.len(), T::zero())?;
-    const TILE: usize = 32;
-    for r0 in (0..rows).step_by(TILE) {
-        for c0 in (0..cols).step_by(TILE) {
-            for r in r0..(r0 + TILE).min(rows) {
-                for c in c0..(c0 + TILE).min(cols) {
-                    dst[c * rows + r] = src[r * cols + c];
-                }
-            }
-        }
-    }
+    super::linear::transpose_into(src, rows, cols, &mut dst, false)?;
     Ok(dst)
 }
 
@@ -518,4 +508,27 @@ fn check_bwd_shapes<T: Scalar>(w: &ImplicitFilter<T>, cache: &FilterCache<T>, gr
 
 fn add64<T: Scalar>(dst: &mut [T], src: &[f64]) {
     dst.iter_mut().zip(src).for_each(|(a, &x)| *a = T::lit(a.as_f64() + x));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tiled transpose against the definition, on shapes with partial tiles on both sides,
+    /// writing and accumulating.
+    #[test]
+    fn transpose_matches_definition() {
+        for (rows, cols) in [(1, 1), (3, 40), (17, 16), (33, 31), (64, 5)] {
+            let src: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+            let t = transpose(&src, rows, cols).unwrap();
+            for r in 0..rows {
+                for c in 0..cols {
+                    assert_eq!(t[c * rows + r], src[r * cols + c], "{rows}x{cols} at ({r}, {c})");
+                }
+            }
+            let mut acc = vec![0.5f32; rows * cols];
+            super::super::linear::transpose_into(&src, rows, cols, &mut acc, true).unwrap();
+            assert!(acc.iter().zip(&t).all(|(&a, &x)| a == x + 0.5), "{rows}x{cols}: accumulate");
+        }
+    }
 }

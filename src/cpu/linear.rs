@@ -84,6 +84,44 @@ pub fn matmul<T: Scalar>(
     Ok(())
 }
 
+/// `dst [cols, rows] = srcᵀ` for a row-major `src [rows, cols]` (`dst += srcᵀ` when
+/// `accumulate`), through a 16 × 16 tile in registers/L1: each tile's rows are read whole and its
+/// columns written whole as rows.
+///
+/// Why: writing (or reading) one element per row of a tile touches lines `rows·size` bytes apart;
+/// at 4 KiB apart (L = 1K in f32) they all fall in one L1 set and evict each other, one miss per
+/// element (the filter's transposes were 3 % of a forward+backward's samples at L = 1K,
+/// docs/BENCHMARKS.md, "CPU backward at 1K and 8K"). Whole tile rows cost one miss per line.
+pub fn transpose_into<T: Scalar>(src: &[T], rows: usize, cols: usize, dst: &mut [T], accumulate: bool) -> Result<()> {
+    let n = shape_len("transpose [rows, cols]", &[rows, cols])?;
+    check_len("transpose source", src.len(), n)?;
+    check_len("transpose destination", dst.len(), n)?;
+    const TILE: usize = 16;
+    let mut tile = [T::zero(); TILE * TILE];
+    for r0 in (0..rows).step_by(TILE) {
+        let rn = TILE.min(rows - r0);
+        for c0 in (0..cols).step_by(TILE) {
+            let cn = TILE.min(cols - c0);
+            for r in 0..rn {
+                let row = &src[(r0 + r) * cols + c0..(r0 + r) * cols + c0 + cn];
+                for (c, &x) in row.iter().enumerate() {
+                    tile[c * TILE + r] = x;
+                }
+            }
+            for c in 0..cn {
+                let out = &mut dst[(c0 + c) * rows + r0..(c0 + c) * rows + r0 + rn];
+                let t = &tile[c * TILE..c * TILE + rn];
+                if accumulate {
+                    out.iter_mut().zip(t).for_each(|(o, &x)| *o = *o + x);
+                } else {
+                    out.copy_from_slice(t);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `y [rows, out] = x [rows, in] · Wᵀ + bias`, with `w` as `[out, in]` (PyTorch layout).
 pub fn linear_fwd<T: Scalar>(
     x: &[T],

@@ -27,16 +27,89 @@ pub const K_CHUNK: usize = 1024;
 /// Work (m·n·k) of one chunk under which the GEMM runs on the calling thread only.
 const PARALLEL_THRESHOLD: usize = 1 << 18;
 
-/// `Σ x` accumulated in f64.
+/// Independent partial sums of [`sum_f64`] and [`dot_f64`].
+///
+/// Why: one f64 accumulator is one dependent chain of additions (4 cycles each), which made the
+/// short conv's parameter-gradient sums cost more than its whole convolution (docs/BENCHMARKS.md,
+/// "CPU backward at 1K and 8K"). With `LANES` interleaved partial sums the loop vectorizes; the
+/// order of the additions is fixed by the code (lane `i` sums the terms `i, i + LANES, …`, then
+/// the lanes are added pairwise), so every instruction set gives the same bits.
+const LANES: usize = 8;
+
+/// `Σ x` accumulated in f64 (in [`LANES`] partial sums).
 #[inline]
 pub fn sum_f64<T: Scalar>(x: &[T]) -> f64 {
-    x.iter().fold(0.0f64, |s, &v| s + v.as_f64())
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has the feature the function is compiled for (checked above).
+            return unsafe { sum_f64_avx512(x) };
+        }
+    }
+    sum_lanes(x)
 }
 
-/// `Σ x·y` accumulated in f64 (each product formed in f64: exact for f32 inputs).
+/// `Σ x·y` over the common length, accumulated in f64 (each product formed in f64: exact for f32
+/// inputs; in [`LANES`] partial sums).
 #[inline]
 pub fn dot_f64<T: Scalar>(x: &[T], y: &[T]) -> f64 {
-    x.iter().zip(y).fold(0.0f64, |s, (&a, &b)| s + a.as_f64() * b.as_f64())
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") {
+            // SAFETY: as in `sum_f64`.
+            return unsafe { dot_f64_avx512(x, y) };
+        }
+    }
+    dot_lanes(x, y)
+}
+
+/// [`sum_lanes`] compiled for AVX-512 (same operations in the same order: bit-identical).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn sum_f64_avx512<T: Scalar>(x: &[T]) -> f64 {
+    sum_lanes(x)
+}
+
+/// [`dot_lanes`] compiled for AVX-512 (same operations in the same order: bit-identical).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dot_f64_avx512<T: Scalar>(x: &[T], y: &[T]) -> f64 {
+    dot_lanes(x, y)
+}
+
+/// The lanes of a partial-sum array added pairwise (a fixed order), then `tail`.
+#[inline(always)]
+fn fold_lanes(acc: [f64; LANES], tail: f64) -> f64 {
+    let a = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
+    ((a[0] + a[2]) + (a[1] + a[3])) + tail
+}
+
+#[inline(always)]
+fn sum_lanes<T: Scalar>(x: &[T]) -> f64 {
+    let mut acc = [0.0f64; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder().iter().fold(0.0f64, |s, &v| s + v.as_f64());
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += v.as_f64();
+        }
+    }
+    fold_lanes(acc, tail)
+}
+
+#[inline(always)]
+fn dot_lanes<T: Scalar>(x: &[T], y: &[T]) -> f64 {
+    let n = x.len().min(y.len());
+    let (x, y) = (&x[..n], &y[..n]);
+    let mut acc = [0.0f64; LANES];
+    let (xc, yc) = (x.chunks_exact(LANES), y.chunks_exact(LANES));
+    let tail = xc.remainder().iter().zip(yc.remainder()).fold(0.0f64, |s, (&a, &b)| s + a.as_f64() * b.as_f64());
+    for (cx, cy) in xc.zip(yc) {
+        for ((a, &p), &q) in acc.iter_mut().zip(cx).zip(cy) {
+            *a += p.as_f64() * q.as_f64();
+        }
+    }
+    fold_lanes(acc, tail)
 }
 
 /// `acc[j] += Σ_rows x[row, j]` for a row-major `[rows, acc.len()]` matrix, in f64.
@@ -134,4 +207,32 @@ pub fn matmul_sum_k<T: Scalar>(
         }
     }
     add_f64(c, &acc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lane sums against sums whose values are known exactly: integers (every partial sum
+    /// is an exact f64), lengths around the lane count, and the dispatched path against the
+    /// portable one bit for bit.
+    #[test]
+    fn lane_sums_are_exact_on_integers_and_agree_across_paths() {
+        for n in [0usize, 1, 7, 8, 9, 16, 17, 1000, 1023] {
+            let x: Vec<f32> = (0..n).map(|i| (i % 97) as f32 - 48.0).collect();
+            let y: Vec<f32> = (0..n).map(|i| (i % 13) as f32 + 1.0).collect();
+            let want_sum: f64 = (0..n).map(|i| (i % 97) as f64 - 48.0).sum();
+            let want_dot: f64 = (0..n).map(|i| ((i % 97) as f64 - 48.0) * ((i % 13) as f64 + 1.0)).sum();
+            assert_eq!(sum_f64(&x), want_sum, "sum, n = {n}");
+            assert_eq!(dot_f64(&x, &y), want_dot, "dot, n = {n}");
+            // Unequal lengths: the common prefix.
+            assert_eq!(dot_f64(&x, &y[..n / 2]), dot_f64(&x[..n / 2], &y[..n / 2]));
+        }
+        // Values that round differently in different orders: the dispatched path must still give
+        // the portable path's bits.
+        let x: Vec<f32> = (0..1001).map(|i| ((i as f32) * 0.618_034).sin() * 1e3f32.powi(i % 3)).collect();
+        let y: Vec<f32> = (0..1001).map(|i| ((i as f32) * 0.414_213).cos()).collect();
+        assert_eq!(sum_f64(&x).to_bits(), sum_lanes(&x).to_bits());
+        assert_eq!(dot_f64(&x, &y).to_bits(), dot_lanes(&x, &y).to_bits());
+    }
 }

@@ -504,10 +504,7 @@ fn cpu_columns(a: &BenchArgs, s: &Setup, rep: &mut Report) {
          hyena_fwdbwd the training path (forward with cache, then backward)"
             .into(),
     );
-    let cache_policy = match a.train_cache_mib {
-        Some(mib) => CachePolicy::Budget { bytes: mib.saturating_mul(1 << 20) },
-        None => CachePolicy::Auto,
-    };
+    let cache_policy = CachePolicy::from_budget_mib(a.train_cache_mib);
     let bench_cpu = CpuBench { batch, width: s.width, heads, head_dim: a.head_dim, order: a.order, filter_width: a.filter_width, cache_policy };
     let pb = progress(a.quiet, (s.lengths.len() * keys.len()) as u64);
     let avail = mem_available();
@@ -726,16 +723,22 @@ impl CpuBench {
             }
         };
         // The first length of a column has no measured point to extrapolate from: time one run
-        // at a short length (a few ms) and extrapolate from that.
+        // at a short length (a few ms) and extrapolate from that. The probe gets a warm-up run:
+        // a cold first call (FFT plans, first-touch pages, thread start) took 1.75× the warm
+        // median at 1K, which made the 1M inference estimate 1.5× the measurement
+        // (docs/BENCHMARKS.md, "The bench's time estimate at 1M").
         let anchor = prev.or_else(|| {
             let l0 = l.min(PROBE_LEN);
-            let one = Policy { warmup: 0, reps: 1, budget: Duration::ZERO };
+            let one = Policy { warmup: 1, reps: 1, budget: Duration::ZERO };
             self.run(key, l0, &one).value.map(|ms| (l0, ms))
         });
         let est = estimate_ms(anchor, l, quadratic);
         let mut cell = match gate(est, bytes, max_est_secs, avail) {
             Some(c) => c,
             None => {
+                // Buffers the operator keeps between calls (hyena_model::pool) belong to the
+                // previous cell: freed so that this cell's peak is its own.
+                hyena_model::pool::release();
                 let tracked = reset_peak_rss();
                 let mut c = self.run(key, l, &s.policy);
                 c.peak_mib = peak_rss_mib().filter(|_| tracked);

@@ -74,9 +74,7 @@ fn run_operator<T: Scalar>(args: &RunArgs, w: &TensorFile) -> Result<(), ModelEr
     let prefix = find_prefix(w)?;
     let (cfg, declared) = load_config(args, w)?;
     let mut op = HyenaOperator::<T>::from_tensors(w, &prefix, &cfg)?;
-    if let Some(mib) = args.train_cache_mib {
-        op.set_cache_policy(hyena_model::operator::CachePolicy::Budget { bytes: mib.saturating_mul(1 << 20) });
-    }
+    op.set_cache_policy(hyena_model::operator::CachePolicy::from_budget_mib(args.train_cache_mib));
     if let Some((v, origin)) = &declared {
         hyena_model::config::check_declared_sizes(v, &op.cfg.size_fields(), origin)?;
     }

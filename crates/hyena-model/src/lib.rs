@@ -54,6 +54,7 @@ pub mod error;
 pub mod layers;
 pub mod lm;
 pub mod operator;
+pub mod pool;
 pub mod recall;
 mod recurrence;
 pub mod tensors;

@@ -7,9 +7,10 @@
 
 use crate::config::OperatorConfig;
 use crate::error::{ModelError, Result};
+use crate::pool;
 use crate::recurrence::{check_dims, check_input_len, schedule, Src};
 use crate::tensors::TensorFile;
-use hyena_kernels::cpu::fftconv::{gated_fftconv_bwd, gated_fftconv_fwd, FftConvPlan, Rows};
+use hyena_kernels::cpu::fftconv::{gated_fftconv_bwd_into, gated_fftconv_fwd, FftConvPlan, GatedBwdOut, Rows};
 use hyena_kernels::cpu::filter::{self, FilterCache, FilterGrads, ImplicitFilter};
 use hyena_kernels::cpu::linear::matmul;
 use hyena_kernels::cpu::reduce::{add_f64, col_sums_f64, matmul_sum_k, sum_f64};
@@ -178,6 +179,26 @@ impl<T: Scalar> OperatorCache<T> {
             Activations::Recomputed { group, .. } => Some(group),
         }
     }
+}
+
+impl<T: Scalar> Drop for OperatorCache<T> {
+    /// The cache's `[B, L, D]`-sized buffers go back to [`crate::pool`] for the next call.
+    fn drop(&mut self) {
+        pool::give(std::mem::take(&mut self.u));
+        if let Activations::Kept { zin, uc, hf, steps } = &mut self.acts {
+            pool::give(std::mem::take(zin));
+            pool::give(std::mem::take(uc));
+            pool::give(std::mem::take(hf));
+            steps.drain(..).for_each(pool::give);
+        }
+    }
+}
+
+/// A copy of `x` in a pooled buffer.
+fn pooled_copy<T: Scalar>(x: &[T]) -> Vec<T> {
+    let mut v = pool::take(x.len(), T::zero());
+    v.copy_from_slice(x);
+    v
 }
 
 /// `a · b`, or [`ModelError::TooLarge`] naming `what` on overflow.
@@ -595,10 +616,12 @@ impl<T: Scalar> HyenaOperator<T> {
         if let Some(g) = group {
             let y = self.grouped_forward(u, b, l, g, &h, &plan)?;
             let acts = Activations::Recomputed { h, group: g };
-            return Ok((y, OperatorCache { b, l, u: u.to_vec(), filter_cache, plan, acts, shapes: self.shapes() }));
+            return Ok((y, OperatorCache { b, l, u: pooled_copy(u), filter_cache, plan, acts, shapes: self.shapes() }));
         }
         // in_proj, produced channel-major per batch: Z_b [C3, L] = W_in [C3, D] · U_bᵀ.
-        let mut zin = vec![T::zero(); b * c3 * l];
+        // Pooled buffers (stale contents): every element of zin, uc, hf and the steps is written
+        // below before it is read.
+        let mut zin = pool::take(b * c3 * l, T::zero());
         for bi in 0..b {
             let zb = &mut zin[bi * c3 * l..(bi + 1) * c3 * l];
             matmul(zb, &self.in_proj_weight, &u[bi * l * d..(bi + 1) * l * d], c3, l, d, false, true, false)?;
@@ -606,9 +629,11 @@ impl<T: Scalar> HyenaOperator<T> {
                 row.iter_mut().for_each(|x| *x = *x + bias);
             }
         }
-        let mut uc = vec![T::zero(); b * c3 * l];
+        let mut uc = pool::take(b * c3 * l, T::zero());
         shortconv_fwd(&zin, &self.short_filter_weight, &self.short_filter_bias, b, c3, l, &mut uc)?;
-        let hf = plan.filter_spectra(&h, self.filter_channels())?;
+        let cf = self.filter_channels();
+        let mut hf = pool::take(mul("filter spectra [C, bins]", cf, bins)?, Complex::new(T::zero(), T::zero()));
+        plan.filter_spectra_into(&h, cf, &mut hf)?;
         drop(h);
         let xs = |i: usize| Rows::new(&uc[i * d * l..], b, d, l, c3 * l);
         let mut steps: Vec<Vec<T>> = Vec::with_capacity(n - 1);
@@ -618,7 +643,7 @@ impl<T: Scalar> HyenaOperator<T> {
                 Src::Chunk(i) => xs(i),
                 Src::Step(j) => Rows::contiguous(&steps[j], b, d, l),
             })?;
-            let mut out = vec![T::zero(); b * d * l];
+            let mut out = pool::take(b * d * l, T::zero());
             gated_fftconv_fwd(
                 &plan,
                 &hf[o * d * bins..(o + 1) * d * bins],
@@ -642,7 +667,7 @@ impl<T: Scalar> HyenaOperator<T> {
             }
         }
         let acts = Activations::Kept { zin, uc, hf, steps };
-        Ok((y, OperatorCache { b, l, u: u.to_vec(), filter_cache, plan, acts, shapes: self.shapes() }))
+        Ok((y, OperatorCache { b, l, u: pooled_copy(u), filter_cache, plan, acts, shapes: self.shapes() }))
     }
 
     /// Forward pass for inference: `y` as [`Self::forward`] computes it, with no cache kept for a
@@ -754,18 +779,23 @@ impl<T: Scalar> HyenaOperator<T> {
         let mut gb_out = vec![0.0f64; d];
         col_sums_f64(&mut gb_out, grad_y)?;
         add_f64(&mut grads.out_proj_bias, &gb_out)?;
-        let mut grad_h = vec![T::zero(); self.filter_channels() * l];
+        // Every row of grad_h is written by the gated convolutions' backward (pooled, stale).
+        let mut grad_h = pool::take(self.filter_channels() * l, T::zero());
         let mut grad_u = vec![T::zero(); b * l * d];
         match &cache.acts {
             Activations::Kept { zin, uc, hf, steps } => {
                 let steps: Vec<&[T]> = steps.iter().map(|s| s.as_slice()).collect();
                 let hfs: Vec<&[Complex<T>]> = (0..n - 1).map(|o| &hf[o * d * bins..(o + 1) * d * bins]).collect();
-                let mut g = vec![T::zero(); b * d * l];
-                let mut g_uc = vec![T::zero(); b * c3 * l];
+                // Pooled (stale): g is written by out_proj's backward, g_uc and g_zin whole by the
+                // gated convolutions' and the short conv's backward.
+                let mut g = pool::take(b * d * l, T::zero());
+                let mut g_uc = pool::take(b * c3 * l, T::zero());
                 self.group_backward_mix(grad_y, b, l, 0, d, uc, &steps, &hfs, &cache.plan, &mut g, &mut g_uc, &mut grad_h, grads)?;
-                drop(g);
-                let mut g_zin = vec![T::zero(); b * c3 * l];
+                pool::give(g);
+                let mut g_zin = pool::take(b * c3 * l, T::zero());
                 self.group_backward_proj(&cache.u, b, l, 0, d, zin, &g_uc, &mut g_zin, &mut grad_u, true, grads)?;
+                pool::give(g_uc);
+                pool::give(g_zin);
             }
             Activations::Recomputed { h, group } => {
                 let g = *group;
@@ -778,7 +808,6 @@ impl<T: Scalar> HyenaOperator<T> {
                     let cgl = b * (n + 1) * gw * l;
                     self.group_forward(&cache.u, b, l, c0, c1, h, &cache.plan, &mut ws)?;
                     let g_uc = &mut g_uc[..cgl];
-                    g_uc.iter_mut().for_each(|x| *x = T::zero());
                     {
                         let steps: Vec<&[T]> = (0..n - 1).map(|o| &ws.steps[o * m..(o + 1) * m]).collect();
                         let hfs: Vec<&[Complex<T>]> = (0..n - 1).map(|o| &ws.hf[o * gw * bins..(o + 1) * gw * bins]).collect();
@@ -793,6 +822,7 @@ impl<T: Scalar> HyenaOperator<T> {
         // Filter backward.
         let mut fg = self.filter.zero_grads();
         filter::filter_bwd(&self.filter, &cache.filter_cache, &grad_h, &mut fg)?;
+        pool::give(grad_h);
         grads.add_filter_grads(&fg);
         Ok(grad_u)
     }
@@ -800,8 +830,8 @@ impl<T: Scalar> HyenaOperator<T> {
     /// Backward of out_proj and of the recurrence for channels `c0..c1` given the group's
     /// short-conv output `uc` `[B, (N+1)·G, L]`, recurrence `steps` (each `[B, G, L]`) and filter
     /// spectra `hfs` (each `[G, bins]`): writes the group's rows of `grad_h`, accumulates
-    /// `dW_out[:, c0..c1]` and the filter bias, and adds the gradient of the short-conv output
-    /// into `g_uc` (zero on entry). `g` is a `[B, G, L]` workspace.
+    /// `dW_out[:, c0..c1]` and the filter bias, and writes the gradient of the short-conv output
+    /// into `g_uc` (every element). `g` is a `[B, G, L]` workspace.
     #[allow(clippy::too_many_arguments)]
     fn group_backward_mix(
         &self,
@@ -835,33 +865,43 @@ impl<T: Scalar> HyenaOperator<T> {
         let ab: Vec<(&[T], &[T])> =
             (0..b).map(|bi| (&last[bi * gw * l..(bi + 1) * gw * l], &grad_y[bi * l * d..(bi + 1) * l * d])).collect();
         on_group_cols_t(&mut grads.out_proj_weight, d, c0, c1, |c| matmul_sum_k(c, &ab, gw, d, l, false, false))?;
-        // The recurrence, last step first.
+        // The recurrence, last step first. Every chunk of `g_uc` receives exactly one gradient
+        // (v at the first step, x_{N−1−o} as step o's pre-gate, x₀ as the last step's
+        // post-gate), so the gated convolutions write their gradients straight into its rows.
         let xs = |i: usize| Rows::new(&uc[i * gw * l..], b, gw, l, cg * l);
-        let add_chunk = |g_uc: &mut [T], i: usize, src: &[T]| {
-            for bi in 0..b {
-                let dst = &mut g_uc[bi * cg * l + i * gw * l..bi * cg * l + (i + 1) * gw * l];
-                dst.iter_mut().zip(&src[bi * gw * l..(bi + 1) * gw * l]).for_each(|(a, &x)| *a = *a + x);
-            }
-        };
+        let mut gv_tmp: Vec<T> = Vec::new();
         for s in schedule(n).rev() {
             let o = s.o;
             let (cur, pre, post) = s.operands(|src| match src {
                 Src::Chunk(i) => xs(i),
                 Src::Step(j) => Rows::contiguous(steps[j], b, gw, l),
             })?;
-            let gr = gated_fftconv_bwd(plan, hfs[o], &self.filter_bias[o * d + c0..o * d + c1], cur, Some(pre), post, g)?;
-            if let Some(gp) = &gr.grad_pre {
-                add_chunk(g_uc, s.pre, gp);
-            }
-            if let (Some(gq), Some(i)) = (&gr.grad_post, s.post) {
-                add_chunk(g_uc, i, gq);
-            }
-            grad_h[(o * d + c0) * l..(o * d + c1) * l].copy_from_slice(&gr.grad_h);
-            grads.filter_bias[o * d + c0..o * d + c1].iter_mut().zip(&gr.grad_d).for_each(|(a, &x)| *a = *a + x);
-            // The gradient of `cur`: into its chunk (v), or the previous step's output gradient.
-            match s.cur {
-                Src::Chunk(i) => add_chunk(g_uc, i, &gr.grad_v),
-                Src::Step(_) => g.copy_from_slice(&gr.grad_v),
+            let mut rows: Vec<Option<&mut [T]>> = g_uc.chunks_mut(l).map(Some).collect();
+            let grad_v = match s.cur {
+                Src::Chunk(i) => chunk_rows(&mut rows, b, cg, gw, i)?,
+                // The gradient of the previous step's output: it becomes `g`, this step's input,
+                // after the call.
+                Src::Step(_) => {
+                    gv_tmp.resize(b * gw * l, T::zero());
+                    gv_tmp.chunks_mut(l).collect()
+                }
+            };
+            let grad_post = match s.post {
+                Some(i) => Some(chunk_rows(&mut rows, b, cg, gw, i)?),
+                None => None,
+            };
+            let mut gd = vec![T::zero(); gw];
+            let out = GatedBwdOut {
+                grad_v,
+                grad_pre: Some(chunk_rows(&mut rows, b, cg, gw, s.pre)?),
+                grad_post,
+                grad_h: &mut grad_h[(o * d + c0) * l..(o * d + c1) * l],
+                grad_d: &mut gd,
+            };
+            gated_fftconv_bwd_into(plan, hfs[o], &self.filter_bias[o * d + c0..o * d + c1], cur, Some(pre), post, g, out)?;
+            grads.filter_bias[o * d + c0..o * d + c1].iter_mut().zip(&gd).for_each(|(a, &x)| *a = *a + x);
+            if let Src::Step(_) = s.cur {
+                g.copy_from_slice(&gv_tmp);
             }
         }
         Ok(())
@@ -894,7 +934,10 @@ impl<T: Scalar> HyenaOperator<T> {
         on_group_rows(gsw, 3, d, n + 1, c0, c1, |gsw| {
             on_group_rows(gsb, 1, d, n + 1, c0, c1, |gsb| shortconv_bwd(zin, &w_sc, &b_sc, g_uc, b, cg, l, g_zin, gsw, gsb))
         })?;
-        // in_proj backward: dU_b [L, D] (+)= dZ_bᵀ [L, CG] · W_in[G] [CG, D].
+        // in_proj backward: dU_b [L, D] (+)= dZ_bᵀ [L, CG] · W_in[G] [CG, D]. (As its transpose
+        // W_in[G]ᵀ · dZ_b the GEMM is faster at 8K, 30 against 44–50 ms on one thread, but the
+        // transposing copy back into grad_u cost as much: docs/BENCHMARKS.md, "CPU backward at
+        // 1K and 8K".)
         let w_in = group_rows(&self.in_proj_weight, d, d, n + 1, c0, c1);
         let mut gb_in = vec![0.0f64; cg];
         for bi in 0..b {
@@ -912,6 +955,19 @@ impl<T: Scalar> HyenaOperator<T> {
         on_group_rows(&mut grads.in_proj_bias, 1, d, n + 1, c0, c1, |c| add_f64(c, &gb_in))?;
         Ok(())
     }
+}
+
+/// The `B·G` rows of chunk `i` of a group's `[B, (N+1)·G, L]` buffer, taken out of `rows` (its
+/// rows of length L, in order) in `(b, c)` order.
+fn chunk_rows<'a, T>(rows: &mut [Option<&'a mut [T]>], b: usize, cg: usize, gw: usize, i: usize) -> Result<Vec<&'a mut [T]>> {
+    let mut out = Vec::with_capacity(b * gw);
+    for bi in 0..b {
+        for c in 0..gw {
+            let r = rows.get_mut(bi * cg + i * gw + c).and_then(Option::take);
+            out.push(r.ok_or_else(|| ModelError::Config(format!("internal: row {c} of chunk {i} (batch {bi}) taken twice or missing")))?);
+        }
+    }
+    Ok(out)
 }
 
 /// One channel group's activations, sized for the largest group and reused by every group (a
@@ -968,6 +1024,13 @@ impl<T: Scalar> GroupWs<T> {
     }
 }
 
+/// Free the pooled group workspaces (see [`crate::pool::release`]).
+pub(crate) fn release_group_workspaces() {
+    if let Ok(mut pool) = WS_POOL.lock() {
+        pool.clear();
+    }
+}
+
 /// The rows of a `[chunks·D, per]` tensor that belong to channels `c0..c1` (chunk i: rows
 /// `i·D + c0 .. i·D + c1`), contiguous; the tensor itself when the group has every channel.
 fn group_rows<T: Copy>(v: &[T], per: usize, d: usize, chunks: usize, c0: usize, c1: usize) -> std::borrow::Cow<'_, [T]> {
@@ -1004,26 +1067,37 @@ fn group_cols_t<T: Copy>(v: &[T], d: usize, c0: usize, c1: usize) -> Vec<T> {
     if gw == 0 {
         return out;
     }
-    // Plain index loops: an iterator chain (flat_map of step_by) cost ~30 instructions per
-    // element, more than the GEMM layouts save at L = 1K.
     out.resize(gw * d, v[0]);
-    for (j, row) in v.chunks_exact(d).enumerate() {
-        for (c, &x) in row[c0..c1].iter().enumerate() {
-            out[c * d + j] = x;
+    tiles(d, c0, c1, |j, c| out[(c - c0) * d + j] = v[j * d + c]);
+    out
+}
+
+/// `f(j, c)` for every row `j < D` and column `c0 ≤ c < c1` of a `[D, D]` matrix, in 16 × 16
+/// tiles (the order of a transposing copy).
+///
+/// Why tiles: a plain loop writes each element of a transposed row to another cache line (D
+/// apart); the tiles keep both sides' lines in L1. Plain index loops: an iterator chain
+/// (flat_map of step_by) cost ~30 instructions per element, more than the GEMM layouts save at
+/// L = 1K.
+#[inline(always)]
+fn tiles(d: usize, c0: usize, c1: usize, mut f: impl FnMut(usize, usize)) {
+    const TILE: usize = 16;
+    for jb in (0..d).step_by(TILE) {
+        for cb in (c0..c1).step_by(TILE) {
+            for j in jb..(jb + TILE).min(d) {
+                for c in cb..(cb + TILE).min(c1) {
+                    f(j, c);
+                }
+            }
         }
     }
-    out
 }
 
 /// `f` on the [`group_cols_t`] of `v` (`[c1 − c0, D]`), written back (transposed) into `v` after.
 fn on_group_cols_t<T: Copy, R>(v: &mut [T], d: usize, c0: usize, c1: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
     let mut tmp = group_cols_t(v, d, c0, c1);
     let r = f(&mut tmp);
-    for (j, row) in v.chunks_exact_mut(d).enumerate() {
-        for (c, x) in row[c0..c1].iter_mut().enumerate() {
-            *x = tmp[c * d + j];
-        }
-    }
+    tiles(d, c0, c1, |j, c| v[j * d + c] = tmp[(c - c0) * d + j]);
     r
 }
 
@@ -1061,6 +1135,15 @@ pub fn kept_bytes(d: usize, order: usize, b: usize, l: usize, bins: usize, scala
 pub const TRAIN_CACHE_BYTES: usize = 2 << 30;
 
 impl CachePolicy {
+    /// The policy of a budget given in MiB (the command line's `--train-cache-mib`):
+    /// [`CachePolicy::Budget`] of `mib` MiB (saturating), or [`CachePolicy::Auto`] when `None`.
+    pub fn from_budget_mib(mib: Option<usize>) -> Self {
+        match mib {
+            Some(mib) => CachePolicy::Budget { bytes: mib.saturating_mul(1 << 20) },
+            None => CachePolicy::Auto,
+        }
+    }
+
     /// Most bytes of kept activations the policy allows before it recomputes: `None` for the
     /// fixed policies ([`CachePolicy::Keep`], [`CachePolicy::Recompute`]).
     pub fn budget(self) -> Option<usize> {

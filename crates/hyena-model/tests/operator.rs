@@ -385,6 +385,38 @@ fn cache_budget_is_an_operator_setting() {
         assert_eq!(cache.recompute_group().is_some(), recomputes, "budget {bytes} of {kept} bytes");
         assert!(rel_l2(&yb, &y) < 1e-13, "budget {bytes}: {:e}", rel_l2(&yb, &y));
     }
+    // The command line's `--train-cache-mib`: MiB, saturating; absent is `Auto`.
+    assert_eq!(CachePolicy::from_budget_mib(None), CachePolicy::Auto);
+    assert_eq!(CachePolicy::from_budget_mib(Some(3)), CachePolicy::Budget { bytes: 3 << 20 });
+    assert_eq!(CachePolicy::from_budget_mib(Some(usize::MAX)), CachePolicy::Budget { bytes: usize::MAX });
+}
+
+/// The kept path's activations and the backward's temporaries come from `hyena_model::pool`
+/// with stale contents: a call after calls of other lengths (whose buffers it reuses, filled
+/// with their values) must give the bits of the first call, and so must a call after
+/// `pool::release` (fresh buffers). A buffer read before it is written would differ.
+#[test]
+fn pooled_buffers_carry_no_state_between_calls() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(31);
+    let op = HyenaOperator::<f32>::init(&OperatorConfig { d_model: 6, ..cfg(3, 64, false) }, &mut rng).unwrap();
+    let b = 2;
+    let data = |l: usize, rng: &mut rand::rngs::StdRng| -> Vec<f32> { (0..b * l * 6).map(|_| rng.random_range(-1.0..1.0)).collect() };
+    let (u, gy) = (data(50, &mut rng), data(50, &mut rng));
+    let call = |u: &[f32], gy: &[f32], l: usize| {
+        let (y, cache) = op.forward(u, b, l).unwrap();
+        let mut grads = op.zeros_like();
+        let gu = op.backward(&cache, gy, &mut grads).unwrap();
+        let params: Vec<Vec<f32>> = grads.params().iter().map(|p| p.data.to_vec()).collect();
+        (y, gu, params)
+    };
+    let first = call(&u, &gy, 50);
+    for l in [64, 41, 50] {
+        let (u2, gy2) = (data(l, &mut rng), data(l, &mut rng));
+        call(&u2, &gy2, l);
+        assert!(call(&u, &gy, 50) == first, "after a call at L = {l}");
+    }
+    hyena_model::pool::release();
+    assert!(call(&u, &gy, 50) == first, "after pool::release");
 }
 
 /// `filter_infer` evaluates the filter in blocks of 2048 positions: at L = 4173 (three blocks, the
@@ -559,6 +591,28 @@ mod profile {
     fn gemm_outproj_tn(y: &mut [f32], last: &[f32], wt: &[f32], d: usize, l: usize) {
         matmul(y, last, wt, l, d, d, true, false, false).unwrap();
     }
+    // Channel-major alternatives: every operand row-major ("nn"), the `[L, D]` tensors transposed
+    // to `[D, L]` (or back) by a copy outside the GEMM (timed apart: `transpose_ld`).
+    #[inline(never)]
+    fn gemm_inproj_nn(z: &mut [f32], w_in: &[f32], ut: &[f32], d: usize, cg: usize, l: usize) {
+        matmul(z, w_in, ut, cg, l, d, false, false, false).unwrap();
+    }
+    #[inline(never)]
+    fn gemm_du_t_tn(gut: &mut [f32], w_in: &[f32], gz: &[f32], d: usize, cg: usize, l: usize) {
+        matmul(gut, w_in, gz, d, l, cg, true, false, false).unwrap();
+    }
+    #[inline(never)]
+    fn gemm_dpre_nn(c: &mut [f32], wt: &[f32], gyt: &[f32], d: usize, l: usize) {
+        matmul(c, wt, gyt, d, l, d, false, false, false).unwrap();
+    }
+    #[inline(never)]
+    fn gemm_outproj_t_nn(yt: &mut [f32], w: &[f32], last: &[f32], d: usize, l: usize) {
+        matmul(yt, w, last, d, l, d, false, false, false).unwrap();
+    }
+    #[inline(never)]
+    fn transpose_ld(x: &[f32], r: usize, c: usize) -> Vec<f32> {
+        transpose(x, r, c)
+    }
 
     /// The operator's projection GEMMs at B = 1, D = 256, order 2 (CG = 768 in_proj rows), L =
     /// `HYENA_PROFILE_L` (default 1024), each in its current operand layout and in the alternative
@@ -598,6 +652,26 @@ mod profile {
             assert!(rel_l2(&a, &b) < 1e-5, "out_proj {:e}", rel_l2(&a, &b));
             // The rest are checked by the operator's tests; here they must at least be finite.
             assert!(gu.iter().chain(&dwin).chain(&z).all(|x| x.is_finite()));
+            // Channel-major alternatives against the layouts above.
+            let ut = transpose_ld(&u, l, d);
+            let mut z2 = vec![0.0f32; cg * l];
+            gemm_inproj_nn(&mut z2, &w_in, &ut, d, cg, l);
+            assert!(rel_l2(&z, &z2) < 1e-5, "in_proj {:e}", rel_l2(&z, &z2));
+            let mut gut = vec![0.0f32; d * l];
+            gemm_du_t_tn(&mut gut, &w_in, &gz, d, cg, l);
+            let gu2 = transpose_ld(&gut, d, l);
+            assert!(rel_l2(&gu, &gu2) < 1e-5, "dU {:e}", rel_l2(&gu, &gu2));
+            let gyt = transpose_ld(&gy, l, d);
+            let (mut a, mut b) = (vec![0.0f32; d * l], vec![0.0f32; d * l]);
+            gemm_dpre_nt(&mut a, &wt, &gy, d, l);
+            gemm_dpre_nn(&mut b, &wt, &gyt, d, l);
+            assert!(rel_l2(&a, &b) < 1e-5, "dPre nn {:e}", rel_l2(&a, &b));
+            let mut yt = vec![0.0f32; d * l];
+            gemm_outproj_t_nn(&mut yt, &w, &last, d, l);
+            let mut y = vec![0.0f32; l * d];
+            gemm_outproj_tn(&mut y, &last, &wt, d, l);
+            let y2 = transpose_ld(&yt, d, l);
+            assert!(rel_l2(&y, &y2) < 1e-5, "out_proj nn {:e}", rel_l2(&y, &y2));
         });
     }
 }
