@@ -356,6 +356,14 @@ template <int R, bool INV> __device__ inline void pass_twiddle(float2 (&v)[R], c
     twiddle_in<R, INV>(v, w1, w4);
 }
 
+// Keeps the compiler from hoisting the global loads of later unrolled iterations above this point
+// (they would all be live at once: register spills at 128 registers per thread).
+__device__ inline void fence_loads() {
+#ifndef CUDASIM
+    asm volatile("" ::: "memory");
+#endif
+}
+
 __device__ inline float2 ld(const float* b, unsigned m, unsigned i) { return make_float2(b[i], b[m + i]); }
 __device__ inline void st(float* b, unsigned m, unsigned i, float2 x) {
     b[i] = x.x;
@@ -373,6 +381,7 @@ template <int R0, int NB, class Load> __device__ inline void p0_pass(float* base
         for (int q = 0; q < R0; ++q) {
             float2 x[NB];
             load(j + q * cnt, x);
+            fence_loads();
 #pragma unroll
             for (int b = 0; b < NB; ++b) v[b][q] = x[b];
         }
@@ -403,6 +412,7 @@ template <int R0, int NB, class Out> __device__ inline void last_pass(const floa
 #pragma unroll
             for (int b = 0; b < NB; ++b) x[b] = v[b][q];
             out(j + q * cnt, x);
+            fence_loads();
         }
     }
 }
@@ -426,17 +436,15 @@ template <int NB, class Out> __device__ inline void last_dispatch(const float* b
     }
 }
 
-// One radix-16 middle pass at Ns = 2^s on NB buffers, in place: every thread reads its (at most
-// two) butterflies into registers, barrier, writes, barrier. Needs NB·m/16 ≤ 2·blockDim.x.
-template <bool INV> __device__ inline void mid_pass(float* base, unsigned nb, const Plan& pl, unsigned s, Layout in, Layout out, const Tw& tw) {
+// One radix-16 middle pass at Ns = 2^s on one buffer, in place: every thread reads its IPT
+// butterflies into registers, barrier, writes, barrier. Needs m/16 ≤ IPT·blockDim.x.
+template <bool INV, int IPT> __device__ inline void mid_pass(float* buf, const Plan& pl, unsigned s, Layout in, Layout out, const Tw& tw) {
     const unsigned m = pl.m, cnt = m >> 4, T = blockDim.x;
-    float2 v[2][16];
+    float2 v[IPT][16];
 #pragma unroll
-    for (int c = 0; c < 2; ++c) {
-        const unsigned it = threadIdx.x + c * T;
-        if (it < nb * cnt) {
-            const unsigned b = it / cnt, j = it - b * cnt;
-            const float* buf = base + 2 * m * b;
+    for (int c = 0; c < IPT; ++c) {
+        const unsigned j = threadIdx.x + c * T;
+        if (j < cnt) {
 #pragma unroll
             for (int q = 0; q < 16; ++q) v[c][q] = ld(buf, m, in(j + q * cnt));
             pass_twiddle<16, INV>(v[c], tw, s, j & ((1u << s) - 1u));
@@ -445,36 +453,42 @@ template <bool INV> __device__ inline void mid_pass(float* base, unsigned nb, co
     }
     __syncthreads();
 #pragma unroll
-    for (int c = 0; c < 2; ++c) {
-        const unsigned it = threadIdx.x + c * T;
-        if (it < nb * cnt) {
-            const unsigned b = it / cnt, j = it - b * cnt, k = j & ((1u << s) - 1u);
-            float* buf = base + 2 * m * b;
+    for (int c = 0; c < IPT; ++c) {
+        const unsigned j = threadIdx.x + c * T;
+        if (j < cnt) {
+            const unsigned k = j & ((1u << s) - 1u);
 #pragma unroll
             for (int q = 0; q < 16; ++q) st(buf, m, out(((j - k) << 4) + k + (q << s)), v[c][q]);
         }
     }
     __syncthreads();
 }
+template <bool INV, int IPT> __device__ inline void mid_passes(float* base, unsigned nb, const Plan& pl, unsigned s, Layout in, Layout out, const Tw& tw) {
+    for (unsigned b = 0; b < nb; ++b) {
+        if (IPT == 1 || (pl.m >> 4) <= blockDim.x) mid_pass<INV, 1>(base + 2 * pl.m * b, pl, s, in, out, tw);
+        else mid_pass<INV, IPT>(base + 2 * pl.m * b, pl, s, in, out, tw);
+    }
+}
 
-// Forward passes after P0 (shared to shared); returns the layout the fused pass reads.
-__device__ inline Layout forward_mids(float* base, unsigned nb, const Plan& pl, const Tw& tw) {
+// Buffers one after the other: at most one butterfly per thread whenever m/16 ≤ blockDim (two
+// butterflies of two buffers in one pass spilled at 128 registers).
+template <int IPT> __device__ inline Layout forward_mids(float* base, unsigned nb, const Plan& pl, const Tw& tw) {
     Layout l = written_by(pl.r0, 0);
     for (unsigned i = 0; i < pl.mids; ++i) {
         const unsigned s = pl.r0 + 4 * i;
         const Layout o = written_by(4, s);
-        mid_pass<false>(base, nb, pl, s, l, o, tw);
+        mid_passes<false, IPT>(base, nb, pl, s, l, o, tw);
         l = o;
     }
     return l;
 }
 // Inverse passes after the fused one; returns the layout the last pass reads.
-__device__ inline Layout inverse_mids(float* base, unsigned nb, const Plan& pl, const Tw& tw) {
+template <int IPT> __device__ inline Layout inverse_mids(float* base, unsigned nb, const Plan& pl, const Tw& tw) {
     Layout l = written_by(pl.rL, 0);
     for (unsigned i = 0; i < pl.mids; ++i) {
         const unsigned s = pl.rL + 4 * i;
         const Layout o = written_by(4, s);
-        mid_pass<true>(base, nb, pl, s, l, o, tw);
+        mid_passes<true, IPT>(base, nb, pl, s, l, o, tw);
         l = o;
     }
     return l;
@@ -529,18 +543,23 @@ template <int RL, class F> __device__ inline void for_each_pair(const Plan& pl, 
         for (int q = 0; q < RL; ++q) {
             const float2 w = cmul(wb1, w32(q * (16 / RL)));
             f(v1[q], v2[RL - 1 - q], pr.b1 + q * J, w, pr.b1 + q * J, pr.b2 + (RL - 1 - q) * J);
+            fence_loads();
         }
         return;
     }
     f(v1[0], v1[0], 0u, make_float2(1.f, 0.f), 0u, 0u);
 #pragma unroll
-    for (int q = 1; q < RL / 2; ++q) f(v1[q], v1[RL - q], q * J, w32(q * (16 / RL)), q * J, (RL - q) * J);
+    for (int q = 1; q < RL / 2; ++q) {
+        f(v1[q], v1[RL - q], q * J, w32(q * (16 / RL)), q * J, (RL - q) * J);
+        fence_loads();
+    }
     if (RL >= 2) f(v1[RL / 2], v1[RL / 2], (RL / 2) * J, w32(8), (RL / 2) * J, (RL / 2) * J);
     if (pr.has2) {
 #pragma unroll
         for (int q = 0; q < RL / 2; ++q) {
             const float2 w = cmul(wb2, w32(q * (16 / RL)));
             f(v2[q], v2[RL - 1 - q], pr.b2 + q * J, w, pr.b2 + q * J, pr.b2 + (RL - 1 - q) * J);
+            fence_loads();
         }
     }
 }
@@ -550,6 +569,25 @@ template <int RL, class F> __device__ inline void for_each_pair(const Plan& pl, 
 template <int RL> __device__ inline void fused_idft(const Pair& pr, float2 (&v1)[RL], float2 (&v2)[RL]) {
     dft<RL, true>(v1);
     if (pr.has2) dft<RL, true>(v2);
+}
+// Parks the folded butterflies in their own slots (no other thread reads them) and reloads them
+// transformed by the inverse first pass: what stays live across the following barrier is the two
+// butterflies alone, not the split/product temporaries (which spilled at 128 registers).
+template <int RL> __device__ inline void fused_park_idft(float* buf, const Plan& pl, Layout in, const Pair& pr, float2 (&v1)[RL], float2 (&v2)[RL]) {
+#pragma unroll
+    for (int q = 0; q < RL; ++q) st(buf, pl.m, in(pr.b1 + q * pr.J), v1[q]);
+    if (pr.has2) {
+#pragma unroll
+        for (int q = 0; q < RL; ++q) st(buf, pl.m, in(pr.b2 + q * pr.J), v2[q]);
+    }
+    fence_loads();
+#pragma unroll
+    for (int q = 0; q < RL; ++q) v1[q] = ld(buf, pl.m, in(pr.b1 + q * pr.J));
+    if (pr.has2) {
+#pragma unroll
+        for (int q = 0; q < RL; ++q) v2[q] = ld(buf, pl.m, in(pr.b2 + q * pr.J));
+    }
+    fused_idft<RL>(pr, v1, v2);
 }
 template <int RL> __device__ inline void fused_store(float* buf, const Plan& pl, const Pair& pr, float2 (&v1)[RL], float2 (&v2)[RL]) {
     const Layout out = written_by(ilog2(RL), 0);
@@ -590,11 +628,12 @@ template <typename T> __device__ inline bool aligned2(const void* p) { return p 
 }  // namespace smfft
 
 // Guard of the shared-memory path's launch shape (ops::fftconv sets blockDim = clamp(m/2, 32, 512)):
-// a middle pass needs NB·m/16 ≤ 2·blockDim (every butterfly read before any is written) and the
+// a middle pass needs m/16 ≤ 2·blockDim (1· for the backward, whose buffers pass one after the
+// other: every butterfly is read before any is written) and the
 // fused pass m/32 ≤ blockDim; the twiddle table covers m ≤ 16384.
 __device__ inline void check_shape(unsigned M, unsigned nb) {
     const unsigned m = 1u << M;
-    if (M < 1 || M > 14 || nb * (m >> 4) > 2 * blockDim.x || (m >> 5) > blockDim.x) __trap();
+    if (M < 1 || M > 14 || (m >> 4) > (nb == 1 ? 2u : 1u) * blockDim.x || (m >> 5) > blockDim.x) __trap();
 }
 
 template <typename T> __device__ inline void filter(const HyenaFftFilterParams p) {
@@ -614,7 +653,7 @@ template <typename T> __device__ inline void filter(const HyenaFftFilterParams p
     auto load = [&](unsigned pt, float2* x) { x[0] = load2<T>(hr, 2 * (uint64_t)pt, L, vec); };
     p0_dispatch<1>(z, pl, load);
     __syncthreads();
-    const Layout in = forward_mids(z, 1, pl, tw);
+    const Layout in = forward_mids<2>(z, 1, pl, tw);
     const float scale = 1.0f / (float)(2u * m);  // a power of two: exact
     const unsigned u = threadIdx.x;
     if (u >= pair_slots(pl)) return;
@@ -653,7 +692,7 @@ template <int RL> __device__ inline void fwd_fused(float* z, const smfft::Plan& 
             zk = z1;  // last: zk and zmk may be one register (k = 0, k = m/2)
         };
         for_each_pair<RL>(pl, tw, pr, v1, v2, op);
-        fused_idft<RL>(pr, v1, v2);
+        fused_park_idft<RL>(z, pl, in, pr, v1, v2);
     }
     __syncthreads();
     if (act) fused_store<RL>(z, pl, pr, v1, v2);
@@ -698,14 +737,14 @@ template <typename T> __device__ inline void fwd(const HyenaFftConvFwdParams p) 
     };
     p0_dispatch<1>(z, pl, load);
     __syncthreads();
-    const Layout in = forward_mids(z, 1, pl, tw);
+    const Layout in = forward_mids<2>(z, 1, pl, tw);
     switch (pl.rL) {
     case 1: fwd_fused<2>(z, pl, in, tw, hf); break;
     case 2: fwd_fused<4>(z, pl, in, tw, hf); break;
     case 3: fwd_fused<8>(z, pl, in, tw, hf); break;
     default: fwd_fused<16>(z, pl, in, tw, hf); break;
     }
-    const Layout last = inverse_mids(z, 1, pl, tw);
+    const Layout last = inverse_mids<2>(z, 1, pl, tw);
     // y = post ⊙ (conv + D·a): hf carries 1/n, so the unnormalised inverse gives the convolution.
     auto out = [&](unsigned pt, const float2* s) {
         const uint64_t t = 2 * (uint64_t)pt;
@@ -773,7 +812,7 @@ template <int RL> __device__ inline void bwd_fused(float* za, const smfft::Plan&
             zk = z1;
         };
         for_each_pair<RL>(pl, tw, pr, v1, v2, op);
-        fused_idft<RL>(pr, v1, v2);
+        fused_park_idft<RL>(zg, pl, in, pr, v1, v2);
     }
     __syncthreads();
     if (act) {
@@ -847,14 +886,14 @@ template <typename T> __device__ inline void bwd_rows(const HyenaFftConvBwdParam
     for (int o = 16; o > 0; o /= 2) gd += __shfl_down_sync(0xffffffffu, gd, o);
     if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = gd;
     __syncthreads();
-    const Layout in = forward_mids(za, 2, pl, tw);
+    const Layout in = forward_mids<1>(za, 2, pl, tw);
     switch (pl.rL) {
     case 1: bwd_fused<2>(za, pl, in, tw, hf, ws); break;
     case 2: bwd_fused<4>(za, pl, in, tw, hf, ws); break;
     case 3: bwd_fused<8>(za, pl, in, tw, hf, ws); break;
     default: bwd_fused<16>(za, pl, in, tw, hf, ws); break;
     }
-    const Layout last = inverse_mids(za, 2, pl, tw);
+    const Layout last = inverse_mids<1>(za, 2, pl, tw);
     auto out = [&](unsigned pt, const float2* s) {
         const uint64_t t = 2 * (uint64_t)pt;
         if (t >= L) return;
