@@ -12,19 +12,23 @@
 //
 // FFT algorithm (real FFT of n = 2^log2n points as an m = n/2 point complex FFT):
 //   load   z[j] = a[2j] + i·a[2j+1]                       (natural order, zero padded)
-//   fwd    radix-2 decimation-in-frequency, in place      (natural in -> bit-reversed out)
-//   pairs  for k = 0..m/2 (slots rev(k), rev(m−k)):  split Z into the real spectrum
+//   fwd    Stockham autosort FFT, radix-16 passes in registers (natural in -> natural out; the
+//          section "Shared-memory path" below has the passes, barriers, twiddles and banks)
+//   pairs  for k = 0..m/2:  split Z into the real spectrum
 //            X[k] = E[k] + W^k O[k],  E = (Z[k] + conj Z[m−k])/2,  O = −i (Z[k] − conj Z[m−k])/2,
 //          multiply by hf, and fold the product Y back into an m-point spectrum
 //            Z'[k] = (Y[k] + conj Y[m−k]) + i (Y[k] − conj Y[m−k]) conj(W^k)   (W = e^{−2πi/n});
-//          the factor 2 of this fold cancels the 1/2 of an m-point inverse vs an n-point one.
-//   inv    radix-2 decimation-in-time with conjugate twiddles (bit-reversed in -> natural out),
-//          unnormalised: hf already carries 1/n, so z'[j] = s[2j] + i·s[2j+1] = (h ∗ a)[2j, 2j+1].
-//   The two FFTs need no bit-reversal permutation. Twiddles: sincospif (accurate, ~1 ulp).
+//          the factor 2 of this fold cancels the 1/2 of an m-point inverse vs an n-point one. Bins
+//          k and m−k sit in the registers of one thread after the last forward pass: no shared
+//          round trip for the split.
+//   inv    the same Stockham passes with conjugate twiddles, unnormalised: hf already carries 1/n,
+//          so z'[j] = s[2j] + i·s[2j+1] = (h ∗ a)[2j, 2j+1].
+//   Twiddles from a per-block table (sincospif once per entry, not per butterfly).
 //
-// Shared memory (dynamic, one block): m float2 (the spectrum, 4n bytes) + L floats (a, kept for
-//   the D·a term so v and pre are read once) = 4n + 4L bytes; L = 16384, n = 32768: 192 KiB
-//   (227 KiB is the sm_90 opt-in limit). The filter kernel needs 4n bytes.
+// Shared memory (dynamic, one block): the spectrum as two float planes (4n bytes) + L floats (a,
+//   kept for the D·a term so v and pre are read once, as even/odd planes) = 4n + 4L bytes;
+//   L = 16384, n = 32768: 192 KiB (227 KiB is the sm_90 opt-in limit); + 7 KiB static (twiddle
+//   table). The filter kernel needs 4n bytes.
 //
 // Cost per (b, c) row, fp32 storage: global reads v, pre, post (12 L bytes) + hf (8(n/2+1) ≈ 8L
 //   bytes, shared by the B rows of a channel: L2 hits), writes y (4 L bytes). FLOPs: two m-point
@@ -38,10 +42,10 @@
 //   hf (≈ 8 L, L2), writes grad_v, grad_pre, grad_post (12 L) and the row's spectrum G·conj(A)
 //   (8(n/2+1) ≈ 8 L bytes) to the workspace; the reduce reads it once per channel and writes
 //   grad_h (4 L per channel). FLOPs: four m-point FFTs (2 forward, 2 inverse) ≈ 20 L log2 L, plus
-//   one inverse FFT per channel. Shared: 2 spectra = 8n bytes (+4 KiB static): L ≤ 8192.
+//   one inverse FFT per channel. Shared: 2 spectra = 8n bytes (+7 KiB static): L ≤ 8192.
 //
-// Radix-2 with one __syncthreads per stage is the simple first version (log2 m barriers per FFT);
-// register-resident radix-8 stages are the obvious next optimisation.
+// bwd_rows runs the two forward FFTs (a, g) and the two inverse ones in the same passes.
+// bwd_reduce (one inverse FFT per channel) still uses the radix-2 helpers of the long path.
 //
 // ---- Multi-pass (four-step) path: L > 16384 forward, L > 8192 backward, L ≤ 2^20 ----------------
 // A full complex FFT of n = n1·n2 points in global memory (n1 = 2^⌊log2 n / 2⌋, n2 = n / n1; at
