@@ -4,11 +4,17 @@
 //!   the Rust params structs from `kernels/hyena_params.h` with bindgen (see `build/cuda.rs`).
 //! - feature `sim`: compile the same `kernels/*.cu` with the host C++ compiler against the
 //!   simulator's CUDA header, for the SIMT simulator (see `build/sim.rs`).
+//! - either: the kernel index `$OUT_DIR/kernel_index.rs` from the entry points of `kernels/*.cu`
+//!   (see `build/index.rs`).
 //! - neither: nothing to do; the crate is CPU-only and needs no nvcc and no libclang.
 
 #[cfg(any(feature = "cuda", feature = "sim"))]
 #[path = "build/params.rs"]
 mod params;
+
+#[cfg(any(feature = "cuda", feature = "sim"))]
+#[path = "build/index.rs"]
+mod index;
 
 #[cfg(feature = "cuda")]
 #[path = "build/cuda.rs"]
@@ -23,9 +29,14 @@ fn main() {
     println!("cargo:rerun-if-changed=build");
     println!("cargo:rerun-if-changed=kernels");
     #[cfg(any(feature = "cuda", feature = "sim"))]
-    params::generate();
-    #[cfg(feature = "cuda")]
-    cuda::build();
-    #[cfg(feature = "sim")]
-    sim::build();
+    {
+        params::generate();
+        let kernels = index::parse(&params::manifest_dir().join("kernels"));
+        #[cfg(feature = "cuda")]
+        cuda::build();
+        #[cfg(feature = "sim")]
+        index::write(&kernels, Some(&sim::build()));
+        #[cfg(not(feature = "sim"))]
+        index::write(&kernels, None);
+    }
 }

@@ -201,16 +201,7 @@ pub fn build() {
         println!("cargo:rerun-if-env-changed={v}");
     }
     let kdir = manifest_dir().join("kernels");
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(&kdir)
-        .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", kdir.display())))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "cu"))
-        .collect();
-    sources.sort();
-    if sources.is_empty() {
-        fail(&format!("no kernels/*.cu in {}", kdir.display()));
-    }
+    let sources = super::index::sources(&kdir);
     for s in &sources {
         println!("cargo:rerun-if-changed={}", s.display());
     }

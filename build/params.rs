@@ -1,6 +1,7 @@
 //! Build step shared by the `cuda` and `sim` features: generate the Rust twins of the launch-params
 //! structs in `kernels/hyena_params.h` with bindgen, into `$OUT_DIR/hyena_params.rs` (included by
-//! `src/kernels.rs`).
+//! `src/kernels.rs`), with bindgen's layout tests (size, alignment and every field's offset, checked
+//! at compile time against clang's layout of the header) and `bytemuck::Pod` derived.
 //!
 //! Also home of the toolchain lookup used by `build/cuda.rs` (and usable by `build/sim.rs`):
 //! [`toolchain_dirs`] lists, in order, the repository's `.toolchain/` links and the per-user cache
@@ -90,6 +91,18 @@ fn locate_libclang() -> String {
     "no LIBCLANG_PATH and no provisioned libclang; trying the system's".to_string()
 }
 
+/// Adds `bytemuck::Pod` and `Zeroable` to every generated struct: `as_bytes` passes params
+/// structs to `launch_raw` as bytes, and the derive refuses a struct with padding (uninitialised
+/// bytes), so a struct that gains a hole fails the build instead of leaking memory into a launch.
+#[derive(Debug)]
+struct PodDerives;
+
+impl bindgen::callbacks::ParseCallbacks for PodDerives {
+    fn add_derives(&self, _info: &bindgen::callbacks::DeriveInfo<'_>) -> Vec<String> {
+        vec!["bytemuck::Pod".into(), "bytemuck::Zeroable".into()]
+    }
+}
+
 /// Generate `$OUT_DIR/hyena_params.rs` from `kernels/hyena_params.h`.
 pub fn generate() {
     for v in ["LIBCLANG_PATH", "HYENA_TOOLCHAIN", "HYENA_TOOLCHAIN_CACHE", "XDG_CACHE_HOME"] {
@@ -110,9 +123,9 @@ pub fn generate() {
         bindgen::Builder::default()
             .header(header_s)
             .clang_args(["-x", "c", "-std=c11"])
-            // Only our structs (the simulator's appended test structs also start with `Hyena`);
-            // without this bindgen emits all of stdint.h.
+            // Only our structs; without this bindgen emits all of stdint.h.
             .allowlist_type("Hyena.*")
+            .parse_callbacks(Box::new(PodDerives))
             .derive_default(true)
             .derive_debug(true)
             .derive_copy(true)

@@ -41,14 +41,13 @@ fn cuda_include_dirs() -> Vec<PathBuf> {
     )
 }
 
-pub fn build() {
+/// Compile the kernels for the simulator; returns the kernels the simulator build found.
+pub fn build() -> Vec<cudasim::build::KernelInfo> {
     let kernels_dir = manifest_dir().join("kernels");
     let res = cudasim::build::Builder::new()
         .cu_dir(&kernels_dir)
         .include(&kernels_dir)
         .cuda_include_dirs(cuda_include_dirs())
         .compile("hyena");
-    if let Err(e) = res {
-        fail(&format!("feature `sim`: {e}"));
-    }
+    res.unwrap_or_else(|e| fail(&format!("feature `sim`: {e}")))
 }

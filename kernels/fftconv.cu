@@ -59,7 +59,7 @@
 //          workspace ws[c, pair, r, t2] (row r holds k1 = rev(r)).
 //   pass 2 hyena_fftconv_long_rows: per workspace row: n2-point DIF (k2 in bit-reversed order),
 //          multiply by hf in the same layout, n2-point inverse DIT, twiddle W_n^{−t2·k1}, store.
-//          The filter spectrum is passes 1 and 2 (mode 0: scale 1/n, no inverse) run on h with
+//          The filter spectrum is passes 1 and 2 (hf = 0: scale 1/n, no inverse) run on h with
 //          B = 1 straight into hf [C, n] complex: the layout is the four-step one, opaque to callers.
 //   pass 3 hyena_fftconv_long_out_*: per tile: inverse n1-point DIT FFTs down the columns (t1 in
 //          natural order), keep t < L, y = post ⊙ (conv + D·a) for b0 (real) and b1 (imaginary);
@@ -78,7 +78,8 @@
 //   acc += Zg·conj(Za) (its inverse has real part Σ_{b in pair} corr(g_b, a_b): the cross terms
 //   corr(g_b1, a_b0) − corr(g_b0, a_b1) land in the imaginary part), Za·H and Zg·conj(H) inverted
 //   in place; acc/n inverted into a grad_h slab [C, n]. Pass 3 then gives grad_post (on Za, gate
-//   grad_y), grad_v and grad_pre (on Zg, gates pre and v), and grad_h = Re(slab)[t < L] with
+//   grad_y), grad_v and grad_pre (on Zg, gates pre and v), and (hyena_fftconv_long_grad_h_*, the
+//   same pass over the slab) grad_h = Re(slab)[t < L] with
 //   grad_D = its lag 0 (Σ_b Σ_t g·a), all deterministic (no atomics, batch order fixed). Accuracy:
 //   these sums over L are not running sums but FFT correlations, whose rounding error grows like
 //   u·log2 n (u = 2^-24), not u·sqrt(L): measured grad_D (filter_fn.bias) 1.2e-7 relative L2 at
@@ -1063,9 +1064,9 @@ template <typename T> __device__ inline void long_cols(const HyenaFftConvLongPar
     }
 }
 
-// Pass 2, one block per workspace row (blockIdx.x = (ch·n1 + r)·P + pr): n2-point DIF FFT; mode 0
-// (filter): scale by 1/n and store (bit-reversed k2 order: the spectrum layout); mode 1: multiply
-// by the filter spectrum (same layout), inverse DIT FFT, twiddle W_n^{−t2·k1}, store.
+// Pass 2, one block per workspace row (blockIdx.x = (ch·n1 + r)·P + pr): n2-point DIF FFT; no
+// spectrum (hf = 0, the filter): scale by 1/n and store (bit-reversed k2 order: the spectrum
+// layout); else multiply by the spectrum (same layout), inverse DIT FFT, twiddle W_n^{−t2·k1}, store.
 __device__ inline void long_rows(const HyenaFftConvLongParams p) {
     HYENA_DYN_SHARED(float2, z);
     const unsigned log2n1 = (unsigned)p.log2n1, log2n2 = (unsigned)p.log2n2;
@@ -1079,7 +1080,7 @@ __device__ inline void long_rows(const HyenaFftConvLongParams p) {
     for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) z[j] = row[j];
     __syncthreads();
     fft_dif(z, log2n2);
-    if (p.mode == 0) {
+    if (!p.hf) {
         const float scale = 1.0f / (float)n;
         for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) row[j] = make_float2(z[j].x * scale, z[j].y * scale);
         return;
@@ -1094,11 +1095,12 @@ __device__ inline void long_rows(const HyenaFftConvLongParams p) {
 
 // Backward pass 2, one block per (channel, workspace row r), blockIdx.x = ch·n1 + r. For every
 // pair pr in order: row DIFs of Za = A_b0 + i·A_b1 (ws, from pass 1 on a = pre ⊙ v) and
-// Zg = G_b0 + i·G_b1 (aux, pass 1 on g = grad_y ⊙ post); acc += Zg·conj(Za), whose inverse has real
+// Zg = G_b0 + i·G_b1 (ws_g, pass 1 on g = grad_y ⊙ post); acc += Zg·conj(Za), whose inverse has real
 // part Σ_b corr(g_b, a_b) (the cross terms land in the imaginary part); Za·H (conv, for grad_post)
 // and Zg·conj(H) (correlation, for grad_a) inverted and twiddled in place. Then acc/n inverted and
 // twiddled into hw [C, n] (the grad_h slab). Shared memory: 3 rows of n2 float2.
-__device__ inline void long_rows_bwd(const HyenaFftConvLongParams p) {
+__device__ inline void long_rows_bwd(const HyenaFftConvLongBwdParams pb) {
+    const HyenaFftConvLongParams& p = pb.fwd;
     HYENA_DYN_SHARED(float2, za);
     const unsigned log2n1 = (unsigned)p.log2n1, log2n2 = (unsigned)p.log2n2;
     const unsigned n1 = 1u << log2n1, n2 = 1u << log2n2;
@@ -1113,7 +1115,7 @@ __device__ inline void long_rows_bwd(const HyenaFftConvLongParams p) {
     for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) acc[j] = make_float2(0.f, 0.f);
     for (uint64_t pr = 0; pr < P; ++pr) {
         float2* __restrict__ ra = reinterpret_cast<float2*>(p.ws) + (ch * P + pr) * n + (uint64_t)r * n2;
-        float2* __restrict__ rg = reinterpret_cast<float2*>(p.aux) + (ch * P + pr) * n + (uint64_t)r * n2;
+        float2* __restrict__ rg = reinterpret_cast<float2*>(pb.ws_g) + (ch * P + pr) * n + (uint64_t)r * n2;
         for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) {
             za[j] = ra[j];
             zg[j] = rg[j];
@@ -1140,13 +1142,15 @@ __device__ inline void long_rows_bwd(const HyenaFftConvLongParams p) {
     for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) acc[j] = make_float2(acc[j].x * inv_n, acc[j].y * inv_n);
     __syncthreads();
     ifft_dit(acc, log2n2);
-    float2* __restrict__ hw = reinterpret_cast<float2*>(p.y) + ch * n + (uint64_t)r * n2;
+    float2* __restrict__ hw = reinterpret_cast<float2*>(pb.slab) + ch * n + (uint64_t)r * n2;
     for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) hw[j] = cmul(acc[j], conjf2(twiddle(k1 * j, half_n)));
 }
 
 // Pass 3: inverse n1-point FFTs down the tile's columns (bit-reversed rows in, t1 natural out);
 // keep t = n2·t1 + t2 < L; y = post ⊙ (conv + D·a) for rows b0 (real part) and b1 (imaginary).
-template <typename T> __device__ inline void long_out(const HyenaFftConvLongParams p) {
+// With grad_d (the backward's grad_h pass, p.b = 1, p.ws = the slab): y = the real part, and its
+// lag 0 to grad_d.
+template <typename T> __device__ inline void long_out(const HyenaFftConvLongParams p, T* grad_d = nullptr) {
     HYENA_DYN_SHARED(float2, s);
     const unsigned log2n1 = (unsigned)p.log2n1, log2tc = (unsigned)p.log2tile;
     const unsigned n1 = 1u << log2n1, n2 = 1u << p.log2n2, tc = 1u << log2tc;
@@ -1170,10 +1174,10 @@ template <typename T> __device__ inline void long_out(const HyenaFftConvLongPara
         const uint64_t t = (uint64_t)r * n2 + tl.col0 + c;
         if (t >= L) continue;
         const float2 conv = s[i];
-        if (p.mode == 2) {
+        if (grad_d) {
             // grad_h [C, L] = real part of the batch-summed correlation; lag 0 is grad_D[c].
             y[off0 + t] = from_f32<T>(conv.x);
-            if (t == 0) reinterpret_cast<T*>(p.aux)[tl.ch] = from_f32<T>(conv.x);
+            if (t == 0) grad_d[tl.ch] = from_f32<T>(conv.x);
             continue;
         }
         float a0 = to_f32<T>(v[off0 + t]);
@@ -1189,6 +1193,16 @@ template <typename T> __device__ inline void long_out(const HyenaFftConvLongPara
             y[off1 + t] = from_f32<T>(y1);
         }
     }
+}
+
+// Backward: grad_h and grad_D from the slab rows_bwd wrote (pass 3 with the slab as one batch row).
+template <typename T> __device__ inline void long_grad_h(const HyenaFftConvLongBwdParams pb) {
+    HyenaFftConvLongParams p = pb.fwd;
+    p.v = p.pre = p.post = p.d = 0;
+    p.b = 1;
+    p.ws = pb.slab;
+    p.y = pb.grad_h;
+    long_out<T>(p, reinterpret_cast<T*>(pb.grad_d));
 }
 
 }  // namespace hyena_fftconv
@@ -1209,10 +1223,13 @@ extern "C" __global__ void hyena_fftconv_long_cols_f32(const HyenaFftConvLongPar
 extern "C" __global__ void hyena_fftconv_long_cols_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_fftconv_long_cols_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__half>(p); }
 extern "C" __global__ void hyena_fftconv_long_rows(const HyenaFftConvLongParams p) { hyena_fftconv::long_rows(p); }
-extern "C" __global__ void hyena_fftconv_long_rows_bwd(const HyenaFftConvLongParams p) { hyena_fftconv::long_rows_bwd(p); }
+extern "C" __global__ void hyena_fftconv_long_rows_bwd(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_rows_bwd(p); }
 extern "C" __global__ void hyena_fftconv_long_out_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<float>(p); }
 extern "C" __global__ void hyena_fftconv_long_out_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_fftconv_long_out_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<__half>(p); }
+extern "C" __global__ void hyena_fftconv_long_grad_h_f32(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_grad_h<float>(p); }
+extern "C" __global__ void hyena_fftconv_long_grad_h_bf16(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_grad_h<__nv_bfloat16>(p); }
+extern "C" __global__ void hyena_fftconv_long_grad_h_f16(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_grad_h<__half>(p); }
 
 // Every block of these kernels does the same work (one channel, or one (channel, batch) row, of
 // the same length): the simulator may count a sample of blocks and scale (SimDevice::set_block_sample).
@@ -1237,3 +1254,6 @@ CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows_bwd);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_grad_h_f32);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_grad_h_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_grad_h_f16);

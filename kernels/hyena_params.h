@@ -6,27 +6,19 @@
  *  - plain C, passed BY VALUE as the single argument of an extern "C" __global__ entry point;
  *  - device pointers are uint64_t addresses (never pointers: the struct must have the same layout
  *    on the host, on the device and in Rust);
- *  - fields ordered so that there is no padding; every struct's size and every field's offset is
- *    checked here with _Static_assert and again on the Rust side (src/kernels.rs);
- *  - one struct per kernel family (all dtypes of a family share it); the Rust kernel index
- *    (src/kernels.rs, KERNELS) names the struct each entry point takes.
- *
- * The simulator helper may append a clearly separated section at the end of this file.
+ *  - fields ordered so that there is no padding (the Rust side derives bytemuck::Pod, which
+ *    refuses padding; bindgen's layout tests check every size and offset against this header);
+ *  - one meaning per field: a kernel family whose passes need other fields gets its own struct
+ *    (a struct may embed another as its first member);
+ *  - all dtypes of a family share its struct; the kernel index (generated from the entry points
+ *    of kernels/*.cu, see build/index.rs) records the struct each entry point takes.
  */
 #ifndef HYENA_PARAMS_H
 #define HYENA_PARAMS_H
 
 /* Only <stdint.h>: bindgen runs PyPI's libclang, which has no compiler resource folder
- * (no <stddef.h>), so offsets are checked with __builtin_offsetof (gcc, clang, nvcc). */
+ * (no <stddef.h>). */
 #include <stdint.h>
-
-#define HYENA_OFFSETOF(type, field) __builtin_offsetof(type, field)
-
-#ifdef __cplusplus
-#define HYENA_STATIC_ASSERT static_assert
-#else
-#define HYENA_STATIC_ASSERT _Static_assert
-#endif
 
 /* ---- gating (kernels/gating.cu) ------------------------------------------------------------ */
 
@@ -49,20 +41,6 @@ typedef struct HyenaGateBwdParams {
     uint64_t grad_b;   /* T*, n elements */
     uint64_t n;        /* number of elements */
 } HyenaGateBwdParams;
-
-HYENA_STATIC_ASSERT(sizeof(HyenaGateFwdParams) == 32, "HyenaGateFwdParams size");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateFwdParams, a) == 0, "HyenaGateFwdParams.a");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateFwdParams, b) == 8, "HyenaGateFwdParams.b");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateFwdParams, out) == 16, "HyenaGateFwdParams.out");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateFwdParams, n) == 24, "HyenaGateFwdParams.n");
-
-HYENA_STATIC_ASSERT(sizeof(HyenaGateBwdParams) == 48, "HyenaGateBwdParams size");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateBwdParams, a) == 0, "HyenaGateBwdParams.a");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateBwdParams, b) == 8, "HyenaGateBwdParams.b");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateBwdParams, grad_out) == 16, "HyenaGateBwdParams.grad_out");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateBwdParams, grad_a) == 24, "HyenaGateBwdParams.grad_a");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateBwdParams, grad_b) == 32, "HyenaGateBwdParams.grad_b");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaGateBwdParams, n) == 40, "HyenaGateBwdParams.n");
 
 /* ---- short causal depthwise convolution (kernels/shortconv.cu) ------------------------------- */
 
@@ -95,14 +73,6 @@ typedef struct HyenaShortConvBwdParams {
     uint64_t l;      /* length L >= 1 */
 } HyenaShortConvBwdParams;
 
-HYENA_STATIC_ASSERT(sizeof(HyenaShortConvParams) == 56, "HyenaShortConvParams size");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaShortConvParams, x) == 0, "HyenaShortConvParams.x");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaShortConvParams, y) == 24, "HyenaShortConvParams.y");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaShortConvParams, l) == 48, "HyenaShortConvParams.l");
-HYENA_STATIC_ASSERT(sizeof(HyenaShortConvBwdParams) == 80, "HyenaShortConvBwdParams size");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaShortConvBwdParams, ws) == 48, "HyenaShortConvBwdParams.ws");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaShortConvBwdParams, l) == 72, "HyenaShortConvBwdParams.l");
-
 /* ---- fused gated causal FFT convolution (kernels/fftconv.cu) ------------------------------- */
 
 /* Filter spectrum: hf[c, k] = FFT_n(h[c, :] zero padded to n)[k] / n for k = 0..n/2 (complex
@@ -132,12 +102,6 @@ typedef struct HyenaFftConvFwdParams {
     uint64_t log2n; /* n = 2^log2n >= 2L, n >= 4 */
 } HyenaFftConvFwdParams;
 
-HYENA_STATIC_ASSERT(sizeof(HyenaFftFilterParams) == 40, "HyenaFftFilterParams size");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFftFilterParams, log2n) == 32, "HyenaFftFilterParams.log2n");
-HYENA_STATIC_ASSERT(sizeof(HyenaFftConvFwdParams) == 80, "HyenaFftConvFwdParams size");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFftConvFwdParams, hf) == 24, "HyenaFftConvFwdParams.hf");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFftConvFwdParams, log2n) == 72, "HyenaFftConvFwdParams.log2n");
-
 /* Backward of the gated convolution (g = grad_y * post, a = pre * v):
  *   grad_a = h (*)^T g + D g (anti-causal correlation), grad_v = grad_a * pre, grad_pre = grad_a * v,
  *   grad_post = grad_y * (h (*) a + D a), grad_h[c] = sum_b corr(g, a), grad_D[c] = sum_b,t g a.
@@ -166,48 +130,51 @@ typedef struct HyenaFftConvBwdParams {
     uint64_t log2n;     /* n = 2^log2n >= 2L, n >= 4 */
 } HyenaFftConvBwdParams;
 
-HYENA_STATIC_ASSERT(sizeof(HyenaFftConvBwdParams) == 136, "HyenaFftConvBwdParams size");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFftConvBwdParams, ws) == 88, "HyenaFftConvBwdParams.ws");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFftConvBwdParams, log2n) == 128, "HyenaFftConvBwdParams.log2n");
-
 /* Multi-pass (four-step) path for long rows, n = 2^(log2n1 + log2n2) >= 2L, P = ceil(B/2) pairs of
  * batch rows per channel (rows 2pr and 2pr+1 share one complex FFT: real and imaginary parts).
- * Kernels (kernels/fftconv.cu, "multi-pass" section):
+ * Forward kernels (kernels/fftconv.cu, "multi-pass" section), all taking HyenaFftConvLongParams:
  *   hyena_fftconv_long_cols_{f32,bf16,f16}: pass 1, one block per (channel, pair, tile of 2^log2tile
  *     columns), blockIdx.x = (c*P + pr)*(n2 >> log2tile) + tile; n1 * 2^log2tile float2 of dynamic
  *     shared memory. Reads v (and pre), writes ws [C, P, n] complex.
  *   hyena_fftconv_long_rows: pass 2 (dtype-free), one block per workspace row of n2,
- *     blockIdx.x = (c*n1 + r)*P + pr; n2 float2 of dynamic shared memory. mode 0: filter spectrum
- *     (forward FFT scaled by 1/n, in place); mode 1: convolution (multiply by hf [C, n] complex).
+ *     blockIdx.x = (c*n1 + r)*P + pr; n2 float2 of dynamic shared memory. Multiplies by the
+ *     spectrum hf and inverts; with hf = 0 it makes the spectrum instead (forward FFT scaled by 1/n,
+ *     in place).
  *   hyena_fftconv_long_out_{f32,bf16,f16}: pass 3, grid and shared memory as pass 1; writes y.
- * The filter spectrum is passes 1 and 2 (mode 0) on v = h [C, L] with B = 1, pre = 0, ws = hf.
- * Backward: pass 1 on a = pre * v (ws) and on g = grad_y * post (aux); hyena_fftconv_long_rows_bwd:
- *   one block per (c, r), blockIdx.x = c*n1 + r, 3 n2 float2 of shared memory, sums over the pairs in
- *   order, writes the grad_h slab [C, n] complex to y; then pass 3 on ws (grad_post), on aux
- *   (grad_v, grad_pre) and, mode 2 with B = 1, on the grad_h slab (grad_h, grad_D = lag 0 -> aux). */
+ * The filter spectrum is passes 1 and 2 on v = h [C, L] with B = 1, pre = 0, hf = 0, ws = the
+ * spectrum [C, n]. */
 typedef struct HyenaFftConvLongParams {
-    uint64_t v;        /* const T*, [B, C, L] (filter: h [C, L]) */
-    uint64_t pre;      /* const T*, [B, C, L], or 0 */
-    uint64_t post;     /* const T*, [B, C, L], or 0 */
-    uint64_t hf;       /* const float2*, [C, n] four-step spectrum layout (pass 2, mode 1) */
-    uint64_t d;        /* const T*, [C] */
-    uint64_t y;        /* T*, [B, C, L] */
-    uint64_t ws;       /* float2*, [C, P, n] workspace (filter: hf [C, n]) */
-    uint64_t b;        /* batch B (filter: 1) */
+    uint64_t v;        /* const T*, [B, C, L]: the rows pass 1 transforms */
+    uint64_t pre;      /* const T*, [B, C, L] (gate applied before the convolution), or 0 */
+    uint64_t post;     /* const T*, [B, C, L] (gate applied after it, pass 3), or 0 */
+    uint64_t hf;       /* const float2*, [C, n] four-step spectrum (pass 2 multiplies by it), or 0 */
+    uint64_t d;        /* const T*, [C] (skip term of pass 3), or 0 */
+    uint64_t y;        /* T*, [B, C, L]: pass 3's output */
+    uint64_t ws;       /* float2*, [C, P, n] workspace */
+    uint64_t b;        /* batch B */
     uint64_t c;        /* channels C */
     uint64_t l;        /* length L >= 1 */
     uint64_t log2n1;   /* column FFT size n1 = 2^log2n1 */
     uint64_t log2n2;   /* row FFT size n2 = 2^log2n2 */
     uint64_t log2tile; /* columns per block of passes 1 and 3 (2^log2tile <= n2) */
-    uint64_t mode;     /* pass 2: 0 = filter spectrum, 1 = convolution; pass 3: 2 = grad_h (below) */
-    uint64_t aux;      /* rows_bwd: float2* Zg workspace [C, P, n]; out mode 2: T* grad_D [C]; else 0 */
 } HyenaFftConvLongParams;
 
-HYENA_STATIC_ASSERT(sizeof(HyenaFftConvLongParams) == 120, "HyenaFftConvLongParams size");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFftConvLongParams, ws) == 48, "HyenaFftConvLongParams.ws");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFftConvLongParams, log2n1) == 80, "HyenaFftConvLongParams.log2n1");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFftConvLongParams, mode) == 104, "HyenaFftConvLongParams.mode");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFftConvLongParams, aux) == 112, "HyenaFftConvLongParams.aux");
+/* Backward of the multi-pass path (the forward's struct first, as FlashAttention's
+ * Flash_bwd_params extends Flash_fwd_params). Passes 1 and 3 of the forward serve the backward
+ * with their own params (pass 1 on a = pre * v into fwd.ws and on g = grad_y * post into ws_g;
+ * pass 3 for grad_post, grad_v, grad_pre); the two backward-only kernels take this struct:
+ *   hyena_fftconv_long_rows_bwd: one block per (c, r), blockIdx.x = c*n1 + r, 3 n2 float2 of
+ *     shared memory; sums over the pairs in order, writes the grad_h slab [C, n] complex to slab
+ *     (and leaves Za * H in fwd.ws, Zg * conj(H) in ws_g for pass 3).
+ *   hyena_fftconv_long_grad_h_{f32,bf16,f16}: pass 3 over the slab (one row per channel, grid
+ *     C * (n2 >> log2tile)): grad_h = its real part for t < L, grad_D = its lag 0. */
+typedef struct HyenaFftConvLongBwdParams {
+    HyenaFftConvLongParams fwd; /* fwd.ws = Za [C, P, n]; fwd.hf = the spectrum; shape fields */
+    uint64_t ws_g;              /* float2*, [C, P, n] workspace Zg */
+    uint64_t slab;              /* float2*, [C, n] grad_h slab */
+    uint64_t grad_h;            /* T*, [C, L] (overwritten) */
+    uint64_t grad_d;            /* T*, [C] (overwritten) */
+} HyenaFftConvLongBwdParams;
 
 /* ---- implicit long filter (kernels/filter.cu) ---------------------------------------------- */
 
@@ -237,13 +204,6 @@ typedef struct HyenaFilterFwdParams {
     uint64_t modulate;                   /* 0 or 1 */
     double shift;                        /* modulation shift */
 } HyenaFilterFwdParams;
-
-HYENA_STATIC_ASSERT(sizeof(HyenaFilterFwdParams) == 168, "HyenaFilterFwdParams size");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterFwdParams, w) == 16, "HyenaFilterFwdParams.w");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterFwdParams, b) == 48, "HyenaFilterFwdParams.b");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterFwdParams, h) == 104, "HyenaFilterFwdParams.h");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterFwdParams, e) == 112, "HyenaFilterFwdParams.e");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterFwdParams, shift) == 160, "HyenaFilterFwdParams.shift");
 
 /* Backward of the implicit filter given grad_h [C, L] (forward activations recomputed, no cache).
  * Three kernels, all taking this struct (deterministic: no float atomics):
@@ -286,15 +246,5 @@ typedef struct HyenaFilterBwdParams {
     uint64_t split_len;                       /* kernel 2: positions per split (multiple of 32) */
     uint64_t n_splits;                        /* kernel 2: ceil(L / split_len) */
 } HyenaFilterBwdParams;
-
-HYENA_STATIC_ASSERT(sizeof(HyenaFilterBwdParams) == 312, "HyenaFilterBwdParams size");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterBwdParams, grad_h) == 104, "HyenaFilterBwdParams.grad_h");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterBwdParams, grad_w) == 120, "HyenaFilterBwdParams.grad_w");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterBwdParams, grad_b) == 152, "HyenaFilterBwdParams.grad_b");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterBwdParams, ws) == 200, "HyenaFilterBwdParams.ws");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterBwdParams, e) == 224, "HyenaFilterBwdParams.e");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterBwdParams, shift) == 272, "HyenaFilterBwdParams.shift");
-HYENA_STATIC_ASSERT(HYENA_OFFSETOF(HyenaFilterBwdParams, n_splits) == 304, "HyenaFilterBwdParams.n_splits");
-
 
 #endif /* HYENA_PARAMS_H */

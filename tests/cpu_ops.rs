@@ -193,7 +193,7 @@ fn small_filter(rng: &mut impl Rng, l_max: usize, normalized: bool, shift: f64) 
         layers: vec![(rnd(rng, f * e), rnd(rng, f)), (rnd(rng, f * f), rnd(rng, f)), (rnd(rng, f * f), rnd(rng, f))],
         freq: rnd(rng, f).iter().map(|x| 1.0 + x).collect(),
         out_weight: rnd(rng, c * f),
-        deltas: modulation_deltas(c),
+        deltas: modulation_deltas(c).unwrap(),
         modulate: true,
         shift,
         normalized,

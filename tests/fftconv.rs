@@ -95,10 +95,10 @@ fn gated_fftconv_rejects_bad_arguments_with_typed_errors() {
         let e = gated_fftconv_fwd(&dev, h.view(0..0).unwrap(), &d, v.view(0..0).unwrap(), None, None, bs, c, 0, y.view_mut(0..0).unwrap())
             .unwrap_err();
         assert!(matches!(e, HyenaError::Length(_)), "{e}");
-        // Beyond the multi-pass path: a Length error naming the limit (before any allocation).
+        // Beyond the multi-pass path: a TooLong error naming the limit (before any allocation).
         let long = LONG_MAX_LEN + 1;
         let e = gated_fftconv_fwd(&dev, &h, &d, &v, None, None, 1, 1, long, &mut y).unwrap_err();
-        assert!(matches!(&e, HyenaError::Length(m) if m.contains(&LONG_MAX_LEN.to_string())), "{e}");
+        assert!(matches!(&e, HyenaError::TooLong { limit: LONG_MAX_LEN, .. }), "{e}");
     }
 }
 
@@ -144,7 +144,7 @@ fn gated_fftconv_bwd_rejects_long_rows() {
         let grads =
             GatedConvGradViews { grad_v: gv.as_view_mut(), grad_pre: None, grad_post: None, grad_h: gh.as_view_mut(), grad_d: gd.as_view_mut() };
         let e = gated_fftconv_bwd(&dev, &x, &d, &x, None, None, &x, 1, 1, l, grads).unwrap_err();
-        assert!(matches!(&e, HyenaError::Length(m) if m.contains(&LONG_MAX_LEN.to_string())), "{e}");
+        assert!(matches!(&e, HyenaError::TooLong { limit: LONG_MAX_LEN, .. }), "{e}");
     }
 }
 

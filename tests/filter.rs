@@ -68,7 +68,7 @@ fn filter<T: Storage>(case: &Case, seed: u64) -> ImplicitFilter<f64> {
         layers,
         freq,
         out_weight,
-        deltas: modulation_deltas::<f64>(case.c).into_iter().map(r).collect(),
+        deltas: modulation_deltas::<f64>(case.c).unwrap().into_iter().map(r).collect(),
         modulate: case.modulate,
         shift: case.shift,
         normalized: false,

@@ -253,7 +253,7 @@ fn gating_rejects_bad_arguments_with_typed_errors() {
         assert!(matches!(e, HyenaError::KernelNotBuilt(_)), "{e}");
         // SAFETY: as above.
         let e = unsafe { dev.launch_raw("hyena_gate_fwd_f32", cfg, &[0u8; 24]) }.unwrap_err();
-        assert!(!matches!(e, HyenaError::Device(_)), "a wrong params size must be caught before launching: {e}");
+        assert!(matches!(e, HyenaError::Invalid(_)), "a wrong params size must be caught before launching: {e}");
         // Nothing was written by the rejected calls: `out` is still readable and unchanged length.
         assert_eq!(out.to_host().unwrap().len(), 8);
     }

@@ -43,6 +43,69 @@ fn huge_sizes_are_typed_errors_on_the_cpu() {
     assert!(matches!(shape_len("x", &[usize::MAX, 2]), Err(HyenaError::Invalid(_))));
 }
 
+/// Sizes that fit in `usize` but can never be allocated: each must be a typed
+/// [`HyenaError::Alloc`], not an abort inside `vec!` or an FFT planner. Every request below is
+/// ≥ 2⁵² bytes, more than the user address space of any current 64-bit Linux (47 or 48 bits,
+/// 52 at most with 5-level or LVA paging), so `try_reserve` fails whatever the overcommit policy
+/// and nothing is allocated for real: the test costs nothing.
+#[test]
+fn huge_representable_sizes_are_alloc_errors_not_aborts() {
+    use hyena_kernels::cpu::filter::{modulation_deltas, positional_embedding};
+    let is_alloc = |e: &HyenaError| matches!(e, HyenaError::Alloc { bytes, .. } if *bytes >= 1 << 52);
+    // z is [l_max, E] = 3·2⁵⁰ f32 = 3·2⁵² bytes.
+    let e = positional_embedding::<f32>(3, 1 << 50).unwrap_err();
+    assert!(is_alloc(&e) && e.to_string().contains("positional embedding"), "{e}");
+    let e = modulation_deltas::<f64>(1 << 52).unwrap_err();
+    assert!(is_alloc(&e), "{e}");
+    // 2⁵⁰ + 1 is not 5-smooth: the planner's size search must not crawl up to the next smooth
+    // number one integer at a time, and the plan (≈ 2⁵² complex f32) cannot be allocated.
+    let e = FftConvPlan::<f32>::new((1 << 50) + 1).err().unwrap();
+    assert!(is_alloc(&e), "{e}");
+    // Reached from a CPU op with empty data: B = C = 0 passes every length check.
+    let e = fftconv_fwd::<f64>(&[], &[], &[], 0, 0, 1 << 50, &mut []).unwrap_err();
+    assert!(is_alloc(&e), "{e}");
+}
+
+#[test]
+fn next_smooth_of_huge_lengths_is_exact_and_fast() {
+    use hyena_kernels::cpu::fftconv::next_smooth;
+    // Oracle: every 2^a·3^b·5^c below 2⁶⁵ (about 14 000 numbers), sorted; the answer is the first
+    // one ≥ x. (The brute-force oracle of tests/cpu_ops.rs covers small x.)
+    let mut all = Vec::new();
+    let mut p2 = 1u128;
+    while p2 < 1 << 65 {
+        let mut p23 = p2;
+        while p23 < 1 << 65 {
+            let mut p235 = p23;
+            while p235 < 1 << 65 {
+                all.push(p235);
+                p235 *= 5;
+            }
+            p23 *= 3;
+        }
+        p2 *= 2;
+    }
+    all.sort_unstable();
+    for x in [(1usize << 50) + 1, (1 << 62) + 7, 3usize.pow(39) + 1, 1_000_000_007, (1 << 63) + 1] {
+        let want = all[all.partition_point(|&v| v < x as u128)];
+        let want = usize::try_from(want).unwrap_or(usize::MAX);
+        assert_eq!(next_smooth(x), want, "x = {x}");
+    }
+    assert_eq!(next_smooth(usize::MAX), usize::MAX);
+}
+
+#[test]
+fn row_views_get_and_row_agree_and_get_refuses_out_of_range() {
+    let data: Vec<f64> = (0..16).map(|i| i as f64).collect();
+    let r = Rows::new(&data, 2, 2, 4, 8).unwrap();
+    assert_eq!(r.get(1, 1), Some(&data[12..16]));
+    assert_eq!(r.row(1, 0), &data[8..12]);
+    assert_eq!(r.get(2, 0), None);
+    assert_eq!(r.get(0, 2), None);
+    assert_eq!(r.get(usize::MAX, usize::MAX), None);
+    assert!(std::panic::catch_unwind(|| r.row(0, 2)).is_err());
+}
+
 #[test]
 fn byte_views_cover_exactly_the_elements() {
     // 0x0102 as u16 in native byte order, 4 bytes per f32.

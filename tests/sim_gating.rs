@@ -5,8 +5,9 @@
 
 use half::bf16;
 use hyena_kernels::cpu::gating as cpu;
-use hyena_kernels::device::sim::{SimDevice, SimViolation, ThreadOrder, ViolationOf};
+use hyena_kernels::device::sim::{SimDevice, SimViolation, ThreadOrder};
 use hyena_kernels::device::{as_bytes, Device, DeviceBuffer, LaunchConfig};
+use hyena_kernels::HyenaError;
 use hyena_kernels::kernels::HyenaGateFwdParams;
 use hyena_kernels::ops::gating::{gate_bwd, gate_fwd};
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -89,7 +90,12 @@ fn gating_launched_past_its_buffers_is_reported() {
     // SAFETY: the simulator checks every access of the kernel (the overrun is reported, not
     // performed); da, db, dout are held here and used by nothing else.
     let err = unsafe { dev.launch_raw("hyena_gate_fwd_f32", cfg, as_bytes(std::slice::from_ref(&p))) }.unwrap_err();
-    assert_eq!(SimViolation::of(&err), Some(SimViolation::OutOfBoundsGlobal), "{err}");
+    match &err {
+        HyenaError::SimViolation { kernel, kind, .. } => {
+            assert_eq!((kernel.as_str(), *kind), ("hyena_gate_fwd_f32", SimViolation::OutOfBoundsGlobal), "{err}")
+        }
+        other => panic!("expected a simulator violation, got {other}"),
+    }
     assert!(err.to_string().contains("hyena_gate_fwd_f32"), "{err}");
     // A one-block grid covers any n through the grid-stride loop.
     let p = HyenaGateFwdParams { n: n as u64, ..p };

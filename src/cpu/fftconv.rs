@@ -7,7 +7,7 @@
 //!
 //! [`fftconv_direct`] is the O(L²) oracle, used only by tests.
 
-use crate::error::{check_len, shape_len, HyenaError, Result};
+use crate::error::{check_len, shape_len, try_alloc_probe, try_vec, HyenaError, Result};
 use super::reduce::dot_f64;
 use crate::scalar::Scalar;
 use rayon::prelude::*;
@@ -15,21 +15,29 @@ use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use std::sync::Arc;
 
-/// Smallest 2ᵃ·3ᵇ·5ᶜ ≥ `x` (x ≥ 1).
+/// Smallest 2ᵃ·3ᵇ·5ᶜ ≥ `x` (x ≥ 1; `usize::MAX` when no such number fits in `usize`).
+///
+/// Enumerates the candidates `2ᵃ·p` for every `p = 3ᵇ·5ᶜ` below the next power of two (a few
+/// hundred at most for 64-bit `x`) instead of testing `x, x+1, …`, which takes ~x/log³x steps for
+/// huge x: a caller-chosen length must not hang the planner.
 pub fn next_smooth(x: usize) -> usize {
-    let mut n = x.max(1);
-    loop {
-        let mut r = n;
-        for p in [2, 3, 5] {
-            while r % p == 0 {
-                r /= p;
+    // u128: candidates reach 2⁶⁴ when x > 2⁶³.
+    let x = x.max(1) as u128;
+    let mut best = x.next_power_of_two();
+    let mut p5 = 1u128;
+    while p5 < best {
+        let mut p35 = p5;
+        while p35 < best {
+            let mut v = p35;
+            while v < x {
+                v *= 2;
             }
+            best = best.min(v);
+            p35 *= 3;
         }
-        if r == 1 {
-            return n;
-        }
-        n += 1;
+        p5 *= 5;
     }
+    usize::try_from(best).unwrap_or(usize::MAX)
 }
 
 /// A real-FFT plan for causal convolutions of rows of length `l` (FFT size `n ≥ 2l`).
@@ -62,6 +70,11 @@ impl<T: Scalar> FftConvPlan<T> {
             return Err(HyenaError::Length(format!("sequence length {l} is too long for an FFT plan")));
         }
         let n = 2 * next_smooth(l);
+        // realfft allocates the twiddles of both directions (≈ n complex values) with no
+        // fallible API, and every thread's scratch needs ≈ n more: refuse a length whose plan
+        // cannot be allocated instead of aborting inside the planner.
+        // (A saturated count is above isize::MAX bytes and fails like any other.)
+        try_alloc_probe::<Complex<T>>("FFT plan and scratch (2n complex values)", n.saturating_mul(2))?;
         let mut planner = RealFftPlanner::<T>::new();
         Ok(Self { l, n, fwd: planner.plan_fft_forward(n), inv: planner.plan_fft_inverse(n) })
     }
@@ -150,7 +163,9 @@ impl<T: Scalar> FftConvPlan<T> {
     /// Filter spectra for `c` rows of `h` ([C, L]), scaled by 1/n so that a product with a signal
     /// spectrum followed by [`FftConvPlan::irfft`] is the convolution. Returns `[C, n/2+1]`.
     pub fn filter_spectra(&self, h: &[T], c: usize) -> Result<Vec<Complex<T>>> {
-        let mut out = vec![Complex::new(T::zero(), T::zero()); shape_len("filter spectra [C, bins]", &[c, self.bins()])?];
+        check_len("filter h", h.len(), shape_len("filter h [C, L]", &[c, self.l])?)?;
+        let n = shape_len("filter spectra [C, bins]", &[c, self.bins()])?;
+        let mut out = try_vec("filter spectra [C, bins]", n, Complex::new(T::zero(), T::zero()))?;
         self.filter_spectra_into(h, c, &mut out)?;
         Ok(out)
     }
@@ -193,7 +208,7 @@ pub struct FftConvGrads<T> {
     pub grad_u: Vec<T>,
     /// d/dh, [C, L] (summed over the batch).
     pub grad_h: Vec<T>,
-    /// d/dD, [C].
+    /// d/dD, `[C]`.
     pub grad_d: Vec<T>,
 }
 
@@ -277,10 +292,26 @@ impl<'a, T> Rows<'a, T> {
         Self::new(data, batch, channels, len, shape_len("rows [C, L]", &[channels, len])?)
     }
     /// Row `(b, c)`.
+    ///
+    /// # Panics
+    /// When `b ≥ B` or `c ≥ C` (an index outside the view); [`Rows::get`] returns `None` instead.
+    /// Library code calls it only with indices below [`Rows::dims`].
     #[inline]
     pub fn row(&self, b: usize, c: usize) -> &'a [T] {
+        match self.get(b, c) {
+            Some(r) => r,
+            None => panic!("Rows::row({b}, {c}) outside a view of {} × {} rows", self.batch, self.channels),
+        }
+    }
+    /// Row `(b, c)`, or `None` when `b ≥ B` or `c ≥ C`.
+    #[inline]
+    pub fn get(&self, b: usize, c: usize) -> Option<&'a [T]> {
+        if b >= self.batch || c >= self.channels {
+            return None;
+        }
+        // In range: `new` checked (B−1)·stride + C·L ≤ data.len(), so nothing overflows.
         let o = b * self.batch_stride + c * self.len;
-        &self.data[o..o + self.len]
+        self.data.get(o..o + self.len)
     }
     /// (B, C, L).
     pub fn dims(&self) -> (usize, usize, usize) {
@@ -290,6 +321,7 @@ impl<'a, T> Rows<'a, T> {
 
 /// Gradients of [`gated_fftconv_fwd`]; every `[B, C, L]` tensor is contiguous.
 pub struct GatedConvGrads<T> {
+    /// `[B, C, L]`.
     pub grad_v: Vec<T>,
     /// Present when `pre` was given.
     pub grad_pre: Option<Vec<T>>,

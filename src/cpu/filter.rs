@@ -13,7 +13,7 @@
 
 use super::linear::{linear_bwd, linear_fwd};
 use super::vmath;
-use crate::error::{check_len, shape_len, HyenaError, Result};
+use crate::error::{check_len, shape_len, try_vec, HyenaError, Result};
 use crate::scalar::Scalar;
 use rayon::prelude::*;
 use std::any::{Any, TypeId};
@@ -97,8 +97,10 @@ pub fn positional_embedding<T: Scalar>(emb_dim: usize, l_max: usize) -> Result<(
     }
     let bands = (emb_dim - 1) / 2;
     let linspace = |a: f64, b: f64, n: usize, i: usize| if n == 1 { a } else { a + (b - a) * i as f64 / (n - 1) as f64 };
-    let mut z = vec![T::zero(); shape_len("positional embedding z [l_max, E]", &[l_max, emb_dim])?];
-    let mut t = vec![T::zero(); l_max];
+    // l_max comes straight from a configuration: allocate fallibly (a huge l_max is an error, not
+    // an abort).
+    let mut z = try_vec("positional embedding z [l_max, E]", shape_len("positional embedding z [l_max, E]", &[l_max, emb_dim])?, T::zero())?;
+    let mut t = try_vec("positional embedding t [l_max]", l_max, T::zero())?;
     for l in 0..l_max {
         let tl = linspace(0.0, 1.0, l_max, l);
         t[l] = T::lit(tl);
@@ -114,17 +116,18 @@ pub fn positional_embedding<T: Scalar>(emb_dim: usize, l_max: usize) -> Result<(
     Ok((z, t))
 }
 
-/// safari's modulation decay rates for `channels` channels.
-pub fn modulation_deltas<T: Scalar>(channels: usize) -> Vec<T> {
+/// safari's modulation decay rates for `channels` channels ([`HyenaError::Alloc`] when a
+/// caller-chosen count cannot be allocated).
+pub fn modulation_deltas<T: Scalar>(channels: usize) -> Result<Vec<T>> {
     let target: f64 = 1e-2;
     let max_decay = target.ln() / 0.3;
     let min_decay = target.ln() / 1.5;
-    (0..channels)
-        .map(|i| {
-            let a = if channels == 1 { 0.0 } else { i as f64 / (channels - 1) as f64 };
-            T::lit(min_decay + (max_decay - min_decay) * a)
-        })
-        .collect()
+    let mut v = try_vec("modulation deltas [C]", channels, T::zero())?;
+    for (i, x) in v.iter_mut().enumerate() {
+        let a = if channels == 1 { 0.0 } else { i as f64 / (channels - 1) as f64 };
+        *x = T::lit(min_decay + (max_decay - min_decay) * a);
+    }
+    Ok(v)
 }
 
 impl<T: Scalar> ImplicitFilter<T> {
@@ -200,18 +203,19 @@ pub fn filter_fwd<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<(Vec<T>,
         )));
     }
     let (e, f, c) = (w.emb_dim, w.width, w.channels);
-    // The work buffers below are [L, F] and [C, L].
-    shape_len("filter activations [L, F]", &[l, f])?;
-    shape_len("filter h [C, L]", &[c, l])?;
+    // The work buffers below are [L, F] and [C, L]: sizes that no caller buffer backs (C·F and
+    // l_max·E are held, C·L need not be), so they are checked and allocated fallibly.
+    let lf = shape_len("filter activations [L, F]", &[l, f])?;
+    let lc = shape_len("filter h [C, L]", &[c, l])?;
     let freq = to64(&w.freq);
     let mut inputs = Vec::with_capacity(w.layers.len());
     let mut pre = Vec::with_capacity(w.layers.len());
     let mut x = to64(&w.z[..l * e]);
     let mut d_in = e;
     for (wt, b) in &w.layers {
-        let mut p = vec![0.0f64; l * f];
+        let mut p = try_vec("filter activations [L, F]", lf, 0.0f64)?;
         linear_fwd(&x, &to64(wt), Some(&to64(b)), l, d_in, f, &mut p)?;
-        let mut a = vec![0.0f64; l * f];
+        let mut a = try_vec("filter activations [L, F]", lf, 0.0f64)?;
         // sin(freq ⊙ p), many rows per task so that the vectorized sin gets long slices.
         let rows = (4096 / f).max(1);
         a.par_chunks_mut(f * rows).zip(p.par_chunks(f * rows)).for_each(|(ab, pb)| {
@@ -225,9 +229,9 @@ pub fn filter_fwd<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<(Vec<T>,
         d_in = f;
     }
     let last: Vec<T> = x.iter().map(|&v| T::lit(v)).collect();
-    let mut out = vec![T::zero(); l * c];
+    let mut out = try_vec("filter h [L, C]", lc, T::zero())?;
     linear_fwd(&last, &w.out_weight, None, l, f, c, &mut out)?;
-    let window = w.modulate.then(|| modulation_window(&w.t[..l], &w.deltas, w.shift));
+    let window = if w.modulate { Some(modulation_window(&w.t[..l], &w.deltas, w.shift)?) } else { None };
     if let Some(win) = &window {
         out.par_chunks_mut(c).zip(win.par_chunks(c)).for_each(|(orow, wr)| {
             orow.iter_mut().zip(wr).for_each(|(o, &wv)| *o = *o * wv);
@@ -243,7 +247,7 @@ pub fn filter_fwd<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<(Vec<T>,
             }
         }
     }
-    Ok((transpose(&out, l, c), FilterCache { l, inputs, pre, last, window, modulated }))
+    Ok((transpose(&out, l, c)?, FilterCache { l, inputs, pre, last, window, modulated }))
 }
 
 /// Positions per block of [`filter_infer`].
@@ -298,7 +302,7 @@ pub fn filter_infer<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<Vec<T>
         }
         Ok(out)
     };
-    let mut h = vec![T::zero(); c * l];
+    let mut h = try_vec("filter h [C, L]", shape_len("filter h [C, L]", &[c, l])?, T::zero())?;
     // A window of blocks in parallel, then written transposed into h.
     let window = INFER_BLOCK * 2 * rayon::current_num_threads().max(1);
     for w0 in (0..l).step_by(window) {
@@ -340,7 +344,9 @@ const WINDOW_CACHE_BYTES: usize = 512 << 20;
 /// L·C exponentials: windows are cached, keyed by the exact values of `t`, `δ`, `shift` and the
 /// element type (compared in full, no hashing), most recently used first, up to
 /// [`WINDOW_CACHE_BYTES`]. A changed buffer simply misses the cache.
-pub fn modulation_window<T: Scalar>(t: &[T], deltas: &[T], shift: f64) -> Arc<Vec<T>> {
+///
+/// [`HyenaError::Alloc`] (or [`HyenaError::Invalid`] on overflow) when `L·C` cannot be allocated.
+pub fn modulation_window<T: Scalar>(t: &[T], deltas: &[T], shift: f64) -> Result<Arc<Vec<T>>> {
     static CACHE: Mutex<Vec<WindowEntry>> = Mutex::new(Vec::new());
     let (kt, kd) = (to64(t), to64(deltas));
     let ty = TypeId::of::<T>();
@@ -352,12 +358,12 @@ pub fn modulation_window<T: Scalar>(t: &[T], deltas: &[T], shift: f64) -> Arc<Ve
             let w = e.window.clone().downcast::<Vec<T>>().ok();
             cache.insert(0, e);
             if let Some(w) = w {
-                return w;
+                return Ok(w);
             }
         }
     }
     let c = deltas.len();
-    let mut window = vec![T::zero(); t.len() * c];
+    let mut window = try_vec("modulation window [L, C]", shape_len("modulation window [L, C]", &[t.len(), c])?, T::zero())?;
     let sh = T::lit(shift);
     window.par_chunks_mut(c.max(1)).zip(t.par_iter()).for_each(|(wr, &tl)| {
         for (wv, &dl) in wr.iter_mut().zip(deltas) {
@@ -376,12 +382,13 @@ pub fn modulation_window<T: Scalar>(t: &[T], deltas: &[T], shift: f64) -> Arc<Ve
             total <= WINDOW_CACHE_BYTES
         });
     }
-    window
+    Ok(window)
 }
 
 /// `[rows, cols]` → `[cols, rows]`, in cache-friendly tiles.
-fn transpose<T: Scalar>(src: &[T], rows: usize, cols: usize) -> Vec<T> {
-    let mut dst = vec![T::zero(); rows * cols];
+fn transpose<T: Scalar>(src: &[T], rows: usize, cols: usize) -> Result<Vec<T>> {
+    check_len("transpose source", src.len(), shape_len("transpose [rows, cols]", &[rows, cols])?)?;
+    let mut dst = try_vec("transpose", src.len(), T::zero())?;
     const TILE: usize = 32;
     for r0 in (0..rows).step_by(TILE) {
         for c0 in (0..cols).step_by(TILE) {
@@ -392,7 +399,7 @@ fn transpose<T: Scalar>(src: &[T], rows: usize, cols: usize) -> Vec<T> {
             }
         }
     }
-    dst
+    Ok(dst)
 }
 
 /// Backward of [`filter_fwd`] given `grad_h` `[C, L]`; gradients are accumulated into `grads`.
@@ -405,7 +412,8 @@ pub fn filter_bwd<T: Scalar>(
     let (e, f, c, l) = (w.emb_dim, w.width, w.channels, cache.l);
     check_len("filter grad_h [C, L]", grad_h.len(), shape_len("filter grad_h [C, L]", &[c, l])?)?;
     shape_len("filter activations [L, max(E, F)]", &[l, e.max(f)])?;
-    let mut g = transpose(grad_h, c, l);
+    check_bwd_shapes(w, cache, grads)?;
+    let mut g = transpose(grad_h, c, l)?;
     if w.normalized {
         // out = m / s, s = Σ|m|: d m_j = g_j / s − sign(m_j) Σ_i g_i m_i / s².
         for (gr, mr) in g.chunks_exact_mut(c).zip(cache.modulated.chunks_exact(c)) {
@@ -422,7 +430,7 @@ pub fn filter_bwd<T: Scalar>(
         g.par_iter_mut().zip(win.par_iter()).for_each(|(v, &wv)| *v = *v * wv);
     }
     // Output projection (in T).
-    let mut g_last = vec![T::zero(); l * f];
+    let mut g_last = try_vec("filter grad [L, F]", l * f, T::zero())?;
     linear_bwd(&cache.last, &w.out_weight, &g, l, f, c, Some(&mut g_last), &mut grads.out_weight, None)?;
     // Hidden layers in f64, last to first: act = sin(freq ⊙ pre).
     let freq = to64(&w.freq);
@@ -432,7 +440,7 @@ pub fn filter_bwd<T: Scalar>(
         let p = &cache.pre[i];
         // g_pre first holds cos(freq ⊙ pre) (vectorized, many rows per task), then
         // d pre = g ⊙ cos(freq ⊙ pre) ⊙ freq; d freq = Σ_l g ⊙ cos(freq ⊙ pre) ⊙ pre.
-        let mut g_pre = vec![0.0f64; l * f];
+        let mut g_pre = try_vec("filter grad [L, F]", l * f, 0.0f64)?;
         let rows = (4096 / f).max(1);
         g_pre.par_chunks_mut(f * rows).zip(p.par_chunks(f * rows)).for_each(|(cb, pb)| {
             for (cr, pr) in cb.chunks_mut(f).zip(pb.chunks(f)) {
@@ -460,7 +468,7 @@ pub fn filter_bwd<T: Scalar>(
         let d_in = if i == 0 { e } else { f };
         let (wt, _) = &w.layers[i];
         let (mut gw, mut gb) = (vec![0.0f64; f * d_in], vec![0.0f64; f]);
-        let mut g_in = vec![0.0f64; l * d_in];
+        let mut g_in = try_vec("filter grad [L, in]", l * d_in, 0.0f64)?;
         linear_bwd(&cache.inputs[i], &to64(wt), &g_pre, l, d_in, f, Some(&mut g_in), &mut gw, Some(&mut gb))?;
         let (gw_t, gb_t) = &mut grads.layers[i];
         add64(gw_t, &gw);
@@ -469,6 +477,42 @@ pub fn filter_bwd<T: Scalar>(
     }
     add64(&mut grads.freq, &g_freq);
     add64(&mut grads.z[..l * e], &g_act);
+    Ok(())
+}
+
+/// The cache must come from a forward pass of a filter shaped like `w`, and `grads` must be
+/// shaped like `w` (both may come from the caller: a mismatch is an error, not an index panic).
+fn check_bwd_shapes<T: Scalar>(w: &ImplicitFilter<T>, cache: &FilterCache<T>, grads: &FilterGrads<T>) -> Result<()> {
+    w.validate()?;
+    let (e, f, l, n) = (w.emb_dim, w.width, cache.l, w.layers.len());
+    if l == 0 || l > w.l_max {
+        return Err(HyenaError::Length(format!("filter cache of length {l}, l_max is {}", w.l_max)));
+    }
+    if cache.inputs.len() != n || cache.pre.len() != n {
+        return Err(HyenaError::shape("filter cache", format!("{n} hidden layers"), format!("{} / {}", cache.inputs.len(), cache.pre.len())));
+    }
+    for (i, (x, p)) in cache.inputs.iter().zip(&cache.pre).enumerate() {
+        let d_in = if i == 0 { e } else { f };
+        check_len("filter cache layer input [L, in]", x.len(), l * d_in)?;
+        check_len("filter cache pre-activation [L, F]", p.len(), l * f)?;
+    }
+    check_len("filter cache last activation [L, F]", cache.last.len(), l * f)?;
+    if let Some(win) = &cache.window {
+        check_len("filter cache window [L, C]", win.len(), l * w.channels)?;
+    }
+    if w.normalized {
+        check_len("filter cache modulated [L, C]", cache.modulated.len(), l * w.channels)?;
+    }
+    check_len("filter grad z", grads.z.len(), w.z.len())?;
+    check_len("filter grad freq", grads.freq.len(), f)?;
+    check_len("filter grad output weight", grads.out_weight.len(), w.out_weight.len())?;
+    if grads.layers.len() != n {
+        return Err(HyenaError::shape("filter grad layers", n, grads.layers.len()));
+    }
+    for ((gw, gb), (ww, wb)) in grads.layers.iter().zip(&w.layers) {
+        check_len("filter grad layer weight", gw.len(), ww.len())?;
+        check_len("filter grad layer bias", gb.len(), wb.len())?;
+    }
     Ok(())
 }
 

@@ -40,16 +40,6 @@
 //! allocations and return a typed error for a range outside them (the simulator also checks every
 //! access a kernel makes); the `unsafe` contract is about what such a check cannot see: that the
 //! memory stays allocated and unshared for the duration.
-//!
-//! Changes to this module since the skeleton:
-//! - `pub mod cuda` (feature `cuda`) and `pub mod sim` (feature `sim`) declared here;
-//! - [`DeviceScalar`] (f32/f64/f16/bf16 → [`DType`], with f64 conversions), [`DeviceView`] (a sub-range of a buffer, for
-//!   misaligned views) and `DeviceBuffer::{view, as_view, dtype}`;
-//! - [`AllocTable`]: a helper a device can use to check that an address range lies inside one live
-//!   allocation before a copy, a launch or a GEMM touches it;
-//! - [`gemm_extents`]: the element extents a [`GemmSpec`] reads/writes, checked against overflow;
-//! - the raw-address methods of [`Device`] are `unsafe fn`; element types are bounded by [`Pod`];
-//!   writes go through `&mut` ([`DeviceBuffer::write`], [`DeviceViewMut`]).
 
 use crate::error::{HyenaError, Result};
 use std::collections::BTreeMap;
@@ -63,9 +53,13 @@ pub mod sim;
 /// Storage dtype of a device buffer element.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DType {
+    /// IEEE binary32.
     F32,
+    /// IEEE binary64 (the GEMM and copies; the kernels store f32, f16 or bf16).
     F64,
+    /// IEEE binary16.
     F16,
+    /// bfloat16 (8 exponent bits, as f32, and 8 significand bits).
     BF16,
 }
 
@@ -149,22 +143,56 @@ impl std::fmt::Display for DType {
 /// Which implementation a device is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceKind {
+    /// A CUDA GPU through the driver API and cuBLAS (feature `cuda`).
     Cuda,
+    /// The SIMT simulator, the kernels compiled for the CPU (feature `sim`).
     Sim,
+}
+
+impl DeviceKind {
+    /// Every kind, in the order [`available`] tries them.
+    pub const ALL: [DeviceKind; 2] = [DeviceKind::Cuda, DeviceKind::Sim];
+
+    /// The Cargo feature of this crate that builds this kind.
+    pub fn feature(self) -> &'static str {
+        match self {
+            DeviceKind::Cuda => "cuda",
+            DeviceKind::Sim => "sim",
+        }
+    }
+
+    /// Open a device of this kind: GPU 0, or a new simulator. A build without the kind's feature
+    /// gets [`HyenaError::NotCompiled`] (the stub of the missing backend); CUDA without a driver
+    /// or a GPU gets [`HyenaError::NoDevice`].
+    pub fn open(self) -> Result<Arc<dyn Device>> {
+        match self {
+            #[cfg(feature = "cuda")]
+            DeviceKind::Cuda => cuda::CudaDevice::arc(0),
+            #[cfg(feature = "sim")]
+            DeviceKind::Sim => Ok(Arc::new(sim::SimDevice::new())),
+            #[allow(unreachable_patterns)]
+            other => Err(HyenaError::NotCompiled { feature: other.feature() }),
+        }
+    }
 }
 
 /// Grid, block and dynamic shared memory of one launch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LaunchConfig {
+    /// Blocks in x, y, z.
     pub grid: (u32, u32, u32),
+    /// Threads per block in x, y, z.
     pub block: (u32, u32, u32),
+    /// Dynamic shared memory per block, in bytes.
     pub shared_bytes: u32,
 }
 
 /// Transpose flag of a GEMM operand (cuBLAS convention).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Trans {
+    /// The operand as stored.
     N,
+    /// The operand transposed.
     T,
 }
 
@@ -174,23 +202,41 @@ pub enum Trans {
 /// dimensions in elements). Row-major callers swap A and B, as usual.
 #[derive(Clone, Copy, Debug)]
 pub struct GemmSpec {
+    /// Element type of A, B and C.
     pub dtype: DType,
+    /// Whether A is used transposed.
     pub trans_a: Trans,
+    /// Whether B is used transposed.
     pub trans_b: Trans,
+    /// Rows of `op(A)` and C.
     pub m: usize,
+    /// Columns of `op(B)` and C.
     pub n: usize,
+    /// Columns of `op(A)`, rows of `op(B)`.
     pub k: usize,
+    /// Scale of the product.
     pub alpha: f64,
+    /// Device address of `A_0`.
     pub a: u64,
+    /// Leading dimension of A (elements between the starts of two stored columns).
     pub lda: usize,
+    /// Elements between `A_i` and `A_{i+1}`.
     pub stride_a: usize,
+    /// Device address of `B_0`.
     pub b: u64,
+    /// Leading dimension of B.
     pub ldb: usize,
+    /// Elements between `B_i` and `B_{i+1}`.
     pub stride_b: usize,
+    /// Scale of the previous C (0: C is not read, it may hold NaN).
     pub beta: f64,
+    /// Device address of `C_0`.
     pub c: u64,
+    /// Leading dimension of C.
     pub ldc: usize,
+    /// Elements between `C_i` and `C_{i+1}`.
     pub stride_c: usize,
+    /// Number of products.
     pub batch: usize,
 }
 
@@ -278,21 +324,51 @@ pub trait Device: Send + Sync {
 /// cannot: the CUDA GPU 0 (feature `cuda`, when a driver and a GPU are present) and the SIMT
 /// simulator (feature `sim`). Tests run on each; the reasons say what was skipped.
 pub fn available() -> (Vec<Arc<dyn Device>>, Vec<String>) {
-    #[allow(unused_mut)]
     let mut devs: Vec<Arc<dyn Device>> = Vec::new();
     let mut skipped = Vec::new();
-    #[cfg(feature = "cuda")]
-    match cuda::CudaDevice::arc(0) {
-        Ok(d) => devs.push(d),
-        Err(e) => skipped.push(format!("CUDA: {e}")),
+    for kind in DeviceKind::ALL {
+        match kind.open() {
+            Ok(d) => devs.push(d),
+            Err(e) => skipped.push(match kind {
+                DeviceKind::Cuda => format!("CUDA: {e}"),
+                DeviceKind::Sim => format!("the simulator: {e}"),
+            }),
+        }
     }
-    #[cfg(not(feature = "cuda"))]
-    skipped.push("CUDA: built without feature `cuda`".to_string());
-    #[cfg(feature = "sim")]
-    devs.push(Arc::new(sim::SimDevice::new()));
-    #[cfg(not(feature = "sim"))]
-    skipped.push("the simulator: built without feature `sim`".to_string());
     (devs, skipped)
+}
+
+/// The accessors [`DeviceBuffer`], [`DeviceView`] and [`DeviceViewMut`] share: each holds its
+/// device (`dev`, owned or borrowed), the address of its first element and its length.
+macro_rules! memory_accessors {
+    () => {
+        /// Raw 64-bit device address of the first element (for a params struct; using it needs
+        /// the `unsafe` raw API).
+        pub fn addr(&self) -> u64 {
+            self.addr
+        }
+        /// Number of elements.
+        pub fn len(&self) -> usize {
+            self.len
+        }
+        /// True when it holds no element.
+        pub fn is_empty(&self) -> bool {
+            self.len == 0
+        }
+        /// True when this memory lives on `dev` (the same `Arc`).
+        pub fn is_on(&self, dev: &Arc<dyn Device>) -> bool {
+            let own: &Arc<dyn Device> = &self.dev;
+            std::ptr::addr_eq(Arc::as_ptr(own), Arc::as_ptr(dev))
+        }
+        /// Address and length of elements `range`, checked against this length.
+        fn sub_range(&self, range: std::ops::Range<usize>) -> Result<(u64, usize)> {
+            if range.start > range.end || range.end > self.len {
+                return Err(range_error(&range, self.len));
+            }
+            // In bounds of the allocation, so no overflow.
+            Ok((self.addr + (range.start * std::mem::size_of::<T>()) as u64, range.end - range.start))
+        }
+    };
 }
 
 /// A typed device buffer of `len` elements of `T`, freed on drop.
@@ -396,18 +472,7 @@ impl<T: Pod> DeviceBuffer<T> {
     pub fn copy_from(&mut self, src: DeviceView<'_, T>) -> Result<()> {
         self.as_view_mut().copy_from(src)
     }
-    /// Raw 64-bit device address (for a params struct; using it needs the `unsafe` raw API).
-    pub fn addr(&self) -> u64 {
-        self.addr
-    }
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-    /// True when the buffer holds no element.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
+    memory_accessors!();
     /// The device that owns this buffer.
     pub fn device(&self) -> &Arc<dyn Device> {
         &self.dev
@@ -419,7 +484,8 @@ impl<T: Pod> DeviceBuffer<T> {
     /// A read-only view of elements `range` (e.g. `buf.view(1..n+1)` for a view misaligned by one
     /// element).
     pub fn view(&self, range: std::ops::Range<usize>) -> Result<DeviceView<'_, T>> {
-        self.as_view().view(range)
+        let (addr, len) = self.sub_range(range)?;
+        Ok(DeviceView { dev: &self.dev, addr, len, _t: std::marker::PhantomData })
     }
     /// An exclusive (writable) view of the whole buffer.
     pub fn as_view_mut(&mut self) -> DeviceViewMut<'_, T> {
@@ -498,34 +564,15 @@ impl<'a, T: Pod> From<&'a DeviceViewMut<'_, T>> for DeviceView<'a, T> {
 }
 
 impl<'a, T: Pod> DeviceView<'a, T> {
-    /// Raw 64-bit device address of the first element.
-    pub fn addr(&self) -> u64 {
-        self.addr
-    }
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-    /// True when the view holds no element.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
+    memory_accessors!();
     /// The device that owns the memory.
     pub fn device(&self) -> &'a Arc<dyn Device> {
         self.dev
     }
     /// The sub-view of elements `range`.
     pub fn view(&self, range: std::ops::Range<usize>) -> Result<DeviceView<'a, T>> {
-        if range.start > range.end || range.end > self.len {
-            return Err(range_error(&range, self.len));
-        }
-        Ok(DeviceView {
-            dev: self.dev,
-            // In bounds of the allocation, so no overflow.
-            addr: self.addr + (range.start * std::mem::size_of::<T>()) as u64,
-            len: range.end - range.start,
-            _t: std::marker::PhantomData,
-        })
+        let (addr, len) = self.sub_range(range)?;
+        Ok(DeviceView { dev: self.dev, addr, len, _t: std::marker::PhantomData })
     }
     /// Copy the viewed elements to the host.
     pub fn to_host(&self) -> Result<Vec<T>> {
@@ -537,10 +584,6 @@ impl<'a, T: Pod> DeviceView<'a, T> {
             unsafe { self.dev.copy_dtoh_raw(self.addr, as_bytes_mut(&mut out)) }?;
         }
         Ok(out)
-    }
-    /// True when this view lives on `dev` (the same `Arc`).
-    pub fn is_on(&self, dev: &Arc<dyn Device>) -> bool {
-        std::ptr::addr_eq(Arc::as_ptr(self.dev), Arc::as_ptr(dev))
     }
 }
 
@@ -569,25 +612,10 @@ impl<'a, T: Pod> From<&'a mut DeviceViewMut<'_, T>> for DeviceViewMut<'a, T> {
 }
 
 impl<'a, T: Pod> DeviceViewMut<'a, T> {
-    /// Raw 64-bit device address of the first element.
-    pub fn addr(&self) -> u64 {
-        self.addr
-    }
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-    /// True when the view holds no element.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
+    memory_accessors!();
     /// The device that owns the memory.
     pub fn device(&self) -> &'a Arc<dyn Device> {
         self.dev
-    }
-    /// True when this view lives on `dev` (the same `Arc`).
-    pub fn is_on(&self, dev: &Arc<dyn Device>) -> bool {
-        std::ptr::addr_eq(Arc::as_ptr(self.dev), Arc::as_ptr(dev))
     }
     /// A read-only view of the same range, borrowing this one.
     pub fn as_view(&self) -> DeviceView<'_, T> {
@@ -599,29 +627,14 @@ impl<'a, T: Pod> DeviceViewMut<'a, T> {
     }
     /// The writable sub-view of elements `range`, consuming this view.
     pub fn into_view_mut(self, range: std::ops::Range<usize>) -> Result<DeviceViewMut<'a, T>> {
-        if range.start > range.end || range.end > self.len {
-            return Err(range_error(&range, self.len));
-        }
-        Ok(DeviceViewMut {
-            dev: self.dev,
-            addr: self.addr + (range.start * std::mem::size_of::<T>()) as u64,
-            len: range.end - range.start,
-            _t: std::marker::PhantomData,
-        })
+        let (addr, len) = self.sub_range(range)?;
+        Ok(DeviceViewMut { dev: self.dev, addr, len, _t: std::marker::PhantomData })
     }
     /// Split into the elements `..mid` and `mid..`, two disjoint writable views.
     pub fn split_at(self, mid: usize) -> Result<(DeviceViewMut<'a, T>, DeviceViewMut<'a, T>)> {
-        if mid > self.len {
-            return Err(range_error(&(mid..self.len), self.len));
-        }
+        let (addr, len) = self.sub_range(mid..self.len)?;
         let head = DeviceViewMut { dev: self.dev, addr: self.addr, len: mid, _t: std::marker::PhantomData };
-        let tail = DeviceViewMut {
-            dev: self.dev,
-            addr: self.addr + (mid * std::mem::size_of::<T>()) as u64,
-            len: self.len - mid,
-            _t: std::marker::PhantomData,
-        };
-        Ok((head, tail))
+        Ok((head, DeviceViewMut { dev: self.dev, addr, len, _t: std::marker::PhantomData }))
     }
     /// Copy the viewed elements to the host.
     pub fn to_host(&self) -> Result<Vec<T>> {

@@ -5,8 +5,8 @@
 //! thin adapter from cudasim's [`cudasim::SimDevice`] to this crate's [`Device`] trait, plus the
 //! GEMM (the CPU `gemm` crate) that cuBLAS does on the GPU.
 //!
-//! A violation comes back from [`Device::launch_raw`] as [`HyenaError::Device`] whose message
-//! starts with `simulator: kernel `NAME`: <kind>:`; [`SimViolation::of`] classifies it.
+//! A violation comes back from [`Device::launch_raw`] as [`HyenaError::SimViolation`], with the
+//! kernel's name and the [`SimViolation`] kind as fields.
 //!
 //! Launches are serialised process-wide (static `__shared__` variables are process globals), and
 //! results are deterministic.
@@ -33,25 +33,6 @@ pub fn registry() -> &'static std::collections::HashMap<String, cudasim::Kernel>
     lib::KERNELS.kernels()
 }
 
-/// Classify an error returned by [`SimDevice`]'s `launch_raw` (None for other errors).
-pub fn violation_of(err: &HyenaError) -> Option<SimViolation> {
-    let HyenaError::Device(msg) = err else { return None };
-    let rest = msg.strip_prefix("simulator: kernel `")?;
-    let rest = &rest[rest.find("`: ")? + 3..];
-    SimViolation::ALL.into_iter().find(|v| rest.starts_with(v.label()))
-}
-
-/// `SimViolation::of(&err)`: classify a [`HyenaError`] from the simulator.
-pub trait ViolationOf {
-    /// The violation kind named by `err`, if it is a simulator violation.
-    fn of(err: &HyenaError) -> Option<SimViolation>;
-}
-impl ViolationOf for SimViolation {
-    fn of(err: &HyenaError) -> Option<SimViolation> {
-        violation_of(err)
-    }
-}
-
 fn map_err(e: cudasim::SimError) -> HyenaError {
     use cudasim::SimError as E;
     match e {
@@ -59,7 +40,8 @@ fn map_err(e: cudasim::SimError) -> HyenaError {
         E::SharedMemory { kernel, requested, limit } => HyenaError::SharedMemory { kernel, requested, limit },
         E::Buffer { what, problem } => HyenaError::Buffer { name: what, problem },
         e @ (E::Params { .. } | E::InvalidLaunch { .. }) => HyenaError::Invalid(e.to_string()),
-        e @ (E::OutOfMemory(_) | E::Violation { .. } | E::Launch { .. }) => HyenaError::Device(e.to_string()),
+        E::Violation { kernel, kind, message } => HyenaError::SimViolation { kernel, kind, message },
+        e @ (E::OutOfMemory(_) | E::Launch { .. }) => HyenaError::Device(e.to_string()),
     }
 }
 

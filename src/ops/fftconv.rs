@@ -16,14 +16,16 @@
 //!   `8·C·⌈B/2⌉·n` bytes and returns after the device finished; the backward `2·8·C·⌈B/2⌉·n + 16·C·n`.
 //!
 //! [`spectrum_len`]`(c, l)` is always `c ×` a per-channel size, so per-channel slices of one
-//! spectrum are valid spectra. Longer rows than [`LONG_MAX_LEN`] are a [`HyenaError::Length`]; a
+//! spectrum are valid spectra. Longer rows than [`LONG_MAX_LEN`] are a [`HyenaError::TooLong`]; a
 //! device whose shared-memory limit is below a launch's need gives [`HyenaError::SharedMemory`]
 //! before anything is launched.
 
-use super::{check_args, check_device, launch, mul, mul3, Arg};
+use super::{launch, mul, mul3, Args};
 use crate::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, LaunchConfig};
-use crate::error::{check_len, HyenaError, Result};
-use crate::kernels::{HyenaFftConvBwdParams, HyenaFftConvFwdParams, HyenaFftConvLongParams, HyenaFftFilterParams};
+use crate::error::{HyenaError, Result};
+use crate::kernels::{
+    HyenaFftConvBwdParams, HyenaFftConvFwdParams, HyenaFftConvLongBwdParams, HyenaFftConvLongParams, HyenaFftFilterParams,
+};
 use std::sync::Arc;
 
 /// Longest row the shared-memory path takes.
@@ -49,9 +51,7 @@ pub fn fft_size(l: usize) -> Result<usize> {
         return Err(HyenaError::Length("sequence length must be at least 1".into()));
     }
     if l > LONG_MAX_LEN {
-        return Err(HyenaError::Length(format!(
-            "gated FFT conv: L = {l} exceeds the multi-pass path's limit of {LONG_MAX_LEN}"
-        )));
+        return Err(HyenaError::TooLong { what: "gated FFT conv, multi-pass path".into(), len: l, limit: LONG_MAX_LEN });
     }
     Ok((2 * l).next_power_of_two().max(4))
 }
@@ -138,15 +138,11 @@ pub fn fftconv_filter<'a, 'h, T: DeviceScalar>(
     let (h, hf) = (h.into(), hf.into());
     let sfx = suffix(T::DTYPE, "fftconv_filter")?;
     let n = fft_size(l)?;
-    check_len("fftconv_filter h [C, L]", h.len(), mul(c, l, "fftconv_filter C·L")?)?;
-    check_len("fftconv_filter hf [C, n/2+1] complex", hf.len(), spectrum_len(c, l)?)?;
-    check_device(dev, "fftconv_filter h", &h)?;
-    check_device(dev, "fftconv_filter hf", &hf)?;
-    check_args(&[Arg::input("fftconv_filter h", &h)], std::mem::size_of::<T>())?;
-    check_args(&[Arg::input("fftconv_filter h", &h), Arg::output("fftconv_filter hf", &hf)], 1)?;
-    if hf.addr() % 8 != 0 {
-        return Err(HyenaError::Buffer { name: "fftconv_filter hf".into(), problem: "not 8-byte aligned (complex f32)".into() });
-    }
+    Args::new(dev, "fftconv_filter")
+        .arg("h [C, L]", &h, mul(c, l, "fftconv_filter C·L")?)
+        .arg("hf [C, n/2+1] complex", &hf, spectrum_len(c, l)?)
+        .align(8, "complex f32")
+        .check()?;
     if c == 0 {
         return Ok(());
     }
@@ -208,6 +204,8 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
     let cols_shared = check_shared(dev, &cols, plan.cols_shared())?;
     let rows_shared = check_shared(dev, rows, 3 * plan.rows_shared())?;
     let out_shared = check_shared(dev, &out, plan.cols_shared())?;
+    let grad_h = format!("hyena_fftconv_long_grad_h_{sfx}");
+    let grad_h_shared = check_shared(dev, &grad_h, plan.cols_shared())?;
     check_shared(dev, "hyena_fftconv_long_rows", plan.rows_shared())?;
     let slabs = c.checked_mul(bs.div_ceil(2)).ok_or_else(|| HyenaError::Invalid("C·B overflows".into()))?;
     let what = "gated_fftconv_bwd (multi-pass)";
@@ -238,15 +236,18 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
             log2n1: 0,
             log2n2: 0,
             log2tile: 0,
-            mode: 1,
-            aux: ws_g.addr(),
         },
     );
+    let pb = HyenaFftConvLongBwdParams { fwd: base, ws_g: ws_g.addr(), slab: ws_h.addr(), grad_h: io.grad_h, grad_d: io.grad_d };
     // SAFETY (every launch below): the caller's views (contract above) and the workspaces hf,
     // ws_a, ws_g, ws_h sized above for (B, C, n), owned until after the synchronize at the end.
     let launch = |name: &str, blocks: u32, block: u32, shared: u32, p: HyenaFftConvLongParams| {
         let cfg = LaunchConfig { grid: (blocks, 1, 1), block: (block, 1, 1), shared_bytes: shared };
         unsafe { super::launch(dev, name, cfg, &p) }
+    };
+    let launch_bwd = |name: &str, blocks: u32, block: u32, shared: u32| {
+        let cfg = LaunchConfig { grid: (blocks, 1, 1), block: (block, 1, 1), shared_bytes: shared };
+        unsafe { super::launch(dev, name, cfg, &pb) }
     };
     // g = grad_y ⊙ post is pass 1 with (v, pre) = (grad_y, post).
     let g_in = HyenaFftConvLongParams { v: io.grad_y, pre: io.post, ws: ws_g.addr(), ..base };
@@ -254,7 +255,7 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
         let g13 = grid(slabs.saturating_mul(plan.tiles()), what)?;
         launch(&cols, g13, LONG_COLS_BLOCK, cols_shared, base)?;
         launch(&cols, g13, LONG_COLS_BLOCK, cols_shared, g_in)?;
-        launch(rows, g_rows, plan.rows_block(), rows_shared, HyenaFftConvLongParams { y: ws_h.addr(), ..base })?;
+        launch_bwd(rows, g_rows, plan.rows_block(), rows_shared)?;
         if io.grad_post != 0 {
             // grad_post = grad_y ⊙ (h ∗ a + D·a): the forward's pass 3 with grad_y as the gate.
             launch(&out, g13, LONG_COLS_BLOCK, out_shared, HyenaFftConvLongParams { post: io.grad_y, y: io.grad_post, ..base })?;
@@ -265,15 +266,15 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
             launch(&out, g13, LONG_COLS_BLOCK, out_shared, HyenaFftConvLongParams { post: io.v, y: io.grad_pre, ..g_in })?;
         }
     } else {
-        launch(rows, g_rows, plan.rows_block(), rows_shared, HyenaFftConvLongParams { y: ws_h.addr(), ..base })?;
+        launch_bwd(rows, g_rows, plan.rows_block(), rows_shared)?;
     }
     // grad_h = Re(slab) for t < L, grad_D = its lag 0.
-    let ph = HyenaFftConvLongParams { b: 1, d: 0, ws: ws_h.addr(), y: io.grad_h, aux: io.grad_d, mode: 2, ..base };
-    launch(&out, g_h, LONG_COLS_BLOCK, out_shared, ph)?;
+    launch_bwd(&grad_h, g_h, LONG_COLS_BLOCK, grad_h_shared)?;
     dev.synchronize()
 }
 
-/// Multi-pass filter spectrum: passes 1 and 2 (mode 0) with `h` as the rows, `hf` as the workspace.
+/// Multi-pass filter spectrum: passes 1 and 2 (no spectrum to multiply by: pass 2 writes the
+/// scaled forward FFT) with `h` as the rows, `hf` as the workspace.
 ///
 /// # Safety
 /// `h` is `[C, L]` of the kernel's dtype and `hf` `[C, 2n]` f32 on `dev`, not overlapping, held for
@@ -300,8 +301,6 @@ unsafe fn long_filter(dev: &Arc<dyn Device>, sfx: &str, h: u64, hf: u64, c: usiz
             log2n1: 0,
             log2n2: 0,
             log2tile: 0,
-            mode: 0,
-            aux: 0,
         },
     );
     let g1 = grid(c.saturating_mul(plan.tiles()), "fftconv_filter (multi-pass)")?;
@@ -370,36 +369,15 @@ pub fn gated_fftconv_fwd_spectrum<'a, 'h, T: DeviceScalar>(
     let sfx = suffix(T::DTYPE, "gated_fftconv_fwd")?;
     let n = fft_size(l)?;
     let total = mul3(bs, c, l, "gated_fftconv_fwd B·C·L")?;
-    check_len("gated_fftconv_fwd hf [C, n/2+1] complex", hf.len(), spectrum_len(c, l)?)?;
-    check_len("gated_fftconv_fwd D [C]", d.len(), c)?;
-    check_len("gated_fftconv_fwd v [B, C, L]", v.len(), total)?;
-    if let Some(p) = &pre {
-        check_len("gated_fftconv_fwd pre [B, C, L]", p.len(), total)?;
-    }
-    if let Some(p) = &post {
-        check_len("gated_fftconv_fwd post [B, C, L]", p.len(), total)?;
-    }
-    check_len("gated_fftconv_fwd y [B, C, L]", y.len(), total)?;
-    check_device(dev, "gated_fftconv_fwd hf", &hf)?;
-    check_device(dev, "gated_fftconv_fwd D", &d)?;
-    check_device(dev, "gated_fftconv_fwd v", &v)?;
-    check_device(dev, "gated_fftconv_fwd y", &y)?;
-    let mut args = vec![Arg::input("gated_fftconv_fwd D", &d), Arg::input("gated_fftconv_fwd v", &v)];
-    if let Some(p) = &pre {
-        check_device(dev, "gated_fftconv_fwd pre", p)?;
-        args.push(Arg::input("gated_fftconv_fwd pre", p));
-    }
-    if let Some(p) = &post {
-        check_device(dev, "gated_fftconv_fwd post", p)?;
-        args.push(Arg::input("gated_fftconv_fwd post", p));
-    }
-    args.push(Arg::output("gated_fftconv_fwd y", &y));
-    check_args(&args, std::mem::size_of::<T>())?;
-    args.push(Arg::input("gated_fftconv_fwd hf", &hf));
-    check_args(&args, 1)?;
-    if hf.addr() % 8 != 0 {
-        return Err(HyenaError::Buffer { name: "gated_fftconv_fwd hf".into(), problem: "not 8-byte aligned (complex f32)".into() });
-    }
+    Args::new(dev, "gated_fftconv_fwd")
+        .arg("hf [C, n/2+1] complex", &hf, spectrum_len(c, l)?)
+        .align(8, "complex f32")
+        .arg("D [C]", &d, c)
+        .arg("v [B, C, L]", &v, total)
+        .opt("pre [B, C, L]", pre.as_ref(), total)
+        .opt("post [B, C, L]", post.as_ref(), total)
+        .arg("y [B, C, L]", &y, total)
+        .check()?;
     if total == 0 {
         return Ok(());
     }
@@ -418,8 +396,6 @@ pub fn gated_fftconv_fwd_spectrum<'a, 'h, T: DeviceScalar>(
             log2n1: 0,
             log2n2: 0,
             log2tile: 0,
-            mode: 1,
-            aux: 0,
         };
         // SAFETY: every address comes from a view checked above (lengths for (B, C, L), device,
         // alignment, y overlapping nothing) and borrowed for this call (y exclusively).
@@ -474,10 +450,15 @@ pub fn gated_fftconv_fwd<'a, T: DeviceScalar>(
 /// exactly when `pre`/`post` were given). `grad_h` `[C, L]` and `grad_d` `[C]` are overwritten with
 /// the sums over the batch.
 pub struct GatedConvGradViews<'a, T: crate::device::Pod> {
+    /// `[B, C, L]`.
     pub grad_v: DeviceViewMut<'a, T>,
+    /// `[B, C, L]`.
     pub grad_pre: Option<DeviceViewMut<'a, T>>,
+    /// `[B, C, L]`.
     pub grad_post: Option<DeviceViewMut<'a, T>>,
+    /// `[C, L]`.
     pub grad_h: DeviceViewMut<'a, T>,
+    /// `[C]`.
     pub grad_d: DeviceViewMut<'a, T>,
 }
 
@@ -506,53 +487,25 @@ pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
     let n = fft_size(l)?;
     let total = mul3(bs, c, l, "gated_fftconv_bwd B·C·L")?;
     let g = &grads;
-    check_len("gated_fftconv_bwd h [C, L]", h.len(), mul(c, l, "gated_fftconv_bwd C·L")?)?;
-    check_len("gated_fftconv_bwd D [C]", d.len(), c)?;
-    check_len("gated_fftconv_bwd v [B, C, L]", v.len(), total)?;
-    check_len("gated_fftconv_bwd grad_y [B, C, L]", gy.len(), total)?;
-    check_len("gated_fftconv_bwd grad_v [B, C, L]", g.grad_v.len(), total)?;
-    check_len("gated_fftconv_bwd grad_h [C, L]", g.grad_h.len(), h.len())?;
-    check_len("gated_fftconv_bwd grad_d [C]", g.grad_d.len(), c)?;
-    for (name, x, gx) in [("pre", &pre, &g.grad_pre), ("post", &post, &g.grad_post)] {
-        match (x, gx) {
-            (Some(x), Some(gx)) => {
-                check_len(&format!("gated_fftconv_bwd {name} [B, C, L]"), x.len(), total)?;
-                check_len(&format!("gated_fftconv_bwd grad_{name} [B, C, L]"), gx.len(), total)?;
-            }
-            (None, None) => {}
-            _ => {
-                return Err(HyenaError::Invalid(format!(
-                    "gated_fftconv_bwd: grad_{name} must be given exactly when {name} is"
-                )))
-            }
+    for (name, given, grad_given) in [("pre", pre.is_some(), g.grad_pre.is_some()), ("post", post.is_some(), g.grad_post.is_some())] {
+        if given != grad_given {
+            return Err(HyenaError::Invalid(format!("gated_fftconv_bwd: grad_{name} must be given exactly when {name} is")));
         }
     }
-    let mut args = vec![
-        Arg::input("gated_fftconv_bwd h", &h),
-        Arg::input("gated_fftconv_bwd D", &d),
-        Arg::input("gated_fftconv_bwd v", &v),
-        Arg::input("gated_fftconv_bwd grad_y", &gy),
-        Arg::output("gated_fftconv_bwd grad_v", &g.grad_v),
-        Arg::output("gated_fftconv_bwd grad_h", &g.grad_h),
-        Arg::output("gated_fftconv_bwd grad_d", &g.grad_d),
-    ];
-    for (name, x) in [("gated_fftconv_bwd pre", &pre), ("gated_fftconv_bwd post", &post)] {
-        if let Some(x) = x {
-            args.push(Arg::input(name, x));
-        }
-    }
-    for (name, x) in [("gated_fftconv_bwd grad_pre", &g.grad_pre), ("gated_fftconv_bwd grad_post", &g.grad_post)] {
-        if let Some(x) = x {
-            args.push(Arg::output(name, x));
-        }
-    }
-    for x in [&h, &d, &v, &gy].into_iter().chain(pre.iter()).chain(post.iter()) {
-        check_device(dev, "gated_fftconv_bwd argument", x)?;
-    }
-    for x in [&g.grad_v, &g.grad_h, &g.grad_d].into_iter().chain(g.grad_pre.iter()).chain(g.grad_post.iter()) {
-        check_device(dev, "gated_fftconv_bwd argument", x)?;
-    }
-    check_args(&args, std::mem::size_of::<T>())?;
+    let cl = mul(c, l, "gated_fftconv_bwd C·L")?;
+    Args::new(dev, "gated_fftconv_bwd")
+        .arg("h [C, L]", &h, cl)
+        .arg("D [C]", &d, c)
+        .arg("v [B, C, L]", &v, total)
+        .opt("pre [B, C, L]", pre.as_ref(), total)
+        .opt("post [B, C, L]", post.as_ref(), total)
+        .arg("grad_y [B, C, L]", &gy, total)
+        .arg("grad_v [B, C, L]", &g.grad_v, total)
+        .opt("grad_pre [B, C, L]", g.grad_pre.as_ref(), total)
+        .opt("grad_post [B, C, L]", g.grad_post.as_ref(), total)
+        .arg("grad_h [C, L]", &g.grad_h, cl)
+        .arg("grad_d [C]", &g.grad_d, c)
+        .check()?;
     if c == 0 {
         return Ok(());
     }

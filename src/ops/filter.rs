@@ -53,10 +53,10 @@
 //! F = 64, E = 33, n = 3 needs 41 KiB forward and 145 KiB backward; n = 4: 177 KiB) against
 //! `dev.max_shared_bytes()` → [`HyenaError::SharedMemory`].
 
-use super::{check_args, check_device, launch, Arg};
+use super::{launch, Args};
 use crate::cpu::filter::{FilterGrads, ImplicitFilter};
 use crate::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, LaunchConfig, Pod};
-use crate::error::{check_len, HyenaError, Result};
+use crate::error::{HyenaError, Result};
 use crate::kernels::{HyenaFilterBwdParams, HyenaFilterFwdParams};
 use crate::scalar::Scalar;
 use std::sync::Arc;
@@ -202,16 +202,9 @@ fn grid(blocks: usize, what: &str) -> Result<u32> {
     Ok(blocks as u32)
 }
 
-const W_NAMES: [&str; MAX_LAYERS] = ["filter layer 0 weight", "filter layer 1 weight", "filter layer 2 weight", "filter layer 3 weight"];
-const B_NAMES: [&str; MAX_LAYERS] = ["filter layer 0 bias", "filter layer 1 bias", "filter layer 2 bias", "filter layer 3 bias"];
-const GW_NAMES: [&str; MAX_LAYERS] =
-    ["filter grad layer 0 weight", "filter grad layer 1 weight", "filter grad layer 2 weight", "filter grad layer 3 weight"];
-const GB_NAMES: [&str; MAX_LAYERS] =
-    ["filter grad layer 0 bias", "filter grad layer 1 bias", "filter grad layer 2 bias", "filter grad layer 3 bias"];
-
-/// Check dims and the weight views (lengths, devices); returns the argument list for
-/// [`check_args`] (inputs only).
-fn check_weights<T: DeviceScalar>(dev: &Arc<dyn Device>, w: &FilterViews<'_, T>, d: &FilterDims) -> Result<Vec<Arg>> {
+/// Check dims and declare the weight views (inputs) to a new [`Args`] of the op
+/// `implicit filter`; the caller adds its own arguments and runs the checks.
+fn check_weights<'d, T: DeviceScalar>(dev: &'d Arc<dyn Device>, w: &FilterViews<'_, T>, d: &FilterDims) -> Result<Args<'d>> {
     let (e, f, c) = (d.emb_dim, d.width, d.channels);
     if e == 0 || f == 0 || c == 0 || d.l_max == 0 {
         return Err(HyenaError::Invalid(format!("implicit filter sizes must be positive (E={e}, F={f}, C={c}, l_max={})", d.l_max)));
@@ -235,37 +228,17 @@ fn check_weights<T: DeviceScalar>(dev: &Arc<dyn Device>, w: &FilterViews<'_, T>,
     if e > 1 << 16 || f > 1 << 14 || c > (i32::MAX as usize) - 2 * CB {
         return Err(HyenaError::Invalid(format!("implicit filter sizes out of the kernels' range: E={e}, F={f}, C={c}")));
     }
-    check_len("implicit filter z [l_max, E]", w.z.len(), mul(d.l_max, e, "l_max·E")?)?;
-    check_len("implicit filter t [l_max]", w.t.len(), d.l_max)?;
+    let mut args = Args::new(dev, "implicit filter")
+        .arg("z [l_max, E]", &w.z, mul(d.l_max, e, "l_max·E")?)
+        .arg("t [l_max]", &w.t, d.l_max);
     for (i, (wt, b)) in w.layers.iter().enumerate() {
         let d_in = if i == 0 { e } else { f };
-        check_len(W_NAMES[i], wt.len(), f * d_in)?;
-        check_len(B_NAMES[i], b.len(), f)?;
+        args = args.arg(&format!("layer{i}.weight [F, in]"), wt, f * d_in).arg(&format!("layer{i}.bias [F]"), b, f);
     }
-    check_len("implicit filter freq [F]", w.freq.len(), f)?;
-    check_len("implicit filter out_weight [C, F]", w.out_weight.len(), mul(c, f, "C·F")?)?;
-    check_len("implicit filter deltas [C]", w.deltas.len(), c)?;
-    let mut args = vec![
-        Arg::input("implicit filter z", &w.z),
-        Arg::input("implicit filter t", &w.t),
-        Arg::input("implicit filter freq", &w.freq),
-        Arg::input("implicit filter out_weight", &w.out_weight),
-        Arg::input("implicit filter deltas", &w.deltas),
-    ];
-    for (i, (wt, b)) in w.layers.iter().enumerate() {
-        args.push(Arg::input(W_NAMES[i], wt));
-        args.push(Arg::input(B_NAMES[i], b));
-    }
-    for (name, v) in [("implicit filter z", &w.z), ("implicit filter t", &w.t), ("implicit filter freq", &w.freq)] {
-        check_device(dev, name, v)?;
-    }
-    check_device(dev, "implicit filter out_weight", &w.out_weight)?;
-    check_device(dev, "implicit filter deltas", &w.deltas)?;
-    for (i, (wt, b)) in w.layers.iter().enumerate() {
-        check_device(dev, W_NAMES[i], wt)?;
-        check_device(dev, B_NAMES[i], b)?;
-    }
-    Ok(args)
+    Ok(args
+        .arg("freq [F]", &w.freq, f)
+        .arg("out_weight [C, F]", &w.out_weight, mul(c, f, "C·F")?)
+        .arg("deltas [C]", &w.deltas, c))
 }
 
 /// Weight and bias addresses of up to [`MAX_LAYERS`] layers (checked by `check_weights`).
@@ -287,12 +260,8 @@ pub fn implicit_filter_fwd<'a, T: DeviceScalar>(
 ) -> Result<()> {
     let h = h.into();
     let sfx = suffix(T::DTYPE, "implicit_filter_fwd")?;
-    let mut args = check_weights(dev, w, dims)?;
     let (f, c, l) = (dims.width, dims.channels, dims.l);
-    check_len("implicit filter h [C, L]", h.len(), mul(c, l, "C·L")?)?;
-    check_device(dev, "implicit filter h", &h)?;
-    args.push(Arg::output("implicit filter h", &h));
-    check_args(&args, std::mem::size_of::<T>())?;
+    check_weights(dev, w, dims)?.arg("h [C, L]", &h, mul(c, l, "C·L")?).check()?;
     let kernel = format!("hyena_filter_fwd_{sfx}");
     let shared = check_shared(dev, &kernel, fwd_shared_bytes(dims.emb_dim, f))?;
     let tiles = grid(l.div_ceil(TILE), "forward")?;
@@ -343,39 +312,19 @@ pub fn implicit_filter_bwd<T: DeviceScalar>(
     grads: FilterGradViews<'_, T>,
 ) -> Result<()> {
     let sfx = suffix(T::DTYPE, "implicit_filter_bwd")?;
-    let mut args = check_weights(dev, w, dims)?;
     let (e, f, c, l) = (dims.emb_dim, dims.width, dims.channels, dims.l);
     let n = w.layers.len();
-    check_len("implicit filter grad_h [C, L]", grad_h.len(), mul(c, l, "C·L")?)?;
+    let mut args = check_weights(dev, w, dims)?.arg("grad_h [C, L]", &grad_h, mul(c, l, "C·L")?);
     if grads.layers.len() != n {
         return Err(HyenaError::shape("implicit filter grad layers", format!("{n} layers"), format!("{} layers", grads.layers.len())));
     }
     // check_weights bounded E, F and C and checked l_max·E and C·F.
-    check_len("implicit filter grad z [l_max, E]", grads.z.len(), dims.l_max * e)?;
+    args = args.arg("grad_z [l_max, E]", &grads.z, dims.l_max * e);
     for (i, (gw, gb)) in grads.layers.iter().enumerate() {
         let d_in = if i == 0 { e } else { f };
-        check_len(GW_NAMES[i], gw.len(), f * d_in)?;
-        check_len(GB_NAMES[i], gb.len(), f)?;
+        args = args.arg(&format!("grad_layer{i}.weight [F, in]"), gw, f * d_in).arg(&format!("grad_layer{i}.bias [F]"), gb, f);
     }
-    check_len("implicit filter grad freq [F]", grads.freq.len(), f)?;
-    check_len("implicit filter grad out_weight [C, F]", grads.out_weight.len(), c * f)?;
-    check_device(dev, "implicit filter grad_h", &grad_h)?;
-    check_device(dev, "implicit filter grad z", &grads.z)?;
-    check_device(dev, "implicit filter grad freq", &grads.freq)?;
-    check_device(dev, "implicit filter grad out_weight", &grads.out_weight)?;
-    for (i, (gw, gb)) in grads.layers.iter().enumerate() {
-        check_device(dev, GW_NAMES[i], gw)?;
-        check_device(dev, GB_NAMES[i], gb)?;
-    }
-    args.push(Arg::input("implicit filter grad_h", &grad_h));
-    args.push(Arg::output("implicit filter grad z", &grads.z));
-    args.push(Arg::output("implicit filter grad freq", &grads.freq));
-    args.push(Arg::output("implicit filter grad out_weight", &grads.out_weight));
-    for (i, (gw, gb)) in grads.layers.iter().enumerate() {
-        args.push(Arg::output(GW_NAMES[i], gw));
-        args.push(Arg::output(GB_NAMES[i], gb));
-    }
-    check_args(&args, std::mem::size_of::<T>())?;
+    args.arg("grad_freq [F]", &grads.freq, f).arg("grad_out_weight [C, F]", &grads.out_weight, c * f).check()?;
 
     let k_main = format!("hyena_filter_bwd_{sfx}");
     let k_out = format!("hyena_filter_bwd_out_{sfx}");
@@ -441,11 +390,17 @@ fn up<S: Scalar, T: DeviceScalar>(dev: &Arc<dyn Device>, v: &[S]) -> Result<Devi
 
 /// A host filter's weights copied to a device in storage type `T`.
 pub struct FilterBuffers<T: Pod> {
+    /// `[l_max, E]`.
     pub z: DeviceBuffer<T>,
+    /// `[l_max]`.
     pub t: DeviceBuffer<T>,
+    /// `(weight [F, in_i], bias [F])` per hidden layer.
     pub layers: Vec<(DeviceBuffer<T>, DeviceBuffer<T>)>,
+    /// `[F]`.
     pub freq: DeviceBuffer<T>,
+    /// `[C, F]`.
     pub out_weight: DeviceBuffer<T>,
+    /// `[C]`.
     pub deltas: DeviceBuffer<T>,
 }
 
@@ -478,9 +433,13 @@ impl<T: DeviceScalar> FilterBuffers<T> {
 
 /// Device buffers for the gradients of a filter with `dims` and `n_layers` hidden layers.
 pub struct FilterGradBuffers<T: Pod> {
+    /// `[l_max, E]`.
     pub z: DeviceBuffer<T>,
+    /// `(grad weight [F, in_i], grad bias [F])` per hidden layer.
     pub layers: Vec<(DeviceBuffer<T>, DeviceBuffer<T>)>,
+    /// `[F]`.
     pub freq: DeviceBuffer<T>,
+    /// `[C, F]`.
     pub out_weight: DeviceBuffer<T>,
 }
 

@@ -1,9 +1,9 @@
 //! Gating product on a device: `out = a ⊙ b` and its backward (`kernels/gating.cu`).
 //! Storage f32, bf16 or f16; arithmetic in f32 (one rounding per output).
 
-use super::{check_args, check_device, elementwise_grid, launch, Arg, ELEMENTWISE_BLOCK};
+use super::{elementwise_grid, launch, Args, ELEMENTWISE_BLOCK};
 use crate::device::{Device, DeviceScalar, DeviceView, DeviceViewMut, LaunchConfig};
-use crate::error::{check_len, Result};
+use crate::error::Result;
 use crate::kernels::{HyenaGateBwdParams, HyenaGateFwdParams};
 use std::sync::Arc;
 
@@ -54,16 +54,8 @@ pub fn gate_fwd<'a, T: DeviceScalar>(
     let (a, b, out) = (a.into(), b.into(), out.into());
     let sfx = suffix(T::DTYPE, "gate_fwd")?;
     let n = a.len();
-    check_len("gate_fwd b", b.len(), n)?;
-    check_len("gate_fwd out", out.len(), n)?;
-    check_device(dev, "gate_fwd a", &a)?;
-    check_device(dev, "gate_fwd b", &b)?;
-    check_device(dev, "gate_fwd out", &out)?;
+    Args::new(dev, "gate_fwd").arg("a", &a, n).arg("b", &b, n).arg("out", &out, n).check()?;
     let elem = std::mem::size_of::<T>();
-    check_args(
-        &[Arg::input("gate_fwd a", &a), Arg::input("gate_fwd b", &b), Arg::output("gate_fwd out", &out)],
-        elem,
-    )?;
     if n == 0 {
         return Ok(());
     }
@@ -96,26 +88,14 @@ pub fn gate_bwd<'a, T: DeviceScalar>(
     let (a, b, gy, ga, gb) = (a.into(), b.into(), grad_out.into(), grad_a.into(), grad_b.into());
     let sfx = suffix(T::DTYPE, "gate_bwd")?;
     let n = a.len();
-    check_len("gate_bwd b", b.len(), n)?;
-    check_len("gate_bwd grad_out", gy.len(), n)?;
-    check_len("gate_bwd grad_a", ga.len(), n)?;
-    check_len("gate_bwd grad_b", gb.len(), n)?;
-    for (name, v) in [("gate_bwd a", &a), ("gate_bwd b", &b), ("gate_bwd grad_out", &gy)] {
-        check_device(dev, name, v)?;
-    }
-    check_device(dev, "gate_bwd grad_a", &ga)?;
-    check_device(dev, "gate_bwd grad_b", &gb)?;
+    Args::new(dev, "gate_bwd")
+        .arg("a", &a, n)
+        .arg("b", &b, n)
+        .arg("grad_out", &gy, n)
+        .arg("grad_a", &ga, n)
+        .arg("grad_b", &gb, n)
+        .check()?;
     let elem = std::mem::size_of::<T>();
-    check_args(
-        &[
-            Arg::input("gate_bwd a", &a),
-            Arg::input("gate_bwd b", &b),
-            Arg::input("gate_bwd grad_out", &gy),
-            Arg::output("gate_bwd grad_a", &ga),
-            Arg::output("gate_bwd grad_b", &gb),
-        ],
-        elem,
-    )?;
     if n == 0 {
         return Ok(());
     }

@@ -1,28 +1,35 @@
 //! Strided-batched GEMM on a device through views: the safe form of
-//! [`Device::gemm`](crate::device::Device::gemm) (cuBLAS on a GPU, the CPU GEMM in the simulator).
+//! [`Device::gemm`] (cuBLAS on a GPU, the CPU GEMM in the simulator).
 //!
 //! Every operand extent that [`gemm_extents`] derives from the sizes, leading dimensions, strides
 //! and batch must fit inside its view; `C` is an exclusive view, so it overlaps neither input.
 
-use super::{check_args, check_device, Arg};
+use super::Args;
 use crate::device::{gemm_extents, Device, DeviceScalar, DeviceView, DeviceViewMut, GemmSpec, Pod, Trans};
-use crate::error::{HyenaError, Result};
+use crate::error::Result;
 use std::sync::Arc;
 
 /// An input operand: `X_i = view[i·stride ..]`, column-major with leading dimension `ld`, used as
 /// `op(X_i)` (`trans`).
 #[derive(Clone, Copy)]
 pub struct GemmIn<'a, T: Pod> {
+    /// The elements of every `X_i`.
     pub view: DeviceView<'a, T>,
+    /// Leading dimension (elements between the starts of two stored columns).
     pub ld: usize,
+    /// Elements between `X_i` and `X_{i+1}`.
     pub stride: usize,
+    /// Whether `X_i` is used transposed.
     pub trans: Trans,
 }
 
 /// The output operand `C_i = view[i·stride ..]`, column-major with leading dimension `ld`.
 pub struct GemmOut<'a, T: Pod> {
+    /// The elements of every `C_i`.
     pub view: DeviceViewMut<'a, T>,
+    /// Leading dimension (elements between the starts of two stored columns).
     pub ld: usize,
+    /// Elements between `C_i` and `C_{i+1}`.
     pub stride: usize,
 }
 
@@ -64,21 +71,7 @@ pub fn gemm<T: DeviceScalar>(
         batch,
     };
     let (ea, eb, ec) = gemm_extents(&spec)?;
-    for (name, extent, len) in [("gemm A", ea, a.view.len()), ("gemm B", eb, b.view.len()), ("gemm C", ec, c.view.len())] {
-        if extent > len {
-            return Err(HyenaError::Buffer {
-                name: name.into(),
-                problem: format!("the sizes, leading dimension, stride and batch reach {extent} elements; the view holds {len}"),
-            });
-        }
-    }
-    check_device(dev, "gemm A", &a.view)?;
-    check_device(dev, "gemm B", &b.view)?;
-    check_device(dev, "gemm C", &c.view)?;
-    check_args(
-        &[Arg::input("gemm A", &a.view), Arg::input("gemm B", &b.view), Arg::output("gemm C", &c.view)],
-        std::mem::size_of::<T>(),
-    )?;
+    Args::new(dev, "gemm").reach("A", &a.view, ea).reach("B", &b.view, eb).reach("C", &c.view, ec).check()?;
     // SAFETY: the extents the GEMM touches lie inside the views (checked above), on `dev`; A and B
     // are borrowed shared and C exclusively (not overlapping them: checked) for this call, which
     // covers the queued GEMM (see `crate::device`).

@@ -1,5 +1,6 @@
 //! Safe launch wrappers, written once over `Arc<dyn Device>`: they check dtypes, lengths, devices,
-//! alignment and aliasing, choose grid and block, fill the params struct and call
+//! alignment and aliasing (each view argument declared once to [`Args`], which runs the checks),
+//! choose grid and block, fill the params struct and call
 //! [`Device::launch_raw`](crate::device::Device::launch_raw). The same code runs on the GPU and in
 //! the simulator.
 //!
@@ -16,7 +17,7 @@ pub mod filter;
 pub mod gemm;
 
 use crate::device::{as_bytes, DType, Device, DeviceView, DeviceViewMut, LaunchConfig, NoUninit, Pod};
-use crate::error::{HyenaError, Result};
+use crate::error::{check_len, HyenaError, Result};
 use std::sync::Arc;
 
 /// Symbol suffix of a kernel family's entry point for a storage dtype (`hyena_<op>_<suffix>`):
@@ -42,36 +43,184 @@ pub(crate) fn elementwise_grid(items: usize) -> u32 {
     blocks.min(ELEMENTWISE_MAX_GRID as usize) as u32
 }
 
-/// A view argument of an op, for the checks below.
-pub(crate) struct Arg {
-    pub name: &'static str,
-    pub addr: u64,
-    pub bytes: usize,
-    pub output: bool,
-}
-
-impl Arg {
-    pub fn input<T: Pod>(name: &'static str, v: &DeviceView<'_, T>) -> Self {
-        // A view's byte length fits: it lies inside one allocation.
-        Arg { name, addr: v.addr(), bytes: v.len() * std::mem::size_of::<T>(), output: false }
-    }
-    pub fn output<T: Pod>(name: &'static str, v: &DeviceViewMut<'_, T>) -> Self {
-        Arg { name, addr: v.addr(), bytes: v.len() * std::mem::size_of::<T>(), output: true }
-    }
-}
-
-/// A read-only or writable view, for [`check_device`].
-pub(crate) trait OnDevice {
+/// A view a launch takes: inputs ([`DeviceView`]) are read, outputs ([`DeviceViewMut`]) written.
+pub(crate) trait LaunchArg {
+    /// Whether the launch writes it (an output overlaps no other argument).
+    const OUTPUT: bool;
+    /// Device address of its first element.
+    fn addr(&self) -> u64;
+    /// Elements.
+    fn len(&self) -> usize;
+    /// Bytes of one element.
+    fn elem(&self) -> usize;
+    /// Whether it lives on `dev`.
     fn is_on(&self, dev: &Arc<dyn Device>) -> bool;
 }
-impl<T: Pod> OnDevice for DeviceView<'_, T> {
-    fn is_on(&self, dev: &Arc<dyn Device>) -> bool {
-        DeviceView::is_on(self, dev)
-    }
+
+/// `LaunchArg` for a view type: its inherent methods, and whether it is an output.
+macro_rules! launch_arg {
+    ($($view:ident => $output:expr),*) => {$(
+        impl<T: Pod> LaunchArg for $view<'_, T> {
+            const OUTPUT: bool = $output;
+            fn addr(&self) -> u64 {
+                $view::addr(self)
+            }
+            fn len(&self) -> usize {
+                $view::len(self)
+            }
+            fn elem(&self) -> usize {
+                std::mem::size_of::<T>()
+            }
+            fn is_on(&self, dev: &Arc<dyn Device>) -> bool {
+                $view::is_on(self, dev)
+            }
+        }
+    )*};
 }
-impl<T: Pod> OnDevice for DeviceViewMut<'_, T> {
-    fn is_on(&self, dev: &Arc<dyn Device>) -> bool {
-        DeviceViewMut::is_on(self, dev)
+
+launch_arg!(DeviceView => false, DeviceViewMut => true);
+
+/// How much of a view a launch uses.
+enum Need {
+    /// Exactly this many elements (a shape).
+    Exactly(usize),
+    /// At most this many from its start (an extent derived from strides); the view may be longer.
+    Reach(usize),
+}
+
+/// One declared argument (see [`Args`]).
+struct Declared {
+    /// `"<op> <name>"`: what errors call the argument.
+    name: String,
+    /// The name with its shape, e.g. `"<op> x [B, C, L]"`, for length errors.
+    what: String,
+    addr: u64,
+    bytes: usize,
+    len: usize,
+    need: Need,
+    on_dev: bool,
+    output: bool,
+    align: usize,
+    /// Why the alignment is more than the element's (None: the element).
+    align_why: Option<&'static str>,
+}
+
+/// The view arguments of one launch, each declared once with its required length; [`check`]
+/// then runs, in this order, the length, device, alignment and overlap checks of all of them
+/// (the kernels read inputs through `__restrict__` pointers, so no output may overlap another
+/// argument), and returns the first failure as a typed error naming the op and the argument.
+///
+/// ```text
+/// Args::new(dev, "gate_fwd").arg("a", &a, n).arg("b", &b, n).arg("out", &out, n).check()?;
+/// ```
+///
+/// [`check`]: Args::check
+pub(crate) struct Args<'d> {
+    dev: &'d Arc<dyn Device>,
+    op: &'static str,
+    list: Vec<Declared>,
+}
+
+impl<'d> Args<'d> {
+    /// The arguments of the op `op` (the prefix of every error's argument name) on `dev`.
+    pub fn new(dev: &'d Arc<dyn Device>, op: &'static str) -> Self {
+        Args { dev, op, list: Vec::new() }
+    }
+
+    fn push<V: LaunchArg>(mut self, spec: &str, v: &V, need: Need) -> Self {
+        // `spec` is the name, then optionally its shape after a space: "x [B, C, L]".
+        let name = spec.split_once(' ').map_or(spec, |(n, _)| n);
+        self.list.push(Declared {
+            name: format!("{} {name}", self.op),
+            what: format!("{} {spec}", self.op),
+            addr: v.addr(),
+            // A view's byte length fits: it lies inside one allocation.
+            bytes: v.len() * v.elem(),
+            len: v.len(),
+            need,
+            on_dev: v.is_on(self.dev),
+            output: V::OUTPUT,
+            align: v.elem(),
+            align_why: None,
+        });
+        self
+    }
+
+    /// An argument of exactly `len` elements; `spec` is its name, optionally followed by a space
+    /// and its shape (`"x [B, C, L]"`, shown in length errors).
+    pub fn arg<V: LaunchArg>(self, spec: &str, v: &V, len: usize) -> Self {
+        self.push(spec, v, Need::Exactly(len))
+    }
+
+    /// [`arg`](Self::arg) for an optional view (nothing is declared for `None`).
+    pub fn opt<V: LaunchArg>(self, spec: &str, v: Option<&V>, len: usize) -> Self {
+        match v {
+            Some(v) => self.arg(spec, v, len),
+            None => self,
+        }
+    }
+
+    /// An argument the launch reads or writes up to `extent` elements of (the view may be longer).
+    pub fn reach<V: LaunchArg>(self, spec: &str, v: &V, extent: usize) -> Self {
+        self.push(spec, v, Need::Reach(extent))
+    }
+
+    /// The last declared argument must be aligned to `bytes` (more than its element), because
+    /// `why` (e.g. `"complex f32"`).
+    pub fn align(mut self, bytes: usize, why: &'static str) -> Self {
+        if let Some(a) = self.list.last_mut() {
+            a.align = bytes;
+            a.align_why = Some(why);
+        }
+        self
+    }
+
+    /// Run every check over every declared argument (see [`Args`]).
+    pub fn check(self) -> Result<()> {
+        for a in &self.list {
+            match a.need {
+                Need::Exactly(n) => check_len(&a.what, a.len, n)?,
+                Need::Reach(extent) if extent > a.len => {
+                    return Err(HyenaError::Buffer {
+                        name: a.name.clone(),
+                        problem: format!(
+                            "the sizes, leading dimension, stride and batch reach {extent} elements; the view holds {}",
+                            a.len
+                        ),
+                    })
+                }
+                Need::Reach(_) => {}
+            }
+        }
+        if let Some(a) = self.list.iter().find(|a| !a.on_dev) {
+            return Err(HyenaError::Buffer { name: a.name.clone(), problem: "belongs to another device".into() });
+        }
+        for a in &self.list {
+            if a.addr % a.align as u64 != 0 {
+                let problem = match a.align_why {
+                    None => format!("address {:#x} is not aligned to its {}-byte element", a.addr, a.align),
+                    Some(why) => format!("not {}-byte aligned ({why})", a.align),
+                };
+                return Err(HyenaError::Buffer { name: a.name.clone(), problem });
+            }
+        }
+        for (i, x) in self.list.iter().enumerate() {
+            for y in &self.list[i + 1..] {
+                if !(x.output || y.output) || x.bytes == 0 || y.bytes == 0 {
+                    continue;
+                }
+                let (x0, x1) = (x.addr as u128, x.addr as u128 + x.bytes as u128);
+                let (y0, y1) = (y.addr as u128, y.addr as u128 + y.bytes as u128);
+                if x0 < y1 && y0 < x1 {
+                    let (out, other) = if x.output { (x, y) } else { (y, x) };
+                    return Err(HyenaError::Buffer {
+                        name: out.name.clone(),
+                        problem: format!("output overlaps `{}`", other.name),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -97,43 +246,3 @@ pub(crate) unsafe fn launch<P: NoUninit>(dev: &Arc<dyn Device>, name: &str, cfg:
     dev.launch_raw(name, cfg, as_bytes(std::slice::from_ref(p)))
 }
 
-/// Check that every view lives on `dev`.
-pub(crate) fn check_device(dev: &Arc<dyn Device>, name: &str, v: &impl OnDevice) -> Result<()> {
-    if v.is_on(dev) {
-        Ok(())
-    } else {
-        Err(HyenaError::Buffer {
-            name: name.to_string(),
-            problem: "belongs to another device".into(),
-        })
-    }
-}
-
-/// Check element alignment of every argument and that no output overlaps any other argument
-/// (kernels read inputs through `__restrict__` pointers).
-pub(crate) fn check_args(args: &[Arg], elem: usize) -> Result<()> {
-    for a in args {
-        if a.addr % elem as u64 != 0 {
-            return Err(HyenaError::Buffer {
-                name: a.name.to_string(),
-                problem: format!("address {:#x} is not aligned to its {elem}-byte element", a.addr),
-            });
-        }
-    }
-    for (i, x) in args.iter().enumerate() {
-        for y in &args[i + 1..] {
-            if !(x.output || y.output) || x.bytes == 0 || y.bytes == 0 {
-                continue;
-            }
-            let (x0, x1) = (x.addr as u128, x.addr as u128 + x.bytes as u128);
-            let (y0, y1) = (y.addr as u128, y.addr as u128 + y.bytes as u128);
-            if x0 < y1 && y0 < x1 {
-                return Err(HyenaError::Buffer {
-                    name: if x.output { x.name } else { y.name }.to_string(),
-                    problem: format!("output overlaps `{}`", if x.output { y.name } else { x.name }),
-                });
-            }
-        }
-    }
-    Ok(())
-}

@@ -6,9 +6,9 @@
 //! partial sums in an f32 workspace, then an in-order sum over the batch; no float atomics), and
 //! OVERWRITES `grad_w`/`grad_b` (the CPU reference accumulates into them).
 
-use super::{check_args, check_device, elementwise_grid, launch, mul, Arg, ELEMENTWISE_BLOCK};
+use super::{elementwise_grid, launch, mul, Args, ELEMENTWISE_BLOCK};
 use crate::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, LaunchConfig};
-use crate::error::{check_len, HyenaError, Result};
+use crate::error::{HyenaError, Result};
 use crate::kernels::{HyenaShortConvBwdParams, HyenaShortConvParams};
 use std::sync::Arc;
 
@@ -42,23 +42,12 @@ pub fn shortconv_fwd<'a, T: DeviceScalar>(
     let (x, w, bias, y) = (x.into(), w.into(), bias.into(), y.into());
     let sfx = suffix(T::DTYPE, "shortconv_fwd")?;
     let n = elements(bs, c, l)?;
-    check_len("shortconv_fwd x [B, C, L]", x.len(), n)?;
-    check_len("shortconv_fwd w [C, 3]", w.len(), mul(c, 3, "shortconv_fwd C·3")?)?;
-    check_len("shortconv_fwd bias [C]", bias.len(), c)?;
-    check_len("shortconv_fwd y [B, C, L]", y.len(), n)?;
-    for (name, v) in [("shortconv_fwd x", &x), ("shortconv_fwd w", &w), ("shortconv_fwd bias", &bias)] {
-        check_device(dev, name, v)?;
-    }
-    check_device(dev, "shortconv_fwd y", &y)?;
-    check_args(
-        &[
-            Arg::input("shortconv_fwd x", &x),
-            Arg::input("shortconv_fwd w", &w),
-            Arg::input("shortconv_fwd bias", &bias),
-            Arg::output("shortconv_fwd y", &y),
-        ],
-        std::mem::size_of::<T>(),
-    )?;
+    Args::new(dev, "shortconv_fwd")
+        .arg("x [B, C, L]", &x, n)
+        .arg("w [C, 3]", &w, mul(c, 3, "shortconv_fwd C·3")?)
+        .arg("bias [C]", &bias, c)
+        .arg("y [B, C, L]", &y, n)
+        .check()?;
     if n == 0 {
         return Ok(());
     }
@@ -96,30 +85,15 @@ pub fn shortconv_bwd<'a, T: DeviceScalar>(
     let (x, w, gy, gx, gw, gb) = (x.into(), w.into(), grad_y.into(), grad_x.into(), grad_w.into(), grad_b.into());
     let sfx = suffix(T::DTYPE, "shortconv_bwd")?;
     let n = elements(bs, c, l)?;
-    check_len("shortconv_bwd x [B, C, L]", x.len(), n)?;
     let c3 = mul(c, 3, "shortconv_bwd C·3")?;
-    check_len("shortconv_bwd w [C, 3]", w.len(), c3)?;
-    check_len("shortconv_bwd grad_y [B, C, L]", gy.len(), n)?;
-    check_len("shortconv_bwd grad_x [B, C, L]", gx.len(), n)?;
-    check_len("shortconv_bwd grad_w [C, 3]", gw.len(), c3)?;
-    check_len("shortconv_bwd grad_b [C]", gb.len(), c)?;
-    for (name, v) in [("shortconv_bwd x", &x), ("shortconv_bwd w", &w), ("shortconv_bwd grad_y", &gy)] {
-        check_device(dev, name, v)?;
-    }
-    for (name, v) in [("shortconv_bwd grad_x", &gx), ("shortconv_bwd grad_w", &gw), ("shortconv_bwd grad_b", &gb)] {
-        check_device(dev, name, v)?;
-    }
-    check_args(
-        &[
-            Arg::input("shortconv_bwd x", &x),
-            Arg::input("shortconv_bwd w", &w),
-            Arg::input("shortconv_bwd grad_y", &gy),
-            Arg::output("shortconv_bwd grad_x", &gx),
-            Arg::output("shortconv_bwd grad_w", &gw),
-            Arg::output("shortconv_bwd grad_b", &gb),
-        ],
-        std::mem::size_of::<T>(),
-    )?;
+    Args::new(dev, "shortconv_bwd")
+        .arg("x [B, C, L]", &x, n)
+        .arg("w [C, 3]", &w, c3)
+        .arg("grad_y [B, C, L]", &gy, n)
+        .arg("grad_x [B, C, L]", &gx, n)
+        .arg("grad_w [C, 3]", &gw, c3)
+        .arg("grad_b [C]", &gb, c)
+        .check()?;
     if c == 0 {
         return Ok(());
     }

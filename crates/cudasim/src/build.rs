@@ -23,7 +23,9 @@
 //!   marker section, so macro-generated kernels are seen as the compiler sees them. Each kernel
 //!   takes exactly one parameter, its params struct by value; the glue copies the params bytes
 //!   into that struct and calls the kernel. `CUDASIM_UNIFORM_BLOCKS(name)` marks a kernel whose
-//!   blocks all do the same work (block sampling);
+//!   blocks all do the same work (block sampling). The parse is the crate `cudasim-parse`
+//!   ([`parse_kernels`]); [`parse_files`] reads the sources as written, without a compiler, for a
+//!   build that needs the kernel list but not the simulator library;
 //! - `registry.cpp` defines `cudasim_registry_<lib>()` (every kernel: name, `sizeof(params)`,
 //!   entry, source, params type, uniform flag); `$OUT_DIR/cudasim_<lib>.rs` is its Rust side
 //!   (`static KERNELS`); everything is archived into the static library `cudasim_<lib>`.
@@ -37,22 +39,9 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-const MARKER: &str = "section(\".text.cudasim_kernel\")";
-const UNIFORM_MARKER: &str = "\"cudasim_uniform_blocks:\" \"";
-const CUDA_SIM_H: &str = include_str!("../cpp/cuda_sim.h");
+pub use cudasim_parse::KernelInfo;
 
-/// A kernel found in the preprocessed source (the registry's data, also for other generators).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KernelInfo {
-    /// `extern "C"` symbol name.
-    pub name: String,
-    /// Params struct type as written in the source (`const` dropped).
-    pub params_type: String,
-    /// Source file as given to the builder, relative to `CARGO_MANIFEST_DIR` when inside it.
-    pub source: String,
-    /// Declared with `CUDASIM_UNIFORM_BLOCKS(name)`.
-    pub uniform_blocks: bool,
-}
+const CUDA_SIM_H: &str = include_str!("../cpp/cuda_sim.h");
 
 /// Why a simulator build failed.
 #[derive(Debug, thiserror::Error)]
@@ -340,84 +329,17 @@ fn write_if_changed(p: &Path, text: &str) -> Result<(), BuildError> {
 }
 
 /// Find `extern "C" __global__ void NAME(TYPE p) {` in preprocessed text (marker = `__global__`),
-/// and `CUDASIM_UNIFORM_BLOCKS(NAME)` markers.
+/// and `CUDASIM_UNIFORM_BLOCKS(NAME)` markers (see [`cudasim_parse`]).
 pub fn parse_kernels(pre: &str, source: &str) -> Result<Vec<KernelInfo>, BuildError> {
-    // Drop line markers, keep the rest.
-    let text: String = pre
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let mut uniform: Vec<String> = Vec::new();
-    let mut pos = 0;
-    while let Some(i) = text[pos..].find(UNIFORM_MARKER) {
-        let at = pos + i + UNIFORM_MARKER.len();
-        let end = text[at..].find('"').map(|e| at + e).unwrap_or(text.len());
-        uniform.push(text[at..end].trim().to_string());
-        pos = end;
-    }
-    let mut out: Vec<KernelInfo> = Vec::new();
-    let mut pos = 0;
-    while let Some(i) = text[pos..].find(MARKER) {
-        let at = pos + i;
-        pos = at + MARKER.len();
-        // Statement start: after the last ';', '}' or '{' before the marker.
-        let stmt_start = text[..at].rfind([';', '}', '{']).map(|j| j + 1).unwrap_or(0);
-        if text[stmt_start..at].contains("template") {
-            println!("cargo:warning=cudasim: skipping a template __global__ in {source}");
-            continue;
-        }
-        // Skip the rest of the attribute: `, used))`.
-        let rest = &text[pos..];
-        let Some(close) = rest.find("))") else { continue };
-        let rest = rest[close + 2..].trim_start();
-        let rest = match rest.strip_prefix("void") {
-            Some(r) => r.trim_start(),
-            None => {
-                println!("cargo:warning=cudasim: a __global__ in {source} does not return void; skipped");
-                continue;
-            }
-        };
-        let name_len = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(rest.len());
-        let name = rest[..name_len].to_string();
-        let rest = rest[name_len..].trim_start();
-        let Some(rest) = rest.strip_prefix('(') else { continue };
-        let Some(cp) = rest.find(')') else { continue };
-        let params = rest[..cp].trim();
-        let after = rest[cp + 1..].trim_start();
-        if !after.starts_with('{') {
-            continue; // a declaration
-        }
-        if params.is_empty() || params.contains(',') {
-            return Err(BuildError::Kernel(format!(
-                "kernel `{name}` in {source} must take exactly one parameter, its params struct by value \
-                 (got `({params})`)"
-            )));
-        }
-        // "const MyParams p" -> "MyParams"
-        let mut toks: Vec<&str> = params.split_whitespace().filter(|t| *t != "const").collect();
-        if toks.len() >= 2 {
-            toks.pop();
-        }
-        let ty = toks.join(" ");
-        if ty.contains('*') || ty.contains('&') {
-            return Err(BuildError::Kernel(format!(
-                "kernel `{name}` in {source} must take its params struct by value (got `{params}`)"
-            )));
-        }
-        if !out.iter().any(|k| k.name == name) {
-            let uniform_blocks = uniform.contains(&name);
-            out.push(KernelInfo { name, params_type: ty, source: source.to_string(), uniform_blocks });
-        }
-    }
-    for u in &uniform {
-        if !out.iter().any(|k| &k.name == u) {
-            return Err(BuildError::Kernel(format!(
-                "CUDASIM_UNIFORM_BLOCKS({u}) in {source} names no kernel defined in that file"
-            )));
-        }
-    }
-    Ok(out)
+    cudasim_parse::parse_preprocessed(pre, source).map_err(|e| BuildError::Kernel(e.0))
+}
+
+/// The kernels of `.cu` files read as written, without a compiler (see
+/// [`cudasim_parse::parse_files`]): the list [`Builder::compile`] returns when every kernel is
+/// spelled out, for build scripts that need it without building the simulator library.
+pub fn parse_files<P: AsRef<Path>>(files: impl IntoIterator<Item = P>) -> Result<Vec<KernelInfo>, BuildError> {
+    cudasim_parse::parse_files(files).map_err(|e| match e.1 {
+        Some((path, io)) => BuildError::Io(path, io),
+        None => BuildError::Kernel(e.0),
+    })
 }

@@ -4,6 +4,7 @@ use crate::counters::{LaunchCounters, RawCounters};
 use std::alloc::Layout;
 use std::collections::{BTreeMap, HashMap};
 use std::os::raw::{c_char, c_int, c_void};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 /// Largest dynamic shared memory per block by default (H100/H200 opt-in maximum: 227 KiB).
@@ -326,9 +327,36 @@ extern "C" {
     fn cudasim_launch(l: *const RawLaunch, out: *mut RawCounters, msg: *mut c_char, msg_len: usize) -> c_int;
 }
 
+/// Where an allocation's bytes live.
+enum Backing {
+    /// The global allocator, filled with 0xff (the default, checked mode).
+    Heap(Layout),
+    /// An anonymous `MAP_NORESERVE` mapping of this many bytes (lazy mode): pages exist only once
+    /// touched, and read as zero until written.
+    Mapped(usize),
+}
+
 struct Alloc {
     bytes: usize,
-    layout: Layout,
+    backing: Backing,
+}
+
+impl Alloc {
+    /// Release the memory of the allocation at `base`.
+    ///
+    /// # Safety
+    /// `base` and `self` come from one `SimDevice::alloc` call and are released once.
+    unsafe fn release(self, base: u64) {
+        match self.backing {
+            // SAFETY: allocated by `std::alloc::alloc` with this layout (caller's contract).
+            Backing::Heap(layout) => unsafe { std::alloc::dealloc(base as *mut u8, layout) },
+            Backing::Mapped(len) => {
+                // SAFETY: mapped by `mmap` with this length (caller's contract). munmap of a
+                // valid mapping cannot fail in a way that leaves anything to do.
+                unsafe { libc::munmap(base as *mut libc::c_void, len) };
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -346,6 +374,7 @@ pub struct SimDevice {
     max_shared: usize,
     order: ThreadOrder,
     counters: Mutex<CounterState>,
+    lazy: AtomicBool,
 }
 
 /// Serialises launches across all simulator devices (the runtime's state is process-global).
@@ -368,6 +397,7 @@ impl SimDevice {
             max_shared: DEFAULT_MAX_SHARED_BYTES,
             order: ThreadOrder::Forward,
             counters: Mutex::new(CounterState { on, ..CounterState::default() }),
+            lazy: AtomicBool::new(false),
         }
     }
     /// Change the dynamic shared memory limit.
@@ -409,18 +439,60 @@ impl SimDevice {
         lock(&self.counters).sample = n.filter(|&n| n > 0);
     }
 
+    /// Lazily mapped allocations from now on (`true`), or filled ones (`false`, the default).
+    ///
+    /// Lazy mode is for counting runs over shapes whose buffers exceed the host's memory (profiles
+    /// with block sampling touch a small part of each buffer): every later [`SimDevice::alloc`]
+    /// is an anonymous `mmap(MAP_NORESERVE)` whose pages materialise only where a copy or a kernel
+    /// touches them. Its bytes read as **zero** until written, not as the 0xff poison (NaN) of the
+    /// default mode, so a kernel that reads memory nobody wrote computes with zeros instead of
+    /// showing NaNs: results are not checked for uninitialised reads in this mode. Bounds, race
+    /// and divergence checks are unchanged (they use the allocation table, not the contents). A
+    /// touched page that the host cannot back kills the process (SIGBUS/OOM) instead of failing
+    /// the allocation: keep the touched part of the buffers within the host's memory.
+    pub fn set_lazy_alloc(&self, on: bool) {
+        self.lazy.store(on, Ordering::Relaxed);
+    }
+    /// Whether allocations are lazily mapped ([`SimDevice::set_lazy_alloc`]).
+    pub fn lazy_alloc(&self) -> bool {
+        self.lazy.load(Ordering::Relaxed)
+    }
+
     /// `Ok` when `[addr, addr+bytes)` lies inside one live allocation.
     pub fn check_range(&self, what: &str, addr: u64, bytes: usize) -> Result<(), SimError> {
         in_live(&lock(&self.allocs), what, addr, bytes)
     }
 
-    /// Allocate `bytes` (256-byte aligned, filled with 0xff bytes: NaN in every float format).
+    /// Allocate `bytes` (256-byte aligned, filled with 0xff bytes: NaN in every float format; in
+    /// lazy mode page-aligned and reading as zero, see [`SimDevice::set_lazy_alloc`]).
     pub fn alloc(&self, bytes: usize) -> Result<u64, SimError> {
         let rounded = bytes
             .max(1)
             .checked_next_multiple_of(256)
             .and_then(|b| b.checked_add(REDZONE))
             .ok_or_else(|| SimError::OutOfMemory(format!("an allocation of {bytes} bytes overflows")))?;
+        if self.lazy_alloc() {
+            // SAFETY: an anonymous private mapping at an address of the kernel's choice: no
+            // existing memory is affected; the result is checked against MAP_FAILED.
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    rounded,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                    -1,
+                    0,
+                )
+            };
+            if p == libc::MAP_FAILED || p.is_null() {
+                return Err(SimError::OutOfMemory(format!(
+                    "mapping {bytes} bytes (lazy mode): {}",
+                    std::io::Error::last_os_error()
+                )));
+            }
+            lock(&self.allocs).insert(p as u64, Alloc { bytes, backing: Backing::Mapped(rounded) });
+            return Ok(p as u64);
+        }
         let layout = Layout::from_size_align(rounded, 256)
             .map_err(|e| SimError::OutOfMemory(format!("allocation of {bytes} bytes: {e}")))?;
         // SAFETY: layout has a non-zero size.
@@ -430,15 +502,15 @@ impl SimDevice {
         }
         // SAFETY: p points at `rounded` writable bytes.
         unsafe { std::ptr::write_bytes(p, 0xff, rounded) };
-        lock(&self.allocs).insert(p as u64, Alloc { bytes, layout });
+        lock(&self.allocs).insert(p as u64, Alloc { bytes, backing: Backing::Heap(layout) });
         Ok(p as u64)
     }
     /// Free an allocation of this device (anything else is ignored). Returns whether it was one.
     pub fn free(&self, addr: u64) -> bool {
         let Some(a) = lock(&self.allocs).remove(&addr) else { return false };
-        // SAFETY: allocated in `alloc` with this layout; removed from the table first, so it is
-        // freed once.
-        unsafe { std::alloc::dealloc(addr as *mut u8, a.layout) };
+        // SAFETY: allocated in `alloc` as recorded; removed from the table first, so it is freed
+        // once.
+        unsafe { a.release(addr) };
         true
     }
     /// Copy host bytes to `dst`.
@@ -600,8 +672,8 @@ impl Drop for SimDevice {
     fn drop(&mut self) {
         let map = std::mem::take(&mut *lock(&self.allocs));
         for (base, a) in map {
-            // SAFETY: allocated in `alloc` with exactly this layout and not yet freed.
-            unsafe { std::alloc::dealloc(base as *mut u8, a.layout) };
+            // SAFETY: allocated in `alloc` as recorded and not yet freed.
+            unsafe { a.release(base) };
         }
     }
 }

@@ -5,8 +5,13 @@
 //! call of `__sanitizer_cov_trace_pc` at the start of every basic block; the runtime counts per
 //! (return address, lane). A block's code runs from its hook call to the next hook call in the same
 //! function (found by scanning the function's bytes for `call rel32` to the hook; functions from
-//! the symbol table). Every distinct location chain of the line-table rows in that range gets the
-//! block's count (a block spanning several lines counts once for each of them).
+//! the symbol table). Every distinct location chain of the block's first instruction and of the
+//! line-table rows in that range marked as statement starts (`is_stmt`) gets the block's count (a
+//! block spanning several lines counts once for each of them). Rows without `is_stmt` are
+//! instructions the host compiler moved away from their statement (scheduled into a loop, a branch
+//! arm, the block before): counting them counted a line once more for every block that holds a
+//! piece of it (a store after an unrolled loop once per trip). A chain that only such rows name
+//! (no statement start of it in any block run) keeps the count of those blocks.
 
 use crate::counters::LineCount;
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,6 +34,9 @@ struct Symbolizer {
     text: Vec<(u64, &'static [u8])>,
     /// function symbols: (start, end) sorted
     funcs: Vec<(u64, u64)>,
+    /// file addresses of the line-table rows that start a statement (`is_stmt`) in the kernel
+    /// translation units, sorted
+    stmts: Vec<u64>,
 }
 
 fn u16_at(b: &[u8], o: usize) -> Option<u16> {
@@ -121,8 +129,37 @@ fn load() -> Option<Symbolizer> {
         Ok(gimli::EndianSlice::new(find(id.name()), gimli::LittleEndian))
     })
     .ok()?;
+    let stmts = statement_starts(&dwarf);
     let ctx = addr2line::Context::from_dwarf(dwarf).ok()?;
-    Some(Symbolizer { ctx, bias, hook, text, funcs })
+    Some(Symbolizer { ctx, bias, hook, text, funcs, stmts })
+}
+
+/// Addresses of the `is_stmt` rows of the kernel translation units (the build helper names them
+/// `tu_<n>_<stem>.cpp`; other units are skipped, which keeps this cheap in large executables).
+fn statement_starts(dwarf: &gimli::Dwarf<Slice>) -> Vec<u64> {
+    let mut v = Vec::new();
+    let mut units = dwarf.units();
+    while let Ok(Some(header)) = units.next() {
+        let Ok(unit) = dwarf.unit(header) else { continue };
+        let is_kernel_tu = unit
+            .name
+            .map(|n| {
+                let n = n.slice();
+                let base = n.rsplit(|&c| c == b'/').next().unwrap_or(n);
+                base.starts_with(b"tu_") && base.ends_with(b".cpp")
+            })
+            .unwrap_or(false);
+        let Some(program) = unit.line_program.clone().filter(|_| is_kernel_tu) else { continue };
+        let mut rows = program.rows();
+        while let Ok(Some((_, row))) = rows.next_row() {
+            if row.is_stmt() && !row.end_sequence() {
+                v.push(row.address());
+            }
+        }
+    }
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 /// Loaded once per process (addr2line's context is not `Sync`: behind a mutex).
@@ -188,26 +225,41 @@ pub(crate) fn last_launch_lines() -> Vec<LineCount> {
     let n = n.min(unsafe { cudasim_block_counts(pc.as_mut_ptr(), w.as_mut_ptr(), t.as_mut_ptr(), n) });
     let Some(s) = symbolizer() else { return Vec::new() };
     let s = s.lock().unwrap_or_else(|e| e.into_inner());
-    let mut acc: BTreeMap<Vec<(String, u32)>, (u64, u64)> = BTreeMap::new();
-    for i in 0..n {
-        let ret = pc[i].wrapping_sub(s.bias);
-        let start = ret.saturating_sub(5); // the `call rel32` of the hook
-        let end = s.block_end(ret).max(ret);
-        let mut chains: BTreeSet<Vec<(String, u32)>> = BTreeSet::new();
-        chains.insert(s.chain(start));
-        if let Ok(rows) = s.ctx.find_location_range(start, end) {
-            for (addr, _len, _loc) in rows {
-                chains.insert(s.chain(addr.max(start)));
-            }
-        }
-        for c in chains {
-            if c.is_empty() {
-                continue;
-            }
+    type Acc = BTreeMap<Vec<(String, u32)>, (u64, u64)>;
+    // `stmt`: chains of the block's start and its statement starts; `all`: of every row (the
+    // fallback for chains no statement start names).
+    let (mut stmt, mut all): (Acc, Acc) = (BTreeMap::new(), BTreeMap::new());
+    let add = |acc: &mut Acc, chains: BTreeSet<Vec<(String, u32)>>, i: usize| {
+        for c in chains.into_iter().filter(|c| !c.is_empty()) {
             let e = acc.entry(c).or_default();
             e.0 += w[i];
             e.1 += t[i];
         }
+    };
+    for i in 0..n {
+        let ret = pc[i].wrapping_sub(s.bias);
+        let start = ret.saturating_sub(5); // the `call rel32` of the hook
+        let end = s.block_end(ret).max(ret);
+        let mut rows: BTreeSet<Vec<(String, u32)>> = BTreeSet::new();
+        if let Ok(r) = s.ctx.find_location_range(start, end) {
+            for (addr, _len, _loc) in r {
+                rows.insert(s.chain(addr.max(start)));
+            }
+        }
+        let mut starts: BTreeSet<Vec<(String, u32)>> = BTreeSet::new();
+        starts.insert(s.chain(start));
+        let lo = s.stmts.partition_point(|&a| a < start);
+        for &a in s.stmts[lo..].iter().take_while(|&&a| a < end) {
+            starts.insert(s.chain(a));
+        }
+        rows.extend(starts.iter().cloned());
+        add(&mut stmt, starts, i);
+        add(&mut all, rows, i);
     }
-    acc.into_iter().map(|(frames, (warp_execs, thread_execs))| LineCount { frames, warp_execs, thread_execs }).collect()
+    all.into_iter()
+        .map(|(frames, fallback)| {
+            let (warp_execs, thread_execs) = stmt.get(&frames).copied().unwrap_or(fallback);
+            LineCount { frames, warp_execs, thread_execs }
+        })
+        .collect()
 }

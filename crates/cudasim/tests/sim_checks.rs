@@ -299,6 +299,48 @@ fn copies_are_bounds_checked() {
     assert_eq!(d.live_allocations(), 0);
 }
 
+/// A `free` racing a copy of the same allocation (the check-then-use race: the range was checked,
+/// the table lock released, then the bytes copied) must wait for the copy or make it fail, never
+/// let it touch freed memory. 64 MiB is above glibc's largest mmap threshold (32 MiB), so `free`
+/// unmaps the pages and a copy still running afterwards faults (the test binary crashes) or
+/// reads bytes that are not the ones written. The freeing thread starts 2 ms after the copy,
+/// well inside the ~10 ms a 64 MiB copy takes.
+#[test]
+fn a_free_during_a_copy_waits_or_fails_never_uses_freed_memory() {
+    const BYTES: usize = 64 << 20;
+    let d = dev();
+    let host = vec![0x5au8; BYTES];
+    let mut back = vec![0u8; BYTES];
+    for round in 0..4 {
+        let addr = d.alloc(BYTES).unwrap();
+        d.copy_htod(&host, addr).unwrap();
+        back.fill(0);
+        let go = std::sync::Barrier::new(2);
+        let res = std::thread::scope(|s| {
+            s.spawn(|| {
+                go.wait();
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                assert!(d.free(addr));
+            });
+            go.wait();
+            if round % 2 == 0 {
+                d.copy_dtoh(addr, &mut back)
+            } else {
+                d.copy_htod(&host, addr)
+            }
+        });
+        match res {
+            Ok(()) if round % 2 == 0 => assert!(back.iter().all(|&b| b == 0x5a), "round {round}: a copy read freed memory"),
+            Ok(()) => {}
+            Err(SimError::Buffer { .. }) => {} // the free won the lock: the copy was refused
+            Err(e) => panic!("round {round}: unexpected error {e}"),
+        }
+        // Freed now, whoever won: every later use is refused.
+        assert!(matches!(d.copy_dtoh(addr, &mut back[..4]), Err(SimError::Buffer { .. })));
+    }
+    assert_eq!(d.live_allocations(), 0);
+}
+
 #[test]
 fn global_memory_races_are_reported() {
     for order in [ThreadOrder::Forward, ThreadOrder::Reverse] {
@@ -453,4 +495,59 @@ fn trap_is_reported() {
     assert!(msg.contains("thread (3,0,0)"), "{msg}");
     // The simulator is usable afterwards.
     launch(&d, "simtest_shared_norace", cfg(1, 64, 0), p).unwrap();
+}
+
+/// Resident set size of this process in bytes (`/proc/self/statm`, second field, in pages).
+fn rss_bytes() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
+    let pages: u64 = s.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("statm field 2");
+    pages * 4096
+}
+
+#[test]
+fn lazy_allocations_cost_only_the_pages_touched() {
+    const GIB: usize = 1 << 30;
+    let d = dev();
+    d.set_lazy_alloc(true);
+    assert!(d.lazy_alloc());
+    // Two 1 GiB buffers; a kernel reads 64 floats near the end of one and writes 64 into the other.
+    let before = rss_bytes();
+    let x = d.alloc(GIB).unwrap();
+    let out = d.alloc(GIB).unwrap();
+    let off = (GIB - 4096) as u64;
+    let xs = random(64, 21);
+    let xb: Vec<u8> = xs.iter().flat_map(|v| v.to_ne_bytes()).collect();
+    d.copy_htod(&xb, x + off).unwrap();
+    let p = SimTestParams { x: x + off, out: out + off, n: 64, aux: 0 };
+    launch(&d, "simtest_shared_norace", cfg(1, 64, 0), p).unwrap();
+    let got: Vec<f32> = d.download(out + off, 64).unwrap();
+    for t in 0..64 {
+        assert_eq!(got[t], xs[(t + 1) % 64], "t={t}");
+    }
+    // Bytes nobody wrote read as zero in lazy mode (the default mode fills them with 0xff).
+    assert_eq!(d.download::<u32>(x + 12345 * 4, 4).unwrap(), vec![0; 4]);
+    // A filled allocation would have made 2 GiB resident; the touched pages are a few KiB (other
+    // tests of this binary run meanwhile, hence the generous bound).
+    let grown = rss_bytes().saturating_sub(before);
+    assert!(grown < 256 << 20, "2 GiB of lazy allocations made {grown} bytes resident");
+    // Bounds are still checked against the requested size.
+    assert!(d.copy_htod(&[0u8; 8], x + GIB as u64 - 4).is_err());
+    assert!(d.free(x) && d.free(out));
+    assert_eq!(d.live_allocations(), 0);
+    // Where the kernel allows overcommit of untouched memory (not mode 2, strict accounting),
+    // 64 GiB of address space on any host, two pages touched.
+    let mode = std::fs::read_to_string("/proc/sys/vm/overcommit_memory").unwrap_or_default();
+    if mode.trim() != "2" {
+        let big = 64 * GIB;
+        let a = d.alloc(big).unwrap();
+        d.copy_htod(&7u32.to_ne_bytes(), a).unwrap();
+        d.copy_htod(&9u32.to_ne_bytes(), a + big as u64 - 4).unwrap();
+        assert_eq!(d.download::<u32>(a, 1).unwrap(), vec![7]);
+        assert_eq!(d.download::<u32>(a + big as u64 - 4, 1).unwrap(), vec![9]);
+        assert!(d.free(a));
+    }
+    // Back in the default mode, new allocations are filled with 0xff again.
+    d.set_lazy_alloc(false);
+    let e = d.alloc(64).unwrap();
+    assert_eq!(d.download::<u32>(e, 2).unwrap(), vec![u32::MAX; 2]);
 }

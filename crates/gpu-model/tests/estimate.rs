@@ -249,3 +249,109 @@ fn helper_count_splits_over_device_inline_copies() {
     // Hand: S2R 1 + loop a 4 × 3 + loop b 4 × 3 + EXIT 1 = 26.
     assert_eq!(e.total, 26.0);
 }
+
+/// The same microkernels run in the SIMT simulator (crates/cudasim, counters on), their line
+/// counts fed to the estimate as `hyena kernels --profile` does: the estimate must stay within 10%
+/// of the hand counts above. micro.cu is compiled for the simulator through the wrapper
+/// `kernels/micro_sim.cu` (built by cudasim-testkernels), whose one-parameter kernels call
+/// micro.cu's functions: the wrapper's own frame is the outermost frame of every chain and is
+/// dropped, so the chains are those a kernel of micro.cu itself would report.
+mod simulated {
+    use super::{within, FIXTURE};
+    use cudasim::{LaunchConfig, SimDevice};
+    use cudasim_testkernels::micro;
+    use gpu_model::sass::{estimate, Estimate, LineExec, Listing};
+    use std::collections::BTreeMap;
+
+    /// Run `sim_micro_<kernel>` on one block of `threads` threads: the simulator's line counts.
+    fn sim_lines(kernel: &str, threads: u32, n: i32) -> Vec<LineExec> {
+        let d = SimDevice::new(&micro::KERNELS);
+        d.set_counters(true);
+        let x = d.upload(&vec![0.25f32; 32 * 72 + threads as usize]).unwrap();
+        let y = d.upload(&vec![0.0f32; threads as usize]).unwrap();
+        d.launch(&format!("sim_{kernel}"), &LaunchConfig::linear(1, threads, 0), &micro::params(y, x, n))
+            .unwrap();
+        let c = d.take_counters().pop().expect("counters of the launch");
+        let mut merged: BTreeMap<Vec<(String, u32)>, u64> = BTreeMap::new();
+        for l in &c.lines {
+            let mut frames = l.frames.clone();
+            while frames.last().is_some_and(|(f, _)| f.ends_with("micro_sim.cu")) {
+                frames.pop();
+            }
+            if !frames.is_empty() {
+                *merged.entry(frames).or_default() += l.warp_execs;
+            }
+        }
+        let lines: Vec<LineExec> =
+            merged.into_iter().map(|(frames, warp_execs)| LineExec { frames, warp_execs }).collect();
+        assert!(
+            lines.iter().any(|l| l.frames[0].0.ends_with("micro.cu")),
+            "no line counts of micro.cu for {kernel}: {lines:?}"
+        );
+        lines
+    }
+
+    /// Warp executions the simulator reports for `micro.cu` line `line` (outermost frame).
+    fn count_of(lines: &[LineExec], line: u32) -> u64 {
+        lines
+            .iter()
+            .filter(|l| l.frames.len() == 1 && l.frames[0].0.ends_with("micro.cu") && l.frames[0].1 == line)
+            .map(|l| l.warp_execs)
+            .sum()
+    }
+
+    /// Estimate `micro_<kernel>` from the simulator's line counts of a one-block run.
+    fn run(kernel: &str, threads: u32, n: i32) -> Estimate {
+        let lines = sim_lines(kernel, threads, n);
+        let l = Listing::parse(FIXTURE).unwrap();
+        let warps = threads.div_ceil(32) as u64;
+        let e = estimate(l.function(kernel).unwrap(), &lines, warps);
+        eprintln!("{kernel} n={n}: estimate {} from the simulator's lines {lines:?}", e.total);
+        e
+    }
+
+    #[test]
+    fn straight() {
+        // 4 warps × 15 (hand count above).
+        // The host compiler reports no count for the kernel's signature line (11) and closing
+        // brace (15); their SASS (S2R, EXIT) takes the count of its basic block.
+        within(run("micro_straight", 128, 0).total, 60.0, 0.10);
+    }
+
+    #[test]
+    fn looped() {
+        // One warp; hand counts 75, 279, 47 (derivation in the hand-fed test above).
+        for (n, hand) in [(10, 75.0), (64, 279.0), (3, 47.0)] {
+            within(run("micro_looped", 32, n).total, hand, 0.10);
+        }
+    }
+
+    #[test]
+    fn divergent() {
+        // 2 warps × 24: warp 0 takes the else branch, warp 1 the then branch.
+        within(run("micro_divergent", 64, 0).total, 48.0, 0.10);
+        // Each side ran for one warp; the store after the `if` once per warp, although the host
+        // compiler put pieces of it into both arms (rows that do not start a statement).
+        let lines = sim_lines("micro_divergent", 64, 0);
+        assert_eq!((count_of(&lines, 29), count_of(&lines, 31)), (1, 1));
+        assert_eq!(count_of(&lines, 33), 2, "y[i] = v: once per warp");
+    }
+
+    #[test]
+    fn unrolled() {
+        // 3 warps × 25.
+        within(run("micro_unrolled", 96, 0).total, 75.0, 0.10);
+        // The host compiler keeps the loop: its body 8 times per warp. The store after it once
+        // per warp, although a piece of it sits in the loop's block (summing every block that
+        // holds a row of the line counted it 9 times per warp).
+        let lines = sim_lines("micro_unrolled", 96, 0);
+        assert_eq!(count_of(&lines, 41), 3 * 8);
+        assert_eq!(count_of(&lines, 42), 3, "y[i] = acc: once per warp");
+    }
+
+    #[test]
+    fn called() {
+        // 2 warps × 16.
+        within(run("micro_called", 64, 0).total, 32.0, 0.10);
+    }
+}

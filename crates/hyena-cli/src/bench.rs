@@ -23,22 +23,18 @@ pub mod report;
 pub mod torch;
 
 use attention::{attention_bwd, attention_fwd, AttnShape};
-use clap::{Args, ValueEnum};
+use crate::backend::Backend;
+use clap::Args;
+use hyena_kernels::device::Device;
+use hyena_kernels::HyenaError;
 use hyena_kernels::cpu::fftconv::{gated_fftconv_fwd, FftConvPlan, Rows};
 use hyena_model::{HyenaOperator, OperatorConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
 use report::{Cell, Column, Ratio, Report, Row};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Device {
-    Cpu,
-    Cuda,
-    /// The SIMT simulator (a path check: its times are not GPU times).
-    Sim,
-}
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -47,8 +43,8 @@ pub struct BenchArgs {
           default_values = ["1K", "2K", "4K", "8K", "16K", "32K", "64K"])]
     lengths: Vec<usize>,
     /// Backend to time.
-    #[arg(long, value_enum, default_value_t = Device::Cpu)]
-    device: Device,
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    device: Backend,
     /// Batch size (default: 1 on CPU, 64 on GPU as in the paper's figure).
     #[arg(long)]
     batch: Option<usize>,
@@ -225,10 +221,12 @@ struct CellShape {
 /// [`BASE_BYTES`]:
 /// - `hyena_fwd` ([`HyenaOperator::infer`]): u and y, the filter h `[(N−1)·D, L]`, one channel
 ///   group's workspaces ([`hyena_model::operator::infer_group`]), FFT scratch per thread;
-/// - `hyena_fwdbwd`: the forward cache (u, in_proj and short-conv outputs, the recurrence steps,
-///   filter spectra, the filter FFN's f64 activations and modulation window), y, the bench's u and
-///   grad_y, and the backward's largest live set (the gradient of the short-conv output and of
-///   in_proj, grad_u, grad_h, the current step gradient);
+/// - `hyena_fwdbwd`: the forward cache (u, the filter FFN's f64 activations and modulation window,
+///   and either the in_proj and short-conv outputs, the recurrence steps and filter spectra, or,
+///   when those exceed [`hyena_model::operator::train_cache_budget`], only the filter h), y, the
+///   bench's u and grad_y, and the backward's largest live set (kept: the gradient of the
+///   short-conv output and of in_proj, grad_u, grad_h, the current step gradient; recomputed:
+///   grad_u, grad_h and one channel group's workspaces or the filter backward's temporaries);
 /// - `core_fwd`: v, pre, post, y, h and its spectra.
 fn cpu_cell_bytes(key: &str, s: CellShape) -> u128 {
     let sz = 4u128;
@@ -244,15 +242,28 @@ fn cpu_cell_bytes(key: &str, s: CellShape) -> u128 {
     let cells = match key {
         "hyena_fwd" => {
             let g = hyena_model::operator::infer_group(s.d, s.order, s.b, s.l, bins as usize, 4) as u128;
-            let group = g * sz * (b * l * (2 * (n + 1) + 2) + 2 * bins);
+            let group = g * sz * (b * l * (2 * (n + 1) + (n - 1)) + 2 * (n - 1) * bins);
             2 * act + (n - 1) * row + group + scratch + weights / 2
         }
         "hyena_fwdbwd" => {
             let layers = 3u128;
             let filter_cache = 8 * l * (e + f * (layers - 1)) + 8 * l * f * layers + sz * l * f + (n - 1) * row;
-            let cache = act * (1 + 2 * (n + 1) + (n - 1)) + (n - 1) * spectra(d) + filter_cache;
-            let bwd = act * (2 * (n + 1) + 2) + (n - 1) * row;
-            2 * act + cache + act + bwd + scratch + weights
+            let kept = hyena_model::operator::kept_bytes(s.d, s.order, s.b, s.l, bins as usize, 4) as u128;
+            if kept <= hyena_model::operator::train_cache_budget() as u128 {
+                let cache = act + kept + filter_cache;
+                let bwd = act * (2 * (n + 1) + 2) + (n - 1) * row;
+                2 * act + cache + act + bwd + scratch + weights
+            } else {
+                // Recomputed per channel group: the cache keeps u, h and the filter's activations;
+                // the backward holds grad_u, grad_h and either one group's workspaces or, after
+                // them, the filter backward's [L, C] transpose and [L, F] f64 temporaries.
+                let g = hyena_model::operator::train_group(s.d, s.order, s.b, s.l, bins as usize, 4) as u128;
+                let ws = g * sz * (b * l * (4 * (n + 1) + (n - 1) + 4) + 2 * (n - 1) * bins);
+                let filter_bwd = (n - 1) * row + sz * l * f + 3 * 8 * l * f;
+                let cache = act + (n - 1) * row + filter_cache;
+                let bwd = act + (n - 1) * row + ws.max(filter_bwd);
+                2 * act + cache + act + bwd + scratch + weights
+            }
         }
         "core_fwd" => 4 * act + row + spectra(d) + scratch,
         _ => 0,
@@ -289,7 +300,56 @@ const CPU_COLUMNS: [(&str, &str); 5] = [
     ("attn_fwdbwd", "causal attention fwd+bwd, blocked (Rust CPU)"),
 ];
 
+/// What every column of one `hyena bench` invocation shares, from the flags.
+struct Setup {
+    /// Sorted, without duplicates.
+    lengths: Vec<usize>,
+    batch: usize,
+    heads: usize,
+    /// Worker threads of the Rust columns.
+    threads: usize,
+    policy: Policy,
+}
+
 pub fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let s = setup(&a)?;
+    let mut rep = Report {
+        meta: run_meta(&a, &s),
+        columns: Vec::new(),
+        ratios: Vec::new(),
+        rows: s.lengths.iter().map(|&l| Row { l, cells: Vec::new() }).collect(),
+        notes: Vec::new(),
+    };
+    // Probed first, run last, so the Rust columns print early.
+    let python = a.python.clone().or_else(|| std::env::var("HYENA_PYTHON").ok()).unwrap_or_else(|| "python3".into());
+    let torch_ok = probe_torch(&a, &python, &mut rep.notes);
+    match a.device {
+        Backend::Cpu => cpu_columns(&a, &s, &mut rep),
+        Backend::Cuda | Backend::Sim => {
+            device_columns(&a, &s, &mut rep)?;
+            if torch_ok.is_none() && a.device == Backend::Cuda {
+                rep.notes.push("GPU baselines need Python + torch with CUDA; none were run".into());
+            }
+        }
+    }
+    if let Some((script, ver)) = torch_ok {
+        torch_columns(&a, &s, &python, &script, ver, &mut rep)?;
+    }
+    println!("{}", rep.table());
+    match rep.write_all(&a.out_dir, "bench") {
+        Ok(paths) => {
+            for p in paths {
+                println!("wrote {}", p.display());
+            }
+        }
+        Err(e) => return Err(format!("cannot write results under {}: {e}", a.out_dir.display()).into()),
+    }
+    Ok(())
+}
+
+/// Check the flags (each error names one) and derive what the columns share; sets the global
+/// thread pool when `--threads` is given.
+fn setup(a: &BenchArgs) -> Result<Setup, Box<dyn std::error::Error>> {
     if let Some(t) = a.threads {
         if t == 0 {
             return Err("--threads must be at least 1".into());
@@ -314,36 +374,44 @@ pub fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     if lengths.is_empty() {
         return Err("no --lengths given".into());
     }
-    let threads = rayon::current_num_threads();
     let batch = a.batch.unwrap_or(match a.device {
-        Device::Cpu | Device::Sim => 1,
-        Device::Cuda => 64,
+        Backend::Cpu | Backend::Sim => 1,
+        Backend::Cuda => 64,
     });
     if batch == 0 {
         return Err("--batch must be at least 1".into());
     }
-    let heads = a.width / a.head_dim;
-    let policy = Policy { warmup: a.warmup, reps: a.reps.max(1), budget: Duration::from_secs_f64(a.cell_budget_secs) };
+    Ok(Setup {
+        lengths,
+        batch,
+        heads: a.width / a.head_dim,
+        threads: rayon::current_num_threads(),
+        policy: Policy { warmup: a.warmup, reps: a.reps.max(1), budget: Duration::from_secs_f64(a.cell_budget_secs) },
+    })
+}
 
-    let mut meta: Vec<(String, String)> = vec![
+/// The report's header: what ran, where, how it was timed.
+fn run_meta(a: &BenchArgs, s: &Setup) -> Vec<(String, String)> {
+    let (batch, heads) = (s.batch, s.heads);
+    vec![
         (
             "title".into(),
             format!(
                 "Hyena vs attention, {} B={batch} D={} ({heads} heads x {})",
                 match a.device {
-                    Device::Cpu => "CPU",
-                    Device::Cuda => "GPU",
-                    Device::Sim => "SIMT simulator (path check, not GPU times)",
+                    Backend::Cpu => "CPU",
+                    Backend::Cuda => "GPU",
+                    Backend::Sim => "SIMT simulator (path check, not GPU times)",
                 },
                 a.width,
                 a.head_dim
             ),
         ),
         ("command".into(), std::env::args().collect::<Vec<_>>().join(" ")),
-        ("backend".into(), format!("{:?}", a.device).to_lowercase()),
+        ("backend".into(), a.device.name().into()),
         ("machine".into(), cpu_model()),
-        ("threads".into(), threads.to_string()),
-        ("dtype".into(), if a.device == Device::Cpu { "f32" } else { "bf16 storage, f32 arithmetic" }.into()),
+        ("threads".into(), s.threads.to_string()),
+        ("dtype".into(), if a.device == Backend::Cpu { "f32" } else { "bf16 storage, f32 arithmetic" }.into()),
         (
             "shape".into(),
             format!(
@@ -355,312 +423,241 @@ pub fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             "timing".into(),
             format!(
                 "median of up to {} runs after {} warm-up, at most ~{} s per cell; cells estimated > {} s per run are skipped",
-                policy.reps,
-                policy.warmup,
+                s.policy.reps,
+                s.policy.warmup,
                 fmt_secs(a.cell_budget_secs),
                 fmt_secs(a.max_est_secs)
             ),
         ),
         ("load average at start".into(), load_avg()),
         ("unix time".into(), unix_time()),
-    ];
-    let mut notes = Vec::new();
+    ]
+}
 
-    // ---- PyTorch helper (first probe, run later so the Rust columns print early) ----
-    let python = a.python.clone().or_else(|| std::env::var("HYENA_PYTHON").ok()).unwrap_or_else(|| "python3".into());
-    let torch_ok = if a.no_torch {
+/// The PyTorch helper and torch's version when both are there; otherwise a note saying why not.
+fn probe_torch(a: &BenchArgs, python: &str, notes: &mut Vec<String>) -> Option<(PathBuf, String)> {
+    if a.no_torch {
         notes.push("PyTorch baselines: disabled (--no-torch)".into());
-        None
+        return None;
+    }
+    match (torch::find_script(a.torch_script.as_deref()), torch::probe(python)) {
+        (None, _) => {
+            notes.push("PyTorch baselines: not run (scripts/bench_torch.py not found; pass --torch-script)".into());
+            None
+        }
+        (Some(_), Err(why)) => {
+            let m = format!("PyTorch baselines: not run — torch is not available ({why})");
+            eprintln!("{m}; continuing without them");
+            notes.push(m);
+            None
+        }
+        (Some(script), Ok(ver)) => Some((script, ver)),
+    }
+}
+
+/// The Rust CPU columns (`--device cpu`): each cell gated by its estimated time and memory,
+/// extrapolated from the previous length (or a probe run at [`PROBE_LEN`]): [`CpuBench::gated_cell`].
+fn cpu_columns(a: &BenchArgs, s: &Setup, rep: &mut Report) {
+    let (batch, heads) = (s.batch, s.heads);
+    let keys: Vec<&(&str, &str)> = CPU_COLUMNS.iter().filter(|(k, _)| !(a.fwd_only && k.ends_with("fwdbwd"))).collect();
+    for (k, label) in &keys {
+        rep.columns.push(Column { key: k.to_string(), label: label.to_string(), unit: "ms".into(), plot: true });
+    }
+    rep.ratios.push(Ratio { key: "attn/hyena_fwd".into(), num: "attn_fwd".into(), den: "hyena_fwd".into() });
+    if !a.fwd_only {
+        rep.ratios.push(Ratio { key: "attn/hyena_fwdbwd".into(), num: "attn_fwdbwd".into(), den: "hyena_fwdbwd".into() });
+    }
+    rep.ratios.push(Ratio { key: "attn/core_fwd".into(), num: "attn_fwd".into(), den: "core_fwd".into() });
+    rep.notes.push(
+        "attention baseline (Rust): exact causal softmax attention, blocked 128x128 tiles with online softmax \
+         (FlashAttention-2 schedule), rayon over heads x query blocks, block GEMMs via the gemm crate; \
+         backward in two passes (dK/dV, then dQ) recomputing the probabilities; Q,K,V given \
+         (no projections) — compare with core_fwd; hyena_* include in/out projections, short conv and filter generation"
+            .into(),
+    );
+    rep.notes.push(
+        "hyena_fwd is the inference path (HyenaOperator::infer: no cache for a backward, channel groups), \
+         hyena_fwdbwd the training path (forward with cache, then backward)"
+            .into(),
+    );
+    let bench_cpu = CpuBench { batch, width: a.width, heads, head_dim: a.head_dim, order: a.order, filter_width: a.filter_width };
+    let pb = progress(a.quiet, (s.lengths.len() * keys.len()) as u64);
+    let avail = mem_available();
+    let mut attn_gflops: Option<(usize, f64)> = None;
+    let mut prev: std::collections::HashMap<&str, (usize, f64)> = Default::default();
+    say(&pb, row_header(&keys.iter().map(|(k, _)| *k).collect::<Vec<_>>()));
+    for (ri, &l) in s.lengths.iter().enumerate() {
+        let mut cells = Vec::new();
+        for (key, _) in &keys {
+            pb.set_message(format!("L={} {key}", report::fmt_len(l)));
+            let cell = bench_cpu.gated_cell(key, l, s, a.max_est_secs, avail, prev.get(key).copied());
+            // A skipped or OOM cell keeps the extrapolation on the last measured point.
+            if let Some(v) = cell.value {
+                prev.insert(key, (l, v));
+            }
+            cells.push(cell);
+            pb.inc(1);
+        }
+        if let Some(ms) = keys.iter().position(|(k, _)| *k == "attn_fwd").and_then(|i| cells[i].value) {
+            let shape = AttnShape { b: batch, h: heads, l, dh: a.head_dim };
+            attn_gflops = Some((l, shape.fwd_flops() / (ms * 1e-3) / 1e9));
+        }
+        rep.rows[ri].cells = cells;
+        say(&pb, row_line(l, &rep.rows[ri].cells));
+    }
+    pb.finish_and_clear();
+    if let Some((l, gf)) = attn_gflops {
+        rep.notes.push(format!("Rust attention fwd throughput at L={}: {gf:.1} GFLOP/s (2·B·H·L²·dh causal flops)", report::fmt_len(l)));
+    }
+}
+
+/// Print a line above the progress bar (indicatif drops `println` when stderr is not a
+/// terminal: then print it plainly).
+fn say(pb: &ProgressBar, line: String) {
+    if pb.is_hidden() {
+        eprintln!("{line}");
     } else {
-        match (torch::find_script(a.torch_script.as_deref()), torch::probe(&python)) {
-            (None, _) => {
-                notes.push("PyTorch baselines: not run (scripts/bench_torch.py not found; pass --torch-script)".into());
-                None
-            }
-            (Some(_), Err(why)) => {
-                let m = format!("PyTorch baselines: not run — torch is not available ({why})");
-                eprintln!("{m}; continuing without them");
-                notes.push(m);
-                None
-            }
-            (Some(script), Ok(ver)) => Some((script, ver)),
-        }
+        pb.println(line);
+    }
+}
+
+/// The PyTorch columns of `scripts/bench_torch.py` at the same sizes and thread count, with
+/// the ratios they allow; a failing helper is a note, not an error.
+fn torch_columns(a: &BenchArgs, s: &Setup, python: &str, script: &std::path::Path, ver: String, rep: &mut Report) -> Result<(), Box<dyn std::error::Error>> {
+    let dev = match a.device {
+        Backend::Cpu => "cpu",
+        Backend::Cuda => "cuda",
+        Backend::Sim => return Err("--device sim has no PyTorch baselines: pass --no-torch".into()),
     };
-
-    let mut columns: Vec<Column> = Vec::new();
-    let mut ratios: Vec<Ratio> = Vec::new();
-    let mut rows: Vec<Row> = lengths.iter().map(|&l| Row { l, cells: Vec::new() }).collect();
-
-    match a.device {
-        Device::Cpu => {
-            let keys: Vec<&(&str, &str)> =
-                CPU_COLUMNS.iter().filter(|(k, _)| !(a.fwd_only && k.ends_with("fwdbwd"))).collect();
-            for (k, label) in &keys {
-                columns.push(Column { key: k.to_string(), label: label.to_string(), unit: "ms".into(), plot: true });
-            }
-            ratios.push(Ratio { key: "attn/hyena_fwd".into(), num: "attn_fwd".into(), den: "hyena_fwd".into() });
-            if !a.fwd_only {
-                ratios.push(Ratio { key: "attn/hyena_fwdbwd".into(), num: "attn_fwdbwd".into(), den: "hyena_fwdbwd".into() });
-            }
-            ratios.push(Ratio { key: "attn/core_fwd".into(), num: "attn_fwd".into(), den: "core_fwd".into() });
-            notes.push(
-                "attention baseline (Rust): exact causal softmax attention, blocked 128x128 tiles with online softmax \
-                 (FlashAttention-2 schedule), rayon over heads x query blocks, block GEMMs via the gemm crate; \
-                 backward in two passes (dK/dV, then dQ) recomputing the probabilities; Q,K,V given \
-                 (no projections) — compare with core_fwd; hyena_* include in/out projections, short conv and filter generation"
-                    .into(),
-            );
-            notes.push(
-                "hyena_fwd is the inference path (HyenaOperator::infer: no cache for a backward, channel groups), \
-                 hyena_fwdbwd the training path (forward with cache, then backward)"
-                    .into(),
-            );
-            let bench_cpu = CpuBench { batch, width: a.width, heads, head_dim: a.head_dim, order: a.order, filter_width: a.filter_width };
-            let pb = progress(a.quiet, (lengths.len() * keys.len()) as u64);
-            let avail = mem_available();
-            let mut attn_gflops: Option<(usize, f64)> = None;
-            let mut prev: std::collections::HashMap<&str, (usize, f64)> = Default::default();
-            // indicatif drops println when stderr is not a terminal: then print the rows plainly
-            let say = |pb: &ProgressBar, line: String| {
-                if pb.is_hidden() {
-                    eprintln!("{line}");
-                } else {
-                    pb.println(line);
-                }
-            };
-            say(&pb, row_header(&keys.iter().map(|(k, _)| *k).collect::<Vec<_>>()));
-            for (ri, &l) in lengths.iter().enumerate() {
-                let mut cells = Vec::new();
-                for (key, _) in &keys {
-                    pb.set_message(format!("L={} {key}", report::fmt_len(l)));
-                    let quadratic = key.starts_with("attn");
-                    let shape = CellShape { b: batch, l, d: a.width, order: a.order, filter_width: a.filter_width, emb_dim: 33, threads };
-                    let bytes = match *key {
-                        "attn_fwd" => AttnShape { b: batch, h: heads, l, dh: a.head_dim }.fwd_bytes(4) + BASE_BYTES,
-                        "attn_fwdbwd" => AttnShape { b: batch, h: heads, l, dh: a.head_dim }.fwd_bwd_bytes(4) + BASE_BYTES,
-                        _ => cpu_cell_bytes(key, shape),
-                    };
-                    // The first length of a column has no measured point to extrapolate from: time
-                    // one run at a short length (a few ms) and extrapolate from that.
-                    let anchor = prev.get(key).copied().or_else(|| {
-                        let l0 = l.min(PROBE_LEN);
-                        let one = Policy { warmup: 0, reps: 1, budget: Duration::ZERO };
-                        bench_cpu.run(key, l0, &one).value.map(|ms| (l0, ms))
-                    });
-                    let est = estimate_ms(anchor, l, quadratic);
-                    let mut cell = match gate(est, bytes, a.max_est_secs, avail) {
-                        Some(c) => c,
-                        None => {
-                            let tracked = reset_peak_rss();
-                            let mut c = bench_cpu.run(key, l, &policy);
-                            c.peak_mib = peak_rss_mib().filter(|_| tracked);
-                            c
-                        }
-                    };
-                    cell.est_ms = est;
-                    cell.est_mib = Some(bytes as f64 / (1u64 << 20) as f64);
-                    if let Some(v) = cell.value {
-                        prev.insert(key, (l, v));
-                    } else if cell.status.starts_with("skipped") || cell.status.starts_with("OOM") {
-                        // keep extrapolating from the last measured point
-                    }
-                    cells.push(cell);
-                    pb.inc(1);
-                }
-                if let Some(ms) = keys.iter().position(|(k, _)| *k == "attn_fwd").and_then(|i| cells[i].value) {
-                    let s = AttnShape { b: batch, h: heads, l, dh: a.head_dim };
-                    attn_gflops = Some((l, s.fwd_flops() / (ms * 1e-3) / 1e9));
-                }
-                rows[ri].cells = cells;
-                say(&pb, row_line(l, &rows[ri].cells));
-            }
-            pb.finish_and_clear();
-            if let Some((l, gf)) = attn_gflops {
-                notes.push(format!(
-                    "Rust attention fwd throughput at L={}: {gf:.1} GFLOP/s (2·B·H·L²·dh causal flops)",
-                    report::fmt_len(l)
-                ));
-            }
-        }
-        Device::Cuda | Device::Sim => {
-            device_columns(&a, batch, &policy, &lengths, &mut columns, &mut ratios, &mut rows, &mut notes, &mut meta)?;
-            if torch_ok.is_none() && a.device == Device::Cuda {
-                notes.push("GPU baselines need Python + torch with CUDA; none were run".into());
-            }
-        }
+    let lens = s.lengths.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(",");
+    let flags = [
+        ("--device", dev.to_string()),
+        ("--lengths", lens),
+        ("--batch", s.batch.to_string()),
+        ("--width", a.width.to_string()),
+        ("--head-dim", a.head_dim.to_string()),
+        ("--order", a.order.to_string()),
+        ("--filter-width", a.filter_width.to_string()),
+        ("--threads", s.threads.to_string()),
+        ("--reps", s.policy.reps.to_string()),
+        ("--warmup", s.policy.warmup.max(1).to_string()),
+        ("--max-est-secs", a.max_est_secs.to_string()),
+        ("--cell-budget-secs", a.cell_budget_secs.to_string()),
+    ];
+    let mut args: Vec<String> = flags.into_iter().flat_map(|(flag, v)| [flag.to_string(), v]).collect();
+    if a.fwd_only {
+        args.push("--fwd-only".into());
     }
-
-    // ---- PyTorch columns ----
-    if let Some((script, ver)) = torch_ok {
-        let dev = match a.device {
-            Device::Cpu => "cpu",
-            Device::Cuda => "cuda",
-            Device::Sim => return Err("--device sim has no PyTorch baselines: pass --no-torch".into()),
-        };
-        let lens = lengths.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(",");
-        let mut args: Vec<String> = vec![
-            "--device".into(),
-            dev.into(),
-            "--lengths".into(),
-            lens,
-            "--batch".into(),
-            batch.to_string(),
-            "--width".into(),
-            a.width.to_string(),
-            "--head-dim".into(),
-            a.head_dim.to_string(),
-            "--order".into(),
-            a.order.to_string(),
-            "--filter-width".into(),
-            a.filter_width.to_string(),
-            "--threads".into(),
-            threads.to_string(),
-            "--reps".into(),
-            policy.reps.to_string(),
-            "--warmup".into(),
-            policy.warmup.max(1).to_string(),
-            "--max-est-secs".into(),
-            a.max_est_secs.to_string(),
-            "--cell-budget-secs".into(),
-            a.cell_budget_secs.to_string(),
-        ];
-        if a.fwd_only {
-            args.push("--fwd-only".into());
-        }
-        std::fs::create_dir_all(&a.out_dir)?;
-        let json_out = a.out_dir.join(format!("torch-{dev}.json"));
-        eprintln!("running the PyTorch baselines: {python} {} {}", script.display(), args.join(" "));
-        match torch::run(&python, &script, &args, &json_out) {
-            Ok(tr) => {
-                meta.push(("torch".into(), ver));
-                for (k, v) in &tr.meta {
-                    meta.push((format!("torch {k}"), v.clone()));
+    std::fs::create_dir_all(&a.out_dir)?;
+    let json_out = a.out_dir.join(format!("torch-{dev}.json"));
+    eprintln!("running the PyTorch baselines: {python} {} {}", script.display(), args.join(" "));
+    match torch::run(python, script, &args, &json_out) {
+        Ok(tr) => {
+            rep.meta.push(("torch".into(), ver));
+            for (k, v) in &tr.meta {
+                rep.meta.push((format!("torch {k}"), v.clone()));
+            }
+            for (key, label, unit) in &tr.columns {
+                rep.columns.push(Column { key: key.clone(), label: label.clone(), unit: unit.clone(), plot: unit == "ms" });
+                for row in rep.rows.iter_mut() {
+                    let c = tr.cells.get(&(key.clone(), row.l)).cloned().unwrap_or_else(|| Cell::missing("not reported"));
+                    row.cells.push(c);
                 }
-                for (key, label, unit) in &tr.columns {
-                    columns.push(Column { key: key.clone(), label: label.clone(), unit: unit.clone(), plot: unit == "ms" });
-                    for row in rows.iter_mut() {
-                        let c = tr.cells.get(&(key.clone(), row.l)).cloned().unwrap_or_else(|| Cell::missing("not reported"));
-                        row.cells.push(c);
-                    }
+            }
+            let has = |k: &str| rep.columns.iter().any(|c| c.key == k);
+            let mut ratios = Vec::new();
+            for (key, num, den) in [
+                ("torchsdpa/hyena_fwd", "torch_sdpa_fwd", "hyena_fwd"),
+                ("torchhyena/hyena_fwd", "torch_hyena_fwd", "hyena_fwd"),
+                ("torchhyena/hyena_fwdbwd", "torch_hyena_fwdbwd", "hyena_fwdbwd"),
+                ("flash2/torchfft", "flash2_fwd", "torch_fftconv_fwd"),
+                ("torchsdpa/torchhyena_fwd", "torch_sdpa_fwd", "torch_hyena_fwd"),
+            ] {
+                if has(num) && has(den) {
+                    ratios.push(Ratio { key: key.into(), num: num.into(), den: den.into() });
                 }
-                let has = |k: &str| columns.iter().any(|c| c.key == k);
-                let mut add = |key: &str, num: &str, den: &str| {
-                    if has(num) && has(den) {
-                        ratios.push(Ratio { key: key.into(), num: num.into(), den: den.into() });
-                    }
-                };
-                add("torchsdpa/hyena_fwd", "torch_sdpa_fwd", "hyena_fwd");
-                add("torchhyena/hyena_fwd", "torch_hyena_fwd", "hyena_fwd");
-                add("torchhyena/hyena_fwdbwd", "torch_hyena_fwdbwd", "hyena_fwdbwd");
-                add("flash2/torchfft", "flash2_fwd", "torch_fftconv_fwd");
-                add("torchsdpa/torchhyena_fwd", "torch_sdpa_fwd", "torch_hyena_fwd");
             }
-            Err(e) => {
-                eprintln!("PyTorch baselines failed: {e}; continuing without them");
-                notes.push(format!("PyTorch baselines: failed ({e})"));
-            }
+            rep.ratios.extend(ratios);
         }
-    }
-
-    let rep = Report { meta, columns, ratios, rows, notes };
-    println!("{}", rep.table());
-    match rep.write_all(&a.out_dir, "bench") {
-        Ok(paths) => {
-            for p in paths {
-                println!("wrote {}", p.display());
-            }
+        Err(e) => {
+            eprintln!("PyTorch baselines failed: {e}; continuing without them");
+            rep.notes.push(format!("PyTorch baselines: failed ({e})"));
         }
-        Err(e) => return Err(format!("cannot write results under {}: {e}", a.out_dir.display()).into()),
     }
     Ok(())
 }
 
-/// The device columns ([`gpu`]) on the device `--device` names, or a cell per row saying why not.
-#[allow(clippy::too_many_arguments)]
-fn device_columns(
-    a: &BenchArgs,
-    batch: usize,
-    policy: &Policy,
-    lengths: &[usize],
-    columns: &mut Vec<Column>,
-    ratios: &mut Vec<Ratio>,
-    rows: &mut [Row],
-    notes: &mut Vec<String>,
-    meta: &mut Vec<(String, String)>,
-) -> Result<(), Box<dyn std::error::Error>> {
+/// The device columns ([`gpu`]) on the device `--device` names; in a build without it, a cell
+/// per row and a note saying which build has it.
+fn device_columns(a: &BenchArgs, s: &Setup, rep: &mut Report) -> Result<(), Box<dyn std::error::Error>> {
     let keys: Vec<&str> =
         DEVICE_COLUMNS.iter().map(|(k, _, _)| *k).filter(|k| !(a.fwd_only && k.ends_with("fwdbwd"))).collect();
-    #[cfg(any(feature = "cuda", feature = "sim"))]
-    {
-        let dev: std::sync::Arc<dyn hyena_kernels::device::Device> = match a.device {
-            #[cfg(feature = "cuda")]
-            Device::Cuda => hyena_kernels::device::cuda::CudaDevice::arc(0)?,
-            #[cfg(feature = "sim")]
-            Device::Sim => std::sync::Arc::new(hyena_kernels::device::sim::SimDevice::new()),
-            other => {
-                let f = format!("{other:?}").to_lowercase();
-                return Err(format!("--device {f} needs a build with feature `{f}` (cargo run --release -p hyena-cli --features {f} -- bench …)").into());
-            }
-        };
-        meta.push(("device".into(), dev.name()));
-        for (k, label, unit) in DEVICE_COLUMNS.iter().filter(|(k, _, _)| keys.contains(k)) {
-            columns.push(Column { key: k.to_string(), label: label.to_string(), unit: unit.to_string(), plot: *unit == "ms" });
-        }
-        let gb = gpu::GpuBench { dev: dev.clone(), batch, width: a.width, order: a.order, filter_width: a.filter_width };
-        let copy_bytes: usize = if a.device == Device::Sim { 1 << 20 } else { 1 << 30 };
-        let copy = match gb.copy_gbps(copy_bytes, policy) {
-            Ok(g) => {
-                meta.push(("device-to-device copy".into(), format!("{g:.0} GB/s (read+write, {} MiB buffer, same run)", copy_bytes >> 20)));
-                Some(g)
-            }
-            Err(e) => {
-                notes.push(format!("copy bandwidth not measured: {e}"));
-                None
-            }
-        };
-        let pb = progress(a.quiet, (lengths.len() * keys.len()) as u64);
-        for (ri, &l) in lengths.iter().enumerate() {
-            let mut core_ms = None;
-            let mut cells = Vec::new();
-            for k in &keys {
-                pb.set_message(format!("L={} {k}", report::fmt_len(l)));
-                let c = gb.run(k, l, policy, core_ms, copy);
-                if *k == "core_gpu_fwd" {
-                    core_ms = c.value;
-                }
-                cells.push(c);
-                pb.inc(1);
-            }
-            rows[ri].cells = cells;
-            let line = row_line(l, &rows[ri].cells);
-            if pb.is_hidden() {
-                eprintln!("{line}");
-            } else {
-                pb.println(line);
-            }
-        }
-        pb.finish_and_clear();
-        if !a.fwd_only {
-            ratios.push(Ratio { key: "fwdbwd/fwd".into(), num: "hyena_gpu_fwdbwd".into(), den: "hyena_gpu_fwd".into() });
-        }
-        if a.device == Device::Sim {
-            notes.push("--device sim: the device path checked end to end in the SIMT simulator; these times are NOT GPU times".into());
-        }
-        Ok(())
+    for (k, label, unit) in DEVICE_COLUMNS.iter().filter(|(k, _, _)| keys.contains(k)) {
+        rep.columns.push(Column { key: k.to_string(), label: label.to_string(), unit: unit.to_string(), plot: *unit == "ms" });
     }
-    #[cfg(not(any(feature = "cuda", feature = "sim")))]
-    {
-        let _ = (batch, policy, ratios, meta);
-        let f = format!("{:?}", a.device).to_lowercase();
-        for (k, label, unit) in DEVICE_COLUMNS.iter().filter(|(k, _, _)| keys.contains(k)) {
-            columns.push(Column { key: k.to_string(), label: label.to_string(), unit: unit.to_string(), plot: *unit == "ms" });
+    let dev = match a.device.open() {
+        Ok(Some(dev)) => dev,
+        Ok(None) => return Err("internal: the CPU backend has no device columns".into()),
+        Err(HyenaError::NotCompiled { feature }) => {
+            for row in rep.rows.iter_mut() {
+                row.cells = keys.iter().map(|_| Cell::missing(format!("not built: this binary lacks feature `{feature}`"))).collect();
+            }
+            rep.notes.push(format!(
+                "the project's device columns need a build with feature `{feature}` (cargo run --release -p hyena-cli --features {feature} -- bench --device {feature})"
+            ));
+            return Ok(());
         }
-        for (row, _) in rows.iter_mut().zip(lengths) {
-            row.cells = keys.iter().map(|_| Cell::missing(format!("not built: this binary lacks feature `{f}`"))).collect();
+        Err(e) => return Err(e.into()),
+    };
+    rep.meta.push(("device".into(), dev.name()));
+    gpu_rows(a, s, dev, &keys, rep)
+}
+
+/// The rows of the device columns `keys` on `dev`, after the copy bandwidth they are compared with.
+#[cfg(any(feature = "cuda", feature = "sim"))]
+fn gpu_rows(a: &BenchArgs, s: &Setup, dev: Arc<dyn Device>, keys: &[&str], rep: &mut Report) -> Result<(), Box<dyn std::error::Error>> {
+    let gb = gpu::GpuBench { dev, batch: s.batch, width: a.width, order: a.order, filter_width: a.filter_width };
+    let copy_bytes: usize = if a.device == Backend::Sim { 1 << 20 } else { 1 << 30 };
+    let copy = match gb.copy_gbps(copy_bytes, &s.policy) {
+        Ok(g) => {
+            rep.meta.push(("device-to-device copy".into(), format!("{g:.0} GB/s (read+write, {} MiB buffer, same run)", copy_bytes >> 20)));
+            Some(g)
         }
-        notes.push(format!("the project's device columns need a build with feature `{f}` (cargo run --release -p hyena-cli --features {f} -- bench --device {f})"));
-        Ok(())
+        Err(e) => {
+            rep.notes.push(format!("copy bandwidth not measured: {e}"));
+            None
+        }
+    };
+    let pb = progress(a.quiet, (s.lengths.len() * keys.len()) as u64);
+    for (ri, &l) in s.lengths.iter().enumerate() {
+        let mut core_ms = None;
+        let mut cells = Vec::new();
+        for k in keys {
+            pb.set_message(format!("L={} {k}", report::fmt_len(l)));
+            let c = gb.run(k, l, &s.policy, core_ms, copy);
+            if *k == "core_gpu_fwd" {
+                core_ms = c.value;
+            }
+            cells.push(c);
+            pb.inc(1);
+        }
+        rep.rows[ri].cells = cells;
+        say(&pb, row_line(l, &rep.rows[ri].cells));
     }
+    pb.finish_and_clear();
+    if !a.fwd_only {
+        rep.ratios.push(Ratio { key: "fwdbwd/fwd".into(), num: "hyena_gpu_fwdbwd".into(), den: "hyena_gpu_fwd".into() });
+    }
+    if a.device == Backend::Sim {
+        rep.notes.push("--device sim: the device path checked end to end in the SIMT simulator; these times are NOT GPU times".into());
+    }
+    Ok(())
+}
+
+/// Without device features no device opens ([`Backend::open`]): the stub says what is missing.
+#[cfg(not(any(feature = "cuda", feature = "sim")))]
+fn gpu_rows(_: &BenchArgs, _: &Setup, dev: Arc<dyn Device>, _: &[&str], _: &mut Report) -> Result<(), Box<dyn std::error::Error>> {
+    Err(HyenaError::NotCompiled { feature: dev.kind().feature() }.into())
 }
 
 /// The operator every Hyena column times (CPU and device): width D, `l_max = L`, the order and
@@ -679,6 +676,42 @@ struct CpuBench {
 }
 
 impl CpuBench {
+    /// One cell at length `l`: skipped when its estimated time (extrapolated from `prev`, the
+    /// last measured (L, ms) of the column, else from a probe run) or memory is over the limits,
+    /// else timed with its peak memory.
+    fn gated_cell(&self, key: &str, l: usize, s: &Setup, max_est_secs: f64, avail: Option<u64>, prev: Option<(usize, f64)>) -> Cell {
+        let quadratic = key.starts_with("attn");
+        let attn = AttnShape { b: self.batch, h: self.heads, l, dh: self.head_dim };
+        let bytes = match key {
+            "attn_fwd" => attn.fwd_bytes(4) + BASE_BYTES,
+            "attn_fwdbwd" => attn.fwd_bwd_bytes(4) + BASE_BYTES,
+            _ => {
+                let (order, filter_width, threads) = (self.order, self.filter_width, s.threads);
+                cpu_cell_bytes(key, CellShape { b: self.batch, l, d: self.width, order, filter_width, emb_dim: 33, threads })
+            }
+        };
+        // The first length of a column has no measured point to extrapolate from: time one run
+        // at a short length (a few ms) and extrapolate from that.
+        let anchor = prev.or_else(|| {
+            let l0 = l.min(PROBE_LEN);
+            let one = Policy { warmup: 0, reps: 1, budget: Duration::ZERO };
+            self.run(key, l0, &one).value.map(|ms| (l0, ms))
+        });
+        let est = estimate_ms(anchor, l, quadratic);
+        let mut cell = match gate(est, bytes, max_est_secs, avail) {
+            Some(c) => c,
+            None => {
+                let tracked = reset_peak_rss();
+                let mut c = self.run(key, l, &s.policy);
+                c.peak_mib = peak_rss_mib().filter(|_| tracked);
+                c
+            }
+        };
+        cell.est_ms = est;
+        cell.est_mib = Some(bytes as f64 / (1u64 << 20) as f64);
+        cell
+    }
+
     fn run(&self, key: &str, l: usize, p: &Policy) -> Cell {
         let r = match key {
             "hyena_fwd" | "hyena_fwdbwd" => self.hyena(l, p, key == "hyena_fwdbwd"),

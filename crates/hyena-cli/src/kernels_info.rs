@@ -18,6 +18,14 @@ pub struct KernelsArgs {
 }
 
 pub fn kernels(a: KernelsArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if a.profile.measure {
+        #[cfg(feature = "cuda")]
+        return crate::measure::measure(&a.profile);
+        #[cfg(not(feature = "cuda"))]
+        return Err("`--measure` needs a build with feature `cuda` (and a GPU): \
+                    cargo run --release -p hyena-cli --features cuda -- kernels --measure"
+            .into());
+    }
     if a.profile.profile {
         #[cfg(all(feature = "sim", feature = "cuda"))]
         return crate::profile::profile(&a.profile);

@@ -1,29 +1,17 @@
-//! `hyena run`: forward/backward of an operator on files, for conformance checks.
+//! `hyena run`: forward/backward of an operator, or loss and gradients of a language model
+//! (`run_lm.rs`), on files, for conformance checks. The weights file is loaded once; its keys
+//! decide which of the two runs.
 
-use clap::{Args, ValueEnum};
+use crate::backend::{on_device, Backend, Precision};
+use crate::files::{check_finite, check_out_path, config_json, save_results};
+use clap::Args;
 use hyena_kernels::Scalar;
 use hyena_model::lm::Mixer;
 use hyena_model::operator::ParamKind;
 use hyena_model::tensors::{save_floats, TensorIndex};
-use hyena_model::{HyenaOperator, ModelError, OperatorConfig, TensorFile};
+use hyena_model::{HyenaLm, HyenaOperator, ModelError, OperatorConfig, TensorFile};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum Precision {
-    F32,
-    F64,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum Backend {
-    /// The CPU backend.
-    Cpu,
-    /// The CUDA device abstraction on the SIMT simulator (build feature `sim`).
-    Sim,
-    /// The CUDA device abstraction on a GPU (build feature `cuda`).
-    Cuda,
-}
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -65,18 +53,10 @@ fn find_prefix(w: &TensorFile) -> Result<String, ModelError> {
 
 /// The configuration, with the JSON it came from and that JSON's name (for the check of its
 /// size fields against the shapes); `None` when safari's defaults are used.
-type Loaded<C> = (C, Option<(serde_json::Value, String)>);
-
-fn load_config(args: &RunArgs, w: &TensorFile) -> Result<Loaded<OperatorConfig>, ModelError> {
-    if let Some(path) = &args.config {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ModelError::Io { path: path.display().to_string(), source: e })?;
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| ModelError::Config(format!("{}: invalid JSON: {e}", path.display())))?;
-        return Ok((OperatorConfig::from_json(&v)?, Some((v, path.display().to_string()))));
-    }
-    match w.config_json()? {
-        Some(v) => Ok((OperatorConfig::from_json(&v)?, Some((v, format!("{}: metadata `config`", args.weights.display()))))),
+fn load_config(args: &RunArgs, w: &TensorFile) -> Result<(OperatorConfig, Option<(serde_json::Value, String)>), ModelError> {
+    let origin = format!("{}: metadata `config`", args.weights.display());
+    match config_json(args.config.as_deref(), w, &origin)? {
+        Some((v, origin)) => Ok((OperatorConfig::from_json(&v)?, Some((v, origin)))),
         None => {
             eprintln!("note: no `config` metadata and no --config: using safari's defaults (modulate=true, shift=0.0, normalized=false)");
             Ok((OperatorConfig::default(), None))
@@ -84,64 +64,11 @@ fn load_config(args: &RunArgs, w: &TensorFile) -> Result<Loaded<OperatorConfig>,
     }
 }
 
-/// A run whose results hold a NaN or an infinity fails (naming the first such tensor) instead of
-/// writing them with exit status 0.
-pub fn check_outputs_finite(f: &TensorFile) -> Result<(), ModelError> {
-    for (name, t) in &f.tensors {
-        if let hyena_model::tensors::TensorData::Float(v) = &t.data {
-            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-                return Err(ModelError::NonFinite { name: name.clone(), index: i });
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Whether `a` and `b` name the same existing file (same device and inode, so hard links and
-/// symbolic links count; elsewhere the canonical paths).
-pub fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
-            return x.dev() == y.dev() && x.ino() == y.ino();
-        }
-        false
-    }
-    #[cfg(not(unix))]
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    }
-}
-
-/// Refuse an output path that is one of the inputs: writing it would replace the input.
-pub fn check_out_path(out: &std::path::Path, out_flag: &str, inputs: &[(&str, &std::path::Path)]) -> Result<(), ModelError> {
-    for (flag, p) in inputs {
-        if same_file(out, p) {
-            return Err(ModelError::Config(format!(
-                "{out_flag} {} is the same file as {flag} {}: refusing to overwrite an input",
-                out.display(),
-                p.display()
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Refuse values that are not finite in `T` (1e308 is finite in f64, not in f32).
-fn check_finite<T: Scalar>(name: &str, v: &[T]) -> Result<(), ModelError> {
-    match v.iter().position(|x| !x.as_f64().is_finite()) {
-        Some(i) => Err(ModelError::NonFinite { name: name.into(), index: i }),
-        None => Ok(()),
-    }
-}
-
-fn run_typed<T: Scalar>(args: &RunArgs) -> Result<(), ModelError> {
-    let w = TensorFile::load(&args.weights)?;
-    let prefix = find_prefix(&w)?;
-    let (cfg, declared) = load_config(args, &w)?;
-    let op = HyenaOperator::<T>::from_tensors(&w, &prefix, &cfg)?;
+/// The operator path, on the weights `w` loaded from `args.weights`.
+fn run_operator<T: Scalar>(args: &RunArgs, w: &TensorFile) -> Result<(), ModelError> {
+    let prefix = find_prefix(w)?;
+    let (cfg, declared) = load_config(args, w)?;
+    let op = HyenaOperator::<T>::from_tensors(w, &prefix, &cfg)?;
     if let Some((v, origin)) = &declared {
         hyena_model::config::check_declared_sizes(v, &op.cfg.size_fields(), origin)?;
     }
@@ -181,36 +108,26 @@ fn run_typed<T: Scalar>(args: &RunArgs) -> Result<(), ModelError> {
             return Err(ModelError::UnknownTensor(k.clone()));
         }
     }
-    let (order, device) = (op.cfg.order, open_device(args.backend)?);
-    let dtype = if T::NAME == "f32" { safetensors::Dtype::F32 } else { safetensors::Dtype::F64 };
+    let (order, device) = (op.cfg.order, args.backend.open_for("--backend", "run")?);
     if grad_y.is_none() {
         // Inference: the lean path (no cache for a backward pass), the output streamed to disk.
         let y = match device {
             None => op.infer(&u, b, l)?,
-            #[cfg(any(feature = "cuda", feature = "sim"))]
-            Some(dev) => hyena_model::device_operator::DeviceOperator::<T, f32>::new(op, dev)?.infer(&u, b, l)?,
-            #[cfg(not(any(feature = "cuda", feature = "sim")))]
-            Some(never) => match never {},
+            Some(dev) => on_device(op, &dev)?.infer(&u, b, l)?,
         };
         drop(u);
         check_finite("output.y", &y)?;
-        let meta = [("precision", T::NAME.to_string()), ("backend", format!("{:?}", args.backend).to_lowercase())];
+        let meta = [("precision", T::NAME.to_string()), ("backend", args.backend.name().to_string())];
         let meta = meta.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        save_floats(&args.out, &[("output.y", us, &y)], &meta, dtype)?;
+        save_floats(&args.out, &[("output.y", us, &y)], &meta, crate::files::dtype_of::<T>())?;
         eprintln!("wrote {} (1 tensor, B={b} L={l} D={d}, order {order}, {}, backend {:?})", args.out.display(), T::NAME, args.backend);
         return Ok(());
     }
     let mut out = match device {
         None => pass(&op, &u, grad_y.as_deref(), us)?,
-        #[cfg(any(feature = "cuda", feature = "sim"))]
-        Some(dev) => pass(&hyena_model::device_operator::DeviceOperator::<T, f32>::new(op, dev)?, &u, grad_y.as_deref(), us)?,
-        #[cfg(not(any(feature = "cuda", feature = "sim")))]
-        Some(never) => match never {},
+        Some(dev) => pass(&on_device(op, &dev)?, &u, grad_y.as_deref(), us)?,
     };
-    check_outputs_finite(&out)?;
-    out.metadata.insert("precision".into(), T::NAME.into());
-    out.metadata.insert("backend".into(), format!("{:?}", args.backend).to_lowercase());
-    out.save(&args.out, dtype)?;
+    save_results::<T>(&mut out, &args.out, args.backend)?;
     eprintln!("wrote {} ({} tensors, B={b} L={l} D={d}, order {order}, {}, backend {:?})", args.out.display(), out.tensors.len(), T::NAME, args.backend);
     Ok(())
 }
@@ -235,40 +152,6 @@ fn pass<T: Scalar, M: Mixer<T>>(m: &M, u: &[T], grad_y: Option<&[T]>, us: &[usiz
     Ok(out)
 }
 
-/// A device that is never built: the type of `open_device`'s result without device features.
-#[cfg(not(any(feature = "cuda", feature = "sim")))]
-pub enum NoDevice {}
-
-/// The device of a backend (`None` for the CPU), or an error naming the build feature it needs.
-#[cfg(any(feature = "cuda", feature = "sim"))]
-pub fn open_device(backend: Backend) -> Result<Option<std::sync::Arc<dyn hyena_kernels::device::Device>>, ModelError> {
-    match backend {
-        Backend::Cpu => Ok(None),
-        #[cfg(feature = "sim")]
-        Backend::Sim => Ok(Some(std::sync::Arc::new(hyena_kernels::device::sim::SimDevice::new()))),
-        #[cfg(feature = "cuda")]
-        Backend::Cuda => Ok(Some(std::sync::Arc::new(hyena_kernels::device::cuda::CudaDevice::new(0)?))),
-        #[allow(unreachable_patterns)]
-        other => Err(missing_feature(other)),
-    }
-}
-
-/// Without device features only the CPU backend exists.
-#[cfg(not(any(feature = "cuda", feature = "sim")))]
-pub fn open_device(backend: Backend) -> Result<Option<NoDevice>, ModelError> {
-    match backend {
-        Backend::Cpu => Ok(None),
-        other => Err(missing_feature(other)),
-    }
-}
-
-fn missing_feature(backend: Backend) -> ModelError {
-    let feature = format!("{backend:?}").to_lowercase();
-    ModelError::Config(format!(
-        "--backend {feature} needs a build with feature `{feature}` (cargo run --release -p hyena-cli --features {feature} -- run …)"
-    ))
-}
-
 /// The precision a run uses: as asked, else f64 on the CPU and f32 on a device; f64 on a device
 /// is an error (the kernels store f32, bf16 or f16).
 pub fn effective_precision(asked: Option<Precision>, backend: Backend) -> Result<Precision, ModelError> {
@@ -290,13 +173,13 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         inputs.push(("--config", c.as_path()));
     }
     check_out_path(&args.out, "--out", &inputs)?;
-    // A weights file holding `backbone.…` keys is a language model: see run_lm.rs.
-    if crate::run_lm::run_if_lm(&args.weights, &args.inputs, &args.out, precision, args.backend, args.config.as_deref())? {
-        return Ok(());
-    }
-    match precision {
-        Precision::F32 => run_typed::<f32>(&args)?,
-        Precision::F64 => run_typed::<f64>(&args)?,
+    let w = TensorFile::load(&args.weights)?;
+    // A weights file holding `backbone.…` keys is a language model.
+    match (HyenaLm::<f64>::find_prefix(&w)?, precision) {
+        (Some(prefix), Precision::F32) => crate::run_lm::run::<f32>(&w, &prefix, &args.inputs, &args.out, args.backend, args.config.as_deref())?,
+        (Some(prefix), Precision::F64) => crate::run_lm::run::<f64>(&w, &prefix, &args.inputs, &args.out, args.backend, args.config.as_deref())?,
+        (None, Precision::F32) => run_operator::<f32>(&args, &w)?,
+        (None, Precision::F64) => run_operator::<f64>(&args, &w)?,
     }
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! `output.loss` (mean next-token cross-entropy over positions 0..L−2) and `grad.<param>` (the
 //! gradient of the loss) under the golden files' names. Nothing is written on error.
 
-use crate::run::{Backend, Precision};
+use crate::backend::{on_device, Backend};
+use crate::files::{config_json, save_results};
 use hyena_kernels::Scalar;
 use hyena_model::lm::{next_token_targets, Mixer};
 use hyena_model::operator::ParamKind;
@@ -11,37 +12,10 @@ use hyena_model::{HyenaLm, LmConfig, ModelError, TensorFile};
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// Run the LM path when `weights` holds a language model; `Ok(false)` when it does not (the
-/// caller then runs the operator path).
-pub fn run_if_lm(
-    weights: &Path,
-    inputs: &Path,
-    out: &Path,
-    precision: Precision,
-    backend: Backend,
-    config: Option<&Path>,
-) -> Result<bool, ModelError> {
-    let w = TensorFile::load(weights)?;
-    let Some(prefix) = HyenaLm::<f64>::find_prefix(&w)? else {
-        return Ok(false);
-    };
-    match precision {
-        Precision::F32 => run_typed::<f32>(&w, &prefix, inputs, out, backend, config)?,
-        Precision::F64 => run_typed::<f64>(&w, &prefix, inputs, out, backend, config)?,
-    }
-    Ok(true)
-}
-
 /// The configuration and the JSON it came from, with that JSON's name (`None`: defaults).
 fn load_config(w: &TensorFile, config: Option<&Path>) -> Result<(LmConfig, Option<(serde_json::Value, String)>), ModelError> {
-    if let Some(p) = config {
-        let text = std::fs::read_to_string(p).map_err(|e| ModelError::Io { path: p.display().to_string(), source: e })?;
-        let v: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| ModelError::Config(format!("{}: invalid JSON: {e}", p.display())))?;
-        return Ok((LmConfig::from_json(&v)?, Some((v, p.display().to_string()))));
-    }
-    match w.config_json()? {
-        Some(v) => Ok((LmConfig::from_json(&v)?, Some((v, "weights metadata `config`".to_string())))),
+    match config_json(config, w, "weights metadata `config`")? {
+        Some((v, origin)) => Ok((LmConfig::from_json(&v)?, Some((v, origin)))),
         None => {
             eprintln!("note: no `config` metadata and no --config: using HyenaDNA's defaults (layer_norm_eps 1e-5, modulate, shift 0.05); sizes from the shapes");
             Ok((LmConfig::default(), None))
@@ -49,7 +23,8 @@ fn load_config(w: &TensorFile, config: Option<&Path>) -> Result<(LmConfig, Optio
     }
 }
 
-fn run_typed<T: Scalar>(
+/// The LM path, on the weights `w` whose LM keys start with `prefix`.
+pub fn run<T: Scalar>(
     w: &TensorFile,
     prefix: &str,
     inputs: &Path,
@@ -83,18 +58,11 @@ fn run_typed<T: Scalar>(
     }
     let (b, l) = (is[0], is[1]);
     let (n_layer, d_model, vocab_rows) = (lm.cfg.n_layer, lm.cfg.d_model, lm.vocab_rows);
-    let mut f = match crate::run::open_device(backend)? {
+    let mut f = match backend.open_for("--backend", "run")? {
         None => pass(&lm, ids, b, l)?,
-        #[cfg(any(feature = "cuda", feature = "sim"))]
-        Some(dev) => pass(&lm.map_mixers(|op| hyena_model::device_operator::DeviceOperator::<T, f32>::new(op, dev.clone()))?, ids, b, l)?,
-        #[cfg(not(any(feature = "cuda", feature = "sim")))]
-        Some(never) => match never {},
+        Some(dev) => pass(&lm.map_mixers(|op| on_device(op, &dev))?, ids, b, l)?,
     };
-    crate::run::check_outputs_finite(&f)?;
-    f.metadata.insert("precision".into(), T::NAME.into());
-    f.metadata.insert("backend".into(), format!("{backend:?}").to_lowercase());
-    let dtype = if T::NAME == "f32" { safetensors::Dtype::F32 } else { safetensors::Dtype::F64 };
-    f.save(out_path, dtype)?;
+    save_results::<T>(&mut f, out_path, backend)?;
     let loss = f.float("output.loss", None)?.1.first().copied().unwrap_or(f64::NAN);
     eprintln!(
         "wrote {} ({} tensors; LM with {n_layer} layers, D={d_model}, vocab rows {vocab_rows}; B={b} L={l}; loss {loss:.6}; {}, backend {backend:?})",

@@ -7,7 +7,8 @@
 //! setup (its training targets are not masked for assoc_recall); accuracy: the value predicted at
 //! the final (query) position of the held-out sequences.
 
-use clap::{Args, ValueEnum};
+use crate::backend::{on_device, Backend, Precision};
+use clap::Args;
 use hyena_kernels::Scalar;
 use hyena_model::layers::argmax_rows;
 use hyena_model::recall::{RecallData, RecallTask};
@@ -18,12 +19,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum TrainPrecision {
-    F32,
-    F64,
-}
 
 #[derive(Args, Debug, Clone)]
 pub struct TrainRecallArgs {
@@ -110,12 +105,12 @@ pub struct TrainRecallArgs {
     log_every: u64,
     /// Arithmetic precision of the weights, optimizer and the CPU layers.
     #[arg(long, value_enum, default_value = "f32")]
-    precision: TrainPrecision,
+    precision: Precision,
     /// Where the Hyena operators run: the CPU, or the CUDA device abstraction (`cuda`: a GPU, build
     /// feature `cuda`; `sim`: the SIMT simulator, build feature `sim`, tiny runs only), f32
     /// storage; embeddings, LayerNorms, MLPs and the optimizer stay on the CPU.
     #[arg(long, value_enum, default_value = "cpu")]
-    backend: crate::run::Backend,
+    backend: Backend,
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
@@ -132,8 +127,8 @@ fn run_identity(a: &TrainRecallArgs) -> String {
 
 pub fn train_recall(args: TrainRecallArgs) -> Result<(), Box<dyn std::error::Error>> {
     match args.precision {
-        TrainPrecision::F32 => run::<f32>(&args)?,
-        TrainPrecision::F64 => run::<f64>(&args)?,
+        Precision::F32 => run::<f32>(&args)?,
+        Precision::F64 => run::<f64>(&args)?,
     }
     Ok(())
 }
@@ -237,7 +232,7 @@ fn validate_args(a: &TrainRecallArgs, elem_bytes: usize) -> Result<(), ModelErro
     let mut files = vec![("--log", a.log.clone())];
     if let Some(c) = &a.checkpoint {
         files.push(("--checkpoint", c.clone()));
-        if c == &a.log || crate::run::same_file(c, &a.log) {
+        if c == &a.log || crate::files::same_file(c, &a.log) {
             return bad(format!("--checkpoint and --log are the same file ({})", c.display()));
         }
         if c.is_dir() {
@@ -310,15 +305,9 @@ fn run<T: Scalar>(a: &TrainRecallArgs) -> Result<(), Box<dyn std::error::Error>>
             s
         }
     };
-    match crate::run::open_device(a.backend)? {
+    match a.backend.open_for("--backend", "train-recall")? {
         None => train_loop(a, state, &train, &test, &identity, len),
-        #[cfg(any(feature = "cuda", feature = "sim"))]
-        Some(dev) => {
-            let state = state.map_mixers(|op| hyena_model::device_operator::DeviceOperator::<T, f32>::new(op, dev.clone()))?;
-            train_loop(a, state, &train, &test, &identity, len)
-        }
-        #[cfg(not(any(feature = "cuda", feature = "sim")))]
-        Some(never) => match never {},
+        Some(dev) => train_loop(a, state.map_mixers(|op| on_device(op, &dev))?, &train, &test, &identity, len),
     }
 }
 
@@ -341,7 +330,7 @@ fn train_loop<T: Scalar, M: Mixer<T>>(
     };
     write_log(serde_json::json!({
         "event": "start", "settings": identity, "precision": T::NAME, "params": n_params, "model_len": len,
-        "backend": format!("{:?}", a.backend).to_lowercase(),
+        "backend": a.backend.name(),
         "start_step": state.opt.step, "threads": rayon::current_num_threads(),
     }))?;
     let pb = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(a.steps) };

@@ -55,3 +55,52 @@ fn profile_models_every_launch_of_the_operator() {
         }
     }
 }
+
+/// `--measure` times the same launches on a GPU beside the predictions of a `--profile --json`:
+/// without a GPU it must stop with an error naming the missing GPU (never a panic, never made-up
+/// rows); with one, every launch of the tiny shape is measured and joined with its prediction.
+#[test]
+fn measure_needs_a_gpu_and_joins_the_profile_rows() {
+    let dir = std::env::temp_dir();
+    let pred = dir.join(format!("hyena-measure-pred-{}.json", std::process::id()));
+    let meas = dir.join(format!("hyena-measure-{}.json", std::process::id()));
+    let shape = ["--batch", "2", "--d-model", "16", "--lengths", "256", "--filter-width", "8", "--conv-lengths", "0"];
+    let gpu = hyena_kernels::device::cuda::CudaDevice::device_count().is_ok_and(|n| n > 0);
+    if !gpu {
+        let o = Command::new(common::hyena_bin())
+            .args(["kernels", "--measure", "--repeat", "1"])
+            .args(shape)
+            .args(["--json", meas.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "--measure succeeded without a GPU");
+        assert!(err.contains("times the kernels on a CUDA GPU"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!meas.exists(), "no rows may be written without a GPU");
+        return;
+    }
+    let o = Command::new(common::hyena_bin())
+        .args(["kernels", "--profile"])
+        .args(shape)
+        .args(["--json", pred.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(common::hyena_bin())
+        .args(["kernels", "--measure", "--repeat", "1"])
+        .args(shape)
+        .args(["--predicted", pred.to_str().unwrap(), "--json", meas.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&pred);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&meas).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&meas);
+    let rows = j["rows"].as_array().unwrap();
+    assert!(rows.iter().any(|r| r["pass"] == "backward"), "{j}");
+    for r in rows {
+        assert!(r["measured_us"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["predicted_us"].as_f64().is_some_and(|p| p > 0.0), "every launch joins its prediction: {r}");
+    }
+}

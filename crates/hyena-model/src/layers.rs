@@ -7,6 +7,7 @@
 //! reference.
 
 use crate::error::{ModelError, Result};
+use hyena_kernels::error::{shape_len, try_vec};
 use hyena_kernels::Scalar;
 
 fn len_err(what: &str, got: usize, expected: usize) -> ModelError {
@@ -24,6 +25,14 @@ fn check(what: &str, got: usize, expected: usize) -> Result<()> {
     Ok(())
 }
 
+/// [`check`] against the product of `dims`, computed without overflow (sizes are caller input:
+/// a wrapped product could match a short buffer). Returns the product.
+fn check_dims(what: &str, got: usize, dims: &[usize]) -> Result<usize> {
+    let n = shape_len(what, dims)?;
+    check(what, got, n)?;
+    Ok(n)
+}
+
 // ---------------------------------------------------------------------------------------------
 // LayerNorm
 // ---------------------------------------------------------------------------------------------
@@ -39,13 +48,14 @@ pub struct LayerNormCache {
 
 /// `y = (x − mean) / sqrt(var + eps) · w + b` over the last dimension `d` of `x [rows, d]`.
 pub fn layernorm_fwd<T: Scalar>(x: &[T], w: &[T], b: &[T], rows: usize, d: usize, eps: f64) -> Result<(Vec<T>, LayerNormCache)> {
-    check("layernorm x [rows, d]", x.len(), rows * d)?;
+    let n = check_dims("layernorm x [rows, d]", x.len(), &[rows, d])?;
     check("layernorm weight [d]", w.len(), d)?;
     check("layernorm bias [d]", b.len(), d)?;
     if d == 0 {
         return Err(ModelError::Config("layernorm over an empty dimension".into()));
     }
-    let mut y = vec![T::zero(); rows * d];
+    // rows ≤ x.len() now (d ≥ 1), so the capacities below are backed by the input.
+    let mut y = try_vec("layernorm y [rows, d]", n, T::zero())?;
     let mut cache = LayerNormCache { mean: Vec::with_capacity(rows), rstd: Vec::with_capacity(rows) };
     for (xr, yr) in x.chunks_exact(d).zip(y.chunks_exact_mut(d)) {
         let mean = xr.iter().map(|v| v.as_f64()).sum::<f64>() / d as f64;
@@ -73,13 +83,14 @@ pub fn layernorm_bwd<T: Scalar>(
     grad_w: &mut [T],
     grad_b: &mut [T],
 ) -> Result<Vec<T>> {
-    check("layernorm_bwd x [rows, d]", x.len(), rows * d)?;
-    check("layernorm_bwd grad_y [rows, d]", grad_y.len(), rows * d)?;
+    let n = check_dims("layernorm_bwd x [rows, d]", x.len(), &[rows, d])?;
+    check("layernorm_bwd grad_y [rows, d]", grad_y.len(), n)?;
     check("layernorm_bwd weight [d]", w.len(), d)?;
     check("layernorm_bwd grad_w [d]", grad_w.len(), d)?;
     check("layernorm_bwd grad_b [d]", grad_b.len(), d)?;
     check("layernorm_bwd cache rows", cache.mean.len(), rows)?;
-    let mut gx = vec![T::zero(); rows * d];
+    check("layernorm_bwd cache rows (rstd)", cache.rstd.len(), rows)?;
+    let mut gx = try_vec("layernorm_bwd grad_x [rows, d]", n, T::zero())?;
     let mut gw = vec![0f64; d];
     let mut gb = vec![0f64; d];
     let mut xhat = vec![0f64; d];
@@ -157,9 +168,15 @@ pub fn check_ids(what: &str, ids: &[i64], rows: usize) -> Result<()> {
 
 /// Gather rows of `table [rows, d]`: `out [ids.len(), d]`.
 pub fn embedding_fwd<T: Scalar>(ids: &[i64], table: &[T], rows: usize, d: usize) -> Result<Vec<T>> {
-    check("embedding table [rows, d]", table.len(), rows * d)?;
+    check_dims("embedding table [rows, d]", table.len(), &[rows, d])?;
     check_ids("input_ids", ids, rows)?;
-    let mut out = Vec::with_capacity(ids.len() * d);
+    // ids.len()·d is backed by neither input (many ids may gather the same row).
+    let n = shape_len("embedding output [ids, d]", &[ids.len(), d])?;
+    let mut out = Vec::new();
+    out.try_reserve_exact(n).map_err(|_| hyena_kernels::HyenaError::Alloc {
+        what: "embedding output [ids, d]".into(),
+        bytes: n as u128 * std::mem::size_of::<T>() as u128,
+    })?;
     for &id in ids {
         let r = id as usize;
         out.extend_from_slice(&table[r * d..(r + 1) * d]);
@@ -169,8 +186,8 @@ pub fn embedding_fwd<T: Scalar>(ids: &[i64], table: &[T], rows: usize, d: usize)
 
 /// Backward of [`embedding_fwd`]: scatter-adds `grad_out [ids.len(), d]` into `grad_table [rows, d]`.
 pub fn embedding_bwd<T: Scalar>(ids: &[i64], grad_out: &[T], rows: usize, d: usize, grad_table: &mut [T]) -> Result<()> {
-    check("embedding_bwd grad_out", grad_out.len(), ids.len() * d)?;
-    check("embedding_bwd grad_table", grad_table.len(), rows * d)?;
+    check_dims("embedding_bwd grad_out", grad_out.len(), &[ids.len(), d])?;
+    check_dims("embedding_bwd grad_table", grad_table.len(), &[rows, d])?;
     check_ids("input_ids", ids, rows)?;
     for (&id, g) in ids.iter().zip(grad_out.chunks_exact(d.max(1))) {
         let r = id as usize;
@@ -193,13 +210,13 @@ pub const IGNORE_INDEX: i64 = -100;
 /// rows). Computed in f64. Returns `(loss, grad_logits, counted)`; with nothing counted the loss
 /// is 0 and the gradient zero.
 pub fn cross_entropy<T: Scalar>(logits: &[T], targets: &[i64], n: usize, v: usize) -> Result<(f64, Vec<T>, usize)> {
-    check("cross_entropy logits [n, vocab]", logits.len(), n * v)?;
+    let nv = check_dims("cross_entropy logits [n, vocab]", logits.len(), &[n, v])?;
     check("cross_entropy targets [n]", targets.len(), n)?;
     let counted = targets.iter().filter(|&&t| t != IGNORE_INDEX).count();
     if let Some((i, &t)) = targets.iter().enumerate().find(|(_, &t)| t != IGNORE_INDEX && (t < 0 || t as u64 >= v as u64)) {
         return Err(ModelError::Config(format!("target {i} is {t}, outside 0..{v}")));
     }
-    let mut grad = vec![T::zero(); n * v];
+    let mut grad = try_vec("cross_entropy grad [n, vocab]", nv, T::zero())?;
     if counted == 0 {
         return Ok((0.0, grad, 0));
     }

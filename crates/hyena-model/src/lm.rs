@@ -19,6 +19,7 @@ use crate::layers::{self, LayerNormCache, IGNORE_INDEX};
 use crate::operator::{HyenaOperator, NamedParam, NamedParamMut, OperatorCache, ParamGroup, ParamKind};
 use crate::tensors::TensorFile;
 use hyena_kernels::cpu::linear::{linear_bwd, linear_fwd, matmul};
+use hyena_kernels::error::try_vec;
 use hyena_kernels::Scalar;
 use serde::{Deserialize, Serialize};
 
@@ -30,7 +31,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LmConfig {
+    /// Model width D.
     pub d_model: usize,
+    /// Number of blocks.
     pub n_layer: usize,
     /// Width of the MLP (4·d_model when 0 at init).
     pub d_inner: usize,
@@ -39,18 +42,27 @@ pub struct LmConfig {
     /// The embedding gets `vocab_size` rounded up to a multiple of this (HyenaDNA's
     /// `pad_vocab_size_multiple`).
     pub pad_vocab_size_multiple: usize,
+    /// The LayerNorms' epsilon.
     #[serde(alias = "layer_norm_epsilon")]
     pub layer_norm_eps: f64,
-    // --- operator ---
+    // --- operator: the fields of `OperatorConfig` ---
+    /// As [`OperatorConfig::l_max`].
     pub l_max: usize,
+    /// As [`OperatorConfig::order`].
     pub order: usize,
+    /// As [`OperatorConfig::filter_order`].
     pub filter_order: usize,
+    /// As [`OperatorConfig::emb_dim`].
     pub emb_dim: usize,
+    /// As [`OperatorConfig::w`].
     pub w: f64,
+    /// As [`OperatorConfig::num_inner_mlps`].
     pub num_inner_mlps: usize,
+    /// As [`OperatorConfig::modulate`].
     pub modulate: bool,
     /// Modulation shift: 0.05 in hyena-dna (the default here), 0.0 in safari.
     pub shift: f64,
+    /// As [`OperatorConfig::normalized`].
     pub normalized: bool,
     /// Learning rate of the positional embedding `z`; 0 makes it a buffer (no gradient), as in
     /// HyenaDNA's released configs (the default here). safari's default is 1e-5.
@@ -184,6 +196,8 @@ impl LmConfig {
 pub trait Mixer<T: Scalar>: Clone + Send + Sync {
     /// What the forward pass keeps for the backward pass.
     type Cache;
+    /// Forward pass of `u` `[b, l, d_model]`: the output `[b, l, d_model]` and the cache the
+    /// backward pass needs.
     fn forward(&self, u: &[T], b: usize, l: usize) -> Result<(Vec<T>, Self::Cache)>;
     /// Returns `grad_u` and accumulates parameter gradients into `grads` (shaped like `self`).
     fn backward(&self, cache: &Self::Cache, grad_y: &[T], grads: &mut Self) -> Result<Vec<T>>;
@@ -192,8 +206,11 @@ pub trait Mixer<T: Scalar>: Clone + Send + Sync {
     fn infer(&self, u: &[T], b: usize, l: usize) -> Result<Vec<T>> {
         Ok(self.forward(u, b, l)?.0)
     }
+    /// A mixer of the same shapes with every parameter zero: the holder of its gradients.
     fn zeros_like(&self) -> Self;
+    /// Every parameter and buffer under its checkpoint name (relative to the mixer).
     fn params(&self) -> Vec<NamedParam<'_, T>>;
+    /// [`Mixer::params`], writable (for the optimizer and checkpoint loading).
     fn params_mut(&mut self) -> Vec<NamedParamMut<'_, T>>;
     /// Names (relative to the mixer) a checkpoint may hold besides [`Mixer::params`] (aliases).
     fn aliases(&self) -> Vec<String> {
@@ -233,16 +250,23 @@ impl<T: Scalar> Mixer<T> for HyenaOperator<T> {
 /// One pre-norm block: mixer, two LayerNorms, MLP.
 #[derive(Clone, Debug)]
 pub struct Block<T, M> {
+    /// The sequence mixer (a Hyena operator).
     pub mixer: M,
+    /// `[d_model]`: scale of the LayerNorm before the mixer.
     pub norm1_weight: Vec<T>,
+    /// `[d_model]`: shift of the LayerNorm before the mixer.
     pub norm1_bias: Vec<T>,
+    /// `[d_model]`: scale of the LayerNorm before the MLP.
     pub norm2_weight: Vec<T>,
+    /// `[d_model]`: shift of the LayerNorm before the MLP.
     pub norm2_bias: Vec<T>,
     /// `[d_inner, d_model]`
     pub fc1_weight: Vec<T>,
+    /// `[d_inner]`
     pub fc1_bias: Vec<T>,
     /// `[d_model, d_inner]`
     pub fc2_weight: Vec<T>,
+    /// `[d_model]`
     pub fc2_bias: Vec<T>,
 }
 
@@ -253,9 +277,14 @@ pub struct HyenaLm<T, M = HyenaOperator<T>> {
     pub cfg: LmConfig,
     /// `[rows, d_model]`, rows = padded vocabulary.
     pub embedding: Vec<T>,
+    /// Rows of the embedding (and of the logits): the vocabulary padded to
+    /// `pad_vocab_size_multiple`.
     pub vocab_rows: usize,
+    /// The blocks, in order.
     pub layers: Vec<Block<T, M>>,
+    /// `[d_model]`: scale of the final LayerNorm.
     pub ln_f_weight: Vec<T>,
+    /// `[d_model]`: shift of the final LayerNorm.
     pub ln_f_bias: Vec<T>,
 }
 
@@ -313,14 +342,15 @@ fn lm_param<'a, T>(name: String, shape: Vec<usize>, data: &'a [T], group: ParamG
 }
 
 /// Normal(0, std) samples through Box–Muller from any `rand::Rng`.
-fn normal_vec<T: Scalar>(rng: &mut impl rand::Rng, n: usize, std: f64) -> Vec<T> {
-    (0..n)
-        .map(|_| {
-            let u1: f64 = 1.0 - rng.random::<f64>();
-            let u2: f64 = rng.random::<f64>();
-            T::lit(std * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos())
-        })
-        .collect()
+/// `n` comes from a configuration: allocated fallibly.
+fn normal_vec<T: Scalar>(rng: &mut impl rand::Rng, n: usize, std: f64) -> Result<Vec<T>> {
+    let mut v = try_vec("model parameters", n, T::zero())?;
+    for x in v.iter_mut() {
+        let u1: f64 = 1.0 - rng.random::<f64>();
+        let u2: f64 = rng.random::<f64>();
+        *x = T::lit(std * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos());
+    }
+    Ok(v)
 }
 
 impl<T: Scalar> HyenaLm<T, HyenaOperator<T>> {
@@ -341,28 +371,29 @@ impl<T: Scalar> HyenaLm<T, HyenaOperator<T>> {
         let (d, di, rows) = (cfg.d_model, cfg.d_inner, cfg.padded_vocab());
         let std = 0.02;
         let std_res = 0.02 / (2.0 * cfg.n_layer as f64).sqrt();
-        let embedding = normal_vec(rng, rows * d, std);
-        let mut layers = Vec::with_capacity(cfg.n_layer);
+        let embedding = normal_vec(rng, rows * d, std)?;
+        let mut layers = Vec::new();
+        layers.try_reserve_exact(cfg.n_layer).map_err(|_| ModelError::TooLarge { what: "n_layer".into(), detail: format!("{} blocks", cfg.n_layer) })?;
         for _ in 0..cfg.n_layer {
             let mut op = HyenaOperator::<T>::init(&cfg.operator_config(), rng)?;
-            op.in_proj_weight = normal_vec(rng, op.in_proj_weight.len(), std);
+            op.in_proj_weight = normal_vec(rng, op.in_proj_weight.len(), std)?;
             op.in_proj_bias.iter_mut().for_each(|x| *x = T::zero());
-            op.out_proj_weight = normal_vec(rng, op.out_proj_weight.len(), std_res);
+            op.out_proj_weight = normal_vec(rng, op.out_proj_weight.len(), std_res)?;
             op.out_proj_bias.iter_mut().for_each(|x| *x = T::zero());
             for (w, b) in op.filter.layers.iter_mut() {
-                *w = normal_vec(rng, w.len(), std);
+                *w = normal_vec(rng, w.len(), std)?;
                 b.iter_mut().for_each(|x| *x = T::zero());
             }
-            op.filter.out_weight = normal_vec(rng, op.filter.out_weight.len(), std);
+            op.filter.out_weight = normal_vec(rng, op.filter.out_weight.len(), std)?;
             layers.push(Block {
                 mixer: op,
                 norm1_weight: vec![T::one(); d],
                 norm1_bias: vec![T::zero(); d],
                 norm2_weight: vec![T::one(); d],
                 norm2_bias: vec![T::zero(); d],
-                fc1_weight: normal_vec(rng, di * d, std),
+                fc1_weight: normal_vec(rng, di * d, std)?,
                 fc1_bias: vec![T::zero(); di],
-                fc2_weight: normal_vec(rng, d * di, std_res),
+                fc2_weight: normal_vec(rng, d * di, std_res)?,
                 fc2_bias: vec![T::zero(); d],
             });
         }
@@ -618,12 +649,9 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
         }
     }
 
-    /// Forward pass on `ids [B, L]`: hidden states and logits, with the cache for the backward pass.
-    #[allow(clippy::type_complexity)]
-    pub fn forward(&self, ids: &[i64], b: usize, l: usize) -> Result<(LmOutput<T>, LmCache<T, M::Cache>)> {
-        let d = self.cfg.d_model;
-        let di = self.cfg.d_inner;
-        let eps = self.cfg.layer_norm_eps;
+    /// Checks `ids [B, L]` against the config (B, L ≥ 1, L ≤ l_max) and that the activations of
+    /// every position fit in `usize`; returns the position count B·L.
+    fn check_ids(&self, ids: &[i64], b: usize, l: usize) -> Result<usize> {
         if b == 0 || l == 0 || b.checked_mul(l) != Some(ids.len()) {
             return Err(ModelError::TensorShape { name: "input_ids".into(), expected: vec![b, l], got: vec![ids.len()] });
         }
@@ -632,7 +660,15 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
         }
         let n = b * l;
         crate::operator::mul("logits [B, L, rows]", n, self.vocab_rows)?;
-        crate::operator::mul("MLP activations [B, L, d_inner]", n, di)?;
+        crate::operator::mul("MLP activations [B, L, d_inner]", n, self.cfg.d_inner)?;
+        Ok(n)
+    }
+
+    /// Forward pass on `ids [B, L]`: hidden states and logits, with the cache for the backward pass.
+    #[allow(clippy::type_complexity)]
+    pub fn forward(&self, ids: &[i64], b: usize, l: usize) -> Result<(LmOutput<T>, LmCache<T, M::Cache>)> {
+        let (d, di, eps) = (self.cfg.d_model, self.cfg.d_inner, self.cfg.layer_norm_eps);
+        let n = self.check_ids(ids, b, l)?;
         let mut h = layers::embedding_fwd(ids, &self.embedding, self.vocab_rows, d)?;
         let mut resid: Option<Vec<T>> = None;
         let mut blocks = Vec::with_capacity(self.layers.len());
@@ -649,7 +685,7 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
             let mut r2 = m;
             add_into(&mut r2, &r);
             let (n2, ln2) = layers::layernorm_fwd(&r2, &blk.norm2_weight, &blk.norm2_bias, n, d, eps)?;
-            let mut a = vec![T::zero(); n * di];
+            let mut a = try_vec("MLP activations [B, L, d_inner]", n * di, T::zero())?;
             linear_fwd(&n2, &blk.fc1_weight, Some(&blk.fc1_bias), n, d, di, &mut a)?;
             let g = layers::gelu_tanh_fwd(&a);
             let mut out = vec![T::zero(); n * d];
@@ -667,7 +703,8 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
         };
         let (hidden, lnf) = layers::layernorm_fwd(&resid_f, &self.ln_f_weight, &self.ln_f_bias, n, d, eps)?;
         let rows = self.vocab_rows;
-        let mut logits = vec![T::zero(); n * rows];
+        // B·L·rows is backed by no input (the ids and the embedding hold B·L and rows·d).
+        let mut logits = try_vec("logits [B, L, rows]", n * rows, T::zero())?;
         matmul(&mut logits, &hidden, &self.embedding, n, rows, d, false, true, false)?;
         let cache = LmCache { b, l, ids: ids.to_vec(), blocks, resid_f, lnf, hidden: hidden.clone() };
         Ok((LmOutput { hidden, logits }, cache))
@@ -677,16 +714,8 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
     /// activations are freed as soon as the next block has its input, and the mixers run
     /// [`Mixer::infer`]).
     pub fn infer(&self, ids: &[i64], b: usize, l: usize) -> Result<LmOutput<T>> {
-        let d = self.cfg.d_model;
-        let di = self.cfg.d_inner;
-        let eps = self.cfg.layer_norm_eps;
-        if b == 0 || l == 0 || ids.len() != b * l {
-            return Err(ModelError::TensorShape { name: "input_ids".into(), expected: vec![b, l], got: vec![ids.len()] });
-        }
-        if l > self.cfg.l_max {
-            return Err(ModelError::TooLong { l, l_max: self.cfg.l_max });
-        }
-        let n = b * l;
+        let (d, di, eps) = (self.cfg.d_model, self.cfg.d_inner, self.cfg.layer_norm_eps);
+        let n = self.check_ids(ids, b, l)?;
         // The residual stream r and the block output h, as in forward: r ← r + h before each block.
         let mut h = layers::embedding_fwd(ids, &self.embedding, self.vocab_rows, d)?;
         let mut resid: Option<Vec<T>> = None;
@@ -704,7 +733,7 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
             add_into(&mut r2, &r);
             drop(r);
             let (n2, _) = layers::layernorm_fwd(&r2, &blk.norm2_weight, &blk.norm2_bias, n, d, eps)?;
-            let mut a = vec![T::zero(); n * di];
+            let mut a = try_vec("MLP activations [B, L, d_inner]", n * di, T::zero())?;
             linear_fwd(&n2, &blk.fc1_weight, Some(&blk.fc1_bias), n, d, di, &mut a)?;
             drop(n2);
             let g = layers::gelu_tanh_fwd(&a);
@@ -724,7 +753,8 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
         let (hidden, _) = layers::layernorm_fwd(&resid_f, &self.ln_f_weight, &self.ln_f_bias, n, d, eps)?;
         drop(resid_f);
         let rows = self.vocab_rows;
-        let mut logits = vec![T::zero(); n * rows];
+        // B·L·rows is backed by no input (the ids and the embedding hold B·L and rows·d).
+        let mut logits = try_vec("logits [B, L, rows]", n * rows, T::zero())?;
         matmul(&mut logits, &hidden, &self.embedding, n, rows, d, false, true, false)?;
         Ok(LmOutput { hidden, logits })
     }
@@ -744,7 +774,7 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
                 grads.layers.len()
             )));
         }
-        if grad_logits.len() != n * rows {
+        if n.checked_mul(rows) != Some(grad_logits.len()) {
             return Err(ModelError::TensorShape { name: "grad_logits".into(), expected: vec![cache.b, cache.l, rows], got: vec![grad_logits.len()] });
         }
         // Tied head: logits = hidden · Eᵀ.

@@ -42,23 +42,32 @@ pub struct NamedParam<'a, T> {
     pub name: String,
     /// PyTorch shape.
     pub shape: Vec<usize>,
+    /// The values, row-major.
     pub data: &'a [T],
+    /// Trained, or a buffer.
     pub kind: ParamKind,
+    /// Its optimizer group (learning rate and weight decay).
     pub group: ParamGroup,
 }
 
 /// Mutable counterpart of [`NamedParam`].
 pub struct NamedParamMut<'a, T> {
+    /// Name under the original state dict (relative to the operator).
     pub name: String,
+    /// PyTorch shape.
     pub shape: Vec<usize>,
+    /// The values, row-major.
     pub data: &'a mut Vec<T>,
+    /// Trained, or a buffer.
     pub kind: ParamKind,
+    /// Its optimizer group (learning rate and weight decay).
     pub group: ParamGroup,
 }
 
 /// Weights of a Hyena operator; also used, zero-initialised, to hold its gradients.
 #[derive(Clone, Debug)]
 pub struct HyenaOperator<T> {
+    /// Complete configuration (sizes filled in).
     pub cfg: OperatorConfig,
     /// `[(N+1)·D, D]`
     pub in_proj_weight: Vec<T>,
@@ -79,29 +88,66 @@ pub struct HyenaOperator<T> {
 }
 
 /// What the forward pass keeps for the backward pass.
+///
+/// Memory model (bytes per `[B, L, D]` tensor `A = B·L·D·size_of::<T>()`, order N, filter channels
+/// `C = (N−1)·D`, `bins ≈ L`): both kinds keep `u` (1·A) and the filter FFN's activations
+/// ([`FilterCache`]: f64 `[L, E]` + `[L, F]` per hidden layer input and pre-activation, `[L, F]`
+/// in `T`, the modulation window `[L, C]`). [`CachePolicy::Keep`] adds the in_proj and short-conv
+/// outputs `2·(N+1)·A`, the recurrence steps `(N−1)·A` and the filter spectra `(N−1)·2·A`:
+/// `(1 + 2(N+1) + 3(N−1))·A` = 10·A at order 2. [`CachePolicy::Recompute`] adds only the filter
+/// `h` `[C, L]` (`(N−1)·A` at B = 1): 2·A at order 2; the backward recomputes one channel group's
+/// activations at a time from `u` (see [`HyenaOperator::backward`]).
 pub struct OperatorCache<T: Scalar> {
     b: usize,
     l: usize,
     u: Vec<T>,
-    zin: Vec<T>,
-    uc: Vec<T>,
     filter_cache: FilterCache<T>,
     plan: FftConvPlan<T>,
-    hf: Vec<Complex<T>>,
-    /// Outputs of every step of the recurrence; the last one is `x₀ ⊙ v` (pre out_proj).
-    steps: Vec<Vec<T>>,
+    acts: Activations<T>,
     /// Shapes of the operator that made the cache: a cache is only valid for an operator of
     /// the same shapes.
     shapes: OperatorShapes,
 }
 
+/// The per-channel activations a forward pass keeps (see [`OperatorCache`]).
+enum Activations<T: Scalar> {
+    /// Every activation, all channels: in_proj output `zin` and short-conv output `uc`
+    /// `[B, (N+1)·D, L]`, filter spectra `hf` `[(N−1)·D, bins]`, and the outputs of every step
+    /// of the recurrence (the last one is `x₀ ⊙ v`, pre out_proj).
+    Kept { zin: Vec<T>, uc: Vec<T>, hf: Vec<Complex<T>>, steps: Vec<Vec<T>> },
+    /// Only the filter `h` `[(N−1)·D, L]`; the backward recomputes the rest in groups of `group`
+    /// channels.
+    Recomputed { h: Vec<T>, group: usize },
+}
+
+/// How [`HyenaOperator::forward_with`] keeps the activations for the backward pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CachePolicy {
+    /// [`CachePolicy::Keep`] when the kept activations take at most [`train_cache_budget`] bytes,
+    /// else [`CachePolicy::Recompute`] with groups of [`train_group`] channels.
+    Auto,
+    /// Keep every activation (fastest backward; ~10 `[B, L, D]` tensors at order 2).
+    Keep,
+    /// Keep only `u` and the filter; the backward recomputes each group of `group` channels
+    /// (1 ≤ group; D or more is one group) from `u` (one more forward's worth of work).
+    Recompute {
+        /// Channels recomputed together (1 or more; D or more is one group).
+        group: usize,
+    },
+}
+
 /// The sizes that fix every buffer of a forward pass (checked by the backward pass).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OperatorShapes {
+    /// Model width D.
     pub d_model: usize,
+    /// Order N of the recurrence.
     pub order: usize,
+    /// Width of the implicit filter FFN.
     pub filter_width: usize,
+    /// Width of the filter's positional embedding.
     pub emb_dim: usize,
+    /// Hidden layers of the filter FFN.
     pub filter_layers: usize,
 }
 
@@ -113,6 +159,13 @@ impl<T: Scalar> OperatorCache<T> {
     /// Shapes of the operator whose forward pass made this cache.
     pub fn shapes(&self) -> OperatorShapes {
         self.shapes
+    }
+    /// Channels per group the backward recomputes from `u`; `None` when every activation is kept.
+    pub fn recompute_group(&self) -> Option<usize> {
+        match self.acts {
+            Activations::Kept { .. } => None,
+            Activations::Recomputed { group, .. } => Some(group),
+        }
     }
 }
 
@@ -145,8 +198,12 @@ pub(crate) fn check_scalars_fit<T: Scalar>(cfg: &OperatorConfig) -> Result<()> {
     Ok(())
 }
 
-fn uniform<T: Scalar>(rng: &mut impl rand::Rng, n: usize, bound: f64) -> Vec<T> {
-    (0..n).map(|_| T::lit(rng.random_range(-bound..bound))).collect()
+/// `n` samples uniform in ±`bound`; `n` comes from a configuration (bounded by
+/// [`crate::config::MAX_ELEMENTS`], which may still exceed the memory): allocated fallibly.
+fn uniform<T: Scalar>(rng: &mut impl rand::Rng, n: usize, bound: f64) -> Result<Vec<T>> {
+    let mut v = hyena_kernels::error::try_vec("operator parameters", n, T::zero())?;
+    v.iter_mut().for_each(|x| *x = T::lit(rng.random_range(-bound..bound)));
+    Ok(v)
 }
 
 impl<T: Scalar> HyenaOperator<T> {
@@ -206,7 +263,7 @@ impl<T: Scalar> HyenaOperator<T> {
         for i in 0..=cfg.num_inner_mlps {
             let d_in = if i == 0 { cfg.emb_dim } else { f };
             let bound = 1.0 / (d_in as f64).sqrt();
-            layers.push((uniform(rng, f * d_in, bound), uniform(rng, f, bound)));
+            layers.push((uniform(rng, f * d_in, bound)?, uniform(rng, f, bound)?));
         }
         let filter = ImplicitFilter {
             emb_dim: cfg.emb_dim,
@@ -216,9 +273,9 @@ impl<T: Scalar> HyenaOperator<T> {
             z,
             t,
             layers,
-            freq: vec![T::lit(cfg.w); f],
-            out_weight: uniform(rng, cf * f, 1.0 / (f as f64).sqrt()),
-            deltas: filter::modulation_deltas(cf),
+            freq: hyena_kernels::error::try_vec("filter freq", f, T::lit(cfg.w))?,
+            out_weight: uniform(rng, cf * f, 1.0 / (f as f64).sqrt())?,
+            deltas: filter::modulation_deltas(cf)?,
             modulate: cfg.modulate,
             shift: cfg.shift,
             normalized: cfg.normalized,
@@ -227,14 +284,14 @@ impl<T: Scalar> HyenaOperator<T> {
         let bs = 1.0 / (3f64).sqrt();
         Ok(HyenaOperator {
             cfg: cfg.clone(),
-            in_proj_weight: uniform(rng, c3 * d, bd),
-            in_proj_bias: uniform(rng, c3, bd),
-            out_proj_weight: uniform(rng, d * d, bd),
-            out_proj_bias: uniform(rng, d, bd),
-            short_filter_weight: uniform(rng, c3 * 3, bs),
-            short_filter_bias: uniform(rng, c3, bs),
+            in_proj_weight: uniform(rng, c3 * d, bd)?,
+            in_proj_bias: uniform(rng, c3, bd)?,
+            out_proj_weight: uniform(rng, d * d, bd)?,
+            out_proj_bias: uniform(rng, d, bd)?,
+            short_filter_weight: uniform(rng, c3 * 3, bs)?,
+            short_filter_bias: uniform(rng, c3, bs)?,
             filter,
-            filter_bias: uniform(rng, cf, 1.0),
+            filter_bias: uniform(rng, cf, 1.0)?,
         })
     }
 
@@ -493,12 +550,36 @@ impl<T: Scalar> HyenaOperator<T> {
         Ok(())
     }
 
-    /// Forward pass: `u` `[B, L, D]` → `y` `[B, L, D]`, with the cache for [`Self::backward`].
+    /// Forward pass: `u` `[B, L, D]` → `y` `[B, L, D]`, with the cache for [`Self::backward`]
+    /// (activations kept as [`CachePolicy::Auto`] decides).
     pub fn forward(&self, u: &[T], b: usize, l: usize) -> Result<(Vec<T>, OperatorCache<T>)> {
+        self.forward_with(u, b, l, CachePolicy::Auto)
+    }
+
+    /// [`Self::forward`] keeping the activations for the backward pass as `policy` says. `y` and
+    /// the gradients are the same computation either way (a recomputed group runs the
+    /// arithmetic of the kept path on its channels).
+    pub fn forward_with(&self, u: &[T], b: usize, l: usize, policy: CachePolicy) -> Result<(Vec<T>, OperatorCache<T>)> {
         self.check_input(u, b, l)?;
         let d = self.cfg.d_model;
         let n = self.cfg.order;
         let c3 = self.inner_width();
+        let plan = FftConvPlan::<T>::cached(l)?;
+        let bins = plan.bins();
+        let sz = std::mem::size_of::<T>();
+        let group = match policy {
+            CachePolicy::Keep => None,
+            CachePolicy::Recompute { group } => Some(group.clamp(1, d)),
+            CachePolicy::Auto => {
+                (kept_bytes(d, n, b, l, bins, sz) > train_cache_budget()).then(|| train_group(d, n, b, l, bins, sz))
+            }
+        };
+        let (h, filter_cache) = filter::filter_fwd(&self.filter, l)?;
+        if let Some(g) = group {
+            let y = self.grouped_forward(u, b, l, g, &h, &plan)?;
+            let acts = Activations::Recomputed { h, group: g };
+            return Ok((y, OperatorCache { b, l, u: u.to_vec(), filter_cache, plan, acts, shapes: self.shapes() }));
+        }
         // in_proj, produced channel-major per batch: Z_b [C3, L] = W_in [C3, D] · U_bᵀ.
         let mut zin = vec![T::zero(); b * c3 * l];
         for bi in 0..b {
@@ -510,10 +591,8 @@ impl<T: Scalar> HyenaOperator<T> {
         }
         let mut uc = vec![T::zero(); b * c3 * l];
         shortconv_fwd(&zin, &self.short_filter_weight, &self.short_filter_bias, b, c3, l, &mut uc)?;
-        let (h, filter_cache) = filter::filter_fwd(&self.filter, l)?;
-        let plan = FftConvPlan::<T>::cached(l)?;
         let hf = plan.filter_spectra(&h, self.filter_channels())?;
-        let bins = plan.bins();
+        drop(h);
         let xs = |i: usize| Rows::new(&uc[i * d * l..], b, d, l, c3 * l);
         let mut steps: Vec<Vec<T>> = Vec::with_capacity(n - 1);
         for o in 0..n - 1 {
@@ -542,8 +621,8 @@ impl<T: Scalar> HyenaOperator<T> {
                 row.iter_mut().zip(&self.out_proj_bias).for_each(|(x, &bb)| *x = *x + bb);
             }
         }
-        let cache = OperatorCache { b, l, u: u.to_vec(), zin, uc, filter_cache, plan, hf, steps, shapes: self.shapes() };
-        Ok((y, cache))
+        let acts = Activations::Kept { zin, uc, hf, steps };
+        Ok((y, OperatorCache { b, l, u: u.to_vec(), filter_cache, plan, acts, shapes: self.shapes() }))
     }
 
     /// Forward pass for inference: `y` as [`Self::forward`] computes it, with no cache kept for a
@@ -555,7 +634,7 @@ impl<T: Scalar> HyenaOperator<T> {
     /// convolutions, then `y += x₀v_G · W_out[:, G]ᵀ`. Only one group's `[B, (N+1)·G, L]`
     /// activations and spectra live at a time (G sized to [`INFER_GROUP_BYTES`]), plus `u`, `y` and
     /// the filter `h` `[(N−1)·D, L]`: at L = 1M, B = 1, D = 256, order 2 in f32 that is ~3.5 GiB
-    /// where [`Self::forward`] holds ~14 GiB.
+    /// where [`Self::forward`] with every activation kept holds ~14 GiB.
     pub fn infer(&self, u: &[T], b: usize, l: usize) -> Result<Vec<T>> {
         let bins = FftConvPlan::<T>::cached(l.max(1))?.bins();
         let g = infer_group(self.cfg.d_model, self.cfg.order, b, l, bins, std::mem::size_of::<T>());
@@ -565,75 +644,81 @@ impl<T: Scalar> HyenaOperator<T> {
     /// [`Self::infer`] with `group` channels per group (1 ≤ group; D or more is one group).
     pub fn infer_grouped(&self, u: &[T], b: usize, l: usize, group: usize) -> Result<Vec<T>> {
         self.check_input(u, b, l)?;
-        let d = self.cfg.d_model;
-        let n = self.cfg.order;
-        let g = group.clamp(1, d);
+        let g = group.clamp(1, self.cfg.d_model);
         let h = filter::filter_infer(&self.filter, l)?;
         let plan = FftConvPlan::<T>::cached(l)?;
-        let bins = plan.bins();
+        self.grouped_forward(u, b, l, g, &h, &plan)
+    }
+
+    /// `y` computed in groups of `g` channels (see [`Self::infer`]) given the filter `h`.
+    fn grouped_forward(&self, u: &[T], b: usize, l: usize, g: usize, h: &[T], plan: &FftConvPlan<T>) -> Result<Vec<T>> {
+        let (d, n) = (self.cfg.d_model, self.cfg.order);
         let mut y = vec![T::zero(); b * l * d];
         for row in y.chunks_exact_mut(d) {
             row.copy_from_slice(&self.out_proj_bias);
         }
-        // Workspaces sized for the largest group, reused by every group (a fresh allocation per
-        // group would page-fault its whole size again, once per group).
-        let zero_c = Complex::new(T::zero(), T::zero());
-        let (mut zin, mut uc) = (vec![T::zero(); b * (n + 1) * g * l], vec![T::zero(); b * (n + 1) * g * l]);
-        let (mut prev, mut out) = (vec![T::zero(); b * g * l], vec![T::zero(); b * g * l]);
-        let mut hf = vec![zero_c; g * bins];
+        let mut ws = GroupWs::new(b, n, g, l, plan.bins());
         for c0 in (0..d).step_by(g) {
             let c1 = (c0 + g).min(d);
-            let gw = c1 - c0;
-            let cg = (n + 1) * gw;
-            // The group's rows of in_proj and of the short filter, chunk i = x_i (i < N) or v (i = N);
-            // one group of all channels uses the weights as they are.
-            fn group_rows<T: Copy>(v: &[T], per: usize, d: usize, n: usize, c0: usize, c1: usize) -> std::borrow::Cow<'_, [T]> {
-                if c1 - c0 == d {
-                    return std::borrow::Cow::Borrowed(v);
-                }
-                (0..=n).flat_map(|i| v[(i * d + c0) * per..(i * d + c1) * per].iter().copied()).collect::<Vec<T>>().into()
-            }
-            let w_in = group_rows(&self.in_proj_weight, d, d, n, c0, c1);
-            let b_in = group_rows(&self.in_proj_bias, 1, d, n, c0, c1);
-            let w_sc = group_rows(&self.short_filter_weight, 3, d, n, c0, c1);
-            let b_sc = group_rows(&self.short_filter_bias, 1, d, n, c0, c1);
-            let (zin, uc) = (&mut zin[..b * cg * l], &mut uc[..b * cg * l]);
-            for bi in 0..b {
-                let zb = &mut zin[bi * cg * l..(bi + 1) * cg * l];
-                matmul(zb, &w_in, &u[bi * l * d..(bi + 1) * l * d], cg, l, d, false, true, false)?;
-                for (row, &bias) in zb.chunks_exact_mut(l).zip(b_in.iter()) {
-                    row.iter_mut().for_each(|x| *x = *x + bias);
-                }
-            }
-            shortconv_fwd(zin, &w_sc, &b_sc, b, cg, l, uc)?;
-            let uc = &*uc;
-            let xs = |i: usize| Rows::new(&uc[i * gw * l..], b, gw, l, cg * l);
-            let hf = &mut hf[..gw * bins];
-            let m = b * gw * l;
-            for o in 0..n - 1 {
-                plan.filter_spectra_into(&h[(o * d + c0) * l..(o * d + c1) * l], gw, hf)?;
-                let cur = if o == 0 { xs(n)? } else { Rows::contiguous(&prev[..m], b, gw, l)? };
-                let pre = xs(n - 1 - o)?;
-                let post = if o == n - 2 { Some(xs(0)?) } else { None };
-                gated_fftconv_fwd(&plan, hf, &self.filter_bias[o * d + c0..o * d + c1], cur, Some(pre), post, &mut out[..m])?;
-                std::mem::swap(&mut prev, &mut out);
-            }
-            // y_b [L, D] += last_bᵀ [L, G] · W_out[:, c0..c1]ᵀ, last = x₀ ⊙ v (now in `prev`).
-            let w_out: std::borrow::Cow<'_, [T]> = if gw == d {
-                std::borrow::Cow::Borrowed(&self.out_proj_weight)
-            } else {
-                self.out_proj_weight.chunks_exact(d).flat_map(|r| r[c0..c1].iter().copied()).collect::<Vec<T>>().into()
-            };
+            let (gw, m) = (c1 - c0, b * (c1 - c0) * l);
+            self.group_forward(u, b, l, c0, c1, h, plan, &mut ws)?;
+            // y_b [L, D] += last_bᵀ [L, G] · W_out[:, c0..c1]ᵀ, last = x₀ ⊙ v.
+            let last = &ws.steps[(n - 2) * m..(n - 1) * m];
+            let w_out = group_cols(&self.out_proj_weight, d, c0, c1);
             for bi in 0..b {
                 let yb = &mut y[bi * l * d..(bi + 1) * l * d];
-                matmul(yb, &prev[bi * gw * l..(bi + 1) * gw * l], &w_out, l, d, gw, true, true, true)?;
+                matmul(yb, &last[bi * gw * l..(bi + 1) * gw * l], &w_out, l, d, gw, true, true, true)?;
             }
         }
+        ws.put_back();
         Ok(y)
+    }
+
+    /// The activations of channels `c0..c1` into `ws`: in_proj rows `i·D + c` (chunk i = x_i for
+    /// i < N, v for i = N), the short conv, the group's filter spectra and every step of the
+    /// recurrence, from `u` and the filter `h` `[(N−1)·D, L]`.
+    #[allow(clippy::too_many_arguments)]
+    fn group_forward(&self, u: &[T], b: usize, l: usize, c0: usize, c1: usize, h: &[T], plan: &FftConvPlan<T>, ws: &mut GroupWs<T>) -> Result<()> {
+        let (d, n) = (self.cfg.d_model, self.cfg.order);
+        let (gw, bins) = (c1 - c0, plan.bins());
+        let cg = (n + 1) * gw;
+        let w_in = group_rows(&self.in_proj_weight, d, d, n + 1, c0, c1);
+        let b_in = group_rows(&self.in_proj_bias, 1, d, n + 1, c0, c1);
+        let w_sc = group_rows(&self.short_filter_weight, 3, d, n + 1, c0, c1);
+        let b_sc = group_rows(&self.short_filter_bias, 1, d, n + 1, c0, c1);
+        let GroupWs { zin, uc, steps, hf } = ws;
+        let (zin, uc) = (&mut zin[..b * cg * l], &mut uc[..b * cg * l]);
+        for bi in 0..b {
+            let zb = &mut zin[bi * cg * l..(bi + 1) * cg * l];
+            matmul(zb, &w_in, &u[bi * l * d..(bi + 1) * l * d], cg, l, d, false, true, false)?;
+            for (row, &bias) in zb.chunks_exact_mut(l).zip(b_in.iter()) {
+                row.iter_mut().for_each(|x| *x = *x + bias);
+            }
+        }
+        shortconv_fwd(zin, &w_sc, &b_sc, b, cg, l, uc)?;
+        let uc = &*uc;
+        let xs = |i: usize| Rows::new(&uc[i * gw * l..], b, gw, l, cg * l);
+        let m = b * gw * l;
+        for o in 0..n - 1 {
+            let hfo = &mut hf[o * gw * bins..(o + 1) * gw * bins];
+            plan.filter_spectra_into(&h[(o * d + c0) * l..(o * d + c1) * l], gw, hfo)?;
+            let (done, rest) = steps.split_at_mut(o * m);
+            let cur = if o == 0 { xs(n)? } else { Rows::contiguous(&done[(o - 1) * m..], b, gw, l)? };
+            let pre = xs(n - 1 - o)?;
+            let post = if o == n - 2 { Some(xs(0)?) } else { None };
+            gated_fftconv_fwd(plan, hfo, &self.filter_bias[o * d + c0..o * d + c1], cur, Some(pre), post, &mut rest[..m])?;
+        }
+        Ok(())
     }
 
     /// Backward pass: given `grad_y` `[B, L, D]`, returns `grad_u` `[B, L, D]` and accumulates the
     /// gradient of every trainable tensor into `grads` (shaped like `self`, see [`Self::zeros_like`]).
+    ///
+    /// The per-channel part (out_proj's input gradient, the recurrence, the short conv, in_proj's
+    /// rows) runs per channel group: one group of all channels on kept activations, or, after a
+    /// [`CachePolicy::Recompute`] forward, each group's activations recomputed from `u` into
+    /// workspaces reused by every group. Live at the peak besides the cache: `grad_u`, `grad_h`
+    /// `[(N−1)·D, L]` and one group's workspaces ([`train_group`]), then the filter backward.
     pub fn backward(&self, cache: &OperatorCache<T>, grad_y: &[T], grads: &mut Self) -> Result<Vec<T>> {
         self.check_cache(cache, grads)?;
         let (b, l) = (cache.b, cache.l);
@@ -642,113 +727,325 @@ impl<T: Scalar> HyenaOperator<T> {
         let c3 = self.inner_width();
         hyena_kernels::error::check_len("operator grad_y [B, L, D]", grad_y.len(), b * l * d)?;
         let bins = cache.plan.bins();
-        // out_proj backward.
-        let last = &cache.steps[n - 2];
-        let mut g = vec![T::zero(); b * d * l];
-        for bi in 0..b {
-            let gy = &grad_y[bi * l * d..(bi + 1) * l * d];
-            // dPre_b [D, L] = W_outᵀ · gy_bᵀ
-            matmul(&mut g[bi * d * l..(bi + 1) * d * l], &self.out_proj_weight, gy, d, l, d, true, true, false)?;
-        }
-        // dW_out [D, D] += Σ_b gy_bᵀ · Pre_bᵀ and db_out += Σ_{b,t} gy: sums over B·L positions,
-        // accumulated accurately (`hyena_kernels::cpu::reduce`).
-        let ab: Vec<(&[T], &[T])> =
-            (0..b).map(|bi| (&grad_y[bi * l * d..(bi + 1) * l * d], &last[bi * d * l..(bi + 1) * d * l])).collect();
-        matmul_sum_k(&mut grads.out_proj_weight, &ab, d, d, l, true, true)?;
+        // db_out += Σ_{b,t} gy: a sum over B·L positions, accumulated accurately
+        // (`hyena_kernels::cpu::reduce`).
         let mut gb_out = vec![0.0f64; d];
         col_sums_f64(&mut gb_out, grad_y)?;
         add_f64(&mut grads.out_proj_bias, &gb_out)?;
-        // The recurrence, last step first.
-        let uc = &cache.uc;
-        let xs = |i: usize| Rows::new(&uc[i * d * l..], b, d, l, c3 * l);
-        let mut g_uc = vec![T::zero(); b * c3 * l];
-        let add_chunk = |g_uc: &mut [T], i: usize, src: &[T]| {
-            for bi in 0..b {
-                let dst = &mut g_uc[bi * c3 * l + i * d * l..bi * c3 * l + (i + 1) * d * l];
-                dst.iter_mut().zip(&src[bi * d * l..(bi + 1) * d * l]).for_each(|(a, &x)| *a = *a + x);
-            }
-        };
         let mut grad_h = vec![T::zero(); self.filter_channels() * l];
-        for o in (0..n - 1).rev() {
-            let cur = if o == 0 { xs(n)? } else { Rows::contiguous(&cache.steps[o - 1], b, d, l)? };
-            let pre = xs(n - 1 - o)?;
-            let post = if o == n - 2 { Some(xs(0)?) } else { None };
-            let gr = gated_fftconv_bwd(
-                &cache.plan,
-                &cache.hf[o * d * bins..(o + 1) * d * bins],
-                &self.filter_bias[o * d..(o + 1) * d],
-                cur,
-                Some(pre),
-                post,
-                &g,
-            )?;
-            if let Some(gp) = &gr.grad_pre {
-                add_chunk(&mut g_uc, n - 1 - o, gp);
+        let mut grad_u = vec![T::zero(); b * l * d];
+        match &cache.acts {
+            Activations::Kept { zin, uc, hf, steps } => {
+                let steps: Vec<&[T]> = steps.iter().map(|s| s.as_slice()).collect();
+                let hfs: Vec<&[Complex<T>]> = (0..n - 1).map(|o| &hf[o * d * bins..(o + 1) * d * bins]).collect();
+                let mut g = vec![T::zero(); b * d * l];
+                let mut g_uc = vec![T::zero(); b * c3 * l];
+                self.group_backward_mix(grad_y, b, l, 0, d, uc, &steps, &hfs, &cache.plan, &mut g, &mut g_uc, &mut grad_h, grads)?;
+                drop(g);
+                let mut g_zin = vec![T::zero(); b * c3 * l];
+                self.group_backward_proj(&cache.u, b, l, 0, d, zin, &g_uc, &mut g_zin, &mut grad_u, true, grads)?;
             }
-            if let Some(gq) = &gr.grad_post {
-                add_chunk(&mut g_uc, 0, gq);
-            }
-            grad_h[o * d * l..(o + 1) * d * l].copy_from_slice(&gr.grad_h);
-            grads.filter_bias[o * d..(o + 1) * d]
-                .iter_mut()
-                .zip(&gr.grad_d)
-                .for_each(|(a, &x)| *a = *a + x);
-            if o == 0 {
-                add_chunk(&mut g_uc, n, &gr.grad_v);
-            } else {
-                g = gr.grad_v;
+            Activations::Recomputed { h, group } => {
+                let g = *group;
+                let mut ws = GroupWs::new(b, n, g, l, bins);
+                let mut gbuf = vec![T::zero(); b * g * l];
+                let mut g_uc = vec![T::zero(); b * (n + 1) * g * l];
+                for c0 in (0..d).step_by(g) {
+                    let c1 = (c0 + g).min(d);
+                    let (gw, m) = (c1 - c0, b * (c1 - c0) * l);
+                    let cgl = b * (n + 1) * gw * l;
+                    self.group_forward(&cache.u, b, l, c0, c1, h, &cache.plan, &mut ws)?;
+                    let g_uc = &mut g_uc[..cgl];
+                    g_uc.iter_mut().for_each(|x| *x = T::zero());
+                    {
+                        let steps: Vec<&[T]> = (0..n - 1).map(|o| &ws.steps[o * m..(o + 1) * m]).collect();
+                        let hfs: Vec<&[Complex<T>]> = (0..n - 1).map(|o| &ws.hf[o * gw * bins..(o + 1) * gw * bins]).collect();
+                        self.group_backward_mix(grad_y, b, l, c0, c1, &ws.uc[..cgl], &steps, &hfs, &cache.plan, &mut gbuf[..m], g_uc, &mut grad_h, grads)?;
+                    }
+                    // The short-conv output is not needed any more: its workspace takes dZ.
+                    self.group_backward_proj(&cache.u, b, l, c0, c1, &ws.zin[..cgl], g_uc, &mut ws.uc[..cgl], &mut grad_u, c0 == 0, grads)?;
+                }
+                ws.put_back();
             }
         }
         // Filter backward.
         let mut fg = self.filter.zero_grads();
         filter::filter_bwd(&self.filter, &cache.filter_cache, &grad_h, &mut fg)?;
         grads.add_filter_grads(&fg);
-        // Short conv backward.
-        let mut g_zin = vec![T::zero(); b * c3 * l];
-        shortconv_bwd(
-            &cache.zin,
-            &self.short_filter_weight,
-            &self.short_filter_bias,
-            &g_uc,
-            b,
-            c3,
-            l,
-            &mut g_zin,
-            &mut grads.short_filter_weight,
-            &mut grads.short_filter_bias,
-        )?;
-        // in_proj backward.
-        let mut grad_u = vec![T::zero(); b * l * d];
-        let mut gb_in = vec![0.0f64; c3];
+        Ok(grad_u)
+    }
+
+    /// Backward of out_proj and of the recurrence for channels `c0..c1` given the group's
+    /// short-conv output `uc` `[B, (N+1)·G, L]`, recurrence `steps` (each `[B, G, L]`) and filter
+    /// spectra `hfs` (each `[G, bins]`): writes the group's rows of `grad_h`, accumulates
+    /// `dW_out[:, c0..c1]` and the filter bias, and adds the gradient of the short-conv output
+    /// into `g_uc` (zero on entry). `g` is a `[B, G, L]` workspace.
+    #[allow(clippy::too_many_arguments)]
+    fn group_backward_mix(
+        &self,
+        grad_y: &[T],
+        b: usize,
+        l: usize,
+        c0: usize,
+        c1: usize,
+        uc: &[T],
+        steps: &[&[T]],
+        hfs: &[&[Complex<T>]],
+        plan: &FftConvPlan<T>,
+        g: &mut [T],
+        g_uc: &mut [T],
+        grad_h: &mut [T],
+        grads: &mut Self,
+    ) -> Result<()> {
+        let (d, n) = (self.cfg.d_model, self.cfg.order);
+        let gw = c1 - c0;
+        let cg = (n + 1) * gw;
+        // out_proj backward: dPre_b [G, L] = W_out[:, G]ᵀ · gy_bᵀ.
+        let w_out = group_cols(&self.out_proj_weight, d, c0, c1);
         for bi in 0..b {
-            let gz = &g_zin[bi * c3 * l..(bi + 1) * c3 * l];
-            // dU_b [L, D] = dZ_bᵀ [L, C3] · W_in [C3, D]
-            matmul(&mut grad_u[bi * l * d..(bi + 1) * l * d], gz, &self.in_proj_weight, l, d, c3, true, false, false)?;
+            let gy = &grad_y[bi * l * d..(bi + 1) * l * d];
+            matmul(&mut g[bi * gw * l..(bi + 1) * gw * l], &w_out, gy, gw, l, d, true, true, false)?;
+        }
+        // dW_out[:, G] += Σ_b gy_bᵀ · Pre_bᵀ: a sum over B·L positions, accumulated accurately
+        // (`hyena_kernels::cpu::reduce`).
+        let last = steps[n - 2];
+        let ab: Vec<(&[T], &[T])> =
+            (0..b).map(|bi| (&grad_y[bi * l * d..(bi + 1) * l * d], &last[bi * gw * l..(bi + 1) * gw * l])).collect();
+        on_group_cols(&mut grads.out_proj_weight, d, c0, c1, |c| matmul_sum_k(c, &ab, d, gw, l, true, true))?;
+        // The recurrence, last step first.
+        let xs = |i: usize| Rows::new(&uc[i * gw * l..], b, gw, l, cg * l);
+        let add_chunk = |g_uc: &mut [T], i: usize, src: &[T]| {
+            for bi in 0..b {
+                let dst = &mut g_uc[bi * cg * l + i * gw * l..bi * cg * l + (i + 1) * gw * l];
+                dst.iter_mut().zip(&src[bi * gw * l..(bi + 1) * gw * l]).for_each(|(a, &x)| *a = *a + x);
+            }
+        };
+        for o in (0..n - 1).rev() {
+            let cur = if o == 0 { xs(n)? } else { Rows::contiguous(steps[o - 1], b, gw, l)? };
+            let pre = xs(n - 1 - o)?;
+            let post = if o == n - 2 { Some(xs(0)?) } else { None };
+            let gr = gated_fftconv_bwd(plan, hfs[o], &self.filter_bias[o * d + c0..o * d + c1], cur, Some(pre), post, g)?;
+            if let Some(gp) = &gr.grad_pre {
+                add_chunk(g_uc, n - 1 - o, gp);
+            }
+            if let Some(gq) = &gr.grad_post {
+                add_chunk(g_uc, 0, gq);
+            }
+            grad_h[(o * d + c0) * l..(o * d + c1) * l].copy_from_slice(&gr.grad_h);
+            grads.filter_bias[o * d + c0..o * d + c1].iter_mut().zip(&gr.grad_d).for_each(|(a, &x)| *a = *a + x);
+            if o == 0 {
+                add_chunk(g_uc, n, &gr.grad_v);
+            } else {
+                g.copy_from_slice(&gr.grad_v);
+            }
+        }
+        Ok(())
+    }
+
+    /// Backward of the short conv and in_proj for channels `c0..c1` given the group's in_proj
+    /// output `zin` and short-conv output gradient `g_uc` (both `[B, (N+1)·G, L]`): accumulates
+    /// the group's rows of the short-filter and in_proj gradients and `grad_u += dZ_Gᵀ · W_in[G]`
+    /// (written, not added, when `first`). `g_zin` is a `[B, (N+1)·G, L]` workspace.
+    #[allow(clippy::too_many_arguments)]
+    fn group_backward_proj(
+        &self,
+        u: &[T],
+        b: usize,
+        l: usize,
+        c0: usize,
+        c1: usize,
+        zin: &[T],
+        g_uc: &[T],
+        g_zin: &mut [T],
+        grad_u: &mut [T],
+        first: bool,
+        grads: &mut Self,
+    ) -> Result<()> {
+        let (d, n) = (self.cfg.d_model, self.cfg.order);
+        let cg = (n + 1) * (c1 - c0);
+        let w_sc = group_rows(&self.short_filter_weight, 3, d, n + 1, c0, c1);
+        let b_sc = group_rows(&self.short_filter_bias, 1, d, n + 1, c0, c1);
+        let (gsw, gsb) = (&mut grads.short_filter_weight, &mut grads.short_filter_bias);
+        on_group_rows(gsw, 3, d, n + 1, c0, c1, |gsw| {
+            on_group_rows(gsb, 1, d, n + 1, c0, c1, |gsb| shortconv_bwd(zin, &w_sc, &b_sc, g_uc, b, cg, l, g_zin, gsw, gsb))
+        })?;
+        // in_proj backward: dU_b [L, D] (+)= dZ_bᵀ [L, CG] · W_in[G] [CG, D].
+        let w_in = group_rows(&self.in_proj_weight, d, d, n + 1, c0, c1);
+        let mut gb_in = vec![0.0f64; cg];
+        for bi in 0..b {
+            let gz = &g_zin[bi * cg * l..(bi + 1) * cg * l];
+            matmul(&mut grad_u[bi * l * d..(bi + 1) * l * d], gz, &w_in, l, d, cg, true, false, !first)?;
             for (gbias, row) in gb_in.iter_mut().zip(gz.chunks_exact(l)) {
                 *gbias += sum_f64(row);
             }
         }
-        // dW_in [C3, D] += Σ_b dZ_b [C3, L] · U_b [L, D] and db_in (above): sums over B·L
-        // positions, accumulated accurately (`hyena_kernels::cpu::reduce`).
+        // dW_in[G] += Σ_b dZ_b [CG, L] · U_b [L, D] and db_in (above): sums over B·L positions,
+        // accumulated accurately (`hyena_kernels::cpu::reduce`).
         let ab: Vec<(&[T], &[T])> =
-            (0..b).map(|bi| (&g_zin[bi * c3 * l..(bi + 1) * c3 * l], &cache.u[bi * l * d..(bi + 1) * l * d])).collect();
-        matmul_sum_k(&mut grads.in_proj_weight, &ab, c3, d, l, false, false)?;
-        add_f64(&mut grads.in_proj_bias, &gb_in)?;
-        Ok(grad_u)
+            (0..b).map(|bi| (&g_zin[bi * cg * l..(bi + 1) * cg * l], &u[bi * l * d..(bi + 1) * l * d])).collect();
+        on_group_rows(&mut grads.in_proj_weight, d, d, n + 1, c0, c1, |c| matmul_sum_k(c, &ab, cg, d, l, false, false))?;
+        on_group_rows(&mut grads.in_proj_bias, 1, d, n + 1, c0, c1, |c| add_f64(c, &gb_in))?;
+        Ok(())
     }
+}
+
+/// One channel group's activations, sized for the largest group and reused by every group (a
+/// fresh allocation per group would page-fault its whole size again, once per group).
+struct GroupWs<T: Scalar> {
+    /// in_proj rows of the group, `[B, (N+1)·G, L]`.
+    zin: Vec<T>,
+    /// Short-conv output, `[B, (N+1)·G, L]`.
+    uc: Vec<T>,
+    /// The N−1 steps of the recurrence, each `[B, G, L]`.
+    steps: Vec<T>,
+    /// The group's filter spectra, N−1 × `[G, bins]`.
+    hf: Vec<Complex<T>>,
+}
+
+/// Most bytes of group workspaces kept between calls by [`GroupWs::put_back`].
+const WS_POOL_BYTES: usize = 256 << 20;
+
+/// Group workspaces kept between calls, at most one per scalar type.
+static WS_POOL: std::sync::Mutex<Vec<Box<dyn std::any::Any + Send>>> = std::sync::Mutex::new(Vec::new());
+
+impl<T: Scalar> GroupWs<T> {
+    /// Workspaces for groups of `g` channels: the pooled ones when they are large enough (every
+    /// element is written before it is read: in_proj, the short conv, the spectra and the gated
+    /// convolutions overwrite their whole ranges), else fresh ones.
+    ///
+    /// Why a pool: glibc serves blocks ≥ 32 MiB (its largest mmap threshold) with fresh mappings,
+    /// so at L = 16K (B = 1, D = 256) every call page-faulted its ~150 MiB of group workspaces
+    /// again (docs/BENCHMARKS.md, "The 8K → 16K step").
+    fn new(b: usize, n: usize, g: usize, l: usize, bins: usize) -> Self {
+        let (act, steps, hf) = (b * (n + 1) * g * l, (n - 1) * b * g * l, (n - 1) * g * bins);
+        if let Ok(mut pool) = WS_POOL.lock() {
+            if let Some(i) = pool.iter().position(|w| w.downcast_ref::<Self>().is_some_and(|w| w.zin.len() >= act && w.steps.len() >= steps && w.hf.len() >= hf)) {
+                if let Ok(w) = pool.swap_remove(i).downcast::<Self>() {
+                    return *w;
+                }
+            }
+        }
+        let z = T::zero();
+        GroupWs { zin: vec![z; act], uc: vec![z; act], steps: vec![z; steps], hf: vec![Complex::new(z, z); hf] }
+    }
+
+    /// Keep these workspaces for the next call when they take at most [`WS_POOL_BYTES`] (larger
+    /// ones are freed: at long L the memory matters more than the page faults).
+    fn put_back(self) {
+        let bytes = std::mem::size_of::<T>() * (self.zin.len() + self.uc.len() + self.steps.len() + 2 * self.hf.len());
+        if bytes > WS_POOL_BYTES {
+            return;
+        }
+        if let Ok(mut pool) = WS_POOL.lock() {
+            pool.retain(|w| w.downcast_ref::<Self>().is_none());
+            pool.push(Box::new(self));
+        }
+    }
+}
+
+/// The rows of a `[chunks·D, per]` tensor that belong to channels `c0..c1` (chunk i: rows
+/// `i·D + c0 .. i·D + c1`), contiguous; the tensor itself when the group has every channel.
+fn group_rows<T: Copy>(v: &[T], per: usize, d: usize, chunks: usize, c0: usize, c1: usize) -> std::borrow::Cow<'_, [T]> {
+    if c1 - c0 == d {
+        return std::borrow::Cow::Borrowed(v);
+    }
+    (0..chunks).flat_map(|i| v[(i * d + c0) * per..(i * d + c1) * per].iter().copied()).collect::<Vec<T>>().into()
+}
+
+/// `f` on the [`group_rows`] of `v`, written back into `v` after (on `v` itself when the group
+/// has every channel).
+fn on_group_rows<T: Copy, R>(v: &mut [T], per: usize, d: usize, chunks: usize, c0: usize, c1: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+    let gw = c1 - c0;
+    if gw == d {
+        return f(v);
+    }
+    let mut tmp = group_rows(v, per, d, chunks, c0, c1).into_owned();
+    let r = f(&mut tmp);
+    for i in 0..chunks {
+        v[(i * d + c0) * per..(i * d + c1) * per].copy_from_slice(&tmp[i * gw * per..(i + 1) * gw * per]);
+    }
+    r
+}
+
+/// Columns `c0..c1` of a row-major `[D, D]` matrix as `[D, c1 − c0]`; the matrix itself when
+/// the group has every channel.
+fn group_cols<T: Copy>(v: &[T], d: usize, c0: usize, c1: usize) -> std::borrow::Cow<'_, [T]> {
+    if c1 - c0 == d {
+        return std::borrow::Cow::Borrowed(v);
+    }
+    v.chunks_exact(d).flat_map(|r| r[c0..c1].iter().copied()).collect::<Vec<T>>().into()
+}
+
+/// `f` on the [`group_cols`] of `v`, written back into `v` after.
+fn on_group_cols<T: Copy, R>(v: &mut [T], d: usize, c0: usize, c1: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+    let gw = c1 - c0;
+    if gw == d {
+        return f(v);
+    }
+    let mut tmp = group_cols(v, d, c0, c1).into_owned();
+    let r = f(&mut tmp);
+    for (row, t) in v.chunks_exact_mut(d).zip(tmp.chunks_exact(gw)) {
+        row[c0..c1].copy_from_slice(t);
+    }
+    r
 }
 
 /// Bytes of one channel group's activations and spectra in [`HyenaOperator::infer`].
 pub const INFER_GROUP_BYTES: usize = 512 << 20;
 
 /// Channels per group of [`HyenaOperator::infer`]: as many as fit [`INFER_GROUP_BYTES`] (at least
-/// one), balanced over the groups. Per channel: in_proj and short-conv rows `2·(N+1)·B·L`, two
-/// recurrence steps `2·B·L`, one step's filter spectrum `2·bins` scalars.
+/// one), balanced over the groups. Per channel: in_proj and short-conv rows `2·(N+1)·B·L`, the
+/// recurrence steps `(N−1)·B·L`, the filter spectra `2·(N−1)·bins` scalars.
 pub fn infer_group(d: usize, order: usize, b: usize, l: usize, bins: usize, scalar_bytes: usize) -> usize {
-    let per_channel = scalar_bytes * (b * l * (2 * (order + 1) + 2) + 2 * bins);
-    let g = (INFER_GROUP_BYTES / per_channel.max(1)).clamp(1, d.max(1));
+    let nm1 = order.saturating_sub(1);
+    let per_channel = scalar_bytes.saturating_mul(b.saturating_mul(l).saturating_mul(2 * (order + 1) + nm1).saturating_add(2 * nm1 * bins));
+    balanced_group(d, INFER_GROUP_BYTES, per_channel)
+}
+
+/// As many channels as fit `budget` bytes at `per_channel` each (at least one), balanced over
+/// the groups.
+fn balanced_group(d: usize, budget: usize, per_channel: usize) -> usize {
+    let g = (budget / per_channel.max(1)).clamp(1, d.max(1));
     let groups = d.div_ceil(g);
     d.div_ceil(groups.max(1))
+}
+
+/// Bytes of the activations [`CachePolicy::Keep`] holds besides `u` and the filter cache:
+/// in_proj and short-conv outputs `2·(N+1)·B·L·D`, the recurrence steps `(N−1)·B·L·D`, the filter
+/// spectra `2·(N−1)·D·bins` scalars.
+pub fn kept_bytes(d: usize, order: usize, b: usize, l: usize, bins: usize, scalar_bytes: usize) -> usize {
+    let nm1 = order.saturating_sub(1);
+    let bld = b.saturating_mul(l).saturating_mul(d);
+    scalar_bytes.saturating_mul(bld.saturating_mul(2 * (order + 1) + nm1).saturating_add((2 * nm1).saturating_mul(d).saturating_mul(bins)))
+}
+
+/// Default of [`train_cache_budget`]: kept activations up to 2 GiB (L = 128K at B = 1, D = 256,
+/// order 2 in f32; B = 8, D = 768 up to L = 8K).
+pub const TRAIN_CACHE_BYTES: usize = 2 << 30;
+
+/// Most bytes of kept activations [`CachePolicy::Auto`] allows: [`TRAIN_CACHE_BYTES`], or the
+/// environment variable `HYENA_TRAIN_CACHE_MIB` (MiB; 0 always recomputes) when it is set to a
+/// number.
+pub fn train_cache_budget() -> usize {
+    std::env::var("HYENA_TRAIN_CACHE_MIB")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .map_or(TRAIN_CACHE_BYTES, |mib| mib.saturating_mul(1 << 20))
+}
+
+/// Bytes of one channel group's workspaces in a backward pass that recomputes activations.
+pub const TRAIN_GROUP_BYTES: usize = 1 << 30;
+
+/// Channels per group of a backward pass that recomputes activations ([`CachePolicy::Auto`]):
+/// as many as fit [`TRAIN_GROUP_BYTES`]. Per channel: the recomputed activations of
+/// [`infer_group`] (`(2·(N+1) + N−1)·B·L` + spectra `2·(N−1)·bins`), the step gradient `B·L`,
+/// the short-conv output gradient `(N+1)·B·L`, and the gated convolution backward's outputs
+/// (grad_v, grad_pre, grad_post: `3·B·L`).
+pub fn train_group(d: usize, order: usize, b: usize, l: usize, bins: usize, scalar_bytes: usize) -> usize {
+    let nm1 = order.saturating_sub(1);
+    let rows = 2 * (order + 1) + nm1 + 1 + (order + 1) + 3;
+    let per_channel = scalar_bytes.saturating_mul(b.saturating_mul(l).saturating_mul(rows).saturating_add(2 * nm1 * bins));
+    balanced_group(d, TRAIN_GROUP_BYTES, per_channel)
 }
 
 impl<T: Scalar> HyenaOperator<T> {

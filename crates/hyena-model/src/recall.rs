@@ -21,26 +21,38 @@ pub const MAX_SEQ_LEN: usize = 1 << 32;
 /// The task's vocabulary and sizes.
 #[derive(Clone, Debug)]
 pub struct RecallTask {
+    /// Tokens in the vocabulary, the two special ones included.
     pub vocab_size: usize,
+    /// Length of the key-value part of a sequence.
     pub input_seq_len: usize,
     /// Token strings by id.
     pub tokens: Vec<String>,
+    /// Ids of the key tokens.
     pub keys: Vec<i64>,
+    /// Ids of the value tokens.
     pub values: Vec<i64>,
+    /// Id of the copy prefix `"=>"`, followed by the queried key.
     pub copy_prefix: i64,
+    /// Id of the no-op `"."`.
     pub noop: i64,
 }
 
 /// A batch of examples: `inputs [n, len]`, `targets [n, len]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RecallData {
+    /// Number of examples.
     pub n: usize,
+    /// Tokens per example (what the model sees).
     pub len: usize,
+    /// Token ids, `[n, len]`.
     pub inputs: Vec<i64>,
+    /// The next token at each position, or the ignore index where nothing is scored; `[n, len]`.
     pub targets: Vec<i64>,
 }
 
 impl RecallTask {
+    /// The vocabulary of `vocab_size` tokens (at most [`MAX_VOCAB`], at least 6) for sequences of
+    /// `input_seq_len` key-value tokens (2..=[`MAX_SEQ_LEN`]).
     pub fn new(vocab_size: usize, input_seq_len: usize) -> Result<Self> {
         if vocab_size < 6 {
             return Err(ModelError::Config(format!("associative recall needs vocab_size ≥ 6 (2 special tokens, 2 keys, 2 values), got {vocab_size}")));

@@ -21,7 +21,9 @@ pub enum TensorData {
 /// One named tensor.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tensor {
+    /// Dimensions, outermost first.
     pub shape: Vec<usize>,
+    /// The values, row-major.
     pub data: TensorData,
     /// The dtype it was stored as.
     pub dtype: String,
@@ -41,7 +43,9 @@ impl Tensor {
 /// The tensors and metadata of a safetensors file.
 #[derive(Clone, Debug, Default)]
 pub struct TensorFile {
+    /// Tensors by name.
     pub tensors: BTreeMap<String, Tensor>,
+    /// The header's `__metadata__` (string keys and values).
     pub metadata: HashMap<String, String>,
 }
 
@@ -120,6 +124,38 @@ impl<'de> serde::Deserialize<'de> for UniqueMetaKeys {
     }
 }
 
+/// A [`ModelError::Format`] when the header's JSON `text` repeats a tensor name or metadata key.
+/// Malformed JSON passes: the caller's parser reports it.
+fn check_unique_keys(text: &str, origin: &str) -> Result<()> {
+    match serde_json::from_str::<UniqueKeys>(text) {
+        Err(e) if e.is_data() => Err(ModelError::Format { path: origin.to_string(), problem: e.to_string() }),
+        _ => Ok(()),
+    }
+}
+
+/// The per-tensor CRC-32s of the [`CHECKSUMS_KEY`] metadata (`None` when the file has none),
+/// after checking the metadata's own CRC and that every listed tensor exists (`exists`).
+fn read_checksums(
+    metadata: &HashMap<String, String>,
+    exists: impl Fn(&str) -> bool,
+    origin: &str,
+) -> Result<Option<BTreeMap<String, String>>> {
+    let fmt = |problem: String| ModelError::Format { path: origin.to_string(), problem };
+    let Some(text) = metadata.get(CHECKSUMS_KEY) else { return Ok(None) };
+    let sums: BTreeMap<String, String> = serde_json::from_str(text)
+        .map_err(|e| fmt(format!("metadata `{CHECKSUMS_KEY}` is not a JSON object of strings: {e}")))?;
+    let want = sums.get(META_CHECKSUM_KEY).ok_or_else(|| fmt(format!("metadata `{CHECKSUMS_KEY}` lacks `{META_CHECKSUM_KEY}`")))?;
+    if *want != metadata_crc(metadata) {
+        return Err(ModelError::Checksum { path: origin.to_string(), name: "metadata".into() });
+    }
+    for name in sums.keys() {
+        if name != META_CHECKSUM_KEY && !exists(name) {
+            return Err(ModelError::Checksum { path: origin.to_string(), name: format!("{name} (listed in the checksums, absent from the file)") });
+        }
+    }
+    Ok(Some(sums))
+}
+
 /// The header's JSON text, when the first 8 bytes give a length that fits the buffer (otherwise
 /// the safetensors crate reports the problem).
 fn header_text(bytes: &[u8]) -> Option<&str> {
@@ -152,31 +188,12 @@ impl TensorFile {
     pub fn from_bytes(bytes: &[u8], origin: &str) -> Result<Self> {
         let fmt = |problem: String| ModelError::Format { path: origin.to_string(), problem };
         if let Some(text) = header_text(bytes) {
-            if let Err(e) = serde_json::from_str::<UniqueKeys>(text) {
-                // Malformed JSON is left to the safetensors parser below; duplicates are ours.
-                if e.is_data() {
-                    return Err(fmt(e.to_string()));
-                }
-            }
+            check_unique_keys(text, origin)?;
         }
         let st = SafeTensors::deserialize(bytes).map_err(|e| fmt(e.to_string()))?;
         let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| fmt(e.to_string()))?;
         let metadata = meta.metadata().clone().unwrap_or_default();
-        let checksums: Option<BTreeMap<String, String>> = match metadata.get(CHECKSUMS_KEY) {
-            None => None,
-            Some(s) => Some(serde_json::from_str(s).map_err(|e| fmt(format!("metadata `{CHECKSUMS_KEY}` is not a JSON object of strings: {e}")))?),
-        };
-        if let Some(sums) = &checksums {
-            let want = sums.get(META_CHECKSUM_KEY).ok_or_else(|| fmt(format!("metadata `{CHECKSUMS_KEY}` lacks `{META_CHECKSUM_KEY}`")))?;
-            if *want != metadata_crc(&metadata) {
-                return Err(ModelError::Checksum { path: origin.to_string(), name: "metadata".into() });
-            }
-            for name in sums.keys() {
-                if name != META_CHECKSUM_KEY && st.tensor(name).is_err() {
-                    return Err(ModelError::Checksum { path: origin.to_string(), name: format!("{name} (listed in the checksums, absent from the file)") });
-                }
-            }
-        }
+        let checksums = read_checksums(&metadata, |name| st.tensor(name).is_ok(), origin)?;
         let mut tensors = BTreeMap::new();
         for (name, view) in st.iter() {
             let raw = view.data();
@@ -388,6 +405,7 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 pub struct IndexEntry {
     /// Stored dtype (`F32`, `F64`, `F16`, `BF16`, `I64`, …).
     pub dtype: String,
+    /// Dimensions, outermost first.
     pub shape: Vec<usize>,
     /// Byte range inside the data section.
     begin: usize,
@@ -401,13 +419,20 @@ pub struct IndexEntry {
 pub struct TensorIndex {
     path: std::path::PathBuf,
     data_start: u64,
+    /// The [`CHECKSUMS_KEY`] CRC-32s (checked against each tensor's bytes as it is read).
+    checksums: Option<BTreeMap<String, String>>,
+    /// Entries by tensor name.
     pub tensors: BTreeMap<String, IndexEntry>,
+    /// The header's `__metadata__` (string keys and values).
     pub metadata: HashMap<String, String>,
 }
 
 impl TensorIndex {
     /// Read and check the header of `path` (every byte range inside the file, of the size its
-    /// dtype and shape give).
+    /// dtype and shape give), with the checks of [`TensorFile::from_bytes`]: a repeated tensor
+    /// name or metadata key is an error; with a [`CHECKSUMS_KEY`] entry, the metadata's CRC-32 is
+    /// verified here, each tensor's when [`TensorIndex::read_float`] reads it, and every tensor
+    /// must be listed.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         use std::io::Read;
         let path = path.as_ref();
@@ -423,6 +448,10 @@ impl TensorIndex {
         }
         let mut header = vec![0u8; n as usize];
         f.read_exact(&mut header).map_err(|e| io_err(path, e))?;
+        // serde_json's map keeps the last of repeated keys: look for them first.
+        if let Ok(text) = std::str::from_utf8(&header) {
+            check_unique_keys(text, &origin)?;
+        }
         let v: serde_json::Value = serde_json::from_slice(&header).map_err(|e| fmt(format!("header is not JSON: {e}")))?;
         let obj = v.as_object().ok_or_else(|| fmt("header is not a JSON object".into()))?;
         let data_len = (file_len - 8 - n) as usize;
@@ -468,7 +497,13 @@ impl TensorIndex {
             }
             tensors.insert(name.clone(), IndexEntry { dtype, shape, begin, end });
         }
-        Ok(TensorIndex { path: path.to_path_buf(), data_start: 8 + n, tensors, metadata })
+        let checksums = read_checksums(&metadata, |name| tensors.contains_key(name), &origin)?;
+        if let Some(sums) = &checksums {
+            if let Some(name) = tensors.keys().find(|k| !sums.contains_key(k.as_str())) {
+                return Err(ModelError::Checksum { path: origin.clone(), name: format!("{name} (absent from the checksums)") });
+            }
+        }
+        Ok(TensorIndex { path: path.to_path_buf(), data_start: 8 + n, checksums, tensors, metadata })
     }
 
     /// The float tensor `name` converted element by element to `T` (checked to have `shape`
@@ -498,18 +533,26 @@ impl TensorIndex {
         let mut out = Vec::with_capacity((e.end - e.begin) / size);
         let mut buf = vec![0u8; (8 << 20) / size * size];
         let mut left = e.end - e.begin;
+        let mut crc = crc32fast::Hasher::new();
         while left > 0 {
             let k = left.min(buf.len());
             f.read_exact(&mut buf[..k]).map_err(|err| io_err(&self.path, err))?;
+            crc.update(&buf[..k]);
             out.extend(buf[..k].chunks_exact(size).map(|c| T::lit(conv(c))));
             left -= k;
+        }
+        if let Some(sums) = &self.checksums {
+            if sums.get(name) != Some(&format!("{:08x}", crc.finalize())) {
+                return Err(ModelError::Checksum { path: self.path.display().to_string(), name: name.to_string() });
+            }
         }
         Ok((e.shape.clone(), out))
     }
 }
 
 /// Write float tensors as a safetensors file in `dtype` (F32 or F64), converting in blocks (no
-/// byte image of the file in memory), atomically like [`TensorFile::save`].
+/// byte image of the file in memory), atomically like [`TensorFile::save`], with the same
+/// [`CHECKSUMS_KEY`] entry (a first pass over the data computes the CRC-32s).
 pub fn save_floats<T: hyena_kernels::Scalar>(
     path: impl AsRef<Path>,
     tensors: &[(&str, &[usize], &[T])],
@@ -519,35 +562,48 @@ pub fn save_floats<T: hyena_kernels::Scalar>(
     use std::io::Write;
     let path = path.as_ref();
     let (name, size) = if dtype == Dtype::F32 { ("F32", 4) } else { ("F64", 8) };
+    // One block of elements as stored.
+    let encode = |block: &[T], buf: &mut Vec<u8>| {
+        buf.clear();
+        for x in block {
+            match size {
+                4 => buf.extend_from_slice(&(x.as_f64() as f32).to_le_bytes()),
+                _ => buf.extend_from_slice(&x.as_f64().to_le_bytes()),
+            }
+        }
+    };
+    let block_len = (8 << 20) / size;
+    let mut buf = Vec::with_capacity(8 << 20);
+    let mut sums = BTreeMap::new();
     let mut header = serde_json::Map::new();
-    if !metadata.is_empty() {
-        header.insert("__metadata__".into(), serde_json::to_value(metadata).map_err(|e| ModelError::Config(e.to_string()))?);
-    }
     let mut off = 0usize;
     for (tname, shape, data) in tensors {
-        if shape.iter().product::<usize>() != data.len() {
+        if checked_numel(shape) != Some(data.len()) {
             return Err(ModelError::TensorShape { name: tname.to_string(), expected: shape.to_vec(), got: vec![data.len()] });
         }
         let end = off + data.len() * size;
         header.insert(tname.to_string(), serde_json::json!({ "dtype": name, "shape": shape, "data_offsets": [off, end] }));
         off = end;
+        let mut crc = crc32fast::Hasher::new();
+        for block in data.chunks(block_len) {
+            encode(block, &mut buf);
+            crc.update(&buf);
+        }
+        sums.insert(tname.to_string(), format!("{:08x}", crc.finalize()));
     }
+    let mut meta = metadata.clone();
+    sums.insert(META_CHECKSUM_KEY.into(), metadata_crc(&meta));
+    meta.insert(CHECKSUMS_KEY.into(), serde_json::to_string(&sums).map_err(|e| ModelError::Config(e.to_string()))?);
+    header.insert("__metadata__".into(), serde_json::to_value(&meta).map_err(|e| ModelError::Config(e.to_string()))?);
     let mut hb = serde_json::to_vec(&serde_json::Value::Object(header)).map_err(|e| ModelError::Config(e.to_string()))?;
     hb.resize(hb.len().next_multiple_of(8), b' ');
     write_atomic_with(path, |file| {
         let mut f = std::io::BufWriter::with_capacity(8 << 20, file);
         f.write_all(&(hb.len() as u64).to_le_bytes())?;
         f.write_all(&hb)?;
-        let mut buf = Vec::with_capacity(8 << 20);
         for (_, _, data) in tensors {
-            for block in data.chunks((8 << 20) / size) {
-                buf.clear();
-                for x in block {
-                    match size {
-                        4 => buf.extend_from_slice(&(x.as_f64() as f32).to_le_bytes()),
-                        _ => buf.extend_from_slice(&x.as_f64().to_le_bytes()),
-                    }
-                }
+            for block in data.chunks(block_len) {
+                encode(block, &mut buf);
                 f.write_all(&buf)?;
             }
         }

@@ -32,6 +32,7 @@ pub struct TrainRng {
 }
 
 impl TrainRng {
+    /// A generator whose four state words are drawn from SplitMix64 started at `seed`.
     pub fn seed(seed: u64) -> Self {
         let mut x = seed;
         let mut next = || {
@@ -111,17 +112,27 @@ impl rand::RngCore for TrainRng {
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct OptimConfig {
+    /// Peak learning rate of the default groups ([`OptimGroup::Decay`], [`OptimGroup::NoDecay`]).
     pub lr: f64,
+    /// Weight decay of [`OptimGroup::Decay`].
     pub weight_decay: f64,
+    /// Peak learning rate of the filter FFN ([`OptimGroup::Filter`]).
     pub lr_filter: f64,
+    /// Weight decay of the filter FFN.
     pub wd_filter: f64,
+    /// Learning rate of the filter's positional embedding ([`OptimGroup::PosEmb`]).
     pub lr_pos_emb: f64,
+    /// Decay of the first-moment average.
     pub beta1: f64,
+    /// Decay of the second-moment average.
     pub beta2: f64,
+    /// Added to the square root of the second moment.
     pub eps: f64,
     /// Global-norm clipping threshold (0: off).
     pub grad_clip: f64,
+    /// Updates of linear warmup to the peak rates.
     pub warmup_steps: u64,
+    /// Updates of the whole schedule (the cosine ends there).
     pub total_steps: u64,
     /// The cosine decays to `min_lr_ratio · base lr`.
     pub min_lr_ratio: f64,
@@ -149,9 +160,13 @@ impl Default for OptimConfig {
 /// The optimizer group of one parameter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OptimGroup {
+    /// Weights: `lr`, `weight_decay`.
     Decay,
+    /// Biases and LayerNorms: `lr`, no decay.
     NoDecay,
+    /// The implicit filter FFN: `lr_filter`, `wd_filter`.
     Filter,
+    /// The filter's positional embedding: `lr_pos_emb`, no decay.
     PosEmb,
 }
 
@@ -226,10 +241,13 @@ impl OptimConfig {
 /// AdamW state: first and second moments per trainable parameter (by name) and the step count.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AdamW<T> {
+    /// Hyper-parameters.
     pub cfg: OptimConfig,
     /// Number of updates done.
     pub step: u64,
+    /// First moments, by parameter name.
     pub exp_avg: BTreeMap<String, Vec<T>>,
+    /// Second moments, by parameter name.
     pub exp_avg_sq: BTreeMap<String, Vec<T>>,
 }
 
@@ -243,6 +261,7 @@ pub struct StepInfo {
 }
 
 impl<T: Scalar> AdamW<T> {
+    /// Zero moments for every trainable parameter of `model`, step 0.
     pub fn new<M: Mixer<T>>(cfg: OptimConfig, model: &HyenaLm<T, M>) -> Self {
         let mut exp_avg = BTreeMap::new();
         let mut exp_avg_sq = BTreeMap::new();
@@ -332,9 +351,13 @@ impl<T: Scalar> AdamW<T> {
 /// Generic over the LM's mixer `M` like [`HyenaLm`]: the CPU operator by default, or a device
 /// operator (see [`TrainState::map_mixers`]); checkpoints are the same either way.
 pub struct TrainState<T, M = HyenaOperator<T>> {
+    /// The model being trained.
     pub model: HyenaLm<T, M>,
+    /// The optimizer's state.
     pub opt: AdamW<T>,
+    /// The batch-order generator.
     pub rng: TrainRng,
+    /// Free-form metadata saved with the checkpoint.
     pub extra: BTreeMap<String, String>,
 }
 

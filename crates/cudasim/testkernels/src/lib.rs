@@ -4,6 +4,18 @@
 
 cudasim::include_kernels!("testkernels");
 
+/// gpu-model's microkernels (`crates/gpu-model/tests/kernels/micro.cu`, wrapped by `micro_sim.cu`:
+/// kernel `sim_micro_<name>` runs `micro_<name>`), for the instruction-estimate tests that join the
+/// simulator's line counts with the kernels' SASS.
+pub mod micro {
+    cudasim::include_kernels!("micro");
+
+    /// `MicroParams` of micro_sim.cu: output, input, trip count (`micro_looped` only).
+    pub fn params(y: u64, x: u64, n: i32) -> Vec<u8> {
+        cudasim::Params::new().u64(y).u64(x).i32(n).finish()
+    }
+}
+
 /// The params struct every test kernel takes (`SimTestParams` in tests/kernels/simtest.h).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]

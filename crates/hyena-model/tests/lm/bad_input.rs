@@ -344,3 +344,85 @@ fn temporary_files_are_exclusive_and_stale_ones_are_cleaned() {
     let left: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
     assert_eq!(left.len(), 1 + 1 + unrelated.len() + 3, "{left:?}");
 }
+
+/// The streaming reader (`TensorIndex`, used by `hyena run` for large inputs) makes the checks of
+/// `TensorFile::from_bytes`: repeated keys, metadata and per-tensor CRC-32s.
+#[test]
+fn streaming_index_refuses_duplicates_and_detects_a_flipped_bit() {
+    use hyena_model::tensors::{save_floats, TensorIndex};
+    let dir = tmpdir("index");
+    let raw = |name: &str, header: &str| {
+        let mut b = (header.len() as u64).to_le_bytes().to_vec();
+        b.extend_from_slice(header.as_bytes());
+        b.extend([0u8; 4]);
+        let p = dir.join(name);
+        std::fs::write(&p, b).unwrap();
+        p
+    };
+    let p = raw("dup.safetensors", r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#);
+    let e = TensorIndex::open(&p).err().unwrap().to_string();
+    assert!(e.contains("duplicate tensor name `a`"), "{e}");
+    let p = raw("dupmeta.safetensors", r#"{"__metadata__":{"config":"{}","config":"{\"order\":3}"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#);
+    let e = TensorIndex::open(&p).err().unwrap().to_string();
+    assert!(e.contains("duplicate metadata key `config`"), "{e}");
+    let p = raw("once.safetensors", r#"{"__metadata__":{"config":"{}"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#);
+    assert_eq!(TensorIndex::open(&p).unwrap().read_float::<f32>("a", Some(&[1])).unwrap().1, vec![0.0]);
+
+    // Written by the streaming writer (now with checksums) and by TensorFile::save: both read back
+    // through the index; one flipped bit in a tensor's data is a Checksum error naming it.
+    let a: Vec<f32> = (0..6).map(|i| i as f32 * 0.5).collect();
+    let b: Vec<f32> = vec![1.0, -2.0];
+    let meta = std::collections::HashMap::from([("config".to_string(), "{}".to_string())]);
+    let p = dir.join("stream.safetensors");
+    save_floats(&p, &[("a", &[2, 3], &a), ("b", &[2], &b)], &meta, safetensors::Dtype::F32).unwrap();
+    let idx = TensorIndex::open(&p).unwrap();
+    assert!(idx.metadata.contains_key(CHECKSUMS_KEY));
+    assert_eq!(idx.read_float::<f32>("a", Some(&[2, 3])).unwrap().1, a);
+    assert!(TensorFile::load(&p).unwrap().has_checksums());
+    let good = std::fs::read(&p).unwrap();
+    let mut bad = good.clone();
+    let n = bad.len();
+    bad[n - 5] ^= 0x01; // inside `b` (the last 8 bytes), not `a`
+    std::fs::write(&p, &bad).unwrap();
+    let idx = TensorIndex::open(&p).unwrap();
+    assert_eq!(idx.read_float::<f32>("a", None).unwrap().1, a);
+    match idx.read_float::<f32>("b", None) {
+        Err(ModelError::Checksum { name, .. }) => assert_eq!(name, "b"),
+        other => panic!("expected Checksum for `b`, got {other:?}"),
+    }
+    // The metadata's CRC is checked at open: change one character of the config.
+    let needle = br#""config":"{}""#;
+    let at = good.windows(needle.len()).position(|w| w == needle).unwrap() + 10;
+    let mut bad = good.clone();
+    bad[at] = b'[';
+    bad[at + 1] = b']';
+    std::fs::write(&p, &bad).unwrap();
+    assert!(matches!(TensorIndex::open(&p), Err(ModelError::Checksum { .. })));
+    // A file from TensorFile::save, read through the index, with a bit flipped in its last tensor.
+    let f = op_file(2);
+    let p = dir.join("saved.safetensors");
+    f.save(&p, safetensors::Dtype::F32).unwrap();
+    let idx = TensorIndex::open(&p).unwrap();
+    for name in idx.tensors.keys() {
+        assert!(idx.read_float::<f64>(name, None).is_ok(), "{name}");
+    }
+    let mut bytes = std::fs::read(&p).unwrap();
+    let n = bytes.len();
+    bytes[n - 1] ^= 0x80;
+    std::fs::write(&p, &bytes).unwrap();
+    let idx = TensorIndex::open(&p).unwrap();
+    let failed: Vec<_> = idx.tensors.keys().filter(|k| matches!(idx.read_float::<f64>(k, None), Err(ModelError::Checksum { .. }))).collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+}
+
+#[test]
+fn lm_and_layer_sizes_that_wrap_are_errors() {
+    use hyena_model::layers::{cross_entropy, embedding_fwd, layernorm_fwd};
+    // rows·d = 2⁶³·2 wraps to 0 = x.len(): must not pass the length check (nor overflow in debug).
+    assert!(layernorm_fwd::<f64>(&[], &[1.0; 2], &[0.0; 2], 1 << 63, 2, 1e-5).is_err());
+    assert!(embedding_fwd::<f64>(&[], &[], 1 << 63, 2).is_err());
+    assert!(cross_entropy::<f64>(&[], &[], 1 << 63, 2).is_err());
+    let lm = HyenaLm::<f64>::init(&tiny_lm_cfg(), &mut TrainRng::seed(3)).unwrap();
+    assert!(lm.infer(&[], 1 << 63, 2).is_err());
+    assert!(lm.forward(&[], 1 << 63, 2).is_err());
+}
