@@ -27,8 +27,10 @@
 //
 // Shared memory (dynamic, one block): the spectrum as two float planes (4n bytes) + L floats (a,
 //   kept for the D·a term so v and pre are read once, as even/odd planes) = 4n + 4L bytes;
-//   L = 16384, n = 32768: 192 KiB (227 KiB is the sm_90 opt-in limit); + 7 KiB static (twiddle
-//   table). The filter kernel needs 4n bytes.
+//   + 7 KiB static (twiddle table). At n = 32768 (8192 < L ≤ 16384) the middle passes hold two
+//   butterflies per thread and park one in 64 KiB of scratch (one in registers: no spills), which
+//   takes a's place (v and pre are read again at the end, L2 hits): 4n + 64 KiB = 192 KiB (227 KiB
+//   is the sm_90 opt-in limit). The filter kernel needs 4n bytes (+ the scratch at n = 32768).
 //
 // Cost per (b, c) row, fp32 storage: global reads v, pre, post (12 L bytes) + hf (8(n/2+1) ≈ 8L
 //   bytes, shared by the B rows of a channel: L2 hits), writes y (4 L bytes). FLOPs: two m-point
@@ -44,7 +46,8 @@
 //   grad_h (4 L per channel). FLOPs: four m-point FFTs (2 forward, 2 inverse) ≈ 20 L log2 L, plus
 //   one inverse FFT per channel. Shared: 2 spectra = 8n bytes (+7 KiB static): L ≤ 8192.
 //
-// bwd_rows runs the two forward FFTs (a, g) and the two inverse ones in the same passes.
+// bwd_rows runs the FFTs of a and g between the same barriers, one buffer after the other within
+// each pass (one butterfly in registers at a time: 128 registers, no spills).
 // bwd_reduce (one inverse FFT per channel) still uses the radix-2 helpers of the long path.
 //
 // ---- Multi-pass (four-step) path: L > 16384 forward, L > 8192 backward, L ≤ 2^20 ----------------
@@ -305,7 +308,11 @@ template <bool INV> __device__ inline float2 mul_w16(float2 x, int e) {
     return cmul(x, INV ? conjf2(w) : w);
 }
 
-__host__ __device__ constexpr int bitrev(int q, int bits) { return bits == 0 ? 0 : ((q & 1) << (bits - 1)) | bitrev(q >> 1, bits - 1); }
+// Bit reversal of q < 2^bits, bits ≤ 4, in closed form: the optimiser folds it once the DFT's loop
+// is unrolled (a recursive form stayed a call, and the register renaming a local-memory array).
+__host__ __device__ constexpr int bitrev(int q, int bits) {
+    return (((q & 1) << 3) | ((q & 2) << 1) | ((q & 4) >> 1) | ((q & 8) >> 3)) >> (4 - bits);
+}
 __host__ __device__ constexpr int ilog2(int r) { return r <= 1 ? 0 : 1 + ilog2(r / 2); }
 
 // R-point DFT in registers, natural order in and out (radix-2 DIF network + a register renaming).
@@ -328,28 +335,38 @@ template <int R, bool INV> __device__ inline void dft(float2 (&v)[R]) {
     for (int q = 0; q < R; ++q) v[q] = t[q];
 }
 
-// v[q] *= W^{k·q} (conjugated for the inverse) from w1 = W^k and w4 = W^{4k} (R ≥ 8).
-template <int R, bool INV> __device__ inline void twiddle_in(float2 (&v)[R], float2 w1, float2 w4) {
+// Powers of the twiddles of one butterfly: p[i] = w1^i, h[i] = w4^i (i < 4), conjugated for the
+// inverse; v[q] is multiplied by h[q >> 2]·p[q & 3] = W^{k·q} (R ≥ 8: ≤ 3 products per power).
+struct TwPowers {
+    float2 p[4], h[4];
+};
+template <bool INV> __device__ inline TwPowers tw_powers(float2 w1, float2 w4) {
     if (INV) {
         w1 = conjf2(w1);
         w4 = conjf2(w4);
     }
-    float2 p[4];
-    p[0] = make_float2(1.f, 0.f);
-    p[1] = w1;
-    p[2] = cmul(w1, w1);
-    p[3] = cmul(p[2], w1);
-    float2 h[4];
-    h[0] = p[0];
-    h[1] = w4;
-    h[2] = cmul(w4, w4);
-    h[3] = cmul(h[2], w4);
+    TwPowers t;
+    t.p[0] = make_float2(1.f, 0.f);
+    t.p[1] = w1;
+    t.p[2] = cmul(w1, w1);
+    t.p[3] = cmul(t.p[2], w1);
+    t.h[0] = t.p[0];
+    t.h[1] = w4;
+    t.h[2] = cmul(w4, w4);
+    t.h[3] = cmul(t.h[2], w4);
+    return t;
+}
+template <int R> __device__ inline void twiddle_apply(float2 (&v)[R], const TwPowers& tp) {
 #pragma unroll
     for (int q = 1; q < R; ++q) {
         const int q0 = q & 3, q1 = q >> 2;
-        const float2 t = q1 == 0 ? p[q0] : (q0 == 0 ? h[q1] : cmul(h[q1], p[q0]));
+        const float2 t = q1 == 0 ? tp.p[q0] : (q0 == 0 ? tp.h[q1] : cmul(tp.h[q1], tp.p[q0]));
         v[q] = cmul(v[q], t);
     }
+}
+// v[q] *= W^{k·q} (conjugated for the inverse) from w1 = W^k and w4 = W^{4k} (R ≥ 8).
+template <int R, bool INV> __device__ inline void twiddle_in(float2 (&v)[R], float2 w1, float2 w4) {
+    twiddle_apply<R>(v, tw_powers<INV>(w1, w4));
 }
 
 // Twiddles of butterfly j of a radix-R pass at Ns = 2^s (none when Ns = 1).
@@ -441,59 +458,91 @@ template <int NB, class Out> __device__ inline void last_dispatch(const float* b
     }
 }
 
-// One radix-16 middle pass at Ns = 2^s on one buffer, in place: every thread reads its IPT
-// butterflies into registers, barrier, writes, barrier. Needs m/16 ≤ IPT·blockDim.x.
-template <bool INV, int IPT> __device__ inline void mid_pass(float* buf, const Plan& pl, unsigned s, Layout in, Layout out, const Tw& tw) {
-    const unsigned m = pl.m, cnt = m >> 4, T = blockDim.x;
-    float2 v[IPT][16];
+// One radix-16 middle pass at Ns = 2^s on one buffer, in place, m/16 ≤ blockDim.x: every thread
+// reads its butterfly into registers, barrier, writes, barrier.
+template <bool INV> __device__ inline void mid_pass(float* buf, const Plan& pl, unsigned s, Layout in, Layout out, const Tw& tw) {
+    const unsigned m = pl.m, cnt = m >> 4;
+    const unsigned j = threadIdx.x, k = j & ((1u << s) - 1u);
+    float2 v[16];
+    if (j < cnt) {
 #pragma unroll
-    for (int c = 0; c < IPT; ++c) {
-        const unsigned j = threadIdx.x + c * T;
-        if (j < cnt) {
-#pragma unroll
-            for (int q = 0; q < 16; ++q) v[c][q] = ld(buf, m, in(j + q * cnt));
-            pass_twiddle<16, INV>(v[c], tw, s, j & ((1u << s) - 1u));
-            dft<16, INV>(v[c]);
-        }
+        for (int q = 0; q < 16; ++q) v[q] = ld(buf, m, in(j + q * cnt));
+        pass_twiddle<16, INV>(v, tw, s, k);
+        dft<16, INV>(v);
     }
     __syncthreads();
+    if (j < cnt) {
 #pragma unroll
-    for (int c = 0; c < IPT; ++c) {
-        const unsigned j = threadIdx.x + c * T;
-        if (j < cnt) {
-            const unsigned k = j & ((1u << s) - 1u);
-#pragma unroll
-            for (int q = 0; q < 16; ++q) st(buf, m, out(((j - k) << 4) + k + (q << s)), v[c][q]);
-        }
+        for (int q = 0; q < 16; ++q) st(buf, m, out(((j - k) << 4) + k + (q << s)), v[q]);
     }
     __syncthreads();
 }
-template <bool INV, int IPT> __device__ inline void mid_passes(float* base, unsigned nb, const Plan& pl, unsigned s, Layout in, Layout out, const Tw& tw) {
+// The same pass with two butterflies per thread, m/16 = 2·blockDim.x (m = 16384 at 512 threads):
+// butterfly j + T (T = blockDim.x) is parked in `scratch` (16 points per thread as two float planes
+// of 16·T, point q of thread t at q·T + t: conflict-free) until after the barrier, so only one
+// butterfly is live in registers across it (with both, the pass spilled at 128 registers). Ns ≤ T
+// (s ≤ M − 5 in every middle pass), so j and j + T share k = j mod Ns and their twiddles.
+template <bool INV> __device__ inline void mid_pass_parked(float* buf, float* scratch, const Plan& pl, unsigned s, Layout in, Layout out, const Tw& tw) {
+    const unsigned m = pl.m, cnt = m >> 4, T = blockDim.x, ps = 16 * T;
+    const unsigned k = threadIdx.x & ((1u << s) - 1u);
+    TwPowers tp;
+    if (s != 0) tp = tw_powers<INV>(tw.get(s + 4, k), tw.get(s + 2, k));
+    float2 v[16];
+#pragma unroll
+    for (int c = 1; c >= 0; --c) {
+        const unsigned j = threadIdx.x + c * T;
+#pragma unroll
+        for (int q = 0; q < 16; ++q) v[q] = ld(buf, m, in(j + q * cnt));
+        if (s != 0) twiddle_apply<16>(v, tp);
+        dft<16, INV>(v);
+        if (c == 1) {
+#pragma unroll
+            for (int q = 0; q < 16; ++q) st(scratch, ps, q * T + threadIdx.x, v[q]);
+            fence_loads();
+        }
+    }
+    __syncthreads();
+    const unsigned b = ((threadIdx.x - k) << 4) + k;
+#pragma unroll
+    for (int q = 0; q < 16; ++q) st(buf, m, out(b + (q << s)), v[q]);
+#pragma unroll
+    for (int q = 0; q < 16; ++q) {
+        st(buf, m, out(b + (T << 4) + (q << s)), ld(scratch, ps, q * T + threadIdx.x));
+        fence_loads();
+    }
+    __syncthreads();
+}
+// Scratch floats the middle passes of an m-point FFT need at blockDim.x = T: 32·T when m/16 > T
+// (two butterflies per thread), else none. The host sizes dynamic shared memory by the same rule.
+__device__ inline unsigned mid_scratch_floats(const Plan& pl) { return (pl.m >> 4) > blockDim.x ? 32u * blockDim.x : 0u; }
+
+// The middle passes on nb buffers one after the other (plane pairs at base + 2m·b). `scratch`
+// (mid_scratch_floats) is used only when m/16 > blockDim.x; callers whose shape excludes that
+// pass nullptr, which leaves the parked pass out of their code.
+template <bool INV> __device__ inline void mid_passes(float* base, unsigned nb, float* scratch, const Plan& pl, unsigned s, Layout in, Layout out, const Tw& tw) {
     for (unsigned b = 0; b < nb; ++b) {
-        if (IPT == 1 || (pl.m >> 4) <= blockDim.x) mid_pass<INV, 1>(base + 2 * pl.m * b, pl, s, in, out, tw);
-        else mid_pass<INV, IPT>(base + 2 * pl.m * b, pl, s, in, out, tw);
+        if (scratch == nullptr || (pl.m >> 4) <= blockDim.x) mid_pass<INV>(base + 2 * pl.m * b, pl, s, in, out, tw);
+        else mid_pass_parked<INV>(base + 2 * pl.m * b, scratch, pl, s, in, out, tw);
     }
 }
 
-// Buffers one after the other: at most one butterfly per thread whenever m/16 ≤ blockDim (two
-// butterflies of two buffers in one pass spilled at 128 registers).
-template <int IPT> __device__ inline Layout forward_mids(float* base, unsigned nb, const Plan& pl, const Tw& tw) {
+__device__ inline Layout forward_mids(float* base, unsigned nb, float* scratch, const Plan& pl, const Tw& tw) {
     Layout l = written_by(pl.r0, 0);
     for (unsigned i = 0; i < pl.mids; ++i) {
         const unsigned s = pl.r0 + 4 * i;
         const Layout o = written_by(4, s);
-        mid_passes<false, IPT>(base, nb, pl, s, l, o, tw);
+        mid_passes<false>(base, nb, scratch, pl, s, l, o, tw);
         l = o;
     }
     return l;
 }
 // Inverse passes after the fused one; returns the layout the last pass reads.
-template <int IPT> __device__ inline Layout inverse_mids(float* base, unsigned nb, const Plan& pl, const Tw& tw) {
+__device__ inline Layout inverse_mids(float* base, unsigned nb, float* scratch, const Plan& pl, const Tw& tw) {
     Layout l = written_by(pl.rL, 0);
     for (unsigned i = 0; i < pl.mids; ++i) {
         const unsigned s = pl.rL + 4 * i;
         const Layout o = written_by(4, s);
-        mid_passes<true, IPT>(base, nb, pl, s, l, o, tw);
+        mid_passes<true>(base, nb, scratch, pl, s, l, o, tw);
         l = o;
     }
     return l;
@@ -521,78 +570,71 @@ __device__ inline unsigned pair_slots(const Plan& pl) {
     return J >= 2 ? J / 2 : 1u;
 }
 
-// Forward fused pass, read half: butterflies b1, b2 from the buffer (layout `in`) into registers,
-// twiddled (Ns = J) and transformed: v1[q] = Z[b1 + q·J], v2[q] = Z[b2 + q·J].
-template <int RL> __device__ inline void fused_read(const float* buf, const Plan& pl, Layout in, const Tw& tw, const Pair& pr, float2 (&v1)[RL], float2 (&v2)[RL]) {
+// Forward fused pass, read half: butterflies b1, b2 from the buffer (layout `in`), twiddled
+// (Ns = J) and transformed in registers one at a time, then parked in their own points (no other
+// thread reads them in this pass): point b + q·J holds bin Z[b + q·J]. One butterfly is live at a
+// time: with both in registers plus the split/product temporaries the pass spilled at 128 registers.
+template <int RL> __device__ inline void fused_read_park(float* buf, const Plan& pl, Layout in, const Tw& tw, const Pair& pr) {
     const unsigned m = pl.m, J = pr.J, s = pl.M - ilog2(RL);
+    for (unsigned i = 0; i < (pr.has2 ? 2u : 1u); ++i) {
+        const unsigned b = i ? pr.b2 : pr.b1;
+        float2 v[RL];
 #pragma unroll
-    for (int q = 0; q < RL; ++q) v1[q] = ld(buf, m, in(pr.b1 + q * J));
-    pass_twiddle<RL, false>(v1, tw, s, pr.b1);
-    dft<RL, false>(v1);
-    if (pr.has2) {
+        for (int q = 0; q < RL; ++q) v[q] = ld(buf, m, in(b + q * J));
+        pass_twiddle<RL, false>(v, tw, s, b);
+        dft<RL, false>(v);
 #pragma unroll
-        for (int q = 0; q < RL; ++q) v2[q] = ld(buf, m, in(pr.b2 + q * J));
-        pass_twiddle<RL, false>(v2, tw, s, pr.b2);
-        dft<RL, false>(v2);
+        for (int q = 0; q < RL; ++q) st(buf, m, in(b + q * J), v[q]);
+        fence_loads();
     }
 }
 
-// Calls f(zk, zmk, k, w, ik, imk) once per bin pair (k, m − k) held by the slot: zk, zmk the
-// registers of bins k and m − k (the same register for k = 0, where zmk stands for bin m, and for
-// k = m/2), w = W_n^k (n = 2m), ik/imk their points in the buffer's natural index.
-template <int RL, class F> __device__ inline void for_each_pair(const Plan& pl, const Tw& tw, const Pair& pr, float2 (&v1)[RL], float2 (&v2)[RL], F& f) {
-    const unsigned J = pr.J, e = pl.M + 1;
+// Calls f(zk, zmk, k, w, ik, imk) once per bin pair (k, m − k) parked by the slot, in place: zk,
+// zmk the bins k and m − k loaded from the buffer and stored back after f (the same variable for
+// k = 0, where zmk stands for bin m, and for k = m/2), w = W_n^k (n = 2m), ik/imk their points in
+// the buffer's natural index.
+template <int RL, class F> __device__ inline void for_each_pair(float* buf, const Plan& pl, Layout in, const Tw& tw, const Pair& pr, F& f) {
+    const unsigned m = pl.m, J = pr.J, e = pl.M + 1;
+    auto two = [&](unsigned ik, unsigned imk, unsigned k, float2 w) {
+        float2 a = ld(buf, m, in(ik)), b = ld(buf, m, in(imk));
+        f(a, b, k, w, ik, imk);
+        st(buf, m, in(imk), b);
+        st(buf, m, in(ik), a);
+        fence_loads();
+    };
+    auto one = [&](unsigned ik, unsigned k, float2 w) {
+        float2 a = ld(buf, m, in(ik));
+        f(a, a, k, w, ik, ik);
+        st(buf, m, in(ik), a);
+        fence_loads();
+    };
     const float2 wb1 = tw.get(e, pr.b1), wb2 = pr.has2 ? tw.get(e, pr.b2) : make_float2(1.f, 0.f);
     if (pr.u != 0) {
 #pragma unroll
-        for (int q = 0; q < RL; ++q) {
-            const float2 w = cmul(wb1, w32(q * (16 / RL)));
-            f(v1[q], v2[RL - 1 - q], pr.b1 + q * J, w, pr.b1 + q * J, pr.b2 + (RL - 1 - q) * J);
-            fence_loads();
-        }
+        for (int q = 0; q < RL; ++q) two(pr.b1 + q * J, pr.b2 + (RL - 1 - q) * J, pr.b1 + q * J, cmul(wb1, w32(q * (16 / RL))));
         return;
     }
-    f(v1[0], v1[0], 0u, make_float2(1.f, 0.f), 0u, 0u);
+    one(0u, 0u, make_float2(1.f, 0.f));
 #pragma unroll
-    for (int q = 1; q < RL / 2; ++q) {
-        f(v1[q], v1[RL - q], q * J, w32(q * (16 / RL)), q * J, (RL - q) * J);
-        fence_loads();
-    }
-    if (RL >= 2) f(v1[RL / 2], v1[RL / 2], (RL / 2) * J, w32(8), (RL / 2) * J, (RL / 2) * J);
+    for (int q = 1; q < RL / 2; ++q) two(q * J, (RL - q) * J, q * J, w32(q * (16 / RL)));
+    if (RL >= 2) one((RL / 2) * J, (RL / 2) * J, w32(8));
     if (pr.has2) {
 #pragma unroll
-        for (int q = 0; q < RL / 2; ++q) {
-            const float2 w = cmul(wb2, w32(q * (16 / RL)));
-            f(v2[q], v2[RL - 1 - q], pr.b2 + q * J, w, pr.b2 + q * J, pr.b2 + (RL - 1 - q) * J);
-            fence_loads();
-        }
+        for (int q = 0; q < RL / 2; ++q) two(pr.b2 + q * J, pr.b2 + (RL - 1 - q) * J, pr.b2 + q * J, cmul(wb2, w32(q * (16 / RL))));
     }
 }
 
-// Inverse first pass (Ns = 1, no twiddle) of butterflies b1, b2: transform in registers (call
-// before the barrier) and store to b·RL + q under written_by(rL, 0) (after it).
-template <int RL> __device__ inline void fused_idft(const Pair& pr, float2 (&v1)[RL], float2 (&v2)[RL]) {
-    dft<RL, true>(v1);
-    if (pr.has2) dft<RL, true>(v2);
-}
-// Parks the folded butterflies in their own slots (no other thread reads them) and reloads them
-// transformed by the inverse first pass: what stays live across the following barrier is the two
-// butterflies alone, not the split/product temporaries (which spilled at 128 registers).
-template <int RL> __device__ inline void fused_park_idft(float* buf, const Plan& pl, Layout in, const Pair& pr, float2 (&v1)[RL], float2 (&v2)[RL]) {
-#pragma unroll
-    for (int q = 0; q < RL; ++q) st(buf, pl.m, in(pr.b1 + q * pr.J), v1[q]);
-    if (pr.has2) {
-#pragma unroll
-        for (int q = 0; q < RL; ++q) st(buf, pl.m, in(pr.b2 + q * pr.J), v2[q]);
-    }
-    fence_loads();
+// Inverse first pass (Ns = 1, no twiddle) of butterflies b1, b2: reload them from their own
+// points and transform in registers (call before the barrier; store with fused_store after it).
+template <int RL> __device__ inline void fused_load_idft(const float* buf, const Plan& pl, Layout in, const Pair& pr, float2 (&v1)[RL], float2 (&v2)[RL]) {
 #pragma unroll
     for (int q = 0; q < RL; ++q) v1[q] = ld(buf, pl.m, in(pr.b1 + q * pr.J));
+    dft<RL, true>(v1);
     if (pr.has2) {
 #pragma unroll
         for (int q = 0; q < RL; ++q) v2[q] = ld(buf, pl.m, in(pr.b2 + q * pr.J));
+        dft<RL, true>(v2);
     }
-    fused_idft<RL>(pr, v1, v2);
 }
 template <int RL> __device__ inline void fused_store(float* buf, const Plan& pl, const Pair& pr, float2 (&v1)[RL], float2 (&v2)[RL]) {
     const Layout out = written_by(ilog2(RL), 0);
@@ -641,7 +683,7 @@ __device__ inline void check_shape(unsigned M, unsigned nb) {
     if (M < 1 || M > 14 || (m >> 4) > (nb == 1 ? 2u : 1u) * blockDim.x || (m >> 5) > blockDim.x) __trap();
 }
 
-template <typename T> __device__ inline void filter(const HyenaFftFilterParams p) {
+template <typename T> __device__ __forceinline__ void filter(const HyenaFftFilterParams p) {
     using namespace smfft;
     HYENA_DYN_SHARED(float, z);
     __shared__ float tw_re[HYENA_TW_ENTRIES], tw_im[HYENA_TW_ENTRIES];
@@ -658,7 +700,7 @@ template <typename T> __device__ inline void filter(const HyenaFftFilterParams p
     auto load = [&](unsigned pt, float2* x) { x[0] = load2<T>(hr, 2 * (uint64_t)pt, L, vec); };
     p0_dispatch<1>(z, pl, load);
     __syncthreads();
-    const Layout in = forward_mids<2>(z, 1, pl, tw);
+    const Layout in = forward_mids(z, 1, z + 2 * m, pl, tw);  // scratch after the spectrum
     const float scale = 1.0f / (float)(2u * m);  // a power of two: exact
     const unsigned u = threadIdx.x;
     if (u >= pair_slots(pl)) return;
@@ -671,23 +713,23 @@ template <typename T> __device__ inline void filter(const HyenaFftFilterParams p
         if (k == 0 || 2 * k != m) out[m - k] = make_float2(xmk.x * scale, xmk.y * scale);
     };
     switch (pl.rL) {
-    case 1: { float2 v1[2], v2[2]; fused_read<2>(z, pl, in, tw, pr, v1, v2); for_each_pair<2>(pl, tw, pr, v1, v2, op); } break;
-    case 2: { float2 v1[4], v2[4]; fused_read<4>(z, pl, in, tw, pr, v1, v2); for_each_pair<4>(pl, tw, pr, v1, v2, op); } break;
-    case 3: { float2 v1[8], v2[8]; fused_read<8>(z, pl, in, tw, pr, v1, v2); for_each_pair<8>(pl, tw, pr, v1, v2, op); } break;
-    default: { float2 v1[16], v2[16]; fused_read<16>(z, pl, in, tw, pr, v1, v2); for_each_pair<16>(pl, tw, pr, v1, v2, op); } break;
+    case 1: { fused_read_park<2>(z, pl, in, tw, pr); for_each_pair<2>(z, pl, in, tw, pr, op); } break;
+    case 2: { fused_read_park<4>(z, pl, in, tw, pr); for_each_pair<4>(z, pl, in, tw, pr, op); } break;
+    case 3: { fused_read_park<8>(z, pl, in, tw, pr); for_each_pair<8>(z, pl, in, tw, pr, op); } break;
+    default: { fused_read_park<16>(z, pl, in, tw, pr); for_each_pair<16>(z, pl, in, tw, pr, op); } break;
     }
 }
 
 // Forward fused pass of the convolution: split, ×hf, fold, first inverse pass. All threads call it
 // (it holds a barrier).
-template <int RL> __device__ inline void fwd_fused(float* z, const smfft::Plan& pl, smfft::Layout in, const smfft::Tw& tw, const float2* __restrict__ hf) {
+template <int RL> __device__ __forceinline__ void fwd_fused(float* z, const smfft::Plan& pl, smfft::Layout in, const smfft::Tw& tw, const float2* __restrict__ hf) {
     using namespace smfft;
     const unsigned m = pl.m;
     const bool act = threadIdx.x < pair_slots(pl);
     const Pair pr = pair_of(act ? threadIdx.x : 0u, pl);
     float2 v1[RL], v2[RL];
     if (act) {
-        fused_read<RL>(z, pl, in, tw, pr, v1, v2);
+        fused_read_park<RL>(z, pl, in, tw, pr);
         auto op = [&](float2& zk, float2& zmk, unsigned k, float2 w, unsigned, unsigned) {
             float2 xk, xmk;
             split(zk, zmk, w, k, &xk, &xmk);
@@ -696,15 +738,15 @@ template <int RL> __device__ inline void fwd_fused(float* z, const smfft::Plan& 
             zmk = z2;
             zk = z1;  // last: zk and zmk may be one register (k = 0, k = m/2)
         };
-        for_each_pair<RL>(pl, tw, pr, v1, v2, op);
-        fused_park_idft<RL>(z, pl, in, pr, v1, v2);
+        for_each_pair<RL>(z, pl, in, tw, pr, op);
+        fused_load_idft<RL>(z, pl, in, pr, v1, v2);
     }
     __syncthreads();
     if (act) fused_store<RL>(z, pl, pr, v1, v2);
     __syncthreads();
 }
 
-template <typename T> __device__ inline void fwd(const HyenaFftConvFwdParams p) {
+template <typename T> __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p) {
     using namespace smfft;
     HYENA_DYN_SHARED(float, z);
     __shared__ float tw_re[HYENA_TW_ENTRIES], tw_im[HYENA_TW_ENTRIES];
@@ -712,9 +754,13 @@ template <typename T> __device__ inline void fwd(const HyenaFftConvFwdParams p) 
     check_shape(pl.M, 1);
     const unsigned m = pl.m;
     const uint64_t L = p.l, B = p.b, C = p.c;
-    // a = pre ⊙ v kept for the D·a term, as two planes (even and odd t): 4-byte accesses.
+    // a = pre ⊙ v kept for the D·a term, as two planes (even and odd t): 4-byte accesses. Where the
+    // middle passes need scratch (m = 16384) it takes that space instead, and the last pass reads
+    // v and pre again (L2 hits: the row was read at the start of the block).
     float* ae = z + 2 * m;
     float* ao = ae + (L + 1) / 2;
+    float* scratch = z + 2 * m;
+    const bool keep_a = mid_scratch_floats(pl) == 0;
     const uint64_t ch = blockIdx.x / B, bi = blockIdx.x % B;
     const uint64_t off = (bi * C + ch) * L;
     const T* __restrict__ v = reinterpret_cast<const T*>(p.v) + off;
@@ -736,26 +782,39 @@ template <typename T> __device__ inline void fwd(const HyenaFftConvFwdParams p) 
             a.x *= q.x;
             a.y *= q.y;
         }
-        if (t < L) ae[pt] = a.x;
-        if (t + 1 < L) ao[pt] = a.y;
+        if (keep_a) {
+            if (t < L) ae[pt] = a.x;
+            if (t + 1 < L) ao[pt] = a.y;
+        }
         x[0] = a;
     };
     p0_dispatch<1>(z, pl, load);
     __syncthreads();
-    const Layout in = forward_mids<2>(z, 1, pl, tw);
+    const Layout in = forward_mids(z, 1, scratch, pl, tw);
     switch (pl.rL) {
     case 1: fwd_fused<2>(z, pl, in, tw, hf); break;
     case 2: fwd_fused<4>(z, pl, in, tw, hf); break;
     case 3: fwd_fused<8>(z, pl, in, tw, hf); break;
     default: fwd_fused<16>(z, pl, in, tw, hf); break;
     }
-    const Layout last = inverse_mids<2>(z, 1, pl, tw);
+    const Layout last = inverse_mids(z, 1, scratch, pl, tw);
     // y = post ⊙ (conv + D·a): hf carries 1/n, so the unnormalised inverse gives the convolution.
     auto out = [&](unsigned pt, const float2* s) {
         const uint64_t t = 2 * (uint64_t)pt;
         if (t >= L) return;
-        float y0 = s[0].x + dd * ae[pt];
-        float y1 = t + 1 < L ? s[0].y + dd * ao[pt] : 0.f;
+        float2 a;
+        if (keep_a) {
+            a = make_float2(ae[pt], t + 1 < L ? ao[pt] : 0.f);
+        } else {
+            a = load2<T>(v, t, L, vec);
+            if (pre) {
+                const float2 q = load2<T>(pre, t, L, vec);
+                a.x *= q.x;
+                a.y *= q.y;
+            }
+        }
+        float y0 = s[0].x + dd * a.x;
+        float y1 = t + 1 < L ? s[0].y + dd * a.y : 0.f;
         if (post) {
             const float2 q = load2<T>(post, t, L, vec);
             y0 *= q.x;
@@ -772,7 +831,7 @@ template <typename T> __device__ inline void fwd(const HyenaFftConvFwdParams p) 
 // Backward fused pass on A (buffer za) and G (zg): X_A is split first and parked in A's own slots;
 // then per bin pair of G: ws = X_G·conj(X_A), G·conj(H) and A·H folded back; G's first inverse
 // pass is stored after a barrier, then A's (read back from its own slots) after another.
-template <int RL> __device__ inline void bwd_fused(float* za, const smfft::Plan& pl, smfft::Layout in, const smfft::Tw& tw, const float2* __restrict__ hf, float2* __restrict__ ws) {
+template <int RL> __device__ __forceinline__ void bwd_fused(float* za, const smfft::Plan& pl, smfft::Layout in, const smfft::Tw& tw, const float2* __restrict__ hf, float2* __restrict__ ws) {
     using namespace smfft;
     const unsigned m = pl.m;
     float* zg = za + 2 * m;
@@ -780,20 +839,16 @@ template <int RL> __device__ inline void bwd_fused(float* za, const smfft::Plan&
     const Pair pr = pair_of(act ? threadIdx.x : 0u, pl);
     float2 v1[RL], v2[RL];
     if (act) {
-        fused_read<RL>(za, pl, in, tw, pr, v1, v2);
+        fused_read_park<RL>(za, pl, in, tw, pr);
         // Real spectrum of a, bins k and m − k (k = 0: X[0] and X[m], both real, packed in one slot).
-        auto park = [&](float2& zk, float2& zmk, unsigned k, float2 w, unsigned ik, unsigned imk) {
+        auto park = [&](float2& zk, float2& zmk, unsigned k, float2 w, unsigned, unsigned) {
             float2 xk, xmk;
             split(zk, zmk, w, k, &xk, &xmk);
-            if (k == 0) {
-                st(za, m, in(ik), make_float2(xk.x, xmk.x));
-            } else {
-                st(za, m, in(ik), xk);
-                if (imk != ik) st(za, m, in(imk), xmk);
-            }
+            zmk = xmk;
+            zk = k == 0 ? make_float2(xk.x, xmk.x) : xk;  // last: one variable for k = 0 and k = m/2
         };
-        for_each_pair<RL>(pl, tw, pr, v1, v2, park);
-        fused_read<RL>(zg, pl, in, tw, pr, v1, v2);
+        for_each_pair<RL>(za, pl, in, tw, pr, park);
+        fused_read_park<RL>(zg, pl, in, tw, pr);
         auto op = [&](float2& zk, float2& zmk, unsigned k, float2 w, unsigned ik, unsigned imk) {
             float2 gk, gmk, ak, amk;
             split(zk, zmk, w, k, &gk, &gmk);
@@ -816,20 +871,14 @@ template <int RL> __device__ inline void bwd_fused(float* za, const smfft::Plan&
             zmk = z2;
             zk = z1;
         };
-        for_each_pair<RL>(pl, tw, pr, v1, v2, op);
-        fused_park_idft<RL>(zg, pl, in, pr, v1, v2);
+        for_each_pair<RL>(zg, pl, in, tw, pr, op);
+        fused_load_idft<RL>(zg, pl, in, pr, v1, v2);
     }
     __syncthreads();
     if (act) {
         fused_store<RL>(zg, pl, pr, v1, v2);
         // A's folded spectrum from its own slots: bin b + q·J at point b + q·J.
-#pragma unroll
-        for (int q = 0; q < RL; ++q) v1[q] = ld(za, m, in(pr.b1 + q * pr.J));
-        if (pr.has2) {
-#pragma unroll
-            for (int q = 0; q < RL; ++q) v2[q] = ld(za, m, in(pr.b2 + q * pr.J));
-        }
-        fused_idft<RL>(pr, v1, v2);
+        fused_load_idft<RL>(za, pl, in, pr, v1, v2);
     }
     __syncthreads();
     if (act) fused_store<RL>(za, pl, pr, v1, v2);
@@ -838,8 +887,8 @@ template <int RL> __device__ inline void bwd_fused(float* za, const smfft::Plan&
 
 // Backward, one block per (b, c) row. Shared: zA (m complex: A = FFT(a), then the recomputed
 // convolution h ∗ a) and zG (m complex: G = FFT(g), then grad of a before the D term), each as
-// two float planes; the two FFTs run in the same passes (one set of barriers).
-template <typename T> __device__ inline void bwd_rows(const HyenaFftConvBwdParams p) {
+// two float planes; the two FFTs run between the same barriers.
+template <typename T> __device__ __forceinline__ void bwd_rows(const HyenaFftConvBwdParams p) {
     using namespace smfft;
     HYENA_DYN_SHARED(float, za);
     __shared__ float tw_re[HYENA_TW_ENTRIES], tw_im[HYENA_TW_ENTRIES];
@@ -865,53 +914,71 @@ template <typename T> __device__ inline void bwd_rows(const HyenaFftConvBwdParam
     build_tw(tw_re, tw_im, pl.M + 1);
     const Tw tw = {tw_re, tw_im};
 
-    // Load a = pre ⊙ v and g = grad_y ⊙ post (packed, zero padded); partial sum of g·a in fp64
-    // (products of fp32 values are exact there; see bwd_reduce for the accuracy argument).
-    double gd = 0.0;
-    auto load = [&](unsigned pt, float2* x) {
+    // Load a = pre ⊙ v into A and g = grad_y ⊙ post into G (packed, zero padded), one buffer after
+    // the other: one butterfly in registers at a time (both spilled at 128 registers).
+    auto load_a = [&](unsigned pt, float2* x) {
         const uint64_t t = 2 * (uint64_t)pt;
-        float2 a = load2<T>(v, t, L, vec), g = load2<T>(gy, t, L, vec);
+        float2 a = load2<T>(v, t, L, vec);
         if (pre) {
             const float2 q = load2<T>(pre, t, L, vec);
             a.x *= q.x;
             a.y *= q.y;
         }
+        x[0] = a;
+    };
+    auto load_g = [&](unsigned pt, float2* x) {
+        const uint64_t t = 2 * (uint64_t)pt;
+        float2 g = load2<T>(gy, t, L, vec);
         if (post) {
             const float2 q = load2<T>(post, t, L, vec);
             g.x *= q.x;
             g.y *= q.y;
         }
-        gd = fma((double)g.x, (double)a.x, gd);  // zero padding adds 0
-        gd = fma((double)g.y, (double)a.y, gd);
-        x[0] = a;
-        x[1] = g;
+        x[0] = g;
     };
-    p0_dispatch<2>(za, pl, load);
-    // Warp sums in a fixed shuffle order, then the warps' sums in order by thread 0 (at the end).
-    for (int o = 16; o > 0; o /= 2) gd += __shfl_down_sync(0xffffffffu, gd, o);
-    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = gd;
+    p0_dispatch<1>(za, pl, load_a);
+    p0_dispatch<1>(za + 2 * m, pl, load_g);
     __syncthreads();
-    const Layout in = forward_mids<1>(za, 2, pl, tw);
+    const Layout in = forward_mids(za, 2, nullptr, pl, tw);
     switch (pl.rL) {
     case 1: bwd_fused<2>(za, pl, in, tw, hf, ws); break;
     case 2: bwd_fused<4>(za, pl, in, tw, hf, ws); break;
     case 3: bwd_fused<8>(za, pl, in, tw, hf, ws); break;
     default: bwd_fused<16>(za, pl, in, tw, hf, ws); break;
     }
-    const Layout last = inverse_mids<1>(za, 2, pl, tw);
-    auto out = [&](unsigned pt, const float2* s) {
+    const Layout last = inverse_mids(za, 2, nullptr, pl, tw);
+    // Outputs from G (the correlation: grad_v, grad_pre) and from A (the convolution: grad_post),
+    // one buffer after the other; the partial sum of g·a for grad_D in fp64 on the way (products
+    // of fp32 values are exact there; see bwd_reduce for the accuracy argument).
+    double gd = 0.0;
+    auto out_g = [&](unsigned pt, const float2* s) {
         const uint64_t t = 2 * (uint64_t)pt;
         if (t >= L) return;
-        const float2 conv = s[0], corr = s[1];
+        const float2 corr = s[0];
         const float2 vt = load2<T>(v, t, L, vec), gyt = load2<T>(gy, t, L, vec);
         const float2 pt2 = pre ? load2<T>(pre, t, L, vec) : make_float2(1.f, 1.f);
         const float2 po2 = post ? load2<T>(post, t, L, vec) : make_float2(1.f, 1.f);
-        const float ga0 = corr.x + dd * (gyt.x * po2.x), ga1 = corr.y + dd * (gyt.y * po2.y);
+        const float g0 = gyt.x * po2.x, g1 = gyt.y * po2.y;
+        gd = fma((double)g0, (double)(vt.x * pt2.x), gd);  // t + 1 ≥ L: zero
+        gd = fma((double)g1, (double)(vt.y * pt2.y), gd);
+        const float ga0 = corr.x + dd * g0, ga1 = corr.y + dd * g1;
         store2<T>(gv_out, t, L, vec, ga0 * pt2.x, ga1 * pt2.y);
         if (gpre) store2<T>(gpre, t, L, vec, ga0 * vt.x, ga1 * vt.y);
-        if (gpost) store2<T>(gpost, t, L, vec, gyt.x * (conv.x + dd * vt.x * pt2.x), gyt.y * (conv.y + dd * vt.y * pt2.y));
     };
-    last_dispatch<2>(za, pl, last, tw, out);
+    auto out_a = [&](unsigned pt, const float2* s) {
+        const uint64_t t = 2 * (uint64_t)pt;
+        if (t >= L) return;
+        const float2 conv = s[0];
+        const float2 vt = load2<T>(v, t, L, vec), gyt = load2<T>(gy, t, L, vec);
+        const float2 pt2 = pre ? load2<T>(pre, t, L, vec) : make_float2(1.f, 1.f);
+        store2<T>(gpost, t, L, vec, gyt.x * (conv.x + dd * vt.x * pt2.x), gyt.y * (conv.y + dd * vt.y * pt2.y));
+    };
+    last_dispatch<1>(za + 2 * m, pl, last, tw, out_g);
+    if (gpost) last_dispatch<1>(za, pl, last, tw, out_a);
+    // Warp sums in a fixed shuffle order, then the warps' sums in order by thread 0.
+    for (int o = 16; o > 0; o /= 2) gd += __shfl_down_sync(0xffffffffu, gd, o);
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = gd;
+    __syncthreads();
     if (threadIdx.x == 0) {
         double s = 0.0;
         for (unsigned w = 0; w < (blockDim.x + 31) / 32; ++w) s += red[w];
