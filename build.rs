@@ -6,7 +6,12 @@
 //!   simulator's CUDA header, for the SIMT simulator (see `build/sim.rs`).
 //! - either: the kernel index `$OUT_DIR/kernel_index.rs` from the entry points of `kernels/*.cu`
 //!   (see `build/index.rs`).
-//! - neither: nothing to do; the crate is CPU-only and needs no nvcc and no libclang.
+//! - always: the module declarations of the kernel modules, `src/ops/<m>.rs` and `src/cpu/<m>.rs`
+//!   for every `kernels/<m>.cu` (see `build/modules.rs`); without `cuda` or `sim` that is all, and
+//!   the crate is CPU-only and needs no nvcc and no libclang.
+
+#[path = "build/modules.rs"]
+mod modules;
 
 #[cfg(any(feature = "cuda", feature = "sim"))]
 #[path = "build/params.rs"]
@@ -28,10 +33,11 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=build");
     println!("cargo:rerun-if-changed=kernels");
+    modules::write();
     #[cfg(any(feature = "cuda", feature = "sim"))]
     {
         params::generate();
-        let kernels = index::parse(&params::manifest_dir().join("kernels"));
+        let kernels = index::parse(&modules::manifest_dir().join("kernels"));
         #[cfg(feature = "cuda")]
         cuda::build();
         #[cfg(feature = "sim")]

@@ -14,7 +14,8 @@
 //! nvcc is found via `NVCC`, then `CUDA_HOME/bin/nvcc` (or `CUDA_PATH`), then `PATH`, then the
 //! toolchain installed by `scripts/provision`. A kernel that fails to compile fails the build.
 
-use super::params::{fail, manifest_dir, out_dir, toolchain_dirs};
+use super::modules::{fail, manifest_dir, out_dir};
+use super::params::toolchain_dirs;
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -201,7 +202,7 @@ pub fn build() {
         println!("cargo:rerun-if-env-changed={v}");
     }
     let kdir = manifest_dir().join("kernels");
-    let sources = super::index::sources(&kdir);
+    let sources = super::modules::sources(&kdir);
     for s in &sources {
         println!("cargo:rerun-if-changed={}", s.display());
     }

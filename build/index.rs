@@ -7,25 +7,10 @@
 //! equal what `cudasim_parse::parse_files` finds in the sources as written, the list a
 //! `cuda`-only build uses (it needs no C++ compiler), so both builds index the same kernels.
 
-use super::params::{fail, out_dir};
+use super::modules::{fail, out_dir, sources};
 use cudasim_parse::{parse_files, KernelInfo};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-
-/// Every `kernels/*.cu`, sorted by name (the order of the simulator build).
-pub fn sources(kdir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(kdir)
-        .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", kdir.display())))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "cu"))
-        .collect();
-    v.sort();
-    if v.is_empty() {
-        fail(&format!("no kernels/*.cu in {}", kdir.display()));
-    }
-    v
-}
+use std::path::Path;
 
 /// The kernels of `kernels/*.cu` read as written (no compiler).
 pub fn parse(kdir: &Path) -> Vec<KernelInfo> {

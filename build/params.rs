@@ -7,28 +7,9 @@
 //! [`toolchain_dirs`] lists, in order, the repository's `.toolchain/` links and the per-user cache
 //! written by `scripts/provision`.
 
+use super::modules::{fail, manifest_dir, out_dir};
 use std::env;
 use std::path::{Path, PathBuf};
-
-/// Folder of this crate (the repository root).
-pub fn manifest_dir() -> PathBuf {
-    PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-}
-
-/// `$OUT_DIR`.
-pub fn out_dir() -> PathBuf {
-    PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
-}
-
-/// Stop the build with a framed message (cargo prints a failed build script's stderr).
-pub fn fail(msg: &str) -> ! {
-    eprintln!("\n==================== hyena-kernels build error ====================");
-    for line in msg.lines() {
-        eprintln!("{line}");
-    }
-    eprintln!("====================================================================\n");
-    std::process::exit(1);
-}
 
 /// The per-user toolchain cache of `scripts/provision` (whether or not it exists):
 /// `${HYENA_TOOLCHAIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hyena-toolchain}/cuda-13.0.88-nvdisasm-13.5.37`

@@ -6,7 +6,8 @@
 //! `$HYENA_CUDA_INCLUDE` (colon-separated, written to `.toolchain/env.sh` by `scripts/provision`),
 //! else from the provisioned toolchain found by `params::toolchain_dirs()`, else `$CUDA_HOME`.
 
-use crate::params::{fail, manifest_dir, toolchain_dirs};
+use crate::modules::{fail, manifest_dir};
+use crate::params::toolchain_dirs;
 use std::env;
 use std::path::PathBuf;
 

@@ -47,19 +47,12 @@ fn check<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, seed:
     assert_close(&format!("{tag} y"), &read_checked(&tag, &dy, n), &y_ref, T::BOUND);
 
     let (mut dgx, mut dgw, mut dgb) = (poisoned::<T>(dev, n), poisoned::<T>(dev, 3 * c), poisoned::<T>(dev, c));
-    shortconv_bwd(
-        dev,
-        &dx,
-        &dw,
-        &dgy,
-        bs,
-        c,
-        l,
-        dgx.view_mut(0..n).unwrap(),
-        dgw.view_mut(0..3 * c).unwrap(),
-        dgb.view_mut(0..c).unwrap(),
-    )
-    .unwrap_or_else(|e| panic!("{tag}: {e}"));
+    // The backward into the first n, 3C and C elements of (grad_x, grad_w, grad_b).
+    let bwd = |gx: &mut DeviceBuffer<T>, gw: &mut DeviceBuffer<T>, gb: &mut DeviceBuffer<T>| {
+        let (gx, gw, gb) = (gx.view_mut(0..n).unwrap(), gw.view_mut(0..3 * c).unwrap(), gb.view_mut(0..c).unwrap());
+        shortconv_bwd(dev, &dx, &dw, &dgy, bs, c, l, gx, gw, gb).unwrap_or_else(|e| panic!("{tag}: {e}"))
+    };
+    bwd(&mut dgx, &mut dgw, &mut dgb);
     dev.synchronize().unwrap();
     assert_close(&format!("{tag} grad_x"), &read_checked(&tag, &dgx, n), &gx_ref, T::BOUND);
     assert_close(&format!("{tag} grad_w"), &read_checked(&tag, &dgw, 3 * c), &gw_ref, T::BOUND);
@@ -67,19 +60,7 @@ fn check<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, seed:
 
     // Deterministic: a second backward gives the same bits.
     let mut again = poisoned::<T>(dev, 3 * c);
-    shortconv_bwd(
-        dev,
-        &dx,
-        &dw,
-        &dgy,
-        bs,
-        c,
-        l,
-        dgx.view_mut(0..n).unwrap(),
-        again.view_mut(0..3 * c).unwrap(),
-        dgb.view_mut(0..c).unwrap(),
-    )
-    .unwrap();
+    bwd(&mut dgx, &mut again, &mut dgb);
     let (a, b2) = (again.to_host().unwrap(), dgw.to_host().unwrap());
     assert!(
         a[..3 * c].iter().zip(&b2[..3 * c]).all(|(p, q)| p.to_f64().to_bits() == q.to_f64().to_bits()),

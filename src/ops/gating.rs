@@ -1,8 +1,8 @@
 //! Gating product on a device: `out = a ⊙ b` and its backward (`kernels/gating.cu`).
 //! Storage f32, bf16 or f16; arithmetic in f32 (one rounding per output).
 
-use super::{elementwise_grid, launch, Args, ELEMENTWISE_BLOCK};
-use crate::device::{Device, DeviceScalar, DeviceView, DeviceViewMut, LaunchConfig};
+use super::{elementwise_config as config, launch, Args};
+use crate::device::{Device, DeviceScalar, DeviceView, DeviceViewMut};
 use crate::error::Result;
 use crate::kernels::{HyenaGateBwdParams, HyenaGateFwdParams};
 use std::sync::Arc;
@@ -17,10 +17,6 @@ fn items(addrs: &[u64], n: usize, elem: usize) -> usize {
     } else {
         n
     }
-}
-
-fn config(items: usize) -> LaunchConfig {
-    LaunchConfig { grid: (elementwise_grid(items), 1, 1), block: (ELEMENTWISE_BLOCK, 1, 1), shared_bytes: 0 }
 }
 
 /// `out = a ⊙ b` elementwise on `dev` (all three of the same length).

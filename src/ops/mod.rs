@@ -10,10 +10,9 @@
 //! queued work on a GPU). Every size is computed with checked arithmetic; a launch that cannot be
 //! described is a typed error.
 
-pub mod gating;
-pub mod shortconv;
-pub mod fftconv;
-pub mod filter;
+// The wrapper `src/ops/<m>.rs` of every kernel module `kernels/<m>.cu`, declared by the build
+// (build/modules.rs): a new kernel module is listed nowhere by hand.
+include!(concat!(env!("OUT_DIR"), "/ops_modules.rs"));
 pub mod gemm;
 
 use crate::device::{as_bytes, DType, Device, DeviceView, DeviceViewMut, LaunchConfig, NoUninit, Pod};
@@ -37,10 +36,12 @@ pub const ELEMENTWISE_BLOCK: u32 = 256;
 /// 132 SMs x 2048 threads = 1056 blocks of 256).
 pub const ELEMENTWISE_MAX_GRID: u32 = 1056;
 
-/// Grid size for `items` independent work items of a grid-stride loop.
-pub(crate) fn elementwise_grid(items: usize) -> u32 {
+/// Launch shape of a grid-stride loop over `items` independent work items: blocks of
+/// [`ELEMENTWISE_BLOCK`] threads, at most [`ELEMENTWISE_MAX_GRID`] of them, no shared memory.
+pub(crate) fn elementwise_config(items: usize) -> LaunchConfig {
     let blocks = items.div_ceil(ELEMENTWISE_BLOCK as usize).max(1);
-    blocks.min(ELEMENTWISE_MAX_GRID as usize) as u32
+    let grid = blocks.min(ELEMENTWISE_MAX_GRID as usize) as u32;
+    LaunchConfig { grid: (grid, 1, 1), block: (ELEMENTWISE_BLOCK, 1, 1), shared_bytes: 0 }
 }
 
 /// A view a launch takes: inputs ([`DeviceView`]) are read, outputs ([`DeviceViewMut`]) written.

@@ -6,7 +6,7 @@
 //! partial sums in an f32 workspace, then an in-order sum over the batch; no float atomics), and
 //! OVERWRITES `grad_w`/`grad_b` (the CPU reference accumulates into them).
 
-use super::{elementwise_grid, launch, mul, Args, ELEMENTWISE_BLOCK};
+use super::{elementwise_config, launch, mul, Args};
 use crate::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, LaunchConfig};
 use crate::error::{HyenaError, Result};
 use crate::kernels::{HyenaShortConvBwdParams, HyenaShortConvParams};
@@ -60,7 +60,7 @@ pub fn shortconv_fwd<'a, T: DeviceScalar>(
         c: c as u64,
         l: l as u64,
     };
-    let cfg = LaunchConfig { grid: (elementwise_grid(n), 1, 1), block: (ELEMENTWISE_BLOCK, 1, 1), shared_bytes: 0 };
+    let cfg = elementwise_config(n);
     // SAFETY: the kernel reads x [B, C, L], w [C, 3], bias [C] (borrowed shared) and writes y
     // [B, C, L] (borrowed exclusively, overlapping nothing), lengths checked above, all on `dev`.
     unsafe { launch(dev, &format!("hyena_shortconv_fwd_{sfx}"), cfg, &p) }

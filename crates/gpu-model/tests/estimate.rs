@@ -11,17 +11,19 @@ use gpu_model::sass::{estimate, LineExec, Listing, Pipe};
 
 const FIXTURE: &str = include_str!("fixtures/micro_sm90.sass");
 
-fn lines(per_warp: &[(&[u32], u64)], warps: u64) -> Vec<LineExec> {
+/// Line counts of `file`: each inline chain (innermost line first) run `n` times per warp.
+fn lines_in(file: &str, per_warp: &[(&[u32], u64)], warps: u64) -> Vec<LineExec> {
     per_warp
         .iter()
         .map(|(chain, n)| LineExec {
-            frames: chain
-                .iter()
-                .map(|l| ("/src/kernels/micro.cu".to_string(), *l))
-                .collect(),
+            frames: chain.iter().map(|l| (file.to_string(), *l)).collect(),
             warp_execs: n * warps,
         })
         .collect()
+}
+
+fn lines(per_warp: &[(&[u32], u64)], warps: u64) -> Vec<LineExec> {
+    lines_in("/src/kernels/micro.cu", per_warp, warps)
 }
 
 fn run(kernel: &str, per_warp: &[(&[u32], u64)], warps: u64) -> gpu_model::sass::Estimate {
@@ -121,30 +123,11 @@ fn looped() {
 fn divergent() {
     // `if (i & 32)` with 64-thread blocks: warp 0 takes the else branch, warp 1 the then branch;
     // nvcc predicates both sides (0000-0170, 24 instructions, none skipped): 24 per warp, 2 warps.
-    let e = run(
-        "micro_divergent",
-        &[
-            (&[25], 1),
-            (&[26], 1),
-            (&[27], 1),
-            (&[28], 1),
-            (&[33], 1),
-            (&[34], 1),
-        ],
-        2,
-    );
+    // The lines both warps ran once.
+    let both: &[(&[u32], u64)] = &[(&[25], 1), (&[26], 1), (&[27], 1), (&[28], 1), (&[33], 1), (&[34], 1)];
+    let e = run("micro_divergent", both, 2);
     // Lines 29 and 31 each ran for one of the two warps.
-    let mut per = lines(
-        &[
-            (&[25], 1),
-            (&[26], 1),
-            (&[27], 1),
-            (&[28], 1),
-            (&[33], 1),
-            (&[34], 1),
-        ],
-        2,
-    );
+    let mut per = lines(both, 2);
     per.extend(lines(&[(&[29], 1), (&[31], 1)], 1));
     let l = Listing::parse(FIXTURE).unwrap();
     let e2 = estimate(l.function("micro_divergent").unwrap(), &per, 2);
@@ -215,36 +198,7 @@ fn helper_count_splits_over_device_inline_copies() {
         //## File \"h.cu\", line 21\n@P BRA `(.L_b)\n\
         //## File \"h.cu\", line 30\nEXIT\n";
     let l = Listing::parse(text).unwrap();
-    let per = vec![
-        LineExec {
-            frames: vec![("h.cu".into(), 9)],
-            warp_execs: 1,
-        },
-        LineExec {
-            frames: vec![("h.cu".into(), 3)],
-            warp_execs: 8,
-        },
-        LineExec {
-            frames: vec![("h.cu".into(), 10)],
-            warp_execs: 4,
-        },
-        LineExec {
-            frames: vec![("h.cu".into(), 11)],
-            warp_execs: 5,
-        },
-        LineExec {
-            frames: vec![("h.cu".into(), 20)],
-            warp_execs: 4,
-        },
-        LineExec {
-            frames: vec![("h.cu".into(), 21)],
-            warp_execs: 5,
-        },
-        LineExec {
-            frames: vec![("h.cu".into(), 30)],
-            warp_execs: 1,
-        },
-    ];
+    let per = lines_in("h.cu", &[(&[9], 1), (&[3], 8), (&[10], 4), (&[11], 5), (&[20], 4), (&[21], 5), (&[30], 1)], 1);
     let e = estimate(&l.functions[0], &per, 1);
     // Hand: S2R 1 + loop a 4 × 3 + loop b 4 × 3 + EXIT 1 = 26.
     assert_eq!(e.total, 26.0);

@@ -28,6 +28,7 @@ use clap::Args;
 use hyena_kernels::device::Device;
 use hyena_kernels::HyenaError;
 use hyena_kernels::cpu::fftconv::{gated_fftconv_fwd, FftConvPlan, Rows};
+use hyena_model::operator::CachePolicy;
 use hyena_model::{HyenaOperator, OperatorConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
@@ -91,6 +92,11 @@ pub struct BenchArgs {
     /// Skip the forward+backward columns.
     #[arg(long)]
     fwd_only: bool,
+    /// Forward+backward: keep the forward's activations while they take at most this many MiB,
+    /// else recompute them per channel group in the backward (0: always recompute; default
+    /// 2048, the operator's `CachePolicy::Auto`).
+    #[arg(long)]
+    train_cache_mib: Option<usize>,
     /// Do not show a progress bar.
     #[arg(long)]
     quiet: bool,
@@ -215,6 +221,8 @@ struct CellShape {
     filter_width: usize,
     emb_dim: usize,
     threads: usize,
+    /// Most bytes of kept activations of the forward+backward ([`CachePolicy::budget`]).
+    train_cache_bytes: usize,
 }
 
 /// Peak bytes (f32) a CPU Hyena cell holds, summed from the buffers the code allocates, plus
@@ -223,7 +231,7 @@ struct CellShape {
 ///   group's workspaces ([`hyena_model::operator::infer_group`]), FFT scratch per thread;
 /// - `hyena_fwdbwd`: the forward cache (u, the filter FFN's f64 activations and modulation window,
 ///   and either the in_proj and short-conv outputs, the recurrence steps and filter spectra, or,
-///   when those exceed [`hyena_model::operator::train_cache_budget`], only the filter h), y, the
+///   when those exceed the cache budget `train_cache_bytes`, only the filter h), y, the
 ///   bench's u and grad_y, and the backward's largest live set (kept: the gradient of the
 ///   short-conv output and of in_proj, grad_u, grad_h, the current step gradient; recomputed:
 ///   grad_u, grad_h and one channel group's workspaces or the filter backward's temporaries);
@@ -249,7 +257,7 @@ fn cpu_cell_bytes(key: &str, s: CellShape) -> u128 {
             let layers = 3u128;
             let filter_cache = 8 * l * (e + f * (layers - 1)) + 8 * l * f * layers + sz * l * f + (n - 1) * row;
             let kept = hyena_model::operator::kept_bytes(s.d, s.order, s.b, s.l, bins as usize, 4) as u128;
-            if kept <= hyena_model::operator::train_cache_budget() as u128 {
+            if kept <= s.train_cache_bytes as u128 {
                 let cache = act + kept + filter_cache;
                 let bwd = act * (2 * (n + 1) + 2) + (n - 1) * row;
                 2 * act + cache + act + bwd + scratch + weights
@@ -480,7 +488,11 @@ fn cpu_columns(a: &BenchArgs, s: &Setup, rep: &mut Report) {
          hyena_fwdbwd the training path (forward with cache, then backward)"
             .into(),
     );
-    let bench_cpu = CpuBench { batch, width: a.width, heads, head_dim: a.head_dim, order: a.order, filter_width: a.filter_width };
+    let cache_policy = match a.train_cache_mib {
+        Some(mib) => CachePolicy::Budget { bytes: mib.saturating_mul(1 << 20) },
+        None => CachePolicy::Auto,
+    };
+    let bench_cpu = CpuBench { batch, width: a.width, heads, head_dim: a.head_dim, order: a.order, filter_width: a.filter_width, cache_policy };
     let pb = progress(a.quiet, (s.lengths.len() * keys.len()) as u64);
     let avail = mem_available();
     let mut attn_gflops: Option<(usize, f64)> = None;
@@ -673,6 +685,8 @@ struct CpuBench {
     head_dim: usize,
     order: usize,
     filter_width: usize,
+    /// How the forward+backward keeps activations (`--train-cache-mib`).
+    cache_policy: CachePolicy,
 }
 
 impl CpuBench {
@@ -687,7 +701,8 @@ impl CpuBench {
             "attn_fwdbwd" => attn.fwd_bwd_bytes(4) + BASE_BYTES,
             _ => {
                 let (order, filter_width, threads) = (self.order, self.filter_width, s.threads);
-                cpu_cell_bytes(key, CellShape { b: self.batch, l, d: self.width, order, filter_width, emb_dim: 33, threads })
+                let train_cache_bytes = self.cache_policy.budget().unwrap_or(hyena_model::operator::TRAIN_CACHE_BYTES);
+                cpu_cell_bytes(key, CellShape { b: self.batch, l, d: self.width, order, filter_width, emb_dim: 33, threads, train_cache_bytes })
             }
         };
         // The first length of a column has no measured point to extrapolate from: time one run
@@ -725,7 +740,8 @@ impl CpuBench {
     fn hyena(&self, l: usize, p: &Policy, bwd: bool) -> Result<Cell, String> {
         let cfg = operator_config(self.width, l, self.order, self.filter_width);
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-        let op = HyenaOperator::<f32>::init(&cfg, &mut rng).map_err(|e| e.to_string())?;
+        let mut op = HyenaOperator::<f32>::init(&cfg, &mut rng).map_err(|e| e.to_string())?;
+        op.set_cache_policy(self.cache_policy);
         let n = self.batch * l * self.width;
         let u = rand_vec(&mut rng, n, 1.0);
         let gy = if bwd { rand_vec(&mut rng, n, 1.0) } else { Vec::new() };

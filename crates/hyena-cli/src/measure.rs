@@ -10,11 +10,9 @@
 //! Rows are matched with the predictions by setting, pass and position in the pass (the launch
 //! sequence is deterministic for a shape), and the kernel names must agree.
 
-use crate::profile::{conv_setting, operator_setting, GpuChoice, ProfileArgs, StorageDtype};
+use crate::profile::{conv_setting, operator_setting, profiled_operator, ConvOperands, GpuChoice, ProfileArgs, StorageDtype};
 use hyena_kernels::device::{Device, DeviceBuffer, DeviceKind, DeviceScalar, GemmSpec, LaunchConfig};
 use hyena_model::device_operator::DeviceOperator;
-use hyena_model::{HyenaOperator, OperatorConfig};
-use rand::SeedableRng;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
@@ -187,16 +185,7 @@ fn operator_rows<S: DeviceScalar>(
     pred: Option<&Predictions>,
 ) -> Result<Vec<MeasuredRow>, AnyErr> {
     let setting = operator_setting(a, b, l);
-    let cfg = OperatorConfig {
-        d_model: a.d_model,
-        l_max: l,
-        order: a.order,
-        filter_order: a.filter_width,
-        emb_dim: 33,
-        ..OperatorConfig::default()
-    };
-    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    let op = HyenaOperator::<f32>::init(&cfg, &mut rng)?;
+    let op = profiled_operator(a, l)?;
     let ddev: Arc<dyn Device> = dev.clone();
     let dop = DeviceOperator::<f32, S>::new(op.clone(), ddev.clone())?;
     let n = b * l * a.d_model;
@@ -229,29 +218,12 @@ fn conv_rows<S: DeviceScalar>(
 ) -> Result<Vec<MeasuredRow>, AnyErr> {
     let setting = conv_setting(a, l);
     let ddev: Arc<dyn Device> = dev.clone();
-    let c = a.d_model;
-    let zeros = vec![S::from_f64(0.0); c * l];
-    let h = DeviceBuffer::<S>::from_host(&ddev, &zeros)?;
-    let d = DeviceBuffer::<S>::from_host(&ddev, &zeros[..c])?;
-    let v = DeviceBuffer::<S>::from_host(&ddev, &zeros)?;
-    let pre = DeviceBuffer::<S>::from_host(&ddev, &zeros)?;
-    let post = DeviceBuffer::<S>::from_host(&ddev, &zeros)?;
-    let mut y = DeviceBuffer::<S>::alloc(&ddev, c * l)?;
+    let mut x = ConvOperands::<S>::alloc(&ddev, a.d_model, l)?;
+    x.zero_inputs()?;
     let mut reps = Vec::new();
     for rep in 0..=a.repeat.max(1) {
         dev.take();
-        hyena_kernels::ops::fftconv::gated_fftconv_fwd(
-            &ddev,
-            &h,
-            &d,
-            &v,
-            Some(pre.as_view()),
-            Some(post.as_view()),
-            1,
-            c,
-            l,
-            &mut y,
-        )?;
+        x.forward(&ddev)?;
         let t = dev.take();
         if rep > 0 {
             reps.push(t);

@@ -94,6 +94,69 @@ pub fn conv_setting(a: &ProfileArgs, l: usize) -> String {
     format!("fused conv B=1 C={} L={l} {:?}", a.d_model, a.dtype).to_lowercase()
 }
 
+#[cfg(feature = "cuda")]
+pub use shared::{profiled_operator, ConvOperands};
+
+/// What `--profile` (simulator) and `--measure` (GPU) both run, so that their rows join.
+#[cfg(feature = "cuda")]
+mod shared {
+    use super::ProfileArgs;
+    use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar};
+    use hyena_model::{HyenaOperator, OperatorConfig};
+    use rand::SeedableRng;
+    use std::sync::Arc;
+
+    /// The operator `--profile` and `--measure` run at length `l` (f32 parameters, seed 0).
+    pub fn profiled_operator(a: &ProfileArgs, l: usize) -> hyena_model::Result<HyenaOperator<f32>> {
+        let cfg = OperatorConfig {
+            d_model: a.d_model,
+            l_max: l,
+            order: a.order,
+            filter_order: a.filter_width,
+            emb_dim: 33,
+            ..OperatorConfig::default()
+        };
+        HyenaOperator::init(&cfg, &mut rand::rngs::StdRng::seed_from_u64(0))
+    }
+
+    /// The operands of the fused gated convolution alone (`--profile` and `--measure`): B = 1,
+    /// C channels, length L, with both gates.
+    pub struct ConvOperands<S: DeviceScalar> {
+        h: DeviceBuffer<S>,
+        d: DeviceBuffer<S>,
+        v: DeviceBuffer<S>,
+        pre: DeviceBuffer<S>,
+        post: DeviceBuffer<S>,
+        y: DeviceBuffer<S>,
+        c: usize,
+        l: usize,
+    }
+
+    impl<S: DeviceScalar> ConvOperands<S> {
+        /// Allocated on `dev`, contents as allocated (the simulator in profile mode maps them lazily:
+        /// no kernel's counts depend on the values, and writing them would make all of them resident).
+        pub fn alloc(dev: &Arc<dyn Device>, c: usize, l: usize) -> hyena_kernels::Result<Self> {
+            let buf = |n: usize| DeviceBuffer::<S>::alloc(dev, n);
+            Ok(Self { h: buf(c * l)?, d: buf(c)?, v: buf(c * l)?, pre: buf(c * l)?, post: buf(c * l)?, y: buf(c * l)?, c, l })
+        }
+
+        /// Zeros in every input (a GPU run times defined values).
+        pub fn zero_inputs(&mut self) -> hyena_kernels::Result<()> {
+            let zeros = vec![S::from_f64(0.0); self.c * self.l];
+            for x in [&mut self.h, &mut self.v, &mut self.pre, &mut self.post] {
+                x.write(&zeros)?;
+            }
+            self.d.write(&zeros[..self.c])
+        }
+
+        /// The fused forward: the filter spectrum of `h`, then `y = post ⊙ (h ∗ (pre ⊙ v) + D ⊙ (pre ⊙ v))`.
+        pub fn forward(&mut self, dev: &Arc<dyn Device>) -> hyena_kernels::Result<()> {
+            let Self { h, d, v, pre, post, y, c, l } = self;
+            hyena_kernels::ops::fftconv::gated_fftconv_fwd(dev, &*h, &*d, &*v, Some(pre.as_view()), Some(post.as_view()), 1, *c, *l, y)
+        }
+    }
+}
+
 #[cfg(all(feature = "sim", feature = "cuda"))]
 pub use imp::profile;
 
@@ -111,8 +174,6 @@ mod imp {
         DType, Device, DeviceBuffer, DeviceKind, DeviceScalar, GemmSpec, LaunchConfig,
     };
     use hyena_model::device_operator::DeviceOperator;
-    use hyena_model::{HyenaOperator, OperatorConfig};
-    use rand::SeedableRng;
     use serde::Serialize;
     use std::path::PathBuf;
     use std::sync::{Arc, Mutex};
@@ -454,16 +515,7 @@ mod imp {
         l: usize,
     ) -> Result<Vec<Row>, AnyErr> {
         let setting = super::operator_setting(a, b, l);
-        let cfg = OperatorConfig {
-            d_model: a.d_model,
-            l_max: l,
-            order: a.order,
-            filter_order: a.filter_width,
-            emb_dim: 33,
-            ..OperatorConfig::default()
-        };
-        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-        let op = HyenaOperator::<f32>::init(&cfg, &mut rng)?;
+        let op = super::profiled_operator(a, l)?;
         let (sim, dev) = new_device(a);
         let ddev: Arc<dyn Device> = dev.clone();
         let dop = DeviceOperator::<f32, S>::new(op.clone(), ddev.clone())?;
@@ -496,26 +548,9 @@ mod imp {
         let setting = super::conv_setting(a, l);
         let (sim, dev) = new_device(a);
         let ddev: Arc<dyn Device> = dev.clone();
-        let c = a.d_model;
-        let h = DeviceBuffer::<S>::alloc(&ddev, c * l)?;
-        let d = DeviceBuffer::<S>::alloc(&ddev, c)?;
-        let v = DeviceBuffer::<S>::alloc(&ddev, c * l)?;
-        let pre = DeviceBuffer::<S>::alloc(&ddev, c * l)?;
-        let post = DeviceBuffer::<S>::alloc(&ddev, c * l)?;
-        let mut y = DeviceBuffer::<S>::alloc(&ddev, c * l)?;
+        let mut x = super::ConvOperands::<S>::alloc(&ddev, a.d_model, l)?;
         let _ = sim.take_counters();
-        hyena_kernels::ops::fftconv::gated_fftconv_fwd(
-            &ddev,
-            &h,
-            &d,
-            &v,
-            Some(pre.as_view()),
-            Some(post.as_view()),
-            1,
-            c,
-            l,
-            &mut y,
-        )?;
+        x.forward(&ddev)?;
         let fwd = sim.take_counters();
         pass_rows(ctx, &setting, "forward", &fwd, &[], 0)
     }

@@ -35,6 +35,11 @@ pub struct RunArgs {
     /// default: the weights file's `config` metadata, else safari's defaults.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Operator with `input.grad_y` on the CPU: keep the forward's activations for the backward
+    /// while they take at most this many MiB, else recompute them per channel group (0: always
+    /// recompute; default 2048, the operator's `CachePolicy::Auto`).
+    #[arg(long)]
+    train_cache_mib: Option<usize>,
 }
 
 /// Find the module prefix: the text before `in_proj.weight` in the one key that ends with it.
@@ -68,7 +73,10 @@ fn load_config(args: &RunArgs, w: &TensorFile) -> Result<(OperatorConfig, Option
 fn run_operator<T: Scalar>(args: &RunArgs, w: &TensorFile) -> Result<(), ModelError> {
     let prefix = find_prefix(w)?;
     let (cfg, declared) = load_config(args, w)?;
-    let op = HyenaOperator::<T>::from_tensors(w, &prefix, &cfg)?;
+    let mut op = HyenaOperator::<T>::from_tensors(w, &prefix, &cfg)?;
+    if let Some(mib) = args.train_cache_mib {
+        op.set_cache_policy(hyena_model::operator::CachePolicy::Budget { bytes: mib.saturating_mul(1 << 20) });
+    }
     if let Some((v, origin)) = &declared {
         hyena_model::config::check_declared_sizes(v, &op.cfg.size_fields(), origin)?;
     }

@@ -36,9 +36,10 @@
 
 use crate::config::OperatorConfig;
 use crate::device_reduce::gemm_sum_k;
-use crate::error::{ModelError, Result};
+use crate::error::Result;
 use crate::lm::Mixer;
 use crate::operator::{HyenaOperator, NamedParam, NamedParamMut};
+use crate::recurrence::{check_dims, check_input_len, schedule, Src};
 use hyena_kernels::cpu::filter::{self, FilterCache, FilterGrads};
 use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, Pod, Trans};
 use hyena_kernels::ops::fftconv::{self as conv, GatedConvGradViews};
@@ -187,12 +188,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
     }
 
     fn check_dims(&self, b: usize, l: usize) -> Result<()> {
-        if l == 0 || b == 0 {
-            return Err(HyenaError::Length(format!("batch and length must be positive, got B={b}, L={l}")).into());
-        }
-        if l > self.op.cfg.l_max {
-            return Err(ModelError::TooLong { l, l_max: self.op.cfg.l_max });
-        }
+        check_dims(b, l, self.op.cfg.l_max)?;
         // The conv kernels' limits, reported before any work is queued.
         conv::fft_size(l)?;
         Ok(())
@@ -211,7 +207,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         self.check_dims(b, l)?;
         let dev = &self.dev;
         let (d, n) = (self.op.cfg.d_model, self.op.cfg.order);
-        hyena_kernels::error::check_len("device operator input u [B, L, D]", u.len(), b * l * d)?;
+        check_input_len("device operator input u [B, L, D]", u.len(), b, l, d)?;
         if !u.as_view().is_on(dev) {
             return Err(HyenaError::Buffer { name: "device operator input u".into(), problem: "belongs to another device".into() }.into());
         }
@@ -254,16 +250,19 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         let per = conv::spectrum_len(d, l)?;
         let x = |i: usize| uc.view(i * chunk..(i + 1) * chunk);
         let mut steps: Vec<DeviceBuffer<S>> = Vec::with_capacity(n - 1);
-        for o in 0..n - 1 {
+        for s in schedule(n) {
+            let o = s.o;
             let mut step = DeviceBuffer::<S>::alloc(dev, chunk)?;
-            let cur = if o == 0 { x(n)? } else { steps[o - 1].as_view() };
-            let post = if o == n - 2 { Some(x(0)?) } else { None };
+            let (cur, pre, post) = s.operands(|src| match src {
+                Src::Chunk(i) => x(i),
+                Src::Step(j) => Ok(steps[j].as_view()),
+            })?;
             conv::gated_fftconv_fwd_spectrum(
                 dev,
                 hf.view(o * per..(o + 1) * per)?,
                 w.filter_bias.view(o * d..(o + 1) * d)?,
                 cur,
-                Some(x(n - 1 - o)?),
+                Some(pre),
                 post,
                 b,
                 d,
@@ -338,28 +337,37 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                 .and_then(Option::take)
                 .ok_or_else(|| HyenaError::Invalid(format!("device operator: chunk gradient {i} is not available")))
         };
-        for o in (0..n - 1).rev() {
-            let cur = if o == 0 { x(n)? } else { cache.steps[o - 1].as_view() };
-            let post = if o == n - 2 { Some(x(0)?) } else { None };
-            let mut next = if o == 0 { None } else { Some(DeviceBuffer::<S>::alloc(dev, chunk)?) };
+        for s in schedule(n).rev() {
+            let o = s.o;
+            let (cur, pre, post) = s.operands(|src| match src {
+                Src::Chunk(i) => x(i),
+                Src::Step(j) => Ok(cache.steps[j].as_view()),
+            })?;
+            // The gradient of `cur`: its chunk's (v), or a fresh buffer, the next (earlier) step's
+            // output gradient.
+            let mut next = None;
+            let grad_v = match s.cur {
+                Src::Chunk(i) => take(i)?,
+                Src::Step(_) => next.insert(DeviceBuffer::<S>::alloc(dev, chunk)?).as_view_mut(),
+            };
             conv::gated_fftconv_bwd(
                 dev,
                 cache.h.view(o * d * l..(o + 1) * d * l)?,
                 w.filter_bias.view(o * d..(o + 1) * d)?,
                 cur,
-                Some(x(n - 1 - o)?),
+                Some(pre),
                 post,
                 &gcur,
                 b,
                 d,
                 l,
                 GatedConvGradViews {
-                    grad_v: match &mut next {
-                        Some(buf) => buf.as_view_mut(),
-                        None => take(n)?,
+                    grad_v,
+                    grad_pre: Some(take(s.pre)?),
+                    grad_post: match s.post {
+                        Some(i) => Some(take(i)?),
+                        None => None,
                     },
-                    grad_pre: Some(take(n - 1 - o)?),
-                    grad_post: if o == n - 2 { Some(take(0)?) } else { None },
                     grad_h: grad_h.view_mut(o * d * l..(o + 1) * d * l)?,
                     grad_d: g.filter_bias.view_mut(o * d..(o + 1) * d)?,
                 },
@@ -439,7 +447,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
     /// Forward pass from host memory (uploads `u`, downloads `y`), as [`HyenaOperator::forward`].
     pub fn forward(&self, u: &[T], b: usize, l: usize) -> Result<(Vec<T>, DeviceOperatorCache<T, S>)> {
         self.check_dims(b, l)?;
-        hyena_kernels::error::check_len("operator input u [B, L, D]", u.len(), b * l * self.op.cfg.d_model)?;
+        check_input_len("operator input u [B, L, D]", u.len(), b, l, self.op.cfg.d_model)?;
         let ud = upload::<T, S>(&self.dev, u)?;
         let (y, cache) = self.forward_device(ud, b, l)?;
         Ok((download(&y)?, cache))

@@ -55,6 +55,7 @@ pub mod layers;
 pub mod lm;
 pub mod operator;
 pub mod recall;
+mod recurrence;
 pub mod tensors;
 pub mod train;
 

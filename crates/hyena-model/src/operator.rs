@@ -7,6 +7,7 @@
 
 use crate::config::OperatorConfig;
 use crate::error::{ModelError, Result};
+use crate::recurrence::{check_dims, check_input_len, schedule, Src};
 use crate::tensors::TensorFile;
 use hyena_kernels::cpu::fftconv::{gated_fftconv_bwd, gated_fftconv_fwd, FftConvPlan, Rows};
 use hyena_kernels::cpu::filter::{self, FilterCache, FilterGrads, ImplicitFilter};
@@ -85,6 +86,9 @@ pub struct HyenaOperator<T> {
     pub filter: ImplicitFilter<T>,
     /// The long convolutions' skip term `[(N−1)·D]` (safari's `filter_fn.bias`).
     pub filter_bias: Vec<T>,
+    /// How [`Self::forward`] keeps activations for the backward pass (not a weight: not saved,
+    /// [`CachePolicy::Auto`] unless set with [`Self::set_cache_policy`]).
+    cache_policy: CachePolicy,
 }
 
 /// What the forward pass keeps for the backward pass.
@@ -121,11 +125,18 @@ enum Activations<T: Scalar> {
 }
 
 /// How [`HyenaOperator::forward_with`] keeps the activations for the backward pass.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CachePolicy {
-    /// [`CachePolicy::Keep`] when the kept activations take at most [`train_cache_budget`] bytes,
-    /// else [`CachePolicy::Recompute`] with groups of [`train_group`] channels.
+    /// [`CachePolicy::Budget`] of [`TRAIN_CACHE_BYTES`].
+    #[default]
     Auto,
+    /// [`CachePolicy::Keep`] when the kept activations take at most `bytes` ([`kept_bytes`]),
+    /// else [`CachePolicy::Recompute`] with groups of [`train_group`] channels (0 always
+    /// recomputes).
+    Budget {
+        /// Most bytes of kept activations.
+        bytes: usize,
+    },
     /// Keep every activation (fastest backward; ~10 `[B, L, D]` tensors at order 2).
     Keep,
     /// Keep only `u` and the filter; the backward recomputes each group of `group` channels
@@ -292,6 +303,7 @@ impl<T: Scalar> HyenaOperator<T> {
             short_filter_bias: uniform(rng, c3, bs)?,
             filter,
             filter_bias: uniform(rng, cf, 1.0)?,
+            cache_policy: CachePolicy::Auto,
         })
     }
 
@@ -485,6 +497,7 @@ impl<T: Scalar> HyenaOperator<T> {
                 normalized: cfg.normalized,
             },
             filter_bias: Vec::new(),
+            cache_policy: CachePolicy::Auto,
         }
     }
 
@@ -510,16 +523,8 @@ impl<T: Scalar> HyenaOperator<T> {
 
     fn check_input(&self, u: &[T], b: usize, l: usize) -> Result<()> {
         self.check_consistent()?;
-        if l == 0 || b == 0 {
-            return Err(ModelError::Kernel(hyena_kernels::HyenaError::Length(format!(
-                "batch and length must be positive, got B={b}, L={l}"
-            ))));
-        }
-        if l > self.cfg.l_max {
-            return Err(ModelError::TooLong { l, l_max: self.cfg.l_max });
-        }
-        let bld = mul("operator input u [B, L, D]", mul("operator input u [B, L, D]", b, l)?, self.cfg.d_model)?;
-        hyena_kernels::error::check_len("operator input u [B, L, D]", u.len(), bld)?;
+        check_dims(b, l, self.cfg.l_max)?;
+        let bld = check_input_len("operator input u [B, L, D]", u.len(), b, l, self.cfg.d_model)?;
         // The largest buffer of the pass, [B, (N+1)·D, L], must be addressable too.
         mul("operator in_proj output [B, (N+1)·D, L]", bld, self.cfg.order + 1)?;
         Ok(())
@@ -551,9 +556,20 @@ impl<T: Scalar> HyenaOperator<T> {
     }
 
     /// Forward pass: `u` `[B, L, D]` → `y` `[B, L, D]`, with the cache for [`Self::backward`]
-    /// (activations kept as [`CachePolicy::Auto`] decides).
+    /// (activations kept as [`Self::cache_policy`] says; [`CachePolicy::Auto`] by default).
     pub fn forward(&self, u: &[T], b: usize, l: usize) -> Result<(Vec<T>, OperatorCache<T>)> {
-        self.forward_with(u, b, l, CachePolicy::Auto)
+        self.forward_with(u, b, l, self.cache_policy)
+    }
+
+    /// The policy [`Self::forward`] (and so the LM's training forward) uses.
+    pub fn cache_policy(&self) -> CachePolicy {
+        self.cache_policy
+    }
+
+    /// Set the policy [`Self::forward`] uses, e.g. `CachePolicy::Budget { bytes }` to keep
+    /// activations up to another size than [`TRAIN_CACHE_BYTES`].
+    pub fn set_cache_policy(&mut self, policy: CachePolicy) {
+        self.cache_policy = policy;
     }
 
     /// [`Self::forward`] keeping the activations for the backward pass as `policy` says. `y` and
@@ -570,8 +586,9 @@ impl<T: Scalar> HyenaOperator<T> {
         let group = match policy {
             CachePolicy::Keep => None,
             CachePolicy::Recompute { group } => Some(group.clamp(1, d)),
-            CachePolicy::Auto => {
-                (kept_bytes(d, n, b, l, bins, sz) > train_cache_budget()).then(|| train_group(d, n, b, l, bins, sz))
+            CachePolicy::Auto | CachePolicy::Budget { .. } => {
+                let budget = policy.budget().unwrap_or(TRAIN_CACHE_BYTES);
+                (kept_bytes(d, n, b, l, bins, sz) > budget).then(|| train_group(d, n, b, l, bins, sz))
             }
         };
         let (h, filter_cache) = filter::filter_fwd(&self.filter, l)?;
@@ -595,10 +612,12 @@ impl<T: Scalar> HyenaOperator<T> {
         drop(h);
         let xs = |i: usize| Rows::new(&uc[i * d * l..], b, d, l, c3 * l);
         let mut steps: Vec<Vec<T>> = Vec::with_capacity(n - 1);
-        for o in 0..n - 1 {
-            let cur = if o == 0 { xs(n)? } else { Rows::contiguous(&steps[o - 1], b, d, l)? };
-            let pre = xs(n - 1 - o)?;
-            let post = if o == n - 2 { Some(xs(0)?) } else { None };
+        for s in schedule(n) {
+            let o = s.o;
+            let (cur, pre, post) = s.operands(|src| match src {
+                Src::Chunk(i) => xs(i),
+                Src::Step(j) => Rows::contiguous(&steps[j], b, d, l),
+            })?;
             let mut out = vec![T::zero(); b * d * l];
             gated_fftconv_fwd(
                 &plan,
@@ -613,10 +632,11 @@ impl<T: Scalar> HyenaOperator<T> {
         }
         // out_proj: y_b [L, D] = Pre_bᵀ [L, D] · W_outᵀ + b_out, Pre_b stored [D, L].
         let last = &steps[n - 2];
+        let w_out_t = group_cols_t(&self.out_proj_weight, d, 0, d);
         let mut y = vec![T::zero(); b * l * d];
         for bi in 0..b {
             let yb = &mut y[bi * l * d..(bi + 1) * l * d];
-            matmul(yb, &last[bi * d * l..(bi + 1) * d * l], &self.out_proj_weight, l, d, d, true, true, false)?;
+            matmul(yb, &last[bi * d * l..(bi + 1) * d * l], &w_out_t, l, d, d, true, false, false)?;
             for row in yb.chunks_exact_mut(d) {
                 row.iter_mut().zip(&self.out_proj_bias).for_each(|(x, &bb)| *x = *x + bb);
             }
@@ -664,10 +684,10 @@ impl<T: Scalar> HyenaOperator<T> {
             self.group_forward(u, b, l, c0, c1, h, plan, &mut ws)?;
             // y_b [L, D] += last_bᵀ [L, G] · W_out[:, c0..c1]ᵀ, last = x₀ ⊙ v.
             let last = &ws.steps[(n - 2) * m..(n - 1) * m];
-            let w_out = group_cols(&self.out_proj_weight, d, c0, c1);
+            let w_out_t = group_cols_t(&self.out_proj_weight, d, c0, c1);
             for bi in 0..b {
                 let yb = &mut y[bi * l * d..(bi + 1) * l * d];
-                matmul(yb, &last[bi * gw * l..(bi + 1) * gw * l], &w_out, l, d, gw, true, true, true)?;
+                matmul(yb, &last[bi * gw * l..(bi + 1) * gw * l], &w_out_t, l, d, gw, true, false, true)?;
             }
         }
         ws.put_back();
@@ -699,13 +719,15 @@ impl<T: Scalar> HyenaOperator<T> {
         let uc = &*uc;
         let xs = |i: usize| Rows::new(&uc[i * gw * l..], b, gw, l, cg * l);
         let m = b * gw * l;
-        for o in 0..n - 1 {
+        for s in schedule(n) {
+            let o = s.o;
             let hfo = &mut hf[o * gw * bins..(o + 1) * gw * bins];
             plan.filter_spectra_into(&h[(o * d + c0) * l..(o * d + c1) * l], gw, hfo)?;
             let (done, rest) = steps.split_at_mut(o * m);
-            let cur = if o == 0 { xs(n)? } else { Rows::contiguous(&done[(o - 1) * m..], b, gw, l)? };
-            let pre = xs(n - 1 - o)?;
-            let post = if o == n - 2 { Some(xs(0)?) } else { None };
+            let (cur, pre, post) = s.operands(|src| match src {
+                Src::Chunk(i) => xs(i),
+                Src::Step(j) => Rows::contiguous(&done[j * m..], b, gw, l),
+            })?;
             gated_fftconv_fwd(plan, hfo, &self.filter_bias[o * d + c0..o * d + c1], cur, Some(pre), post, &mut rest[..m])?;
         }
         Ok(())
@@ -800,18 +822,19 @@ impl<T: Scalar> HyenaOperator<T> {
         let (d, n) = (self.cfg.d_model, self.cfg.order);
         let gw = c1 - c0;
         let cg = (n + 1) * gw;
-        // out_proj backward: dPre_b [G, L] = W_out[:, G]ᵀ · gy_bᵀ.
-        let w_out = group_cols(&self.out_proj_weight, d, c0, c1);
+        // out_proj backward: dPre_b [G, L] = W_out[:, G]ᵀ · gy_bᵀ, W_out[:, G]ᵀ stored row-major.
+        let w_out_t = group_cols_t(&self.out_proj_weight, d, c0, c1);
         for bi in 0..b {
             let gy = &grad_y[bi * l * d..(bi + 1) * l * d];
-            matmul(&mut g[bi * gw * l..(bi + 1) * gw * l], &w_out, gy, gw, l, d, true, true, false)?;
+            matmul(&mut g[bi * gw * l..(bi + 1) * gw * l], &w_out_t, gy, gw, l, d, false, true, false)?;
         }
-        // dW_out[:, G] += Σ_b gy_bᵀ · Pre_bᵀ: a sum over B·L positions, accumulated accurately
+        // dW_out[:, G]ᵀ [G, D] += Σ_b Pre_b [G, L] · gy_b [L, D] (both operands row-major; the
+        // transposed result is the small one): a sum over B·L positions, accumulated accurately
         // (`hyena_kernels::cpu::reduce`).
         let last = steps[n - 2];
         let ab: Vec<(&[T], &[T])> =
-            (0..b).map(|bi| (&grad_y[bi * l * d..(bi + 1) * l * d], &last[bi * gw * l..(bi + 1) * gw * l])).collect();
-        on_group_cols(&mut grads.out_proj_weight, d, c0, c1, |c| matmul_sum_k(c, &ab, d, gw, l, true, true))?;
+            (0..b).map(|bi| (&last[bi * gw * l..(bi + 1) * gw * l], &grad_y[bi * l * d..(bi + 1) * l * d])).collect();
+        on_group_cols_t(&mut grads.out_proj_weight, d, c0, c1, |c| matmul_sum_k(c, &ab, gw, d, l, false, false))?;
         // The recurrence, last step first.
         let xs = |i: usize| Rows::new(&uc[i * gw * l..], b, gw, l, cg * l);
         let add_chunk = |g_uc: &mut [T], i: usize, src: &[T]| {
@@ -820,23 +843,25 @@ impl<T: Scalar> HyenaOperator<T> {
                 dst.iter_mut().zip(&src[bi * gw * l..(bi + 1) * gw * l]).for_each(|(a, &x)| *a = *a + x);
             }
         };
-        for o in (0..n - 1).rev() {
-            let cur = if o == 0 { xs(n)? } else { Rows::contiguous(steps[o - 1], b, gw, l)? };
-            let pre = xs(n - 1 - o)?;
-            let post = if o == n - 2 { Some(xs(0)?) } else { None };
+        for s in schedule(n).rev() {
+            let o = s.o;
+            let (cur, pre, post) = s.operands(|src| match src {
+                Src::Chunk(i) => xs(i),
+                Src::Step(j) => Rows::contiguous(steps[j], b, gw, l),
+            })?;
             let gr = gated_fftconv_bwd(plan, hfs[o], &self.filter_bias[o * d + c0..o * d + c1], cur, Some(pre), post, g)?;
             if let Some(gp) = &gr.grad_pre {
-                add_chunk(g_uc, n - 1 - o, gp);
+                add_chunk(g_uc, s.pre, gp);
             }
-            if let Some(gq) = &gr.grad_post {
-                add_chunk(g_uc, 0, gq);
+            if let (Some(gq), Some(i)) = (&gr.grad_post, s.post) {
+                add_chunk(g_uc, i, gq);
             }
             grad_h[(o * d + c0) * l..(o * d + c1) * l].copy_from_slice(&gr.grad_h);
             grads.filter_bias[o * d + c0..o * d + c1].iter_mut().zip(&gr.grad_d).for_each(|(a, &x)| *a = *a + x);
-            if o == 0 {
-                add_chunk(g_uc, n, &gr.grad_v);
-            } else {
-                g.copy_from_slice(&gr.grad_v);
+            // The gradient of `cur`: into its chunk (v), or the previous step's output gradient.
+            match s.cur {
+                Src::Chunk(i) => add_chunk(g_uc, i, &gr.grad_v),
+                Src::Step(_) => g.copy_from_slice(&gr.grad_v),
             }
         }
         Ok(())
@@ -967,25 +992,37 @@ fn on_group_rows<T: Copy, R>(v: &mut [T], per: usize, d: usize, chunks: usize, c
     r
 }
 
-/// Columns `c0..c1` of a row-major `[D, D]` matrix as `[D, c1 − c0]`; the matrix itself when
-/// the group has every channel.
-fn group_cols<T: Copy>(v: &[T], d: usize, c0: usize, c1: usize) -> std::borrow::Cow<'_, [T]> {
-    if c1 - c0 == d {
-        return std::borrow::Cow::Borrowed(v);
+/// Columns `c0..c1` of a row-major `[D, D]` matrix, transposed: `[c1 − c0, D]` (row c is column
+/// `c0 + c`).
+///
+/// Why transposed: out_proj's GEMMs take W_out (PyTorch's `[out, in]`) as `W_outᵀ`; with this
+/// small copy they get it row-major instead of through strides, the layout the `gemm` crate is
+/// fastest with (docs/BENCHMARKS.md, "Projection GEMM layouts").
+fn group_cols_t<T: Copy>(v: &[T], d: usize, c0: usize, c1: usize) -> Vec<T> {
+    let gw = c1 - c0;
+    let mut out = Vec::with_capacity(gw * d);
+    if gw == 0 {
+        return out;
     }
-    v.chunks_exact(d).flat_map(|r| r[c0..c1].iter().copied()).collect::<Vec<T>>().into()
+    // Plain index loops: an iterator chain (flat_map of step_by) cost ~30 instructions per
+    // element, more than the GEMM layouts save at L = 1K.
+    out.resize(gw * d, v[0]);
+    for (j, row) in v.chunks_exact(d).enumerate() {
+        for (c, &x) in row[c0..c1].iter().enumerate() {
+            out[c * d + j] = x;
+        }
+    }
+    out
 }
 
-/// `f` on the [`group_cols`] of `v`, written back into `v` after.
-fn on_group_cols<T: Copy, R>(v: &mut [T], d: usize, c0: usize, c1: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
-    let gw = c1 - c0;
-    if gw == d {
-        return f(v);
-    }
-    let mut tmp = group_cols(v, d, c0, c1).into_owned();
+/// `f` on the [`group_cols_t`] of `v` (`[c1 − c0, D]`), written back (transposed) into `v` after.
+fn on_group_cols_t<T: Copy, R>(v: &mut [T], d: usize, c0: usize, c1: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+    let mut tmp = group_cols_t(v, d, c0, c1);
     let r = f(&mut tmp);
-    for (row, t) in v.chunks_exact_mut(d).zip(tmp.chunks_exact(gw)) {
-        row[c0..c1].copy_from_slice(t);
+    for (j, row) in v.chunks_exact_mut(d).enumerate() {
+        for (c, x) in row[c0..c1].iter_mut().enumerate() {
+            *x = tmp[c * d + j];
+        }
     }
     r
 }
@@ -1019,18 +1056,20 @@ pub fn kept_bytes(d: usize, order: usize, b: usize, l: usize, bins: usize, scala
     scalar_bytes.saturating_mul(bld.saturating_mul(2 * (order + 1) + nm1).saturating_add((2 * nm1).saturating_mul(d).saturating_mul(bins)))
 }
 
-/// Default of [`train_cache_budget`]: kept activations up to 2 GiB (L = 128K at B = 1, D = 256,
+/// The budget of [`CachePolicy::Auto`]: kept activations up to 2 GiB (L = 128K at B = 1, D = 256,
 /// order 2 in f32; B = 8, D = 768 up to L = 8K).
 pub const TRAIN_CACHE_BYTES: usize = 2 << 30;
 
-/// Most bytes of kept activations [`CachePolicy::Auto`] allows: [`TRAIN_CACHE_BYTES`], or the
-/// environment variable `HYENA_TRAIN_CACHE_MIB` (MiB; 0 always recomputes) when it is set to a
-/// number.
-pub fn train_cache_budget() -> usize {
-    std::env::var("HYENA_TRAIN_CACHE_MIB")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .map_or(TRAIN_CACHE_BYTES, |mib| mib.saturating_mul(1 << 20))
+impl CachePolicy {
+    /// Most bytes of kept activations the policy allows before it recomputes: `None` for the
+    /// fixed policies ([`CachePolicy::Keep`], [`CachePolicy::Recompute`]).
+    pub fn budget(self) -> Option<usize> {
+        match self {
+            CachePolicy::Auto => Some(TRAIN_CACHE_BYTES),
+            CachePolicy::Budget { bytes } => Some(bytes),
+            CachePolicy::Keep | CachePolicy::Recompute { .. } => None,
+        }
+    }
 }
 
 /// Bytes of one channel group's workspaces in a backward pass that recomputes activations.

@@ -467,22 +467,13 @@ impl TensorIndex {
             }
             let bad = || fmt(format!("tensor `{name}`: malformed header entry"));
             let dtype = e.get("dtype").and_then(|d| d.as_str()).ok_or_else(bad)?.to_string();
-            let shape: Vec<usize> = e
-                .get("shape")
-                .and_then(|s| s.as_array())
-                .ok_or_else(bad)?
-                .iter()
-                .map(|x| x.as_u64().map(|x| x as usize))
-                .collect::<Option<_>>()
-                .ok_or_else(bad)?;
-            let offs: Vec<usize> = e
-                .get("data_offsets")
-                .and_then(|s| s.as_array())
-                .ok_or_else(bad)?
-                .iter()
-                .map(|x| x.as_u64().map(|x| x as usize))
-                .collect::<Option<_>>()
-                .ok_or_else(bad)?;
+            // An array of non-negative integers under `key`.
+            let usizes = |key: &str| -> Result<Vec<usize>> {
+                let arr = e.get(key).and_then(|s| s.as_array()).ok_or_else(bad)?;
+                arr.iter().map(|x| x.as_u64().map(|x| x as usize)).collect::<Option<_>>().ok_or_else(bad)
+            };
+            let shape = usizes("shape")?;
+            let offs = usizes("data_offsets")?;
             let [begin, end] = offs[..] else { return Err(bad()) };
             let numel = shape.iter().try_fold(1usize, |a, &s| a.checked_mul(s)).ok_or_else(bad)?;
             let size = match dtype.as_str() {

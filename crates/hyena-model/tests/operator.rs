@@ -242,6 +242,30 @@ fn recomputed_backward_matches_kept_for_every_grouping() {
     }
 }
 
+/// `CachePolicy::Budget` keeps the activations exactly when they fit its bytes (`kept_bytes`), 0
+/// always recomputes, `Auto` is the 2 GiB default, and `forward` follows the operator's own
+/// policy (`set_cache_policy`), with the same `y` either way.
+#[test]
+fn cache_budget_is_an_operator_setting() {
+    use hyena_kernels::cpu::fftconv::FftConvPlan;
+    use hyena_model::operator::{kept_bytes, CachePolicy, TRAIN_CACHE_BYTES};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(30);
+    let mut op = HyenaOperator::<f64>::init(&OperatorConfig { d_model: 5, ..cfg(2, 40, false) }, &mut rng).unwrap();
+    let (b, l) = (2, 37);
+    let u: Vec<f64> = (0..b * l * 5).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let kept = kept_bytes(5, 2, b, l, FftConvPlan::<f64>::cached(l).unwrap().bins(), 8);
+    assert_eq!(op.cache_policy(), CachePolicy::Auto);
+    assert_eq!(CachePolicy::Auto.budget(), Some(TRAIN_CACHE_BYTES));
+    let (y, cache) = op.forward(&u, b, l).unwrap();
+    assert_eq!(cache.recompute_group(), None);
+    for (bytes, recomputes) in [(0, true), (kept - 1, true), (kept, false)] {
+        op.set_cache_policy(CachePolicy::Budget { bytes });
+        let (yb, cache) = op.forward(&u, b, l).unwrap();
+        assert_eq!(cache.recompute_group().is_some(), recomputes, "budget {bytes} of {kept} bytes");
+        assert!(rel_l2(&yb, &y) < 1e-13, "budget {bytes}: {:e}", rel_l2(&yb, &y));
+    }
+}
+
 /// `filter_infer` evaluates the filter in blocks of 2048 positions: at L = 4173 (three blocks, the
 /// last partial) it must give `filter_fwd`'s h, modulated and normalised, to rounding.
 #[test]
@@ -308,4 +332,151 @@ fn streaming_tensor_io_round_trips() {
         assert!(matches!(TensorIndex::open(&t), Err(ModelError::Format { .. })));
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Harnesses for instruction-count profiles of the CPU operator (`#[ignore]`d: they are tools, run
+/// under callgrind by hand, see docs/BENCHMARKS.md "Fixed costs at L = 1K"). Each runs its work on
+/// a one-thread rayon pool (`install`), so every instruction of the measured function executes on
+/// one thread and `callgrind_annotate --inclusive=yes` attributes it to the `#[inline(never)]`
+/// function named below.
+mod profile {
+    use super::*;
+
+    fn one_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+        rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(f)
+    }
+
+    type FwdBwd = (Vec<f32>, Vec<f32>, Vec<Vec<f32>>);
+
+    #[inline(always)]
+    fn fwd_bwd(op: &HyenaOperator<f32>, u: &[f32], gy: &[f32], b: usize, l: usize) -> FwdBwd {
+        let (y, cache) = op.forward(u, b, l).unwrap();
+        let mut grads = op.zeros_like();
+        let gu = op.backward(&cache, gy, &mut grads).unwrap();
+        (y, gu, grads.params().iter().map(|p| p.data.to_vec()).collect())
+    }
+
+    /// The first call (one-time costs: FFT plans, pooled workspaces), outside the measurement.
+    #[inline(never)]
+    fn warm_up_fwd_bwd(op: &HyenaOperator<f32>, u: &[f32], gy: &[f32], b: usize, l: usize) -> FwdBwd {
+        fwd_bwd(op, u, gy, b, l)
+    }
+
+    /// `iters` calls, the measured ones (a different body from [`warm_up_fwd_bwd`], so that the
+    /// compiler does not merge the two functions into one symbol).
+    #[inline(never)]
+    fn measured_fwd_bwd(op: &HyenaOperator<f32>, u: &[f32], gy: &[f32], b: usize, l: usize, iters: usize) -> Vec<FwdBwd> {
+        (0..iters).map(|_| fwd_bwd(op, u, gy, b, l)).collect()
+    }
+
+    /// Forward+backward of the issue-15 shape (B = 1, D = 256, order 2, filter width 64, f32) at
+    /// L = `HYENA_PROFILE_L` (default 1024), `HYENA_PROFILE_ITERS` times (default 1) after one
+    /// call outside the measurement: `valgrind --tool=callgrind --toggle-collect='*measured_fwd_bwd*' <test
+    /// binary> --ignored --exact profile::operator_fwd_bwd`. Every call must give bit-identical
+    /// results (reused workspaces may not carry state from one call to the next).
+    #[test]
+    #[ignore]
+    fn operator_fwd_bwd() {
+        let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+        let (b, d, l, iters) = (1usize, 256usize, env("HYENA_PROFILE_L", 1024), env("HYENA_PROFILE_ITERS", 1));
+        let c = OperatorConfig { d_model: d, l_max: l, order: 2, filter_order: 64, emb_dim: 33, ..OperatorConfig::default() };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+        let op = HyenaOperator::<f32>::init(&c, &mut rng).unwrap();
+        let u: Vec<f32> = (0..b * l * d).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let gy: Vec<f32> = (0..b * l * d).map(|_| rng.random_range(-1.0..1.0)).collect();
+        one_thread(|| {
+            let first = warm_up_fwd_bwd(&op, &u, &gy, b, l);
+            for r in measured_fwd_bwd(&op, &u, &gy, b, l, iters) {
+                assert!(r == first, "a repeated call gave different results");
+            }
+        });
+    }
+
+    use hyena_kernels::cpu::linear::matmul;
+    use hyena_kernels::cpu::reduce::matmul_sum_k;
+
+    /// `[r, c]` row-major → `[c, r]`.
+    fn transpose(x: &[f32], r: usize, c: usize) -> Vec<f32> {
+        (0..c * r).map(|i| x[(i % r) * c + i / r]).collect()
+    }
+
+    // One function per GEMM and operand layout (`n` = stored as used, `t` = transposed), each a
+    // single call, for `callgrind_annotate --inclusive=yes` (names `gemm_*`).
+    #[inline(never)]
+    fn gemm_dpre_tt(c: &mut [f32], w: &[f32], gy: &[f32], d: usize, l: usize) {
+        matmul(c, w, gy, d, l, d, true, true, false).unwrap();
+    }
+    #[inline(never)]
+    fn gemm_dpre_nt(c: &mut [f32], wt: &[f32], gy: &[f32], d: usize, l: usize) {
+        matmul(c, wt, gy, d, l, d, false, true, false).unwrap();
+    }
+    #[inline(never)]
+    fn gemm_dwout_tt(c: &mut [f32], gy: &[f32], last: &[f32], d: usize, l: usize) {
+        matmul_sum_k(c, &[(gy, last)], d, d, l, true, true).unwrap();
+    }
+    #[inline(never)]
+    fn gemm_dwout_nn(ct: &mut [f32], gy: &[f32], last: &[f32], d: usize, l: usize) {
+        matmul_sum_k(ct, &[(last, gy)], d, d, l, false, false).unwrap();
+    }
+    #[inline(never)]
+    fn gemm_du_tn(gu: &mut [f32], gz: &[f32], w_in: &[f32], d: usize, cg: usize, l: usize) {
+        matmul(gu, gz, w_in, l, d, cg, true, false, false).unwrap();
+    }
+    #[inline(never)]
+    fn gemm_dwin_nn(c: &mut [f32], gz: &[f32], u: &[f32], d: usize, cg: usize, l: usize) {
+        matmul_sum_k(c, &[(gz, u)], cg, d, l, false, false).unwrap();
+    }
+    #[inline(never)]
+    fn gemm_inproj_nt(z: &mut [f32], w_in: &[f32], u: &[f32], d: usize, cg: usize, l: usize) {
+        matmul(z, w_in, u, cg, l, d, false, true, false).unwrap();
+    }
+    #[inline(never)]
+    fn gemm_outproj_tt(y: &mut [f32], last: &[f32], w: &[f32], d: usize, l: usize) {
+        matmul(y, last, w, l, d, d, true, true, false).unwrap();
+    }
+    #[inline(never)]
+    fn gemm_outproj_tn(y: &mut [f32], last: &[f32], wt: &[f32], d: usize, l: usize) {
+        matmul(y, last, wt, l, d, d, true, false, false).unwrap();
+    }
+
+    /// The operator's projection GEMMs at B = 1, D = 256, order 2 (CG = 768 in_proj rows), L =
+    /// `HYENA_PROFILE_L` (default 1024), each in its current operand layout and in the alternative
+    /// a cheap transposed copy of the small operand (W_out) or of the small result allows, on one
+    /// thread: `valgrind --tool=callgrind <test binary> --ignored --exact profile::gemm_layouts`,
+    /// then `callgrind_annotate --inclusive=yes` on the `gemm_*` functions. The alternatives must
+    /// give the same products: only the summation order differs (f32 sums of ≤ 1024 terms between f64
+    /// accumulations, error ~u·√K ≈ 2e-6 at worst), so 1e-5 relative, while a wrong transpose gives O(1).
+    #[test]
+    #[ignore]
+    fn gemm_layouts() {
+        let l = std::env::var("HYENA_PROFILE_L").ok().and_then(|v| v.parse().ok()).unwrap_or(1024usize);
+        let (d, cg) = (256usize, 768usize);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let mut r = |n: usize| (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<f32>>();
+        let (w, w_in, gy, u, last, gz) = (r(d * d), r(cg * d), r(l * d), r(l * d), r(d * l), r(cg * l));
+        let wt = transpose(&w, d, d);
+        one_thread(|| {
+            let (mut a, mut b) = (vec![0.0f32; d * l], vec![0.0f32; d * l]);
+            gemm_dpre_tt(&mut a, &w, &gy, d, l);
+            gemm_dpre_nt(&mut b, &wt, &gy, d, l);
+            assert!(rel_l2(&a, &b) < 1e-5, "dPre {:e}", rel_l2(&a, &b));
+            let (mut a, mut b) = (vec![0.0f32; d * d], vec![0.0f32; d * d]);
+            gemm_dwout_tt(&mut a, &gy, &last, d, l);
+            gemm_dwout_nn(&mut b, &gy, &last, d, l);
+            let bt = transpose(&b, d, d);
+            assert!(rel_l2(&a, &bt) < 1e-5, "dW_out {:e}", rel_l2(&a, &bt));
+            let mut gu = vec![0.0f32; l * d];
+            gemm_du_tn(&mut gu, &gz, &w_in, d, cg, l);
+            let mut dwin = vec![0.0f32; cg * d];
+            gemm_dwin_nn(&mut dwin, &gz, &u, d, cg, l);
+            let mut z = vec![0.0f32; cg * l];
+            gemm_inproj_nt(&mut z, &w_in, &u, d, cg, l);
+            let (mut a, mut b) = (vec![0.0f32; l * d], vec![0.0f32; l * d]);
+            gemm_outproj_tt(&mut a, &last, &w, d, l);
+            gemm_outproj_tn(&mut b, &last, &wt, d, l);
+            assert!(rel_l2(&a, &b) < 1e-5, "out_proj {:e}", rel_l2(&a, &b));
+            // The rest are checked by the operator's tests; here they must at least be finite.
+            assert!(gu.iter().chain(&dwin).chain(&z).all(|x| x.is_finite()));
+        });
+    }
 }
