@@ -12,19 +12,25 @@
 //
 // FFT algorithm (real FFT of n = 2^log2n points as an m = n/2 point complex FFT):
 //   load   z[j] = a[2j] + i·a[2j+1]                       (natural order, zero padded)
-//   fwd    radix-2 decimation-in-frequency, in place      (natural in -> bit-reversed out)
-//   pairs  for k = 0..m/2 (slots rev(k), rev(m−k)):  split Z into the real spectrum
+//   fwd    Stockham autosort FFT, radix-16 passes in registers (natural in -> natural out; the
+//          section "Shared-memory path" below has the passes, barriers, twiddles and banks)
+//   pairs  for k = 0..m/2:  split Z into the real spectrum
 //            X[k] = E[k] + W^k O[k],  E = (Z[k] + conj Z[m−k])/2,  O = −i (Z[k] − conj Z[m−k])/2,
 //          multiply by hf, and fold the product Y back into an m-point spectrum
 //            Z'[k] = (Y[k] + conj Y[m−k]) + i (Y[k] − conj Y[m−k]) conj(W^k)   (W = e^{−2πi/n});
-//          the factor 2 of this fold cancels the 1/2 of an m-point inverse vs an n-point one.
-//   inv    radix-2 decimation-in-time with conjugate twiddles (bit-reversed in -> natural out),
-//          unnormalised: hf already carries 1/n, so z'[j] = s[2j] + i·s[2j+1] = (h ∗ a)[2j, 2j+1].
-//   The two FFTs need no bit-reversal permutation. Twiddles: sincospif (accurate, ~1 ulp).
+//          the factor 2 of this fold cancels the 1/2 of an m-point inverse vs an n-point one. Bins
+//          k and m−k sit in the registers of one thread after the last forward pass: no shared
+//          round trip for the split.
+//   inv    the same Stockham passes with conjugate twiddles, unnormalised: hf already carries 1/n,
+//          so z'[j] = s[2j] + i·s[2j+1] = (h ∗ a)[2j, 2j+1].
+//   Twiddles from a per-block table (sincospif once per entry, not per butterfly).
 //
-// Shared memory (dynamic, one block): m float2 (the spectrum, 4n bytes) + L floats (a, kept for
-//   the D·a term so v and pre are read once) = 4n + 4L bytes; L = 16384, n = 32768: 192 KiB
-//   (227 KiB is the sm_90 opt-in limit). The filter kernel needs 4n bytes.
+// Shared memory (dynamic, one block): the spectrum as two float planes (4n bytes) + L floats (a,
+//   kept for the D·a term so v and pre are read once, as even/odd planes) = 4n + 4L bytes;
+//   + 7 KiB static (twiddle table). At n = 32768 (8192 < L ≤ 16384) the middle passes hold two
+//   butterflies per thread and park one in 64 KiB of scratch (one in registers: no spills), which
+//   takes a's place (v and pre are read again at the end, L2 hits): 4n + 64 KiB = 192 KiB (227 KiB
+//   is the sm_90 opt-in limit). The filter kernel needs 4n bytes (+ the scratch at n = 32768).
 //
 // Cost per (b, c) row, fp32 storage: global reads v, pre, post (12 L bytes) + hf (8(n/2+1) ≈ 8L
 //   bytes, shared by the B rows of a channel: L2 hits), writes y (4 L bytes). FLOPs: two m-point
@@ -38,10 +44,11 @@
 //   hf (≈ 8 L, L2), writes grad_v, grad_pre, grad_post (12 L) and the row's spectrum G·conj(A)
 //   (8(n/2+1) ≈ 8 L bytes) to the workspace; the reduce reads it once per channel and writes
 //   grad_h (4 L per channel). FLOPs: four m-point FFTs (2 forward, 2 inverse) ≈ 20 L log2 L, plus
-//   one inverse FFT per channel. Shared: 2 spectra = 8n bytes (+4 KiB static): L ≤ 8192.
+//   one inverse FFT per channel. Shared: 2 spectra = 8n bytes (+7 KiB static): L ≤ 8192.
 //
-// Radix-2 with one __syncthreads per stage is the simple first version (log2 m barriers per FFT);
-// register-resident radix-8 stages are the obvious next optimisation.
+// bwd_rows runs the FFTs of a and g between the same barriers, one buffer after the other within
+// each pass (one butterfly in registers at a time: 128 registers, no spills).
+// bwd_reduce (one inverse FFT per channel) still uses the radix-2 helpers of the long path.
 //
 // ---- Multi-pass (four-step) path: L > 16384 forward, L > 8192 backward, L ≤ 2^20 ----------------
 // A full complex FFT of n = n1·n2 points in global memory (n1 = 2^⌊log2 n / 2⌋, n2 = n / n1; at
@@ -154,117 +161,6 @@ __device__ inline void split(float2 zk, float2 zmk, float2 w, unsigned k, float2
     *xmk = conjf2(csub(e, wo));
 }
 
-template <typename T> __device__ inline void filter(const HyenaFftFilterParams p) {
-    HYENA_DYN_SHARED(float2, z);
-    const T* __restrict__ h = reinterpret_cast<const T*>(p.h);
-    float2* __restrict__ hf = reinterpret_cast<float2*>(p.hf);
-    const unsigned log2m = (unsigned)p.log2n - 1;
-    const unsigned m = 1u << log2m;
-    const uint64_t L = p.l;
-    const uint64_t ch = blockIdx.x;
-    const T* hr = h + ch * L;
-    for (unsigned j = threadIdx.x; j < m; j += blockDim.x) {
-        const uint64_t t = 2 * (uint64_t)j;
-        const float re = t < L ? to_f32<T>(hr[t]) : 0.f;
-        const float im = t + 1 < L ? to_f32<T>(hr[t + 1]) : 0.f;
-        z[j] = make_float2(re, im);
-    }
-    __syncthreads();
-    fft_dif(z, log2m);
-    const float scale = 1.0f / (float)(2u * m);
-    float2* out = hf + ch * (uint64_t)(m + 1);
-    for (unsigned k = threadIdx.x; k <= m / 2; k += blockDim.x) {
-        const unsigned mk = (m - k) & (m - 1);
-        float2 xk, xmk;
-        split(z[rev(k, log2m)], z[rev(mk, log2m)], twiddle(k, m), k, &xk, &xmk);
-        out[k] = make_float2(xk.x * scale, xk.y * scale);
-        if (k == 0) {
-            out[m] = make_float2(xmk.x * scale, xmk.y * scale);
-        } else if (m - k != k) {
-            out[m - k] = make_float2(xmk.x * scale, xmk.y * scale);
-        }
-    }
-}
-
-template <typename T> __device__ inline void fwd(const HyenaFftConvFwdParams p) {
-    HYENA_DYN_SHARED(float2, z);
-    const unsigned log2m = (unsigned)p.log2n - 1;
-    const unsigned m = 1u << log2m;
-    float* a = reinterpret_cast<float*>(z + m);  // L floats after the spectrum
-    const uint64_t L = p.l, B = p.b, C = p.c;
-    const uint64_t ch = blockIdx.x / B, bi = blockIdx.x % B;
-    const uint64_t off = (bi * C + ch) * L;
-    const T* __restrict__ v = reinterpret_cast<const T*>(p.v) + off;
-    const T* __restrict__ pre = p.pre ? reinterpret_cast<const T*>(p.pre) + off : nullptr;
-    const T* __restrict__ post = p.post ? reinterpret_cast<const T*>(p.post) + off : nullptr;
-    const float2* __restrict__ hf = reinterpret_cast<const float2*>(p.hf) + ch * (uint64_t)(m + 1);
-    const float dd = to_f32<T>(reinterpret_cast<const T*>(p.d)[ch]);
-    T* __restrict__ y = reinterpret_cast<T*>(p.y) + off;
-
-    // Load a = pre ⊙ v once: packed into z (zero padded) and kept in a[] for D·a.
-    for (unsigned j = threadIdx.x; j < m; j += blockDim.x) {
-        const uint64_t t = 2 * (uint64_t)j;
-        float re = 0.f, im = 0.f;
-        if (t < L) {
-            re = to_f32<T>(v[t]);
-            if (pre) re *= to_f32<T>(pre[t]);
-            a[t] = re;
-        }
-        if (t + 1 < L) {
-            im = to_f32<T>(v[t + 1]);
-            if (pre) im *= to_f32<T>(pre[t + 1]);
-            a[t + 1] = im;
-        }
-        z[j] = make_float2(re, im);
-    }
-    __syncthreads();
-    fft_dif(z, log2m);
-
-    // Split, multiply by the filter spectrum, fold back: pair (k, m−k) per thread, in place.
-    for (unsigned k = threadIdx.x; k <= m / 2; k += blockDim.x) {
-        const unsigned mk = (m - k) & (m - 1);
-        const unsigned rk = rev(k, log2m), rmk = rev(mk, log2m);
-        const float2 w = twiddle(k, m);
-        float2 xk, xmk;
-        split(z[rk], z[rmk], w, k, &xk, &xmk);
-        // Y[k], Y[m−k] (k = 0: Y[0], Y[m]).
-        const float2 yk = cmul(xk, hf[k]);
-        const float2 ymk = cmul(xmk, hf[m - k]);
-        if (k == 0) {
-            // Z'[0] = (Y0 + conj Ym) + i (Y0 − conj Ym)
-            const float2 e = cadd(yk, conjf2(ymk));
-            const float2 o = csub(yk, conjf2(ymk));
-            z[0] = make_float2(e.x - o.y, e.y + o.x);
-        } else {
-            // Z'[k] = (Y[k] + conj Y[m−k]) + i (Y[k] − conj Y[m−k]) conj(W^k)
-            const float2 e1 = cadd(yk, conjf2(ymk));
-            const float2 o1 = cmul(csub(yk, conjf2(ymk)), conjf2(w));
-            // Z'[m−k] = (Y[m−k] + conj Y[k]) + i (Y[m−k] − conj Y[k]) conj(W^{m−k}), conj(W^{m−k}) = −W^k
-            const float2 e2 = cadd(ymk, conjf2(yk));
-            const float2 o2 = cmul(csub(ymk, conjf2(yk)), make_float2(-w.x, -w.y));
-            z[rk] = make_float2(e1.x - o1.y, e1.y + o1.x);
-            if (mk != k) z[rmk] = make_float2(e2.x - o2.y, e2.y + o2.x);
-        }
-    }
-    __syncthreads();
-    ifft_dit(z, log2m);
-
-    // y = post ⊙ (conv + D·a): one write.
-    for (unsigned j = threadIdx.x; j < m; j += blockDim.x) {
-        const uint64_t t = 2 * (uint64_t)j;
-        if (t >= L) continue;
-        const float2 s = z[j];
-        float y0 = s.x + dd * a[t];
-        if (post) y0 *= to_f32<T>(post[t]);
-        y[t] = from_f32<T>(y0);
-        if (t + 1 < L) {
-            float y1 = s.y + dd * a[t + 1];
-            if (post) y1 *= to_f32<T>(post[t + 1]);
-            y[t + 1] = from_f32<T>(y1);
-        }
-    }
-}
-
 // Fold the real-spectrum pair Y[k], Y[m−k] (k = 0: Y[0], Y[m]) into the packed m-point spectrum
 // bins Z'[k], Z'[m−k] (see the header; k = 0 gives only Z'[0] in *zk).
 __device__ inline void fold(float2 yk, float2 ymk, float2 w, unsigned k, float2* zk, float2* zmk) {
@@ -283,17 +179,723 @@ __device__ inline void fold(float2 yk, float2 ymk, float2 w, unsigned k, float2*
     *zmk = make_float2(e2.x - o2.y, e2.y + o2.x);
 }
 
-// Threads per block of the backward kernels are at most this (static reduction buffer).
+// ---- Shared-memory path: Stockham FFT with register-resident passes -----------------------------
+//
+// Cost model (per m-point complex FFT, m = n/2 = 2^M ≤ 16384, T = blockDim.x threads):
+//   * Stockham autosort (Govindaraju et al. 2008): a pass of radix R = 2^r at stride Ns reads the
+//     points j + q·m/R (q < R) of butterfly j, twiddles them by W_{R·Ns}^{(j mod Ns)·q}, takes an
+//     R-point DFT in registers and writes them to (j − j mod Ns)·R + j mod Ns + q·Ns. Natural order
+//     in and out: no bit reversal anywhere, and the real-FFT split finds bins k and m − k in the
+//     registers of one thread (below).
+//   * Passes: P0 of radix 2^r0 (Ns = 1, no twiddle) straight from global memory; ⌈·⌉ radix-16
+//     middle passes; the last forward pass (radix 2^rL, rL = min(4, M)) stays in registers, where
+//     the split, the spectral product and the fold happen, and the first inverse pass (the same
+//     butterflies, Ns = 1) starts from them. The inverse runs its radix-16 middle passes and ends
+//     with a radix-2^r0 pass that writes global memory. M = r0 + 4·mids + rL.
+//   * Barriers: a middle pass reads everything it needs into registers, barrier, writes, barrier
+//     (in place, one buffer per FFT). Per row of the forward conv: 1 (after P0) + 2·mids + 2 (the
+//     fused pass) + 2·mids: at m = 8192 (mids = 2) 11 for two FFTs, vs 2·13 + 2 radix-2 stages.
+//   * No transcendental and no division per butterfly: every block builds a twiddle table once
+//     (static shared, ≤ 893 entries, one sincospif each) of W_N = e^{−2πi/N} for N = 2^e,
+//     e = 1..M+1: fine entries W_N^f (f < min(N/2, 64)) and coarse entries W_N^{64c}; a lookup is
+//     one table read (N ≤ 128) or the product of two (≈ 1.5 ulp). A radix-16 pass reads w = W^k and
+//     W^{4k} and forms the 15 powers by ≤ 3 products (worst ≈ 13 ulp, typically 5): the same order of
+//     error as the FFT's own rounding (measured: the f32 tests against the f64 reference, tests/fftconv.rs).
+//   * Banks: data in two float planes (re, im: 4-byte accesses, one wavefront per conflict-free
+//     warp request). Reads of a pass take consecutive j per warp (conflict-free in natural order);
+//     writes of a pass with Ns < 32 stride by R; the buffer they write is swizzled,
+//     p ↦ p ^ ((p >> r) & mask_s) with mask_s = bits s..4 (Ns = 2^s): the lanes' varying high
+//     address bits land on distinct banks, and the next pass's natural-order reads stay a bijection
+//     on the banks (the map is unit-triangular over GF(2)). Twiddle lookups take consecutive k or a
+//     broadcast. The split's partner bins m − k are a descending run of 32 consecutive points.
+namespace smfft {
+
+// Index map of a buffer written by a pass of radix 2^r at Ns = 2^s (identity for r = 0 or s ≥ 5).
+struct Layout {
+    unsigned r, mask;
+    __device__ unsigned operator()(unsigned p) const { return p ^ ((p >> r) & mask); }
+};
+__device__ inline Layout written_by(unsigned r, unsigned s) {
+    Layout l;
+    l.r = r;
+    l.mask = (r == 0 || s >= 5) ? 0u : (31u & ~((1u << s) - 1u));
+    return l;
+}
+
+// M = r0 + 4·mids + rL (see the header).
+struct Plan {
+    unsigned M, m, rL, r0, mids;
+};
+__device__ inline Plan make_plan(unsigned M) {
+    Plan p;
+    p.M = M;
+    p.m = 1u << M;
+    p.rL = M < 4 ? M : 4;
+    const unsigned rest = M - p.rL;
+    p.mids = rest == 0 ? 0u : (rest + 3) / 4 - 1;
+    p.r0 = rest - 4 * p.mids;
+    return p;
+}
+
+// Twiddle table: fine part of N = 2^e at 2^(e−1) − 1 (e ≤ 7) or 63 + 64·(e − 7), coarse part (e ≥ 8)
+// at TW_FINE + 2^(e−7) − 2 (e ≤ 13) or TW_FINE + 62 + 64·(e − 13). Supports e ≤ 15, k < min(N/2, 4096).
+#define HYENA_TW_FINE 639
+#define HYENA_TW_ENTRIES 893
+struct Tw {
+    const float* re;
+    const float* im;
+    // W_{2^e}^k.
+    __device__ float2 get(unsigned e, unsigned k) const {
+        if (e <= 7) {
+            const unsigned o = (1u << (e - 1)) - 1u + k;
+            return make_float2(re[o], im[o]);
+        }
+        const unsigned f = 63u + 64u * (e - 7) + (k & 63u);
+        const unsigned c = HYENA_TW_FINE + (e <= 13 ? (1u << (e - 7)) - 2u : 62u + 64u * (e - 13)) + (k >> 6);
+        return cmul(make_float2(re[f], im[f]), make_float2(re[c], im[c]));
+    }
+};
+// Fill the table for N = 2^e, e = 1..emax (one sincospif per entry; arguments −2i/N are exact).
+__device__ inline void build_tw(float* re, float* im, unsigned emax) {
+    for (unsigned e = 1; e <= emax; ++e) {
+        const float scale = -2.0f / (float)(1u << e);  // a power of two: exact
+        const unsigned nf = e <= 7 ? 1u << (e - 1) : 64u;
+        const unsigned fo = e <= 7 ? (1u << (e - 1)) - 1u : 63u + 64u * (e - 7);
+        for (unsigned i = threadIdx.x; i < nf; i += blockDim.x) {
+            float s, c;
+            sincospif((float)i * scale, &s, &c);
+            re[fo + i] = c;
+            im[fo + i] = s;
+        }
+        if (e >= 8) {
+            const unsigned nc = e <= 13 ? 1u << (e - 7) : 64u;
+            const unsigned co = HYENA_TW_FINE + (e <= 13 ? (1u << (e - 7)) - 2u : 62u + 64u * (e - 13));
+            for (unsigned i = threadIdx.x; i < nc; i += blockDim.x) {
+                float s, c;
+                sincospif((float)(64u * i) * scale, &s, &c);
+                re[co + i] = c;
+                im[co + i] = s;
+            }
+        }
+    }
+}
+
+// cos(π t/16) and sin(π t/16) for any integer t (compile-time after unrolling).
+__device__ inline float c16(int t) {
+    t = ((t % 32) + 32) % 32;
+    if (t > 16) t = 32 - t;
+    switch (t) {
+    case 0: return 1.0f; case 1: return 0.98078528040323043f; case 2: return 0.92387953251128674f;
+    case 3: return 0.83146961230254524f; case 4: return 0.70710678118654752f; case 5: return 0.55557023301960218f;
+    case 6: return 0.38268343236508977f; case 7: return 0.19509032201612827f; case 8: return 0.0f;
+    case 9: return -0.19509032201612827f; case 10: return -0.38268343236508977f; case 11: return -0.55557023301960218f;
+    case 12: return -0.70710678118654752f; case 13: return -0.83146961230254524f; case 14: return -0.92387953251128674f;
+    case 15: return -0.98078528040323043f; default: return -1.0f;
+    }
+}
+__device__ inline float s16(int t) { return c16(8 - t); }
+// W_32^t = e^{−iπ t/16} (t compile-time after unrolling).
+__device__ inline float2 w32(int t) { return make_float2(c16(t), -s16(t)); }
+
+// x · W_16^e (forward) or x · conj(W_16^e) (inverse), e compile-time after unrolling.
+template <bool INV> __device__ inline float2 mul_w16(float2 x, int e) {
+    e &= 15;
+    if (e == 0) return x;
+    if (e == 4) return INV ? make_float2(-x.y, x.x) : make_float2(x.y, -x.x);  // ·(±i)
+    if (e == 8) return make_float2(-x.x, -x.y);
+    if (e == 12) return INV ? make_float2(x.y, -x.x) : make_float2(-x.y, x.x);
+    const float2 w = w32(2 * e);
+    return cmul(x, INV ? conjf2(w) : w);
+}
+
+// Bit reversal of q < 2^bits, bits ≤ 4, in closed form: the optimiser folds it once the DFT's loop
+// is unrolled (a recursive form stayed a call, and the register renaming a local-memory array).
+__host__ __device__ constexpr int bitrev(int q, int bits) {
+    return (((q & 1) << 3) | ((q & 2) << 1) | ((q & 4) >> 1) | ((q & 8) >> 3)) >> (4 - bits);
+}
+__host__ __device__ constexpr int ilog2(int r) { return r <= 1 ? 0 : 1 + ilog2(r / 2); }
+
+// R-point DFT in registers, natural order in and out (radix-2 DIF network + a register renaming).
+template <int R, bool INV> __device__ inline void dft(float2 (&v)[R]) {
+#pragma unroll
+    for (int st = 0; st < ilog2(R); ++st) {
+        const int span = (R / 2) >> st;
+#pragma unroll
+        for (int i = 0; i < R / 2; ++i) {
+            const int j = i % span, a = 2 * (i - j) + j, b = a + span;
+            const float2 u = v[a], w = v[b];
+            v[a] = cadd(u, w);
+            v[b] = mul_w16<INV>(csub(u, w), j * (8 / span));  // W_{2·span}^j = W_16^{8j/span}
+        }
+    }
+    float2 t[R];
+#pragma unroll
+    for (int q = 0; q < R; ++q) t[q] = v[bitrev(q, ilog2(R))];
+#pragma unroll
+    for (int q = 0; q < R; ++q) v[q] = t[q];
+}
+
+// Powers of the twiddles of one butterfly: p[i] = w1^i, h[i] = w4^i (i < 4), conjugated for the
+// inverse; v[q] is multiplied by h[q >> 2]·p[q & 3] = W^{k·q} (R ≥ 8: ≤ 3 products per power).
+struct TwPowers {
+    float2 p[4], h[4];
+};
+template <bool INV> __device__ inline TwPowers tw_powers(float2 w1, float2 w4) {
+    if (INV) {
+        w1 = conjf2(w1);
+        w4 = conjf2(w4);
+    }
+    TwPowers t;
+    t.p[0] = make_float2(1.f, 0.f);
+    t.p[1] = w1;
+    t.p[2] = cmul(w1, w1);
+    t.p[3] = cmul(t.p[2], w1);
+    t.h[0] = t.p[0];
+    t.h[1] = w4;
+    t.h[2] = cmul(w4, w4);
+    t.h[3] = cmul(t.h[2], w4);
+    return t;
+}
+template <int R> __device__ inline void twiddle_apply(float2 (&v)[R], const TwPowers& tp) {
+#pragma unroll
+    for (int q = 1; q < R; ++q) {
+        const int q0 = q & 3, q1 = q >> 2;
+        const float2 t = q1 == 0 ? tp.p[q0] : (q0 == 0 ? tp.h[q1] : cmul(tp.h[q1], tp.p[q0]));
+        v[q] = cmul(v[q], t);
+    }
+}
+// v[q] *= W^{k·q} (conjugated for the inverse) from w1 = W^k and w4 = W^{4k} (R ≥ 8).
+template <int R, bool INV> __device__ inline void twiddle_in(float2 (&v)[R], float2 w1, float2 w4) {
+    twiddle_apply<R>(v, tw_powers<INV>(w1, w4));
+}
+
+// Twiddles of butterfly j of a radix-R pass at Ns = 2^s (none when Ns = 1).
+template <int R, bool INV> __device__ inline void pass_twiddle(float2 (&v)[R], const Tw& tw, unsigned s, unsigned k) {
+    if (R == 1 || s == 0) return;
+    constexpr int r = ilog2(R);
+    const float2 w1 = tw.get(s + r, k);
+    const float2 w4 = R >= 8 ? tw.get(s + r - 2, k) : make_float2(1.f, 0.f);
+    twiddle_in<R, INV>(v, w1, w4);
+}
+
+// Keeps the compiler from hoisting the global loads of later unrolled iterations above this point
+// (they would all be live at once: register spills at 128 registers per thread).
+__device__ inline void fence_loads() {
+#ifndef CUDASIM
+    asm volatile("" ::: "memory");
+#endif
+}
+
+__device__ inline float2 ld(const float* b, unsigned m, unsigned i) { return make_float2(b[i], b[m + i]); }
+__device__ inline void st(float* b, unsigned m, unsigned i, float2 x) {
+    b[i] = x.x;
+    b[m + i] = x.y;
+}
+
+// P0: radix R0 at Ns = 1 from `load(point, float2 out[NB])` into NB buffers (plane pairs at
+// buf[b] = base + 2m·b). No barrier inside.
+template <int R0, int NB, class Load> __device__ inline void p0_pass(float* base, const Plan& pl, Load& load) {
+    const unsigned m = pl.m, cnt = m / R0;
+    const Layout out = written_by(ilog2(R0), 0);
+    for (unsigned j = threadIdx.x; j < cnt; j += blockDim.x) {
+        float2 v[NB][R0];
+#pragma unroll
+        for (int q = 0; q < R0; ++q) {
+            float2 x[NB];
+            load(j + q * cnt, x);
+            fence_loads();
+#pragma unroll
+            for (int b = 0; b < NB; ++b) v[b][q] = x[b];
+        }
+#pragma unroll
+        for (int b = 0; b < NB; ++b) {
+            dft<R0, false>(v[b]);
+#pragma unroll
+            for (int q = 0; q < R0; ++q) st(base + 2 * m * b, m, out(j * R0 + q), v[b][q]);
+        }
+    }
+}
+
+// Last inverse pass: radix R0 at Ns = m/R0 from NB buffers (layout `in`) to `out(point, float2[NB])`.
+template <int R0, int NB, class Out> __device__ inline void last_pass(const float* base, const Plan& pl, Layout in, const Tw& tw, Out& out) {
+    const unsigned m = pl.m, cnt = m / R0, s = pl.M - ilog2(R0);
+    for (unsigned j = threadIdx.x; j < cnt; j += blockDim.x) {
+        float2 v[NB][R0];
+#pragma unroll
+        for (int b = 0; b < NB; ++b) {
+#pragma unroll
+            for (int q = 0; q < R0; ++q) v[b][q] = ld(base + 2 * m * b, m, in(j + q * cnt));
+            pass_twiddle<R0, true>(v[b], tw, s, j);
+            dft<R0, true>(v[b]);
+        }
+#pragma unroll
+        for (int q = 0; q < R0; ++q) {
+            float2 x[NB];
+#pragma unroll
+            for (int b = 0; b < NB; ++b) x[b] = v[b][q];
+            out(j + q * cnt, x);
+            fence_loads();
+        }
+    }
+}
+
+template <int NB, class Load> __device__ inline void p0_dispatch(float* base, const Plan& pl, Load& load) {
+    switch (pl.r0) {
+    case 0: p0_pass<1, NB>(base, pl, load); break;
+    case 1: p0_pass<2, NB>(base, pl, load); break;
+    case 2: p0_pass<4, NB>(base, pl, load); break;
+    case 3: p0_pass<8, NB>(base, pl, load); break;
+    default: p0_pass<16, NB>(base, pl, load); break;
+    }
+}
+template <int NB, class Out> __device__ inline void last_dispatch(const float* base, const Plan& pl, Layout in, const Tw& tw, Out& out) {
+    switch (pl.r0) {
+    case 0: last_pass<1, NB>(base, pl, in, tw, out); break;
+    case 1: last_pass<2, NB>(base, pl, in, tw, out); break;
+    case 2: last_pass<4, NB>(base, pl, in, tw, out); break;
+    case 3: last_pass<8, NB>(base, pl, in, tw, out); break;
+    default: last_pass<16, NB>(base, pl, in, tw, out); break;
+    }
+}
+
+// One radix-16 middle pass at Ns = 2^s on one buffer, in place, m/16 ≤ blockDim.x: every thread
+// reads its butterfly into registers, barrier, writes, barrier.
+template <bool INV> __device__ inline void mid_pass(float* buf, const Plan& pl, unsigned s, Layout in, Layout out, const Tw& tw) {
+    const unsigned m = pl.m, cnt = m >> 4;
+    const unsigned j = threadIdx.x, k = j & ((1u << s) - 1u);
+    float2 v[16];
+    if (j < cnt) {
+#pragma unroll
+        for (int q = 0; q < 16; ++q) v[q] = ld(buf, m, in(j + q * cnt));
+        pass_twiddle<16, INV>(v, tw, s, k);
+        dft<16, INV>(v);
+    }
+    __syncthreads();
+    if (j < cnt) {
+#pragma unroll
+        for (int q = 0; q < 16; ++q) st(buf, m, out(((j - k) << 4) + k + (q << s)), v[q]);
+    }
+    __syncthreads();
+}
+// The same pass with two butterflies per thread, m/16 = 2·blockDim.x (m = 16384 at 512 threads):
+// butterfly j + T (T = blockDim.x) is parked in `scratch` (16 points per thread as two float planes
+// of 16·T, point q of thread t at q·T + t: conflict-free) until after the barrier, so only one
+// butterfly is live in registers across it (with both, the pass spilled at 128 registers). Ns ≤ T
+// (s ≤ M − 5 in every middle pass), so j and j + T share k = j mod Ns and their twiddles.
+template <bool INV> __device__ inline void mid_pass_parked(float* buf, float* scratch, const Plan& pl, unsigned s, Layout in, Layout out, const Tw& tw) {
+    const unsigned m = pl.m, cnt = m >> 4, T = blockDim.x, ps = 16 * T;
+    const unsigned k = threadIdx.x & ((1u << s) - 1u);
+    TwPowers tp;
+    if (s != 0) tp = tw_powers<INV>(tw.get(s + 4, k), tw.get(s + 2, k));
+    float2 v[16];
+#pragma unroll
+    for (int c = 1; c >= 0; --c) {
+        const unsigned j = threadIdx.x + c * T;
+#pragma unroll
+        for (int q = 0; q < 16; ++q) v[q] = ld(buf, m, in(j + q * cnt));
+        if (s != 0) twiddle_apply<16>(v, tp);
+        dft<16, INV>(v);
+        if (c == 1) {
+#pragma unroll
+            for (int q = 0; q < 16; ++q) st(scratch, ps, q * T + threadIdx.x, v[q]);
+            fence_loads();
+        }
+    }
+    __syncthreads();
+    const unsigned b = ((threadIdx.x - k) << 4) + k;
+#pragma unroll
+    for (int q = 0; q < 16; ++q) st(buf, m, out(b + (q << s)), v[q]);
+#pragma unroll
+    for (int q = 0; q < 16; ++q) {
+        st(buf, m, out(b + (T << 4) + (q << s)), ld(scratch, ps, q * T + threadIdx.x));
+        fence_loads();
+    }
+    __syncthreads();
+}
+// Scratch floats the middle passes of an m-point FFT need at blockDim.x = T: 32·T when m/16 > T
+// (two butterflies per thread), else none. The host sizes dynamic shared memory by the same rule.
+__device__ inline unsigned mid_scratch_floats(const Plan& pl) { return (pl.m >> 4) > blockDim.x ? 32u * blockDim.x : 0u; }
+
+// The middle passes on nb buffers one after the other (plane pairs at base + 2m·b). `scratch`
+// (mid_scratch_floats) is used only when m/16 > blockDim.x; callers whose shape excludes that
+// pass nullptr, which leaves the parked pass out of their code.
+template <bool INV> __device__ inline void mid_passes(float* base, unsigned nb, float* scratch, const Plan& pl, unsigned s, Layout in, Layout out, const Tw& tw) {
+    for (unsigned b = 0; b < nb; ++b) {
+        if (scratch == nullptr || (pl.m >> 4) <= blockDim.x) mid_pass<INV>(base + 2 * pl.m * b, pl, s, in, out, tw);
+        else mid_pass_parked<INV>(base + 2 * pl.m * b, scratch, pl, s, in, out, tw);
+    }
+}
+
+__device__ inline Layout forward_mids(float* base, unsigned nb, float* scratch, const Plan& pl, const Tw& tw) {
+    Layout l = written_by(pl.r0, 0);
+    for (unsigned i = 0; i < pl.mids; ++i) {
+        const unsigned s = pl.r0 + 4 * i;
+        const Layout o = written_by(4, s);
+        mid_passes<false>(base, nb, scratch, pl, s, l, o, tw);
+        l = o;
+    }
+    return l;
+}
+// Inverse passes after the fused one; returns the layout the last pass reads.
+__device__ inline Layout inverse_mids(float* base, unsigned nb, float* scratch, const Plan& pl, const Tw& tw) {
+    Layout l = written_by(pl.rL, 0);
+    for (unsigned i = 0; i < pl.mids; ++i) {
+        const unsigned s = pl.rL + 4 * i;
+        const Layout o = written_by(4, s);
+        mid_passes<true>(base, nb, scratch, pl, s, l, o, tw);
+        l = o;
+    }
+    return l;
+}
+
+// The fused pass works on pair slots u < max(J/2, 1), J = m/RL: butterflies b1 = u and
+// b2 = J − u (u = 0: b1 = 0 and b2 = J/2, both their own partners; b2 absent when J = 1). Point
+// b + q·J of butterfly b holds bin k = b + q·J after the forward pass; its partner m − k is point
+// (J − b) + (RL − 1 − q)·J (b ≠ 0) or (RL − q)·J (b = 0).
+struct Pair {
+    unsigned u, J, b1, b2;
+    bool has2;
+};
+__device__ inline Pair pair_of(unsigned u, const Plan& pl) {
+    Pair p;
+    p.u = u;
+    p.J = pl.m >> pl.rL;
+    p.b1 = u;
+    p.b2 = u ? p.J - u : p.J / 2;
+    p.has2 = p.J >= 2;
+    return p;
+}
+__device__ inline unsigned pair_slots(const Plan& pl) {
+    const unsigned J = pl.m >> pl.rL;
+    return J >= 2 ? J / 2 : 1u;
+}
+
+// Forward fused pass, read half: butterflies b1, b2 from the buffer (layout `in`), twiddled
+// (Ns = J) and transformed in registers one at a time, then parked in their own points (no other
+// thread reads them in this pass): point b + q·J holds bin Z[b + q·J]. One butterfly is live at a
+// time: with both in registers plus the split/product temporaries the pass spilled at 128 registers.
+template <int RL> __device__ inline void fused_read_park(float* buf, const Plan& pl, Layout in, const Tw& tw, const Pair& pr) {
+    const unsigned m = pl.m, J = pr.J, s = pl.M - ilog2(RL);
+    for (unsigned i = 0; i < (pr.has2 ? 2u : 1u); ++i) {
+        const unsigned b = i ? pr.b2 : pr.b1;
+        float2 v[RL];
+#pragma unroll
+        for (int q = 0; q < RL; ++q) v[q] = ld(buf, m, in(b + q * J));
+        pass_twiddle<RL, false>(v, tw, s, b);
+        dft<RL, false>(v);
+#pragma unroll
+        for (int q = 0; q < RL; ++q) st(buf, m, in(b + q * J), v[q]);
+        fence_loads();
+    }
+}
+
+// Calls f(zk, zmk, k, w, ik, imk) once per bin pair (k, m − k) parked by the slot, in place: zk,
+// zmk the bins k and m − k loaded from the buffer and stored back after f (the same variable for
+// k = 0, where zmk stands for bin m, and for k = m/2), w = W_n^k (n = 2m), ik/imk their points in
+// the buffer's natural index.
+template <int RL, class F> __device__ inline void for_each_pair(float* buf, const Plan& pl, Layout in, const Tw& tw, const Pair& pr, F& f) {
+    const unsigned m = pl.m, J = pr.J, e = pl.M + 1;
+    auto two = [&](unsigned ik, unsigned imk, unsigned k, float2 w) {
+        float2 a = ld(buf, m, in(ik)), b = ld(buf, m, in(imk));
+        f(a, b, k, w, ik, imk);
+        st(buf, m, in(imk), b);
+        st(buf, m, in(ik), a);
+        fence_loads();
+    };
+    auto one = [&](unsigned ik, unsigned k, float2 w) {
+        float2 a = ld(buf, m, in(ik));
+        f(a, a, k, w, ik, ik);
+        st(buf, m, in(ik), a);
+        fence_loads();
+    };
+    const float2 wb1 = tw.get(e, pr.b1), wb2 = pr.has2 ? tw.get(e, pr.b2) : make_float2(1.f, 0.f);
+    if (pr.u != 0) {
+#pragma unroll
+        for (int q = 0; q < RL; ++q) two(pr.b1 + q * J, pr.b2 + (RL - 1 - q) * J, pr.b1 + q * J, cmul(wb1, w32(q * (16 / RL))));
+        return;
+    }
+    one(0u, 0u, make_float2(1.f, 0.f));
+#pragma unroll
+    for (int q = 1; q < RL / 2; ++q) two(q * J, (RL - q) * J, q * J, w32(q * (16 / RL)));
+    if (RL >= 2) one((RL / 2) * J, (RL / 2) * J, w32(8));
+    if (pr.has2) {
+#pragma unroll
+        for (int q = 0; q < RL / 2; ++q) two(pr.b2 + q * J, pr.b2 + (RL - 1 - q) * J, pr.b2 + q * J, cmul(wb2, w32(q * (16 / RL))));
+    }
+}
+
+// Inverse first pass (Ns = 1, no twiddle) of butterflies b1, b2: reload them from their own
+// points and transform in registers (call before the barrier; store with fused_store after it).
+template <int RL> __device__ inline void fused_load_idft(const float* buf, const Plan& pl, Layout in, const Pair& pr, float2 (&v1)[RL], float2 (&v2)[RL]) {
+#pragma unroll
+    for (int q = 0; q < RL; ++q) v1[q] = ld(buf, pl.m, in(pr.b1 + q * pr.J));
+    dft<RL, true>(v1);
+    if (pr.has2) {
+#pragma unroll
+        for (int q = 0; q < RL; ++q) v2[q] = ld(buf, pl.m, in(pr.b2 + q * pr.J));
+        dft<RL, true>(v2);
+    }
+}
+template <int RL> __device__ inline void fused_store(float* buf, const Plan& pl, const Pair& pr, float2 (&v1)[RL], float2 (&v2)[RL]) {
+    const Layout out = written_by(ilog2(RL), 0);
+#pragma unroll
+    for (int q = 0; q < RL; ++q) st(buf, pl.m, out(pr.b1 * RL + q), v1[q]);
+    if (pr.has2) {
+#pragma unroll
+        for (int q = 0; q < RL; ++q) st(buf, pl.m, out(pr.b2 * RL + q), v2[q]);
+    }
+}
+
+// 2 consecutive storage values x[t], x[t+1] as floats (0 past L); one 2-element vector access
+// when `vec` (the row is aligned to 2 elements) and both are in range.
+template <typename T> struct Vec2;
+template <> struct Vec2<float> { typedef float2 type; };
+template <> struct Vec2<__half> { typedef __half2 type; };
+template <> struct Vec2<__nv_bfloat16> { typedef __nv_bfloat162 type; };
+template <typename T> __device__ inline float2 load2(const T* x, uint64_t t, uint64_t L, bool vec) {
+    if (vec && t + 1 < L) {
+        const typename Vec2<T>::type w = *reinterpret_cast<const typename Vec2<T>::type*>(x + t);
+        return make_float2(to_f32<T>(w.x), to_f32<T>(w.y));
+    }
+    return make_float2(t < L ? to_f32<T>(x[t]) : 0.f, t + 1 < L ? to_f32<T>(x[t + 1]) : 0.f);
+}
+template <typename T> __device__ inline void store2(T* x, uint64_t t, uint64_t L, bool vec, float a, float b) {
+    if (vec && t + 1 < L) {
+        typename Vec2<T>::type w;
+        w.x = from_f32<T>(a);
+        w.y = from_f32<T>(b);
+        *reinterpret_cast<typename Vec2<T>::type*>(x + t) = w;
+        return;
+    }
+    if (t < L) x[t] = from_f32<T>(a);
+    if (t + 1 < L) x[t + 1] = from_f32<T>(b);
+}
+template <typename T> __device__ inline bool aligned2(const void* p) { return p == nullptr || (reinterpret_cast<uintptr_t>(p) % (2 * sizeof(T))) == 0; }
+
+}  // namespace smfft
+
+// Guard of the shared-memory path's launch shape (ops::fftconv sets blockDim = clamp(m/2, 32, 512)):
+// a middle pass needs m/16 ≤ 2·blockDim (1· for the backward, whose buffers pass one after the
+// other: every butterfly is read before any is written) and the
+// fused pass m/32 ≤ blockDim; the twiddle table covers m ≤ 16384.
+__device__ inline void check_shape(unsigned M, unsigned nb) {
+    const unsigned m = 1u << M;
+    if (M < 1 || M > 14 || (m >> 4) > (nb == 1 ? 2u : 1u) * blockDim.x || (m >> 5) > blockDim.x) __trap();
+}
+
+template <typename T> __device__ __forceinline__ void filter(const HyenaFftFilterParams p) {
+    using namespace smfft;
+    HYENA_DYN_SHARED(float, z);
+    __shared__ float tw_re[HYENA_TW_ENTRIES], tw_im[HYENA_TW_ENTRIES];
+    const Plan pl = make_plan((unsigned)p.log2n - 1);
+    check_shape(pl.M, 1);
+    const unsigned m = pl.m;
+    const uint64_t L = p.l;
+    const uint64_t ch = blockIdx.x;
+    const T* __restrict__ hr = reinterpret_cast<const T*>(p.h) + ch * L;
+    float2* __restrict__ out = reinterpret_cast<float2*>(p.hf) + ch * (uint64_t)(m + 1);
+    const bool vec = aligned2<T>(hr);
+    build_tw(tw_re, tw_im, pl.M + 1);
+    const Tw tw = {tw_re, tw_im};
+    auto load = [&](unsigned pt, float2* x) { x[0] = load2<T>(hr, 2 * (uint64_t)pt, L, vec); };
+    p0_dispatch<1>(z, pl, load);
+    __syncthreads();
+    const Layout in = forward_mids(z, 1, z + 2 * m, pl, tw);  // scratch after the spectrum
+    const float scale = 1.0f / (float)(2u * m);  // a power of two: exact
+    const unsigned u = threadIdx.x;
+    if (u >= pair_slots(pl)) return;
+    const Pair pr = pair_of(u, pl);
+    // hf[k] = X[k]/n for k = 0..m: bin pairs (k, m − k), k = 0 gives X[0] and X[m].
+    auto op = [&](float2& zk, float2& zmk, unsigned k, float2 w, unsigned, unsigned) {
+        float2 xk, xmk;
+        split(zk, zmk, w, k, &xk, &xmk);
+        out[k] = make_float2(xk.x * scale, xk.y * scale);
+        if (k == 0 || 2 * k != m) out[m - k] = make_float2(xmk.x * scale, xmk.y * scale);
+    };
+    switch (pl.rL) {
+    case 1: { fused_read_park<2>(z, pl, in, tw, pr); for_each_pair<2>(z, pl, in, tw, pr, op); } break;
+    case 2: { fused_read_park<4>(z, pl, in, tw, pr); for_each_pair<4>(z, pl, in, tw, pr, op); } break;
+    case 3: { fused_read_park<8>(z, pl, in, tw, pr); for_each_pair<8>(z, pl, in, tw, pr, op); } break;
+    default: { fused_read_park<16>(z, pl, in, tw, pr); for_each_pair<16>(z, pl, in, tw, pr, op); } break;
+    }
+}
+
+// Forward fused pass of the convolution: split, ×hf, fold, first inverse pass. All threads call it
+// (it holds a barrier).
+template <int RL> __device__ __forceinline__ void fwd_fused(float* z, const smfft::Plan& pl, smfft::Layout in, const smfft::Tw& tw, const float2* __restrict__ hf) {
+    using namespace smfft;
+    const unsigned m = pl.m;
+    const bool act = threadIdx.x < pair_slots(pl);
+    const Pair pr = pair_of(act ? threadIdx.x : 0u, pl);
+    float2 v1[RL], v2[RL];
+    if (act) {
+        fused_read_park<RL>(z, pl, in, tw, pr);
+        auto op = [&](float2& zk, float2& zmk, unsigned k, float2 w, unsigned, unsigned) {
+            float2 xk, xmk;
+            split(zk, zmk, w, k, &xk, &xmk);
+            float2 z1, z2;
+            fold(cmul(xk, hf[k]), cmul(xmk, hf[m - k]), w, k, &z1, &z2);
+            zmk = z2;
+            zk = z1;  // last: zk and zmk may be one register (k = 0, k = m/2)
+        };
+        for_each_pair<RL>(z, pl, in, tw, pr, op);
+        fused_load_idft<RL>(z, pl, in, pr, v1, v2);
+    }
+    __syncthreads();
+    if (act) fused_store<RL>(z, pl, pr, v1, v2);
+    __syncthreads();
+}
+
+template <typename T> __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p) {
+    using namespace smfft;
+    HYENA_DYN_SHARED(float, z);
+    __shared__ float tw_re[HYENA_TW_ENTRIES], tw_im[HYENA_TW_ENTRIES];
+    const Plan pl = make_plan((unsigned)p.log2n - 1);
+    check_shape(pl.M, 1);
+    const unsigned m = pl.m;
+    const uint64_t L = p.l, B = p.b, C = p.c;
+    // a = pre ⊙ v kept for the D·a term, as two planes (even and odd t): 4-byte accesses. Where the
+    // middle passes need scratch (m = 16384) it takes that space instead, and the last pass reads
+    // v and pre again (L2 hits: the row was read at the start of the block).
+    float* ae = z + 2 * m;
+    float* ao = ae + (L + 1) / 2;
+    float* scratch = z + 2 * m;
+    const bool keep_a = mid_scratch_floats(pl) == 0;
+    const uint64_t ch = blockIdx.x / B, bi = blockIdx.x % B;
+    const uint64_t off = (bi * C + ch) * L;
+    const T* __restrict__ v = reinterpret_cast<const T*>(p.v) + off;
+    const T* __restrict__ pre = p.pre ? reinterpret_cast<const T*>(p.pre) + off : nullptr;
+    const T* __restrict__ post = p.post ? reinterpret_cast<const T*>(p.post) + off : nullptr;
+    const float2* __restrict__ hf = reinterpret_cast<const float2*>(p.hf) + ch * (uint64_t)(m + 1);
+    const float dd = to_f32<T>(reinterpret_cast<const T*>(p.d)[ch]);
+    T* __restrict__ y = reinterpret_cast<T*>(p.y) + off;
+    const bool vec = aligned2<T>(v) && aligned2<T>(pre) && aligned2<T>(post) && aligned2<T>(y);
+    build_tw(tw_re, tw_im, pl.M + 1);
+    const Tw tw = {tw_re, tw_im};
+
+    // Point j of the m-point signal is z[j] = a[2j] + i·a[2j+1] (zero padded).
+    auto load = [&](unsigned pt, float2* x) {
+        const uint64_t t = 2 * (uint64_t)pt;
+        float2 a = load2<T>(v, t, L, vec);
+        if (pre) {
+            const float2 q = load2<T>(pre, t, L, vec);
+            a.x *= q.x;
+            a.y *= q.y;
+        }
+        if (keep_a) {
+            if (t < L) ae[pt] = a.x;
+            if (t + 1 < L) ao[pt] = a.y;
+        }
+        x[0] = a;
+    };
+    p0_dispatch<1>(z, pl, load);
+    __syncthreads();
+    const Layout in = forward_mids(z, 1, scratch, pl, tw);
+    switch (pl.rL) {
+    case 1: fwd_fused<2>(z, pl, in, tw, hf); break;
+    case 2: fwd_fused<4>(z, pl, in, tw, hf); break;
+    case 3: fwd_fused<8>(z, pl, in, tw, hf); break;
+    default: fwd_fused<16>(z, pl, in, tw, hf); break;
+    }
+    const Layout last = inverse_mids(z, 1, scratch, pl, tw);
+    // y = post ⊙ (conv + D·a): hf carries 1/n, so the unnormalised inverse gives the convolution.
+    auto out = [&](unsigned pt, const float2* s) {
+        const uint64_t t = 2 * (uint64_t)pt;
+        if (t >= L) return;
+        float2 a;
+        if (keep_a) {
+            a = make_float2(ae[pt], t + 1 < L ? ao[pt] : 0.f);
+        } else {
+            a = load2<T>(v, t, L, vec);
+            if (pre) {
+                const float2 q = load2<T>(pre, t, L, vec);
+                a.x *= q.x;
+                a.y *= q.y;
+            }
+        }
+        float y0 = s[0].x + dd * a.x;
+        float y1 = t + 1 < L ? s[0].y + dd * a.y : 0.f;
+        if (post) {
+            const float2 q = load2<T>(post, t, L, vec);
+            y0 *= q.x;
+            y1 *= q.y;
+        }
+        store2<T>(y, t, L, vec, y0, y1);
+    };
+    last_dispatch<1>(z, pl, last, tw, out);
+}
+
+// Threads per block of the backward kernels are at most this (bwd_reduce's tree).
 #define HYENA_FFTCONV_MAX_BLOCK 512
 
-// Backward, one block per (b, c) row. Shared: zA (m float2: A = FFT(a), then the recomputed
-// convolution h ∗ a) and zG (m float2: G = FFT(g), then grad of a before the D term).
-template <typename T> __device__ inline void bwd_rows(const HyenaFftConvBwdParams p) {
-    HYENA_DYN_SHARED(float2, za);
-    __shared__ double red[HYENA_FFTCONV_MAX_BLOCK];
-    const unsigned log2m = (unsigned)p.log2n - 1;
-    const unsigned m = 1u << log2m;
-    float2* zg = za + m;
+// Backward fused pass on A (buffer za) and G (zg): X_A is split first and parked in A's own slots;
+// then per bin pair of G: ws = X_G·conj(X_A), G·conj(H) and A·H folded back; G's first inverse
+// pass is stored after a barrier, then A's (read back from its own slots) after another.
+template <int RL> __device__ __forceinline__ void bwd_fused(float* za, const smfft::Plan& pl, smfft::Layout in, const smfft::Tw& tw, const float2* __restrict__ hf, float2* __restrict__ ws) {
+    using namespace smfft;
+    const unsigned m = pl.m;
+    float* zg = za + 2 * m;
+    const bool act = threadIdx.x < pair_slots(pl);
+    const Pair pr = pair_of(act ? threadIdx.x : 0u, pl);
+    float2 v1[RL], v2[RL];
+    if (act) {
+        fused_read_park<RL>(za, pl, in, tw, pr);
+        // Real spectrum of a, bins k and m − k (k = 0: X[0] and X[m], both real, packed in one slot).
+        auto park = [&](float2& zk, float2& zmk, unsigned k, float2 w, unsigned, unsigned) {
+            float2 xk, xmk;
+            split(zk, zmk, w, k, &xk, &xmk);
+            zmk = xmk;
+            zk = k == 0 ? make_float2(xk.x, xmk.x) : xk;  // last: one variable for k = 0 and k = m/2
+        };
+        for_each_pair<RL>(za, pl, in, tw, pr, park);
+        fused_read_park<RL>(zg, pl, in, tw, pr);
+        auto op = [&](float2& zk, float2& zmk, unsigned k, float2 w, unsigned ik, unsigned imk) {
+            float2 gk, gmk, ak, amk;
+            split(zk, zmk, w, k, &gk, &gmk);
+            const float2 pa = ld(za, m, in(ik));
+            if (k == 0) {
+                ak = make_float2(pa.x, 0.f);
+                amk = make_float2(pa.y, 0.f);
+            } else {
+                ak = pa;
+                amk = imk != ik ? ld(za, m, in(imk)) : pa;
+            }
+            const float2 hk = hf[k], hmk = hf[m - k];
+            ws[k] = cmul(gk, conjf2(ak));
+            if (k == 0 || imk != ik) ws[m - k] = cmul(gmk, conjf2(amk));
+            float2 z1, z2;
+            fold(cmul(ak, hk), cmul(amk, hmk), w, k, &z1, &z2);
+            if (k != 0 && imk != ik) st(za, m, in(imk), z2);
+            st(za, m, in(ik), z1);
+            fold(cmul(gk, conjf2(hk)), cmul(gmk, conjf2(hmk)), w, k, &z1, &z2);
+            zmk = z2;
+            zk = z1;
+        };
+        for_each_pair<RL>(zg, pl, in, tw, pr, op);
+        fused_load_idft<RL>(zg, pl, in, pr, v1, v2);
+    }
+    __syncthreads();
+    if (act) {
+        fused_store<RL>(zg, pl, pr, v1, v2);
+        // A's folded spectrum from its own slots: bin b + q·J at point b + q·J.
+        fused_load_idft<RL>(za, pl, in, pr, v1, v2);
+    }
+    __syncthreads();
+    if (act) fused_store<RL>(za, pl, pr, v1, v2);
+    __syncthreads();
+}
+
+// Backward, one block per (b, c) row. Shared: zA (m complex: A = FFT(a), then the recomputed
+// convolution h ∗ a) and zG (m complex: G = FFT(g), then grad of a before the D term), each as
+// two float planes; the two FFTs run between the same barriers.
+template <typename T> __device__ __forceinline__ void bwd_rows(const HyenaFftConvBwdParams p) {
+    using namespace smfft;
+    HYENA_DYN_SHARED(float, za);
+    __shared__ float tw_re[HYENA_TW_ENTRIES], tw_im[HYENA_TW_ENTRIES];
+    __shared__ double red[HYENA_FFTCONV_MAX_BLOCK / 32];
+    const Plan pl = make_plan((unsigned)p.log2n - 1);
+    check_shape(pl.M, 2);
+    const unsigned m = pl.m;
     const uint64_t L = p.l, B = p.b, C = p.c;
     const uint64_t ch = blockIdx.x / B, bi = blockIdx.x % B;
     const uint64_t off = (bi * C + ch) * L;
@@ -304,77 +906,83 @@ template <typename T> __device__ inline void bwd_rows(const HyenaFftConvBwdParam
     const float2* __restrict__ hf = reinterpret_cast<const float2*>(p.hf) + ch * (uint64_t)(m + 1);
     const float dd = to_f32<T>(reinterpret_cast<const T*>(p.d)[ch]);
     float2* __restrict__ ws = reinterpret_cast<float2*>(p.ws) + (uint64_t)blockIdx.x * (m + 1);
-
-    // Load a = pre ⊙ v and g = grad_y ⊙ post (packed, zero padded); partial sum of g·a, in fp64
-    // (the products of fp32 values are exact there; see bwd_reduce for the accuracy argument).
-    double gd = 0.0;
-    for (unsigned j = threadIdx.x; j < m; j += blockDim.x) {
-        float av[2] = {0.f, 0.f}, gv[2] = {0.f, 0.f};
-        for (int q = 0; q < 2; ++q) {
-            const uint64_t t = 2 * (uint64_t)j + q;
-            if (t < L) {
-                av[q] = to_f32<T>(v[t]);
-                if (pre) av[q] *= to_f32<T>(pre[t]);
-                gv[q] = to_f32<T>(gy[t]);
-                if (post) gv[q] *= to_f32<T>(post[t]);
-                gd = fma((double)gv[q], (double)av[q], gd);
-            }
-        }
-        za[j] = make_float2(av[0], av[1]);
-        zg[j] = make_float2(gv[0], gv[1]);
-    }
-    red[threadIdx.x] = gd;
-    __syncthreads();
-    fft_dif(za, log2m);
-    fft_dif(zg, log2m);
-    for (unsigned half = blockDim.x / 2; half > 0; half /= 2) {
-        if (threadIdx.x < half) red[threadIdx.x] += red[threadIdx.x + half];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) reinterpret_cast<float*>(p.ws_d)[blockIdx.x] = (float)red[0];
-
-    // Per pair (k, m−k): A, G; conv spectrum A·H and grad spectrum G·conj(H) folded back in
-    // place; the grad_h partial G·conj(A) written to ws (bins k and m−k; k = 0: 0 and m).
-    for (unsigned k = threadIdx.x; k <= m / 2; k += blockDim.x) {
-        const unsigned mk = (m - k) & (m - 1);
-        const unsigned rk = rev(k, log2m), rmk = rev(mk, log2m);
-        const float2 w = twiddle(k, m);
-        float2 ak, amk, gk, gmk;
-        split(za[rk], za[rmk], w, k, &ak, &amk);
-        split(zg[rk], zg[rmk], w, k, &gk, &gmk);
-        const float2 hk = hf[k], hmk = hf[m - k];
-        ws[k] = cmul(gk, conjf2(ak));
-        if (k == 0 || mk != k) ws[m - k] = cmul(gmk, conjf2(amk));
-        float2 z1, z2;
-        fold(cmul(ak, hk), cmul(amk, hmk), w, k, &z1, &z2);
-        za[rk] = z1;
-        if (k != 0 && mk != k) za[rmk] = z2;
-        fold(cmul(gk, conjf2(hk)), cmul(gmk, conjf2(hmk)), w, k, &z1, &z2);
-        zg[rk] = z1;
-        if (k != 0 && mk != k) zg[rmk] = z2;
-    }
-    __syncthreads();
-    ifft_dit(za, log2m);
-    ifft_dit(zg, log2m);
-
     T* __restrict__ gv_out = reinterpret_cast<T*>(p.grad_v) + off;
     T* __restrict__ gpre = p.grad_pre ? reinterpret_cast<T*>(p.grad_pre) + off : nullptr;
     T* __restrict__ gpost = p.grad_post ? reinterpret_cast<T*>(p.grad_post) + off : nullptr;
-    for (unsigned j = threadIdx.x; j < m; j += blockDim.x) {
-        const float2 conv = za[j], corr = zg[j];
-        for (int q = 0; q < 2; ++q) {
-            const uint64_t t = 2 * (uint64_t)j + q;
-            if (t >= L) break;
-            const float vt = to_f32<T>(v[t]);
-            const float pt = pre ? to_f32<T>(pre[t]) : 1.f;
-            const float at = vt * pt;
-            const float gyt = to_f32<T>(gy[t]);
-            const float gt = post ? gyt * to_f32<T>(post[t]) : gyt;
-            const float ga = (q ? corr.y : corr.x) + dd * gt;
-            gv_out[t] = from_f32<T>(ga * pt);
-            if (gpre) gpre[t] = from_f32<T>(ga * vt);
-            if (gpost) gpost[t] = from_f32<T>(gyt * ((q ? conv.y : conv.x) + dd * at));
+    const bool vec = aligned2<T>(v) && aligned2<T>(pre) && aligned2<T>(post) && aligned2<T>(gy) &&
+                     aligned2<T>(gv_out) && aligned2<T>(gpre) && aligned2<T>(gpost);
+    build_tw(tw_re, tw_im, pl.M + 1);
+    const Tw tw = {tw_re, tw_im};
+
+    // Load a = pre ⊙ v into A and g = grad_y ⊙ post into G (packed, zero padded), one buffer after
+    // the other: one butterfly in registers at a time (both spilled at 128 registers).
+    auto load_a = [&](unsigned pt, float2* x) {
+        const uint64_t t = 2 * (uint64_t)pt;
+        float2 a = load2<T>(v, t, L, vec);
+        if (pre) {
+            const float2 q = load2<T>(pre, t, L, vec);
+            a.x *= q.x;
+            a.y *= q.y;
         }
+        x[0] = a;
+    };
+    auto load_g = [&](unsigned pt, float2* x) {
+        const uint64_t t = 2 * (uint64_t)pt;
+        float2 g = load2<T>(gy, t, L, vec);
+        if (post) {
+            const float2 q = load2<T>(post, t, L, vec);
+            g.x *= q.x;
+            g.y *= q.y;
+        }
+        x[0] = g;
+    };
+    p0_dispatch<1>(za, pl, load_a);
+    p0_dispatch<1>(za + 2 * m, pl, load_g);
+    __syncthreads();
+    const Layout in = forward_mids(za, 2, nullptr, pl, tw);
+    switch (pl.rL) {
+    case 1: bwd_fused<2>(za, pl, in, tw, hf, ws); break;
+    case 2: bwd_fused<4>(za, pl, in, tw, hf, ws); break;
+    case 3: bwd_fused<8>(za, pl, in, tw, hf, ws); break;
+    default: bwd_fused<16>(za, pl, in, tw, hf, ws); break;
+    }
+    const Layout last = inverse_mids(za, 2, nullptr, pl, tw);
+    // Outputs from G (the correlation: grad_v, grad_pre) and from A (the convolution: grad_post),
+    // one buffer after the other; the partial sum of g·a for grad_D in fp64 on the way (products
+    // of fp32 values are exact there; see bwd_reduce for the accuracy argument).
+    double gd = 0.0;
+    auto out_g = [&](unsigned pt, const float2* s) {
+        const uint64_t t = 2 * (uint64_t)pt;
+        if (t >= L) return;
+        const float2 corr = s[0];
+        const float2 vt = load2<T>(v, t, L, vec), gyt = load2<T>(gy, t, L, vec);
+        const float2 pt2 = pre ? load2<T>(pre, t, L, vec) : make_float2(1.f, 1.f);
+        const float2 po2 = post ? load2<T>(post, t, L, vec) : make_float2(1.f, 1.f);
+        const float g0 = gyt.x * po2.x, g1 = gyt.y * po2.y;
+        gd = fma((double)g0, (double)(vt.x * pt2.x), gd);  // t + 1 ≥ L: zero
+        gd = fma((double)g1, (double)(vt.y * pt2.y), gd);
+        const float ga0 = corr.x + dd * g0, ga1 = corr.y + dd * g1;
+        store2<T>(gv_out, t, L, vec, ga0 * pt2.x, ga1 * pt2.y);
+        if (gpre) store2<T>(gpre, t, L, vec, ga0 * vt.x, ga1 * vt.y);
+    };
+    auto out_a = [&](unsigned pt, const float2* s) {
+        const uint64_t t = 2 * (uint64_t)pt;
+        if (t >= L) return;
+        const float2 conv = s[0];
+        const float2 vt = load2<T>(v, t, L, vec), gyt = load2<T>(gy, t, L, vec);
+        const float2 pt2 = pre ? load2<T>(pre, t, L, vec) : make_float2(1.f, 1.f);
+        store2<T>(gpost, t, L, vec, gyt.x * (conv.x + dd * vt.x * pt2.x), gyt.y * (conv.y + dd * vt.y * pt2.y));
+    };
+    last_dispatch<1>(za + 2 * m, pl, last, tw, out_g);
+    if (gpost) last_dispatch<1>(za, pl, last, tw, out_a);
+    // Warp sums in a fixed shuffle order, then the warps' sums in order by thread 0.
+    for (int o = 16; o > 0; o /= 2) gd += __shfl_down_sync(0xffffffffu, gd, o);
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = gd;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double s = 0.0;
+        for (unsigned w = 0; w < (blockDim.x + 31) / 32; ++w) s += red[w];
+        reinterpret_cast<float*>(p.ws_d)[blockIdx.x] = (float)s;
     }
 }
 
@@ -666,15 +1274,15 @@ template <typename T> __device__ inline void long_grad_h(const HyenaFftConvLongB
 
 }  // namespace hyena_fftconv
 
-extern "C" __global__ void hyena_fftconv_filter_f32(const HyenaFftFilterParams p) { hyena_fftconv::filter<float>(p); }
-extern "C" __global__ void hyena_fftconv_filter_bf16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__nv_bfloat16>(p); }
-extern "C" __global__ void hyena_fftconv_filter_f16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__half>(p); }
-extern "C" __global__ void hyena_fftconv_fwd_f32(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<float>(p); }
-extern "C" __global__ void hyena_fftconv_fwd_bf16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__nv_bfloat16>(p); }
-extern "C" __global__ void hyena_fftconv_fwd_f16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__half>(p); }
-extern "C" __global__ void hyena_fftconv_bwd_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<float>(p); }
-extern "C" __global__ void hyena_fftconv_bwd_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__nv_bfloat16>(p); }
-extern "C" __global__ void hyena_fftconv_bwd_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__half>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_filter_f32(const HyenaFftFilterParams p) { hyena_fftconv::filter<float>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_filter_bf16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__nv_bfloat16>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_filter_f16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__half>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_fwd_f32(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<float>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_fwd_bf16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__nv_bfloat16>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_fwd_f16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__half>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<float>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__nv_bfloat16>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__half>(p); }
 extern "C" __global__ void hyena_fftconv_bwd_reduce_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<float>(p); }
 extern "C" __global__ void hyena_fftconv_bwd_reduce_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_fftconv_bwd_reduce_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__half>(p); }

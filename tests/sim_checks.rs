@@ -71,3 +71,69 @@ fn sampled_fftconv_counters_scale_to_the_full_run() {
     assert!(full.barriers > 0 && full.math.sincos > 0 && full.shared.load_wavefronts > 0, "{full:?}");
     assert!(!full.lines.is_empty() && full.lines.iter().any(|l| l.frames[0].0.ends_with("fftconv.cu")));
 }
+
+/// Structural properties of the shared-memory FFT kernels (issue 11), asserted on the simulator's
+/// counters for one block per launch at tiny shapes (FFT sizes n = 256, 4096, 16384):
+/// - no transcendental and no division per butterfly: sin/cos calls per block at most the twiddle
+///   table a block builds once (`HYENA_TW_ENTRIES` layout in kernels/fftconv.cu: for N = 2^e,
+///   e = 1..log2 n, min(N/2, 64) fine entries plus min(N/128, 64) coarse ones), no divisions,
+///   no exp/log/sqrt; a radix-2 FFT with a sincospif per butterfly makes (n/4)·log2(n/2) calls;
+/// - at most ⌈log16 n⌉ + 2 barriers per FFT (filter: 1 FFT, forward: 2, backward: 4);
+/// - shared-memory wavefronts per request ≤ 1.15 over the kernel (bank conflicts; 8-byte
+///   accesses count 2 wavefronts per request, so this also asks for 4-byte shared accesses).
+#[test]
+fn fftconv_smem_kernels_meet_the_structural_bounds() {
+    use hyena_kernels::device::sim::{LaunchCounters, SimDevice};
+    use hyena_kernels::device::{Device, DeviceBuffer};
+    use hyena_kernels::ops::fftconv::{gated_fftconv_bwd, gated_fftconv_fwd, GatedConvGradViews};
+    use std::sync::Arc;
+    let sim = Arc::new(SimDevice::new());
+    let dev: Arc<dyn Device> = sim.clone();
+    let table = |log2n: u32| -> u64 {
+        (1..=log2n).map(|e| (1u64 << (e - 1)).min(64) + if e >= 8 { (1u64 << (e - 7)).min(64) } else { 0 }).sum()
+    };
+    let check = |k: &LaunchCounters, log2n: u32, ffts: u64| {
+        let blocks = k.blocks_run;
+        let per = |x: u64| x as f64 / blocks as f64;
+        let bar_bound = ffts * (log2n.div_ceil(4) as u64 + 2);
+        let s = &k.shared;
+        let wf = (s.load_wavefronts + s.store_wavefronts) as f64 / (s.load_requests + s.store_requests) as f64;
+        eprintln!(
+            "{} n=2^{log2n}: sincos/block {} (table {}), barriers/block {} (bound {bar_bound}), wavefronts/request {wf:.3}",
+            k.kernel,
+            per(k.math.sincos),
+            table(log2n),
+            per(k.barriers)
+        );
+        assert!(per(k.math.sincos) <= table(log2n) as f64, "{}: {:?}", k.kernel, k.math);
+        assert_eq!((k.math.div_rcp, k.math.exp_log, k.math.sqrt), (0, 0, 0), "{}", k.kernel);
+        assert!(per(k.barriers) <= bar_bound as f64, "{}: {} barriers per block", k.kernel, per(k.barriers));
+        assert!(wf <= 1.15, "{}: {wf} wavefronts per shared request ({s:?})", k.kernel);
+    };
+    for l in [100usize, 2048, 8192] {
+        let log2n = (2 * l).next_power_of_two().trailing_zeros();
+        let (bs, c) = (1usize, 1usize);
+        let x: Vec<f32> = (0..l).map(|i| ((i * 37) % 11) as f32 * 0.1 - 0.5).collect();
+        let dx = DeviceBuffer::from_host(&dev, &x).unwrap();
+        let dd = DeviceBuffer::from_host(&dev, &[0.5f32]).unwrap();
+        let mut outs: Vec<DeviceBuffer<f32>> = (0..5).map(|_| DeviceBuffer::<f32>::alloc(&dev, l).unwrap()).collect();
+        let mut gd = DeviceBuffer::<f32>::alloc(&dev, 1).unwrap();
+        sim.set_counters(true);
+        gated_fftconv_fwd(&dev, &dx, &dd, &dx, Some(dx.as_view()), Some(dx.as_view()), bs, c, l, &mut outs[0]).unwrap();
+        let [gv, gpre, gpost, gh, _] = &mut outs[..] else { unreachable!() };
+        let grads = GatedConvGradViews {
+            grad_v: gv.as_view_mut(),
+            grad_pre: Some(gpre.as_view_mut()),
+            grad_post: Some(gpost.as_view_mut()),
+            grad_h: gh.as_view_mut(),
+            grad_d: gd.as_view_mut(),
+        };
+        gated_fftconv_bwd(&dev, &dx, &dd, &dx, Some(dx.as_view()), Some(dx.as_view()), &dx, bs, c, l, grads).unwrap();
+        sim.set_counters(false);
+        let ks = sim.take_counters();
+        let find = |name: &str| ks.iter().find(|k| k.kernel == name).unwrap_or_else(|| panic!("{name} not launched: {ks:?}"));
+        check(find("hyena_fftconv_filter_f32"), log2n, 1);
+        check(find("hyena_fftconv_fwd_f32"), log2n, 2);
+        check(find("hyena_fftconv_bwd_f32"), log2n, 4);
+    }
+}

@@ -6,7 +6,8 @@
 //!
 //! Two paths, chosen by `L` inside every function (callers see the same signatures):
 //! - **shared memory**, `L ≤` [`SMEM_MAX_LEN`] (16384: n = 32768, 192 KiB) forward and
-//!   `L ≤` [`BWD_SMEM_MAX_LEN`] (8192) backward: one block holds a whole row (4n + 4L bytes). The
+//!   `L ≤` [`BWD_SMEM_MAX_LEN`] (8192) backward: one block holds a whole row (4n + 4L bytes, or
+//!   4n + 64 KiB of FFT scratch at n = 32768; + 7 KiB static twiddle table). The
 //!   filter spectrum is fp32 complex, interleaved, `[C, n/2+1]` (`2·C·(n/2+1)` f32), scaled by 1/n.
 //! - **multi-pass** (four-step FFT in global memory, n = n1·n2), above those limits up to
 //!   [`LONG_MAX_LEN`] (2^20): three launches per call (column FFTs + twiddles, row FFTs × spectrum
@@ -111,6 +112,26 @@ fn block_for(n: usize) -> u32 {
     (n / 4).clamp(32, MAX_BLOCK) as u32
 }
 
+/// Static shared memory of the shared-memory path's kernels, at most: the twiddle table
+/// (`HYENA_TW_ENTRIES` = 893 complex as two f32 planes, 7144 bytes) and bwd_rows' reduction
+/// buffer (`MAX_BLOCK / 32` f64). ptxas reports 7152 (filter, fwd) and 7280 (bwd) bytes on sm_80
+/// and sm_90. The device's limit covers static + dynamic.
+const SMEM_STATIC_BYTES: usize = 2 * 4 * 893 + 8 * (MAX_BLOCK / 32);
+
+/// Scratch bytes the middle FFT passes of the filter and forward kernels need: 16 complex points
+/// per thread when one block has two radix-16 butterflies per thread (n/32 > blockDim: n = 32768
+/// at 512 threads), else none (`mid_scratch_floats` in the .cu file).
+fn mid_scratch_bytes(n: usize) -> usize {
+    let t = block_for(n) as usize;
+    if n / 32 > t { 128 * t } else { 0 }
+}
+
+/// [`check_shared`] for `dynamic` bytes on top of the kernels' static shared memory; returns the
+/// dynamic bytes.
+fn check_shared_dyn(dev: &Arc<dyn Device>, kernel: &str, dynamic: usize) -> Result<u32> {
+    Ok(check_shared(dev, kernel, dynamic + SMEM_STATIC_BYTES)? - SMEM_STATIC_BYTES as u32)
+}
+
 fn check_shared(dev: &Arc<dyn Device>, kernel: &str, bytes: usize) -> Result<u32> {
     let limit = dev.max_shared_bytes();
     if bytes > limit {
@@ -152,7 +173,7 @@ pub fn fftconv_filter<'a, 'h, T: DeviceScalar>(
         return unsafe { long_filter(dev, sfx, h.addr(), hf.addr(), c, l, n) };
     }
     let name = format!("hyena_fftconv_filter_{sfx}");
-    let shared = check_shared(dev, &name, 4 * n)?;
+    let shared = check_shared_dyn(dev, &name, 4 * n + mid_scratch_bytes(n))?;
     let p = HyenaFftFilterParams {
         h: h.addr(),
         hf: hf.addr(),
@@ -404,7 +425,13 @@ pub fn gated_fftconv_fwd_spectrum<'a, 'h, T: DeviceScalar>(
         return unsafe { long_fwd(dev, sfx, p, n) };
     }
     let name = format!("hyena_fftconv_fwd_{sfx}");
-    let shared = check_shared(dev, &name, 4 * n + (4 * l).next_multiple_of(16))?;
+    // The spectrum (4n) and a = pre ⊙ v (4L), or, where the middle passes need scratch, the
+    // scratch in a's place (the kernel then reads v and pre again at the end).
+    let extra = match mid_scratch_bytes(n) {
+        0 => (4 * l).next_multiple_of(16),
+        s => s,
+    };
+    let shared = check_shared_dyn(dev, &name, 4 * n + extra)?;
     let p = HyenaFftConvFwdParams {
         v: v.addr(),
         pre: pre.as_ref().map_or(0, |x| x.addr()),
@@ -535,8 +562,8 @@ pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
     let block = block_for(n);
     let rows_name = format!("hyena_fftconv_bwd_{sfx}");
     let red_name = format!("hyena_fftconv_bwd_reduce_{sfx}");
-    // Static reduction buffer (MAX_BLOCK f64) + two spectra.
-    let rows_shared = check_shared(dev, &rows_name, 16 * m + 8 * MAX_BLOCK)? - 8 * MAX_BLOCK as u32;
+    // Two spectra (+ the static twiddle table and reduction buffer).
+    let rows_shared = check_shared_dyn(dev, &rows_name, 16 * m)?;
     let red_shared = check_shared(dev, &red_name, 8 * m)?;
     let mut hf = DeviceBuffer::<f32>::alloc(dev, spectrum_len(c, l)?)?;
     fftconv_filter(dev, h, c, l, &mut hf)?;

@@ -23,9 +23,14 @@
 //!    same innermost line and the longest run of equal inlined-at call sites; ties are summed (the
 //!    host compiler inlined a helper into several places the device code shares). When several
 //!    SASS chains match one counted chain equally well (the device compiler inlined a helper in
-//!    places the host compiler did not tell apart), that count is split evenly between them.
+//!    places the host compiler did not tell apart), that count is split between them by their
+//!    call sites, the frames past the matched depth: a copy whose call site at some depth the
+//!    host never executed (no counted chain passes through it: another template instance, the
+//!    untaken arm of a runtime `switch`) gets nothing and is *unrun*; the others share in
+//!    proportion to their call sites' executions (evenly where one is unknown).
 //! 2. **Basic blocks.** The SASS is cut into basic blocks (at labels and after branches);
-//!    blocks no branch or fall-through reaches (padding after `EXIT`) count zero. A backward branch
+//!    blocks no branch or fall-through reaches (padding after `EXIT`) count zero; an indirect
+//!    branch (`BRX`) reaches the labels of its `BRANCH_TARGETS` list. A backward branch
 //!    marks the blocks from its target to itself as a loop.
 //! 3. **Block counts.** Every instruction of a block executes as often as the block.
 //!    - Outside loops a block runs at most once per warp, and all its instructions issue for a
@@ -47,6 +52,11 @@
 //!      code (a rolled loop, or straight pieces inside an outer loop) gets what the unrolled body
 //!      left (E mod m per warp). Blocks of rolled loops spend nothing: a line in several blocks of
 //!      one loop (a loop header's test and increment) bounds each by its whole count.
+//!    - A block whose instructions are mostly unrun copies (step 1) counts zero.
+//!    - Flow: a block runs at most as often as control reaches it, the sum of its predecessors'
+//!      counts (blocks visited in address order; loop heads and blocks after a `CALL` exempt).
+//!      This bounds a block of arithmetic only (nothing to read an unroll factor from) whose
+//!      lines the host compiler ran once per trip of a loop nvcc unrolled into it.
 //! 4. Blocks that `CALL` a subroutine and the subroutines (non-entry functions) count zero: nvcc
 //!    calls only the slow paths of division, reciprocal and 64-bit division, which the inline fast
 //!    path branches around for ordinary operands.
@@ -179,7 +189,8 @@ pub struct Instr {
     pub predicated: bool,
     /// Index into [`Function::chains`]; `None` before the first annotation.
     pub chain: Option<usize>,
-    /// Branch target label (`.L_x_3`), for BRA / BRX / CALL / JMP.
+    /// Branch target label (`.L_x_3`), for BRA / CALL / JMP; for BRX the labels of its
+    /// `BRANCH_TARGETS` list, comma-separated.
     pub target: Option<String>,
 }
 
@@ -390,10 +401,13 @@ impl Listing {
                     msg: format!("not an instruction: `{t}`"),
                 });
             }
+            // An indirect branch (a `switch` table) names its targets in a comment:
+            // `BRX R2 -0x11f0 (*"BRANCH_TARGETS .L_x_1,.L_x_2"*)`; kept as "L1,L2" (`to_compact`
+            // writes them back in the `(...)` form, which this reads the same way).
             let target = s
-                .find("`(")
-                .and_then(|p| s[p + 2..].split(')').next())
-                .map(str::to_string);
+                .find("BRANCH_TARGETS ")
+                .map(|p| s[p + 15..].split('"').next().unwrap_or("").trim().to_string())
+                .or_else(|| s.find("`(").and_then(|p| s[p + 2..].split(')').next()).map(str::to_string));
             f.instrs.push(Instr {
                 opcode: first.to_string(),
                 predicated,
@@ -504,8 +518,9 @@ fn gcd(a: u64, b: u64) -> u64 {
     }
 }
 
-/// Join counts per source chain (E per SASS chain of `f`), step 1 of the method.
-fn chain_counts(f: &Function, lines: &[LineExec]) -> Vec<Option<f64>> {
+/// Join counts per source chain (E per SASS chain of `f`), step 1 of the method, and whether the
+/// chain is a copy the host never ran (its call sites at some depth never executed).
+fn chain_counts(f: &Function, lines: &[LineExec]) -> (Vec<Option<f64>>, Vec<bool>) {
     let sim: Vec<(Chain, u64)> = lines
         .iter()
         .filter(|l| !l.frames.is_empty())
@@ -521,12 +536,28 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> Vec<Option<f64>> {
     for (k, (c, _)) in sim.iter().enumerate() {
         by_inner.entry(&c[0]).or_default().push(k);
     }
-    // Best matches per SASS chain: (sim indices, score).
+    // Executions of a call site: the largest count of a counted chain that passes through its
+    // innermost frame with the same callers as far as both chains go (the host compiler ran the
+    // call, or code inlined at it, that often). 0: the host never executed that call.
+    let site_execs = |site: &[Frame]| -> u64 {
+        sim.iter()
+            .filter(|(t, _)| {
+                t.iter().enumerate().any(|(i, fr)| {
+                    fr == &site[0] && t[i + 1..].iter().zip(&site[1..]).all(|(a, b)| a == b)
+                })
+            })
+            .map(|(_, n)| *n)
+            .max()
+            .unwrap_or(0)
+    };
+    // Best matches per SASS chain: (sim indices, score), and the weight of its share.
     let mut best: Vec<(Vec<usize>, usize)> = Vec::with_capacity(f.chains.len());
+    let mut weight: Vec<Option<u64>> = Vec::with_capacity(f.chains.len());
     for c in &f.chains {
         let start = c.iter().position(|fr| files.contains(fr.file.as_str()));
         let Some(start) = start else {
             best.push((Vec::new(), 0));
+            weight.push(None);
             continue;
         };
         let c = &c[start..];
@@ -544,7 +575,21 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> Vec<Option<f64>> {
                 top.0.push(k);
             }
         }
+        // The frames past the matched depth are call sites the counted chain does not name (the
+        // host compiler did not inline there, or inlined elsewhere). A SASS copy whose call sites
+        // the host never executed at some depth (another template instance, the other arm of a
+        // runtime switch) gets no share; the others share in proportion to their call site's
+        // executions.
+        let rest = &c[top.1.min(c.len())..];
+        let w = if rest.is_empty() || top.0.is_empty() {
+            None
+        } else if (0..rest.len()).any(|i| site_execs(&rest[i..]) == 0) {
+            Some(0)
+        } else {
+            Some(site_execs(rest))
+        };
         best.push(top);
+        weight.push(w);
     }
     // Users of each counted chain: the SASS chains that matched it with the highest score.
     let mut max_score = vec![0usize; sim.len()];
@@ -553,27 +598,51 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> Vec<Option<f64>> {
             max_score[k] = max_score[k].max(*s);
         }
     }
-    let mut users = vec![0usize; sim.len()];
-    for (ks, s) in &best {
+    // Per counted chain: its users' weights (call-site executions; None = unknown). The count is
+    // split in proportion to them when every user has a known weight, else evenly among the
+    // users not known to be unexecuted; users whose call sites never ran get nothing (all of
+    // them never ran: evenly, the count has to go somewhere).
+    let mut users: Vec<Vec<Option<u64>>> = vec![Vec::new(); sim.len()];
+    for ((ks, s), w) in best.iter().zip(&weight) {
         for &k in ks {
             if *s == max_score[k] {
-                users[k] += 1;
+                users[k].push(*w);
             }
         }
     }
-    best.iter()
-        .map(|(ks, s)| {
+    let share = |k: usize, w: Option<u64>| -> f64 {
+        let u = &users[k];
+        let e = sim[k].1 as f64;
+        let live = u.iter().filter(|x| **x != Some(0)).count();
+        if live == 0 {
+            return e / u.len() as f64;
+        }
+        if w == Some(0) {
+            return 0.0;
+        }
+        if u.iter().all(|x| x.is_some()) {
+            let total: u64 = u.iter().map(|x| x.unwrap_or(0)).sum();
+            return e * w.unwrap_or(0) as f64 / total as f64;
+        }
+        e / live as f64
+    };
+    let unrun: Vec<bool> = weight.iter().map(|w| *w == Some(0)).collect();
+    let counts = best
+        .iter()
+        .zip(&weight)
+        .map(|((ks, s), w)| {
             if ks.is_empty() {
                 return None;
             }
             let e: f64 = ks
                 .iter()
                 .filter(|&&k| *s == max_score[k])
-                .map(|&k| sim[k].1 as f64 / users[k] as f64)
+                .map(|&k| share(k, *w))
                 .sum();
             Some(e)
         })
-        .collect()
+        .collect();
+    (counts, unrun)
 }
 
 /// Estimate the executed warp-instructions of `f` for one launch: `lines` are the per-chain warp
@@ -581,7 +650,7 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> Vec<Option<f64>> {
 /// per block). See the module documentation for the method.
 pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate {
     let n = f.instrs.len();
-    let e_chain = chain_counts(f, lines);
+    let (e_chain, unrun) = chain_counts(f, lines);
     // Basic blocks.
     let mut leaders: Vec<usize> = vec![0];
     leaders.extend(f.labels.values().copied());
@@ -610,7 +679,11 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         }
         for i in &f.instrs[r] {
             if matches!(i.base(), "BRX" | "BRXU" | "JMX") {
-                succ[b].extend(f.labels.values().filter(|&&k| k < n).map(|&k| block_of(k)));
+                // Its listed targets, else (no list) every labelled block.
+                match i.target.as_deref() {
+                    Some(ts) => succ[b].extend(ts.split(',').filter_map(|t| label_block(t.trim()))),
+                    None => succ[b].extend(f.labels.values().filter(|&&k| k < n).map(|&k| block_of(k))),
+                }
             } else if i.is_branch() {
                 if let Some(t) = i.target.as_deref().and_then(label_block) {
                     succ[b].push(t);
@@ -670,8 +743,9 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
     //   a runtime-trip unrolled loop): the median ratio of the per-opcode counts both hold;
     // - otherwise the gcd of the per-opcode counts when the chain has two or more opcodes there,
     //   one of them a memory access.
-    let copies = |b: usize, c: usize| -> u64 {
-        let Some(lb) = innermost[b] else { return 1 };
+    // Also: whether m came from a remainder copy (only such a body leaves budget to it).
+    let copies = |b: usize, c: usize| -> (u64, bool) {
+        let Some(lb) = innermost[b] else { return (1, false) };
         let mine = &ops[b][&c].0;
         let size = |m: &BTreeMap<&str, u64>| m.values().sum::<u64>();
         let other = (0..nb)
@@ -688,7 +762,7 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
             ratios.sort_by(f64::total_cmp);
             if let Some(r) = ratios.get(ratios.len() / 2) {
                 if r.round() >= 2.0 {
-                    return r.round() as u64;
+                    return (r.round() as u64, true);
                 }
             }
         }
@@ -697,21 +771,25 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         // multiply is 2 FMUL + 2 FFMA).
         let moves_data = mine.keys().any(|op| matches!(Pipe::of(op), Pipe::Global | Pipe::Shared | Pipe::Local));
         if mine.len() >= 2 && moves_data {
-            mine.values().fold(0, |g, &v| gcd(g, v)).max(1)
+            (mine.values().fold(0, |g, &v| gcd(g, v)).max(1), false)
         } else {
-            1
+            (1, false)
         }
     };
     struct Use {
         chain: usize,
         m: u64,
+        remainder: bool,
         all_pred: bool,
     }
     let uses: Vec<Vec<Use>> = (0..nb)
         .map(|b| {
             ops[b]
                 .iter()
-                .map(|(&chain, (_, all_pred))| Use { chain, m: copies(b, chain), all_pred: *all_pred })
+                .map(|(&chain, (_, all_pred))| {
+                    let (m, remainder) = copies(b, chain);
+                    Use { chain, m, remainder, all_pred: *all_pred }
+                })
                 .collect()
         })
         .collect();
@@ -784,7 +862,14 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
             // the line reached by the most warps gives the count.
             bounding.iter().map(|u| bound(u).min(w)).fold(0.0, f64::max)
         };
-        let c = c.max(0.0);
+        // A block that is mostly copies the host never ran (another template instance, the
+        // untaken arm of a runtime switch) does not run; the few instructions of executed lines
+        // in it are code nvcc scheduled there.
+        let (chained, dead) = f.instrs[range(b)]
+            .iter()
+            .filter_map(|i| i.chain)
+            .fold((0usize, 0usize), |(n, d), c| (n + 1, d + usize::from(unrun[c])));
+        let c = if 2 * dead > chained { 0.0 } else { c.max(0.0) };
         count[b] = c;
         if !in_loop {
             // Straight blocks do not spend budgets: nvcc attributes loop set-up code to the loop
@@ -795,7 +880,11 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         // remainder code (a rolled loop, or straight pieces inside an outer loop) gets what the
         // unrolled body left. A line in several blocks of one rolled loop (a loop header's test
         // and increment) or in nested loops bounds each block by its whole count.
-        if uses[b].iter().all(|u| u.m == 1) {
+        // Only a body whose unroll factor was read against a remainder copy spends: with no
+        // remainder loop (m from the gcd of a line's opcodes, e.g. the two stores of a radix-2
+        // butterfly) there is nothing to leave budget to, and spending starved the other blocks
+        // that hold pieces of the same line (address arithmetic nvcc hoisted).
+        if !uses[b].iter().any(|u| u.m > 1 && u.remainder) {
             continue;
         }
         for u in &uses[b] {
@@ -803,6 +892,29 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
                 *e = (*e - u.m as f64 * c).max(0.0);
             }
         }
+    }
+    // Flow: a block runs at most as often as control reaches it, the sum of its predecessors'
+    // counts (the entry block: the warps). This bounds what the line counts cannot: a block of
+    // arithmetic only (no access to read an unroll factor from) whose lines the host compiler
+    // ran once per trip of a loop that nvcc unrolled into it, e.g. the twiddle products of an
+    // FFT pass behind a runtime `if`. Loop heads (a backward edge in) and blocks after a CALL
+    // (counted zero above) keep their count. Visited in address order: forward predecessors
+    // are final when their successors are capped.
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); nb];
+    for (b, ss) in succ.iter().enumerate() {
+        for &t in ss {
+            if !preds[t].contains(&b) {
+                preds[t].push(b);
+            }
+        }
+    }
+    let calls = |b: usize| f.instrs[range(b)].iter().any(|i| i.base() == "CALL");
+    for b in 0..nb {
+        if !reach[b] || preds[b].iter().any(|&p| p >= b || calls(p)) {
+            continue;
+        }
+        let cap: f64 = preds[b].iter().map(|&p| count[p]).sum::<f64>() + if b == 0 { w } else { 0.0 };
+        count[b] = count[b].min(cap);
     }
     let mut est = Estimate {
         total: 0.0,

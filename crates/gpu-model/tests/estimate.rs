@@ -204,6 +204,80 @@ fn helper_count_splits_over_device_inline_copies() {
     assert_eq!(e.total, 26.0);
 }
 
+fn exec(chain: &[u32], n: u64) -> LineExec {
+    LineExec {
+        frames: chain.iter().map(|l| ("h.cu".to_string(), *l)).collect(),
+        warp_execs: n,
+    }
+}
+
+#[test]
+fn template_instance_the_host_never_ran_counts_zero() {
+    // A runtime `switch` (BRX with its target list) over two inlined instances of a helper (line
+    // 3, inlined at 10 and at 20), the host-compiled helper not inlined (one chain [3]). The host
+    // ran only the call at line 10: the copy at 20 never runs. 2 warps. Hand: S2R + BRX, the
+    // instance at 10 (4 + BRA), EXIT = 8 per warp, 16. Before the call-site check (BRX reaching
+    // every label, [3] split evenly) the copy at 20 counted once per warp too: 21.
+    let text = "//----- .text.k -----\n.other k,@\"STO_CUDA_ENTRY\"\nk:\n\
+        //## File \"h.cu\", line 9\nS2R\nBRX R2 -0x40 (*\"BRANCH_TARGETS .L_a,.L_b\"*)\n\
+        .L_a:\n//## File \"h.cu\", line 3 inlined at \"h.cu\", line 10\n//## File \"h.cu\", line 10\nFMUL\nFFMA\nFMUL\nFFMA\n\
+        //## File \"h.cu\", line 11\nBRA `(.L_end)\n\
+        .L_b:\n//## File \"h.cu\", line 3 inlined at \"h.cu\", line 20\n//## File \"h.cu\", line 20\nFMUL\nFFMA\nFMUL\nFFMA\n\
+        //## File \"h.cu\", line 21\nBRA `(.L_end)\n\
+        .L_end:\n//## File \"h.cu\", line 30\nEXIT\n";
+    let l = Listing::parse(text).unwrap();
+    let per = vec![exec(&[9], 2), exec(&[3], 2), exec(&[10], 2), exec(&[11], 2), exec(&[30], 2)];
+    let e = estimate(&l.functions[0], &per, 2);
+    assert_eq!(e.total, 16.0);
+    // The compact form keeps the target list.
+    let again = Listing::parse(&l.to_compact()).unwrap();
+    assert_eq!(estimate(&again.functions[0], &per, 2).total, 16.0);
+}
+
+#[test]
+fn block_runs_at_most_as_often_as_control_reaches_it() {
+    // A loop of 4 trips per warp (line 10 loads, line 13 branches back); inside it, behind a
+    // runtime `if`, a block of arithmetic only: a helper's loop that nvcc unrolled (line 5 inlined
+    // at 11) and the host compiler kept rolled, 15 host trips per call: its line counts 60 per
+    // warp, and a block without a memory access gives no unroll factor to divide by. Control
+    // reaches it at most 4 times per warp. Hand, 1 warp: S2R 1 + 4 × (LDS, ISETP, BRA 3 + the
+    // arithmetic 4 + STS, BRA 2) + EXIT 1 = 38 (without the flow bound: 262).
+    let text = "//----- .text.k -----\n.other k,@\"STO_CUDA_ENTRY\"\nk:\n\
+        //## File \"h.cu\", line 9\nS2R\n\
+        .L_loop:\n//## File \"h.cu\", line 10\nLDS\nISETP\n@P BRA `(.L_skip)\n\
+        //## File \"h.cu\", line 5 inlined at \"h.cu\", line 11\n//## File \"h.cu\", line 11\nFMUL\nFFMA\nFMUL\nFFMA\n\
+        .L_skip:\n//## File \"h.cu\", line 12\nSTS\n//## File \"h.cu\", line 13\n@P BRA `(.L_loop)\n\
+        //## File \"h.cu\", line 30\nEXIT\n";
+    let l = Listing::parse(text).unwrap();
+    let per = vec![
+        exec(&[9], 1),
+        exec(&[10], 4),
+        exec(&[5, 11], 60),
+        exec(&[11], 4),
+        exec(&[12], 4),
+        exec(&[13], 4),
+        exec(&[30], 1),
+    ];
+    assert_eq!(estimate(&l.functions[0], &per, 1).total, 38.0);
+}
+
+#[test]
+fn copies_without_a_remainder_loop_leave_the_line_to_its_other_blocks() {
+    // A loop of 4 trips per warp. Line 11 is a store the host ran twice per trip (a rolled inner
+    // loop of 2, fully unrolled by nvcc: 2 × LEA + STS in block B, m = 2) and nvcc hoisted one
+    // of its address computations into the loop's head block A. Hand, 1 warp: S2R 1 + 4 × (A:
+    // LEA, ISETP, BRA 3 + B: 4 + BRA 1) + EXIT 1 = 34. When B spent line 11's count (8) as
+    // an unrolled body with a remainder, A was left with none and counted zero: 22.
+    let text = "//----- .text.k -----\n.other k,@\"STO_CUDA_ENTRY\"\nk:\n\
+        //## File \"h.cu\", line 9\nS2R\n\
+        .L_a:\n//## File \"h.cu\", line 11\nLEA\n//## File \"h.cu\", line 10\nISETP\n@P BRA `(.L_b)\n\
+        .L_b:\n//## File \"h.cu\", line 11\nLEA\nSTS\nLEA\nSTS\n//## File \"h.cu\", line 13\n@P BRA `(.L_a)\n\
+        //## File \"h.cu\", line 30\nEXIT\n";
+    let l = Listing::parse(text).unwrap();
+    let per = vec![exec(&[9], 1), exec(&[10], 4), exec(&[11], 8), exec(&[13], 4), exec(&[30], 1)];
+    assert_eq!(estimate(&l.functions[0], &per, 1).total, 34.0);
+}
+
 /// The same microkernels run in the SIMT simulator (crates/cudasim, counters on), their line
 /// counts fed to the estimate as `hyena kernels --profile` does: the estimate must stay within 10%
 /// of the hand counts above. micro.cu is compiled for the simulator through the wrapper

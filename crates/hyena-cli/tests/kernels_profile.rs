@@ -63,9 +63,11 @@ fn profile_models_every_launch_of_the_operator() {
         if !r["kernel"].as_str().unwrap().starts_with("gemm") {
             assert!(r["warp_instrs"].as_f64().unwrap() > 0.0, "{r}");
             assert!(r["warps_per_sm"].as_u64().unwrap() > 0, "{r}");
-            // The fused conv runs one FFT stage per barrier: at least log2(512) of them per block.
+            // The fused conv's two FFTs (n = 512 at L = 256) need barriers between their passes,
+            // and issue 11 bounds them by ⌈log16 n⌉ + 2 = 5 per FFT: 1 ≤ barriers ≤ 10 per block.
             if r["kernel"] == "hyena_fftconv_fwd_bf16" {
-                assert!(r["barriers_per_block"].as_f64().unwrap() >= 9.0, "{r}");
+                let b = r["barriers_per_block"].as_f64().unwrap();
+                assert!((1.0..=10.0).contains(&b), "{r}");
             }
         }
     }

@@ -216,6 +216,14 @@ fn scan(text: &str, source: &str, syntax: &Syntax) -> Result<Vec<KernelInfo>, Pa
                 continue;
             }
         };
+        // `void __launch_bounds__(…) NAME(` as written (cuda_sim.h expands the attribute to nothing).
+        let rest = match rest.strip_prefix("__launch_bounds__") {
+            Some(r) => match r.trim_start().strip_prefix('(').and_then(|r| r.find(')').map(|c| &r[c + 1..])) {
+                Some(r) => r.trim_start(),
+                None => continue,
+            },
+            None => rest,
+        };
         let name_len = rest
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .unwrap_or(rest.len());
@@ -282,10 +290,12 @@ template <typename T> __global__ void templated(const P p) {}
 extern "C" __global__ void first(const P p) { go<float>(p); }
 extern "C" __global__ void second(Q q) { go2(q); }
 CUDASIM_UNIFORM_BLOCKS(second);
+extern "C" __global__ void __launch_bounds__(MAX_BLOCK) bounded(const P p) { go(p); }
+CUDASIM_UNIFORM_BLOCKS(bounded);
 "#;
         let ks = parse_source(src).unwrap();
         let got: Vec<(&str, &str, bool)> = ks.iter().map(|k| (k.name.as_str(), k.params_type.as_str(), k.uniform_blocks)).collect();
-        assert_eq!(got, [("first", "P", false), ("second", "Q", true)]);
+        assert_eq!(got, [("first", "P", false), ("second", "Q", true), ("bounded", "P", true)]);
         assert!(ks.iter().all(|k| k.source == "k.cu"));
     }
 
