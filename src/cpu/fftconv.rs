@@ -297,6 +297,7 @@ impl<'a, T> Rows<'a, T> {
     /// When `b ≥ B` or `c ≥ C` (an index outside the view); [`Rows::get`] returns `None` instead.
     /// Library code calls it only with indices below [`Rows::dims`].
     #[inline]
+    #[allow(clippy::panic)] // an indexing accessor, documented to panic like slice indexing
     pub fn row(&self, b: usize, c: usize) -> &'a [T] {
         match self.get(b, c) {
             Some(r) => r,
