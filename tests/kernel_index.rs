@@ -8,7 +8,8 @@ use hyena_kernels::HyenaError;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// (kernel, module, params struct) of every `extern "C" __global__ void NAME(const? Params p)`.
+/// (kernel, module, params struct) of every `extern "C" __global__ void [__launch_bounds__(…)]
+/// NAME(const? Params p)`.
 fn entry_points() -> Vec<(String, String, String)> {
     // `kernels/` of the working directory first (cargo runs tests from the package root;
     // scripts/gpu-check runs the carried binaries from the repository root), else the build's.
@@ -26,6 +27,11 @@ fn entry_points() -> Vec<(String, String, String)> {
         let module = p.file_stem().unwrap().to_string_lossy().into_owned();
         let src = std::fs::read_to_string(&p).unwrap();
         for piece in src.split("extern \"C\" __global__ void").skip(1) {
+            // `__launch_bounds__(…)` may stand between `void` and the name.
+            let piece = match piece.trim_start().strip_prefix("__launch_bounds__") {
+                Some(b) => b.split_once(')').expect("unclosed __launch_bounds__").1,
+                None => piece,
+            };
             let (name, rest) = piece.split_once('(').expect("entry point without parameter list");
             let params = rest
                 .split(')')
