@@ -38,11 +38,21 @@ fn main() {
     {
         params::generate();
         let kernels = index::parse(&modules::manifest_dir().join("kernels"));
-        #[cfg(feature = "cuda")]
-        cuda::build();
-        #[cfg(feature = "sim")]
-        index::write(&kernels, Some(&sim::build()));
-        #[cfg(not(feature = "sim"))]
-        index::write(&kernels, None);
+        // nvcc (feature `cuda`) and the simulator's g++ build (feature `sim`) are independent:
+        // with both features they run side by side. This build script is on the critical path of
+        // every test binary (nothing of the workspace but cudasim and gpu-model compiles before
+        // it), so on CI's two cores running them one after the other left a core idle.
+        std::thread::scope(|s| {
+            #[cfg(feature = "cuda")]
+            let nvcc = s.spawn(cuda::build);
+            #[cfg(not(feature = "cuda"))]
+            let _ = s;
+            #[cfg(feature = "sim")]
+            index::write(&kernels, Some(&sim::build()));
+            #[cfg(not(feature = "sim"))]
+            index::write(&kernels, None);
+            #[cfg(feature = "cuda")]
+            nvcc.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        });
     }
 }

@@ -300,16 +300,37 @@ impl Builder {
         let rs_path = out_dir.join(format!("cudasim_{lib}.rs"));
         fs::write(&rs_path, rs).map_err(|e| BuildError::Io(rs_path.clone(), e))?;
 
-        // Instrumented kernel objects, then one library with the registry.
-        let objects = if tus.is_empty() {
-            Vec::new()
-        } else {
-            let mut kb = self.base(&cuda);
-            Self::kernel_flags(&mut kb, &header);
-            kb.files(&tus);
-            kb.try_compile_intermediates()
-                .map_err(|e| BuildError::Compile(format!("compiling the kernels for the simulator failed: {e}")))?
-        };
+        // Instrumented kernel objects, one g++ per translation unit, side by side (cc compiles the
+        // files of one Build one after the other), then one library with the registry.
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(tus.len().max(1));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let compiled: Vec<Result<Vec<(usize, Vec<PathBuf>)>, cc::Error>> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..workers)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(tu) = tus.get(i) else { return Ok(done) };
+                            let mut kb = self.base(&cuda);
+                            Self::kernel_flags(&mut kb, &header);
+                            kb.file(tu);
+                            done.push((i, kb.try_compile_intermediates()?));
+                        }
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+        });
+        let mut objects: Vec<(usize, Vec<PathBuf>)> = Vec::new();
+        for r in compiled {
+            objects.extend(
+                r.map_err(|e| BuildError::Compile(format!("compiling the kernels for the simulator failed: {e}")))?,
+            );
+        }
+        // In the order of the files, as before.
+        objects.sort_by_key(|(i, _)| *i);
+        let objects: Vec<PathBuf> = objects.into_iter().flat_map(|(_, o)| o).collect();
         let mut l = self.base(&cuda);
         l.file(&reg_path);
         for o in &objects {
