@@ -39,7 +39,7 @@
 //! are NOT touched (the CPU reference leaves them at their previous value too, zero when fresh).
 //!
 //! # Tolerances (relative L2 against the f64 CPU reference on the same storage-rounded weights;
-//! see `tests/filter.rs`)
+//! see `tests/all/filter.rs`)
 //! - f32 storage: 1e-5. The hidden layers match to ~1e-15; the output layer sums `F` f32
 //!   products (~1e-7 relative), the backward sums are f32 dot products of ≤ 32 terms added in f64,
 //!   per-block f32 partials over ≤ `L/32/G + 1` tiles (≤ 32 at `L = 2^20`), final sums in f64:

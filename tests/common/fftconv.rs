@@ -1,5 +1,5 @@
-//! Gated causal FFT convolution checks shared by `tests/fftconv.rs` (single-pass rows) and
-//! `tests/fftconv_long.rs` (multi-pass rows): the device result vs `cpu::fftconv` run in f64 on
+//! Gated causal FFT convolution checks shared by `tests/all/fftconv.rs` (single-pass rows) and
+//! `tests/all/fftconv_long.rs` (multi-pass rows): the device result vs `cpu::fftconv` run in f64 on
 //! the storage-rounded inputs, every output poisoned with NaN (plus a margin that must stay NaN),
 //! within [`Storage::BOUND`] (forward and backward alike: every output is a handful of fp32 FFTs;
 //! grad_h and grad_D add a sum over the batch).

@@ -9,7 +9,7 @@
 //! [`random`] inputs, [`widen`] to f64, [`rel_l2`] / [`assert_close`] against an f64 reference,
 //! and NaN-[`poisoned`] output buffers with a [`MARGIN`] behind each view that [`read_checked`]
 //! verifies was not written. [`fftconv`] holds the gated FFT convolution checks shared by
-//! `tests/fftconv.rs` and `tests/fftconv_long.rs`.
+//! `tests/all/fftconv.rs` and `tests/all/fftconv_long.rs`.
 #![allow(dead_code)]
 
 #[cfg(any(feature = "cuda", feature = "sim"))]

@@ -61,7 +61,7 @@
 //!    calls only the slow paths of division, reciprocal and 64-bit division, which the inline fast
 //!    path branches around for ordinary operands.
 //!
-//! Known limits (measured on the microkernels of tests/estimate.rs, docs/GPU_MODEL.md): a straight
+//! Known limits (measured on the microkernels of tests/all/estimate.rs, docs/GPU_MODEL.md): a straight
 //! block that a branch skips for some trip counts is still counted once per warp (+8.5% on a loop
 //! of 3 trips); a divergent line predicated inside a loop can lower the loop's count; the line
 //! counts must count executions of a line's work (a host compiler that unrolls a loop counts

@@ -1,4 +1,4 @@
-// Microkernels with hand-counted answers for the counters (tests/counters.rs). Valid CUDA.
+// Microkernels with hand-counted answers for the counters (tests/all/counters.rs). Valid CUDA.
 // Unless noted: one thread per element, blocks of 64 threads (2 warps), x and out 256-byte aligned.
 #include "simtest.h"
 

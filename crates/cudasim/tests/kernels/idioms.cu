@@ -1,7 +1,7 @@
 // Self-test of the CUDA idioms the simulator header provides (compiled only for the simulator).
 // simtest_idioms: block (32, 2, 1), grid (2, 2, 1); thread g (global linear index, x fastest
 // within the block, blocks in x-fastest order) reads x[g] and writes 16 results to out[16*g + k]
-// (see tests/sim_checks.rs for the expected values). x holds 4*64*... floats in (-1, 1).
+// (see tests/all/sim_checks.rs for the expected values). x holds 4*64*... floats in (-1, 1).
 #include "simtest.h"
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>

@@ -1,4 +1,4 @@
-// Planted-bug kernels: each one MUST be reported by the SIMT simulator (tests/sim_checks.rs).
+// Planted-bug kernels: each one MUST be reported by the SIMT simulator (tests/all/sim_checks.rs).
 // Compiled only for the simulator, never by nvcc. One thread block of p.n threads unless noted.
 #include "simtest.h"
 

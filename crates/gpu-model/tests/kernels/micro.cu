@@ -1,4 +1,4 @@
-// Microkernels for the SASS instruction estimate (crates/gpu-model/tests/estimate.rs).
+// Microkernels for the SASS instruction estimate (crates/gpu-model/tests/all/estimate.rs).
 // Each kernel's dynamic SASS instruction count is derived by hand from its listing
 // (tests/fixtures/micro_sm90.sass, nvcc 13.0 -arch=sm_90 -O3 -lineinfo, nvdisasm 13.5 -gi -c).
 // Line numbers matter: the tests name them. Append new kernels at the end.

@@ -1,5 +1,5 @@
 // The microkernels of micro.cu for the SIMT simulator (crates/cudasim), so that
-// crates/gpu-model/tests/estimate.rs can join the simulator's own line counts of micro.cu with the
+// crates/gpu-model/tests/all/estimate.rs can join the simulator's own line counts of micro.cu with the
 // SASS that nvcc builds from the same file. cudasim kernels take one params struct by value, so
 // micro.cu's kernels are compiled here as inline device functions (`__global__` redefined while
 // the file is included) and each is called by a one-parameter wrapper. Built by

@@ -102,8 +102,7 @@ fn golden_operators_f32() {
 }
 
 #[cfg(any(feature = "cuda", feature = "sim"))]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
+use crate::common;
 
 /// The same conformance on the CUDA device abstraction — on the GPU when present and in the SIMT
 /// simulator — in f32 storage (the kernels' widest), with the same 1e-5 bound as the CPU f32 path.

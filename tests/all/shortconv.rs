@@ -13,7 +13,7 @@
 //! and non-zero.
 #![cfg(any(feature = "cuda", feature = "sim"))]
 
-mod common;
+use crate::common;
 
 use common::{assert_close, poisoned, random, read_checked, widen, Storage};
 use half::{bf16, f16};

@@ -2,7 +2,7 @@
 //! file, must reproduce the golden outputs and gradients (f64 ≤ 1e-10, f32 ≤ 1e-5); bad inputs
 //! exit non-zero with a message naming the problem and write nothing.
 
-mod common;
+use crate::common;
 
 use hyena_kernels::rel_l2;
 use hyena_model::TensorFile;

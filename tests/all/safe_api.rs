@@ -10,7 +10,7 @@
 //! - many threads allocating, writing, reading and freeing on one device at once see their own
 //!   data intact (the race the old safe `free_raw` allowed cannot be written any more).
 
-mod common;
+use crate::common;
 
 use hyena_kernels::cpu::fftconv::{fftconv_fwd, FftConvPlan, Rows};
 use hyena_kernels::cpu::shortconv::shortconv_fwd;
@@ -70,7 +70,7 @@ fn huge_representable_sizes_are_alloc_errors_not_aborts() {
 fn next_smooth_of_huge_lengths_is_exact_and_fast() {
     use hyena_kernels::cpu::fftconv::next_smooth;
     // Oracle: every 2^a·3^b·5^c below 2⁶⁵ (about 14 000 numbers), sorted; the answer is the first
-    // one ≥ x. (The brute-force oracle of tests/cpu_ops.rs covers small x.)
+    // one ≥ x. (The brute-force oracle of tests/all/cpu_ops.rs covers small x.)
     let mut all = Vec::new();
     let mut p2 = 1u128;
     while p2 < 1 << 65 {

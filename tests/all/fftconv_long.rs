@@ -14,7 +14,7 @@
 //! row pair costs ~1-2 s; L = 2^20 is an ignored test meant for GPU runs.
 #![cfg(any(feature = "cuda", feature = "sim"))]
 
-mod common;
+use crate::common;
 
 use common::fftconv::{check_fwd, check_gated_bwd, fwd_case};
 use common::{assert_close, poisoned, read_checked, Storage};
@@ -127,7 +127,7 @@ fn long_reverse_thread_order_matches_cpu() {
 }
 
 /// L = 2^20 (n = 2^21: n1 = 1024, n2 = 2048), forward only: ~60 s on the simulator (passed there,
-/// rel. L2 5.6e-7); meant for GPU runs (`cargo test --features cuda --test fftconv_long -- --ignored`).
+/// rel. L2 5.6e-7); meant for GPU runs (`cargo test --features cuda --test all -- --ignored fftconv_long::`).
 #[test]
 #[ignore = "long: L = 2^20 (~1 min on the simulator); run on a GPU"]
 fn long_gated_fftconv_fwd_f32_one_million() {

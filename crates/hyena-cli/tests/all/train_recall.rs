@@ -2,7 +2,7 @@
 //! checkpoint, and a run stopped after 3 updates and resumed ends with exactly the weights of an
 //! uninterrupted run.
 
-mod common;
+use crate::common;
 
 use hyena_model::TensorFile;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! outputs and every gradient match the golden values (f64: 1e-10, f32: 1e-5); bad files give an
 //! error naming the tensor (or file), a failure exit status, and no output file.
 
-mod common;
+use crate::common;
 
 use hyena_model::tensors::{Tensor, TensorData};
 use hyena_model::TensorFile;

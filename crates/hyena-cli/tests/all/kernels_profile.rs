@@ -4,7 +4,7 @@
 //! invariants are.
 #![cfg(all(feature = "sim", feature = "cuda"))]
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

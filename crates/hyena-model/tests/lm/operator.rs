@@ -127,8 +127,7 @@ fn operator_bad_input_is_a_typed_error() {
 /// gradients are sums over positions whose cancellation does not shrink that relative error.
 /// Measured worst cases at these shapes: ≈ 3.5·u for both half types.
 #[cfg(any(feature = "cuda", feature = "sim"))]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
+use crate::common;
 
 #[cfg(any(feature = "cuda", feature = "sim"))]
 #[test]
@@ -525,7 +524,7 @@ mod profile {
     /// Forward+backward of the issue-15 shape (B = 1, D = 256, order 2, filter width 64, f32) at
     /// L = `HYENA_PROFILE_L` (default 1024), `HYENA_PROFILE_ITERS` times (default 1) after one
     /// call outside the measurement: `valgrind --tool=callgrind --toggle-collect='*measured_fwd_bwd*' <test
-    /// binary> --ignored --exact profile::operator_fwd_bwd`. Every call must give bit-identical
+    /// binary> --ignored --exact operator::profile::operator_fwd_bwd`. Every call must give bit-identical
     /// results (reused workspaces may not carry state from one call to the next).
     #[test]
     #[ignore]
@@ -617,7 +616,7 @@ mod profile {
     /// The operator's projection GEMMs at B = 1, D = 256, order 2 (CG = 768 in_proj rows), L =
     /// `HYENA_PROFILE_L` (default 1024), each in its current operand layout and in the alternative
     /// a cheap transposed copy of the small operand (W_out) or of the small result allows, on one
-    /// thread: `valgrind --tool=callgrind <test binary> --ignored --exact profile::gemm_layouts`,
+    /// thread: `valgrind --tool=callgrind <test binary> --ignored --exact operator::profile::gemm_layouts`,
     /// then `callgrind_annotate --inclusive=yes` on the `gemm_*` functions. The alternatives must
     /// give the same products: only the summation order differs (f32 sums of ≤ 1024 terms between f64
     /// accumulations, error ~u·√K ≈ 2e-6 at worst), so 1e-5 relative, while a wrong transpose gives O(1).

@@ -8,7 +8,7 @@
 //! tolerance is one unit in the last place of the storage type.
 #![cfg(any(feature = "cuda", feature = "sim"))]
 
-mod common;
+use crate::common;
 
 use half::{bf16, f16};
 use hyena_kernels::cpu::gating as cpu;

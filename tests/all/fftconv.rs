@@ -12,7 +12,7 @@
 //! random and non-zero. The L = 4097 and 16384 rows use B = C = 1 (simulator time).
 #![cfg(any(feature = "cuda", feature = "sim"))]
 
-mod common;
+use crate::common;
 
 use common::fftconv::{check_fwd, check_gated_bwd, fwd_case};
 use common::{read_checked, random, rel_l2, widen, Storage};

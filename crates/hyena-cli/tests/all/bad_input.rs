@@ -4,8 +4,8 @@
 //! write nothing. Plus a property test: random shapes (odd and prime L, B, D, order 2–4) through
 //! `hyena run` in f32 against f64.
 
-mod common;
-mod magnitude;
+use crate::common;
+use crate::magnitude;
 
 use hyena_kernels::rel_l2;
 use hyena_model::train::TrainRng;

@@ -16,7 +16,7 @@
 //! rows ≥ L of grad_z must stay untouched).
 #![cfg(any(feature = "cuda", feature = "sim"))]
 
-mod common;
+use crate::common;
 
 use common::{poisoned, read_checked, Storage, MARGIN};
 use half::{bf16, f16};

@@ -3,7 +3,7 @@
 //! the path is checked (every cell measured, the files written): simulator times mean nothing.
 #![cfg(feature = "sim")]
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -123,7 +123,7 @@ fn cpu_f32_holds_1e5_at_64k() {
 }
 
 /// L = 2²⁰ (1M) on the CPU: ~40 s (f64 reference included) and ~2 GiB on a 2-core machine, so
-/// not in CI's budget. Run: `cargo test -p hyena-model --test long_accuracy -- --ignored --nocapture`;
+/// not in CI's budget. Run: `cargo test -p hyena-model --test lm -- --ignored --nocapture long_accuracy::`;
 /// measured errors and time are recorded in docs/BENCHMARKS.md ("f32 accuracy at long L").
 #[test]
 #[ignore]
@@ -136,8 +136,7 @@ fn cpu_f32_holds_1e5_at_1m() {
 }
 
 #[cfg(any(feature = "cuda", feature = "sim"))]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
+use crate::common;
 
 #[cfg(any(feature = "cuda", feature = "sim"))]
 fn device_f32(dev: &std::sync::Arc<dyn hyena_kernels::device::Device>, c: &Case) -> Vec<String> {
@@ -154,8 +153,8 @@ fn device_f32(dev: &std::sync::Arc<dyn hyena_kernels::device::Device>, c: &Case)
 
 /// L = 2¹⁶ through the device path. In the simulator this takes 1–2 minutes on the 2-core CI
 /// machine (the kernels run as CPU fibers), past CI's budget, so it is `#[ignore]`d; CI keeps the
-/// chunked device reductions covered at L = 9000 and 16400 (`tests/operator.rs`). Run:
-/// `cargo test -p hyena-model --features sim --test long_accuracy -- --ignored --nocapture`;
+/// chunked device reductions covered at L = 9000 and 16400 (`tests/lm/operator.rs`). Run:
+/// `cargo test -p hyena-model --features sim --test lm -- --ignored --nocapture long_accuracy::`;
 /// measured errors and time in docs/BENCHMARKS.md ("f32 accuracy at long L").
 #[cfg(any(feature = "cuda", feature = "sim"))]
 #[test]
@@ -172,7 +171,7 @@ fn device_f32_holds_1e5_at_64k() {
 
 /// L = 2²⁰ through the device path: on a GPU this is the 1M device check; in the
 /// simulator it takes tens of minutes. Run: `cargo test -p hyena-model --features cuda (or sim)
-/// --test long_accuracy -- --ignored --nocapture device_f32_holds_1e5_at_1m`.
+/// --test lm -- --ignored --nocapture device_f32_holds_1e5_at_1m`.
 #[cfg(any(feature = "cuda", feature = "sim"))]
 #[test]
 #[ignore]

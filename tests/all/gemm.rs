@@ -3,7 +3,7 @@
 //! leading dimensions, batches, and beta = 0 with C poisoned with NaN (C must not be read).
 #![cfg(any(feature = "cuda", feature = "sim"))]
 
-mod common;
+use crate::common;
 
 use half::{bf16, f16};
 use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar, GemmSpec, Trans};

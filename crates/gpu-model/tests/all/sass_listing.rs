@@ -116,7 +116,7 @@ fn malformed_listing_is_a_typed_error() {
     assert!(Listing::parse(bad).is_err());
 }
 
-/// The hand counts in tests/estimate.rs were read off the committed listing; this rebuilds it with
+/// The hand counts in tests/all/estimate.rs were read off the committed listing; this rebuilds it with
 /// the provisioned nvcc + nvdisasm (scripts/provision; both set in .toolchain/env.sh) and checks
 /// that the compiler still emits the same instructions. Without the toolchain it says so and
 /// checks nothing else.
