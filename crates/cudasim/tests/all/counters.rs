@@ -200,7 +200,7 @@ fn per_line_counts_of_a_loop_equal_the_trip_count() {
     let (x, out) = buffers(&d, 64, 3 * 64);
     let trips = 9u64;
     let c = count(&d, "cnt_loop", cfg(3, 64), SimTestParams { x, out, n: trips, aux: 0 });
-    let src = include_str!("kernels/counters.cu");
+    let src = include_str!("../kernels/counters.cu");
     let body = src.lines().position(|l| l.contains("// LOOP-BODY")).unwrap() as u32 + 1;
     let hits: Vec<_> = c
         .lines

@@ -9,7 +9,7 @@
 
 use gpu_model::sass::{estimate, LineExec, Listing, Pipe};
 
-const FIXTURE: &str = include_str!("fixtures/micro_sm90.sass");
+const FIXTURE: &str = include_str!("../fixtures/micro_sm90.sass");
 
 /// Line counts of `file`: each inline chain (innermost line first) run `n` times per warp.
 fn lines_in(file: &str, per_warp: &[(&[u32], u64)], warps: u64) -> Vec<LineExec> {

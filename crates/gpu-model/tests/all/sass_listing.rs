@@ -6,7 +6,7 @@ use gpu_model::sass::{Frame, Listing, Pipe};
 use std::path::Path;
 use std::process::Command;
 
-const FIXTURE: &str = include_str!("fixtures/micro_sm90.sass");
+const FIXTURE: &str = include_str!("../fixtures/micro_sm90.sass");
 
 fn f(line: u32) -> Frame {
     Frame::new("micro.cu", line)
