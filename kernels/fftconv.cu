@@ -211,6 +211,11 @@ __device__ inline void fold(float2 yk, float2 ymk, float2 w, unsigned k, float2*
 namespace smfft {
 
 // Index map of a buffer written by a pass of radix 2^r at Ns = 2^s (identity for r = 0 or s ≥ 5).
+// It is linear over GF(2): map(a ^ b) = map(a) ^ map(b). The passes' indices are sums of terms
+// with disjoint bits (a butterfly's base index + q·stride, stride a power of two above it), i.e.
+// XORs, so every point's index is map(base) ^ map(q·stride): one per-thread map and, per q, an
+// XOR with a warp-uniform value (q compile-time after unrolling) instead of the shift, mask and
+// XOR of the map per access.
 struct Layout {
     unsigned r, mask;
     __device__ unsigned operator()(unsigned p) const { return p ^ ((p >> r) & mask); }
@@ -411,7 +416,7 @@ template <int R0, int NB, class Load> __device__ inline void p0_pass(float* base
         for (int b = 0; b < NB; ++b) {
             dft<R0, false>(v[b]);
 #pragma unroll
-            for (int q = 0; q < R0; ++q) st(base + 2 * m * b, m, out(j * R0 + q), v[b][q]);
+            for (int q = 0; q < R0; ++q) st(base + 2 * m * b, m, out(j * R0) ^ out(q), v[b][q]);
         }
     }
 }
@@ -424,7 +429,7 @@ template <int R0, int NB, class Out> __device__ inline void last_pass(const floa
 #pragma unroll
         for (int b = 0; b < NB; ++b) {
 #pragma unroll
-            for (int q = 0; q < R0; ++q) v[b][q] = ld(base + 2 * m * b, m, in(j + q * cnt));
+            for (int q = 0; q < R0; ++q) v[b][q] = ld(base + 2 * m * b, m, in(j) ^ in(q * cnt));
             pass_twiddle<R0, true>(v[b], tw, s, j);
             dft<R0, true>(v[b]);
         }
@@ -466,14 +471,14 @@ template <bool INV> __device__ inline void mid_pass(float* buf, const Plan& pl, 
     float2 v[16];
     if (j < cnt) {
 #pragma unroll
-        for (int q = 0; q < 16; ++q) v[q] = ld(buf, m, in(j + q * cnt));
+        for (int q = 0; q < 16; ++q) v[q] = ld(buf, m, in(j) ^ in(q * cnt));
         pass_twiddle<16, INV>(v, tw, s, k);
         dft<16, INV>(v);
     }
     __syncthreads();
     if (j < cnt) {
 #pragma unroll
-        for (int q = 0; q < 16; ++q) st(buf, m, out(((j - k) << 4) + k + (q << s)), v[q]);
+        for (int q = 0; q < 16; ++q) st(buf, m, out(((j - k) << 4) + k) ^ out(q << s), v[q]);
     }
     __syncthreads();
 }
@@ -492,7 +497,7 @@ template <bool INV> __device__ inline void mid_pass_parked(float* buf, float* sc
     for (int c = 1; c >= 0; --c) {
         const unsigned j = threadIdx.x + c * T;
 #pragma unroll
-        for (int q = 0; q < 16; ++q) v[q] = ld(buf, m, in(j + q * cnt));
+        for (int q = 0; q < 16; ++q) v[q] = ld(buf, m, in(j) ^ in(q * cnt));
         if (s != 0) twiddle_apply<16>(v, tp);
         dft<16, INV>(v);
         if (c == 1) {
@@ -504,10 +509,10 @@ template <bool INV> __device__ inline void mid_pass_parked(float* buf, float* sc
     __syncthreads();
     const unsigned b = ((threadIdx.x - k) << 4) + k;
 #pragma unroll
-    for (int q = 0; q < 16; ++q) st(buf, m, out(b + (q << s)), v[q]);
+    for (int q = 0; q < 16; ++q) st(buf, m, out(b) ^ out(q << s), v[q]);
 #pragma unroll
     for (int q = 0; q < 16; ++q) {
-        st(buf, m, out(b + (T << 4) + (q << s)), ld(scratch, ps, q * T + threadIdx.x));
+        st(buf, m, out(b) ^ out(T << 4) ^ out(q << s), ld(scratch, ps, q * T + threadIdx.x));
         fence_loads();
     }
     __syncthreads();
@@ -526,23 +531,15 @@ template <bool INV> __device__ inline void mid_passes(float* base, unsigned nb, 
     }
 }
 
-__device__ inline Layout forward_mids(float* base, unsigned nb, float* scratch, const Plan& pl, const Tw& tw) {
-    Layout l = written_by(pl.r0, 0);
+// The middle passes of the forward FFT (after P0, radix 2^r0) or of the inverse (after the fused
+// pass, radix 2^rL); returns the layout the next pass reads.
+template <bool INV> __device__ inline Layout mids(float* base, unsigned nb, float* scratch, const Plan& pl, const Tw& tw) {
+    const unsigned r = INV ? pl.rL : pl.r0;
+    Layout l = written_by(r, 0);
     for (unsigned i = 0; i < pl.mids; ++i) {
-        const unsigned s = pl.r0 + 4 * i;
+        const unsigned s = r + 4 * i;
         const Layout o = written_by(4, s);
-        mid_passes<false>(base, nb, scratch, pl, s, l, o, tw);
-        l = o;
-    }
-    return l;
-}
-// Inverse passes after the fused one; returns the layout the last pass reads.
-__device__ inline Layout inverse_mids(float* base, unsigned nb, float* scratch, const Plan& pl, const Tw& tw) {
-    Layout l = written_by(pl.rL, 0);
-    for (unsigned i = 0; i < pl.mids; ++i) {
-        const unsigned s = pl.rL + 4 * i;
-        const Layout o = written_by(4, s);
-        mid_passes<true>(base, nb, scratch, pl, s, l, o, tw);
+        mid_passes<INV>(base, nb, scratch, pl, s, l, o, tw);
         l = o;
     }
     return l;
@@ -580,11 +577,11 @@ template <int RL> __device__ inline void fused_read_park(float* buf, const Plan&
         const unsigned b = i ? pr.b2 : pr.b1;
         float2 v[RL];
 #pragma unroll
-        for (int q = 0; q < RL; ++q) v[q] = ld(buf, m, in(b + q * J));
+        for (int q = 0; q < RL; ++q) v[q] = ld(buf, m, in(b) ^ in(q * J));
         pass_twiddle<RL, false>(v, tw, s, b);
         dft<RL, false>(v);
 #pragma unroll
-        for (int q = 0; q < RL; ++q) st(buf, m, in(b + q * J), v[q]);
+        for (int q = 0; q < RL; ++q) st(buf, m, in(b) ^ in(q * J), v[q]);
         fence_loads();
     }
 }
@@ -595,16 +592,16 @@ template <int RL> __device__ inline void fused_read_park(float* buf, const Plan&
 // storage (layout `in` applied: the same in every buffer of the row).
 template <int RL, class F> __device__ inline void for_each_pair(float* buf, const Plan& pl, Layout in, const Tw& tw, const Pair& pr, F& f) {
     const unsigned m = pl.m, J = pr.J, e = pl.M + 1;
-    auto two = [&](unsigned ik, unsigned imk, unsigned k, float2 w) {
-        const unsigned pk = in(ik), pmk = in(imk);
+    // Storage point of index b + q·J (b < J): see Layout.
+    auto at = [&](unsigned b, unsigned q) { return in(b) ^ in(q * J); };
+    auto two = [&](unsigned pk, unsigned pmk, unsigned k, float2 w) {
         float2 a = ld(buf, m, pk), b = ld(buf, m, pmk);
         f(a, b, k, w, pk, pmk);
         st(buf, m, pmk, b);
         st(buf, m, pk, a);
         fence_loads();
     };
-    auto one = [&](unsigned ik, unsigned k, float2 w) {
-        const unsigned pk = in(ik);
+    auto one = [&](unsigned pk, unsigned k, float2 w) {
         float2 a = ld(buf, m, pk);
         f(a, a, k, w, pk, pk);
         st(buf, m, pk, a);
@@ -613,16 +610,16 @@ template <int RL, class F> __device__ inline void for_each_pair(float* buf, cons
     const float2 wb1 = tw.get(e, pr.b1), wb2 = pr.has2 ? tw.get(e, pr.b2) : make_float2(1.f, 0.f);
     if (pr.u != 0) {
 #pragma unroll
-        for (int q = 0; q < RL; ++q) two(pr.b1 + q * J, pr.b2 + (RL - 1 - q) * J, pr.b1 + q * J, cmul(wb1, w32(q * (16 / RL))));
+        for (int q = 0; q < RL; ++q) two(at(pr.b1, q), at(pr.b2, RL - 1 - q), pr.b1 + q * J, cmul(wb1, w32(q * (16 / RL))));
         return;
     }
-    one(0u, 0u, make_float2(1.f, 0.f));
+    one(at(0u, 0u), 0u, make_float2(1.f, 0.f));
 #pragma unroll
-    for (int q = 1; q < RL / 2; ++q) two(q * J, (RL - q) * J, q * J, w32(q * (16 / RL)));
-    if (RL >= 2) one((RL / 2) * J, (RL / 2) * J, w32(8));
+    for (int q = 1; q < RL / 2; ++q) two(at(0u, q), at(0u, RL - q), q * J, w32(q * (16 / RL)));
+    if (RL >= 2) one(at(0u, RL / 2), (RL / 2) * J, w32(8));
     if (pr.has2) {
 #pragma unroll
-        for (int q = 0; q < RL / 2; ++q) two(pr.b2 + q * J, pr.b2 + (RL - 1 - q) * J, pr.b2 + q * J, cmul(wb2, w32(q * (16 / RL))));
+        for (int q = 0; q < RL / 2; ++q) two(at(pr.b2, q), at(pr.b2, RL - 1 - q), pr.b2 + q * J, cmul(wb2, w32(q * (16 / RL))));
     }
 }
 
@@ -630,21 +627,21 @@ template <int RL, class F> __device__ inline void for_each_pair(float* buf, cons
 // points and transform in registers (call before the barrier; store with fused_store after it).
 template <int RL> __device__ inline void fused_load_idft(const float* buf, const Plan& pl, Layout in, const Pair& pr, float2 (&v1)[RL], float2 (&v2)[RL]) {
 #pragma unroll
-    for (int q = 0; q < RL; ++q) v1[q] = ld(buf, pl.m, in(pr.b1 + q * pr.J));
+    for (int q = 0; q < RL; ++q) v1[q] = ld(buf, pl.m, in(pr.b1) ^ in(q * pr.J));
     dft<RL, true>(v1);
     if (pr.has2) {
 #pragma unroll
-        for (int q = 0; q < RL; ++q) v2[q] = ld(buf, pl.m, in(pr.b2 + q * pr.J));
+        for (int q = 0; q < RL; ++q) v2[q] = ld(buf, pl.m, in(pr.b2) ^ in(q * pr.J));
         dft<RL, true>(v2);
     }
 }
 template <int RL> __device__ inline void fused_store(float* buf, const Plan& pl, const Pair& pr, float2 (&v1)[RL], float2 (&v2)[RL]) {
     const Layout out = written_by(ilog2(RL), 0);
 #pragma unroll
-    for (int q = 0; q < RL; ++q) st(buf, pl.m, out(pr.b1 * RL + q), v1[q]);
+    for (int q = 0; q < RL; ++q) st(buf, pl.m, out(pr.b1 * RL) ^ out(q), v1[q]);
     if (pr.has2) {
 #pragma unroll
-        for (int q = 0; q < RL; ++q) st(buf, pl.m, out(pr.b2 * RL + q), v2[q]);
+        for (int q = 0; q < RL; ++q) st(buf, pl.m, out(pr.b2 * RL) ^ out(q), v2[q]);
     }
 }
 
@@ -702,7 +699,7 @@ template <typename T> __device__ __forceinline__ void filter(const HyenaFftFilte
     auto load = [&](unsigned pt, float2* x) { x[0] = load2<T>(hr, 2 * (uint64_t)pt, L, vec); };
     p0_dispatch<1>(z, pl, load);
     __syncthreads();
-    const Layout in = forward_mids(z, 1, z + 2 * m, pl, tw);  // scratch after the spectrum
+    const Layout in = mids<false>(z, 1, z + 2 * m, pl, tw);  // scratch after the spectrum
     const float scale = 1.0f / (float)(2u * m);  // a power of two: exact
     const unsigned u = threadIdx.x;
     if (u >= pair_slots(pl)) return;
@@ -782,14 +779,14 @@ __device__ __forceinline__ void conv_passes(float* z, float* scratch, const smff
         p0_dispatch<1>(z + 2 * pl.m * decltype(b)::index, pl, ld_b);
     });
     __syncthreads();
-    const Layout in = forward_mids(z, NB, scratch, pl, tw);
+    const Layout in = mids<false>(z, NB, scratch, pl, tw);
     switch (pl.rL) {
     case 1: fused_pass<2, NB>(z, pl, in, tw, pair); break;
     case 2: fused_pass<4, NB>(z, pl, in, tw, pair); break;
     case 3: fused_pass<8, NB>(z, pl, in, tw, pair); break;
     default: fused_pass<16, NB>(z, pl, in, tw, pair); break;
     }
-    const Layout last = inverse_mids(z, NB, scratch, pl, tw);
+    const Layout last = mids<true>(z, NB, scratch, pl, tw);
     each_buf_reversed<NB>([&](auto b) {
         if (!has_out(b)) return;
         auto out_b = [&](unsigned pt, const float2* s) { out(b, pt, s); };
