@@ -725,7 +725,8 @@ template <typename T> __device__ __forceinline__ void filter(const HyenaFftFilte
 // kernels do differently is four hooks, generic lambdas taking the buffer as a type Buf<b> first
 // (compile-time, so a hook picks its work per buffer with `if constexpr` and no branch):
 //   load(Buf<b>, pt, float2* x)                        x[0] = point pt of the packed signal (P0)
-//   pair(Buf<b>, zk, zmk, k, w, ik, imk)               a bin pair of the fused pass (for_each_pair)
+//   pair(Buf<b>, zk, zmk, k, w, ik, imk)               a bin pair of the fused pass (for_each_pair;
+//                                                       ik, imk: storage points, the same in every buffer)
 //   has_out(Buf<b>)                                     whether buffer b's last pass runs at all
 //   out(Buf<b>, pt, const float2* s)                    point pt of the result (last pass)
 template <int B> struct Buf { static constexpr int index = B; };
@@ -770,7 +771,8 @@ template <int RL, int NB, class Pair_> __device__ __forceinline__ void fused_pas
 }
 
 // P0, the forward middle passes, the fused pass, the inverse middle passes and the last pass of a
-// row on NB buffers at z (`scratch`: see mid_passes). Barriers: 1 + 2·mids + (NB + 1) + 2·mids.
+// row on NB buffers at z (`scratch`: see mid_passes). Barriers: 1 + 2·NB·mids + (NB + 1) + 2·NB·mids
+// (m = 8192: 11 for the forward, 20 for the backward, which adds one for its grad_D sum).
 template <int NB, class Load, class Pair_, class HasOut, class Out>
 __device__ __forceinline__ void conv_passes(float* z, float* scratch, const smfft::Plan& pl, const smfft::Tw& tw, Load& load, Pair_& pair, HasOut& has_out, Out& out) {
     using namespace smfft;
