@@ -211,6 +211,11 @@ __device__ inline void fold(float2 yk, float2 ymk, float2 w, unsigned k, float2*
 namespace smfft {
 
 // Index map of a buffer written by a pass of radix 2^r at Ns = 2^s (identity for r = 0 or s ≥ 5).
+// It is linear over GF(2): map(a ^ b) = map(a) ^ map(b). The passes' indices are sums of terms
+// with disjoint bits (a butterfly's base index + q·stride, stride a power of two above it), i.e.
+// XORs, so every point's index is map(base) ^ map(q·stride): one per-thread map and, per q, an
+// XOR with a warp-uniform value (q compile-time after unrolling) instead of the shift, mask and
+// XOR of the map per access.
 struct Layout {
     unsigned r, mask;
     __device__ unsigned operator()(unsigned p) const { return p ^ ((p >> r) & mask); }
@@ -411,7 +416,7 @@ template <int R0, int NB, class Load> __device__ inline void p0_pass(float* base
         for (int b = 0; b < NB; ++b) {
             dft<R0, false>(v[b]);
 #pragma unroll
-            for (int q = 0; q < R0; ++q) st(base + 2 * m * b, m, out(j * R0 + q), v[b][q]);
+            for (int q = 0; q < R0; ++q) st(base + 2 * m * b, m, out(j * R0) ^ out(q), v[b][q]);
         }
     }
 }
@@ -424,7 +429,7 @@ template <int R0, int NB, class Out> __device__ inline void last_pass(const floa
 #pragma unroll
         for (int b = 0; b < NB; ++b) {
 #pragma unroll
-            for (int q = 0; q < R0; ++q) v[b][q] = ld(base + 2 * m * b, m, in(j + q * cnt));
+            for (int q = 0; q < R0; ++q) v[b][q] = ld(base + 2 * m * b, m, in(j) ^ in(q * cnt));
             pass_twiddle<R0, true>(v[b], tw, s, j);
             dft<R0, true>(v[b]);
         }
@@ -466,14 +471,14 @@ template <bool INV> __device__ inline void mid_pass(float* buf, const Plan& pl, 
     float2 v[16];
     if (j < cnt) {
 #pragma unroll
-        for (int q = 0; q < 16; ++q) v[q] = ld(buf, m, in(j + q * cnt));
+        for (int q = 0; q < 16; ++q) v[q] = ld(buf, m, in(j) ^ in(q * cnt));
         pass_twiddle<16, INV>(v, tw, s, k);
         dft<16, INV>(v);
     }
     __syncthreads();
     if (j < cnt) {
 #pragma unroll
-        for (int q = 0; q < 16; ++q) st(buf, m, out(((j - k) << 4) + k + (q << s)), v[q]);
+        for (int q = 0; q < 16; ++q) st(buf, m, out(((j - k) << 4) + k) ^ out(q << s), v[q]);
     }
     __syncthreads();
 }
@@ -492,7 +497,7 @@ template <bool INV> __device__ inline void mid_pass_parked(float* buf, float* sc
     for (int c = 1; c >= 0; --c) {
         const unsigned j = threadIdx.x + c * T;
 #pragma unroll
-        for (int q = 0; q < 16; ++q) v[q] = ld(buf, m, in(j + q * cnt));
+        for (int q = 0; q < 16; ++q) v[q] = ld(buf, m, in(j) ^ in(q * cnt));
         if (s != 0) twiddle_apply<16>(v, tp);
         dft<16, INV>(v);
         if (c == 1) {
@@ -504,10 +509,10 @@ template <bool INV> __device__ inline void mid_pass_parked(float* buf, float* sc
     __syncthreads();
     const unsigned b = ((threadIdx.x - k) << 4) + k;
 #pragma unroll
-    for (int q = 0; q < 16; ++q) st(buf, m, out(b + (q << s)), v[q]);
+    for (int q = 0; q < 16; ++q) st(buf, m, out(b) ^ out(q << s), v[q]);
 #pragma unroll
     for (int q = 0; q < 16; ++q) {
-        st(buf, m, out(b + (T << 4) + (q << s)), ld(scratch, ps, q * T + threadIdx.x));
+        st(buf, m, out(b) ^ out(T << 4) ^ out(q << s), ld(scratch, ps, q * T + threadIdx.x));
         fence_loads();
     }
     __syncthreads();
@@ -526,23 +531,15 @@ template <bool INV> __device__ inline void mid_passes(float* base, unsigned nb, 
     }
 }
 
-__device__ inline Layout forward_mids(float* base, unsigned nb, float* scratch, const Plan& pl, const Tw& tw) {
-    Layout l = written_by(pl.r0, 0);
+// The middle passes of the forward FFT (after P0, radix 2^r0) or of the inverse (after the fused
+// pass, radix 2^rL); returns the layout the next pass reads.
+template <bool INV> __device__ inline Layout mids(float* base, unsigned nb, float* scratch, const Plan& pl, const Tw& tw) {
+    const unsigned r = INV ? pl.rL : pl.r0;
+    Layout l = written_by(r, 0);
     for (unsigned i = 0; i < pl.mids; ++i) {
-        const unsigned s = pl.r0 + 4 * i;
+        const unsigned s = r + 4 * i;
         const Layout o = written_by(4, s);
-        mid_passes<false>(base, nb, scratch, pl, s, l, o, tw);
-        l = o;
-    }
-    return l;
-}
-// Inverse passes after the fused one; returns the layout the last pass reads.
-__device__ inline Layout inverse_mids(float* base, unsigned nb, float* scratch, const Plan& pl, const Tw& tw) {
-    Layout l = written_by(pl.rL, 0);
-    for (unsigned i = 0; i < pl.mids; ++i) {
-        const unsigned s = pl.rL + 4 * i;
-        const Layout o = written_by(4, s);
-        mid_passes<true>(base, nb, scratch, pl, s, l, o, tw);
+        mid_passes<INV>(base, nb, scratch, pl, s, l, o, tw);
         l = o;
     }
     return l;
@@ -580,11 +577,11 @@ template <int RL> __device__ inline void fused_read_park(float* buf, const Plan&
         const unsigned b = i ? pr.b2 : pr.b1;
         float2 v[RL];
 #pragma unroll
-        for (int q = 0; q < RL; ++q) v[q] = ld(buf, m, in(b + q * J));
+        for (int q = 0; q < RL; ++q) v[q] = ld(buf, m, in(b) ^ in(q * J));
         pass_twiddle<RL, false>(v, tw, s, b);
         dft<RL, false>(v);
 #pragma unroll
-        for (int q = 0; q < RL; ++q) st(buf, m, in(b + q * J), v[q]);
+        for (int q = 0; q < RL; ++q) st(buf, m, in(b) ^ in(q * J), v[q]);
         fence_loads();
     }
 }
@@ -592,35 +589,37 @@ template <int RL> __device__ inline void fused_read_park(float* buf, const Plan&
 // Calls f(zk, zmk, k, w, ik, imk) once per bin pair (k, m − k) parked by the slot, in place: zk,
 // zmk the bins k and m − k loaded from the buffer and stored back after f (the same variable for
 // k = 0, where zmk stands for bin m, and for k = m/2), w = W_n^k (n = 2m), ik/imk their points in
-// the buffer's natural index.
+// storage (layout `in` applied: the same in every buffer of the row).
 template <int RL, class F> __device__ inline void for_each_pair(float* buf, const Plan& pl, Layout in, const Tw& tw, const Pair& pr, F& f) {
     const unsigned m = pl.m, J = pr.J, e = pl.M + 1;
-    auto two = [&](unsigned ik, unsigned imk, unsigned k, float2 w) {
-        float2 a = ld(buf, m, in(ik)), b = ld(buf, m, in(imk));
-        f(a, b, k, w, ik, imk);
-        st(buf, m, in(imk), b);
-        st(buf, m, in(ik), a);
+    // Storage point of index b + q·J (b < J): see Layout.
+    auto at = [&](unsigned b, unsigned q) { return in(b) ^ in(q * J); };
+    auto two = [&](unsigned pk, unsigned pmk, unsigned k, float2 w) {
+        float2 a = ld(buf, m, pk), b = ld(buf, m, pmk);
+        f(a, b, k, w, pk, pmk);
+        st(buf, m, pmk, b);
+        st(buf, m, pk, a);
         fence_loads();
     };
-    auto one = [&](unsigned ik, unsigned k, float2 w) {
-        float2 a = ld(buf, m, in(ik));
-        f(a, a, k, w, ik, ik);
-        st(buf, m, in(ik), a);
+    auto one = [&](unsigned pk, unsigned k, float2 w) {
+        float2 a = ld(buf, m, pk);
+        f(a, a, k, w, pk, pk);
+        st(buf, m, pk, a);
         fence_loads();
     };
     const float2 wb1 = tw.get(e, pr.b1), wb2 = pr.has2 ? tw.get(e, pr.b2) : make_float2(1.f, 0.f);
     if (pr.u != 0) {
 #pragma unroll
-        for (int q = 0; q < RL; ++q) two(pr.b1 + q * J, pr.b2 + (RL - 1 - q) * J, pr.b1 + q * J, cmul(wb1, w32(q * (16 / RL))));
+        for (int q = 0; q < RL; ++q) two(at(pr.b1, q), at(pr.b2, RL - 1 - q), pr.b1 + q * J, cmul(wb1, w32(q * (16 / RL))));
         return;
     }
-    one(0u, 0u, make_float2(1.f, 0.f));
+    one(at(0u, 0u), 0u, make_float2(1.f, 0.f));
 #pragma unroll
-    for (int q = 1; q < RL / 2; ++q) two(q * J, (RL - q) * J, q * J, w32(q * (16 / RL)));
-    if (RL >= 2) one((RL / 2) * J, (RL / 2) * J, w32(8));
+    for (int q = 1; q < RL / 2; ++q) two(at(0u, q), at(0u, RL - q), q * J, w32(q * (16 / RL)));
+    if (RL >= 2) one(at(0u, RL / 2), (RL / 2) * J, w32(8));
     if (pr.has2) {
 #pragma unroll
-        for (int q = 0; q < RL / 2; ++q) two(pr.b2 + q * J, pr.b2 + (RL - 1 - q) * J, pr.b2 + q * J, cmul(wb2, w32(q * (16 / RL))));
+        for (int q = 0; q < RL / 2; ++q) two(at(pr.b2, q), at(pr.b2, RL - 1 - q), pr.b2 + q * J, cmul(wb2, w32(q * (16 / RL))));
     }
 }
 
@@ -628,21 +627,21 @@ template <int RL, class F> __device__ inline void for_each_pair(float* buf, cons
 // points and transform in registers (call before the barrier; store with fused_store after it).
 template <int RL> __device__ inline void fused_load_idft(const float* buf, const Plan& pl, Layout in, const Pair& pr, float2 (&v1)[RL], float2 (&v2)[RL]) {
 #pragma unroll
-    for (int q = 0; q < RL; ++q) v1[q] = ld(buf, pl.m, in(pr.b1 + q * pr.J));
+    for (int q = 0; q < RL; ++q) v1[q] = ld(buf, pl.m, in(pr.b1) ^ in(q * pr.J));
     dft<RL, true>(v1);
     if (pr.has2) {
 #pragma unroll
-        for (int q = 0; q < RL; ++q) v2[q] = ld(buf, pl.m, in(pr.b2 + q * pr.J));
+        for (int q = 0; q < RL; ++q) v2[q] = ld(buf, pl.m, in(pr.b2) ^ in(q * pr.J));
         dft<RL, true>(v2);
     }
 }
 template <int RL> __device__ inline void fused_store(float* buf, const Plan& pl, const Pair& pr, float2 (&v1)[RL], float2 (&v2)[RL]) {
     const Layout out = written_by(ilog2(RL), 0);
 #pragma unroll
-    for (int q = 0; q < RL; ++q) st(buf, pl.m, out(pr.b1 * RL + q), v1[q]);
+    for (int q = 0; q < RL; ++q) st(buf, pl.m, out(pr.b1 * RL) ^ out(q), v1[q]);
     if (pr.has2) {
 #pragma unroll
-        for (int q = 0; q < RL; ++q) st(buf, pl.m, out(pr.b2 * RL + q), v2[q]);
+        for (int q = 0; q < RL; ++q) st(buf, pl.m, out(pr.b2 * RL) ^ out(q), v2[q]);
     }
 }
 
@@ -700,7 +699,7 @@ template <typename T> __device__ __forceinline__ void filter(const HyenaFftFilte
     auto load = [&](unsigned pt, float2* x) { x[0] = load2<T>(hr, 2 * (uint64_t)pt, L, vec); };
     p0_dispatch<1>(z, pl, load);
     __syncthreads();
-    const Layout in = forward_mids(z, 1, z + 2 * m, pl, tw);  // scratch after the spectrum
+    const Layout in = mids<false>(z, 1, z + 2 * m, pl, tw);  // scratch after the spectrum
     const float scale = 1.0f / (float)(2u * m);  // a power of two: exact
     const unsigned u = threadIdx.x;
     if (u >= pair_slots(pl)) return;
@@ -720,30 +719,101 @@ template <typename T> __device__ __forceinline__ void filter(const HyenaFftFilte
     }
 }
 
-// Forward fused pass of the convolution: split, ×hf, fold, first inverse pass. All threads call it
-// (it holds a barrier).
-template <int RL> __device__ __forceinline__ void fwd_fused(float* z, const smfft::Plan& pl, smfft::Layout in, const smfft::Tw& tw, const float2* __restrict__ hf) {
+// ---- The convolution's passes, one body for the forward and the backward ------------------------
+// A row holds NB buffers (forward: 1; backward: A = 0, G = 1), each an m-point spectrum as two
+// float planes at z + 2m·b. Every pass runs on all buffers between the same barriers; what the
+// kernels do differently is four hooks, generic lambdas taking the buffer as a type Buf<b> first
+// (compile-time, so a hook picks its work per buffer with `if constexpr` and no branch):
+//   load(Buf<b>, pt, float2* x)                        x[0] = point pt of the packed signal (P0)
+//   pair(Buf<b>, zk, zmk, k, w, ik, imk)               a bin pair of the fused pass (for_each_pair;
+//                                                       ik, imk: storage points, the same in every buffer)
+//   has_out(Buf<b>)                                     whether buffer b's last pass runs at all
+//   out(Buf<b>, pt, const float2* s)                    point pt of the result (last pass)
+template <int B> struct Buf { static constexpr int index = B; };
+template <int NB, class F> __device__ __forceinline__ void each_buf(F&& f) {
+    f(Buf<0>());
+    if constexpr (NB > 1) f(Buf<1>());
+}
+template <int NB, class F> __device__ __forceinline__ void each_buf_reversed(F&& f) {
+    if constexpr (NB > 1) f(Buf<1>());
+    f(Buf<0>());
+}
+
+// Fused pass: per buffer in order, its last forward pass parked in its own points and its bin
+// pairs through `pair` (a later buffer's hook may read and write an earlier buffer's points of the
+// same pair: the thread owns them); then the first inverse pass of every buffer, last buffer
+// first, each stored after a barrier (one butterfly pair in registers at a time). All threads
+// call it.
+template <int RL, int NB, class Pair_> __device__ __forceinline__ void fused_pass(float* z, const smfft::Plan& pl, smfft::Layout in, const smfft::Tw& tw, Pair_& pair) {
     using namespace smfft;
     const unsigned m = pl.m;
     const bool act = threadIdx.x < pair_slots(pl);
     const Pair pr = pair_of(act ? threadIdx.x : 0u, pl);
     float2 v1[RL], v2[RL];
     if (act) {
-        fused_read_park<RL>(z, pl, in, tw, pr);
-        auto op = [&](float2& zk, float2& zmk, unsigned k, float2 w, unsigned, unsigned) {
-            float2 xk, xmk;
-            split(zk, zmk, w, k, &xk, &xmk);
-            float2 z1, z2;
-            fold(cmul(xk, hf[k]), cmul(xmk, hf[m - k]), w, k, &z1, &z2);
-            zmk = z2;
-            zk = z1;  // last: zk and zmk may be one register (k = 0, k = m/2)
-        };
-        for_each_pair<RL>(z, pl, in, tw, pr, op);
-        fused_load_idft<RL>(z, pl, in, pr, v1, v2);
+        each_buf<NB>([&](auto b) {
+            float* buf = z + 2 * m * decltype(b)::index;
+            fused_read_park<RL>(buf, pl, in, tw, pr);
+            auto op = [&](float2& zk, float2& zmk, unsigned k, float2 w, unsigned ik, unsigned imk) { pair(b, zk, zmk, k, w, ik, imk); };
+            for_each_pair<RL>(buf, pl, in, tw, pr, op);
+        });
+        fused_load_idft<RL>(z + 2 * m * (NB - 1), pl, in, pr, v1, v2);
     }
+    each_buf_reversed<NB>([&](auto b) {
+        constexpr int i = decltype(b)::index;
+        __syncthreads();
+        if (act) {
+            fused_store<RL>(z + 2 * m * i, pl, pr, v1, v2);
+            if constexpr (i > 0) fused_load_idft<RL>(z + 2 * m * (i - 1), pl, in, pr, v1, v2);  // from its own slots
+        }
+    });
     __syncthreads();
-    if (act) fused_store<RL>(z, pl, pr, v1, v2);
+}
+
+// P0, the forward middle passes, the fused pass, the inverse middle passes and the last pass of a
+// row on NB buffers at z (`scratch`: see mid_passes). Barriers: 1 + 2·NB·mids + (NB + 1) + 2·NB·mids
+// (m = 8192: 11 for the forward, 20 for the backward, which adds one for its grad_D sum).
+template <int NB, class Load, class Pair_, class HasOut, class Out>
+__device__ __forceinline__ void conv_passes(float* z, float* scratch, const smfft::Plan& pl, const smfft::Tw& tw, Load& load, Pair_& pair, HasOut& has_out, Out& out) {
+    using namespace smfft;
+    each_buf<NB>([&](auto b) {
+        auto ld_b = [&](unsigned pt, float2* x) { load(b, pt, x); };
+        p0_dispatch<1>(z + 2 * pl.m * decltype(b)::index, pl, ld_b);
+    });
     __syncthreads();
+    const Layout in = mids<false>(z, NB, scratch, pl, tw);
+    switch (pl.rL) {
+    case 1: fused_pass<2, NB>(z, pl, in, tw, pair); break;
+    case 2: fused_pass<4, NB>(z, pl, in, tw, pair); break;
+    case 3: fused_pass<8, NB>(z, pl, in, tw, pair); break;
+    default: fused_pass<16, NB>(z, pl, in, tw, pair); break;
+    }
+    const Layout last = mids<true>(z, NB, scratch, pl, tw);
+    each_buf_reversed<NB>([&](auto b) {
+        if (!has_out(b)) return;
+        auto out_b = [&](unsigned pt, const float2* s) { out(b, pt, s); };
+        last_dispatch<1>(z + 2 * pl.m * decltype(b)::index, pl, last, tw, out_b);
+    });
+}
+
+// Row (b, c) of a [B, C, L] tensor for block blockIdx.x = c·B + b (blocks ordered channel-major).
+struct RowOf {
+    uint64_t ch, off;
+    template <typename P> __device__ P* at(uint64_t addr) const { return addr ? reinterpret_cast<P*>(addr) + off : nullptr; }
+};
+__device__ inline RowOf row_of(uint64_t B, uint64_t C, uint64_t L) {
+    const uint64_t ch = blockIdx.x / B, bi = blockIdx.x % B;
+    return RowOf{ch, (bi * C + ch) * L};
+}
+// x[t], x[t+1] gated by g (absent: 1).
+template <typename T> __device__ inline float2 gated2(const T* x, const T* g, uint64_t t, uint64_t L, bool vec) {
+    float2 a = smfft::load2<T>(x, t, L, vec);
+    if (g) {
+        const float2 q = smfft::load2<T>(g, t, L, vec);
+        a.x *= q.x;
+        a.y *= q.y;
+    }
+    return a;
 }
 
 template <typename T> __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p) {
@@ -753,7 +823,7 @@ template <typename T> __device__ __forceinline__ void fwd(const HyenaFftConvFwdP
     const Plan pl = make_plan((unsigned)p.log2n - 1);
     check_shape(pl.M, 1);
     const unsigned m = pl.m;
-    const uint64_t L = p.l, B = p.b, C = p.c;
+    const uint64_t L = p.l;
     // a = pre ⊙ v kept for the D·a term, as two planes (even and odd t): 4-byte accesses. Where the
     // middle passes need scratch (m = 16384) it takes that space instead, and the last pass reads
     // v and pre again (L2 hits: the row was read at the start of the block).
@@ -761,58 +831,42 @@ template <typename T> __device__ __forceinline__ void fwd(const HyenaFftConvFwdP
     float* ao = ae + (L + 1) / 2;
     float* scratch = z + 2 * m;
     const bool keep_a = mid_scratch_floats(pl) == 0;
-    const uint64_t ch = blockIdx.x / B, bi = blockIdx.x % B;
-    const uint64_t off = (bi * C + ch) * L;
-    const T* __restrict__ v = reinterpret_cast<const T*>(p.v) + off;
-    const T* __restrict__ pre = p.pre ? reinterpret_cast<const T*>(p.pre) + off : nullptr;
-    const T* __restrict__ post = p.post ? reinterpret_cast<const T*>(p.post) + off : nullptr;
-    const float2* __restrict__ hf = reinterpret_cast<const float2*>(p.hf) + ch * (uint64_t)(m + 1);
-    const float dd = to_f32<T>(reinterpret_cast<const T*>(p.d)[ch]);
-    T* __restrict__ y = reinterpret_cast<T*>(p.y) + off;
+    const RowOf row = row_of(p.b, p.c, L);
+    const T* __restrict__ v = row.at<const T>(p.v);
+    const T* __restrict__ pre = row.at<const T>(p.pre);
+    const T* __restrict__ post = row.at<const T>(p.post);
+    const float2* __restrict__ hf = reinterpret_cast<const float2*>(p.hf) + row.ch * (uint64_t)(m + 1);
+    const float dd = to_f32<T>(reinterpret_cast<const T*>(p.d)[row.ch]);
+    T* __restrict__ y = row.at<T>(p.y);
     const bool vec = aligned2<T>(v) && aligned2<T>(pre) && aligned2<T>(post) && aligned2<T>(y);
     build_tw(tw_re, tw_im, pl.M + 1);
     const Tw tw = {tw_re, tw_im};
 
     // Point j of the m-point signal is z[j] = a[2j] + i·a[2j+1] (zero padded).
-    auto load = [&](unsigned pt, float2* x) {
+    auto load = [&](auto, unsigned pt, float2* x) {
         const uint64_t t = 2 * (uint64_t)pt;
-        float2 a = load2<T>(v, t, L, vec);
-        if (pre) {
-            const float2 q = load2<T>(pre, t, L, vec);
-            a.x *= q.x;
-            a.y *= q.y;
-        }
+        const float2 a = gated2<T>(v, pre, t, L, vec);
         if (keep_a) {
             if (t < L) ae[pt] = a.x;
             if (t + 1 < L) ao[pt] = a.y;
         }
         x[0] = a;
     };
-    p0_dispatch<1>(z, pl, load);
-    __syncthreads();
-    const Layout in = forward_mids(z, 1, scratch, pl, tw);
-    switch (pl.rL) {
-    case 1: fwd_fused<2>(z, pl, in, tw, hf); break;
-    case 2: fwd_fused<4>(z, pl, in, tw, hf); break;
-    case 3: fwd_fused<8>(z, pl, in, tw, hf); break;
-    default: fwd_fused<16>(z, pl, in, tw, hf); break;
-    }
-    const Layout last = inverse_mids(z, 1, scratch, pl, tw);
+    // Split, ×hf, fold.
+    auto pair = [&](auto, float2& zk, float2& zmk, unsigned k, float2 w, unsigned, unsigned) {
+        float2 xk, xmk;
+        split(zk, zmk, w, k, &xk, &xmk);
+        float2 z1, z2;
+        fold(cmul(xk, hf[k]), cmul(xmk, hf[m - k]), w, k, &z1, &z2);
+        zmk = z2;
+        zk = z1;  // last: zk and zmk may be one register (k = 0, k = m/2)
+    };
+    auto has_out = [](auto) { return true; };
     // y = post ⊙ (conv + D·a): hf carries 1/n, so the unnormalised inverse gives the convolution.
-    auto out = [&](unsigned pt, const float2* s) {
+    auto out = [&](auto, unsigned pt, const float2* s) {
         const uint64_t t = 2 * (uint64_t)pt;
         if (t >= L) return;
-        float2 a;
-        if (keep_a) {
-            a = make_float2(ae[pt], t + 1 < L ? ao[pt] : 0.f);
-        } else {
-            a = load2<T>(v, t, L, vec);
-            if (pre) {
-                const float2 q = load2<T>(pre, t, L, vec);
-                a.x *= q.x;
-                a.y *= q.y;
-            }
-        }
+        const float2 a = keep_a ? make_float2(ae[pt], t + 1 < L ? ao[pt] : 0.f) : gated2<T>(v, pre, t, L, vec);
         float y0 = s[0].x + dd * a.x;
         float y1 = t + 1 < L ? s[0].y + dd * a.y : 0.f;
         if (post) {
@@ -822,72 +876,17 @@ template <typename T> __device__ __forceinline__ void fwd(const HyenaFftConvFwdP
         }
         store2<T>(y, t, L, vec, y0, y1);
     };
-    last_dispatch<1>(z, pl, last, tw, out);
+    conv_passes<1>(z, scratch, pl, tw, load, pair, has_out, out);
 }
 
 // Threads per block of the backward kernels are at most this (bwd_reduce's tree).
 #define HYENA_FFTCONV_MAX_BLOCK 512
 
-// Backward fused pass on A (buffer za) and G (zg): X_A is split first and parked in A's own slots;
-// then per bin pair of G: ws = X_G·conj(X_A), G·conj(H) and A·H folded back; G's first inverse
-// pass is stored after a barrier, then A's (read back from its own slots) after another.
-template <int RL> __device__ __forceinline__ void bwd_fused(float* za, const smfft::Plan& pl, smfft::Layout in, const smfft::Tw& tw, const float2* __restrict__ hf, float2* __restrict__ ws) {
-    using namespace smfft;
-    const unsigned m = pl.m;
-    float* zg = za + 2 * m;
-    const bool act = threadIdx.x < pair_slots(pl);
-    const Pair pr = pair_of(act ? threadIdx.x : 0u, pl);
-    float2 v1[RL], v2[RL];
-    if (act) {
-        fused_read_park<RL>(za, pl, in, tw, pr);
-        // Real spectrum of a, bins k and m − k (k = 0: X[0] and X[m], both real, packed in one slot).
-        auto park = [&](float2& zk, float2& zmk, unsigned k, float2 w, unsigned, unsigned) {
-            float2 xk, xmk;
-            split(zk, zmk, w, k, &xk, &xmk);
-            zmk = xmk;
-            zk = k == 0 ? make_float2(xk.x, xmk.x) : xk;  // last: one variable for k = 0 and k = m/2
-        };
-        for_each_pair<RL>(za, pl, in, tw, pr, park);
-        fused_read_park<RL>(zg, pl, in, tw, pr);
-        auto op = [&](float2& zk, float2& zmk, unsigned k, float2 w, unsigned ik, unsigned imk) {
-            float2 gk, gmk, ak, amk;
-            split(zk, zmk, w, k, &gk, &gmk);
-            const float2 pa = ld(za, m, in(ik));
-            if (k == 0) {
-                ak = make_float2(pa.x, 0.f);
-                amk = make_float2(pa.y, 0.f);
-            } else {
-                ak = pa;
-                amk = imk != ik ? ld(za, m, in(imk)) : pa;
-            }
-            const float2 hk = hf[k], hmk = hf[m - k];
-            ws[k] = cmul(gk, conjf2(ak));
-            if (k == 0 || imk != ik) ws[m - k] = cmul(gmk, conjf2(amk));
-            float2 z1, z2;
-            fold(cmul(ak, hk), cmul(amk, hmk), w, k, &z1, &z2);
-            if (k != 0 && imk != ik) st(za, m, in(imk), z2);
-            st(za, m, in(ik), z1);
-            fold(cmul(gk, conjf2(hk)), cmul(gmk, conjf2(hmk)), w, k, &z1, &z2);
-            zmk = z2;
-            zk = z1;
-        };
-        for_each_pair<RL>(zg, pl, in, tw, pr, op);
-        fused_load_idft<RL>(zg, pl, in, pr, v1, v2);
-    }
-    __syncthreads();
-    if (act) {
-        fused_store<RL>(zg, pl, pr, v1, v2);
-        // A's folded spectrum from its own slots: bin b + q·J at point b + q·J.
-        fused_load_idft<RL>(za, pl, in, pr, v1, v2);
-    }
-    __syncthreads();
-    if (act) fused_store<RL>(za, pl, pr, v1, v2);
-    __syncthreads();
-}
-
 // Backward, one block per (b, c) row. Shared: zA (m complex: A = FFT(a), then the recomputed
 // convolution h ∗ a) and zG (m complex: G = FFT(g), then grad of a before the D term), each as
-// two float planes; the two FFTs run between the same barriers.
+// two float planes; the two FFTs run between the same barriers (conv_passes, NB = 2). Fused
+// pass: X_A is split and parked in A's own slots; then per bin pair of G: ws = X_G·conj(X_A),
+// G·conj(H) and A·H folded back.
 template <typename T> __device__ __forceinline__ void bwd_rows(const HyenaFftConvBwdParams p) {
     using namespace smfft;
     HYENA_DYN_SHARED(float, za);
@@ -896,85 +895,84 @@ template <typename T> __device__ __forceinline__ void bwd_rows(const HyenaFftCon
     const Plan pl = make_plan((unsigned)p.log2n - 1);
     check_shape(pl.M, 2);
     const unsigned m = pl.m;
-    const uint64_t L = p.l, B = p.b, C = p.c;
-    const uint64_t ch = blockIdx.x / B, bi = blockIdx.x % B;
-    const uint64_t off = (bi * C + ch) * L;
-    const T* __restrict__ v = reinterpret_cast<const T*>(p.v) + off;
-    const T* __restrict__ pre = p.pre ? reinterpret_cast<const T*>(p.pre) + off : nullptr;
-    const T* __restrict__ post = p.post ? reinterpret_cast<const T*>(p.post) + off : nullptr;
-    const T* __restrict__ gy = reinterpret_cast<const T*>(p.grad_y) + off;
-    const float2* __restrict__ hf = reinterpret_cast<const float2*>(p.hf) + ch * (uint64_t)(m + 1);
-    const float dd = to_f32<T>(reinterpret_cast<const T*>(p.d)[ch]);
+    const uint64_t L = p.l;
+    const RowOf row = row_of(p.b, p.c, L);
+    const T* __restrict__ v = row.at<const T>(p.v);
+    const T* __restrict__ pre = row.at<const T>(p.pre);
+    const T* __restrict__ post = row.at<const T>(p.post);
+    const T* __restrict__ gy = row.at<const T>(p.grad_y);
+    const float2* __restrict__ hf = reinterpret_cast<const float2*>(p.hf) + row.ch * (uint64_t)(m + 1);
+    const float dd = to_f32<T>(reinterpret_cast<const T*>(p.d)[row.ch]);
     float2* __restrict__ ws = reinterpret_cast<float2*>(p.ws) + (uint64_t)blockIdx.x * (m + 1);
-    T* __restrict__ gv_out = reinterpret_cast<T*>(p.grad_v) + off;
-    T* __restrict__ gpre = p.grad_pre ? reinterpret_cast<T*>(p.grad_pre) + off : nullptr;
-    T* __restrict__ gpost = p.grad_post ? reinterpret_cast<T*>(p.grad_post) + off : nullptr;
+    T* __restrict__ gv_out = row.at<T>(p.grad_v);
+    T* __restrict__ gpre = row.at<T>(p.grad_pre);
+    T* __restrict__ gpost = row.at<T>(p.grad_post);
     const bool vec = aligned2<T>(v) && aligned2<T>(pre) && aligned2<T>(post) && aligned2<T>(gy) &&
                      aligned2<T>(gv_out) && aligned2<T>(gpre) && aligned2<T>(gpost);
     build_tw(tw_re, tw_im, pl.M + 1);
     const Tw tw = {tw_re, tw_im};
 
-    // Load a = pre ⊙ v into A and g = grad_y ⊙ post into G (packed, zero padded), one buffer after
-    // the other: one butterfly in registers at a time (both spilled at 128 registers).
-    auto load_a = [&](unsigned pt, float2* x) {
+    // a = pre ⊙ v into A and g = grad_y ⊙ post into G (packed, zero padded).
+    auto load = [&](auto b, unsigned pt, float2* x) {
         const uint64_t t = 2 * (uint64_t)pt;
-        float2 a = load2<T>(v, t, L, vec);
-        if (pre) {
-            const float2 q = load2<T>(pre, t, L, vec);
-            a.x *= q.x;
-            a.y *= q.y;
-        }
-        x[0] = a;
+        x[0] = decltype(b)::index == 0 ? gated2<T>(v, pre, t, L, vec) : gated2<T>(gy, post, t, L, vec);
     };
-    auto load_g = [&](unsigned pt, float2* x) {
-        const uint64_t t = 2 * (uint64_t)pt;
-        float2 g = load2<T>(gy, t, L, vec);
-        if (post) {
-            const float2 q = load2<T>(post, t, L, vec);
-            g.x *= q.x;
-            g.y *= q.y;
+    auto pair = [&](auto b, float2& zk, float2& zmk, unsigned k, float2 w, unsigned ik, unsigned imk) {
+        if constexpr (decltype(b)::index == 0) {
+            // Real spectrum of a, bins k and m − k (k = 0: X[0] and X[m], both real, packed in one slot).
+            float2 xk, xmk;
+            split(zk, zmk, w, k, &xk, &xmk);
+            zmk = xmk;
+            zk = k == 0 ? make_float2(xk.x, xmk.x) : xk;  // last: one variable for k = 0 and k = m/2
+        } else {
+            // ik, imk: the pair's points in storage, the same in A (one layout for both buffers).
+            float2 gk, gmk, ak, amk;
+            split(zk, zmk, w, k, &gk, &gmk);
+            const float2 pa = ld(za, m, ik);
+            if (k == 0) {
+                ak = make_float2(pa.x, 0.f);
+                amk = make_float2(pa.y, 0.f);
+            } else {
+                ak = pa;
+                amk = imk != ik ? ld(za, m, imk) : pa;
+            }
+            const float2 hk = hf[k], hmk = hf[m - k];
+            ws[k] = cmul(gk, conjf2(ak));
+            if (k == 0 || imk != ik) ws[m - k] = cmul(gmk, conjf2(amk));
+            float2 z1, z2;
+            fold(cmul(ak, hk), cmul(amk, hmk), w, k, &z1, &z2);
+            if (k != 0 && imk != ik) st(za, m, imk, z2);
+            st(za, m, ik, z1);
+            fold(cmul(gk, conjf2(hk)), cmul(gmk, conjf2(hmk)), w, k, &z1, &z2);
+            zmk = z2;
+            zk = z1;
         }
-        x[0] = g;
     };
-    p0_dispatch<1>(za, pl, load_a);
-    p0_dispatch<1>(za + 2 * m, pl, load_g);
-    __syncthreads();
-    const Layout in = forward_mids(za, 2, nullptr, pl, tw);
-    switch (pl.rL) {
-    case 1: bwd_fused<2>(za, pl, in, tw, hf, ws); break;
-    case 2: bwd_fused<4>(za, pl, in, tw, hf, ws); break;
-    case 3: bwd_fused<8>(za, pl, in, tw, hf, ws); break;
-    default: bwd_fused<16>(za, pl, in, tw, hf, ws); break;
-    }
-    const Layout last = inverse_mids(za, 2, nullptr, pl, tw);
     // Outputs from G (the correlation: grad_v, grad_pre) and from A (the convolution: grad_post),
-    // one buffer after the other; the partial sum of g·a for grad_D in fp64 on the way (products
-    // of fp32 values are exact there; see bwd_reduce for the accuracy argument).
+    // G first; the partial sum of g·a for grad_D in fp64 on the way (products of fp32 values are
+    // exact there; see bwd_reduce for the accuracy argument).
     double gd = 0.0;
-    auto out_g = [&](unsigned pt, const float2* s) {
+    auto has_out = [&](auto b) { return decltype(b)::index == 1 || gpost != nullptr; };
+    auto out = [&](auto b, unsigned pt, const float2* s) {
         const uint64_t t = 2 * (uint64_t)pt;
         if (t >= L) return;
-        const float2 corr = s[0];
         const float2 vt = load2<T>(v, t, L, vec), gyt = load2<T>(gy, t, L, vec);
         const float2 pt2 = pre ? load2<T>(pre, t, L, vec) : make_float2(1.f, 1.f);
-        const float2 po2 = post ? load2<T>(post, t, L, vec) : make_float2(1.f, 1.f);
-        const float g0 = gyt.x * po2.x, g1 = gyt.y * po2.y;
-        gd = fma((double)g0, (double)(vt.x * pt2.x), gd);  // t + 1 ≥ L: zero
-        gd = fma((double)g1, (double)(vt.y * pt2.y), gd);
-        const float ga0 = corr.x + dd * g0, ga1 = corr.y + dd * g1;
-        store2<T>(gv_out, t, L, vec, ga0 * pt2.x, ga1 * pt2.y);
-        if (gpre) store2<T>(gpre, t, L, vec, ga0 * vt.x, ga1 * vt.y);
+        if constexpr (decltype(b)::index == 1) {
+            const float2 corr = s[0];
+            const float2 po2 = post ? load2<T>(post, t, L, vec) : make_float2(1.f, 1.f);
+            const float g0 = gyt.x * po2.x, g1 = gyt.y * po2.y;
+            gd = fma((double)g0, (double)(vt.x * pt2.x), gd);  // t + 1 ≥ L: zero
+            gd = fma((double)g1, (double)(vt.y * pt2.y), gd);
+            const float ga0 = corr.x + dd * g0, ga1 = corr.y + dd * g1;
+            store2<T>(gv_out, t, L, vec, ga0 * pt2.x, ga1 * pt2.y);
+            if (gpre) store2<T>(gpre, t, L, vec, ga0 * vt.x, ga1 * vt.y);
+        } else {
+            const float2 conv = s[0];
+            store2<T>(gpost, t, L, vec, gyt.x * (conv.x + dd * vt.x * pt2.x), gyt.y * (conv.y + dd * vt.y * pt2.y));
+        }
     };
-    auto out_a = [&](unsigned pt, const float2* s) {
-        const uint64_t t = 2 * (uint64_t)pt;
-        if (t >= L) return;
-        const float2 conv = s[0];
-        const float2 vt = load2<T>(v, t, L, vec), gyt = load2<T>(gy, t, L, vec);
-        const float2 pt2 = pre ? load2<T>(pre, t, L, vec) : make_float2(1.f, 1.f);
-        store2<T>(gpost, t, L, vec, gyt.x * (conv.x + dd * vt.x * pt2.x), gyt.y * (conv.y + dd * vt.y * pt2.y));
-    };
-    last_dispatch<1>(za + 2 * m, pl, last, tw, out_g);
-    if (gpost) last_dispatch<1>(za, pl, last, tw, out_a);
+    conv_passes<2>(za, nullptr, pl, tw, load, pair, has_out, out);
     // Warp sums in a fixed shuffle order, then the warps' sums in order by thread 0.
     for (int o = 16; o > 0; o /= 2) gd += __shfl_down_sync(0xffffffffu, gd, o);
     if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = gd;
