@@ -200,7 +200,7 @@ __device__ inline void fold(float2 yk, float2 ymk, float2 w, unsigned k, float2*
 //     e = 1..M+1: fine entries W_N^f (f < min(N/2, 64)) and coarse entries W_N^{64c}; a lookup is
 //     one table read (N ≤ 128) or the product of two (≈ 1.5 ulp). A radix-16 pass reads w = W^k and
 //     W^{4k} and forms the 15 powers by ≤ 3 products (worst ≈ 13 ulp, typically 5): the same order of
-//     error as the FFT's own rounding (measured: the f32 tests against the f64 reference, tests/fftconv.rs).
+//     error as the FFT's own rounding (measured: the f32 tests against the f64 reference, tests/all/fftconv.rs).
 //   * Banks: data in two float planes (re, im: 4-byte accesses, one wavefront per conflict-free
 //     warp request). Reads of a pass take consecutive j per warp (conflict-free in natural order);
 //     writes of a pass with Ns < 32 stride by R; the buffer they write is swizzled,
