@@ -983,8 +983,12 @@ struct GroupWs<T: Scalar> {
     hf: Vec<Complex<T>>,
 }
 
-/// Most bytes of group workspaces kept between calls by [`GroupWs::put_back`].
-const WS_POOL_BYTES: usize = 256 << 20;
+/// Most bytes of group workspaces kept between calls by [`GroupWs::put_back`]: one inference
+/// group ([`INFER_GROUP_BYTES`]), so that every length reuses its workspaces. At 256 MiB the
+/// one group of L = 32K (288 MiB at B = 1, D = 256, order 2, f32) and the two of 64K (302 MiB)
+/// were freed after every call and page-faulted again on the next: ~108 000 faults per `infer`
+/// at 32K, ×20 those of 16K, the 16K → 32K step of the bench (docs/BENCHMARKS.md).
+const WS_POOL_BYTES: usize = INFER_GROUP_BYTES;
 
 /// Group workspaces kept between calls, at most one per scalar type.
 static WS_POOL: std::sync::Mutex<Vec<Box<dyn std::any::Any + Send>>> = std::sync::Mutex::new(Vec::new());
@@ -999,11 +1003,15 @@ impl<T: Scalar> GroupWs<T> {
     /// again (docs/BENCHMARKS.md, "The 8K → 16K step").
     fn new(b: usize, n: usize, g: usize, l: usize, bins: usize) -> Self {
         let (act, steps, hf) = (b * (n + 1) * g * l, (n - 1) * b * g * l, (n - 1) * g * bins);
-        if let Ok(mut pool) = WS_POOL.lock() {
-            if let Some(i) = pool.iter().position(|w| w.downcast_ref::<Self>().is_some_and(|w| w.zin.len() >= act && w.steps.len() >= steps && w.hf.len() >= hf)) {
-                if let Ok(w) = pool.swap_remove(i).downcast::<Self>() {
-                    return *w;
-                }
+        // The kept workspaces of this type leave the pool either way: too small ones are freed
+        // before the fresh ones are allocated, so that they never add to the peak.
+        let kept = WS_POOL.lock().ok().and_then(|mut pool| {
+            let i = pool.iter().position(|w| w.downcast_ref::<Self>().is_some())?;
+            pool.swap_remove(i).downcast::<Self>().ok()
+        });
+        if let Some(w) = kept {
+            if w.zin.len() >= act && w.steps.len() >= steps && w.hf.len() >= hf {
+                return *w;
             }
         }
         let z = T::zero();
