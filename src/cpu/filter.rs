@@ -514,21 +514,27 @@ fn add64<T: Scalar>(dst: &mut [T], src: &[f64]) {
 mod tests {
     use super::*;
 
-    /// The tiled transpose against the definition, on shapes with partial tiles on both sides,
-    /// writing and accumulating.
+    /// The transposes (f32: AVX 8 × 8 blocks in 64-row stripes where the CPU has AVX; f64: the
+    /// 16 × 16 tile) against the definition, on shapes with partial blocks on both sides and
+    /// more than one stripe, writing and accumulating.
     #[test]
     fn transpose_matches_definition() {
-        for (rows, cols) in [(1, 1), (3, 40), (17, 16), (33, 31), (64, 5)] {
-            let src: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+        check_transpose::<f32>();
+        check_transpose::<f64>();
+    }
+
+    fn check_transpose<T: Scalar>() {
+        for (rows, cols) in [(1, 1), (3, 40), (17, 16), (33, 31), (64, 5), (136, 24), (72, 83)] {
+            let src: Vec<T> = (0..rows * cols).map(|i| T::lit(i as f64)).collect();
             let t = transpose(&src, rows, cols).unwrap();
             for r in 0..rows {
                 for c in 0..cols {
                     assert_eq!(t[c * rows + r], src[r * cols + c], "{rows}x{cols} at ({r}, {c})");
                 }
             }
-            let mut acc = vec![0.5f32; rows * cols];
+            let mut acc = vec![T::lit(0.5); rows * cols];
             super::super::linear::transpose_into(&src, rows, cols, &mut acc, true).unwrap();
-            assert!(acc.iter().zip(&t).all(|(&a, &x)| a == x + 0.5), "{rows}x{cols}: accumulate");
+            assert!(acc.iter().zip(&t).all(|(&a, &x)| a == x + T::lit(0.5)), "{rows}x{cols}: accumulate");
         }
     }
 }
