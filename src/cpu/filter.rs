@@ -270,6 +270,13 @@ pub fn filter_infer<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<Vec<T>
     let freq = to64(&w.freq);
     let layers: Vec<(Vec<f64>, Vec<f64>)> = w.layers.iter().map(|(wt, b)| (to64(wt), to64(b))).collect();
     let sh = T::lit(w.shift);
+    // The modulation window from `modulation_window`'s cache (shared with filter_fwd) when that
+    // would keep it (L·C exponentials each call otherwise: ~4 % of an inference forward's
+    // samples at L = 1K–32K); past that size, each block computes its rows (no [L, C] tensor).
+    // The same arithmetic either way: o · (exp(−t·|δ|) + shift).
+    let win_bytes = l.saturating_mul(c).saturating_mul(std::mem::size_of::<T>()).saturating_add((l + c).saturating_mul(8));
+    let cached = w.modulate && win_bytes <= WINDOW_CACHE_BYTES / 2;
+    let win = if cached { Some(modulation_window(&w.t[..l], &w.deltas, w.shift)?) } else { None };
     // One block of positions [p0, p1) → `[p1 − p0, C]`, exactly as filter_fwd computes those rows.
     let block = |p0: usize, p1: usize| -> Result<Vec<T>> {
         let rows = p1 - p0;
@@ -289,7 +296,10 @@ pub fn filter_infer<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<Vec<T>
         let mut out = vec![T::zero(); rows * c];
         linear_fwd(&last, &w.out_weight, None, rows, f, c, &mut out)?;
         for (r, row) in out.chunks_exact_mut(c).enumerate() {
-            if w.modulate {
+            if let Some(win) = &win {
+                let wr = &win[(p0 + r) * c..(p0 + r + 1) * c];
+                row.iter_mut().zip(wr).for_each(|(o, &wv)| *o = *o * wv);
+            } else if w.modulate {
                 let tl = w.t[p0 + r];
                 row.iter_mut().zip(&w.deltas).for_each(|(o, &dl)| *o = *o * ((-tl * dl.abs()).exp() + sh));
             }
@@ -316,10 +326,7 @@ pub fn filter_infer<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<Vec<T>
         for (bi, out) in blocks.iter().enumerate() {
             let p0 = w0 + bi * INFER_BLOCK;
             let rows = out.len() / c;
-            for ch in 0..c {
-                let dst = &mut h[ch * l + p0..ch * l + p0 + rows];
-                dst.iter_mut().enumerate().for_each(|(r, o)| *o = out[r * c + ch]);
-            }
+            super::linear::transpose_strided_into(out, rows, c, &mut h[p0..], l, false)?;
         }
     }
     Ok(h)
@@ -535,6 +542,14 @@ mod tests {
             let mut acc = vec![T::lit(0.5); rows * cols];
             super::super::linear::transpose_into(&src, rows, cols, &mut acc, true).unwrap();
             assert!(acc.iter().zip(&t).all(|(&a, &x)| a == x + T::lit(0.5)), "{rows}x{cols}: accumulate");
+            // Into rows 3 apart more than `rows`: the gaps keep their values.
+            let ld = rows + 3;
+            let mut wide = vec![T::lit(-1.0); cols * ld];
+            super::super::linear::transpose_strided_into(&src, rows, cols, &mut wide, ld, false).unwrap();
+            for c in 0..cols {
+                assert!(wide[c * ld..c * ld + rows] == t[c * rows..(c + 1) * rows], "{rows}x{cols}: strided row {c}");
+                assert!(wide[c * ld + rows..(c + 1) * ld].iter().all(|&x| x == T::lit(-1.0)), "{rows}x{cols}: gap {c}");
+            }
         }
     }
 }

@@ -94,8 +94,27 @@ pub fn matmul<T: Scalar>(
 /// docs/BENCHMARKS.md, "CPU backward at 1K and 8K"). Whole tile rows cost one miss per line.
 pub fn transpose_into<T: Scalar>(src: &[T], rows: usize, cols: usize, dst: &mut [T], accumulate: bool) -> Result<()> {
     let n = shape_len("transpose [rows, cols]", &[rows, cols])?;
-    check_len("transpose source", src.len(), n)?;
     check_len("transpose destination", dst.len(), n)?;
+    transpose_strided_into(src, rows, cols, dst, rows, accumulate)
+}
+
+/// [`transpose_into`] into the first `rows` elements of `cols` rows `ld ≥ rows` apart:
+/// `dst[c·ld + r] (+)= src[r·cols + c]` (e.g. a block of positions written into the columns of a
+/// `[C, L]` tensor); other elements of `dst` are left as they are. `dst` must hold
+/// `(cols − 1)·ld + rows` elements at least.
+pub fn transpose_strided_into<T: Scalar>(src: &[T], rows: usize, cols: usize, dst: &mut [T], ld: usize, accumulate: bool) -> Result<()> {
+    let n = shape_len("transpose [rows, cols]", &[rows, cols])?;
+    check_len("transpose source", src.len(), n)?;
+    if n == 0 {
+        return Ok(());
+    }
+    if ld < rows {
+        return Err(HyenaError::Invalid(format!("transpose: destination stride {ld} < {rows} rows")));
+    }
+    let need = (cols - 1).checked_mul(ld).and_then(|x| x.checked_add(rows));
+    if need.is_none_or(|need| dst.len() < need) {
+        return Err(HyenaError::shape("transpose destination", format!("≥ {} elements", need.unwrap_or(usize::MAX)), dst.len()));
+    }
     #[cfg(target_arch = "x86_64")]
     if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() && is_x86_feature_detected!("avx") {
         // SAFETY: T is f32 (same type, checked above), so the slices are f32 slices of the same
@@ -103,7 +122,7 @@ pub fn transpose_into<T: Scalar>(src: &[T], rows: usize, cols: usize, dst: &mut 
         unsafe {
             let s = std::slice::from_raw_parts(src.as_ptr() as *const f32, src.len());
             let d = std::slice::from_raw_parts_mut(dst.as_mut_ptr() as *mut f32, dst.len());
-            transpose_f32_avx(s, rows, cols, d, accumulate);
+            transpose_f32_avx(s, rows, cols, d, ld, accumulate);
         }
         return Ok(());
     }
@@ -120,7 +139,7 @@ pub fn transpose_into<T: Scalar>(src: &[T], rows: usize, cols: usize, dst: &mut 
                 }
             }
             for c in 0..cn {
-                let out = &mut dst[(c0 + c) * rows + r0..(c0 + c) * rows + r0 + rn];
+                let out = &mut dst[(c0 + c) * ld + r0..(c0 + c) * ld + r0 + rn];
                 let t = &tile[c * TILE..c * TILE + rn];
                 if accumulate {
                     out.iter_mut().zip(t).for_each(|(o, &x)| *o = *o + x);
@@ -133,9 +152,10 @@ pub fn transpose_into<T: Scalar>(src: &[T], rows: usize, cols: usize, dst: &mut 
     Ok(())
 }
 
-/// [`transpose_into`] for f32 with AVX: 8 × 8 blocks transposed in registers (8 row loads, 24
-/// shuffles, 8 row stores), walked in stripes of 64 source rows so that the stripe's source lines
-/// stay in L1 while each destination row is written 64 elements at a time; edges element-wise.
+/// [`transpose_strided_into`] for f32 with AVX: 8 × 8 blocks transposed in registers (8 row
+/// loads, 24 shuffles, 8 row stores), in stripes of 64 source rows; edges element-wise. (Tried:
+/// 16 × 16 macro-blocks of four such blocks, each line used whole before moving on: more samples
+/// in the transpose at 1K and 8K, not kept.)
 ///
 /// Why: the 16 × 16 tile of the generic path stores single elements into the tile and reloads
 /// its rows whole, which stalls store forwarding; the filter's `[L, C]` ↔ `[C, L]` transposes
@@ -143,17 +163,18 @@ pub fn transpose_into<T: Scalar>(src: &[T], rows: usize, cols: usize, dst: &mut 
 /// Exact: a copy (or one addition per element), the same results as the generic path.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
-unsafe fn transpose_f32_avx(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], accumulate: bool) {
+unsafe fn transpose_f32_avx(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], ld: usize, accumulate: bool) {
     use std::arch::x86_64::*;
-    const STRIPE: usize = 64;
     let (r8, c8) = (rows - rows % 8, cols - cols % 8);
+    // Stripes of 64 source rows (their lines stay in L1 across the stripe's column blocks); each
+    // destination row gets 64 contiguous elements per stripe.
+    const STRIPE: usize = 64;
     for rb in (0..r8).step_by(STRIPE) {
-        let re = (rb + STRIPE).min(r8);
         for c0 in (0..c8).step_by(8) {
-            for r0 in (rb..re).step_by(8) {
+            for r0 in (rb..(rb + STRIPE).min(r8)).step_by(8) {
                 // SAFETY: r0 + 7 < rows and c0 + 7 < cols, so every row load reads src[(r0 + i)·cols
-                // + c0 ..+ 8] and every store writes dst[(c0 + j)·rows + r0 ..+ 8], in bounds
-                // (src.len() = dst.len() = rows·cols, checked by the caller).
+                // + c0 ..+ 8] and every store writes dst[(c0 + j)·ld + r0 ..+ 8], in bounds
+                // (src.len() = rows·cols, dst.len() ≥ (cols − 1)·ld + rows: checked by the caller).
                 let p = src.as_ptr().add(r0 * cols + c0);
                 let r = [0, 1, 2, 3, 4, 5, 6, 7].map(|i| _mm256_loadu_ps(p.add(i * cols)));
                 let t0 = _mm256_unpacklo_ps(r[0], r[1]);
@@ -183,9 +204,9 @@ unsafe fn transpose_f32_avx(src: &[f32], rows: usize, cols: usize, dst: &mut [f3
                     _mm256_permute2f128_ps::<0x31>(s2, s6),
                     _mm256_permute2f128_ps::<0x31>(s3, s7),
                 ];
-                let q = dst.as_mut_ptr().add(c0 * rows + r0);
+                let q = dst.as_mut_ptr().add(c0 * ld + r0);
                 for (j, &v) in o.iter().enumerate() {
-                    let d = q.add(j * rows);
+                    let d = q.add(j * ld);
                     let v = if accumulate { _mm256_add_ps(_mm256_loadu_ps(d), v) } else { v };
                     _mm256_storeu_ps(d, v);
                 }
@@ -195,7 +216,7 @@ unsafe fn transpose_f32_avx(src: &[f32], rows: usize, cols: usize, dst: &mut [f3
     // Edges: the last rows % 8 rows (all columns) and the last cols % 8 columns (other rows).
     let mut put = |r: usize, c: usize| {
         let x = src[r * cols + c];
-        let o = &mut dst[c * rows + r];
+        let o = &mut dst[c * ld + r];
         *o = if accumulate { *o + x } else { x };
     };
     for r in r8..rows {
