@@ -261,6 +261,17 @@ const INFER_BLOCK: usize = 2048;
 pub fn filter_infer<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<Vec<T>> {
     w.validate()?;
     if l == 0 || l > w.l_max {
+        return Err(HyenaError::Length(format!("filter length {l} must be in 1..={} (l_max)", w.l_max)));
+    }
+    let mut h = try_vec("filter h [C, L]", shape_len("filter h [C, L]", &[w.channels, l])?, T::zero())?;
+    filter_infer_into(w, l, &mut h)?;
+    Ok(h)
+}
+
+/// [`filter_infer`] into `h` (`[C, L]`, every element written; e.g. a reused buffer).
+pub fn filter_infer_into<T: Scalar>(w: &ImplicitFilter<T>, l: usize, h: &mut [T]) -> Result<()> {
+    w.validate()?;
+    if l == 0 || l > w.l_max {
         return Err(HyenaError::Length(format!(
             "filter length {l} must be in 1..={} (l_max)",
             w.l_max
@@ -312,7 +323,7 @@ pub fn filter_infer<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<Vec<T>
         }
         Ok(out)
     };
-    let mut h = try_vec("filter h [C, L]", shape_len("filter h [C, L]", &[c, l])?, T::zero())?;
+    check_len("filter h [C, L]", h.len(), shape_len("filter h [C, L]", &[c, l])?)?;
     // A window of blocks in parallel, then written transposed into h.
     let window = INFER_BLOCK * 2 * rayon::current_num_threads().max(1);
     for w0 in (0..l).step_by(window) {
@@ -329,7 +340,7 @@ pub fn filter_infer<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<Vec<T>
             super::linear::transpose_strided_into(out, rows, c, &mut h[p0..], l, false)?;
         }
     }
-    Ok(h)
+    Ok(())
 }
 
 /// One cached modulation window and the exact inputs it was computed from.

@@ -690,9 +690,19 @@ impl<T: Scalar> HyenaOperator<T> {
     pub fn infer_grouped(&self, u: &[T], b: usize, l: usize, group: usize) -> Result<Vec<T>> {
         self.check_input(u, b, l)?;
         let g = group.clamp(1, self.cfg.d_model);
-        let h = filter::filter_infer(&self.filter, l)?;
         let plan = FftConvPlan::<T>::cached(l)?;
-        self.grouped_forward(u, b, l, g, &h, &plan)
+        // Pooled (stale): filter_infer_into writes every element. At L = 32K (D = 256, order 2,
+        // f32) h is 32 MiB, glibc's largest mmap threshold: fresh pages on every call otherwise.
+        // Past the pool's largest buffer, a fallible fresh allocation as before.
+        let nh = mul("filter h [C, L]", self.filter_channels(), l)?;
+        let mut h = match nh.saturating_mul(std::mem::size_of::<T>()) <= pool::MAX_BUF_BYTES {
+            true => pool::take(nh, T::zero()),
+            false => hyena_kernels::error::try_vec("filter h [C, L]", nh, T::zero())?,
+        };
+        filter::filter_infer_into(&self.filter, l, &mut h)?;
+        let y = self.grouped_forward(u, b, l, g, &h, &plan);
+        pool::give(h);
+        y
     }
 
     /// `y` computed in groups of `g` channels (see [`Self::infer`]) given the filter `h`.
