@@ -261,6 +261,17 @@ const INFER_BLOCK: usize = 2048;
 pub fn filter_infer<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<Vec<T>> {
     w.validate()?;
     if l == 0 || l > w.l_max {
+        return Err(HyenaError::Length(format!("filter length {l} must be in 1..={} (l_max)", w.l_max)));
+    }
+    let mut h = try_vec("filter h [C, L]", shape_len("filter h [C, L]", &[w.channels, l])?, T::zero())?;
+    filter_infer_into(w, l, &mut h)?;
+    Ok(h)
+}
+
+/// [`filter_infer`] into `h` (`[C, L]`, every element written; e.g. a reused buffer).
+pub fn filter_infer_into<T: Scalar>(w: &ImplicitFilter<T>, l: usize, h: &mut [T]) -> Result<()> {
+    w.validate()?;
+    if l == 0 || l > w.l_max {
         return Err(HyenaError::Length(format!(
             "filter length {l} must be in 1..={} (l_max)",
             w.l_max
@@ -270,6 +281,13 @@ pub fn filter_infer<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<Vec<T>
     let freq = to64(&w.freq);
     let layers: Vec<(Vec<f64>, Vec<f64>)> = w.layers.iter().map(|(wt, b)| (to64(wt), to64(b))).collect();
     let sh = T::lit(w.shift);
+    // The modulation window from `modulation_window`'s cache (shared with filter_fwd) when that
+    // would keep it (L·C exponentials each call otherwise: ~4 % of an inference forward's
+    // samples at L = 1K–32K); past that size, each block computes its rows (no [L, C] tensor).
+    // The same arithmetic either way: o · (exp(−t·|δ|) + shift).
+    let win_bytes = l.saturating_mul(c).saturating_mul(std::mem::size_of::<T>()).saturating_add((l + c).saturating_mul(8));
+    let cached = w.modulate && win_bytes <= WINDOW_CACHE_BYTES / 2;
+    let win = if cached { Some(modulation_window(&w.t[..l], &w.deltas, w.shift)?) } else { None };
     // One block of positions [p0, p1) → `[p1 − p0, C]`, exactly as filter_fwd computes those rows.
     let block = |p0: usize, p1: usize| -> Result<Vec<T>> {
         let rows = p1 - p0;
@@ -289,7 +307,10 @@ pub fn filter_infer<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<Vec<T>
         let mut out = vec![T::zero(); rows * c];
         linear_fwd(&last, &w.out_weight, None, rows, f, c, &mut out)?;
         for (r, row) in out.chunks_exact_mut(c).enumerate() {
-            if w.modulate {
+            if let Some(win) = &win {
+                let wr = &win[(p0 + r) * c..(p0 + r + 1) * c];
+                row.iter_mut().zip(wr).for_each(|(o, &wv)| *o = *o * wv);
+            } else if w.modulate {
                 let tl = w.t[p0 + r];
                 row.iter_mut().zip(&w.deltas).for_each(|(o, &dl)| *o = *o * ((-tl * dl.abs()).exp() + sh));
             }
@@ -302,7 +323,7 @@ pub fn filter_infer<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<Vec<T>
         }
         Ok(out)
     };
-    let mut h = try_vec("filter h [C, L]", shape_len("filter h [C, L]", &[c, l])?, T::zero())?;
+    check_len("filter h [C, L]", h.len(), shape_len("filter h [C, L]", &[c, l])?)?;
     // A window of blocks in parallel, then written transposed into h.
     let window = INFER_BLOCK * 2 * rayon::current_num_threads().max(1);
     for w0 in (0..l).step_by(window) {
@@ -316,13 +337,10 @@ pub fn filter_infer<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<Vec<T>
         for (bi, out) in blocks.iter().enumerate() {
             let p0 = w0 + bi * INFER_BLOCK;
             let rows = out.len() / c;
-            for ch in 0..c {
-                let dst = &mut h[ch * l + p0..ch * l + p0 + rows];
-                dst.iter_mut().enumerate().for_each(|(r, o)| *o = out[r * c + ch]);
-            }
+            super::linear::transpose_strided_into(out, rows, c, &mut h[p0..], l, false)?;
         }
     }
-    Ok(h)
+    Ok(())
 }
 
 /// One cached modulation window and the exact inputs it was computed from.
@@ -514,21 +532,35 @@ fn add64<T: Scalar>(dst: &mut [T], src: &[f64]) {
 mod tests {
     use super::*;
 
-    /// The tiled transpose against the definition, on shapes with partial tiles on both sides,
-    /// writing and accumulating.
+    /// The transposes (f32: AVX 8 × 8 blocks in 64-row stripes where the CPU has AVX; f64: the
+    /// 16 × 16 tile) against the definition, on shapes with partial blocks on both sides and
+    /// more than one stripe, writing and accumulating.
     #[test]
     fn transpose_matches_definition() {
-        for (rows, cols) in [(1, 1), (3, 40), (17, 16), (33, 31), (64, 5)] {
-            let src: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+        check_transpose::<f32>();
+        check_transpose::<f64>();
+    }
+
+    fn check_transpose<T: Scalar>() {
+        for (rows, cols) in [(1, 1), (3, 40), (17, 16), (33, 31), (64, 5), (136, 24), (72, 83)] {
+            let src: Vec<T> = (0..rows * cols).map(|i| T::lit(i as f64)).collect();
             let t = transpose(&src, rows, cols).unwrap();
             for r in 0..rows {
                 for c in 0..cols {
                     assert_eq!(t[c * rows + r], src[r * cols + c], "{rows}x{cols} at ({r}, {c})");
                 }
             }
-            let mut acc = vec![0.5f32; rows * cols];
+            let mut acc = vec![T::lit(0.5); rows * cols];
             super::super::linear::transpose_into(&src, rows, cols, &mut acc, true).unwrap();
-            assert!(acc.iter().zip(&t).all(|(&a, &x)| a == x + 0.5), "{rows}x{cols}: accumulate");
+            assert!(acc.iter().zip(&t).all(|(&a, &x)| a == x + T::lit(0.5)), "{rows}x{cols}: accumulate");
+            // Into rows 3 apart more than `rows`: the gaps keep their values.
+            let ld = rows + 3;
+            let mut wide = vec![T::lit(-1.0); cols * ld];
+            super::super::linear::transpose_strided_into(&src, rows, cols, &mut wide, ld, false).unwrap();
+            for c in 0..cols {
+                assert!(wide[c * ld..c * ld + rows] == t[c * rows..(c + 1) * rows], "{rows}x{cols}: strided row {c}");
+                assert!(wide[c * ld + rows..(c + 1) * ld].iter().all(|&x| x == T::lit(-1.0)), "{rows}x{cols}: gap {c}");
+            }
         }
     }
 }

@@ -94,8 +94,38 @@ pub fn matmul<T: Scalar>(
 /// docs/BENCHMARKS.md, "CPU backward at 1K and 8K"). Whole tile rows cost one miss per line.
 pub fn transpose_into<T: Scalar>(src: &[T], rows: usize, cols: usize, dst: &mut [T], accumulate: bool) -> Result<()> {
     let n = shape_len("transpose [rows, cols]", &[rows, cols])?;
-    check_len("transpose source", src.len(), n)?;
     check_len("transpose destination", dst.len(), n)?;
+    transpose_strided_into(src, rows, cols, dst, rows, accumulate)
+}
+
+/// [`transpose_into`] into the first `rows` elements of `cols` rows `ld ≥ rows` apart:
+/// `dst[c·ld + r] (+)= src[r·cols + c]` (e.g. a block of positions written into the columns of a
+/// `[C, L]` tensor); other elements of `dst` are left as they are. `dst` must hold
+/// `(cols − 1)·ld + rows` elements at least.
+pub fn transpose_strided_into<T: Scalar>(src: &[T], rows: usize, cols: usize, dst: &mut [T], ld: usize, accumulate: bool) -> Result<()> {
+    let n = shape_len("transpose [rows, cols]", &[rows, cols])?;
+    check_len("transpose source", src.len(), n)?;
+    if n == 0 {
+        return Ok(());
+    }
+    if ld < rows {
+        return Err(HyenaError::Invalid(format!("transpose: destination stride {ld} < {rows} rows")));
+    }
+    let need = (cols - 1).checked_mul(ld).and_then(|x| x.checked_add(rows));
+    if need.is_none_or(|need| dst.len() < need) {
+        return Err(HyenaError::shape("transpose destination", format!("≥ {} elements", need.unwrap_or(usize::MAX)), dst.len()));
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() && is_x86_feature_detected!("avx") {
+        // SAFETY: T is f32 (same type, checked above), so the slices are f32 slices of the same
+        // lengths; the CPU has AVX (checked above).
+        unsafe {
+            let s = std::slice::from_raw_parts(src.as_ptr() as *const f32, src.len());
+            let d = std::slice::from_raw_parts_mut(dst.as_mut_ptr() as *mut f32, dst.len());
+            transpose_f32_avx(s, rows, cols, d, ld, accumulate);
+        }
+        return Ok(());
+    }
     const TILE: usize = 16;
     let mut tile = [T::zero(); TILE * TILE];
     for r0 in (0..rows).step_by(TILE) {
@@ -109,7 +139,7 @@ pub fn transpose_into<T: Scalar>(src: &[T], rows: usize, cols: usize, dst: &mut 
                 }
             }
             for c in 0..cn {
-                let out = &mut dst[(c0 + c) * rows + r0..(c0 + c) * rows + r0 + rn];
+                let out = &mut dst[(c0 + c) * ld + r0..(c0 + c) * ld + r0 + rn];
                 let t = &tile[c * TILE..c * TILE + rn];
                 if accumulate {
                     out.iter_mut().zip(t).for_each(|(o, &x)| *o = *o + x);
@@ -120,6 +150,81 @@ pub fn transpose_into<T: Scalar>(src: &[T], rows: usize, cols: usize, dst: &mut 
         }
     }
     Ok(())
+}
+
+/// [`transpose_strided_into`] for f32 with AVX: 8 × 8 blocks transposed in registers (8 row
+/// loads, 24 shuffles, 8 row stores), in stripes of 64 source rows; edges element-wise. (Tried:
+/// 16 × 16 macro-blocks of four such blocks, each line used whole before moving on: more samples
+/// in the transpose at 1K and 8K, not kept.)
+///
+/// Why: the 16 × 16 tile of the generic path stores single elements into the tile and reloads
+/// its rows whole, which stalls store forwarding; the filter's `[L, C]` ↔ `[C, L]` transposes
+/// were still ~5 % of a forward+backward's samples at L = 4K and 8K (docs/BENCHMARKS.md).
+/// Exact: a copy (or one addition per element), the same results as the generic path.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn transpose_f32_avx(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], ld: usize, accumulate: bool) {
+    use std::arch::x86_64::*;
+    let (r8, c8) = (rows - rows % 8, cols - cols % 8);
+    // Stripes of 64 source rows (their lines stay in L1 across the stripe's column blocks); each
+    // destination row gets 64 contiguous elements per stripe.
+    const STRIPE: usize = 64;
+    for rb in (0..r8).step_by(STRIPE) {
+        for c0 in (0..c8).step_by(8) {
+            for r0 in (rb..(rb + STRIPE).min(r8)).step_by(8) {
+                // SAFETY: r0 + 7 < rows and c0 + 7 < cols, so every row load reads src[(r0 + i)·cols
+                // + c0 ..+ 8] and every store writes dst[(c0 + j)·ld + r0 ..+ 8], in bounds
+                // (src.len() = rows·cols, dst.len() ≥ (cols − 1)·ld + rows: checked by the caller).
+                let p = src.as_ptr().add(r0 * cols + c0);
+                let r = [0, 1, 2, 3, 4, 5, 6, 7].map(|i| _mm256_loadu_ps(p.add(i * cols)));
+                let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+                let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+                let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+                let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+                let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+                let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+                let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+                let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+                // Per 128-bit lane: columns (j, j + 4) of rows 0–3 (s0..s3) and 4–7 (s4..s7).
+                let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+                let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+                let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+                let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+                let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+                let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+                let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+                let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+                let o = [
+                    _mm256_permute2f128_ps::<0x20>(s0, s4),
+                    _mm256_permute2f128_ps::<0x20>(s1, s5),
+                    _mm256_permute2f128_ps::<0x20>(s2, s6),
+                    _mm256_permute2f128_ps::<0x20>(s3, s7),
+                    _mm256_permute2f128_ps::<0x31>(s0, s4),
+                    _mm256_permute2f128_ps::<0x31>(s1, s5),
+                    _mm256_permute2f128_ps::<0x31>(s2, s6),
+                    _mm256_permute2f128_ps::<0x31>(s3, s7),
+                ];
+                let q = dst.as_mut_ptr().add(c0 * ld + r0);
+                for (j, &v) in o.iter().enumerate() {
+                    let d = q.add(j * ld);
+                    let v = if accumulate { _mm256_add_ps(_mm256_loadu_ps(d), v) } else { v };
+                    _mm256_storeu_ps(d, v);
+                }
+            }
+        }
+    }
+    // Edges: the last rows % 8 rows (all columns) and the last cols % 8 columns (other rows).
+    let mut put = |r: usize, c: usize| {
+        let x = src[r * cols + c];
+        let o = &mut dst[c * ld + r];
+        *o = if accumulate { *o + x } else { x };
+    };
+    for r in r8..rows {
+        (0..cols).for_each(|c| put(r, c));
+    }
+    for r in 0..r8 {
+        (c8..cols).for_each(|c| put(r, c));
+    }
 }
 
 /// `y [rows, out] = x [rows, in] · Wᵀ + bias`, with `w` as `[out, in]` (PyTorch layout).

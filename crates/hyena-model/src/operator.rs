@@ -690,9 +690,19 @@ impl<T: Scalar> HyenaOperator<T> {
     pub fn infer_grouped(&self, u: &[T], b: usize, l: usize, group: usize) -> Result<Vec<T>> {
         self.check_input(u, b, l)?;
         let g = group.clamp(1, self.cfg.d_model);
-        let h = filter::filter_infer(&self.filter, l)?;
         let plan = FftConvPlan::<T>::cached(l)?;
-        self.grouped_forward(u, b, l, g, &h, &plan)
+        // Pooled (stale): filter_infer_into writes every element. At L = 32K (D = 256, order 2,
+        // f32) h is 32 MiB, glibc's largest mmap threshold: fresh pages on every call otherwise.
+        // Past the pool's largest buffer, a fallible fresh allocation as before.
+        let nh = mul("filter h [C, L]", self.filter_channels(), l)?;
+        let mut h = match nh.saturating_mul(std::mem::size_of::<T>()) <= pool::MAX_BUF_BYTES {
+            true => pool::take(nh, T::zero()),
+            false => hyena_kernels::error::try_vec("filter h [C, L]", nh, T::zero())?,
+        };
+        filter::filter_infer_into(&self.filter, l, &mut h)?;
+        let y = self.grouped_forward(u, b, l, g, &h, &plan);
+        pool::give(h);
+        y
     }
 
     /// `y` computed in groups of `g` channels (see [`Self::infer`]) given the filter `h`.
@@ -983,8 +993,12 @@ struct GroupWs<T: Scalar> {
     hf: Vec<Complex<T>>,
 }
 
-/// Most bytes of group workspaces kept between calls by [`GroupWs::put_back`].
-const WS_POOL_BYTES: usize = 256 << 20;
+/// Most bytes of group workspaces kept between calls by [`GroupWs::put_back`]: one inference
+/// group ([`INFER_GROUP_BYTES`]), so that every length reuses its workspaces. At 256 MiB the
+/// one group of L = 32K (288 MiB at B = 1, D = 256, order 2, f32) and the two of 64K (302 MiB)
+/// were freed after every call and page-faulted again on the next: ~108 000 faults per `infer`
+/// at 32K, ×20 those of 16K, the 16K → 32K step of the bench (docs/BENCHMARKS.md).
+const WS_POOL_BYTES: usize = INFER_GROUP_BYTES;
 
 /// Group workspaces kept between calls, at most one per scalar type.
 static WS_POOL: std::sync::Mutex<Vec<Box<dyn std::any::Any + Send>>> = std::sync::Mutex::new(Vec::new());
@@ -999,11 +1013,15 @@ impl<T: Scalar> GroupWs<T> {
     /// again (docs/BENCHMARKS.md, "The 8K → 16K step").
     fn new(b: usize, n: usize, g: usize, l: usize, bins: usize) -> Self {
         let (act, steps, hf) = (b * (n + 1) * g * l, (n - 1) * b * g * l, (n - 1) * g * bins);
-        if let Ok(mut pool) = WS_POOL.lock() {
-            if let Some(i) = pool.iter().position(|w| w.downcast_ref::<Self>().is_some_and(|w| w.zin.len() >= act && w.steps.len() >= steps && w.hf.len() >= hf)) {
-                if let Ok(w) = pool.swap_remove(i).downcast::<Self>() {
-                    return *w;
-                }
+        // The kept workspaces of this type leave the pool either way: too small ones are freed
+        // before the fresh ones are allocated, so that they never add to the peak.
+        let kept = WS_POOL.lock().ok().and_then(|mut pool| {
+            let i = pool.iter().position(|w| w.downcast_ref::<Self>().is_some())?;
+            pool.swap_remove(i).downcast::<Self>().ok()
+        });
+        if let Some(w) = kept {
+            if w.zin.len() >= act && w.steps.len() >= steps && w.hf.len() >= hf {
+                return *w;
             }
         }
         let z = T::zero();

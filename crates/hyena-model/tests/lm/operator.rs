@@ -544,6 +544,33 @@ mod profile {
         });
     }
 
+    /// [`operator_fwd_bwd`]'s harness for the inference path (`infer`, no cache):
+    /// `--toggle-collect='*measured_infer*'`; `HYENA_PROFILE_L`, `HYENA_PROFILE_ITERS` as there.
+    #[test]
+    #[ignore]
+    fn operator_infer() {
+        #[inline(never)]
+        fn warm_up_infer(op: &HyenaOperator<f32>, u: &[f32], l: usize) -> Vec<f32> {
+            op.infer(u, 1, l).unwrap()
+        }
+        #[inline(never)]
+        fn measured_infer(op: &HyenaOperator<f32>, u: &[f32], l: usize, iters: usize) -> Vec<Vec<f32>> {
+            (0..iters).map(|_| op.infer(u, 1, l).unwrap()).collect()
+        }
+        let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+        let (d, l, iters) = (256usize, env("HYENA_PROFILE_L", 1024), env("HYENA_PROFILE_ITERS", 1));
+        let c = OperatorConfig { d_model: d, l_max: l, order: 2, filter_order: 64, emb_dim: 33, ..OperatorConfig::default() };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+        let op = HyenaOperator::<f32>::init(&c, &mut rng).unwrap();
+        let u: Vec<f32> = (0..l * d).map(|_| rng.random_range(-1.0..1.0)).collect();
+        one_thread(|| {
+            let first = warm_up_infer(&op, &u, l);
+            for y in measured_infer(&op, &u, l, iters) {
+                assert!(y == first, "a repeated call gave different results");
+            }
+        });
+    }
+
     use hyena_kernels::cpu::linear::matmul;
     use hyena_kernels::cpu::reduce::matmul_sum_k;
 
