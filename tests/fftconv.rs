@@ -13,6 +13,7 @@
 #![cfg(any(feature = "cuda", feature = "sim"))]
 
 mod common;
+mod tcdft;
 
 use common::fftconv::{check_fwd, check_gated_bwd, fwd_case};
 use common::{read_checked, random, rel_l2, widen, Storage};
