@@ -74,9 +74,9 @@ template <int N> struct Frag {
     uint32_t hi[N], lo[N];
 };
 
-template <int N> __device__ __forceinline__ void set(Frag<N> &f, int r, float v, bool split) {
+template <bool SPLIT, int N> __device__ __forceinline__ void set(Frag<N> &f, int r, float v) {
     f.hi[r] = to_tf32(v);
-    f.lo[r] = split ? to_tf32(v - __uint_as_float(f.hi[r])) : 0u;
+    f.lo[r] = SPLIT ? to_tf32(v - __uint_as_float(f.hi[r])) : 0u;
 }
 
 /* The same fragment with every element negated (exact: the sign bit of each tf32). */
@@ -89,8 +89,8 @@ __device__ __forceinline__ Frag<2> neg(Frag<2> f) {
 }
 
 /* d += A·B, the small cross terms first under 3xTF32. */
-__device__ __forceinline__ void mma3(float d[4], const Frag<4> &a, const Frag<2> &b, bool split) {
-    if (split) {
+template <bool SPLIT> __device__ __forceinline__ void mma3(float d[4], const Frag<4> &a, const Frag<2> &b) {
+    if (SPLIT) {
         mma_m16n8k8_tf32(d, a.lo, b.hi, d);
         mma_m16n8k8_tf32(d, a.hi, b.lo, d);
     }
@@ -98,19 +98,22 @@ __device__ __forceinline__ void mma3(float d[4], const Frag<4> &a, const Frag<2>
 }
 
 /* (dr + i·di) += (ar + i·ai)·(br + i·bi) on one 16×8 tile. */
+template <bool SPLIT>
 __device__ __forceinline__ void cmma(float dr[4], float di[4], const Frag<4> &ar, const Frag<4> &ai,
-                                     const Frag<2> &br, const Frag<2> &bi, bool split) {
-    mma3(dr, ar, br, split);
-    mma3(dr, ai, neg(bi), split);
-    mma3(di, ar, bi, split);
-    mma3(di, ai, br, split);
+                                     const Frag<2> &br, const Frag<2> &bi) {
+    mma3<SPLIT>(dr, ar, br);
+    mma3<SPLIT>(dr, ai, neg(bi));
+    mma3<SPLIT>(di, ar, bi);
+    mma3<SPLIT>(di, ai, br);
 }
 
 /* Warps per block (one transform per warp per iteration). */
 constexpr int WARPS = 4;
 
-__device__ void dft256(const HyenaTcDftParams p) {
-    const bool split = p.split != 0;
+/* One instance per operand precision (SPLIT: 3xTF32), chosen once per launch: a runtime flag
+ * inside the loop would leave the split's MMAs in the 1xTF32 path as predicated-off instructions
+ * that still issue. */
+template <bool SPLIT> __device__ void dft256(const HyenaTcDftParams p) {
     const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     /* Constant operands, once per warp: stage 1's A = F (rows k1, columns n1 = t + 4·(r/2) + 8·ks),
      * stage 2's B = F (rows n2 permuted as above, columns k2 = g + 8·nt), and the twiddles of this
@@ -122,14 +125,14 @@ __device__ void dft256(const HyenaTcDftParams p) {
     for (int ks = 0; ks < 2; ++ks) {
         for (int r = 0; r < 4; ++r) {
             const int m = 16 * (((g + 8 * (r % 2)) * (t + 4 * (r / 2) + 8 * ks)) & 15);
-            set(fa_re[ks], r, wre(m), split);
-            set(fa_im[ks], r, wim(m), split);
+            set<SPLIT>(fa_re[ks], r, wre(m));
+            set<SPLIT>(fa_im[ks], r, wim(m));
         }
         for (int nt = 0; nt < 2; ++nt)
             for (int r = 0; r < 2; ++r) {
                 const int m = 16 * (((8 * ks + 2 * t + r) * (g + 8 * nt)) & 15);
-                set(fb_re[ks][nt], r, wre(m), split);
-                set(fb_im[ks][nt], r, wim(m), split);
+                set<SPLIT>(fb_re[ks][nt], r, wre(m));
+                set<SPLIT>(fb_im[ks][nt], r, wim(m));
             }
     }
     for (int nt = 0; nt < 2; ++nt)
@@ -152,25 +155,25 @@ __device__ void dft256(const HyenaTcDftParams p) {
                 Frag<2> br, bi;
                 for (int r = 0; r < 2; ++r) {
                     const float2 v = xs[16 * (t + 4 * r + 8 * ks) + g + 8 * nt];
-                    set(br, r, v.x, split);
-                    set(bi, r, v.y, split);
+                    set<SPLIT>(br, r, v.x);
+                    set<SPLIT>(bi, r, v.y);
                 }
-                cmma(dr, di, fa_re[ks], fa_im[ks], br, bi, split);
+                cmma<SPLIT>(dr, di, fa_re[ks], fa_im[ks], br, bi);
             }
             /* twiddle, then D (columns 2t, 2t+1) becomes A of k-step nt (slots t, t+4) */
             for (int i = 0; i < 4; ++i) {
                 const float re = dr[i] * tw_re[nt][i] - di[i] * tw_im[nt][i];
                 const float im = dr[i] * tw_im[nt][i] + di[i] * tw_re[nt][i];
                 const int r = (i / 2) + 2 * (i % 2);
-                set(a2_re[nt], r, re, split);
-                set(a2_im[nt], r, im, split);
+                set<SPLIT>(a2_re[nt], r, re);
+                set<SPLIT>(a2_im[nt], r, im);
             }
         }
         /* stage 2: D element i of tile nt is y[k1 + 16·k2], k1 = g + 8·(i/2), k2 = 2t + i%2 + 8·nt */
         float2 *ys = y + s * 256;
         for (int nt = 0; nt < 2; ++nt) {
             float zr[4] = {0.f, 0.f, 0.f, 0.f}, zi[4] = {0.f, 0.f, 0.f, 0.f};
-            for (int ks = 0; ks < 2; ++ks) cmma(zr, zi, a2_re[ks], a2_im[ks], fb_re[ks][nt], fb_im[ks][nt], split);
+            for (int ks = 0; ks < 2; ++ks) cmma<SPLIT>(zr, zi, a2_re[ks], a2_im[ks], fb_re[ks][nt], fb_im[ks][nt]);
             for (int i = 0; i < 4; ++i) ys[(g + 8 * (i / 2)) + 16 * (2 * t + i % 2 + 8 * nt)] = make_float2(zr[i], zi[i]);
         }
     }
@@ -180,6 +183,9 @@ __device__ void dft256(const HyenaTcDftParams p) {
 }  // namespace hyena
 
 extern "C" __global__ void __launch_bounds__(128) hyena_tc_dft256_f32(const HyenaTcDftParams p) {
-    hyena::tcdft::dft256(p);
+    if (p.split)
+        hyena::tcdft::dft256<true>(p);
+    else
+        hyena::tcdft::dft256<false>(p);
 }
 CUDASIM_UNIFORM_BLOCKS(hyena_tc_dft256_f32);
