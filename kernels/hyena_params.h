@@ -247,4 +247,15 @@ typedef struct HyenaFilterBwdParams {
     uint64_t n_splits;                        /* kernel 2: ceil(L / split_len) */
 } HyenaFilterBwdParams;
 
+/* ---- tensor-core DFT (kernels/tcdft.cu) ---------------------------------------------------- */
+
+/* Batched complex DFT of length 256 on tensor cores: y[b][k] = Σ_n x[b][n]·e^{-2πi·nk/256}
+ * (unnormalised, rustfft's forward). Kernel: hyena_tc_dft256_f32. */
+typedef struct HyenaTcDftParams {
+    uint64_t x;     /* const float*, [batch][256][2]: complex input, (re, im) interleaved */
+    uint64_t y;     /* float*, [batch][256][2]: the transform, same layout */
+    uint64_t batch; /* number of transforms */
+    uint64_t split; /* 0: operands rounded once to tf32 (1xTF32); 1: 3xTF32 (a = hi + lo, 3 products) */
+} HyenaTcDftParams;
+
 #endif /* HYENA_PARAMS_H */

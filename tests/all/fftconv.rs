@@ -14,6 +14,8 @@
 
 use crate::common;
 
+mod tcdft;
+
 use common::fftconv::{check_fwd, check_gated_bwd, fwd_case};
 use common::{read_checked, random, rel_l2, widen, Storage};
 use half::{bf16, f16};

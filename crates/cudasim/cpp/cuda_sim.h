@@ -111,6 +111,9 @@ enum {
     CUDASIM_W_REDUCE_ADD = 8,
     CUDASIM_W_REDUCE_MIN = 9,
     CUDASIM_W_REDUCE_MAX = 10,
+    /* mma.sync.aligned (value = address of the lane's cudasim_mma_frag) */
+    CUDASIM_W_MMA_M16N8K8_TF32 = 11,
+    CUDASIM_W_MMA_M16N8K16_BF16 = 12,
 };
 enum { CUDASIM_A_ADD = 0, CUDASIM_A_MAX = 1, CUDASIM_A_MIN = 2, CUDASIM_A_EXCH = 3, CUDASIM_A_CAS = 4 };
 enum { CUDASIM_T_I32 = 0, CUDASIM_T_U32 = 1, CUDASIM_T_U64 = 2, CUDASIM_T_F32 = 3, CUDASIM_T_F64 = 4 };
@@ -209,6 +212,47 @@ inline unsigned __reduce_min_sync(unsigned mask, unsigned v, const char *f = __b
 }
 inline unsigned __reduce_max_sync(unsigned mask, unsigned v, const char *f = __builtin_FILE(), int l = __builtin_LINE()) {
     return (unsigned)cudasim_warp(CUDASIM_W_REDUCE_MAX, mask, v, 0, 32, f, l);
+}
+
+/* ---- tensor cores: warp-level mma.sync --------------------------------------------------------
+ * The two shapes of PTX `mma.sync.aligned.<shape>.row.col.f32.<type>.<type>.f32` the kernels use,
+ * as warp collectives: every one of the 32 lanes must reach the same call (it is `.aligned`: no
+ * mask, no divergence, a full warp), each with its own fragments in PTX's layout; the runtime
+ * gathers the 32 lanes' fragments, forms A, B and C, and hands each lane its fragment of
+ * D = A·B + C (the layouts and the arithmetic: runtime.cpp, `mma_resolve`). */
+struct cudasim_mma_frag {
+    uint32_t a[4];
+    uint32_t b[2];
+    float c[4];
+    float d[4];
+};
+/* cvt.rna.tf32.f32: round to the 10-bit tf32 mantissa, to nearest with ties away from zero; the
+ * 13 low bits of the result are zero. Inf and NaN pass unchanged. */
+inline uint32_t cudasim_cvt_rna_tf32(float x) {
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    if ((u & 0x7f800000u) == 0x7f800000u) return u;
+    return (u + 0x1000u) & 0xffffe000u; /* sign-magnitude: adding half an ulp rounds ties away */
+}
+inline void cudasim_mma_sync(int op, float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4],
+                             const char *f, int l) {
+    cudasim_mma_frag fr;
+    std::memcpy(fr.a, a, sizeof fr.a);
+    std::memcpy(fr.b, b, sizeof fr.b);
+    std::memcpy(fr.c, c, sizeof fr.c);
+    (void)cudasim_warp(op, 0xffffffffu, (uint64_t)(uintptr_t)&fr, 0, 32, f, l);
+    std::memcpy(d, fr.d, sizeof fr.d);
+}
+/* mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {d}, {a}, {b}, {c} */
+inline void cudasim_mma_m16n8k8_tf32(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4],
+                                     const char *f = __builtin_FILE(), int l = __builtin_LINE()) {
+    cudasim_mma_sync(CUDASIM_W_MMA_M16N8K8_TF32, d, a, b, c, f, l);
+}
+/* mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {d}, {a}, {b}, {c} (two bf16 per register,
+ * the lower-indexed element in the low half) */
+inline void cudasim_mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4],
+                                      const char *f = __builtin_FILE(), int l = __builtin_LINE()) {
+    cudasim_mma_sync(CUDASIM_W_MMA_M16N8K16_BF16, d, a, b, c, f, l);
 }
 
 /* ---- atomics ------------------------------------------------------------------------------------ */

@@ -88,16 +88,36 @@ impl Gpu {
     /// Instructions" throughput table for compute capability 8.x/9.0, lanes / 32): FP32 128 lanes
     /// → 4; INT 64 → 2; FP64 64 (H100) → 2; MUFU and conversions 16 → 0.5; LSU (global, local)
     /// 32 lanes of address generation → 1; shared-memory instructions are bounded by wavefronts
-    /// instead; control and other: issue only.
+    /// instead; control and other: issue only. Tensor: [`Gpu::tensor_rate`].
     pub fn pipe_rate(&self, p: Pipe) -> Option<f64> {
         match p {
+            Pipe::Tensor => Some(self.tensor_rate()),
             Pipe::Fp32 => Some(4.0),
             Pipe::Int => Some(2.0),
             Pipe::Fp64 => Some(2.0),
             Pipe::Mufu => Some(0.5),
             Pipe::Global | Pipe::Local => Some(1.0),
-            Pipe::Shared | Pipe::Control | Pipe::Tensor | Pipe::Other => None,
+            Pipe::Shared | Pipe::Control | Pipe::Other => None,
         }
+    }
+}
+
+/// Dense FLOPs of one warp-level `HMMA.16816.F32.BF16` (or `.F16`): mma.sync m16n8k16, 2·16·8·16.
+/// `HMMA.1688.F32.TF32` (mma.sync m16n8k8 tf32) does half of them at half the FLOP rate (dense
+/// TF32 494.7 TFLOP/s against bf16 989.4 on the H100/H200 datasheets), so it takes as long.
+pub const HMMA_FLOPS: f64 = 4096.0;
+
+impl Gpu {
+    /// Tensor-pipe warp-instructions per clock per SM for the two `mma.sync` shapes the kernels
+    /// use, `HMMA.16816.F32.BF16` and `HMMA.1688.F32.TF32`: the dense bf16 peak over
+    /// [`HMMA_FLOPS`] (= dense TF32 peak over 2048), `tensor_peak / (SMs · clock · 4096)`, 0.925 on
+    /// the H100/H200 at the model's 1.98 GHz. The datasheet peaks (989.4 / 494.7 TFLOP/s) are
+    /// 4096 / 2048 FLOP per clock per SM at 1.83 GHz, the clock the Hopper whitepaper computes
+    /// them at; keeping the peak rather than the per-clock figure holds the model to the published
+    /// throughput. Smaller shapes (`HMMA.1684`, `HMMA.884`) are counted as full ones, an
+    /// overestimate; wgmma (`HGMMA`, sm_90a) is not modelled: no kernel uses it.
+    pub fn tensor_rate(&self) -> f64 {
+        self.tensor_peak / (self.sms as f64 * self.clock_hz * HMMA_FLOPS)
     }
 }
 

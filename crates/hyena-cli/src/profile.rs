@@ -64,6 +64,10 @@ pub struct ProfileArgs {
     /// Also the fused gated convolution alone (B = 1, the widths above) at these lengths (0: none).
     #[arg(long, value_delimiter = ',', default_values_t = vec![131072usize, 262144, 524288, 1048576])]
     pub conv_lengths: Vec<usize>,
+    /// Also the tensor-core DFT of length 256 (`ops::tcdft`, not in the operator yet) on this many
+    /// transforms, 1xTF32 and 3xTF32 (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub tc_dft: usize,
     /// Run the same launches on the CUDA GPU instead, each timed alone with CUDA events, beside
     /// the model's prediction from `--predicted` (needs feature `cuda` and a GPU).
     #[arg(long)]
@@ -725,6 +729,24 @@ mod imp {
         pass_rows(ctx, &setting, "forward", &fwd, &[], 0)
     }
 
+    /// The tensor-core DFT-256 on `batch` transforms, once per operand precision.
+    fn tcdft_rows(ctx: &Ctx, a: &ProfileArgs, batch: usize) -> Result<Vec<Row>, AnyErr> {
+        use hyena_kernels::ops::tcdft::{tc_dft256, TcPrecision};
+        let mut rows = Vec::new();
+        for prec in [TcPrecision::Tf32, TcPrecision::Split3xTf32] {
+            let (sim, dev) = new_device(a);
+            let ddev: Arc<dyn Device> = dev.clone();
+            let x = DeviceBuffer::<f32>::alloc(&ddev, batch * 512)?;
+            let mut y = DeviceBuffer::<f32>::alloc(&ddev, batch * 512)?;
+            let _ = sim.take_counters();
+            tc_dft256(&ddev, &x, &mut y, batch, prec)?;
+            let c = sim.take_counters();
+            let setting = format!("tensor-core DFT-256 (ops::tcdft) B={batch} {prec:?}");
+            rows.extend(pass_rows(ctx, &setting, "forward", &c, &[], 0)?);
+        }
+        Ok(rows)
+    }
+
     fn run_shape(
         f: impl FnOnce() -> Result<Vec<Row>, AnyErr>,
         what: &str,
@@ -915,6 +937,10 @@ mod imp {
                 &what,
                 &mut notes,
             ));
+        }
+        if a.tc_dft > 0 {
+            let what = format!("tensor-core DFT-256 B={}", a.tc_dft);
+            rows.extend(run_shape(|| tcdft_rows(&ctx, a, a.tc_dft), &what, &mut notes));
         }
         let gpu = ctx.gpus[sel].name;
         println!("# hyena kernels --profile: {MODEL_LABEL}");

@@ -551,3 +551,87 @@ fn lazy_allocations_cost_only_the_pages_touched() {
     let e = d.alloc(64).unwrap();
     assert_eq!(d.download::<u32>(e, 2).unwrap(), vec![u32::MAX; 2]);
 }
+
+/// tf32 operand as the tensor core reads it: the 13 low mantissa bits dropped.
+fn tf32_trunc(x: f32) -> f64 {
+    f32::from_bits(x.to_bits() & 0xffff_e000) as f64
+}
+
+/// cvt.rna.tf32.f32: to nearest, ties away from zero (finite inputs).
+fn tf32_rna(x: f32) -> f64 {
+    f32::from_bits((x.to_bits() + 0x1000) & 0xffff_e000) as f64
+}
+
+/// Runs one of the `simtest_mma_*` kernels on random A [16][16], B [16][8], C [16][8] and returns
+/// (D from the kernel, D = A'·B' + C in f64 from the operands as the kernel hands them to the MMA
+/// (`ra`, `rb`), Σ_k |A'_ik B'_kj| + |C_ij| per element for the fp32 summation bound).
+fn mma_case(name: &str, k: usize, ra: fn(f32) -> f64, rb: fn(f32) -> f64, seed: u64) -> (Vec<f32>, Vec<f64>, Vec<f64>) {
+    let d = dev();
+    let xs = random(512, seed);
+    let (a, b, c) = (&xs[..256], &xs[256..384], &xs[384..512]);
+    let x = Buf::from_host(&d, &xs);
+    let out = Buf::from_host(&d, &[f32::NAN; 128]);
+    let p = SimTestParams { x: x.addr(), out: out.addr(), n: 0, aux: 0 };
+    launch(&d, name, cfg(1, 32, 0), p).unwrap();
+    let (mut want, mut mag) = (vec![0f64; 128], vec![0f64; 128]);
+    for i in 0..16 {
+        for j in 0..8 {
+            let (mut s, mut m) = (c[i * 8 + j] as f64, (c[i * 8 + j] as f64).abs());
+            for kk in 0..k {
+                let pr = ra(a[i * 16 + kk]) * rb(b[kk * 8 + j]);
+                s += pr;
+                m += pr.abs();
+            }
+            want[i * 8 + j] = s;
+            mag[i * 8 + j] = m;
+        }
+    }
+    (out.to_host(), want, mag)
+}
+
+/// The largest |D − want| / bound over the tile; ≤ 1 passes. The bound: every product of two tf32
+/// (11-bit significands) or bf16 (8-bit) operands is exact in fp32, so the only error is the fp32
+/// sum of K + 1 terms: |ΔD| ≤ γ_K · (|C| + Σ|A·B|), γ_K = K·u/(1 − K·u), u = 2^-24.
+fn mma_excess(got: &[f32], want: &[f64], mag: &[f64], k: usize) -> f64 {
+    let u = 2f64.powi(-24);
+    let gamma = k as f64 * u / (1.0 - k as f64 * u);
+    got.iter()
+        .zip(want.iter().zip(mag))
+        .map(|(&g, (&w, &m))| (g as f64 - w).abs() / (gamma * m))
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn warp_mma_matches_host_matrix_product_in_ptx_fragment_layout() {
+    // tf32 m16n8k8: A rounded by cvt.rna in the kernel, B raw (the MMA drops its low bits).
+    for seed in [11, 12] {
+        let (got, want, mag) = mma_case("simtest_mma_tf32", 8, tf32_rna, tf32_trunc, seed);
+        let e = mma_excess(&got, &want, &mag, 8);
+        assert!(e <= 1.0, "tf32 mma: error {e} × the fp32 summation bound");
+        // The operand rounding must be the tf32 one: the product of the unrounded fp32 operands
+        // differs from D by ~2^-11 relative, hundreds of times the summation bound.
+        let (_, exact, _) = mma_case("simtest_mma_tf32", 8, |x| x as f64, |x| x as f64, seed);
+        assert!(mma_excess(&got, &exact, &mag, 8) > 10.0, "tf32 mma: operands were not rounded to tf32");
+    }
+    let bf = |x: f32| half::bf16::from_f32(x).to_f64();
+    let (got, want, mag) = mma_case("simtest_mma_bf16", 16, bf, bf, 13);
+    let e = mma_excess(&got, &want, &mag, 16);
+    assert!(e <= 1.0, "bf16 mma: error {e} × the fp32 summation bound");
+}
+
+#[test]
+fn planted_mma_fragment_layout_bug_is_caught() {
+    let (got, want, mag) = mma_case("simtest_mma_tf32_layout_bug", 8, tf32_rna, tf32_trunc, 14);
+    let e = mma_excess(&got, &want, &mag, 8);
+    assert!(e > 1e3, "a swapped A fragment must give a wrong product (error {e} × bound)");
+    // An MMA that half the warp skips is a violation (mma.sync is .aligned).
+    let d = dev();
+    let (x, out) = bug_setup(&d, 512);
+    let p = SimTestParams { x: x.addr(), out: out.addr(), n: 0, aux: 0 };
+    let msg = expect_violation(
+        launch(&d, "simbug_mma_half_warp", cfg(1, 32, 0), p),
+        "simbug_mma_half_warp",
+        Violation::WarpDivergence,
+    );
+    assert!(msg.contains("mma.sync"), "{msg}");
+}

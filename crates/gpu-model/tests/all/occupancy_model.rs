@@ -1,6 +1,6 @@
 //! Occupancy against hand-derived cases and the time model's bound selection.
 
-use gpu_model::model::{predict, predict_gemm, Gemm, LaunchWork, H100_SXM, H200};
+use gpu_model::model::{predict, predict_gemm, Gemm, LaunchWork, HMMA_FLOPS, H100_SXM, H200};
 use gpu_model::occupancy::{occupancy, Limiter, SM80, SM90};
 use gpu_model::sass::Pipe;
 
@@ -151,6 +151,30 @@ fn instruction_shared_and_partial_wave_bounds() {
         let p = predict(&H200, &w);
         assert!((p.seconds - 6e-3).abs() < 1e-12);
     }
+}
+
+#[test]
+fn tensor_pipe_at_the_datasheet_peak() {
+    // Hand count: 989 TFLOP/s dense bf16 (H100/H200 datasheet: 989.4) over 132 SMs × 1.98 GHz ×
+    // 4096 FLOP per HMMA.16816 = 989e12 / 1.070530e15 = 0.92384 warp-instructions per clock per SM.
+    let t = Pipe::ALL.iter().position(|p| *p == Pipe::Tensor).unwrap();
+    assert_eq!(HMMA_FLOPS, 2.0 * 16.0 * 8.0 * 16.0);
+    assert!((H200.tensor_rate() - 0.92384).abs() < 1e-5, "{}", H200.tensor_rate());
+    assert_eq!(H100_SXM.tensor_rate(), H200.tensor_rate());
+    // 1 ms of bf16 m16n8k16 work: 989e12 · 1e-3 / 4096 = 2.4146e8 HMMA; the same count of TF32
+    // m16n8k8 (2048 FLOP each at half the peak, 494.5 TFLOP/s) takes as long. The FP32 pipe
+    // gets as many instructions, at 4 per clock: not the bound.
+    let mut w = copy(1e6, 8, 8, 4.0);
+    w.warp_instrs[t] = 989e12 * 1e-3 / 4096.0;
+    w.warp_instrs[0] = w.warp_instrs[t];
+    let p = predict(&H200, &w);
+    assert_eq!(p.bound, "pipe:tensor");
+    assert!((p.seconds - 1e-3).abs() < 1e-3 * 1e-3, "{}", p.seconds);
+    assert!((p.seconds - w.warp_instrs[t] * 2048.0 / 494.5e12).abs() < 1e-3 * 1e-3);
+    // A kernel without tensor instructions has a zero tensor bound.
+    let p = predict(&H200, &copy(1e6, 8, 8, 4.0));
+    let b = p.bounds.iter().find(|b| b.name == "pipe:tensor").unwrap();
+    assert_eq!(b.seconds, 0.0);
 }
 
 #[test]

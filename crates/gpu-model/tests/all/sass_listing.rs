@@ -76,6 +76,8 @@ fn opcode_pipes() {
         ("BAR.SYNC.DEFER_BLOCKING", Pipe::Control),
         ("DFMA", Pipe::Fp64),
         ("HMMA.16816.F32", Pipe::Tensor),
+        ("HMMA.1688.F32.TF32", Pipe::Tensor),
+        ("HMMA.16816.F32.BF16", Pipe::Tensor),
         ("S2R", Pipe::Other),
         ("SHFL.BFLY", Pipe::Other),
     ] {

@@ -1,0 +1,64 @@
+/* Warp MMA (cuda_sim.h's mma.sync collectives) against a host matrix product: one warp loads A, B
+ * and C from row-major arrays into PTX's fragment layouts and writes D back row-major. Simulator
+ * only (under nvcc the same calls are inline PTX: kernels/mma.cuh of the hyena crate).
+ * x: A [16][16] (tf32 uses columns 0..7), then B [16][8] (tf32 uses rows 0..7), then C [16][8];
+ * out: D [16][8]. */
+#include "simtest.h"
+
+#define SIMTEST_MMA_BEGIN                                                                          \
+    const float *A = (const float *)p.x, *B = A + 256, *C = A + 384;                               \
+    float *D = (float *)p.out;                                                                     \
+    const int lane = threadIdx.x, g = lane / 4, t = lane % 4;                                      \
+    float c[4], d[4];                                                                              \
+    for (int i = 0; i < 4; ++i) c[i] = C[(g + 8 * (i / 2)) * 8 + 2 * t + i % 2];
+
+#define SIMTEST_MMA_END                                                                            \
+    for (int i = 0; i < 4; ++i) D[(g + 8 * (i / 2)) * 8 + 2 * t + i % 2] = d[i];
+
+/* A rounded with cvt.rna; B passed as raw fp32 bits (the tensor core reads the tf32 bits only). */
+extern "C" __global__ void simtest_mma_tf32(const SimTestParams p) {
+    SIMTEST_MMA_BEGIN
+    uint32_t a[4], b[2];
+    for (int r = 0; r < 4; ++r) a[r] = cudasim_cvt_rna_tf32(A[(g + 8 * (r % 2)) * 16 + t + 4 * (r / 2)]);
+    for (int r = 0; r < 2; ++r) b[r] = __float_as_uint(B[(t + 4 * r) * 8 + g]);
+    cudasim_mma_m16n8k8_tf32(d, a, b, c);
+    SIMTEST_MMA_END
+}
+
+/* Planted layout bug: A's registers 1 and 2 swapped (rows g+8 and columns t+4 mixed up), the
+ * mistake of reading the PTX table column-first. The test must see a wrong product. */
+extern "C" __global__ void simtest_mma_tf32_layout_bug(const SimTestParams p) {
+    SIMTEST_MMA_BEGIN
+    uint32_t a[4], b[2];
+    for (int r = 0; r < 4; ++r) a[r] = cudasim_cvt_rna_tf32(A[(g + 8 * (r / 2)) * 16 + t + 4 * (r % 2)]);
+    for (int r = 0; r < 2; ++r) b[r] = __float_as_uint(B[(t + 4 * r) * 8 + g]);
+    cudasim_mma_m16n8k8_tf32(d, a, b, c);
+    SIMTEST_MMA_END
+}
+
+extern "C" __global__ void simtest_mma_bf16(const SimTestParams p) {
+    SIMTEST_MMA_BEGIN
+    uint32_t a[4], b[2];
+    for (int r = 0; r < 4; ++r) {
+        const float *row = A + (g + 8 * (r % 2)) * 16 + 2 * t + 8 * (r / 2);
+        __nv_bfloat162 v = __floats2bfloat162_rn(row[0], row[1]); /* .x (low half) = row[0] */
+        memcpy(&a[r], &v, 4);
+    }
+    for (int r = 0; r < 2; ++r) {
+        const int k = 2 * t + 8 * r;
+        __nv_bfloat162 v = __floats2bfloat162_rn(B[k * 8 + g], B[(k + 1) * 8 + g]);
+        memcpy(&b[r], &v, 4);
+    }
+    cudasim_mma_m16n8k16_bf16(d, a, b, c);
+    SIMTEST_MMA_END
+}
+
+/* Planted bug: the MMA inside a branch only lanes 0..15 take (mma.sync is .aligned: the whole warp
+ * must execute it). */
+extern "C" __global__ void simbug_mma_half_warp(const SimTestParams p) {
+    SIMTEST_MMA_BEGIN
+    uint32_t a[4] = {0, 0, 0, 0}, b[2] = {0, 0};
+    for (int i = 0; i < 4; ++i) d[i] = 0.0f;
+    if (lane < 16) cudasim_mma_m16n8k8_tf32(d, a, b, c);
+    SIMTEST_MMA_END
+}

@@ -1,0 +1,191 @@
+/*
+ * tcdft.cu: a batched complex DFT of length 256 on tensor cores (TF32 mma.sync), the first step
+ * towards tensor-core FFT stages in the fused convolution (docs/GPU_MODEL.md, "Tensor-core FFT
+ * stages"). Not used by the operator yet.
+ *
+ * n = 16·n1 + n2, k = k1 + 16·k2, F = the 16×16 DFT matrix (F[j][k] = W16^{jk}, W_N = e^{-2πi/N}):
+ *   stage 1  Y[k1][n2] = Σ_n1 F[k1][n1] · x[16·n1 + n2]       (Y = F·X, X[n1][n2] = x[16 n1 + n2])
+ *   twiddle  Y[k1][n2] ·= W256^{k1·n2}                          (CUDA cores, in registers)
+ *   stage 2  y[k1 + 16·k2] = Σ_n2 Y[k1][n2] · F[n2][k2]         (Z = Y·F)
+ * Each stage is a 16×16 by 16×16 complex product done as real tf32 GEMMs (re·re − im·im,
+ * re·im + im·re) with mma.m16n8k8: 2 column tiles × 2 k-steps × 4 real products = 16 MMAs per stage
+ * and transform. One warp per transform; nothing goes through shared memory: stage 1's D fragment
+ * (rows k1 = g, g+8, columns n2 = 2t, 2t+1 of each 8-column tile) is stage 2's A fragment once
+ * the contraction index n2 is permuted inside each k-step (A column slot κ holds
+ * n2 = 8·ks + 2·(κ%4) + κ/4), and stage 2's B operand, the constant F, is loaded with the same
+ * permutation of its rows.
+ *
+ * Accuracy: with split = 0 every operand is rounded once to tf32 (unit roundoff 2^-11); with
+ * split = 1 each operand is a = hi + lo (hi = tf32(a), lo = tf32(a − hi)) and each product is
+ * hi·hi + hi·lo + lo·hi (3xTF32), f32-level. The measured errors and their bounds:
+ * tests/all/fftconv/tcdft.rs and docs/GPU_MODEL.md.
+ */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "common.cuh"
+#include "hyena_params.h"
+#include "mma.cuh"
+
+namespace hyena {
+namespace tcdft {
+
+/* cos(2πm/256), m = 0..255 (rounded to nearest f32): W256^m = TC_COS[m] − i·TC_COS[(m − 64) mod 256]. */
+__constant__ float TC_COS[256] = {
+    1.000000000f, 9.996988187e-1f, 9.987954562e-1f, 9.972904567e-1f, 9.951847267e-1f, 9.924795346e-1f, 9.891765100e-1f, 9.852776424e-1f,
+    9.807852804e-1f, 9.757021300e-1f, 9.700312532e-1f, 9.637760658e-1f, 9.569403357e-1f, 9.495281806e-1f, 9.415440652e-1f, 9.329927988e-1f,
+    9.238795325e-1f, 9.142097557e-1f, 9.039892931e-1f, 8.932243012e-1f, 8.819212643e-1f, 8.700869911e-1f, 8.577286100e-1f, 8.448535652e-1f,
+    8.314696123e-1f, 8.175848132e-1f, 8.032075315e-1f, 7.883464276e-1f, 7.730104534e-1f, 7.572088465e-1f, 7.409511254e-1f, 7.242470830e-1f,
+    7.071067812e-1f, 6.895405447e-1f, 6.715589548e-1f, 6.531728430e-1f, 6.343932842e-1f, 6.152315906e-1f, 5.956993045e-1f, 5.758081914e-1f,
+    5.555702330e-1f, 5.349976199e-1f, 5.141027442e-1f, 4.928981922e-1f, 4.713967368e-1f, 4.496113297e-1f, 4.275550934e-1f, 4.052413140e-1f,
+    3.826834324e-1f, 3.598950365e-1f, 3.368898534e-1f, 3.136817404e-1f, 2.902846773e-1f, 2.667127575e-1f, 2.429801799e-1f, 2.191012402e-1f,
+    1.950903220e-1f, 1.709618888e-1f, 1.467304745e-1f, 1.224106752e-1f, 9.801714033e-2f, 7.356456360e-2f, 4.906767433e-2f, 2.454122852e-2f,
+    0.000000000f, -2.454122852e-2f, -4.906767433e-2f, -7.356456360e-2f, -9.801714033e-2f, -1.224106752e-1f, -1.467304745e-1f, -1.709618888e-1f,
+    -1.950903220e-1f, -2.191012402e-1f, -2.429801799e-1f, -2.667127575e-1f, -2.902846773e-1f, -3.136817404e-1f, -3.368898534e-1f, -3.598950365e-1f,
+    -3.826834324e-1f, -4.052413140e-1f, -4.275550934e-1f, -4.496113297e-1f, -4.713967368e-1f, -4.928981922e-1f, -5.141027442e-1f, -5.349976199e-1f,
+    -5.555702330e-1f, -5.758081914e-1f, -5.956993045e-1f, -6.152315906e-1f, -6.343932842e-1f, -6.531728430e-1f, -6.715589548e-1f, -6.895405447e-1f,
+    -7.071067812e-1f, -7.242470830e-1f, -7.409511254e-1f, -7.572088465e-1f, -7.730104534e-1f, -7.883464276e-1f, -8.032075315e-1f, -8.175848132e-1f,
+    -8.314696123e-1f, -8.448535652e-1f, -8.577286100e-1f, -8.700869911e-1f, -8.819212643e-1f, -8.932243012e-1f, -9.039892931e-1f, -9.142097557e-1f,
+    -9.238795325e-1f, -9.329927988e-1f, -9.415440652e-1f, -9.495281806e-1f, -9.569403357e-1f, -9.637760658e-1f, -9.700312532e-1f, -9.757021300e-1f,
+    -9.807852804e-1f, -9.852776424e-1f, -9.891765100e-1f, -9.924795346e-1f, -9.951847267e-1f, -9.972904567e-1f, -9.987954562e-1f, -9.996988187e-1f,
+    -1.000000000f, -9.996988187e-1f, -9.987954562e-1f, -9.972904567e-1f, -9.951847267e-1f, -9.924795346e-1f, -9.891765100e-1f, -9.852776424e-1f,
+    -9.807852804e-1f, -9.757021300e-1f, -9.700312532e-1f, -9.637760658e-1f, -9.569403357e-1f, -9.495281806e-1f, -9.415440652e-1f, -9.329927988e-1f,
+    -9.238795325e-1f, -9.142097557e-1f, -9.039892931e-1f, -8.932243012e-1f, -8.819212643e-1f, -8.700869911e-1f, -8.577286100e-1f, -8.448535652e-1f,
+    -8.314696123e-1f, -8.175848132e-1f, -8.032075315e-1f, -7.883464276e-1f, -7.730104534e-1f, -7.572088465e-1f, -7.409511254e-1f, -7.242470830e-1f,
+    -7.071067812e-1f, -6.895405447e-1f, -6.715589548e-1f, -6.531728430e-1f, -6.343932842e-1f, -6.152315906e-1f, -5.956993045e-1f, -5.758081914e-1f,
+    -5.555702330e-1f, -5.349976199e-1f, -5.141027442e-1f, -4.928981922e-1f, -4.713967368e-1f, -4.496113297e-1f, -4.275550934e-1f, -4.052413140e-1f,
+    -3.826834324e-1f, -3.598950365e-1f, -3.368898534e-1f, -3.136817404e-1f, -2.902846773e-1f, -2.667127575e-1f, -2.429801799e-1f, -2.191012402e-1f,
+    -1.950903220e-1f, -1.709618888e-1f, -1.467304745e-1f, -1.224106752e-1f, -9.801714033e-2f, -7.356456360e-2f, -4.906767433e-2f, -2.454122852e-2f,
+    0.000000000f, 2.454122852e-2f, 4.906767433e-2f, 7.356456360e-2f, 9.801714033e-2f, 1.224106752e-1f, 1.467304745e-1f, 1.709618888e-1f,
+    1.950903220e-1f, 2.191012402e-1f, 2.429801799e-1f, 2.667127575e-1f, 2.902846773e-1f, 3.136817404e-1f, 3.368898534e-1f, 3.598950365e-1f,
+    3.826834324e-1f, 4.052413140e-1f, 4.275550934e-1f, 4.496113297e-1f, 4.713967368e-1f, 4.928981922e-1f, 5.141027442e-1f, 5.349976199e-1f,
+    5.555702330e-1f, 5.758081914e-1f, 5.956993045e-1f, 6.152315906e-1f, 6.343932842e-1f, 6.531728430e-1f, 6.715589548e-1f, 6.895405447e-1f,
+    7.071067812e-1f, 7.242470830e-1f, 7.409511254e-1f, 7.572088465e-1f, 7.730104534e-1f, 7.883464276e-1f, 8.032075315e-1f, 8.175848132e-1f,
+    8.314696123e-1f, 8.448535652e-1f, 8.577286100e-1f, 8.700869911e-1f, 8.819212643e-1f, 8.932243012e-1f, 9.039892931e-1f, 9.142097557e-1f,
+    9.238795325e-1f, 9.329927988e-1f, 9.415440652e-1f, 9.495281806e-1f, 9.569403357e-1f, 9.637760658e-1f, 9.700312532e-1f, 9.757021300e-1f,
+    9.807852804e-1f, 9.852776424e-1f, 9.891765100e-1f, 9.924795346e-1f, 9.951847267e-1f, 9.972904567e-1f, 9.987954562e-1f, 9.996988187e-1f,
+};
+
+__device__ __forceinline__ float wre(int m) { return TC_COS[m & 255]; }
+__device__ __forceinline__ float wim(int m) { return -TC_COS[(m - 64) & 255]; }
+
+/* An operand fragment split for 3xTF32 (lo = 0 unused when split is off). */
+template <int N> struct Frag {
+    uint32_t hi[N], lo[N];
+};
+
+template <bool SPLIT, int N> __device__ __forceinline__ void set(Frag<N> &f, int r, float v) {
+    f.hi[r] = to_tf32(v);
+    f.lo[r] = SPLIT ? to_tf32(v - __uint_as_float(f.hi[r])) : 0u;
+}
+
+/* The same fragment with every element negated (exact: the sign bit of each tf32). */
+__device__ __forceinline__ Frag<2> neg(Frag<2> f) {
+    for (int r = 0; r < 2; ++r) {
+        f.hi[r] ^= 0x80000000u;
+        f.lo[r] ^= 0x80000000u;
+    }
+    return f;
+}
+
+/* d += A·B, the small cross terms first under 3xTF32. */
+template <bool SPLIT> __device__ __forceinline__ void mma3(float d[4], const Frag<4> &a, const Frag<2> &b) {
+    if (SPLIT) {
+        mma_m16n8k8_tf32(d, a.lo, b.hi, d);
+        mma_m16n8k8_tf32(d, a.hi, b.lo, d);
+    }
+    mma_m16n8k8_tf32(d, a.hi, b.hi, d);
+}
+
+/* (dr + i·di) += (ar + i·ai)·(br + i·bi) on one 16×8 tile. */
+template <bool SPLIT>
+__device__ __forceinline__ void cmma(float dr[4], float di[4], const Frag<4> &ar, const Frag<4> &ai,
+                                     const Frag<2> &br, const Frag<2> &bi) {
+    mma3<SPLIT>(dr, ar, br);
+    mma3<SPLIT>(dr, ai, neg(bi));
+    mma3<SPLIT>(di, ar, bi);
+    mma3<SPLIT>(di, ai, br);
+}
+
+/* Warps per block (one transform per warp per iteration). */
+constexpr int WARPS = 4;
+
+/* One instance per operand precision (SPLIT: 3xTF32), chosen once per launch: a runtime flag
+ * inside the loop would leave the split's MMAs in the 1xTF32 path as predicated-off instructions
+ * that still issue. */
+template <bool SPLIT> __device__ void dft256(const HyenaTcDftParams p) {
+    const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    /* Constant operands, once per warp: stage 1's A = F (rows k1, columns n1 = t + 4·(r/2) + 8·ks),
+     * stage 2's B = F (rows n2 permuted as above, columns k2 = g + 8·nt), and the twiddles of this
+     * lane's stage-1 D elements. */
+    Frag<4> fa_re[2], fa_im[2];
+    Frag<2> fb_re[2][2], fb_im[2][2];
+    float tw_re[2][4], tw_im[2][4];
+#pragma unroll
+    for (int ks = 0; ks < 2; ++ks) {
+        for (int r = 0; r < 4; ++r) {
+            const int m = 16 * (((g + 8 * (r % 2)) * (t + 4 * (r / 2) + 8 * ks)) & 15);
+            set<SPLIT>(fa_re[ks], r, wre(m));
+            set<SPLIT>(fa_im[ks], r, wim(m));
+        }
+        for (int nt = 0; nt < 2; ++nt)
+            for (int r = 0; r < 2; ++r) {
+                const int m = 16 * (((8 * ks + 2 * t + r) * (g + 8 * nt)) & 15);
+                set<SPLIT>(fb_re[ks][nt], r, wre(m));
+                set<SPLIT>(fb_im[ks][nt], r, wim(m));
+            }
+    }
+    for (int nt = 0; nt < 2; ++nt)
+        for (int i = 0; i < 4; ++i) {
+            const int m = (g + 8 * (i / 2)) * (2 * t + i % 2 + 8 * nt);
+            tw_re[nt][i] = wre(m);
+            tw_im[nt][i] = wim(m);
+        }
+
+    const float2 *x = reinterpret_cast<const float2 *>(p.x);
+    float2 *y = reinterpret_cast<float2 *>(p.y);
+    const uint64_t warps = (uint64_t)gridDim.x * WARPS;
+    for (uint64_t s = (uint64_t)blockIdx.x * WARPS + threadIdx.x / 32; s < p.batch; s += warps) {
+        const float2 *xs = x + s * 256;
+        /* stage 1: B = X, element (n1 = t + 4r + 8·ks, n2 = g + 8·nt) */
+        Frag<4> a2_re[2], a2_im[2];
+        for (int nt = 0; nt < 2; ++nt) {
+            float dr[4] = {0.f, 0.f, 0.f, 0.f}, di[4] = {0.f, 0.f, 0.f, 0.f};
+            for (int ks = 0; ks < 2; ++ks) {
+                Frag<2> br, bi;
+                for (int r = 0; r < 2; ++r) {
+                    const float2 v = xs[16 * (t + 4 * r + 8 * ks) + g + 8 * nt];
+                    set<SPLIT>(br, r, v.x);
+                    set<SPLIT>(bi, r, v.y);
+                }
+                cmma<SPLIT>(dr, di, fa_re[ks], fa_im[ks], br, bi);
+            }
+            /* twiddle, then D (columns 2t, 2t+1) becomes A of k-step nt (slots t, t+4) */
+            for (int i = 0; i < 4; ++i) {
+                const float re = dr[i] * tw_re[nt][i] - di[i] * tw_im[nt][i];
+                const float im = dr[i] * tw_im[nt][i] + di[i] * tw_re[nt][i];
+                const int r = (i / 2) + 2 * (i % 2);
+                set<SPLIT>(a2_re[nt], r, re);
+                set<SPLIT>(a2_im[nt], r, im);
+            }
+        }
+        /* stage 2: D element i of tile nt is y[k1 + 16·k2], k1 = g + 8·(i/2), k2 = 2t + i%2 + 8·nt */
+        float2 *ys = y + s * 256;
+        for (int nt = 0; nt < 2; ++nt) {
+            float zr[4] = {0.f, 0.f, 0.f, 0.f}, zi[4] = {0.f, 0.f, 0.f, 0.f};
+            for (int ks = 0; ks < 2; ++ks) cmma<SPLIT>(zr, zi, a2_re[ks], a2_im[ks], fb_re[ks][nt], fb_im[ks][nt]);
+            for (int i = 0; i < 4; ++i) ys[(g + 8 * (i / 2)) + 16 * (2 * t + i % 2 + 8 * nt)] = make_float2(zr[i], zi[i]);
+        }
+    }
+}
+
+}  // namespace tcdft
+}  // namespace hyena
+
+extern "C" __global__ void __launch_bounds__(128) hyena_tc_dft256_f32(const HyenaTcDftParams p) {
+    if (p.split)
+        hyena::tcdft::dft256<true>(p);
+    else
+        hyena::tcdft::dft256<false>(p);
+}
+CUDASIM_UNIFORM_BLOCKS(hyena_tc_dft256_f32);

@@ -1,0 +1,56 @@
+//! Batched complex DFT of length 256 on tensor cores (`kernels/tcdft.cu`): two radix-16 stages, each
+//! a 16×16 complex DFT-matrix product as TF32 `mma.sync` GEMMs, twiddles between them on CUDA cores.
+//! Layout `[batch][256][2]` f32, (re, im) interleaved; `y = DFT(x)` unnormalised, as
+//! [`crate::cpu::tcdft::dft256`]. Not used by the operator yet (docs/GPU_MODEL.md,
+//! "Tensor-core FFT stages").
+
+use super::{launch, mul, Args, ELEMENTWISE_MAX_GRID};
+use crate::cpu::tcdft::TC_DFT_LEN;
+use crate::device::{Device, DeviceView, DeviceViewMut, LaunchConfig};
+use crate::error::Result;
+use crate::kernels::params::HyenaTcDftParams;
+use std::sync::Arc;
+
+/// Transforms per block: one per warp (`WARPS` in the kernel).
+const PER_BLOCK: usize = 4;
+
+/// Operand precision of the tensor-core products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcPrecision {
+    /// Every operand rounded once to tf32 (relative error of a few 2⁻¹¹).
+    Tf32,
+    /// 3xTF32: `a = hi + lo`, three products per product (f32-level error, 3× the MMAs).
+    Split3xTf32,
+}
+
+/// `y = DFT₂₅₆(x)` for `batch` transforms (`x`, `y`: `batch·512` f32, 8-byte aligned).
+pub fn tc_dft256<'a>(
+    dev: &Arc<dyn Device>,
+    x: impl Into<DeviceView<'a, f32>>,
+    y: impl Into<DeviceViewMut<'a, f32>>,
+    batch: usize,
+    precision: TcPrecision,
+) -> Result<()> {
+    let (x, y) = (x.into(), y.into());
+    let n = mul(batch, 2 * TC_DFT_LEN, "tc_dft256 batch·512")?;
+    Args::new(dev, "tc_dft256")
+        .arg("x [batch, 256, 2]", &x, n)
+        .align(8, "complex f32")
+        .arg("y [batch, 256, 2]", &y, n)
+        .align(8, "complex f32")
+        .check()?;
+    if batch == 0 {
+        return Ok(());
+    }
+    let p = HyenaTcDftParams {
+        x: x.addr(),
+        y: y.addr(),
+        batch: batch as u64,
+        split: (precision == TcPrecision::Split3xTf32) as u64,
+    };
+    let grid = batch.div_ceil(PER_BLOCK).min(ELEMENTWISE_MAX_GRID as usize) as u32;
+    let cfg = LaunchConfig { grid: (grid, 1, 1), block: (32 * PER_BLOCK as u32, 1, 1), shared_bytes: 0 };
+    // SAFETY: the kernel reads batch·512 f32 of x (borrowed shared) and writes batch·512 of y
+    // (borrowed exclusively, overlapping nothing: checked), both on `dev`, 8-byte aligned (checked).
+    unsafe { launch(dev, "hyena_tc_dft256_f32", cfg, &p) }
+}

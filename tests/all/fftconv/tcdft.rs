@@ -1,0 +1,55 @@
+//! The tensor-core DFT (`kernels/tcdft.cu` through `ops::tcdft`) vs the CPU reference
+//! `cpu::tcdft::dft256` (rustfft) run in f64 on the same f32 inputs, on every available device.
+//! A submodule of the fftconv tests (tests/all/fftconv.rs).
+//!
+//! Bounds on the relative L2 error of y, derived from the operand rounding (u = 2⁻¹¹, tf32's unit
+//! roundoff under round-to-nearest; ε = 2⁻²⁴, fp32's):
+//! - 1xTF32: in one stage Ŷ = (F + ΔF)(X + ΔX) with |ΔF| ≤ u|F| and |ΔX| ≤ u|X| elementwise
+//!   (re and im rounded separately), so ‖ΔF‖₂ ≤ ‖ΔF‖_F ≤ u·‖F‖_F = 16u = 4u·‖F‖₂ (|F_jk| = 1,
+//!   ‖F‖₂ = 4) and ‖ΔX‖ ≤ u‖X‖: the stage's relative error is ≤ 4u + u + O(u²) plus fp32
+//!   accumulation (≤ 4·γ₁₆ normwise, ≈ 4e-6) and the f32 twiddle (≈ 2ε). Two stages: ≤ 10u + 1e-5
+//!   ≈ 4.9e-3. This is a worst case (every rounding aligned); random roundings give ~u.
+//! - 3xTF32: each operand is hi + lo + δ with |δ| ≤ u·|lo| ≤ u²·|a|, and the dropped lo·lo is
+//!   ≤ u²|a||b|: 3u² per product instead of 2u; the fp32 sum of 3·16 products per output adds
+//!   ≤ 4·γ₄₈ ≈ 1.2e-5 normwise in the worst case. The test holds it to the project's f32 bound,
+//!   1e-5 (common::Storage::BOUND), which the worst case slightly exceeds but random data is far
+//!   below (measured figures: docs/GPU_MODEL.md, "Tensor-core FFT stages").
+//!
+//! Besides the bound, 3xTF32 must be at least 100× more accurate than 1xTF32 (the u² terms against
+//! the u terms: 2⁻¹¹ ≈ 2000× apart), which fails if the split were dropped.
+
+use crate::common::{self, read_checked};
+use hyena_kernels::cpu::tcdft::dft256;
+use hyena_kernels::device::DeviceBuffer;
+use hyena_kernels::ops::tcdft::{tc_dft256, TcPrecision};
+use rand::{rngs::StdRng, SeedableRng};
+
+#[test]
+fn tc_dft256_matches_rustfft_within_tf32_bounds() {
+    const U: f64 = 1.0 / 2048.0;
+    let batch = 9; // 3 blocks of 4 warps, the last one partly idle
+    let mut rng = StdRng::seed_from_u64(256);
+    let x: Vec<f32> = common::random(&mut rng, batch * 512);
+    let xd: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+    let mut want = vec![0f64; batch * 512];
+    dft256(&xd, &mut want, batch).unwrap();
+    for dev in common::devices() {
+        let xb = DeviceBuffer::from_host(&dev, &x).unwrap();
+        let mut err = [0f64; 2];
+        for (e, (prec, bound)) in err.iter_mut().zip([(TcPrecision::Tf32, 10.0 * U + 1e-5), (TcPrecision::Split3xTf32, 1e-5)]) {
+            let mut y = common::poisoned::<f32>(&dev, batch * 512);
+            tc_dft256(&dev, &xb, y.view_mut(0..batch * 512).unwrap(), batch, prec).unwrap();
+            let got = read_checked("tc_dft256 y", &y, batch * 512);
+            *e = common::assert_close(&format!("{} tc_dft256 {prec:?}", dev.name()), &got, &want, bound);
+            eprintln!("[measured] {} tc_dft256 {prec:?}: relative L2 error {e:.3e} (bound {bound:.2e})", dev.name());
+        }
+        assert!(err[1] * 100.0 < err[0], "3xTF32 ({:.2e}) must be far below 1xTF32 ({:.2e})", err[1], err[0]);
+    }
+    // Bad arguments are typed errors.
+    if let Some(dev) = common::devices().first() {
+        let xb = DeviceBuffer::from_host(dev, &x[..512]).unwrap();
+        let mut y = DeviceBuffer::<f32>::alloc(dev, 512).unwrap();
+        let e = tc_dft256(dev, &xb, &mut y, 2, TcPrecision::Tf32).unwrap_err();
+        assert!(e.to_string().contains("tc_dft256 x"), "{e}");
+    }
+}
