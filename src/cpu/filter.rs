@@ -131,6 +131,16 @@ pub fn modulation_deltas<T: Scalar>(channels: usize) -> Result<Vec<T>> {
 }
 
 impl<T: Scalar> ImplicitFilter<T> {
+    /// [`Self::validate`], and `l` within `1..=l_max`: what every filter evaluation of `l`
+    /// positions needs first.
+    pub fn check_length(&self, l: usize) -> Result<()> {
+        self.validate()?;
+        if l == 0 || l > self.l_max {
+            return Err(HyenaError::Length(format!("filter length {l} must be in 1..={} (l_max)", self.l_max)));
+        }
+        Ok(())
+    }
+
     /// Check every tensor's shape against the hyper-parameters.
     pub fn validate(&self) -> Result<()> {
         let (e, f, c) = (self.emb_dim, self.width, self.channels);
@@ -195,13 +205,7 @@ fn to64<T: Scalar>(v: &[T]) -> Vec<f64> {
 
 /// Generate the filter for the first `l` positions: returns `h` `[C, L]` and the cache.
 pub fn filter_fwd<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<(Vec<T>, FilterCache<T>)> {
-    w.validate()?;
-    if l == 0 || l > w.l_max {
-        return Err(HyenaError::Length(format!(
-            "filter length {l} must be in 1..={} (l_max)",
-            w.l_max
-        )));
-    }
+    w.check_length(l)?;
     let (e, f, c) = (w.emb_dim, w.width, w.channels);
     // The work buffers below are [L, F] and [C, L]: sizes that no caller buffer backs (C·F and
     // l_max·E are held, C·L need not be), so they are checked and allocated fallibly.
@@ -259,24 +263,21 @@ const INFER_BLOCK: usize = 2048;
 /// for all L — at L = 1M (F = 64, C = 256) [`filter_fwd`] holds ~5 GiB of them, this a few MiB
 /// per thread besides `h`.
 pub fn filter_infer<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<Vec<T>> {
-    w.validate()?;
-    if l == 0 || l > w.l_max {
-        return Err(HyenaError::Length(format!("filter length {l} must be in 1..={} (l_max)", w.l_max)));
-    }
+    // Checked before the allocation, so a bad length is a length error, not an allocation one.
+    w.check_length(l)?;
     let mut h = try_vec("filter h [C, L]", shape_len("filter h [C, L]", &[w.channels, l])?, T::zero())?;
-    filter_infer_into(w, l, &mut h)?;
+    infer_checked(w, l, &mut h)?;
     Ok(h)
 }
 
 /// [`filter_infer`] into `h` (`[C, L]`, every element written; e.g. a reused buffer).
 pub fn filter_infer_into<T: Scalar>(w: &ImplicitFilter<T>, l: usize, h: &mut [T]) -> Result<()> {
-    w.validate()?;
-    if l == 0 || l > w.l_max {
-        return Err(HyenaError::Length(format!(
-            "filter length {l} must be in 1..={} (l_max)",
-            w.l_max
-        )));
-    }
+    w.check_length(l)?;
+    infer_checked(w, l, h)
+}
+
+/// The body of [`filter_infer_into`], after [`ImplicitFilter::check_length`].
+fn infer_checked<T: Scalar>(w: &ImplicitFilter<T>, l: usize, h: &mut [T]) -> Result<()> {
     let (e, f, c) = (w.emb_dim, w.width, w.channels);
     let freq = to64(&w.freq);
     let layers: Vec<(Vec<f64>, Vec<f64>)> = w.layers.iter().map(|(wt, b)| (to64(wt), to64(b))).collect();
