@@ -286,8 +286,7 @@ fn infer_checked<T: Scalar>(w: &ImplicitFilter<T>, l: usize, h: &mut [T]) -> Res
     // would keep it (L·C exponentials each call otherwise: ~4 % of an inference forward's
     // samples at L = 1K–32K); past that size, each block computes its rows (no [L, C] tensor).
     // The same arithmetic either way: o · (exp(−t·|δ|) + shift).
-    let win_bytes = l.saturating_mul(c).saturating_mul(std::mem::size_of::<T>()).saturating_add((l + c).saturating_mul(8));
-    let cached = w.modulate && win_bytes <= WINDOW_CACHE_BYTES / 2;
+    let cached = w.modulate && window_bytes::<T>(l, c) <= WINDOW_KEEP_BYTES;
     let win = if cached { Some(modulation_window(&w.t[..l], &w.deltas, w.shift)?) } else { None };
     // One block of positions [p0, p1) → `[p1 − p0, C]`, exactly as filter_fwd computes those rows.
     let block = |p0: usize, p1: usize| -> Result<Vec<T>> {
@@ -354,8 +353,16 @@ struct WindowEntry {
     bytes: usize,
 }
 
-/// Most bytes of windows kept (the largest single window cached is half of it).
+/// Most bytes of windows kept.
 const WINDOW_CACHE_BYTES: usize = 512 << 20;
+/// The largest single window cached (with its keys, [`window_bytes`]).
+const WINDOW_KEEP_BYTES: usize = WINDOW_CACHE_BYTES / 2;
+
+/// What the cache counts for a window of `l` positions and `c` channels: the window and its f64
+/// keys (`t` and `δ`).
+fn window_bytes<T>(l: usize, c: usize) -> usize {
+    l.saturating_mul(c).saturating_mul(std::mem::size_of::<T>()).saturating_add(l.saturating_add(c).saturating_mul(8))
+}
 
 /// The modulation window `exp(−t[l]·|δ[c]|) + shift`, `[L, C]`, for `t` of length L.
 ///
@@ -390,8 +397,8 @@ pub fn modulation_window<T: Scalar>(t: &[T], deltas: &[T], shift: f64) -> Result
         }
     });
     let window = Arc::new(window);
-    let bytes = window.len() * std::mem::size_of::<T>() + (kt.len() + kd.len()) * 8;
-    if bytes <= WINDOW_CACHE_BYTES / 2 {
+    let bytes = window_bytes::<T>(t.len(), c);
+    if bytes <= WINDOW_KEEP_BYTES {
         let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
         let entry = WindowEntry { ty, t: kt, deltas: kd, shift: shift.to_bits(), window: window.clone(), bytes };
         cache.insert(0, entry);
