@@ -49,6 +49,7 @@ use std::sync::{Arc, Mutex};
 pub mod cuda;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod wrap;
 
 /// Storage dtype of a device buffer element.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -1,36 +1,5 @@
 //! `hyena`: conformance runs, benchmarks and training for the Hyena operator.
 
-/// The three raw copies of a [`hyena_kernels::device::Device`] wrapper, forwarded unchanged to
-/// the wrapped device `self.$inner` (the profiling and timing wrappers change only launches,
-/// GEMMs and allocation bookkeeping). Defined before the modules that use it (textual scope).
-#[allow(unused_macros)]
-macro_rules! forward_raw_copies {
-    ($inner:ident) => {
-        unsafe fn copy_htod_raw(&self, src: &[u8], dst: u64) -> hyena_kernels::Result<()> {
-            // SAFETY: forwarded under the caller's contract.
-            unsafe { self.$inner.copy_htod_raw(src, dst) }
-        }
-        unsafe fn copy_dtoh_raw(&self, src: u64, dst: &mut [u8]) -> hyena_kernels::Result<()> {
-            // SAFETY: forwarded under the caller's contract.
-            unsafe { self.$inner.copy_dtoh_raw(src, dst) }
-        }
-        unsafe fn copy_dtod_raw(&self, src: u64, dst: u64, bytes: usize) -> hyena_kernels::Result<()> {
-            // SAFETY: forwarded under the caller's contract.
-            unsafe { self.$inner.copy_dtod_raw(src, dst, bytes) }
-        }
-        unsafe fn zero_raw(&self, dst: u64, bytes: usize) -> hyena_kernels::Result<()> {
-            // SAFETY: forwarded under the caller's contract.
-            unsafe { self.$inner.zero_raw(dst, bytes) }
-        }
-        fn set_tf32(&self, on: bool) -> hyena_kernels::Result<()> {
-            self.$inner.set_tf32(on)
-        }
-        fn tf32(&self) -> bool {
-            self.$inner.tf32()
-        }
-    };
-}
-
 mod backend;
 mod bench;
 mod files;

@@ -11,7 +11,8 @@
 //! sequence is deterministic for a shape), and the kernel names must agree.
 
 use crate::profile::{conv_setting, operator_setting, profiled_operator, ConvOperands, GpuChoice, ProfileArgs, StorageDtype};
-use hyena_kernels::device::{Device, DeviceBuffer, DeviceKind, DeviceScalar, GemmSpec, LaunchConfig};
+use hyena_kernels::device::wrap::Wrapper;
+use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar, GemmSpec, LaunchConfig};
 use hyena_model::device_operator::DeviceOperator;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -72,24 +73,13 @@ impl TimingDevice {
     }
 }
 
-impl Device for TimingDevice {
-    fn kind(&self) -> DeviceKind {
-        self.inner.kind()
+impl Wrapper for TimingDevice {
+    fn inner(&self) -> &dyn Device {
+        &*self.inner
     }
     fn name(&self) -> String {
         format!("{} (every launch timed alone)", self.inner.name())
     }
-    fn max_shared_bytes(&self) -> usize {
-        self.inner.max_shared_bytes()
-    }
-    fn alloc_raw(&self, bytes: usize) -> hyena_kernels::Result<u64> {
-        self.inner.alloc_raw(bytes)
-    }
-    unsafe fn free_raw(&self, addr: u64, bytes: usize) {
-        // SAFETY: forwarded under the caller's contract of `free_raw`.
-        unsafe { self.inner.free_raw(addr, bytes) }
-    }
-    forward_raw_copies!(inner);
     unsafe fn launch_raw(&self, name: &str, cfg: LaunchConfig, params: &[u8]) -> hyena_kernels::Result<()> {
         let inner = &self.inner;
         // SAFETY: forwarded under the caller's contract of `launch_raw`; the closure runs once,
@@ -105,9 +95,6 @@ impl Device for TimingDevice {
         let ms = inner.time_ms(&mut || unsafe { inner.gemm(spec) })?;
         self.push(Timed { kernel: gemm_label(spec), grid: [0; 3], block: [0; 3], ms });
         Ok(())
-    }
-    fn synchronize(&self) -> hyena_kernels::Result<()> {
-        self.inner.synchronize()
     }
 }
 

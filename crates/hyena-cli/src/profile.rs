@@ -347,9 +347,8 @@ mod imp {
     use gpu_model::sass::{estimate, LineExec, Listing, Pipe};
     use gpu_model::MODEL_LABEL;
     use hyena_kernels::device::sim::{LaunchCounters, SimDevice};
-    use hyena_kernels::device::{
-        DType, Device, DeviceBuffer, DeviceKind, DeviceScalar, GemmSpec, LaunchConfig,
-    };
+    use hyena_kernels::device::wrap::Wrapper;
+    use hyena_kernels::device::{DType, Device, DeviceBuffer, DeviceScalar, GemmSpec, LaunchConfig};
     use hyena_model::device_operator::DeviceOperator;
     use serde::Serialize;
     use std::path::PathBuf;
@@ -398,18 +397,12 @@ mod imp {
         budget: usize,
     }
 
-    impl Device for ProfileDevice {
-        fn kind(&self) -> DeviceKind {
-            self.sim.kind()
+    impl Wrapper for ProfileDevice {
+        fn inner(&self) -> &dyn Device {
+            &*self.sim
         }
         fn name(&self) -> String {
-            format!(
-                "{} (profile: GEMMs recorded, not computed)",
-                self.sim.name()
-            )
-        }
-        fn max_shared_bytes(&self) -> usize {
-            self.sim.max_shared_bytes()
+            format!("{} (profile: GEMMs recorded, not computed)", self.sim.name())
         }
         fn alloc_raw(&self, bytes: usize) -> hyena_kernels::Result<u64> {
             let mut live = self
@@ -434,7 +427,6 @@ mod imp {
             // SAFETY: forwarded under the caller's contract of `free_raw`.
             unsafe { self.sim.free_raw(addr, bytes) }
         }
-        forward_raw_copies!(sim);
         unsafe fn launch_raw(
             &self,
             name: &str,
@@ -454,9 +446,6 @@ mod imp {
                 g.push((at, *spec));
             }
             Ok(())
-        }
-        fn synchronize(&self) -> hyena_kernels::Result<()> {
-            self.sim.synchronize()
         }
     }
 

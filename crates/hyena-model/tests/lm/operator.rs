@@ -188,7 +188,7 @@ fn device_operator_matches_cpu_in_every_storage() {
 /// synchronisations) and forwards everything to the device underneath.
 #[cfg(any(feature = "cuda", feature = "sim"))]
 mod counting {
-    use hyena_kernels::device::{Device, DeviceKind, GemmSpec, LaunchConfig};
+    use hyena_kernels::device::{wrap::Wrapper, Device};
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     use std::sync::Arc;
 
@@ -209,42 +209,18 @@ mod counting {
         }
     }
 
-    impl Device for Counting {
-        fn kind(&self) -> DeviceKind {
-            self.inner.kind()
-        }
-        fn name(&self) -> String {
-            self.inner.name()
-        }
-        fn max_shared_bytes(&self) -> usize {
-            self.inner.max_shared_bytes()
-        }
-        fn alloc_raw(&self, bytes: usize) -> hyena_kernels::Result<u64> {
-            self.inner.alloc_raw(bytes)
-        }
-        unsafe fn free_raw(&self, addr: u64, bytes: usize) {
-            // SAFETY (every method): forwarded under the caller's contract.
-            unsafe { self.inner.free_raw(addr, bytes) }
+    impl Wrapper for Counting {
+        fn inner(&self) -> &dyn Device {
+            &*self.inner
         }
         unsafe fn copy_htod_raw(&self, src: &[u8], dst: u64) -> hyena_kernels::Result<()> {
             self.htod.fetch_add(1, Relaxed);
+            // SAFETY (both copies): forwarded under the caller's contract.
             unsafe { self.inner.copy_htod_raw(src, dst) }
         }
         unsafe fn copy_dtoh_raw(&self, src: u64, dst: &mut [u8]) -> hyena_kernels::Result<()> {
             self.dtoh.fetch_add(1, Relaxed);
             unsafe { self.inner.copy_dtoh_raw(src, dst) }
-        }
-        unsafe fn copy_dtod_raw(&self, src: u64, dst: u64, bytes: usize) -> hyena_kernels::Result<()> {
-            unsafe { self.inner.copy_dtod_raw(src, dst, bytes) }
-        }
-        unsafe fn zero_raw(&self, dst: u64, bytes: usize) -> hyena_kernels::Result<()> {
-            unsafe { self.inner.zero_raw(dst, bytes) }
-        }
-        unsafe fn launch_raw(&self, name: &str, cfg: LaunchConfig, params: &[u8]) -> hyena_kernels::Result<()> {
-            unsafe { self.inner.launch_raw(name, cfg, params) }
-        }
-        unsafe fn gemm(&self, spec: &GemmSpec) -> hyena_kernels::Result<()> {
-            unsafe { self.inner.gemm(spec) }
         }
         fn synchronize(&self) -> hyena_kernels::Result<()> {
             self.sync.fetch_add(1, Relaxed);
