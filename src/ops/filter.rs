@@ -83,7 +83,7 @@ const TPS: usize = 33;
 const CB: usize = 32;
 /// Most blocks of backward kernel 1 (each takes a contiguous range of tiles).
 const MAX_BWD_BLOCKS: usize = 1024;
-/// Most position splits of the `grad_out_weight` GEMM (at `L ≤ 256·CHUNK`), and the shortest
+/// Most position splits of the `grad_out_weight` GEMM (at `L ≤ 256·BWD_CHUNK`), and the shortest
 /// split: every f32 sum of that GEMM spans one split (see [`bwd_plan`]).
 const MAX_SPLITS: usize = 256;
 const MIN_SPLIT: usize = 1024;
