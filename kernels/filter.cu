@@ -29,25 +29,29 @@
 // bytes: E*sizeof(T) read, C*sizeof(T) written (weights stay in L1/L2). For C >= 256 the fp32
 // output layer and the h store dominate.
 //
-// Backward (three launches, deterministic: fixed work assignment, in-order sums, no atomics):
-//   1. hyena_filter_bwd_*: block g takes tiles [g*T, (g+1)*T). Per tile: recompute pre_i (kept in
-//      shared, fp64), store a_n (fp32) into ws_a [F, L]; g_n[f, p] = sum_c OW[c, f] gout[c, p]
-//      with gout = grad_h * win (32-channel chunks staged in shared); then for i = n-1..0:
-//      gs = g_i * cos(freq*pre_i), gpre = gs*freq, d freq += sum_p gs*pre_i, d b_i += sum_p gpre,
-//      d W_i[j, k] += sum_p gpre[j, p] a_i[k, p], g_{i-1} = gpre W_i (layer 0: grad_z rows of the
-//      tile). The parameter sums of a tile are fp64 (warp shuffle trees / in-order loops) and are
-//      added to a per-block fp32 accumulator in shared memory owned by one thread per entry; the
-//      block writes it to ws[g, :P].
-//      Shared: (n*F + 3*max(E, F)) * 33 doubles + 32*33 + P floats.
-//   2. hyena_filter_bwd_out_*: d OW[c, f] = sum_l gout[c, l] a_n[f, l], block (x, s) = 32 channels
-//      x one split of positions; fp32 dot products of 32 positions added into fp64 per-entry
-//      accumulators; -> ws_ow[s, c, f]. Shared: 32*F doubles + (32 + F)*33 floats.
-//   3. hyena_filter_bwd_reduce_*: entry-wise fp64 sums over blocks / splits in order -> T.
-//   Accuracy of these sums over L (fp32 running sums of K terms err ~u·sqrt(K), u = 2^-24): a tile's
-//   sums are fp64; a block adds tiles_per_block = ceil(L / (32·1024)) of them (32 at L = 2^20) into
-//   its fp32 accumulator, ≤ 32 roundings (≈ sqrt(32)·u ≈ 3e-7 typical); kernel 2's fp32 dot products
-//   span 32 positions and add into fp64; the ≤ 1024 block / 64 split partials add in fp64. Every
-//   gradient thus carries a few ulps whatever L (measured ≤ 5.3e-7 relative L2 at L = 64K).
+// Backward (deterministic: fixed work assignment, in-order sums, no atomics). The two products of
+// the output layer are GEMMs (cuBLAS on a GPU, the CPU GEMM in the simulator; fp32 operands and
+// accumulation), the rest is here. Positions go in chunks of at most ld positions (32768, or one
+// kernel-1 block's span if larger), each chunk in stream order:
+//   a. hyena_filter_bwd_gout_*: gout[c, i] = grad_h * win (fp32, [C, ld]); out_weight -> fp32.
+//   b. GEMM: g_n[f, i] = sum_c OW[c, f] gout[c, i] -> ws_g [F, ld] (K = C fp32 terms).
+//   c. hyena_filter_bwd_*: block g takes tiles [g*T, (g+1)*T) of the chunk. Per tile: recompute
+//      pre_i (kept in shared, fp64), store a_n (fp32) into ws_a [F, ld]; read g_n from ws_g; then
+//      for i = n-1..0: gs = g_i * cos(freq*pre_i), gpre = gs*freq, d freq += sum_p gs*pre_i,
+//      d b_i += sum_p gpre, d W_i[j, k] += sum_p gpre[j, p] a_i[k, p], g_{i-1} = gpre W_i (layer 0:
+//      grad_z rows of the tile). The parameter sums of a tile are fp64 (warp shuffle trees /
+//      in-order loops) and are added to a per-block fp32 accumulator in shared memory owned by one
+//      thread per entry; the block writes it to ws[g, :P].
+//      Shared: (n*F + 3*max(E, F)) * 33 doubles + P floats.
+//   d. GEMM, strided-batched over splits of S positions: ws_ow[s, c, f] = sum_{p in split s}
+//      gout[c, p] a_n[f, p] (d OW's partial sums; a shorter last split is its own GEMM).
+//   Then hyena_filter_bwd_reduce_*: entry-wise fp64 sums over blocks / splits in order -> T.
+//   Accuracy of these sums over L (fp32 running sums of K terms: error <= K·u·sum|terms| worst
+//   case, ~sqrt(K)·u typical, u = 2^-24): a tile's sums are fp64; a block adds tiles_per_block
+//   (a power of two >= L / (32·1024), 32 at L = 2^20) of them into its fp32 accumulator; the
+//   g_n GEMM sums K = C products (768: <= 4.6e-5 worst, ~1.7e-6 typical); d OW's split GEMMs sum
+//   S = max(1024, L/256 rounded up to a power of two) products (1024 up to L = 256K: <= 6.1e-5
+//   worst, ~1.9e-6 typical; 4096 at L = 2^20), and the <= 256 split partials add in fp64.
 //
 // ptxas (sm_90, CUDA 13.0): no spills; the 40-byte stack frame of the fwd/bwd kernels is the local
 // array of CUDA's fp64 sin/cos argument reduction slow path (huge arguments only).
@@ -201,7 +205,7 @@ __device__ inline uint64_t partial_len(int E, int F, int n) {
 }
 
 template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams p) {
-    const int E = (int)p.e, F = (int)p.f, C = (int)p.c, n = (int)p.n_layers;
+    const int E = (int)p.e, F = (int)p.f, n = (int)p.n_layers;
     const int D = E > F ? E : F;
     const uint64_t L = p.l;
     const uint64_t P = partial_len(E, F, n);
@@ -210,29 +214,27 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
     double* inb = pre + n * F * TPS;  // [D][TPS]: input of the layer being differentiated
     double* gA = inb + D * TPS;       // [D][TPS]: gradient w.r.t. the current layer's output
     double* gB = gA + D * TPS;        // [D][TPS]: gradient w.r.t. its input
-    float* gsm = reinterpret_cast<float*>(gB + D * TPS);  // [CB][TPS]: grad_h * window chunk
-    float* acc = gsm + CB * TPS;                          // [P]: this block's parameter sums
+    float* acc = reinterpret_cast<float*>(gB + D * TPS);  // [P]: this block's parameter sums
 
     const T* __restrict__ z = reinterpret_cast<const T*>(p.z);
-    const T* __restrict__ tt = reinterpret_cast<const T*>(p.t);
     const T* __restrict__ freq = reinterpret_cast<const T*>(p.freq);
-    const T* __restrict__ ow = reinterpret_cast<const T*>(p.out_weight);
-    const T* __restrict__ deltas = reinterpret_cast<const T*>(p.deltas);
-    const T* __restrict__ gh = reinterpret_cast<const T*>(p.grad_h);
     T* __restrict__ gz = reinterpret_cast<T*>(p.grad_z);
     float* __restrict__ ws = reinterpret_cast<float*>(p.ws);
     float* __restrict__ ws_a = reinterpret_cast<float*>(p.ws_a);
+    const float* __restrict__ ws_g = reinterpret_cast<const float*>(p.ws_g);
+    const uint64_t ld = p.ld, l_off = p.l_off;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const float shift = (float)p.shift;
-    const int modulate = (int)p.modulate;
 
     // Offsets inside acc / ws rows: [W_0, b_0, W_1, b_1, ..., freq].
     const uint64_t off_freq = P - F;
 
     for (uint64_t i = threadIdx.x; i < P; i += blockDim.x) acc[i] = 0.0f;
 
+    // Tiles of this chunk's blocks; a block never straddles two chunks (l_off is a multiple of
+    // its span), so t_end stops at the chunk's last tile too.
     const uint64_t n_tiles = (L + TP - 1) / TP;
-    const uint64_t t_begin = (uint64_t)blockIdx.x * p.tiles_per_block;
+    const uint64_t gblock = p.block0 + blockIdx.x;
+    const uint64_t t_begin = gblock * p.tiles_per_block;
     const uint64_t t_end = t_begin + p.tiles_per_block < n_tiles ? t_begin + p.tiles_per_block : n_tiles;
     for (uint64_t tile = t_begin; tile < t_end; ++tile) {
         const uint64_t l0 = tile * TP;
@@ -251,28 +253,14 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
                 // Last activation -> ws_a [F, L] (fp32, the output layer's input), coalesced.
                 for (int j = warp; j < F; j += NWARPS) {
                     const float a = (float)sin(ld64<T>(freq, j) * pre[(i * F + j) * TPS + lane]);
-                    if (valid) ws_a[(uint64_t)j * L + l] = a;
+                    if (valid) ws_a[(uint64_t)j * ld + (l - l_off)] = a;
                 }
             }
             __syncthreads();
         }
-        // -- output layer: gA[f][p] = sum_c OW[c, f] gout[c][p] --
-        for (int j = warp; j < F; j += NWARPS) gA[j * TPS + lane] = 0.0;
-        const float tl = valid ? to_f32<T>(tt[l]) : 0.0f;
-        for (int c0 = 0; c0 < C; c0 += CB) {
-            const int cb = C - c0 < CB ? C - c0 : CB;
-            for (int cc = warp; cc < cb; cc += NWARPS) {
-                const uint64_t c = (uint64_t)(c0 + cc);
-                gsm[cc * TPS + lane] = valid ? to_f32<T>(gh[c * L + l]) * window<T>(deltas, c, tl, modulate, shift) : 0.0f;
-            }
-            __syncthreads();
-            for (int j = warp; j < F; j += NWARPS) {
-                float s = 0.0f;
-                for (int cc = 0; cc < cb; ++cc) s = fmaf(ld32<T>(ow, (uint64_t)(c0 + cc) * F + j), gsm[cc * TPS + lane], s);
-                gA[j * TPS + lane] += (double)s;
-            }
-            __syncthreads();
-        }
+        // -- output layer: gA[f][p] = sum_c OW[c, f] gout[c][p], computed by the GEMM (ws_g) --
+        for (int j = warp; j < F; j += NWARPS) gA[j * TPS + lane] = valid ? (double)ws_g[(uint64_t)j * ld + (l - l_off)] : 0.0;
+        __syncthreads();
         // -- hidden layers, last to first --
         for (int i = n - 1; i >= 0; --i) {
             const int in = in_width(i, E, F);
@@ -329,55 +317,38 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
         }
     }
     __syncthreads();
-    for (uint64_t i = threadIdx.x; i < P; i += blockDim.x) ws[(uint64_t)blockIdx.x * P + i] = acc[i];
+    for (uint64_t i = threadIdx.x; i < P; i += blockDim.x) ws[gblock * P + i] = acc[i];
 }
 
-// ---- backward 2: grad_out_weight partial sums over splits of positions -----------------------
+// ---- backward a: the output layer's incoming gradient gout = grad_h * window, fp32 ----------
 
-template <typename T> __device__ inline void bwd_out(const HyenaFilterBwdParams p) {
-    const int F = (int)p.f, C = (int)p.c;
-    const uint64_t L = p.l;
-    HYENA_DYN_SHARED(double, smem);
-    double* acc = smem;                                    // [CB * F]
-    float* gsm = reinterpret_cast<float*>(acc + CB * F);  // [CB][TPS]
-    float* as = gsm + CB * TPS;                            // [F][TPS]
+// Block (x, y): channels [32x, 32x + 32) x positions [256y, 256y + 256) of the chunk, thread =
+// position (coalesced rows). Every block also converts an equal slice of out_weight to fp32 (the
+// GEMMs take one dtype), so the blocks stay uniform.
+template <typename T> __device__ inline void bwd_gout(const HyenaFilterBwdParams p) {
+    const uint64_t C = p.c, F = p.f, ld = p.ld;
     const T* __restrict__ tt = reinterpret_cast<const T*>(p.t);
     const T* __restrict__ deltas = reinterpret_cast<const T*>(p.deltas);
     const T* __restrict__ gh = reinterpret_cast<const T*>(p.grad_h);
-    const float* __restrict__ ws_a = reinterpret_cast<const float*>(p.ws_a);
-    float* __restrict__ ws_ow = reinterpret_cast<float*>(p.ws_ow);
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const T* __restrict__ ow = reinterpret_cast<const T*>(p.out_weight);
+    float* __restrict__ gout = reinterpret_cast<float*>(p.gout);
+    float* __restrict__ ow32 = reinterpret_cast<float*>(p.ow32);
+    const uint64_t nb = (uint64_t)gridDim.x * gridDim.y;
+    const uint64_t b = (uint64_t)blockIdx.y * gridDim.x + blockIdx.x;
+    const uint64_t per = (C * F + nb - 1) / nb;
+    const uint64_t o1 = (b + 1) * per < C * F ? (b + 1) * per : C * F;
+    for (uint64_t o = b * per + threadIdx.x; o < o1; o += blockDim.x) ow32[o] = to_f32<T>(ow[o]);
+
+    const uint64_t i = (uint64_t)blockIdx.y * blockDim.x + threadIdx.x;
+    if (i >= p.chunk_len) return;
+    const uint64_t l = p.l_off + i;
+    const float tl = to_f32<T>(tt[l]);
     const float shift = (float)p.shift;
     const int modulate = (int)p.modulate;
-
-    const int c0 = blockIdx.x * CB;
-    const int cb = C - c0 < CB ? C - c0 : CB;
-    const uint64_t s = blockIdx.y;
-    const uint64_t b0 = s * p.split_len;
-    const uint64_t b1 = b0 + p.split_len < L ? b0 + p.split_len : L;
-    const int entries = cb * F;
-    for (int i = threadIdx.x; i < entries; i += blockDim.x) acc[i] = 0.0;
-    for (uint64_t l0 = b0; l0 < b1; l0 += TP) {
-        const uint64_t l = l0 + lane;
-        const bool valid = l < b1;
-        const float tl = valid ? to_f32<T>(tt[l]) : 0.0f;
-        for (int cc = warp; cc < cb; cc += NWARPS) {
-            const uint64_t c = (uint64_t)(c0 + cc);
-            gsm[cc * TPS + lane] = valid ? to_f32<T>(gh[c * L + l]) * window<T>(deltas, c, tl, modulate, shift) : 0.0f;
-        }
-        for (int j = warp; j < F; j += NWARPS) as[j * TPS + lane] = valid ? ws_a[(uint64_t)j * L + l] : 0.0f;
-        __syncthreads();
-        for (int i = threadIdx.x; i < entries; i += blockDim.x) {
-            const int cc = i / F, j = i % F;
-            float sum = 0.0f;
-#pragma unroll 8
-            for (int q = 0; q < TP; ++q) sum = fmaf(gsm[cc * TPS + q], as[j * TPS + q], sum);
-            acc[i] += (double)sum;
-        }
-        __syncthreads();
-    }
-    for (int i = threadIdx.x; i < entries; i += blockDim.x)
-        ws_ow[(s * C + c0) * F + i] = (float)acc[i];
+    const uint64_t c0 = (uint64_t)blockIdx.x * CB;
+    const uint64_t c1 = c0 + CB < C ? c0 + CB : C;
+    for (uint64_t c = c0; c < c1; ++c)
+        gout[c * ld + i] = to_f32<T>(gh[c * p.l + l]) * window<T>(deltas, c, tl, modulate, shift);
 }
 
 // ---- backward 3: in-order reduction of the partial sums --------------------------------------
@@ -424,9 +395,9 @@ extern "C" __global__ void hyena_filter_fwd_f16(const HyenaFilterFwdParams p) { 
 extern "C" __global__ void hyena_filter_bwd_f32(const HyenaFilterBwdParams p) { hyena_filter::bwd_main<float>(p); }
 extern "C" __global__ void hyena_filter_bwd_bf16(const HyenaFilterBwdParams p) { hyena_filter::bwd_main<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_filter_bwd_f16(const HyenaFilterBwdParams p) { hyena_filter::bwd_main<__half>(p); }
-extern "C" __global__ void hyena_filter_bwd_out_f32(const HyenaFilterBwdParams p) { hyena_filter::bwd_out<float>(p); }
-extern "C" __global__ void hyena_filter_bwd_out_bf16(const HyenaFilterBwdParams p) { hyena_filter::bwd_out<__nv_bfloat16>(p); }
-extern "C" __global__ void hyena_filter_bwd_out_f16(const HyenaFilterBwdParams p) { hyena_filter::bwd_out<__half>(p); }
+extern "C" __global__ void hyena_filter_bwd_gout_f32(const HyenaFilterBwdParams p) { hyena_filter::bwd_gout<float>(p); }
+extern "C" __global__ void hyena_filter_bwd_gout_bf16(const HyenaFilterBwdParams p) { hyena_filter::bwd_gout<__nv_bfloat16>(p); }
+extern "C" __global__ void hyena_filter_bwd_gout_f16(const HyenaFilterBwdParams p) { hyena_filter::bwd_gout<__half>(p); }
 extern "C" __global__ void hyena_filter_bwd_reduce_f32(const HyenaFilterBwdParams p) { hyena_filter::bwd_reduce<float>(p); }
 extern "C" __global__ void hyena_filter_bwd_reduce_bf16(const HyenaFilterBwdParams p) { hyena_filter::bwd_reduce<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_filter_bwd_reduce_f16(const HyenaFilterBwdParams p) { hyena_filter::bwd_reduce<__half>(p); }
@@ -439,9 +410,9 @@ CUDASIM_UNIFORM_BLOCKS(hyena_filter_fwd_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_filter_bwd_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_filter_bwd_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_filter_bwd_f16);
-CUDASIM_UNIFORM_BLOCKS(hyena_filter_bwd_out_f32);
-CUDASIM_UNIFORM_BLOCKS(hyena_filter_bwd_out_bf16);
-CUDASIM_UNIFORM_BLOCKS(hyena_filter_bwd_out_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_filter_bwd_gout_f32);
+CUDASIM_UNIFORM_BLOCKS(hyena_filter_bwd_gout_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_filter_bwd_gout_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_filter_bwd_reduce_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_filter_bwd_reduce_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_filter_bwd_reduce_f16);

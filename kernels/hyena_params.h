@@ -206,17 +206,21 @@ typedef struct HyenaFilterFwdParams {
 } HyenaFilterFwdParams;
 
 /* Backward of the implicit filter given grad_h [C, L] (forward activations recomputed, no cache).
- * Three kernels, all taking this struct (deterministic: no float atomics):
- *  1. hyena_filter_bwd_{f32,bf16,f16}: n_blocks blocks of 256 threads; block g takes the tiles of
- *     32 positions [g*tiles_per_block, (g+1)*tiles_per_block): recomputes the hidden layers, writes
- *     grad_z rows < L, the last activation into ws_a, and sums its tiles' hidden-layer and freq
- *     gradients (in tile order) into ws[g, :P], P = sum_i F*(in_i + 1) + F, laid out
- *     [W_0, b_0, W_1, b_1, ..., freq].
- *  2. hyena_filter_bwd_out_{...}: grid (ceil(C/32), n_splits): block (x, s) sums
- *     grad_out_weight[c, f] over positions [s*split_len, (s+1)*split_len) for its 32 channels into
- *     ws_ow[s, c, f].
- *  3. hyena_filter_bwd_reduce_{...}: one thread per gradient entry, sums ws over g and ws_ow over s
- *     in order (fp64), writes grad_w, grad_b, grad_freq, grad_out_weight (all overwritten). */
+ * Deterministic (no float atomics). Positions are processed in chunks [l_off, l_off + chunk_len)
+ * of at most ld positions (the chunk workspaces gout, ws_g, ws_a have leading dimension ld); per
+ * chunk, in stream order:
+ *  a. hyena_filter_bwd_gout_{f32,bf16,f16}: grid (ceil(C/32), ceil(chunk_len/256)): gout[c, i] =
+ *     grad_h[c, l_off + i] * win[c, l_off + i] (fp32); the blocks also convert out_weight to fp32
+ *     (ow32, each block an equal slice).
+ *  b. GEMM (caller): ws_g[f, i] = sum_c ow32[c, f] gout[c, i]   (the last layer's input gradient).
+ *  c. hyena_filter_bwd_{f32,bf16,f16}: blocks [block0, block0 + grid); block g takes the tiles of
+ *     32 positions [g*tiles_per_block, (g+1)*tiles_per_block) (inside the chunk): recomputes the
+ *     hidden layers, writes grad_z rows < L, the last activation into ws_a, reads ws_g, and sums
+ *     its tiles' hidden-layer and freq gradients (in tile order) into ws[g, :P],
+ *     P = sum_i F*(in_i + 1) + F, laid out [W_0, b_0, W_1, b_1, ..., freq].
+ *  d. GEMM (caller, strided-batched): ws_ow[s, c, f] = sum over split s of gout[c, p] ws_a[f, p].
+ * Then once: hyena_filter_bwd_reduce_{...}: one thread per gradient entry, sums ws over g and
+ * ws_ow over s in order (fp64), writes grad_w, grad_b, grad_freq, grad_out_weight (overwritten). */
 typedef struct HyenaFilterBwdParams {
     uint64_t z;                               /* const T*, [l_max, E] */
     uint64_t t;                               /* const T*, [l_max] */
@@ -232,7 +236,10 @@ typedef struct HyenaFilterBwdParams {
     uint64_t grad_freq;                       /* T*, [F] (overwritten) */
     uint64_t grad_out_weight;                 /* T*, [C, F] (overwritten) */
     uint64_t ws;                              /* float*, [n_blocks, P] workspace */
-    uint64_t ws_a;                            /* float*, [F, L] workspace: last hidden activation */
+    uint64_t ws_a;                            /* float*, [F, ld] chunk workspace: last hidden activation */
+    uint64_t ws_g;                            /* float*, [F, ld] chunk workspace: its gradient */
+    uint64_t gout;                            /* float*, [C, ld] chunk workspace: grad_h * window */
+    uint64_t ow32;                            /* float*, [C, F] workspace: out_weight in fp32 */
     uint64_t ws_ow;                           /* float*, [n_splits, C, F] workspace */
     uint64_t e;                               /* embedding width E */
     uint64_t f;                               /* FFN width F */
@@ -241,10 +248,13 @@ typedef struct HyenaFilterBwdParams {
     uint64_t n_layers;                        /* 1..=HYENA_FILTER_MAX_LAYERS */
     uint64_t modulate;                        /* 0 or 1 */
     double shift;                             /* modulation shift */
-    uint64_t tiles_per_block;                 /* kernel 1: tiles of 32 positions per block */
-    uint64_t n_blocks;                        /* kernel 1 grid = ceil(ceil(L/32) / tiles_per_block) */
-    uint64_t split_len;                       /* kernel 2: positions per split (multiple of 32) */
-    uint64_t n_splits;                        /* kernel 2: ceil(L / split_len) */
+    uint64_t tiles_per_block;                 /* kernel c: tiles of 32 positions per block */
+    uint64_t n_blocks;                        /* blocks of kernel c over all chunks: ceil(ceil(L/32) / tiles_per_block) */
+    uint64_t n_splits;                        /* rows of ws_ow */
+    uint64_t ld;                              /* leading dimension of the chunk workspaces (>= chunk_len) */
+    uint64_t l_off;                           /* first position of the chunk (a multiple of 32*tiles_per_block) */
+    uint64_t chunk_len;                       /* positions in the chunk, >= 1 */
+    uint64_t block0;                          /* global index of kernel c's first block in the chunk */
 } HyenaFilterBwdParams;
 
 /* ---- tensor-core DFT (kernels/tcdft.cu) ---------------------------------------------------- */

@@ -24,38 +24,46 @@
 //!   reads `E` and writes `C` elements (the weights stay in L1/L2). For `C ≥ 256` the output layer
 //!   and the `[C, L]` store dominate (memory-bound: `C·sizeof(T)` bytes per position).
 //! - backward: recomputes the hidden layers (no cache from the forward), about 3× their forward
-//!   FLOPs plus `2n·F` f64 sin/cos, `4·C·F` f32 FLOPs for the output layer (`g_last` and
-//!   `grad_out_weight`), reads `grad_h` twice (`2·C·sizeof(T)` bytes per position) and goes
-//!   through an `[F, L]` f32 workspace holding the last activation.
+//!   FLOPs plus `2n·F` f64 sin/cos; the output layer's two products (`g_last = OWᵀ·gout` with
+//!   `gout = grad_h ⊙ window`, and `grad_out_weight = gout·a_lastᵀ`, `2·C·F` f32 FLOPs each) are
+//!   f32 GEMMs ([`Device::gemm`]: cuBLAS on a GPU). Reads `grad_h` once (`C·sizeof(T)` bytes per
+//!   position) and goes through f32 chunk workspaces (`gout [C, ·]`, `a_last` and `g_last
+//!   [F, ·]`, 32768 positions per chunk).
 //!
 //! # Determinism
-//! The backward reduces every parameter gradient over positions inside the kernel family without
-//! float atomics: kernel 1 gives each block a fixed contiguous range of 32-position tiles and sums
-//! them in order into per-block f32 partials (`[G, P]` workspace); kernel 2 sums `grad_out_weight`
-//! over fixed splits of positions (`[S, C, F]` workspace); kernel 3 adds the partials in order in
-//! f64. The work split depends on `L` only (never on the device), so the same inputs give the same
-//! bits. The backward OVERWRITES `grads.layers`, `grads.freq` and `grads.out_weight` (the CPU
-//! reference accumulates into them) and writes rows `< L` of `grads.z`; rows `≥ L` of `grads.z`
-//! are NOT touched (the CPU reference leaves them at their previous value too, zero when fresh).
+//! The backward reduces every parameter gradient over positions without float atomics: kernel 1
+//! gives each block a fixed contiguous range of 32-position tiles and sums them in order into
+//! per-block f32 partials (`[G, P]` workspace); the `grad_out_weight` GEMM is one product per
+//! fixed split of positions (`[S, C, F]` workspace); the reduce kernel adds the partials in order
+//! in f64. The work split depends on `L` only (never on the device), and cuBLAS is deterministic
+//! for a fixed configuration, so the same inputs give the same bits. The backward OVERWRITES
+//! `grads.layers`, `grads.freq` and `grads.out_weight` (the CPU reference accumulates into them)
+//! and writes rows `< L` of `grads.z`; rows `≥ L` of `grads.z` are NOT touched (the CPU reference
+//! leaves them at their previous value too, zero when fresh).
 //!
 //! # Tolerances (relative L2 against the f64 CPU reference on the same storage-rounded weights;
 //! see `tests/all/filter.rs`)
 //! - f32 storage: 1e-5. The hidden layers match to ~1e-15; the output layer sums `F` f32
-//!   products (~1e-7 relative), the backward sums are f32 dot products of ≤ 32 terms added in f64,
-//!   per-block f32 partials over ≤ `L/32/G + 1` tiles (≤ 32 at `L = 2^20`), final sums in f64:
-//!   every step is a few f32 ulps, ≪ 1e-5.
+//!   products (~1e-7 relative); in the backward `g_last` sums `C` f32 products (one GEMM),
+//!   `grad_out_weight` sums f32 products over one split of ≤ 1024 positions (≤ 4096 at
+//!   `L = 2^20`) per GEMM and the split partials in f64, the hidden-layer sums are f64 per tile and
+//!   f32 per block over ≤ 32 tiles at `L = 2^20`, final sums in f64: a few f32 ulps times
+//!   `√(terms)` typically, ≪ 1e-5 (the worst-case bound, `K·u` for `K` f32 terms, is 6e-5 of the
+//!   sum of magnitudes for `K = 1024`). With the device's TF32 switch on, the GEMMs round their
+//!   operands to TF32 (2⁻¹¹) and this bound does not hold.
 //! - bf16/f16 storage: 1e-2, dominated by the final rounding of each stored output (2⁻⁹ relative
 //!   for bf16, 2⁻¹² for f16) and the rounding of the f32 intermediates is the same as above.
 //!
 //! # Limits (typed errors before anything is launched)
 //! Every length against the dims, `1 ≤ L ≤ l_max`, devices, element alignment, outputs overlapping
 //! any other argument, and the dynamic shared memory ([`fwd_shared_bytes`], [`bwd_shared_bytes`];
-//! F = 64, E = 33, n = 3 needs 41 KiB forward and 145 KiB backward; n = 4: 177 KiB) against
+//! F = 64, E = 33, n = 3 needs 41 KiB forward and 141 KiB backward; n = 4: 173 KiB) against
 //! `dev.max_shared_bytes()` → [`HyenaError::SharedMemory`].
 
+use super::gemm::{gemm, GemmIn, GemmOut};
 use super::{launch, Args};
 use crate::cpu::filter::{FilterGrads, ImplicitFilter};
-use crate::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, LaunchConfig, Pod};
+use crate::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, LaunchConfig, Pod, Trans};
 use crate::error::{HyenaError, Result};
 use crate::kernels::{HyenaFilterBwdParams, HyenaFilterFwdParams};
 use crate::scalar::Scalar;
@@ -75,9 +83,13 @@ const TPS: usize = 33;
 const CB: usize = 32;
 /// Most blocks of backward kernel 1 (each takes a contiguous range of tiles).
 const MAX_BWD_BLOCKS: usize = 1024;
-/// Most position splits of backward kernel 2, and the shortest split.
-const MAX_SPLITS: usize = 64;
-const MIN_SPLIT: usize = 512;
+/// Most position splits of the `grad_out_weight` GEMM (at `L ≤ 256·BWD_CHUNK`), and the shortest
+/// split: every f32 sum of that GEMM spans one split (see [`bwd_plan`]).
+const MAX_SPLITS: usize = 256;
+const MIN_SPLIT: usize = 1024;
+/// Positions per chunk of the backward's `[C, ·]` and `[F, ·]` f32 workspaces (their size is
+/// independent of `L` above it).
+pub const BWD_CHUNK: usize = 32768;
 
 const _: () = {
     // The params struct holds MAX_LAYERS weight and bias pointers.
@@ -167,20 +179,15 @@ fn partial_len(emb_dim: usize, width: usize, n_layers: usize) -> usize {
         .fold(width, usize::saturating_add)
 }
 
-/// Dynamic shared memory of backward kernel 1: `(n·F + 3·max(E, F))·33` f64 + `32·33 + P` f32
-/// (`P` = [`partial_len`]); kernel 2 needs less (`32·F` f64 + `(32 + F)·33` f32). Saturates
-/// instead of overflowing.
+/// Dynamic shared memory of backward kernel 1: `(n·F + 3·max(E, F))·33` f64 + `P` f32
+/// (`P` = [`partial_len`]). Saturates instead of overflowing.
 pub fn bwd_shared_bytes(emb_dim: usize, width: usize, n_layers: usize) -> usize {
     let d = emb_dim.max(width);
     n_layers
         .saturating_mul(width)
         .saturating_add(d.saturating_mul(3))
         .saturating_mul(TPS * 8)
-        .saturating_add(partial_len(emb_dim, width, n_layers).saturating_add(CB * TPS).saturating_mul(4))
-}
-
-fn bwd_out_shared_bytes(width: usize) -> usize {
-    width.saturating_mul(CB * 8).saturating_add(width.saturating_add(CB).saturating_mul(TPS * 4))
+        .saturating_add(partial_len(emb_dim, width, n_layers).saturating_mul(4))
 }
 
 fn check_shared(dev: &Arc<dyn Device>, kernel: &str, bytes: usize) -> Result<u32> {
@@ -289,21 +296,52 @@ pub fn implicit_filter_fwd<'a, T: DeviceScalar>(
     unsafe { launch(dev, &kernel, cfg, &p) }
 }
 
-/// Work split of the backward for `l` positions: `(tiles per block, blocks, split length, splits)`.
-/// Depends on `l` only, so results are bitwise reproducible across devices.
-fn bwd_split(l: usize) -> (usize, usize, usize, usize) {
+/// Work split of the backward for `l` positions. Depends on `l` only, so results are bitwise
+/// reproducible across devices.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct BwdPlan {
+    /// Tiles per block of kernel 1 (a power of two: its span divides the chunk).
+    per_block: usize,
+    /// Blocks of kernel 1 over all of `l`.
+    blocks: usize,
+    /// Positions per chunk (a multiple of `split` and of a block's span), and the leading
+    /// dimension of the chunk workspaces (`min(chunk, l)`).
+    chunk: usize,
+    ld: usize,
+    /// Positions per split of the `grad_out_weight` GEMM (a power of two) and the splits.
+    split: usize,
+    splits: usize,
+}
+
+fn bwd_plan(l: usize) -> BwdPlan {
     let tiles = l.div_ceil(TILE);
-    let per_block = tiles.div_ceil(MAX_BWD_BLOCKS);
+    let per_block = tiles.div_ceil(MAX_BWD_BLOCKS).next_power_of_two();
     let blocks = tiles.div_ceil(per_block);
-    let split = l.div_ceil(MAX_SPLITS).div_ceil(TILE).saturating_mul(TILE).max(MIN_SPLIT);
-    (per_block, blocks, split, l.div_ceil(split))
+    let chunk = BWD_CHUNK.max(per_block * TILE);
+    let split = l.div_ceil(MAX_SPLITS).next_power_of_two().clamp(MIN_SPLIT, chunk);
+    BwdPlan { per_block, blocks, chunk, ld: chunk.min(l), split, splits: l.div_ceil(split) }
+}
+
+/// The f32 workspace elements [`implicit_filter_bwd`] allocates for `l` positions (F = `width`,
+/// C = `channels`, P = [`partial_len`]): `G·P + C·F + (2F + C)·min(L, 32768) + S·C·F` with
+/// `G ≤ 1024` blocks and `S ≤ 256` splits up to `L = 2²³` (then `L / 32768`). Saturates.
+pub fn bwd_workspace_elems(emb_dim: usize, width: usize, channels: usize, n_layers: usize, l: usize) -> usize {
+    let p = bwd_plan(l);
+    let cf = channels.saturating_mul(width);
+    p.blocks
+        .saturating_mul(partial_len(emb_dim, width, n_layers))
+        .saturating_add(cf)
+        .saturating_add(width.saturating_mul(2).saturating_add(channels).saturating_mul(p.ld))
+        .saturating_add(p.splits.saturating_mul(cf))
 }
 
 /// Backward of [`implicit_filter_fwd`] given `grad_h` `[C, L]`: recomputes the forward
 /// activations, writes rows `< L` of `grads.z` (rows `≥ L` untouched) and OVERWRITES
-/// `grads.layers`, `grads.freq` and `grads.out_weight` with the sums over positions. Allocates f32
-/// workspaces on `dev` (`G·P + F·L + S·C·F` elements, see the module docs) and waits for the
-/// launches before returning (the workspaces are freed then).
+/// `grads.layers`, `grads.freq` and `grads.out_weight` with the sums over positions. The output
+/// layer's two products run as f32 GEMMs on `dev` (`Device::gemm`: cuBLAS, whose f32 GEMMs use
+/// TF32 when the device's switch is on, in which case the f32 bounds of the module docs do not
+/// hold). Allocates f32 workspaces on `dev` ([`bwd_workspace_elems`]; frees are stream-ordered
+/// after the queued work).
 pub fn implicit_filter_bwd<T: DeviceScalar>(
     dev: &Arc<dyn Device>,
     w: &FilterViews<'_, T>,
@@ -326,23 +364,25 @@ pub fn implicit_filter_bwd<T: DeviceScalar>(
     }
     args.arg("grad_freq [F]", &grads.freq, f).arg("grad_out_weight [C, F]", &grads.out_weight, c * f).check()?;
 
+    let k_gout = format!("hyena_filter_bwd_gout_{sfx}");
     let k_main = format!("hyena_filter_bwd_{sfx}");
-    let k_out = format!("hyena_filter_bwd_out_{sfx}");
     let k_red = format!("hyena_filter_bwd_reduce_{sfx}");
     let sh_main = check_shared(dev, &k_main, bwd_shared_bytes(e, f, n))?;
-    let sh_out = check_shared(dev, &k_out, bwd_out_shared_bytes(f))?;
-    let (per_block, blocks, split, splits) = bwd_split(l);
+    let plan = bwd_plan(l);
     let p_len = partial_len(e, f, n);
     let cf = mul(c, f, "C·F")?;
-    let g_main = grid(blocks, "backward")?;
-    let g_out = grid(c.div_ceil(CB), "backward (out_weight)")?;
+    grid(plan.blocks, "backward")?;
+    let g_gout_x = grid(c.div_ceil(CB), "backward (grad_h · window)")?;
     let g_red = grid((p_len + cf).div_ceil(BLOCK as usize), "backward (reduce)")?;
-    let ws = DeviceBuffer::<f32>::alloc(dev, mul(blocks, p_len, "workspace")?)?;
-    let ws_a = DeviceBuffer::<f32>::alloc(dev, mul(f, l, "F·L")?)?;
-    let ws_ow = DeviceBuffer::<f32>::alloc(dev, mul(splits, cf, "workspace")?)?;
+    let ws = DeviceBuffer::<f32>::alloc(dev, mul(plan.blocks, p_len, "workspace")?)?;
+    let ow32 = DeviceBuffer::<f32>::alloc(dev, cf)?;
+    let gout = DeviceBuffer::<f32>::alloc(dev, mul(c, plan.ld, "C·chunk")?)?;
+    let mut ws_g = DeviceBuffer::<f32>::alloc(dev, mul(f, plan.ld, "F·chunk")?)?;
+    let ws_a = DeviceBuffer::<f32>::alloc(dev, mul(f, plan.ld, "F·chunk")?)?;
+    let mut ws_ow = DeviceBuffer::<f32>::alloc(dev, mul(plan.splits, cf, "workspace")?)?;
     let (wp, bp) = ptrs(w.layers.iter().map(|(a, b)| (a.addr(), b.addr())));
     let (gwp, gbp) = ptrs(grads.layers.iter().map(|(a, b)| (a.addr(), b.addr())));
-    let p = HyenaFilterBwdParams {
+    let mut p = HyenaFilterBwdParams {
         z: w.z.addr(),
         t: w.t.addr(),
         w: wp,
@@ -358,6 +398,9 @@ pub fn implicit_filter_bwd<T: DeviceScalar>(
         grad_out_weight: grads.out_weight.addr(),
         ws: ws.addr(),
         ws_a: ws_a.addr(),
+        ws_g: ws_g.addr(),
+        gout: gout.addr(),
+        ow32: ow32.addr(),
         ws_ow: ws_ow.addr(),
         e: e as u64,
         f: f as u64,
@@ -366,22 +409,75 @@ pub fn implicit_filter_bwd<T: DeviceScalar>(
         n_layers: n as u64,
         modulate: dims.modulate as u64,
         shift: dims.shift,
-        tiles_per_block: per_block as u64,
-        n_blocks: blocks as u64,
-        split_len: split as u64,
-        n_splits: splits as u64,
+        tiles_per_block: plan.per_block as u64,
+        n_blocks: plan.blocks as u64,
+        n_splits: plan.splits as u64,
+        ld: plan.ld as u64,
+        l_off: 0,
+        chunk_len: 0,
+        block0: 0,
     };
     let block = (BLOCK, 1, 1);
-    // SAFETY (the three launches): the weights and grad_h (borrowed shared), the gradients
-    // (borrowed exclusively, overlapping nothing), lengths checked above, and the workspaces ws,
-    // ws_a, ws_ow sized above, owned here until the launches are queued: their frees are
-    // stream-ordered after them (see `crate::device`), so no synchronisation is needed.
-    unsafe {
-        launch(dev, &k_main, LaunchConfig { grid: (g_main, 1, 1), block, shared_bytes: sh_main }, &p)?;
-        launch(dev, &k_out, LaunchConfig { grid: (g_out, splits as u32, 1), block, shared_bytes: sh_out }, &p)?;
-        launch(dev, &k_red, LaunchConfig { grid: (g_red, 1, 1), block, shared_bytes: 0 }, &p)?;
+    let span = plan.per_block * TILE;
+    let ld = plan.ld;
+    for l_off in (0..l).step_by(plan.chunk) {
+        let lc = plan.chunk.min(l - l_off);
+        p.l_off = l_off as u64;
+        p.chunk_len = lc as u64;
+        p.block0 = (l_off / span) as u64;
+        let g_gout = (g_gout_x, grid(lc.div_ceil(BLOCK as usize), "backward (grad_h · window)")?, 1);
+        let g_main = grid(lc.div_ceil(span), "backward")?;
+        // SAFETY: the kernel reads grad_h, t, deltas and out_weight (borrowed shared, lengths
+        // checked above) and writes gout [C, ld] and ow32 [C, F] (owned here, sized above).
+        unsafe { launch(dev, &k_gout, LaunchConfig { grid: g_gout, block, shared_bytes: 0 }, &p)? };
+        // g_n = OWᵀ·gout: column-major ws_g' [lc × F] = gout' [lc × C] · (ow32' [F × C])ᵀ.
+        gemm::<f32>(
+            dev,
+            lc,
+            f,
+            c,
+            1.0,
+            GemmIn { view: gout.as_view(), ld, stride: 0, trans: Trans::N },
+            GemmIn { view: ow32.as_view(), ld: f, stride: 0, trans: Trans::T },
+            0.0,
+            GemmOut { view: ws_g.as_view_mut(), ld, stride: 0 },
+            1,
+        )?;
+        // SAFETY: the weights (borrowed shared), grads.z (borrowed exclusively), ws_g (read),
+        // ws_a [F, ld] and ws [G, P] (written), all sized above; the chunk's blocks write the rows
+        // block0.. of ws, and tiles inside [l_off, l_off + lc) only.
+        unsafe { launch(dev, &k_main, LaunchConfig { grid: (g_main, 1, 1), block, shared_bytes: sh_main }, &p)? };
+        // d OW partials: column-major ws_ow_s' [F × C] = (a_n' [split × F])ᵀ · gout' [split × C]
+        // per split s of the chunk, the full splits as one strided batch, a shorter last one alone.
+        let s0 = l_off / plan.split;
+        let full = lc / plan.split;
+        let rest = lc % plan.split;
+        let mut out_gemm = |first: usize, k: usize, batch: usize| -> Result<()> {
+            let at = (first - s0) * plan.split;
+            gemm::<f32>(
+                dev,
+                f,
+                c,
+                k,
+                1.0,
+                GemmIn { view: ws_a.view(at..ws_a.len())?, ld, stride: plan.split, trans: Trans::T },
+                GemmIn { view: gout.view(at..gout.len())?, ld, stride: plan.split, trans: Trans::N },
+                0.0,
+                GemmOut { view: ws_ow.view_mut(first * cf..(first + batch) * cf)?, ld: f, stride: cf },
+                batch,
+            )
+        };
+        if full > 0 {
+            out_gemm(s0, plan.split, full)?;
+        }
+        if rest > 0 {
+            out_gemm(s0 + full, rest, 1)?;
+        }
     }
-    Ok(())
+    // SAFETY: reads ws and ws_ow (written above, stream-ordered), writes the gradients (borrowed
+    // exclusively, overlapping nothing). The workspaces' frees are stream-ordered after the
+    // launches (see `crate::device`), so no synchronisation is needed.
+    unsafe { launch(dev, &k_red, LaunchConfig { grid: (g_red, 1, 1), block, shared_bytes: 0 }, &p) }
 }
 
 fn up<S: Scalar, T: DeviceScalar>(dev: &Arc<dyn Device>, v: &[S]) -> Result<DeviceBuffer<T>> {

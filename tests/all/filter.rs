@@ -4,9 +4,11 @@
 //!
 //! Bounds (relative L2 error of each output tensor against the f64 reference):
 //! - f32 storage: 1e-5. The hidden layers run in f64 on the device too (≈1e-15); the output layer
-//!   is an f32 sum of F products, the modulation an f32 expf, the backward's parameter sums f32
-//!   dot products of ≤ 32 terms accumulated in f64 / per-block f32 partials summed in f64: each a
-//!   few f32 ulps (~1e-7), so 1e-5 leaves two orders of margin while catching any indexing bug.
+//!   is an f32 sum of F products, the modulation an f32 expf; the backward's output-layer GEMMs
+//!   are f32 sums of C products (g_last) and of ≤ 1024 positions per split (grad out_weight, the
+//!   splits summed in f64), the hidden layers' per-block f32 partials summed in f64: each a few
+//!   f32 ulps times √(terms) (~1e-6 at most here), so 1e-5 leaves margin while catching any
+//!   indexing bug.
 //! - bf16/f16 storage: 1e-2. Same arithmetic; the extra error is the final rounding of every stored
 //!   output (≤ 2⁻⁹ relative for bf16, 2⁻¹² for f16), and for grad_z the f32→T rounding of an f64.
 //!
@@ -214,8 +216,9 @@ fn filter_f16_matches_cpu() {
     sweep::<f16>(2);
 }
 
-/// Longer than the backward's 512-position split (several splits) with 4 hidden layers,
-/// F = 64 and C = 40 (two channel chunks).
+/// Longer than the backward's 1024-position split (four full splits in one strided-batched GEMM
+/// and a 1-position one alone) with 4 hidden layers, F = 32 and C = 40 (two 32-channel blocks of
+/// the grad_h · window kernel).
 #[test]
 fn filter_f32_long_four_layers() {
     let case = Case { l: 4097, l_max: 4100, e: 9, f: 32, c: 40, n_layers: 4, modulate: true, shift: 0.05, random_freq: true };
@@ -233,6 +236,18 @@ fn filter_l16384_every_storage() {
         check::<f32>(&dev, &case, 16384);
         check::<bf16>(&dev, &case, 16385);
         check::<f16>(&dev, &case, 16386);
+    }
+}
+
+/// Two chunks of the backward's workspaces (32768 positions, then 100): two tiles per kernel-1
+/// block (the second chunk's blocks offset), 33 splits of the grad out_weight GEMM (32 in one
+/// strided batch, the last one 100 positions), a partial last block. Tiny E, F, C keep the
+/// simulator's time down.
+#[test]
+fn filter_bwd_two_chunks() {
+    let case = Case { l: 32768 + 100, l_max: 32768 + 101, e: 3, f: 4, c: 2, n_layers: 1, modulate: true, shift: 0.05, random_freq: true };
+    for dev in common::devices() {
+        check::<f32>(&dev, &case, 32868);
     }
 }
 
