@@ -658,7 +658,7 @@ impl<T: Scalar> HyenaOperator<T> {
         // out_proj: y_b [L, D] = Pre_bᵀ [L, D] · W_outᵀ + b_out, Pre_b stored [D, L].
         let last = &steps[n - 2];
         let w_out_t = group_cols_t(&self.out_proj_weight, d, 0, d);
-        let mut y = vec![T::zero(); b * l * d];
+        let mut y = pool::fresh(b * l * d, T::zero());
         for bi in 0..b {
             let yb = &mut y[bi * l * d..(bi + 1) * l * d];
             matmul(yb, &last[bi * d * l..(bi + 1) * d * l], &w_out_t, l, d, d, true, false, false)?;
@@ -708,7 +708,7 @@ impl<T: Scalar> HyenaOperator<T> {
     /// `y` computed in groups of `g` channels (see [`Self::infer`]) given the filter `h`.
     fn grouped_forward(&self, u: &[T], b: usize, l: usize, g: usize, h: &[T], plan: &FftConvPlan<T>) -> Result<Vec<T>> {
         let (d, n) = (self.cfg.d_model, self.cfg.order);
-        let mut y = vec![T::zero(); b * l * d];
+        let mut y = pool::fresh(b * l * d, T::zero());
         for row in y.chunks_exact_mut(d) {
             row.copy_from_slice(&self.out_proj_bias);
         }
@@ -791,7 +791,7 @@ impl<T: Scalar> HyenaOperator<T> {
         add_f64(&mut grads.out_proj_bias, &gb_out)?;
         // Every row of grad_h is written by the gated convolutions' backward (pooled, stale).
         let mut grad_h = pool::take(self.filter_channels() * l, T::zero());
-        let mut grad_u = vec![T::zero(); b * l * d];
+        let mut grad_u = pool::fresh(b * l * d, T::zero());
         match &cache.acts {
             Activations::Kept { zin, uc, hf, steps } => {
                 let steps: Vec<&[T]> = steps.iter().map(|s| s.as_slice()).collect();

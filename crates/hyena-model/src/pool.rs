@@ -13,13 +13,18 @@
 use std::any::Any;
 use std::sync::Mutex;
 
-/// Most bytes kept between calls (L = 8K at B = 1, D = 256, order 2 in f32 fits).
-pub const POOL_BYTES: usize = 256 << 20;
+/// Most bytes kept between calls: the kept training path's buffers of B = 8, D = 768, L = 1K
+/// (order 2, f32: four `[B, 3·D, L]` activations and gradients of 72 MiB, ~420 MiB in all) and of
+/// B = 1, D = 256 up to L = 16K fit; the same bound as the inference path's group workspaces
+/// (`operator::INFER_GROUP_BYTES`).
+pub const POOL_BYTES: usize = 512 << 20;
 
-/// Largest buffer kept (glibc's largest mmap threshold). Larger ones are freed at once, as
-/// before the pool: at long L a buffer idle in the pool would add to the peak memory, and the
-/// page faults matter less there than the memory.
-pub const MAX_BUF_BYTES: usize = 32 << 20;
+/// Largest buffer kept. Larger ones are freed at once, as before the pool: at long L a buffer
+/// idle in the pool would add to the peak memory, and the page faults matter less there than
+/// the memory. At 32 MiB (glibc's largest mmap threshold) the `[B, 3·D, L]` buffers of B = 8,
+/// D = 768, L = 1K (72 MiB) came fresh on every call: page faults were 11 % of a one-thread
+/// forward+backward's samples there (docs/BENCHMARKS.md, "B = 8, D = 768: where the time goes").
+pub const MAX_BUF_BYTES: usize = 128 << 20;
 
 struct Pool {
     bytes: usize,
@@ -54,7 +59,52 @@ pub(crate) fn take<X: Copy + Send + 'static>(n: usize, fill: X) -> Vec<X> {
             }
         }
     }
-    vec![fill; n]
+    fresh(n, fill)
+}
+
+/// Fresh buffers from this size on ask the kernel for transparent huge pages.
+const HUGE_PAGE_MIN_BYTES: usize = 4 << 20;
+
+/// A fresh `vec![fill; n]`; from [`HUGE_PAGE_MIN_BYTES`] on, its 2 MiB-aligned interior is marked
+/// for transparent huge pages (Linux `madvise(MADV_HUGEPAGE)`, which acts where THP is in
+/// `madvise` or `always` mode; elsewhere nothing changes).
+///
+/// Why: a large zeroed buffer is mapped but not touched (glibc `calloc` of fresh `mmap` pages), so
+/// its first writes fault one 4 KiB page at a time. Buffers past [`MAX_BUF_BYTES`] come fresh on
+/// every call, and at B = 8, D = 768, L = 8K their faults were 14 % of a one-thread
+/// forward+backward's samples (docs/BENCHMARKS.md, "B = 8, D = 768: where the time goes"); with
+/// 2 MiB pages there are 512× fewer faults for the same zeroing.
+pub(crate) fn fresh<X: Copy>(n: usize, fill: X) -> Vec<X> {
+    let v = vec![fill; n];
+    advise_huge_pages(&v);
+    v
+}
+
+fn advise_huge_pages<X>(v: &[X]) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        const MADV_HUGEPAGE: i32 = 14;
+        extern "C" {
+            fn madvise(addr: *mut std::ffi::c_void, len: usize, advice: i32) -> i32;
+        }
+        let bytes = std::mem::size_of_val(v);
+        if bytes < HUGE_PAGE_MIN_BYTES {
+            return;
+        }
+        let start = v.as_ptr() as usize;
+        let (lo, hi) = (start.next_multiple_of(HUGE), (start + bytes) / HUGE * HUGE);
+        if hi > lo {
+            // SAFETY: [lo, hi) lies inside `v`'s allocation, which this process owns; the advice
+            // changes only how the kernel backs those pages (contents are kept), and a failure
+            // (THP off, old kernel) is harmless, so its result is ignored.
+            unsafe {
+                madvise(lo as *mut std::ffi::c_void, hi - lo, MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = v;
 }
 
 /// Keep `v` for a later [`take`] when it takes at most [`MAX_BUF_BYTES`] and the pool has room
@@ -72,13 +122,15 @@ pub(crate) fn give<X: Copy + Send + 'static>(v: Vec<X>) {
     }
 }
 
-/// Free every kept buffer (of this pool and of the recomputing backward's group workspaces).
+/// Free every kept buffer (of this pool, of the recomputing backward's group workspaces and the
+/// implicit filter's cached modulation windows).
 pub fn release() {
     if let Ok(mut pool) = POOL.lock() {
         pool.bufs.clear();
         pool.bytes = 0;
     }
     crate::operator::release_group_workspaces();
+    hyena_kernels::cpu::filter::release_window_cache();
 }
 
 /// Bytes the pool holds now.
