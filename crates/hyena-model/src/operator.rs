@@ -597,6 +597,10 @@ impl<T: Scalar> HyenaOperator<T> {
     /// the gradients are the same computation either way (a recomputed group runs the
     /// arithmetic of the kept path on its channels).
     pub fn forward_with(&self, u: &[T], b: usize, l: usize, policy: CachePolicy) -> Result<(Vec<T>, OperatorCache<T>)> {
+        on_pool(|| self.forward_with_here(u, b, l, policy))
+    }
+
+    fn forward_with_here(&self, u: &[T], b: usize, l: usize, policy: CachePolicy) -> Result<(Vec<T>, OperatorCache<T>)> {
         self.check_input(u, b, l)?;
         let d = self.cfg.d_model;
         let n = self.cfg.order;
@@ -658,7 +662,7 @@ impl<T: Scalar> HyenaOperator<T> {
         // out_proj: y_b [L, D] = Pre_bᵀ [L, D] · W_outᵀ + b_out, Pre_b stored [D, L].
         let last = &steps[n - 2];
         let w_out_t = group_cols_t(&self.out_proj_weight, d, 0, d);
-        let mut y = pool::fresh(b * l * d, T::zero());
+        let mut y = vec![T::zero(); b * l * d];
         for bi in 0..b {
             let yb = &mut y[bi * l * d..(bi + 1) * l * d];
             matmul(yb, &last[bi * d * l..(bi + 1) * d * l], &w_out_t, l, d, d, true, false, false)?;
@@ -688,6 +692,10 @@ impl<T: Scalar> HyenaOperator<T> {
 
     /// [`Self::infer`] with `group` channels per group (1 ≤ group; D or more is one group).
     pub fn infer_grouped(&self, u: &[T], b: usize, l: usize, group: usize) -> Result<Vec<T>> {
+        on_pool(|| self.infer_grouped_here(u, b, l, group))
+    }
+
+    fn infer_grouped_here(&self, u: &[T], b: usize, l: usize, group: usize) -> Result<Vec<T>> {
         self.check_input(u, b, l)?;
         let g = group.clamp(1, self.cfg.d_model);
         let plan = FftConvPlan::<T>::cached(l)?;
@@ -708,7 +716,7 @@ impl<T: Scalar> HyenaOperator<T> {
     /// `y` computed in groups of `g` channels (see [`Self::infer`]) given the filter `h`.
     fn grouped_forward(&self, u: &[T], b: usize, l: usize, g: usize, h: &[T], plan: &FftConvPlan<T>) -> Result<Vec<T>> {
         let (d, n) = (self.cfg.d_model, self.cfg.order);
-        let mut y = pool::fresh(b * l * d, T::zero());
+        let mut y = vec![T::zero(); b * l * d];
         for row in y.chunks_exact_mut(d) {
             row.copy_from_slice(&self.out_proj_bias);
         }
@@ -777,6 +785,10 @@ impl<T: Scalar> HyenaOperator<T> {
     /// workspaces reused by every group. Live at the peak besides the cache: `grad_u`, `grad_h`
     /// `[(N−1)·D, L]` and one group's workspaces ([`train_group`]), then the filter backward.
     pub fn backward(&self, cache: &OperatorCache<T>, grad_y: &[T], grads: &mut Self) -> Result<Vec<T>> {
+        on_pool(|| self.backward_here(cache, grad_y, grads))
+    }
+
+    fn backward_here(&self, cache: &OperatorCache<T>, grad_y: &[T], grads: &mut Self) -> Result<Vec<T>> {
         self.check_cache(cache, grads)?;
         let (b, l) = (cache.b, cache.l);
         let d = self.cfg.d_model;
@@ -791,7 +803,7 @@ impl<T: Scalar> HyenaOperator<T> {
         add_f64(&mut grads.out_proj_bias, &gb_out)?;
         // Every row of grad_h is written by the gated convolutions' backward (pooled, stale).
         let mut grad_h = pool::take(self.filter_channels() * l, T::zero());
-        let mut grad_u = pool::fresh(b * l * d, T::zero());
+        let mut grad_u = vec![T::zero(); b * l * d];
         match &cache.acts {
             Activations::Kept { zin, uc, hf, steps } => {
                 let steps: Vec<&[T]> = steps.iter().map(|s| s.as_slice()).collect();
@@ -964,6 +976,23 @@ impl<T: Scalar> HyenaOperator<T> {
         on_group_rows(&mut grads.in_proj_weight, d, d, n + 1, c0, c1, |c| matmul_sum_k(c, &ab, cg, d, l, false, false))?;
         on_group_rows(&mut grads.in_proj_bias, 1, d, n + 1, c0, c1, |c| add_f64(c, &gb_in))?;
         Ok(())
+    }
+}
+
+/// Runs `f` on a worker thread of the rayon pool: directly when called on one, else handed to the
+/// global pool once (`rayon::scope` runs its body on a worker).
+///
+/// Why: called from a thread outside the pool (a program's main thread, as `hyena bench` calls
+/// the operator), every parallel loop of the call was handed to the pool and the caller woken
+/// after it, ~7 round trips per `infer` at L = 1K (14 more context switches per call than from
+/// inside the pool, and +9 % CPU time, `HYENA_PROFILE_CALLER=main` of the profile harness;
+/// docs/BENCHMARKS.md, "The 1-thread short-L cells"); with one worker thread the GEMMs ran on
+/// the caller and the rest on the worker, alternately. Now one round trip per call.
+fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() {
+        f()
+    } else {
+        rayon::scope(|_| f())
     }
 }
 

@@ -59,52 +59,7 @@ pub(crate) fn take<X: Copy + Send + 'static>(n: usize, fill: X) -> Vec<X> {
             }
         }
     }
-    fresh(n, fill)
-}
-
-/// Fresh buffers from this size on ask the kernel for transparent huge pages.
-const HUGE_PAGE_MIN_BYTES: usize = 4 << 20;
-
-/// A fresh `vec![fill; n]`; from [`HUGE_PAGE_MIN_BYTES`] on, its 2 MiB-aligned interior is marked
-/// for transparent huge pages (Linux `madvise(MADV_HUGEPAGE)`, which acts where THP is in
-/// `madvise` or `always` mode; elsewhere nothing changes).
-///
-/// Why: a large zeroed buffer is mapped but not touched (glibc `calloc` of fresh `mmap` pages), so
-/// its first writes fault one 4 KiB page at a time. Buffers past [`MAX_BUF_BYTES`] come fresh on
-/// every call, and at B = 8, D = 768, L = 8K their faults were 14 % of a one-thread
-/// forward+backward's samples (docs/BENCHMARKS.md, "B = 8, D = 768: where the time goes"); with
-/// 2 MiB pages there are 512× fewer faults for the same zeroing.
-pub(crate) fn fresh<X: Copy>(n: usize, fill: X) -> Vec<X> {
-    let v = vec![fill; n];
-    advise_huge_pages(&v);
-    v
-}
-
-fn advise_huge_pages<X>(v: &[X]) {
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE: usize = 2 << 20;
-        const MADV_HUGEPAGE: i32 = 14;
-        extern "C" {
-            fn madvise(addr: *mut std::ffi::c_void, len: usize, advice: i32) -> i32;
-        }
-        let bytes = std::mem::size_of_val(v);
-        if bytes < HUGE_PAGE_MIN_BYTES {
-            return;
-        }
-        let start = v.as_ptr() as usize;
-        let (lo, hi) = (start.next_multiple_of(HUGE), (start + bytes) / HUGE * HUGE);
-        if hi > lo {
-            // SAFETY: [lo, hi) lies inside `v`'s allocation, which this process owns; the advice
-            // changes only how the kernel backs those pages (contents are kept), and a failure
-            // (THP off, old kernel) is harmless, so its result is ignored.
-            unsafe {
-                madvise(lo as *mut std::ffi::c_void, hi - lo, MADV_HUGEPAGE);
-            }
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = v;
+    vec![fill; n]
 }
 
 /// Keep `v` for a later [`take`] when it takes at most [`MAX_BUF_BYTES`] and the pool has room
