@@ -353,6 +353,16 @@ struct WindowEntry {
     bytes: usize,
 }
 
+/// The windows [`modulation_window`] keeps, most recently used first.
+static WINDOW_CACHE: Mutex<Vec<WindowEntry>> = Mutex::new(Vec::new());
+
+/// Free every cached modulation window (the next forward at each length computes its window
+/// again). `hyena bench` calls it between cells, so that a cell's measured peak memory holds its
+/// own window only, not those of every length run before it (up to [`WINDOW_CACHE_BYTES`]).
+pub fn release_window_cache() {
+    WINDOW_CACHE.lock().unwrap_or_else(|e| e.into_inner()).clear();
+}
+
 /// Most bytes of windows kept.
 const WINDOW_CACHE_BYTES: usize = 512 << 20;
 /// The largest single window cached (with its keys, [`window_bytes`]).
@@ -373,12 +383,11 @@ fn window_bytes<T>(l: usize, c: usize) -> usize {
 ///
 /// [`HyenaError::Alloc`] (or [`HyenaError::Invalid`] on overflow) when `L·C` cannot be allocated.
 pub fn modulation_window<T: Scalar>(t: &[T], deltas: &[T], shift: f64) -> Result<Arc<Vec<T>>> {
-    static CACHE: Mutex<Vec<WindowEntry>> = Mutex::new(Vec::new());
     let (kt, kd) = (to64(t), to64(deltas));
     let ty = TypeId::of::<T>();
     let hit = |e: &WindowEntry| e.ty == ty && e.shift == shift.to_bits() && e.t == kt && e.deltas == kd;
     {
-        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = WINDOW_CACHE.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(i) = cache.iter().position(hit) {
             let e = cache.remove(i);
             let w = e.window.clone().downcast::<Vec<T>>().ok();
@@ -399,7 +408,7 @@ pub fn modulation_window<T: Scalar>(t: &[T], deltas: &[T], shift: f64) -> Result
     let window = Arc::new(window);
     let bytes = window_bytes::<T>(t.len(), c);
     if bytes <= WINDOW_KEEP_BYTES {
-        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = WINDOW_CACHE.lock().unwrap_or_else(|e| e.into_inner());
         let entry = WindowEntry { ty, t: kt, deltas: kd, shift: shift.to_bits(), window: window.clone(), bytes };
         cache.insert(0, entry);
         let mut total = 0;

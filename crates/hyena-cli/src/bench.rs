@@ -212,8 +212,16 @@ fn ms_since(t: Instant) -> f64 {
 }
 
 /// Resident memory of the bench process besides the cells' buffers (binary, allocator, thread
-/// stacks; measured ~30 MiB with 2 threads).
+/// stacks; measured ~30 MiB with 2 threads) where [`resident_bytes`] cannot read it.
 const BASE_BYTES: u128 = 32 << 20;
+
+/// The process's resident memory now (Linux `VmRSS`), bytes.
+fn resident_bytes() -> Option<u128> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u128 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
 
 /// Shape of a CPU cell, for the memory model.
 #[derive(Clone, Copy, Debug)]
@@ -229,8 +237,8 @@ struct CellShape {
     train_cache_bytes: usize,
 }
 
-/// Peak bytes (f32) a CPU Hyena cell holds, summed from the buffers the code allocates, plus
-/// [`BASE_BYTES`]:
+/// Peak bytes (f32) a CPU Hyena cell holds, summed from the buffers the code allocates (the
+/// process's own resident base is added by the caller):
 /// - `hyena_fwd` ([`HyenaOperator::infer`]): u and y, the filter h `[(N−1)·D, L]`, one channel
 ///   group's workspaces ([`hyena_model::operator::infer_group`]), FFT scratch per thread;
 /// - `hyena_fwdbwd`: the forward cache (u, the filter FFN's f64 activations and modulation window,
@@ -280,12 +288,34 @@ fn cpu_cell_bytes(key: &str, s: CellShape) -> u128 {
         "core_fwd" => 4 * act + row + spectra(d) + scratch,
         _ => 0,
     };
-    cells + BASE_BYTES
+    cells
 }
 
 /// Reset the process's peak resident memory (Linux `clear_refs`; false where unsupported).
+///
+/// `clear_refs` sets the peak to the *current* resident size, and memory the previous cell freed
+/// stays resident in glibc's heaps (below the mmap threshold, or in the per-thread arenas of the
+/// rayon workers) until trimmed: without the trim, a cell's "peak" was the largest earlier cell's
+/// (the 8K `core_fwd` read 268 MiB, the 8K fwd+bwd's, against its own ~90). So the freed heap
+/// pages go back to the OS first.
 fn reset_peak_rss() -> bool {
+    trim_heap();
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Return the free pages of every malloc arena to the OS (glibc `malloc_trim`; a no-op elsewhere).
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: glibc's malloc_trim takes no pointers and only releases memory that no
+        // allocation owns; it is thread-safe (it locks each arena).
+        unsafe {
+            malloc_trim(0);
+        }
+    }
 }
 
 /// Peak resident memory of the process since the last [`reset_peak_rss`] (Linux `VmHWM`), MiB.
@@ -713,15 +743,24 @@ impl CpuBench {
     fn gated_cell(&self, key: &str, l: usize, s: &Setup, max_est_secs: f64, avail: Option<u64>, prev: Option<(usize, f64)>) -> Cell {
         let quadratic = key.starts_with("attn");
         let attn = AttnShape { b: self.batch, h: self.heads, l, dh: self.head_dim };
-        let bytes = match key {
-            "attn_fwd" => attn.fwd_bytes(4) + BASE_BYTES,
-            "attn_fwdbwd" => attn.fwd_bwd_bytes(4) + BASE_BYTES,
-            _ => {
-                let (order, filter_width, threads) = (self.order, self.filter_width, s.threads);
-                let train_cache_bytes = self.cache_policy.budget().unwrap_or(hyena_model::operator::TRAIN_CACHE_BYTES);
-                cpu_cell_bytes(key, CellShape { b: self.batch, l, d: self.width, order, filter_width, emb_dim: 33, threads, train_cache_bytes })
-            }
-        };
+        // Buffers the operator keeps between calls (hyena_model::pool, the filter's window cache)
+        // belong to the previous cell: freed, and the freed heap returned to the OS, so that what
+        // the process holds now (binary, thread stacks, FFT plans, the gemm crate's per-thread
+        // buffers: 8–25 MiB, growing with the lengths run before) is the base of this cell's
+        // estimate and of its measured peak.
+        hyena_model::pool::release();
+        trim_heap();
+        let base = resident_bytes().unwrap_or(BASE_BYTES);
+        let bytes = base
+            + match key {
+                "attn_fwd" => attn.fwd_bytes(4),
+                "attn_fwdbwd" => attn.fwd_bwd_bytes(4),
+                _ => {
+                    let (order, filter_width, threads) = (self.order, self.filter_width, s.threads);
+                    let train_cache_bytes = self.cache_policy.budget().unwrap_or(hyena_model::operator::TRAIN_CACHE_BYTES);
+                    cpu_cell_bytes(key, CellShape { b: self.batch, l, d: self.width, order, filter_width, emb_dim: 33, threads, train_cache_bytes })
+                }
+            };
         // The first length of a column has no measured point to extrapolate from: time one run
         // at a short length (a few ms) and extrapolate from that. The probe gets a warm-up run:
         // a cold first call (FFT plans, first-touch pages, thread start) took 1.75× the warm
@@ -736,8 +775,7 @@ impl CpuBench {
         let mut cell = match gate(est, bytes, max_est_secs, avail) {
             Some(c) => c,
             None => {
-                // Buffers the operator keeps between calls (hyena_model::pool) belong to the
-                // previous cell: freed so that this cell's peak is its own.
+                // Again: a first length's probe run above may have left buffers in the pool.
                 hyena_model::pool::release();
                 let tracked = reset_peak_rss();
                 let mut c = self.run(key, l, &s.policy);

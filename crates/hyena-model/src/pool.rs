@@ -13,13 +13,18 @@
 use std::any::Any;
 use std::sync::Mutex;
 
-/// Most bytes kept between calls (L = 8K at B = 1, D = 256, order 2 in f32 fits).
-pub const POOL_BYTES: usize = 256 << 20;
+/// Most bytes kept between calls: the kept training path's buffers of B = 8, D = 768, L = 1K
+/// (order 2, f32: four `[B, 3·D, L]` activations and gradients of 72 MiB, ~420 MiB in all) and of
+/// B = 1, D = 256 up to L = 16K fit; the same bound as the inference path's group workspaces
+/// (`operator::INFER_GROUP_BYTES`).
+pub const POOL_BYTES: usize = 512 << 20;
 
-/// Largest buffer kept (glibc's largest mmap threshold). Larger ones are freed at once, as
-/// before the pool: at long L a buffer idle in the pool would add to the peak memory, and the
-/// page faults matter less there than the memory.
-pub const MAX_BUF_BYTES: usize = 32 << 20;
+/// Largest buffer kept. Larger ones are freed at once, as before the pool: at long L a buffer
+/// idle in the pool would add to the peak memory, and the page faults matter less there than
+/// the memory. At 32 MiB (glibc's largest mmap threshold) the `[B, 3·D, L]` buffers of B = 8,
+/// D = 768, L = 1K (72 MiB) came fresh on every call: page faults were 11 % of a one-thread
+/// forward+backward's samples there (docs/BENCHMARKS.md, "B = 8, D = 768: where the time goes").
+pub const MAX_BUF_BYTES: usize = 128 << 20;
 
 struct Pool {
     bytes: usize,
@@ -72,13 +77,15 @@ pub(crate) fn give<X: Copy + Send + 'static>(v: Vec<X>) {
     }
 }
 
-/// Free every kept buffer (of this pool and of the recomputing backward's group workspaces).
+/// Free every kept buffer (of this pool, of the recomputing backward's group workspaces and the
+/// implicit filter's cached modulation windows).
 pub fn release() {
     if let Ok(mut pool) = POOL.lock() {
         pool.bufs.clear();
         pool.bytes = 0;
     }
     crate::operator::release_group_workspaces();
+    hyena_kernels::cpu::filter::release_window_cache();
 }
 
 /// Bytes the pool holds now.

@@ -13,6 +13,7 @@ mod train_optim;
 
 mod golden_operator;
 mod long_accuracy;
+mod limits;
 mod operator;
 
 #[path = "../../../../tests/common/mod.rs"]

@@ -470,8 +470,19 @@ fn streaming_tensor_io_round_trips() {
 mod profile {
     use super::*;
 
+    /// Runs `f` on a rayon pool of `HYENA_PROFILE_THREADS` threads (default 1: every instruction
+    /// on one thread; more to compare the multi-threaded paths' sample shares). With
+    /// `HYENA_PROFILE_CALLER=main`, `f` runs on the test's own thread with the global pool sized so
+    /// (as `hyena bench` calls the operator: every parallel loop is handed to the pool's workers
+    /// and back).
     fn one_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-        rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(f)
+        let t = std::env::var("HYENA_PROFILE_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1usize);
+        if std::env::var("HYENA_PROFILE_CALLER").is_ok_and(|v| v == "main") {
+            // Fails when another test built the global pool first: then it has its own size.
+            let _ = rayon::ThreadPoolBuilder::new().num_threads(t.max(1)).build_global();
+            return f();
+        }
+        rayon::ThreadPoolBuilder::new().num_threads(t.max(1)).build().unwrap().install(f)
     }
 
     type FwdBwd = (Vec<f32>, Vec<f32>, Vec<Vec<f32>>);
@@ -497,7 +508,8 @@ mod profile {
         (0..iters).map(|_| fwd_bwd(op, u, gy, b, l)).collect()
     }
 
-    /// Forward+backward of the issue-15 shape (B = 1, D = 256, order 2, filter width 64, f32) at
+    /// Forward+backward of the issue-15 shape (B = `HYENA_PROFILE_B`, default 1; D =
+    /// `HYENA_PROFILE_D`, default 256; order 2, filter width 64, f32) at
     /// L = `HYENA_PROFILE_L` (default 1024), `HYENA_PROFILE_ITERS` times (default 1) after one
     /// call outside the measurement: `valgrind --tool=callgrind --toggle-collect='*measured_fwd_bwd*' <test
     /// binary> --ignored --exact operator::profile::operator_fwd_bwd`. Every call must give bit-identical
@@ -506,7 +518,8 @@ mod profile {
     #[ignore]
     fn operator_fwd_bwd() {
         let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
-        let (b, d, l, iters) = (1usize, 256usize, env("HYENA_PROFILE_L", 1024), env("HYENA_PROFILE_ITERS", 1));
+        let (b, d) = (env("HYENA_PROFILE_B", 1), env("HYENA_PROFILE_D", 256));
+        let (l, iters) = (env("HYENA_PROFILE_L", 1024), env("HYENA_PROFILE_ITERS", 1));
         let c = OperatorConfig { d_model: d, l_max: l, order: 2, filter_order: 64, emb_dim: 33, ..OperatorConfig::default() };
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
         let op = HyenaOperator::<f32>::init(&c, &mut rng).unwrap();
@@ -521,27 +534,28 @@ mod profile {
     }
 
     /// [`operator_fwd_bwd`]'s harness for the inference path (`infer`, no cache):
-    /// `--toggle-collect='*measured_infer*'`; `HYENA_PROFILE_L`, `HYENA_PROFILE_ITERS` as there.
+    /// `--toggle-collect='*measured_infer*'`; `HYENA_PROFILE_B`, `_D`, `_L`, `_ITERS` as there.
     #[test]
     #[ignore]
     fn operator_infer() {
         #[inline(never)]
-        fn warm_up_infer(op: &HyenaOperator<f32>, u: &[f32], l: usize) -> Vec<f32> {
-            op.infer(u, 1, l).unwrap()
+        fn warm_up_infer(op: &HyenaOperator<f32>, u: &[f32], b: usize, l: usize) -> Vec<f32> {
+            op.infer(u, b, l).unwrap()
         }
         #[inline(never)]
-        fn measured_infer(op: &HyenaOperator<f32>, u: &[f32], l: usize, iters: usize) -> Vec<Vec<f32>> {
-            (0..iters).map(|_| op.infer(u, 1, l).unwrap()).collect()
+        fn measured_infer(op: &HyenaOperator<f32>, u: &[f32], b: usize, l: usize, iters: usize) -> Vec<Vec<f32>> {
+            (0..iters).map(|_| op.infer(u, b, l).unwrap()).collect()
         }
         let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
-        let (d, l, iters) = (256usize, env("HYENA_PROFILE_L", 1024), env("HYENA_PROFILE_ITERS", 1));
+        let (b, d) = (env("HYENA_PROFILE_B", 1), env("HYENA_PROFILE_D", 256));
+        let (l, iters) = (env("HYENA_PROFILE_L", 1024), env("HYENA_PROFILE_ITERS", 1));
         let c = OperatorConfig { d_model: d, l_max: l, order: 2, filter_order: 64, emb_dim: 33, ..OperatorConfig::default() };
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
         let op = HyenaOperator::<f32>::init(&c, &mut rng).unwrap();
-        let u: Vec<f32> = (0..l * d).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let u: Vec<f32> = (0..b * l * d).map(|_| rng.random_range(-1.0..1.0)).collect();
         one_thread(|| {
-            let first = warm_up_infer(&op, &u, l);
-            for y in measured_infer(&op, &u, l, iters) {
+            let first = warm_up_infer(&op, &u, b, l);
+            for y in measured_infer(&op, &u, b, l, iters) {
                 assert!(y == first, "a repeated call gave different results");
             }
         });
