@@ -990,43 +990,77 @@ __device__ inline PowTw build_pow_tw(float* re, float* im, unsigned E) {
 // In-place DIF FFTs of n1 = 2^log2n1 points down the tc = 2^log2tc columns of a tile (point (r, c)
 // at r·tc + c; tc = 1: one row), natural order in, bit-reversed out. Data as two float planes `pl`
 // floats apart (4-byte accesses: consecutive threads take consecutive columns, then consecutive
-// butterflies). Twiddles from tw, the table of n = 2^E ≥ 2·n1.
+// butterflies). Two radix-2 stages per barrier (spans S and S/2 on the 4 points j + {0, S/2, S,
+// 3S/2} of a group of 2S, in registers), a last radix-2 stage when log2 n1 is odd. One table
+// lookup per 4 points: the stage-S twiddles are w = W_{2S}^j and W_{2S}^{j+S/2} = −i·w, the
+// stage-S/2 one W_S^j = w². Twiddles from tw, the table of n = 2^E ≥ 2·n1.
 __device__ inline void dif_cols(float* s, unsigned pl, unsigned log2n1, unsigned log2tc, const PowTw& tw, unsigned E) {
     using smfft::ld;
     using smfft::st;
-    const unsigned n1 = 1u << log2n1, tc = 1u << log2tc;
-    unsigned sh = E - log2n1;  // W_{2·span}^j = W_n^{j << sh}, sh = E − 1 − log2(span)
-    for (unsigned span = n1 / 2; span >= 1; span /= 2, ++sh) {
-        for (unsigned i = threadIdx.x; i < (n1 / 2) * tc; i += blockDim.x) {
+    const unsigned tc = 1u << log2tc;
+    unsigned ls = log2n1;  // log2(2S) of the next stage
+    for (; ls >= 2; ls -= 2) {
+        const unsigned S = 1u << (ls - 1), h = S >> 1;
+        for (unsigned i = threadIdx.x; i < (1u << (log2n1 - 2 + log2tc)); i += blockDim.x) {
+            const unsigned c = i & (tc - 1), bi = i >> log2tc, j = bi & (h - 1);
+            const unsigned p0 = (((bi >> (ls - 2)) << ls) + j) * tc + c, p1 = p0 + h * tc, p2 = p0 + S * tc, p3 = p2 + h * tc;
+            const float2 x0 = ld(s, pl, p0), x1 = ld(s, pl, p1), x2 = ld(s, pl, p2), x3 = ld(s, pl, p3);
+            const float2 w = tw.get(j << (E - ls)), w2 = cmul(w, w);
+            const float2 a0 = cadd(x0, x2), a2 = cmul(csub(x0, x2), w);
+            const float2 d = csub(x1, x3);
+            const float2 a1 = cadd(x1, x3), a3 = cmul(make_float2(d.y, -d.x), w);  // (−i·d)·w
+            st(s, pl, p0, cadd(a0, a1));
+            st(s, pl, p1, cmul(csub(a0, a1), w2));
+            st(s, pl, p2, cadd(a2, a3));
+            st(s, pl, p3, cmul(csub(a2, a3), w2));
+        }
+        __syncthreads();
+    }
+    if (ls == 1) {  // span 1: no twiddle
+        for (unsigned i = threadIdx.x; i < (1u << (log2n1 - 1 + log2tc)); i += blockDim.x) {
             const unsigned c = i & (tc - 1), bi = i >> log2tc;
-            const unsigned j = bi & (span - 1);
-            const unsigned a = (2 * (bi - j) + j) * tc + c;
-            const unsigned b = a + span * tc;
+            const unsigned a = 2 * bi * tc + c, b = a + tc;
             const float2 u = ld(s, pl, a), v = ld(s, pl, b);
             st(s, pl, a, cadd(u, v));
-            st(s, pl, b, cmul(csub(u, v), tw.get(j << sh)));
+            st(s, pl, b, csub(u, v));
         }
         __syncthreads();
     }
 }
 
 // In-place inverse DIT FFTs (conjugate twiddles, unnormalised) down the columns of a tile laid out
-// as in dif_cols: bit-reversed order in, natural out.
+// as in dif_cols: bit-reversed order in, natural out. A first radix-2 stage (span 1) when log2 n1
+// is odd, then spans h and 2h per barrier, mirroring dif_cols.
 __device__ inline void dit_cols(float* s, unsigned pl, unsigned log2n1, unsigned log2tc, const PowTw& tw, unsigned E) {
     using smfft::ld;
     using smfft::st;
-    const unsigned n1 = 1u << log2n1, tc = 1u << log2tc;
-    unsigned sh = E - 1;
-    for (unsigned span = 1; span < n1; span *= 2, --sh) {
-        for (unsigned i = threadIdx.x; i < (n1 / 2) * tc; i += blockDim.x) {
+    const unsigned tc = 1u << log2tc;
+    unsigned q = log2n1 & 1u;  // log2 of the next span
+    if (q) {
+        for (unsigned i = threadIdx.x; i < (1u << (log2n1 - 1 + log2tc)); i += blockDim.x) {
             const unsigned c = i & (tc - 1), bi = i >> log2tc;
-            const unsigned j = bi & (span - 1);
-            const unsigned a = (2 * (bi - j) + j) * tc + c;
-            const unsigned b = a + span * tc;
-            const float2 u = ld(s, pl, a);
-            const float2 v = cmul(ld(s, pl, b), conjf2(tw.get(j << sh)));
+            const unsigned a = 2 * bi * tc + c, b = a + tc;
+            const float2 u = ld(s, pl, a), v = ld(s, pl, b);
             st(s, pl, a, cadd(u, v));
             st(s, pl, b, csub(u, v));
+        }
+        __syncthreads();
+    }
+    for (; q < log2n1; q += 2) {
+        const unsigned h = 1u << q, S = 2 * h, ls = q + 2;
+        for (unsigned i = threadIdx.x; i < (1u << (log2n1 - 2 + log2tc)); i += blockDim.x) {
+            const unsigned c = i & (tc - 1), bi = i >> log2tc, j = bi & (h - 1);
+            const unsigned p0 = (((bi >> q) << ls) + j) * tc + c, p1 = p0 + h * tc, p2 = p0 + S * tc, p3 = p2 + h * tc;
+            const float2 x0 = ld(s, pl, p0), x1 = ld(s, pl, p1), x2 = ld(s, pl, p2), x3 = ld(s, pl, p3);
+            const float2 w = conjf2(tw.get(j << (E - ls))), w2 = cmul(w, w);  // conj W_{2S}^j, conj W_S^j
+            const float2 v1 = cmul(x1, w2), v3 = cmul(x3, w2);
+            const float2 a0 = cadd(x0, v1), a1 = csub(x0, v1), a2 = cadd(x2, v3), a3 = csub(x2, v3);
+            const float2 u2 = cmul(a2, w), t3 = cmul(a3, w);
+            const float2 u3 = make_float2(-t3.y, t3.x);  // ·conj(−i) = ·i
+            st(s, pl, p0, cadd(a0, u2));
+            st(s, pl, p2, csub(a0, u2));
+            st(s, pl, p1, cadd(a1, u3));
+            st(s, pl, p3, csub(a1, u3));
         }
         __syncthreads();
     }

@@ -137,3 +137,69 @@ fn fftconv_smem_kernels_meet_the_structural_bounds() {
         check(find("hyena_fftconv_bwd_f32"), log2n, 4);
     }
 }
+
+/// Structural properties of the multi-pass (four-step) kernels, on the simulator's counters at the
+/// shortest rows that take that path (forward L = SMEM_MAX_LEN + 1: n = 2^16; backward
+/// L = BWD_SMEM_MAX_LEN + 1: n = 2^15), B = 1, C = 1:
+/// - no transcendental per butterfly or per point: sin/cos calls per block at most the entries of
+///   the three-level twiddle table a block builds once (`PowTw` in kernels/fftconv.cu: levels of
+///   a = ⌈E/3⌉ bits for n = 2^E, 2·2^a + 2^(E−2a) entries; n = 2^16: 144), no divisions, no
+///   exp/log/sqrt. Before the table the column pass alone made one sincospif per butterfly of its
+///   log2(n1) radix-2 stages plus one per point (~5 per point).
+/// Not asserted yet (radix-2 stages, issue 11): wavefronts per request and barriers per FFT; they
+/// are printed.
+#[test]
+fn fftconv_long_kernels_take_twiddles_from_a_table() {
+    use hyena_kernels::device::sim::SimDevice;
+    use hyena_kernels::device::{Device, DeviceBuffer};
+    use hyena_kernels::ops::fftconv::{gated_fftconv_bwd, gated_fftconv_fwd, GatedConvGradViews, BWD_SMEM_MAX_LEN, SMEM_MAX_LEN};
+    use std::sync::Arc;
+    let sim = Arc::new(SimDevice::new());
+    let dev: Arc<dyn Device> = sim.clone();
+    let table = |log2n: u32| -> u64 {
+        let a = log2n.div_ceil(3);
+        2 * (1u64 << a) + (1u64 << log2n.saturating_sub(2 * a))
+    };
+    for (l, bwd) in [(SMEM_MAX_LEN + 1, false), (BWD_SMEM_MAX_LEN + 1, true)] {
+        let log2n = (2 * l).next_power_of_two().trailing_zeros();
+        let x: Vec<f32> = (0..l).map(|i| ((i * 37) % 11) as f32 * 0.1 - 0.5).collect();
+        let dx = DeviceBuffer::from_host(&dev, &x).unwrap();
+        let dd = DeviceBuffer::from_host(&dev, &[0.5f32]).unwrap();
+        let mut outs: Vec<DeviceBuffer<f32>> = (0..4).map(|_| DeviceBuffer::<f32>::alloc(&dev, l).unwrap()).collect();
+        let mut gd = DeviceBuffer::<f32>::alloc(&dev, 1).unwrap();
+        sim.set_counters(true);
+        if bwd {
+            let [gv, gpre, gpost, gh] = &mut outs[..] else { unreachable!() };
+            let grads = GatedConvGradViews {
+                grad_v: gv.as_view_mut(),
+                grad_pre: Some(gpre.as_view_mut()),
+                grad_post: Some(gpost.as_view_mut()),
+                grad_h: gh.as_view_mut(),
+                grad_d: gd.as_view_mut(),
+            };
+            gated_fftconv_bwd(&dev, &dx, &dd, &dx, Some(dx.as_view()), Some(dx.as_view()), &dx, 1, 1, l, grads).unwrap();
+        } else {
+            gated_fftconv_fwd(&dev, &dx, &dd, &dx, Some(dx.as_view()), Some(dx.as_view()), 1, 1, l, &mut outs[0]).unwrap();
+        }
+        sim.set_counters(false);
+        let ks = sim.take_counters();
+        let mut seen = 0;
+        for k in ks.iter().filter(|k| k.kernel.starts_with("hyena_fftconv_long_")) {
+            seen += 1;
+            let per = |x: u64| x as f64 / k.blocks_run as f64;
+            let s = &k.shared;
+            let wf = (s.load_wavefronts + s.store_wavefronts) as f64 / (s.load_requests + s.store_requests) as f64;
+            eprintln!(
+                "{} n=2^{log2n}: sincos/block {} (table {}), barriers/block {}, wavefronts/request {wf:.3}",
+                k.kernel,
+                per(k.math.sincos),
+                table(log2n),
+                per(k.barriers)
+            );
+            assert!(per(k.math.sincos) <= table(log2n) as f64, "{}: {:?}", k.kernel, k.math);
+            assert_eq!((k.math.div_rcp, k.math.exp_log, k.math.sqrt), (0, 0, 0), "{}", k.kernel);
+        }
+        // Forward: filter (cols, rows) + cols, rows, out; backward: filter + 2 cols, rows_bwd, 3 out, grad_h.
+        assert_eq!(seen, if bwd { 9 } else { 5 }, "{:?}", ks.iter().map(|k| &k.kernel).collect::<Vec<_>>());
+    }
+}
