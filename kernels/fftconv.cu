@@ -58,7 +58,7 @@
 // of each channel is alone, imaginary part zero). With t = n2·t1 + t2, k = k1 + n1·k2:
 //   pass 1 hyena_fftconv_long_cols_*: per (channel, pair, tile of tc ≤ 16 adjacent columns t2):
 //          load a = pre ⊙ v (t < L, else 0; rows t1 ≥ n1/2 are padding), n1-point DIF FFTs down
-//          the columns in shared memory (n1·tc float2 ≤ 128 KiB), twiddle W_n^{t2·k1}, store to the
+//          the columns in shared memory (n1·tc complex ≤ 128 KiB), twiddle W_n^{t2·k1}, store to the
 //          workspace ws[c, pair, r, t2] (row r holds k1 = rev(r)).
 //   pass 2 hyena_fftconv_long_rows: per workspace row: n2-point DIF (k2 in bit-reversed order),
 //          multiply by hf in the same layout, n2-point inverse DIT, twiddle W_n^{−t2·k1}, store.
@@ -67,7 +67,9 @@
 //   pass 3 hyena_fftconv_long_out_*: per tile: inverse n1-point DIT FFTs down the columns (t1 in
 //          natural order), keep t < L, y = post ⊙ (conv + D·a) for b0 (real) and b1 (imaginary);
 //          re-reads v and pre (cheaper than a third workspace round trip).
-// No bit-reversal permutation anywhere; twiddle arguments k1·t2 < n ≤ 2^21 are exact in fp32.
+// No bit-reversal permutation anywhere. Every twiddle (the radix-2 stages', done two per barrier,
+// and W_n^{k1·t2}) comes from a per-block three-level table of W_n (PowTw, below): no
+// transcendental per butterfly or per point. Tiles and rows sit in shared memory as two float planes.
 // Cost per pair of rows, fp32 storage: pass 1 reads 16 L, writes 8n bytes; pass 2 reads 8n (+ hf
 //   8n, shared by the ⌈B/2⌉ pairs of a channel: L2 hits) and writes 8n; pass 3 reads 8n + 24 L and
 //   writes 8 L. Per row: 24 L bytes of inputs/outputs (v, pre read twice) + 16n of workspace
@@ -987,6 +989,21 @@ __device__ inline PowTw build_pow_tw(float* re, float* im, unsigned E) {
     return t;
 }
 
+// The radix-2 stage of span 1 (no twiddle) of the column FFTs of dif_cols/dit_cols, then a barrier.
+__device__ inline void span1_stage(float* s, unsigned pl, unsigned log2n1, unsigned log2tc) {
+    using smfft::ld;
+    using smfft::st;
+    const unsigned tc = 1u << log2tc;
+    for (unsigned i = threadIdx.x; i < (1u << (log2n1 - 1 + log2tc)); i += blockDim.x) {
+        const unsigned c = i & (tc - 1), bi = i >> log2tc;
+        const unsigned a = 2 * bi * tc + c, b = a + tc;
+        const float2 u = ld(s, pl, a), v = ld(s, pl, b);
+        st(s, pl, a, cadd(u, v));
+        st(s, pl, b, csub(u, v));
+    }
+    __syncthreads();
+}
+
 // In-place DIF FFTs of n1 = 2^log2n1 points down the tc = 2^log2tc columns of a tile (point (r, c)
 // at r·tc + c; tc = 1: one row), natural order in, bit-reversed out. Data as two float planes `pl`
 // floats apart (4-byte accesses: consecutive threads take consecutive columns, then consecutive
@@ -1017,14 +1034,7 @@ __device__ inline void dif_cols(float* s, unsigned pl, unsigned log2n1, unsigned
         __syncthreads();
     }
     if (ls == 1) {  // span 1: no twiddle
-        for (unsigned i = threadIdx.x; i < (1u << (log2n1 - 1 + log2tc)); i += blockDim.x) {
-            const unsigned c = i & (tc - 1), bi = i >> log2tc;
-            const unsigned a = 2 * bi * tc + c, b = a + tc;
-            const float2 u = ld(s, pl, a), v = ld(s, pl, b);
-            st(s, pl, a, cadd(u, v));
-            st(s, pl, b, csub(u, v));
-        }
-        __syncthreads();
+        span1_stage(s, pl, log2n1, log2tc);
     }
 }
 
@@ -1037,14 +1047,7 @@ __device__ inline void dit_cols(float* s, unsigned pl, unsigned log2n1, unsigned
     const unsigned tc = 1u << log2tc;
     unsigned q = log2n1 & 1u;  // log2 of the next span
     if (q) {
-        for (unsigned i = threadIdx.x; i < (1u << (log2n1 - 1 + log2tc)); i += blockDim.x) {
-            const unsigned c = i & (tc - 1), bi = i >> log2tc;
-            const unsigned a = 2 * bi * tc + c, b = a + tc;
-            const float2 u = ld(s, pl, a), v = ld(s, pl, b);
-            st(s, pl, a, cadd(u, v));
-            st(s, pl, b, csub(u, v));
-        }
-        __syncthreads();
+        span1_stage(s, pl, log2n1, log2tc);
     }
     for (; q < log2n1; q += 2) {
         const unsigned h = 1u << q, S = 2 * h, ls = q + 2;
