@@ -956,7 +956,7 @@ template <typename T> __device__ __forceinline__ void bwd_rows(const HyenaFftCon
 // two complex products of them, within about 4 ulp (u = 2^-24) — the FFT's own rounding grows like
 // u·log2 n, so this is the same order (tests/all/fftconv_long.rs: f32 within 1e-5 of the f64
 // reference). Table size 2·2^a + 2^(E−2a) entries (n = 2^17: 160), against one sincospif and one
-// division per butterfly and per point before (≈ 10 per point at n = 2^17).
+// division per butterfly and per point before (≈ 5 per point in a column pass, ≈ 10 in a row pass).
 #define HYENA_PTW_LEVEL 128  // entries per level: a ≤ 7, E ≤ 21 (LONG_MAX_LEN = 2^20: n = 2^21)
 struct PowTw {
     const float* re;
