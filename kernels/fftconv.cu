@@ -58,7 +58,7 @@
 // of each channel is alone, imaginary part zero). With t = n2·t1 + t2, k = k1 + n1·k2:
 //   pass 1 hyena_fftconv_long_cols_*: per (channel, pair, tile of tc ≤ 16 adjacent columns t2):
 //          load a = pre ⊙ v (t < L, else 0; rows t1 ≥ n1/2 are padding), n1-point DIF FFTs down
-//          the columns in shared memory (n1·tc float2 ≤ 128 KiB), twiddle W_n^{t2·k1}, store to the
+//          the columns in shared memory (n1·tc complex ≤ 128 KiB), twiddle W_n^{t2·k1}, store to the
 //          workspace ws[c, pair, r, t2] (row r holds k1 = rev(r)).
 //   pass 2 hyena_fftconv_long_rows: per workspace row: n2-point DIF (k2 in bit-reversed order),
 //          multiply by hf in the same layout, n2-point inverse DIT, twiddle W_n^{−t2·k1}, store.
@@ -67,7 +67,9 @@
 //   pass 3 hyena_fftconv_long_out_*: per tile: inverse n1-point DIT FFTs down the columns (t1 in
 //          natural order), keep t < L, y = post ⊙ (conv + D·a) for b0 (real) and b1 (imaginary);
 //          re-reads v and pre (cheaper than a third workspace round trip).
-// No bit-reversal permutation anywhere; twiddle arguments k1·t2 < n ≤ 2^21 are exact in fp32.
+// No bit-reversal permutation anywhere. Every twiddle (the radix-2 stages', done two per barrier,
+// and W_n^{k1·t2}) comes from a per-block three-level table of W_n (PowTw, below): no
+// transcendental per butterfly or per point. Tiles and rows sit in shared memory as two float planes.
 // Cost per pair of rows, fp32 storage: pass 1 reads 16 L, writes 8n bytes; pass 2 reads 8n (+ hf
 //   8n, shared by the ⌈B/2⌉ pairs of a channel: L2 hits) and writes 8n; pass 3 reads 8n + 24 L and
 //   writes 8 L. Per row: 24 L bytes of inputs/outputs (v, pre read twice) + 16n of workspace
@@ -102,47 +104,8 @@ __device__ inline float2 cadd(float2 a, float2 b) { return make_float2(a.x + b.x
 __device__ inline float2 csub(float2 a, float2 b) { return make_float2(a.x - b.x, a.y - b.y); }
 __device__ inline float2 cmul(float2 a, float2 b) { return make_float2(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x); }
 __device__ inline float2 conjf2(float2 a) { return make_float2(a.x, -a.y); }
-// exp(−iπ·num/den) for 0 ≤ num < 2·den (den a power of two: the division is exact).
-__device__ inline float2 twiddle(unsigned num, unsigned den) {
-    float s, c;
-    sincospif(-(float)num / (float)den, &s, &c);
-    return make_float2(c, s);
-}
 // Position of natural index k (0 ≤ k < m = 2^log2m) in the bit-reversed output of the DIF FFT.
 __device__ inline unsigned rev(unsigned k, unsigned log2m) { return log2m == 0 ? 0u : __brev(k) >> (32u - log2m); }
-
-// In-place forward DIF FFT of m = 2^log2m points: natural order in, bit-reversed out.
-__device__ inline void fft_dif(float2* z, unsigned log2m) {
-    const unsigned m = 1u << log2m;
-    for (unsigned span = m / 2; span >= 1; span /= 2) {
-        for (unsigned i = threadIdx.x; i < m / 2; i += blockDim.x) {
-            const unsigned j = i & (span - 1);
-            const unsigned a = 2 * (i - j) + j;  // group·2·span + j
-            const unsigned b = a + span;
-            const float2 u = z[a], v = z[b];
-            z[a] = cadd(u, v);
-            z[b] = cmul(csub(u, v), twiddle(j, span));
-        }
-        __syncthreads();
-    }
-}
-
-// In-place inverse DIT FFT (unnormalised): bit-reversed in, natural order out.
-__device__ inline void ifft_dit(float2* z, unsigned log2m) {
-    const unsigned m = 1u << log2m;
-    for (unsigned span = 1; span < m; span *= 2) {
-        for (unsigned i = threadIdx.x; i < m / 2; i += blockDim.x) {
-            const unsigned j = i & (span - 1);
-            const unsigned a = 2 * (i - j) + j;
-            const unsigned b = a + span;
-            const float2 u = z[a];
-            const float2 v = cmul(z[b], conjf2(twiddle(j, span)));
-            z[a] = cadd(u, v);
-            z[b] = csub(u, v);
-        }
-        __syncthreads();
-    }
-}
 
 // The real spectrum bins X[k], X[m−k] of the n-point real signal whose m-point packed spectrum is
 // Z (zk = Z[k], zmk = Z[m−k mod m]); w = W^k. For k = 0 the second result is X[m].
@@ -984,6 +947,128 @@ template <typename T> __device__ __forceinline__ void bwd_rows(const HyenaFftCon
     }
 }
 
+// ---- Radix-2 FFTs of the reduce and of the multi-pass path, and their twiddle table -------------
+// Twiddles W_n^x = e^{−2πi·x/n} (n = 2^E, 0 ≤ x < n) from a per-block table of three levels of
+// a = ⌈E/3⌉ bits: W_n^x = W_n^{x mod 2^a} · W_n^{2^a·(⌊x/2^a⌋ mod 2^a)} · W_n^{2^{2a}·⌊x/2^{2a}⌋}.
+// One table serves every twiddle of a kernel: the radix-2 stages (W_{2·span}^j = W_n^{j·n/(2·span)})
+// and the four-step's inter-pass twiddles W_n^{k1·t2} (k1·t2 < n1·n2 = n). Entries: one sincospif
+// each, of an exact argument (−2j/n: j < n ≤ 2^21, n a power of two), within 1 ulp; a lookup is
+// two complex products of them, within about 4 ulp (u = 2^-24) — the FFT's own rounding grows like
+// u·log2 n, so this is the same order (tests/all/fftconv_long.rs: f32 within 1e-5 of the f64
+// reference). Table size 2·2^a + 2^(E−2a) entries (n = 2^17: 160), against one sincospif and one
+// division per butterfly and per point before (≈ 5 per point in a column pass, ≈ 10 in a row pass).
+#define HYENA_PTW_LEVEL 128  // entries per level: a ≤ 7, E ≤ 21 (LONG_MAX_LEN = 2^20: n = 2^21)
+struct PowTw {
+    const float* re;
+    const float* im;
+    unsigned a, mask;
+    __device__ float2 at(unsigned i) const { return make_float2(re[i], im[i]); }
+    __device__ float2 get(unsigned x) const {
+        return cmul(cmul(at(x & mask), at(HYENA_PTW_LEVEL + ((x >> a) & mask))), at(2 * HYENA_PTW_LEVEL + (x >> (2 * a))));
+    }
+};
+// Fills the table of n = 2^E (re, im: 3·HYENA_PTW_LEVEL floats each) and waits for the block.
+__device__ inline PowTw build_pow_tw(float* re, float* im, unsigned E) {
+    if (E < 1 || E > 21) __trap();
+    const unsigned a = (E + 2) / 3, size = 1u << a, top = 1u << (E > 2 * a ? E - 2 * a : 0u);
+    const float scale = -2.0f / (float)(1u << E);  // a power of two: exact
+    for (unsigned i = threadIdx.x; i < 3 * size; i += blockDim.x) {
+        const unsigned lvl = i >> a, j = i & (size - 1);
+        if (lvl == 2 && j >= top) continue;
+        float s, c;
+        sincospif((float)(j << (a * lvl)) * scale, &s, &c);  // j·2^(a·lvl) < n ≤ 2^21: exact in fp32
+        re[lvl * HYENA_PTW_LEVEL + j] = c;
+        im[lvl * HYENA_PTW_LEVEL + j] = s;
+    }
+    __syncthreads();
+    PowTw t;
+    t.re = re;
+    t.im = im;
+    t.a = a;
+    t.mask = size - 1;
+    return t;
+}
+
+// The radix-2 stage of span 1 (no twiddle) of the column FFTs of dif_cols/dit_cols, then a barrier.
+__device__ inline void span1_stage(float* s, unsigned pl, unsigned log2n1, unsigned log2tc) {
+    using smfft::ld;
+    using smfft::st;
+    const unsigned tc = 1u << log2tc;
+    for (unsigned i = threadIdx.x; i < (1u << (log2n1 - 1 + log2tc)); i += blockDim.x) {
+        const unsigned c = i & (tc - 1), bi = i >> log2tc;
+        const unsigned a = 2 * bi * tc + c, b = a + tc;
+        const float2 u = ld(s, pl, a), v = ld(s, pl, b);
+        st(s, pl, a, cadd(u, v));
+        st(s, pl, b, csub(u, v));
+    }
+    __syncthreads();
+}
+
+// In-place DIF FFTs of n1 = 2^log2n1 points down the tc = 2^log2tc columns of a tile (point (r, c)
+// at r·tc + c; tc = 1: one row), natural order in, bit-reversed out. Data as two float planes `pl`
+// floats apart (4-byte accesses: consecutive threads take consecutive columns, then consecutive
+// butterflies). Two radix-2 stages per barrier (spans S and S/2 on the 4 points j + {0, S/2, S,
+// 3S/2} of a group of 2S, in registers), a last radix-2 stage when log2 n1 is odd. One table
+// lookup per 4 points: the stage-S twiddles are w = W_{2S}^j and W_{2S}^{j+S/2} = −i·w, the
+// stage-S/2 one W_S^j = w². Twiddles from tw, the table of n = 2^E ≥ 2·n1.
+__device__ inline void dif_cols(float* s, unsigned pl, unsigned log2n1, unsigned log2tc, const PowTw& tw, unsigned E) {
+    using smfft::ld;
+    using smfft::st;
+    const unsigned tc = 1u << log2tc;
+    unsigned ls = log2n1;  // log2(2S) of the next stage
+    for (; ls >= 2; ls -= 2) {
+        const unsigned S = 1u << (ls - 1), h = S >> 1;
+        for (unsigned i = threadIdx.x; i < (1u << (log2n1 - 2 + log2tc)); i += blockDim.x) {
+            const unsigned c = i & (tc - 1), bi = i >> log2tc, j = bi & (h - 1);
+            const unsigned p0 = (((bi >> (ls - 2)) << ls) + j) * tc + c, p1 = p0 + h * tc, p2 = p0 + S * tc, p3 = p2 + h * tc;
+            const float2 x0 = ld(s, pl, p0), x1 = ld(s, pl, p1), x2 = ld(s, pl, p2), x3 = ld(s, pl, p3);
+            const float2 w = tw.get(j << (E - ls)), w2 = cmul(w, w);
+            const float2 a0 = cadd(x0, x2), a2 = cmul(csub(x0, x2), w);
+            const float2 d = csub(x1, x3);
+            const float2 a1 = cadd(x1, x3), a3 = cmul(make_float2(d.y, -d.x), w);  // (−i·d)·w
+            st(s, pl, p0, cadd(a0, a1));
+            st(s, pl, p1, cmul(csub(a0, a1), w2));
+            st(s, pl, p2, cadd(a2, a3));
+            st(s, pl, p3, cmul(csub(a2, a3), w2));
+        }
+        __syncthreads();
+    }
+    if (ls == 1) {  // span 1: no twiddle
+        span1_stage(s, pl, log2n1, log2tc);
+    }
+}
+
+// In-place inverse DIT FFTs (conjugate twiddles, unnormalised) down the columns of a tile laid out
+// as in dif_cols: bit-reversed order in, natural out. A first radix-2 stage (span 1) when log2 n1
+// is odd, then spans h and 2h per barrier, mirroring dif_cols.
+__device__ inline void dit_cols(float* s, unsigned pl, unsigned log2n1, unsigned log2tc, const PowTw& tw, unsigned E) {
+    using smfft::ld;
+    using smfft::st;
+    const unsigned tc = 1u << log2tc;
+    unsigned q = log2n1 & 1u;  // log2 of the next span
+    if (q) {
+        span1_stage(s, pl, log2n1, log2tc);
+    }
+    for (; q < log2n1; q += 2) {
+        const unsigned h = 1u << q, S = 2 * h, ls = q + 2;
+        for (unsigned i = threadIdx.x; i < (1u << (log2n1 - 2 + log2tc)); i += blockDim.x) {
+            const unsigned c = i & (tc - 1), bi = i >> log2tc, j = bi & (h - 1);
+            const unsigned p0 = (((bi >> q) << ls) + j) * tc + c, p1 = p0 + h * tc, p2 = p0 + S * tc, p3 = p2 + h * tc;
+            const float2 x0 = ld(s, pl, p0), x1 = ld(s, pl, p1), x2 = ld(s, pl, p2), x3 = ld(s, pl, p3);
+            const float2 w = conjf2(tw.get(j << (E - ls))), w2 = cmul(w, w);  // conj W_{2S}^j, conj W_S^j
+            const float2 v1 = cmul(x1, w2), v3 = cmul(x3, w2);
+            const float2 a0 = cadd(x0, v1), a1 = csub(x0, v1), a2 = cadd(x2, v3), a3 = csub(x2, v3);
+            const float2 u2 = cmul(a2, w), t3 = cmul(a3, w);
+            const float2 u3 = make_float2(-t3.y, t3.x);  // ·conj(−i) = ·i
+            st(s, pl, p0, cadd(a0, u2));
+            st(s, pl, p2, csub(a0, u2));
+            st(s, pl, p1, cadd(a1, u3));
+            st(s, pl, p3, csub(a1, u3));
+        }
+        __syncthreads();
+    }
+}
+
 // One block per channel: sum the B partial spectra in order, inverse FFT -> grad_h; grad_D.
 // Accuracy of the sums over the batch and the sequence: grad_D = Σ_b Σ_t g·a is an fp64 sum per
 // row (bwd_rows: per-thread fp64 sums of exact fp64 products, an fp64 tree; error < 2^-40 of
@@ -991,10 +1076,12 @@ template <typename T> __device__ __forceinline__ void bwd_rows(const HyenaFftCon
 // on store: ≈ 2 ulps whatever B·L. The spectra are summed over B in fp64 too (one rounding per
 // bin), so grad_h = IFFT(Σ_b G·conj(A)) carries only the FFTs' O(u·log2 n) error.
 template <typename T> __device__ inline void bwd_reduce(const HyenaFftConvBwdParams p) {
-    HYENA_DYN_SHARED(float2, z);
+    HYENA_DYN_SHARED(float, z);  // m complex as two float planes
+    __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
     const unsigned log2m = (unsigned)p.log2n - 1;
     const unsigned m = 1u << log2m;
     const uint64_t L = p.l, B = p.b;
+    const PowTw tw = build_pow_tw(ptw_re, ptw_im, log2m + 1);
     const uint64_t ch = blockIdx.x;
     const float2* __restrict__ ws = reinterpret_cast<const float2*>(p.ws) + ch * B * (uint64_t)(m + 1);
     const float inv_n = 1.0f / (float)(2u * m);
@@ -1011,17 +1098,17 @@ template <typename T> __device__ inline void bwd_reduce(const HyenaFftConvBwdPar
         const float2 sk = make_float2((float)skx * inv_n, (float)sky * inv_n);
         const float2 smk = make_float2((float)smkx * inv_n, (float)smky * inv_n);
         float2 z1, z2;
-        fold(sk, smk, twiddle(k, m), k, &z1, &z2);
-        z[rev(k, log2m)] = z1;
-        if (k != 0 && mk != k) z[rev(mk, log2m)] = z2;
+        fold(sk, smk, tw.get(k), k, &z1, &z2);
+        smfft::st(z, m, rev(k, log2m), z1);
+        if (k != 0 && mk != k) smfft::st(z, m, rev(mk, log2m), z2);
     }
     __syncthreads();
-    ifft_dit(z, log2m);
+    dit_cols(z, m, log2m, 0, tw, log2m + 1);
     T* __restrict__ gh = reinterpret_cast<T*>(p.grad_h) + ch * L;
     for (unsigned j = threadIdx.x; j < m; j += blockDim.x) {
         const uint64_t t = 2 * (uint64_t)j;
-        if (t < L) gh[t] = from_f32<T>(z[j].x);
-        if (t + 1 < L) gh[t + 1] = from_f32<T>(z[j].y);
+        if (t < L) gh[t] = from_f32<T>(z[j]);
+        if (t + 1 < L) gh[t + 1] = from_f32<T>(z[m + j]);
     }
     if (threadIdx.x == 0) {
         const float* wd = reinterpret_cast<const float*>(p.ws_d) + ch * B;
@@ -1038,41 +1125,6 @@ template <typename T> __device__ inline void bwd_reduce(const HyenaFftConvBwdPar
 // z = a_b0 + i·a_b1 (a real: h ∗ z = h ∗ a_b0 + i·h ∗ a_b1, so one complex FFT serves two rows).
 // Workspace row-major [n1][n2]: row r holds k1 = rev(r) (column DIF output order), entry j of a
 // row holds t2 = j after pass 1 and k2 = rev(j) after the row DIF (pass 2).
-
-// Column FFT over the n1 rows of a tile s[r·tc + c] (tc = 2^log2tc columns), DIF, in place.
-__device__ inline void fft_dif_cols(float2* s, unsigned log2n1, unsigned log2tc) {
-    const unsigned n1 = 1u << log2n1, tc = 1u << log2tc;
-    for (unsigned span = n1 / 2; span >= 1; span /= 2) {
-        for (unsigned i = threadIdx.x; i < (n1 / 2) * tc; i += blockDim.x) {
-            const unsigned c = i & (tc - 1), bi = i >> log2tc;
-            const unsigned j = bi & (span - 1);
-            const unsigned a = (2 * (bi - j) + j) * tc + c;
-            const unsigned b = a + span * tc;
-            const float2 u = s[a], v = s[b];
-            s[a] = cadd(u, v);
-            s[b] = cmul(csub(u, v), twiddle(j, span));
-        }
-        __syncthreads();
-    }
-}
-
-// Column inverse FFT (DIT, conjugate twiddles, unnormalised), bit-reversed rows in, natural out.
-__device__ inline void ifft_dit_cols(float2* s, unsigned log2n1, unsigned log2tc) {
-    const unsigned n1 = 1u << log2n1, tc = 1u << log2tc;
-    for (unsigned span = 1; span < n1; span *= 2) {
-        for (unsigned i = threadIdx.x; i < (n1 / 2) * tc; i += blockDim.x) {
-            const unsigned c = i & (tc - 1), bi = i >> log2tc;
-            const unsigned j = bi & (span - 1);
-            const unsigned a = (2 * (bi - j) + j) * tc + c;
-            const unsigned b = a + span * tc;
-            const float2 u = s[a];
-            const float2 v = cmul(s[b], conjf2(twiddle(j, span)));
-            s[a] = cadd(u, v);
-            s[b] = csub(u, v);
-        }
-        __syncthreads();
-    }
-}
 
 // Block -> (channel, pair, column tile) of the column passes; blockIdx.x = (ch·P + pr)·nb + cb.
 struct LongTile {
@@ -1095,9 +1147,12 @@ __device__ inline LongTile long_tile(const HyenaFftConvLongParams& p) {
 // Pass 1: a = pre ⊙ v of rows b0, b1 (zero padded to n), n1-point FFTs down the tile's columns,
 // twiddle W_n^{t2·k1}, store to ws[rowid][r][t2]. (Filter: v = h, B = 1, pre = 0, ws = hf.)
 template <typename T> __device__ inline void long_cols(const HyenaFftConvLongParams p) {
-    HYENA_DYN_SHARED(float2, s);
+    HYENA_DYN_SHARED(float, s);  // the tile, n1·tc complex as two float planes
+    __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
     const unsigned log2n1 = (unsigned)p.log2n1, log2tc = (unsigned)p.log2tile;
-    const unsigned n1 = 1u << log2n1, n2 = 1u << p.log2n2, tc = 1u << log2tc;
+    const unsigned n1 = 1u << log2n1, n2 = 1u << p.log2n2, tc = 1u << log2tc, N = n1 * tc;
+    const unsigned E = log2n1 + (unsigned)p.log2n2;
+    const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
     const uint64_t n = (uint64_t)n1 * n2, L = p.l, C = p.c;
     const LongTile tl = long_tile(p);
     const uint64_t off0 = (2 * tl.pr * C + tl.ch) * L, off1 = off0 + C * L;
@@ -1116,16 +1171,15 @@ template <typename T> __device__ inline void long_cols(const HyenaFftConvLongPar
                 if (pre) im *= to_f32<T>(pre[off1 + t]);
             }
         }
-        s[i] = make_float2(re, im);
+        smfft::st(s, N, i, make_float2(re, im));
     }
     __syncthreads();
-    fft_dif_cols(s, log2n1, log2tc);
+    dif_cols(s, N, log2n1, log2tc, tw, E);
     float2* __restrict__ ws = reinterpret_cast<float2*>(p.ws) + tl.rowid * n;
-    const unsigned half_n = (unsigned)(n / 2);
-    for (unsigned i = threadIdx.x; i < n1 * tc; i += blockDim.x) {
+    for (unsigned i = threadIdx.x; i < N; i += blockDim.x) {
         const unsigned r = i >> log2tc, c = i & (tc - 1);
         const unsigned t2 = tl.col0 + c;
-        ws[(uint64_t)r * n2 + t2] = cmul(s[i], twiddle(rev(r, log2n1) * t2, half_n));
+        ws[(uint64_t)r * n2 + t2] = cmul(smfft::ld(s, N, i), tw.get(rev(r, log2n1) * t2));
     }
 }
 
@@ -1133,29 +1187,36 @@ template <typename T> __device__ inline void long_cols(const HyenaFftConvLongPar
 // spectrum (hf = 0, the filter): scale by 1/n and store (bit-reversed k2 order: the spectrum
 // layout); else multiply by the spectrum (same layout), inverse DIT FFT, twiddle W_n^{−t2·k1}, store.
 __device__ inline void long_rows(const HyenaFftConvLongParams p) {
-    HYENA_DYN_SHARED(float2, z);
+    using smfft::ld;
+    using smfft::st;
+    HYENA_DYN_SHARED(float, z);  // the row, n2 complex as two float planes
+    __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
     const unsigned log2n1 = (unsigned)p.log2n1, log2n2 = (unsigned)p.log2n2;
-    const unsigned n1 = 1u << log2n1, n2 = 1u << log2n2;
+    const unsigned n1 = 1u << log2n1, n2 = 1u << log2n2, E = log2n1 + log2n2;
+    const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
     const uint64_t n = (uint64_t)n1 * n2;
     const uint64_t P = (p.b + 1) / 2;
     const uint64_t pr = blockIdx.x % P, cr = blockIdx.x / P;
     const unsigned r = (unsigned)(cr % n1);
     const uint64_t ch = cr / n1;
     float2* __restrict__ row = reinterpret_cast<float2*>(p.ws) + (ch * P + pr) * n + (uint64_t)r * n2;
-    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) z[j] = row[j];
+    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) st(z, n2, j, row[j]);
     __syncthreads();
-    fft_dif(z, log2n2);
+    dif_cols(z, n2, log2n2, 0, tw, E);
     if (!p.hf) {
         const float scale = 1.0f / (float)n;
-        for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) row[j] = make_float2(z[j].x * scale, z[j].y * scale);
+        for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) {
+            const float2 x = ld(z, n2, j);
+            row[j] = make_float2(x.x * scale, x.y * scale);
+        }
         return;
     }
     const float2* __restrict__ hrow = reinterpret_cast<const float2*>(p.hf) + ch * n + (uint64_t)r * n2;
-    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) z[j] = cmul(z[j], hrow[j]);
+    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) st(z, n2, j, cmul(ld(z, n2, j), hrow[j]));
     __syncthreads();
-    ifft_dit(z, log2n2);
-    const unsigned k1 = rev(r, log2n1), half_n = (unsigned)(n / 2);
-    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) row[j] = cmul(z[j], conjf2(twiddle(k1 * j, half_n)));
+    dit_cols(z, n2, log2n2, 0, tw, E);
+    const unsigned k1 = rev(r, log2n1);
+    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) row[j] = cmul(ld(z, n2, j), conjf2(tw.get(k1 * j)));
 }
 
 // Backward pass 2, one block per (channel, workspace row r), blockIdx.x = ch·n1 + r. For every
@@ -1166,49 +1227,56 @@ __device__ inline void long_rows(const HyenaFftConvLongParams p) {
 // twiddled into hw [C, n] (the grad_h slab). Shared memory: 3 rows of n2 float2.
 __device__ inline void long_rows_bwd(const HyenaFftConvLongBwdParams pb) {
     const HyenaFftConvLongParams& p = pb.fwd;
-    HYENA_DYN_SHARED(float2, za);
+    using smfft::ld;
+    using smfft::st;
+    HYENA_DYN_SHARED(float, za);  // za, zg, acc: n2 complex each, as two float planes
+    __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
     const unsigned log2n1 = (unsigned)p.log2n1, log2n2 = (unsigned)p.log2n2;
-    const unsigned n1 = 1u << log2n1, n2 = 1u << log2n2;
-    float2* zg = za + n2;
-    float2* acc = zg + n2;
+    const unsigned n1 = 1u << log2n1, n2 = 1u << log2n2, E = log2n1 + log2n2;
+    float* zg = za + 2 * n2;
+    float* acc = zg + 2 * n2;
+    const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
     const uint64_t n = (uint64_t)n1 * n2;
     const uint64_t P = (p.b + 1) / 2;
     const unsigned r = (unsigned)(blockIdx.x % n1);
     const uint64_t ch = blockIdx.x / n1;
-    const unsigned k1 = rev(r, log2n1), half_n = (unsigned)(n / 2);
+    const unsigned k1 = rev(r, log2n1);
     const float2* __restrict__ hrow = reinterpret_cast<const float2*>(p.hf) + ch * n + (uint64_t)r * n2;
-    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) acc[j] = make_float2(0.f, 0.f);
+    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) st(acc, n2, j, make_float2(0.f, 0.f));
     for (uint64_t pr = 0; pr < P; ++pr) {
         float2* __restrict__ ra = reinterpret_cast<float2*>(p.ws) + (ch * P + pr) * n + (uint64_t)r * n2;
         float2* __restrict__ rg = reinterpret_cast<float2*>(pb.ws_g) + (ch * P + pr) * n + (uint64_t)r * n2;
         for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) {
-            za[j] = ra[j];
-            zg[j] = rg[j];
+            st(za, n2, j, ra[j]);
+            st(zg, n2, j, rg[j]);
         }
         __syncthreads();
-        fft_dif(za, log2n2);
-        fft_dif(zg, log2n2);
+        dif_cols(za, n2, log2n2, 0, tw, E);
+        dif_cols(zg, n2, log2n2, 0, tw, E);
         for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) {
-            const float2 a = za[j], g = zg[j], h = hrow[j];
-            acc[j] = cadd(acc[j], cmul(g, conjf2(a)));
-            za[j] = cmul(a, h);
-            zg[j] = cmul(g, conjf2(h));
+            const float2 a = ld(za, n2, j), g = ld(zg, n2, j), h = hrow[j];
+            st(acc, n2, j, cadd(ld(acc, n2, j), cmul(g, conjf2(a))));
+            st(za, n2, j, cmul(a, h));
+            st(zg, n2, j, cmul(g, conjf2(h)));
         }
         __syncthreads();
-        ifft_dit(za, log2n2);
-        ifft_dit(zg, log2n2);
+        dit_cols(za, n2, log2n2, 0, tw, E);
+        dit_cols(zg, n2, log2n2, 0, tw, E);
         for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) {
-            const float2 w = conjf2(twiddle(k1 * j, half_n));
-            ra[j] = cmul(za[j], w);
-            rg[j] = cmul(zg[j], w);
+            const float2 w = conjf2(tw.get(k1 * j));
+            ra[j] = cmul(ld(za, n2, j), w);
+            rg[j] = cmul(ld(zg, n2, j), w);
         }
     }
     const float inv_n = 1.0f / (float)n;
-    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) acc[j] = make_float2(acc[j].x * inv_n, acc[j].y * inv_n);
+    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) {
+        const float2 x = ld(acc, n2, j);
+        st(acc, n2, j, make_float2(x.x * inv_n, x.y * inv_n));
+    }
     __syncthreads();
-    ifft_dit(acc, log2n2);
+    dit_cols(acc, n2, log2n2, 0, tw, E);
     float2* __restrict__ hw = reinterpret_cast<float2*>(pb.slab) + ch * n + (uint64_t)r * n2;
-    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) hw[j] = cmul(acc[j], conjf2(twiddle(k1 * j, half_n)));
+    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) hw[j] = cmul(ld(acc, n2, j), conjf2(tw.get(k1 * j)));
 }
 
 // Pass 3: inverse n1-point FFTs down the tile's columns (bit-reversed rows in, t1 natural out);
@@ -1216,18 +1284,21 @@ __device__ inline void long_rows_bwd(const HyenaFftConvLongBwdParams pb) {
 // With grad_d (the backward's grad_h pass, p.b = 1, p.ws = the slab): y = the real part, and its
 // lag 0 to grad_d.
 template <typename T> __device__ inline void long_out(const HyenaFftConvLongParams p, T* grad_d = nullptr) {
-    HYENA_DYN_SHARED(float2, s);
+    HYENA_DYN_SHARED(float, s);  // the tile, n1·tc complex as two float planes
+    __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
     const unsigned log2n1 = (unsigned)p.log2n1, log2tc = (unsigned)p.log2tile;
-    const unsigned n1 = 1u << log2n1, n2 = 1u << p.log2n2, tc = 1u << log2tc;
+    const unsigned n1 = 1u << log2n1, n2 = 1u << p.log2n2, tc = 1u << log2tc, N = n1 * tc;
+    const unsigned E = log2n1 + (unsigned)p.log2n2;
     const uint64_t n = (uint64_t)n1 * n2, L = p.l, C = p.c;
     const LongTile tl = long_tile(p);
+    const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
     const float2* __restrict__ ws = reinterpret_cast<const float2*>(p.ws) + tl.rowid * n;
-    for (unsigned i = threadIdx.x; i < n1 * tc; i += blockDim.x) {
+    for (unsigned i = threadIdx.x; i < N; i += blockDim.x) {
         const unsigned r = i >> log2tc, c = i & (tc - 1);
-        s[i] = ws[(uint64_t)r * n2 + tl.col0 + c];
+        smfft::st(s, N, i, ws[(uint64_t)r * n2 + tl.col0 + c]);
     }
     __syncthreads();
-    ifft_dit_cols(s, log2n1, log2tc);
+    dit_cols(s, N, log2n1, log2tc, tw, E);
     const uint64_t off0 = (2 * tl.pr * C + tl.ch) * L, off1 = off0 + C * L;
     const T* __restrict__ v = reinterpret_cast<const T*>(p.v);
     const T* __restrict__ pre = p.pre ? reinterpret_cast<const T*>(p.pre) : nullptr;
@@ -1238,7 +1309,7 @@ template <typename T> __device__ inline void long_out(const HyenaFftConvLongPara
         const unsigned r = i >> log2tc, c = i & (tc - 1);
         const uint64_t t = (uint64_t)r * n2 + tl.col0 + c;
         if (t >= L) continue;
-        const float2 conv = s[i];
+        const float2 conv = smfft::ld(s, N, i);
         if (grad_d) {
             // grad_h [C, L] = real part of the batch-summed correlation; lag 0 is grad_D[c].
             y[off0 + t] = from_f32<T>(conv.x);

@@ -84,11 +84,7 @@ fn sampled_fftconv_counters_scale_to_the_full_run() {
 #[test]
 fn fftconv_smem_kernels_meet_the_structural_bounds() {
     use hyena_kernels::device::sim::{LaunchCounters, SimDevice};
-    use hyena_kernels::device::{Device, DeviceBuffer};
-    use hyena_kernels::ops::fftconv::{gated_fftconv_bwd, gated_fftconv_fwd, GatedConvGradViews};
-    use std::sync::Arc;
-    let sim = Arc::new(SimDevice::new());
-    let dev: Arc<dyn Device> = sim.clone();
+    let sim = std::sync::Arc::new(SimDevice::new());
     let table = |log2n: u32| -> u64 {
         (1..=log2n).map(|e| (1u64 << (e - 1)).min(64) + if e >= 8 { (1u64 << (e - 7)).min(64) } else { 0 }).sum()
     };
@@ -112,28 +108,79 @@ fn fftconv_smem_kernels_meet_the_structural_bounds() {
     };
     for l in [100usize, 2048, 8192] {
         let log2n = (2 * l).next_power_of_two().trailing_zeros();
-        let (bs, c) = (1usize, 1usize);
-        let x: Vec<f32> = (0..l).map(|i| ((i * 37) % 11) as f32 * 0.1 - 0.5).collect();
-        let dx = DeviceBuffer::from_host(&dev, &x).unwrap();
-        let dd = DeviceBuffer::from_host(&dev, &[0.5f32]).unwrap();
-        let mut outs: Vec<DeviceBuffer<f32>> = (0..5).map(|_| DeviceBuffer::<f32>::alloc(&dev, l).unwrap()).collect();
-        let mut gd = DeviceBuffer::<f32>::alloc(&dev, 1).unwrap();
-        sim.set_counters(true);
-        gated_fftconv_fwd(&dev, &dx, &dd, &dx, Some(dx.as_view()), Some(dx.as_view()), bs, c, l, &mut outs[0]).unwrap();
-        let [gv, gpre, gpost, gh, _] = &mut outs[..] else { unreachable!() };
-        let grads = GatedConvGradViews {
-            grad_v: gv.as_view_mut(),
-            grad_pre: Some(gpre.as_view_mut()),
-            grad_post: Some(gpost.as_view_mut()),
-            grad_h: gh.as_view_mut(),
-            grad_d: gd.as_view_mut(),
-        };
-        gated_fftconv_bwd(&dev, &dx, &dd, &dx, Some(dx.as_view()), Some(dx.as_view()), &dx, bs, c, l, grads).unwrap();
-        sim.set_counters(false);
-        let ks = sim.take_counters();
+        let ks = fftconv_fwd_bwd_counters(&sim, l, None);
         let find = |name: &str| ks.iter().find(|k| k.kernel == name).unwrap_or_else(|| panic!("{name} not launched: {ks:?}"));
         check(find("hyena_fftconv_filter_f32"), log2n, 1);
         check(find("hyena_fftconv_fwd_f32"), log2n, 2);
         check(find("hyena_fftconv_bwd_f32"), log2n, 4);
+    }
+}
+
+/// The counters of one `gated_fftconv_fwd` and one `gated_fftconv_bwd` (B = 1, C = 1, row length
+/// `l`, gates on, inputs a fixed pattern), in launch order; `sample`: blocks counted per uniform
+/// launch (the outputs are then not computed).
+fn fftconv_fwd_bwd_counters(sim: &std::sync::Arc<hyena_kernels::device::sim::SimDevice>, l: usize, sample: Option<u32>) -> Vec<hyena_kernels::device::sim::LaunchCounters> {
+    use hyena_kernels::device::{Device, DeviceBuffer};
+    use hyena_kernels::ops::fftconv::{gated_fftconv_bwd, gated_fftconv_fwd, GatedConvGradViews};
+    use std::sync::Arc;
+    let dev: Arc<dyn Device> = sim.clone();
+    let x: Vec<f32> = (0..l).map(|i| ((i * 37) % 11) as f32 * 0.1 - 0.5).collect();
+    let dx = DeviceBuffer::from_host(&dev, &x).unwrap();
+    let dd = DeviceBuffer::from_host(&dev, &[0.5f32]).unwrap();
+    let mut outs: Vec<DeviceBuffer<f32>> = (0..5).map(|_| DeviceBuffer::<f32>::alloc(&dev, l).unwrap()).collect();
+    let mut gd = DeviceBuffer::<f32>::alloc(&dev, 1).unwrap();
+    sim.set_block_sample(sample);
+    sim.set_counters(true);
+    gated_fftconv_fwd(&dev, &dx, &dd, &dx, Some(dx.as_view()), Some(dx.as_view()), 1, 1, l, &mut outs[0]).unwrap();
+    let [gv, gpre, gpost, gh, _] = &mut outs[..] else { unreachable!() };
+    let grads = GatedConvGradViews {
+        grad_v: gv.as_view_mut(),
+        grad_pre: Some(gpre.as_view_mut()),
+        grad_post: Some(gpost.as_view_mut()),
+        grad_h: gh.as_view_mut(),
+        grad_d: gd.as_view_mut(),
+    };
+    gated_fftconv_bwd(&dev, &dx, &dd, &dx, Some(dx.as_view()), Some(dx.as_view()), &dx, 1, 1, l, grads).unwrap();
+    sim.set_counters(false);
+    sim.set_block_sample(None);
+    sim.take_counters()
+}
+
+/// Structural properties of the multi-pass (four-step) kernels, on the simulator's counters (2
+/// sampled blocks per launch) at the shortest row both passes take that path for, L =
+/// SMEM_MAX_LEN + 1 (n = 2^16, n1 = n2 = 2^8), B = 1, C = 1:
+/// - no transcendental per butterfly or per point: sin/cos calls per block at most the entries of
+///   the three-level twiddle table a block builds once (`PowTw` in kernels/fftconv.cu: levels of
+///   a = ⌈E/3⌉ bits for n = 2^E, 2·2^a + 2^(E−2a) entries; n = 2^16: 144), no divisions, no
+///   exp/log/sqrt. Before the table the column pass made one sincospif per butterfly of its
+///   log2(n1) radix-2 stages plus one per point (~5 per point).
+/// Not asserted yet (radix-2/4 stages, issue 11): wavefronts per request and barriers per FFT;
+/// they are printed.
+#[test]
+fn fftconv_long_kernels_take_twiddles_from_a_table() {
+    use hyena_kernels::device::sim::SimDevice;
+    use hyena_kernels::ops::fftconv::SMEM_MAX_LEN;
+    let sim = std::sync::Arc::new(SimDevice::new());
+    let l = SMEM_MAX_LEN + 1;
+    let log2n = (2 * l).next_power_of_two().trailing_zeros();
+    let a = log2n.div_ceil(3);
+    let table = 2 * (1u64 << a) + (1u64 << log2n.saturating_sub(2 * a));
+    let ks = fftconv_fwd_bwd_counters(&sim, l, Some(2));
+    let long: Vec<_> = ks.iter().filter(|k| k.kernel.starts_with("hyena_fftconv_long_")).collect();
+    // Forward: filter spectrum (cols, rows), cols, rows, out; backward: filter spectrum, cols of a
+    // and of g, rows_bwd, out for grad_post, grad_v, grad_pre, grad_h.
+    assert_eq!(long.len(), 5 + 9, "{:?}", ks.iter().map(|k| &k.kernel).collect::<Vec<_>>());
+    for k in long {
+        let per = |x: u64| x as f64 / k.blocks_run as f64;
+        let s = &k.shared;
+        let wf = (s.load_wavefronts + s.store_wavefronts) as f64 / (s.load_requests + s.store_requests) as f64;
+        eprintln!(
+            "{} n=2^{log2n}: sincos/block {} (table {table}), barriers/block {}, wavefronts/request {wf:.3}",
+            k.kernel,
+            per(k.math.sincos),
+            per(k.barriers)
+        );
+        assert!(per(k.math.sincos) <= table as f64, "{}: {:?}", k.kernel, k.math);
+        assert_eq!((k.math.div_rcp, k.math.exp_log, k.math.sqrt), (0, 0, 0), "{}", k.kernel);
     }
 }
