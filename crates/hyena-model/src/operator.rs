@@ -988,12 +988,14 @@ impl<T: Scalar> HyenaOperator<T> {
 /// inside the pool, and +9 % CPU time, `HYENA_PROFILE_CALLER=main` of the profile harness;
 /// docs/BENCHMARKS.md, "The 1-thread short-L cells"); with one worker thread the GEMMs ran on
 /// the caller and the rest on the worker, alternately. Now one round trip per call.
+///
+/// Switched off (runs `f` on the calling thread): with the hand-over, hyena-cli's
+/// `train_recall::train_resume_equals_uninterrupted` failed 4 runs in 8 (an Adam moment of the
+/// filter's `freq` differed between the uninterrupted and the resumed run), i.e. some result
+/// depended on which thread ran the call; 0 in 8 before. Until that dependence is found, the
+/// same bits run to run come first.
 fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    if rayon::current_thread_index().is_some() {
-        f()
-    } else {
-        rayon::scope(|_| f())
-    }
+    f()
 }
 
 /// The `B·G` rows of chunk `i` of a group's `[B, (N+1)·G, L]` buffer, taken out of `rows` (its
