@@ -597,10 +597,6 @@ impl<T: Scalar> HyenaOperator<T> {
     /// the gradients are the same computation either way (a recomputed group runs the
     /// arithmetic of the kept path on its channels).
     pub fn forward_with(&self, u: &[T], b: usize, l: usize, policy: CachePolicy) -> Result<(Vec<T>, OperatorCache<T>)> {
-        on_pool(|| self.forward_with_here(u, b, l, policy))
-    }
-
-    fn forward_with_here(&self, u: &[T], b: usize, l: usize, policy: CachePolicy) -> Result<(Vec<T>, OperatorCache<T>)> {
         self.check_input(u, b, l)?;
         let d = self.cfg.d_model;
         let n = self.cfg.order;
@@ -692,10 +688,6 @@ impl<T: Scalar> HyenaOperator<T> {
 
     /// [`Self::infer`] with `group` channels per group (1 ≤ group; D or more is one group).
     pub fn infer_grouped(&self, u: &[T], b: usize, l: usize, group: usize) -> Result<Vec<T>> {
-        on_pool(|| self.infer_grouped_here(u, b, l, group))
-    }
-
-    fn infer_grouped_here(&self, u: &[T], b: usize, l: usize, group: usize) -> Result<Vec<T>> {
         self.check_input(u, b, l)?;
         let g = group.clamp(1, self.cfg.d_model);
         let plan = FftConvPlan::<T>::cached(l)?;
@@ -785,10 +777,6 @@ impl<T: Scalar> HyenaOperator<T> {
     /// workspaces reused by every group. Live at the peak besides the cache: `grad_u`, `grad_h`
     /// `[(N−1)·D, L]` and one group's workspaces ([`train_group`]), then the filter backward.
     pub fn backward(&self, cache: &OperatorCache<T>, grad_y: &[T], grads: &mut Self) -> Result<Vec<T>> {
-        on_pool(|| self.backward_here(cache, grad_y, grads))
-    }
-
-    fn backward_here(&self, cache: &OperatorCache<T>, grad_y: &[T], grads: &mut Self) -> Result<Vec<T>> {
         self.check_cache(cache, grads)?;
         let (b, l) = (cache.b, cache.l);
         let d = self.cfg.d_model;
@@ -977,25 +965,6 @@ impl<T: Scalar> HyenaOperator<T> {
         on_group_rows(&mut grads.in_proj_bias, 1, d, n + 1, c0, c1, |c| add_f64(c, &gb_in))?;
         Ok(())
     }
-}
-
-/// Runs `f` on a worker thread of the rayon pool: directly when called on one, else handed to the
-/// global pool once (`rayon::scope` runs its body on a worker).
-///
-/// Why: called from a thread outside the pool (a program's main thread, as `hyena bench` calls
-/// the operator), every parallel loop of the call was handed to the pool and the caller woken
-/// after it, ~7 round trips per `infer` at L = 1K (14 more context switches per call than from
-/// inside the pool, and +9 % CPU time, `HYENA_PROFILE_CALLER=main` of the profile harness;
-/// docs/BENCHMARKS.md, "The 1-thread short-L cells"); with one worker thread the GEMMs ran on
-/// the caller and the rest on the worker, alternately. Now one round trip per call.
-///
-/// Switched off (runs `f` on the calling thread): with the hand-over, hyena-cli's
-/// `train_recall::train_resume_equals_uninterrupted` failed 4 runs in 8 (an Adam moment of the
-/// filter's `freq` differed between the uninterrupted and the resumed run), i.e. some result
-/// depended on which thread ran the call; 0 in 8 before. Until that dependence is found, the
-/// same bits run to run come first.
-fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    f()
 }
 
 /// The `B·G` rows of chunk `i` of a group's `[B, (N+1)·G, L]` buffer, taken out of `rows` (its
