@@ -89,22 +89,10 @@ fn fftconv_smem_kernels_meet_the_structural_bounds() {
         (1..=log2n).map(|e| (1u64 << (e - 1)).min(64) + if e >= 8 { (1u64 << (e - 7)).min(64) } else { 0 }).sum()
     };
     let check = |k: &LaunchCounters, log2n: u32, ffts: u64| {
-        let blocks = k.blocks_run;
-        let per = |x: u64| x as f64 / blocks as f64;
         let bar_bound = ffts * (log2n.div_ceil(4) as u64 + 2);
-        let s = &k.shared;
-        let wf = (s.load_wavefronts + s.store_wavefronts) as f64 / (s.load_requests + s.store_requests) as f64;
-        eprintln!(
-            "{} n=2^{log2n}: sincos/block {} (table {}), barriers/block {} (bound {bar_bound}), wavefronts/request {wf:.3}",
-            k.kernel,
-            per(k.math.sincos),
-            table(log2n),
-            per(k.barriers)
-        );
-        assert!(per(k.math.sincos) <= table(log2n) as f64, "{}: {:?}", k.kernel, k.math);
-        assert_eq!((k.math.div_rcp, k.math.exp_log, k.math.sqrt), (0, 0, 0), "{}", k.kernel);
-        assert!(per(k.barriers) <= bar_bound as f64, "{}: {} barriers per block", k.kernel, per(k.barriers));
-        assert!(wf <= 1.15, "{}: {wf} wavefronts per shared request ({s:?})", k.kernel);
+        let (barriers, wf) = twiddles_from_table(k, log2n, table(log2n));
+        assert!(barriers <= bar_bound as f64, "{}: {barriers} barriers per block (bound {bar_bound})", k.kernel);
+        assert!(wf <= 1.15, "{}: {wf} wavefronts per shared request ({:?})", k.kernel, k.shared);
     };
     for l in [100usize, 2048, 8192] {
         let log2n = (2 * l).next_power_of_two().trailing_zeros();
@@ -171,16 +159,25 @@ fn fftconv_long_kernels_take_twiddles_from_a_table() {
     // and of g, rows_bwd, out for grad_post, grad_v, grad_pre, grad_h.
     assert_eq!(long.len(), 5 + 9, "{:?}", ks.iter().map(|k| &k.kernel).collect::<Vec<_>>());
     for k in long {
-        let per = |x: u64| x as f64 / k.blocks_run as f64;
-        let s = &k.shared;
-        let wf = (s.load_wavefronts + s.store_wavefronts) as f64 / (s.load_requests + s.store_requests) as f64;
-        eprintln!(
-            "{} n=2^{log2n}: sincos/block {} (table {table}), barriers/block {}, wavefronts/request {wf:.3}",
-            k.kernel,
-            per(k.math.sincos),
-            per(k.barriers)
-        );
-        assert!(per(k.math.sincos) <= table as f64, "{}: {:?}", k.kernel, k.math);
-        assert_eq!((k.math.div_rcp, k.math.exp_log, k.math.sqrt), (0, 0, 0), "{}", k.kernel);
+        twiddles_from_table(k, log2n, table);
     }
+}
+
+/// Asserts that launch `k` (FFT size n = 2^`log2n`) makes no transcendental per butterfly: sin/cos
+/// calls per block at most `table` (the twiddle entries a block builds once), no division, no
+/// exp/log/sqrt. Prints those rates with the barriers per block and the shared wavefronts per
+/// request, and returns the latter two for the caller's bounds.
+fn twiddles_from_table(k: &hyena_kernels::device::sim::LaunchCounters, log2n: u32, table: u64) -> (f64, f64) {
+    let per = |x: u64| x as f64 / k.blocks_run as f64;
+    let s = &k.shared;
+    let wf = (s.load_wavefronts + s.store_wavefronts) as f64 / (s.load_requests + s.store_requests) as f64;
+    eprintln!(
+        "{} n=2^{log2n}: sincos/block {} (table {table}), barriers/block {}, wavefronts/request {wf:.3}",
+        k.kernel,
+        per(k.math.sincos),
+        per(k.barriers)
+    );
+    assert!(per(k.math.sincos) <= table as f64, "{}: {:?}", k.kernel, k.math);
+    assert_eq!((k.math.div_rcp, k.math.exp_log, k.math.sqrt), (0, 0, 0), "{}", k.kernel);
+    (per(k.barriers), wf)
 }
