@@ -257,6 +257,11 @@ pub fn filter_fwd<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<(Vec<T>,
 /// Positions per block of [`filter_infer`].
 const INFER_BLOCK: usize = 2048;
 
+/// Positions per partial sum of the filter backward's d freq (a fixed grouping: the same bits with
+/// any number of threads). 256 rows of F ≤ 64 values: ≥ 4 parallel chunks from L = 1K, and
+/// L/256 partials of F f64 values (2 MiB at L = 1M, F = 64).
+const FREQ_SUM_ROWS: usize = 256;
+
 /// The filter `h` `[C, L]` for inference (no cache for a backward pass): the arithmetic of
 /// [`filter_fwd`], evaluated over blocks of positions. The FFN, the modulation and the
 /// normalisation act on one position at a time, so no `[L, F]` or `[L, C]` activation is held
@@ -473,22 +478,31 @@ pub fn filter_bwd<T: Scalar>(
             }
             vmath::cos_in_place(cb);
         });
-        let gf = g_pre
-            .par_chunks_mut(f)
-            .zip(g_act.par_chunks(f))
-            .zip(p.par_chunks(f))
-            .fold(
-                || vec![0.0f64; f],
-                |mut acc, ((gp, ga), pr)| {
+        // d freq sums over the L positions: fixed chunks of FREQ_SUM_ROWS rows, each summed in
+        // row order, then the partials added in chunk order, so the grouping (and the bits) depend
+        // on neither the pool's size nor rayon's work stealing (a `fold`/`reduce` here split where
+        // the stealing did, and the resumed and uninterrupted runs of `train-recall` drifted apart).
+        let chunk = FREQ_SUM_ROWS * f;
+        let parts: Vec<Vec<f64>> = g_pre
+            .par_chunks_mut(chunk)
+            .zip(g_act.par_chunks(chunk))
+            .zip(p.par_chunks(chunk))
+            .map(|((gpc, gac), pc)| {
+                let mut acc = vec![0.0f64; f];
+                for ((gp, ga), pr) in gpc.chunks_mut(f).zip(gac.chunks(f)).zip(pc.chunks(f)) {
                     for j in 0..f {
                         let gs = ga[j] * gp[j];
                         acc[j] += gs * pr[j];
                         gp[j] = gs * freq[j];
                     }
-                    acc
-                },
-            )
-            .reduce(|| vec![0.0f64; f], |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect());
+                }
+                acc
+            })
+            .collect();
+        let mut gf = vec![0.0f64; f];
+        for part in &parts {
+            gf.iter_mut().zip(part).for_each(|(a, &b)| *a += b);
+        }
         g_freq.iter_mut().zip(&gf).for_each(|(a, &b)| *a += b);
         let d_in = if i == 0 { e } else { f };
         let (wt, _) = &w.layers[i];

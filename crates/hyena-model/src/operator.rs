@@ -597,6 +597,10 @@ impl<T: Scalar> HyenaOperator<T> {
     /// the gradients are the same computation either way (a recomputed group runs the
     /// arithmetic of the kept path on its channels).
     pub fn forward_with(&self, u: &[T], b: usize, l: usize, policy: CachePolicy) -> Result<(Vec<T>, OperatorCache<T>)> {
+        on_pool(|| self.forward_with_here(u, b, l, policy))
+    }
+
+    fn forward_with_here(&self, u: &[T], b: usize, l: usize, policy: CachePolicy) -> Result<(Vec<T>, OperatorCache<T>)> {
         self.check_input(u, b, l)?;
         let d = self.cfg.d_model;
         let n = self.cfg.order;
@@ -688,6 +692,10 @@ impl<T: Scalar> HyenaOperator<T> {
 
     /// [`Self::infer`] with `group` channels per group (1 ≤ group; D or more is one group).
     pub fn infer_grouped(&self, u: &[T], b: usize, l: usize, group: usize) -> Result<Vec<T>> {
+        on_pool(|| self.infer_grouped_here(u, b, l, group))
+    }
+
+    fn infer_grouped_here(&self, u: &[T], b: usize, l: usize, group: usize) -> Result<Vec<T>> {
         self.check_input(u, b, l)?;
         let g = group.clamp(1, self.cfg.d_model);
         let plan = FftConvPlan::<T>::cached(l)?;
@@ -777,6 +785,10 @@ impl<T: Scalar> HyenaOperator<T> {
     /// workspaces reused by every group. Live at the peak besides the cache: `grad_u`, `grad_h`
     /// `[(N−1)·D, L]` and one group's workspaces ([`train_group`]), then the filter backward.
     pub fn backward(&self, cache: &OperatorCache<T>, grad_y: &[T], grads: &mut Self) -> Result<Vec<T>> {
+        on_pool(|| self.backward_here(cache, grad_y, grads))
+    }
+
+    fn backward_here(&self, cache: &OperatorCache<T>, grad_y: &[T], grads: &mut Self) -> Result<Vec<T>> {
         self.check_cache(cache, grads)?;
         let (b, l) = (cache.b, cache.l);
         let d = self.cfg.d_model;
@@ -964,6 +976,29 @@ impl<T: Scalar> HyenaOperator<T> {
         on_group_rows(&mut grads.in_proj_weight, d, d, n + 1, c0, c1, |c| matmul_sum_k(c, &ab, cg, d, l, false, false))?;
         on_group_rows(&mut grads.in_proj_bias, 1, d, n + 1, c0, c1, |c| add_f64(c, &gb_in))?;
         Ok(())
+    }
+}
+
+/// Runs `f` on a worker thread of the rayon pool: directly when called on one, else handed to the
+/// global pool once (`rayon::scope` runs its body on a worker).
+///
+/// Why: called from a thread outside the pool (a program's main thread, as `hyena bench` calls
+/// the operator), every parallel loop of the call was handed to the pool and the caller woken
+/// after it, ~7 round trips per `infer` at L = 1K (14 more context switches per call than from
+/// inside the pool, and +9 % CPU time, `HYENA_PROFILE_CALLER=main` of the profile harness;
+/// docs/BENCHMARKS.md, "The 1-thread short-L cells"); with one worker thread the GEMMs ran on
+/// the caller and the rest on the worker, alternately. Now one round trip per call.
+///
+/// The results do not depend on which thread runs the call or on the pool's size (every parallel
+/// reduction has a fixed grouping; `operator::same_bits_for_every_thread_count` in the `lm` tests).
+/// This was switched off once: the filter backward's d freq was a rayon `fold`/`reduce` whose
+/// grouping followed the work stealing, and hyena-cli's `train_resume_equals_uninterrupted` failed
+/// 4 runs in 8 with the hand-over; the sum now goes in fixed chunks.
+fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() {
+        f()
+    } else {
+        rayon::scope(|_| f())
     }
 }
 

@@ -394,6 +394,39 @@ fn pooled_buffers_carry_no_state_between_calls() {
     assert!(call(&u, &gy, 50) == first, "after pool::release");
 }
 
+/// The same bits whatever the threads: forward and backward (every gradient) in rayon pools of 1,
+/// 2 and 3 threads, and called from outside any pool (the global one, as `hyena bench` and
+/// `train-recall` call the operator), must agree exactly. A reduction whose grouping follows the
+/// pool's size or its work stealing (a rayon `fold`/`reduce` over positions) differs here: in f64
+/// (f32 gradients would round most such differences away), at L = 1500 (the filter's position
+/// sums have several chunks to split).
+#[test]
+fn same_bits_for_every_thread_count() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(47);
+    let op = HyenaOperator::<f64>::init(&OperatorConfig { d_model: 4, filter_order: 16, emb_dim: 5, ..cfg(2, 1536, false) }, &mut rng).unwrap();
+    let (b, l) = (2, 1500);
+    let data = |rng: &mut rand::rngs::StdRng| -> Vec<f64> { (0..b * l * 4).map(|_| rng.random_range(-1.0..1.0)).collect() };
+    let (u, gy) = (data(&mut rng), data(&mut rng));
+    let call = || {
+        let (y, cache) = op.forward(&u, b, l).unwrap();
+        let mut grads = op.zeros_like();
+        let gu = op.backward(&cache, &gy, &mut grads).unwrap();
+        let params: Vec<Vec<f64>> = grads.params().iter().map(|p| p.data.to_vec()).collect();
+        (y, gu, params)
+    };
+    let here = call();
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        for rep in 0..3 {
+            let got = pool.install(call);
+            assert!(got.0 == here.0 && got.1 == here.1, "{threads} threads, call {rep}: y or grad_u differs");
+            for (i, (a, w)) in got.2.iter().zip(&here.2).enumerate() {
+                assert!(a == w, "{threads} threads, call {rep}: gradient of parameter {i} ({}) differs", op.params()[i].name);
+            }
+        }
+    }
+}
+
 /// `filter_infer` evaluates the filter in blocks of 2048 positions: at L = 4173 (three blocks, the
 /// last partial) it must give `filter_fwd`'s h, modulated and normalised, to rounding.
 #[test]
