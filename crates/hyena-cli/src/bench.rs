@@ -280,16 +280,33 @@ struct CellShape {
     train_cache_bytes: usize,
 }
 
+/// Positions per block of the filter's inference path (`hyena_kernels::cpu::filter::INFER_BLOCK`);
+/// it evaluates 2 blocks per thread at a time.
+const FILTER_INFER_BLOCK: u128 = 2048;
+/// Largest modulation window (with its f64 keys) the filter's cache keeps
+/// (`hyena_kernels::cpu::filter::WINDOW_KEEP_BYTES`); larger ones are computed per block.
+const FILTER_WINDOW_KEEP_BYTES: u128 = 256 << 20;
+
 /// Peak bytes (f32) a CPU Hyena cell holds, summed from the buffers the code allocates (the
-/// process's own resident base is added by the caller):
-/// - `hyena_fwd` ([`HyenaOperator::infer`]): u and y, the filter h `[(N−1)·D, L]`, one channel
-///   group's workspaces ([`hyena_model::operator::infer_group`]), FFT scratch per thread;
+/// process's own resident base is added by the caller). Both paths reuse their buffers from
+/// one call to the next (`hyena_model::pool`, the group workspaces, the filter's window cache),
+/// so in the timing loop every kept buffer is resident during the whole call, and the peak is
+/// the kept set plus the largest transient one:
+/// - every cell: the operator's parameters and buffers ([`OperatorConfig::param_count`]; the
+///   forward+backward also a gradient holder of that shape), the modulation window `[L, C]`
+///   (C = (N−1)·D) the filter's cache keeps up to 256 MiB, FFT scratch per thread;
+/// - `hyena_fwd` ([`HyenaOperator::infer`]): u, the filter h `[C, L]`, one channel group's
+///   workspaces ([`hyena_model::operator::infer_group`]), the filter's transients (the
+///   `[rows, C]` results of 2 blocks of 2048 positions per thread and each thread's f64 FFN
+///   activations) and the group loop's (y, the group's copies of in_proj's rows and out_proj's
+///   columns);
 /// - `hyena_fwdbwd`: the forward cache (u, the filter FFN's f64 activations and modulation window,
 ///   and either the in_proj and short-conv outputs, the recurrence steps and filter spectra, or,
 ///   when those exceed the cache budget `train_cache_bytes`, only the filter h), y, the
 ///   bench's u and grad_y, and the backward's largest live set (kept: the gradient of the
-///   short-conv output and of in_proj, grad_u, grad_h, the current step gradient; recomputed:
-///   grad_u, grad_h and one channel group's workspaces or the filter backward's temporaries);
+///   short-conv output and of in_proj, grad_u, grad_h, the current step gradient and the filter
+///   backward's temporaries, since the pooled gradients stay resident; recomputed: grad_u, grad_h
+///   and one channel group's workspaces or the filter backward's temporaries);
 /// - `core_fwd`: v, pre, post, y, h and its spectra.
 fn cpu_cell_bytes(key: &str, s: CellShape) -> u128 {
     let sz = 4u128;
@@ -299,33 +316,47 @@ fn cpu_cell_bytes(key: &str, s: CellShape) -> u128 {
     let bins = nfft / 2 + 1;
     let act = sz * b * l * d; // one [B, L, D] tensor
     let row = sz * l * d; // one [D, L] tensor (no batch)
+    let c = (n - 1) * d; // the filter's channels
     let spectra = |c: u128| 2 * sz * c * bins;
     let scratch = t * sz * (3 * nfft + 2 * l);
-    let weights = sz * l * (e + 1) * 2; // z and t (l_max = L), and their gradient holder
+    let cfg = OperatorConfig { emb_dim: s.emb_dim, ..operator_config(s.d, s.l, s.order, s.filter_width) };
+    let params = sz * cfg.param_count().map_or(0, |p| p as u128);
+    let window = match sz * l * c + 8 * (l + c) {
+        w if w <= FILTER_WINDOW_KEEP_BYTES => w,
+        _ => 0,
+    };
+    let filter_bwd = (n - 1) * row + sz * l * f + 3 * 8 * l * f;
     let cells = match key {
         "hyena_fwd" => {
             let g = hyena_model::operator::infer_group(s.d, s.order, s.b, s.l, bins as usize, 4) as u128;
             let group = g * sz * (b * l * (2 * (n + 1) + (n - 1)) + 2 * (n - 1) * bins);
-            2 * act + (n - 1) * row + group + scratch + weights / 2
+            let block = FILTER_INFER_BLOCK.min(l);
+            let filter_phase = sz * l.min(2 * FILTER_INFER_BLOCK * t) * c + t * block * (8 * e + 2 * 8 * f + sz * f);
+            let group_phase = act + sz * (n + 2) * g * d;
+            // The sum, not the larger, of the two phases: the filter's blocks run on the pool's
+            // workers, whose glibc arenas keep the freed pages resident while the group loop
+            // allocates from the caller's arena (4K, 2 threads: peak 81 MiB, 69 MiB with
+            // MALLOC_ARENA_MAX=1, where the larger phase alone gave 67).
+            act + (n - 1) * row + group + window + params + scratch + filter_phase + group_phase
         }
         "hyena_fwdbwd" => {
             let layers = 3u128;
+            // filter_fwd holds its window in the cache whether or not the window cache keeps it.
             let filter_cache = 8 * l * (e + f * (layers - 1)) + 8 * l * f * layers + sz * l * f + (n - 1) * row;
             let kept = hyena_model::operator::kept_bytes(s.d, s.order, s.b, s.l, bins as usize, 4) as u128;
             if kept <= s.train_cache_bytes as u128 {
                 let cache = act + kept + filter_cache;
-                let bwd = act * (2 * (n + 1) + 2) + (n - 1) * row;
-                2 * act + cache + act + bwd + scratch + weights
+                let bwd = act * (2 * (n + 1) + 2) + (n - 1) * row + filter_bwd;
+                2 * act + cache + act + bwd + scratch + 2 * params
             } else {
                 // Recomputed per channel group: the cache keeps u, h and the filter's activations;
                 // the backward holds grad_u, grad_h and either one group's workspaces or, after
                 // them, the filter backward's [L, C] transpose and [L, F] f64 temporaries.
                 let g = hyena_model::operator::train_group(s.d, s.order, s.b, s.l, bins as usize, 4) as u128;
                 let ws = g * sz * (b * l * (4 * (n + 1) + (n - 1) + 4) + 2 * (n - 1) * bins);
-                let filter_bwd = (n - 1) * row + sz * l * f + 3 * 8 * l * f;
                 let cache = act + (n - 1) * row + filter_cache;
                 let bwd = act + (n - 1) * row + ws.max(filter_bwd);
-                2 * act + cache + act + bwd + scratch + weights
+                2 * act + cache + act + bwd + scratch + 2 * params
             }
         }
         "core_fwd" => 4 * act + row + spectra(d) + scratch,
@@ -863,11 +894,24 @@ impl CpuBench {
     fn gated_cell(&self, key: &str, l: usize, s: &Setup, max_est_secs: f64, avail: Option<u64>, prev: Option<(usize, f64)>) -> Cell {
         let quadratic = key.starts_with("attn");
         let attn = AttnShape { b: self.batch, h: self.heads, l, dh: self.head_dim };
+        // The first length of a column has no measured point to extrapolate from: time one run
+        // at a short length (a few ms) and extrapolate from that. The probe gets a warm-up run:
+        // a cold first call (FFT plans, first-touch pages, thread start) took 1.75× the warm
+        // median at 1K, which made the 1M inference estimate 1.5× the measurement
+        // (docs/BENCHMARKS.md, "The bench's time estimate at 1M").
+        let anchor = prev.or_else(|| {
+            let l0 = l.min(PROBE_LEN);
+            let one = Policy::new(1, 1, 0.0, 0.0);
+            self.run(key, l0, &one).value.map(|ms| (l0, ms))
+        });
         // Buffers the operator keeps between calls (hyena_model::pool, the filter's window cache)
-        // belong to the previous cell: freed, and the freed heap returned to the OS, so that what
-        // the process holds now (binary, thread stacks, FFT plans, the gemm crate's per-thread
-        // buffers: 8–25 MiB, growing with the lengths run before) is the base of this cell's
-        // estimate and of its measured peak.
+        // belong to the previous cell (or the probe): freed, and the freed heap returned to the
+        // OS, so that what the process holds now (binary, thread stacks, FFT plans, the gemm
+        // crate's per-thread packing buffers: 8–25 MiB, growing with the lengths run before) is
+        // the base of this cell's estimate and of its measured peak. Taken after the probe: the
+        // first cell of a column read its base before the process had run a GEMM on each
+        // thread, and the gemm crate's per-thread buffers (the L2 size each) then counted in the
+        // peak but not in the estimate.
         hyena_model::pool::release();
         trim_heap();
         let base = resident_bytes().unwrap_or(BASE_BYTES);
@@ -881,22 +925,10 @@ impl CpuBench {
                     cpu_cell_bytes(key, CellShape { b: self.batch, l, d: self.width, order, filter_width, emb_dim: 33, threads, train_cache_bytes })
                 }
             };
-        // The first length of a column has no measured point to extrapolate from: time one run
-        // at a short length (a few ms) and extrapolate from that. The probe gets a warm-up run:
-        // a cold first call (FFT plans, first-touch pages, thread start) took 1.75× the warm
-        // median at 1K, which made the 1M inference estimate 1.5× the measurement
-        // (docs/BENCHMARKS.md, "The bench's time estimate at 1M").
-        let anchor = prev.or_else(|| {
-            let l0 = l.min(PROBE_LEN);
-            let one = Policy::new(1, 1, 0.0, 0.0);
-            self.run(key, l0, &one).value.map(|ms| (l0, ms))
-        });
         let est = estimate_ms(anchor, l, quadratic);
         let mut cell = match gate(est, bytes, max_est_secs, avail) {
             Some(c) => c,
             None => {
-                // Again: a first length's probe run above may have left buffers in the pool.
-                hyena_model::pool::release();
                 let tracked = reset_peak_rss();
                 let mut c = self.run(key, l, &s.policy);
                 c.peak_mib = peak_rss_mib().filter(|_| tracked);
