@@ -19,17 +19,25 @@ GPU (`--device cuda`):
   d2d_copy_gbps                device-to-device copy bandwidth (read + write), this run
   fftconv_bw_pct               torch_fftconv_fwd's compulsory traffic / time, as % of the copy
 
-Times are medians (ms) of repeated runs after warm-up; on GPU each run is bracketed by CUDA
-events. Cells whose estimated single run exceeds --max-est-secs (extrapolated from the previous
-length: L^2 for attention, L log L otherwise) are skipped, OOM is caught and reported.
-Writes JSON: {"meta": {...}, "columns": [...], "results": [{"key", "L", "value", "reps", "status"}]}.
+Times are medians (ms) of repeated runs after warm-up: at least --reps runs and until they add up
+to --sample-secs, no run started past --cell-budget-secs (the same rule as `hyena bench`); each
+result also has the fastest run and the quartiles. On GPU each run is bracketed by CUDA events.
+Cells whose estimated single run exceeds --max-est-secs (extrapolated from the previous length:
+L^2 for attention, L log L otherwise) are skipped, OOM is caught and reported.
+Writes JSON: {"meta": {...}, "columns": [...],
+              "results": [{"key", "L", "value", "reps", "status", "min", "p25", "p75"}]}.
+
+--serve (used by `hyena bench` on the CPU, so that each PyTorch cell runs right after its Rust
+counterpart and both sides of a ratio see the same host conditions): prints one JSON line
+{"meta", "columns"}, then answers each request line {"L": 1024, "keys": ["torch_hyena_fwd"]} (keys
+omitted: every column) with one line {"results": [...]}, until stdin closes. Anything else the
+process prints goes to stderr.
 """
 
 import argparse
 import json
 import math
 import os
-import statistics
 import sys
 import time
 
@@ -50,7 +58,9 @@ def parse_args(argv=None):
     p.add_argument("--filter-width", type=int, default=64)
     p.add_argument("--emb-dim", type=int, default=33)
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave torch's default)")
-    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--reps", type=int, default=5, help="fewest timed runs per cell")
+    p.add_argument("--sample-secs", type=float, default=0.5,
+                   help="keep taking timed runs until they add up to this many seconds")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--max-est-secs", type=float, default=30.0)
     p.add_argument("--cell-budget-secs", type=float, default=20.0)
@@ -58,6 +68,7 @@ def parse_args(argv=None):
     p.add_argument("--conv1d", action="store_true",
                    help="short conv through nn.Conv1d (slow CPU backward) instead of shifted products")
     p.add_argument("--out", default="-", help="JSON output path ('-' for stdout)")
+    p.add_argument("--serve", action="store_true", help="answer one length per stdin line (see above)")
     a = p.parse_args(argv)
     a.lengths = sorted({int(x) for x in a.lengths.split(",") if x.strip()})
     if a.width % a.head_dim != 0:
@@ -153,10 +164,38 @@ def build_hyena(torch, d, order, filter_width, emb_dim, l_max, device, dtype, co
 # ------------------------------------------------------------------------------------------------
 
 
+MAX_REPS = 10_000
+
+
+def wants_another(times, min_reps, sample_ms, budget_ms):
+    """The stopping rule of `hyena bench` (crates/hyena-cli/src/bench.rs, `wants_another`)."""
+    n = len(times)
+    if n == 0:
+        return True
+    spent = sum(times)
+    enough = n >= min_reps and spent >= sample_ms
+    return not enough and n < MAX_REPS and spent + spent / n <= budget_ms
+
+
+def quantile(v, q):
+    """q-quantile of sorted, non-empty v, linear between ranks (as bench.rs `quantile`)."""
+    x = q * (len(v) - 1)
+    i = int(math.floor(x))
+    f = x - i
+    return v[i] + f * (v[i + 1] - v[i]) if i + 1 < len(v) else v[i]
+
+
+def spread(times):
+    """median, min, p25, p75 of the timed runs."""
+    v = sorted(times)
+    return {"median": quantile(v, 0.5), "min": v[0], "p25": quantile(v, 0.25), "p75": quantile(v, 0.75)}
+
+
 class Timer:
-    def __init__(self, torch, device, warmup, reps, budget_s):
+    def __init__(self, torch, device, warmup, reps, budget_s, sample_s=0.0):
         self.torch, self.device = torch, device
         self.warmup, self.reps, self.budget_s = max(warmup, 0), max(reps, 1), budget_s
+        self.sample_s = max(sample_s, 0.0)
 
     def once(self, fn):
         torch = self.torch
@@ -172,18 +211,16 @@ class Timer:
         return (time.perf_counter() - t0) * 1e3
 
     def run(self, fn):
-        """Median ms and number of timed runs."""
-        first = None
+        """Median ms, number of timed runs, and the spread (dict of spread())."""
         for _ in range(self.warmup):
-            ms = self.once(fn)
-            first = ms if first is None else first
+            self.once(fn)
         if self.device == "cuda":
             self.torch.cuda.synchronize()
-        reps = self.reps
-        if first and first > 0:
-            reps = max(1, min(self.reps, int(self.budget_s * 1e3 // first)))
-        ts = [self.once(fn) for _ in range(reps)]
-        return statistics.median(ts), reps
+        ts = []
+        while wants_another(ts, self.reps, self.sample_s * 1e3, self.budget_s * 1e3):
+            ts.append(self.once(fn))
+        sp = spread(ts)
+        return sp["median"], len(ts), sp
 
 
 def is_oom(torch, e):
@@ -212,7 +249,7 @@ def main(argv=None):
     torch.manual_seed(0)
     heads = a.width // a.head_dim
     B, D = a.batch, a.width
-    timer = Timer(torch, dev, a.warmup, a.reps, a.cell_budget_secs)
+    timer = Timer(torch, dev, a.warmup, a.reps, a.cell_budget_secs, a.sample_secs)
     meta = {
         "torch_version": torch.__version__,
         "device": dev,
@@ -225,10 +262,14 @@ def main(argv=None):
     def col(key, label, unit="ms"):
         columns.append({"key": key, "label": label, "unit": unit})
 
-    def put(key, l, value, reps, status):
-        results.append({"key": key, "L": l, "value": value, "reps": reps, "status": status})
-        shown = f"{value:.3f}" if value is not None else status
-        log(f"L={l:>6} {key:<22} {shown}")
+    def put(key, l, value, reps, status, sp=None):
+        r = {"key": key, "L": l, "value": value, "reps": reps, "status": status}
+        if sp is not None:
+            r.update(min=sp["min"], p25=sp["p25"], p75=sp["p75"])
+        results.append(r)
+        if not a.serve:  # serving: `hyena bench` prints the rows
+            shown = f"{value:.3f}" if value is not None else status
+            log(f"L={l:>6} {key:<22} {shown}")
 
     def sync():
         if dev == "cuda":
@@ -247,7 +288,7 @@ def main(argv=None):
                 return None
         try:
             fn = make_fn()
-            ms, reps = timer.run(fn)
+            ms, reps, sp = timer.run(fn)
             sync()
         except Exception as e:  # noqa: BLE001
             if dev == "cuda":
@@ -260,7 +301,7 @@ def main(argv=None):
         finally:
             fn = None
         prev[key] = (l, ms)
-        put(key, l, ms, reps, "ok")
+        put(key, l, ms, reps, "ok", sp)
         if dev == "cuda":
             torch.cuda.empty_cache()
         return ms
@@ -381,7 +422,7 @@ def main(argv=None):
             nbytes = 1 << 30
             src = torch.empty(nbytes // 4, device=dev)
             dst = torch.empty_like(src)
-            ms, _ = timer.run(lambda: dst.copy_(src))
+            ms, _, _ = timer.run(lambda: dst.copy_(src))
             copy_gbps = 2 * nbytes / (ms * 1e-3) / 1e9
             del src, dst
             torch.cuda.empty_cache()
@@ -389,15 +430,21 @@ def main(argv=None):
         except Exception as e:  # noqa: BLE001
             meta["d2d_copy"] = f"failed: {type(e).__name__}"
 
-    for l in a.lengths:
+    def at_length(l, only=None):
+        """Every column's cell at length l (only those in `only` when given), in column order."""
+        def want(key):
+            return only is None or key in only
+
         for att_key, _, ctx in variants:
-            cell(f"{att_key}_fwd", l, True, attn_fn(l, False, ctx))
-            if not a.fwd_only:
+            if want(f"{att_key}_fwd"):
+                cell(f"{att_key}_fwd", l, True, attn_fn(l, False, ctx))
+            if not a.fwd_only and want(f"{att_key}_fwdbwd"):
                 cell(f"{att_key}_fwdbwd", l, True, attn_fn(l, True, ctx))
-        cell("torch_hyena_fwd", l, False, hyena_fn(l, False))
-        if not a.fwd_only:
+        if want("torch_hyena_fwd"):
+            cell("torch_hyena_fwd", l, False, hyena_fn(l, False))
+        if not a.fwd_only and want("torch_hyena_fwdbwd"):
             cell("torch_hyena_fwdbwd", l, False, hyena_fn(l, True))
-        if dev == "cuda":
+        if dev == "cuda" and only is None:
             ms = cell("torch_fftconv_fwd", l, False, fftconv_fn(l))
             if copy_gbps is not None:
                 put("d2d_copy_gbps", l, copy_gbps, 1, "ok")
@@ -410,6 +457,10 @@ def main(argv=None):
             else:
                 put("fftconv_bw_pct", l, None, 0, "not measured")
 
+    if a.serve:
+        return serve(meta, columns, results, at_length)
+    for l in a.lengths:
+        at_length(l)
     out = {"meta": meta, "columns": columns, "results": results}
     text = json.dumps(out, indent=1)
     if a.out == "-":
@@ -419,6 +470,36 @@ def main(argv=None):
         with open(tmp, "w") as f:
             f.write(text)
         os.replace(tmp, a.out)
+    return 0
+
+
+def serve(meta, columns, results, at_length):
+    """The --serve protocol (module docstring): JSON lines on the original stdout, which is kept
+    for them alone; fd 1 and sys.stdout are pointed at stderr so that nothing else (a library's
+    print or warning) can interleave with a reply."""
+    proto = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+    def reply(obj):
+        proto.write(json.dumps(obj) + "\n")
+        proto.flush()
+
+    reply({"meta": meta, "columns": columns})
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            req = json.loads(line)
+            l = int(req["L"])
+            keys = req.get("keys")
+            only = None if keys is None else set(keys)
+        except (ValueError, KeyError, TypeError) as e:
+            reply({"error": f"bad request {line.strip()[:200]!r}: {e}"})
+            continue
+        n0 = len(results)
+        at_length(l, only)
+        reply({"results": results[n0:]})
     return 0
 
 

@@ -65,9 +65,14 @@ pub struct BenchArgs {
     /// Width of the implicit filter FFN.
     #[arg(long, default_value_t = 64)]
     filter_width: usize,
-    /// Timed repetitions per cell (the median is reported).
+    /// Fewest timed runs per cell (the median is reported, with the min and quartiles), unless
+    /// `--cell-budget-secs` stops a long cell first.
     #[arg(long, default_value_t = 5)]
     reps: usize,
+    /// Keep taking timed runs of a cell until they add up to this many seconds (short cells get
+    /// hundreds of samples, so that host noise moves their median less).
+    #[arg(long, default_value_t = 0.5)]
+    sample_secs: f64,
     /// Untimed warm-up runs per cell.
     #[arg(long, default_value_t = 1)]
     warmup: usize,
@@ -75,7 +80,8 @@ pub struct BenchArgs {
     /// previous length: L² for attention, L·log L for Hyena).
     #[arg(long, default_value_t = 30.0)]
     max_est_secs: f64,
-    /// Time budget per cell: fewer repetitions (at least one) when a run is long.
+    /// Time budget per cell: no further timed run starts when it would take the cell's timed
+    /// runs past this (there is always at least one).
     #[arg(long, default_value_t = 20.0)]
     cell_budget_secs: f64,
     /// Worker threads (rayon, and torch.set_num_threads for the helper); default: all cores.
@@ -120,47 +126,84 @@ fn parse_len(s: &str) -> Result<usize, String> {
     Ok(l)
 }
 
-/// Median of the timed runs, in ms.
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    }
-}
-
-/// Timing policy of one run.
+/// Timing policy of one cell.
+///
+/// A cell takes timed runs until they add up to `sample_ms` and number at least `min_reps`, so
+/// that a short cell (a 1K forward: a few ms) gets hundreds of samples instead of a handful and
+/// its median no longer moves with one slow run; a long one stops at `budget_ms`.
 pub(crate) struct Policy {
+    /// Untimed runs first (plans, first-touch pages, thread start).
     warmup: usize,
-    reps: usize,
-    budget: Duration,
+    /// Fewest timed runs, unless the budget stops the cell first.
+    min_reps: usize,
+    /// Timed runs continue until their times add up to this many ms (`--sample-secs`).
+    sample_ms: f64,
+    /// No further run starts when the sum so far plus one more run (their mean) would pass this
+    /// many ms (`--cell-budget-secs`); there is always at least one timed run.
+    budget_ms: f64,
 }
 
-/// Run `f` `warmup` times untimed, then up to `reps` timed runs (fewer when the budget would be
-/// exceeded, never fewer than one). `f` returns the milliseconds of the part it times.
+impl Policy {
+    pub(crate) fn new(warmup: usize, min_reps: usize, sample_secs: f64, budget_secs: f64) -> Self {
+        Policy { warmup, min_reps: min_reps.max(1), sample_ms: sample_secs * 1e3, budget_ms: budget_secs * 1e3 }
+    }
+}
+
+/// Most timed runs of one cell, whatever the policy (a run of a few µs would otherwise take
+/// 10⁵ samples to fill half a second).
+const MAX_REPS: usize = 10_000;
+
+/// Whether [`time_cell`] takes another timed run after `times` (ms, in order).
+fn wants_another(p: &Policy, times: &[f64]) -> bool {
+    let n = times.len();
+    if n == 0 {
+        return true;
+    }
+    let spent: f64 = times.iter().sum();
+    let enough = n >= p.min_reps && spent >= p.sample_ms;
+    !enough && n < MAX_REPS && spent + spent / n as f64 <= p.budget_ms
+}
+
+/// `q`-quantile (0 ≤ q ≤ 1) of sorted, non-empty `v`: linear interpolation between the two
+/// closest ranks (R's type 7, numpy's default; `scripts/bench_torch.py` computes the same).
+fn quantile(v: &[f64], q: f64) -> f64 {
+    let x = q * (v.len() - 1) as f64;
+    let (i, f) = (x.floor() as usize, x - x.floor());
+    if i + 1 < v.len() {
+        v[i] + f * (v[i + 1] - v[i])
+    } else {
+        v[i]
+    }
+}
+
+/// The cell of timed runs `times` (non-empty): the median as its value, and the spread.
+///
+/// The median, not the minimum, is the value: on a shared machine the minimum is the one run that
+/// met the quietest moment of the host, while the median is what a run typically costs under the
+/// conditions both sides of a ratio saw (the PyTorch cell runs right after its Rust counterpart);
+/// the minimum and the quartiles are reported next to it so that the noise shows.
+fn sampled_cell(mut times: Vec<f64>) -> Cell {
+    times.sort_by(|a, b| a.total_cmp(b));
+    let q = |x| quantile(&times, x);
+    Cell { min: Some(times[0]), p25: Some(q(0.25)), p75: Some(q(0.75)), ..Cell::ok(q(0.5), times.len()) }
+}
+
+/// Run `f` `p.warmup` times untimed, then timed runs as the policy says ([`wants_another`]).
+/// `f` returns the milliseconds of the part it times.
 fn time_cell(p: &Policy, mut f: impl FnMut() -> Result<f64, String>) -> Cell {
-    let mut first = None;
     for _ in 0..p.warmup {
+        if let Err(e) = f() {
+            return Cell::missing(format!("error: {e}"));
+        }
+    }
+    let mut times = Vec::new();
+    while wants_another(p, &times) {
         match f() {
-            Ok(ms) => first = first.or(Some(ms)),
+            Ok(ms) => times.push(ms),
             Err(e) => return Cell::missing(format!("error: {e}")),
         }
     }
-    let budget_ms = p.budget.as_secs_f64() * 1e3;
-    let reps = match first {
-        Some(ms) if ms > 0.0 => ((budget_ms / ms).floor() as usize).clamp(1, p.reps.max(1)),
-        _ => p.reps.max(1),
-    };
-    let mut t = Vec::with_capacity(reps);
-    for _ in 0..reps {
-        match f() {
-            Ok(ms) => t.push(ms),
-            Err(e) => return Cell::missing(format!("error: {e}")),
-        }
-    }
-    Cell::ok(median(&mut t), reps)
+    sampled_cell(times)
 }
 
 /// Bytes of memory available now (Linux `MemAvailable`), if known.
@@ -237,16 +280,33 @@ struct CellShape {
     train_cache_bytes: usize,
 }
 
+/// Positions per block of the filter's inference path (`hyena_kernels::cpu::filter::INFER_BLOCK`);
+/// it evaluates 2 blocks per thread at a time.
+const FILTER_INFER_BLOCK: u128 = 2048;
+/// Largest modulation window (with its f64 keys) the filter's cache keeps
+/// (`hyena_kernels::cpu::filter::WINDOW_KEEP_BYTES`); larger ones are computed per block.
+const FILTER_WINDOW_KEEP_BYTES: u128 = 256 << 20;
+
 /// Peak bytes (f32) a CPU Hyena cell holds, summed from the buffers the code allocates (the
-/// process's own resident base is added by the caller):
-/// - `hyena_fwd` ([`HyenaOperator::infer`]): u and y, the filter h `[(N−1)·D, L]`, one channel
-///   group's workspaces ([`hyena_model::operator::infer_group`]), FFT scratch per thread;
+/// process's own resident base is added by the caller). Both paths reuse their buffers from
+/// one call to the next (`hyena_model::pool`, the group workspaces, the filter's window cache),
+/// so in the timing loop every kept buffer is resident during the whole call, and the peak is
+/// the kept set plus the largest transient one:
+/// - every cell: the operator's parameters and buffers ([`OperatorConfig::param_count`]; the
+///   forward+backward also a gradient holder of that shape), the modulation window `[L, C]`
+///   (C = (N−1)·D) the filter's cache keeps up to 256 MiB, FFT scratch per thread;
+/// - `hyena_fwd` ([`HyenaOperator::infer`]): u, the filter h `[C, L]`, one channel group's
+///   workspaces ([`hyena_model::operator::infer_group`]), the filter's transients (the
+///   `[rows, C]` results of 2 blocks of 2048 positions per thread and each thread's f64 FFN
+///   activations) and the group loop's (y, the group's copies of in_proj's rows and out_proj's
+///   columns);
 /// - `hyena_fwdbwd`: the forward cache (u, the filter FFN's f64 activations and modulation window,
 ///   and either the in_proj and short-conv outputs, the recurrence steps and filter spectra, or,
 ///   when those exceed the cache budget `train_cache_bytes`, only the filter h), y, the
 ///   bench's u and grad_y, and the backward's largest live set (kept: the gradient of the
-///   short-conv output and of in_proj, grad_u, grad_h, the current step gradient; recomputed:
-///   grad_u, grad_h and one channel group's workspaces or the filter backward's temporaries);
+///   short-conv output and of in_proj, grad_u, grad_h, the current step gradient and the filter
+///   backward's temporaries, since the pooled gradients stay resident; recomputed: grad_u, grad_h
+///   and one channel group's workspaces or the filter backward's temporaries);
 /// - `core_fwd`: v, pre, post, y, h and its spectra.
 fn cpu_cell_bytes(key: &str, s: CellShape) -> u128 {
     let sz = 4u128;
@@ -256,33 +316,47 @@ fn cpu_cell_bytes(key: &str, s: CellShape) -> u128 {
     let bins = nfft / 2 + 1;
     let act = sz * b * l * d; // one [B, L, D] tensor
     let row = sz * l * d; // one [D, L] tensor (no batch)
+    let c = (n - 1) * d; // the filter's channels
     let spectra = |c: u128| 2 * sz * c * bins;
     let scratch = t * sz * (3 * nfft + 2 * l);
-    let weights = sz * l * (e + 1) * 2; // z and t (l_max = L), and their gradient holder
+    let cfg = OperatorConfig { emb_dim: s.emb_dim, ..operator_config(s.d, s.l, s.order, s.filter_width) };
+    let params = sz * cfg.param_count().map_or(0, |p| p as u128);
+    let window = match sz * l * c + 8 * (l + c) {
+        w if w <= FILTER_WINDOW_KEEP_BYTES => w,
+        _ => 0,
+    };
+    let filter_bwd = (n - 1) * row + sz * l * f + 3 * 8 * l * f;
     let cells = match key {
         "hyena_fwd" => {
             let g = hyena_model::operator::infer_group(s.d, s.order, s.b, s.l, bins as usize, 4) as u128;
             let group = g * sz * (b * l * (2 * (n + 1) + (n - 1)) + 2 * (n - 1) * bins);
-            2 * act + (n - 1) * row + group + scratch + weights / 2
+            let block = FILTER_INFER_BLOCK.min(l);
+            let filter_phase = sz * l.min(2 * FILTER_INFER_BLOCK * t) * c + t * block * (8 * e + 2 * 8 * f + sz * f);
+            let group_phase = act + sz * (n + 2) * g * d;
+            // The sum, not the larger, of the two phases: the filter's blocks run on the pool's
+            // workers, whose glibc arenas keep the freed pages resident while the group loop
+            // allocates from the caller's arena (4K, 2 threads: peak 81 MiB, 69 MiB with
+            // MALLOC_ARENA_MAX=1, where the larger phase alone gave 67).
+            act + (n - 1) * row + group + window + params + scratch + filter_phase + group_phase
         }
         "hyena_fwdbwd" => {
             let layers = 3u128;
+            // filter_fwd holds its window in the cache whether or not the window cache keeps it.
             let filter_cache = 8 * l * (e + f * (layers - 1)) + 8 * l * f * layers + sz * l * f + (n - 1) * row;
             let kept = hyena_model::operator::kept_bytes(s.d, s.order, s.b, s.l, bins as usize, 4) as u128;
             if kept <= s.train_cache_bytes as u128 {
                 let cache = act + kept + filter_cache;
-                let bwd = act * (2 * (n + 1) + 2) + (n - 1) * row;
-                2 * act + cache + act + bwd + scratch + weights
+                let bwd = act * (2 * (n + 1) + 2) + (n - 1) * row + filter_bwd;
+                2 * act + cache + act + bwd + scratch + 2 * params
             } else {
                 // Recomputed per channel group: the cache keeps u, h and the filter's activations;
                 // the backward holds grad_u, grad_h and either one group's workspaces or, after
                 // them, the filter backward's [L, C] transpose and [L, F] f64 temporaries.
                 let g = hyena_model::operator::train_group(s.d, s.order, s.b, s.l, bins as usize, 4) as u128;
                 let ws = g * sz * (b * l * (4 * (n + 1) + (n - 1) + 4) + 2 * (n - 1) * bins);
-                let filter_bwd = (n - 1) * row + sz * l * f + 3 * 8 * l * f;
                 let cache = act + (n - 1) * row + filter_cache;
                 let bwd = act + (n - 1) * row + ws.max(filter_bwd);
-                2 * act + cache + act + bwd + scratch + weights
+                2 * act + cache + act + bwd + scratch + 2 * params
             }
         }
         "core_fwd" => 4 * act + row + spectra(d) + scratch,
@@ -373,16 +447,35 @@ pub fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let python = a.python.clone().or_else(|| std::env::var("HYENA_PYTHON").ok()).unwrap_or_else(|| "python3".into());
     let torch_ok = probe_torch(&a, &python, &mut rep.notes);
     match a.device {
-        Backend::Cpu => cpu_columns(&a, &s, &mut rep),
+        Backend::Cpu => {
+            // The helper serves one cell at a time, each right after its Rust counterpart: both
+            // sides of a ratio then see the same host conditions (run after all Rust columns,
+            // as before, they ran minutes apart and the short cells' ratios moved ±50 %).
+            let mut server = torch_ok.as_ref().and_then(|(script, _)| {
+                let args = torch_args(&a, &s, "cpu");
+                eprintln!("starting the PyTorch baselines: {python} {} {} --serve", script.display(), args.join(" "));
+                torch::Server::start(&python, script, &args)
+                    .map_err(|e| {
+                        eprintln!("PyTorch baselines failed to start: {e}; continuing without them");
+                        rep.notes.push(format!("PyTorch baselines: failed to start ({e})"));
+                    })
+                    .ok()
+            });
+            cpu_columns(&a, &s, &mut rep, server.as_mut());
+            if let (Some(srv), Some((_, ver))) = (server, torch_ok) {
+                merge_torch(&mut rep, &srv.results, ver);
+                rep.notes.push("PyTorch cells ran right after their Rust counterpart at each length (hyena_fwd, torch_hyena_fwd, hyena_fwdbwd, …)".into());
+            }
+        }
         Backend::Cuda | Backend::Sim => {
             device_columns(&a, &s, &mut rep)?;
             if torch_ok.is_none() && a.device == Backend::Cuda {
                 rep.notes.push("GPU baselines need Python + torch with CUDA; none were run".into());
             }
+            if let Some((script, ver)) = torch_ok {
+                torch_columns(&a, &s, &python, &script, ver, &mut rep)?;
+            }
         }
-    }
-    if let Some((script, ver)) = torch_ok {
-        torch_columns(&a, &s, &python, &script, ver, &mut rep)?;
     }
     println!("{}", rep.table());
     match rep.write_all(&a.out_dir, "bench") {
@@ -421,6 +514,9 @@ fn setup(a: &BenchArgs) -> Result<Setup, Box<dyn std::error::Error>> {
     if !(a.max_est_secs > 0.0) || !(a.cell_budget_secs > 0.0) {
         return Err("--max-est-secs and --cell-budget-secs must be positive".into());
     }
+    if !(a.sample_secs >= 0.0 && a.sample_secs.is_finite()) {
+        return Err(format!("--sample-secs must be a finite number ≥ 0, got {}", a.sample_secs).into());
+    }
     let mut lengths = a.lengths.clone().unwrap_or_else(|| match a.device {
         Backend::Cpu | Backend::Sim => [1, 2, 4, 8, 16, 32, 64].map(|k| k << 10).to_vec(),
         Backend::Cuda => PAPER_LENGTHS.to_vec(),
@@ -440,7 +536,7 @@ fn setup(a: &BenchArgs) -> Result<Setup, Box<dyn std::error::Error>> {
         width,
         heads: width / a.head_dim,
         threads: rayon::current_num_threads(),
-        policy: Policy { warmup: a.warmup, reps: a.reps.max(1), budget: Duration::from_secs_f64(a.cell_budget_secs) },
+        policy: Policy::new(a.warmup, a.reps, a.sample_secs, a.cell_budget_secs),
     })
 }
 
@@ -476,9 +572,11 @@ fn run_meta(a: &BenchArgs, s: &Setup) -> Vec<(String, String)> {
         (
             "timing".into(),
             format!(
-                "median of up to {} runs after {} warm-up, at most ~{} s per cell; cells estimated > {} s per run are skipped",
-                s.policy.reps,
+                "median of the timed runs after {} warm-up: at least {} runs and until they add up to {} s, \
+                 no run started past ~{} s per cell; cells estimated > {} s per run are skipped",
                 s.policy.warmup,
+                s.policy.min_reps,
+                fmt_secs(a.sample_secs),
                 fmt_secs(a.cell_budget_secs),
                 fmt_secs(a.max_est_secs)
             ),
@@ -509,9 +607,23 @@ fn probe_torch(a: &BenchArgs, python: &str, notes: &mut Vec<String>) -> Option<(
     }
 }
 
+/// The PyTorch column timed right after the Rust column `key` (same quantity), if any.
+fn torch_pair(key: &str) -> Option<&'static str> {
+    match key {
+        "hyena_fwd" => Some("torch_hyena_fwd"),
+        "hyena_fwdbwd" => Some("torch_hyena_fwdbwd"),
+        "attn_fwd" => Some("torch_sdpa_fwd"),
+        "attn_fwdbwd" => Some("torch_sdpa_fwdbwd"),
+        _ => None,
+    }
+}
+
 /// The Rust CPU columns (`--device cpu`): each cell gated by its estimated time and memory,
 /// extrapolated from the previous length (or a probe run at [`PROBE_LEN`]): [`CpuBench::gated_cell`].
-fn cpu_columns(a: &BenchArgs, s: &Setup, rep: &mut Report) {
+/// With `torch`, each Rust cell is followed by its PyTorch counterpart ([`torch_pair`]) at the
+/// same length, and the helper's other columns run at the end of the length; their cells are
+/// kept in the server's results.
+fn cpu_columns(a: &BenchArgs, s: &Setup, rep: &mut Report, mut torch: Option<&mut torch::Server>) {
     let (batch, heads) = (s.batch, s.heads);
     let keys: Vec<&(&str, &str)> = CPU_COLUMNS.iter().filter(|(k, _)| !(a.fwd_only && k.ends_with("fwdbwd"))).collect();
     for (k, label) in &keys {
@@ -536,13 +648,35 @@ fn cpu_columns(a: &BenchArgs, s: &Setup, rep: &mut Report) {
     );
     let cache_policy = CachePolicy::from_budget_mib(a.train_cache_mib);
     let bench_cpu = CpuBench { batch, width: s.width, heads, head_dim: a.head_dim, order: a.order, filter_width: a.filter_width, cache_policy };
-    let pb = progress(a.quiet, (s.lengths.len() * keys.len()) as u64);
+    let torch_keys: Vec<String> = torch.as_ref().map(|t| t.keys()).unwrap_or_default();
+    let pb = progress(a.quiet, (s.lengths.len() * (keys.len() + torch_keys.len())) as u64);
     let avail = mem_available();
     let mut attn_gflops: Option<(usize, f64)> = None;
     let mut prev: std::collections::HashMap<&str, (usize, f64)> = Default::default();
-    say(&pb, row_header(&keys.iter().map(|(k, _)| *k).collect::<Vec<_>>()));
+    let mut header: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
+    header.extend(torch_keys.iter().map(String::as_str));
+    say(&pb, row_header(&header));
     for (ri, &l) in s.lengths.iter().enumerate() {
         let mut cells = Vec::new();
+        let mut torch_cells: std::collections::HashMap<String, Cell> = Default::default();
+        // The helper's cells `want` at this length; a helper that fails is a note, and no more
+        // of its cells are asked for.
+        let mut ask_torch = |want: Vec<&str>, torch: &mut Option<&mut torch::Server>, notes: &mut Vec<String>| {
+            let Some(srv) = torch.as_mut() else { return };
+            if want.is_empty() {
+                return;
+            }
+            pb.set_message(format!("L={} {}", report::fmt_len(l), want.join(",")));
+            match srv.cells(l, &want) {
+                Ok(got) => torch_cells.extend(got),
+                Err(e) => {
+                    eprintln!("PyTorch baselines failed at L={}: {e}; continuing without them", report::fmt_len(l));
+                    notes.push(format!("PyTorch baselines: failed at L={} ({e}); later cells not run", report::fmt_len(l)));
+                    *torch = None;
+                }
+            }
+            pb.inc(want.len() as u64);
+        };
         for (key, _) in &keys {
             pb.set_message(format!("L={} {key}", report::fmt_len(l)));
             let cell = bench_cpu.gated_cell(key, l, s, a.max_est_secs, avail, prev.get(key).copied());
@@ -552,13 +686,19 @@ fn cpu_columns(a: &BenchArgs, s: &Setup, rep: &mut Report) {
             }
             cells.push(cell);
             pb.inc(1);
+            let want: Vec<&str> = torch_pair(key).filter(|t| torch_keys.iter().any(|k| k == t)).into_iter().collect();
+            ask_torch(want, &mut torch, &mut rep.notes);
         }
+        let rest: Vec<&str> = torch_keys.iter().map(String::as_str).filter(|k| !keys.iter().any(|(r, _)| torch_pair(r) == Some(k))).collect();
+        ask_torch(rest, &mut torch, &mut rep.notes);
         if let Some(ms) = keys.iter().position(|(k, _)| *k == "attn_fwd").and_then(|i| cells[i].value) {
             let shape = AttnShape { b: batch, h: heads, l, dh: a.head_dim };
             attn_gflops = Some((l, shape.fwd_flops() / (ms * 1e-3) / 1e9));
         }
+        let mut shown = cells.clone();
+        shown.extend(torch_keys.iter().map(|k| torch_cells.remove(k).unwrap_or_else(|| Cell::missing("—"))));
         rep.rows[ri].cells = cells;
-        say(&pb, row_line(l, &rep.rows[ri].cells));
+        say(&pb, row_line(l, &shown));
     }
     pb.finish_and_clear();
     if let Some((l, gf)) = attn_gflops {
@@ -584,6 +724,22 @@ fn torch_columns(a: &BenchArgs, s: &Setup, python: &str, script: &std::path::Pat
         Backend::Cuda => "cuda",
         Backend::Sim => return Err("--device sim has no PyTorch baselines: pass --no-torch".into()),
     };
+    let args = torch_args(a, s, dev);
+    std::fs::create_dir_all(&a.out_dir)?;
+    let json_out = a.out_dir.join(format!("torch-{dev}.json"));
+    eprintln!("running the PyTorch baselines: {python} {} {}", script.display(), args.join(" "));
+    match torch::run(python, script, &args, &json_out) {
+        Ok(tr) => merge_torch(rep, &tr, ver),
+        Err(e) => {
+            eprintln!("PyTorch baselines failed: {e}; continuing without them");
+            rep.notes.push(format!("PyTorch baselines: failed ({e})"));
+        }
+    }
+    Ok(())
+}
+
+/// The helper's flags: the same sizes, threads and timing policy as the Rust columns.
+fn torch_args(a: &BenchArgs, s: &Setup, dev: &str) -> Vec<String> {
     let lens = s.lengths.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(",");
     let flags = [
         ("--device", dev.to_string()),
@@ -594,7 +750,8 @@ fn torch_columns(a: &BenchArgs, s: &Setup, python: &str, script: &std::path::Pat
         ("--order", a.order.to_string()),
         ("--filter-width", a.filter_width.to_string()),
         ("--threads", s.threads.to_string()),
-        ("--reps", s.policy.reps.to_string()),
+        ("--reps", s.policy.min_reps.to_string()),
+        ("--sample-secs", a.sample_secs.to_string()),
         ("--warmup", s.policy.warmup.max(1).to_string()),
         ("--max-est-secs", a.max_est_secs.to_string()),
         ("--cell-budget-secs", a.cell_budget_secs.to_string()),
@@ -603,47 +760,41 @@ fn torch_columns(a: &BenchArgs, s: &Setup, python: &str, script: &std::path::Pat
     if a.fwd_only {
         args.push("--fwd-only".into());
     }
-    std::fs::create_dir_all(&a.out_dir)?;
-    let json_out = a.out_dir.join(format!("torch-{dev}.json"));
-    eprintln!("running the PyTorch baselines: {python} {} {}", script.display(), args.join(" "));
-    match torch::run(python, script, &args, &json_out) {
-        Ok(tr) => {
-            rep.meta.push(("torch".into(), ver));
-            for (k, v) in &tr.meta {
-                rep.meta.push((format!("torch {k}"), v.clone()));
-            }
-            for (key, label, unit) in &tr.columns {
-                rep.columns.push(Column { key: key.clone(), label: label.clone(), unit: unit.clone(), plot: unit == "ms" });
-                for row in rep.rows.iter_mut() {
-                    let c = tr.cells.get(&(key.clone(), row.l)).cloned().unwrap_or_else(|| Cell::missing("not reported"));
-                    row.cells.push(c);
-                }
-            }
-            let has = |k: &str| rep.columns.iter().any(|c| c.key == k);
-            let mut ratios = Vec::new();
-            for (key, num, den) in [
-                ("torchsdpa/hyena_fwd", "torch_sdpa_fwd", "hyena_fwd"),
-                ("torchhyena/hyena_fwd", "torch_hyena_fwd", "hyena_fwd"),
-                ("torchhyena/hyena_fwdbwd", "torch_hyena_fwdbwd", "hyena_fwdbwd"),
-                ("flash2/torchfft", "flash2_fwd", "torch_fftconv_fwd"),
-                ("flash2/hyena_gpu_fwd", "flash2_fwd", "hyena_gpu_fwd"),
-                ("flash2/hyena_gpu_fwdbwd", "flash2_fwdbwd", "hyena_gpu_fwdbwd"),
-                ("cudnn/hyena_gpu_fwd", "cudnn_fwd", "hyena_gpu_fwd"),
-                ("cudnn/hyena_gpu_fwdbwd", "cudnn_fwdbwd", "hyena_gpu_fwdbwd"),
-                ("torchsdpa/torchhyena_fwd", "torch_sdpa_fwd", "torch_hyena_fwd"),
-            ] {
-                if has(num) && has(den) {
-                    ratios.push(Ratio { key: key.into(), num: num.into(), den: den.into() });
-                }
-            }
-            rep.ratios.extend(ratios);
-        }
-        Err(e) => {
-            eprintln!("PyTorch baselines failed: {e}; continuing without them");
-            rep.notes.push(format!("PyTorch baselines: failed ({e})"));
+    args
+}
+
+/// Add the helper's columns (cells by (key, L); a row it did not report says so), its header
+/// facts and the ratios its columns allow.
+fn merge_torch(rep: &mut Report, tr: &torch::TorchResults, ver: String) {
+    rep.meta.push(("torch".into(), ver));
+    for (k, v) in &tr.meta {
+        rep.meta.push((format!("torch {k}"), v.clone()));
+    }
+    for (key, label, unit) in &tr.columns {
+        rep.columns.push(Column { key: key.clone(), label: label.clone(), unit: unit.clone(), plot: unit == "ms" });
+        for row in rep.rows.iter_mut() {
+            let c = tr.cells.get(&(key.clone(), row.l)).cloned().unwrap_or_else(|| Cell::missing("not reported"));
+            row.cells.push(c);
         }
     }
-    Ok(())
+    let has = |k: &str| rep.columns.iter().any(|c| c.key == k);
+    let mut ratios = Vec::new();
+    for (key, num, den) in [
+        ("torchsdpa/hyena_fwd", "torch_sdpa_fwd", "hyena_fwd"),
+        ("torchhyena/hyena_fwd", "torch_hyena_fwd", "hyena_fwd"),
+        ("torchhyena/hyena_fwdbwd", "torch_hyena_fwdbwd", "hyena_fwdbwd"),
+        ("flash2/torchfft", "flash2_fwd", "torch_fftconv_fwd"),
+        ("flash2/hyena_gpu_fwd", "flash2_fwd", "hyena_gpu_fwd"),
+        ("flash2/hyena_gpu_fwdbwd", "flash2_fwdbwd", "hyena_gpu_fwdbwd"),
+        ("cudnn/hyena_gpu_fwd", "cudnn_fwd", "hyena_gpu_fwd"),
+        ("cudnn/hyena_gpu_fwdbwd", "cudnn_fwdbwd", "hyena_gpu_fwdbwd"),
+        ("torchsdpa/torchhyena_fwd", "torch_sdpa_fwd", "torch_hyena_fwd"),
+    ] {
+        if has(num) && has(den) {
+            ratios.push(Ratio { key: key.into(), num: num.into(), den: den.into() });
+        }
+    }
+    rep.ratios.extend(ratios);
 }
 
 /// The device columns ([`gpu`]) on the device `--device` names; in a build without it, a cell
@@ -743,11 +894,24 @@ impl CpuBench {
     fn gated_cell(&self, key: &str, l: usize, s: &Setup, max_est_secs: f64, avail: Option<u64>, prev: Option<(usize, f64)>) -> Cell {
         let quadratic = key.starts_with("attn");
         let attn = AttnShape { b: self.batch, h: self.heads, l, dh: self.head_dim };
+        // The first length of a column has no measured point to extrapolate from: time one run
+        // at a short length (a few ms) and extrapolate from that. The probe gets a warm-up run:
+        // a cold first call (FFT plans, first-touch pages, thread start) took 1.75× the warm
+        // median at 1K, which made the 1M inference estimate 1.5× the measurement
+        // (docs/BENCHMARKS.md, "The bench's time estimate at 1M").
+        let anchor = prev.or_else(|| {
+            let l0 = l.min(PROBE_LEN);
+            let one = Policy::new(1, 1, 0.0, 0.0);
+            self.run(key, l0, &one).value.map(|ms| (l0, ms))
+        });
         // Buffers the operator keeps between calls (hyena_model::pool, the filter's window cache)
-        // belong to the previous cell: freed, and the freed heap returned to the OS, so that what
-        // the process holds now (binary, thread stacks, FFT plans, the gemm crate's per-thread
-        // buffers: 8–25 MiB, growing with the lengths run before) is the base of this cell's
-        // estimate and of its measured peak.
+        // belong to the previous cell (or the probe): freed, and the freed heap returned to the
+        // OS, so that what the process holds now (binary, thread stacks, FFT plans, the gemm
+        // crate's per-thread packing buffers: 8–25 MiB, growing with the lengths run before) is
+        // the base of this cell's estimate and of its measured peak. Taken after the probe: the
+        // first cell of a column read its base before the process had run a GEMM on each
+        // thread, and the gemm crate's per-thread buffers (the L2 size each) then counted in the
+        // peak but not in the estimate.
         hyena_model::pool::release();
         trim_heap();
         let base = resident_bytes().unwrap_or(BASE_BYTES);
@@ -761,22 +925,10 @@ impl CpuBench {
                     cpu_cell_bytes(key, CellShape { b: self.batch, l, d: self.width, order, filter_width, emb_dim: 33, threads, train_cache_bytes })
                 }
             };
-        // The first length of a column has no measured point to extrapolate from: time one run
-        // at a short length (a few ms) and extrapolate from that. The probe gets a warm-up run:
-        // a cold first call (FFT plans, first-touch pages, thread start) took 1.75× the warm
-        // median at 1K, which made the 1M inference estimate 1.5× the measurement
-        // (docs/BENCHMARKS.md, "The bench's time estimate at 1M").
-        let anchor = prev.or_else(|| {
-            let l0 = l.min(PROBE_LEN);
-            let one = Policy { warmup: 1, reps: 1, budget: Duration::ZERO };
-            self.run(key, l0, &one).value.map(|ms| (l0, ms))
-        });
         let est = estimate_ms(anchor, l, quadratic);
         let mut cell = match gate(est, bytes, max_est_secs, avail) {
             Some(c) => c,
             None => {
-                // Again: a first length's probe run above may have left buffers in the pool.
-                hyena_model::pool::release();
                 let tracked = reset_peak_rss();
                 let mut c = self.run(key, l, &s.policy);
                 c.peak_mib = peak_rss_mib().filter(|_| tracked);
@@ -937,9 +1089,14 @@ mod tests {
     }
 
     #[test]
-    fn median_of_odd_and_even() {
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
+    fn quantiles_interpolate_between_ranks() {
+        assert_eq!(quantile(&[1.0, 2.0, 3.0], 0.5), 2.0);
+        assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.5);
+        // q = 0.25 of 5 values: rank 0.25·4 = 1 exactly; of 4 values: rank 0.75, 1 + 0.75·(2 − 1).
+        assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.25), 2.0);
+        assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 0.25), 1.75);
+        assert_eq!(quantile(&[7.0], 0.75), 7.0);
+        assert_eq!(quantile(&[1.0, 9.0], 1.0), 9.0);
     }
 
     #[test]
@@ -952,14 +1109,59 @@ mod tests {
         assert!(gate(None, 1 << 40, 30.0, Some(1 << 30)).unwrap().status.starts_with("OOM"));
     }
 
+    /// A fake timed closure: returns `times` in turn (then the last one again), counting calls.
+    fn fake(times: &[f64]) -> (impl FnMut() -> Result<f64, String> + '_, std::rc::Rc<std::cell::Cell<usize>>) {
+        let calls = std::rc::Rc::new(std::cell::Cell::new(0));
+        let c = calls.clone();
+        let f = move || {
+            let i = c.get();
+            c.set(i + 1);
+            Ok(times[i.min(times.len() - 1)])
+        };
+        (f, calls)
+    }
+
     #[test]
     fn time_cell_reports_errors_and_reps() {
-        let p = Policy { warmup: 1, reps: 3, budget: Duration::from_secs(10) };
+        let p = Policy::new(1, 3, 0.0, 10.0);
         let c = time_cell(&p, || Ok(1.0));
-        assert_eq!(c, Cell::ok(1.0, 3));
+        assert_eq!(c.value, Some(1.0));
+        assert_eq!(c.reps, 3);
         let c = time_cell(&p, || Err("boom".into()));
         assert_eq!(c.status, "error: boom");
-        let slow = Policy { warmup: 1, reps: 5, budget: Duration::from_millis(1) };
+        // One run alone is over the budget: exactly one timed run.
+        let slow = Policy::new(1, 5, 0.5, 0.001);
         assert_eq!(time_cell(&slow, || Ok(100.0)).reps, 1);
+    }
+
+    #[test]
+    fn short_cells_sample_until_the_time_is_spent() {
+        // 2 ms runs, 0.5 s of samples: 250 timed runs (the sum reaches 500 ms exactly at 250),
+        // after 1 warm-up call that is not counted.
+        let (f, calls) = fake(&[2.0]);
+        let c = time_cell(&Policy::new(1, 5, 0.5, 20.0), f);
+        assert_eq!(c.reps, 250);
+        assert_eq!(calls.get(), 251);
+        // Long runs: the minimum count rules, then the budget: 3 s runs, at least 5, budget 20 s:
+        // after 5 runs (15 s) the policy is satisfied; with a minimum of 9, the 7th run would
+        // pass 20 s (6·3 + 3 = 21), so 6.
+        let (f, _) = fake(&[3000.0]);
+        assert_eq!(time_cell(&Policy::new(0, 5, 0.5, 20.0), f).reps, 5);
+        let (f, _) = fake(&[3000.0]);
+        assert_eq!(time_cell(&Policy::new(0, 9, 0.5, 20.0), f).reps, 6);
+        // A run that reports no time at all stops at the cap instead of looping for ever.
+        let (f, _) = fake(&[0.0]);
+        assert_eq!(time_cell(&Policy::new(0, 1, 0.5, 20.0), f).reps, MAX_REPS);
+    }
+
+    #[test]
+    fn sampled_cells_report_median_min_and_quartiles() {
+        // Warm-up 50 (dropped), then 5, 1, 4, 2, 3 ms with a 15 ms sample target: the sum reaches
+        // 15 at the 5th run. Sorted 1..5: min 1, p25 rank 1 → 2, median 3, p75 rank 3 → 4.
+        let (f, calls) = fake(&[50.0, 5.0, 1.0, 4.0, 2.0, 3.0, 1000.0]);
+        let c = time_cell(&Policy::new(1, 2, 0.015, 20.0), f);
+        assert_eq!(calls.get(), 6);
+        assert_eq!((c.value, c.min, c.p25, c.p75, c.reps), (Some(3.0), Some(1.0), Some(2.0), Some(4.0), 5));
+        assert_eq!(c.iqr_rel(), Some(2.0 / 3.0));
     }
 }

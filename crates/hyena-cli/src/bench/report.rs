@@ -25,14 +25,30 @@ pub struct Cell {
     /// Measured peak resident memory of the process during the cell (MiB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_mib: Option<f64>,
+    /// The fastest timed run, same unit as `value` (cells timed by repeated runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// First quartile of the timed runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p25: Option<f64>,
+    /// Third quartile of the timed runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p75: Option<f64>,
 }
 
 impl Cell {
     pub fn ok(value: f64, reps: usize) -> Self {
-        Cell { value: Some(value), reps, status: "ok".into(), est_ms: None, est_mib: None, peak_mib: None }
+        Cell { value: Some(value), reps, status: "ok".into(), est_ms: None, est_mib: None, peak_mib: None, min: None, p25: None, p75: None }
     }
     pub fn missing(status: impl Into<String>) -> Self {
-        Cell { value: None, reps: 0, status: status.into(), est_ms: None, est_mib: None, peak_mib: None }
+        Cell { value: None, reps: 0, status: status.into(), est_ms: None, est_mib: None, peak_mib: None, min: None, p25: None, p75: None }
+    }
+    /// Interquartile range as a fraction of the median, when the spread is known.
+    pub fn iqr_rel(&self) -> Option<f64> {
+        match (self.value, self.p25, self.p75) {
+            (Some(m), Some(a), Some(b)) if m > 0.0 => Some((b - a) / m),
+            _ => None,
+        }
     }
     /// Short text for the terminal table.
     fn short(&self, decimals: usize) -> String {
@@ -167,17 +183,33 @@ impl Report {
             let _ = writeln!(s, "# estimates before each cell and measured peak resident memory of the process:");
             s.push_str(&mem);
         }
+        let mut spread = String::new();
+        for row in &self.rows {
+            for (c, cell) in self.columns.iter().zip(&row.cells) {
+                let (Some(v), Some(lo), Some(a), Some(b)) = (cell.value, cell.min, cell.p25, cell.p75) else { continue };
+                let _ = write!(spread, "#   {:>6} {:<20} min {lo:>10.3}  p25 {a:>10.3}  median {v:>10.3}  p75 {b:>10.3}", fmt_len(row.l), c.key);
+                if let Some(r) = cell.iqr_rel() {
+                    let _ = write!(spread, "  IQR {:>5.1} %", 100.0 * r);
+                }
+                let _ = writeln!(spread, "  ({} runs)", cell.reps);
+            }
+        }
+        if !spread.is_empty() {
+            let _ = writeln!(s, "# spread of the timed runs per cell (the table shows the median; IQR = p75 − p25, as % of the median):");
+            s.push_str(&spread);
+        }
         for n in &self.notes {
             let _ = writeln!(s, "# {n}");
         }
         s
     }
 
-    /// CSV: `L`, then `<key>_<unit>`, `<key>_reps`, `<key>_status` per column, then the ratios.
+    /// CSV: `L`, then per column `<key>_<unit>` (the median), `<key>_reps`, `<key>_status`, the
+    /// estimates and peak, and the spread (`<key>_min`, `_p25`, `_p75`), then the ratios.
     pub fn csv(&self) -> String {
         let mut s = String::from("L");
         for c in &self.columns {
-            let _ = write!(s, ",{k}_{u},{k}_reps,{k}_status,{k}_est_ms,{k}_est_mib,{k}_peak_mib", k = c.key, u = unit_tag(&c.unit));
+            let _ = write!(s, ",{k}_{u},{k}_reps,{k}_status,{k}_est_ms,{k}_est_mib,{k}_peak_mib,{k}_min,{k}_p25,{k}_p75", k = c.key, u = unit_tag(&c.unit));
         }
         for r in &self.ratios {
             let _ = write!(s, ",{}", r.key);
@@ -189,7 +221,9 @@ impl Report {
                 let c = row.cells.get(i).cloned().unwrap_or_else(|| Cell::missing("absent"));
                 let v = c.value.map(|v| format!("{v:.4}")).unwrap_or_default();
                 let o = |x: Option<f64>| x.map(|x| format!("{x:.1}")).unwrap_or_default();
+                let q = |x: Option<f64>| x.map(|x| format!("{x:.4}")).unwrap_or_default();
                 let _ = write!(s, ",{v},{},{},{},{},{}", c.reps, csv_field(&c.status), o(c.est_ms), o(c.est_mib), o(c.peak_mib));
+                let _ = write!(s, ",{},{},{}", q(c.min), q(c.p25), q(c.p75));
             }
             for r in &self.ratios {
                 let v = self.ratio(row, r).map(|x| format!("{x:.4}")).unwrap_or_default();
@@ -375,7 +409,15 @@ mod tests {
                 Row {
                     l: 1024,
                     cells: vec![
-                        Cell { est_ms: Some(1.5), est_mib: Some(20.0), peak_mib: Some(21.5), ..Cell::ok(2.0, 5) },
+                        Cell {
+                            est_ms: Some(1.5),
+                            est_mib: Some(20.0),
+                            peak_mib: Some(21.5),
+                            min: Some(1.8),
+                            p25: Some(1.9),
+                            p75: Some(2.1),
+                            ..Cell::ok(2.0, 5)
+                        },
                         Cell::ok(3.0, 5),
                         Cell::missing("pending: GPU kernels"),
                     ],
@@ -402,6 +444,11 @@ mod tests {
         assert!(t.contains("# attention baseline: blocked CPU"));
         let mem: Vec<&str> = t.lines().filter(|l| l.contains("peak")).collect();
         assert!(mem.iter().any(|l| l.contains("hyena_fwd") && l.contains("20 MiB") && l.contains("(est./peak 0.93)")), "{t}");
+        // The spread line of the one cell that has one: IQR (2.1 − 1.9) / 2.0 = 10 %.
+        let spread: Vec<&str> = t.lines().filter(|l| l.contains(" p25 ")).collect();
+        assert_eq!(spread.len(), 1, "{t}");
+        assert!(spread[0].contains("hyena_fwd") && spread[0].contains("min      1.800") && spread[0].contains("IQR  10.0 %"), "{t}");
+        assert!(spread[0].contains("(5 runs)"), "{t}");
     }
 
     #[test]
@@ -411,11 +458,16 @@ mod tests {
         assert_eq!(
             lines[0],
             "L,hyena_fwd_ms,hyena_fwd_reps,hyena_fwd_status,hyena_fwd_est_ms,hyena_fwd_est_mib,hyena_fwd_peak_mib,\
+             hyena_fwd_min,hyena_fwd_p25,hyena_fwd_p75,\
              attn_fwd_ms,attn_fwd_reps,attn_fwd_status,attn_fwd_est_ms,attn_fwd_est_mib,attn_fwd_peak_mib,\
-             bw_pct,bw_reps,bw_status,bw_est_ms,bw_est_mib,bw_peak_mib,speedup_fwd"
+             attn_fwd_min,attn_fwd_p25,attn_fwd_p75,\
+             bw_pct,bw_reps,bw_status,bw_est_ms,bw_est_mib,bw_peak_mib,bw_min,bw_p25,bw_p75,speedup_fwd"
         );
-        assert_eq!(lines[1], "1024,2.0000,5,ok,1.5,20.0,21.5,3.0000,5,ok,,,,,0,pending: GPU kernels,,,,1.5000");
-        assert_eq!(lines[2], "65536,100.0000,3,ok,,,,,0,skipped (est. > 30 s),,,,,0,\"error: a, \"\"b\"\"\",,,,");
+        assert_eq!(
+            lines[1],
+            "1024,2.0000,5,ok,1.5,20.0,21.5,1.8000,1.9000,2.1000,3.0000,5,ok,,,,,,,,0,pending: GPU kernels,,,,,,,1.5000"
+        );
+        assert_eq!(lines[2], "65536,100.0000,3,ok,,,,,,,,0,skipped (est. > 30 s),,,,,,,,0,\"error: a, \"\"b\"\"\",,,,,,,");
         assert_eq!(lines.len(), 3);
     }
 

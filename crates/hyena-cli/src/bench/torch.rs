@@ -1,11 +1,14 @@
 //! The optional PyTorch baselines: runs `scripts/bench_torch.py` as a subprocess and reads the
-//! JSON it writes. Absent Python or torch is not an error — the caller prints why and continues.
+//! JSON it writes — all lengths in one run ([`run`]), or one request at a time ([`Server`]) so
+//! that each PyTorch cell runs right after its Rust counterpart. Absent Python or torch is not
+//! an error — the caller prints why and continues.
 
 use super::report::Cell;
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 /// What the helper reported.
 #[derive(Debug, Default)]
@@ -39,6 +42,21 @@ struct HelperResult {
     #[serde(default)]
     reps: usize,
     status: String,
+    #[serde(default)]
+    min: Option<f64>,
+    #[serde(default)]
+    p25: Option<f64>,
+    #[serde(default)]
+    p75: Option<f64>,
+}
+
+impl HelperResult {
+    fn cell(&self) -> Cell {
+        match self.value {
+            Some(v) if self.status == "ok" && v.is_finite() => Cell { min: self.min, p25: self.p25, p75: self.p75, ..Cell::ok(v, self.reps) },
+            _ => Cell::missing(if self.status == "ok" { "error: no value".to_string() } else { self.status.clone() }),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -82,24 +100,118 @@ pub fn probe(python: &str) -> Result<String, String> {
 pub fn parse(text: &str) -> Result<TorchResults, String> {
     let out: HelperOut = serde_json::from_str(text).map_err(|e| format!("helper output is not the expected JSON: {e}"))?;
     let mut r = TorchResults::default();
-    for (k, v) in out.meta {
-        let s = match v {
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
-        };
-        r.meta.push((k, s));
-    }
-    for c in out.columns {
-        r.columns.push((c.key, c.label, c.unit));
-    }
+    r.add_header(out.meta, out.columns);
     for x in out.results {
-        let cell = match x.value {
-            Some(v) if x.status == "ok" && v.is_finite() => Cell::ok(v, x.reps),
-            _ => Cell::missing(if x.status == "ok" { "error: no value".to_string() } else { x.status }),
-        };
-        r.cells.insert((x.key, x.l), cell);
+        r.cells.insert((x.key.clone(), x.l), x.cell());
     }
     Ok(r)
+}
+
+impl TorchResults {
+    fn add_header(&mut self, meta: serde_json::Map<String, serde_json::Value>, columns: Vec<HelperColumn>) {
+        for (k, v) in meta {
+            let s = match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            self.meta.push((k, s));
+        }
+        for c in columns {
+            self.columns.push((c.key, c.label, c.unit));
+        }
+    }
+}
+
+/// A reply of the helper's `--serve` mode: `{"results": [...]}`, or `{"error": "..."}`.
+#[derive(Deserialize)]
+struct ServeReply {
+    #[serde(default)]
+    results: Vec<HelperResult>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// The helper in `--serve` mode: started once, asked for one length (and some columns) at a
+/// time; what it answered accumulates in [`Server::results`].
+pub struct Server {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    /// Header and every cell answered so far.
+    pub results: TorchResults,
+}
+
+impl Server {
+    /// Start `python script args… --serve` and read its header line (meta and columns).
+    pub fn start(python: &str, script: &Path, args: &[String]) -> Result<Server, String> {
+        let mut child = Command::new(python)
+            .arg(script)
+            .args(args)
+            .arg("--serve")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("internal: the helper's pipes were not opened".into());
+        };
+        let mut srv = Server { child, stdin: Some(stdin), stdout: BufReader::new(stdout), results: TorchResults::default() };
+        let line = srv.read_line()?;
+        let head: HelperOut = serde_json::from_str(&line).map_err(|e| format!("helper header is not the expected JSON: {e}"))?;
+        srv.results.add_header(head.meta, head.columns);
+        Ok(srv)
+    }
+
+    /// Column keys the helper offers.
+    pub fn keys(&self) -> Vec<String> {
+        self.results.columns.iter().map(|(k, _, _)| k.clone()).collect()
+    }
+
+    fn read_line(&mut self) -> Result<String, String> {
+        let mut line = String::new();
+        match self.stdout.read_line(&mut line) {
+            Ok(0) => Err(format!("the helper exited ({})", self.exit_status())),
+            Ok(_) => Ok(line),
+            Err(e) => Err(format!("cannot read the helper's reply: {e}")),
+        }
+    }
+
+    fn exit_status(&mut self) -> String {
+        match self.child.wait() {
+            Ok(s) => s.to_string(),
+            Err(e) => format!("status unknown: {e}"),
+        }
+    }
+
+    /// Run the helper's cells `keys` at length `l` now; returns them and keeps them in
+    /// [`Server::results`].
+    pub fn cells(&mut self, l: usize, keys: &[&str]) -> Result<Vec<(String, Cell)>, String> {
+        let req = serde_json::json!({ "L": l, "keys": keys }).to_string();
+        let stdin = self.stdin.as_mut().ok_or("the helper's input is closed")?;
+        writeln!(stdin, "{req}").and_then(|_| stdin.flush()).map_err(|e| format!("cannot write to the helper: {e}"))?;
+        let line = self.read_line()?;
+        let reply: ServeReply = serde_json::from_str(&line).map_err(|e| format!("helper reply is not the expected JSON: {e}"))?;
+        if let Some(e) = reply.error {
+            return Err(format!("the helper refused {req}: {e}"));
+        }
+        let mut out = Vec::new();
+        for x in reply.results {
+            let c = x.cell();
+            self.results.cells.insert((x.key.clone(), x.l), c.clone());
+            out.push((x.key, c));
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for Server {
+    /// Closing its input ends the helper's loop; wait for it so that no process is left behind.
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
 }
 
 /// Run the helper with `args`; it writes JSON to `json_out`. Its stderr (progress) is passed
@@ -137,6 +249,45 @@ mod tests {
         assert_eq!(r.columns[0].2, "ms");
         assert!(r.meta.contains(&("threads".to_string(), "2".to_string())));
         assert!(parse("not json").is_err());
+    }
+
+    #[test]
+    fn parses_the_spread() {
+        let t = r#"{"results": [{"key": "k", "L": 8, "value": 2.0, "reps": 9, "status": "ok", "min": 1.5, "p25": 1.8, "p75": 2.4}]}"#;
+        let c = &parse(t).unwrap().cells[&("k".to_string(), 8)];
+        assert_eq!((c.value, c.min, c.p25, c.p75, c.reps), (Some(2.0), Some(1.5), Some(1.8), Some(2.4), 9));
+    }
+
+    /// The `--serve` protocol end to end against a stand-in helper (a shell script, no torch):
+    /// header, one request, a refusal, and the helper exiting early.
+    #[cfg(unix)]
+    #[test]
+    fn server_speaks_the_protocol() {
+        let dir = std::env::temp_dir().join(format!("hyena-torch-serve-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("helper.sh");
+        // Header, then: the first request gets one result, the second a refusal, then exit.
+        std::fs::write(
+            &script,
+            r#"echo '{"meta": {"torch_version": "x"}, "columns": [{"key": "torch_hyena_fwd", "label": "t"}]}'
+read req
+echo '{"results": [{"key": "torch_hyena_fwd", "L": 1024, "value": 3.0, "reps": 7, "status": "ok", "min": 2.0, "p25": 2.5, "p75": 3.5}]}'
+read req; echo '{"error": "no"}'
+"#,
+        )
+        .unwrap();
+        let mut srv = Server::start("sh", &script, &[]).unwrap();
+        assert_eq!(srv.keys(), ["torch_hyena_fwd"]);
+        let got = srv.cells(1024, &["torch_hyena_fwd"]).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].1.value, got[0].1.min, got[0].1.reps), (Some(3.0), Some(2.0), 7));
+        assert_eq!(srv.results.cells[&("torch_hyena_fwd".to_string(), 1024)].p75, Some(3.5));
+        assert!(srv.cells(2048, &[]).unwrap_err().contains("refused"));
+        // The helper is gone: either the write or the read says so, whichever comes first.
+        let e = srv.cells(4096, &[]).unwrap_err();
+        assert!(e.contains("exited") || e.contains("cannot write"), "{e}");
+        drop(srv);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -12,7 +12,7 @@ fn bench_device_sim_fills_every_device_column() {
     let out = std::env::temp_dir().join(format!("hyena-bench-sim-{}", std::process::id()));
     let o = Command::new(common::hyena_bin())
         .args(["bench", "--device", "sim", "--lengths", "17,64", "--width", "8", "--head-dim", "8", "--filter-width", "8"])
-        .args(["--reps", "1", "--warmup", "0", "--no-torch", "--quiet", "--out-dir", out.to_str().unwrap()])
+        .args(["--reps", "1", "--sample-secs", "0", "--warmup", "0", "--no-torch", "--quiet", "--out-dir", out.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
