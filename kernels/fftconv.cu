@@ -7,10 +7,8 @@
 //   hyena_fftconv_filter_{f32,bf16,f16}: one block per channel c; hf[c, k] = FFT_n(h[c] padded)[k]/n
 //       for k = 0..n/2, fp32 complex [C, n/2+1] (the layout of cpu::fftconv::FftConvPlan::
 //       filter_spectra). Computed once per call and reused by every batch row.
-//   hyena_fftconv_fwd_{f32,bf16,f16}: one block per `rows` batch rows of one channel c
-//       (blockIdx.x = c·(B/rows) + group; the wrapper picks rows, a divisor of B), one row after
-//       the other: the twiddle table is built once per block and hf[c] is read by consecutive rows
-//       (L2 hits); channel-major blocks keep the groups sharing hf[c] together.
+//   hyena_fftconv_fwd_{f32,bf16,f16}: one block per (b, c) row, blocks ordered channel-major
+//       (blockIdx.x = c·B + b) so that the B rows sharing hf[c] run together and hit L2.
 //
 // FFT algorithm (real FFT of n = 2^log2n points as an m = n/2 point complex FFT):
 //   load   z[j] = a[2j] + i·a[2j+1]                       (natural order, zero padded)
@@ -761,38 +759,14 @@ __device__ __forceinline__ void conv_passes(float* z, float* scratch, const smff
     });
 }
 
-// The batch rows of a block of the shared-memory forward and backward: `rows` rows b0 .. b0 +
-// rows − 1 of channel ch, blockIdx.x = ch·(B/rows) + b0/rows, one after the other. The current
-// row's offset in [B, C, L] and the channel live in shared memory, and the kernels form their row
-// pointers from the parameters at each use, and the row length and FFT size come from there too:
-// anything held in registers across the row loop stays live through the FFT passes (spills at 128
-// registers per thread), and the compiler hoists loop-invariant values out of the loop into
-// registers unless they come from memory written before a barrier. The offset is double-buffered: thread 0 writes row r + 1's slot while row r runs, whose
-// readers (row r − 1's) passed the barrier that starts row r.
-struct BlockRows {
-    uint64_t off[2];  // [B, C, L] offset of rows r (slot r & 1) and r + 1
-    uint64_t ch;
-    uint64_t l, log2n;  // the row length and FFT size, read by each row from here (see above)
+// Row (b, c) of a [B, C, L] tensor for block blockIdx.x = c·B + b (blocks ordered channel-major).
+struct RowOf {
+    uint64_t ch, off;
+    template <typename P> __device__ P* at(uint64_t addr) const { return addr ? reinterpret_cast<P*>(addr) + off : nullptr; }
 };
-__device__ inline void block_rows_init(BlockRows& s, uint64_t B, uint64_t C, uint64_t L, uint64_t log2n, uint64_t rows) {
-    if (threadIdx.x == 0) {
-        s.l = L;
-        s.log2n = log2n;
-        const uint64_t groups = rows ? B / rows : 0;
-        if (rows == 0 || groups * rows != B || (uint64_t)gridDim.x != C * groups) __trap();
-        const uint64_t ch = blockIdx.x / groups;
-        s.off[0] = ((blockIdx.x % groups) * rows * C + ch) * L;
-        s.ch = ch;
-    }
-    __syncthreads();
-}
-// Start row r (all threads): a barrier after the first row, then thread 0 sets row r + 1's offset.
-__device__ inline void block_rows_next(BlockRows& s, unsigned r, uint64_t C, uint64_t L, uint64_t rows) {
-    if (r > 0) __syncthreads();
-    if (threadIdx.x == 0 && r + 1 < rows) s.off[(r + 1) & 1] = s.off[r & 1] + C * L;
-}
-template <typename P> __device__ inline P* row_ptr(uint64_t addr, const BlockRows& s, unsigned r) {
-    return addr ? reinterpret_cast<P*>(addr) + s.off[r & 1] : nullptr;
+__device__ inline RowOf row_of(uint64_t B, uint64_t C, uint64_t L) {
+    const uint64_t ch = blockIdx.x / B, bi = blockIdx.x % B;
+    return RowOf{ch, (bi * C + ch) * L};
 }
 // x[t], x[t+1] gated by g (absent: 1).
 template <typename T> __device__ inline float2 gated2(const T* x, const T* g, uint64_t t, uint64_t L, bool vec) {
@@ -805,32 +779,36 @@ template <typename T> __device__ inline float2 gated2(const T* x, const T* g, ui
     return a;
 }
 
-// Row r of the block (BlockRows br); tw: the block's twiddle table.
-template <typename T> __device__ __forceinline__ void fwd_row(const HyenaFftConvFwdParams& p, const BlockRows& br, unsigned r, const smfft::Tw& tw) {
+template <typename T> __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p) {
     using namespace smfft;
     HYENA_DYN_SHARED(float, z);
-    const Plan pl = make_plan((unsigned)br.log2n - 1);
+    __shared__ float tw_re[HYENA_TW_ENTRIES], tw_im[HYENA_TW_ENTRIES];
+    const Plan pl = make_plan((unsigned)p.log2n - 1);
+    check_shape(pl.M, 1);
     const unsigned m = pl.m;
-    const uint64_t L = br.l;
+    const uint64_t L = p.l;
     // a = pre ⊙ v kept for the D·a term, as two planes (even and odd t): 4-byte accesses. Where the
     // middle passes need scratch (m = 16384) it takes that space instead, and the last pass reads
-    // v and pre again (L2 hits: the row was read at the start of the row).
+    // v and pre again (L2 hits: the row was read at the start of the block).
     float* ae = z + 2 * m;
     float* ao = ae + (L + 1) / 2;
     float* scratch = z + 2 * m;
     const bool keep_a = mid_scratch_floats(pl) == 0;
-    auto V = [&] { return row_ptr<const T>(p.v, br, r); };
-    auto PRE = [&] { return row_ptr<const T>(p.pre, br, r); };
-    auto POST = [&] { return row_ptr<const T>(p.post, br, r); };
-    auto Y = [&] { return row_ptr<T>(p.y, br, r); };
-    auto hf = [&](unsigned k) { return reinterpret_cast<const float2*>(p.hf)[br.ch * (uint64_t)(m + 1) + k]; };
-    const float dd = to_f32<T>(reinterpret_cast<const T*>(p.d)[br.ch]);
-    const bool vec = aligned2<T>(V()) && aligned2<T>(PRE()) && aligned2<T>(POST()) && aligned2<T>(Y());
+    const RowOf row = row_of(p.b, p.c, L);
+    const T* __restrict__ v = row.at<const T>(p.v);
+    const T* __restrict__ pre = row.at<const T>(p.pre);
+    const T* __restrict__ post = row.at<const T>(p.post);
+    const float2* __restrict__ hf = reinterpret_cast<const float2*>(p.hf) + row.ch * (uint64_t)(m + 1);
+    const float dd = to_f32<T>(reinterpret_cast<const T*>(p.d)[row.ch]);
+    T* __restrict__ y = row.at<T>(p.y);
+    const bool vec = aligned2<T>(v) && aligned2<T>(pre) && aligned2<T>(post) && aligned2<T>(y);
+    build_tw(tw_re, tw_im, pl.M + 1);
+    const Tw tw = {tw_re, tw_im};
 
     // Point j of the m-point signal is z[j] = a[2j] + i·a[2j+1] (zero padded).
     auto load = [&](auto, unsigned pt, float2* x) {
         const uint64_t t = 2 * (uint64_t)pt;
-        const float2 a = gated2<T>(V(), PRE(), t, L, vec);
+        const float2 a = gated2<T>(v, pre, t, L, vec);
         if (keep_a) {
             if (t < L) ae[pt] = a.x;
             if (t + 1 < L) ao[pt] = a.y;
@@ -842,7 +820,7 @@ template <typename T> __device__ __forceinline__ void fwd_row(const HyenaFftConv
         float2 xk, xmk;
         split(zk, zmk, w, k, &xk, &xmk);
         float2 z1, z2;
-        fold(cmul(xk, hf(k)), cmul(xmk, hf(m - k)), w, k, &z1, &z2);
+        fold(cmul(xk, hf[k]), cmul(xmk, hf[m - k]), w, k, &z1, &z2);
         zmk = z2;
         zk = z1;  // last: zk and zmk may be one register (k = 0, k = m/2)
     };
@@ -851,34 +829,17 @@ template <typename T> __device__ __forceinline__ void fwd_row(const HyenaFftConv
     auto out = [&](auto, unsigned pt, const float2* s) {
         const uint64_t t = 2 * (uint64_t)pt;
         if (t >= L) return;
-        const float2 a = keep_a ? make_float2(ae[pt], t + 1 < L ? ao[pt] : 0.f) : gated2<T>(V(), PRE(), t, L, vec);
+        const float2 a = keep_a ? make_float2(ae[pt], t + 1 < L ? ao[pt] : 0.f) : gated2<T>(v, pre, t, L, vec);
         float y0 = s[0].x + dd * a.x;
         float y1 = t + 1 < L ? s[0].y + dd * a.y : 0.f;
-        if (p.post) {
-            const float2 q = load2<T>(POST(), t, L, vec);
+        if (post) {
+            const float2 q = load2<T>(post, t, L, vec);
             y0 *= q.x;
             y1 *= q.y;
         }
-        store2<T>(Y(), t, L, vec, y0, y1);
+        store2<T>(y, t, L, vec, y0, y1);
     };
     conv_passes<1>(z, scratch, pl, tw, load, pair, has_out, out);
-}
-
-// Block = `rows` batch rows of channel ch (BlockRows), one after the other: the twiddle table is
-// built once for them, and hf[ch] is read by consecutive rows of one block (L2 hits; the DRAM
-// sees it once per block).
-template <typename T> __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p) {
-    using namespace smfft;
-    __shared__ float tw_re[HYENA_TW_ENTRIES], tw_im[HYENA_TW_ENTRIES];
-    __shared__ BlockRows br;
-    check_shape((unsigned)p.log2n - 1, 1);
-    block_rows_init(br, p.b, p.c, p.l, p.log2n, p.rows);
-    build_tw(tw_re, tw_im, (unsigned)p.log2n);
-    const Tw tw = {tw_re, tw_im};
-    for (unsigned r = 0; r < (unsigned)p.rows; ++r) {
-        block_rows_next(br, r, p.c, p.l, p.rows);  // the previous row's last pass has read z (and a)
-        fwd_row<T>(p, br, r, tw);
-    }
 }
 
 // Threads per block of the backward kernels are at most this (bwd_reduce's tree).
@@ -889,31 +850,35 @@ template <typename T> __device__ __forceinline__ void fwd(const HyenaFftConvFwdP
 // two float planes; the two FFTs run between the same barriers (conv_passes, NB = 2). Fused
 // pass: X_A is split and parked in A's own slots; then per bin pair of G: ws = X_G·conj(X_A),
 // G·conj(H) and A·H folded back.
-// Row r of the block (BlockRows br); tw: the block's twiddle table; gd: the block's running sum
-// of g·a (grad_D).
-template <typename T> __device__ __forceinline__ void bwd_row(const HyenaFftConvBwdParams& p, const BlockRows& br, unsigned r, const smfft::Tw& tw, double& gd) {
+template <typename T> __device__ __forceinline__ void bwd_rows(const HyenaFftConvBwdParams p) {
     using namespace smfft;
     HYENA_DYN_SHARED(float, za);
-    const Plan pl = make_plan((unsigned)br.log2n - 1);
+    __shared__ float tw_re[HYENA_TW_ENTRIES], tw_im[HYENA_TW_ENTRIES];
+    __shared__ double red[HYENA_FFTCONV_MAX_BLOCK / 32];
+    const Plan pl = make_plan((unsigned)p.log2n - 1);
+    check_shape(pl.M, 2);
     const unsigned m = pl.m;
-    const uint64_t L = br.l;
-    auto v = [&] { return row_ptr<const T>(p.v, br, r); };
-    auto pre = [&] { return row_ptr<const T>(p.pre, br, r); };
-    auto post = [&] { return row_ptr<const T>(p.post, br, r); };
-    auto gy = [&] { return row_ptr<const T>(p.grad_y, br, r); };
-    auto gv_out = [&] { return row_ptr<T>(p.grad_v, br, r); };
-    auto gpre = [&] { return row_ptr<T>(p.grad_pre, br, r); };
-    auto gpost = [&] { return row_ptr<T>(p.grad_post, br, r); };
-    auto hf = [&](unsigned k) { return reinterpret_cast<const float2*>(p.hf)[br.ch * (uint64_t)(m + 1) + k]; };
-    const float dd = to_f32<T>(reinterpret_cast<const T*>(p.d)[br.ch]);
+    const uint64_t L = p.l;
+    const RowOf row = row_of(p.b, p.c, L);
+    const T* __restrict__ v = row.at<const T>(p.v);
+    const T* __restrict__ pre = row.at<const T>(p.pre);
+    const T* __restrict__ post = row.at<const T>(p.post);
+    const T* __restrict__ gy = row.at<const T>(p.grad_y);
+    const float2* __restrict__ hf = reinterpret_cast<const float2*>(p.hf) + row.ch * (uint64_t)(m + 1);
+    const float dd = to_f32<T>(reinterpret_cast<const T*>(p.d)[row.ch]);
     float2* __restrict__ ws = reinterpret_cast<float2*>(p.ws) + (uint64_t)blockIdx.x * (m + 1);
-    const bool vec = aligned2<T>(v()) && aligned2<T>(pre()) && aligned2<T>(post()) && aligned2<T>(gy()) && aligned2<T>(gv_out()) &&
-                     aligned2<T>(gpre()) && aligned2<T>(gpost());
+    T* __restrict__ gv_out = row.at<T>(p.grad_v);
+    T* __restrict__ gpre = row.at<T>(p.grad_pre);
+    T* __restrict__ gpost = row.at<T>(p.grad_post);
+    const bool vec = aligned2<T>(v) && aligned2<T>(pre) && aligned2<T>(post) && aligned2<T>(gy) &&
+                     aligned2<T>(gv_out) && aligned2<T>(gpre) && aligned2<T>(gpost);
+    build_tw(tw_re, tw_im, pl.M + 1);
+    const Tw tw = {tw_re, tw_im};
 
     // a = pre ⊙ v into A and g = grad_y ⊙ post into G (packed, zero padded).
     auto load = [&](auto b, unsigned pt, float2* x) {
         const uint64_t t = 2 * (uint64_t)pt;
-        x[0] = decltype(b)::index == 0 ? gated2<T>(v(), pre(), t, L, vec) : gated2<T>(gy(), post(), t, L, vec);
+        x[0] = decltype(b)::index == 0 ? gated2<T>(v, pre, t, L, vec) : gated2<T>(gy, post, t, L, vec);
     };
     auto pair = [&](auto b, float2& zk, float2& zmk, unsigned k, float2 w, unsigned ik, unsigned imk) {
         if constexpr (decltype(b)::index == 0) {
@@ -934,13 +899,9 @@ template <typename T> __device__ __forceinline__ void bwd_row(const HyenaFftConv
                 ak = pa;
                 amk = imk != ik ? ld(za, m, imk) : pa;
             }
-            const float2 hk = hf(k), hmk = hf(m - k);
-            const float2 wk = cmul(gk, conjf2(ak));
-            ws[k] = r == 0 ? wk : cadd(ws[k], wk);
-            if (k == 0 || imk != ik) {
-                const float2 wmk = cmul(gmk, conjf2(amk));
-                ws[m - k] = r == 0 ? wmk : cadd(ws[m - k], wmk);
-            }
+            const float2 hk = hf[k], hmk = hf[m - k];
+            ws[k] = cmul(gk, conjf2(ak));
+            if (k == 0 || imk != ik) ws[m - k] = cmul(gmk, conjf2(amk));
             float2 z1, z2;
             fold(cmul(ak, hk), cmul(amk, hmk), w, k, &z1, &z2);
             if (k != 0 && imk != ik) st(za, m, imk, z2);
@@ -953,47 +914,28 @@ template <typename T> __device__ __forceinline__ void bwd_row(const HyenaFftConv
     // Outputs from G (the correlation: grad_v, grad_pre) and from A (the convolution: grad_post),
     // G first; the partial sum of g·a for grad_D in fp64 on the way (products of fp32 values are
     // exact there; see bwd_reduce for the accuracy argument).
-    auto has_out = [&](auto b) { return decltype(b)::index == 1 || p.grad_post != 0; };
+    double gd = 0.0;
+    auto has_out = [&](auto b) { return decltype(b)::index == 1 || gpost != nullptr; };
     auto out = [&](auto b, unsigned pt, const float2* s) {
         const uint64_t t = 2 * (uint64_t)pt;
         if (t >= L) return;
-        const float2 vt = load2<T>(v(), t, L, vec), gyt = load2<T>(gy(), t, L, vec);
-        const float2 pt2 = p.pre ? load2<T>(pre(), t, L, vec) : make_float2(1.f, 1.f);
+        const float2 vt = load2<T>(v, t, L, vec), gyt = load2<T>(gy, t, L, vec);
+        const float2 pt2 = pre ? load2<T>(pre, t, L, vec) : make_float2(1.f, 1.f);
         if constexpr (decltype(b)::index == 1) {
             const float2 corr = s[0];
-            const float2 po2 = p.post ? load2<T>(post(), t, L, vec) : make_float2(1.f, 1.f);
+            const float2 po2 = post ? load2<T>(post, t, L, vec) : make_float2(1.f, 1.f);
             const float g0 = gyt.x * po2.x, g1 = gyt.y * po2.y;
             gd = fma((double)g0, (double)(vt.x * pt2.x), gd);  // t + 1 ≥ L: zero
             gd = fma((double)g1, (double)(vt.y * pt2.y), gd);
             const float ga0 = corr.x + dd * g0, ga1 = corr.y + dd * g1;
-            store2<T>(gv_out(), t, L, vec, ga0 * pt2.x, ga1 * pt2.y);
-            if (p.grad_pre) store2<T>(gpre(), t, L, vec, ga0 * vt.x, ga1 * vt.y);
+            store2<T>(gv_out, t, L, vec, ga0 * pt2.x, ga1 * pt2.y);
+            if (gpre) store2<T>(gpre, t, L, vec, ga0 * vt.x, ga1 * vt.y);
         } else {
             const float2 conv = s[0];
-            store2<T>(gpost(), t, L, vec, gyt.x * (conv.x + dd * vt.x * pt2.x), gyt.y * (conv.y + dd * vt.y * pt2.y));
+            store2<T>(gpost, t, L, vec, gyt.x * (conv.x + dd * vt.x * pt2.x), gyt.y * (conv.y + dd * vt.y * pt2.y));
         }
     };
     conv_passes<2>(za, nullptr, pl, tw, load, pair, has_out, out);
-}
-
-// Backward, one block per `rows` batch rows of one channel (BlockRows, as the forward): one
-// twiddle table, and the rows' spectra G·conj(A) summed into the block's workspace row in row
-// order (the thread that owns bin k adds to it: deterministic); the workspace is [C, B/rows,
-// n/2+1], ws_d [C, B/rows].
-template <typename T> __device__ __forceinline__ void bwd_rows(const HyenaFftConvBwdParams p) {
-    using namespace smfft;
-    __shared__ float tw_re[HYENA_TW_ENTRIES], tw_im[HYENA_TW_ENTRIES];
-    __shared__ double red[HYENA_FFTCONV_MAX_BLOCK / 32];
-    __shared__ BlockRows br;
-    check_shape((unsigned)p.log2n - 1, 2);
-    block_rows_init(br, p.b, p.c, p.l, p.log2n, p.rows);
-    build_tw(tw_re, tw_im, (unsigned)p.log2n);
-    const Tw tw = {tw_re, tw_im};
-    double gd = 0.0;
-    for (unsigned r = 0; r < (unsigned)p.rows; ++r) {
-        block_rows_next(br, r, p.c, p.l, p.rows);  // the previous row's last passes have read za
-        bwd_row<T>(p, br, r, tw, gd);
-    }
     // Warp sums in a fixed shuffle order, then the warps' sums in order by thread 0.
     for (int o = 16; o > 0; o /= 2) gd += __shfl_down_sync(0xffffffffu, gd, o);
     if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = gd;
@@ -1138,7 +1080,7 @@ template <typename T> __device__ inline void bwd_reduce(const HyenaFftConvBwdPar
     __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
     const unsigned log2m = (unsigned)p.log2n - 1;
     const unsigned m = 1u << log2m;
-    const uint64_t L = p.l, B = p.rows ? p.b / p.rows : 0;  // workspace rows per channel
+    const uint64_t L = p.l, B = p.b;
     const PowTw tw = build_pow_tw(ptw_re, ptw_im, log2m + 1);
     const uint64_t ch = blockIdx.x;
     const float2* __restrict__ ws = reinterpret_cast<const float2*>(p.ws) + ch * B * (uint64_t)(m + 1);

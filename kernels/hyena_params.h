@@ -88,8 +88,7 @@ typedef struct HyenaFftFilterParams {
 
 /* Forward: y = post * (h (*) (pre * v) + D * (pre * v)), causal, rows [B, C, L] contiguous; pre and
  * post optional (0 = absent, i.e. 1). Kernel: hyena_fftconv_fwd_{f32,bf16,f16}, one block per
- * `rows` batch rows of one channel (grid C * B / rows, blockIdx.x = c * (B / rows) + group),
- * dynamic shared memory n/2 float2 (+ a = pre * v). */
+ * (b, c) row, dynamic shared memory n/2 float2. */
 typedef struct HyenaFftConvFwdParams {
     uint64_t v;     /* const T*, [B, C, L] */
     uint64_t pre;   /* const T*, [B, C, L], or 0 */
@@ -101,17 +100,15 @@ typedef struct HyenaFftConvFwdParams {
     uint64_t c;     /* channels C */
     uint64_t l;     /* length L >= 1 */
     uint64_t log2n; /* n = 2^log2n >= 2L, n >= 4 */
-    uint64_t rows;  /* batch rows per block, >= 1, divides B */
 } HyenaFftConvFwdParams;
 
 /* Backward of the gated convolution (g = grad_y * post, a = pre * v):
  *   grad_a = h (*)^T g + D g (anti-causal correlation), grad_v = grad_a * pre, grad_pre = grad_a * v,
  *   grad_post = grad_y * (h (*) a + D a), grad_h[c] = sum_b corr(g, a), grad_D[c] = sum_b,t g a.
- * Kernels: hyena_fftconv_bwd_{f32,bf16,f16}: one block per `rows` batch rows of one channel
- * (grid C * B / rows, blockIdx.x = c * (B / rows) + group), dynamic shared memory n float2; writes
- * the row gradients, the sum over its rows of the spectra G * conj(A) (n/2 + 1 float2, fp32, in
- * row order) into ws and the rows' sum g.a into ws_d. Then hyena_fftconv_bwd_reduce_{...}: one
- * block per channel, n/2 float2 of shared memory: sums ws over the groups in order, inverse FFT -> grad_h,
+ * Kernels: hyena_fftconv_bwd_{f32,bf16,f16}: one block per (b, c) row (blockIdx.x = c*B + b),
+ * dynamic shared memory n float2; writes the row gradients, the row's spectrum G * conj(A)
+ * (n/2 + 1 float2) into ws and its sum g.a into ws_d. Then hyena_fftconv_bwd_reduce_{...}: one
+ * block per channel, n/2 float2 of shared memory: sums ws over b in order, inverse FFT -> grad_h,
  * and ws_d -> grad_D (deterministic, no atomics). pre/post/grad_pre/grad_post: 0 when absent. */
 typedef struct HyenaFftConvBwdParams {
     uint64_t v;         /* const T*, [B, C, L] */
@@ -125,13 +122,12 @@ typedef struct HyenaFftConvBwdParams {
     uint64_t grad_post; /* T*, [B, C, L], or 0 (iff post is 0) */
     uint64_t grad_h;    /* T*, [C, L] (overwritten) */
     uint64_t grad_d;    /* T*, [C] (overwritten) */
-    uint64_t ws;        /* float2*, [C, B / rows, n/2 + 1] workspace */
-    uint64_t ws_d;      /* float*, [C, B / rows] workspace */
+    uint64_t ws;        /* float2*, [C, B, n/2 + 1] workspace */
+    uint64_t ws_d;      /* float*, [C, B] workspace */
     uint64_t b;         /* batch B */
     uint64_t c;         /* channels C */
     uint64_t l;         /* length L >= 1 */
     uint64_t log2n;     /* n = 2^log2n >= 2L, n >= 4 */
-    uint64_t rows;      /* batch rows per block of hyena_fftconv_bwd_*, >= 1, divides B */
 } HyenaFftConvBwdParams;
 
 /* Multi-pass (four-step) path for long rows, n = 2^(log2n1 + log2n2) >= 2L, P = ceil(B/2) pairs of

@@ -108,27 +108,6 @@ impl LongPlan {
     }
 }
 
-/// Batch rows of one channel per block of the shared-memory forward and backward: the largest
-/// divisor of `bs` up to [`MAX_ROWS`] that still leaves [`MIN_BLOCKS`] blocks (or 1). The rows of
-/// a block share one twiddle table and read hf[c] one after the other (the DRAM sees it once per
-/// block: `8(n/2+1)` bytes against the rows' `8L` of bf16 v, pre, post, y each); the backward
-/// also sums its rows' spectra into one workspace row (`8(n/2+1)` bytes written and read back
-/// per block instead of per row). Too few blocks would leave SMs idle. A divisor keeps every
-/// block's work the same.
-pub fn rows_per_block(bs: usize, c: usize) -> usize {
-    (1..=bs.min(MAX_ROWS))
-        .rev()
-        .find(|&g| bs % g == 0 && (g == 1 || bs * c / g >= MIN_BLOCKS))
-        .unwrap_or(1)
-}
-
-/// Rows per block at most: 16 brings hf's share of the forward's DRAM bytes to ~6 % at bf16
-/// (the backward's: hf and the workspace row, ~8 %).
-const MAX_ROWS: usize = 16;
-/// Blocks kept at least when rows are grouped: 4 waves of one block per SM on a 132-SM
-/// H100/H200 (forward and backward run one 512-thread block per SM at L = 8K).
-const MIN_BLOCKS: usize = 4 * 132;
-
 fn block_for(n: usize) -> u32 {
     (n / 4).clamp(32, MAX_BLOCK) as u32
 }
@@ -464,11 +443,9 @@ pub fn gated_fftconv_fwd_spectrum<'a, 'h, T: DeviceScalar>(
         c: c as u64,
         l: l as u64,
         log2n: n.trailing_zeros() as u64,
-        rows: rows_per_block(bs, c) as u64,
     };
     // B·C ≤ B·C·L, which fits.
-    let blocks = bs * c / p.rows as usize;
-    let cfg = LaunchConfig { grid: (grid(blocks, "gated_fftconv_fwd")?, 1, 1), block: (block_for(n), 1, 1), shared_bytes: shared };
+    let cfg = LaunchConfig { grid: (grid(bs * c, "gated_fftconv_fwd")?, 1, 1), block: (block_for(n), 1, 1), shared_bytes: shared };
     // SAFETY: the kernel reads v, pre, post [B, C, L], D [C], hf [C, n/2+1] complex (borrowed
     // shared) and writes y [B, C, L] (borrowed exclusively, overlapping nothing), lengths checked.
     unsafe { launch(dev, &name, cfg, &p) }
@@ -590,11 +567,10 @@ pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
     let red_shared = check_shared(dev, &red_name, 8 * m)?;
     let mut hf = DeviceBuffer::<f32>::alloc(dev, spectrum_len(c, l)?)?;
     fftconv_filter(dev, h, c, l, &mut hf)?;
-    // Blocks (one per `per` rows of a channel) ≤ B·C ≤ B·C·L, which fits.
-    let per = rows_per_block(bs, c);
-    let blocks = bs * c / per;
-    let ws = DeviceBuffer::<f32>::alloc(dev, mul3(2, blocks, m + 1, "gated_fftconv_bwd workspace")?)?;
-    let ws_d = DeviceBuffer::<f32>::alloc(dev, blocks)?;
+    // B·C ≤ B·C·L, which fits.
+    let rows = bs * c;
+    let ws = DeviceBuffer::<f32>::alloc(dev, mul3(2, rows, m + 1, "gated_fftconv_bwd workspace")?)?;
+    let ws_d = DeviceBuffer::<f32>::alloc(dev, rows)?;
     let p = HyenaFftConvBwdParams {
         v: v.addr(),
         pre: pre.as_ref().map_or(0, |x| x.addr()),
@@ -613,14 +589,13 @@ pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
         c: c as u64,
         l: l as u64,
         log2n: n.trailing_zeros() as u64,
-        rows: per as u64,
     };
     // SAFETY (both launches): the views checked above (lengths for (B, C, L), device, alignment,
     // outputs overlapping nothing), borrowed for this call (outputs exclusively), and the
     // workspaces hf, ws, ws_d sized above, owned until the launches are queued (their frees are
     // stream-ordered after them, see `crate::device`).
-    if blocks > 0 {
-        let cfg = LaunchConfig { grid: (grid(blocks, "gated_fftconv_bwd")?, 1, 1), block: (block, 1, 1), shared_bytes: rows_shared };
+    if rows > 0 {
+        let cfg = LaunchConfig { grid: (grid(rows, "gated_fftconv_bwd")?, 1, 1), block: (block, 1, 1), shared_bytes: rows_shared };
         unsafe { launch(dev, &rows_name, cfg, &p) }?;
     }
     let cfg = LaunchConfig { grid: (grid(c, "gated_fftconv_bwd")?, 1, 1), block: (block, 1, 1), shared_bytes: red_shared };

@@ -79,24 +79,6 @@ fn gated_fftconv_fwd_bf16_f16_match_cpu() {
     }
 }
 
-/// Forward and backward group batch rows of a channel into one block once the grid keeps enough
-/// blocks (`ops::fftconv::rows_per_block`): C = 528 at B = 4 runs 4 rows per block (f32) and at
-/// B = 6, C = 176, 2 rows per block (3 would leave 352 blocks); every output is still checked
-/// against the CPU reference, poisoned (the backward's grad_h and grad_D sum the rows of a block
-/// first, then the blocks).
-#[test]
-fn gated_fftconv_with_several_rows_per_block_matches_cpu() {
-    use hyena_kernels::ops::fftconv::rows_per_block;
-    assert_eq!((rows_per_block(4, 528), rows_per_block(6, 176), rows_per_block(16, 768)), (4, 2, 16));
-    assert_eq!((rows_per_block(4, 527), rows_per_block(7, 100), rows_per_block(1, 768)), (2, 1, 1));
-    for dev in common::devices() {
-        check::<f32>(&dev, 4, 528, 17, true, 500);
-        check::<bf16>(&dev, 6, 176, 9, true, 501);
-        check_gated_bwd::<f32>(&dev, 4, 528, 17, true, 502);
-        check_gated_bwd::<bf16>(&dev, 6, 176, 9, true, 503);
-    }
-}
-
 #[test]
 fn gated_fftconv_rejects_bad_arguments_with_typed_errors() {
     for dev in common::devices() {
