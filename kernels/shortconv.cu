@@ -69,7 +69,7 @@ template <typename T> __device__ inline void load_own(const T* __restrict__ r, u
     const int W = Pack<T>::W;
     if (vec) {
         if (t0 < L) {
-            const Pack<T> q = *reinterpret_cast<const Pack<T>*>(r + t0);
+            const Pack<T> q = reinterpret_cast<const Pack<T>*>(r)[t0 / W];
 #pragma unroll
             for (int k = 0; k < W; ++k) v[k] = to_f32<T>(q.v[k]) + bin;
         } else {
@@ -99,7 +99,9 @@ template <typename T> __device__ inline void store_own(T* __restrict__ r, uint32
         Pack<T> q;
 #pragma unroll
         for (int k = 0; k < W; ++k) q.v[k] = from_f32<T>(o[k]);
-        *reinterpret_cast<Pack<T>*>(r + t0) = q;
+        // Indexed in Pack units: `*(Pack*)(r + t0)` let nvcc split the backward's store into
+        // 2-byte pieces (the address merged with the element path's); this form stays one STG.128.
+        reinterpret_cast<Pack<T>*>(r)[t0 / W] = q;
     } else {
 #pragma unroll
         for (int k = 0; k < W; ++k)
