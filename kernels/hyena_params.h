@@ -44,33 +44,43 @@ typedef struct HyenaGateBwdParams {
 
 /* ---- short causal depthwise convolution (kernels/shortconv.cu) ------------------------------- */
 
-/* Forward: y[b,c,t] = w[c,0]*x[t-2] + w[c,1]*x[t-1] + w[c,2]*x[t] + bias[c], layout [B, C, L].
- * Kernels: hyena_shortconv_fwd_{f32,bf16,f16}. Element type of x, w, bias, y = the kernel's dtype. */
+/* Forward over K stacked chunks: z[t] = x[t] + in_bias[ch] for 0 <= t < L (0 outside: the causal
+ * padding is unbiased), y[t] = w[ch,0]*z[t-2] + w[ch,1]*z[t-1] + w[ch,2]*z[t] + bias[ch], rows
+ * [K, B, C, L]; row (k*B + b)*C + c uses channel ch = k*C + c. Kernels: hyena_shortconv_fwd_{f32,
+ * bf16,f16}, grid (K*B*C, segs), block 32..256 threads (a multiple of 32), each thread 16 bytes of
+ * positions: segs = ceil(L / (block * 16 / sizeof(T))). Element type of x, w, biases, y = the
+ * kernel's dtype. */
 typedef struct HyenaShortConvParams {
-    uint64_t x;    /* const T*, [B, C, L] */
-    uint64_t w;    /* const T*, [C, 3] */
-    uint64_t bias; /* const T*, [C] */
-    uint64_t y;    /* T*, [B, C, L] */
-    uint64_t b;    /* batch B */
-    uint64_t c;    /* channels C */
-    uint64_t l;    /* length L >= 1 */
+    uint64_t x;       /* const T*, [K, B, C, L] */
+    uint64_t w;       /* const T*, [K*C, 3] */
+    uint64_t bias;    /* const T*, [K*C] */
+    uint64_t in_bias; /* const T*, [K*C] folded into the input (in_proj's bias), or 0 */
+    uint64_t y;       /* T*, [K, B, C, L] */
+    uint64_t k;       /* chunks K >= 1 */
+    uint64_t b;       /* batch B */
+    uint64_t c;       /* channels C */
+    uint64_t l;       /* length L >= 1 */
 } HyenaShortConvParams;
 
-/* Backward: grad_x [B, C, L]; grad_w [C, 3] and grad_b [C] reduced over batch and positions.
- * Kernels: hyena_shortconv_bwd_{f32,bf16,f16} (grid B*C blocks of 256 threads: grad_x and
- * per-row partial sums into ws) then hyena_shortconv_bwd_reduce_{f32,bf16,f16} (one thread per
- * channel: sums ws over b in order, writes grad_w, grad_b). */
+/* Backward: grad_x [K, B, C, L] (the gradient wrt z and x alike); grad_w [K*C, 3] and grad_b [K*C]
+ * reduced over batch and positions. Kernels: hyena_shortconv_bwd_{f32,bf16,f16} (the forward's
+ * grid and blocks: grad_x and per-block partial sums into ws) then
+ * hyena_shortconv_bwd_reduce_{f32,bf16,f16} (one thread per channel: sums ws over b, then the
+ * segments, in order; writes grad_w, grad_b). */
 typedef struct HyenaShortConvBwdParams {
-    uint64_t x;      /* const T*, [B, C, L] */
-    uint64_t w;      /* const T*, [C, 3] */
-    uint64_t grad_y; /* const T*, [B, C, L] */
-    uint64_t grad_x; /* T*, [B, C, L] */
-    uint64_t grad_w; /* T*, [C, 3] (overwritten) */
-    uint64_t grad_b; /* T*, [C] (overwritten) */
-    uint64_t ws;     /* float*, [B, C, 4] workspace: per-row partial sums (w0, w1, w2, bias) */
-    uint64_t b;      /* batch B */
-    uint64_t c;      /* channels C */
-    uint64_t l;      /* length L >= 1 */
+    uint64_t x;       /* const T*, [K, B, C, L] */
+    uint64_t w;       /* const T*, [K*C, 3] */
+    uint64_t in_bias; /* const T*, [K*C], or 0 (as in the forward) */
+    uint64_t grad_y;  /* const T*, [K, B, C, L] */
+    uint64_t grad_x;  /* T*, [K, B, C, L] */
+    uint64_t grad_w;  /* T*, [K*C, 3] (overwritten) */
+    uint64_t grad_b;  /* T*, [K*C] (overwritten) */
+    uint64_t ws;      /* double*, [K*B*C, segs, 4] workspace: per-block partial sums (w0, w1, w2, bias) */
+    uint64_t k;       /* chunks K >= 1 */
+    uint64_t b;       /* batch B */
+    uint64_t c;       /* channels C */
+    uint64_t l;       /* length L >= 1 */
+    uint64_t segs;    /* blocks per row of the row kernel */
 } HyenaShortConvBwdParams;
 
 /* ---- fused gated causal FFT convolution (kernels/fftconv.cu) ------------------------------- */

@@ -1,31 +1,43 @@
-// shortconv.cu: short causal depthwise convolution (3 taps) + bias, forward and backward.
+// shortconv.cu: short causal depthwise convolution (3 taps) + bias, forward and backward, with the
+// in_proj bias optionally folded into its input, over K stacked chunks in one launch.
 //
-//   forward:  y[b,c,t]  = w[c,0]*x[t-2] + w[c,1]*x[t-1] + w[c,2]*x[t] + bias[c]   (x[<0] = 0)
-//   backward: gx[b,c,t] = w[c,2]*gy[t] + w[c,1]*gy[t+1] + w[c,0]*gy[t+2]         (gy[>=L] = 0)
-//             gw[c,k]   = sum_{b,t} gy[b,c,t] * x[b,c,t-2+k],  gb[c] = sum_{b,t} gy[b,c,t]
+//   z[t]      = x[t] + bin[c] for 0 <= t < L, 0 outside (x = in_proj's W·u without its bias: the
+//               causal zero padding stays unbiased, as PyTorch's Linear -> Conv1d(padding=2)[..., :L])
+//   forward:  y[t]      = w[c,0]*z[t-2] + w[c,1]*z[t-1] + w[c,2]*z[t] + bias[c]
+//   backward: gx[t]     = w[c,2]*gy[t] + w[c,1]*gy[t+1] + w[c,0]*gy[t+2]         (gy[>=L] = 0)
+//             gw[c,k]   = sum_{b,t} gy[b,c,t] * z[b,c,t-2+k],  gb[c] = sum_{b,t} gy[b,c,t]
+//   (gx is the gradient wrt z and wrt x alike; the in_proj bias gradient is its sum over b, t.)
 //
-// Layout: x, y, gy, gx as [B, C, L] (contiguous), w as [C, 3], bias as [C]. Storage T in
+// Layout: x, y, gy, gx as [K, B, C, L] (contiguous; K chunks of [B, C, L], the device operator's
+// in_proj output), w as [K*C, 3], bias and bin as [K*C]. Chunk k, batch b, channel c is row
+// (k*B + b)*C + c and uses channel k*C + c of w, bias, bin. bin may be absent (0). Storage T in
 // {float, bf16, fp16}; arithmetic in fp32, one rounding to T per output.
 //
-// Cost (N = B*C*L, fp32 storage):
-//   forward : reads x once (neighbours come from L1/L2), writes y:  8 N bytes, 6 N FLOPs.
-//   backward: reads x and gy, writes gx: 12 N bytes; 6 N FLOPs for gx + 8 N for the sums.
-//             Partial sums: 16 bytes per (b, c) row (fp32 workspace [B, C, 4]), then the reduce
-//             kernel reads them once: negligible next to the rows. Memory-bound everywhere.
+// Geometry (both kernels): grid (segs, C, B), block of 32..256 threads (a multiple of 32); block
+// (s, c, b) covers positions [s*S, (s+1)*S) of the K rows of (b, c), one chunk after the other,
+// S = blockDim.x * W, W = 16 / sizeof(T): each thread owns W consecutive positions. Rows and
+// channels come from blockIdx by multiplication: no division anywhere. When the row length is a multiple of W and the
+// pointers are 16-byte aligned (uniform over the launch), a thread moves its W elements with one
+// 16-byte load and one 16-byte store; otherwise element by element. The 2 neighbours a thread needs
+// beyond its own W come from the next lane over by a warp shuffle (lane 0 / 31 reads them itself),
+// so every input byte is requested once per warp.
 //
-// Backward design (deterministic, no float atomics): `hyena_shortconv_bwd_*` runs one block per
-// (b, c) row; it writes gx and reduces the row's 4 parameter sums in a fixed order (strided
-// per-thread sums, then a shared-memory tree) into ws[(b*C + c)*4 + k]. Then
-// `hyena_shortconv_bwd_reduce_*` (one thread per channel) sums the B partials in order b = 0..B-1
-// and writes gw [C, 3] and gb [C] (overwritten, not accumulated). Same inputs -> same bits.
+// Cost (N = K*B*C*L; bf16): forward reads x and writes y once, 4 N bytes; backward reads x and gy
+// and writes gx once, 6 N bytes; memory-bound.
 //
-// Accuracy: the parameter gradients sum B·L terms; an fp32 running sum of L/256 terms per thread
-// would err by ~u·sqrt(L/256) (u = 2^-24; 4e-6 at L = 2^20, worst case u·L/256). The per-thread
-// sums, the tree and the batch sum are fp64 instead: each product of two fp32 values is exact in
-// fp64 and 2^20 fp64 additions err by < 2^-33 of the sum of magnitudes, so each row partial is
-// exact to its single rounding to fp32 in ws (u), and the B partials add in fp64 (one more
-// rounding on store). The kernel stays memory-bound (4 fp64 adds/FMAs per 8 bytes read; sm_80/90
-// run fp64 at half the fp32 rate).
+// Backward design (deterministic, no float atomics): `hyena_shortconv_bwd_*` (each thread
+// HYENA_SHORTCONV_BWD_VECS vectors of W positions per chunk, blockDim.x * W apart) writes gx and
+// reduces its block's 4 parameter sums in a fixed order (each thread over its positions, then a
+// warp shuffle tree, then the warps in order) into ws[(row*segs + s)*4 + k] (fp64). Then
+// `hyena_shortconv_bwd_reduce_*` (one thread per channel k*C + c) sums the B*segs partials in order
+// (b, then s) and writes gw [K*C, 3] and gb [K*C] (overwritten, not accumulated). Same inputs ->
+// same bits.
+//
+// Accuracy: the parameter gradients sum B·L terms. Each thread sums the W products of one vector
+// in fp32 (at most W roundings, u = 2^-24 relative to their magnitudes, ~5e-7 for W = 8); everything
+// after that (a thread's vectors, the trees, the batch and segment sums) is fp64: 2^20 fp64
+// additions err by < 2^-33 of the sum of magnitudes, so each gradient is within ~W·u of the sum of
+// its terms' magnitudes before its final rounding to T (the f32 conformance bound is 1e-5).
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include "common.cuh"
@@ -36,91 +48,200 @@ namespace hyena_shortconv {
 using hyena::to_f32;
 using hyena::from_f32;
 
-// Threads per block of the backward row kernel (the tree reduction below assumes it).
-#define HYENA_SHORTCONV_BWD_BLOCK 256
+// W = 16 bytes of T: one thread's positions, moved with one vector access when aligned.
+template <typename T> struct alignas(16) Pack {
+    static const int W = 16 / (int)sizeof(T);
+    T v[16 / sizeof(T)];
+};
+
+__device__ inline bool aligned16(uint64_t addr) { return (addr & 15u) == 0; }
+
+#define HYENA_SHORTCONV_FULL_MASK 0xffffffffu
+// Most warps of a block (the backward's cross-warp step); the wrapper's blocks have at most 256
+// threads.
+#define HYENA_SHORTCONV_MAX_WARPS 8
+// 16-byte vectors per thread and chunk in the backward (more positions per block to share the
+// cost of the block's reduction trees); the forward has 1. ops/shortconv.rs has the same number.
+#define HYENA_SHORTCONV_BWD_VECS 4
+
+// v[k] = z[t0 + k] for k < W (0 at and past L), x read as one Pack when `vec`.
+template <typename T> __device__ inline void load_own(const T* __restrict__ r, uint32_t t0, uint32_t L, bool vec, float bin, float* v) {
+    const int W = Pack<T>::W;
+    if (vec) {
+        if (t0 < L) {
+            const Pack<T> q = reinterpret_cast<const Pack<T>*>(r)[t0 / W];
+#pragma unroll
+            for (int k = 0; k < W; ++k) v[k] = to_f32<T>(q.v[k]) + bin;
+        } else {
+#pragma unroll
+            for (int k = 0; k < W; ++k) v[k] = 0.0f;
+        }
+    } else {
+#pragma unroll
+        for (int k = 0; k < W; ++k) v[k] = t0 + k < L ? to_f32<T>(r[t0 + k]) + bin : 0.0f;
+    }
+}
+
+// z[t0 - 2], z[t0 - 1] (0 before the row): from the previous lane's last two, or read by lane 0.
+template <typename T> __device__ inline void halo_before(const T* __restrict__ r, uint32_t t0, uint32_t L, float bin, const float* v, float& h0, float& h1) {
+    const int W = Pack<T>::W;
+    h0 = __shfl_up_sync(HYENA_SHORTCONV_FULL_MASK, v[W - 2], 1);
+    h1 = __shfl_up_sync(HYENA_SHORTCONV_FULL_MASK, v[W - 1], 1);
+    if ((threadIdx.x & 31u) == 0 && t0 < L) {
+        h0 = t0 >= 2 ? to_f32<T>(r[t0 - 2]) + bin : 0.0f;
+        h1 = t0 >= 1 ? to_f32<T>(r[t0 - 1]) + bin : 0.0f;
+    }
+}
+
+template <typename T> __device__ inline void store_own(T* __restrict__ r, uint32_t t0, uint32_t L, bool vec, const float* o) {
+    const int W = Pack<T>::W;
+    if (vec) {
+        Pack<T> q;
+#pragma unroll
+        for (int k = 0; k < W; ++k) q.v[k] = from_f32<T>(o[k]);
+        // Indexed in Pack units: `*(Pack*)(r + t0)` let nvcc split the backward's store into
+        // 2-byte pieces (the address merged with the element path's); this form stays one STG.128.
+        reinterpret_cast<Pack<T>*>(r)[t0 / W] = q;
+    } else {
+#pragma unroll
+        for (int k = 0; k < W; ++k)
+            if (t0 + k < L) r[t0 + k] = from_f32<T>(o[k]);
+    }
+}
+
+// Block (s, c, b) covers positions [s*S, (s+1)*S) of rows (k*B + b)*C + c for k = 0..K-1, one
+// chunk after the other: row and channel by multiplication, no division. L < 2^31 (the wrapper
+// checks), so positions are 32-bit.
+__device__ inline uint32_t first_position(int w) { return (blockIdx.x * blockDim.x + threadIdx.x) * (uint32_t)w; }
 
 template <typename T> __device__ inline void fwd(const HyenaShortConvParams p) {
-    const T* __restrict__ x = reinterpret_cast<const T*>(p.x);
+    const int W = Pack<T>::W;
     const T* __restrict__ w = reinterpret_cast<const T*>(p.w);
-    const T* __restrict__ bias = reinterpret_cast<const T*>(p.bias);
-    T* __restrict__ y = reinterpret_cast<T*>(p.y);
-    const uint64_t L = p.l, C = p.c;
-    const uint64_t n = p.b * C * L;
-    const uint64_t stride = (uint64_t)gridDim.x * blockDim.x;
-    for (uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
-        const uint64_t t = i % L;
-        const uint64_t ch = (i / L) % C;
-        float acc = to_f32<T>(bias[ch]) + to_f32<T>(w[3 * ch + 2]) * to_f32<T>(x[i]);
-        if (t >= 1) acc += to_f32<T>(w[3 * ch + 1]) * to_f32<T>(x[i - 1]);
-        if (t >= 2) acc += to_f32<T>(w[3 * ch + 0]) * to_f32<T>(x[i - 2]);
-        y[i] = from_f32<T>(acc);
+    const T* __restrict__ bias_p = reinterpret_cast<const T*>(p.bias);
+    const T* __restrict__ bin_p = reinterpret_cast<const T*>(p.in_bias);
+    const uint32_t L = (uint32_t)p.l;
+    const uint64_t C = p.c, B = p.b, c = blockIdx.y, b = blockIdx.z;
+    const uint32_t t0 = first_position(W);
+    const bool vec = L % W == 0 && aligned16(p.x) && aligned16(p.y);
+    for (uint64_t k = 0; k < p.k; ++k) {
+        const uint64_t wc = k * C + c, row = (k * B + b) * C + c;
+        const T* __restrict__ xr = reinterpret_cast<const T*>(p.x) + row * L;
+        T* __restrict__ yr = reinterpret_cast<T*>(p.y) + row * L;
+        const float w0 = to_f32<T>(w[3 * wc]), w1 = to_f32<T>(w[3 * wc + 1]), w2 = to_f32<T>(w[3 * wc + 2]);
+        const float bias = to_f32<T>(bias_p[wc]);
+        const float bin = bin_p ? to_f32<T>(bin_p[wc]) : 0.0f;
+        float z[W + 2];  // z[j] = z(t0 - 2 + j)
+        load_own<T>(xr, t0, L, vec, bin, z + 2);
+        halo_before<T>(xr, t0, L, bin, z + 2, z[0], z[1]);
+        if (t0 < L) {
+            float o[W];
+#pragma unroll
+            for (int j = 0; j < W; ++j) o[j] = bias + w2 * z[j + 2] + w1 * z[j + 1] + w0 * z[j];
+            store_own<T>(yr, t0, L, vec, o);
+        }
     }
 }
 
 template <typename T> __device__ inline void bwd_rows(const HyenaShortConvBwdParams p) {
-    __shared__ double red[4][HYENA_SHORTCONV_BWD_BLOCK];
-    const T* __restrict__ x = reinterpret_cast<const T*>(p.x);
+    const int W = Pack<T>::W;
+    // Per chunk parity (one barrier per chunk suffices): [parity][sum][warp].
+    __shared__ double red[2][4][HYENA_SHORTCONV_MAX_WARPS];
     const T* __restrict__ w = reinterpret_cast<const T*>(p.w);
-    const T* __restrict__ gy = reinterpret_cast<const T*>(p.grad_y);
-    T* __restrict__ gx = reinterpret_cast<T*>(p.grad_x);
-    float* __restrict__ ws = reinterpret_cast<float*>(p.ws);
-    const uint64_t L = p.l, C = p.c;
-    const uint64_t row = blockIdx.x;  // b * C + c
-    const uint64_t ch = row % C;
-    const float w0 = to_f32<T>(w[3 * ch]), w1 = to_f32<T>(w[3 * ch + 1]), w2 = to_f32<T>(w[3 * ch + 2]);
-    const T* xr = x + row * L;
-    const T* gr = gy + row * L;
-    T* gxr = gx + row * L;
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, sb = 0.0;
-    for (uint64_t t = threadIdx.x; t < L; t += blockDim.x) {
-        const float g = to_f32<T>(gr[t]);
-        float acc = w2 * g;
-        if (t + 1 < L) acc += w1 * to_f32<T>(gr[t + 1]);
-        if (t + 2 < L) acc += w0 * to_f32<T>(gr[t + 2]);
-        gxr[t] = from_f32<T>(acc);
-        const double gd = (double)g;
-        sb += gd;
-        s2 = fma(gd, (double)to_f32<T>(xr[t]), s2);
-        if (t >= 1) s1 = fma(gd, (double)to_f32<T>(xr[t - 1]), s1);
-        if (t >= 2) s0 = fma(gd, (double)to_f32<T>(xr[t - 2]), s0);
-    }
-    const unsigned tid = threadIdx.x;
-    red[0][tid] = s0;
-    red[1][tid] = s1;
-    red[2][tid] = s2;
-    red[3][tid] = sb;
-    __syncthreads();
-    for (unsigned half = HYENA_SHORTCONV_BWD_BLOCK / 2; half > 0; half /= 2) {
-        if (tid < half) {
-#pragma unroll
-            for (int k = 0; k < 4; ++k) red[k][tid] += red[k][tid + half];
+    const T* __restrict__ bin_p = reinterpret_cast<const T*>(p.in_bias);
+    const uint32_t L = (uint32_t)p.l;
+    const uint64_t C = p.c, B = p.b, c = blockIdx.y, b = blockIdx.z;
+    // This thread's first position; its HYENA_SHORTCONV_BWD_VECS vectors are blockDim.x * W apart.
+    const uint32_t t00 = (blockIdx.x * HYENA_SHORTCONV_BWD_VECS * blockDim.x + threadIdx.x) * (uint32_t)W;
+    const bool vec = L % W == 0 && aligned16(p.x) && aligned16(p.grad_y) && aligned16(p.grad_x);
+    const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x / 32u;
+    for (uint64_t k = 0; k < p.k; ++k) {
+        const uint64_t wc = k * C + c, row = (k * B + b) * C + c;
+        const T* __restrict__ xr = reinterpret_cast<const T*>(p.x) + row * L;
+        const T* __restrict__ gr = reinterpret_cast<const T*>(p.grad_y) + row * L;
+        T* __restrict__ gxr = reinterpret_cast<T*>(p.grad_x) + row * L;
+        const float w0 = to_f32<T>(w[3 * wc]), w1 = to_f32<T>(w[3 * wc + 1]), w2 = to_f32<T>(w[3 * wc + 2]);
+        const float bin = bin_p ? to_f32<T>(bin_p[wc]) : 0.0f;
+        double s0 = 0.0, s1 = 0.0, s2 = 0.0, sb = 0.0;
+        for (uint32_t v = 0; v < HYENA_SHORTCONV_BWD_VECS; ++v) {
+            const uint32_t t0 = t00 + v * blockDim.x * (uint32_t)W;
+            float z[W + 2];  // z[j] = z(t0 - 2 + j)
+            load_own<T>(xr, t0, L, vec, bin, z + 2);
+            halo_before<T>(xr, t0, L, bin, z + 2, z[0], z[1]);
+            float g[W + 2];  // g[j] = gy(t0 + j), 0 at and past L
+            load_own<T>(gr, t0, L, vec, 0.0f, g);
+            g[W] = __shfl_down_sync(HYENA_SHORTCONV_FULL_MASK, g[0], 1);
+            g[W + 1] = __shfl_down_sync(HYENA_SHORTCONV_FULL_MASK, g[1], 1);
+            if (lane == 31u && t0 < L) {
+                g[W] = t0 + W < L ? to_f32<T>(gr[t0 + W]) : 0.0f;
+                g[W + 1] = t0 + W + 1 < L ? to_f32<T>(gr[t0 + W + 1]) : 0.0f;
         }
+        // Past L, g is 0: those positions add nothing to the sums, and write nothing. The W
+        // products of a thread are summed in fp32 (≤ W roundings of u relative to their
+        // magnitudes), everything after that in fp64.
+        float f0 = 0.0f, f1 = 0.0f, f2 = 0.0f, fb = 0.0f;
+        float o[W];
+#pragma unroll
+        for (int j = 0; j < W; ++j) {
+            o[j] = w2 * g[j] + w1 * g[j + 1] + w0 * g[j + 2];
+            fb += g[j];
+            f2 = fmaf(g[j], z[j + 2], f2);
+            f1 = fmaf(g[j], z[j + 1], f1);
+            f0 = fmaf(g[j], z[j], f0);
+        }
+        if (t0 < L) store_own<T>(gxr, t0, L, vec, o);
+        s0 += (double)f0;
+        s1 += (double)f1;
+        s2 += (double)f2;
+        sb += (double)fb;
+        }
+        // Fixed-order trees: lanes by shuffle, then the warps in order.
+#pragma unroll
+        for (unsigned off = 16; off > 0; off /= 2) {
+            s0 += __shfl_down_sync(HYENA_SHORTCONV_FULL_MASK, s0, off);
+            s1 += __shfl_down_sync(HYENA_SHORTCONV_FULL_MASK, s1, off);
+            s2 += __shfl_down_sync(HYENA_SHORTCONV_FULL_MASK, s2, off);
+            sb += __shfl_down_sync(HYENA_SHORTCONV_FULL_MASK, sb, off);
+        }
+        double (*r)[HYENA_SHORTCONV_MAX_WARPS] = red[k & 1];
+        if (lane == 0) {
+            r[0][warp] = s0;
+            r[1][warp] = s1;
+            r[2][warp] = s2;
+            r[3][warp] = sb;
+        }
+        // The other parity's buffer was last read before this barrier's previous instance.
         __syncthreads();
+        if (threadIdx.x < 4) {
+            double s = 0.0;
+            for (unsigned i = 0; i < blockDim.x / 32u; ++i) s += r[threadIdx.x][i];
+            reinterpret_cast<double*>(p.ws)[(row * p.segs + blockIdx.x) * 4 + threadIdx.x] = s;
+        }
     }
-    if (tid < 4) ws[row * 4 + tid] = (float)red[tid][0];
 }
 
 template <typename T> __device__ inline void bwd_reduce(const HyenaShortConvBwdParams p) {
-    const float* __restrict__ ws = reinterpret_cast<const float*>(p.ws);
+    const double* __restrict__ ws = reinterpret_cast<const double*>(p.ws);
     T* __restrict__ gw = reinterpret_cast<T*>(p.grad_w);
     T* __restrict__ gb = reinterpret_cast<T*>(p.grad_b);
-    const uint64_t C = p.c;
-    const uint64_t ch = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (ch >= C) return;
+    const uint64_t C = p.c, segs = p.segs;
+    const uint64_t wc = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (wc >= p.k * C) return;
+    const uint64_t kc = wc / C, c = wc % C;
     double s[4] = {0.0, 0.0, 0.0, 0.0};
     for (uint64_t b = 0; b < p.b; ++b) {
-        const float* q = ws + (b * C + ch) * 4;
+        const double* q = ws + ((kc * p.b + b) * C + c) * segs * 4;
+        for (uint64_t i = 0; i < segs; ++i) {
 #pragma unroll
-        for (int k = 0; k < 4; ++k) s[k] += (double)q[k];
+            for (int k = 0; k < 4; ++k) s[k] += q[4 * i + k];
+        }
     }
-    gw[3 * ch + 0] = from_f32<T>((float)s[0]);
-    gw[3 * ch + 1] = from_f32<T>((float)s[1]);
-    gw[3 * ch + 2] = from_f32<T>((float)s[2]);
-    gb[ch] = from_f32<T>((float)s[3]);
+    gw[3 * wc + 0] = from_f32<T>((float)s[0]);
+    gw[3 * wc + 1] = from_f32<T>((float)s[1]);
+    gw[3 * wc + 2] = from_f32<T>((float)s[2]);
+    gb[wc] = from_f32<T>((float)s[3]);
 }
 
 }  // namespace hyena_shortconv
-
 extern "C" __global__ void hyena_shortconv_fwd_f32(const HyenaShortConvParams p) { hyena_shortconv::fwd<float>(p); }
 extern "C" __global__ void hyena_shortconv_fwd_bf16(const HyenaShortConvParams p) { hyena_shortconv::fwd<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_shortconv_fwd_f16(const HyenaShortConvParams p) { hyena_shortconv::fwd<__half>(p); }

@@ -19,7 +19,7 @@ use common::{assert_close, poisoned, random, read_checked, widen, Storage};
 use half::{bf16, f16};
 use hyena_kernels::cpu::shortconv as cpu;
 use hyena_kernels::device::{Device, DeviceBuffer};
-use hyena_kernels::ops::shortconv::{shortconv_bwd, shortconv_fwd};
+use hyena_kernels::ops::shortconv::{shortconv_bwd, shortconv_bwd_chunks, shortconv_fwd, shortconv_fwd_chunks};
 use hyena_kernels::HyenaError;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::sync::Arc;
@@ -91,6 +91,60 @@ fn shortconv_f16_matches_cpu() {
     sweep::<f16>(2);
 }
 
+/// `K` stacked chunks in one launch with the in_proj bias folded into the input: chunk `i` against
+/// the CPU reference run on `z = x + in_bias` (every position of `x` is inside the row, so every
+/// element gets the bias; the reference's causal zero padding stays unbiased, as the kernel's).
+/// `off` places x, grad_y and the outputs at an element offset (1: misaligned views, the
+/// element-by-element path).
+fn check_chunks<T: Storage>(dev: &Arc<dyn Device>, k: usize, bs: usize, c: usize, l: usize, off: usize, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let tag = format!("{} shortconv_chunks<{:?}> K={k} B={bs} C={c} L={l} off={off}", dev.name(), T::DTYPE);
+    let (n, kc) = (k * bs * c * l, k * c);
+    let x = random::<T>(&mut rng, n + off);
+    let (w, b, bin, gy) = (random::<T>(&mut rng, 3 * kc), random::<T>(&mut rng, kc), random::<T>(&mut rng, kc), random::<T>(&mut rng, n + off));
+    let (xf, wf, bf, binf, gyf) = (widen(&x[off..]), widen(&w), widen(&b), widen(&bin), widen(&gy[off..]));
+    let chunk = bs * c * l;
+    let (mut y_ref, mut gx_ref, mut gw_ref, mut gb_ref) = (vec![0f64; n], vec![0f64; n], vec![0f64; 3 * kc], vec![0f64; kc]);
+    for i in 0..k {
+        let z: Vec<f64> = (0..chunk).map(|j| xf[i * chunk + j] + binf[i * c + (j / l) % c]).collect();
+        let (wi, bi) = (&wf[i * 3 * c..(i + 1) * 3 * c], &bf[i * c..(i + 1) * c]);
+        let r = i * chunk..(i + 1) * chunk;
+        cpu::shortconv_fwd(&z, wi, bi, bs, c, l, &mut y_ref[r.clone()]).unwrap();
+        cpu::shortconv_bwd(&z, wi, bi, &gyf[r.clone()], bs, c, l, &mut gx_ref[r], &mut gw_ref[i * 3 * c..(i + 1) * 3 * c], &mut gb_ref[i * c..(i + 1) * c])
+            .unwrap();
+    }
+    let (dx, dgy) = (DeviceBuffer::from_host(dev, &x).unwrap(), DeviceBuffer::from_host(dev, &gy).unwrap());
+    let (dw, db, dbin) = (DeviceBuffer::from_host(dev, &w).unwrap(), DeviceBuffer::from_host(dev, &b).unwrap(), DeviceBuffer::from_host(dev, &bin).unwrap());
+    let xv = dx.view(off..off + n).unwrap();
+    let mut dy = poisoned::<T>(dev, n + off);
+    shortconv_fwd_chunks(dev, xv, &dw, &db, Some(dbin.as_view()), k, bs, c, l, dy.view_mut(off..off + n).unwrap()).unwrap_or_else(|e| panic!("{tag}: {e}"));
+    dev.synchronize().unwrap();
+    let y = read_checked(&tag, &dy, n + off);
+    assert!(y[..off].iter().all(|v| v.is_nan()), "{tag}: wrote before the output view");
+    assert_close(&format!("{tag} y"), &y[off..], &y_ref, T::BOUND);
+    let (mut dgx, mut dgw, mut dgb) = (poisoned::<T>(dev, n + off), poisoned::<T>(dev, 3 * kc), poisoned::<T>(dev, kc));
+    let gyv = dgy.view(off..off + n).unwrap();
+    let (gxv, gwv, gbv) = (dgx.view_mut(off..off + n).unwrap(), dgw.view_mut(0..3 * kc).unwrap(), dgb.view_mut(0..kc).unwrap());
+    shortconv_bwd_chunks(dev, xv, &dw, Some(dbin.as_view()), gyv, k, bs, c, l, gxv, gwv, gbv).unwrap_or_else(|e| panic!("{tag}: {e}"));
+    dev.synchronize().unwrap();
+    let gx = read_checked(&tag, &dgx, n + off);
+    assert_close(&format!("{tag} grad_x"), &gx[off..], &gx_ref, T::BOUND);
+    assert_close(&format!("{tag} grad_w"), &read_checked(&tag, &dgw, 3 * kc), &gw_ref, T::BOUND);
+    assert_close(&format!("{tag} grad_b"), &read_checked(&tag, &dgb, kc), &gb_ref, T::BOUND);
+}
+
+#[test]
+fn shortconv_chunks_with_folded_bias_match_cpu() {
+    for dev in common::devices() {
+        // Vector path with several blocks per row (bf16: 2048 positions per block, f32: 1024),
+        // a tail length (element path), misaligned views, a row shorter than a warp's positions.
+        for (i, &(l, off)) in [(4096usize, 0usize), (2051, 0), (1000, 1), (5, 0)].iter().enumerate() {
+            check_chunks::<f32>(&dev, 3, 2, 3, l, off, 500 + i as u64);
+            check_chunks::<bf16>(&dev, 3, 2, 3, l, off, 600 + i as u64);
+        }
+    }
+}
+
 #[test]
 fn shortconv_rejects_bad_arguments_with_typed_errors() {
     for dev in common::devices() {
@@ -132,4 +186,45 @@ fn shortconv_reverse_thread_order_matches_cpu() {
     use hyena_kernels::device::sim::{SimDevice, ThreadOrder};
     let dev: Arc<dyn Device> = Arc::new(SimDevice::new().with_thread_order(ThreadOrder::Reverse));
     check::<f32>(&dev, 3, 4, 1000, 900);
+}
+
+/// Structural (issue 11): the short conv moves what it must and no more. bf16, 3 chunks with the
+/// folded bias, L = 4096 (forward: 2 blocks per row), full runs with counters:
+/// - stores are 16-byte vectors: one store request per warp and chunk, 16 sectors (512 B) each;
+/// - distinct DRAM sectors ≤ 1.1 × the bytes that must move (forward: x read, y written; backward:
+///   x, grad_y read, grad_x written; the weights, biases and the f64 workspace are the rest).
+#[cfg(feature = "sim")]
+#[test]
+fn shortconv_moves_its_rows_once_with_vector_accesses() {
+    use hyena_kernels::device::sim::SimDevice;
+    let sim = Arc::new(SimDevice::new());
+    let dev: Arc<dyn Device> = sim.clone();
+    let (k, bs, c, l) = (3usize, 2usize, 2usize, 4096usize);
+    let (n, kc) = (k * bs * c * l, k * c);
+    let mut rng = StdRng::seed_from_u64(31);
+    let up = |v: Vec<bf16>| DeviceBuffer::from_host(&dev, &v).unwrap();
+    let (x, gy) = (up(random::<bf16>(&mut rng, n)), up(random::<bf16>(&mut rng, n)));
+    let (w, b, bin) = (up(random::<bf16>(&mut rng, 3 * kc)), up(random::<bf16>(&mut rng, kc)), up(random::<bf16>(&mut rng, kc)));
+    let (mut y, mut gx) = (DeviceBuffer::<bf16>::alloc(&dev, n).unwrap(), DeviceBuffer::<bf16>::alloc(&dev, n).unwrap());
+    let (mut gw, mut gb) = (DeviceBuffer::<bf16>::alloc(&dev, 3 * kc).unwrap(), DeviceBuffer::<bf16>::alloc(&dev, kc).unwrap());
+    sim.set_counters(true);
+    shortconv_fwd_chunks(&dev, &x, &w, &b, Some(bin.as_view()), k, bs, c, l, &mut y).unwrap();
+    shortconv_bwd_chunks(&dev, &x, &w, Some(bin.as_view()), &gy, k, bs, c, l, &mut gx, &mut gw, &mut gb).unwrap();
+    sim.set_counters(false);
+    let runs = sim.take_counters();
+    let get = |name: &str| runs.iter().find(|r| r.kernel == name).unwrap_or_else(|| panic!("no {name} in {runs:?}"));
+    // 8 bf16 per thread: n / 8 threads, n / 256 warp-requests of 512 B per stored tensor.
+    let warps = (n / 256) as u64;
+    let row_bytes = (2 * n) as f64;
+    for (name, tensors_in, ws_per_block) in [("hyena_shortconv_fwd_bf16", 1.0, 0), ("hyena_shortconv_bwd_bf16", 2.0, k as u64)] {
+        let r = get(name);
+        assert_eq!(r.blocks_total, r.blocks_run, "{name}: a full run");
+        // The backward's block partials: per block and chunk, 4 f64 sums in one request, 1 sector.
+        let ws = r.blocks_total * ws_per_block;
+        assert_eq!((r.global.store_requests, r.global.store_sectors), (warps + ws, 16 * warps + ws), "{name}: {:?}", r.global);
+        let must = (tensors_in + 1.0) * row_bytes;
+        let dram = 32.0 * r.global.unique_sectors as f64;
+        assert!(dram <= 1.1 * must, "{name}: {dram} B of distinct sectors, {must} B must move");
+        assert!(dram >= must, "{name}: {dram} B of distinct sectors < the {must} B it reads and writes");
+    }
 }

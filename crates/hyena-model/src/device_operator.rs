@@ -8,7 +8,7 @@
 //! | step | device work |
 //! |------|-------------|
 //! | in_proj | per chunk `i`: `Z_i,b [D, L] = W_i · U_bᵀ + b_i` (bias as a rank-1 GEMM, then a strided-batched GEMM over the batch, β = 1) |
-//! | short conv | `shortconv_fwd` per chunk (3 taps + bias) |
+//! | short conv | `shortconv_fwd_chunks`, all chunks in one launch (3 taps + bias) |
 //! | long filter | `h [(N−1)·D, L]`: the implicit filter (see below), its spectrum once per call (`fftconv_filter`) |
 //! | recurrence | `gated_fftconv_fwd_spectrum` per order step: `v ← post ⊙ (h ∗ (pre ⊙ v) + bias ⊙ (pre ⊙ v))` |
 //! | out_proj | `y_b [L, D] = Last_bᵀ · W_outᵀ + b_out` (strided-batched GEMM) |
@@ -58,7 +58,7 @@ use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, Devi
 use hyena_kernels::ops::fftconv::{self as conv, GatedConvGradViews};
 use hyena_kernels::ops::gemm::{gemm, GemmIn, GemmOut};
 use hyena_kernels::ops::filter::{implicit_filter_bwd, implicit_filter_fwd, FilterBuffers, FilterDims, FilterGradBuffers};
-use hyena_kernels::ops::shortconv::{shortconv_bwd, shortconv_fwd};
+use hyena_kernels::ops::shortconv::{shortconv_bwd_chunks, shortconv_fwd_chunks};
 use hyena_kernels::{HyenaError, Scalar};
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
@@ -293,22 +293,17 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         let mut uc = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
         for i in 0..=n {
             let mut z = zin.view_mut(i * chunk..(i + 1) * chunk)?;
-            // Z_i,b [D, L] = b_i ⊗ 1, then += W_i [D, D] · U_bᵀ.
+            // Z_i,b [D, L] = b_i ⊗ 1, then += W_i [D, D] · U_bᵀ. (Folding b_i into the short
+            // conv's loads instead — the kernels take an `in_bias` — removes these rank-1 GEMMs,
+            // but moved the bf16 device test's error past its bound in one case: docs/GPU_MODEL.md,
+            // "The short conv and the in_proj bias"; not used until that is understood.)
             let bias = w.in_b.view(i * d..(i + 1) * d)?;
             gemm_rm::<S>(dev, d, l, 1, mat(bias, 1, false, 0), mat(ones.as_view(), l, false, 0), 0.0, out(z.reborrow(), l, d * l), b)?;
             let wi = w.in_w.view(i * d * d..(i + 1) * d * d)?;
             gemm_rm::<S>(dev, d, l, d, mat(wi, d, false, 0), mat(u.as_view(), d, true, l * d), 1.0, out(z.reborrow(), l, d * l), b)?;
-            shortconv_fwd(
-                dev,
-                &z,
-                w.sf_w.view(i * d * 3..(i + 1) * d * 3)?,
-                w.sf_b.view(i * d..(i + 1) * d)?,
-                b,
-                d,
-                l,
-                uc.view_mut(i * chunk..(i + 1) * chunk)?,
-            )?;
         }
+        // All N+1 chunks in one launch: uc_i = shortconv(Z_i).
+        shortconv_fwd_chunks(dev, &zin, &w.sf_w, &w.sf_b, None, n + 1, b, d, l, &mut uc)?;
         let cf = d * (n - 1);
         let (h, host_filter) = match &w.filter {
             None => {
@@ -472,25 +467,14 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             }
         }
         drop(g_chunks);
-        let gx = |i: usize| g_uc.view(i * chunk..(i + 1) * chunk);
-        // Short conv backward per chunk, then in_proj backward.
+        // Short conv backward, then in_proj backward per chunk.
         let mut g_zin = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
         let mut du = DeviceBuffer::<S>::alloc(dev, b * l * d)?;
+        // The short conv backward of all chunks in one launch; g_zin is the gradient wrt Z_i
+        // (in_proj's output, bias included).
+        shortconv_bwd_chunks(dev, &cache.zin, &w.sf_w, None, &g_uc, n + 1, b, d, l, &mut g_zin, &mut g.sf_w, &mut g.sf_b)?;
         for i in 0..=n {
-            let mut gz = g_zin.view_mut(i * chunk..(i + 1) * chunk)?;
-            shortconv_bwd(
-                dev,
-                cache.zin.view(i * chunk..(i + 1) * chunk)?,
-                w.sf_w.view(i * d * 3..(i + 1) * d * 3)?,
-                gx(i)?,
-                b,
-                d,
-                l,
-                &mut gz,
-                g.sf_w.view_mut(i * d * 3..(i + 1) * d * 3)?,
-                g.sf_b.view_mut(i * d..(i + 1) * d)?,
-            )?;
-            let gz = gz.as_view();
+            let gz = g_zin.view(i * chunk..(i + 1) * chunk)?;
             let wi = w.in_w.view(i * d * d..(i + 1) * d * d)?;
             // dU_b [L, D] += dZ_i,bᵀ · W_i.
             let beta = if i == 0 { 0.0 } else { 1.0 };
