@@ -682,7 +682,7 @@ impl<T: Scalar> HyenaOperator<T> {
     /// recurrence on its own: in_proj rows `i·D + c` for its channels, short conv, spectra, gated
     /// convolutions, then `y += x₀v_G · W_out[:, G]ᵀ`. Only one group's `[B, (N+1)·G, L]`
     /// activations and spectra live at a time (G sized to [`INFER_GROUP_BYTES`]), plus `u`, `y` and
-    /// the filter `h` `[(N−1)·D, L]`: at L = 1M, B = 1, D = 256, order 2 in f32 that is ~3.5 GiB
+    /// the filter `h` `[(N−1)·D, L]`: at L = 1M, B = 1, D = 256, order 2 in f32 that is ~5 GiB
     /// where [`Self::forward`] with every activation kept holds ~14 GiB.
     pub fn infer(&self, u: &[T], b: usize, l: usize) -> Result<Vec<T>> {
         let bins = FftConvPlan::<T>::cached(l.max(1))?.bins();
@@ -1029,7 +1029,8 @@ struct GroupWs<T: Scalar> {
 }
 
 /// Most bytes of group workspaces kept between calls by [`GroupWs::put_back`]: one inference
-/// group ([`INFER_GROUP_BYTES`]), so that every length reuses its workspaces. At 256 MiB the
+/// group ([`INFER_GROUP_BYTES`]), so that every length reuses its workspaces
+/// ([`crate::pool::release`] frees them). At 256 MiB the
 /// one group of L = 32K (288 MiB at B = 1, D = 256, order 2, f32) and the two of 64K (302 MiB)
 /// were freed after every call and page-faulted again on the next: ~108 000 faults per `infer`
 /// at 32K, ×20 those of 16K, the 16K → 32K step of the bench (docs/BENCHMARKS.md).
@@ -1155,7 +1156,13 @@ fn on_group_cols_t<T: Copy, R>(v: &mut [T], d: usize, c0: usize, c1: usize, f: i
 }
 
 /// Bytes of one channel group's activations and spectra in [`HyenaOperator::infer`].
-pub const INFER_GROUP_BYTES: usize = 512 << 20;
+///
+/// Why 2 GiB: every group re-reads `u` for its in_proj rows and adds its out_proj term into the
+/// whole of `y` (a GEMM with K = G: read and write `[B, L, D]` once per group). At 512 MiB the
+/// 1M-token forward (B = 1, D = 256, order 2, f32) ran 15 groups of 18 channels (~45 GiB of
+/// `u`/`y` traffic, K = 18 GEMMs) and took 7–12 s more CPU time per call than 4 groups of 64;
+/// peak 3.8 → 5.3 GB, under issue 15's 8 GiB (docs/BENCHMARKS.md, "The 1M forward's groups").
+pub const INFER_GROUP_BYTES: usize = 2048 << 20;
 
 /// Channels per group of [`HyenaOperator::infer`]: as many as fit [`INFER_GROUP_BYTES`] (at least
 /// one), balanced over the groups. Per channel: in_proj and short-conv rows `2·(N+1)·B·L`, the

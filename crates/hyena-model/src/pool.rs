@@ -15,8 +15,8 @@ use std::sync::Mutex;
 
 /// Most bytes kept between calls: the kept training path's buffers of B = 8, D = 768, L = 1K
 /// (order 2, f32: four `[B, 3·D, L]` activations and gradients of 72 MiB, ~420 MiB in all) and of
-/// B = 1, D = 256 up to L = 16K fit; the same bound as the inference path's group workspaces
-/// (`operator::INFER_GROUP_BYTES`).
+/// B = 1, D = 256 up to L = 16K fit. The inference path's group workspaces are kept apart, up to
+/// one group (`operator::INFER_GROUP_BYTES`); [`release`] frees both.
 pub const POOL_BYTES: usize = 512 << 20;
 
 /// Largest buffer kept. Larger ones are freed at once, as before the pool: at long L a buffer
