@@ -48,7 +48,7 @@
 //
 // bwd_rows runs the FFTs of a and g between the same barriers, one buffer after the other within
 // each pass (one butterfly in registers at a time: 128 registers, no spills).
-// bwd_reduce (one inverse FFT per channel) still uses the radix-2 helpers of the long path.
+// bwd_reduce (one inverse FFT per channel) runs the same Stockham inverse passes.
 //
 // ---- Multi-pass (four-step) path: L > 16384 forward, L > 8192 backward, L ≤ 2^20 ----------------
 // A full complex FFT of n = n1·n2 points in global memory (n1 = 2^⌊log2 n / 2⌋, n2 = n / n1; at
@@ -1069,47 +1069,89 @@ __device__ inline void dit_cols(float* s, unsigned pl, unsigned log2n1, unsigned
     }
 }
 
-// One block per channel: sum the B partial spectra in order, inverse FFT -> grad_h; grad_D.
+// The reduce's first inverse pass, fused with the batch sum and the fold as a conv's fused pass is
+// with its product (same slots, same bin pairs: see for_each_pair): pair slot u sums the B row
+// spectra of the bins of its butterflies b1, b2 (bins k and m − k, read ascending and descending
+// per warp: coalesced), scales by 1/n, folds each pair into the packed m-point spectrum, takes the
+// radix-RL inverse butterflies (Ns = 1, no twiddle) in registers and stores them in the layout the
+// inverse middle passes read (fused_store). No shared round trip before it: one barrier after.
+template <int RL> __device__ inline void reduce_first_pass(float* z, const smfft::Plan& pl, const smfft::Tw& tw, const float2* __restrict__ ws, uint64_t B) {
+    using namespace smfft;
+    const unsigned m = pl.m, e = pl.M + 1;
+    const bool act = threadIdx.x < pair_slots(pl);
+    const Pair pr = pair_of(act ? threadIdx.x : 0u, pl);
+    const unsigned J = pr.J;
+    const float inv_n = 1.0f / (float)(2u * m);  // a power of two: exact
+    // Z'[k], Z'[m − k] from Σ_b ws[b, k] and Σ_b ws[b, m − k] (k = 0: bin m; k = m/2: the same
+    // bin twice, Z'[m/2] in zk), summed in batch order in fp64.
+    auto fold_pair = [&](unsigned k, float2 w, float2& zk, float2& zmk) {
+        double skx = 0.0, sky = 0.0, smkx = 0.0, smky = 0.0;
+        for (uint64_t b = 0; b < B; ++b) {
+            const float2 x = ws[b * (m + 1) + k], y = ws[b * (m + 1) + (m - k)];
+            skx += (double)x.x;
+            sky += (double)x.y;
+            smkx += (double)y.x;
+            smky += (double)y.y;
+        }
+        fold(make_float2((float)skx * inv_n, (float)sky * inv_n), make_float2((float)smkx * inv_n, (float)smky * inv_n), w, k, &zk, &zmk);
+    };
+    float2 v1[RL], v2[RL];
+    if (act) {
+        const float2 wb1 = tw.get(e, pr.b1), wb2 = pr.has2 ? tw.get(e, pr.b2) : make_float2(1.f, 0.f);
+        if (pr.u != 0) {
+#pragma unroll
+            for (int q = 0; q < RL; ++q) fold_pair(pr.b1 + q * J, cmul(wb1, w32(q * (16 / RL))), v1[q], v2[RL - 1 - q]);
+        } else {
+            float2 unused;
+            fold_pair(0u, make_float2(1.f, 0.f), v1[0], unused);
+#pragma unroll
+            for (int q = 1; q < RL / 2; ++q) fold_pair(q * J, w32(q * (16 / RL)), v1[q], v1[RL - q]);
+            fold_pair((RL / 2) * J, w32(8), v1[RL / 2], unused);
+            if (pr.has2) {
+#pragma unroll
+                for (int q = 0; q < RL / 2; ++q) fold_pair(pr.b2 + q * J, cmul(wb2, w32(q * (16 / RL))), v2[q], v2[RL - 1 - q]);
+            }
+        }
+        dft<RL, true>(v1);
+        if (pr.has2) dft<RL, true>(v2);
+        fused_store<RL>(z, pl, pr, v1, v2);
+    }
+    __syncthreads();
+}
+
+// One block per channel: sum the B partial spectra in order, fold them into the packed m-point
+// spectrum, inverse FFT with the shared-memory path's Stockham passes (the batch sum and the fold
+// fused into the first inverse pass) -> grad_h; grad_D. Barriers: 1 (twiddle table) + 1 + 2 per
+// middle pass (m = 8192: 6). Banks: the passes are the conv's (swizzled, conflict-free); the
+// radix-2 DIT with bit-reversed stores used before had 3.9 wavefronts per request.
 // Accuracy of the sums over the batch and the sequence: grad_D = Σ_b Σ_t g·a is an fp64 sum per
 // row (bwd_rows: per-thread fp64 sums of exact fp64 products, an fp64 tree; error < 2^-40 of
 // Σ|g·a| at L = 8192), rounded once to fp32 in ws_d, then the B row sums in fp64 and one rounding
 // on store: ≈ 2 ulps whatever B·L. The spectra are summed over B in fp64 too (one rounding per
 // bin), so grad_h = IFFT(Σ_b G·conj(A)) carries only the FFTs' O(u·log2 n) error.
 template <typename T> __device__ inline void bwd_reduce(const HyenaFftConvBwdParams p) {
+    using namespace smfft;
     HYENA_DYN_SHARED(float, z);  // m complex as two float planes
-    __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
-    const unsigned log2m = (unsigned)p.log2n - 1;
-    const unsigned m = 1u << log2m;
-    const uint64_t L = p.l, B = p.b;
-    const PowTw tw = build_pow_tw(ptw_re, ptw_im, log2m + 1);
-    const uint64_t ch = blockIdx.x;
-    const float2* __restrict__ ws = reinterpret_cast<const float2*>(p.ws) + ch * B * (uint64_t)(m + 1);
-    const float inv_n = 1.0f / (float)(2u * m);
-    for (unsigned k = threadIdx.x; k <= m / 2; k += blockDim.x) {
-        const unsigned mk = (m - k) & (m - 1);
-        double skx = 0.0, sky = 0.0, smkx = 0.0, smky = 0.0;
-        for (uint64_t b = 0; b < B; ++b) {
-            const float2 u = ws[b * (m + 1) + k], v = ws[b * (m + 1) + (m - k)];
-            skx += (double)u.x;
-            sky += (double)u.y;
-            smkx += (double)v.x;
-            smky += (double)v.y;
-        }
-        const float2 sk = make_float2((float)skx * inv_n, (float)sky * inv_n);
-        const float2 smk = make_float2((float)smkx * inv_n, (float)smky * inv_n);
-        float2 z1, z2;
-        fold(sk, smk, tw.get(k), k, &z1, &z2);
-        smfft::st(z, m, rev(k, log2m), z1);
-        if (k != 0 && mk != k) smfft::st(z, m, rev(mk, log2m), z2);
+    __shared__ float tw_re[HYENA_TW_ENTRIES], tw_im[HYENA_TW_ENTRIES];
+    const Plan pl = make_plan((unsigned)p.log2n - 1);
+    // One butterfly per thread in every pass (ops::fftconv: blockDim = clamp(m/2, 32, 512), m ≤ 8192).
+    if (pl.M < 1 || pl.M > 13 || (pl.m >> 4) > blockDim.x || (pl.m >> 5) > blockDim.x) __trap();
+    const uint64_t L = p.l, B = p.b, ch = blockIdx.x;
+    const float2* __restrict__ ws = reinterpret_cast<const float2*>(p.ws) + ch * B * (uint64_t)(pl.m + 1);
+    build_tw(tw_re, tw_im, pl.M + 1);
+    const Tw tw = {tw_re, tw_im};
+    __syncthreads();  // the table, read by the fold
+    switch (pl.rL) {
+    case 1: reduce_first_pass<2>(z, pl, tw, ws, B); break;
+    case 2: reduce_first_pass<4>(z, pl, tw, ws, B); break;
+    case 3: reduce_first_pass<8>(z, pl, tw, ws, B); break;
+    default: reduce_first_pass<16>(z, pl, tw, ws, B); break;
     }
-    __syncthreads();
-    dit_cols(z, m, log2m, 0, tw, log2m + 1);
+    const Layout last = mids<true>(z, 1, nullptr, pl, tw);
     T* __restrict__ gh = reinterpret_cast<T*>(p.grad_h) + ch * L;
-    for (unsigned j = threadIdx.x; j < m; j += blockDim.x) {
-        const uint64_t t = 2 * (uint64_t)j;
-        if (t < L) gh[t] = from_f32<T>(z[j]);
-        if (t + 1 < L) gh[t + 1] = from_f32<T>(z[m + j]);
-    }
+    const bool vec = aligned2<T>(gh);
+    auto out = [&](unsigned pt, const float2* s) { store2<T>(gh, 2 * (uint64_t)pt, L, vec, s[0].x, s[0].y); };
+    last_dispatch<1>(z, pl, last, tw, out);
     if (threadIdx.x == 0) {
         const float* wd = reinterpret_cast<const float*>(p.ws_d) + ch * B;
         double s = 0.0;
@@ -1352,9 +1394,9 @@ extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftc
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<float>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__nv_bfloat16>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__half>(p); }
-extern "C" __global__ void hyena_fftconv_bwd_reduce_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<float>(p); }
-extern "C" __global__ void hyena_fftconv_bwd_reduce_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__nv_bfloat16>(p); }
-extern "C" __global__ void hyena_fftconv_bwd_reduce_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__half>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_reduce_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<float>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_reduce_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__nv_bfloat16>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_reduce_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__half>(p); }
 extern "C" __global__ void hyena_fftconv_long_cols_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<float>(p); }
 extern "C" __global__ void hyena_fftconv_long_cols_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_fftconv_long_cols_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__half>(p); }

@@ -78,7 +78,8 @@ fn sampled_fftconv_counters_scale_to_the_full_run() {
 ///   table a block builds once (`HYENA_TW_ENTRIES` layout in kernels/fftconv.cu: for N = 2^e,
 ///   e = 1..log2 n, min(N/2, 64) fine entries plus min(N/128, 64) coarse ones), no divisions,
 ///   no exp/log/sqrt; a radix-2 FFT with a sincospif per butterfly makes (n/4)·log2(n/2) calls;
-/// - at most ⌈log16 n⌉ + 2 barriers per FFT (filter: 1 FFT, forward: 2, backward: 4);
+/// - at most ⌈log16 n⌉ + 2 barriers per FFT (filter: 1 FFT, forward: 2, backward: 4, its batch
+///   reduce: 1);
 /// - shared-memory wavefronts per request ≤ 1.15 over the kernel (bank conflicts; 8-byte
 ///   accesses count 2 wavefronts per request, so this also asks for 4-byte shared accesses).
 #[test]
@@ -101,6 +102,9 @@ fn fftconv_smem_kernels_meet_the_structural_bounds() {
         check(find("hyena_fftconv_filter_f32"), log2n, 1);
         check(find("hyena_fftconv_fwd_f32"), log2n, 2);
         check(find("hyena_fftconv_bwd_f32"), log2n, 4);
+        // The batch reduce: one inverse FFT per channel (before: radix-2 with bit-reversed stores,
+        // 3.9 wavefronts per request at L = 8192).
+        check(find("hyena_fftconv_bwd_reduce_f32"), log2n, 1);
     }
 }
 
