@@ -1069,61 +1069,38 @@ __device__ inline void dit_cols(float* s, unsigned pl, unsigned log2n1, unsigned
     }
 }
 
-// The reduce's first inverse pass, fused with the batch sum and the fold as a conv's fused pass is
-// with its product (same slots, same bin pairs: see for_each_pair): pair slot u sums the B row
-// spectra of the bins of its butterflies b1, b2 (bins k and m − k, read ascending and descending
-// per warp: coalesced), scales by 1/n, folds each pair into the packed m-point spectrum, takes the
-// radix-RL inverse butterflies (Ns = 1, no twiddle) in registers and stores them in the layout the
-// inverse middle passes read (fused_store). No shared round trip before it: one barrier after.
-template <int RL> __device__ inline void reduce_first_pass(float* z, const smfft::Plan& pl, const smfft::Tw& tw, const float2* __restrict__ ws, uint64_t B) {
+// First inverse pass of the reduce: radix R at Ns = 1 (no twiddle) on the folded spectrum in
+// natural order, one butterfly per thread (m/R ≤ blockDim.x), written in the layout
+// written_by(log2 R, 0) that the inverse middle passes read (as fused_store after a conv's fused
+// pass). Reads take consecutive points per warp; the writes' swizzle keeps them conflict-free.
+template <int R> __device__ inline void reduce_first_pass(float* buf, const smfft::Plan& pl) {
     using namespace smfft;
-    const unsigned m = pl.m, e = pl.M + 1;
-    const bool act = threadIdx.x < pair_slots(pl);
-    const Pair pr = pair_of(act ? threadIdx.x : 0u, pl);
-    const unsigned J = pr.J;
-    const float inv_n = 1.0f / (float)(2u * m);  // a power of two: exact
-    // Z'[k], Z'[m − k] from Σ_b ws[b, k] and Σ_b ws[b, m − k] (k = 0: bin m; k = m/2: the same
-    // bin twice, Z'[m/2] in zk), summed in batch order in fp64.
-    auto fold_pair = [&](unsigned k, float2 w, float2& zk, float2& zmk) {
-        double skx = 0.0, sky = 0.0, smkx = 0.0, smky = 0.0;
-        for (uint64_t b = 0; b < B; ++b) {
-            const float2 x = ws[b * (m + 1) + k], y = ws[b * (m + 1) + (m - k)];
-            skx += (double)x.x;
-            sky += (double)x.y;
-            smkx += (double)y.x;
-            smky += (double)y.y;
-        }
-        fold(make_float2((float)skx * inv_n, (float)sky * inv_n), make_float2((float)smkx * inv_n, (float)smky * inv_n), w, k, &zk, &zmk);
-    };
-    float2 v1[RL], v2[RL];
-    if (act) {
-        const float2 wb1 = tw.get(e, pr.b1), wb2 = pr.has2 ? tw.get(e, pr.b2) : make_float2(1.f, 0.f);
-        if (pr.u != 0) {
+    const unsigned m = pl.m, cnt = m / R, j = threadIdx.x;
+    const Layout out = written_by(ilog2(R), 0);
+    float2 v[R];
+    if (j < cnt) {
 #pragma unroll
-            for (int q = 0; q < RL; ++q) fold_pair(pr.b1 + q * J, cmul(wb1, w32(q * (16 / RL))), v1[q], v2[RL - 1 - q]);
-        } else {
-            float2 unused;
-            fold_pair(0u, make_float2(1.f, 0.f), v1[0], unused);
+        for (int q = 0; q < R; ++q) v[q] = ld(buf, m, j + q * cnt);
+        dft<R, true>(v);
+    }
+    __syncthreads();
+    if (j < cnt) {
 #pragma unroll
-            for (int q = 1; q < RL / 2; ++q) fold_pair(q * J, w32(q * (16 / RL)), v1[q], v1[RL - q]);
-            fold_pair((RL / 2) * J, w32(8), v1[RL / 2], unused);
-            if (pr.has2) {
-#pragma unroll
-                for (int q = 0; q < RL / 2; ++q) fold_pair(pr.b2 + q * J, cmul(wb2, w32(q * (16 / RL))), v2[q], v2[RL - 1 - q]);
-            }
-        }
-        dft<RL, true>(v1);
-        if (pr.has2) dft<RL, true>(v2);
-        fused_store<RL>(z, pl, pr, v1, v2);
+        for (int q = 0; q < R; ++q) st(buf, m, out(j * R) ^ out(q), v[q]);
     }
     __syncthreads();
 }
 
 // One block per channel: sum the B partial spectra in order, fold them into the packed m-point
-// spectrum, inverse FFT with the shared-memory path's Stockham passes (the batch sum and the fold
-// fused into the first inverse pass) -> grad_h; grad_D. Barriers: 1 (twiddle table) + 1 + 2 per
-// middle pass (m = 8192: 6). Banks: the passes are the conv's (swizzled, conflict-free); the
-// radix-2 DIT with bit-reversed stores used before had 3.9 wavefronts per request.
+// spectrum (natural order in shared memory), inverse FFT with the shared-memory path's Stockham
+// passes -> grad_h; grad_D. Every thread sums bins k and m − k (k strided by blockDim: the B
+// loads of a bin pair in flight per thread, as many pairs per block as threads). Barriers: 1
+// (twiddle table) + 1 (the folded spectrum) + 2 per inverse pass but the last (m = 8192: 8).
+// Banks: the fold stores bins k (ascending per warp) and m − k (descending), the passes are the
+// conv's (swizzled): conflict-free; the radix-2 DIT with bit-reversed stores used before had 3.9
+// wavefronts per request. (Fusing the sum into the first pass, one butterfly pair per thread as
+// in the conv's fused pass, saves a barrier but leaves half the threads idle and serialises 32
+// bin pairs per thread: tried, slower by the model.)
 // Accuracy of the sums over the batch and the sequence: grad_D = Σ_b Σ_t g·a is an fp64 sum per
 // row (bwd_rows: per-thread fp64 sums of exact fp64 products, an fp64 tree; error < 2^-40 of
 // Σ|g·a| at L = 8192), rounded once to fp32 in ws_d, then the B row sums in fp64 and one rounding
@@ -1134,18 +1111,40 @@ template <typename T> __device__ inline void bwd_reduce(const HyenaFftConvBwdPar
     HYENA_DYN_SHARED(float, z);  // m complex as two float planes
     __shared__ float tw_re[HYENA_TW_ENTRIES], tw_im[HYENA_TW_ENTRIES];
     const Plan pl = make_plan((unsigned)p.log2n - 1);
+    const unsigned m = pl.m;
     // One butterfly per thread in every pass (ops::fftconv: blockDim = clamp(m/2, 32, 512), m ≤ 8192).
-    if (pl.M < 1 || pl.M > 13 || (pl.m >> 4) > blockDim.x || (pl.m >> 5) > blockDim.x) __trap();
+    if (pl.M < 1 || pl.M > 13 || (m >> pl.rL) > blockDim.x || (m >> 4) > blockDim.x) __trap();
     const uint64_t L = p.l, B = p.b, ch = blockIdx.x;
-    const float2* __restrict__ ws = reinterpret_cast<const float2*>(p.ws) + ch * B * (uint64_t)(pl.m + 1);
+    const float2* __restrict__ ws = reinterpret_cast<const float2*>(p.ws) + ch * B * (uint64_t)(m + 1);
     build_tw(tw_re, tw_im, pl.M + 1);
     const Tw tw = {tw_re, tw_im};
+    const float inv_n = 1.0f / (float)(2u * m);  // a power of two: exact
     __syncthreads();  // the table, read by the fold
+    for (unsigned k = threadIdx.x; k <= m / 2; k += blockDim.x) {
+        const unsigned mk = (m - k) & (m - 1);
+        double skx = 0.0, sky = 0.0, smkx = 0.0, smky = 0.0;
+        for (uint64_t b = 0; b < B; ++b) {
+            const float2 u = ws[b * (m + 1) + k], v = ws[b * (m + 1) + (m - k)];
+            skx += (double)u.x;
+            sky += (double)u.y;
+            smkx += (double)v.x;
+            smky += (double)v.y;
+        }
+        const float2 sk = make_float2((float)skx * inv_n, (float)sky * inv_n);
+        const float2 smk = make_float2((float)smkx * inv_n, (float)smky * inv_n);
+        // W_n^k; the table covers k < n/4, and k = m/2 = n/4 is −i.
+        const float2 w = 2 * k == m ? make_float2(0.f, -1.f) : tw.get(pl.M + 1, k);
+        float2 z1, z2;
+        fold(sk, smk, w, k, &z1, &z2);
+        st(z, m, k, z1);
+        if (k != 0 && mk != k) st(z, m, mk, z2);
+    }
+    __syncthreads();
     switch (pl.rL) {
-    case 1: reduce_first_pass<2>(z, pl, tw, ws, B); break;
-    case 2: reduce_first_pass<4>(z, pl, tw, ws, B); break;
-    case 3: reduce_first_pass<8>(z, pl, tw, ws, B); break;
-    default: reduce_first_pass<16>(z, pl, tw, ws, B); break;
+    case 1: reduce_first_pass<2>(z, pl); break;
+    case 2: reduce_first_pass<4>(z, pl); break;
+    case 3: reduce_first_pass<8>(z, pl); break;
+    default: reduce_first_pass<16>(z, pl); break;
     }
     const Layout last = mids<true>(z, 1, nullptr, pl, tw);
     T* __restrict__ gh = reinterpret_cast<T*>(p.grad_h) + ch * L;
