@@ -48,7 +48,7 @@
 //
 // bwd_rows runs the FFTs of a and g between the same barriers, one buffer after the other within
 // each pass (one butterfly in registers at a time: 128 registers, no spills).
-// bwd_reduce (one inverse FFT per channel) still uses the radix-2 helpers of the long path.
+// bwd_reduce (one inverse FFT per channel) runs the same Stockham inverse passes.
 //
 // ---- Multi-pass (four-step) path: L > 16384 forward, L > 8192 backward, L ≤ 2^20 ----------------
 // A full complex FFT of n = n1·n2 points in global memory (n1 = 2^⌊log2 n / 2⌋, n2 = n / n1; at
@@ -1069,22 +1069,57 @@ __device__ inline void dit_cols(float* s, unsigned pl, unsigned log2n1, unsigned
     }
 }
 
-// One block per channel: sum the B partial spectra in order, inverse FFT -> grad_h; grad_D.
+// First inverse pass of the reduce: radix R at Ns = 1 (no twiddle) on the folded spectrum in
+// natural order, one butterfly per thread (m/R ≤ blockDim.x), written in the layout
+// written_by(log2 R, 0) that the inverse middle passes read (as fused_store after a conv's fused
+// pass). Reads take consecutive points per warp; the writes' swizzle keeps them conflict-free.
+template <int R> __device__ inline void reduce_first_pass(float* buf, const smfft::Plan& pl) {
+    using namespace smfft;
+    const unsigned m = pl.m, cnt = m / R, j = threadIdx.x;
+    const Layout out = written_by(ilog2(R), 0);
+    float2 v[R];
+    if (j < cnt) {
+#pragma unroll
+        for (int q = 0; q < R; ++q) v[q] = ld(buf, m, j + q * cnt);
+        dft<R, true>(v);
+    }
+    __syncthreads();
+    if (j < cnt) {
+#pragma unroll
+        for (int q = 0; q < R; ++q) st(buf, m, out(j * R) ^ out(q), v[q]);
+    }
+    __syncthreads();
+}
+
+// One block per channel: sum the B partial spectra in order, fold them into the packed m-point
+// spectrum (natural order in shared memory), inverse FFT with the shared-memory path's Stockham
+// passes -> grad_h; grad_D. Every thread sums bins k and m − k (k strided by blockDim: the B
+// loads of a bin pair in flight per thread, as many pairs per block as threads). Barriers: 1
+// (twiddle table) + 1 (the folded spectrum) + 2 per inverse pass but the last (m = 8192: 8).
+// Banks: the fold stores bins k (ascending per warp) and m − k (descending), the passes are the
+// conv's (swizzled): conflict-free; the radix-2 DIT with bit-reversed stores used before had 3.9
+// wavefronts per request. (Fusing the sum into the first pass, one butterfly pair per thread as
+// in the conv's fused pass, saves a barrier but leaves half the threads idle and serialises 32
+// bin pairs per thread: tried, slower by the model.)
 // Accuracy of the sums over the batch and the sequence: grad_D = Σ_b Σ_t g·a is an fp64 sum per
 // row (bwd_rows: per-thread fp64 sums of exact fp64 products, an fp64 tree; error < 2^-40 of
 // Σ|g·a| at L = 8192), rounded once to fp32 in ws_d, then the B row sums in fp64 and one rounding
 // on store: ≈ 2 ulps whatever B·L. The spectra are summed over B in fp64 too (one rounding per
 // bin), so grad_h = IFFT(Σ_b G·conj(A)) carries only the FFTs' O(u·log2 n) error.
 template <typename T> __device__ inline void bwd_reduce(const HyenaFftConvBwdParams p) {
+    using namespace smfft;
     HYENA_DYN_SHARED(float, z);  // m complex as two float planes
-    __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
-    const unsigned log2m = (unsigned)p.log2n - 1;
-    const unsigned m = 1u << log2m;
-    const uint64_t L = p.l, B = p.b;
-    const PowTw tw = build_pow_tw(ptw_re, ptw_im, log2m + 1);
-    const uint64_t ch = blockIdx.x;
+    __shared__ float tw_re[HYENA_TW_ENTRIES], tw_im[HYENA_TW_ENTRIES];
+    const Plan pl = make_plan((unsigned)p.log2n - 1);
+    const unsigned m = pl.m;
+    // One butterfly per thread in every pass (ops::fftconv: blockDim = clamp(m/2, 32, 512), m ≤ 8192).
+    if (pl.M < 1 || pl.M > 13 || (m >> pl.rL) > blockDim.x || (m >> 4) > blockDim.x) __trap();
+    const uint64_t L = p.l, B = p.b, ch = blockIdx.x;
     const float2* __restrict__ ws = reinterpret_cast<const float2*>(p.ws) + ch * B * (uint64_t)(m + 1);
-    const float inv_n = 1.0f / (float)(2u * m);
+    build_tw(tw_re, tw_im, pl.M + 1);
+    const Tw tw = {tw_re, tw_im};
+    const float inv_n = 1.0f / (float)(2u * m);  // a power of two: exact
+    __syncthreads();  // the table, read by the fold
     for (unsigned k = threadIdx.x; k <= m / 2; k += blockDim.x) {
         const unsigned mk = (m - k) & (m - 1);
         double skx = 0.0, sky = 0.0, smkx = 0.0, smky = 0.0;
@@ -1097,19 +1132,25 @@ template <typename T> __device__ inline void bwd_reduce(const HyenaFftConvBwdPar
         }
         const float2 sk = make_float2((float)skx * inv_n, (float)sky * inv_n);
         const float2 smk = make_float2((float)smkx * inv_n, (float)smky * inv_n);
+        // W_n^k; the table covers k < n/4, and k = m/2 = n/4 is −i.
+        const float2 w = 2 * k == m ? make_float2(0.f, -1.f) : tw.get(pl.M + 1, k);
         float2 z1, z2;
-        fold(sk, smk, tw.get(k), k, &z1, &z2);
-        smfft::st(z, m, rev(k, log2m), z1);
-        if (k != 0 && mk != k) smfft::st(z, m, rev(mk, log2m), z2);
+        fold(sk, smk, w, k, &z1, &z2);
+        st(z, m, k, z1);
+        if (k != 0 && mk != k) st(z, m, mk, z2);
     }
     __syncthreads();
-    dit_cols(z, m, log2m, 0, tw, log2m + 1);
-    T* __restrict__ gh = reinterpret_cast<T*>(p.grad_h) + ch * L;
-    for (unsigned j = threadIdx.x; j < m; j += blockDim.x) {
-        const uint64_t t = 2 * (uint64_t)j;
-        if (t < L) gh[t] = from_f32<T>(z[j]);
-        if (t + 1 < L) gh[t + 1] = from_f32<T>(z[m + j]);
+    switch (pl.rL) {
+    case 1: reduce_first_pass<2>(z, pl); break;
+    case 2: reduce_first_pass<4>(z, pl); break;
+    case 3: reduce_first_pass<8>(z, pl); break;
+    default: reduce_first_pass<16>(z, pl); break;
     }
+    const Layout last = mids<true>(z, 1, nullptr, pl, tw);
+    T* __restrict__ gh = reinterpret_cast<T*>(p.grad_h) + ch * L;
+    const bool vec = aligned2<T>(gh);
+    auto out = [&](unsigned pt, const float2* s) { store2<T>(gh, 2 * (uint64_t)pt, L, vec, s[0].x, s[0].y); };
+    last_dispatch<1>(z, pl, last, tw, out);
     if (threadIdx.x == 0) {
         const float* wd = reinterpret_cast<const float*>(p.ws_d) + ch * B;
         double s = 0.0;
@@ -1352,9 +1393,9 @@ extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftc
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<float>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__nv_bfloat16>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__half>(p); }
-extern "C" __global__ void hyena_fftconv_bwd_reduce_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<float>(p); }
-extern "C" __global__ void hyena_fftconv_bwd_reduce_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__nv_bfloat16>(p); }
-extern "C" __global__ void hyena_fftconv_bwd_reduce_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__half>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_reduce_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<float>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_reduce_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__nv_bfloat16>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_reduce_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__half>(p); }
 extern "C" __global__ void hyena_fftconv_long_cols_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<float>(p); }
 extern "C" __global__ void hyena_fftconv_long_cols_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_fftconv_long_cols_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__half>(p); }

@@ -14,7 +14,12 @@
 //!   and inverse, inverse column FFTs + gating), two batch rows of a channel per complex FFT. The
 //!   spectrum is the full complex `[C, n]` (`2·C·n` f32) in the four-step order (opaque: produce it
 //!   with [`fftconv_filter`] for the same `L`). The forward allocates a workspace of
-//!   `8·C·⌈B/2⌉·n` bytes and returns after the device finished; the backward `2·8·C·⌈B/2⌉·n + 16·C·n`.
+//!   `8·C·⌈B/2⌉·n` bytes and returns after the device finished; the backward `2·8·C·⌈B/2⌉·n + 8·C·n`
+//!   (+ `8·C·n` for the spectrum unless it is given: [`gated_fftconv_bwd_spectrum`]).
+//!
+//! The backward reads the same spectrum as the forward (except for `BWD_SMEM_MAX_LEN < L ≤
+//! SMEM_MAX_LEN`, [`fwd_spectrum_serves_bwd`]): a caller that keeps the forward's spectrum passes
+//! it to [`gated_fftconv_bwd_spectrum`] and spares the backward its filter FFT.
 //!
 //! [`spectrum_len`]`(c, l)` is always `c ×` a per-channel size, so per-channel slices of one
 //! spectrum are valid spectra. Longer rows than [`LONG_MAX_LEN`] are a [`HyenaError::TooLong`]; a
@@ -196,7 +201,8 @@ fn long_params(plan: &LongPlan, mut p: HyenaFftConvLongParams) -> HyenaFftConvLo
 
 /// Device addresses of the backward's arguments (0 = absent).
 struct LongBwdIo {
-    h: u64,
+    /// The filter spectrum `[C, n]` complex in the four-step layout ([`fftconv_filter_bwd`]).
+    hf: u64,
     d: u64,
     v: u64,
     pre: u64,
@@ -209,9 +215,9 @@ struct LongBwdIo {
     grad_d: u64,
 }
 
-/// Multi-pass backward (`L >` [`BWD_SMEM_MAX_LEN`]). Allocates the filter spectrum `[C, n]` and
-/// the workspaces `Za`, `Zg` `[C, ⌈B/2⌉, n]` and the grad_h slab `[C, n]` (complex f32: `8·n·C·(2·⌈B/2⌉ + 2)`
-/// bytes with the spectrum); waits for the device before freeing them.
+/// Multi-pass backward (`L >` [`BWD_SMEM_MAX_LEN`]) with the filter spectrum given. Allocates the
+/// workspaces `Za`, `Zg` `[C, ⌈B/2⌉, n]` and the grad_h slab `[C, n]` (complex f32:
+/// `8·n·C·(2·⌈B/2⌉ + 1)` bytes), freed in stream order after the launches.
 ///
 /// # Safety
 /// Every non-zero address of `io` is a view on `dev` of the length [`gated_fftconv_bwd`] checks
@@ -234,20 +240,16 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
     let g_h = grid(c.saturating_mul(plan.tiles()), what)?;
     let ws_len = mul(slabs, 2 * plan.n(), &format!("{what}: workspace"))?;
     let spec_len = mul3(2, c, plan.n(), &format!("{what}: spectrum"))?;
-    // The four-step layout [C, n] complex, also for BWD_SMEM_MAX_LEN < L ≤ SMEM_MAX_LEN.
-    let hf = DeviceBuffer::<f32>::alloc(dev, spec_len)?;
     let ws_a = DeviceBuffer::<f32>::alloc(dev, ws_len)?;
     let ws_g = DeviceBuffer::<f32>::alloc(dev, ws_len)?;
     let ws_h = DeviceBuffer::<f32>::alloc(dev, spec_len)?;
-    // SAFETY: io.h is [C, L] (caller's contract), hf is [C, 2n] f32, owned here.
-    long_filter(dev, sfx, io.h, hf.addr(), c, l, n)?;
     let base = long_params(
         &plan,
         HyenaFftConvLongParams {
             v: io.v,
             pre: io.pre,
             post: 0,
-            hf: hf.addr(),
+            hf: io.hf,
             d: io.d,
             y: 0,
             ws: ws_a.addr(),
@@ -260,9 +262,9 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
         },
     );
     let pb = HyenaFftConvLongBwdParams { fwd: base, ws_g: ws_g.addr(), slab: ws_h.addr(), grad_h: io.grad_h, grad_d: io.grad_d };
-    // SAFETY (every launch below): the caller's views (contract above) and the workspaces hf,
-    // ws_a, ws_g, ws_h sized above for (B, C, n), owned until every launch is queued (their frees
-    // are stream-ordered after them, see `crate::device`).
+    // SAFETY (every launch below): the caller's views (contract above) and the workspaces ws_a,
+    // ws_g, ws_h sized above for (B, C, n), owned until every launch is queued (their frees are
+    // stream-ordered after them, see `crate::device`).
     let launch = |name: &str, blocks: u32, block: u32, shared: u32, p: HyenaFftConvLongParams| {
         let cfg = LaunchConfig { grid: (blocks, 1, 1), block: (block, 1, 1), shared_bytes: shared };
         unsafe { super::launch(dev, name, cfg, &p) }
@@ -491,12 +493,54 @@ pub struct GatedConvGradViews<'a, T: crate::device::Pod> {
     pub grad_d: DeviceViewMut<'a, T>,
 }
 
-/// Backward of [`gated_fftconv_fwd`] given `grad_y` `[B, C, L]`, `L ≤` [`LONG_MAX_LEN`].
-/// Deterministic: `grad_h` is reduced over the batch in the frequency domain (per-row spectra in
-/// a workspace, summed in batch order, one inverse FFT per channel), no atomics. Allocates the
-/// filter spectrum and workspaces on `dev` (shared-memory path, `L ≤` [`BWD_SMEM_MAX_LEN`]:
-/// `C·B·(n/2+1)` complex + `C·B` f32; multi-pass path: `2·C·⌈B/2⌉·n + 2·C·n` complex); returns after
-/// the device finished.
+/// Number of f32 of the filter spectrum the backward reads ([`fftconv_filter_bwd`]): the
+/// forward's [`spectrum_len`] except for `BWD_SMEM_MAX_LEN < L ≤ SMEM_MAX_LEN`, where the forward
+/// takes the shared-memory path and the backward the multi-pass one (`2·C·n`, four-step layout).
+pub fn bwd_spectrum_len(c: usize, l: usize) -> Result<usize> {
+    if fwd_spectrum_serves_bwd(l) {
+        return spectrum_len(c, l);
+    }
+    mul3(2, c, fft_size(l)?, "gated_fftconv_bwd: spectrum")
+}
+
+/// Whether the spectrum [`fftconv_filter`] makes for the forward is the one the backward reads
+/// (the same layout): `L ≤` [`BWD_SMEM_MAX_LEN`] or `L >` [`SMEM_MAX_LEN`]. A caller that keeps
+/// the forward's spectrum for the backward ([`gated_fftconv_bwd_spectrum`]) skips a filter FFT.
+pub fn fwd_spectrum_serves_bwd(l: usize) -> bool {
+    l <= BWD_SMEM_MAX_LEN || l > SMEM_MAX_LEN
+}
+
+/// The filter spectrum of `h` `[C, L]` in the backward's layout into `hf` ([`bwd_spectrum_len`]
+/// f32, 8-byte aligned): [`fftconv_filter`] where the forward's spectrum serves
+/// ([`fwd_spectrum_serves_bwd`]), else the multi-pass path's.
+pub fn fftconv_filter_bwd<'a, 'h, T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    h: impl Into<DeviceView<'a, T>>,
+    c: usize,
+    l: usize,
+    hf: impl Into<DeviceViewMut<'h, f32>>,
+) -> Result<()> {
+    let (h, hf) = (h.into(), hf.into());
+    if fwd_spectrum_serves_bwd(l) {
+        return fftconv_filter(dev, h, c, l, hf);
+    }
+    let sfx = suffix(T::DTYPE, "fftconv_filter_bwd")?;
+    Args::new(dev, "fftconv_filter_bwd")
+        .arg("h [C, L]", &h, mul(c, l, "fftconv_filter_bwd C·L")?)
+        .arg("hf [C, n] complex", &hf, bwd_spectrum_len(c, l)?)
+        .align(8, "complex f32")
+        .check()?;
+    if c == 0 {
+        return Ok(());
+    }
+    // SAFETY: h [C, L] borrowed shared, hf [C, 2n] f32 borrowed exclusively, lengths checked
+    // above, not overlapping (checked).
+    unsafe { long_filter(dev, sfx, h.addr(), hf.addr(), c, l, fft_size(l)?) }
+}
+
+/// Backward of [`gated_fftconv_fwd`] given `grad_y` `[B, C, L]`, `L ≤` [`LONG_MAX_LEN`]: the
+/// filter spectrum of `h` ([`fftconv_filter_bwd`], a temporary), then
+/// [`gated_fftconv_bwd_spectrum`].
 #[allow(clippy::too_many_arguments)]
 pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
     dev: &Arc<dyn Device>,
@@ -511,7 +555,35 @@ pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
     l: usize,
     grads: GatedConvGradViews<'a, T>,
 ) -> Result<()> {
-    let (h, d, v, gy) = (h.into(), d.into(), v.into(), grad_y.into());
+    suffix(T::DTYPE, "gated_fftconv_bwd")?;
+    let mut hf = DeviceBuffer::<f32>::alloc(dev, bwd_spectrum_len(c, l)?)?;
+    fftconv_filter_bwd(dev, h, c, l, &mut hf)?;
+    // The spectrum buffer's free is stream-ordered after the launches (`crate::device`).
+    gated_fftconv_bwd_spectrum(dev, &hf, d, v, pre, post, grad_y, bs, c, l, grads)
+}
+
+/// Backward of the gated convolution with the filter spectrum `hf` given ([`bwd_spectrum_len`]
+/// f32: from [`fftconv_filter_bwd`], or the forward's [`fftconv_filter`] output where
+/// [`fwd_spectrum_serves_bwd`]). Deterministic: `grad_h` is reduced over the batch in the
+/// frequency domain (per-row spectra in a workspace, summed in batch order, one inverse FFT per
+/// channel), no atomics. Allocates workspaces on `dev` (shared-memory path, `L ≤`
+/// [`BWD_SMEM_MAX_LEN`]: `C·B·(n/2+1)` complex + `C·B` f32; multi-pass path: `2·C·⌈B/2⌉·n + C·n`
+/// complex), freed in stream order after the launches.
+#[allow(clippy::too_many_arguments)]
+pub fn gated_fftconv_bwd_spectrum<'a, 'h, T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    hf: impl Into<DeviceView<'h, f32>>,
+    d: impl Into<DeviceView<'a, T>>,
+    v: impl Into<DeviceView<'a, T>>,
+    pre: Option<DeviceView<'a, T>>,
+    post: Option<DeviceView<'a, T>>,
+    grad_y: impl Into<DeviceView<'a, T>>,
+    bs: usize,
+    c: usize,
+    l: usize,
+    grads: GatedConvGradViews<'a, T>,
+) -> Result<()> {
+    let (hf, d, v, gy) = (hf.into(), d.into(), v.into(), grad_y.into());
     let sfx = suffix(T::DTYPE, "gated_fftconv_bwd")?;
     let n = fft_size(l)?;
     let total = mul3(bs, c, l, "gated_fftconv_bwd B·C·L")?;
@@ -523,7 +595,8 @@ pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
     }
     let cl = mul(c, l, "gated_fftconv_bwd C·L")?;
     Args::new(dev, "gated_fftconv_bwd")
-        .arg("h [C, L]", &h, cl)
+        .arg("hf (backward layout)", &hf, bwd_spectrum_len(c, l)?)
+        .align(8, "complex f32")
         .arg("D [C]", &d, c)
         .arg("v [B, C, L]", &v, total)
         .opt("pre [B, C, L]", pre.as_ref(), total)
@@ -542,7 +615,7 @@ pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
         let opt = |x: &Option<DeviceView<'a, T>>| x.as_ref().map_or(0, |x| x.addr());
         let opt_mut = |x: &Option<DeviceViewMut<'a, T>>| x.as_ref().map_or(0, |x| x.addr());
         let io = LongBwdIo {
-            h: h.addr(),
+            hf: hf.addr(),
             d: d.addr(),
             v: v.addr(),
             pre: opt(&pre),
@@ -564,9 +637,7 @@ pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
     let red_name = format!("hyena_fftconv_bwd_reduce_{sfx}");
     // Two spectra (+ the static twiddle table and reduction buffer).
     let rows_shared = check_shared_dyn(dev, &rows_name, 16 * m)?;
-    let red_shared = check_shared(dev, &red_name, 8 * m)?;
-    let mut hf = DeviceBuffer::<f32>::alloc(dev, spectrum_len(c, l)?)?;
-    fftconv_filter(dev, h, c, l, &mut hf)?;
+    let red_shared = check_shared_dyn(dev, &red_name, 8 * m)?;
     // B·C ≤ B·C·L, which fits.
     let rows = bs * c;
     let ws = DeviceBuffer::<f32>::alloc(dev, mul3(2, rows, m + 1, "gated_fftconv_bwd workspace")?)?;
@@ -592,7 +663,7 @@ pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
     };
     // SAFETY (both launches): the views checked above (lengths for (B, C, L), device, alignment,
     // outputs overlapping nothing), borrowed for this call (outputs exclusively), and the
-    // workspaces hf, ws, ws_d sized above, owned until the launches are queued (their frees are
+    // workspaces ws, ws_d sized above, owned until the launches are queued (their frees are
     // stream-ordered after them, see `crate::device`).
     if rows > 0 {
         let cfg = LaunchConfig { grid: (grid(rows, "gated_fftconv_bwd")?, 1, 1), block: (block, 1, 1), shared_bytes: rows_shared };

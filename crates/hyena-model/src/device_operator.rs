@@ -9,7 +9,7 @@
 //! |------|-------------|
 //! | in_proj | per chunk `i`: `Z_i,b [D, L] = W_i · U_bᵀ + b_i` (bias as a rank-1 GEMM, then a strided-batched GEMM over the batch, β = 1) |
 //! | short conv | `shortconv_fwd_chunks`, all chunks in one launch (3 taps + bias) |
-//! | long filter | `h [(N−1)·D, L]`: the implicit filter (see below), its spectrum once per call (`fftconv_filter`) |
+//! | long filter | `h [(N−1)·D, L]`: the implicit filter (see below), its spectrum once per pass (`fftconv_filter`), kept for the backward |
 //! | recurrence | `gated_fftconv_fwd_spectrum` per order step: `v ← post ⊙ (h ∗ (pre ⊙ v) + bias ⊙ (pre ⊙ v))` |
 //! | out_proj | `y_b [L, D] = Last_bᵀ · W_outᵀ + b_out` (strided-batched GEMM) |
 //!
@@ -162,13 +162,27 @@ pub struct DeviceOperatorCache<T: Scalar, S: DeviceScalar> {
     u: DeviceBuffer<S>,
     zin: DeviceBuffer<S>,
     uc: DeviceBuffer<S>,
-    h: DeviceBuffer<S>,
+    conv_filter: ConvFilter<S>,
     steps: Vec<DeviceBuffer<S>>,
     ones: Arc<DeviceBuffer<S>>,
     /// The host filter's cache when `h` was made on the host (`normalized` filters).
     host_filter: Option<FilterCache<T>>,
     /// Shapes of the operator that made the cache (checked by the backward pass).
     shapes: crate::operator::OperatorShapes,
+}
+
+/// What the backward's long convolutions need of the filter `h [(N−1)·D, L]`, kept by the forward.
+enum ConvFilter<S: DeviceScalar> {
+    /// The forward's spectrum (`conv::spectrum_len((N−1)·D, L)` f32), where its layout is the
+    /// backward's (`conv::fwd_spectrum_serves_bwd`): the backward runs no filter FFT. Per-pass
+    /// state like the other saved activations, freed with the cache. Its size does not depend on
+    /// B: fp32 complex `[(N−1)·D, n/2+1]` on the shared-memory path (order 2, D = 768, L = 8K:
+    /// 768·8193·8 B = 50.3 MB, where `h` in bf16 is 12.6 MB), `[(N−1)·D, n]` on the multi-pass
+    /// path (L = 64K: 768·131072·8 B = 805 MB; the backward allocated it anyway).
+    Spectrum(DeviceBuffer<f32>),
+    /// The taps `h` (8K < L ≤ 16K, where the forward's spectrum has the shared-memory layout and
+    /// the backward takes the multi-pass path): the backward computes its own spectrum.
+    Taps(DeviceBuffer<S>),
 }
 
 impl<T: Scalar, S: DeviceScalar> DeviceOperatorCache<T, S> {
@@ -192,6 +206,17 @@ fn accumulate<T: Scalar, S: DeviceScalar>(dst: &mut [T], src: &DeviceBuffer<S>) 
     hyena_kernels::error::check_len("device gradient", h.len(), dst.len())?;
     dst.iter_mut().zip(h).for_each(|(a, x)| *a = *a + T::lit(x.to_f64()));
     Ok(())
+}
+
+/// in_proj chunks per GEMM: all `N+1` at B = 1, where the chunk-major `[N+1, B, D, L]` in_proj
+/// output is one `[(N+1)·D, L]` matrix (one launch instead of `N+1`, forward and backward); one
+/// otherwise (a chunk's rows of different batch items are not one stride apart).
+fn chunks_per_gemm(n: usize, b: usize) -> usize {
+    if b == 1 {
+        n + 1
+    } else {
+        1
+    }
 }
 
 /// One row-major GEMM input: view, leading dimension, transpose flag and the stride between
@@ -291,16 +316,19 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         let chunk = b * d * l;
         let mut zin = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
         let mut uc = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
-        for i in 0..=n {
-            let mut z = zin.view_mut(i * chunk..(i + 1) * chunk)?;
-            // Z_i,b [D, L] = b_i ⊗ 1, then += W_i [D, D] · U_bᵀ. (Folding b_i into the short
-            // conv's loads instead — the kernels take an `in_bias` — removes these rank-1 GEMMs,
-            // but moved the bf16 device test's error past its bound in one case: docs/GPU_MODEL.md,
-            // "The short conv and the in_proj bias"; not used until that is understood.)
-            let bias = w.in_b.view(i * d..(i + 1) * d)?;
-            gemm_rm::<S>(dev, d, l, 1, mat(bias, 1, false, 0), mat(ones.as_view(), l, false, 0), 0.0, out(z.reborrow(), l, d * l), b)?;
-            let wi = w.in_w.view(i * d * d..(i + 1) * d * d)?;
-            gemm_rm::<S>(dev, d, l, d, mat(wi, d, false, 0), mat(u.as_view(), d, true, l * d), 1.0, out(z.reborrow(), l, d * l), b)?;
+        let gs = chunks_per_gemm(n, b);
+        for g in 0..(n + 1) / gs {
+            let (c0, c1) = (g * gs, (g + 1) * gs);
+            let mut z = zin.view_mut(c0 * chunk..c1 * chunk)?;
+            // Z_i,b [D, L] = b_i ⊗ 1, then += W_i [D, D] · U_bᵀ (chunks c0..c1 stacked at B = 1).
+            // (Folding b_i into the short conv's loads instead — the kernels take an `in_bias` —
+            // removes these rank-1 GEMMs but stores bf16(W·u) where this stores bf16(W·u + b): over
+            // 48 seeds of the bf16 device test its worst error has a heavier tail (docs/GPU_MODEL.md,
+            // "The in_proj bias fold, revisited"); not used.)
+            let bias = w.in_b.view(c0 * d..c1 * d)?;
+            gemm_rm::<S>(dev, gs * d, l, 1, mat(bias, 1, false, 0), mat(ones.as_view(), l, false, 0), 0.0, out(z.reborrow(), l, d * l), b)?;
+            let wi = w.in_w.view(c0 * d * d..c1 * d * d)?;
+            gemm_rm::<S>(dev, gs * d, l, d, mat(wi, d, false, 0), mat(u.as_view(), d, true, l * d), 1.0, out(z.reborrow(), l, d * l), b)?;
         }
         // All N+1 chunks in one launch: uc_i = shortconv(Z_i).
         shortconv_fwd_chunks(dev, &zin, &w.sf_w, &w.sf_b, None, n + 1, b, d, l, &mut uc)?;
@@ -342,14 +370,16 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             )?;
             steps.push(step);
         }
+        // The backward reads the same spectrum when its layout serves (every L but 8K < L ≤ 16K).
+        let conv_filter = if conv::fwd_spectrum_serves_bwd(l) { ConvFilter::Spectrum(hf) } else { ConvFilter::Taps(h) };
         // y [B·L, D] = 1 ⊗ b_out, then y_b [L, D] += Last_bᵀ · W_outᵀ.
         let mut y = DeviceBuffer::<S>::alloc(dev, b * l * d)?;
         gemm_rm::<S>(dev, b * l, d, 1, mat(ones.as_view(), 1, false, 0), mat(w.out_b.as_view(), d, false, 0), 0.0, out(y.as_view_mut(), d, 0), 1)?;
         let last = steps[n - 2].as_view();
         gemm_rm::<S>(dev, l, d, d, mat(last, l, true, d * l), mat(w.out_w.as_view(), d, true, 0), 1.0, out(y.as_view_mut(), d, l * d), b)?;
-        // No synchronisation: the spectrum buffer's free is ordered after the launches that read
-        // it (stream-ordered free on a GPU, see `hyena_kernels::device`).
-        Ok((y, DeviceOperatorCache { b, l, w, u, zin, uc, h, steps, ones, host_filter, shapes: self.op.shapes() }))
+        // No synchronisation: the free of a buffer not kept is ordered after the launches that
+        // read it (stream-ordered free on a GPU, see `hyena_kernels::device`).
+        Ok((y, DeviceOperatorCache { b, l, w, u, zin, uc, conv_filter, steps, ones, host_filter, shapes: self.op.shapes() }))
     }
 
     /// Backward pass on device memory: `grad_y` `[B, L, D]` → `grad_u` `[B, L, D]`; the
@@ -420,6 +450,18 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         // chunk's exclusive view is taken from `g_chunks` by the step that writes it.
         let mut g_uc = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
         let x = |i: usize| cache.uc.view(i * chunk..(i + 1) * chunk);
+        // The filter spectrum: the forward's, or computed here from the taps (8K < L ≤ 16K).
+        let own_hf;
+        let hf = match &cache.conv_filter {
+            ConvFilter::Spectrum(hf) => hf.as_view(),
+            ConvFilter::Taps(h) => {
+                let mut hf = DeviceBuffer::<f32>::alloc(dev, conv::bwd_spectrum_len(cf, l)?)?;
+                conv::fftconv_filter_bwd(dev, h, cf, l, &mut hf)?;
+                own_hf = hf;
+                own_hf.as_view()
+            }
+        };
+        let per = conv::bwd_spectrum_len(d, l)?;
         let mut g_chunks: Vec<Option<DeviceViewMut<'_, S>>> = g_uc.chunks_mut(chunk)?.into_iter().map(Some).collect();
         let mut take = |i: usize| {
             g_chunks
@@ -440,9 +482,9 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                 Src::Chunk(i) => take(i)?,
                 Src::Step(_) => next.insert(DeviceBuffer::<S>::alloc(dev, chunk)?).as_view_mut(),
             };
-            conv::gated_fftconv_bwd(
+            conv::gated_fftconv_bwd_spectrum(
                 dev,
-                cache.h.view(o * d * l..(o + 1) * d * l)?,
+                hf.view(o * per..(o + 1) * per)?,
                 w.filter_bias.view(o * d..(o + 1) * d)?,
                 cur,
                 Some(pre),
@@ -473,18 +515,20 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         // The short conv backward of all chunks in one launch; g_zin is the gradient wrt Z_i
         // (in_proj's output, bias included).
         shortconv_bwd_chunks(dev, &cache.zin, &w.sf_w, None, &g_uc, n + 1, b, d, l, &mut g_zin, &mut g.sf_w, &mut g.sf_b)?;
-        for i in 0..=n {
-            let gz = g_zin.view(i * chunk..(i + 1) * chunk)?;
-            let wi = w.in_w.view(i * d * d..(i + 1) * d * d)?;
-            // dU_b [L, D] += dZ_i,bᵀ · W_i.
-            let beta = if i == 0 { 0.0 } else { 1.0 };
-            gemm_rm::<S>(dev, l, d, d, mat(gz, l, true, d * l), mat(wi, d, false, 0), beta, out(du.as_view_mut(), d, l * d), b)?;
+        let gs = chunks_per_gemm(n, b);
+        for grp in 0..(n + 1) / gs {
+            let (c0, c1) = (grp * gs, (grp + 1) * gs);
+            let gz = g_zin.view(c0 * chunk..c1 * chunk)?;
+            let wi = w.in_w.view(c0 * d * d..c1 * d * d)?;
+            // dU_b [L, D] += dZ_i,bᵀ · W_i (at B = 1 all chunks at once: K = (N+1)·D).
+            let beta = if grp == 0 { 0.0 } else { 1.0 };
+            gemm_rm::<S>(dev, l, d, gs * d, mat(gz, l, true, d * l), mat(wi, d, false, 0), beta, out(du.as_view_mut(), d, l * d), b)?;
             // dW_i [D, D] = Σ_b dZ_i,b · U_b;  db_i [D] = Σ_b dZ_i,b · 1 (sums over B·L, as above).
             let gz_k = mat(gz, l, false, d * l);
             let u_k = mat(cache.u.as_view(), d, false, l * d);
-            gemm_sum_k(dev, d, d, l, b, gz_k, u_k, g.in_w.view_mut(i * d * d..(i + 1) * d * d)?, ones, &mut keep)?;
+            gemm_sum_k(dev, gs * d, d, l, b, gz_k, u_k, g.in_w.view_mut(c0 * d * d..c1 * d * d)?, ones, &mut keep)?;
             let ones_col = mat(ones, 1, false, 0);
-            gemm_sum_k(dev, d, 1, l, b, gz_k, ones_col, g.in_b.view_mut(i * d..(i + 1) * d)?, ones, &mut keep)?;
+            gemm_sum_k(dev, gs * d, 1, l, b, gz_k, ones_col, g.in_b.view_mut(c0 * d..c1 * d)?, ones, &mut keep)?;
         }
         // The filter's gradients: reduced on the device, or by the host reference for
         // `normalized` filters (the one host copy of the pass: `grad_h` is needed there).
