@@ -296,9 +296,10 @@ const FILTER_WINDOW_KEEP_BYTES: u128 = 256 << 20;
 ///   forward+backward also a gradient holder of that shape), the modulation window `[L, C]`
 ///   (C = (N−1)·D) the filter's cache keeps up to 256 MiB, FFT scratch per thread;
 /// - `hyena_fwd` ([`HyenaOperator::infer`]): u, the filter h `[C, L]`, one channel group's
-///   workspaces ([`hyena_model::operator::infer_group`]), the filter's transients (the
-///   `[rows, C]` results of 2 blocks of 2048 positions per thread and each thread's f64 FFN
-///   activations) and the group loop's (y, the group's copies of in_proj's rows and out_proj's
+///   workspaces ([`hyena_model::operator::infer_group`]), the filter spectra (kept between
+///   calls by `hyena_model::spectra` up to its `KEEP_BYTES`, else in the group's workspaces),
+///   the filter's transients (the `[rows, C]` results of 2 blocks of 2048 positions per thread
+///   and each thread's f64 FFN activations) and the group loop's (y, the group's copies of in_proj's rows and out_proj's
 ///   columns);
 /// - `hyena_fwdbwd`: the forward cache (u, the filter FFN's f64 activations and modulation window,
 ///   and either the in_proj and short-conv outputs, the recurrence steps and filter spectra, or,
@@ -329,7 +330,13 @@ fn cpu_cell_bytes(key: &str, s: CellShape) -> u128 {
     let cells = match key {
         "hyena_fwd" => {
             let g = hyena_model::operator::infer_group(s.d, s.order, s.b, s.l, bins as usize, 4) as u128;
-            let group = g * sz * (b * l * (2 * (n + 1) + (n - 1)) + 2 * (n - 1) * bins);
+            // Spectra up to `hyena_model::spectra::KEEP_BYTES` are kept between calls, all
+            // channels' (the group workspaces then hold none); larger ones per group.
+            let group_spectra = match spectra(c) <= hyena_model::spectra::KEEP_BYTES as u128 {
+                true => spectra(c),
+                false => g * 2 * sz * (n - 1) * bins,
+            };
+            let group = g * sz * b * l * (2 * (n + 1) + (n - 1)) + group_spectra;
             let block = FILTER_INFER_BLOCK.min(l);
             let filter_phase = sz * l.min(2 * FILTER_INFER_BLOCK * t) * c + t * block * (8 * e + 2 * 8 * f + sz * f);
             let group_phase = act + sz * (n + 2) * g * d;

@@ -60,6 +60,7 @@ pub mod operator;
 pub mod pool;
 pub mod recall;
 mod recurrence;
+pub mod spectra;
 pub mod tensors;
 pub mod train;
 

@@ -8,6 +8,7 @@
 use crate::config::OperatorConfig;
 use crate::error::{ModelError, Result};
 use crate::pool;
+use crate::spectra;
 use crate::recurrence::{check_dims, check_input_len, schedule, Src};
 use crate::tensors::TensorFile;
 use hyena_kernels::cpu::fftconv::{gated_fftconv_bwd_into, gated_fftconv_fwd, FftConvPlan, GatedBwdOut, Rows};
@@ -618,7 +619,7 @@ impl<T: Scalar> HyenaOperator<T> {
         };
         let (h, filter_cache) = filter::filter_fwd(&self.filter, l)?;
         if let Some(g) = group {
-            let y = self.grouped_forward(u, b, l, g, &h, &plan)?;
+            let y = self.grouped_forward(u, b, l, g, FilterIn::H(&h), &plan)?;
             let acts = Activations::Recomputed { h, group: g };
             return Ok((y, OperatorCache { b, l, u: pooled_copy(u), filter_cache, plan, acts, shapes: self.shapes() }));
         }
@@ -702,25 +703,47 @@ impl<T: Scalar> HyenaOperator<T> {
         // Pooled (stale): filter_infer_into writes every element. At L = 32K (D = 256, order 2,
         // f32) h is 32 MiB, glibc's largest mmap threshold: fresh pages on every call otherwise.
         // Past the pool's largest buffer, a fallible fresh allocation as before.
-        let nh = mul("filter h [C, L]", self.filter_channels(), l)?;
-        let mut h = match nh.saturating_mul(std::mem::size_of::<T>()) <= pool::MAX_BUF_BYTES {
-            true => pool::take(nh, T::zero()),
-            false => hyena_kernels::error::try_vec("filter h [C, L]", nh, T::zero())?,
+        let cf = self.filter_channels();
+        let nh = mul("filter h [C, L]", cf, l)?;
+        let filter_h = || -> Result<Vec<T>> {
+            let mut h = match nh.saturating_mul(std::mem::size_of::<T>()) <= pool::MAX_BUF_BYTES {
+                true => pool::take(nh, T::zero()),
+                false => hyena_kernels::error::try_vec("filter h [C, L]", nh, T::zero())?,
+            };
+            filter::filter_infer_into(&self.filter, l, &mut h)?;
+            Ok(h)
         };
-        filter::filter_infer_into(&self.filter, l, &mut h)?;
-        let y = self.grouped_forward(u, b, l, g, &h, &plan);
+        // Spectra small enough to keep come from (or go into) `crate::spectra`'s cache: computed
+        // once per set of filter weights and length (the same rows, so the same bits, as the
+        // group loop's own spectra).
+        let nhf = mul("filter spectra [C, bins]", cf, plan.bins())?;
+        if spectra::keeps::<T>(nhf) {
+            let hf = spectra::get_or_compute(&self.filter, l, || {
+                let h = filter_h()?;
+                let mut hf = hyena_kernels::error::try_vec("filter spectra [C, bins]", nhf, Complex::new(T::zero(), T::zero()))?;
+                plan.filter_spectra_into(&h, cf, &mut hf)?;
+                pool::give(h);
+                Ok(hf)
+            })?;
+            return self.grouped_forward(u, b, l, g, FilterIn::Spectra(&hf), &plan);
+        }
+        let h = filter_h()?;
+        let y = self.grouped_forward(u, b, l, g, FilterIn::H(&h), &plan);
         pool::give(h);
         y
     }
 
-    /// `y` computed in groups of `g` channels (see [`Self::infer`]) given the filter `h`.
-    fn grouped_forward(&self, u: &[T], b: usize, l: usize, g: usize, h: &[T], plan: &FftConvPlan<T>) -> Result<Vec<T>> {
+    /// `y` computed in groups of `g` channels (see [`Self::infer`]) given the filter `h` or its
+    /// spectra.
+    fn grouped_forward(&self, u: &[T], b: usize, l: usize, g: usize, h: FilterIn<'_, T>, plan: &FftConvPlan<T>) -> Result<Vec<T>> {
         let (d, n) = (self.cfg.d_model, self.cfg.order);
         let mut y = vec![T::zero(); b * l * d];
         for row in y.chunks_exact_mut(d) {
             row.copy_from_slice(&self.out_proj_bias);
         }
-        let mut ws = GroupWs::new(b, n, g, l, plan.bins());
+        // Given spectra, the groups need no spectra workspace.
+        let ws_bins = if matches!(h, FilterIn::H(_)) { plan.bins() } else { 0 };
+        let mut ws = GroupWs::new(b, n, g, l, ws_bins);
         for c0 in (0..d).step_by(g) {
             let c1 = (c0 + g).min(d);
             let (gw, m) = (c1 - c0, b * (c1 - c0) * l);
@@ -738,10 +761,11 @@ impl<T: Scalar> HyenaOperator<T> {
     }
 
     /// The activations of channels `c0..c1` into `ws`: in_proj rows `i·D + c` (chunk i = x_i for
-    /// i < N, v for i = N), the short conv, the group's filter spectra and every step of the
-    /// recurrence, from `u` and the filter `h` `[(N−1)·D, L]`.
+    /// i < N, v for i = N), the short conv, the group's filter spectra (when given `h`
+    /// `[(N−1)·D, L]`; given all spectra `[(N−1)·D, bins]`, their rows are used as they are) and
+    /// every step of the recurrence, from `u`.
     #[allow(clippy::too_many_arguments)]
-    fn group_forward(&self, u: &[T], b: usize, l: usize, c0: usize, c1: usize, h: &[T], plan: &FftConvPlan<T>, ws: &mut GroupWs<T>) -> Result<()> {
+    fn group_forward(&self, u: &[T], b: usize, l: usize, c0: usize, c1: usize, h: FilterIn<'_, T>, plan: &FftConvPlan<T>, ws: &mut GroupWs<T>) -> Result<()> {
         let (d, n) = (self.cfg.d_model, self.cfg.order);
         let (gw, bins) = (c1 - c0, plan.bins());
         let cg = (n + 1) * gw;
@@ -764,8 +788,14 @@ impl<T: Scalar> HyenaOperator<T> {
         let m = b * gw * l;
         for s in schedule(n) {
             let o = s.o;
-            let hfo = &mut hf[o * gw * bins..(o + 1) * gw * bins];
-            plan.filter_spectra_into(&h[(o * d + c0) * l..(o * d + c1) * l], gw, hfo)?;
+            let hfo: &[Complex<T>] = match h {
+                FilterIn::H(h) => {
+                    let hfo = &mut hf[o * gw * bins..(o + 1) * gw * bins];
+                    plan.filter_spectra_into(&h[(o * d + c0) * l..(o * d + c1) * l], gw, hfo)?;
+                    hfo
+                }
+                FilterIn::Spectra(all) => &all[(o * d + c0) * bins..(o * d + c1) * bins],
+            };
             let (done, rest) = steps.split_at_mut(o * m);
             let (cur, pre, post) = s.operands(|src| match src {
                 Src::Chunk(i) => xs(i),
@@ -828,7 +858,7 @@ impl<T: Scalar> HyenaOperator<T> {
                     let c1 = (c0 + g).min(d);
                     let (gw, m) = (c1 - c0, b * (c1 - c0) * l);
                     let cgl = b * (n + 1) * gw * l;
-                    self.group_forward(&cache.u, b, l, c0, c1, h, &cache.plan, &mut ws)?;
+                    self.group_forward(&cache.u, b, l, c0, c1, FilterIn::H(h), &cache.plan, &mut ws)?;
                     let g_uc = &mut g_uc[..cgl];
                     {
                         let steps: Vec<&[T]> = (0..n - 1).map(|o| &ws.steps[o * m..(o + 1) * m]).collect();
@@ -1000,6 +1030,15 @@ fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     } else {
         rayon::scope(|_| f())
     }
+}
+
+/// What the group loop gets of the filter.
+#[derive(Clone, Copy)]
+enum FilterIn<'a, T> {
+    /// The filter `h` `[(N−1)·D, L]`: each group computes its rows' spectra into its workspace.
+    H(&'a [T]),
+    /// The spectra of every filter channel, `[(N−1)·D, bins]`.
+    Spectra(&'a [Complex<T>]),
 }
 
 /// The `B·G` rows of chunk `i` of a group's `[B, (N+1)·G, L]` buffer, taken out of `rows` (its

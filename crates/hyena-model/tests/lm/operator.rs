@@ -302,6 +302,46 @@ fn infer_matches_forward_for_every_grouping() {
     }
 }
 
+/// `infer` keeps the filter spectra between calls (`hyena_model::spectra`), keyed by every value
+/// they depend on: after a change of any filter tensor, flag or of L, `infer` must give the
+/// forward's `y` of the changed operator (the forward never uses the kept spectra), not the
+/// previous one's (each change moves `y` by far more than the 1e-13 of the comparison); a repeated
+/// call gives the same bits.
+#[test]
+fn infer_kept_spectra_follow_every_filter_tensor() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(77);
+    let mut op = HyenaOperator::<f64>::init(&cfg(2, 40, false), &mut rng).unwrap();
+    let (b, l) = (1, 23);
+    let u: Vec<f64> = (0..b * 40 * 3).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let u = &u[..b * l * 3];
+    let first = op.infer(u, b, l).unwrap();
+    assert!(op.infer(u, b, l).unwrap() == first, "a repeated call gives the same bits");
+    let changes: Vec<(&str, fn(&mut HyenaOperator<f64>))> = vec![
+        ("z", |op| op.filter.z[4] += 0.5),
+        ("t", |op| op.filter.t[3] += 0.25),
+        ("layer weight", |op| op.filter.layers[0].0[2] += 0.5),
+        ("layer bias", |op| op.filter.layers[1].1[0] += 0.5),
+        ("freq", |op| op.filter.freq[1] *= 1.5),
+        ("out weight", |op| op.filter.out_weight[0] += 0.5),
+        ("deltas", |op| op.filter.deltas[0] *= 2.0),
+        ("shift", |op| op.filter.shift += 0.5),
+        ("normalized", |op| op.filter.normalized = !op.filter.normalized),
+        ("modulate", |op| op.filter.modulate = !op.filter.modulate),
+    ];
+    let mut prev = first;
+    for (what, change) in changes {
+        change(&mut op);
+        let yi = op.infer(u, b, l).unwrap();
+        let (y, _) = op.forward(u, b, l).unwrap();
+        assert!(rel_l2(&yi, &y) < 1e-13, "after a change of {what}: {:e}", rel_l2(&yi, &y));
+        assert!(rel_l2(&prev, &y) > 1e-6, "the change of {what} moves y");
+        prev = yi;
+    }
+    // Another length with the same weights: its own spectra.
+    let (y, _) = op.forward(&u[..(l - 1) * 3], b, l - 1).unwrap();
+    assert!(rel_l2(&op.infer(&u[..(l - 1) * 3], b, l - 1).unwrap(), &y) < 1e-13);
+}
+
 /// The training path that recomputes activations per channel group (`CachePolicy::Recompute`,
 /// the one `forward` takes at long L) against the one that keeps them: same `y`, `grad_u` and
 /// every parameter gradient. Only summation orders differ (out_proj and `grad_u` summed per group,
