@@ -328,7 +328,7 @@ fn cpu_cell_bytes(key: &str, s: CellShape) -> u128 {
     };
     let filter_bwd = (n - 1) * row + sz * l * f + 3 * 8 * l * f;
     let cells = match key {
-        "hyena_fwd" => {
+        "hyena_fwd" | "hyena_fwd_kept" => {
             let g = hyena_model::operator::infer_group(s.d, s.order, s.b, s.l, bins as usize, 4) as u128;
             // Spectra up to `hyena_model::spectra::KEEP_BYTES` are kept between calls, all
             // channels' (the group workspaces then hold none); larger ones per group.
@@ -415,8 +415,9 @@ const DEVICE_COLUMNS: [(&str, &str, &str); 4] = [
     ("core_gpu_bw", "mixing core bandwidth, % of device-to-device copy", "%"),
 ];
 
-const CPU_COLUMNS: [(&str, &str); 5] = [
-    ("hyena_fwd", "Hyena operator fwd (Rust CPU)"),
+const CPU_COLUMNS: [(&str, &str); 6] = [
+    ("hyena_fwd", "Hyena operator fwd (Rust CPU; filter and spectra computed in every call, as the PyTorch port does)"),
+    ("hyena_fwd_kept", "Hyena operator fwd, filter spectra kept between calls (Rust CPU; inference with fixed weights, no PyTorch counterpart)"),
     ("hyena_fwdbwd", "Hyena operator fwd+bwd (Rust CPU)"),
     ("core_fwd", "Hyena mixing core fwd: gated FFT conv (Rust CPU)"),
     ("attn_fwd", "causal attention fwd, blocked/online softmax (Rust CPU)"),
@@ -649,7 +650,10 @@ fn cpu_columns(a: &BenchArgs, s: &Setup, rep: &mut Report, mut torch: Option<&mu
             .into(),
     );
     rep.notes.push(
-        "hyena_fwd is the inference path (HyenaOperator::infer: no cache for a backward, channel groups), \
+        "hyena_fwd is the inference path (HyenaOperator::infer: no cache for a backward, channel groups) \
+         with the filter and its spectra computed in every timed call, as the PyTorch port does (the spectra \
+         infer keeps for fixed weights are dropped before each run, untimed); hyena_fwd_kept is the same call \
+         with them kept between calls (inference with fixed weights; no PyTorch counterpart); \
          hyena_fwdbwd the training path (forward with cache, then backward)"
             .into(),
     );
@@ -894,6 +898,16 @@ struct CpuBench {
     cache_policy: CachePolicy,
 }
 
+/// Which pass a Hyena cell times.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Pass {
+    /// [`HyenaOperator::infer`]; `keep_spectra: false` drops the filter spectra it keeps between
+    /// calls before every run, so each timed call computes them (as the PyTorch port does).
+    Fwd { keep_spectra: bool },
+    /// [`HyenaOperator::forward`] then [`HyenaOperator::backward`].
+    FwdBwd,
+}
+
 impl CpuBench {
     /// One cell at length `l`: skipped when its estimated time (extrapolated from `prev`, the
     /// last measured (L, ms) of the column, else from a probe run) or memory is over the limits,
@@ -949,7 +963,9 @@ impl CpuBench {
 
     fn run(&self, key: &str, l: usize, p: &Policy) -> Cell {
         let r = match key {
-            "hyena_fwd" | "hyena_fwdbwd" => self.hyena(l, p, key == "hyena_fwdbwd"),
+            "hyena_fwd" => self.hyena(l, p, Pass::Fwd { keep_spectra: false }),
+            "hyena_fwd_kept" => self.hyena(l, p, Pass::Fwd { keep_spectra: true }),
+            "hyena_fwdbwd" => self.hyena(l, p, Pass::FwdBwd),
             "core_fwd" => self.core(l, p),
             "attn_fwd" | "attn_fwdbwd" => self.attention(l, p, key == "attn_fwdbwd"),
             other => Err(format!("unknown column {other}")),
@@ -957,7 +973,8 @@ impl CpuBench {
         r.unwrap_or_else(|e| Cell::missing(format!("error: {e}")))
     }
 
-    fn hyena(&self, l: usize, p: &Policy, bwd: bool) -> Result<Cell, String> {
+    fn hyena(&self, l: usize, p: &Policy, pass: Pass) -> Result<Cell, String> {
+        let bwd = pass == Pass::FwdBwd;
         let cfg = operator_config(self.width, l, self.order, self.filter_width);
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
         let mut op = HyenaOperator::<f32>::init(&cfg, &mut rng).map_err(|e| e.to_string())?;
@@ -967,6 +984,11 @@ impl CpuBench {
         let gy = if bwd { rand_vec(&mut rng, n, 1.0) } else { Vec::new() };
         let mut grads = bwd.then(|| op.zeros_like());
         Ok(time_cell(p, || {
+            if pass == (Pass::Fwd { keep_spectra: false }) {
+                // Like-for-like with the PyTorch port, which computes its filter in every forward:
+                // the spectra `infer` keeps for fixed weights are dropped before each run (untimed).
+                hyena_model::spectra::release();
+            }
             let t0 = Instant::now();
             if bwd {
                 let (y, cache) = op.forward(&u, self.batch, l).map_err(|e| e.to_string())?;

@@ -121,8 +121,10 @@ pub(crate) fn get_or_compute<T: Scalar>(
     Ok(spectra)
 }
 
-/// Free every kept spectrum (see [`crate::pool::release`]).
-pub(crate) fn release() {
+/// Free every kept spectrum ([`crate::pool::release`] calls it too). The next
+/// [`crate::operator::HyenaOperator::infer`] computes its filter and spectra again, as a call with
+/// new weights does (the bench times its like-for-like `hyena_fwd` column so).
+pub fn release() {
     CACHE.lock().unwrap_or_else(|e| e.into_inner()).clear();
 }
 
