@@ -127,8 +127,9 @@ fn long_reverse_thread_order_matches_cpu() {
     check::<f32>(&dev, 2, 1, 16385, true, 1300);
 }
 
-/// L = 2^20 (n = 2^21: n1 = 512, n2 = 4096), forward only: ~60 s on the simulator (passed there,
-/// rel. L2 5.6e-7); meant for GPU runs (`cargo test --features cuda --test all -- --ignored fftconv_long::`).
+/// L = 2^20 (n = 2^21: n1 = 512, n2 = 4096), forward only: ~60 s on the simulator (passed there
+/// with the earlier radix-2 rows, n2 = 2048, rel. L2 5.6e-7; not rerun with the radix-16 rows);
+/// meant for GPU runs (`cargo test --features cuda --test all -- --ignored fftconv_long::`).
 #[test]
 #[ignore = "long: L = 2^20 (~1 min on the simulator); run on a GPU"]
 fn long_gated_fftconv_fwd_f32_one_million() {
