@@ -51,8 +51,8 @@
 // bwd_reduce (one inverse FFT per channel) runs the same Stockham inverse passes.
 //
 // ---- Multi-pass (four-step) path: L > 16384 forward, L > 8192 backward, L ≤ 2^20 ----------------
-// A full complex FFT of n = n1·n2 points in global memory (n1 = 2^⌊log2 n / 2⌋, n2 = n / n1; at
-// L = 2^20: n = 2^21, n1 = 1024, n2 = 2048). Two batch rows of a channel share one complex signal
+// A full complex FFT of n = n1·n2 points in global memory (n2 = 4096: radix-16 row passes only;
+// n1 = n/4096: 8 at L = 8193, 32 at L = 2^16, 512 at L = 2^20). Two batch rows of a channel share one complex signal
 // z = a_b0 + i·a_b1 (h is real, so h ∗ z = h ∗ a_b0 + i·h ∗ a_b1): no real-FFT split is needed
 // and the cost per row is that of a half complex FFT whenever B is even (odd B: the last row
 // of each channel is alone, imaginary part zero). With t = n2·t1 + t2, k = k1 + n1·k2:
@@ -60,15 +60,16 @@
 //          load a = pre ⊙ v (t < L, else 0; rows t1 ≥ n1/2 are padding), n1-point DIF FFTs down
 //          the columns in shared memory (n1·tc complex ≤ 128 KiB), twiddle W_n^{t2·k1}, store to the
 //          workspace ws[c, pair, r, t2] (row r holds k1 = rev(r)).
-//   pass 2 hyena_fftconv_long_rows: per workspace row: n2-point DIF (k2 in bit-reversed order),
-//          multiply by hf in the same layout, n2-point inverse DIT, twiddle W_n^{−t2·k1}, store.
+//   pass 2 hyena_fftconv_long_rows: per workspace row: n2-point FFT (Stockham radix-16 passes in
+//          registers, natural k2 order), multiply by hf in the same layout, n2-point inverse FFT,
+//          twiddle W_n^{−t2·k1}, store.
 //          The filter spectrum is passes 1 and 2 (hf = 0: scale 1/n, no inverse) run on h with
 //          B = 1 straight into hf [C, n] complex: the layout is the four-step one, opaque to callers.
 //   pass 3 hyena_fftconv_long_out_*: per tile: inverse n1-point DIT FFTs down the columns (t1 in
 //          natural order), keep t < L, y = post ⊙ (conv + D·a) for b0 (real) and b1 (imaginary);
 //          re-reads v and pre (cheaper than a third workspace round trip).
-// No bit-reversal permutation anywhere. Every twiddle (the radix-2 stages', done two per barrier,
-// and W_n^{k1·t2}) comes from a per-block three-level table of W_n (PowTw, below): no
+// No bit-reversal permutation anywhere. Every twiddle (the column radix-2 stages', done two per
+// barrier, the row passes' and W_n^{k1·t2}) comes from a per-block three-level table of W_n (PowTw, below): no
 // transcendental per butterfly or per point. Tiles and rows sit in shared memory as two float planes.
 // Cost per pair of rows, fp32 storage: pass 1 reads 16 L, writes 8n bytes; pass 2 reads 8n (+ hf
 //   8n, shared by the ⌈B/2⌉ pairs of a channel: L2 hits) and writes 8n; pass 3 reads 8n + 24 L and
@@ -1165,7 +1166,7 @@ template <typename T> __device__ inline void bwd_reduce(const HyenaFftConvBwdPar
 // The complex signal of a pair of batch rows (b0 = 2·pr, b1 = 2·pr + 1 of one channel) is
 // z = a_b0 + i·a_b1 (a real: h ∗ z = h ∗ a_b0 + i·h ∗ a_b1, so one complex FFT serves two rows).
 // Workspace row-major [n1][n2]: row r holds k1 = rev(r) (column DIF output order), entry j of a
-// row holds t2 = j after pass 1 and k2 = rev(j) after the row DIF (pass 2).
+// row holds t2 = j after pass 1 and k2 = j after the row FFT (pass 2).
 
 // Block -> (channel, pair, column tile) of the column passes; blockIdx.x = (ch·P + pr)·nb + cb.
 struct LongTile {
@@ -1224,16 +1225,105 @@ template <typename T> __device__ inline void long_cols(const HyenaFftConvLongPar
     }
 }
 
-// Pass 2, one block per workspace row (blockIdx.x = (ch·n1 + r)·P + pr): n2-point DIF FFT; no
-// spectrum (hf = 0, the filter): scale by 1/n and store (bit-reversed k2 order: the spectrum
-// layout); else multiply by the spectrum (same layout), inverse DIT FFT, twiddle W_n^{−t2·k1}, store.
+// ---- The row FFTs of pass 2: radix-16 Stockham passes in registers ------------------------------
+// A workspace row is n2 = 2^N2 points, N2 a multiple of 4 (ops::fftconv's LongPlan: n2 = 4096 for
+// every n), one block of n2/16 threads per row, one radix-16 butterfly per thread and pass (the
+// shared path's Stockham passes, smfft: natural order in and out, no bit reversal):
+//   P0 (Ns = 1) straight from the workspace row; N2/4 − 2 middle passes (in place: read, barrier,
+//   write, barrier); the last forward pass (Ns = n2/16), after which thread j holds bins
+//   k2 = j + q·n2/16 (q < 16) in registers: the spectral product happens there, and the inverse's
+//   first pass (Ns = 1) reads the same points, so it starts from those registers; the inverse
+//   middle passes; the last inverse pass writes the workspace row, twiddled by W_n^{−t2·k1}.
+// The filter spectrum is stored by the same forward passes: natural k2 order within a row.
+// Banks: reads in natural order (consecutive j per warp), the strided writes into the smfft
+// swizzle (Layout): conflict-free. Barriers per row (n2 = 4096): 1 + 2 + 2 + 2 = 7 for the forward
+// and inverse FFT (⌈log16 n2⌉ + 2 = 5 per FFT), the filter's forward 3, + 1 for the table. Twiddles:
+// per butterfly two lookups of the PowTw table (W^k, W^{4k}) and ≤ 3 products per power
+// (smfft::tw_powers); the inter-pass twiddle W_n^{k1·(j + q·cnt)} = W_n^{k1·j}·(W_n^{k1·cnt})^q the same way.
+namespace lrow {
+using smfft::Layout;
+using smfft::written_by;
+using smfft::ld;
+using smfft::st;
+
+// Points of butterfly j of a radix-16 pass: in(j) ^ in(q·n2/16).
+__device__ inline void bfly_read(const float* z, unsigned n2, Layout in, unsigned j, float2 (&v)[16]) {
+#pragma unroll
+    for (int q = 0; q < 16; ++q) v[q] = ld(z, n2, in(j) ^ in(q * (n2 >> 4)));
+}
+// Results of butterfly j of a pass at Ns = 2^s: points (j − k)·16 + k + q·Ns (k = j mod Ns), layout out.
+__device__ inline void bfly_write(float* z, unsigned n2, Layout out, unsigned j, unsigned s, const float2 (&v)[16]) {
+    const unsigned k = j & ((1u << s) - 1u), b = out(((j - k) << 4) + k);
+#pragma unroll
+    for (int q = 0; q < 16; ++q) st(z, n2, b ^ out(q << s), v[q]);
+}
+// Twiddle powers of butterfly k of a pass at Ns = 2^s, 1 ≤ s ≤ E − 4: W_{16·Ns}^k = W_n^{k·2^(E−s−4)}
+// and W_{4·Ns}^k, conjugated for the inverse.
+template <bool INV> __device__ inline smfft::TwPowers pass_tw(const PowTw& tw, unsigned E, unsigned s, unsigned k) {
+    return smfft::tw_powers<INV>(tw.get(k << (E - s - 4)), tw.get(k << (E - s - 2)));
+}
+// P0 of buffer z: butterfly j = threadIdx.x from load(point), written for the next pass.
+template <class Load> __device__ inline void p0(float* z, unsigned n2, Load&& load) {
+    const unsigned j = threadIdx.x, cnt = n2 >> 4;
+    float2 v[16];
+#pragma unroll
+    for (int q = 0; q < 16; ++q) v[q] = load(j + q * cnt);
+    smfft::dft<16, false>(v);
+    bfly_write(z, n2, written_by(4, 0), j, 0, v);
+}
+// The middle passes (Ns = 16, 256, …, n2/256) on NB buffers between the same barriers, after P0
+// (or the inverse's first pass) and its barrier; returns the layout the last pass reads.
+template <int NB, bool INV> __device__ inline Layout mids(float* const (&z)[NB], unsigned N2, unsigned E, const PowTw& tw) {
+    const unsigned n2 = 1u << N2, j = threadIdx.x;
+    Layout l = written_by(4, 0);
+    for (unsigned s = 4; s + 4 < N2; s += 4) {
+        const Layout o = written_by(4, s);
+        const smfft::TwPowers tp = pass_tw<INV>(tw, E, s, j & ((1u << s) - 1u));
+        float2 v[NB][16];
+#pragma unroll
+        for (int b = 0; b < NB; ++b) {
+            bfly_read(z[b], n2, l, j, v[b]);
+            smfft::twiddle_apply<16>(v[b], tp);
+            smfft::dft<16, INV>(v[b]);
+        }
+        __syncthreads();
+#pragma unroll
+        for (int b = 0; b < NB; ++b) bfly_write(z[b], n2, o, j, s, v[b]);
+        __syncthreads();
+        l = o;
+    }
+    return l;
+}
+// The last pass (Ns = n2/16, butterfly j = threadIdx.x) of buffer z in layout in, twiddles tp:
+// afterwards v[q] is bin k2 = j + q·n2/16 (forward) or point t2 = j + q·n2/16 (inverse).
+template <bool INV> __device__ inline void last(const float* z, unsigned n2, Layout in, const smfft::TwPowers& tp, float2 (&v)[16]) {
+    bfly_read(z, n2, in, threadIdx.x, v);
+    smfft::twiddle_apply<16>(v, tp);
+    smfft::dft<16, INV>(v);
+}
+// Inter-pass twiddle of the last inverse pass' points t2 = j + q·cnt: v[q] ·= conj W_n^{k1·t2}.
+__device__ inline void out_twiddle(float2 (&v)[16], const PowTw& tw, unsigned n2, unsigned k1) {
+    const unsigned j = threadIdx.x, step = k1 * (n2 >> 4);  // < n1·n2/16: no wrap
+    smfft::twiddle_apply<16>(v, smfft::tw_powers<true>(tw.get(step), tw.get(4 * step)));
+    const float2 w = conjf2(tw.get(k1 * j));
+#pragma unroll
+    for (int q = 0; q < 16; ++q) v[q] = cmul(v[q], w);
+}
+// The launch shape ops::fftconv sets: blockDim = n2/16, N2 a multiple of 4, 8 ≤ N2 ≤ E − 3.
+__device__ inline void check_shape(unsigned N2, unsigned E) {
+    if (N2 % 4 != 0 || N2 < 8 || N2 + 3 > E || blockDim.x != (1u << (N2 - 4))) __trap();
+}
+}  // namespace lrow
+
+// Pass 2, one block per workspace row (blockIdx.x = (ch·n1 + r)·P + pr): n2-point forward FFT; no
+// spectrum (hf = 0, the filter): scale by 1/n and store (natural k2 order: the spectrum layout);
+// else multiply by the spectrum, inverse FFT, twiddle W_n^{−t2·k1}, store. Passes: see lrow.
 __device__ inline void long_rows(const HyenaFftConvLongParams p) {
-    using smfft::ld;
-    using smfft::st;
     HYENA_DYN_SHARED(float, z);  // the row, n2 complex as two float planes
     __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
-    const unsigned log2n1 = (unsigned)p.log2n1, log2n2 = (unsigned)p.log2n2;
-    const unsigned n1 = 1u << log2n1, n2 = 1u << log2n2, E = log2n1 + log2n2;
+    const unsigned log2n1 = (unsigned)p.log2n1, N2 = (unsigned)p.log2n2;
+    const unsigned n1 = 1u << log2n1, n2 = 1u << N2, E = log2n1 + N2, j = threadIdx.x;
+    lrow::check_shape(N2, E);
     const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
     const uint64_t n = (uint64_t)n1 * n2;
     const uint64_t P = (p.b + 1) / 2;
@@ -1241,39 +1331,51 @@ __device__ inline void long_rows(const HyenaFftConvLongParams p) {
     const unsigned r = (unsigned)(cr % n1);
     const uint64_t ch = cr / n1;
     float2* __restrict__ row = reinterpret_cast<float2*>(p.ws) + (ch * P + pr) * n + (uint64_t)r * n2;
-    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) st(z, n2, j, row[j]);
+    lrow::p0(z, n2, [&](unsigned pt) { return row[pt]; });
     __syncthreads();
-    dif_cols(z, n2, log2n2, 0, tw, E);
+    float* const zs[1] = {z};
+    lrow::Layout in = lrow::mids<1, false>(zs, N2, E, tw);
+    const unsigned cnt = n2 >> 4;
+    float2 v[16];
+    lrow::last<false>(z, n2, in, lrow::pass_tw<false>(tw, E, N2 - 4, j), v);
     if (!p.hf) {
-        const float scale = 1.0f / (float)n;
-        for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) {
-            const float2 x = ld(z, n2, j);
-            row[j] = make_float2(x.x * scale, x.y * scale);
-        }
+        const float scale = 1.0f / (float)n;  // a power of two: exact
+#pragma unroll
+        for (int q = 0; q < 16; ++q) row[j + q * cnt] = make_float2(v[q].x * scale, v[q].y * scale);
         return;
     }
     const float2* __restrict__ hrow = reinterpret_cast<const float2*>(p.hf) + ch * n + (uint64_t)r * n2;
-    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) st(z, n2, j, cmul(ld(z, n2, j), hrow[j]));
+#pragma unroll
+    for (int q = 0; q < 16; ++q) v[q] = cmul(v[q], hrow[j + q * cnt]);
+    smfft::dft<16, true>(v);
     __syncthreads();
-    dit_cols(z, n2, log2n2, 0, tw, E);
-    const unsigned k1 = rev(r, log2n1);
-    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) row[j] = cmul(ld(z, n2, j), conjf2(tw.get(k1 * j)));
+    lrow::bfly_write(z, n2, lrow::written_by(4, 0), j, 0, v);
+    __syncthreads();
+    in = lrow::mids<1, true>(zs, N2, E, tw);
+    lrow::last<true>(z, n2, in, lrow::pass_tw<true>(tw, E, N2 - 4, j), v);
+    lrow::out_twiddle(v, tw, n2, rev(r, log2n1));
+#pragma unroll
+    for (int q = 0; q < 16; ++q) row[j + q * cnt] = v[q];
 }
 
 // Backward pass 2, one block per (channel, workspace row r), blockIdx.x = ch·n1 + r. For every
-// pair pr in order: row DIFs of Za = A_b0 + i·A_b1 (ws, from pass 1 on a = pre ⊙ v) and
-// Zg = G_b0 + i·G_b1 (ws_g, pass 1 on g = grad_y ⊙ post); acc += Zg·conj(Za), whose inverse has real
-// part Σ_b corr(g_b, a_b) (the cross terms land in the imaginary part); Za·H (conv, for grad_post)
-// and Zg·conj(H) (correlation, for grad_a) inverted and twiddled in place. Then acc/n inverted and
-// twiddled into hw [C, n] (the grad_h slab). Shared memory: 3 rows of n2 float2.
+// pair pr in order: row FFTs of Za = A_b0 + i·A_b1 (ws, from pass 1 on a = pre ⊙ v) and
+// Zg = G_b0 + i·G_b1 (ws_g, pass 1 on g = grad_y ⊙ post), both between the same barriers;
+// acc += Zg·conj(Za), whose inverse has real part Σ_b corr(g_b, a_b) (the cross terms land in the
+// imaginary part); Za·H (conv, for grad_post) and Zg·conj(H) (correlation, for grad_a) inverted and
+// twiddled in place. Then acc/n inverted and twiddled into hw [C, n] (the grad_h slab). acc sits
+// in shared memory at bin k2 = j + q·n2/16, touched only by thread j (no barrier; consecutive j per
+// warp: conflict-free). Barriers: 1 + 2 + 2 + 2 = 7 per pair (4 FFTs), 2 + 2 for acc's inverse.
+// Two butterflies live across a barrier: ~246 registers, one block (8 warps) per SM; the buffers
+// one after the other (128 registers, two blocks) executed ~40 % more instructions in the model
+// and spilled on sm_80. Shared memory: 3 rows of n2 complex.
 __device__ inline void long_rows_bwd(const HyenaFftConvLongBwdParams pb) {
     const HyenaFftConvLongParams& p = pb.fwd;
-    using smfft::ld;
-    using smfft::st;
     HYENA_DYN_SHARED(float, za);  // za, zg, acc: n2 complex each, as two float planes
     __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
-    const unsigned log2n1 = (unsigned)p.log2n1, log2n2 = (unsigned)p.log2n2;
-    const unsigned n1 = 1u << log2n1, n2 = 1u << log2n2, E = log2n1 + log2n2;
+    const unsigned log2n1 = (unsigned)p.log2n1, N2 = (unsigned)p.log2n2;
+    const unsigned n1 = 1u << log2n1, n2 = 1u << N2, E = log2n1 + N2, j = threadIdx.x, cnt = n2 >> 4;
+    lrow::check_shape(N2, E);
     float* zg = za + 2 * n2;
     float* acc = zg + 2 * n2;
     const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
@@ -1283,41 +1385,61 @@ __device__ inline void long_rows_bwd(const HyenaFftConvLongBwdParams pb) {
     const uint64_t ch = blockIdx.x / n1;
     const unsigned k1 = rev(r, log2n1);
     const float2* __restrict__ hrow = reinterpret_cast<const float2*>(p.hf) + ch * n + (uint64_t)r * n2;
-    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) st(acc, n2, j, make_float2(0.f, 0.f));
+    float* const zs[2] = {za, zg};
+    const smfft::TwPowers tpf = lrow::pass_tw<false>(tw, E, N2 - 4, j), tpi = lrow::pass_tw<true>(tw, E, N2 - 4, j);
     for (uint64_t pr = 0; pr < P; ++pr) {
         float2* __restrict__ ra = reinterpret_cast<float2*>(p.ws) + (ch * P + pr) * n + (uint64_t)r * n2;
         float2* __restrict__ rg = reinterpret_cast<float2*>(pb.ws_g) + (ch * P + pr) * n + (uint64_t)r * n2;
-        for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) {
-            st(za, n2, j, ra[j]);
-            st(zg, n2, j, rg[j]);
-        }
+        if (pr != 0) __syncthreads();  // the previous pair's last pass has read za, zg
+        lrow::p0(za, n2, [&](unsigned pt) { return ra[pt]; });
+        lrow::p0(zg, n2, [&](unsigned pt) { return rg[pt]; });
         __syncthreads();
-        dif_cols(za, n2, log2n2, 0, tw, E);
-        dif_cols(zg, n2, log2n2, 0, tw, E);
-        for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) {
-            const float2 a = ld(za, n2, j), g = ld(zg, n2, j), h = hrow[j];
-            st(acc, n2, j, cadd(ld(acc, n2, j), cmul(g, conjf2(a))));
-            st(za, n2, j, cmul(a, h));
-            st(zg, n2, j, cmul(g, conjf2(h)));
+        lrow::Layout in = lrow::mids<2, false>(zs, N2, E, tw);
+        float2 a[16], g[16];
+        lrow::last<false>(za, n2, in, tpf, a);
+        lrow::last<false>(zg, n2, in, tpf, g);
+#pragma unroll
+        for (int q = 0; q < 16; ++q) {
+            const unsigned k = j + q * cnt;
+            const float2 h = hrow[k], c = cmul(g[q], conjf2(a[q]));
+            lrow::st(acc, n2, k, pr == 0 ? c : cadd(lrow::ld(acc, n2, k), c));
+            a[q] = cmul(a[q], h);
+            g[q] = cmul(g[q], conjf2(h));
         }
+        smfft::dft<16, true>(a);
+        smfft::dft<16, true>(g);
         __syncthreads();
-        dit_cols(za, n2, log2n2, 0, tw, E);
-        dit_cols(zg, n2, log2n2, 0, tw, E);
-        for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) {
-            const float2 w = conjf2(tw.get(k1 * j));
-            ra[j] = cmul(ld(za, n2, j), w);
-            rg[j] = cmul(ld(zg, n2, j), w);
-        }
+        lrow::bfly_write(za, n2, lrow::written_by(4, 0), j, 0, a);
+        lrow::bfly_write(zg, n2, lrow::written_by(4, 0), j, 0, g);
+        __syncthreads();
+        in = lrow::mids<2, true>(zs, N2, E, tw);
+        lrow::last<true>(za, n2, in, tpi, a);
+        lrow::out_twiddle(a, tw, n2, k1);
+#pragma unroll
+        for (int q = 0; q < 16; ++q) ra[j + q * cnt] = a[q];
+        lrow::last<true>(zg, n2, in, tpi, g);
+        lrow::out_twiddle(g, tw, n2, k1);
+#pragma unroll
+        for (int q = 0; q < 16; ++q) rg[j + q * cnt] = g[q];
     }
-    const float inv_n = 1.0f / (float)n;
-    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) {
-        const float2 x = ld(acc, n2, j);
-        st(acc, n2, j, make_float2(x.x * inv_n, x.y * inv_n));
+    const float inv_n = 1.0f / (float)n;  // a power of two: exact
+    float2 x[16];
+#pragma unroll
+    for (int q = 0; q < 16; ++q) {
+        const float2 c = lrow::ld(acc, n2, j + q * cnt);
+        x[q] = make_float2(c.x * inv_n, c.y * inv_n);
     }
+    smfft::dft<16, true>(x);
+    __syncthreads();  // the last pair's last pass has read za
+    lrow::bfly_write(za, n2, lrow::written_by(4, 0), j, 0, x);
     __syncthreads();
-    dit_cols(acc, n2, log2n2, 0, tw, E);
+    float* const z1[1] = {za};
+    const lrow::Layout in = lrow::mids<1, true>(z1, N2, E, tw);
+    lrow::last<true>(za, n2, in, tpi, x);
+    lrow::out_twiddle(x, tw, n2, k1);
     float2* __restrict__ hw = reinterpret_cast<float2*>(pb.slab) + ch * n + (uint64_t)r * n2;
-    for (unsigned j = threadIdx.x; j < n2; j += blockDim.x) hw[j] = cmul(ld(acc, n2, j), conjf2(tw.get(k1 * j)));
+#pragma unroll
+    for (int q = 0; q < 16; ++q) hw[j + q * cnt] = x[q];
 }
 
 // Pass 3: inverse n1-point FFTs down the tile's columns (bit-reversed rows in, t1 natural out);

@@ -46,8 +46,13 @@ pub const LONG_MAX_LEN: usize = 1 << 20;
 const MAX_BLOCK: usize = 512;
 /// Threads per block of the multi-pass column passes.
 const LONG_COLS_BLOCK: u32 = 256;
-/// Shared-memory budget of one column tile of the multi-pass path.
-const LONG_TILE_BYTES: usize = 128 * 1024;
+/// log2 of the multi-pass path's row length n2: a multiple of 4, so that the row FFTs are radix-16
+/// passes only (`lrow` in the .cu file: 256 threads per row, 7 barriers for a forward and inverse
+/// FFT); n1 = n / 4096 (8 at L = 8193, 512 at L = 2^20) makes the column passes short.
+const LONG_ROW_LOG2: u32 = 12;
+/// Shared-memory budget of one column tile of the multi-pass path (n1 ≤ 512 at L ≤ 2^20: 16
+/// columns of 512 points fill it).
+const LONG_TILE_BYTES: usize = 64 * 1024;
 
 use super::storage_suffix as suffix;
 
@@ -80,12 +85,15 @@ struct LongPlan {
 }
 
 impl LongPlan {
+    /// `n ≥ 2^15` (the multi-pass path's rows: `L > BWD_SMEM_MAX_LEN`): n2 = 2^[`LONG_ROW_LOG2`],
+    /// n1 = n / n2 ≥ 8.
     fn new(n: usize) -> Self {
         let log2n = n.trailing_zeros();
-        let log2n1 = log2n / 2;
-        let log2n2 = log2n - log2n1;
-        // 16 adjacent columns per block (coalesced 64-byte rows for f32), at most 128 KiB of tile.
-        let tile = (LONG_TILE_BYTES / (8usize << log2n1)).clamp(1, 16).min(1 << log2n2);
+        let log2n2 = LONG_ROW_LOG2;
+        let log2n1 = log2n - log2n2;
+        // A tile of LONG_TILE_BYTES (8192 points: each block builds its twiddle table once, so
+        // small tiles pay it per few points), at least 16 adjacent columns (coalesced 64-byte rows).
+        let tile = (LONG_TILE_BYTES / (8usize << log2n1)).clamp(16, 1 << log2n2);
         LongPlan { log2n1, log2n2, log2tile: tile.trailing_zeros() }
     }
     fn n1(&self) -> usize {
@@ -108,8 +116,9 @@ impl LongPlan {
     fn rows_shared(&self) -> usize {
         8 * self.n2()
     }
+    /// One radix-16 butterfly per thread and pass (`lrow` in the .cu file).
     fn rows_block(&self) -> u32 {
-        (self.n2() / 4).clamp(32, MAX_BLOCK) as u32
+        (self.n2() / 16) as u32
     }
 }
 

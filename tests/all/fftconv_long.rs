@@ -3,7 +3,7 @@
 //! run in f64 on the storage-rounded inputs, on every available device (the simulator in CI).
 //!
 //! Bounds (relative L2 error of y):
-//! - f32 storage: 1e-5. Two fp32 complex FFTs of n = 65536 points (n1 = n2 = 256, plus one
+//! - f32 storage: 1e-5. Two fp32 complex FFTs of n = 65536 points (n1 = 16, n2 = 4096, plus one
 //!   twiddle multiply per pass; every twiddle from the kernels' three-level table, ≈ 4 ulp):
 //!   rounding grows like ε·log2(n) ≈ 6e-8·16 ≈ 1e-6.
 //! - bf16/f16 storage: 1e-2. The same fp32 arithmetic plus one rounding of each output to the
@@ -110,8 +110,8 @@ fn long_rows_beyond_the_limit_are_length_errors() {
     }
 }
 
-/// A device with less shared memory than the column passes need (n1 × 16 complex = 32 KiB at
-/// L = 16385): SharedMemory error before anything is launched or written.
+/// A device with less shared memory than the row pass needs (4096 complex = 32 KiB at any L
+/// of the multi-pass path; the column tile at L = 16385 is 16 × 512 complex = 64 KiB): SharedMemory error before anything is launched or written.
 #[cfg(feature = "sim")]
 #[test]
 fn long_shared_memory_over_the_limit_is_an_error() {
@@ -127,8 +127,9 @@ fn long_reverse_thread_order_matches_cpu() {
     check::<f32>(&dev, 2, 1, 16385, true, 1300);
 }
 
-/// L = 2^20 (n = 2^21: n1 = 1024, n2 = 2048), forward only: ~60 s on the simulator (passed there,
-/// rel. L2 5.6e-7); meant for GPU runs (`cargo test --features cuda --test all -- --ignored fftconv_long::`).
+/// L = 2^20 (n = 2^21: n1 = 512, n2 = 4096), forward only: ~60 s on the simulator (passed there
+/// with the earlier radix-2 rows, n2 = 2048, rel. L2 5.6e-7; not rerun with the radix-16 rows);
+/// meant for GPU runs (`cargo test --features cuda --test all -- --ignored fftconv_long::`).
 #[test]
 #[ignore = "long: L = 2^20 (~1 min on the simulator); run on a GPU"]
 fn long_gated_fftconv_fwd_f32_one_million() {

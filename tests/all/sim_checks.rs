@@ -181,14 +181,18 @@ fn fftconv_fwd_bwd_counters(sim: &std::sync::Arc<hyena_kernels::device::sim::Sim
 
 /// Structural properties of the multi-pass (four-step) kernels, on the simulator's counters (2
 /// sampled blocks per launch) at the shortest row both passes take that path for, L =
-/// SMEM_MAX_LEN + 1 (n = 2^16, n1 = n2 = 2^8), B = 1, C = 1:
+/// SMEM_MAX_LEN + 1 (n = 2^16: n1 = 16, n2 = 4096), B = 1, C = 1:
 /// - no transcendental per butterfly or per point: sin/cos calls per block at most the entries of
 ///   the three-level twiddle table a block builds once (`PowTw` in kernels/fftconv.cu: levels of
 ///   a = ⌈E/3⌉ bits for n = 2^E, 2·2^a + 2^(E−2a) entries; n = 2^16: 144), no divisions, no
 ///   exp/log/sqrt. Before the table the column pass made one sincospif per butterfly of its
 ///   log2(n1) radix-2 stages plus one per point (~5 per point).
-/// Not asserted yet (radix-2/4 stages, issue 11): wavefronts per request and barriers per FFT;
-/// they are printed.
+/// - the row passes (`lrow`: radix-16 Stockham passes in registers, swizzled layout): shared
+///   wavefronts per request ≤ 1.15 over the kernel (measured 1.02–1.05; the radix-2/4 rows had
+///   1.86–1.95: 4-way conflicts of the small spans), and barriers per block ≤ FFTs·(⌈log16 n2⌉ + 2)
+///   + 1 (the table): the filter's row pass 1 FFT (4 barriers; 7 before), the conv's 2 (8; 13
+///   before), the backward's 5 at B = 1: two forward, two inverse, grad_h's inverse (12; 29 before).
+/// The column passes (radix-2/4 stages, 1.25 wf/r) are not asserted yet; their figures are printed.
 #[test]
 fn fftconv_long_kernels_take_twiddles_from_a_table() {
     use hyena_kernels::device::sim::SimDevice;
@@ -203,8 +207,18 @@ fn fftconv_long_kernels_take_twiddles_from_a_table() {
     // Forward: filter spectrum (cols, rows), cols, rows, out; backward: filter spectrum, cols of a
     // and of g, rows_bwd, out for grad_post, grad_v, grad_pre, grad_h.
     assert_eq!(long.len(), 5 + 9, "{:?}", ks.iter().map(|k| &k.kernel).collect::<Vec<_>>());
+    // Rows of n2 = 4096 points: ⌈log16 n2⌉ + 2 = 5 barriers per FFT.
+    let per_fft = 12u32.div_ceil(4) as f64 + 2.0;
+    let mut row_ffts = [1.0, 2.0, 1.0].into_iter(); // the rows launches in order: filter, conv, filter
     for k in long {
-        twiddles_from_table(k, log2n, table);
+        let (barriers, wf) = twiddles_from_table(k, log2n, table);
+        let ffts = match k.kernel.as_str() {
+            "hyena_fftconv_long_rows" => row_ffts.next().expect("three row launches"),
+            "hyena_fftconv_long_rows_bwd" => 5.0,
+            _ => continue,
+        };
+        assert!(wf <= 1.15, "{}: {wf:.3} shared wavefronts per request (bank conflicts)", k.kernel);
+        assert!(barriers <= ffts * per_fft + 1.0, "{}: {barriers} barriers per block for {ffts} FFTs", k.kernel);
     }
 }
 
