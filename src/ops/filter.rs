@@ -78,7 +78,7 @@ pub const TILE: usize = 32;
 /// Threads per block of every filter kernel (`HYENA_FILTER_BLOCK`).
 const BLOCK: u32 = 256;
 /// Row stride of the `[feature][TILE]` shared tile buffers (`HYENA_FILTER_TPS`).
-const TPS: usize = 33;
+const TPS: usize = 34;
 /// Channels per chunk of the output-layer backward (`HYENA_FILTER_CB`).
 const CB: usize = 32;
 /// Most blocks of backward kernel 1 (each takes a contiguous range of tiles).
@@ -162,13 +162,25 @@ pub struct FilterGradViews<'a, T: Pod> {
     pub out_weight: DeviceViewMut<'a, T>,
 }
 
-/// Dynamic shared memory of the forward kernel: `(max(E, F) + F)·33` f64 + `F·33` f32.
-/// Saturates instead of overflowing (a saturated size is refused as too large).
+/// Positions per block of the forward kernel (`HYENA_FILTER_FTP`: two per lane).
+const FWD_TILE: usize = 64;
+/// Channels per staged chunk of `out_weight` in the forward kernel (`HYENA_FILTER_OCH`).
+const OCH: usize = 128;
+
+/// Features rounded up to the hidden layers' register tile of 8.
+fn pad8(width: usize) -> usize {
+    width.div_ceil(8).saturating_mul(8)
+}
+
+/// Dynamic shared memory of the forward kernel: two `[max(E, F)][64]` f64 tile buffers, then the
+/// larger of the staged hidden weight (`max(E, F)·(pad8(F) + 2)` f64) and the staged chunk of
+/// `out_weight` (`F·128` f32). Saturates instead of overflowing (a saturated size is refused as too
+/// large).
 pub fn fwd_shared_bytes(emb_dim: usize, width: usize) -> usize {
     let d = emb_dim.max(width);
-    d.saturating_add(width)
-        .saturating_mul(TPS * 8)
-        .saturating_add(width.saturating_mul(TPS * 4))
+    let wt = d.saturating_mul(pad8(width).saturating_add(2)).saturating_mul(8);
+    let owc = width.saturating_mul(OCH * 4);
+    d.saturating_mul(2 * FWD_TILE * 8).saturating_add(wt.max(owc))
 }
 
 /// f32 entries of one block's partial sums in backward kernel 1: `Σ_i F·(in_i + 1) + F`.
@@ -179,14 +191,19 @@ fn partial_len(emb_dim: usize, width: usize, n_layers: usize) -> usize {
         .fold(width, usize::saturating_add)
 }
 
-/// Dynamic shared memory of backward kernel 1: `(n·F + 3·max(E, F))·33` f64 + `P` f32
-/// (`P` = [`partial_len`]). Saturates instead of overflowing.
+/// Dynamic shared memory of backward kernel 1: `(n·F + 3·max(E, F))·34` f64 tile buffers, the
+/// staged weight of one layer (`max(max(E, F)·(pad8(F) + 2), F·(pad8(max(E, F)) + 2))` f64) and
+/// `P` f32 (`P` = [`partial_len`]). Saturates instead of overflowing.
 pub fn bwd_shared_bytes(emb_dim: usize, width: usize, n_layers: usize) -> usize {
     let d = emb_dim.max(width);
+    let wst = d
+        .saturating_mul(pad8(width).saturating_add(2))
+        .max(width.saturating_mul(pad8(d).saturating_add(2)));
     n_layers
         .saturating_mul(width)
         .saturating_add(d.saturating_mul(3))
         .saturating_mul(TPS * 8)
+        .saturating_add(wst.saturating_mul(8))
         .saturating_add(partial_len(emb_dim, width, n_layers).saturating_mul(4))
 }
 
@@ -271,7 +288,7 @@ pub fn implicit_filter_fwd<'a, T: DeviceScalar>(
     check_weights(dev, w, dims)?.arg("h [C, L]", &h, mul(c, l, "C·L")?).check()?;
     let kernel = format!("hyena_filter_fwd_{sfx}");
     let shared = check_shared(dev, &kernel, fwd_shared_bytes(dims.emb_dim, f))?;
-    let tiles = grid(l.div_ceil(TILE), "forward")?;
+    let tiles = grid(l.div_ceil(FWD_TILE), "forward")?;
     let (wp, bp) = ptrs(w.layers.iter().map(|(a, b)| (a.addr(), b.addr())));
     let p = HyenaFilterFwdParams {
         z: w.z.addr(),
