@@ -159,6 +159,7 @@ __device__ inline void hidden_linear(const double* wt, const T* __restrict__ b, 
 #pragma unroll
             for (int m = 0; m < NP; ++m) acc[r][m] = br;
         }
+#pragma unroll 1
         for (int k = 0; k < in; ++k) {
             double xv[NP];
 #pragma unroll
@@ -196,7 +197,7 @@ __device__ inline void hidden_sin(const T* __restrict__ freq, int F, int ld, con
         const int j1 = j0 + 8 < F ? j0 + 8 : F;
         for (int j = j0; j < j1; ++j) {
             const double fr = ld64<T>(freq, j);
-#pragma unroll
+#pragma unroll 1
             for (int m = 0; m < NP; ++m) {
                 const int q = lane + 32 * m;
                 const double s = sin(fr * pre[j * ld + q]);
@@ -251,12 +252,11 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
         double* x = i % 2 == 0 ? bufA : bufB;
         double* y = i % 2 == 0 ? bufB : bufA;
         hidden_linear<T, 2>(wt, reinterpret_cast<const T*>(pick(p.b, i)), in_width(i, E, F), F, x, FTP, y);
-        if (i + 1 < n) {
-            hidden_sin<T, 2>(freq, F, FTP, y, y, nullptr, 0, 0);
-        } else {
-            __syncthreads();  // every warp's reads of x are done: a_n goes there
-            hidden_sin<T, 2>(freq, F, FTP, y, nullptr, reinterpret_cast<float*>(x), FTP, FTP);
-        }
+        // Hidden activations in place; the last one (fp32) into x once every warp has read it. One
+        // call site (each inlined fp64 sine costs compile time).
+        const bool last = i + 1 == n;
+        if (last) __syncthreads();
+        hidden_sin<T, 2>(freq, F, FTP, y, last ? nullptr : y, last ? reinterpret_cast<float*>(x) : nullptr, FTP, FTP);
     }
     // The last activation a_n [F][FTP] fp32, in the buffer the last layer wrote.
     const float* alast = reinterpret_cast<const float*>(n % 2 == 1 ? bufA : bufB);
@@ -270,12 +270,10 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
     const float shift = (float)p.shift;
     const int modulate = (int)p.modulate;
     float tl[2];
-    bool valid[2];
 #pragma unroll
     for (int m = 0; m < 2; ++m) {
         const uint64_t l = l0 + lane + 32 * m;
-        valid[m] = l < L;
-        tl[m] = valid[m] ? to_f32<T>(tt[l]) : 0.0f;
+        tl[m] = l < L ? to_f32<T>(tt[l]) : 0.0f;
     }
     const float4* o4 = reinterpret_cast<const float4*>(owc);
     for (int cb = 0; cb < C; cb += OCH) {
@@ -285,6 +283,7 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
         float acc[16][2];
 #pragma unroll
         for (int r = 0; r < 16; ++r) acc[r][0] = acc[r][1] = 0.0f;
+#pragma unroll 1
         for (int j = 0; j < F; ++j) {
             const float a0 = alast[j * FTP + lane], a1 = alast[j * FTP + lane + 32];
             const int sw = j & 7;
@@ -301,14 +300,21 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
                 acc[4 * q + 3][1] = fmaf(w.w, a1, acc[4 * q + 3][1]);
             }
         }
+        // Window and store, position lane + 32m; the loop over m moves acc[.][1] into acc[.][0]
+        // instead of unrolling (16 inlined expf rather than 32: compile time).
+#pragma unroll 1
+        for (int m = 0; m < 2; ++m) {
+            const uint64_t l = l0 + lane + 32 * m;
+            const float tm = m == 0 ? tl[0] : tl[1];
+            if (l < L) {
 #pragma unroll
-        for (int r = 0; r < 16; ++r) {
-            const int c = cb + warp * 16 + r;
-            if (c < C) {
-#pragma unroll
-                for (int m = 0; m < 2; ++m)
-                    if (valid[m]) h[(uint64_t)c * L + l0 + lane + 32 * m] = from_f32<T>(acc[r][m] * window<T>(deltas, c, tl[m], modulate, shift));
+                for (int r = 0; r < 16; ++r) {
+                    const int c = cb + warp * 16 + r;
+                    if (c < C) h[(uint64_t)c * L + l] = from_f32<T>(acc[r][0] * window<T>(deltas, c, tm, modulate, shift));
+                }
             }
+#pragma unroll
+            for (int r = 0; r < 16; ++r) acc[r][0] = acc[r][1];
         }
     }
 }
@@ -352,7 +358,7 @@ __device__ inline void dw_tile(const double* g, const double* a, int F, int in, 
         for (int r = 0; r < 4; ++r)
 #pragma unroll
             for (int t = 0; t < 4; ++t) s[r][t] = 0.0;
-#pragma unroll 2
+#pragma unroll 1
         for (int q = 0; q < TP; q += 2) {
             double2 gv[4], av[4];
 #pragma unroll
@@ -423,13 +429,11 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
             stage_wt<T>(reinterpret_cast<const T*>(pick(p.w, i)), in, F, wst);
             __syncthreads();
             hidden_linear<T, 1>(wst, reinterpret_cast<const T*>(pick(p.b, i)), in, F, inb, TPS, pr);
-            if (i + 1 < n) {
-                __syncthreads();  // every warp's reads of inb are done
-                hidden_sin<T, 1>(freq, F, TPS, pr, inb, nullptr, 0, 0);
-            } else {
-                // Last activation -> ws_a [F, ld] (fp32, the output layer's input), coalesced.
-                hidden_sin<T, 1>(freq, F, TPS, pr, nullptr, ws_a + (l0 - l_off), ld, n_valid);
-            }
+            // a_{i+1} -> inb once every warp has read it; the last activation -> ws_a [F, ld] (fp32,
+            // the output layer's input, coalesced). One call site (compile time).
+            const bool last = i + 1 == n;
+            if (!last) __syncthreads();
+            hidden_sin<T, 1>(freq, F, TPS, pr, last ? nullptr : inb, last ? ws_a + (l0 - l_off) : nullptr, ld, n_valid);
         }
         // -- output layer: gA[f][p] = sum_c OW[c, f] gout[c][p], computed by the GEMM (ws_g) --
         for (int j = warp; j < F; j += NWARPS) gA[j * TPS + lane] = valid ? (double)ws_g[(uint64_t)j * ld + (l - l_off)] : 0.0;
