@@ -16,18 +16,22 @@
 // modulation run in fp32 (the reductions over F or 32-channel chunks in fp32, chunk sums added in
 // fp64).
 //
-// Thread mapping (every kernel: 256 threads = 8 warps, tiles of TP = 32 positions): lane = position
-// within the tile, warps stride over features/channels, so a warp's weight loads are uniform
-// (broadcast) and its h / grad_h / ws_a accesses are 128-byte coalesced rows. Tile buffers are
-// [feature][TPS] with TPS = 33 (odd stride: the per-entry reductions of the backward read columns
-// without bank conflicts). Positions >= L inside the last tile compute with z = 0 and grad_h = 0,
-// so they contribute exact zeros, and are never stored.
+// Every kernel: 256 threads = 8 warps; lane = position within a tile, so h / grad_h / ws_a / z
+// accesses are coalesced rows. Positions >= L inside the last tile compute with z = 0 and
+// grad_h = 0, so they contribute exact zeros, and are never stored.
 //
-// Forward (hyena_filter_fwd_*): one block per tile. Dynamic shared memory:
-//   (max(E, F) + F) * 33 doubles + F * 33 floats.
+// Forward (hyena_filter_fwd_*): one block per 64 positions (lane and lane + 32). Per hidden layer
+// the block stages W_i transposed in fp64 (stage_wt: one conversion per weight per block, not per
+// warp and use) and each thread computes 8 features x 2 positions (hidden_linear: per input, two
+// tile loads and four 16-byte broadcasts feed 16 FMAs), then the sine in place. The output layer
+// stages out_weight in fp32 chunks of 128 channels (stage_ow, XOR-swizzled: conflict-free stores,
+// broadcast reads); each thread computes 16 channels x 2 positions (per feature, two loads and
+// four 16-byte broadcasts feed 32 FMAs), then the window (one expf per element: t and deltas are
+// stored values, no table or recurrence gives exp(-t|delta|) exactly) and the store. The weights
+// cross L2 once per block. Dynamic shared memory: two [max(E, F)][64] fp64 tile buffers + the
+// larger of max(E, F) * (pad8(F) + 2) doubles and F * 128 floats.
 // Cost per position: 2 * (E*F + (n-1)*F^2) fp64 FLOPs + n*F fp64 sin, 2*C*F fp32 FLOPs, C expf;
-// bytes: E*sizeof(T) read, C*sizeof(T) written (weights stay in L1/L2). For C >= 256 the fp32
-// output layer and the h store dominate.
+// bytes: E*sizeof(T) read, C*sizeof(T) written.
 //
 // Backward (deterministic: fixed work assignment, in-order sums, no atomics). The two products of
 // the output layer are GEMMs (cuBLAS on a GPU, the CPU GEMM in the simulator; fp32 operands and
@@ -39,10 +43,14 @@
 //      pre_i (kept in shared, fp64), store a_n (fp32) into ws_a [F, ld]; read g_n from ws_g; then
 //      for i = n-1..0: gs = g_i * cos(freq*pre_i), gpre = gs*freq, d freq += sum_p gs*pre_i,
 //      d b_i += sum_p gpre, d W_i[j, k] += sum_p gpre[j, p] a_i[k, p], g_{i-1} = gpre W_i (layer 0:
-//      grad_z rows of the tile). The parameter sums of a tile are fp64 (warp shuffle trees /
-//      in-order loops) and are added to a per-block fp32 accumulator in shared memory owned by one
-//      thread per entry; the block writes it to ws[g, :P].
-//      Shared: (n*F + 3*max(E, F)) * 33 doubles + P floats.
+//      grad_z rows of the tile). Tiles of TP = 32 positions, buffers [feature][TPS], TPS = 34 (16-byte
+//      aligned position pairs). The layer's weight is staged in fp64 (transposed for the recompute,
+//      as is for g_{i-1}), both products from 8-feature register tiles (hidden_linear); d W_i is a
+//      register-tiled [F, 32] x [32, in] product (dw_tile, 4 x 4 entries per thread). The parameter
+//      sums of a tile are fp64 (warp shuffle trees / in-order loops) and are added to a per-block
+//      fp32 accumulator in shared memory owned by one thread per entry; the block writes it to
+//      ws[g, :P]. Shared: (n*F + 3*max(E, F)) * 34 doubles + the staged weight
+//      (max(max(E, F) * (pad8(F) + 2), F * (pad8(max(E, F)) + 2)) doubles) + P floats.
 //   d. GEMM, strided-batched over splits of S positions: ws_ow[s, c, f] = sum_{p in split s}
 //      gout[c, p] a_n[f, p] (d OW's partial sums; a shorter last split is its own GEMM).
 //   Then hyena_filter_bwd_reduce_*: entry-wise fp64 sums over blocks / splits in order -> T.
@@ -301,7 +309,12 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
             }
         }
         // Window and store, position lane + 32m; the loop over m moves acc[.][1] into acc[.][0]
-        // instead of unrolling (16 inlined expf rather than 32: compile time).
+        // instead of unrolling (16 inlined expf rather than 32: compile time). Straight-line code:
+        // every window is computed (exp(0) for channels past C) and only the stores are predicated.
+        const int cw = cb + warp * 16;
+        float nd[16];  // -|deltas[c]|
+#pragma unroll
+        for (int r = 0; r < 16; ++r) nd[r] = cw + r < C ? -fabsf(to_f32<T>(deltas[cw + r])) : 0.0f;
 #pragma unroll 1
         for (int m = 0; m < 2; ++m) {
             const uint64_t l = l0 + lane + 32 * m;
@@ -309,8 +322,9 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
             if (l < L) {
 #pragma unroll
                 for (int r = 0; r < 16; ++r) {
-                    const int c = cb + warp * 16 + r;
-                    if (c < C) h[(uint64_t)c * L + l] = from_f32<T>(acc[r][0] * window<T>(deltas, c, tm, modulate, shift));
+                    const float win = modulate ? expf(tm * nd[r]) + shift : 1.0f;
+                    const T v = from_f32<T>(acc[r][0] * win);
+                    if (cw + r < C) h[(uint64_t)(cw + r) * L + l] = v;
                 }
             }
 #pragma unroll

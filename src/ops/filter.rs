@@ -21,10 +21,15 @@
 //!
 //! # Cost (per position; n hidden layers, f64 FLOPs for the hidden part, f32 for the rest)
 //! - forward: `2(E·F + (n−1)F²)` f64 FLOPs and `n·F` f64 sines, `2·C·F` f32 FLOPs and `C` expf;
-//!   reads `E` and writes `C` elements (the weights stay in L1/L2). For `C ≥ 256` the output layer
-//!   and the `[C, L]` store dominate (memory-bound: `C·sizeof(T)` bytes per position).
+//!   reads `E` and writes `C` elements. A block of 64 positions stages each hidden weight (f64) and
+//!   `out_weight` (f32, 128 channels at a time) in shared memory once, so the weights cross L2 once
+//!   per block rather than once per warp and element. For `C ≥ 256` the output layer (f32 FMAs
+//!   from register tiles) and the `[C, L]` store dominate. The window `exp(−t·|δ|)` is one expf
+//!   per output element: `t` and `δ` are stored (trainable) values with no structure a table or a
+//!   recurrence in `l` could use exactly.
 //! - backward: recomputes the hidden layers (no cache from the forward), about 3× their forward
-//!   FLOPs plus `2n·F` f64 sin/cos; the output layer's two products (`g_last = OWᵀ·gout` with
+//!   FLOPs plus `2n·F` f64 sin/cos (per 32-position tile: the weight staged in shared memory in
+//!   f64, `d W` as a register-tiled f64 product of the tile's `[F, 32]` and `[in, 32]` blocks); the output layer's two products (`g_last = OWᵀ·gout` with
 //!   `gout = grad_h ⊙ window`, and `grad_out_weight = gout·a_lastᵀ`, `2·C·F` f32 FLOPs each) are
 //!   f32 GEMMs ([`Device::gemm`]: cuBLAS on a GPU). Reads `grad_h` once (`C·sizeof(T)` bytes per
 //!   position) and goes through f32 chunk workspaces (`gout [C, ·]`, `a_last` and `g_last
@@ -57,7 +62,7 @@
 //! # Limits (typed errors before anything is launched)
 //! Every length against the dims, `1 ≤ L ≤ l_max`, devices, element alignment, outputs overlapping
 //! any other argument, and the dynamic shared memory ([`fwd_shared_bytes`], [`bwd_shared_bytes`];
-//! F = 64, E = 33, n = 3 needs 41 KiB forward and 141 KiB backward; n = 4: 173 KiB) against
+//! F = 64, E = 33, n = 3 needs 97 KiB forward and 176.25 KiB backward; n = 4: 209.5 KiB) against
 //! `dev.max_shared_bytes()` → [`HyenaError::SharedMemory`].
 
 use super::gemm::{gemm, GemmIn, GemmOut};
@@ -73,11 +78,11 @@ use super::storage_suffix as suffix;
 
 /// Most hidden (Linear → Sin) layers a launch takes (`HYENA_FILTER_MAX_LAYERS`).
 pub const MAX_LAYERS: usize = 4;
-/// Positions per tile (one per lane of a warp).
+/// Positions per tile of the backward kernel (one per lane of a warp).
 pub const TILE: usize = 32;
 /// Threads per block of every filter kernel (`HYENA_FILTER_BLOCK`).
 const BLOCK: u32 = 256;
-/// Row stride of the `[feature][TILE]` shared tile buffers (`HYENA_FILTER_TPS`).
+/// Row stride of the backward's `[feature][TILE]` shared tile buffers (`HYENA_FILTER_TPS`).
 const TPS: usize = 34;
 /// Channels per chunk of the output-layer backward (`HYENA_FILTER_CB`).
 const CB: usize = 32;
