@@ -308,24 +308,19 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
                 acc[4 * q + 3][1] = fmaf(w.w, a1, acc[4 * q + 3][1]);
             }
         }
-        // Window and store, position lane + 32m; the loop over m moves acc[.][1] into acc[.][0]
-        // instead of unrolling (16 inlined expf rather than 32: compile time). Straight-line code:
-        // every window is computed (exp(0) for channels past C) and only the stores are predicated.
+        // Window and store, position lane + 32m, channel cw + r: loops, not unrolled (one inlined
+        // expf: compile time), that shift the next value into acc[0][0] (static register indices).
         const int cw = cb + warp * 16;
-        float nd[16];  // -|deltas[c]|
-#pragma unroll
-        for (int r = 0; r < 16; ++r) nd[r] = cw + r < C ? -fabsf(to_f32<T>(deltas[cw + r])) : 0.0f;
 #pragma unroll 1
         for (int m = 0; m < 2; ++m) {
             const uint64_t l = l0 + lane + 32 * m;
             const float tm = m == 0 ? tl[0] : tl[1];
-            if (l < L) {
+#pragma unroll 1
+            for (int r = 0; r < 16; ++r) {
+                const int c = cw + r;
+                if (c < C && l < L) h[(uint64_t)c * L + l] = from_f32<T>(acc[0][0] * window<T>(deltas, c, tm, modulate, shift));
 #pragma unroll
-                for (int r = 0; r < 16; ++r) {
-                    const float win = modulate ? expf(tm * nd[r]) + shift : 1.0f;
-                    const T v = from_f32<T>(acc[r][0] * win);
-                    if (cw + r < C) h[(uint64_t)(cw + r) * L + l] = v;
-                }
+                for (int i = 0; i < 15; ++i) acc[i][0] = acc[i + 1][0];
             }
 #pragma unroll
             for (int r = 0; r < 16; ++r) acc[r][0] = acc[r][1];
