@@ -150,52 +150,52 @@ __device__ inline void stage_w(const T* __restrict__ W, int in, int F, double* w
     }
 }
 
-// The linear part of a hidden layer on NP positions per lane (lane + 32m, m < NP) of a tile whose
-// buffers have row stride ld: pre[j][p] = b[j] + sum_k W[j, k] x[k][p] (fp64). A warp takes groups
-// of 8 features; per input k it reads NP x values and the group's 8 weights (four 16-byte broadcasts
-// of wt) for 8·NP fused multiply-adds.
-template <typename T, int NP>
+// The linear part of a hidden layer on the N positions of a tile whose buffers have row stride ld:
+// pre[j][p] = b[j] + sum_k W[j, k] x[k][p] (fp64, k in order; b may be null). Thread tile: 4
+// features x 4 positions, (mb, nb) = (idx / (N/4), idx % (N/4)): features 4mb..4mb+3, positions
+// 2nb, 2nb+1, N/2+2nb, N/2+2nb+1. Per input k two 16-byte loads of wt (a quarter-warp shares mb:
+// broadcast) and two of x (a quarter-warp reads 128 contiguous bytes) feed 16 fused multiply-adds,
+// one shared-memory wavefront each. Threads past ceil(F/4)·N/4 idle.
+template <typename T, int N>
 __device__ inline void hidden_linear(const double* wt, const T* __restrict__ b, int in, int F, const double* x, int ld,
                                      double* pre) {
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const int F8 = pad8(F), FP = F8 + 2;
-    for (int j0 = warp * 8; j0 < F8; j0 += 8 * NWARPS) {
-        double acc[8][NP];
+    constexpr int NB = N / 4;
+    const int FP = pad8(F) + 2;
+    const int tiles = (F + 3) / 4 * NB;
+    for (int idx = threadIdx.x; idx < tiles; idx += blockDim.x) {
+        const int j0 = idx / NB * 4, n0 = idx % NB * 2;
+        double acc[4][4];
 #pragma unroll
-        for (int r = 0; r < 8; ++r) {
+        for (int r = 0; r < 4; ++r) {
             const double br = b && j0 + r < F ? ld64<T>(b, j0 + r) : 0.0;
 #pragma unroll
-            for (int m = 0; m < NP; ++m) acc[r][m] = br;
+            for (int t = 0; t < 4; ++t) acc[r][t] = br;
         }
 #pragma unroll 1
         for (int k = 0; k < in; ++k) {
-            double xv[NP];
+            const double2 w01 = *reinterpret_cast<const double2*>(wt + k * FP + j0);
+            const double2 w23 = *reinterpret_cast<const double2*>(wt + k * FP + j0 + 2);
+            const double2 x01 = *reinterpret_cast<const double2*>(x + k * ld + n0);
+            const double2 x23 = *reinterpret_cast<const double2*>(x + k * ld + N / 2 + n0);
+            const double wv[4] = {w01.x, w01.y, w23.x, w23.y};
+            const double xv[4] = {x01.x, x01.y, x23.x, x23.y};
 #pragma unroll
-            for (int m = 0; m < NP; ++m) xv[m] = x[k * ld + lane + 32 * m];
-            const double2* w2 = reinterpret_cast<const double2*>(wt + k * FP + j0);
+            for (int r = 0; r < 4; ++r)
 #pragma unroll
-            for (int q = 0; q < 4; ++q) {
-                const double2 w = w2[q];
-#pragma unroll
-                for (int m = 0; m < NP; ++m) {
-                    acc[2 * q][m] = fma(w.x, xv[m], acc[2 * q][m]);
-                    acc[2 * q + 1][m] = fma(w.y, xv[m], acc[2 * q + 1][m]);
-                }
-            }
+                for (int t = 0; t < 4; ++t) acc[r][t] = fma(wv[r], xv[t], acc[r][t]);
         }
 #pragma unroll
-        for (int r = 0; r < 8; ++r)
+        for (int r = 0; r < 4; ++r)
             if (j0 + r < F) {
-#pragma unroll
-                for (int m = 0; m < NP; ++m) pre[(j0 + r) * ld + lane + 32 * m] = acc[r][m];
+                *reinterpret_cast<double2*>(pre + (j0 + r) * ld + n0) = make_double2(acc[r][0], acc[r][1]);
+                *reinterpret_cast<double2*>(pre + (j0 + r) * ld + N / 2 + n0) = make_double2(acc[r][2], acc[r][3]);
             }
     }
 }
 
 // act[j][p] = sin(freq[j] pre[j][p]) (fp64) into act64 (row stride ld), or if that is null into
-// act32 (fp32, row stride lda) for positions p < n_valid only, with hidden_linear's thread mapping:
-// each thread touches the entries it wrote there, so act64 may be pre itself with no barrier in
-// between. One sine call site per position (compile time).
+// act32 (fp32, row stride lda) for positions p < n_valid only; act64 may be pre itself (each entry
+// is read and written by one thread). One sine call site per position (compile time).
 template <typename T, int NP>
 __device__ inline void hidden_sin(const T* __restrict__ freq, int F, int ld, const double* pre, double* act64,
                                   float* act32, uint64_t lda, int n_valid) {
@@ -259,11 +259,11 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
         __syncthreads();
         double* x = i % 2 == 0 ? bufA : bufB;
         double* y = i % 2 == 0 ? bufB : bufA;
-        hidden_linear<T, 2>(wt, reinterpret_cast<const T*>(pick(p.b, i)), in_width(i, E, F), F, x, FTP, y);
-        // Hidden activations in place; the last one (fp32) into x once every warp has read it. One
-        // call site (each inlined fp64 sine costs compile time).
+        hidden_linear<T, FTP>(wt, reinterpret_cast<const T*>(pick(p.b, i)), in_width(i, E, F), F, x, FTP, y);
+        // Hidden activations in place; the last one (fp32) into x, whose reads are done. One call
+        // site (each inlined fp64 sine costs compile time).
         const bool last = i + 1 == n;
-        if (last) __syncthreads();
+        __syncthreads();
         hidden_sin<T, 2>(freq, F, FTP, y, last ? nullptr : y, last ? reinterpret_cast<float*>(x) : nullptr, FTP, FTP);
     }
     // The last activation a_n [F][FTP] fp32, in the buffer the last layer wrote.
@@ -437,11 +437,11 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
             __syncthreads();  // inb ready; the previous reads of wst are done
             stage_wt<T>(reinterpret_cast<const T*>(pick(p.w, i)), in, F, wst);
             __syncthreads();
-            hidden_linear<T, 1>(wst, reinterpret_cast<const T*>(pick(p.b, i)), in, F, inb, TPS, pr);
-            // a_{i+1} -> inb once every warp has read it; the last activation -> ws_a [F, ld] (fp32,
-            // the output layer's input, coalesced). One call site (compile time).
+            hidden_linear<T, TP>(wst, reinterpret_cast<const T*>(pick(p.b, i)), in, F, inb, TPS, pr);
+            // a_{i+1} -> inb, whose reads are done; the last activation -> ws_a [F, ld] (fp32, the
+            // output layer's input, coalesced). One call site (compile time).
             const bool last = i + 1 == n;
-            if (!last) __syncthreads();
+            __syncthreads();
             hidden_sin<T, 1>(freq, F, TPS, pr, last ? nullptr : inb, last ? ws_a + (l0 - l_off) : nullptr, ld, n_valid);
         }
         // -- output layer: gA[f][p] = sum_c OW[c, f] gout[c][p], computed by the GEMM (ws_g) --
@@ -475,7 +475,7 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
             __syncthreads();
             dw_tile(gA, inb, F, in, acc + off_w(i, E, F));
             // g_in[k][p] = sum_j W_i[j, k] gpre[j][p] -> gB.
-            hidden_linear<T, 1>(wst, static_cast<const T*>(nullptr), F, in, gA, TPS, gB);
+            hidden_linear<T, TP>(wst, static_cast<const T*>(nullptr), F, in, gA, TPS, gB);
             if (i == 0) {
                 __syncthreads();
                 // grad_z rows of the tile, coalesced.
