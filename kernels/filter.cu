@@ -47,10 +47,10 @@
 //      aligned position pairs). The layer's weight is staged in fp64 (transposed for the recompute,
 //      as is for g_{i-1}), both products from 8-feature register tiles (hidden_linear); d W_i is a
 //      register-tiled [F, 32] x [32, in] product (dw_tile, 4 x 4 entries per thread). The parameter
-//      sums of a tile are fp64 (warp shuffle trees / in-order loops) and are added to a per-block
-//      fp32 accumulator in shared memory owned by one thread per entry; the block writes it to
-//      ws[g, :P]. Shared: (n*F + 3*max(E, F)) * 34 doubles + the staged weight
-//      (max(max(E, F) * (pad8(F) + 2), F * (pad8(max(E, F)) + 2)) doubles) + P floats.
+//      sums of a tile are fp64 (warp shuffle trees / in-order loops) and are added to the block's
+//      fp32 accumulator ws[g, :P] (global, one owner thread per entry). Shared: (n*F + 3*max(E, F))
+//      * 34 doubles + the staged weight (max(max(E, F) * (pad8(F) + 2), F * (pad8(max(E, F)) + 2))
+//      doubles).
 //   d. GEMM, strided-batched over splits of S positions: ws_ow[s, c, f] = sum_{p in split s}
 //      gout[c, p] a_n[f, p] (d OW's partial sums; a shorter last split is its own GEMM).
 //   Then hyena_filter_bwd_reduce_*: entry-wise fp64 sums over blocks / splits in order -> T.
@@ -395,14 +395,12 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
     const int D = E > F ? E : F;
     const uint64_t L = p.l;
     const uint64_t P = partial_len(E, F, n);
-    const int wsz_t = D * (pad8(F) + 2), wsz_w = F * (pad8(D) + 2);
     HYENA_DYN_SHARED(double, smem);
     double* pre = smem;               // [n][F][TPS]
     double* inb = pre + n * F * TPS;  // [D][TPS]: input of the layer being differentiated
     double* gA = inb + D * TPS;       // [D][TPS]: gradient w.r.t. the current layer's output
     double* gB = gA + D * TPS;        // [D][TPS]: gradient w.r.t. its input
     double* wst = gB + D * TPS;       // the current layer's weight, fp64 (stage_wt / stage_w)
-    float* acc = reinterpret_cast<float*>(wst + (wsz_t > wsz_w ? wsz_t : wsz_w));  // [P]: this block's parameter sums
 
     const T* __restrict__ z = reinterpret_cast<const T*>(p.z);
     const T* __restrict__ freq = reinterpret_cast<const T*>(p.freq);
@@ -416,12 +414,16 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
     // Offsets inside acc / ws rows: [W_0, b_0, W_1, b_1, ..., freq].
     const uint64_t off_freq = P - F;
 
+    // This block's parameter sums, accumulated in place in its row of ws (global memory, one owner
+    // thread per entry, read-modify-write per tile: no shared memory for them, which keeps the
+    // block under sm_80's 163 KiB). Zeroed here; the first barrier below orders it before any use.
+    const uint64_t gblock = p.block0 + blockIdx.x;
+    float* acc = ws + gblock * P;
     for (uint64_t i = threadIdx.x; i < P; i += blockDim.x) acc[i] = 0.0f;
 
     // Tiles of this chunk's blocks; a block never straddles two chunks (l_off is a multiple of
     // its span), so t_end stops at the chunk's last tile too.
     const uint64_t n_tiles = (L + TP - 1) / TP;
-    const uint64_t gblock = p.block0 + blockIdx.x;
     const uint64_t t_begin = gblock * p.tiles_per_block;
     const uint64_t t_end = t_begin + p.tiles_per_block < n_tiles ? t_begin + p.tiles_per_block : n_tiles;
     for (uint64_t tile = t_begin; tile < t_end; ++tile) {
@@ -491,7 +493,6 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
         }
         __syncthreads();
     }
-    for (uint64_t i = threadIdx.x; i < P; i += blockDim.x) ws[gblock * P + i] = acc[i];
 }
 
 // ---- backward a: the output layer's incoming gradient gout = grad_h * window, fp32 ----------

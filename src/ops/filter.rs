@@ -62,7 +62,7 @@
 //! # Limits (typed errors before anything is launched)
 //! Every length against the dims, `1 ≤ L ≤ l_max`, devices, element alignment, outputs overlapping
 //! any other argument, and the dynamic shared memory ([`fwd_shared_bytes`], [`bwd_shared_bytes`];
-//! F = 64, E = 33, n = 3 needs 97 KiB forward and 176.25 KiB backward; n = 4: 209.5 KiB) against
+//! F = 64, E = 33, n = 3 needs 97 KiB forward and 135 KiB backward; n = 4: 152 KiB) against
 //! `dev.max_shared_bytes()` → [`HyenaError::SharedMemory`].
 
 use super::gemm::{gemm, GemmIn, GemmOut};
@@ -196,9 +196,10 @@ fn partial_len(emb_dim: usize, width: usize, n_layers: usize) -> usize {
         .fold(width, usize::saturating_add)
 }
 
-/// Dynamic shared memory of backward kernel 1: `(n·F + 3·max(E, F))·34` f64 tile buffers, the
-/// staged weight of one layer (`max(max(E, F)·(pad8(F) + 2), F·(pad8(max(E, F)) + 2))` f64) and
-/// `P` f32 (`P` = [`partial_len`]). Saturates instead of overflowing.
+/// Dynamic shared memory of backward kernel 1: `(n·F + 3·max(E, F))·34` f64 tile buffers and the
+/// staged weight of one layer (`max(max(E, F)·(pad8(F) + 2), F·(pad8(max(E, F)) + 2))` f64); the
+/// block's parameter sums live in its row of the `[G, P]` workspace. Saturates instead of
+/// overflowing.
 pub fn bwd_shared_bytes(emb_dim: usize, width: usize, n_layers: usize) -> usize {
     let d = emb_dim.max(width);
     let wst = d
@@ -209,7 +210,6 @@ pub fn bwd_shared_bytes(emb_dim: usize, width: usize, n_layers: usize) -> usize 
         .saturating_add(d.saturating_mul(3))
         .saturating_mul(TPS * 8)
         .saturating_add(wst.saturating_mul(8))
-        .saturating_add(partial_len(emb_dim, width, n_layers).saturating_mul(4))
 }
 
 fn check_shared(dev: &Arc<dyn Device>, kernel: &str, bytes: usize) -> Result<u32> {
