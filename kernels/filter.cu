@@ -16,18 +16,22 @@
 // modulation run in fp32 (the reductions over F or 32-channel chunks in fp32, chunk sums added in
 // fp64).
 //
-// Thread mapping (every kernel: 256 threads = 8 warps, tiles of TP = 32 positions): lane = position
-// within the tile, warps stride over features/channels, so a warp's weight loads are uniform
-// (broadcast) and its h / grad_h / ws_a accesses are 128-byte coalesced rows. Tile buffers are
-// [feature][TPS] with TPS = 33 (odd stride: the per-entry reductions of the backward read columns
-// without bank conflicts). Positions >= L inside the last tile compute with z = 0 and grad_h = 0,
-// so they contribute exact zeros, and are never stored.
+// Every kernel: 256 threads = 8 warps; lane = position within a tile, so h / grad_h / ws_a / z
+// accesses are coalesced rows. Positions >= L inside the last tile compute with z = 0 and
+// grad_h = 0, so they contribute exact zeros, and are never stored.
 //
-// Forward (hyena_filter_fwd_*): one block per tile. Dynamic shared memory:
-//   (max(E, F) + F) * 33 doubles + F * 33 floats.
+// Forward (hyena_filter_fwd_*): one block per 64 positions (lane and lane + 32). Per hidden layer
+// the block stages W_i transposed in fp64 (stage_wt: one conversion per weight per block, not per
+// warp and use) and each thread computes 8 features x 2 positions (hidden_linear: per input, two
+// tile loads and four 16-byte broadcasts feed 16 FMAs), then the sine in place. The output layer
+// stages out_weight in fp32 chunks of 128 channels (stage_ow, XOR-swizzled: conflict-free stores,
+// broadcast reads); each thread computes 16 channels x 2 positions (per feature, two loads and
+// four 16-byte broadcasts feed 32 FMAs), then the window (one expf per element: t and deltas are
+// stored values, no table or recurrence gives exp(-t|delta|) exactly) and the store. The weights
+// cross L2 once per block. Dynamic shared memory: two [max(E, F)][64] fp64 tile buffers + the
+// larger of max(E, F) * (pad8(F) + 2) doubles and F * 128 floats.
 // Cost per position: 2 * (E*F + (n-1)*F^2) fp64 FLOPs + n*F fp64 sin, 2*C*F fp32 FLOPs, C expf;
-// bytes: E*sizeof(T) read, C*sizeof(T) written (weights stay in L1/L2). For C >= 256 the fp32
-// output layer and the h store dominate.
+// bytes: E*sizeof(T) read, C*sizeof(T) written.
 //
 // Backward (deterministic: fixed work assignment, in-order sums, no atomics). The two products of
 // the output layer are GEMMs (cuBLAS on a GPU, the CPU GEMM in the simulator; fp32 operands and
@@ -39,10 +43,14 @@
 //      pre_i (kept in shared, fp64), store a_n (fp32) into ws_a [F, ld]; read g_n from ws_g; then
 //      for i = n-1..0: gs = g_i * cos(freq*pre_i), gpre = gs*freq, d freq += sum_p gs*pre_i,
 //      d b_i += sum_p gpre, d W_i[j, k] += sum_p gpre[j, p] a_i[k, p], g_{i-1} = gpre W_i (layer 0:
-//      grad_z rows of the tile). The parameter sums of a tile are fp64 (warp shuffle trees /
-//      in-order loops) and are added to a per-block fp32 accumulator in shared memory owned by one
-//      thread per entry; the block writes it to ws[g, :P].
-//      Shared: (n*F + 3*max(E, F)) * 33 doubles + P floats.
+//      grad_z rows of the tile). Tiles of TP = 32 positions, buffers [feature][TPS], TPS = 34 (16-byte
+//      aligned position pairs). The layer's weight is staged in fp64 (transposed for the recompute,
+//      as is for g_{i-1}), both products from 8-feature register tiles (hidden_linear); d W_i is a
+//      register-tiled [F, 32] x [32, in] product (dw_tile, 4 x 4 entries per thread). The parameter
+//      sums of a tile are fp64 (warp shuffle trees / in-order loops) and are added to the block's
+//      fp32 accumulator ws[g, :P] (global, one owner thread per entry). Shared: (n*F + 3*max(E, F))
+//      * 34 doubles + the staged weight (max(max(E, F) * (pad8(F) + 2), F * (pad8(max(E, F)) + 2))
+//      doubles).
 //   d. GEMM, strided-batched over splits of S positions: ws_ow[s, c, f] = sum_{p in split s}
 //      gout[c, p] a_n[f, p] (d OW's partial sums; a shorter last split is its own GEMM).
 //   Then hyena_filter_bwd_reduce_*: entry-wise fp64 sums over blocks / splits in order -> T.
@@ -68,7 +76,7 @@ using hyena::from_f32;
 // Threads per block of every filter kernel and positions per tile (= warp size: lane = position).
 #define HYENA_FILTER_BLOCK 256
 #define HYENA_FILTER_TP 32
-#define HYENA_FILTER_TPS 33
+#define HYENA_FILTER_TPS 34
 // Channels per chunk of the output-layer backward (kernel 1's grad_h staging and kernel 2).
 #define HYENA_FILTER_CB 32
 
@@ -107,26 +115,6 @@ __device__ inline void load_z(const T* __restrict__ z, uint64_t l0, uint64_t L, 
     }
 }
 
-// pre[j][p] = b[j] + sum_k W[j, k] in[k][p], lane = p, warps over j (fp64).
-template <typename T>
-__device__ inline void hidden_linear(const T* __restrict__ W, const T* __restrict__ b, int in, int F, const double* inb,
-                                     double* pre) {
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    for (int j = warp; j < F; j += NWARPS) {
-        double acc = ld64<T>(b, j);
-        const T* wr = W + (uint64_t)j * in;
-        for (int k = 0; k < in; ++k) acc = fma(ld64<T>(wr, k), inb[k * TPS + lane], acc);
-        pre[j * TPS + lane] = acc;
-    }
-}
-
-// out[j][p] = sin(freq[j] * pre[j][p]) (fp64).
-template <typename T>
-__device__ inline void hidden_sin(const T* __restrict__ freq, int F, const double* pre, double* out) {
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    for (int j = warp; j < F; j += NWARPS) out[j * TPS + lane] = sin(ld64<T>(freq, j) * pre[j * TPS + lane]);
-}
-
 // Deterministic warp sum (butterfly: every lane ends with the same value, same order every time).
 __device__ inline double warp_sum(double v) {
 #pragma unroll
@@ -136,55 +124,206 @@ __device__ inline double warp_sum(double v) {
 
 // ---- forward ---------------------------------------------------------------------------------
 
+// Rounds F up to whole groups of 8 features (the register tile of the hidden layers).
+__device__ inline int pad8(int F) { return (F + 7) & ~7; }
+
+// wt[k * FP + j] = W[j, k] in fp64, FP = pad8(F) + 2, zeros for j in [F, pad8(F)): the transposed
+// hidden weight, read as 16-byte broadcasts (8 features of one input k per group). Coalesced global
+// reads; FP = 2 (mod 4) doubles keeps the transposed stores at 4 wavefronts per request instead of 32.
+template <typename T>
+__device__ inline void stage_wt(const T* __restrict__ W, int in, int F, double* wt) {
+    const int F8 = pad8(F), FP = F8 + 2;
+    for (int idx = threadIdx.x; idx < F8 * in; idx += blockDim.x) {
+        const int j = idx / in, k = idx % in;
+        wt[k * FP + j] = j < F ? ld64<T>(W, (uint64_t)idx) : 0.0;
+    }
+}
+
+// ws[j * KP + k] = W[j, k] in fp64, KP = pad8(in) + 2, zeros for k in [in, pad8(in)): the weight in
+// its own layout, for the backward's g_in = W^T g (hidden_linear with the roles of j and k swapped).
+template <typename T>
+__device__ inline void stage_w(const T* __restrict__ W, int in, int F, double* ws) {
+    const int K8 = pad8(in), KP = K8 + 2;
+    for (int idx = threadIdx.x; idx < F * K8; idx += blockDim.x) {
+        const int j = idx / K8, k = idx % K8;
+        ws[j * KP + k] = k < in ? ld64<T>(W, (uint64_t)j * in + k) : 0.0;
+    }
+}
+
+// The linear part of a hidden layer on the N positions of a tile whose buffers have row stride ld:
+// pre[j][p] = b[j] + sum_k W[j, k] x[k][p] (fp64, k in order; b may be null). Thread tile: 4
+// features x 4 positions, (mb, nb) = (idx / (N/4), idx % (N/4)): features 4mb..4mb+3, positions
+// 2nb, 2nb+1, N/2+2nb, N/2+2nb+1. Per input k two 16-byte loads of wt (a quarter-warp shares mb:
+// broadcast) and two of x (a quarter-warp reads 128 contiguous bytes) feed 16 fused multiply-adds,
+// one shared-memory wavefront each. Threads past ceil(F/4)·N/4 idle.
+template <typename T, int N>
+__device__ inline void hidden_linear(const double* wt, const T* __restrict__ b, int in, int F, const double* x, int ld,
+                                     double* pre) {
+    constexpr int NB = N / 4;
+    const int FP = pad8(F) + 2;
+    const int tiles = (F + 3) / 4 * NB;
+    for (int idx = threadIdx.x; idx < tiles; idx += blockDim.x) {
+        const int j0 = idx / NB * 4, n0 = idx % NB * 2;
+        double acc[4][4];
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+            const double br = b && j0 + r < F ? ld64<T>(b, j0 + r) : 0.0;
+#pragma unroll
+            for (int t = 0; t < 4; ++t) acc[r][t] = br;
+        }
+#pragma unroll 1
+        for (int k = 0; k < in; ++k) {
+            const double2 w01 = *reinterpret_cast<const double2*>(wt + k * FP + j0);
+            const double2 w23 = *reinterpret_cast<const double2*>(wt + k * FP + j0 + 2);
+            const double2 x01 = *reinterpret_cast<const double2*>(x + k * ld + n0);
+            const double2 x23 = *reinterpret_cast<const double2*>(x + k * ld + N / 2 + n0);
+            const double wv[4] = {w01.x, w01.y, w23.x, w23.y};
+            const double xv[4] = {x01.x, x01.y, x23.x, x23.y};
+#pragma unroll
+            for (int r = 0; r < 4; ++r)
+#pragma unroll
+                for (int t = 0; t < 4; ++t) acc[r][t] = fma(wv[r], xv[t], acc[r][t]);
+        }
+#pragma unroll
+        for (int r = 0; r < 4; ++r)
+            if (j0 + r < F) {
+                *reinterpret_cast<double2*>(pre + (j0 + r) * ld + n0) = make_double2(acc[r][0], acc[r][1]);
+                *reinterpret_cast<double2*>(pre + (j0 + r) * ld + N / 2 + n0) = make_double2(acc[r][2], acc[r][3]);
+            }
+    }
+}
+
+// act[j][p] = sin(freq[j] pre[j][p]) (fp64) into act64 (row stride ld), or if that is null into
+// act32 (fp32, row stride lda) for positions p < n_valid only; act64 may be pre itself (each entry
+// is read and written by one thread). One sine call site per position (compile time).
+template <typename T, int NP>
+__device__ inline void hidden_sin(const T* __restrict__ freq, int F, int ld, const double* pre, double* act64,
+                                  float* act32, uint64_t lda, int n_valid) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int F8 = pad8(F);
+    for (int j0 = warp * 8; j0 < F8; j0 += 8 * NWARPS) {
+        const int j1 = j0 + 8 < F ? j0 + 8 : F;
+        for (int j = j0; j < j1; ++j) {
+            const double fr = ld64<T>(freq, j);
+#pragma unroll 1
+            for (int m = 0; m < NP; ++m) {
+                const int q = lane + 32 * m;
+                const double s = sin(fr * pre[j * ld + q]);
+                if (act64) act64[j * ld + q] = s;
+                else if (q < n_valid) act32[j * lda + q] = (float)s;
+            }
+        }
+    }
+}
+
+// The forward's output layer takes channels in chunks of OCH (8 warps x 16 channels), the chunk
+// of out_weight staged in fp32 as owc[j][OCH] with its 16-byte groups of 4 channels XOR-swizzled
+// by j & 7: the block's loads read 4 rows x 8 consecutive features per request, the stores hit 32
+// distinct banks, and the compute loop reads each group as one broadcast.
+#define HYENA_FILTER_OCH 128
+constexpr int OCH = HYENA_FILTER_OCH;
+// Positions per forward block: two per lane (lane and lane + 32), rows of the tile buffers.
+#define HYENA_FILTER_FTP 64
+constexpr int FTP = HYENA_FILTER_FTP;
+
+template <typename T>
+__device__ inline void stage_ow(const T* __restrict__ ow, int cb, int C, int F, float* owc) {
+    for (int idx = threadIdx.x; idx < OCH * F; idx += blockDim.x) {
+        const int cl = idx & 3, r = idx >> 2, j = r % F, cq = r / F;
+        const int c = cb + cq * 4 + cl;
+        owc[j * OCH + ((cq ^ (j & 7)) << 2) + cl] = c < C ? ld32<T>(ow, (uint64_t)c * F + j) : 0.0f;
+    }
+}
+
 template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
     const int E = (int)p.e, F = (int)p.f, C = (int)p.c, n = (int)p.n_layers;
     const int D = E > F ? E : F;
     const uint64_t L = p.l;
     HYENA_DYN_SHARED(double, smem);
-    double* inb = smem;                                      // [D][TPS]
-    double* pre = inb + D * TPS;                             // [F][TPS]
-    float* alast = reinterpret_cast<float*>(pre + F * TPS);  // [F][TPS]
-    const uint64_t l0 = (uint64_t)blockIdx.x * TP;
+    double* bufA = smem;              // [D][FTP]: z, then the activations of even layers' inputs
+    double* bufB = bufA + D * FTP;    // [D][FTP]
+    double* wt = bufB + D * FTP;      // [D][pad8(F) + 2] fp64 weights, later the [F][OCH] fp32 out_weight chunk
+    const uint64_t l0 = (uint64_t)blockIdx.x * FTP;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
 
-    load_z<T>(reinterpret_cast<const T*>(p.z), l0, L, E, inb);
-    __syncthreads();
+    const T* __restrict__ z = reinterpret_cast<const T*>(p.z);
+    for (int idx = threadIdx.x; idx < E * FTP; idx += blockDim.x) {
+        const int q = idx / E, k = idx % E;
+        const uint64_t l = l0 + q;
+        bufA[k * FTP + q] = l < L ? ld64<T>(z, l * E + k) : 0.0;
+    }
     const T* freq = reinterpret_cast<const T*>(p.freq);
     for (int i = 0; i < n; ++i) {
-        hidden_linear<T>(reinterpret_cast<const T*>(pick(p.w, i)), reinterpret_cast<const T*>(pick(p.b, i)), in_width(i, E, F), F, inb, pre);
+        __syncthreads();  // the previous layer's reads of wt are done (and z is loaded)
+        stage_wt<T>(reinterpret_cast<const T*>(pick(p.w, i)), in_width(i, E, F), F, wt);
         __syncthreads();
-        if (i + 1 < n) {
-            hidden_sin<T>(freq, F, pre, inb);
-        } else {
-            for (int j = warp; j < F; j += NWARPS)
-                alast[j * TPS + lane] = (float)sin(ld64<T>(freq, j) * pre[j * TPS + lane]);
-        }
+        double* x = i % 2 == 0 ? bufA : bufB;
+        double* y = i % 2 == 0 ? bufB : bufA;
+        hidden_linear<T, FTP>(wt, reinterpret_cast<const T*>(pick(p.b, i)), in_width(i, E, F), F, x, FTP, y);
+        // Hidden activations in place; the last one (fp32) into x, whose reads are done. One call
+        // site (each inlined fp64 sine costs compile time).
+        const bool last = i + 1 == n;
         __syncthreads();
+        hidden_sin<T, 2>(freq, F, FTP, y, last ? nullptr : y, last ? reinterpret_cast<float*>(x) : nullptr, FTP, FTP);
     }
+    // The last activation a_n [F][FTP] fp32, in the buffer the last layer wrote.
+    const float* alast = reinterpret_cast<const float*>(n % 2 == 1 ? bufA : bufB);
+    float* owc = reinterpret_cast<float*>(wt);
 
-    // Output layer + modulation: lane = position, each warp 4 channels at a time.
+    // Output layer + modulation: lane = positions lane and lane + 32, each warp 16 channels of a chunk.
     const T* __restrict__ ow = reinterpret_cast<const T*>(p.out_weight);
     const T* __restrict__ deltas = reinterpret_cast<const T*>(p.deltas);
+    const T* __restrict__ tt = reinterpret_cast<const T*>(p.t);
     T* __restrict__ h = reinterpret_cast<T*>(p.h);
-    const uint64_t l = l0 + lane;
-    const bool valid = l < L;
-    const float tl = valid ? to_f32<T>(reinterpret_cast<const T*>(p.t)[l]) : 0.0f;
     const float shift = (float)p.shift;
     const int modulate = (int)p.modulate;
-    for (int c0 = warp * 4; c0 < C; c0 += 4 * NWARPS) {
-        int cq[4];
+    float tl[2];
 #pragma unroll
-        for (int q = 0; q < 4; ++q) cq[q] = c0 + q < C ? c0 + q : C - 1;
-        float acc[4] = {0.f, 0.f, 0.f, 0.f};
+    for (int m = 0; m < 2; ++m) {
+        const uint64_t l = l0 + lane + 32 * m;
+        tl[m] = l < L ? to_f32<T>(tt[l]) : 0.0f;
+    }
+    const float4* o4 = reinterpret_cast<const float4*>(owc);
+    for (int cb = 0; cb < C; cb += OCH) {
+        __syncthreads();  // a_n written / the previous chunk's reads of owc done
+        stage_ow<T>(ow, cb, C, F, owc);
+        __syncthreads();
+        float acc[16][2];
+#pragma unroll
+        for (int r = 0; r < 16; ++r) acc[r][0] = acc[r][1] = 0.0f;
+#pragma unroll 1
         for (int j = 0; j < F; ++j) {
-            const float a = alast[j * TPS + lane];
+            const float a0 = alast[j * FTP + lane], a1 = alast[j * FTP + lane + 32];
+            const int sw = j & 7;
 #pragma unroll
-            for (int q = 0; q < 4; ++q) acc[q] = fmaf(ld32<T>(ow, (uint64_t)cq[q] * F + j), a, acc[q]);
+            for (int q = 0; q < 4; ++q) {
+                const float4 w = o4[j * (OCH / 4) + ((warp * 4 + q) ^ sw)];
+                acc[4 * q][0] = fmaf(w.x, a0, acc[4 * q][0]);
+                acc[4 * q][1] = fmaf(w.x, a1, acc[4 * q][1]);
+                acc[4 * q + 1][0] = fmaf(w.y, a0, acc[4 * q + 1][0]);
+                acc[4 * q + 1][1] = fmaf(w.y, a1, acc[4 * q + 1][1]);
+                acc[4 * q + 2][0] = fmaf(w.z, a0, acc[4 * q + 2][0]);
+                acc[4 * q + 2][1] = fmaf(w.z, a1, acc[4 * q + 2][1]);
+                acc[4 * q + 3][0] = fmaf(w.w, a0, acc[4 * q + 3][0]);
+                acc[4 * q + 3][1] = fmaf(w.w, a1, acc[4 * q + 3][1]);
+            }
         }
-        if (valid) {
+        // Window and store, position lane + 32m, channel cw + r: loops, not unrolled (one inlined
+        // expf: compile time), that shift the next value into acc[0][0] (static register indices).
+        const int cw = cb + warp * 16;
+#pragma unroll 1
+        for (int m = 0; m < 2; ++m) {
+            const uint64_t l = l0 + lane + 32 * m;
+            const float tm = m == 0 ? tl[0] : tl[1];
+#pragma unroll 1
+            for (int r = 0; r < 16; ++r) {
+                const int c = cw + r;
+                if (c < C && l < L) h[(uint64_t)c * L + l] = from_f32<T>(acc[0][0] * window<T>(deltas, c, tm, modulate, shift));
 #pragma unroll
-            for (int q = 0; q < 4; ++q)
-                if (c0 + q < C) h[(uint64_t)(c0 + q) * L + l] = from_f32<T>(acc[q] * window<T>(deltas, c0 + q, tl, modulate, shift));
+                for (int i = 0; i < 15; ++i) acc[i][0] = acc[i + 1][0];
+            }
+#pragma unroll
+            for (int r = 0; r < 16; ++r) acc[r][0] = acc[r][1];
         }
     }
 }
@@ -204,17 +343,64 @@ __device__ inline uint64_t partial_len(int E, int F, int n) {
     return P;
 }
 
+// d W[j, k] += sum_q g[j][q] a[k][q] over the tile's 32 positions (fp64, q in order), added to
+// the block's fp32 accumulator accw [F][in] by one owner thread per entry. A warp takes blocks of
+// 16 features x 32 inputs, lane (jb, kb) = (lane / 8, lane % 8) the entries j = jb + 4r, k = kb + 8t
+// (r, t < 4): per pair of positions 4 + 4 16-byte loads feed 32 FMAs, and with TPS = 34 the loads
+// of a warp (4 rows of g, 8 rows of a, 68 words apart) fall in distinct banks.
+__device__ inline void dw_tile(const double* g, const double* a, int F, int in, float* accw) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int jb = lane >> 3, kb = lane & 7;
+    const int nkb = (in + 31) / 32, nblk = ((F + 15) / 16) * nkb;
+    for (int blk = warp; blk < nblk; blk += NWARPS) {
+        const int j0 = (blk / nkb) * 16 + jb, k0 = (blk % nkb) * 32 + kb;
+        const double* gr[4];
+        const double* ar[4];
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+            const int j = j0 + 4 * r, k = k0 + 8 * r;
+            gr[r] = g + (j < F ? j : F - 1) * TPS;  // rows past the end: any valid row, never stored
+            ar[r] = a + (k < in ? k : in - 1) * TPS;
+        }
+        double s[4][4];
+#pragma unroll
+        for (int r = 0; r < 4; ++r)
+#pragma unroll
+            for (int t = 0; t < 4; ++t) s[r][t] = 0.0;
+#pragma unroll 1
+        for (int q = 0; q < TP; q += 2) {
+            double2 gv[4], av[4];
+#pragma unroll
+            for (int r = 0; r < 4; ++r) {
+                gv[r] = *reinterpret_cast<const double2*>(gr[r] + q);
+                av[r] = *reinterpret_cast<const double2*>(ar[r] + q);
+            }
+#pragma unroll
+            for (int r = 0; r < 4; ++r)
+#pragma unroll
+                for (int t = 0; t < 4; ++t) s[r][t] = fma(gv[r].y, av[t].y, fma(gv[r].x, av[t].x, s[r][t]));
+        }
+#pragma unroll
+        for (int r = 0; r < 4; ++r)
+#pragma unroll
+            for (int t = 0; t < 4; ++t) {
+                const int j = j0 + 4 * r, k = k0 + 8 * t;
+                if (j < F && k < in) accw[j * in + k] = (float)((double)accw[j * in + k] + s[r][t]);
+            }
+    }
+}
+
 template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams p) {
     const int E = (int)p.e, F = (int)p.f, n = (int)p.n_layers;
     const int D = E > F ? E : F;
     const uint64_t L = p.l;
     const uint64_t P = partial_len(E, F, n);
     HYENA_DYN_SHARED(double, smem);
-    double* pre = smem;              // [n][F][TPS]
+    double* pre = smem;               // [n][F][TPS]
     double* inb = pre + n * F * TPS;  // [D][TPS]: input of the layer being differentiated
     double* gA = inb + D * TPS;       // [D][TPS]: gradient w.r.t. the current layer's output
     double* gB = gA + D * TPS;        // [D][TPS]: gradient w.r.t. its input
-    float* acc = reinterpret_cast<float*>(gB + D * TPS);  // [P]: this block's parameter sums
+    double* wst = gB + D * TPS;       // the current layer's weight, fp64 (stage_wt / stage_w)
 
     const T* __restrict__ z = reinterpret_cast<const T*>(p.z);
     const T* __restrict__ freq = reinterpret_cast<const T*>(p.freq);
@@ -228,43 +414,46 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
     // Offsets inside acc / ws rows: [W_0, b_0, W_1, b_1, ..., freq].
     const uint64_t off_freq = P - F;
 
+    // This block's parameter sums, accumulated in place in its row of ws (global memory, one owner
+    // thread per entry, read-modify-write per tile: no shared memory for them, which keeps the
+    // block under sm_80's 163 KiB). Zeroed here; the first barrier below orders it before any use.
+    const uint64_t gblock = p.block0 + blockIdx.x;
+    float* acc = ws + gblock * P;
     for (uint64_t i = threadIdx.x; i < P; i += blockDim.x) acc[i] = 0.0f;
 
     // Tiles of this chunk's blocks; a block never straddles two chunks (l_off is a multiple of
     // its span), so t_end stops at the chunk's last tile too.
     const uint64_t n_tiles = (L + TP - 1) / TP;
-    const uint64_t gblock = p.block0 + blockIdx.x;
     const uint64_t t_begin = gblock * p.tiles_per_block;
     const uint64_t t_end = t_begin + p.tiles_per_block < n_tiles ? t_begin + p.tiles_per_block : n_tiles;
     for (uint64_t tile = t_begin; tile < t_end; ++tile) {
         const uint64_t l0 = tile * TP;
         const uint64_t l = l0 + lane;
         const bool valid = l < L;
+        const int n_valid = L - l0 < (uint64_t)TP ? (int)(L - l0) : TP;
         // -- recompute the hidden pre-activations --
         load_z<T>(z, l0, L, E, inb);
-        __syncthreads();
         for (int i = 0; i < n; ++i) {
-            hidden_linear<T>(reinterpret_cast<const T*>(pick(p.w, i)), reinterpret_cast<const T*>(pick(p.b, i)), in_width(i, E, F), F, inb,
-                             pre + i * F * TPS);
+            const int in = in_width(i, E, F);
+            double* pr = pre + i * F * TPS;
+            __syncthreads();  // inb ready; the previous reads of wst are done
+            stage_wt<T>(reinterpret_cast<const T*>(pick(p.w, i)), in, F, wst);
             __syncthreads();
-            if (i + 1 < n) {
-                hidden_sin<T>(freq, F, pre + i * F * TPS, inb);
-            } else {
-                // Last activation -> ws_a [F, L] (fp32, the output layer's input), coalesced.
-                for (int j = warp; j < F; j += NWARPS) {
-                    const float a = (float)sin(ld64<T>(freq, j) * pre[(i * F + j) * TPS + lane]);
-                    if (valid) ws_a[(uint64_t)j * ld + (l - l_off)] = a;
-                }
-            }
+            hidden_linear<T, TP>(wst, reinterpret_cast<const T*>(pick(p.b, i)), in, F, inb, TPS, pr);
+            // a_{i+1} -> inb, whose reads are done; the last activation -> ws_a [F, ld] (fp32, the
+            // output layer's input, coalesced). One call site (compile time).
+            const bool last = i + 1 == n;
             __syncthreads();
+            hidden_sin<T, 1>(freq, F, TPS, pr, last ? nullptr : inb, last ? ws_a + (l0 - l_off) : nullptr, ld, n_valid);
         }
         // -- output layer: gA[f][p] = sum_c OW[c, f] gout[c][p], computed by the GEMM (ws_g) --
         for (int j = warp; j < F; j += NWARPS) gA[j * TPS + lane] = valid ? (double)ws_g[(uint64_t)j * ld + (l - l_off)] : 0.0;
-        __syncthreads();
         // -- hidden layers, last to first --
         for (int i = n - 1; i >= 0; --i) {
             const int in = in_width(i, E, F);
             const double* pr = pre + i * F * TPS;
+            __syncthreads();  // gA ready; the previous layer's reads of inb and wst are done
+            stage_w<T>(reinterpret_cast<const T*>(pick(p.w, i)), in, F, wst);
             // gs = g * cos(freq * pre); gpre = gs * freq (in place in gA); freq and bias sums.
             for (int j = warp; j < F; j += NWARPS) {
                 const double fr = ld64<T>(freq, j);
@@ -283,26 +472,14 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
             if (i == 0) {
                 load_z<T>(z, l0, L, E, inb);
             } else {
-                hidden_sin<T>(freq, F, pre + (i - 1) * F * TPS, inb);
+                hidden_sin<T, 1>(freq, F, TPS, pre + (i - 1) * F * TPS, inb, nullptr, 0, 0);
             }
             __syncthreads();
-            // d W_i[j, k] += sum_p gpre[j][p] a_i[k][p] (one owner thread per entry).
-            for (int idx = threadIdx.x; idx < F * in; idx += blockDim.x) {
-                const int j = idx / in, k = idx % in;
-                double s = 0.0;
-#pragma unroll 8
-                for (int q = 0; q < TP; ++q) s = fma(gA[j * TPS + q], inb[k * TPS + q], s);
-                acc[off_w(i, E, F) + idx] = (float)((double)acc[off_w(i, E, F) + idx] + s);
-            }
+            dw_tile(gA, inb, F, in, acc + off_w(i, E, F));
             // g_in[k][p] = sum_j W_i[j, k] gpre[j][p] -> gB.
-            const T* __restrict__ W = reinterpret_cast<const T*>(pick(p.w, i));
-            for (int k = warp; k < in; k += NWARPS) {
-                double s = 0.0;
-                for (int j = 0; j < F; ++j) s = fma(ld64<T>(W, (uint64_t)j * in + k), gA[j * TPS + lane], s);
-                gB[k * TPS + lane] = s;
-            }
-            __syncthreads();
+            hidden_linear<T, TP>(wst, static_cast<const T*>(nullptr), F, in, gA, TPS, gB);
             if (i == 0) {
+                __syncthreads();
                 // grad_z rows of the tile, coalesced.
                 for (int idx = threadIdx.x; idx < E * TP; idx += blockDim.x) {
                     const int q = idx / E, k = idx % E;
@@ -313,11 +490,9 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
                 gA = gB;
                 gB = tmp;
             }
-            __syncthreads();
         }
+        __syncthreads();
     }
-    __syncthreads();
-    for (uint64_t i = threadIdx.x; i < P; i += blockDim.x) ws[gblock * P + i] = acc[i];
 }
 
 // ---- backward a: the output layer's incoming gradient gout = grad_h * window, fp32 ----------

@@ -21,10 +21,15 @@
 //!
 //! # Cost (per position; n hidden layers, f64 FLOPs for the hidden part, f32 for the rest)
 //! - forward: `2(E·F + (n−1)F²)` f64 FLOPs and `n·F` f64 sines, `2·C·F` f32 FLOPs and `C` expf;
-//!   reads `E` and writes `C` elements (the weights stay in L1/L2). For `C ≥ 256` the output layer
-//!   and the `[C, L]` store dominate (memory-bound: `C·sizeof(T)` bytes per position).
+//!   reads `E` and writes `C` elements. A block of 64 positions stages each hidden weight (f64) and
+//!   `out_weight` (f32, 128 channels at a time) in shared memory once, so the weights cross L2 once
+//!   per block rather than once per warp and element. For `C ≥ 256` the output layer (f32 FMAs
+//!   from register tiles) and the `[C, L]` store dominate. The window `exp(−t·|δ|)` is one expf
+//!   per output element: `t` and `δ` are stored (trainable) values with no structure a table or a
+//!   recurrence in `l` could use exactly.
 //! - backward: recomputes the hidden layers (no cache from the forward), about 3× their forward
-//!   FLOPs plus `2n·F` f64 sin/cos; the output layer's two products (`g_last = OWᵀ·gout` with
+//!   FLOPs plus `2n·F` f64 sin/cos (per 32-position tile: the weight staged in shared memory in
+//!   f64, `d W` as a register-tiled f64 product of the tile's `[F, 32]` and `[in, 32]` blocks); the output layer's two products (`g_last = OWᵀ·gout` with
 //!   `gout = grad_h ⊙ window`, and `grad_out_weight = gout·a_lastᵀ`, `2·C·F` f32 FLOPs each) are
 //!   f32 GEMMs ([`Device::gemm`]: cuBLAS on a GPU). Reads `grad_h` once (`C·sizeof(T)` bytes per
 //!   position) and goes through f32 chunk workspaces (`gout [C, ·]`, `a_last` and `g_last
@@ -57,7 +62,7 @@
 //! # Limits (typed errors before anything is launched)
 //! Every length against the dims, `1 ≤ L ≤ l_max`, devices, element alignment, outputs overlapping
 //! any other argument, and the dynamic shared memory ([`fwd_shared_bytes`], [`bwd_shared_bytes`];
-//! F = 64, E = 33, n = 3 needs 41 KiB forward and 141 KiB backward; n = 4: 173 KiB) against
+//! F = 64, E = 33, n = 3 needs 97 KiB forward and 135 KiB backward; n = 4: 152 KiB) against
 //! `dev.max_shared_bytes()` → [`HyenaError::SharedMemory`].
 
 use super::gemm::{gemm, GemmIn, GemmOut};
@@ -73,12 +78,12 @@ use super::storage_suffix as suffix;
 
 /// Most hidden (Linear → Sin) layers a launch takes (`HYENA_FILTER_MAX_LAYERS`).
 pub const MAX_LAYERS: usize = 4;
-/// Positions per tile (one per lane of a warp).
+/// Positions per tile of the backward kernel (one per lane of a warp).
 pub const TILE: usize = 32;
 /// Threads per block of every filter kernel (`HYENA_FILTER_BLOCK`).
 const BLOCK: u32 = 256;
-/// Row stride of the `[feature][TILE]` shared tile buffers (`HYENA_FILTER_TPS`).
-const TPS: usize = 33;
+/// Row stride of the backward's `[feature][TILE]` shared tile buffers (`HYENA_FILTER_TPS`).
+const TPS: usize = 34;
 /// Channels per chunk of the output-layer backward (`HYENA_FILTER_CB`).
 const CB: usize = 32;
 /// Most blocks of backward kernel 1 (each takes a contiguous range of tiles).
@@ -162,13 +167,25 @@ pub struct FilterGradViews<'a, T: Pod> {
     pub out_weight: DeviceViewMut<'a, T>,
 }
 
-/// Dynamic shared memory of the forward kernel: `(max(E, F) + F)·33` f64 + `F·33` f32.
-/// Saturates instead of overflowing (a saturated size is refused as too large).
+/// Positions per block of the forward kernel (`HYENA_FILTER_FTP`: two per lane).
+const FWD_TILE: usize = 64;
+/// Channels per staged chunk of `out_weight` in the forward kernel (`HYENA_FILTER_OCH`).
+const OCH: usize = 128;
+
+/// Features rounded up to the hidden layers' register tile of 8.
+fn pad8(width: usize) -> usize {
+    width.div_ceil(8).saturating_mul(8)
+}
+
+/// Dynamic shared memory of the forward kernel: two `[max(E, F)][64]` f64 tile buffers, then the
+/// larger of the staged hidden weight (`max(E, F)·(pad8(F) + 2)` f64) and the staged chunk of
+/// `out_weight` (`F·128` f32). Saturates instead of overflowing (a saturated size is refused as too
+/// large).
 pub fn fwd_shared_bytes(emb_dim: usize, width: usize) -> usize {
     let d = emb_dim.max(width);
-    d.saturating_add(width)
-        .saturating_mul(TPS * 8)
-        .saturating_add(width.saturating_mul(TPS * 4))
+    let wt = d.saturating_mul(pad8(width).saturating_add(2)).saturating_mul(8);
+    let owc = width.saturating_mul(OCH * 4);
+    d.saturating_mul(2 * FWD_TILE * 8).saturating_add(wt.max(owc))
 }
 
 /// f32 entries of one block's partial sums in backward kernel 1: `Σ_i F·(in_i + 1) + F`.
@@ -179,15 +196,20 @@ fn partial_len(emb_dim: usize, width: usize, n_layers: usize) -> usize {
         .fold(width, usize::saturating_add)
 }
 
-/// Dynamic shared memory of backward kernel 1: `(n·F + 3·max(E, F))·33` f64 + `P` f32
-/// (`P` = [`partial_len`]). Saturates instead of overflowing.
+/// Dynamic shared memory of backward kernel 1: `(n·F + 3·max(E, F))·34` f64 tile buffers and the
+/// staged weight of one layer (`max(max(E, F)·(pad8(F) + 2), F·(pad8(max(E, F)) + 2))` f64); the
+/// block's parameter sums live in its row of the `[G, P]` workspace. Saturates instead of
+/// overflowing.
 pub fn bwd_shared_bytes(emb_dim: usize, width: usize, n_layers: usize) -> usize {
     let d = emb_dim.max(width);
+    let wst = d
+        .saturating_mul(pad8(width).saturating_add(2))
+        .max(width.saturating_mul(pad8(d).saturating_add(2)));
     n_layers
         .saturating_mul(width)
         .saturating_add(d.saturating_mul(3))
         .saturating_mul(TPS * 8)
-        .saturating_add(partial_len(emb_dim, width, n_layers).saturating_mul(4))
+        .saturating_add(wst.saturating_mul(8))
 }
 
 fn check_shared(dev: &Arc<dyn Device>, kernel: &str, bytes: usize) -> Result<u32> {
@@ -271,7 +293,7 @@ pub fn implicit_filter_fwd<'a, T: DeviceScalar>(
     check_weights(dev, w, dims)?.arg("h [C, L]", &h, mul(c, l, "C·L")?).check()?;
     let kernel = format!("hyena_filter_fwd_{sfx}");
     let shared = check_shared(dev, &kernel, fwd_shared_bytes(dims.emb_dim, f))?;
-    let tiles = grid(l.div_ceil(TILE), "forward")?;
+    let tiles = grid(l.div_ceil(FWD_TILE), "forward")?;
     let (wp, bp) = ptrs(w.layers.iter().map(|(a, b)| (a.addr(), b.addr())));
     let p = HyenaFilterFwdParams {
         z: w.z.addr(),
