@@ -136,8 +136,14 @@ pub use shared::{profiled_operator, ConvOperands};
 /// - H100 → H200: the same GH100 tensor cores and clocks (989 dense bf16 TFLOP/s on both); the
 ///   H200's extra HBM bandwidth does not speed up a compute-bound kernel, so the H100 figure is
 ///   taken unchanged for the H200.
-/// - Attention core only: the QKV and output projections that the paper's FlashMHA includes are
-///   left out (they would add to attention's time: again in FlashAttention-2's favour).
+/// - Two attention columns: the attention core alone (`FA2`), and the paper's module (`MHA`):
+///   safari's `benchmarks/runtime_hyena_flashmha.py` times FlashMHA, i.e. the attention core plus
+///   its QKV projection (D → 3D) and output projection (D → D), against the HyenaOperator with its
+///   own in_proj (D → 3D at order 2) and out_proj (D → D). The MHA column adds those four GEMMs'
+///   forward (2) and backward (4: dX and dW of each) in the same GEMM roofline as the Hyena side
+///   (`gpu_model::predict_gemm`, bf16 tensor cores), with the same cost per launch, one launch for
+///   the attention core per pass, and bias epilogues free (their bias gradients left out): each
+///   choice again in attention's favour. [`mha_projection_gemms`] lists the shapes.
 // The table is built only where the profile runs kernels (`sim` and `cuda`); other builds use the
 // constants alone, as the flags' defaults.
 #[cfg_attr(not(all(feature = "sim", feature = "cuda")), allow(dead_code))]
@@ -167,6 +173,16 @@ pub mod versus {
         }
     }
 
+    /// The projection GEMMs of the paper's FlashMHA module at (B, L, D), as (m, n, k) with
+    /// C[m×n] = A[m×k]·B[k×n]: forward QKV (B·L × 3D × D) and output (B·L × D × D); backward the
+    /// input gradient and the weight gradient of each (dW with K = B·L).
+    pub fn mha_projection_gemms(b: usize, l: usize, d: usize) -> ([(u64, u64, u64); 2], [(u64, u64, u64); 4]) {
+        let (bl, d) = ((b * l) as u64, d as u64);
+        let fwd = [(bl, 3 * d, d), (bl, d, d)];
+        let bwd = [(bl, d, 3 * d), (3 * d, d, bl), (bl, d, d), (d, d, bl)];
+        (fwd, bwd)
+    }
+
     /// One row of the table.
     #[derive(Clone, Debug, Serialize)]
     pub struct Versus {
@@ -182,6 +198,13 @@ pub mod versus {
         pub hyena_fwdbwd_ms: f64,
         pub fa2_fwd_ms: f64,
         pub fa2_fwdbwd_ms: f64,
+        /// The projection GEMMs of the paper's MHA module per pass (`mha_projection_gemms`).
+        pub mha_proj_fwd: PassSum,
+        pub mha_proj_bwd: PassSum,
+        /// FlashMHA as the paper timed it: the attention core, one launch for it and the
+        /// projections, per pass.
+        pub mha_fwd_ms: f64,
+        pub mha_fwdbwd_ms: f64,
     }
 
     /// Causal attention FLOPs at (B, H, L, dh): forward, or forward + backward.
@@ -195,9 +218,16 @@ pub mod versus {
     }
 
     /// The row for (B, L, D) from the two passes' sums.
-    pub fn versus(b: usize, l: usize, d: usize, head_dim: usize, fwd: PassSum, bwd: PassSum, overhead_us: f64, fa2_tflops: f64) -> Versus {
+    /// `proj` = the MHA module's projection GEMMs per pass (forward, backward), from the same
+    /// GEMM model as the Hyena side.
+    #[allow(clippy::too_many_arguments)]
+    pub fn versus(b: usize, l: usize, d: usize, head_dim: usize, fwd: PassSum, bwd: PassSum, proj: (PassSum, PassSum), overhead_us: f64, fa2_tflops: f64) -> Versus {
         let heads = d / head_dim.max(1);
         let fa2 = |fb: bool| attention_flops(b, heads, l, head_dim, fb) / (fa2_tflops * 1e12) * 1e3;
+        // The attention core's own launch, per pass.
+        let core = overhead_us * 1e-3;
+        let mha_fwd_ms = fa2(false) + core + proj.0.ms(overhead_us);
+        let mha_bwd_ms = fa2(true) - fa2(false) + core + proj.1.ms(overhead_us);
         Versus {
             b,
             l,
@@ -211,6 +241,10 @@ pub mod versus {
             hyena_fwdbwd_ms: fwd.ms(overhead_us) + bwd.ms(overhead_us),
             fa2_fwd_ms: fa2(false),
             fa2_fwdbwd_ms: fa2(true),
+            mha_proj_fwd: proj.0,
+            mha_proj_bwd: proj.1,
+            mha_fwd_ms,
+            mha_fwdbwd_ms: mha_fwd_ms + mha_bwd_ms,
         }
     }
 
@@ -225,13 +259,13 @@ pub mod versus {
     /// The table as Markdown (the form docs/GPU_MODEL.md records).
     pub fn markdown(rows: &[Versus]) -> String {
         let mut s = String::from(
-            "| B | L | launches fwd+bwd | kernels µs | GEMMs µs | launch µs | Hyena fwd ms | FA2 fwd ms | fwd speedup | Hyena fwd+bwd ms | FA2 fwd+bwd ms | fwd+bwd speedup |\n\
-             |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+            "| B | L | launches fwd+bwd | kernels µs | GEMMs µs | launch µs | Hyena fwd ms | FA2 fwd ms | fwd speedup | Hyena fwd+bwd ms | FA2 fwd+bwd ms | fwd+bwd speedup | MHA fwd+bwd ms | fwd+bwd speedup vs MHA |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
         );
         for r in rows {
             let launches = r.fwd.launches + r.bwd.launches;
             s.push_str(&format!(
-                "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.3} | {:.3} | {:.2}x | {:.3} | {:.3} | {:.2}x |\n",
+                "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.3} | {:.3} | {:.2}x | {:.3} | {:.3} | {:.2}x | {:.3} | {:.2}x |\n",
                 r.b,
                 len(r.l),
                 launches,
@@ -244,6 +278,8 @@ pub mod versus {
                 r.hyena_fwdbwd_ms,
                 r.fa2_fwdbwd_ms,
                 r.fa2_fwdbwd_ms / r.hyena_fwdbwd_ms,
+                r.mha_fwdbwd_ms,
+                r.mha_fwdbwd_ms / r.hyena_fwdbwd_ms,
             ));
         }
         s
@@ -262,14 +298,23 @@ pub mod versus {
             assert_eq!(attention_flops(1, 12, 8192, 64, false), 103_079_215_104.0);
             let fwd = PassSum { kernels_us: 100.0, gemms_us: 50.0, launches: 10 };
             let bwd = PassSum { kernels_us: 200.0, gemms_us: 100.0, launches: 20 };
-            let v = versus(1, 8192, 768, 64, fwd, bwd, 3.0, 324.0);
+            // Projections: forward 40 µs in 2 GEMMs, backward 80 µs in 4. MHA forward = 0.318146 +
+            // 0.003 (core launch) + 0.040 + 0.006 = 0.367146 ms; backward = 0.795365 + 0.003 +
+            // 0.080 + 0.012 = 0.890365 ms; fwd+bwd 1.257511 ms, 2.33x the Hyena side's 0.54.
+            let proj = (PassSum { kernels_us: 0.0, gemms_us: 40.0, launches: 2 }, PassSum { kernels_us: 0.0, gemms_us: 80.0, launches: 4 });
+            let v = versus(1, 8192, 768, 64, fwd, bwd, proj, 3.0, 324.0);
             assert_eq!(v.heads, 12);
             assert!((v.fa2_fwd_ms - 0.318_146).abs() < 1e-6, "{}", v.fa2_fwd_ms);
             assert!((v.fa2_fwdbwd_ms - 1.113_511).abs() < 1e-6, "{}", v.fa2_fwdbwd_ms);
             assert!((v.hyena_fwd_ms - 0.18).abs() < 1e-12);
             assert!((v.hyena_fwdbwd_ms - 0.54).abs() < 1e-12);
+            assert!((v.mha_fwd_ms - 0.367_146).abs() < 1e-6, "{}", v.mha_fwd_ms);
+            assert!((v.mha_fwdbwd_ms - 1.257_511).abs() < 1e-6, "{}", v.mha_fwdbwd_ms);
             let md = markdown(&[v]);
-            assert!(md.contains("| 1 | 8K | 30 | 300 | 150 | 90 | 0.180 | 0.318 | 1.77x | 0.540 | 1.114 | 2.06x |"), "{md}");
+            assert!(md.contains("| 1 | 8K | 30 | 300 | 150 | 90 | 0.180 | 0.318 | 1.77x | 0.540 | 1.114 | 2.06x | 1.258 | 2.33x |"), "{md}");
+            let (f, b) = mha_projection_gemms(1, 8192, 768);
+            assert_eq!(f, [(8192, 2304, 768), (8192, 768, 768)]);
+            assert_eq!(b, [(8192, 768, 2304), (2304, 768, 8192), (8192, 768, 768), (768, 768, 8192)]);
         }
     }
 }
@@ -860,7 +905,23 @@ mod imp {
 
     /// The `--operator` rows: per operator shape profiled, its passes summed (H200).
     fn operator_versus(a: &ProfileArgs, rows: &[Row]) -> Vec<super::versus::Versus> {
-        use super::versus::{versus, PassSum};
+        use super::versus::{mha_projection_gemms, versus, PassSum};
+        // The MHA module's projections in the GEMM model of the Hyena side's GEMMs (`gemm_row`):
+        // the storage type's width, tensor cores unless f32; H200, as the pass sums.
+        let dtype = match a.dtype {
+            StorageDtype::Bf16 => DType::BF16,
+            StorageDtype::F16 => DType::F16,
+            StorageDtype::F32 => DType::F32,
+        };
+        let proj_sum = |shapes: &[(u64, u64, u64)]| {
+            let mut s = PassSum::default();
+            for &(m, n, k) in shapes {
+                let gm = Gemm { m, n, k, batch: 1, elem_bytes: dtype.size() as u64, tensor: dtype != DType::F32 };
+                s.gemms_us += predict_gemm(&H200, &gm).seconds * 1e6;
+                s.launches += 1;
+            }
+            s
+        };
         let mut out = Vec::new();
         for &b in &a.batch {
             for &l in &a.lengths {
@@ -880,7 +941,9 @@ mod imp {
                 let (fwd, bwd) = (sum("forward"), sum("backward"));
                 // A shape that was skipped (memory budget) has no rows.
                 if fwd.launches > 0 && bwd.launches > 0 {
-                    out.push(versus(b, l, a.d_model, a.head_dim, fwd, bwd, a.launch_overhead_us, a.fa2_tflops));
+                    let (pf, pb) = mha_projection_gemms(b, l, a.d_model);
+                    let proj = (proj_sum(&pf), proj_sum(&pb));
+                    out.push(versus(b, l, a.d_model, a.head_dim, fwd, bwd, proj, a.launch_overhead_us, a.fa2_tflops));
                 }
             }
         }
@@ -945,7 +1008,7 @@ mod imp {
         }
         let table = if a.operator { operator_versus(a, &rows) } else { Vec::new() };
         if a.operator {
-            println!("\n## Operator vs FlashAttention-2 ({MODEL_LABEL}; H200 predictions, {} µs per launch; FlashAttention-2 at {} TFLOP/s, causal, head dim {}, attention core only)\n", a.launch_overhead_us, a.fa2_tflops, a.head_dim);
+            println!("\n## Operator vs FlashAttention-2 ({MODEL_LABEL}; H200 predictions, {} µs per launch; FlashAttention-2 at {} TFLOP/s, causal, head dim {}; FA2 = attention core only, MHA = the core plus its QKV and output projection GEMMs, the paper's module)\n", a.launch_overhead_us, a.fa2_tflops, a.head_dim);
             print!("{}", super::versus::markdown(&table));
         }
         if let Some(p) = &a.json {

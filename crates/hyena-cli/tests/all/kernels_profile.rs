@@ -52,6 +52,13 @@ fn profile_models_every_launch_of_the_operator() {
     assert!(close(v["hyena_fwdbwd_ms"].as_f64().unwrap(), fwdbwd), "{v}");
     assert!(close(v["fa2_fwd_ms"].as_f64().unwrap(), 4_194_304.0 / 324e12 * 1e3), "{v}");
     assert!(close(v["fa2_fwdbwd_ms"].as_f64().unwrap(), 3.5 * 4_194_304.0 / 324e12 * 1e3), "{v}");
+    // The paper's MHA module: the core plus 2 projection GEMMs forward and 4 backward, modelled
+    // like the Hyena side's GEMMs, plus one launch of the core per pass.
+    assert_eq!((v["mha_proj_fwd"]["launches"].as_u64(), v["mha_proj_bwd"]["launches"].as_u64()), (Some(2), Some(4)), "{v}");
+    let proj_us = v["mha_proj_fwd"]["gemms_us"].as_f64().unwrap() + v["mha_proj_bwd"]["gemms_us"].as_f64().unwrap();
+    assert!(proj_us > 0.0, "{v}");
+    let mha = v["fa2_fwdbwd_ms"].as_f64().unwrap() + (proj_us + 3.0 * (2 + 4 + 2) as f64) * 1e-3;
+    assert!(close(v["mha_fwdbwd_ms"].as_f64().unwrap(), mha), "{v}");
     for r in rows {
         let (h200, h100) = (r["h200_us"].as_f64().unwrap(), r["h100_us"].as_f64().unwrap());
         assert!(h200.is_finite() && h200 > 0.0, "{r}");
