@@ -953,12 +953,12 @@ template <typename T> __device__ __forceinline__ void bwd_rows(const HyenaFftCon
 // a = ⌈E/3⌉ bits: W_n^x = W_n^{x mod 2^a} · W_n^{2^a·(⌊x/2^a⌋ mod 2^a)} · W_n^{2^{2a}·⌊x/2^{2a}⌋}.
 // One table serves every twiddle of a kernel: the radix-2 stages (W_{2·span}^j = W_n^{j·n/(2·span)})
 // and the four-step's inter-pass twiddles W_n^{k1·t2} (k1·t2 < n1·n2 = n). Entries: one sincospif
-// each, of an exact argument (−2j/n: j < n ≤ 2^21, n a power of two), within 1 ulp; a lookup is
+// each, of an exact argument (−2j/n: j < n ≤ 2^23, n a power of two), within 1 ulp; a lookup is
 // two complex products of them, within about 4 ulp (u = 2^-24) — the FFT's own rounding grows like
 // u·log2 n, so this is the same order (tests/all/fftconv_long.rs: f32 within 1e-5 of the f64
 // reference). Table size 2·2^a + 2^(E−2a) entries (n = 2^17: 160), against one sincospif and one
 // division per butterfly and per point before (≈ 5 per point in a column pass, ≈ 10 in a row pass).
-#define HYENA_PTW_LEVEL 128  // entries per level: a ≤ 7, E ≤ 21 (LONG_MAX_LEN = 2^20: n = 2^21)
+#define HYENA_PTW_LEVEL 256  // entries per level: a ≤ 8, E ≤ 23 (LONG_MAX_LEN = 2^22: n = 2^23); a = ⌈E/3⌉ ≤ 7 up to n = 2^21 fills only 128 of them
 struct PowTw {
     const float* re;
     const float* im;
@@ -970,14 +970,14 @@ struct PowTw {
 };
 // Fills the table of n = 2^E (re, im: 3·HYENA_PTW_LEVEL floats each) and waits for the block.
 __device__ inline PowTw build_pow_tw(float* re, float* im, unsigned E) {
-    if (E < 1 || E > 21) __trap();
+    if (E < 1 || E > 23) __trap();
     const unsigned a = (E + 2) / 3, size = 1u << a, top = 1u << (E > 2 * a ? E - 2 * a : 0u);
     const float scale = -2.0f / (float)(1u << E);  // a power of two: exact
     for (unsigned i = threadIdx.x; i < 3 * size; i += blockDim.x) {
         const unsigned lvl = i >> a, j = i & (size - 1);
         if (lvl == 2 && j >= top) continue;
         float s, c;
-        sincospif((float)(j << (a * lvl)) * scale, &s, &c);  // j·2^(a·lvl) < n ≤ 2^21: exact in fp32
+        sincospif((float)(j << (a * lvl)) * scale, &s, &c);  // j·2^(a·lvl) < n ≤ 2^23: exact in fp32
         re[lvl * HYENA_PTW_LEVEL + j] = c;
         im[lvl * HYENA_PTW_LEVEL + j] = s;
     }

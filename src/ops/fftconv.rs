@@ -10,7 +10,7 @@
 //!   4n + 64 KiB of FFT scratch at n = 32768; + 7 KiB static twiddle table). The
 //!   filter spectrum is fp32 complex, interleaved, `[C, n/2+1]` (`2·C·(n/2+1)` f32), scaled by 1/n.
 //! - **multi-pass** (four-step FFT in global memory, n = n1·n2), above those limits up to
-//!   [`LONG_MAX_LEN`] (2^20): three launches per call (column FFTs + twiddles, row FFTs × spectrum
+//!   [`LONG_MAX_LEN`] (2^22, FlashFFTConv's longest): three launches per call (column FFTs + twiddles, row FFTs × spectrum
 //!   and inverse, inverse column FFTs + gating), two batch rows of a channel per complex FFT. The
 //!   spectrum is the full complex `[C, n]` (`2·C·n` f32) in the four-step order (opaque: produce it
 //!   with [`fftconv_filter`] for the same `L`). The forward allocates a workspace of
@@ -39,20 +39,28 @@ pub const SMEM_MAX_LEN: usize = 16384;
 /// Longest row of the backward's shared-memory path (two spectra of n/2 complex each: 8n bytes,
 /// n = 16384 → 128 KiB).
 pub const BWD_SMEM_MAX_LEN: usize = 8192;
-/// Longest row the multi-pass path takes (n = 2^21). Tested on the simulator: L up to 32768 in
-/// the default test run, L = 2^20 (B = 2, forward) by an ignored test (rel. L2 5.6e-7, ~60 s).
-pub const LONG_MAX_LEN: usize = 1 << 20;
+/// Longest row the multi-pass path takes (n = 2^23, n1 = 2048 column points; the four-step
+/// twiddle table covers n ≤ 2^23). Tested on the simulator: L up to 32768 in the default test
+/// run; L = 2^20 and L = 2^22 (B = 2, forward) by ignored tests (rel. L2 5.6e-7 at 2^20, ~60 s).
+/// Whether a device has the memory for a given (B, C, L) is a separate, typed check (the
+/// allocations).
+pub const LONG_MAX_LEN: usize = 1 << 22;
 /// Most threads per block (`HYENA_FFTCONV_MAX_BLOCK` in the .cu file).
 const MAX_BLOCK: usize = 512;
 /// Threads per block of the multi-pass column passes.
 const LONG_COLS_BLOCK: u32 = 256;
 /// log2 of the multi-pass path's row length n2: a multiple of 4, so that the row FFTs are radix-16
 /// passes only (`lrow` in the .cu file: 256 threads per row, 7 barriers for a forward and inverse
-/// FFT); n1 = n / 4096 (8 at L = 8193, 512 at L = 2^20) makes the column passes short.
+/// FFT); n1 = n / 4096 (8 at L = 8193, 512 at L = 2^20, 2048 at L = 2^22) makes the column
+/// passes short.
 const LONG_ROW_LOG2: u32 = 12;
 /// Shared-memory budget of one column tile of the multi-pass path (n1 ≤ 512 at L ≤ 2^20: 16
-/// columns of 512 points fill it).
+/// columns of 512 points fill it). Above that the tile keeps [`LONG_MIN_TILE`] columns and grows:
+/// 64 KiB at n1 = 1024, 128 KiB at n1 = 2048 (L = 2^22; sm_80's 163 KiB and sm_90's 227 KiB hold it).
 const LONG_TILE_BYTES: usize = 64 * 1024;
+/// Fewest columns in a tile from n1 = 1024 on: 8 complex f32 = 64 contiguous workspace bytes (two
+/// 32-byte sectors) per row of the tile; 16 below n1 = 1024.
+const LONG_MIN_TILE: usize = 8;
 
 use super::storage_suffix as suffix;
 
@@ -92,8 +100,11 @@ impl LongPlan {
         let log2n2 = LONG_ROW_LOG2;
         let log2n1 = log2n - log2n2;
         // A tile of LONG_TILE_BYTES (8192 points: each block builds its twiddle table once, so
-        // small tiles pay it per few points), at least 16 adjacent columns (coalesced 64-byte rows).
-        let tile = (LONG_TILE_BYTES / (8usize << log2n1)).clamp(16, 1 << log2n2);
+        // small tiles pay it per few points), at least 16 adjacent columns (64-byte rows of f32
+        // input) up to n1 = 512; 8 from n1 = 1024 so that a tile fits in shared memory at n1 = 2048
+        // (half-sector reads of bf16 input there: the price of L = 2^22 on this design).
+        let min_tile = if log2n1 >= 10 { LONG_MIN_TILE } else { 16 };
+        let tile = (LONG_TILE_BYTES / (8usize << log2n1)).clamp(min_tile, 1 << log2n2);
         LongPlan { log2n1, log2n2, log2tile: tile.trailing_zeros() }
     }
     fn n1(&self) -> usize {
@@ -681,4 +692,34 @@ pub fn gated_fftconv_bwd_spectrum<'a, 'h, T: DeviceScalar>(
     let cfg = LaunchConfig { grid: (grid(c, "gated_fftconv_bwd")?, 1, 1), block: (block, 1, 1), shared_bytes: red_shared };
     unsafe { launch(dev, &red_name, cfg, &p) }?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every FFT size of the multi-pass path, n = 2^15 … fft_size(LONG_MAX_LEN) = 2^23: the plan
+    /// covers n, its column tile fits the 128 KiB that sm_80 and sm_90 grant a block, has at least
+    /// 16 columns below n1 = 1024 and 8 from there on, and tiles the n2 columns exactly; the row
+    /// pass is 256 threads of radix-16 butterflies; the four-step twiddle table of the kernels
+    /// (`HYENA_PTW_LEVEL` = 256 entries per level, a = ⌈log2 n / 3⌉) covers log2 n.
+    #[test]
+    fn long_plans_fit_every_length_up_to_the_limit() {
+        let top = fft_size(LONG_MAX_LEN).unwrap();
+        assert_eq!(top, 1 << 23);
+        let mut n = 1usize << 15;
+        while n <= top {
+            let p = LongPlan::new(n);
+            assert_eq!(p.n(), n);
+            assert!(p.cols_shared() <= 128 * 1024, "n = {n}: {} bytes", p.cols_shared());
+            let tile = 1usize << p.log2tile;
+            assert!(tile >= if p.n1() >= 1024 { 8 } else { 16 }, "n = {n}: tile {tile}");
+            assert_eq!(p.tiles() * tile, p.n2());
+            assert_eq!(p.rows_block(), 256);
+            let e = n.trailing_zeros();
+            assert!(1usize << e.div_ceil(3) <= 256, "n = {n}");
+            n *= 2;
+        }
+        assert!(matches!(fft_size(LONG_MAX_LEN + 1), Err(HyenaError::TooLong { .. })));
+    }
 }

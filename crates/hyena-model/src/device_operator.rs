@@ -44,7 +44,7 @@
 //! host side `T` is f32 or f64 (values are rounded to `S` on upload). Lengths: the fused conv
 //! takes its shared-memory path up to `L = 16384` (forward) / `8192` (backward) and its
 //! multi-pass (four-step) path above, up to
-//! [`hyena_kernels::ops::fftconv::LONG_MAX_LEN`] (2²⁰); longer rows are a typed
+//! [`hyena_kernels::ops::fftconv::LONG_MAX_LEN`] (2²², FlashFFTConv's longest); longer rows are a typed
 //! [`hyena_kernels::HyenaError::Length`] before any work is queued.
 
 use crate::config::OperatorConfig;
