@@ -169,6 +169,16 @@ fn long_gated_fftconv_bwd_f32_matches_cpu() {
     }
 }
 
+/// The backward of the longest row, L = LONG_MAX_LEN = 2^22 (every gradient, B = 2: one complex
+/// pair). Minutes on the simulator; meant for GPU runs.
+#[test]
+#[ignore = "long: L = 2^22 (minutes on the simulator); run on a GPU"]
+fn long_gated_fftconv_bwd_f32_longest() {
+    for dev in common::devices() {
+        check_bwd::<f32>(&dev, 2, 1, LONG_MAX_LEN, true, 1503);
+    }
+}
+
 #[test]
 fn long_gated_fftconv_bwd_bf16_f16_match_cpu() {
     for dev in common::devices() {
