@@ -254,8 +254,20 @@ pub fn filter_fwd<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<(Vec<T>,
     Ok((transpose(&out, l, c)?, FilterCache { l, inputs, pre, last, window, modulated }))
 }
 
-/// Positions per block of [`filter_infer`].
-const INFER_BLOCK: usize = 2048;
+/// Positions per block of [`filter_infer`]: the unit of parallel work. Fixed (never derived
+/// from the thread count), so `h` has the same bits on any pool.
+///
+/// Why 256 (was 2048): at L ≤ 2K one 2048-row block was the whole filter, so its `sin`, the f64
+/// conversions, the modulation and the transpose ran on one thread while the other idled; 256
+/// rows give 4 blocks at 1K and 8 at 2K. A block's working set (f64 `[256, F]` activations,
+/// `[256, C]` output: ~0.4 MiB at F = 64, C = 256 in f32) also stays in L2. Cost model per
+/// position: E·F + (layers − 1)·F² f64 multiply-adds, F·C in `T`, layers·F `sin`, C products
+/// with the window; per block, three GEMM calls (~µs of packing each).
+const INFER_BLOCK: usize = 256;
+
+/// Blocks per window of [`filter_infer`]: the `[window, C]` output buffer (8 MiB at C = 256 in
+/// f32) bounds the memory at any L; its rows are transposed into `h` window by window.
+const INFER_WINDOW_BLOCKS: usize = 32;
 
 /// Positions per partial sum of the filter backward's d freq (a fixed grouping: the same bits with
 /// any number of threads). 256 rows of F ≤ 64 values: ≥ 4 parallel chunks from L = 1K, and
@@ -281,6 +293,33 @@ pub fn filter_infer_into<T: Scalar>(w: &ImplicitFilter<T>, l: usize, h: &mut [T]
     infer_checked(w, l, h)
 }
 
+/// Per-thread work buffers of one [`filter_infer`] block (kept between blocks and calls: a
+/// fresh `[rows, F]` f64 vector per block and layer was a malloc, and at 2048 rows fresh pages,
+/// on every call).
+struct BlockScratch<T> {
+    /// The layer's input, `[rows, E or F]`, f64.
+    x: Vec<f64>,
+    /// The layer's output, `[rows, F]`, f64.
+    p: Vec<f64>,
+    /// The last Sin's output in `T`, `[rows, F]`.
+    last: Vec<T>,
+}
+
+thread_local! {
+    /// This thread's [`BlockScratch`] (of the last scalar type used).
+    static BLOCK_SCRATCH: std::cell::RefCell<Option<Box<dyn Any>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// `f` on this thread's [`BlockScratch`] of type `T` (taken out of the slot while `f` runs, so a
+/// nested call, e.g. a block stolen by this thread inside a GEMM's parallel loop, gets its own).
+fn with_block_scratch<T: Scalar, R>(f: impl FnOnce(&mut BlockScratch<T>) -> R) -> R {
+    let kept = BLOCK_SCRATCH.with(|cell| cell.borrow_mut().take()).and_then(|b| b.downcast::<BlockScratch<T>>().ok());
+    let mut s = kept.map(|b| *b).unwrap_or(BlockScratch { x: Vec::new(), p: Vec::new(), last: Vec::new() });
+    let r = f(&mut s);
+    BLOCK_SCRATCH.with(|cell| *cell.borrow_mut() = Some(Box::new(s)));
+    r
+}
+
 /// The body of [`filter_infer_into`], after [`ImplicitFilter::check_length`].
 fn infer_checked<T: Scalar>(w: &ImplicitFilter<T>, l: usize, h: &mut [T]) -> Result<()> {
     let (e, f, c) = (w.emb_dim, w.width, w.channels);
@@ -293,24 +332,28 @@ fn infer_checked<T: Scalar>(w: &ImplicitFilter<T>, l: usize, h: &mut [T]) -> Res
     // The same arithmetic either way: o · (exp(−t·|δ|) + shift).
     let cached = w.modulate && window_bytes::<T>(l, c) <= WINDOW_KEEP_BYTES;
     let win = if cached { Some(modulation_window(&w.t[..l], &w.deltas, w.shift)?) } else { None };
-    // One block of positions [p0, p1) → `[p1 − p0, C]`, exactly as filter_fwd computes those rows.
-    let block = |p0: usize, p1: usize| -> Result<Vec<T>> {
-        let rows = p1 - p0;
-        let mut x = to64(&w.z[p0 * e..p1 * e]);
-        let mut d_in = e;
-        for (wt, b) in &layers {
-            let mut p = vec![0.0f64; rows * f];
-            linear_fwd(&x, wt, Some(b), rows, d_in, f, &mut p)?;
-            for pr in p.chunks_mut(f) {
-                pr.iter_mut().zip(&freq).for_each(|(v, &fr)| *v *= fr);
+    // One block of positions [p0, p0 + rows) → `out` `[rows, C]`, exactly as filter_fwd computes
+    // those rows. The block's GEMMs run on this thread: the blocks are the parallel work.
+    let block = |p0: usize, out: &mut [T]| -> Result<()> {
+        let rows = out.len() / c;
+        with_block_scratch::<T, _>(|s| -> Result<()> {
+            s.x.clear();
+            s.x.extend(w.z[p0 * e..(p0 + rows) * e].iter().map(|v| v.as_f64()));
+            let mut d_in = e;
+            for (wt, b) in &layers {
+                s.p.resize(rows * f, 0.0);
+                super::linear::linear_fwd_serial(&s.x, wt, Some(b), rows, d_in, f, &mut s.p)?;
+                for pr in s.p.chunks_mut(f) {
+                    pr.iter_mut().zip(&freq).for_each(|(v, &fr)| *v *= fr);
+                }
+                vmath::sin_in_place(&mut s.p);
+                std::mem::swap(&mut s.x, &mut s.p);
+                d_in = f;
             }
-            vmath::sin_in_place(&mut p);
-            x = p;
-            d_in = f;
-        }
-        let last: Vec<T> = x.iter().map(|&v| T::lit(v)).collect();
-        let mut out = vec![T::zero(); rows * c];
-        linear_fwd(&last, &w.out_weight, None, rows, f, c, &mut out)?;
+            s.last.clear();
+            s.last.extend(s.x.iter().map(|&v| T::lit(v)));
+            super::linear::linear_fwd_serial(&s.last, &w.out_weight, None, rows, f, c, out)
+        })?;
         for (r, row) in out.chunks_exact_mut(c).enumerate() {
             if let Some(win) = &win {
                 let wr = &win[(p0 + r) * c..(p0 + r + 1) * c];
@@ -326,24 +369,17 @@ fn infer_checked<T: Scalar>(w: &ImplicitFilter<T>, l: usize, h: &mut [T]) -> Res
                 }
             }
         }
-        Ok(out)
+        Ok(())
     };
     check_len("filter h [C, L]", h.len(), shape_len("filter h [C, L]", &[c, l])?)?;
-    // A window of blocks in parallel, then written transposed into h.
-    let window = INFER_BLOCK * 2 * rayon::current_num_threads().max(1);
+    // A window of blocks in parallel into `buf` `[window, C]`, then written transposed into h.
+    let window = (INFER_BLOCK * INFER_WINDOW_BLOCKS).min(l);
+    let mut buf = try_vec("filter block outputs [window, C]", shape_len("filter block outputs [window, C]", &[window, c])?, T::zero())?;
     for w0 in (0..l).step_by(window) {
-        let w1 = (w0 + window).min(l);
-        let blocks: Vec<Vec<T>> = (w0..w1)
-            .step_by(INFER_BLOCK)
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .map(|p0| block(p0, (p0 + INFER_BLOCK).min(w1)))
-            .collect::<Result<_>>()?;
-        for (bi, out) in blocks.iter().enumerate() {
-            let p0 = w0 + bi * INFER_BLOCK;
-            let rows = out.len() / c;
-            super::linear::transpose_strided_into(out, rows, c, &mut h[p0..], l, false)?;
-        }
+        let rows = (w0 + window).min(l) - w0;
+        let out = &mut buf[..rows * c];
+        out.par_chunks_mut(INFER_BLOCK * c).enumerate().try_for_each(|(i, ob)| block(w0 + i * INFER_BLOCK, ob))?;
+        super::linear::transpose_strided_into(out, rows, c, &mut h[w0..], l, false)?;
     }
     Ok(())
 }

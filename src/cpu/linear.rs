@@ -26,6 +26,24 @@ pub fn matmul<T: Scalar>(
     trans_b: bool,
     accumulate: bool,
 ) -> Result<()> {
+    matmul_on(c, a, b, m, n, k, trans_a, trans_b, accumulate, true)
+}
+
+/// [`matmul`], on the calling thread only when `parallel` is false (for callers whose own
+/// parallel loop is the unit of work: the GEMMs of the implicit filter's blocks).
+#[allow(clippy::too_many_arguments)]
+fn matmul_on<T: Scalar>(
+    c: &mut [T],
+    a: &[T],
+    b: &[T],
+    m: usize,
+    n: usize,
+    k: usize,
+    trans_a: bool,
+    trans_b: bool,
+    accumulate: bool,
+    parallel: bool,
+) -> Result<()> {
     let (mn, mk, kn) = (
         m.checked_mul(n),
         m.checked_mul(k),
@@ -50,7 +68,7 @@ pub fn matmul<T: Scalar>(
     // Element strides (row stride, column stride) of op(A), op(B) and C.
     let (a_rs, a_cs) = if trans_a { (1isize, m as isize) } else { (k as isize, 1isize) };
     let (b_rs, b_cs) = if trans_b { (1isize, k as isize) } else { (n as isize, 1isize) };
-    let par = if m.saturating_mul(n).saturating_mul(k) >= PARALLEL_THRESHOLD && rayon::current_num_threads() > 1 {
+    let par = if parallel && m.saturating_mul(n).saturating_mul(k) >= PARALLEL_THRESHOLD && rayon::current_num_threads() > 1 {
         gemm::Parallelism::Rayon(rayon::current_num_threads())
     } else {
         gemm::Parallelism::None
@@ -237,8 +255,19 @@ pub fn linear_fwd<T: Scalar>(
     d_out: usize,
     y: &mut [T],
 ) -> Result<()> {
+    linear_fwd_on(x, w, bias, rows, d_in, d_out, y, true)
+}
+
+/// [`linear_fwd`] on the calling thread only (see [`matmul_on`]): the same arithmetic, the same
+/// bits.
+pub(crate) fn linear_fwd_serial<T: Scalar>(x: &[T], w: &[T], bias: Option<&[T]>, rows: usize, d_in: usize, d_out: usize, y: &mut [T]) -> Result<()> {
+    linear_fwd_on(x, w, bias, rows, d_in, d_out, y, false)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn linear_fwd_on<T: Scalar>(x: &[T], w: &[T], bias: Option<&[T]>, rows: usize, d_in: usize, d_out: usize, y: &mut [T], parallel: bool) -> Result<()> {
     check_len("linear weight", w.len(), shape_len("linear weight [out, in]", &[d_out, d_in])?)?;
-    matmul(y, x, w, rows, d_out, d_in, false, true, false)?;
+    matmul_on(y, x, w, rows, d_out, d_in, false, true, false, parallel)?;
     if let Some(b) = bias {
         check_len("linear bias", b.len(), d_out)?;
         for row in y.chunks_exact_mut(d_out.max(1)) {

@@ -24,29 +24,57 @@ fn check<T>(x: &[T], w: &[T], b: &[T], bs: usize, c: usize, l: usize) -> Result<
 
 /// Forward into `y` `[B, C, L]`.
 pub fn shortconv_fwd<T: Scalar>(x: &[T], w: &[T], b: &[T], bs: usize, c: usize, l: usize, y: &mut [T]) -> Result<()> {
+    shortconv_fwd_in_bias(x, None, w, b, bs, c, l, y)
+}
+
+/// [`shortconv_fwd`] of `x + in_bias` (`in_bias` `[C]`, added to every element of channel c's
+/// rows as they are read): the same bits as adding `in_bias` into `x` first and calling
+/// [`shortconv_fwd`] (each sum `x + in_bias` is rounded to `T` either way), without that pass.
+///
+/// Why: the inference path's in_proj bias was a serial read-and-write pass over its
+/// `[B, (N+1)·D, L]` output (6 MiB at B = 1, D = 256, L = 2K, f32) before this convolution read
+/// it again; the training path keeps `x + in_bias` for its backward, so it adds the bias itself.
+#[allow(clippy::too_many_arguments)]
+pub fn shortconv_fwd_in_bias<T: Scalar>(x: &[T], in_bias: Option<&[T]>, w: &[T], b: &[T], bs: usize, c: usize, l: usize, y: &mut [T]) -> Result<()> {
     check(x, w, b, bs, c, l)?;
     check_len("short conv y [B, C, L]", y.len(), x.len())?;
+    if let Some(ib) = in_bias {
+        check_len("short conv input bias [C]", ib.len(), c)?;
+    }
     y.par_chunks_mut(l).zip(x.par_chunks(l)).enumerate().for_each(|(row, (yr, xr))| {
         let ch = row % c;
         let (w0, w1, w2, bb) = (w[ch * 3], w[ch * 3 + 1], w[ch * 3 + 2], b[ch]);
-        // The first two outputs lack taps; the rest are one branch-free loop over three shifted
-        // slices, which the compiler vectorises (same operations in the same order: identical
-        // results).
-        let head = l.min(2);
-        for t in 0..head {
-            let mut acc = bb + w2 * xr[t];
-            if t >= 1 {
-                acc = acc + w1 * xr[t - 1];
-            }
-            yr[t] = acc;
-        }
-        if l > 2 {
-            for (((o, &x2), &x1), &x0) in yr[2..].iter_mut().zip(&xr[2..]).zip(&xr[1..l - 1]).zip(&xr[..l - 2]) {
-                *o = bb + w2 * x2 + w1 * x1 + w0 * x0;
+        match in_bias {
+            None => conv_row(xr, yr, w0, w1, w2, bb, |v| v),
+            Some(ib) => {
+                let ibc = ib[ch];
+                conv_row(xr, yr, w0, w1, w2, bb, |v| v + ibc)
             }
         }
     });
     Ok(())
+}
+
+/// One row of [`shortconv_fwd_in_bias`], reading each input through `inp`.
+#[inline(always)]
+fn conv_row<T: Scalar>(xr: &[T], yr: &mut [T], w0: T, w1: T, w2: T, bb: T, inp: impl Fn(T) -> T) {
+    let l = xr.len();
+    // The first two outputs lack taps; the rest are one branch-free loop over three shifted
+    // slices, which the compiler vectorises (same operations in the same order: identical
+    // results).
+    let head = l.min(2);
+    for t in 0..head {
+        let mut acc = bb + w2 * inp(xr[t]);
+        if t >= 1 {
+            acc = acc + w1 * inp(xr[t - 1]);
+        }
+        yr[t] = acc;
+    }
+    if l > 2 {
+        for (((o, &x2), &x1), &x0) in yr[2..].iter_mut().zip(&xr[2..]).zip(&xr[1..l - 1]).zip(&xr[..l - 2]) {
+            *o = bb + w2 * inp(x2) + w1 * inp(x1) + w0 * inp(x0);
+        }
+    }
 }
 
 /// Backward: returns `grad_x` `[B, C, L]` and accumulates `grad_w` `[C, 3]`, `grad_b` `[C]`.

@@ -6,7 +6,7 @@ use hyena_kernels::cpu::fftconv::{
 };
 use hyena_kernels::cpu::filter::{filter_bwd, filter_fwd, modulation_deltas, positional_embedding, ImplicitFilter};
 use hyena_kernels::cpu::linear::{linear_bwd, linear_fwd, matmul};
-use hyena_kernels::cpu::shortconv::{shortconv_bwd, shortconv_fwd};
+use hyena_kernels::cpu::shortconv::{shortconv_bwd, shortconv_fwd, shortconv_fwd_in_bias};
 use hyena_kernels::{rel_l2, HyenaError, Scalar};
 use rand::{Rng, SeedableRng};
 
@@ -277,6 +277,41 @@ fn shortconv_forward_and_backward() {
         assert!(rel_l2(&gw, &fd(&w, |v| loss(&x, v, &bias))) < 1e-7);
         assert!(rel_l2(&gb, &fd(&bias, |v| loss(&x, &w, v))) < 1e-7);
     }
+}
+
+/// The inference path's fused input bias: `shortconv_fwd_in_bias(x, ib)` must give the bits of
+/// adding `ib` to every row of `x` first and then `shortconv_fwd` (f32 and f64, lengths with and
+/// without the vectorised interior, outputs poisoned with NaN); a wrong-length bias is an error.
+#[test]
+fn shortconv_in_bias_is_bias_then_conv() {
+    fn check<T: Scalar>(rng: &mut rand::rngs::StdRng) {
+        for &l in &[1usize, 2, 3, 37, 1024] {
+            let (b, c) = (2, 5);
+            let x: Vec<T> = cast(&rnd(rng, b * c * l));
+            let (w, bias, ib): (Vec<T>, Vec<T>, Vec<T>) = (cast(&rnd(rng, c * 3)), cast(&rnd(rng, c)), cast(&rnd(rng, c)));
+            let mut xb = x.clone();
+            for (row, r) in xb.chunks_exact_mut(l).enumerate() {
+                r.iter_mut().for_each(|v| *v = *v + ib[row % c]);
+            }
+            let mut want = vec![T::nan(); b * c * l];
+            shortconv_fwd(&xb, &w, &bias, b, c, l, &mut want).unwrap();
+            let mut got = vec![T::nan(); b * c * l];
+            shortconv_fwd_in_bias(&x, Some(&ib), &w, &bias, b, c, l, &mut got).unwrap();
+            assert!(got.iter().all(|v| v.is_finite()), "every output written");
+            assert!(got.iter().zip(&want).all(|(g, w)| g.as_f64().to_bits() == w.as_f64().to_bits()), "{} l {l}: bits differ", T::NAME);
+            // Without a bias it is shortconv_fwd itself, and the bias must matter.
+            let mut plain = vec![T::nan(); b * c * l];
+            shortconv_fwd_in_bias(&x, None, &w, &bias, b, c, l, &mut plain).unwrap();
+            let mut direct = vec![T::nan(); b * c * l];
+            shortconv_fwd(&x, &w, &bias, b, c, l, &mut direct).unwrap();
+            assert!(plain.iter().zip(&direct).all(|(g, w)| g.as_f64().to_bits() == w.as_f64().to_bits()));
+            assert!(plain.iter().zip(&got).any(|(a, b)| a != b));
+            assert!(shortconv_fwd_in_bias(&x, Some(&ib[..c - 1]), &w, &bias, b, c, l, &mut got).is_err());
+        }
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(71);
+    check::<f32>(&mut rng);
+    check::<f64>(&mut rng);
 }
 
 #[test]

@@ -15,8 +15,9 @@ use hyena_kernels::cpu::fftconv::{gated_fftconv_bwd_into, gated_fftconv_fwd, Fft
 use hyena_kernels::cpu::filter::{self, FilterCache, FilterGrads, ImplicitFilter};
 use hyena_kernels::cpu::linear::matmul;
 use hyena_kernels::cpu::reduce::{add_f64, col_sums_f64, matmul_sum_k, sum_f64};
-use hyena_kernels::cpu::shortconv::{shortconv_bwd, shortconv_fwd};
+use hyena_kernels::cpu::shortconv::{shortconv_bwd, shortconv_fwd, shortconv_fwd_in_bias};
 use hyena_kernels::Scalar;
+use rayon::prelude::*;
 use realfft::num_complex::Complex;
 
 /// Whether a named tensor is trained or a fixed buffer.
@@ -720,7 +721,8 @@ impl<T: Scalar> HyenaOperator<T> {
         if spectra::keeps::<T>(nhf) {
             let hf = spectra::get_or_compute(&self.filter, l, || {
                 let h = filter_h()?;
-                let mut hf = hyena_kernels::error::try_vec("filter spectra [C, bins]", nhf, Complex::new(T::zero(), T::zero()))?;
+                // Pooled (stale: every bin is written); dropped spectra come back to the pool.
+                let mut hf = pool::take(nhf, Complex::new(T::zero(), T::zero()));
                 plan.filter_spectra_into(&h, cf, &mut hf)?;
                 pool::give(h);
                 Ok(hf)
@@ -737,17 +739,21 @@ impl<T: Scalar> HyenaOperator<T> {
     /// spectra.
     fn grouped_forward(&self, u: &[T], b: usize, l: usize, g: usize, h: FilterIn<'_, T>, plan: &FftConvPlan<T>) -> Result<Vec<T>> {
         let (d, n) = (self.cfg.d_model, self.cfg.order);
+        // y starts as the out_proj bias (the GEMMs below add into it); filled in parallel, its
+        // fresh pages faulted on both cores (2 MiB at B = 1, D = 256, L = 2K, f32).
         let mut y = vec![T::zero(); b * l * d];
-        for row in y.chunks_exact_mut(d) {
-            row.copy_from_slice(&self.out_proj_bias);
-        }
+        y.par_chunks_mut(d * 256).for_each(|rows| {
+            for row in rows.chunks_exact_mut(d) {
+                row.copy_from_slice(&self.out_proj_bias);
+            }
+        });
         // Given spectra, the groups need no spectra workspace.
         let ws_bins = if matches!(h, FilterIn::H(_)) { plan.bins() } else { 0 };
         let mut ws = GroupWs::new(b, n, g, l, ws_bins);
         for c0 in (0..d).step_by(g) {
             let c1 = (c0 + g).min(d);
             let (gw, m) = (c1 - c0, b * (c1 - c0) * l);
-            self.group_forward(u, b, l, c0, c1, h, plan, &mut ws)?;
+            self.group_forward(u, b, l, c0, c1, h, plan, &mut ws, false)?;
             // y_b [L, D] += last_bᵀ [L, G] · W_out[:, c0..c1]ᵀ, last = x₀ ⊙ v.
             let last = &ws.steps[(n - 2) * m..(n - 1) * m];
             let w_out_t = group_cols_t(&self.out_proj_weight, d, c0, c1);
@@ -764,8 +770,12 @@ impl<T: Scalar> HyenaOperator<T> {
     /// i < N, v for i = N), the short conv, the group's filter spectra (when given `h`
     /// `[(N−1)·D, L]`; given all spectra `[(N−1)·D, bins]`, their rows are used as they are) and
     /// every step of the recurrence, from `u`.
+    ///
+    /// `keep_zin`: `ws.zin` must hold the in_proj output with its bias (the backward reads it);
+    /// else (inference) it holds the GEMM's output and the short conv adds the bias as it reads
+    /// (the same bits, one pass over `[B, (N+1)·G, L]` fewer).
     #[allow(clippy::too_many_arguments)]
-    fn group_forward(&self, u: &[T], b: usize, l: usize, c0: usize, c1: usize, h: FilterIn<'_, T>, plan: &FftConvPlan<T>, ws: &mut GroupWs<T>) -> Result<()> {
+    fn group_forward(&self, u: &[T], b: usize, l: usize, c0: usize, c1: usize, h: FilterIn<'_, T>, plan: &FftConvPlan<T>, ws: &mut GroupWs<T>, keep_zin: bool) -> Result<()> {
         let (d, n) = (self.cfg.d_model, self.cfg.order);
         let (gw, bins) = (c1 - c0, plan.bins());
         let cg = (n + 1) * gw;
@@ -778,11 +788,13 @@ impl<T: Scalar> HyenaOperator<T> {
         for bi in 0..b {
             let zb = &mut zin[bi * cg * l..(bi + 1) * cg * l];
             matmul(zb, &w_in, &u[bi * l * d..(bi + 1) * l * d], cg, l, d, false, true, false)?;
-            for (row, &bias) in zb.chunks_exact_mut(l).zip(b_in.iter()) {
-                row.iter_mut().for_each(|x| *x = *x + bias);
+            if keep_zin {
+                for (row, &bias) in zb.chunks_exact_mut(l).zip(b_in.iter()) {
+                    row.iter_mut().for_each(|x| *x = *x + bias);
+                }
             }
         }
-        shortconv_fwd(zin, &w_sc, &b_sc, b, cg, l, uc)?;
+        shortconv_fwd_in_bias(zin, (!keep_zin).then_some(&b_in[..]), &w_sc, &b_sc, b, cg, l, uc)?;
         let uc = &*uc;
         let xs = |i: usize| Rows::new(&uc[i * gw * l..], b, gw, l, cg * l);
         let m = b * gw * l;
@@ -858,7 +870,7 @@ impl<T: Scalar> HyenaOperator<T> {
                     let c1 = (c0 + g).min(d);
                     let (gw, m) = (c1 - c0, b * (c1 - c0) * l);
                     let cgl = b * (n + 1) * gw * l;
-                    self.group_forward(&cache.u, b, l, c0, c1, FilterIn::H(h), &cache.plan, &mut ws)?;
+                    self.group_forward(&cache.u, b, l, c0, c1, FilterIn::H(h), &cache.plan, &mut ws, true)?;
                     let g_uc = &mut g_uc[..cgl];
                     {
                         let steps: Vec<&[T]> = (0..n - 1).map(|o| &ws.steps[o * m..(o + 1) * m]).collect();

@@ -80,12 +80,13 @@ pub(crate) fn give<X: Copy + Send + 'static>(v: Vec<X>) {
 /// Free every kept buffer (of this pool, of the group workspaces, the inference path's kept
 /// filter spectra and the implicit filter's cached modulation windows).
 pub fn release() {
+    // First: released spectra hand their buffers to this pool.
+    crate::spectra::release();
     if let Ok(mut pool) = POOL.lock() {
         pool.bufs.clear();
         pool.bytes = 0;
     }
     crate::operator::release_group_workspaces();
-    crate::spectra::release();
     hyena_kernels::cpu::filter::release_window_cache();
 }
 

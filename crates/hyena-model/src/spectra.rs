@@ -41,6 +41,23 @@ struct Entry {
     values: Vec<u64>,
     spectra: Arc<dyn Any + Send + Sync>,
     bytes: usize,
+    /// Hands the spectra's buffer to [`crate::pool`] when no caller holds it any more
+    /// (monomorphised for the entry's `T`).
+    recycle: fn(Arc<dyn Any + Send + Sync>),
+}
+
+/// The buffer of `spectra` (a `Vec<Complex<T>>`) back to [`crate::pool`] for the next call's
+/// spectra, unless a caller still holds it.
+///
+/// Why: a dropped entry (a call with other weights, or [`release`]) freed 4 MiB at L = 2K
+/// (B = 1, D = 256, order 2, f32), which the next miss allocated and zeroed again: fresh pages
+/// each time (the bench's like-for-like `hyena_fwd` misses on every call).
+fn recycle<T: Scalar>(spectra: Arc<dyn Any + Send + Sync>) {
+    if let Ok(v) = spectra.downcast::<Vec<Complex<T>>>() {
+        if let Ok(v) = Arc::try_unwrap(v) {
+            crate::pool::give(v);
+        }
+    }
 }
 
 static CACHE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
@@ -111,12 +128,19 @@ pub(crate) fn get_or_compute<T: Scalar>(
         let bytes = spectra.len() * std::mem::size_of::<Complex<T>>();
         let values = ps.iter().flat_map(|p| p.iter().map(|x| x.as_f64().to_bits())).collect();
         let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-        cache.insert(0, Entry { ty: TypeId::of::<T>(), header: head, values, spectra: spectra.clone(), bytes });
+        cache.insert(0, Entry { ty: TypeId::of::<T>(), header: head, values, spectra: spectra.clone(), bytes, recycle: recycle::<T> });
         let mut total = 0;
-        cache.retain(|e| {
+        let mut dropped = Vec::new();
+        cache.retain_mut(|e| {
             total += e.bytes;
-            total <= CACHE_BYTES
+            let keep = total <= CACHE_BYTES;
+            if !keep {
+                dropped.push((e.recycle, std::mem::replace(&mut e.spectra, Arc::new(()))));
+            }
+            keep
         });
+        drop(cache);
+        dropped.into_iter().for_each(|(r, s)| r(s));
     }
     Ok(spectra)
 }
@@ -124,8 +148,11 @@ pub(crate) fn get_or_compute<T: Scalar>(
 /// Free every kept spectrum ([`crate::pool::release`] calls it too). The next
 /// [`crate::operator::HyenaOperator::infer`] computes its filter and spectra again, as a call with
 /// new weights does (the bench times its like-for-like `hyena_fwd` column so).
+///
+/// Their buffers go to [`crate::pool`] (bounded; [`crate::pool::release`] frees them after this).
 pub fn release() {
-    CACHE.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    let entries = std::mem::take(&mut *CACHE.lock().unwrap_or_else(|e| e.into_inner()));
+    entries.into_iter().for_each(|e| (e.recycle)(e.spectra));
 }
 
 /// Bytes of spectra kept now.

@@ -467,20 +467,21 @@ fn same_bits_for_every_thread_count() {
     }
 }
 
-/// `filter_infer` evaluates the filter in blocks of 2048 positions: at L = 4173 (three blocks, the
-/// last partial) it must give `filter_fwd`'s h, modulated and normalised, to rounding.
+/// `filter_infer` evaluates the filter in blocks of 256 positions, 32 blocks (8192 positions) per
+/// window: at L = 8501 (two windows, the second of one full and one partial block, 53 positions)
+/// it must give `filter_fwd`'s h, modulated and normalised, to rounding.
 #[test]
 fn filter_infer_matches_filter_fwd_across_blocks() {
     use hyena_kernels::cpu::filter::{filter_fwd, filter_infer};
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     for normalized in [false, true] {
-        let op = HyenaOperator::<f64>::init(&OperatorConfig { d_model: 4, ..cfg(3, 4173, normalized) }, &mut rng).unwrap();
-        let (h, _) = filter_fwd(&op.filter, 4173).unwrap();
-        let hi = filter_infer(&op.filter, 4173).unwrap();
+        let op = HyenaOperator::<f64>::init(&OperatorConfig { d_model: 4, ..cfg(3, 8501, normalized) }, &mut rng).unwrap();
+        let (h, _) = filter_fwd(&op.filter, 8501).unwrap();
+        let hi = filter_infer(&op.filter, 8501).unwrap();
         assert!(rel_l2(&hi, &h) < 1e-14, "normalized {normalized}: {:e}", rel_l2(&hi, &h));
         let (h5, _) = filter_fwd(&op.filter, 5).unwrap();
         assert!(rel_l2(&filter_infer(&op.filter, 5).unwrap(), &h5) < 1e-14);
-        assert!(filter_infer(&op.filter, 4174).is_err() && filter_infer(&op.filter, 0).is_err());
+        assert!(filter_infer(&op.filter, 8502).is_err() && filter_infer(&op.filter, 0).is_err());
     }
 }
 
