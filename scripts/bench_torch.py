@@ -278,8 +278,12 @@ def wants_another(times, min_reps, sample_ms, budget_ms):
 # slower than RIVAL_FACTOR x the other variant's median, its own median cannot be the faster one
 # (every run, hence the median, is above the rival's), and the remaining runs would only cost time
 # (safari's nn.Conv1d backward is seconds per run at B=8, D=768).
+# A variant whose estimated run (its previous length's median extrapolated, as for the estimate
+# cap) exceeds RIVAL_SKIP x the other variant's median at this length is not run at all (at 2
+# threads nn.Conv1d's backward takes seconds where the port's whole fwd+bwd takes ~100 ms).
 RIVAL_RUNS = 2
 RIVAL_FACTOR = 1.2
+RIVAL_SKIP = 3.0
 
 
 def clearly_slower(times, rival_ms):
@@ -410,7 +414,8 @@ def main(argv=None):
         "fwd timing": "fwd columns under torch.no_grad() (inference); fwd+bwd with autograd",
         "hyena short conv": "nn.Conv1d" if a.conv1d else "shifted products (== depthwise Conv1d k=3)",
         "hyena variants": ", ".join(a.hyena_variants),
-        "slower variant": f"sampling stops once {RIVAL_RUNS} runs are all > {RIVAL_FACTOR:g}x the other variant's median",
+        "slower variant": f"sampling stops once {RIVAL_RUNS} runs are all > {RIVAL_FACTOR:g}x the other variant's median; "
+                          f"not run when estimated > {RIVAL_SKIP:g}x it from its previous length",
     }
     results, columns = [], []
 
@@ -441,6 +446,9 @@ def main(argv=None):
             est = ms0 * r * r if quadratic else ms0 * r * math.log2(max(l, 2)) / math.log2(max(l0, 2))
             if est / 1e3 > a.max_est_secs:
                 put(key, l, None, 0, f"skipped (est. > {a.max_est_secs:g} s)")
+                return None
+            if rival_ms is not None and est > RIVAL_SKIP * rival_ms:
+                put(key, l, None, 0, f"skipped (est. {est:.0f} ms > {RIVAL_SKIP:g}x the other variant's {rival_ms:.0f} ms)")
                 return None
         try:
             fn = make_fn()
