@@ -412,7 +412,8 @@ def main(argv=None):
         "device": dev,
         "threads": torch.get_num_threads(),
         "fwd timing": "fwd columns under torch.no_grad() (inference); fwd+bwd with autograd",
-        "hyena short conv": "nn.Conv1d" if a.conv1d else "shifted products (== depthwise Conv1d k=3)",
+        "port short conv": "nn.Conv1d" if a.conv1d else "shifted products (== depthwise Conv1d k=3)",
+        "safari short conv": "nn.Conv1d (as the original)",
         "hyena variants": ", ".join(a.hyena_variants),
         "slower variant": f"sampling stops once {RIVAL_RUNS} runs are all > {RIVAL_FACTOR:g}x the other variant's median; "
                           f"not run when estimated > {RIVAL_SKIP:g}x it from its previous length",
