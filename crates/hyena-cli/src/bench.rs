@@ -1256,6 +1256,10 @@ mod tests {
         assert!(!rep.columns.iter().find(|c| c.key == "torch_best_fwd").unwrap().plot);
         let txt = rep.table();
         assert!(txt.contains("25.00 safari") && txt.contains("5.00 port"), "{txt}");
+        // The helper's "slower variant not run" status reads as such in the table.
+        let mut skipped = rep.clone();
+        skipped.rows[0].cells[0] = Cell::missing("skipped (est. 90 ms > 3x the other variant's 20 ms)");
+        assert!(skipped.table().lines().any(|l| l.trim_start().starts_with("1K") && l.contains(" skipped ")));
         let csv = rep.csv();
         let head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
         let vcol = head.iter().position(|h| *h == "torch_best_fwd_variant").expect("variant column");

@@ -65,6 +65,8 @@ impl Cell {
                 let s = &self.status;
                 if let Some(rest) = s.strip_prefix("skipped (est. > ") {
                     format!("skip>{}", rest.trim_end_matches(')').replace(' ', ""))
+                } else if s.starts_with("skipped") {
+                    "skipped".into()
                 } else if s.starts_with("OOM") {
                     "OOM".into()
                 } else if s.starts_with("pending") {
