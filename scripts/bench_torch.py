@@ -3,10 +3,14 @@
 
 CPU (`--device cpu`):
   torch_sdpa_fwd / _fwdbwd     causal F.scaled_dot_product_attention, f32, [B, H, L, dh]
-  torch_hyena_fwd / _fwdbwd    a standalone PyTorch Hyena operator (written here from the
-                               paper's equations: in_proj -> short depthwise conv -> implicit
+  torch_hyena_fwd / _fwdbwd    the port: a standalone PyTorch Hyena operator (written here from
+                               the paper's equations: in_proj -> short depthwise conv -> implicit
                                filter FFN -> gated rfft/irfft causal long convolutions ->
                                out_proj), f32
+  torch_safari_fwd / _fwdbwd   the original safari HyenaOperator (build_safari: nn.Conv1d short
+                               conv), f32; timed right after the port at each length, and not
+                               sampled further once clearly slower (RIVAL_* below)
+                               (--hyena-variants picks either or both)
 GPU (`--device cuda`):
   flash2_fwd / _fwdbwd         SDPA restricted to SDPBackend.FLASH_ATTENTION (FlashAttention-2),
                                bf16, causal
@@ -184,7 +188,6 @@ def build_safari(torch, d, order, filter_width, emb_dim, l_max, device, dtype):
       * fftconv_ref per order step: rfft(k, 2L)/2L recomputed in the step, rfft(v), irfft, + v * bias;
       * out_proj on the [B, L, D] view of v * x0."""
     nn = torch.nn
-    F = torch.nn.functional
 
     class Sin(nn.Module):
         def __init__(self, dim, w=1.0):
