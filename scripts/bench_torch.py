@@ -3,10 +3,14 @@
 
 CPU (`--device cpu`):
   torch_sdpa_fwd / _fwdbwd     causal F.scaled_dot_product_attention, f32, [B, H, L, dh]
-  torch_hyena_fwd / _fwdbwd    a standalone PyTorch Hyena operator (written here from the
-                               paper's equations: in_proj -> short depthwise conv -> implicit
+  torch_hyena_fwd / _fwdbwd    the port: a standalone PyTorch Hyena operator (written here from
+                               the paper's equations: in_proj -> short depthwise conv -> implicit
                                filter FFN -> gated rfft/irfft causal long convolutions ->
                                out_proj), f32
+  torch_safari_fwd / _fwdbwd   the original safari HyenaOperator (build_safari: nn.Conv1d short
+                               conv), f32; timed right after the port at each length, and not
+                               sampled further once clearly slower (RIVAL_* below)
+                               (--hyena-variants picks either or both)
 GPU (`--device cuda`):
   flash2_fwd / _fwdbwd         SDPA restricted to SDPBackend.FLASH_ATTENTION (FlashAttention-2),
                                bf16, causal
@@ -67,10 +71,19 @@ def parse_args(argv=None):
     p.add_argument("--fwd-only", action="store_true")
     p.add_argument("--conv1d", action="store_true",
                    help="short conv through nn.Conv1d (slow CPU backward) instead of shifted products")
+    p.add_argument("--hyena-variants", default="port,safari",
+                   help="PyTorch Hyena operators to time: 'port' (this script's, torch_hyena_* columns), "
+                        "'safari' (the original HyenaOperator with nn.Conv1d, torch_safari_* columns)")
+    p.add_argument("--check-variants", action="store_true",
+                   help="check that the port and safari's module compute the same y and input gradient "
+                        "(order 2, shared weights, f64), print the deviations, exit 1 if they differ")
     p.add_argument("--out", default="-", help="JSON output path ('-' for stdout)")
     p.add_argument("--serve", action="store_true", help="answer one length per stdin line (see above)")
     a = p.parse_args(argv)
     a.lengths = sorted({int(x) for x in a.lengths.split(",") if x.strip()})
+    a.hyena_variants = [x.strip() for x in a.hyena_variants.split(",") if x.strip()]
+    if not a.hyena_variants or any(x not in ("port", "safari") for x in a.hyena_variants):
+        p.error("--hyena-variants takes a comma-separated subset of port,safari")
     if a.width % a.head_dim != 0:
         p.error("--width must be a multiple of --head-dim")
     if a.order < 2:
@@ -161,6 +174,93 @@ def build_hyena(torch, d, order, filter_width, emb_dim, l_max, device, dtype, co
     return HyenaOperator().to(device=device, dtype=dtype)
 
 
+def build_safari(torch, d, order, filter_width, emb_dim, l_max, device, dtype):
+    """The original safari `HyenaOperator` (HazyResearch/safari, src/models/sequence/hyena.py, with
+    its default `hyena-filter`), restated here without its repository (registry, einops, OptimModule)
+    but with the same modules, shapes and autograd graph for the bench's configuration (num_heads 1,
+    num_blocks 1, inner_factor 1, dropout 0, activation "id", no fused fftconv, no post-order FFN):
+      * in_proj Linear(D, (N+1)D) -> [B, (N+1)D, L] -> short_filter = nn.Conv1d(k=3, groups=C,
+        padding=2)[..., :L] (PyTorch's own depthwise conv, forward and backward);
+      * the activations viewed [B, heads=1, C, blocks=1, L] as safari's rearrange does;
+      * HyenaFilter: positional embedding z (a trainable Parameter, lr 1e-5 in safari: its gradient is
+        computed), an FFN Linear(emb, W), Sin, 2 x (Linear(W, W), Sin) with ONE shared Sin module
+        (freq w=1), Linear(W, (N-1)D, bias=False), exponential modulation; channels (v o) interleaved;
+      * fftconv_ref per order step: rfft(k, 2L)/2L recomputed in the step, rfft(v), irfft, + v * bias;
+      * out_proj on the [B, L, D] view of v * x0."""
+    nn = torch.nn
+
+    class Sin(nn.Module):
+        def __init__(self, dim, w=1.0):
+            super().__init__()
+            self.freq = nn.Parameter(w * torch.ones(1, dim))
+
+        def forward(self, x):
+            return torch.sin(self.freq * x)
+
+    class HyenaFilter(nn.Module):
+        def __init__(self, channels, emb_dim, width, seq_len):
+            super().__init__()
+            t = torch.linspace(0, 1, seq_len)[None, :, None]  # [1, L, 1]
+            bands = (emb_dim - 1) // 2
+            w = 2 * math.pi * torch.linspace(0, seq_len - 1, seq_len)[None, :, None] / seq_len
+            f = torch.linspace(1e-4, bands - 1, bands)[None, None]
+            zc = torch.exp(-1j * f * w)
+            self.z = nn.Parameter(torch.cat([t, zc.real, zc.imag], dim=-1))  # [1, L, emb]
+            self.register_buffer("t", t)
+            act = Sin(width)  # one module, shared by the three activations (as safari)
+            self.implicit_filter = nn.Sequential(
+                nn.Linear(emb_dim, width), act,
+                nn.Linear(width, width), act,
+                nn.Linear(width, width), act,
+                nn.Linear(width, channels, bias=False),
+            )
+            max_decay, min_decay = math.log(1e-2) / 0.3, math.log(1e-2) / 1.5
+            self.register_buffer("deltas", torch.linspace(min_decay, max_decay, channels)[None, None])
+            self.bias = nn.Parameter(torch.randn(channels))
+
+        def filter(self, l):
+            h = self.implicit_filter(self.z[:, :l])  # [1, L, C]
+            return h * torch.exp(-self.t[:, :l] * self.deltas.abs())
+
+    def fftconv_ref(u, k, bias):
+        seqlen = u.shape[-1]
+        n = 2 * seqlen
+        k_f = torch.fft.rfft(k, n=n) / n
+        u_f = torch.fft.rfft(u.to(dtype=k.dtype), n=n)
+        if u.dim() > 3:
+            k_f = k_f.unsqueeze(1)
+        y = torch.fft.irfft(u_f * k_f, n=n, norm="forward")[..., :seqlen]
+        return (y + u * bias.unsqueeze(-1)).to(dtype=u.dtype)
+
+    class HyenaOperator(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.d, self.order = d, order
+            total = d * (order + 1)
+            self.out_proj = nn.Linear(d, d)
+            self.in_proj = nn.Linear(d, total)
+            self.short_filter = nn.Conv1d(total, total, 3, groups=total, padding=2)
+            self.filter_fn = HyenaFilter(d * (order - 1), emb_dim, filter_width, l_max)
+            self.dropout = nn.Dropout(0.0)
+
+        def forward(self, u):  # u [B, L, D]
+            b, l = u.shape[0], u.shape[-2]
+            u = self.in_proj(u).transpose(1, 2)  # 'b l d -> b d l'
+            uc = self.short_filter(u)[..., :l]
+            uc = uc.view(b, 1, (self.order + 1) * self.d, 1, l)  # 'b (ho v) (z l) -> b ho v z l'
+            *x, v = uc.split(self.d, dim=2)
+            k = self.filter_fn.filter(l)  # [1, L, (v o)]
+            k = k.view(1, l, self.d, self.order - 1).permute(0, 3, 2, 1)[0]  # 'c l (v o) -> c o v l'
+            bias = self.filter_fn.bias.view(self.d, self.order - 1).t()  # '(v o) -> o v'
+            for o, x_i in enumerate(reversed(x[1:])):
+                v = self.dropout(v * x_i)
+                v = fftconv_ref(v, k[o], bias[o, None, :, None])
+            y = (v * x[0]).permute(0, 3, 4, 1, 2).reshape(b, l, self.d)  # 'b h v z l -> b (z l) (h v)'
+            return self.out_proj(y)
+
+    return HyenaOperator().to(device=device, dtype=dtype)
+
+
 # ------------------------------------------------------------------------------------------------
 
 
@@ -175,6 +275,24 @@ def wants_another(times, min_reps, sample_ms, budget_ms):
     spent = sum(times)
     enough = n >= min_reps and spent >= sample_ms
     return not enough and n < MAX_REPS and spent + spent / n <= budget_ms
+
+
+# The slower PyTorch variant of a cell is not sampled in full: once RIVAL_RUNS timed runs are all
+# slower than RIVAL_FACTOR x the other variant's median, its own median cannot be the faster one
+# (every run, hence the median, is above the rival's), and the remaining runs would only cost time
+# (safari's nn.Conv1d backward is seconds per run at B=8, D=768).
+# A variant whose estimated run (its previous length's median extrapolated, as for the estimate
+# cap) exceeds RIVAL_SKIP x the other variant's median at this length is not run at all (at 2
+# threads nn.Conv1d's backward takes seconds where the port's whole fwd+bwd takes ~100 ms).
+RIVAL_RUNS = 2
+RIVAL_FACTOR = 1.2
+RIVAL_SKIP = 3.0
+
+
+def clearly_slower(times, rival_ms):
+    """True when at least RIVAL_RUNS runs were taken and even the fastest of them is slower than
+    RIVAL_FACTOR x rival_ms."""
+    return len(times) >= RIVAL_RUNS and min(times) > RIVAL_FACTOR * rival_ms
 
 
 def quantile(v, q):
@@ -210,14 +328,18 @@ class Timer:
         fn()
         return (time.perf_counter() - t0) * 1e3
 
-    def run(self, fn):
-        """Median ms, number of timed runs, and the spread (dict of spread())."""
+    def run(self, fn, rival_ms=None):
+        """Median ms, number of timed runs, and the spread (dict of spread()). With rival_ms (the
+        median of the other variant of the same quantity, just timed), sampling stops as soon as
+        this one is clearly the slower: see `clearly_slower`."""
         for _ in range(self.warmup):
             self.once(fn)
         if self.device == "cuda":
             self.torch.cuda.synchronize()
         ts = []
         while wants_another(ts, self.reps, self.sample_s * 1e3, self.budget_s * 1e3):
+            if rival_ms is not None and clearly_slower(ts, rival_ms):
+                break
             ts.append(self.once(fn))
         sp = spread(ts)
         return sp["median"], len(ts), sp
@@ -232,6 +354,42 @@ def is_oom(torch, e):
     return "out of memory" in str(e).lower() or "can't allocate memory" in str(e).lower()
 
 
+def check_variants(torch):
+    """The port (shifted products and nn.Conv1d) against safari's module with the port's weights:
+    for order 2 the two parametrisations coincide (safari's (v o) channel interleave is the identity
+    with one filter, its shared Sin has the same frequency 1 as the port's three). Safari computes
+    the positional embedding through a complex64 exp, the port through f32 cos/sin, hence the
+    tolerance 1e-6 relative (measured ~4e-9) rather than f64 rounding."""
+    torch.manual_seed(0)
+    d, l, ok = 64, 300, True
+    s = build_safari(torch, d, 2, 16, 33, l, "cpu", torch.float64)
+    for conv1d in (False, True):
+        p = build_hyena(torch, d, 2, 16, 33, l, "cpu", torch.float64, conv1d)
+        with torch.no_grad():
+            s.in_proj.load_state_dict(p.in_proj.state_dict())
+            s.out_proj.load_state_dict(p.out_proj.state_dict())
+            s.short_filter.load_state_dict(p.short.state_dict())
+            lp = [m for m in p.filt.ffn if isinstance(m, torch.nn.Linear)]
+            ls = [m for m in s.filter_fn.implicit_filter if isinstance(m, torch.nn.Linear)]
+            for x, y in zip(lp, ls):
+                y.load_state_dict(x.state_dict())
+            s.filter_fn.bias.copy_(p.skip.view(-1))
+        u = torch.randn(2, l, d, dtype=torch.float64, requires_grad=True)
+        gy = torch.randn(2, l, d, dtype=torch.float64)
+        outs = []
+        for m in (p, s):
+            u.grad = None
+            y = m(u)
+            y.backward(gy)
+            outs.append((y.detach(), u.grad.clone()))
+        for what, i in (("y", 0), ("dL/du", 1)):
+            a, b = outs[0][i], outs[1][i]
+            rel = ((a - b).abs().max() / a.abs().max()).item()
+            log(f"port ({'nn.Conv1d' if conv1d else 'shifted products'}) vs safari: {what} max deviation {rel:.2e} relative")
+            ok &= rel < 1e-6
+    return 0 if ok else 1
+
+
 def main(argv=None):
     a = parse_args(argv)
     try:
@@ -240,6 +398,8 @@ def main(argv=None):
     except Exception as e:  # noqa: BLE001
         log(f"torch not available: {e}")
         return 3
+    if a.check_variants:
+        return check_variants(torch)
     dev = a.device
     if dev == "cuda" and not torch.cuda.is_available():
         log("--device cuda but torch.cuda.is_available() is False")
@@ -255,7 +415,11 @@ def main(argv=None):
         "device": dev,
         "threads": torch.get_num_threads(),
         "fwd timing": "fwd columns under torch.no_grad() (inference); fwd+bwd with autograd",
-        "hyena short conv": "nn.Conv1d" if a.conv1d else "shifted products (== depthwise Conv1d k=3)",
+        "port short conv": "nn.Conv1d" if a.conv1d else "shifted products (== depthwise Conv1d k=3)",
+        "safari short conv": "nn.Conv1d (as the original)",
+        "hyena variants": ", ".join(a.hyena_variants),
+        "slower variant": f"sampling stops once {RIVAL_RUNS} runs are all > {RIVAL_FACTOR:g}x the other variant's median; "
+                          f"not run when estimated > {RIVAL_SKIP:g}x it from its previous length",
     }
     results, columns = [], []
 
@@ -277,8 +441,9 @@ def main(argv=None):
 
     prev = {}
 
-    def cell(key, l, quadratic, make_fn):
-        """Build the workload with make_fn() -> callable, time it, record the cell."""
+    def cell(key, l, quadratic, make_fn, rival_ms=None):
+        """Build the workload with make_fn() -> callable, time it, record the cell (rival_ms: see
+        Timer.run)."""
         if key in prev:
             l0, ms0 = prev[key]
             r = l / l0
@@ -286,9 +451,12 @@ def main(argv=None):
             if est / 1e3 > a.max_est_secs:
                 put(key, l, None, 0, f"skipped (est. > {a.max_est_secs:g} s)")
                 return None
+            if rival_ms is not None and est > RIVAL_SKIP * rival_ms:
+                put(key, l, None, 0, f"skipped (est. {est:.0f} ms > {RIVAL_SKIP:g}x the other variant's {rival_ms:.0f} ms)")
+                return None
         try:
             fn = make_fn()
-            ms, reps, sp = timer.run(fn)
+            ms, reps, sp = timer.run(fn, rival_ms)
             sync()
         except Exception as e:  # noqa: BLE001
             if dev == "cuda":
@@ -373,9 +541,12 @@ def main(argv=None):
         meta["gpu"] = torch.cuda.get_device_name()
 
     # ---------------- Hyena ----------------
-    def hyena_fn(l, bwd):
+    def hyena_fn(l, bwd, variant="port"):
         def make():
-            op = build_hyena(torch, D, a.order, a.filter_width, a.emb_dim, l, dev, torch.float32, a.conv1d)
+            if variant == "safari":
+                op = build_safari(torch, D, a.order, a.filter_width, a.emb_dim, l, dev, torch.float32)
+            else:
+                op = build_hyena(torch, D, a.order, a.filter_width, a.emb_dim, l, dev, torch.float32, a.conv1d)
             u = torch.randn(B, l, D, device=dev, requires_grad=bwd)
             gy = torch.randn(B, l, D, device=dev) if bwd else None
 
@@ -410,9 +581,18 @@ def main(argv=None):
 
         return make
 
-    col("torch_hyena_fwd", "PyTorch Hyena operator fwd (standalone, f32)")
-    if not a.fwd_only:
-        col("torch_hyena_fwdbwd", "PyTorch Hyena operator fwd+bwd (standalone, f32)")
+    hyena_cols = []  # (key, variant, bwd)
+    for variant in a.hyena_variants:
+        name = "hyena" if variant == "port" else "safari"
+        what = ("PyTorch Hyena operator, the bench's port (standalone, f32)" if variant == "port"
+                else "PyTorch Hyena operator, safari's HyenaOperator (nn.Conv1d short conv, f32)")
+        col(f"torch_{name}_fwd", what + " fwd")
+        hyena_cols.append((f"torch_{name}_fwd", variant, False))
+        if not a.fwd_only:
+            col(f"torch_{name}_fwdbwd", what + " fwd+bwd")
+            hyena_cols.append((f"torch_{name}_fwdbwd", variant, True))
+    # fwd before fwd+bwd; within a quantity the variants in --hyena-variants order
+    hyena_cols.sort(key=lambda c: c[2])
     copy_gbps = None
     if dev == "cuda":
         col("torch_fftconv_fwd", "PyTorch FFT conv, gated mixing core fwd (f32)")
@@ -440,10 +620,12 @@ def main(argv=None):
                 cell(f"{att_key}_fwd", l, True, attn_fn(l, False, ctx))
             if not a.fwd_only and want(f"{att_key}_fwdbwd"):
                 cell(f"{att_key}_fwdbwd", l, True, attn_fn(l, True, ctx))
-        if want("torch_hyena_fwd"):
-            cell("torch_hyena_fwd", l, False, hyena_fn(l, False))
-        if not a.fwd_only and want("torch_hyena_fwdbwd"):
-            cell("torch_hyena_fwdbwd", l, False, hyena_fn(l, True))
+        done = {}  # bwd -> median of the variant timed first at this length
+        for key, variant, bwd in hyena_cols:
+            if want(key):
+                ms = cell(key, l, False, hyena_fn(l, bwd, variant), done.get(bwd))
+                if ms is not None and bwd not in done:
+                    done[bwd] = ms
         if dev == "cuda" and only is None:
             ms = cell("torch_fftconv_fwd", l, False, fftconv_fn(l))
             if copy_gbps is not None:

@@ -99,6 +99,11 @@ pub struct BenchArgs {
     /// Do not run the PyTorch baselines.
     #[arg(long)]
     no_torch: bool,
+    /// PyTorch Hyena operators timed against the Rust one (comma-separated subset of `port`,
+    /// the bench's own port, and `safari`, the original safari HyenaOperator with nn.Conv1d);
+    /// with both, each cell's ratio uses the faster and the `torch_best_*` columns name it.
+    #[arg(long, default_value = "port,safari")]
+    torch_hyena: String,
     /// Skip the forward+backward columns.
     #[arg(long)]
     fwd_only: bool,
@@ -472,7 +477,16 @@ pub fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             cpu_columns(&a, &s, &mut rep, server.as_mut());
             if let (Some(srv), Some((_, ver))) = (server, torch_ok) {
                 merge_torch(&mut rep, &srv.results, ver);
-                rep.notes.push("PyTorch cells ran right after their Rust counterpart at each length (hyena_fwd, torch_hyena_fwd, hyena_fwdbwd, …)".into());
+                rep.notes.push("PyTorch cells ran right after their Rust counterpart at each length (hyena_fwd, torch_hyena_fwd, torch_safari_fwd, hyena_fwdbwd, …)".into());
+                if rep.columns.iter().any(|c| c.key.starts_with("torch_best")) {
+                    rep.notes.push(
+                        "PyTorch Hyena operator: two implementations, the bench's port (torch_hyena_*: short conv as shifted products) and \
+                         safari's HyenaOperator (torch_safari_*: nn.Conv1d short conv, trainable positional embedding); torch_best_* and the \
+                         torch/hyena_* ratios take the faster per cell and name it; the slower is sampled until it is clearly slower \
+                         (2 runs all > 1.2x the other's median)"
+                            .into(),
+                    );
+                }
             }
         }
         Backend::Cuda | Backend::Sim => {
@@ -615,14 +629,35 @@ fn probe_torch(a: &BenchArgs, python: &str, notes: &mut Vec<String>) -> Option<(
     }
 }
 
-/// The PyTorch column timed right after the Rust column `key` (same quantity), if any.
-fn torch_pair(key: &str) -> Option<&'static str> {
+/// The PyTorch columns timed right after the Rust column `key` (same quantity), in this order.
+fn torch_pair(key: &str) -> &'static [&'static str] {
     match key {
-        "hyena_fwd" => Some("torch_hyena_fwd"),
-        "hyena_fwdbwd" => Some("torch_hyena_fwdbwd"),
-        "attn_fwd" => Some("torch_sdpa_fwd"),
-        "attn_fwdbwd" => Some("torch_sdpa_fwdbwd"),
-        _ => None,
+        "hyena_fwd" => &["torch_hyena_fwd", "torch_safari_fwd"],
+        "hyena_fwdbwd" => &["torch_hyena_fwdbwd", "torch_safari_fwdbwd"],
+        "attn_fwd" => &["torch_sdpa_fwd"],
+        "attn_fwdbwd" => &["torch_sdpa_fwdbwd"],
+        _ => &[],
+    }
+}
+
+/// The PyTorch Hyena operator's implementations, (name, column key prefix): the bench's port
+/// (`scripts/bench_torch.py` `build_hyena`) and safari's original module (`build_safari`).
+const TORCH_HYENA_VARIANTS: [(&str, &str); 2] = [("port", "torch_hyena"), ("safari", "torch_safari")];
+
+/// The faster of several measurements of one quantity (`(variant name, cell)`, in a fixed
+/// order): the smallest median wins (ties: the first); the result names it in `variant`. No
+/// measured cell: a missing cell whose status lists each variant's.
+fn faster_variant(cands: &[(&str, &Cell)]) -> Cell {
+    let best = cands
+        .iter()
+        .filter_map(|&(name, c)| c.value.filter(|v| v.is_finite()).map(|v| (name, c, v)))
+        .fold(None::<(&str, &Cell, f64)>, |acc, x| match acc {
+            Some(a) if a.2 <= x.2 => Some(a),
+            _ => Some(x),
+        });
+    match best {
+        Some((name, c, _)) => Cell { variant: Some(name.to_string()), ..c.clone() },
+        None => Cell::missing(cands.iter().map(|(n, c)| format!("{n}: {}", c.status)).collect::<Vec<_>>().join("; ")),
     }
 }
 
@@ -697,10 +732,10 @@ fn cpu_columns(a: &BenchArgs, s: &Setup, rep: &mut Report, mut torch: Option<&mu
             }
             cells.push(cell);
             pb.inc(1);
-            let want: Vec<&str> = torch_pair(key).filter(|t| torch_keys.iter().any(|k| k == t)).into_iter().collect();
+            let want: Vec<&str> = torch_pair(key).iter().copied().filter(|t| torch_keys.iter().any(|k| k == t)).collect();
             ask_torch(want, &mut torch, &mut rep.notes);
         }
-        let rest: Vec<&str> = torch_keys.iter().map(String::as_str).filter(|k| !keys.iter().any(|(r, _)| torch_pair(r) == Some(k))).collect();
+        let rest: Vec<&str> = torch_keys.iter().map(String::as_str).filter(|k| !keys.iter().any(|(r, _)| torch_pair(r).contains(k))).collect();
         ask_torch(rest, &mut torch, &mut rep.notes);
         if let Some(ms) = keys.iter().position(|(k, _)| *k == "attn_fwd").and_then(|i| cells[i].value) {
             let shape = AttnShape { b: batch, h: heads, l, dh: a.head_dim };
@@ -766,6 +801,7 @@ fn torch_args(a: &BenchArgs, s: &Setup, dev: &str) -> Vec<String> {
         ("--warmup", s.policy.warmup.max(1).to_string()),
         ("--max-est-secs", a.max_est_secs.to_string()),
         ("--cell-budget-secs", a.cell_budget_secs.to_string()),
+        ("--hyena-variants", a.torch_hyena.clone()),
     ];
     let mut args: Vec<String> = flags.into_iter().flat_map(|(flag, v)| [flag.to_string(), v]).collect();
     if a.fwd_only {
@@ -788,12 +824,17 @@ fn merge_torch(rep: &mut Report, tr: &torch::TorchResults, ver: String) {
             row.cells.push(c);
         }
     }
+    add_torch_best(rep);
     let has = |k: &str| rep.columns.iter().any(|c| c.key == k);
     let mut ratios = Vec::new();
+    // With both PyTorch Hyena variants the ratio is against the faster per cell (torch_best_*);
+    // with one, against it.
+    let (tf, tb) = if has("torch_best_fwd") { ("torch_best_fwd", "torch_best_fwdbwd") } else { ("torch_hyena_fwd", "torch_hyena_fwdbwd") };
+    let (sf, sb) = if has("torch_safari_fwd") && !has("torch_hyena_fwd") { ("torch_safari_fwd", "torch_safari_fwdbwd") } else { (tf, tb) };
     for (key, num, den) in [
         ("torchsdpa/hyena_fwd", "torch_sdpa_fwd", "hyena_fwd"),
-        ("torchhyena/hyena_fwd", "torch_hyena_fwd", "hyena_fwd"),
-        ("torchhyena/hyena_fwdbwd", "torch_hyena_fwdbwd", "hyena_fwdbwd"),
+        ("torch/hyena_fwd", sf, "hyena_fwd"),
+        ("torch/hyena_fwdbwd", sb, "hyena_fwdbwd"),
         ("flash2/torchfft", "flash2_fwd", "torch_fftconv_fwd"),
         ("flash2/hyena_gpu_fwd", "flash2_fwd", "hyena_gpu_fwd"),
         ("flash2/hyena_gpu_fwdbwd", "flash2_fwdbwd", "hyena_gpu_fwdbwd"),
@@ -806,6 +847,34 @@ fn merge_torch(rep: &mut Report, tr: &torch::TorchResults, ver: String) {
         }
     }
     rep.ratios.extend(ratios);
+}
+
+/// With both PyTorch Hyena variants in `rep`, the columns `torch_best_fwd` / `torch_best_fwdbwd`:
+/// per row the faster of the two ([`faster_variant`]), naming which.
+fn add_torch_best(rep: &mut Report) {
+    for (q, what) in [("fwd", "fwd"), ("fwdbwd", "fwd+bwd")] {
+        let idx: Vec<Option<usize>> =
+            TORCH_HYENA_VARIANTS.iter().map(|(_, p)| rep.columns.iter().position(|c| c.key == format!("{p}_{q}"))).collect();
+        if idx.iter().any(Option::is_none) {
+            continue;
+        }
+        rep.columns.push(Column {
+            key: format!("torch_best_{q}"),
+            label: format!("PyTorch Hyena operator {what}: per cell the faster of the port and safari's HyenaOperator (named)"),
+            unit: "ms".into(),
+            plot: false,
+        });
+        for row in rep.rows.iter_mut() {
+            let missing = Cell::missing("not reported");
+            let cands: Vec<(&str, &Cell)> = TORCH_HYENA_VARIANTS
+                .iter()
+                .zip(&idx)
+                .map(|((name, _), i)| (*name, i.and_then(|i| row.cells.get(i)).unwrap_or(&missing)))
+                .collect();
+            let best = faster_variant(&cands);
+            row.cells.push(best);
+        }
+    }
 }
 
 /// The device columns ([`gpu`]) on the device `--device` names; in a build without it, a cell
@@ -1107,6 +1176,117 @@ fn unix_time() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn timed(v: f64, reps: usize) -> Cell {
+        Cell { min: Some(0.9 * v), p25: Some(0.95 * v), p75: Some(1.1 * v), ..Cell::ok(v, reps) }
+    }
+
+    #[test]
+    fn the_faster_torch_variant_wins_and_is_named() {
+        let (port, safari) = (timed(12.0, 9), timed(8.5, 3));
+        let b = faster_variant(&[("port", &port), ("safari", &safari)]);
+        assert_eq!((b.value, b.reps, b.min, b.variant.as_deref()), (Some(8.5), 3, safari.min, Some("safari")));
+        let b = faster_variant(&[("port", &timed(7.0, 5)), ("safari", &safari)]);
+        assert_eq!((b.value, b.variant.as_deref()), (Some(7.0), Some("port")));
+        // A tie goes to the first (the port); the order of the candidates decides, not the name.
+        let tie = faster_variant(&[("port", &timed(5.0, 5)), ("safari", &timed(5.0, 2))]);
+        assert_eq!((tie.reps, tie.variant.as_deref()), (5, Some("port")));
+        // A variant without a value (skipped, error) cannot win; none measured: both statuses.
+        let skip = Cell::missing("skipped (est. > 30 s)");
+        let b = faster_variant(&[("port", &skip), ("safari", &safari)]);
+        assert_eq!(b.variant.as_deref(), Some("safari"));
+        let none = faster_variant(&[("port", &skip), ("safari", &Cell::missing("OOM"))]);
+        assert_eq!((none.value, none.variant.as_deref()), (None, None));
+        assert_eq!(none.status, "port: skipped (est. > 30 s); safari: OOM");
+        let nan = Cell::ok(f64::NAN, 1);
+        assert_eq!(faster_variant(&[("port", &nan), ("safari", &safari)]).variant.as_deref(), Some("safari"));
+    }
+
+    #[test]
+    fn both_hyena_variants_are_asked_right_after_the_rust_cell() {
+        assert_eq!(torch_pair("hyena_fwd"), ["torch_hyena_fwd", "torch_safari_fwd"]);
+        assert_eq!(torch_pair("hyena_fwdbwd"), ["torch_hyena_fwdbwd", "torch_safari_fwdbwd"]);
+        assert_eq!(torch_pair("attn_fwd"), ["torch_sdpa_fwd"]);
+        assert!(torch_pair("core_fwd").is_empty());
+    }
+
+    fn report_with(keys: &[&str], rows: &[(usize, Vec<Cell>)]) -> Report {
+        Report {
+            meta: Vec::new(),
+            columns: keys.iter().map(|k| Column { key: k.to_string(), label: k.to_string(), unit: "ms".into(), plot: true }).collect(),
+            ratios: Vec::new(),
+            rows: rows.iter().map(|(l, c)| Row { l: *l, cells: c.clone() }).collect(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// merge_torch with both variants: the best columns pick per row, the ratios divide the faster
+    /// PyTorch time by the Rust one, and the table, CSV and JSON name the winner.
+    #[test]
+    fn merged_torch_ratios_use_the_faster_variant_per_cell() {
+        let mut rep = report_with(&["hyena_fwd", "hyena_fwdbwd"], &[(1024, vec![Cell::ok(2.0, 5), Cell::ok(10.0, 5)]), (2048, vec![Cell::ok(4.0, 5), Cell::ok(20.0, 5)])]);
+        let helper = r#"{"meta": {}, "columns": [
+              {"key": "torch_hyena_fwd", "label": "p"}, {"key": "torch_safari_fwd", "label": "s"},
+              {"key": "torch_hyena_fwdbwd", "label": "p"}, {"key": "torch_safari_fwdbwd", "label": "s"}],
+            "results": [
+              {"key": "torch_hyena_fwd", "L": 1024, "value": 5.0, "reps": 5, "status": "ok"},
+              {"key": "torch_safari_fwd", "L": 1024, "value": 6.0, "reps": 2, "status": "ok"},
+              {"key": "torch_hyena_fwdbwd", "L": 1024, "value": 30.0, "reps": 5, "status": "ok"},
+              {"key": "torch_safari_fwdbwd", "L": 1024, "value": 25.0, "reps": 5, "status": "ok"},
+              {"key": "torch_hyena_fwd", "L": 2048, "value": 12.0, "reps": 5, "status": "ok"},
+              {"key": "torch_safari_fwd", "L": 2048, "value": 9.0, "reps": 5, "status": "ok"},
+              {"key": "torch_hyena_fwdbwd", "L": 2048, "value": 50.0, "reps": 5, "status": "ok"},
+              {"key": "torch_safari_fwdbwd", "L": 2048, "value": null, "reps": 0, "status": "skipped (est. > 30 s)"}
+            ]}"#;
+        merge_torch(&mut rep, &torch::parse(helper).unwrap(), "2.x".into());
+        let r = |key: &str, row: usize| {
+            let ratio = rep.ratios.iter().find(|r| r.key == key).unwrap_or_else(|| panic!("no ratio {key}"));
+            rep.ratio(&rep.rows[row], ratio)
+        };
+        assert_eq!((r("torch/hyena_fwd", 0), r("torch/hyena_fwd", 1)), (Some(2.5), Some(2.25)));
+        assert_eq!((r("torch/hyena_fwdbwd", 0), r("torch/hyena_fwdbwd", 1)), (Some(2.5), Some(2.5)));
+        let best = |key: &str, row: usize| {
+            let i = rep.columns.iter().position(|c| c.key == key).unwrap();
+            rep.rows[row].cells[i].variant.clone()
+        };
+        assert_eq!(best("torch_best_fwd", 0).as_deref(), Some("port"));
+        assert_eq!(best("torch_best_fwd", 1).as_deref(), Some("safari"));
+        assert_eq!(best("torch_best_fwdbwd", 0).as_deref(), Some("safari"));
+        assert_eq!(best("torch_best_fwdbwd", 1).as_deref(), Some("port"));
+        assert!(!rep.columns.iter().find(|c| c.key == "torch_best_fwd").unwrap().plot);
+        let txt = rep.table();
+        assert!(txt.contains("25.00 safari") && txt.contains("5.00 port"), "{txt}");
+        // The helper's "slower variant not run" status reads as such in the table.
+        let mut skipped = rep.clone();
+        skipped.rows[0].cells[0] = Cell::missing("skipped (est. 90 ms > 3x the other variant's 20 ms)");
+        assert!(skipped.table().lines().any(|l| l.trim_start().starts_with("1K") && l.contains(" skipped ")));
+        let csv = rep.csv();
+        let head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+        let vcol = head.iter().position(|h| *h == "torch_best_fwd_variant").expect("variant column");
+        assert!(!head.contains(&"torch_hyena_fwd_variant"));
+        let row1: Vec<&str> = csv.lines().nth(2).unwrap().split(',').collect();
+        assert_eq!(row1[vcol], "safari");
+        let json = rep.json().to_string();
+        assert!(json.contains(r#""variant":"safari""#), "{json}");
+    }
+
+    /// With the port alone (`--torch-hyena port`) there is no best column and the ratios use it.
+    #[test]
+    fn one_torch_variant_is_used_directly() {
+        let mut rep = report_with(&["hyena_fwd"], &[(1024, vec![Cell::ok(2.0, 5)])]);
+        let helper = r#"{"columns": [{"key": "torch_hyena_fwd", "label": "p"}],
+            "results": [{"key": "torch_hyena_fwd", "L": 1024, "value": 5.0, "reps": 5, "status": "ok"}]}"#;
+        merge_torch(&mut rep, &torch::parse(helper).unwrap(), "2.x".into());
+        assert!(!rep.columns.iter().any(|c| c.key.starts_with("torch_best")));
+        let ratio = rep.ratios.iter().find(|r| r.key == "torch/hyena_fwd").unwrap();
+        assert_eq!((ratio.num.as_str(), rep.ratio(&rep.rows[0], ratio)), ("torch_hyena_fwd", Some(2.5)));
+        let mut rep = report_with(&["hyena_fwd"], &[(1024, vec![Cell::ok(2.0, 5)])]);
+        let helper = r#"{"columns": [{"key": "torch_safari_fwd", "label": "s"}],
+            "results": [{"key": "torch_safari_fwd", "L": 1024, "value": 7.0, "reps": 5, "status": "ok"}]}"#;
+        merge_torch(&mut rep, &torch::parse(helper).unwrap(), "2.x".into());
+        let ratio = rep.ratios.iter().find(|r| r.key == "torch/hyena_fwd").unwrap();
+        assert_eq!(rep.ratio(&rep.rows[0], ratio), Some(3.5));
+    }
 
     #[test]
     fn parses_lengths_with_k() {

@@ -34,14 +34,18 @@ pub struct Cell {
     /// Third quartile of the timed runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p75: Option<f64>,
+    /// For a column that takes the faster of several implementations of one quantity (the
+    /// PyTorch Hyena operator: the bench's port or safari's module), which one this cell is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
 }
 
 impl Cell {
     pub fn ok(value: f64, reps: usize) -> Self {
-        Cell { value: Some(value), reps, status: "ok".into(), est_ms: None, est_mib: None, peak_mib: None, min: None, p25: None, p75: None }
+        Cell { value: Some(value), reps, status: "ok".into(), est_ms: None, est_mib: None, peak_mib: None, min: None, p25: None, p75: None, variant: None }
     }
     pub fn missing(status: impl Into<String>) -> Self {
-        Cell { value: None, reps: 0, status: status.into(), est_ms: None, est_mib: None, peak_mib: None, min: None, p25: None, p75: None }
+        Cell { value: None, reps: 0, status: status.into(), est_ms: None, est_mib: None, peak_mib: None, min: None, p25: None, p75: None, variant: None }
     }
     /// Interquartile range as a fraction of the median, when the spread is known.
     pub fn iqr_rel(&self) -> Option<f64> {
@@ -53,11 +57,16 @@ impl Cell {
     /// Short text for the terminal table.
     fn short(&self, decimals: usize) -> String {
         match self.value {
-            Some(v) => format!("{v:.decimals$}"),
+            Some(v) => match &self.variant {
+                Some(w) => format!("{v:.decimals$} {w}"),
+                None => format!("{v:.decimals$}"),
+            },
             None => {
                 let s = &self.status;
                 if let Some(rest) = s.strip_prefix("skipped (est. > ") {
                     format!("skip>{}", rest.trim_end_matches(')').replace(' ', ""))
+                } else if s.starts_with("skipped") {
+                    "skipped".into()
                 } else if s.starts_with("OOM") {
                     "OOM".into()
                 } else if s.starts_with("pending") {
@@ -208,8 +217,15 @@ impl Report {
     /// estimates and peak, and the spread (`<key>_min`, `_p25`, `_p75`), then the ratios.
     pub fn csv(&self) -> String {
         let mut s = String::from("L");
-        for c in &self.columns {
+        // Columns that choose between implementations get `<key>_variant` (which one won).
+        let chooses: Vec<bool> = (0..self.columns.len())
+            .map(|i| self.rows.iter().any(|r| r.cells.get(i).is_some_and(|c| c.variant.is_some())))
+            .collect();
+        for (c, &ch) in self.columns.iter().zip(&chooses) {
             let _ = write!(s, ",{k}_{u},{k}_reps,{k}_status,{k}_est_ms,{k}_est_mib,{k}_peak_mib,{k}_min,{k}_p25,{k}_p75", k = c.key, u = unit_tag(&c.unit));
+            if ch {
+                let _ = write!(s, ",{}_variant", c.key);
+            }
         }
         for r in &self.ratios {
             let _ = write!(s, ",{}", r.key);
@@ -224,6 +240,9 @@ impl Report {
                 let q = |x: Option<f64>| x.map(|x| format!("{x:.4}")).unwrap_or_default();
                 let _ = write!(s, ",{v},{},{},{},{},{}", c.reps, csv_field(&c.status), o(c.est_ms), o(c.est_mib), o(c.peak_mib));
                 let _ = write!(s, ",{},{},{}", q(c.min), q(c.p25), q(c.p75));
+                if chooses[i] {
+                    let _ = write!(s, ",{}", csv_field(c.variant.as_deref().unwrap_or("")));
+                }
             }
             for r in &self.ratios {
                 let v = self.ratio(row, r).map(|x| format!("{x:.4}")).unwrap_or_default();
