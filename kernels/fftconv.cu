@@ -661,7 +661,8 @@ template <typename T> __device__ inline bool aligned2(const void* p) { return p 
 
 }  // namespace smfft
 
-// Guard of the shared-memory path's launch shape (ops::fftconv sets blockDim = clamp(m/2, 32, 512)):
+// Guard of the shared-memory path's launch shape (ops::fftconv sets blockDim = clamp(m/2, 32, 512)
+// for the backward, clamp(m/16, 32, 512) for the filter and the forward, fwd_block_for):
 // a middle pass needs m/16 ≤ 2·blockDim (1· for the backward, whose buffers pass one after the
 // other: every butterfly is read before any is written) and the
 // fused pass m/32 ≤ blockDim; the twiddle table covers m ≤ 16384.
