@@ -137,17 +137,28 @@ fn block_for(n: usize) -> u32 {
     (n / 4).clamp(32, MAX_BLOCK) as u32
 }
 
+/// Threads of the filter and forward kernels: one radix-16 butterfly per thread in a middle pass,
+/// m/16 = n/32 (clamped to 32..512; at n = 32768 two per thread, `mid_scratch_bytes`). With
+/// `block_for`'s n/4 (the backward's), at n ≤ 8192 half or more of the block idled through every
+/// middle pass and three quarters through the fused pass (its n/64 bin-pair slots), while holding
+/// registers an SM could give to another row's block (branch fwd9). 128 registers: ≥ 16 warps
+/// per SM at every n (checked in hyena-cli's kernels_profile tests).
+fn fwd_block_for(n: usize) -> u32 {
+    (n / 32).clamp(32, MAX_BLOCK) as u32
+}
+
 /// Static shared memory of the shared-memory path's kernels, at most: the twiddle table
-/// (`HYENA_TW_ENTRIES` = 893 complex as two f32 planes, 7144 bytes) and bwd_rows' reduction
-/// buffer (`MAX_BLOCK / 32` f64). ptxas reports 7152 (filter, fwd) and 7280 (bwd) bytes on sm_80
-/// and sm_90. The device's limit covers static + dynamic.
+/// (`HYENA_TW_ENTRIES` = 893 complex as two f32 planes, 7144 bytes; the filter and the forward
+/// copy it padded to 896, 7168 bytes) and bwd_rows' reduction buffer (`MAX_BLOCK / 32` f64).
+/// ptxas reported 7152 (filter, fwd) and 7280 (bwd) bytes on sm_80 and sm_90 before
+/// the padded copy. The device's limit covers static + dynamic.
 const SMEM_STATIC_BYTES: usize = 2 * 4 * 893 + 8 * (MAX_BLOCK / 32);
 
 /// Scratch bytes the middle FFT passes of the filter and forward kernels need: 16 complex points
 /// per thread when one block has two radix-16 butterflies per thread (n/32 > blockDim: n = 32768
 /// at 512 threads), else none (`mid_scratch_floats` in the .cu file).
 fn mid_scratch_bytes(n: usize) -> usize {
-    let t = block_for(n) as usize;
+    let t = fwd_block_for(n) as usize;
     if n / 32 > t { 128 * t } else { 0 }
 }
 
@@ -206,7 +217,7 @@ pub fn fftconv_filter<'a, 'h, T: DeviceScalar>(
         l: l as u64,
         log2n: n.trailing_zeros() as u64,
     };
-    let cfg = LaunchConfig { grid: (grid(c, "fftconv_filter")?, 1, 1), block: (block_for(n), 1, 1), shared_bytes: shared };
+    let cfg = LaunchConfig { grid: (grid(c, "fftconv_filter")?, 1, 1), block: (fwd_block_for(n), 1, 1), shared_bytes: shared };
     // SAFETY: the kernel reads h [C, L] (borrowed shared) and writes hf [C, n/2+1] complex
     // (borrowed exclusively, not overlapping h), lengths checked above.
     unsafe { launch(dev, &name, cfg, &p) }
@@ -467,7 +478,7 @@ pub fn gated_fftconv_fwd_spectrum<'a, 'h, T: DeviceScalar>(
         log2n: n.trailing_zeros() as u64,
     };
     // B·C ≤ B·C·L, which fits.
-    let cfg = LaunchConfig { grid: (grid(bs * c, "gated_fftconv_fwd")?, 1, 1), block: (block_for(n), 1, 1), shared_bytes: shared };
+    let cfg = LaunchConfig { grid: (grid(bs * c, "gated_fftconv_fwd")?, 1, 1), block: (fwd_block_for(n), 1, 1), shared_bytes: shared };
     // SAFETY: the kernel reads v, pre, post [B, C, L], D [C], hf [C, n/2+1] complex (borrowed
     // shared) and writes y [B, C, L] (borrowed exclusively, overlapping nothing), lengths checked.
     unsafe { launch(dev, &name, cfg, &p) }

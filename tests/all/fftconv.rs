@@ -72,7 +72,9 @@ fn fftconv_fwd_f32_without_gates_matches_cpu() {
 #[test]
 fn gated_fftconv_fwd_bf16_f16_match_cpu() {
     for dev in common::devices() {
-        for (i, &(l, bs, c)) in [(3, 2, 2), (255, 1, 2), (1000, 1, 1)].iter().enumerate() {
+        // P0 radix R0 = 1 (L = 3), 16 (255), 4 (1000), 8 (2048), 2 (6000: the checked path at the
+        // row's end); odd L and odd row offsets take the checked path of fwd_p0 / fwd_last.
+        for (i, &(l, bs, c)) in [(3, 2, 2), (255, 1, 2), (1000, 1, 1), (2048, 1, 1), (6000, 1, 1)].iter().enumerate() {
             check::<bf16>(&dev, bs, c, l, true, 300 + i as u64);
             check::<f16>(&dev, bs, c, l, true, 400 + i as u64);
         }

@@ -68,14 +68,15 @@ fn sampled_fftconv_counters_scale_to_the_full_run() {
     assert_eq!(s(part.shared.store_wavefronts), full.shared.store_wavefronts as f64);
     assert_eq!(s(part.barriers), full.barriers as f64);
     assert_eq!(s(part.math.sincos), full.math.sincos as f64);
-    assert!(full.barriers > 0 && full.math.sincos > 0 && full.shared.load_wavefronts > 0, "{full:?}");
+    // No sin/cos: the forward copies the precomputed twiddle table (`load_tw`, branch fwd9).
+    assert!(full.barriers > 0 && full.math.sincos == 0 && full.shared.load_wavefronts > 0, "{full:?}");
     assert!(!full.lines.is_empty() && full.lines.iter().any(|l| l.frames[0].0.ends_with("fftconv.cu")));
 }
 
 /// Structural properties of the shared-memory FFT kernels (issue 11), asserted on the simulator's
 /// counters for one block per launch at tiny shapes (FFT sizes n = 256, 4096, 16384):
-/// - no transcendental and no division per butterfly: sin/cos calls per block at most the twiddle
-///   table a block builds once (`HYENA_TW_ENTRIES` layout in kernels/fftconv.cu: for N = 2^e,
+/// - no transcendental and no division per butterfly: sin/cos calls per block none (filter and
+///   forward: the table is precomputed, `load_tw`) or at most the twiddle table a block builds once (`HYENA_TW_ENTRIES` layout in kernels/fftconv.cu: for N = 2^e,
 ///   e = 1..log2 n, min(N/2, 64) fine entries plus min(N/128, 64) coarse ones), no divisions,
 ///   no exp/log/sqrt; a radix-2 FFT with a sincospif per butterfly makes (n/4)·log2(n/2) calls;
 /// - at most ⌈log16 n⌉ + 2 barriers per FFT (filter: 1 FFT, forward: 2, backward: 4, its batch
@@ -101,6 +102,12 @@ fn fftconv_smem_kernels_meet_the_structural_bounds() {
         let find = |name: &str| ks.iter().find(|k| k.kernel == name).unwrap_or_else(|| panic!("{name} not launched: {ks:?}"));
         check(find("hyena_fftconv_filter_f32"), log2n, 1, 0);
         check(find("hyena_fftconv_fwd_f32"), log2n, 2, 0);
+        // The filter spectrum and the forward copy the precomputed table (`load_tw`, branch fwd9):
+        // no sin/cos at all (before: up to 893 sincospif per block, ~13 % of the forward's
+        // instructions at L = 8K).
+        for name in ["hyena_fftconv_filter_f32", "hyena_fftconv_fwd_f32"] {
+            assert_eq!(find(name).math.sincos, 0, "{name} L={l}: {:?}", find(name).math);
+        }
         check(find("hyena_fftconv_bwd_f32"), log2n, 4, 0);
         // The batch reduce: one inverse FFT per channel after the batch sum (before: radix-2 with
         // bit-reversed stores, 3.9 wavefronts per request at L = 8192). Its first pass reads the
