@@ -98,7 +98,8 @@ def parse_args(argv=None):
 # implicit: FFN(positional encoding(t)) * exponential-decay window.
 
 
-def build_hyena(torch, d, order, filter_width, emb_dim, l_max, device, dtype, conv1d=False):
+def sin_module(torch):
+    """safari's Sin activation, sin(freq * x) with a trainable per-unit frequency (both variants)."""
     nn = torch.nn
 
     class Sin(nn.Module):
@@ -108,6 +109,14 @@ def build_hyena(torch, d, order, filter_width, emb_dim, l_max, device, dtype, co
 
         def forward(self, x):
             return torch.sin(self.freq * x)
+
+    return Sin
+
+
+def build_hyena(torch, d, order, filter_width, emb_dim, l_max, device, dtype, conv1d=False):
+    nn = torch.nn
+
+    Sin = sin_module(torch)
 
     class ImplicitFilter(nn.Module):
         """h[c, t] = FFN(pos(t))[c] * exp(-|delta_c| t), t in [0, 1]."""
@@ -189,13 +198,7 @@ def build_safari(torch, d, order, filter_width, emb_dim, l_max, device, dtype):
       * out_proj on the [B, L, D] view of v * x0."""
     nn = torch.nn
 
-    class Sin(nn.Module):
-        def __init__(self, dim, w=1.0):
-            super().__init__()
-            self.freq = nn.Parameter(w * torch.ones(1, dim))
-
-        def forward(self, x):
-            return torch.sin(self.freq * x)
+    Sin = sin_module(torch)
 
     class HyenaFilter(nn.Module):
         def __init__(self, channels, emb_dim, width, seq_len):

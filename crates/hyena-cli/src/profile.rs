@@ -613,16 +613,14 @@ mod imp {
         })
     }
 
+    /// A GEMM in the model's terms: the storage type's width, tensor cores unless f32 (the
+    /// operator's launches and the MHA module's projections both go through this).
+    fn model_gemm(m: usize, n: usize, k: usize, batch: usize, dtype: DType) -> Gemm {
+        Gemm { m: m as u64, n: n as u64, k: k as u64, batch: batch as u64, elem_bytes: dtype.size() as u64, tensor: dtype != DType::F32 }
+    }
+
     fn gemm_row(ctx: &Ctx, setting: &str, pass: &str, g: &GemmSpec) -> Row {
-        let elem = g.dtype.size() as u64;
-        let gm = Gemm {
-            m: g.m as u64,
-            n: g.n as u64,
-            k: g.k as u64,
-            batch: g.batch as u64,
-            elem_bytes: elem,
-            tensor: g.dtype != DType::F32,
-        };
+        let gm = model_gemm(g.m, g.n, g.k, g.batch, g.dtype);
         let preds = [
             predict_gemm(&ctx.gpus[0], &gm),
             predict_gemm(&ctx.gpus[1], &gm),
@@ -906,8 +904,8 @@ mod imp {
     /// The `--operator` rows: per operator shape profiled, its passes summed (H200).
     fn operator_versus(a: &ProfileArgs, rows: &[Row]) -> Vec<super::versus::Versus> {
         use super::versus::{mha_projection_gemms, versus, PassSum};
-        // The MHA module's projections in the GEMM model of the Hyena side's GEMMs (`gemm_row`):
-        // the storage type's width, tensor cores unless f32; H200, as the pass sums.
+        // The MHA module's projections in the GEMM model of the Hyena side's GEMMs (`model_gemm`);
+        // H200, as the pass sums.
         let dtype = match a.dtype {
             StorageDtype::Bf16 => DType::BF16,
             StorageDtype::F16 => DType::F16,
@@ -916,7 +914,7 @@ mod imp {
         let proj_sum = |shapes: &[(u64, u64, u64)]| {
             let mut s = PassSum::default();
             for &(m, n, k) in shapes {
-                let gm = Gemm { m, n, k, batch: 1, elem_bytes: dtype.size() as u64, tensor: dtype != DType::F32 };
+                let gm = model_gemm(m as usize, n as usize, k as usize, 1, dtype);
                 s.gemms_us += predict_gemm(&H200, &gm).seconds * 1e6;
                 s.launches += 1;
             }
