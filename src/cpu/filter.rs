@@ -12,6 +12,7 @@
 //! The output is returned channel-major, `[C, L]`, the layout of the FFT rows.
 
 use super::linear::{linear_bwd, linear_fwd};
+use super::pool;
 use super::vmath;
 use crate::error::{check_len, shape_len, try_vec, HyenaError, Result};
 use crate::scalar::Scalar;
@@ -57,7 +58,7 @@ pub struct ImplicitFilter<T> {
 /// (and the FFN is small, L×F, next to the convolutions). The output layer and the modulation
 /// run in `T`.
 #[derive(Clone, Debug)]
-pub struct FilterCache<T> {
+pub struct FilterCache<T: Scalar> {
     l: usize,
     /// Inputs of each hidden linear layer, `[L, in]` (the first is `z[:L]`), f64.
     inputs: Vec<Vec<f64>>,
@@ -203,6 +204,22 @@ fn to64<T: Scalar>(v: &[T]) -> Vec<f64> {
     v.iter().map(|x| x.as_f64()).collect()
 }
 
+/// [`to64`] into a pooled buffer (`[L, ·]`-sized: a fresh one is fresh pages on every call).
+fn pooled64<T: Scalar>(what: &str, v: &[T]) -> Result<Vec<f64>> {
+    let mut out = pool::try_take(what, v.len(), 0.0f64)?;
+    out.iter_mut().zip(v).for_each(|(o, x)| *o = x.as_f64());
+    Ok(out)
+}
+
+impl<T: Scalar> Drop for FilterCache<T> {
+    /// The cache's `[L, F]` and `[L, C]` buffers go back to [`pool`] for the next call.
+    fn drop(&mut self) {
+        self.inputs.drain(..).chain(self.pre.drain(..)).for_each(pool::give);
+        pool::give(std::mem::take(&mut self.last));
+        pool::give(std::mem::take(&mut self.modulated));
+    }
+}
+
 /// Generate the filter for the first `l` positions: returns `h` `[C, L]` and the cache.
 pub fn filter_fwd<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<(Vec<T>, FilterCache<T>)> {
     w.check_length(l)?;
@@ -214,12 +231,14 @@ pub fn filter_fwd<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<(Vec<T>,
     let freq = to64(&w.freq);
     let mut inputs = Vec::with_capacity(w.layers.len());
     let mut pre = Vec::with_capacity(w.layers.len());
-    let mut x = to64(&w.z[..l * e]);
+    // Pooled buffers (stale): each is written whole before it is read; the cache's go back to the
+    // pool when it is dropped, the temporaries below when they are done.
+    let mut x = pooled64("filter input z [L, E]", &w.z[..l * e])?;
     let mut d_in = e;
     for (wt, b) in &w.layers {
-        let mut p = try_vec("filter activations [L, F]", lf, 0.0f64)?;
+        let mut p = pool::try_take("filter activations [L, F]", lf, 0.0f64)?;
         linear_fwd(&x, &to64(wt), Some(&to64(b)), l, d_in, f, &mut p)?;
-        let mut a = try_vec("filter activations [L, F]", lf, 0.0f64)?;
+        let mut a = pool::try_take("filter activations [L, F]", lf, 0.0f64)?;
         // sin(freq ⊙ p), many rows per task so that the vectorized sin gets long slices.
         let rows = (4096 / f).max(1);
         a.par_chunks_mut(f * rows).zip(p.par_chunks(f * rows)).for_each(|(ab, pb)| {
@@ -232,8 +251,10 @@ pub fn filter_fwd<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<(Vec<T>,
         pre.push(p);
         d_in = f;
     }
-    let last: Vec<T> = x.iter().map(|&v| T::lit(v)).collect();
-    let mut out = try_vec("filter h [L, C]", lc, T::zero())?;
+    let mut last = pool::try_take("filter last activation [L, F]", x.len(), T::zero())?;
+    last.iter_mut().zip(&x).for_each(|(o, &v)| *o = T::lit(v));
+    pool::give(x);
+    let mut out = pool::try_take("filter h [L, C]", lc, T::zero())?;
     linear_fwd(&last, &w.out_weight, None, l, f, c, &mut out)?;
     let window = if w.modulate { Some(modulation_window(&w.t[..l], &w.deltas, w.shift)?) } else { None };
     if let Some(win) = &window {
@@ -243,7 +264,8 @@ pub fn filter_fwd<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<(Vec<T>,
     }
     let mut modulated = Vec::new();
     if w.normalized {
-        modulated = out.clone();
+        modulated = pool::try_take("filter modulated [L, C]", lc, T::zero())?;
+        modulated.copy_from_slice(&out);
         for row in out.chunks_exact_mut(c) {
             let n1: T = row.iter().map(|v| v.abs()).sum();
             if n1 > T::zero() {
@@ -251,7 +273,9 @@ pub fn filter_fwd<T: Scalar>(w: &ImplicitFilter<T>, l: usize) -> Result<(Vec<T>,
             }
         }
     }
-    Ok((transpose(&out, l, c)?, FilterCache { l, inputs, pre, last, window, modulated }))
+    let h = transpose(&out, l, c)?;
+    pool::give(out);
+    Ok((h, FilterCache { l, inputs, pre, last, window, modulated }))
 }
 
 /// Positions per block of [`filter_infer`]: the unit of parallel work. Fixed (never derived
@@ -462,8 +486,9 @@ pub fn modulation_window<T: Scalar>(t: &[T], deltas: &[T], shift: f64) -> Result
 }
 
 /// `[rows, cols]` → `[cols, rows]` ([`super::linear::transpose_into`]).
+/// Into a pooled buffer (stale: the transpose writes every element).
 fn transpose<T: Scalar>(src: &[T], rows: usize, cols: usize) -> Result<Vec<T>> {
-    let mut dst = try_vec("transpose", src.len(), T::zero())?;
+    let mut dst = pool::try_take("transpose", src.len(), T::zero())?;
     super::linear::transpose_into(src, rows, cols, &mut dst, false)?;
     Ok(dst)
 }
@@ -496,17 +521,20 @@ pub fn filter_bwd<T: Scalar>(
         g.par_iter_mut().zip(win.par_iter()).for_each(|(v, &wv)| *v = *v * wv);
     }
     // Output projection (in T).
-    let mut g_last = try_vec("filter grad [L, F]", l * f, T::zero())?;
+    // Pooled buffers (stale): each is written whole before it is read, and given back when done.
+    let mut g_last = pool::try_take("filter grad [L, F]", l * f, T::zero())?;
     linear_bwd(&cache.last, &w.out_weight, &g, l, f, c, Some(&mut g_last), &mut grads.out_weight, None)?;
+    pool::give(g);
     // Hidden layers in f64, last to first: act = sin(freq ⊙ pre).
     let freq = to64(&w.freq);
-    let mut g_act = to64(&g_last);
+    let mut g_act = pooled64("filter grad [L, F]", &g_last)?;
+    pool::give(g_last);
     let mut g_freq = vec![0.0f64; f];
     for i in (0..w.layers.len()).rev() {
         let p = &cache.pre[i];
         // g_pre first holds cos(freq ⊙ pre) (vectorized, many rows per task), then
         // d pre = g ⊙ cos(freq ⊙ pre) ⊙ freq; d freq = Σ_l g ⊙ cos(freq ⊙ pre) ⊙ pre.
-        let mut g_pre = try_vec("filter grad [L, F]", l * f, 0.0f64)?;
+        let mut g_pre = pool::try_take("filter grad [L, F]", l * f, 0.0f64)?;
         let rows = (4096 / f).max(1);
         g_pre.par_chunks_mut(f * rows).zip(p.par_chunks(f * rows)).for_each(|(cb, pb)| {
             for (cr, pr) in cb.chunks_mut(f).zip(pb.chunks(f)) {
@@ -543,15 +571,17 @@ pub fn filter_bwd<T: Scalar>(
         let d_in = if i == 0 { e } else { f };
         let (wt, _) = &w.layers[i];
         let (mut gw, mut gb) = (vec![0.0f64; f * d_in], vec![0.0f64; f]);
-        let mut g_in = try_vec("filter grad [L, in]", l * d_in, 0.0f64)?;
+        let mut g_in = pool::try_take("filter grad [L, in]", l * d_in, 0.0f64)?;
         linear_bwd(&cache.inputs[i], &to64(wt), &g_pre, l, d_in, f, Some(&mut g_in), &mut gw, Some(&mut gb))?;
+        pool::give(g_pre);
         let (gw_t, gb_t) = &mut grads.layers[i];
         add64(gw_t, &gw);
         add64(gb_t, &gb);
-        g_act = g_in;
+        pool::give(std::mem::replace(&mut g_act, g_in));
     }
     add64(&mut grads.freq, &g_freq);
     add64(&mut grads.z[..l * e], &g_act);
+    pool::give(g_act);
     Ok(())
 }
 

@@ -8,5 +8,6 @@
 include!(concat!(env!("OUT_DIR"), "/cpu_modules.rs"));
 // Shared by the references and the model, with no kernel of their own.
 pub mod linear;
+pub mod pool;
 pub mod reduce;
 pub mod vmath;

@@ -193,6 +193,9 @@ impl<T: Scalar> Drop for OperatorCache<T> {
             pool::give(std::mem::take(hf));
             steps.drain(..).for_each(pool::give);
         }
+        if let Activations::Recomputed { h, .. } = &mut self.acts {
+            pool::give(std::mem::take(h));
+        }
     }
 }
 
@@ -640,7 +643,7 @@ impl<T: Scalar> HyenaOperator<T> {
         let cf = self.filter_channels();
         let mut hf = pool::take(mul("filter spectra [C, bins]", cf, bins)?, Complex::new(T::zero(), T::zero()));
         plan.filter_spectra_into(&h, cf, &mut hf)?;
-        drop(h);
+        pool::give(h);
         let xs = |i: usize| Rows::new(&uc[i * d * l..], b, d, l, c3 * l);
         let mut steps: Vec<Vec<T>> = Vec::with_capacity(n - 1);
         for s in schedule(n) {
@@ -864,14 +867,15 @@ impl<T: Scalar> HyenaOperator<T> {
             Activations::Recomputed { h, group } => {
                 let g = *group;
                 let mut ws = GroupWs::new(b, n, g, l, bins);
-                let mut gbuf = vec![T::zero(); b * g * l];
-                let mut g_uc = vec![T::zero(); b * (n + 1) * g * l];
+                // Pooled (stale): written whole by out_proj's and the recurrence's backward per group.
+                let mut gbuf = pool::take(b * g * l, T::zero());
+                let mut g_uc_buf = pool::take(b * (n + 1) * g * l, T::zero());
                 for c0 in (0..d).step_by(g) {
                     let c1 = (c0 + g).min(d);
                     let (gw, m) = (c1 - c0, b * (c1 - c0) * l);
                     let cgl = b * (n + 1) * gw * l;
                     self.group_forward(&cache.u, b, l, c0, c1, FilterIn::H(h), &cache.plan, &mut ws, true)?;
-                    let g_uc = &mut g_uc[..cgl];
+                    let g_uc = &mut g_uc_buf[..cgl];
                     {
                         let steps: Vec<&[T]> = (0..n - 1).map(|o| &ws.steps[o * m..(o + 1) * m]).collect();
                         let hfs: Vec<&[Complex<T>]> = (0..n - 1).map(|o| &ws.hf[o * gw * bins..(o + 1) * gw * bins]).collect();
@@ -881,6 +885,8 @@ impl<T: Scalar> HyenaOperator<T> {
                     self.group_backward_proj(&cache.u, b, l, c0, c1, &ws.zin[..cgl], g_uc, &mut ws.uc[..cgl], &mut grad_u, c0 == 0, grads)?;
                 }
                 ws.put_back();
+                pool::give(gbuf);
+                pool::give(g_uc_buf);
             }
         }
         // Filter backward.

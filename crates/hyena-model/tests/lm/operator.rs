@@ -2,7 +2,7 @@
 //! tensor, sampled elements), causality, and typed errors.
 
 use hyena_kernels::rel_l2;
-use hyena_model::operator::ParamKind;
+use hyena_model::operator::{CachePolicy, ParamKind};
 use hyena_model::{HyenaOperator, ModelError, OperatorConfig};
 use rand::{Rng, SeedableRng};
 
@@ -349,7 +349,6 @@ fn infer_kept_spectra_follow_every_filter_tensor() {
 /// ~1000 ulps of headroom while a wrong channel, row gather/scatter or a missing group gives O(1).
 #[test]
 fn recomputed_backward_matches_kept_for_every_grouping() {
-    use hyena_model::operator::CachePolicy;
     for (order, normalized, b) in [(2, false, 2), (3, true, 1), (4, false, 2)] {
         let mut rng = rand::rngs::StdRng::seed_from_u64(20 + order as u64);
         let c = OperatorConfig { d_model: 5, ..cfg(order, 40, normalized) };
@@ -406,32 +405,36 @@ fn cache_budget_is_an_operator_setting() {
     assert_eq!(CachePolicy::from_budget_mib(Some(usize::MAX)), CachePolicy::Budget { bytes: usize::MAX });
 }
 
-/// The kept path's activations and the backward's temporaries come from `hyena_model::pool`
-/// with stale contents: a call after calls of other lengths (whose buffers it reuses, filled
-/// with their values) must give the bits of the first call, and so must a call after
-/// `pool::release` (fresh buffers). A buffer read before it is written would differ.
+/// The kept path's activations, the backward's temporaries and the implicit filter's work
+/// buffers and cache come from `hyena_kernels::cpu::pool` with stale contents: a call after calls
+/// of other lengths (whose buffers it reuses, filled with their values) must give the bits of the
+/// first call, and so must a call after `pool::release` (fresh buffers). A buffer read before it
+/// is written would differ. Both cache policies (kept, recomputed in groups of 2 channels) and a
+/// normalised filter (its `modulated` buffer).
 #[test]
 fn pooled_buffers_carry_no_state_between_calls() {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(31);
-    let op = HyenaOperator::<f32>::init(&OperatorConfig { d_model: 6, ..cfg(3, 64, false) }, &mut rng).unwrap();
-    let b = 2;
-    let data = |l: usize, rng: &mut rand::rngs::StdRng| -> Vec<f32> { (0..b * l * 6).map(|_| rng.random_range(-1.0..1.0)).collect() };
-    let (u, gy) = (data(50, &mut rng), data(50, &mut rng));
-    let call = |u: &[f32], gy: &[f32], l: usize| {
-        let (y, cache) = op.forward(u, b, l).unwrap();
-        let mut grads = op.zeros_like();
-        let gu = op.backward(&cache, gy, &mut grads).unwrap();
-        let params: Vec<Vec<f32>> = grads.params().iter().map(|p| p.data.to_vec()).collect();
-        (y, gu, params)
-    };
-    let first = call(&u, &gy, 50);
-    for l in [64, 41, 50] {
-        let (u2, gy2) = (data(l, &mut rng), data(l, &mut rng));
-        call(&u2, &gy2, l);
-        assert!(call(&u, &gy, 50) == first, "after a call at L = {l}");
+    for (normalized, policy) in [(false, CachePolicy::Auto), (true, CachePolicy::Auto), (true, CachePolicy::Recompute { group: 2 })] {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(31);
+        let op = HyenaOperator::<f32>::init(&OperatorConfig { d_model: 6, ..cfg(3, 64, normalized) }, &mut rng).unwrap();
+        let b = 2;
+        let data = |l: usize, rng: &mut rand::rngs::StdRng| -> Vec<f32> { (0..b * l * 6).map(|_| rng.random_range(-1.0..1.0)).collect() };
+        let (u, gy) = (data(50, &mut rng), data(50, &mut rng));
+        let call = |u: &[f32], gy: &[f32], l: usize| {
+            let (y, cache) = op.forward_with(u, b, l, policy).unwrap();
+            let mut grads = op.zeros_like();
+            let gu = op.backward(&cache, gy, &mut grads).unwrap();
+            let params: Vec<Vec<f32>> = grads.params().iter().map(|p| p.data.to_vec()).collect();
+            (y, gu, params)
+        };
+        let first = call(&u, &gy, 50);
+        for l in [64, 41, 50] {
+            let (u2, gy2) = (data(l, &mut rng), data(l, &mut rng));
+            call(&u2, &gy2, l);
+            assert!(call(&u, &gy, 50) == first, "after a call at L = {l} ({policy:?}, normalized {normalized})");
+        }
+        hyena_model::pool::release();
+        assert!(call(&u, &gy, 50) == first, "after pool::release ({policy:?}, normalized {normalized})");
     }
-    hyena_model::pool::release();
-    assert!(call(&u, &gy, 50) == first, "after pool::release");
 }
 
 /// The same bits whatever the threads: forward and backward (every gradient) in rayon pools of 1,
@@ -561,9 +564,18 @@ mod profile {
 
     type FwdBwd = (Vec<f32>, Vec<f32>, Vec<Vec<f32>>);
 
+    /// The forward's cache policy: [`CachePolicy::Recompute`] in groups of `HYENA_PROFILE_GROUP`
+    /// channels when that is set, else the default ([`CachePolicy::Auto`]).
+    fn policy() -> CachePolicy {
+        match std::env::var("HYENA_PROFILE_GROUP").ok().and_then(|v| v.parse().ok()) {
+            Some(group) => CachePolicy::Recompute { group },
+            None => CachePolicy::Auto,
+        }
+    }
+
     #[inline(always)]
     fn fwd_bwd(op: &HyenaOperator<f32>, u: &[f32], gy: &[f32], b: usize, l: usize) -> FwdBwd {
-        let (y, cache) = op.forward(u, b, l).unwrap();
+        let (y, cache) = op.forward_with(u, b, l, policy()).unwrap();
         let mut grads = op.zeros_like();
         let gu = op.backward(&cache, gy, &mut grads).unwrap();
         (y, gu, grads.params().iter().map(|p| p.data.to_vec()).collect())
