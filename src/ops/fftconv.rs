@@ -133,13 +133,20 @@ impl LongPlan {
     }
 }
 
-fn block_for(n: usize) -> u32 {
-    (n / 4).clamp(32, MAX_BLOCK) as u32
+/// Threads of the backward's row and reduce kernels: one radix-16 butterfly per thread in a
+/// middle pass, m/16 = n/32 (clamped to 32..512; n ≤ 16384 on this path, so never two per thread:
+/// the row kernel's two buffers take turns within a pass and need m/16 ≤ blockDim, `check_shape`
+/// in the .cu file). Before branch bwd10 n/4: at 2K–4K three quarters or more of the block idled
+/// through every middle pass while holding a 512-thread block's registers (one block per SM). At
+/// ~128 registers: 4 blocks of 128 threads (2K), 2 of 256 (4K), 1 of 512 (8K) per SM, 16 warps
+/// (hyena-cli's kernels_profile test); shared memory (8n + 7.3 KiB) allows 5, 3, 1.
+fn bwd_block_for(n: usize) -> u32 {
+    (n / 32).clamp(32, MAX_BLOCK) as u32
 }
 
 /// Threads of the filter and forward kernels: one radix-16 butterfly per thread in a middle pass,
 /// m/16 = n/32 (clamped to 32..512; at n = 32768 two per thread, `mid_scratch_bytes`). With
-/// `block_for`'s n/4 (the backward's), at n ≤ 8192 half or more of the block idled through every
+/// n/4 (the backward's before branch bwd10), at n ≤ 8192 half or more of the block idled through every
 /// middle pass and three quarters through the fused pass (its n/64 bin-pair slots), while holding
 /// registers an SM could give to another row's block (branch fwd9). 128 registers: ≥ 16 warps
 /// per SM at every n (checked in hyena-cli's kernels_profile tests).
@@ -148,11 +155,10 @@ fn fwd_block_for(n: usize) -> u32 {
 }
 
 /// Static shared memory of the shared-memory path's kernels, at most: the twiddle table
-/// (`HYENA_TW_ENTRIES` = 893 complex as two f32 planes, 7144 bytes; the filter and the forward
-/// copy it padded to 896, 7168 bytes) and bwd_rows' reduction buffer (`MAX_BLOCK / 32` f64).
-/// ptxas reported 7152 (filter, fwd) and 7280 (bwd) bytes on sm_80 and sm_90 before
-/// the padded copy. The device's limit covers static + dynamic.
-const SMEM_STATIC_BYTES: usize = 2 * 4 * 893 + 8 * (MAX_BLOCK / 32);
+/// (`HYENA_TW_PADDED` = 896 complex as two f32 planes, 7168 bytes: load_tw's copy of the
+/// generated table, in every kernel of this path since branch bwd10) and bwd_rows' reduction
+/// buffer (`MAX_BLOCK / 32` f64). The device's limit covers static + dynamic.
+const SMEM_STATIC_BYTES: usize = 2 * 4 * 896 + 8 * (MAX_BLOCK / 32);
 
 /// Scratch bytes the middle FFT passes of the filter and forward kernels need: 16 complex points
 /// per thread when one block has two radix-16 butterflies per thread (n/32 > blockDim: n = 32768
@@ -663,7 +669,7 @@ pub fn gated_fftconv_bwd_spectrum<'a, 'h, T: DeviceScalar>(
         return unsafe { long_bwd(dev, sfx, &io, bs, c, l, n) };
     }
     let m = n / 2;
-    let block = block_for(n);
+    let block = bwd_block_for(n);
     let rows_name = format!("hyena_fftconv_bwd_{sfx}");
     let red_name = format!("hyena_fftconv_bwd_reduce_{sfx}");
     // Two spectra (+ the static twiddle table and reduction buffer).

@@ -75,8 +75,8 @@ fn sampled_fftconv_counters_scale_to_the_full_run() {
 
 /// Structural properties of the shared-memory FFT kernels (issue 11), asserted on the simulator's
 /// counters for one block per launch at tiny shapes (FFT sizes n = 256, 4096, 16384):
-/// - no transcendental and no division per butterfly: sin/cos calls per block none (filter and
-///   forward: the table is precomputed, `load_tw`) or at most the twiddle table a block builds once (`HYENA_TW_ENTRIES` layout in kernels/fftconv.cu: for N = 2^e,
+/// - no transcendental and no division per butterfly: sin/cos calls per block none (every kernel
+///   of this path copies the precomputed table, `load_tw`; the bound below is kept) or at most the twiddle table a block builds once (`HYENA_TW_ENTRIES` layout in kernels/fftconv.cu: for N = 2^e,
 ///   e = 1..log2 n, min(N/2, 64) fine entries plus min(N/128, 64) coarse ones), no divisions,
 ///   no exp/log/sqrt; a radix-2 FFT with a sincospif per butterfly makes (n/4)·log2(n/2) calls;
 /// - at most ⌈log16 n⌉ + 2 barriers per FFT (filter: 1 FFT, forward: 2, backward: 4, its batch
@@ -102,10 +102,11 @@ fn fftconv_smem_kernels_meet_the_structural_bounds() {
         let find = |name: &str| ks.iter().find(|k| k.kernel == name).unwrap_or_else(|| panic!("{name} not launched: {ks:?}"));
         check(find("hyena_fftconv_filter_f32"), log2n, 1, 0);
         check(find("hyena_fftconv_fwd_f32"), log2n, 2, 0);
-        // The filter spectrum and the forward copy the precomputed table (`load_tw`, branch fwd9):
-        // no sin/cos at all (before: up to 893 sincospif per block, ~13 % of the forward's
-        // instructions at L = 8K).
-        for name in ["hyena_fftconv_filter_f32", "hyena_fftconv_fwd_f32"] {
+        // The filter spectrum and the forward (branch fwd9), the backward's rows and reduce (branch
+        // bwd10) copy the precomputed table (`load_tw`): no sin/cos at all (before: up to 893
+        // sincospif per block, ~13 % of the forward's instructions and ~7 % of the backward's at
+        // L = 8K).
+        for name in ["hyena_fftconv_filter_f32", "hyena_fftconv_fwd_f32", "hyena_fftconv_bwd_f32", "hyena_fftconv_bwd_reduce_f32"] {
             assert_eq!(find(name).math.sincos, 0, "{name} L={l}: {:?}", find(name).math);
         }
         check(find("hyena_fftconv_bwd_f32"), log2n, 4, 0);

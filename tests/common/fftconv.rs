@@ -98,10 +98,33 @@ pub fn check_gated_bwd<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l
         outs.push(("grad_pre", &gpre, n, want.grad_pre.as_ref().unwrap()));
         outs.push(("grad_post", &gpost, n, want.grad_post.as_ref().unwrap()));
     }
-    for (name, buf, k, w) in outs {
+    for (name, buf, k, w) in &outs {
         let what = format!("{tag} {name}");
-        let err = assert_close(&what, &read_checked(&what, buf, k), w, T::BOUND);
+        let err = assert_close(&what, &read_checked(&what, buf, *k), w, T::BOUND);
         eprintln!("{what}: relative L2 error {err:.3e}");
+    }
+
+    // Deterministic: a second backward into fresh poisoned buffers gives the same bits.
+    let (mut gv2, mut gpre2, mut gpost2, mut gh2, mut gd2) =
+        (poisoned::<T>(dev, n), poisoned::<T>(dev, n), poisoned::<T>(dev, n), poisoned::<T>(dev, c * l), poisoned::<T>(dev, c));
+    let grads = GatedConvGradViews {
+        grad_v: gv2.view_mut(0..n).unwrap(),
+        grad_pre: gates.then(|| gpre2.view_mut(0..n).unwrap()),
+        grad_post: gates.then(|| gpost2.view_mut(0..n).unwrap()),
+        grad_h: gh2.view_mut(0..c * l).unwrap(),
+        grad_d: gd2.view_mut(0..c).unwrap(),
+    };
+    let (gp, gq) = if gates { (Some(dpre.as_view()), Some(dpost.as_view())) } else { (None, None) };
+    gated_fftconv_bwd(dev, &dh, &dd, &dv, gp, gq, &dgy, bs, c, l, grads).unwrap_or_else(|e| panic!("{tag}: {e}"));
+    dev.synchronize().unwrap();
+    let mut again = vec![&gv2, &gh2, &gd2];
+    if gates {
+        again.push(&gpre2);
+        again.push(&gpost2);
+    }
+    for ((name, buf, _, _), buf2) in outs.iter().zip(again) {
+        let bits = |b: &DeviceBuffer<T>| widen(&b.to_host().unwrap()).iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
+        assert_eq!(bits(buf), bits(buf2), "{tag} {name}: differs between two runs");
     }
 }
 

@@ -129,20 +129,22 @@ fn measure_needs_a_gpu_and_joins_the_profile_rows() {
 
 /// Issue 11: at least 16 resident warps per SM for the fused conv's shared-memory kernels at
 /// L ≤ 8K (sm_90), from ptxas's registers and static shared memory of this build and the launch
-/// shape of `ops::fftconv` (threads: forward clamp(n/32, 32, 512), backward clamp(n/4, 32, 512);
-/// dynamic shared memory: forward the spectrum 4n bytes plus a = pre ⊙ v, 4L rounded up to 16;
-/// backward two spectra, 8n; n = the power of two ≥ 2L). Today ~128 registers: the backward one
-/// 512-thread block (16 warps) per SM at L ≥ 1K, the forward 2 blocks of 256 threads at 4K,
-/// 4 of 128 at 2K; smaller blocks at shorter L fit more.
+/// shape of `ops::fftconv` (threads: clamp(n/32, 32, 512) for the forward and, since branch bwd10,
+/// the backward's rows and reduce (n/4 before); dynamic shared memory: forward the spectrum 4n
+/// bytes plus a = pre ⊙ v, 4L rounded up to 16; backward rows two spectra, 8n, reduce one, 4n;
+/// n = the power of two ≥ 2L). Today ~128 registers (reduce ~94): one 512-thread block (16 warps)
+/// per SM at 8K, 2 blocks of 256 threads at 4K, 4 of 128 at 2K; smaller blocks at shorter L fit
+/// more.
 #[test]
 fn fftconv_smem_kernels_keep_16_warps_per_sm_up_to_8k() {
     use gpu_model::occupancy::{occupancy, SM90};
     for l in [100u32, 256, 1024, 4096, 8192] {
         let n = (2 * l).next_power_of_two();
-        // Forward: one radix-16 butterfly per thread, n/32 (branch fwd9); backward n/4.
+        // One radix-16 butterfly per thread, n/32 (forward: branch fwd9, backward: bwd10).
         for (kernel, threads, dyn_smem) in [
             ("hyena_fftconv_fwd_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16)),
-            ("hyena_fftconv_bwd_bf16", (n / 4).clamp(32, 512), 8 * n),
+            ("hyena_fftconv_bwd_bf16", (n / 32).clamp(32, 512), 8 * n),
+            ("hyena_fftconv_bwd_reduce_bf16", (n / 32).clamp(32, 512), 4 * n),
         ] {
             let res = hyena_kernels::kernels::resources_of(kernel, "sm_90").unwrap_or_else(|| panic!("no ptxas report for {kernel}"));
             let o = occupancy(&SM90, threads, res.registers, res.static_smem, dyn_smem).unwrap();
