@@ -74,7 +74,13 @@ fn gated_fftconv_fwd_bf16_f16_match_cpu() {
     for dev in common::devices() {
         // P0 radix R0 = 1 (L = 3), 16 (255), 4 (1000), 8 (2048), 2 (6000: the checked path at the
         // row's end); odd L and odd row offsets take the checked path of fwd_p0 / fwd_last.
-        for (i, &(l, bs, c)) in [(3, 2, 2), (255, 1, 2), (1000, 1, 1), (2048, 1, 1), (6000, 1, 1)].iter().enumerate() {
+        // Branch fwd10: 1002 (B = 2: row 1 starts 4-byte but not 16-byte aligned), 8192 (radix 2,
+        // two middle passes: the B = 16 target's shape, B = 2), 16384 (radix 4, v and pre read
+        // again in the last pass: no room for a).
+        for (i, &(l, bs, c)) in [(3, 2, 2), (255, 1, 2), (1000, 1, 1), (1002, 2, 1), (2048, 1, 1), (6000, 1, 1), (8192, 2, 1), (16384, 1, 1)]
+            .iter()
+            .enumerate()
+        {
             check::<bf16>(&dev, bs, c, l, true, 300 + i as u64);
             check::<f16>(&dev, bs, c, l, true, 400 + i as u64);
         }
