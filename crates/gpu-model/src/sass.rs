@@ -870,7 +870,10 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         // an unrolled body (the rest is left to the remainder loop).
         let bound = |u: &Use| -> f64 {
             let e = budget[u.chain].unwrap_or(0.0);
-            if in_loop && u.m > 1 && w > 0.0 {
+            // Not for twin blocks: copies whose iterations run unevenly (the in-range points of
+            // a P0 butterfly run, the others do not) share E evenly, fewer than once per warp
+            // each, which whole trips would round down to zero.
+            if in_loop && u.m > 1 && u.m == u.m_block && w > 0.0 {
                 let per_warp = e / w;
                 if (per_warp - per_warp.round()).abs() < 1e-9 {
                     return w * (per_warp.round() / u.m as f64).floor();
