@@ -19,3 +19,4 @@ mod safe_api;
 mod shortconv;
 mod sim_checks;
 mod sim_gating;
+mod sim_chains;

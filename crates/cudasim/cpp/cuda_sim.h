@@ -55,8 +55,16 @@
 #undef __launch_bounds__
 #undef __managed__
 
-/* The section is the registry's marker (the build helper finds kernels in the preprocessed source by it). */
-#define __global__ __attribute__((section(".text.cudasim_kernel"), used))
+/* The section is the registry's marker (the build helper finds kernels in the preprocessed source by it).
+ * `flatten`: g++ inlines every call into the kernel (recursively; `__noinline__` helpers excepted),
+ * as nvcc does, so every per-line count keeps its full inlining chain down to the entry. Without
+ * it, a helper g++ keeps out of line (a DFT, an FFT pass, a dispatch) is counted under its own
+ * lines only, all call sites and template instances pooled, and a GPU time model that joins these
+ * counts to nvcc's SASS (crates/gpu-model) must guess how to split the pool; g++'s choice of what
+ * to inline also changes with unrelated edits of the same file, which moved the estimate of
+ * unchanged kernels (docs/GPU_MODEL.md, issue 11, branch est10). Cost: ~20 % more compile time
+ * of a large kernel file (the fused conv: 24 -> 29 s). */
+#define __global__ __attribute__((section(".text.cudasim_kernel"), used, flatten))
 #define __device__
 #define __host__
 #define __forceinline__ inline __attribute__((always_inline))

@@ -179,6 +179,12 @@ impl Builder {
             .flag("-fno-tree-slp-vectorize")
             .flag("-fno-tree-sra")
             .flag("-fno-threadsafe-statics")
+            // Every kernel is `flatten`ed (cuda_sim.h) so that per-line counts keep their whole
+            // inlining chain, as in nvcc's SASS; partial inlining (`.part` clones of a helper's
+            // cold half) and IPA-SRA (`.isra` clones with scalarised parameters) would still leave
+            // helpers out of line (the FFT passes' `pass_twiddle`, `for_each_pair`).
+            .flag("-fno-partial-inlining")
+            .flag("-fno-ipa-sra")
             // Fibers have 64 KiB stacks with one guard page: refuse kernels whose frames could jump
             // over it, and probe large frames page by page (a crash, never a silent overwrite).
             .flag("-Werror=frame-larger-than=32768")

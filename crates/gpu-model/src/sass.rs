@@ -43,8 +43,11 @@
 //!      unrolled for a runtime trip count), else the gcd of the line's per-opcode counts when it
 //!      has two or more opcodes there, one of them a memory access (an unrolled `acc += x[k] * w`
 //!      holds 4 LDG and 4 FFMA: m = 4; the 2 FMUL + 2 FFMA of a complex multiply are no copies),
-//!      else 1. When every warp has the same whole number of executions, an unrolled body
-//!      gets whole trips (⌊E/(m·warps)⌋ per warp).
+//!      else 1; times the *twin blocks* of the same loop that hold the same opcodes of the line
+//!      (a memory access, or two instructions or more): nvcc unrolled a loop whose iterations
+//!      each branch (a bounds test per point), so every copy sits in blocks of its own, while the
+//!      host's count covers all of them. When every warp has the same whole number of
+//!      executions, an unrolled body gets whole trips (⌊E/(m·warps)⌋ per warp).
 //!      Lines executed at most once per warp do not bound a loop block: they are code nvcc moved
 //!      into the loop (a barrier merged into it, a hoisted computation).
 //!    - Unrolled bodies spend budgets: loop blocks are visited by decreasing unroll factor and a
@@ -65,8 +68,10 @@
 //! block that a branch skips for some trip counts is still counted once per warp (+8.5% on a loop
 //! of 3 trips); a divergent line predicated inside a loop can lower the loop's count; the line
 //! counts must count executions of a line's work (a host compiler that unrolls a loop counts
-//! fewer); a loop nvcc unrolls with no remainder loop and no repeated opcode pattern (m read as 1)
-//! is over-counted by its unroll factor.
+//! fewer); a loop nvcc unrolls with no remainder loop, no repeated opcode pattern and no copy in a
+//! block of its own (m read as 1) is over-counted by its unroll factor; a loop that runs once
+//! per warp has only lines executed once per warp, which do not bound it (the long path's
+//! `long_rows_bwd` at B = 1).
 
 use crate::ModelError;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -776,9 +781,36 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
             (1, false)
         }
     };
+    // Copies of a chain's work in *other* blocks of the same innermost loop: blocks that hold the
+    // same opcodes of the chain (itself included). nvcc unrolled a loop whose iterations each
+    // branch (a bounds test per point, a vector/scalar choice), so every iteration's copy sits in
+    // basic blocks of its own; the host compiler, which keeps the loop rolled, counted the line
+    // once per iteration of all of them together. Without this, each of R such copies could take
+    // the line's whole count (R times its executions: the radix-16 P0 pass of the fused conv at
+    // 4K, branch bwd9, cause 2). Only pieces of some substance are paired (a memory access or two
+    // instructions or more): a lone `MOV` or `BRA` of a line in two blocks is as likely a piece
+    // the compiler split off the statement as a copy of it. Identical copies on exclusive paths
+    // (both arms of an `if`) also share the count, which then adds up to the line's executions.
+    let twins = |b: usize, c: usize| -> u64 {
+        let Some(lb) = innermost[b] else { return 1 };
+        let mine = &ops[b][&c].0;
+        let moves_data = mine.keys().any(|op| matches!(Pipe::of(op), Pipe::Global | Pipe::Shared | Pipe::Local));
+        if !moves_data && mine.values().sum::<u64>() < 2 {
+            return 1;
+        }
+        (0..nb)
+            .filter(|&o| reach[o] && innermost[o] == Some(lb) && ops[o].get(&c).is_some_and(|x| x.0 == *mine))
+            .count()
+            .max(1) as u64
+    };
     struct Use {
         chain: usize,
+        /// Copies of the chain's work in the block, times its twin blocks in the loop: the block
+        /// runs at most E/m times.
         m: u64,
+        /// Copies in the block alone: what an unrolled body spends per execution (each twin
+        /// spends its own share).
+        m_block: u64,
         remainder: bool,
         all_pred: bool,
     }
@@ -787,18 +819,20 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
             ops[b]
                 .iter()
                 .map(|(&chain, (_, all_pred))| {
-                    let (m, remainder) = copies(b, chain);
-                    Use { chain, m, remainder, all_pred: *all_pred }
+                    let (m_block, remainder) = copies(b, chain);
+                    let m = m_block * twins(b, chain);
+                    Use { chain, m, m_block, remainder, all_pred: *all_pred }
                 })
                 .collect()
         })
         .collect();
-    // Visit order: outside loops first (in order), then loops by decreasing unroll factor.
+    // Visit order: outside loops first (in order), then loops by decreasing unroll factor (the
+    // copies in the block itself: twin blocks do not move a body ahead of the others).
     let mut order: Vec<usize> = (0..nb).filter(|&b| innermost[b].is_none()).collect();
     let mut looped: Vec<usize> = (0..nb).filter(|&b| innermost[b].is_some()).collect();
     looped.sort_by_key(|&b| {
         (
-            std::cmp::Reverse(uses[b].iter().map(|u| u.m).max().unwrap_or(1)),
+            std::cmp::Reverse(uses[b].iter().map(|u| u.m_block).max().unwrap_or(1)),
             b,
         )
     });
@@ -836,7 +870,10 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         // an unrolled body (the rest is left to the remainder loop).
         let bound = |u: &Use| -> f64 {
             let e = budget[u.chain].unwrap_or(0.0);
-            if in_loop && u.m > 1 && w > 0.0 {
+            // Not for twin blocks: copies whose iterations run unevenly (the in-range points of
+            // a P0 butterfly run, the others do not) share E evenly, fewer than once per warp
+            // each, which whole trips would round down to zero.
+            if in_loop && u.m > 1 && u.m == u.m_block && w > 0.0 {
                 let per_warp = e / w;
                 if (per_warp - per_warp.round()).abs() < 1e-9 {
                     return w * (per_warp.round() / u.m as f64).floor();
@@ -884,12 +921,12 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         // remainder loop (m from the gcd of a line's opcodes, e.g. the two stores of a radix-2
         // butterfly) there is nothing to leave budget to, and spending starved the other blocks
         // that hold pieces of the same line (address arithmetic nvcc hoisted).
-        if !uses[b].iter().any(|u| u.m > 1 && u.remainder) {
+        if !uses[b].iter().any(|u| u.m_block > 1 && u.remainder) {
             continue;
         }
         for u in &uses[b] {
             if let Some(e) = budget[u.chain].as_mut() {
-                *e = (*e - u.m as f64 * c).max(0.0);
+                *e = (*e - u.m_block as f64 * c).max(0.0);
             }
         }
     }

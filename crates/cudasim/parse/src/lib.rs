@@ -13,7 +13,7 @@ use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// What `cuda_sim.h` expands `__global__` to (a section attribute, then `, used))`).
+/// What `cuda_sim.h` expands `__global__` to (a section attribute, then `, used, flatten))`).
 const MARKER: &str = "section(\".text.cudasim_kernel\")";
 /// What `cuda_sim.h` expands `CUDASIM_UNIFORM_BLOCKS(name)` to, up to the name.
 const UNIFORM_MARKER: &str = "\"cudasim_uniform_blocks:\" \"";

@@ -278,6 +278,44 @@ fn copies_without_a_remainder_loop_leave_the_line_to_its_other_blocks() {
     assert_eq!(estimate(&l.functions[0], &per, 1).total, 34.0);
 }
 
+#[test]
+fn unrolled_copies_in_blocks_of_their_own_share_the_line() {
+    // A loop of 2 trips per warp (line 10 head, line 13 back branch) whose body is a loop of 4
+    // trips that nvcc unrolled and the host compiler kept rolled; each trip tests a bound (line
+    // 11: ISETP + BRA) and loads a point (line 12: LDG + STS), so every copy sits in basic blocks
+    // of its own (the radix-16 P0 pass of the fused conv: 16 copies). The host ran lines 11 and
+    // 12 4 times per trip: 8 per warp, 2 for each copy. Hand, 1 warp: S2R 1 + 2 × (IADD3 1 +
+    // 4 × 4 + ISETP, BRA 2) + EXIT 1 = 40. With m counted per block (1) each copy could take the
+    // whole line's count, and only the flow bound held them (the old rule: 96).
+    let copy = |k: usize| {
+        format!(
+            "//## File \"h.cu\", line 11\nISETP\n@P BRA `(.L_s{k})\n//## File \"h.cu\", line 12\nLDG\nSTS\n.L_s{k}:\n"
+        )
+    };
+    let text = format!(
+        "//----- .text.k -----\n.other k,@\"STO_CUDA_ENTRY\"\nk:\n\
+        //## File \"h.cu\", line 9\nS2R\n\
+        .L_loop:\n//## File \"h.cu\", line 10\nIADD3\n{}{}{}{}\
+        //## File \"h.cu\", line 13\nISETP\n@P BRA `(.L_loop)\n\
+        //## File \"h.cu\", line 30\nEXIT\n",
+        copy(1),
+        copy(2),
+        copy(3),
+        copy(4)
+    );
+    let l = Listing::parse(&text).unwrap();
+    let per = vec![exec(&[9], 1), exec(&[10], 2), exec(&[11], 8), exec(&[12], 8), exec(&[13], 2), exec(&[30], 1)];
+    let e = estimate(&l.functions[0], &per, 1);
+    assert_eq!(e.total, 40.0, "{:?}", e.per_instr);
+    // Each copy's load runs once per trip.
+    let f = &l.functions[0];
+    for (k, i) in f.instrs.iter().enumerate() {
+        if i.opcode == "LDG" {
+            assert_eq!(e.per_instr[k], 2.0, "LDG at {k}: {:?}", e.per_instr);
+        }
+    }
+}
+
 /// The same microkernels run in the SIMT simulator (crates/cudasim, counters on), their line
 /// counts fed to the estimate as `hyena kernels --profile` does: the estimate must stay within 10%
 /// of the hand counts above. micro.cu is compiled for the simulator through the wrapper
