@@ -897,7 +897,7 @@ template <typename T> __device__ __forceinline__ void fwd(const HyenaFftConvFwdP
             fence_loads();
         }
     };
-    // The passes of conv_passes<1> with the forward's own first and last passes (above).
+    // One convolution: the shared first and last passes (fwd_p0 / fwd_last, also the backward's), the middle passes, and the fused pass between them.
     with_r0(pl.r0, [&](auto r) { fwd_p0<decltype(r)::value, T>(z, pl, v, pre, L, vec, keep); });
     __syncthreads();
     const Layout in = mids<false>(z, 1, scratch, pl, tw);
@@ -1698,21 +1698,6 @@ extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftc
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_fwd_f32(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<float>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_fwd_bf16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__nv_bfloat16>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_fwd_f16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__half>(p); }
-// The simulator's build (g++) keeps large helpers (dft, the passes, the dispatches, the hooks) out
-// of line, so its per-line counts lose their call sites, and the GPU model's instruction estimate
-// splits such a count over every inlined SASS copy of the helper, evenly where the call site's own
-// count is unknown (the backward's radix-16 P0 and last pass at 2K/4K got several times their
-// executions: docs/GPU_MODEL.md, branch bwd9). Flattening the backward's entries on the host gives
-// every count its full inlining chain, as in nvcc's SASS. Declarations only, and only in the
-// simulator's build: the device code does not change.
-#ifdef CUDASIM
-extern "C" __global__ void hyena_fftconv_bwd_f32(const HyenaFftConvBwdParams p) __attribute__((flatten));
-extern "C" __global__ void hyena_fftconv_bwd_bf16(const HyenaFftConvBwdParams p) __attribute__((flatten));
-extern "C" __global__ void hyena_fftconv_bwd_f16(const HyenaFftConvBwdParams p) __attribute__((flatten));
-extern "C" __global__ void hyena_fftconv_bwd_reduce_f32(const HyenaFftConvBwdParams p) __attribute__((flatten));
-extern "C" __global__ void hyena_fftconv_bwd_reduce_bf16(const HyenaFftConvBwdParams p) __attribute__((flatten));
-extern "C" __global__ void hyena_fftconv_bwd_reduce_f16(const HyenaFftConvBwdParams p) __attribute__((flatten));
-#endif
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<float>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__nv_bfloat16>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__half>(p); }
