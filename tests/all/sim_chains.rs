@@ -6,7 +6,7 @@
 //! estimate's join and unrolled copies", branch est10).
 #![cfg(feature = "sim")]
 
-use hyena_kernels::device::sim::{LaunchCounters, SimDevice};
+use hyena_kernels::device::sim::SimDevice;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -41,34 +41,6 @@ fn definitions() -> HashMap<String, (String, u32)> {
     defs
 }
 
-/// The counters of one gated fftconv forward and backward (B = 1, C = 1, row length `l`), one
-/// sampled block per uniform launch.
-fn fwd_bwd_counters(sim: &Arc<SimDevice>, l: usize) -> Vec<LaunchCounters> {
-    use hyena_kernels::device::{Device, DeviceBuffer};
-    use hyena_kernels::ops::fftconv::{gated_fftconv_bwd, gated_fftconv_fwd, GatedConvGradViews};
-    let dev: Arc<dyn Device> = sim.clone();
-    let x: Vec<f32> = (0..l).map(|i| ((i * 37) % 11) as f32 * 0.1 - 0.5).collect();
-    let dx = DeviceBuffer::from_host(&dev, &x).unwrap();
-    let dd = DeviceBuffer::from_host(&dev, &[0.5f32]).unwrap();
-    let mut outs: Vec<DeviceBuffer<f32>> = (0..5).map(|_| DeviceBuffer::<f32>::alloc(&dev, l).unwrap()).collect();
-    let mut gd = DeviceBuffer::<f32>::alloc(&dev, 1).unwrap();
-    sim.set_block_sample(Some(1));
-    sim.set_counters(true);
-    gated_fftconv_fwd(&dev, &dx, &dd, &dx, Some(dx.as_view()), Some(dx.as_view()), 1, 1, l, &mut outs[0]).unwrap();
-    let [gv, gpre, gpost, gh, _] = &mut outs[..] else { unreachable!() };
-    let grads = GatedConvGradViews {
-        grad_v: gv.as_view_mut(),
-        grad_pre: Some(gpre.as_view_mut()),
-        grad_post: Some(gpost.as_view_mut()),
-        grad_h: gh.as_view_mut(),
-        grad_d: gd.as_view_mut(),
-    };
-    gated_fftconv_bwd(&dev, &dx, &dd, &dx, Some(dx.as_view()), Some(dx.as_view()), &dx, 1, 1, l, grads).unwrap();
-    sim.set_counters(false);
-    sim.set_block_sample(None);
-    sim.take_counters()
-}
-
 /// Every kernel of the fused (L = 3000) and the four-step (L = SMEM_MAX_LEN + 1) fftconv paths,
 /// forward and backward: the counted chains of kernel code have the kernel's definition line as
 /// their outermost frame, for at least 99 % of the launch's warp executions. Not all: g++ keeps
@@ -85,7 +57,7 @@ fn counted_lines_chain_down_to_their_kernel_entry() {
     let sim = Arc::new(SimDevice::new());
     let mut seen = Vec::new();
     for l in [3000, SMEM_MAX_LEN + 1] {
-        for k in fwd_bwd_counters(&sim, l) {
+        for k in crate::sim_checks::fftconv_fwd_bwd_counters(&sim, l, Some(1)) {
             let (file, line) = defs.get(&k.kernel).unwrap_or_else(|| panic!("no definition of {}", k.kernel));
             let glue = |f: &[(String, u32)]| f.iter().all(|(p, _)| p.rsplit('/').next().is_some_and(|n| n.starts_with("tu_") && n.ends_with(".cpp")));
             let ends_in_entry = |f: &[(String, u32)]| f.last().is_some_and(|(p, n)| p.ends_with(file.as_str()) && n == line);

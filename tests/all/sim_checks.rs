@@ -160,7 +160,7 @@ fn fftconv_fwd_dram_bytes_stay_near_the_bytes_that_must_move() {
 /// The counters of one `gated_fftconv_fwd` and one `gated_fftconv_bwd` (B = 1, C = 1, row length
 /// `l`, gates on, inputs a fixed pattern), in launch order; `sample`: blocks counted per uniform
 /// launch (the outputs are then not computed).
-fn fftconv_fwd_bwd_counters(sim: &std::sync::Arc<hyena_kernels::device::sim::SimDevice>, l: usize, sample: Option<u32>) -> Vec<hyena_kernels::device::sim::LaunchCounters> {
+pub(crate) fn fftconv_fwd_bwd_counters(sim: &std::sync::Arc<hyena_kernels::device::sim::SimDevice>, l: usize, sample: Option<u32>) -> Vec<hyena_kernels::device::sim::LaunchCounters> {
     use hyena_kernels::device::{Device, DeviceBuffer};
     use hyena_kernels::ops::fftconv::{gated_fftconv_bwd, gated_fftconv_fwd, GatedConvGradViews};
     use std::sync::Arc;
