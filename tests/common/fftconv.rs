@@ -81,18 +81,23 @@ pub fn check_gated_bwd<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l
 
     let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
     let (dv, dpre, dpost, dgy, dh, dd) = (up(&v), up(&pre), up(&post), up(&gy), up(&h), up(&d));
-    let (mut gv, mut gpre, mut gpost, mut gh, mut gd) =
-        (poisoned::<T>(dev, n), poisoned::<T>(dev, n), poisoned::<T>(dev, n), poisoned::<T>(dev, c * l), poisoned::<T>(dev, c));
-    let grads = GatedConvGradViews {
-        grad_v: gv.view_mut(0..n).unwrap(),
-        grad_pre: gates.then(|| gpre.view_mut(0..n).unwrap()),
-        grad_post: gates.then(|| gpost.view_mut(0..n).unwrap()),
-        grad_h: gh.view_mut(0..c * l).unwrap(),
-        grad_d: gd.view_mut(0..c).unwrap(),
+    // One backward into fresh poisoned buffers: [grad_v, grad_pre, grad_post, grad_h, grad_D].
+    let run = || -> [DeviceBuffer<T>; 5] {
+        let mut g = [n, n, n, c * l, c].map(|k| poisoned::<T>(dev, k));
+        let [gv, gpre, gpost, gh, gd] = &mut g;
+        let grads = GatedConvGradViews {
+            grad_v: gv.view_mut(0..n).unwrap(),
+            grad_pre: gates.then(|| gpre.view_mut(0..n).unwrap()),
+            grad_post: gates.then(|| gpost.view_mut(0..n).unwrap()),
+            grad_h: gh.view_mut(0..c * l).unwrap(),
+            grad_d: gd.view_mut(0..c).unwrap(),
+        };
+        let (gp, gq) = if gates { (Some(dpre.as_view()), Some(dpost.as_view())) } else { (None, None) };
+        gated_fftconv_bwd(dev, &dh, &dd, &dv, gp, gq, &dgy, bs, c, l, grads).unwrap_or_else(|e| panic!("{tag}: {e}"));
+        dev.synchronize().unwrap();
+        g
     };
-    let (gp, gq) = if gates { (Some(dpre.as_view()), Some(dpost.as_view())) } else { (None, None) };
-    gated_fftconv_bwd(dev, &dh, &dd, &dv, gp, gq, &dgy, bs, c, l, grads).unwrap_or_else(|e| panic!("{tag}: {e}"));
-    dev.synchronize().unwrap();
+    let [gv, gpre, gpost, gh, gd] = run();
     let mut outs = vec![("grad_v", &gv, n, &want.grad_v), ("grad_h", &gh, c * l, &want.grad_h), ("grad_D", &gd, c, &want.grad_d)];
     if gates {
         outs.push(("grad_pre", &gpre, n, want.grad_pre.as_ref().unwrap()));
@@ -105,18 +110,7 @@ pub fn check_gated_bwd<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l
     }
 
     // Deterministic: a second backward into fresh poisoned buffers gives the same bits.
-    let (mut gv2, mut gpre2, mut gpost2, mut gh2, mut gd2) =
-        (poisoned::<T>(dev, n), poisoned::<T>(dev, n), poisoned::<T>(dev, n), poisoned::<T>(dev, c * l), poisoned::<T>(dev, c));
-    let grads = GatedConvGradViews {
-        grad_v: gv2.view_mut(0..n).unwrap(),
-        grad_pre: gates.then(|| gpre2.view_mut(0..n).unwrap()),
-        grad_post: gates.then(|| gpost2.view_mut(0..n).unwrap()),
-        grad_h: gh2.view_mut(0..c * l).unwrap(),
-        grad_d: gd2.view_mut(0..c).unwrap(),
-    };
-    let (gp, gq) = if gates { (Some(dpre.as_view()), Some(dpost.as_view())) } else { (None, None) };
-    gated_fftconv_bwd(dev, &dh, &dd, &dv, gp, gq, &dgy, bs, c, l, grads).unwrap_or_else(|e| panic!("{tag}: {e}"));
-    dev.synchronize().unwrap();
+    let [gv2, gpre2, gpost2, gh2, gd2] = run();
     let mut again = vec![&gv2, &gh2, &gd2];
     if gates {
         again.push(&gpre2);
