@@ -706,14 +706,11 @@ impl<T: Scalar> HyenaOperator<T> {
         let plan = FftConvPlan::<T>::cached(l)?;
         // Pooled (stale): filter_infer_into writes every element. At L = 32K (D = 256, order 2,
         // f32) h is 32 MiB, glibc's largest mmap threshold: fresh pages on every call otherwise.
-        // Past the pool's largest buffer, a fallible fresh allocation as before.
+        // A fresh one (none kept, or past the pool's largest buffer) is a fallible allocation.
         let cf = self.filter_channels();
         let nh = mul("filter h [C, L]", cf, l)?;
         let filter_h = || -> Result<Vec<T>> {
-            let mut h = match nh.saturating_mul(std::mem::size_of::<T>()) <= pool::MAX_BUF_BYTES {
-                true => pool::take(nh, T::zero()),
-                false => hyena_kernels::error::try_vec("filter h [C, L]", nh, T::zero())?,
-            };
+            let mut h = pool::try_take("filter h [C, L]", nh, T::zero())?;
             filter::filter_infer_into(&self.filter, l, &mut h)?;
             Ok(h)
         };

@@ -7,7 +7,7 @@
 //! user writes each element before reading it.
 
 pub use hyena_kernels::cpu::pool::{held_bytes, MAX_BUF_BYTES, POOL_BYTES};
-pub(crate) use hyena_kernels::cpu::pool::{give, take};
+pub(crate) use hyena_kernels::cpu::pool::{give, take, try_take};
 
 /// Free every kept buffer (of this pool, of the group workspaces, the inference path's kept
 /// filter spectra and the implicit filter's cached modulation windows).
