@@ -631,15 +631,9 @@ __device__ inline void fwd_p0(float* z, const smfft::Plan& pl, const T* x, const
     constexpr bool FAST = sizeof(T) == 2;
     const unsigned m = pl.m, cnt = m / R0;
     const Layout out = written_by(ilog2(R0), 0);
-    // Butterflies j < nfast have every low point fully in range: one loop-invariant bound.
-    unsigned nfast = 0;
-    if (FAST && vec && L >= 2) {
-        const int64_t a0 = (int64_t)((L - 2) / 2) - (int64_t)(H - 1) * cnt;
-        if (a0 >= 0) nfast = a0 + 1 < (int64_t)cnt ? (unsigned)(a0 + 1) : cnt;
-    }
     for (unsigned j = threadIdx.x; j < cnt; j += blockDim.x) {
         float2 a[R0];
-        if (j < nfast) {
+        if (FAST && vec && low_in_range<R0>(j, cnt, L)) {
             // All H loads of each input back to back (H ≤ 8: 8 + 8 registers of packed pairs). In
             // groups of 4 (fenced) the bf16 instance spilled 4 B on sm_90; f32 rows take the
             // checked path (FAST false): with 4 or 8 f32 pairs in flight they spilled 52–204 B.
