@@ -47,6 +47,19 @@ pub struct FftConvPlan<T: Scalar> {
     n: usize,
     fwd: Arc<dyn RealToComplex<T>>,
     inv: Arc<dyn ComplexToReal<T>>,
+    /// The N = n/2 point complex FFTs under realfft's, for the forward's fused rows
+    /// ([`super::halfspec`]).
+    half_fwd: Arc<dyn rustfft::Fft<T>>,
+    half_inv: Arc<dyn rustfft::Fft<T>>,
+    /// `e^{−iπk/N}`, k = 0..=N/2 ([`super::halfspec::twiddles`]).
+    half_tw: Arc<[Complex<T>]>,
+}
+
+/// Per-thread scratch space of [`FftConvPlan`]'s half-length path (the forward's fused rows).
+pub struct HalfScratch<T: Scalar> {
+    /// The row as N = n/2 complex values (the real row's sample pairs), transformed in place.
+    z: Vec<Complex<T>>,
+    scratch: Vec<Complex<T>>,
 }
 
 /// Per-thread scratch space of an [`FftConvPlan`].
@@ -74,9 +87,19 @@ impl<T: Scalar> FftConvPlan<T> {
         // fallible API, and every thread's scratch needs ≈ n more: refuse a length whose plan
         // cannot be allocated instead of aborting inside the planner.
         // (A saturated count is above isize::MAX bytes and fails like any other.)
-        try_alloc_probe::<Complex<T>>("FFT plan and scratch (2n complex values)", n.saturating_mul(2))?;
+        // The half-length complex FFTs and their twiddles add ≈ n more.
+        try_alloc_probe::<Complex<T>>("FFT plan and scratch (3n complex values)", n.saturating_mul(3))?;
         let mut planner = RealFftPlanner::<T>::new();
-        Ok(Self { l, n, fwd: planner.plan_fft_forward(n), inv: planner.plan_fft_inverse(n) })
+        let mut half = rustfft::FftPlanner::<T>::new();
+        Ok(Self {
+            l,
+            n,
+            fwd: planner.plan_fft_forward(n),
+            inv: planner.plan_fft_inverse(n),
+            half_fwd: half.plan_fft_forward(n / 2),
+            half_inv: half.plan_fft_inverse(n / 2),
+            half_tw: super::halfspec::twiddles::<T>(n / 2).into(),
+        })
     }
     /// A plan from a process-wide cache (plans are immutable and cheap to clone), created on
     /// first use for each (scalar type, L).
@@ -124,6 +147,22 @@ impl<T: Scalar> FftConvPlan<T> {
             scratch_inv: vec![Complex::new(T::zero(), T::zero()); self.inv.get_scratch_len()],
         }
     }
+    /// Fresh scratch space for one thread of the half-length path.
+    pub fn half_scratch(&self) -> HalfScratch<T> {
+        let s = self.half_fwd.get_inplace_scratch_len().max(self.half_inv.get_inplace_scratch_len());
+        HalfScratch { z: vec![Complex::new(T::zero(), T::zero()); self.n / 2], scratch: vec![Complex::new(T::zero(), T::zero()); s] }
+    }
+    /// The causal convolution of one row on the half-length path: `ws.z` holds the zero-padded
+    /// row as its n reals ([`super::halfspec::reals_mut`]) and is replaced by `n·(h ∗ row)` (the
+    /// first L reals are the convolution), `hf` the filter's n/2+1 bins (from
+    /// [`FftConvPlan::filter_spectra`], scaled by 1/n, so the first L reals are `h ∗ row`).
+    /// Forward FFT, [`super::halfspec::mul_spectrum`], inverse FFT: what `rfft`, the product and
+    /// `irfft` compute, with realfft's two passes over the bins and the product fused into one.
+    fn conv_half(&self, hf: &[Complex<T>], ws: &mut HalfScratch<T>) {
+        self.half_fwd.process_with_scratch(&mut ws.z, &mut ws.scratch);
+        super::halfspec::mul_spectrum(&mut ws.z, hf, &self.half_tw);
+        self.half_inv.process_with_scratch(&mut ws.z, &mut ws.scratch);
+    }
     /// Spectrum of `x` (length ≤ n, zero padded to n), scaled by `scale`, into `out` (n/2+1 bins).
     pub fn rfft(&self, x: &[T], scale: T, out: &mut [Complex<T>], ws: &mut FftScratch<T>) -> Result<()> {
         if x.len() > self.n {
@@ -141,24 +180,6 @@ impl<T: Scalar> FftConvPlan<T> {
         self.fwd
             .process_with_scratch(&mut ws.real, out, &mut ws.scratch_fwd)
             .map_err(|e| HyenaError::Device(format!("rfft: {e}")))
-    }
-    /// Spectrum of `ws.real` (all n samples, destroyed: the caller wrote the signal and its zero
-    /// padding there) into `out` (n/2+1 bins): [`FftConvPlan::rfft`] without its copy.
-    fn rfft_scratch(&self, out: &mut [Complex<T>], ws: &mut FftScratch<T>) -> Result<()> {
-        self.fwd
-            .process_with_scratch(&mut ws.real, out, &mut ws.scratch_fwd)
-            .map_err(|e| HyenaError::Device(format!("rfft: {e}")))
-    }
-    /// Inverse FFT of `spec` (n/2+1 bins, destroyed) into `ws.real` (all n samples), without
-    /// normalisation: [`FftConvPlan::irfft`] without its copy out.
-    fn irfft_scratch(&self, spec: &mut [Complex<T>], ws: &mut FftScratch<T>) -> Result<()> {
-        // A real signal's spectrum has real DC and Nyquist bins; clear rounding residue.
-        spec[0].im = T::zero();
-        let last = spec.len() - 1;
-        spec[last].im = T::zero();
-        self.inv
-            .process_with_scratch(spec, &mut ws.real, &mut ws.scratch_inv)
-            .map_err(|e| HyenaError::Device(format!("irfft: {e}")))
     }
     /// Inverse FFT of `spec` (n/2+1 bins, destroyed) without normalisation; writes the first
     /// `out.len()` (≤ n) samples.
@@ -193,9 +214,19 @@ impl<T: Scalar> FftConvPlan<T> {
         let bins = self.bins();
         check_len("filter spectra [C, bins]", out.len(), c * bins)?;
         let scale = T::one() / T::lit(self.n as f64);
-        out.par_chunks_mut(bins)
-            .zip(h.par_chunks(self.l))
-            .try_for_each_init(|| self.scratch(), |ws, (o, row)| self.rfft(row, scale, o, ws))
+        // On the half-length path: the scaled, zero-padded row as N = n/2 complex pairs, FFT_N,
+        // then realfft's post-processing vectorized ([`super::halfspec::post_spectrum`]).
+        out.par_chunks_mut(bins).zip(h.par_chunks(self.l)).for_each_init(
+            || self.half_scratch(),
+            |ws, (o, row)| {
+                let x = super::halfspec::reals_mut(&mut ws.z);
+                x.iter_mut().zip(row).for_each(|(r, &v)| *r = v * scale);
+                x[row.len()..].iter_mut().for_each(|r| *r = T::zero());
+                self.half_fwd.process_with_scratch(&mut ws.z, &mut ws.scratch);
+                super::halfspec::post_spectrum(&ws.z, o, &self.half_tw);
+            },
+        );
+        Ok(())
     }
 }
 
@@ -382,6 +413,21 @@ fn check_gated<T: Scalar>(
 
 /// `a = pre ⊙ v` for one row (`a = v` without a gate).
 fn gate_row<T: Scalar>(a: &mut [T], v: &[T], pre: Option<&[T]>) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") {
+        /// [`gate_row_generic`] compiled for AVX-512 (the same products: the same bits).
+        #[target_feature(enable = "avx512f")]
+        fn avx512<T: Scalar>(a: &mut [T], v: &[T], pre: Option<&[T]>) {
+            gate_row_generic(a, v, pre)
+        }
+        // SAFETY: the CPU has AVX-512F (checked above).
+        return unsafe { avx512(a, v, pre) };
+    }
+    gate_row_generic(a, v, pre)
+}
+
+#[inline(always)]
+fn gate_row_generic<T: Scalar>(a: &mut [T], v: &[T], pre: Option<&[T]>) {
     match pre {
         Some(p) => a.iter_mut().zip(v).zip(p).for_each(|((o, &x), &g)| *o = x * g),
         None => a.copy_from_slice(v),
@@ -409,35 +455,52 @@ pub fn gated_fftconv_fwd<T: Scalar>(
     // instead of keeping it in a row of its own: the gate row, its copy into the FFT input, the
     // copy of the inverse FFT's output and a separate output pass were 4 passes (~9 % of an
     // inference forward's samples at B = 1, D = 256, L = 2K went to the non-FFT loops here).
+    //
+    // Between the FFTs, one pass over the bins: the half-length path ([`super::halfspec`]) fuses
+    // realfft's post-processing, the product with the filter's bins and the inverse's
+    // pre-processing (three scalar passes before).
     y.par_chunks_mut(l).enumerate().try_for_each_init(
-        || (plan.scratch(), vec![Complex::new(T::zero(), T::zero()); bins]),
-        |(ws, spec), (row, yr)| -> Result<()> {
+        || plan.half_scratch(),
+        |ws, (row, yr)| -> Result<()> {
             let (bi, ch) = (row / c, row % c);
             let (vr, pr) = (v.row(bi, ch), pre.as_ref().map(|p| p.row(bi, ch)));
-            gate_row(&mut ws.real[..l], vr, pr);
-            ws.real[l..].iter_mut().for_each(|r| *r = T::zero());
-            plan.rfft_scratch(spec, ws)?;
-            for (s, &k) in spec.iter_mut().zip(&hf[ch * bins..(ch + 1) * bins]) {
-                *s = *s * k;
-            }
-            plan.irfft_scratch(spec, ws)?;
-            let (dd, conv) = (d[ch], &ws.real[..l]);
-            match (post, pr) {
-                (Some(q), Some(p)) => yr
-                    .iter_mut()
-                    .zip(conv)
-                    .zip(vr.iter().zip(p))
-                    .zip(q.row(bi, ch))
-                    .for_each(|(((o, &h), (&x, &g0)), &g)| *o = (h + dd * (x * g0)) * g),
-                (Some(q), None) => {
-                    yr.iter_mut().zip(conv).zip(vr).zip(q.row(bi, ch)).for_each(|(((o, &h), &x), &g)| *o = (h + dd * x) * g)
-                }
-                (None, Some(p)) => yr.iter_mut().zip(conv).zip(vr.iter().zip(p)).for_each(|((o, &h), (&x, &g0))| *o = h + dd * (x * g0)),
-                (None, None) => yr.iter_mut().zip(conv).zip(vr).for_each(|((o, &h), &x)| *o = h + dd * x),
-            }
+            let x = super::halfspec::reals_mut(&mut ws.z);
+            gate_row(&mut x[..l], vr, pr);
+            x[l..].iter_mut().for_each(|r| *r = T::zero());
+            plan.conv_half(&hf[ch * bins..(ch + 1) * bins], ws);
+            let conv = &super::halfspec::reals(&ws.z)[..l];
+            out_row(yr, conv, vr, pr, post.as_ref().map(|q| q.row(bi, ch)), d[ch]);
             Ok(())
         },
     )
+}
+
+/// The forward's output pass of one row: `y = post ⊙ (conv + D·(pre ⊙ v))` (`pre`, `post` 1 when
+/// absent), compiled for AVX-512 where the CPU has it (the same operations: the same bits).
+fn out_row<T: Scalar>(y: &mut [T], conv: &[T], v: &[T], pre: Option<&[T]>, post: Option<&[T]>, dd: T) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") {
+        /// [`out_row_generic`] compiled for AVX-512.
+        #[target_feature(enable = "avx512f")]
+        fn avx512<T: Scalar>(y: &mut [T], conv: &[T], v: &[T], pre: Option<&[T]>, post: Option<&[T]>, dd: T) {
+            out_row_generic(y, conv, v, pre, post, dd)
+        }
+        // SAFETY: the CPU has AVX-512F (checked above).
+        return unsafe { avx512(y, conv, v, pre, post, dd) };
+    }
+    out_row_generic(y, conv, v, pre, post, dd)
+}
+
+#[inline(always)]
+fn out_row_generic<T: Scalar>(y: &mut [T], conv: &[T], v: &[T], pre: Option<&[T]>, post: Option<&[T]>, dd: T) {
+    match (post, pre) {
+        (Some(q), Some(p)) => {
+            y.iter_mut().zip(conv).zip(v.iter().zip(p)).zip(q).for_each(|(((o, &h), (&x, &g0)), &g)| *o = (h + dd * (x * g0)) * g)
+        }
+        (Some(q), None) => y.iter_mut().zip(conv).zip(v).zip(q).for_each(|(((o, &h), &x), &g)| *o = (h + dd * x) * g),
+        (None, Some(p)) => y.iter_mut().zip(conv).zip(v.iter().zip(p)).for_each(|((o, &h), (&x, &g0))| *o = h + dd * (x * g0)),
+        (None, None) => y.iter_mut().zip(conv).zip(v).for_each(|((o, &h), &x)| *o = h + dd * x),
+    }
 }
 
 /// Backward of [`gated_fftconv_fwd`] given `grad_y` (contiguous `[B, C, L]`).

@@ -3,6 +3,7 @@
 //! Matrices are row-major slices. PyTorch's `nn.Linear` keeps `weight` as `[out, in]`; these
 //! functions take that layout as-is.
 
+use rayon::prelude::*;
 use crate::error::{check_len, shape_len, HyenaError, Result};
 use super::reduce::{add_f64, col_sums_f64, matmul_sum_k};
 use crate::scalar::Scalar;
@@ -121,6 +122,32 @@ pub fn transpose_into<T: Scalar>(src: &[T], rows: usize, cols: usize, dst: &mut 
 /// `[C, L]` tensor); other elements of `dst` are left as they are. `dst` must hold
 /// `(cols − 1)·ld + rows` elements at least.
 pub fn transpose_strided_into<T: Scalar>(src: &[T], rows: usize, cols: usize, dst: &mut [T], ld: usize, accumulate: bool) -> Result<()> {
+    check_transpose(src, rows, cols, dst, ld)?;
+    transpose_cols(src, cols, rows, cols, dst, ld, accumulate);
+    Ok(())
+}
+
+/// [`transpose_strided_into`] with the destination rows (the source's columns) split over the
+/// rayon pool in blocks of 16: the same values (a copy, or one addition per element), for
+/// transposes that would otherwise run on one thread between parallel passes.
+pub fn par_transpose_strided_into<T: Scalar>(src: &[T], rows: usize, cols: usize, dst: &mut [T], ld: usize, accumulate: bool) -> Result<()> {
+    check_transpose(src, rows, cols, dst, ld)?;
+    const CB: usize = 16;
+    if rows == 0 || cols == 0 {
+        return Ok(());
+    }
+    // Chunk j holds destination rows 16j.. (its last row may be a partial one: only its first
+    // `rows` elements are written, and the check above guarantees them).
+    dst[..(cols - 1) * ld + rows].par_chunks_mut(CB * ld).enumerate().for_each(|(j, d)| {
+        let c0 = j * CB;
+        let cn = CB.min(cols - c0);
+        transpose_cols(&src[c0..], cols, rows, cn, d, ld, accumulate);
+    });
+    Ok(())
+}
+
+/// The checks of [`transpose_strided_into`].
+fn check_transpose<T>(src: &[T], rows: usize, cols: usize, dst: &[T], ld: usize) -> Result<()> {
     let n = shape_len("transpose [rows, cols]", &[rows, cols])?;
     check_len("transpose source", src.len(), n)?;
     if n == 0 {
@@ -133,16 +160,28 @@ pub fn transpose_strided_into<T: Scalar>(src: &[T], rows: usize, cols: usize, ds
     if need.is_none_or(|need| dst.len() < need) {
         return Err(HyenaError::shape("transpose destination", format!("≥ {} elements", need.unwrap_or(usize::MAX)), dst.len()));
     }
+    Ok(())
+}
+
+/// `dst[c·ld + r] (+)= src[r·lds + c]` for `r < rows`, `c < cols`: the first `cols` columns of a
+/// source with rows `lds ≥ cols` apart. The caller checked (or built) the bounds: `src` holds
+/// `(rows − 1)·lds + cols` elements, `dst` `(cols − 1)·ld + rows`, and `ld ≥ rows`.
+fn transpose_cols<T: Scalar>(src: &[T], lds: usize, rows: usize, cols: usize, dst: &mut [T], ld: usize, accumulate: bool) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    // The bounds the AVX path relies on (an internal invariant: a failure is a bug here).
+    assert!(src.len() >= (rows - 1) * lds + cols && dst.len() >= (cols - 1) * ld + rows && ld >= rows && lds >= cols, "transpose_cols bounds");
     #[cfg(target_arch = "x86_64")]
     if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() && is_x86_feature_detected!("avx") {
         // SAFETY: T is f32 (same type, checked above), so the slices are f32 slices of the same
-        // lengths; the CPU has AVX (checked above).
+        // lengths; the CPU has AVX (checked above); the bounds were asserted above.
         unsafe {
             let s = std::slice::from_raw_parts(src.as_ptr() as *const f32, src.len());
             let d = std::slice::from_raw_parts_mut(dst.as_mut_ptr() as *mut f32, dst.len());
-            transpose_f32_avx(s, rows, cols, d, ld, accumulate);
+            transpose_f32_avx(s, lds, rows, cols, d, ld, accumulate);
         }
-        return Ok(());
+        return;
     }
     const TILE: usize = 16;
     let mut tile = [T::zero(); TILE * TILE];
@@ -151,7 +190,7 @@ pub fn transpose_strided_into<T: Scalar>(src: &[T], rows: usize, cols: usize, ds
         for c0 in (0..cols).step_by(TILE) {
             let cn = TILE.min(cols - c0);
             for r in 0..rn {
-                let row = &src[(r0 + r) * cols + c0..(r0 + r) * cols + c0 + cn];
+                let row = &src[(r0 + r) * lds + c0..(r0 + r) * lds + c0 + cn];
                 for (c, &x) in row.iter().enumerate() {
                     tile[c * TILE + r] = x;
                 }
@@ -167,7 +206,6 @@ pub fn transpose_strided_into<T: Scalar>(src: &[T], rows: usize, cols: usize, ds
             }
         }
     }
-    Ok(())
 }
 
 /// [`transpose_strided_into`] for f32 with AVX: 8 × 8 blocks transposed in registers (8 row
@@ -181,7 +219,7 @@ pub fn transpose_strided_into<T: Scalar>(src: &[T], rows: usize, cols: usize, ds
 /// Exact: a copy (or one addition per element), the same results as the generic path.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
-unsafe fn transpose_f32_avx(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], ld: usize, accumulate: bool) {
+unsafe fn transpose_f32_avx(src: &[f32], lds: usize, rows: usize, cols: usize, dst: &mut [f32], ld: usize, accumulate: bool) {
     use std::arch::x86_64::*;
     let (r8, c8) = (rows - rows % 8, cols - cols % 8);
     // Stripes of 64 source rows (their lines stay in L1 across the stripe's column blocks); each
@@ -190,11 +228,12 @@ unsafe fn transpose_f32_avx(src: &[f32], rows: usize, cols: usize, dst: &mut [f3
     for rb in (0..r8).step_by(STRIPE) {
         for c0 in (0..c8).step_by(8) {
             for r0 in (rb..(rb + STRIPE).min(r8)).step_by(8) {
-                // SAFETY: r0 + 7 < rows and c0 + 7 < cols, so every row load reads src[(r0 + i)·cols
+                // SAFETY: r0 + 7 < rows and c0 + 7 < cols, so every row load reads src[(r0 + i)·lds
                 // + c0 ..+ 8] and every store writes dst[(c0 + j)·ld + r0 ..+ 8], in bounds
-                // (src.len() = rows·cols, dst.len() ≥ (cols − 1)·ld + rows: checked by the caller).
-                let p = src.as_ptr().add(r0 * cols + c0);
-                let r = [0, 1, 2, 3, 4, 5, 6, 7].map(|i| _mm256_loadu_ps(p.add(i * cols)));
+                // (src.len() ≥ (rows − 1)·lds + cols, dst.len() ≥ (cols − 1)·ld + rows: the
+                // caller's bounds).
+                let p = src.as_ptr().add(r0 * lds + c0);
+                let r = [0, 1, 2, 3, 4, 5, 6, 7].map(|i| _mm256_loadu_ps(p.add(i * lds)));
                 let t0 = _mm256_unpacklo_ps(r[0], r[1]);
                 let t1 = _mm256_unpackhi_ps(r[0], r[1]);
                 let t2 = _mm256_unpacklo_ps(r[2], r[3]);
@@ -233,7 +272,7 @@ unsafe fn transpose_f32_avx(src: &[f32], rows: usize, cols: usize, dst: &mut [f3
     }
     // Edges: the last rows % 8 rows (all columns) and the last cols % 8 columns (other rows).
     let mut put = |r: usize, c: usize| {
-        let x = src[r * cols + c];
+        let x = src[r * lds + c];
         let o = &mut dst[c * ld + r];
         *o = if accumulate { *o + x } else { x };
     };

@@ -7,6 +7,8 @@
 // (build/modules.rs): a new kernel module is listed nowhere by hand.
 include!(concat!(env!("OUT_DIR"), "/cpu_modules.rs"));
 // Shared by the references and the model, with no kernel of their own.
+// The fused conv's spectral step on the half-length spectrum (used by fftconv).
+pub(crate) mod halfspec;
 pub mod linear;
 pub mod pool;
 pub mod reduce;

@@ -151,6 +151,39 @@ fn gated_conv_forward_and_backward() {
     }
 }
 
+/// The forward's half-length spectral pass (`src/cpu/halfspec.rs`) at the lengths where its block
+/// loop changes shape: N = next_smooth(L) odd or even, the pairs fewer than one block of 16, an
+/// exact number of blocks (N = 162: 80 pairs), blocks plus a remainder, and a long row; f64 and
+/// f32 against the O(L²) oracle.
+#[test]
+fn gated_conv_forward_at_the_spectral_pass_block_edges() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    for &l in &[4usize, 9, 16, 27, 34, 100, 162, 2048] {
+        let (b, c) = (1, 2);
+        let n = b * c * l;
+        let (v, pre, post) = (rnd(&mut rng, n), rnd(&mut rng, n), rnd(&mut rng, n));
+        let h = rnd(&mut rng, c * l);
+        let d = rnd(&mut rng, c);
+        let want = gated_direct(&v, &pre, &post, &h, &d, b, c, l);
+        let plan = FftConvPlan::<f64>::new(l).unwrap();
+        let hf = plan.filter_spectra(&h, c).unwrap();
+        fn rows<T>(x: &[T], b: usize, c: usize, l: usize) -> Rows<'_, T> {
+            Rows::contiguous(x, b, c, l).unwrap()
+        }
+        let mut y = vec![f64::NAN; n];
+        gated_fftconv_fwd(&plan, &hf, &d, rows(&v, b, c, l), Some(rows(&pre, b, c, l)), Some(rows(&post, b, c, l)), &mut y).unwrap();
+        let e = rel_l2(&y, &want);
+        assert!(e < 1e-12, "f64 L={l} (N = {}): {e:e}", plan.fft_size() / 2);
+        let (v32, p32, q32, h32, d32) = (cast::<f32>(&v), cast::<f32>(&pre), cast::<f32>(&post), cast::<f32>(&h), cast::<f32>(&d));
+        let plan = FftConvPlan::<f32>::new(l).unwrap();
+        let hf = plan.filter_spectra(&h32, c).unwrap();
+        let mut y32 = vec![f32::NAN; n];
+        gated_fftconv_fwd(&plan, &hf, &d32, rows(&v32, b, c, l), Some(rows(&p32, b, c, l)), Some(rows(&q32, b, c, l)), &mut y32).unwrap();
+        let e = rel_l2(&y32, &want);
+        assert!(e < 1e-5, "f32 L={l}: {e:e}");
+    }
+}
+
 #[test]
 fn fftconv_is_causal() {
     // Changing u at time t0 leaves every output before t0 unchanged, for every length.

@@ -1169,13 +1169,19 @@ fn on_group_rows<T: Copy, R>(v: &mut [T], per: usize, d: usize, chunks: usize, c
 /// Why transposed: out_proj's GEMMs take W_out (PyTorch's `[out, in]`) as `W_outᵀ`; with this
 /// small copy they get it row-major instead of through strides, the layout the `gemm` crate is
 /// fastest with (docs/BENCHMARKS.md, "Projection GEMM layouts").
-fn group_cols_t<T: Copy>(v: &[T], d: usize, c0: usize, c1: usize) -> Vec<T> {
+fn group_cols_t<T: Scalar>(v: &[T], d: usize, c0: usize, c1: usize) -> Vec<T> {
     let gw = c1 - c0;
     let mut out = Vec::with_capacity(gw * d);
     if gw == 0 {
         return out;
     }
     out.resize(gw * d, v[0]);
+    // Every column: the whole matrix transposed by the kernels' vectorized transpose, in
+    // parallel (the tile loop below, on one thread, was ~2 % of an inference forward's samples at
+    // L = 1K).
+    if gw == d && v.len() == d * d && hyena_kernels::cpu::linear::par_transpose_strided_into(v, d, d, &mut out, d, false).is_ok() {
+        return out;
+    }
     tiles(d, c0, c1, |j, c| out[(c - c0) * d + j] = v[j * d + c]);
     out
 }
@@ -1202,7 +1208,7 @@ fn tiles(d: usize, c0: usize, c1: usize, mut f: impl FnMut(usize, usize)) {
 }
 
 /// `f` on the [`group_cols_t`] of `v` (`[c1 − c0, D]`), written back (transposed) into `v` after.
-fn on_group_cols_t<T: Copy, R>(v: &mut [T], d: usize, c0: usize, c1: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+fn on_group_cols_t<T: Scalar, R>(v: &mut [T], d: usize, c0: usize, c1: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
     let mut tmp = group_cols_t(v, d, c0, c1);
     let r = f(&mut tmp);
     tiles(d, c0, c1, |j, c| v[j * d + c] = tmp[(c - c0) * d + j]);

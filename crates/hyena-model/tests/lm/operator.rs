@@ -620,7 +620,8 @@ mod profile {
     }
 
     /// [`operator_fwd_bwd`]'s harness for the inference path (`infer`, no cache):
-    /// `--toggle-collect='*measured_infer*'`; `HYENA_PROFILE_B`, `_D`, `_L`, `_ITERS` as there.
+    /// `--toggle-collect='*measured_infer*'`; `HYENA_PROFILE_B`, `_D`, `_L`, `_ITERS` as there;
+    /// `HYENA_PROFILE_FRESH_SPECTRA=1` computes the filter in every call.
     #[test]
     #[ignore]
     fn operator_infer() {
@@ -628,9 +629,22 @@ mod profile {
         fn warm_up_infer(op: &HyenaOperator<f32>, u: &[f32], b: usize, l: usize) -> Vec<f32> {
             op.infer(u, b, l).unwrap()
         }
+        // `HYENA_PROFILE_FRESH_SPECTRA=1`: drop the filter spectra `infer` keeps between calls
+        // before each call, so that every call computes the filter (as `hyena bench`'s
+        // `hyena_fwd` column does).
+        let fresh = std::env::var("HYENA_PROFILE_FRESH_SPECTRA").is_ok_and(|v| v == "1");
         #[inline(never)]
-        fn measured_infer(op: &HyenaOperator<f32>, u: &[f32], b: usize, l: usize, iters: usize) -> Vec<Vec<f32>> {
-            (0..iters).map(|_| op.infer(u, b, l).unwrap()).collect()
+        // Each result is compared and dropped (as `hyena bench` drops it), not kept: kept results
+        // would fault in fresh pages on every call.
+        fn measured_infer(op: &HyenaOperator<f32>, u: &[f32], b: usize, l: usize, iters: usize, fresh: bool, first: &[f32]) -> usize {
+            (0..iters)
+                .filter(|_| {
+                    if fresh {
+                        hyena_model::spectra::release();
+                    }
+                    op.infer(u, b, l).unwrap() != first
+                })
+                .count()
         }
         let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
         let (b, d) = (env("HYENA_PROFILE_B", 1), env("HYENA_PROFILE_D", 256));
@@ -641,9 +655,8 @@ mod profile {
         let u: Vec<f32> = (0..b * l * d).map(|_| rng.random_range(-1.0..1.0)).collect();
         one_thread(|| {
             let first = warm_up_infer(&op, &u, b, l);
-            for y in measured_infer(&op, &u, b, l, iters) {
-                assert!(y == first, "a repeated call gave different results");
-            }
+            let differing = measured_infer(&op, &u, b, l, iters, fresh, &first);
+            assert_eq!(differing, 0, "repeated calls gave different results");
         });
     }
 
