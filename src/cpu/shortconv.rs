@@ -44,15 +44,33 @@ pub fn shortconv_fwd_in_bias<T: Scalar>(x: &[T], in_bias: Option<&[T]>, w: &[T],
     y.par_chunks_mut(l).zip(x.par_chunks(l)).enumerate().for_each(|(row, (yr, xr))| {
         let ch = row % c;
         let (w0, w1, w2, bb) = (w[ch * 3], w[ch * 3 + 1], w[ch * 3 + 2], b[ch]);
-        match in_bias {
-            None => conv_row(xr, yr, w0, w1, w2, bb, |v| v),
-            Some(ib) => {
-                let ibc = ib[ch];
-                conv_row(xr, yr, w0, w1, w2, bb, |v| v + ibc)
-            }
-        }
+        row_fwd(xr, yr, [w0, w1, w2, bb], in_bias.map(|ib| ib[ch]));
     });
     Ok(())
+}
+
+/// One row of [`shortconv_fwd_in_bias`] (`wb` = taps and bias, `ibc` the input bias), compiled for
+/// AVX-512 where the CPU has it (the same operations: the same bits).
+fn row_fwd<T: Scalar>(xr: &[T], yr: &mut [T], wb: [T; 4], ibc: Option<T>) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") {
+        /// [`row_fwd_generic`] compiled for AVX-512.
+        #[target_feature(enable = "avx512f")]
+        fn avx512<T: Scalar>(xr: &[T], yr: &mut [T], wb: [T; 4], ibc: Option<T>) {
+            row_fwd_generic(xr, yr, wb, ibc)
+        }
+        // SAFETY: the CPU has AVX-512F (checked above).
+        return unsafe { avx512(xr, yr, wb, ibc) };
+    }
+    row_fwd_generic(xr, yr, wb, ibc)
+}
+
+#[inline(always)]
+fn row_fwd_generic<T: Scalar>(xr: &[T], yr: &mut [T], [w0, w1, w2, bb]: [T; 4], ibc: Option<T>) {
+    match ibc {
+        None => conv_row(xr, yr, w0, w1, w2, bb, |v| v),
+        Some(ibc) => conv_row(xr, yr, w0, w1, w2, bb, |v| v + ibc),
+    }
 }
 
 /// One row of [`shortconv_fwd_in_bias`], reading each input through `inp`.
