@@ -7,8 +7,9 @@
 //! LISTING: the compact sm_90 listing (`$OUT_DIR/sass_sm90.txt` of the hyena-kernels build);
 //! KERNEL.lines.txt: the dump's joined line counts (`COUNT ["file:line", ...]` per line, innermost
 //! first); WARPS: the warps that entered the kernel in the sampled blocks (the count of the
-//! entry block in the dump's `KERNEL.est.txt`). Prints the total; with `blocks`, every basic
-//! block's first instruction index, size and count. The kernel is the file name's stem.
+//! entry block in the dump's `KERNEL.est.txt`). Prints the total; with `blocks`, every run of
+//! instructions with one count (basic blocks, neighbours of equal count merged): first index,
+//! length, count; with `instrs`, every instruction's count, one per line. The kernel is the file name's stem.
 use gpu_model::sass::{estimate, LineExec, Listing};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -41,6 +42,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let e = estimate(f, &lines, warps);
     println!("{kernel}: {:.0} warp-instructions for {warps} warps", e.total);
+    if args.get(4).map(String::as_str) == Some("instrs") {
+        for c in &e.per_instr {
+            println!("{c}");
+        }
+    }
     if args.get(4).map(String::as_str) == Some("blocks") {
         let mut start = 0;
         for k in 1..=f.instrs.len() {

@@ -49,7 +49,11 @@
 //!      host's count covers all of them. When every warp has the same whole number of
 //!      executions, an unrolled body gets whole trips (⌊E/(m·warps)⌋ per warp).
 //!      Lines executed at most once per warp do not bound a loop block: they are code nvcc moved
-//!      into the loop (a barrier merged into it, a hoisted computation).
+//!      into the loop (a barrier merged into it, a hoisted computation). Except a statement of
+//!      the loop's own body that every warp ran exactly once (the loop's function itself, not a
+//!      callee inlined into it, at a source line after the line of the loop's backward branch):
+//!      then the loop runs once per warp and the statement bounds the block by its count (a batch
+//!      loop at B = 1, whose other lines are inner loops nvcc unrolled and the host did not).
 //!    - Unrolled bodies spend budgets: loop blocks are visited by decreasing unroll factor and a
 //!      block with m > 1 spends m × (its count) of each of its lines' counts, so nvcc's remainder
 //!      code (a rolled loop, or straight pieces inside an outer loop) gets what the unrolled body
@@ -70,8 +74,10 @@
 //! counts must count executions of a line's work (a host compiler that unrolls a loop counts
 //! fewer); a loop nvcc unrolls with no remainder loop, no repeated opcode pattern and no copy in a
 //! block of its own (m read as 1) is over-counted by its unroll factor; a loop that runs once
-//! per warp has only lines executed once per warp, which do not bound it (the long path's
-//! `long_rows_bwd` at B = 1).
+//! per warp is bounded only where one of its own statements sits in the block (nested blocks
+//! holding only callee lines keep the old bounds); an unroll factor read from the gcd of a
+//! line's opcodes larger than the line's executions per warp rounds the block down to zero
+//! trips (`long_rows_bwd`'s inverse middle pass at B = 1).
 
 use crate::ModelError;
 use std::collections::{BTreeMap, HashMap, HashSet};
