@@ -49,7 +49,11 @@
 //!      host's count covers all of them. When every warp has the same whole number of
 //!      executions, an unrolled body gets whole trips (⌊E/(m·warps)⌋ per warp).
 //!      Lines executed at most once per warp do not bound a loop block: they are code nvcc moved
-//!      into the loop (a barrier merged into it, a hoisted computation).
+//!      into the loop (a barrier merged into it, a hoisted computation). Except a statement of
+//!      the loop's own body that every warp ran exactly once (the loop's function itself, not a
+//!      callee inlined into it, at a source line after the line of the loop's backward branch):
+//!      then the loop runs once per warp and the statement bounds the block by its count (a batch
+//!      loop at B = 1, whose other lines are inner loops nvcc unrolled and the host did not).
 //!    - Unrolled bodies spend budgets: loop blocks are visited by decreasing unroll factor and a
 //!      block with m > 1 spends m × (its count) of each of its lines' counts, so nvcc's remainder
 //!      code (a rolled loop, or straight pieces inside an outer loop) gets what the unrolled body
@@ -70,8 +74,10 @@
 //! counts must count executions of a line's work (a host compiler that unrolls a loop counts
 //! fewer); a loop nvcc unrolls with no remainder loop, no repeated opcode pattern and no copy in a
 //! block of its own (m read as 1) is over-counted by its unroll factor; a loop that runs once
-//! per warp has only lines executed once per warp, which do not bound it (the long path's
-//! `long_rows_bwd` at B = 1).
+//! per warp is bounded only where one of its own statements sits in the block (nested blocks
+//! holding only callee lines keep the old bounds); an unroll factor read from the gcd of a
+//! line's opcodes larger than the line's executions per warp rounds the block down to zero
+//! trips (`long_rows_bwd`'s inverse middle pass at B = 1).
 
 use crate::ModelError;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -650,6 +656,25 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> (Vec<Option<f64>>, Vec<bool
     (counts, unrun)
 }
 
+/// Whether `line` is a statement of the body of the loop whose backward branch is at `latch`: a
+/// statement of the latch's function itself (not inlined into it from a callee: the same chain
+/// length and inlined-at call sites) at a later source line than the latch (the loop's
+/// `for`/`while` header, whose body follows it in the source). Code nvcc hoisted into a loop comes
+/// from before its header. Asked only for lines every warp ran exactly once: the body statements
+/// of a loop that runs once per warp (a batch loop at B = 1: `long_rows_bwd`'s pair loop), whose
+/// blocks would otherwise be bounded only by lines nvcc unrolled into them from inner loops the
+/// host kept rolled (16 per warp for a radix-16 butterfly). Statements inlined from callees are
+/// left out: a helper's test the host ran once per warp (it unswitched it) sits in a loop of
+/// two trips (the fused conv's middle passes at 8K).
+fn in_body(line: &Chain, latch: &Chain) -> bool {
+    let Some(head) = latch.first() else { return false };
+    let callers = &latch[1..];
+    if line.len() != latch.len() || !line.ends_with(callers) {
+        return false;
+    }
+    line[0].file == head.file && line[0].line > head.line
+}
+
 /// Estimate the executed warp-instructions of `f` for one launch: `lines` are the per-chain warp
 /// execution counts, `warp_entries` the number of warps that entered the kernel (blocks × warps
 /// per block). See the module documentation for the method.
@@ -707,13 +732,17 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
     }
     // Loops: a backward branch from block b to block t covers blocks t..=b; a block's innermost
     // loop is the shortest region that holds it.
+    // Each loop also keeps the location chain of its backward branch (the loop's latch: its test
+    // or increment, which the host ran at least once per trip).
     let mut regions: Vec<(usize, usize)> = Vec::new();
+    let mut latch: Vec<Option<usize>> = Vec::new();
     for b in 0..nb {
         for i in &f.instrs[range(b)] {
             if i.base() == "BRA" {
                 if let Some(t) = i.target.as_deref().and_then(label_block) {
                     if t <= b {
                         regions.push((t, b));
+                        latch.push(i.chain);
                     }
                 }
             }
@@ -851,11 +880,27 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         }
         let in_loop = innermost[b].is_some();
         // In a loop, a line executed at most once per warp does not bound the block: it is code
-        // nvcc moved into the loop (a barrier merged into it, a hoisted computation).
+        // nvcc moved into the loop (a barrier merged into it, a hoisted computation), unless
+        // it is a statement of the loop's own body (`in_body`).
+        let latch_chain = innermost[b].and_then(|k| latch[k]).map(|c| &f.chains[c]);
+        // A statement of the loop's own body that every warp ran exactly once: the loop runs at
+        // most once per warp, whatever the unroll factor read from the line's opcodes (no whole
+        // trips, no copies: the bound is E).
+        let once_body = |u: &Use| -> bool {
+            let e = e_chain[u.chain].unwrap_or(0.0);
+            in_loop
+                && w > 0.0
+                && (e - w).abs() <= 1e-9 * w
+                && latch_chain.is_some_and(|l| in_body(&f.chains[u.chain], l))
+        };
         let bounding: Vec<&Use> = {
             let v: Vec<&Use> = uses[b]
                 .iter()
-                .filter(|u| budget[u.chain].is_some() && !u.all_pred && (!in_loop || e_chain[u.chain].unwrap_or(0.0) > w))
+                .filter(|u| {
+                    budget[u.chain].is_some()
+                        && !u.all_pred
+                        && (!in_loop || e_chain[u.chain].unwrap_or(0.0) > w || once_body(u))
+                })
                 .collect();
             if v.is_empty() {
                 uses[b]
@@ -870,6 +915,9 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         // an unrolled body (the rest is left to the remainder loop).
         let bound = |u: &Use| -> f64 {
             let e = budget[u.chain].unwrap_or(0.0);
+            if once_body(u) {
+                return e;
+            }
             // Not for twin blocks: copies whose iterations run unevenly (the in-range points of
             // a P0 butterfly run, the others do not) share E evenly, fewer than once per warp
             // each, which whole trips would round down to zero.

@@ -316,6 +316,61 @@ fn unrolled_copies_in_blocks_of_their_own_share_the_line() {
     }
 }
 
+/// A batch loop (header line 10, its test and increment at the backward branch) whose body holds
+/// a load and shared store (line 11), an inner loop of 4 trips that nvcc unrolled and the host
+/// kept rolled (line 5 inlined at 12: arithmetic only, so no unroll factor is read), a barrier
+/// behind `if (pr != 0)` (lines 13, 14) and a global store (line 15); plus a computation nvcc
+/// hoisted into the loop from before it (line 8) and a helper's test the host ran once per warp
+/// (line 3 inlined at 12). Blocks: A = S2R entry; B (loop head) = LDG, STS, 16 × arithmetic,
+/// IADD3 (8), FMUL (3<12), ISETP, BRA (13): 22; C = BAR: 1; D = STG, IADD3, ISETP, BRA: 4.
+const BATCH_LOOP: &str = "//----- .text.k -----\n.other k,@\"STO_CUDA_ENTRY\"\nk:\n\
+    //## File \"h.cu\", line 9\nS2R\n\
+    .L_loop:\n//## File \"h.cu\", line 11\nLDG\nSTS\n\
+    //## File \"h.cu\", line 5 inlined at \"h.cu\", line 12\n//## File \"h.cu\", line 12\n\
+    FMUL\nFFMA\nFMUL\nFFMA\nFMUL\nFFMA\nFMUL\nFFMA\nFMUL\nFFMA\nFMUL\nFFMA\nFMUL\nFFMA\nFMUL\nFFMA\n\
+    //## File \"h.cu\", line 8\nIADD3\n\
+    //## File \"h.cu\", line 3 inlined at \"h.cu\", line 12\n//## File \"h.cu\", line 12\nFMUL\n\
+    //## File \"h.cu\", line 13\nISETP\n@P BRA `(.L_skip)\n\
+    //## File \"h.cu\", line 14\nBAR\n\
+    .L_skip:\n//## File \"h.cu\", line 15\nSTG\n//## File \"h.cu\", line 10\nIADD3\nISETP\n@P BRA `(.L_loop)\n\
+    //## File \"h.cu\", line 30\nEXIT\n";
+
+fn batch_loop(trips: u64, latch: u64, warps: u64) -> f64 {
+    let l = Listing::parse(BATCH_LOOP).unwrap();
+    let w = warps;
+    let per = vec![
+        exec(&[9], w),
+        exec(&[8], w),
+        exec(&[10], latch * w),
+        exec(&[11], trips * w),
+        exec(&[5, 12], 4 * trips * w),
+        exec(&[3, 12], w),
+        exec(&[12], trips * w),
+        exec(&[13], trips * w),
+        exec(&[14], (trips - 1) * w),
+        exec(&[15], trips * w),
+        exec(&[30], w),
+    ];
+    estimate(&l.functions[0], &per, w).total
+}
+
+#[test]
+fn loop_run_once_per_warp_is_bounded_by_its_body_statements() {
+    // One trip per warp (the pair loop of `long_rows_bwd` at B = 1): the host's header line counts
+    // 4 per warp, the body statements 1. Hand, 2 warps: 2 × (S2R 1 + B 22 + D 4 + EXIT 1) = 56.
+    // With the lines run once per warp all set aside as code nvcc moved in, B took the inner
+    // loop's 4 per warp and D the header's 4: 2 × (1 + 88 + 16 + 1) = 212.
+    assert_eq!(batch_loop(1, 4, 2), 56.0);
+}
+
+#[test]
+fn code_moved_into_a_loop_still_does_not_bound_it() {
+    // The same loop at 3 trips per warp: the hoisted line 8 (before the header) and the helper's
+    // test (inlined, not a statement of the loop itself) run once per warp and must not bound B.
+    // Hand, 2 warps: 2 × (S2R 1 + 3 × B 22 + 2 × C 1 + 3 × D 4 + EXIT 1) = 164.
+    assert_eq!(batch_loop(3, 4, 2), 164.0);
+}
+
 /// The same microkernels run in the SIMT simulator (crates/cudasim, counters on), their line
 /// counts fed to the estimate as `hyena kernels --profile` does: the estimate must stay within 10%
 /// of the hand counts above. micro.cu is compiled for the simulator through the wrapper

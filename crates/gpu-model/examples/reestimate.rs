@@ -1,0 +1,64 @@
+//! Re-run the executed-instruction estimate offline on a `HYENA_PROFILE_DUMP` dump (a debugging
+//! aid for the estimator, no simulator needed):
+//!
+//! ```text
+//! cargo run -p gpu-model --example reestimate -- LISTING KERNEL.lines.txt WARPS [blocks]
+//! ```
+//! LISTING: the compact sm_90 listing (`$OUT_DIR/sass_sm90.txt` of the hyena-kernels build);
+//! KERNEL.lines.txt: the dump's joined line counts (`COUNT ["file:line", ...]` per line, innermost
+//! first); WARPS: the warps that entered the kernel in the sampled blocks (the count of the
+//! entry block in the dump's `KERNEL.est.txt`). Prints the total; with `blocks`, every run of
+//! instructions with one count (basic blocks, neighbours of equal count merged): first index,
+//! length, count; with `instrs`, every instruction's count, one per line. The kernel is the file name's stem.
+use gpu_model::sass::{estimate, LineExec, Listing};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 4 {
+        return Err("usage: reestimate LISTING KERNEL.lines.txt WARPS [blocks]".into());
+    }
+    let listing = Listing::parse(&std::fs::read_to_string(&args[1])?)?;
+    let kernel = std::path::Path::new(&args[2])
+        .file_name()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.strip_suffix(".lines.txt"))
+        .ok_or("the counts file must be KERNEL.lines.txt")?;
+    let f = listing.function(kernel).ok_or("kernel not in the listing")?;
+    let warps: u64 = args[3].parse()?;
+    let mut lines = Vec::new();
+    for l in std::fs::read_to_string(&args[2])?.lines() {
+        let (n, rest) = l.split_once(' ').ok_or("bad counts line")?;
+        let frames = rest
+            .trim_matches(|c| c == '[' || c == ']')
+            .split(", ")
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                let s = s.trim_matches('"');
+                let (file, line) = s.rsplit_once(':').ok_or("bad frame")?;
+                Ok::<_, Box<dyn std::error::Error>>((file.to_string(), line.parse()?))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        lines.push(LineExec { frames, warp_execs: n.parse()? });
+    }
+    let e = estimate(f, &lines, warps);
+    println!("{kernel}: {:.0} warp-instructions for {warps} warps", e.total);
+    if args.get(4).map(String::as_str) == Some("instrs") {
+        for c in &e.per_instr {
+            println!("{c}");
+        }
+    }
+    if args.get(4).map(String::as_str) == Some("blocks") {
+        let mut start = 0;
+        for k in 1..=f.instrs.len() {
+            let split = k == f.instrs.len()
+                || e.per_instr[k] != e.per_instr[start]
+                || f.labels.values().any(|&i| i == k)
+                || matches!(f.instrs[k - 1].opcode.split('.').next(), Some("BRA" | "EXIT" | "BRX" | "RET"));
+            if split {
+                println!("{start:6} {:4} {:>14.1}", k - start, e.per_instr[start]);
+                start = k;
+            }
+        }
+    }
+    Ok(())
+}
