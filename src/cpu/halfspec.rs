@@ -6,9 +6,9 @@
 //! bin pairs `(k, N−k)` ("post-processing"), and the inverse as the mirror pass
 //! ("pre-processing") followed by `IFFT_N`. A convolution row (rfft, product with the filter's
 //! bins, irfft) therefore ran three passes over the bins between its two complex FFTs, all
-//! scalar: at L = 1K (B = 1, D = 256, 2 threads' worth of work on one thread) those passes and the
-//! product were ~9 % of an inference forward's samples, the complex FFTs themselves ~5 %
-//! (docs/BENCHMARKS.md, "The short forward's spectral pass").
+//! scalar: at L = 1K (B = 1, D = 256, one thread) those passes and the product were ~9 % of an
+//! inference forward's samples, the complex FFTs themselves ~5 % (docs/BENCHMARKS.md, "The short
+//! forward's spectral pass").
 //!
 //! [`mul_spectrum`] does post-processing, product and pre-processing in one pass, in place on `Z`:
 //! per pair `(k, m = N−k)`, with `A = Z[k]`, `B = Z[m]`, `W = e^{−iπk/N}`:
@@ -26,7 +26,7 @@
 //! `IFFT_N(Z')` (unnormalised) is then `n·y` read as pairs, realfft's convention, so spectra scaled
 //! by `1/n` give the convolution exactly as before (to rounding: the same arithmetic regrouped).
 //!
-//! Cost per pair, f32: 4 complex loads (two bins, two filter bins), one twiddle, 46 flops, 2
+//! Cost per pair, f32: 4 complex loads (two bins, two filter bins), one twiddle, 44 flops, 2
 //! complex stores — one pass where realfft's post (~20 flops), the product (12) and the pre (~20)
 //! were three. For f32 on an AVX-512 CPU the pairs go 16 at a time (the mirrored block reversed by
 //! the deinterleaving permute); the rest, and other types or CPUs, one pair at a time with the
