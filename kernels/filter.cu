@@ -20,16 +20,20 @@
 // accesses are coalesced rows. Positions >= L inside the last tile compute with z = 0 and
 // grad_h = 0, so they contribute exact zeros, and are never stored.
 //
-// Forward (hyena_filter_fwd_*): one block per 64 positions (lane and lane + 32). Per hidden layer
-// the block stages W_i transposed in fp64 (stage_wt: one conversion per weight per block, not per
-// warp and use) and each thread computes 8 features x 2 positions (hidden_linear: per input, two
-// tile loads and four 16-byte broadcasts feed 16 FMAs), then the sine in place. The output layer
-// stages out_weight in fp32 chunks of 128 channels (stage_ow, XOR-swizzled: conflict-free stores,
-// broadcast reads); each thread computes 16 channels x 2 positions (per feature, two loads and
-// four 16-byte broadcasts feed 32 FMAs), then the window (one expf per element: t and deltas are
-// stored values, no table or recurrence gives exp(-t|delta|) exactly) and the store. The weights
-// cross L2 once per block. Dynamic shared memory: two [max(E, F)][64] fp64 tile buffers + the
-// larger of max(E, F) * (pad8(F) + 2) doubles and F * 128 floats.
+// Forward (hyena_filter_fwd_*): block (x, y) takes the 64 positions of tile x (lane and lane + 32
+// in the hidden layers) and the channel chunks y, y + gridDim.y, ... of the output layer (the
+// host splits the channels over gridDim.y only while the tiles alone leave a wave's block slots
+// empty: L <= 8K at F = 64; each block of a tile then repeats the tile's hidden layers). Per hidden
+// layer the block stages W_i transposed in fp64 (stage_wt: one conversion per weight per block,
+// not per warp and use) and each thread computes 4 features x 4 positions (hidden_linear: per
+// input, two tile loads and two 16-byte broadcasts feed 16 FMAs), then the sine in place. The
+// output layer stages out_weight in fp32 chunks of 128 channels (stage_ow, XOR-swizzled:
+// conflict-free stores, broadcast reads); each thread computes 8 channels x 4 adjacent positions
+// (per feature, one 16-byte load of a_n and two 16-byte broadcasts feed 32 FMAs), then the window
+// (one expf per element: t and deltas are stored values, no table or recurrence gives
+// exp(-t|delta|) exactly) and one 4-element store per channel. The weights cross L2 once per
+// block. Dynamic shared memory: two [max(E, F)][64] fp64 tile buffers + the larger of
+// max(E, F) * (pad8(F) + 2) doubles and F * 128 floats.
 // Cost per position: 2 * (E*F + (n-1)*F^2) fp64 FLOPs + n*F fp64 sin, 2*C*F fp32 FLOPs, C expf;
 // bytes: E*sizeof(T) read, C*sizeof(T) written.
 //
@@ -235,6 +239,27 @@ __device__ inline void stage_ow(const T* __restrict__ ow, int cb, int C, int F, 
     }
 }
 
+// dst[i] = v[i] for i < n (rounded once to T each): one 4-element store where n = 4 and dst is
+// 4-element aligned, else element stores.
+template <typename T> __device__ inline void store_quad(T* dst, const float (&v)[4], int n) {
+    if (n == 4 && reinterpret_cast<uintptr_t>(dst) % (4 * sizeof(T)) == 0) {
+        if constexpr (sizeof(T) == 4) {
+            *reinterpret_cast<float4*>(dst) = make_float4(v[0], v[1], v[2], v[3]);
+        } else {
+            T q[4];
+#pragma unroll
+            for (int i = 0; i < 4; ++i) q[i] = from_f32<T>(v[i]);
+            uint2 u;
+            memcpy(&u, q, sizeof(u));
+            *reinterpret_cast<uint2*>(dst) = u;
+        }
+    } else {
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+            if (i < n) dst[i] = from_f32<T>(v[i]);
+    }
+}
+
 template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
     const int E = (int)p.e, F = (int)p.f, C = (int)p.c, n = (int)p.n_layers;
     const int D = E > F ? E : F;
@@ -270,60 +295,67 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
     const float* alast = reinterpret_cast<const float*>(n % 2 == 1 ? bufA : bufB);
     float* owc = reinterpret_cast<float*>(wt);
 
-    // Output layer + modulation: lane = positions lane and lane + 32, each warp 16 channels of a chunk.
+    // Output layer + modulation. Warp w takes channels 16w..16w+15 of a chunk: lanes 0-15 the
+    // first 8, lanes 16-31 the other 8, lane % 16 the 4 adjacent positions 4·(lane % 16)..+3 of
+    // the tile (a thread: 8 channels x 4 positions, 32 accumulators). Per feature j: one 16-byte
+    // load of a_n (16 distinct addresses) and two 16-byte loads of out_weight (one address per
+    // half-warp: broadcast) feed 32 FMAs, 12 shared wavefronts in the simulator's count (was 18
+    // with 2 positions x 16 channels per thread; the wavefronts, not the FMAs, bound the layer).
+    // Block (x, y) takes the chunks y, y + gridDim.y, ... (the host splits the channels over
+    // gridDim.y while the tiles alone leave SMs idle; each output is computed by one thread in the
+    // same order whatever the split: same bits).
     const T* __restrict__ ow = reinterpret_cast<const T*>(p.out_weight);
     const T* __restrict__ deltas = reinterpret_cast<const T*>(p.deltas);
     const T* __restrict__ tt = reinterpret_cast<const T*>(p.t);
     T* __restrict__ h = reinterpret_cast<T*>(p.h);
     const float shift = (float)p.shift;
     const int modulate = (int)p.modulate;
-    float tl[2];
+    const int half = lane / 16, pg = lane % 16;
+    const uint64_t l = l0 + 4 * pg;  // this thread's first position
+    float tl[4];
 #pragma unroll
-    for (int m = 0; m < 2; ++m) {
-        const uint64_t l = l0 + lane + 32 * m;
-        tl[m] = l < L ? to_f32<T>(tt[l]) : 0.0f;
-    }
+    for (int i = 0; i < 4; ++i) tl[i] = l + i < L ? to_f32<T>(tt[l + i]) : 0.0f;
+    const int nvalid = l >= L ? 0 : L - l >= 4 ? 4 : (int)(L - l);  // positions of the thread stored
+    const float4* a4 = reinterpret_cast<const float4*>(alast);
     const float4* o4 = reinterpret_cast<const float4*>(owc);
-    for (int cb = 0; cb < C; cb += OCH) {
+    const int chunks = (C + OCH - 1) / OCH;
+    for (int ck = blockIdx.y; ck < chunks; ck += gridDim.y) {
+        const int cb = ck * OCH;
         __syncthreads();  // a_n written / the previous chunk's reads of owc done
         stage_ow<T>(ow, cb, C, F, owc);
         __syncthreads();
-        float acc[16][2];
+        float acc[8][4];
 #pragma unroll
-        for (int r = 0; r < 16; ++r) acc[r][0] = acc[r][1] = 0.0f;
+        for (int r = 0; r < 8; ++r)
+#pragma unroll
+            for (int i = 0; i < 4; ++i) acc[r][i] = 0.0f;
 #pragma unroll 1
         for (int j = 0; j < F; ++j) {
-            const float a0 = alast[j * FTP + lane], a1 = alast[j * FTP + lane + 32];
+            const float4 a = a4[j * (FTP / 4) + pg];
+            const float av[4] = {a.x, a.y, a.z, a.w};
             const int sw = j & 7;
 #pragma unroll
-            for (int q = 0; q < 4; ++q) {
-                const float4 w = o4[j * (OCH / 4) + ((warp * 4 + q) ^ sw)];
-                acc[4 * q][0] = fmaf(w.x, a0, acc[4 * q][0]);
-                acc[4 * q][1] = fmaf(w.x, a1, acc[4 * q][1]);
-                acc[4 * q + 1][0] = fmaf(w.y, a0, acc[4 * q + 1][0]);
-                acc[4 * q + 1][1] = fmaf(w.y, a1, acc[4 * q + 1][1]);
-                acc[4 * q + 2][0] = fmaf(w.z, a0, acc[4 * q + 2][0]);
-                acc[4 * q + 2][1] = fmaf(w.z, a1, acc[4 * q + 2][1]);
-                acc[4 * q + 3][0] = fmaf(w.w, a0, acc[4 * q + 3][0]);
-                acc[4 * q + 3][1] = fmaf(w.w, a1, acc[4 * q + 3][1]);
+            for (int q = 0; q < 2; ++q) {
+                const float4 w = o4[j * (OCH / 4) + ((warp * 4 + half * 2 + q) ^ sw)];
+                const float wv[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+                for (int r = 0; r < 4; ++r)
+#pragma unroll
+                    for (int i = 0; i < 4; ++i) acc[4 * q + r][i] = fmaf(wv[r], av[i], acc[4 * q + r][i]);
             }
         }
-        // Window and store, position lane + 32m, channel cw + r: loops, not unrolled (one inlined
-        // expf: compile time), that shift the next value into acc[0][0] (static register indices).
-        const int cw = cb + warp * 16;
-#pragma unroll 1
-        for (int m = 0; m < 2; ++m) {
-            const uint64_t l = l0 + lane + 32 * m;
-            const float tm = m == 0 ? tl[0] : tl[1];
-#pragma unroll 1
-            for (int r = 0; r < 16; ++r) {
-                const int c = cw + r;
-                if (c < C && l < L) h[(uint64_t)c * L + l] = from_f32<T>(acc[0][0] * window<T>(deltas, c, tm, modulate, shift));
+        // Window and store, channel c = cb + 16w + 8·half + r: one 4-element store per channel
+        // where the 4 positions are in range and aligned (c·L + l ≡ 0 mod 4), else element
+        // stores. A half-warp's stores cover 64 consecutive positions of a channel row.
 #pragma unroll
-                for (int i = 0; i < 15; ++i) acc[i][0] = acc[i + 1][0];
+        for (int r = 0; r < 8; ++r) {
+            const int c = cb + warp * 16 + half * 8 + r;
+            if (c < C && nvalid > 0) {
+                float v[4];
+#pragma unroll
+                for (int i = 0; i < 4; ++i) v[i] = acc[r][i] * window<T>(deltas, c, tl[i], modulate, shift);
+                store_quad<T>(h + (uint64_t)c * L + l, v, nvalid);
             }
-#pragma unroll
-            for (int r = 0; r < 16; ++r) acc[r][0] = acc[r][1];
         }
     }
 }

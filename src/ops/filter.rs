@@ -172,6 +172,26 @@ const FWD_TILE: usize = 64;
 /// Channels per staged chunk of `out_weight` in the forward kernel (`HYENA_FILTER_OCH`).
 const OCH: usize = 128;
 
+/// Blocks the forward fills before it splits the channels of a tile over `gridDim.y`: one wave of
+/// an H100/H200 (132 SMs, two ~98 KiB blocks each at F = 64). A split repeats the tile's hidden
+/// layers in every block of the tile (about a third of a block's shared-memory wavefronts at
+/// F = 64, C = 768, simulator counts), so it is worth it only while the tiles alone leave
+/// resident-block slots of the first wave empty (L ≤ 8K at F = 64): more blocks than one wave
+/// made the model's 8K and 16K forward slower (65.9 and 106.5 µs against 60.3 and 81.1 with no
+/// split, docs/GPU_MODEL.md).
+const FWD_TARGET_BLOCKS: usize = 264;
+
+/// `(blocks along y, chunks per block)` of the forward for `tiles` tiles of `c` channels: the
+/// chunks of [`OCH`] channels split evenly over `y` blocks (every block of a launch does the same
+/// work where `OCH · chunks-per-block` divides `c`). Depends on the shape only; the outputs do not
+/// depend on it at all (each is computed by one thread the same way whatever the split).
+fn fwd_channel_split(tiles: usize, c: usize) -> (usize, usize) {
+    let chunks = c.div_ceil(OCH).max(1);
+    let want = (FWD_TARGET_BLOCKS / tiles.max(1)).clamp(1, chunks);
+    let per_block = chunks.div_ceil(want);
+    (chunks.div_ceil(per_block), per_block)
+}
+
 /// Features rounded up to the hidden layers' register tile of 8.
 fn pad8(width: usize) -> usize {
     width.div_ceil(8).saturating_mul(8)
@@ -312,7 +332,8 @@ pub fn implicit_filter_fwd<'a, T: DeviceScalar>(
         modulate: dims.modulate as u64,
         shift: dims.shift,
     };
-    let cfg = LaunchConfig { grid: (tiles, 1, 1), block: (BLOCK, 1, 1), shared_bytes: shared };
+    let (ys, _) = fwd_channel_split(tiles as usize, c);
+    let cfg = LaunchConfig { grid: (tiles, ys as u32, 1), block: (BLOCK, 1, 1), shared_bytes: shared };
     // SAFETY: the kernel reads the weights (borrowed shared, lengths checked by check_weights)
     // and writes h [C, L] (borrowed exclusively, overlapping nothing), all on `dev`.
     unsafe { launch(dev, &kernel, cfg, &p) }

@@ -91,3 +91,35 @@ fn fatbin_and_ptxas_report_are_embedded() {
     }
     assert!(PTXAS_REPORT.contains("ptxas info"), "raw ptxas report:\n{PTXAS_REPORT}");
 }
+
+/// Issue 11 ("no register spills"): ptxas spills no register of any kernel on either architecture.
+/// Read twice: from the parsed summary (`resources()`), and from the raw `ptxas -v` report, whose
+/// every "N bytes spill stores, M bytes spill loads" line must say 0 and 0 — so a summary parser
+/// that lost a line or a column cannot hide a spill.
+#[cfg(feature = "cuda")]
+#[test]
+fn no_kernel_spills_registers_on_sm80_or_sm90() {
+    use hyena_kernels::kernels::{resources, resources_of, PTXAS_REPORT};
+    let mut spilled = Vec::new();
+    for k in KERNELS {
+        for arch in ["sm_80", "sm_90"] {
+            let r = resources_of(k.name, arch).unwrap_or_else(|| panic!("no ptxas summary for {} {arch}", k.name));
+            if r.spill_stores != 0 || r.spill_loads != 0 {
+                spilled.push(format!("{} {arch}: {} B stored, {} B loaded", k.name, r.spill_stores, r.spill_loads));
+            }
+        }
+    }
+    assert!(resources().len() >= 2 * KERNELS.len(), "summary lists {} entries", resources().len());
+    assert!(spilled.is_empty(), "register spills:\n{}", spilled.join("\n"));
+    let mut raw = 0;
+    for l in PTXAS_REPORT.lines().filter(|l| l.contains("bytes spill stores")) {
+        raw += 1;
+        let n = |key: &str| -> u64 {
+            let head = l.split(key).next().unwrap();
+            head.rsplit(|c: char| !c.is_ascii_digit()).find(|t| !t.is_empty()).unwrap().parse().unwrap()
+        };
+        assert_eq!((n("bytes spill stores"), n("bytes spill loads")), (0, 0), "ptxas: {l}");
+    }
+    // One spill line per entry point and architecture (device functions add more, never fewer).
+    assert!(raw >= 2 * KERNELS.len(), "{raw} spill lines in the raw report for {} kernels", KERNELS.len());
+}
