@@ -172,14 +172,13 @@ const FWD_TILE: usize = 64;
 /// Channels per staged chunk of `out_weight` in the forward kernel (`HYENA_FILTER_OCH`).
 const OCH: usize = 128;
 
-/// Blocks the forward fills before it splits the channels of a tile over `gridDim.y`: one wave of
-/// an H100/H200 (132 SMs, two ~98 KiB blocks each at F = 64). A split repeats the tile's hidden
-/// layers in every block of the tile (about a third of a block's shared-memory wavefronts at
-/// F = 64, C = 768, simulator counts), so it is worth it only while the tiles alone leave
-/// resident-block slots of the first wave empty (L ≤ 8K at F = 64): more blocks than one wave
-/// made the model's 8K and 16K forward slower (65.9 and 106.5 µs against 60.3 and 81.1 with no
-/// split, docs/GPU_MODEL.md).
-const FWD_TARGET_BLOCKS: usize = 264;
+/// Blocks the forward fills before it splits the channels of a tile over `gridDim.y`: one block
+/// per SM of an H100/H200 (132 SMs). A split repeats the tile's hidden layers in every block of the
+/// tile (about 40 % of a block's shared-memory wavefronts at F = 64, C = 768, simulator counts), so
+/// it pays only while the tiles alone leave SMs without a block (L < 8K at F = 64). Model
+/// (docs/GPU_MODEL.md, "The implicit filter's forward on every SM"): filling two blocks per SM
+/// instead (264) made the 8K forward 44.2 µs against 32.5 µs here, 2K 23.7 against 19.6.
+const FWD_TARGET_BLOCKS: usize = 132;
 
 /// `(blocks along y, chunks per block)` of the forward for `tiles` tiles of `c` channels: the
 /// chunks of [`OCH`] channels split evenly over `y` blocks (every block of a launch does the same
