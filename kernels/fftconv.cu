@@ -623,7 +623,11 @@ template <int R0> __device__ inline bool low_in_range(unsigned j, unsigned cnt, 
 
 // P0 of the forward (x = v, g = pre) and of the filter (x = h, g = nullptr): a = x ⊙ g packed,
 // keep(pt, a, full) sees every loaded point (full: both t and t + 1 in range).
-template <int R0, typename T, class Keep>
+// HOIST (the forward's instances): butterflies j < nfast have every low point fully in range, one
+// loop-invariant bound computed before the loop instead of low_in_range per butterfly (fwd10; the
+// merged backward keeps the per-butterfly test: with the hoisted bound its bf16/f16 instances
+// spilled 16 B on sm_90).
+template <int R0, typename T, bool HOIST = false, class Keep>
 __device__ inline void fwd_p0(float* z, const smfft::Plan& pl, const T* x, const T* g, uint64_t L, bool vec, Keep& keep) {
     using namespace smfft;
     typedef typename Vec2<T>::type V2;
@@ -631,9 +635,14 @@ __device__ inline void fwd_p0(float* z, const smfft::Plan& pl, const T* x, const
     constexpr bool FAST = sizeof(T) == 2;
     const unsigned m = pl.m, cnt = m / R0;
     const Layout out = written_by(ilog2(R0), 0);
+    unsigned nfast = 0;
+    if (HOIST && FAST && vec && L >= 2) {
+        const int64_t a0 = (int64_t)((L - 2) / 2) - (int64_t)(H - 1) * cnt;
+        if (a0 >= 0) nfast = a0 + 1 < (int64_t)cnt ? (unsigned)(a0 + 1) : cnt;
+    }
     for (unsigned j = threadIdx.x; j < cnt; j += blockDim.x) {
         float2 a[R0];
-        if (FAST && vec && low_in_range<R0>(j, cnt, L)) {
+        if (HOIST ? j < nfast : FAST && vec && low_in_range<R0>(j, cnt, L)) {
             // All H loads of each input back to back (H ≤ 8: 8 + 8 registers of packed pairs). In
             // groups of 4 (fenced) the bf16 instance spilled 4 B on sm_90; f32 rows take the
             // checked path (FAST false): with 4 or 8 f32 pairs in flight they spilled 52–204 B.
@@ -892,7 +901,7 @@ template <typename T> __device__ __forceinline__ void fwd(const HyenaFftConvFwdP
         }
     };
     // One convolution: the shared first and last passes (fwd_p0 / fwd_last, also the backward's), the middle passes, and the fused pass between them.
-    with_r0(pl.r0, [&](auto r) { fwd_p0<decltype(r)::value, T>(z, pl, v, pre, L, vec, keep); });
+    with_r0(pl.r0, [&](auto r) { fwd_p0<decltype(r)::value, T, true>(z, pl, v, pre, L, vec, keep); });
     __syncthreads();
     const Layout in = mids<false>(z, 1, scratch, pl, tw);
     switch (pl.rL) {
