@@ -529,9 +529,13 @@ fn gcd(a: u64, b: u64) -> u64 {
     }
 }
 
-/// Join counts per source chain (E per SASS chain of `f`), step 1 of the method, and whether the
-/// chain is a copy the host never ran (its call sites at some depth never executed).
-fn chain_counts(f: &Function, lines: &[LineExec]) -> (Vec<Option<f64>>, Vec<bool>) {
+/// Join counts per source chain (E per SASS chain of `f`), step 1 of the method, whether the
+/// chain is a copy the host never ran (its call sites at some depth never executed), and whether
+/// its count is specific to it: every counted chain it took a count from agrees with it beyond
+/// the innermost line (its call site too, where both name one), not a sum over every counted
+/// chain that shares only its innermost line (`cadd`'s line inlined at a `make_float2` the host
+/// saw and nvcc did not: a tie over every caller of that line in the kernel).
+fn chain_counts(f: &Function, lines: &[LineExec]) -> (Vec<Option<f64>>, Vec<bool>, Vec<bool>) {
     let sim: Vec<(Chain, u64)> = lines
         .iter()
         .filter(|l| !l.frames.is_empty())
@@ -564,11 +568,13 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> (Vec<Option<f64>>, Vec<bool
     // Best matches per SASS chain: (sim indices, score), and the weight of its share.
     let mut best: Vec<(Vec<usize>, usize)> = Vec::with_capacity(f.chains.len());
     let mut weight: Vec<Option<u64>> = Vec::with_capacity(f.chains.len());
+    let mut whole: Vec<bool> = Vec::with_capacity(f.chains.len());
     for c in &f.chains {
         let start = c.iter().position(|fr| files.contains(fr.file.as_str()));
         let Some(start) = start else {
             best.push((Vec::new(), 0));
             weight.push(None);
+            whole.push(false);
             continue;
         };
         let c = &c[start..];
@@ -599,6 +605,7 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> (Vec<Option<f64>>, Vec<bool
         } else {
             Some(site_execs(rest))
         };
+        whole.push(!top.0.is_empty() && top.0.iter().all(|&k| top.1 >= c.len().min(sim[k].0.len()).min(2)));
         best.push(top);
         weight.push(w);
     }
@@ -653,7 +660,14 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> (Vec<Option<f64>>, Vec<bool
             Some(e)
         })
         .collect();
-    (counts, unrun)
+    (counts, unrun, whole)
+}
+
+/// The joined count E of every location chain of `f` (indexed like [`Function::chains`]; `None`:
+/// no counted line matched it), step 1 of the method: what the block rules read (for debugging
+/// the estimate, e.g. `examples/reestimate.rs`).
+pub fn joined_counts(f: &Function, lines: &[LineExec]) -> Vec<Option<f64>> {
+    chain_counts(f, lines).0
 }
 
 /// Whether `line` is a statement of the body of the loop whose backward branch is at `latch`: a
@@ -680,7 +694,7 @@ fn in_body(line: &Chain, latch: &Chain) -> bool {
 /// per block). See the module documentation for the method.
 pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate {
     let n = f.instrs.len();
-    let (e_chain, unrun) = chain_counts(f, lines);
+    let (e_chain, unrun, whole) = chain_counts(f, lines);
     // Basic blocks.
     let mut leaders: Vec<usize> = vec![0];
     leaders.extend(f.labels.values().copied());
@@ -944,8 +958,24 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         } else {
             // Outside loops a block runs at most once per warp, and every instruction of a
             // straight block issues for a warp that reaches it (divergent lines are predicated):
-            // the line reached by the most warps gives the count.
-            bounding.iter().map(|u| bound(u).min(w)).fold(0.0, f64::max)
+            // the line reached by the most warps gives the count. A line the host ran at most
+            // once per warp (E ≤ warps) ran on E warps. A line it ran more often (E > warps: a
+            // host loop nvcc unrolled into the block, 16 calls of a pair helper per warp) does
+            // not say how many warps reached the block: 16 calls on half the warps read as
+            // "every warp". Such lines give the count only when the block holds no line that ran
+            // at most once per warp (E > 0, not all predicated, its count its own: `whole`).
+            let once = |u: &Use| -> bool {
+                let e = e_chain[u.chain].unwrap_or(0.0);
+                e > 0.0 && e <= w && whole[u.chain] && !u.all_pred
+            };
+            // The entry block: every warp that entered runs it (its lines may be the kernel's
+            // signature line, which the host counts by its prologue and epilogue blocks).
+            let any_once = b != 0 && bounding.iter().any(|u| once(u));
+            bounding
+                .iter()
+                .filter(|u| !any_once || once(u))
+                .map(|u| bound(u).min(w))
+                .fold(0.0, f64::max)
         };
         // A block that is mostly copies the host never ran (another template instance, the
         // untaken arm of a runtime switch) does not run; the few instructions of executed lines
