@@ -35,7 +35,14 @@
 //! 3. **Block counts.** Every instruction of a block executes as often as the block.
 //!    - Outside loops a block runs at most once per warp, and all its instructions issue for a
 //!      warp that reaches it (nvcc predicates short divergent branches): its count is the largest
-//!      count of its lines, capped at the number of warps.
+//!      count of its lines, capped at the number of warps. Only lines that ran at most once per
+//!      warp (0 < E ≤ warps, not all predicated, a count of their own rather than a sum joined on
+//!      the innermost line alone) count, where the block holds any: a line the host ran many
+//!      times per warp (a host-rolled loop nvcc unrolled into the block) does not say how many
+//!      warps reached it (16 pair calls on half the warps read as "every warp"). The entry block
+//!      counts every warp. A block ending in a conditional branch runs at most as often as the
+//!      branch's line (not a loop's backward-branch line): the host evaluated the condition for
+//!      every warp that reached it.
 //!    - In a loop, a line executed E times with m copies of its work in the block bounds the block
 //!      by E/m; the block count is the smallest bound over its lines (lines whose instructions are
 //!      all predicated do not bound). m is the unroll factor: the median per-opcode ratio against
@@ -77,7 +84,9 @@
 //! per warp is bounded only where one of its own statements sits in the block (nested blocks
 //! holding only callee lines keep the old bounds); an unroll factor read from the gcd of a
 //! line's opcodes larger than the line's executions per warp rounds the block down to zero
-//! trips (`long_rows_bwd`'s inverse middle pass at B = 1).
+//! trips (`long_rows_bwd`'s inverse middle pass at B = 1); a straight block whose code nvcc's line
+//! table attributes to another arm's lines takes that arm's once-per-warp counts (the fused
+//! forward's `u != 0` pair arm at 8K: 21, the `u == 0` arm's 7 calls × 3 warps, for 24 warps).
 
 use crate::ModelError;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -971,11 +980,28 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
             // The entry block: every warp that entered runs it (its lines may be the kernel's
             // signature line, which the host counts by its prologue and epilogue blocks).
             let any_once = b != 0 && bounding.iter().any(|u| once(u));
-            bounding
+            let c = bounding
                 .iter()
                 .filter(|u| !any_once || once(u))
                 .map(|u| bound(u).min(w))
-                .fold(0.0, f64::max)
+                .fold(0.0, f64::max);
+            // A block that ends in a conditional branch runs at most as often as the host
+            // evaluated the branch's line: at least once for every warp that reached it (a
+            // condition inside `if (act)`, evaluated by the acting warps only: the fused conv's
+            // `if (pr.u != 0)`). Not the line of a loop's backward branch (its `for` header):
+            // the host may count a rotated header fewer times than warps enter the loop
+            // (`bwd_reduce`'s `for (int i = 0; i < n; ++i)`, 8 for 16 warps at 2K).
+            let branch = f.instrs[range(b)]
+                .last()
+                .filter(|i| i.base() == "BRA" && i.predicated)
+                .and_then(|i| i.chain)
+                .filter(|&ch| whole[ch] && !latch.contains(&Some(ch)))
+                .and_then(|ch| e_chain[ch])
+                .filter(|&e| e > 0.0);
+            match branch {
+                Some(e) if b != 0 => c.min(e),
+                _ => c,
+            }
         };
         // A block that is mostly copies the host never ran (another template instance, the
         // untaken arm of a runtime switch) does not run; the few instructions of executed lines

@@ -402,6 +402,37 @@ fn straight_block_reached_by_half_the_warps_counts_the_warps_that_reach_it() {
     assert_eq!(estimate(&l.functions[0], &per, 4).total, 40.0);
 }
 
+/// Behind `if (act)` (line 10, every warp), a block that half the warps reach: a helper called
+/// twice on line 11 (both calls in the block under one chain: E = 2 calls × 2 warps = the 4
+/// warps), then `if (u != 0)` (line 12, evaluated by the acting warps only) over an arm that holds
+/// only a loop the host kept rolled and nvcc unrolled (line 5 inlined at 13: 4 trips per warp).
+/// The fused conv's pair pass: the twiddles wb1, wb2 of line 508, `if (pr.u != 0)` at 509.
+#[test]
+fn a_block_ending_in_a_branch_runs_at_most_as_often_as_the_branch_line() {
+    let text = "//----- .text.k -----\n.other k,@\"STO_CUDA_ENTRY\"\nk:\n\
+        //## File \"h.cu\", line 9\nS2R\n//## File \"h.cu\", line 10\nISETP\n@P BRA `(.L_skip)\n\
+        //## File \"h.cu\", line 3 inlined at \"h.cu\", line 11\n//## File \"h.cu\", line 11\nFMUL\nFMUL\n\
+        //## File \"h.cu\", line 12\nISETP\n@P BRA `(.L_skip)\n\
+        //## File \"h.cu\", line 5 inlined at \"h.cu\", line 13\n//## File \"h.cu\", line 13\nFFMA\nFFMA\nFFMA\nFFMA\n\
+        .L_skip:\n//## File \"h.cu\", line 30\nEXIT\n";
+    let l = Listing::parse(text).unwrap();
+    // 4 warps, 2 act, both take the arm. Hand: entry 3 × 4 + (FMUL, FMUL, ISETP, BRA) 4 × 2 +
+    // the arm 4 × 2 + EXIT 4 = 32. Line 11 (4: two calls on each acting warp) read as every
+    // warp set both blocks at 4 (the arm through the flow bound): 12 + 16 + 16 + 4 = 48.
+    let per = vec![
+        exec(&[9], 4),
+        exec(&[10], 4),
+        exec(&[3, 11], 4),
+        exec(&[11], 2),
+        exec(&[12], 2),
+        exec(&[5, 13], 8),
+        exec(&[13], 2),
+        exec(&[30], 4),
+    ];
+    let e = estimate(&l.functions[0], &per, 4);
+    assert_eq!(e.total, 32.0, "{:?}", e.per_instr);
+}
+
 /// A line whose count is a sum over every counted chain sharing only its innermost line (here:
 /// line 3, inlined at 12 in the SASS, counted by the host only inlined at 20 and at 21) is not a
 /// line known to run once per warp: it does not set the block's count.
