@@ -2,7 +2,7 @@
 //! aid for the estimator, no simulator needed):
 //!
 //! ```text
-//! cargo run -p gpu-model --example reestimate -- LISTING KERNEL.lines.txt WARPS [blocks]
+//! cargo run -p gpu-model --example reestimate -- LISTING KERNEL.lines.txt WARPS [blocks|instrs|chains LO HI]
 //! ```
 //! LISTING: the compact sm_90 listing (`$OUT_DIR/sass_sm90.txt` of the hyena-kernels build);
 //! KERNEL.lines.txt: the dump's joined line counts (`COUNT ["file:line", ...]` per line, innermost
@@ -10,7 +10,7 @@
 //! entry block in the dump's `KERNEL.est.txt`). Prints the total; with `blocks`, every run of
 //! instructions with one count (basic blocks, neighbours of equal count merged): first index,
 //! length, count; with `instrs`, every instruction's count, one per line. The kernel is the file name's stem.
-use gpu_model::sass::{estimate, LineExec, Listing};
+use gpu_model::sass::{estimate, joined_counts, LineExec, Listing};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -45,6 +45,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.get(4).map(String::as_str) == Some("instrs") {
         for c in &e.per_instr {
             println!("{c}");
+        }
+    }
+    if args.get(4).map(String::as_str) == Some("chains") {
+        // `chains LO HI`: per location chain of instructions LO..HI, its instructions there, the
+        // joined count E and E per warp.
+        let lo: usize = args.get(5).ok_or("chains LO HI")?.parse()?;
+        let hi: usize = args.get(6).ok_or("chains LO HI")?.parse()?;
+        let e_chain = joined_counts(f, &lines);
+        let mut per: std::collections::BTreeMap<Option<usize>, u64> = Default::default();
+        for i in &f.instrs[lo..hi.min(f.instrs.len())] {
+            *per.entry(i.chain).or_default() += 1;
+        }
+        let mut rows: Vec<_> = per.into_iter().collect();
+        rows.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+        for (c, n) in rows {
+            let e = c.and_then(|c| e_chain[c]);
+            let name = c
+                .map(|c| f.chains[c].iter().map(|fr| format!("{}:{}", fr.file, fr.line)).collect::<Vec<_>>().join("<"))
+                .unwrap_or_default();
+            match e {
+                Some(e) => println!("{n:5} {e:10.1} {:8.2} {name}", e / warps as f64),
+                None => println!("{n:5} {:>10} {:>8} {name}", "-", "-"),
+            }
         }
     }
     if args.get(4).map(String::as_str) == Some("blocks") {

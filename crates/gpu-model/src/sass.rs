@@ -35,7 +35,14 @@
 //! 3. **Block counts.** Every instruction of a block executes as often as the block.
 //!    - Outside loops a block runs at most once per warp, and all its instructions issue for a
 //!      warp that reaches it (nvcc predicates short divergent branches): its count is the largest
-//!      count of its lines, capped at the number of warps.
+//!      count of its lines, capped at the number of warps. Only lines that ran at most once per
+//!      warp (0 < E ≤ warps, not all predicated, a count of their own rather than a sum joined on
+//!      the innermost line alone) count, where the block holds any: a line the host ran many
+//!      times per warp (a host-rolled loop nvcc unrolled into the block) does not say how many
+//!      warps reached it (16 pair calls on half the warps read as "every warp"). The entry block
+//!      counts every warp. A block ending in a conditional branch runs at most as often as the
+//!      branch's line (not a loop's backward-branch line): the host evaluated the condition for
+//!      every warp that reached it.
 //!    - In a loop, a line executed E times with m copies of its work in the block bounds the block
 //!      by E/m; the block count is the smallest bound over its lines (lines whose instructions are
 //!      all predicated do not bound). m is the unroll factor: the median per-opcode ratio against
@@ -77,7 +84,9 @@
 //! per warp is bounded only where one of its own statements sits in the block (nested blocks
 //! holding only callee lines keep the old bounds); an unroll factor read from the gcd of a
 //! line's opcodes larger than the line's executions per warp rounds the block down to zero
-//! trips (`long_rows_bwd`'s inverse middle pass at B = 1).
+//! trips (`long_rows_bwd`'s inverse middle pass at B = 1); a straight block whose code nvcc's line
+//! table attributes to another arm's lines takes that arm's once-per-warp counts (the fused
+//! forward's `u != 0` pair arm at 8K: 21, the `u == 0` arm's 7 calls × 3 warps, for 24 warps).
 
 use crate::ModelError;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -529,9 +538,13 @@ fn gcd(a: u64, b: u64) -> u64 {
     }
 }
 
-/// Join counts per source chain (E per SASS chain of `f`), step 1 of the method, and whether the
-/// chain is a copy the host never ran (its call sites at some depth never executed).
-fn chain_counts(f: &Function, lines: &[LineExec]) -> (Vec<Option<f64>>, Vec<bool>) {
+/// Join counts per source chain (E per SASS chain of `f`), step 1 of the method, whether the
+/// chain is a copy the host never ran (its call sites at some depth never executed), and whether
+/// its count is specific to it: every counted chain it took a count from agrees with it beyond
+/// the innermost line (its call site too, where both name one), not a sum over every counted
+/// chain that shares only its innermost line (`cadd`'s line inlined at a `make_float2` the host
+/// saw and nvcc did not: a tie over every caller of that line in the kernel).
+fn chain_counts(f: &Function, lines: &[LineExec]) -> (Vec<Option<f64>>, Vec<bool>, Vec<bool>) {
     let sim: Vec<(Chain, u64)> = lines
         .iter()
         .filter(|l| !l.frames.is_empty())
@@ -564,11 +577,13 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> (Vec<Option<f64>>, Vec<bool
     // Best matches per SASS chain: (sim indices, score), and the weight of its share.
     let mut best: Vec<(Vec<usize>, usize)> = Vec::with_capacity(f.chains.len());
     let mut weight: Vec<Option<u64>> = Vec::with_capacity(f.chains.len());
+    let mut whole: Vec<bool> = Vec::with_capacity(f.chains.len());
     for c in &f.chains {
         let start = c.iter().position(|fr| files.contains(fr.file.as_str()));
         let Some(start) = start else {
             best.push((Vec::new(), 0));
             weight.push(None);
+            whole.push(false);
             continue;
         };
         let c = &c[start..];
@@ -599,6 +614,7 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> (Vec<Option<f64>>, Vec<bool
         } else {
             Some(site_execs(rest))
         };
+        whole.push(!top.0.is_empty() && top.0.iter().all(|&k| top.1 >= c.len().min(sim[k].0.len()).min(2)));
         best.push(top);
         weight.push(w);
     }
@@ -653,7 +669,14 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> (Vec<Option<f64>>, Vec<bool
             Some(e)
         })
         .collect();
-    (counts, unrun)
+    (counts, unrun, whole)
+}
+
+/// The joined count E of every location chain of `f` (indexed like [`Function::chains`]; `None`:
+/// no counted line matched it), step 1 of the method: what the block rules read (for debugging
+/// the estimate, e.g. `examples/reestimate.rs`).
+pub fn joined_counts(f: &Function, lines: &[LineExec]) -> Vec<Option<f64>> {
+    chain_counts(f, lines).0
 }
 
 /// Whether `line` is a statement of the body of the loop whose backward branch is at `latch`: a
@@ -680,7 +703,7 @@ fn in_body(line: &Chain, latch: &Chain) -> bool {
 /// per block). See the module documentation for the method.
 pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate {
     let n = f.instrs.len();
-    let (e_chain, unrun) = chain_counts(f, lines);
+    let (e_chain, unrun, whole) = chain_counts(f, lines);
     // Basic blocks.
     let mut leaders: Vec<usize> = vec![0];
     leaders.extend(f.labels.values().copied());
@@ -944,8 +967,41 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         } else {
             // Outside loops a block runs at most once per warp, and every instruction of a
             // straight block issues for a warp that reaches it (divergent lines are predicated):
-            // the line reached by the most warps gives the count.
-            bounding.iter().map(|u| bound(u).min(w)).fold(0.0, f64::max)
+            // the line reached by the most warps gives the count. A line the host ran at most
+            // once per warp (E ≤ warps) ran on E warps. A line it ran more often (E > warps: a
+            // host loop nvcc unrolled into the block, 16 calls of a pair helper per warp) does
+            // not say how many warps reached the block: 16 calls on half the warps read as
+            // "every warp". Such lines give the count only when the block holds no line that ran
+            // at most once per warp (E > 0, not all predicated, its count its own: `whole`).
+            let once = |u: &Use| -> bool {
+                let e = e_chain[u.chain].unwrap_or(0.0);
+                e > 0.0 && e <= w && whole[u.chain] && !u.all_pred
+            };
+            // The entry block: every warp that entered runs it (its lines may be the kernel's
+            // signature line, which the host counts by its prologue and epilogue blocks).
+            let any_once = b != 0 && bounding.iter().any(|u| once(u));
+            let c = bounding
+                .iter()
+                .filter(|u| !any_once || once(u))
+                .map(|u| bound(u).min(w))
+                .fold(0.0, f64::max);
+            // A block that ends in a conditional branch runs at most as often as the host
+            // evaluated the branch's line: at least once for every warp that reached it (a
+            // condition inside `if (act)`, evaluated by the acting warps only: the fused conv's
+            // `if (pr.u != 0)`). Not the line of a loop's backward branch (its `for` header):
+            // the host may count a rotated header fewer times than warps enter the loop
+            // (`bwd_reduce`'s `for (int i = 0; i < n; ++i)`, 8 for 16 warps at 2K).
+            let branch = f.instrs[range(b)]
+                .last()
+                .filter(|i| i.base() == "BRA" && i.predicated)
+                .and_then(|i| i.chain)
+                .filter(|&ch| whole[ch] && !latch.contains(&Some(ch)))
+                .and_then(|ch| e_chain[ch])
+                .filter(|&e| e > 0.0);
+            match branch {
+                Some(e) if b != 0 => c.min(e),
+                _ => c,
+            }
         };
         // A block that is mostly copies the host never ran (another template instance, the
         // untaken arm of a runtime switch) does not run; the few instructions of executed lines

@@ -371,6 +371,97 @@ fn code_moved_into_a_loop_still_does_not_bound_it() {
     assert_eq!(batch_loop(3, 4, 2), 164.0);
 }
 
+/// A straight block behind `if (act)` (line 10, evaluated by every warp) that half the warps
+/// reach: a load (line 11) and a store (line 13) once per acting warp, between them a loop of 4
+/// trips the host kept rolled and nvcc unrolled into the block (line 12: arithmetic only, so no
+/// copies to read). The fused conv's pair pass at 8K: threads < pair_slots act (warps 0–7 of
+/// 16), its `for q` pair loop 16 calls per acting warp.
+const HALF_ACT: &str = "//----- .text.k -----\n.other k,@\"STO_CUDA_ENTRY\"\nk:\n\
+    //## File \"h.cu\", line 9\nS2R\n//## File \"h.cu\", line 10\nISETP\n@P BRA `(.L_skip)\n\
+    //## File \"h.cu\", line 11\nLDS\n\
+    //## File \"h.cu\", line 5 inlined at \"h.cu\", line 12\n//## File \"h.cu\", line 12\nFFMA\nFFMA\nFFMA\nFFMA\n\
+    //## File \"h.cu\", line 13\nSTS\n\
+    .L_skip:\n//## File \"h.cu\", line 30\nEXIT\n";
+
+#[test]
+fn straight_block_reached_by_half_the_warps_counts_the_warps_that_reach_it() {
+    // 4 warps, 2 act. Hand: entry (S2R, ISETP, BRA) 3 × 4 + the block (LDS, 4 FFMA, STS) 6 × 2 +
+    // EXIT 4 = 28. The old rule took the block's count from its most executed line, line 12
+    // (8 = 4 trips × 2 warps, capped at the 4 warps): 12 + 24 + 4 = 40.
+    let l = Listing::parse(HALF_ACT).unwrap();
+    let per = vec![exec(&[9], 4), exec(&[10], 4), exec(&[11], 2), exec(&[5, 12], 8), exec(&[12], 2), exec(&[13], 2), exec(&[30], 4)];
+    let e = estimate(&l.functions[0], &per, 4);
+    assert_eq!(e.total, 28.0, "{:?}", e.per_instr);
+    // Every warp reaching it (4 act): the once-per-warp lines say 4, the block counts 4 (line 12
+    // at 16 changes nothing): 12 + 24 + 4 = 40.
+    let per = vec![exec(&[9], 4), exec(&[10], 4), exec(&[11], 4), exec(&[5, 12], 16), exec(&[12], 4), exec(&[13], 4), exec(&[30], 4)];
+    assert_eq!(estimate(&l.functions[0], &per, 4).total, 40.0);
+    // No line of the block ran at most once per warp (the acting warps' load and store are
+    // unknown to the counts): the unrolled line still gives the count, capped at the warps (40).
+    let per = vec![exec(&[9], 4), exec(&[10], 4), exec(&[5, 12], 8), exec(&[30], 4)];
+    assert_eq!(estimate(&l.functions[0], &per, 4).total, 40.0);
+}
+
+/// Behind `if (act)` (line 10, every warp), a block that half the warps reach: a helper called
+/// twice on line 11 (both calls in the block under one chain: E = 2 calls × 2 warps = the 4
+/// warps), then `if (u != 0)` (line 12, evaluated by the acting warps only) over an arm that holds
+/// only a loop the host kept rolled and nvcc unrolled (line 5 inlined at 13: 4 trips per warp).
+/// The fused conv's pair pass: the twiddles wb1, wb2 of line 508, `if (pr.u != 0)` at 509.
+#[test]
+fn a_block_ending_in_a_branch_runs_at_most_as_often_as_the_branch_line() {
+    let text = "//----- .text.k -----\n.other k,@\"STO_CUDA_ENTRY\"\nk:\n\
+        //## File \"h.cu\", line 9\nS2R\n//## File \"h.cu\", line 10\nISETP\n@P BRA `(.L_skip)\n\
+        //## File \"h.cu\", line 3 inlined at \"h.cu\", line 11\n//## File \"h.cu\", line 11\nFMUL\nFMUL\n\
+        //## File \"h.cu\", line 12\nISETP\n@P BRA `(.L_skip)\n\
+        //## File \"h.cu\", line 5 inlined at \"h.cu\", line 13\n//## File \"h.cu\", line 13\nFFMA\nFFMA\nFFMA\nFFMA\n\
+        .L_skip:\n//## File \"h.cu\", line 30\nEXIT\n";
+    let l = Listing::parse(text).unwrap();
+    // 4 warps, 2 act, both take the arm. Hand: entry 3 × 4 + (FMUL, FMUL, ISETP, BRA) 4 × 2 +
+    // the arm 4 × 2 + EXIT 4 = 32. Line 11 (4: two calls on each acting warp) read as every
+    // warp set both blocks at 4 (the arm through the flow bound): 12 + 16 + 16 + 4 = 48.
+    let per = vec![
+        exec(&[9], 4),
+        exec(&[10], 4),
+        exec(&[3, 11], 4),
+        exec(&[11], 2),
+        exec(&[12], 2),
+        exec(&[5, 13], 8),
+        exec(&[13], 2),
+        exec(&[30], 4),
+    ];
+    let e = estimate(&l.functions[0], &per, 4);
+    assert_eq!(e.total, 32.0, "{:?}", e.per_instr);
+}
+
+/// A line whose count is a sum over every counted chain sharing only its innermost line (here:
+/// line 3, inlined at 12 in the SASS, counted by the host only inlined at 20 and at 21) is not a
+/// line known to run once per warp: it does not set the block's count.
+#[test]
+fn a_count_joined_on_the_innermost_line_alone_does_not_set_a_straight_block() {
+    let text = "//----- .text.k -----\n.other k,@\"STO_CUDA_ENTRY\"\nk:\n\
+        //## File \"h.cu\", line 9\nS2R\n//## File \"h.cu\", line 10\nISETP\n@P BRA `(.L_skip)\n\
+        //## File \"h.cu\", line 11\nLDS\n\
+        //## File \"h.cu\", line 3 inlined at \"h.cu\", line 12\n//## File \"h.cu\", line 12\nFADD\n\
+        //## File \"h.cu\", line 5 inlined at \"h.cu\", line 12\n//## File \"h.cu\", line 12\nFFMA\nFFMA\nFFMA\nFFMA\n\
+        .L_skip:\n//## File \"h.cu\", line 30\nEXIT\n";
+    let l = Listing::parse(text).unwrap();
+    // 4 warps, 2 act; line 3's counted chains ([3, 20], [3, 21]: 1 and 2) join line 3 inlined at
+    // 12 by its innermost line only (E = 3 ≤ 4). Hand: 3 × 4 + (LDS, FADD, 4 FFMA) 6 × 2 + 4 = 28
+    // (with line 3's 3 taken as warps: 32).
+    let per = vec![
+        exec(&[9], 4),
+        exec(&[10], 4),
+        exec(&[11], 2),
+        exec(&[3, 20], 1),
+        exec(&[3, 21], 2),
+        exec(&[5, 12], 8),
+        exec(&[12], 2),
+        exec(&[30], 4),
+    ];
+    let e = estimate(&l.functions[0], &per, 4);
+    assert_eq!(e.total, 28.0, "{:?}", e.per_instr);
+}
+
 /// The same microkernels run in the SIMT simulator (crates/cudasim, counters on), their line
 /// counts fed to the estimate as `hyena kernels --profile` does: the estimate must stay within 10%
 /// of the hand counts above. micro.cu is compiled for the simulator through the wrapper
