@@ -169,14 +169,7 @@ impl<T: Scalar> FftConvPlan<T> {
             return Err(HyenaError::shape("rfft input", format!("at most {} samples", self.n), x.len()));
         }
         check_len("rfft output bins", out.len(), self.bins())?;
-        if scale == T::one() {
-            ws.real[..x.len()].copy_from_slice(x);
-        } else {
-            for (r, &v) in ws.real.iter_mut().zip(x) {
-                *r = v * scale;
-            }
-        }
-        ws.real[x.len()..].iter_mut().for_each(|r| *r = T::zero());
+        scaled_zero_padded(x, scale, &mut ws.real);
         self.fwd
             .process_with_scratch(&mut ws.real, out, &mut ws.scratch_fwd)
             .map_err(|e| HyenaError::Device(format!("rfft: {e}")))
@@ -219,15 +212,25 @@ impl<T: Scalar> FftConvPlan<T> {
         out.par_chunks_mut(bins).zip(h.par_chunks(self.l)).for_each_init(
             || self.half_scratch(),
             |ws, (o, row)| {
-                let x = super::halfspec::reals_mut(&mut ws.z);
-                x.iter_mut().zip(row).for_each(|(r, &v)| *r = v * scale);
-                x[row.len()..].iter_mut().for_each(|r| *r = T::zero());
+                scaled_zero_padded(row, scale, super::halfspec::reals_mut(&mut ws.z));
                 self.half_fwd.process_with_scratch(&mut ws.z, &mut ws.scratch);
                 super::halfspec::post_spectrum(&ws.z, o, &self.half_tw);
             },
         );
         Ok(())
     }
+}
+
+/// `dst[..x.len()] = x · scale`, the rest of `dst` zero (`x.len() ≤ dst.len()`): an FFT's input
+/// row, scaled and zero-padded ([`FftConvPlan::rfft`], [`FftConvPlan::filter_spectra_into`]).
+fn scaled_zero_padded<T: Scalar>(x: &[T], scale: T, dst: &mut [T]) {
+    let (head, tail) = dst.split_at_mut(x.len());
+    if scale == T::one() {
+        head.copy_from_slice(x);
+    } else {
+        head.iter_mut().zip(x).for_each(|(r, &v)| *r = v * scale);
+    }
+    tail.iter_mut().for_each(|r| *r = T::zero());
 }
 
 /// Check the shapes shared by forward and backward.

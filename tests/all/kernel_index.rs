@@ -6,18 +6,11 @@
 use hyena_kernels::kernels::{check_launch, find, KERNELS, MODULES};
 use hyena_kernels::HyenaError;
 use std::collections::BTreeSet;
-use std::path::Path;
 
 /// (kernel, module, params struct) of every `extern "C" __global__ void [__launch_bounds__(…)]
 /// NAME(const? Params p)`.
 fn entry_points() -> Vec<(String, String, String)> {
-    // `kernels/` of the working directory first (cargo runs tests from the package root;
-    // scripts/gpu-check runs the carried binaries from the repository root), else the build's.
-    let dir = if Path::new("kernels/hyena_params.h").is_file() {
-        Path::new("kernels").to_path_buf()
-    } else {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels")
-    };
+    let dir = crate::common::kernels_dir();
     let mut out = Vec::new();
     for e in std::fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path();

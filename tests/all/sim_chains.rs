@@ -13,7 +13,7 @@ use std::sync::Arc;
 /// Kernel name -> (file name, line) of its definition (`extern "C" __global__ void NAME(...) {`)
 /// in kernels/*.cu.
 fn definitions() -> HashMap<String, (String, u32)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels");
+    let dir = crate::common::kernels_dir();
     let mut defs = HashMap::new();
     for e in std::fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path();

@@ -80,6 +80,18 @@ impl Storage for f16 {
     }
 }
 
+/// The `kernels/` directory the tests read sources from: the working directory's first (cargo
+/// runs tests from the package root; scripts/gpu-check runs the carried test binaries from the
+/// repository root), else the one this package was built from.
+pub fn kernels_dir() -> std::path::PathBuf {
+    let here = std::path::Path::new("kernels");
+    if here.join("hyena_params.h").is_file() {
+        here.to_path_buf()
+    } else {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels")
+    }
+}
+
 /// Elements behind each poisoned output view that must still be NaN after a launch.
 pub const MARGIN: usize = 3;
 
