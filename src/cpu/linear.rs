@@ -122,7 +122,7 @@ pub fn transpose_into<T: Scalar>(src: &[T], rows: usize, cols: usize, dst: &mut 
 /// `[C, L]` tensor); other elements of `dst` are left as they are. `dst` must hold
 /// `(cols − 1)·ld + rows` elements at least.
 pub fn transpose_strided_into<T: Scalar>(src: &[T], rows: usize, cols: usize, dst: &mut [T], ld: usize, accumulate: bool) -> Result<()> {
-    check_transpose(src, rows, cols, dst, ld)?;
+    check_transpose(src, cols, rows, cols, dst, ld)?;
     transpose_cols(src, cols, rows, cols, dst, ld, accumulate);
     Ok(())
 }
@@ -131,7 +131,23 @@ pub fn transpose_strided_into<T: Scalar>(src: &[T], rows: usize, cols: usize, ds
 /// rayon pool in blocks of 16: the same values (a copy, or one addition per element), for
 /// transposes that would otherwise run on one thread between parallel passes.
 pub fn par_transpose_strided_into<T: Scalar>(src: &[T], rows: usize, cols: usize, dst: &mut [T], ld: usize, accumulate: bool) -> Result<()> {
-    check_transpose(src, rows, cols, dst, ld)?;
+    par_transpose_cols_into(src, cols, rows, cols, dst, ld, accumulate)
+}
+
+/// [`par_transpose_strided_into`] of the first `cols` columns of a source whose rows are
+/// `lds ≥ cols` apart: `dst[c·ld + r] (+)= src[r·lds + c]` for `r < rows`, `c < cols` (e.g. a
+/// block of columns of a `[D, D]` matrix, `src` starting at its first column). `src` must hold
+/// `(rows − 1)·lds + cols` elements at least, `dst` `(cols − 1)·ld + rows`.
+pub fn par_transpose_cols_into<T: Scalar>(
+    src: &[T],
+    lds: usize,
+    rows: usize,
+    cols: usize,
+    dst: &mut [T],
+    ld: usize,
+    accumulate: bool,
+) -> Result<()> {
+    check_transpose(src, lds, rows, cols, dst, ld)?;
     const CB: usize = 16;
     if rows == 0 || cols == 0 {
         return Ok(());
@@ -141,17 +157,26 @@ pub fn par_transpose_strided_into<T: Scalar>(src: &[T], rows: usize, cols: usize
     dst[..(cols - 1) * ld + rows].par_chunks_mut(CB * ld).enumerate().for_each(|(j, d)| {
         let c0 = j * CB;
         let cn = CB.min(cols - c0);
-        transpose_cols(&src[c0..], cols, rows, cn, d, ld, accumulate);
+        transpose_cols(&src[c0..], lds, rows, cn, d, ld, accumulate);
     });
     Ok(())
 }
 
-/// The checks of [`transpose_strided_into`].
-fn check_transpose<T>(src: &[T], rows: usize, cols: usize, dst: &[T], ld: usize) -> Result<()> {
+/// The checks of [`transpose_strided_into`] / [`par_transpose_cols_into`] (source rows `lds`
+/// apart; `lds = cols`: a whole `[rows, cols]` source of exactly that length).
+fn check_transpose<T>(src: &[T], lds: usize, rows: usize, cols: usize, dst: &[T], ld: usize) -> Result<()> {
     let n = shape_len("transpose [rows, cols]", &[rows, cols])?;
-    check_len("transpose source", src.len(), n)?;
+    if lds == cols {
+        check_len("transpose source", src.len(), n)?;
+    } else if lds < cols {
+        return Err(HyenaError::Invalid(format!("transpose: source stride {lds} < {cols} columns")));
+    }
     if n == 0 {
         return Ok(());
+    }
+    let src_need = (rows - 1).checked_mul(lds).and_then(|x| x.checked_add(cols));
+    if src_need.is_none_or(|need| src.len() < need) {
+        return Err(HyenaError::shape("transpose source", format!("≥ {} elements", src_need.unwrap_or(usize::MAX)), src.len()));
     }
     if ld < rows {
         return Err(HyenaError::Invalid(format!("transpose: destination stride {ld} < {rows} rows")));

@@ -406,3 +406,59 @@ fn bad_shapes_are_typed_errors() {
     assert!(matches!(positional_embedding::<f64>(4, 10), Err(HyenaError::Invalid(_))));
     assert!(Rows::new(&u, 2, 1, 6, 6).is_err());
 }
+
+/// The transposes of `cpu::linear` against a naive loop: whole sources (`transpose_strided_into`,
+/// `par_transpose_strided_into`) and the first columns of a strided one (`par_transpose_cols_into`,
+/// the out_proj weight's column groups), copy and accumulate, f32 (the AVX path where the CPU has
+/// it) and f64 (the tile loop), shapes that are not multiples of 8 or 16; destination elements
+/// outside the written `[cols, rows]` block keep their poison. Bad strides and short buffers are
+/// typed errors.
+#[test]
+fn transposes_match_naive_and_reject_bad_shapes() {
+    use hyena_kernels::cpu::linear::{par_transpose_cols_into, par_transpose_strided_into, transpose_strided_into};
+    fn run<T: hyena_kernels::Scalar + std::fmt::Debug>(to: impl Fn(f64) -> T) {
+        let (rows, cols, lds, ld) = (37usize, 19usize, 23usize, 41usize);
+        let src: Vec<T> = (0..(rows - 1) * lds + cols).map(|i| to(1.0 + i as f64 * 0.25)).collect();
+        for accumulate in [false, true] {
+            for strided in [false, true] {
+                let s = if strided { &src[..] } else { &src[..rows * cols] };
+                let sl = if strided { lds } else { cols };
+                let poison = to(-7.5);
+                let mut want = vec![poison; (cols - 1) * ld + rows + 5];
+                for r in 0..rows {
+                    for c in 0..cols {
+                        let x = s[r * sl + c];
+                        want[c * ld + r] = if accumulate { want[c * ld + r] + x } else { x };
+                    }
+                }
+                let mut outs = Vec::new();
+                let mut a = vec![poison; want.len()];
+                par_transpose_cols_into(s, sl, rows, cols, &mut a, ld, accumulate).unwrap();
+                outs.push(("par_transpose_cols_into", a));
+                if !strided {
+                    let mut b = vec![poison; want.len()];
+                    transpose_strided_into(s, rows, cols, &mut b, ld, accumulate).unwrap();
+                    outs.push(("transpose_strided_into", b));
+                    let mut c = vec![poison; want.len()];
+                    par_transpose_strided_into(s, rows, cols, &mut c, ld, accumulate).unwrap();
+                    outs.push(("par_transpose_strided_into", c));
+                }
+                for (name, got) in outs {
+                    assert!(got == want, "{name} strided={strided} accumulate={accumulate}");
+                }
+            }
+        }
+        let mut dst = vec![to(0.0); (cols - 1) * ld + rows];
+        let bad = [
+            par_transpose_cols_into(&src, cols - 1, rows, cols, &mut dst, ld, false),
+            par_transpose_cols_into(&src[..(rows - 1) * lds + cols - 1], lds, rows, cols, &mut dst, ld, false),
+            par_transpose_cols_into(&src, lds, rows, cols, &mut dst[..(cols - 1) * ld + rows - 1], ld, false),
+            par_transpose_cols_into(&src, lds, rows, cols, &mut dst, rows - 1, false),
+        ];
+        for (i, r) in bad.into_iter().enumerate() {
+            assert!(matches!(r, Err(HyenaError::Invalid(_)) | Err(HyenaError::Shape { .. })), "bad case {i}: {r:?}");
+        }
+    }
+    run::<f32>(|x| x as f32);
+    run::<f64>(|x| x);
+}

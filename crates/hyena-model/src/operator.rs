@@ -13,7 +13,7 @@ use crate::recurrence::{check_dims, check_input_len, schedule, Src};
 use crate::tensors::TensorFile;
 use hyena_kernels::cpu::fftconv::{gated_fftconv_bwd_into, gated_fftconv_fwd, FftConvPlan, GatedBwdOut, Rows};
 use hyena_kernels::cpu::filter::{self, FilterCache, FilterGrads, ImplicitFilter};
-use hyena_kernels::cpu::linear::matmul;
+use hyena_kernels::cpu::linear::{matmul, par_transpose_cols_into};
 use hyena_kernels::cpu::reduce::{add_f64, col_sums_f64, matmul_sum_k, sum_f64};
 use hyena_kernels::cpu::shortconv::{shortconv_bwd, shortconv_fwd, shortconv_fwd_in_bias};
 use hyena_kernels::Scalar;
@@ -666,7 +666,7 @@ impl<T: Scalar> HyenaOperator<T> {
         }
         // out_proj: y_b [L, D] = Pre_bᵀ [L, D] · W_outᵀ + b_out, Pre_b stored [D, L].
         let last = &steps[n - 2];
-        let w_out_t = group_cols_t(&self.out_proj_weight, d, 0, d);
+        let w_out_t = group_cols_t(&self.out_proj_weight, d, 0, d)?;
         let mut y = vec![T::zero(); b * l * d];
         for bi in 0..b {
             let yb = &mut y[bi * l * d..(bi + 1) * l * d];
@@ -756,7 +756,7 @@ impl<T: Scalar> HyenaOperator<T> {
             self.group_forward(u, b, l, c0, c1, h, plan, &mut ws, false)?;
             // y_b [L, D] += last_bᵀ [L, G] · W_out[:, c0..c1]ᵀ, last = x₀ ⊙ v.
             let last = &ws.steps[(n - 2) * m..(n - 1) * m];
-            let w_out_t = group_cols_t(&self.out_proj_weight, d, c0, c1);
+            let w_out_t = group_cols_t(&self.out_proj_weight, d, c0, c1)?;
             for bi in 0..b {
                 let yb = &mut y[bi * l * d..(bi + 1) * l * d];
                 matmul(yb, &last[bi * gw * l..(bi + 1) * gw * l], &w_out_t, l, d, gw, true, false, true)?;
@@ -920,7 +920,7 @@ impl<T: Scalar> HyenaOperator<T> {
         let gw = c1 - c0;
         let cg = (n + 1) * gw;
         // out_proj backward: dPre_b [G, L] = W_out[:, G]ᵀ · gy_bᵀ, W_out[:, G]ᵀ stored row-major.
-        let w_out_t = group_cols_t(&self.out_proj_weight, d, c0, c1);
+        let w_out_t = group_cols_t(&self.out_proj_weight, d, c0, c1)?;
         for bi in 0..b {
             let gy = &grad_y[bi * l * d..(bi + 1) * l * d];
             matmul(&mut g[bi * gw * l..(bi + 1) * gw * l], &w_out_t, gy, gw, l, d, false, true, false)?;
@@ -931,7 +931,7 @@ impl<T: Scalar> HyenaOperator<T> {
         let last = steps[n - 2];
         let ab: Vec<(&[T], &[T])> =
             (0..b).map(|bi| (&last[bi * gw * l..(bi + 1) * gw * l], &grad_y[bi * l * d..(bi + 1) * l * d])).collect();
-        on_group_cols_t(&mut grads.out_proj_weight, d, c0, c1, |c| matmul_sum_k(c, &ab, gw, d, l, false, false))?;
+        on_group_cols_t(&mut grads.out_proj_weight, d, c0, c1, |c| matmul_sum_k(c, &ab, gw, d, l, false, false))??;
         // The recurrence, last step first. Every chunk of `g_uc` receives exactly one gradient
         // (v at the first step, x_{N−1−o} as step o's pre-gate, x₀ as the last step's
         // post-gate), so the gated convolutions write their gradients straight into its rows.
@@ -1164,55 +1164,25 @@ fn on_group_rows<T: Copy, R>(v: &mut [T], per: usize, d: usize, chunks: usize, c
 }
 
 /// Columns `c0..c1` of a row-major `[D, D]` matrix, transposed: `[c1 − c0, D]` (row c is column
-/// `c0 + c`).
+/// `c0 + c`), by the kernels' vectorized transpose in parallel (a scalar tile loop on one thread
+/// was ~2 % of an inference forward's samples at L = 1K).
 ///
 /// Why transposed: out_proj's GEMMs take W_out (PyTorch's `[out, in]`) as `W_outᵀ`; with this
 /// small copy they get it row-major instead of through strides, the layout the `gemm` crate is
 /// fastest with (docs/BENCHMARKS.md, "Projection GEMM layouts").
-fn group_cols_t<T: Scalar>(v: &[T], d: usize, c0: usize, c1: usize) -> Vec<T> {
+fn group_cols_t<T: Scalar>(v: &[T], d: usize, c0: usize, c1: usize) -> Result<Vec<T>> {
     let gw = c1 - c0;
-    let mut out = Vec::with_capacity(gw * d);
-    if gw == 0 {
-        return out;
-    }
-    out.resize(gw * d, v[0]);
-    // Every column: the whole matrix transposed by the kernels' vectorized transpose, in
-    // parallel (the tile loop below, on one thread, was ~2 % of an inference forward's samples at
-    // L = 1K).
-    if gw == d && v.len() == d * d && hyena_kernels::cpu::linear::par_transpose_strided_into(v, d, d, &mut out, d, false).is_ok() {
-        return out;
-    }
-    tiles(d, c0, c1, |j, c| out[(c - c0) * d + j] = v[j * d + c]);
-    out
-}
-
-/// `f(j, c)` for every row `j < D` and column `c0 ≤ c < c1` of a `[D, D]` matrix, in 16 × 16
-/// tiles (the order of a transposing copy).
-///
-/// Why tiles: a plain loop writes each element of a transposed row to another cache line (D
-/// apart); the tiles keep both sides' lines in L1. Plain index loops: an iterator chain
-/// (flat_map of step_by) cost ~30 instructions per element, more than the GEMM layouts save at
-/// L = 1K.
-#[inline(always)]
-fn tiles(d: usize, c0: usize, c1: usize, mut f: impl FnMut(usize, usize)) {
-    const TILE: usize = 16;
-    for jb in (0..d).step_by(TILE) {
-        for cb in (c0..c1).step_by(TILE) {
-            for j in jb..(jb + TILE).min(d) {
-                for c in cb..(cb + TILE).min(c1) {
-                    f(j, c);
-                }
-            }
-        }
-    }
+    let mut out = vec![T::zero(); gw * d];
+    par_transpose_cols_into(v.get(c0..).unwrap_or(&[]), d, d, gw, &mut out, d, false)?;
+    Ok(out)
 }
 
 /// `f` on the [`group_cols_t`] of `v` (`[c1 − c0, D]`), written back (transposed) into `v` after.
-fn on_group_cols_t<T: Scalar, R>(v: &mut [T], d: usize, c0: usize, c1: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
-    let mut tmp = group_cols_t(v, d, c0, c1);
+fn on_group_cols_t<T: Scalar, R>(v: &mut [T], d: usize, c0: usize, c1: usize, f: impl FnOnce(&mut [T]) -> R) -> Result<R> {
+    let mut tmp = group_cols_t(v, d, c0, c1)?;
     let r = f(&mut tmp);
-    tiles(d, c0, c1, |j, c| v[j * d + c] = tmp[(c - c0) * d + j]);
-    r
+    par_transpose_cols_into(&tmp, d, c1 - c0, d, v.get_mut(c0..).unwrap_or(&mut []), d, false)?;
+    Ok(r)
 }
 
 /// Bytes of one channel group's activations and spectra in [`HyenaOperator::infer`].
