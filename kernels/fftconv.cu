@@ -521,6 +521,42 @@ template <int RL, class F> __device__ inline void for_each_pair(float* buf, cons
     }
 }
 
+// The filter's fused pass (it only reads the spectrum out): butterflies b1 and b2 of the slot
+// read, twiddled (Ns = J) and transformed in registers, then f(zk, zmk, k, w) for every bin pair
+// (k, m − k) straight from those registers (the pairs of for_each_pair). fused_read_park +
+// for_each_pair would park every point, reload it and store it back: three more shared accesses
+// per point (2 floats each) that the filter does not need. Both butterflies are live at once
+// (2·RL float2), which the filter's register budget allows (no product, no inverse; ptxas -v:
+// no spills) and the forward's does not (fused_read_park).
+template <int RL, class F> __device__ inline void pairs_in_registers(const float* buf, const Plan& pl, Layout in, const Tw& tw, const Pair& pr, F& f) {
+    const unsigned m = pl.m, J = pr.J, s = pl.M - ilog2(RL), e = pl.M + 1;
+    float2 v1[RL], v2[RL];
+#pragma unroll
+    for (int q = 0; q < RL; ++q) v1[q] = ld(buf, m, in(pr.b1) ^ in(q * J));
+    pass_twiddle<RL, false>(v1, tw, s, pr.b1);
+    dft<RL, false>(v1);
+    if (pr.has2) {
+#pragma unroll
+        for (int q = 0; q < RL; ++q) v2[q] = ld(buf, m, in(pr.b2) ^ in(q * J));
+        pass_twiddle<RL, false>(v2, tw, s, pr.b2);
+        dft<RL, false>(v2);
+    }
+    const float2 wb1 = tw.get(e, pr.b1), wb2 = pr.has2 ? tw.get(e, pr.b2) : make_float2(1.f, 0.f);
+    if (pr.u != 0) {
+#pragma unroll
+        for (int q = 0; q < RL; ++q) f(v1[q], v2[RL - 1 - q], pr.b1 + q * J, cmul(wb1, w32(q * (16 / RL))));
+        return;
+    }
+    f(v1[0], v1[0], 0u, make_float2(1.f, 0.f));
+#pragma unroll
+    for (int q = 1; q < RL / 2; ++q) f(v1[q], v1[RL - q], q * J, w32(q * (16 / RL)));
+    f(v1[RL / 2], v1[RL / 2], (RL / 2) * J, w32(8));
+    if (pr.has2) {
+#pragma unroll
+        for (int q = 0; q < RL / 2; ++q) f(v2[q], v2[RL - 1 - q], pr.b2 + q * J, cmul(wb2, w32(q * (16 / RL))));
+    }
+}
+
 // Inverse first pass (Ns = 1, no twiddle) of butterflies b1, b2: reload them from their own
 // points and transform in registers (call before the barrier; store with fused_store after it).
 template <int RL> __device__ inline void fused_load_idft(const float* buf, const Plan& pl, Layout in, const Pair& pr, float2 (&v1)[RL], float2 (&v2)[RL]) {
@@ -620,27 +656,86 @@ template <int R> __device__ inline constexpr int low_points() { return R > 1 ? R
 template <int R0> __device__ inline bool low_in_range(unsigned j, unsigned cnt, uint64_t L) {
     return 2 * ((uint64_t)j + (uint64_t)(low_points<R0>() - 1) * cnt) + 1 < L;
 }
+// The butterflies j < low_in_range_count<R0>(cnt, L) are exactly those with low_in_range<R0>(j,
+// cnt, L) (the test is monotone in j): 2(j + (H − 1)·cnt) + 1 < L ⟺ j ≤ ⌊(L − 2)/2⌋ − (H − 1)·cnt.
+template <int R0> __device__ inline unsigned low_in_range_count(unsigned cnt, uint64_t L) {
+    unsigned n = 0;
+    if (L >= 2) {
+        const int64_t a0 = (int64_t)((L - 2) / 2) - (int64_t)(low_points<R0>() - 1) * cnt;
+        if (a0 >= 0) n = a0 + 1 < (int64_t)cnt ? (unsigned)(a0 + 1) : cnt;
+    }
+    return n;
+}
+
+// Loads of the low points of butterflies j + i·T (i < NG) of fwd_p0's fast path, for x (and g),
+// back to back (2-element aligned pairs, every point in range: the caller checked).
+template <int NG, typename T, typename V2, int G, int H>
+__device__ inline void p0_load(const T* x, const T* g, unsigned j, unsigned T_, unsigned cnt, V2 (&xr)[G][H], V2 (&gr)[G][H]) {
+#pragma unroll
+    for (int i = 0; i < NG; ++i)
+#pragma unroll
+        for (int q = 0; q < H; ++q) xr[i][q] = *reinterpret_cast<const V2*>(x + 2 * (uint64_t)(j + i * T_ + q * cnt));
+    if (g) {
+#pragma unroll
+        for (int i = 0; i < NG; ++i)
+#pragma unroll
+            for (int q = 0; q < H; ++q) gr[i][q] = *reinterpret_cast<const V2*>(g + 2 * (uint64_t)(j + i * T_ + q * cnt));
+    }
+}
 
 // P0 of the forward (x = v, g = pre) and of the filter (x = h, g = nullptr): a = x ⊙ g packed,
 // keep(pt, a, full) sees every loaded point (full: both t and t + 1 in range).
-// HOIST (the forward's instances): butterflies j < nfast have every low point fully in range, one
-// loop-invariant bound computed before the loop instead of low_in_range per butterfly (fwd10; the
-// merged backward keeps the per-butterfly test: with the hoisted bound its bf16/f16 instances
-// spilled 16 B on sm_90).
-template <int R0, typename T, bool HOIST = false, class Keep>
+// HOIST (the forward's and the filter's instances): butterflies j < nfast have every low point
+// fully in range, one loop-invariant bound (low_in_range_count) computed before the loop instead
+// of low_in_range per butterfly (fwd10; the merged backward keeps the per-butterfly test: with
+// the hoisted bound its bf16/f16 instances spilled 16 B on sm_90). GROUP (the filter's instances:
+// 4) with HOIST and H < GROUP (R0 ≤ 4: L = 8K and 16K): the fast path also takes G = GROUP/H
+// butterflies per thread at once (j, j + T, …, T = blockDim.x), their G·H loads per input back to
+// back: the DRAM latency term counts the loads a warp has in flight, and a radix-2 butterfly has
+// a single 4-byte pair per input to load. In the forward (two inputs and `keep`) groups of 2 or 4
+// spilled 36–372 B on sm_90 (ptxas -v), so it keeps GROUP = 1.
+template <int R0, typename T, bool HOIST = false, int GROUP = 1, class Keep>
 __device__ inline void fwd_p0(float* z, const smfft::Plan& pl, const T* x, const T* g, uint64_t L, bool vec, Keep& keep) {
     using namespace smfft;
     typedef typename Vec2<T>::type V2;
     constexpr int H = low_points<R0>();
     constexpr bool FAST = sizeof(T) == 2;
+    constexpr int G = HOIST && FAST && H < GROUP ? GROUP / H : 1;
     const unsigned m = pl.m, cnt = m / R0;
     const Layout out = written_by(ilog2(R0), 0);
     unsigned nfast = 0;
-    if (HOIST && FAST && vec && L >= 2) {
-        const int64_t a0 = (int64_t)((L - 2) / 2) - (int64_t)(H - 1) * cnt;
-        if (a0 >= 0) nfast = a0 + 1 < (int64_t)cnt ? (unsigned)(a0 + 1) : cnt;
+    if (HOIST && FAST && vec) nfast = low_in_range_count<R0>(cnt, L);
+    unsigned j0 = threadIdx.x;
+    if constexpr (G > 1) {
+        // G butterflies per iteration, every one with j + i·T < nfast; the rest below.
+        const unsigned T_ = blockDim.x;
+#pragma unroll 1
+        for (; j0 + (G - 1) * T_ < nfast; j0 += G * T_) {
+            V2 xr[G][H], gr[G][H];
+            p0_load<G>(x, g, j0, T_, cnt, xr, gr);
+#pragma unroll
+            for (int i = 0; i < G; ++i) {
+                const unsigned jj = j0 + i * T_;
+                float2 a[R0];
+#pragma unroll
+                for (int q = 0; q < H; ++q) {
+                    a[q] = make_float2(to_f32<T>(xr[i][q].x), to_f32<T>(xr[i][q].y));
+                    if (g) {
+                        a[q].x *= to_f32<T>(gr[i][q].x);
+                        a[q].y *= to_f32<T>(gr[i][q].y);
+                    }
+                    keep(jj + q * cnt, a[q], true);
+                }
+#pragma unroll
+                for (int q = H; q < R0; ++q) a[q] = make_float2(0.f, 0.f);
+                dft<R0, false>(a);
+#pragma unroll
+                for (int q = 0; q < R0; ++q) st(z, m, out(jj * R0) ^ out(q), a[q]);
+            }
+            fence_loads();
+        }
     }
-    for (unsigned j = threadIdx.x; j < cnt; j += blockDim.x) {
+    for (unsigned j = j0; j < cnt; j += blockDim.x) {
         float2 a[R0];
         if (HOIST ? j < nfast : FAST && vec && low_in_range<R0>(j, cnt, L)) {
             // All H loads of each input back to back (H ≤ 8: 8 + 8 registers of packed pairs). In
@@ -713,16 +808,10 @@ template <typename T> __device__ __forceinline__ void filter(const HyenaFftFilte
     if ((uint64_t)m < L) __trap();  // n ≥ 2L (fwd_p0)
     load_tw(tw_re, tw_im);
     const Tw tw = {tw_re, tw_im};
-    // P0's 2-byte fast path (a butterfly's loads back to back) on sm_90 only: on sm_80 the bf16 and
-    // f16 instances spilled 4 B with it (the backward holds more live state than the forward),
-    // there P0 takes fwd_p0's checked path (one point at a time, element loads: `vec` false).
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
-    const bool p0_vec = false;
-#else
-    const bool p0_vec = vec;
-#endif
+    // P0 with the forward's hoisted bound and grouped loads (fwd_p0, HOIST) on both architectures
+    // (ptxas: no spills; kernel_index::no_kernel_spills_registers_on_sm80_or_sm90).
     auto keep = [](unsigned, float2, bool) {};
-    with_r0(pl.r0, [&](auto r) { fwd_p0<decltype(r)::value, T>(z, pl, hr, (const T*)nullptr, L, vec, keep); });
+    with_r0(pl.r0, [&](auto r) { fwd_p0<decltype(r)::value, T, true, 4>(z, pl, hr, (const T*)nullptr, L, vec, keep); });
     __syncthreads();
     const Layout in = mids<false>(z, 1, z + 2 * m, pl, tw);  // scratch after the spectrum
     const float scale = 1.0f / (float)(2u * m);  // a power of two: exact
@@ -730,17 +819,17 @@ template <typename T> __device__ __forceinline__ void filter(const HyenaFftFilte
     if (u >= pair_slots(pl)) return;
     const Pair pr = pair_of(u, pl);
     // hf[k] = X[k]/n for k = 0..m: bin pairs (k, m − k), k = 0 gives X[0] and X[m].
-    auto op = [&](float2& zk, float2& zmk, unsigned k, float2 w, unsigned, unsigned) {
+    auto op = [&](const float2& zk, const float2& zmk, unsigned k, float2 w) {
         float2 xk, xmk;
         split(zk, zmk, w, k, &xk, &xmk);
         out[k] = make_float2(xk.x * scale, xk.y * scale);
         if (k == 0 || 2 * k != m) out[m - k] = make_float2(xmk.x * scale, xmk.y * scale);
     };
     switch (pl.rL) {
-    case 1: { fused_read_park<2>(z, pl, in, tw, pr); for_each_pair<2>(z, pl, in, tw, pr, op); } break;
-    case 2: { fused_read_park<4>(z, pl, in, tw, pr); for_each_pair<4>(z, pl, in, tw, pr, op); } break;
-    case 3: { fused_read_park<8>(z, pl, in, tw, pr); for_each_pair<8>(z, pl, in, tw, pr, op); } break;
-    default: { fused_read_park<16>(z, pl, in, tw, pr); for_each_pair<16>(z, pl, in, tw, pr, op); } break;
+    case 1: pairs_in_registers<2>(z, pl, in, tw, pr, op); break;
+    case 2: pairs_in_registers<4>(z, pl, in, tw, pr, op); break;
+    case 3: pairs_in_registers<8>(z, pl, in, tw, pr, op); break;
+    default: pairs_in_registers<16>(z, pl, in, tw, pr, op); break;
     }
 }
 

@@ -179,23 +179,45 @@ fn gated_fftconv_reverse_thread_order_matches_cpu() {
 
 /// The filter spectrum alone vs the CPU plan's (same n when L is a power of two ≥ 2: n = 2L),
 /// including the DC and Nyquist bins; [C, n/2+1] complex, scaled by 1/n.
+/// The filter spectrum of `c` rows of length `l` (storage `T`) against the f64 spectrum of the
+/// same stored values: the kernel computes in f32, so the bound is f32's whatever the storage.
+fn check_filter<T: Storage>(dev: &Arc<dyn Device>, l: usize, c: usize, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let h = random::<T>(&mut rng, c * l);
+    // The kernel's FFT size n is a power of two ≥ 2L: the reference is the spectrum of each row
+    // zero padded to n/2 (a CPU plan of that length has FFT size n).
+    let k = spectrum_len(c, l).unwrap();
+    let half = k / c / 2 - 1;
+    assert!(half >= l && half.is_power_of_two(), "L={l}: n/2 = {half}");
+    let mut padded = vec![0.0f64; c * half];
+    for (row, src) in padded.chunks_mut(half).zip(widen(&h).chunks(l)) {
+        row[..l].copy_from_slice(src);
+    }
+    let plan = FftConvPlan::<f64>::new(half).unwrap();
+    assert_eq!(plan.fft_size(), 2 * half);
+    let want: Vec<f64> = plan.filter_spectra(&padded, c).unwrap().iter().flat_map(|z| [z.re, z.im]).collect();
+    assert_eq!(k, want.len());
+    let dh = DeviceBuffer::from_host(dev, &h).unwrap();
+    let mut dhf = common::poisoned::<f32>(dev, k);
+    fftconv_filter(dev, &dh, c, l, dhf.view_mut(0..k).unwrap()).unwrap();
+    dev.synchronize().unwrap();
+    let tag = format!("{} filter spectrum<{:?}> L={l} C={c}", dev.name(), T::DTYPE);
+    common::assert_close(&tag, &read_checked(&tag, &dhf, k), &want, 1e-5);
+}
+
 #[test]
 fn fftconv_filter_matches_cpu_spectrum() {
     for dev in common::devices() {
         for (i, &(l, c)) in [(2usize, 3usize), (8, 2), (256, 2)].iter().enumerate() {
-            let mut rng = StdRng::seed_from_u64(900 + i as u64);
-            let h = random::<f32>(&mut rng, c * l);
-            let plan = FftConvPlan::<f64>::new(l).unwrap();
-            assert_eq!(plan.fft_size(), 2 * l);
-            let want: Vec<f64> = plan.filter_spectra(&widen(&h), c).unwrap().iter().flat_map(|z| [z.re, z.im]).collect();
-            let k = spectrum_len(c, l).unwrap();
-            assert_eq!(k, want.len());
-            let dh = DeviceBuffer::from_host(&dev, &h).unwrap();
-            let mut dhf = common::poisoned::<f32>(&dev, k);
-            fftconv_filter(&dev, &dh, c, l, dhf.view_mut(0..k).unwrap()).unwrap();
-            dev.synchronize().unwrap();
-            let tag = format!("{} filter spectrum L={l} C={c}", dev.name());
-            common::assert_close(&tag, &read_checked(&tag, &dhf, k), &want, 1e-5);
+            check_filter::<f32>(&dev, l, c, 900 + i as u64);
+        }
+        // 2-byte rows: P0's fast path with four butterflies per thread per step (radix 2 at
+        // L = 8K; radix 4, two per step, at 16K), its remainder and the checked butterfly at the
+        // row's end (6000, 8191); L = 6001 at C = 2: row 1 is not 4-byte aligned (checked path
+        // throughout). Every length ≥ 2 puts the last pass's bin pairs in registers.
+        for (i, &(l, c)) in [(6000usize, 1usize), (6001, 2), (8191, 1), (8192, 2), (16384, 1), (2048, 1)].iter().enumerate() {
+            check_filter::<bf16>(&dev, l, c, 910 + i as u64);
+            check_filter::<f16>(&dev, l, c, 920 + i as u64);
         }
     }
 }
