@@ -523,7 +523,18 @@ pub struct Estimate {
     pub global_load_ilp: f64,
 }
 
+/// Bytes of one SASS instruction on Volta and later (sm_70 and up encode every instruction in 128
+/// bits).
+pub const SASS_INSTR_BYTES: u64 = 16;
+
 impl Estimate {
+    /// Instructions of the function that the launch executes at least once (a nonzero count): ×
+    /// [`SASS_INSTR_BYTES`], the code it runs through — its instruction-cache footprint, which the
+    /// time model does not price (a kernel whose listing holds every size's path runs only one).
+    pub fn executed_instrs(&self) -> usize {
+        self.per_instr.iter().filter(|&&c| c > 0.0).count()
+    }
+
     /// Executed warp-instructions of one pipe.
     pub fn pipe(&self, p: Pipe) -> f64 {
         self.per_pipe[p.index()]

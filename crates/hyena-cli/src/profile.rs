@@ -389,7 +389,7 @@ mod imp {
         predict, predict_gemm, Gemm, Gpu, LaunchWork, Prediction, H100_SXM, H200,
     };
     use gpu_model::occupancy::{occupancy, SM90};
-    use gpu_model::sass::{estimate, LineExec, Listing, Pipe};
+    use gpu_model::sass::{estimate, LineExec, Listing, Pipe, SASS_INSTR_BYTES};
     use gpu_model::MODEL_LABEL;
     use hyena_kernels::device::sim::{LaunchCounters, SimDevice};
     use hyena_kernels::device::wrap::Wrapper;
@@ -423,6 +423,11 @@ mod imp {
         pub warp_instrs: f64,
         pub warp_instrs_per_pipe: Vec<(String, f64)>,
         pub unmatched_sass: usize,
+        /// SASS instructions of the kernel's function (every path; 0 for a GEMM).
+        pub sass_instrs: usize,
+        /// Bytes of the instructions this launch executes at least once (its instruction-cache
+        /// footprint, not priced by the time model; 0 for a GEMM).
+        pub executed_sass_bytes: u64,
         pub dram_bytes: f64,
         pub gemm_flops: f64,
         pub h200_us: f64,
@@ -603,6 +608,8 @@ mod imp {
                 .map(|(p, v)| (p.name().to_string(), v))
                 .collect(),
             unmatched_sass: est.unmatched_instrs,
+            sass_instrs: func.instrs.len(),
+            executed_sass_bytes: est.executed_instrs() as u64 * SASS_INSTR_BYTES,
             dram_bytes: work.dram_bytes,
             gemm_flops: 0.0,
             h200_us,
@@ -649,6 +656,8 @@ mod imp {
             warp_instrs: 0.0,
             warp_instrs_per_pipe: Vec::new(),
             unmatched_sass: 0,
+            sass_instrs: 0,
+            executed_sass_bytes: 0,
             dram_bytes: gm.bytes(),
             gemm_flops: gm.flops(),
             h200_us,

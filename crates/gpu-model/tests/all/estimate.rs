@@ -54,6 +54,10 @@ fn straight() {
     assert_eq!(e.pipe(Pipe::Global), 8.0);
     assert_eq!(e.pipe(Pipe::Fp32), 8.0);
     assert_eq!(e.unmatched_instrs, 0);
+    // The executed footprint leaves out the unreachable self-branch and NOPs of the listing.
+    let listed = Listing::parse(FIXTURE).unwrap().function("micro_straight").unwrap().instrs.len();
+    assert!(listed > 15, "the fixture lists {listed} instructions");
+    assert_eq!(e.executed_instrs(), 15);
 }
 
 #[test]
