@@ -11,6 +11,14 @@ use gpu_model::sass::{estimate, LineExec, Listing, Pipe};
 
 const FIXTURE: &str = include_str!("../fixtures/micro_sm90.sass");
 
+/// A listing of one entry function `k` whose body follows its label: the synthetic kernels below
+/// (a `concat!`, so it serves `const`s and `format!` strings alike).
+macro_rules! kernel_k {
+    ($body:literal) => {
+        concat!("//----- .text.k -----\n.other k,@\"STO_CUDA_ENTRY\"\nk:\n", $body)
+    };
+}
+
 /// Line counts of `file`: each inline chain (innermost line first) run `n` times per warp.
 fn lines_in(file: &str, per_warp: &[(&[u32], u64)], warps: u64) -> Vec<LineExec> {
     per_warp
@@ -194,13 +202,13 @@ fn helper_count_splits_over_device_inline_copies() {
     // A helper the device compiler inlined at two call sites (chains [3, 10] and [3, 20]) but the
     // host compiler did not: its one chain [3] ran 8 times in all and is split 4 / 4, while the
     // call-site lines say each path ran 4 times. The loop makes the line counts bound the blocks.
-    let text = "//----- .text.k -----\n.other k,@\"STO_CUDA_ENTRY\"\nk:\n\
+    let text = kernel_k!("\
         //## File \"h.cu\", line 9\nS2R\n\
         .L_a:\n//## File \"h.cu\", line 3 inlined at \"h.cu\", line 10\n//## File \"h.cu\", line 10\nFMUL\nFFMA\n\
         //## File \"h.cu\", line 11\n@P BRA `(.L_a)\n\
         .L_b:\n//## File \"h.cu\", line 3 inlined at \"h.cu\", line 20\n//## File \"h.cu\", line 20\nFMUL\nFFMA\n\
         //## File \"h.cu\", line 21\n@P BRA `(.L_b)\n\
-        //## File \"h.cu\", line 30\nEXIT\n";
+        //## File \"h.cu\", line 30\nEXIT\n");
     let l = Listing::parse(text).unwrap();
     let per = lines_in("h.cu", &[(&[9], 1), (&[3], 8), (&[10], 4), (&[11], 5), (&[20], 4), (&[21], 5), (&[30], 1)], 1);
     let e = estimate(&l.functions[0], &per, 1);
@@ -222,13 +230,13 @@ fn template_instance_the_host_never_ran_counts_zero() {
     // ran only the call at line 10: the copy at 20 never runs. 2 warps. Hand: S2R + BRX, the
     // instance at 10 (4 + BRA), EXIT = 8 per warp, 16. Before the call-site check (BRX reaching
     // every label, [3] split evenly) the copy at 20 counted once per warp too: 21.
-    let text = "//----- .text.k -----\n.other k,@\"STO_CUDA_ENTRY\"\nk:\n\
+    let text = kernel_k!("\
         //## File \"h.cu\", line 9\nS2R\nBRX R2 -0x40 (*\"BRANCH_TARGETS .L_a,.L_b\"*)\n\
         .L_a:\n//## File \"h.cu\", line 3 inlined at \"h.cu\", line 10\n//## File \"h.cu\", line 10\nFMUL\nFFMA\nFMUL\nFFMA\n\
         //## File \"h.cu\", line 11\nBRA `(.L_end)\n\
         .L_b:\n//## File \"h.cu\", line 3 inlined at \"h.cu\", line 20\n//## File \"h.cu\", line 20\nFMUL\nFFMA\nFMUL\nFFMA\n\
         //## File \"h.cu\", line 21\nBRA `(.L_end)\n\
-        .L_end:\n//## File \"h.cu\", line 30\nEXIT\n";
+        .L_end:\n//## File \"h.cu\", line 30\nEXIT\n");
     let l = Listing::parse(text).unwrap();
     let per = vec![exec(&[9], 2), exec(&[3], 2), exec(&[10], 2), exec(&[11], 2), exec(&[30], 2)];
     let e = estimate(&l.functions[0], &per, 2);
@@ -246,12 +254,12 @@ fn block_runs_at_most_as_often_as_control_reaches_it() {
     // warp, and a block without a memory access gives no unroll factor to divide by. Control
     // reaches it at most 4 times per warp. Hand, 1 warp: S2R 1 + 4 × (LDS, ISETP, BRA 3 + the
     // arithmetic 4 + STS, BRA 2) + EXIT 1 = 38 (without the flow bound: 262).
-    let text = "//----- .text.k -----\n.other k,@\"STO_CUDA_ENTRY\"\nk:\n\
+    let text = kernel_k!("\
         //## File \"h.cu\", line 9\nS2R\n\
         .L_loop:\n//## File \"h.cu\", line 10\nLDS\nISETP\n@P BRA `(.L_skip)\n\
         //## File \"h.cu\", line 5 inlined at \"h.cu\", line 11\n//## File \"h.cu\", line 11\nFMUL\nFFMA\nFMUL\nFFMA\n\
         .L_skip:\n//## File \"h.cu\", line 12\nSTS\n//## File \"h.cu\", line 13\n@P BRA `(.L_loop)\n\
-        //## File \"h.cu\", line 30\nEXIT\n";
+        //## File \"h.cu\", line 30\nEXIT\n");
     let l = Listing::parse(text).unwrap();
     let per = vec![
         exec(&[9], 1),
@@ -272,11 +280,11 @@ fn copies_without_a_remainder_loop_leave_the_line_to_its_other_blocks() {
     // of its address computations into the loop's head block A. Hand, 1 warp: S2R 1 + 4 × (A:
     // LEA, ISETP, BRA 3 + B: 4 + BRA 1) + EXIT 1 = 34. When B spent line 11's count (8) as
     // an unrolled body with a remainder, A was left with none and counted zero: 22.
-    let text = "//----- .text.k -----\n.other k,@\"STO_CUDA_ENTRY\"\nk:\n\
+    let text = kernel_k!("\
         //## File \"h.cu\", line 9\nS2R\n\
         .L_a:\n//## File \"h.cu\", line 11\nLEA\n//## File \"h.cu\", line 10\nISETP\n@P BRA `(.L_b)\n\
         .L_b:\n//## File \"h.cu\", line 11\nLEA\nSTS\nLEA\nSTS\n//## File \"h.cu\", line 13\n@P BRA `(.L_a)\n\
-        //## File \"h.cu\", line 30\nEXIT\n";
+        //## File \"h.cu\", line 30\nEXIT\n");
     let l = Listing::parse(text).unwrap();
     let per = vec![exec(&[9], 1), exec(&[10], 4), exec(&[11], 8), exec(&[13], 4), exec(&[30], 1)];
     assert_eq!(estimate(&l.functions[0], &per, 1).total, 34.0);
@@ -297,11 +305,11 @@ fn unrolled_copies_in_blocks_of_their_own_share_the_line() {
         )
     };
     let text = format!(
-        "//----- .text.k -----\n.other k,@\"STO_CUDA_ENTRY\"\nk:\n\
+        kernel_k!("\
         //## File \"h.cu\", line 9\nS2R\n\
         .L_loop:\n//## File \"h.cu\", line 10\nIADD3\n{}{}{}{}\
         //## File \"h.cu\", line 13\nISETP\n@P BRA `(.L_loop)\n\
-        //## File \"h.cu\", line 30\nEXIT\n",
+        //## File \"h.cu\", line 30\nEXIT\n"),
         copy(1),
         copy(2),
         copy(3),
@@ -327,7 +335,7 @@ fn unrolled_copies_in_blocks_of_their_own_share_the_line() {
 /// hoisted into the loop from before it (line 8) and a helper's test the host ran once per warp
 /// (line 3 inlined at 12). Blocks: A = S2R entry; B (loop head) = LDG, STS, 16 × arithmetic,
 /// IADD3 (8), FMUL (3<12), ISETP, BRA (13): 22; C = BAR: 1; D = STG, IADD3, ISETP, BRA: 4.
-const BATCH_LOOP: &str = "//----- .text.k -----\n.other k,@\"STO_CUDA_ENTRY\"\nk:\n\
+const BATCH_LOOP: &str = kernel_k!("\
     //## File \"h.cu\", line 9\nS2R\n\
     .L_loop:\n//## File \"h.cu\", line 11\nLDG\nSTS\n\
     //## File \"h.cu\", line 5 inlined at \"h.cu\", line 12\n//## File \"h.cu\", line 12\n\
@@ -337,7 +345,7 @@ const BATCH_LOOP: &str = "//----- .text.k -----\n.other k,@\"STO_CUDA_ENTRY\"\nk
     //## File \"h.cu\", line 13\nISETP\n@P BRA `(.L_skip)\n\
     //## File \"h.cu\", line 14\nBAR\n\
     .L_skip:\n//## File \"h.cu\", line 15\nSTG\n//## File \"h.cu\", line 10\nIADD3\nISETP\n@P BRA `(.L_loop)\n\
-    //## File \"h.cu\", line 30\nEXIT\n";
+    //## File \"h.cu\", line 30\nEXIT\n");
 
 fn batch_loop(trips: u64, latch: u64, warps: u64) -> f64 {
     let l = Listing::parse(BATCH_LOOP).unwrap();
@@ -380,12 +388,12 @@ fn code_moved_into_a_loop_still_does_not_bound_it() {
 /// trips the host kept rolled and nvcc unrolled into the block (line 12: arithmetic only, so no
 /// copies to read). The fused conv's pair pass at 8K: threads < pair_slots act (warps 0–7 of
 /// 16), its `for q` pair loop 16 calls per acting warp.
-const HALF_ACT: &str = "//----- .text.k -----\n.other k,@\"STO_CUDA_ENTRY\"\nk:\n\
+const HALF_ACT: &str = kernel_k!("\
     //## File \"h.cu\", line 9\nS2R\n//## File \"h.cu\", line 10\nISETP\n@P BRA `(.L_skip)\n\
     //## File \"h.cu\", line 11\nLDS\n\
     //## File \"h.cu\", line 5 inlined at \"h.cu\", line 12\n//## File \"h.cu\", line 12\nFFMA\nFFMA\nFFMA\nFFMA\n\
     //## File \"h.cu\", line 13\nSTS\n\
-    .L_skip:\n//## File \"h.cu\", line 30\nEXIT\n";
+    .L_skip:\n//## File \"h.cu\", line 30\nEXIT\n");
 
 #[test]
 fn straight_block_reached_by_half_the_warps_counts_the_warps_that_reach_it() {
@@ -413,12 +421,12 @@ fn straight_block_reached_by_half_the_warps_counts_the_warps_that_reach_it() {
 /// The fused conv's pair pass: the twiddles wb1, wb2 of line 508, `if (pr.u != 0)` at 509.
 #[test]
 fn a_block_ending_in_a_branch_runs_at_most_as_often_as_the_branch_line() {
-    let text = "//----- .text.k -----\n.other k,@\"STO_CUDA_ENTRY\"\nk:\n\
+    let text = kernel_k!("\
         //## File \"h.cu\", line 9\nS2R\n//## File \"h.cu\", line 10\nISETP\n@P BRA `(.L_skip)\n\
         //## File \"h.cu\", line 3 inlined at \"h.cu\", line 11\n//## File \"h.cu\", line 11\nFMUL\nFMUL\n\
         //## File \"h.cu\", line 12\nISETP\n@P BRA `(.L_skip)\n\
         //## File \"h.cu\", line 5 inlined at \"h.cu\", line 13\n//## File \"h.cu\", line 13\nFFMA\nFFMA\nFFMA\nFFMA\n\
-        .L_skip:\n//## File \"h.cu\", line 30\nEXIT\n";
+        .L_skip:\n//## File \"h.cu\", line 30\nEXIT\n");
     let l = Listing::parse(text).unwrap();
     // 4 warps, 2 act, both take the arm. Hand: entry 3 × 4 + (FMUL, FMUL, ISETP, BRA) 4 × 2 +
     // the arm 4 × 2 + EXIT 4 = 32. Line 11 (4: two calls on each acting warp) read as every
@@ -442,12 +450,12 @@ fn a_block_ending_in_a_branch_runs_at_most_as_often_as_the_branch_line() {
 /// line known to run once per warp: it does not set the block's count.
 #[test]
 fn a_count_joined_on_the_innermost_line_alone_does_not_set_a_straight_block() {
-    let text = "//----- .text.k -----\n.other k,@\"STO_CUDA_ENTRY\"\nk:\n\
+    let text = kernel_k!("\
         //## File \"h.cu\", line 9\nS2R\n//## File \"h.cu\", line 10\nISETP\n@P BRA `(.L_skip)\n\
         //## File \"h.cu\", line 11\nLDS\n\
         //## File \"h.cu\", line 3 inlined at \"h.cu\", line 12\n//## File \"h.cu\", line 12\nFADD\n\
         //## File \"h.cu\", line 5 inlined at \"h.cu\", line 12\n//## File \"h.cu\", line 12\nFFMA\nFFMA\nFFMA\nFFMA\n\
-        .L_skip:\n//## File \"h.cu\", line 30\nEXIT\n";
+        .L_skip:\n//## File \"h.cu\", line 30\nEXIT\n");
     let l = Listing::parse(text).unwrap();
     // 4 warps, 2 act; line 3's counted chains ([3, 20], [3, 21]: 1 and 2) join line 3 inlined at
     // 12 by its innermost line only (E = 3 ≤ 4). Hand: 3 × 4 + (LDS, FADD, 4 FFMA) 6 × 2 + 4 = 28
