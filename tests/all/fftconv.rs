@@ -22,7 +22,7 @@ use half::{bf16, f16};
 use hyena_kernels::cpu::fftconv::{fftconv_direct, FftConvPlan};
 use hyena_kernels::device::{Device, DeviceBuffer};
 use hyena_kernels::ops::fftconv::{
-    fftconv_filter, gated_fftconv_bwd, gated_fftconv_fwd, spectrum_len, GatedConvGradViews, LONG_MAX_LEN,
+    fft_size, fftconv_filter, gated_fftconv_bwd, gated_fftconv_fwd, spectrum_len, GatedConvGradViews, LONG_MAX_LEN,
 };
 use hyena_kernels::HyenaError;
 use rand::{rngs::StdRng, SeedableRng};
@@ -177,18 +177,17 @@ fn gated_fftconv_reverse_thread_order_matches_cpu() {
     check_gated_bwd::<f32>(&dev, 3, 2, 100, true, 801);
 }
 
-/// The filter spectrum alone vs the CPU plan's (same n when L is a power of two ≥ 2: n = 2L),
-/// including the DC and Nyquist bins; [C, n/2+1] complex, scaled by 1/n.
-/// The filter spectrum of `c` rows of length `l` (storage `T`) against the f64 spectrum of the
-/// same stored values: the kernel computes in f32, so the bound is f32's whatever the storage.
+/// The filter spectrum of `c` rows of length `l` (storage `T`) alone vs the CPU plan's of the same
+/// stored values in f64, including the DC and Nyquist bins; [C, n/2+1] complex, scaled by 1/n. The
+/// kernel computes in f32, so the bound is f32's whatever the storage.
 fn check_filter<T: Storage>(dev: &Arc<dyn Device>, l: usize, c: usize, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     let h = random::<T>(&mut rng, c * l);
-    // The kernel's FFT size n is a power of two ≥ 2L: the reference is the spectrum of each row
-    // zero padded to n/2 (a CPU plan of that length has FFT size n).
-    let k = spectrum_len(c, l).unwrap();
-    let half = k / c / 2 - 1;
+    // The kernel's FFT size n (`fft_size`: a power of two ≥ 2L): the reference is the spectrum of
+    // each row zero padded to n/2 (a CPU plan of that length has FFT size n).
+    let half = fft_size(l).unwrap() / 2;
     assert!(half >= l && half.is_power_of_two(), "L={l}: n/2 = {half}");
+    let k = spectrum_len(c, l).unwrap();
     let mut padded = vec![0.0f64; c * half];
     for (row, src) in padded.chunks_mut(half).zip(widen(&h).chunks(l)) {
         row[..l].copy_from_slice(src);
