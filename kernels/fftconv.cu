@@ -277,10 +277,19 @@ template <bool INV> __device__ inline float2 mul_w16(float2 x, int e) {
     return cmul(x, INV ? conjf2(w) : w);
 }
 
-// Bit reversal of q < 2^bits, bits ≤ 4, in closed form: the optimiser folds it once the DFT's loop
+// x · W_32^t (forward) or x · conj(W_32^t) (inverse), t compile-time after unrolling: the
+// multiples of 8 (±1, ±i) as sign flips and swaps, the rest one complex product by a constant.
+template <bool INV> __device__ inline float2 mul_w32(float2 x, int t) {
+    t &= 31;
+    if (t % 8 == 0) return mul_w16<INV>(x, t / 2);
+    const float2 w = w32(t);
+    return cmul(x, INV ? conjf2(w) : w);
+}
+
+// Bit reversal of q < 2^bits, bits ≤ 5, in closed form: the optimiser folds it once the DFT's loop
 // is unrolled (a recursive form stayed a call, and the register renaming a local-memory array).
 __host__ __device__ constexpr int bitrev(int q, int bits) {
-    return (((q & 1) << 3) | ((q & 2) << 1) | ((q & 4) >> 1) | ((q & 8) >> 3)) >> (4 - bits);
+    return (((q & 1) << 4) | ((q & 2) << 2) | (q & 4) | ((q & 8) >> 2) | ((q & 16) >> 4)) >> (5 - bits);
 }
 __host__ __device__ constexpr int ilog2(int r) { return r <= 1 ? 0 : 1 + ilog2(r / 2); }
 
@@ -1342,6 +1351,58 @@ __device__ inline void dit_cols(float* s, unsigned pl, unsigned log2n1, unsigned
     }
 }
 
+// ---- Column FFTs in registers (n1 ≤ 2^HYENA_LONG_REG_LOG2N1: L ≤ 65536) -----------------------
+// Passes 1 and 3 at n1 ≤ 32 keep a whole column in one thread (a tile of blockDim columns): no
+// shared tile, no barrier but the twiddle table's, and every twiddle of the column FFT
+// a compile-time W_32 power. Against dif_cols/dit_cols (radix-2 pairs through shared memory, one
+// barrier and one table lookup per 4 points and stage pair, runtime shifts for every index) that
+// removes the shared round trips and the addressing: per column of 32 points, 16 input loads, 80
+// butterflies of constant twiddles (16 in the first stage, whose upper inputs are the zero padding)
+// and 32 workspace stores, each with its four-step twiddle (one PowTw lookup: 2 products).
+// ops::fftconv launches these passes with no dynamic shared memory at n1 ≤ 32 (LongPlan).
+#define HYENA_LONG_REG_LOG2N1 5
+// Threads per block of passes 1 and 3 (ops::fftconv::LONG_COLS_BLOCK). Pass 1 is compiled for 3
+// blocks per SM (≤ 80 registers: 24 warps, no spills on sm_80/sm_90; 86 registers and 16 warps
+// otherwise at n1 = 32), the occupancy its shared tile gives the n1 > 32 form too.
+#define HYENA_LONG_COLS_BLOCK 256
+
+// DIF FFT of N1 ≤ 32 points whose upper half is zero (the padding rows t1 ≥ n1/2), natural order
+// in, bit-reversed out (x[r] = X[rev(r)]: the row order dif_cols leaves in the workspace).
+template <int N1> __device__ inline void dif_reg(float2 (&x)[N1]) {
+    constexpr int h = N1 / 2;
+#pragma unroll
+    for (int j = 0; j < h; ++j) x[j + h] = smfft::mul_w32<false>(x[j], j * (32 / N1));  // (x_j − 0)·W_N1^j
+#pragma unroll
+    for (int span = h / 2; span >= 1; span /= 2) {
+#pragma unroll
+        for (int i = 0; i < h; ++i) {  // the stage's N1/2 butterflies
+            const int j = i % span, a = 2 * (i - j) + j, b = a + span;
+            const float2 u = x[a], w = x[b];
+            x[a] = cadd(u, w);
+            x[b] = smfft::mul_w32<false>(csub(u, w), j * (16 / span));  // W_{2·span}^j = W_32^{16j/span}
+        }
+    }
+}
+
+// Inverse DIT FFT of N1 ≤ 32 points (conjugate twiddles, unnormalised), bit-reversed order in,
+// natural out, as dit_cols; only the low half x[0 .. N1/2) is formed (outputs t1 ≥ n1/2 are
+// t ≥ n/2 ≥ L, never kept).
+template <int N1> __device__ inline void idit_reg_low(float2 (&x)[N1]) {
+    constexpr int h = N1 / 2;
+#pragma unroll
+    for (int span = 1; span < h; span *= 2) {
+#pragma unroll
+        for (int i = 0; i < h; ++i) {
+            const int j = i % span, a = 2 * (i - j) + j, b = a + span;
+            const float2 u = x[a], w = smfft::mul_w32<true>(x[b], j * (16 / span));
+            x[a] = cadd(u, w);
+            x[b] = csub(u, w);
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < h; ++j) x[j] = cadd(x[j], smfft::mul_w32<true>(x[j + h], j * (32 / N1)));
+}
+
 // First inverse pass of the reduce: radix R at Ns = 1 (no twiddle) on the folded spectrum in
 // natural order, one butterfly per thread (m/R ≤ blockDim.x), written in the layout
 // written_by(log2 R, 0) that the inverse middle passes read (as fused_store after a conv's fused
@@ -1464,10 +1525,71 @@ __device__ inline LongTile long_tile(const HyenaFftConvLongParams& p) {
     return t;
 }
 
+// Pass 1's input at t (< L) of the pair's rows: a = pre ⊙ v of b0 (real part) and b1 (imaginary).
+template <typename T> __device__ inline float2 pair_in(const T* v, const T* pre, uint64_t off0, uint64_t off1, uint64_t t, bool has1) {
+    float re = to_f32<T>(v[off0 + t]), im = 0.f;
+    if (pre) re *= to_f32<T>(pre[off0 + t]);
+    if (has1) {
+        im = to_f32<T>(v[off1 + t]);
+        if (pre) im *= to_f32<T>(pre[off1 + t]);
+    }
+    return make_float2(re, im);
+}
+
+// Pass 1 at n1 = N1 ≤ 32: thread j's column t2 = col0 + j in registers (see dif_reg; the tile is
+// blockDim columns); rows r ≥ N1/2 are the padding, r·n2 + t2 ≥ L the row's end.
+template <typename T, int N1>
+__device__ inline void cols_reg(const HyenaFftConvLongParams& p, const LongTile& tl, const PowTw& tw, const T* v, const T* pre, uint64_t off0, uint64_t off1) {
+    const unsigned n2 = 1u << p.log2n2, tc = 1u << p.log2tile;
+    float2* __restrict__ ws = reinterpret_cast<float2*>(p.ws) + tl.rowid * ((uint64_t)N1 * n2);
+    if (tc != blockDim.x) __trap();  // one column per thread (ops::fftconv's LongPlan)
+    {
+        const unsigned t2 = tl.col0 + threadIdx.x;
+        float2 x[N1];
+        if ((uint64_t)(N1 / 2 - 1) * n2 + t2 < p.l) {
+            // The whole column is in the row: every load of a tensor issued before any is used
+            // (N1 requests in flight per warp, no test per point). A lone row (no b1) reads its
+            // own row in b1's place (L2 hits) and keeps 0.
+            const uint64_t o1 = tl.has1 ? off1 : off0;
+            T a0[N1 / 2], a1[N1 / 2];
+#pragma unroll
+            for (int r = 0; r < N1 / 2; ++r) {
+                a0[r] = v[off0 + (uint64_t)r * n2 + t2];
+                a1[r] = v[o1 + (uint64_t)r * n2 + t2];
+            }
+#pragma unroll
+            for (int r = 0; r < N1 / 2; ++r) x[r] = make_float2(to_f32<T>(a0[r]), to_f32<T>(a1[r]));
+            if (pre) {
+#pragma unroll
+                for (int r = 0; r < N1 / 2; ++r) {
+                    a0[r] = pre[off0 + (uint64_t)r * n2 + t2];
+                    a1[r] = pre[o1 + (uint64_t)r * n2 + t2];
+                }
+#pragma unroll
+                for (int r = 0; r < N1 / 2; ++r) x[r] = make_float2(x[r].x * to_f32<T>(a0[r]), x[r].y * to_f32<T>(a1[r]));
+            }
+            if (!tl.has1) {
+#pragma unroll
+                for (int r = 0; r < N1 / 2; ++r) x[r].y = 0.f;
+            }
+        } else {
+#pragma unroll
+            for (int r = 0; r < N1 / 2; ++r) {
+                const uint64_t t = (uint64_t)r * n2 + t2;
+                x[r] = t < p.l ? pair_in<T>(v, pre, off0, off1, t, tl.has1) : make_float2(0.f, 0.f);
+            }
+        }
+        dif_reg<N1>(x);
+#pragma unroll
+        for (int r = 0; r < N1; ++r) ws[(uint64_t)r * n2 + t2] = cmul(x[r], tw.get((unsigned)smfft::bitrev(r, smfft::ilog2(N1)) * t2));
+    }
+}
+
 // Pass 1: a = pre ⊙ v of rows b0, b1 (zero padded to n), n1-point FFTs down the tile's columns,
 // twiddle W_n^{t2·k1}, store to ws[rowid][r][t2]. (Filter: v = h, B = 1, pre = 0, ws = hf.)
+// n1 ≤ 32: in registers (cols_reg); larger: through the shared tile (dif_cols).
 template <typename T> __device__ inline void long_cols(const HyenaFftConvLongParams p) {
-    HYENA_DYN_SHARED(float, s);  // the tile, n1·tc complex as two float planes
+    HYENA_DYN_SHARED(float, s);  // the tile, n1·tc complex as two float planes (n1 > 32)
     __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
     const unsigned log2n1 = (unsigned)p.log2n1, log2tc = (unsigned)p.log2tile;
     const unsigned n1 = 1u << log2n1, n2 = 1u << p.log2n2, tc = 1u << log2tc, N = n1 * tc;
@@ -1478,20 +1600,19 @@ template <typename T> __device__ inline void long_cols(const HyenaFftConvLongPar
     const uint64_t off0 = (2 * tl.pr * C + tl.ch) * L, off1 = off0 + C * L;
     const T* __restrict__ v = reinterpret_cast<const T*>(p.v);
     const T* __restrict__ pre = p.pre ? reinterpret_cast<const T*>(p.pre) : nullptr;
+    switch (log2n1) {
+    case 1: return cols_reg<T, 2>(p, tl, tw, v, pre, off0, off1);
+    case 2: return cols_reg<T, 4>(p, tl, tw, v, pre, off0, off1);
+    case 3: return cols_reg<T, 8>(p, tl, tw, v, pre, off0, off1);
+    case 4: return cols_reg<T, 16>(p, tl, tw, v, pre, off0, off1);
+    case HYENA_LONG_REG_LOG2N1: return cols_reg<T, 32>(p, tl, tw, v, pre, off0, off1);
+    default: break;
+    }
     // Rows t1 ≥ n1/2 are padding (t ≥ n/2 ≥ L).
     for (unsigned i = threadIdx.x; i < n1 * tc; i += blockDim.x) {
         const unsigned r = i >> log2tc, c = i & (tc - 1);
         const uint64_t t = (uint64_t)r * n2 + tl.col0 + c;
-        float re = 0.f, im = 0.f;
-        if (t < L) {
-            re = to_f32<T>(v[off0 + t]);
-            if (pre) re *= to_f32<T>(pre[off0 + t]);
-            if (tl.has1) {
-                im = to_f32<T>(v[off1 + t]);
-                if (pre) im *= to_f32<T>(pre[off1 + t]);
-            }
-        }
-        smfft::st(s, N, i, make_float2(re, im));
+        smfft::st(s, N, i, t < L ? pair_in<T>(v, pre, off0, off1, t, tl.has1) : make_float2(0.f, 0.f));
     }
     __syncthreads();
     dif_cols(s, N, log2n1, log2tc, tw, E);
@@ -1720,42 +1841,51 @@ __device__ inline void long_rows_bwd(const HyenaFftConvLongBwdParams pb) {
     for (int q = 0; q < 16; ++q) hw[j + q * cnt] = x[q];
 }
 
+// Pass 3 at n1 = N1 ≤ 32: thread j's column t2 = col0 + j in registers (see idit_reg_low; the
+// tile is blockDim columns); emit(t, conv) for the kept points t = r·n2 + t2 < L.
+template <int N1, class Emit>
+__device__ inline void out_reg(const HyenaFftConvLongParams& p, const LongTile& tl, const float2* ws, Emit& emit) {
+    const unsigned n2 = 1u << p.log2n2, tc = 1u << p.log2tile;
+    if (tc != blockDim.x) __trap();  // one column per thread (ops::fftconv's LongPlan)
+    {
+        const unsigned t2 = tl.col0 + threadIdx.x;
+        float2 x[N1];
+#pragma unroll
+        for (int r = 0; r < N1; ++r) x[r] = ws[(uint64_t)r * n2 + t2];
+        idit_reg_low<N1>(x);
+#pragma unroll
+        for (int r = 0; r < N1 / 2; ++r) {
+            const uint64_t t = (uint64_t)r * n2 + t2;
+            if (t < p.l) emit(t, x[r]);
+        }
+    }
+}
+
 // Pass 3: inverse n1-point FFTs down the tile's columns (bit-reversed rows in, t1 natural out);
 // keep t = n2·t1 + t2 < L; y = post ⊙ (conv + D·a) for rows b0 (real part) and b1 (imaginary).
 // With grad_d (the backward's grad_h pass, p.b = 1, p.ws = the slab): y = the real part, and its
-// lag 0 to grad_d.
+// lag 0 to grad_d. n1 ≤ 32: in registers (out_reg); larger: through the shared tile (dit_cols).
 template <typename T> __device__ inline void long_out(const HyenaFftConvLongParams p, T* grad_d = nullptr) {
-    HYENA_DYN_SHARED(float, s);  // the tile, n1·tc complex as two float planes
+    HYENA_DYN_SHARED(float, s);  // the tile, n1·tc complex as two float planes (n1 > 32)
     __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
     const unsigned log2n1 = (unsigned)p.log2n1, log2tc = (unsigned)p.log2tile;
     const unsigned n1 = 1u << log2n1, n2 = 1u << p.log2n2, tc = 1u << log2tc, N = n1 * tc;
-    const unsigned E = log2n1 + (unsigned)p.log2n2;
     const uint64_t n = (uint64_t)n1 * n2, L = p.l, C = p.c;
     const LongTile tl = long_tile(p);
-    const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
     const float2* __restrict__ ws = reinterpret_cast<const float2*>(p.ws) + tl.rowid * n;
-    for (unsigned i = threadIdx.x; i < N; i += blockDim.x) {
-        const unsigned r = i >> log2tc, c = i & (tc - 1);
-        smfft::st(s, N, i, ws[(uint64_t)r * n2 + tl.col0 + c]);
-    }
-    __syncthreads();
-    dit_cols(s, N, log2n1, log2tc, tw, E);
     const uint64_t off0 = (2 * tl.pr * C + tl.ch) * L, off1 = off0 + C * L;
     const T* __restrict__ v = reinterpret_cast<const T*>(p.v);
     const T* __restrict__ pre = p.pre ? reinterpret_cast<const T*>(p.pre) : nullptr;
     const T* __restrict__ post = p.post ? reinterpret_cast<const T*>(p.post) : nullptr;
     T* __restrict__ y = reinterpret_cast<T*>(p.y);
     const float dd = p.d ? to_f32<T>(reinterpret_cast<const T*>(p.d)[tl.ch]) : 0.f;
-    for (unsigned i = threadIdx.x; i < (n1 / 2) * tc; i += blockDim.x) {
-        const unsigned r = i >> log2tc, c = i & (tc - 1);
-        const uint64_t t = (uint64_t)r * n2 + tl.col0 + c;
-        if (t >= L) continue;
-        const float2 conv = smfft::ld(s, N, i);
+    // The output of point t < L from its convolution value.
+    auto emit = [&](uint64_t t, float2 conv) {
         if (grad_d) {
             // grad_h [C, L] = real part of the batch-summed correlation; lag 0 is grad_D[c].
             y[off0 + t] = from_f32<T>(conv.x);
             if (t == 0) grad_d[tl.ch] = from_f32<T>(conv.x);
-            continue;
+            return;
         }
         float a0 = to_f32<T>(v[off0 + t]);
         if (pre) a0 *= to_f32<T>(pre[off0 + t]);
@@ -1769,6 +1899,26 @@ template <typename T> __device__ inline void long_out(const HyenaFftConvLongPara
             if (post) y1 *= to_f32<T>(post[off1 + t]);
             y[off1 + t] = from_f32<T>(y1);
         }
+    };
+    switch (log2n1) {
+    case 1: return out_reg<2>(p, tl, ws, emit);
+    case 2: return out_reg<4>(p, tl, ws, emit);
+    case 3: return out_reg<8>(p, tl, ws, emit);
+    case 4: return out_reg<16>(p, tl, ws, emit);
+    case HYENA_LONG_REG_LOG2N1: return out_reg<32>(p, tl, ws, emit);
+    default: break;
+    }
+    const PowTw tw = build_pow_tw(ptw_re, ptw_im, log2n1 + (unsigned)p.log2n2);
+    for (unsigned i = threadIdx.x; i < N; i += blockDim.x) {
+        const unsigned r = i >> log2tc, c = i & (tc - 1);
+        smfft::st(s, N, i, ws[(uint64_t)r * n2 + tl.col0 + c]);
+    }
+    __syncthreads();
+    dit_cols(s, N, log2n1, log2tc, tw, log2n1 + (unsigned)p.log2n2);
+    for (unsigned i = threadIdx.x; i < (n1 / 2) * tc; i += blockDim.x) {
+        const unsigned r = i >> log2tc, c = i & (tc - 1);
+        const uint64_t t = (uint64_t)r * n2 + tl.col0 + c;
+        if (t < L) emit(t, smfft::ld(s, N, i));
     }
 }
 
@@ -1796,9 +1946,9 @@ extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftc
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_reduce_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<float>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_reduce_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__nv_bfloat16>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_reduce_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__half>(p); }
-extern "C" __global__ void hyena_fftconv_long_cols_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<float>(p); }
-extern "C" __global__ void hyena_fftconv_long_cols_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__nv_bfloat16>(p); }
-extern "C" __global__ void hyena_fftconv_long_cols_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__half>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK, 3) hyena_fftconv_long_cols_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<float>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK, 3) hyena_fftconv_long_cols_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__nv_bfloat16>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK, 3) hyena_fftconv_long_cols_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__half>(p); }
 extern "C" __global__ void hyena_fftconv_long_rows(const HyenaFftConvLongParams p) { hyena_fftconv::long_rows(p); }
 extern "C" __global__ void hyena_fftconv_long_rows_bwd(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_rows_bwd(p); }
 extern "C" __global__ void hyena_fftconv_long_out_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<float>(p); }

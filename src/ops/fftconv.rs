@@ -40,20 +40,24 @@ pub const SMEM_MAX_LEN: usize = 16384;
 /// n = 16384 → 128 KiB).
 pub const BWD_SMEM_MAX_LEN: usize = 8192;
 /// Longest row the multi-pass path takes (n = 2^23, n1 = 2048 column points; the four-step
-/// twiddle table covers n ≤ 2^23). Tested on the simulator: L up to 32768 in the default test
+/// twiddle table covers n ≤ 2^23). Tested on the simulator: L up to 65537 in the default test
 /// run; L = 2^20 and L = 2^22 (B = 2, forward) by ignored tests (rel. L2 5.6e-7 at 2^20, ~60 s).
 /// Whether a device has the memory for a given (B, C, L) is a separate, typed check (the
 /// allocations).
 pub const LONG_MAX_LEN: usize = 1 << 22;
 /// Most threads per block (`HYENA_FFTCONV_MAX_BLOCK` in the .cu file).
 const MAX_BLOCK: usize = 512;
-/// Threads per block of the multi-pass column passes.
+/// Threads per block of the multi-pass column passes (`HYENA_LONG_COLS_BLOCK` in the .cu file:
+/// pass 1 is compiled for 3 such blocks per SM).
 const LONG_COLS_BLOCK: u32 = 256;
 /// log2 of the multi-pass path's row length n2: a multiple of 4, so that the row FFTs are radix-16
 /// passes only (`lrow` in the .cu file: 256 threads per row, 7 barriers for a forward and inverse
 /// FFT); n1 = n / 4096 (8 at L = 8193, 512 at L = 2^20, 2048 at L = 2^22) makes the column
 /// passes short.
 const LONG_ROW_LOG2: u32 = 12;
+/// Largest log2 n1 whose column FFTs passes 1 and 3 run in registers, one column per thread and
+/// no shared tile (`HYENA_LONG_REG_LOG2N1` in the .cu file): n1 ≤ 32, L ≤ 65536.
+const LONG_REG_LOG2N1: u32 = 5;
 /// Shared-memory budget of one column tile of the multi-pass path (n1 ≤ 512 at L ≤ 2^20: 16
 /// columns of 512 points fill it). Above that the tile keeps [`LONG_MIN_TILE`] columns and grows:
 /// 64 KiB at n1 = 1024, 128 KiB at n1 = 2048 (L = 2^22; sm_80's 163 KiB and sm_90's 227 KiB hold it).
@@ -103,8 +107,13 @@ impl LongPlan {
         // small tiles pay it per few points), at least 16 adjacent columns (64-byte rows of f32
         // input) up to n1 = 512; 8 from n1 = 1024 so that a tile fits in shared memory at n1 = 2048
         // (half-sector reads of bf16 input there: the price of L = 2^22 on this design).
+        // Columns in registers (n1 ≤ 2^LONG_REG_LOG2N1): one column per thread.
         let min_tile = if log2n1 >= 10 { LONG_MIN_TILE } else { 16 };
-        let tile = (LONG_TILE_BYTES / (8usize << log2n1)).clamp(min_tile, 1 << log2n2);
+        let tile = if log2n1 <= LONG_REG_LOG2N1 {
+            LONG_COLS_BLOCK as usize
+        } else {
+            (LONG_TILE_BYTES / (8usize << log2n1)).clamp(min_tile, 1 << log2n2)
+        };
         LongPlan { log2n1, log2n2, log2tile: tile.trailing_zeros() }
     }
     fn n1(&self) -> usize {
@@ -120,9 +129,14 @@ impl LongPlan {
     fn tiles(&self) -> usize {
         self.n2() >> self.log2tile
     }
-    /// Dynamic shared memory of passes 1 and 3 (one n1 × tile complex tile) and of pass 2 (one row).
+    /// Dynamic shared memory of passes 1 and 3 (one n1 × tile complex tile; none at n1 ≤
+    /// 2^[`LONG_REG_LOG2N1`], where a thread holds its column in registers) and of pass 2 (one row).
     fn cols_shared(&self) -> usize {
-        8 * (self.n1() << self.log2tile)
+        if self.log2n1 <= LONG_REG_LOG2N1 {
+            0
+        } else {
+            8 * (self.n1() << self.log2tile)
+        }
     }
     fn rows_shared(&self) -> usize {
         8 * self.n2()
@@ -716,8 +730,9 @@ mod tests {
     use super::*;
 
     /// Every FFT size of the multi-pass path, n = 2^15 … fft_size(LONG_MAX_LEN) = 2^23: the plan
-    /// covers n, its column tile fits the 128 KiB that sm_80 and sm_90 grant a block, has at least
-    /// 16 columns below n1 = 1024 and 8 from there on, and tiles the n2 columns exactly; the row
+    /// covers n, its column tile fits the 128 KiB that sm_80 and sm_90 grant a block (and takes no
+    /// shared memory where the columns are in registers, one column per thread), has at
+    /// least 16 columns below n1 = 1024 and 8 from there on, and tiles the n2 columns exactly; the row
     /// pass is 256 threads of radix-16 butterflies; the four-step twiddle table of the kernels
     /// (`HYENA_PTW_LEVEL` = 256 entries per level, a = ⌈log2 n / 3⌉) covers log2 n.
     #[test]
@@ -732,6 +747,13 @@ mod tests {
             let tile = 1usize << p.log2tile;
             assert!(tile >= if p.n1() >= 1024 { 8 } else { 16 }, "n = {n}: tile {tile}");
             assert_eq!(p.tiles() * tile, p.n2());
+            if p.log2n1 <= LONG_REG_LOG2N1 {
+                // Columns in registers: no tile in shared memory, and no thread without a column.
+                assert_eq!(p.cols_shared(), 0, "n = {n}");
+                assert_eq!(tile, LONG_COLS_BLOCK as usize, "n = {n}");
+            } else {
+                assert_eq!(p.cols_shared(), 8 * p.n1() * tile, "n = {n}");
+            }
             assert_eq!(p.rows_block(), 256);
             let e = n.trailing_zeros();
             assert!(1usize << e.div_ceil(3) <= 256, "n = {n}");

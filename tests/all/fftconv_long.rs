@@ -11,8 +11,9 @@
 //!
 //! y is poisoned with NaN before the launch (and a margin behind it must stay NaN). Shapes cover
 //! B = 1 (a lone row: imaginary half of the packed pair empty), B = 2 (one full pair) and B = 3
-//! (a full pair and a lone row), C up to 2, with and without gates. Simulator time: each L ≈ 32K
-//! row pair costs ~1-2 s; L = 2^20 is an ignored test meant for GPU runs.
+//! (a full pair and a lone row), C up to 2, with and without gates, and both forms of the column
+//! passes (n1 ≤ 32 in registers, n1 ≥ 64 through a shared tile: L = 40000 and 65537). Simulator
+//! time: each L ≈ 32K row pair costs ~1-2 s; L = 2^20 is an ignored test meant for GPU runs.
 #![cfg(any(feature = "cuda", feature = "sim"))]
 
 use crate::common;
@@ -44,6 +45,10 @@ fn long_gated_fftconv_fwd_f32_matches_cpu() {
         check::<f32>(&dev, 2, 1, 20000, true, 1001);
         check::<f32>(&dev, 3, 1, 32768, true, 1002);
         check::<f32>(&dev, 2, 1, 20000, false, 1003);
+        // n1 = 32, the largest column FFT in registers, and n1 = 64, the smallest through the
+        // shared tile (LONG_REG_LOG2N1 in ops::fftconv).
+        check::<f32>(&dev, 1, 1, 40000, true, 1004);
+        check::<f32>(&dev, 2, 1, 65537, true, 1005);
     }
 }
 
@@ -52,6 +57,7 @@ fn long_gated_fftconv_fwd_bf16_f16_match_cpu() {
     for dev in common::devices() {
         check::<bf16>(&dev, 2, 1, 20000, true, 1100);
         check::<f16>(&dev, 1, 1, 16385, true, 1101);
+        check::<bf16>(&dev, 1, 1, 65536, true, 1102);
     }
 }
 
@@ -111,7 +117,8 @@ fn long_rows_beyond_the_limit_are_length_errors() {
 }
 
 /// A device with less shared memory than the row pass needs (4096 complex = 32 KiB at any L
-/// of the multi-pass path; the column tile at L = 16385 is 16 × 512 complex = 64 KiB): SharedMemory error before anything is launched or written.
+/// of the multi-pass path; at L = 16385 the column passes hold their columns in registers):
+/// SharedMemory error before anything is launched or written.
 #[cfg(feature = "sim")]
 #[test]
 fn long_shared_memory_over_the_limit_is_an_error() {
@@ -166,6 +173,9 @@ fn long_gated_fftconv_bwd_f32_matches_cpu() {
         check_bwd::<f32>(&dev, 3, 1, SMEM_MAX_LEN + 1, true, 1500);
         check_bwd::<f32>(&dev, 2, 2, BWD_SMEM_MAX_LEN + 1, false, 1501);
         check_bwd::<f32>(&dev, 1, 1, 32768, true, 1502);
+        // Columns in registers at n1 = 32, through the shared tile at n1 = 64.
+        check_bwd::<f32>(&dev, 2, 1, 40000, true, 1504);
+        check_bwd::<f32>(&dev, 1, 1, 65537, true, 1505);
     }
 }
 
