@@ -1359,11 +1359,12 @@ __device__ inline void dit_cols(float* s, unsigned pl, unsigned log2n1, unsigned
 // removes the shared round trips and the addressing: per column of 32 points, 16 input loads, 80
 // butterflies of constant twiddles (16 in the first stage, whose upper inputs are the zero padding)
 // and 32 workspace stores, each with its four-step twiddle (one PowTw lookup: 2 products).
-// ops::fftconv launches these passes with no dynamic shared memory at n1 ≤ 32 (LongPlan).
+// ops::fftconv launches them (hyena_fftconv_long_{cols,out,grad_h}_reg_*) at n1 ≤ 32 with no dynamic
+// shared memory (LongPlan); long_cols / long_out / long_grad_h keep the shared tile for n1 > 32.
 #define HYENA_LONG_REG_LOG2N1 5
-// Threads per block of passes 1 and 3 (ops::fftconv::LONG_COLS_BLOCK). Pass 1 is compiled for 3
-// blocks per SM (≤ 80 registers: 24 warps, no spills on sm_80/sm_90; 86 registers and 16 warps
-// otherwise at n1 = 32), the occupancy its shared tile gives the n1 > 32 form too.
+// Threads per block of passes 1 and 3 (ops::fftconv::LONG_COLS_BLOCK). The register form of pass 1
+// (hyena_fftconv_long_cols_reg_*) is compiled for 3 blocks per SM: ≤ 80 registers, 24 warps, no
+// spills on sm_80/sm_90 (86 registers and 16 warps otherwise at n1 = 32).
 #define HYENA_LONG_COLS_BLOCK 256
 
 // DIF FFT of N1 ≤ 32 points whose upper half is zero (the padding rows t1 ≥ n1/2), natural order
@@ -1507,6 +1508,17 @@ template <typename T> __device__ inline void bwd_reduce(const HyenaFftConvBwdPar
 // Workspace row-major [n1][n2]: row r holds k1 = rev(r) (column DIF output order), entry j of a
 // row holds t2 = j after pass 1 and k2 = j after the row FFT (pass 2).
 
+// log2 of the row length n2 (ops::fftconv::LONG_ROW_LOG2: 4096 at every n). The column passes take
+// it at compile time (row_log2 traps on any other launch), so that their loads and stores of a
+// column (stride n2) have immediate offsets. The row passes (lrow) read p.log2n2 at run time: with
+// the constant they need half the registers and almost no index arithmetic, but the SASS estimate
+// then double-counts long_rows_bwd's two unrolled buffers (docs/GPU_MODEL.md, "compile-time n2").
+#define HYENA_LONG_ROW_LOG2 12
+__device__ inline unsigned row_log2(const HyenaFftConvLongParams& p) {
+    if (p.log2n2 != HYENA_LONG_ROW_LOG2) __trap();
+    return HYENA_LONG_ROW_LOG2;
+}
+
 // Block -> (channel, pair, column tile) of the column passes; blockIdx.x = (ch·P + pr)·nb + cb.
 struct LongTile {
     uint64_t ch, pr, rowid;  // rowid = ch·P + pr: the workspace slab
@@ -1540,7 +1552,7 @@ template <typename T> __device__ inline float2 pair_in(const T* v, const T* pre,
 // blockDim columns); rows r ≥ N1/2 are the padding, r·n2 + t2 ≥ L the row's end.
 template <typename T, int N1>
 __device__ inline void cols_reg(const HyenaFftConvLongParams& p, const LongTile& tl, const PowTw& tw, const T* v, const T* pre, uint64_t off0, uint64_t off1) {
-    const unsigned n2 = 1u << p.log2n2, tc = 1u << p.log2tile;
+    const unsigned n2 = 1u << row_log2(p), tc = 1u << p.log2tile;
     float2* __restrict__ ws = reinterpret_cast<float2*>(p.ws) + tl.rowid * ((uint64_t)N1 * n2);
     if (tc != blockDim.x) __trap();  // one column per thread (ops::fftconv's LongPlan)
     {
@@ -1585,17 +1597,13 @@ __device__ inline void cols_reg(const HyenaFftConvLongParams& p, const LongTile&
     }
 }
 
-// Pass 1: a = pre ⊙ v of rows b0, b1 (zero padded to n), n1-point FFTs down the tile's columns,
-// twiddle W_n^{t2·k1}, store to ws[rowid][r][t2]. (Filter: v = h, B = 1, pre = 0, ws = hf.)
-// n1 ≤ 32: in registers (cols_reg); larger: through the shared tile (dif_cols).
-template <typename T> __device__ inline void long_cols(const HyenaFftConvLongParams p) {
-    HYENA_DYN_SHARED(float, s);  // the tile, n1·tc complex as two float planes (n1 > 32)
+// Pass 1 at n1 ≤ 2^HYENA_LONG_REG_LOG2N1 (hyena_fftconv_long_cols_reg_*): the columns in registers
+// (cols_reg), one per thread; no shared tile. Other n1: trap (ops::fftconv launches long_cols).
+template <typename T> __device__ inline void long_cols_reg(const HyenaFftConvLongParams p) {
     __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
-    const unsigned log2n1 = (unsigned)p.log2n1, log2tc = (unsigned)p.log2tile;
-    const unsigned n1 = 1u << log2n1, n2 = 1u << p.log2n2, tc = 1u << log2tc, N = n1 * tc;
-    const unsigned E = log2n1 + (unsigned)p.log2n2;
-    const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
-    const uint64_t n = (uint64_t)n1 * n2, L = p.l, C = p.c;
+    const unsigned log2n1 = (unsigned)p.log2n1;
+    const PowTw tw = build_pow_tw(ptw_re, ptw_im, log2n1 + row_log2(p));
+    const uint64_t L = p.l, C = p.c;
     const LongTile tl = long_tile(p);
     const uint64_t off0 = (2 * tl.pr * C + tl.ch) * L, off1 = off0 + C * L;
     const T* __restrict__ v = reinterpret_cast<const T*>(p.v);
@@ -1606,13 +1614,38 @@ template <typename T> __device__ inline void long_cols(const HyenaFftConvLongPar
     case 3: return cols_reg<T, 8>(p, tl, tw, v, pre, off0, off1);
     case 4: return cols_reg<T, 16>(p, tl, tw, v, pre, off0, off1);
     case HYENA_LONG_REG_LOG2N1: return cols_reg<T, 32>(p, tl, tw, v, pre, off0, off1);
-    default: break;
+    default: __trap();
     }
+}
+
+// Pass 1: a = pre ⊙ v of rows b0, b1 (zero padded to n), n1-point FFTs down the tile's columns,
+// twiddle W_n^{t2·k1}, store to ws[rowid][r][t2]. (Filter: v = h, B = 1, pre = 0, ws = hf.)
+template <typename T> __device__ inline void long_cols(const HyenaFftConvLongParams p) {
+    HYENA_DYN_SHARED(float, s);  // the tile, n1·tc complex as two float planes
+    __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
+    const unsigned log2n1 = (unsigned)p.log2n1, log2tc = (unsigned)p.log2tile;
+    const unsigned n1 = 1u << log2n1, n2 = 1u << p.log2n2, tc = 1u << log2tc, N = n1 * tc;
+    const unsigned E = log2n1 + (unsigned)p.log2n2;
+    const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
+    const uint64_t n = (uint64_t)n1 * n2, L = p.l, C = p.c;
+    const LongTile tl = long_tile(p);
+    const uint64_t off0 = (2 * tl.pr * C + tl.ch) * L, off1 = off0 + C * L;
+    const T* __restrict__ v = reinterpret_cast<const T*>(p.v);
+    const T* __restrict__ pre = p.pre ? reinterpret_cast<const T*>(p.pre) : nullptr;
     // Rows t1 ≥ n1/2 are padding (t ≥ n/2 ≥ L).
     for (unsigned i = threadIdx.x; i < n1 * tc; i += blockDim.x) {
         const unsigned r = i >> log2tc, c = i & (tc - 1);
         const uint64_t t = (uint64_t)r * n2 + tl.col0 + c;
-        smfft::st(s, N, i, t < L ? pair_in<T>(v, pre, off0, off1, t, tl.has1) : make_float2(0.f, 0.f));
+        float re = 0.f, im = 0.f;
+        if (t < L) {
+            re = to_f32<T>(v[off0 + t]);
+            if (pre) re *= to_f32<T>(pre[off0 + t]);
+            if (tl.has1) {
+                im = to_f32<T>(v[off1 + t]);
+                if (pre) im *= to_f32<T>(pre[off1 + t]);
+            }
+        }
+        smfft::st(s, N, i, make_float2(re, im));
     }
     __syncthreads();
     dif_cols(s, N, log2n1, log2tc, tw, E);
@@ -1720,7 +1753,7 @@ __device__ inline void check_shape(unsigned N2, unsigned E) {
 __device__ inline void long_rows(const HyenaFftConvLongParams p) {
     HYENA_DYN_SHARED(float, z);  // the row, n2 complex as two float planes
     __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
-    const unsigned log2n1 = (unsigned)p.log2n1, N2 = (unsigned)p.log2n2;
+    const unsigned log2n1 = (unsigned)p.log2n1, N2 = (unsigned)p.log2n2;  // run-time: see HYENA_LONG_ROW_LOG2
     const unsigned n1 = 1u << log2n1, n2 = 1u << N2, E = log2n1 + N2, j = threadIdx.x;
     lrow::check_shape(N2, E);
     const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
@@ -1772,7 +1805,7 @@ __device__ inline void long_rows_bwd(const HyenaFftConvLongBwdParams pb) {
     const HyenaFftConvLongParams& p = pb.fwd;
     HYENA_DYN_SHARED(float, za);  // za, zg, acc: n2 complex each, as two float planes
     __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
-    const unsigned log2n1 = (unsigned)p.log2n1, N2 = (unsigned)p.log2n2;
+    const unsigned log2n1 = (unsigned)p.log2n1, N2 = (unsigned)p.log2n2;  // run-time: see HYENA_LONG_ROW_LOG2
     const unsigned n1 = 1u << log2n1, n2 = 1u << N2, E = log2n1 + N2, j = threadIdx.x, cnt = n2 >> 4;
     lrow::check_shape(N2, E);
     float* zg = za + 2 * n2;
@@ -1845,7 +1878,7 @@ __device__ inline void long_rows_bwd(const HyenaFftConvLongBwdParams pb) {
 // tile is blockDim columns); emit(t, conv) for the kept points t = r·n2 + t2 < L.
 template <int N1, class Emit>
 __device__ inline void out_reg(const HyenaFftConvLongParams& p, const LongTile& tl, const float2* ws, Emit& emit) {
-    const unsigned n2 = 1u << p.log2n2, tc = 1u << p.log2tile;
+    const unsigned n2 = 1u << row_log2(p), tc = 1u << p.log2tile;
     if (tc != blockDim.x) __trap();  // one column per thread (ops::fftconv's LongPlan)
     {
         const unsigned t2 = tl.col0 + threadIdx.x;
@@ -1861,16 +1894,11 @@ __device__ inline void out_reg(const HyenaFftConvLongParams& p, const LongTile& 
     }
 }
 
-// Pass 3: inverse n1-point FFTs down the tile's columns (bit-reversed rows in, t1 natural out);
-// keep t = n2·t1 + t2 < L; y = post ⊙ (conv + D·a) for rows b0 (real part) and b1 (imaginary).
-// With grad_d (the backward's grad_h pass, p.b = 1, p.ws = the slab): y = the real part, and its
-// lag 0 to grad_d. n1 ≤ 32: in registers (out_reg); larger: through the shared tile (dit_cols).
-template <typename T> __device__ inline void long_out(const HyenaFftConvLongParams p, T* grad_d = nullptr) {
-    HYENA_DYN_SHARED(float, s);  // the tile, n1·tc complex as two float planes (n1 > 32)
-    __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
-    const unsigned log2n1 = (unsigned)p.log2n1, log2tc = (unsigned)p.log2tile;
-    const unsigned n1 = 1u << log2n1, n2 = 1u << p.log2n2, tc = 1u << log2tc, N = n1 * tc;
-    const uint64_t n = (uint64_t)n1 * n2, L = p.l, C = p.c;
+// Pass 3 at n1 ≤ 2^HYENA_LONG_REG_LOG2N1 (hyena_fftconv_long_out_reg_*, long_grad_h_reg_*): the
+// columns in registers (out_reg), one per thread; no shared tile and no twiddle table (pass 2
+// applied the inverse four-step twiddle). Outputs as long_out. Other n1: trap.
+template <typename T> __device__ inline void long_out_reg(const HyenaFftConvLongParams p, T* grad_d = nullptr) {
+    const uint64_t n = (uint64_t)1 << (p.log2n1 + row_log2(p)), L = p.l, C = p.c;
     const LongTile tl = long_tile(p);
     const float2* __restrict__ ws = reinterpret_cast<const float2*>(p.ws) + tl.rowid * n;
     const uint64_t off0 = (2 * tl.pr * C + tl.ch) * L, off1 = off0 + C * L;
@@ -1879,10 +1907,9 @@ template <typename T> __device__ inline void long_out(const HyenaFftConvLongPara
     const T* __restrict__ post = p.post ? reinterpret_cast<const T*>(p.post) : nullptr;
     T* __restrict__ y = reinterpret_cast<T*>(p.y);
     const float dd = p.d ? to_f32<T>(reinterpret_cast<const T*>(p.d)[tl.ch]) : 0.f;
-    // The output of point t < L from its convolution value.
+    // The output of point t < L from its convolution value (long_out's loop body).
     auto emit = [&](uint64_t t, float2 conv) {
         if (grad_d) {
-            // grad_h [C, L] = real part of the batch-summed correlation; lag 0 is grad_D[c].
             y[off0 + t] = from_f32<T>(conv.x);
             if (t == 0) grad_d[tl.ch] = from_f32<T>(conv.x);
             return;
@@ -1900,36 +1927,81 @@ template <typename T> __device__ inline void long_out(const HyenaFftConvLongPara
             y[off1 + t] = from_f32<T>(y1);
         }
     };
-    switch (log2n1) {
+    switch (p.log2n1) {
     case 1: return out_reg<2>(p, tl, ws, emit);
     case 2: return out_reg<4>(p, tl, ws, emit);
     case 3: return out_reg<8>(p, tl, ws, emit);
     case 4: return out_reg<16>(p, tl, ws, emit);
     case HYENA_LONG_REG_LOG2N1: return out_reg<32>(p, tl, ws, emit);
-    default: break;
+    default: __trap();
     }
-    const PowTw tw = build_pow_tw(ptw_re, ptw_im, log2n1 + (unsigned)p.log2n2);
+}
+
+// Pass 3: inverse n1-point FFTs down the tile's columns (bit-reversed rows in, t1 natural out);
+// keep t = n2·t1 + t2 < L; y = post ⊙ (conv + D·a) for rows b0 (real part) and b1 (imaginary).
+// With grad_d (the backward's grad_h pass, p.b = 1, p.ws = the slab): y = the real part, and its
+// lag 0 to grad_d.
+template <typename T> __device__ inline void long_out(const HyenaFftConvLongParams p, T* grad_d = nullptr) {
+    HYENA_DYN_SHARED(float, s);  // the tile, n1·tc complex as two float planes
+    __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
+    const unsigned log2n1 = (unsigned)p.log2n1, log2tc = (unsigned)p.log2tile;
+    const unsigned n1 = 1u << log2n1, n2 = 1u << p.log2n2, tc = 1u << log2tc, N = n1 * tc;
+    const unsigned E = log2n1 + (unsigned)p.log2n2;
+    const uint64_t n = (uint64_t)n1 * n2, L = p.l, C = p.c;
+    const LongTile tl = long_tile(p);
+    const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
+    const float2* __restrict__ ws = reinterpret_cast<const float2*>(p.ws) + tl.rowid * n;
     for (unsigned i = threadIdx.x; i < N; i += blockDim.x) {
         const unsigned r = i >> log2tc, c = i & (tc - 1);
         smfft::st(s, N, i, ws[(uint64_t)r * n2 + tl.col0 + c]);
     }
     __syncthreads();
-    dit_cols(s, N, log2n1, log2tc, tw, log2n1 + (unsigned)p.log2n2);
+    dit_cols(s, N, log2n1, log2tc, tw, E);
+    const uint64_t off0 = (2 * tl.pr * C + tl.ch) * L, off1 = off0 + C * L;
+    const T* __restrict__ v = reinterpret_cast<const T*>(p.v);
+    const T* __restrict__ pre = p.pre ? reinterpret_cast<const T*>(p.pre) : nullptr;
+    const T* __restrict__ post = p.post ? reinterpret_cast<const T*>(p.post) : nullptr;
+    T* __restrict__ y = reinterpret_cast<T*>(p.y);
+    const float dd = p.d ? to_f32<T>(reinterpret_cast<const T*>(p.d)[tl.ch]) : 0.f;
     for (unsigned i = threadIdx.x; i < (n1 / 2) * tc; i += blockDim.x) {
         const unsigned r = i >> log2tc, c = i & (tc - 1);
         const uint64_t t = (uint64_t)r * n2 + tl.col0 + c;
-        if (t < L) emit(t, smfft::ld(s, N, i));
+        if (t >= L) continue;
+        const float2 conv = smfft::ld(s, N, i);
+        if (grad_d) {
+            // grad_h [C, L] = real part of the batch-summed correlation; lag 0 is grad_D[c].
+            y[off0 + t] = from_f32<T>(conv.x);
+            if (t == 0) grad_d[tl.ch] = from_f32<T>(conv.x);
+            continue;
+        }
+        float a0 = to_f32<T>(v[off0 + t]);
+        if (pre) a0 *= to_f32<T>(pre[off0 + t]);
+        float y0 = conv.x + dd * a0;
+        if (post) y0 *= to_f32<T>(post[off0 + t]);
+        y[off0 + t] = from_f32<T>(y0);
+        if (tl.has1) {
+            float a1 = to_f32<T>(v[off1 + t]);
+            if (pre) a1 *= to_f32<T>(pre[off1 + t]);
+            float y1 = conv.y + dd * a1;
+            if (post) y1 *= to_f32<T>(post[off1 + t]);
+            y[off1 + t] = from_f32<T>(y1);
+        }
     }
 }
 
-// Backward: grad_h and grad_D from the slab rows_bwd wrote (pass 3 with the slab as one batch row).
-template <typename T> __device__ inline void long_grad_h(const HyenaFftConvLongBwdParams pb) {
+// Backward: grad_h and grad_D from the slab rows_bwd wrote (pass 3 with the slab as one batch row;
+// REG: the columns in registers, long_out_reg).
+template <typename T, bool REG> __device__ inline void long_grad_h(const HyenaFftConvLongBwdParams pb) {
     HyenaFftConvLongParams p = pb.fwd;
     p.v = p.pre = p.post = p.d = 0;
     p.b = 1;
     p.ws = pb.slab;
     p.y = pb.grad_h;
-    long_out<T>(p, reinterpret_cast<T*>(pb.grad_d));
+    if (REG) {
+        long_out_reg<T>(p, reinterpret_cast<T*>(pb.grad_d));
+    } else {
+        long_out<T>(p, reinterpret_cast<T*>(pb.grad_d));
+    }
 }
 
 }  // namespace hyena_fftconv
@@ -1946,17 +2018,26 @@ extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftc
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_reduce_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<float>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_reduce_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__nv_bfloat16>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_reduce_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__half>(p); }
-extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK, 3) hyena_fftconv_long_cols_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<float>(p); }
-extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK, 3) hyena_fftconv_long_cols_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__nv_bfloat16>(p); }
-extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK, 3) hyena_fftconv_long_cols_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__half>(p); }
+extern "C" __global__ void hyena_fftconv_long_cols_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<float>(p); }
+extern "C" __global__ void hyena_fftconv_long_cols_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__nv_bfloat16>(p); }
+extern "C" __global__ void hyena_fftconv_long_cols_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__half>(p); }
 extern "C" __global__ void hyena_fftconv_long_rows(const HyenaFftConvLongParams p) { hyena_fftconv::long_rows(p); }
 extern "C" __global__ void hyena_fftconv_long_rows_bwd(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_rows_bwd(p); }
 extern "C" __global__ void hyena_fftconv_long_out_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<float>(p); }
 extern "C" __global__ void hyena_fftconv_long_out_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_fftconv_long_out_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<__half>(p); }
-extern "C" __global__ void hyena_fftconv_long_grad_h_f32(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_grad_h<float>(p); }
-extern "C" __global__ void hyena_fftconv_long_grad_h_bf16(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_grad_h<__nv_bfloat16>(p); }
-extern "C" __global__ void hyena_fftconv_long_grad_h_f16(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_grad_h<__half>(p); }
+extern "C" __global__ void hyena_fftconv_long_grad_h_f32(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_grad_h<float, false>(p); }
+extern "C" __global__ void hyena_fftconv_long_grad_h_bf16(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_grad_h<__nv_bfloat16, false>(p); }
+extern "C" __global__ void hyena_fftconv_long_grad_h_f16(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_grad_h<__half, false>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK, 3) hyena_fftconv_long_cols_reg_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols_reg<float>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK, 3) hyena_fftconv_long_cols_reg_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols_reg<__nv_bfloat16>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK, 3) hyena_fftconv_long_cols_reg_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols_reg<__half>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK) hyena_fftconv_long_out_reg_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_out_reg<float>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK) hyena_fftconv_long_out_reg_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_out_reg<__nv_bfloat16>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK) hyena_fftconv_long_out_reg_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_out_reg<__half>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK) hyena_fftconv_long_grad_h_reg_f32(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_grad_h<float, true>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK) hyena_fftconv_long_grad_h_reg_bf16(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_grad_h<__nv_bfloat16, true>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK) hyena_fftconv_long_grad_h_reg_f16(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_grad_h<__half, true>(p); }
 
 // Every block of these kernels does the same work (one channel, or one (channel, batch) row, of
 // the same length): the simulator may count a sample of blocks and scale (SimDevice::set_block_sample).
@@ -1984,3 +2065,12 @@ CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_grad_h_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_grad_h_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_grad_h_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_cols_reg_f32);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_cols_reg_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_cols_reg_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_reg_f32);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_reg_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_reg_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_grad_h_reg_f32);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_grad_h_reg_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_grad_h_reg_f16);

@@ -151,6 +151,9 @@ typedef struct HyenaFftConvBwdParams {
  *     spectrum hf and inverts; with hf = 0 it makes the spectrum instead (forward FFT scaled by 1/n,
  *     in place).
  *   hyena_fftconv_long_out_{f32,bf16,f16}: pass 3, grid and shared memory as pass 1; writes y.
+ *   hyena_fftconv_long_{cols,out}_reg_{f32,bf16,f16} (and long_grad_h_reg_*, below): passes 1 and 3
+ *     for n1 <= 32, one column per thread (2^log2tile = blockDim = 256 columns), no dynamic shared
+ *     memory.
  * The filter spectrum is passes 1 and 2 on v = h [C, L] with B = 1, pre = 0, hf = 0, ws = the
  * spectrum [C, n]. */
 typedef struct HyenaFftConvLongParams {

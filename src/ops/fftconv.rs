@@ -50,7 +50,8 @@ const MAX_BLOCK: usize = 512;
 /// Threads per block of the multi-pass column passes (`HYENA_LONG_COLS_BLOCK` in the .cu file:
 /// pass 1 is compiled for 3 such blocks per SM).
 const LONG_COLS_BLOCK: u32 = 256;
-/// log2 of the multi-pass path's row length n2: a multiple of 4, so that the row FFTs are radix-16
+/// log2 of the multi-pass path's row length n2 (`HYENA_LONG_ROW_LOG2` in the .cu file, where the
+/// column passes take it at compile time and trap on any other): a multiple of 4, so that the row FFTs are radix-16
 /// passes only (`lrow` in the .cu file: 256 threads per row, 7 barriers for a forward and inverse
 /// FFT); n1 = n / 4096 (8 at L = 8193, 512 at L = 2^20, 2048 at L = 2^22) makes the column
 /// passes short.
@@ -136,6 +137,16 @@ impl LongPlan {
             0
         } else {
             8 * (self.n1() << self.log2tile)
+        }
+    }
+    /// Kernel of column pass `pass` (`long_cols`, `long_out`, `long_grad_h`) for storage suffix
+    /// `sfx`: the register form (`…_reg_…`, one column per thread) at n1 ≤ 2^[`LONG_REG_LOG2N1`],
+    /// else the shared-tile form.
+    fn cols_kernel(&self, pass: &str, sfx: &str) -> String {
+        if self.log2n1 <= LONG_REG_LOG2N1 {
+            format!("hyena_fftconv_{pass}_reg_{sfx}")
+        } else {
+            format!("hyena_fftconv_{pass}_{sfx}")
         }
     }
     fn rows_shared(&self) -> usize {
@@ -276,13 +287,13 @@ struct LongBwdIo {
 /// overlapping nothing).
 unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, c: usize, l: usize, n: usize) -> Result<()> {
     let plan = LongPlan::new(n);
-    let cols = format!("hyena_fftconv_long_cols_{sfx}");
+    let cols = plan.cols_kernel("long_cols", sfx);
     let rows = "hyena_fftconv_long_rows_bwd";
-    let out = format!("hyena_fftconv_long_out_{sfx}");
+    let out = plan.cols_kernel("long_out", sfx);
     let cols_shared = check_shared(dev, &cols, plan.cols_shared())?;
     let rows_shared = check_shared(dev, rows, 3 * plan.rows_shared())?;
     let out_shared = check_shared(dev, &out, plan.cols_shared())?;
-    let grad_h = format!("hyena_fftconv_long_grad_h_{sfx}");
+    let grad_h = plan.cols_kernel("long_grad_h", sfx);
     let grad_h_shared = check_shared(dev, &grad_h, plan.cols_shared())?;
     check_shared(dev, "hyena_fftconv_long_rows", plan.rows_shared())?;
     let slabs = c.checked_mul(bs.div_ceil(2)).ok_or_else(|| HyenaError::Invalid("C·B overflows".into()))?;
@@ -357,7 +368,7 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
 /// the call (h unwritten, hf unshared).
 unsafe fn long_filter(dev: &Arc<dyn Device>, sfx: &str, h: u64, hf: u64, c: usize, l: usize, n: usize) -> Result<()> {
     let plan = LongPlan::new(n);
-    let cols = format!("hyena_fftconv_long_cols_{sfx}");
+    let cols = plan.cols_kernel("long_cols", sfx);
     let rows = "hyena_fftconv_long_rows";
     let cols_shared = check_shared(dev, &cols, plan.cols_shared())?;
     let rows_shared = check_shared(dev, rows, plan.rows_shared())?;
@@ -399,9 +410,9 @@ unsafe fn long_fwd(dev: &Arc<dyn Device>, sfx: &str, p: HyenaFftConvLongParams, 
     let plan = LongPlan::new(n);
     let (bs, c) = (p.b as usize, p.c as usize);
     let pairs = bs.div_ceil(2);
-    let cols = format!("hyena_fftconv_long_cols_{sfx}");
+    let cols = plan.cols_kernel("long_cols", sfx);
     let rows = "hyena_fftconv_long_rows";
-    let out = format!("hyena_fftconv_long_out_{sfx}");
+    let out = plan.cols_kernel("long_out", sfx);
     let cols_shared = check_shared(dev, &cols, plan.cols_shared())?;
     let rows_shared = check_shared(dev, rows, plan.rows_shared())?;
     let out_shared = check_shared(dev, &out, plan.cols_shared())?;

@@ -77,7 +77,7 @@ fn counted_lines_chain_down_to_their_kernel_entry() {
             seen.push(k.kernel.clone());
         }
     }
-    for name in ["hyena_fftconv_fwd_f32", "hyena_fftconv_bwd_f32", "hyena_fftconv_long_rows", "hyena_fftconv_long_rows_bwd", "hyena_fftconv_long_cols_f32"] {
+    for name in ["hyena_fftconv_fwd_f32", "hyena_fftconv_bwd_f32", "hyena_fftconv_long_rows", "hyena_fftconv_long_rows_bwd", "hyena_fftconv_long_cols_reg_f32"] {
         assert!(seen.iter().any(|k| k == name), "{name} not launched: {seen:?}");
     }
 }
