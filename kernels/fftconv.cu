@@ -1512,7 +1512,8 @@ template <typename T> __device__ inline void bwd_reduce(const HyenaFftConvBwdPar
 // it at compile time (row_log2 traps on any other launch), so that their loads and stores of a
 // column (stride n2) have immediate offsets. The row passes (lrow) read p.log2n2 at run time: with
 // the constant they need half the registers and almost no index arithmetic, but the SASS estimate
-// then double-counts long_rows_bwd's two unrolled buffers (docs/GPU_MODEL.md, "compile-time n2").
+// then double-counts long_rows_bwd's two unrolled buffers (docs/GPU_MODEL.md, "The long path's
+// column passes in registers", "Tried and not kept").
 #define HYENA_LONG_ROW_LOG2 12
 __device__ inline unsigned row_log2(const HyenaFftConvLongParams& p) {
     if (p.log2n2 != HYENA_LONG_ROW_LOG2) __trap();
