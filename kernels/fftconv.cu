@@ -1556,46 +1556,44 @@ __device__ inline void cols_reg(const HyenaFftConvLongParams& p, const LongTile&
     const unsigned n2 = 1u << row_log2(p), tc = 1u << p.log2tile;
     float2* __restrict__ ws = reinterpret_cast<float2*>(p.ws) + tl.rowid * ((uint64_t)N1 * n2);
     if (tc != blockDim.x) __trap();  // one column per thread (ops::fftconv's LongPlan)
-    {
-        const unsigned t2 = tl.col0 + threadIdx.x;
-        float2 x[N1];
-        if ((uint64_t)(N1 / 2 - 1) * n2 + t2 < p.l) {
-            // The whole column is in the row: every load of a tensor issued before any is used
-            // (N1 requests in flight per warp, no test per point). A lone row (no b1) reads its
-            // own row in b1's place (L2 hits) and keeps 0.
-            const uint64_t o1 = tl.has1 ? off1 : off0;
-            T a0[N1 / 2], a1[N1 / 2];
+    const unsigned t2 = tl.col0 + threadIdx.x;
+    float2 x[N1];
+    if ((uint64_t)(N1 / 2 - 1) * n2 + t2 < p.l) {
+        // The whole column is in the row: every load of a tensor issued before any is used
+        // (N1 requests in flight per warp, no test per point). A lone row (no b1) reads its
+        // own row in b1's place (L2 hits) and keeps 0.
+        const uint64_t o1 = tl.has1 ? off1 : off0;
+        T a0[N1 / 2], a1[N1 / 2];
 #pragma unroll
-            for (int r = 0; r < N1 / 2; ++r) {
-                a0[r] = v[off0 + (uint64_t)r * n2 + t2];
-                a1[r] = v[o1 + (uint64_t)r * n2 + t2];
-            }
-#pragma unroll
-            for (int r = 0; r < N1 / 2; ++r) x[r] = make_float2(to_f32<T>(a0[r]), to_f32<T>(a1[r]));
-            if (pre) {
-#pragma unroll
-                for (int r = 0; r < N1 / 2; ++r) {
-                    a0[r] = pre[off0 + (uint64_t)r * n2 + t2];
-                    a1[r] = pre[o1 + (uint64_t)r * n2 + t2];
-                }
-#pragma unroll
-                for (int r = 0; r < N1 / 2; ++r) x[r] = make_float2(x[r].x * to_f32<T>(a0[r]), x[r].y * to_f32<T>(a1[r]));
-            }
-            if (!tl.has1) {
-#pragma unroll
-                for (int r = 0; r < N1 / 2; ++r) x[r].y = 0.f;
-            }
-        } else {
-#pragma unroll
-            for (int r = 0; r < N1 / 2; ++r) {
-                const uint64_t t = (uint64_t)r * n2 + t2;
-                x[r] = t < p.l ? pair_in<T>(v, pre, off0, off1, t, tl.has1) : make_float2(0.f, 0.f);
-            }
+        for (int r = 0; r < N1 / 2; ++r) {
+            a0[r] = v[off0 + (uint64_t)r * n2 + t2];
+            a1[r] = v[o1 + (uint64_t)r * n2 + t2];
         }
-        dif_reg<N1>(x);
 #pragma unroll
-        for (int r = 0; r < N1; ++r) ws[(uint64_t)r * n2 + t2] = cmul(x[r], tw.get((unsigned)smfft::bitrev(r, smfft::ilog2(N1)) * t2));
+        for (int r = 0; r < N1 / 2; ++r) x[r] = make_float2(to_f32<T>(a0[r]), to_f32<T>(a1[r]));
+        if (pre) {
+#pragma unroll
+            for (int r = 0; r < N1 / 2; ++r) {
+                a0[r] = pre[off0 + (uint64_t)r * n2 + t2];
+                a1[r] = pre[o1 + (uint64_t)r * n2 + t2];
+            }
+#pragma unroll
+            for (int r = 0; r < N1 / 2; ++r) x[r] = make_float2(x[r].x * to_f32<T>(a0[r]), x[r].y * to_f32<T>(a1[r]));
+        }
+        if (!tl.has1) {
+#pragma unroll
+            for (int r = 0; r < N1 / 2; ++r) x[r].y = 0.f;
+        }
+    } else {
+#pragma unroll
+        for (int r = 0; r < N1 / 2; ++r) {
+            const uint64_t t = (uint64_t)r * n2 + t2;
+            x[r] = t < p.l ? pair_in<T>(v, pre, off0, off1, t, tl.has1) : make_float2(0.f, 0.f);
+        }
     }
+    dif_reg<N1>(x);
+#pragma unroll
+    for (int r = 0; r < N1; ++r) ws[(uint64_t)r * n2 + t2] = cmul(x[r], tw.get((unsigned)smfft::bitrev(r, smfft::ilog2(N1)) * t2));
 }
 
 // Pass 1 at n1 ≤ 2^HYENA_LONG_REG_LOG2N1 (hyena_fftconv_long_cols_reg_*): the columns in registers
@@ -1637,16 +1635,7 @@ template <typename T> __device__ inline void long_cols(const HyenaFftConvLongPar
     for (unsigned i = threadIdx.x; i < n1 * tc; i += blockDim.x) {
         const unsigned r = i >> log2tc, c = i & (tc - 1);
         const uint64_t t = (uint64_t)r * n2 + tl.col0 + c;
-        float re = 0.f, im = 0.f;
-        if (t < L) {
-            re = to_f32<T>(v[off0 + t]);
-            if (pre) re *= to_f32<T>(pre[off0 + t]);
-            if (tl.has1) {
-                im = to_f32<T>(v[off1 + t]);
-                if (pre) im *= to_f32<T>(pre[off1 + t]);
-            }
-        }
-        smfft::st(s, N, i, make_float2(re, im));
+        smfft::st(s, N, i, t < L ? pair_in<T>(v, pre, off0, off1, t, tl.has1) : make_float2(0.f, 0.f));
     }
     __syncthreads();
     dif_cols(s, N, log2n1, log2tc, tw, E);
@@ -1875,44 +1864,34 @@ __device__ inline void long_rows_bwd(const HyenaFftConvLongBwdParams pb) {
     for (int q = 0; q < 16; ++q) hw[j + q * cnt] = x[q];
 }
 
-// Pass 3 at n1 = N1 ≤ 32: thread j's column t2 = col0 + j in registers (see idit_reg_low; the
-// tile is blockDim columns); emit(t, conv) for the kept points t = r·n2 + t2 < L.
-template <int N1, class Emit>
-__device__ inline void out_reg(const HyenaFftConvLongParams& p, const LongTile& tl, const float2* ws, Emit& emit) {
-    const unsigned n2 = 1u << row_log2(p), tc = 1u << p.log2tile;
-    if (tc != blockDim.x) __trap();  // one column per thread (ops::fftconv's LongPlan)
-    {
-        const unsigned t2 = tl.col0 + threadIdx.x;
-        float2 x[N1];
-#pragma unroll
-        for (int r = 0; r < N1; ++r) x[r] = ws[(uint64_t)r * n2 + t2];
-        idit_reg_low<N1>(x);
-#pragma unroll
-        for (int r = 0; r < N1 / 2; ++r) {
-            const uint64_t t = (uint64_t)r * n2 + t2;
-            if (t < p.l) emit(t, x[r]);
-        }
-    }
-}
-
-// Pass 3 at n1 ≤ 2^HYENA_LONG_REG_LOG2N1 (hyena_fftconv_long_out_reg_*, long_grad_h_reg_*): the
-// columns in registers (out_reg), one per thread; no shared tile and no twiddle table (pass 2
-// applied the inverse four-step twiddle). Outputs as long_out. Other n1: trap.
-template <typename T> __device__ inline void long_out_reg(const HyenaFftConvLongParams p, T* grad_d = nullptr) {
-    const uint64_t n = (uint64_t)1 << (p.log2n1 + row_log2(p)), L = p.l, C = p.c;
-    const LongTile tl = long_tile(p);
-    const float2* __restrict__ ws = reinterpret_cast<const float2*>(p.ws) + tl.rowid * n;
-    const uint64_t off0 = (2 * tl.pr * C + tl.ch) * L, off1 = off0 + C * L;
-    const T* __restrict__ v = reinterpret_cast<const T*>(p.v);
-    const T* __restrict__ pre = p.pre ? reinterpret_cast<const T*>(p.pre) : nullptr;
-    const T* __restrict__ post = p.post ? reinterpret_cast<const T*>(p.post) : nullptr;
-    T* __restrict__ y = reinterpret_cast<T*>(p.y);
-    const float dd = p.d ? to_f32<T>(reinterpret_cast<const T*>(p.d)[tl.ch]) : 0.f;
-    // The output of point t < L from its convolution value (long_out's loop body).
-    auto emit = [&](uint64_t t, float2 conv) {
+// Pass 3's output of point t < L of the pair's rows from its convolution value conv (real part:
+// row b0, imaginary: b1): y = post ⊙ (conv + D·a), a = pre ⊙ v. With grad_d (the backward's grad_h
+// pass, p.b = 1, p.ws = the slab): y = the real part, and its lag 0 to grad_d.
+template <typename T> struct PassOut {
+    const T* v;
+    const T* pre;
+    const T* post;
+    T* y;
+    T* grad_d;
+    float dd;
+    uint64_t off0, off1, ch;
+    bool has1;
+    __device__ PassOut(const HyenaFftConvLongParams& p, const LongTile& tl, T* gd)
+        : v(reinterpret_cast<const T*>(p.v)),
+          pre(p.pre ? reinterpret_cast<const T*>(p.pre) : nullptr),
+          post(p.post ? reinterpret_cast<const T*>(p.post) : nullptr),
+          y(reinterpret_cast<T*>(p.y)),
+          grad_d(gd),
+          dd(p.d ? to_f32<T>(reinterpret_cast<const T*>(p.d)[tl.ch]) : 0.f),
+          off0((2 * tl.pr * p.c + tl.ch) * p.l),
+          off1(off0 + p.c * p.l),
+          ch(tl.ch),
+          has1(tl.has1) {}
+    __device__ void operator()(uint64_t t, float2 conv) const {
         if (grad_d) {
+            // grad_h [C, L] = real part of the batch-summed correlation; lag 0 is grad_D[c].
             y[off0 + t] = from_f32<T>(conv.x);
-            if (t == 0) grad_d[tl.ch] = from_f32<T>(conv.x);
+            if (t == 0) grad_d[ch] = from_f32<T>(conv.x);
             return;
         }
         float a0 = to_f32<T>(v[off0 + t]);
@@ -1920,14 +1899,42 @@ template <typename T> __device__ inline void long_out_reg(const HyenaFftConvLong
         float y0 = conv.x + dd * a0;
         if (post) y0 *= to_f32<T>(post[off0 + t]);
         y[off0 + t] = from_f32<T>(y0);
-        if (tl.has1) {
+        if (has1) {
             float a1 = to_f32<T>(v[off1 + t]);
             if (pre) a1 *= to_f32<T>(pre[off1 + t]);
             float y1 = conv.y + dd * a1;
             if (post) y1 *= to_f32<T>(post[off1 + t]);
             y[off1 + t] = from_f32<T>(y1);
         }
-    };
+    }
+};
+
+// Pass 3 at n1 = N1 ≤ 32: thread j's column t2 = col0 + j in registers (see idit_reg_low; the
+// tile is blockDim columns); emit(t, conv) for the kept points t = r·n2 + t2 < L.
+template <int N1, class Emit>
+__device__ inline void out_reg(const HyenaFftConvLongParams& p, const LongTile& tl, const float2* ws, const Emit& emit) {
+    const unsigned n2 = 1u << row_log2(p), tc = 1u << p.log2tile;
+    if (tc != blockDim.x) __trap();  // one column per thread (ops::fftconv's LongPlan)
+    const unsigned t2 = tl.col0 + threadIdx.x;
+    float2 x[N1];
+#pragma unroll
+    for (int r = 0; r < N1; ++r) x[r] = ws[(uint64_t)r * n2 + t2];
+    idit_reg_low<N1>(x);
+#pragma unroll
+    for (int r = 0; r < N1 / 2; ++r) {
+        const uint64_t t = (uint64_t)r * n2 + t2;
+        if (t < p.l) emit(t, x[r]);
+    }
+}
+
+// Pass 3 at n1 ≤ 2^HYENA_LONG_REG_LOG2N1 (hyena_fftconv_long_out_reg_*, long_grad_h_reg_*): the
+// columns in registers (out_reg), one per thread; no shared tile and no twiddle table (pass 2
+// applied the inverse four-step twiddle). Outputs as long_out. Other n1: trap.
+template <typename T> __device__ inline void long_out_reg(const HyenaFftConvLongParams p, T* grad_d = nullptr) {
+    const uint64_t n = (uint64_t)1 << (p.log2n1 + row_log2(p));
+    const LongTile tl = long_tile(p);
+    const float2* __restrict__ ws = reinterpret_cast<const float2*>(p.ws) + tl.rowid * n;
+    const PassOut<T> emit(p, tl, grad_d);
     switch (p.log2n1) {
     case 1: return out_reg<2>(p, tl, ws, emit);
     case 2: return out_reg<4>(p, tl, ws, emit);
@@ -1948,7 +1955,7 @@ template <typename T> __device__ inline void long_out(const HyenaFftConvLongPara
     const unsigned log2n1 = (unsigned)p.log2n1, log2tc = (unsigned)p.log2tile;
     const unsigned n1 = 1u << log2n1, n2 = 1u << p.log2n2, tc = 1u << log2tc, N = n1 * tc;
     const unsigned E = log2n1 + (unsigned)p.log2n2;
-    const uint64_t n = (uint64_t)n1 * n2, L = p.l, C = p.c;
+    const uint64_t n = (uint64_t)n1 * n2, L = p.l;
     const LongTile tl = long_tile(p);
     const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
     const float2* __restrict__ ws = reinterpret_cast<const float2*>(p.ws) + tl.rowid * n;
@@ -1958,35 +1965,11 @@ template <typename T> __device__ inline void long_out(const HyenaFftConvLongPara
     }
     __syncthreads();
     dit_cols(s, N, log2n1, log2tc, tw, E);
-    const uint64_t off0 = (2 * tl.pr * C + tl.ch) * L, off1 = off0 + C * L;
-    const T* __restrict__ v = reinterpret_cast<const T*>(p.v);
-    const T* __restrict__ pre = p.pre ? reinterpret_cast<const T*>(p.pre) : nullptr;
-    const T* __restrict__ post = p.post ? reinterpret_cast<const T*>(p.post) : nullptr;
-    T* __restrict__ y = reinterpret_cast<T*>(p.y);
-    const float dd = p.d ? to_f32<T>(reinterpret_cast<const T*>(p.d)[tl.ch]) : 0.f;
+    const PassOut<T> out(p, tl, grad_d);
     for (unsigned i = threadIdx.x; i < (n1 / 2) * tc; i += blockDim.x) {
         const unsigned r = i >> log2tc, c = i & (tc - 1);
         const uint64_t t = (uint64_t)r * n2 + tl.col0 + c;
-        if (t >= L) continue;
-        const float2 conv = smfft::ld(s, N, i);
-        if (grad_d) {
-            // grad_h [C, L] = real part of the batch-summed correlation; lag 0 is grad_D[c].
-            y[off0 + t] = from_f32<T>(conv.x);
-            if (t == 0) grad_d[tl.ch] = from_f32<T>(conv.x);
-            continue;
-        }
-        float a0 = to_f32<T>(v[off0 + t]);
-        if (pre) a0 *= to_f32<T>(pre[off0 + t]);
-        float y0 = conv.x + dd * a0;
-        if (post) y0 *= to_f32<T>(post[off0 + t]);
-        y[off0 + t] = from_f32<T>(y0);
-        if (tl.has1) {
-            float a1 = to_f32<T>(v[off1 + t]);
-            if (pre) a1 *= to_f32<T>(pre[off1 + t]);
-            float y1 = conv.y + dd * a1;
-            if (post) y1 *= to_f32<T>(post[off1 + t]);
-            y[off1 + t] = from_f32<T>(y1);
-        }
+        if (t < L) out(t, smfft::ld(s, N, i));
     }
 }
 
