@@ -16,6 +16,19 @@
 //! Σ|terms| in the worst case, and ≈ (√512 + √32·depth)·u ≈ 2e-6 typically at K = 2²¹ (depth 3),
 //! against u·√K ≈ 9e-5 for the single GEMM. Memory: `FAN_IN`·m·n elements per level (3 levels at
 //! K = 2²¹); launches: ≈ 2·K / (`K_CHUNK`·`FAN_IN`). Deterministic: a fixed order of fixed GEMMs.
+//!
+//! 16-bit storage (bf16, f16) is different: the slots of the tree hold the storage type, so every
+//! leaf and inner node would be rounded to it (u = 2⁻⁸ / 2⁻¹¹ each), while the f32 running sum of
+//! one GEMM over a whole batch item costs ≈ u₃₂·√K ≤ 2⁻¹³ even at K = 2²², below the one storage
+//! rounding of its result. There a leaf is a whole batch item ([`leaf_len`]): at B = 1 (the
+//! paper's setting) the sum is one GEMM with K = L and no tree; at B > 1 one strided-batched GEMM
+//! over up to `FAN_IN` items, then the tree over the B item sums. This drops the tree's extra
+//! passes over the slots (model, H200, B = 1, D = 768, bf16: ≈ 150 µs of the 64K backward,
+//! docs/GPU_MODEL.md) with a smaller error bound (one storage rounding instead of one per tree
+//! node). Measured (`device_operator_matches_cpu_in_every_storage`, bf16, B = 2, L = 1500, relative
+//! L2 against f64): in_proj.weight 3.2e-3 → 1.6e-3, in_proj.bias 4.0e-3 → 2.0e-3, out_proj.weight
+//! 4.9e-3 → 6.1e-3, out_proj.bias 2.7e-3 → 2.6e-3, i.e. within the noise of the other roundings
+//! (the stored activations), both ways.
 
 use crate::device_operator::{gemm_rm, mat, out, Mat};
 use crate::error::Result;
@@ -23,8 +36,19 @@ use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, Devi
 use hyena_kernels::HyenaError;
 use std::sync::Arc;
 
-/// Positions per leaf GEMM.
+/// Positions per leaf GEMM in f32 storage.
 pub(crate) const K_CHUNK: usize = 512;
+
+/// Positions per leaf GEMM for storage `S` and `k` positions per batch item: [`K_CHUNK`] in f32
+/// (and f64) storage; the whole item in 16-bit storage (module docs: there the f32 running sum's
+/// error is far below the one storage rounding of the result, and a tree would round every leaf
+/// and every inner node to the storage type as well).
+fn leaf_len<S: DeviceScalar>(k: usize) -> usize {
+    match S::DTYPE.size() {
+        2 => k.max(1),
+        _ => K_CHUNK,
+    }
+}
 /// Slots per level of the reduction tree (inner dimension of each reduction GEMM).
 pub(crate) const FAN_IN: usize = 32;
 
@@ -132,7 +156,8 @@ pub(crate) fn gemm_sum_k<S: DeviceScalar>(
     // a row of op(B).
     let a_ks = if a.t { a.ld } else { 1 };
     let b_ks = if b.t { 1 } else { b.ld };
-    if items == 1 && k <= K_CHUNK {
+    let chunk = leaf_len::<S>(k);
+    if items == 1 && k <= chunk {
         return gemm_rm(dev, m, n, k, from(a, a_ks, 0, 0, 0)?, from(b, b_ks, 0, 0, 0)?, 0.0, out(c.reborrow(), n, 0), 1);
     }
     // The reduction GEMMs read up to FAN_IN ones.
@@ -143,6 +168,22 @@ pub(crate) fn gemm_sum_k<S: DeviceScalar>(
     let ones = own.as_ref().map_or(ones, |o| o.as_view());
     let mut tree = Tree::<S> { dev, mn, ones, levels: Vec::new() };
     tree.ensure(0)?;
+    if k <= chunk {
+        // Whole batch items as leaves: up to the free slots' worth of items in one
+        // strided-batched GEMM (batch stride: the operands' item strides).
+        let mut p = 0;
+        while p < items {
+            let filled = tree.levels[0].1;
+            let cnt = (items - p).min(FAN_IN - filled);
+            let slots = tree.levels[0].0.view_mut(filled * mn..(filled + cnt) * mn)?;
+            gemm_rm(dev, m, n, k, from(a, a_ks, p, 0, a.stride)?, from(b, b_ks, p, 0, b.stride)?, 0.0, out(slots, n, mn), cnt)?;
+            tree.pushed(0, cnt)?;
+            p += cnt;
+        }
+        tree.finish(c, keep)?;
+        keep.extend(own);
+        return Ok(());
+    }
     for p in 0..items {
         let mut k0 = 0;
         while k0 < k {
