@@ -66,7 +66,8 @@ typedef struct HyenaShortConvParams {
  * reduced over batch and positions. Kernels: hyena_shortconv_bwd_{f32,bf16,f16} (the forward's
  * grid and blocks: grad_x and per-block partial sums into ws) then
  * hyena_shortconv_bwd_reduce_{f32,bf16,f16} (one thread per channel: sums ws over b, then the
- * segments, in order; writes grad_w, grad_b). */
+ * segments, in order; writes grad_w, grad_b, and grad_in_bias from grad_b's sum and grad_y's first
+ * two positions). */
 typedef struct HyenaShortConvBwdParams {
     uint64_t x;       /* const T*, [K, B, C, L] */
     uint64_t w;       /* const T*, [K*C, 3] */
@@ -75,7 +76,9 @@ typedef struct HyenaShortConvBwdParams {
     uint64_t grad_x;  /* T*, [K, B, C, L] */
     uint64_t grad_w;  /* T*, [K*C, 3] (overwritten) */
     uint64_t grad_b;  /* T*, [K*C] (overwritten) */
-    uint64_t ws;      /* double*, [K*B*C, segs, 4] workspace: per-block partial sums (w0, w1, w2, bias) */
+    uint64_t grad_in_bias; /* T*, [K*C] (overwritten): grad_x summed over batch and positions (in_proj's
+                            * bias gradient), or 0 */
+    uint64_t ws;      /* double*, [K*B, segs, 4, C] workspace: per-block partial sums (w0, w1, w2, bias) */
     uint64_t k;       /* chunks K >= 1 */
     uint64_t b;       /* batch B */
     uint64_t c;       /* channels C */

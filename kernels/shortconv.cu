@@ -28,10 +28,12 @@
 // Backward design (deterministic, no float atomics): `hyena_shortconv_bwd_*` (each thread
 // HYENA_SHORTCONV_BWD_VECS vectors of W positions per chunk, blockDim.x * W apart) writes gx and
 // reduces its block's 4 parameter sums in a fixed order (each thread over its positions, then a
-// warp shuffle tree, then the warps in order) into ws[(row*segs + s)*4 + k] (fp64). Then
+// warp shuffle tree, then the warps in order) into ws[(((k*B + b)*segs + s)*4 + j)*C + c] (fp64,
+// channel fastest: the reduce's threads, one per channel, read consecutive words). Then
 // `hyena_shortconv_bwd_reduce_*` (one thread per channel k*C + c) sums the B*segs partials in order
-// (b, then s) and writes gw [K*C, 3] and gb [K*C] (overwritten, not accumulated). Same inputs ->
-// same bits.
+// (b, then s) and writes gw [K*C, 3] and gb [K*C] (overwritten, not accumulated), and, when asked,
+// in_proj's bias gradient Σ_b Σ_t gx from gb's fp64 sum and gy's first two positions (no pass over
+// gx: bwd_reduce). Same inputs -> same bits.
 //
 // Accuracy: the parameter gradients sum B·L terms. Each thread sums the W products of one vector
 // in fp32 (at most W roundings, u = 2^-24 relative to their magnitudes, ~5e-7 for W = 8); everything
@@ -214,7 +216,7 @@ template <typename T> __device__ inline void bwd_rows(const HyenaShortConvBwdPar
         if (threadIdx.x < 4) {
             double s = 0.0;
             for (unsigned i = 0; i < blockDim.x / 32u; ++i) s += r[threadIdx.x][i];
-            reinterpret_cast<double*>(p.ws)[(row * p.segs + blockIdx.x) * 4 + threadIdx.x] = s;
+            reinterpret_cast<double*>(p.ws)[(((k * B + b) * p.segs + blockIdx.x) * 4 + threadIdx.x) * C + c] = s;
         }
     }
 }
@@ -229,16 +231,35 @@ template <typename T> __device__ inline void bwd_reduce(const HyenaShortConvBwdP
     const uint64_t kc = wc / C, c = wc % C;
     double s[4] = {0.0, 0.0, 0.0, 0.0};
     for (uint64_t b = 0; b < p.b; ++b) {
-        const double* q = ws + ((kc * p.b + b) * C + c) * segs * 4;
+        const double* q = ws + (kc * p.b + b) * segs * 4 * C + c;
         for (uint64_t i = 0; i < segs; ++i) {
 #pragma unroll
-            for (int k = 0; k < 4; ++k) s[k] += q[4 * i + k];
+            for (int k = 0; k < 4; ++k) s[k] += q[(4 * i + k) * C];
         }
     }
     gw[3 * wc + 0] = from_f32<T>((float)s[0]);
     gw[3 * wc + 1] = from_f32<T>((float)s[1]);
     gw[3 * wc + 2] = from_f32<T>((float)s[2]);
     gb[wc] = from_f32<T>((float)s[3]);
+    if (p.grad_in_bias) {
+        // in_proj's bias gradient Σ_b Σ_t grad_x[t] without reading grad_x: grad_x[t] =
+        // w0·gy[t+2] + w1·gy[t+1] + w2·gy[t] (terms past L absent), so its sum over t is
+        // (w0 + w1 + w2)·G − (w0 + w1)·gy[0] − w0·gy[1], G = Σ_t gy[t] (s[3], this channel's
+        // grad_b before rounding), gy[1] = 0 at L = 1. fp64 throughout; the stored grad_x is not
+        // summed, so its rounding to T does not enter (the ones-vector GEMM this replaces summed
+        // the rounded values in fp32).
+        const T* __restrict__ w = reinterpret_cast<const T*>(p.w);
+        const T* __restrict__ gy = reinterpret_cast<const T*>(p.grad_y);
+        const double w0 = to_f32<T>(w[3 * wc + 0]), w1 = to_f32<T>(w[3 * wc + 1]), w2 = to_f32<T>(w[3 * wc + 2]);
+        double g0 = 0.0, g1 = 0.0;
+        for (uint64_t b = 0; b < p.b; ++b) {
+            const T* row = gy + ((kc * p.b + b) * C + c) * p.l;
+            g0 += to_f32<T>(row[0]);
+            if (p.l > 1) g1 += to_f32<T>(row[1]);
+        }
+        const double gib = (w0 + w1 + w2) * s[3] - (w0 + w1) * g0 - w0 * g1;
+        reinterpret_cast<T*>(p.grad_in_bias)[wc] = from_f32<T>((float)gib);
+    }
 }
 
 }  // namespace hyena_shortconv

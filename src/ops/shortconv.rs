@@ -144,12 +144,15 @@ pub fn shortconv_bwd<'a, T: DeviceScalar>(
     grad_w: impl Into<DeviceViewMut<'a, T>>,
     grad_b: impl Into<DeviceViewMut<'a, T>>,
 ) -> Result<()> {
-    shortconv_bwd_chunks(dev, x, w, None, grad_y, 1, bs, c, l, grad_x, grad_w, grad_b)
+    shortconv_bwd_chunks(dev, x, w, None, grad_y, 1, bs, c, l, grad_x, grad_w, grad_b, None)
 }
 
 /// Backward of [`shortconv_fwd_chunks`] (the same `x`, `w`, `in_bias`, `k`): `grad_x`
-/// `[K, B, C, L]` is the gradient wrt the input `z` (and `x`: in_proj's bias gradient is its sum
-/// over batch and positions); overwrites `grad_w` `[K·C, 3]`, `grad_b` `[K·C]`.
+/// `[K, B, C, L]` is the gradient wrt the input `z` (and `x`); overwrites `grad_w` `[K·C, 3]`,
+/// `grad_b` `[K·C]`, and `grad_in_bias` `[K·C]` when given: `grad_x` summed over batch and
+/// positions (in_proj's bias gradient), formed by the reduce kernel in f64 from `grad_b`'s sum and
+/// `grad_y`'s first two positions (`Σ_t grad_x = (w0 + w1 + w2)·Σ_t gy − (w0 + w1)·gy[0] − w0·gy[1]`)
+/// instead of a pass over `grad_x`.
 #[allow(clippy::too_many_arguments)]
 pub fn shortconv_bwd_chunks<'a, T: DeviceScalar>(
     dev: &Arc<dyn Device>,
@@ -164,6 +167,7 @@ pub fn shortconv_bwd_chunks<'a, T: DeviceScalar>(
     grad_x: impl Into<DeviceViewMut<'a, T>>,
     grad_w: impl Into<DeviceViewMut<'a, T>>,
     grad_b: impl Into<DeviceViewMut<'a, T>>,
+    grad_in_bias: Option<DeviceViewMut<'a, T>>,
 ) -> Result<()> {
     let (x, w, gy, gx, gw, gb) = (x.into(), w.into(), grad_y.into(), grad_x.into(), grad_w.into(), grad_b.into());
     let sfx = suffix(T::DTYPE, "shortconv_bwd")?;
@@ -178,6 +182,7 @@ pub fn shortconv_bwd_chunks<'a, T: DeviceScalar>(
         .arg("grad_x [K, B, C, L]", &gx, n)
         .arg("grad_w [K·C, 3]", &gw, kc3)
         .arg("grad_b [K·C]", &gb, kc)
+        .opt("grad_in_bias [K·C]", grad_in_bias.as_ref(), kc)
         .check()?;
     if kc == 0 {
         return Ok(());
@@ -192,6 +197,7 @@ pub fn shortconv_bwd_chunks<'a, T: DeviceScalar>(
         grad_x: gx.addr(),
         grad_w: gw.addr(),
         grad_b: gb.addr(),
+        grad_in_bias: grad_in_bias.as_ref().map_or(0, |v| v.addr()),
         ws: ws.addr(),
         k: k as u64,
         b: bs as u64,
@@ -200,16 +206,18 @@ pub fn shortconv_bwd_chunks<'a, T: DeviceScalar>(
         segs: segs as u64,
     };
     // SAFETY (both launches): the kernels read x, w, in_bias, grad_y (borrowed shared), write
-    // grad_x, grad_w, grad_b (borrowed exclusively, overlapping nothing) with the lengths checked
+    // grad_x, grad_w, grad_b, grad_in_bias (borrowed exclusively, overlapping nothing) with the lengths checked
     // above, and the workspace `ws` of K·B·C·segs·4 f64, owned here until the launches are queued
     // (its free is stream-ordered after them, see `crate::device`: no synchronisation).
     if rows > 0 {
         unsafe { launch(dev, &format!("hyena_shortconv_bwd_{sfx}"), cfg, &p) }?;
     }
     // B = 0: the reduce kernel writes zero gradients.
-    let blocks = u32::try_from(kc.div_ceil(256))
+    // One thread per channel, 64 per block: K·C / 64 blocks (36 at K·C = 2304) spread over the
+    // SMs; each thread's partial sums are one word of a coalesced row of the workspace.
+    let blocks = u32::try_from(kc.div_ceil(64))
         .map_err(|_| HyenaError::Invalid(format!("shortconv_bwd: K·C = {kc} channels exceed the grid limit")))?;
-    let cfg = LaunchConfig { grid: (blocks, 1, 1), block: (256, 1, 1), shared_bytes: 0 };
+    let cfg = LaunchConfig { grid: (blocks, 1, 1), block: (64, 1, 1), shared_bytes: 0 };
     unsafe { launch(dev, &format!("hyena_shortconv_bwd_reduce_{sfx}"), cfg, &p) }?;
     Ok(())
 }

@@ -122,23 +122,34 @@ fn check_chunks<T: Storage>(dev: &Arc<dyn Device>, k: usize, bs: usize, c: usize
     let y = read_checked(&tag, &dy, n + off);
     assert!(y[..off].iter().all(|v| v.is_nan()), "{tag}: wrote before the output view");
     assert_close(&format!("{tag} y"), &y[off..], &y_ref, T::BOUND);
+    // in_proj's bias gradient: grad_x summed over batch and positions, per chunk and channel.
+    let gib_ref: Vec<f64> = (0..kc)
+        .map(|ic| {
+            let (i, ch) = (ic / c, ic % c);
+            (0..bs).map(|b| gx_ref[i * chunk + (b * c + ch) * l..][..l].iter().sum::<f64>()).sum()
+        })
+        .collect();
     let (mut dgx, mut dgw, mut dgb) = (poisoned::<T>(dev, n + off), poisoned::<T>(dev, 3 * kc), poisoned::<T>(dev, kc));
+    let mut dgib = poisoned::<T>(dev, kc);
     let gyv = dgy.view(off..off + n).unwrap();
     let (gxv, gwv, gbv) = (dgx.view_mut(off..off + n).unwrap(), dgw.view_mut(0..3 * kc).unwrap(), dgb.view_mut(0..kc).unwrap());
-    shortconv_bwd_chunks(dev, xv, &dw, Some(dbin.as_view()), gyv, k, bs, c, l, gxv, gwv, gbv).unwrap_or_else(|e| panic!("{tag}: {e}"));
+    let gibv = dgib.view_mut(0..kc).unwrap();
+    shortconv_bwd_chunks(dev, xv, &dw, Some(dbin.as_view()), gyv, k, bs, c, l, gxv, gwv, gbv, Some(gibv)).unwrap_or_else(|e| panic!("{tag}: {e}"));
     dev.synchronize().unwrap();
     let gx = read_checked(&tag, &dgx, n + off);
     assert_close(&format!("{tag} grad_x"), &gx[off..], &gx_ref, T::BOUND);
     assert_close(&format!("{tag} grad_w"), &read_checked(&tag, &dgw, 3 * kc), &gw_ref, T::BOUND);
     assert_close(&format!("{tag} grad_b"), &read_checked(&tag, &dgb, kc), &gb_ref, T::BOUND);
+    assert_close(&format!("{tag} grad_in_bias"), &read_checked(&tag, &dgib, kc), &gib_ref, T::BOUND);
 }
 
 #[test]
 fn shortconv_chunks_with_folded_bias_match_cpu() {
     for dev in common::devices() {
         // Vector path with several blocks per row (bf16: 2048 positions per block, f32: 1024),
-        // a tail length (element path), misaligned views, a row shorter than a warp's positions.
-        for (i, &(l, off)) in [(4096usize, 0usize), (2051, 0), (1000, 1), (5, 0)].iter().enumerate() {
+        // a tail length (element path), misaligned views, a row shorter than a warp's positions,
+        // rows of 1 and 2 (in_proj's bias gradient reads grad_y's first two positions).
+        for (i, &(l, off)) in [(4096usize, 0usize), (2051, 0), (1000, 1), (5, 0), (2, 0), (1, 1)].iter().enumerate() {
             check_chunks::<f32>(&dev, 3, 2, 3, l, off, 500 + i as u64);
             check_chunks::<bf16>(&dev, 3, 2, 3, l, off, 600 + i as u64);
         }
@@ -209,7 +220,7 @@ fn shortconv_moves_its_rows_once_with_vector_accesses() {
     let (mut gw, mut gb) = (DeviceBuffer::<bf16>::alloc(&dev, 3 * kc).unwrap(), DeviceBuffer::<bf16>::alloc(&dev, kc).unwrap());
     sim.set_counters(true);
     shortconv_fwd_chunks(&dev, &x, &w, &b, Some(bin.as_view()), k, bs, c, l, &mut y).unwrap();
-    shortconv_bwd_chunks(&dev, &x, &w, Some(bin.as_view()), &gy, k, bs, c, l, &mut gx, &mut gw, &mut gb).unwrap();
+    shortconv_bwd_chunks(&dev, &x, &w, Some(bin.as_view()), &gy, k, bs, c, l, &mut gx, &mut gw, &mut gb, None).unwrap();
     sim.set_counters(false);
     let runs = sim.take_counters();
     let get = |name: &str| runs.iter().find(|r| r.kernel == name).unwrap_or_else(|| panic!("no {name} in {runs:?}"));
@@ -219,9 +230,12 @@ fn shortconv_moves_its_rows_once_with_vector_accesses() {
     for (name, tensors_in, ws_per_block) in [("hyena_shortconv_fwd_bf16", 1.0, 0), ("hyena_shortconv_bwd_bf16", 2.0, k as u64)] {
         let r = get(name);
         assert_eq!(r.blocks_total, r.blocks_run, "{name}: a full run");
-        // The backward's block partials: per block and chunk, 4 f64 sums in one request, 1 sector.
+        // The backward's block partials: per block and chunk, 4 f64 sums in one request, laid out
+        // channel-fastest ([K·B, segs, 4, C]: the sums C·8 = 16 bytes apart at C = 2, inside one
+        // 64-byte-aligned span of 64 bytes): 2 sectors.
+        assert_eq!(c, 2, "the partials' sector count below assumes C = 2");
         let ws = r.blocks_total * ws_per_block;
-        assert_eq!((r.global.store_requests, r.global.store_sectors), (warps + ws, 16 * warps + ws), "{name}: {:?}", r.global);
+        assert_eq!((r.global.store_requests, r.global.store_sectors), (warps + ws, 16 * warps + 2 * ws), "{name}: {:?}", r.global);
         let must = (tensors_in + 1.0) * row_bytes;
         let dram = 32.0 * r.global.unique_sectors as f64;
         assert!(dram <= 1.1 * must, "{name}: {dram} B of distinct sectors, {must} B must move");

@@ -17,9 +17,9 @@
 //! `v` is a contiguous `[B, D, L]` block, the layout the conv kernels read: the `[B, L, C]` ↔
 //! per-channel-row change is absorbed by the GEMM transposes, with no copy pass. Backward: the
 //! conv backward writes each chunk's gradient exactly once (no accumulation pass), GEMMs give
-//! `grad_u` and the projection gradients (bias gradients as GEMMs with a ones vector; both summed
-//! over the positions in chunks combined by a tree of GEMMs, `device_reduce`), the
-//! short-conv backward reduces its weight gradients on the device.
+//! `grad_u` and the projection weight gradients (summed over the positions by `device_reduce`;
+//! out_proj's bias gradient the same way with a ones vector), the short-conv backward reduces its
+//! weight gradients on the device and forms in_proj's bias gradient from them (no GEMM).
 //!
 //! Host work inside a pass: none. [`DeviceOperator::forward_with`] and
 //! [`DeviceOperator::backward_device_grads`] only queue device work (kernels, GEMMs, memsets):
@@ -513,8 +513,9 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         let mut g_zin = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
         let mut du = DeviceBuffer::<S>::alloc(dev, b * l * d)?;
         // The short conv backward of all chunks in one launch; g_zin is the gradient wrt Z_i
-        // (in_proj's output, bias included).
-        shortconv_bwd_chunks(dev, &cache.zin, &w.sf_w, None, &g_uc, n + 1, b, d, l, &mut g_zin, &mut g.sf_w, &mut g.sf_b)?;
+        // (in_proj's output, bias included). Its reduce kernel also forms in_proj's bias gradient
+        // db_i = Σ_b dZ_i,b · 1 in f64 from the short conv's own sums (no pass over g_zin).
+        shortconv_bwd_chunks(dev, &cache.zin, &w.sf_w, None, &g_uc, n + 1, b, d, l, &mut g_zin, &mut g.sf_w, &mut g.sf_b, Some(g.in_b.as_view_mut()))?;
         let gs = chunks_per_gemm(n, b);
         for grp in 0..(n + 1) / gs {
             let (c0, c1) = (grp * gs, (grp + 1) * gs);
@@ -523,12 +524,10 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             // dU_b [L, D] += dZ_i,bᵀ · W_i (at B = 1 all chunks at once: K = (N+1)·D).
             let beta = if grp == 0 { 0.0 } else { 1.0 };
             gemm_rm::<S>(dev, l, d, gs * d, mat(gz, l, true, d * l), mat(wi, d, false, 0), beta, out(du.as_view_mut(), d, l * d), b)?;
-            // dW_i [D, D] = Σ_b dZ_i,b · U_b;  db_i [D] = Σ_b dZ_i,b · 1 (sums over B·L, as above).
+            // dW_i [D, D] = Σ_b dZ_i,b · U_b (a sum over B·L, as above).
             let gz_k = mat(gz, l, false, d * l);
             let u_k = mat(cache.u.as_view(), d, false, l * d);
             gemm_sum_k(dev, gs * d, d, l, b, gz_k, u_k, g.in_w.view_mut(c0 * d * d..c1 * d * d)?, ones, &mut keep)?;
-            let ones_col = mat(ones, 1, false, 0);
-            gemm_sum_k(dev, gs * d, 1, l, b, gz_k, ones_col, g.in_b.view_mut(c0 * d..c1 * d)?, ones, &mut keep)?;
         }
         // The filter's gradients: reduced on the device, or by the host reference for
         // `normalized` filters (the one host copy of the pass: `grad_h` is needed there).
