@@ -83,8 +83,15 @@
 //! block of its own (m read as 1) is over-counted by its unroll factor; a loop that runs once
 //! per warp is bounded only where one of its own statements sits in the block (nested blocks
 //! holding only callee lines keep the old bounds); an unroll factor read from the gcd of a
-//! line's opcodes larger than the line's executions per warp rounds the block down to zero
-//! trips (`long_rows_bwd`'s inverse middle pass at B = 1); a straight block whose code nvcc's line
+//! line's opcodes counts instructions, so a line issuing k of each opcode per execution reads as
+//! k times its copies: where that exceeds the line's executions per warp, the largest divisor
+//! that fits is taken (it used to round the block down to zero trips: two of `long_rows`' six
+//! radix-16 DFTs, `long_rows_bwd`'s middle passes at B = 1), otherwise it undercounts by k; the
+//! two buffers of `long_rows_bwd`'s `mids<2>` in one block are not read as copies (m = 1 for
+//! their arithmetic), so at B = 1 that block counts twice per warp (1152 instructions, ≈ 13 % of
+//! the kernel's estimate; the flow cap hid it while its other predecessor counted zero, and the
+//! straight block that skips the middle passes counts once per warp although it never runs:
+//! the first limit above); a straight block whose code nvcc's line
 //! table attributes to another arm's lines takes that arm's once-per-warp counts (the fused
 //! forward's `u != 0` pair arm at 8K: 21, the `u == 0` arm's 7 calls × 3 warps, for 24 warps).
 
@@ -541,6 +548,14 @@ impl Estimate {
     }
 }
 
+/// The largest divisor of `m` that is at most `cap` (at least 1); `m` itself when it fits.
+fn fit_divisor(m: u64, cap: u64) -> u64 {
+    if m <= cap {
+        return m;
+    }
+    (1..=cap.min(m)).rev().find(|d| m % d == 0).unwrap_or(1)
+}
+
 fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 {
         a
@@ -958,7 +973,15 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
             if in_loop && u.m > 1 && u.m == u.m_block && w > 0.0 {
                 let per_warp = e / w;
                 if (per_warp - per_warp.round()).abs() < 1e-9 {
-                    return w * (per_warp.round() / u.m as f64).floor();
+                    // An unroll factor read from the gcd of the line's opcodes (no remainder copy
+                    // to compare with) counts instructions, not executions: a line that issues k
+                    // of each opcode per execution (`make_float2(b[i], b[m + i])`: 2 LDS) reads
+                    // as k times its copies. More copies than the line's executions per warp
+                    // cannot be (the block would never complete a trip while every warp ran the
+                    // line): take the largest divisor of m that fits (`long_rows`' middle pass,
+                    // one trip per warp at n2 = 4096: m = 32 read for 16 executions).
+                    let m = if u.remainder { u.m } else { fit_divisor(u.m, per_warp.round() as u64) };
+                    return w * (per_warp.round() / m as f64).floor();
                 }
             }
             e / u.m as f64
@@ -1104,4 +1127,18 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         est.global_load_ilp = (loads / execs).max(1.0);
     }
     est
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_divisor;
+
+    #[test]
+    fn fit_divisor_takes_the_largest_divisor_within_the_cap() {
+        assert_eq!(fit_divisor(32, 16), 16);
+        assert_eq!(fit_divisor(32, 40), 32);
+        assert_eq!(fit_divisor(12, 5), 4);
+        assert_eq!(fit_divisor(7, 6), 1);
+        assert_eq!(fit_divisor(6, 0), 1);
+    }
 }
