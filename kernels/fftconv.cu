@@ -1508,12 +1508,12 @@ template <typename T> __device__ inline void bwd_reduce(const HyenaFftConvBwdPar
 // Workspace row-major [n1][n2]: row r holds k1 = rev(r) (column DIF output order), entry j of a
 // row holds t2 = j after pass 1 and k2 = j after the row FFT (pass 2).
 
-// log2 of the row length n2 (ops::fftconv::LONG_ROW_LOG2: 4096 at every n). The column passes take
-// it at compile time (row_log2 traps on any other launch), so that their loads and stores of a
-// column (stride n2) have immediate offsets. The row passes (lrow) read p.log2n2 at run time: with
-// the constant they need half the registers and almost no index arithmetic, but the SASS estimate
-// then double-counts long_rows_bwd's two unrolled buffers (docs/GPU_MODEL.md, "The long path's
-// column passes in registers", "Tried and not kept").
+// log2 of the row length n2 (ops::fftconv::LONG_ROW_LOG2: 4096 at every n). Every pass takes it
+// at compile time (row_log2 traps on any other launch): the column passes' loads and stores of a
+// column (stride n2) have immediate offsets, and the row passes (lrow) unroll their middle-pass
+// loop (one pass at n2 = 4096) with constant addressing: long_rows 128 -> 67 registers (16 -> 24
+// warps per SM), 3552 -> 2880 SASS instructions; long_rows_bwd 7680 -> 6016 (docs/GPU_MODEL.md,
+// "The row passes with n2 at compile time").
 #define HYENA_LONG_ROW_LOG2 12
 __device__ inline unsigned row_log2(const HyenaFftConvLongParams& p) {
     if (p.log2n2 != HYENA_LONG_ROW_LOG2) __trap();
@@ -1743,7 +1743,7 @@ __device__ inline void check_shape(unsigned N2, unsigned E) {
 __device__ inline void long_rows(const HyenaFftConvLongParams p) {
     HYENA_DYN_SHARED(float, z);  // the row, n2 complex as two float planes
     __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
-    const unsigned log2n1 = (unsigned)p.log2n1, N2 = (unsigned)p.log2n2;  // run-time: see HYENA_LONG_ROW_LOG2
+    const unsigned log2n1 = (unsigned)p.log2n1, N2 = row_log2(p);  // compile time: see HYENA_LONG_ROW_LOG2
     const unsigned n1 = 1u << log2n1, n2 = 1u << N2, E = log2n1 + N2, j = threadIdx.x;
     lrow::check_shape(N2, E);
     const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
@@ -1788,14 +1788,14 @@ __device__ inline void long_rows(const HyenaFftConvLongParams p) {
 // twiddled in place. Then acc/n inverted and twiddled into hw [C, n] (the grad_h slab). acc sits
 // in shared memory at bin k2 = j + q·n2/16, touched only by thread j (no barrier; consecutive j per
 // warp: conflict-free). Barriers: 1 + 2 + 2 + 2 = 7 per pair (4 FFTs), 2 + 2 for acc's inverse.
-// Two butterflies live across a barrier: ~246 registers, one block (8 warps) per SM; the buffers
+// Two butterflies live across a barrier: ~254 registers, one block (8 warps) per SM; the buffers
 // one after the other (128 registers, two blocks) executed ~40 % more instructions in the model
 // and spilled on sm_80. Shared memory: 3 rows of n2 complex.
 __device__ inline void long_rows_bwd(const HyenaFftConvLongBwdParams pb) {
     const HyenaFftConvLongParams& p = pb.fwd;
     HYENA_DYN_SHARED(float, za);  // za, zg, acc: n2 complex each, as two float planes
     __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
-    const unsigned log2n1 = (unsigned)p.log2n1, N2 = (unsigned)p.log2n2;  // run-time: see HYENA_LONG_ROW_LOG2
+    const unsigned log2n1 = (unsigned)p.log2n1, N2 = row_log2(p);  // compile time: see HYENA_LONG_ROW_LOG2
     const unsigned n1 = 1u << log2n1, n2 = 1u << N2, E = log2n1 + N2, j = threadIdx.x, cnt = n2 >> 4;
     lrow::check_shape(N2, E);
     float* zg = za + 2 * n2;
