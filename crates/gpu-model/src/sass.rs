@@ -68,7 +68,9 @@
 //!      one loop (a loop header's test and increment) bounds each by its whole count.
 //!    - A block whose instructions are mostly unrun copies (step 1) counts zero.
 //!    - Flow: a block runs at most as often as control reaches it, the sum of its predecessors'
-//!      counts (blocks visited in address order; loop heads and blocks after a `CALL` exempt).
+//!      counts (blocks visited in address order; loop heads and blocks after a `CALL` exempt);
+//!      where its predecessors are copies of one body (mostly the same lines) that all branch
+//!      off one block, at most as often as that block.
 //!      This bounds a block of arithmetic only (nothing to read an unroll factor from) whose
 //!      lines the host compiler ran once per trip of a loop nvcc unrolled into it.
 //! 4. Blocks that `CALL` a subroutine and the subroutines (non-entry functions) count zero: nvcc
@@ -86,12 +88,11 @@
 //! line's opcodes counts instructions, so a line issuing k of each opcode per execution reads as
 //! k times its copies: where that exceeds the line's executions per warp, the largest divisor
 //! that fits is taken (it used to round the block down to zero trips: two of `long_rows`' six
-//! radix-16 DFTs, `long_rows_bwd`'s middle passes at B = 1), otherwise it undercounts by k; the
-//! two buffers of `long_rows_bwd`'s `mids<2>` in one block are not read as copies (m = 1 for
-//! their arithmetic), so at B = 1 that block counts twice per warp (1152 instructions, ≈ 13 % of
-//! the kernel's estimate; the flow cap hid it while its other predecessor counted zero, and the
-//! straight block that skips the middle passes counts once per warp although it never runs:
-//! the first limit above); a straight block whose code nvcc's line
+//! radix-16 DFTs, `long_rows_bwd`'s middle passes at B = 1), otherwise it undercounts by k;
+//! copies nvcc makes of one body behind a test it unswitched (`long_rows_bwd`'s `pr == 0` and
+//! `pr != 0` versions of its 16 points) each count as if they ran (they carry the same lines),
+//! and only their join is capped by the block they branch off (the flow step: "copies of one
+//! body"), not the copies themselves; a straight block whose code nvcc's line
 //! table attributes to another arm's lines takes that arm's once-per-warp counts (the fused
 //! forward's `u != 0` pair arm at 8K: 21, the `u == 0` arm's 7 calls × 3 warps, for 24 warps).
 
@@ -986,6 +987,12 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
             }
             e / u.m as f64
         };
+        if std::env::var("HYENA_EST_DEBUG").ok().and_then(|v| v.parse::<usize>().ok()).is_some_and(|k| range(b).contains(&k)) {
+            eprintln!("block {b} range {:?} loop {:?} preds {:?}", range(b), innermost[b].map(|k| regions[k]), (0..nb).filter(|&p| succ[p].contains(&b)).collect::<Vec<_>>());
+            for u in &uses[b] {
+                eprintln!("  chain {:?} e {:?} budget {:?} m {} m_block {} rem {} pred {} once {} bounding {} bound {}", f.chains[u.chain].iter().map(|f| f.line).collect::<Vec<_>>(), e_chain[u.chain], budget[u.chain], u.m, u.m_block, u.remainder, u.all_pred, once_body(u), bounding.iter().any(|x| x.chain == u.chain), if budget[u.chain].is_some() { bound(u) } else { -1.0 });
+            }
+        }
         let c = if bounding.is_empty() {
             // No counted line in the block: take the fall-through predecessor's count.
             if b > 0 && reach[b - 1] {
@@ -1089,7 +1096,24 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
             continue;
         }
         let cap: f64 = preds[b].iter().map(|&p| count[p]).sum::<f64>() + if b == 0 { w } else { 0.0 };
-        count[b] = count[b].min(cap);
+        // Copies nvcc made of one body (a test unswitched out of an unrolled loop: `long_rows_bwd`'s
+        // `pr == 0`, two versions of its 16 points) carry the same lines, so each copy counts as
+        // if it ran, and their join would take both counts. When b's predecessors are two or
+        // more such copies (mostly the same chains) that all branch off one block g, control took one of
+        // them per execution of g: b runs at most as often as g.
+        let copies_of_one = preds[b].len() >= 2 && {
+            let g = preds[preds[b][0]].first().copied();
+            preds[b].iter().all(|&p| preds[p].len() == 1 && Some(preds[p][0]) == g && preds[p][0] < p && !calls(preds[p][0]))
+                && preds[b].iter().all(|&p| {
+                    // The same lines up to what nvcc scheduled into one copy only (the code after
+                    // the loop): three quarters of the smaller copy's chains in common.
+                    let (a, c) = (&ops[p], &ops[preds[b][0]]);
+                    let common = a.keys().filter(|k| c.contains_key(k)).count();
+                    4 * common >= 3 * a.len().min(c.len()) && common > 0
+                })
+        };
+        let cap2 = if copies_of_one { count[preds[preds[b][0]][0]] } else { f64::INFINITY };
+        count[b] = count[b].min(cap).min(cap2);
     }
     let mut est = Estimate {
         total: 0.0,

@@ -579,3 +579,43 @@ mod simulated {
         within(run("micro_called", 64, 0).total, 32.0, 0.10);
     }
 }
+
+#[test]
+fn a_gcd_unroll_factor_above_the_executions_per_warp_takes_a_divisor_that_fits() {
+    // A loop of 1 trip per warp whose body holds 4 calls of a helper line that issues 2 LDS and
+    // 2 LEA per call (`make_float2(b[i], b[m + i])`): 8 LDS + 8 LEA, gcd 8, while the host ran
+    // the line 4 times per warp. Read as 8 copies, the block got ⌊4 / 8⌋ = 0 trips; the largest
+    // divisor of 8 that fits 4 executions gives 1 trip. Hand, 1 warp: S2R 1 + 1 × (16 + BRA 1) +
+    // EXIT 1 = 19 (the zero-trip reading gave 1).
+    let text = kernel_k!("\
+        //## File \"h.cu\", line 9\nS2R\n\
+        .L_loop:\n//## File \"h.cu\", line 11\nLEA\nLDS\nLDS\nLEA\nLEA\nLDS\nLDS\nLEA\nLEA\nLDS\nLDS\nLEA\nLEA\nLDS\nLDS\nLEA\n\
+        //## File \"h.cu\", line 13\n@P BRA `(.L_loop)\n\
+        //## File \"h.cu\", line 30\nEXIT\n");
+    let l = Listing::parse(text).unwrap();
+    let per = vec![exec(&[9], 1), exec(&[11], 4), exec(&[13], 1), exec(&[30], 1)];
+    assert_eq!(estimate(&l.functions[0], &per, 1).total, 19.0);
+}
+
+#[test]
+fn the_join_of_copies_of_one_body_runs_as_often_as_the_block_they_branch_off() {
+    // A loop of 4 trips per warp. Its head (line 10) branches to one of two copies of one body
+    // (line 11: nvcc unswitched a test out of an unrolled loop, `long_rows_bwd`'s `pr == 0`), one
+    // of them holding a piece of later code (line 14); the host ran line 11 once per trip, so
+    // each copy counts 4 (the estimator's limit: they carry the same lines). Their join holds a
+    // line the host ran twice per trip (line 15: two buffers' arithmetic, no unroll factor to
+    // read) and the loop's back branch (line 13, the header: 5 per warp). The join runs once per
+    // trip of the head: 4. Hand, 1 warp: S2R 1 + 4 × 3 (head) + 4 × 4 (copy A) + 4 × 3 (copy B)
+    // + 4 × 3 (join) + EXIT 1 = 54; with the join capped only by the sum of the copies it
+    // gave 66.
+    let text = kernel_k!("\
+        //## File \"h.cu\", line 9\nS2R\n\
+        .L_loop:\n//## File \"h.cu\", line 10\nLDS\nISETP\n@P BRA `(.L_b)\n\
+        //## File \"h.cu\", line 11\nFADD\nFMUL\n//## File \"h.cu\", line 14\nIADD3\n//## File \"h.cu\", line 11\nBRA `(.L_join)\n\
+        .L_b:\n//## File \"h.cu\", line 11\nFADD\nFADD\nFMUL\n\
+        .L_join:\n//## File \"h.cu\", line 15\nFADD\nFADD\n//## File \"h.cu\", line 13\n@P BRA `(.L_loop)\n\
+        //## File \"h.cu\", line 30\nEXIT\n");
+    let l = Listing::parse(text).unwrap();
+    let per = vec![exec(&[9], 1), exec(&[10], 4), exec(&[11], 4), exec(&[14], 4), exec(&[15], 8), exec(&[13], 5), exec(&[30], 1)];
+    assert_eq!(estimate(&l.functions[0], &per, 1).total, 54.0);
+}
