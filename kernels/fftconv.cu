@@ -1366,6 +1366,20 @@ __device__ inline void dit_cols(float* s, unsigned pl, unsigned log2n1, unsigned
 // (hyena_fftconv_long_cols_reg_*) is compiled for 3 blocks per SM: ≤ 80 registers, 24 warps, no
 // spills on sm_80/sm_90 (86 registers and 16 warps otherwise at n1 = 32).
 #define HYENA_LONG_COLS_BLOCK 256
+// Calls f(Radix<n1>()) with the column length n1 = 2^log2n1 at compile time, for the register
+// kernels' n1 = 2 … 2^HYENA_LONG_REG_LOG2N1 (passes 1 and 3 share it); any other n1 traps
+// (ops::fftconv launches the shared-tile kernels there).
+template <class F> __device__ __forceinline__ void with_n1_reg(unsigned log2n1, F&& f) {
+    static_assert(HYENA_LONG_REG_LOG2N1 == 5, "with_n1_reg lists every register n1");
+    switch (log2n1) {
+    case 1: f(Radix<2>()); break;
+    case 2: f(Radix<4>()); break;
+    case 3: f(Radix<8>()); break;
+    case 4: f(Radix<16>()); break;
+    case 5: f(Radix<32>()); break;
+    default: __trap();
+    }
+}
 
 // DIF FFT of N1 ≤ 32 points whose upper half is zero (the padding rows t1 ≥ n1/2), natural order
 // in, bit-reversed out (x[r] = X[rev(r)]: the row order dif_cols leaves in the workspace).
@@ -1607,14 +1621,7 @@ template <typename T> __device__ inline void long_cols_reg(const HyenaFftConvLon
     const uint64_t off0 = (2 * tl.pr * C + tl.ch) * L, off1 = off0 + C * L;
     const T* __restrict__ v = reinterpret_cast<const T*>(p.v);
     const T* __restrict__ pre = p.pre ? reinterpret_cast<const T*>(p.pre) : nullptr;
-    switch (log2n1) {
-    case 1: return cols_reg<T, 2>(p, tl, tw, v, pre, off0, off1);
-    case 2: return cols_reg<T, 4>(p, tl, tw, v, pre, off0, off1);
-    case 3: return cols_reg<T, 8>(p, tl, tw, v, pre, off0, off1);
-    case 4: return cols_reg<T, 16>(p, tl, tw, v, pre, off0, off1);
-    case HYENA_LONG_REG_LOG2N1: return cols_reg<T, 32>(p, tl, tw, v, pre, off0, off1);
-    default: __trap();
-    }
+    with_n1_reg(log2n1, [&](auto r1) { cols_reg<T, decltype(r1)::value>(p, tl, tw, v, pre, off0, off1); });
 }
 
 // Pass 1: a = pre ⊙ v of rows b0, b1 (zero padded to n), n1-point FFTs down the tile's columns,
@@ -1935,14 +1942,7 @@ template <typename T> __device__ inline void long_out_reg(const HyenaFftConvLong
     const LongTile tl = long_tile(p);
     const float2* __restrict__ ws = reinterpret_cast<const float2*>(p.ws) + tl.rowid * n;
     const PassOut<T> emit(p, tl, grad_d);
-    switch (p.log2n1) {
-    case 1: return out_reg<2>(p, tl, ws, emit);
-    case 2: return out_reg<4>(p, tl, ws, emit);
-    case 3: return out_reg<8>(p, tl, ws, emit);
-    case 4: return out_reg<16>(p, tl, ws, emit);
-    case HYENA_LONG_REG_LOG2N1: return out_reg<32>(p, tl, ws, emit);
-    default: __trap();
-    }
+    with_n1_reg((unsigned)p.log2n1, [&](auto r1) { out_reg<decltype(r1)::value>(p, tl, ws, emit); });
 }
 
 // Pass 3: inverse n1-point FFTs down the tile's columns (bit-reversed rows in, t1 natural out);
