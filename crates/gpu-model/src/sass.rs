@@ -70,7 +70,7 @@
 //!    - Flow: a block runs at most as often as control reaches it, the sum of its predecessors'
 //!      counts (blocks visited in address order; loop heads and blocks after a `CALL` exempt);
 //!      where its predecessors are copies of one body (mostly the same lines) that all branch
-//!      off one block, at most as often as that block.
+//!      off one block, at most as often as that block, and the copies share that block's count.
 //!      This bounds a block of arithmetic only (nothing to read an unroll factor from) whose
 //!      lines the host compiler ran once per trip of a loop nvcc unrolled into it.
 //! 4. Blocks that `CALL` a subroutine and the subroutines (non-entry functions) count zero: nvcc
@@ -90,9 +90,10 @@
 //! that fits is taken (it used to round the block down to zero trips: two of `long_rows`' six
 //! radix-16 DFTs, `long_rows_bwd`'s middle passes at B = 1), otherwise it undercounts by k;
 //! copies nvcc makes of one body behind a test it unswitched (`long_rows_bwd`'s `pr == 0` and
-//! `pr != 0` versions of its 16 points) each count as if they ran (they carry the same lines),
-//! and only their join is capped by the block they branch off (the flow step: "copies of one
-//! body"), not the copies themselves; a straight block whose code nvcc's line
+//! `pr != 0` versions of its 16 points) carry the same lines, so which one ran is unknown: the
+//! flow step ("copies of one body") makes them share the count of the block they branch off, in
+//! proportion to their own counts (half each at B = 1, where one ran once per warp and the other
+//! never); a straight block whose code nvcc's line
 //! table attributes to another arm's lines takes that arm's once-per-warp counts (the fused
 //! forward's `u != 0` pair arm at 8K: 21, the `u == 0` arm's 7 calls × 3 warps, for 24 warps).
 
@@ -1113,6 +1114,21 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
                 })
         };
         let cap2 = if copies_of_one { count[preds[preds[b][0]][0]] } else { f64::INFINITY };
+        if copies_of_one {
+            // Control took one copy per execution of g, but the lines cannot say which: where the
+            // copies' counts add up to more than g's, they share g's count in proportion to their
+            // own (at `long_rows_bwd`'s B = 1 each ran "once per warp": half each, where the
+            // `pr == 0` copy ran once and the other not at all; about right in instructions, the
+            // copies being of one size).
+            let sum: f64 = preds[b].iter().map(|&p| count[p]).sum();
+            if sum > cap2 && sum > 0.0 {
+                let scale = cap2 / sum;
+                let copies = preds[b].clone();
+                for p in copies {
+                    count[p] *= scale;
+                }
+            }
+        }
         count[b] = count[b].min(cap).min(cap2);
     }
     let mut est = Estimate {
