@@ -51,7 +51,8 @@ const MAX_BLOCK: usize = 512;
 /// pass 1 is compiled for 3 such blocks per SM).
 const LONG_COLS_BLOCK: u32 = 256;
 /// log2 of the multi-pass path's row length n2 (`HYENA_LONG_ROW_LOG2` in the .cu file, where the
-/// column passes take it at compile time and trap on any other): a multiple of 4, so that the row FFTs are radix-16
+/// register column passes and the row passes take it at compile time and trap on any other): a
+/// multiple of 4, so that the row FFTs are radix-16
 /// passes only (`lrow` in the .cu file: 256 threads per row, 7 barriers for a forward and inverse
 /// FFT); n1 = n / 4096 (8 at L = 8193, 512 at L = 2^20, 2048 at L = 2^22) makes the column
 /// passes short.

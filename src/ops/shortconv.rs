@@ -206,8 +206,8 @@ pub fn shortconv_bwd_chunks<'a, T: DeviceScalar>(
         segs: segs as u64,
     };
     // SAFETY (both launches): the kernels read x, w, in_bias, grad_y (borrowed shared), write
-    // grad_x, grad_w, grad_b, grad_in_bias (borrowed exclusively, overlapping nothing) with the lengths checked
-    // above, and the workspace `ws` of K·B·C·segs·4 f64, owned here until the launches are queued
+    // grad_x, grad_w, grad_b, grad_in_bias (borrowed exclusively, overlapping nothing) with the
+    // lengths checked above, and the workspace `ws` of K·B·C·segs·4 f64, owned here until the launches are queued
     // (its free is stream-ordered after them, see `crate::device`: no synchronisation).
     if rows > 0 {
         unsafe { launch(dev, &format!("hyena_shortconv_bwd_{sfx}"), cfg, &p) }?;

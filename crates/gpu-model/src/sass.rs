@@ -555,7 +555,7 @@ fn fit_divisor(m: u64, cap: u64) -> u64 {
     if m <= cap {
         return m;
     }
-    (1..=cap.min(m)).rev().find(|d| m % d == 0).unwrap_or(1)
+    (1..=cap).rev().find(|d| m % d == 0).unwrap_or(1)
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
@@ -988,12 +988,6 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
             }
             e / u.m as f64
         };
-        if std::env::var("HYENA_EST_DEBUG").ok().and_then(|v| v.parse::<usize>().ok()).is_some_and(|k| range(b).contains(&k)) {
-            eprintln!("block {b} range {:?} loop {:?} preds {:?}", range(b), innermost[b].map(|k| regions[k]), (0..nb).filter(|&p| succ[p].contains(&b)).collect::<Vec<_>>());
-            for u in &uses[b] {
-                eprintln!("  chain {:?} e {:?} budget {:?} m {} m_block {} rem {} pred {} once {} bounding {} bound {}", f.chains[u.chain].iter().map(|f| f.line).collect::<Vec<_>>(), e_chain[u.chain], budget[u.chain], u.m, u.m_block, u.remainder, u.all_pred, once_body(u), bounding.iter().any(|x| x.chain == u.chain), if budget[u.chain].is_some() { bound(u) } else { -1.0 });
-            }
-        }
         let c = if bounding.is_empty() {
             // No counted line in the block: take the fall-through predecessor's count.
             if b > 0 && reach[b - 1] {
@@ -1100,35 +1094,40 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         // Copies nvcc made of one body (a test unswitched out of an unrolled loop: `long_rows_bwd`'s
         // `pr == 0`, two versions of its 16 points) carry the same lines, so each copy counts as
         // if it ran, and their join would take both counts. When b's predecessors are two or
-        // more such copies (mostly the same chains) that all branch off one block g, control took one of
-        // them per execution of g: b runs at most as often as g.
-        let copies_of_one = preds[b].len() >= 2 && {
-            let g = preds[preds[b][0]].first().copied();
-            preds[b].iter().all(|&p| preds[p].len() == 1 && Some(preds[p][0]) == g && preds[p][0] < p && !calls(preds[p][0]))
-                && preds[b].iter().all(|&p| {
-                    // The same lines up to what nvcc scheduled into one copy only (the code after
-                    // the loop): three quarters of the smaller copy's chains in common.
-                    let (a, c) = (&ops[p], &ops[preds[b][0]]);
-                    let common = a.keys().filter(|k| c.contains_key(k)).count();
-                    4 * common >= 3 * a.len().min(c.len()) && common > 0
-                })
+        // more such copies (mostly the same chains) that all branch off one block g, control took
+        // one of them per execution of g: b runs at most as often as g.
+        let branched_off = match preds[b][..] {
+            [first, _, ..] => preds[first].first().copied().filter(|&g| {
+                !calls(g)
+                    && preds[b].iter().all(|&p| {
+                        // One predecessor, g; the same lines up to what nvcc scheduled into one
+                        // copy only (the code after the loop): three quarters of the smaller
+                        // copy's chains in common.
+                        let (a, c) = (&ops[p], &ops[first]);
+                        let common = a.keys().filter(|k| c.contains_key(k)).count();
+                        preds[p] == [g] && g < p && common > 0 && 4 * common >= 3 * a.len().min(c.len())
+                    })
+            }),
+            _ => None,
         };
-        let cap2 = if copies_of_one { count[preds[preds[b][0]][0]] } else { f64::INFINITY };
-        if copies_of_one {
-            // Control took one copy per execution of g, but the lines cannot say which: where the
-            // copies' counts add up to more than g's, they share g's count in proportion to their
-            // own (at `long_rows_bwd`'s B = 1 each ran "once per warp": half each, where the
-            // `pr == 0` copy ran once and the other not at all; about right in instructions, the
-            // copies being of one size).
-            let sum: f64 = preds[b].iter().map(|&p| count[p]).sum();
-            if sum > cap2 && sum > 0.0 {
-                let scale = cap2 / sum;
-                let copies = preds[b].clone();
-                for p in copies {
-                    count[p] *= scale;
+        let cap2 = match branched_off {
+            Some(g) => {
+                // Control took one copy per execution of g, but the lines cannot say which: where
+                // the copies' counts add up to more than g's, they share g's count in proportion
+                // to their own (at `long_rows_bwd`'s B = 1 each ran "once per warp": half each,
+                // where the `pr == 0` copy ran once and the other not at all; about right in
+                // instructions, the copies being of one size).
+                let sum: f64 = preds[b].iter().map(|&p| count[p]).sum();
+                if sum > count[g] && sum > 0.0 {
+                    let scale = count[g] / sum;
+                    for &p in &preds[b] {
+                        count[p] *= scale;
+                    }
                 }
+                count[g]
             }
-        }
+            None => f64::INFINITY,
+        };
         count[b] = count[b].min(cap).min(cap2);
     }
     let mut est = Estimate {
