@@ -56,45 +56,54 @@
 //
 // ---- Multi-pass (four-step) path: L > 16384 forward, L > 8192 backward, L ≤ 2^20 ----------------
 // A full complex FFT of n = n1·n2 points in global memory (n2 = 4096: radix-16 row passes only;
-// n1 = n/4096: 8 at L = 8193, 32 at L = 2^16, 512 at L = 2^20). Two batch rows of a channel share one complex signal
-// z = a_b0 + i·a_b1 (h is real, so h ∗ z = h ∗ a_b0 + i·h ∗ a_b1): no real-FFT split is needed
-// and the cost per row is that of a half complex FFT whenever B is even (odd B: the last row
-// of each channel is alone, imaginary part zero). With t = n2·t1 + t2, k = k1 + n1·k2:
-//   pass 1 hyena_fftconv_long_cols_*: per (channel, pair, tile of tc ≤ 16 adjacent columns t2):
+// n1 = n/4096: 8 at L = 8193, 32 at L = 2^16, 512 at L = 2^20). Two channels of a batch row share
+// one complex signal z = a_ch + i·a_ch+1 (adjacent rows of [B, C, L]), so the cost per row is that
+// of a half complex FFT whenever C is even, at every B, B = 1 included (the paper's benchmark
+// setting; an odd C leaves its last channel alone, imaginary part zero). The two channels have
+// different filters, so the row pass splits Z by symmetry (X_ch[k] = (Z[k] + conj Z[n−k])/2,
+// X_ch+1[k] = (Z[k] − conj Z[n−k])/2i) before the product and joins the two products back into
+// one complex spectrum; bin n − k lives in the mirror row, so a row block holds a row and its
+// mirror (lrow::Mirror). With t = n2·t1 + t2, k = k1 + n1·k2:
+//   pass 1 hyena_fftconv_long_cols_*: per (channel pair, batch row, tile of tc adjacent columns t2):
 //          load a = pre ⊙ v (t < L, else 0; rows t1 ≥ n1/2 are padding), n1-point DIF FFTs down
-//          the columns in shared memory (n1·tc complex ≤ 128 KiB), twiddle W_n^{t2·k1}, store to the
-//          workspace ws[c, pair, r, t2] (row r holds k1 = rev(r)).
-//   pass 2 hyena_fftconv_long_rows: per workspace row: n2-point FFT (Stockham radix-16 passes in
-//          registers, natural k2 order), multiply by hf in the same layout, n2-point inverse FFT,
-//          twiddle W_n^{−t2·k1}, store.
-//          The filter spectrum is passes 1 and 2 (hf = 0: scale 1/n, no inverse) run on h with
-//          B = 1 straight into hf [C, n] complex: the layout is the four-step one, opaque to callers.
+//          the columns (registers at n1 ≤ 32, else a shared tile of n1·tc complex ≤ 128 KiB),
+//          twiddle W_n^{t2·k1}, store to the workspace ws[cp, b, r, t2] (row r holds k1 = rev(r)).
+//   pass 2 hyena_fftconv_long_rows: per pair of mirror rows: n2-point FFTs (Stockham radix-16
+//          passes in registers, natural k2 order), split, multiply by the pair's filter spectra,
+//          join, n2-point inverse FFTs, twiddle W_n^{−t2·k1}, store.
+//          The filter spectrum is passes 1 and 2 (hf = 0: scale 1/(4n), no split, no inverse) run
+//          on h with B = 1 straight into hf [⌈C/2⌉, n] complex: W = FFT(h_ch + i·h_ch+1)/(4n), the
+//          four-step layout, opaque to callers (it serves only the channels it was made for).
 //   pass 3 hyena_fftconv_long_out_*: per tile: inverse n1-point DIT FFTs down the columns (t1 in
-//          natural order), keep t < L, y = post ⊙ (conv + D·a) for b0 (real) and b1 (imaginary);
+//          natural order), keep t < L, y = post ⊙ (conv + D·a) for ch (real) and ch + 1 (imaginary);
 //          re-reads v and pre (cheaper than a third workspace round trip).
-// No bit-reversal permutation anywhere. Every twiddle (the column radix-2 stages', done two per
-// barrier, the row passes' and W_n^{k1·t2}) comes from a per-block three-level table of W_n (PowTw, below): no
-// transcendental per butterfly or per point. Tiles and rows sit in shared memory as two float planes.
+// No bit-reversal permutation anywhere. Every twiddle (the column stages', the row passes' and
+// W_n^{k1·t2}) comes from a per-block three-level table of W_n (PowTw, below): no transcendental
+// per butterfly or per point. Tiles and rows sit in shared memory as two float planes.
 // Cost per pair of rows, fp32 storage: pass 1 reads 16 L, writes 8n bytes; pass 2 reads 8n (+ hf
-//   8n, shared by the ⌈B/2⌉ pairs of a channel: L2 hits) and writes 8n; pass 3 reads 8n + 24 L and
-//   writes 8 L. Per row: 24 L bytes of inputs/outputs (v, pre read twice) + 16n of workspace
-//   (2 round trips): 56 L bytes at n = 2L (L a power of two), up to 88 L at n ≈ 4L, vs 16 L for
-//   the shared-memory path. FLOPs per row: one n-point complex FFT each way (5 n log2 n each,
-//   halved by the pairing) + 3 complex multiplies per point ≈ 10 L log2(2L): at L = 2^20 about
-//   2.2e8 FLOP vs 5.9e7 bytes, ~4 FLOP/byte: memory-bound on H200 (~14 µs per row at 4.3 TB/s).
-//   Workspace (allocated by the wrapper): [C, ⌈B/2⌉, n] complex = 8·C·⌈B/2⌉·n bytes.
+//   8n, shared by the B batch rows of a channel pair: L2 hits when B > 1) and writes 8n; pass 3
+//   reads 8n + 24 L and writes 8 L. Per row: 24 L bytes of inputs/outputs (v, pre read twice) +
+//   16n of workspace (2 round trips, halved by the pairing): 56 L bytes at n = 2L (L a power of
+//   two), up to 88 L at n ≈ 4L, vs 16 L for the shared-memory path. FLOPs per row: one n-point
+//   complex FFT each way (5 n log2 n each, halved by the pairing) + the split/product/join (~20
+//   FLOP per point pair) ≈ 10 L log2(2L): at L = 2^20 about 2.2e8 FLOP vs 5.9e7 bytes, ~4
+//   FLOP/byte: memory-bound on H200 (~14 µs per row at 4.3 TB/s).
+//   Workspace (allocated by the wrapper): [⌈C/2⌉, B, n] complex = 8·⌈C/2⌉·B·n bytes.
 // Backward (hyena_fftconv_long_rows_bwd + the same column passes): pass 1 on a = pre ⊙ v (Za) and
-//   on g = grad_y ⊙ post (Zg); per (channel, row r), for every pair in order: row DIFs of both,
-//   acc += Zg·conj(Za) (its inverse has real part Σ_{b in pair} corr(g_b, a_b): the cross terms
-//   corr(g_b1, a_b0) − corr(g_b0, a_b1) land in the imaginary part), Za·H and Zg·conj(H) inverted
-//   in place; acc/n inverted into a grad_h slab [C, n]. Pass 3 then gives grad_post (on Za, gate
-//   grad_y), grad_v and grad_pre (on Zg, gates pre and v), and (hyena_fftconv_long_grad_h_*, the
-//   same pass over the slab) grad_h = Re(slab)[t < L] with
-//   grad_D = its lag 0 (Σ_b Σ_t g·a), all deterministic (no atomics, batch order fixed). Accuracy:
-//   these sums over L are not running sums but FFT correlations, whose rounding error grows like
-//   u·log2 n (u = 2^-24), not u·sqrt(L): measured grad_D (filter_fn.bias) 1.2e-7 relative L2 at
-//   L = 2^16 in the operator; the ⌈B/2⌉ pair spectra are summed in order (few terms). Bytes per
-//   pair ≈ 2× the forward's passes 1–2 + 3 × pass 3; workspace 2 × 8·C·⌈B/2⌉·n + 8·C·n bytes (+ hf).
+//   on g = grad_y ⊙ post (Zg); per (channel pair, mirror rows), for every batch row in order: row
+//   DIFs of both, the split, acc += G·conj(A) per channel (the spectrum of Σ_b corr(g_b, a_b),
+//   packed real part ch, imaginary ch + 1), A·H and G·conj(H) joined and inverted in place; acc/4n
+//   inverted into a grad_h slab [⌈C/2⌉, n]. Pass 3 then gives grad_post (on Za, gate grad_y),
+//   grad_v and grad_pre (on Zg, gates pre and v), and (hyena_fftconv_long_grad_h_*, the same pass
+//   over the slab) grad_h of both channels with grad_D = its lag 0 (Σ_b Σ_t g·a), all
+//   deterministic (no atomics, batch order fixed). Accuracy: these sums over L are not running
+//   sums but FFT correlations, whose rounding error grows like u·log2 n (u = 2^-24), not
+//   u·sqrt(L): measured grad_D (filter_fn.bias) 1.2e-7 relative L2 at L = 2^16 in the operator
+//   (before the channel pairing; the split adds one add per bin); the B batch rows' spectra are
+//   summed in order. Bytes per pair ≈ 2× the forward's passes 1–2 + 3 × pass 3; workspace
+//   2 × 8·⌈C/2⌉·B·n + 8·⌈C/2⌉·n bytes (+ hf). Shared memory of the row block: 6 rows of n2
+//   complex (Za, Zg, acc of both mirror rows) = 192 KiB: an sm_90 (227 KiB) fits it, an sm_80
+//   (163 KiB) gets ops::fftconv's typed shared-memory error for the long backward.
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include "common.cuh"
@@ -1517,8 +1526,8 @@ template <typename T> __device__ inline void bwd_reduce(const HyenaFftConvBwdPar
 
 // ---- Multi-pass (four-step) path for long rows ---------------------------------------------------
 // n = n1·n2, t = n2·t1 + t2, k = k1 + n1·k2:  W_n^{tk} = W_{n1}^{t1 k1} · W_n^{t2 k1} · W_{n2}^{t2 k2}.
-// The complex signal of a pair of batch rows (b0 = 2·pr, b1 = 2·pr + 1 of one channel) is
-// z = a_b0 + i·a_b1 (a real: h ∗ z = h ∗ a_b0 + i·h ∗ a_b1, so one complex FFT serves two rows).
+// The complex signal of a channel pair (ch = 2·cp, ch + 1 of one batch row) is z = a_ch + i·a_ch+1:
+// one complex FFT serves two real rows; the row pass splits it by symmetry (lrow::Mirror, split).
 // Workspace row-major [n1][n2]: row r holds k1 = rev(r) (column DIF output order), entry j of a
 // row holds t2 = j after pass 1 and k2 = j after the row FFT (pass 2).
 
@@ -1529,30 +1538,36 @@ template <typename T> __device__ inline void bwd_reduce(const HyenaFftConvBwdPar
 // warps per SM), 3552 -> 2880 SASS instructions; long_rows_bwd 7680 -> 6016 (docs/GPU_MODEL.md,
 // "The row passes with n2 at compile time").
 #define HYENA_LONG_ROW_LOG2 12
+// blockDim of the row passes (lrow): one radix-16 butterfly per thread.
+#define HYENA_LONG_ROW_THREADS ((1 << HYENA_LONG_ROW_LOG2) / 16)
 __device__ inline unsigned row_log2(const HyenaFftConvLongParams& p) {
     if (p.log2n2 != HYENA_LONG_ROW_LOG2) __trap();
     return HYENA_LONG_ROW_LOG2;
 }
 
-// Block -> (channel, pair, column tile) of the column passes; blockIdx.x = (ch·P + pr)·nb + cb.
+// Block -> (channel pair, batch row, column tile) of the column passes; blockIdx.x = (cp·B + b)·nb + cb.
+// Channels ch = 2·cp and ch + 1 of batch row b share one complex signal (a lone last channel of an
+// odd C keeps the imaginary part 0); their rows are adjacent in [B, C, L] (off1 = off0 + L).
 struct LongTile {
-    uint64_t ch, pr, rowid;  // rowid = ch·P + pr: the workspace slab
-    unsigned col0;           // first column t2 of the tile
-    bool has1;               // the pair's second row b1 = 2·pr + 1 exists
+    uint64_t ch, b, rowid;  // ch = 2·cp (the pair's first channel); rowid = cp·B + b: the workspace slab
+    uint64_t off0, off1;    // element offsets of rows (b, ch) and (b, ch + 1) in [B, C, L]
+    unsigned col0;          // first column t2 of the tile
+    bool has1;              // the pair's second channel ch + 1 exists
 };
 __device__ inline LongTile long_tile(const HyenaFftConvLongParams& p) {
     const unsigned nb = (1u << p.log2n2) >> p.log2tile;
-    const uint64_t P = (p.b + 1) / 2;
     LongTile t;
     t.rowid = blockIdx.x / nb;
     t.col0 = (unsigned)(blockIdx.x % nb) << p.log2tile;
-    t.ch = t.rowid / P;
-    t.pr = t.rowid % P;
-    t.has1 = 2 * t.pr + 1 < p.b;
+    t.ch = 2 * (t.rowid / p.b);
+    t.b = t.rowid % p.b;
+    t.has1 = t.ch + 1 < p.c;
+    t.off0 = (t.b * p.c + t.ch) * p.l;
+    t.off1 = t.off0 + p.l;
     return t;
 }
 
-// Pass 1's input at t (< L) of the pair's rows: a = pre ⊙ v of b0 (real part) and b1 (imaginary).
+// Pass 1's input at t (< L) of the pair's rows: a = pre ⊙ v of ch (real part) and ch + 1 (imaginary).
 template <typename T> __device__ inline float2 pair_in(const T* v, const T* pre, uint64_t off0, uint64_t off1, uint64_t t, bool has1) {
     float re = to_f32<T>(v[off0 + t]), im = 0.f;
     if (pre) re *= to_f32<T>(pre[off0 + t]);
@@ -1574,8 +1589,8 @@ __device__ inline void cols_reg(const HyenaFftConvLongParams& p, const LongTile&
     float2 x[N1];
     if ((uint64_t)(N1 / 2 - 1) * n2 + t2 < p.l) {
         // The whole column is in the row: every load of a tensor issued before any is used
-        // (N1 requests in flight per warp, no test per point). A lone row (no b1) reads its
-        // own row in b1's place (L2 hits) and keeps 0.
+        // (N1 requests in flight per warp, no test per point). A lone channel (no ch + 1) reads
+        // its own row in ch + 1's place (L2 hits) and keeps 0.
         const uint64_t o1 = tl.has1 ? off1 : off0;
         T a0[N1 / 2], a1[N1 / 2];
 #pragma unroll
@@ -1616,15 +1631,13 @@ template <typename T> __device__ inline void long_cols_reg(const HyenaFftConvLon
     __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
     const unsigned log2n1 = (unsigned)p.log2n1;
     const PowTw tw = build_pow_tw(ptw_re, ptw_im, log2n1 + row_log2(p));
-    const uint64_t L = p.l, C = p.c;
     const LongTile tl = long_tile(p);
-    const uint64_t off0 = (2 * tl.pr * C + tl.ch) * L, off1 = off0 + C * L;
     const T* __restrict__ v = reinterpret_cast<const T*>(p.v);
     const T* __restrict__ pre = p.pre ? reinterpret_cast<const T*>(p.pre) : nullptr;
-    with_n1_reg(log2n1, [&](auto r1) { cols_reg<T, decltype(r1)::value>(p, tl, tw, v, pre, off0, off1); });
+    with_n1_reg(log2n1, [&](auto r1) { cols_reg<T, decltype(r1)::value>(p, tl, tw, v, pre, tl.off0, tl.off1); });
 }
 
-// Pass 1: a = pre ⊙ v of rows b0, b1 (zero padded to n), n1-point FFTs down the tile's columns,
+// Pass 1: a = pre ⊙ v of channels ch, ch + 1 (zero padded to n), n1-point FFTs down the tile's columns,
 // twiddle W_n^{t2·k1}, store to ws[rowid][r][t2]. (Filter: v = h, B = 1, pre = 0, ws = hf.)
 template <typename T> __device__ inline void long_cols(const HyenaFftConvLongParams p) {
     HYENA_DYN_SHARED(float, s);  // the tile, n1·tc complex as two float planes
@@ -1633,9 +1646,9 @@ template <typename T> __device__ inline void long_cols(const HyenaFftConvLongPar
     const unsigned n1 = 1u << log2n1, n2 = 1u << p.log2n2, tc = 1u << log2tc, N = n1 * tc;
     const unsigned E = log2n1 + (unsigned)p.log2n2;
     const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
-    const uint64_t n = (uint64_t)n1 * n2, L = p.l, C = p.c;
+    const uint64_t n = (uint64_t)n1 * n2, L = p.l;
     const LongTile tl = long_tile(p);
-    const uint64_t off0 = (2 * tl.pr * C + tl.ch) * L, off1 = off0 + C * L;
+    const uint64_t off0 = tl.off0, off1 = tl.off1;
     const T* __restrict__ v = reinterpret_cast<const T*>(p.v);
     const T* __restrict__ pre = p.pre ? reinterpret_cast<const T*>(p.pre) : nullptr;
     // Rows t1 ≥ n1/2 are padding (t ≥ n/2 ≥ L).
@@ -1742,145 +1755,288 @@ __device__ inline void out_twiddle(float2 (&v)[16], const PowTw& tw, unsigned n2
 __device__ inline void check_shape(unsigned N2, unsigned E) {
     if (N2 % 4 != 0 || N2 < 8 || N2 + 3 > E || blockDim.x != (1u << (N2 - 4))) __trap();
 }
-}  // namespace lrow
 
-// Pass 2, one block per workspace row (blockIdx.x = (ch·n1 + r)·P + pr): n2-point forward FFT; no
-// spectrum (hf = 0, the filter): scale by 1/n and store (natural k2 order: the spectrum layout);
-// else multiply by the spectrum, inverse FFT, twiddle W_n^{−t2·k1}, store. Passes: see lrow.
-__device__ inline void long_rows(const HyenaFftConvLongParams p) {
-    HYENA_DYN_SHARED(float, z);  // the row, n2 complex as two float planes
-    __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
-    const unsigned log2n1 = (unsigned)p.log2n1, N2 = row_log2(p);  // compile time: see HYENA_LONG_ROW_LOG2
-    const unsigned n1 = 1u << log2n1, n2 = 1u << N2, E = log2n1 + N2, j = threadIdx.x;
-    lrow::check_shape(N2, E);
-    const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
-    const uint64_t n = (uint64_t)n1 * n2;
-    const uint64_t P = (p.b + 1) / 2;
-    const uint64_t pr = blockIdx.x % P, cr = blockIdx.x / P;
-    const unsigned r = (unsigned)(cr % n1);
-    const uint64_t ch = cr / n1;
-    float2* __restrict__ row = reinterpret_cast<float2*>(p.ws) + (ch * P + pr) * n + (uint64_t)r * n2;
-    lrow::p0(z, n2, [&](unsigned pt) { return row[pt]; });
-    __syncthreads();
-    float* const zs[1] = {z};
-    lrow::Layout in = lrow::mids<1, false>(zs, N2, E, tw);
-    const unsigned cnt = n2 >> 4;
-    float2 v[16];
-    lrow::last<false>(z, n2, in, lrow::pass_tw<false>(tw, E, N2 - 4, j), v);
-    if (!p.hf) {
-        const float scale = 1.0f / (float)n;  // a power of two: exact
-#pragma unroll
-        for (int q = 0; q < 16; ++q) row[j + q * cnt] = make_float2(v[q].x * scale, v[q].y * scale);
+// ---- Channel pairs: the mirror rows of a block -------------------------------------------------
+// A slab holds Z = FFT(x_ch + i·x_ch+1) (two channels of one batch row, each with its own filter),
+// so the spectral product needs the split X_ch[k] = (Z[k] + conj Z[n−k])/2, X_ch+1[k] =
+// (Z[k] − conj Z[n−k])/2i, and Z[n−k] lies in another row: with k = k1 + n1·k2, n − k is
+// (n1 − k1) + n1·(n2 − 1 − k2) for k1 ≠ 0 and n1·((n2 − k2) mod n2) for k1 = 0. So a row block
+// takes two mirror rows: block m of a slab's n1/2 takes k1 = m and n1 − m (m ≥ 1), or k1 = 0 and
+// n1/2 (m = 0: each row its own mirror). Row s of the block is workspace row r[s] = rev(k1[s]).
+struct Mirror {
+    unsigned m, k1[2], r[2];
+};
+__device__ inline Mirror mirror_rows(unsigned m, unsigned log2n1) {
+    const unsigned n1 = 1u << log2n1;
+    Mirror x;
+    x.m = m;
+    x.k1[0] = m;
+    x.k1[1] = m == 0 ? n1 / 2 : n1 - m;
+    x.r[0] = rev(x.k1[0], log2n1);
+    x.r[1] = rev(x.k1[1], log2n1);
+    return x;
+}
+// f(sa, ka, sb, kb) once for every mirror pair {(row sa, bin ka), (row sb, bin kb)} of the block,
+// n − k of (sa, ka) being (sb, kb); thread j takes pairs whose first point is one of its bins
+// k2 = j + q·n2/16 (consecutive j per warp: conflict-free natural-order reads of both). m ≥ 1: its
+// bins of row 1 with their mirrors n2 − 1 − k2 in row 0 (every point of both rows once). m = 0:
+// its bins of row 0 up to their mirror (n2 − k2) mod n2 (k2 = 0 and n2/2 are their own: k = 0
+// and n/2), then those of row 1 below their mirror n2 − 1 − k2.
+template <class F> __device__ inline void for_each_mirror(unsigned m, unsigned n2, F&& f) {
+    const unsigned j = threadIdx.x, cnt = n2 >> 4;
+    if (m != 0) {
+#pragma unroll 4
+        for (int q = 0; q < 16; ++q) {
+            const unsigned k = j + q * cnt;
+            f(1, k, 0, n2 - 1 - k);
+        }
         return;
     }
-    const float2* __restrict__ hrow = reinterpret_cast<const float2*>(p.hf) + ch * n + (uint64_t)r * n2;
-#pragma unroll
-    for (int q = 0; q < 16; ++q) v[q] = cmul(v[q], hrow[j + q * cnt]);
-    smfft::dft<16, true>(v);
-    __syncthreads();
-    lrow::bfly_write(z, n2, lrow::written_by(4, 0), j, 0, v);
-    __syncthreads();
-    in = lrow::mids<1, true>(zs, N2, E, tw);
-    lrow::last<true>(z, n2, in, lrow::pass_tw<true>(tw, E, N2 - 4, j), v);
-    lrow::out_twiddle(v, tw, n2, rev(r, log2n1));
-#pragma unroll
-    for (int q = 0; q < 16; ++q) row[j + q * cnt] = v[q];
+#pragma unroll 4
+    for (int q = 0; q < 16; ++q) {
+        const unsigned k = j + q * cnt, km = (n2 - k) & (n2 - 1);
+        if (k <= km) f(0, k, 0, km);
+    }
+#pragma unroll 4
+    for (int q = 0; q < 16; ++q) {
+        const unsigned k = j + q * cnt, km = n2 - 1 - k;
+        if (k < km) f(1, k, 1, km);
+    }
 }
+// Z at k and n − k → S = Z[k] + conj Z[n−k] = 2·X_ch[k] and D = Z[k] − conj Z[n−k] = 2i·X_ch+1[k].
+__device__ inline void split(float2 zk, float2 zm, float2& S, float2& D) {
+    S = make_float2(zk.x + zm.x, zk.y - zm.y);
+    D = make_float2(zk.x - zm.x, zk.y + zm.y);
+}
+// Spectra P of channel ch and Q of ch + 1 at k (real signals) → the pair's Y[k] = P + iQ and
+// Y[n−k] = conj P + i·conj Q.
+__device__ inline void join(float2 P, float2 Q, float2& yk, float2& ym) {
+    yk = make_float2(P.x - Q.y, P.y + Q.x);
+    ym = make_float2(P.x + Q.y, Q.x - P.y);
+}
+// Natural-order bins of thread j from z, then (after a barrier: z is overwritten) the first
+// inverse pass (Ns = 1) written for the middle passes: the inverse's P0 from a row in natural order.
+template <int NB> __device__ inline void p0_inv_natural(float* const (&z)[NB], unsigned n2) {
+    const unsigned j = threadIdx.x, cnt = n2 >> 4;
+    float2 v[NB][16];
+#pragma unroll
+    for (int b = 0; b < NB; ++b)
+#pragma unroll
+        for (int q = 0; q < 16; ++q) v[b][q] = ld(z[b], n2, j + q * cnt);
+    __syncthreads();
+#pragma unroll
+    for (int b = 0; b < NB; ++b) {
+        smfft::dft<16, true>(v[b]);
+        bfly_write(z[b], n2, written_by(4, 0), j, 0, v[b]);
+    }
+    __syncthreads();
+}
+// Thread j's bins (v[q] = bin j + q·n2/16) into z in natural order.
+__device__ inline void st_natural(float* z, unsigned n2, const float2 (&v)[16]) {
+    const unsigned j = threadIdx.x, cnt = n2 >> 4;
+#pragma unroll
+    for (int q = 0; q < 16; ++q) st(z, n2, j + q * cnt, v[q]);
+}
+}  // namespace lrow
 
-// Backward pass 2, one block per (channel, workspace row r), blockIdx.x = ch·n1 + r. For every
-// pair pr in order: row FFTs of Za = A_b0 + i·A_b1 (ws, from pass 1 on a = pre ⊙ v) and
-// Zg = G_b0 + i·G_b1 (ws_g, pass 1 on g = grad_y ⊙ post), both between the same barriers;
-// acc += Zg·conj(Za), whose inverse has real part Σ_b corr(g_b, a_b) (the cross terms land in the
-// imaginary part); Za·H (conv, for grad_post) and Zg·conj(H) (correlation, for grad_a) inverted and
-// twiddled in place. Then acc/n inverted and twiddled into hw [C, n] (the grad_h slab). acc sits
-// in shared memory at bin k2 = j + q·n2/16, touched only by thread j (no barrier; consecutive j per
-// warp: conflict-free). Barriers: 1 + 2 + 2 + 2 = 7 per pair (4 FFTs), 2 + 2 for acc's inverse.
-// Two butterflies live across a barrier: ~254 registers, one block (8 warps) per SM; the buffers
-// one after the other (128 registers, two blocks) executed ~40 % more instructions in the model
-// and spilled on sm_80. Shared memory: 3 rows of n2 complex.
-__device__ inline void long_rows_bwd(const HyenaFftConvLongBwdParams pb) {
-    const HyenaFftConvLongParams& p = pb.fwd;
-    HYENA_DYN_SHARED(float, za);  // za, zg, acc: n2 complex each, as two float planes
+// Pass 2, one block per pair of mirror rows (lrow::Mirror; blockIdx.x = (cp·B + b)·n1/2 + m):
+// n2-point forward FFTs of both rows; no spectrum (hf = 0, the filter): scale by 1/(4n) and store
+// (natural k2 order: the spectrum layout, W = FFT(h_ch + i·h_ch+1)/4n); else both spectra to
+// shared memory in natural order, the channel split and product at every mirror pair
+// (Y = X_ch·H_ch + i·X_ch+1·H_ch+1 from Z and W at k and n − k: lrow::split, join), inverse FFTs,
+// twiddle W_n^{−t2·k1}, store. Passes: see lrow. Barriers (n2 = 4096): the table 1, per forward
+// FFT 3 (+ 1 before row 0's spectrum is stored over its buffer), the exchange 2 + 1, per inverse
+// 4: 19 for the convolution's 4 FFTs, 7 for the filter's 2. Shared memory: 2 rows of n2 complex.
+__device__ inline void long_rows(const HyenaFftConvLongParams p) {
+    HYENA_DYN_SHARED(float, z0);  // the block's two rows, n2 complex each as two float planes
     __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
     const unsigned log2n1 = (unsigned)p.log2n1, N2 = row_log2(p);  // compile time: see HYENA_LONG_ROW_LOG2
     const unsigned n1 = 1u << log2n1, n2 = 1u << N2, E = log2n1 + N2, j = threadIdx.x, cnt = n2 >> 4;
     lrow::check_shape(N2, E);
-    float* zg = za + 2 * n2;
-    float* acc = zg + 2 * n2;
     const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
     const uint64_t n = (uint64_t)n1 * n2;
-    const uint64_t P = (p.b + 1) / 2;
-    const unsigned r = (unsigned)(blockIdx.x % n1);
-    const uint64_t ch = blockIdx.x / n1;
-    const unsigned k1 = rev(r, log2n1);
-    const float2* __restrict__ hrow = reinterpret_cast<const float2*>(p.hf) + ch * n + (uint64_t)r * n2;
-    float* const zs[2] = {za, zg};
-    const smfft::TwPowers tpf = lrow::pass_tw<false>(tw, E, N2 - 4, j), tpi = lrow::pass_tw<true>(tw, E, N2 - 4, j);
-    for (uint64_t pr = 0; pr < P; ++pr) {
-        float2* __restrict__ ra = reinterpret_cast<float2*>(p.ws) + (ch * P + pr) * n + (uint64_t)r * n2;
-        float2* __restrict__ rg = reinterpret_cast<float2*>(pb.ws_g) + (ch * P + pr) * n + (uint64_t)r * n2;
-        if (pr != 0) __syncthreads();  // the previous pair's last pass has read za, zg
-        lrow::p0(za, n2, [&](unsigned pt) { return ra[pt]; });
-        lrow::p0(zg, n2, [&](unsigned pt) { return rg[pt]; });
+    const unsigned half = n1 >> 1;
+    const uint64_t rowid = blockIdx.x / half;  // cp·B + b: the slab
+    const lrow::Mirror mr = lrow::mirror_rows((unsigned)(blockIdx.x % half), log2n1);
+    float* const z[2] = {z0, z0 + 2 * n2};
+    float2* __restrict__ slab = reinterpret_cast<float2*>(p.ws) + rowid * n;
+    float2 v[16];
+#pragma unroll 1
+    for (int s = 0; s < 2; ++s) {
+        float2* __restrict__ row = slab + (uint64_t)(s ? mr.r[1] : mr.r[0]) * n2;
+        float* const zr = s ? z[1] : z[0];
+        lrow::p0(zr, n2, [&](unsigned pt) { return row[pt]; });
         __syncthreads();
-        lrow::Layout in = lrow::mids<2, false>(zs, N2, E, tw);
-        float2 a[16], g[16];
-        lrow::last<false>(za, n2, in, tpf, a);
-        lrow::last<false>(zg, n2, in, tpf, g);
+        float* const zs[1] = {s ? z[1] : z[0]};
+        const lrow::Layout in = lrow::mids<1, false>(zs, N2, E, tw);
+        lrow::last<false>(zs[0], n2, in, lrow::pass_tw<false>(tw, E, N2 - 4, j), v);
+        if (!p.hf) {
+            const float scale = 0.25f / (float)n;  // a power of two: exact
 #pragma unroll
-        for (int q = 0; q < 16; ++q) {
-            const unsigned k = j + q * cnt;
-            const float2 h = hrow[k], c = cmul(g[q], conjf2(a[q]));
-            lrow::st(acc, n2, k, pr == 0 ? c : cadd(lrow::ld(acc, n2, k), c));
-            a[q] = cmul(a[q], h);
-            g[q] = cmul(g[q], conjf2(h));
+            for (int q = 0; q < 16; ++q) row[j + q * cnt] = make_float2(v[q].x * scale, v[q].y * scale);
+            continue;
         }
-        smfft::dft<16, true>(a);
-        smfft::dft<16, true>(g);
-        __syncthreads();
-        lrow::bfly_write(za, n2, lrow::written_by(4, 0), j, 0, a);
-        lrow::bfly_write(zg, n2, lrow::written_by(4, 0), j, 0, g);
-        __syncthreads();
-        in = lrow::mids<2, true>(zs, N2, E, tw);
-        lrow::last<true>(za, n2, in, tpi, a);
-        lrow::out_twiddle(a, tw, n2, k1);
-#pragma unroll
-        for (int q = 0; q < 16; ++q) ra[j + q * cnt] = a[q];
-        lrow::last<true>(zg, n2, in, tpi, g);
-        lrow::out_twiddle(g, tw, n2, k1);
-#pragma unroll
-        for (int q = 0; q < 16; ++q) rg[j + q * cnt] = g[q];
+        __syncthreads();  // every thread's last pass has read z[s]
+        lrow::st_natural(zs[0], n2, v);
     }
-    const float inv_n = 1.0f / (float)n;  // a power of two: exact
-    float2 x[16];
-#pragma unroll
-    for (int q = 0; q < 16; ++q) {
-        const float2 c = lrow::ld(acc, n2, j + q * cnt);
-        x[q] = make_float2(c.x * inv_n, c.y * inv_n);
-    }
-    smfft::dft<16, true>(x);
-    __syncthreads();  // the last pair's last pass has read za
-    lrow::bfly_write(za, n2, lrow::written_by(4, 0), j, 0, x);
+    if (!p.hf) return;
     __syncthreads();
-    float* const z1[1] = {za};
-    const lrow::Layout in = lrow::mids<1, true>(z1, N2, E, tw);
-    lrow::last<true>(za, n2, in, tpi, x);
-    lrow::out_twiddle(x, tw, n2, k1);
-    float2* __restrict__ hw = reinterpret_cast<float2*>(pb.slab) + ch * n + (uint64_t)r * n2;
+    // W = FFT(h_ch + i·h_ch+1)/4n: S_w = 2·H_ch/4n, D_w = 2i·H_ch+1/4n, so S_z·S_w = X_ch·H_ch/n and
+    // −D_z·D_w = X_ch+1·H_ch+1/n (the 1/n of the inverse folded in).
+    const float2* __restrict__ hf = reinterpret_cast<const float2*>(p.hf) + (rowid / p.b) * n;
+    const float2* const h[2] = {hf + (uint64_t)mr.r[0] * n2, hf + (uint64_t)mr.r[1] * n2};
+    lrow::for_each_mirror(mr.m, n2, [&](int sa, unsigned ka, int sb, unsigned kb) {
+        float2 sz, dz, sw, dw, yk, ym;
+        lrow::split(lrow::ld(z[sa], n2, ka), lrow::ld(z[sb], n2, kb), sz, dz);
+        lrow::split(h[sa][ka], h[sb][kb], sw, dw);
+        const float2 q = cmul(dz, dw);
+        lrow::join(cmul(sz, sw), make_float2(-q.x, -q.y), yk, ym);
+        lrow::st(z[sa], n2, ka, yk);
+        lrow::st(z[sb], n2, kb, ym);
+    });
+    __syncthreads();
+#pragma unroll 1
+    for (int s = 0; s < 2; ++s) {
+        float* const zs[1] = {s ? z[1] : z[0]};
+        lrow::p0_inv_natural<1>(zs, n2);
+        const lrow::Layout in = lrow::mids<1, true>(zs, N2, E, tw);
+        lrow::last<true>(zs[0], n2, in, lrow::pass_tw<true>(tw, E, N2 - 4, j), v);
+        lrow::out_twiddle(v, tw, n2, s ? mr.k1[1] : mr.k1[0]);
+        float2* __restrict__ row = slab + (uint64_t)(s ? mr.r[1] : mr.r[0]) * n2;
 #pragma unroll
-    for (int q = 0; q < 16; ++q) hw[j + q * cnt] = x[q];
+        for (int q = 0; q < 16; ++q) row[j + q * cnt] = v[q];
+    }
+}
+
+// Backward pass 2, one block per (channel pair cp, mirror rows m), blockIdx.x = cp·n1/2 + m. For
+// every batch row b in order: row FFTs of Za = FFT(a_ch + i·a_ch+1) (ws, pass 1 on a = pre ⊙ v)
+// and Zg (ws_g, pass 1 on g = grad_y ⊙ post) of both mirror rows (Za and Zg of a row between the
+// same barriers), then at every mirror pair the channel split (lrow::split) and
+//   acc += G·conj(A) per channel (the spectrum of Σ_b corr(g_b, a_b), packed as the two channels'
+//          real signals are: real part ch, imaginary ch + 1);
+//   Za ← A·H per channel (conv, for grad_post), Zg ← G·conj(H) (correlation, for grad_a);
+// inverted and twiddled in place. Then acc/4n inverted and twiddled into the grad_h slab [⌈C/2⌉, n].
+// acc sits in shared memory (natural order), each mirror pair read and written by one thread.
+// Barriers per batch row: 4 per row forward, 1 + 4 + 4 for the product and the inverses; 4 for
+// acc. Two butterflies live across a barrier (za, zg of one row): one block (8 warps) per SM,
+// which the shared memory (6 rows of n2 complex, 192 KiB) sets anyway.
+__device__ inline void long_rows_bwd(const HyenaFftConvLongBwdParams pb) {
+    const HyenaFftConvLongParams& p = pb.fwd;
+    HYENA_DYN_SHARED(float, zb);  // za[2], zg[2], acc[2]: n2 complex each, as two float planes
+    __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
+    const unsigned log2n1 = (unsigned)p.log2n1, N2 = row_log2(p);  // compile time: see HYENA_LONG_ROW_LOG2
+    const unsigned n1 = 1u << log2n1, n2 = 1u << N2, E = log2n1 + N2, j = threadIdx.x, cnt = n2 >> 4;
+    lrow::check_shape(N2, E);
+    float* const za[2] = {zb, zb + 2 * n2};
+    float* const zg[2] = {zb + 4 * n2, zb + 6 * n2};
+    float* const acc[2] = {zb + 8 * n2, zb + 10 * n2};
+    const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
+    const uint64_t n = (uint64_t)n1 * n2;
+    const unsigned half = n1 >> 1;
+    const uint64_t cp = blockIdx.x / half;
+    const lrow::Mirror mr = lrow::mirror_rows((unsigned)(blockIdx.x % half), log2n1);
+    const float2* __restrict__ hf = reinterpret_cast<const float2*>(p.hf) + cp * n;
+    const float2* const h[2] = {hf + (uint64_t)mr.r[0] * n2, hf + (uint64_t)mr.r[1] * n2};
+    for (uint64_t b = 0; b < p.b; ++b) {
+        float2* __restrict__ sa = reinterpret_cast<float2*>(p.ws) + (cp * p.b + b) * n;
+        float2* __restrict__ sg = reinterpret_cast<float2*>(pb.ws_g) + (cp * p.b + b) * n;
+#pragma unroll
+        for (int s = 0; s < 2; ++s) {
+            const float2* ra = sa + (uint64_t)mr.r[s] * n2;
+            const float2* rg = sg + (uint64_t)mr.r[s] * n2;
+            lrow::p0(za[s], n2, [&](unsigned pt) { return ra[pt]; });
+            lrow::p0(zg[s], n2, [&](unsigned pt) { return rg[pt]; });
+            __syncthreads();
+            float* const zs[2] = {za[s], zg[s]};
+            const lrow::Layout in = lrow::mids<2, false>(zs, N2, E, tw);
+            float2 a[16], g[16];
+            {
+                const smfft::TwPowers tpf = lrow::pass_tw<false>(tw, E, N2 - 4, j);
+                lrow::last<false>(za[s], n2, in, tpf, a);
+                lrow::last<false>(zg[s], n2, in, tpf, g);
+            }
+            __syncthreads();  // every thread's last pass has read za[s], zg[s]
+            lrow::st_natural(za[s], n2, a);
+            lrow::st_natural(zg[s], n2, g);
+        }
+        __syncthreads();
+        const bool first = b == 0;
+        lrow::for_each_mirror(mr.m, n2, [&](int s0, unsigned k0, int s1, unsigned k1) {
+            float2 sa_, da, sg_, dg, sw, dw, yk, ym;
+            lrow::split(lrow::ld(za[s0], n2, k0), lrow::ld(za[s1], n2, k1), sa_, da);
+            lrow::split(lrow::ld(zg[s0], n2, k0), lrow::ld(zg[s1], n2, k1), sg_, dg);
+            lrow::split(h[s0][k0], h[s1][k1], sw, dw);
+            // S_g·conj S_a = 4·G_ch·conj A_ch, D_g·conj D_a = 4·G_ch+1·conj A_ch+1 (scaled at the end).
+            lrow::join(cmul(sg_, conjf2(sa_)), cmul(dg, conjf2(da)), yk, ym);
+            if (!first) {
+                yk = cadd(yk, lrow::ld(acc[s0], n2, k0));
+                ym = cadd(ym, lrow::ld(acc[s1], n2, k1));
+            }
+            lrow::st(acc[s0], n2, k0, yk);
+            lrow::st(acc[s1], n2, k1, ym);
+            // A·H/n per channel (see long_rows) and G·conj(H)/n: S_g·conj S_w, D_g·conj D_w.
+            const float2 q = cmul(da, dw);
+            lrow::join(cmul(sa_, sw), make_float2(-q.x, -q.y), yk, ym);
+            lrow::st(za[s0], n2, k0, yk);
+            lrow::st(za[s1], n2, k1, ym);
+            lrow::join(cmul(sg_, conjf2(sw)), cmul(dg, conjf2(dw)), yk, ym);
+            lrow::st(zg[s0], n2, k0, yk);
+            lrow::st(zg[s1], n2, k1, ym);
+        });
+        __syncthreads();
+#pragma unroll
+        for (int s = 0; s < 2; ++s) {
+            float* const zs[2] = {za[s], zg[s]};
+            lrow::p0_inv_natural<2>(zs, n2);
+            const lrow::Layout in = lrow::mids<2, true>(zs, N2, E, tw);
+            float2 x[16];
+            lrow::last<true>(za[s], n2, in, lrow::pass_tw<true>(tw, E, N2 - 4, j), x);
+            lrow::out_twiddle(x, tw, n2, mr.k1[s]);
+            float2* ra = sa + (uint64_t)mr.r[s] * n2;
+#pragma unroll
+            for (int q = 0; q < 16; ++q) ra[j + q * cnt] = x[q];
+            lrow::last<true>(zg[s], n2, in, lrow::pass_tw<true>(tw, E, N2 - 4, j), x);
+            lrow::out_twiddle(x, tw, n2, mr.k1[s]);
+            float2* rg = sg + (uint64_t)mr.r[s] * n2;
+#pragma unroll
+            for (int q = 0; q < 16; ++q) rg[j + q * cnt] = x[q];
+        }
+    }
+    // acc = 4·Σ_b G·conj(A) (packed): inverted into the slab, scaled by 1/(4n) (exact). B = 0
+    // (the loop above never ran): an empty sum.
+    if (p.b == 0) {
+        float2 zero[16];
+#pragma unroll
+        for (int q = 0; q < 16; ++q) zero[q] = make_float2(0.f, 0.f);
+        lrow::st_natural(acc[0], n2, zero);
+        lrow::st_natural(acc[1], n2, zero);
+    }
+    const float scale = 0.25f / (float)n;
+    lrow::p0_inv_natural<2>(acc, n2);
+    const lrow::Layout in = lrow::mids<2, true>(acc, N2, E, tw);
+    float2* __restrict__ hw = reinterpret_cast<float2*>(pb.slab) + cp * n;
+#pragma unroll
+    for (int s = 0; s < 2; ++s) {
+        float2 x[16];
+        lrow::last<true>(acc[s], n2, in, lrow::pass_tw<true>(tw, E, N2 - 4, j), x);
+        lrow::out_twiddle(x, tw, n2, mr.k1[s]);
+        float2* row = hw + (uint64_t)mr.r[s] * n2;
+#pragma unroll
+        for (int q = 0; q < 16; ++q) row[j + q * cnt] = make_float2(x[q].x * scale, x[q].y * scale);
+    }
 }
 
 // Pass 3's output of point t < L of the pair's rows from its convolution value conv (real part:
-// row b0, imaginary: b1): y = post ⊙ (conv + D·a), a = pre ⊙ v. With grad_d (the backward's grad_h
-// pass, p.b = 1, p.ws = the slab): y = the real part, and its lag 0 to grad_d.
+// channel ch, imaginary: ch + 1): y = post ⊙ (conv + D·a), a = pre ⊙ v. With grad_d (the
+// backward's grad_h pass, p.b = 1, p.ws = the slab): y = conv itself (grad_h [C, L] of both
+// channels), and its lag 0 to grad_d.
 template <typename T> struct PassOut {
     const T* v;
     const T* pre;
     const T* post;
     T* y;
     T* grad_d;
-    float dd;
+    float dd0, dd1;
     uint64_t off0, off1, ch;
     bool has1;
     __device__ PassOut(const HyenaFftConvLongParams& p, const LongTile& tl, T* gd)
@@ -1889,27 +2045,33 @@ template <typename T> struct PassOut {
           post(p.post ? reinterpret_cast<const T*>(p.post) : nullptr),
           y(reinterpret_cast<T*>(p.y)),
           grad_d(gd),
-          dd(p.d ? to_f32<T>(reinterpret_cast<const T*>(p.d)[tl.ch]) : 0.f),
-          off0((2 * tl.pr * p.c + tl.ch) * p.l),
-          off1(off0 + p.c * p.l),
+          dd0(p.d ? to_f32<T>(reinterpret_cast<const T*>(p.d)[tl.ch]) : 0.f),
+          dd1(p.d && tl.has1 ? to_f32<T>(reinterpret_cast<const T*>(p.d)[tl.ch + 1]) : 0.f),
+          off0(tl.off0),
+          off1(tl.off1),
           ch(tl.ch),
           has1(tl.has1) {}
     __device__ void operator()(uint64_t t, float2 conv) const {
         if (grad_d) {
-            // grad_h [C, L] = real part of the batch-summed correlation; lag 0 is grad_D[c].
+            // grad_h [C, L]: the batch-summed correlations of ch (real part) and ch + 1
+            // (imaginary); lag 0 is grad_D.
             y[off0 + t] = from_f32<T>(conv.x);
             if (t == 0) grad_d[ch] = from_f32<T>(conv.x);
+            if (has1) {
+                y[off1 + t] = from_f32<T>(conv.y);
+                if (t == 0) grad_d[ch + 1] = from_f32<T>(conv.y);
+            }
             return;
         }
         float a0 = to_f32<T>(v[off0 + t]);
         if (pre) a0 *= to_f32<T>(pre[off0 + t]);
-        float y0 = conv.x + dd * a0;
+        float y0 = conv.x + dd0 * a0;
         if (post) y0 *= to_f32<T>(post[off0 + t]);
         y[off0 + t] = from_f32<T>(y0);
         if (has1) {
             float a1 = to_f32<T>(v[off1 + t]);
             if (pre) a1 *= to_f32<T>(pre[off1 + t]);
-            float y1 = conv.y + dd * a1;
+            float y1 = conv.y + dd1 * a1;
             if (post) y1 *= to_f32<T>(post[off1 + t]);
             y[off1 + t] = from_f32<T>(y1);
         }
@@ -1946,9 +2108,9 @@ template <typename T> __device__ inline void long_out_reg(const HyenaFftConvLong
 }
 
 // Pass 3: inverse n1-point FFTs down the tile's columns (bit-reversed rows in, t1 natural out);
-// keep t = n2·t1 + t2 < L; y = post ⊙ (conv + D·a) for rows b0 (real part) and b1 (imaginary).
-// With grad_d (the backward's grad_h pass, p.b = 1, p.ws = the slab): y = the real part, and its
-// lag 0 to grad_d.
+// keep t = n2·t1 + t2 < L; y = post ⊙ (conv + D·a) for channels ch (real part) and ch + 1
+// (imaginary). With grad_d (the backward's grad_h pass, p.b = 1, p.ws = the slab): y = grad_h of
+// both channels, and their lag 0 to grad_d.
 template <typename T> __device__ inline void long_out(const HyenaFftConvLongParams p, T* grad_d = nullptr) {
     HYENA_DYN_SHARED(float, s);  // the tile, n1·tc complex as two float planes
     __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
@@ -2005,7 +2167,8 @@ extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftc
 extern "C" __global__ void hyena_fftconv_long_cols_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<float>(p); }
 extern "C" __global__ void hyena_fftconv_long_cols_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_fftconv_long_cols_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__half>(p); }
-extern "C" __global__ void hyena_fftconv_long_rows(const HyenaFftConvLongParams p) { hyena_fftconv::long_rows(p); }
+// 3 row blocks per SM (2 rows of n2 complex = 64 KiB of shared memory each): at most 85 registers.
+extern "C" __global__ void __launch_bounds__(HYENA_LONG_ROW_THREADS, 3) hyena_fftconv_long_rows(const HyenaFftConvLongParams p) { hyena_fftconv::long_rows(p); }
 extern "C" __global__ void hyena_fftconv_long_rows_bwd(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_rows_bwd(p); }
 extern "C" __global__ void hyena_fftconv_long_out_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<float>(p); }
 extern "C" __global__ void hyena_fftconv_long_out_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<__nv_bfloat16>(p); }

@@ -143,30 +143,32 @@ typedef struct HyenaFftConvBwdParams {
     uint64_t log2n;     /* n = 2^log2n >= 2L, n >= 4 */
 } HyenaFftConvBwdParams;
 
-/* Multi-pass (four-step) path for long rows, n = 2^(log2n1 + log2n2) >= 2L, P = ceil(B/2) pairs of
- * batch rows per channel (rows 2pr and 2pr+1 share one complex FFT: real and imaginary parts).
+/* Multi-pass (four-step) path for long rows, n = 2^(log2n1 + log2n2) >= 2L, P = ceil(C/2) channel
+ * pairs: channels 2cp and 2cp+1 of a batch row share one complex FFT (real and imaginary parts;
+ * an odd C's last channel is alone, imaginary part 0); slab s = cp*B + b of the workspace.
  * Forward kernels (kernels/fftconv.cu, "multi-pass" section), all taking HyenaFftConvLongParams:
- *   hyena_fftconv_long_cols_{f32,bf16,f16}: pass 1, one block per (channel, pair, tile of 2^log2tile
- *     columns), blockIdx.x = (c*P + pr)*(n2 >> log2tile) + tile; n1 * 2^log2tile float2 of dynamic
- *     shared memory. Reads v (and pre), writes ws [C, P, n] complex.
- *   hyena_fftconv_long_rows: pass 2 (dtype-free), one block per workspace row of n2,
- *     blockIdx.x = (c*n1 + r)*P + pr; n2 float2 of dynamic shared memory. Multiplies by the
- *     spectrum hf and inverts; with hf = 0 it makes the spectrum instead (forward FFT scaled by 1/n,
- *     in place).
+ *   hyena_fftconv_long_cols_{f32,bf16,f16}: pass 1, one block per (channel pair, batch row, tile of
+ *     2^log2tile columns), blockIdx.x = (cp*B + b)*(n2 >> log2tile) + tile; n1 * 2^log2tile float2
+ *     of dynamic shared memory. Reads v (and pre), writes ws [P, B, n] complex.
+ *   hyena_fftconv_long_rows: pass 2 (dtype-free), one block per pair of mirror rows of a slab
+ *     (k1 = m and n1 - m; m = 0: k1 = 0 and n1/2), blockIdx.x = (cp*B + b)*(n1/2) + m; 2 n2 float2
+ *     of dynamic shared memory. Splits the pair's spectrum by symmetry, multiplies each channel by
+ *     its spectrum in hf and inverts; with hf = 0 it makes the spectrum instead (forward FFT
+ *     scaled by 1/(4n), in place).
  *   hyena_fftconv_long_out_{f32,bf16,f16}: pass 3, grid and shared memory as pass 1; writes y.
  *   hyena_fftconv_long_{cols,out}_reg_{f32,bf16,f16} (and long_grad_h_reg_*, below): passes 1 and 3
  *     for n1 <= 32, one column per thread (2^log2tile = blockDim = 256 columns), no dynamic shared
  *     memory.
  * The filter spectrum is passes 1 and 2 on v = h [C, L] with B = 1, pre = 0, hf = 0, ws = the
- * spectrum [C, n]. */
+ * spectrum [P, n] complex (it serves the C channels it was made from, in the same pairs). */
 typedef struct HyenaFftConvLongParams {
     uint64_t v;        /* const T*, [B, C, L]: the rows pass 1 transforms */
     uint64_t pre;      /* const T*, [B, C, L] (gate applied before the convolution), or 0 */
     uint64_t post;     /* const T*, [B, C, L] (gate applied after it, pass 3), or 0 */
-    uint64_t hf;       /* const float2*, [C, n] four-step spectrum (pass 2 multiplies by it), or 0 */
+    uint64_t hf;       /* const float2*, [P, n] four-step spectrum (pass 2 multiplies by it), or 0 */
     uint64_t d;        /* const T*, [C] (skip term of pass 3), or 0 */
     uint64_t y;        /* T*, [B, C, L]: pass 3's output */
-    uint64_t ws;       /* float2*, [C, P, n] workspace */
+    uint64_t ws;       /* float2*, [P, B, n] workspace */
     uint64_t b;        /* batch B */
     uint64_t c;        /* channels C */
     uint64_t l;        /* length L >= 1 */
@@ -179,15 +181,17 @@ typedef struct HyenaFftConvLongParams {
  * Flash_bwd_params extends Flash_fwd_params). Passes 1 and 3 of the forward serve the backward
  * with their own params (pass 1 on a = pre * v into fwd.ws and on g = grad_y * post into ws_g;
  * pass 3 for grad_post, grad_v, grad_pre); the two backward-only kernels take this struct:
- *   hyena_fftconv_long_rows_bwd: one block per (c, r), blockIdx.x = c*n1 + r, 3 n2 float2 of
- *     shared memory; sums over the pairs in order, writes the grad_h slab [C, n] complex to slab
- *     (and leaves Za * H in fwd.ws, Zg * conj(H) in ws_g for pass 3).
- *   hyena_fftconv_long_grad_h_{f32,bf16,f16}: pass 3 over the slab (one row per channel, grid
- *     C * (n2 >> log2tile)): grad_h = its real part for t < L, grad_D = its lag 0. */
+ *   hyena_fftconv_long_rows_bwd: one block per (channel pair cp, mirror rows m), blockIdx.x =
+ *     cp*(n1/2) + m, 6 n2 float2 of dynamic shared memory; sums over the batch rows in order,
+ *     writes the grad_h slab [P, n] complex to slab (and leaves Za * H in fwd.ws, Zg * conj(H) in
+ *     ws_g for pass 3, per channel, joined as the forward's product is).
+ *   hyena_fftconv_long_grad_h_{f32,bf16,f16}: pass 3 over the slab (one slab per channel pair,
+ *     grid P * (n2 >> log2tile)): grad_h of channel 2cp = its real part, of 2cp+1 its imaginary
+ *     part, for t < L; grad_D = their lag 0. */
 typedef struct HyenaFftConvLongBwdParams {
-    HyenaFftConvLongParams fwd; /* fwd.ws = Za [C, P, n]; fwd.hf = the spectrum; shape fields */
-    uint64_t ws_g;              /* float2*, [C, P, n] workspace Zg */
-    uint64_t slab;              /* float2*, [C, n] grad_h slab */
+    HyenaFftConvLongParams fwd; /* fwd.ws = Za [P, B, n]; fwd.hf = the spectrum; shape fields */
+    uint64_t ws_g;              /* float2*, [P, B, n] workspace Zg */
+    uint64_t slab;              /* float2*, [P, n] grad_h slab */
     uint64_t grad_h;            /* T*, [C, L] (overwritten) */
     uint64_t grad_d;            /* T*, [C] (overwritten) */
 } HyenaFftConvLongBwdParams;

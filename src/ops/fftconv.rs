@@ -11,18 +11,21 @@
 //!   filter spectrum is fp32 complex, interleaved, `[C, n/2+1]` (`2·C·(n/2+1)` f32), scaled by 1/n.
 //! - **multi-pass** (four-step FFT in global memory, n = n1·n2), above those limits up to
 //!   [`LONG_MAX_LEN`] (2^22, FlashFFTConv's longest): three launches per call (column FFTs + twiddles, row FFTs × spectrum
-//!   and inverse, inverse column FFTs + gating), two batch rows of a channel per complex FFT. The
-//!   spectrum is the full complex `[C, n]` (`2·C·n` f32) in the four-step order (opaque: produce it
-//!   with [`fftconv_filter`] for the same `L`). The forward allocates a workspace of
-//!   `8·C·⌈B/2⌉·n` bytes and returns after the device finished; the backward `2·8·C·⌈B/2⌉·n + 8·C·n`
-//!   (+ `8·C·n` for the spectrum unless it is given: [`gated_fftconv_bwd_spectrum`]).
+//!   and inverse, inverse column FFTs + gating), two channels of a batch row per complex FFT
+//!   (`x_c + i·x_{c+1}`, split by symmetry in the row pass, where each block holds a row and its
+//!   mirror: every length and batch size, B = 1 included, pays half a complex FFT per row). The
+//!   spectrum is the full complex `[⌈C/2⌉, n]` (`2·⌈C/2⌉·n` f32) in the four-step order (opaque:
+//!   produce it with [`fftconv_filter`] for the same `L` and the same channels). The forward
+//!   allocates a workspace of `8·⌈C/2⌉·B·n` bytes, the backward `2·8·⌈C/2⌉·B·n + 8·⌈C/2⌉·n`
+//!   (+ `8·⌈C/2⌉·n` for the spectrum unless it is given: [`gated_fftconv_bwd_spectrum`]), freed
+//!   in stream order after their launches.
 //!
 //! The backward reads the same spectrum as the forward (except for `BWD_SMEM_MAX_LEN < L ≤
 //! SMEM_MAX_LEN`, [`fwd_spectrum_serves_bwd`]): a caller that keeps the forward's spectrum passes
 //! it to [`gated_fftconv_bwd_spectrum`] and spares the backward its filter FFT.
 //!
-//! [`spectrum_len`]`(c, l)` is always `c ×` a per-channel size, so per-channel slices of one
-//! spectrum are valid spectra. Longer rows than [`LONG_MAX_LEN`] are a [`HyenaError::TooLong`]; a
+//! A spectrum serves the channels it was made for ([`spectrum_len`]): on the multi-pass path a
+//! slice of it is not the spectrum of a channel slice. Longer rows than [`LONG_MAX_LEN`] are a [`HyenaError::TooLong`]; a
 //! device whose shared-memory limit is below a launch's need gives [`HyenaError::SharedMemory`]
 //! before anything is launched.
 
@@ -82,12 +85,14 @@ pub fn fft_size(l: usize) -> Result<usize> {
 }
 
 /// Number of f32 of the filter spectrum for `c` channels of length `l`: `2·C·(n/2+1)` on the
-/// shared-memory path (`L ≤` [`SMEM_MAX_LEN`]), `2·C·n` on the multi-pass path (full complex
-/// spectrum in the four-step layout). Always `C ×` a per-channel size, so per-channel slices are valid.
+/// shared-memory path (`L ≤` [`SMEM_MAX_LEN`]), `2·⌈C/2⌉·n` on the multi-pass path (one full
+/// complex spectrum of `h_c + i·h_{c+1}` per channel pair, in the four-step layout). A spectrum
+/// serves the channels it was made for: on the multi-pass path a slice of it is not the spectrum
+/// of a slice of the channels (make one per channel group, as the device operator does per order step).
 pub fn spectrum_len(c: usize, l: usize) -> Result<usize> {
     let n = fft_size(l)?;
-    let per = if l <= SMEM_MAX_LEN { 2 * (n / 2 + 1) } else { 2 * n };
-    c.checked_mul(per).ok_or_else(|| HyenaError::Invalid(format!("spectrum of C = {c} channels, L = {l} overflows")))
+    let (units, per) = if l <= SMEM_MAX_LEN { (c, 2 * (n / 2 + 1)) } else { (c.div_ceil(2), 2 * n) };
+    units.checked_mul(per).ok_or_else(|| HyenaError::Invalid(format!("spectrum of C = {c} channels, L = {l} overflows")))
 }
 
 /// Launch shape of the multi-pass path for FFT size `n`: `n = n1·n2`, column tiles of `2^log2tile`.
@@ -150,8 +155,14 @@ impl LongPlan {
             format!("hyena_fftconv_{pass}_{sfx}")
         }
     }
+    /// Dynamic shared memory of one row of pass 2 (n2 complex); its kernels hold two mirror
+    /// rows (the forward) or six (the backward: Za, Zg and the grad_h sum of both).
     fn rows_shared(&self) -> usize {
         8 * self.n2()
+    }
+    /// Row-pass blocks per workspace slab: one per pair of mirror rows (k1 and n1 − k1; 0 and n1/2).
+    fn row_blocks(&self) -> usize {
+        self.n1() / 2
     }
     /// One radix-16 butterfly per thread and pass (`lrow` in the .cu file).
     fn rows_block(&self) -> u32 {
@@ -229,14 +240,14 @@ pub fn fftconv_filter<'a, 'h, T: DeviceScalar>(
     let n = fft_size(l)?;
     Args::new(dev, "fftconv_filter")
         .arg("h [C, L]", &h, mul(c, l, "fftconv_filter C·L")?)
-        .arg("hf [C, n/2+1] complex", &hf, spectrum_len(c, l)?)
+        .arg("hf (spectrum_len: [C, n/2+1] or [⌈C/2⌉, n] complex)", &hf, spectrum_len(c, l)?)
         .align(8, "complex f32")
         .check()?;
     if c == 0 {
         return Ok(());
     }
     if l > SMEM_MAX_LEN {
-        // SAFETY: h [C, L] borrowed shared, hf [C, 2n] f32 (spectrum_len on this path) borrowed
+        // SAFETY: h [C, L] borrowed shared, hf [⌈C/2⌉, 2n] f32 (spectrum_len on this path) borrowed
         // exclusively, lengths checked above, not overlapping (checked).
         return unsafe { long_filter(dev, sfx, h.addr(), hf.addr(), c, l, n) };
     }
@@ -264,7 +275,7 @@ fn long_params(plan: &LongPlan, mut p: HyenaFftConvLongParams) -> HyenaFftConvLo
 
 /// Device addresses of the backward's arguments (0 = absent).
 struct LongBwdIo {
-    /// The filter spectrum `[C, n]` complex in the four-step layout ([`fftconv_filter_bwd`]).
+    /// The filter spectrum `[⌈C/2⌉, n]` complex in the four-step layout ([`fftconv_filter_bwd`]).
     hf: u64,
     d: u64,
     v: u64,
@@ -279,8 +290,8 @@ struct LongBwdIo {
 }
 
 /// Multi-pass backward (`L >` [`BWD_SMEM_MAX_LEN`]) with the filter spectrum given. Allocates the
-/// workspaces `Za`, `Zg` `[C, ⌈B/2⌉, n]` and the grad_h slab `[C, n]` (complex f32:
-/// `8·n·C·(2·⌈B/2⌉ + 1)` bytes), freed in stream order after the launches.
+/// workspaces `Za`, `Zg` `[⌈C/2⌉, B, n]` and the grad_h slab `[⌈C/2⌉, n]` (complex f32:
+/// `8·n·⌈C/2⌉·(2·B + 1)` bytes), freed in stream order after the launches.
 ///
 /// # Safety
 /// Every non-zero address of `io` is a view on `dev` of the length [`gated_fftconv_bwd`] checks
@@ -292,17 +303,18 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
     let rows = "hyena_fftconv_long_rows_bwd";
     let out = plan.cols_kernel("long_out", sfx);
     let cols_shared = check_shared(dev, &cols, plan.cols_shared())?;
-    let rows_shared = check_shared(dev, rows, 3 * plan.rows_shared())?;
+    let rows_shared = check_shared(dev, rows, 6 * plan.rows_shared())?;
     let out_shared = check_shared(dev, &out, plan.cols_shared())?;
     let grad_h = plan.cols_kernel("long_grad_h", sfx);
     let grad_h_shared = check_shared(dev, &grad_h, plan.cols_shared())?;
-    check_shared(dev, "hyena_fftconv_long_rows", plan.rows_shared())?;
-    let slabs = c.checked_mul(bs.div_ceil(2)).ok_or_else(|| HyenaError::Invalid("C·B overflows".into()))?;
+    check_shared(dev, "hyena_fftconv_long_rows", 2 * plan.rows_shared())?;
+    let cp = c.div_ceil(2);
+    let slabs = cp.checked_mul(bs).ok_or_else(|| HyenaError::Invalid("C·B overflows".into()))?;
     let what = "gated_fftconv_bwd (multi-pass)";
-    let g_rows = grid(c.saturating_mul(plan.n1()), what)?;
-    let g_h = grid(c.saturating_mul(plan.tiles()), what)?;
+    let g_rows = grid(cp.saturating_mul(plan.row_blocks()), what)?;
+    let g_h = grid(cp.saturating_mul(plan.tiles()), what)?;
     let ws_len = mul(slabs, 2 * plan.n(), &format!("{what}: workspace"))?;
-    let spec_len = mul3(2, c, plan.n(), &format!("{what}: spectrum"))?;
+    let spec_len = mul3(2, cp, plan.n(), &format!("{what}: spectrum"))?;
     let ws_a = DeviceBuffer::<f32>::alloc(dev, ws_len)?;
     let ws_g = DeviceBuffer::<f32>::alloc(dev, ws_len)?;
     let ws_h = DeviceBuffer::<f32>::alloc(dev, spec_len)?;
@@ -355,7 +367,7 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
     } else {
         launch_bwd(rows, g_rows, plan.rows_block(), rows_shared)?;
     }
-    // grad_h = Re(slab) for t < L, grad_D = its lag 0.
+    // grad_h of channel 2cp = Re(slab cp), of 2cp + 1 = Im(slab cp) for t < L; grad_D = their lag 0.
     launch_bwd(&grad_h, g_h, LONG_COLS_BLOCK, grad_h_shared)?;
     // The workspaces are freed in stream order after these launches (`crate::device`).
     Ok(())
@@ -365,14 +377,14 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
 /// scaled forward FFT) with `h` as the rows, `hf` as the workspace.
 ///
 /// # Safety
-/// `h` is `[C, L]` of the kernel's dtype and `hf` `[C, 2n]` f32 on `dev`, not overlapping, held for
+/// `h` is `[C, L]` of the kernel's dtype and `hf` `[⌈C/2⌉, 2n]` f32 on `dev`, not overlapping, held for
 /// the call (h unwritten, hf unshared).
 unsafe fn long_filter(dev: &Arc<dyn Device>, sfx: &str, h: u64, hf: u64, c: usize, l: usize, n: usize) -> Result<()> {
     let plan = LongPlan::new(n);
     let cols = plan.cols_kernel("long_cols", sfx);
     let rows = "hyena_fftconv_long_rows";
     let cols_shared = check_shared(dev, &cols, plan.cols_shared())?;
-    let rows_shared = check_shared(dev, rows, plan.rows_shared())?;
+    let rows_shared = check_shared(dev, rows, 2 * plan.rows_shared())?;
     let p = long_params(
         &plan,
         HyenaFftConvLongParams {
@@ -391,8 +403,9 @@ unsafe fn long_filter(dev: &Arc<dyn Device>, sfx: &str, h: u64, hf: u64, c: usiz
             log2tile: 0,
         },
     );
-    let g1 = grid(c.saturating_mul(plan.tiles()), "fftconv_filter (multi-pass)")?;
-    let g2 = grid(c.saturating_mul(plan.n1()), "fftconv_filter (multi-pass)")?;
+    let cp = c.div_ceil(2);
+    let g1 = grid(cp.saturating_mul(plan.tiles()), "fftconv_filter (multi-pass)")?;
+    let g2 = grid(cp.saturating_mul(plan.row_blocks()), "fftconv_filter (multi-pass)")?;
     // SAFETY: the caller's contract above.
     unsafe {
         launch(dev, &cols, LaunchConfig { grid: (g1, 1, 1), block: (LONG_COLS_BLOCK, 1, 1), shared_bytes: cols_shared }, &p)?;
@@ -400,8 +413,8 @@ unsafe fn long_filter(dev: &Arc<dyn Device>, sfx: &str, h: u64, hf: u64, c: usiz
     }
 }
 
-/// Multi-pass forward: allocates the workspace `[C, ⌈B/2⌉, n]` complex f32 (`8·C·⌈B/2⌉·n`
-/// bytes), runs the three passes and waits for the device before freeing it.
+/// Multi-pass forward: allocates the workspace `[⌈C/2⌉, B, n]` complex f32 (`8·⌈C/2⌉·B·n`
+/// bytes), runs the three passes; the workspace is freed in stream order after them.
 ///
 /// # Safety
 /// The addresses of `p` are views on `dev` of the lengths [`gated_fftconv_fwd_spectrum`] checks
@@ -410,16 +423,15 @@ unsafe fn long_filter(dev: &Arc<dyn Device>, sfx: &str, h: u64, hf: u64, c: usiz
 unsafe fn long_fwd(dev: &Arc<dyn Device>, sfx: &str, p: HyenaFftConvLongParams, n: usize) -> Result<()> {
     let plan = LongPlan::new(n);
     let (bs, c) = (p.b as usize, p.c as usize);
-    let pairs = bs.div_ceil(2);
     let cols = plan.cols_kernel("long_cols", sfx);
     let rows = "hyena_fftconv_long_rows";
     let out = plan.cols_kernel("long_out", sfx);
     let cols_shared = check_shared(dev, &cols, plan.cols_shared())?;
-    let rows_shared = check_shared(dev, rows, plan.rows_shared())?;
+    let rows_shared = check_shared(dev, rows, 2 * plan.rows_shared())?;
     let out_shared = check_shared(dev, &out, plan.cols_shared())?;
-    let slabs = c.checked_mul(pairs).ok_or_else(|| HyenaError::Invalid("C·B overflows".into()))?;
+    let slabs = c.div_ceil(2).checked_mul(bs).ok_or_else(|| HyenaError::Invalid("C·B overflows".into()))?;
     let g13 = grid(slabs.saturating_mul(plan.tiles()), "gated_fftconv_fwd (multi-pass)")?;
-    let g2 = grid(slabs.saturating_mul(plan.n1()), "gated_fftconv_fwd (multi-pass)")?;
+    let g2 = grid(slabs.saturating_mul(plan.row_blocks()), "gated_fftconv_fwd (multi-pass)")?;
     let ws_len = slabs
         .checked_mul(2 * plan.n())
         .ok_or_else(|| HyenaError::Invalid(format!("gated_fftconv_fwd workspace of {slabs}·2n f32 overflows")))?;
@@ -439,7 +451,7 @@ unsafe fn long_fwd(dev: &Arc<dyn Device>, sfx: &str, p: HyenaFftConvLongParams, 
 
 /// Gated convolution with a precomputed spectrum `hf` (from [`fftconv_filter`] for the same `L`).
 /// Shared-memory path: queued, returns at once. Multi-pass path (`L >` [`SMEM_MAX_LEN`]): allocates
-/// its workspace (`8·C·⌈B/2⌉·n` bytes) and returns after the device finished.
+/// its workspace (`8·⌈C/2⌉·B·n` bytes, freed in stream order after its launches) and returns.
 #[allow(clippy::too_many_arguments)]
 pub fn gated_fftconv_fwd_spectrum<'a, 'h, T: DeviceScalar>(
     dev: &Arc<dyn Device>,
@@ -458,7 +470,7 @@ pub fn gated_fftconv_fwd_spectrum<'a, 'h, T: DeviceScalar>(
     let n = fft_size(l)?;
     let total = mul3(bs, c, l, "gated_fftconv_fwd B·C·L")?;
     Args::new(dev, "gated_fftconv_fwd")
-        .arg("hf [C, n/2+1] complex", &hf, spectrum_len(c, l)?)
+        .arg("hf (spectrum_len: [C, n/2+1] or [⌈C/2⌉, n] complex)", &hf, spectrum_len(c, l)?)
         .align(8, "complex f32")
         .arg("D [C]", &d, c)
         .arg("v [B, C, L]", &v, total)
@@ -558,12 +570,12 @@ pub struct GatedConvGradViews<'a, T: crate::device::Pod> {
 
 /// Number of f32 of the filter spectrum the backward reads ([`fftconv_filter_bwd`]): the
 /// forward's [`spectrum_len`] except for `BWD_SMEM_MAX_LEN < L ≤ SMEM_MAX_LEN`, where the forward
-/// takes the shared-memory path and the backward the multi-pass one (`2·C·n`, four-step layout).
+/// takes the shared-memory path and the backward the multi-pass one (`2·⌈C/2⌉·n`, four-step layout).
 pub fn bwd_spectrum_len(c: usize, l: usize) -> Result<usize> {
     if fwd_spectrum_serves_bwd(l) {
         return spectrum_len(c, l);
     }
-    mul3(2, c, fft_size(l)?, "gated_fftconv_bwd: spectrum")
+    mul3(2, c.div_ceil(2), fft_size(l)?, "gated_fftconv_bwd: spectrum")
 }
 
 /// Whether the spectrum [`fftconv_filter`] makes for the forward is the one the backward reads
@@ -590,13 +602,13 @@ pub fn fftconv_filter_bwd<'a, 'h, T: DeviceScalar>(
     let sfx = suffix(T::DTYPE, "fftconv_filter_bwd")?;
     Args::new(dev, "fftconv_filter_bwd")
         .arg("h [C, L]", &h, mul(c, l, "fftconv_filter_bwd C·L")?)
-        .arg("hf [C, n] complex", &hf, bwd_spectrum_len(c, l)?)
+        .arg("hf [⌈C/2⌉, n] complex", &hf, bwd_spectrum_len(c, l)?)
         .align(8, "complex f32")
         .check()?;
     if c == 0 {
         return Ok(());
     }
-    // SAFETY: h [C, L] borrowed shared, hf [C, 2n] f32 borrowed exclusively, lengths checked
+    // SAFETY: h [C, L] borrowed shared, hf [⌈C/2⌉, 2n] f32 borrowed exclusively, lengths checked
     // above, not overlapping (checked).
     unsafe { long_filter(dev, sfx, h.addr(), hf.addr(), c, l, fft_size(l)?) }
 }
@@ -630,7 +642,7 @@ pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
 /// [`fwd_spectrum_serves_bwd`]). Deterministic: `grad_h` is reduced over the batch in the
 /// frequency domain (per-row spectra in a workspace, summed in batch order, one inverse FFT per
 /// channel), no atomics. Allocates workspaces on `dev` (shared-memory path, `L ≤`
-/// [`BWD_SMEM_MAX_LEN`]: `C·B·(n/2+1)` complex + `C·B` f32; multi-pass path: `2·C·⌈B/2⌉·n + C·n`
+/// [`BWD_SMEM_MAX_LEN`]: `C·B·(n/2+1)` complex + `C·B` f32; multi-pass path: `⌈C/2⌉·(2·B + 1)·n`
 /// complex), freed in stream order after the launches.
 #[allow(clippy::too_many_arguments)]
 pub fn gated_fftconv_bwd_spectrum<'a, 'h, T: DeviceScalar>(

@@ -9,9 +9,10 @@
 //! - bf16/f16 storage: 1e-2. The same fp32 arithmetic plus one rounding of each output to the
 //!   storage type (2⁻⁹ relative for bf16, 2⁻¹² for f16); the reference sees the same rounded inputs.
 //!
-//! y is poisoned with NaN before the launch (and a margin behind it must stay NaN). Shapes cover
-//! B = 1 (a lone row: imaginary half of the packed pair empty), B = 2 (one full pair) and B = 3
-//! (a full pair and a lone row), C up to 2, with and without gates, and both forms of the column
+//! y is poisoned with NaN before the launch (and a margin behind it must stay NaN). Two channels
+//! of a batch row share one complex FFT (split by symmetry in the row pass): shapes cover C = 1
+//! (a lone channel: the imaginary half empty), C = 2 (one full pair) and C = 3 (a pair and a lone
+//! channel), B up to 3, with and without gates, and both forms of the column
 //! passes (n1 ≤ 32 in registers, n1 ≥ 64 through a shared tile: L = 40000 and 65537). Simulator
 //! time: each L ≈ 32K row pair costs ~1-2 s; L = 2^20 is an ignored test meant for GPU runs.
 #![cfg(any(feature = "cuda", feature = "sim"))]
@@ -42,61 +43,66 @@ fn check<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, gates
 fn long_gated_fftconv_fwd_f32_matches_cpu() {
     for dev in common::devices() {
         check::<f32>(&dev, 1, 1, SMEM_MAX_LEN + 1, true, 1000);
-        check::<f32>(&dev, 2, 1, 20000, true, 1001);
+        check::<f32>(&dev, 1, 2, 20000, true, 1001);
         check::<f32>(&dev, 3, 1, 32768, true, 1002);
-        check::<f32>(&dev, 2, 1, 20000, false, 1003);
+        check::<f32>(&dev, 1, 3, 32768, true, 1006);
+        check::<f32>(&dev, 2, 2, 20000, false, 1003);
         // n1 = 32, the largest column FFT in registers, and n1 = 64, the smallest through the
         // shared tile (LONG_REG_LOG2N1 in ops::fftconv).
-        check::<f32>(&dev, 1, 1, 40000, true, 1004);
-        check::<f32>(&dev, 2, 1, 65537, true, 1005);
+        check::<f32>(&dev, 1, 2, 40000, true, 1004);
+        check::<f32>(&dev, 1, 2, 65537, true, 1005);
     }
 }
 
 #[test]
 fn long_gated_fftconv_fwd_bf16_f16_match_cpu() {
     for dev in common::devices() {
-        check::<bf16>(&dev, 2, 1, 20000, true, 1100);
+        check::<bf16>(&dev, 1, 2, 20000, true, 1100);
         check::<f16>(&dev, 1, 1, 16385, true, 1101);
-        check::<bf16>(&dev, 1, 1, 65536, true, 1102);
+        check::<bf16>(&dev, 1, 2, 65536, true, 1102);
     }
 }
 
-/// The operator's use: one spectrum for C channels, then the convolution per group of channels
-/// on a per-channel slice of it (`spectrum_len(1, l)` f32 per channel).
+/// The operator's use: the channels in groups (its order steps), one spectrum per group, the
+/// convolution per group on its own spectrum. Groups of 1 and 2 channels out of C = 3: a lone
+/// channel (the imaginary half of its complex signal empty) and a full channel pair. On this path
+/// a spectrum is `⌈C/2⌉` complex rows of n (channel pairs).
 #[test]
-fn long_spectrum_slices_per_channel_match_cpu() {
+fn long_spectrum_per_channel_group_matches_cpu() {
     for dev in common::devices() {
-        let (bs, c, l) = (1, 2, 16400);
+        let (bs, c, l) = (1, 3, 16400);
         let k = fwd_case::<f32>(bs, c, l, true, 1200);
         let up = |x: &[f32]| DeviceBuffer::from_host(&dev, x).unwrap();
         let (dv, dpre, dpost, dh, dd) = (up(&k.v), up(&k.pre), up(&k.post), up(&k.h), up(&k.d));
-        let per = spectrum_len(1, l).unwrap();
-        assert_eq!(spectrum_len(c, l).unwrap(), c * per);
-        assert_eq!(per, 2 * fft_size(l).unwrap());
-        let mut hf = poisoned::<f32>(&dev, c * per);
-        fftconv_filter(&dev, &dh, c, l, hf.view_mut(0..c * per).unwrap()).unwrap();
-        dev.synchronize().unwrap();
-        let spec = read_checked("filter hf", &hf, c * per);
-        assert!(spec.iter().all(|x| x.is_finite()), "filter left hf entries unwritten");
+        let n = fft_size(l).unwrap();
+        assert_eq!(spectrum_len(1, l).unwrap(), 2 * n);
+        assert_eq!(spectrum_len(2, l).unwrap(), 2 * n);
+        assert_eq!(spectrum_len(3, l).unwrap(), 4 * n);
         let mut dy = poisoned::<f32>(&dev, c * l);
-        for ch in 0..c {
-            let r = ch * l..(ch + 1) * l;
+        for (c0, cg) in [(0usize, 1usize), (1, 2)] {
+            let per = spectrum_len(cg, l).unwrap();
+            let mut hf = poisoned::<f32>(&dev, per);
+            fftconv_filter(&dev, dh.view(c0 * l..(c0 + cg) * l).unwrap(), cg, l, hf.view_mut(0..per).unwrap()).unwrap();
+            dev.synchronize().unwrap();
+            let spec = read_checked("filter hf", &hf, per);
+            assert!(spec.iter().all(|x| x.is_finite()), "filter left hf entries unwritten");
+            let r = c0 * l..(c0 + cg) * l;
             gated_fftconv_fwd_spectrum(
                 &dev,
-                hf.view(ch * per..(ch + 1) * per).unwrap(),
-                dd.view(ch..ch + 1).unwrap(),
+                hf.view(0..per).unwrap(),
+                dd.view(c0..c0 + cg).unwrap(),
                 dv.view(r.clone()).unwrap(),
                 Some(dpre.view(r.clone()).unwrap()),
                 Some(dpost.view(r.clone()).unwrap()),
                 bs,
-                1,
+                cg,
                 l,
                 dy.view_mut(r).unwrap(),
             )
             .unwrap();
+            dev.synchronize().unwrap();
         }
-        dev.synchronize().unwrap();
-        let tag = format!("{} long spectrum slices C={c} L={l}", dev.name());
+        let tag = format!("{} long spectrum per channel group C={c} L={l}", dev.name());
         assert_close(&tag, &read_checked(&tag, &dy, c * l), &k.want, f32::BOUND);
     }
 }
@@ -131,7 +137,7 @@ fn long_shared_memory_over_the_limit_is_an_error() {
 fn long_reverse_thread_order_matches_cpu() {
     use hyena_kernels::device::sim::{SimDevice, ThreadOrder};
     let dev: Arc<dyn Device> = Arc::new(SimDevice::new().with_thread_order(ThreadOrder::Reverse));
-    check::<f32>(&dev, 2, 1, 16385, true, 1300);
+    check::<f32>(&dev, 1, 2, 16385, true, 1300);
 }
 
 /// L = 2^20 (n = 2^21: n1 = 512, n2 = 4096), forward only: ~60 s on the simulator (passed there
@@ -172,10 +178,10 @@ fn long_gated_fftconv_bwd_f32_matches_cpu() {
     for dev in common::devices() {
         check_bwd::<f32>(&dev, 3, 1, SMEM_MAX_LEN + 1, true, 1500);
         check_bwd::<f32>(&dev, 2, 2, BWD_SMEM_MAX_LEN + 1, false, 1501);
-        check_bwd::<f32>(&dev, 1, 1, 32768, true, 1502);
+        check_bwd::<f32>(&dev, 1, 2, 32768, true, 1502);
         // Columns in registers at n1 = 32, through the shared tile at n1 = 64.
-        check_bwd::<f32>(&dev, 2, 1, 40000, true, 1504);
-        check_bwd::<f32>(&dev, 1, 1, 65537, true, 1505);
+        check_bwd::<f32>(&dev, 2, 2, 40000, true, 1504);
+        check_bwd::<f32>(&dev, 1, 2, 65537, true, 1505);
     }
 }
 
@@ -192,8 +198,8 @@ fn long_gated_fftconv_bwd_f32_longest() {
 #[test]
 fn long_gated_fftconv_bwd_bf16_f16_match_cpu() {
     for dev in common::devices() {
-        check_bwd::<bf16>(&dev, 2, 1, 20000, true, 1600);
-        check_bwd::<f16>(&dev, 1, 1, 9000, true, 1601);
+        check_bwd::<bf16>(&dev, 1, 2, 20000, true, 1600);
+        check_bwd::<f16>(&dev, 1, 3, 9000, true, 1601);
     }
 }
 
@@ -203,5 +209,5 @@ fn long_gated_fftconv_bwd_bf16_f16_match_cpu() {
 fn long_bwd_reverse_thread_order_matches_cpu() {
     use hyena_kernels::device::sim::{SimDevice, ThreadOrder};
     let dev: Arc<dyn Device> = Arc::new(SimDevice::new().with_thread_order(ThreadOrder::Reverse));
-    check_bwd::<f32>(&dev, 3, 1, 10000, true, 1700);
+    check_bwd::<f32>(&dev, 1, 3, 10000, true, 1700);
 }

@@ -173,12 +173,12 @@ pub struct DeviceOperatorCache<T: Scalar, S: DeviceScalar> {
 
 /// What the backward's long convolutions need of the filter `h [(N−1)·D, L]`, kept by the forward.
 enum ConvFilter<S: DeviceScalar> {
-    /// The forward's spectrum (`conv::spectrum_len((N−1)·D, L)` f32), where its layout is the
-    /// backward's (`conv::fwd_spectrum_serves_bwd`): the backward runs no filter FFT. Per-pass
-    /// state like the other saved activations, freed with the cache. Its size does not depend on
-    /// B: fp32 complex `[(N−1)·D, n/2+1]` on the shared-memory path (order 2, D = 768, L = 8K:
-    /// 768·8193·8 B = 50.3 MB, where `h` in bf16 is 12.6 MB), `[(N−1)·D, n]` on the multi-pass
-    /// path (L = 64K: 768·131072·8 B = 805 MB; the backward allocated it anyway).
+    /// The forward's spectra (`N−1` of `conv::spectrum_len(D, L)` f32, one per order step),
+    /// where their layout is the backward's (`conv::fwd_spectrum_serves_bwd`): the backward runs
+    /// no filter FFT. Per-pass state like the other saved activations, freed with the cache. Its
+    /// size does not depend on B: fp32 complex `[(N−1)·D, n/2+1]` on the shared-memory path
+    /// (order 2, D = 768, L = 8K: 768·8193·8 B = 50.3 MB, where `h` in bf16 is 12.6 MB),
+    /// `[(N−1)·⌈D/2⌉, n]` on the multi-pass path (channel pairs; L = 64K: 384·131072·8 B = 403 MB).
     Spectrum(DeviceBuffer<f32>),
     /// The taps `h` (8K < L ≤ 16K, where the forward's spectrum has the shared-memory layout and
     /// the backward takes the multi-pass path): the backward computes its own spectrum.
@@ -344,9 +344,13 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                 (h, None)
             }
         };
-        let mut hf = DeviceBuffer::<f32>::alloc(dev, conv::spectrum_len(cf, l)?)?;
-        conv::fftconv_filter(dev, &h, cf, l, &mut hf)?;
+        // One spectrum per order step (its D channels): a step's slice of one spectrum of all
+        // (N−1)·D channels is not its spectrum on the multi-pass path (channel pairs), for odd D.
         let per = conv::spectrum_len(d, l)?;
+        let mut hf = DeviceBuffer::<f32>::alloc(dev, mul_len(per, n - 1)?)?;
+        for o in 0..n - 1 {
+            conv::fftconv_filter(dev, h.view(o * d * l..(o + 1) * d * l)?, d, l, hf.view_mut(o * per..(o + 1) * per)?)?;
+        }
         let x = |i: usize| uc.view(i * chunk..(i + 1) * chunk);
         let mut steps: Vec<DeviceBuffer<S>> = Vec::with_capacity(n - 1);
         for s in schedule(n) {
@@ -455,8 +459,12 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         let hf = match &cache.conv_filter {
             ConvFilter::Spectrum(hf) => hf.as_view(),
             ConvFilter::Taps(h) => {
-                let mut hf = DeviceBuffer::<f32>::alloc(dev, conv::bwd_spectrum_len(cf, l)?)?;
-                conv::fftconv_filter_bwd(dev, h, cf, l, &mut hf)?;
+                // One spectrum per order step, as the forward's.
+                let per = conv::bwd_spectrum_len(d, l)?;
+                let mut hf = DeviceBuffer::<f32>::alloc(dev, mul_len(per, n - 1)?)?;
+                for o in 0..n - 1 {
+                    conv::fftconv_filter_bwd(dev, h.view(o * d * l..(o + 1) * d * l)?, d, l, hf.view_mut(o * per..(o + 1) * per)?)?;
+                }
                 own_hf = hf;
                 own_hf.as_view()
             }
@@ -594,4 +602,10 @@ impl<T: Scalar, S: DeviceScalar> Mixer<T> for DeviceOperator<T, S> {
     fn aliases(&self) -> Vec<String> {
         Mixer::aliases(&self.op)
     }
+}
+
+/// `a·b` as a buffer length, or a typed error when it overflows.
+fn mul_len(a: usize, b: usize) -> Result<usize> {
+    a.checked_mul(b)
+        .ok_or_else(|| hyena_kernels::HyenaError::Invalid(format!("device operator: buffer of {a}·{b} elements overflows")).into())
 }
