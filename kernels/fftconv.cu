@@ -2063,18 +2063,18 @@ template <typename T> struct PassOut {
             }
             return;
         }
-        float a0 = to_f32<T>(v[off0 + t]);
-        if (pre) a0 *= to_f32<T>(pre[off0 + t]);
-        float y0 = conv.x + dd0 * a0;
-        if (post) y0 *= to_f32<T>(post[off0 + t]);
-        y[off0 + t] = from_f32<T>(y0);
-        if (has1) {
-            float a1 = to_f32<T>(v[off1 + t]);
-            if (pre) a1 *= to_f32<T>(pre[off1 + t]);
-            float y1 = conv.y + dd1 * a1;
-            if (post) y1 *= to_f32<T>(post[off1 + t]);
-            y[off1 + t] = from_f32<T>(y1);
-        }
+        // Every load first, as selects (predicated loads in one basic block, not a branch per
+        // gate): up to six 2-byte loads in flight per thread instead of one to three, which the
+        // DRAM-latency term of the model (and a GPU) needs at n1 ≥ 64, where the tile loop keeps
+        // few warps resident. A missing gate reads as 1 (x·1 = x exactly: outputs unchanged).
+        const float v0 = to_f32<T>(v[off0 + t]);
+        const float v1 = has1 ? to_f32<T>(v[off1 + t]) : 0.f;
+        const float q0 = pre ? to_f32<T>(pre[off0 + t]) : 1.f;
+        const float q1 = pre && has1 ? to_f32<T>(pre[off1 + t]) : 1.f;
+        const float o0 = post ? to_f32<T>(post[off0 + t]) : 1.f;
+        const float o1 = post && has1 ? to_f32<T>(post[off1 + t]) : 1.f;
+        y[off0 + t] = from_f32<T>((conv.x + dd0 * (v0 * q0)) * o0);
+        if (has1) y[off1 + t] = from_f32<T>((conv.y + dd1 * (v1 * q1)) * o1);
     }
 };
 
@@ -2121,9 +2121,20 @@ template <typename T> __device__ inline void long_out(const HyenaFftConvLongPara
     const LongTile tl = long_tile(p);
     const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
     const float2* __restrict__ ws = reinterpret_cast<const float2*>(p.ws) + tl.rowid * n;
-    for (unsigned i = threadIdx.x; i < N; i += blockDim.x) {
-        const unsigned r = i >> log2tc, c = i & (tc - 1);
-        smfft::st(s, N, i, ws[(uint64_t)r * n2 + tl.col0 + c]);
+    // Four loads in flight per thread before the stores (one per trip kept a warp at one 8-byte
+    // request in flight: latency-bound at the few warps a 64 KiB tile leaves resident).
+    for (unsigned i0 = threadIdx.x; i0 < N; i0 += 4 * blockDim.x) {
+        float2 x[4];
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+            const unsigned i = i0 + u * blockDim.x;
+            if (i < N) x[u] = ws[(uint64_t)(i >> log2tc) * n2 + tl.col0 + (i & (tc - 1))];
+        }
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+            const unsigned i = i0 + u * blockDim.x;
+            if (i < N) smfft::st(s, N, i, x[u]);
+        }
     }
     __syncthreads();
     dit_cols(s, N, log2n1, log2tc, tw, E);
