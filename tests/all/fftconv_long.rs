@@ -140,9 +140,10 @@ fn long_reverse_thread_order_matches_cpu() {
     check::<f32>(&dev, 1, 2, 16385, true, 1300);
 }
 
-/// L = 2^20 (n = 2^21: n1 = 512, n2 = 4096), forward only: ~60 s on the simulator (passed there
-/// with the earlier radix-2 rows, n2 = 2048, rel. L2 5.6e-7; not rerun with the radix-16 rows);
-/// meant for GPU runs (`cargo test --features cuda --test all -- --ignored fftconv_long::`).
+/// L = 2^20 (n = 2^21: n1 = 512, n2 = 4096), forward only, B = 2, C = 1 (a lone channel per batch
+/// row): passed on the simulator with the channel-paired radix-16 rows (2026-12-03, 6.8 s on the
+/// 2-core dev machine, debug build); meant for GPU runs
+/// (`cargo test --features cuda --test all -- --ignored fftconv_long::`).
 #[test]
 #[ignore = "long: L = 2^20 (~1 min on the simulator); run on a GPU"]
 fn long_gated_fftconv_fwd_f32_one_million() {
@@ -152,8 +153,8 @@ fn long_gated_fftconv_fwd_f32_one_million() {
 }
 
 /// The longest row, L = LONG_MAX_LEN = 2^22 (n = 2^23: n1 = 2048 in 8-column tiles of 128 KiB,
-/// the four-step twiddle table at its 256 entries per level), forward only, B = 2 (one complex
-/// pair). Minutes on the simulator; meant for GPU runs like the test above.
+/// the four-step twiddle table at its 256 entries per level), forward only, B = 2, C = 1 (a lone
+/// channel per batch row). Minutes on the simulator; meant for GPU runs like the test above.
 #[test]
 #[ignore = "long: L = 2^22 (minutes on the simulator); run on a GPU"]
 fn long_gated_fftconv_fwd_f32_longest() {
@@ -185,8 +186,8 @@ fn long_gated_fftconv_bwd_f32_matches_cpu() {
     }
 }
 
-/// The backward of the longest row, L = LONG_MAX_LEN = 2^22 (every gradient, B = 2: one complex
-/// pair). Minutes on the simulator; meant for GPU runs.
+/// The backward of the longest row, L = LONG_MAX_LEN = 2^22 (every gradient, B = 2, C = 1: a lone
+/// channel in each batch row, the batch sum of grad_h over two rows). Minutes on the simulator; meant for GPU runs.
 #[test]
 #[ignore = "long: L = 2^22 (minutes on the simulator); run on a GPU"]
 fn long_gated_fftconv_bwd_f32_longest() {
