@@ -212,3 +212,45 @@ fn long_bwd_reverse_thread_order_matches_cpu() {
     let dev: Arc<dyn Device> = Arc::new(SimDevice::new().with_thread_order(ThreadOrder::Reverse));
     check_bwd::<f32>(&dev, 1, 3, 10000, true, 1700);
 }
+
+/// An sm_80-sized device (163 KiB of shared memory per block): the long forward fits (its row
+/// pass takes 64 KiB) and runs; the long backward's row pass (6 rows of n2 complex = 192 KiB)
+/// does not: a SharedMemory error naming `hyena_fftconv_long_rows_bwd`, and none of the
+/// caller's gradient buffers written.
+#[cfg(feature = "sim")]
+#[test]
+fn long_backward_on_an_sm80_sized_device_is_a_shared_memory_error() {
+    use hyena_kernels::device::sim::SimDevice;
+    use hyena_kernels::ops::fftconv::{gated_fftconv_bwd, GatedConvGradViews};
+    let dev: Arc<dyn Device> = Arc::new(SimDevice::new().with_max_shared_bytes(163 * 1024));
+    let (c, l) = (2, 40000);
+    let n = c * l;
+    let up = |x: &[f32]| DeviceBuffer::from_host(&dev, x).unwrap();
+    let v = up(&(0..n).map(|i| ((i % 97) as f32 - 48.0) / 64.0).collect::<Vec<_>>());
+    let h = up(&(0..n).map(|i| ((i % 89) as f32 - 44.0) / 256.0).collect::<Vec<_>>());
+    let d = up(&[0.5, -0.25]);
+    let mut y = poisoned::<f32>(&dev, n);
+    gated_fftconv_fwd(&dev, &h, &d, &v, None, None, 1, c, l, y.view_mut(0..n).unwrap()).unwrap();
+    dev.synchronize().unwrap();
+    let got = read_checked("long forward on 163 KiB", &y, n);
+    assert!(got.iter().all(|x| x.is_finite()), "the long forward fits 163 KiB and writes all of y");
+    let mut g = [n, c * l, c].map(|k| poisoned::<f32>(&dev, k));
+    let [gv, gh, gd] = &mut g;
+    let grads = GatedConvGradViews {
+        grad_v: gv.view_mut(0..n).unwrap(),
+        grad_pre: None,
+        grad_post: None,
+        grad_h: gh.view_mut(0..c * l).unwrap(),
+        grad_d: gd.view_mut(0..c).unwrap(),
+    };
+    let e = gated_fftconv_bwd(&dev, &h, &d, &v, None, None, &v, 1, c, l, grads).unwrap_err();
+    assert!(
+        matches!(&e, HyenaError::SharedMemory { kernel, requested, limit }
+            if kernel.contains("long_rows_bwd") && *requested > 163 * 1024 && *limit == 163 * 1024),
+        "{e}"
+    );
+    dev.synchronize().unwrap();
+    for (k, b) in g.iter().enumerate() {
+        assert!(b.to_host().unwrap().iter().all(|x| x.is_nan()), "gradient {k} written despite the error");
+    }
+}
