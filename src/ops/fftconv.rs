@@ -27,7 +27,11 @@
 //! A spectrum serves the channels it was made for ([`spectrum_len`]): on the multi-pass path a
 //! slice of it is not the spectrum of a channel slice. Longer rows than [`LONG_MAX_LEN`] are a [`HyenaError::TooLong`]; a
 //! device whose shared-memory limit is below a launch's need gives [`HyenaError::SharedMemory`]
-//! before anything is launched.
+//! before anything is launched. Per block: the shared-memory forward up to 192 KiB (L = 16K), the
+//! multi-pass forward 64 KiB (its row pass; a column tile up to 128 KiB at L = 2^22), the
+//! multi-pass backward 192 KiB (its row pass holds six rows). An sm_90 (227 KiB) runs every
+//! path; an sm_80 (163 KiB) gets the error for the forward at 8K < L ≤ 16K and for every
+//! multi-pass backward (L > 8K).
 
 use super::{launch, mul, mul3, Args};
 use crate::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, LaunchConfig};
