@@ -1864,10 +1864,9 @@ __device__ inline void long_rows(const HyenaFftConvLongParams p) {
 #pragma unroll 1
     for (int s = 0; s < 2; ++s) {
         float2* __restrict__ row = slab + (uint64_t)(s ? mr.r[1] : mr.r[0]) * n2;
-        float* const zr = s ? z[1] : z[0];
-        lrow::p0(zr, n2, [&](unsigned pt) { return row[pt]; });
-        __syncthreads();
         float* const zs[1] = {s ? z[1] : z[0]};
+        lrow::p0(zs[0], n2, [&](unsigned pt) { return row[pt]; });
+        __syncthreads();
         const lrow::Layout in = lrow::mids<1, false>(zs, N2, E, tw);
         lrow::last<false>(zs[0], n2, in, lrow::pass_tw<false>(tw, E, N2 - 4, j), v);
         if (!p.hf) {
@@ -1989,13 +1988,14 @@ __device__ inline void long_rows_bwd(const HyenaFftConvLongBwdParams pb) {
             float* const zs[2] = {za[s], zg[s]};
             lrow::p0_inv_natural<2>(zs, n2);
             const lrow::Layout in = lrow::mids<2, true>(zs, N2, E, tw);
+            const smfft::TwPowers tpi = lrow::pass_tw<true>(tw, E, N2 - 4, j);
             float2 x[16];
-            lrow::last<true>(za[s], n2, in, lrow::pass_tw<true>(tw, E, N2 - 4, j), x);
+            lrow::last<true>(za[s], n2, in, tpi, x);
             lrow::out_twiddle(x, tw, n2, mr.k1[s]);
             float2* ra = sa + (uint64_t)mr.r[s] * n2;
 #pragma unroll
             for (int q = 0; q < 16; ++q) ra[j + q * cnt] = x[q];
-            lrow::last<true>(zg[s], n2, in, lrow::pass_tw<true>(tw, E, N2 - 4, j), x);
+            lrow::last<true>(zg[s], n2, in, tpi, x);
             lrow::out_twiddle(x, tw, n2, mr.k1[s]);
             float2* rg = sg + (uint64_t)mr.r[s] * n2;
 #pragma unroll
@@ -2014,11 +2014,12 @@ __device__ inline void long_rows_bwd(const HyenaFftConvLongBwdParams pb) {
     const float scale = 0.25f / (float)n;
     lrow::p0_inv_natural<2>(acc, n2);
     const lrow::Layout in = lrow::mids<2, true>(acc, N2, E, tw);
+    const smfft::TwPowers tpi = lrow::pass_tw<true>(tw, E, N2 - 4, j);
     float2* __restrict__ hw = reinterpret_cast<float2*>(pb.slab) + cp * n;
 #pragma unroll
     for (int s = 0; s < 2; ++s) {
         float2 x[16];
-        lrow::last<true>(acc[s], n2, in, lrow::pass_tw<true>(tw, E, N2 - 4, j), x);
+        lrow::last<true>(acc[s], n2, in, tpi, x);
         lrow::out_twiddle(x, tw, n2, mr.k1[s]);
         float2* row = hw + (uint64_t)mr.r[s] * n2;
 #pragma unroll

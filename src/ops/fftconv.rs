@@ -159,10 +159,14 @@ impl LongPlan {
             format!("hyena_fftconv_{pass}_{sfx}")
         }
     }
-    /// Dynamic shared memory of one row of pass 2 (n2 complex); its kernels hold two mirror
-    /// rows (the forward) or six (the backward: Za, Zg and the grad_h sum of both).
+    /// Dynamic shared memory of pass 2 (`hyena_fftconv_long_rows`): two mirror rows of n2 complex.
     fn rows_shared(&self) -> usize {
-        8 * self.n2()
+        2 * 8 * self.n2()
+    }
+    /// Dynamic shared memory of the backward's pass 2 (`hyena_fftconv_long_rows_bwd`): six rows
+    /// of n2 complex (Za, Zg and the grad_h sum, each of both mirror rows).
+    fn rows_bwd_shared(&self) -> usize {
+        6 * 8 * self.n2()
     }
     /// Row-pass blocks per workspace slab: one per pair of mirror rows (k1 and n1 − k1; 0 and n1/2).
     fn row_blocks(&self) -> usize {
@@ -307,11 +311,11 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
     let rows = "hyena_fftconv_long_rows_bwd";
     let out = plan.cols_kernel("long_out", sfx);
     let cols_shared = check_shared(dev, &cols, plan.cols_shared())?;
-    let rows_shared = check_shared(dev, rows, 6 * plan.rows_shared())?;
+    let rows_shared = check_shared(dev, rows, plan.rows_bwd_shared())?;
     let out_shared = check_shared(dev, &out, plan.cols_shared())?;
     let grad_h = plan.cols_kernel("long_grad_h", sfx);
     let grad_h_shared = check_shared(dev, &grad_h, plan.cols_shared())?;
-    check_shared(dev, "hyena_fftconv_long_rows", 2 * plan.rows_shared())?;
+    check_shared(dev, "hyena_fftconv_long_rows", plan.rows_shared())?;
     let cp = c.div_ceil(2);
     let slabs = cp.checked_mul(bs).ok_or_else(|| HyenaError::Invalid("C·B overflows".into()))?;
     let what = "gated_fftconv_bwd (multi-pass)";
@@ -388,7 +392,7 @@ unsafe fn long_filter(dev: &Arc<dyn Device>, sfx: &str, h: u64, hf: u64, c: usiz
     let cols = plan.cols_kernel("long_cols", sfx);
     let rows = "hyena_fftconv_long_rows";
     let cols_shared = check_shared(dev, &cols, plan.cols_shared())?;
-    let rows_shared = check_shared(dev, rows, 2 * plan.rows_shared())?;
+    let rows_shared = check_shared(dev, rows, plan.rows_shared())?;
     let p = long_params(
         &plan,
         HyenaFftConvLongParams {
@@ -431,7 +435,7 @@ unsafe fn long_fwd(dev: &Arc<dyn Device>, sfx: &str, p: HyenaFftConvLongParams, 
     let rows = "hyena_fftconv_long_rows";
     let out = plan.cols_kernel("long_out", sfx);
     let cols_shared = check_shared(dev, &cols, plan.cols_shared())?;
-    let rows_shared = check_shared(dev, rows, 2 * plan.rows_shared())?;
+    let rows_shared = check_shared(dev, rows, plan.rows_shared())?;
     let out_shared = check_shared(dev, &out, plan.cols_shared())?;
     let slabs = c.div_ceil(2).checked_mul(bs).ok_or_else(|| HyenaError::Invalid("C·B overflows".into()))?;
     let g13 = grid(slabs.saturating_mul(plan.tiles()), "gated_fftconv_fwd (multi-pass)")?;

@@ -344,13 +344,8 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                 (h, None)
             }
         };
-        // One spectrum per order step (its D channels): a step's slice of one spectrum of all
-        // (N−1)·D channels is not its spectrum on the multi-pass path (channel pairs), for odd D.
         let per = conv::spectrum_len(d, l)?;
-        let mut hf = DeviceBuffer::<f32>::alloc(dev, mul_len(per, n - 1)?)?;
-        for o in 0..n - 1 {
-            conv::fftconv_filter(dev, h.view(o * d * l..(o + 1) * d * l)?, d, l, hf.view_mut(o * per..(o + 1) * per)?)?;
-        }
+        let hf = step_spectra(dev, &h, n - 1, d * l, per, |h, hf| conv::fftconv_filter(dev, h, d, l, hf))?;
         let x = |i: usize| uc.view(i * chunk..(i + 1) * chunk);
         let mut steps: Vec<DeviceBuffer<S>> = Vec::with_capacity(n - 1);
         for s in schedule(n) {
@@ -459,13 +454,9 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         let hf = match &cache.conv_filter {
             ConvFilter::Spectrum(hf) => hf.as_view(),
             ConvFilter::Taps(h) => {
-                // One spectrum per order step, as the forward's.
-                let per = conv::bwd_spectrum_len(d, l)?;
-                let mut hf = DeviceBuffer::<f32>::alloc(dev, mul_len(per, n - 1)?)?;
-                for o in 0..n - 1 {
-                    conv::fftconv_filter_bwd(dev, h.view(o * d * l..(o + 1) * d * l)?, d, l, hf.view_mut(o * per..(o + 1) * per)?)?;
-                }
-                own_hf = hf;
+                own_hf = step_spectra(dev, h, n - 1, d * l, conv::bwd_spectrum_len(d, l)?, |h, hf| {
+                    conv::fftconv_filter_bwd(dev, h, d, l, hf)
+                })?;
                 own_hf.as_view()
             }
         };
@@ -604,8 +595,20 @@ impl<T: Scalar, S: DeviceScalar> Mixer<T> for DeviceOperator<T, S> {
     }
 }
 
-/// `a·b` as a buffer length, or a typed error when it overflows.
-fn mul_len(a: usize, b: usize) -> Result<usize> {
-    a.checked_mul(b)
-        .ok_or_else(|| hyena_kernels::HyenaError::Invalid(format!("device operator: buffer of {a}·{b} elements overflows")).into())
+/// One filter spectrum per order step, `per` f32 each, made by `make` from the step's `h` rows
+/// (`step_len` = D·L elements): on the multi-pass path a step's slice of one spectrum of all
+/// (N−1)·D channels is not its spectrum (channel pairs straddle steps when D is odd).
+fn step_spectra<S: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    h: &DeviceBuffer<S>,
+    steps: usize,
+    step_len: usize,
+    per: usize,
+    make: impl Fn(DeviceView<'_, S>, DeviceViewMut<'_, f32>) -> hyena_kernels::Result<()>,
+) -> Result<DeviceBuffer<f32>> {
+    let mut hf = DeviceBuffer::<f32>::alloc(dev, crate::operator::mul("device operator: filter spectra", per, steps)?)?;
+    for o in 0..steps {
+        make(h.view(o * step_len..(o + 1) * step_len)?, hf.view_mut(o * per..(o + 1) * per)?)?;
+    }
+    Ok(hf)
 }
