@@ -66,6 +66,10 @@
 //!      code (a rolled loop, or straight pieces inside an outer loop) gets what the unrolled body
 //!      left (E mod m per warp). Blocks of rolled loops spend nothing: a line in several blocks of
 //!      one loop (a loop header's test and increment) bounds each by its whole count.
+//!    - Borrowed code does not bound a loop block nor spend budget there: a chain outside the
+//!      loop's function instance that the host ran more than once per warp (an enclosing loop's
+//!      statement nvcc sank into an inlined helper's loop), or one of the same function at a line
+//!      before the loop's header (an earlier loop whose code nvcc shares with this one).
 //!    - A block whose instructions are mostly unrun copies (step 1) counts zero.
 //!    - Flow: a block runs at most as often as control reaches it, the sum of its predecessors'
 //!      counts (blocks visited in address order; loop heads and blocks after a `CALL` exempt);
@@ -823,6 +827,35 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
             per
         })
         .collect();
+    // Code of a loop block whose count belongs to another loop (*borrowed*), two kinds:
+    // - a chain outside the loop's function instance (not ending with the latch's callers) that
+    //   the host ran more than once per warp: a statement of an enclosing loop that nvcc sank
+    //   into this one (`hyena_filter_fwd`'s layer loop inside `hidden_linear`'s k loop: as a
+    //   bound it held the k loop to one trip per warp, 24 for 3864, a third of the kernel's
+    //   fp64 work uncounted);
+    // - a chain of the same function at a line before the loop's header (the frame at the
+    //   latch's depth, with the latch's callers): the statement of an earlier loop whose code
+    //   nvcc shares with this one (`long_rows`' forward and inverse row loops: part of the
+    //   inverse's loads and twiddle powers carry the forward loop's lines); its count was spent
+    //   by that loop, and as a bound here it zeroed the convolution's whole inverse loop (1176
+    //   instructions).
+    // Borrowed code does not bound the block nor spend the line's count there, and is no
+    // remainder copy of the other loop's body. (Hoisted invariants, run once per warp, are left
+    // out of the bounds anyway.)
+    let w = warp_entries as f64;
+    let borrowed = |b: usize, c: usize| -> bool {
+        let Some(l) = innermost[b].and_then(|k| latch[k]).map(|x| &f.chains[x]) else { return false };
+        let ch = &f.chains[c];
+        let d = l.len();
+        if d == 0 {
+            return false;
+        }
+        if ch.len() < d || !ch.ends_with(&l[1..]) {
+            return e_chain[c].unwrap_or(0.0) > w;
+        }
+        let fr = &ch[ch.len() - d];
+        fr.file == l[0].file && fr.line < l[0].line
+    };
     // Copies m of a chain's work in a loop block (the unroll factor):
     // - against the smallest copy of the same chain in another loop (nvcc's remainder loop after
     //   a runtime-trip unrolled loop): the median ratio of the per-opcode counts both hold;
@@ -834,7 +867,7 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         let mine = &ops[b][&c].0;
         let size = |m: &BTreeMap<&str, u64>| m.values().sum::<u64>();
         let other = (0..nb)
-            .filter(|&o| innermost[o].is_some_and(|lo| lo != lb) && ops[o].contains_key(&c))
+            .filter(|&o| innermost[o].is_some_and(|lo| lo != lb) && ops[o].contains_key(&c) && !borrowed(o, c))
             .map(|o| &ops[o][&c].0)
             .filter(|m| size(m) < size(mine))
             .min_by_key(|m| size(m));
@@ -919,7 +952,6 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
     order.extend(looped);
     let mut budget: Vec<Option<f64>> = e_chain.clone();
     let mut count = vec![0f64; nb];
-    let w = warp_entries as f64;
     for &b in &order {
         if !reach[b] {
             continue;
@@ -951,6 +983,7 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
                     budget[u.chain].is_some()
                         && !u.all_pred
                         && (!in_loop || e_chain[u.chain].unwrap_or(0.0) > w || once_body(u))
+                        && !(in_loop && borrowed(b, u.chain))
                 })
                 .collect();
             if v.is_empty() {
@@ -1064,7 +1097,7 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         if !uses[b].iter().any(|u| u.m_block > 1 && u.remainder) {
             continue;
         }
-        for u in &uses[b] {
+        for u in uses[b].iter().filter(|u| !borrowed(b, u.chain)) {
             if let Some(e) = budget[u.chain].as_mut() {
                 *e = (*e - u.m_block as f64 * c).max(0.0);
             }

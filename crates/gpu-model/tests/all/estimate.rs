@@ -620,3 +620,65 @@ fn the_join_of_copies_of_one_body_runs_as_often_as_the_block_they_branch_off() {
     let per = vec![exec(&[9], 1), exec(&[10], 4), exec(&[11], 4), exec(&[14], 4), exec(&[15], 8), exec(&[13], 5), exec(&[30], 1)];
     assert_eq!(estimate(&l.functions[0], &per, 1).total, 40.0);
 }
+
+/// An outer loop (header line 20, 3 trips per warp) around a helper's inner loop (its header line
+/// 5 inlined at line 22, 4 trips per outer trip) whose block holds an instruction of the outer
+/// loop's own body (line 21: code nvcc sank into the inner loop, run 3 times per warp on the
+/// host). Blocks: A = S2R; B (inner loop) = LDS, 2 FFMA (line 6 inlined at 22), IADD3 (21),
+/// IADD3, ISETP, BRA (5 inlined at 22): 7; C = STS (22), IADD3, ISETP, BRA (20): 4; EXIT.
+/// `hyena_filter_fwd`'s hidden layers: the layer loop's lines inside the k loop bounded it to
+/// one trip per warp (24 for 3864).
+const NESTED_CALLER_LINE: &str = kernel_k!("\
+    //## File \"h.cu\", line 19\nS2R\n\
+    .L_outer:\n.L_inner:\n//## File \"h.cu\", line 6 inlined at \"h.cu\", line 22\n//## File \"h.cu\", line 22\nLDS\nFFMA\nFFMA\n\
+    //## File \"h.cu\", line 21\nIADD3\n\
+    //## File \"h.cu\", line 5 inlined at \"h.cu\", line 22\n//## File \"h.cu\", line 22\nIADD3\nISETP\n@P BRA `(.L_inner)\n\
+    //## File \"h.cu\", line 22\nSTS\n//## File \"h.cu\", line 20\nIADD3\nISETP\n@P BRA `(.L_outer)\n\
+    //## File \"h.cu\", line 30\nEXIT\n");
+
+#[test]
+fn a_caller_line_inside_an_inlined_inner_loop_does_not_bound_it() {
+    // 2 warps, 3 outer trips, 12 inner trips per warp. Hand: 2 × (S2R 1 + 12 × B 7 + 3 × C 4 +
+    // EXIT 1) = 196. Bounded by line 21 (3 per warp), B counted 3 per warp: 2 × (1 + 21 + 12 + 1) = 70.
+    let l = Listing::parse(NESTED_CALLER_LINE).unwrap();
+    let w = 2;
+    let per = vec![
+        exec(&[19], w),
+        exec(&[20], 3 * w),
+        exec(&[21], 3 * w),
+        exec(&[22], 3 * w),
+        exec(&[5, 22], 12 * w),
+        exec(&[6, 22], 12 * w),
+        exec(&[30], w),
+    ];
+    assert_eq!(estimate(&l.functions[0], &per, w).total, 196.0);
+}
+
+/// Two sibling loops of one function: the first (header line 10, body line 11, 2 trips per
+/// warp), the second (header line 20, body line 21, 4 trips per warp) whose block holds two loads
+/// that the line table gives the first loop's body (line 11: code nvcc shares between identical
+/// bodies, `long_rows`' forward and inverse row loops). Blocks: A = S2R; B = LDS, FADD (11),
+/// IADD3, ISETP, BRA (10): 5; C = LDS, LDS (11), FADD, STS (21), IADD3, ISETP, BRA (20): 7; EXIT.
+const SHARED_BODY: &str = kernel_k!("\
+    //## File \"h.cu\", line 9\nS2R\n\
+    .L_first:\n//## File \"h.cu\", line 11\nLDS\nFADD\n//## File \"h.cu\", line 10\nIADD3\nISETP\n@P BRA `(.L_first)\n\
+    .L_second:\n//## File \"h.cu\", line 11\nLDS\nLDS\n//## File \"h.cu\", line 21\nFADD\nSTS\n\
+    //## File \"h.cu\", line 20\nIADD3\nISETP\n@P BRA `(.L_second)\n\
+    //## File \"h.cu\", line 30\nEXIT\n");
+
+#[test]
+fn lines_of_an_earlier_loop_do_not_bound_a_later_loop() {
+    // 2 warps. Hand: 2 × (S2R 1 + 2 × B 5 + 4 × C 7 + EXIT 1) = 80. Bounded by line 11 (2 per
+    // warp, two copies read from its LDS pair: 1 trip), C counted once per warp: 2 × (1 + 10 + 7 + 1) = 38.
+    let l = Listing::parse(SHARED_BODY).unwrap();
+    let w = 2;
+    let per = vec![
+        exec(&[9], w),
+        exec(&[10], 2 * w),
+        exec(&[11], 2 * w),
+        exec(&[20], 4 * w),
+        exec(&[21], 4 * w),
+        exec(&[30], w),
+    ];
+    assert_eq!(estimate(&l.functions[0], &per, w).total, 80.0);
+}
