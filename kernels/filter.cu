@@ -27,13 +27,13 @@
 // layer the block stages W_i transposed in fp64 (stage_wt: one conversion per weight per block,
 // not per warp and use) and each thread computes 4 features x 4 positions (hidden_linear: per
 // input, two tile loads and two 16-byte broadcasts feed 16 FMAs), then the sine in place. The
-// output layer stages out_weight in fp32 chunks of 128 channels (stage_ow, XOR-swizzled:
-// conflict-free stores, broadcast reads); each thread computes 8 channels x 4 adjacent positions
+// output layer stages out_weight in fp32 chunks of 128 channels (stage_ow, rows padded to 132
+// floats: conflict-free stores, broadcast reads at immediate offsets); each thread computes 8 channels x 4 adjacent positions
 // (per feature, one 16-byte load of a_n and two 16-byte broadcasts feed 32 FMAs), then the window
 // (one expf per element: t and deltas are stored values, no table or recurrence gives
 // exp(-t|delta|) exactly) and one 4-element store per channel. The weights cross L2 once per
 // block. Dynamic shared memory: two [max(E, F)][64] fp64 tile buffers + the larger of
-// max(E, F) * (pad8(F) + 2) doubles and F * 128 floats.
+// max(E, F) * (pad8(F) + 2) doubles and F * 132 floats.
 // Cost per position: 2 * (E*F + (n-1)*F^2) fp64 FLOPs + n*F fp64 sin, 2*C*F fp32 FLOPs, C expf;
 // bytes: E*sizeof(T) read, C*sizeof(T) written.
 //
@@ -221,21 +221,43 @@ __device__ inline void hidden_sin(const T* __restrict__ freq, int F, int ld, con
 }
 
 // The forward's output layer takes channels in chunks of OCH (8 warps x 16 channels), the chunk
-// of out_weight staged in fp32 as owc[j][OCH] with its 16-byte groups of 4 channels XOR-swizzled
-// by j & 7: the block's loads read 4 rows x 8 consecutive features per request, the stores hit 32
-// distinct banks, and the compute loop reads each group as one broadcast.
+// of out_weight staged in fp32 as owc[j][OCHS], rows padded to OCHS = OCH + 4 floats: the staging
+// stores (lanes: 4 channels x 8 consecutive features) fall in 32 distinct banks (row j starts at
+// bank 4j mod 32), and the compute loop reads each 16-byte group of 4 channels as one broadcast at
+// a fixed offset from the thread's base (no per-feature index arithmetic: the loads take
+// immediate offsets in the unrolled feature loop). It replaced an XOR swizzle by j & 7, which cost
+// a LOP3 and a LEA per load and per feature (docs/GPU_MODEL.md, "The filter forward's inner loops").
 #define HYENA_FILTER_OCH 128
 constexpr int OCH = HYENA_FILTER_OCH;
+#define HYENA_FILTER_OCHS (HYENA_FILTER_OCH + 4)
+constexpr int OCHS = HYENA_FILTER_OCHS;
 // Positions per forward block: two per lane (lane and lane + 32), rows of the tile buffers.
 #define HYENA_FILTER_FTP 64
 constexpr int FTP = HYENA_FILTER_FTP;
 
+// owc[j][cq·4 + cl] = ow[cb + cq·4 + cl, j] (0 past C). Warp w takes the channel groups
+// cq = w + 8k (k < 4), lane (jl, cl) = (lane / 4, lane % 4) the features j ≡ jl (mod 8): per
+// trip 4 loads (4 channel rows x 8 consecutive features per warp request) and 4 stores at
+// immediate offsets, in 32 distinct banks (row j starts at bank 4j mod 32). Row pointers once
+// per chunk: no division by the runtime F and no 64-bit index product per entry (a flat index
+// loop cost ~36 instructions per entry, a third of the chunk's FMA loop).
 template <typename T>
 __device__ inline void stage_ow(const T* __restrict__ ow, int cb, int C, int F, float* owc) {
-    for (int idx = threadIdx.x; idx < OCH * F; idx += blockDim.x) {
-        const int cl = idx & 3, r = idx >> 2, j = r % F, cq = r / F;
-        const int c = cb + cq * 4 + cl;
-        owc[j * OCH + ((cq ^ (j & 7)) << 2) + cl] = c < C ? ld32<T>(ow, (uint64_t)c * F + j) : 0.0f;
+    static_assert(OCH / 4 == 4 * NWARPS, "stage_ow: 4 channel groups per warp");
+    const int lane = threadIdx.x % 32, w = threadIdx.x / 32, cl = lane & 3, jl = lane >> 2;
+    const T* __restrict__ row[4];
+    bool ok[4];
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+        const int c = cb + 4 * (w + 8 * k) + cl;
+        ok[k] = c < C;
+        row[k] = ow + (uint64_t)(ok[k] ? c : 0) * F;
+    }
+    float* dst = owc + 4 * w + cl;
+#pragma unroll 1
+    for (int j = jl; j < F; j += 8) {
+#pragma unroll
+        for (int k = 0; k < 4; ++k) dst[j * OCHS + 32 * k] = ok[k] ? ld32<T>(row[k], j) : 0.0f;
     }
 }
 
@@ -324,37 +346,70 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
         __syncthreads();  // a_n written / the previous chunk's reads of owc done
         stage_ow<T>(ow, cb, C, F, owc);
         __syncthreads();
+        // Per feature j: the thread's a_n group and its two out_weight groups at fixed offsets
+        // from two base pointers; 32 FMAs. Feature 0 peeled (acc = w·a: fmaf(w, a, 0) rounds the
+        // same product, so the same values), the rest 4 features per trip (immediate offsets,
+        // one loop test per 4) and a remainder loop for F mod 4.
+        const float4* ap = a4 + pg;
+        const float4* wp = o4 + warp * 4 + half * 2;
         float acc[8][4];
-#pragma unroll
-        for (int r = 0; r < 8; ++r)
-#pragma unroll
-            for (int i = 0; i < 4; ++i) acc[r][i] = 0.0f;
-#pragma unroll 1
-        for (int j = 0; j < F; ++j) {
-            const float4 a = a4[j * (FTP / 4) + pg];
+        {
+            const float4 a = ap[0];
             const float av[4] = {a.x, a.y, a.z, a.w};
-            const int sw = j & 7;
 #pragma unroll
             for (int q = 0; q < 2; ++q) {
-                const float4 w = o4[j * (OCH / 4) + ((warp * 4 + half * 2 + q) ^ sw)];
+                const float4 w = wp[q];
+                const float wv[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+                for (int r = 0; r < 4; ++r)
+#pragma unroll
+                    for (int i = 0; i < 4; ++i) acc[4 * q + r][i] = wv[r] * av[i];
+            }
+        }
+        auto feature = [&](int j) {
+            const float4 a = ap[j * (FTP / 4)];
+            const float av[4] = {a.x, a.y, a.z, a.w};
+#pragma unroll
+            for (int q = 0; q < 2; ++q) {
+                const float4 w = wp[j * (OCHS / 4) + q];
                 const float wv[4] = {w.x, w.y, w.z, w.w};
 #pragma unroll
                 for (int r = 0; r < 4; ++r)
 #pragma unroll
                     for (int i = 0; i < 4; ++i) acc[4 * q + r][i] = fmaf(wv[r], av[i], acc[4 * q + r][i]);
             }
+        };
+        int j = 1;
+#pragma unroll 1
+        for (; j + 4 <= F; j += 4) {
+#pragma unroll
+            for (int u = 0; u < 4; ++u) feature(j + u);
         }
+#pragma unroll 1
+        for (; j < F; ++j) feature(j);
         // Window and store, channel c = cb + 16w + 8·half + r: one 4-element store per channel
         // where the 4 positions are in range and aligned (c·L + l ≡ 0 mod 4), else element
-        // stores. A half-warp's stores cover 64 consecutive positions of a channel row.
+        // stores. A half-warp's stores cover 64 consecutive positions of a channel row. The
+        // window (window(): exp(-t|delta|) + shift) with the channel's delta loaded once
+        // (-t·|d| = t·(-|d|) exactly: the same bits); `modulate` is uniform, tested once per
+        // chunk (a test per element was a branch around every exponential).
+        if (modulate) {
 #pragma unroll
-        for (int r = 0; r < 8; ++r) {
-            const int c = cb + warp * 16 + half * 8 + r;
-            if (c < C && nvalid > 0) {
-                float v[4];
+            for (int r = 0; r < 8; ++r) {
+                const int c = cb + warp * 16 + half * 8 + r;
+                if (c < C && nvalid > 0) {
+                    const float nd = -fabsf(to_f32<T>(deltas[c]));
+                    float v[4];
 #pragma unroll
-                for (int i = 0; i < 4; ++i) v[i] = acc[r][i] * window<T>(deltas, c, tl[i], modulate, shift);
-                store_quad<T>(h + (uint64_t)c * L + l, v, nvalid);
+                    for (int i = 0; i < 4; ++i) v[i] = acc[r][i] * (expf(tl[i] * nd) + shift);
+                    store_quad<T>(h + (uint64_t)c * L + l, v, nvalid);
+                }
+            }
+        } else {
+#pragma unroll
+            for (int r = 0; r < 8; ++r) {
+                const int c = cb + warp * 16 + half * 8 + r;
+                if (c < C && nvalid > 0) store_quad<T>(h + (uint64_t)c * L + l, acc[r], nvalid);
             }
         }
     }

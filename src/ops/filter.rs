@@ -171,6 +171,8 @@ pub struct FilterGradViews<'a, T: Pod> {
 const FWD_TILE: usize = 64;
 /// Channels per staged chunk of `out_weight` in the forward kernel (`HYENA_FILTER_OCH`).
 const OCH: usize = 128;
+/// Floats per staged row of that chunk (`HYENA_FILTER_OCHS`: padded by 4 for conflict-free stores).
+const OCHS: usize = OCH + 4;
 
 /// Blocks the forward fills before it splits the channels of a tile over `gridDim.y`: one block
 /// per SM of an H100/H200 (132 SMs). A split repeats the tile's hidden layers in every block of the
@@ -197,12 +199,12 @@ fn pad8(width: usize) -> usize {
 
 /// Dynamic shared memory of the forward kernel: two `[max(E, F)][64]` f64 tile buffers, then the
 /// larger of the staged hidden weight (`max(E, F)·(pad8(F) + 2)` f64) and the staged chunk of
-/// `out_weight` (`F·128` f32). Saturates instead of overflowing (a saturated size is refused as too
-/// large).
+/// `out_weight` (`F·132` f32: rows of 128 channels padded by 4). Saturates instead of overflowing
+/// (a saturated size is refused as too large).
 pub fn fwd_shared_bytes(emb_dim: usize, width: usize) -> usize {
     let d = emb_dim.max(width);
     let wt = d.saturating_mul(pad8(width).saturating_add(2)).saturating_mul(8);
-    let owc = width.saturating_mul(OCH * 4);
+    let owc = width.saturating_mul(OCHS * 4);
     d.saturating_mul(2 * FWD_TILE * 8).saturating_add(wt.max(owc))
 }
 
