@@ -132,14 +132,25 @@ __device__ inline double warp_sum(double v) {
 __device__ inline int pad8(int F) { return (F + 7) & ~7; }
 
 // wt[k * FP + j] = W[j, k] in fp64, FP = pad8(F) + 2, zeros for j in [F, pad8(F)): the transposed
-// hidden weight, read as 16-byte broadcasts (8 features of one input k per group). Coalesced global
-// reads; FP = 2 (mod 4) doubles keeps the transposed stores at 4 wavefronts per request instead of 32.
+// hidden weight, read as 16-byte broadcasts (8 features of one input k per group). Warp w takes rows
+// j = w, w + 8, ..., lane the inputs k = lane, lane + 32, ...: coalesced global reads of a row, no
+// division by the runtime width per entry (a flat index cost ~30 instructions per entry; the
+// backward stages every layer per tile); FP = 2 (mod 4) doubles keeps the transposed stores at 4
+// wavefronts per request instead of 32. (Loop bodies on lines of their own: the simulator counts
+// a source line once per host basic block starting on it, so a one-line loop reads as its
+// header's count, trips + tests, in the estimate.)
 template <typename T>
 __device__ inline void stage_wt(const T* __restrict__ W, int in, int F, double* wt) {
-    const int F8 = pad8(F), FP = F8 + 2;
-    for (int idx = threadIdx.x; idx < F8 * in; idx += blockDim.x) {
-        const int j = idx / in, k = idx % in;
-        wt[k * FP + j] = j < F ? ld64<T>(W, (uint64_t)idx) : 0.0;
+    const int F8 = pad8(F), FP = F8 + 2, lane = threadIdx.x % 32;
+#pragma unroll 1
+    for (int j = threadIdx.x / 32; j < F8; j += NWARPS) {
+        const T* __restrict__ row = W + (uint64_t)(j < F ? j : 0) * in;
+        const bool live = j < F;
+#pragma unroll 1
+        for (int k = lane; k < in; k += 32) {
+            const double v = live ? ld64<T>(row, (uint64_t)k) : 0.0;
+            wt[k * FP + j] = v;
+        }
     }
 }
 
