@@ -28,12 +28,12 @@
 // not per warp and use) and each thread computes 4 features x 4 positions (hidden_linear: per
 // input, two tile loads and two 16-byte broadcasts feed 16 FMAs), then the sine in place. The
 // output layer stages out_weight in fp32 chunks of 128 channels (stage_ow, rows padded to 132
-// floats: conflict-free stores, broadcast reads at immediate offsets); each thread computes 8 channels x 4 adjacent positions
-// (per feature, one 16-byte load of a_n and two 16-byte broadcasts feed 32 FMAs), then the window
-// (one expf per element: t and deltas are stored values, no table or recurrence gives
-// exp(-t|delta|) exactly) and one 4-element store per channel. The weights cross L2 once per
-// block. Dynamic shared memory: two [max(E, F)][64] fp64 tile buffers + the larger of
-// max(E, F) * (pad8(F) + 2) doubles and F * 132 floats.
+// floats: conflict-free stores, broadcast reads at immediate offsets); each thread computes 8
+// channels x 4 adjacent positions (per feature, one 16-byte load of a_n and two 16-byte
+// broadcasts feed 32 FMAs), then the window (one expf per element: t and deltas are stored
+// values, no table or recurrence gives exp(-t|delta|) exactly) and one 4-element store per
+// channel. The weights cross L2 once per block. Dynamic shared memory: two [max(E, F)][64] fp64
+// tile buffers + the larger of max(E, F) * (pad8(F) + 2) doubles and F * 132 floats.
 // Cost per position: 2 * (E*F + (n-1)*F^2) fp64 FLOPs + n*F fp64 sin, 2*C*F fp32 FLOPs, C expf;
 // bytes: E*sizeof(T) read, C*sizeof(T) written.
 //
@@ -92,11 +92,15 @@ constexpr int NWARPS = HYENA_FILTER_BLOCK / 32;
 template <typename T> __device__ inline double ld64(const T* p, uint64_t i) { return (double)to_f32<T>(p[i]); }
 template <typename T> __device__ inline float ld32(const T* p, uint64_t i) { return to_f32<T>(p[i]); }
 
+// exp(-t|delta|) + shift from nd = -|delta| (t·(-|d|) = -t·|d| exactly): the modulation of a
+// channel whose delta is loaded once.
+__device__ inline float decay(float tl, float nd, float shift) { return expf(tl * nd) + shift; }
+
 // Modulation window of channel c at time tl (fp32).
 template <typename T>
 __device__ inline float window(const T* __restrict__ deltas, uint64_t c, float tl, int modulate, float shift) {
     if (!modulate) return 1.0f;
-    return expf(-tl * fabsf(to_f32<T>(deltas[c]))) + shift;
+    return decay(tl, -fabsf(to_f32<T>(deltas[c])), shift);
 }
 
 // Entry i of a params pointer array, without dynamic indexing (which would copy the array to
@@ -144,8 +148,8 @@ __device__ inline void stage_wt(const T* __restrict__ W, int in, int F, double* 
     const int F8 = pad8(F), FP = F8 + 2, lane = threadIdx.x % 32;
 #pragma unroll 1
     for (int j = threadIdx.x / 32; j < F8; j += NWARPS) {
-        const T* __restrict__ row = W + (uint64_t)(j < F ? j : 0) * in;
         const bool live = j < F;
+        const T* __restrict__ row = W + (uint64_t)(live ? j : 0) * in;
 #pragma unroll 1
         for (int k = lane; k < in; k += 32) {
             const double v = live ? ld64<T>(row, (uint64_t)k) : 0.0;
@@ -412,9 +416,8 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
         // Window and store, channel c = cb + 16w + 8·half + r: one 4-element store per channel
         // where the 4 positions are in range and aligned (c·L + l ≡ 0 mod 4), else element
         // stores. A half-warp's stores cover 64 consecutive positions of a channel row. The
-        // window (window(): exp(-t|delta|) + shift) with the channel's delta loaded once
-        // (-t·|d| = t·(-|d|) exactly: the same bits); `modulate` is uniform, tested once per
-        // chunk (a test per element was a branch around every exponential).
+        // window (decay) with the channel's delta loaded once; `modulate` is uniform, tested
+        // once per chunk (a test per element was a branch around every exponential).
         if (modulate) {
 #pragma unroll
             for (int r = 0; r < 8; ++r) {
@@ -423,7 +426,7 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
                     const float nd = -fabsf(to_f32<T>(deltas[c]));
                     float v[4];
 #pragma unroll
-                    for (int i = 0; i < 4; ++i) v[i] = acc[r][i] * (expf(tl[i] * nd) + shift);
+                    for (int i = 0; i < 4; ++i) v[i] = acc[r][i] * decay(tl[i], nd, shift);
                     store_quad<T>(h + (uint64_t)c * L + l, v, nvalid);
                 }
             }

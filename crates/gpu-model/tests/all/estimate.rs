@@ -641,17 +641,9 @@ fn a_caller_line_inside_an_inlined_inner_loop_does_not_bound_it() {
     // 2 warps, 3 outer trips, 12 inner trips per warp. Hand: 2 × (S2R 1 + 12 × B 7 + 3 × C 4 +
     // EXIT 1) = 196. Bounded by line 21 (3 per warp), B counted 3 per warp: 2 × (1 + 21 + 12 + 1) = 70.
     let l = Listing::parse(NESTED_CALLER_LINE).unwrap();
-    let w = 2;
-    let per = vec![
-        exec(&[19], w),
-        exec(&[20], 3 * w),
-        exec(&[21], 3 * w),
-        exec(&[22], 3 * w),
-        exec(&[5, 22], 12 * w),
-        exec(&[6, 22], 12 * w),
-        exec(&[30], w),
-    ];
-    assert_eq!(estimate(&l.functions[0], &per, w).total, 196.0);
+    let runs: &[(&[u32], u64)] = &[(&[19], 1), (&[20], 3), (&[21], 3), (&[22], 3), (&[5, 22], 12), (&[6, 22], 12), (&[30], 1)];
+    let per = lines_in("h.cu", runs, 2);
+    assert_eq!(estimate(&l.functions[0], &per, 2).total, 196.0);
 }
 
 /// Two sibling loops of one function: the first (header line 10, body line 11, 2 trips per
@@ -671,14 +663,6 @@ fn lines_of_an_earlier_loop_do_not_bound_a_later_loop() {
     // 2 warps. Hand: 2 × (S2R 1 + 2 × B 5 + 4 × C 7 + EXIT 1) = 80. Bounded by line 11 (2 per
     // warp, two copies read from its LDS pair: 1 trip), C counted once per warp: 2 × (1 + 10 + 7 + 1) = 38.
     let l = Listing::parse(SHARED_BODY).unwrap();
-    let w = 2;
-    let per = vec![
-        exec(&[9], w),
-        exec(&[10], 2 * w),
-        exec(&[11], 2 * w),
-        exec(&[20], 4 * w),
-        exec(&[21], 4 * w),
-        exec(&[30], w),
-    ];
-    assert_eq!(estimate(&l.functions[0], &per, w).total, 80.0);
+    let per = lines_in("h.cu", &[(&[9], 1), (&[10], 2), (&[11], 2), (&[20], 4), (&[21], 4), (&[30], 1)], 2);
+    assert_eq!(estimate(&l.functions[0], &per, 2).total, 80.0);
 }
