@@ -27,13 +27,14 @@
 // layer the block stages W_i transposed in fp64 (stage_wt: one conversion per weight per block,
 // not per warp and use) and each thread computes 4 features x 4 positions (hidden_linear: per
 // input, two tile loads and two 16-byte broadcasts feed 16 FMAs), then the sine in place. The
-// output layer stages out_weight in fp32 chunks of 128 channels (stage_ow, rows padded to 132
-// floats: conflict-free stores, broadcast reads at immediate offsets); each thread computes 8
-// channels x 4 adjacent positions (per feature, one 16-byte load of a_n and two 16-byte
-// broadcasts feed 32 FMAs), then the window (one expf per element: t and deltas are stored
-// values, no table or recurrence gives exp(-t|delta|) exactly) and one 4-element store per
-// channel. The weights cross L2 once per block. Dynamic shared memory: two [max(E, F)][64] fp64
-// tile buffers + the larger of max(E, F) * (pad8(F) + 2) doubles and F * 132 floats.
+// output layer runs on tensor cores: a_n is split once per block into tf32 hi + lo MMA fragments
+// in shared memory (stage_b), each warp takes a 16-channel M tile of each 128-channel chunk,
+// reads its out_weight rows straight from L1/L2 (each entry once per block), and per 8 features
+// issues one 16-byte fragment load and three m16n8k8 tf32 MMAs (3xTF32: f32-level accuracy) per
+// 8 positions; then the window (one expf per element: t and deltas are stored values, no table
+// or recurrence gives exp(-t|delta|) exactly) and one 2-element store per channel and 8
+// positions. Dynamic shared memory: two [max(E, pad8(F))][64] fp64 tile buffers (the fragments
+// reuse one) + max(E, F) * (pad8(F) + 2) doubles of staged hidden weight.
 // Cost per position: 2 * (E*F + (n-1)*F^2) fp64 FLOPs + n*F fp64 sin, 2*C*F fp32 FLOPs, C expf;
 // bytes: E*sizeof(T) read, C*sizeof(T) written.
 //
@@ -71,6 +72,7 @@
 #include <cuda_bf16.h>
 #include "common.cuh"
 #include "hyena_params.h"
+#include "mma.cuh"
 
 namespace hyena_filter {
 
@@ -246,76 +248,85 @@ __device__ inline void hidden_sin(const T* __restrict__ freq, int F, int ld, con
     }
 }
 
-// The forward's output layer takes channels in chunks of OCH (8 warps x 16 channels), the chunk
-// of out_weight staged in fp32 as owc[j][OCHS], rows padded to OCHS = OCH + 4 floats: the staging
-// stores (lanes: 4 channels x 8 consecutive features) fall in 32 distinct banks (row j starts at
-// bank 4j mod 32), and the compute loop reads each 16-byte group of 4 channels as one broadcast at
-// a fixed offset from the thread's base (no per-feature index arithmetic: the loads take
-// immediate offsets in the unrolled feature loop). It replaced an XOR swizzle by j & 7, which cost
-// a LOP3 and a LEA per load and per feature (docs/GPU_MODEL.md, "The filter forward's inner loops").
+// The forward's output layer on tensor cores: h[c][q] = sum_f OW[c, f] a_n[f][q], the product
+// OW [C, F] x a_n [F, FTP] by mma.sync m16n8k8 tf32 in 3xTF32 (each operand split hi + lo, three
+// MMAs per tile: f32-level accuracy, docs/GPU_MODEL.md "The filter forward's output layer on
+// tensor cores"). Channels in chunks of OCH = 8 warps x 16 (warp w: the M tile of channels
+// cb + 16w .. cb + 16w + 15), the tile's FTP positions as NT = 8 N tiles of 8, the features as
+// KS = ceil(F / 8) K steps (zeros past F). Per K step and warp: 4 out_weight loads (L1/L2), one
+// split, then per N tile one 16-byte shared load and 3 MMAs: 1024 products per MMA, where the
+// f32 register tiles took 32 per FMA (the FMAs were ~40 % of the forward's issue slots at 64K).
 #define HYENA_FILTER_OCH 128
 constexpr int OCH = HYENA_FILTER_OCH;
-#define HYENA_FILTER_OCHS (HYENA_FILTER_OCH + 4)
-constexpr int OCHS = HYENA_FILTER_OCHS;
 // Positions per forward block: two per lane (lane and lane + 32), rows of the tile buffers.
 #define HYENA_FILTER_FTP 64
 constexpr int FTP = HYENA_FILTER_FTP;
+constexpr int NT = FTP / 8;
+static_assert(OCH == 16 * NWARPS, "one 16-channel M tile per warp");
 
-// owc[j][cq·4 + cl] = ow[cb + cq·4 + cl, j] (0 past C). Warp w takes the channel groups
-// cq = w + 8k (k < 4), lane (jl, cl) = (lane / 4, lane % 4) the features j ≡ jl (mod 8): per
-// trip 4 loads (4 channel rows x 8 consecutive features per warp request) and 4 stores at
-// immediate offsets, in 32 distinct banks (row j starts at bank 4j mod 32). Row pointers once
-// per chunk: no division by the runtime F and no 64-bit index product per entry (a flat index
-// loop cost ~36 instructions per entry, a third of the chunk's FMA loop).
-template <typename T>
-__device__ inline void stage_ow(const T* __restrict__ ow, int cb, int C, int F, float* owc) {
-    static_assert(OCH / 4 == 4 * NWARPS, "stage_ow: 4 channel groups per warp");
-    const int lane = threadIdx.x % 32, w = threadIdx.x / 32, cl = lane & 3, jl = lane >> 2;
-    const T* __restrict__ row[4];
-    bool ok[4];
-#pragma unroll
-    for (int k = 0; k < 4; ++k) {
-        const int c = cb + 4 * (w + 8 * k) + cl;
-        ok[k] = c < C;
-        row[k] = ow + (uint64_t)(ok[k] ? c : 0) * F;
-    }
-    float* dst = owc + 4 * w + cl;
+// The B operand (a_n: [F][FTP] f32 at a) in fragment order, split once per block: entry
+// (ks, nt, lane) = {hi(b0), hi(b1), lo(b0), lo(b1)}, b_r = a_n[8ks + t + 4r][8nt + g]
+// (g = lane / 4, t = lane % 4; 0 past F) at bf[(ks·NT + nt)·32 + lane], so a warp's 16-byte loads
+// in the compute loop are 512 consecutive bytes (no bank conflict). Warp w builds N tile w.
+__device__ inline void stage_b(const float* a, int F, uint4* bf) {
+    static_assert(NT == NWARPS, "stage_b: one N tile per warp");
+    const int lane = threadIdx.x % 32, nt = threadIdx.x / 32, g = lane >> 2, t = lane & 3;
+    const int KS = (F + 7) / 8;
 #pragma unroll 1
-    for (int j = jl; j < F; j += 8) {
-#pragma unroll
-        for (int k = 0; k < 4; ++k) dst[j * OCHS + 32 * k] = ok[k] ? ld32<T>(row[k], j) : 0.0f;
+    for (int ks = 0; ks < KS; ++ks) {
+        const int f0 = 8 * ks + t, f1 = f0 + 4;
+        const float b0 = f0 < F ? a[f0 * FTP + 8 * nt + g] : 0.0f;
+        const float b1 = f1 < F ? a[f1 * FTP + 8 * nt + g] : 0.0f;
+        uint4 v;
+        hyena::split_tf32(b0, v.x, v.z);
+        hyena::split_tf32(b1, v.y, v.w);
+        bf[(ks * NT + nt) * 32 + lane] = v;
     }
 }
 
-// dst[i] = v[i] for i < n (rounded once to T each): one 4-element store where n = 4 and dst is
-// 4-element aligned, else element stores.
-template <typename T> __device__ inline void store_quad(T* dst, const float (&v)[4], int n) {
-    if (n == 4 && reinterpret_cast<uintptr_t>(dst) % (4 * sizeof(T)) == 0) {
+// dst[i] = v_i for the n (<= 2) leading positions in range, rounded once to T: one 2-element store
+// where n = 2 and dst is 2-element aligned, else element stores.
+template <typename T> __device__ inline void store_pair(T* dst, float v0, float v1, int n) {
+    if (n == 2 && reinterpret_cast<uintptr_t>(dst) % (2 * sizeof(T)) == 0) {
         if constexpr (sizeof(T) == 4) {
-            *reinterpret_cast<float4*>(dst) = make_float4(v[0], v[1], v[2], v[3]);
+            *reinterpret_cast<float2*>(dst) = make_float2(v0, v1);
         } else {
-            T q[4];
-#pragma unroll
-            for (int i = 0; i < 4; ++i) q[i] = from_f32<T>(v[i]);
-            uint2 u;
+            const T q[2] = {from_f32<T>(v0), from_f32<T>(v1)};
+            uint32_t u;
             memcpy(&u, q, sizeof(u));
-            *reinterpret_cast<uint2*>(dst) = u;
+            *reinterpret_cast<uint32_t*>(dst) = u;
         }
     } else {
-#pragma unroll
-        for (int i = 0; i < 4; ++i)
-            if (i < n) dst[i] = from_f32<T>(v[i]);
+        if (n > 0) dst[0] = from_f32<T>(v0);
+        if (n > 1) dst[1] = from_f32<T>(v1);
     }
+}
+
+// The output layer's A values of features f and f + 4 for the rows at r0 and r1 (out_weight rows
+// g and g + 8 of the warp's M tile): an = {r0[f], r1[f], r0[f + 4], r1[f + 4]}, 0 past F. Every
+// load at a valid address (feature F - 1 past F, then a select), so the loads of the step after
+// the last are harmless; no branch (the simulator counts a line per host basic block starting on
+// it: docs/GPU_MODEL.md). The caller points a row past C at row 0: that row's outputs are never
+// stored, and rows do not mix in the MMA.
+template <typename T>
+__device__ inline void load_a(const T* __restrict__ r0, const T* __restrict__ r1, int f, int F, float (&an)[4]) {
+    const int fa = f < F ? f : F - 1, fb = f + 4 < F ? f + 4 : F - 1;
+    const float x0 = ld32<T>(r0, fa);
+    const float x1 = ld32<T>(r1, fa);
+    const float x2 = ld32<T>(r0, fb);
+    const float x3 = ld32<T>(r1, fb);
+    const bool in0 = f < F, in1 = f + 4 < F;  // (one line: the simulator's host code merges them)
+    an[0] = in0 ? x0 : 0.0f, an[1] = in0 ? x1 : 0.0f, an[2] = in1 ? x2 : 0.0f, an[3] = in1 ? x3 : 0.0f;
 }
 
 template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
     const int E = (int)p.e, F = (int)p.f, C = (int)p.c, n = (int)p.n_layers;
-    const int D = E > F ? E : F;
+    const int D = E > pad8(F) ? E : pad8(F);
     const uint64_t L = p.l;
     HYENA_DYN_SHARED(double, smem);
     double* bufA = smem;              // [D][FTP]: z, then the activations of even layers' inputs
     double* bufB = bufA + D * FTP;    // [D][FTP]
-    double* wt = bufB + D * FTP;      // [D][pad8(F) + 2] fp64 weights, later the [F][OCH] fp32 out_weight chunk
+    double* wt = bufB + D * FTP;      // [max(E, F)][pad8(F) + 2] fp64 weights
     const uint64_t l0 = (uint64_t)blockIdx.x * FTP;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
 
@@ -339,102 +350,91 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
         __syncthreads();
         hidden_sin<T, 2>(freq, F, FTP, y, last ? nullptr : y, last ? reinterpret_cast<float*>(x) : nullptr, FTP, FTP);
     }
-    // The last activation a_n [F][FTP] fp32, in the buffer the last layer wrote.
+    // The last activation a_n [F][FTP] fp32 is in the buffer the last layer read; its
+    // pre-activations (the other buffer) are dead: the B fragments go there.
     const float* alast = reinterpret_cast<const float*>(n % 2 == 1 ? bufA : bufB);
-    float* owc = reinterpret_cast<float*>(wt);
+    uint4* bfrag = reinterpret_cast<uint4*>(n % 2 == 1 ? bufB : bufA);
+    __syncthreads();
+    stage_b(alast, F, bfrag);
+    __syncthreads();
 
-    // Output layer + modulation. Warp w takes channels 16w..16w+15 of a chunk: lanes 0-15 the
-    // first 8, lanes 16-31 the other 8, lane % 16 the 4 adjacent positions 4·(lane % 16)..+3 of
-    // the tile (a thread: 8 channels x 4 positions, 32 accumulators). Per feature j: one 16-byte
-    // load of a_n (16 distinct addresses) and two 16-byte loads of out_weight (one address per
-    // half-warp: broadcast) feed 32 FMAs, 12 shared wavefronts in the simulator's count (was 18
-    // with 2 positions x 16 channels per thread; the wavefronts, not the FMAs, bound the layer).
-    // Block (x, y) takes the chunks y, y + gridDim.y, ... (the host splits the channels over
-    // gridDim.y while the tiles alone leave SMs idle; each output is computed by one thread in the
-    // same order whatever the split: same bits).
+    // Output layer + modulation. Lane (g, t) = (lane / 4, lane % 4) holds, per N tile nt, the
+    // accumulators of channels c0 = cb + 16w + g (d[0], d[1]) and c1 = c0 + 8 (d[2], d[3]) at
+    // positions 8nt + 2t and 8nt + 2t + 1 (the m16n8 D fragment). Block (x, y) takes the chunks
+    // y, y + gridDim.y, ... (the host splits the channels over gridDim.y while the tiles alone leave
+    // SMs idle; each output is computed by one warp in the same order whatever the split: same
+    // bits). No barrier inside the chunk loop: a warp reads only its own out_weight rows.
     const T* __restrict__ ow = reinterpret_cast<const T*>(p.out_weight);
     const T* __restrict__ deltas = reinterpret_cast<const T*>(p.deltas);
     const T* __restrict__ tt = reinterpret_cast<const T*>(p.t);
     T* __restrict__ h = reinterpret_cast<T*>(p.h);
     const float shift = (float)p.shift;
     const int modulate = (int)p.modulate;
-    const int half = lane / 16, pg = lane % 16;
-    const uint64_t l = l0 + 4 * pg;  // this thread's first position
-    float tl[4];
+    const int g = lane >> 2, t = lane & 3;
+    const int KS = (F + 7) / 8;
+    float tl[NT][2];
 #pragma unroll
-    for (int i = 0; i < 4; ++i) tl[i] = l + i < L ? to_f32<T>(tt[l + i]) : 0.0f;
-    const int nvalid = l >= L ? 0 : L - l >= 4 ? 4 : (int)(L - l);  // positions of the thread stored
-    const float4* a4 = reinterpret_cast<const float4*>(alast);
-    const float4* o4 = reinterpret_cast<const float4*>(owc);
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int i = 0; i < 2; ++i) {
+            const uint64_t l = l0 + 8 * nt + 2 * t + i;
+            tl[nt][i] = l < L ? to_f32<T>(tt[l]) : 0.0f;
+        }
+    const uint4* bp = bfrag + lane;
     const int chunks = (C + OCH - 1) / OCH;
     for (int ck = blockIdx.y; ck < chunks; ck += gridDim.y) {
-        const int cb = ck * OCH;
-        __syncthreads();  // a_n written / the previous chunk's reads of owc done
-        stage_ow<T>(ow, cb, C, F, owc);
-        __syncthreads();
-        // Per feature j: the thread's a_n group and its two out_weight groups at fixed offsets
-        // from two base pointers; 32 FMAs. Feature 0 peeled (acc = w·a: fmaf(w, a, 0) rounds the
-        // same product, so the same values), the rest 4 features per trip (immediate offsets,
-        // one loop test per 4) and a remainder loop for F mod 4.
-        const float4* ap = a4 + pg;
-        const float4* wp = o4 + warp * 4 + half * 2;
-        float acc[8][4];
-        {
-            const float4 a = ap[0];
-            const float av[4] = {a.x, a.y, a.z, a.w};
+        const int m0 = ck * OCH + 16 * warp;
+        if (m0 >= C) continue;  // the warp's whole M tile is past C (warp-uniform)
+        const int c0 = m0 + g, c1 = c0 + 8;
+        const T* __restrict__ r0 = ow + (uint64_t)(c0 < C ? c0 : 0) * F;
+        const T* __restrict__ r1 = ow + (uint64_t)(c1 < C ? c1 : 0) * F;
+        float acc[NT][4];
 #pragma unroll
-            for (int q = 0; q < 2; ++q) {
-                const float4 w = wp[q];
-                const float wv[4] = {w.x, w.y, w.z, w.w};
+        for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-                for (int r = 0; r < 4; ++r)
+            for (int i = 0; i < 4; ++i) acc[nt][i] = 0.0f;
+        float an[4];
+        load_a<T>(r0, r1, t, F, an);
+#pragma unroll 1
+        for (int ks = 0; ks < KS; ++ks) {
+            uint32_t ahi[4], alo[4];
 #pragma unroll
-                    for (int i = 0; i < 4; ++i) acc[4 * q + r][i] = wv[r] * av[i];
+            for (int r = 0; r < 4; ++r) hyena::split_tf32(an[r], ahi[r], alo[r]);
+            load_a<T>(r0, r1, 8 * ks + 8 + t, F, an);  // the next step's, in flight during the MMAs
+#pragma unroll
+            for (int nt = 0; nt < NT; ++nt) {
+                const uint4 b = bp[(ks * NT + nt) * 32];
+                const uint32_t bhi[2] = {b.x, b.y}, blo[2] = {b.z, b.w};
+                hyena::mma_m16n8k8_3xtf32(acc[nt], ahi, alo, bhi, blo);
             }
         }
-        auto feature = [&](int j) {
-            const float4 a = ap[j * (FTP / 4)];
-            const float av[4] = {a.x, a.y, a.z, a.w};
+        // Window and store, row by row: the window (decay) with the channel's delta loaded once;
+        // `modulate` is uniform, tested once per row (a test per element was a branch around
+        // every exponential). One 2-element store per N tile where both positions are in range
+        // and aligned (c·L + l ≡ 0 mod 2), else element stores.
 #pragma unroll
-            for (int q = 0; q < 2; ++q) {
-                const float4 w = wp[j * (OCHS / 4) + q];
-                const float wv[4] = {w.x, w.y, w.z, w.w};
+        for (int rr = 0; rr < 2; ++rr) {
+            const int c = rr == 0 ? c0 : c1;
+            if (c >= C) continue;
+            float win[NT][2];
+            if (modulate) {
+                const float nd = -fabsf(to_f32<T>(deltas[c]));
 #pragma unroll
-                for (int r = 0; r < 4; ++r)
+                for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-                    for (int i = 0; i < 4; ++i) acc[4 * q + r][i] = fmaf(wv[r], av[i], acc[4 * q + r][i]);
+                    for (int i = 0; i < 2; ++i) win[nt][i] = decay(tl[nt][i], nd, shift);
+            } else {
+#pragma unroll
+                for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+                    for (int i = 0; i < 2; ++i) win[nt][i] = 1.0f;
             }
-        };
-        int j = 1;
-#pragma unroll 1
-        for (; j + 4 <= F; j += 4) {
+            T* row = h + (uint64_t)c * L + l0;
 #pragma unroll
-            for (int u = 0; u < 4; ++u) feature(j + u);
-        }
-#pragma unroll 1
-        for (; j < F; ++j) feature(j);
-        // Window and store, channel c = cb + 16w + 8·half + r: one 4-element store per channel
-        // where the 4 positions are in range and aligned (c·L + l ≡ 0 mod 4), else element
-        // stores. A half-warp's stores cover 64 consecutive positions of a channel row. The
-        // window (decay) with the channel's delta loaded once; `modulate` is uniform, tested
-        // once per chunk (a test per element was a branch around every exponential).
-        if (modulate) {
-#pragma unroll
-            for (int r = 0; r < 8; ++r) {
-                const int c = cb + warp * 16 + half * 8 + r;
-                if (c < C && nvalid > 0) {
-                    const float nd = -fabsf(to_f32<T>(deltas[c]));
-                    float v[4];
-#pragma unroll
-                    for (int i = 0; i < 4; ++i) v[i] = acc[r][i] * decay(tl[i], nd, shift);
-                    store_quad<T>(h + (uint64_t)c * L + l, v, nvalid);
-                }
-            }
-        } else {
-#pragma unroll
-            for (int r = 0; r < 8; ++r) {
-                const int c = cb + warp * 16 + half * 8 + r;
-                if (c < C && nvalid > 0) store_quad<T>(h + (uint64_t)c * L + l, acc[r], nvalid);
+            for (int nt = 0; nt < NT; ++nt) {
+                const int q = 8 * nt + 2 * t;
+                const int nv = l0 + q >= L ? 0 : L - (l0 + q) >= 2 ? 2 : 1;
+                store_pair<T>(row + q, acc[nt][2 * rr] * win[nt][0], acc[nt][2 * rr + 1] * win[nt][1], nv);
             }
         }
     }
@@ -676,9 +676,9 @@ template <typename T> __device__ inline void bwd_reduce(const HyenaFilterBwdPara
 
 }  // namespace hyena_filter
 
-extern "C" __global__ void hyena_filter_fwd_f32(const HyenaFilterFwdParams p) { hyena_filter::fwd<float>(p); }
-extern "C" __global__ void hyena_filter_fwd_bf16(const HyenaFilterFwdParams p) { hyena_filter::fwd<__nv_bfloat16>(p); }
-extern "C" __global__ void hyena_filter_fwd_f16(const HyenaFilterFwdParams p) { hyena_filter::fwd<__half>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FILTER_BLOCK, 2) hyena_filter_fwd_f32(const HyenaFilterFwdParams p) { hyena_filter::fwd<float>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FILTER_BLOCK, 2) hyena_filter_fwd_bf16(const HyenaFilterFwdParams p) { hyena_filter::fwd<__nv_bfloat16>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FILTER_BLOCK, 2) hyena_filter_fwd_f16(const HyenaFilterFwdParams p) { hyena_filter::fwd<__half>(p); }
 extern "C" __global__ void hyena_filter_bwd_f32(const HyenaFilterBwdParams p) { hyena_filter::bwd_main<float>(p); }
 extern "C" __global__ void hyena_filter_bwd_bf16(const HyenaFilterBwdParams p) { hyena_filter::bwd_main<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_filter_bwd_f16(const HyenaFilterBwdParams p) { hyena_filter::bwd_main<__half>(p); }

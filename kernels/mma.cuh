@@ -64,6 +64,22 @@ __device__ __forceinline__ void mma_m16n8k16_bf16(float d[4], const uint32_t a[4
     HYENA_MMA_(m16n8k16_bf16, d, a, b, c);
 }
 
+/* x = hi + lo for 3xTF32 operands: hi = tf32(x), lo = tf32(x − hi) (exact difference), so hi + lo
+ * is x to within 2^-22 relative. */
+__device__ __forceinline__ void split_tf32(float x, uint32_t &hi, uint32_t &lo) {
+    hi = to_tf32(x);
+    lo = to_tf32(x - __uint_as_float(hi));
+}
+
+/* d += A·B at f32-level accuracy (3xTF32): alo·bhi and ahi·blo first (the small cross terms), then
+ * ahi·bhi; the dropped alo·blo is below 2^-22 of each product. */
+__device__ __forceinline__ void mma_m16n8k8_3xtf32(float d[4], const uint32_t ahi[4], const uint32_t alo[4],
+                                                   const uint32_t bhi[2], const uint32_t blo[2]) {
+    mma_m16n8k8_tf32(d, alo, bhi, d);
+    mma_m16n8k8_tf32(d, ahi, blo, d);
+    mma_m16n8k8_tf32(d, ahi, bhi, d);
+}
+
 }  // namespace hyena
 
 #endif /* HYENA_MMA_CUH */

@@ -75,8 +75,12 @@ template <int N> struct Frag {
 };
 
 template <bool SPLIT, int N> __device__ __forceinline__ void set(Frag<N> &f, int r, float v) {
-    f.hi[r] = to_tf32(v);
-    f.lo[r] = SPLIT ? to_tf32(v - __uint_as_float(f.hi[r])) : 0u;
+    if (SPLIT) {
+        split_tf32(v, f.hi[r], f.lo[r]);
+    } else {
+        f.hi[r] = to_tf32(v);
+        f.lo[r] = 0u;
+    }
 }
 
 /* The same fragment with every element negated (exact: the sign bit of each tf32). */

@@ -17,14 +17,17 @@
 //! # Arithmetic
 //! The hidden layers (pre-activation, Sin and their backward) run in f64, as in the CPU reference:
 //! the phase `freq·pre` reaches 10–100 for trained filters, and an f32 pre-activation would put a
-//! ~1e-5 relative phase error into every tap. The output layer and the modulation run in f32.
+//! ~1e-5 relative phase error into every tap. The output layer and the modulation run in f32; the
+//! forward's output layer on tensor cores in 3xTF32 (operands split `hi + lo`, three tf32 MMAs
+//! per product: within 3·2⁻²² of each f32 product, sums in f32).
 //!
 //! # Cost (per position; n hidden layers, f64 FLOPs for the hidden part, f32 for the rest)
 //! - forward: `2(E·F + (n−1)F²)` f64 FLOPs and `n·F` f64 sines, `2·C·F` f32 FLOPs and `C` expf;
-//!   reads `E` and writes `C` elements. A block of 64 positions stages each hidden weight (f64) and
-//!   `out_weight` (f32, 128 channels at a time) in shared memory once, so the weights cross L2 once
-//!   per block rather than once per warp and element. For `C ≥ 256` the output layer (f32 FMAs
-//!   from register tiles) and the `[C, L]` store dominate. The window `exp(−t·|δ|)` is one expf
+//!   reads `E` and writes `C` elements. A block of 64 positions stages each hidden weight (f64) in
+//!   shared memory once and its `a_n` as split tf32 MMA fragments once; each warp reads its 16
+//!   `out_weight` rows per 128-channel chunk once, so the weights cross L2 once per block rather
+//!   than once per warp and element. For `C ≥ 256` the output layer (three tf32 MMAs per 16 channels ×
+//!   8 positions × 8 features) and the `[C, L]` store dominate. The window `exp(−t·|δ|)` is one expf
 //!   per output element: `t` and `δ` are stored (trainable) values with no structure a table or a
 //!   recurrence in `l` could use exactly.
 //! - backward: recomputes the hidden layers (no cache from the forward), about 3× their forward
@@ -169,10 +172,9 @@ pub struct FilterGradViews<'a, T: Pod> {
 
 /// Positions per block of the forward kernel (`HYENA_FILTER_FTP`: two per lane).
 const FWD_TILE: usize = 64;
-/// Channels per staged chunk of `out_weight` in the forward kernel (`HYENA_FILTER_OCH`).
+/// Channels per chunk of the forward kernel's output layer (`HYENA_FILTER_OCH`: 8 warps × one
+/// 16-channel tensor-core M tile).
 const OCH: usize = 128;
-/// Floats per staged row of that chunk (`HYENA_FILTER_OCHS`: padded by 4 for conflict-free stores).
-const OCHS: usize = OCH + 4;
 
 /// Blocks the forward fills before it splits the channels of a tile over `gridDim.y`: one block
 /// per SM of an H100/H200 (132 SMs). A split repeats the tile's hidden layers in every block of the
@@ -197,15 +199,14 @@ fn pad8(width: usize) -> usize {
     width.div_ceil(8).saturating_mul(8)
 }
 
-/// Dynamic shared memory of the forward kernel: two `[max(E, F)][64]` f64 tile buffers, then the
-/// larger of the staged hidden weight (`max(E, F)·(pad8(F) + 2)` f64) and the staged chunk of
-/// `out_weight` (`F·132` f32: rows of 128 channels padded by 4). Saturates instead of overflowing
-/// (a saturated size is refused as too large).
+/// Dynamic shared memory of the forward kernel: two `[max(E, pad8(F))][64]` f64 tile buffers (the
+/// second, after the hidden layers, holds the output layer's split tf32 B fragments:
+/// `pad8(F)·64` pairs of f32), then the staged hidden weight (`max(E, F)·(pad8(F) + 2)` f64).
+/// Saturates instead of overflowing (a saturated size is refused as too large).
 pub fn fwd_shared_bytes(emb_dim: usize, width: usize) -> usize {
-    let d = emb_dim.max(width);
-    let wt = d.saturating_mul(pad8(width).saturating_add(2)).saturating_mul(8);
-    let owc = width.saturating_mul(OCHS * 4);
-    d.saturating_mul(2 * FWD_TILE * 8).saturating_add(wt.max(owc))
+    let d = emb_dim.max(pad8(width));
+    let wt = emb_dim.max(width).saturating_mul(pad8(width).saturating_add(2)).saturating_mul(8);
+    d.saturating_mul(2 * FWD_TILE * 8).saturating_add(wt)
 }
 
 /// f32 entries of one block's partial sums in backward kernel 1: `Σ_i F·(in_i + 1) + F`.

@@ -4,7 +4,9 @@
 //!
 //! Bounds (relative L2 error of each output tensor against the f64 reference):
 //! - f32 storage: 1e-5. The hidden layers run in f64 on the device too (≈1e-15); the output layer
-//!   is an f32 sum of F products, the modulation an f32 expf; the backward's output-layer GEMMs
+//!   is an f32 sum of F products (tensor-core 3xTF32 products in the forward: each within 3·2⁻²²
+//!   of the f32 product; with 1xTF32 instead, the f32 cases fail this bound), the modulation an
+//!   f32 expf; the backward's output-layer GEMMs
 //!   are f32 sums of C products (g_last) and of ≤ 1024 positions per split (grad out_weight, the
 //!   splits summed in f64), the hidden layers' per-block f32 partials summed in f64: each a few
 //!   f32 ulps times √(terms) (~1e-6 at most here), so 1e-5 leaves margin while catching any
@@ -231,8 +233,8 @@ fn filter_f32_long_four_layers() {
 /// them over `gridDim.y` (`ops::filter`'s channel split, while the tiles leave SMs without a block):
 /// C = 300 over 65 tiles (3 chunks over 2 blocks along y: two chunks in one, one in the other, the
 /// last chunk 44 channels) and C = 773 over 18 tiles (7 chunks, one per block along y). Odd L
-/// makes c·L odd for every other row, so both the 4-element stores and the element stores of an
-/// unaligned row run, and the last tile's partial group of 4 positions is stored element-wise.
+/// makes c·L odd for every other row, so both the 2-element stores and the element stores of an
+/// unaligned row run, and the last tile's partial pair of positions is stored element-wise.
 #[test]
 fn filter_fwd_channels_split_over_blocks() {
     let a = Case { l: 4097, l_max: 4100, e: 5, f: 16, c: 300, n_layers: 2, modulate: true, shift: 0.05, random_freq: true };
