@@ -559,7 +559,9 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
             hidden_sin<T, 1>(freq, F, TPS, pr, last ? nullptr : inb, last ? ws_a + (l0 - l_off) : nullptr, ld, n_valid);
         }
         // -- output layer: gA[f][p] = sum_c OW[c, f] gout[c][p], computed by the GEMM (ws_g) --
-        for (int j = warp; j < F; j += NWARPS) gA[j * TPS + lane] = valid ? (double)ws_g[(uint64_t)j * ld + (l - l_off)] : 0.0;
+        for (int j = warp; j < F; j += NWARPS) {
+            gA[j * TPS + lane] = valid ? (double)ws_g[(uint64_t)j * ld + (l - l_off)] : 0.0;
+        }
         // -- hidden layers, last to first --
         for (int i = n - 1; i >= 0; --i) {
             const int in = in_width(i, E, F);
