@@ -315,7 +315,9 @@ __device__ inline void load_a(const T* __restrict__ r0, const T* __restrict__ r1
     const float x1 = ld32<T>(r1, fa);
     const float x2 = ld32<T>(r0, fb);
     const float x3 = ld32<T>(r1, fb);
-    const bool in0 = f < F, in1 = f + 4 < F;  // (one line: the simulator's host code merges them)
+    const bool in0 = f < F, in1 = f + 4 < F;
+    // The four selects on one line: on four, the host compiler merged the second into the first's
+    // block, and its count (once per chunk) bounded the K-step loop in the estimate.
     an[0] = in0 ? x0 : 0.0f, an[1] = in0 ? x1 : 0.0f, an[2] = in1 ? x2 : 0.0f, an[3] = in1 ? x3 : 0.0f;
 }
 
