@@ -74,13 +74,12 @@ template <int N> struct Frag {
     uint32_t hi[N], lo[N];
 };
 
+/* Element r of f from v: split (mma.cuh's split_tf32, spelled out here: called through an if/else
+ * on SPLIT, the simulator's host code reads the 1xTF32 instance as 309.9 instead of 288.9
+ * warp-instructions per transform in the model, for the same SASS) or rounded once. */
 template <bool SPLIT, int N> __device__ __forceinline__ void set(Frag<N> &f, int r, float v) {
-    if (SPLIT) {
-        split_tf32(v, f.hi[r], f.lo[r]);
-    } else {
-        f.hi[r] = to_tf32(v);
-        f.lo[r] = 0u;
-    }
+    f.hi[r] = to_tf32(v);
+    f.lo[r] = SPLIT ? to_tf32(v - __uint_as_float(f.hi[r])) : 0u;
 }
 
 /* The same fragment with every element negated (exact: the sign bit of each tf32). */
@@ -92,13 +91,13 @@ __device__ __forceinline__ Frag<2> neg(Frag<2> f) {
     return f;
 }
 
-/* d += A·B, the small cross terms first under 3xTF32. */
+/* d += A·B: 3xTF32 (mma.cuh, the small cross terms first) or one tf32 MMA. */
 template <bool SPLIT> __device__ __forceinline__ void mma3(float d[4], const Frag<4> &a, const Frag<2> &b) {
     if (SPLIT) {
-        mma_m16n8k8_tf32(d, a.lo, b.hi, d);
-        mma_m16n8k8_tf32(d, a.hi, b.lo, d);
+        mma_m16n8k8_3xtf32(d, a.hi, a.lo, b.hi, b.lo);
+    } else {
+        mma_m16n8k8_tf32(d, a.hi, b.hi, d);
     }
-    mma_m16n8k8_tf32(d, a.hi, b.hi, d);
 }
 
 /* (dr + i·di) += (ar + i·ai)·(br + i·bi) on one 16×8 tile. */
