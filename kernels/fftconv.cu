@@ -93,9 +93,10 @@
 //   on g = grad_y ⊙ post (Zg); per (channel pair, mirror rows), for every batch row in order: row
 //   DIFs of both, the split, acc += G·conj(A) per channel (the spectrum of Σ_b corr(g_b, a_b),
 //   packed real part ch, imaginary ch + 1), A·H and G·conj(H) joined and inverted in place; acc/4n
-//   inverted into a grad_h slab [⌈C/2⌉, n]. Pass 3 then gives grad_post (on Za, gate grad_y),
-//   grad_v and grad_pre (on Zg, gates pre and v), and (hyena_fftconv_long_grad_h_*, the same pass
-//   over the slab) grad_h of both channels with grad_D = its lag 0 (Σ_b Σ_t g·a), all
+//   inverted into a grad_h slab [⌈C/2⌉, n]. Pass 3 then gives, in one launch
+//   (hyena_fftconv_long_grad_in_*), grad_post (on Za, gate grad_y) and grad_v, grad_pre (one
+//   transform of Zg, gates pre and v), and (hyena_fftconv_long_grad_h_*, the same pass over the
+//   slab) grad_h of both channels with grad_D = its lag 0 (Σ_b Σ_t g·a), all
 //   deterministic (no atomics, batch order fixed). Accuracy: these sums over L are not running
 //   sums but FFT correlations, whose rounding error grows like u·log2 n (u = 2^-24), not
 //   u·sqrt(L): measured grad_D (filter_fn.bias) 1.2e-7 relative L2 at L = 2^16 in the operator
@@ -2079,6 +2080,56 @@ template <typename T> struct PassOut {
     }
 };
 
+// The backward's pass 3 on Zg (part of hyena_fftconv_long_grad_in_*): grad_a = corr(g, h) + D·g, the
+// convolution value conv pass 2 left in ws_g, with g = grad_y ⊙ post; then grad_v = grad_a ⊙ pre
+// and grad_pre = grad_a ⊙ v (if asked) from the one column transform. Two pass-3 launches (gates
+// pre and v) each read Zg (8 bytes per channel and point, the largest stream) and grad_y, post
+// again for the same grad_a; per channel and point this reads 8 + 4·sizeof(T) bytes and writes
+// 2·sizeof(T) where they read 2·(8 + 3·sizeof(T)) and wrote 2·sizeof(T). The same expressions
+// as PassOut's with (v, pre, post) = (grad_y, post, gate): the same bits.
+template <typename T> struct PassGradA {
+    const T* gy;
+    const T* post;
+    const T* v;
+    const T* pre;
+    T* gv;
+    T* gp;
+    float dd0, dd1;
+    uint64_t off0, off1;
+    bool has1;
+    __device__ PassGradA(const HyenaFftConvLongBwdParams& pb, const LongTile& tl)
+        : gy(reinterpret_cast<const T*>(pb.grad_y)),
+          post(pb.fwd.post ? reinterpret_cast<const T*>(pb.fwd.post) : nullptr),
+          v(reinterpret_cast<const T*>(pb.fwd.v)),
+          pre(pb.fwd.pre ? reinterpret_cast<const T*>(pb.fwd.pre) : nullptr),
+          gv(reinterpret_cast<T*>(pb.grad_v)),
+          gp(pb.grad_pre ? reinterpret_cast<T*>(pb.grad_pre) : nullptr),
+          dd0(pb.fwd.d ? to_f32<T>(reinterpret_cast<const T*>(pb.fwd.d)[tl.ch]) : 0.f),
+          dd1(pb.fwd.d && tl.has1 ? to_f32<T>(reinterpret_cast<const T*>(pb.fwd.d)[tl.ch + 1]) : 0.f),
+          off0(tl.off0),
+          off1(tl.off1),
+          has1(tl.has1) {}
+    __device__ void operator()(uint64_t t, float2 conv) const {
+        // Every load first, as selects (see PassOut): eight 2-byte loads in flight per thread.
+        const float g0 = to_f32<T>(gy[off0 + t]);
+        const float g1 = has1 ? to_f32<T>(gy[off1 + t]) : 0.f;
+        const float o0 = post ? to_f32<T>(post[off0 + t]) : 1.f;
+        const float o1 = post && has1 ? to_f32<T>(post[off1 + t]) : 1.f;
+        const float v0 = to_f32<T>(v[off0 + t]);
+        const float v1 = has1 ? to_f32<T>(v[off1 + t]) : 0.f;
+        const float q0 = pre ? to_f32<T>(pre[off0 + t]) : 1.f;
+        const float q1 = pre && has1 ? to_f32<T>(pre[off1 + t]) : 1.f;
+        const float a0 = conv.x + dd0 * (g0 * o0);
+        const float a1 = conv.y + dd1 * (g1 * o1);
+        gv[off0 + t] = from_f32<T>(a0 * q0);
+        if (has1) gv[off1 + t] = from_f32<T>(a1 * q1);
+        if (gp) {
+            gp[off0 + t] = from_f32<T>(a0 * v0);
+            if (has1) gp[off1 + t] = from_f32<T>(a1 * v1);
+        }
+    }
+};
+
 // Pass 3 at n1 = N1 ≤ 32: thread j's column t2 = col0 + j in registers (see idit_reg_low; the
 // tile is blockDim columns); emit(t, conv) for the kept points t = r·n2 + t2 < L.
 template <int N1, class Emit>
@@ -2097,30 +2148,32 @@ __device__ inline void out_reg(const HyenaFftConvLongParams& p, const LongTile& 
     }
 }
 
-// Pass 3 at n1 ≤ 2^HYENA_LONG_REG_LOG2N1 (hyena_fftconv_long_out_reg_*, long_grad_h_reg_*): the
-// columns in registers (out_reg), one per thread; no shared tile and no twiddle table (pass 2
-// applied the inverse four-step twiddle). Outputs as long_out. Other n1: trap.
-template <typename T> __device__ inline void long_out_reg(const HyenaFftConvLongParams p, T* grad_d = nullptr) {
+// Pass 3 at n1 ≤ 2^HYENA_LONG_REG_LOG2N1 (hyena_fftconv_long_out_reg_*, long_grad_h_reg_*,
+// long_grad_in_reg_*): the columns in registers (out_reg), one per thread; no shared tile and no
+// twiddle table (pass 2 applied the inverse four-step twiddle). The outputs are those of
+// make(tile) (PassOut, PassGradA). Other n1: trap.
+template <class Make> __device__ inline void out_pass_reg(const HyenaFftConvLongParams& p, const Make& make) {
     const uint64_t n = (uint64_t)1 << (p.log2n1 + row_log2(p));
     const LongTile tl = long_tile(p);
     const float2* __restrict__ ws = reinterpret_cast<const float2*>(p.ws) + tl.rowid * n;
-    const PassOut<T> emit(p, tl, grad_d);
+    const auto emit = make(tl);
     with_n1_reg((unsigned)p.log2n1, [&](auto r1) { out_reg<decltype(r1)::value>(p, tl, ws, emit); });
+}
+template <typename T> __device__ inline void long_out_reg(const HyenaFftConvLongParams p, T* grad_d = nullptr) {
+    out_pass_reg(p, [&](const LongTile& tl) { return PassOut<T>(p, tl, grad_d); });
 }
 
 // Pass 3: inverse n1-point FFTs down the tile's columns (bit-reversed rows in, t1 natural out);
-// keep t = n2·t1 + t2 < L; y = post ⊙ (conv + D·a) for channels ch (real part) and ch + 1
-// (imaginary). With grad_d (the backward's grad_h pass, p.b = 1, p.ws = the slab): y = grad_h of
+// keep t = n2·t1 + t2 < L; the outputs of make(tile) (long_out: PassOut, y = post ⊙ (conv + D·a)
+// for channels ch (real part) and ch + 1 (imaginary)). With grad_d (the backward's grad_h pass, p.b = 1, p.ws = the slab): y = grad_h of
 // both channels, and their lag 0 to grad_d.
-template <typename T> __device__ inline void long_out(const HyenaFftConvLongParams p, T* grad_d = nullptr) {
+template <class Make> __device__ inline void out_pass(const HyenaFftConvLongParams& p, const PowTw& tw, const Make& make) {
     HYENA_DYN_SHARED(float, s);  // the tile, n1·tc complex as two float planes
-    __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
     const unsigned log2n1 = (unsigned)p.log2n1, log2tc = (unsigned)p.log2tile;
     const unsigned n1 = 1u << log2n1, n2 = 1u << p.log2n2, tc = 1u << log2tc, N = n1 * tc;
     const unsigned E = log2n1 + (unsigned)p.log2n2;
     const uint64_t n = (uint64_t)n1 * n2, L = p.l;
     const LongTile tl = long_tile(p);
-    const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
     const float2* __restrict__ ws = reinterpret_cast<const float2*>(p.ws) + tl.rowid * n;
     // Four loads in flight per thread before the stores (one per trip kept a warp at one 8-byte
     // request in flight: latency-bound at the few warps a 64 KiB tile leaves resident).
@@ -2139,12 +2192,20 @@ template <typename T> __device__ inline void long_out(const HyenaFftConvLongPara
     }
     __syncthreads();
     dit_cols(s, N, log2n1, log2tc, tw, E);
-    const PassOut<T> out(p, tl, grad_d);
+    const auto out = make(tl);
     for (unsigned i = threadIdx.x; i < (n1 / 2) * tc; i += blockDim.x) {
         const unsigned r = i >> log2tc, c = i & (tc - 1);
         const uint64_t t = (uint64_t)r * n2 + tl.col0 + c;
         if (t < L) out(t, smfft::ld(s, N, i));
     }
+}
+// The shared-tile pass 3's twiddle table (built once per block, whatever the passes after it).
+#define HYENA_OUT_PASS_TW(tw, p)                                                  \
+    __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];   \
+    const PowTw tw = build_pow_tw(ptw_re, ptw_im, (unsigned)((p).log2n1 + (p).log2n2))
+template <typename T> __device__ inline void long_out(const HyenaFftConvLongParams p, T* grad_d = nullptr) {
+    HYENA_OUT_PASS_TW(tw, p);
+    out_pass(p, tw, [&](const LongTile& tl) { return PassOut<T>(p, tl, grad_d); });
 }
 
 // Backward: grad_h and grad_D from the slab rows_bwd wrote (pass 3 with the slab as one batch row;
@@ -2159,6 +2220,33 @@ template <typename T, bool REG> __device__ inline void long_grad_h(const HyenaFf
         long_out_reg<T>(p, reinterpret_cast<T*>(pb.grad_d));
     } else {
         long_out<T>(p, reinterpret_cast<T*>(pb.grad_d));
+    }
+}
+
+// Backward pass 3 of the inputs (hyena_fftconv_long_grad_in_*): grad_post = grad_y ⊙ (h∗a + D·a)
+// from Za (PassOut with gate grad_y; skipped when grad_post = 0), then grad_v and grad_pre from Zg
+// (PassGradA), in one launch. Each thread's second transform covers the points of its first, so
+// it re-reads grad_y, v and pre moments later (L1/L2), not from DRAM: per channel and point the
+// launch moves 16 + 4·sizeof(T) bytes + the outputs, where separate passes for grad_post and
+// (grad_v, grad_pre) moved 16 + 7·sizeof(T). REG as long_grad_h.
+template <typename T, bool REG> __device__ inline void long_grad_in(const HyenaFftConvLongBwdParams pb) {
+    HyenaFftConvLongParams pa = pb.fwd;  // Za: v, pre, D and ws as the forward's
+    pa.post = pb.grad_y;
+    pa.y = pb.grad_post;
+    HyenaFftConvLongParams pg = pb.fwd;
+    pg.ws = pb.ws_g;
+    const auto make_a = [&](const LongTile& tl) { return PassOut<T>(pa, tl, nullptr); };
+    const auto make_g = [&](const LongTile& tl) { return PassGradA<T>(pb, tl); };
+    if constexpr (REG) {
+        if (pb.grad_post) out_pass_reg(pa, make_a);
+        out_pass_reg(pg, make_g);
+    } else {
+        HYENA_OUT_PASS_TW(tw, pb.fwd);  // one table for both transforms
+        if (pb.grad_post) {
+            out_pass(pa, tw, make_a);
+            __syncthreads();  // the shared tile's last reads before the second transform's stores
+        }
+        out_pass(pg, tw, make_g);
     }
 }
 
@@ -2197,6 +2285,12 @@ extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK) hyena_fftcon
 extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK) hyena_fftconv_long_grad_h_reg_f32(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_grad_h<float, true>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK) hyena_fftconv_long_grad_h_reg_bf16(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_grad_h<__nv_bfloat16, true>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK) hyena_fftconv_long_grad_h_reg_f16(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_grad_h<__half, true>(p); }
+extern "C" __global__ void hyena_fftconv_long_grad_in_f32(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_grad_in<float, false>(p); }
+extern "C" __global__ void hyena_fftconv_long_grad_in_bf16(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_grad_in<__nv_bfloat16, false>(p); }
+extern "C" __global__ void hyena_fftconv_long_grad_in_f16(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_grad_in<__half, false>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK) hyena_fftconv_long_grad_in_reg_f32(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_grad_in<float, true>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK) hyena_fftconv_long_grad_in_reg_bf16(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_grad_in<__nv_bfloat16, true>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK) hyena_fftconv_long_grad_in_reg_f16(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_grad_in<__half, true>(p); }
 
 // Every block of these kernels does the same work (one channel, or one (channel, batch) row, of
 // the same length): the simulator may count a sample of blocks and scale (SimDevice::set_block_sample).
@@ -2233,3 +2327,9 @@ CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_reg_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_grad_h_reg_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_grad_h_reg_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_grad_h_reg_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_grad_in_f32);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_grad_in_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_grad_in_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_grad_in_reg_f32);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_grad_in_reg_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_grad_in_reg_f16);

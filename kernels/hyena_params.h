@@ -179,21 +179,30 @@ typedef struct HyenaFftConvLongParams {
 
 /* Backward of the multi-pass path (the forward's struct first, as FlashAttention's
  * Flash_bwd_params extends Flash_fwd_params). Passes 1 and 3 of the forward serve the backward
- * with their own params (pass 1 on a = pre * v into fwd.ws and on g = grad_y * post into ws_g;
- * pass 3 for grad_post, grad_v, grad_pre); the two backward-only kernels take this struct:
+ * with their own params (pass 1 on a = pre * v into fwd.ws and on g = grad_y * post into ws_g);
+ * the three backward-only kernels take this struct:
  *   hyena_fftconv_long_rows_bwd: one block per (channel pair cp, mirror rows m), blockIdx.x =
  *     cp*(n1/2) + m, 6 n2 float2 of dynamic shared memory; sums over the batch rows in order,
  *     writes the grad_h slab [P, n] complex to slab (and leaves Za * H in fwd.ws, Zg * conj(H) in
  *     ws_g for pass 3, per channel, joined as the forward's product is).
  *   hyena_fftconv_long_grad_h_{f32,bf16,f16}: pass 3 over the slab (one slab per channel pair,
  *     grid P * (n2 >> log2tile)): grad_h of channel 2cp = its real part, of 2cp+1 its imaginary
- *     part, for t < L; grad_D = their lag 0. */
+ *     part, for t < L; grad_D = their lag 0.
+ *   hyena_fftconv_long_grad_in_{f32,bf16,f16}: pass 3 twice per block (grid and shared memory as
+ *     pass 1): over fwd.ws, grad_post = grad_y * (h*a + D*a) (if grad_post); then over ws_g,
+ *     grad_a = corr(g, h) + D*g with g = grad_y * fwd.post, grad_v = grad_a * fwd.pre and
+ *     grad_pre = grad_a * fwd.v (if grad_pre), both from one column transform.
+ * (..._reg_... forms at n1 <= 32 as in the forward.) */
 typedef struct HyenaFftConvLongBwdParams {
     HyenaFftConvLongParams fwd; /* fwd.ws = Za [P, B, n]; fwd.hf = the spectrum; shape fields */
     uint64_t ws_g;              /* float2*, [P, B, n] workspace Zg */
     uint64_t slab;              /* float2*, [P, n] grad_h slab */
     uint64_t grad_h;            /* T*, [C, L] (overwritten) */
     uint64_t grad_d;            /* T*, [C] (overwritten) */
+    uint64_t grad_y;            /* const T*, [B, C, L]: the incoming gradient */
+    uint64_t grad_v;            /* T*, [B, C, L] (overwritten) */
+    uint64_t grad_pre;          /* T*, [B, C, L] (overwritten), or 0 */
+    uint64_t grad_post;         /* T*, [B, C, L] (overwritten), or 0 */
 } HyenaFftConvLongBwdParams;
 
 /* ---- implicit long filter (kernels/filter.cu) ---------------------------------------------- */

@@ -309,12 +309,12 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
     let plan = LongPlan::new(n);
     let cols = plan.cols_kernel("long_cols", sfx);
     let rows = "hyena_fftconv_long_rows_bwd";
-    let out = plan.cols_kernel("long_out", sfx);
     let cols_shared = check_shared(dev, &cols, plan.cols_shared())?;
     let rows_shared = check_shared(dev, rows, plan.rows_bwd_shared())?;
-    let out_shared = check_shared(dev, &out, plan.cols_shared())?;
     let grad_h = plan.cols_kernel("long_grad_h", sfx);
     let grad_h_shared = check_shared(dev, &grad_h, plan.cols_shared())?;
+    let grad_in = plan.cols_kernel("long_grad_in", sfx);
+    let grad_in_shared = check_shared(dev, &grad_in, plan.cols_shared())?;
     check_shared(dev, "hyena_fftconv_long_rows", plan.rows_shared())?;
     let cp = c.div_ceil(2);
     let slabs = cp.checked_mul(bs).ok_or_else(|| HyenaError::Invalid("C·B overflows".into()))?;
@@ -331,7 +331,7 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
         HyenaFftConvLongParams {
             v: io.v,
             pre: io.pre,
-            post: 0,
+            post: io.post,
             hf: io.hf,
             d: io.d,
             y: 0,
@@ -344,7 +344,17 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
             log2tile: 0,
         },
     );
-    let pb = HyenaFftConvLongBwdParams { fwd: base, ws_g: ws_g.addr(), slab: ws_h.addr(), grad_h: io.grad_h, grad_d: io.grad_d };
+    let pb = HyenaFftConvLongBwdParams {
+        fwd: base,
+        ws_g: ws_g.addr(),
+        slab: ws_h.addr(),
+        grad_h: io.grad_h,
+        grad_d: io.grad_d,
+        grad_y: io.grad_y,
+        grad_v: io.grad_v,
+        grad_pre: io.grad_pre,
+        grad_post: io.grad_post,
+    };
     // SAFETY (every launch below): the caller's views (contract above) and the workspaces ws_a,
     // ws_g, ws_h sized above for (B, C, n), owned until every launch is queued (their frees are
     // stream-ordered after them, see `crate::device`).
@@ -363,15 +373,10 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
         launch(&cols, g13, LONG_COLS_BLOCK, cols_shared, base)?;
         launch(&cols, g13, LONG_COLS_BLOCK, cols_shared, g_in)?;
         launch_bwd(rows, g_rows, plan.rows_block(), rows_shared)?;
-        if io.grad_post != 0 {
-            // grad_post = grad_y ⊙ (h ∗ a + D·a): the forward's pass 3 with grad_y as the gate.
-            launch(&out, g13, LONG_COLS_BLOCK, out_shared, HyenaFftConvLongParams { post: io.grad_y, y: io.grad_post, ..base })?;
-        }
-        // grad_a = corr(g, h) + D·g; grad_v = grad_a ⊙ pre, grad_pre = grad_a ⊙ v.
-        launch(&out, g13, LONG_COLS_BLOCK, out_shared, HyenaFftConvLongParams { post: io.pre, y: io.grad_v, ..g_in })?;
-        if io.grad_pre != 0 {
-            launch(&out, g13, LONG_COLS_BLOCK, out_shared, HyenaFftConvLongParams { post: io.v, y: io.grad_pre, ..g_in })?;
-        }
+        // grad_post = grad_y ⊙ (h ∗ a + D·a) from Za; grad_a = corr(g, h) + D·g from Zg, then
+        // grad_v = grad_a ⊙ pre, grad_pre = grad_a ⊙ v: one launch (three pass-3 launches read
+        // grad_y, v and pre once per output, Zg once per gate).
+        launch_bwd(&grad_in, g13, LONG_COLS_BLOCK, grad_in_shared)?;
     } else {
         launch_bwd(rows, g_rows, plan.rows_block(), rows_shared)?;
     }

@@ -214,8 +214,8 @@ fn fftconv_long_kernels_take_twiddles_from_a_table() {
     let ks = fftconv_fwd_bwd_counters(&sim, l, Some(2));
     let long: Vec<_> = ks.iter().filter(|k| k.kernel.starts_with("hyena_fftconv_long_")).collect();
     // Forward: filter spectrum (cols, rows), cols, rows, out; backward: filter spectrum, cols of a
-    // and of g, rows_bwd, out for grad_post, grad_v, grad_pre, grad_h.
-    assert_eq!(long.len(), 5 + 9, "{:?}", ks.iter().map(|k| &k.kernel).collect::<Vec<_>>());
+    // and of g, rows_bwd, grad_in (grad_post, grad_v, grad_pre in one launch), grad_h.
+    assert_eq!(long.len(), 5 + 7, "{:?}", ks.iter().map(|k| &k.kernel).collect::<Vec<_>>());
     // Rows of n2 = 4096 points: ⌈log16 n2⌉ + 2 = 5 barriers per FFT.
     let per_fft = 12u32.div_ceil(4) as f64 + 2.0;
     let mut row_ffts = [2.0, 4.0, 2.0].into_iter(); // the rows launches in order: filter, conv, filter
