@@ -205,18 +205,23 @@ fn conv_rows<S: DeviceScalar>(
 ) -> Result<Vec<MeasuredRow>, AnyErr> {
     let setting = conv_setting(a, l);
     let ddev: Arc<dyn Device> = dev.clone();
-    let mut x = ConvOperands::<S>::alloc(&ddev, a.d_model, l)?;
+    let mut x = ConvOperands::<S>::alloc(&ddev, a.conv_batch, a.d_model, l)?;
     x.zero_inputs()?;
-    let mut reps = Vec::new();
+    let (mut fwd, mut bwd) = (Vec::new(), Vec::new());
     for rep in 0..=a.repeat.max(1) {
         dev.take();
         x.forward(&ddev)?;
-        let t = dev.take();
+        let tf = dev.take();
+        x.backward(&ddev)?;
+        let tb = dev.take();
         if rep > 0 {
-            reps.push(t);
+            fwd.push(tf);
+            bwd.push(tb);
         }
     }
-    rows_of(&setting, "forward", &reps, pred)
+    let mut rows = rows_of(&setting, "forward", &fwd, pred)?;
+    rows.extend(rows_of(&setting, "backward", &bwd, pred)?);
+    Ok(rows)
 }
 
 fn print_rows(rows: &[MeasuredRow], gpu: &str) {

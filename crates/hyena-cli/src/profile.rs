@@ -61,9 +61,13 @@ pub struct ProfileArgs {
     /// and the copies touch take host memory), so this bounds address space, not host memory.
     #[arg(long, default_value_t = 64.0)]
     pub max_device_gib: f64,
-    /// Also the fused gated convolution alone (B = 1, the widths above) at these lengths (0: none).
+    /// Also the fused gated convolution alone (batch `--conv-batch`, the widths above), forward
+    /// and backward, at these lengths (0: none).
     #[arg(long, value_delimiter = ',', default_values_t = vec![131072usize, 262144, 524288, 1048576])]
     pub conv_lengths: Vec<usize>,
+    /// Batch of the fused convolution alone (`--conv-lengths`; issue 11's long-path setting is 4).
+    #[arg(long, default_value_t = 1)]
+    pub conv_batch: usize,
     /// Also the tensor-core DFT of length 256 (`ops::tcdft`, not in the operator yet) on this many
     /// transforms, 1xTF32 and 3xTF32 (0: none).
     #[arg(long, default_value_t = 0)]
@@ -111,7 +115,18 @@ pub fn operator_setting(a: &ProfileArgs, b: usize, l: usize) -> String {
 #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 /// The row label of the fused convolution alone at length `l`.
 pub fn conv_setting(a: &ProfileArgs, l: usize) -> String {
-    format!("fused conv B=1 C={} L={l} {:?}", a.d_model, a.dtype).to_lowercase()
+    format!("fused conv B={} C={} L={l} {:?}", a.conv_batch, a.d_model, a.dtype).to_lowercase()
+}
+
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+/// Bytes that must move in one pass of the fused convolution alone by issue 11's definition (each
+/// `[B, C, L]` operand read or written once, nothing else): forward v, pre, post read and y
+/// written (4·B·C·L elements); backward v, pre, post, grad_y read and grad_v, grad_pre, grad_post
+/// written (7·B·C·L), plus h read and grad_h written (2·C·L). The filter spectrum and the
+/// workspaces are the implementation's choice, not counted.
+pub fn conv_must_move_bytes(pass: &str, b: usize, c: usize, l: usize, elem_bytes: usize) -> f64 {
+    let (bcl, cl) = ((b * c * l) as f64, (c * l) as f64);
+    elem_bytes as f64 * if pass == "forward" { 4.0 * bcl } else { 7.0 * bcl + 2.0 * cl }
 }
 
 #[cfg(feature = "cuda")]
@@ -341,8 +356,8 @@ mod shared {
         HyenaOperator::init(&cfg, &mut rand::rngs::StdRng::seed_from_u64(0))
     }
 
-    /// The operands of the fused gated convolution alone (`--profile` and `--measure`): B = 1,
-    /// C channels, length L, with both gates.
+    /// The operands of the fused gated convolution alone (`--profile` and `--measure`): batch B,
+    /// C channels, length L, with both gates, and the backward's incoming gradient and outputs.
     pub struct ConvOperands<S: DeviceScalar> {
         h: DeviceBuffer<S>,
         d: DeviceBuffer<S>,
@@ -350,6 +365,13 @@ mod shared {
         pre: DeviceBuffer<S>,
         post: DeviceBuffer<S>,
         y: DeviceBuffer<S>,
+        grad_y: DeviceBuffer<S>,
+        grad_v: DeviceBuffer<S>,
+        grad_pre: DeviceBuffer<S>,
+        grad_post: DeviceBuffer<S>,
+        grad_h: DeviceBuffer<S>,
+        grad_d: DeviceBuffer<S>,
+        b: usize,
         c: usize,
         l: usize,
     }
@@ -357,24 +379,55 @@ mod shared {
     impl<S: DeviceScalar> ConvOperands<S> {
         /// Allocated on `dev`, contents as allocated (the simulator in profile mode maps them lazily:
         /// no kernel's counts depend on the values, and writing them would make all of them resident).
-        pub fn alloc(dev: &Arc<dyn Device>, c: usize, l: usize) -> hyena_kernels::Result<Self> {
+        pub fn alloc(dev: &Arc<dyn Device>, b: usize, c: usize, l: usize) -> hyena_kernels::Result<Self> {
             let buf = |n: usize| DeviceBuffer::<S>::alloc(dev, n);
-            Ok(Self { h: buf(c * l)?, d: buf(c)?, v: buf(c * l)?, pre: buf(c * l)?, post: buf(c * l)?, y: buf(c * l)?, c, l })
+            let bcl = b * c * l;
+            Ok(Self {
+                h: buf(c * l)?,
+                d: buf(c)?,
+                v: buf(bcl)?,
+                pre: buf(bcl)?,
+                post: buf(bcl)?,
+                y: buf(bcl)?,
+                grad_y: buf(bcl)?,
+                grad_v: buf(bcl)?,
+                grad_pre: buf(bcl)?,
+                grad_post: buf(bcl)?,
+                grad_h: buf(c * l)?,
+                grad_d: buf(c)?,
+                b,
+                c,
+                l,
+            })
         }
 
         /// Zeros in every input (a GPU run times defined values).
         pub fn zero_inputs(&mut self) -> hyena_kernels::Result<()> {
-            let zeros = vec![S::from_f64(0.0); self.c * self.l];
-            for x in [&mut self.h, &mut self.v, &mut self.pre, &mut self.post] {
+            let zeros = vec![S::from_f64(0.0); self.b * self.c * self.l];
+            for x in [&mut self.v, &mut self.pre, &mut self.post, &mut self.grad_y] {
                 x.write(&zeros)?;
             }
+            self.h.write(&zeros[..self.c * self.l])?;
             self.d.write(&zeros[..self.c])
         }
 
         /// The fused forward: the filter spectrum of `h`, then `y = post ⊙ (h ∗ (pre ⊙ v) + D ⊙ (pre ⊙ v))`.
         pub fn forward(&mut self, dev: &Arc<dyn Device>) -> hyena_kernels::Result<()> {
-            let Self { h, d, v, pre, post, y, c, l } = self;
-            hyena_kernels::ops::fftconv::gated_fftconv_fwd(dev, &*h, &*d, &*v, Some(pre.as_view()), Some(post.as_view()), 1, *c, *l, y)
+            let Self { h, d, v, pre, post, y, b, c, l, .. } = self;
+            hyena_kernels::ops::fftconv::gated_fftconv_fwd(dev, &*h, &*d, &*v, Some(pre.as_view()), Some(post.as_view()), *b, *c, *l, y)
+        }
+
+        /// The fused backward: every gradient (v, pre, post, h, D) from `grad_y`.
+        pub fn backward(&mut self, dev: &Arc<dyn Device>) -> hyena_kernels::Result<()> {
+            let Self { h, d, v, pre, post, grad_y, grad_v, grad_pre, grad_post, grad_h, grad_d, b, c, l, .. } = self;
+            let grads = hyena_kernels::ops::fftconv::GatedConvGradViews {
+                grad_v: grad_v.as_view_mut(),
+                grad_pre: Some(grad_pre.as_view_mut()),
+                grad_post: Some(grad_post.as_view_mut()),
+                grad_h: grad_h.as_view_mut(),
+                grad_d: grad_d.as_view_mut(),
+            };
+            hyena_kernels::ops::fftconv::gated_fftconv_bwd(dev, &*h, &*d, &*v, Some(pre.as_view()), Some(post.as_view()), &*grad_y, *b, *c, *l, grads)
         }
     }
 }
@@ -766,11 +819,43 @@ mod imp {
         let setting = super::conv_setting(a, l);
         let (sim, dev) = new_device(a);
         let ddev: Arc<dyn Device> = dev.clone();
-        let mut x = super::ConvOperands::<S>::alloc(&ddev, a.d_model, l)?;
+        let mut x = super::ConvOperands::<S>::alloc(&ddev, a.conv_batch, a.d_model, l)?;
         let _ = sim.take_counters();
         x.forward(&ddev)?;
         let fwd = sim.take_counters();
-        pass_rows(ctx, &setting, "forward", &fwd, &[], 0)
+        x.backward(&ddev)?;
+        let bwd = sim.take_counters();
+        let mut rows = pass_rows(ctx, &setting, "forward", &fwd, &[], 0)?;
+        rows.extend(pass_rows(ctx, &setting, "backward", &bwd, &[], 0)?);
+        Ok(rows)
+    }
+
+    /// The fused convolution's passes against issue 11's roofline metric
+    /// ([`super::conv_must_move_bytes`] over the copy bandwidth, divided by the pass's predicted
+    /// time on `gpu`): one line per (setting, pass), in row order.
+    fn conv_issue_shares(a: &ProfileArgs, rows: &[Row], gpu: &Gpu) -> Vec<serde_json::Value> {
+        let elem = match a.dtype {
+            StorageDtype::F32 => 4,
+            _ => 2,
+        };
+        let mut out: Vec<serde_json::Value> = Vec::new();
+        for &l in a.conv_lengths.iter().filter(|&&l| l > 0) {
+            let setting = super::conv_setting(a, l);
+            for pass in ["forward", "backward"] {
+                let us: f64 = rows
+                    .iter()
+                    .filter(|r| r.setting == setting && r.pass == pass)
+                    .map(|r| if gpu.name == H100_SXM.name { r.h100_us } else { r.h200_us })
+                    .sum();
+                if us <= 0.0 {
+                    continue;
+                }
+                let bytes = super::conv_must_move_bytes(pass, a.conv_batch, a.d_model, l, elem);
+                let share = 100.0 * bytes / gpu.copy_bw / (us * 1e-6);
+                out.push(serde_json::json!({ "setting": setting, "pass": pass, "must_move_bytes": bytes, "us": us, "share_pct": share }));
+            }
+        }
+        out
     }
 
     /// The tensor-core DFT-256 on `batch` transforms, once per operand precision.
@@ -989,7 +1074,7 @@ mod imp {
             }
         }
         for &l in a.conv_lengths.iter().filter(|&&l| l > 0) {
-            let what = format!("fused conv B=1 C={} L={l}", a.d_model);
+            let what = format!("fused conv B={} C={} L={l}", a.conv_batch, a.d_model);
             rows.extend(run_shape(
                 || match a.dtype {
                     StorageDtype::Bf16 => conv_rows::<half::bf16>(&ctx, a, l),
@@ -1013,13 +1098,29 @@ mod imp {
         for n in &notes {
             println!("note: {n}");
         }
+        let shares = conv_issue_shares(a, &rows, &ctx.gpus[sel]);
+        if !shares.is_empty() {
+            println!("\n## Fused convolution against issue 11's roofline metric ({MODEL_LABEL}; {gpu}: must-move bytes = each [B, C, L] operand once (fwd: v, pre, post, y; bwd: v, pre, post, grad_y, grad_v, grad_pre, grad_post, + h, grad_h), over the copy bandwidth, over the pass's predicted time)\n");
+            println!("| setting | pass | must-move MB | predicted µs | share of roofline |");
+            println!("|---|---|---:|---:|---:|");
+            for s in &shares {
+                println!(
+                    "| {} | {} | {:.1} | {:.1} | {:.1} % |",
+                    s["setting"].as_str().unwrap_or(""),
+                    s["pass"].as_str().unwrap_or(""),
+                    s["must_move_bytes"].as_f64().unwrap_or(0.0) / 1e6,
+                    s["us"].as_f64().unwrap_or(0.0),
+                    s["share_pct"].as_f64().unwrap_or(0.0)
+                );
+            }
+        }
         let table = if a.operator { operator_versus(a, &rows) } else { Vec::new() };
         if a.operator {
             println!("\n## Operator vs FlashAttention-2 ({MODEL_LABEL}; H200 predictions, {} µs per launch; FlashAttention-2 at {} TFLOP/s, causal, head dim {}; FA2 = attention core only, MHA = the core plus its QKV and output projection GEMMs, the paper's module)\n", a.launch_overhead_us, a.fa2_tflops, a.head_dim);
             print!("{}", super::versus::markdown(&table));
         }
         if let Some(p) = &a.json {
-            let doc = serde_json::json!({ "label": MODEL_LABEL, "gpu": gpu, "notes": notes, "rows": rows, "operator_vs_fa2": table });
+            let doc = serde_json::json!({ "label": MODEL_LABEL, "gpu": gpu, "notes": notes, "rows": rows, "operator_vs_fa2": table, "conv_issue_shares": shares });
             std::fs::write(p, serde_json::to_string_pretty(&doc)?)?;
         }
         if let Some(p) = &a.csv {

@@ -152,3 +152,42 @@ fn fftconv_smem_kernels_keep_16_warps_per_sm_up_to_8k() {
         }
     }
 }
+
+/// The fused convolution alone (`--conv-lengths`, `--conv-batch`) on the long path: forward and
+/// backward rows (the backward's pass 3 of the inputs one `long_grad_in` launch), and the share of
+/// issue 11's roofline metric recomputed from the rows: bytes that must move (bf16: fwd 4·B·C·L
+/// elements, bwd 7·B·C·L + 2·C·L) over the H200's copy bandwidth over the pass's predicted time.
+#[test]
+fn profile_models_the_fused_convolution_forward_and_backward() {
+    let json = std::env::temp_dir().join(format!("hyena-profile-conv-{}.json", std::process::id()));
+    let (b, c, l) = (2usize, 4usize, 20000usize);
+    let o = Command::new(common::hyena_bin())
+        .args(["kernels", "--profile", "--batch", "1", "--d-model", &c.to_string(), "--lengths", "0"])
+        .args(["--conv-lengths", &l.to_string(), "--conv-batch", &b.to_string(), "--json", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("## Fused convolution against issue 11's roofline metric"), "{text}");
+    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    let setting = format!("fused conv b={b} c={c} l={l} bf16");
+    let rows: Vec<&serde_json::Value> = j["rows"].as_array().unwrap().iter().filter(|r| r["setting"] == setting.as_str()).collect();
+    let kernels = |pass: &str| -> Vec<&str> { rows.iter().filter(|r| r["pass"] == pass).map(|r| r["kernel"].as_str().unwrap()).collect() };
+    assert_eq!(kernels("forward").last(), Some(&"hyena_fftconv_long_out_reg_bf16"), "{:?}", kernels("forward"));
+    let bwd = kernels("backward");
+    assert_eq!(bwd.iter().filter(|k| k.starts_with("hyena_fftconv_long_grad_in")).count(), 1, "{bwd:?}");
+    assert!(!bwd.iter().any(|k| k.starts_with("hyena_fftconv_long_out")), "{bwd:?}");
+    let shares = j["conv_issue_shares"].as_array().unwrap();
+    assert_eq!(shares.len(), 2, "{shares:?}");
+    let copy_bw = gpu_model::model::H200.copy_bw;
+    for (s, pass, elems) in [(&shares[0], "forward", 4 * b * c * l), (&shares[1], "backward", 7 * b * c * l + 2 * c * l)] {
+        assert_eq!((s["setting"].as_str(), s["pass"].as_str()), (Some(setting.as_str()), Some(pass)), "{s}");
+        let us: f64 = rows.iter().filter(|r| r["pass"] == pass).map(|r| r["h200_us"].as_f64().unwrap()).sum();
+        let bytes = 2.0 * elems as f64;
+        assert_eq!(s["must_move_bytes"].as_f64(), Some(bytes), "{s}");
+        let want = 100.0 * bytes / copy_bw / (us * 1e-6);
+        let got = s["share_pct"].as_f64().unwrap();
+        assert!((got - want).abs() <= 1e-9 * want && got > 0.0 && got < 100.0, "{s}: {got} vs {want}");
+    }
+}
