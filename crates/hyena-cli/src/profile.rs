@@ -118,7 +118,7 @@ pub fn conv_setting(a: &ProfileArgs, l: usize) -> String {
     format!("fused conv B={} C={} L={l} {:?}", a.conv_batch, a.d_model, a.dtype).to_lowercase()
 }
 
-#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+#[cfg_attr(not(all(feature = "sim", feature = "cuda")), allow(dead_code))]
 /// Bytes that must move in one pass of the fused convolution alone by issue 11's definition (each
 /// `[B, C, L]` operand read or written once, nothing else): forward v, pre, post read and y
 /// written (4·B·C·L elements); backward v, pre, post, grad_y read and grad_v, grad_pre, grad_post
