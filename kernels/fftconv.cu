@@ -2164,9 +2164,10 @@ template <typename T> __device__ inline void long_out_reg(const HyenaFftConvLong
 }
 
 // Pass 3: inverse n1-point FFTs down the tile's columns (bit-reversed rows in, t1 natural out);
-// keep t = n2·t1 + t2 < L; the outputs of make(tile) (long_out: PassOut, y = post ⊙ (conv + D·a)
-// for channels ch (real part) and ch + 1 (imaginary)). With grad_d (the backward's grad_h pass, p.b = 1, p.ws = the slab): y = grad_h of
-// both channels, and their lag 0 to grad_d.
+// keep t = n2·t1 + t2 < L; the outputs of make(tile), the twiddle table tw built by the caller
+// (HYENA_OUT_PASS_TW). long_out: PassOut, y = post ⊙ (conv + D·a) for channels ch (real part) and
+// ch + 1 (imaginary); with grad_d (the backward's grad_h pass, p.b = 1, p.ws = the slab): y =
+// grad_h of both channels, and their lag 0 to grad_d.
 template <class Make> __device__ inline void out_pass(const HyenaFftConvLongParams& p, const PowTw& tw, const Make& make) {
     HYENA_DYN_SHARED(float, s);  // the tile, n1·tc complex as two float planes
     const unsigned log2n1 = (unsigned)p.log2n1, log2tc = (unsigned)p.log2tile;
