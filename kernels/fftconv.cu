@@ -115,6 +115,10 @@ namespace hyena_fftconv {
 
 using hyena::to_f32;
 using hyena::from_f32;
+using hyena::Vec2;
+using hyena::load2;
+using hyena::store2;
+using hyena::aligned2;
 
 __device__ inline float2 cadd(float2 a, float2 b) { return make_float2(a.x + b.x, a.y + b.y); }
 __device__ inline float2 csub(float2 a, float2 b) { return make_float2(a.x - b.x, a.y - b.y); }
@@ -598,31 +602,6 @@ template <int RL> __device__ inline void fused_store(float* buf, const Plan& pl,
     }
 }
 
-// 2 consecutive storage values x[t], x[t+1] as floats (0 past L); one 2-element vector access
-// when `vec` (the row is aligned to 2 elements) and both are in range.
-template <typename T> struct Vec2;
-template <> struct Vec2<float> { typedef float2 type; };
-template <> struct Vec2<__half> { typedef __half2 type; };
-template <> struct Vec2<__nv_bfloat16> { typedef __nv_bfloat162 type; };
-template <typename T> __device__ inline float2 load2(const T* x, uint64_t t, uint64_t L, bool vec) {
-    if (vec && t + 1 < L) {
-        const typename Vec2<T>::type w = *reinterpret_cast<const typename Vec2<T>::type*>(x + t);
-        return make_float2(to_f32<T>(w.x), to_f32<T>(w.y));
-    }
-    return make_float2(t < L ? to_f32<T>(x[t]) : 0.f, t + 1 < L ? to_f32<T>(x[t + 1]) : 0.f);
-}
-template <typename T> __device__ inline void store2(T* x, uint64_t t, uint64_t L, bool vec, float a, float b) {
-    if (vec && t + 1 < L) {
-        typename Vec2<T>::type w;
-        w.x = from_f32<T>(a);
-        w.y = from_f32<T>(b);
-        *reinterpret_cast<typename Vec2<T>::type*>(x + t) = w;
-        return;
-    }
-    if (t < L) x[t] = from_f32<T>(a);
-    if (t + 1 < L) x[t + 1] = from_f32<T>(b);
-}
-template <typename T> __device__ inline bool aligned2(const void* p) { return p == nullptr || (reinterpret_cast<uintptr_t>(p) % (2 * sizeof(T))) == 0; }
 
 }  // namespace smfft
 
@@ -638,9 +617,9 @@ __device__ inline void check_shape(unsigned M, unsigned nb) {
 
 // x[t], x[t+1] gated by g (absent: 1).
 template <typename T> __device__ inline float2 gated2(const T* x, const T* g, uint64_t t, uint64_t L, bool vec) {
-    float2 a = smfft::load2<T>(x, t, L, vec);
+    float2 a = load2<T>(x, t, L, vec);
     if (g) {
-        const float2 q = smfft::load2<T>(g, t, L, vec);
+        const float2 q = load2<T>(g, t, L, vec);
         a.x *= q.x;
         a.y *= q.y;
     }

@@ -78,6 +78,8 @@ namespace hyena_filter {
 
 using hyena::to_f32;
 using hyena::from_f32;
+using hyena::store2;
+using hyena::aligned2;
 
 // Threads per block of every filter kernel and positions per tile (= warp size: lane = position).
 #define HYENA_FILTER_BLOCK 256
@@ -284,24 +286,6 @@ __device__ inline void stage_b(const float* a, int F, uint4* bf) {
     }
 }
 
-// dst[i] = v_i for the n (<= 2) leading positions in range, rounded once to T: one 2-element store
-// where n = 2 and dst is 2-element aligned, else element stores.
-template <typename T> __device__ inline void store_pair(T* dst, float v0, float v1, int n) {
-    if (n == 2 && reinterpret_cast<uintptr_t>(dst) % (2 * sizeof(T)) == 0) {
-        if constexpr (sizeof(T) == 4) {
-            *reinterpret_cast<float2*>(dst) = make_float2(v0, v1);
-        } else {
-            const T q[2] = {from_f32<T>(v0), from_f32<T>(v1)};
-            uint32_t u;
-            memcpy(&u, q, sizeof(u));
-            *reinterpret_cast<uint32_t*>(dst) = u;
-        }
-    } else {
-        if (n > 0) dst[0] = from_f32<T>(v0);
-        if (n > 1) dst[1] = from_f32<T>(v1);
-    }
-}
-
 // The output layer's A values of features f and f + 4 for the rows at r0 and r1 (out_weight rows
 // g and g + 8 of the warp's M tile): an = {r0[f], r1[f], r0[f + 4], r1[f + 4]}, 0 past F. Every
 // load at a valid address (feature F - 1 past F, then a select), so the loads of the step after
@@ -431,12 +415,12 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
 #pragma unroll
                     for (int i = 0; i < 2; ++i) win[nt][i] = 1.0f;
             }
-            T* row = h + (uint64_t)c * L + l0;
+            T* row = h + (uint64_t)c * L + l0;  // positions l0 .. L - 1 of channel c
+            const bool vec = aligned2<T>(row);
 #pragma unroll
             for (int nt = 0; nt < NT; ++nt) {
-                const int q = 8 * nt + 2 * t;
-                const int nv = l0 + q >= L ? 0 : L - (l0 + q) >= 2 ? 2 : 1;
-                store_pair<T>(row + q, acc[nt][2 * rr] * win[nt][0], acc[nt][2 * rr + 1] * win[nt][1], nv);
+                const int q = 8 * nt + 2 * t;  // even: row + q is aligned when row is
+                store2<T>(row, q, L - l0, vec, acc[nt][2 * rr] * win[nt][0], acc[nt][2 * rr + 1] * win[nt][1]);
             }
         }
     }
