@@ -93,7 +93,10 @@
 //   on g = grad_y ⊙ post (Zg); per (channel pair, mirror rows), for every batch row in order: row
 //   DIFs of both, the split, acc += G·conj(A) per channel (the spectrum of Σ_b corr(g_b, a_b),
 //   packed real part ch, imaginary ch + 1), A·H and G·conj(H) joined and inverted in place; acc/4n
-//   inverted into a grad_h slab [⌈C/2⌉, n]. Pass 3 then gives, in one launch
+//   inverted into a grad_h slab [⌈C/2⌉, n]. A·H only serves grad_post = grad_y ⊙ (h∗a + D·a):
+//   where the forward kept that value (p.inner, written by long_out) or there is no post gate,
+//   hyena_fftconv_long_rows_bwd_g leaves it out (2 of the 4 inverse row FFTs per batch row) and
+//   pass 3 skips the Za transform. Pass 3 then gives, in one launch
 //   (hyena_fftconv_long_grad_in_*), grad_post (on Za, gate grad_y) and grad_v, grad_pre (one
 //   transform of Zg, gates pre and v), and (hyena_fftconv_long_grad_h_*, the same pass over the
 //   slab) grad_h of both channels with grad_D = its lag 0 (Σ_b Σ_t g·a), all
@@ -889,7 +892,9 @@ __device__ inline RowOf row_of(uint64_t B, uint64_t C, uint64_t L) {
     const uint64_t ch = blockIdx.x / B, bi = blockIdx.x % B;
     return RowOf{ch, (bi * C + ch) * L};
 }
-template <typename T> __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p) {
+// INNER (hyena_fftconv_fwd_inner_*): also writes conv + D·a to p.inner (the kernel without it is
+// the same code with that store compiled out).
+template <typename T, bool INNER> __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p) {
     using namespace smfft;
     HYENA_DYN_SHARED(float, z);
     __shared__ float tw_re[HYENA_TW_PADDED], tw_im[HYENA_TW_PADDED];
@@ -911,7 +916,9 @@ template <typename T> __device__ __forceinline__ void fwd(const HyenaFftConvFwdP
     const float2* __restrict__ hf = reinterpret_cast<const float2*>(p.hf) + row.ch * (uint64_t)(m + 1);
     const float dd = to_f32<T>(reinterpret_cast<const T*>(p.d)[row.ch]);
     T* __restrict__ y = row.at<T>(p.y);
-    const bool vec = aligned2<T>(v) && aligned2<T>(pre) && aligned2<T>(post) && aligned2<T>(y);
+    // inner's row is formed where it is stored (row.at), not held: a pointer live across the FFT
+    // spilled 8 B in the 2-byte instances on sm_90.
+    const bool vec = aligned2<T>(v) && aligned2<T>(pre) && aligned2<T>(post) && aligned2<T>(y) && (!INNER || aligned2<T>(row.at<T>(p.inner)));
     if ((uint64_t)m < L) __trap();  // n ≥ 2L (fwd_p0, fwd_last)
     load_tw(tw_re, tw_im);
     const Tw tw = {tw_re, tw_im};
@@ -938,7 +945,8 @@ template <typename T> __device__ __forceinline__ void fwd(const HyenaFftConvFwdP
         zmk = z2;
         zk = z1;  // last: zk and zmk may be one register (k = 0, k = m/2)
     };
-    // y = post ⊙ (conv + D·a): hf carries 1/n, so the unnormalised inverse gives the convolution.
+    // y = post ⊙ (conv + D·a): hf carries 1/n, so the unnormalised inverse gives the convolution;
+    // with `inner`, conv + D·a also goes there (the backward's grad_post = grad_y ⊙ inner).
     // s[q] is point j + q·cnt of the result; `full`: every one in range, 2-element aligned rows.
     typedef typename Vec2<T>::type V2;
     auto out = [&](unsigned j, unsigned cnt, const auto& s, bool full) {
@@ -958,11 +966,16 @@ template <typename T> __device__ __forceinline__ void fwd(const HyenaFftConvFwdP
 #pragma unroll
             for (int q = 0; q < H; ++q) {
                 float y0 = s[q].x + dd * a[q].x, y1 = s[q].y + dd * a[q].y;
+                V2 w;
+                if constexpr (INNER) {
+                    w.x = from_f32<T>(y0);
+                    w.y = from_f32<T>(y1);
+                    *reinterpret_cast<V2*>(row.at<T>(p.inner) + 2 * (uint64_t)(j + q * cnt)) = w;
+                }
                 if (post) {
                     y0 *= to_f32<T>(gp[q].x);
                     y1 *= to_f32<T>(gp[q].y);
                 }
-                V2 w;
                 w.x = from_f32<T>(y0);
                 w.y = from_f32<T>(y1);
                 *reinterpret_cast<V2*>(y + 2 * (uint64_t)(j + q * cnt)) = w;
@@ -977,6 +990,7 @@ template <typename T> __device__ __forceinline__ void fwd(const HyenaFftConvFwdP
                 const float2 a = keep_a ? make_float2(ae[pt], t + 1 < L ? ao[pt] : 0.f) : gated2<T>(v, pre, t, L, vec);
                 float y0 = s[q].x + dd * a.x;
                 float y1 = t + 1 < L ? s[q].y + dd * a.y : 0.f;
+                if constexpr (INNER) store2<T>(row.at<T>(p.inner), t, L, vec, y0, y1);
                 if (post) {
                     const float2 g = load2<T>(post, t, L, vec);
                     y0 *= g.x;
@@ -1015,7 +1029,7 @@ template <typename T> __device__ __forceinline__ void fwd(const HyenaFftConvFwdP
 // R0/2 low points of a butterfly are loaded, the zero half of the padded a and g is never read or
 // multiplied, and 2-byte rows issue a butterfly's loads back to back) and its last pass
 // (fwd_last: only the outputs t < L are computed), with the backward's own output hook.
-template <typename T> __device__ __forceinline__ void bwd_rows(const HyenaFftConvBwdParams p) {
+template <typename T, bool A> __device__ __forceinline__ void bwd_rows(const HyenaFftConvBwdParams p) {
     using namespace smfft;
     HYENA_DYN_SHARED(float, za);
     __shared__ float tw_re[HYENA_TW_PADDED], tw_im[HYENA_TW_PADDED];
@@ -1035,8 +1049,12 @@ template <typename T> __device__ __forceinline__ void bwd_rows(const HyenaFftCon
     T* __restrict__ gv_out = row.at<T>(p.grad_v);
     T* __restrict__ gpre = row.at<T>(p.grad_pre);
     T* __restrict__ gpost = row.at<T>(p.grad_post);
+    // A (hyena_fftconv_bwd_*): A·H inverted too, grad_post from it (out_a) when asked for. Else
+    // (hyena_fftconv_bwd_g_*, the forward's inner value given with grad_post) no A·H and no inverse
+    // of A: grad_post = grad_y ⊙ inner in out_g. ops::fftconv picks the kernel by p.inner.
+    const T* __restrict__ inner = gpost && !A ? row.at<const T>(p.inner) : nullptr;
     const bool vec = aligned2<T>(v) && aligned2<T>(pre) && aligned2<T>(post) && aligned2<T>(gy) &&
-                     aligned2<T>(gv_out) && aligned2<T>(gpre) && aligned2<T>(gpost);
+                     aligned2<T>(gv_out) && aligned2<T>(gpre) && aligned2<T>(gpost) && aligned2<T>(inner);
     if ((uint64_t)m < L) __trap();  // n ≥ 2L (fwd_p0, fwd_last)
     load_tw(tw_re, tw_im);  // read first after P0's barrier
     const Tw tw = {tw_re, tw_im};
@@ -1065,9 +1083,11 @@ template <typename T> __device__ __forceinline__ void bwd_rows(const HyenaFftCon
             ws[k] = cmul(gk, conjf2(ak));
             if (k == 0 || imk != ik) ws[m - k] = cmul(gmk, conjf2(amk));
             float2 z1, z2;
-            fold(cmul(ak, hk), cmul(amk, hmk), w, k, &z1, &z2);
-            if (k != 0 && imk != ik) st(za, m, imk, z2);
-            st(za, m, ik, z1);
+            if constexpr (A) {
+                fold(cmul(ak, hk), cmul(amk, hmk), w, k, &z1, &z2);
+                if (k != 0 && imk != ik) st(za, m, imk, z2);
+                st(za, m, ik, z1);
+            }
             fold(cmul(gk, conjf2(hk)), cmul(gmk, conjf2(hmk)), w, k, &z1, &z2);
             zmk = z2;
             zk = z1;
@@ -1089,7 +1109,7 @@ template <typename T> __device__ __forceinline__ void bwd_rows(const HyenaFftCon
         if (sizeof(T) == 2 && full) {
 #pragma unroll
             for (int q0 = 0; q0 < H; q0 += GR) {
-                V2 xv[GR], xg[GR], xp[GR], xq[GR];
+                V2 xv[GR], xg[GR], xp[GR], xq[GR], xz[GR];
 #pragma unroll
                 for (int i = 0; i < GR; ++i) {
                     const uint64_t t = 2 * (uint64_t)(j + (q0 + i) * cnt);
@@ -1097,6 +1117,7 @@ template <typename T> __device__ __forceinline__ void bwd_rows(const HyenaFftCon
                     xg[i] = *reinterpret_cast<const V2*>(gy + t);
                     if (pre) xp[i] = *reinterpret_cast<const V2*>(pre + t);
                     if (post) xq[i] = *reinterpret_cast<const V2*>(post + t);
+                    if (inner) xz[i] = *reinterpret_cast<const V2*>(inner + t);
                 }
 #pragma unroll
                 for (int i = 0; i < GR; ++i) {
@@ -1118,6 +1139,11 @@ template <typename T> __device__ __forceinline__ void bwd_rows(const HyenaFftCon
                         w.y = from_f32<T>(ga1 * vt.y);
                         *reinterpret_cast<V2*>(gpre + t) = w;
                     }
+                    if (inner) {  // grad_post = grad_y ⊙ inner (out_a's product, in that order)
+                        w.x = from_f32<T>(to_f32<T>(xz[i].x) * to_f32<T>(xg[i].x));
+                        w.y = from_f32<T>(to_f32<T>(xz[i].y) * to_f32<T>(xg[i].y));
+                        *reinterpret_cast<V2*>(gpost + t) = w;
+                    }
                 }
                 fence_loads();
             }
@@ -1136,6 +1162,10 @@ template <typename T> __device__ __forceinline__ void bwd_rows(const HyenaFftCon
                 const float ga0 = s[q].x + dd * g0, ga1 = s[q].y + dd * g1;
                 store2<T>(gv_out, t, L, vec, ga0 * pt2.x, ga1 * pt2.y);
                 if (gpre) store2<T>(gpre, t, L, vec, ga0 * vt.x, ga1 * vt.y);
+                if (inner) {
+                    const float2 zt = load2<T>(inner, t, L, vec);
+                    store2<T>(gpost, t, L, vec, zt.x * gyt.x, zt.y * gyt.y);
+                }
             }
             fence_loads();
         }
@@ -1202,10 +1232,11 @@ template <typename T> __device__ __forceinline__ void bwd_rows(const HyenaFftCon
     case 3: fused_pass<8, 2>(za, pl, in, tw, pair); break;
     default: fused_pass<16, 2>(za, pl, in, tw, pair); break;
     }
-    const Layout last = mids<true>(za, 2, nullptr, pl, tw);
+    // G's inverse, and A's only where grad_post needs it (za, zg adjacent: nb = 2 from za).
+    const Layout last = mids<true>(A ? za : zg, A ? 2u : 1u, nullptr, pl, tw);
     with_r0(pl.r0, [&](auto r) {
         fwd_last<decltype(r)::value>(zg, pl, last, tw, L, vec, out_g);
-        if (gpost) fwd_last<decltype(r)::value>(za, pl, last, tw, L, vec, out_a);
+        if (A && gpost) fwd_last<decltype(r)::value>(za, pl, last, tw, L, vec, out_a);
     });
     // Warp sums in a fixed shuffle order, then the warps' sums in order by thread 0.
     for (int o = 16; o > 0; o /= 2) gd += __shfl_down_sync(0xffffffffu, gd, o);
@@ -1899,7 +1930,7 @@ __device__ inline void long_rows(const HyenaFftConvLongParams p) {
 // Barriers per batch row: 4 per row forward, 1 + 4 + 4 for the product and the inverses; 4 for
 // acc. Two butterflies live across a barrier (za, zg of one row): one block (8 warps) per SM,
 // which the shared memory (6 rows of n2 complex, 192 KiB) sets anyway.
-__device__ inline void long_rows_bwd(const HyenaFftConvLongBwdParams pb) {
+template <bool A> __device__ inline void long_rows_bwd(const HyenaFftConvLongBwdParams pb) {
     const HyenaFftConvLongParams& p = pb.fwd;
     HYENA_DYN_SHARED(float, zb);  // za[2], zg[2], acc[2]: n2 complex each, as two float planes
     __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
@@ -1916,6 +1947,10 @@ __device__ inline void long_rows_bwd(const HyenaFftConvLongBwdParams pb) {
     const lrow::Mirror mr = lrow::mirror_rows((unsigned)(blockIdx.x % half), log2n1);
     const float2* __restrict__ hf = reinterpret_cast<const float2*>(p.hf) + cp * n;
     const float2* const h[2] = {hf + (uint64_t)mr.r[0] * n2, hf + (uint64_t)mr.r[1] * n2};
+    // A (hyena_fftconv_long_rows_bwd): A·H too, for pass 3's grad_post. Else
+    // (hyena_fftconv_long_rows_bwd_g: no post gate, or grad_post = grad_y ⊙ the forward's inner
+    // value) 2 of the 4 inverse row FFTs per batch row go.
+    if (A ? !pb.grad_post : pb.grad_post && !p.inner) __trap();  // ops::fftconv picks the kernel
     for (uint64_t b = 0; b < p.b; ++b) {
         float2* __restrict__ sa = reinterpret_cast<float2*>(p.ws) + (cp * p.b + b) * n;
         float2* __restrict__ sg = reinterpret_cast<float2*>(pb.ws_g) + (cp * p.b + b) * n;
@@ -1954,10 +1989,12 @@ __device__ inline void long_rows_bwd(const HyenaFftConvLongBwdParams pb) {
             lrow::st(acc[s0], n2, k0, yk);
             lrow::st(acc[s1], n2, k1, ym);
             // A·H/n per channel (see long_rows) and G·conj(H)/n: S_g·conj S_w, D_g·conj D_w.
-            const float2 q = cmul(da, dw);
-            lrow::join(cmul(sa_, sw), make_float2(-q.x, -q.y), yk, ym);
-            lrow::st(za[s0], n2, k0, yk);
-            lrow::st(za[s1], n2, k1, ym);
+            if constexpr (A) {
+                const float2 q = cmul(da, dw);
+                lrow::join(cmul(sa_, sw), make_float2(-q.x, -q.y), yk, ym);
+                lrow::st(za[s0], n2, k0, yk);
+                lrow::st(za[s1], n2, k1, ym);
+            }
             lrow::join(cmul(sg_, conjf2(sw)), cmul(dg, conjf2(dw)), yk, ym);
             lrow::st(zg[s0], n2, k0, yk);
             lrow::st(zg[s1], n2, k1, ym);
@@ -1966,15 +2003,24 @@ __device__ inline void long_rows_bwd(const HyenaFftConvLongBwdParams pb) {
 #pragma unroll
         for (int s = 0; s < 2; ++s) {
             float* const zs[2] = {za[s], zg[s]};
-            lrow::p0_inv_natural<2>(zs, n2);
-            const lrow::Layout in = lrow::mids<2, true>(zs, N2, E, tw);
+            float* const zs1[1] = {zg[s]};
+            lrow::Layout in;
+            if constexpr (A) {
+                lrow::p0_inv_natural<2>(zs, n2);
+                in = lrow::mids<2, true>(zs, N2, E, tw);
+            } else {
+                lrow::p0_inv_natural<1>(zs1, n2);
+                in = lrow::mids<1, true>(zs1, N2, E, tw);
+            }
             const smfft::TwPowers tpi = lrow::pass_tw<true>(tw, E, N2 - 4, j);
             float2 x[16];
-            lrow::last<true>(za[s], n2, in, tpi, x);
-            lrow::out_twiddle(x, tw, n2, mr.k1[s]);
-            float2* ra = sa + (uint64_t)mr.r[s] * n2;
+            if constexpr (A) {
+                lrow::last<true>(za[s], n2, in, tpi, x);
+                lrow::out_twiddle(x, tw, n2, mr.k1[s]);
+                float2* ra = sa + (uint64_t)mr.r[s] * n2;
 #pragma unroll
-            for (int q = 0; q < 16; ++q) ra[j + q * cnt] = x[q];
+                for (int q = 0; q < 16; ++q) ra[j + q * cnt] = x[q];
+            }
             lrow::last<true>(zg[s], n2, in, tpi, x);
             lrow::out_twiddle(x, tw, n2, mr.k1[s]);
             float2* rg = sg + (uint64_t)mr.r[s] * n2;
@@ -2016,6 +2062,7 @@ template <typename T> struct PassOut {
     const T* pre;
     const T* post;
     T* y;
+    T* inner;
     T* grad_d;
     float dd0, dd1;
     uint64_t off0, off1, ch;
@@ -2025,6 +2072,7 @@ template <typename T> struct PassOut {
           pre(p.pre ? reinterpret_cast<const T*>(p.pre) : nullptr),
           post(p.post ? reinterpret_cast<const T*>(p.post) : nullptr),
           y(reinterpret_cast<T*>(p.y)),
+          inner(p.inner ? reinterpret_cast<T*>(p.inner) : nullptr),
           grad_d(gd),
           dd0(p.d ? to_f32<T>(reinterpret_cast<const T*>(p.d)[tl.ch]) : 0.f),
           dd1(p.d && tl.has1 ? to_f32<T>(reinterpret_cast<const T*>(p.d)[tl.ch + 1]) : 0.f),
@@ -2054,8 +2102,13 @@ template <typename T> struct PassOut {
         const float q1 = pre && has1 ? to_f32<T>(pre[off1 + t]) : 1.f;
         const float o0 = post ? to_f32<T>(post[off0 + t]) : 1.f;
         const float o1 = post && has1 ? to_f32<T>(post[off1 + t]) : 1.f;
-        y[off0 + t] = from_f32<T>((conv.x + dd0 * (v0 * q0)) * o0);
-        if (has1) y[off1 + t] = from_f32<T>((conv.y + dd1 * (v1 * q1)) * o1);
+        const float z0 = conv.x + dd0 * (v0 * q0), z1 = conv.y + dd1 * (v1 * q1);
+        if (inner) {
+            inner[off0 + t] = from_f32<T>(z0);
+            if (has1) inner[off1 + t] = from_f32<T>(z1);
+        }
+        y[off0 + t] = from_f32<T>(z0 * o0);
+        if (has1) y[off1 + t] = from_f32<T>(z1 * o1);
     }
 };
 
@@ -2071,8 +2124,10 @@ template <typename T> struct PassGradA {
     const T* post;
     const T* v;
     const T* pre;
+    const T* inner;
     T* gv;
     T* gp;
+    T* gpo;
     float dd0, dd1;
     uint64_t off0, off1;
     bool has1;
@@ -2081,8 +2136,10 @@ template <typename T> struct PassGradA {
           post(pb.fwd.post ? reinterpret_cast<const T*>(pb.fwd.post) : nullptr),
           v(reinterpret_cast<const T*>(pb.fwd.v)),
           pre(pb.fwd.pre ? reinterpret_cast<const T*>(pb.fwd.pre) : nullptr),
+          inner(pb.fwd.inner ? reinterpret_cast<const T*>(pb.fwd.inner) : nullptr),
           gv(reinterpret_cast<T*>(pb.grad_v)),
           gp(pb.grad_pre ? reinterpret_cast<T*>(pb.grad_pre) : nullptr),
+          gpo(pb.fwd.inner && pb.grad_post ? reinterpret_cast<T*>(pb.grad_post) : nullptr),
           dd0(pb.fwd.d ? to_f32<T>(reinterpret_cast<const T*>(pb.fwd.d)[tl.ch]) : 0.f),
           dd1(pb.fwd.d && tl.has1 ? to_f32<T>(reinterpret_cast<const T*>(pb.fwd.d)[tl.ch + 1]) : 0.f),
           off0(tl.off0),
@@ -2098,6 +2155,8 @@ template <typename T> struct PassGradA {
         const float v1 = has1 ? to_f32<T>(v[off1 + t]) : 0.f;
         const float q0 = pre ? to_f32<T>(pre[off0 + t]) : 1.f;
         const float q1 = pre && has1 ? to_f32<T>(pre[off1 + t]) : 1.f;
+        const float z0 = gpo ? to_f32<T>(inner[off0 + t]) : 0.f;
+        const float z1 = gpo && has1 ? to_f32<T>(inner[off1 + t]) : 0.f;
         const float a0 = conv.x + dd0 * (g0 * o0);
         const float a1 = conv.y + dd1 * (g1 * o1);
         gv[off0 + t] = from_f32<T>(a0 * q0);
@@ -2105,6 +2164,11 @@ template <typename T> struct PassGradA {
         if (gp) {
             gp[off0 + t] = from_f32<T>(a0 * v0);
             if (has1) gp[off1 + t] = from_f32<T>(a1 * v1);
+        }
+        if (gpo) {
+            // grad_post = grad_y ⊙ inner (the forward's conv + D·a; PassOut's product in that order).
+            gpo[off0 + t] = from_f32<T>(z0 * g0);
+            if (has1) gpo[off1 + t] = from_f32<T>(z1 * g1);
         }
     }
 };
@@ -2192,7 +2256,7 @@ template <typename T> __device__ inline void long_out(const HyenaFftConvLongPara
 // REG: the columns in registers, long_out_reg).
 template <typename T, bool REG> __device__ inline void long_grad_h(const HyenaFftConvLongBwdParams pb) {
     HyenaFftConvLongParams p = pb.fwd;
-    p.v = p.pre = p.post = p.d = 0;
+    p.v = p.pre = p.post = p.d = p.inner = 0;
     p.b = 1;
     p.ws = pb.slab;
     p.y = pb.grad_h;
@@ -2213,16 +2277,19 @@ template <typename T, bool REG> __device__ inline void long_grad_in(const HyenaF
     HyenaFftConvLongParams pa = pb.fwd;  // Za: v, pre, D and ws as the forward's
     pa.post = pb.grad_y;
     pa.y = pb.grad_post;
+    pa.inner = 0;
+    // grad_post from Za only without the forward's inner value (else PassGradA: grad_y ⊙ inner).
+    const bool za_pass = pb.grad_post && !pb.fwd.inner;
     HyenaFftConvLongParams pg = pb.fwd;
     pg.ws = pb.ws_g;
     const auto make_a = [&](const LongTile& tl) { return PassOut<T>(pa, tl, nullptr); };
     const auto make_g = [&](const LongTile& tl) { return PassGradA<T>(pb, tl); };
     if constexpr (REG) {
-        if (pb.grad_post) out_pass_reg(pa, make_a);
+        if (za_pass) out_pass_reg(pa, make_a);
         out_pass_reg(pg, make_g);
     } else {
         HYENA_OUT_PASS_TW(tw, pb.fwd);  // one table for both transforms
-        if (pb.grad_post) {
+        if (za_pass) {
             out_pass(pa, tw, make_a);
             __syncthreads();  // the shared tile's last reads before the second transform's stores
         }
@@ -2235,12 +2302,18 @@ template <typename T, bool REG> __device__ inline void long_grad_in(const HyenaF
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_filter_f32(const HyenaFftFilterParams p) { hyena_fftconv::filter<float>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_filter_bf16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__nv_bfloat16>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_filter_f16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__half>(p); }
-extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_fwd_f32(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<float>(p); }
-extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_fwd_bf16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__nv_bfloat16>(p); }
-extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_fwd_f16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__half>(p); }
-extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<float>(p); }
-extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__nv_bfloat16>(p); }
-extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__half>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_fwd_f32(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<float, false>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_fwd_inner_f32(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<float, true>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_fwd_bf16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__nv_bfloat16, false>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_fwd_inner_bf16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__nv_bfloat16, true>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_fwd_f16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__half, false>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_fwd_inner_f16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__half, true>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<float, true>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_g_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<float, false>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__nv_bfloat16, true>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_g_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__nv_bfloat16, false>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__half, true>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_g_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__half, false>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_reduce_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<float>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_reduce_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__nv_bfloat16>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_reduce_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__half>(p); }
@@ -2249,7 +2322,8 @@ extern "C" __global__ void hyena_fftconv_long_cols_bf16(const HyenaFftConvLongPa
 extern "C" __global__ void hyena_fftconv_long_cols_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__half>(p); }
 // 3 row blocks per SM (2 rows of n2 complex = 64 KiB of shared memory each): at most 85 registers.
 extern "C" __global__ void __launch_bounds__(HYENA_LONG_ROW_THREADS, 3) hyena_fftconv_long_rows(const HyenaFftConvLongParams p) { hyena_fftconv::long_rows(p); }
-extern "C" __global__ void hyena_fftconv_long_rows_bwd(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_rows_bwd(p); }
+extern "C" __global__ void hyena_fftconv_long_rows_bwd(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_rows_bwd<true>(p); }
+extern "C" __global__ void hyena_fftconv_long_rows_bwd_g(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_rows_bwd<false>(p); }
 extern "C" __global__ void hyena_fftconv_long_out_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<float>(p); }
 extern "C" __global__ void hyena_fftconv_long_out_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_fftconv_long_out_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<__half>(p); }
@@ -2278,11 +2352,17 @@ CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_f32);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_inner_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_inner_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_inner_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_f32);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_g_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_g_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_g_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_f16);
@@ -2292,6 +2372,7 @@ CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_cols_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_cols_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows_bwd);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows_bwd_g);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_f16);

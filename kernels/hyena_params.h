@@ -101,7 +101,8 @@ typedef struct HyenaFftFilterParams {
 
 /* Forward: y = post * (h (*) (pre * v) + D * (pre * v)), causal, rows [B, C, L] contiguous; pre and
  * post optional (0 = absent, i.e. 1). Kernel: hyena_fftconv_fwd_{f32,bf16,f16}, one block per
- * (b, c) row, dynamic shared memory n/2 float2. */
+ * (b, c) row, dynamic shared memory n/2 float2; hyena_fftconv_fwd_inner_* the same, also writing
+ * inner. */
 typedef struct HyenaFftConvFwdParams {
     uint64_t v;     /* const T*, [B, C, L] */
     uint64_t pre;   /* const T*, [B, C, L], or 0 */
@@ -109,6 +110,8 @@ typedef struct HyenaFftConvFwdParams {
     uint64_t hf;    /* const float2*, [C, n/2 + 1] (from hyena_fftconv_filter_*) */
     uint64_t d;     /* const T*, [C] */
     uint64_t y;     /* T*, [B, C, L] */
+    uint64_t inner; /* T*, [B, C, L]: hyena_fftconv_fwd_inner_* also write the value before the post
+                     * gate (conv + D a) here; 0 for hyena_fftconv_fwd_* */
     uint64_t b;     /* batch B */
     uint64_t c;     /* channels C */
     uint64_t l;     /* length L >= 1 */
@@ -119,7 +122,8 @@ typedef struct HyenaFftConvFwdParams {
  *   grad_a = h (*)^T g + D g (anti-causal correlation), grad_v = grad_a * pre, grad_pre = grad_a * v,
  *   grad_post = grad_y * (h (*) a + D a), grad_h[c] = sum_b corr(g, a), grad_D[c] = sum_b,t g a.
  * Kernels: hyena_fftconv_bwd_{f32,bf16,f16}: one block per (b, c) row (blockIdx.x = c*B + b),
- * dynamic shared memory n float2; writes the row gradients, the row's spectrum G * conj(A)
+ * dynamic shared memory n float2; writes the row gradients (without inner: grad_post from A * H
+ * inverted; hyena_fftconv_bwd_g_* with inner and grad_post: no A * H and no inverse FFT of A), the row's spectrum G * conj(A)
  * (n/2 + 1 float2) into ws and its sum g.a into ws_d. Then hyena_fftconv_bwd_reduce_{...}: one
  * block per channel, n/2 float2 of shared memory: sums ws over b in order, inverse FFT -> grad_h,
  * and ws_d -> grad_D (deterministic, no atomics). pre/post/grad_pre/grad_post: 0 when absent. */
@@ -133,6 +137,8 @@ typedef struct HyenaFftConvBwdParams {
     uint64_t grad_v;    /* T*, [B, C, L] */
     uint64_t grad_pre;  /* T*, [B, C, L], or 0 (iff pre is 0) */
     uint64_t grad_post; /* T*, [B, C, L], or 0 (iff post is 0) */
+    uint64_t inner;     /* const T*, [B, C, L]: the forward's conv + D a (grad_post = grad_y * inner,
+                         * no A * H and no inverse FFT of A), or 0 */
     uint64_t grad_h;    /* T*, [C, L] (overwritten) */
     uint64_t grad_d;    /* T*, [C] (overwritten) */
     uint64_t ws;        /* float2*, [C, B, n/2 + 1] workspace */
@@ -168,6 +174,9 @@ typedef struct HyenaFftConvLongParams {
     uint64_t hf;       /* const float2*, [P, n] four-step spectrum (pass 2 multiplies by it), or 0 */
     uint64_t d;        /* const T*, [C] (skip term of pass 3), or 0 */
     uint64_t y;        /* T*, [B, C, L]: pass 3's output */
+    uint64_t inner;    /* T*, [B, C, L]: the value before the post gate, conv + D*a: written by the
+                        * forward's pass 3 (long_out), read by the backward's (grad_post = grad_y *
+                        * inner, no transform of Za in pass 3 and no A*H in pass 2), or 0 */
     uint64_t ws;       /* float2*, [P, B, n] workspace */
     uint64_t b;        /* batch B */
     uint64_t c;        /* channels C */
@@ -184,12 +193,15 @@ typedef struct HyenaFftConvLongParams {
  *   hyena_fftconv_long_rows_bwd: one block per (channel pair cp, mirror rows m), blockIdx.x =
  *     cp*(n1/2) + m, 6 n2 float2 of dynamic shared memory; sums over the batch rows in order,
  *     writes the grad_h slab [P, n] complex to slab (and leaves Za * H in fwd.ws, Zg * conj(H) in
- *     ws_g for pass 3, per channel, joined as the forward's product is).
+ *     ws_g for pass 3, per channel, joined as the forward's product is). For grad_post without
+ *     fwd.inner only; hyena_fftconv_long_rows_bwd_g (the same, without Za * H and its inverse FFTs)
+ *     otherwise: no post gate, or grad_post = grad_y * fwd.inner.
  *   hyena_fftconv_long_grad_h_{f32,bf16,f16}: pass 3 over the slab (one slab per channel pair,
  *     grid P * (n2 >> log2tile)): grad_h of channel 2cp = its real part, of 2cp+1 its imaginary
  *     part, for t < L; grad_D = their lag 0.
  *   hyena_fftconv_long_grad_in_{f32,bf16,f16}: pass 3 twice per block (grid and shared memory as
- *     pass 1): over fwd.ws, grad_post = grad_y * (h*a + D*a) (if grad_post); then over ws_g,
+ *     pass 1): over fwd.ws, grad_post = grad_y * (h*a + D*a) (if grad_post and not fwd.inner;
+ *     with fwd.inner, grad_post = grad_y * fwd.inner in the second transform); then over ws_g,
  *     grad_a = corr(g, h) + D*g with g = grad_y * fwd.post, grad_v = grad_a * fwd.pre and
  *     grad_pre = grad_a * fwd.v (if grad_pre), both from one column transform.
  * (..._reg_... forms at n1 <= 32 as in the forward.) */

@@ -24,6 +24,13 @@
 //! SMEM_MAX_LEN`, [`fwd_spectrum_serves_bwd`]): a caller that keeps the forward's spectrum passes
 //! it to [`gated_fftconv_bwd_spectrum`] and spares the backward its filter FFT.
 //!
+//! The forward can also keep the value before the post gate, `inner = h ∗ a + D·a`
+//! ([`gated_fftconv_fwd_spectrum_inner`]: one more `[B, C, L]` output); the backward given it
+//! ([`gated_fftconv_bwd_spectrum_inner`]) forms `grad_post = grad_y ⊙ inner` instead of convolving
+//! `a` with `h` again. On the multi-pass backward that drops two of the four inverse row FFTs per
+//! batch row and a column transform of pass 3 (model at L = 64K, B = 1: −163 µs of backward for
+//! +23 µs of forward); without a post gate the multi-pass backward leaves that work out anyway.
+//!
 //! A spectrum serves the channels it was made for ([`spectrum_len`]): on the multi-pass path a
 //! slice of it is not the spectrum of a channel slice. Longer rows than [`LONG_MAX_LEN`] are a [`HyenaError::TooLong`]; a
 //! device whose shared-memory limit is below a launch's need gives [`HyenaError::SharedMemory`]
@@ -289,6 +296,8 @@ struct LongBwdIo {
     v: u64,
     pre: u64,
     post: u64,
+    /// The forward's value before the post gate (`conv + D·a`), or 0 (then recomputed from Za).
+    inner: u64,
     grad_y: u64,
     grad_v: u64,
     grad_pre: u64,
@@ -308,7 +317,8 @@ struct LongBwdIo {
 unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, c: usize, l: usize, n: usize) -> Result<()> {
     let plan = LongPlan::new(n);
     let cols = plan.cols_kernel("long_cols", sfx);
-    let rows = "hyena_fftconv_long_rows_bwd";
+    // With A·H (grad_post recomputed), or without (no post gate, or grad_post from `inner`).
+    let rows = if io.grad_post != 0 && io.inner == 0 { "hyena_fftconv_long_rows_bwd" } else { "hyena_fftconv_long_rows_bwd_g" };
     let cols_shared = check_shared(dev, &cols, plan.cols_shared())?;
     let rows_shared = check_shared(dev, rows, plan.rows_bwd_shared())?;
     let grad_h = plan.cols_kernel("long_grad_h", sfx);
@@ -335,6 +345,7 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
             hf: io.hf,
             d: io.d,
             y: 0,
+            inner: io.inner,
             ws: ws_a.addr(),
             b: bs as u64,
             c: c as u64,
@@ -367,7 +378,7 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
         unsafe { super::launch(dev, name, cfg, &pb) }
     };
     // g = grad_y ⊙ post is pass 1 with (v, pre) = (grad_y, post).
-    let g_in = HyenaFftConvLongParams { v: io.grad_y, pre: io.post, ws: ws_g.addr(), ..base };
+    let g_in = HyenaFftConvLongParams { v: io.grad_y, pre: io.post, ws: ws_g.addr(), inner: 0, ..base };
     if slabs > 0 {
         let g13 = grid(slabs.saturating_mul(plan.tiles()), what)?;
         launch(&cols, g13, LONG_COLS_BLOCK, cols_shared, base)?;
@@ -407,6 +418,7 @@ unsafe fn long_filter(dev: &Arc<dyn Device>, sfx: &str, h: u64, hf: u64, c: usiz
             hf: 0,
             d: 0,
             y: 0,
+            inner: 0,
             ws: hf,
             b: 1,
             c: c as u64,
@@ -478,6 +490,28 @@ pub fn gated_fftconv_fwd_spectrum<'a, 'h, T: DeviceScalar>(
     l: usize,
     y: impl Into<DeviceViewMut<'a, T>>,
 ) -> Result<()> {
+    gated_fftconv_fwd_spectrum_inner(dev, hf, d, v, pre, post, bs, c, l, y, None)
+}
+
+/// [`gated_fftconv_fwd_spectrum`] that also writes `inner` `[B, C, L]` when given: the value
+/// before the post gate, `h ∗ a + D·a` (so `y = post ⊙ inner`), rounded to `T` like `y`. The
+/// backward reads it back ([`gated_fftconv_bwd_spectrum_inner`]) for `grad_post = grad_y ⊙ inner`
+/// instead of convolving `a` with `h` again: worth one more `[B, C, L]` activation where a post
+/// gate is applied (the operator's last step), and nothing without one (then `inner = y`).
+#[allow(clippy::too_many_arguments)]
+pub fn gated_fftconv_fwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    hf: impl Into<DeviceView<'h, f32>>,
+    d: impl Into<DeviceView<'a, T>>,
+    v: impl Into<DeviceView<'a, T>>,
+    pre: Option<DeviceView<'a, T>>,
+    post: Option<DeviceView<'a, T>>,
+    bs: usize,
+    c: usize,
+    l: usize,
+    y: impl Into<DeviceViewMut<'a, T>>,
+    inner: Option<DeviceViewMut<'a, T>>,
+) -> Result<()> {
     let (hf, d, v, y) = (hf.into(), d.into(), v.into(), y.into());
     let sfx = suffix(T::DTYPE, "gated_fftconv_fwd")?;
     let n = fft_size(l)?;
@@ -490,10 +524,12 @@ pub fn gated_fftconv_fwd_spectrum<'a, 'h, T: DeviceScalar>(
         .opt("pre [B, C, L]", pre.as_ref(), total)
         .opt("post [B, C, L]", post.as_ref(), total)
         .arg("y [B, C, L]", &y, total)
+        .opt("inner [B, C, L]", inner.as_ref(), total)
         .check()?;
     if total == 0 {
         return Ok(());
     }
+    let inner = inner.as_ref().map_or(0, |x| x.addr());
     if l > SMEM_MAX_LEN {
         let p = HyenaFftConvLongParams {
             v: v.addr(),
@@ -502,6 +538,7 @@ pub fn gated_fftconv_fwd_spectrum<'a, 'h, T: DeviceScalar>(
             hf: hf.addr(),
             d: d.addr(),
             y: y.addr(),
+            inner,
             ws: 0,
             b: bs as u64,
             c: c as u64,
@@ -511,10 +548,11 @@ pub fn gated_fftconv_fwd_spectrum<'a, 'h, T: DeviceScalar>(
             log2tile: 0,
         };
         // SAFETY: every address comes from a view checked above (lengths for (B, C, L), device,
-        // alignment, y overlapping nothing) and borrowed for this call (y exclusively).
+        // alignment, y and inner overlapping nothing) and borrowed for this call (y and inner
+        // exclusively).
         return unsafe { long_fwd(dev, sfx, p, n) };
     }
-    let name = format!("hyena_fftconv_fwd_{sfx}");
+    let name = if inner == 0 { format!("hyena_fftconv_fwd_{sfx}") } else { format!("hyena_fftconv_fwd_inner_{sfx}") };
     // The spectrum (4n) and a = pre ⊙ v (4L), or, where the middle passes need scratch, the
     // scratch in a's place (the kernel then reads v and pre again at the end).
     let extra = match mid_scratch_bytes(n) {
@@ -529,6 +567,7 @@ pub fn gated_fftconv_fwd_spectrum<'a, 'h, T: DeviceScalar>(
         hf: hf.addr(),
         d: d.addr(),
         y: y.addr(),
+        inner,
         b: bs as u64,
         c: c as u64,
         l: l as u64,
@@ -537,7 +576,8 @@ pub fn gated_fftconv_fwd_spectrum<'a, 'h, T: DeviceScalar>(
     // B·C ≤ B·C·L, which fits.
     let cfg = LaunchConfig { grid: (grid(bs * c, "gated_fftconv_fwd")?, 1, 1), block: (fwd_block_for(n), 1, 1), shared_bytes: shared };
     // SAFETY: the kernel reads v, pre, post [B, C, L], D [C], hf [C, n/2+1] complex (borrowed
-    // shared) and writes y [B, C, L] (borrowed exclusively, overlapping nothing), lengths checked.
+    // shared) and writes y and inner [B, C, L] (borrowed exclusively, overlapping nothing),
+    // lengths checked.
     unsafe { launch(dev, &name, cfg, &p) }
 }
 
@@ -671,7 +711,34 @@ pub fn gated_fftconv_bwd_spectrum<'a, 'h, T: DeviceScalar>(
     l: usize,
     grads: GatedConvGradViews<'a, T>,
 ) -> Result<()> {
+    gated_fftconv_bwd_spectrum_inner(dev, hf, d, v, pre, post, None, grad_y, bs, c, l, grads)
+}
+
+/// [`gated_fftconv_bwd_spectrum`] given the forward's `inner` `[B, C, L]`
+/// ([`gated_fftconv_fwd_spectrum_inner`], the value before the post gate, from the same inputs):
+/// `grad_post = grad_y ⊙ inner`, where without it the backward convolves `a` with `h` again (on
+/// the multi-pass path, `L >` [`BWD_SMEM_MAX_LEN`], two of the four inverse row FFTs per batch row
+/// and a column transform of pass 3; on the shared-memory path one of the row's two inverse
+/// FFTs). Read only when `post` is given. An `inner` from other
+/// inputs gives a wrong `grad_post`, nothing worse.
+#[allow(clippy::too_many_arguments)]
+pub fn gated_fftconv_bwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    hf: impl Into<DeviceView<'h, f32>>,
+    d: impl Into<DeviceView<'a, T>>,
+    v: impl Into<DeviceView<'a, T>>,
+    pre: Option<DeviceView<'a, T>>,
+    post: Option<DeviceView<'a, T>>,
+    inner: Option<DeviceView<'a, T>>,
+    grad_y: impl Into<DeviceView<'a, T>>,
+    bs: usize,
+    c: usize,
+    l: usize,
+    grads: GatedConvGradViews<'a, T>,
+) -> Result<()> {
     let (hf, d, v, gy) = (hf.into(), d.into(), v.into(), grad_y.into());
+    // Without a post gate there is no grad_post to take from it.
+    let inner = if post.is_some() { inner } else { None };
     let sfx = suffix(T::DTYPE, "gated_fftconv_bwd")?;
     let n = fft_size(l)?;
     let total = mul3(bs, c, l, "gated_fftconv_bwd B·C·L")?;
@@ -689,6 +756,7 @@ pub fn gated_fftconv_bwd_spectrum<'a, 'h, T: DeviceScalar>(
         .arg("v [B, C, L]", &v, total)
         .opt("pre [B, C, L]", pre.as_ref(), total)
         .opt("post [B, C, L]", post.as_ref(), total)
+        .opt("inner [B, C, L]", inner.as_ref(), total)
         .arg("grad_y [B, C, L]", &gy, total)
         .arg("grad_v [B, C, L]", &g.grad_v, total)
         .opt("grad_pre [B, C, L]", g.grad_pre.as_ref(), total)
@@ -708,6 +776,7 @@ pub fn gated_fftconv_bwd_spectrum<'a, 'h, T: DeviceScalar>(
             v: v.addr(),
             pre: opt(&pre),
             post: opt(&post),
+            inner: opt(&inner),
             grad_y: gy.addr(),
             grad_v: g.grad_v.addr(),
             grad_pre: opt_mut(&g.grad_pre),
@@ -721,7 +790,10 @@ pub fn gated_fftconv_bwd_spectrum<'a, 'h, T: DeviceScalar>(
     }
     let m = n / 2;
     let block = bwd_block_for(n);
-    let rows_name = format!("hyena_fftconv_bwd_{sfx}");
+    // Without `inner`, A·H inverted for grad_post (the kernel of the first version; without a post
+    // gate the model puts it below the G-only kernel's estimate at 4K–8K, docs/GPU_MODEL.md);
+    // with it, the G-only kernel (grad_post = grad_y ⊙ inner).
+    let rows_name = if inner.is_none() { format!("hyena_fftconv_bwd_{sfx}") } else { format!("hyena_fftconv_bwd_g_{sfx}") };
     let red_name = format!("hyena_fftconv_bwd_reduce_{sfx}");
     // Two spectra (+ the static twiddle table and reduction buffer).
     let rows_shared = check_shared_dyn(dev, &rows_name, 16 * m)?;
@@ -740,6 +812,7 @@ pub fn gated_fftconv_bwd_spectrum<'a, 'h, T: DeviceScalar>(
         grad_v: g.grad_v.addr(),
         grad_pre: g.grad_pre.as_ref().map_or(0, |x| x.addr()),
         grad_post: g.grad_post.as_ref().map_or(0, |x| x.addr()),
+        inner: inner.as_ref().map_or(0, |x| x.addr()),
         grad_h: g.grad_h.addr(),
         grad_d: g.grad_d.addr(),
         ws: ws.addr(),

@@ -16,7 +16,7 @@ use crate::common;
 
 mod tcdft;
 
-use common::fftconv::{check_fwd, check_gated_bwd, fwd_case};
+use common::fftconv::{check_bwd_reads_inner, check_fwd, check_fwd_inner, check_gated_bwd, fwd_case};
 use common::{read_checked, random, rel_l2, widen, Storage};
 use half::{bf16, f16};
 use hyena_kernels::cpu::fftconv::{fftconv_direct, FftConvPlan};
@@ -146,6 +146,24 @@ fn gated_fftconv_bwd_bf16_matches_cpu() {
             check_gated_bwd::<f16>(&dev, bs, c, l, true, 720 + i as u64);
         }
         check_gated_bwd::<f16>(&dev, 2, 1, 33, false, 730);
+    }
+}
+
+/// The forward's value before the post gate (`gated_fftconv_fwd_spectrum_inner`) vs the reference
+/// without the post gate, y unchanged; and the backward given an inner value
+/// (`gated_fftconv_bwd_spectrum_inner`, `common::fftconv::check_bwd_reads_inner`): grad_post =
+/// round(inner ⊙ grad_y) bit for bit, the other gradients the reference's. f32 and the 2-byte
+/// fast paths (L = 2048, 4096: full butterflies; 255: odd rows, the checked path).
+#[test]
+fn gated_fftconv_inner_value_matches_cpu() {
+    for dev in common::devices() {
+        check_fwd_inner(&dev, &fwd_case::<f32>(2, 3, 1000, true, 740));
+        check_fwd_inner(&dev, &fwd_case::<bf16>(1, 2, 4096, true, 741));
+        check_fwd_inner(&dev, &fwd_case::<f16>(2, 1, 255, true, 742));
+        check_bwd_reads_inner::<f32>(&dev, 2, 3, 1000, 743);
+        check_bwd_reads_inner::<bf16>(&dev, 1, 1, 4096, 744);
+        check_bwd_reads_inner::<f16>(&dev, 1, 2, 2048, 745);
+        check_bwd_reads_inner::<bf16>(&dev, 2, 1, 255, 746);
     }
 }
 

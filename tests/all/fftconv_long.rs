@@ -19,7 +19,7 @@
 
 use crate::common;
 
-use common::fftconv::{check_fwd, check_gated_bwd, fwd_case};
+use common::fftconv::{check_bwd_reads_inner, check_fwd, check_fwd_inner, check_gated_bwd, fwd_case};
 use common::{assert_close, poisoned, read_checked, Storage};
 use half::{bf16, f16};
 use hyena_kernels::device::{Device, DeviceBuffer};
@@ -201,6 +201,22 @@ fn long_gated_fftconv_bwd_bf16_f16_match_cpu() {
     for dev in common::devices() {
         check_bwd::<bf16>(&dev, 1, 2, 20000, true, 1600);
         check_bwd::<f16>(&dev, 1, 3, 9000, true, 1601);
+    }
+}
+
+/// The value before the post gate on the multi-pass paths: the forward's (long_out, and the
+/// shared-memory forward at 8K < L ≤ 16K whose backward is multi-pass) vs the reference, and the
+/// backward given one (`check_bwd_reads_inner`: grad_post = round(inner ⊙ grad_y) bit for bit,
+/// long_rows_bwd without A·H, long_grad_in without the Za transform), columns in registers
+/// (L = 9000, 40000) and through the shared tile (65537), C odd and even.
+#[test]
+fn long_inner_value_matches_cpu() {
+    for dev in common::devices() {
+        check_fwd_inner(&dev, &fwd_case::<f32>(1, 3, SMEM_MAX_LEN + 1, true, 1800));
+        check_fwd_inner(&dev, &fwd_case::<bf16>(1, 2, 40000, true, 1801));
+        check_bwd_reads_inner::<f32>(&dev, 2, 3, 9000, 1802);
+        check_bwd_reads_inner::<bf16>(&dev, 1, 2, 40000, 1803);
+        check_bwd_reads_inner::<f16>(&dev, 1, 1, 65537, 1804);
     }
 }
 

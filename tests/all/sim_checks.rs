@@ -249,3 +249,69 @@ fn twiddles_from_table(k: &hyena_kernels::device::sim::LaunchCounters, log2n: u3
     assert_eq!((k.math.div_rcp, k.math.exp_log, k.math.sqrt), (0, 0, 0), "{}", k.kernel);
     (per(k.barriers), wf)
 }
+
+/// The multi-pass backward given the forward's value before the post gate (`inner`), against the
+/// same backward without it, on the simulator's counters (every block run; L = SMEM_MAX_LEN + 1,
+/// B = 1, C = 2: one channel pair, n = 2^16). With `inner` the row pass is
+/// `hyena_fftconv_long_rows_bwd_g`: no A·H product and no inverse row FFTs of Za (6 of the 8 row
+/// FFTs of each mirror pair plus grad_h's 2, against 10), so no Za rows written back: its global
+/// stores are the Zg rows and the grad_h slab, 2/3 of the full kernel's (Za, Zg, slab); and
+/// `long_grad_in` skips the column transform of Za (pass 3 reads Zg and the gates, plus `inner`).
+/// Bounds with margin over the exact ratios (printed): stores ≤ 0.7×, shared-memory requests of the
+/// row pass ≤ 0.9×, grad_in's loaded bytes ≤ 0.8×; both row passes keep ≤ 1.15 wavefronts per
+/// shared request.
+#[test]
+fn long_backward_with_the_inner_value_skips_the_second_convolution() {
+    use hyena_kernels::device::sim::{LaunchCounters, SimDevice};
+    use hyena_kernels::device::{Device, DeviceBuffer};
+    use hyena_kernels::ops::fftconv::{
+        bwd_spectrum_len, fftconv_filter_bwd, gated_fftconv_bwd_spectrum_inner, GatedConvGradViews, SMEM_MAX_LEN,
+    };
+    use std::sync::Arc;
+    let sim = Arc::new(SimDevice::new());
+    let dev: Arc<dyn Device> = sim.clone();
+    let (c, l) = (2usize, SMEM_MAX_LEN + 1);
+    let n = c * l;
+    let x: Vec<f32> = (0..n).map(|i| ((i * 37) % 11) as f32 * 0.1 - 0.5).collect();
+    let dx = DeviceBuffer::from_host(&dev, &x).unwrap();
+    let dd = DeviceBuffer::from_host(&dev, &[0.5f32, -0.25]).unwrap();
+    let mut hf = DeviceBuffer::<f32>::alloc(&dev, bwd_spectrum_len(c, l).unwrap()).unwrap();
+    fftconv_filter_bwd(&dev, &dx.view(0..l * c).unwrap(), c, l, &mut hf).unwrap();
+    let run = |inner: bool| -> Vec<LaunchCounters> {
+        let mut outs: Vec<DeviceBuffer<f32>> = (0..4).map(|_| DeviceBuffer::<f32>::alloc(&dev, n).unwrap()).collect();
+        let mut gd = DeviceBuffer::<f32>::alloc(&dev, c).unwrap();
+        let [gv, gpre, gpost, gh] = &mut outs[..] else { unreachable!() };
+        let grads = GatedConvGradViews {
+            grad_v: gv.as_view_mut(),
+            grad_pre: Some(gpre.as_view_mut()),
+            grad_post: Some(gpost.as_view_mut()),
+            grad_h: gh.view_mut(0..c * l).unwrap(),
+            grad_d: gd.as_view_mut(),
+        };
+        sim.set_counters(true);
+        let v = dx.as_view();
+        gated_fftconv_bwd_spectrum_inner(&dev, &hf, &dd, v, Some(v), Some(v), inner.then_some(v), v, 1, c, l, grads).unwrap();
+        sim.set_counters(false);
+        sim.take_counters()
+    };
+    let (full, with) = (run(false), run(true));
+    let find = |ks: &[LaunchCounters], name: &str| -> LaunchCounters {
+        ks.iter().find(|k| k.kernel == name).unwrap_or_else(|| panic!("{name} not launched: {:?}", ks.iter().map(|k| &k.kernel).collect::<Vec<_>>())).clone()
+    };
+    assert!(!with.iter().any(|k| k.kernel == "hyena_fftconv_long_rows_bwd"), "the full row pass ran with inner given");
+    let (ra, rg) = (find(&full, "hyena_fftconv_long_rows_bwd"), find(&with, "hyena_fftconv_long_rows_bwd_g"));
+    let (ia, ig) = (find(&full, "hyena_fftconv_long_grad_in_reg_f32"), find(&with, "hyena_fftconv_long_grad_in_reg_f32"));
+    let ratio = |a: u64, b: u64| b as f64 / a as f64;
+    let stores = ratio(ra.global.store_bytes, rg.global.store_bytes);
+    let shared = ratio(ra.shared.load_requests + ra.shared.store_requests, rg.shared.load_requests + rg.shared.store_requests);
+    let loads_in = ratio(ia.global.load_bytes, ig.global.load_bytes);
+    eprintln!("with inner / without: rows_bwd global stores {stores:.3}, shared requests {shared:.3}; grad_in loaded bytes {loads_in:.3}");
+    assert!(stores <= 0.7, "row pass global stores {stores:.3} of the full kernel's");
+    assert!(shared <= 0.9, "row pass shared requests {shared:.3} of the full kernel's");
+    assert!(loads_in <= 0.8, "grad_in loaded bytes {loads_in:.3} of the full kernel's");
+    for k in [&ra, &rg] {
+        let s = &k.shared;
+        let wf = (s.load_wavefronts + s.store_wavefronts) as f64 / (s.load_requests + s.store_requests) as f64;
+        assert!(wf <= 1.15, "{}: {wf:.3} wavefronts per shared request", k.kernel);
+    }
+}

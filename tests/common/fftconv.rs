@@ -7,7 +7,10 @@
 use super::{assert_close, poisoned, random, read_checked, widen, Storage};
 use hyena_kernels::cpu::fftconv::{gated_fftconv_bwd as cpu_bwd, gated_fftconv_fwd as cpu_fwd, FftConvPlan, Rows};
 use hyena_kernels::device::{Device, DeviceBuffer};
-use hyena_kernels::ops::fftconv::{gated_fftconv_bwd, gated_fftconv_fwd, GatedConvGradViews};
+use hyena_kernels::ops::fftconv::{
+    bwd_spectrum_len, fftconv_filter, fftconv_filter_bwd, gated_fftconv_bwd, gated_fftconv_bwd_spectrum_inner, gated_fftconv_fwd,
+    gated_fftconv_fwd_spectrum_inner, spectrum_len, GatedConvGradViews,
+};
 use rand::{rngs::StdRng, SeedableRng};
 use std::sync::Arc;
 
@@ -61,6 +64,115 @@ pub fn check_fwd<T: Storage>(dev: &Arc<dyn Device>, k: &FwdCase<T>) {
     dev.synchronize().unwrap();
     let err = assert_close(&tag, &read_checked(&tag, &dy, n), &k.want, T::BOUND);
     eprintln!("{tag}: relative L2 error {err:.3e}");
+}
+
+/// `gated_fftconv_fwd_spectrum_inner` on `dev` (gates given): y vs `k.want` and inner (the value
+/// before the post gate) vs the f64 reference run without the post gate, both poisoned before.
+pub fn check_fwd_inner<T: Storage>(dev: &Arc<dyn Device>, k: &FwdCase<T>) {
+    let (bs, c, l) = (k.bs, k.c, k.l);
+    assert!(k.gates, "inner: the value before the post gate");
+    let tag = format!("{} gated_fftconv_fwd_spectrum_inner<{:?}> B={bs} C={c} L={l}", dev.name(), T::DTYPE);
+    let n = bs * c * l;
+    let plan = FftConvPlan::<f64>::new(l).unwrap();
+    let spec = plan.filter_spectra(&widen(&k.h), c).unwrap();
+    let (vf, pref) = (widen(&k.v), widen(&k.pre));
+    let mut want_inner = vec![0f64; n];
+    cpu_fwd(&plan, &spec, &widen(&k.d), rows_of(&vf, bs, c, l), Some(rows_of(&pref, bs, c, l)), None, &mut want_inner).unwrap();
+    let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
+    let (dv, dpre, dpost, dh, dd) = (up(&k.v), up(&k.pre), up(&k.post), up(&k.h), up(&k.d));
+    let mut hf = DeviceBuffer::<f32>::alloc(dev, spectrum_len(c, l).unwrap()).unwrap();
+    fftconv_filter(dev, &dh, c, l, &mut hf).unwrap();
+    let (mut dy, mut dz) = (poisoned::<T>(dev, n), poisoned::<T>(dev, n));
+    gated_fftconv_fwd_spectrum_inner(
+        dev,
+        &hf,
+        &dd,
+        &dv,
+        Some(dpre.as_view()),
+        Some(dpost.as_view()),
+        bs,
+        c,
+        l,
+        dy.view_mut(0..n).unwrap(),
+        Some(dz.view_mut(0..n).unwrap()),
+    )
+    .unwrap_or_else(|e| panic!("{tag}: {e}"));
+    dev.synchronize().unwrap();
+    for (name, buf, want) in [("y", &dy, &k.want), ("inner", &dz, &want_inner)] {
+        let what = format!("{tag} {name}");
+        let err = assert_close(&what, &read_checked(&what, buf, n), want, T::BOUND);
+        eprintln!("{what}: relative L2 error {err:.3e}");
+    }
+}
+
+/// `gated_fftconv_bwd_spectrum_inner` on `dev` (gates given) with an `inner` drawn at random, not
+/// the forward's: grad_post must be exactly `round(inner ⊙ grad_y)` (the value given is read, not
+/// recomputed), and grad_v, grad_pre, grad_h, grad_D the f64 reference's (inner plays no part
+/// in them). Every output poisoned before.
+pub fn check_bwd_reads_inner<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let tag = format!("{} gated_fftconv_bwd_spectrum_inner<{:?}> B={bs} C={c} L={l}", dev.name(), T::DTYPE);
+    let n = bs * c * l;
+    let (v, pre, post, gy, inner) = (
+        random::<T>(&mut rng, n),
+        random::<T>(&mut rng, n),
+        random::<T>(&mut rng, n),
+        random::<T>(&mut rng, n),
+        random::<T>(&mut rng, n),
+    );
+    let (h, d) = (random::<T>(&mut rng, c * l), random::<T>(&mut rng, c));
+    let (vf, pref, postf, gyf) = (widen(&v), widen(&pre), widen(&post), widen(&gy));
+    let plan = FftConvPlan::<f64>::new(l).unwrap();
+    let spec = plan.filter_spectra(&widen(&h), c).unwrap();
+    let rows = |x| rows_of(x, bs, c, l);
+    let want = cpu_bwd(&plan, &spec, &widen(&d), rows(&vf), Some(rows(&pref)), Some(rows(&postf)), &gyf).unwrap();
+    let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
+    let (dv, dpre, dpost, dgy, dh, dd, dz) = (up(&v), up(&pre), up(&post), up(&gy), up(&h), up(&d), up(&inner));
+    let mut hf = DeviceBuffer::<f32>::alloc(dev, bwd_spectrum_len(c, l).unwrap()).unwrap();
+    fftconv_filter_bwd(dev, &dh, c, l, &mut hf).unwrap();
+    let mut g = [n, n, n, c * l, c].map(|k| poisoned::<T>(dev, k));
+    let [gv, gpre, gpost, gh, gd] = &mut g;
+    let grads = GatedConvGradViews {
+        grad_v: gv.view_mut(0..n).unwrap(),
+        grad_pre: Some(gpre.view_mut(0..n).unwrap()),
+        grad_post: Some(gpost.view_mut(0..n).unwrap()),
+        grad_h: gh.view_mut(0..c * l).unwrap(),
+        grad_d: gd.view_mut(0..c).unwrap(),
+    };
+    gated_fftconv_bwd_spectrum_inner(
+        dev,
+        &hf,
+        &dd,
+        &dv,
+        Some(dpre.as_view()),
+        Some(dpost.as_view()),
+        Some(dz.as_view()),
+        &dgy,
+        bs,
+        c,
+        l,
+        grads,
+    )
+    .unwrap_or_else(|e| panic!("{tag}: {e}"));
+    dev.synchronize().unwrap();
+    let [gv, gpre, gpost, gh, gd] = &g;
+    let outs = [
+        ("grad_v", gv, n, &want.grad_v),
+        ("grad_pre", gpre, n, want.grad_pre.as_ref().unwrap()),
+        ("grad_h", gh, c * l, &want.grad_h),
+        ("grad_D", gd, c, &want.grad_d),
+    ];
+    for (name, buf, k, w) in outs {
+        let what = format!("{tag} {name}");
+        let err = assert_close(&what, &read_checked(&what, buf, k), w, T::BOUND);
+        eprintln!("{what}: relative L2 error {err:.3e}");
+    }
+    let what = format!("{tag} grad_post");
+    let got = read_checked(&what, gpost, n);
+    for (i, (x, (z, y))) in got.iter().zip(inner.iter().zip(&gy)).enumerate() {
+        let exact = T::from_f32(z.to_f64() as f32 * y.to_f64() as f32).to_f64();
+        assert_eq!(x.to_bits(), exact.to_bits(), "{what}[{i}]: {x} != round(inner · grad_y) = {exact}");
+    }
 }
 
 /// `gated_fftconv_bwd` on `dev` vs `cpu::fftconv::gated_fftconv_bwd` in f64: grad_v, grad_h,

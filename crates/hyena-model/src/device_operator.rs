@@ -10,7 +10,7 @@
 //! | in_proj | per chunk `i`: `Z_i,b [D, L] = W_i · U_bᵀ + b_i` (bias as a rank-1 GEMM, then a strided-batched GEMM over the batch, β = 1) |
 //! | short conv | `shortconv_fwd_chunks`, all chunks in one launch (3 taps + bias) |
 //! | long filter | `h [(N−1)·D, L]`: the implicit filter (see below), its spectrum once per pass (`fftconv_filter`), kept for the backward |
-//! | recurrence | `gated_fftconv_fwd_spectrum` per order step: `v ← post ⊙ (h ∗ (pre ⊙ v) + bias ⊙ (pre ⊙ v))` |
+//! | recurrence | `gated_fftconv_fwd_spectrum_inner` per order step: `v ← post ⊙ (h ∗ (pre ⊙ v) + bias ⊙ (pre ⊙ v))`; at `L > 8K` the last step also keeps its value before the post gate for the backward's `grad x₀` |
 //! | out_proj | `y_b [L, D] = Last_bᵀ · W_outᵀ + b_out` (strided-batched GEMM) |
 //!
 //! Layout: the in_proj output is stored chunk-major, `[N+1, B, D, L]`, so that every `x_i` and
@@ -164,6 +164,10 @@ pub struct DeviceOperatorCache<T: Scalar, S: DeviceScalar> {
     uc: DeviceBuffer<S>,
     conv_filter: ConvFilter<S>,
     steps: Vec<DeviceBuffer<S>>,
+    /// The last step's value before its post gate `x₀` (`conv::gated_fftconv_fwd_spectrum_inner`),
+    /// where [`keeps_inner`] says so: the backward's `grad x₀ = grad_y ⊙ inner` without convolving
+    /// again.
+    inner: Option<DeviceBuffer<S>>,
     ones: Arc<DeviceBuffer<S>>,
     /// The host filter's cache when `h` was made on the host (`normalized` filters).
     host_filter: Option<FilterCache<T>>,
@@ -206,6 +210,17 @@ fn accumulate<T: Scalar, S: DeviceScalar>(dst: &mut [T], src: &DeviceBuffer<S>) 
     hyena_kernels::error::check_len("device gradient", h.len(), dst.len())?;
     dst.iter_mut().zip(h).for_each(|(a, x)| *a = *a + T::lit(x.to_f64()));
     Ok(())
+}
+
+/// Whether the forward keeps the last step's value before the post gate for the backward (one more
+/// `[B, D, L]` activation in the cache): where the backward's convolution is multi-pass
+/// (`L >` [`conv::BWD_SMEM_MAX_LEN`]), it saves two of the four inverse row FFTs per batch row
+/// and a column transform of the last step's backward (model, 64K B = 1: backward −163 µs,
+/// forward +23 µs for the extra write). Not at `L ≤ 8K`: there the model puts the forward's extra
+/// write (8K: 89.7 µs against 80.4) above what the G-only backward kernel saves by its estimate
+/// (docs/GPU_MODEL.md, "The forward's inner value").
+fn keeps_inner(l: usize) -> bool {
+    l > conv::BWD_SMEM_MAX_LEN
 }
 
 /// in_proj chunks per GEMM: all `N+1` at B = 1, where the chunk-major `[N+1, B, D, L]` in_proj
@@ -348,14 +363,20 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         let hf = step_spectra(dev, &h, n - 1, d * l, per, |h, hf| conv::fftconv_filter(dev, h, d, l, hf))?;
         let x = |i: usize| uc.view(i * chunk..(i + 1) * chunk);
         let mut steps: Vec<DeviceBuffer<S>> = Vec::with_capacity(n - 1);
+        let mut inner = None;
         for s in schedule(n) {
             let o = s.o;
             let mut step = DeviceBuffer::<S>::alloc(dev, chunk)?;
+            let step_inner = if s.post.is_some() && keeps_inner(l) {
+                Some(inner.insert(DeviceBuffer::<S>::alloc(dev, chunk)?).as_view_mut())
+            } else {
+                None
+            };
             let (cur, pre, post) = s.operands(|src| match src {
                 Src::Chunk(i) => x(i),
                 Src::Step(j) => Ok(steps[j].as_view()),
             })?;
-            conv::gated_fftconv_fwd_spectrum(
+            conv::gated_fftconv_fwd_spectrum_inner(
                 dev,
                 hf.view(o * per..(o + 1) * per)?,
                 w.filter_bias.view(o * d..(o + 1) * d)?,
@@ -366,6 +387,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                 d,
                 l,
                 &mut step,
+                step_inner,
             )?;
             steps.push(step);
         }
@@ -378,7 +400,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         gemm_rm::<S>(dev, l, d, d, mat(last, l, true, d * l), mat(w.out_w.as_view(), d, true, 0), 1.0, out(y.as_view_mut(), d, l * d), b)?;
         // No synchronisation: the free of a buffer not kept is ordered after the launches that
         // read it (stream-ordered free on a GPU, see `hyena_kernels::device`).
-        Ok((y, DeviceOperatorCache { b, l, w, u, zin, uc, conv_filter, steps, ones, host_filter, shapes: self.op.shapes() }))
+        Ok((y, DeviceOperatorCache { b, l, w, u, zin, uc, conv_filter, steps, inner, ones, host_filter, shapes: self.op.shapes() }))
     }
 
     /// Backward pass on device memory: `grad_y` `[B, L, D]` → `grad_u` `[B, L, D]`; the
@@ -481,13 +503,15 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                 Src::Chunk(i) => take(i)?,
                 Src::Step(_) => next.insert(DeviceBuffer::<S>::alloc(dev, chunk)?).as_view_mut(),
             };
-            conv::gated_fftconv_bwd_spectrum(
+            conv::gated_fftconv_bwd_spectrum_inner(
                 dev,
                 hf.view(o * per..(o + 1) * per)?,
                 w.filter_bias.view(o * d..(o + 1) * d)?,
                 cur,
                 Some(pre),
                 post,
+                // The forward kept it for the step with the post gate only.
+                if s.post.is_some() { cache.inner.as_ref().map(|x| x.as_view()) } else { None },
                 &gcur,
                 b,
                 d,
