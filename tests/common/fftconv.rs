@@ -5,7 +5,7 @@
 //! grad_h and grad_D add a sum over the batch).
 
 use super::{assert_close, poisoned, random, read_checked, widen, Storage};
-use hyena_kernels::cpu::fftconv::{gated_fftconv_bwd as cpu_bwd, gated_fftconv_fwd as cpu_fwd, FftConvPlan, Rows};
+use hyena_kernels::cpu::fftconv::{gated_fftconv_bwd as cpu_bwd, gated_fftconv_fwd as cpu_fwd, FftConvPlan, GatedConvGrads, Rows};
 use hyena_kernels::device::{Device, DeviceBuffer};
 use hyena_kernels::ops::fftconv::{
     bwd_spectrum_len, fftconv_filter, fftconv_filter_bwd, gated_fftconv_bwd, gated_fftconv_bwd_spectrum_inner, gated_fftconv_fwd,
@@ -105,6 +105,49 @@ pub fn check_fwd_inner<T: Storage>(dev: &Arc<dyn Device>, k: &FwdCase<T>) {
     }
 }
 
+/// One backward case: storage-rounded inputs drawn from `rng` (v, pre, post, grad_y, h, D in that
+/// order) and the f64 reference gradients (pre and post given with `gates`).
+struct BwdCase<T> {
+    v: Vec<T>,
+    pre: Vec<T>,
+    post: Vec<T>,
+    gy: Vec<T>,
+    h: Vec<T>,
+    d: Vec<T>,
+    want: GatedConvGrads<f64>,
+}
+
+fn bwd_case<T: Storage>(rng: &mut StdRng, bs: usize, c: usize, l: usize, gates: bool) -> BwdCase<T> {
+    let n = bs * c * l;
+    let (v, pre, post, gy) = (random::<T>(rng, n), random::<T>(rng, n), random::<T>(rng, n), random::<T>(rng, n));
+    let (h, d) = (random::<T>(rng, c * l), random::<T>(rng, c));
+    let (vf, pref, postf, gyf) = (widen(&v), widen(&pre), widen(&post), widen(&gy));
+    let plan = FftConvPlan::<f64>::new(l).unwrap();
+    let spec = plan.filter_spectra(&widen(&h), c).unwrap();
+    let rows = |x| rows_of(x, bs, c, l);
+    let (p_rows, q_rows) = if gates { (Some(rows(&pref)), Some(rows(&postf))) } else { (None, None) };
+    let want = cpu_bwd(&plan, &spec, &widen(&d), rows(&vf), p_rows, q_rows, &gyf).unwrap();
+    BwdCase { v, pre, post, gy, h, d, want }
+}
+
+/// Fresh NaN-poisoned gradient buffers `[grad_v, grad_pre, grad_post, grad_h, grad_D]` for
+/// `(B·C·L = n, C, L)`.
+fn poisoned_grads<T: Storage>(dev: &Arc<dyn Device>, n: usize, c: usize, l: usize) -> [DeviceBuffer<T>; 5] {
+    [n, n, n, c * l, c].map(|k| poisoned::<T>(dev, k))
+}
+
+/// The backward's views of `g` ([`poisoned_grads`]): grad_pre and grad_post with `gates`.
+fn grad_views<T: Storage>(g: &mut [DeviceBuffer<T>; 5], n: usize, c: usize, l: usize, gates: bool) -> GatedConvGradViews<'_, T> {
+    let [gv, gpre, gpost, gh, gd] = g;
+    GatedConvGradViews {
+        grad_v: gv.view_mut(0..n).unwrap(),
+        grad_pre: gates.then(|| gpre.view_mut(0..n).unwrap()),
+        grad_post: gates.then(|| gpost.view_mut(0..n).unwrap()),
+        grad_h: gh.view_mut(0..c * l).unwrap(),
+        grad_d: gd.view_mut(0..c).unwrap(),
+    }
+}
+
 /// `gated_fftconv_bwd_spectrum_inner` on `dev` (gates given) with an `inner` drawn at random, not
 /// the forward's: grad_post must be exactly `round(inner ⊙ grad_y)` (the value given is read, not
 /// recomputed), and grad_v, grad_pre, grad_h, grad_D the f64 reference's (inner plays no part
@@ -113,32 +156,15 @@ pub fn check_bwd_reads_inner<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: us
     let mut rng = StdRng::seed_from_u64(seed);
     let tag = format!("{} gated_fftconv_bwd_spectrum_inner<{:?}> B={bs} C={c} L={l}", dev.name(), T::DTYPE);
     let n = bs * c * l;
-    let (v, pre, post, gy, inner) = (
-        random::<T>(&mut rng, n),
-        random::<T>(&mut rng, n),
-        random::<T>(&mut rng, n),
-        random::<T>(&mut rng, n),
-        random::<T>(&mut rng, n),
-    );
-    let (h, d) = (random::<T>(&mut rng, c * l), random::<T>(&mut rng, c));
-    let (vf, pref, postf, gyf) = (widen(&v), widen(&pre), widen(&post), widen(&gy));
-    let plan = FftConvPlan::<f64>::new(l).unwrap();
-    let spec = plan.filter_spectra(&widen(&h), c).unwrap();
-    let rows = |x| rows_of(x, bs, c, l);
-    let want = cpu_bwd(&plan, &spec, &widen(&d), rows(&vf), Some(rows(&pref)), Some(rows(&postf)), &gyf).unwrap();
+    let k = bwd_case::<T>(&mut rng, bs, c, l, true);
+    let (want, gy) = (&k.want, &k.gy);
+    let inner = random::<T>(&mut rng, n);
     let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
-    let (dv, dpre, dpost, dgy, dh, dd, dz) = (up(&v), up(&pre), up(&post), up(&gy), up(&h), up(&d), up(&inner));
+    let (dv, dpre, dpost, dgy, dh, dd, dz) = (up(&k.v), up(&k.pre), up(&k.post), up(gy), up(&k.h), up(&k.d), up(&inner));
     let mut hf = DeviceBuffer::<f32>::alloc(dev, bwd_spectrum_len(c, l).unwrap()).unwrap();
     fftconv_filter_bwd(dev, &dh, c, l, &mut hf).unwrap();
-    let mut g = [n, n, n, c * l, c].map(|k| poisoned::<T>(dev, k));
-    let [gv, gpre, gpost, gh, gd] = &mut g;
-    let grads = GatedConvGradViews {
-        grad_v: gv.view_mut(0..n).unwrap(),
-        grad_pre: Some(gpre.view_mut(0..n).unwrap()),
-        grad_post: Some(gpost.view_mut(0..n).unwrap()),
-        grad_h: gh.view_mut(0..c * l).unwrap(),
-        grad_d: gd.view_mut(0..c).unwrap(),
-    };
+    let mut g = poisoned_grads::<T>(dev, n, c, l);
+    let grads = grad_views(&mut g, n, c, l, true);
     gated_fftconv_bwd_spectrum_inner(
         dev,
         &hf,
@@ -169,7 +195,7 @@ pub fn check_bwd_reads_inner<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: us
     }
     let what = format!("{tag} grad_post");
     let got = read_checked(&what, gpost, n);
-    for (i, (x, (z, y))) in got.iter().zip(inner.iter().zip(&gy)).enumerate() {
+    for (i, (x, (z, y))) in got.iter().zip(inner.iter().zip(gy)).enumerate() {
         let exact = T::from_f32(z.to_f64() as f32 * y.to_f64() as f32).to_f64();
         assert_eq!(x.to_bits(), exact.to_bits(), "{what}[{i}]: {x} != round(inner · grad_y) = {exact}");
     }
@@ -181,29 +207,13 @@ pub fn check_gated_bwd<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l
     let mut rng = StdRng::seed_from_u64(seed);
     let tag = format!("{} gated_fftconv_bwd<{:?}> B={bs} C={c} L={l} gates={gates}", dev.name(), T::DTYPE);
     let n = bs * c * l;
-    let (v, pre, post, gy) =
-        (random::<T>(&mut rng, n), random::<T>(&mut rng, n), random::<T>(&mut rng, n), random::<T>(&mut rng, n));
-    let (h, d) = (random::<T>(&mut rng, c * l), random::<T>(&mut rng, c));
-    let (vf, pref, postf, gyf, hfl, df) = (widen(&v), widen(&pre), widen(&post), widen(&gy), widen(&h), widen(&d));
-    let plan = FftConvPlan::<f64>::new(l).unwrap();
-    let spec = plan.filter_spectra(&hfl, c).unwrap();
-    let rows = |x| rows_of(x, bs, c, l);
-    let (p_rows, q_rows) = if gates { (Some(rows(&pref)), Some(rows(&postf))) } else { (None, None) };
-    let want = cpu_bwd(&plan, &spec, &df, rows(&vf), p_rows, q_rows, &gyf).unwrap();
-
+    let BwdCase { v, pre, post, gy, h, d, want } = bwd_case::<T>(&mut rng, bs, c, l, gates);
     let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
     let (dv, dpre, dpost, dgy, dh, dd) = (up(&v), up(&pre), up(&post), up(&gy), up(&h), up(&d));
     // One backward into fresh poisoned buffers: [grad_v, grad_pre, grad_post, grad_h, grad_D].
     let run = || -> [DeviceBuffer<T>; 5] {
-        let mut g = [n, n, n, c * l, c].map(|k| poisoned::<T>(dev, k));
-        let [gv, gpre, gpost, gh, gd] = &mut g;
-        let grads = GatedConvGradViews {
-            grad_v: gv.view_mut(0..n).unwrap(),
-            grad_pre: gates.then(|| gpre.view_mut(0..n).unwrap()),
-            grad_post: gates.then(|| gpost.view_mut(0..n).unwrap()),
-            grad_h: gh.view_mut(0..c * l).unwrap(),
-            grad_d: gd.view_mut(0..c).unwrap(),
-        };
+        let mut g = poisoned_grads::<T>(dev, n, c, l);
+        let grads = grad_views(&mut g, n, c, l, gates);
         let (gp, gq) = if gates { (Some(dpre.as_view()), Some(dpost.as_view())) } else { (None, None) };
         gated_fftconv_bwd(dev, &dh, &dd, &dv, gp, gq, &dgy, bs, c, l, grads).unwrap_or_else(|e| panic!("{tag}: {e}"));
         dev.synchronize().unwrap();
