@@ -70,7 +70,18 @@
 //!      loop's function instance that the host ran more than once per warp (an enclosing loop's
 //!      statement nvcc sank into an inlined helper's loop), or one of the same function at a line
 //!      before the loop's header (an earlier loop whose code nvcc shares with this one).
-//!    - A block whose instructions are mostly unrun copies (step 1) counts zero.
+//!    - A block whose instructions are mostly unrun copies (step 1) counts zero. So does a block
+//!      whose instructions are mostly of *absent* lines: lines of the kernel's sources (a file
+//!      the counts name) that no counted chain has, which the host never ran (the checked path
+//!      of a kernel whose accesses were all in range, the scalar path beside a vector one).
+//!      Predicated and control instructions are left out of that tally (a predicated-off
+//!      instruction still issues; a `BSYNC` is attributed to a line of one arm). Absent is not
+//!      a count of zero: the host compiler may fold a statement into the line before it
+//!      (`filter_bwd_reduce`'s `o -= nw; if (o < F)`), so the block counts zero only when no
+//!      block it dominates (reachable only through it) holds a line the host counted as its own.
+//!    - A block with no counted line takes the count of the block before it in the listing;
+//!      a join of control instructions only (the `BSYNC` where the arms of an `if` reconverge),
+//!      reached by forward edges, takes the largest count of the blocks that reach it.
 //!    - Flow: a block runs at most as often as control reaches it, the sum of its predecessors'
 //!      counts (blocks visited in address order; loop heads and blocks after a `CALL` exempt);
 //!      where its predecessors are copies of one body (mostly the same lines) that all branch
@@ -554,6 +565,87 @@ impl Estimate {
     }
 }
 
+/// Immediate dominators of a control-flow graph from block 0 (Cooper, Harvey and Kennedy, "A
+/// Simple, Fast Dominance Algorithm"): `parent[b]` is b's immediate dominator (`Some(0)` for the
+/// entry itself, `None` for a block `reach` leaves out); `order` the reachable blocks in reverse
+/// postorder with their positions (a dominator comes before the blocks it dominates).
+struct Dominators {
+    parent: Vec<Option<usize>>,
+    order: Vec<(usize, usize)>,
+}
+
+fn dominators(succ: &[Vec<usize>], reach: &[bool]) -> Dominators {
+    let nb = succ.len();
+    let mut parent = vec![None; nb];
+    if nb == 0 || !reach[0] {
+        return Dominators { parent, order: Vec::new() };
+    }
+    // Postorder by an explicit stack (kernels have thousands of blocks).
+    let mut post = Vec::with_capacity(nb);
+    let mut seen = vec![false; nb];
+    let mut stack = vec![(0usize, 0usize)];
+    seen[0] = true;
+    while let Some(&mut (b, ref mut k)) = stack.last_mut() {
+        if let Some(&t) = succ[b].get(*k) {
+            *k += 1;
+            if !seen[t] {
+                seen[t] = true;
+                stack.push((t, 0));
+            }
+        } else {
+            post.push(b);
+            stack.pop();
+        }
+    }
+    let mut rpo_pos = vec![usize::MAX; nb];
+    let order: Vec<(usize, usize)> = post.iter().rev().enumerate().map(|(i, &b)| (b, i)).collect();
+    for &(b, i) in &order {
+        rpo_pos[b] = i;
+    }
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); nb];
+    for (b, ss) in succ.iter().enumerate() {
+        if rpo_pos[b] == usize::MAX {
+            continue;
+        }
+        for &t in ss {
+            preds[t].push(b);
+        }
+    }
+    parent[0] = Some(0);
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for &(b, _) in order.iter().skip(1) {
+            let mut new: Option<usize> = None;
+            for &p in &preds[b] {
+                if parent[p].is_none() {
+                    continue;
+                }
+                new = Some(match new {
+                    None => p,
+                    Some(mut x) => {
+                        let mut y = p;
+                        while x != y {
+                            while rpo_pos[x] > rpo_pos[y] {
+                                x = parent[x].unwrap_or(0);
+                            }
+                            while rpo_pos[y] > rpo_pos[x] {
+                                y = parent[y].unwrap_or(0);
+                            }
+                        }
+                        x
+                    }
+                });
+            }
+            if new.is_some() && parent[b] != new {
+                parent[b] = new;
+                changed = true;
+            }
+        }
+    }
+    Dominators { parent, order }
+}
+
 /// The largest divisor of `m` that is at most `cap` (at least 1); `m` itself when it fits.
 fn fit_divisor(m: u64, cap: u64) -> u64 {
     if m <= cap {
@@ -576,7 +668,7 @@ fn gcd(a: u64, b: u64) -> u64 {
 /// the innermost line (its call site too, where both name one), not a sum over every counted
 /// chain that shares only its innermost line (`cadd`'s line inlined at a `make_float2` the host
 /// saw and nvcc did not: a tie over every caller of that line in the kernel).
-fn chain_counts(f: &Function, lines: &[LineExec]) -> (Vec<Option<f64>>, Vec<bool>, Vec<bool>) {
+fn chain_counts(f: &Function, lines: &[LineExec]) -> Joined {
     let sim: Vec<(Chain, u64)> = lines
         .iter()
         .filter(|l| !l.frames.is_empty())
@@ -610,12 +702,14 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> (Vec<Option<f64>>, Vec<bool
     let mut best: Vec<(Vec<usize>, usize)> = Vec::with_capacity(f.chains.len());
     let mut weight: Vec<Option<u64>> = Vec::with_capacity(f.chains.len());
     let mut whole: Vec<bool> = Vec::with_capacity(f.chains.len());
+    let mut absent: Vec<bool> = Vec::with_capacity(f.chains.len());
     for c in &f.chains {
         let start = c.iter().position(|fr| files.contains(fr.file.as_str()));
         let Some(start) = start else {
             best.push((Vec::new(), 0));
             weight.push(None);
             whole.push(false);
+            absent.push(false);
             continue;
         };
         let c = &c[start..];
@@ -647,6 +741,7 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> (Vec<Option<f64>>, Vec<bool
             Some(site_execs(rest))
         };
         whole.push(!top.0.is_empty() && top.0.iter().all(|&k| top.1 >= c.len().min(sim[k].0.len()).min(2)));
+        absent.push(top.0.is_empty());
         best.push(top);
         weight.push(w);
     }
@@ -701,14 +796,28 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> (Vec<Option<f64>>, Vec<bool
             Some(e)
         })
         .collect();
-    (counts, unrun, whole)
+    Joined { counts, unrun, whole, absent }
+}
+
+/// What [`chain_counts`] says of each location chain of a function.
+struct Joined {
+    /// The joined count E (`None`: no counted line matched it).
+    counts: Vec<Option<f64>>,
+    /// A copy the host never ran (its call sites at some depth never executed).
+    unrun: Vec<bool>,
+    /// Its count is its own, not a sum over chains sharing only the innermost line.
+    whole: Vec<bool>,
+    /// Its innermost line in the kernel's sources (a file the counts name) is no line the host
+    /// ran: no counted chain has it. Library-only chains (every frame in CUDA headers) are not
+    /// absent: they have no line of their own to look up.
+    absent: Vec<bool>,
 }
 
 /// The joined count E of every location chain of `f` (indexed like [`Function::chains`]; `None`:
 /// no counted line matched it), step 1 of the method: what the block rules read (for debugging
 /// the estimate, e.g. `examples/reestimate.rs`).
 pub fn joined_counts(f: &Function, lines: &[LineExec]) -> Vec<Option<f64>> {
-    chain_counts(f, lines).0
+    chain_counts(f, lines).counts
 }
 
 /// Whether `line` is a statement of the body of the loop whose backward branch is at `latch`: a
@@ -735,7 +844,7 @@ fn in_body(line: &Chain, latch: &Chain) -> bool {
 /// per block). See the module documentation for the method.
 pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate {
     let n = f.instrs.len();
-    let (e_chain, unrun, whole) = chain_counts(f, lines);
+    let Joined { counts: e_chain, unrun, whole, absent } = chain_counts(f, lines);
     // Basic blocks.
     let mut leaders: Vec<usize> = vec![0];
     leaders.extend(f.labels.values().copied());
@@ -784,6 +893,15 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         }
         reach[b] = true;
         stack.extend(succ[b].iter().copied());
+    }
+    let idom = dominators(&succ, &reach);
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); nb];
+    for (b, ss) in succ.iter().enumerate() {
+        for &t in ss {
+            if !preds[t].contains(&b) {
+                preds[t].push(b);
+            }
+        }
     }
     // Loops: a backward branch from block b to block t covers blocks t..=b; a block's innermost
     // loop is the shortest region that holds it.
@@ -843,6 +961,33 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
     // remainder copy of the other loop's body. (Hoisted invariants, run once per warp, are left
     // out of the bounds anyway.)
     let w = warp_entries as f64;
+    // Blocks of code the host never ran: mostly (non-control) instructions of *absent* lines, the
+    // checked path of a kernel whose every access was in range, a scalar path beside the vector
+    // one that ran. Absent means no counted line, not a count of zero: the host compiler may fold
+    // a statement into its neighbour's line (`filter_bwd_reduce`'s `o -= nw; if (o < F)` has no
+    // line of its own while the store it guards ran). So such a block counts zero only when no
+    // block it dominates (only reachable through it) holds a line the host counted as its own
+    // (`whole`, E > 0): control cannot reach that code without passing through it.
+    let ran_below = {
+        let evidence: Vec<bool> = (0..nb)
+            .map(|b| {
+                f.instrs[range(b)].iter().filter_map(|i| i.chain).any(|c| {
+                    whole[c] && !unrun[c] && !absent[c] && e_chain[c].is_some_and(|e| e > 0.0)
+                })
+            })
+            .collect();
+        // Bottom-up over the dominator tree: a child's index is larger than its parent's in the
+        // reverse postorder `dominators` returns.
+        let mut below = vec![false; nb];
+        for &(b, _) in idom.order.iter().rev() {
+            if let Some(p) = idom.parent[b] {
+                if p != b {
+                    below[p] |= below[b] || evidence[b];
+                }
+            }
+        }
+        below
+    };
     let borrowed = |b: usize, c: usize| -> bool {
         let Some(l) = innermost[b].and_then(|k| latch[k]).map(|x| &f.chains[x]) else { return false };
         let ch = &f.chains[c];
@@ -1022,8 +1167,22 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
             e / u.m as f64
         };
         let c = if bounding.is_empty() {
-            // No counted line in the block: take the fall-through predecessor's count.
-            if b > 0 && reach[b - 1] {
+            // No counted line in the block: take the fall-through predecessor's count. Except a
+            // join of control instructions only (the `BSYNC` where the arms of an `if`
+            // reconverge, attributed to a line of one arm) reached by forward edges: the largest
+            // count of the blocks that reach it (the arm before it in the listing may be the one
+            // that never ran: the fused forward's `keep` of a shared-memory copy of `a` at 16K,
+            // where `keep_a` is false, zeroed the pass's DFT after the join). Not their sum: a
+            // block that ends in a conditional branch gives its count to both of its successors.
+            // (Not for a block that the block before it does not reach, an arm after a jump: the
+            // arms nvcc unswitched out of one loop body, `long_cols`' pass-1 loads at 64K, would
+            // each take the count of the branch between them.)
+            let join = preds[b].len() >= 2
+                && preds[b].iter().all(|&p| p < b)
+                && f.instrs[range(b)].iter().all(|i| i.pipe() == Pipe::Control);
+            if join {
+                preds[b].iter().map(|&p| count[p]).fold(0.0, f64::max)
+            } else if b > 0 && reach[b - 1] {
                 count[b - 1]
             } else {
                 w
@@ -1077,8 +1236,11 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         // in it are code nvcc scheduled there.
         let (chained, dead) = f.instrs[range(b)]
             .iter()
-            .filter_map(|i| i.chain)
-            .fold((0usize, 0usize), |(n, d), c| (n + 1, d + usize::from(unrun[c])));
+            .filter_map(|i| i.chain.map(|c| (i, c)))
+            .fold((0usize, 0usize), |(n, d), (i, c)| {
+                let never = absent[c] && !i.predicated && i.pipe() != Pipe::Control && !ran_below[b];
+                (n + 1, d + usize::from(unrun[c] || never))
+            });
         let c = if 2 * dead > chained { 0.0 } else { c.max(0.0) };
         count[b] = c;
         if !in_loop {
@@ -1110,14 +1272,6 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
     // FFT pass behind a runtime `if`. Loop heads (a backward edge in) and blocks after a CALL
     // (counted zero above) keep their count. Visited in address order: forward predecessors
     // are final when their successors are capped.
-    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); nb];
-    for (b, ss) in succ.iter().enumerate() {
-        for &t in ss {
-            if !preds[t].contains(&b) {
-                preds[t].push(b);
-            }
-        }
-    }
     let calls = |b: usize| f.instrs[range(b)].iter().any(|i| i.base() == "CALL");
     for b in 0..nb {
         if !reach[b] || preds[b].iter().any(|&p| p >= b || calls(p)) {

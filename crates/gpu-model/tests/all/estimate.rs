@@ -666,3 +666,60 @@ fn lines_of_an_earlier_loop_do_not_bound_a_later_loop() {
     let per = lines_in("h.cu", &[(&[9], 1), (&[10], 2), (&[11], 2), (&[20], 4), (&[21], 4), (&[30], 1)], 2);
     assert_eq!(estimate(&l.functions[0], &per, 2).total, 80.0);
 }
+
+/// An `if (full) { fast } else { checked }` whose checked arm the host never ran (its lines have
+/// no count at all), its reconvergence `BSYNC` attributed to a checked line, then work both arms
+/// share. Lines: 9 entry, 10 the test, 11 the fast arm, 20/21 the checked arm, 30 the shared
+/// work, 31 the exit.
+const CHECKED_ARM: &str = kernel_k!("\
+    //## File \"h.cu\", line 9\nS2R\nBSSY `(.L_join)\n\
+    //## File \"h.cu\", line 10\nISETP\n@P BRA `(.L_checked)\n\
+    //## File \"h.cu\", line 11\nLDG\nFMUL\nSTG\nBRA `(.L_join)\n\
+    .L_checked:\n//## File \"h.cu\", line 20\nISETP\nIADD3\nLDG\nFMUL\n//## File \"h.cu\", line 21\nSTG\nIADD3\n\
+    .L_join:\n//## File \"h.cu\", line 21\nBSYNC\n\
+    //## File \"h.cu\", line 30\nFADD\nFMUL\nFADD\nSTS\n//## File \"h.cu\", line 31\nEXIT\n");
+
+#[test]
+fn an_arm_whose_lines_the_host_never_ran_counts_zero() {
+    // 3 warps, every one on the fast arm. Hand: S2R, BSSY 2 + ISETP, BRA 2 + fast arm 4 + BSYNC 1
+    // + shared work 4 + EXIT 1 = 14 per warp, 42. Before: the checked arm, no counted line,
+    // took the count of the block before it (the test: every warp), 6 more per warp: 60.
+    let l = Listing::parse(CHECKED_ARM).unwrap();
+    let per = vec![exec(&[9], 3), exec(&[10], 3), exec(&[11], 3), exec(&[30], 3), exec(&[31], 3)];
+    let e = estimate(&l.functions[0], &per, 3);
+    assert_eq!(e.total, 42.0);
+    // The join and the shared work after it still run on every warp: the arm before the join in
+    // the listing is the one that did not run.
+    assert_eq!(e.per_instr[e.per_instr.len() - 2], 3.0);
+}
+
+#[test]
+fn an_arm_without_lines_of_its_own_counts_when_code_it_alone_reaches_ran() {
+    // The checked arm first (the fall-through of the test), where the host compiler folded its
+    // test (line 20) into the line before it and its store (line 21) sits in a block of its own
+    // that only the arm reaches: line 21 ran, so the arm ran though line 20 has no count. 2 warps,
+    // every one on the checked arm (the fast arm's line 11 never ran). Hand: S2R, BSSY 2 +
+    // ISETP, BRA 2 + the checked arm 8 (line 20: 5 with its BRA; line 21: STG, IADD3, BRA) +
+    // BSYNC 1 + shared work 4 + EXIT 1 = 18 per warp, 36.
+    let text = kernel_k!("\
+        //## File \"h.cu\", line 9\nS2R\nBSSY `(.L_join)\n\
+        //## File \"h.cu\", line 10\nISETP\n@P BRA `(.L_fast)\n\
+        //## File \"h.cu\", line 20\nISETP\nIADD3\nLDG\nFMUL\n@P BRA `(.L_st)\n\
+        .L_st:\n//## File \"h.cu\", line 21\nSTG\nIADD3\nBRA `(.L_join)\n\
+        .L_fast:\n//## File \"h.cu\", line 11\nLDG\nFMUL\nSTG\n\
+        .L_join:\n//## File \"h.cu\", line 11\nBSYNC\n\
+        //## File \"h.cu\", line 30\nFADD\nFMUL\nFADD\nSTS\n//## File \"h.cu\", line 31\nEXIT\n");
+    let l = Listing::parse(text).unwrap();
+    let per = vec![exec(&[9], 2), exec(&[10], 2), exec(&[21], 2), exec(&[30], 2), exec(&[31], 2)];
+    let e = estimate(&l.functions[0], &per, 2);
+    let f = &l.functions[0];
+    let line20: f64 = f
+        .instrs
+        .iter()
+        .zip(&e.per_instr)
+        .filter(|(i, _)| i.chain.is_some_and(|c| f.chains[c][0].line == 20))
+        .map(|(_, c)| c)
+        .sum();
+    assert_eq!(line20, 10.0, "line 20's 5 instructions on both warps");
+    assert_eq!(e.total, 36.0);
+}
