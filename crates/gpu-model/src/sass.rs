@@ -45,7 +45,8 @@
 //!      every warp that reached it.
 //!    - In a loop, a line executed E times with m copies of its work in the block bounds the block
 //!      by E/m; the block count is the smallest bound over its lines (lines whose instructions are
-//!      all predicated do not bound). m is the unroll factor: the median per-opcode ratio against
+//!      all predicated do not bound, unless the block has no other line but hoisted ones: then
+//!      they do, and the hoisted lines still do not). m is the unroll factor: the median per-opcode ratio against
 //!      the smallest copy of the same line in another loop (nvcc's remainder loop after a loop
 //!      unrolled for a runtime trip count), else the gcd of the line's per-opcode counts when it
 //!      has two or more opcodes there, one of them a memory access (an unrolled `acc += x[k] * w`
@@ -1131,6 +1132,22 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
                         && !(in_loop && borrowed(b, u.chain))
                 })
                 .collect();
+            // None: the block's lines are all predicated, hoisted or borrowed. Then every line
+            // but the hoisted ones (run at most once per warp, not a statement of the loop's
+            // body): `bwd_rows`' `load_tw` (once per warp) sits in the head of its middle passes'
+            // row loop, beside only the predicated `if (j < cnt)` (4 per warp at 8K), and held
+            // the loop and every block after its head to one trip per warp. Then every line.
+            let v = if v.is_empty() {
+                uses[b]
+                    .iter()
+                    .filter(|u| {
+                        budget[u.chain].is_some()
+                            && (!in_loop || e_chain[u.chain].unwrap_or(0.0) > w || once_body(u))
+                    })
+                    .collect()
+            } else {
+                v
+            };
             if v.is_empty() {
                 uses[b]
                     .iter()

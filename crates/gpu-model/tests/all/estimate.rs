@@ -723,3 +723,21 @@ fn an_arm_without_lines_of_its_own_counts_when_code_it_alone_reaches_ran() {
     assert_eq!(line20, 10.0, "line 20's 5 instructions on both warps");
     assert_eq!(e.total, 36.0);
 }
+
+#[test]
+fn a_hoisted_line_does_not_bound_a_loop_of_predicated_lines() {
+    // A loop of 4 trips per warp whose block holds only predicated lines (a bounds test `if (j <
+    // cnt)` around its body, line 12; the latch, line 13) and one instruction of a line the host
+    // ran once per warp before the loop (line 5, hoisted into it by nvcc: `bwd_rows`' `load_tw`
+    // in its middle passes). Hand, 2 warps: S2R 1 + 4 × (MOV, LDS, FADD, BRA) + EXIT 1 = 18 per
+    // warp, 36. Before (the hoisted line bounding the block once no line was left unpredicated):
+    // one trip per warp, 12.
+    let text = kernel_k!("\
+        //## File \"h.cu\", line 9\nS2R\n\
+        .L_loop:\n//## File \"h.cu\", line 5\nMOV\n//## File \"h.cu\", line 12\n@P LDS\n@P FADD\n\
+        //## File \"h.cu\", line 13\n@P BRA `(.L_loop)\n\
+        //## File \"h.cu\", line 30\nEXIT\n");
+    let l = Listing::parse(text).unwrap();
+    let per = vec![exec(&[9], 2), exec(&[5], 2), exec(&[12], 8), exec(&[13], 8), exec(&[30], 2)];
+    assert_eq!(estimate(&l.functions[0], &per, 2).total, 36.0);
+}
