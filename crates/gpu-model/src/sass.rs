@@ -569,10 +569,10 @@ impl Estimate {
 /// Immediate dominators of a control-flow graph from block 0 (Cooper, Harvey and Kennedy, "A
 /// Simple, Fast Dominance Algorithm"): `parent[b]` is b's immediate dominator (`Some(0)` for the
 /// entry itself, `None` for a block `reach` leaves out); `order` the reachable blocks in reverse
-/// postorder with their positions (a dominator comes before the blocks it dominates).
+/// postorder (a dominator comes before the blocks it dominates).
 struct Dominators {
     parent: Vec<Option<usize>>,
-    order: Vec<(usize, usize)>,
+    order: Vec<usize>,
 }
 
 fn dominators(succ: &[Vec<usize>], reach: &[bool]) -> Dominators {
@@ -598,9 +598,9 @@ fn dominators(succ: &[Vec<usize>], reach: &[bool]) -> Dominators {
             stack.pop();
         }
     }
+    let order: Vec<usize> = post.into_iter().rev().collect();
     let mut rpo_pos = vec![usize::MAX; nb];
-    let order: Vec<(usize, usize)> = post.iter().rev().enumerate().map(|(i, &b)| (b, i)).collect();
-    for &(b, i) in &order {
+    for (i, &b) in order.iter().enumerate() {
         rpo_pos[b] = i;
     }
     let mut preds: Vec<Vec<usize>> = vec![Vec::new(); nb];
@@ -616,7 +616,7 @@ fn dominators(succ: &[Vec<usize>], reach: &[bool]) -> Dominators {
     let mut changed = true;
     while changed {
         changed = false;
-        for &(b, _) in order.iter().skip(1) {
+        for &b in order.iter().skip(1) {
             let mut new: Option<usize> = None;
             for &p in &preds[b] {
                 if parent[p].is_none() {
@@ -980,7 +980,7 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         // Bottom-up over the dominator tree: a child's index is larger than its parent's in the
         // reverse postorder `dominators` returns.
         let mut below = vec![false; nb];
-        for &(b, _) in idom.order.iter().rev() {
+        for &b in idom.order.iter().rev() {
             if let Some(p) = idom.parent[b] {
                 if p != b {
                     below[p] |= below[b] || evidence[b];
