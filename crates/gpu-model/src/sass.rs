@@ -575,7 +575,7 @@ struct Dominators {
     order: Vec<usize>,
 }
 
-fn dominators(succ: &[Vec<usize>], reach: &[bool]) -> Dominators {
+fn dominators(succ: &[Vec<usize>], preds: &[Vec<usize>], reach: &[bool]) -> Dominators {
     let nb = succ.len();
     let mut parent = vec![None; nb];
     if nb == 0 || !reach[0] {
@@ -603,21 +603,13 @@ fn dominators(succ: &[Vec<usize>], reach: &[bool]) -> Dominators {
     for (i, &b) in order.iter().enumerate() {
         rpo_pos[b] = i;
     }
-    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); nb];
-    for (b, ss) in succ.iter().enumerate() {
-        if rpo_pos[b] == usize::MAX {
-            continue;
-        }
-        for &t in ss {
-            preds[t].push(b);
-        }
-    }
     parent[0] = Some(0);
     let mut changed = true;
     while changed {
         changed = false;
         for &b in order.iter().skip(1) {
             let mut new: Option<usize> = None;
+            // Predecessors not processed yet, or unreachable, have no parent and are skipped.
             for &p in &preds[b] {
                 if parent[p].is_none() {
                     continue;
@@ -895,7 +887,6 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         reach[b] = true;
         stack.extend(succ[b].iter().copied());
     }
-    let idom = dominators(&succ, &reach);
     let mut preds: Vec<Vec<usize>> = vec![Vec::new(); nb];
     for (b, ss) in succ.iter().enumerate() {
         for &t in ss {
@@ -904,6 +895,7 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
             }
         }
     }
+    let idom = dominators(&succ, &preds, &reach);
     // Loops: a backward branch from block b to block t covers blocks t..=b; a block's innermost
     // loop is the shortest region that holds it.
     // Each loop also keeps the location chain of its backward branch (the loop's latch: its test
