@@ -27,7 +27,12 @@
 //!    call sites, the frames past the matched depth: a copy whose call site at some depth the
 //!    host never executed (no counted chain passes through it: another template instance, the
 //!    untaken arm of a runtime `switch`) gets nothing and is *unrun*; the others share in
-//!    proportion to their call sites' executions (evenly where one is unknown).
+//!    proportion to their call sites' executions (evenly where one is unknown). A copy is also
+//!    unrun when every counted chain it matches best parts from it at one call site only, with
+//!    the same callers beyond (the host ran the line through the other arm), and no counted chain
+//!    passes through its whole call path: the host's line tables may credit a little of the
+//!    taken arm's code to the other arm's site (`with_r0`'s `case 0:` in the forward conv, a
+//!    lambda's entry line), so that site's executions alone do not show the arm ran.
 //! 2. **Basic blocks.** The SASS is cut into basic blocks (at labels and after branches);
 //!    blocks no branch or fall-through reaches (padding after `EXIT`) count zero; an indirect
 //!    branch (`BRX`) reaches the labels of its `BRANCH_TARGETS` list. A backward branch
@@ -88,7 +93,14 @@
 //!      where its predecessors are copies of one body (mostly the same lines) that all branch
 //!      off one block, at most as often as that block, and the copies share that block's count.
 //!      This bounds a block of arithmetic only (nothing to read an unroll factor from) whose
-//!      lines the host compiler ran once per trip of a loop nvcc unrolled into it.
+//!      lines the host compiler ran once per trip of a loop nvcc unrolled into it. The join of a
+//!      triangle, a block whose immediate dominator is one of its predecessors that ends in a
+//!      conditional branch, holds a memory access and shares its innermost loop with every
+//!      predecessor of the join, runs at most as often as that head (each run of the head
+//!      reaches the join once, through the arm or straight): the DFT after `pass_twiddle`'s
+//!      `s == 0` test, where the sum counted the head and the twiddles both. The memory access
+//!      asks for a head whose count was read from an unroll factor, not from a line many blocks
+//!      share (`out_reg`'s `t < L` tests, counted low: the cap would carry that to the join).
 //! 4. Blocks that `CALL` a subroutine and the subroutines (non-entry functions) count zero: nvcc
 //!    calls only the slow paths of division, reciprocal and 64-bit division, which the inline fast
 //!    path branches around for ordinary operands.
@@ -726,9 +738,24 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> Joined {
         // runtime switch) gets no share; the others share in proportion to their call site's
         // executions.
         let rest = &c[top.1.min(c.len())..];
+        // Another arm's copy: every counted chain of this line it matches best parts from it at
+        // one call site only, with the same callers beyond (the arms of `with_r0`'s switch over
+        // template instances): the host ran the line through the other site, never through this
+        // one. Checked apart from the call site's executions because the host's line tables
+        // can credit a little of the other arm's code to this site (a lambda's entry line). Not
+        // a copy when the host ran the call this line sits in at this site (the innermost call
+        // site and every caller of it): then the two sites are calls of one body that both
+        // ran (`pass_twiddle` for a pair's two butterflies), one of them credited to the other.
+        let sibling = !rest.is_empty()
+            && !top.0.is_empty()
+            && top.0.iter().all(|&k| {
+                let t = &sim[k].0;
+                t.len() == c.len() && t[top.1] != c[top.1] && t[top.1 + 1..] == c[top.1 + 1..]
+            })
+            && site_execs(&c[1..]) == 0;
         let w = if rest.is_empty() || top.0.is_empty() {
             None
-        } else if (0..rest.len()).any(|i| site_execs(&rest[i..]) == 0) {
+        } else if sibling || (0..rest.len()).any(|i| site_execs(&rest[i..]) == 0) {
             Some(0)
         } else {
             Some(site_execs(rest))
@@ -1324,7 +1351,22 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
             }
             None => f64::INFINITY,
         };
-        count[b] = count[b].min(cap).min(cap2);
+        // The join of a triangle: b's immediate dominator is one of its predecessors, a block
+        // ending in a conditional branch whose other arm comes back to b (the `s == 0` test
+        // around `pass_twiddle` before the DFT of a middle pass). Each run of the head sends
+        // control to b once, by the arm or straight, so b runs at most as often as the head in
+        // the same innermost loop; the sum above counts the head and the arm both.
+        let head = idom.parent[b].filter(|&d| {
+            d != b
+                && preds[b].contains(&d)
+                && succ[d].len() == 2
+                && preds[b].iter().all(|&p| innermost[p] == innermost[b])
+                && count[d] > 0.0
+                && f.instrs[range(d)].last().is_some_and(|i| i.base() == "BRA" && i.predicated)
+                && f.instrs[range(d)].iter().any(|i| matches!(i.pipe(), Pipe::Global | Pipe::Shared))
+        });
+        let cap3 = head.filter(|_| count[b] >= cap).map_or(f64::INFINITY, |d| count[d]);
+        count[b] = count[b].min(cap).min(cap2).min(cap3);
     }
     let mut est = Estimate {
         total: 0.0,

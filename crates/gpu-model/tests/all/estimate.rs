@@ -741,3 +741,109 @@ fn a_hoisted_line_does_not_bound_a_loop_of_predicated_lines() {
     let per = vec![exec(&[9], 2), exec(&[5], 2), exec(&[12], 8), exec(&[13], 8), exec(&[30], 2)];
     assert_eq!(estimate(&l.functions[0], &per, 2).total, 36.0);
 }
+
+/// A runtime `switch` over two instances of one body (`with_r0`'s arms): arm a inlines a helper
+/// (line 3) into the body (line 5) at call site 10, arm b the same body at 20, where nvcc files
+/// the helper's code under the body's line (chain [5, 20]). Both warps take arm b.
+const SWITCH_ARMS: &str = kernel_k!("\
+    //## File \"h.cu\", line 9\nS2R\nBRX R2 -0x40 (*\"BRANCH_TARGETS .L_a,.L_b\"*)\n\
+    .L_a:\n//## File \"h.cu\", line 3 inlined at \"h.cu\", line 5\n//## File \"h.cu\", line 5 inlined at \"h.cu\", line 10\n\
+    //## File \"h.cu\", line 10\nFMUL\nFFMA\nFMUL\nFFMA\n\
+    //## File \"h.cu\", line 11\nBRA `(.L_end)\n\
+    .L_b:\n//## File \"h.cu\", line 5 inlined at \"h.cu\", line 20\n//## File \"h.cu\", line 20\nFMUL\nFFMA\nFMUL\nFFMA\n\
+    //## File \"h.cu\", line 21\nBRA `(.L_end)\n\
+    .L_end:\n//## File \"h.cu\", line 30\nEXIT\n");
+
+#[test]
+fn the_other_arm_of_a_switch_counts_zero_though_the_host_credits_a_line_to_its_call_site() {
+    // The host ran the helper's line only through arm b ([3, 5, 20]), but its line tables credit
+    // one line of arm b's code (a lambda's entry line 4) to arm a's call site ([4, 10]): the
+    // call site alone says arm a ran. Hand, 2 warps: S2R, BRX 2 + arm b 4 + BRA 1 + EXIT 1 = 8 per
+    // warp, 16. Before (arm a's copy took the only counted chain of line 3): 26.
+    let l = Listing::parse(SWITCH_ARMS).unwrap();
+    let per = vec![
+        exec(&[9], 2),
+        exec(&[3, 5, 20], 2),
+        exec(&[5, 20], 2),
+        exec(&[21], 2),
+        exec(&[4, 10], 2),
+        exec(&[30], 2),
+    ];
+    let e = estimate(&l.functions[0], &per, 2);
+    assert_eq!(e.total, 16.0);
+}
+
+#[test]
+fn a_call_site_whose_body_the_host_ran_there_keeps_its_count() {
+    // The same listing, one warp on each arm; the host credits both arms' helper line to arm b
+    // ([3, 5, 20], 2) but ran another line of the body through arm a ([6, 5, 10]): the body ran
+    // at call site 10, so arm a's copy is no other arm's and keeps a count.
+    let l = Listing::parse(SWITCH_ARMS).unwrap();
+    let per = vec![
+        exec(&[9], 2),
+        exec(&[3, 5, 20], 2),
+        exec(&[6, 5, 10], 1),
+        exec(&[5, 20], 1),
+        exec(&[11], 1),
+        exec(&[21], 1),
+        exec(&[30], 2),
+    ];
+    let e = estimate(&l.functions[0], &per, 2);
+    let f = &l.functions[0];
+    let arm_a: f64 = f
+        .instrs
+        .iter()
+        .zip(&e.per_instr)
+        .filter(|(i, _)| i.chain.is_some_and(|c| f.chains[c].last().is_some_and(|fr| fr.line == 10)))
+        .map(|(_, c)| c)
+        .sum();
+    // Hand: 4 (its four instructions on one warp). The estimate gives 8: the count of line 3,
+    // which the host filed under arm b for both warps, all goes to arm a's copy, the only one
+    // with that line (an over-count left standing; the rule above must not zero it).
+    assert!(arm_a >= 4.0, "arm a ran on one warp: {arm_a}");
+}
+
+#[test]
+fn the_join_of_a_branch_around_an_arm_runs_as_often_as_the_branch() {
+    // A middle pass's body, 2 trips per warp (latch: line 13): its loads and the `s == 0` test
+    // (line 10), the twiddles behind it: `Tw::get`'s table test (line 20, `e <= 7`) with the
+    // near lookup (line 21) or the far one (line 22: two reads and a product), both joining at
+    // the twiddle products (line 5 inlined at 11: a helper's loop the host kept rolled, 15 per
+    // call), then the DFT every trip takes (line 6 inlined at 12: 30 per call) and its store.
+    // Trip 1 looks up near, trip 2 far, but the host counted the near line twice per warp (it
+    // also ran it for a second lookup nvcc folded into the first): the near block and the
+    // products after the table's join read 2 and 3 runs per warp, not 1 and 2. Hand, 1 warp:
+    // S2R 1 + 2 × (head 4 + table test 2 + products 4 + DFT 4 + STS, ISETP, BRA 3) + near 2 +
+    // far 4 + EXIT 1 = 42; with that over-count of the input, 42 + 2 + 4 = 48. The DFT runs as
+    // often as the head, 2: before, its join took the head's and the products' counts, 5 (60).
+    let text = kernel_k!("\
+        //## File \"h.cu\", line 9\nS2R\n\
+        .L_loop:\n//## File \"h.cu\", line 10\nLDS\nLDS\nISETP\n@P BRA `(.L_join)\n\
+        //## File \"h.cu\", line 20\nISETP\n@P BRA `(.L_far)\n\
+        //## File \"h.cu\", line 21\nLDS\nBRA `(.L_tw)\n\
+        .L_far:\n//## File \"h.cu\", line 22\nLDS\nLDS\nFMUL\nFFMA\n\
+        .L_tw:\n//## File \"h.cu\", line 5 inlined at \"h.cu\", line 11\n//## File \"h.cu\", line 11\nFMUL\nFFMA\nFMUL\nFFMA\n\
+        .L_join:\n//## File \"h.cu\", line 6 inlined at \"h.cu\", line 12\n//## File \"h.cu\", line 12\nFADD\nFADD\nFADD\nFADD\n\
+        .L_st:\n//## File \"h.cu\", line 13\nSTS\nISETP\n@P BRA `(.L_loop)\n\
+        //## File \"h.cu\", line 30\nEXIT\n");
+    let l = Listing::parse(text).unwrap();
+    let per = vec![
+        exec(&[9], 1),
+        exec(&[10], 2),
+        exec(&[20], 2),
+        exec(&[21], 2),
+        exec(&[22], 1),
+        exec(&[5, 11], 30),
+        exec(&[6, 12], 60),
+        exec(&[13], 2),
+        exec(&[30], 1),
+    ];
+    let e = estimate(&l.functions[0], &per, 1);
+    let f = &l.functions[0];
+    for (i, c) in f.instrs.iter().zip(&e.per_instr) {
+        if i.chain.is_some_and(|k| f.chains[k][0].line == 6) {
+            assert_eq!(*c, 2.0, "the DFT block runs once per trip");
+        }
+    }
+    assert_eq!(e.total, 48.0);
+}
