@@ -900,6 +900,7 @@ template <typename T, bool INNER> __device__ __forceinline__ void fwd(const Hyen
     __shared__ float tw_re[HYENA_TW_PADDED], tw_im[HYENA_TW_PADDED];
     const Plan pl = make_plan((unsigned)p.log2n - 1);
     check_shape(pl.M, 1);
+    if (pl.rL != 4) __trap();  // m ≥ 16: the one fused pass below
     const unsigned m = pl.m;
     const uint64_t L = p.l;
     // a = pre ⊙ v kept for the D·a term, as two planes (even and odd t): 4-byte accesses. Where the
@@ -1005,12 +1006,11 @@ template <typename T, bool INNER> __device__ __forceinline__ void fwd(const Hyen
     with_r0(pl.r0, [&](auto r) { fwd_p0<decltype(r)::value, T, true>(z, pl, v, pre, L, vec, keep); });
     __syncthreads();
     const Layout in = mids<false>(z, 1, scratch, pl, tw);
-    switch (pl.rL) {
-    case 1: fused_pass<2, 1>(z, pl, in, tw, pair); break;
-    case 2: fused_pass<4, 1>(z, pl, in, tw, pair); break;
-    case 3: fused_pass<8, 1>(z, pl, in, tw, pair); break;
-    default: fused_pass<16, 1>(z, pl, in, tw, pair); break;
-    }
+    // m ≥ 16 (ops::fftconv::fft_size: n ≥ 32), so rL = 4: one instance of the fused pass. With the
+    // four radices in a `switch` (as the backward has), nvcc 13.0 filed most of the radix-16
+    // arm's SASS under the radix-4 arm's line, and the estimate counted it as never run
+    // (docs/GPU_MODEL.md, est16).
+    fused_pass<16, 1>(z, pl, in, tw, pair);
     const Layout last = mids<true>(z, 1, scratch, pl, tw);
     with_r0(pl.r0, [&](auto r) { fwd_last<decltype(r)::value>(z, pl, last, tw, L, vec, out); });
 }

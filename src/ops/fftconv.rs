@@ -84,7 +84,9 @@ const LONG_MIN_TILE: usize = 8;
 
 use super::storage_suffix as suffix;
 
-/// FFT size `n` (power of two ≥ 2L, ≥ 4) for rows of length `l` (both paths).
+/// FFT size `n` (power of two ≥ 2L, ≥ 32) for rows of length `l` (both paths). The floor of 32
+/// (L ≤ 16) keeps the shared-memory path's complex FFT at m = n/2 ≥ 16 points, so its fused pass
+/// is always one radix-16 pass (the forward kernel has that one instance).
 pub fn fft_size(l: usize) -> Result<usize> {
     if l == 0 {
         return Err(HyenaError::Length("sequence length must be at least 1".into()));
@@ -92,7 +94,7 @@ pub fn fft_size(l: usize) -> Result<usize> {
     if l > LONG_MAX_LEN {
         return Err(HyenaError::TooLong { what: "gated FFT conv, multi-pass path".into(), len: l, limit: LONG_MAX_LEN });
     }
-    Ok((2 * l).next_power_of_two().max(4))
+    Ok((2 * l).next_power_of_two().max(32))
 }
 
 /// Number of f32 of the filter spectrum for `c` channels of length `l`: `2·C·(n/2+1)` on the
