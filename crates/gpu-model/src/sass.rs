@@ -1355,7 +1355,10 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         // ending in a conditional branch whose other arm comes back to b (the `s == 0` test
         // around `pass_twiddle` before the DFT of a middle pass). Each run of the head sends
         // control to b once, by the arm or straight, so b runs at most as often as the head in
-        // the same innermost loop; the sum above counts the head and the arm both.
+        // the same innermost loop; the sum above counts the head and the arm both. Only where
+        // that sum binds (b's own lines allowed at least as much), and only for a head holding a
+        // memory access (its count read from an unroll factor: a head counted low from a line
+        // many blocks share would carry its error to the join; `out_reg`'s `t < L` tests).
         let head = idom.parent[b].filter(|&d| {
             d != b
                 && preds[b].contains(&d)
