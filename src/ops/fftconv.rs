@@ -841,6 +841,19 @@ pub fn gated_fftconv_bwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
 mod tests {
     use super::*;
 
+    /// `fft_size` is the least power of two ≥ max(2L, 32): the shared path's forward has one fused
+    /// pass, of radix 16, which needs m = n/2 ≥ 16 (the kernel traps otherwise).
+    #[test]
+    fn fft_size_is_the_least_power_of_two_of_twice_the_length_and_32() {
+        for l in 1..=5000usize {
+            let n = fft_size(l).unwrap();
+            let floor = (2 * l).max(32);
+            assert!(n.is_power_of_two() && n >= floor && n / 2 < floor, "L = {l}: n = {n}");
+        }
+        assert_eq!(fft_size(16).unwrap(), 32);
+        assert_eq!(fft_size(17).unwrap(), 64);
+    }
+
     /// Every FFT size of the multi-pass path, n = 2^15 … fft_size(LONG_MAX_LEN) = 2^23: the plan
     /// covers n, its column tile fits the 128 KiB that sm_80 and sm_90 grant a block (and takes no
     /// shared memory where the columns are in registers, one column per thread), has at
