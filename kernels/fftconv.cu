@@ -492,7 +492,7 @@ __device__ inline unsigned pair_slots(const Plan& pl) {
     return J >= 2 ? J / 2 : 1u;
 }
 
-// Forward fused pass, read half: butterflies b1, b2 from the buffer (layout `in`), twiddled
+// The backward's fused pass, read half (fused_pass; the forward's is fused_pass_in_registers): butterflies b1, b2 from the buffer (layout `in`), twiddled
 // (Ns = J) and transformed in registers one at a time, then parked in their own points (no other
 // thread reads them in this pass): point b + q·J holds bin Z[b + q·J]. One butterfly is live at a
 // time: with both in registers plus the split/product temporaries the pass spilled at 128 registers.
@@ -554,7 +554,8 @@ template <int RL, class F> __device__ inline void for_each_pair(float* buf, cons
 // for_each_pair would park every point, reload it and store it back: three more shared accesses
 // per point (2 floats each) that the filter does not need. Both butterflies are live at once
 // (2·RL float2), which the filter's register budget allows (no product, no inverse; ptxas -v:
-// no spills) and the forward's does not (fused_read_park).
+// no spills) and the forward's did not (its pass now holds one butterfly per thread,
+// fused_pass_in_registers).
 template <int RL, class F> __device__ inline void pairs_in_registers(const float* buf, const Plan& pl, Layout in, const Tw& tw, const Pair& pr, F& f) {
     const unsigned m = pl.m, J = pr.J, s = pl.M - ilog2(RL), e = pl.M + 1;
     float2 v1[RL], v2[RL];
@@ -839,7 +840,8 @@ template <typename T> __device__ __forceinline__ void filter(const HyenaFftFilte
 // A row holds NB buffers (forward: 1; backward: A = 0, G = 1), each an m-point spectrum as two
 // float planes at z + 2m·b. Both kernels run P0 (fwd_p0, per buffer), the middle passes (mids, on
 // all buffers between the same barriers), the fused pass below and the last pass (fwd_last, per
-// buffer). The fused pass's work differs by a hook, a generic lambda taking the buffer as a type
+// buffer); the forward's fused pass is fused_pass_in_registers (one buffer, one butterfly per
+// thread), the backward's fused_pass. The fused pass's work differs by a hook, a generic lambda taking the buffer as a type
 // Buf<b> first (compile-time, so it picks its work per buffer with `if constexpr`, no branch):
 //   pair(Buf<b>, zk, zmk, k, w, ik, imk)               a bin pair of the fused pass (for_each_pair;
 //                                                       ik, imk: storage points, the same in every buffer)
