@@ -482,6 +482,15 @@ mod imp {
         /// footprint, not priced by the time model; 0 for a GEMM).
         pub executed_sass_bytes: u64,
         pub dram_bytes: f64,
+        /// Global loads a warp has in flight, the time model's memory-level parallelism (global
+        /// loads per execution of a basic block that holds any, from the SASS estimate; 0 for a
+        /// GEMM): with the resident warps and the bytes per request it sets the achievable DRAM
+        /// bandwidth by Little's law (gpu_model::model).
+        pub global_load_ilp: f64,
+        /// Every bound of the H200 prediction, µs (the largest is `bound`, `h200_us`).
+        pub h200_bounds_us: Vec<(String, f64)>,
+        /// The H200's achievable DRAM bandwidth for this launch after the latency term, GB/s.
+        pub h200_dram_gbps: f64,
         pub gemm_flops: f64,
         pub h200_us: f64,
         pub h100_us: f64,
@@ -558,6 +567,11 @@ mod imp {
         sel: usize,
     }
 
+    /// A prediction's bounds as (name, µs).
+    fn bounds_us(p: &Prediction) -> Vec<(String, f64)> {
+        p.bounds.iter().map(|b| (b.name.clone(), b.seconds * 1e6)).collect()
+    }
+
     fn pred_row(ctx: &Ctx, preds: [Prediction; 2], must_move: f64) -> (f64, f64, String, f64) {
         let sel = &preds[ctx.sel];
         (
@@ -628,6 +642,7 @@ mod imp {
             ilp: est.global_load_ilp,
         };
         let preds = [predict(&ctx.gpus[0], &work), predict(&ctx.gpus[1], &work)];
+        let (h200_bounds_us, h200_dram_gbps) = (bounds_us(&preds[0]), preds[0].dram_bw * 1e-9);
         let (h200_us, h100_us, bound, roofline_pct) = pred_row(ctx, preds, work.dram_bytes);
         let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         Ok(Row {
@@ -664,6 +679,9 @@ mod imp {
             sass_instrs: func.instrs.len(),
             executed_sass_bytes: est.executed_instrs() as u64 * SASS_INSTR_BYTES,
             dram_bytes: work.dram_bytes,
+            global_load_ilp: est.global_load_ilp,
+            h200_bounds_us,
+            h200_dram_gbps,
             gemm_flops: 0.0,
             h200_us,
             h100_us,
@@ -685,6 +703,7 @@ mod imp {
             predict_gemm(&ctx.gpus[0], &gm),
             predict_gemm(&ctx.gpus[1], &gm),
         ];
+        let (h200_bounds_us, h200_dram_gbps) = (bounds_us(&preds[0]), preds[0].dram_bw * 1e-9);
         let (h200_us, h100_us, bound, roofline_pct) = pred_row(ctx, preds, gm.bytes());
         Row {
             setting: setting.into(),
@@ -712,6 +731,9 @@ mod imp {
             sass_instrs: 0,
             executed_sass_bytes: 0,
             dram_bytes: gm.bytes(),
+            global_load_ilp: 0.0,
+            h200_bounds_us,
+            h200_dram_gbps,
             gemm_flops: gm.flops(),
             h200_us,
             h100_us,
