@@ -35,7 +35,9 @@
 //!    lambda's entry line), so that site's executions alone do not show the arm ran.
 //! 2. **Basic blocks.** The SASS is cut into basic blocks (at labels and after branches);
 //!    blocks no branch or fall-through reaches (padding after `EXIT`) count zero; an indirect
-//!    branch (`BRX`) reaches the labels of its `BRANCH_TARGETS` list. A backward branch
+//!    branch (`BRX`) reaches the labels of its `BRANCH_TARGETS` list. A `BRA.DIV` (the
+//!    diverged-warp slow path of a `__shfl_*_sync`) falls through and never branches: the kernels
+//!    shuffle converged. A backward branch
 //!    marks the blocks from its target to itself as a loop.
 //! 3. **Block counts.** Every instruction of a block executes as often as the block.
 //!    - Outside loops a block runs at most once per warp, and all its instructions issue for a
@@ -265,9 +267,17 @@ impl Instr {
             "BRA" | "BRX" | "BRXU" | "JMP" | "JMX" | "EXIT" | "RET" | "KILL"
         )
     }
+    /// `BRA.DIV`: the branch to a warp-synchronous op's slow path, taken only where the warp is
+    /// diverged there (nvcc puts one before `__shfl_*_sync` runs). The kernels shuffle with the
+    /// whole warp converged, so the estimate follows the fall-through and never the target (taken
+    /// as an unconditional jump, it made the forward's shuffles and every pair after them
+    /// unreachable: 0 executions).
+    fn divergence_only(&self) -> bool {
+        self.opcode.starts_with("BRA.DIV")
+    }
     /// Control never falls through to the next instruction.
     fn ends_flow(&self) -> bool {
-        self.is_branch() && !self.predicated
+        self.is_branch() && !self.predicated && !self.divergence_only()
     }
 }
 
@@ -898,7 +908,7 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
                     Some(ts) => succ[b].extend(ts.split(',').filter_map(|t| label_block(t.trim()))),
                     None => succ[b].extend(f.labels.values().filter(|&&k| k < n).map(|&k| block_of(k))),
                 }
-            } else if i.is_branch() {
+            } else if i.is_branch() && !i.divergence_only() {
                 if let Some(t) = i.target.as_deref().and_then(label_block) {
                     succ[b].push(t);
                 }
@@ -931,7 +941,7 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
     let mut latch: Vec<Option<usize>> = Vec::new();
     for b in 0..nb {
         for i in &f.instrs[range(b)] {
-            if i.base() == "BRA" {
+            if i.base() == "BRA" && !i.divergence_only() {
                 if let Some(t) = i.target.as_deref().and_then(label_block) {
                     if t <= b {
                         regions.push((t, b));

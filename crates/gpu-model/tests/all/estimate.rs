@@ -847,3 +847,20 @@ fn the_join_of_a_branch_around_an_arm_runs_as_often_as_the_branch() {
     }
     assert_eq!(e.total, 48.0);
 }
+
+#[test]
+fn divergence_branch_falls_through_to_the_converged_path() {
+    // nvcc's `BRA.DIV` before a `__shfl_xor_sync`: the slow path (.L_div) runs only for a diverged
+    // warp; the kernels shuffle converged. 2 warps. Hand: S2R, BRA.DIV, 2 SHFL, FADD, EXIT = 6
+    // per warp, 12 (the slow path's WARPSYNC + SHFL + BRA never). Before: BRA.DIV was taken as an
+    // unconditional jump, the converged shuffles and everything after them unreachable: S2R +
+    // BRA.DIV + the slow path only.
+    let text = kernel_k!("\
+        //## File \"h.cu\", line 9\nS2R\nBRA.DIV UR4, `(.L_div)\n\
+        //## File \"h.cu\", line 10\nSHFL.BFLY\nSHFL.BFLY\n\
+        .L_join:\n//## File \"h.cu\", line 11\nFADD\n//## File \"h.cu\", line 30\nEXIT\n\
+        .L_div:\n//## File \"h.cu\", line 10\nWARPSYNC\nSHFL.BFLY\nBRA `(.L_join)\n");
+    let l = Listing::parse(text).unwrap();
+    let per = vec![exec(&[9], 2), exec(&[10], 2), exec(&[11], 2), exec(&[30], 2)];
+    assert_eq!(estimate(&l.functions[0], &per, 2).total, 12.0);
+}
