@@ -567,19 +567,26 @@ mod imp {
         sel: usize,
     }
 
-    /// A prediction's bounds as (name, µs).
-    fn bounds_us(p: &Prediction) -> Vec<(String, f64)> {
-        p.bounds.iter().map(|b| (b.name.clone(), b.seconds * 1e6)).collect()
+    /// The prediction columns of a row, from the H200 and H100 predictions (`ctx.gpus` order).
+    struct PredCols {
+        h200_us: f64,
+        h100_us: f64,
+        bound: String,
+        roofline_pct: f64,
+        h200_bounds_us: Vec<(String, f64)>,
+        h200_dram_gbps: f64,
     }
 
-    fn pred_row(ctx: &Ctx, preds: [Prediction; 2], must_move: f64) -> (f64, f64, String, f64) {
+    fn pred_row(ctx: &Ctx, preds: [Prediction; 2], must_move: f64) -> PredCols {
         let sel = &preds[ctx.sel];
-        (
-            preds[0].seconds * 1e6,
-            preds[1].seconds * 1e6,
-            sel.bound.clone(),
-            sel.roofline_pct(&ctx.gpus[ctx.sel], must_move),
-        )
+        PredCols {
+            h200_us: preds[0].seconds * 1e6,
+            h100_us: preds[1].seconds * 1e6,
+            bound: sel.bound.clone(),
+            roofline_pct: sel.roofline_pct(&ctx.gpus[ctx.sel], must_move),
+            h200_bounds_us: preds[0].bounds.iter().map(|b| (b.name.clone(), b.seconds * 1e6)).collect(),
+            h200_dram_gbps: preds[0].dram_bw * 1e-9,
+        }
     }
 
     fn kernel_row(ctx: &Ctx, setting: &str, pass: &str, c: &LaunchCounters) -> Result<Row, AnyErr> {
@@ -642,8 +649,7 @@ mod imp {
             ilp: est.global_load_ilp,
         };
         let preds = [predict(&ctx.gpus[0], &work), predict(&ctx.gpus[1], &work)];
-        let (h200_bounds_us, h200_dram_gbps) = (bounds_us(&preds[0]), preds[0].dram_bw * 1e-9);
-        let (h200_us, h100_us, bound, roofline_pct) = pred_row(ctx, preds, work.dram_bytes);
+        let PredCols { h200_us, h100_us, bound, roofline_pct, h200_bounds_us, h200_dram_gbps } = pred_row(ctx, preds, work.dram_bytes);
         let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         Ok(Row {
             setting: setting.into(),
@@ -703,8 +709,7 @@ mod imp {
             predict_gemm(&ctx.gpus[0], &gm),
             predict_gemm(&ctx.gpus[1], &gm),
         ];
-        let (h200_bounds_us, h200_dram_gbps) = (bounds_us(&preds[0]), preds[0].dram_bw * 1e-9);
-        let (h200_us, h100_us, bound, roofline_pct) = pred_row(ctx, preds, gm.bytes());
+        let PredCols { h200_us, h100_us, bound, roofline_pct, h200_bounds_us, h200_dram_gbps } = pred_row(ctx, preds, gm.bytes());
         Row {
             setting: setting.into(),
             pass: pass.into(),
