@@ -87,9 +87,11 @@
 //!      a count of zero: the host compiler may fold a statement into the line before it
 //!      (`filter_bwd_reduce`'s `o -= nw; if (o < F)`), so the block counts zero only when no
 //!      block it dominates (reachable only through it) holds a line the host counted as its own.
-//!    - A block with no counted line takes the count of the block before it in the listing;
-//!      a join of control instructions only (the `BSYNC` where the arms of an `if` reconverge),
-//!      reached by forward edges, takes the largest count of the blocks that reach it.
+//!    - A join of control instructions only (the `BSYNC` where the arms of an `if` reconverge),
+//!      reached by forward edges, takes the largest count of the blocks that reach it, whatever
+//!      its own line (nvcc files it under a line of one arm, which may be the arm that never ran
+//!      or a helper's copy run only at another call site). Any other block with no counted line
+//!      takes the count of the block before it in the listing.
 //!    - Flow: a block runs at most as often as control reaches it, the sum of its predecessors'
 //!      counts (blocks visited in address order; loop heads and blocks after a `CALL` exempt);
 //!      where its predecessors are copies of one body (mostly the same lines) that all branch
@@ -1127,6 +1129,9 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
     order.extend(looped);
     let mut budget: Vec<Option<f64>> = e_chain.clone();
     let mut count = vec![0f64; nb];
+    let mut is_join = vec![false; nb];
+    // A control-only join b runs at least as often as its busiest arm (below).
+    let busiest = |b: usize, count: &[f64]| -> f64 { preds[b].iter().map(|&p| count[p]).fold(0.0, f64::max) };
     for &b in &order {
         if !reach[b] {
             continue;
@@ -1212,22 +1217,25 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
             }
             e / u.m as f64
         };
+        // A join of control instructions only (the `BSYNC` where the arms of an `if` reconverge,
+        // filed under a line of one arm) reached by forward edges: its line's count, but never
+        // below its busiest arm (the flow step below keeps it at most their sum), for its line
+        // may say nothing of it. The arm before it in the listing may be the one that never ran
+        // (the fused forward's `keep` of a shared-memory copy of `a` at 16K, where `keep_a` is
+        // false, zeroed the pass's DFT after the join), and the line may be a copy of a helper
+        // that ran only through another call site (`split`'s `k == 0` inside the fused pair
+        // loop: the join read 0 and the flow step zeroed the rest of the arm after it, 492
+        // instructions of the in-register forward at 8K). Not for a block that the block before
+        // it does not reach, an arm after a jump: the arms nvcc unswitched out of one loop body,
+        // `long_cols`' pass-1 loads at 64K, would each take the count of the branch between them.
+        let join = preds[b].len() >= 2
+            && preds[b].iter().all(|&p| p < b)
+            && f.instrs[range(b)].iter().all(|i| i.pipe() == Pipe::Control);
         let c = if bounding.is_empty() {
-            // No counted line in the block: take the fall-through predecessor's count. Except a
-            // join of control instructions only (the `BSYNC` where the arms of an `if`
-            // reconverge, attributed to a line of one arm) reached by forward edges: the largest
-            // count of the blocks that reach it (the arm before it in the listing may be the one
-            // that never ran: the fused forward's `keep` of a shared-memory copy of `a` at 16K,
-            // where `keep_a` is false, zeroed the pass's DFT after the join). Not their sum: a
-            // block that ends in a conditional branch gives its count to both of its successors.
-            // (Not for a block that the block before it does not reach, an arm after a jump: the
-            // arms nvcc unswitched out of one loop body, `long_cols`' pass-1 loads at 64K, would
-            // each take the count of the branch between them.)
-            let join = preds[b].len() >= 2
-                && preds[b].iter().all(|&p| p < b)
-                && f.instrs[range(b)].iter().all(|i| i.pipe() == Pipe::Control);
+            // No counted line in the block: take the fall-through predecessor's count (a join:
+            // its busiest arm, below).
             if join {
-                preds[b].iter().map(|&p| count[p]).fold(0.0, f64::max)
+                0.0
             } else if b > 0 && reach[b - 1] {
                 count[b - 1]
             } else {
@@ -1288,7 +1296,9 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
                 (n + 1, d + usize::from(unrun[c] || never))
             });
         let c = if 2 * dead > chained { 0.0 } else { c.max(0.0) };
+        let c = if join { c.max(busiest(b, &count)) } else { c };
         count[b] = c;
+        is_join[b] = join;
         if !in_loop {
             // Straight blocks do not spend budgets: nvcc attributes loop set-up code to the loop
             // header's line, whose count the host compiler knows only as header executions.
@@ -1380,6 +1390,10 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         });
         let cap3 = head.filter(|_| count[b] >= cap).map_or(f64::INFINITY, |d| count[d]);
         count[b] = count[b].min(cap).min(cap2).min(cap3);
+        if is_join[b] {
+            // A control-only join never below its busiest arm (above), now that its arms are final.
+            count[b] = count[b].max(busiest(b, &count));
+        }
     }
     let mut est = Estimate {
         total: 0.0,

@@ -864,3 +864,47 @@ fn divergence_branch_falls_through_to_the_converged_path() {
     let per = vec![exec(&[9], 2), exec(&[10], 2), exec(&[11], 2), exec(&[30], 2)];
     assert_eq!(estimate(&l.functions[0], &per, 2).total, 12.0);
 }
+
+#[test]
+fn a_control_only_join_filed_under_an_unrun_copy_runs_as_often_as_its_arms() {
+    // A loop of 2 trips per warp (latch: line 13) around `if (full) { fast } else { checked(); }`
+    // where `checked` is a helper (lines 20-21) inlined at call site 12 (the else arm) and again
+    // at 40 after the loop. nvcc files the arms' reconvergence `BSYNC` under the helper's last
+    // line at site 12 ([21, 12]), in a block of its own (the next statement starts at a label).
+    // The host ran the helper only through site 40: the copy at 12 is another call site's, never
+    // run. 2 warps, every trip on the fast arm. Hand: S2R 1 + 2 × (head 4 + fast arm 4 + BSYNC 1
+    // + latch block 4) + helper at 40: 6 + EXIT 1 = 34 per warp, 68. Before: the join took its
+    // line's count (0, a copy that never ran) and the flow step zeroed the latch block after it
+    // (5 per trip): 48. The fused forward's pair loop at 8K (`split`'s `k == 0` test) lost 492
+    // instructions of its arm that way.
+    let text = kernel_k!("\
+        //## File \"h.cu\", line 9\nS2R\n\
+        .L_loop:\n//## File \"h.cu\", line 10\nLDS\nISETP\nBSSY `(.L_join)\n@P BRA `(.L_checked)\n\
+        //## File \"h.cu\", line 11\nLDG\nFMUL\nSTG\nBRA `(.L_join)\n\
+        .L_checked:\n//## File \"h.cu\", line 20 inlined at \"h.cu\", line 12\n//## File \"h.cu\", line 12\nISETP\nIADD3\nLDG\nFMUL\n\
+        //## File \"h.cu\", line 21 inlined at \"h.cu\", line 12\n//## File \"h.cu\", line 12\nSTG\nIADD3\n\
+        .L_join:\n//## File \"h.cu\", line 21 inlined at \"h.cu\", line 12\n//## File \"h.cu\", line 12\nBSYNC\n\
+        .L_next:\n//## File \"h.cu\", line 13\nFADD\nFMUL\nISETP\n@P BRA `(.L_loop)\n\
+        //## File \"h.cu\", line 20 inlined at \"h.cu\", line 40\n//## File \"h.cu\", line 40\nISETP\nIADD3\nLDG\nFMUL\n\
+        //## File \"h.cu\", line 21 inlined at \"h.cu\", line 40\n//## File \"h.cu\", line 40\nSTG\nIADD3\n\
+        //## File \"h.cu\", line 31\nEXIT\n");
+    let l = Listing::parse(text).unwrap();
+    let per = vec![
+        exec(&[9], 2),
+        exec(&[10], 4),
+        exec(&[11], 4),
+        exec(&[13], 4),
+        exec(&[20, 40], 2),
+        exec(&[21, 40], 2),
+        exec(&[31], 2),
+    ];
+    let e = estimate(&l.functions[0], &per, 2);
+    let f = &l.functions[0];
+    for (i, c) in f.instrs.iter().zip(&e.per_instr) {
+        let inner = i.chain.map(|k| f.chains[k][0].line);
+        if i.opcode == "BSYNC" || inner == Some(13) {
+            assert_eq!(*c, 4.0, "{} (line {inner:?}) runs on every trip", i.opcode);
+        }
+    }
+    assert_eq!(e.total, 68.0);
+}
