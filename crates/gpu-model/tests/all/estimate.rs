@@ -908,3 +908,42 @@ fn a_control_only_join_filed_under_an_unrun_copy_runs_as_often_as_its_arms() {
     }
     assert_eq!(e.total, 68.0);
 }
+
+#[test]
+fn a_control_only_join_runs_at_most_as_often_as_the_head_of_its_if_else_if_chain() {
+    // A loop of 2 trips per warp (latch: line 8, its `for` header) around
+    // `if (c) C else if (b) {} else D`: the head A (line 10) branches to C (line 13) or falls to
+    // B (line 11), which branches to the join or falls to D (line 12). Every warp diverges (its lanes take every arm), so each arm
+    // runs on every trip, and the join (a `BSYNC` filed under line 16, which the host ran 12 times
+    // per warp elsewhere) once per trip. 2 warps. Hand: S2R 1 + 2 × (A 4 + B 3 + D 4 + C 2 + J 1
+    // + latch 3) + EXIT 1 = 36 per warp, 72. Before: the join took its line's count capped by
+    // the sum of its predecessors' (B, D and C: 3 runs per trip), 12 for 4, 80.
+    let text = kernel_k!("\
+        //## File \"h.cu\", line 7\nS2R\n\
+        .L_loop:\n//## File \"h.cu\", line 10\nLDS\nISETP\nBSSY `(.L_join)\n@P BRA `(.L_c)\n\
+        //## File \"h.cu\", line 11\nISETP\nMOV\n@P BRA `(.L_join)\n\
+        //## File \"h.cu\", line 12\nLDS\nMOV\nLDS\nBRA `(.L_join)\n\
+        .L_c:\n//## File \"h.cu\", line 13\nMOV\nCS2R\n\
+        .L_join:\n//## File \"h.cu\", line 16\nBSYNC\n\
+        .L_next:\n//## File \"h.cu\", line 8\nFADD\nISETP\n@P BRA `(.L_loop)\n\
+        //## File \"h.cu\", line 30\nEXIT\n");
+    let l = Listing::parse(text).unwrap();
+    let per = vec![
+        exec(&[7], 2),
+        exec(&[10], 4),
+        exec(&[11], 4),
+        exec(&[12], 4),
+        exec(&[13], 4),
+        exec(&[16], 24),
+        exec(&[8], 4),
+        exec(&[30], 2),
+    ];
+    let e = estimate(&l.functions[0], &per, 2);
+    let f = &l.functions[0];
+    for (i, c) in f.instrs.iter().zip(&e.per_instr) {
+        if i.opcode == "BSYNC" {
+            assert_eq!(*c, 4.0, "the join runs once per trip");
+        }
+    }
+    assert_eq!(e.total, 72.0);
+}
