@@ -88,10 +88,12 @@
 //!      (`filter_bwd_reduce`'s `o -= nw; if (o < F)`), so the block counts zero only when no
 //!      block it dominates (reachable only through it) holds a line the host counted as its own.
 //!    - A join of control instructions only (the `BSYNC` where the arms of an `if` reconverge),
-//!      reached by forward edges, takes the largest count of the blocks that reach it, whatever
-//!      its own line (nvcc files it under a line of one arm, which may be the arm that never ran
-//!      or a helper's copy run only at another call site). Any other block with no counted line
-//!      takes the count of the block before it in the listing.
+//!      reached by forward edges, takes its line's count but never less than the largest count of
+//!      the blocks that reach it (nvcc files it under a line of one arm, which may be the arm that
+//!      never ran or a helper's copy run only at another call site), and in the flow step below
+//!      never more than its immediate dominator in the same loop when that block was counted from
+//!      lines of its own (an `if / else if` chain: the sum of the arms counts the head once per
+//!      arm). Any other block with no counted line takes the count of the block before it.
 //!    - Flow: a block runs at most as often as control reaches it, the sum of its predecessors'
 //!      counts (blocks visited in address order; loop heads and blocks after a `CALL` exempt);
 //!      where its predecessors are copies of one body (mostly the same lines) that all branch
