@@ -153,13 +153,17 @@ fn gated_fftconv_bwd_bf16_matches_cpu() {
 /// without the post gate, y unchanged; and the backward given an inner value
 /// (`gated_fftconv_bwd_spectrum_inner`, `common::fftconv::check_bwd_reads_inner`): grad_post =
 /// round(inner ⊙ grad_y) bit for bit, the other gradients the reference's. f32 and the 2-byte
-/// fast paths (L = 2048, 4096: full butterflies; 255: odd rows, the checked path).
+/// fast paths (L = 2048, 4096: full butterflies; 255: odd rows, the checked path). The forward's
+/// `inner` kernel has a fused pass of its own (every butterfly in registers): L = 9000 and 16384
+/// are its m = 16384 rows, the pass in two rounds (the operator's only use of it, L > 8K).
 #[test]
 fn gated_fftconv_inner_value_matches_cpu() {
     for dev in common::devices() {
         check_fwd_inner(&dev, &fwd_case::<f32>(2, 3, 1000, true, 740));
         check_fwd_inner(&dev, &fwd_case::<bf16>(1, 2, 4096, true, 741));
         check_fwd_inner(&dev, &fwd_case::<f16>(2, 1, 255, true, 742));
+        check_fwd_inner(&dev, &fwd_case::<bf16>(1, 1, 16384, true, 747));
+        check_fwd_inner(&dev, &fwd_case::<f32>(1, 1, 9000, true, 748));
         check_bwd_reads_inner::<f32>(&dev, 2, 3, 1000, 743);
         check_bwd_reads_inner::<bf16>(&dev, 1, 1, 4096, 744);
         check_bwd_reads_inner::<f16>(&dev, 1, 2, 2048, 745);
