@@ -289,6 +289,8 @@ struct Sim {
     std::unordered_map<uint64_t, uint64_t> sectors;   /* global sector -> (block serial + 1) << 1 | multi */
     std::unordered_map<uintptr_t, std::pair<uint64_t, uint64_t>> line_pcs; /* pc -> (warp, thread) execs */
     std::vector<std::pair<uintptr_t, std::pair<uint64_t, uint64_t>>> last_pcs; /* of the last launch */
+    std::unordered_map<uintptr_t, uint64_t> site_reqs;  /* access site -> warp requests (loads, stores) */
+    std::vector<std::pair<uintptr_t, uint64_t>> last_sites; /* of the last launch */
     bool count_oom = false;
     /* error */
     int err = E_OK;
@@ -1227,6 +1229,7 @@ void flush_block_counters() {
                v[j].k == v[i].k)
             ++j;
         const bool shared = v[i].kind >= A_SLOAD, store = (v[i].kind & 1) != 0;
+        S.site_reqs[v[i].site]++;
         if (!shared) {
             /* distinct 32-byte sectors of the request */
             units.clear();
@@ -1361,9 +1364,12 @@ static int launch_impl(const CudasimLaunch *L, CudasimCounters *out) {
             if (out) *out = S.counters;
             S.last_pcs.assign(S.line_pcs.begin(), S.line_pcs.end());
             std::sort(S.last_pcs.begin(), S.last_pcs.end());
+            S.last_sites.assign(S.site_reqs.begin(), S.site_reqs.end());
+            std::sort(S.last_sites.begin(), S.last_sites.end());
         }
         S.sectors.clear();
         S.line_pcs.clear();
+        S.site_reqs.clear();
         S.accesses.clear();
         S.counting = false;
         return code;
@@ -1488,6 +1494,7 @@ int cudasim_launch(const CudasimLaunch *L, CudasimCounters *out, char *msg, size
         S.accesses.clear();
         S.sectors.clear();
         S.line_pcs.clear();
+        S.site_reqs.clear();
         if (S.dyn_shadow.size() > (64u << 20)) {
             S.dyn_shadow.clear();
             S.dyn_shadow.shrink_to_fit();
@@ -1506,6 +1513,19 @@ size_t cudasim_block_counts(uint64_t *pc, uint64_t *warp_execs, uint64_t *thread
         pc[i] = S.last_pcs[i].first;
         warp_execs[i] = S.last_pcs[i].second.first;
         thread_execs[i] = S.last_pcs[i].second.second;
+    }
+    return n;
+}
+
+/* Warp requests per access site (the return address of its TSan hook call) of the last counted
+ * launch: global and shared loads and stores, grouped as the counters group them (per warp, site
+ * and occurrence). Same protocol as cudasim_block_counts. */
+size_t cudasim_site_requests(uint64_t *site, uint64_t *requests, size_t cap) {
+    std::lock_guard<std::mutex> guard(g_lock);
+    const size_t n = S.last_sites.size();
+    for (size_t i = 0; i < n && i < cap; ++i) {
+        site[i] = S.last_sites[i].first;
+        requests[i] = S.last_sites[i].second;
     }
     return n;
 }

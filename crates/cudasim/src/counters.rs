@@ -87,6 +87,10 @@ pub struct LineCount {
     pub warp_execs: u64,
     /// Thread-level executions (sum over lanes).
     pub thread_execs: u64,
+    /// Warp memory requests (global and shared loads and stores, grouped per warp as the launch's
+    /// counters group them) of the accesses whose instruction has exactly this location chain.
+    /// The host compiler's accesses, not nvcc's: one 16-byte SASS load can be two host accesses.
+    pub mem_requests: u64,
 }
 
 /// Counters of one launch. Raw counts over the blocks run; multiply by [`LaunchCounters::scale`]

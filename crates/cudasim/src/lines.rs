@@ -19,6 +19,7 @@ use std::sync::{Mutex, OnceLock};
 
 extern "C" {
     fn cudasim_block_counts(pc: *mut u64, warp: *mut u64, thread: *mut u64, cap: usize) -> usize;
+    fn cudasim_site_requests(site: *mut u64, requests: *mut u64, cap: usize) -> usize;
     fn cudasim_trace_pc_address() -> usize;
 }
 
@@ -256,10 +257,31 @@ pub(crate) fn last_launch_lines() -> Vec<LineCount> {
         add(&mut stmt, starts, i);
         add(&mut all, rows, i);
     }
-    all.into_iter()
+    // Memory requests per access site (the return address of a TSan hook call): the chain of the
+    // call instruction, the byte before the return address.
+    let mut reqs: BTreeMap<Vec<(String, u32)>, u64> = BTreeMap::new();
+    // SAFETY: as above, a null buffer with capacity 0 only asks for the count.
+    let ns = unsafe { cudasim_site_requests(std::ptr::null_mut(), std::ptr::null_mut(), 0) };
+    if ns > 0 {
+        let (mut site, mut r) = (vec![0u64; ns], vec![0u64; ns]);
+        // SAFETY: two buffers of ns entries.
+        let ns = ns.min(unsafe { cudasim_site_requests(site.as_mut_ptr(), r.as_mut_ptr(), ns) });
+        for i in 0..ns {
+            let c = s.chain(site[i].wrapping_sub(s.bias).saturating_sub(1));
+            if !c.is_empty() {
+                *reqs.entry(c).or_default() += r[i];
+            }
+        }
+    }
+    let mut out: Vec<LineCount> = all
+        .into_iter()
         .map(|(frames, fallback)| {
             let (warp_execs, thread_execs) = stmt.get(&frames).copied().unwrap_or(fallback);
-            LineCount { frames, warp_execs, thread_execs }
+            let mem_requests = reqs.remove(&frames).unwrap_or(0);
+            LineCount { frames, warp_execs, thread_execs, mem_requests }
         })
-        .collect()
+        .collect();
+    // Access chains no basic block's rows name (none expected: a block holds its accesses' rows).
+    out.extend(reqs.into_iter().map(|(frames, mem_requests)| LineCount { frames, mem_requests, ..Default::default() }));
+    out
 }

@@ -213,4 +213,15 @@ fn per_line_counts_of_a_loop_equal_the_trip_count() {
     let thread_execs: u64 = hits.iter().map(|l| l.thread_execs).sum();
     assert_eq!(warp_execs, trips * warps, "{hits:#?}");
     assert_eq!(thread_execs, trips * warps * 32, "{hits:#?}");
+    // Its one load `x[i]`: one warp request per trip and warp; the store after the loop (two
+    // lines down): one per warp.
+    let requests: u64 = hits.iter().map(|l| l.mem_requests).sum();
+    assert_eq!(requests, trips * warps, "{hits:#?}");
+    let store: u64 = c
+        .lines
+        .iter()
+        .filter(|l| l.frames.first().is_some_and(|(f, line)| f.ends_with("counters.cu") && *line == body + 2))
+        .map(|l| l.mem_requests)
+        .sum();
+    assert_eq!(store, warps, "lines: {:#?}", c.lines);
 }
