@@ -606,9 +606,12 @@ mod imp {
             .listing
             .function(&c.kernel)
             .ok_or_else(|| format!("no sm_90 SASS for `{}`", c.kernel))?;
+        // Lines the simulator ran (a location with memory requests only, which no counted basic
+        // block names, carries no execution count for the estimate).
         let lines: Vec<LineExec> = c
             .lines
             .iter()
+            .filter(|l| l.warp_execs > 0)
             .map(|l| LineExec {
                 frames: l.frames.clone(),
                 warp_execs: l.warp_execs,
@@ -620,10 +623,17 @@ mod imp {
         let dir = PathBuf::from(dir);
         std::fs::create_dir_all(&dir)?;
         let mut t = String::new();
-        for l in &c.lines {
+        for l in c.lines.iter().filter(|l| l.warp_execs > 0) {
             t.push_str(&format!("{} {:?}\n", l.warp_execs, l.frames.iter().map(|(f, n)| format!("{}:{n}", f.rsplit('/').next().unwrap_or(f))).collect::<Vec<_>>()));
         }
         std::fs::write(dir.join(format!("{}.lines.txt", c.kernel)), t)?;
+        // The host's warp memory requests per location (same format: REQUESTS [chain]), for the
+        // unroll factor of a block's copies of a line (requests per execution).
+        let mut t = String::new();
+        for l in c.lines.iter().filter(|l| l.mem_requests > 0) {
+            t.push_str(&format!("{} {:?}\n", l.mem_requests, l.frames.iter().map(|(f, n)| format!("{}:{n}", f.rsplit('/').next().unwrap_or(f))).collect::<Vec<_>>()));
+        }
+        std::fs::write(dir.join(format!("{}.requests.txt", c.kernel)), t)?;
         let mut t = String::new();
         for (k, i) in func.instrs.iter().enumerate() {
             let ch = i.chain.map(|c| func.chains[c].iter().map(|f| format!("{}:{}", f.file, f.line)).collect::<Vec<_>>().join("<")).unwrap_or_default();
