@@ -492,7 +492,8 @@ __device__ inline unsigned pair_slots(const Plan& pl) {
     return J >= 2 ? J / 2 : 1u;
 }
 
-// Forward fused pass, read half: butterflies b1, b2 from the buffer (layout `in`), twiddled
+// fused_pass, read half (the backward's and the plain forward's; the forward's `inner` kernel
+// uses fused_pass_in_registers): butterflies b1, b2 from the buffer (layout `in`), twiddled
 // (Ns = J) and transformed in registers one at a time, then parked in their own points (no other
 // thread reads them in this pass): point b + q·J holds bin Z[b + q·J]. One butterfly is live at a
 // time: with both in registers plus the split/product temporaries the pass spilled at 128 registers.

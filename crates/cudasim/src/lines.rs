@@ -273,15 +273,12 @@ pub(crate) fn last_launch_lines() -> Vec<LineCount> {
             }
         }
     }
-    let mut out: Vec<LineCount> = all
-        .into_iter()
+    // An access's chain is a row of the block holding it, so every one is among `all`.
+    all.into_iter()
         .map(|(frames, fallback)| {
             let (warp_execs, thread_execs) = stmt.get(&frames).copied().unwrap_or(fallback);
-            let mem_requests = reqs.remove(&frames).unwrap_or(0);
+            let mem_requests = reqs.get(&frames).copied().unwrap_or(0);
             LineCount { frames, warp_execs, thread_execs, mem_requests }
         })
-        .collect();
-    // Access chains no basic block's rows name (none expected: a block holds its accesses' rows).
-    out.extend(reqs.into_iter().map(|(frames, mem_requests)| LineCount { frames, mem_requests, ..Default::default() }));
-    out
+        .collect()
 }

@@ -444,7 +444,7 @@ mod imp {
     use gpu_model::occupancy::{occupancy, SM90};
     use gpu_model::sass::{estimate, LineExec, Listing, Pipe, SASS_INSTR_BYTES};
     use gpu_model::MODEL_LABEL;
-    use hyena_kernels::device::sim::{LaunchCounters, SimDevice};
+    use hyena_kernels::device::sim::{LaunchCounters, LineCount, SimDevice};
     use hyena_kernels::device::wrap::Wrapper;
     use hyena_kernels::device::{DType, Device, DeviceBuffer, DeviceScalar, GemmSpec, LaunchConfig};
     use hyena_model::device_operator::DeviceOperator;
@@ -606,12 +606,9 @@ mod imp {
             .listing
             .function(&c.kernel)
             .ok_or_else(|| format!("no sm_90 SASS for `{}`", c.kernel))?;
-        // Lines the simulator ran (a location with memory requests only, which no counted basic
-        // block names, carries no execution count for the estimate).
         let lines: Vec<LineExec> = c
             .lines
             .iter()
-            .filter(|l| l.warp_execs > 0)
             .map(|l| LineExec {
                 frames: l.frames.clone(),
                 warp_execs: l.warp_execs,
@@ -622,18 +619,15 @@ mod imp {
         // Debugging aid: the joined inputs and the per-instruction estimate of every launch.
         let dir = PathBuf::from(dir);
         std::fs::create_dir_all(&dir)?;
-        let mut t = String::new();
-        for l in c.lines.iter().filter(|l| l.warp_execs > 0) {
-            t.push_str(&format!("{} {:?}\n", l.warp_execs, l.frames.iter().map(|(f, n)| format!("{}:{n}", f.rsplit('/').next().unwrap_or(f))).collect::<Vec<_>>()));
+        // `COUNT [chain]` per location with a non-zero count: executions in KERNEL.lines.txt, the
+        // host's warp memory requests (for a line's requests per execution) in KERNEL.requests.txt.
+        for (file, count) in [("lines", (|l: &LineCount| l.warp_execs) as fn(&LineCount) -> u64), ("requests", |l| l.mem_requests)] {
+            let mut t = String::new();
+            for l in c.lines.iter().filter(|l| count(l) > 0) {
+                t.push_str(&format!("{} {:?}\n", count(l), l.frames.iter().map(|(f, n)| format!("{}:{n}", f.rsplit('/').next().unwrap_or(f))).collect::<Vec<_>>()));
+            }
+            std::fs::write(dir.join(format!("{}.{file}.txt", c.kernel)), t)?;
         }
-        std::fs::write(dir.join(format!("{}.lines.txt", c.kernel)), t)?;
-        // The host's warp memory requests per location (same format: REQUESTS [chain]), for the
-        // unroll factor of a block's copies of a line (requests per execution).
-        let mut t = String::new();
-        for l in c.lines.iter().filter(|l| l.mem_requests > 0) {
-            t.push_str(&format!("{} {:?}\n", l.mem_requests, l.frames.iter().map(|(f, n)| format!("{}:{n}", f.rsplit('/').next().unwrap_or(f))).collect::<Vec<_>>()));
-        }
-        std::fs::write(dir.join(format!("{}.requests.txt", c.kernel)), t)?;
         let mut t = String::new();
         for (k, i) in func.instrs.iter().enumerate() {
             let ch = i.chain.map(|c| func.chains[c].iter().map(|f| format!("{}:{}", f.file, f.line)).collect::<Vec<_>>().join("<")).unwrap_or_default();
