@@ -42,6 +42,22 @@ typedef struct HyenaGateBwdParams {
     uint64_t n;        /* number of elements */
 } HyenaGateBwdParams;
 
+/* Broadcast of a bias vector over a row-major [rows, cols] output (the projections' bias, written
+ * before a beta = 1 GEMM adds the product; it replaces a rank-1 GEMM with a vector of ones, which
+ * cuBLAS ran at 13x the time of this store on an H200, docs/BENCHMARKS.md "GPU"):
+ * by_row = 1: out[r][c] = bias[r % nb] (one value per row); by_row = 0: out[r][c] = bias[c]
+ * (nb = cols). The stored value is the bias element itself (no arithmetic).
+ * Kernels: hyena_bias_fill_{f32,bf16,f16}, 1-D grid-stride launch like the gating kernels. */
+typedef struct HyenaBiasFillParams {
+    uint64_t bias;   /* const T*, nb elements */
+    uint64_t out;    /* T*, rows * cols elements */
+    uint64_t rows;   /* rows of out */
+    uint64_t cols;   /* columns of out (contiguous) */
+    uint64_t nb;     /* elements of bias: by_row ? any >= 1 : cols */
+    uint32_t by_row; /* 1: bias indexed by row (mod nb); 0: by column */
+    uint32_t pad;    /* 0 */
+} HyenaBiasFillParams;
+
 /* ---- short causal depthwise convolution (kernels/shortconv.cu) ------------------------------- */
 
 /* Forward over K stacked chunks: z[t] = x[t] + in_bias[ch] for 0 <= t < L (0 outside: the causal

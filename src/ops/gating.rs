@@ -1,10 +1,12 @@
-//! Gating product on a device: `out = a ⊙ b` and its backward (`kernels/gating.cu`).
+//! Gating product on a device: `out = a ⊙ b` and its backward (`kernels/gating.cu`); and the bias
+//! broadcast the projections write before a β = 1 GEMM ([`bias_fill`]).
 //! Storage f32, bf16 or f16; arithmetic in f32 (one rounding per output).
 
 use super::{elementwise_config as config, launch, Args};
 use crate::device::{Device, DeviceScalar, DeviceView, DeviceViewMut};
 use crate::error::Result;
-use crate::kernels::{HyenaGateBwdParams, HyenaGateFwdParams};
+use crate::error::HyenaError;
+use crate::kernels::{HyenaBiasFillParams, HyenaGateBwdParams, HyenaGateFwdParams};
 use std::sync::Arc;
 
 use super::storage_suffix as suffix;
@@ -107,4 +109,58 @@ pub fn gate_bwd<'a, T: DeviceScalar>(
     // SAFETY: the kernel touches n elements of every argument: inputs borrowed shared, the two
     // outputs exclusively and not overlapping anything (checked), all of length n on `dev`.
     unsafe { launch(dev, &format!("hyena_gate_bwd_{sfx}"), cfg, &p) }
+}
+
+/// How [`bias_fill`] broadcasts its vector over the `[rows, cols]` output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Broadcast {
+    /// `out[r][c] = bias[r % bias.len()]`: one value per row (a projection stored `[C, L]`).
+    ByRow,
+    /// `out[r][c] = bias[c]`: the vector along every row (a projection stored `[L, C]`);
+    /// `bias.len()` must equal `cols`.
+    ByColumn,
+}
+
+/// Writes a broadcast bias into the row-major `[rows, cols]` `out` (see [`Broadcast`]): the
+/// starting value of a β = 1 GEMM that adds a product to its bias. Each element is the bias
+/// value itself (no arithmetic), so the result equals a GEMM of the bias with a vector of ones.
+pub fn bias_fill<'a, T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    bias: impl Into<DeviceView<'a, T>>,
+    how: Broadcast,
+    rows: usize,
+    cols: usize,
+    out: impl Into<DeviceViewMut<'a, T>>,
+) -> Result<()> {
+    let (bias, out) = (bias.into(), out.into());
+    let sfx = suffix(T::DTYPE, "bias_fill")?;
+    let n = rows
+        .checked_mul(cols)
+        .ok_or_else(|| HyenaError::Invalid(format!("bias_fill: rows {rows} x cols {cols} overflows usize")))?;
+    let nb = bias.len();
+    let need_nb = match how {
+        Broadcast::ByRow if nb == 0 && n > 0 => return Err(HyenaError::Invalid("bias_fill: by-row broadcast of an empty bias".into())),
+        Broadcast::ByRow => nb,
+        Broadcast::ByColumn => cols,
+    };
+    Args::new(dev, "bias_fill").arg("bias", &bias, need_nb).arg("out [rows, cols]", &out, n).check()?;
+    if n == 0 {
+        return Ok(());
+    }
+    let p = HyenaBiasFillParams {
+        bias: bias.addr(),
+        out: out.addr(),
+        rows: rows as u64,
+        cols: cols as u64,
+        nb: nb as u64,
+        by_row: u32::from(how == Broadcast::ByRow),
+        pad: 0,
+    };
+    let elem = std::mem::size_of::<T>();
+    let w = 16 / elem;
+    let items = if p.out % 16 == 0 && cols % w == 0 { n / w } else { n };
+    // SAFETY: the kernel writes the rows * cols elements of out (borrowed exclusively, checked
+    // to hold exactly that many and not to overlap bias) and reads bias at indices below nb
+    // (by row: r % nb; by column: c < cols = nb, checked), all on `dev` (checked).
+    unsafe { launch(dev, &format!("hyena_bias_fill_{sfx}"), config(items), &p) }
 }

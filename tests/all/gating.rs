@@ -13,7 +13,7 @@ use crate::common;
 use half::{bf16, f16};
 use hyena_kernels::cpu::gating as cpu;
 use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar};
-use hyena_kernels::ops::gating::{gate_bwd, gate_fwd};
+use hyena_kernels::ops::gating::{bias_fill, gate_bwd, gate_fwd, Broadcast};
 use hyena_kernels::HyenaError;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::sync::Arc;
@@ -100,7 +100,11 @@ const INPUT_MARGIN: f32 = 3.0;
 
 fn check_fwd<T: Elem>(dev: &Arc<dyn Device>, n: usize, off: [usize; 3], seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let tag = format!("{} gate_fwd<{:?}> n={n} offsets={off:?}", dev.name(), T::DTYPE);
+    let tag = format!(
+        "{} gate_fwd<{:?}> n={n} offsets={off:?}",
+        dev.name(),
+        T::DTYPE
+    );
     let a = random::<T>(&mut rng, n);
     let b = random::<T>(&mut rng, n);
     let mut want = vec![0f32; n];
@@ -129,14 +133,21 @@ fn check_fwd<T: Elem>(dev: &Arc<dyn Device>, n: usize, off: [usize; 3], seed: u6
     let all = dout.to_host().unwrap();
     assert_close(&tag, &all[off[2]..off[2] + n], &want);
     assert!(
-        all[..off[2]].iter().chain(&all[off[2] + n..]).all(|x| x.to_f32().is_nan()),
+        all[..off[2]]
+            .iter()
+            .chain(&all[off[2] + n..])
+            .all(|x| x.to_f32().is_nan()),
         "{tag}: wrote outside the output view"
     );
 }
 
 fn check_bwd<T: Elem>(dev: &Arc<dyn Device>, n: usize, off: [usize; 3], seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let tag = format!("{} gate_bwd<{:?}> n={n} offsets={off:?}", dev.name(), T::DTYPE);
+    let tag = format!(
+        "{} gate_bwd<{:?}> n={n} offsets={off:?}",
+        dev.name(),
+        T::DTYPE
+    );
     let a = random::<T>(&mut rng, n);
     let b = random::<T>(&mut rng, n);
     let gy = random::<T>(&mut rng, n);
@@ -173,7 +184,10 @@ fn check_bwd<T: Elem>(dev: &Arc<dyn Device>, n: usize, off: [usize; 3], seed: u6
         let all = buf.to_host().unwrap();
         assert_close(&format!("{tag} {name}"), &all[o..o + n], want);
         assert!(
-            all[..o].iter().chain(&all[o + n..]).all(|x| x.to_f32().is_nan()),
+            all[..o]
+                .iter()
+                .chain(&all[o + n..])
+                .all(|x| x.to_f32().is_nan()),
             "{tag} {name}: wrote outside the output view"
         );
     }
@@ -247,13 +261,20 @@ fn gating_rejects_bad_arguments_with_typed_errors() {
         // A view out of range.
         assert!(matches!(a.view(4..9), Err(HyenaError::Buffer { .. })));
         // launch_raw: unknown kernel, wrong params size.
-        let cfg = hyena_kernels::device::LaunchConfig { grid: (1, 1, 1), block: (32, 1, 1), shared_bytes: 0 };
+        let cfg = hyena_kernels::device::LaunchConfig {
+            grid: (1, 1, 1),
+            block: (32, 1, 1),
+            shared_bytes: 0,
+        };
         // SAFETY: both are refused before anything is launched (what this checks).
         let e = unsafe { dev.launch_raw("hyena_no_such_kernel", cfg, &[0u8; 32]) }.unwrap_err();
         assert!(matches!(e, HyenaError::KernelNotBuilt(_)), "{e}");
         // SAFETY: as above.
         let e = unsafe { dev.launch_raw("hyena_gate_fwd_f32", cfg, &[0u8; 24]) }.unwrap_err();
-        assert!(matches!(e, HyenaError::Invalid(_)), "a wrong params size must be caught before launching: {e}");
+        assert!(
+            matches!(e, HyenaError::Invalid(_)),
+            "a wrong params size must be caught before launching: {e}"
+        );
         // Nothing was written by the rejected calls: `out` is still readable and unchanged length.
         assert_eq!(out.to_host().unwrap().len(), 8);
     }
@@ -266,5 +287,108 @@ fn empty_gating_is_a_no_op() {
         let mut out = DeviceBuffer::<f32>::alloc(&dev, 0).unwrap();
         gate_fwd(&dev, &a, &a, out.view_mut(0..0).unwrap()).unwrap();
         assert!(out.to_host().unwrap().is_empty());
+    }
+}
+
+/// `bias_fill` writes exactly the broadcast bias (bit for bit: no arithmetic) into its view and
+/// nothing around it, for row and column broadcasts, on the 16-byte pack path (aligned view,
+/// whole packs per row) and the element path (odd offset, or rows of a partial pack).
+fn check_bias_fill<T: Elem>(dev: &Arc<dyn Device>, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let pack = 16 / std::mem::size_of::<T>();
+    // (rows, cols, bias length for by-row, output offset)
+    let shapes = [
+        (6, 4 * pack, 3, 0),
+        (7, 4 * pack, 7, pack),
+        (5, 3 * pack + 1, 2, 0),
+        (9, 2 * pack, 9, 3),
+        (1, 1, 1, 1),
+    ];
+    for (rows, cols, nb_row, off) in shapes {
+        for how in [Broadcast::ByRow, Broadcast::ByColumn] {
+            let nb = if how == Broadcast::ByRow {
+                nb_row
+            } else {
+                cols
+            };
+            let tag = format!(
+                "{} bias_fill<{:?}> {how:?} rows={rows} cols={cols} nb={nb} offset={off}",
+                dev.name(),
+                T::DTYPE
+            );
+            let bias = random::<T>(&mut rng, nb);
+            let dbias = DeviceBuffer::from_host(dev, &bias).unwrap();
+            let n = rows * cols;
+            let nan = T::from_f32(f32::NAN);
+            let mut dout = DeviceBuffer::from_host(dev, &vec![nan; off + n + MARGIN]).unwrap();
+            bias_fill(
+                dev,
+                &dbias,
+                how,
+                rows,
+                cols,
+                dout.view_mut(off..off + n).unwrap(),
+            )
+            .unwrap_or_else(|e| panic!("{tag}: {e}"));
+            dev.synchronize().unwrap();
+            let all = dout.to_host().unwrap();
+            for r in 0..rows {
+                for c in 0..cols {
+                    let want = if how == Broadcast::ByRow {
+                        bias[r % nb]
+                    } else {
+                        bias[c]
+                    };
+                    let got = all[off + r * cols + c];
+                    assert!(
+                        got.to_f32().to_bits() == want.to_f32().to_bits(),
+                        "{tag}: [{r}][{c}] = {}, want {}",
+                        got.to_f32(),
+                        want.to_f32()
+                    );
+                }
+            }
+            assert!(
+                all[..off]
+                    .iter()
+                    .chain(&all[off + n..])
+                    .all(|x| x.to_f32().is_nan()),
+                "{tag}: wrote outside the output view"
+            );
+        }
+    }
+}
+
+#[test]
+fn bias_fill_broadcasts_exactly_the_bias() {
+    for dev in common::devices() {
+        check_bias_fill::<f32>(&dev, 11);
+        check_bias_fill::<bf16>(&dev, 12);
+        check_bias_fill::<f16>(&dev, 13);
+    }
+}
+
+#[test]
+fn bias_fill_rejects_bad_arguments_with_typed_errors() {
+    for dev in common::devices() {
+        let bias = DeviceBuffer::from_host(&dev, &[1.5f32; 4]).unwrap();
+        let mut out = DeviceBuffer::<f32>::alloc(&dev, 12).unwrap();
+        // By column, the bias must hold one value per column.
+        let e = bias_fill(&dev, &bias, Broadcast::ByColumn, 4, 3, &mut out).unwrap_err();
+        assert!(matches!(e, HyenaError::Shape { .. }), "{e}");
+        // The output must hold rows * cols elements.
+        let e = bias_fill(&dev, &bias, Broadcast::ByRow, 5, 3, &mut out).unwrap_err();
+        assert!(matches!(e, HyenaError::Shape { .. }), "{e}");
+        // An empty bias cannot be broadcast by row; a size product that overflows is refused.
+        let empty = DeviceBuffer::<f32>::alloc(&dev, 0).unwrap();
+        let e = bias_fill(&dev, &empty, Broadcast::ByRow, 4, 3, &mut out).unwrap_err();
+        assert!(matches!(e, HyenaError::Invalid(_)), "{e}");
+        let e = bias_fill(&dev, &bias, Broadcast::ByRow, usize::MAX, 2, &mut out).unwrap_err();
+        assert!(matches!(e, HyenaError::Invalid(_)), "{e}");
+        // f64 storage has no kernel.
+        let b64 = DeviceBuffer::from_host(&dev, &[1.0f64; 3]).unwrap();
+        let mut o64 = DeviceBuffer::<f64>::alloc(&dev, 12).unwrap();
+        let e = bias_fill(&dev, &b64, Broadcast::ByColumn, 4, 3, &mut o64).unwrap_err();
+        assert!(matches!(e, HyenaError::Dtype(_)), "{e}");
     }
 }
