@@ -7,6 +7,7 @@
 //! | `l2` | 32-byte sectors requested by the SMs × 32 / L2 bandwidth |
 //! | `shared` | shared-memory wavefronts / (SMs × 1 per clock) |
 //! | `issue` | warp-instructions / (SMs × 4 schedulers × 1 per clock) |
+//! | `latency` | warp-instructions × cycles between two instructions of one warp / (SMs × resident warps per SM × clock) |
 //! | `pipe:<p>` | warp-instructions of pipe p / (SMs × that pipe's warp-instructions per clock) |
 //!
 //! Latency: by Little's law an SM keeps `bandwidth per SM × latency` bytes in flight to run at full
@@ -14,6 +15,13 @@
 //! flight (b = bytes per global request of the launch; ilp from the SASS: global loads per
 //! basic-block execution), an SM has `w · ilp · b` bytes in flight, so the achievable DRAM
 //! bandwidth is `min(copy bandwidth, SMs · w · ilp · b / latency)`.
+//!
+//! Warp latency: a warp does not issue every cycle: it waits on its operands, barriers and memory.
+//! With `R` resident warps per SM and `c` cycles between two instructions of one warp on average,
+//! an SM issues at most `R / c` warp-instructions per clock (and at most 4, the `issue` bound). `c`
+//! is [`Gpu::warp_issue_interval`], fitted to hardware counters (Nsight Compute on an H200,
+//! 2026-12-04): the model's first version assumed 1 and was 2–6.5x optimistic on every kernel it
+//! called issue-bound; the instruction counts themselves matched the counters within 15 %.
 //!
 //! Small grids: the block scheduler gives every SM a block before any SM a second one, so a grid
 //! of fewer blocks than SMs keeps only `blocks` SMs busy; every per-SM rate above is scaled by the
@@ -47,6 +55,9 @@ pub struct Gpu {
     pub gemm_efficiency: f64,
     /// FP32 (SIMT) peak, FLOP/s, for f32 GEMMs without TF32.
     pub fp32_peak: f64,
+    /// Cycles between two issued instructions of one warp, averaged over a kernel (dependency,
+    /// barrier and memory stalls included): the `latency` bound. Fitted, see [`H200`].
+    pub warp_issue_interval: f64,
 }
 
 /// H200 SXM (141 GB HBM3e).
@@ -60,6 +71,11 @@ pub struct Gpu {
 /// - dense bf16 989 TFLOP/s: NVIDIA H100/H200 datasheet; cuBLAS reached ~790 TFLOP/s on this kind
 ///   of H200 (FACTS.md) → efficiency 0.8.
 /// - FP32 67 TFLOP/s: 132 SMs × 128 FMA lanes × 2 × 1.98 GHz (datasheet figure).
+/// - warp issue interval 8.9 cycles: fitted (geometric mean) to the seven kernels the first model
+///   called issue-bound at B = 1, D = 768, L = 8K / 64K, measured with Nsight Compute on an H200 on
+///   2026-12-04 (`scripts/gpu-ncu`; docs/GPU_MODEL.md "Calibration against an H200"): resident
+///   warps per scheduler over the issue-active fraction gave 6.3 (filter spectrum) to 13.8 (conv
+///   backward, barrier stalls), so a single kernel's figure can be off by up to ~1.6x either way.
 pub const H200: Gpu = Gpu {
     name: "H200",
     sms: 132,
@@ -71,6 +87,7 @@ pub const H200: Gpu = Gpu {
     tensor_peak: 989e12,
     gemm_efficiency: 0.8,
     fp32_peak: 66.9e12,
+    warp_issue_interval: 8.9,
 };
 
 /// H100 SXM5 (80 GB HBM3). As [`H200`] except the memory: HBM3 3.35 TB/s (NVIDIA H100
@@ -212,6 +229,11 @@ pub fn predict(gpu: &Gpu, w: &LaunchWork) -> Prediction {
         Bound {
             name: "issue".into(),
             seconds: w.warp_instrs.iter().sum::<f64>() / (busy_sms * 4.0 * clk),
+        },
+        Bound {
+            name: "latency".into(),
+            seconds: w.warp_instrs.iter().sum::<f64>() * gpu.warp_issue_interval
+                / (busy_sms * resident_warps * clk),
         },
     ];
     for (k, p) in Pipe::ALL.iter().enumerate() {

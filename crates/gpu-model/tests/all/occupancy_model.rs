@@ -154,6 +154,29 @@ fn instruction_shared_and_partial_wave_bounds() {
 }
 
 #[test]
+fn few_resident_warps_issue_at_the_warp_latency() {
+    // 1 ms of issue at 4 warp-instructions per clock per SM.
+    let clk = H200.clock_hz;
+    let instrs = 132.0 * 4.0 * clk * 1e-3;
+    let c = H200.warp_issue_interval;
+    assert!(c > 4.0 && c < 16.0, "{c}");
+    // 16 resident warps (one block of 16 per SM): each warp issues every c cycles, 16 / c per
+    // clock per SM < 4: the latency bound, instrs · c / (132 · 16 · clk).
+    let mut w = copy(1e6, 1, 16, 4.0);
+    w.warp_instrs[Pipe::ALL.iter().position(|p| *p == Pipe::Control).unwrap()] = instrs;
+    let p = predict(&H200, &w);
+    assert_eq!(p.bound, "latency");
+    let want = instrs * c / (132.0 * 16.0 * clk);
+    assert!((p.seconds - want).abs() < 1e-9 * want, "{} vs {want}", p.seconds);
+    assert!((p.seconds / 1e-3 - 4.0 * c / 16.0).abs() < 1e-9);
+    // 64 resident warps issue more than 4 per clock: the issue bound again (1 ms).
+    w.blocks_per_sm = 4;
+    let p = predict(&H200, &w);
+    assert_eq!(p.bound, "issue");
+    assert!((p.seconds - 1e-3).abs() < 1e-12);
+}
+
+#[test]
 fn tensor_pipe_at_the_datasheet_peak() {
     // Hand count: 989 TFLOP/s dense bf16 (H100/H200 datasheet: 989.4) over 132 SMs × 1.98 GHz ×
     // 4096 FLOP per HMMA.16816 = 989e12 / 1.070530e15 = 0.92384 warp-instructions per clock per SM.
