@@ -482,7 +482,7 @@ impl Device for CudaDevice {
             Trans::T => cublasOperation_t::CUBLAS_OP_T,
         };
         let (dt, compute) = match s.dtype {
-            DType::F32 if self.tf32() => (
+            DType::F32 if self.tf32() || s.tf32 => (
                 cudaDataType::CUDA_R_32F,
                 cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_TF32,
             ),

@@ -241,6 +241,10 @@ pub struct GemmSpec {
     pub stride_c: usize,
     /// Number of products.
     pub batch: usize,
+    /// An f32 GEMM that may round its operands to TF32 whatever the device switch
+    /// ([`Device::set_tf32`]) says: for callers whose operands carry less precision than TF32
+    /// anyway (f32 workspaces computed from bf16/f16 storage). Ignored for other dtypes.
+    pub tf32: bool,
 }
 
 /// The device abstraction: the only things that differ between the GPU and the simulator.

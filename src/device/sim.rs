@@ -259,7 +259,7 @@ impl Device for SimDevice {
         self.check_range("gemm c", s.c, bytes(ec, "c")?)?;
         // SAFETY (all closures and gemm_fast): indices are below the extents checked above.
         match s.dtype {
-            DType::F32 if self.tf32() => {
+            DType::F32 if self.tf32() || s.tf32 => {
                 // TF32: the operands rounded first (copies of their extents, same layout), then
                 // the f32 GEMM, whose accumulation stays f32 as on the tensor cores.
                 // SAFETY: the extents were checked above; the copies outlive the GEMM.

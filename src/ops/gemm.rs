@@ -52,6 +52,26 @@ pub fn gemm<T: DeviceScalar>(
     c: GemmOut<'_, T>,
     batch: usize,
 ) -> Result<()> {
+    gemm_with(dev, m, n, k, alpha, a, b, beta, c, batch, false)
+}
+
+/// [`gemm`], and for f32 operands `tf32 = true` lets this one GEMM round them to TF32 (unit
+/// roundoff 2⁻¹¹, f32 accumulation: [`GemmSpec::tf32`]) whatever the device's switch: for
+/// operands that carry less precision than TF32 anyway. Ignored for other dtypes.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_with<T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f64,
+    a: GemmIn<'_, T>,
+    b: GemmIn<'_, T>,
+    beta: f64,
+    c: GemmOut<'_, T>,
+    batch: usize,
+    tf32: bool,
+) -> Result<()> {
     let spec = GemmSpec {
         dtype: T::DTYPE,
         trans_a: a.trans,
@@ -71,6 +91,7 @@ pub fn gemm<T: DeviceScalar>(
         ldc: c.ld,
         stride_c: c.stride,
         batch,
+        tf32,
     };
     let (ea, eb, ec) = gemm_extents(&spec)?;
     Args::new(dev, "gemm")

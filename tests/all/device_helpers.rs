@@ -59,6 +59,7 @@ fn spec(trans_a: Trans, trans_b: Trans, m: usize, n: usize, k: usize) -> GemmSpe
         ldc: m,
         stride_c: m * n,
         batch: 3,
+        tf32: false,
     }
 }
 

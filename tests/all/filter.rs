@@ -12,7 +12,7 @@
 //!   f32 ulps times √(terms) (~1e-6 at most here), so 1e-5 leaves margin while catching any
 //!   indexing bug.
 //! - bf16/f16 storage: 1e-2. Same arithmetic; the extra error is the final rounding of every stored
-//!   output (≤ 2⁻⁹ relative for bf16, 2⁻¹² for f16), and for grad_z the f32→T rounding of an f64.
+//!   output (≤ 2⁻⁹ relative for bf16, 2⁻¹¹ for f16), and for grad_z the f32→T rounding of an f64.
 //!
 //! Weights at realistic scales: z and t from `positional_embedding`, deltas from
 //! `modulation_deltas`, weights and biases uniform ±1/√fan_in, freq = 1 or uniform in [0.5, 1.5],

@@ -7,7 +7,7 @@ use crate::common;
 
 use half::{bf16, f16};
 use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar, GemmSpec, Trans};
-use hyena_kernels::ops::gemm::{gemm, GemmIn, GemmOut};
+use hyena_kernels::ops::gemm::{gemm, gemm_with, GemmIn, GemmOut};
 use hyena_kernels::HyenaError;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::sync::Arc;
@@ -225,6 +225,7 @@ fn gemm_out_of_bounds_or_bad_spec_is_a_typed_error() {
             ldc: 3,
             stride_c: 0,
             batch: 1,
+            tf32: false,
         };
         // A needs lda*(k-1)+m = 12 elements: fine. B (4x4) needs 16: out of bounds, caught by the
         // typed wrapper against the view and by the device against its allocations.
@@ -267,7 +268,8 @@ fn gemm_out_of_bounds_or_bad_spec_is_a_typed_error() {
     }
 }
 
-/// The TF32 switch (`Device::set_tf32`): off by default; on, f32 GEMMs round their operands to
+/// The TF32 switch (`Device::set_tf32`) and one GEMM's own flag (`gemm_with`, `GemmSpec::tf32`):
+/// off by default; on, f32 GEMMs round their operands to
 /// TF32 and stay within TF32's error bound of the exact product; off again, the results are
 /// bit-identical to those before it was ever switched on. In the simulator the rounding is
 /// exactly `tf32_round` (to nearest, ties to even), checked against an f64 GEMM of the rounded
@@ -296,7 +298,7 @@ fn tf32_switch_changes_f32_gemms_within_tf32_error() {
             DeviceBuffer::from_host(&dev, &a).unwrap(),
             DeviceBuffer::from_host(&dev, &b).unwrap(),
         );
-        let run = || -> Vec<f32> {
+        let run_with = |tf32: bool| -> Vec<f32> {
             let mut dc = DeviceBuffer::<f32>::alloc(&dev, m * n).unwrap();
             let ga = GemmIn {
                 view: da.as_view(),
@@ -310,25 +312,19 @@ fn tf32_switch_changes_f32_gemms_within_tf32_error() {
                 stride: 0,
                 trans: Trans::N,
             };
-            gemm(
-                &dev,
-                m,
-                n,
-                k,
-                1.0,
-                ga,
-                gb,
-                0.0,
-                GemmOut {
-                    view: dc.as_view_mut(),
-                    ld: m,
-                    stride: 0,
-                },
-                1,
-            )
-            .unwrap();
+            let c = GemmOut {
+                view: dc.as_view_mut(),
+                ld: m,
+                stride: 0,
+            };
+            if tf32 {
+                gemm_with(&dev, m, n, k, 1.0, ga, gb, 0.0, c, 1, true).unwrap();
+            } else {
+                gemm(&dev, m, n, k, 1.0, ga, gb, 0.0, c, 1).unwrap();
+            }
             dc.to_host().unwrap()
         };
+        let run = || run_with(false);
         assert!(!dev.tf32(), "{}: TF32 must be off by default", dev.name());
         let before = run();
         dev.set_tf32(true).unwrap();
@@ -341,6 +337,26 @@ fn tf32_switch_changes_f32_gemms_within_tf32_error() {
             bits(&before),
             bits(&after),
             "{}: off again must be bit-identical",
+            dev.name()
+        );
+        // One GEMM's own TF32 flag (`gemm_with(.., true)`, switch off): the switch's result, and
+        // the switch stays off for the next GEMM.
+        let one = run_with(true);
+        assert!(
+            !dev.tf32(),
+            "{}: a GEMM's flag must not turn the switch on",
+            dev.name()
+        );
+        assert_eq!(
+            bits(&one),
+            bits(&tf),
+            "{}: gemm_with(tf32) differs from the switch",
+            dev.name()
+        );
+        assert_eq!(
+            bits(&run()),
+            bits(&before),
+            "{}: the next plain GEMM must be f32 again",
             dev.name()
         );
         let mut changed = 0;

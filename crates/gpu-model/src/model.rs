@@ -277,6 +277,8 @@ pub struct Gemm {
     pub elem_bytes: u64,
     /// Runs on tensor cores (fp16/bf16); otherwise FP32 SIMT.
     pub tensor: bool,
+    /// f32 operands on TF32 tensor cores (half the dense bf16 peak; `tensor` is ignored).
+    pub tf32: bool,
 }
 
 impl Gemm {
@@ -292,7 +294,9 @@ impl Gemm {
 
 /// Predict a GEMM: max(FLOPs / (peak × efficiency), bytes / copy bandwidth).
 pub fn predict_gemm(gpu: &Gpu, g: &Gemm) -> Prediction {
-    let peak = if g.tensor {
+    let peak = if g.tf32 {
+        gpu.tensor_peak / 2.0
+    } else if g.tensor {
         gpu.tensor_peak
     } else {
         gpu.fp32_peak

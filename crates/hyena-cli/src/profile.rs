@@ -859,7 +859,7 @@ mod imp {
 
     /// A GEMM in the model's terms: the storage type's width, tensor cores unless f32 (the
     /// operator's launches and the MHA module's projections both go through this).
-    fn model_gemm(m: usize, n: usize, k: usize, batch: usize, dtype: DType) -> Gemm {
+    fn model_gemm(m: usize, n: usize, k: usize, batch: usize, dtype: DType, tf32: bool) -> Gemm {
         Gemm {
             m: m as u64,
             n: n as u64,
@@ -867,11 +867,12 @@ mod imp {
             batch: batch as u64,
             elem_bytes: dtype.size() as u64,
             tensor: dtype != DType::F32,
+            tf32: tf32 && dtype == DType::F32,
         }
     }
 
     fn gemm_row(ctx: &Ctx, setting: &str, pass: &str, g: &GemmSpec) -> Row {
-        let gm = model_gemm(g.m, g.n, g.k, g.batch, g.dtype);
+        let gm = model_gemm(g.m, g.n, g.k, g.batch, g.dtype, g.tf32);
         let preds = [
             predict_gemm(&ctx.gpus[0], &gm),
             predict_gemm(&ctx.gpus[1], &gm),
@@ -1215,7 +1216,7 @@ mod imp {
         let proj_sum = |shapes: &[(u64, u64, u64)]| {
             let mut s = PassSum::default();
             for &(m, n, k) in shapes {
-                let gm = model_gemm(m as usize, n as usize, k as usize, 1, dtype);
+                let gm = model_gemm(m as usize, n as usize, k as usize, 1, dtype, false);
                 s.gemms_us += predict_gemm(&H200, &gm).seconds * 1e6;
                 s.launches += 1;
             }

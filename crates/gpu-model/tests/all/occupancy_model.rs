@@ -167,7 +167,11 @@ fn few_resident_warps_issue_at_the_warp_latency() {
     let p = predict(&H200, &w);
     assert_eq!(p.bound, "latency");
     let want = instrs * c / (132.0 * 16.0 * clk);
-    assert!((p.seconds - want).abs() < 1e-9 * want, "{} vs {want}", p.seconds);
+    assert!(
+        (p.seconds - want).abs() < 1e-9 * want,
+        "{} vs {want}",
+        p.seconds
+    );
     assert!((p.seconds / 1e-3 - 4.0 * c / 16.0).abs() < 1e-9);
     // 64 resident warps issue more than 4 per clock: the issue bound again (1 ms).
     w.blocks_per_sm = 4;
@@ -215,6 +219,7 @@ fn gemm_from_flops_and_bytes() {
         batch: 1,
         elem_bytes: 2,
         tensor: true,
+        tf32: false,
     };
     let p = predict_gemm(&H200, &g);
     assert_eq!(p.bound, "gemm:flops");
@@ -227,6 +232,32 @@ fn gemm_from_flops_and_bytes() {
         batch: 1,
         elem_bytes: 2,
         tensor: true,
+        tf32: false,
     };
     assert_eq!(predict_gemm(&H200, &g).bound, "dram");
+    // f32 8192³: SIMT at 66.9 TFLOP/s × 0.8; on TF32 tensor cores at half the bf16 peak
+    // (494.5 TFLOP/s × 0.8).
+    let mut g = Gemm {
+        m: 8192,
+        n: 8192,
+        k: 8192,
+        batch: 1,
+        elem_bytes: 4,
+        tensor: false,
+        tf32: false,
+    };
+    let flops = 2.0 * 8192f64.powi(3);
+    let p = predict_gemm(&H200, &g);
+    assert!(
+        (p.seconds - flops / (66.9e12 * 0.8)).abs() < 1e-9,
+        "{}",
+        p.seconds
+    );
+    g.tf32 = true;
+    let p = predict_gemm(&H200, &g);
+    assert!(
+        (p.seconds - flops / (989e12 / 2.0 * 0.8)).abs() < 1e-12,
+        "{}",
+        p.seconds
+    );
 }
