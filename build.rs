@@ -52,8 +52,7 @@ fn main() {
             #[cfg(not(feature = "sim"))]
             index::write(&kernels, None);
             #[cfg(feature = "cuda")]
-            nvcc.join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            nvcc.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         });
     }
 }

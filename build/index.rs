@@ -22,10 +22,7 @@ pub fn parse(kdir: &Path) -> Vec<KernelInfo> {
 pub fn write(kernels: &[KernelInfo], compiled: Option<&[KernelInfo]>) {
     if let Some(c) = compiled {
         let key = |k: &KernelInfo| (k.name.clone(), k.params_type.clone(), k.source.clone());
-        let (a, b): (Vec<_>, Vec<_>) = (
-            kernels.iter().map(key).collect(),
-            c.iter().map(key).collect(),
-        );
+        let (a, b): (Vec<_>, Vec<_>) = (kernels.iter().map(key).collect(), c.iter().map(key).collect());
         if a != b {
             fail(&format!(
                 "kernel index: the simulator build found other kernels than the source parse a `cuda` build \
@@ -34,12 +31,7 @@ pub fn write(kernels: &[KernelInfo], compiled: Option<&[KernelInfo]>) {
             ));
         }
     }
-    let module = |k: &KernelInfo| {
-        Path::new(&k.source)
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
+    let module = |k: &KernelInfo| Path::new(&k.source).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let mut modules: Vec<String> = Vec::new();
     for k in kernels {
         let m = module(k);

@@ -52,15 +52,12 @@ pub fn sources(kdir: &Path) -> Vec<PathBuf> {
 /// Whether `s` can name a Rust module (`[a-z_][a-z0-9_]*`, not a keyword that would need `r#`).
 fn is_module_name(s: &str) -> bool {
     const KEYWORDS: &[&str] = &[
-        "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum",
-        "extern", "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod",
-        "move", "mut", "pub", "ref", "return", "self", "static", "struct", "super", "trait",
-        "true", "type", "unsafe", "use", "where", "while", "_",
+        "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern", "false", "fn",
+        "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self",
+        "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where", "while", "_",
     ];
     let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && !KEYWORDS.contains(&s)
 }
@@ -73,10 +70,7 @@ pub fn write() {
     let mut problems = Vec::new();
     let mut decls = [("ops", String::new()), ("cpu", String::new())];
     for cu in sources(&root.join("kernels")) {
-        let stem = cu
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let stem = cu.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         if !is_module_name(&stem) {
             problems.push(format!(
                 "kernels/{stem}.cu: the file stem names the Rust modules ops::{stem} and cpu::{stem}; \
@@ -87,21 +81,12 @@ pub fn write() {
         for (dir, text) in &mut decls {
             let file = root.join("src").join(&*dir).join(format!("{stem}.rs"));
             if !file.is_file() {
-                let role = if *dir == "ops" {
-                    "safe launch wrapper"
-                } else {
-                    "CPU reference"
-                };
-                problems.push(format!(
-                    "kernels/{stem}.cu needs its {role} src/{dir}/{stem}.rs"
-                ));
+                let role = if *dir == "ops" { "safe launch wrapper" } else { "CPU reference" };
+                problems.push(format!("kernels/{stem}.cu needs its {role} src/{dir}/{stem}.rs"));
                 continue;
             }
             let Some(path) = file.to_str() else {
-                fail(&format!(
-                    "the path {} is not UTF-8 (it goes into a #[path] attribute)",
-                    file.display()
-                ));
+                fail(&format!("the path {} is not UTF-8 (it goes into a #[path] attribute)", file.display()));
             };
             let _ = writeln!(text, "#[path = {path:?}]\npub mod {stem};");
         }
@@ -121,7 +106,6 @@ pub fn write() {
         if std::fs::read_to_string(&p).is_ok_and(|t| t == body) {
             continue;
         }
-        std::fs::write(&p, body)
-            .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", p.display())));
+        std::fs::write(&p, body).unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", p.display())));
     }
 }

@@ -20,9 +20,7 @@ pub fn user_cache() -> Option<PathBuf> {
     } else if let Some(p) = env::var_os("XDG_CACHE_HOME") {
         PathBuf::from(p).join("hyena-toolchain")
     } else {
-        PathBuf::from(env::var_os("HOME")?)
-            .join(".cache")
-            .join("hyena-toolchain")
+        PathBuf::from(env::var_os("HOME")?).join(".cache").join("hyena-toolchain")
     };
     Some(base.join("cuda-13.0.88-nvdisasm-13.5.37"))
 }
@@ -88,12 +86,7 @@ impl bindgen::callbacks::ParseCallbacks for PodDerives {
 
 /// Generate `$OUT_DIR/hyena_params.rs` from `kernels/hyena_params.h`.
 pub fn generate() {
-    for v in [
-        "LIBCLANG_PATH",
-        "HYENA_TOOLCHAIN",
-        "HYENA_TOOLCHAIN_CACHE",
-        "XDG_CACHE_HOME",
-    ] {
+    for v in ["LIBCLANG_PATH", "HYENA_TOOLCHAIN", "HYENA_TOOLCHAIN_CACHE", "XDG_CACHE_HOME"] {
         println!("cargo:rerun-if-env-changed={v}");
     }
     let header = manifest_dir().join("kernels").join("hyena_params.h");

@@ -16,11 +16,7 @@ fn cuda_include_dirs() -> Vec<PathBuf> {
     println!("cargo:rerun-if-env-changed=CUDA_HOME");
     let ok = |dirs: &[PathBuf]| dirs.iter().any(|d| d.join("cuda_fp16.h").is_file());
     if let Ok(v) = env::var("HYENA_CUDA_INCLUDE") {
-        let dirs: Vec<PathBuf> = v
-            .split(':')
-            .filter(|s| !s.is_empty())
-            .map(PathBuf::from)
-            .collect();
+        let dirs: Vec<PathBuf> = v.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect();
         if ok(&dirs) {
             return dirs;
         }
@@ -30,12 +26,7 @@ fn cuda_include_dirs() -> Vec<PathBuf> {
         .into_iter()
         .map(|r| r.join("nvidia").join("cu13").join("include"))
         .collect();
-    cands.push(
-        manifest_dir()
-            .join(".toolchain")
-            .join("cuda")
-            .join("include"),
-    );
+    cands.push(manifest_dir().join(".toolchain").join("cuda").join("include"));
     if let Some(h) = env::var_os("CUDA_HOME") {
         cands.push(PathBuf::from(h).join("include"));
     }

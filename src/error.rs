@@ -46,9 +46,7 @@ pub enum HyenaError {
     #[error("kernel `{0}` is not built into this binary")]
     KernelNotBuilt(String),
     /// A launch asks for more dynamic shared memory than the device allows.
-    #[error(
-        "kernel `{kernel}` needs {requested} bytes of shared memory; the device allows {limit}"
-    )]
+    #[error("kernel `{kernel}` needs {requested} bytes of shared memory; the device allows {limit}")]
     SharedMemory {
         /// The kernel's entry point.
         kernel: String,
@@ -96,11 +94,7 @@ pub type Result<T> = std::result::Result<T, HyenaError>;
 
 impl HyenaError {
     /// Convenience constructor for [`HyenaError::Shape`].
-    pub fn shape(
-        what: impl Into<String>,
-        expected: impl std::fmt::Display,
-        got: impl std::fmt::Display,
-    ) -> Self {
+    pub fn shape(what: impl Into<String>, expected: impl std::fmt::Display, got: impl std::fmt::Display) -> Self {
         HyenaError::Shape {
             what: what.into(),
             expected: expected.to_string(),
@@ -114,11 +108,7 @@ pub fn check_len(what: &str, got: usize, expected: usize) -> Result<()> {
     if got == expected {
         Ok(())
     } else {
-        Err(HyenaError::shape(
-            what,
-            format!("{expected} elements"),
-            format!("{got} elements"),
-        ))
+        Err(HyenaError::shape(what, format!("{expected} elements"), format!("{got} elements")))
     }
 }
 
@@ -128,11 +118,7 @@ pub fn check_len(what: &str, got: usize, expected: usize) -> Result<()> {
 pub fn shape_len(what: &str, dims: &[usize]) -> Result<usize> {
     dims.iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| {
-            HyenaError::Invalid(format!(
-                "{what}: the shape {dims:?} has more elements than fit in usize"
-            ))
-        })
+        .ok_or_else(|| HyenaError::Invalid(format!("{what}: the shape {dims:?} has more elements than fit in usize")))
 }
 
 /// A vector of `n` copies of `value`, or a [`HyenaError::Alloc`] naming `what` when the
@@ -144,8 +130,7 @@ pub fn shape_len(what: &str, dims: &[usize]) -> Result<usize> {
 /// 4-level page tables) or than RAM + swap fails here; smaller ones succeed lazily.
 pub fn try_vec<T: Clone>(what: &str, n: usize, value: T) -> Result<Vec<T>> {
     let mut v = Vec::new();
-    v.try_reserve_exact(n)
-        .map_err(|_| alloc_error::<T>(what, n))?;
+    v.try_reserve_exact(n).map_err(|_| alloc_error::<T>(what, n))?;
     v.resize(n, value);
     Ok(v)
 }
@@ -154,13 +139,9 @@ pub fn try_vec<T: Clone>(what: &str, n: usize, value: T) -> Result<Vec<T>> {
 /// buffers that a library allocates internally with no fallible API (an FFT plan's twiddles).
 pub fn try_alloc_probe<T>(what: &str, n: usize) -> Result<()> {
     let mut v: Vec<T> = Vec::new();
-    v.try_reserve_exact(n)
-        .map_err(|_| alloc_error::<T>(what, n))
+    v.try_reserve_exact(n).map_err(|_| alloc_error::<T>(what, n))
 }
 
 fn alloc_error<T>(what: &str, n: usize) -> HyenaError {
-    HyenaError::Alloc {
-        what: what.to_string(),
-        bytes: n as u128 * std::mem::size_of::<T>() as u128,
-    }
+    HyenaError::Alloc { what: what.to_string(), bytes: n as u128 * std::mem::size_of::<T>() as u128 }
 }

@@ -16,22 +16,15 @@
 
 /// Launch-params structs, generated from `kernels/hyena_params.h` by bindgen (`build/params.rs`);
 /// the header documents each field.
-#[allow(
-    non_camel_case_types,
-    non_snake_case,
-    non_upper_case_globals,
-    dead_code,
-    missing_docs,
-    clippy::all
-)]
+#[allow(non_camel_case_types, non_snake_case, non_upper_case_globals, dead_code, missing_docs, clippy::all)]
 pub mod params {
     include!(concat!(env!("OUT_DIR"), "/hyena_params.rs"));
 }
 
 pub use params::{
-    HyenaBiasFillParams, HyenaFftConvBwdParams, HyenaFftConvFwdParams, HyenaFftConvLongBwdParams,
-    HyenaFftConvLongParams, HyenaFftFilterParams, HyenaFilterBwdParams, HyenaFilterFwdParams,
-    HyenaGateBwdParams, HyenaGateFwdParams, HyenaShortConvBwdParams, HyenaShortConvParams,
+    HyenaBiasFillParams, HyenaFftConvBwdParams, HyenaFftConvFwdParams, HyenaFftConvLongBwdParams, HyenaFftConvLongParams,
+    HyenaFftFilterParams, HyenaFilterBwdParams, HyenaFilterFwdParams, HyenaGateBwdParams, HyenaGateFwdParams,
+    HyenaShortConvBwdParams, HyenaShortConvParams,
 };
 
 use crate::device::DType;
@@ -93,8 +86,7 @@ pub const SASS_SM90: &str = include_str!(concat!(env!("OUT_DIR"), "/sass_sm90.tx
 /// [`SASS_SM90`] parsed: one `gpu_model::sass::Function` per kernel entry point.
 #[cfg(feature = "cuda")]
 pub fn sass_sm90() -> crate::Result<gpu_model::sass::Listing> {
-    gpu_model::sass::Listing::parse(SASS_SM90)
-        .map_err(|e| crate::HyenaError::Invalid(format!("embedded SASS listing: {e}")))
+    gpu_model::sass::Listing::parse(SASS_SM90).map_err(|e| crate::HyenaError::Invalid(format!("embedded SASS listing: {e}")))
 }
 
 /// Static resources of one kernel on one architecture, from ptxas `-v`.
@@ -145,7 +137,5 @@ pub fn resources() -> Vec<KernelResources> {
 /// The resources of `kernel` on `arch` (`sm_80` / `sm_90`).
 #[cfg(feature = "cuda")]
 pub fn resources_of(kernel: &str, arch: &str) -> Option<KernelResources> {
-    resources()
-        .into_iter()
-        .find(|r| r.kernel == kernel && r.arch == arch)
+    resources().into_iter().find(|r| r.kernel == kernel && r.arch == arch)
 }

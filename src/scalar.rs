@@ -4,15 +4,7 @@ use num_traits::Float;
 
 /// A real scalar the CPU reference computes in: `f32` or `f64`.
 pub trait Scalar:
-    Float
-    + realfft::FftNum
-    + Default
-    + Send
-    + Sync
-    + std::fmt::Debug
-    + std::fmt::Display
-    + std::iter::Sum
-    + 'static
+    Float + realfft::FftNum + Default + Send + Sync + std::fmt::Debug + std::fmt::Display + std::iter::Sum + 'static
 {
     /// "f32" or "f64".
     const NAME: &'static str;

@@ -9,12 +9,7 @@ fn main() {
         return;
     }
     let mut b = cc::Build::new();
-    b.cpp(true)
-        .std("c++17")
-        .opt_level(2)
-        .debug(false)
-        .warnings(false)
-        .file("cpp/runtime.cpp");
+    b.cpp(true).std("c++17").opt_level(2).debug(false).warnings(false).file("cpp/runtime.cpp");
     if let Err(e) = b.try_compile("cudasim_rt") {
         eprintln!("cudasim: compiling the simulator runtime (cpp/runtime.cpp) failed: {e}");
         std::process::exit(1);

@@ -56,32 +56,20 @@ fn post<T: Scalar>(a: Complex<T>, b: Complex<T>, w: Complex<T>) -> (Complex<T>, 
     let (er, ei) = ((a.re + b.re) * half, (a.im - b.im) * half);
     let (or, oi) = ((a.im + b.im) * half, (b.re - a.re) * half);
     let (wor, woi) = (w.re * or - w.im * oi, w.re * oi + w.im * or);
-    (
-        Complex::new(er + wor, ei + woi),
-        Complex::new(er - wor, woi - ei),
-    )
+    (Complex::new(er + wor, ei + woi), Complex::new(er - wor, woi - ei))
 }
 
 /// One pair `(k, m)` of [`mul_spectrum`]: `(Z'[k], Z'[m])` from `a = Z[k]`, `b = Z[m]`, the filter
 /// bins `hk`, `hm` and `w = W^k`.
 #[inline(always)]
-fn pair<T: Scalar>(
-    a: Complex<T>,
-    b: Complex<T>,
-    hk: Complex<T>,
-    hm: Complex<T>,
-    w: Complex<T>,
-) -> (Complex<T>, Complex<T>) {
+fn pair<T: Scalar>(a: Complex<T>, b: Complex<T>, hk: Complex<T>, hm: Complex<T>, w: Complex<T>) -> (Complex<T>, Complex<T>) {
     let (xk, xm) = post(a, b, w);
     let (ykr, yki) = (xk.re * hk.re - xk.im * hk.im, xk.re * hk.im + xk.im * hk.re);
     let (ymr, ymi) = (xm.re * hm.re - xm.im * hm.im, xm.re * hm.im + xm.im * hm.re);
     let (yer, yei) = (ykr + ymr, yki - ymi);
     let (dr, di) = (ykr - ymr, yki + ymi);
     let (yor, yoi) = (dr * w.re + di * w.im, di * w.re - dr * w.im);
-    (
-        Complex::new(yer - yoi, yei + yor),
-        Complex::new(yer + yoi, yor - yei),
-    )
+    (Complex::new(yer - yoi, yei + yor), Complex::new(yer + yoi, yor - yei))
 }
 
 /// The bin pairs of a length-N half spectrum: with `P = (N−1)/2`, `lo = [1, P]` and
@@ -101,12 +89,7 @@ fn pairs(nn: usize) -> (usize, usize) {
 #[allow(clippy::indexing_slicing)] // lengths asserted on entry
 pub(crate) fn mul_spectrum<T: Scalar>(z: &mut [Complex<T>], h: &[Complex<T>], tw: &[Complex<T>]) {
     let nn = z.len();
-    assert!(
-        nn >= 1 && h.len() == nn + 1 && tw.len() == nn / 2 + 1,
-        "mul_spectrum: N = {nn}, {} filter bins, {} twiddles",
-        h.len(),
-        tw.len()
-    );
+    assert!(nn >= 1 && h.len() == nn + 1 && tw.len() == nn / 2 + 1, "mul_spectrum: N = {nn}, {} filter bins, {} twiddles", h.len(), tw.len());
     // DC and Nyquist (real parts of the products, as realfft's inverse keeps them).
     let (a, b) = (z[0].re, z[0].im);
     let (y0, yn) = ((a + b) * h[0].re, (a - b) * h[nn].re);
@@ -133,18 +116,9 @@ pub(crate) fn mul_spectrum<T: Scalar>(z: &mut [Complex<T>], h: &[Complex<T>], tw
 /// # Panics
 /// When `out.len() != N + 1` or `tw.len() != N/2 + 1` (crate-internal: callers size them from the plan).
 #[allow(clippy::indexing_slicing)] // lengths asserted on entry
-pub(crate) fn post_spectrum<T: Scalar>(
-    z: &[Complex<T>],
-    out: &mut [Complex<T>],
-    tw: &[Complex<T>],
-) {
+pub(crate) fn post_spectrum<T: Scalar>(z: &[Complex<T>], out: &mut [Complex<T>], tw: &[Complex<T>]) {
     let nn = z.len();
-    assert!(
-        nn >= 1 && out.len() == nn + 1 && tw.len() == nn / 2 + 1,
-        "post_spectrum: N = {nn}, {} bins, {} twiddles",
-        out.len(),
-        tw.len()
-    );
+    assert!(nn >= 1 && out.len() == nn + 1 && tw.len() == nn / 2 + 1, "post_spectrum: N = {nn}, {} bins, {} twiddles", out.len(), tw.len());
     let (a, b) = (z[0].re, z[0].im);
     out[0] = Complex::new(a + b, T::zero());
     out[nn] = Complex::new(a - b, T::zero());
@@ -155,10 +129,7 @@ pub(crate) fn post_spectrum<T: Scalar>(
     }
     let (zl, zh, twl) = (&z[1..=np], &z[hi0..nn], &tw[1..=np]);
     let (head, rest) = out.split_at_mut(np + 1);
-    let (lo, hi) = (
-        &mut head[1..],
-        &mut rest[hi0 - (np + 1)..hi0 - (np + 1) + np],
-    );
+    let (lo, hi) = (&mut head[1..], &mut rest[hi0 - (np + 1)..hi0 - (np + 1) + np]);
     let done = blocks_post(zl, zh, lo, hi, twl);
     for i in done..np {
         (lo[i], hi[np - 1 - i]) = post(zl[i], zh[np - 1 - i], twl[i]);
@@ -169,8 +140,7 @@ pub(crate) fn post_spectrum<T: Scalar>(
 fn avx512_f32<T: Scalar>() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-            && is_x86_feature_detected!("avx512f")
+        std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() && is_x86_feature_detected!("avx512f")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -190,13 +160,7 @@ fn f32p_mut<T>(x: &mut [Complex<T>]) -> *mut f32 {
 
 /// The first `LANES·⌊P/LANES⌋` pairs of [`mul_spectrum`] with AVX-512 when `T` is f32 and the CPU
 /// has it; returns how many pairs it did (0 otherwise).
-fn blocks_mul<T: Scalar>(
-    lo: &mut [Complex<T>],
-    hi: &mut [Complex<T>],
-    hl: &[Complex<T>],
-    hh: &[Complex<T>],
-    tw: &[Complex<T>],
-) -> usize {
+fn blocks_mul<T: Scalar>(lo: &mut [Complex<T>], hi: &mut [Complex<T>], hl: &[Complex<T>], hh: &[Complex<T>], tw: &[Complex<T>]) -> usize {
     let np = lo.len();
     if !avx512_f32::<T>() || [hi.len(), hl.len(), hh.len(), tw.len()] != [np; 4] {
         return 0;
@@ -206,22 +170,14 @@ fn blocks_mul<T: Scalar>(
         // SAFETY: T is f32 (avx512_f32), so each slice is `np` `Complex<f32>` = `2·np` f32
         // (`Complex` is `#[repr(C)]`); all five have length np (checked above); `lo` and `hi`
         // are distinct `&mut` slices; the CPU has AVX-512F (avx512_f32).
-        return unsafe {
-            avx512::mul(f32p_mut(lo), f32p_mut(hi), f32p(hl), f32p(hh), f32p(tw), np)
-        };
+        return unsafe { avx512::mul(f32p_mut(lo), f32p_mut(hi), f32p(hl), f32p(hh), f32p(tw), np) };
     }
     #[allow(unreachable_code)]
     0
 }
 
 /// The first `LANES·⌊P/LANES⌋` pairs of [`post_spectrum`], as [`blocks_mul`].
-fn blocks_post<T: Scalar>(
-    zl: &[Complex<T>],
-    zh: &[Complex<T>],
-    lo: &mut [Complex<T>],
-    hi: &mut [Complex<T>],
-    tw: &[Complex<T>],
-) -> usize {
+fn blocks_post<T: Scalar>(zl: &[Complex<T>], zh: &[Complex<T>], lo: &mut [Complex<T>], hi: &mut [Complex<T>], tw: &[Complex<T>]) -> usize {
     let np = lo.len();
     if !avx512_f32::<T>() || [hi.len(), zl.len(), zh.len(), tw.len()] != [np; 4] {
         return 0;
@@ -230,9 +186,7 @@ fn blocks_post<T: Scalar>(
     {
         // SAFETY: as in `blocks_mul`; `lo` and `hi` are distinct `&mut` slices of `out`, `zl`
         // and `zh` shared slices of another buffer.
-        return unsafe {
-            avx512::post_blocks(f32p(zl), f32p(zh), f32p_mut(lo), f32p_mut(hi), f32p(tw), np)
-        };
+        return unsafe { avx512::post_blocks(f32p(zl), f32p(zh), f32p_mut(lo), f32p_mut(hi), f32p(tw), np) };
     }
     #[allow(unreachable_code)]
     0
@@ -252,24 +206,7 @@ mod avx512 {
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn idx(f: fn(i32) -> i32) -> __m512i {
-        _mm512_setr_epi32(
-            f(0),
-            f(1),
-            f(2),
-            f(3),
-            f(4),
-            f(5),
-            f(6),
-            f(7),
-            f(8),
-            f(9),
-            f(10),
-            f(11),
-            f(12),
-            f(13),
-            f(14),
-            f(15),
-        )
+        _mm512_setr_epi32(f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7), f(8), f(9), f(10), f(11), f(12), f(13), f(14), f(15))
     }
 
     /// 16 complex f32 at `p` as (re, im) lanes: lane t holds complex t, or complex 15 − t when
@@ -282,15 +219,8 @@ mod avx512 {
     unsafe fn load(p: *const f32, rev: bool) -> (__m512, __m512) {
         // SAFETY: the caller's.
         let (a, b) = unsafe { (_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16))) };
-        let (e, o) = if rev {
-            (idx(|t| 30 - 2 * t), idx(|t| 31 - 2 * t))
-        } else {
-            (idx(|t| 2 * t), idx(|t| 2 * t + 1))
-        };
-        (
-            _mm512_permutex2var_ps(a, e, b),
-            _mm512_permutex2var_ps(a, o, b),
-        )
+        let (e, o) = if rev { (idx(|t| 30 - 2 * t), idx(|t| 31 - 2 * t)) } else { (idx(|t| 2 * t), idx(|t| 2 * t + 1)) };
+        (_mm512_permutex2var_ps(a, e, b), _mm512_permutex2var_ps(a, o, b))
     }
 
     /// The inverse of [`load`]: lanes (re, im) back to 16 interleaved complex f32 at `p`.
@@ -303,15 +233,9 @@ mod avx512 {
         // Output float t of the first (second) half is complex j = t/2 (8 + t/2): its lane is j,
         // or 15 − j when mirrored; re from index lane, im from 16 + lane.
         let (i0, i1) = if rev {
-            (
-                idx(|t| if t % 2 == 0 { 15 - t / 2 } else { 31 - t / 2 }),
-                idx(|t| if t % 2 == 0 { 7 - t / 2 } else { 23 - t / 2 }),
-            )
+            (idx(|t| if t % 2 == 0 { 15 - t / 2 } else { 31 - t / 2 }), idx(|t| if t % 2 == 0 { 7 - t / 2 } else { 23 - t / 2 }))
         } else {
-            (
-                idx(|t| if t % 2 == 0 { t / 2 } else { 16 + t / 2 }),
-                idx(|t| if t % 2 == 0 { 8 + t / 2 } else { 24 + t / 2 }),
-            )
+            (idx(|t| if t % 2 == 0 { t / 2 } else { 16 + t / 2 }), idx(|t| if t % 2 == 0 { 8 + t / 2 } else { 24 + t / 2 }))
         };
         // SAFETY: the caller's.
         unsafe {
@@ -331,12 +255,7 @@ mod avx512 {
         let oi = _mm512_mul_ps(_mm512_sub_ps(br, ar), half);
         let wor = _mm512_sub_ps(_mm512_mul_ps(wr, or), _mm512_mul_ps(wi, oi));
         let woi = _mm512_add_ps(_mm512_mul_ps(wr, oi), _mm512_mul_ps(wi, or));
-        [
-            _mm512_add_ps(er, wor),
-            _mm512_add_ps(ei, woi),
-            _mm512_sub_ps(er, wor),
-            _mm512_sub_ps(woi, ei),
-        ]
+        [_mm512_add_ps(er, wor), _mm512_add_ps(ei, woi), _mm512_sub_ps(er, wor), _mm512_sub_ps(woi, ei)]
     }
 
     /// f32 offsets of block `blk`'s forward and mirrored halves among `np` pairs.
@@ -350,14 +269,7 @@ mod avx512 {
     /// `lo`, `hi`, `hl`, `hh`, `tw` point to `2·np` f32 each, `lo` and `hi` overlap nothing else,
     /// and the CPU has AVX-512F.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn mul(
-        lo: *mut f32,
-        hi: *mut f32,
-        hl: *const f32,
-        hh: *const f32,
-        tw: *const f32,
-        np: usize,
-    ) -> usize {
+    pub(super) unsafe fn mul(lo: *mut f32, hi: *mut f32, hl: *const f32, hh: *const f32, tw: *const f32, np: usize) -> usize {
         let blocks = np / LANES;
         for blk in 0..blocks {
             let (i0, j0) = offsets(blk, np);
@@ -365,11 +277,7 @@ mod avx512 {
             unsafe {
                 let (pl, ph) = (lo.add(i0), hi.add(j0));
                 let ((ar, ai), (br, bi)) = (load(pl, false), load(ph, true));
-                let ((hkr, hki), (hmr, hmi), (wr, wi)) = (
-                    load(hl.add(i0), false),
-                    load(hh.add(j0), true),
-                    load(tw.add(i0), false),
-                );
+                let ((hkr, hki), (hmr, hmi), (wr, wi)) = (load(hl.add(i0), false), load(hh.add(j0), true), load(tw.add(i0), false));
                 let [xkr, xki, xmr, xmi] = post(ar, ai, br, bi, wr, wi);
                 // [`super::pair`]'s operations after `post`, in its order.
                 let ykr = _mm512_sub_ps(_mm512_mul_ps(xkr, hkr), _mm512_mul_ps(xki, hki));
@@ -392,24 +300,13 @@ mod avx512 {
     /// # Safety
     /// As [`mul`], with `zl`, `zh` read and `lo`, `hi` written.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn post_blocks(
-        zl: *const f32,
-        zh: *const f32,
-        lo: *mut f32,
-        hi: *mut f32,
-        tw: *const f32,
-        np: usize,
-    ) -> usize {
+    pub(super) unsafe fn post_blocks(zl: *const f32, zh: *const f32, lo: *mut f32, hi: *mut f32, tw: *const f32, np: usize) -> usize {
         let blocks = np / LANES;
         for blk in 0..blocks {
             let (i0, j0) = offsets(blk, np);
             // SAFETY: as in `mul`.
             unsafe {
-                let ((ar, ai), (br, bi), (wr, wi)) = (
-                    load(zl.add(i0), false),
-                    load(zh.add(j0), true),
-                    load(tw.add(i0), false),
-                );
+                let ((ar, ai), (br, bi), (wr, wi)) = (load(zl.add(i0), false), load(zh.add(j0), true), load(tw.add(i0), false));
                 let [xkr, xki, xmr, xmi] = post(ar, ai, br, bi, wr, wi);
                 store(lo.add(i0), xkr, xki, false);
                 store(hi.add(j0), xmr, xmi, true);
@@ -472,21 +369,13 @@ mod tests {
             mul_spectrum(&mut fast, &h, &tw);
             scalar(&mut slow, &h, &tw);
             for (k, (a, b)) in fast.iter().zip(&slow).enumerate() {
-                assert!(
-                    a.re.to_bits() == b.re.to_bits() && a.im.to_bits() == b.im.to_bits(),
-                    "N = {nn}, bin {k}: {a} vs {b}"
-                );
+                assert!(a.re.to_bits() == b.re.to_bits() && a.im.to_bits() == b.im.to_bits(), "N = {nn}, bin {k}: {a} vs {b}");
             }
             // post_spectrum: blocks vs one pair at a time, and against realfft's rfft of the
             // same real row (a different order of the same arithmetic: close, not equal).
             let x: Vec<f32> = (0..2 * nn).map(|_| rnd()).collect();
-            let mut zx: Vec<Complex<f32>> = x
-                .chunks_exact(2)
-                .map(|p| Complex::new(p[0], p[1]))
-                .collect();
-            rustfft::FftPlanner::<f32>::new()
-                .plan_fft_forward(nn)
-                .process(&mut zx);
+            let mut zx: Vec<Complex<f32>> = x.chunks_exact(2).map(|p| Complex::new(p[0], p[1])).collect();
+            rustfft::FftPlanner::<f32>::new().plan_fft_forward(nn).process(&mut zx);
             let mut got = vec![Complex::new(f32::NAN, f32::NAN); nn + 1];
             post_spectrum(&zx, &mut got, &tw);
             let mut want = vec![Complex::new(f32::NAN, f32::NAN); nn + 1];
@@ -499,23 +388,14 @@ mod tests {
                 want[nn / 2] = post(zx[nn / 2], zx[nn / 2], tw[nn / 2]).0;
             }
             for (k, (a, b)) in got.iter().zip(&want).enumerate() {
-                assert!(
-                    a.re.to_bits() == b.re.to_bits() && a.im.to_bits() == b.im.to_bits(),
-                    "post, N = {nn}, bin {k}: {a} vs {b}"
-                );
+                assert!(a.re.to_bits() == b.re.to_bits() && a.im.to_bits() == b.im.to_bits(), "post, N = {nn}, bin {k}: {a} vs {b}");
             }
             let mut xr = x.clone();
             let mut rf = vec![Complex::new(0.0f32, 0.0); nn + 1];
-            realfft::RealFftPlanner::<f32>::new()
-                .plan_fft_forward(2 * nn)
-                .process(&mut xr, &mut rf)
-                .unwrap();
+            realfft::RealFftPlanner::<f32>::new().plan_fft_forward(2 * nn).process(&mut xr, &mut rf).unwrap();
             let scale = rf.iter().map(|c| c.norm()).fold(1.0f32, f32::max);
             for (k, (a, b)) in got.iter().zip(&rf).enumerate() {
-                assert!(
-                    (a - b).norm() <= 1e-5 * scale,
-                    "post vs realfft, N = {nn}, bin {k}: {a} vs {b}"
-                );
+                assert!((a - b).norm() <= 1e-5 * scale, "post vs realfft, N = {nn}, bin {k}: {a} vs {b}");
             }
         }
     }

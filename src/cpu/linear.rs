@@ -3,10 +3,10 @@
 //! Matrices are row-major slices. PyTorch's `nn.Linear` keeps `weight` as `[out, in]`; these
 //! functions take that layout as-is.
 
-use super::reduce::{add_f64, col_sums_f64, matmul_sum_k};
-use crate::error::{check_len, shape_len, HyenaError, Result};
-use crate::scalar::Scalar;
 use rayon::prelude::*;
+use crate::error::{check_len, shape_len, HyenaError, Result};
+use super::reduce::{add_f64, col_sums_f64, matmul_sum_k};
+use crate::scalar::Scalar;
 
 /// Work (m·n·k) under which the GEMM runs on the calling thread only.
 const PARALLEL_THRESHOLD: usize = 1 << 18;
@@ -45,7 +45,11 @@ fn matmul_on<T: Scalar>(
     accumulate: bool,
     parallel: bool,
 ) -> Result<()> {
-    let (mn, mk, kn) = (m.checked_mul(n), m.checked_mul(k), k.checked_mul(n));
+    let (mn, mk, kn) = (
+        m.checked_mul(n),
+        m.checked_mul(k),
+        k.checked_mul(n),
+    );
     let (mn, mk, kn) = match (mn, mk, kn) {
         (Some(x), Some(y), Some(z)) => (x, y, z),
         _ => return Err(HyenaError::Invalid(format!("matmul {m}x{n}x{k} overflows"))),
@@ -63,20 +67,9 @@ fn matmul_on<T: Scalar>(
         return Ok(());
     }
     // Element strides (row stride, column stride) of op(A), op(B) and C.
-    let (a_rs, a_cs) = if trans_a {
-        (1isize, m as isize)
-    } else {
-        (k as isize, 1isize)
-    };
-    let (b_rs, b_cs) = if trans_b {
-        (1isize, k as isize)
-    } else {
-        (n as isize, 1isize)
-    };
-    let par = if parallel
-        && m.saturating_mul(n).saturating_mul(k) >= PARALLEL_THRESHOLD
-        && rayon::current_num_threads() > 1
-    {
+    let (a_rs, a_cs) = if trans_a { (1isize, m as isize) } else { (k as isize, 1isize) };
+    let (b_rs, b_cs) = if trans_b { (1isize, k as isize) } else { (n as isize, 1isize) };
+    let par = if parallel && m.saturating_mul(n).saturating_mul(k) >= PARALLEL_THRESHOLD && rayon::current_num_threads() > 1 {
         gemm::Parallelism::Rayon(rayon::current_num_threads())
     } else {
         gemm::Parallelism::None
@@ -118,13 +111,7 @@ fn matmul_on<T: Scalar>(
 /// at 4 KiB apart (L = 1K in f32) they all fall in one L1 set and evict each other, one miss per
 /// element (the filter's transposes were 3 % of a forward+backward's samples at L = 1K,
 /// docs/BENCHMARKS.md, "CPU backward at 1K and 8K"). Whole tile rows cost one miss per line.
-pub fn transpose_into<T: Scalar>(
-    src: &[T],
-    rows: usize,
-    cols: usize,
-    dst: &mut [T],
-    accumulate: bool,
-) -> Result<()> {
+pub fn transpose_into<T: Scalar>(src: &[T], rows: usize, cols: usize, dst: &mut [T], accumulate: bool) -> Result<()> {
     let n = shape_len("transpose [rows, cols]", &[rows, cols])?;
     check_len("transpose destination", dst.len(), n)?;
     transpose_strided_into(src, rows, cols, dst, rows, accumulate)
@@ -134,14 +121,7 @@ pub fn transpose_into<T: Scalar>(
 /// `dst[c·ld + r] (+)= src[r·cols + c]` (e.g. a block of positions written into the columns of a
 /// `[C, L]` tensor); other elements of `dst` are left as they are. `dst` must hold
 /// `(cols − 1)·ld + rows` elements at least.
-pub fn transpose_strided_into<T: Scalar>(
-    src: &[T],
-    rows: usize,
-    cols: usize,
-    dst: &mut [T],
-    ld: usize,
-    accumulate: bool,
-) -> Result<()> {
+pub fn transpose_strided_into<T: Scalar>(src: &[T], rows: usize, cols: usize, dst: &mut [T], ld: usize, accumulate: bool) -> Result<()> {
     check_transpose(src, cols, rows, cols, dst, ld)?;
     transpose_cols(src, cols, rows, cols, dst, ld, accumulate);
     Ok(())
@@ -150,14 +130,7 @@ pub fn transpose_strided_into<T: Scalar>(
 /// [`transpose_strided_into`] with the destination rows (the source's columns) split over the
 /// rayon pool in blocks of 16: the same values (a copy, or one addition per element), for
 /// transposes that would otherwise run on one thread between parallel passes.
-pub fn par_transpose_strided_into<T: Scalar>(
-    src: &[T],
-    rows: usize,
-    cols: usize,
-    dst: &mut [T],
-    ld: usize,
-    accumulate: bool,
-) -> Result<()> {
+pub fn par_transpose_strided_into<T: Scalar>(src: &[T], rows: usize, cols: usize, dst: &mut [T], ld: usize, accumulate: bool) -> Result<()> {
     par_transpose_cols_into(src, cols, rows, cols, dst, ld, accumulate)
 }
 
@@ -181,60 +154,36 @@ pub fn par_transpose_cols_into<T: Scalar>(
     }
     // Chunk j holds destination rows 16j.. (its last row may be a partial one: only its first
     // `rows` elements are written, and the check above guarantees them).
-    dst[..(cols - 1) * ld + rows]
-        .par_chunks_mut(CB * ld)
-        .enumerate()
-        .for_each(|(j, d)| {
-            let c0 = j * CB;
-            let cn = CB.min(cols - c0);
-            transpose_cols(&src[c0..], lds, rows, cn, d, ld, accumulate);
-        });
+    dst[..(cols - 1) * ld + rows].par_chunks_mut(CB * ld).enumerate().for_each(|(j, d)| {
+        let c0 = j * CB;
+        let cn = CB.min(cols - c0);
+        transpose_cols(&src[c0..], lds, rows, cn, d, ld, accumulate);
+    });
     Ok(())
 }
 
 /// The checks of [`transpose_strided_into`] / [`par_transpose_cols_into`] (source rows `lds`
 /// apart; `lds = cols`: a whole `[rows, cols]` source of exactly that length).
-fn check_transpose<T>(
-    src: &[T],
-    lds: usize,
-    rows: usize,
-    cols: usize,
-    dst: &[T],
-    ld: usize,
-) -> Result<()> {
+fn check_transpose<T>(src: &[T], lds: usize, rows: usize, cols: usize, dst: &[T], ld: usize) -> Result<()> {
     let n = shape_len("transpose [rows, cols]", &[rows, cols])?;
     if lds == cols {
         check_len("transpose source", src.len(), n)?;
     } else if lds < cols {
-        return Err(HyenaError::Invalid(format!(
-            "transpose: source stride {lds} < {cols} columns"
-        )));
+        return Err(HyenaError::Invalid(format!("transpose: source stride {lds} < {cols} columns")));
     }
     if n == 0 {
         return Ok(());
     }
-    let src_need = (rows - 1)
-        .checked_mul(lds)
-        .and_then(|x| x.checked_add(cols));
+    let src_need = (rows - 1).checked_mul(lds).and_then(|x| x.checked_add(cols));
     if src_need.is_none_or(|need| src.len() < need) {
-        return Err(HyenaError::shape(
-            "transpose source",
-            format!("≥ {} elements", src_need.unwrap_or(usize::MAX)),
-            src.len(),
-        ));
+        return Err(HyenaError::shape("transpose source", format!("≥ {} elements", src_need.unwrap_or(usize::MAX)), src.len()));
     }
     if ld < rows {
-        return Err(HyenaError::Invalid(format!(
-            "transpose: destination stride {ld} < {rows} rows"
-        )));
+        return Err(HyenaError::Invalid(format!("transpose: destination stride {ld} < {rows} rows")));
     }
     let need = (cols - 1).checked_mul(ld).and_then(|x| x.checked_add(rows));
     if need.is_none_or(|need| dst.len() < need) {
-        return Err(HyenaError::shape(
-            "transpose destination",
-            format!("≥ {} elements", need.unwrap_or(usize::MAX)),
-            dst.len(),
-        ));
+        return Err(HyenaError::shape("transpose destination", format!("≥ {} elements", need.unwrap_or(usize::MAX)), dst.len()));
     }
     Ok(())
 }
@@ -242,30 +191,14 @@ fn check_transpose<T>(
 /// `dst[c·ld + r] (+)= src[r·lds + c]` for `r < rows`, `c < cols`: the first `cols` columns of a
 /// source with rows `lds ≥ cols` apart. The caller checked (or built) the bounds: `src` holds
 /// `(rows − 1)·lds + cols` elements, `dst` `(cols − 1)·ld + rows`, and `ld ≥ rows`.
-fn transpose_cols<T: Scalar>(
-    src: &[T],
-    lds: usize,
-    rows: usize,
-    cols: usize,
-    dst: &mut [T],
-    ld: usize,
-    accumulate: bool,
-) {
+fn transpose_cols<T: Scalar>(src: &[T], lds: usize, rows: usize, cols: usize, dst: &mut [T], ld: usize, accumulate: bool) {
     if rows == 0 || cols == 0 {
         return;
     }
     // The bounds the AVX path relies on (an internal invariant: a failure is a bug here).
-    assert!(
-        src.len() >= (rows - 1) * lds + cols
-            && dst.len() >= (cols - 1) * ld + rows
-            && ld >= rows
-            && lds >= cols,
-        "transpose_cols bounds"
-    );
+    assert!(src.len() >= (rows - 1) * lds + cols && dst.len() >= (cols - 1) * ld + rows && ld >= rows && lds >= cols, "transpose_cols bounds");
     #[cfg(target_arch = "x86_64")]
-    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-        && is_x86_feature_detected!("avx")
-    {
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() && is_x86_feature_detected!("avx") {
         // SAFETY: T is f32 (same type, checked above), so the slices are f32 slices of the same
         // lengths; the CPU has AVX (checked above); the bounds were asserted above.
         unsafe {
@@ -311,15 +244,7 @@ fn transpose_cols<T: Scalar>(
 /// Exact: a copy (or one addition per element), the same results as the generic path.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
-unsafe fn transpose_f32_avx(
-    src: &[f32],
-    lds: usize,
-    rows: usize,
-    cols: usize,
-    dst: &mut [f32],
-    ld: usize,
-    accumulate: bool,
-) {
+unsafe fn transpose_f32_avx(src: &[f32], lds: usize, rows: usize, cols: usize, dst: &mut [f32], ld: usize, accumulate: bool) {
     use std::arch::x86_64::*;
     let (r8, c8) = (rows - rows % 8, cols - cols % 8);
     // Stripes of 64 source rows (their lines stay in L1 across the stripe's column blocks); each
@@ -364,11 +289,7 @@ unsafe fn transpose_f32_avx(
                 let q = dst.as_mut_ptr().add(c0 * ld + r0);
                 for (j, &v) in o.iter().enumerate() {
                     let d = q.add(j * ld);
-                    let v = if accumulate {
-                        _mm256_add_ps(_mm256_loadu_ps(d), v)
-                    } else {
-                        v
-                    };
+                    let v = if accumulate { _mm256_add_ps(_mm256_loadu_ps(d), v) } else { v };
                     _mm256_storeu_ps(d, v);
                 }
             }
@@ -403,34 +324,13 @@ pub fn linear_fwd<T: Scalar>(
 
 /// [`linear_fwd`] on the calling thread only (see [`matmul_on`]): the same arithmetic, the same
 /// bits.
-pub(crate) fn linear_fwd_serial<T: Scalar>(
-    x: &[T],
-    w: &[T],
-    bias: Option<&[T]>,
-    rows: usize,
-    d_in: usize,
-    d_out: usize,
-    y: &mut [T],
-) -> Result<()> {
+pub(crate) fn linear_fwd_serial<T: Scalar>(x: &[T], w: &[T], bias: Option<&[T]>, rows: usize, d_in: usize, d_out: usize, y: &mut [T]) -> Result<()> {
     linear_fwd_on(x, w, bias, rows, d_in, d_out, y, false)
 }
 
 #[allow(clippy::too_many_arguments)]
-fn linear_fwd_on<T: Scalar>(
-    x: &[T],
-    w: &[T],
-    bias: Option<&[T]>,
-    rows: usize,
-    d_in: usize,
-    d_out: usize,
-    y: &mut [T],
-    parallel: bool,
-) -> Result<()> {
-    check_len(
-        "linear weight",
-        w.len(),
-        shape_len("linear weight [out, in]", &[d_out, d_in])?,
-    )?;
+fn linear_fwd_on<T: Scalar>(x: &[T], w: &[T], bias: Option<&[T]>, rows: usize, d_in: usize, d_out: usize, y: &mut [T], parallel: bool) -> Result<()> {
+    check_len("linear weight", w.len(), shape_len("linear weight [out, in]", &[d_out, d_in])?)?;
     matmul_on(y, x, w, rows, d_out, d_in, false, true, false, parallel)?;
     if let Some(b) = bias {
         check_len("linear bias", b.len(), d_out)?;
@@ -457,11 +357,7 @@ pub fn linear_bwd<T: Scalar>(
     grad_w: &mut [T],
     grad_b: Option<&mut [T]>,
 ) -> Result<()> {
-    check_len(
-        "linear_bwd grad_y",
-        grad_y.len(),
-        shape_len("linear_bwd grad_y [rows, out]", &[rows, d_out])?,
-    )?;
+    check_len("linear_bwd grad_y", grad_y.len(), shape_len("linear_bwd grad_y [rows, out]", &[rows, d_out])?)?;
     if let Some(gx) = grad_x {
         matmul(gx, grad_y, w, rows, d_in, d_out, false, false, false)?;
     }

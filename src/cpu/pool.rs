@@ -40,10 +40,7 @@ struct Pool {
     bufs: Vec<(usize, Box<dyn Any + Send>)>,
 }
 
-static POOL: Mutex<Pool> = Mutex::new(Pool {
-    bytes: 0,
-    bufs: Vec::new(),
-});
+static POOL: Mutex<Pool> = Mutex::new(Pool { bytes: 0, bufs: Vec::new() });
 
 /// A kept buffer of the same type whose capacity is between `n` and `2n` (the smallest such),
 /// resized to `n` (stale contents; elements past the kept length are `fill`).
@@ -129,22 +126,12 @@ mod tests {
         let ptr = v.as_ptr();
         give(v);
         let w: Vec<u16> = try_take("w", 800, 0).unwrap();
-        assert_eq!(
-            (w.as_ptr(), w.len()),
-            (ptr, 800),
-            "a fitting kept buffer is reused"
-        );
+        assert_eq!((w.as_ptr(), w.len()), (ptr, 800), "a fitting kept buffer is reused");
         give(w);
         let big: Vec<u16> = take(1001, 1);
-        assert!(
-            big.as_ptr() != ptr && big.iter().all(|&x| x == 1),
-            "too small: a fresh buffer"
-        );
+        assert!(big.as_ptr() != ptr && big.iter().all(|&x| x == 1), "too small: a fresh buffer");
         let small: Vec<u16> = take(400, 2);
-        assert!(
-            small.as_ptr() != ptr && small.iter().all(|&x| x == 2),
-            "too wasteful: a fresh buffer"
-        );
+        assert!(small.as_ptr() != ptr && small.iter().all(|&x| x == 2), "too wasteful: a fresh buffer");
         let other: Vec<i16> = take(800, 3);
         assert!(other.iter().all(|&x| x == 3), "another type never gets it");
         release_buffers();
@@ -157,10 +144,7 @@ mod tests {
         big[0] = 0xdead;
         give(big);
         let again: Vec<u32> = take(MAX_BUF_BYTES / 4 + 1, 0);
-        assert_eq!(
-            again[0], 0,
-            "a buffer over MAX_BUF_BYTES is freed, not kept"
-        );
+        assert_eq!(again[0], 0, "a buffer over MAX_BUF_BYTES is freed, not kept");
         let mut fits: Vec<u8> = take(MAX_BUF_BYTES, 0);
         fits[0] = 1;
         give(fits);

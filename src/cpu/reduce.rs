@@ -80,12 +80,7 @@ unsafe fn dot_f64_avx512<T: Scalar>(x: &[T], y: &[T]) -> f64 {
 /// The lanes of a partial-sum array added pairwise (a fixed order), then `tail`.
 #[inline(always)]
 fn fold_lanes(acc: [f64; LANES], tail: f64) -> f64 {
-    let a = [
-        acc[0] + acc[4],
-        acc[1] + acc[5],
-        acc[2] + acc[6],
-        acc[3] + acc[7],
-    ];
+    let a = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
     ((a[0] + a[2]) + (a[1] + a[3])) + tail
 }
 
@@ -93,10 +88,7 @@ fn fold_lanes(acc: [f64; LANES], tail: f64) -> f64 {
 fn sum_lanes<T: Scalar>(x: &[T]) -> f64 {
     let mut acc = [0.0f64; LANES];
     let chunks = x.chunks_exact(LANES);
-    let tail = chunks
-        .remainder()
-        .iter()
-        .fold(0.0f64, |s, &v| s + v.as_f64());
+    let tail = chunks.remainder().iter().fold(0.0f64, |s, &v| s + v.as_f64());
     for c in chunks {
         for (a, &v) in acc.iter_mut().zip(c) {
             *a += v.as_f64();
@@ -111,11 +103,7 @@ fn dot_lanes<T: Scalar>(x: &[T], y: &[T]) -> f64 {
     let (x, y) = (&x[..n], &y[..n]);
     let mut acc = [0.0f64; LANES];
     let (xc, yc) = (x.chunks_exact(LANES), y.chunks_exact(LANES));
-    let tail = xc
-        .remainder()
-        .iter()
-        .zip(yc.remainder())
-        .fold(0.0f64, |s, (&a, &b)| s + a.as_f64() * b.as_f64());
+    let tail = xc.remainder().iter().zip(yc.remainder()).fold(0.0f64, |s, (&a, &b)| s + a.as_f64() * b.as_f64());
     for (cx, cy) in xc.zip(yc) {
         for ((a, &p), &q) in acc.iter_mut().zip(cx).zip(cy) {
             *a += p.as_f64() * q.as_f64();
@@ -131,11 +119,7 @@ pub fn col_sums_f64<T: Scalar>(acc: &mut [f64], x: &[T]) -> Result<()> {
         return Ok(());
     }
     if x.len() % cols != 0 {
-        return Err(HyenaError::shape(
-            "column sums",
-            format!("a multiple of {cols} elements"),
-            x.len(),
-        ));
+        return Err(HyenaError::shape("column sums", format!("a multiple of {cols} elements"), x.len()));
     }
     for row in x.chunks_exact(cols) {
         acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v.as_f64());
@@ -146,9 +130,7 @@ pub fn col_sums_f64<T: Scalar>(acc: &mut [f64], x: &[T]) -> Result<()> {
 /// `dst[i] += acc[i]`, rounded once to `T`.
 pub fn add_f64<T: Scalar>(dst: &mut [T], acc: &[f64]) -> Result<()> {
     check_len("accumulated gradient", acc.len(), dst.len())?;
-    dst.iter_mut()
-        .zip(acc)
-        .for_each(|(d, &a)| *d = T::lit(d.as_f64() + a));
+    dst.iter_mut().zip(acc).for_each(|(d, &a)| *d = T::lit(d.as_f64() + a));
     Ok(())
 }
 
@@ -180,25 +162,15 @@ pub fn matmul_sum_k<T: Scalar>(
         return Ok(());
     }
     // Element strides (row, column) of op(A), op(B), and the step of one k index in each.
-    let (a_rs, a_cs) = if trans_a {
-        (1isize, m as isize)
-    } else {
-        (k as isize, 1isize)
-    };
-    let (b_rs, b_cs) = if trans_b {
-        (1isize, k as isize)
-    } else {
-        (n as isize, 1isize)
-    };
+    let (a_rs, a_cs) = if trans_a { (1isize, m as isize) } else { (k as isize, 1isize) };
+    let (b_rs, b_cs) = if trans_b { (1isize, k as isize) } else { (n as isize, 1isize) };
     let (a_ks, b_ks) = (a_cs as usize, b_rs as usize);
     let mut part = vec![T::zero(); mn];
     let mut acc = vec![0.0f64; mn];
     for (a, b) in ab {
         for k0 in (0..k).step_by(K_CHUNK) {
             let kc = K_CHUNK.min(k - k0);
-            let par = if mn.saturating_mul(kc) >= PARALLEL_THRESHOLD
-                && rayon::current_num_threads() > 1
-            {
+            let par = if mn.saturating_mul(kc) >= PARALLEL_THRESHOLD && rayon::current_num_threads() > 1 {
                 gemm::Parallelism::Rayon(rayon::current_num_threads())
             } else {
                 gemm::Parallelism::None
@@ -231,9 +203,7 @@ pub fn matmul_sum_k<T: Scalar>(
                     par,
                 );
             }
-            acc.iter_mut()
-                .zip(&part)
-                .for_each(|(s, &v)| *s += v.as_f64());
+            acc.iter_mut().zip(&part).for_each(|(s, &v)| *s += v.as_f64());
         }
     }
     add_f64(c, &acc)
@@ -252,9 +222,7 @@ mod tests {
             let x: Vec<f32> = (0..n).map(|i| (i % 97) as f32 - 48.0).collect();
             let y: Vec<f32> = (0..n).map(|i| (i % 13) as f32 + 1.0).collect();
             let want_sum: f64 = (0..n).map(|i| (i % 97) as f64 - 48.0).sum();
-            let want_dot: f64 = (0..n)
-                .map(|i| ((i % 97) as f64 - 48.0) * ((i % 13) as f64 + 1.0))
-                .sum();
+            let want_dot: f64 = (0..n).map(|i| ((i % 97) as f64 - 48.0) * ((i % 13) as f64 + 1.0)).sum();
             assert_eq!(sum_f64(&x), want_sum, "sum, n = {n}");
             assert_eq!(dot_f64(&x, &y), want_dot, "dot, n = {n}");
             // Unequal lengths: the common prefix.
@@ -262,9 +230,7 @@ mod tests {
         }
         // Values that round differently in different orders: the dispatched path must still give
         // the portable path's bits.
-        let x: Vec<f32> = (0..1001)
-            .map(|i| ((i as f32) * 0.618_034).sin() * 1e3f32.powi(i % 3))
-            .collect();
+        let x: Vec<f32> = (0..1001).map(|i| ((i as f32) * 0.618_034).sin() * 1e3f32.powi(i % 3)).collect();
         let y: Vec<f32> = (0..1001).map(|i| ((i as f32) * 0.414_213).cos()).collect();
         assert_eq!(sum_f64(&x).to_bits(), sum_lanes(&x).to_bits());
         assert_eq!(dot_f64(&x, &y).to_bits(), dot_lanes(&x, &y).to_bits());

@@ -101,9 +101,7 @@ unsafe fn apply_avx2(v: &mut [f64], shift: i64, slow: fn(f64) -> f64) {
 fn apply_generic(v: &mut [f64], shift: i64, slow: fn(f64) -> f64) {
     for block in v.chunks_mut(BLOCK) {
         // `x.abs() <= REDUCE_MAX` is false for NaN too: such blocks take the exact path.
-        let fast = block
-            .iter()
-            .fold(true, |ok, x| ok & (x.abs() <= REDUCE_MAX));
+        let fast = block.iter().fold(true, |ok, x| ok & (x.abs() <= REDUCE_MAX));
         if fast {
             block.iter_mut().for_each(|x| *x = kernel(*x, shift));
         } else {
@@ -142,15 +140,7 @@ mod tests {
             let b = k as f64 * std::f64::consts::FRAC_PI_4;
             x.extend([b, b.next_up(), b.next_down()]);
         }
-        x.extend([
-            0.0,
-            -0.0,
-            1e-300,
-            REDUCE_MAX,
-            REDUCE_MAX * 2.0,
-            f64::NAN,
-            f64::INFINITY,
-        ]);
+        x.extend([0.0, -0.0, 1e-300, REDUCE_MAX, REDUCE_MAX * 2.0, f64::NAN, f64::INFINITY]);
         let mut out = x.clone();
         f(&mut out);
         let mut worst = 0.0f64;
@@ -162,10 +152,7 @@ mod tests {
             }
             let err = (o - e).abs();
             worst = worst.max(err);
-            assert!(
-                err <= 4.0 * f64::EPSILON / 2.0,
-                "{name}({v}) = {o:e}, std gives {e:e} (error {err:e})"
-            );
+            assert!(err <= 4.0 * f64::EPSILON / 2.0, "{name}({v}) = {o:e}, std gives {e:e} (error {err:e})");
         }
         eprintln!("{name}: worst absolute error {worst:e}");
     }

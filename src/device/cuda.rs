@@ -79,22 +79,15 @@ impl CudaDevice {
     /// Number of CUDA devices, or `NoDevice` when there is no driver.
     pub fn device_count() -> Result<usize> {
         if !Self::driver_present() {
-            return Err(HyenaError::NoDevice(
-                "the CUDA driver library (libcuda.so) is not installed".into(),
-            ));
+            return Err(HyenaError::NoDevice("the CUDA driver library (libcuda.so) is not installed".into()));
         }
         match catch_unwind(|| {
             drv::init()?;
             CudaContext::device_count()
         }) {
             Ok(Ok(n)) => Ok(n.max(0) as usize),
-            Ok(Err(e)) => Err(HyenaError::NoDevice(format!(
-                "cuInit/cuDeviceGetCount failed: {e:?}"
-            ))),
-            Err(p) => Err(HyenaError::NoDevice(format!(
-                "the CUDA driver could not be used: {}",
-                panic_text(&*p)
-            ))),
+            Ok(Err(e)) => Err(HyenaError::NoDevice(format!("cuInit/cuDeviceGetCount failed: {e:?}"))),
+            Err(p) => Err(HyenaError::NoDevice(format!("the CUDA driver could not be used: {}", panic_text(&*p)))),
         }
     }
 
@@ -108,11 +101,7 @@ impl CudaDevice {
         }
         let ctx = match catch_unwind(|| CudaContext::new(ordinal)) {
             Ok(Ok(c)) => c,
-            Ok(Err(e)) => {
-                return Err(HyenaError::NoDevice(format!(
-                    "cannot open CUDA device {ordinal}: {e:?}"
-                )))
-            }
+            Ok(Err(e)) => return Err(HyenaError::NoDevice(format!("cannot open CUDA device {ordinal}: {e:?}"))),
             Err(p) => {
                 return Err(HyenaError::NoDevice(format!(
                     "cannot open CUDA device {ordinal}: {}",
@@ -121,8 +110,7 @@ impl CudaDevice {
             }
         };
         let attr = |a: CUdevice_attribute| -> Result<i32> {
-            ctx.attribute(a)
-                .map_err(|e| driver_err("cuDeviceGetAttribute", e))
+            ctx.attribute(a).map_err(|e| driver_err("cuDeviceGetAttribute", e))
         };
         use CUdevice_attribute::*;
         let compute_capability = ctx
@@ -134,11 +122,8 @@ impl CudaDevice {
                 compute_capability.0, compute_capability.1
             )));
         }
-        let name = ctx
-            .name()
-            .unwrap_or_else(|_| format!("CUDA device {ordinal}"));
-        let max_shared_optin =
-            attr(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)?.max(0) as usize;
+        let name = ctx.name().unwrap_or_else(|_| format!("CUDA device {ordinal}"));
+        let max_shared_optin = attr(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)?.max(0) as usize;
         let max_threads_per_block = attr(CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK)?.max(0) as u32;
         let max_block = (
             attr(CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X)?.max(0) as u32,
@@ -154,9 +139,7 @@ impl CudaDevice {
         // cuModuleLoadData reads the fatbin through its header structs: hand it an 8-aligned copy.
         let image = kernels::FATBIN.to_vec();
         if image.as_ptr() as usize % 8 != 0 {
-            return Err(HyenaError::Device(
-                "fatbin copy is not 8-byte aligned".into(),
-            ));
+            return Err(HyenaError::Device("fatbin copy is not 8-byte aligned".into()));
         }
         let module = ctx
             .load_module(cudarc::nvrtc::Ptx::from_binary(image))
@@ -172,9 +155,9 @@ impl CudaDevice {
             })?;
         let mut functions = HashMap::new();
         for k in kernels::KERNELS {
-            let f = module.load_function(k.name).map_err(|e| {
-                driver_err(&format!("kernel `{}` missing from the fatbin", k.name), e)
-            })?;
+            let f = module
+                .load_function(k.name)
+                .map_err(|e| driver_err(&format!("kernel `{}` missing from the fatbin", k.name), e))?;
             functions.insert(k.name, f);
         }
         let stream = ctx.default_stream();
@@ -230,9 +213,7 @@ impl CudaDevice {
     }
 
     fn bind(&self) -> Result<()> {
-        self.ctx
-            .bind_to_thread()
-            .map_err(|e| driver_err("cuCtxSetCurrent", e))
+        self.ctx.bind_to_thread().map_err(|e| driver_err("cuCtxSetCurrent", e))
     }
 
     fn blas(&self) -> Result<&CudaBlas> {
@@ -261,16 +242,10 @@ impl CudaDevice {
             return Err(bad(format!("empty grid {g:?} or block {b:?}")));
         }
         if g.0 > self.max_grid.0 || g.1 > self.max_grid.1 || g.2 > self.max_grid.2 {
-            return Err(bad(format!(
-                "grid {g:?} exceeds the device maximum {:?}",
-                self.max_grid
-            )));
+            return Err(bad(format!("grid {g:?} exceeds the device maximum {:?}", self.max_grid)));
         }
         if b.0 > self.max_block.0 || b.1 > self.max_block.1 || b.2 > self.max_block.2 {
-            return Err(bad(format!(
-                "block {b:?} exceeds the device maximum {:?}",
-                self.max_block
-            )));
+            return Err(bad(format!("block {b:?} exceeds the device maximum {:?}", self.max_block)));
         }
         let threads = b.0 as u64 * b.1 as u64 * b.2 as u64;
         if threads > self.max_threads_per_block as u64 {
@@ -290,11 +265,7 @@ impl CudaDevice {
             .max(0) as usize;
         let limit = self.max_shared_optin.saturating_sub(static_smem);
         if dynamic > limit {
-            return Err(HyenaError::SharedMemory {
-                kernel: name.to_string(),
-                requested: dynamic,
-                limit,
-            });
+            return Err(HyenaError::SharedMemory { kernel: name.to_string(), requested: dynamic, limit });
         }
         if dynamic + static_smem <= DEFAULT_SHARED_LIMIT {
             return Ok(());
@@ -307,12 +278,7 @@ impl CudaDevice {
             CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
             dynamic as i32,
         )
-        .map_err(|e| {
-            driver_err(
-                &format!("opting `{name}` in to {dynamic} bytes of shared memory"),
-                e,
-            )
-        })?;
+        .map_err(|e| driver_err(&format!("opting `{name}` in to {dynamic} bytes of shared memory"), e))?;
         optin.insert(name, dynamic);
         Ok(())
     }
@@ -324,10 +290,7 @@ impl Device for CudaDevice {
     }
 
     fn name(&self) -> String {
-        format!(
-            "{} (sm_{}{})",
-            self.name, self.compute_capability.0, self.compute_capability.1
-        )
+        format!("{} (sm_{}{})", self.name, self.compute_capability.0, self.compute_capability.1)
     }
 
     fn max_shared_bytes(&self) -> usize {
@@ -345,8 +308,7 @@ impl Device for CudaDevice {
             unsafe { drv::malloc_async(self.stream.cu_stream(), bytes) }
                 .map_err(|e| driver_err(&format!("cuMemAllocAsync({bytes} bytes)"), e))?
         } else {
-            unsafe { drv::malloc_sync(bytes) }
-                .map_err(|e| driver_err(&format!("cuMemAlloc({bytes} bytes)"), e))?
+            unsafe { drv::malloc_sync(bytes) }.map_err(|e| driver_err(&format!("cuMemAlloc({bytes} bytes)"), e))?
         };
         self.allocs.insert(addr, bytes);
         Ok(addr)
@@ -462,46 +424,25 @@ impl Device for CudaDevice {
         self.allocs.check("gemm B", s.b, bytes(eb, "B")?)?;
         self.allocs.check("gemm C", s.c, bytes(ec, "C")?)?;
         let int = |v: usize, what: &str| -> Result<i32> {
-            i32::try_from(v)
-                .map_err(|_| HyenaError::Invalid(format!("gemm: {what} = {v} exceeds i32")))
+            i32::try_from(v).map_err(|_| HyenaError::Invalid(format!("gemm: {what} = {v} exceeds i32")))
         };
         let long = |v: usize, what: &str| -> Result<i64> {
-            i64::try_from(v)
-                .map_err(|_| HyenaError::Invalid(format!("gemm: {what} = {v} exceeds i64")))
+            i64::try_from(v).map_err(|_| HyenaError::Invalid(format!("gemm: {what} = {v} exceeds i64")))
         };
         let (m, n, k) = (int(s.m, "m")?, int(s.n, "n")?, int(s.k, "k")?);
         let (lda, ldb, ldc) = (int(s.lda, "lda")?, int(s.ldb, "ldb")?, int(s.ldc, "ldc")?);
-        let (sa, sb, sc) = (
-            long(s.stride_a, "stride_a")?,
-            long(s.stride_b, "stride_b")?,
-            long(s.stride_c, "stride_c")?,
-        );
+        let (sa, sb, sc) = (long(s.stride_a, "stride_a")?, long(s.stride_b, "stride_b")?, long(s.stride_c, "stride_c")?);
         let batch = int(s.batch, "batch")?;
         let op = |t: Trans| match t {
             Trans::N => cublasOperation_t::CUBLAS_OP_N,
             Trans::T => cublasOperation_t::CUBLAS_OP_T,
         };
         let (dt, compute) = match s.dtype {
-            DType::F32 if self.tf32() || s.tf32 => (
-                cudaDataType::CUDA_R_32F,
-                cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_TF32,
-            ),
-            DType::F32 => (
-                cudaDataType::CUDA_R_32F,
-                cublasComputeType_t::CUBLAS_COMPUTE_32F,
-            ),
-            DType::F64 => (
-                cudaDataType::CUDA_R_64F,
-                cublasComputeType_t::CUBLAS_COMPUTE_64F,
-            ),
-            DType::F16 => (
-                cudaDataType::CUDA_R_16F,
-                cublasComputeType_t::CUBLAS_COMPUTE_32F,
-            ),
-            DType::BF16 => (
-                cudaDataType::CUDA_R_16BF,
-                cublasComputeType_t::CUBLAS_COMPUTE_32F,
-            ),
+            DType::F32 if self.tf32() || s.tf32 => (cudaDataType::CUDA_R_32F, cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_TF32),
+            DType::F32 => (cudaDataType::CUDA_R_32F, cublasComputeType_t::CUBLAS_COMPUTE_32F),
+            DType::F64 => (cudaDataType::CUDA_R_64F, cublasComputeType_t::CUBLAS_COMPUTE_64F),
+            DType::F16 => (cudaDataType::CUDA_R_16F, cublasComputeType_t::CUBLAS_COMPUTE_32F),
+            DType::BF16 => (cudaDataType::CUDA_R_16BF, cublasComputeType_t::CUBLAS_COMPUTE_32F),
         };
         // alpha/beta live on the host, in the compute type.
         let (a32, b32) = (s.alpha as f32, s.beta as f32);
@@ -559,27 +500,17 @@ impl Device for CudaDevice {
 
     fn synchronize(&self) -> Result<()> {
         self.bind()?;
-        self.stream
-            .synchronize()
-            .map_err(|e| driver_err("cuStreamSynchronize", e))
+        self.stream.synchronize().map_err(|e| driver_err("cuStreamSynchronize", e))
     }
 
     /// CUDA events (timing enabled) recorded on the launch stream before and after `work`.
     fn time_ms(&self, work: &mut dyn FnMut() -> Result<()>) -> Result<f64> {
         self.bind()?;
         let flags = Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT);
-        let start = self
-            .stream
-            .record_event(flags)
-            .map_err(|e| driver_err("cuEventRecord", e))?;
+        let start = self.stream.record_event(flags).map_err(|e| driver_err("cuEventRecord", e))?;
         work()?;
-        let end = self
-            .stream
-            .record_event(flags)
-            .map_err(|e| driver_err("cuEventRecord", e))?;
-        let ms = start
-            .elapsed_ms(&end)
-            .map_err(|e| driver_err("cuEventElapsedTime", e))?;
+        let end = self.stream.record_event(flags).map_err(|e| driver_err("cuEventRecord", e))?;
+        let ms = start.elapsed_ms(&end).map_err(|e| driver_err("cuEventElapsedTime", e))?;
         Ok(ms as f64)
     }
 }

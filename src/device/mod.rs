@@ -75,12 +75,12 @@ impl DType {
     }
 }
 
-/// Types without uninitialised (padding) bytes, whose bytes [`as_bytes`] may show (bytemuck's
-/// trait, re-exported; every [`Pod`] type is one).
-pub use bytemuck::NoUninit;
 /// Plain old data (bytemuck's trait, re-exported): `Copy`, no padding, no references or
 /// pointers, every bit pattern a valid value. The element type of every [`DeviceBuffer`].
 pub use bytemuck::Pod;
+/// Types without uninitialised (padding) bytes, whose bytes [`as_bytes`] may show (bytemuck's
+/// trait, re-exported; every [`Pod`] type is one).
+pub use bytemuck::NoUninit;
 
 /// A storage element type of the kernels (a floating-point [`Pod`] with a [`DType`]).
 pub trait DeviceScalar: Pod + Default + Send + Sync + std::fmt::Debug {
@@ -172,9 +172,7 @@ impl DeviceKind {
             #[cfg(feature = "sim")]
             DeviceKind::Sim => Ok(Arc::new(sim::SimDevice::new())),
             #[allow(unreachable_patterns)]
-            other => Err(HyenaError::NotCompiled {
-                feature: other.feature(),
-            }),
+            other => Err(HyenaError::NotCompiled { feature: other.feature() }),
         }
     }
 }
@@ -332,10 +330,7 @@ pub trait Device: Send + Sync {
     /// effect is testable on the CPU. Devices that cannot honour `true` return an error.
     fn set_tf32(&self, on: bool) -> Result<()> {
         if on {
-            return Err(HyenaError::Invalid(format!(
-                "{}: TF32 GEMMs are not supported",
-                self.name()
-            )));
+            return Err(HyenaError::Invalid(format!("{}: TF32 GEMMs are not supported", self.name())));
         }
         Ok(())
     }
@@ -415,10 +410,7 @@ macro_rules! memory_accessors {
                 return Err(range_error(&range, self.len));
             }
             // In bounds of the allocation, so no overflow.
-            Ok((
-                self.addr + (range.start * std::mem::size_of::<T>()) as u64,
-                range.end - range.start,
-            ))
+            Ok((self.addr + (range.start * std::mem::size_of::<T>()) as u64, range.end - range.start))
         }
     };
 }
@@ -504,12 +496,7 @@ impl<T: Pod> DeviceBuffer<T> {
     pub fn alloc(dev: &Arc<dyn Device>, len: usize) -> Result<Self> {
         let bytes = byte_len::<T>(len)?;
         let addr = dev.alloc_raw(bytes.max(1))?;
-        Ok(Self {
-            dev: dev.clone(),
-            addr,
-            len,
-            _t: std::marker::PhantomData,
-        })
+        Ok(Self { dev: dev.clone(), addr, len, _t: std::marker::PhantomData })
     }
     /// Allocate and fill from a host slice.
     pub fn from_host(dev: &Arc<dyn Device>, src: &[T]) -> Result<Self> {
@@ -542,32 +529,17 @@ impl<T: Pod> DeviceBuffer<T> {
     }
     /// A read-only view of the whole buffer.
     pub fn as_view(&self) -> DeviceView<'_, T> {
-        DeviceView {
-            dev: &self.dev,
-            addr: self.addr,
-            len: self.len,
-            _t: std::marker::PhantomData,
-        }
+        DeviceView { dev: &self.dev, addr: self.addr, len: self.len, _t: std::marker::PhantomData }
     }
     /// A read-only view of elements `range` (e.g. `buf.view(1..n+1)` for a view misaligned by one
     /// element).
     pub fn view(&self, range: std::ops::Range<usize>) -> Result<DeviceView<'_, T>> {
         let (addr, len) = self.sub_range(range)?;
-        Ok(DeviceView {
-            dev: &self.dev,
-            addr,
-            len,
-            _t: std::marker::PhantomData,
-        })
+        Ok(DeviceView { dev: &self.dev, addr, len, _t: std::marker::PhantomData })
     }
     /// An exclusive (writable) view of the whole buffer.
     pub fn as_view_mut(&mut self) -> DeviceViewMut<'_, T> {
-        DeviceViewMut {
-            dev: &self.dev,
-            addr: self.addr,
-            len: self.len,
-            _t: std::marker::PhantomData,
-        }
+        DeviceViewMut { dev: &self.dev, addr: self.addr, len: self.len, _t: std::marker::PhantomData }
     }
     /// An exclusive (writable) view of elements `range`.
     pub fn view_mut(&mut self, range: std::ops::Range<usize>) -> Result<DeviceViewMut<'_, T>> {
@@ -577,9 +549,7 @@ impl<T: Pod> DeviceBuffer<T> {
     /// when `chunk` does not divide the length), like `slice::chunks_mut`.
     pub fn chunks_mut(&mut self, chunk: usize) -> Result<Vec<DeviceViewMut<'_, T>>> {
         if chunk == 0 {
-            return Err(HyenaError::Invalid(
-                "chunks_mut: chunk length must be positive".into(),
-            ));
+            return Err(HyenaError::Invalid("chunks_mut: chunk length must be positive".into()));
         }
         let mut rest = self.as_view_mut();
         let mut out = Vec::with_capacity(rest.len.div_ceil(chunk));
@@ -633,12 +603,7 @@ impl<'a, T: Pod> From<&'a DeviceBuffer<T>> for DeviceView<'a, T> {
 
 impl<'a, T: Pod> From<&'a DeviceView<'_, T>> for DeviceView<'a, T> {
     fn from(v: &'a DeviceView<'_, T>) -> Self {
-        DeviceView {
-            dev: v.dev,
-            addr: v.addr,
-            len: v.len,
-            _t: std::marker::PhantomData,
-        }
+        DeviceView { dev: v.dev, addr: v.addr, len: v.len, _t: std::marker::PhantomData }
     }
 }
 
@@ -657,12 +622,7 @@ impl<'a, T: Pod> DeviceView<'a, T> {
     /// The sub-view of elements `range`.
     pub fn view(&self, range: std::ops::Range<usize>) -> Result<DeviceView<'a, T>> {
         let (addr, len) = self.sub_range(range)?;
-        Ok(DeviceView {
-            dev: self.dev,
-            addr,
-            len,
-            _t: std::marker::PhantomData,
-        })
+        Ok(DeviceView { dev: self.dev, addr, len, _t: std::marker::PhantomData })
     }
     /// Copy the viewed elements to the host.
     pub fn to_host(&self) -> Result<Vec<T>> {
@@ -709,50 +669,22 @@ impl<'a, T: Pod> DeviceViewMut<'a, T> {
     }
     /// A read-only view of the same range, borrowing this one.
     pub fn as_view(&self) -> DeviceView<'_, T> {
-        DeviceView {
-            dev: self.dev,
-            addr: self.addr,
-            len: self.len,
-            _t: std::marker::PhantomData,
-        }
+        DeviceView { dev: self.dev, addr: self.addr, len: self.len, _t: std::marker::PhantomData }
     }
     /// A shorter-lived writable view of the same range (to lend it to one call and keep it).
     pub fn reborrow(&mut self) -> DeviceViewMut<'_, T> {
-        DeviceViewMut {
-            dev: self.dev,
-            addr: self.addr,
-            len: self.len,
-            _t: std::marker::PhantomData,
-        }
+        DeviceViewMut { dev: self.dev, addr: self.addr, len: self.len, _t: std::marker::PhantomData }
     }
     /// The writable sub-view of elements `range`, consuming this view.
     pub fn into_view_mut(self, range: std::ops::Range<usize>) -> Result<DeviceViewMut<'a, T>> {
         let (addr, len) = self.sub_range(range)?;
-        Ok(DeviceViewMut {
-            dev: self.dev,
-            addr,
-            len,
-            _t: std::marker::PhantomData,
-        })
+        Ok(DeviceViewMut { dev: self.dev, addr, len, _t: std::marker::PhantomData })
     }
     /// Split into the elements `..mid` and `mid..`, two disjoint writable views.
     pub fn split_at(self, mid: usize) -> Result<(DeviceViewMut<'a, T>, DeviceViewMut<'a, T>)> {
         let (addr, len) = self.sub_range(mid..self.len)?;
-        let head = DeviceViewMut {
-            dev: self.dev,
-            addr: self.addr,
-            len: mid,
-            _t: std::marker::PhantomData,
-        };
-        Ok((
-            head,
-            DeviceViewMut {
-                dev: self.dev,
-                addr,
-                len,
-                _t: std::marker::PhantomData,
-            },
-        ))
+        let head = DeviceViewMut { dev: self.dev, addr: self.addr, len: mid, _t: std::marker::PhantomData };
+        Ok((head, DeviceViewMut { dev: self.dev, addr, len, _t: std::marker::PhantomData }))
     }
     /// Copy the viewed elements to the host.
     pub fn to_host(&self) -> Result<Vec<T>> {
@@ -783,10 +715,7 @@ impl<'a, T: Pod> DeviceViewMut<'a, T> {
     pub fn copy_from(&mut self, src: DeviceView<'_, T>) -> Result<()> {
         crate::error::check_len("device copy source", src.len(), self.len)?;
         if !src.is_on(self.dev) {
-            return Err(HyenaError::Buffer {
-                name: "device copy source".into(),
-                problem: "belongs to another device".into(),
-            });
+            return Err(HyenaError::Buffer { name: "device copy source".into(), problem: "belongs to another device".into() });
         }
         if self.len == 0 {
             return Ok(());
@@ -794,10 +723,7 @@ impl<'a, T: Pod> DeviceViewMut<'a, T> {
         // SAFETY: `src` borrows its buffer shared and `self` borrows its own exclusively, so the
         // two ranges are live, disjoint (a range cannot be borrowed both ways), and nothing else
         // writes `src` or touches `self` during the copy (queued in stream order on a GPU).
-        unsafe {
-            self.dev
-                .copy_dtod_raw(src.addr, self.addr, byte_len::<T>(self.len)?)
-        }
+        unsafe { self.dev.copy_dtod_raw(src.addr, self.addr, byte_len::<T>(self.len)?) }
     }
 }
 
@@ -867,10 +793,7 @@ impl AllocTable {
 pub fn gemm_extents(s: &GemmSpec) -> Result<(usize, usize, usize)> {
     let bad = |msg: String| HyenaError::Invalid(format!("gemm: {msg}"));
     if s.m == 0 || s.n == 0 || s.k == 0 || s.batch == 0 {
-        return Err(bad(format!(
-            "m, n, k, batch must be > 0 (got {}, {}, {}, {})",
-            s.m, s.n, s.k, s.batch
-        )));
+        return Err(bad(format!("m, n, k, batch must be > 0 (got {}, {}, {}, {})", s.m, s.n, s.k, s.batch)));
     }
     // Stored (column-major) shape of each operand: rows x cols.
     let (ar, ac) = match s.trans_a {
@@ -906,10 +829,7 @@ impl<T: Pod> Drop for DeviceBuffer<T> {
         // SAFETY: the buffer is dropped, so no view of it exists and no operation borrowing it
         // is in progress; work queued earlier on a GPU is ordered before the free. The size is
         // the one allocated (it fitted then).
-        unsafe {
-            self.dev
-                .free_raw(self.addr, (self.len * std::mem::size_of::<T>()).max(1))
-        };
+        unsafe { self.dev.free_raw(self.addr, (self.len * std::mem::size_of::<T>()).max(1)) };
     }
 }
 

@@ -15,8 +15,8 @@ use super::{gemm_extents, DType, Device, DeviceKind, GemmSpec, LaunchConfig, Tra
 use crate::error::{HyenaError, Result};
 
 pub use cudasim::{
-    GlobalCounters, KernelSource as SimKernelSource, LaunchCounters, LineCount, MathCounters,
-    SharedCounters, ThreadOrder, Violation as SimViolation, DEFAULT_MAX_SHARED_BYTES,
+    GlobalCounters, KernelSource as SimKernelSource, LaunchCounters, LineCount, MathCounters, SharedCounters,
+    ThreadOrder, Violation as SimViolation, DEFAULT_MAX_SHARED_BYTES,
 };
 
 mod lib {
@@ -37,29 +37,10 @@ fn map_err(e: cudasim::SimError) -> HyenaError {
     use cudasim::SimError as E;
     match e {
         E::KernelNotBuilt(n) => HyenaError::KernelNotBuilt(n),
-        E::SharedMemory {
-            kernel,
-            requested,
-            limit,
-        } => HyenaError::SharedMemory {
-            kernel,
-            requested,
-            limit,
-        },
-        E::Buffer { what, problem } => HyenaError::Buffer {
-            name: what,
-            problem,
-        },
+        E::SharedMemory { kernel, requested, limit } => HyenaError::SharedMemory { kernel, requested, limit },
+        E::Buffer { what, problem } => HyenaError::Buffer { name: what, problem },
         e @ (E::Params { .. } | E::InvalidLaunch { .. }) => HyenaError::Invalid(e.to_string()),
-        E::Violation {
-            kernel,
-            kind,
-            message,
-        } => HyenaError::SimViolation {
-            kernel,
-            kind,
-            message,
-        },
+        E::Violation { kernel, kind, message } => HyenaError::SimViolation { kernel, kind, message },
         e @ (E::OutOfMemory(_) | E::Launch { .. }) => HyenaError::Device(e.to_string()),
     }
 }
@@ -80,24 +61,15 @@ impl Default for SimDevice {
 impl SimDevice {
     /// A simulator with H200-like limits (227 KiB of dynamic shared memory per block).
     pub fn new() -> Self {
-        SimDevice {
-            inner: cudasim::SimDevice::new(&lib::KERNELS),
-            tf32: Default::default(),
-        }
+        SimDevice { inner: cudasim::SimDevice::new(&lib::KERNELS), tf32: Default::default() }
     }
     /// Change the dynamic shared memory limit.
     pub fn with_max_shared_bytes(self, bytes: usize) -> Self {
-        SimDevice {
-            inner: self.inner.with_max_shared_bytes(bytes),
-            tf32: self.tf32,
-        }
+        SimDevice { inner: self.inner.with_max_shared_bytes(bytes), tf32: self.tf32 }
     }
     /// Change the thread order of the scheduler.
     pub fn with_thread_order(self, order: ThreadOrder) -> Self {
-        SimDevice {
-            inner: self.inner.with_thread_order(order),
-            tf32: self.tf32,
-        }
+        SimDevice { inner: self.inner.with_thread_order(order), tf32: self.tf32 }
     }
     /// Number of live allocations (for leak checks in tests).
     pub fn live_allocations(&self) -> usize {
@@ -149,11 +121,7 @@ fn gemm_run<T: Copy>(
                 }
                 let ci = c0 + i + j * s.ldc;
                 // beta == 0: C is not read (it may hold NaN), as in cuBLAS.
-                let v = if s.beta == 0.0 {
-                    s.alpha * acc
-                } else {
-                    s.alpha * acc + s.beta * load(s.c, ci)
-                };
+                let v = if s.beta == 0.0 { s.alpha * acc } else { s.alpha * acc + s.beta * load(s.c, ci) };
                 store(s.c, ci, v);
             }
         }
@@ -251,8 +219,7 @@ impl Device for SimDevice {
         let (ea, eb, ec) = gemm_extents(s)?;
         let es = s.dtype.size();
         let bytes = |e: usize, what: &str| {
-            e.checked_mul(es)
-                .ok_or_else(|| HyenaError::Invalid(format!("gemm: {what} extent overflows")))
+            e.checked_mul(es).ok_or_else(|| HyenaError::Invalid(format!("gemm: {what} extent overflows")))
         };
         self.check_range("gemm a", s.a, bytes(ea, "a")?)?;
         self.check_range("gemm b", s.b, bytes(eb, "b")?)?;
@@ -264,17 +231,10 @@ impl Device for SimDevice {
                 // the f32 GEMM, whose accumulation stays f32 as on the tensor cores.
                 // SAFETY: the extents were checked above; the copies outlive the GEMM.
                 let rounded = |p: u64, n: usize| -> Vec<f32> {
-                    unsafe { std::slice::from_raw_parts(p as *const f32, n) }
-                        .iter()
-                        .map(|&x| super::tf32_round(x))
-                        .collect()
+                    unsafe { std::slice::from_raw_parts(p as *const f32, n) }.iter().map(|&x| super::tf32_round(x)).collect()
                 };
                 let (ra, rb) = (rounded(s.a, ea), rounded(s.b, eb));
-                let spec = GemmSpec {
-                    a: ra.as_ptr() as u64,
-                    b: rb.as_ptr() as u64,
-                    ..*s
-                };
+                let spec = GemmSpec { a: ra.as_ptr() as u64, b: rb.as_ptr() as u64, ..*s };
                 unsafe { gemm_fast::<f32>(&spec, s.alpha as f32, s.beta as f32) }
             }
             DType::F32 => unsafe { gemm_fast::<f32>(s, s.alpha as f32, s.beta as f32) },

@@ -35,8 +35,8 @@
 //!   f64, `d W` as a register-tiled f64 product of the tile's `[F, 32]` and `[in, 32]` blocks); the output layer's two products (`g_last = OWᵀ·gout` with
 //!   `gout = grad_h ⊙ window`, and `grad_out_weight = gout·a_lastᵀ`, `2·C·F` f32 FLOPs each) are
 //!   f32 GEMMs ([`Device::gemm`]: cuBLAS on a GPU), on TF32 tensor cores for bf16/f16 storage
-//!   (operands rounded to TF32, accumulation f32; [`crate::ops::gemm::gemm_with`]). Reads `grad_h` once (`C·sizeof(T)` bytes per
-//!   position) and goes through f32 chunk workspaces (`gout [C, ·]`, `a_last` and `g_last
+//!   (operands rounded to TF32, accumulation f32; [`crate::ops::gemm::gemm_with`]). Reads
+//!   `grad_h` once (`C·sizeof(T)` bytes per position) and goes through f32 chunk workspaces (`gout [C, ·]`, `a_last` and `g_last
 //!   [F, ·]`, 32768 positions per chunk).
 //!
 //! # Determinism
@@ -469,9 +469,9 @@ pub fn implicit_filter_bwd<T: DeviceScalar>(
     // The output layer's two f32 GEMMs take TF32 tensor cores when the storage is 16-bit: their
     // operands come from 16-bit tensors (`gout` = grad_h ⊙ window, `a_n` from the f64 hidden
     // layers, OW), whose rounding (unit roundoff bf16 2⁻⁹, f16 2⁻¹¹) is no finer than TF32's
-    // operand rounding (2⁻¹¹); with f32 storage they stay f32 (the 1e-5 bound of the module docs). Measured on an H200 (2026-12-04, B = 1,
-    // L = 8K, f32 SIMT): 8192 × 64 × 768 in 107 µs and 64 × 768 × 1024 × 8 in 73 µs, 7x and 5x
-    // the model's time: a half-wave grid of SIMT tiles.
+    // operand rounding (2⁻¹¹); with f32 storage they stay f32 (the 1e-5 bound of the module
+    // docs). Measured on an H200 (2026-12-04, B = 1, L = 8K): 8192 × 64 × 768 107 → 28 µs and
+    // 64 × 768 × 1024 × 8 73 → 40 µs (f32 SIMT → TF32).
     let tf32 = T::DTYPE != crate::device::DType::F32;
     let ld = plan.ld;
     for l_off in (0..l).step_by(plan.chunk) {

@@ -4,8 +4,7 @@
 
 use super::{elementwise_config as config, launch, Args};
 use crate::device::{Device, DeviceScalar, DeviceView, DeviceViewMut};
-use crate::error::Result;
-use crate::error::HyenaError;
+use crate::error::{HyenaError, Result};
 use crate::kernels::{HyenaBiasFillParams, HyenaGateBwdParams, HyenaGateFwdParams};
 use std::sync::Arc;
 
@@ -139,7 +138,9 @@ pub fn bias_fill<'a, T: DeviceScalar>(
         .ok_or_else(|| HyenaError::Invalid(format!("bias_fill: rows {rows} x cols {cols} overflows usize")))?;
     let nb = bias.len();
     let need_nb = match how {
-        Broadcast::ByRow if nb == 0 && n > 0 => return Err(HyenaError::Invalid("bias_fill: by-row broadcast of an empty bias".into())),
+        Broadcast::ByRow if nb == 0 && n > 0 => {
+            return Err(HyenaError::Invalid("bias_fill: by-row broadcast of an empty bias".into()));
+        }
         Broadcast::ByRow => nb,
         Broadcast::ByColumn => cols,
     };
@@ -156,11 +157,11 @@ pub fn bias_fill<'a, T: DeviceScalar>(
         by_row: u32::from(how == Broadcast::ByRow),
         pad: 0,
     };
+    // The kernel's pack path also needs whole packs per row.
     let elem = std::mem::size_of::<T>();
-    let w = 16 / elem;
-    let items = if p.out % 16 == 0 && cols % w == 0 { n / w } else { n };
+    let work = if cols % (16 / elem) == 0 { items(&[p.out], n, elem) } else { n };
     // SAFETY: the kernel writes the rows * cols elements of out (borrowed exclusively, checked
     // to hold exactly that many and not to overlap bias) and reads bias at indices below nb
     // (by row: r % nb; by column: c < cols = nb, checked), all on `dev` (checked).
-    unsafe { launch(dev, &format!("hyena_bias_fill_{sfx}"), config(items), &p) }
+    unsafe { launch(dev, &format!("hyena_bias_fill_{sfx}"), config(work), &p) }
 }

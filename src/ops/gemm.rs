@@ -5,9 +5,7 @@
 //! and batch must fit inside its view; `C` is an exclusive view, so it overlaps neither input.
 
 use super::Args;
-use crate::device::{
-    gemm_extents, Device, DeviceScalar, DeviceView, DeviceViewMut, GemmSpec, Pod, Trans,
-};
+use crate::device::{gemm_extents, Device, DeviceScalar, DeviceView, DeviceViewMut, GemmSpec, Pod, Trans};
 use crate::error::Result;
 use std::sync::Arc;
 
@@ -94,11 +92,7 @@ pub fn gemm_with<T: DeviceScalar>(
         tf32,
     };
     let (ea, eb, ec) = gemm_extents(&spec)?;
-    Args::new(dev, "gemm")
-        .reach("A", &a.view, ea)
-        .reach("B", &b.view, eb)
-        .reach("C", &c.view, ec)
-        .check()?;
+    Args::new(dev, "gemm").reach("A", &a.view, ea).reach("B", &b.view, eb).reach("C", &c.view, ec).check()?;
     // SAFETY: the extents the GEMM touches lie inside the views (checked above), on `dev`; A and B
     // are borrowed shared and C exclusively (not overlapping them: checked) for this call, which
     // covers the queued GEMM (see `crate::device`).

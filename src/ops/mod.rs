@@ -15,9 +15,7 @@
 include!(concat!(env!("OUT_DIR"), "/ops_modules.rs"));
 pub mod gemm;
 
-use crate::device::{
-    as_bytes, DType, Device, DeviceView, DeviceViewMut, LaunchConfig, NoUninit, Pod,
-};
+use crate::device::{as_bytes, DType, Device, DeviceView, DeviceViewMut, LaunchConfig, NoUninit, Pod};
 use crate::error::{check_len, HyenaError, Result};
 use std::sync::Arc;
 
@@ -28,9 +26,7 @@ pub(crate) fn storage_suffix(dtype: DType, op: &str) -> Result<&'static str> {
         DType::F32 => Ok("f32"),
         DType::BF16 => Ok("bf16"),
         DType::F16 => Ok("f16"),
-        DType::F64 => Err(HyenaError::Dtype(format!(
-            "{op} kernels store f32, bf16 or f16; got f64"
-        ))),
+        DType::F64 => Err(HyenaError::Dtype(format!("{op} kernels store f32, bf16 or f16; got f64"))),
     }
 }
 
@@ -45,11 +41,7 @@ pub const ELEMENTWISE_MAX_GRID: u32 = 1056;
 pub(crate) fn elementwise_config(items: usize) -> LaunchConfig {
     let blocks = items.div_ceil(ELEMENTWISE_BLOCK as usize).max(1);
     let grid = blocks.min(ELEMENTWISE_MAX_GRID as usize) as u32;
-    LaunchConfig {
-        grid: (grid, 1, 1),
-        block: (ELEMENTWISE_BLOCK, 1, 1),
-        shared_bytes: 0,
-    }
+    LaunchConfig { grid: (grid, 1, 1), block: (ELEMENTWISE_BLOCK, 1, 1), shared_bytes: 0 }
 }
 
 /// A view a launch takes: inputs ([`DeviceView`]) are read, outputs ([`DeviceViewMut`]) written.
@@ -133,11 +125,7 @@ pub(crate) struct Args<'d> {
 impl<'d> Args<'d> {
     /// The arguments of the op `op` (the prefix of every error's argument name) on `dev`.
     pub fn new(dev: &'d Arc<dyn Device>, op: &'static str) -> Self {
-        Args {
-            dev,
-            op,
-            list: Vec::new(),
-        }
+        Args { dev, op, list: Vec::new() }
     }
 
     fn push<V: LaunchArg>(mut self, spec: &str, v: &V, need: Need) -> Self {
@@ -206,24 +194,15 @@ impl<'d> Args<'d> {
             }
         }
         if let Some(a) = self.list.iter().find(|a| !a.on_dev) {
-            return Err(HyenaError::Buffer {
-                name: a.name.clone(),
-                problem: "belongs to another device".into(),
-            });
+            return Err(HyenaError::Buffer { name: a.name.clone(), problem: "belongs to another device".into() });
         }
         for a in &self.list {
             if a.addr % a.align as u64 != 0 {
                 let problem = match a.align_why {
-                    None => format!(
-                        "address {:#x} is not aligned to its {}-byte element",
-                        a.addr, a.align
-                    ),
+                    None => format!("address {:#x} is not aligned to its {}-byte element", a.addr, a.align),
                     Some(why) => format!("not {}-byte aligned ({why})", a.align),
                 };
-                return Err(HyenaError::Buffer {
-                    name: a.name.clone(),
-                    problem,
-                });
+                return Err(HyenaError::Buffer { name: a.name.clone(), problem });
             }
         }
         for (i, x) in self.list.iter().enumerate() {
@@ -248,8 +227,7 @@ impl<'d> Args<'d> {
 
 /// `a·b`, or a typed error naming `what`.
 pub(crate) fn mul(a: usize, b: usize, what: &str) -> Result<usize> {
-    a.checked_mul(b)
-        .ok_or_else(|| HyenaError::Invalid(format!("{what} overflows ({a}·{b})")))
+    a.checked_mul(b).ok_or_else(|| HyenaError::Invalid(format!("{what} overflows ({a}·{b})")))
 }
 
 /// `a·b·c`, or a typed error naming `what`.
@@ -265,11 +243,7 @@ pub(crate) fn mul3(a: usize, b: usize, c: usize, what: &str) -> Result<usize> {
 /// As [`Device::launch_raw`]: every address in `p` comes from a view the caller holds for this
 /// call (inputs shared, outputs exclusive) or a workspace it owns until the launch completed,
 /// with sizes in `p` that keep the kernel inside them.
-pub(crate) unsafe fn launch<P: NoUninit>(
-    dev: &Arc<dyn Device>,
-    name: &str,
-    cfg: LaunchConfig,
-    p: &P,
-) -> Result<()> {
+pub(crate) unsafe fn launch<P: NoUninit>(dev: &Arc<dyn Device>, name: &str, cfg: LaunchConfig, p: &P) -> Result<()> {
     dev.launch_raw(name, cfg, as_bytes(std::slice::from_ref(p)))
 }
+

@@ -2,12 +2,9 @@
 //! central finite differences (f64), f32 against f64, causality, and typed errors on bad shapes.
 
 use hyena_kernels::cpu::fftconv::{
-    fftconv_bwd, fftconv_direct, fftconv_fwd, gated_fftconv_bwd, gated_fftconv_fwd, next_smooth,
-    FftConvPlan, Rows,
+    fftconv_bwd, fftconv_direct, fftconv_fwd, gated_fftconv_bwd, gated_fftconv_fwd, next_smooth, FftConvPlan, Rows,
 };
-use hyena_kernels::cpu::filter::{
-    filter_bwd, filter_fwd, modulation_deltas, positional_embedding, ImplicitFilter,
-};
+use hyena_kernels::cpu::filter::{filter_bwd, filter_fwd, modulation_deltas, positional_embedding, ImplicitFilter};
 use hyena_kernels::cpu::linear::{linear_bwd, linear_fwd, matmul};
 use hyena_kernels::cpu::shortconv::{shortconv_bwd, shortconv_fwd, shortconv_fwd_in_bias};
 use hyena_kernels::{rel_l2, HyenaError, Scalar};
@@ -82,16 +79,7 @@ fn fftconv_matches_direct_oracle() {
         let e = rel_l2(&y, &want);
         assert!(e < 1e-12, "f64 L={l}: {e:e}");
         let mut y32 = vec![f32::NAN; b * c * l];
-        fftconv_fwd(
-            &cast::<f32>(&u),
-            &cast::<f32>(&h),
-            &cast::<f32>(&d),
-            b,
-            c,
-            l,
-            &mut y32,
-        )
-        .unwrap();
+        fftconv_fwd(&cast::<f32>(&u), &cast::<f32>(&h), &cast::<f32>(&d), b, c, l, &mut y32).unwrap();
         let e = rel_l2(&y32, &want);
         assert!(e < 1e-5, "f32 L={l}: {e:e}");
     }
@@ -106,8 +94,7 @@ fn fftconv_backward_matches_finite_differences() {
         let h = rnd(&mut rng, c * l);
         let d = rnd(&mut rng, c);
         let g = rnd(&mut rng, b * c * l);
-        let loss =
-            |u: &[f64], h: &[f64], d: &[f64]| dot(&fftconv_direct(u, h, d, b, c, l).unwrap(), &g);
+        let loss = |u: &[f64], h: &[f64], d: &[f64]| dot(&fftconv_direct(u, h, d, b, c, l).unwrap(), &g);
         let gr = fftconv_bwd(&u, &h, &d, &g, b, c, l).unwrap();
         let e = rel_l2(&gr.grad_u, &fd(&u, |x| loss(x, &h, &d)));
         assert!(e < 1e-7, "grad_u L={l}: {e:e}");
@@ -119,16 +106,7 @@ fn fftconv_backward_matches_finite_differences() {
 }
 
 /// y = post ⊙ (h ∗ (pre ⊙ v) + D ⊙ (pre ⊙ v)) built from the oracle.
-fn gated_direct(
-    v: &[f64],
-    pre: &[f64],
-    post: &[f64],
-    h: &[f64],
-    d: &[f64],
-    b: usize,
-    c: usize,
-    l: usize,
-) -> Vec<f64> {
+fn gated_direct(v: &[f64], pre: &[f64], post: &[f64], h: &[f64], d: &[f64], b: usize, c: usize, l: usize) -> Vec<f64> {
     let a: Vec<f64> = v.iter().zip(pre).map(|(x, y)| x * y).collect();
     let s = fftconv_direct(&a, h, d, b, c, l).unwrap();
     s.iter().zip(post).map(|(x, y)| x * y).collect()
@@ -140,12 +118,7 @@ fn gated_conv_forward_and_backward() {
     for &l in &[1usize, 3, 17, 40] {
         let (b, c) = (2, 3);
         let n = b * c * l;
-        let (v, pre, post, g) = (
-            rnd(&mut rng, n),
-            rnd(&mut rng, n),
-            rnd(&mut rng, n),
-            rnd(&mut rng, n),
-        );
+        let (v, pre, post, g) = (rnd(&mut rng, n), rnd(&mut rng, n), rnd(&mut rng, n), rnd(&mut rng, n));
         let h = rnd(&mut rng, c * l);
         let d = rnd(&mut rng, c);
         let plan = FftConvPlan::<f64>::new(l).unwrap();
@@ -154,43 +127,15 @@ fn gated_conv_forward_and_backward() {
             Rows::contiguous(x, b, c, l).unwrap()
         }
         let mut y = vec![f64::NAN; n];
-        gated_fftconv_fwd(
-            &plan,
-            &hf,
-            &d,
-            rows(&v, b, c, l),
-            Some(rows(&pre, b, c, l)),
-            Some(rows(&post, b, c, l)),
-            &mut y,
-        )
-        .unwrap();
+        gated_fftconv_fwd(&plan, &hf, &d, rows(&v, b, c, l), Some(rows(&pre, b, c, l)), Some(rows(&post, b, c, l)), &mut y).unwrap();
         let e = rel_l2(&y, &gated_direct(&v, &pre, &post, &h, &d, b, c, l));
         assert!(e < 1e-12, "fwd L={l}: {e:e}");
-        let gr = gated_fftconv_bwd(
-            &plan,
-            &hf,
-            &d,
-            rows(&v, b, c, l),
-            Some(rows(&pre, b, c, l)),
-            Some(rows(&post, b, c, l)),
-            &g,
-        )
-        .unwrap();
-        let loss = |v: &[f64], p: &[f64], q: &[f64], h: &[f64], d: &[f64]| {
-            dot(&gated_direct(v, p, q, h, d, b, c, l), &g)
-        };
+        let gr = gated_fftconv_bwd(&plan, &hf, &d, rows(&v, b, c, l), Some(rows(&pre, b, c, l)), Some(rows(&post, b, c, l)), &g).unwrap();
+        let loss = |v: &[f64], p: &[f64], q: &[f64], h: &[f64], d: &[f64]| dot(&gated_direct(v, p, q, h, d, b, c, l), &g);
         let checks: [(&str, &[f64], Vec<f64>); 5] = [
             ("v", &gr.grad_v, fd(&v, |x| loss(x, &pre, &post, &h, &d))),
-            (
-                "pre",
-                gr.grad_pre.as_ref().unwrap(),
-                fd(&pre, |x| loss(&v, x, &post, &h, &d)),
-            ),
-            (
-                "post",
-                gr.grad_post.as_ref().unwrap(),
-                fd(&post, |x| loss(&v, &pre, x, &h, &d)),
-            ),
+            ("pre", gr.grad_pre.as_ref().unwrap(), fd(&pre, |x| loss(&v, x, &post, &h, &d))),
+            ("post", gr.grad_post.as_ref().unwrap(), fd(&post, |x| loss(&v, &pre, x, &h, &d))),
             ("h", &gr.grad_h, fd(&h, |x| loss(&v, &pre, &post, x, &d))),
             ("D", &gr.grad_d, fd(&d, |x| loss(&v, &pre, &post, &h, x))),
         ];
@@ -226,38 +171,14 @@ fn gated_conv_forward_at_the_spectral_pass_block_edges() {
             Rows::contiguous(x, b, c, l).unwrap()
         }
         let mut y = vec![f64::NAN; n];
-        gated_fftconv_fwd(
-            &plan,
-            &hf,
-            &d,
-            rows(&v, b, c, l),
-            Some(rows(&pre, b, c, l)),
-            Some(rows(&post, b, c, l)),
-            &mut y,
-        )
-        .unwrap();
+        gated_fftconv_fwd(&plan, &hf, &d, rows(&v, b, c, l), Some(rows(&pre, b, c, l)), Some(rows(&post, b, c, l)), &mut y).unwrap();
         let e = rel_l2(&y, &want);
         assert!(e < 1e-12, "f64 L={l} (N = {}): {e:e}", plan.fft_size() / 2);
-        let (v32, p32, q32, h32, d32) = (
-            cast::<f32>(&v),
-            cast::<f32>(&pre),
-            cast::<f32>(&post),
-            cast::<f32>(&h),
-            cast::<f32>(&d),
-        );
+        let (v32, p32, q32, h32, d32) = (cast::<f32>(&v), cast::<f32>(&pre), cast::<f32>(&post), cast::<f32>(&h), cast::<f32>(&d));
         let plan = FftConvPlan::<f32>::new(l).unwrap();
         let hf = plan.filter_spectra(&h32, c).unwrap();
         let mut y32 = vec![f32::NAN; n];
-        gated_fftconv_fwd(
-            &plan,
-            &hf,
-            &d32,
-            rows(&v32, b, c, l),
-            Some(rows(&p32, b, c, l)),
-            Some(rows(&q32, b, c, l)),
-            &mut y32,
-        )
-        .unwrap();
+        gated_fftconv_fwd(&plan, &hf, &d32, rows(&v32, b, c, l), Some(rows(&p32, b, c, l)), Some(rows(&q32, b, c, l)), &mut y32).unwrap();
         let e = rel_l2(&y32, &want);
         assert!(e < 1e-5, "f32 L={l}: {e:e}");
     }
@@ -285,25 +206,14 @@ fn fftconv_is_causal() {
         fftconv_fwd(&u2, &h, &d, b, c, l, &mut y1).unwrap();
         for ch in 0..c {
             for t in 0..t0 {
-                assert!(
-                    (y0[ch * l + t] - y1[ch * l + t]).abs() < 1e-9,
-                    "L={l}: y[{t}] depends on u[≥{t0}]"
-                );
+                assert!((y0[ch * l + t] - y1[ch * l + t]).abs() < 1e-9, "L={l}: y[{t}] depends on u[≥{t0}]");
             }
-            assert!(
-                (y0[ch * l + t0] - y1[ch * l + t0]).abs() > 1e-6,
-                "the perturbation must show at t0"
-            );
+            assert!((y0[ch * l + t0] - y1[ch * l + t0]).abs() > 1e-6, "the perturbation must show at t0");
         }
     }
 }
 
-fn small_filter(
-    rng: &mut impl Rng,
-    l_max: usize,
-    normalized: bool,
-    shift: f64,
-) -> ImplicitFilter<f64> {
+fn small_filter(rng: &mut impl Rng, l_max: usize, normalized: bool, shift: f64) -> ImplicitFilter<f64> {
     let (e, f, c) = (5, 6, 4);
     let (z, t) = positional_embedding::<f64>(e, l_max).unwrap();
     ImplicitFilter {
@@ -313,11 +223,7 @@ fn small_filter(
         l_max,
         z,
         t,
-        layers: vec![
-            (rnd(rng, f * e), rnd(rng, f)),
-            (rnd(rng, f * f), rnd(rng, f)),
-            (rnd(rng, f * f), rnd(rng, f)),
-        ],
+        layers: vec![(rnd(rng, f * e), rnd(rng, f)), (rnd(rng, f * f), rnd(rng, f)), (rnd(rng, f * f), rnd(rng, f))],
         freq: rnd(rng, f).iter().map(|x| 1.0 + x).collect(),
         out_weight: rnd(rng, c * f),
         deltas: modulation_deltas(c).unwrap(),
@@ -330,41 +236,29 @@ fn small_filter(
 #[test]
 fn filter_backward_matches_finite_differences() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-    for (normalized, shift, l, l_max) in [
-        (false, 0.0, 12, 12),
-        (false, 0.05, 9, 16),
-        (true, 0.0, 10, 10),
-    ] {
+    for (normalized, shift, l, l_max) in [(false, 0.0, 12, 12), (false, 0.05, 9, 16), (true, 0.0, 10, 10)] {
         let w = small_filter(&mut rng, l_max, normalized, shift);
         let g = rnd(&mut rng, w.channels * l);
         let (_, cache) = filter_fwd(&w, l).unwrap();
         let mut grads = w.zero_grads();
         filter_bwd(&w, &cache, &g, &mut grads).unwrap();
         let loss = |w: &ImplicitFilter<f64>| dot(&filter_fwd(w, l).unwrap().0, &g);
-        let check =
-            |name: &str, ours: &[f64], get: &dyn Fn(&mut ImplicitFilter<f64>) -> &mut Vec<f64>| {
-                let mut wc = w.clone();
-                let x0 = get(&mut wc).clone();
-                let want = fd(&x0, |x| {
-                    *get(&mut wc) = x.to_vec();
-                    loss(&wc)
-                });
-                let e = rel_l2(ours, &want);
-                assert!(
-                    e < 1e-6,
-                    "filter grad {name} (normalized={normalized}, shift={shift}): {e:e}"
-                );
-            };
+        let check = |name: &str, ours: &[f64], get: &dyn Fn(&mut ImplicitFilter<f64>) -> &mut Vec<f64>| {
+            let mut wc = w.clone();
+            let x0 = get(&mut wc).clone();
+            let want = fd(&x0, |x| {
+                *get(&mut wc) = x.to_vec();
+                loss(&wc)
+            });
+            let e = rel_l2(ours, &want);
+            assert!(e < 1e-6, "filter grad {name} (normalized={normalized}, shift={shift}): {e:e}");
+        };
         check("z", &grads.z, &|w| &mut w.z);
         check("freq", &grads.freq, &|w| &mut w.freq);
         check("out_weight", &grads.out_weight, &|w| &mut w.out_weight);
         for i in 0..3 {
-            check(&format!("layer{i}.weight"), &grads.layers[i].0, &|w| {
-                &mut w.layers[i].0
-            });
-            check(&format!("layer{i}.bias"), &grads.layers[i].1, &|w| {
-                &mut w.layers[i].1
-            });
+            check(&format!("layer{i}.weight"), &grads.layers[i].0, &|w| &mut w.layers[i].0);
+            check(&format!("layer{i}.bias"), &grads.layers[i].1, &|w| &mut w.layers[i].1);
         }
         // Rows of z past L get no gradient.
         assert!(grads.z[l * w.emb_dim..].iter().all(|&x| x == 0.0));
@@ -405,10 +299,7 @@ fn shortconv_forward_and_backward() {
             let ch = row % c;
             for t in 0..l {
                 let at = |s: isize| if s < 0 { 0.0 } else { x[row * l + s as usize] };
-                let want = w[ch * 3] * at(t as isize - 2)
-                    + w[ch * 3 + 1] * at(t as isize - 1)
-                    + w[ch * 3 + 2] * at(t as isize)
-                    + bias[ch];
+                let want = w[ch * 3] * at(t as isize - 2) + w[ch * 3 + 1] * at(t as isize - 1) + w[ch * 3 + 2] * at(t as isize) + bias[ch];
                 assert!((y[row * l + t] - want).abs() < 1e-12);
             }
         }
@@ -430,11 +321,7 @@ fn shortconv_in_bias_is_bias_then_conv() {
         for &l in &[1usize, 2, 3, 37, 1024] {
             let (b, c) = (2, 5);
             let x: Vec<T> = cast(&rnd(rng, b * c * l));
-            let (w, bias, ib): (Vec<T>, Vec<T>, Vec<T>) = (
-                cast(&rnd(rng, c * 3)),
-                cast(&rnd(rng, c)),
-                cast(&rnd(rng, c)),
-            );
+            let (w, bias, ib): (Vec<T>, Vec<T>, Vec<T>) = (cast(&rnd(rng, c * 3)), cast(&rnd(rng, c)), cast(&rnd(rng, c)));
             let mut xb = x.clone();
             for (row, r) in xb.chunks_exact_mut(l).enumerate() {
                 r.iter_mut().for_each(|v| *v = *v + ib[row % c]);
@@ -444,27 +331,15 @@ fn shortconv_in_bias_is_bias_then_conv() {
             let mut got = vec![T::nan(); b * c * l];
             shortconv_fwd_in_bias(&x, Some(&ib), &w, &bias, b, c, l, &mut got).unwrap();
             assert!(got.iter().all(|v| v.is_finite()), "every output written");
-            assert!(
-                got.iter()
-                    .zip(&want)
-                    .all(|(g, w)| g.as_f64().to_bits() == w.as_f64().to_bits()),
-                "{} l {l}: bits differ",
-                T::NAME
-            );
+            assert!(got.iter().zip(&want).all(|(g, w)| g.as_f64().to_bits() == w.as_f64().to_bits()), "{} l {l}: bits differ", T::NAME);
             // Without a bias it is shortconv_fwd itself, and the bias must matter.
             let mut plain = vec![T::nan(); b * c * l];
             shortconv_fwd_in_bias(&x, None, &w, &bias, b, c, l, &mut plain).unwrap();
             let mut direct = vec![T::nan(); b * c * l];
             shortconv_fwd(&x, &w, &bias, b, c, l, &mut direct).unwrap();
-            assert!(plain
-                .iter()
-                .zip(&direct)
-                .all(|(g, w)| g.as_f64().to_bits() == w.as_f64().to_bits()));
+            assert!(plain.iter().zip(&direct).all(|(g, w)| g.as_f64().to_bits() == w.as_f64().to_bits()));
             assert!(plain.iter().zip(&got).any(|(a, b)| a != b));
-            assert!(
-                shortconv_fwd_in_bias(&x, Some(&ib[..c - 1]), &w, &bias, b, c, l, &mut got)
-                    .is_err()
-            );
+            assert!(shortconv_fwd_in_bias(&x, Some(&ib[..c - 1]), &w, &bias, b, c, l, &mut got).is_err());
         }
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(71);
@@ -492,18 +367,7 @@ fn matmul_all_transposes_match_naive() {
                 matmul(&mut c, &a, &b, m, n, k, ta, tb, true).unwrap();
                 assert!(rel_l2(&c, &want) < 1e-13, "{m}x{n}x{k} ta={ta} tb={tb}");
                 let mut c32 = vec![0.5f32; m * n];
-                matmul(
-                    &mut c32,
-                    &cast::<f32>(&a),
-                    &cast::<f32>(&b),
-                    m,
-                    n,
-                    k,
-                    ta,
-                    tb,
-                    true,
-                )
-                .unwrap();
+                matmul(&mut c32, &cast::<f32>(&a), &cast::<f32>(&b), m, n, k, ta, tb, true).unwrap();
                 assert!(rel_l2(&c32, &want) < 1e-5);
             }
         }
@@ -523,23 +387,8 @@ fn linear_backward_matches_finite_differences() {
         linear_fwd(x, w, Some(b), rows, di, dout, &mut y).unwrap();
         dot(&y, &g)
     };
-    let (mut gx, mut gw, mut gb) = (
-        vec![f64::NAN; rows * di],
-        vec![0.0; dout * di],
-        vec![0.0; dout],
-    );
-    linear_bwd(
-        &x,
-        &w,
-        &g,
-        rows,
-        di,
-        dout,
-        Some(&mut gx),
-        &mut gw,
-        Some(&mut gb),
-    )
-    .unwrap();
+    let (mut gx, mut gw, mut gb) = (vec![f64::NAN; rows * di], vec![0.0; dout * di], vec![0.0; dout]);
+    linear_bwd(&x, &w, &g, rows, di, dout, Some(&mut gx), &mut gw, Some(&mut gb)).unwrap();
     assert!(rel_l2(&gx, &fd(&x, |v| fwd(v, &w, &bias))) < 1e-8);
     assert!(rel_l2(&gw, &fd(&w, |v| fwd(&x, v, &bias))) < 1e-8);
     assert!(rel_l2(&gb, &fd(&bias, |v| fwd(&x, &w, v))) < 1e-8);
@@ -549,27 +398,12 @@ fn linear_backward_matches_finite_differences() {
 fn bad_shapes_are_typed_errors() {
     let u = vec![1.0f64; 10];
     let mut y = vec![0.0f64; 10];
-    assert!(matches!(
-        fftconv_fwd(&u, &u[..4], &[1.0], 1, 1, 10, &mut y),
-        Err(HyenaError::Shape { .. })
-    ));
-    assert!(matches!(
-        fftconv_fwd(&u, &u, &[1.0], 1, 1, 0, &mut y),
-        Err(HyenaError::Length(_))
-    ));
-    assert!(matches!(
-        FftConvPlan::<f32>::new(0),
-        Err(HyenaError::Length(_))
-    ));
+    assert!(matches!(fftconv_fwd(&u, &u[..4], &[1.0], 1, 1, 10, &mut y), Err(HyenaError::Shape { .. })));
+    assert!(matches!(fftconv_fwd(&u, &u, &[1.0], 1, 1, 0, &mut y), Err(HyenaError::Length(_))));
+    assert!(matches!(FftConvPlan::<f32>::new(0), Err(HyenaError::Length(_))));
     let mut c = vec![0.0f64; 3];
-    assert!(matches!(
-        matmul(&mut c, &u, &u, 2, 2, 5, false, false, false),
-        Err(HyenaError::Shape { .. })
-    ));
-    assert!(matches!(
-        positional_embedding::<f64>(4, 10),
-        Err(HyenaError::Invalid(_))
-    ));
+    assert!(matches!(matmul(&mut c, &u, &u, 2, 2, 5, false, false, false), Err(HyenaError::Shape { .. })));
+    assert!(matches!(positional_embedding::<f64>(4, 10), Err(HyenaError::Invalid(_))));
     assert!(Rows::new(&u, 2, 1, 6, 6).is_err());
 }
 
@@ -581,21 +415,13 @@ fn bad_shapes_are_typed_errors() {
 /// typed errors.
 #[test]
 fn transposes_match_naive_and_reject_bad_shapes() {
-    use hyena_kernels::cpu::linear::{
-        par_transpose_cols_into, par_transpose_strided_into, transpose_strided_into,
-    };
+    use hyena_kernels::cpu::linear::{par_transpose_cols_into, par_transpose_strided_into, transpose_strided_into};
     fn run<T: hyena_kernels::Scalar + std::fmt::Debug>(to: impl Fn(f64) -> T) {
         let (rows, cols, lds, ld) = (37usize, 19usize, 23usize, 41usize);
-        let src: Vec<T> = (0..(rows - 1) * lds + cols)
-            .map(|i| to(1.0 + i as f64 * 0.25))
-            .collect();
+        let src: Vec<T> = (0..(rows - 1) * lds + cols).map(|i| to(1.0 + i as f64 * 0.25)).collect();
         for accumulate in [false, true] {
             for strided in [false, true] {
-                let s = if strided {
-                    &src[..]
-                } else {
-                    &src[..rows * cols]
-                };
+                let s = if strided { &src[..] } else { &src[..rows * cols] };
                 let sl = if strided { lds } else { cols };
                 let poison = to(-7.5);
                 let mut want = vec![poison; (cols - 1) * ld + rows + 5];
@@ -618,44 +444,19 @@ fn transposes_match_naive_and_reject_bad_shapes() {
                     outs.push(("par_transpose_strided_into", c));
                 }
                 for (name, got) in outs {
-                    assert!(
-                        got == want,
-                        "{name} strided={strided} accumulate={accumulate}"
-                    );
+                    assert!(got == want, "{name} strided={strided} accumulate={accumulate}");
                 }
             }
         }
         let mut dst = vec![to(0.0); (cols - 1) * ld + rows];
         let bad = [
             par_transpose_cols_into(&src, cols - 1, rows, cols, &mut dst, ld, false),
-            par_transpose_cols_into(
-                &src[..(rows - 1) * lds + cols - 1],
-                lds,
-                rows,
-                cols,
-                &mut dst,
-                ld,
-                false,
-            ),
-            par_transpose_cols_into(
-                &src,
-                lds,
-                rows,
-                cols,
-                &mut dst[..(cols - 1) * ld + rows - 1],
-                ld,
-                false,
-            ),
+            par_transpose_cols_into(&src[..(rows - 1) * lds + cols - 1], lds, rows, cols, &mut dst, ld, false),
+            par_transpose_cols_into(&src, lds, rows, cols, &mut dst[..(cols - 1) * ld + rows - 1], ld, false),
             par_transpose_cols_into(&src, lds, rows, cols, &mut dst, rows - 1, false),
         ];
         for (i, r) in bad.into_iter().enumerate() {
-            assert!(
-                matches!(
-                    r,
-                    Err(HyenaError::Invalid(_)) | Err(HyenaError::Shape { .. })
-                ),
-                "bad case {i}: {r:?}"
-            );
+            assert!(matches!(r, Err(HyenaError::Invalid(_)) | Err(HyenaError::Shape { .. })), "bad case {i}: {r:?}");
         }
     }
     run::<f32>(|x| x as f32);

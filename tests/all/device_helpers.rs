@@ -14,28 +14,13 @@ fn alloc_table_accepts_ranges_inside_one_allocation_only() {
     assert!(t.check("x", 0x1100, 64).is_ok());
     assert!(t.check("x", 0x1000, 0).is_ok());
     // Crossing into the adjacent allocation, past the end, before the start, unknown.
-    assert!(matches!(
-        t.check("x", 0x10f0, 32),
-        Err(HyenaError::Buffer { .. })
-    ));
-    assert!(matches!(
-        t.check("x", 0x1100, 65),
-        Err(HyenaError::Buffer { .. })
-    ));
-    assert!(matches!(
-        t.check("x", 0x0fff, 2),
-        Err(HyenaError::Buffer { .. })
-    ));
-    assert!(matches!(
-        t.check("x", u64::MAX, 2),
-        Err(HyenaError::Buffer { .. })
-    ));
+    assert!(matches!(t.check("x", 0x10f0, 32), Err(HyenaError::Buffer { .. })));
+    assert!(matches!(t.check("x", 0x1100, 65), Err(HyenaError::Buffer { .. })));
+    assert!(matches!(t.check("x", 0x0fff, 2), Err(HyenaError::Buffer { .. })));
+    assert!(matches!(t.check("x", u64::MAX, 2), Err(HyenaError::Buffer { .. })));
     assert_eq!(t.remove(0x1000), Some(256));
     assert_eq!(t.remove(0x1000), None);
-    assert!(matches!(
-        t.check("x", 0x1000, 1),
-        Err(HyenaError::Buffer { .. })
-    ));
+    assert!(matches!(t.check("x", 0x1000, 1), Err(HyenaError::Buffer { .. })));
     assert_eq!(t.len(), 1);
 }
 
@@ -66,14 +51,8 @@ fn spec(trans_a: Trans, trans_b: Trans, m: usize, n: usize, k: usize) -> GemmSpe
 #[test]
 fn gemm_extents_cover_every_batch_and_reject_bad_specs() {
     // Packed operands: extent = batch * rows * cols.
-    assert_eq!(
-        gemm_extents(&spec(Trans::N, Trans::N, 4, 5, 6)).unwrap(),
-        (72, 90, 60)
-    );
-    assert_eq!(
-        gemm_extents(&spec(Trans::T, Trans::T, 4, 5, 6)).unwrap(),
-        (72, 90, 60)
-    );
+    assert_eq!(gemm_extents(&spec(Trans::N, Trans::N, 4, 5, 6)).unwrap(), (72, 90, 60));
+    assert_eq!(gemm_extents(&spec(Trans::T, Trans::T, 4, 5, 6)).unwrap(), (72, 90, 60));
     // Padded leading dimension: the last column ends at ld*(cols-1)+rows.
     let mut s = spec(Trans::N, Trans::N, 4, 5, 6);
     s.lda = 10;

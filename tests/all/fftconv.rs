@@ -16,16 +16,13 @@ use crate::common;
 
 mod tcdft;
 
-use common::fftconv::{
-    check_bwd_reads_inner, check_fwd, check_fwd_inner, check_gated_bwd, fwd_case,
-};
-use common::{random, read_checked, rel_l2, widen, Storage};
+use common::fftconv::{check_bwd_reads_inner, check_fwd, check_fwd_inner, check_gated_bwd, fwd_case};
+use common::{read_checked, random, rel_l2, widen, Storage};
 use half::{bf16, f16};
 use hyena_kernels::cpu::fftconv::{fftconv_direct, FftConvPlan};
 use hyena_kernels::device::{Device, DeviceBuffer};
 use hyena_kernels::ops::fftconv::{
-    fft_size, fftconv_filter, gated_fftconv_bwd, gated_fftconv_fwd, spectrum_len,
-    GatedConvGradViews, LONG_MAX_LEN,
+    fft_size, fftconv_filter, gated_fftconv_bwd, gated_fftconv_fwd, spectrum_len, GatedConvGradViews, LONG_MAX_LEN,
 };
 use hyena_kernels::HyenaError;
 use rand::{rngs::StdRng, SeedableRng};
@@ -37,47 +34,21 @@ fn check<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, gates
     let k = fwd_case::<T>(bs, c, l, gates, seed);
     if l <= 1000 {
         // The direct oracle agrees with the FFT reference (guards the reference itself).
-        let (vf, pref, postf, hfl, df) = (
-            widen(&k.v),
-            widen(&k.pre),
-            widen(&k.post),
-            widen(&k.h),
-            widen(&k.d),
-        );
-        let a: Vec<f64> = if gates {
-            vf.iter().zip(&pref).map(|(x, g)| x * g).collect()
-        } else {
-            vf.clone()
-        };
+        let (vf, pref, postf, hfl, df) = (widen(&k.v), widen(&k.pre), widen(&k.post), widen(&k.h), widen(&k.d));
+        let a: Vec<f64> = if gates { vf.iter().zip(&pref).map(|(x, g)| x * g).collect() } else { vf.clone() };
         let mut direct = fftconv_direct(&a, &hfl, &df, bs, c, l).unwrap();
         if gates {
             direct.iter_mut().zip(&postf).for_each(|(o, g)| *o *= g);
         }
-        let tag = format!(
-            "{} gated_fftconv_fwd<{:?}> B={bs} C={c} L={l} gates={gates}",
-            dev.name(),
-            T::DTYPE
-        );
-        assert!(
-            rel_l2(&direct, &k.want) < 1e-12,
-            "{tag}: CPU FFT reference vs direct oracle"
-        );
+        let tag = format!("{} gated_fftconv_fwd<{:?}> B={bs} C={c} L={l} gates={gates}", dev.name(), T::DTYPE);
+        assert!(rel_l2(&direct, &k.want) < 1e-12, "{tag}: CPU FFT reference vs direct oracle");
     }
     check_fwd(dev, &k);
 }
 
 /// (L, B, C): short rows with several batches and channels, long ones with one row.
 fn shapes() -> Vec<(usize, usize, usize)> {
-    vec![
-        (1, 2, 3),
-        (2, 3, 2),
-        (3, 2, 2),
-        (17, 2, 3),
-        (255, 2, 2),
-        (1000, 1, 2),
-        (4097, 1, 1),
-        (16384, 1, 1),
-    ]
+    vec![(1, 2, 3), (2, 3, 2), (3, 2, 2), (17, 2, 3), (255, 2, 2), (1000, 1, 2), (4097, 1, 1), (16384, 1, 1)]
 }
 
 #[test]
@@ -106,18 +77,9 @@ fn gated_fftconv_fwd_bf16_f16_match_cpu() {
         // Branch fwd10: 1002 (B = 2: row 1 starts 4-byte but not 16-byte aligned), 8192 (radix 2,
         // two middle passes: the B = 16 target's shape, B = 2), 16384 (radix 4, v and pre read
         // again in the last pass: no room for a).
-        for (i, &(l, bs, c)) in [
-            (3, 2, 2),
-            (255, 1, 2),
-            (1000, 1, 1),
-            (1002, 2, 1),
-            (2048, 1, 1),
-            (6000, 1, 1),
-            (8192, 2, 1),
-            (16384, 1, 1),
-        ]
-        .iter()
-        .enumerate()
+        for (i, &(l, bs, c)) in [(3, 2, 2), (255, 1, 2), (1000, 1, 1), (1002, 2, 1), (2048, 1, 1), (6000, 1, 1), (8192, 2, 1), (16384, 1, 1)]
+            .iter()
+            .enumerate()
         {
             check::<bf16>(&dev, bs, c, l, true, 300 + i as u64);
             check::<f16>(&dev, bs, c, l, true, 400 + i as u64);
@@ -136,49 +98,17 @@ fn gated_fftconv_rejects_bad_arguments_with_typed_errors() {
         gated_fftconv_fwd(&dev, &h, &d, &v, None, None, bs, c, l, &mut y).unwrap();
         let e = gated_fftconv_fwd(&dev, &h, &d, &v, None, None, bs, c, 3, &mut y).unwrap_err();
         assert!(matches!(e, HyenaError::Shape { .. }), "{e}");
-        let e = gated_fftconv_fwd(
-            &dev,
-            &h,
-            &d,
-            &v,
-            Some(v.view(0..7).unwrap()),
-            None,
-            bs,
-            c,
-            l,
-            &mut y,
-        )
-        .unwrap_err();
+        let e = gated_fftconv_fwd(&dev, &h, &d, &v, Some(v.view(0..7).unwrap()), None, bs, c, l, &mut y).unwrap_err();
         assert!(matches!(e, HyenaError::Shape { .. }), "{e}");
         // An output overlapping an input (`y` = `v`) no longer compiles: `&mut v` and `&v` at once
         // (see the compile_fail example of `ops::gating::gate_fwd`).
-        let e = gated_fftconv_fwd(
-            &dev,
-            h.view(0..0).unwrap(),
-            &d,
-            v.view(0..0).unwrap(),
-            None,
-            None,
-            bs,
-            c,
-            0,
-            y.view_mut(0..0).unwrap(),
-        )
-        .unwrap_err();
+        let e = gated_fftconv_fwd(&dev, h.view(0..0).unwrap(), &d, v.view(0..0).unwrap(), None, None, bs, c, 0, y.view_mut(0..0).unwrap())
+            .unwrap_err();
         assert!(matches!(e, HyenaError::Length(_)), "{e}");
         // Beyond the multi-pass path: a TooLong error naming the limit (before any allocation).
         let long = LONG_MAX_LEN + 1;
         let e = gated_fftconv_fwd(&dev, &h, &d, &v, None, None, 1, 1, long, &mut y).unwrap_err();
-        assert!(
-            matches!(
-                &e,
-                HyenaError::TooLong {
-                    limit: LONG_MAX_LEN,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(&e, HyenaError::TooLong { limit: LONG_MAX_LEN, .. }), "{e}");
     }
 }
 
@@ -194,17 +124,8 @@ fn gated_fftconv_shared_memory_over_the_limit_is_an_error() {
 #[test]
 fn gated_fftconv_bwd_f32_matches_cpu() {
     for dev in common::devices() {
-        for (i, &(l, bs, c)) in [
-            (1, 2, 3),
-            (2, 3, 2),
-            (3, 2, 2),
-            (17, 3, 2),
-            (255, 2, 2),
-            (1000, 2, 1),
-            (4097, 1, 1),
-        ]
-        .iter()
-        .enumerate()
+        for (i, &(l, bs, c)) in
+            [(1, 2, 3), (2, 3, 2), (3, 2, 2), (17, 3, 2), (255, 2, 2), (1000, 2, 1), (4097, 1, 1)].iter().enumerate()
         {
             check_gated_bwd::<f32>(&dev, bs, c, l, true, 500 + i as u64);
         }
@@ -220,15 +141,7 @@ fn gated_fftconv_bwd_f32_matches_cpu() {
 fn gated_fftconv_bwd_bf16_matches_cpu() {
     for dev in common::devices() {
         check_gated_bwd::<bf16>(&dev, 2, 2, 100, true, 700);
-        for (i, &(l, bs, c)) in [
-            (255usize, 1usize, 2usize),
-            (2048, 1, 1),
-            (4096, 1, 1),
-            (6000, 1, 1),
-        ]
-        .iter()
-        .enumerate()
-        {
+        for (i, &(l, bs, c)) in [(255usize, 1usize, 2usize), (2048, 1, 1), (4096, 1, 1), (6000, 1, 1)].iter().enumerate() {
             check_gated_bwd::<bf16>(&dev, bs, c, l, true, 710 + i as u64);
             check_gated_bwd::<f16>(&dev, bs, c, l, true, 720 + i as u64);
         }
@@ -269,24 +182,10 @@ fn gated_fftconv_bwd_rejects_long_rows() {
             DeviceBuffer::<f32>::alloc(&dev, l).unwrap(),
             DeviceBuffer::<f32>::alloc(&dev, 1).unwrap(),
         );
-        let grads = GatedConvGradViews {
-            grad_v: gv.as_view_mut(),
-            grad_pre: None,
-            grad_post: None,
-            grad_h: gh.as_view_mut(),
-            grad_d: gd.as_view_mut(),
-        };
+        let grads =
+            GatedConvGradViews { grad_v: gv.as_view_mut(), grad_pre: None, grad_post: None, grad_h: gh.as_view_mut(), grad_d: gd.as_view_mut() };
         let e = gated_fftconv_bwd(&dev, &x, &d, &x, None, None, &x, 1, 1, l, grads).unwrap_err();
-        assert!(
-            matches!(
-                &e,
-                HyenaError::TooLong {
-                    limit: LONG_MAX_LEN,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(&e, HyenaError::TooLong { limit: LONG_MAX_LEN, .. }), "{e}");
     }
 }
 
@@ -317,12 +216,7 @@ fn check_filter<T: Storage>(dev: &Arc<dyn Device>, l: usize, c: usize, seed: u64
     }
     let plan = FftConvPlan::<f64>::new(half).unwrap();
     assert_eq!(plan.fft_size(), 2 * half);
-    let want: Vec<f64> = plan
-        .filter_spectra(&padded, c)
-        .unwrap()
-        .iter()
-        .flat_map(|z| [z.re, z.im])
-        .collect();
+    let want: Vec<f64> = plan.filter_spectra(&padded, c).unwrap().iter().flat_map(|z| [z.re, z.im]).collect();
     assert_eq!(k, want.len());
     let dh = DeviceBuffer::from_host(dev, &h).unwrap();
     let mut dhf = common::poisoned::<f32>(dev, k);
@@ -342,17 +236,7 @@ fn fftconv_filter_matches_cpu_spectrum() {
         // L = 8K; radix 4, two per step, at 16K), its remainder and the checked butterfly at the
         // row's end (6000, 8191); L = 6001 at C = 2: row 1 is not 4-byte aligned (checked path
         // throughout). Every length ≥ 2 puts the last pass's bin pairs in registers.
-        for (i, &(l, c)) in [
-            (6000usize, 1usize),
-            (6001, 2),
-            (8191, 1),
-            (8192, 2),
-            (16384, 1),
-            (2048, 1),
-        ]
-        .iter()
-        .enumerate()
-        {
+        for (i, &(l, c)) in [(6000usize, 1usize), (6001, 2), (8191, 1), (8192, 2), (16384, 1), (2048, 1)].iter().enumerate() {
             check_filter::<bf16>(&dev, l, c, 910 + i as u64);
             check_filter::<f16>(&dev, l, c, 920 + i as u64);
         }

@@ -19,15 +19,13 @@
 
 use crate::common;
 
-use common::fftconv::{
-    check_bwd_reads_inner, check_fwd, check_fwd_inner, check_gated_bwd, fwd_case,
-};
+use common::fftconv::{check_bwd_reads_inner, check_fwd, check_fwd_inner, check_gated_bwd, fwd_case};
 use common::{assert_close, poisoned, read_checked, Storage};
 use half::{bf16, f16};
 use hyena_kernels::device::{Device, DeviceBuffer};
 use hyena_kernels::ops::fftconv::{
-    fft_size, fftconv_filter, gated_fftconv_fwd, gated_fftconv_fwd_spectrum, spectrum_len,
-    BWD_SMEM_MAX_LEN, LONG_MAX_LEN, SMEM_MAX_LEN,
+    fft_size, fftconv_filter, gated_fftconv_fwd, gated_fftconv_fwd_spectrum, spectrum_len, BWD_SMEM_MAX_LEN, LONG_MAX_LEN,
+    SMEM_MAX_LEN,
 };
 use hyena_kernels::HyenaError;
 use std::sync::Arc;
@@ -38,12 +36,7 @@ fn check<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, gates
     assert!(l > SMEM_MAX_LEN);
     let t0 = std::time::Instant::now();
     check_fwd(dev, &fwd_case::<T>(bs, c, l, gates, seed));
-    eprintln!(
-        "{} long fwd<{:?}> B={bs} C={c} L={l}: {:.2} s",
-        dev.name(),
-        T::DTYPE,
-        t0.elapsed().as_secs_f64()
-    );
+    eprintln!("{} long fwd<{:?}> B={bs} C={c} L={l}: {:.2} s", dev.name(), T::DTYPE, t0.elapsed().as_secs_f64());
 }
 
 #[test]
@@ -89,20 +82,10 @@ fn long_spectrum_per_channel_group_matches_cpu() {
         for (c0, cg) in [(0usize, 1usize), (1, 2)] {
             let per = spectrum_len(cg, l).unwrap();
             let mut hf = poisoned::<f32>(&dev, per);
-            fftconv_filter(
-                &dev,
-                dh.view(c0 * l..(c0 + cg) * l).unwrap(),
-                cg,
-                l,
-                hf.view_mut(0..per).unwrap(),
-            )
-            .unwrap();
+            fftconv_filter(&dev, dh.view(c0 * l..(c0 + cg) * l).unwrap(), cg, l, hf.view_mut(0..per).unwrap()).unwrap();
             dev.synchronize().unwrap();
             let spec = read_checked("filter hf", &hf, per);
-            assert!(
-                spec.iter().all(|x| x.is_finite()),
-                "filter left hf entries unwritten"
-            );
+            assert!(spec.iter().all(|x| x.is_finite()), "filter left hf entries unwritten");
             let r = c0 * l..(c0 + cg) * l;
             gated_fftconv_fwd_spectrum(
                 &dev,
@@ -130,38 +113,12 @@ fn long_rows_beyond_the_limit_are_length_errors() {
         let x = DeviceBuffer::<f32>::alloc(&dev, 4).unwrap();
         let mut y = DeviceBuffer::<f32>::alloc(&dev, 4).unwrap();
         let long = LONG_MAX_LEN + 1;
-        assert!(
-            matches!(fft_size(long), Err(HyenaError::TooLong { len, limit: LONG_MAX_LEN, .. }) if len == long)
-        );
-        assert!(matches!(
-            spectrum_len(1, long),
-            Err(HyenaError::TooLong {
-                limit: LONG_MAX_LEN,
-                ..
-            })
-        ));
+        assert!(matches!(fft_size(long), Err(HyenaError::TooLong { len, limit: LONG_MAX_LEN, .. }) if len == long));
+        assert!(matches!(spectrum_len(1, long), Err(HyenaError::TooLong { limit: LONG_MAX_LEN, .. })));
         let e = gated_fftconv_fwd(&dev, &x, &x, &x, None, None, 1, 1, long, &mut y).unwrap_err();
-        assert!(
-            matches!(
-                &e,
-                HyenaError::TooLong {
-                    limit: LONG_MAX_LEN,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(&e, HyenaError::TooLong { limit: LONG_MAX_LEN, .. }), "{e}");
         let e = fftconv_filter(&dev, &x, 1, long, &mut y).unwrap_err();
-        assert!(
-            matches!(
-                &e,
-                HyenaError::TooLong {
-                    limit: LONG_MAX_LEN,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(&e, HyenaError::TooLong { limit: LONG_MAX_LEN, .. }), "{e}");
     }
 }
 
@@ -210,23 +167,11 @@ fn long_gated_fftconv_fwd_f32_longest() {
 /// (`common::fftconv::check_gated_bwd`), same bounds as the forward (each output is two fp32 FFTs
 /// of n points; grad_h and grad_D add a sum over the batch, in the frequency domain, in batch
 /// order). All outputs poisoned with NaN. Timed.
-fn check_bwd<T: Storage>(
-    dev: &Arc<dyn Device>,
-    bs: usize,
-    c: usize,
-    l: usize,
-    gates: bool,
-    seed: u64,
-) {
+fn check_bwd<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, gates: bool, seed: u64) {
     assert!(l > BWD_SMEM_MAX_LEN);
     let t0 = std::time::Instant::now();
     check_gated_bwd::<T>(dev, bs, c, l, gates, seed);
-    eprintln!(
-        "{} long bwd<{:?}> B={bs} C={c} L={l}: {:.2} s",
-        dev.name(),
-        T::DTYPE,
-        t0.elapsed().as_secs_f64()
-    );
+    eprintln!("{} long bwd<{:?}> B={bs} C={c} L={l}: {:.2} s", dev.name(), T::DTYPE, t0.elapsed().as_secs_f64());
 }
 
 #[test]
@@ -297,33 +242,14 @@ fn long_backward_on_an_sm80_sized_device_is_a_shared_memory_error() {
     let (c, l) = (2, 40000);
     let n = c * l;
     let up = |x: &[f32]| DeviceBuffer::from_host(&dev, x).unwrap();
-    let v = up(&(0..n)
-        .map(|i| ((i % 97) as f32 - 48.0) / 64.0)
-        .collect::<Vec<_>>());
-    let h = up(&(0..n)
-        .map(|i| ((i % 89) as f32 - 44.0) / 256.0)
-        .collect::<Vec<_>>());
+    let v = up(&(0..n).map(|i| ((i % 97) as f32 - 48.0) / 64.0).collect::<Vec<_>>());
+    let h = up(&(0..n).map(|i| ((i % 89) as f32 - 44.0) / 256.0).collect::<Vec<_>>());
     let d = up(&[0.5, -0.25]);
     let mut y = poisoned::<f32>(&dev, n);
-    gated_fftconv_fwd(
-        &dev,
-        &h,
-        &d,
-        &v,
-        None,
-        None,
-        1,
-        c,
-        l,
-        y.view_mut(0..n).unwrap(),
-    )
-    .unwrap();
+    gated_fftconv_fwd(&dev, &h, &d, &v, None, None, 1, c, l, y.view_mut(0..n).unwrap()).unwrap();
     dev.synchronize().unwrap();
     let got = read_checked("long forward on 163 KiB", &y, n);
-    assert!(
-        got.iter().all(|x| x.is_finite()),
-        "the long forward fits 163 KiB and writes all of y"
-    );
+    assert!(got.iter().all(|x| x.is_finite()), "the long forward fits 163 KiB and writes all of y");
     let mut g = [n, c * l, c].map(|k| poisoned::<f32>(&dev, k));
     let [gv, gh, gd] = &mut g;
     let grads = GatedConvGradViews {
@@ -341,9 +267,6 @@ fn long_backward_on_an_sm80_sized_device_is_a_shared_memory_error() {
     );
     dev.synchronize().unwrap();
     for (k, b) in g.iter().enumerate() {
-        assert!(
-            b.to_host().unwrap().iter().all(|x| x.is_nan()),
-            "gradient {k} written despite the error"
-        );
+        assert!(b.to_host().unwrap().iter().all(|x| x.is_nan()), "gradient {k} written despite the error");
     }
 }

@@ -24,13 +24,10 @@ use crate::common;
 
 use common::{poisoned, read_checked, Storage, MARGIN};
 use half::{bf16, f16};
-use hyena_kernels::cpu::filter::{
-    filter_bwd, filter_fwd, modulation_deltas, positional_embedding, ImplicitFilter,
-};
+use hyena_kernels::cpu::filter::{filter_bwd, filter_fwd, modulation_deltas, positional_embedding, ImplicitFilter};
 use hyena_kernels::device::{Device, DeviceBuffer};
 use hyena_kernels::ops::filter::{
-    implicit_filter_bwd, implicit_filter_fwd, FilterBuffers, FilterDims, FilterGradViews,
-    MAX_LAYERS,
+    implicit_filter_bwd, implicit_filter_fwd, FilterBuffers, FilterDims, FilterGradViews, MAX_LAYERS,
 };
 use hyena_kernels::HyenaError;
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -56,11 +53,7 @@ fn filter<T: Storage>(case: &Case, seed: u64) -> ImplicitFilter<f64> {
     let mut rng = StdRng::seed_from_u64(seed);
     let r = |v: f64| T::from_f64(v).to_f64();
     let (z, t) = positional_embedding::<f64>(case.e, case.l_max).unwrap();
-    let mut uni = |n: usize, a: f64| {
-        (0..n)
-            .map(|_| r(rng.random_range(-a..a)))
-            .collect::<Vec<f64>>()
-    };
+    let mut uni = |n: usize, a: f64| (0..n).map(|_| r(rng.random_range(-a..a))).collect::<Vec<f64>>();
     let mut layers = Vec::new();
     for i in 0..case.n_layers {
         let d_in = if i == 0 { case.e } else { case.f };
@@ -68,11 +61,7 @@ fn filter<T: Storage>(case: &Case, seed: u64) -> ImplicitFilter<f64> {
         layers.push((uni(case.f * d_in, a), uni(case.f, a)));
     }
     let out_weight = uni(case.c * case.f, 1.0 / (case.f as f64).sqrt());
-    let freq = if case.random_freq {
-        uni(case.f, 0.5).into_iter().map(|x| r(1.0 + x)).collect()
-    } else {
-        vec![1.0; case.f]
-    };
+    let freq = if case.random_freq { uni(case.f, 0.5).into_iter().map(|x| r(1.0 + x)).collect() } else { vec![1.0; case.f] };
     ImplicitFilter {
         emb_dim: case.e,
         width: case.f,
@@ -83,11 +72,7 @@ fn filter<T: Storage>(case: &Case, seed: u64) -> ImplicitFilter<f64> {
         layers,
         freq,
         out_weight,
-        deltas: modulation_deltas::<f64>(case.c)
-            .unwrap()
-            .into_iter()
-            .map(r)
-            .collect(),
+        deltas: modulation_deltas::<f64>(case.c).unwrap().into_iter().map(r).collect(),
         modulate: case.modulate,
         shift: case.shift,
         normalized: false,
@@ -113,11 +98,7 @@ impl<T: Storage> Grads<T> {
     fn new(dev: &Arc<dyn Device>, w: &ImplicitFilter<f64>) -> Self {
         Grads {
             z: poisoned(dev, w.z.len()),
-            layers: w
-                .layers
-                .iter()
-                .map(|(a, b)| (poisoned(dev, a.len()), poisoned(dev, b.len())))
-                .collect(),
+            layers: w.layers.iter().map(|(a, b)| (poisoned(dev, a.len()), poisoned(dev, b.len()))).collect(),
             freq: poisoned(dev, w.freq.len()),
             out_weight: poisoned(dev, w.out_weight.len()),
         }
@@ -138,23 +119,14 @@ impl<T: Storage> Grads<T> {
     fn read(&self, tag: &str, e: usize, l: usize) -> Vec<(String, Vec<f64>)> {
         let mut out = Vec::new();
         let z = read_checked(&format!("{tag} grad z"), &self.z, self.z.len() - MARGIN);
-        assert!(
-            z[l * e..].iter().all(|x| x.is_nan()),
-            "{tag}: grad z rows >= L were touched"
-        );
+        assert!(z[l * e..].iter().all(|x| x.is_nan()), "{tag}: grad z rows >= L were touched");
         out.push(("grad z".to_string(), z[..l * e].to_vec()));
         for (i, (a, b)) in self.layers.iter().enumerate() {
             out.push((format!("grad W{i}"), read_checked(tag, a, a.len() - MARGIN)));
             out.push((format!("grad b{i}"), read_checked(tag, b, b.len() - MARGIN)));
         }
-        out.push((
-            "grad freq".to_string(),
-            read_checked(tag, &self.freq, self.freq.len() - MARGIN),
-        ));
-        out.push((
-            "grad out_weight".to_string(),
-            read_checked(tag, &self.out_weight, self.out_weight.len() - MARGIN),
-        ));
+        out.push(("grad freq".to_string(), read_checked(tag, &self.freq, self.freq.len() - MARGIN)));
+        out.push(("grad out_weight".to_string(), read_checked(tag, &self.out_weight, self.out_weight.len() - MARGIN)));
         out
     }
 }
@@ -165,9 +137,7 @@ fn check<T: Storage>(dev: &Arc<dyn Device>, case: &Case, seed: u64) {
     let (e, c, l) = (case.e, case.c, case.l);
     let (h_ref, cache) = filter_fwd(&w, l).unwrap();
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
-    let gh: Vec<f64> = (0..c * l)
-        .map(|_| T::from_f64(rng.random_range(-1.0..1.0)).to_f64())
-        .collect();
+    let gh: Vec<f64> = (0..c * l).map(|_| T::from_f64(rng.random_range(-1.0..1.0)).to_f64()).collect();
     let mut g_ref = w.zero_grads();
     filter_bwd(&w, &cache, &gh, &mut g_ref).unwrap();
 
@@ -175,21 +145,13 @@ fn check<T: Storage>(dev: &Arc<dyn Device>, case: &Case, seed: u64) {
     let views = bufs.views();
     let dims = FilterDims::of(&w, l);
     let mut h = poisoned::<T>(dev, c * l);
-    implicit_filter_fwd(dev, &views, &dims, h.view_mut(0..c * l).unwrap())
-        .unwrap_or_else(|e| panic!("{tag}: {e}"));
+    implicit_filter_fwd(dev, &views, &dims, h.view_mut(0..c * l).unwrap()).unwrap_or_else(|e| panic!("{tag}: {e}"));
     dev.synchronize().unwrap();
-    assert_close(
-        &format!("{tag} h"),
-        &read_checked(&tag, &h, c * l),
-        &h_ref,
-        T::BOUND,
-    );
+    assert_close(&format!("{tag} h"), &read_checked(&tag, &h, c * l), &h_ref, T::BOUND);
 
-    let dgh = DeviceBuffer::from_host(dev, &gh.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>())
-        .unwrap();
+    let dgh = DeviceBuffer::from_host(dev, &gh.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>()).unwrap();
     let mut grads = Grads::<T>::new(dev, &w);
-    implicit_filter_bwd(dev, &views, &dims, dgh.as_view(), grads.views())
-        .unwrap_or_else(|e| panic!("{tag}: {e}"));
+    implicit_filter_bwd(dev, &views, &dims, dgh.as_view(), grads.views()).unwrap_or_else(|e| panic!("{tag}: {e}"));
     let got = grads.read(&tag, e, l);
     let mut want = vec![g_ref.z[..l * e].to_vec()];
     for (a, b) in &g_ref.layers {
@@ -206,10 +168,7 @@ fn check<T: Storage>(dev: &Arc<dyn Device>, case: &Case, seed: u64) {
     let mut again = Grads::<T>::new(dev, &w);
     implicit_filter_bwd(dev, &views, &dims, dgh.as_view(), again.views()).unwrap();
     for ((name, a), (_, b)) in again.read(&tag, e, l).iter().zip(&got) {
-        assert!(
-            a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()),
-            "{tag}: {name} differs between two runs"
-        );
+        assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()), "{tag}: {name} differs between two runs");
     }
 }
 
@@ -264,17 +223,7 @@ fn filter_f16_matches_cpu() {
 /// the grad_h · window kernel).
 #[test]
 fn filter_f32_long_four_layers() {
-    let case = Case {
-        l: 4097,
-        l_max: 4100,
-        e: 9,
-        f: 32,
-        c: 40,
-        n_layers: 4,
-        modulate: true,
-        shift: 0.05,
-        random_freq: true,
-    };
+    let case = Case { l: 4097, l_max: 4100, e: 9, f: 32, c: 40, n_layers: 4, modulate: true, shift: 0.05, random_freq: true };
     for dev in common::devices() {
         check::<f32>(&dev, &case, 4242);
     }
@@ -288,28 +237,8 @@ fn filter_f32_long_four_layers() {
 /// unaligned row run, and the last tile's partial pair of positions is stored element-wise.
 #[test]
 fn filter_fwd_channels_split_over_blocks() {
-    let a = Case {
-        l: 4097,
-        l_max: 4100,
-        e: 5,
-        f: 16,
-        c: 300,
-        n_layers: 2,
-        modulate: true,
-        shift: 0.05,
-        random_freq: true,
-    };
-    let b = Case {
-        l: 1101,
-        l_max: 1101,
-        e: 3,
-        f: 8,
-        c: 773,
-        n_layers: 1,
-        modulate: true,
-        shift: 0.0,
-        random_freq: true,
-    };
+    let a = Case { l: 4097, l_max: 4100, e: 5, f: 16, c: 300, n_layers: 2, modulate: true, shift: 0.05, random_freq: true };
+    let b = Case { l: 1101, l_max: 1101, e: 3, f: 8, c: 773, n_layers: 1, modulate: true, shift: 0.0, random_freq: true };
     for dev in common::devices() {
         check::<bf16>(&dev, &a, 300);
         check::<f32>(&dev, &a, 301);
@@ -321,17 +250,7 @@ fn filter_fwd_channels_split_over_blocks() {
 /// to keep the simulator's time down.
 #[test]
 fn filter_l16384_every_storage() {
-    let case = Case {
-        l: 16384,
-        l_max: 16384,
-        e: 5,
-        f: 8,
-        c: 3,
-        n_layers: 3,
-        modulate: true,
-        shift: 0.05,
-        random_freq: true,
-    };
+    let case = Case { l: 16384, l_max: 16384, e: 5, f: 8, c: 3, n_layers: 3, modulate: true, shift: 0.05, random_freq: true };
     for dev in common::devices() {
         check::<f32>(&dev, &case, 16384);
         check::<bf16>(&dev, &case, 16385);
@@ -345,17 +264,7 @@ fn filter_l16384_every_storage() {
 /// simulator's time down.
 #[test]
 fn filter_bwd_two_chunks() {
-    let case = Case {
-        l: 32768 + 100,
-        l_max: 32768 + 101,
-        e: 3,
-        f: 4,
-        c: 2,
-        n_layers: 1,
-        modulate: true,
-        shift: 0.05,
-        random_freq: true,
-    };
+    let case = Case { l: 32768 + 100, l_max: 32768 + 101, e: 3, f: 4, c: 2, n_layers: 1, modulate: true, shift: 0.05, random_freq: true };
     for dev in common::devices() {
         check::<f32>(&dev, &case, 32868);
     }
@@ -363,17 +272,7 @@ fn filter_bwd_two_chunks() {
 
 #[test]
 fn filter_rejects_bad_arguments_with_typed_errors() {
-    let case = Case {
-        l: 10,
-        l_max: 12,
-        e: 5,
-        f: 8,
-        c: 3,
-        n_layers: 2,
-        modulate: true,
-        shift: 0.0,
-        random_freq: false,
-    };
+    let case = Case { l: 10, l_max: 12, e: 5, f: 8, c: 3, n_layers: 2, modulate: true, shift: 0.0, random_freq: false };
     for dev in common::devices() {
         let w = filter::<f32>(&case, 7);
         let bufs = FilterBuffers::<f32>::upload(&dev, &w).unwrap();
@@ -383,20 +282,12 @@ fn filter_rejects_bad_arguments_with_typed_errors() {
         let mut hv = h.view_mut(0..case.c * case.l).unwrap();
         let untouched = |h: &DeviceBuffer<f32>| h.to_host().unwrap().iter().all(|x| x.is_nan());
         // L > l_max and L = 0: Length.
-        let e =
-            implicit_filter_fwd(&dev, &views, &FilterDims { l: 13, ..dims }, &mut hv).unwrap_err();
+        let e = implicit_filter_fwd(&dev, &views, &FilterDims { l: 13, ..dims }, &mut hv).unwrap_err();
         assert!(matches!(e, HyenaError::Length(_)), "{e}");
-        let e =
-            implicit_filter_fwd(&dev, &views, &FilterDims { l: 0, ..dims }, &mut hv).unwrap_err();
+        let e = implicit_filter_fwd(&dev, &views, &FilterDims { l: 0, ..dims }, &mut hv).unwrap_err();
         assert!(matches!(e, HyenaError::Length(_)), "{e}");
         // Wrong lengths: Shape.
-        let e = implicit_filter_fwd(
-            &dev,
-            &views,
-            &dims,
-            hv.reborrow().into_view_mut(0..case.c * case.l - 1).unwrap(),
-        )
-        .unwrap_err();
+        let e = implicit_filter_fwd(&dev, &views, &dims, hv.reborrow().into_view_mut(0..case.c * case.l - 1).unwrap()).unwrap_err();
         assert!(matches!(e, HyenaError::Shape { .. }), "{e}");
         let mut bad = views.clone();
         bad.z = bufs.z.view(0..bufs.z.len() - 1).unwrap();
@@ -417,16 +308,7 @@ fn filter_rejects_bad_arguments_with_typed_errors() {
         bad.layers.clear();
         let e = implicit_filter_fwd(&dev, &bad, &dims, &mut hv).unwrap_err();
         assert!(matches!(e, HyenaError::Invalid(_)), "{e}");
-        let e = implicit_filter_fwd(
-            &dev,
-            &views,
-            &FilterDims {
-                normalized: true,
-                ..dims
-            },
-            &mut hv,
-        )
-        .unwrap_err();
+        let e = implicit_filter_fwd(&dev, &views, &FilterDims { normalized: true, ..dims }, &mut hv).unwrap_err();
         assert!(matches!(e, HyenaError::Invalid(_)), "{e}");
         // An output overlapping an input no longer compiles (`&mut` and `&` borrows of one
         // buffer); adjacent parts of one buffer, split with `split_at`, work.
@@ -442,20 +324,10 @@ fn filter_rejects_bad_arguments_with_typed_errors() {
         gv.layers.pop();
         let e = implicit_filter_bwd(&dev, &views, &dims, gh.as_view(), gv).unwrap_err();
         assert!(matches!(e, HyenaError::Shape { .. }), "{e}");
-        let e = implicit_filter_bwd(
-            &dev,
-            &views,
-            &dims,
-            gh.view(1..case.c * case.l).unwrap(),
-            grads.views(),
-        )
-        .unwrap_err();
+        let e = implicit_filter_bwd(&dev, &views, &dims, gh.view(1..case.c * case.l).unwrap(), grads.views()).unwrap_err();
         assert!(matches!(e, HyenaError::Shape { .. }), "{e}");
         assert!(untouched(&h), "a failed call launched");
-        assert!(
-            grads.z.to_host().unwrap().iter().all(|x| x.is_nan()),
-            "a failed backward launched"
-        );
+        assert!(grads.z.to_host().unwrap().iter().all(|x| x.is_nan()), "a failed backward launched");
         // f64 storage has no kernel.
         let z64 = DeviceBuffer::from_host(&dev, &vec![0.0f64; 60]).unwrap();
         let v64 = hyena_kernels::ops::filter::FilterViews {
@@ -478,33 +350,16 @@ fn filter_rejects_bad_arguments_with_typed_errors() {
 fn filter_shared_memory_limit_is_a_typed_error() {
     use hyena_kernels::device::sim::SimDevice;
     let dev: Arc<dyn Device> = Arc::new(SimDevice::new().with_max_shared_bytes(16 * 1024));
-    let case = Case {
-        l: 40,
-        l_max: 40,
-        e: 33,
-        f: 64,
-        c: 4,
-        n_layers: 3,
-        modulate: true,
-        shift: 0.0,
-        random_freq: false,
-    };
+    let case = Case { l: 40, l_max: 40, e: 33, f: 64, c: 4, n_layers: 3, modulate: true, shift: 0.0, random_freq: false };
     let w = filter::<f32>(&case, 3);
     let bufs = FilterBuffers::<f32>::upload(&dev, &w).unwrap();
     let dims = FilterDims::of(&w, case.l);
     let mut h = poisoned::<f32>(&dev, case.c * case.l);
-    let e = implicit_filter_fwd(
-        &dev,
-        &bufs.views(),
-        &dims,
-        h.view_mut(0..case.c * case.l).unwrap(),
-    )
-    .unwrap_err();
+    let e = implicit_filter_fwd(&dev, &bufs.views(), &dims, h.view_mut(0..case.c * case.l).unwrap()).unwrap_err();
     assert!(matches!(e, HyenaError::SharedMemory { .. }), "{e}");
     let gh = DeviceBuffer::<f32>::from_host(&dev, &vec![0.5; case.c * case.l]).unwrap();
     let mut grads = Grads::<f32>::new(&dev, &w);
-    let e =
-        implicit_filter_bwd(&dev, &bufs.views(), &dims, gh.as_view(), grads.views()).unwrap_err();
+    let e = implicit_filter_bwd(&dev, &bufs.views(), &dims, gh.as_view(), grads.views()).unwrap_err();
     assert!(matches!(e, HyenaError::SharedMemory { .. }), "{e}");
     assert!(h.to_host().unwrap().iter().all(|x| x.is_nan()));
 }
@@ -515,16 +370,6 @@ fn filter_shared_memory_limit_is_a_typed_error() {
 fn filter_reverse_thread_order_matches_cpu() {
     use hyena_kernels::device::sim::{SimDevice, ThreadOrder};
     let dev: Arc<dyn Device> = Arc::new(SimDevice::new().with_thread_order(ThreadOrder::Reverse));
-    let case = Case {
-        l: 100,
-        l_max: 120,
-        e: 7,
-        f: 16,
-        c: 33,
-        n_layers: 2,
-        modulate: true,
-        shift: 0.05,
-        random_freq: true,
-    };
+    let case = Case { l: 100, l_max: 120, e: 7, f: 16, c: 33, n_layers: 2, modulate: true, shift: 0.05, random_freq: true };
     check::<f32>(&dev, &case, 900);
 }

@@ -100,11 +100,7 @@ const INPUT_MARGIN: f32 = 3.0;
 
 fn check_fwd<T: Elem>(dev: &Arc<dyn Device>, n: usize, off: [usize; 3], seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let tag = format!(
-        "{} gate_fwd<{:?}> n={n} offsets={off:?}",
-        dev.name(),
-        T::DTYPE
-    );
+    let tag = format!("{} gate_fwd<{:?}> n={n} offsets={off:?}", dev.name(), T::DTYPE);
     let a = random::<T>(&mut rng, n);
     let b = random::<T>(&mut rng, n);
     let mut want = vec![0f32; n];
@@ -133,21 +129,14 @@ fn check_fwd<T: Elem>(dev: &Arc<dyn Device>, n: usize, off: [usize; 3], seed: u6
     let all = dout.to_host().unwrap();
     assert_close(&tag, &all[off[2]..off[2] + n], &want);
     assert!(
-        all[..off[2]]
-            .iter()
-            .chain(&all[off[2] + n..])
-            .all(|x| x.to_f32().is_nan()),
+        all[..off[2]].iter().chain(&all[off[2] + n..]).all(|x| x.to_f32().is_nan()),
         "{tag}: wrote outside the output view"
     );
 }
 
 fn check_bwd<T: Elem>(dev: &Arc<dyn Device>, n: usize, off: [usize; 3], seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let tag = format!(
-        "{} gate_bwd<{:?}> n={n} offsets={off:?}",
-        dev.name(),
-        T::DTYPE
-    );
+    let tag = format!("{} gate_bwd<{:?}> n={n} offsets={off:?}", dev.name(), T::DTYPE);
     let a = random::<T>(&mut rng, n);
     let b = random::<T>(&mut rng, n);
     let gy = random::<T>(&mut rng, n);
@@ -184,10 +173,7 @@ fn check_bwd<T: Elem>(dev: &Arc<dyn Device>, n: usize, off: [usize; 3], seed: u6
         let all = buf.to_host().unwrap();
         assert_close(&format!("{tag} {name}"), &all[o..o + n], want);
         assert!(
-            all[..o]
-                .iter()
-                .chain(&all[o + n..])
-                .all(|x| x.to_f32().is_nan()),
+            all[..o].iter().chain(&all[o + n..]).all(|x| x.to_f32().is_nan()),
             "{tag} {name}: wrote outside the output view"
         );
     }
@@ -261,20 +247,13 @@ fn gating_rejects_bad_arguments_with_typed_errors() {
         // A view out of range.
         assert!(matches!(a.view(4..9), Err(HyenaError::Buffer { .. })));
         // launch_raw: unknown kernel, wrong params size.
-        let cfg = hyena_kernels::device::LaunchConfig {
-            grid: (1, 1, 1),
-            block: (32, 1, 1),
-            shared_bytes: 0,
-        };
+        let cfg = hyena_kernels::device::LaunchConfig { grid: (1, 1, 1), block: (32, 1, 1), shared_bytes: 0 };
         // SAFETY: both are refused before anything is launched (what this checks).
         let e = unsafe { dev.launch_raw("hyena_no_such_kernel", cfg, &[0u8; 32]) }.unwrap_err();
         assert!(matches!(e, HyenaError::KernelNotBuilt(_)), "{e}");
         // SAFETY: as above.
         let e = unsafe { dev.launch_raw("hyena_gate_fwd_f32", cfg, &[0u8; 24]) }.unwrap_err();
-        assert!(
-            matches!(e, HyenaError::Invalid(_)),
-            "a wrong params size must be caught before launching: {e}"
-        );
+        assert!(matches!(e, HyenaError::Invalid(_)), "a wrong params size must be caught before launching: {e}");
         // Nothing was written by the rejected calls: `out` is still readable and unchanged length.
         assert_eq!(out.to_host().unwrap().len(), 8);
     }

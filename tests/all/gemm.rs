@@ -35,28 +35,13 @@ impl Elem for bf16 {
 }
 
 fn random<T: Elem>(rng: &mut StdRng, n: usize) -> Vec<T> {
-    (0..n)
-        .map(|_| T::from_f64(rng.random_range(-1.0..1.0)))
-        .collect()
+    (0..n).map(|_| T::from_f64(rng.random_range(-1.0..1.0))).collect()
 }
 
 #[allow(clippy::too_many_arguments)]
-fn case<T: Elem>(
-    dev: &Arc<dyn Device>,
-    ta: Trans,
-    tb: Trans,
-    m: usize,
-    n: usize,
-    k: usize,
-    batch: usize,
-    beta: f64,
-) {
+fn case<T: Elem>(dev: &Arc<dyn Device>, ta: Trans, tb: Trans, m: usize, n: usize, k: usize, batch: usize, beta: f64) {
     let mut rng = StdRng::seed_from_u64((m * 1000 + n * 100 + k) as u64 + beta as u64);
-    let tag = format!(
-        "{} gemm<{:?}> {ta:?}{tb:?} m={m} n={n} k={k} batch={batch} beta={beta}",
-        dev.name(),
-        T::DTYPE
-    );
+    let tag = format!("{} gemm<{:?}> {ta:?}{tb:?} m={m} n={n} k={k} batch={batch} beta={beta}", dev.name(), T::DTYPE);
     let (ar, ac) = if ta == Trans::N { (m, k) } else { (k, m) };
     let (br, bc) = if tb == Trans::N { (k, n) } else { (n, k) };
     // Padded leading dimensions and batch strides with gaps.
@@ -64,34 +49,16 @@ fn case<T: Elem>(
     let (sa, sb, sc) = (lda * ac + 5, ldb * bc + 3, ldc * n + 7);
     let a = random::<T>(&mut rng, sa * batch);
     let b = random::<T>(&mut rng, sb * batch);
-    let c0: Vec<T> = if beta == 0.0 {
-        vec![T::from_f64(f64::NAN); sc * batch]
-    } else {
-        random(&mut rng, sc * batch)
-    };
+    let c0: Vec<T> = if beta == 0.0 { vec![T::from_f64(f64::NAN); sc * batch] } else { random(&mut rng, sc * batch) };
     let alpha = 1.5;
     let (da, db, mut dc) = (
         DeviceBuffer::from_host(dev, &a).unwrap(),
         DeviceBuffer::from_host(dev, &b).unwrap(),
         DeviceBuffer::from_host(dev, &c0).unwrap(),
     );
-    let ga = GemmIn {
-        view: da.as_view(),
-        ld: lda,
-        stride: sa,
-        trans: ta,
-    };
-    let gb = GemmIn {
-        view: db.as_view(),
-        ld: ldb,
-        stride: sb,
-        trans: tb,
-    };
-    let gc = GemmOut {
-        view: dc.as_view_mut(),
-        ld: ldc,
-        stride: sc,
-    };
+    let ga = GemmIn { view: da.as_view(), ld: lda, stride: sa, trans: ta };
+    let gb = GemmIn { view: db.as_view(), ld: ldb, stride: sb, trans: tb };
+    let gc = GemmOut { view: dc.as_view_mut(), ld: ldc, stride: sc };
     gemm(dev, m, n, k, alpha, ga, gb, beta, gc, batch).unwrap_or_else(|e| panic!("{tag}: {e}"));
     dev.synchronize().unwrap();
     let got = dc.to_host().unwrap();
@@ -100,20 +67,8 @@ fn case<T: Elem>(
             for i in 0..m {
                 let (mut acc, mut mag) = (0.0f64, 0.0f64);
                 for l in 0..k {
-                    let x = a[bi * sa
-                        + if ta == Trans::N {
-                            i + l * lda
-                        } else {
-                            l + i * lda
-                        }]
-                    .to_f64();
-                    let y = b[bi * sb
-                        + if tb == Trans::N {
-                            l + j * ldb
-                        } else {
-                            j + l * ldb
-                        }]
-                    .to_f64();
+                    let x = a[bi * sa + if ta == Trans::N { i + l * lda } else { l + i * lda }].to_f64();
+                    let y = b[bi * sb + if tb == Trans::N { l + j * ldb } else { j + l * ldb }].to_f64();
                     acc += x * y;
                     mag += (x * y).abs();
                 }
@@ -125,8 +80,7 @@ fn case<T: Elem>(
                     scale += (beta * c0[ci].to_f64()).abs();
                 }
                 let g = got[ci].to_f64();
-                let tol =
-                    T::STORE_EPS * want.abs() + T::ACC_EPS * scale.max(1e-30) * (k as f64).sqrt();
+                let tol = T::STORE_EPS * want.abs() + T::ACC_EPS * scale.max(1e-30) * (k as f64).sqrt();
                 assert!(
                     !g.is_nan() && (g - want).abs() <= tol,
                     "{tag}: C[{bi}][{i},{j}] = {g}, want {want} (tol {tol})"
@@ -140,22 +94,14 @@ fn case<T: Elem>(
         let inside = bi < batch && r < ldc * n && r % ldc < m;
         if !inside {
             let (g, c) = (g.to_f64(), c.to_f64());
-            assert!(
-                g == c || (g.is_nan() && c.is_nan()),
-                "{tag}: padding element {idx} changed"
-            );
+            assert!(g == c || (g.is_nan() && c.is_nan()), "{tag}: padding element {idx} changed");
         }
     }
 }
 
 fn sweep<T: Elem>() {
     for dev in common::devices() {
-        for (ta, tb) in [
-            (Trans::N, Trans::N),
-            (Trans::T, Trans::N),
-            (Trans::N, Trans::T),
-            (Trans::T, Trans::T),
-        ] {
+        for (ta, tb) in [(Trans::N, Trans::N), (Trans::T, Trans::N), (Trans::N, Trans::T), (Trans::T, Trans::T)] {
             case::<T>(&dev, ta, tb, 5, 7, 3, 3, 0.0);
             case::<T>(&dev, ta, tb, 17, 9, 33, 2, 0.5);
         }
@@ -187,23 +133,9 @@ fn gemm_out_of_bounds_or_bad_spec_is_a_typed_error() {
         let a = DeviceBuffer::from_host(&dev, &[1.0f32; 12]).unwrap();
         let mut c = DeviceBuffer::<f32>::alloc(&dev, 12).unwrap();
         let run = |s: &GemmSpec, c: &mut DeviceBuffer<f32>| {
-            let ga = GemmIn {
-                view: a.as_view(),
-                ld: s.lda,
-                stride: s.stride_a,
-                trans: s.trans_a,
-            };
-            let gb = GemmIn {
-                view: a.as_view(),
-                ld: s.ldb,
-                stride: s.stride_b,
-                trans: s.trans_b,
-            };
-            let gc = GemmOut {
-                view: c.as_view_mut(),
-                ld: s.ldc,
-                stride: s.stride_c,
-            };
+            let ga = GemmIn { view: a.as_view(), ld: s.lda, stride: s.stride_a, trans: s.trans_a };
+            let gb = GemmIn { view: a.as_view(), ld: s.ldb, stride: s.stride_b, trans: s.trans_b };
+            let gc = GemmOut { view: c.as_view_mut(), ld: s.ldc, stride: s.stride_c };
             gemm(&dev, s.m, s.n, s.k, s.alpha, ga, gb, s.beta, gc, s.batch)
         };
         let ok = GemmSpec {
@@ -282,10 +214,7 @@ fn tf32_switch_changes_f32_gemms_within_tf32_error() {
     // tie rounds up; values already in TF32 and non-finite ones are unchanged.
     assert_eq!(tf32_round(1.0 + 2f32.powi(-11)), 1.0);
     assert_eq!(tf32_round(1.0 + 3.0 * 2f32.powi(-11)), 1.0 + 2f32.powi(-9));
-    assert_eq!(
-        tf32_round(-(1.0 + 2f32.powi(-11) + 2f32.powi(-23))),
-        -(1.0 + 2f32.powi(-10))
-    );
+    assert_eq!(tf32_round(-(1.0 + 2f32.powi(-11) + 2f32.powi(-23))), -(1.0 + 2f32.powi(-10)));
     assert_eq!(tf32_round(1.5), 1.5);
     assert!(tf32_round(f32::NAN).is_nan());
     assert_eq!(tf32_round(f32::INFINITY), f32::INFINITY);
@@ -294,29 +223,12 @@ fn tf32_switch_changes_f32_gemms_within_tf32_error() {
         let mut rng = StdRng::seed_from_u64(5);
         let a: Vec<f32> = (0..m * k).map(|_| rng.random_range(-1.0f32..1.0)).collect();
         let b: Vec<f32> = (0..k * n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
-        let (da, db) = (
-            DeviceBuffer::from_host(&dev, &a).unwrap(),
-            DeviceBuffer::from_host(&dev, &b).unwrap(),
-        );
+        let (da, db) = (DeviceBuffer::from_host(&dev, &a).unwrap(), DeviceBuffer::from_host(&dev, &b).unwrap());
         let run_with = |tf32: bool| -> Vec<f32> {
             let mut dc = DeviceBuffer::<f32>::alloc(&dev, m * n).unwrap();
-            let ga = GemmIn {
-                view: da.as_view(),
-                ld: m,
-                stride: 0,
-                trans: Trans::N,
-            };
-            let gb = GemmIn {
-                view: db.as_view(),
-                ld: k,
-                stride: 0,
-                trans: Trans::N,
-            };
-            let c = GemmOut {
-                view: dc.as_view_mut(),
-                ld: m,
-                stride: 0,
-            };
+            let ga = GemmIn { view: da.as_view(), ld: m, stride: 0, trans: Trans::N };
+            let gb = GemmIn { view: db.as_view(), ld: k, stride: 0, trans: Trans::N };
+            let c = GemmOut { view: dc.as_view_mut(), ld: m, stride: 0 };
             if tf32 {
                 gemm_with(&dev, m, n, k, 1.0, ga, gb, 0.0, c, 1, true).unwrap();
             } else {
@@ -333,32 +245,13 @@ fn tf32_switch_changes_f32_gemms_within_tf32_error() {
         dev.set_tf32(false).unwrap();
         let after = run();
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(
-            bits(&before),
-            bits(&after),
-            "{}: off again must be bit-identical",
-            dev.name()
-        );
+        assert_eq!(bits(&before), bits(&after), "{}: off again must be bit-identical", dev.name());
         // One GEMM's own TF32 flag (`gemm_with(.., true)`, switch off): the switch's result, and
         // the switch stays off for the next GEMM.
         let one = run_with(true);
-        assert!(
-            !dev.tf32(),
-            "{}: a GEMM's flag must not turn the switch on",
-            dev.name()
-        );
-        assert_eq!(
-            bits(&one),
-            bits(&tf),
-            "{}: gemm_with(tf32) differs from the switch",
-            dev.name()
-        );
-        assert_eq!(
-            bits(&run()),
-            bits(&before),
-            "{}: the next plain GEMM must be f32 again",
-            dev.name()
-        );
+        assert!(!dev.tf32(), "{}: a GEMM's flag must not turn the switch on", dev.name());
+        assert_eq!(bits(&one), bits(&tf), "{}: gemm_with(tf32) differs from the switch", dev.name());
+        assert_eq!(bits(&run()), bits(&before), "{}: the next plain GEMM must be f32 again", dev.name());
         let mut changed = 0;
         for j in 0..n {
             for i in 0..m {
@@ -377,27 +270,14 @@ fn tf32_switch_changes_f32_gemms_within_tf32_error() {
                 // well as rounding to nearest), so each product within (2·2⁻¹⁰ + 2⁻²⁰)·|ab|.
                 let acc = 1.01 * k as f64 * 2f64.powi(-24) * mag * (1.0 + 2f64.powi(-9));
                 let bound = (2.0 * 2f64.powi(-10) + 2f64.powi(-20)) * mag + acc;
-                assert!(
-                    (c - exact).abs() <= bound,
-                    "{} ({i},{j}): |{c} - {exact}| > {bound}",
-                    dev.name()
-                );
+                assert!((c - exact).abs() <= bound, "{} ({i},{j}): |{c} - {exact}| > {bound}", dev.name());
                 if dev.kind() == DeviceKind::Sim {
-                    assert!(
-                        (c - rounded).abs() <= acc,
-                        "{} ({i},{j}): |{c} - {rounded}| > {acc} (TF32-rounded operands)",
-                        dev.name()
-                    );
+                    assert!((c - rounded).abs() <= acc, "{} ({i},{j}): |{c} - {rounded}| > {acc} (TF32-rounded operands)", dev.name());
                 }
                 changed += usize::from(tf[i + j * m] != before[i + j * m]);
             }
         }
         // Rounding 13 bits off both operands moves nearly every output.
-        assert!(
-            changed > m * n / 2,
-            "{}: TF32 changed only {changed} of {} outputs",
-            dev.name(),
-            m * n
-        );
+        assert!(changed > m * n / 2, "{}: TF32 changed only {changed} of {} outputs", dev.name(), m * n);
     }
 }

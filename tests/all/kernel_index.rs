@@ -25,9 +25,7 @@ fn entry_points() -> Vec<(String, String, String)> {
                 Some(b) => b.split_once(')').expect("unclosed __launch_bounds__").1,
                 None => piece,
             };
-            let (name, rest) = piece
-                .split_once('(')
-                .expect("entry point without parameter list");
+            let (name, rest) = piece.split_once('(').expect("entry point without parameter list");
             let params = rest
                 .split(')')
                 .next()
@@ -48,22 +46,14 @@ fn index_lists_exactly_the_entry_points_of_the_sources() {
     let found = entry_points();
     assert!(!found.is_empty(), "no entry points found under kernels/");
     for (name, module, params) in &found {
-        let k = find(name)
-            .unwrap_or_else(|| panic!("kernel `{name}` ({module}.cu) is missing from KERNELS"));
+        let k = find(name).unwrap_or_else(|| panic!("kernel `{name}` ({module}.cu) is missing from KERNELS"));
         assert_eq!(&k.module, module, "module of `{name}`");
         assert_eq!(&k.params, params, "params struct of `{name}`");
-        assert!(
-            MODULES.contains(&k.module),
-            "module `{module}` missing from MODULES"
-        );
+        assert!(MODULES.contains(&k.module), "module `{module}` missing from MODULES");
     }
     let names: BTreeSet<&str> = found.iter().map(|(n, _, _)| n.as_str()).collect();
     for k in KERNELS {
-        assert!(
-            names.contains(k.name),
-            "KERNELS lists `{}`, which no kernels/*.cu defines",
-            k.name
-        );
+        assert!(names.contains(k.name), "KERNELS lists `{}`, which no kernels/*.cu defines", k.name);
     }
     assert_eq!(names.len(), KERNELS.len(), "duplicate names in KERNELS");
 }
@@ -72,14 +62,8 @@ fn index_lists_exactly_the_entry_points_of_the_sources() {
 fn check_launch_rejects_unknown_names_and_wrong_sizes() {
     let k = check_launch("hyena_gate_bwd_bf16", 48).unwrap();
     assert_eq!(k.params, "HyenaGateBwdParams");
-    assert!(matches!(
-        check_launch("hyena_gate_bwd_bf16", 47),
-        Err(HyenaError::Invalid(_))
-    ));
-    assert!(matches!(
-        check_launch("hyena_gate_bwd_bf32", 48),
-        Err(HyenaError::KernelNotBuilt(_))
-    ));
+    assert!(matches!(check_launch("hyena_gate_bwd_bf16", 47), Err(HyenaError::Invalid(_))));
+    assert!(matches!(check_launch("hyena_gate_bwd_bf32", 48), Err(HyenaError::KernelNotBuilt(_))));
 }
 
 #[cfg(feature = "cuda")]
@@ -92,18 +76,13 @@ fn fatbin_and_ptxas_report_are_embedded() {
     for k in KERNELS {
         for arch in ["sm_80", "sm_90"] {
             assert!(
-                PTXAS_SUMMARY
-                    .lines()
-                    .any(|l| l.starts_with(k.name) && l.contains(arch)),
+                PTXAS_SUMMARY.lines().any(|l| l.starts_with(k.name) && l.contains(arch)),
                 "no ptxas line for {} {arch}:\n{PTXAS_SUMMARY}",
                 k.name
             );
         }
     }
-    assert!(
-        PTXAS_REPORT.contains("ptxas info"),
-        "raw ptxas report:\n{PTXAS_REPORT}"
-    );
+    assert!(PTXAS_REPORT.contains("ptxas info"), "raw ptxas report:\n{PTXAS_REPORT}");
 }
 
 /// Issue 11 ("no register spills"): ptxas spills no register of any kernel on either architecture.
@@ -117,50 +96,23 @@ fn no_kernel_spills_registers_on_sm80_or_sm90() {
     let mut spilled = Vec::new();
     for k in KERNELS {
         for arch in ["sm_80", "sm_90"] {
-            let r = resources_of(k.name, arch)
-                .unwrap_or_else(|| panic!("no ptxas summary for {} {arch}", k.name));
+            let r = resources_of(k.name, arch).unwrap_or_else(|| panic!("no ptxas summary for {} {arch}", k.name));
             if r.spill_stores != 0 || r.spill_loads != 0 {
-                spilled.push(format!(
-                    "{} {arch}: {} B stored, {} B loaded",
-                    k.name, r.spill_stores, r.spill_loads
-                ));
+                spilled.push(format!("{} {arch}: {} B stored, {} B loaded", k.name, r.spill_stores, r.spill_loads));
             }
         }
     }
-    assert!(
-        resources().len() >= 2 * KERNELS.len(),
-        "summary lists {} entries",
-        resources().len()
-    );
-    assert!(
-        spilled.is_empty(),
-        "register spills:\n{}",
-        spilled.join("\n")
-    );
+    assert!(resources().len() >= 2 * KERNELS.len(), "summary lists {} entries", resources().len());
+    assert!(spilled.is_empty(), "register spills:\n{}", spilled.join("\n"));
     let mut raw = 0;
-    for l in PTXAS_REPORT
-        .lines()
-        .filter(|l| l.contains("bytes spill stores"))
-    {
+    for l in PTXAS_REPORT.lines().filter(|l| l.contains("bytes spill stores")) {
         raw += 1;
         let n = |key: &str| -> u64 {
             let head = l.split(key).next().unwrap();
-            head.rsplit(|c: char| !c.is_ascii_digit())
-                .find(|t| !t.is_empty())
-                .unwrap()
-                .parse()
-                .unwrap()
+            head.rsplit(|c: char| !c.is_ascii_digit()).find(|t| !t.is_empty()).unwrap().parse().unwrap()
         };
-        assert_eq!(
-            (n("bytes spill stores"), n("bytes spill loads")),
-            (0, 0),
-            "ptxas: {l}"
-        );
+        assert_eq!((n("bytes spill stores"), n("bytes spill loads")), (0, 0), "ptxas: {l}");
     }
     // One spill line per entry point and architecture (device functions add more, never fewer).
-    assert!(
-        raw >= 2 * KERNELS.len(),
-        "{raw} spill lines in the raw report for {} kernels",
-        KERNELS.len()
-    );
+    assert!(raw >= 2 * KERNELS.len(), "{raw} spill lines in the raw report for {} kernels", KERNELS.len());
 }

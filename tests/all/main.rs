@@ -17,6 +17,6 @@ mod gemm;
 mod kernel_index;
 mod safe_api;
 mod shortconv;
-mod sim_chains;
 mod sim_checks;
 mod sim_gating;
+mod sim_chains;

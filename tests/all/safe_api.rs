@@ -30,44 +30,17 @@ fn huge_sizes_are_typed_errors_on_the_cpu() {
     assert!(matches!(e, HyenaError::Invalid(_)), "{e}");
     // A consistent view still works, and a short buffer is a Shape error.
     assert_eq!(Rows::new(&data, 2, 2, 4, 8).unwrap().dims(), (2, 2, 4));
-    assert!(matches!(
-        Rows::new(&data, 3, 2, 4, 8),
-        Err(HyenaError::Shape { .. })
-    ));
+    assert!(matches!(Rows::new(&data, 3, 2, 4, 8), Err(HyenaError::Shape { .. })));
     // An FFT plan for a length whose FFT size cannot be represented.
-    assert!(matches!(
-        FftConvPlan::<f64>::new(usize::MAX),
-        Err(HyenaError::Length(_))
-    ));
+    assert!(matches!(FftConvPlan::<f64>::new(usize::MAX), Err(HyenaError::Length(_))));
     // B·C·L overflowing in the CPU ops.
     let mut y = [0.0f64; 4];
-    let e = fftconv_fwd(
-        &data[..4],
-        &data[..4],
-        &data[..1],
-        usize::MAX,
-        1 << 33,
-        1,
-        &mut y,
-    )
-    .unwrap_err();
+    let e = fftconv_fwd(&data[..4], &data[..4], &data[..1], usize::MAX, 1 << 33, 1, &mut y).unwrap_err();
     assert!(matches!(e, HyenaError::Invalid(_)), "{e}");
-    let e = shortconv_fwd(
-        &data[..4],
-        &data[..3],
-        &data[..1],
-        1 << 32,
-        1 << 32,
-        1,
-        &mut y,
-    )
-    .unwrap_err();
+    let e = shortconv_fwd(&data[..4], &data[..3], &data[..1], 1 << 32, 1 << 32, 1, &mut y).unwrap_err();
     assert!(matches!(e, HyenaError::Invalid(_)), "{e}");
     assert_eq!(shape_len("x", &[2, 3, 4]).unwrap(), 24);
-    assert!(matches!(
-        shape_len("x", &[usize::MAX, 2]),
-        Err(HyenaError::Invalid(_))
-    ));
+    assert!(matches!(shape_len("x", &[usize::MAX, 2]), Err(HyenaError::Invalid(_))));
 }
 
 /// Sizes that fit in `usize` but can never be allocated: each must be a typed
@@ -78,14 +51,10 @@ fn huge_sizes_are_typed_errors_on_the_cpu() {
 #[test]
 fn huge_representable_sizes_are_alloc_errors_not_aborts() {
     use hyena_kernels::cpu::filter::{modulation_deltas, positional_embedding};
-    let is_alloc =
-        |e: &HyenaError| matches!(e, HyenaError::Alloc { bytes, .. } if *bytes >= 1 << 52);
+    let is_alloc = |e: &HyenaError| matches!(e, HyenaError::Alloc { bytes, .. } if *bytes >= 1 << 52);
     // z is [l_max, E] = 3·2⁵⁰ f32 = 3·2⁵² bytes.
     let e = positional_embedding::<f32>(3, 1 << 50).unwrap_err();
-    assert!(
-        is_alloc(&e) && e.to_string().contains("positional embedding"),
-        "{e}"
-    );
+    assert!(is_alloc(&e) && e.to_string().contains("positional embedding"), "{e}");
     let e = modulation_deltas::<f64>(1 << 52).unwrap_err();
     assert!(is_alloc(&e), "{e}");
     // 2⁵⁰ + 1 is not 5-smooth: the planner's size search must not crawl up to the next smooth
@@ -117,13 +86,7 @@ fn next_smooth_of_huge_lengths_is_exact_and_fast() {
         p2 *= 2;
     }
     all.sort_unstable();
-    for x in [
-        (1usize << 50) + 1,
-        (1 << 62) + 7,
-        3usize.pow(39) + 1,
-        1_000_000_007,
-        (1 << 63) + 1,
-    ] {
+    for x in [(1usize << 50) + 1, (1 << 62) + 7, 3usize.pow(39) + 1, 1_000_000_007, (1 << 63) + 1] {
         let want = all[all.partition_point(|&v| v < x as u128)];
         let want = usize::try_from(want).unwrap_or(usize::MAX);
         assert_eq!(next_smooth(x), want, "x = {x}");
@@ -158,26 +121,17 @@ fn byte_views_cover_exactly_the_elements() {
 #[test]
 fn device_buffers_reject_overflowing_sizes_and_ranges() {
     for dev in common::devices() {
-        let e = DeviceBuffer::<f64>::alloc(&dev, usize::MAX / 4)
-            .err()
-            .expect("an overflowing size must fail");
+        let e = DeviceBuffer::<f64>::alloc(&dev, usize::MAX / 4).err().expect("an overflowing size must fail");
         assert!(matches!(e, HyenaError::Invalid(_)), "{e}");
         let mut b = DeviceBuffer::from_host(&dev, &[1.0f32, 2.0, 3.0]).unwrap();
         assert!(matches!(b.view(2..4), Err(HyenaError::Buffer { .. })));
         #[allow(clippy::reversed_empty_ranges)]
         let r = 3..1;
         assert!(matches!(b.view_mut(r), Err(HyenaError::Buffer { .. })));
-        assert!(matches!(
-            b.as_view_mut().split_at(4),
-            Err(HyenaError::Buffer { .. })
-        ));
+        assert!(matches!(b.as_view_mut().split_at(4), Err(HyenaError::Buffer { .. })));
         assert!(matches!(b.chunks_mut(0), Err(HyenaError::Invalid(_))));
         assert!(matches!(b.write(&[1.0]), Err(HyenaError::Shape { .. })));
-        assert_eq!(
-            b.to_host().unwrap(),
-            vec![1.0, 2.0, 3.0],
-            "rejected calls wrote nothing"
-        );
+        assert_eq!(b.to_host().unwrap(), vec![1.0, 2.0, 3.0], "rejected calls wrote nothing");
     }
 }
 
@@ -187,10 +141,7 @@ fn exclusive_views_write_exactly_their_range() {
         let mut b = DeviceBuffer::from_host(&dev, &[0.0f32; 10]).unwrap();
         // Chunks of 4: [0, 4), [4, 8), [8, 10).
         let mut chunks = b.chunks_mut(4).unwrap();
-        assert_eq!(
-            chunks.iter().map(|c| c.len()).collect::<Vec<_>>(),
-            vec![4, 4, 2]
-        );
+        assert_eq!(chunks.iter().map(|c| c.len()).collect::<Vec<_>>(), vec![4, 4, 2]);
         chunks[2].write(&[9.0, 10.0]).unwrap();
         chunks[0].write(&[1.0, 2.0, 3.0, 4.0]).unwrap();
         drop(chunks);
@@ -198,21 +149,12 @@ fn exclusive_views_write_exactly_their_range() {
         head.write(&[5.0]).unwrap();
         let mut tail = tail.into_view_mut(1..3).unwrap();
         tail.write(&[7.0, 8.0]).unwrap();
-        assert_eq!(
-            b.to_host().unwrap(),
-            vec![1.0, 2.0, 3.0, 4.0, 5.0, 0.0, 7.0, 8.0, 9.0, 10.0]
-        );
+        assert_eq!(b.to_host().unwrap(), vec![1.0, 2.0, 3.0, 4.0, 5.0, 0.0, 7.0, 8.0, 9.0, 10.0]);
         // Device-to-device copy between two buffers, and into a sub-range.
         let src = DeviceBuffer::from_host(&dev, &[-1.0f32, -2.0]).unwrap();
         b.view_mut(5..7).unwrap().copy_from(src.as_view()).unwrap();
-        assert_eq!(
-            b.view(4..8).unwrap().to_host().unwrap(),
-            vec![5.0, -1.0, -2.0, 8.0]
-        );
-        assert!(matches!(
-            b.view_mut(0..3).unwrap().copy_from(src.as_view()),
-            Err(HyenaError::Shape { .. })
-        ));
+        assert_eq!(b.view(4..8).unwrap().to_host().unwrap(), vec![5.0, -1.0, -2.0, 8.0]);
+        assert!(matches!(b.view_mut(0..3).unwrap().copy_from(src.as_view()), Err(HyenaError::Shape { .. })));
     }
 }
 
@@ -222,8 +164,7 @@ fn exclusive_views_write_exactly_their_range() {
 fn copies_between_devices_are_refused() {
     use hyena_kernels::device::{sim::SimDevice, Device};
     use std::sync::Arc;
-    let (d1, d2): (Arc<dyn Device>, Arc<dyn Device>) =
-        (Arc::new(SimDevice::new()), Arc::new(SimDevice::new()));
+    let (d1, d2): (Arc<dyn Device>, Arc<dyn Device>) = (Arc::new(SimDevice::new()), Arc::new(SimDevice::new()));
     let src = DeviceBuffer::from_host(&d1, &[1.0f32, 2.0]).unwrap();
     let mut dst = DeviceBuffer::from_host(&d2, &[0.0f32, 0.0]).unwrap();
     let e = dst.copy_from(src.as_view()).unwrap_err();
@@ -239,21 +180,9 @@ fn uninitialised_simulator_memory_reads_back_as_valid_values() {
     use hyena_kernels::device::{sim::SimDevice, Device};
     use std::sync::Arc;
     let dev: Arc<dyn Device> = Arc::new(SimDevice::new());
-    let f = DeviceBuffer::<f32>::alloc(&dev, 3)
-        .unwrap()
-        .to_host()
-        .unwrap();
-    assert!(
-        f.iter().all(|x| x.is_nan() && x.to_bits() == u32::MAX),
-        "{f:?}"
-    );
-    assert_eq!(
-        DeviceBuffer::<u8>::alloc(&dev, 2)
-            .unwrap()
-            .to_host()
-            .unwrap(),
-        vec![255, 255]
-    );
+    let f = DeviceBuffer::<f32>::alloc(&dev, 3).unwrap().to_host().unwrap();
+    assert!(f.iter().all(|x| x.is_nan() && x.to_bits() == u32::MAX), "{f:?}");
+    assert_eq!(DeviceBuffer::<u8>::alloc(&dev, 2).unwrap().to_host().unwrap(), vec![255, 255]);
 }
 
 /// Threads sharing one device: each allocates, writes, copies, reads and frees its own buffers
@@ -274,19 +203,9 @@ fn concurrent_use_of_one_device_keeps_every_buffer_intact() {
                         let mut copy = DeviceBuffer::<f32>::alloc(dev, n).unwrap();
                         copy.copy_from(mine.as_view()).unwrap();
                         mine.write(&vec![-val; n]).unwrap();
-                        assert!(
-                            copy.to_host().unwrap().iter().all(|&x| x == val),
-                            "thread {t} iteration {it}: copy"
-                        );
-                        assert!(
-                            mine.to_host().unwrap().iter().all(|&x| x == -val),
-                            "thread {t} iteration {it}: write"
-                        );
-                        assert_eq!(
-                            &sbuf.to_host().unwrap(),
-                            shared,
-                            "thread {t}: shared buffer"
-                        );
+                        assert!(copy.to_host().unwrap().iter().all(|&x| x == val), "thread {t} iteration {it}: copy");
+                        assert!(mine.to_host().unwrap().iter().all(|&x| x == -val), "thread {t} iteration {it}: write");
+                        assert_eq!(&sbuf.to_host().unwrap(), shared, "thread {t}: shared buffer");
                     }
                 });
             }

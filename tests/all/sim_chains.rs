@@ -27,20 +27,11 @@ fn definitions() -> HashMap<String, (String, u32)> {
             }
             let Some(open) = line.find('(') else { continue };
             let head = &line[..open];
-            let name = head
-                .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .next()
-                .unwrap_or("");
+            let name = head.rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next().unwrap_or("");
             // `__launch_bounds__(N) NAME(`: the name follows the last `(` before the params.
             let name = if name == "__launch_bounds__" {
                 let after = &line[line.find(')').unwrap() + 1..];
-                after
-                    .trim_start()
-                    .split('(')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_string()
+                after.trim_start().split('(').next().unwrap_or("").trim().to_string()
             } else {
                 name.to_string()
             };
@@ -67,41 +58,15 @@ fn counted_lines_chain_down_to_their_kernel_entry() {
     let mut seen = Vec::new();
     for l in [3000, SMEM_MAX_LEN + 1] {
         for k in crate::sim_checks::fftconv_fwd_bwd_counters(&sim, l, Some(1)) {
-            let (file, line) = defs
-                .get(&k.kernel)
-                .unwrap_or_else(|| panic!("no definition of {}", k.kernel));
-            let glue = |f: &[(String, u32)]| {
-                f.iter().all(|(p, _)| {
-                    p.rsplit('/')
-                        .next()
-                        .is_some_and(|n| n.starts_with("tu_") && n.ends_with(".cpp"))
-                })
-            };
-            let ends_in_entry = |f: &[(String, u32)]| {
-                f.last()
-                    .is_some_and(|(p, n)| p.ends_with(file.as_str()) && n == line)
-            };
-            let total: u64 = k
-                .lines
-                .iter()
-                .filter(|c| !glue(&c.frames))
-                .map(|c| c.warp_execs)
-                .sum();
-            let outside: Vec<_> = k
-                .lines
-                .iter()
-                .filter(|c| !glue(&c.frames) && !ends_in_entry(&c.frames))
-                .collect();
+            let (file, line) = defs.get(&k.kernel).unwrap_or_else(|| panic!("no definition of {}", k.kernel));
+            let glue = |f: &[(String, u32)]| f.iter().all(|(p, _)| p.rsplit('/').next().is_some_and(|n| n.starts_with("tu_") && n.ends_with(".cpp")));
+            let ends_in_entry = |f: &[(String, u32)]| f.last().is_some_and(|(p, n)| p.ends_with(file.as_str()) && n == line);
+            let total: u64 = k.lines.iter().filter(|c| !glue(&c.frames)).map(|c| c.warp_execs).sum();
+            let outside: Vec<_> = k.lines.iter().filter(|c| !glue(&c.frames) && !ends_in_entry(&c.frames)).collect();
             let out: u64 = outside.iter().map(|c| c.warp_execs).sum();
             assert!(total > 0, "{}: no line counts", k.kernel);
             let share = out as f64 / total as f64;
-            eprintln!(
-                "L={l} {}: {} of {} chains, {:.3} % of warp executions outside the entry",
-                k.kernel,
-                outside.len(),
-                k.lines.len(),
-                100.0 * share
-            );
+            eprintln!("L={l} {}: {} of {} chains, {:.3} % of warp executions outside the entry", k.kernel, outside.len(), k.lines.len(), 100.0 * share);
             assert!(
                 share <= 0.01,
                 "L={l} {}: {:.2} % of the counted warp executions end outside {file}:{line}, e.g. {:?}",
@@ -112,16 +77,7 @@ fn counted_lines_chain_down_to_their_kernel_entry() {
             seen.push(k.kernel.clone());
         }
     }
-    for name in [
-        "hyena_fftconv_fwd_f32",
-        "hyena_fftconv_bwd_f32",
-        "hyena_fftconv_long_rows",
-        "hyena_fftconv_long_rows_bwd",
-        "hyena_fftconv_long_cols_reg_f32",
-    ] {
-        assert!(
-            seen.iter().any(|k| k == name),
-            "{name} not launched: {seen:?}"
-        );
+    for name in ["hyena_fftconv_fwd_f32", "hyena_fftconv_bwd_f32", "hyena_fftconv_long_rows", "hyena_fftconv_long_rows_bwd", "hyena_fftconv_long_cols_reg_f32"] {
+        assert!(seen.iter().any(|k| k == name), "{name} not launched: {seen:?}");
     }
 }

@@ -9,9 +9,7 @@ fn registry_lists_every_kernel_with_params_size() {
     let reg = registry();
     assert_eq!(reg.len(), sim_kernels().len());
     for k in sim_kernels() {
-        let r = reg
-            .get(k.name)
-            .unwrap_or_else(|| panic!("{} missing from the C++ registry", k.name));
+        let r = reg.get(k.name).unwrap_or_else(|| panic!("{} missing from the C++ registry", k.name));
         assert_eq!(r.params_type, k.params);
         assert!(k.source.starts_with("kernels/"), "{}: {}", k.name, k.source);
         if let Some(info) = hyena_kernels::kernels::find(k.name) {
@@ -20,27 +18,15 @@ fn registry_lists_every_kernel_with_params_size() {
     }
     // Every kernel of the kernel index is in the simulator.
     for k in hyena_kernels::kernels::KERNELS {
-        assert!(
-            reg.contains_key(k.name),
-            "{} is not built into the simulator",
-            k.name
-        );
+        assert!(reg.contains_key(k.name), "{} is not built into the simulator", k.name);
     }
     // The fftconv row kernels are declared uniform (block sampling when counting).
-    for name in [
-        "hyena_fftconv_fwd_f32",
-        "hyena_fftconv_bwd_bf16",
-        "hyena_fftconv_filter_f16",
-    ] {
+    for name in ["hyena_fftconv_fwd_f32", "hyena_fftconv_bwd_bf16", "hyena_fftconv_filter_f16"] {
         assert!(reg[name].uniform_blocks, "{name}");
     }
     assert!(!reg["hyena_gate_fwd_f32"].uniform_blocks);
     // The simulator's test kernels are not part of this crate.
-    assert!(
-        reg.keys().all(|n| n.starts_with("hyena_")),
-        "{:?}",
-        reg.keys().collect::<Vec<_>>()
-    );
+    assert!(reg.keys().all(|n| n.starts_with("hyena_")), "{:?}", reg.keys().collect::<Vec<_>>());
 }
 
 /// Counters through the hyena adapter on a real kernel: a sampled launch of the uniform fftconv
@@ -55,9 +41,7 @@ fn sampled_fftconv_counters_scale_to_the_full_run() {
     let sim = Arc::new(SimDevice::new());
     let dev: Arc<dyn Device> = sim.clone();
     let (bs, c, l) = (4usize, 2usize, 64usize);
-    let v: Vec<f32> = (0..bs * c * l)
-        .map(|i| ((i * 37) % 11) as f32 * 0.1 - 0.5)
-        .collect();
+    let v: Vec<f32> = (0..bs * c * l).map(|i| ((i * 37) % 11) as f32 * 0.1 - 0.5).collect();
     let h: Vec<f32> = (0..c * l).map(|i| ((i * 13) % 7) as f32 * 0.05).collect();
     let dv = DeviceBuffer::from_host(&dev, &v).unwrap();
     let dh = DeviceBuffer::from_host(&dev, &h).unwrap();
@@ -71,45 +55,22 @@ fn sampled_fftconv_counters_scale_to_the_full_run() {
         sim.set_block_sample(None);
         let v = sim.take_counters();
         assert_eq!(v.len(), 2, "filter and forward launches: {v:?}");
-        v.into_iter()
-            .find(|k| k.kernel == "hyena_fftconv_fwd_f32")
-            .unwrap()
+        v.into_iter().find(|k| k.kernel == "hyena_fftconv_fwd_f32").unwrap()
     };
     let full = run(None);
     let part = run(Some(3));
     assert_eq!((full.blocks_total, full.blocks_run), (8, 8));
     assert_eq!((part.blocks_total, part.blocks_run), (8, 3));
     let s = |x: u64| x as f64 * part.scale();
-    assert_eq!(
-        s(part.global.load_requests),
-        full.global.load_requests as f64
-    );
-    assert_eq!(
-        s(part.global.store_requests),
-        full.global.store_requests as f64
-    );
-    assert_eq!(
-        s(part.shared.load_wavefronts),
-        full.shared.load_wavefronts as f64
-    );
-    assert_eq!(
-        s(part.shared.store_wavefronts),
-        full.shared.store_wavefronts as f64
-    );
+    assert_eq!(s(part.global.load_requests), full.global.load_requests as f64);
+    assert_eq!(s(part.global.store_requests), full.global.store_requests as f64);
+    assert_eq!(s(part.shared.load_wavefronts), full.shared.load_wavefronts as f64);
+    assert_eq!(s(part.shared.store_wavefronts), full.shared.store_wavefronts as f64);
     assert_eq!(s(part.barriers), full.barriers as f64);
     assert_eq!(s(part.math.sincos), full.math.sincos as f64);
     // No sin/cos: the forward copies the precomputed twiddle table (`load_tw`, branch fwd9).
-    assert!(
-        full.barriers > 0 && full.math.sincos == 0 && full.shared.load_wavefronts > 0,
-        "{full:?}"
-    );
-    assert!(
-        !full.lines.is_empty()
-            && full
-                .lines
-                .iter()
-                .any(|l| l.frames[0].0.ends_with("fftconv.cu"))
-    );
+    assert!(full.barriers > 0 && full.math.sincos == 0 && full.shared.load_wavefronts > 0, "{full:?}");
+    assert!(!full.lines.is_empty() && full.lines.iter().any(|l| l.frames[0].0.ends_with("fftconv.cu")));
 }
 
 /// Structural properties of the shared-memory FFT kernels (issue 11), asserted on the simulator's
@@ -127,51 +88,26 @@ fn fftconv_smem_kernels_meet_the_structural_bounds() {
     use hyena_kernels::device::sim::{LaunchCounters, SimDevice};
     let sim = std::sync::Arc::new(SimDevice::new());
     let table = |log2n: u32| -> u64 {
-        (1..=log2n)
-            .map(|e| (1u64 << (e - 1)).min(64) + if e >= 8 { (1u64 << (e - 7)).min(64) } else { 0 })
-            .sum()
+        (1..=log2n).map(|e| (1u64 << (e - 1)).min(64) + if e >= 8 { (1u64 << (e - 7)).min(64) } else { 0 }).sum()
     };
     let check = |k: &LaunchCounters, log2n: u32, ffts: u64, extra_barriers: u64| {
         let bar_bound = ffts * (log2n.div_ceil(4) as u64 + 2) + extra_barriers;
         let (barriers, wf) = twiddles_from_table(k, log2n, table(log2n));
-        assert!(
-            barriers <= bar_bound as f64,
-            "{}: {barriers} barriers per block (bound {bar_bound})",
-            k.kernel
-        );
-        assert!(
-            wf <= 1.15,
-            "{}: {wf} wavefronts per shared request ({:?})",
-            k.kernel,
-            k.shared
-        );
+        assert!(barriers <= bar_bound as f64, "{}: {barriers} barriers per block (bound {bar_bound})", k.kernel);
+        assert!(wf <= 1.15, "{}: {wf} wavefronts per shared request ({:?})", k.kernel, k.shared);
     };
     for l in [100usize, 2048, 8192] {
         let log2n = (2 * l).next_power_of_two().trailing_zeros();
         let ks = fftconv_fwd_bwd_counters(&sim, l, None);
-        let find = |name: &str| {
-            ks.iter()
-                .find(|k| k.kernel == name)
-                .unwrap_or_else(|| panic!("{name} not launched: {ks:?}"))
-        };
+        let find = |name: &str| ks.iter().find(|k| k.kernel == name).unwrap_or_else(|| panic!("{name} not launched: {ks:?}"));
         check(find("hyena_fftconv_filter_f32"), log2n, 1, 0);
         check(find("hyena_fftconv_fwd_f32"), log2n, 2, 0);
         // The filter spectrum and the forward (branch fwd9), the backward's rows and reduce (branch
         // bwd10) copy the precomputed table (`load_tw`): no sin/cos at all (before: up to 893
         // sincospif per block, ~13 % of the forward's instructions and ~7 % of the backward's at
         // L = 8K).
-        for name in [
-            "hyena_fftconv_filter_f32",
-            "hyena_fftconv_fwd_f32",
-            "hyena_fftconv_bwd_f32",
-            "hyena_fftconv_bwd_reduce_f32",
-        ] {
-            assert_eq!(
-                find(name).math.sincos,
-                0,
-                "{name} L={l}: {:?}",
-                find(name).math
-            );
+        for name in ["hyena_fftconv_filter_f32", "hyena_fftconv_fwd_f32", "hyena_fftconv_bwd_f32", "hyena_fftconv_bwd_reduce_f32"] {
+            assert_eq!(find(name).math.sincos, 0, "{name} L={l}: {:?}", find(name).math);
         }
         check(find("hyena_fftconv_bwd_f32"), log2n, 4, 0);
         // The batch reduce: one inverse FFT per channel after the batch sum (before: radix-2 with
@@ -201,48 +137,22 @@ fn fftconv_fwd_dram_bytes_stay_near_the_bytes_that_must_move() {
     let sim = Arc::new(SimDevice::new());
     let dev: Arc<dyn Device> = sim.clone();
     let (bs, c, l) = (16usize, 2usize, 256usize);
-    let x: Vec<bf16> = (0..bs * c * l)
-        .map(|i| bf16::from_f32(((i * 37) % 11) as f32 * 0.1 - 0.5))
-        .collect();
+    let x: Vec<bf16> = (0..bs * c * l).map(|i| bf16::from_f32(((i * 37) % 11) as f32 * 0.1 - 0.5)).collect();
     // v, pre, post: three buffers (one buffer in several roles would share its sectors).
-    let ins: Vec<DeviceBuffer<bf16>> = (0..3)
-        .map(|_| DeviceBuffer::from_host(&dev, &x).unwrap())
-        .collect();
+    let ins: Vec<DeviceBuffer<bf16>> = (0..3).map(|_| DeviceBuffer::from_host(&dev, &x).unwrap()).collect();
     let dh = DeviceBuffer::from_host(&dev, &x[..c * l]).unwrap();
     let dd = DeviceBuffer::from_host(&dev, &vec![bf16::from_f32(0.5); c]).unwrap();
     let mut y = DeviceBuffer::<bf16>::alloc(&dev, bs * c * l).unwrap();
     sim.set_counters(true);
-    gated_fftconv_fwd(
-        &dev,
-        &dh,
-        &dd,
-        &ins[0],
-        Some(ins[1].as_view()),
-        Some(ins[2].as_view()),
-        bs,
-        c,
-        l,
-        &mut y,
-    )
-    .unwrap();
+    gated_fftconv_fwd(&dev, &dh, &dd, &ins[0], Some(ins[1].as_view()), Some(ins[2].as_view()), bs, c, l, &mut y).unwrap();
     sim.set_counters(false);
     let ks = sim.take_counters();
-    let k = ks
-        .iter()
-        .find(|k| k.kernel == "hyena_fftconv_fwd_bf16")
-        .unwrap_or_else(|| panic!("{ks:?}"));
-    assert_eq!(
-        (k.blocks_total, k.blocks_run),
-        ((bs * c) as u64, (bs * c) as u64)
-    );
+    let k = ks.iter().find(|k| k.kernel == "hyena_fftconv_fwd_bf16").unwrap_or_else(|| panic!("{ks:?}"));
+    assert_eq!((k.blocks_total, k.blocks_run), ((bs * c) as u64, (bs * c) as u64));
     let must_move = (bs * c * 4 * 2 * l) as f64;
     let dram = (k.global.unique_sectors * 32) as f64;
     eprintln!("hyena_fftconv_fwd_bf16 B={bs} C={c} L={l}: DRAM bytes {dram} / must move {must_move} = {:.3}", dram / must_move);
-    assert!(
-        dram <= 1.1 * must_move,
-        "DRAM bytes {dram} > 1.1 x {must_move} ({:?})",
-        k.global
-    );
+    assert!(dram <= 1.1 * must_move, "DRAM bytes {dram} > 1.1 x {must_move} ({:?})", k.global);
     // The hf rows are reused across blocks: at least the 15 later rows of each channel.
     assert!(k.global.multi_block_sectors > 0, "{:?}", k.global);
 }
@@ -250,11 +160,7 @@ fn fftconv_fwd_dram_bytes_stay_near_the_bytes_that_must_move() {
 /// The counters of one `gated_fftconv_fwd` and one `gated_fftconv_bwd` (B = 1, C = 1, row length
 /// `l`, gates on, inputs a fixed pattern), in launch order; `sample`: blocks counted per uniform
 /// launch (the outputs are then not computed).
-pub(crate) fn fftconv_fwd_bwd_counters(
-    sim: &std::sync::Arc<hyena_kernels::device::sim::SimDevice>,
-    l: usize,
-    sample: Option<u32>,
-) -> Vec<hyena_kernels::device::sim::LaunchCounters> {
+pub(crate) fn fftconv_fwd_bwd_counters(sim: &std::sync::Arc<hyena_kernels::device::sim::SimDevice>, l: usize, sample: Option<u32>) -> Vec<hyena_kernels::device::sim::LaunchCounters> {
     use hyena_kernels::device::{Device, DeviceBuffer};
     use hyena_kernels::ops::fftconv::{gated_fftconv_bwd, gated_fftconv_fwd, GatedConvGradViews};
     use std::sync::Arc;
@@ -262,28 +168,12 @@ pub(crate) fn fftconv_fwd_bwd_counters(
     let x: Vec<f32> = (0..l).map(|i| ((i * 37) % 11) as f32 * 0.1 - 0.5).collect();
     let dx = DeviceBuffer::from_host(&dev, &x).unwrap();
     let dd = DeviceBuffer::from_host(&dev, &[0.5f32]).unwrap();
-    let mut outs: Vec<DeviceBuffer<f32>> = (0..5)
-        .map(|_| DeviceBuffer::<f32>::alloc(&dev, l).unwrap())
-        .collect();
+    let mut outs: Vec<DeviceBuffer<f32>> = (0..5).map(|_| DeviceBuffer::<f32>::alloc(&dev, l).unwrap()).collect();
     let mut gd = DeviceBuffer::<f32>::alloc(&dev, 1).unwrap();
     sim.set_block_sample(sample);
     sim.set_counters(true);
-    gated_fftconv_fwd(
-        &dev,
-        &dx,
-        &dd,
-        &dx,
-        Some(dx.as_view()),
-        Some(dx.as_view()),
-        1,
-        1,
-        l,
-        &mut outs[0],
-    )
-    .unwrap();
-    let [gv, gpre, gpost, gh, _] = &mut outs[..] else {
-        unreachable!()
-    };
+    gated_fftconv_fwd(&dev, &dx, &dd, &dx, Some(dx.as_view()), Some(dx.as_view()), 1, 1, l, &mut outs[0]).unwrap();
+    let [gv, gpre, gpost, gh, _] = &mut outs[..] else { unreachable!() };
     let grads = GatedConvGradViews {
         grad_v: gv.as_view_mut(),
         grad_pre: Some(gpre.as_view_mut()),
@@ -291,20 +181,7 @@ pub(crate) fn fftconv_fwd_bwd_counters(
         grad_h: gh.as_view_mut(),
         grad_d: gd.as_view_mut(),
     };
-    gated_fftconv_bwd(
-        &dev,
-        &dx,
-        &dd,
-        &dx,
-        Some(dx.as_view()),
-        Some(dx.as_view()),
-        &dx,
-        1,
-        1,
-        l,
-        grads,
-    )
-    .unwrap();
+    gated_fftconv_bwd(&dev, &dx, &dd, &dx, Some(dx.as_view()), Some(dx.as_view()), &dx, 1, 1, l, grads).unwrap();
     sim.set_counters(false);
     sim.set_block_sample(None);
     sim.take_counters()
@@ -335,18 +212,10 @@ fn fftconv_long_kernels_take_twiddles_from_a_table() {
     let a = log2n.div_ceil(3);
     let table = 2 * (1u64 << a) + (1u64 << log2n.saturating_sub(2 * a));
     let ks = fftconv_fwd_bwd_counters(&sim, l, Some(2));
-    let long: Vec<_> = ks
-        .iter()
-        .filter(|k| k.kernel.starts_with("hyena_fftconv_long_"))
-        .collect();
+    let long: Vec<_> = ks.iter().filter(|k| k.kernel.starts_with("hyena_fftconv_long_")).collect();
     // Forward: filter spectrum (cols, rows), cols, rows, out; backward: filter spectrum, cols of a
     // and of g, rows_bwd, grad_in (grad_post, grad_v, grad_pre in one launch), grad_h.
-    assert_eq!(
-        long.len(),
-        5 + 7,
-        "{:?}",
-        ks.iter().map(|k| &k.kernel).collect::<Vec<_>>()
-    );
+    assert_eq!(long.len(), 5 + 7, "{:?}", ks.iter().map(|k| &k.kernel).collect::<Vec<_>>());
     // Rows of n2 = 4096 points: ⌈log16 n2⌉ + 2 = 5 barriers per FFT.
     let per_fft = 12u32.div_ceil(4) as f64 + 2.0;
     let mut row_ffts = [2.0, 4.0, 2.0].into_iter(); // the rows launches in order: filter, conv, filter
@@ -357,16 +226,8 @@ fn fftconv_long_kernels_take_twiddles_from_a_table() {
             "hyena_fftconv_long_rows_bwd" => 10.0,
             _ => continue,
         };
-        assert!(
-            wf <= 1.15,
-            "{}: {wf:.3} shared wavefronts per request (bank conflicts)",
-            k.kernel
-        );
-        assert!(
-            barriers <= ffts * per_fft + 1.0,
-            "{}: {barriers} barriers per block for {ffts} FFTs",
-            k.kernel
-        );
+        assert!(wf <= 1.15, "{}: {wf:.3} shared wavefronts per request (bank conflicts)", k.kernel);
+        assert!(barriers <= ffts * per_fft + 1.0, "{}: {barriers} barriers per block for {ffts} FFTs", k.kernel);
     }
 }
 
@@ -374,33 +235,18 @@ fn fftconv_long_kernels_take_twiddles_from_a_table() {
 /// calls per block at most `table` (the twiddle entries a block builds once), no division, no
 /// exp/log/sqrt. Prints those rates with the barriers per block and the shared wavefronts per
 /// request, and returns the latter two for the caller's bounds.
-fn twiddles_from_table(
-    k: &hyena_kernels::device::sim::LaunchCounters,
-    log2n: u32,
-    table: u64,
-) -> (f64, f64) {
+fn twiddles_from_table(k: &hyena_kernels::device::sim::LaunchCounters, log2n: u32, table: u64) -> (f64, f64) {
     let per = |x: u64| x as f64 / k.blocks_run as f64;
     let s = &k.shared;
-    let wf = (s.load_wavefronts + s.store_wavefronts) as f64
-        / (s.load_requests + s.store_requests) as f64;
+    let wf = (s.load_wavefronts + s.store_wavefronts) as f64 / (s.load_requests + s.store_requests) as f64;
     eprintln!(
         "{} n=2^{log2n}: sincos/block {} (table {table}), barriers/block {}, wavefronts/request {wf:.3}",
         k.kernel,
         per(k.math.sincos),
         per(k.barriers)
     );
-    assert!(
-        per(k.math.sincos) <= table as f64,
-        "{}: {:?}",
-        k.kernel,
-        k.math
-    );
-    assert_eq!(
-        (k.math.div_rcp, k.math.exp_log, k.math.sqrt),
-        (0, 0, 0),
-        "{}",
-        k.kernel
-    );
+    assert!(per(k.math.sincos) <= table as f64, "{}: {:?}", k.kernel, k.math);
+    assert_eq!((k.math.div_rcp, k.math.exp_log, k.math.sqrt), (0, 0, 0), "{}", k.kernel);
     (per(k.barriers), wf)
 }
 
@@ -419,8 +265,7 @@ fn long_backward_with_the_inner_value_skips_the_second_convolution() {
     use hyena_kernels::device::sim::{LaunchCounters, SimDevice};
     use hyena_kernels::device::{Device, DeviceBuffer};
     use hyena_kernels::ops::fftconv::{
-        bwd_spectrum_len, fftconv_filter_bwd, gated_fftconv_bwd_spectrum_inner, GatedConvGradViews,
-        SMEM_MAX_LEN,
+        bwd_spectrum_len, fftconv_filter_bwd, gated_fftconv_bwd_spectrum_inner, GatedConvGradViews, SMEM_MAX_LEN,
     };
     use std::sync::Arc;
     let sim = Arc::new(SimDevice::new());
@@ -433,13 +278,9 @@ fn long_backward_with_the_inner_value_skips_the_second_convolution() {
     let mut hf = DeviceBuffer::<f32>::alloc(&dev, bwd_spectrum_len(c, l).unwrap()).unwrap();
     fftconv_filter_bwd(&dev, &dx.view(0..l * c).unwrap(), c, l, &mut hf).unwrap();
     let run = |inner: bool| -> Vec<LaunchCounters> {
-        let mut outs: Vec<DeviceBuffer<f32>> = (0..4)
-            .map(|_| DeviceBuffer::<f32>::alloc(&dev, n).unwrap())
-            .collect();
+        let mut outs: Vec<DeviceBuffer<f32>> = (0..4).map(|_| DeviceBuffer::<f32>::alloc(&dev, n).unwrap()).collect();
         let mut gd = DeviceBuffer::<f32>::alloc(&dev, c).unwrap();
-        let [gv, gpre, gpost, gh] = &mut outs[..] else {
-            unreachable!()
-        };
+        let [gv, gpre, gpost, gh] = &mut outs[..] else { unreachable!() };
         let grads = GatedConvGradViews {
             grad_v: gv.as_view_mut(),
             grad_pre: Some(gpre.as_view_mut()),
@@ -449,78 +290,28 @@ fn long_backward_with_the_inner_value_skips_the_second_convolution() {
         };
         sim.set_counters(true);
         let v = dx.as_view();
-        gated_fftconv_bwd_spectrum_inner(
-            &dev,
-            &hf,
-            &dd,
-            v,
-            Some(v),
-            Some(v),
-            inner.then_some(v),
-            v,
-            1,
-            c,
-            l,
-            grads,
-        )
-        .unwrap();
+        gated_fftconv_bwd_spectrum_inner(&dev, &hf, &dd, v, Some(v), Some(v), inner.then_some(v), v, 1, c, l, grads).unwrap();
         sim.set_counters(false);
         sim.take_counters()
     };
     let (full, with) = (run(false), run(true));
     let find = |ks: &[LaunchCounters], name: &str| -> LaunchCounters {
-        ks.iter()
-            .find(|k| k.kernel == name)
-            .unwrap_or_else(|| {
-                panic!(
-                    "{name} not launched: {:?}",
-                    ks.iter().map(|k| &k.kernel).collect::<Vec<_>>()
-                )
-            })
-            .clone()
+        ks.iter().find(|k| k.kernel == name).unwrap_or_else(|| panic!("{name} not launched: {:?}", ks.iter().map(|k| &k.kernel).collect::<Vec<_>>())).clone()
     };
-    assert!(
-        !with
-            .iter()
-            .any(|k| k.kernel == "hyena_fftconv_long_rows_bwd"),
-        "the full row pass ran with inner given"
-    );
-    let (ra, rg) = (
-        find(&full, "hyena_fftconv_long_rows_bwd"),
-        find(&with, "hyena_fftconv_long_rows_bwd_g"),
-    );
-    let (ia, ig) = (
-        find(&full, "hyena_fftconv_long_grad_in_reg_f32"),
-        find(&with, "hyena_fftconv_long_grad_in_reg_f32"),
-    );
+    assert!(!with.iter().any(|k| k.kernel == "hyena_fftconv_long_rows_bwd"), "the full row pass ran with inner given");
+    let (ra, rg) = (find(&full, "hyena_fftconv_long_rows_bwd"), find(&with, "hyena_fftconv_long_rows_bwd_g"));
+    let (ia, ig) = (find(&full, "hyena_fftconv_long_grad_in_reg_f32"), find(&with, "hyena_fftconv_long_grad_in_reg_f32"));
     let ratio = |a: u64, b: u64| b as f64 / a as f64;
     let stores = ratio(ra.global.store_bytes, rg.global.store_bytes);
-    let shared = ratio(
-        ra.shared.load_requests + ra.shared.store_requests,
-        rg.shared.load_requests + rg.shared.store_requests,
-    );
+    let shared = ratio(ra.shared.load_requests + ra.shared.store_requests, rg.shared.load_requests + rg.shared.store_requests);
     let loads_in = ratio(ia.global.load_bytes, ig.global.load_bytes);
     eprintln!("with inner / without: rows_bwd global stores {stores:.3}, shared requests {shared:.3}; grad_in loaded bytes {loads_in:.3}");
-    assert!(
-        stores <= 0.7,
-        "row pass global stores {stores:.3} of the full kernel's"
-    );
-    assert!(
-        shared <= 0.9,
-        "row pass shared requests {shared:.3} of the full kernel's"
-    );
-    assert!(
-        loads_in <= 0.8,
-        "grad_in loaded bytes {loads_in:.3} of the full kernel's"
-    );
+    assert!(stores <= 0.7, "row pass global stores {stores:.3} of the full kernel's");
+    assert!(shared <= 0.9, "row pass shared requests {shared:.3} of the full kernel's");
+    assert!(loads_in <= 0.8, "grad_in loaded bytes {loads_in:.3} of the full kernel's");
     for k in [&ra, &rg] {
         let s = &k.shared;
-        let wf = (s.load_wavefronts + s.store_wavefronts) as f64
-            / (s.load_requests + s.store_requests) as f64;
-        assert!(
-            wf <= 1.15,
-            "{}: {wf:.3} wavefronts per shared request",
-            k.kernel
-        );
+        let wf = (s.load_wavefronts + s.store_wavefronts) as f64 / (s.load_requests + s.store_requests) as f64;
+        assert!(wf <= 1.15, "{}: {wf:.3} wavefronts per shared request", k.kernel);
     }
 }

@@ -5,14 +5,11 @@
 //! grad_h and grad_D add a sum over the batch).
 
 use super::{assert_close, poisoned, random, read_checked, widen, Storage};
-use hyena_kernels::cpu::fftconv::{
-    gated_fftconv_bwd as cpu_bwd, gated_fftconv_fwd as cpu_fwd, FftConvPlan, GatedConvGrads, Rows,
-};
+use hyena_kernels::cpu::fftconv::{gated_fftconv_bwd as cpu_bwd, gated_fftconv_fwd as cpu_fwd, FftConvPlan, GatedConvGrads, Rows};
 use hyena_kernels::device::{Device, DeviceBuffer};
 use hyena_kernels::ops::fftconv::{
-    bwd_spectrum_len, fftconv_filter, fftconv_filter_bwd, gated_fftconv_bwd,
-    gated_fftconv_bwd_spectrum_inner, gated_fftconv_fwd, gated_fftconv_fwd_spectrum_inner,
-    spectrum_len, GatedConvGradViews,
+    bwd_spectrum_len, fftconv_filter, fftconv_filter_bwd, gated_fftconv_bwd, gated_fftconv_bwd_spectrum_inner, gated_fftconv_fwd,
+    gated_fftconv_fwd_spectrum_inner, spectrum_len, GatedConvGradViews,
 };
 use rand::{rngs::StdRng, SeedableRng};
 use std::sync::Arc;
@@ -42,67 +39,28 @@ pub struct FwdCase<T> {
 pub fn fwd_case<T: Storage>(bs: usize, c: usize, l: usize, gates: bool, seed: u64) -> FwdCase<T> {
     let mut rng = StdRng::seed_from_u64(seed);
     let n = bs * c * l;
-    let (v, pre, post) = (
-        random::<T>(&mut rng, n),
-        random::<T>(&mut rng, n),
-        random::<T>(&mut rng, n),
-    );
+    let (v, pre, post) = (random::<T>(&mut rng, n), random::<T>(&mut rng, n), random::<T>(&mut rng, n));
     let (h, d) = (random::<T>(&mut rng, c * l), random::<T>(&mut rng, c));
     let (vf, pref, postf, hfl, df) = (widen(&v), widen(&pre), widen(&post), widen(&h), widen(&d));
     let plan = FftConvPlan::<f64>::new(l).unwrap();
     let spec = plan.filter_spectra(&hfl, c).unwrap();
     let rows = |x| rows_of(x, bs, c, l);
     let mut want = vec![0f64; n];
-    let (p_rows, q_rows) = if gates {
-        (Some(rows(&pref)), Some(rows(&postf)))
-    } else {
-        (None, None)
-    };
+    let (p_rows, q_rows) = if gates { (Some(rows(&pref)), Some(rows(&postf))) } else { (None, None) };
     cpu_fwd(&plan, &spec, &df, rows(&vf), p_rows, q_rows, &mut want).unwrap();
-    FwdCase {
-        bs,
-        c,
-        l,
-        gates,
-        v,
-        pre,
-        post,
-        h,
-        d,
-        want,
-    }
+    FwdCase { bs, c, l, gates, v, pre, post, h, d, want }
 }
 
 /// One `gated_fftconv_fwd` call (filter spectrum + convolution) on `dev` vs `k.want`.
 pub fn check_fwd<T: Storage>(dev: &Arc<dyn Device>, k: &FwdCase<T>) {
     let (bs, c, l, gates) = (k.bs, k.c, k.l, k.gates);
-    let tag = format!(
-        "{} gated_fftconv_fwd<{:?}> B={bs} C={c} L={l} gates={gates}",
-        dev.name(),
-        T::DTYPE
-    );
+    let tag = format!("{} gated_fftconv_fwd<{:?}> B={bs} C={c} L={l} gates={gates}", dev.name(), T::DTYPE);
     let n = bs * c * l;
     let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
     let (dv, dpre, dpost, dh, dd) = (up(&k.v), up(&k.pre), up(&k.post), up(&k.h), up(&k.d));
     let mut dy = poisoned::<T>(dev, n);
-    let (gp, gq) = if gates {
-        (Some(dpre.as_view()), Some(dpost.as_view()))
-    } else {
-        (None, None)
-    };
-    gated_fftconv_fwd(
-        dev,
-        &dh,
-        &dd,
-        &dv,
-        gp,
-        gq,
-        bs,
-        c,
-        l,
-        dy.view_mut(0..n).unwrap(),
-    )
-    .unwrap_or_else(|e| panic!("{tag}: {e}"));
+    let (gp, gq) = if gates { (Some(dpre.as_view()), Some(dpost.as_view())) } else { (None, None) };
+    gated_fftconv_fwd(dev, &dh, &dd, &dv, gp, gq, bs, c, l, dy.view_mut(0..n).unwrap()).unwrap_or_else(|e| panic!("{tag}: {e}"));
     dev.synchronize().unwrap();
     let err = assert_close(&tag, &read_checked(&tag, &dy, n), &k.want, T::BOUND);
     eprintln!("{tag}: relative L2 error {err:.3e}");
@@ -113,26 +71,13 @@ pub fn check_fwd<T: Storage>(dev: &Arc<dyn Device>, k: &FwdCase<T>) {
 pub fn check_fwd_inner<T: Storage>(dev: &Arc<dyn Device>, k: &FwdCase<T>) {
     let (bs, c, l) = (k.bs, k.c, k.l);
     assert!(k.gates, "inner: the value before the post gate");
-    let tag = format!(
-        "{} gated_fftconv_fwd_spectrum_inner<{:?}> B={bs} C={c} L={l}",
-        dev.name(),
-        T::DTYPE
-    );
+    let tag = format!("{} gated_fftconv_fwd_spectrum_inner<{:?}> B={bs} C={c} L={l}", dev.name(), T::DTYPE);
     let n = bs * c * l;
     let plan = FftConvPlan::<f64>::new(l).unwrap();
     let spec = plan.filter_spectra(&widen(&k.h), c).unwrap();
     let (vf, pref) = (widen(&k.v), widen(&k.pre));
     let mut want_inner = vec![0f64; n];
-    cpu_fwd(
-        &plan,
-        &spec,
-        &widen(&k.d),
-        rows_of(&vf, bs, c, l),
-        Some(rows_of(&pref, bs, c, l)),
-        None,
-        &mut want_inner,
-    )
-    .unwrap();
+    cpu_fwd(&plan, &spec, &widen(&k.d), rows_of(&vf, bs, c, l), Some(rows_of(&pref, bs, c, l)), None, &mut want_inner).unwrap();
     let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
     let (dv, dpre, dpost, dh, dd) = (up(&k.v), up(&k.pre), up(&k.post), up(&k.h), up(&k.d));
     let mut hf = DeviceBuffer::<f32>::alloc(dev, spectrum_len(c, l).unwrap()).unwrap();
@@ -172,61 +117,27 @@ struct BwdCase<T> {
     want: GatedConvGrads<f64>,
 }
 
-fn bwd_case<T: Storage>(
-    rng: &mut StdRng,
-    bs: usize,
-    c: usize,
-    l: usize,
-    gates: bool,
-) -> BwdCase<T> {
+fn bwd_case<T: Storage>(rng: &mut StdRng, bs: usize, c: usize, l: usize, gates: bool) -> BwdCase<T> {
     let n = bs * c * l;
-    let (v, pre, post, gy) = (
-        random::<T>(rng, n),
-        random::<T>(rng, n),
-        random::<T>(rng, n),
-        random::<T>(rng, n),
-    );
+    let (v, pre, post, gy) = (random::<T>(rng, n), random::<T>(rng, n), random::<T>(rng, n), random::<T>(rng, n));
     let (h, d) = (random::<T>(rng, c * l), random::<T>(rng, c));
     let (vf, pref, postf, gyf) = (widen(&v), widen(&pre), widen(&post), widen(&gy));
     let plan = FftConvPlan::<f64>::new(l).unwrap();
     let spec = plan.filter_spectra(&widen(&h), c).unwrap();
     let rows = |x| rows_of(x, bs, c, l);
-    let (p_rows, q_rows) = if gates {
-        (Some(rows(&pref)), Some(rows(&postf)))
-    } else {
-        (None, None)
-    };
+    let (p_rows, q_rows) = if gates { (Some(rows(&pref)), Some(rows(&postf))) } else { (None, None) };
     let want = cpu_bwd(&plan, &spec, &widen(&d), rows(&vf), p_rows, q_rows, &gyf).unwrap();
-    BwdCase {
-        v,
-        pre,
-        post,
-        gy,
-        h,
-        d,
-        want,
-    }
+    BwdCase { v, pre, post, gy, h, d, want }
 }
 
 /// Fresh NaN-poisoned gradient buffers `[grad_v, grad_pre, grad_post, grad_h, grad_D]` for
 /// `(B·C·L = n, C, L)`.
-fn poisoned_grads<T: Storage>(
-    dev: &Arc<dyn Device>,
-    n: usize,
-    c: usize,
-    l: usize,
-) -> [DeviceBuffer<T>; 5] {
+fn poisoned_grads<T: Storage>(dev: &Arc<dyn Device>, n: usize, c: usize, l: usize) -> [DeviceBuffer<T>; 5] {
     [n, n, n, c * l, c].map(|k| poisoned::<T>(dev, k))
 }
 
 /// The backward's views of `g` ([`poisoned_grads`]): grad_pre and grad_post with `gates`.
-fn grad_views<T: Storage>(
-    g: &mut [DeviceBuffer<T>; 5],
-    n: usize,
-    c: usize,
-    l: usize,
-    gates: bool,
-) -> GatedConvGradViews<'_, T> {
+fn grad_views<T: Storage>(g: &mut [DeviceBuffer<T>; 5], n: usize, c: usize, l: usize, gates: bool) -> GatedConvGradViews<'_, T> {
     let [gv, gpre, gpost, gh, gd] = g;
     GatedConvGradViews {
         grad_v: gv.view_mut(0..n).unwrap(),
@@ -241,33 +152,15 @@ fn grad_views<T: Storage>(
 /// the forward's: grad_post must be exactly `round(inner ⊙ grad_y)` (the value given is read, not
 /// recomputed), and grad_v, grad_pre, grad_h, grad_D the f64 reference's (inner plays no part
 /// in them). Every output poisoned before.
-pub fn check_bwd_reads_inner<T: Storage>(
-    dev: &Arc<dyn Device>,
-    bs: usize,
-    c: usize,
-    l: usize,
-    seed: u64,
-) {
+pub fn check_bwd_reads_inner<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let tag = format!(
-        "{} gated_fftconv_bwd_spectrum_inner<{:?}> B={bs} C={c} L={l}",
-        dev.name(),
-        T::DTYPE
-    );
+    let tag = format!("{} gated_fftconv_bwd_spectrum_inner<{:?}> B={bs} C={c} L={l}", dev.name(), T::DTYPE);
     let n = bs * c * l;
     let k = bwd_case::<T>(&mut rng, bs, c, l, true);
     let (want, gy) = (&k.want, &k.gy);
     let inner = random::<T>(&mut rng, n);
     let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
-    let (dv, dpre, dpost, dgy, dh, dd, dz) = (
-        up(&k.v),
-        up(&k.pre),
-        up(&k.post),
-        up(gy),
-        up(&k.h),
-        up(&k.d),
-        up(&inner),
-    );
+    let (dv, dpre, dpost, dgy, dh, dd, dz) = (up(&k.v), up(&k.pre), up(&k.post), up(gy), up(&k.h), up(&k.d), up(&inner));
     let mut hf = DeviceBuffer::<f32>::alloc(dev, bwd_spectrum_len(c, l).unwrap()).unwrap();
     fftconv_filter_bwd(dev, &dh, c, l, &mut hf).unwrap();
     let mut g = poisoned_grads::<T>(dev, n, c, l);
@@ -304,62 +197,30 @@ pub fn check_bwd_reads_inner<T: Storage>(
     let got = read_checked(&what, gpost, n);
     for (i, (x, (z, y))) in got.iter().zip(inner.iter().zip(gy)).enumerate() {
         let exact = T::from_f32(z.to_f64() as f32 * y.to_f64() as f32).to_f64();
-        assert_eq!(
-            x.to_bits(),
-            exact.to_bits(),
-            "{what}[{i}]: {x} != round(inner · grad_y) = {exact}"
-        );
+        assert_eq!(x.to_bits(), exact.to_bits(), "{what}[{i}]: {x} != round(inner · grad_y) = {exact}");
     }
 }
 
 /// `gated_fftconv_bwd` on `dev` vs `cpu::fftconv::gated_fftconv_bwd` in f64: grad_v, grad_h,
 /// grad_D (and grad_pre, grad_post with `gates`), each poisoned with NaN before the launch.
-pub fn check_gated_bwd<T: Storage>(
-    dev: &Arc<dyn Device>,
-    bs: usize,
-    c: usize,
-    l: usize,
-    gates: bool,
-    seed: u64,
-) {
+pub fn check_gated_bwd<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, gates: bool, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let tag = format!(
-        "{} gated_fftconv_bwd<{:?}> B={bs} C={c} L={l} gates={gates}",
-        dev.name(),
-        T::DTYPE
-    );
+    let tag = format!("{} gated_fftconv_bwd<{:?}> B={bs} C={c} L={l} gates={gates}", dev.name(), T::DTYPE);
     let n = bs * c * l;
-    let BwdCase {
-        v,
-        pre,
-        post,
-        gy,
-        h,
-        d,
-        want,
-    } = bwd_case::<T>(&mut rng, bs, c, l, gates);
+    let BwdCase { v, pre, post, gy, h, d, want } = bwd_case::<T>(&mut rng, bs, c, l, gates);
     let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
     let (dv, dpre, dpost, dgy, dh, dd) = (up(&v), up(&pre), up(&post), up(&gy), up(&h), up(&d));
     // One backward into fresh poisoned buffers: [grad_v, grad_pre, grad_post, grad_h, grad_D].
     let run = || -> [DeviceBuffer<T>; 5] {
         let mut g = poisoned_grads::<T>(dev, n, c, l);
         let grads = grad_views(&mut g, n, c, l, gates);
-        let (gp, gq) = if gates {
-            (Some(dpre.as_view()), Some(dpost.as_view()))
-        } else {
-            (None, None)
-        };
-        gated_fftconv_bwd(dev, &dh, &dd, &dv, gp, gq, &dgy, bs, c, l, grads)
-            .unwrap_or_else(|e| panic!("{tag}: {e}"));
+        let (gp, gq) = if gates { (Some(dpre.as_view()), Some(dpost.as_view())) } else { (None, None) };
+        gated_fftconv_bwd(dev, &dh, &dd, &dv, gp, gq, &dgy, bs, c, l, grads).unwrap_or_else(|e| panic!("{tag}: {e}"));
         dev.synchronize().unwrap();
         g
     };
     let [gv, gpre, gpost, gh, gd] = run();
-    let mut outs = vec![
-        ("grad_v", &gv, n, &want.grad_v),
-        ("grad_h", &gh, c * l, &want.grad_h),
-        ("grad_D", &gd, c, &want.grad_d),
-    ];
+    let mut outs = vec![("grad_v", &gv, n, &want.grad_v), ("grad_h", &gh, c * l, &want.grad_h), ("grad_D", &gd, c, &want.grad_d)];
     if gates {
         outs.push(("grad_pre", &gpre, n, want.grad_pre.as_ref().unwrap()));
         outs.push(("grad_post", &gpost, n, want.grad_post.as_ref().unwrap()));
@@ -378,17 +239,8 @@ pub fn check_gated_bwd<T: Storage>(
         again.push(&gpost2);
     }
     for ((name, buf, _, _), buf2) in outs.iter().zip(again) {
-        let bits = |b: &DeviceBuffer<T>| {
-            widen(&b.to_host().unwrap())
-                .iter()
-                .map(|x| x.to_bits())
-                .collect::<Vec<u64>>()
-        };
-        assert_eq!(
-            bits(buf),
-            bits(buf2),
-            "{tag} {name}: differs between two runs"
-        );
+        let bits = |b: &DeviceBuffer<T>| widen(&b.to_host().unwrap()).iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
+        assert_eq!(bits(buf), bits(buf2), "{tag} {name}: differs between two runs");
     }
 }
 
@@ -405,8 +257,5 @@ pub fn assert_fwd_over_shared_memory_limit(l: usize) {
     let mut y = DeviceBuffer::from_host(&dev, &vec![f32::NAN; l]).unwrap();
     let e = gated_fftconv_fwd(&dev, &h, &d, &v, None, None, 1, 1, l, &mut y).unwrap_err();
     assert!(matches!(e, HyenaError::SharedMemory { .. }), "L={l}: {e}");
-    assert!(
-        y.to_host().unwrap().iter().all(|x| x.is_nan()),
-        "L={l}: nothing may be written"
-    );
+    assert!(y.to_host().unwrap().iter().all(|x| x.is_nan()), "L={l}: nothing may be written");
 }

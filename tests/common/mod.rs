@@ -97,9 +97,7 @@ pub const MARGIN: usize = 3;
 
 /// `n` values uniform in [-1, 1) (drawn as f32), rounded to `T`.
 pub fn random<T: Storage>(rng: &mut StdRng, n: usize) -> Vec<T> {
-    (0..n)
-        .map(|_| T::from_f32(rng.random_range(-1.0f32..1.0)))
-        .collect()
+    (0..n).map(|_| T::from_f32(rng.random_range(-1.0f32..1.0))).collect()
 }
 
 /// Widen to f64 (exact).
@@ -118,15 +116,9 @@ pub fn rel_l2(got: &[f64], want: &[f64]) -> f64 {
 /// within relative L2 error `bound` of it; returns the error.
 pub fn assert_close(what: &str, got: &[f64], want: &[f64], bound: f64) -> f64 {
     assert_eq!(got.len(), want.len(), "{what}: length");
-    assert!(
-        got.iter().all(|x| x.is_finite()),
-        "{what}: non-finite output (unwritten NaN poison?)"
-    );
+    assert!(got.iter().all(|x| x.is_finite()), "{what}: non-finite output (unwritten NaN poison?)");
     let err = rel_l2(got, want);
-    assert!(
-        err <= bound,
-        "{what}: relative L2 error {err:.3e} > {bound:.0e}"
-    );
+    assert!(err <= bound, "{what}: relative L2 error {err:.3e} > {bound:.0e}");
     err
 }
 
@@ -139,9 +131,6 @@ pub fn poisoned<T: DeviceScalar>(dev: &Arc<dyn Device>, n: usize) -> DeviceBuffe
 /// [`poisoned`] buffer) is no longer NaN.
 pub fn read_checked<T: DeviceScalar>(what: &str, buf: &DeviceBuffer<T>, n: usize) -> Vec<f64> {
     let all = widen(&buf.to_host().unwrap());
-    assert!(
-        all[n..].iter().all(|x| x.is_nan()),
-        "{what}: wrote past the output view"
-    );
+    assert!(all[n..].iter().all(|x| x.is_nan()), "{what}: wrote past the output view");
     all[..n].to_vec()
 }

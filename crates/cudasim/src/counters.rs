@@ -132,12 +132,7 @@ impl LaunchCounters {
         }
     }
 
-    pub(crate) fn from_raw(
-        kernel: &str,
-        cfg: &LaunchConfig,
-        r: &RawCounters,
-        lines: Vec<LineCount>,
-    ) -> Self {
+    pub(crate) fn from_raw(kernel: &str, cfg: &LaunchConfig, r: &RawCounters, lines: Vec<LineCount>) -> Self {
         LaunchCounters {
             kernel: kernel.to_string(),
             grid: cfg.grid,
@@ -166,12 +161,7 @@ impl LaunchCounters {
             atomics: r.atomics_global + r.atomics_shared,
             atomics_global: r.atomics_global,
             atomics_shared: r.atomics_shared,
-            math: MathCounters {
-                sincos: r.sincos,
-                exp_log: r.exp_log,
-                div_rcp: r.div_rcp,
-                sqrt: r.sqrt,
-            },
+            math: MathCounters { sincos: r.sincos, exp_log: r.exp_log, div_rcp: r.div_rcp, sqrt: r.sqrt },
             lines,
         }
     }

@@ -32,8 +32,8 @@ mod lines;
 pub use counters::{GlobalCounters, LaunchCounters, LineCount, MathCounters, SharedCounters};
 #[cfg(feature = "runtime")]
 pub use device::{
-    Kernel, KernelLib, KernelSource, LaunchConfig, Params, RawKernel, Scalar, SimDevice, SimError,
-    ThreadOrder, Violation, DEFAULT_MAX_SHARED_BYTES,
+    Kernel, KernelLib, KernelSource, LaunchConfig, Params, RawKernel, Scalar, SimDevice, SimError, ThreadOrder,
+    Violation, DEFAULT_MAX_SHARED_BYTES,
 };
 
 /// Define `static KERNELS: cudasim::KernelLib` for the kernel library `lib` that the crate's

@@ -88,19 +88,8 @@ fn sections(file: &'static [u8]) -> Option<Vec<Section>> {
         let n = strtab.get(name as usize..)?;
         let n = &n[..n.iter().position(|&c| c == 0).unwrap_or(n.len())];
         // SHT_NOBITS (8) has no file bytes.
-        let data = if kind == 8 {
-            &[][..]
-        } else {
-            file.get(off as usize..(off + size) as usize).unwrap_or(&[])
-        };
-        v.push(Section {
-            name: String::from_utf8_lossy(n).into_owned(),
-            kind,
-            flags,
-            addr,
-            data,
-            link,
-        });
+        let data = if kind == 8 { &[][..] } else { file.get(off as usize..(off + size) as usize).unwrap_or(&[]) };
+        v.push(Section { name: String::from_utf8_lossy(n).into_owned(), kind, flags, addr, data, link });
     }
     Some(v)
 }
@@ -132,35 +121,18 @@ fn load() -> Option<Symbolizer> {
     // SAFETY: plain call into the runtime (returns a function address).
     let bias = (unsafe { cudasim_trace_pc_address() } as u64).wrapping_sub(hook);
     // Executable sections (SHF_EXECINSTR = 4) with file bytes.
-    let text = secs
-        .iter()
-        .filter(|s| s.flags & 4 != 0 && !s.data.is_empty())
-        .map(|s| (s.addr, s.data))
-        .collect();
+    let text = secs.iter().filter(|s| s.flags & 4 != 0 && !s.data.is_empty()).map(|s| (s.addr, s.data)).collect();
     // Compressed debug sections (SHF_COMPRESSED) are not supported: no line counts then.
     let find = |name: &str| -> &'static [u8] {
-        secs.iter()
-            .find(|s| s.name == name && s.flags & 0x800 == 0)
-            .map(|s| s.data)
-            .unwrap_or(&[])
+        secs.iter().find(|s| s.name == name && s.flags & 0x800 == 0).map(|s| s.data).unwrap_or(&[])
     };
     let dwarf = gimli::Dwarf::load(|id: gimli::SectionId| -> Result<Slice, gimli::Error> {
-        Ok(gimli::EndianSlice::new(
-            find(id.name()),
-            gimli::LittleEndian,
-        ))
+        Ok(gimli::EndianSlice::new(find(id.name()), gimli::LittleEndian))
     })
     .ok()?;
     let stmts = statement_starts(&dwarf);
     let ctx = addr2line::Context::from_dwarf(dwarf).ok()?;
-    Some(Symbolizer {
-        ctx,
-        bias,
-        hook,
-        text,
-        funcs,
-        stmts,
-    })
+    Some(Symbolizer { ctx, bias, hook, text, funcs, stmts })
 }
 
 /// Addresses of the `is_stmt` rows of the kernel translation units (the build helper names them
@@ -169,9 +141,7 @@ fn statement_starts(dwarf: &gimli::Dwarf<Slice>) -> Vec<u64> {
     let mut v = Vec::new();
     let mut units = dwarf.units();
     while let Ok(Some(header)) = units.next() {
-        let Ok(unit) = dwarf.unit(header) else {
-            continue;
-        };
+        let Ok(unit) = dwarf.unit(header) else { continue };
         let is_kernel_tu = unit
             .name
             .map(|n| {
@@ -180,9 +150,7 @@ fn statement_starts(dwarf: &gimli::Dwarf<Slice>) -> Vec<u64> {
                 base.starts_with(b"tu_") && base.ends_with(b".cpp")
             })
             .unwrap_or(false);
-        let Some(program) = unit.line_program.clone().filter(|_| is_kernel_tu) else {
-            continue;
-        };
+        let Some(program) = unit.line_program.clone().filter(|_| is_kernel_tu) else { continue };
         let mut rows = program.rows();
         while let Ok(Some((_, row))) = rows.next_row() {
             if row.is_stmt() && !row.end_sequence() {
@@ -211,16 +179,8 @@ impl Symbolizer {
             return ret;
         }
         let fi = self.funcs.partition_point(|f| f.0 <= ret);
-        let fend = if fi > 0 && ret < self.funcs[fi - 1].1 {
-            self.funcs[fi - 1].1
-        } else {
-            ret + 1
-        };
-        let Some(&(base, data)) = self
-            .text
-            .iter()
-            .find(|(a, d)| *a <= ret && ret < a + d.len() as u64)
-        else {
+        let fend = if fi > 0 && ret < self.funcs[fi - 1].1 { self.funcs[fi - 1].1 } else { ret + 1 };
+        let Some(&(base, data)) = self.text.iter().find(|(a, d)| *a <= ret && ret < a + d.len() as u64) else {
             return ret + 1;
         };
         let lim = fend.min(base + data.len() as u64);
@@ -228,8 +188,7 @@ impl Symbolizer {
         while a + 5 <= lim {
             let o = (a - base) as usize;
             if data[o] == 0xe8 {
-                let rel =
-                    i32::from_le_bytes([data[o + 1], data[o + 2], data[o + 3], data[o + 4]]) as i64;
+                let rel = i32::from_le_bytes([data[o + 1], data[o + 2], data[o + 3], data[o + 4]]) as i64;
                 if (a as i64 + 5 + rel) as u64 == self.hook {
                     return a;
                 }
@@ -258,24 +217,14 @@ impl Symbolizer {
 /// line information).
 pub(crate) fn last_launch_lines() -> Vec<LineCount> {
     // SAFETY: a null buffer with capacity 0 only asks for the count.
-    let n = unsafe {
-        cudasim_block_counts(
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            0,
-        )
-    };
+    let n = unsafe { cudasim_block_counts(std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut(), 0) };
     if n == 0 {
         return Vec::new();
     }
     let (mut pc, mut w, mut t) = (vec![0u64; n], vec![0u64; n], vec![0u64; n]);
     // SAFETY: three buffers of n entries.
-    let n =
-        n.min(unsafe { cudasim_block_counts(pc.as_mut_ptr(), w.as_mut_ptr(), t.as_mut_ptr(), n) });
-    let Some(s) = symbolizer() else {
-        return Vec::new();
-    };
+    let n = n.min(unsafe { cudasim_block_counts(pc.as_mut_ptr(), w.as_mut_ptr(), t.as_mut_ptr(), n) });
+    let Some(s) = symbolizer() else { return Vec::new() };
     let s = s.lock().unwrap_or_else(|e| e.into_inner());
     type Acc = BTreeMap<Vec<(String, u32)>, (u64, u64)>;
     // `stmt`: chains of the block's start and its statement starts; `all`: of every row (the
@@ -329,12 +278,7 @@ pub(crate) fn last_launch_lines() -> Vec<LineCount> {
         .map(|(frames, fallback)| {
             let (warp_execs, thread_execs) = stmt.get(&frames).copied().unwrap_or(fallback);
             let mem_requests = reqs.get(&frames).copied().unwrap_or(0);
-            LineCount {
-                frames,
-                warp_execs,
-                thread_execs,
-                mem_requests,
-            }
+            LineCount { frames, warp_execs, thread_execs, mem_requests }
         })
         .collect()
 }

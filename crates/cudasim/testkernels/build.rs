@@ -5,10 +5,7 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=../../gpu-model/tests/kernels");
     let libs = [
-        cudasim::build::Builder::new()
-            .cu_dir("../tests/kernels")
-            .include("../tests/kernels")
-            .compile("testkernels"),
+        cudasim::build::Builder::new().cu_dir("../tests/kernels").include("../tests/kernels").compile("testkernels"),
         cudasim::build::Builder::new()
             .cu_files(["../../gpu-model/tests/kernels/micro_sim.cu"])
             .include("../../gpu-model/tests/kernels")

@@ -23,9 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|s| s.to_str())
         .and_then(|s| s.strip_suffix(".lines.txt"))
         .ok_or("the counts file must be KERNEL.lines.txt")?;
-    let f = listing
-        .function(kernel)
-        .ok_or("kernel not in the listing")?;
+    let f = listing.function(kernel).ok_or("kernel not in the listing")?;
     let warps: u64 = args[3].parse()?;
     let mut lines = Vec::new();
     for l in std::fs::read_to_string(&args[2])?.lines() {
@@ -40,16 +38,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Ok::<_, Box<dyn std::error::Error>>((file.to_string(), line.parse()?))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        lines.push(LineExec {
-            frames,
-            warp_execs: n.parse()?,
-        });
+        lines.push(LineExec { frames, warp_execs: n.parse()? });
     }
     let e = estimate(f, &lines, warps);
-    println!(
-        "{kernel}: {:.0} warp-instructions for {warps} warps",
-        e.total
-    );
+    println!("{kernel}: {:.0} warp-instructions for {warps} warps", e.total);
     if args.get(4).map(String::as_str) == Some("instrs") {
         for c in &e.per_instr {
             println!("{c}");
@@ -70,13 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for (c, n) in rows {
             let e = c.and_then(|c| e_chain[c]);
             let name = c
-                .map(|c| {
-                    f.chains[c]
-                        .iter()
-                        .map(|fr| format!("{}:{}", fr.file, fr.line))
-                        .collect::<Vec<_>>()
-                        .join("<")
-                })
+                .map(|c| f.chains[c].iter().map(|fr| format!("{}:{}", fr.file, fr.line)).collect::<Vec<_>>().join("<"))
                 .unwrap_or_default();
             match e {
                 Some(e) => println!("{n:5} {e:10.1} {:8.2} {name}", e / warps as f64),
@@ -90,10 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let split = k == f.instrs.len()
                 || e.per_instr[k] != e.per_instr[start]
                 || f.labels.values().any(|&i| i == k)
-                || matches!(
-                    f.instrs[k - 1].opcode.split('.').next(),
-                    Some("BRA" | "EXIT" | "BRX" | "RET")
-                );
+                || matches!(f.instrs[k - 1].opcode.split('.').next(), Some("BRA" | "EXIT" | "BRX" | "RET"));
             if split {
                 println!("{start:6} {:4} {:>14.1}", k - start, e.per_instr[start]);
                 start = k;

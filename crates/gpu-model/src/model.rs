@@ -196,11 +196,7 @@ pub fn predict(gpu: &Gpu, w: &LaunchWork) -> Prediction {
     // Fraction of SMs with work: a grid smaller than one wave leaves SMs idle.
     // The block scheduler spreads blocks over the SMs first: a grid of fewer blocks than SMs
     // keeps `blocks` SMs busy (one block each), a larger one all of them.
-    let busy = if w.blocks == 0 {
-        1.0
-    } else {
-        (w.blocks as f64 / sms).clamp(1.0 / sms, 1.0)
-    };
+    let busy = if w.blocks == 0 { 1.0 } else { (w.blocks as f64 / sms).clamp(1.0 / sms, 1.0) };
     let busy_sms = (sms * busy).max(1.0);
     let resident_warps = (w.blocks_per_sm as f64 * w.warps_per_block as f64)
         .min((w.blocks as f64 / busy_sms).ceil() * w.warps_per_block as f64)

@@ -477,19 +477,8 @@ impl Listing {
             // writes them back in the `(...)` form, which this reads the same way).
             let target = s
                 .find("BRANCH_TARGETS ")
-                .map(|p| {
-                    s[p + 15..]
-                        .split('"')
-                        .next()
-                        .unwrap_or("")
-                        .trim()
-                        .to_string()
-                })
-                .or_else(|| {
-                    s.find("`(")
-                        .and_then(|p| s[p + 2..].split(')').next())
-                        .map(str::to_string)
-                });
+                .map(|p| s[p + 15..].split('"').next().unwrap_or("").trim().to_string())
+                .or_else(|| s.find("`(").and_then(|p| s[p + 2..].split(')').next()).map(str::to_string));
             f.instrs.push(Instr {
                 opcode: first.to_string(),
                 predicated,
@@ -616,10 +605,7 @@ fn dominators(succ: &[Vec<usize>], preds: &[Vec<usize>], reach: &[bool]) -> Domi
     let nb = succ.len();
     let mut parent = vec![None; nb];
     if nb == 0 || !reach[0] {
-        return Dominators {
-            parent,
-            order: Vec::new(),
-        };
+        return Dominators { parent, order: Vec::new() };
     }
     // Postorder by an explicit stack (kernels have thousands of blocks).
     let mut post = Vec::with_capacity(nb);
@@ -788,13 +774,7 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> Joined {
         } else {
             Some(site_execs(rest))
         };
-        whole.push(
-            !top.0.is_empty()
-                && top
-                    .0
-                    .iter()
-                    .all(|&k| top.1 >= c.len().min(sim[k].0.len()).min(2)),
-        );
+        whole.push(!top.0.is_empty() && top.0.iter().all(|&k| top.1 >= c.len().min(sim[k].0.len()).min(2)));
         absent.push(top.0.is_empty());
         best.push(top);
         weight.push(w);
@@ -850,12 +830,7 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> Joined {
             Some(e)
         })
         .collect();
-    Joined {
-        counts,
-        unrun,
-        whole,
-        absent,
-    }
+    Joined { counts, unrun, whole, absent }
 }
 
 /// What [`chain_counts`] says of each location chain of a function.
@@ -890,9 +865,7 @@ pub fn joined_counts(f: &Function, lines: &[LineExec]) -> Vec<Option<f64>> {
 /// left out: a helper's test the host ran once per warp (it unswitched it) sits in a loop of
 /// two trips (the fused conv's middle passes at 8K).
 fn in_body(line: &Chain, latch: &Chain) -> bool {
-    let Some(head) = latch.first() else {
-        return false;
-    };
+    let Some(head) = latch.first() else { return false };
     let callers = &latch[1..];
     if line.len() != latch.len() || !line.ends_with(callers) {
         return false;
@@ -905,12 +878,7 @@ fn in_body(line: &Chain, latch: &Chain) -> bool {
 /// per block). See the module documentation for the method.
 pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate {
     let n = f.instrs.len();
-    let Joined {
-        counts: e_chain,
-        unrun,
-        whole,
-        absent,
-    } = chain_counts(f, lines);
+    let Joined { counts: e_chain, unrun, whole, absent } = chain_counts(f, lines);
     // Basic blocks.
     let mut leaders: Vec<usize> = vec![0];
     leaders.extend(f.labels.values().copied());
@@ -942,9 +910,7 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
                 // Its listed targets, else (no list) every labelled block.
                 match i.target.as_deref() {
                     Some(ts) => succ[b].extend(ts.split(',').filter_map(|t| label_block(t.trim()))),
-                    None => {
-                        succ[b].extend(f.labels.values().filter(|&&k| k < n).map(|&k| block_of(k)))
-                    }
+                    None => succ[b].extend(f.labels.values().filter(|&&k| k < n).map(|&k| block_of(k))),
                 }
             } else if i.is_branch() && !i.divergence_only() {
                 if let Some(t) = i.target.as_deref().and_then(label_block) {
@@ -1057,9 +1023,7 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         below
     };
     let borrowed = |b: usize, c: usize| -> bool {
-        let Some(l) = innermost[b].and_then(|k| latch[k]).map(|x| &f.chains[x]) else {
-            return false;
-        };
+        let Some(l) = innermost[b].and_then(|k| latch[k]).map(|x| &f.chains[x]) else { return false };
         let ch = &f.chains[c];
         let d = l.len();
         if d == 0 {
@@ -1078,17 +1042,11 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
     //   one of them a memory access.
     // Also: whether m came from a remainder copy (only such a body leaves budget to it).
     let copies = |b: usize, c: usize| -> (u64, bool) {
-        let Some(lb) = innermost[b] else {
-            return (1, false);
-        };
+        let Some(lb) = innermost[b] else { return (1, false) };
         let mine = &ops[b][&c].0;
         let size = |m: &BTreeMap<&str, u64>| m.values().sum::<u64>();
         let other = (0..nb)
-            .filter(|&o| {
-                innermost[o].is_some_and(|lo| lo != lb)
-                    && ops[o].contains_key(&c)
-                    && !borrowed(o, c)
-            })
+            .filter(|&o| innermost[o].is_some_and(|lo| lo != lb) && ops[o].contains_key(&c) && !borrowed(o, c))
             .map(|o| &ops[o][&c].0)
             .filter(|m| size(m) < size(mine))
             .min_by_key(|m| size(m));
@@ -1108,9 +1066,7 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         // The gcd only for a line that moves data: an unrolled body replicates its loads and
         // stores with the arithmetic, while plain arithmetic repeats opcodes by itself (a complex
         // multiply is 2 FMUL + 2 FFMA).
-        let moves_data = mine
-            .keys()
-            .any(|op| matches!(Pipe::of(op), Pipe::Global | Pipe::Shared | Pipe::Local));
+        let moves_data = mine.keys().any(|op| matches!(Pipe::of(op), Pipe::Global | Pipe::Shared | Pipe::Local));
         if mine.len() >= 2 && moves_data {
             (mine.values().fold(0, |g, &v| gcd(g, v)).max(1), false)
         } else {
@@ -1130,16 +1086,12 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
     let twins = |b: usize, c: usize| -> u64 {
         let Some(lb) = innermost[b] else { return 1 };
         let mine = &ops[b][&c].0;
-        let moves_data = mine
-            .keys()
-            .any(|op| matches!(Pipe::of(op), Pipe::Global | Pipe::Shared | Pipe::Local));
+        let moves_data = mine.keys().any(|op| matches!(Pipe::of(op), Pipe::Global | Pipe::Shared | Pipe::Local));
         if !moves_data && mine.values().sum::<u64>() < 2 {
             return 1;
         }
         (0..nb)
-            .filter(|&o| {
-                reach[o] && innermost[o] == Some(lb) && ops[o].get(&c).is_some_and(|x| x.0 == *mine)
-            })
+            .filter(|&o| reach[o] && innermost[o] == Some(lb) && ops[o].get(&c).is_some_and(|x| x.0 == *mine))
             .count()
             .max(1) as u64
     };
@@ -1161,13 +1113,7 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
                 .map(|(&chain, (_, all_pred))| {
                     let (m_block, remainder) = copies(b, chain);
                     let m = m_block * twins(b, chain);
-                    Use {
-                        chain,
-                        m,
-                        m_block,
-                        remainder,
-                        all_pred: *all_pred,
-                    }
+                    Use { chain, m, m_block, remainder, all_pred: *all_pred }
                 })
                 .collect()
         })
@@ -1189,8 +1135,7 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
     // Whether a block's count came from lines of its own (not predicated, hoisted or borrowed).
     let mut firm_count = vec![false; nb];
     // A control-only join b runs at least as often as its busiest arm (below).
-    let busiest =
-        |b: usize, count: &[f64]| -> f64 { preds[b].iter().map(|&p| count[p]).fold(0.0, f64::max) };
+    let busiest = |b: usize, count: &[f64]| -> f64 { preds[b].iter().map(|&p| count[p]).fold(0.0, f64::max) };
     for &b in &order {
         if !reach[b] {
             continue;
@@ -1272,11 +1217,7 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
                     // cannot be (the block would never complete a trip while every warp ran the
                     // line): take the largest divisor of m that fits (`long_rows`' middle pass,
                     // one trip per warp at n2 = 4096: m = 32 read for 16 executions).
-                    let m = if u.remainder {
-                        u.m
-                    } else {
-                        fit_divisor(u.m, per_warp.round() as u64)
-                    };
+                    let m = if u.remainder { u.m } else { fit_divisor(u.m, per_warp.round() as u64) };
                     return w * (per_warp.round() / m as f64).floor();
                 }
             }
@@ -1357,8 +1298,7 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
             .iter()
             .filter_map(|i| i.chain.map(|c| (i, c)))
             .fold((0usize, 0usize), |(n, d), (i, c)| {
-                let never =
-                    absent[c] && !i.predicated && i.pipe() != Pipe::Control && !ran_below[b];
+                let never = absent[c] && !i.predicated && i.pipe() != Pipe::Control && !ran_below[b];
                 (n + 1, d + usize::from(unrun[c] || never))
             });
         let c = if 2 * dead > chained { 0.0 } else { c.max(0.0) };
@@ -1400,8 +1340,7 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         if !reach[b] || preds[b].iter().any(|&p| p >= b || calls(p)) {
             continue;
         }
-        let cap: f64 =
-            preds[b].iter().map(|&p| count[p]).sum::<f64>() + if b == 0 { w } else { 0.0 };
+        let cap: f64 = preds[b].iter().map(|&p| count[p]).sum::<f64>() + if b == 0 { w } else { 0.0 };
         // Copies nvcc made of one body (a test unswitched out of an unrolled loop: `long_rows_bwd`'s
         // `pr == 0`, two versions of its 16 points) carry the same lines, so each copy counts as
         // if it ran, and their join would take both counts. When b's predecessors are two or
@@ -1416,10 +1355,7 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
                         // copy's chains in common.
                         let (a, c) = (&ops[p], &ops[first]);
                         let common = a.keys().filter(|k| c.contains_key(k)).count();
-                        preds[p] == [g]
-                            && g < p
-                            && common > 0
-                            && 4 * common >= 3 * a.len().min(c.len())
+                        preds[p] == [g] && g < p && common > 0 && 4 * common >= 3 * a.len().min(c.len())
                     })
             }),
             _ => None,
@@ -1456,16 +1392,10 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
                 && succ[d].len() == 2
                 && preds[b].iter().all(|&p| innermost[p] == innermost[b])
                 && count[d] > 0.0
-                && f.instrs[range(d)]
-                    .last()
-                    .is_some_and(|i| i.base() == "BRA" && i.predicated)
-                && f.instrs[range(d)]
-                    .iter()
-                    .any(|i| matches!(i.pipe(), Pipe::Global | Pipe::Shared))
+                && f.instrs[range(d)].last().is_some_and(|i| i.base() == "BRA" && i.predicated)
+                && f.instrs[range(d)].iter().any(|i| matches!(i.pipe(), Pipe::Global | Pipe::Shared))
         });
-        let cap3 = head
-            .filter(|_| count[b] >= cap)
-            .map_or(f64::INFINITY, |d| count[d]);
+        let cap3 = head.filter(|_| count[b] >= cap).map_or(f64::INFINITY, |d| count[d]);
         count[b] = count[b].min(cap).min(cap2).min(cap3);
         if is_join[b] {
             // A control-only join runs at most as often as the block that decides between its
@@ -1474,9 +1404,7 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
             // block's runs once per arm in an `if / else if` chain whose arms' lines each read
             // "every run" (the fused backward's `u == 0` pairs at 8K: 9 and 24 of 48 warps where
             // 3 ran). Then never below its busiest arm (above), now that its arms are final.
-            if let Some(d) =
-                idom.parent[b].filter(|&d| d < b && innermost[d] == innermost[b] && firm_count[d])
-            {
+            if let Some(d) = idom.parent[b].filter(|&d| d < b && innermost[d] == innermost[b] && firm_count[d]) {
                 count[b] = count[b].min(count[d]);
             }
             count[b] = count[b].max(busiest(b, &count));

@@ -55,15 +55,9 @@ impl Backend {
 
     /// [`Backend::open`] for a command line: a build without the backend is an error naming the
     /// flag (`--backend`, `--device`) that asked for it and the build that has it.
-    pub fn open_for(
-        self,
-        flag: &str,
-        command: &str,
-    ) -> Result<Option<Arc<dyn Device>>, ModelError> {
+    pub fn open_for(self, flag: &str, command: &str) -> Result<Option<Arc<dyn Device>>, ModelError> {
         self.open().map_err(|e| match e {
-            HyenaError::NotCompiled { feature } => {
-                ModelError::Config(self.rebuild_hint(flag, command, feature))
-            }
+            HyenaError::NotCompiled { feature } => ModelError::Config(self.rebuild_hint(flag, command, feature)),
             e => e.into(),
         })
     }
@@ -89,18 +83,12 @@ pub type DeviceMixer<T> = hyena_model::device_operator::DeviceOperator<T, f32>;
 pub type DeviceMixer<T> = HyenaOperator<T>;
 
 /// The operator `op` on `dev`, f32 storage (the kernels' widest).
-pub fn on_device<T: Scalar>(
-    op: HyenaOperator<T>,
-    dev: &Arc<dyn Device>,
-) -> Result<DeviceMixer<T>, ModelError> {
+pub fn on_device<T: Scalar>(op: HyenaOperator<T>, dev: &Arc<dyn Device>) -> Result<DeviceMixer<T>, ModelError> {
     #[cfg(any(feature = "cuda", feature = "sim"))]
     return DeviceMixer::new(op, dev.clone());
     #[cfg(not(any(feature = "cuda", feature = "sim")))]
     {
         drop(op);
-        Err(HyenaError::NotCompiled {
-            feature: dev.kind().feature(),
-        }
-        .into())
+        Err(HyenaError::NotCompiled { feature: dev.kind().feature() }.into())
     }
 }

@@ -22,12 +22,12 @@ pub mod gpu;
 pub mod report;
 pub mod torch;
 
-use crate::backend::Backend;
 use attention::{attention_bwd, attention_fwd, AttnShape};
+use crate::backend::Backend;
 use clap::Args;
-use hyena_kernels::cpu::fftconv::{gated_fftconv_fwd, FftConvPlan, Rows};
 use hyena_kernels::device::Device;
 use hyena_kernels::HyenaError;
+use hyena_kernels::cpu::fftconv::{gated_fftconv_fwd, FftConvPlan, Rows};
 use hyena_model::operator::CachePolicy;
 use hyena_model::{HyenaOperator, OperatorConfig};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -124,9 +124,7 @@ fn parse_len(s: &str) -> Result<usize, String> {
         None => (t, 1),
     };
     let v: usize = num.parse().map_err(|_| format!("invalid length `{s}`"))?;
-    let l = v
-        .checked_mul(mul)
-        .ok_or_else(|| format!("length `{s}` overflows"))?;
+    let l = v.checked_mul(mul).ok_or_else(|| format!("length `{s}` overflows"))?;
     if l == 0 {
         return Err("lengths must be positive".into());
     }
@@ -152,12 +150,7 @@ pub(crate) struct Policy {
 
 impl Policy {
     pub(crate) fn new(warmup: usize, min_reps: usize, sample_secs: f64, budget_secs: f64) -> Self {
-        Policy {
-            warmup,
-            min_reps: min_reps.max(1),
-            sample_ms: sample_secs * 1e3,
-            budget_ms: budget_secs * 1e3,
-        }
+        Policy { warmup, min_reps: min_reps.max(1), sample_ms: sample_secs * 1e3, budget_ms: budget_secs * 1e3 }
     }
 }
 
@@ -197,12 +190,7 @@ fn quantile(v: &[f64], q: f64) -> f64 {
 fn sampled_cell(mut times: Vec<f64>) -> Cell {
     times.sort_by(|a, b| a.total_cmp(b));
     let q = |x| quantile(&times, x);
-    Cell {
-        min: Some(times[0]),
-        p25: Some(q(0.25)),
-        p75: Some(q(0.75)),
-        ..Cell::ok(q(0.5), times.len())
-    }
+    Cell { min: Some(times[0]), p25: Some(q(0.25)), p75: Some(q(0.75)), ..Cell::ok(q(0.5), times.len()) }
 }
 
 /// Run `f` `p.warmup` times untimed, then timed runs as the policy says ([`wants_another`]).
@@ -239,28 +227,18 @@ const PROBE_LEN: usize = 1024;
 fn estimate_ms(prev: Option<(usize, f64)>, l: usize, quadratic: bool) -> Option<f64> {
     let (l0, ms) = prev?;
     let r = l as f64 / l0 as f64;
-    Some(if quadratic {
-        ms * r * r
-    } else {
-        ms * r * (l as f64).log2().max(1.0) / (l0 as f64).log2().max(1.0)
-    })
+    Some(if quadratic { ms * r * r } else { ms * r * (l as f64).log2().max(1.0) / (l0 as f64).log2().max(1.0) })
 }
 
 /// Skip/OOM decision for a cell, `None` to run it.
 fn gate(est_ms: Option<f64>, bytes: u128, max_est_secs: f64, avail: Option<u64>) -> Option<Cell> {
     if let Some(a) = avail {
         if bytes as f64 > 0.85 * a as f64 {
-            return Some(Cell::missing(format!(
-                "OOM (est. {:.1} GiB)",
-                bytes as f64 / (1u64 << 30) as f64
-            )));
+            return Some(Cell::missing(format!("OOM (est. {:.1} GiB)", bytes as f64 / (1u64 << 30) as f64)));
         }
     }
     match est_ms {
-        Some(ms) if ms / 1e3 > max_est_secs => Some(Cell::missing(format!(
-            "skipped (est. > {} s)",
-            fmt_secs(max_est_secs)
-        ))),
+        Some(ms) if ms / 1e3 > max_est_secs => Some(Cell::missing(format!("skipped (est. > {} s)", fmt_secs(max_est_secs)))),
         _ => None,
     }
 }
@@ -339,11 +317,7 @@ const FILTER_WINDOW_KEEP_BYTES: u128 = 256 << 20;
 fn cpu_cell_bytes(key: &str, s: CellShape) -> u128 {
     let sz = 4u128;
     let (b, l, d, n) = (s.b as u128, s.l as u128, s.d as u128, s.order as u128);
-    let (f, e, t) = (
-        s.filter_width as u128,
-        s.emb_dim as u128,
-        s.threads.max(1) as u128,
-    );
+    let (f, e, t) = (s.filter_width as u128, s.emb_dim as u128, s.threads.max(1) as u128);
     let nfft = 2 * hyena_kernels::cpu::fftconv::next_smooth(s.l) as u128;
     let bins = nfft / 2 + 1;
     let act = sz * b * l * d; // one [B, L, D] tensor
@@ -351,10 +325,7 @@ fn cpu_cell_bytes(key: &str, s: CellShape) -> u128 {
     let c = (n - 1) * d; // the filter's channels
     let spectra = |c: u128| 2 * sz * c * bins;
     let scratch = t * sz * (3 * nfft + 2 * l);
-    let cfg = OperatorConfig {
-        emb_dim: s.emb_dim,
-        ..operator_config(s.d, s.l, s.order, s.filter_width)
-    };
+    let cfg = OperatorConfig { emb_dim: s.emb_dim, ..operator_config(s.d, s.l, s.order, s.filter_width) };
     let params = sz * cfg.param_count().map_or(0, |p| p as u128);
     let window = match sz * l * c + 8 * (l + c) {
         w if w <= FILTER_WINDOW_KEEP_BYTES => w,
@@ -363,8 +334,7 @@ fn cpu_cell_bytes(key: &str, s: CellShape) -> u128 {
     let filter_bwd = (n - 1) * row + sz * l * f + 3 * 8 * l * f;
     let cells = match key {
         "hyena_fwd" | "hyena_fwd_kept" => {
-            let g = hyena_model::operator::infer_group(s.d, s.order, s.b, s.l, bins as usize, 4)
-                as u128;
+            let g = hyena_model::operator::infer_group(s.d, s.order, s.b, s.l, bins as usize, 4) as u128;
             // Spectra up to `hyena_model::spectra::KEEP_BYTES` are kept between calls, all
             // channels' (the group workspaces then hold none); larger ones per group.
             let group_spectra = match spectra(c) <= hyena_model::spectra::KEEP_BYTES as u128 {
@@ -373,8 +343,7 @@ fn cpu_cell_bytes(key: &str, s: CellShape) -> u128 {
             };
             let group = g * sz * b * l * (2 * (n + 1) + (n - 1)) + group_spectra;
             let block = FILTER_INFER_BLOCK.min(l);
-            let filter_phase = sz * l.min(2 * FILTER_INFER_BLOCK * t) * c
-                + t * block * (8 * e + 2 * 8 * f + sz * f);
+            let filter_phase = sz * l.min(2 * FILTER_INFER_BLOCK * t) * c + t * block * (8 * e + 2 * 8 * f + sz * f);
             let group_phase = act + sz * (n + 2) * g * d;
             // The sum, not the larger, of the two phases: the filter's blocks run on the pool's
             // workers, whose glibc arenas keep the freed pages resident while the group loop
@@ -385,10 +354,8 @@ fn cpu_cell_bytes(key: &str, s: CellShape) -> u128 {
         "hyena_fwdbwd" => {
             let layers = 3u128;
             // filter_fwd holds its window in the cache whether or not the window cache keeps it.
-            let filter_cache =
-                8 * l * (e + f * (layers - 1)) + 8 * l * f * layers + sz * l * f + (n - 1) * row;
-            let kept =
-                hyena_model::operator::kept_bytes(s.d, s.order, s.b, s.l, bins as usize, 4) as u128;
+            let filter_cache = 8 * l * (e + f * (layers - 1)) + 8 * l * f * layers + sz * l * f + (n - 1) * row;
+            let kept = hyena_model::operator::kept_bytes(s.d, s.order, s.b, s.l, bins as usize, 4) as u128;
             if kept <= s.train_cache_bytes as u128 {
                 let cache = act + kept + filter_cache;
                 let bwd = act * (2 * (n + 1) + 2) + (n - 1) * row + filter_bwd;
@@ -397,8 +364,7 @@ fn cpu_cell_bytes(key: &str, s: CellShape) -> u128 {
                 // Recomputed per channel group: the cache keeps u, h and the filter's activations;
                 // the backward holds grad_u, grad_h and either one group's workspaces or, after
                 // them, the filter backward's [L, C] transpose and [L, F] f64 temporaries.
-                let g = hyena_model::operator::train_group(s.d, s.order, s.b, s.l, bins as usize, 4)
-                    as u128;
+                let g = hyena_model::operator::train_group(s.d, s.order, s.b, s.l, bins as usize, 4) as u128;
                 let ws = g * sz * (b * l * (4 * (n + 1) + (n - 1) + 4) + 2 * (n - 1) * bins);
                 let cache = act + (n - 1) * row + filter_cache;
                 let bwd = act + (n - 1) * row + ws.max(filter_bwd);
@@ -448,26 +414,10 @@ fn peak_rss_mib() -> Option<f64> {
 
 /// Columns of the device backends (`--device cuda|sim`, see [`gpu`]): (key, label, unit).
 const DEVICE_COLUMNS: [(&str, &str, &str); 4] = [
-    (
-        "hyena_gpu_fwd",
-        "Hyena operator fwd (project kernels + cuBLAS, bf16)",
-        "ms",
-    ),
-    (
-        "hyena_gpu_fwdbwd",
-        "Hyena operator fwd+bwd (project kernels + cuBLAS, bf16)",
-        "ms",
-    ),
-    (
-        "core_gpu_fwd",
-        "Hyena mixing core fwd: fused gated FFT conv kernel (bf16)",
-        "ms",
-    ),
-    (
-        "core_gpu_bw",
-        "mixing core bandwidth, % of device-to-device copy",
-        "%",
-    ),
+    ("hyena_gpu_fwd", "Hyena operator fwd (project kernels + cuBLAS, bf16)", "ms"),
+    ("hyena_gpu_fwdbwd", "Hyena operator fwd+bwd (project kernels + cuBLAS, bf16)", "ms"),
+    ("core_gpu_fwd", "Hyena mixing core fwd: fused gated FFT conv kernel (bf16)", "ms"),
+    ("core_gpu_bw", "mixing core bandwidth, % of device-to-device copy", "%"),
 ];
 
 const CPU_COLUMNS: [(&str, &str); 6] = [
@@ -503,22 +453,11 @@ pub fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         meta: run_meta(&a, &s),
         columns: Vec::new(),
         ratios: Vec::new(),
-        rows: s
-            .lengths
-            .iter()
-            .map(|&l| Row {
-                l,
-                cells: Vec::new(),
-            })
-            .collect(),
+        rows: s.lengths.iter().map(|&l| Row { l, cells: Vec::new() }).collect(),
         notes: Vec::new(),
     };
     // Probed first, run last, so the Rust columns print early.
-    let python = a
-        .python
-        .clone()
-        .or_else(|| std::env::var("HYENA_PYTHON").ok())
-        .unwrap_or_else(|| "python3".into());
+    let python = a.python.clone().or_else(|| std::env::var("HYENA_PYTHON").ok()).unwrap_or_else(|| "python3".into());
     let torch_ok = probe_torch(&a, &python, &mut rep.notes);
     match a.device {
         Backend::Cpu => {
@@ -527,18 +466,11 @@ pub fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             // as before, they ran minutes apart and the short cells' ratios moved ±50 %).
             let mut server = torch_ok.as_ref().and_then(|(script, _)| {
                 let args = torch_args(&a, &s, "cpu");
-                eprintln!(
-                    "starting the PyTorch baselines: {python} {} {} --serve",
-                    script.display(),
-                    args.join(" ")
-                );
+                eprintln!("starting the PyTorch baselines: {python} {} {} --serve", script.display(), args.join(" "));
                 torch::Server::start(&python, script, &args)
                     .map_err(|e| {
-                        eprintln!(
-                            "PyTorch baselines failed to start: {e}; continuing without them"
-                        );
-                        rep.notes
-                            .push(format!("PyTorch baselines: failed to start ({e})"));
+                        eprintln!("PyTorch baselines failed to start: {e}; continuing without them");
+                        rep.notes.push(format!("PyTorch baselines: failed to start ({e})"));
                     })
                     .ok()
             });
@@ -560,8 +492,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         Backend::Cuda | Backend::Sim => {
             device_columns(&a, &s, &mut rep)?;
             if torch_ok.is_none() && a.device == Backend::Cuda {
-                rep.notes
-                    .push("GPU baselines need Python + torch with CUDA; none were run".into());
+                rep.notes.push("GPU baselines need Python + torch with CUDA; none were run".into());
             }
             if let Some((script, ver)) = torch_ok {
                 torch_columns(&a, &s, &python, &script, ver, &mut rep)?;
@@ -575,9 +506,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 println!("wrote {}", p.display());
             }
         }
-        Err(e) => {
-            return Err(format!("cannot write results under {}: {e}", a.out_dir.display()).into())
-        }
+        Err(e) => return Err(format!("cannot write results under {}: {e}", a.out_dir.display()).into()),
     }
     Ok(())
 }
@@ -589,20 +518,14 @@ fn setup(a: &BenchArgs) -> Result<Setup, Box<dyn std::error::Error>> {
         if t == 0 {
             return Err("--threads must be at least 1".into());
         }
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build_global()?;
+        rayon::ThreadPoolBuilder::new().num_threads(t).build_global()?;
     }
     let width = a.width.unwrap_or(match a.device {
         Backend::Cpu | Backend::Sim => 256,
         Backend::Cuda => PAPER_WIDTH,
     });
     if width == 0 || a.head_dim == 0 || width % a.head_dim != 0 {
-        return Err(format!(
-            "--width ({width}) must be a positive multiple of --head-dim ({})",
-            a.head_dim
-        )
-        .into());
+        return Err(format!("--width ({width}) must be a positive multiple of --head-dim ({})", a.head_dim).into());
     }
     if a.order < 2 {
         return Err(format!("--order must be at least 2, got {}", a.order).into());
@@ -614,11 +537,7 @@ fn setup(a: &BenchArgs) -> Result<Setup, Box<dyn std::error::Error>> {
         return Err("--max-est-secs and --cell-budget-secs must be positive".into());
     }
     if !(a.sample_secs >= 0.0 && a.sample_secs.is_finite()) {
-        return Err(format!(
-            "--sample-secs must be a finite number ≥ 0, got {}",
-            a.sample_secs
-        )
-        .into());
+        return Err(format!("--sample-secs must be a finite number ≥ 0, got {}", a.sample_secs).into());
     }
     let mut lengths = a.lengths.clone().unwrap_or_else(|| match a.device {
         Backend::Cpu | Backend::Sim => [1, 2, 4, 8, 16, 32, 64].map(|k| k << 10).to_vec(),
@@ -695,10 +614,7 @@ fn probe_torch(a: &BenchArgs, python: &str, notes: &mut Vec<String>) -> Option<(
         notes.push("PyTorch baselines: disabled (--no-torch)".into());
         return None;
     }
-    match (
-        torch::find_script(a.torch_script.as_deref()),
-        torch::probe(python),
-    ) {
+    match (torch::find_script(a.torch_script.as_deref()), torch::probe(python)) {
         (None, _) => {
             notes.push("PyTorch baselines: not run (scripts/bench_torch.py not found; pass --torch-script)".into());
             None
@@ -726,8 +642,7 @@ fn torch_pair(key: &str) -> &'static [&'static str] {
 
 /// The PyTorch Hyena operator's implementations, (name, column key prefix): the bench's port
 /// (`scripts/bench_torch.py` `build_hyena`) and safari's original module (`build_safari`).
-const TORCH_HYENA_VARIANTS: [(&str, &str); 2] =
-    [("port", "torch_hyena"), ("safari", "torch_safari")];
+const TORCH_HYENA_VARIANTS: [(&str, &str); 2] = [("port", "torch_hyena"), ("safari", "torch_safari")];
 
 /// The faster of several measurements of one quantity (`(variant name, cell)`, in a fixed
 /// order): the smallest median wins (ties: the first); the result names it in `variant`. No
@@ -741,17 +656,8 @@ fn faster_variant(cands: &[(&str, &Cell)]) -> Cell {
             _ => Some(x),
         });
     match best {
-        Some((name, c, _)) => Cell {
-            variant: Some(name.to_string()),
-            ..c.clone()
-        },
-        None => Cell::missing(
-            cands
-                .iter()
-                .map(|(n, c)| format!("{n}: {}", c.status))
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
+        Some((name, c, _)) => Cell { variant: Some(name.to_string()), ..c.clone() },
+        None => Cell::missing(cands.iter().map(|(n, c)| format!("{n}: {}", c.status)).collect::<Vec<_>>().join("; ")),
     }
 }
 
@@ -762,35 +668,15 @@ fn faster_variant(cands: &[(&str, &Cell)]) -> Cell {
 /// kept in the server's results.
 fn cpu_columns(a: &BenchArgs, s: &Setup, rep: &mut Report, mut torch: Option<&mut torch::Server>) {
     let (batch, heads) = (s.batch, s.heads);
-    let keys: Vec<&(&str, &str)> = CPU_COLUMNS
-        .iter()
-        .filter(|(k, _)| !(a.fwd_only && k.ends_with("fwdbwd")))
-        .collect();
+    let keys: Vec<&(&str, &str)> = CPU_COLUMNS.iter().filter(|(k, _)| !(a.fwd_only && k.ends_with("fwdbwd"))).collect();
     for (k, label) in &keys {
-        rep.columns.push(Column {
-            key: k.to_string(),
-            label: label.to_string(),
-            unit: "ms".into(),
-            plot: true,
-        });
+        rep.columns.push(Column { key: k.to_string(), label: label.to_string(), unit: "ms".into(), plot: true });
     }
-    rep.ratios.push(Ratio {
-        key: "attn/hyena_fwd".into(),
-        num: "attn_fwd".into(),
-        den: "hyena_fwd".into(),
-    });
+    rep.ratios.push(Ratio { key: "attn/hyena_fwd".into(), num: "attn_fwd".into(), den: "hyena_fwd".into() });
     if !a.fwd_only {
-        rep.ratios.push(Ratio {
-            key: "attn/hyena_fwdbwd".into(),
-            num: "attn_fwdbwd".into(),
-            den: "hyena_fwdbwd".into(),
-        });
+        rep.ratios.push(Ratio { key: "attn/hyena_fwdbwd".into(), num: "attn_fwdbwd".into(), den: "hyena_fwdbwd".into() });
     }
-    rep.ratios.push(Ratio {
-        key: "attn/core_fwd".into(),
-        num: "attn_fwd".into(),
-        den: "core_fwd".into(),
-    });
+    rep.ratios.push(Ratio { key: "attn/core_fwd".into(), num: "attn_fwd".into(), den: "core_fwd".into() });
     rep.notes.push(
         "attention baseline (Rust): exact causal softmax attention, blocked 128x128 tiles with online softmax \
          (FlashAttention-2 schedule), rayon over heads x query blocks, block GEMMs via the gemm crate; \
@@ -807,20 +693,9 @@ fn cpu_columns(a: &BenchArgs, s: &Setup, rep: &mut Report, mut torch: Option<&mu
             .into(),
     );
     let cache_policy = CachePolicy::from_budget_mib(a.train_cache_mib);
-    let bench_cpu = CpuBench {
-        batch,
-        width: s.width,
-        heads,
-        head_dim: a.head_dim,
-        order: a.order,
-        filter_width: a.filter_width,
-        cache_policy,
-    };
+    let bench_cpu = CpuBench { batch, width: s.width, heads, head_dim: a.head_dim, order: a.order, filter_width: a.filter_width, cache_policy };
     let torch_keys: Vec<String> = torch.as_ref().map(|t| t.keys()).unwrap_or_default();
-    let pb = progress(
-        a.quiet,
-        (s.lengths.len() * (keys.len() + torch_keys.len())) as u64,
-    );
+    let pb = progress(a.quiet, (s.lengths.len() * (keys.len() + torch_keys.len())) as u64);
     let avail = mem_available();
     let mut attn_gflops: Option<(usize, f64)> = None;
     let mut prev: std::collections::HashMap<&str, (usize, f64)> = Default::default();
@@ -832,80 +707,48 @@ fn cpu_columns(a: &BenchArgs, s: &Setup, rep: &mut Report, mut torch: Option<&mu
         let mut torch_cells: std::collections::HashMap<String, Cell> = Default::default();
         // The helper's cells `want` at this length; a helper that fails is a note, and no more
         // of its cells are asked for.
-        let mut ask_torch =
-            |want: Vec<&str>, torch: &mut Option<&mut torch::Server>, notes: &mut Vec<String>| {
-                let Some(srv) = torch.as_mut() else { return };
-                if want.is_empty() {
-                    return;
+        let mut ask_torch = |want: Vec<&str>, torch: &mut Option<&mut torch::Server>, notes: &mut Vec<String>| {
+            let Some(srv) = torch.as_mut() else { return };
+            if want.is_empty() {
+                return;
+            }
+            pb.set_message(format!("L={} {}", report::fmt_len(l), want.join(",")));
+            match srv.cells(l, &want) {
+                Ok(got) => torch_cells.extend(got),
+                Err(e) => {
+                    eprintln!("PyTorch baselines failed at L={}: {e}; continuing without them", report::fmt_len(l));
+                    notes.push(format!("PyTorch baselines: failed at L={} ({e}); later cells not run", report::fmt_len(l)));
+                    *torch = None;
                 }
-                pb.set_message(format!("L={} {}", report::fmt_len(l), want.join(",")));
-                match srv.cells(l, &want) {
-                    Ok(got) => torch_cells.extend(got),
-                    Err(e) => {
-                        eprintln!(
-                            "PyTorch baselines failed at L={}: {e}; continuing without them",
-                            report::fmt_len(l)
-                        );
-                        notes.push(format!(
-                            "PyTorch baselines: failed at L={} ({e}); later cells not run",
-                            report::fmt_len(l)
-                        ));
-                        *torch = None;
-                    }
-                }
-                pb.inc(want.len() as u64);
-            };
+            }
+            pb.inc(want.len() as u64);
+        };
         for (key, _) in &keys {
             pb.set_message(format!("L={} {key}", report::fmt_len(l)));
-            let cell =
-                bench_cpu.gated_cell(key, l, s, a.max_est_secs, avail, prev.get(key).copied());
+            let cell = bench_cpu.gated_cell(key, l, s, a.max_est_secs, avail, prev.get(key).copied());
             // A skipped or OOM cell keeps the extrapolation on the last measured point.
             if let Some(v) = cell.value {
                 prev.insert(key, (l, v));
             }
             cells.push(cell);
             pb.inc(1);
-            let want: Vec<&str> = torch_pair(key)
-                .iter()
-                .copied()
-                .filter(|t| torch_keys.iter().any(|k| k == t))
-                .collect();
+            let want: Vec<&str> = torch_pair(key).iter().copied().filter(|t| torch_keys.iter().any(|k| k == t)).collect();
             ask_torch(want, &mut torch, &mut rep.notes);
         }
-        let rest: Vec<&str> = torch_keys
-            .iter()
-            .map(String::as_str)
-            .filter(|k| !keys.iter().any(|(r, _)| torch_pair(r).contains(k)))
-            .collect();
+        let rest: Vec<&str> = torch_keys.iter().map(String::as_str).filter(|k| !keys.iter().any(|(r, _)| torch_pair(r).contains(k))).collect();
         ask_torch(rest, &mut torch, &mut rep.notes);
-        if let Some(ms) = keys
-            .iter()
-            .position(|(k, _)| *k == "attn_fwd")
-            .and_then(|i| cells[i].value)
-        {
-            let shape = AttnShape {
-                b: batch,
-                h: heads,
-                l,
-                dh: a.head_dim,
-            };
+        if let Some(ms) = keys.iter().position(|(k, _)| *k == "attn_fwd").and_then(|i| cells[i].value) {
+            let shape = AttnShape { b: batch, h: heads, l, dh: a.head_dim };
             attn_gflops = Some((l, shape.fwd_flops() / (ms * 1e-3) / 1e9));
         }
         let mut shown = cells.clone();
-        shown.extend(
-            torch_keys
-                .iter()
-                .map(|k| torch_cells.remove(k).unwrap_or_else(|| Cell::missing("—"))),
-        );
+        shown.extend(torch_keys.iter().map(|k| torch_cells.remove(k).unwrap_or_else(|| Cell::missing("—"))));
         rep.rows[ri].cells = cells;
         say(&pb, row_line(l, &shown));
     }
     pb.finish_and_clear();
     if let Some((l, gf)) = attn_gflops {
-        rep.notes.push(format!(
-            "Rust attention fwd throughput at L={}: {gf:.1} GFLOP/s (2·B·H·L²·dh causal flops)",
-            report::fmt_len(l)
-        ));
+        rep.notes.push(format!("Rust attention fwd throughput at L={}: {gf:.1} GFLOP/s (2·B·H·L²·dh causal flops)", report::fmt_len(l)));
     }
 }
 
@@ -921,14 +764,7 @@ fn say(pb: &ProgressBar, line: String) {
 
 /// The PyTorch columns of `scripts/bench_torch.py` at the same sizes and thread count, with
 /// the ratios they allow; a failing helper is a note, not an error.
-fn torch_columns(
-    a: &BenchArgs,
-    s: &Setup,
-    python: &str,
-    script: &std::path::Path,
-    ver: String,
-    rep: &mut Report,
-) -> Result<(), Box<dyn std::error::Error>> {
+fn torch_columns(a: &BenchArgs, s: &Setup, python: &str, script: &std::path::Path, ver: String, rep: &mut Report) -> Result<(), Box<dyn std::error::Error>> {
     let dev = match a.device {
         Backend::Cpu => "cpu",
         Backend::Cuda => "cuda",
@@ -937,11 +773,7 @@ fn torch_columns(
     let args = torch_args(a, s, dev);
     std::fs::create_dir_all(&a.out_dir)?;
     let json_out = a.out_dir.join(format!("torch-{dev}.json"));
-    eprintln!(
-        "running the PyTorch baselines: {python} {} {}",
-        script.display(),
-        args.join(" ")
-    );
+    eprintln!("running the PyTorch baselines: {python} {} {}", script.display(), args.join(" "));
     match torch::run(python, script, &args, &json_out) {
         Ok(tr) => merge_torch(rep, &tr, ver),
         Err(e) => {
@@ -954,12 +786,7 @@ fn torch_columns(
 
 /// The helper's flags: the same sizes, threads and timing policy as the Rust columns.
 fn torch_args(a: &BenchArgs, s: &Setup, dev: &str) -> Vec<String> {
-    let lens = s
-        .lengths
-        .iter()
-        .map(|l| l.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
+    let lens = s.lengths.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(",");
     let flags = [
         ("--device", dev.to_string()),
         ("--lengths", lens),
@@ -976,10 +803,7 @@ fn torch_args(a: &BenchArgs, s: &Setup, dev: &str) -> Vec<String> {
         ("--cell-budget-secs", a.cell_budget_secs.to_string()),
         ("--hyena-variants", a.torch_hyena.clone()),
     ];
-    let mut args: Vec<String> = flags
-        .into_iter()
-        .flat_map(|(flag, v)| [flag.to_string(), v])
-        .collect();
+    let mut args: Vec<String> = flags.into_iter().flat_map(|(flag, v)| [flag.to_string(), v]).collect();
     if a.fwd_only {
         args.push("--fwd-only".into());
     }
@@ -994,18 +818,9 @@ fn merge_torch(rep: &mut Report, tr: &torch::TorchResults, ver: String) {
         rep.meta.push((format!("torch {k}"), v.clone()));
     }
     for (key, label, unit) in &tr.columns {
-        rep.columns.push(Column {
-            key: key.clone(),
-            label: label.clone(),
-            unit: unit.clone(),
-            plot: unit == "ms",
-        });
+        rep.columns.push(Column { key: key.clone(), label: label.clone(), unit: unit.clone(), plot: unit == "ms" });
         for row in rep.rows.iter_mut() {
-            let c = tr
-                .cells
-                .get(&(key.clone(), row.l))
-                .cloned()
-                .unwrap_or_else(|| Cell::missing("not reported"));
+            let c = tr.cells.get(&(key.clone(), row.l)).cloned().unwrap_or_else(|| Cell::missing("not reported"));
             row.cells.push(c);
         }
     }
@@ -1014,41 +829,21 @@ fn merge_torch(rep: &mut Report, tr: &torch::TorchResults, ver: String) {
     let mut ratios = Vec::new();
     // With both PyTorch Hyena variants the ratio is against the faster per cell (torch_best_*);
     // with one, against it.
-    let (tf, tb) = if has("torch_best_fwd") {
-        ("torch_best_fwd", "torch_best_fwdbwd")
-    } else {
-        ("torch_hyena_fwd", "torch_hyena_fwdbwd")
-    };
-    let (sf, sb) = if has("torch_safari_fwd") && !has("torch_hyena_fwd") {
-        ("torch_safari_fwd", "torch_safari_fwdbwd")
-    } else {
-        (tf, tb)
-    };
+    let (tf, tb) = if has("torch_best_fwd") { ("torch_best_fwd", "torch_best_fwdbwd") } else { ("torch_hyena_fwd", "torch_hyena_fwdbwd") };
+    let (sf, sb) = if has("torch_safari_fwd") && !has("torch_hyena_fwd") { ("torch_safari_fwd", "torch_safari_fwdbwd") } else { (tf, tb) };
     for (key, num, den) in [
         ("torchsdpa/hyena_fwd", "torch_sdpa_fwd", "hyena_fwd"),
         ("torch/hyena_fwd", sf, "hyena_fwd"),
         ("torch/hyena_fwdbwd", sb, "hyena_fwdbwd"),
         ("flash2/torchfft", "flash2_fwd", "torch_fftconv_fwd"),
         ("flash2/hyena_gpu_fwd", "flash2_fwd", "hyena_gpu_fwd"),
-        (
-            "flash2/hyena_gpu_fwdbwd",
-            "flash2_fwdbwd",
-            "hyena_gpu_fwdbwd",
-        ),
+        ("flash2/hyena_gpu_fwdbwd", "flash2_fwdbwd", "hyena_gpu_fwdbwd"),
         ("cudnn/hyena_gpu_fwd", "cudnn_fwd", "hyena_gpu_fwd"),
         ("cudnn/hyena_gpu_fwdbwd", "cudnn_fwdbwd", "hyena_gpu_fwdbwd"),
-        (
-            "torchsdpa/torchhyena_fwd",
-            "torch_sdpa_fwd",
-            "torch_hyena_fwd",
-        ),
+        ("torchsdpa/torchhyena_fwd", "torch_sdpa_fwd", "torch_hyena_fwd"),
     ] {
         if has(num) && has(den) {
-            ratios.push(Ratio {
-                key: key.into(),
-                num: num.into(),
-                den: den.into(),
-            });
+            ratios.push(Ratio { key: key.into(), num: num.into(), den: den.into() });
         }
     }
     rep.ratios.extend(ratios);
@@ -1058,10 +853,8 @@ fn merge_torch(rep: &mut Report, tr: &torch::TorchResults, ver: String) {
 /// per row the faster of the two ([`faster_variant`]), naming which.
 fn add_torch_best(rep: &mut Report) {
     for (q, what) in [("fwd", "fwd"), ("fwdbwd", "fwd+bwd")] {
-        let idx: Vec<Option<usize>> = TORCH_HYENA_VARIANTS
-            .iter()
-            .map(|(_, p)| rep.columns.iter().position(|c| c.key == format!("{p}_{q}")))
-            .collect();
+        let idx: Vec<Option<usize>> =
+            TORCH_HYENA_VARIANTS.iter().map(|(_, p)| rep.columns.iter().position(|c| c.key == format!("{p}_{q}"))).collect();
         if idx.iter().any(Option::is_none) {
             continue;
         }
@@ -1086,35 +879,18 @@ fn add_torch_best(rep: &mut Report) {
 
 /// The device columns ([`gpu`]) on the device `--device` names; in a build without it, a cell
 /// per row and a note saying which build has it.
-fn device_columns(
-    a: &BenchArgs,
-    s: &Setup,
-    rep: &mut Report,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let keys: Vec<&str> = DEVICE_COLUMNS
-        .iter()
-        .map(|(k, _, _)| *k)
-        .filter(|k| !(a.fwd_only && k.ends_with("fwdbwd")))
-        .collect();
+fn device_columns(a: &BenchArgs, s: &Setup, rep: &mut Report) -> Result<(), Box<dyn std::error::Error>> {
+    let keys: Vec<&str> =
+        DEVICE_COLUMNS.iter().map(|(k, _, _)| *k).filter(|k| !(a.fwd_only && k.ends_with("fwdbwd"))).collect();
     for (k, label, unit) in DEVICE_COLUMNS.iter().filter(|(k, _, _)| keys.contains(k)) {
-        rep.columns.push(Column {
-            key: k.to_string(),
-            label: label.to_string(),
-            unit: unit.to_string(),
-            plot: *unit == "ms",
-        });
+        rep.columns.push(Column { key: k.to_string(), label: label.to_string(), unit: unit.to_string(), plot: *unit == "ms" });
     }
     let dev = match a.device.open() {
         Ok(Some(dev)) => dev,
         Ok(None) => return Err("internal: the CPU backend has no device columns".into()),
         Err(HyenaError::NotCompiled { feature }) => {
             for row in rep.rows.iter_mut() {
-                row.cells = keys
-                    .iter()
-                    .map(|_| {
-                        Cell::missing(format!("not built: this binary lacks feature `{feature}`"))
-                    })
-                    .collect();
+                row.cells = keys.iter().map(|_| Cell::missing(format!("not built: this binary lacks feature `{feature}`"))).collect();
             }
             rep.notes.push(format!(
                 "the project's device columns need a build with feature `{feature}` (cargo run --release -p hyena-cli --features {feature} -- bench --device {feature})"
@@ -1129,34 +905,12 @@ fn device_columns(
 
 /// The rows of the device columns `keys` on `dev`, after the copy bandwidth they are compared with.
 #[cfg(any(feature = "cuda", feature = "sim"))]
-fn gpu_rows(
-    a: &BenchArgs,
-    s: &Setup,
-    dev: Arc<dyn Device>,
-    keys: &[&str],
-    rep: &mut Report,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let gb = gpu::GpuBench {
-        dev,
-        batch: s.batch,
-        width: s.width,
-        order: a.order,
-        filter_width: a.filter_width,
-    };
-    let copy_bytes: usize = if a.device == Backend::Sim {
-        1 << 20
-    } else {
-        1 << 30
-    };
+fn gpu_rows(a: &BenchArgs, s: &Setup, dev: Arc<dyn Device>, keys: &[&str], rep: &mut Report) -> Result<(), Box<dyn std::error::Error>> {
+    let gb = gpu::GpuBench { dev, batch: s.batch, width: s.width, order: a.order, filter_width: a.filter_width };
+    let copy_bytes: usize = if a.device == Backend::Sim { 1 << 20 } else { 1 << 30 };
     let copy = match gb.copy_gbps(copy_bytes, &s.policy) {
         Ok(g) => {
-            rep.meta.push((
-                "device-to-device copy".into(),
-                format!(
-                    "{g:.0} GB/s (read+write, {} MiB buffer, same run)",
-                    copy_bytes >> 20
-                ),
-            ));
+            rep.meta.push(("device-to-device copy".into(), format!("{g:.0} GB/s (read+write, {} MiB buffer, same run)", copy_bytes >> 20)));
             Some(g)
         }
         Err(e) => {
@@ -1182,11 +936,7 @@ fn gpu_rows(
     }
     pb.finish_and_clear();
     if !a.fwd_only {
-        rep.ratios.push(Ratio {
-            key: "fwdbwd/fwd".into(),
-            num: "hyena_gpu_fwdbwd".into(),
-            den: "hyena_gpu_fwd".into(),
-        });
+        rep.ratios.push(Ratio { key: "fwdbwd/fwd".into(), num: "hyena_gpu_fwdbwd".into(), den: "hyena_gpu_fwd".into() });
     }
     if a.device == Backend::Sim {
         rep.notes.push("--device sim: the device path checked end to end in the SIMT simulator; these times are NOT GPU times".into());
@@ -1196,30 +946,14 @@ fn gpu_rows(
 
 /// Without device features no device opens ([`Backend::open`]): the stub says what is missing.
 #[cfg(not(any(feature = "cuda", feature = "sim")))]
-fn gpu_rows(
-    _: &BenchArgs,
-    _: &Setup,
-    dev: Arc<dyn Device>,
-    _: &[&str],
-    _: &mut Report,
-) -> Result<(), Box<dyn std::error::Error>> {
-    Err(HyenaError::NotCompiled {
-        feature: dev.kind().feature(),
-    }
-    .into())
+fn gpu_rows(_: &BenchArgs, _: &Setup, dev: Arc<dyn Device>, _: &[&str], _: &mut Report) -> Result<(), Box<dyn std::error::Error>> {
+    Err(HyenaError::NotCompiled { feature: dev.kind().feature() }.into())
 }
 
 /// The operator every Hyena column times (CPU and device): width D, `l_max = L`, the order and
 /// filter width of the flags, a 33-wide positional embedding (as `scripts/bench_torch.py`).
 fn operator_config(width: usize, l: usize, order: usize, filter_width: usize) -> OperatorConfig {
-    OperatorConfig {
-        d_model: width,
-        l_max: l,
-        order,
-        filter_order: filter_width,
-        emb_dim: 33,
-        ..OperatorConfig::default()
-    }
+    OperatorConfig { d_model: width, l_max: l, order, filter_order: filter_width, emb_dim: 33, ..OperatorConfig::default() }
 }
 
 struct CpuBench {
@@ -1247,22 +981,9 @@ impl CpuBench {
     /// One cell at length `l`: skipped when its estimated time (extrapolated from `prev`, the
     /// last measured (L, ms) of the column, else from a probe run) or memory is over the limits,
     /// else timed with its peak memory.
-    fn gated_cell(
-        &self,
-        key: &str,
-        l: usize,
-        s: &Setup,
-        max_est_secs: f64,
-        avail: Option<u64>,
-        prev: Option<(usize, f64)>,
-    ) -> Cell {
+    fn gated_cell(&self, key: &str, l: usize, s: &Setup, max_est_secs: f64, avail: Option<u64>, prev: Option<(usize, f64)>) -> Cell {
         let quadratic = key.starts_with("attn");
-        let attn = AttnShape {
-            b: self.batch,
-            h: self.heads,
-            l,
-            dh: self.head_dim,
-        };
+        let attn = AttnShape { b: self.batch, h: self.heads, l, dh: self.head_dim };
         // The first length of a column has no measured point to extrapolate from: time one run
         // at a short length (a few ms) and extrapolate from that. The probe gets a warm-up run:
         // a cold first call (FFT plans, first-touch pages, thread start) took 1.75× the warm
@@ -1290,23 +1011,8 @@ impl CpuBench {
                 "attn_fwdbwd" => attn.fwd_bwd_bytes(4),
                 _ => {
                     let (order, filter_width, threads) = (self.order, self.filter_width, s.threads);
-                    let train_cache_bytes = self
-                        .cache_policy
-                        .budget()
-                        .unwrap_or(hyena_model::operator::TRAIN_CACHE_BYTES);
-                    cpu_cell_bytes(
-                        key,
-                        CellShape {
-                            b: self.batch,
-                            l,
-                            d: self.width,
-                            order,
-                            filter_width,
-                            emb_dim: 33,
-                            threads,
-                            train_cache_bytes,
-                        },
-                    )
+                    let train_cache_bytes = self.cache_policy.budget().unwrap_or(hyena_model::operator::TRAIN_CACHE_BYTES);
+                    cpu_cell_bytes(key, CellShape { b: self.batch, l, d: self.width, order, filter_width, emb_dim: 33, threads, train_cache_bytes })
                 }
             };
         let est = estimate_ms(anchor, l, quadratic);
@@ -1326,13 +1032,7 @@ impl CpuBench {
 
     fn run(&self, key: &str, l: usize, p: &Policy) -> Cell {
         let r = match key {
-            "hyena_fwd" => self.hyena(
-                l,
-                p,
-                Pass::Fwd {
-                    keep_spectra: false,
-                },
-            ),
+            "hyena_fwd" => self.hyena(l, p, Pass::Fwd { keep_spectra: false }),
             "hyena_fwd_kept" => self.hyena(l, p, Pass::Fwd { keep_spectra: true }),
             "hyena_fwdbwd" => self.hyena(l, p, Pass::FwdBwd),
             "core_fwd" => self.core(l, p),
@@ -1350,18 +1050,10 @@ impl CpuBench {
         op.set_cache_policy(self.cache_policy);
         let n = self.batch * l * self.width;
         let u = rand_vec(&mut rng, n, 1.0);
-        let gy = if bwd {
-            rand_vec(&mut rng, n, 1.0)
-        } else {
-            Vec::new()
-        };
+        let gy = if bwd { rand_vec(&mut rng, n, 1.0) } else { Vec::new() };
         let mut grads = bwd.then(|| op.zeros_like());
         Ok(time_cell(p, || {
-            if pass
-                == (Pass::Fwd {
-                    keep_spectra: false,
-                })
-            {
+            if pass == (Pass::Fwd { keep_spectra: false }) {
                 // Like-for-like with the PyTorch port, which computes its filter in every forward:
                 // the spectra `infer` keeps for fixed weights are dropped before each run (untimed).
                 hyena_model::spectra::release();
@@ -1387,49 +1079,30 @@ impl CpuBench {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let plan = FftConvPlan::<f32>::new(l).map_err(|e| e.to_string())?;
         // a decaying random filter, like the modulated implicit filter
-        let h: Vec<f32> = (0..c * l)
-            .map(|i| rng.random_range(-1.0f32..1.0) * (-((i % l) as f32) / (l as f32 / 8.0)).exp())
-            .collect();
+        let h: Vec<f32> =
+            (0..c * l).map(|i| rng.random_range(-1.0f32..1.0) * (-((i % l) as f32) / (l as f32 / 8.0)).exp()).collect();
         let hf = plan.filter_spectra(&h, c).map_err(|e| e.to_string())?;
         let d = rand_vec(&mut rng, c, 1.0);
         let n = b * c * l;
-        let (v, pre, post) = (
-            rand_vec(&mut rng, n, 1.0),
-            rand_vec(&mut rng, n, 1.0),
-            rand_vec(&mut rng, n, 1.0),
-        );
+        let (v, pre, post) = (rand_vec(&mut rng, n, 1.0), rand_vec(&mut rng, n, 1.0), rand_vec(&mut rng, n, 1.0));
         let mut y = vec![0.0f32; n];
         Ok(time_cell(p, || {
             let rv = Rows::contiguous(&v, b, c, l).map_err(|e| e.to_string())?;
             let rp = Rows::contiguous(&pre, b, c, l).map_err(|e| e.to_string())?;
             let rq = Rows::contiguous(&post, b, c, l).map_err(|e| e.to_string())?;
             let t0 = Instant::now();
-            gated_fftconv_fwd(&plan, &hf, &d, rv, Some(rp), Some(rq), &mut y)
-                .map_err(|e| e.to_string())?;
+            gated_fftconv_fwd(&plan, &hf, &d, rv, Some(rp), Some(rq), &mut y).map_err(|e| e.to_string())?;
             std::hint::black_box(&y);
             Ok(ms_since(t0))
         }))
     }
 
     fn attention(&self, l: usize, p: &Policy, bwd: bool) -> Result<Cell, String> {
-        let s = AttnShape {
-            b: self.batch,
-            h: self.heads,
-            l,
-            dh: self.head_dim,
-        };
+        let s = AttnShape { b: self.batch, h: self.heads, l, dh: self.head_dim };
         let n = s.numel().map_err(|e| e.to_string())?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(2);
-        let (q, k, v) = (
-            rand_vec(&mut rng, n, 1.0),
-            rand_vec(&mut rng, n, 1.0),
-            rand_vec(&mut rng, n, 1.0),
-        );
-        let go = if bwd {
-            rand_vec(&mut rng, n, 1.0)
-        } else {
-            Vec::new()
-        };
+        let (q, k, v) = (rand_vec(&mut rng, n, 1.0), rand_vec(&mut rng, n, 1.0), rand_vec(&mut rng, n, 1.0));
+        let go = if bwd { rand_vec(&mut rng, n, 1.0) } else { Vec::new() };
         let mut o = vec![0.0f32; n];
         let mut lse = vec![0.0f32; n / self.head_dim];
         Ok(time_cell(p, || {
@@ -1450,9 +1123,7 @@ fn progress(quiet: bool, n: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new(n);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} cells  {msg}",
-    ) {
+    if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} cells  {msg}") {
         pb.set_style(style);
     }
     pb.enable_steady_tick(Duration::from_millis(200));
@@ -1482,16 +1153,9 @@ fn row_line(l: usize, cells: &[Cell]) -> String {
 fn cpu_model() -> String {
     let name = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     format!("{name}, {cores} logical cores available")
 }
 
@@ -1514,22 +1178,14 @@ mod tests {
     use super::*;
 
     fn timed(v: f64, reps: usize) -> Cell {
-        Cell {
-            min: Some(0.9 * v),
-            p25: Some(0.95 * v),
-            p75: Some(1.1 * v),
-            ..Cell::ok(v, reps)
-        }
+        Cell { min: Some(0.9 * v), p25: Some(0.95 * v), p75: Some(1.1 * v), ..Cell::ok(v, reps) }
     }
 
     #[test]
     fn the_faster_torch_variant_wins_and_is_named() {
         let (port, safari) = (timed(12.0, 9), timed(8.5, 3));
         let b = faster_variant(&[("port", &port), ("safari", &safari)]);
-        assert_eq!(
-            (b.value, b.reps, b.min, b.variant.as_deref()),
-            (Some(8.5), 3, safari.min, Some("safari"))
-        );
+        assert_eq!((b.value, b.reps, b.min, b.variant.as_deref()), (Some(8.5), 3, safari.min, Some("safari")));
         let b = faster_variant(&[("port", &timed(7.0, 5)), ("safari", &safari)]);
         assert_eq!((b.value, b.variant.as_deref()), (Some(7.0), Some("port")));
         // A tie goes to the first (the port); the order of the candidates decides, not the name.
@@ -1543,24 +1199,13 @@ mod tests {
         assert_eq!((none.value, none.variant.as_deref()), (None, None));
         assert_eq!(none.status, "port: skipped (est. > 30 s); safari: OOM");
         let nan = Cell::ok(f64::NAN, 1);
-        assert_eq!(
-            faster_variant(&[("port", &nan), ("safari", &safari)])
-                .variant
-                .as_deref(),
-            Some("safari")
-        );
+        assert_eq!(faster_variant(&[("port", &nan), ("safari", &safari)]).variant.as_deref(), Some("safari"));
     }
 
     #[test]
     fn both_hyena_variants_are_asked_right_after_the_rust_cell() {
-        assert_eq!(
-            torch_pair("hyena_fwd"),
-            ["torch_hyena_fwd", "torch_safari_fwd"]
-        );
-        assert_eq!(
-            torch_pair("hyena_fwdbwd"),
-            ["torch_hyena_fwdbwd", "torch_safari_fwdbwd"]
-        );
+        assert_eq!(torch_pair("hyena_fwd"), ["torch_hyena_fwd", "torch_safari_fwd"]);
+        assert_eq!(torch_pair("hyena_fwdbwd"), ["torch_hyena_fwdbwd", "torch_safari_fwdbwd"]);
         assert_eq!(torch_pair("attn_fwd"), ["torch_sdpa_fwd"]);
         assert!(torch_pair("core_fwd").is_empty());
     }
@@ -1568,23 +1213,9 @@ mod tests {
     fn report_with(keys: &[&str], rows: &[(usize, Vec<Cell>)]) -> Report {
         Report {
             meta: Vec::new(),
-            columns: keys
-                .iter()
-                .map(|k| Column {
-                    key: k.to_string(),
-                    label: k.to_string(),
-                    unit: "ms".into(),
-                    plot: true,
-                })
-                .collect(),
+            columns: keys.iter().map(|k| Column { key: k.to_string(), label: k.to_string(), unit: "ms".into(), plot: true }).collect(),
             ratios: Vec::new(),
-            rows: rows
-                .iter()
-                .map(|(l, c)| Row {
-                    l: *l,
-                    cells: c.clone(),
-                })
-                .collect(),
+            rows: rows.iter().map(|(l, c)| Row { l: *l, cells: c.clone() }).collect(),
             notes: Vec::new(),
         }
     }
@@ -1593,13 +1224,7 @@ mod tests {
     /// PyTorch time by the Rust one, and the table, CSV and JSON name the winner.
     #[test]
     fn merged_torch_ratios_use_the_faster_variant_per_cell() {
-        let mut rep = report_with(
-            &["hyena_fwd", "hyena_fwdbwd"],
-            &[
-                (1024, vec![Cell::ok(2.0, 5), Cell::ok(10.0, 5)]),
-                (2048, vec![Cell::ok(4.0, 5), Cell::ok(20.0, 5)]),
-            ],
-        );
+        let mut rep = report_with(&["hyena_fwd", "hyena_fwdbwd"], &[(1024, vec![Cell::ok(2.0, 5), Cell::ok(10.0, 5)]), (2048, vec![Cell::ok(4.0, 5), Cell::ok(20.0, 5)])]);
         let helper = r#"{"meta": {}, "columns": [
               {"key": "torch_hyena_fwd", "label": "p"}, {"key": "torch_safari_fwd", "label": "s"},
               {"key": "torch_hyena_fwdbwd", "label": "p"}, {"key": "torch_safari_fwdbwd", "label": "s"}],
@@ -1615,21 +1240,11 @@ mod tests {
             ]}"#;
         merge_torch(&mut rep, &torch::parse(helper).unwrap(), "2.x".into());
         let r = |key: &str, row: usize| {
-            let ratio = rep
-                .ratios
-                .iter()
-                .find(|r| r.key == key)
-                .unwrap_or_else(|| panic!("no ratio {key}"));
+            let ratio = rep.ratios.iter().find(|r| r.key == key).unwrap_or_else(|| panic!("no ratio {key}"));
             rep.ratio(&rep.rows[row], ratio)
         };
-        assert_eq!(
-            (r("torch/hyena_fwd", 0), r("torch/hyena_fwd", 1)),
-            (Some(2.5), Some(2.25))
-        );
-        assert_eq!(
-            (r("torch/hyena_fwdbwd", 0), r("torch/hyena_fwdbwd", 1)),
-            (Some(2.5), Some(2.5))
-        );
+        assert_eq!((r("torch/hyena_fwd", 0), r("torch/hyena_fwd", 1)), (Some(2.5), Some(2.25)));
+        assert_eq!((r("torch/hyena_fwdbwd", 0), r("torch/hyena_fwdbwd", 1)), (Some(2.5), Some(2.5)));
         let best = |key: &str, row: usize| {
             let i = rep.columns.iter().position(|c| c.key == key).unwrap();
             rep.rows[row].cells[i].variant.clone()
@@ -1638,32 +1253,16 @@ mod tests {
         assert_eq!(best("torch_best_fwd", 1).as_deref(), Some("safari"));
         assert_eq!(best("torch_best_fwdbwd", 0).as_deref(), Some("safari"));
         assert_eq!(best("torch_best_fwdbwd", 1).as_deref(), Some("port"));
-        assert!(
-            !rep.columns
-                .iter()
-                .find(|c| c.key == "torch_best_fwd")
-                .unwrap()
-                .plot
-        );
+        assert!(!rep.columns.iter().find(|c| c.key == "torch_best_fwd").unwrap().plot);
         let txt = rep.table();
-        assert!(
-            txt.contains("25.00 safari") && txt.contains("5.00 port"),
-            "{txt}"
-        );
+        assert!(txt.contains("25.00 safari") && txt.contains("5.00 port"), "{txt}");
         // The helper's "slower variant not run" status reads as such in the table.
         let mut skipped = rep.clone();
-        skipped.rows[0].cells[0] =
-            Cell::missing("skipped (est. 90 ms > 3x the other variant's 20 ms)");
-        assert!(skipped
-            .table()
-            .lines()
-            .any(|l| l.trim_start().starts_with("1K") && l.contains(" skipped ")));
+        skipped.rows[0].cells[0] = Cell::missing("skipped (est. 90 ms > 3x the other variant's 20 ms)");
+        assert!(skipped.table().lines().any(|l| l.trim_start().starts_with("1K") && l.contains(" skipped ")));
         let csv = rep.csv();
         let head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
-        let vcol = head
-            .iter()
-            .position(|h| *h == "torch_best_fwd_variant")
-            .expect("variant column");
+        let vcol = head.iter().position(|h| *h == "torch_best_fwd_variant").expect("variant column");
         assert!(!head.contains(&"torch_hyena_fwd_variant"));
         let row1: Vec<&str> = csv.lines().nth(2).unwrap().split(',').collect();
         assert_eq!(row1[vcol], "safari");
@@ -1679,24 +1278,13 @@ mod tests {
             "results": [{"key": "torch_hyena_fwd", "L": 1024, "value": 5.0, "reps": 5, "status": "ok"}]}"#;
         merge_torch(&mut rep, &torch::parse(helper).unwrap(), "2.x".into());
         assert!(!rep.columns.iter().any(|c| c.key.starts_with("torch_best")));
-        let ratio = rep
-            .ratios
-            .iter()
-            .find(|r| r.key == "torch/hyena_fwd")
-            .unwrap();
-        assert_eq!(
-            (ratio.num.as_str(), rep.ratio(&rep.rows[0], ratio)),
-            ("torch_hyena_fwd", Some(2.5))
-        );
+        let ratio = rep.ratios.iter().find(|r| r.key == "torch/hyena_fwd").unwrap();
+        assert_eq!((ratio.num.as_str(), rep.ratio(&rep.rows[0], ratio)), ("torch_hyena_fwd", Some(2.5)));
         let mut rep = report_with(&["hyena_fwd"], &[(1024, vec![Cell::ok(2.0, 5)])]);
         let helper = r#"{"columns": [{"key": "torch_safari_fwd", "label": "s"}],
             "results": [{"key": "torch_safari_fwd", "L": 1024, "value": 7.0, "reps": 5, "status": "ok"}]}"#;
         merge_torch(&mut rep, &torch::parse(helper).unwrap(), "2.x".into());
-        let ratio = rep
-            .ratios
-            .iter()
-            .find(|r| r.key == "torch/hyena_fwd")
-            .unwrap();
+        let ratio = rep.ratios.iter().find(|r| r.key == "torch/hyena_fwd").unwrap();
         assert_eq!(rep.ratio(&rep.rows[0], ratio), Some(3.5));
     }
 
@@ -1727,19 +1315,11 @@ mod tests {
         let g = gate(Some(40_000.0), 0, 30.0, None).unwrap();
         assert_eq!(g.status, "skipped (est. > 30 s)");
         assert!(gate(Some(1000.0), 0, 30.0, Some(1 << 30)).is_none());
-        assert!(gate(None, 1 << 40, 30.0, Some(1 << 30))
-            .unwrap()
-            .status
-            .starts_with("OOM"));
+        assert!(gate(None, 1 << 40, 30.0, Some(1 << 30)).unwrap().status.starts_with("OOM"));
     }
 
     /// A fake timed closure: returns `times` in turn (then the last one again), counting calls.
-    fn fake(
-        times: &[f64],
-    ) -> (
-        impl FnMut() -> Result<f64, String> + '_,
-        std::rc::Rc<std::cell::Cell<usize>>,
-    ) {
+    fn fake(times: &[f64]) -> (impl FnMut() -> Result<f64, String> + '_, std::rc::Rc<std::cell::Cell<usize>>) {
         let calls = std::rc::Rc::new(std::cell::Cell::new(0));
         let c = calls.clone();
         let f = move || {
@@ -1790,10 +1370,7 @@ mod tests {
         let (f, calls) = fake(&[50.0, 5.0, 1.0, 4.0, 2.0, 3.0, 1000.0]);
         let c = time_cell(&Policy::new(1, 2, 0.015, 20.0), f);
         assert_eq!(calls.get(), 6);
-        assert_eq!(
-            (c.value, c.min, c.p25, c.p75, c.reps),
-            (Some(3.0), Some(1.0), Some(2.0), Some(4.0), 5)
-        );
+        assert_eq!((c.value, c.min, c.p25, c.p75, c.reps), (Some(3.0), Some(1.0), Some(2.0), Some(4.0), 5));
         assert_eq!(c.iqr_rel(), Some(2.0 / 3.0));
     }
 }

@@ -8,18 +8,11 @@ use std::path::Path;
 
 /// The `--config` JSON, else the weights file's `config` metadata (named `metadata_origin`), each
 /// with the name of where it came from; `None` when there is neither.
-pub fn config_json(
-    config: Option<&Path>,
-    w: &TensorFile,
-    metadata_origin: &str,
-) -> Result<Option<(serde_json::Value, String)>, ModelError> {
+pub fn config_json(config: Option<&Path>, w: &TensorFile, metadata_origin: &str) -> Result<Option<(serde_json::Value, String)>, ModelError> {
     if let Some(path) = config {
-        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| ModelError::Config(format!("{}: invalid JSON: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Io { path: path.display().to_string(), source: e })?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| ModelError::Config(format!("{}: invalid JSON: {e}", path.display())))?;
         return Ok(Some((v, path.display().to_string())));
     }
     Ok(w.config_json()?.map(|v| (v, metadata_origin.to_string())))
@@ -31,10 +24,7 @@ pub fn check_outputs_finite(f: &TensorFile) -> Result<(), ModelError> {
     for (name, t) in &f.tensors {
         if let hyena_model::tensors::TensorData::Float(v) = &t.data {
             if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-                return Err(ModelError::NonFinite {
-                    name: name.clone(),
-                    index: i,
-                });
+                return Err(ModelError::NonFinite { name: name.clone(), index: i });
             }
         }
     }
@@ -60,11 +50,7 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// Refuse an output path that is one of the inputs: writing it would replace the input.
-pub fn check_out_path(
-    out: &Path,
-    out_flag: &str,
-    inputs: &[(&str, &Path)],
-) -> Result<(), ModelError> {
+pub fn check_out_path(out: &Path, out_flag: &str, inputs: &[(&str, &Path)]) -> Result<(), ModelError> {
     for (flag, p) in inputs {
         if same_file(out, p) {
             return Err(ModelError::Config(format!(
@@ -80,21 +66,14 @@ pub fn check_out_path(
 /// Refuse values that are not finite in `T` (1e308 is finite in f64, not in f32).
 pub fn check_finite<T: Scalar>(name: &str, v: &[T]) -> Result<(), ModelError> {
     match v.iter().position(|x| !x.as_f64().is_finite()) {
-        Some(i) => Err(ModelError::NonFinite {
-            name: name.into(),
-            index: i,
-        }),
+        Some(i) => Err(ModelError::NonFinite { name: name.into(), index: i }),
         None => Ok(()),
     }
 }
 
 /// Write a run's results to `out` in the storage of `T`, with the precision and backend in the
 /// metadata; a NaN or infinity in them is an error and nothing is written.
-pub fn save_results<T: Scalar>(
-    f: &mut TensorFile,
-    out: &Path,
-    backend: Backend,
-) -> Result<(), ModelError> {
+pub fn save_results<T: Scalar>(f: &mut TensorFile, out: &Path, backend: Backend) -> Result<(), ModelError> {
     check_outputs_finite(f)?;
     f.metadata.insert("precision".into(), T::NAME.into());
     f.metadata.insert("backend".into(), backend.name().into());

@@ -22,11 +22,9 @@ pub fn kernels(a: KernelsArgs) -> Result<(), Box<dyn std::error::Error>> {
         #[cfg(feature = "cuda")]
         return crate::measure::measure(&a.profile);
         #[cfg(not(feature = "cuda"))]
-        return Err(
-            "`--measure` needs a build with feature `cuda` (and a GPU): \
+        return Err("`--measure` needs a build with feature `cuda` (and a GPU): \
                     cargo run --release -p hyena-cli --features cuda -- kernels --measure"
-                .into(),
-        );
+            .into());
     }
     if a.profile.profile {
         #[cfg(all(feature = "sim", feature = "cuda"))]
@@ -65,30 +63,18 @@ pub fn kernels(a: KernelsArgs) -> Result<(), Box<dyn std::error::Error>> {
     #[cfg(any(feature = "cuda", feature = "sim"))]
     {
         use hyena_kernels::kernels::KERNELS;
-        println!(
-            "{:<32} {:<12} {:<24} {:>6}",
-            "kernel", "module", "params", "bytes"
-        );
+        println!("{:<32} {:<12} {:<24} {:>6}", "kernel", "module", "params", "bytes");
         for k in KERNELS {
-            println!(
-                "{:<32} {:<12} {:<24} {:>6}",
-                k.name, k.module, k.params, k.params_size
-            );
+            println!("{:<32} {:<12} {:<24} {:>6}", k.name, k.module, k.params, k.params_size);
         }
     }
     #[cfg(not(any(feature = "cuda", feature = "sim")))]
     println!("this binary was built without the `cuda` and `sim` features: no kernels inside (rebuild with `--features cuda` or `--features sim`)");
     #[cfg(feature = "cuda")]
     {
-        println!(
-            "\n# ptxas resource summary (nvcc 13.0, -O3)\n{}",
-            hyena_kernels::kernels::PTXAS_SUMMARY
-        );
+        println!("\n# ptxas resource summary (nvcc 13.0, -O3)\n{}", hyena_kernels::kernels::PTXAS_SUMMARY);
         if a.info {
-            println!(
-                "\n# full ptxas -v report\n{}",
-                hyena_kernels::kernels::PTXAS_REPORT
-            );
+            println!("\n# full ptxas -v report\n{}", hyena_kernels::kernels::PTXAS_REPORT);
         }
     }
     #[cfg(not(feature = "cuda"))]

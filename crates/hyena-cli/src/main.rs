@@ -15,11 +15,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "hyena",
-    version,
-    about = "Hyena operator: conformance runs, benchmarks, training"
-)]
+#[command(name = "hyena", version, about = "Hyena operator: conformance runs, benchmarks, training")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,

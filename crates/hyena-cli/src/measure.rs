@@ -10,10 +10,7 @@
 //! Rows are matched with the predictions by setting, pass and position in the pass (the launch
 //! sequence is deterministic for a shape), and the kernel names must agree.
 
-use crate::profile::{
-    conv_setting, operator_setting, profiled_operator, ConvOperands, GpuChoice, ProfileArgs,
-    StorageDtype,
-};
+use crate::profile::{conv_setting, operator_setting, profiled_operator, ConvOperands, GpuChoice, ProfileArgs, StorageDtype};
 use hyena_kernels::device::wrap::Wrapper;
 use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar, GemmSpec, LaunchConfig};
 use hyena_model::device_operator::DeviceOperator;
@@ -48,10 +45,7 @@ pub struct MeasuredRow {
 
 /// Label of a GEMM row (the same as `--profile`'s, so rows join by name).
 pub fn gemm_label(g: &GemmSpec) -> String {
-    format!(
-        "gemm {}x{}x{} x{} (beta {})",
-        g.m, g.n, g.k, g.batch, g.beta
-    )
+    format!("gemm {}x{}x{} x{} (beta {})", g.m, g.n, g.k, g.batch, g.beta)
 }
 
 struct Timed {
@@ -70,10 +64,7 @@ struct TimingDevice {
 
 impl TimingDevice {
     fn take(&self) -> Vec<Timed> {
-        self.log
-            .lock()
-            .map(|mut l| std::mem::take(&mut *l))
-            .unwrap_or_default()
+        self.log.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default()
     }
     fn push(&self, t: Timed) {
         if let Ok(mut l) = self.log.lock() {
@@ -89,22 +80,12 @@ impl Wrapper for TimingDevice {
     fn name(&self) -> String {
         format!("{} (every launch timed alone)", self.inner.name())
     }
-    unsafe fn launch_raw(
-        &self,
-        name: &str,
-        cfg: LaunchConfig,
-        params: &[u8],
-    ) -> hyena_kernels::Result<()> {
+    unsafe fn launch_raw(&self, name: &str, cfg: LaunchConfig, params: &[u8]) -> hyena_kernels::Result<()> {
         let inner = &self.inner;
         // SAFETY: forwarded under the caller's contract of `launch_raw`; the closure runs once,
         // inside this call.
         let ms = inner.time_ms(&mut || unsafe { inner.launch_raw(name, cfg, params) })?;
-        self.push(Timed {
-            kernel: name.to_string(),
-            grid: cfg.grid.into(),
-            block: cfg.block.into(),
-            ms,
-        });
+        self.push(Timed { kernel: name.to_string(), grid: cfg.grid.into(), block: cfg.block.into(), ms });
         Ok(())
     }
     unsafe fn gemm(&self, spec: &GemmSpec) -> hyena_kernels::Result<()> {
@@ -112,12 +93,7 @@ impl Wrapper for TimingDevice {
         // SAFETY: forwarded under the caller's contract of `gemm`; the closure runs once, inside
         // this call.
         let ms = inner.time_ms(&mut || unsafe { inner.gemm(spec) })?;
-        self.push(Timed {
-            kernel: gemm_label(spec),
-            grid: [0; 3],
-            block: [0; 3],
-            ms,
-        });
+        self.push(Timed { kernel: gemm_label(spec), grid: [0; 3], block: [0; 3], ms });
         Ok(())
     }
 }
@@ -127,16 +103,13 @@ impl Wrapper for TimingDevice {
 type Predictions = HashMap<(String, String), Vec<(String, f64, String)>>;
 
 fn load_predictions(path: &Path, gpu: GpuChoice) -> Result<Predictions, AnyErr> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("--predicted {}: {e}", path.display()))?;
-    let doc: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| format!("--predicted {}: not JSON: {e}", path.display()))?;
-    let rows = doc.get("rows").and_then(|r| r.as_array()).ok_or_else(|| {
-        format!(
-            "--predicted {}: no `rows` array (write it with `hyena kernels --profile --json`)",
-            path.display()
-        )
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("--predicted {}: {e}", path.display()))?;
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("--predicted {}: not JSON: {e}", path.display()))?;
+    let rows = doc
+        .get("rows")
+        .and_then(|r| r.as_array())
+        .ok_or_else(|| format!("--predicted {}: no `rows` array (write it with `hyena kernels --profile --json`)", path.display()))?;
     let key = match gpu {
         GpuChoice::H200 => "h200_us",
         GpuChoice::H100 => "h100_us",
@@ -144,38 +117,22 @@ fn load_predictions(path: &Path, gpu: GpuChoice) -> Result<Predictions, AnyErr> 
     let mut m: Predictions = HashMap::new();
     for r in rows {
         let s = |k: &str| r.get(k).and_then(|v| v.as_str()).map(str::to_string);
-        let (Some(setting), Some(pass), Some(kernel), Some(us)) = (
-            s("setting"),
-            s("pass"),
-            s("kernel"),
-            r.get(key).and_then(|v| v.as_f64()),
-        ) else {
-            return Err(format!(
-                "--predicted {}: a row without setting/pass/kernel/{key}",
-                path.display()
-            )
-            .into());
+        let (Some(setting), Some(pass), Some(kernel), Some(us)) =
+            (s("setting"), s("pass"), s("kernel"), r.get(key).and_then(|v| v.as_f64()))
+        else {
+            return Err(format!("--predicted {}: a row without setting/pass/kernel/{key}", path.display()).into());
         };
-        m.entry((setting, pass))
-            .or_default()
-            .push((kernel, us, s("bound").unwrap_or_default()));
+        m.entry((setting, pass)).or_default().push((kernel, us, s("bound").unwrap_or_default()));
     }
     Ok(m)
 }
 
 /// Median of each launch position over the repeats, joined with the predictions.
-fn rows_of(
-    setting: &str,
-    pass: &str,
-    reps: &[Vec<Timed>],
-    pred: Option<&Predictions>,
-) -> Result<Vec<MeasuredRow>, AnyErr> {
+fn rows_of(setting: &str, pass: &str, reps: &[Vec<Timed>], pred: Option<&Predictions>) -> Result<Vec<MeasuredRow>, AnyErr> {
     let first = &reps[0];
     for r in reps {
         if r.len() != first.len() || r.iter().zip(first).any(|(a, b)| a.kernel != b.kernel) {
-            return Err(
-                format!("{setting} {pass}: the launch sequence changed between repeats").into(),
-            );
+            return Err(format!("{setting} {pass}: the launch sequence changed between repeats").into());
         }
     }
     let predicted = pred.and_then(|p| p.get(&(setting.to_string(), pass.to_string())));
@@ -185,14 +142,9 @@ fn rows_of(
         let mut sorted = samples.clone();
         sorted.sort_by(f64::total_cmp);
         let measured_us = sorted[sorted.len() / 2];
-        let p = predicted
-            .and_then(|p| p.get(i))
-            .filter(|(k, _, _)| *k == t.kernel);
+        let p = predicted.and_then(|p| p.get(i)).filter(|(k, _, _)| *k == t.kernel);
         if predicted.is_some() && p.is_none() {
-            eprintln!(
-                "measure: {setting} {pass} #{i} `{}`: the prediction file has another launch there",
-                t.kernel
-            );
+            eprintln!("measure: {setting} {pass} #{i} `{}`: the prediction file has another launch there", t.kernel);
         }
         samples.shrink_to_fit();
         out.push(MeasuredRow {
@@ -277,20 +229,8 @@ fn print_rows(rows: &[MeasuredRow], gpu: &str) {
     let (mut tot_m, mut tot_p) = (0.0, 0.0);
     let flush = |pass: &str, m: f64, p: f64| {
         if !pass.is_empty() {
-            let ratio = if p > 0.0 {
-                format!("{:.2}", m / p)
-            } else {
-                "-".into()
-            };
-            println!(
-                "  {:<9} {:<40} {:>16} {:>12.1} {:>12.1} {:>7}",
-                "",
-                format!("total {pass}"),
-                "",
-                m,
-                p,
-                ratio
-            );
+            let ratio = if p > 0.0 { format!("{:.2}", m / p) } else { "-".into() };
+            println!("  {:<9} {:<40} {:>16} {:>12.1} {:>12.1} {:>7}", "", format!("total {pass}"), "", m, p, ratio);
         }
     };
     for r in rows {
@@ -316,20 +256,10 @@ fn print_rows(rows: &[MeasuredRow], gpu: &str) {
         let shape = if r.block[0] == 0 {
             String::new()
         } else {
-            format!(
-                "{}x{}",
-                r.grid[0] * r.grid[1] * r.grid[2],
-                r.block[0] * r.block[1] * r.block[2]
-            )
+            format!("{}x{}", r.grid[0] * r.grid[1] * r.grid[2], r.block[0] * r.block[1] * r.block[2])
         };
-        let p = r
-            .predicted_us
-            .map(|p| format!("{p:.1}"))
-            .unwrap_or_else(|| "-".into());
-        let ratio = r
-            .ratio
-            .map(|x| format!("{x:.2}"))
-            .unwrap_or_else(|| "-".into());
+        let p = r.predicted_us.map(|p| format!("{p:.1}")).unwrap_or_else(|| "-".into());
+        let ratio = r.ratio.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into());
         println!(
             "  {:<9} {:<40} {:>16} {:>12.1} {:>12} {:>7} {}",
             "",
@@ -346,13 +276,7 @@ fn print_rows(rows: &[MeasuredRow], gpu: &str) {
     flush(pass, tot_m, tot_p);
 }
 
-fn write_outputs(
-    a: &ProfileArgs,
-    rows: &[MeasuredRow],
-    gpu: &str,
-    device: &str,
-    notes: &[String],
-) -> Result<(), AnyErr> {
+fn write_outputs(a: &ProfileArgs, rows: &[MeasuredRow], gpu: &str, device: &str, notes: &[String]) -> Result<(), AnyErr> {
     if let Some(p) = &a.json {
         let doc = serde_json::json!({
             "what": "per-launch GPU time (CUDA events around each launch alone, median of the repeats) beside the model's prediction",
@@ -365,9 +289,7 @@ fn write_outputs(
         std::fs::write(p, serde_json::to_string_pretty(&doc)?)?;
     }
     if let Some(p) = &a.csv {
-        let mut s = String::from(
-            "setting,pass,index,kernel,grid,block,measured_us,predicted_us,ratio,bound\n",
-        );
+        let mut s = String::from("setting,pass,index,kernel,grid,block,measured_us,predicted_us,ratio,bound\n");
         for r in rows {
             let o = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_default();
             s.push_str(&format!(
@@ -395,30 +317,17 @@ fn write_outputs(
 
 /// `hyena kernels --measure`: needs a CUDA GPU (a typed error without one).
 pub fn measure(a: &ProfileArgs) -> Result<(), AnyErr> {
-    let pred = a
-        .predicted
-        .as_deref()
-        .map(|p| load_predictions(p, a.gpu))
-        .transpose()?;
+    let pred = a.predicted.as_deref().map(|p| load_predictions(p, a.gpu)).transpose()?;
     let inner = hyena_kernels::device::cuda::CudaDevice::arc(0)
         .map_err(|e| format!("`--measure` times the kernels on a CUDA GPU: {e}"))?;
     let device = inner.name();
-    let dev = Arc::new(TimingDevice {
-        inner,
-        log: Mutex::new(Vec::new()),
-    });
+    let dev = Arc::new(TimingDevice { inner, log: Mutex::new(Vec::new()) });
     let gpu = match a.gpu {
         GpuChoice::H200 => "H200",
         GpuChoice::H100 => "H100-SXM",
     };
     println!("# hyena kernels --measure on {device}: every launch timed alone with CUDA events (median of {} repeats after a warm-up)", a.repeat.max(1));
-    println!(
-        "# beside the model's prediction for {gpu} (model, not a GPU measurement) from {}",
-        a.predicted
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "nothing (no --predicted)".into())
-    );
+    println!("# beside the model's prediction for {gpu} (model, not a GPU measurement) from {}", a.predicted.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "nothing (no --predicted)".into()));
     let mut rows = Vec::new();
     let mut notes = Vec::new();
     // Each shape's rows (or the note of its failure) are printed and written out before the next

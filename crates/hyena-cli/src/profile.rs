@@ -115,11 +115,7 @@ pub fn operator_setting(a: &ProfileArgs, b: usize, l: usize) -> String {
 #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 /// The row label of the fused convolution alone at length `l`.
 pub fn conv_setting(a: &ProfileArgs, l: usize) -> String {
-    format!(
-        "fused conv B={} C={} L={l} {:?}",
-        a.conv_batch, a.d_model, a.dtype
-    )
-    .to_lowercase()
+    format!("fused conv B={} C={} L={l} {:?}", a.conv_batch, a.d_model, a.dtype).to_lowercase()
 }
 
 #[cfg_attr(not(all(feature = "sim", feature = "cuda")), allow(dead_code))]
@@ -130,12 +126,7 @@ pub fn conv_setting(a: &ProfileArgs, l: usize) -> String {
 /// workspaces are the implementation's choice, not counted.
 pub fn conv_must_move_bytes(pass: &str, b: usize, c: usize, l: usize, elem_bytes: usize) -> f64 {
     let (bcl, cl) = ((b * c * l) as f64, (c * l) as f64);
-    elem_bytes as f64
-        * if pass == "forward" {
-            4.0 * bcl
-        } else {
-            7.0 * bcl + 2.0 * cl
-        }
+    elem_bytes as f64 * if pass == "forward" { 4.0 * bcl } else { 7.0 * bcl + 2.0 * cl }
 }
 
 #[cfg(feature = "cuda")]
@@ -200,11 +191,7 @@ pub mod versus {
     /// The projection GEMMs of the paper's FlashMHA module at (B, L, D), as (m, n, k) with
     /// C[m×n] = A[m×k]·B[k×n]: forward QKV (B·L × 3D × D) and output (B·L × D × D); backward the
     /// input gradient and the weight gradient of each (dW with K = B·L).
-    pub fn mha_projection_gemms(
-        b: usize,
-        l: usize,
-        d: usize,
-    ) -> ([(u64, u64, u64); 2], [(u64, u64, u64); 4]) {
+    pub fn mha_projection_gemms(b: usize, l: usize, d: usize) -> ([(u64, u64, u64); 2], [(u64, u64, u64); 4]) {
         let (bl, d) = ((b * l) as u64, d as u64);
         let fwd = [(bl, 3 * d, d), (bl, d, d)];
         let bwd = [(bl, d, 3 * d), (3 * d, d, bl), (bl, d, d), (d, d, bl)];
@@ -249,17 +236,7 @@ pub mod versus {
     /// `proj` = the MHA module's projection GEMMs per pass (forward, backward), from the same
     /// GEMM model as the Hyena side.
     #[allow(clippy::too_many_arguments)]
-    pub fn versus(
-        b: usize,
-        l: usize,
-        d: usize,
-        head_dim: usize,
-        fwd: PassSum,
-        bwd: PassSum,
-        proj: (PassSum, PassSum),
-        overhead_us: f64,
-        fa2_tflops: f64,
-    ) -> Versus {
+    pub fn versus(b: usize, l: usize, d: usize, head_dim: usize, fwd: PassSum, bwd: PassSum, proj: (PassSum, PassSum), overhead_us: f64, fa2_tflops: f64) -> Versus {
         let heads = d / head_dim.max(1);
         let fa2 = |fb: bool| attention_flops(b, heads, l, head_dim, fb) / (fa2_tflops * 1e12) * 1e3;
         // The attention core's own launch, per pass.
@@ -334,60 +311,25 @@ pub mod versus {
         #[test]
         fn versus_by_hand() {
             assert_eq!(attention_flops(1, 12, 8192, 64, false), 103_079_215_104.0);
-            let fwd = PassSum {
-                kernels_us: 100.0,
-                gemms_us: 50.0,
-                launches: 10,
-            };
-            let bwd = PassSum {
-                kernels_us: 200.0,
-                gemms_us: 100.0,
-                launches: 20,
-            };
+            let fwd = PassSum { kernels_us: 100.0, gemms_us: 50.0, launches: 10 };
+            let bwd = PassSum { kernels_us: 200.0, gemms_us: 100.0, launches: 20 };
             // Projections: forward 40 µs in 2 GEMMs, backward 80 µs in 4. MHA forward = 0.318146 +
             // 0.003 (core launch) + 0.040 + 0.006 = 0.367146 ms; backward = 0.795365 + 0.003 +
             // 0.080 + 0.012 = 0.890365 ms; fwd+bwd 1.257511 ms, 2.33x the Hyena side's 0.54.
-            let proj = (
-                PassSum {
-                    kernels_us: 0.0,
-                    gemms_us: 40.0,
-                    launches: 2,
-                },
-                PassSum {
-                    kernels_us: 0.0,
-                    gemms_us: 80.0,
-                    launches: 4,
-                },
-            );
+            let proj = (PassSum { kernels_us: 0.0, gemms_us: 40.0, launches: 2 }, PassSum { kernels_us: 0.0, gemms_us: 80.0, launches: 4 });
             let v = versus(1, 8192, 768, 64, fwd, bwd, proj, 3.0, 324.0);
             assert_eq!(v.heads, 12);
             assert!((v.fa2_fwd_ms - 0.318_146).abs() < 1e-6, "{}", v.fa2_fwd_ms);
-            assert!(
-                (v.fa2_fwdbwd_ms - 1.113_511).abs() < 1e-6,
-                "{}",
-                v.fa2_fwdbwd_ms
-            );
+            assert!((v.fa2_fwdbwd_ms - 1.113_511).abs() < 1e-6, "{}", v.fa2_fwdbwd_ms);
             assert!((v.hyena_fwd_ms - 0.18).abs() < 1e-12);
             assert!((v.hyena_fwdbwd_ms - 0.54).abs() < 1e-12);
             assert!((v.mha_fwd_ms - 0.367_146).abs() < 1e-6, "{}", v.mha_fwd_ms);
-            assert!(
-                (v.mha_fwdbwd_ms - 1.257_511).abs() < 1e-6,
-                "{}",
-                v.mha_fwdbwd_ms
-            );
+            assert!((v.mha_fwdbwd_ms - 1.257_511).abs() < 1e-6, "{}", v.mha_fwdbwd_ms);
             let md = markdown(&[v]);
             assert!(md.contains("| 1 | 8K | 30 | 300 | 150 | 90 | 0.180 | 0.318 | 1.77x | 0.540 | 1.114 | 2.06x | 1.258 | 2.33x |"), "{md}");
             let (f, b) = mha_projection_gemms(1, 8192, 768);
             assert_eq!(f, [(8192, 2304, 768), (8192, 768, 768)]);
-            assert_eq!(
-                b,
-                [
-                    (8192, 768, 2304),
-                    (2304, 768, 8192),
-                    (8192, 768, 768),
-                    (768, 768, 8192)
-                ]
-            );
+            assert_eq!(b, [(8192, 768, 2304), (2304, 768, 8192), (8192, 768, 768), (768, 768, 8192)]);
         }
     }
 }
@@ -437,12 +379,7 @@ mod shared {
     impl<S: DeviceScalar> ConvOperands<S> {
         /// Allocated on `dev`, contents as allocated (the simulator in profile mode maps them lazily:
         /// no kernel's counts depend on the values, and writing them would make all of them resident).
-        pub fn alloc(
-            dev: &Arc<dyn Device>,
-            b: usize,
-            c: usize,
-            l: usize,
-        ) -> hyena_kernels::Result<Self> {
+        pub fn alloc(dev: &Arc<dyn Device>, b: usize, c: usize, l: usize) -> hyena_kernels::Result<Self> {
             let buf = |n: usize| DeviceBuffer::<S>::alloc(dev, n);
             let bcl = b * c * l;
             Ok(Self {
@@ -476,51 +413,13 @@ mod shared {
 
         /// The fused forward: the filter spectrum of `h`, then `y = post ⊙ (h ∗ (pre ⊙ v) + D ⊙ (pre ⊙ v))`.
         pub fn forward(&mut self, dev: &Arc<dyn Device>) -> hyena_kernels::Result<()> {
-            let Self {
-                h,
-                d,
-                v,
-                pre,
-                post,
-                y,
-                b,
-                c,
-                l,
-                ..
-            } = self;
-            hyena_kernels::ops::fftconv::gated_fftconv_fwd(
-                dev,
-                &*h,
-                &*d,
-                &*v,
-                Some(pre.as_view()),
-                Some(post.as_view()),
-                *b,
-                *c,
-                *l,
-                y,
-            )
+            let Self { h, d, v, pre, post, y, b, c, l, .. } = self;
+            hyena_kernels::ops::fftconv::gated_fftconv_fwd(dev, &*h, &*d, &*v, Some(pre.as_view()), Some(post.as_view()), *b, *c, *l, y)
         }
 
         /// The fused backward: every gradient (v, pre, post, h, D) from `grad_y`.
         pub fn backward(&mut self, dev: &Arc<dyn Device>) -> hyena_kernels::Result<()> {
-            let Self {
-                h,
-                d,
-                v,
-                pre,
-                post,
-                grad_y,
-                grad_v,
-                grad_pre,
-                grad_post,
-                grad_h,
-                grad_d,
-                b,
-                c,
-                l,
-                ..
-            } = self;
+            let Self { h, d, v, pre, post, grad_y, grad_v, grad_pre, grad_post, grad_h, grad_d, b, c, l, .. } = self;
             let grads = hyena_kernels::ops::fftconv::GatedConvGradViews {
                 grad_v: grad_v.as_view_mut(),
                 grad_pre: Some(grad_pre.as_view_mut()),
@@ -528,19 +427,7 @@ mod shared {
                 grad_h: grad_h.as_view_mut(),
                 grad_d: grad_d.as_view_mut(),
             };
-            hyena_kernels::ops::fftconv::gated_fftconv_bwd(
-                dev,
-                &*h,
-                &*d,
-                &*v,
-                Some(pre.as_view()),
-                Some(post.as_view()),
-                &*grad_y,
-                *b,
-                *c,
-                *l,
-                grads,
-            )
+            hyena_kernels::ops::fftconv::gated_fftconv_bwd(dev, &*h, &*d, &*v, Some(pre.as_view()), Some(post.as_view()), &*grad_y, *b, *c, *l, grads)
         }
     }
 }
@@ -559,9 +446,7 @@ mod imp {
     use gpu_model::MODEL_LABEL;
     use hyena_kernels::device::sim::{LaunchCounters, LineCount, SimDevice};
     use hyena_kernels::device::wrap::Wrapper;
-    use hyena_kernels::device::{
-        DType, Device, DeviceBuffer, DeviceScalar, GemmSpec, LaunchConfig,
-    };
+    use hyena_kernels::device::{DType, Device, DeviceBuffer, DeviceScalar, GemmSpec, LaunchConfig};
     use hyena_model::device_operator::DeviceOperator;
     use serde::Serialize;
     use std::path::PathBuf;
@@ -629,10 +514,7 @@ mod imp {
             &*self.sim
         }
         fn name(&self) -> String {
-            format!(
-                "{} (profile: GEMMs recorded, not computed)",
-                self.sim.name()
-            )
+            format!("{} (profile: GEMMs recorded, not computed)", self.sim.name())
         }
         fn alloc_raw(&self, bytes: usize) -> hyena_kernels::Result<u64> {
             let mut live = self
@@ -702,11 +584,7 @@ mod imp {
             h100_us: preds[1].seconds * 1e6,
             bound: sel.bound.clone(),
             roofline_pct: sel.roofline_pct(&ctx.gpus[ctx.sel], must_move),
-            h200_bounds_us: preds[0]
-                .bounds
-                .iter()
-                .map(|b| (b.name.clone(), b.seconds * 1e6))
-                .collect(),
+            h200_bounds_us: preds[0].bounds.iter().map(|b| (b.name.clone(), b.seconds * 1e6)).collect(),
             h200_dram_gbps: preds[0].dram_bw * 1e-9,
         }
     }
@@ -737,53 +615,26 @@ mod imp {
             })
             .collect();
         let est = estimate(func, &lines, c.blocks_run * warps_per_block as u64);
-        if let Some(dir) = std::env::var_os("HYENA_PROFILE_DUMP") {
-            // Debugging aid: the joined inputs and the per-instruction estimate of every launch.
-            let dir = PathBuf::from(dir);
-            std::fs::create_dir_all(&dir)?;
-            // `COUNT [chain]` per location with a non-zero count: executions in KERNEL.lines.txt, the
-            // host's warp memory requests (for a line's requests per execution) in KERNEL.requests.txt.
-            for (file, count) in [
-                (
-                    "lines",
-                    (|l: &LineCount| l.warp_execs) as fn(&LineCount) -> u64,
-                ),
-                ("requests", |l| l.mem_requests),
-            ] {
-                let mut t = String::new();
-                for l in c.lines.iter().filter(|l| count(l) > 0) {
-                    t.push_str(&format!(
-                        "{} {:?}\n",
-                        count(l),
-                        l.frames
-                            .iter()
-                            .map(|(f, n)| format!("{}:{n}", f.rsplit('/').next().unwrap_or(f)))
-                            .collect::<Vec<_>>()
-                    ));
-                }
-                std::fs::write(dir.join(format!("{}.{file}.txt", c.kernel)), t)?;
-            }
+    if let Some(dir) = std::env::var_os("HYENA_PROFILE_DUMP") {
+        // Debugging aid: the joined inputs and the per-instruction estimate of every launch.
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir)?;
+        // `COUNT [chain]` per location with a non-zero count: executions in KERNEL.lines.txt, the
+        // host's warp memory requests (for a line's requests per execution) in KERNEL.requests.txt.
+        for (file, count) in [("lines", (|l: &LineCount| l.warp_execs) as fn(&LineCount) -> u64), ("requests", |l| l.mem_requests)] {
             let mut t = String::new();
-            for (k, i) in func.instrs.iter().enumerate() {
-                let ch = i
-                    .chain
-                    .map(|c| {
-                        func.chains[c]
-                            .iter()
-                            .map(|f| format!("{}:{}", f.file, f.line))
-                            .collect::<Vec<_>>()
-                            .join("<")
-                    })
-                    .unwrap_or_default();
-                t.push_str(&format!(
-                    "{k:5} {:>12.0} {}{} {ch}\n",
-                    est.per_instr[k],
-                    if i.predicated { "@P " } else { "" },
-                    i.opcode
-                ));
+            for l in c.lines.iter().filter(|l| count(l) > 0) {
+                t.push_str(&format!("{} {:?}\n", count(l), l.frames.iter().map(|(f, n)| format!("{}:{n}", f.rsplit('/').next().unwrap_or(f))).collect::<Vec<_>>()));
             }
-            std::fs::write(dir.join(format!("{}.est.txt", c.kernel)), t)?;
+            std::fs::write(dir.join(format!("{}.{file}.txt", c.kernel)), t)?;
         }
+        let mut t = String::new();
+        for (k, i) in func.instrs.iter().enumerate() {
+            let ch = i.chain.map(|c| func.chains[c].iter().map(|f| format!("{}:{}", f.file, f.line)).collect::<Vec<_>>().join("<")).unwrap_or_default();
+            t.push_str(&format!("{k:5} {:>12.0} {}{} {ch}\n", est.per_instr[k], if i.predicated { "@P " } else { "" }, i.opcode));
+        }
+        std::fs::write(dir.join(format!("{}.est.txt", c.kernel)), t)?;
+    }
         let g = &c.global;
         let s = &c.shared;
         let mut instrs = [0.0; 10];
@@ -802,14 +653,7 @@ mod imp {
             ilp: est.global_load_ilp,
         };
         let preds = [predict(&ctx.gpus[0], &work), predict(&ctx.gpus[1], &work)];
-        let PredCols {
-            h200_us,
-            h100_us,
-            bound,
-            roofline_pct,
-            h200_bounds_us,
-            h200_dram_gbps,
-        } = pred_row(ctx, preds, work.dram_bytes);
+        let PredCols { h200_us, h100_us, bound, roofline_pct, h200_bounds_us, h200_dram_gbps } = pred_row(ctx, preds, work.dram_bytes);
         let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         Ok(Row {
             setting: setting.into(),
@@ -860,15 +704,8 @@ mod imp {
     /// A GEMM in the model's terms: the storage type's width, tensor cores unless f32 (the
     /// operator's launches and the MHA module's projections both go through this).
     fn model_gemm(m: usize, n: usize, k: usize, batch: usize, dtype: DType, tf32: bool) -> Gemm {
-        Gemm {
-            m: m as u64,
-            n: n as u64,
-            k: k as u64,
-            batch: batch as u64,
-            elem_bytes: dtype.size() as u64,
-            tensor: dtype != DType::F32,
-            tf32: tf32 && dtype == DType::F32,
-        }
+        let (elem_bytes, tensor, tf32) = (dtype.size() as u64, dtype != DType::F32, tf32 && dtype == DType::F32);
+        Gemm { m: m as u64, n: n as u64, k: k as u64, batch: batch as u64, elem_bytes, tensor, tf32 }
     }
 
     fn gemm_row(ctx: &Ctx, setting: &str, pass: &str, g: &GemmSpec) -> Row {
@@ -877,14 +714,7 @@ mod imp {
             predict_gemm(&ctx.gpus[0], &gm),
             predict_gemm(&ctx.gpus[1], &gm),
         ];
-        let PredCols {
-            h200_us,
-            h100_us,
-            bound,
-            roofline_pct,
-            h200_bounds_us,
-            h200_dram_gbps,
-        } = pred_row(ctx, preds, gm.bytes());
+        let PredCols { h200_us, h100_us, bound, roofline_pct, h200_bounds_us, h200_dram_gbps } = pred_row(ctx, preds, gm.bytes());
         Row {
             setting: setting.into(),
             pass: pass.into(),
@@ -1047,13 +877,7 @@ mod imp {
                 let us: f64 = rows
                     .iter()
                     .filter(|r| r.setting == setting && r.pass == pass)
-                    .map(|r| {
-                        if gpu.name == H100_SXM.name {
-                            r.h100_us
-                        } else {
-                            r.h200_us
-                        }
-                    })
+                    .map(|r| if gpu.name == H100_SXM.name { r.h100_us } else { r.h200_us })
                     .sum();
                 if us <= 0.0 {
                     continue;
@@ -1228,10 +1052,7 @@ mod imp {
                 let setting = super::operator_setting(a, b, l);
                 let sum = |pass: &str| {
                     let mut s = PassSum::default();
-                    for r in rows
-                        .iter()
-                        .filter(|r| r.setting == setting && r.pass == pass)
-                    {
+                    for r in rows.iter().filter(|r| r.setting == setting && r.pass == pass) {
                         if r.gemm_flops > 0.0 {
                             s.gemms_us += r.h200_us;
                         } else {
@@ -1246,17 +1067,7 @@ mod imp {
                 if fwd.launches > 0 && bwd.launches > 0 {
                     let (pf, pb) = mha_projection_gemms(b, l, a.d_model);
                     let proj = (proj_sum(&pf), proj_sum(&pb));
-                    out.push(versus(
-                        b,
-                        l,
-                        a.d_model,
-                        a.head_dim,
-                        fwd,
-                        bwd,
-                        proj,
-                        a.launch_overhead_us,
-                        a.fa2_tflops,
-                    ));
+                    out.push(versus(b, l, a.d_model, a.head_dim, fwd, bwd, proj, a.launch_overhead_us, a.fa2_tflops));
                 }
             }
         }
@@ -1266,11 +1077,7 @@ mod imp {
     /// `hyena kernels --profile`.
     pub fn profile(a: &ProfileArgs) -> Result<(), AnyErr> {
         if a.operator && (a.head_dim == 0 || a.d_model % a.head_dim != 0) {
-            return Err(format!(
-                "--operator: --head-dim ({}) must divide --d-model ({}) (heads = D / head dim)",
-                a.head_dim, a.d_model
-            )
-            .into());
+            return Err(format!("--operator: --head-dim ({}) must divide --d-model ({}) (heads = D / head dim)", a.head_dim, a.d_model).into());
         }
         let listing = hyena_kernels::kernels::sass_sm90()?;
         let sel = match a.gpu {
@@ -1312,11 +1119,7 @@ mod imp {
         }
         if a.tc_dft > 0 {
             let what = format!("tensor-core DFT-256 B={}", a.tc_dft);
-            rows.extend(run_shape(
-                || tcdft_rows(&ctx, a, a.tc_dft),
-                &what,
-                &mut notes,
-            ));
+            rows.extend(run_shape(|| tcdft_rows(&ctx, a, a.tc_dft), &what, &mut notes));
         }
         let gpu = ctx.gpus[sel].name;
         println!("# hyena kernels --profile: {MODEL_LABEL}");
@@ -1343,11 +1146,7 @@ mod imp {
                 );
             }
         }
-        let table = if a.operator {
-            operator_versus(a, &rows)
-        } else {
-            Vec::new()
-        };
+        let table = if a.operator { operator_versus(a, &rows) } else { Vec::new() };
         if a.operator {
             println!("\n## Operator vs FlashAttention-2 ({MODEL_LABEL}; H200 predictions, {} µs per launch; FlashAttention-2 at {} TFLOP/s, causal, head dim {}; FA2 = attention core only, MHA = the core plus its QKV and output projection GEMMs, the paper's module)\n", a.launch_overhead_us, a.fa2_tflops, a.head_dim);
             print!("{}", super::versus::markdown(&table));

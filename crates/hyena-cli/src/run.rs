@@ -44,11 +44,7 @@ pub struct RunArgs {
 
 /// Find the module prefix: the text before `in_proj.weight` in the one key that ends with it.
 fn find_prefix(w: &TensorFile) -> Result<String, ModelError> {
-    let hits: Vec<&String> = w
-        .tensors
-        .keys()
-        .filter(|k| k.ends_with("in_proj.weight"))
-        .collect();
+    let hits: Vec<&String> = w.tensors.keys().filter(|k| k.ends_with("in_proj.weight")).collect();
     match hits.as_slice() {
         [one] => Ok(one[..one.len() - "in_proj.weight".len()].to_string()),
         [] => Err(ModelError::MissingTensor("in_proj.weight".into())),
@@ -62,10 +58,7 @@ fn find_prefix(w: &TensorFile) -> Result<String, ModelError> {
 
 /// The configuration, with the JSON it came from and that JSON's name (for the check of its
 /// size fields against the shapes); `None` when safari's defaults are used.
-fn load_config(
-    args: &RunArgs,
-    w: &TensorFile,
-) -> Result<(OperatorConfig, Option<(serde_json::Value, String)>), ModelError> {
+fn load_config(args: &RunArgs, w: &TensorFile) -> Result<(OperatorConfig, Option<(serde_json::Value, String)>), ModelError> {
     let origin = format!("{}: metadata `config`", args.weights.display());
     match config_json(args.config.as_deref(), w, &origin)? {
         Some((v, origin)) => Ok((OperatorConfig::from_json(&v)?, Some((v, origin)))),
@@ -81,9 +74,7 @@ fn run_operator<T: Scalar>(args: &RunArgs, w: &TensorFile) -> Result<(), ModelEr
     let prefix = find_prefix(w)?;
     let (cfg, declared) = load_config(args, w)?;
     let mut op = HyenaOperator::<T>::from_tensors(w, &prefix, &cfg)?;
-    op.set_cache_policy(hyena_model::operator::CachePolicy::from_budget_mib(
-        args.train_cache_mib,
-    ));
+    op.set_cache_policy(hyena_model::operator::CachePolicy::from_budget_mib(args.train_cache_mib));
     if let Some((v, origin)) = &declared {
         hyena_model::config::check_declared_sizes(v, &op.cfg.size_fields(), origin)?;
     }
@@ -103,23 +94,12 @@ fn run_operator<T: Scalar>(args: &RunArgs, w: &TensorFile) -> Result<(), ModelEr
     let (us, u) = inp.read_float::<T>("input.u", None)?;
     let d = op.cfg.d_model;
     if us.len() != 3 || us[2] != d {
-        return Err(ModelError::TensorShape {
-            name: "input.u".into(),
-            expected: vec![
-                us.first().copied().unwrap_or(1),
-                us.get(1).copied().unwrap_or(1),
-                d,
-            ],
-            got: us.to_vec(),
-        });
+        return Err(ModelError::TensorShape { name: "input.u".into(), expected: vec![us.first().copied().unwrap_or(1), us.get(1).copied().unwrap_or(1), d], got: us.to_vec() });
     }
     let us = &us[..];
     let (b, l) = (us[0], us[1]);
     if l > op.cfg.l_max {
-        return Err(ModelError::TooLong {
-            l,
-            l_max: op.cfg.l_max,
-        });
+        return Err(ModelError::TooLong { l, l_max: op.cfg.l_max });
     }
     check_finite("input.u", &u)?;
     let grad_y: Option<Vec<T>> = match inp.tensors.contains_key("input.grad_y") {
@@ -146,23 +126,10 @@ fn run_operator<T: Scalar>(args: &RunArgs, w: &TensorFile) -> Result<(), ModelEr
         // group's, 512 MiB) would only add to the peak while the output is written.
         hyena_model::pool::release();
         check_finite("output.y", &y)?;
-        let meta = [
-            ("precision", T::NAME.to_string()),
-            ("backend", args.backend.name().to_string()),
-        ];
+        let meta = [("precision", T::NAME.to_string()), ("backend", args.backend.name().to_string())];
         let meta = meta.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        save_floats(
-            &args.out,
-            &[("output.y", us, &y)],
-            &meta,
-            crate::files::dtype_of::<T>(),
-        )?;
-        eprintln!(
-            "wrote {} (1 tensor, B={b} L={l} D={d}, order {order}, {}, backend {:?})",
-            args.out.display(),
-            T::NAME,
-            args.backend
-        );
+        save_floats(&args.out, &[("output.y", us, &y)], &meta, crate::files::dtype_of::<T>())?;
+        eprintln!("wrote {} (1 tensor, B={b} L={l} D={d}, order {order}, {}, backend {:?})", args.out.display(), T::NAME, args.backend);
         return Ok(());
     }
     let mut out = match device {
@@ -170,23 +137,12 @@ fn run_operator<T: Scalar>(args: &RunArgs, w: &TensorFile) -> Result<(), ModelEr
         Some(dev) => pass(&on_device(op, &dev)?, &u, grad_y.as_deref(), us)?,
     };
     save_results::<T>(&mut out, &args.out, args.backend)?;
-    eprintln!(
-        "wrote {} ({} tensors, B={b} L={l} D={d}, order {order}, {}, backend {:?})",
-        args.out.display(),
-        out.tensors.len(),
-        T::NAME,
-        args.backend
-    );
+    eprintln!("wrote {} ({} tensors, B={b} L={l} D={d}, order {order}, {}, backend {:?})", args.out.display(), out.tensors.len(), T::NAME, args.backend);
     Ok(())
 }
 
 /// Forward (and backward when `grad_y` is given) of any mixer, into the output file's tensors.
-fn pass<T: Scalar, M: Mixer<T>>(
-    m: &M,
-    u: &[T],
-    grad_y: Option<&[T]>,
-    us: &[usize],
-) -> Result<TensorFile, ModelError> {
+fn pass<T: Scalar, M: Mixer<T>>(m: &M, u: &[T], grad_y: Option<&[T]>, us: &[usize]) -> Result<TensorFile, ModelError> {
     let (b, l) = (us[0], us[1]);
     let (y, cache) = m.forward(u, b, l)?;
     let mut out = TensorFile::default();
@@ -207,10 +163,7 @@ fn pass<T: Scalar, M: Mixer<T>>(
 
 /// The precision a run uses: as asked, else f64 on the CPU and f32 on a device; f64 on a device
 /// is an error (the kernels store f32, bf16 or f16).
-pub fn effective_precision(
-    asked: Option<Precision>,
-    backend: Backend,
-) -> Result<Precision, ModelError> {
+pub fn effective_precision(asked: Option<Precision>, backend: Backend) -> Result<Precision, ModelError> {
     match (asked, backend) {
         (None, Backend::Cpu) => Ok(Precision::F64),
         (None, _) => Ok(Precision::F32),
@@ -224,10 +177,7 @@ pub fn effective_precision(
 
 pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let precision = effective_precision(args.precision, args.backend)?;
-    let mut inputs = vec![
-        ("--weights", args.weights.as_path()),
-        ("--inputs", args.inputs.as_path()),
-    ];
+    let mut inputs = vec![("--weights", args.weights.as_path()), ("--inputs", args.inputs.as_path())];
     if let Some(c) = &args.config {
         inputs.push(("--config", c.as_path()));
     }
@@ -235,22 +185,8 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let w = TensorFile::load(&args.weights)?;
     // A weights file holding `backbone.…` keys is a language model.
     match (HyenaLm::<f64>::find_prefix(&w)?, precision) {
-        (Some(prefix), Precision::F32) => crate::run_lm::run::<f32>(
-            &w,
-            &prefix,
-            &args.inputs,
-            &args.out,
-            args.backend,
-            args.config.as_deref(),
-        )?,
-        (Some(prefix), Precision::F64) => crate::run_lm::run::<f64>(
-            &w,
-            &prefix,
-            &args.inputs,
-            &args.out,
-            args.backend,
-            args.config.as_deref(),
-        )?,
+        (Some(prefix), Precision::F32) => crate::run_lm::run::<f32>(&w, &prefix, &args.inputs, &args.out, args.backend, args.config.as_deref())?,
+        (Some(prefix), Precision::F64) => crate::run_lm::run::<f64>(&w, &prefix, &args.inputs, &args.out, args.backend, args.config.as_deref())?,
         (None, Precision::F32) => run_operator::<f32>(&args, &w)?,
         (None, Precision::F64) => run_operator::<f64>(&args, &w)?,
     }

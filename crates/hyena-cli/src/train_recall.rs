@@ -11,8 +11,8 @@ use crate::backend::{on_device, Backend, Precision};
 use clap::Args;
 use hyena_kernels::Scalar;
 use hyena_model::layers::argmax_rows;
-use hyena_model::lm::Mixer;
 use hyena_model::recall::{RecallData, RecallTask};
+use hyena_model::lm::Mixer;
 use hyena_model::train::{OptimConfig, TrainRng, TrainState};
 use hyena_model::{HyenaLm, LmConfig, ModelError};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -134,11 +134,7 @@ pub fn train_recall(args: TrainRecallArgs) -> Result<(), Box<dyn std::error::Err
 }
 
 /// Accuracy of the prediction at the last position over `data` (targets only there).
-fn test_accuracy<T: Scalar, M: Mixer<T>>(
-    lm: &HyenaLm<T, M>,
-    data: &RecallData,
-    batch: usize,
-) -> Result<f64, ModelError> {
+fn test_accuracy<T: Scalar, M: Mixer<T>>(lm: &HyenaLm<T, M>, data: &RecallData, batch: usize) -> Result<f64, ModelError> {
     let mut correct = 0usize;
     let rows = lm.vocab_rows;
     let idx: Vec<usize> = (0..data.n).collect();
@@ -159,25 +155,14 @@ fn test_accuracy<T: Scalar, M: Mixer<T>>(
 /// Bytes of physical memory (Linux `/proc/meminfo`), if known.
 fn physical_memory() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kb: u64 = text
-        .lines()
-        .find(|l| l.starts_with("MemTotal:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
+    let kb: u64 = text.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse().ok()?;
     kb.checked_mul(1024)
 }
 
 /// Check every flag before anything is allocated or written: each error names the flag.
 fn validate_args(a: &TrainRecallArgs, elem_bytes: usize) -> Result<(), ModelError> {
     let bad = |m: String| Err(ModelError::Config(m));
-    for (flag, v) in [
-        ("--log-every", a.log_every),
-        ("--eval-every", a.eval_every),
-        ("--checkpoint-every", a.checkpoint_every),
-        ("--steps", a.steps),
-    ] {
+    for (flag, v) in [("--log-every", a.log_every), ("--eval-every", a.eval_every), ("--checkpoint-every", a.checkpoint_every), ("--steps", a.steps)] {
         if v == 0 {
             return bad(format!("{flag} must be at least 1"));
         }
@@ -185,14 +170,7 @@ fn validate_args(a: &TrainRecallArgs, elem_bytes: usize) -> Result<(), ModelErro
     if a.max_updates == Some(0) {
         return bad("--max-updates must be at least 1".into());
     }
-    for (flag, v) in [
-        ("--batch", a.batch),
-        ("--train-examples", a.train_examples),
-        ("--test-examples", a.test_examples),
-        ("--d-model", a.d_model),
-        ("--n-layer", a.n_layer),
-        ("--filter-order", a.filter_order),
-    ] {
+    for (flag, v) in [("--batch", a.batch), ("--train-examples", a.train_examples), ("--test-examples", a.test_examples), ("--d-model", a.d_model), ("--n-layer", a.n_layer), ("--filter-order", a.filter_order)] {
         if v == 0 {
             return bad(format!("{flag} must be at least 1"));
         }
@@ -201,38 +179,18 @@ fn validate_args(a: &TrainRecallArgs, elem_bytes: usize) -> Result<(), ModelErro
         return bad("--d-inner must be at least 1".into());
     }
     if a.vocab < 6 {
-        return bad(format!(
-            "--vocab must be at least 6 (2 special tokens, 2 keys, 2 values), got {}",
-            a.vocab
-        ));
+        return bad(format!("--vocab must be at least 6 (2 special tokens, 2 keys, 2 values), got {}", a.vocab));
     }
     if a.vocab > hyena_model::recall::MAX_VOCAB {
-        return bad(format!(
-            "--vocab {} is larger than {}",
-            a.vocab,
-            hyena_model::recall::MAX_VOCAB
-        ));
+        return bad(format!("--vocab {} is larger than {}", a.vocab, hyena_model::recall::MAX_VOCAB));
     }
     if a.seq_len < 2 || a.seq_len > hyena_model::recall::MAX_SEQ_LEN {
-        return bad(format!(
-            "--seq-len must be in 2..={}, got {}",
-            hyena_model::recall::MAX_SEQ_LEN,
-            a.seq_len
-        ));
+        return bad(format!("--seq-len must be in 2..={}, got {}", hyena_model::recall::MAX_SEQ_LEN, a.seq_len));
     }
     if a.emb_dim < 3 || a.emb_dim % 2 == 0 {
-        return bad(format!(
-            "--emb-dim must be odd and at least 3, got {}",
-            a.emb_dim
-        ));
+        return bad(format!("--emb-dim must be odd and at least 3, got {}", a.emb_dim));
     }
-    for (flag, v) in [
-        ("--lr", a.lr),
-        ("--weight-decay", a.weight_decay),
-        ("--lr-filter", a.lr_filter),
-        ("--lr-pos-emb", a.lr_pos_emb),
-        ("--grad-clip", a.grad_clip),
-    ] {
+    for (flag, v) in [("--lr", a.lr), ("--weight-decay", a.weight_decay), ("--lr-filter", a.lr_filter), ("--lr-pos-emb", a.lr_pos_emb), ("--grad-clip", a.grad_clip)] {
         if !v.is_finite() || v < 0.0 {
             return bad(format!("{flag} must be finite and non-negative, got {v}"));
         }
@@ -249,41 +207,20 @@ fn validate_args(a: &TrainRecallArgs, elem_bytes: usize) -> Result<(), ModelErro
     // activations, with checked arithmetic; refused when over the physical memory.
     let len = 2 * (a.seq_len / 2) + 2;
     let d_inner = a.d_inner.unwrap_or(a.d_model.saturating_mul(2));
-    let cfg = LmConfig {
-        d_model: a.d_model,
-        n_layer: a.n_layer,
-        d_inner,
-        vocab_size: a.vocab,
-        l_max: len,
-        filter_order: a.filter_order,
-        emb_dim: a.emb_dim,
-        ..LmConfig::default()
-    };
-    let too_large = |detail: String| {
-        ModelError::TooLarge { what: "the model and data of --vocab/--seq-len/--d-model/--n-layer/--d-inner/--batch/--train-examples".into(), detail }
-    };
+    let cfg = LmConfig { d_model: a.d_model, n_layer: a.n_layer, d_inner, vocab_size: a.vocab, l_max: len, filter_order: a.filter_order, emb_dim: a.emb_dim, ..LmConfig::default() };
+    let too_large = |detail: String| ModelError::TooLarge { what: "the model and data of --vocab/--seq-len/--d-model/--n-layer/--d-inner/--batch/--train-examples".into(), detail };
     let params = cfg.param_count().map_err(|e| too_large(e.to_string()))?;
-    let m = |x: usize, y: usize| {
-        x.checked_mul(y)
-            .ok_or_else(|| too_large(format!("{x} × {y} overflows")))
-    };
-    let examples = a
-        .train_examples
-        .checked_add(a.test_examples)
-        .ok_or_else(|| too_large("example count overflows".into()))?;
+    let m = |x: usize, y: usize| x.checked_mul(y).ok_or_else(|| too_large(format!("{x} × {y} overflows")));
+    let examples = a.train_examples.checked_add(a.test_examples).ok_or_else(|| too_large("example count overflows".into()))?;
     // Per token and block: the operator's buffers (in_proj, short conv, recurrence steps, FFT
     // spectra) and the block's norms and MLP; per token: logits and their gradient.
     let order = cfg.order;
-    let per_token_block = (6 * (order + 1) + 4 * order + 12)
-        .saturating_mul(a.d_model)
-        .saturating_add(d_inner.saturating_mul(3));
+    let per_token_block = (6 * (order + 1) + 4 * order + 12).saturating_mul(a.d_model).saturating_add(d_inner.saturating_mul(3));
     let per_token = m(per_token_block, a.n_layer)?.saturating_add(a.vocab.saturating_mul(3));
     let act = m(m(a.batch, len)?, per_token)?;
     let elems = m(params, 4)?.saturating_add(act);
     let bytes = m(elems, elem_bytes)?.saturating_add(m(m(examples, len + 1)?, 16)?);
-    if elems > hyena_model::config::MAX_ELEMENTS
-        || physical_memory().is_some_and(|mem| bytes as u64 > mem)
-    {
+    if elems > hyena_model::config::MAX_ELEMENTS || physical_memory().is_some_and(|mem| bytes as u64 > mem) {
         return Err(too_large(format!(
             "about {:.1} GiB needed ({params} parameters, {act} activation elements per step, {examples} sequences of {len} tokens), more than this machine has",
             bytes as f64 / (1u64 << 30) as f64
@@ -291,20 +228,12 @@ fn validate_args(a: &TrainRecallArgs, elem_bytes: usize) -> Result<(), ModelErro
     }
     // Files: their folders must exist now, not at the first save, and the checkpoint and log
     // must be different files.
-    let folder_of = |p: &std::path::Path| {
-        p.parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .map(|d| d.to_path_buf())
-            .unwrap_or_else(|| ".".into())
-    };
+    let folder_of = |p: &std::path::Path| p.parent().filter(|d| !d.as_os_str().is_empty()).map(|d| d.to_path_buf()).unwrap_or_else(|| ".".into());
     let mut files = vec![("--log", a.log.clone())];
     if let Some(c) = &a.checkpoint {
         files.push(("--checkpoint", c.clone()));
         if c == &a.log || crate::files::same_file(c, &a.log) {
-            return bad(format!(
-                "--checkpoint and --log are the same file ({})",
-                c.display()
-            ));
+            return bad(format!("--checkpoint and --log are the same file ({})", c.display()));
         }
         if c.is_dir() {
             return bad(format!("--checkpoint {} is a folder", c.display()));
@@ -315,11 +244,7 @@ fn validate_args(a: &TrainRecallArgs, elem_bytes: usize) -> Result<(), ModelErro
     for (flag, p) in files {
         let dir = folder_of(&p);
         if !dir.is_dir() {
-            return bad(format!(
-                "{flag} {}: folder {} does not exist",
-                p.display(),
-                dir.display()
-            ));
+            return bad(format!("{flag} {}: folder {} does not exist", p.display(), dir.display()));
         }
     }
     Ok(())
@@ -382,14 +307,7 @@ fn run<T: Scalar>(a: &TrainRecallArgs) -> Result<(), Box<dyn std::error::Error>>
     };
     match a.backend.open_for("--backend", "train-recall")? {
         None => train_loop(a, state, &train, &test, &identity, len),
-        Some(dev) => train_loop(
-            a,
-            state.map_mixers(|op| on_device(op, &dev))?,
-            &train,
-            &test,
-            &identity,
-            len,
-        ),
+        Some(dev) => train_loop(a, state.map_mixers(|op| on_device(op, &dev))?, &train, &test, &identity, len),
     }
 }
 
@@ -401,37 +319,21 @@ fn train_loop<T: Scalar, M: Mixer<T>>(
     identity: &str,
     len: usize,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let n_params: usize = state
-        .model
-        .params()
-        .iter()
-        .filter(|p| p.kind == hyena_model::operator::ParamKind::Trainable)
-        .map(|p| p.data.len())
-        .sum();
+    let n_params: usize = state.model.params().iter().filter(|p| p.kind == hyena_model::operator::ParamKind::Trainable).map(|p| p.data.len()).sum();
     let mut log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&a.log)
-        .map_err(|e| ModelError::Io {
-            path: a.log.display().to_string(),
-            source: e,
-        })?;
+        .map_err(|e| ModelError::Io { path: a.log.display().to_string(), source: e })?;
     let mut write_log = |v: serde_json::Value| -> Result<(), ModelError> {
-        writeln!(log, "{v}").map_err(|e| ModelError::Io {
-            path: a.log.display().to_string(),
-            source: e,
-        })
+        writeln!(log, "{v}").map_err(|e| ModelError::Io { path: a.log.display().to_string(), source: e })
     };
     write_log(serde_json::json!({
         "event": "start", "settings": identity, "precision": T::NAME, "params": n_params, "model_len": len,
         "backend": a.backend.name(),
         "start_step": state.opt.step, "threads": rayon::current_num_threads(),
     }))?;
-    let pb = if a.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(a.steps)
-    };
+    let pb = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(a.steps) };
     pb.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
             .map_err(|e| ModelError::Config(e.to_string()))?
@@ -450,9 +352,7 @@ fn train_loop<T: Scalar, M: Mixer<T>>(
         Ok(())
     };
     while state.opt.step < a.steps {
-        let idx: Vec<usize> = (0..a.batch)
-            .map(|_| state.rng.below(train.n as u64) as usize)
-            .collect();
+        let idx: Vec<usize> = (0..a.batch).map(|_| state.rng.below(train.n as u64) as usize).collect();
         let (ids, tg) = train.gather(&idx)?;
         let (loss, info) = state.train_step(&ids, &tg, a.batch, len)?;
         tokens += a.batch * len;
@@ -478,15 +378,9 @@ fn train_loop<T: Scalar, M: Mixer<T>>(
             }))?;
             stop = a.stop_at_acc.is_some_and(|t| acc >= t);
         }
-        let acc_s = last_acc
-            .map(|x| format!("{:.1}%", 100.0 * x))
-            .unwrap_or_else(|| "-".into());
+        let acc_s = last_acc.map(|x| format!("{:.1}%", 100.0 * x)).unwrap_or_else(|| "-".into());
         pb.set_position(step);
-        pb.set_message(format!(
-            "loss {:.4} | test acc {acc_s} | {:.0} tok/s",
-            loss_ema.unwrap_or(loss),
-            tps
-        ));
+        pb.set_message(format!("loss {:.4} | test acc {acc_s} | {:.0} tok/s", loss_ema.unwrap_or(loss), tps));
         if step % a.checkpoint_every == 0 {
             save(&state)?;
         }
@@ -501,9 +395,7 @@ fn train_loop<T: Scalar, M: Mixer<T>>(
         Some(x) => x,
         None => test_accuracy(&state.model, test, a.batch)?,
     };
-    write_log(
-        serde_json::json!({"event": "end", "step": state.opt.step, "test_accuracy": acc, "elapsed_s": secs}),
-    )?;
+    write_log(serde_json::json!({"event": "end", "step": state.opt.step, "test_accuracy": acc, "elapsed_s": secs}))?;
     eprintln!(
         "step {} | test accuracy {:.2}% ({} held-out sequences, final position) | {:.1} s | {} parameters | {} | backend {:?}",
         state.opt.step,

@@ -12,37 +12,18 @@ use std::time::Duration;
 
 fn at_length(cr: &mut Criterion, l: usize) {
     let (b, d) = (1usize, 256usize);
-    let cfg = OperatorConfig {
-        d_model: d,
-        l_max: l,
-        order: 2,
-        filter_order: 64,
-        emb_dim: 33,
-        ..OperatorConfig::default()
-    };
+    let cfg = OperatorConfig { d_model: d, l_max: l, order: 2, filter_order: 64, emb_dim: 33, ..OperatorConfig::default() };
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let op = HyenaOperator::<f32>::init(&cfg, &mut rng).unwrap();
-    let u: Vec<f32> = (0..b * l * d)
-        .map(|_| rng.random_range(-1.0..1.0))
-        .collect();
-    let gy: Vec<f32> = (0..b * l * d)
-        .map(|_| rng.random_range(-1.0..1.0))
-        .collect();
+    let u: Vec<f32> = (0..b * l * d).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let gy: Vec<f32> = (0..b * l * d).map(|_| rng.random_range(-1.0..1.0)).collect();
     let mut g = cr.benchmark_group(format!("hyena_operator B1 L{l} D256 order2 fw64"));
-    g.sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(5));
-    g.bench_function("infer", |bch| {
-        bch.iter(|| black_box(op.infer(&u, b, l).unwrap()))
-    });
-    g.bench_function("forward", |bch| {
-        bch.iter(|| black_box(op.forward(&u, b, l).unwrap()))
-    });
+    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
+    g.bench_function("infer", |bch| bch.iter(|| black_box(op.infer(&u, b, l).unwrap())));
+    g.bench_function("forward", |bch| bch.iter(|| black_box(op.forward(&u, b, l).unwrap())));
     let (_, cache) = op.forward(&u, b, l).unwrap();
     let mut grads = op.zeros_like();
-    g.bench_function("backward", |bch| {
-        bch.iter(|| black_box(op.backward(&cache, &gy, &mut grads).unwrap()))
-    });
+    g.bench_function("backward", |bch| bch.iter(|| black_box(op.backward(&cache, &gy, &mut grads).unwrap())));
     g.bench_function("forward+backward", |bch| {
         bch.iter(|| {
             let (y, cache) = op.forward(&u, b, l).unwrap();

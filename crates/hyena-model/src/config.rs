@@ -12,17 +12,11 @@ pub const MAX_ELEMENTS: usize = 1 << 32;
 /// A config file's size fields must agree with the sizes the tensors' shapes give: every key of
 /// `actual` that the JSON object `v` holds must be the same non-negative integer. `origin`
 /// names the config in the error. Keys absent from `v` are not checked (the shapes decide).
-pub fn check_declared_sizes(
-    v: &serde_json::Value,
-    actual: &[(&str, usize)],
-    origin: &str,
-) -> Result<()> {
+pub fn check_declared_sizes(v: &serde_json::Value, actual: &[(&str, usize)], origin: &str) -> Result<()> {
     for &(key, got) in actual {
         let Some(x) = v.get(key) else { continue };
         if x.as_u64() != Some(got as u64) {
-            return Err(ModelError::Config(format!(
-                "{origin}: `{key}` is {x}, but the tensors' shapes give {got}"
-            )));
+            return Err(ModelError::Config(format!("{origin}: `{key}` is {x}, but the tensors' shapes give {got}")));
         }
     }
     Ok(())
@@ -100,10 +94,7 @@ impl OperatorConfig {
             return bad("filter_order must be positive".into());
         }
         if self.emb_dim < 3 || self.emb_dim % 2 == 0 {
-            return bad(format!(
-                "emb_dim must be odd and at least 3, got {}",
-                self.emb_dim
-            ));
+            return bad(format!("emb_dim must be odd and at least 3, got {}", self.emb_dim));
         }
         if !self.shift.is_finite() || !self.w.is_finite() {
             return bad("shift and w must be finite".into());
@@ -121,42 +112,18 @@ impl OperatorConfig {
     /// Number of tensor elements of an operator of this configuration (buffers included),
     /// computed with checked arithmetic.
     pub fn param_count(&self) -> Result<usize> {
-        let too_large = || ModelError::TooLarge {
-            what: "operator configuration".into(),
-            detail: format!("sizes overflow: {self:?}"),
-        };
+        let too_large = || ModelError::TooLarge { what: "operator configuration".into(), detail: format!("sizes overflow: {self:?}") };
         let m = |a: usize, b: usize| a.checked_mul(b).ok_or_else(too_large);
-        let s = |xs: &[usize]| {
-            xs.iter()
-                .try_fold(0usize, |a, &x| a.checked_add(x))
-                .ok_or_else(too_large)
-        };
+        let s = |xs: &[usize]| xs.iter().try_fold(0usize, |a, &x| a.checked_add(x)).ok_or_else(too_large);
         let (d, f, e) = (self.d_model, self.filter_order, self.emb_dim);
         let c3 = m(d, self.order.checked_add(1).ok_or_else(too_large)?)?;
         let cf = m(d, self.order.saturating_sub(1))?;
         let inner = m(self.num_inner_mlps, s(&[m(f, f)?, f])?)?;
-        s(&[
-            m(c3, d)?,
-            c3,
-            m(d, d)?,
-            d,
-            m(c3, 3)?,
-            c3,
-            cf,
-            m(self.l_max, e)?,
-            self.l_max,
-            m(f, e)?,
-            f,
-            inner,
-            f,
-            m(cf, f)?,
-            cf,
-        ])
+        s(&[m(c3, d)?, c3, m(d, d)?, d, m(c3, 3)?, c3, cf, m(self.l_max, e)?, self.l_max, m(f, e)?, f, inner, f, m(cf, f)?, cf])
     }
 
     /// Parse from a JSON value; unknown fields (such as `kind`, `batch`, `note`) are ignored.
     pub fn from_json(v: &serde_json::Value) -> Result<Self> {
-        serde_json::from_value(v.clone())
-            .map_err(|e| ModelError::Config(format!("invalid operator config: {e}")))
+        serde_json::from_value(v.clone()).map_err(|e| ModelError::Config(format!("invalid operator config: {e}")))
     }
 }

@@ -24,8 +24,8 @@
 //! Host work inside a pass: none. [`DeviceOperator::forward_with`] and
 //! [`DeviceOperator::backward_device_grads`] only queue device work (kernels, GEMMs, memsets):
 //! no synchronisation (temporaries are freed in stream order after the work that reads them,
-//! see `hyena_kernels::device`), no host copy (the bias-gradient GEMMs' vector of ones is cached with the
-//! uploaded weights; zero fills are device memsets), and the parameter gradients stay on the
+//! see `hyena_kernels::device`), no host copy (the bias-gradient GEMMs' vector of ones is cached
+//! with the uploaded weights; zero fills are device memsets), and the parameter gradients stay on the
 //! device in a [`DeviceGrads`] until [`DeviceGrads::add_to`] copies them (the host-memory
 //! [`DeviceOperator::backward`] / [`DeviceOperator::backward_device`] do that for the caller).
 //! The exception is safari's `normalized` filter, whose backward runs on the host (below).
@@ -54,15 +54,11 @@ use crate::lm::Mixer;
 use crate::operator::{HyenaOperator, NamedParam, NamedParamMut};
 use crate::recurrence::{check_dims, check_input_len, schedule, Src};
 use hyena_kernels::cpu::filter::{self, FilterCache, FilterGrads};
-use hyena_kernels::device::{
-    Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, Pod, Trans,
-};
+use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, Pod, Trans};
 use hyena_kernels::ops::fftconv::{self as conv, GatedConvGradViews};
-use hyena_kernels::ops::filter::{
-    implicit_filter_bwd, implicit_filter_fwd, FilterBuffers, FilterDims, FilterGradBuffers,
-};
 use hyena_kernels::ops::gating::{bias_fill, Broadcast};
 use hyena_kernels::ops::gemm::{gemm, GemmIn, GemmOut};
+use hyena_kernels::ops::filter::{implicit_filter_bwd, implicit_filter_fwd, FilterBuffers, FilterDims, FilterGradBuffers};
 use hyena_kernels::ops::shortconv::{shortconv_bwd_chunks, shortconv_fwd_chunks};
 use hyena_kernels::{HyenaError, Scalar};
 use std::marker::PhantomData;
@@ -78,11 +74,7 @@ pub struct DeviceOperator<T: Scalar, S: DeviceScalar = f32> {
 
 impl<T: Scalar, S: DeviceScalar> Clone for DeviceOperator<T, S> {
     fn clone(&self) -> Self {
-        Self {
-            op: self.op.clone(),
-            dev: self.dev.clone(),
-            _s: PhantomData,
-        }
+        Self { op: self.op.clone(), dev: self.dev.clone(), _s: PhantomData }
     }
 }
 
@@ -98,8 +90,8 @@ pub struct DeviceWeights<S: DeviceScalar> {
     filter_bias: DeviceBuffer<S>,
     /// The implicit filter's weights (`None` for `normalized` filters, computed on the host).
     filter: Option<FilterBuffers<S>>,
-    /// A vector of ones (the bias-gradient GEMMs' operand), uploaded on the first pass that needs one this
-    /// long and reused after: a pass makes no host copy of its own.
+    /// A vector of ones (the bias-gradient GEMMs' operand), uploaded on the first pass that needs
+    /// one this long and reused after: a pass makes no host copy of its own.
     ones: Mutex<Option<Arc<DeviceBuffer<S>>>>,
 }
 
@@ -211,18 +203,13 @@ fn upload<T: Scalar, S: DeviceScalar>(dev: &Arc<dyn Device>, x: &[T]) -> Result<
 }
 
 fn download<T: Scalar, S: DeviceScalar>(x: &DeviceBuffer<S>) -> Result<Vec<T>> {
-    Ok(x.to_host()?
-        .into_iter()
-        .map(|a| T::lit(a.to_f64()))
-        .collect())
+    Ok(x.to_host()?.into_iter().map(|a| T::lit(a.to_f64())).collect())
 }
 
 fn accumulate<T: Scalar, S: DeviceScalar>(dst: &mut [T], src: &DeviceBuffer<S>) -> Result<()> {
     let h = src.to_host()?;
     hyena_kernels::error::check_len("device gradient", h.len(), dst.len())?;
-    dst.iter_mut()
-        .zip(h)
-        .for_each(|(a, x)| *a = *a + T::lit(x.to_f64()));
+    dst.iter_mut().zip(h).for_each(|(a, x)| *a = *a + T::lit(x.to_f64()));
     Ok(())
 }
 
@@ -270,39 +257,13 @@ pub(crate) fn out<S: Pod>(view: DeviceViewMut<'_, S>, ld: usize, stride: usize) 
 /// Row-major strided-batched GEMM `C_i [M, N] = α·op(A_i)·op(B_i) + β·C_i` on the device,
 /// expressed in the device's column-major convention (`Cᵀ = op(B)ᵀ·op(A)ᵀ`: swap the operands).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm_rm<S: DeviceScalar>(
-    dev: &Arc<dyn Device>,
-    m: usize,
-    n: usize,
-    k: usize,
-    a: Mat<'_, S>,
-    b: Mat<'_, S>,
-    beta: f64,
-    c: GemmOut<'_, S>,
-    batch: usize,
-) -> Result<()> {
-    Ok(gemm(
-        dev,
-        n,
-        m,
-        k,
-        1.0,
-        b.gemm_in(),
-        a.gemm_in(),
-        beta,
-        c,
-        batch,
-    )?)
+pub(crate) fn gemm_rm<S: DeviceScalar>(dev: &Arc<dyn Device>, m: usize, n: usize, k: usize, a: Mat<'_, S>, b: Mat<'_, S>, beta: f64, c: GemmOut<'_, S>, batch: usize) -> Result<()> {
+    Ok(gemm(dev, n, m, k, 1.0, b.gemm_in(), a.gemm_in(), beta, c, batch)?)
 }
 
 impl<'a, S: Pod> Mat<'a, S> {
     fn gemm_in(self) -> GemmIn<'a, S> {
-        GemmIn {
-            view: self.v,
-            ld: self.ld,
-            stride: self.stride,
-            trans: if self.t { Trans::T } else { Trans::N },
-        }
+        GemmIn { view: self.v, ld: self.ld, stride: self.stride, trans: if self.t { Trans::T } else { Trans::N } }
     }
 }
 
@@ -311,24 +272,13 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
     /// kernels' storage types): f64 is a typed error.
     pub fn new(op: HyenaOperator<T>, dev: Arc<dyn Device>) -> Result<Self> {
         if S::DTYPE == hyena_kernels::device::DType::F64 {
-            return Err(HyenaError::Dtype(
-                "device operator: kernels store f32, bf16 or f16; got f64".into(),
-            )
-            .into());
+            return Err(HyenaError::Dtype("device operator: kernels store f32, bf16 or f16; got f64".into()).into());
         }
-        Ok(Self {
-            op,
-            dev,
-            _s: PhantomData,
-        })
+        Ok(Self { op, dev, _s: PhantomData })
     }
 
     /// A freshly initialised operator on `dev` (as [`HyenaOperator::init`]).
-    pub fn init(
-        cfg: &OperatorConfig,
-        dev: Arc<dyn Device>,
-        rng: &mut impl rand::Rng,
-    ) -> Result<Self> {
+    pub fn init(cfg: &OperatorConfig, dev: Arc<dyn Device>, rng: &mut impl rand::Rng) -> Result<Self> {
         Self::new(HyenaOperator::init(cfg, rng)?, dev)
     }
 
@@ -349,11 +299,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             sf_w: upload(d, &o.short_filter_weight)?,
             sf_b: upload(d, &o.short_filter_bias)?,
             filter_bias: upload(d, &o.filter_bias)?,
-            filter: if o.filter.normalized {
-                None
-            } else {
-                Some(FilterBuffers::<S>::upload(d, &o.filter)?)
-            },
+            filter: if o.filter.normalized { None } else { Some(FilterBuffers::<S>::upload(d, &o.filter)?) },
             ones: Mutex::new(None),
         }))
     }
@@ -367,35 +313,20 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
 
     /// Forward pass on device memory: `u` `[B, L, D]` (storage `S`) → `y` `[B, L, D]`, with the
     /// cache for [`Self::backward_device`]. Uploads the current weights first.
-    pub fn forward_device(
-        &self,
-        u: DeviceBuffer<S>,
-        b: usize,
-        l: usize,
-    ) -> Result<(DeviceBuffer<S>, DeviceOperatorCache<T, S>)> {
+    pub fn forward_device(&self, u: DeviceBuffer<S>, b: usize, l: usize) -> Result<(DeviceBuffer<S>, DeviceOperatorCache<T, S>)> {
         self.check_dims(b, l)?;
         self.forward_with(self.upload()?, u, b, l)
     }
 
     /// [`Self::forward_device`] with weights uploaded earlier by [`Self::upload`] from this
     /// operator's current parameters (after changing them, upload again).
-    pub fn forward_with(
-        &self,
-        w: Arc<DeviceWeights<S>>,
-        u: DeviceBuffer<S>,
-        b: usize,
-        l: usize,
-    ) -> Result<(DeviceBuffer<S>, DeviceOperatorCache<T, S>)> {
+    pub fn forward_with(&self, w: Arc<DeviceWeights<S>>, u: DeviceBuffer<S>, b: usize, l: usize) -> Result<(DeviceBuffer<S>, DeviceOperatorCache<T, S>)> {
         self.check_dims(b, l)?;
         let dev = &self.dev;
         let (d, n) = (self.op.cfg.d_model, self.op.cfg.order);
         check_input_len("device operator input u [B, L, D]", u.len(), b, l, d)?;
         if !u.as_view().is_on(dev) {
-            return Err(HyenaError::Buffer {
-                name: "device operator input u".into(),
-                problem: "belongs to another device".into(),
-            }
-            .into());
+            return Err(HyenaError::Buffer { name: "device operator input u".into(), problem: "belongs to another device".into() }.into());
         }
         let ones = w.ones(dev, b * l)?;
         let chunk = b * d * l;
@@ -415,17 +346,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             let bias = w.in_b.view(c0 * d..c1 * d)?;
             bias_fill(dev, bias, Broadcast::ByRow, gs * b * d, l, z.reborrow())?;
             let wi = w.in_w.view(c0 * d * d..c1 * d * d)?;
-            gemm_rm::<S>(
-                dev,
-                gs * d,
-                l,
-                d,
-                mat(wi, d, false, 0),
-                mat(u.as_view(), d, true, l * d),
-                1.0,
-                out(z.reborrow(), l, d * l),
-                b,
-            )?;
+            gemm_rm::<S>(dev, gs * d, l, d, mat(wi, d, false, 0), mat(u.as_view(), d, true, l * d), 1.0, out(z.reborrow(), l, d * l), b)?;
         }
         // All N+1 chunks in one launch: uc_i = shortconv(Z_i).
         shortconv_fwd_chunks(dev, &zin, &w.sf_w, &w.sf_b, None, n + 1, b, d, l, &mut uc)?;
@@ -437,19 +358,12 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             }
             Some(fb) => {
                 let mut h = DeviceBuffer::<S>::alloc(dev, cf * l)?;
-                implicit_filter_fwd(
-                    dev,
-                    &fb.views(),
-                    &FilterDims::of(&self.op.filter, l),
-                    &mut h,
-                )?;
+                implicit_filter_fwd(dev, &fb.views(), &FilterDims::of(&self.op.filter, l), &mut h)?;
                 (h, None)
             }
         };
         let per = conv::spectrum_len(d, l)?;
-        let hf = step_spectra(dev, &h, n - 1, d * l, per, |h, hf| {
-            conv::fftconv_filter(dev, h, d, l, hf)
-        })?;
+        let hf = step_spectra(dev, &h, n - 1, d * l, per, |h, hf| conv::fftconv_filter(dev, h, d, l, hf))?;
         let x = |i: usize| uc.view(i * chunk..(i + 1) * chunk);
         let mut steps: Vec<DeviceBuffer<S>> = Vec::with_capacity(n - 1);
         let mut inner = None;
@@ -457,11 +371,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             let o = s.o;
             let mut step = DeviceBuffer::<S>::alloc(dev, chunk)?;
             let step_inner = if s.post.is_some() && keeps_inner(l) {
-                Some(
-                    inner
-                        .insert(DeviceBuffer::<S>::alloc(dev, chunk)?)
-                        .as_view_mut(),
-                )
+                Some(inner.insert(DeviceBuffer::<S>::alloc(dev, chunk)?).as_view_mut())
             } else {
                 None
             };
@@ -485,63 +395,21 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             steps.push(step);
         }
         // The backward reads the same spectrum when its layout serves (every L but 8K < L ≤ 16K).
-        let conv_filter = if conv::fwd_spectrum_serves_bwd(l) {
-            ConvFilter::Spectrum(hf)
-        } else {
-            ConvFilter::Taps(h)
-        };
+        let conv_filter = if conv::fwd_spectrum_serves_bwd(l) { ConvFilter::Spectrum(hf) } else { ConvFilter::Taps(h) };
         // y [B·L, D] = 1 ⊗ b_out (broadcast store), then y_b [L, D] += Last_bᵀ · W_outᵀ.
         let mut y = DeviceBuffer::<S>::alloc(dev, b * l * d)?;
-        bias_fill(
-            dev,
-            w.out_b.as_view(),
-            Broadcast::ByColumn,
-            b * l,
-            d,
-            y.as_view_mut(),
-        )?;
+        bias_fill(dev, w.out_b.as_view(), Broadcast::ByColumn, b * l, d, y.as_view_mut())?;
         let last = steps[n - 2].as_view();
-        gemm_rm::<S>(
-            dev,
-            l,
-            d,
-            d,
-            mat(last, l, true, d * l),
-            mat(w.out_w.as_view(), d, true, 0),
-            1.0,
-            out(y.as_view_mut(), d, l * d),
-            b,
-        )?;
+        gemm_rm::<S>(dev, l, d, d, mat(last, l, true, d * l), mat(w.out_w.as_view(), d, true, 0), 1.0, out(y.as_view_mut(), d, l * d), b)?;
         // No synchronisation: the free of a buffer not kept is ordered after the launches that
         // read it (stream-ordered free on a GPU, see `hyena_kernels::device`).
-        Ok((
-            y,
-            DeviceOperatorCache {
-                b,
-                l,
-                w,
-                u,
-                zin,
-                uc,
-                conv_filter,
-                steps,
-                inner,
-                ones,
-                host_filter,
-                shapes: self.op.shapes(),
-            },
-        ))
+        Ok((y, DeviceOperatorCache { b, l, w, u, zin, uc, conv_filter, steps, inner, ones, host_filter, shapes: self.op.shapes() }))
     }
 
     /// Backward pass on device memory: `grad_y` `[B, L, D]` → `grad_u` `[B, L, D]`; the
     /// parameter gradients of this pass are added into `grads` (host, shaped like `self.op`):
     /// [`Self::backward_device_grads`], then [`DeviceGrads::add_to`].
-    pub fn backward_device(
-        &self,
-        cache: &DeviceOperatorCache<T, S>,
-        grad_y: &DeviceBuffer<S>,
-        grads: &mut HyenaOperator<T>,
-    ) -> Result<DeviceBuffer<S>> {
+    pub fn backward_device(&self, cache: &DeviceOperatorCache<T, S>, grad_y: &DeviceBuffer<S>, grads: &mut HyenaOperator<T>) -> Result<DeviceBuffer<S>> {
         if grads.shapes() != self.op.shapes() {
             return Err(crate::ModelError::Config(format!(
                 "device backward: gradient holder with shapes {:?}, operator {:?}",
@@ -558,11 +426,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
     /// Backward pass on device memory with the parameter gradients left on the device: queues
     /// the whole pass with no host synchronisation and no host copy (except for `normalized`
     /// filters, whose backward runs on the host from the downloaded `grad_h`).
-    pub fn backward_device_grads(
-        &self,
-        cache: &DeviceOperatorCache<T, S>,
-        grad_y: &DeviceBuffer<S>,
-    ) -> Result<(DeviceBuffer<S>, DeviceGrads<T, S>)> {
+    pub fn backward_device_grads(&self, cache: &DeviceOperatorCache<T, S>, grad_y: &DeviceBuffer<S>) -> Result<(DeviceBuffer<S>, DeviceGrads<T, S>)> {
         let dev = &self.dev;
         let (b, l) = (cache.b, cache.l);
         let (d, n) = (self.op.cfg.d_model, self.op.cfg.order);
@@ -573,11 +437,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                 self.op.shapes()
             )));
         }
-        hyena_kernels::error::check_len(
-            "device operator grad_y [B, L, D]",
-            grad_y.len(),
-            b * l * d,
-        )?;
+        hyena_kernels::error::check_len("device operator grad_y [B, L, D]", grad_y.len(), b * l * d)?;
         let (c3, cf, chunk) = (d * (n + 1), d * (n - 1), b * d * l);
         let w = &cache.w;
         // The projection/short-conv/skip gradients, shaped like the weights (no filter: its
@@ -600,48 +460,16 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         let ones = cache.ones.as_view();
         // out_proj: dLast_b [D, L] = W_outᵀ · gy_bᵀ; dW_out = Σ_b gy_bᵀ · Last_bᵀ; db_out = 1ᵀ · gy.
         let mut gcur = DeviceBuffer::<S>::alloc(dev, chunk)?;
-        gemm_rm::<S>(
-            dev,
-            d,
-            l,
-            d,
-            mat(w.out_w.as_view(), d, true, 0),
-            mat(gy, d, true, l * d),
-            0.0,
-            out(gcur.as_view_mut(), l, d * l),
-            b,
-        )?;
+        gemm_rm::<S>(dev, d, l, d, mat(w.out_w.as_view(), d, true, 0), mat(gy, d, true, l * d), 0.0, out(gcur.as_view_mut(), l, d * l), b)?;
         // The weight and bias gradients sum over the B·L positions: chunked GEMMs combined by a
         // tree (`device_reduce`); its temporaries live in `keep` until the end of the pass (their
         // frees are stream-ordered after the GEMMs that read them: no synchronisation).
         let mut keep: Vec<DeviceBuffer<S>> = Vec::new();
         let last = &cache.steps[n - 2];
         let (gy_t, last_t) = (mat(gy, d, true, l * d), mat(last.as_view(), l, true, d * l));
-        gemm_sum_k(
-            dev,
-            d,
-            d,
-            l,
-            b,
-            gy_t,
-            last_t,
-            g.out_w.as_view_mut(),
-            ones,
-            &mut keep,
-        )?;
+        gemm_sum_k(dev, d, d, l, b, gy_t, last_t, g.out_w.as_view_mut(), ones, &mut keep)?;
         let ones_row = mat(ones, b * l, false, 0);
-        gemm_sum_k(
-            dev,
-            1,
-            d,
-            b * l,
-            1,
-            ones_row,
-            mat(gy, d, false, 0),
-            g.out_b.as_view_mut(),
-            ones,
-            &mut keep,
-        )?;
+        gemm_sum_k(dev, 1, d, b * l, 1, ones_row, mat(gy, d, false, 0), g.out_b.as_view_mut(), ones, &mut keep)?;
         // The recurrence, last step first; every chunk gradient is written exactly once: each
         // chunk's exclusive view is taken from `g_chunks` by the step that writes it.
         let mut g_uc = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
@@ -651,26 +479,19 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         let hf = match &cache.conv_filter {
             ConvFilter::Spectrum(hf) => hf.as_view(),
             ConvFilter::Taps(h) => {
-                own_hf = step_spectra(
-                    dev,
-                    h,
-                    n - 1,
-                    d * l,
-                    conv::bwd_spectrum_len(d, l)?,
-                    |h, hf| conv::fftconv_filter_bwd(dev, h, d, l, hf),
-                )?;
+                own_hf = step_spectra(dev, h, n - 1, d * l, conv::bwd_spectrum_len(d, l)?, |h, hf| {
+                    conv::fftconv_filter_bwd(dev, h, d, l, hf)
+                })?;
                 own_hf.as_view()
             }
         };
         let per = conv::bwd_spectrum_len(d, l)?;
-        let mut g_chunks: Vec<Option<DeviceViewMut<'_, S>>> =
-            g_uc.chunks_mut(chunk)?.into_iter().map(Some).collect();
+        let mut g_chunks: Vec<Option<DeviceViewMut<'_, S>>> = g_uc.chunks_mut(chunk)?.into_iter().map(Some).collect();
         let mut take = |i: usize| {
-            g_chunks.get_mut(i).and_then(Option::take).ok_or_else(|| {
-                HyenaError::Invalid(format!(
-                    "device operator: chunk gradient {i} is not available"
-                ))
-            })
+            g_chunks
+                .get_mut(i)
+                .and_then(Option::take)
+                .ok_or_else(|| HyenaError::Invalid(format!("device operator: chunk gradient {i} is not available")))
         };
         for s in schedule(n).rev() {
             let o = s.o;
@@ -683,9 +504,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             let mut next = None;
             let grad_v = match s.cur {
                 Src::Chunk(i) => take(i)?,
-                Src::Step(_) => next
-                    .insert(DeviceBuffer::<S>::alloc(dev, chunk)?)
-                    .as_view_mut(),
+                Src::Step(_) => next.insert(DeviceBuffer::<S>::alloc(dev, chunk)?).as_view_mut(),
             };
             conv::gated_fftconv_bwd_spectrum_inner(
                 dev,
@@ -695,11 +514,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                 Some(pre),
                 post,
                 // The forward kept it for the step with the post gate only.
-                if s.post.is_some() {
-                    cache.inner.as_ref().map(|x| x.as_view())
-                } else {
-                    None
-                },
+                if s.post.is_some() { cache.inner.as_ref().map(|x| x.as_view()) } else { None },
                 &gcur,
                 b,
                 d,
@@ -726,21 +541,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         // The short conv backward of all chunks in one launch; g_zin is the gradient wrt Z_i
         // (in_proj's output, bias included). Its reduce kernel also forms in_proj's bias gradient
         // db_i = Σ_b dZ_i,b · 1 in f64 from the short conv's own sums (no pass over g_zin).
-        shortconv_bwd_chunks(
-            dev,
-            &cache.zin,
-            &w.sf_w,
-            None,
-            &g_uc,
-            n + 1,
-            b,
-            d,
-            l,
-            &mut g_zin,
-            &mut g.sf_w,
-            &mut g.sf_b,
-            Some(g.in_b.as_view_mut()),
-        )?;
+        shortconv_bwd_chunks(dev, &cache.zin, &w.sf_w, None, &g_uc, n + 1, b, d, l, &mut g_zin, &mut g.sf_w, &mut g.sf_b, Some(g.in_b.as_view_mut()))?;
         let gs = chunks_per_gemm(n, b);
         for grp in 0..(n + 1) / gs {
             let (c0, c1) = (grp * gs, (grp + 1) * gs);
@@ -748,40 +549,18 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             let wi = w.in_w.view(c0 * d * d..c1 * d * d)?;
             // dU_b [L, D] += dZ_i,bᵀ · W_i (at B = 1 all chunks at once: K = (N+1)·D).
             let beta = if grp == 0 { 0.0 } else { 1.0 };
-            gemm_rm::<S>(
-                dev,
-                l,
-                d,
-                gs * d,
-                mat(gz, l, true, d * l),
-                mat(wi, d, false, 0),
-                beta,
-                out(du.as_view_mut(), d, l * d),
-                b,
-            )?;
+            gemm_rm::<S>(dev, l, d, gs * d, mat(gz, l, true, d * l), mat(wi, d, false, 0), beta, out(du.as_view_mut(), d, l * d), b)?;
             // dW_i [D, D] = Σ_b dZ_i,b · U_b (a sum over B·L, as above).
             let gz_k = mat(gz, l, false, d * l);
             let u_k = mat(cache.u.as_view(), d, false, l * d);
-            gemm_sum_k(
-                dev,
-                gs * d,
-                d,
-                l,
-                b,
-                gz_k,
-                u_k,
-                g.in_w.view_mut(c0 * d * d..c1 * d * d)?,
-                ones,
-                &mut keep,
-            )?;
+            gemm_sum_k(dev, gs * d, d, l, b, gz_k, u_k, g.in_w.view_mut(c0 * d * d..c1 * d * d)?, ones, &mut keep)?;
         }
         // The filter's gradients: reduced on the device, or by the host reference for
         // `normalized` filters (the one host copy of the pass: `grad_h` is needed there).
         match (&w.filter, &cache.host_filter) {
             (Some(fb), _) => {
                 let dims = FilterDims::of(&self.op.filter, l);
-                let mut gb =
-                    FilterGradBuffers::<S>::alloc(dev, &dims, self.op.filter.layers.len())?;
+                let mut gb = FilterGradBuffers::<S>::alloc(dev, &dims, self.op.filter.layers.len())?;
                 implicit_filter_bwd(dev, &fb.views(), &dims, grad_h.as_view(), gb.views_mut())?;
                 g.filter = Some(gb);
             }
@@ -793,10 +572,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                 g.host_filter = Some(fg);
             }
             (None, None) => {
-                return Err(HyenaError::Invalid(
-                    "device operator cache: no filter weights and no host filter cache".into(),
-                )
-                .into())
+                return Err(HyenaError::Invalid("device operator cache: no filter weights and no host filter cache".into()).into())
             }
         }
         // The temporaries (`keep`, the chunk gradients, `grad_h`) are freed in stream order after
@@ -806,20 +582,9 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
     }
 
     /// Forward pass from host memory (uploads `u`, downloads `y`), as [`HyenaOperator::forward`].
-    pub fn forward(
-        &self,
-        u: &[T],
-        b: usize,
-        l: usize,
-    ) -> Result<(Vec<T>, DeviceOperatorCache<T, S>)> {
+    pub fn forward(&self, u: &[T], b: usize, l: usize) -> Result<(Vec<T>, DeviceOperatorCache<T, S>)> {
         self.check_dims(b, l)?;
-        check_input_len(
-            "operator input u [B, L, D]",
-            u.len(),
-            b,
-            l,
-            self.op.cfg.d_model,
-        )?;
+        check_input_len("operator input u [B, L, D]", u.len(), b, l, self.op.cfg.d_model)?;
         let ud = upload::<T, S>(&self.dev, u)?;
         let (y, cache) = self.forward_device(ud, b, l)?;
         Ok((download(&y)?, cache))
@@ -827,17 +592,8 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
 
     /// Backward pass from host memory, as [`HyenaOperator::backward`]: returns `grad_u` and adds
     /// the parameter gradients into `grads`.
-    pub fn backward(
-        &self,
-        cache: &DeviceOperatorCache<T, S>,
-        grad_y: &[T],
-        grads: &mut HyenaOperator<T>,
-    ) -> Result<Vec<T>> {
-        hyena_kernels::error::check_len(
-            "operator grad_y [B, L, D]",
-            grad_y.len(),
-            cache.b * cache.l * self.op.cfg.d_model,
-        )?;
+    pub fn backward(&self, cache: &DeviceOperatorCache<T, S>, grad_y: &[T], grads: &mut HyenaOperator<T>) -> Result<Vec<T>> {
+        hyena_kernels::error::check_len("operator grad_y [B, L, D]", grad_y.len(), cache.b * cache.l * self.op.cfg.d_model)?;
         let gy = upload::<T, S>(&self.dev, grad_y)?;
         let du = self.backward_device(cache, &gy, grads)?;
         download(&du)
@@ -853,11 +609,7 @@ impl<T: Scalar, S: DeviceScalar> Mixer<T> for DeviceOperator<T, S> {
         DeviceOperator::backward(self, cache, grad_y, &mut grads.op)
     }
     fn zeros_like(&self) -> Self {
-        Self {
-            op: self.op.zeros_like(),
-            dev: self.dev.clone(),
-            _s: PhantomData,
-        }
+        Self { op: self.op.zeros_like(), dev: self.dev.clone(), _s: PhantomData }
     }
     fn params(&self) -> Vec<NamedParam<'_, T>> {
         self.op.params()
@@ -881,15 +633,9 @@ fn step_spectra<S: DeviceScalar>(
     per: usize,
     make: impl Fn(DeviceView<'_, S>, DeviceViewMut<'_, f32>) -> hyena_kernels::Result<()>,
 ) -> Result<DeviceBuffer<f32>> {
-    let mut hf = DeviceBuffer::<f32>::alloc(
-        dev,
-        crate::operator::mul("device operator: filter spectra", per, steps)?,
-    )?;
+    let mut hf = DeviceBuffer::<f32>::alloc(dev, crate::operator::mul("device operator: filter spectra", per, steps)?)?;
     for o in 0..steps {
-        make(
-            h.view(o * step_len..(o + 1) * step_len)?,
-            hf.view_mut(o * per..(o + 1) * per)?,
-        )?;
+        make(h.view(o * step_len..(o + 1) * step_len)?, hf.view_mut(o * per..(o + 1) * per)?)?;
     }
     Ok(hf)
 }

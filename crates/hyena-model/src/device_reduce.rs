@@ -64,8 +64,7 @@ struct Tree<'a, S: DeviceScalar> {
 impl<S: DeviceScalar> Tree<'_, S> {
     fn ensure(&mut self, level: usize) -> Result<()> {
         while self.levels.len() <= level {
-            self.levels
-                .push((DeviceBuffer::<S>::alloc(self.dev, FAN_IN * self.mn)?, 0));
+            self.levels.push((DeviceBuffer::<S>::alloc(self.dev, FAN_IN * self.mn)?, 0));
         }
         Ok(())
     }
@@ -112,13 +111,7 @@ impl<S: DeviceScalar> Tree<'_, S> {
 
 /// Operand `x` from batch item `p`, position `k0` on (`ks` elements per position), to the end of
 /// its view (the GEMM checks its reach), with batch stride `stride`.
-fn from<S: DeviceScalar>(
-    x: Mat<'_, S>,
-    ks: usize,
-    p: usize,
-    k0: usize,
-    stride: usize,
-) -> Result<Mat<'_, S>> {
+fn from<S: DeviceScalar>(x: Mat<'_, S>, ks: usize, p: usize, k0: usize, stride: usize) -> Result<Mat<'_, S>> {
     let off = p * x.stride + k0 * ks;
     Ok(mat(x.v.view(off..x.v.len())?, x.ld, x.t, stride))
 }
@@ -132,17 +125,7 @@ fn reduce_slots<S: DeviceScalar>(
     dst: DeviceViewMut<'_, S>,
 ) -> Result<()> {
     let slots = buf.view(0..count * mn)?;
-    gemm_rm(
-        dev,
-        1,
-        mn,
-        *count,
-        mat(ones, *count, false, 0),
-        mat(slots, mn, false, 0),
-        0.0,
-        out(dst, mn, 0),
-        1,
-    )
+    gemm_rm(dev, 1, mn, *count, mat(ones, *count, false, 0), mat(slots, mn, false, 0), 0.0, out(dst, mn, 0), 1)
 }
 
 /// `C [m, n] = Σ_{p < items} op(A_p)·op(B_p)` (row-major operands as in the device operator's
@@ -164,15 +147,10 @@ pub(crate) fn gemm_sum_k<S: DeviceScalar>(
     ones: DeviceView<'_, S>,
     keep: &mut Vec<DeviceBuffer<S>>,
 ) -> Result<()> {
-    let mn = m
-        .checked_mul(n)
-        .ok_or_else(|| HyenaError::Invalid(format!("gemm_sum_k: {m}×{n} overflows")))?;
+    let mn = m.checked_mul(n).ok_or_else(|| HyenaError::Invalid(format!("gemm_sum_k: {m}×{n} overflows")))?;
     hyena_kernels::error::check_len("gemm_sum_k C", c.len(), mn)?;
     if items == 0 || k == 0 || mn == 0 {
-        return Err(HyenaError::Invalid(format!(
-            "gemm_sum_k: empty sum (items {items}, k {k}, {m}×{n})"
-        ))
-        .into());
+        return Err(HyenaError::Invalid(format!("gemm_sum_k: empty sum (items {items}, k {k}, {m}×{n})")).into());
     }
     // The step of one k index in each operand: a column of op(A) (a row of A when transposed),
     // a row of op(B).
@@ -180,33 +158,15 @@ pub(crate) fn gemm_sum_k<S: DeviceScalar>(
     let b_ks = if b.t { 1 } else { b.ld };
     let chunk = leaf_len::<S>(k);
     if items == 1 && k <= chunk {
-        return gemm_rm(
-            dev,
-            m,
-            n,
-            k,
-            from(a, a_ks, 0, 0, 0)?,
-            from(b, b_ks, 0, 0, 0)?,
-            0.0,
-            out(c.reborrow(), n, 0),
-            1,
-        );
+        return gemm_rm(dev, m, n, k, from(a, a_ks, 0, 0, 0)?, from(b, b_ks, 0, 0, 0)?, 0.0, out(c.reborrow(), n, 0), 1);
     }
     // The reduction GEMMs read up to FAN_IN ones.
     let own = match ones.len() >= FAN_IN {
         true => None,
-        false => Some(DeviceBuffer::<S>::from_host(
-            dev,
-            &[S::from_f64(1.0); FAN_IN],
-        )?),
+        false => Some(DeviceBuffer::<S>::from_host(dev, &[S::from_f64(1.0); FAN_IN])?),
     };
     let ones = own.as_ref().map_or(ones, |o| o.as_view());
-    let mut tree = Tree::<S> {
-        dev,
-        mn,
-        ones,
-        levels: Vec::new(),
-    };
+    let mut tree = Tree::<S> { dev, mn, ones, levels: Vec::new() };
     tree.ensure(0)?;
     if k <= chunk {
         // Whole batch items as leaves: up to the free slots' worth of items in one
@@ -215,20 +175,8 @@ pub(crate) fn gemm_sum_k<S: DeviceScalar>(
         while p < items {
             let filled = tree.levels[0].1;
             let cnt = (items - p).min(FAN_IN - filled);
-            let slots = tree.levels[0]
-                .0
-                .view_mut(filled * mn..(filled + cnt) * mn)?;
-            gemm_rm(
-                dev,
-                m,
-                n,
-                k,
-                from(a, a_ks, p, 0, a.stride)?,
-                from(b, b_ks, p, 0, b.stride)?,
-                0.0,
-                out(slots, n, mn),
-                cnt,
-            )?;
+            let slots = tree.levels[0].0.view_mut(filled * mn..(filled + cnt) * mn)?;
+            gemm_rm(dev, m, n, k, from(a, a_ks, p, 0, a.stride)?, from(b, b_ks, p, 0, b.stride)?, 0.0, out(slots, n, mn), cnt)?;
             tree.pushed(0, cnt)?;
             p += cnt;
         }
@@ -243,25 +191,9 @@ pub(crate) fn gemm_sum_k<S: DeviceScalar>(
             let full = (k - k0) / K_CHUNK;
             // Up to the free slots' worth of whole chunks in one strided-batched GEMM, else the
             // item's last partial one.
-            let (kc, cnt) = if full > 0 {
-                (K_CHUNK, full.min(FAN_IN - filled))
-            } else {
-                (k - k0, 1)
-            };
-            let slots = tree.levels[0]
-                .0
-                .view_mut(filled * mn..(filled + cnt) * mn)?;
-            gemm_rm(
-                dev,
-                m,
-                n,
-                kc,
-                from(a, a_ks, p, k0, kc * a_ks)?,
-                from(b, b_ks, p, k0, kc * b_ks)?,
-                0.0,
-                out(slots, n, mn),
-                cnt,
-            )?;
+            let (kc, cnt) = if full > 0 { (K_CHUNK, full.min(FAN_IN - filled)) } else { (k - k0, 1) };
+            let slots = tree.levels[0].0.view_mut(filled * mn..(filled + cnt) * mn)?;
+            gemm_rm(dev, m, n, kc, from(a, a_ks, p, k0, kc * a_ks)?, from(b, b_ks, p, k0, kc * b_ks)?, 0.0, out(slots, n, mn), cnt)?;
             tree.pushed(0, cnt)?;
             k0 += kc * cnt;
         }

@@ -47,28 +47,16 @@ pub struct LayerNormCache {
 }
 
 /// `y = (x − mean) / sqrt(var + eps) · w + b` over the last dimension `d` of `x [rows, d]`.
-pub fn layernorm_fwd<T: Scalar>(
-    x: &[T],
-    w: &[T],
-    b: &[T],
-    rows: usize,
-    d: usize,
-    eps: f64,
-) -> Result<(Vec<T>, LayerNormCache)> {
+pub fn layernorm_fwd<T: Scalar>(x: &[T], w: &[T], b: &[T], rows: usize, d: usize, eps: f64) -> Result<(Vec<T>, LayerNormCache)> {
     let n = check_dims("layernorm x [rows, d]", x.len(), &[rows, d])?;
     check("layernorm weight [d]", w.len(), d)?;
     check("layernorm bias [d]", b.len(), d)?;
     if d == 0 {
-        return Err(ModelError::Config(
-            "layernorm over an empty dimension".into(),
-        ));
+        return Err(ModelError::Config("layernorm over an empty dimension".into()));
     }
     // rows ≤ x.len() now (d ≥ 1), so the capacities below are backed by the input.
     let mut y = try_vec("layernorm y [rows, d]", n, T::zero())?;
-    let mut cache = LayerNormCache {
-        mean: Vec::with_capacity(rows),
-        rstd: Vec::with_capacity(rows),
-    };
+    let mut cache = LayerNormCache { mean: Vec::with_capacity(rows), rstd: Vec::with_capacity(rows) };
     for (xr, yr) in x.chunks_exact(d).zip(y.chunks_exact_mut(d)) {
         let mean = xr.iter().map(|v| v.as_f64()).sum::<f64>() / d as f64;
         let var = xr.iter().map(|v| (v.as_f64() - mean).powi(2)).sum::<f64>() / d as f64;
@@ -158,8 +146,7 @@ pub fn gelu_tanh_bwd<T: Scalar>(x: &[T], grad_y: &[T]) -> Result<Vec<T>> {
         .map(|(&v, &g)| {
             let x = v.as_f64();
             let t = (GELU_K * (x + GELU_C * x * x * x)).tanh();
-            let d =
-                0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_K * (1.0 + 3.0 * GELU_C * x * x);
+            let d = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_K * (1.0 + 3.0 * GELU_C * x * x);
             T::lit(g.as_f64() * d)
         })
         .collect())
@@ -171,11 +158,7 @@ pub fn gelu_tanh_bwd<T: Scalar>(x: &[T], grad_y: &[T]) -> Result<Vec<T>> {
 
 /// Check that every id lies in `0..rows`; `what` names the tensor in the error.
 pub fn check_ids(what: &str, ids: &[i64], rows: usize) -> Result<()> {
-    if let Some((i, &id)) = ids
-        .iter()
-        .enumerate()
-        .find(|(_, &id)| id < 0 || id as u64 >= rows as u64)
-    {
+    if let Some((i, &id)) = ids.iter().enumerate().find(|(_, &id)| id < 0 || id as u64 >= rows as u64) {
         return Err(ModelError::Config(format!(
             "`{what}` element {i} is token id {id}, outside the embedding's 0..{rows}"
         )));
@@ -190,11 +173,10 @@ pub fn embedding_fwd<T: Scalar>(ids: &[i64], table: &[T], rows: usize, d: usize)
     // ids.len()·d is backed by neither input (many ids may gather the same row).
     let n = shape_len("embedding output [ids, d]", &[ids.len(), d])?;
     let mut out = Vec::new();
-    out.try_reserve_exact(n)
-        .map_err(|_| hyena_kernels::HyenaError::Alloc {
-            what: "embedding output [ids, d]".into(),
-            bytes: n as u128 * std::mem::size_of::<T>() as u128,
-        })?;
+    out.try_reserve_exact(n).map_err(|_| hyena_kernels::HyenaError::Alloc {
+        what: "embedding output [ids, d]".into(),
+        bytes: n as u128 * std::mem::size_of::<T>() as u128,
+    })?;
     for &id in ids {
         let r = id as usize;
         out.extend_from_slice(&table[r * d..(r + 1) * d]);
@@ -203,13 +185,7 @@ pub fn embedding_fwd<T: Scalar>(ids: &[i64], table: &[T], rows: usize, d: usize)
 }
 
 /// Backward of [`embedding_fwd`]: scatter-adds `grad_out [ids.len(), d]` into `grad_table [rows, d]`.
-pub fn embedding_bwd<T: Scalar>(
-    ids: &[i64],
-    grad_out: &[T],
-    rows: usize,
-    d: usize,
-    grad_table: &mut [T],
-) -> Result<()> {
+pub fn embedding_bwd<T: Scalar>(ids: &[i64], grad_out: &[T], rows: usize, d: usize, grad_table: &mut [T]) -> Result<()> {
     check_dims("embedding_bwd grad_out", grad_out.len(), &[ids.len(), d])?;
     check_dims("embedding_bwd grad_table", grad_table.len(), &[rows, d])?;
     check_ids("input_ids", ids, rows)?;
@@ -233,23 +209,12 @@ pub const IGNORE_INDEX: i64 = -100;
 /// [`IGNORE_INDEX`] are skipped), and its gradient with respect to the logits (zero on skipped
 /// rows). Computed in f64. Returns `(loss, grad_logits, counted)`; with nothing counted the loss
 /// is 0 and the gradient zero.
-pub fn cross_entropy<T: Scalar>(
-    logits: &[T],
-    targets: &[i64],
-    n: usize,
-    v: usize,
-) -> Result<(f64, Vec<T>, usize)> {
+pub fn cross_entropy<T: Scalar>(logits: &[T], targets: &[i64], n: usize, v: usize) -> Result<(f64, Vec<T>, usize)> {
     let nv = check_dims("cross_entropy logits [n, vocab]", logits.len(), &[n, v])?;
     check("cross_entropy targets [n]", targets.len(), n)?;
     let counted = targets.iter().filter(|&&t| t != IGNORE_INDEX).count();
-    if let Some((i, &t)) = targets
-        .iter()
-        .enumerate()
-        .find(|(_, &t)| t != IGNORE_INDEX && (t < 0 || t as u64 >= v as u64))
-    {
-        return Err(ModelError::Config(format!(
-            "target {i} is {t}, outside 0..{v}"
-        )));
+    if let Some((i, &t)) = targets.iter().enumerate().find(|(_, &t)| t != IGNORE_INDEX && (t < 0 || t as u64 >= v as u64)) {
+        return Err(ModelError::Config(format!("target {i} is {t}, outside 0..{v}")));
     }
     let mut grad = try_vec("cross_entropy grad [n, vocab]", nv, T::zero())?;
     if counted == 0 {
@@ -264,10 +229,7 @@ pub fn cross_entropy<T: Scalar>(
             continue;
         }
         let row = &logits[r * v..(r + 1) * v];
-        let mx = row
-            .iter()
-            .map(|x| x.as_f64())
-            .fold(f64::NEG_INFINITY, f64::max);
+        let mx = row.iter().map(|x| x.as_f64()).fold(f64::NEG_INFINITY, f64::max);
         let mut s = 0f64;
         for (pj, &x) in p.iter_mut().zip(row) {
             *pj = (x.as_f64() - mx).exp();

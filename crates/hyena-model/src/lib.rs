@@ -46,10 +46,7 @@
 #![warn(missing_docs)]
 // Library code answers caller input with typed errors, never a panic (issue 12): `cargo clippy`
 // flags any unwrap/expect/panic! outside tests (docs/BUILD.md, "No panics in library code").
-#![cfg_attr(
-    not(test),
-    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod config;
 #[cfg(any(feature = "cuda", feature = "sim"))]

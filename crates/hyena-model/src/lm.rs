@@ -16,9 +16,7 @@
 use crate::config::OperatorConfig;
 use crate::error::{ModelError, Result};
 use crate::layers::{self, LayerNormCache, IGNORE_INDEX};
-use crate::operator::{
-    HyenaOperator, NamedParam, NamedParamMut, OperatorCache, ParamGroup, ParamKind,
-};
+use crate::operator::{HyenaOperator, NamedParam, NamedParamMut, OperatorCache, ParamGroup, ParamKind};
 use crate::tensors::TensorFile;
 use hyena_kernels::cpu::linear::{linear_bwd, linear_fwd, matmul};
 use hyena_kernels::error::try_vec;
@@ -99,13 +97,10 @@ impl LmConfig {
     /// operator fields in a nested `layer` object (top-level fields win). Unknown fields are ignored.
     pub fn from_json(v: &serde_json::Value) -> Result<Self> {
         let v = Self::flatten_json(v);
-        let cfg: LmConfig = serde_json::from_value(v)
-            .map_err(|e| ModelError::Config(format!("invalid LM config: {e}")))?;
+        let cfg: LmConfig =
+            serde_json::from_value(v).map_err(|e| ModelError::Config(format!("invalid LM config: {e}")))?;
         if cfg.layer_norm_eps <= 0.0 || !cfg.layer_norm_eps.is_finite() {
-            return Err(ModelError::Config(format!(
-                "layer_norm_eps must be positive, got {}",
-                cfg.layer_norm_eps
-            )));
+            return Err(ModelError::Config(format!("layer_norm_eps must be positive, got {}", cfg.layer_norm_eps)));
         }
         Ok(cfg)
     }
@@ -146,29 +141,12 @@ impl LmConfig {
     /// included), with checked arithmetic; [`ModelError::TooLarge`] above
     /// [`crate::config::MAX_ELEMENTS`].
     pub fn param_count(&self) -> Result<usize> {
-        let too_large = || ModelError::TooLarge {
-            what: "LM configuration".into(),
-            detail: format!("sizes overflow: {self:?}"),
-        };
+        let too_large = || ModelError::TooLarge { what: "LM configuration".into(), detail: format!("sizes overflow: {self:?}") };
         let m = |a: usize, b: usize| a.checked_mul(b).ok_or_else(too_large);
-        let s = |xs: &[usize]| {
-            xs.iter()
-                .try_fold(0usize, |a, &x| a.checked_add(x))
-                .ok_or_else(too_large)
-        };
+        let s = |xs: &[usize]| xs.iter().try_fold(0usize, |a, &x| a.checked_add(x)).ok_or_else(too_large);
         let (d, di) = (self.d_model, self.d_inner);
-        let block = s(&[
-            self.operator_config().param_count()?,
-            m(4, d)?,
-            m(2, m(di, d)?)?,
-            di,
-            d,
-        ])?;
-        let n = s(&[
-            m(self.padded_vocab(), d)?,
-            m(self.n_layer, block)?,
-            m(2, d)?,
-        ])?;
+        let block = s(&[self.operator_config().param_count()?, m(4, d)?, m(2, m(di, d)?)?, di, d])?;
+        let n = s(&[m(self.padded_vocab(), d)?, m(self.n_layer, block)?, m(2, d)?])?;
         if n > crate::config::MAX_ELEMENTS {
             return Err(ModelError::TooLarge {
                 what: "language model".into(),
@@ -180,10 +158,7 @@ impl LmConfig {
 
     /// Read a JSON file.
     pub fn from_file(path: &std::path::Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Io { path: path.display().to_string(), source: e })?;
         let v: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| ModelError::Config(format!("{}: invalid JSON: {e}", path.display())))?;
         Self::from_json(&v)
@@ -264,9 +239,7 @@ impl<T: Scalar> Mixer<T> for HyenaOperator<T> {
         HyenaOperator::params_mut(self)
     }
     fn aliases(&self) -> Vec<String> {
-        (1..self.filter.layers.len())
-            .map(|i| format!("filter_fn.implicit_filter.{}.freq", 2 * i + 1))
-            .collect()
+        (1..self.filter.layers.len()).map(|i| format!("filter_fn.implicit_filter.{}.freq", 2 * i + 1)).collect()
     }
 }
 
@@ -364,19 +337,8 @@ pub fn next_token_targets(ids: &[i64], b: usize, l: usize) -> Vec<i64> {
 /// (name, shape, kind, group) of a parameter.
 type ParamMeta = (String, Vec<usize>, ParamKind, ParamGroup);
 
-fn lm_param<'a, T>(
-    name: String,
-    shape: Vec<usize>,
-    data: &'a [T],
-    group: ParamGroup,
-) -> NamedParam<'a, T> {
-    NamedParam {
-        name,
-        shape,
-        data,
-        kind: ParamKind::Trainable,
-        group,
-    }
+fn lm_param<'a, T>(name: String, shape: Vec<usize>, data: &'a [T], group: ParamGroup) -> NamedParam<'a, T> {
+    NamedParam { name, shape, data, kind: ParamKind::Trainable, group }
 }
 
 /// Normal(0, std) samples through Box–Muller from any `rand::Rng`.
@@ -402,9 +364,7 @@ impl<T: Scalar> HyenaLm<T, HyenaOperator<T>> {
             cfg.d_inner = cfg.d_model.saturating_mul(4);
         }
         if cfg.d_model == 0 || cfg.n_layer == 0 || cfg.vocab_size == 0 || cfg.l_max == 0 {
-            return Err(ModelError::Config(
-                "init needs positive d_model, n_layer, vocab_size and l_max".into(),
-            ));
+            return Err(ModelError::Config("init needs positive d_model, n_layer, vocab_size and l_max".into()));
         }
         cfg.operator_config().validate()?;
         cfg.param_count()?;
@@ -413,12 +373,7 @@ impl<T: Scalar> HyenaLm<T, HyenaOperator<T>> {
         let std_res = 0.02 / (2.0 * cfg.n_layer as f64).sqrt();
         let embedding = normal_vec(rng, rows * d, std)?;
         let mut layers = Vec::new();
-        layers
-            .try_reserve_exact(cfg.n_layer)
-            .map_err(|_| ModelError::TooLarge {
-                what: "n_layer".into(),
-                detail: format!("{} blocks", cfg.n_layer),
-            })?;
+        layers.try_reserve_exact(cfg.n_layer).map_err(|_| ModelError::TooLarge { what: "n_layer".into(), detail: format!("{} blocks", cfg.n_layer) })?;
         for _ in 0..cfg.n_layer {
             let mut op = HyenaOperator::<T>::init(&cfg.operator_config(), rng)?;
             op.in_proj_weight = normal_vec(rng, op.in_proj_weight.len(), std)?;
@@ -442,14 +397,7 @@ impl<T: Scalar> HyenaLm<T, HyenaOperator<T>> {
                 fc2_bias: vec![T::zero(); d],
             });
         }
-        Ok(HyenaLm {
-            cfg,
-            embedding,
-            vocab_rows: rows,
-            layers,
-            ln_f_weight: vec![T::one(); d],
-            ln_f_bias: vec![T::zero(); d],
-        })
+        Ok(HyenaLm { cfg, embedding, vocab_rows: rows, layers, ln_f_weight: vec![T::one(); d], ln_f_bias: vec![T::zero(); d] })
     }
 
     /// The key prefix before `backbone.embeddings.word_embeddings.weight` (e.g. `""`, `"weights."`,
@@ -466,12 +414,7 @@ impl<T: Scalar> HyenaLm<T, HyenaOperator<T>> {
         match hits.as_slice() {
             [] => Ok(None),
             [one] => Ok(Some(one[..one.len() - KEY.len()].to_string())),
-            many => Err(ModelError::Config(format!(
-                "{} language models in one file ({}, {}, …)",
-                many.len(),
-                many[0],
-                many[1]
-            ))),
+            many => Err(ModelError::Config(format!("{} language models in one file ({}, {}, …)", many.len(), many[0], many[1]))),
         }
     }
 
@@ -483,33 +426,20 @@ impl<T: Scalar> HyenaLm<T, HyenaOperator<T>> {
         let (es, _) = file.float(&emb_name, None)?;
         if es.len() != 2 || es[0] == 0 || es[1] == 0 || (cfg.d_model != 0 && es[1] != cfg.d_model) {
             let exp = vec![cfg.padded_vocab().max(1), cfg.d_model.max(1)];
-            return Err(ModelError::TensorShape {
-                name: emb_name,
-                expected: exp,
-                got: es.to_vec(),
-            });
+            return Err(ModelError::TensorShape { name: emb_name, expected: exp, got: es.to_vec() });
         }
         let (rows, d) = (es[0], es[1]);
         if cfg.vocab_size > rows {
-            return Err(ModelError::TensorShape {
-                name: emb_name,
-                expected: vec![cfg.padded_vocab(), d],
-                got: es.to_vec(),
-            });
+            return Err(ModelError::TensorShape { name: emb_name, expected: vec![cfg.padded_vocab(), d], got: es.to_vec() });
         }
         // The number of blocks is what the file holds (bounded by its size), never a count from
         // the config; a config that says otherwise is an error.
         let mut n_layer = 0;
-        while file
-            .tensors
-            .contains_key(&format!("{prefix}backbone.layers.{n_layer}.norm1.weight"))
-        {
+        while file.tensors.contains_key(&format!("{prefix}backbone.layers.{n_layer}.norm1.weight")) {
             n_layer += 1;
         }
         if n_layer == 0 || cfg.n_layer > n_layer {
-            return Err(ModelError::MissingTensor(format!(
-                "{prefix}backbone.layers.{n_layer}.norm1.weight"
-            )));
+            return Err(ModelError::MissingTensor(format!("{prefix}backbone.layers.{n_layer}.norm1.weight")));
         }
         if cfg.n_layer != 0 && cfg.n_layer != n_layer {
             return Err(ModelError::Config(format!(
@@ -521,36 +451,18 @@ impl<T: Scalar> HyenaLm<T, HyenaOperator<T>> {
         let fc1 = format!("{prefix}backbone.layers.0.mlp.fc1.weight");
         let (fs, _) = file.float(&fc1, None)?;
         if fs.len() != 2 || fs[1] != d || fs[0] == 0 || (cfg.d_inner != 0 && fs[0] != cfg.d_inner) {
-            return Err(ModelError::TensorShape {
-                name: fc1,
-                expected: vec![cfg.d_inner.max(1), d],
-                got: fs.to_vec(),
-            });
+            return Err(ModelError::TensorShape { name: fc1, expected: vec![cfg.d_inner.max(1), d], got: fs.to_vec() });
         }
         let di = fs[0];
         let load = |name: String, shape: &[usize]| -> Result<Vec<T>> {
             let (_, v) = file.float(&name, Some(shape))?;
             crate::operator::to_scalar_vec(&name, v)
         };
-        let mut full = LmConfig {
-            d_model: d,
-            n_layer,
-            d_inner: di,
-            vocab_size: if cfg.vocab_size == 0 {
-                rows
-            } else {
-                cfg.vocab_size
-            },
-            ..cfg.clone()
-        };
+        let mut full = LmConfig { d_model: d, n_layer, d_inner: di, vocab_size: if cfg.vocab_size == 0 { rows } else { cfg.vocab_size }, ..cfg.clone() };
         let mut layers: Vec<Block<T, HyenaOperator<T>>> = Vec::with_capacity(n_layer);
         for i in 0..n_layer {
             let p = format!("{prefix}backbone.layers.{i}.");
-            let mixer = HyenaOperator::<T>::from_tensors(
-                file,
-                &format!("{p}mixer."),
-                &full.operator_config(),
-            )?;
+            let mixer = HyenaOperator::<T>::from_tensors(file, &format!("{p}mixer."), &full.operator_config())?;
             if mixer.cfg.d_model != d {
                 return Err(ModelError::TensorShape {
                     name: format!("{p}mixer.in_proj.weight"),
@@ -608,10 +520,7 @@ impl<T: Scalar> HyenaLm<T, HyenaOperator<T>> {
 impl<T: Scalar, M> HyenaLm<T, M> {
     /// The same model with every block's mixer replaced by `f(mixer)` (e.g. the CPU operators
     /// wrapped for a device: `lm.map_mixers(|op| DeviceOperator::new(op, dev.clone()))`).
-    pub fn map_mixers<N, E>(
-        self,
-        mut f: impl FnMut(M) -> std::result::Result<N, E>,
-    ) -> std::result::Result<HyenaLm<T, N>, E> {
+    pub fn map_mixers<N, E>(self, mut f: impl FnMut(M) -> std::result::Result<N, E>) -> std::result::Result<HyenaLm<T, N>, E> {
         let mut layers = Vec::with_capacity(self.layers.len());
         for blk in self.layers {
             layers.push(Block {
@@ -652,12 +561,7 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
     pub fn params(&self) -> Vec<NamedParam<'_, T>> {
         let (d, di, rows) = (self.cfg.d_model, self.cfg.d_inner, self.vocab_rows);
         use ParamGroup::Default as G;
-        let mut v = vec![lm_param(
-            "backbone.embeddings.word_embeddings.weight".into(),
-            vec![rows, d],
-            &self.embedding,
-            G,
-        )];
+        let mut v = vec![lm_param("backbone.embeddings.word_embeddings.weight".into(), vec![rows, d], &self.embedding, G)];
         for (i, blk) in self.layers.iter().enumerate() {
             let p = format!("backbone.layers.{i}.");
             for mut mp in blk.mixer.params() {
@@ -667,77 +571,24 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
                 }
                 v.push(mp);
             }
-            v.push(lm_param(
-                format!("{p}norm1.weight"),
-                vec![d],
-                &blk.norm1_weight,
-                G,
-            ));
-            v.push(lm_param(
-                format!("{p}norm1.bias"),
-                vec![d],
-                &blk.norm1_bias,
-                G,
-            ));
-            v.push(lm_param(
-                format!("{p}norm2.weight"),
-                vec![d],
-                &blk.norm2_weight,
-                G,
-            ));
-            v.push(lm_param(
-                format!("{p}norm2.bias"),
-                vec![d],
-                &blk.norm2_bias,
-                G,
-            ));
-            v.push(lm_param(
-                format!("{p}mlp.fc1.weight"),
-                vec![di, d],
-                &blk.fc1_weight,
-                G,
-            ));
-            v.push(lm_param(
-                format!("{p}mlp.fc1.bias"),
-                vec![di],
-                &blk.fc1_bias,
-                G,
-            ));
-            v.push(lm_param(
-                format!("{p}mlp.fc2.weight"),
-                vec![d, di],
-                &blk.fc2_weight,
-                G,
-            ));
-            v.push(lm_param(
-                format!("{p}mlp.fc2.bias"),
-                vec![d],
-                &blk.fc2_bias,
-                G,
-            ));
+            v.push(lm_param(format!("{p}norm1.weight"), vec![d], &blk.norm1_weight, G));
+            v.push(lm_param(format!("{p}norm1.bias"), vec![d], &blk.norm1_bias, G));
+            v.push(lm_param(format!("{p}norm2.weight"), vec![d], &blk.norm2_weight, G));
+            v.push(lm_param(format!("{p}norm2.bias"), vec![d], &blk.norm2_bias, G));
+            v.push(lm_param(format!("{p}mlp.fc1.weight"), vec![di, d], &blk.fc1_weight, G));
+            v.push(lm_param(format!("{p}mlp.fc1.bias"), vec![di], &blk.fc1_bias, G));
+            v.push(lm_param(format!("{p}mlp.fc2.weight"), vec![d, di], &blk.fc2_weight, G));
+            v.push(lm_param(format!("{p}mlp.fc2.bias"), vec![d], &blk.fc2_bias, G));
         }
-        v.push(lm_param(
-            "backbone.ln_f.weight".into(),
-            vec![d],
-            &self.ln_f_weight,
-            G,
-        ));
-        v.push(lm_param(
-            "backbone.ln_f.bias".into(),
-            vec![d],
-            &self.ln_f_bias,
-            G,
-        ));
+        v.push(lm_param("backbone.ln_f.weight".into(), vec![d], &self.ln_f_weight, G));
+        v.push(lm_param("backbone.ln_f.bias".into(), vec![d], &self.ln_f_bias, G));
         v
     }
 
     /// Mutable view of [`HyenaLm::params`] (same names, order, kinds).
     pub fn params_mut(&mut self) -> Vec<NamedParamMut<'_, T>> {
-        let meta: Vec<ParamMeta> = self
-            .params()
-            .into_iter()
-            .map(|p| (p.name, p.shape, p.kind, p.group))
-            .collect();
+        let meta: Vec<ParamMeta> =
+            self.params().into_iter().map(|p| (p.name, p.shape, p.kind, p.group)).collect();
         let mut datas: Vec<&mut Vec<T>> = vec![&mut self.embedding];
         for blk in self.layers.iter_mut() {
             for mp in blk.mixer.params_mut() {
@@ -756,13 +607,7 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
         datas.push(&mut self.ln_f_bias);
         meta.into_iter()
             .zip(datas)
-            .map(|((name, shape, kind, group), data)| NamedParamMut {
-                name,
-                shape,
-                data,
-                kind,
-                group,
-            })
+            .map(|((name, shape, kind, group), data)| NamedParamMut { name, shape, data, kind, group })
             .collect()
     }
 
@@ -770,12 +615,7 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
     pub fn known_names(&self) -> Vec<String> {
         let mut v: Vec<String> = self.params().into_iter().map(|p| p.name).collect();
         for (i, blk) in self.layers.iter().enumerate() {
-            v.extend(
-                blk.mixer
-                    .aliases()
-                    .into_iter()
-                    .map(|a| format!("backbone.layers.{i}.mixer.{a}")),
-            );
+            v.extend(blk.mixer.aliases().into_iter().map(|a| format!("backbone.layers.{i}.mixer.{a}")));
         }
         v
     }
@@ -787,11 +627,7 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
             if trainable_only && p.kind != ParamKind::Trainable {
                 continue;
             }
-            file.insert_float(
-                format!("{prefix}{}", p.name),
-                p.shape.clone(),
-                p.data.iter().map(|x| x.as_f64()).collect(),
-            );
+            file.insert_float(format!("{prefix}{}", p.name), p.shape.clone(), p.data.iter().map(|x| x.as_f64()).collect());
         }
         if !trainable_only {
             for (i, blk) in self.layers.iter().enumerate() {
@@ -799,11 +635,7 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
                 if aliases.is_empty() {
                     continue;
                 }
-                let src = blk
-                    .mixer
-                    .params()
-                    .into_iter()
-                    .find(|p| p.name.ends_with("implicit_filter.1.freq"));
+                let src = blk.mixer.params().into_iter().find(|p| p.name.ends_with("implicit_filter.1.freq"));
                 if let Some(src) = src {
                     for a in aliases {
                         file.insert_float(
@@ -821,17 +653,10 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
     /// every position fit in `usize`; returns the position count B·L.
     fn check_ids(&self, ids: &[i64], b: usize, l: usize) -> Result<usize> {
         if b == 0 || l == 0 || b.checked_mul(l) != Some(ids.len()) {
-            return Err(ModelError::TensorShape {
-                name: "input_ids".into(),
-                expected: vec![b, l],
-                got: vec![ids.len()],
-            });
+            return Err(ModelError::TensorShape { name: "input_ids".into(), expected: vec![b, l], got: vec![ids.len()] });
         }
         if l > self.cfg.l_max {
-            return Err(ModelError::TooLong {
-                l,
-                l_max: self.cfg.l_max,
-            });
+            return Err(ModelError::TooLong { l, l_max: self.cfg.l_max });
         }
         let n = b * l;
         crate::operator::mul("logits [B, L, rows]", n, self.vocab_rows)?;
@@ -841,12 +666,7 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
 
     /// Forward pass on `ids [B, L]`: hidden states and logits, with the cache for the backward pass.
     #[allow(clippy::type_complexity)]
-    pub fn forward(
-        &self,
-        ids: &[i64],
-        b: usize,
-        l: usize,
-    ) -> Result<(LmOutput<T>, LmCache<T, M::Cache>)> {
+    pub fn forward(&self, ids: &[i64], b: usize, l: usize) -> Result<(LmOutput<T>, LmCache<T, M::Cache>)> {
         let (d, di, eps) = (self.cfg.d_model, self.cfg.d_inner, self.cfg.layer_norm_eps);
         let n = self.check_ids(ids, b, l)?;
         let mut h = layers::embedding_fwd(ids, &self.embedding, self.vocab_rows, d)?;
@@ -860,13 +680,11 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
                     r
                 }
             };
-            let (n1, ln1) =
-                layers::layernorm_fwd(&r, &blk.norm1_weight, &blk.norm1_bias, n, d, eps)?;
+            let (n1, ln1) = layers::layernorm_fwd(&r, &blk.norm1_weight, &blk.norm1_bias, n, d, eps)?;
             let (m, mix) = blk.mixer.forward(&n1, b, l)?;
             let mut r2 = m;
             add_into(&mut r2, &r);
-            let (n2, ln2) =
-                layers::layernorm_fwd(&r2, &blk.norm2_weight, &blk.norm2_bias, n, d, eps)?;
+            let (n2, ln2) = layers::layernorm_fwd(&r2, &blk.norm2_weight, &blk.norm2_bias, n, d, eps)?;
             let mut a = try_vec("MLP activations [B, L, d_inner]", n * di, T::zero())?;
             linear_fwd(&n2, &blk.fc1_weight, Some(&blk.fc1_bias), n, d, di, &mut a)?;
             let g = layers::gelu_tanh_fwd(&a);
@@ -874,16 +692,7 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
             linear_fwd(&g, &blk.fc2_weight, Some(&blk.fc2_bias), n, di, d, &mut out)?;
             h = out;
             resid = Some(r2.clone());
-            blocks.push(BlockCache {
-                resid: r,
-                ln1,
-                mix,
-                resid2: r2,
-                ln2,
-                n2,
-                a,
-                g,
-            });
+            blocks.push(BlockCache { resid: r, ln1, mix, resid2: r2, ln2, n2, a, g });
         }
         let resid_f = match resid {
             None => h,
@@ -892,31 +701,12 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
                 r
             }
         };
-        let (hidden, lnf) =
-            layers::layernorm_fwd(&resid_f, &self.ln_f_weight, &self.ln_f_bias, n, d, eps)?;
+        let (hidden, lnf) = layers::layernorm_fwd(&resid_f, &self.ln_f_weight, &self.ln_f_bias, n, d, eps)?;
         let rows = self.vocab_rows;
         // B·L·rows is backed by no input (the ids and the embedding hold B·L and rows·d).
         let mut logits = try_vec("logits [B, L, rows]", n * rows, T::zero())?;
-        matmul(
-            &mut logits,
-            &hidden,
-            &self.embedding,
-            n,
-            rows,
-            d,
-            false,
-            true,
-            false,
-        )?;
-        let cache = LmCache {
-            b,
-            l,
-            ids: ids.to_vec(),
-            blocks,
-            resid_f,
-            lnf,
-            hidden: hidden.clone(),
-        };
+        matmul(&mut logits, &hidden, &self.embedding, n, rows, d, false, true, false)?;
+        let cache = LmCache { b, l, ids: ids.to_vec(), blocks, resid_f, lnf, hidden: hidden.clone() };
         Ok((LmOutput { hidden, logits }, cache))
     }
 
@@ -942,8 +732,7 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
             drop(n1);
             add_into(&mut r2, &r);
             drop(r);
-            let (n2, _) =
-                layers::layernorm_fwd(&r2, &blk.norm2_weight, &blk.norm2_bias, n, d, eps)?;
+            let (n2, _) = layers::layernorm_fwd(&r2, &blk.norm2_weight, &blk.norm2_bias, n, d, eps)?;
             let mut a = try_vec("MLP activations [B, L, d_inner]", n * di, T::zero())?;
             linear_fwd(&n2, &blk.fc1_weight, Some(&blk.fc1_bias), n, d, di, &mut a)?;
             drop(n2);
@@ -961,34 +750,18 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
                 r
             }
         };
-        let (hidden, _) =
-            layers::layernorm_fwd(&resid_f, &self.ln_f_weight, &self.ln_f_bias, n, d, eps)?;
+        let (hidden, _) = layers::layernorm_fwd(&resid_f, &self.ln_f_weight, &self.ln_f_bias, n, d, eps)?;
         drop(resid_f);
         let rows = self.vocab_rows;
         // B·L·rows is backed by no input (the ids and the embedding hold B·L and rows·d).
         let mut logits = try_vec("logits [B, L, rows]", n * rows, T::zero())?;
-        matmul(
-            &mut logits,
-            &hidden,
-            &self.embedding,
-            n,
-            rows,
-            d,
-            false,
-            true,
-            false,
-        )?;
+        matmul(&mut logits, &hidden, &self.embedding, n, rows, d, false, true, false)?;
         Ok(LmOutput { hidden, logits })
     }
 
     /// Backward pass from `grad_logits [B, L, rows]`; accumulates every parameter gradient into
     /// `grads` (shaped like `self`, see [`HyenaLm::zeros_like`]).
-    pub fn backward(
-        &self,
-        cache: &LmCache<T, M::Cache>,
-        grad_logits: &[T],
-        grads: &mut Self,
-    ) -> Result<()> {
+    pub fn backward(&self, cache: &LmCache<T, M::Cache>, grad_logits: &[T], grads: &mut Self) -> Result<()> {
         let d = self.cfg.d_model;
         let di = self.cfg.d_inner;
         let n = cache.b * cache.l;
@@ -1002,36 +775,12 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
             )));
         }
         if n.checked_mul(rows) != Some(grad_logits.len()) {
-            return Err(ModelError::TensorShape {
-                name: "grad_logits".into(),
-                expected: vec![cache.b, cache.l, rows],
-                got: vec![grad_logits.len()],
-            });
+            return Err(ModelError::TensorShape { name: "grad_logits".into(), expected: vec![cache.b, cache.l, rows], got: vec![grad_logits.len()] });
         }
         // Tied head: logits = hidden · Eᵀ.
         let mut g_hidden = vec![T::zero(); n * d];
-        matmul(
-            &mut g_hidden,
-            grad_logits,
-            &self.embedding,
-            n,
-            d,
-            rows,
-            false,
-            false,
-            false,
-        )?;
-        matmul(
-            &mut grads.embedding,
-            grad_logits,
-            &cache.hidden,
-            rows,
-            d,
-            n,
-            true,
-            false,
-            true,
-        )?;
+        matmul(&mut g_hidden, grad_logits, &self.embedding, n, d, rows, false, false, false)?;
+        matmul(&mut grads.embedding, grad_logits, &cache.hidden, rows, d, n, true, false, true)?;
         let g_resid = layers::layernorm_bwd(
             &cache.resid_f,
             &self.ln_f_weight,
@@ -1050,53 +799,15 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
             let gb = &mut grads.layers[i];
             // MLP.
             let mut g_g = vec![T::zero(); n * di];
-            linear_bwd(
-                &c.g,
-                &blk.fc2_weight,
-                &g_h,
-                n,
-                di,
-                d,
-                Some(&mut g_g),
-                &mut gb.fc2_weight,
-                Some(&mut gb.fc2_bias),
-            )?;
+            linear_bwd(&c.g, &blk.fc2_weight, &g_h, n, di, d, Some(&mut g_g), &mut gb.fc2_weight, Some(&mut gb.fc2_bias))?;
             let g_a = layers::gelu_tanh_bwd(&c.a, &g_g)?;
             let mut g_n2 = vec![T::zero(); n * d];
-            linear_bwd(
-                &c.n2,
-                &blk.fc1_weight,
-                &g_a,
-                n,
-                d,
-                di,
-                Some(&mut g_n2),
-                &mut gb.fc1_weight,
-                Some(&mut gb.fc1_bias),
-            )?;
-            let g_r2_ln = layers::layernorm_bwd(
-                &c.resid2,
-                &blk.norm2_weight,
-                &c.ln2,
-                &g_n2,
-                n,
-                d,
-                &mut gb.norm2_weight,
-                &mut gb.norm2_bias,
-            )?;
+            linear_bwd(&c.n2, &blk.fc1_weight, &g_a, n, d, di, Some(&mut g_n2), &mut gb.fc1_weight, Some(&mut gb.fc1_bias))?;
+            let g_r2_ln = layers::layernorm_bwd(&c.resid2, &blk.norm2_weight, &c.ln2, &g_n2, n, d, &mut gb.norm2_weight, &mut gb.norm2_bias)?;
             add_into(&mut g_r, &g_r2_ln);
             // res2 = mixer(norm1(res)) + res.
             let g_n1 = blk.mixer.backward(&c.mix, &g_r, &mut gb.mixer)?;
-            let g_r_ln = layers::layernorm_bwd(
-                &c.resid,
-                &blk.norm1_weight,
-                &c.ln1,
-                &g_n1,
-                n,
-                d,
-                &mut gb.norm1_weight,
-                &mut gb.norm1_bias,
-            )?;
+            let g_r_ln = layers::layernorm_bwd(&c.resid, &blk.norm1_weight, &c.ln1, &g_n1, n, d, &mut gb.norm1_weight, &mut gb.norm1_bias)?;
             add_into(&mut g_r, &g_r_ln);
             // res = h_prev + res_prev (or res = embedding at the first block).
             g_h = g_r.clone();
@@ -1107,17 +818,9 @@ impl<T: Scalar, M: Mixer<T>> HyenaLm<T, M> {
 
     /// Forward, mean cross-entropy against `targets [B, L]` ([`IGNORE_INDEX`] skipped) and backward.
     /// Returns `(loss, output)`; gradients are accumulated into `grads`.
-    pub fn loss_and_grad(
-        &self,
-        ids: &[i64],
-        targets: &[i64],
-        b: usize,
-        l: usize,
-        grads: &mut Self,
-    ) -> Result<(f64, LmOutput<T>)> {
+    pub fn loss_and_grad(&self, ids: &[i64], targets: &[i64], b: usize, l: usize, grads: &mut Self) -> Result<(f64, LmOutput<T>)> {
         let (out, cache) = self.forward(ids, b, l)?;
-        let (loss, g_logits, _) =
-            layers::cross_entropy(&out.logits, targets, b * l, self.vocab_rows)?;
+        let (loss, g_logits, _) = layers::cross_entropy(&out.logits, targets, b * l, self.vocab_rows)?;
         self.backward(&cache, &g_logits, grads)?;
         Ok((loss, out))
     }

@@ -8,12 +8,10 @@
 use crate::config::OperatorConfig;
 use crate::error::{ModelError, Result};
 use crate::pool;
-use crate::recurrence::{check_dims, check_input_len, schedule, Src};
 use crate::spectra;
+use crate::recurrence::{check_dims, check_input_len, schedule, Src};
 use crate::tensors::TensorFile;
-use hyena_kernels::cpu::fftconv::{
-    gated_fftconv_bwd_into, gated_fftconv_fwd, FftConvPlan, GatedBwdOut, Rows,
-};
+use hyena_kernels::cpu::fftconv::{gated_fftconv_bwd_into, gated_fftconv_fwd, FftConvPlan, GatedBwdOut, Rows};
 use hyena_kernels::cpu::filter::{self, FilterCache, FilterGrads, ImplicitFilter};
 use hyena_kernels::cpu::linear::{matmul, par_transpose_cols_into};
 use hyena_kernels::cpu::reduce::{add_f64, col_sums_f64, matmul_sum_k, sum_f64};
@@ -123,12 +121,7 @@ enum Activations<T: Scalar> {
     /// Every activation, all channels: in_proj output `zin` and short-conv output `uc`
     /// `[B, (N+1)·D, L]`, filter spectra `hf` `[(N−1)·D, bins]`, and the outputs of every step
     /// of the recurrence (the last one is `x₀ ⊙ v`, pre out_proj).
-    Kept {
-        zin: Vec<T>,
-        uc: Vec<T>,
-        hf: Vec<Complex<T>>,
-        steps: Vec<Vec<T>>,
-    },
+    Kept { zin: Vec<T>, uc: Vec<T>, hf: Vec<Complex<T>>, steps: Vec<Vec<T>> },
     /// Only the filter `h` `[(N−1)·D, L]`; the backward recomputes the rest in groups of `group`
     /// channels.
     Recomputed { h: Vec<T>, group: usize },
@@ -215,10 +208,7 @@ fn pooled_copy<T: Scalar>(x: &[T]) -> Vec<T> {
 
 /// `a · b`, or [`ModelError::TooLarge`] naming `what` on overflow.
 pub(crate) fn mul(what: &str, a: usize, b: usize) -> Result<usize> {
-    a.checked_mul(b).ok_or_else(|| ModelError::TooLarge {
-        what: what.into(),
-        detail: format!("{a} × {b} overflows"),
-    })
+    a.checked_mul(b).ok_or_else(|| ModelError::TooLarge { what: what.into(), detail: format!("{a} × {b} overflows") })
 }
 
 /// `x` converted to `T`, refusing values that are not finite there (1e308 is finite in f64, not
@@ -228,10 +218,7 @@ pub(crate) fn to_scalar_vec<T: Scalar>(name: &str, v: &[f64]) -> Result<Vec<T>> 
     for (i, &x) in v.iter().enumerate() {
         let t = T::lit(x);
         if !t.as_f64().is_finite() {
-            return Err(ModelError::NonFinite {
-                name: name.into(),
-                index: i,
-            });
+            return Err(ModelError::NonFinite { name: name.into(), index: i });
         }
         out.push(t);
     }
@@ -242,10 +229,7 @@ pub(crate) fn to_scalar_vec<T: Scalar>(name: &str, v: &[f64]) -> Result<Vec<T>> 
 pub(crate) fn check_scalars_fit<T: Scalar>(cfg: &OperatorConfig) -> Result<()> {
     for (name, x) in [("w", cfg.w), ("shift", cfg.shift)] {
         if !T::lit(x).as_f64().is_finite() {
-            return Err(ModelError::Config(format!(
-                "{name} = {x} is not finite in {}",
-                T::NAME
-            )));
+            return Err(ModelError::Config(format!("{name} = {x} is not finite in {}", T::NAME)));
         }
     }
     Ok(())
@@ -255,23 +239,18 @@ pub(crate) fn check_scalars_fit<T: Scalar>(cfg: &OperatorConfig) -> Result<()> {
 /// [`crate::config::MAX_ELEMENTS`], which may still exceed the memory): allocated fallibly.
 fn uniform<T: Scalar>(rng: &mut impl rand::Rng, n: usize, bound: f64) -> Result<Vec<T>> {
     let mut v = hyena_kernels::error::try_vec("operator parameters", n, T::zero())?;
-    v.iter_mut()
-        .for_each(|x| *x = T::lit(rng.random_range(-bound..bound)));
+    v.iter_mut().for_each(|x| *x = T::lit(rng.random_range(-bound..bound)));
     Ok(v)
 }
 
 impl<T: Scalar> HyenaOperator<T> {
     /// Number of in_proj channels, (N+1)·D.
     pub fn inner_width(&self) -> usize {
-        self.cfg
-            .d_model
-            .saturating_mul(self.cfg.order.saturating_add(1))
+        self.cfg.d_model.saturating_mul(self.cfg.order.saturating_add(1))
     }
     /// Number of filter channels, (N−1)·D.
     pub fn filter_channels(&self) -> usize {
-        self.cfg
-            .d_model
-            .saturating_mul(self.cfg.order.saturating_sub(1))
+        self.cfg.d_model.saturating_mul(self.cfg.order.saturating_sub(1))
     }
 
     /// The shapes a cache of this operator has.
@@ -290,29 +269,17 @@ impl<T: Scalar> HyenaOperator<T> {
     pub fn check_consistent(&self) -> Result<()> {
         self.cfg.validate()?;
         let f = &self.filter;
-        if f.width != self.cfg.filter_order
-            || f.emb_dim != self.cfg.emb_dim
-            || f.l_max != self.cfg.l_max
-            || f.channels != self.filter_channels()
-            || f.layers.is_empty()
-        {
+        if f.width != self.cfg.filter_order || f.emb_dim != self.cfg.emb_dim || f.l_max != self.cfg.l_max || f.channels != self.filter_channels() || f.layers.is_empty() {
             return Err(ModelError::Config(format!(
                 "implicit filter (width {}, emb_dim {}, l_max {}, channels {}, {} layers) does not match the configuration (filter_order {}, emb_dim {}, l_max {}, channels {})",
                 f.width, f.emb_dim, f.l_max, f.channels, f.layers.len(), self.cfg.filter_order, self.cfg.emb_dim, self.cfg.l_max, self.filter_channels()
             )));
         }
         for p in self.params() {
-            let n =
-                crate::tensors::checked_numel(&p.shape).ok_or_else(|| ModelError::TooLarge {
-                    what: p.name.clone(),
-                    detail: format!("shape {:?} overflows", p.shape),
-                })?;
+            let n = crate::tensors::checked_numel(&p.shape)
+                .ok_or_else(|| ModelError::TooLarge { what: p.name.clone(), detail: format!("shape {:?} overflows", p.shape) })?;
             if p.data.len() != n {
-                return Err(ModelError::TensorShape {
-                    name: p.name,
-                    expected: p.shape,
-                    got: vec![p.data.len()],
-                });
+                return Err(ModelError::TensorShape { name: p.name, expected: p.shape, got: vec![p.data.len()] });
             }
         }
         Ok(())
@@ -377,20 +344,12 @@ impl<T: Scalar> HyenaOperator<T> {
 
     fn layer_names(&self) -> Vec<(String, String)> {
         (0..self.filter.layers.len())
-            .map(|i| {
-                (
-                    format!("filter_fn.implicit_filter.{}.weight", 2 * i),
-                    format!("filter_fn.implicit_filter.{}.bias", 2 * i),
-                )
-            })
+            .map(|i| (format!("filter_fn.implicit_filter.{}.weight", 2 * i), format!("filter_fn.implicit_filter.{}.bias", 2 * i)))
             .collect()
     }
 
     fn out_layer_name(&self) -> String {
-        format!(
-            "filter_fn.implicit_filter.{}.weight",
-            2 * self.filter.layers.len()
-        )
+        format!("filter_fn.implicit_filter.{}.weight", 2 * self.filter.layers.len())
     }
 
     /// Every tensor under its original state-dict name, in a stable order.
@@ -401,127 +360,35 @@ impl<T: Scalar> HyenaOperator<T> {
         let (e, f, lm) = (self.filter.emb_dim, self.filter.width, self.filter.l_max);
         use ParamGroup::*;
         use ParamKind::*;
-        fn p<'a, T>(
-            name: &str,
-            shape: Vec<usize>,
-            data: &'a [T],
-            kind: ParamKind,
-            group: ParamGroup,
-        ) -> NamedParam<'a, T> {
-            NamedParam {
-                name: name.to_string(),
-                shape,
-                data,
-                kind,
-                group,
-            }
+        fn p<'a, T>(name: &str, shape: Vec<usize>, data: &'a [T], kind: ParamKind, group: ParamGroup) -> NamedParam<'a, T> {
+            NamedParam { name: name.to_string(), shape, data, kind, group }
         }
         let mut v = vec![
-            p(
-                "in_proj.weight",
-                vec![c3, d],
-                &self.in_proj_weight,
-                Trainable,
-                Default,
-            ),
-            p(
-                "in_proj.bias",
-                vec![c3],
-                &self.in_proj_bias,
-                Trainable,
-                Default,
-            ),
-            p(
-                "out_proj.weight",
-                vec![d, d],
-                &self.out_proj_weight,
-                Trainable,
-                Default,
-            ),
-            p(
-                "out_proj.bias",
-                vec![d],
-                &self.out_proj_bias,
-                Trainable,
-                Default,
-            ),
-            p(
-                "short_filter.weight",
-                vec![c3, 1, 3],
-                &self.short_filter_weight,
-                Trainable,
-                Default,
-            ),
-            p(
-                "short_filter.bias",
-                vec![c3],
-                &self.short_filter_bias,
-                Trainable,
-                Default,
-            ),
-            p(
-                "filter_fn.bias",
-                vec![cf],
-                &self.filter_bias,
-                Trainable,
-                Default,
-            ),
-            p(
-                "filter_fn.pos_emb.z",
-                vec![1, lm, e],
-                &self.filter.z,
-                Trainable,
-                PosEmb,
-            ),
-            p(
-                "filter_fn.pos_emb.t",
-                vec![1, lm, 1],
-                &self.filter.t,
-                Buffer,
-                Default,
-            ),
+            p("in_proj.weight", vec![c3, d], &self.in_proj_weight, Trainable, Default),
+            p("in_proj.bias", vec![c3], &self.in_proj_bias, Trainable, Default),
+            p("out_proj.weight", vec![d, d], &self.out_proj_weight, Trainable, Default),
+            p("out_proj.bias", vec![d], &self.out_proj_bias, Trainable, Default),
+            p("short_filter.weight", vec![c3, 1, 3], &self.short_filter_weight, Trainable, Default),
+            p("short_filter.bias", vec![c3], &self.short_filter_bias, Trainable, Default),
+            p("filter_fn.bias", vec![cf], &self.filter_bias, Trainable, Default),
+            p("filter_fn.pos_emb.z", vec![1, lm, e], &self.filter.z, Trainable, PosEmb),
+            p("filter_fn.pos_emb.t", vec![1, lm, 1], &self.filter.t, Buffer, Default),
         ];
-        for (i, ((wn, bn), (w, b))) in self
-            .layer_names()
-            .into_iter()
-            .zip(&self.filter.layers)
-            .enumerate()
-        {
+        for (i, ((wn, bn), (w, b))) in self.layer_names().into_iter().zip(&self.filter.layers).enumerate() {
             let d_in = if i == 0 { e } else { f };
             v.push(p(&wn, vec![f, d_in], w, Trainable, FilterMlp));
             v.push(p(&bn, vec![f], b, Trainable, FilterMlp));
         }
-        v.push(p(
-            "filter_fn.implicit_filter.1.freq",
-            vec![1, f],
-            &self.filter.freq,
-            Trainable,
-            FilterMlp,
-        ));
-        v.push(p(
-            &self.out_layer_name(),
-            vec![cf, f],
-            &self.filter.out_weight,
-            Trainable,
-            FilterMlp,
-        ));
-        v.push(p(
-            "filter_fn.modulation.deltas",
-            vec![1, 1, cf],
-            &self.filter.deltas,
-            Buffer,
-            Default,
-        ));
+        v.push(p("filter_fn.implicit_filter.1.freq", vec![1, f], &self.filter.freq, Trainable, FilterMlp));
+        v.push(p(&self.out_layer_name(), vec![cf, f], &self.filter.out_weight, Trainable, FilterMlp));
+        v.push(p("filter_fn.modulation.deltas", vec![1, 1, cf], &self.filter.deltas, Buffer, Default));
         v
     }
 
     /// Mutable view of [`HyenaOperator::params`] (same names and order).
     pub fn params_mut(&mut self) -> Vec<NamedParamMut<'_, T>> {
-        let meta: Vec<(String, Vec<usize>, ParamKind, ParamGroup)> = self
-            .params()
-            .into_iter()
-            .map(|p| (p.name, p.shape, p.kind, p.group))
-            .collect();
+        let meta: Vec<(String, Vec<usize>, ParamKind, ParamGroup)> =
+            self.params().into_iter().map(|p| (p.name, p.shape, p.kind, p.group)).collect();
         let mut datas: Vec<&mut Vec<T>> = vec![
             &mut self.in_proj_weight,
             &mut self.in_proj_bias,
@@ -542,13 +409,7 @@ impl<T: Scalar> HyenaOperator<T> {
         datas.push(&mut self.filter.deltas);
         meta.into_iter()
             .zip(datas)
-            .map(|((name, shape, kind, group), data)| NamedParamMut {
-                name,
-                shape,
-                data,
-                kind,
-                group,
-            })
+            .map(|((name, shape, kind, group), data)| NamedParamMut { name, shape, data, kind, group })
             .collect()
     }
 
@@ -565,10 +426,7 @@ impl<T: Scalar> HyenaOperator<T> {
         if ws.len() != 2 || ws[1] == 0 || ws[0] % ws[1] != 0 || ws[0] / ws[1] < 3 {
             return Err(ModelError::TensorShape {
                 name: name("in_proj.weight"),
-                expected: vec![
-                    cfg.d_model.saturating_mul(cfg.order.saturating_add(1)),
-                    cfg.d_model,
-                ],
+                expected: vec![cfg.d_model.saturating_mul(cfg.order.saturating_add(1)), cfg.d_model],
                 got: ws.to_vec(),
             });
         }
@@ -586,10 +444,7 @@ impl<T: Scalar> HyenaOperator<T> {
         // The FFN width F appears in `.0.weight` [F, E], `.0.bias` [F] and `.1.freq` [1, F]: take
         // the value most of them agree on, so that the one odd tensor is the one blamed.
         let dim = |n: &str, rank: usize, axis: usize| {
-            file.tensors
-                .get(&name(n))
-                .filter(|t| t.shape.len() == rank)
-                .map(|t| t.shape[axis])
+            file.tensors.get(&name(n)).filter(|t| t.shape.len() == rank).map(|t| t.shape[axis])
         };
         // (On a tie the last candidate, `.0.bias`, wins.)
         let votes = [
@@ -598,17 +453,9 @@ impl<T: Scalar> HyenaOperator<T> {
             dim("filter_fn.implicit_filter.0.bias", 1, 0),
         ];
         let count = |v: Option<usize>| votes.iter().filter(|&&x| x.is_some() && x == v).count();
-        let width = votes
-            .iter()
-            .copied()
-            .max_by_key(|&v| (count(v), v.is_some()))
-            .flatten()
-            .unwrap_or(0);
+        let width = votes.iter().copied().max_by_key(|&v| (count(v), v.is_some())).flatten().unwrap_or(0);
         let mut n_layers = 1;
-        while file.tensors.contains_key(&name(&format!(
-            "filter_fn.implicit_filter.{}.bias",
-            2 * n_layers
-        ))) {
+        while file.tensors.contains_key(&name(&format!("filter_fn.implicit_filter.{}.bias", 2 * n_layers))) {
             n_layers += 1;
         }
         let full = OperatorConfig {
@@ -637,10 +484,7 @@ impl<T: Scalar> HyenaOperator<T> {
             let alias = name(&format!("filter_fn.implicit_filter.{}.freq", 2 * i + 1));
             if file.tensors.contains_key(&alias) {
                 let (_, data) = file.float(&alias, Some(&[1, width]))?;
-                let same = data
-                    .iter()
-                    .zip(&op.filter.freq)
-                    .all(|(&a, &b)| (a - b.as_f64()).abs() <= 1e-6 * a.abs().max(1.0));
+                let same = data.iter().zip(&op.filter.freq).all(|(&a, &b)| (a - b.as_f64()).abs() <= 1e-6 * a.abs().max(1.0));
                 if !same {
                     return Err(ModelError::Config(format!(
                         "`{alias}` differs from `{}`; the Sin frequency is shared",
@@ -690,11 +534,7 @@ impl<T: Scalar> HyenaOperator<T> {
             if trainable_only && p.kind != ParamKind::Trainable {
                 continue;
             }
-            file.insert_float(
-                format!("{prefix}{}", p.name),
-                p.shape.clone(),
-                p.data.iter().map(|x| x.as_f64()).collect(),
-            );
+            file.insert_float(format!("{prefix}{}", p.name), p.shape.clone(), p.data.iter().map(|x| x.as_f64()).collect());
             if p.name == "filter_fn.implicit_filter.1.freq" && !trainable_only {
                 for i in 1..self.filter.layers.len() {
                     file.insert_float(
@@ -710,19 +550,9 @@ impl<T: Scalar> HyenaOperator<T> {
     fn check_input(&self, u: &[T], b: usize, l: usize) -> Result<()> {
         self.check_consistent()?;
         check_dims(b, l, self.cfg.l_max)?;
-        let bld = check_input_len(
-            "operator input u [B, L, D]",
-            u.len(),
-            b,
-            l,
-            self.cfg.d_model,
-        )?;
+        let bld = check_input_len("operator input u [B, L, D]", u.len(), b, l, self.cfg.d_model)?;
         // The largest buffer of the pass, [B, (N+1)·D, L], must be addressable too.
-        mul(
-            "operator in_proj output [B, (N+1)·D, L]",
-            bld,
-            self.cfg.order + 1,
-        )?;
+        mul("operator in_proj output [B, (N+1)·D, L]", bld, self.cfg.order + 1)?;
         Ok(())
     }
 
@@ -746,10 +576,7 @@ impl<T: Scalar> HyenaOperator<T> {
         }
         grads.check_consistent()?;
         if cache.l > self.cfg.l_max {
-            return Err(ModelError::TooLong {
-                l: cache.l,
-                l_max: self.cfg.l_max,
-            });
+            return Err(ModelError::TooLong { l: cache.l, l_max: self.cfg.l_max });
         }
         Ok(())
     }
@@ -774,23 +601,11 @@ impl<T: Scalar> HyenaOperator<T> {
     /// [`Self::forward`] keeping the activations for the backward pass as `policy` says. `y` and
     /// the gradients are the same computation either way (a recomputed group runs the
     /// arithmetic of the kept path on its channels).
-    pub fn forward_with(
-        &self,
-        u: &[T],
-        b: usize,
-        l: usize,
-        policy: CachePolicy,
-    ) -> Result<(Vec<T>, OperatorCache<T>)> {
+    pub fn forward_with(&self, u: &[T], b: usize, l: usize, policy: CachePolicy) -> Result<(Vec<T>, OperatorCache<T>)> {
         on_pool(|| self.forward_with_here(u, b, l, policy))
     }
 
-    fn forward_with_here(
-        &self,
-        u: &[T],
-        b: usize,
-        l: usize,
-        policy: CachePolicy,
-    ) -> Result<(Vec<T>, OperatorCache<T>)> {
+    fn forward_with_here(&self, u: &[T], b: usize, l: usize, policy: CachePolicy) -> Result<(Vec<T>, OperatorCache<T>)> {
         self.check_input(u, b, l)?;
         let d = self.cfg.d_model;
         let n = self.cfg.order;
@@ -803,26 +618,14 @@ impl<T: Scalar> HyenaOperator<T> {
             CachePolicy::Recompute { group } => Some(group.clamp(1, d)),
             CachePolicy::Auto | CachePolicy::Budget { .. } => {
                 let budget = policy.budget().unwrap_or(TRAIN_CACHE_BYTES);
-                (kept_bytes(d, n, b, l, bins, sz) > budget)
-                    .then(|| train_group(d, n, b, l, bins, sz))
+                (kept_bytes(d, n, b, l, bins, sz) > budget).then(|| train_group(d, n, b, l, bins, sz))
             }
         };
         let (h, filter_cache) = filter::filter_fwd(&self.filter, l)?;
         if let Some(g) = group {
             let y = self.grouped_forward(u, b, l, g, FilterIn::H(&h), &plan)?;
             let acts = Activations::Recomputed { h, group: g };
-            return Ok((
-                y,
-                OperatorCache {
-                    b,
-                    l,
-                    u: pooled_copy(u),
-                    filter_cache,
-                    plan,
-                    acts,
-                    shapes: self.shapes(),
-                },
-            ));
+            return Ok((y, OperatorCache { b, l, u: pooled_copy(u), filter_cache, plan, acts, shapes: self.shapes() }));
         }
         // in_proj, produced channel-major per batch: Z_b [C3, L] = W_in [C3, D] · U_bᵀ.
         // Pooled buffers (stale contents): every element of zin, uc, hf and the steps is written
@@ -830,36 +633,15 @@ impl<T: Scalar> HyenaOperator<T> {
         let mut zin = pool::take(b * c3 * l, T::zero());
         for bi in 0..b {
             let zb = &mut zin[bi * c3 * l..(bi + 1) * c3 * l];
-            matmul(
-                zb,
-                &self.in_proj_weight,
-                &u[bi * l * d..(bi + 1) * l * d],
-                c3,
-                l,
-                d,
-                false,
-                true,
-                false,
-            )?;
+            matmul(zb, &self.in_proj_weight, &u[bi * l * d..(bi + 1) * l * d], c3, l, d, false, true, false)?;
             for (row, &bias) in zb.chunks_exact_mut(l).zip(&self.in_proj_bias) {
                 row.iter_mut().for_each(|x| *x = *x + bias);
             }
         }
         let mut uc = pool::take(b * c3 * l, T::zero());
-        shortconv_fwd(
-            &zin,
-            &self.short_filter_weight,
-            &self.short_filter_bias,
-            b,
-            c3,
-            l,
-            &mut uc,
-        )?;
+        shortconv_fwd(&zin, &self.short_filter_weight, &self.short_filter_bias, b, c3, l, &mut uc)?;
         let cf = self.filter_channels();
-        let mut hf = pool::take(
-            mul("filter spectra [C, bins]", cf, bins)?,
-            Complex::new(T::zero(), T::zero()),
-        );
+        let mut hf = pool::take(mul("filter spectra [C, bins]", cf, bins)?, Complex::new(T::zero(), T::zero()));
         plan.filter_spectra_into(&h, cf, &mut hf)?;
         pool::give(h);
         let xs = |i: usize| Rows::new(&uc[i * d * l..], b, d, l, c3 * l);
@@ -888,36 +670,13 @@ impl<T: Scalar> HyenaOperator<T> {
         let mut y = vec![T::zero(); b * l * d];
         for bi in 0..b {
             let yb = &mut y[bi * l * d..(bi + 1) * l * d];
-            matmul(
-                yb,
-                &last[bi * d * l..(bi + 1) * d * l],
-                &w_out_t,
-                l,
-                d,
-                d,
-                true,
-                false,
-                false,
-            )?;
+            matmul(yb, &last[bi * d * l..(bi + 1) * d * l], &w_out_t, l, d, d, true, false, false)?;
             for row in yb.chunks_exact_mut(d) {
-                row.iter_mut()
-                    .zip(&self.out_proj_bias)
-                    .for_each(|(x, &bb)| *x = *x + bb);
+                row.iter_mut().zip(&self.out_proj_bias).for_each(|(x, &bb)| *x = *x + bb);
             }
         }
         let acts = Activations::Kept { zin, uc, hf, steps };
-        Ok((
-            y,
-            OperatorCache {
-                b,
-                l,
-                u: pooled_copy(u),
-                filter_cache,
-                plan,
-                acts,
-                shapes: self.shapes(),
-            },
-        ))
+        Ok((y, OperatorCache { b, l, u: pooled_copy(u), filter_cache, plan, acts, shapes: self.shapes() }))
     }
 
     /// Forward pass for inference: `y` as [`Self::forward`] computes it, with no cache kept for a
@@ -932,14 +691,7 @@ impl<T: Scalar> HyenaOperator<T> {
     /// where [`Self::forward`] with every activation kept holds ~14 GiB.
     pub fn infer(&self, u: &[T], b: usize, l: usize) -> Result<Vec<T>> {
         let bins = FftConvPlan::<T>::cached(l.max(1))?.bins();
-        let g = infer_group(
-            self.cfg.d_model,
-            self.cfg.order,
-            b,
-            l,
-            bins,
-            std::mem::size_of::<T>(),
-        );
+        let g = infer_group(self.cfg.d_model, self.cfg.order, b, l, bins, std::mem::size_of::<T>());
         self.infer_grouped(u, b, l, g)
     }
 
@@ -985,15 +737,7 @@ impl<T: Scalar> HyenaOperator<T> {
 
     /// `y` computed in groups of `g` channels (see [`Self::infer`]) given the filter `h` or its
     /// spectra.
-    fn grouped_forward(
-        &self,
-        u: &[T],
-        b: usize,
-        l: usize,
-        g: usize,
-        h: FilterIn<'_, T>,
-        plan: &FftConvPlan<T>,
-    ) -> Result<Vec<T>> {
+    fn grouped_forward(&self, u: &[T], b: usize, l: usize, g: usize, h: FilterIn<'_, T>, plan: &FftConvPlan<T>) -> Result<Vec<T>> {
         let (d, n) = (self.cfg.d_model, self.cfg.order);
         // y starts as the out_proj bias (the GEMMs below add into it); filled in parallel, its
         // fresh pages faulted on both cores (2 MiB at B = 1, D = 256, L = 2K, f32).
@@ -1004,11 +748,7 @@ impl<T: Scalar> HyenaOperator<T> {
             }
         });
         // Given spectra, the groups need no spectra workspace.
-        let ws_bins = if matches!(h, FilterIn::H(_)) {
-            plan.bins()
-        } else {
-            0
-        };
+        let ws_bins = if matches!(h, FilterIn::H(_)) { plan.bins() } else { 0 };
         let mut ws = GroupWs::new(b, n, g, l, ws_bins);
         for c0 in (0..d).step_by(g) {
             let c1 = (c0 + g).min(d);
@@ -1019,17 +759,7 @@ impl<T: Scalar> HyenaOperator<T> {
             let w_out_t = group_cols_t(&self.out_proj_weight, d, c0, c1)?;
             for bi in 0..b {
                 let yb = &mut y[bi * l * d..(bi + 1) * l * d];
-                matmul(
-                    yb,
-                    &last[bi * gw * l..(bi + 1) * gw * l],
-                    &w_out_t,
-                    l,
-                    d,
-                    gw,
-                    true,
-                    false,
-                    true,
-                )?;
+                matmul(yb, &last[bi * gw * l..(bi + 1) * gw * l], &w_out_t, l, d, gw, true, false, true)?;
             }
         }
         ws.put_back();
@@ -1045,18 +775,7 @@ impl<T: Scalar> HyenaOperator<T> {
     /// else (inference) it holds the GEMM's output and the short conv adds the bias as it reads
     /// (the same bits, one pass over `[B, (N+1)·G, L]` fewer).
     #[allow(clippy::too_many_arguments)]
-    fn group_forward(
-        &self,
-        u: &[T],
-        b: usize,
-        l: usize,
-        c0: usize,
-        c1: usize,
-        h: FilterIn<'_, T>,
-        plan: &FftConvPlan<T>,
-        ws: &mut GroupWs<T>,
-        keep_zin: bool,
-    ) -> Result<()> {
+    fn group_forward(&self, u: &[T], b: usize, l: usize, c0: usize, c1: usize, h: FilterIn<'_, T>, plan: &FftConvPlan<T>, ws: &mut GroupWs<T>, keep_zin: bool) -> Result<()> {
         let (d, n) = (self.cfg.d_model, self.cfg.order);
         let (gw, bins) = (c1 - c0, plan.bins());
         let cg = (n + 1) * gw;
@@ -1068,33 +787,14 @@ impl<T: Scalar> HyenaOperator<T> {
         let (zin, uc) = (&mut zin[..b * cg * l], &mut uc[..b * cg * l]);
         for bi in 0..b {
             let zb = &mut zin[bi * cg * l..(bi + 1) * cg * l];
-            matmul(
-                zb,
-                &w_in,
-                &u[bi * l * d..(bi + 1) * l * d],
-                cg,
-                l,
-                d,
-                false,
-                true,
-                false,
-            )?;
+            matmul(zb, &w_in, &u[bi * l * d..(bi + 1) * l * d], cg, l, d, false, true, false)?;
             if keep_zin {
                 for (row, &bias) in zb.chunks_exact_mut(l).zip(b_in.iter()) {
                     row.iter_mut().for_each(|x| *x = *x + bias);
                 }
             }
         }
-        shortconv_fwd_in_bias(
-            zin,
-            (!keep_zin).then_some(&b_in[..]),
-            &w_sc,
-            &b_sc,
-            b,
-            cg,
-            l,
-            uc,
-        )?;
+        shortconv_fwd_in_bias(zin, (!keep_zin).then_some(&b_in[..]), &w_sc, &b_sc, b, cg, l, uc)?;
         let uc = &*uc;
         let xs = |i: usize| Rows::new(&uc[i * gw * l..], b, gw, l, cg * l);
         let m = b * gw * l;
@@ -1113,15 +813,7 @@ impl<T: Scalar> HyenaOperator<T> {
                 Src::Chunk(i) => xs(i),
                 Src::Step(j) => Rows::contiguous(&done[j * m..], b, gw, l),
             })?;
-            gated_fftconv_fwd(
-                plan,
-                hfo,
-                &self.filter_bias[o * d + c0..o * d + c1],
-                cur,
-                Some(pre),
-                post,
-                &mut rest[..m],
-            )?;
+            gated_fftconv_fwd(plan, hfo, &self.filter_bias[o * d + c0..o * d + c1], cur, Some(pre), post, &mut rest[..m])?;
         }
         Ok(())
     }
@@ -1134,21 +826,11 @@ impl<T: Scalar> HyenaOperator<T> {
     /// [`CachePolicy::Recompute`] forward, each group's activations recomputed from `u` into
     /// workspaces reused by every group. Live at the peak besides the cache: `grad_u`, `grad_h`
     /// `[(N−1)·D, L]` and one group's workspaces ([`train_group`]), then the filter backward.
-    pub fn backward(
-        &self,
-        cache: &OperatorCache<T>,
-        grad_y: &[T],
-        grads: &mut Self,
-    ) -> Result<Vec<T>> {
+    pub fn backward(&self, cache: &OperatorCache<T>, grad_y: &[T], grads: &mut Self) -> Result<Vec<T>> {
         on_pool(|| self.backward_here(cache, grad_y, grads))
     }
 
-    fn backward_here(
-        &self,
-        cache: &OperatorCache<T>,
-        grad_y: &[T],
-        grads: &mut Self,
-    ) -> Result<Vec<T>> {
+    fn backward_here(&self, cache: &OperatorCache<T>, grad_y: &[T], grads: &mut Self) -> Result<Vec<T>> {
         self.check_cache(cache, grads)?;
         let (b, l) = (cache.b, cache.l);
         let d = self.cfg.d_model;
@@ -1167,43 +849,15 @@ impl<T: Scalar> HyenaOperator<T> {
         match &cache.acts {
             Activations::Kept { zin, uc, hf, steps } => {
                 let steps: Vec<&[T]> = steps.iter().map(|s| s.as_slice()).collect();
-                let hfs: Vec<&[Complex<T>]> = (0..n - 1)
-                    .map(|o| &hf[o * d * bins..(o + 1) * d * bins])
-                    .collect();
+                let hfs: Vec<&[Complex<T>]> = (0..n - 1).map(|o| &hf[o * d * bins..(o + 1) * d * bins]).collect();
                 // Pooled (stale): g is written by out_proj's backward, g_uc and g_zin whole by the
                 // gated convolutions' and the short conv's backward.
                 let mut g = pool::take(b * d * l, T::zero());
                 let mut g_uc = pool::take(b * c3 * l, T::zero());
-                self.group_backward_mix(
-                    grad_y,
-                    b,
-                    l,
-                    0,
-                    d,
-                    uc,
-                    &steps,
-                    &hfs,
-                    &cache.plan,
-                    &mut g,
-                    &mut g_uc,
-                    &mut grad_h,
-                    grads,
-                )?;
+                self.group_backward_mix(grad_y, b, l, 0, d, uc, &steps, &hfs, &cache.plan, &mut g, &mut g_uc, &mut grad_h, grads)?;
                 pool::give(g);
                 let mut g_zin = pool::take(b * c3 * l, T::zero());
-                self.group_backward_proj(
-                    &cache.u,
-                    b,
-                    l,
-                    0,
-                    d,
-                    zin,
-                    &g_uc,
-                    &mut g_zin,
-                    &mut grad_u,
-                    true,
-                    grads,
-                )?;
+                self.group_backward_proj(&cache.u, b, l, 0, d, zin, &g_uc, &mut g_zin, &mut grad_u, true, grads)?;
                 pool::give(g_uc);
                 pool::give(g_zin);
             }
@@ -1217,54 +871,15 @@ impl<T: Scalar> HyenaOperator<T> {
                     let c1 = (c0 + g).min(d);
                     let (gw, m) = (c1 - c0, b * (c1 - c0) * l);
                     let cgl = b * (n + 1) * gw * l;
-                    self.group_forward(
-                        &cache.u,
-                        b,
-                        l,
-                        c0,
-                        c1,
-                        FilterIn::H(h),
-                        &cache.plan,
-                        &mut ws,
-                        true,
-                    )?;
+                    self.group_forward(&cache.u, b, l, c0, c1, FilterIn::H(h), &cache.plan, &mut ws, true)?;
                     let g_uc = &mut g_uc_buf[..cgl];
                     {
-                        let steps: Vec<&[T]> =
-                            (0..n - 1).map(|o| &ws.steps[o * m..(o + 1) * m]).collect();
-                        let hfs: Vec<&[Complex<T>]> = (0..n - 1)
-                            .map(|o| &ws.hf[o * gw * bins..(o + 1) * gw * bins])
-                            .collect();
-                        self.group_backward_mix(
-                            grad_y,
-                            b,
-                            l,
-                            c0,
-                            c1,
-                            &ws.uc[..cgl],
-                            &steps,
-                            &hfs,
-                            &cache.plan,
-                            &mut gbuf[..m],
-                            g_uc,
-                            &mut grad_h,
-                            grads,
-                        )?;
+                        let steps: Vec<&[T]> = (0..n - 1).map(|o| &ws.steps[o * m..(o + 1) * m]).collect();
+                        let hfs: Vec<&[Complex<T>]> = (0..n - 1).map(|o| &ws.hf[o * gw * bins..(o + 1) * gw * bins]).collect();
+                        self.group_backward_mix(grad_y, b, l, c0, c1, &ws.uc[..cgl], &steps, &hfs, &cache.plan, &mut gbuf[..m], g_uc, &mut grad_h, grads)?;
                     }
                     // The short-conv output is not needed any more: its workspace takes dZ.
-                    self.group_backward_proj(
-                        &cache.u,
-                        b,
-                        l,
-                        c0,
-                        c1,
-                        &ws.zin[..cgl],
-                        g_uc,
-                        &mut ws.uc[..cgl],
-                        &mut grad_u,
-                        c0 == 0,
-                        grads,
-                    )?;
+                    self.group_backward_proj(&cache.u, b, l, c0, c1, &ws.zin[..cgl], g_uc, &mut ws.uc[..cgl], &mut grad_u, c0 == 0, grads)?;
                 }
                 ws.put_back();
                 pool::give(gbuf);
@@ -1308,33 +923,15 @@ impl<T: Scalar> HyenaOperator<T> {
         let w_out_t = group_cols_t(&self.out_proj_weight, d, c0, c1)?;
         for bi in 0..b {
             let gy = &grad_y[bi * l * d..(bi + 1) * l * d];
-            matmul(
-                &mut g[bi * gw * l..(bi + 1) * gw * l],
-                &w_out_t,
-                gy,
-                gw,
-                l,
-                d,
-                false,
-                true,
-                false,
-            )?;
+            matmul(&mut g[bi * gw * l..(bi + 1) * gw * l], &w_out_t, gy, gw, l, d, false, true, false)?;
         }
         // dW_out[:, G]ᵀ [G, D] += Σ_b Pre_b [G, L] · gy_b [L, D] (both operands row-major; the
         // transposed result is the small one): a sum over B·L positions, accumulated accurately
         // (`hyena_kernels::cpu::reduce`).
         let last = steps[n - 2];
-        let ab: Vec<(&[T], &[T])> = (0..b)
-            .map(|bi| {
-                (
-                    &last[bi * gw * l..(bi + 1) * gw * l],
-                    &grad_y[bi * l * d..(bi + 1) * l * d],
-                )
-            })
-            .collect();
-        on_group_cols_t(&mut grads.out_proj_weight, d, c0, c1, |c| {
-            matmul_sum_k(c, &ab, gw, d, l, false, false)
-        })??;
+        let ab: Vec<(&[T], &[T])> =
+            (0..b).map(|bi| (&last[bi * gw * l..(bi + 1) * gw * l], &grad_y[bi * l * d..(bi + 1) * l * d])).collect();
+        on_group_cols_t(&mut grads.out_proj_weight, d, c0, c1, |c| matmul_sum_k(c, &ab, gw, d, l, false, false))??;
         // The recurrence, last step first. Every chunk of `g_uc` receives exactly one gradient
         // (v at the first step, x_{N−1−o} as step o's pre-gate, x₀ as the last step's
         // post-gate), so the gated convolutions write their gradients straight into its rows.
@@ -1368,20 +965,8 @@ impl<T: Scalar> HyenaOperator<T> {
                 grad_h: &mut grad_h[(o * d + c0) * l..(o * d + c1) * l],
                 grad_d: &mut gd,
             };
-            gated_fftconv_bwd_into(
-                plan,
-                hfs[o],
-                &self.filter_bias[o * d + c0..o * d + c1],
-                cur,
-                Some(pre),
-                post,
-                g,
-                out,
-            )?;
-            grads.filter_bias[o * d + c0..o * d + c1]
-                .iter_mut()
-                .zip(&gd)
-                .for_each(|(a, &x)| *a = *a + x);
+            gated_fftconv_bwd_into(plan, hfs[o], &self.filter_bias[o * d + c0..o * d + c1], cur, Some(pre), post, g, out)?;
+            grads.filter_bias[o * d + c0..o * d + c1].iter_mut().zip(&gd).for_each(|(a, &x)| *a = *a + x);
             if let Src::Step(_) = s.cur {
                 g.copy_from_slice(&gv_tmp);
             }
@@ -1414,9 +999,7 @@ impl<T: Scalar> HyenaOperator<T> {
         let b_sc = group_rows(&self.short_filter_bias, 1, d, n + 1, c0, c1);
         let (gsw, gsb) = (&mut grads.short_filter_weight, &mut grads.short_filter_bias);
         on_group_rows(gsw, 3, d, n + 1, c0, c1, |gsw| {
-            on_group_rows(gsb, 1, d, n + 1, c0, c1, |gsb| {
-                shortconv_bwd(zin, &w_sc, &b_sc, g_uc, b, cg, l, g_zin, gsw, gsb)
-            })
+            on_group_rows(gsb, 1, d, n + 1, c0, c1, |gsb| shortconv_bwd(zin, &w_sc, &b_sc, g_uc, b, cg, l, g_zin, gsw, gsb))
         })?;
         // in_proj backward: dU_b [L, D] (+)= dZ_bᵀ [L, CG] · W_in[G] [CG, D]. (As its transpose
         // W_in[G]ᵀ · dZ_b the GEMM is faster at 8K, 30 against 44–50 ms on one thread, but the
@@ -1426,37 +1009,17 @@ impl<T: Scalar> HyenaOperator<T> {
         let mut gb_in = vec![0.0f64; cg];
         for bi in 0..b {
             let gz = &g_zin[bi * cg * l..(bi + 1) * cg * l];
-            matmul(
-                &mut grad_u[bi * l * d..(bi + 1) * l * d],
-                gz,
-                &w_in,
-                l,
-                d,
-                cg,
-                true,
-                false,
-                !first,
-            )?;
+            matmul(&mut grad_u[bi * l * d..(bi + 1) * l * d], gz, &w_in, l, d, cg, true, false, !first)?;
             for (gbias, row) in gb_in.iter_mut().zip(gz.chunks_exact(l)) {
                 *gbias += sum_f64(row);
             }
         }
         // dW_in[G] += Σ_b dZ_b [CG, L] · U_b [L, D] and db_in (above): sums over B·L positions,
         // accumulated accurately (`hyena_kernels::cpu::reduce`).
-        let ab: Vec<(&[T], &[T])> = (0..b)
-            .map(|bi| {
-                (
-                    &g_zin[bi * cg * l..(bi + 1) * cg * l],
-                    &u[bi * l * d..(bi + 1) * l * d],
-                )
-            })
-            .collect();
-        on_group_rows(&mut grads.in_proj_weight, d, d, n + 1, c0, c1, |c| {
-            matmul_sum_k(c, &ab, cg, d, l, false, false)
-        })?;
-        on_group_rows(&mut grads.in_proj_bias, 1, d, n + 1, c0, c1, |c| {
-            add_f64(c, &gb_in)
-        })?;
+        let ab: Vec<(&[T], &[T])> =
+            (0..b).map(|bi| (&g_zin[bi * cg * l..(bi + 1) * cg * l], &u[bi * l * d..(bi + 1) * l * d])).collect();
+        on_group_rows(&mut grads.in_proj_weight, d, d, n + 1, c0, c1, |c| matmul_sum_k(c, &ab, cg, d, l, false, false))?;
+        on_group_rows(&mut grads.in_proj_bias, 1, d, n + 1, c0, c1, |c| add_f64(c, &gb_in))?;
         Ok(())
     }
 }
@@ -1495,22 +1058,12 @@ enum FilterIn<'a, T> {
 
 /// The `B·G` rows of chunk `i` of a group's `[B, (N+1)·G, L]` buffer, taken out of `rows` (its
 /// rows of length L, in order) in `(b, c)` order.
-fn chunk_rows<'a, T>(
-    rows: &mut [Option<&'a mut [T]>],
-    b: usize,
-    cg: usize,
-    gw: usize,
-    i: usize,
-) -> Result<Vec<&'a mut [T]>> {
+fn chunk_rows<'a, T>(rows: &mut [Option<&'a mut [T]>], b: usize, cg: usize, gw: usize, i: usize) -> Result<Vec<&'a mut [T]>> {
     let mut out = Vec::with_capacity(b * gw);
     for bi in 0..b {
         for c in 0..gw {
             let r = rows.get_mut(bi * cg + i * gw + c).and_then(Option::take);
-            out.push(r.ok_or_else(|| {
-                ModelError::Config(format!(
-                    "internal: row {c} of chunk {i} (batch {bi}) taken twice or missing"
-                ))
-            })?);
+            out.push(r.ok_or_else(|| ModelError::Config(format!("internal: row {c} of chunk {i} (batch {bi}) taken twice or missing")))?);
         }
     }
     Ok(out)
@@ -1538,8 +1091,7 @@ struct GroupWs<T: Scalar> {
 const WS_POOL_BYTES: usize = INFER_GROUP_BYTES;
 
 /// Group workspaces kept between calls, at most one per scalar type.
-static WS_POOL: std::sync::Mutex<Vec<Box<dyn std::any::Any + Send>>> =
-    std::sync::Mutex::new(Vec::new());
+static WS_POOL: std::sync::Mutex<Vec<Box<dyn std::any::Any + Send>>> = std::sync::Mutex::new(Vec::new());
 
 impl<T: Scalar> GroupWs<T> {
     /// Workspaces for groups of `g` channels: the pooled ones when they are large enough (every
@@ -1554,9 +1106,7 @@ impl<T: Scalar> GroupWs<T> {
         // The kept workspaces of this type leave the pool either way: too small ones are freed
         // before the fresh ones are allocated, so that they never add to the peak.
         let kept = WS_POOL.lock().ok().and_then(|mut pool| {
-            let i = pool
-                .iter()
-                .position(|w| w.downcast_ref::<Self>().is_some())?;
+            let i = pool.iter().position(|w| w.downcast_ref::<Self>().is_some())?;
             pool.swap_remove(i).downcast::<Self>().ok()
         });
         if let Some(w) = kept {
@@ -1565,19 +1115,13 @@ impl<T: Scalar> GroupWs<T> {
             }
         }
         let z = T::zero();
-        GroupWs {
-            zin: vec![z; act],
-            uc: vec![z; act],
-            steps: vec![z; steps],
-            hf: vec![Complex::new(z, z); hf],
-        }
+        GroupWs { zin: vec![z; act], uc: vec![z; act], steps: vec![z; steps], hf: vec![Complex::new(z, z); hf] }
     }
 
     /// Keep these workspaces for the next call when they take at most [`WS_POOL_BYTES`] (larger
     /// ones are freed: at long L the memory matters more than the page faults).
     fn put_back(self) {
-        let bytes = std::mem::size_of::<T>()
-            * (self.zin.len() + self.uc.len() + self.steps.len() + 2 * self.hf.len());
+        let bytes = std::mem::size_of::<T>() * (self.zin.len() + self.uc.len() + self.steps.len() + 2 * self.hf.len());
         if bytes > WS_POOL_BYTES {
             return;
         }
@@ -1597,34 +1141,16 @@ pub(crate) fn release_group_workspaces() {
 
 /// The rows of a `[chunks·D, per]` tensor that belong to channels `c0..c1` (chunk i: rows
 /// `i·D + c0 .. i·D + c1`), contiguous; the tensor itself when the group has every channel.
-fn group_rows<T: Copy>(
-    v: &[T],
-    per: usize,
-    d: usize,
-    chunks: usize,
-    c0: usize,
-    c1: usize,
-) -> std::borrow::Cow<'_, [T]> {
+fn group_rows<T: Copy>(v: &[T], per: usize, d: usize, chunks: usize, c0: usize, c1: usize) -> std::borrow::Cow<'_, [T]> {
     if c1 - c0 == d {
         return std::borrow::Cow::Borrowed(v);
     }
-    (0..chunks)
-        .flat_map(|i| v[(i * d + c0) * per..(i * d + c1) * per].iter().copied())
-        .collect::<Vec<T>>()
-        .into()
+    (0..chunks).flat_map(|i| v[(i * d + c0) * per..(i * d + c1) * per].iter().copied()).collect::<Vec<T>>().into()
 }
 
 /// `f` on the [`group_rows`] of `v`, written back into `v` after (on `v` itself when the group
 /// has every channel).
-fn on_group_rows<T: Copy, R>(
-    v: &mut [T],
-    per: usize,
-    d: usize,
-    chunks: usize,
-    c0: usize,
-    c1: usize,
-    f: impl FnOnce(&mut [T]) -> R,
-) -> R {
+fn on_group_rows<T: Copy, R>(v: &mut [T], per: usize, d: usize, chunks: usize, c0: usize, c1: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
     let gw = c1 - c0;
     if gw == d {
         return f(v);
@@ -1632,8 +1158,7 @@ fn on_group_rows<T: Copy, R>(
     let mut tmp = group_rows(v, per, d, chunks, c0, c1).into_owned();
     let r = f(&mut tmp);
     for i in 0..chunks {
-        v[(i * d + c0) * per..(i * d + c1) * per]
-            .copy_from_slice(&tmp[i * gw * per..(i + 1) * gw * per]);
+        v[(i * d + c0) * per..(i * d + c1) * per].copy_from_slice(&tmp[i * gw * per..(i + 1) * gw * per]);
     }
     r
 }
@@ -1653,24 +1178,10 @@ fn group_cols_t<T: Scalar>(v: &[T], d: usize, c0: usize, c1: usize) -> Result<Ve
 }
 
 /// `f` on the [`group_cols_t`] of `v` (`[c1 − c0, D]`), written back (transposed) into `v` after.
-fn on_group_cols_t<T: Scalar, R>(
-    v: &mut [T],
-    d: usize,
-    c0: usize,
-    c1: usize,
-    f: impl FnOnce(&mut [T]) -> R,
-) -> Result<R> {
+fn on_group_cols_t<T: Scalar, R>(v: &mut [T], d: usize, c0: usize, c1: usize, f: impl FnOnce(&mut [T]) -> R) -> Result<R> {
     let mut tmp = group_cols_t(v, d, c0, c1)?;
     let r = f(&mut tmp);
-    par_transpose_cols_into(
-        &tmp,
-        d,
-        c1 - c0,
-        d,
-        v.get_mut(c0..).unwrap_or(&mut []),
-        d,
-        false,
-    )?;
+    par_transpose_cols_into(&tmp, d, c1 - c0, d, v.get_mut(c0..).unwrap_or(&mut []), d, false)?;
     Ok(r)
 }
 
@@ -1686,20 +1197,9 @@ pub const INFER_GROUP_BYTES: usize = 2048 << 20;
 /// Channels per group of [`HyenaOperator::infer`]: as many as fit [`INFER_GROUP_BYTES`] (at least
 /// one), balanced over the groups. Per channel: in_proj and short-conv rows `2·(N+1)·B·L`, the
 /// recurrence steps `(N−1)·B·L`, the filter spectra `2·(N−1)·bins` scalars.
-pub fn infer_group(
-    d: usize,
-    order: usize,
-    b: usize,
-    l: usize,
-    bins: usize,
-    scalar_bytes: usize,
-) -> usize {
+pub fn infer_group(d: usize, order: usize, b: usize, l: usize, bins: usize, scalar_bytes: usize) -> usize {
     let nm1 = order.saturating_sub(1);
-    let per_channel = scalar_bytes.saturating_mul(
-        b.saturating_mul(l)
-            .saturating_mul(2 * (order + 1) + nm1)
-            .saturating_add(2 * nm1 * bins),
-    );
+    let per_channel = scalar_bytes.saturating_mul(b.saturating_mul(l).saturating_mul(2 * (order + 1) + nm1).saturating_add(2 * nm1 * bins));
     balanced_group(d, INFER_GROUP_BYTES, per_channel)
 }
 
@@ -1714,20 +1214,10 @@ fn balanced_group(d: usize, budget: usize, per_channel: usize) -> usize {
 /// Bytes of the activations [`CachePolicy::Keep`] holds besides `u` and the filter cache:
 /// in_proj and short-conv outputs `2·(N+1)·B·L·D`, the recurrence steps `(N−1)·B·L·D`, the filter
 /// spectra `2·(N−1)·D·bins` scalars.
-pub fn kept_bytes(
-    d: usize,
-    order: usize,
-    b: usize,
-    l: usize,
-    bins: usize,
-    scalar_bytes: usize,
-) -> usize {
+pub fn kept_bytes(d: usize, order: usize, b: usize, l: usize, bins: usize, scalar_bytes: usize) -> usize {
     let nm1 = order.saturating_sub(1);
     let bld = b.saturating_mul(l).saturating_mul(d);
-    scalar_bytes.saturating_mul(
-        bld.saturating_mul(2 * (order + 1) + nm1)
-            .saturating_add((2 * nm1).saturating_mul(d).saturating_mul(bins)),
-    )
+    scalar_bytes.saturating_mul(bld.saturating_mul(2 * (order + 1) + nm1).saturating_add((2 * nm1).saturating_mul(d).saturating_mul(bins)))
 }
 
 /// The budget of [`CachePolicy::Auto`]: kept activations up to 2 GiB (L = 128K at B = 1, D = 256,
@@ -1739,9 +1229,7 @@ impl CachePolicy {
     /// [`CachePolicy::Budget`] of `mib` MiB (saturating), or [`CachePolicy::Auto`] when `None`.
     pub fn from_budget_mib(mib: Option<usize>) -> Self {
         match mib {
-            Some(mib) => CachePolicy::Budget {
-                bytes: mib.saturating_mul(1 << 20),
-            },
+            Some(mib) => CachePolicy::Budget { bytes: mib.saturating_mul(1 << 20) },
             None => CachePolicy::Auto,
         }
     }
@@ -1765,21 +1253,10 @@ pub const TRAIN_GROUP_BYTES: usize = 1 << 30;
 /// [`infer_group`] (`(2·(N+1) + N−1)·B·L` + spectra `2·(N−1)·bins`), the step gradient `B·L`,
 /// the short-conv output gradient `(N+1)·B·L`, and the gated convolution backward's outputs
 /// (grad_v, grad_pre, grad_post: `3·B·L`).
-pub fn train_group(
-    d: usize,
-    order: usize,
-    b: usize,
-    l: usize,
-    bins: usize,
-    scalar_bytes: usize,
-) -> usize {
+pub fn train_group(d: usize, order: usize, b: usize, l: usize, bins: usize, scalar_bytes: usize) -> usize {
     let nm1 = order.saturating_sub(1);
     let rows = 2 * (order + 1) + nm1 + 1 + (order + 1) + 3;
-    let per_channel = scalar_bytes.saturating_mul(
-        b.saturating_mul(l)
-            .saturating_mul(rows)
-            .saturating_add(2 * nm1 * bins),
-    );
+    let per_channel = scalar_bytes.saturating_mul(b.saturating_mul(l).saturating_mul(rows).saturating_add(2 * nm1 * bins));
     balanced_group(d, TRAIN_GROUP_BYTES, per_channel)
 }
 
@@ -1797,7 +1274,5 @@ impl<T: Scalar> HyenaOperator<T> {
 }
 
 fn acc<T: Scalar, S: Scalar>(dst: &mut [T], src: &[S]) {
-    dst.iter_mut()
-        .zip(src)
-        .for_each(|(a, &x)| *a = *a + T::lit(x.as_f64()));
+    dst.iter_mut().zip(src).for_each(|(a, &x)| *a = *a + T::lit(x.as_f64()));
 }

@@ -6,8 +6,8 @@
 //! dropped; the backward's temporaries when it returns. A taken buffer holds stale values: every
 //! user writes each element before reading it.
 
-pub(crate) use hyena_kernels::cpu::pool::{give, take, try_take};
 pub use hyena_kernels::cpu::pool::{held_bytes, MAX_BUF_BYTES, POOL_BYTES};
+pub(crate) use hyena_kernels::cpu::pool::{give, take, try_take};
 
 /// Free every kept buffer (of this pool, of the group workspaces, the inference path's kept
 /// filter spectra and the implicit filter's cached modulation windows).

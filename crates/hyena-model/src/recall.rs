@@ -58,22 +58,14 @@ impl RecallTask {
             return Err(ModelError::Config(format!("associative recall needs vocab_size ≥ 6 (2 special tokens, 2 keys, 2 values), got {vocab_size}")));
         }
         if input_seq_len < 2 {
-            return Err(ModelError::Config(format!(
-                "input_seq_len must be at least 2, got {input_seq_len}"
-            )));
+            return Err(ModelError::Config(format!("input_seq_len must be at least 2, got {input_seq_len}")));
         }
         // The vocabulary is built as strings and a sequence as one Vec: bound both.
         if vocab_size > MAX_VOCAB {
-            return Err(ModelError::TooLarge {
-                what: "vocab_size".into(),
-                detail: format!("{vocab_size} > {MAX_VOCAB}"),
-            });
+            return Err(ModelError::TooLarge { what: "vocab_size".into(), detail: format!("{vocab_size} > {MAX_VOCAB}") });
         }
         if input_seq_len > MAX_SEQ_LEN {
-            return Err(ModelError::TooLarge {
-                what: "input_seq_len".into(),
-                detail: format!("{input_seq_len} > {MAX_SEQ_LEN}"),
-            });
+            return Err(ModelError::TooLarge { what: "input_seq_len".into(), detail: format!("{input_seq_len} > {MAX_SEQ_LEN}") });
         }
         let n = vocab_size - 2;
         let mut ordinary: Vec<String> = (0..n).map(|i| i.to_string()).collect();
@@ -86,15 +78,7 @@ impl RecallTask {
         let keys = ordinary[..n / 2].iter().map(|s| id(s)).collect();
         let values = ordinary[n / 2..].iter().map(|s| id(s)).collect();
         let (copy_prefix, noop) = (id("=>"), id("."));
-        Ok(RecallTask {
-            vocab_size,
-            input_seq_len,
-            tokens,
-            keys,
-            values,
-            copy_prefix,
-            noop,
-        })
+        Ok(RecallTask { vocab_size, input_seq_len, tokens, keys, values, copy_prefix, noop })
     }
 
     /// Model input length: all tokens of a sequence but the last.
@@ -105,9 +89,7 @@ impl RecallTask {
     /// One full token sequence (length `model_len() + 1`).
     pub fn sequence(&self, rng: &mut TrainRng) -> Vec<i64> {
         let nk = self.keys.len() as u64;
-        let map: Vec<i64> = (0..nk)
-            .map(|_| self.values[rng.below(self.values.len() as u64) as usize])
-            .collect();
+        let map: Vec<i64> = (0..nk).map(|_| self.values[rng.below(self.values.len() as u64) as usize]).collect();
         let mut present = vec![false; nk as usize];
         let mut seq = Vec::with_capacity(self.model_len() + 1);
         for _ in 0..self.input_seq_len / 2 {
@@ -143,12 +125,7 @@ impl RecallTask {
                 targets.push(s[len]);
             }
         }
-        RecallData {
-            n,
-            len,
-            inputs,
-            targets,
-        }
+        RecallData { n, len, inputs, targets }
     }
 }
 
@@ -158,16 +135,10 @@ impl RecallData {
         let mut i = Vec::with_capacity(idx.len().saturating_mul(self.len));
         let mut t = Vec::with_capacity(idx.len().saturating_mul(self.len));
         for &k in idx {
-            let range = k
-                .checked_mul(self.len)
-                .and_then(|s| Some(s..s.checked_add(self.len)?));
-            let rows =
-                range.and_then(|r| Some((self.inputs.get(r.clone())?, self.targets.get(r)?)));
+            let range = k.checked_mul(self.len).and_then(|s| Some(s..s.checked_add(self.len)?));
+            let rows = range.and_then(|r| Some((self.inputs.get(r.clone())?, self.targets.get(r)?)));
             let Some((ri, rt)) = rows.filter(|_| k < self.n) else {
-                return Err(ModelError::Config(format!(
-                    "example {k} is outside the data set's 0..{}",
-                    self.n
-                )));
+                return Err(ModelError::Config(format!("example {k} is outside the data set's 0..{}", self.n)));
             };
             i.extend_from_slice(ri);
             t.extend_from_slice(rt);

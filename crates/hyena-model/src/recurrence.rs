@@ -40,10 +40,7 @@ impl Step {
     /// The operands `(cur, pre, post)` of this step, each fetched by `get` in the caller's
     /// layout (`Src::Chunk(i)`: chunk `i` of the short-conv output; `Src::Step(o)`: the output of
     /// step `o`), in that order.
-    pub fn operands<X, E>(
-        &self,
-        mut get: impl FnMut(Src) -> std::result::Result<X, E>,
-    ) -> std::result::Result<(X, X, Option<X>), E> {
+    pub fn operands<X, E>(&self, mut get: impl FnMut(Src) -> std::result::Result<X, E>) -> std::result::Result<(X, X, Option<X>), E> {
         let cur = get(self.cur)?;
         let pre = get(Src::Chunk(self.pre))?;
         let post = match self.post {
@@ -58,11 +55,7 @@ impl Step {
 pub(crate) fn schedule(n: usize) -> impl DoubleEndedIterator<Item = Step> + ExactSizeIterator {
     (0..n.saturating_sub(1)).map(move |o| Step {
         o,
-        cur: if o == 0 {
-            Src::Chunk(n)
-        } else {
-            Src::Step(o - 1)
-        },
+        cur: if o == 0 { Src::Chunk(n) } else { Src::Step(o - 1) },
         pre: n - 1 - o,
         post: (o == n - 2).then_some(0),
     })
@@ -71,9 +64,7 @@ pub(crate) fn schedule(n: usize) -> impl DoubleEndedIterator<Item = Step> + Exac
 /// The batch and length of a pass: both positive, `l ≤ l_max` (the same errors on either backend).
 pub(crate) fn check_dims(b: usize, l: usize, l_max: usize) -> Result<()> {
     if l == 0 || b == 0 {
-        return Err(ModelError::Kernel(HyenaError::Length(format!(
-            "batch and length must be positive, got B={b}, L={l}"
-        ))));
+        return Err(ModelError::Kernel(HyenaError::Length(format!("batch and length must be positive, got B={b}, L={l}"))));
     }
     if l > l_max {
         return Err(ModelError::TooLong { l, l_max });
@@ -83,13 +74,7 @@ pub(crate) fn check_dims(b: usize, l: usize, l_max: usize) -> Result<()> {
 
 /// An input `[B, L, D]` named `what` holds `len` elements: `B·L·D` (checked arithmetic), which
 /// is returned.
-pub(crate) fn check_input_len(
-    what: &str,
-    len: usize,
-    b: usize,
-    l: usize,
-    d: usize,
-) -> Result<usize> {
+pub(crate) fn check_input_len(what: &str, len: usize, b: usize, l: usize, d: usize) -> Result<usize> {
     let bld = mul(what, mul(what, b, l)?, d)?;
     hyena_kernels::error::check_len(what, len, bld)?;
     Ok(bld)
@@ -106,31 +91,13 @@ mod tests {
         assert_eq!(
             s,
             [
-                Step {
-                    o: 0,
-                    cur: Src::Chunk(3),
-                    pre: 2,
-                    post: None
-                },
-                Step {
-                    o: 1,
-                    cur: Src::Step(0),
-                    pre: 1,
-                    post: Some(0)
-                },
+                Step { o: 0, cur: Src::Chunk(3), pre: 2, post: None },
+                Step { o: 1, cur: Src::Step(0), pre: 1, post: Some(0) },
             ]
         );
         let back: Vec<usize> = schedule(3).rev().map(|s| s.o).collect();
         assert_eq!(back, [1, 0]);
         // Order 2: one step, v gated by x₁ before and x₀ after.
-        assert_eq!(
-            schedule(2).collect::<Vec<_>>(),
-            [Step {
-                o: 0,
-                cur: Src::Chunk(2),
-                pre: 1,
-                post: Some(0)
-            }]
-        );
+        assert_eq!(schedule(2).collect::<Vec<_>>(), [Step { o: 0, cur: Src::Chunk(2), pre: 1, post: Some(0) }]);
     }
 }

@@ -65,16 +65,7 @@ static CACHE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 fn header<T: Scalar>(f: &ImplicitFilter<T>, l: usize) -> Header {
     let flags = f.modulate as u64 | (f.normalized as u64) << 1;
     let size = |x: usize| x as u64;
-    [
-        size(f.emb_dim),
-        size(f.width),
-        size(f.channels),
-        size(f.layers.len()),
-        size(l),
-        size(std::mem::size_of::<T>()),
-        flags,
-        f.shift.to_bits(),
-    ]
+    [size(f.emb_dim), size(f.width), size(f.channels), size(f.layers.len()), size(l), size(std::mem::size_of::<T>()), flags, f.shift.to_bits()]
 }
 
 /// Every tensor the spectra of the first `l` positions depend on (`l` ≤ `l_max`: checked by the
@@ -92,17 +83,11 @@ fn parts<T: Scalar>(f: &ImplicitFilter<T>, l: usize) -> Vec<&[T]> {
 /// Whether `a` has exactly the bits `k` (no early exit: a branch-free loop the compiler
 /// vectorises).
 fn same_bits<T: Scalar>(a: &[T], k: &[u64]) -> bool {
-    a.len() == k.len()
-        && a.iter()
-            .zip(k)
-            .fold(true, |same, (x, &y)| same & (x.as_f64().to_bits() == y))
+    a.len() == k.len() && a.iter().zip(k).fold(true, |same, (x, &y)| same & (x.as_f64().to_bits() == y))
 }
 
 fn matches<T: Scalar>(e: &Entry, header: &Header, parts: &[&[T]]) -> bool {
-    if e.ty != TypeId::of::<T>()
-        || e.header != *header
-        || e.values.len() != parts.iter().map(|p| p.len()).sum::<usize>()
-    {
+    if e.ty != TypeId::of::<T>() || e.header != *header || e.values.len() != parts.iter().map(|p| p.len()).sum::<usize>() {
         return false;
     }
     let mut off = 0;
@@ -141,22 +126,9 @@ pub(crate) fn get_or_compute<T: Scalar>(
     let spectra = Arc::new(compute()?);
     if keeps::<T>(spectra.len()) {
         let bytes = spectra.len() * std::mem::size_of::<Complex<T>>();
-        let values = ps
-            .iter()
-            .flat_map(|p| p.iter().map(|x| x.as_f64().to_bits()))
-            .collect();
+        let values = ps.iter().flat_map(|p| p.iter().map(|x| x.as_f64().to_bits())).collect();
         let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-        cache.insert(
-            0,
-            Entry {
-                ty: TypeId::of::<T>(),
-                header: head,
-                values,
-                spectra: spectra.clone(),
-                bytes,
-                recycle: recycle::<T>,
-            },
-        );
+        cache.insert(0, Entry { ty: TypeId::of::<T>(), header: head, values, spectra: spectra.clone(), bytes, recycle: recycle::<T> });
         let mut total = 0;
         let mut dropped = Vec::new();
         cache.retain_mut(|e| {
@@ -185,8 +157,5 @@ pub fn release() {
 
 /// Bytes of spectra kept now.
 pub fn held_bytes() -> usize {
-    CACHE
-        .lock()
-        .map(|c| c.iter().map(|e| e.bytes).sum())
-        .unwrap_or(0)
+    CACHE.lock().map(|c| c.iter().map(|e| e.bytes).sum()).unwrap_or(0)
 }

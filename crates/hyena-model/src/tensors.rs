@@ -32,11 +32,7 @@ pub struct Tensor {
 impl Tensor {
     /// A float tensor.
     pub fn float(shape: Vec<usize>, data: Vec<f64>) -> Self {
-        Tensor {
-            shape,
-            data: TensorData::Float(data),
-            dtype: "F64".into(),
-        }
+        Tensor { shape, data: TensorData::Float(data), dtype: "F64".into() }
     }
     /// Number of elements (`None` when the shape's product overflows `usize`).
     pub fn numel(&self) -> Option<usize> {
@@ -73,10 +69,7 @@ fn crc32(bytes: &[u8]) -> String {
 /// `len(key) key len(value) value` so that no two different maps hash the same byte string.
 fn metadata_crc(meta: &HashMap<String, String>) -> String {
     let mut h = crc32fast::Hasher::new();
-    let sorted: BTreeMap<&String, &String> = meta
-        .iter()
-        .filter(|(k, _)| k.as_str() != CHECKSUMS_KEY)
-        .collect();
+    let sorted: BTreeMap<&String, &String> = meta.iter().filter(|(k, _)| k.as_str() != CHECKSUMS_KEY).collect();
     for (k, v) in sorted {
         h.update(&(k.len() as u64).to_le_bytes());
         h.update(k.as_bytes());
@@ -100,10 +93,7 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         write!(f, "a JSON object")
     }
-    fn visit_map<A: serde::de::MapAccess<'de>>(
-        self,
-        mut map: A,
-    ) -> std::result::Result<UniqueKeys, A::Error> {
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<UniqueKeys, A::Error> {
         let mut seen = std::collections::HashSet::new();
         while let Some(k) = map.next_key::<String>()? {
             if self.what == "tensor name" && k == "__metadata__" {
@@ -113,10 +103,7 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
                 map.next_value::<serde::de::IgnoredAny>()?;
             }
             if !seen.insert(k.clone()) {
-                return Err(serde::de::Error::custom(format!(
-                    "duplicate {} `{k}` in the header",
-                    self.what
-                )));
+                return Err(serde::de::Error::custom(format!("duplicate {} `{k}` in the header", self.what)));
             }
         }
         Ok(UniqueKeys)
@@ -125,9 +112,7 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
 
 impl<'de> serde::Deserialize<'de> for UniqueKeys {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        d.deserialize_map(UniqueKeysVisitor {
-            what: "tensor name",
-        })
+        d.deserialize_map(UniqueKeysVisitor { what: "tensor name" })
     }
 }
 
@@ -135,10 +120,7 @@ struct UniqueMetaKeys;
 
 impl<'de> serde::Deserialize<'de> for UniqueMetaKeys {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        d.deserialize_map(UniqueKeysVisitor {
-            what: "metadata key",
-        })
-        .map(|_| UniqueMetaKeys)
+        d.deserialize_map(UniqueKeysVisitor { what: "metadata key" }).map(|_| UniqueMetaKeys)
     }
 }
 
@@ -146,10 +128,7 @@ impl<'de> serde::Deserialize<'de> for UniqueMetaKeys {
 /// Malformed JSON passes: the caller's parser reports it.
 fn check_unique_keys(text: &str, origin: &str) -> Result<()> {
     match serde_json::from_str::<UniqueKeys>(text) {
-        Err(e) if e.is_data() => Err(ModelError::Format {
-            path: origin.to_string(),
-            problem: e.to_string(),
-        }),
+        Err(e) if e.is_data() => Err(ModelError::Format { path: origin.to_string(), problem: e.to_string() }),
         _ => Ok(()),
     }
 }
@@ -161,35 +140,17 @@ fn read_checksums(
     exists: impl Fn(&str) -> bool,
     origin: &str,
 ) -> Result<Option<BTreeMap<String, String>>> {
-    let fmt = |problem: String| ModelError::Format {
-        path: origin.to_string(),
-        problem,
-    };
-    let Some(text) = metadata.get(CHECKSUMS_KEY) else {
-        return Ok(None);
-    };
-    let sums: BTreeMap<String, String> = serde_json::from_str(text).map_err(|e| {
-        fmt(format!(
-            "metadata `{CHECKSUMS_KEY}` is not a JSON object of strings: {e}"
-        ))
-    })?;
-    let want = sums.get(META_CHECKSUM_KEY).ok_or_else(|| {
-        fmt(format!(
-            "metadata `{CHECKSUMS_KEY}` lacks `{META_CHECKSUM_KEY}`"
-        ))
-    })?;
+    let fmt = |problem: String| ModelError::Format { path: origin.to_string(), problem };
+    let Some(text) = metadata.get(CHECKSUMS_KEY) else { return Ok(None) };
+    let sums: BTreeMap<String, String> = serde_json::from_str(text)
+        .map_err(|e| fmt(format!("metadata `{CHECKSUMS_KEY}` is not a JSON object of strings: {e}")))?;
+    let want = sums.get(META_CHECKSUM_KEY).ok_or_else(|| fmt(format!("metadata `{CHECKSUMS_KEY}` lacks `{META_CHECKSUM_KEY}`")))?;
     if *want != metadata_crc(metadata) {
-        return Err(ModelError::Checksum {
-            path: origin.to_string(),
-            name: "metadata".into(),
-        });
+        return Err(ModelError::Checksum { path: origin.to_string(), name: "metadata".into() });
     }
     for name in sums.keys() {
         if name != META_CHECKSUM_KEY && !exists(name) {
-            return Err(ModelError::Checksum {
-                path: origin.to_string(),
-                name: format!("{name} (listed in the checksums, absent from the file)"),
-            });
+            return Err(ModelError::Checksum { path: origin.to_string(), name: format!("{name} (listed in the checksums, absent from the file)") });
         }
     }
     Ok(Some(sums))
@@ -210,10 +171,7 @@ fn le<const N: usize>(c: &[u8]) -> [u8; N] {
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> ModelError {
-    ModelError::Io {
-        path: path.display().to_string(),
-        source,
-    }
+    ModelError::Io { path: path.display().to_string(), source }
 }
 
 impl TensorFile {
@@ -228,10 +186,7 @@ impl TensorFile {
     /// metadata key is an error, and so is a tensor (or the metadata) whose CRC-32 differs from
     /// the one in the [`CHECKSUMS_KEY`] metadata, when the file has one.
     pub fn from_bytes(bytes: &[u8], origin: &str) -> Result<Self> {
-        let fmt = |problem: String| ModelError::Format {
-            path: origin.to_string(),
-            problem,
-        };
+        let fmt = |problem: String| ModelError::Format { path: origin.to_string(), problem };
         if let Some(text) = header_text(bytes) {
             check_unique_keys(text, origin)?;
         }
@@ -244,60 +199,23 @@ impl TensorFile {
             let raw = view.data();
             if let Some(sums) = &checksums {
                 if sums.get(name) != Some(&crc32(raw)) {
-                    return Err(ModelError::Checksum {
-                        path: origin.to_string(),
-                        name: name.to_string(),
-                    });
+                    return Err(ModelError::Checksum { path: origin.to_string(), name: name.to_string() });
                 }
             }
             let dtype = format!("{:?}", view.dtype());
             let data = match view.dtype() {
-                Dtype::F64 => TensorData::Float(
-                    raw.chunks_exact(8)
-                        .map(|c| f64::from_le_bytes(le(c)))
-                        .collect(),
-                ),
-                Dtype::F32 => TensorData::Float(
-                    raw.chunks_exact(4)
-                        .map(|c| f32::from_le_bytes(le(c)) as f64)
-                        .collect(),
-                ),
-                Dtype::F16 => TensorData::Float(
-                    raw.chunks_exact(2)
-                        .map(|c| half::f16::from_le_bytes(le(c)).to_f64())
-                        .collect(),
-                ),
-                Dtype::BF16 => TensorData::Float(
-                    raw.chunks_exact(2)
-                        .map(|c| half::bf16::from_le_bytes(le(c)).to_f64())
-                        .collect(),
-                ),
-                Dtype::I64 => TensorData::Int(
-                    raw.chunks_exact(8)
-                        .map(|c| i64::from_le_bytes(le(c)))
-                        .collect(),
-                ),
-                Dtype::I32 => TensorData::Int(
-                    raw.chunks_exact(4)
-                        .map(|c| i32::from_le_bytes(le(c)) as i64)
-                        .collect(),
-                ),
+                Dtype::F64 => TensorData::Float(raw.chunks_exact(8).map(|c| f64::from_le_bytes(le(c))).collect()),
+                Dtype::F32 => TensorData::Float(raw.chunks_exact(4).map(|c| f32::from_le_bytes(le(c)) as f64).collect()),
+                Dtype::F16 => TensorData::Float(raw.chunks_exact(2).map(|c| half::f16::from_le_bytes(le(c)).to_f64()).collect()),
+                Dtype::BF16 => TensorData::Float(raw.chunks_exact(2).map(|c| half::bf16::from_le_bytes(le(c)).to_f64()).collect()),
+                Dtype::I64 => TensorData::Int(raw.chunks_exact(8).map(|c| i64::from_le_bytes(le(c))).collect()),
+                Dtype::I32 => TensorData::Int(raw.chunks_exact(4).map(|c| i32::from_le_bytes(le(c)) as i64).collect()),
                 Dtype::U8 => TensorData::Int(raw.iter().map(|&b| b as i64).collect()),
                 other => {
-                    return Err(ModelError::TensorDtype {
-                        name: name.to_string(),
-                        dtype: format!("{other:?}"),
-                    });
+                    return Err(ModelError::TensorDtype { name: name.to_string(), dtype: format!("{other:?}") });
                 }
             };
-            tensors.insert(
-                name.to_string(),
-                Tensor {
-                    shape: view.shape().to_vec(),
-                    data,
-                    dtype,
-                },
-            );
+            tensors.insert(name.to_string(), Tensor { shape: view.shape().to_vec(), data, dtype });
         }
         Ok(TensorFile { tensors, metadata })
     }
@@ -309,40 +227,24 @@ impl TensorFile {
 
     /// The float tensor `name`, checked to have `shape` when given.
     pub fn float(&self, name: &str, shape: Option<&[usize]>) -> Result<(&[usize], &[f64])> {
-        let t = self
-            .tensors
-            .get(name)
-            .ok_or_else(|| ModelError::MissingTensor(name.to_string()))?;
+        let t = self.tensors.get(name).ok_or_else(|| ModelError::MissingTensor(name.to_string()))?;
         if let Some(s) = shape {
             if t.shape != s {
-                return Err(ModelError::TensorShape {
-                    name: name.into(),
-                    expected: s.to_vec(),
-                    got: t.shape.clone(),
-                });
+                return Err(ModelError::TensorShape { name: name.into(), expected: s.to_vec(), got: t.shape.clone() });
             }
         }
         match &t.data {
             TensorData::Float(v) => Ok((&t.shape, v)),
-            TensorData::Int(_) => Err(ModelError::TensorDtype {
-                name: name.into(),
-                dtype: t.dtype.clone(),
-            }),
+            TensorData::Int(_) => Err(ModelError::TensorDtype { name: name.into(), dtype: t.dtype.clone() }),
         }
     }
 
     /// The integer tensor `name`.
     pub fn int(&self, name: &str) -> Result<(&[usize], &[i64])> {
-        let t = self
-            .tensors
-            .get(name)
-            .ok_or_else(|| ModelError::MissingTensor(name.to_string()))?;
+        let t = self.tensors.get(name).ok_or_else(|| ModelError::MissingTensor(name.to_string()))?;
         match &t.data {
             TensorData::Int(v) => Ok((&t.shape, v)),
-            TensorData::Float(_) => Err(ModelError::TensorDtype {
-                name: name.into(),
-                dtype: t.dtype.clone(),
-            }),
+            TensorData::Float(_) => Err(ModelError::TensorDtype { name: name.into(), dtype: t.dtype.clone() }),
         }
     }
 
@@ -355,9 +257,9 @@ impl TensorFile {
     pub fn config_json(&self) -> Result<Option<serde_json::Value>> {
         match self.metadata.get("config") {
             None => Ok(None),
-            Some(s) => serde_json::from_str(s).map(Some).map_err(|e| {
-                ModelError::Config(format!("metadata `config` is not valid JSON: {e}"))
-            }),
+            Some(s) => serde_json::from_str(s)
+                .map(Some)
+                .map_err(|e| ModelError::Config(format!("metadata `config` is not valid JSON: {e}"))),
         }
     }
 
@@ -369,47 +271,26 @@ impl TensorFile {
         let mut bufs: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
         for (name, t) in &self.tensors {
             let (dt, bytes) = match (&t.data, dtype) {
-                (TensorData::Float(v), Dtype::F32) => (
-                    Dtype::F32,
-                    v.iter().flat_map(|&x| (x as f32).to_le_bytes()).collect(),
-                ),
-                (TensorData::Float(v), _) => (
-                    Dtype::F64,
-                    v.iter().flat_map(|&x| x.to_le_bytes()).collect(),
-                ),
-                (TensorData::Int(v), _) => (
-                    Dtype::I64,
-                    v.iter().flat_map(|&x| x.to_le_bytes()).collect::<Vec<u8>>(),
-                ),
+                (TensorData::Float(v), Dtype::F32) => (Dtype::F32, v.iter().flat_map(|&x| (x as f32).to_le_bytes()).collect()),
+                (TensorData::Float(v), _) => (Dtype::F64, v.iter().flat_map(|&x| x.to_le_bytes()).collect()),
+                (TensorData::Int(v), _) => (Dtype::I64, v.iter().flat_map(|&x| x.to_le_bytes()).collect::<Vec<u8>>()),
             };
             bufs.push((name.clone(), dt, t.shape.clone(), bytes));
         }
         let mut meta = self.metadata.clone();
-        let mut sums: BTreeMap<String, String> = bufs
-            .iter()
-            .map(|(name, _, _, bytes)| (name.clone(), crc32(bytes)))
-            .collect();
+        let mut sums: BTreeMap<String, String> = bufs.iter().map(|(name, _, _, bytes)| (name.clone(), crc32(bytes))).collect();
         sums.insert(META_CHECKSUM_KEY.into(), metadata_crc(&meta));
-        let sums = serde_json::to_string(&sums).map_err(|e| ModelError::Format {
-            path: path.display().to_string(),
-            problem: format!("checksums: {e}"),
-        })?;
+        let sums = serde_json::to_string(&sums)
+            .map_err(|e| ModelError::Format { path: path.display().to_string(), problem: format!("checksums: {e}") })?;
         meta.insert(CHECKSUMS_KEY.into(), sums);
         let mut views = Vec::with_capacity(bufs.len());
         for (name, dt, shape, bytes) in &bufs {
-            let v =
-                safetensors::tensor::TensorView::new(*dt, shape.clone(), bytes).map_err(|e| {
-                    ModelError::Format {
-                        path: path.display().to_string(),
-                        problem: format!("{name}: {e}"),
-                    }
-                })?;
+            let v = safetensors::tensor::TensorView::new(*dt, shape.clone(), bytes)
+                .map_err(|e| ModelError::Format { path: path.display().to_string(), problem: format!("{name}: {e}") })?;
             views.push((name.clone(), v));
         }
-        let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| ModelError::Format {
-            path: path.display().to_string(),
-            problem: e.to_string(),
-        })?;
+        let bytes = safetensors::serialize(views, Some(meta))
+            .map_err(|e| ModelError::Format { path: path.display().to_string(), problem: e.to_string() })?;
         write_atomic(path, &bytes)
     }
 }
@@ -417,17 +298,12 @@ impl TensorFile {
 /// Prefix of the temporary files [`write_atomic`] writes next to `path`: `.{file name}.tmp-`,
 /// followed by `{pid}-{n}`.
 fn temp_prefix(path: &Path) -> String {
-    let fname = path
-        .file_name()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_else(|| "out".into());
+    let fname = path.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
     format!(".{fname}.tmp-")
 }
 
 fn parent_dir(path: &Path) -> &Path {
-    path.parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
 /// Remove temporary files that killed runs left next to `path`: names `.{file name}.tmp-{pid}-{n}`
@@ -437,33 +313,17 @@ fn parent_dir(path: &Path) -> &Path {
 pub fn clean_stale_temps(path: &Path) -> Vec<std::path::PathBuf> {
     let prefix = temp_prefix(path);
     let mut removed = Vec::new();
-    let Ok(entries) = std::fs::read_dir(parent_dir(path)) else {
-        return removed;
-    };
+    let Ok(entries) = std::fs::read_dir(parent_dir(path)) else { return removed };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
-        let Some(rest) = name.strip_prefix(&prefix) else {
-            continue;
-        };
-        let Some((pid, n)) = rest.split_once('-') else {
-            continue;
-        };
-        let (Ok(pid), true) = (
-            pid.parse::<u32>(),
-            !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()),
-        ) else {
-            continue;
-        };
+        let Some(rest) = name.strip_prefix(&prefix) else { continue };
+        let Some((pid, n)) = rest.split_once('-') else { continue };
+        let (Ok(pid), true) = (pid.parse::<u32>(), !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) else { continue };
         if pid == std::process::id() || process_alive(pid) {
             continue;
         }
         // `symlink_metadata`: a link with our name is not followed, and not ours to remove.
-        if e.path()
-            .symlink_metadata()
-            .map(|m| m.file_type().is_file())
-            .unwrap_or(false)
-            && std::fs::remove_file(e.path()).is_ok()
-        {
+        if e.path().symlink_metadata().map(|m| m.file_type().is_file()).unwrap_or(false) && std::fs::remove_file(e.path()).is_ok() {
             removed.push(e.path());
         }
     }
@@ -496,10 +356,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// [`write_atomic`] with the contents written by `fill` into the temporary file (which it need
 /// not flush: the file is synced before the rename).
-fn write_atomic_with(
-    path: &Path,
-    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
-) -> Result<()> {
+fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>) -> Result<()> {
     let (tmp, mut f) = create_temp(path)?;
     let res = (|| {
         fill(&mut f)?;
@@ -524,15 +381,9 @@ fn create_temp(path: &Path) -> Result<(std::path::PathBuf, std::fs::File)> {
     let mut n = 0u32;
     loop {
         let tmp = dir.join(format!("{}{}-{n}", temp_prefix(path), std::process::id()));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-        {
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
             Ok(f) => return Ok((tmp, f)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < MAX_TEMP_ATTEMPTS => {
-                n += 1
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < MAX_TEMP_ATTEMPTS => n += 1,
             Err(e) => return Err(io_err(&tmp, e)),
         }
     }
@@ -586,20 +437,14 @@ impl TensorIndex {
         use std::io::Read;
         let path = path.as_ref();
         let origin = path.display().to_string();
-        let fmt = |problem: String| ModelError::Format {
-            path: origin.clone(),
-            problem,
-        };
+        let fmt = |problem: String| ModelError::Format { path: origin.clone(), problem };
         let mut f = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
         let file_len = f.metadata().map_err(|e| io_err(path, e))?.len();
         let mut n8 = [0u8; 8];
-        f.read_exact(&mut n8)
-            .map_err(|_| fmt("shorter than the 8-byte header length".into()))?;
+        f.read_exact(&mut n8).map_err(|_| fmt("shorter than the 8-byte header length".into()))?;
         let n = u64::from_le_bytes(n8);
         if n > 100 << 20 || 8 + n > file_len {
-            return Err(fmt(format!(
-                "header length {n} does not fit the file ({file_len} bytes)"
-            )));
+            return Err(fmt(format!("header length {n} does not fit the file ({file_len} bytes)")));
         }
         let mut header = vec![0u8; n as usize];
         f.read_exact(&mut header).map_err(|e| io_err(path, e))?;
@@ -607,47 +452,30 @@ impl TensorIndex {
         if let Ok(text) = std::str::from_utf8(&header) {
             check_unique_keys(text, &origin)?;
         }
-        let v: serde_json::Value =
-            serde_json::from_slice(&header).map_err(|e| fmt(format!("header is not JSON: {e}")))?;
-        let obj = v
-            .as_object()
-            .ok_or_else(|| fmt("header is not a JSON object".into()))?;
+        let v: serde_json::Value = serde_json::from_slice(&header).map_err(|e| fmt(format!("header is not JSON: {e}")))?;
+        let obj = v.as_object().ok_or_else(|| fmt("header is not a JSON object".into()))?;
         let data_len = (file_len - 8 - n) as usize;
         let mut tensors = BTreeMap::new();
         let mut metadata = HashMap::new();
         for (name, e) in obj {
             if name == "__metadata__" {
                 for (k, val) in e.as_object().into_iter().flatten() {
-                    let s = val
-                        .as_str()
-                        .ok_or_else(|| fmt(format!("metadata `{k}` is not a string")))?;
+                    let s = val.as_str().ok_or_else(|| fmt(format!("metadata `{k}` is not a string")))?;
                     metadata.insert(k.clone(), s.to_string());
                 }
                 continue;
             }
             let bad = || fmt(format!("tensor `{name}`: malformed header entry"));
-            let dtype = e
-                .get("dtype")
-                .and_then(|d| d.as_str())
-                .ok_or_else(bad)?
-                .to_string();
+            let dtype = e.get("dtype").and_then(|d| d.as_str()).ok_or_else(bad)?.to_string();
             // An array of non-negative integers under `key`.
             let usizes = |key: &str| -> Result<Vec<usize>> {
                 let arr = e.get(key).and_then(|s| s.as_array()).ok_or_else(bad)?;
-                arr.iter()
-                    .map(|x| x.as_u64().map(|x| x as usize))
-                    .collect::<Option<_>>()
-                    .ok_or_else(bad)
+                arr.iter().map(|x| x.as_u64().map(|x| x as usize)).collect::<Option<_>>().ok_or_else(bad)
             };
             let shape = usizes("shape")?;
             let offs = usizes("data_offsets")?;
-            let [begin, end] = offs[..] else {
-                return Err(bad());
-            };
-            let numel = shape
-                .iter()
-                .try_fold(1usize, |a, &s| a.checked_mul(s))
-                .ok_or_else(bad)?;
+            let [begin, end] = offs[..] else { return Err(bad()) };
+            let numel = shape.iter().try_fold(1usize, |a, &s| a.checked_mul(s)).ok_or_else(bad)?;
             let size = match dtype.as_str() {
                 "F64" | "I64" => 8,
                 "F32" | "I32" => 4,
@@ -655,61 +483,28 @@ impl TensorIndex {
                 "U8" => 1,
                 _ => 0,
             };
-            if begin > end
-                || end > data_len
-                || (size > 0 && numel.checked_mul(size) != Some(end - begin))
-            {
-                return Err(fmt(format!(
-                    "tensor `{name}`: byte range {begin}..{end} does not hold {shape:?} {dtype}"
-                )));
+            if begin > end || end > data_len || (size > 0 && numel.checked_mul(size) != Some(end - begin)) {
+                return Err(fmt(format!("tensor `{name}`: byte range {begin}..{end} does not hold {shape:?} {dtype}")));
             }
-            tensors.insert(
-                name.clone(),
-                IndexEntry {
-                    dtype,
-                    shape,
-                    begin,
-                    end,
-                },
-            );
+            tensors.insert(name.clone(), IndexEntry { dtype, shape, begin, end });
         }
         let checksums = read_checksums(&metadata, |name| tensors.contains_key(name), &origin)?;
         if let Some(sums) = &checksums {
             if let Some(name) = tensors.keys().find(|k| !sums.contains_key(k.as_str())) {
-                return Err(ModelError::Checksum {
-                    path: origin.clone(),
-                    name: format!("{name} (absent from the checksums)"),
-                });
+                return Err(ModelError::Checksum { path: origin.clone(), name: format!("{name} (absent from the checksums)") });
             }
         }
-        Ok(TensorIndex {
-            path: path.to_path_buf(),
-            data_start: 8 + n,
-            checksums,
-            tensors,
-            metadata,
-        })
+        Ok(TensorIndex { path: path.to_path_buf(), data_start: 8 + n, checksums, tensors, metadata })
     }
 
     /// The float tensor `name` converted element by element to `T` (checked to have `shape`
     /// when given), read in blocks.
-    pub fn read_float<T: hyena_kernels::Scalar>(
-        &self,
-        name: &str,
-        shape: Option<&[usize]>,
-    ) -> Result<(Vec<usize>, Vec<T>)> {
+    pub fn read_float<T: hyena_kernels::Scalar>(&self, name: &str, shape: Option<&[usize]>) -> Result<(Vec<usize>, Vec<T>)> {
         use std::io::{Read, Seek, SeekFrom};
-        let e = self
-            .tensors
-            .get(name)
-            .ok_or_else(|| ModelError::MissingTensor(name.to_string()))?;
+        let e = self.tensors.get(name).ok_or_else(|| ModelError::MissingTensor(name.to_string()))?;
         if let Some(s) = shape {
             if e.shape != s {
-                return Err(ModelError::TensorShape {
-                    name: name.into(),
-                    expected: s.to_vec(),
-                    got: e.shape.clone(),
-                });
+                return Err(ModelError::TensorShape { name: name.into(), expected: s.to_vec(), got: e.shape.clone() });
             }
         }
         let conv: fn(&[u8]) -> f64 = match e.dtype.as_str() {
@@ -717,12 +512,7 @@ impl TensorIndex {
             "F32" => |c| f32::from_le_bytes(c.try_into().unwrap_or([0; 4])) as f64,
             "F16" => |c| half::f16::from_le_bytes([c[0], c[1]]).to_f64(),
             "BF16" => |c| half::bf16::from_le_bytes([c[0], c[1]]).to_f64(),
-            _ => {
-                return Err(ModelError::TensorDtype {
-                    name: name.into(),
-                    dtype: e.dtype.clone(),
-                })
-            }
+            _ => return Err(ModelError::TensorDtype { name: name.into(), dtype: e.dtype.clone() }),
         };
         let size = match e.dtype.as_str() {
             "F64" => 8,
@@ -730,26 +520,21 @@ impl TensorIndex {
             _ => 2,
         };
         let mut f = std::fs::File::open(&self.path).map_err(|err| io_err(&self.path, err))?;
-        f.seek(SeekFrom::Start(self.data_start + e.begin as u64))
-            .map_err(|err| io_err(&self.path, err))?;
+        f.seek(SeekFrom::Start(self.data_start + e.begin as u64)).map_err(|err| io_err(&self.path, err))?;
         let mut out = Vec::with_capacity((e.end - e.begin) / size);
         let mut buf = vec![0u8; (8 << 20) / size * size];
         let mut left = e.end - e.begin;
         let mut crc = crc32fast::Hasher::new();
         while left > 0 {
             let k = left.min(buf.len());
-            f.read_exact(&mut buf[..k])
-                .map_err(|err| io_err(&self.path, err))?;
+            f.read_exact(&mut buf[..k]).map_err(|err| io_err(&self.path, err))?;
             crc.update(&buf[..k]);
             out.extend(buf[..k].chunks_exact(size).map(|c| T::lit(conv(c))));
             left -= k;
         }
         if let Some(sums) = &self.checksums {
             if sums.get(name) != Some(&format!("{:08x}", crc.finalize())) {
-                return Err(ModelError::Checksum {
-                    path: self.path.display().to_string(),
-                    name: name.to_string(),
-                });
+                return Err(ModelError::Checksum { path: self.path.display().to_string(), name: name.to_string() });
             }
         }
         Ok((e.shape.clone(), out))
@@ -767,11 +552,7 @@ pub fn save_floats<T: hyena_kernels::Scalar>(
 ) -> Result<()> {
     use std::io::Write;
     let path = path.as_ref();
-    let (name, size) = if dtype == Dtype::F32 {
-        ("F32", 4)
-    } else {
-        ("F64", 8)
-    };
+    let (name, size) = if dtype == Dtype::F32 { ("F32", 4) } else { ("F64", 8) };
     // One block of elements as stored.
     let encode = |block: &[T], buf: &mut Vec<u8>| {
         buf.clear();
@@ -789,17 +570,10 @@ pub fn save_floats<T: hyena_kernels::Scalar>(
     let mut off = 0usize;
     for (tname, shape, data) in tensors {
         if checked_numel(shape) != Some(data.len()) {
-            return Err(ModelError::TensorShape {
-                name: tname.to_string(),
-                expected: shape.to_vec(),
-                got: vec![data.len()],
-            });
+            return Err(ModelError::TensorShape { name: tname.to_string(), expected: shape.to_vec(), got: vec![data.len()] });
         }
         let end = off + data.len() * size;
-        header.insert(
-            tname.to_string(),
-            serde_json::json!({ "dtype": name, "shape": shape, "data_offsets": [off, end] }),
-        );
+        header.insert(tname.to_string(), serde_json::json!({ "dtype": name, "shape": shape, "data_offsets": [off, end] }));
         off = end;
         let mut crc = crc32fast::Hasher::new();
         for block in data.chunks(block_len) {
@@ -810,16 +584,9 @@ pub fn save_floats<T: hyena_kernels::Scalar>(
     }
     let mut meta = metadata.clone();
     sums.insert(META_CHECKSUM_KEY.into(), metadata_crc(&meta));
-    meta.insert(
-        CHECKSUMS_KEY.into(),
-        serde_json::to_string(&sums).map_err(|e| ModelError::Config(e.to_string()))?,
-    );
-    header.insert(
-        "__metadata__".into(),
-        serde_json::to_value(&meta).map_err(|e| ModelError::Config(e.to_string()))?,
-    );
-    let mut hb = serde_json::to_vec(&serde_json::Value::Object(header))
-        .map_err(|e| ModelError::Config(e.to_string()))?;
+    meta.insert(CHECKSUMS_KEY.into(), serde_json::to_string(&sums).map_err(|e| ModelError::Config(e.to_string()))?);
+    header.insert("__metadata__".into(), serde_json::to_value(&meta).map_err(|e| ModelError::Config(e.to_string()))?);
+    let mut hb = serde_json::to_vec(&serde_json::Value::Object(header)).map_err(|e| ModelError::Config(e.to_string()))?;
     hb.resize(hb.len().next_multiple_of(8), b' ');
     write_atomic_with(path, |file| {
         let mut f = std::io::BufWriter::with_capacity(8 << 20, file);

@@ -42,9 +42,7 @@ impl TrainRng {
             z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
             z ^ (z >> 31)
         };
-        TrainRng {
-            s: [next(), next(), next(), next()],
-        }
+        TrainRng { s: [next(), next(), next(), next()] }
     }
     /// The next 64 random bits.
     pub fn draw(&mut self) -> u64 {
@@ -71,11 +69,7 @@ impl TrainRng {
     }
     /// The state as text (for checkpoint metadata).
     pub fn state_string(&self) -> String {
-        self.s
-            .iter()
-            .map(|x| format!("{x:016x}"))
-            .collect::<Vec<_>>()
-            .join(":")
+        self.s.iter().map(|x| format!("{x:016x}")).collect::<Vec<_>>().join(":")
     }
     /// Parse [`TrainRng::state_string`].
     pub fn from_state_string(s: &str) -> Result<Self> {
@@ -183,8 +177,7 @@ pub fn optim_group(name: &str, group: ParamGroup) -> OptimGroup {
         ParamGroup::PosEmb => OptimGroup::PosEmb,
         ParamGroup::Default => {
             let leaf = name.rsplit('.').next().unwrap_or("");
-            let norm =
-                name.contains(".norm1.") || name.contains(".norm2.") || name.contains("ln_f.");
+            let norm = name.contains(".norm1.") || name.contains(".norm2.") || name.contains("ln_f.");
             if leaf == "bias" || norm {
                 OptimGroup::NoDecay
             } else {
@@ -208,23 +201,13 @@ impl OptimConfig {
             ("min_lr_ratio", self.min_lr_ratio),
         ];
         if let Some((k, x)) = rates.iter().find(|(_, x)| !x.is_finite() || *x < 0.0) {
-            return Err(ModelError::Config(format!(
-                "optimizer `{k}` must be finite and non-negative, got {x}"
-            )));
+            return Err(ModelError::Config(format!("optimizer `{k}` must be finite and non-negative, got {x}")));
         }
-        if let Some((k, x)) = [("beta1", self.beta1), ("beta2", self.beta2)]
-            .iter()
-            .find(|(_, x)| !(0.0..1.0).contains(x))
-        {
-            return Err(ModelError::Config(format!(
-                "optimizer `{k}` must be in [0, 1), got {x}"
-            )));
+        if let Some((k, x)) = [("beta1", self.beta1), ("beta2", self.beta2)].iter().find(|(_, x)| !(0.0..1.0).contains(x)) {
+            return Err(ModelError::Config(format!("optimizer `{k}` must be in [0, 1), got {x}")));
         }
         if !(self.eps.is_finite() && self.eps > 0.0) {
-            return Err(ModelError::Config(format!(
-                "optimizer `eps` must be positive, got {}",
-                self.eps
-            )));
+            return Err(ModelError::Config(format!("optimizer `eps` must be positive, got {}", self.eps)));
         }
         Ok(())
     }
@@ -247,8 +230,7 @@ impl OptimConfig {
         }
         let span = self.total_steps.saturating_sub(self.warmup_steps).max(1);
         let p = ((step - self.warmup_steps) as f64 / span as f64).min(1.0);
-        self.min_lr_ratio
-            + (1.0 - self.min_lr_ratio) * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
+        self.min_lr_ratio + (1.0 - self.min_lr_ratio) * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
     }
 }
 
@@ -289,12 +271,7 @@ impl<T: Scalar> AdamW<T> {
                 exp_avg_sq.insert(p.name, vec![T::zero(); p.data.len()]);
             }
         }
-        AdamW {
-            cfg,
-            step: 0,
-            exp_avg,
-            exp_avg_sq,
-        }
+        AdamW { cfg, step: 0, exp_avg, exp_avg_sq }
     }
 
     /// Global L2 norm of the trainable gradients (in f64).
@@ -311,36 +288,19 @@ impl<T: Scalar> AdamW<T> {
 
     /// One update (PyTorch `AdamW` semantics: decoupled weight decay `p -= lr·wd·p`, then the Adam
     /// step with bias correction), after clipping the gradients to `grad_clip` global norm.
-    pub fn step<M: Mixer<T>>(
-        &mut self,
-        model: &mut HyenaLm<T, M>,
-        grads: &HyenaLm<T, M>,
-    ) -> Result<StepInfo> {
+    pub fn step<M: Mixer<T>>(&mut self, model: &mut HyenaLm<T, M>, grads: &HyenaLm<T, M>) -> Result<StepInfo> {
         let norm = Self::grad_norm(grads);
         if !norm.is_finite() {
-            return Err(ModelError::NonFinite {
-                name: "gradient global norm".into(),
-                index: 0,
-            });
+            return Err(ModelError::NonFinite { name: "gradient global norm".into(), index: 0 });
         }
         // torch.nn.utils.clip_grad_norm_: coefficient max_norm / (norm + 1e-6), applied when < 1.
-        let coef = if self.cfg.grad_clip > 0.0 {
-            self.cfg.grad_clip / (norm + 1e-6)
-        } else {
-            1.0
-        };
+        let coef = if self.cfg.grad_clip > 0.0 { self.cfg.grad_clip / (norm + 1e-6) } else { 1.0 };
         let clip = coef.min(1.0);
         let factor = self.cfg.lr_factor(self.step);
         // The bias corrections 1 − βᵗ need t ≥ 1 exactly: a step count that wraps would divide by 0.
-        let next = self
-            .step
-            .checked_add(1)
-            .and_then(|t| i32::try_from(t).ok().map(|ti| (t, ti)));
+        let next = self.step.checked_add(1).and_then(|t| i32::try_from(t).ok().map(|ti| (t, ti)));
         let Some((next, t)) = next else {
-            return Err(ModelError::Config(format!(
-                "optimizer step {} is past the supported 2^31 − 1 updates",
-                self.step
-            )));
+            return Err(ModelError::Config(format!("optimizer step {} is past the supported 2^31 − 1 updates", self.step)));
         };
         self.step = next;
         let (b1, b2, eps) = (self.cfg.beta1, self.cfg.beta2, self.cfg.eps);
@@ -348,43 +308,23 @@ impl<T: Scalar> AdamW<T> {
         let bc2 = 1.0 - b2.powi(t);
         let gparams = grads.params();
         if gparams.len() != model.params().len() {
-            return Err(ModelError::Config(
-                "gradients and model have different parameter lists".into(),
-            ));
+            return Err(ModelError::Config("gradients and model have different parameter lists".into()));
         }
         for (p, g) in model.params_mut().into_iter().zip(gparams) {
             if p.kind != ParamKind::Trainable {
                 continue;
             }
             if g.name != p.name || g.data.len() != p.data.len() {
-                return Err(ModelError::TensorShape {
-                    name: format!("gradient of {}", p.name),
-                    expected: p.shape.clone(),
-                    got: g.shape.clone(),
-                });
+                return Err(ModelError::TensorShape { name: format!("gradient of {}", p.name), expected: p.shape.clone(), got: g.shape.clone() });
             }
             let (base_lr, wd) = self.cfg.group_settings(optim_group(&p.name, p.group));
             let lr = base_lr * factor;
-            let m = self.exp_avg.get_mut(&p.name).ok_or_else(|| {
-                ModelError::MissingTensor(format!("optimizer state exp_avg.{}", p.name))
-            })?;
-            let v = self.exp_avg_sq.get_mut(&p.name).ok_or_else(|| {
-                ModelError::MissingTensor(format!("optimizer state exp_avg_sq.{}", p.name))
-            })?;
+            let m = self.exp_avg.get_mut(&p.name).ok_or_else(|| ModelError::MissingTensor(format!("optimizer state exp_avg.{}", p.name)))?;
+            let v = self.exp_avg_sq.get_mut(&p.name).ok_or_else(|| ModelError::MissingTensor(format!("optimizer state exp_avg_sq.{}", p.name)))?;
             if m.len() != p.data.len() || v.len() != p.data.len() {
-                return Err(ModelError::TensorShape {
-                    name: format!("optimizer state of {}", p.name),
-                    expected: p.shape.clone(),
-                    got: vec![m.len()],
-                });
+                return Err(ModelError::TensorShape { name: format!("optimizer state of {}", p.name), expected: p.shape.clone(), got: vec![m.len()] });
             }
-            for (((x, &gr), mi), vi) in p
-                .data
-                .iter_mut()
-                .zip(g.data)
-                .zip(m.iter_mut())
-                .zip(v.iter_mut())
-            {
+            for (((x, &gr), mi), vi) in p.data.iter_mut().zip(g.data).zip(m.iter_mut()).zip(v.iter_mut()) {
                 let gr = gr.as_f64() * clip;
                 let mut xv = x.as_f64();
                 xv *= 1.0 - lr * wd;
@@ -397,10 +337,7 @@ impl<T: Scalar> AdamW<T> {
                 *x = T::lit(xv);
             }
         }
-        Ok(StepInfo {
-            grad_norm: norm,
-            lr: self.cfg.lr * factor,
-        })
+        Ok(StepInfo { grad_norm: norm, lr: self.cfg.lr * factor })
     }
 }
 
@@ -437,21 +374,13 @@ impl<T: Scalar, M: Mixer<T>> TrainState<T, M> {
     /// checkpoint stays the last good one. The file carries a CRC-32 of every tensor, which
     /// [`TrainState::load`] verifies.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let not_written = |name: String, index: usize| ModelError::CheckpointNotWritten {
-            path: path.display().to_string(),
-            step: self.opt.step,
-            name,
-            index,
-        };
+        let not_written = |name: String, index: usize| ModelError::CheckpointNotWritten { path: path.display().to_string(), step: self.opt.step, name, index };
         for p in self.model.params() {
             if let Some(i) = p.data.iter().position(|x| !x.as_f64().is_finite()) {
                 return Err(not_written(p.name, i));
             }
         }
-        for (which, map) in [
-            ("exp_avg", &self.opt.exp_avg),
-            ("exp_avg_sq", &self.opt.exp_avg_sq),
-        ] {
+        for (which, map) in [("exp_avg", &self.opt.exp_avg), ("exp_avg_sq", &self.opt.exp_avg_sq)] {
             for (n, v) in map {
                 if let Some(i) = v.iter().position(|x| !x.as_f64().is_finite()) {
                     return Err(not_written(format!("optim.{which}.{n}"), i));
@@ -461,53 +390,25 @@ impl<T: Scalar, M: Mixer<T>> TrainState<T, M> {
         let mut f = TensorFile::default();
         self.model.export(&mut f, "", false);
         for (n, m) in &self.opt.exp_avg {
-            let shape = self
-                .model
-                .params()
-                .into_iter()
-                .find(|p| &p.name == n)
-                .map(|p| p.shape)
-                .unwrap_or(vec![m.len()]);
-            f.insert_float(
-                format!("optim.exp_avg.{n}"),
-                shape.clone(),
-                m.iter().map(|x| x.as_f64()).collect(),
-            );
-            let v = self.opt.exp_avg_sq.get(n).ok_or_else(|| {
-                ModelError::MissingTensor(format!("optimizer state exp_avg_sq.{n}"))
-            })?;
-            f.insert_float(
-                format!("optim.exp_avg_sq.{n}"),
-                shape,
-                v.iter().map(|x| x.as_f64()).collect(),
-            );
+            let shape = self.model.params().into_iter().find(|p| &p.name == n).map(|p| p.shape).unwrap_or(vec![m.len()]);
+            f.insert_float(format!("optim.exp_avg.{n}"), shape.clone(), m.iter().map(|x| x.as_f64()).collect());
+            let v = self.opt.exp_avg_sq.get(n).ok_or_else(|| ModelError::MissingTensor(format!("optimizer state exp_avg_sq.{n}")))?;
+            f.insert_float(format!("optim.exp_avg_sq.{n}"), shape, v.iter().map(|x| x.as_f64()).collect());
         }
-        let ser = |e: serde_json::Error| {
-            ModelError::Config(format!("serialising checkpoint metadata: {e}"))
-        };
+        let ser = |e: serde_json::Error| ModelError::Config(format!("serialising checkpoint metadata: {e}"));
         f.metadata.insert("kind".into(), META_KIND.into());
-        f.metadata.insert(
-            "config".into(),
-            serde_json::to_string(&self.model.cfg).map_err(ser)?,
-        );
-        f.metadata.insert(
-            "optim".into(),
-            serde_json::to_string(&self.opt.cfg).map_err(ser)?,
-        );
+        f.metadata.insert("config".into(), serde_json::to_string(&self.model.cfg).map_err(ser)?);
+        f.metadata.insert("optim".into(), serde_json::to_string(&self.opt.cfg).map_err(ser)?);
         f.metadata.insert("step".into(), self.opt.step.to_string());
-        f.metadata
-            .insert("rng_state".into(), self.rng.state_string());
+        f.metadata.insert("rng_state".into(), self.rng.state_string());
         f.metadata.insert("dtype".into(), T::NAME.into());
         for (k, v) in &self.extra {
             f.metadata.insert(format!("extra.{k}"), v.clone());
         }
-        let dtype = if T::NAME == "f32" {
-            safetensors::Dtype::F32
-        } else {
-            safetensors::Dtype::F64
-        };
+        let dtype = if T::NAME == "f32" { safetensors::Dtype::F32 } else { safetensors::Dtype::F64 };
         f.save(path, dtype)
     }
+
 }
 
 impl<T: Scalar> TrainState<T> {
@@ -522,67 +423,35 @@ impl<T: Scalar> TrainState<T> {
 
     /// [`TrainState::load`] from a file already read; `origin` names it in errors.
     pub fn from_tensor_file(f: &TensorFile, origin: &str) -> Result<Self> {
-        let meta = |k: &str| {
-            f.metadata.get(k).ok_or_else(|| {
-                ModelError::Config(format!("{origin}: checkpoint metadata lacks `{k}`"))
-            })
-        };
+        let meta = |k: &str| f.metadata.get(k).ok_or_else(|| ModelError::Config(format!("{origin}: checkpoint metadata lacks `{k}`")));
         if meta("kind")? != META_KIND {
-            return Err(ModelError::Config(format!(
-                "{origin}: not a hyena training checkpoint"
-            )));
+            return Err(ModelError::Config(format!("{origin}: not a hyena training checkpoint")));
         }
         // Checksums were verified while reading; a checkpoint without them cannot be trusted.
         if !f.has_checksums() {
-            return Err(ModelError::Config(format!(
-                "{origin}: checkpoint metadata lacks `{}`",
-                crate::tensors::CHECKSUMS_KEY
-            )));
+            return Err(ModelError::Config(format!("{origin}: checkpoint metadata lacks `{}`", crate::tensors::CHECKSUMS_KEY)));
         }
         if meta("dtype")? != T::NAME {
-            return Err(ModelError::Config(format!(
-                "{origin}: checkpoint is {}, this run is {}",
-                meta("dtype")?,
-                T::NAME
-            )));
+            return Err(ModelError::Config(format!("{origin}: checkpoint is {}, this run is {}", meta("dtype")?, T::NAME)));
         }
-        let cfg_json: serde_json::Value = serde_json::from_str(meta("config")?)
-            .map_err(|e| ModelError::Config(format!("{origin}: metadata `config`: {e}")))?;
+        let cfg_json: serde_json::Value = serde_json::from_str(meta("config")?).map_err(|e| ModelError::Config(format!("{origin}: metadata `config`: {e}")))?;
         let cfg = LmConfig::from_json(&cfg_json)?;
-        let ocfg: OptimConfig = serde_json::from_str(meta("optim")?)
-            .map_err(|e| ModelError::Config(format!("{origin}: metadata `optim`: {e}")))?;
+        let ocfg: OptimConfig = serde_json::from_str(meta("optim")?).map_err(|e| ModelError::Config(format!("{origin}: metadata `optim`: {e}")))?;
         ocfg.validate()?;
-        let step: u64 = meta("step")?.parse().map_err(|_| {
-            ModelError::Config(format!("{origin}: metadata `step` is not an integer"))
-        })?;
+        let step: u64 = meta("step")?.parse().map_err(|_| ModelError::Config(format!("{origin}: metadata `step` is not an integer")))?;
         if i32::try_from(step).is_err() {
-            return Err(ModelError::Config(format!(
-                "{origin}: metadata `step` {step} is past the supported 2^31 − 1 updates"
-            )));
+            return Err(ModelError::Config(format!("{origin}: metadata `step` {step} is past the supported 2^31 − 1 updates")));
         }
         let rng = TrainRng::from_state_string(meta("rng_state")?)?;
         let model = HyenaLm::<T>::from_tensors(f, "", &cfg)?;
-        crate::config::check_declared_sizes(
-            &LmConfig::flatten_json(&cfg_json),
-            &model.cfg.size_fields(),
-            &format!("{origin}: metadata `config`"),
-        )?;
+        crate::config::check_declared_sizes(&LmConfig::flatten_json(&cfg_json), &model.cfg.size_fields(), &format!("{origin}: metadata `config`"))?;
         let mut opt = AdamW::new(ocfg, &model);
         opt.step = step;
-        let shapes: BTreeMap<String, Vec<usize>> = model
-            .params()
-            .into_iter()
-            .map(|p| (p.name, p.shape))
-            .collect();
-        for (which, map) in [
-            ("exp_avg", &mut opt.exp_avg),
-            ("exp_avg_sq", &mut opt.exp_avg_sq),
-        ] {
+        let shapes: BTreeMap<String, Vec<usize>> = model.params().into_iter().map(|p| (p.name, p.shape)).collect();
+        for (which, map) in [("exp_avg", &mut opt.exp_avg), ("exp_avg_sq", &mut opt.exp_avg_sq)] {
             for (n, buf) in map.iter_mut() {
                 let key = format!("optim.{which}.{n}");
-                let shape = shapes
-                    .get(n)
-                    .ok_or_else(|| ModelError::MissingTensor(n.clone()))?;
+                let shape = shapes.get(n).ok_or_else(|| ModelError::MissingTensor(n.clone()))?;
                 let (_, v) = f.float(&key, Some(shape))?;
                 *buf = crate::operator::to_scalar_vec(&key, v)?;
             }
@@ -592,25 +461,12 @@ impl<T: Scalar> TrainState<T> {
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("extra.").map(|k| (k.to_string(), v.clone())))
             .collect();
-        Ok(TrainState {
-            model,
-            opt,
-            rng,
-            extra,
-        })
+        Ok(TrainState { model, opt, rng, extra })
     }
 
     /// The same state with every mixer replaced by `f(mixer)` (e.g. moved onto a device).
-    pub fn map_mixers<N, E>(
-        self,
-        f: impl FnMut(HyenaOperator<T>) -> std::result::Result<N, E>,
-    ) -> std::result::Result<TrainState<T, N>, E> {
-        Ok(TrainState {
-            model: self.model.map_mixers(f)?,
-            opt: self.opt,
-            rng: self.rng,
-            extra: self.extra,
-        })
+    pub fn map_mixers<N, E>(self, f: impl FnMut(HyenaOperator<T>) -> std::result::Result<N, E>) -> std::result::Result<TrainState<T, N>, E> {
+        Ok(TrainState { model: self.model.map_mixers(f)?, opt: self.opt, rng: self.rng, extra: self.extra })
     }
 }
 
@@ -618,30 +474,16 @@ impl<T: Scalar, M: Mixer<T>> TrainState<T, M> {
     /// A fresh state: the optimizer zeroed at step 0, the RNG seeded.
     pub fn new(model: HyenaLm<T, M>, cfg: OptimConfig, seed: u64) -> Self {
         let opt = AdamW::new(cfg, &model);
-        TrainState {
-            model,
-            opt,
-            rng: TrainRng::seed(seed),
-            extra: BTreeMap::new(),
-        }
+        TrainState { model, opt, rng: TrainRng::seed(seed), extra: BTreeMap::new() }
     }
 
     /// One training step on a batch: forward, loss, backward, clipped AdamW update.
     /// Returns the loss (before the update) and what the optimizer did.
-    pub fn train_step(
-        &mut self,
-        ids: &[i64],
-        targets: &[i64],
-        b: usize,
-        l: usize,
-    ) -> Result<(f64, StepInfo)> {
+    pub fn train_step(&mut self, ids: &[i64], targets: &[i64], b: usize, l: usize) -> Result<(f64, StepInfo)> {
         let mut grads = self.model.zeros_like();
         let (loss, _) = self.model.loss_and_grad(ids, targets, b, l, &mut grads)?;
         if !loss.is_finite() {
-            return Err(ModelError::NonFinite {
-                name: "loss".into(),
-                index: 0,
-            });
+            return Err(ModelError::NonFinite { name: "loss".into(), index: 0 });
         }
         let info = self.opt.step(&mut self.model, &grads)?;
         Ok((loss, info))

@@ -24,19 +24,10 @@ fn max_abs(x: &[f64]) -> f64 {
 /// f32 operator: forward/backward shapes and finiteness.
 fn shapes_and_finiteness() -> Res<()> {
     let (b, l, d) = (2usize, 1000usize, 64usize);
-    let cfg = OperatorConfig {
-        d_model: d,
-        l_max: 1024,
-        order: 3,
-        filter_order: 64,
-        emb_dim: 5,
-        ..OperatorConfig::default()
-    };
+    let cfg = OperatorConfig { d_model: d, l_max: 1024, order: 3, filter_order: 64, emb_dim: 5, ..OperatorConfig::default() };
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
     let op = HyenaOperator::<f32>::init(&cfg, &mut rng).map_err(|e| e.to_string())?;
-    let u: Vec<f32> = (0..b * l * d)
-        .map(|_| rng.random_range(-1.0..1.0))
-        .collect();
+    let u: Vec<f32> = (0..b * l * d).map(|_| rng.random_range(-1.0..1.0)).collect();
     let (y, cache) = op.forward(&u, b, l).map_err(|e| e.to_string())?;
     if y.len() != b * l * d {
         return Err(format!("y has {} elements, want {}", y.len(), b * l * d));
@@ -44,19 +35,11 @@ fn shapes_and_finiteness() -> Res<()> {
     if cache.dims() != (b, l) {
         return Err(format!("cache dims {:?}, want {:?}", cache.dims(), (b, l)));
     }
-    let gy: Vec<f32> = (0..b * l * d)
-        .map(|_| rng.random_range(-1.0..1.0))
-        .collect();
+    let gy: Vec<f32> = (0..b * l * d).map(|_| rng.random_range(-1.0..1.0)).collect();
     let mut grads = op.zeros_like();
-    let gu = op
-        .backward(&cache, &gy, &mut grads)
-        .map_err(|e| e.to_string())?;
+    let gu = op.backward(&cache, &gy, &mut grads).map_err(|e| e.to_string())?;
     if gu.len() != u.len() {
-        return Err(format!(
-            "grad_u has {} elements, want {}",
-            gu.len(),
-            u.len()
-        ));
+        return Err(format!("grad_u has {} elements, want {}", gu.len(), u.len()));
     }
     if !y.iter().chain(&gu).all(|v| v.is_finite()) {
         return Err("non-finite value in y or grad_u".into());
@@ -86,14 +69,7 @@ fn shapes_and_finiteness() -> Res<()> {
 /// that receives gradient.
 fn causality() -> Res<()> {
     let (b, l, d) = (1usize, 300usize, 16usize);
-    let cfg = OperatorConfig {
-        d_model: d,
-        l_max: l,
-        order: 2,
-        filter_order: 32,
-        emb_dim: 3,
-        ..OperatorConfig::default()
-    };
+    let cfg = OperatorConfig { d_model: d, l_max: l, order: 2, filter_order: 32, emb_dim: 3, ..OperatorConfig::default() };
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let op = HyenaOperator::<f64>::init(&cfg, &mut rng).map_err(|e| e.to_string())?;
     let u = rand_vec(&mut rng, b * l * d);
@@ -107,25 +83,13 @@ fn causality() -> Res<()> {
     }
     let (y2, _) = op.forward(&u2, b, l).map_err(|e| e.to_string())?;
     let scale = max_abs(&y1).max(1e-300);
-    let before = y1[..t0 * d]
-        .iter()
-        .zip(&y2[..t0 * d])
-        .fold(0.0f64, |a, (p, q)| a.max((p - q).abs()))
-        / scale;
-    let after = y1[t0 * d..]
-        .iter()
-        .zip(&y2[t0 * d..])
-        .fold(0.0f64, |a, (p, q)| a.max((p - q).abs()))
-        / scale;
+    let before = y1[..t0 * d].iter().zip(&y2[..t0 * d]).fold(0.0f64, |a, (p, q)| a.max((p - q).abs())) / scale;
+    let after = y1[t0 * d..].iter().zip(&y2[t0 * d..]).fold(0.0f64, |a, (p, q)| a.max((p - q).abs())) / scale;
     if before > 1e-10 {
-        return Err(format!(
-            "forward is not causal: outputs before t={t0} moved by {before:e} (relative)"
-        ));
+        return Err(format!("forward is not causal: outputs before t={t0} moved by {before:e} (relative)"));
     }
     if after < 1e-6 {
-        return Err(format!(
-            "outputs after t={t0} did not react to the input change ({after:e})"
-        ));
+        return Err(format!("outputs after t={t0} did not react to the input change ({after:e})"));
     }
     // backward: gradient only at position t1 → no gradient flows to inputs after t1
     let t1 = 120;
@@ -135,15 +99,11 @@ fn causality() -> Res<()> {
     }
     let (_, cache) = op.forward(&u, b, l).map_err(|e| e.to_string())?;
     let mut grads = op.zeros_like();
-    let gu = op
-        .backward(&cache, &gy, &mut grads)
-        .map_err(|e| e.to_string())?;
+    let gu = op.backward(&cache, &gy, &mut grads).map_err(|e| e.to_string())?;
     let gscale = max_abs(&gu).max(1e-300);
     let leak = max_abs(&gu[(t1 + 1) * d..]) / gscale;
     if leak > 1e-10 {
-        return Err(format!(
-            "backward is not causal: grad_u after t={t1} is {leak:e} (relative)"
-        ));
+        return Err(format!("backward is not causal: grad_u after t={t1} is {leak:e} (relative)"));
     }
     if max_abs(&gu[..=t1 * d + d - 1]) == 0.0 {
         return Err("grad_u before t1 is zero".into());
@@ -154,14 +114,8 @@ fn causality() -> Res<()> {
 
 /// Runs every check; the failures, by name.
 fn failures() -> Vec<String> {
-    let checks: [(&str, fn() -> Res<()>); 2] = [
-        ("shapes_and_finiteness", shapes_and_finiteness),
-        ("causality", causality),
-    ];
-    checks
-        .into_iter()
-        .filter_map(|(name, f)| f().err().map(|e| format!("FAIL {name}: {e}")))
-        .collect()
+    let checks: [(&str, fn() -> Res<()>); 2] = [("shapes_and_finiteness", shapes_and_finiteness), ("causality", causality)];
+    checks.into_iter().filter_map(|(name, f)| f().err().map(|e| format!("FAIL {name}: {e}"))).collect()
 }
 
 fn main() -> ExitCode {

@@ -36,30 +36,14 @@ fn tc_dft256_matches_rustfft_within_tf32_bounds() {
     for dev in common::devices() {
         let xb = DeviceBuffer::from_host(&dev, &x).unwrap();
         let mut err = [0f64; 2];
-        for (e, (prec, bound)) in err.iter_mut().zip([
-            (TcPrecision::Tf32, 10.0 * U + 1e-5),
-            (TcPrecision::Split3xTf32, 1e-5),
-        ]) {
+        for (e, (prec, bound)) in err.iter_mut().zip([(TcPrecision::Tf32, 10.0 * U + 1e-5), (TcPrecision::Split3xTf32, 1e-5)]) {
             let mut y = common::poisoned::<f32>(&dev, batch * 512);
             tc_dft256(&dev, &xb, y.view_mut(0..batch * 512).unwrap(), batch, prec).unwrap();
             let got = read_checked("tc_dft256 y", &y, batch * 512);
-            *e = common::assert_close(
-                &format!("{} tc_dft256 {prec:?}", dev.name()),
-                &got,
-                &want,
-                bound,
-            );
-            eprintln!(
-                "[measured] {} tc_dft256 {prec:?}: relative L2 error {e:.3e} (bound {bound:.2e})",
-                dev.name()
-            );
+            *e = common::assert_close(&format!("{} tc_dft256 {prec:?}", dev.name()), &got, &want, bound);
+            eprintln!("[measured] {} tc_dft256 {prec:?}: relative L2 error {e:.3e} (bound {bound:.2e})", dev.name());
         }
-        assert!(
-            err[1] * 100.0 < err[0],
-            "3xTF32 ({:.2e}) must be far below 1xTF32 ({:.2e})",
-            err[1],
-            err[0]
-        );
+        assert!(err[1] * 100.0 < err[0], "3xTF32 ({:.2e}) must be far below 1xTF32 ({:.2e})", err[1], err[0]);
     }
     // Bad arguments are typed errors.
     if let Some(dev) = common::devices().first() {

@@ -33,11 +33,6 @@ pub struct SimTestParams {
 impl SimTestParams {
     /// The params blob.
     pub fn bytes(&self) -> Vec<u8> {
-        cudasim::Params::new()
-            .u64(self.x)
-            .u64(self.out)
-            .u64(self.n)
-            .u64(self.aux)
-            .finish()
+        cudasim::Params::new().u64(self.x).u64(self.out).u64(self.n).u64(self.aux).finish()
     }
 }

@@ -31,11 +31,7 @@ struct Buf<'a> {
 }
 impl<'a> Buf<'a> {
     fn from_host(d: &'a SimDevice, v: &[f32]) -> Self {
-        Buf {
-            d,
-            addr: d.upload(v).unwrap(),
-            n: v.len(),
-        }
+        Buf { d, addr: d.upload(v).unwrap(), n: v.len() }
     }
     fn addr(&self) -> u64 {
         self.addr
@@ -52,16 +48,9 @@ fn expect_violation(r: Result<(), SimError>, name: &str, kind: Violation) -> Str
         Err(e) => e,
     };
     let msg = err.to_string();
-    assert_eq!(
-        err.violation(),
-        Some(kind),
-        "kernel `{name}`: wrong error: {msg}"
-    );
+    assert_eq!(err.violation(), Some(kind), "kernel `{name}`: wrong error: {msg}");
     assert!(msg.contains(name), "message must name the kernel: {msg}");
-    assert!(
-        msg.contains(kind.label()),
-        "message must name the violation: {msg}"
-    );
+    assert!(msg.contains(kind.label()), "message must name the violation: {msg}");
     eprintln!("[expected] {msg}");
     msg
 }
@@ -71,9 +60,7 @@ fn registry_lists_every_kernel_with_params_size() {
     let reg = KERNELS.kernels();
     assert_eq!(reg.len(), KERNELS.sources().len());
     for k in KERNELS.sources() {
-        let r = reg
-            .get(k.name)
-            .unwrap_or_else(|| panic!("{} missing from the C++ registry", k.name));
+        let r = reg.get(k.name).unwrap_or_else(|| panic!("{} missing from the C++ registry", k.name));
         assert_eq!(r.params_type, k.params);
         assert_eq!(r.params_type, "SimTestParams");
         assert_eq!(r.params_size, std::mem::size_of::<SimTestParams>());
@@ -88,12 +75,7 @@ fn block_sum_case(order: ThreadOrder, block: u32, blocks: u32, per_block: usize,
     let xb = Buf::from_host(&d, &x);
     let out = Buf::from_host(&d, &vec![f32::NAN; blocks as usize]);
     let aux = Buf::from_host(&d, &vec![f32::NAN; blocks as usize]);
-    let p = SimTestParams {
-        x: xb.addr(),
-        out: out.addr(),
-        n: per_block as u64,
-        aux: aux.addr(),
-    };
+    let p = SimTestParams { x: xb.addr(), out: out.addr(), n: per_block as u64, aux: aux.addr() };
     launch(&d, "simtest_block_sum", cfg(blocks, block, block * 4), p).unwrap();
     let got = out.to_host();
     let cnt = aux.to_host();
@@ -101,11 +83,7 @@ fn block_sum_case(order: ThreadOrder, block: u32, blocks: u32, per_block: usize,
         let chunk = &x[b * per_block..(b + 1) * per_block];
         let want: f64 = chunk.iter().map(|&v| v as f64).sum();
         let pos = chunk.iter().filter(|&&v| v > 0.0).count() as f32;
-        assert!(
-            (got[b] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
-            "block {b}: {} vs {want}",
-            got[b]
-        );
+        assert!((got[b] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()), "block {b}: {} vs {want}", got[b]);
         assert_eq!(cnt[b], pos, "block {b}: positive count");
     }
 }
@@ -125,23 +103,14 @@ fn warp_scan_matches_host() {
     let x = random(n, 4);
     let xb = Buf::from_host(&d, &x);
     let out = Buf::from_host(&d, &vec![f32::NAN; n]);
-    let p = SimTestParams {
-        x: xb.addr(),
-        out: out.addr(),
-        n: n as u64,
-        aux: 0,
-    };
+    let p = SimTestParams { x: xb.addr(), out: out.addr(), n: n as u64, aux: 0 };
     launch(&d, "simtest_scan", cfg(3, 128, 0), p).unwrap();
     let got = out.to_host();
     for b in 0..3 {
         let mut acc = 0.0f64;
         for i in b * 128..((b + 1) * 128).min(n) {
             acc += x[i] as f64;
-            assert!(
-                (got[i] as f64 - acc).abs() < 1e-4,
-                "i={i}: {} vs {acc}",
-                got[i]
-            );
+            assert!((got[i] as f64 - acc).abs() < 1e-4, "i={i}: {} vs {acc}", got[i]);
         }
     }
 }
@@ -156,48 +125,18 @@ fn bug_setup(d: &SimDevice, n: usize) -> (Buf<'_>, Buf<'_>) {
 fn shared_memory_race_is_reported() {
     let d = dev();
     let (x, out) = bug_setup(&d, 64);
-    let p = SimTestParams {
-        x: x.addr(),
-        out: out.addr(),
-        n: 64,
-        aux: 0,
-    };
-    let msg = expect_violation(
-        launch(&d, "simbug_shared_race", cfg(1, 64, 0), p),
-        "simbug_shared_race",
-        Violation::Race,
-    );
-    assert!(
-        msg.contains("static shared memory (a 1024-byte __shared__ variable)"),
-        "{msg}"
-    );
+    let p = SimTestParams { x: x.addr(), out: out.addr(), n: 64, aux: 0 };
+    let msg = expect_violation(launch(&d, "simbug_shared_race", cfg(1, 64, 0), p), "simbug_shared_race", Violation::Race);
+    assert!(msg.contains("static shared memory (a 1024-byte __shared__ variable)"), "{msg}");
     // In reverse order too.
     let r = SimDevice::new(&KERNELS).with_thread_order(ThreadOrder::Reverse);
     let (x, out) = bug_setup(&r, 64);
-    let p = SimTestParams {
-        x: x.addr(),
-        out: out.addr(),
-        n: 64,
-        aux: 0,
-    };
-    expect_violation(
-        launch(&r, "simbug_shared_race", cfg(1, 64, 0), p),
-        "simbug_shared_race",
-        Violation::Race,
-    );
+    let p = SimTestParams { x: x.addr(), out: out.addr(), n: 64, aux: 0 };
+    expect_violation(launch(&r, "simbug_shared_race", cfg(1, 64, 0), p), "simbug_shared_race", Violation::Race);
     // Write-write race on a shared scalar.
     let (x, out) = bug_setup(&d, 64);
-    let p = SimTestParams {
-        x: x.addr(),
-        out: out.addr(),
-        n: 64,
-        aux: 0,
-    };
-    let msg = expect_violation(
-        launch(&d, "simbug_shared_ww", cfg(1, 64, 0), p),
-        "simbug_shared_ww",
-        Violation::Race,
-    );
+    let p = SimTestParams { x: x.addr(), out: out.addr(), n: 64, aux: 0 };
+    let msg = expect_violation(launch(&d, "simbug_shared_ww", cfg(1, 64, 0), p), "simbug_shared_ww", Violation::Race);
     assert!(msg.contains("write-write"), "{msg}");
 }
 
@@ -205,12 +144,7 @@ fn shared_memory_race_is_reported() {
 fn race_free_control_kernel_passes() {
     let d = dev();
     let (x, out) = bug_setup(&d, 64);
-    let p = SimTestParams {
-        x: x.addr(),
-        out: out.addr(),
-        n: 64,
-        aux: 0,
-    };
+    let p = SimTestParams { x: x.addr(), out: out.addr(), n: 64, aux: 0 };
     launch(&d, "simtest_shared_norace", cfg(1, 64, 0), p).unwrap();
     let xs = x.to_host();
     let got = out.to_host();
@@ -223,22 +157,14 @@ fn race_free_control_kernel_passes() {
 fn out_of_bounds_global_write_is_reported() {
     let d = dev();
     let (x, out) = bug_setup(&d, 100);
-    let p = SimTestParams {
-        x: x.addr(),
-        out: out.addr(),
-        n: 100,
-        aux: 0,
-    };
+    let p = SimTestParams { x: x.addr(), out: out.addr(), n: 100, aux: 0 };
     let msg = expect_violation(
         launch(&d, "simbug_oob_global", cfg(1, 128, 0), p),
         "simbug_oob_global",
         Violation::OutOfBoundsGlobal,
     );
     assert!(msg.contains("write"), "{msg}");
-    assert!(
-        msg.contains("0 bytes past the end of the 400-byte allocation"),
-        "{msg}"
-    );
+    assert!(msg.contains("0 bytes past the end of the 400-byte allocation"), "{msg}");
     // The bad write was not performed: the device is still usable and the data intact.
     assert_eq!(out.to_host().len(), 100);
 }
@@ -247,34 +173,20 @@ fn out_of_bounds_global_write_is_reported() {
 fn out_of_bounds_shared_writes_are_reported() {
     let d = dev();
     let (x, out) = bug_setup(&d, 64);
-    let p = SimTestParams {
-        x: x.addr(),
-        out: out.addr(),
-        n: 64,
-        aux: 0,
-    };
+    let p = SimTestParams { x: x.addr(), out: out.addr(), n: 64, aux: 0 };
     let msg = expect_violation(
         launch(&d, "simbug_oob_shared", cfg(1, 64, 0), p),
         "simbug_oob_shared",
         Violation::OutOfBoundsShared,
     );
-    assert!(
-        msg.contains("static __shared__ write") && msg.contains("thread (63,0,0)"),
-        "{msg}"
-    );
-    assert!(
-        msg.contains("0 bytes past the end of a 256-byte __shared__ variable"),
-        "{msg}"
-    );
+    assert!(msg.contains("static __shared__ write") && msg.contains("thread (63,0,0)"), "{msg}");
+    assert!(msg.contains("0 bytes past the end of a 256-byte __shared__ variable"), "{msg}");
     let msg = expect_violation(
         launch(&d, "simbug_oob_dyn_shared", cfg(1, 64, 64 * 4), p),
         "simbug_oob_dyn_shared",
         Violation::OutOfBoundsShared,
     );
-    assert!(
-        msg.contains("dynamic shared memory write") && msg.contains("byte offset 256"),
-        "{msg}"
-    );
+    assert!(msg.contains("dynamic shared memory write") && msg.contains("byte offset 256"), "{msg}");
     // With one float more of dynamic shared memory the same kernel is in bounds: but it then
     // reads tile[0], which nobody wrote (poisoned NaN), and no error is due.
     launch(&d, "simbug_oob_dyn_shared", cfg(1, 64, 65 * 4), p).unwrap();
@@ -285,12 +197,7 @@ fn out_of_bounds_shared_writes_are_reported() {
 fn barrier_divergence_is_reported() {
     let d = dev();
     let (x, out) = bug_setup(&d, 64);
-    let p = SimTestParams {
-        x: x.addr(),
-        out: out.addr(),
-        n: 40,
-        aux: 0,
-    };
+    let p = SimTestParams { x: x.addr(), out: out.addr(), n: 40, aux: 0 };
     let msg = expect_violation(
         launch(&d, "simbug_barrier_exit", cfg(1, 64, 0), p),
         "simbug_barrier_exit",
@@ -298,19 +205,9 @@ fn barrier_divergence_is_reported() {
     );
     assert!(msg.contains("exited"), "{msg}");
     // With n == blockDim nobody exits early: fine.
-    let p = SimTestParams {
-        x: x.addr(),
-        out: out.addr(),
-        n: 64,
-        aux: 0,
-    };
+    let p = SimTestParams { x: x.addr(), out: out.addr(), n: 64, aux: 0 };
     launch(&d, "simbug_barrier_exit", cfg(1, 64, 0), p).unwrap();
-    let p = SimTestParams {
-        x: x.addr(),
-        out: out.addr(),
-        n: 64,
-        aux: 0,
-    };
+    let p = SimTestParams { x: x.addr(), out: out.addr(), n: 64, aux: 0 };
     let msg = expect_violation(
         launch(&d, "simbug_barrier_split", cfg(1, 64, 0), p),
         "simbug_barrier_split",
@@ -323,12 +220,7 @@ fn barrier_divergence_is_reported() {
 fn warp_collective_with_exited_lanes_is_reported() {
     let d = dev();
     let (x, out) = bug_setup(&d, 64);
-    let p = SimTestParams {
-        x: x.addr(),
-        out: out.addr(),
-        n: 64,
-        aux: 0,
-    };
+    let p = SimTestParams { x: x.addr(), out: out.addr(), n: 64, aux: 0 };
     let msg = expect_violation(
         launch(&d, "simbug_shfl_exited", cfg(1, 64, 0), p),
         "simbug_shfl_exited",
@@ -340,60 +232,32 @@ fn warp_collective_with_exited_lanes_is_reported() {
         "simbug_shfl_vs_barrier",
         Violation::WarpDivergence,
     );
-    assert!(
-        msg.contains("deadlock")
-            && msg.contains("__syncthreads")
-            && msg.contains("__shfl_xor_sync"),
-        "{msg}"
-    );
+    assert!(msg.contains("deadlock") && msg.contains("__syncthreads") && msg.contains("__shfl_xor_sync"), "{msg}");
 }
 
 #[test]
 fn launch_arguments_are_checked_before_running() {
     let d = dev();
     let (x, out) = bug_setup(&d, 64);
-    let p = SimTestParams {
-        x: x.addr(),
-        out: out.addr(),
-        n: 64,
-        aux: 0,
-    };
-    assert!(matches!(
-        launch(&d, "no_such_kernel", cfg(1, 64, 0), p),
-        Err(SimError::KernelNotBuilt(_))
-    ));
+    let p = SimTestParams { x: x.addr(), out: out.addr(), n: 64, aux: 0 };
+    assert!(matches!(launch(&d, "no_such_kernel", cfg(1, 64, 0), p), Err(SimError::KernelNotBuilt(_))));
     let bytes = p.bytes();
     assert!(matches!(
         d.launch("simtest_shared_norace", &cfg(1, 64, 0), &bytes[..16]),
-        Err(SimError::Params {
-            expected: 32,
-            got: 16,
-            ..
-        })
+        Err(SimError::Params { expected: 32, got: 16, .. })
     ));
     assert!(matches!(
         launch(&d, "simtest_shared_norace", cfg(1, 64, 228 * 1024), p),
         Err(SimError::SharedMemory { requested, limit, .. }) if requested == 228 * 1024 && limit == 227 * 1024
     ));
-    assert!(matches!(
-        launch(&d, "simtest_shared_norace", cfg(1, 1025, 0), p),
-        Err(SimError::InvalidLaunch { .. })
-    ));
-    assert!(matches!(
-        launch(&d, "simtest_shared_norace", cfg(0, 64, 0), p),
-        Err(SimError::InvalidLaunch { .. })
-    ));
+    assert!(matches!(launch(&d, "simtest_shared_norace", cfg(1, 1025, 0), p), Err(SimError::InvalidLaunch { .. })));
+    assert!(matches!(launch(&d, "simtest_shared_norace", cfg(0, 64, 0), p), Err(SimError::InvalidLaunch { .. })));
     let small = SimDevice::new(&KERNELS).with_max_shared_bytes(1024);
     assert_eq!(small.max_shared_bytes(), 1024);
     // A params struct pointing at memory of another device is caught as an invalid address.
     let other = dev();
     let (x2, _o2) = bug_setup(&other, 64);
-    let p = SimTestParams {
-        x: x2.addr(),
-        out: out.addr(),
-        n: 64,
-        aux: 0,
-    };
+    let p = SimTestParams { x: x2.addr(), out: out.addr(), n: 64, aux: 0 };
     expect_violation(
         launch(&d, "simtest_shared_norace", cfg(1, 64, 0), p),
         "simtest_shared_norace",
@@ -408,12 +272,7 @@ fn a_shared_memory_request_the_host_cannot_hold_is_a_typed_error() {
     // (that would abort the process): it comes back as SimError::OutOfMemory.
     let d = SimDevice::new(&KERNELS).with_max_shared_bytes(usize::MAX);
     let (x, out) = bug_setup(&d, 64);
-    let p = SimTestParams {
-        x: x.addr(),
-        out: out.addr(),
-        n: 64,
-        aux: 0,
-    };
+    let p = SimTestParams { x: x.addr(), out: out.addr(), n: 64, aux: 0 };
     let r = launch(&d, "simtest_shared_norace", cfg(1, 64, u32::MAX), p);
     match r {
         Err(SimError::OutOfMemory(m)) => assert!(m.contains("simtest_shared_norace"), "{m}"),
@@ -430,18 +289,9 @@ fn copies_are_bounds_checked() {
     let d = dev();
     let b = d.alloc(40).unwrap();
     let mut host = vec![0u8; 44];
-    assert!(matches!(
-        d.copy_dtoh(b, &mut host),
-        Err(SimError::Buffer { .. })
-    ));
-    assert!(matches!(
-        d.copy_htod(&host, b + 4),
-        Err(SimError::Buffer { .. })
-    ));
-    assert!(matches!(
-        d.copy_dtod(b, 0x10, 4),
-        Err(SimError::Buffer { .. })
-    ));
+    assert!(matches!(d.copy_dtoh(b, &mut host), Err(SimError::Buffer { .. })));
+    assert!(matches!(d.copy_htod(&host, b + 4), Err(SimError::Buffer { .. })));
+    assert!(matches!(d.copy_dtod(b, 0x10, 4), Err(SimError::Buffer { .. })));
     d.copy_htod(&host[..40], b).unwrap();
     assert_eq!(d.download::<f32>(b, 10).unwrap(), vec![0.0f32; 10]);
     assert!(d.free(b));
@@ -480,19 +330,13 @@ fn a_free_during_a_copy_waits_or_fails_never_uses_freed_memory() {
             }
         });
         match res {
-            Ok(()) if round % 2 == 0 => assert!(
-                back.iter().all(|&b| b == 0x5a),
-                "round {round}: a copy read freed memory"
-            ),
+            Ok(()) if round % 2 == 0 => assert!(back.iter().all(|&b| b == 0x5a), "round {round}: a copy read freed memory"),
             Ok(()) => {}
             Err(SimError::Buffer { .. }) => {} // the free won the lock: the copy was refused
             Err(e) => panic!("round {round}: unexpected error {e}"),
         }
         // Freed now, whoever won: every later use is refused.
-        assert!(matches!(
-            d.copy_dtoh(addr, &mut back[..4]),
-            Err(SimError::Buffer { .. })
-        ));
+        assert!(matches!(d.copy_dtoh(addr, &mut back[..4]), Err(SimError::Buffer { .. })));
     }
     assert_eq!(d.live_allocations(), 0);
 }
@@ -504,22 +348,14 @@ fn global_memory_races_are_reported() {
         let x = Buf::from_host(&d, &random(4 * 64, 5));
         let out = Buf::from_host(&d, &vec![f32::NAN; 64]);
         let aux = Buf::from_host(&d, &vec![f32::NAN; 64]);
-        let p = SimTestParams {
-            x: x.addr(),
-            out: out.addr(),
-            n: 64,
-            aux: aux.addr(),
-        };
+        let p = SimTestParams { x: x.addr(), out: out.addr(), n: 64, aux: aux.addr() };
         // Every block writes the same outputs.
         let msg = expect_violation(
             launch(&d, "simbug_global_blocks_ww", cfg(4, 64, 0), p),
             "simbug_global_blocks_ww",
             Violation::Race,
         );
-        assert!(
-            msg.contains("write-write between blocks") && msg.contains("global memory"),
-            "{msg}"
-        );
+        assert!(msg.contains("write-write between blocks") && msg.contains("global memory"), "{msg}");
         // One block alone is fine.
         launch(&d, "simbug_global_blocks_ww", cfg(1, 64, 0), p).unwrap();
         // Intra-block: write then read a neighbour's output without a barrier.
@@ -539,12 +375,7 @@ fn global_atomics_from_every_block_are_not_a_race() {
     let xs = random(n, 6);
     let x = Buf::from_host(&d, &xs);
     let out = Buf::from_host(&d, &[0.0f32]);
-    let p = SimTestParams {
-        x: x.addr(),
-        out: out.addr(),
-        n: n as u64,
-        aux: 0,
-    };
+    let p = SimTestParams { x: x.addr(), out: out.addr(), n: n as u64, aux: 0 };
     launch(&d, "simtest_global_atomic_sum", cfg(3, 64, 0), p).unwrap();
     let want: f64 = xs.iter().map(|&v| v as f64).sum();
     let got = out.to_host()[0] as f64;
@@ -555,12 +386,7 @@ fn global_atomics_from_every_block_are_not_a_race() {
 fn warp_synchronous_shared_memory_needs_syncwarp() {
     let d = dev();
     let (x, out) = bug_setup(&d, 64);
-    let p = SimTestParams {
-        x: x.addr(),
-        out: out.addr(),
-        n: 64,
-        aux: 0,
-    };
+    let p = SimTestParams { x: x.addr(), out: out.addr(), n: 64, aux: 0 };
     launch(&d, "simtest_warp_exchange", cfg(1, 64, 0), p).unwrap();
     let xs = x.to_host();
     let got = out.to_host();
@@ -597,24 +423,12 @@ fn cuda_idioms_match_host_computation() {
     let xs = random(n, 7);
     let x = Buf::from_host(&d, &xs);
     let out = Buf::from_host(&d, &vec![f32::NAN; 16 * n]);
-    let p = SimTestParams {
-        x: x.addr(),
-        out: out.addr(),
-        n: n as u64,
-        aux: 0,
-    };
-    let c = LaunchConfig {
-        grid: [gx as u32, gy as u32, 1],
-        block: [bx as u32, by as u32, 1],
-        shared_bytes: 0,
-    };
+    let p = SimTestParams { x: x.addr(), out: out.addr(), n: n as u64, aux: 0 };
+    let c = LaunchConfig { grid: [gx as u32, gy as u32, 1], block: [bx as u32, by as u32, 1], shared_bytes: 0 };
     launch(&d, "simtest_idioms", c, p).unwrap();
     let got = out.to_host();
     let close = |g: f32, w: f64, tol: f64, what: &str| {
-        assert!(
-            (g as f64 - w).abs() <= tol * (1.0 + w.abs()),
-            "{what}: got {g}, want {w}"
-        );
+        assert!((g as f64 - w).abs() <= tol * (1.0 + w.abs()), "{what}: got {g}, want {w}");
     };
     for g in 0..n {
         let blk = g / nt;
@@ -629,32 +443,16 @@ fn cuda_idioms_match_host_computation() {
         close(o[2], 1.0 / (1.0 + vd * vd).sqrt(), 1e-6, "rsqrtf");
         close(o[3], vd / 3.0, 1e-6, "fdividef");
         close(o[4], vd * 2.0 + 1.0, 1e-6, "fmaf");
-        let q: f64 = xs[(g / 4) * 4..(g / 4) * 4 + 4]
-            .iter()
-            .map(|&t| t as f64)
-            .sum();
+        let q: f64 = xs[(g / 4) * 4..(g / 4) * 4 + 4].iter().map(|&t| t as f64).sum();
         close(o[5], q, 1e-6, "float4");
         let h = |t: f32| f16::from_f32(t).to_f32();
         let hm = h(h(v) * h(v)) as f64 + h(h(2.0 * v) * h(2.0 * v)) as f64;
         close(o[6], hm, 1e-3, "half2");
         assert_eq!(o[7], bf16::from_f32(v).to_f32(), "bf16 round trip");
-        close(
-            o[8],
-            vd + xs[warp_base + (lane ^ 1)] as f64,
-            1e-6,
-            "shfl_xor double",
-        );
-        let down = if lane % 8 + 1 < 8 {
-            xs[warp_base + lane + 1]
-        } else {
-            v
-        };
+        close(o[8], vd + xs[warp_base + (lane ^ 1)] as f64, 1e-6, "shfl_xor double");
+        let down = if lane % 8 + 1 < 8 { xs[warp_base + lane + 1] } else { v };
         assert_eq!(o[9], down, "shfl_down width 8, lane {lane}");
-        let up = if lane % 16 >= 3 {
-            xs[warp_base + lane - 3]
-        } else {
-            v
-        };
+        let up = if lane % 16 >= 3 { xs[warp_base + lane - 3] } else { v };
         assert_eq!(o[10], up, "shfl_up width 16, lane {lane}");
         let idx = (lane / 8) * 8 + (lane + 5) % 8;
         assert_eq!(o[11], xs[warp_base + idx], "shfl idx width 8, lane {lane}");
@@ -664,26 +462,12 @@ fn cuda_idioms_match_host_computation() {
         assert_eq!(o[12], (pos + 100 * any + 1000) as f32, "ballot/any/all");
         assert_eq!(o[13], 496.0, "reduce_add");
         let l = lane as u32;
-        let bits = l.count_ones() as i64
-            + if l == 0 {
-                0
-            } else {
-                l.trailing_zeros() as i64 + 1
-            }
-            + (l.reverse_bits() >> 27) as i64;
-        assert_eq!(
-            o[14],
-            ((l.min(7) + l.max(3)) as i64 + bits) as f32,
-            "int intrinsics, lane {lane}"
-        );
+        let bits = l.count_ones() as i64 + if l == 0 { 0 } else { l.trailing_zeros() as i64 + 1 } + (l.reverse_bits() >> 27) as i64;
+        assert_eq!(o[14], ((l.min(7) + l.max(3)) as i64 + bits) as f32, "int intrinsics, lane {lane}");
         let block = &xs[blk * nt..(blk + 1) * nt];
         let bmax = block.iter().map(|&t| (t * 1000.0) as i32).max().unwrap();
         let big = block.iter().any(|&t| t > 0.99) as i32;
-        assert_eq!(
-            o[15],
-            bmax as f32 + 10000.0 * big as f32 + 100000.0,
-            "atomicMax / syncthreads_or/and"
-        );
+        assert_eq!(o[15], bmax as f32 + 10000.0 * big as f32 + 100000.0, "atomicMax / syncthreads_or/and");
     }
 }
 
@@ -692,22 +476,13 @@ fn shared_arrays_of_half_types_work() {
     use half::{bf16, f16};
     let d = dev();
     let (x, out) = bug_setup(&d, 64);
-    let p = SimTestParams {
-        x: x.addr(),
-        out: out.addr(),
-        n: 64,
-        aux: 0,
-    };
+    let p = SimTestParams { x: x.addr(), out: out.addr(), n: 64, aux: 0 };
     launch(&d, "simtest_half_shared", cfg(1, 64, 0), p).unwrap();
     let xs = x.to_host();
     let got = out.to_host();
     for t in 0..64 {
         let v = xs[63 - t];
-        assert_eq!(
-            got[t],
-            f16::from_f32(v).to_f32() + bf16::from_f32(v).to_f32(),
-            "t={t}"
-        );
+        assert_eq!(got[t], f16::from_f32(v).to_f32() + bf16::from_f32(v).to_f32(), "t={t}");
     }
 }
 
@@ -715,17 +490,8 @@ fn shared_arrays_of_half_types_work() {
 fn trap_is_reported() {
     let d = dev();
     let (x, out) = bug_setup(&d, 64);
-    let p = SimTestParams {
-        x: x.addr(),
-        out: out.addr(),
-        n: 64,
-        aux: 0,
-    };
-    let msg = expect_violation(
-        launch(&d, "simbug_trap", cfg(1, 64, 0), p),
-        "simbug_trap",
-        Violation::Trap,
-    );
+    let p = SimTestParams { x: x.addr(), out: out.addr(), n: 64, aux: 0 };
+    let msg = expect_violation(launch(&d, "simbug_trap", cfg(1, 64, 0), p), "simbug_trap", Violation::Trap);
     assert!(msg.contains("thread (3,0,0)"), "{msg}");
     // The simulator is usable afterwards.
     launch(&d, "simtest_shared_norace", cfg(1, 64, 0), p).unwrap();
@@ -734,11 +500,7 @@ fn trap_is_reported() {
 /// Resident set size of this process in bytes (`/proc/self/statm`, second field, in pages).
 fn rss_bytes() -> u64 {
     let s = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
-    let pages: u64 = s
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .expect("statm field 2");
+    let pages: u64 = s.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("statm field 2");
     pages * 4096
 }
 
@@ -756,12 +518,7 @@ fn lazy_allocations_cost_only_the_pages_touched() {
     let xs = random(64, 21);
     let xb: Vec<u8> = xs.iter().flat_map(|v| v.to_ne_bytes()).collect();
     d.copy_htod(&xb, x + off).unwrap();
-    let p = SimTestParams {
-        x: x + off,
-        out: out + off,
-        n: 64,
-        aux: 0,
-    };
+    let p = SimTestParams { x: x + off, out: out + off, n: 64, aux: 0 };
     launch(&d, "simtest_shared_norace", cfg(1, 64, 0), p).unwrap();
     let got: Vec<f32> = d.download(out + off, 64).unwrap();
     for t in 0..64 {
@@ -772,10 +529,7 @@ fn lazy_allocations_cost_only_the_pages_touched() {
     // A filled allocation would have made 2 GiB resident; the touched pages are a few KiB (other
     // tests of this binary run meanwhile, hence the generous bound).
     let grown = rss_bytes().saturating_sub(before);
-    assert!(
-        grown < 256 << 20,
-        "2 GiB of lazy allocations made {grown} bytes resident"
-    );
+    assert!(grown < 256 << 20, "2 GiB of lazy allocations made {grown} bytes resident");
     // Bounds are still checked against the requested size.
     assert!(d.copy_htod(&[0u8; 8], x + GIB as u64 - 4).is_err());
     assert!(d.free(x) && d.free(out));
@@ -787,8 +541,7 @@ fn lazy_allocations_cost_only_the_pages_touched() {
         let big = 64 * GIB;
         let a = d.alloc(big).unwrap();
         d.copy_htod(&7u32.to_ne_bytes(), a).unwrap();
-        d.copy_htod(&9u32.to_ne_bytes(), a + big as u64 - 4)
-            .unwrap();
+        d.copy_htod(&9u32.to_ne_bytes(), a + big as u64 - 4).unwrap();
         assert_eq!(d.download::<u32>(a, 1).unwrap(), vec![7]);
         assert_eq!(d.download::<u32>(a + big as u64 - 4, 1).unwrap(), vec![9]);
         assert!(d.free(a));
@@ -812,24 +565,13 @@ fn tf32_rna(x: f32) -> f64 {
 /// Runs one of the `simtest_mma_*` kernels on random A [16][16], B [16][8], C [16][8] and returns
 /// (D from the kernel, D = A'·B' + C in f64 from the operands as the kernel hands them to the MMA
 /// (`ra`, `rb`), Σ_k |A'_ik B'_kj| + |C_ij| per element for the fp32 summation bound).
-fn mma_case(
-    name: &str,
-    k: usize,
-    ra: fn(f32) -> f64,
-    rb: fn(f32) -> f64,
-    seed: u64,
-) -> (Vec<f32>, Vec<f64>, Vec<f64>) {
+fn mma_case(name: &str, k: usize, ra: fn(f32) -> f64, rb: fn(f32) -> f64, seed: u64) -> (Vec<f32>, Vec<f64>, Vec<f64>) {
     let d = dev();
     let xs = random(512, seed);
     let (a, b, c) = (&xs[..256], &xs[256..384], &xs[384..512]);
     let x = Buf::from_host(&d, &xs);
     let out = Buf::from_host(&d, &[f32::NAN; 128]);
-    let p = SimTestParams {
-        x: x.addr(),
-        out: out.addr(),
-        n: 0,
-        aux: 0,
-    };
+    let p = SimTestParams { x: x.addr(), out: out.addr(), n: 0, aux: 0 };
     launch(&d, name, cfg(1, 32, 0), p).unwrap();
     let (mut want, mut mag) = (vec![0f64; 128], vec![0f64; 128]);
     for i in 0..16 {
@@ -869,10 +611,7 @@ fn warp_mma_matches_host_matrix_product_in_ptx_fragment_layout() {
         // The operand rounding must be the tf32 one: the product of the unrounded fp32 operands
         // differs from D by ~2^-11 relative, hundreds of times the summation bound.
         let (_, exact, _) = mma_case("simtest_mma_tf32", 8, |x| x as f64, |x| x as f64, seed);
-        assert!(
-            mma_excess(&got, &exact, &mag, 8) > 10.0,
-            "tf32 mma: operands were not rounded to tf32"
-        );
+        assert!(mma_excess(&got, &exact, &mag, 8) > 10.0, "tf32 mma: operands were not rounded to tf32");
     }
     let bf = |x: f32| half::bf16::from_f32(x).to_f64();
     let (got, want, mag) = mma_case("simtest_mma_bf16", 16, bf, bf, 13);
@@ -884,19 +623,11 @@ fn warp_mma_matches_host_matrix_product_in_ptx_fragment_layout() {
 fn planted_mma_fragment_layout_bug_is_caught() {
     let (got, want, mag) = mma_case("simtest_mma_tf32_layout_bug", 8, tf32_rna, tf32_trunc, 14);
     let e = mma_excess(&got, &want, &mag, 8);
-    assert!(
-        e > 1e3,
-        "a swapped A fragment must give a wrong product (error {e} × bound)"
-    );
+    assert!(e > 1e3, "a swapped A fragment must give a wrong product (error {e} × bound)");
     // An MMA that half the warp skips is a violation (mma.sync is .aligned).
     let d = dev();
     let (x, out) = bug_setup(&d, 512);
-    let p = SimTestParams {
-        x: x.addr(),
-        out: out.addr(),
-        n: 0,
-        aux: 0,
-    };
+    let p = SimTestParams { x: x.addr(), out: out.addr(), n: 0, aux: 0 };
     let msg = expect_violation(
         launch(&d, "simbug_mma_half_warp", cfg(1, 32, 0), p),
         "simbug_mma_half_warp",

@@ -15,10 +15,7 @@ const FIXTURE: &str = include_str!("../fixtures/micro_sm90.sass");
 /// (a `concat!`, so it serves `const`s and `format!` strings alike).
 macro_rules! kernel_k {
     ($body:literal) => {
-        concat!(
-            "//----- .text.k -----\n.other k,@\"STO_CUDA_ENTRY\"\nk:\n",
-            $body
-        )
+        concat!("//----- .text.k -----\n.other k,@\"STO_CUDA_ENTRY\"\nk:\n", $body)
     };
 }
 
@@ -66,12 +63,7 @@ fn straight() {
     assert_eq!(e.pipe(Pipe::Fp32), 8.0);
     assert_eq!(e.unmatched_instrs, 0);
     // The executed footprint leaves out the unreachable self-branch and NOPs of the listing.
-    let listed = Listing::parse(FIXTURE)
-        .unwrap()
-        .function("micro_straight")
-        .unwrap()
-        .instrs
-        .len();
+    let listed = Listing::parse(FIXTURE).unwrap().function("micro_straight").unwrap().instrs.len();
     assert!(listed > 15, "the fixture lists {listed} instructions");
     assert_eq!(e.executed_instrs(), 15);
 }
@@ -144,14 +136,7 @@ fn divergent() {
     // `if (i & 32)` with 64-thread blocks: warp 0 takes the else branch, warp 1 the then branch;
     // nvcc predicates both sides (0000-0170, 24 instructions, none skipped): 24 per warp, 2 warps.
     // The lines both warps ran once.
-    let both: &[(&[u32], u64)] = &[
-        (&[25], 1),
-        (&[26], 1),
-        (&[27], 1),
-        (&[28], 1),
-        (&[33], 1),
-        (&[34], 1),
-    ];
+    let both: &[(&[u32], u64)] = &[(&[25], 1), (&[26], 1), (&[27], 1), (&[28], 1), (&[33], 1), (&[34], 1)];
     let e = run("micro_divergent", both, 2);
     // Lines 29 and 31 each ran for one of the two warps.
     let mut per = lines(both, 2);
@@ -225,19 +210,7 @@ fn helper_count_splits_over_device_inline_copies() {
         //## File \"h.cu\", line 21\n@P BRA `(.L_b)\n\
         //## File \"h.cu\", line 30\nEXIT\n");
     let l = Listing::parse(text).unwrap();
-    let per = lines_in(
-        "h.cu",
-        &[
-            (&[9], 1),
-            (&[3], 8),
-            (&[10], 4),
-            (&[11], 5),
-            (&[20], 4),
-            (&[21], 5),
-            (&[30], 1),
-        ],
-        1,
-    );
+    let per = lines_in("h.cu", &[(&[9], 1), (&[3], 8), (&[10], 4), (&[11], 5), (&[20], 4), (&[21], 5), (&[30], 1)], 1);
     let e = estimate(&l.functions[0], &per, 1);
     // Hand: S2R 1 + loop a 4 × 3 + loop b 4 × 3 + EXIT 1 = 26.
     assert_eq!(e.total, 26.0);
@@ -265,13 +238,7 @@ fn template_instance_the_host_never_ran_counts_zero() {
         //## File \"h.cu\", line 21\nBRA `(.L_end)\n\
         .L_end:\n//## File \"h.cu\", line 30\nEXIT\n");
     let l = Listing::parse(text).unwrap();
-    let per = vec![
-        exec(&[9], 2),
-        exec(&[3], 2),
-        exec(&[10], 2),
-        exec(&[11], 2),
-        exec(&[30], 2),
-    ];
+    let per = vec![exec(&[9], 2), exec(&[3], 2), exec(&[10], 2), exec(&[11], 2), exec(&[30], 2)];
     let e = estimate(&l.functions[0], &per, 2);
     assert_eq!(e.total, 16.0);
     // The compact form keeps the target list.
@@ -319,13 +286,7 @@ fn copies_without_a_remainder_loop_leave_the_line_to_its_other_blocks() {
         .L_b:\n//## File \"h.cu\", line 11\nLEA\nSTS\nLEA\nSTS\n//## File \"h.cu\", line 13\n@P BRA `(.L_a)\n\
         //## File \"h.cu\", line 30\nEXIT\n");
     let l = Listing::parse(text).unwrap();
-    let per = vec![
-        exec(&[9], 1),
-        exec(&[10], 4),
-        exec(&[11], 8),
-        exec(&[13], 4),
-        exec(&[30], 1),
-    ];
+    let per = vec![exec(&[9], 1), exec(&[10], 4), exec(&[11], 8), exec(&[13], 4), exec(&[30], 1)];
     assert_eq!(estimate(&l.functions[0], &per, 1).total, 34.0);
 }
 
@@ -344,27 +305,18 @@ fn unrolled_copies_in_blocks_of_their_own_share_the_line() {
         )
     };
     let text = format!(
-        kernel_k!(
-            "\
+        kernel_k!("\
         //## File \"h.cu\", line 9\nS2R\n\
         .L_loop:\n//## File \"h.cu\", line 10\nIADD3\n{}{}{}{}\
         //## File \"h.cu\", line 13\nISETP\n@P BRA `(.L_loop)\n\
-        //## File \"h.cu\", line 30\nEXIT\n"
-        ),
+        //## File \"h.cu\", line 30\nEXIT\n"),
         copy(1),
         copy(2),
         copy(3),
         copy(4)
     );
     let l = Listing::parse(&text).unwrap();
-    let per = vec![
-        exec(&[9], 1),
-        exec(&[10], 2),
-        exec(&[11], 8),
-        exec(&[12], 8),
-        exec(&[13], 2),
-        exec(&[30], 1),
-    ];
+    let per = vec![exec(&[9], 1), exec(&[10], 2), exec(&[11], 8), exec(&[12], 8), exec(&[13], 2), exec(&[30], 1)];
     let e = estimate(&l.functions[0], &per, 1);
     assert_eq!(e.total, 40.0, "{:?}", e.per_instr);
     // Each copy's load runs once per trip.
@@ -449,37 +401,16 @@ fn straight_block_reached_by_half_the_warps_counts_the_warps_that_reach_it() {
     // EXIT 4 = 28. The old rule took the block's count from its most executed line, line 12
     // (8 = 4 trips × 2 warps, capped at the 4 warps): 12 + 24 + 4 = 40.
     let l = Listing::parse(HALF_ACT).unwrap();
-    let per = vec![
-        exec(&[9], 4),
-        exec(&[10], 4),
-        exec(&[11], 2),
-        exec(&[5, 12], 8),
-        exec(&[12], 2),
-        exec(&[13], 2),
-        exec(&[30], 4),
-    ];
+    let per = vec![exec(&[9], 4), exec(&[10], 4), exec(&[11], 2), exec(&[5, 12], 8), exec(&[12], 2), exec(&[13], 2), exec(&[30], 4)];
     let e = estimate(&l.functions[0], &per, 4);
     assert_eq!(e.total, 28.0, "{:?}", e.per_instr);
     // Every warp reaching it (4 act): the once-per-warp lines say 4, the block counts 4 (line 12
     // at 16 changes nothing): 12 + 24 + 4 = 40.
-    let per = vec![
-        exec(&[9], 4),
-        exec(&[10], 4),
-        exec(&[11], 4),
-        exec(&[5, 12], 16),
-        exec(&[12], 4),
-        exec(&[13], 4),
-        exec(&[30], 4),
-    ];
+    let per = vec![exec(&[9], 4), exec(&[10], 4), exec(&[11], 4), exec(&[5, 12], 16), exec(&[12], 4), exec(&[13], 4), exec(&[30], 4)];
     assert_eq!(estimate(&l.functions[0], &per, 4).total, 40.0);
     // No line of the block ran at most once per warp (the acting warps' load and store are
     // unknown to the counts): the unrolled line still gives the count, capped at the warps (40).
-    let per = vec![
-        exec(&[9], 4),
-        exec(&[10], 4),
-        exec(&[5, 12], 8),
-        exec(&[30], 4),
-    ];
+    let per = vec![exec(&[9], 4), exec(&[10], 4), exec(&[5, 12], 8), exec(&[30], 4)];
     assert_eq!(estimate(&l.functions[0], &per, 4).total, 40.0);
 }
 
@@ -560,34 +491,23 @@ mod simulated {
     fn sim_lines(kernel: &str, threads: u32, n: i32) -> Vec<LineExec> {
         let d = SimDevice::new(&micro::KERNELS);
         d.set_counters(true);
-        let x = d
-            .upload(&vec![0.25f32; 32 * 72 + threads as usize])
-            .unwrap();
+        let x = d.upload(&vec![0.25f32; 32 * 72 + threads as usize]).unwrap();
         let y = d.upload(&vec![0.0f32; threads as usize]).unwrap();
-        d.launch(
-            &format!("sim_{kernel}"),
-            &LaunchConfig::linear(1, threads, 0),
-            &micro::params(y, x, n),
-        )
-        .unwrap();
+        d.launch(&format!("sim_{kernel}"), &LaunchConfig::linear(1, threads, 0), &micro::params(y, x, n))
+            .unwrap();
         let c = d.take_counters().pop().expect("counters of the launch");
         let mut merged: BTreeMap<Vec<(String, u32)>, u64> = BTreeMap::new();
         for l in &c.lines {
             let mut frames = l.frames.clone();
-            while frames
-                .last()
-                .is_some_and(|(f, _)| f.ends_with("micro_sim.cu"))
-            {
+            while frames.last().is_some_and(|(f, _)| f.ends_with("micro_sim.cu")) {
                 frames.pop();
             }
             if !frames.is_empty() {
                 *merged.entry(frames).or_default() += l.warp_execs;
             }
         }
-        let lines: Vec<LineExec> = merged
-            .into_iter()
-            .map(|(frames, warp_execs)| LineExec { frames, warp_execs })
-            .collect();
+        let lines: Vec<LineExec> =
+            merged.into_iter().map(|(frames, warp_execs)| LineExec { frames, warp_execs }).collect();
         assert!(
             lines.iter().any(|l| l.frames[0].0.ends_with("micro.cu")),
             "no line counts of micro.cu for {kernel}: {lines:?}"
@@ -599,9 +519,7 @@ mod simulated {
     fn count_of(lines: &[LineExec], line: u32) -> u64 {
         lines
             .iter()
-            .filter(|l| {
-                l.frames.len() == 1 && l.frames[0].0.ends_with("micro.cu") && l.frames[0].1 == line
-            })
+            .filter(|l| l.frames.len() == 1 && l.frames[0].0.ends_with("micro.cu") && l.frames[0].1 == line)
             .map(|l| l.warp_execs)
             .sum()
     }
@@ -612,10 +530,7 @@ mod simulated {
         let l = Listing::parse(FIXTURE).unwrap();
         let warps = threads.div_ceil(32) as u64;
         let e = estimate(l.function(kernel).unwrap(), &lines, warps);
-        eprintln!(
-            "{kernel} n={n}: estimate {} from the simulator's lines {lines:?}",
-            e.total
-        );
+        eprintln!("{kernel} n={n}: estimate {} from the simulator's lines {lines:?}", e.total);
         e
     }
 
@@ -678,12 +593,7 @@ fn a_gcd_unroll_factor_above_the_executions_per_warp_takes_a_divisor_that_fits()
         //## File \"h.cu\", line 13\n@P BRA `(.L_loop)\n\
         //## File \"h.cu\", line 30\nEXIT\n");
     let l = Listing::parse(text).unwrap();
-    let per = vec![
-        exec(&[9], 1),
-        exec(&[11], 4),
-        exec(&[13], 1),
-        exec(&[30], 1),
-    ];
+    let per = vec![exec(&[9], 1), exec(&[11], 4), exec(&[13], 1), exec(&[30], 1)];
     assert_eq!(estimate(&l.functions[0], &per, 1).total, 19.0);
 }
 
@@ -707,15 +617,7 @@ fn the_join_of_copies_of_one_body_runs_as_often_as_the_block_they_branch_off() {
         .L_join:\n//## File \"h.cu\", line 15\nFADD\nFADD\n//## File \"h.cu\", line 13\n@P BRA `(.L_loop)\n\
         //## File \"h.cu\", line 30\nEXIT\n");
     let l = Listing::parse(text).unwrap();
-    let per = vec![
-        exec(&[9], 1),
-        exec(&[10], 4),
-        exec(&[11], 4),
-        exec(&[14], 4),
-        exec(&[15], 8),
-        exec(&[13], 5),
-        exec(&[30], 1),
-    ];
+    let per = vec![exec(&[9], 1), exec(&[10], 4), exec(&[11], 4), exec(&[14], 4), exec(&[15], 8), exec(&[13], 5), exec(&[30], 1)];
     assert_eq!(estimate(&l.functions[0], &per, 1).total, 40.0);
 }
 
@@ -739,15 +641,7 @@ fn a_caller_line_inside_an_inlined_inner_loop_does_not_bound_it() {
     // 2 warps, 3 outer trips, 12 inner trips per warp. Hand: 2 × (S2R 1 + 12 × B 7 + 3 × C 4 +
     // EXIT 1) = 196. Bounded by line 21 (3 per warp), B counted 3 per warp: 2 × (1 + 21 + 12 + 1) = 70.
     let l = Listing::parse(NESTED_CALLER_LINE).unwrap();
-    let runs: &[(&[u32], u64)] = &[
-        (&[19], 1),
-        (&[20], 3),
-        (&[21], 3),
-        (&[22], 3),
-        (&[5, 22], 12),
-        (&[6, 22], 12),
-        (&[30], 1),
-    ];
+    let runs: &[(&[u32], u64)] = &[(&[19], 1), (&[20], 3), (&[21], 3), (&[22], 3), (&[5, 22], 12), (&[6, 22], 12), (&[30], 1)];
     let per = lines_in("h.cu", runs, 2);
     assert_eq!(estimate(&l.functions[0], &per, 2).total, 196.0);
 }
@@ -769,18 +663,7 @@ fn lines_of_an_earlier_loop_do_not_bound_a_later_loop() {
     // 2 warps. Hand: 2 × (S2R 1 + 2 × B 5 + 4 × C 7 + EXIT 1) = 80. Bounded by line 11 (2 per
     // warp, two copies read from its LDS pair: 1 trip), C counted once per warp: 2 × (1 + 10 + 7 + 1) = 38.
     let l = Listing::parse(SHARED_BODY).unwrap();
-    let per = lines_in(
-        "h.cu",
-        &[
-            (&[9], 1),
-            (&[10], 2),
-            (&[11], 2),
-            (&[20], 4),
-            (&[21], 4),
-            (&[30], 1),
-        ],
-        2,
-    );
+    let per = lines_in("h.cu", &[(&[9], 1), (&[10], 2), (&[11], 2), (&[20], 4), (&[21], 4), (&[30], 1)], 2);
     assert_eq!(estimate(&l.functions[0], &per, 2).total, 80.0);
 }
 
@@ -802,13 +685,7 @@ fn an_arm_whose_lines_the_host_never_ran_counts_zero() {
     // + shared work 4 + EXIT 1 = 14 per warp, 42. Before: the checked arm, no counted line,
     // took the count of the block before it (the test: every warp), 6 more per warp: 60.
     let l = Listing::parse(CHECKED_ARM).unwrap();
-    let per = vec![
-        exec(&[9], 3),
-        exec(&[10], 3),
-        exec(&[11], 3),
-        exec(&[30], 3),
-        exec(&[31], 3),
-    ];
+    let per = vec![exec(&[9], 3), exec(&[10], 3), exec(&[11], 3), exec(&[30], 3), exec(&[31], 3)];
     let e = estimate(&l.functions[0], &per, 3);
     assert_eq!(e.total, 42.0);
     // The join and the shared work after it still run on every warp: the arm before the join in
@@ -824,24 +701,16 @@ fn an_arm_without_lines_of_its_own_counts_when_code_it_alone_reaches_ran() {
     // every one on the checked arm (the fast arm's line 11 never ran). Hand: S2R, BSSY 2 +
     // ISETP, BRA 2 + the checked arm 8 (line 20: 5 with its BRA; line 21: STG, IADD3, BRA) +
     // BSYNC 1 + shared work 4 + EXIT 1 = 18 per warp, 36.
-    let text = kernel_k!(
-        "\
+    let text = kernel_k!("\
         //## File \"h.cu\", line 9\nS2R\nBSSY `(.L_join)\n\
         //## File \"h.cu\", line 10\nISETP\n@P BRA `(.L_fast)\n\
         //## File \"h.cu\", line 20\nISETP\nIADD3\nLDG\nFMUL\n@P BRA `(.L_st)\n\
         .L_st:\n//## File \"h.cu\", line 21\nSTG\nIADD3\nBRA `(.L_join)\n\
         .L_fast:\n//## File \"h.cu\", line 11\nLDG\nFMUL\nSTG\n\
         .L_join:\n//## File \"h.cu\", line 11\nBSYNC\n\
-        //## File \"h.cu\", line 30\nFADD\nFMUL\nFADD\nSTS\n//## File \"h.cu\", line 31\nEXIT\n"
-    );
+        //## File \"h.cu\", line 30\nFADD\nFMUL\nFADD\nSTS\n//## File \"h.cu\", line 31\nEXIT\n");
     let l = Listing::parse(text).unwrap();
-    let per = vec![
-        exec(&[9], 2),
-        exec(&[10], 2),
-        exec(&[21], 2),
-        exec(&[30], 2),
-        exec(&[31], 2),
-    ];
+    let per = vec![exec(&[9], 2), exec(&[10], 2), exec(&[21], 2), exec(&[30], 2), exec(&[31], 2)];
     let e = estimate(&l.functions[0], &per, 2);
     let f = &l.functions[0];
     let line20: f64 = f
@@ -863,21 +732,13 @@ fn a_hoisted_line_does_not_bound_a_loop_of_predicated_lines() {
     // in its middle passes). Hand, 2 warps: S2R 1 + 4 × (MOV, LDS, FADD, BRA) + EXIT 1 = 18 per
     // warp, 36. Before (the hoisted line bounding the block once no line was left unpredicated):
     // one trip per warp, 12.
-    let text = kernel_k!(
-        "\
+    let text = kernel_k!("\
         //## File \"h.cu\", line 9\nS2R\n\
         .L_loop:\n//## File \"h.cu\", line 5\nMOV\n//## File \"h.cu\", line 12\n@P LDS\n@P FADD\n\
         //## File \"h.cu\", line 13\n@P BRA `(.L_loop)\n\
-        //## File \"h.cu\", line 30\nEXIT\n"
-    );
+        //## File \"h.cu\", line 30\nEXIT\n");
     let l = Listing::parse(text).unwrap();
-    let per = vec![
-        exec(&[9], 2),
-        exec(&[5], 2),
-        exec(&[12], 8),
-        exec(&[13], 8),
-        exec(&[30], 2),
-    ];
+    let per = vec![exec(&[9], 2), exec(&[5], 2), exec(&[12], 8), exec(&[13], 8), exec(&[30], 2)];
     assert_eq!(estimate(&l.functions[0], &per, 2).total, 36.0);
 }
 
@@ -933,10 +794,7 @@ fn a_call_site_whose_body_the_host_ran_there_keeps_its_count() {
         .instrs
         .iter()
         .zip(&e.per_instr)
-        .filter(|(i, _)| {
-            i.chain
-                .is_some_and(|c| f.chains[c].last().is_some_and(|fr| fr.line == 10))
-        })
+        .filter(|(i, _)| i.chain.is_some_and(|c| f.chains[c].last().is_some_and(|fr| fr.line == 10)))
         .map(|(_, c)| c)
         .sum();
     // Hand: 4 (its four instructions on one warp). The estimate gives 8: the count of line 3,
@@ -997,20 +855,13 @@ fn divergence_branch_falls_through_to_the_converged_path() {
     // per warp, 12 (the slow path's WARPSYNC + SHFL + BRA never). Before: BRA.DIV was taken as an
     // unconditional jump, the converged shuffles and everything after them unreachable: S2R +
     // BRA.DIV + the slow path only.
-    let text = kernel_k!(
-        "\
+    let text = kernel_k!("\
         //## File \"h.cu\", line 9\nS2R\nBRA.DIV UR4, `(.L_div)\n\
         //## File \"h.cu\", line 10\nSHFL.BFLY\nSHFL.BFLY\n\
         .L_join:\n//## File \"h.cu\", line 11\nFADD\n//## File \"h.cu\", line 30\nEXIT\n\
-        .L_div:\n//## File \"h.cu\", line 10\nWARPSYNC\nSHFL.BFLY\nBRA `(.L_join)\n"
-    );
+        .L_div:\n//## File \"h.cu\", line 10\nWARPSYNC\nSHFL.BFLY\nBRA `(.L_join)\n");
     let l = Listing::parse(text).unwrap();
-    let per = vec![
-        exec(&[9], 2),
-        exec(&[10], 2),
-        exec(&[11], 2),
-        exec(&[30], 2),
-    ];
+    let per = vec![exec(&[9], 2), exec(&[10], 2), exec(&[11], 2), exec(&[30], 2)];
     assert_eq!(estimate(&l.functions[0], &per, 2).total, 12.0);
 }
 
@@ -1067,8 +918,7 @@ fn a_control_only_join_runs_at_most_as_often_as_the_head_of_its_if_else_if_chain
     // per warp elsewhere) once per trip. 2 warps. Hand: S2R 1 + 2 × (A 4 + B 3 + D 4 + C 2 + J 1
     // + latch 3) + EXIT 1 = 36 per warp, 72. Before: the join took its line's count capped by
     // the sum of its predecessors' (B, D and C: 3 runs per trip), 12 for 4, 80.
-    let text = kernel_k!(
-        "\
+    let text = kernel_k!("\
         //## File \"h.cu\", line 7\nS2R\n\
         .L_loop:\n//## File \"h.cu\", line 10\nLDS\nISETP\nBSSY `(.L_join)\n@P BRA `(.L_c)\n\
         //## File \"h.cu\", line 11\nISETP\nMOV\n@P BRA `(.L_join)\n\
@@ -1076,8 +926,7 @@ fn a_control_only_join_runs_at_most_as_often_as_the_head_of_its_if_else_if_chain
         .L_c:\n//## File \"h.cu\", line 13\nMOV\nCS2R\n\
         .L_join:\n//## File \"h.cu\", line 16\nBSYNC\n\
         .L_next:\n//## File \"h.cu\", line 8\nFADD\nISETP\n@P BRA `(.L_loop)\n\
-        //## File \"h.cu\", line 30\nEXIT\n"
-    );
+        //## File \"h.cu\", line 30\nEXIT\n");
     let l = Listing::parse(text).unwrap();
     let per = vec![
         exec(&[7], 2),

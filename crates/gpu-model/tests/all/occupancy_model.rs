@@ -1,6 +1,6 @@
 //! Occupancy against hand-derived cases and the time model's bound selection.
 
-use gpu_model::model::{predict, predict_gemm, Gemm, LaunchWork, H100_SXM, H200, HMMA_FLOPS};
+use gpu_model::model::{predict, predict_gemm, Gemm, LaunchWork, HMMA_FLOPS, H100_SXM, H200};
 use gpu_model::occupancy::{occupancy, Limiter, SM80, SM90};
 use gpu_model::sass::Pipe;
 
@@ -186,11 +186,7 @@ fn tensor_pipe_at_the_datasheet_peak() {
     // 4096 FLOP per HMMA.16816 = 989e12 / 1.070530e15 = 0.92384 warp-instructions per clock per SM.
     let t = Pipe::ALL.iter().position(|p| *p == Pipe::Tensor).unwrap();
     assert_eq!(HMMA_FLOPS, 2.0 * 16.0 * 8.0 * 16.0);
-    assert!(
-        (H200.tensor_rate() - 0.92384).abs() < 1e-5,
-        "{}",
-        H200.tensor_rate()
-    );
+    assert!((H200.tensor_rate() - 0.92384).abs() < 1e-5, "{}", H200.tensor_rate());
     assert_eq!(H100_SXM.tensor_rate(), H200.tensor_rate());
     // 1 ms of bf16 m16n8k16 work: 989e12 · 1e-3 / 4096 = 2.4146e8 HMMA; the same count of TF32
     // m16n8k8 (2048 FLOP each at half the peak, 494.5 TFLOP/s) takes as long. The FP32 pipe

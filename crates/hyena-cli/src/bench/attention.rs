@@ -42,9 +42,7 @@ impl AttnShape {
     }
     fn validate(&self) -> Result<()> {
         if self.b == 0 || self.h == 0 || self.l == 0 || self.dh == 0 {
-            return Err(HyenaError::Invalid(format!(
-                "attention shape {self:?} has a zero dimension"
-            )));
+            return Err(HyenaError::Invalid(format!("attention shape {self:?} has a zero dimension")));
         }
         self.numel().map(|_| ())
     }
@@ -86,20 +84,13 @@ fn mm<T: Scalar>(
     if k == 0 {
         if !accumulate {
             for r in 0..m {
-                c[r * c_rs..r * c_rs + n]
-                    .iter_mut()
-                    .for_each(|x| *x = T::zero());
+                c[r * c_rs..r * c_rs + n].iter_mut().for_each(|x| *x = T::zero());
             }
         }
         return Ok(());
     }
-    if last(m, n, c_rs, 1) >= c.len()
-        || last(m, k, a_rs, a_cs) >= a.len()
-        || last(k, n, b_rs, b_cs) >= b.len()
-    {
-        return Err(HyenaError::Invalid(format!(
-            "internal: attention block product {m}x{n}x{k} out of bounds"
-        )));
+    if last(m, n, c_rs, 1) >= c.len() || last(m, k, a_rs, a_cs) >= a.len() || last(k, n, b_rs, b_cs) >= b.len() {
+        return Err(HyenaError::Invalid(format!("internal: attention block product {m}x{n}x{k} out of bounds")));
     }
     // SAFETY: the checks above bound every element addressed through (rows, cols, strides);
     // `c` is borrowed mutably, so it aliases neither `a` nor `b`. gemm computes
@@ -150,8 +141,7 @@ fn exp_f32_nonpos(x: f32) -> f32 {
     // e^r on |r| ≤ ln2/2, degree-6 Taylor/Horner.
     let p = 1.0
         + r * (1.0
-            + r * (0.5
-                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+            + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
     p * f32::from_bits(((ni + 127) as u32) << 23)
 }
 
@@ -195,8 +185,7 @@ fn exp_row_f32(row: &mut [f32], shift: f32) -> f32 {
 fn exp_row<T: Scalar>(row: &mut [T], shift: T) -> T {
     if TypeId::of::<T>() == TypeId::of::<f32>() {
         // SAFETY: T is f32 (same TypeId), so the slice reinterpretation is the identity.
-        let r32 =
-            unsafe { std::slice::from_raw_parts_mut(row.as_mut_ptr() as *mut f32, row.len()) };
+        let r32 = unsafe { std::slice::from_raw_parts_mut(row.as_mut_ptr() as *mut f32, row.len()) };
         let s = exp_row_f32(r32, shift.as_f64() as f32);
         return T::lit(s as f64);
     }
@@ -242,22 +231,12 @@ pub fn attention_fwd<T: Scalar>(
         .zip(lse.chunks_mut(l))
         .enumerate()
         .flat_map(|(bh, (oh, lh))| {
-            oh.chunks_mut(BQ * dh)
-                .zip(lh.chunks_mut(BQ))
-                .enumerate()
-                .map(move |(qb, (ob, lb))| (bh, qb, ob, lb))
+            oh.chunks_mut(BQ * dh).zip(lh.chunks_mut(BQ)).enumerate().map(move |(qb, (ob, lb))| (bh, qb, ob, lb))
         })
         .collect();
     debug_assert_eq!(tasks.len(), s.b * s.h * qblocks);
     tasks.into_par_iter().try_for_each_init(
-        || {
-            (
-                vec![T::zero(); BQ * dh],
-                vec![T::zero(); BQ * BK],
-                vec![T::zero(); BQ],
-                vec![T::zero(); BQ],
-            )
-        },
+        || (vec![T::zero(); BQ * dh], vec![T::zero(); BQ * BK], vec![T::zero(); BQ], vec![T::zero(); BQ]),
         |(qs, sc, mrow, lrow), (bh, qb, ob, lb)| -> Result<()> {
             let i0 = qb * BQ;
             let m = ob.len() / dh;
@@ -275,26 +254,11 @@ pub fn attention_fwd<T: Scalar>(
             while j0 < kend {
                 let nk = BK.min(kend - j0);
                 // S = Qs · Kᵀ  (m × nk), row stride nk.
-                mm(
-                    sc,
-                    nk,
-                    qs,
-                    (dh, 1),
-                    &kh[j0 * dh..],
-                    (1, dh),
-                    m,
-                    nk,
-                    dh,
-                    false,
-                )?;
+                mm(sc, nk, qs, (dh, 1), &kh[j0 * dh..], (1, dh), m, nk, dh, false)?;
                 for r in 0..m {
                     let i = i0 + r;
                     // visible columns: j0 + c ≤ i
-                    let vis = if j0 + nk <= i + 1 {
-                        nk
-                    } else {
-                        i + 1 - j0.min(i + 1)
-                    };
+                    let vis = if j0 + nk <= i + 1 { nk } else { i + 1 - j0.min(i + 1) };
                     let row = &mut sc[r * nk..(r + 1) * nk];
                     if vis == 0 {
                         row.iter_mut().for_each(|x| *x = T::zero());
@@ -308,31 +272,16 @@ pub fn attention_fwd<T: Scalar>(
                     lrow[r] = lrow[r] * corr + sum;
                     mrow[r] = mnew;
                     if corr != T::one() {
-                        ob[r * dh..(r + 1) * dh]
-                            .iter_mut()
-                            .for_each(|x| *x = *x * corr);
+                        ob[r * dh..(r + 1) * dh].iter_mut().for_each(|x| *x = *x * corr);
                     }
                 }
                 // O += P · V_j  (m × dh)
-                mm(
-                    ob,
-                    dh,
-                    sc,
-                    (nk, 1),
-                    &vh[j0 * dh..],
-                    (dh, 1),
-                    m,
-                    dh,
-                    nk,
-                    true,
-                )?;
+                mm(ob, dh, sc, (nk, 1), &vh[j0 * dh..], (dh, 1), m, dh, nk, true)?;
                 j0 += nk;
             }
             for r in 0..m {
                 let inv = T::one() / lrow[r];
-                ob[r * dh..(r + 1) * dh]
-                    .iter_mut()
-                    .for_each(|x| *x = *x * inv);
+                ob[r * dh..(r + 1) * dh].iter_mut().for_each(|x| *x = *x * inv);
                 lb[r] = mrow[r] + lrow[r].ln();
             }
             Ok(())
@@ -365,37 +314,11 @@ fn tile_grads<T: Scalar>(
     p: &mut [T],
     ds: &mut [T],
 ) -> Result<()> {
-    mm(
-        p,
-        nk,
-        qs,
-        (dh, 1),
-        &kh[j0 * dh..],
-        (1, dh),
-        m,
-        nk,
-        dh,
-        false,
-    )?;
-    mm(
-        ds,
-        nk,
-        &doh[i0 * dh..],
-        (dh, 1),
-        &vh[j0 * dh..],
-        (1, dh),
-        m,
-        nk,
-        dh,
-        false,
-    )?;
+    mm(p, nk, qs, (dh, 1), &kh[j0 * dh..], (1, dh), m, nk, dh, false)?;
+    mm(ds, nk, &doh[i0 * dh..], (dh, 1), &vh[j0 * dh..], (1, dh), m, nk, dh, false)?;
     for r in 0..m {
         let i = i0 + r;
-        let vis = if j0 + nk <= i + 1 {
-            nk
-        } else {
-            i + 1 - j0.min(i + 1)
-        };
+        let vis = if j0 + nk <= i + 1 { nk } else { i + 1 - j0.min(i + 1) };
         let pr = &mut p[r * nk..(r + 1) * nk];
         let dr = &mut ds[r * nk..(r + 1) * nk];
         exp_row(&mut pr[..vis], lse[i]);
@@ -428,12 +351,9 @@ pub fn attention_bwd<T: Scalar>(
     let head = l * dh;
     // δ_i = Σ_d dO[i,d]·O[i,d]
     let mut delta = vec![T::zero(); n / dh];
-    delta
-        .par_iter_mut()
-        .zip(o.par_chunks(dh).zip(grad_o.par_chunks(dh)))
-        .for_each(|(dl, (or, gr))| {
-            *dl = or.iter().zip(gr).fold(T::zero(), |a, (&x, &y)| a + x * y);
-        });
+    delta.par_iter_mut().zip(o.par_chunks(dh).zip(grad_o.par_chunks(dh))).for_each(|(dl, (or, gr))| {
+        *dl = or.iter().zip(gr).fold(T::zero(), |a, (&x, &y)| a + x * y);
+    });
     let mut dq = vec![T::zero(); n];
     let mut dk = vec![T::zero(); n];
     let mut dv = vec![T::zero(); n];
@@ -451,100 +371,57 @@ pub fn attention_bwd<T: Scalar>(
         .zip(dv.chunks_mut(head))
         .enumerate()
         .flat_map(|(bh, (kh, vh))| {
-            kh.chunks_mut(BK * dh)
-                .zip(vh.chunks_mut(BK * dh))
-                .enumerate()
-                .map(move |(kb, (a, b))| (bh, kb, a, b))
+            kh.chunks_mut(BK * dh).zip(vh.chunks_mut(BK * dh)).enumerate().map(move |(kb, (a, b))| (bh, kb, a, b))
         })
         .collect();
-    kv_tasks.into_par_iter().try_for_each_init(
-        scratch,
-        |(qs, p, ds), (bh, kb, dkb, dvb)| -> Result<()> {
-            let j0 = kb * BK;
-            let nk = dkb.len() / dh;
-            let (qh, kh, vh) = (
-                &q[bh * head..(bh + 1) * head],
-                &k[bh * head..(bh + 1) * head],
-                &v[bh * head..(bh + 1) * head],
-            );
-            let doh = &grad_o[bh * head..(bh + 1) * head];
-            let (lh, dlh) = (&lse[bh * l..(bh + 1) * l], &delta[bh * l..(bh + 1) * l]);
-            let mut i0 = (j0 / BQ) * BQ;
-            while i0 < l {
-                let m = BQ.min(l - i0);
-                for (d, &x) in qs.iter_mut().zip(&qh[i0 * dh..(i0 + m) * dh]) {
-                    *d = x * scale;
-                }
-                tile_grads(qs, kh, vh, doh, lh, dlh, i0, m, j0, nk, dh, p, ds)?;
-                // dV_j += Pᵀ · dO_i ; dK_j += dSᵀ · Qs_i
-                mm(
-                    dvb,
-                    dh,
-                    p,
-                    (1, nk),
-                    &doh[i0 * dh..],
-                    (dh, 1),
-                    nk,
-                    dh,
-                    m,
-                    true,
-                )?;
-                mm(dkb, dh, ds, (1, nk), qs, (dh, 1), nk, dh, m, true)?;
-                i0 += m;
+    kv_tasks.into_par_iter().try_for_each_init(scratch, |(qs, p, ds), (bh, kb, dkb, dvb)| -> Result<()> {
+        let j0 = kb * BK;
+        let nk = dkb.len() / dh;
+        let (qh, kh, vh) = (&q[bh * head..(bh + 1) * head], &k[bh * head..(bh + 1) * head], &v[bh * head..(bh + 1) * head]);
+        let doh = &grad_o[bh * head..(bh + 1) * head];
+        let (lh, dlh) = (&lse[bh * l..(bh + 1) * l], &delta[bh * l..(bh + 1) * l]);
+        let mut i0 = (j0 / BQ) * BQ;
+        while i0 < l {
+            let m = BQ.min(l - i0);
+            for (d, &x) in qs.iter_mut().zip(&qh[i0 * dh..(i0 + m) * dh]) {
+                *d = x * scale;
             }
-            Ok(())
-        },
-    )?;
+            tile_grads(qs, kh, vh, doh, lh, dlh, i0, m, j0, nk, dh, p, ds)?;
+            // dV_j += Pᵀ · dO_i ; dK_j += dSᵀ · Qs_i
+            mm(dvb, dh, p, (1, nk), &doh[i0 * dh..], (dh, 1), nk, dh, m, true)?;
+            mm(dkb, dh, ds, (1, nk), qs, (dh, 1), nk, dh, m, true)?;
+            i0 += m;
+        }
+        Ok(())
+    })?;
     // Pass 2: dQ — one task per (head, query block), looping over the key blocks up to the
     // diagonal.
     let q_tasks: Vec<(usize, usize, &mut [T])> = dq
         .chunks_mut(head)
         .enumerate()
-        .flat_map(|(bh, qh)| {
-            qh.chunks_mut(BQ * dh)
-                .enumerate()
-                .map(move |(qb, a)| (bh, qb, a))
-        })
+        .flat_map(|(bh, qh)| qh.chunks_mut(BQ * dh).enumerate().map(move |(qb, a)| (bh, qb, a)))
         .collect();
-    q_tasks.into_par_iter().try_for_each_init(
-        scratch,
-        |(qs, p, ds), (bh, qb, dqb)| -> Result<()> {
-            let i0 = qb * BQ;
-            let m = dqb.len() / dh;
-            let (qh, kh, vh) = (
-                &q[bh * head..(bh + 1) * head],
-                &k[bh * head..(bh + 1) * head],
-                &v[bh * head..(bh + 1) * head],
-            );
-            let doh = &grad_o[bh * head..(bh + 1) * head];
-            let (lh, dlh) = (&lse[bh * l..(bh + 1) * l], &delta[bh * l..(bh + 1) * l]);
-            for (d, &x) in qs.iter_mut().zip(&qh[i0 * dh..(i0 + m) * dh]) {
-                *d = x * scale;
-            }
-            let kend = i0 + m;
-            let mut j0 = 0;
-            while j0 < kend {
-                let nk = BK.min(kend - j0);
-                tile_grads(qs, kh, vh, doh, lh, dlh, i0, m, j0, nk, dh, p, ds)?;
-                // dQ_i += dS · K_j (scaled below)
-                mm(
-                    dqb,
-                    dh,
-                    ds,
-                    (nk, 1),
-                    &kh[j0 * dh..],
-                    (dh, 1),
-                    m,
-                    dh,
-                    nk,
-                    true,
-                )?;
-                j0 += nk;
-            }
-            dqb.iter_mut().for_each(|x| *x = *x * scale);
-            Ok(())
-        },
-    )?;
+    q_tasks.into_par_iter().try_for_each_init(scratch, |(qs, p, ds), (bh, qb, dqb)| -> Result<()> {
+        let i0 = qb * BQ;
+        let m = dqb.len() / dh;
+        let (qh, kh, vh) = (&q[bh * head..(bh + 1) * head], &k[bh * head..(bh + 1) * head], &v[bh * head..(bh + 1) * head]);
+        let doh = &grad_o[bh * head..(bh + 1) * head];
+        let (lh, dlh) = (&lse[bh * l..(bh + 1) * l], &delta[bh * l..(bh + 1) * l]);
+        for (d, &x) in qs.iter_mut().zip(&qh[i0 * dh..(i0 + m) * dh]) {
+            *d = x * scale;
+        }
+        let kend = i0 + m;
+        let mut j0 = 0;
+        while j0 < kend {
+            let nk = BK.min(kend - j0);
+            tile_grads(qs, kh, vh, doh, lh, dlh, i0, m, j0, nk, dh, p, ds)?;
+            // dQ_i += dS · K_j (scaled below)
+            mm(dqb, dh, ds, (nk, 1), &kh[j0 * dh..], (dh, 1), m, dh, nk, true)?;
+            j0 += nk;
+        }
+        dqb.iter_mut().for_each(|x| *x = *x * scale);
+        Ok(())
+    })?;
     Ok(AttnGrads { dq, dk, dv })
 }
 
@@ -559,12 +436,7 @@ pub fn attention_naive<T: Scalar>(s: AttnShape, q: &[T], k: &[T], v: &[T]) -> Re
         let base = bh * l * dh;
         for i in 0..l {
             let sc: Vec<f64> = (0..=i)
-                .map(|j| {
-                    (0..dh)
-                        .map(|d| q[base + i * dh + d].as_f64() * k[base + j * dh + d].as_f64())
-                        .sum::<f64>()
-                        * scale
-                })
+                .map(|j| (0..dh).map(|d| q[base + i * dh + d].as_f64() * k[base + j * dh + d].as_f64()).sum::<f64>() * scale)
                 .collect();
             let mx = sc.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let e: Vec<f64> = sc.iter().map(|x| (x - mx).exp()).collect();
@@ -585,28 +457,17 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     fn rand_vec<T: Scalar>(rng: &mut impl Rng, n: usize, amp: f64) -> Vec<T> {
-        (0..n)
-            .map(|_| T::lit(rng.random_range(-amp..amp)))
-            .collect()
+        (0..n).map(|_| T::lit(rng.random_range(-amp..amp))).collect()
     }
 
     fn loss_naive(s: AttnShape, q: &[f64], k: &[f64], v: &[f64], w: &[f64]) -> f64 {
-        attention_naive(s, q, k, v)
-            .unwrap()
-            .iter()
-            .zip(w)
-            .map(|(a, b)| a * b)
-            .sum()
+        attention_naive(s, q, k, v).unwrap().iter().zip(w).map(|(a, b)| a * b).sum()
     }
 
     fn check_fwd<T: Scalar>(s: AttnShape, tol: f64) {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let n = s.numel().unwrap();
-        let (q, k, v) = (
-            rand_vec::<T>(&mut rng, n, 2.0),
-            rand_vec::<T>(&mut rng, n, 2.0),
-            rand_vec::<T>(&mut rng, n, 1.0),
-        );
+        let (q, k, v) = (rand_vec::<T>(&mut rng, n, 2.0), rand_vec::<T>(&mut rng, n, 2.0), rand_vec::<T>(&mut rng, n, 1.0));
         let mut o = vec![T::zero(); n];
         let mut lse = vec![T::zero(); n / s.dh];
         attention_fwd(s, &q, &k, &v, &mut o, &mut lse).unwrap();
@@ -619,30 +480,10 @@ mod tests {
     #[test]
     fn forward_matches_naive_f64_and_f32() {
         for s in [
-            AttnShape {
-                b: 1,
-                h: 1,
-                l: 1,
-                dh: 4,
-            },
-            AttnShape {
-                b: 2,
-                h: 3,
-                l: 37,
-                dh: 8,
-            },
-            AttnShape {
-                b: 1,
-                h: 2,
-                l: 130,
-                dh: 16,
-            },
-            AttnShape {
-                b: 1,
-                h: 1,
-                l: 200,
-                dh: 64,
-            },
+            AttnShape { b: 1, h: 1, l: 1, dh: 4 },
+            AttnShape { b: 2, h: 3, l: 37, dh: 8 },
+            AttnShape { b: 1, h: 2, l: 130, dh: 16 },
+            AttnShape { b: 1, h: 1, l: 200, dh: 64 },
         ] {
             check_fwd::<f64>(s, 1e-12);
             check_fwd::<f32>(s, 2e-5);
@@ -651,19 +492,10 @@ mod tests {
 
     #[test]
     fn forward_is_causal() {
-        let s = AttnShape {
-            b: 1,
-            h: 2,
-            l: 150,
-            dh: 8,
-        };
+        let s = AttnShape { b: 1, h: 2, l: 150, dh: 8 };
         let n = s.numel().unwrap();
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-        let (q, k, mut v) = (
-            rand_vec::<f64>(&mut rng, n, 1.0),
-            rand_vec::<f64>(&mut rng, n, 1.0),
-            rand_vec::<f64>(&mut rng, n, 1.0),
-        );
+        let (q, k, mut v) = (rand_vec::<f64>(&mut rng, n, 1.0), rand_vec::<f64>(&mut rng, n, 1.0), rand_vec::<f64>(&mut rng, n, 1.0));
         let run = |k: &[f64], v: &[f64]| {
             let mut o = vec![0.0; n];
             let mut lse = vec![0.0; n / s.dh];
@@ -730,20 +562,7 @@ mod tests {
 
     #[test]
     fn backward_matches_finite_differences() {
-        for s in [
-            AttnShape {
-                b: 1,
-                h: 2,
-                l: 70,
-                dh: 8,
-            },
-            AttnShape {
-                b: 2,
-                h: 1,
-                l: 131,
-                dh: 4,
-            },
-        ] {
+        for s in [AttnShape { b: 1, h: 2, l: 70, dh: 8 }, AttnShape { b: 2, h: 1, l: 131, dh: 4 }] {
             check_bwd::<f64>(s, 1e-6);
             check_bwd::<f32>(s, 1e-3);
         }
@@ -751,29 +570,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_shapes() {
-        let s = AttnShape {
-            b: 1,
-            h: 1,
-            l: 4,
-            dh: 2,
-        };
+        let s = AttnShape { b: 1, h: 1, l: 4, dh: 2 };
         let x = vec![0.0f32; 8];
         let mut o = vec![0.0f32; 8];
         let mut lse = vec![0.0f32; 3]; // wrong
         assert!(attention_fwd(s, &x, &x, &x, &mut o, &mut lse).is_err());
-        let z = AttnShape {
-            b: 0,
-            h: 1,
-            l: 4,
-            dh: 2,
-        };
+        let z = AttnShape { b: 0, h: 1, l: 4, dh: 2 };
         assert!(attention_fwd(z, &x, &x, &x, &mut o, &mut lse).is_err());
-        let big = AttnShape {
-            b: usize::MAX,
-            h: 2,
-            l: 4,
-            dh: 2,
-        };
+        let big = AttnShape { b: usize::MAX, h: 2, l: 4, dh: 2 };
         assert!(big.numel().is_err());
     }
 

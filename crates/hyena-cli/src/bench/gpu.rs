@@ -40,9 +40,7 @@ fn err(e: impl std::fmt::Display) -> String {
 }
 
 fn rand_bf16(rng: &mut impl Rng, n: usize) -> Vec<Storage> {
-    (0..n)
-        .map(|_| bf16::from_f32(rng.random_range(-1.0f32..1.0)))
-        .collect()
+    (0..n).map(|_| bf16::from_f32(rng.random_range(-1.0f32..1.0))).collect()
 }
 
 impl GpuBench {
@@ -51,11 +49,7 @@ impl GpuBench {
     pub fn copy_gbps(&self, bytes: usize, p: &Policy) -> Result<f64, String> {
         let src = DeviceBuffer::<u8>::alloc(&self.dev, bytes).map_err(err)?;
         let mut dst = DeviceBuffer::<u8>::alloc(&self.dev, bytes).map_err(err)?;
-        let cell = time_cell(p, || {
-            self.dev
-                .time_ms(&mut || dst.copy_from(src.as_view()))
-                .map_err(err)
-        });
+        let cell = time_cell(p, || self.dev.time_ms(&mut || dst.copy_from(src.as_view())).map_err(err));
         match cell.value {
             Some(ms) if ms > 0.0 => Ok(2.0 * bytes as f64 / (ms * 1e-3) / 1e9),
             _ => Err(cell.status),
@@ -63,22 +57,12 @@ impl GpuBench {
     }
 
     /// One cell; `copy_gbps` feeds the bandwidth column.
-    pub fn run(
-        &self,
-        key: &str,
-        l: usize,
-        p: &Policy,
-        core_ms: Option<f64>,
-        copy_gbps: Option<f64>,
-    ) -> Cell {
+    pub fn run(&self, key: &str, l: usize, p: &Policy, core_ms: Option<f64>, copy_gbps: Option<f64>) -> Cell {
         let r = match key {
             "hyena_gpu_fwd" | "hyena_gpu_fwdbwd" => self.hyena(l, p, key == "hyena_gpu_fwdbwd"),
             "core_gpu_fwd" => self.core(l, p),
             "core_gpu_bw" => match (core_ms, copy_gbps) {
-                (Some(ms), Some(gbps)) => Ok(Cell::ok(
-                    100.0 * self.core_bytes(l) / (ms * 1e-3) / 1e9 / gbps,
-                    1,
-                )),
+                (Some(ms), Some(gbps)) => Ok(Cell::ok(100.0 * self.core_bytes(l) / (ms * 1e-3) / 1e9 / gbps, 1)),
                 (None, _) => Ok(Cell::missing("no core time")),
                 (_, None) => Ok(Cell::missing("no copy bandwidth")),
             },
@@ -95,8 +79,7 @@ impl GpuBench {
     fn hyena(&self, l: usize, p: &Policy, bwd: bool) -> Result<Cell, String> {
         let cfg = super::operator_config(self.width, l, self.order, self.filter_width);
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-        let op =
-            DeviceOperator::<f32, Storage>::init(&cfg, self.dev.clone(), &mut rng).map_err(err)?;
+        let op = DeviceOperator::<f32, Storage>::init(&cfg, self.dev.clone(), &mut rng).map_err(err)?;
         let w = op.upload().map_err(err)?;
         let n = self.batch * l * self.width;
         let u = DeviceBuffer::from_host(&self.dev, &rand_bf16(&mut rng, n)).map_err(err)?;
@@ -108,9 +91,7 @@ impl GpuBench {
             ui.copy_from(u.as_view()).map_err(err)?;
             let mut ui = Some(ui);
             dev.time_ms(&mut || {
-                let ui = ui.take().ok_or_else(|| {
-                    hyena_kernels::HyenaError::Invalid("input already used".into())
-                })?;
+                let ui = ui.take().ok_or_else(|| hyena_kernels::HyenaError::Invalid("input already used".into()))?;
                 let (y, cache) = op.forward_with(w.clone(), ui, b, l).map_err(to_kernel)?;
                 std::hint::black_box(&y);
                 if bwd {
@@ -130,15 +111,10 @@ impl GpuBench {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         // A decaying random filter, like the modulated implicit filter.
         let h: Vec<Storage> = (0..c * l)
-            .map(|i| {
-                bf16::from_f32(
-                    rng.random_range(-1.0f32..1.0) * (-((i % l) as f32) / (l as f32 / 8.0)).exp(),
-                )
-            })
+            .map(|i| bf16::from_f32(rng.random_range(-1.0f32..1.0) * (-((i % l) as f32) / (l as f32 / 8.0)).exp()))
             .collect();
         let h = DeviceBuffer::from_host(dev, &h).map_err(err)?;
-        let mut hf =
-            DeviceBuffer::<f32>::alloc(dev, conv::spectrum_len(c, l).map_err(err)?).map_err(err)?;
+        let mut hf = DeviceBuffer::<f32>::alloc(dev, conv::spectrum_len(c, l).map_err(err)?).map_err(err)?;
         conv::fftconv_filter(dev, &h, c, l, &mut hf).map_err(err)?;
         let d = DeviceBuffer::from_host(dev, &rand_bf16(&mut rng, c)).map_err(err)?;
         let n = b * c * l;
@@ -148,18 +124,7 @@ impl GpuBench {
         let mut y = DeviceBuffer::<Storage>::alloc(dev, n).map_err(err)?;
         Ok(time_cell(p, || {
             dev.time_ms(&mut || {
-                conv::gated_fftconv_fwd_spectrum(
-                    dev,
-                    &hf,
-                    &d,
-                    &v,
-                    Some(pre.as_view()),
-                    Some(post.as_view()),
-                    b,
-                    c,
-                    l,
-                    &mut y,
-                )
+                conv::gated_fftconv_fwd_spectrum(dev, &hf, &d, &v, Some(pre.as_view()), Some(post.as_view()), b, c, l, &mut y)
             })
             .map_err(err)
         }))

@@ -42,32 +42,10 @@ pub struct Cell {
 
 impl Cell {
     pub fn ok(value: f64, reps: usize) -> Self {
-        Cell {
-            value: Some(value),
-            reps,
-            status: "ok".into(),
-            est_ms: None,
-            est_mib: None,
-            peak_mib: None,
-            min: None,
-            p25: None,
-            p75: None,
-            variant: None,
-        }
+        Cell { value: Some(value), reps, status: "ok".into(), est_ms: None, est_mib: None, peak_mib: None, min: None, p25: None, p75: None, variant: None }
     }
     pub fn missing(status: impl Into<String>) -> Self {
-        Cell {
-            value: None,
-            reps: 0,
-            status: status.into(),
-            est_ms: None,
-            est_mib: None,
-            peak_mib: None,
-            min: None,
-            p25: None,
-            p75: None,
-            variant: None,
-        }
+        Cell { value: None, reps: 0, status: status.into(), est_ms: None, est_mib: None, peak_mib: None, min: None, p25: None, p75: None, variant: None }
     }
     /// Interquartile range as a fraction of the median, when the spread is known.
     pub fn iqr_rel(&self) -> Option<f64> {
@@ -150,9 +128,7 @@ impl Report {
 
     /// Value of `key` in `row`, if measured.
     pub fn value(&self, row: &Row, key: &str) -> Option<f64> {
-        self.col(key)
-            .and_then(|i| row.cells.get(i))
-            .and_then(|c| c.value)
+        self.col(key).and_then(|i| row.cells.get(i)).and_then(|c| c.value)
     }
 
     /// `num / den` for a row, when both were measured and `den > 0`.
@@ -169,11 +145,7 @@ impl Report {
         for (k, v) in &self.meta {
             let _ = writeln!(s, "# {k}: {v}");
         }
-        let _ = writeln!(
-            s,
-            "# columns (median {}; speedup = ratio of the two times):",
-            "ms unless stated"
-        );
+        let _ = writeln!(s, "# columns (median {}; speedup = ratio of the two times):", "ms unless stated");
         for c in &self.columns {
             let _ = writeln!(s, "#   {:<20} {} [{}]", c.key, c.label, c.unit);
         }
@@ -193,18 +165,11 @@ impl Report {
         for row in &self.rows {
             let _ = write!(s, "{:>7}", fmt_len(row.l));
             for (i, w) in widths.iter().enumerate() {
-                let txt = row
-                    .cells
-                    .get(i)
-                    .map(|c| c.short(2))
-                    .unwrap_or_else(|| "—".into());
+                let txt = row.cells.get(i).map(|c| c.short(2)).unwrap_or_else(|| "—".into());
                 let _ = write!(s, " {txt:>w$}", w = w);
             }
             for (r, w) in self.ratios.iter().zip(&rwidths) {
-                let txt = self
-                    .ratio(row, r)
-                    .map(|x| format!("{x:.2}x"))
-                    .unwrap_or_else(|| "—".into());
+                let txt = self.ratio(row, r).map(|x| format!("{x:.2}x")).unwrap_or_else(|| "—".into());
                 let _ = write!(s, " {txt:>w$}", w = w);
             }
             s.push('\n');
@@ -215,19 +180,8 @@ impl Report {
                 if cell.est_ms.is_none() && cell.est_mib.is_none() && cell.peak_mib.is_none() {
                     continue;
                 }
-                let f = |v: Option<f64>, unit: &str| {
-                    v.map(|x| format!("{x:.0} {unit}"))
-                        .unwrap_or_else(|| "—".into())
-                };
-                let _ = write!(
-                    mem,
-                    "#   {:>6} {:<14} est. {:>10}, est. {:>10}, peak {:>10}",
-                    fmt_len(row.l),
-                    c.key,
-                    f(cell.est_ms, "ms"),
-                    f(cell.est_mib, "MiB"),
-                    f(cell.peak_mib, "MiB")
-                );
+                let f = |v: Option<f64>, unit: &str| v.map(|x| format!("{x:.0} {unit}")).unwrap_or_else(|| "—".into());
+                let _ = write!(mem, "#   {:>6} {:<14} est. {:>10}, est. {:>10}, peak {:>10}", fmt_len(row.l), c.key, f(cell.est_ms, "ms"), f(cell.est_mib, "MiB"), f(cell.peak_mib, "MiB"));
                 if let (Some(e), Some(p)) = (cell.est_mib, cell.peak_mib) {
                     let _ = write!(mem, " (est./peak {:.2})", e / p);
                 }
@@ -235,20 +189,13 @@ impl Report {
             }
         }
         if !mem.is_empty() {
-            let _ = writeln!(
-                s,
-                "# estimates before each cell and measured peak resident memory of the process:"
-            );
+            let _ = writeln!(s, "# estimates before each cell and measured peak resident memory of the process:");
             s.push_str(&mem);
         }
         let mut spread = String::new();
         for row in &self.rows {
             for (c, cell) in self.columns.iter().zip(&row.cells) {
-                let (Some(v), Some(lo), Some(a), Some(b)) =
-                    (cell.value, cell.min, cell.p25, cell.p75)
-                else {
-                    continue;
-                };
+                let (Some(v), Some(lo), Some(a), Some(b)) = (cell.value, cell.min, cell.p25, cell.p75) else { continue };
                 let _ = write!(spread, "#   {:>6} {:<20} min {lo:>10.3}  p25 {a:>10.3}  median {v:>10.3}  p75 {b:>10.3}", fmt_len(row.l), c.key);
                 if let Some(r) = cell.iqr_rel() {
                     let _ = write!(spread, "  IQR {:>5.1} %", 100.0 * r);
@@ -272,11 +219,7 @@ impl Report {
         let mut s = String::from("L");
         // Columns that choose between implementations get `<key>_variant` (which one won).
         let chooses: Vec<bool> = (0..self.columns.len())
-            .map(|i| {
-                self.rows
-                    .iter()
-                    .any(|r| r.cells.get(i).is_some_and(|c| c.variant.is_some()))
-            })
+            .map(|i| self.rows.iter().any(|r| r.cells.get(i).is_some_and(|c| c.variant.is_some())))
             .collect();
         for (c, &ch) in self.columns.iter().zip(&chooses) {
             let _ = write!(s, ",{k}_{u},{k}_reps,{k}_status,{k}_est_ms,{k}_est_mib,{k}_peak_mib,{k}_min,{k}_p25,{k}_p75", k = c.key, u = unit_tag(&c.unit));
@@ -291,33 +234,18 @@ impl Report {
         for row in &self.rows {
             let _ = write!(s, "{}", row.l);
             for i in 0..self.columns.len() {
-                let c = row
-                    .cells
-                    .get(i)
-                    .cloned()
-                    .unwrap_or_else(|| Cell::missing("absent"));
+                let c = row.cells.get(i).cloned().unwrap_or_else(|| Cell::missing("absent"));
                 let v = c.value.map(|v| format!("{v:.4}")).unwrap_or_default();
                 let o = |x: Option<f64>| x.map(|x| format!("{x:.1}")).unwrap_or_default();
                 let q = |x: Option<f64>| x.map(|x| format!("{x:.4}")).unwrap_or_default();
-                let _ = write!(
-                    s,
-                    ",{v},{},{},{},{},{}",
-                    c.reps,
-                    csv_field(&c.status),
-                    o(c.est_ms),
-                    o(c.est_mib),
-                    o(c.peak_mib)
-                );
+                let _ = write!(s, ",{v},{},{},{},{},{}", c.reps, csv_field(&c.status), o(c.est_ms), o(c.est_mib), o(c.peak_mib));
                 let _ = write!(s, ",{},{},{}", q(c.min), q(c.p25), q(c.p75));
                 if chooses[i] {
                     let _ = write!(s, ",{}", csv_field(c.variant.as_deref().unwrap_or("")));
                 }
             }
             for r in &self.ratios {
-                let v = self
-                    .ratio(row, r)
-                    .map(|x| format!("{x:.4}"))
-                    .unwrap_or_default();
+                let v = self.ratio(row, r).map(|x| format!("{x:.4}")).unwrap_or_default();
                 let _ = write!(s, ",{v}");
             }
             s.push('\n');
@@ -334,12 +262,7 @@ impl Report {
                 let mut m = serde_json::Map::new();
                 m.insert("L".into(), row.l.into());
                 for r in &self.ratios {
-                    m.insert(
-                        r.key.clone(),
-                        self.ratio(row, r)
-                            .map(serde_json::Value::from)
-                            .unwrap_or(serde_json::Value::Null),
-                    );
+                    m.insert(r.key.clone(), self.ratio(row, r).map(serde_json::Value::from).unwrap_or(serde_json::Value::Null));
                 }
                 serde_json::Value::Object(m)
             })
@@ -378,12 +301,7 @@ impl Report {
                 let pts: Vec<(f64, f64)> = self
                     .rows
                     .iter()
-                    .filter_map(|r| {
-                        r.cells
-                            .get(i)
-                            .and_then(|c| c.value)
-                            .map(|v| (r.l as f64, v))
-                    })
+                    .filter_map(|r| r.cells.get(i).and_then(|c| c.value).map(|v| (r.l as f64, v)))
                     .filter(|&(_, v)| v > 0.0 && v.is_finite())
                     .collect();
                 (c.label.clone(), pts)
@@ -391,29 +309,15 @@ impl Report {
             .filter(|(_, p)| !p.is_empty())
             .collect();
         let all: Vec<(f64, f64)> = series.iter().flat_map(|(_, p)| p.iter().copied()).collect();
-        let (xmin, xmax) = all
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(a, b), &(x, _)| (a.min(x), b.max(x)));
-        let (ymin, ymax) = all
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(a, b), &(_, y)| (a.min(y), b.max(y)));
-        let (xmin, xmax) = if all.is_empty() {
-            (1024.0, 65536.0)
-        } else {
-            (xmin / 1.3, xmax * 1.3)
-        };
-        let (ymin, ymax) = if all.is_empty() {
-            (0.1, 1000.0)
-        } else {
-            (ymin / 2.0, ymax * 2.0)
-        };
+        let (xmin, xmax) = all.iter().fold((f64::MAX, f64::MIN), |(a, b), &(x, _)| (a.min(x), b.max(x)));
+        let (ymin, ymax) = all.iter().fold((f64::MAX, f64::MIN), |(a, b), &(_, y)| (a.min(y), b.max(y)));
+        let (xmin, xmax) = if all.is_empty() { (1024.0, 65536.0) } else { (xmin / 1.3, xmax * 1.3) };
+        let (ymin, ymax) = if all.is_empty() { (0.1, 1000.0) } else { (ymin / 2.0, ymax * 2.0) };
         let mut xticks: Vec<f64> = self.rows.iter().map(|r| r.l as f64).collect();
         if xticks.is_empty() {
             xticks = vec![1024.0, 65536.0];
         }
-        let err = |e: &dyn std::fmt::Display| {
-            std::io::Error::other(format!("plot {}: {e}", path.display()))
-        };
+        let err = |e: &dyn std::fmt::Display| std::io::Error::other(format!("plot {}: {e}", path.display()));
         let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
         let title = self
@@ -427,23 +331,14 @@ impl Report {
             .margin(15)
             .x_label_area_size(45)
             .y_label_area_size(70)
-            .build_cartesian_2d(
-                (xmin..xmax).log_scale().with_key_points(xticks),
-                (ymin..ymax).log_scale(),
-            )
+            .build_cartesian_2d((xmin..xmax).log_scale().with_key_points(xticks), (ymin..ymax).log_scale())
             .map_err(|e| err(&e))?;
         chart
             .configure_mesh()
             .x_desc("sequence length L")
             .y_desc("runtime (ms, median)")
             .x_label_formatter(&|x| fmt_len(x.round() as usize))
-            .y_label_formatter(&|y| {
-                if *y >= 1.0 {
-                    format!("{y:.0}")
-                } else {
-                    format!("{y:.2}")
-                }
-            })
+            .y_label_formatter(&|y| if *y >= 1.0 { format!("{y:.0}") } else { format!("{y:.2}") })
             .draw()
             .map_err(|e| err(&e))?;
         for (i, (label, pts)) in series.iter().enumerate() {
@@ -460,19 +355,13 @@ impl Report {
                 RGBColor(23, 190, 207),
             ];
             let color = COLORS[i % COLORS.len()].to_rgba();
-            let style = ShapeStyle {
-                color,
-                filled: true,
-                stroke_width: 2,
-            };
+            let style = ShapeStyle { color, filled: true, stroke_width: 2 };
             chart
                 .draw_series(LineSeries::new(pts.iter().copied(), style))
                 .map_err(|e| err(&e))?
                 .label(label.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-            chart
-                .draw_series(pts.iter().map(|&p| Circle::new(p, 3, style)))
-                .map_err(|e| err(&e))?;
+            chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, style))).map_err(|e| err(&e))?;
         }
         chart
             .configure_series_labels()
@@ -499,10 +388,7 @@ fn unit_tag(u: &str) -> String {
     match u {
         "%" => "pct".into(),
         "GB/s" => "gbps".into(),
-        other => other
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect(),
+        other => other.chars().filter(|c| c.is_ascii_alphanumeric()).collect(),
     }
 }
 
@@ -531,35 +417,13 @@ mod tests {
 
     fn sample() -> Report {
         Report {
-            meta: vec![
-                ("backend".into(), "cpu".into()),
-                ("title".into(), "test".into()),
-            ],
+            meta: vec![("backend".into(), "cpu".into()), ("title".into(), "test".into())],
             columns: vec![
-                Column {
-                    key: "hyena_fwd".into(),
-                    label: "Hyena fwd".into(),
-                    unit: "ms".into(),
-                    plot: true,
-                },
-                Column {
-                    key: "attn_fwd".into(),
-                    label: "attention fwd".into(),
-                    unit: "ms".into(),
-                    plot: true,
-                },
-                Column {
-                    key: "bw".into(),
-                    label: "bandwidth".into(),
-                    unit: "%".into(),
-                    plot: false,
-                },
+                Column { key: "hyena_fwd".into(), label: "Hyena fwd".into(), unit: "ms".into(), plot: true },
+                Column { key: "attn_fwd".into(), label: "attention fwd".into(), unit: "ms".into(), plot: true },
+                Column { key: "bw".into(), label: "bandwidth".into(), unit: "%".into(), plot: false },
             ],
-            ratios: vec![Ratio {
-                key: "speedup_fwd".into(),
-                num: "attn_fwd".into(),
-                den: "hyena_fwd".into(),
-            }],
+            ratios: vec![Ratio { key: "speedup_fwd".into(), num: "attn_fwd".into(), den: "hyena_fwd".into() }],
             rows: vec![
                 Row {
                     l: 1024,
@@ -579,11 +443,7 @@ mod tests {
                 },
                 Row {
                     l: 65536,
-                    cells: vec![
-                        Cell::ok(100.0, 3),
-                        Cell::missing("skipped (est. > 30 s)"),
-                        Cell::missing("error: a, \"b\""),
-                    ],
+                    cells: vec![Cell::ok(100.0, 3), Cell::missing("skipped (est. > 30 s)"), Cell::missing("error: a, \"b\"")],
                 },
             ],
             notes: vec!["attention baseline: blocked CPU".into()],
@@ -602,21 +462,11 @@ mod tests {
         assert!(lines[2].contains("error"));
         assert!(t.contains("# attention baseline: blocked CPU"));
         let mem: Vec<&str> = t.lines().filter(|l| l.contains("peak")).collect();
-        assert!(
-            mem.iter().any(|l| l.contains("hyena_fwd")
-                && l.contains("20 MiB")
-                && l.contains("(est./peak 0.93)")),
-            "{t}"
-        );
+        assert!(mem.iter().any(|l| l.contains("hyena_fwd") && l.contains("20 MiB") && l.contains("(est./peak 0.93)")), "{t}");
         // The spread line of the one cell that has one: IQR (2.1 − 1.9) / 2.0 = 10 %.
         let spread: Vec<&str> = t.lines().filter(|l| l.contains(" p25 ")).collect();
         assert_eq!(spread.len(), 1, "{t}");
-        assert!(
-            spread[0].contains("hyena_fwd")
-                && spread[0].contains("min      1.800")
-                && spread[0].contains("IQR  10.0 %"),
-            "{t}"
-        );
+        assert!(spread[0].contains("hyena_fwd") && spread[0].contains("min      1.800") && spread[0].contains("IQR  10.0 %"), "{t}");
         assert!(spread[0].contains("(5 runs)"), "{t}");
     }
 
@@ -665,13 +515,7 @@ mod tests {
 
     #[test]
     fn empty_report_still_writes() {
-        let r = Report {
-            meta: vec![],
-            columns: vec![],
-            ratios: vec![],
-            rows: vec![],
-            notes: vec![],
-        };
+        let r = Report { meta: vec![], columns: vec![], ratios: vec![], rows: vec![], notes: vec![] };
         let dir = std::env::temp_dir().join(format!("hyena-bench-empty-{}", std::process::id()));
         assert!(r.write_all(&dir, "x").is_ok());
         let _ = std::fs::remove_dir_all(&dir);

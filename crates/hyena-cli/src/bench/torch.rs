@@ -53,17 +53,8 @@ struct HelperResult {
 impl HelperResult {
     fn cell(&self) -> Cell {
         match self.value {
-            Some(v) if self.status == "ok" && v.is_finite() => Cell {
-                min: self.min,
-                p25: self.p25,
-                p75: self.p75,
-                ..Cell::ok(v, self.reps)
-            },
-            _ => Cell::missing(if self.status == "ok" {
-                "error: no value".to_string()
-            } else {
-                self.status.clone()
-            }),
+            Some(v) if self.status == "ok" && v.is_finite() => Cell { min: self.min, p25: self.p25, p75: self.p75, ..Cell::ok(v, self.reps) },
+            _ => Cell::missing(if self.status == "ok" { "error: no value".to_string() } else { self.status.clone() }),
         }
     }
 }
@@ -94,10 +85,7 @@ pub fn find_script(explicit: Option<&Path>) -> Option<PathBuf> {
 
 /// `Ok(version)` when `python -c 'import torch'` works, else `Err(reason)`.
 pub fn probe(python: &str) -> Result<String, String> {
-    match Command::new(python)
-        .args(["-c", "import torch; print(torch.__version__)"])
-        .output()
-    {
+    match Command::new(python).args(["-c", "import torch; print(torch.__version__)"]).output() {
         Err(e) => Err(format!("cannot run `{python}`: {e}")),
         Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).trim().to_string()),
         Ok(o) => {
@@ -110,8 +98,7 @@ pub fn probe(python: &str) -> Result<String, String> {
 
 /// Parse the helper's JSON output.
 pub fn parse(text: &str) -> Result<TorchResults, String> {
-    let out: HelperOut = serde_json::from_str(text)
-        .map_err(|e| format!("helper output is not the expected JSON: {e}"))?;
+    let out: HelperOut = serde_json::from_str(text).map_err(|e| format!("helper output is not the expected JSON: {e}"))?;
     let mut r = TorchResults::default();
     r.add_header(out.meta, out.columns);
     for x in out.results {
@@ -121,11 +108,7 @@ pub fn parse(text: &str) -> Result<TorchResults, String> {
 }
 
 impl TorchResults {
-    fn add_header(
-        &mut self,
-        meta: serde_json::Map<String, serde_json::Value>,
-        columns: Vec<HelperColumn>,
-    ) {
+    fn add_header(&mut self, meta: serde_json::Map<String, serde_json::Value>, columns: Vec<HelperColumn>) {
         for (k, v) in meta {
             let s = match v {
                 serde_json::Value::String(s) => s,
@@ -174,26 +157,16 @@ impl Server {
             let _ = child.wait();
             return Err("internal: the helper's pipes were not opened".into());
         };
-        let mut srv = Server {
-            child,
-            stdin: Some(stdin),
-            stdout: BufReader::new(stdout),
-            results: TorchResults::default(),
-        };
+        let mut srv = Server { child, stdin: Some(stdin), stdout: BufReader::new(stdout), results: TorchResults::default() };
         let line = srv.read_line()?;
-        let head: HelperOut = serde_json::from_str(&line)
-            .map_err(|e| format!("helper header is not the expected JSON: {e}"))?;
+        let head: HelperOut = serde_json::from_str(&line).map_err(|e| format!("helper header is not the expected JSON: {e}"))?;
         srv.results.add_header(head.meta, head.columns);
         Ok(srv)
     }
 
     /// Column keys the helper offers.
     pub fn keys(&self) -> Vec<String> {
-        self.results
-            .columns
-            .iter()
-            .map(|(k, _, _)| k.clone())
-            .collect()
+        self.results.columns.iter().map(|(k, _, _)| k.clone()).collect()
     }
 
     fn read_line(&mut self) -> Result<String, String> {
@@ -217,12 +190,9 @@ impl Server {
     pub fn cells(&mut self, l: usize, keys: &[&str]) -> Result<Vec<(String, Cell)>, String> {
         let req = serde_json::json!({ "L": l, "keys": keys }).to_string();
         let stdin = self.stdin.as_mut().ok_or("the helper's input is closed")?;
-        writeln!(stdin, "{req}")
-            .and_then(|_| stdin.flush())
-            .map_err(|e| format!("cannot write to the helper: {e}"))?;
+        writeln!(stdin, "{req}").and_then(|_| stdin.flush()).map_err(|e| format!("cannot write to the helper: {e}"))?;
         let line = self.read_line()?;
-        let reply: ServeReply = serde_json::from_str(&line)
-            .map_err(|e| format!("helper reply is not the expected JSON: {e}"))?;
+        let reply: ServeReply = serde_json::from_str(&line).map_err(|e| format!("helper reply is not the expected JSON: {e}"))?;
         if let Some(e) = reply.error {
             return Err(format!("the helper refused {req}: {e}"));
         }
@@ -246,12 +216,7 @@ impl Drop for Server {
 
 /// Run the helper with `args`; it writes JSON to `json_out`. Its stderr (progress) is passed
 /// through to ours.
-pub fn run(
-    python: &str,
-    script: &Path,
-    args: &[String],
-    json_out: &Path,
-) -> Result<TorchResults, String> {
+pub fn run(python: &str, script: &Path, args: &[String], json_out: &Path) -> Result<TorchResults, String> {
     let status = Command::new(python)
         .arg(script)
         .args(args)
@@ -262,8 +227,7 @@ pub fn run(
     if !status.success() {
         return Err(format!("{} exited with {status}", script.display()));
     }
-    let text = std::fs::read_to_string(json_out)
-        .map_err(|e| format!("cannot read {}: {e}", json_out.display()))?;
+    let text = std::fs::read_to_string(json_out).map_err(|e| format!("cannot read {}: {e}", json_out.display()))?;
     parse(&text)
 }
 
@@ -280,14 +244,8 @@ mod tests {
               {"key": "torch_sdpa_fwd", "L": 65536, "value": null, "reps": 0, "status": "skipped (est. > 30 s)"}
             ]}"#;
         let r = parse(t).unwrap();
-        assert_eq!(
-            r.cells[&("torch_sdpa_fwd".to_string(), 1024)],
-            Cell::ok(1.5, 5)
-        );
-        assert_eq!(
-            r.cells[&("torch_sdpa_fwd".to_string(), 65536)].status,
-            "skipped (est. > 30 s)"
-        );
+        assert_eq!(r.cells[&("torch_sdpa_fwd".to_string(), 1024)], Cell::ok(1.5, 5));
+        assert_eq!(r.cells[&("torch_sdpa_fwd".to_string(), 65536)].status, "skipped (est. > 30 s)");
         assert_eq!(r.columns[0].2, "ms");
         assert!(r.meta.contains(&("threads".to_string(), "2".to_string())));
         assert!(parse("not json").is_err());
@@ -297,10 +255,7 @@ mod tests {
     fn parses_the_spread() {
         let t = r#"{"results": [{"key": "k", "L": 8, "value": 2.0, "reps": 9, "status": "ok", "min": 1.5, "p25": 1.8, "p75": 2.4}]}"#;
         let c = &parse(t).unwrap().cells[&("k".to_string(), 8)];
-        assert_eq!(
-            (c.value, c.min, c.p25, c.p75, c.reps),
-            (Some(2.0), Some(1.5), Some(1.8), Some(2.4), 9)
-        );
+        assert_eq!((c.value, c.min, c.p25, c.p75, c.reps), (Some(2.0), Some(1.5), Some(1.8), Some(2.4), 9));
     }
 
     /// The `--serve` protocol end to end against a stand-in helper (a shell script, no torch):
@@ -325,14 +280,8 @@ read req; echo '{"error": "no"}'
         assert_eq!(srv.keys(), ["torch_hyena_fwd"]);
         let got = srv.cells(1024, &["torch_hyena_fwd"]).unwrap();
         assert_eq!(got.len(), 1);
-        assert_eq!(
-            (got[0].1.value, got[0].1.min, got[0].1.reps),
-            (Some(3.0), Some(2.0), 7)
-        );
-        assert_eq!(
-            srv.results.cells[&("torch_hyena_fwd".to_string(), 1024)].p75,
-            Some(3.5)
-        );
+        assert_eq!((got[0].1.value, got[0].1.min, got[0].1.reps), (Some(3.0), Some(2.0), 7));
+        assert_eq!(srv.results.cells[&("torch_hyena_fwd".to_string(), 1024)].p75, Some(3.5));
         assert!(srv.cells(2048, &[]).unwrap_err().contains("refused"));
         // The helper is gone: either the write or the read says so, whichever comes first.
         let e = srv.cells(4096, &[]).unwrap_err();

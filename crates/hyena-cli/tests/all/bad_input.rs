@@ -22,42 +22,20 @@ fn tmpdir(tag: &str) -> PathBuf {
 }
 
 fn hyena(args: &[&str]) -> Output {
-    Command::new(common::hyena_bin())
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(common::hyena_bin()).args(args).output().unwrap()
 }
 
 /// Exit status 1 (an error, not a panic's 101 or a signal) with `needle` in the message.
 fn expect_error(o: &Output, needle: &str) {
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "expected a clean error, got {:?}: {err}",
-        o.status
-    );
-    assert!(
-        err.contains(needle),
-        "message should name `{needle}`: {err}"
-    );
+    assert_eq!(o.status.code(), Some(1), "expected a clean error, got {:?}: {err}", o.status);
+    assert!(err.contains(needle), "message should name `{needle}`: {err}");
 }
 
 /// (`shift` = 2⁻⁴: a config value used by the filter, exactly representable in f32 like the
 /// tensors of [`write_case`].)
 fn cfg(order: usize, d: usize, l_max: usize) -> OperatorConfig {
-    OperatorConfig {
-        d_model: d,
-        l_max,
-        order,
-        filter_order: 4,
-        emb_dim: 3,
-        w: 1.0,
-        num_inner_mlps: 1,
-        modulate: true,
-        shift: 0.0625,
-        normalized: false,
-    }
+    OperatorConfig { d_model: d, l_max, order, filter_order: 4, emb_dim: 3, w: 1.0, num_inner_mlps: 1, modulate: true, shift: 0.0625, normalized: false }
 }
 
 /// Weights (with `config` metadata) and inputs (`u`, `grad_y` from `seed`) files of a random operator.
@@ -77,21 +55,12 @@ fn write_case(dir: &Path, c: &OperatorConfig, b: usize, l: usize, seed: u64) -> 
     }
     let mut w = TensorFile::default();
     op.export(&mut w, "weights.", false);
-    w.metadata
-        .insert("config".into(), serde_json::to_string(c).unwrap());
+    w.metadata.insert("config".into(), serde_json::to_string(c).unwrap());
     let n = b * l * c.d_model;
     let mut draw = || ((rng.below(2001) as f64 - 1000.0) / 1000.0) as f32 as f64;
     let mut i = TensorFile::default();
-    i.insert_float(
-        "input.u",
-        vec![b, l, c.d_model],
-        (0..n).map(|_| draw()).collect(),
-    );
-    i.insert_float(
-        "input.grad_y",
-        vec![b, l, c.d_model],
-        (0..n).map(|_| draw()).collect(),
-    );
+    i.insert_float("input.u", vec![b, l, c.d_model], (0..n).map(|_| draw()).collect());
+    i.insert_float("input.grad_y", vec![b, l, c.d_model], (0..n).map(|_| draw()).collect());
     let (wp, ip) = (dir.join("w.safetensors"), dir.join("i.safetensors"));
     w.save(&wp, safetensors::Dtype::F64).unwrap();
     i.save(&ip, safetensors::Dtype::F64).unwrap();
@@ -99,15 +68,7 @@ fn write_case(dir: &Path, c: &OperatorConfig, b: usize, l: usize, seed: u64) -> 
 }
 
 fn run_args<'a>(w: &'a Path, i: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut a = vec![
-        "run",
-        "--weights",
-        w.to_str().unwrap(),
-        "--inputs",
-        i.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
+    let mut a = vec!["run", "--weights", w.to_str().unwrap(), "--inputs", i.to_str().unwrap(), "--out", out.to_str().unwrap()];
     a.extend_from_slice(extra);
     a
 }
@@ -122,13 +83,7 @@ fn out_equal_to_an_input_is_refused() {
     let hard = dir.join("hard.safetensors");
     std::fs::hard_link(&wp, &hard).unwrap();
     let dotted = dir.join(".").join("i.safetensors");
-    for (out, flag) in [
-        (&ip, "--inputs"),
-        (&wp, "--weights"),
-        (&link, "--inputs"),
-        (&hard, "--weights"),
-        (&dotted, "--inputs"),
-    ] {
+    for (out, flag) in [(&ip, "--inputs"), (&wp, "--weights"), (&link, "--inputs"), (&hard, "--weights"), (&dotted, "--inputs")] {
         expect_error(&hyena(&run_args(&wp, &ip, out, &[])), flag);
     }
     assert_eq!(std::fs::read(&wp).unwrap(), w0);
@@ -154,34 +109,22 @@ fn values_that_overflow_f32_are_refused() {
     i.insert_float("input.u", s, v);
     let big = dir.join("big.safetensors");
     i.save(&big, safetensors::Dtype::F64).unwrap();
-    expect_error(
-        &hyena(&run_args(&wp, &big, &out, &["--precision", "f32"])),
-        "input.u",
-    );
+    expect_error(&hyena(&run_args(&wp, &big, &out, &["--precision", "f32"])), "input.u");
     assert!(!out.exists());
     // shift = 1e308 in the config: refused in f32; in f64 the run either fails naming a
     // non-finite result or writes finite results only (never NaN/inf with exit 0).
     let mut w = TensorFile::load(&wp).unwrap();
-    w.metadata.insert(
-        "config".into(),
-        serde_json::to_string(&OperatorConfig { shift: 1e308, ..c }).unwrap(),
-    );
+    w.metadata.insert("config".into(), serde_json::to_string(&OperatorConfig { shift: 1e308, ..c }).unwrap());
     let wbig = dir.join("wbig.safetensors");
     w.save(&wbig, safetensors::Dtype::F64).unwrap();
-    expect_error(
-        &hyena(&run_args(&wbig, &ip, &out, &["--precision", "f32"])),
-        "shift",
-    );
+    expect_error(&hyena(&run_args(&wbig, &ip, &out, &["--precision", "f32"])), "shift");
     assert!(!out.exists());
     let o = hyena(&run_args(&wbig, &ip, &out, &["--precision", "f64"]));
     if o.status.success() {
         let f = TensorFile::load(&out).unwrap();
         for (k, t) in &f.tensors {
             if let hyena_model::tensors::TensorData::Float(v) = &t.data {
-                assert!(
-                    v.iter().all(|x| x.is_finite()),
-                    "{k} holds a non-finite value and the run exited 0"
-                );
+                assert!(v.iter().all(|x| x.is_finite()), "{k} holds a non-finite value and the run exited 0");
             }
         }
     } else {
@@ -196,23 +139,10 @@ fn config_contradicting_the_tensors_is_refused() {
     let dir = tmpdir("cfg");
     let (wp, ip) = write_case(&dir, &cfg(2, 3, 8), 1, 5, 3);
     let out = dir.join("out.safetensors");
-    for (key, val) in [
-        ("order", "3"),
-        ("d_model", "4"),
-        ("filter_order", "8"),
-        ("l_max", "1024"),
-    ] {
+    for (key, val) in [("order", "3"), ("d_model", "4"), ("filter_order", "8"), ("l_max", "1024")] {
         let p = dir.join(format!("{key}.json"));
         std::fs::write(&p, format!("{{\"{key}\": {val}}}")).unwrap();
-        expect_error(
-            &hyena(&run_args(
-                &wp,
-                &ip,
-                &out,
-                &["--config", p.to_str().unwrap()],
-            )),
-            key,
-        );
+        expect_error(&hyena(&run_args(&wp, &ip, &out, &["--config", p.to_str().unwrap()])), key);
         assert!(!out.exists());
     }
     std::fs::remove_dir_all(&dir).ok();
@@ -222,17 +152,8 @@ fn config_contradicting_the_tensors_is_refused() {
 fn recall(dir: &Path, extra: &[&str]) -> Output {
     let log = dir.join("log.jsonl");
     let defaults = [
-        ("--vocab", "6"),
-        ("--seq-len", "8"),
-        ("--d-model", "8"),
-        ("--n-layer", "1"),
-        ("--filter-order", "4"),
-        ("--emb-dim", "3"),
-        ("--steps", "2"),
-        ("--batch", "2"),
-        ("--train-examples", "4"),
-        ("--test-examples", "2"),
-        ("--log", log.to_str().unwrap()),
+        ("--vocab", "6"), ("--seq-len", "8"), ("--d-model", "8"), ("--n-layer", "1"), ("--filter-order", "4"), ("--emb-dim", "3"),
+        ("--steps", "2"), ("--batch", "2"), ("--train-examples", "4"), ("--test-examples", "2"), ("--log", log.to_str().unwrap()),
     ];
     let mut args = vec!["train-recall", "--quiet"];
     for (k, v) in defaults {
@@ -258,18 +179,12 @@ fn train_recall_flags_are_validated_up_front() {
         (vec!["--d-model", "1000000000"], "too large"),
         (vec!["--vocab", "1000000000000"], "--vocab"),
         (vec!["--lr", "NaN"], "--lr"),
-        (
-            vec!["--checkpoint", missing.to_str().unwrap()],
-            "--checkpoint",
-        ),
+        (vec!["--checkpoint", missing.to_str().unwrap()], "--checkpoint"),
     ];
     for (extra, needle) in cases {
         let o = recall(&dir, &extra);
         expect_error(&o, needle);
-        assert!(
-            !log.exists(),
-            "{extra:?}: nothing may be written before the settings are checked"
-        );
+        assert!(!log.exists(), "{extra:?}: nothing may be written before the settings are checked");
         assert!(!missing.exists());
     }
     // The checkpoint and the log as one file.
@@ -291,9 +206,7 @@ fn train_recall_flags_are_validated_up_front() {
 /// replay first.
 fn cases(default: u32) -> ProptestConfig {
     let mut c = ProptestConfig {
-        failure_persistence: Some(Box::new(
-            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
-        )),
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"))),
         ..ProptestConfig::default()
     };
     if std::env::var("PROPTEST_CASES").is_err() {
@@ -328,24 +241,15 @@ fn f32_matches_f64(order: usize, b: usize, l: usize, d: usize, seed: u64, backen
     let (o64, o32) = (dir.join("o64.safetensors"), dir.join("o32.safetensors"));
     let r = hyena(&run_args(&wp, &ip, &o64, &["--precision", "f64"]));
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    let r = hyena(&run_args(
-        &wp,
-        &ip,
-        &o32,
-        &["--precision", "f32", "--backend", backend],
-    ));
+    let r = hyena(&run_args(&wp, &ip, &o32, &["--precision", "f32", "--backend", backend]));
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let (a, f) = (outputs(&o64), outputs(&o32));
     // The run really took the asked backend (the metadata `hyena run` writes): a silent fallback
     // to the CPU would make the simulator case compare the CPU with itself.
     assert_eq!(f.metadata.get("backend").map(String::as_str), Some(backend));
-    assert_eq!(
-        a.tensors.keys().collect::<Vec<_>>(),
-        f.tensors.keys().collect::<Vec<_>>()
-    );
+    assert_eq!(a.tensors.keys().collect::<Vec<_>>(), f.tensors.keys().collect::<Vec<_>>());
     assert!(a.tensors.len() > 10, "outputs and every gradient");
-    let op = HyenaOperator::<f64>::from_tensors(&TensorFile::load(&wp).unwrap(), "weights.", &c)
-        .unwrap();
+    let op = HyenaOperator::<f64>::from_tensors(&TensorFile::load(&wp).unwrap(), "weights.", &c).unwrap();
     let inputs = TensorFile::load(&ip).unwrap();
     let (_, u) = inputs.float("input.u", None).unwrap();
     let (_, gy) = inputs.float("input.grad_y", None).unwrap();
@@ -356,9 +260,7 @@ fn f32_matches_f64(order: usize, b: usize, l: usize, d: usize, seed: u64, backen
     for k in a.tensors.keys() {
         let (_, x) = a.float(k, None).unwrap();
         let (_, y) = f.float(k, None).unwrap();
-        let bound = bounds
-            .get(k)
-            .unwrap_or_else(|| panic!("no magnitude bound for `{k}`"));
+        let bound = bounds.get(k).unwrap_or_else(|| panic!("no magnitude bound for `{k}`"));
         let (e, excess) = (rel_l2(y, x), bound.excess(y, x));
         assert!(
             excess <= 1e-5,

@@ -12,39 +12,16 @@ use std::process::Command;
 fn profile_models_every_launch_of_the_operator() {
     let json = std::env::temp_dir().join(format!("hyena-profile-{}.json", std::process::id()));
     let o = Command::new(common::hyena_bin())
-        .args([
-            "kernels",
-            "--profile",
-            "--batch",
-            "2",
-            "--d-model",
-            "16",
-            "--lengths",
-            "256",
-            "--filter-width",
-            "8",
-        ])
-        .args([
-            "--conv-lengths",
-            "0",
-            "--operator",
-            "--head-dim",
-            "8",
-            "--json",
-            json.to_str().unwrap(),
-        ])
+        .args(["kernels", "--profile", "--batch", "2", "--d-model", "16", "--lengths", "256", "--filter-width", "8"])
+        .args(["--conv-lengths", "0", "--operator", "--head-dim", "8", "--json", json.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("model, not a GPU measurement"), "{text}");
     assert!(text.contains("## Operator vs FlashAttention-2"), "{text}");
-    assert!(
-        text.contains("total forward") && text.contains("total backward"),
-        "{text}"
-    );
-    let j: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(text.contains("total forward") && text.contains("total backward"), "{text}");
+    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let _ = std::fs::remove_file(&json);
     assert!(j["notes"].as_array().unwrap().is_empty(), "{}", j["notes"]);
     let rows = j["rows"].as_array().unwrap();
@@ -59,79 +36,31 @@ fn profile_models_every_launch_of_the_operator() {
         .collect();
     let mut want = ["hyena_bias_fill_bf16", "gemm"].repeat(3);
     want.push("hyena_shortconv_fwd_bf16");
-    want.extend([
-        "hyena_filter_fwd_bf16",
-        "hyena_fftconv_filter_bf16",
-        "hyena_fftconv_fwd_bf16",
-        "hyena_bias_fill_bf16",
-        "gemm",
-    ]);
+    want.extend(["hyena_filter_fwd_bf16", "hyena_fftconv_filter_bf16", "hyena_fftconv_fwd_bf16", "hyena_bias_fill_bf16", "gemm"]);
     assert_eq!(fwd, want);
     // `--operator`: the passes' rows summed, 3 µs per launch, beside FlashAttention-2 at
     // 324 TFLOP/s: causal forward FLOPs 2·B·H·L²·dh = 2·2·2·256²·8 = 4 194 304.
     let v = &j["operator_vs_fa2"].as_array().unwrap()[0];
-    assert_eq!(
-        (v["b"].as_u64(), v["l"].as_u64(), v["heads"].as_u64()),
-        (Some(2), Some(256), Some(2)),
-        "{v}"
-    );
-    let sum = |pass: &str| {
-        rows.iter()
-            .filter(|r| r["pass"] == pass)
-            .map(|r| r["h200_us"].as_f64().unwrap())
-            .sum::<f64>()
-    };
+    assert_eq!((v["b"].as_u64(), v["l"].as_u64(), v["heads"].as_u64()), (Some(2), Some(256), Some(2)), "{v}");
+    let sum = |pass: &str| rows.iter().filter(|r| r["pass"] == pass).map(|r| r["h200_us"].as_f64().unwrap()).sum::<f64>();
     let n_bwd = rows.iter().filter(|r| r["pass"] == "backward").count();
-    assert_eq!(
-        v["fwd"]["launches"].as_u64(),
-        Some(want.len() as u64),
-        "{v}"
-    );
+    assert_eq!(v["fwd"]["launches"].as_u64(), Some(want.len() as u64), "{v}");
     assert_eq!(v["bwd"]["launches"].as_u64(), Some(n_bwd as u64), "{v}");
     let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * y.abs().max(1e-12);
-    assert!(
-        close(
-            v["hyena_fwd_ms"].as_f64().unwrap(),
-            (sum("forward") + 3.0 * want.len() as f64) * 1e-3
-        ),
-        "{v}"
-    );
+    assert!(close(v["hyena_fwd_ms"].as_f64().unwrap(), (sum("forward") + 3.0 * want.len() as f64) * 1e-3), "{v}");
     let fwdbwd = (sum("forward") + sum("backward") + 3.0 * (want.len() + n_bwd) as f64) * 1e-3;
     assert!(close(v["hyena_fwdbwd_ms"].as_f64().unwrap(), fwdbwd), "{v}");
-    assert!(
-        close(
-            v["fa2_fwd_ms"].as_f64().unwrap(),
-            4_194_304.0 / 324e12 * 1e3
-        ),
-        "{v}"
-    );
-    assert!(
-        close(
-            v["fa2_fwdbwd_ms"].as_f64().unwrap(),
-            3.5 * 4_194_304.0 / 324e12 * 1e3
-        ),
-        "{v}"
-    );
+    assert!(close(v["fa2_fwd_ms"].as_f64().unwrap(), 4_194_304.0 / 324e12 * 1e3), "{v}");
+    assert!(close(v["fa2_fwdbwd_ms"].as_f64().unwrap(), 3.5 * 4_194_304.0 / 324e12 * 1e3), "{v}");
     // The paper's MHA module: the core plus 2 projection GEMMs forward and 4 backward, modelled
     // like the Hyena side's GEMMs, plus one launch of the core per pass.
-    assert_eq!(
-        (
-            v["mha_proj_fwd"]["launches"].as_u64(),
-            v["mha_proj_bwd"]["launches"].as_u64()
-        ),
-        (Some(2), Some(4)),
-        "{v}"
-    );
-    let proj_us = v["mha_proj_fwd"]["gemms_us"].as_f64().unwrap()
-        + v["mha_proj_bwd"]["gemms_us"].as_f64().unwrap();
+    assert_eq!((v["mha_proj_fwd"]["launches"].as_u64(), v["mha_proj_bwd"]["launches"].as_u64()), (Some(2), Some(4)), "{v}");
+    let proj_us = v["mha_proj_fwd"]["gemms_us"].as_f64().unwrap() + v["mha_proj_bwd"]["gemms_us"].as_f64().unwrap();
     assert!(proj_us > 0.0, "{v}");
     let mha = v["fa2_fwdbwd_ms"].as_f64().unwrap() + (proj_us + 3.0 * (2 + 4 + 2) as f64) * 1e-3;
     assert!(close(v["mha_fwdbwd_ms"].as_f64().unwrap(), mha), "{v}");
     for r in rows {
-        let (h200, h100) = (
-            r["h200_us"].as_f64().unwrap(),
-            r["h100_us"].as_f64().unwrap(),
-        );
+        let (h200, h100) = (r["h200_us"].as_f64().unwrap(), r["h100_us"].as_f64().unwrap());
         assert!(h200.is_finite() && h200 > 0.0, "{r}");
         // Same SMs and clock, less DRAM bandwidth: never faster on the H100.
         assert!(h100 >= h200 * (1.0 - 1e-12), "{r}");
@@ -157,18 +86,7 @@ fn measure_needs_a_gpu_and_joins_the_profile_rows() {
     let dir = std::env::temp_dir();
     let pred = dir.join(format!("hyena-measure-pred-{}.json", std::process::id()));
     let meas = dir.join(format!("hyena-measure-{}.json", std::process::id()));
-    let shape = [
-        "--batch",
-        "2",
-        "--d-model",
-        "16",
-        "--lengths",
-        "256",
-        "--filter-width",
-        "8",
-        "--conv-lengths",
-        "0",
-    ];
+    let shape = ["--batch", "2", "--d-model", "16", "--lengths", "256", "--filter-width", "8", "--conv-lengths", "0"];
     let gpu = hyena_kernels::device::cuda::CudaDevice::device_count().is_ok_and(|n| n > 0);
     if !gpu {
         let o = Command::new(common::hyena_bin())
@@ -194,27 +112,18 @@ fn measure_needs_a_gpu_and_joins_the_profile_rows() {
     let o = Command::new(common::hyena_bin())
         .args(["kernels", "--measure", "--repeat", "1"])
         .args(shape)
-        .args([
-            "--predicted",
-            pred.to_str().unwrap(),
-            "--json",
-            meas.to_str().unwrap(),
-        ])
+        .args(["--predicted", pred.to_str().unwrap(), "--json", meas.to_str().unwrap()])
         .output()
         .unwrap();
     let _ = std::fs::remove_file(&pred);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let j: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&meas).unwrap()).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&meas).unwrap()).unwrap();
     let _ = std::fs::remove_file(&meas);
     let rows = j["rows"].as_array().unwrap();
     assert!(rows.iter().any(|r| r["pass"] == "backward"), "{j}");
     for r in rows {
         assert!(r["measured_us"].as_f64().unwrap() > 0.0, "{r}");
-        assert!(
-            r["predicted_us"].as_f64().is_some_and(|p| p > 0.0),
-            "every launch joins its prediction: {r}"
-        );
+        assert!(r["predicted_us"].as_f64().is_some_and(|p| p > 0.0), "every launch joins its prediction: {r}");
     }
 }
 
@@ -233,26 +142,13 @@ fn fftconv_smem_kernels_keep_16_warps_per_sm_up_to_8k() {
         let n = (2 * l).next_power_of_two();
         // One radix-16 butterfly per thread, n/32 (forward: branch fwd9, backward: bwd10).
         for (kernel, threads, dyn_smem) in [
-            (
-                "hyena_fftconv_fwd_bf16",
-                (n / 32).clamp(32, 512),
-                4 * n + (4 * l).next_multiple_of(16),
-            ),
+            ("hyena_fftconv_fwd_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16)),
             ("hyena_fftconv_bwd_bf16", (n / 32).clamp(32, 512), 8 * n),
-            (
-                "hyena_fftconv_bwd_reduce_bf16",
-                (n / 32).clamp(32, 512),
-                4 * n,
-            ),
+            ("hyena_fftconv_bwd_reduce_bf16", (n / 32).clamp(32, 512), 4 * n),
         ] {
-            let res = hyena_kernels::kernels::resources_of(kernel, "sm_90")
-                .unwrap_or_else(|| panic!("no ptxas report for {kernel}"));
+            let res = hyena_kernels::kernels::resources_of(kernel, "sm_90").unwrap_or_else(|| panic!("no ptxas report for {kernel}"));
             let o = occupancy(&SM90, threads, res.registers, res.static_smem, dyn_smem).unwrap();
-            assert!(
-                o.warps_per_sm >= 16,
-                "{kernel} L={l}: {o:?} ({} registers, {threads} threads, {dyn_smem} B dynamic)",
-                res.registers
-            );
+            assert!(o.warps_per_sm >= 16, "{kernel} L={l}: {o:?} ({} registers, {threads} threads, {dyn_smem} B dynamic)", res.registers);
         }
     }
 }
@@ -266,90 +162,32 @@ fn profile_models_the_fused_convolution_forward_and_backward() {
     let json = std::env::temp_dir().join(format!("hyena-profile-conv-{}.json", std::process::id()));
     let (b, c, l) = (2usize, 4usize, 20000usize);
     let o = Command::new(common::hyena_bin())
-        .args([
-            "kernels",
-            "--profile",
-            "--batch",
-            "1",
-            "--d-model",
-            &c.to_string(),
-            "--lengths",
-            "0",
-        ])
-        .args([
-            "--conv-lengths",
-            &l.to_string(),
-            "--conv-batch",
-            &b.to_string(),
-            "--json",
-            json.to_str().unwrap(),
-        ])
+        .args(["kernels", "--profile", "--batch", "1", "--d-model", &c.to_string(), "--lengths", "0"])
+        .args(["--conv-lengths", &l.to_string(), "--conv-batch", &b.to_string(), "--json", json.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        text.contains("## Fused convolution against issue 11's roofline metric"),
-        "{text}"
-    );
-    let j: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(text.contains("## Fused convolution against issue 11's roofline metric"), "{text}");
+    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let _ = std::fs::remove_file(&json);
     let setting = format!("fused conv b={b} c={c} l={l} bf16");
-    let rows: Vec<&serde_json::Value> = j["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["setting"] == setting.as_str())
-        .collect();
-    let kernels = |pass: &str| -> Vec<&str> {
-        rows.iter()
-            .filter(|r| r["pass"] == pass)
-            .map(|r| r["kernel"].as_str().unwrap())
-            .collect()
-    };
-    assert_eq!(
-        kernels("forward").last(),
-        Some(&"hyena_fftconv_long_out_reg_bf16"),
-        "{:?}",
-        kernels("forward")
-    );
+    let rows: Vec<&serde_json::Value> = j["rows"].as_array().unwrap().iter().filter(|r| r["setting"] == setting.as_str()).collect();
+    let kernels = |pass: &str| -> Vec<&str> { rows.iter().filter(|r| r["pass"] == pass).map(|r| r["kernel"].as_str().unwrap()).collect() };
+    assert_eq!(kernels("forward").last(), Some(&"hyena_fftconv_long_out_reg_bf16"), "{:?}", kernels("forward"));
     let bwd = kernels("backward");
-    assert_eq!(
-        bwd.iter()
-            .filter(|k| k.starts_with("hyena_fftconv_long_grad_in"))
-            .count(),
-        1,
-        "{bwd:?}"
-    );
-    assert!(
-        !bwd.iter().any(|k| k.starts_with("hyena_fftconv_long_out")),
-        "{bwd:?}"
-    );
+    assert_eq!(bwd.iter().filter(|k| k.starts_with("hyena_fftconv_long_grad_in")).count(), 1, "{bwd:?}");
+    assert!(!bwd.iter().any(|k| k.starts_with("hyena_fftconv_long_out")), "{bwd:?}");
     let shares = j["conv_issue_shares"].as_array().unwrap();
     assert_eq!(shares.len(), 2, "{shares:?}");
     let copy_bw = gpu_model::model::H200.copy_bw;
-    for (s, pass, elems) in [
-        (&shares[0], "forward", 4 * b * c * l),
-        (&shares[1], "backward", 7 * b * c * l + 2 * c * l),
-    ] {
-        assert_eq!(
-            (s["setting"].as_str(), s["pass"].as_str()),
-            (Some(setting.as_str()), Some(pass)),
-            "{s}"
-        );
-        let us: f64 = rows
-            .iter()
-            .filter(|r| r["pass"] == pass)
-            .map(|r| r["h200_us"].as_f64().unwrap())
-            .sum();
+    for (s, pass, elems) in [(&shares[0], "forward", 4 * b * c * l), (&shares[1], "backward", 7 * b * c * l + 2 * c * l)] {
+        assert_eq!((s["setting"].as_str(), s["pass"].as_str()), (Some(setting.as_str()), Some(pass)), "{s}");
+        let us: f64 = rows.iter().filter(|r| r["pass"] == pass).map(|r| r["h200_us"].as_f64().unwrap()).sum();
         let bytes = 2.0 * elems as f64;
         assert_eq!(s["must_move_bytes"].as_f64(), Some(bytes), "{s}");
         let want = 100.0 * bytes / copy_bw / (us * 1e-6);
         let got = s["share_pct"].as_f64().unwrap();
-        assert!(
-            (got - want).abs() <= 1e-9 * want && got > 0.0 && got < 100.0,
-            "{s}: {got} vs {want}"
-        );
+        assert!((got - want).abs() <= 1e-9 * want && got > 0.0 && got < 100.0, "{s}: {got} vs {want}");
     }
 }

@@ -12,9 +12,7 @@ use std::process::Command;
 fn golden() -> TensorFile {
     let dir = std::env::var("HYENA_GOLDEN_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden")
-        });
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden"));
     TensorFile::load(dir.join("hyenadna_lm_small.safetensors")).unwrap()
 }
 
@@ -27,10 +25,7 @@ fn tmpdir(name: &str) -> PathBuf {
 
 /// (weights, inputs) files from the golden file; `prefix` replaces `weights.`.
 fn split(dir: &Path, g: &TensorFile, prefix: &str) -> (PathBuf, PathBuf) {
-    let mut w = TensorFile {
-        metadata: g.metadata.clone(),
-        ..Default::default()
-    };
+    let mut w = TensorFile { metadata: g.metadata.clone(), ..Default::default() };
     let mut i = TensorFile::default();
     for (k, t) in &g.tensors {
         if let Some(rest) = k.strip_prefix("weights.") {
@@ -39,24 +34,15 @@ fn split(dir: &Path, g: &TensorFile, prefix: &str) -> (PathBuf, PathBuf) {
             i.tensors.insert(k.clone(), t.clone());
         }
     }
-    let (wp, ip) = (
-        dir.join("weights.safetensors"),
-        dir.join("inputs.safetensors"),
-    );
+    let (wp, ip) = (dir.join("weights.safetensors"), dir.join("inputs.safetensors"));
     w.save(&wp, safetensors::Dtype::F64).unwrap();
     i.save(&ip, safetensors::Dtype::F64).unwrap();
     (wp, ip)
 }
 
 fn hyena(args: &[&str]) -> (bool, String) {
-    let o = Command::new(common::hyena_bin())
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stderr).to_string(),
-    )
+    let o = Command::new(common::hyena_bin()).args(args).output().unwrap();
+    (o.status.success(), String::from_utf8_lossy(&o.stderr).to_string())
 }
 
 fn rel_l2(a: &[f64], b: &[f64]) -> f64 {
@@ -75,19 +61,7 @@ fn conformance_on(precision: &str, backend: &str, prefix: &str, tol: f64) {
     let dir = tmpdir(&format!("ok-{precision}-{backend}"));
     let (wp, ip) = split(&dir, &g, prefix);
     let out = dir.join("out.safetensors");
-    let (ok, err) = hyena(&[
-        "run",
-        "--weights",
-        wp.to_str().unwrap(),
-        "--inputs",
-        ip.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--precision",
-        precision,
-        "--backend",
-        backend,
-    ]);
+    let (ok, err) = hyena(&["run", "--weights", wp.to_str().unwrap(), "--inputs", ip.to_str().unwrap(), "--out", out.to_str().unwrap(), "--precision", precision, "--backend", backend]);
     assert!(ok, "hyena run failed: {err}");
     let o = TensorFile::load(&out).unwrap();
     let mut compared = 0;
@@ -95,26 +69,14 @@ fn conformance_on(precision: &str, backend: &str, prefix: &str, tol: f64) {
         if !(k.starts_with("output.") || k.starts_with("grad.")) {
             continue;
         }
-        let ours = o
-            .tensors
-            .get(k)
-            .unwrap_or_else(|| panic!("output lacks {k}"));
+        let ours = o.tensors.get(k).unwrap_or_else(|| panic!("output lacks {k}"));
         assert_eq!(ours.shape, t.shape, "{k}");
-        let (TensorData::Float(a), TensorData::Float(b)) = (&ours.data, &t.data) else {
-            panic!("{k} not float")
-        };
+        let (TensorData::Float(a), TensorData::Float(b)) = (&ours.data, &t.data) else { panic!("{k} not float") };
         let e = rel_l2(a, b);
-        assert!(
-            e <= tol,
-            "{precision} {backend} {k}: rel L2 {e:.3e} > {tol:.0e}"
-        );
+        assert!(e <= tol, "{precision} {backend} {k}: rel L2 {e:.3e} > {tol:.0e}");
         compared += 1;
     }
-    assert_eq!(
-        compared,
-        3 + 49,
-        "3 outputs + 49 parameter gradients compared"
-    );
+    assert_eq!(compared, 3 + 49, "3 outputs + 49 parameter gradients compared");
     assert_eq!(o.tensors.len(), compared, "no extra output tensors");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -144,15 +106,7 @@ fn device_backend_precision_and_feature_errors() {
     let dir = tmpdir("backend-errors");
     let (wp, ip) = split(&dir, &g, "weights.");
     let out = dir.join("out.safetensors");
-    let base = [
-        "run",
-        "--weights",
-        wp.to_str().unwrap(),
-        "--inputs",
-        ip.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
+    let base = ["run", "--weights", wp.to_str().unwrap(), "--inputs", ip.to_str().unwrap(), "--out", out.to_str().unwrap()];
     let with = |extra: &[&str]| {
         let mut a: Vec<&str> = base.to_vec();
         a.extend_from_slice(extra);
@@ -174,20 +128,9 @@ fn expect_failure(name: &str, weights: &TensorFile, inputs: &TensorFile, needle:
     weights.save(&wp, safetensors::Dtype::F64).unwrap();
     inputs.save(&ip, safetensors::Dtype::F64).unwrap();
     let out = dir.join("out.safetensors");
-    let (ok, err) = hyena(&[
-        "run",
-        "--weights",
-        wp.to_str().unwrap(),
-        "--inputs",
-        ip.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (ok, err) = hyena(&["run", "--weights", wp.to_str().unwrap(), "--inputs", ip.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(!ok, "{name}: expected failure");
-    assert!(
-        err.contains(needle),
-        "{name}: stderr does not name `{needle}`: {err}"
-    );
+    assert!(err.contains(needle), "{name}: stderr does not name `{needle}`: {err}");
     assert!(!err.contains("panicked"), "{name}: panic: {err}");
     assert!(!out.exists(), "{name}: output written despite the error");
     std::fs::remove_dir_all(&dir).ok();
@@ -195,10 +138,7 @@ fn expect_failure(name: &str, weights: &TensorFile, inputs: &TensorFile, needle:
 
 fn parts() -> (TensorFile, TensorFile) {
     let g = golden();
-    let mut w = TensorFile {
-        metadata: g.metadata.clone(),
-        ..Default::default()
-    };
+    let mut w = TensorFile { metadata: g.metadata.clone(), ..Default::default() };
     let mut i = TensorFile::default();
     for (k, t) in &g.tensors {
         if k.starts_with("weights.") {
@@ -219,40 +159,19 @@ fn bad_files_are_named_errors() {
     expect_failure("missing", &w1, &i, "weights.backbone.layers.1.norm1.bias");
     // Wrong shape.
     let mut w2 = w.clone();
-    w2.tensors.insert(
-        "weights.backbone.layers.0.mlp.fc1.bias".into(),
-        Tensor::float(vec![63], vec![0.0; 63]),
-    );
+    w2.tensors.insert("weights.backbone.layers.0.mlp.fc1.bias".into(), Tensor::float(vec![63], vec![0.0; 63]));
     expect_failure("shape", &w2, &i, "weights.backbone.layers.0.mlp.fc1.bias");
     // Unknown extra tensor.
     let mut w3 = w.clone();
-    w3.tensors.insert(
-        "weights.backbone.layers.0.mixer.surprise".into(),
-        Tensor::float(vec![1], vec![0.0]),
-    );
-    expect_failure(
-        "unknown",
-        &w3,
-        &i,
-        "weights.backbone.layers.0.mixer.surprise",
-    );
+    w3.tensors.insert("weights.backbone.layers.0.mixer.surprise".into(), Tensor::float(vec![1], vec![0.0]));
+    expect_failure("unknown", &w3, &i, "weights.backbone.layers.0.mixer.surprise");
     // Float token ids.
     let mut i2 = TensorFile::default();
-    i2.tensors.insert(
-        "input.input_ids".into(),
-        Tensor::float(vec![2, 64], vec![1.0; 128]),
-    );
+    i2.tensors.insert("input.input_ids".into(), Tensor::float(vec![2, 64], vec![1.0; 128]));
     expect_failure("float-ids", &w, &i2, "input.input_ids");
     // Token id outside the vocabulary.
     let mut i3 = TensorFile::default();
-    i3.tensors.insert(
-        "input.input_ids".into(),
-        Tensor {
-            shape: vec![1, 4],
-            data: TensorData::Int(vec![1, 2, 99, 3]),
-            dtype: "I64".into(),
-        },
-    );
+    i3.tensors.insert("input.input_ids".into(), Tensor { shape: vec![1, 4], data: TensorData::Int(vec![1, 2, 99, 3]), dtype: "I64".into() });
     expect_failure("oov", &w, &i3, "input_ids");
 }
 
@@ -266,41 +185,16 @@ fn truncated_and_unknown_dtype_files() {
     let bytes = std::fs::read(&wp).unwrap();
     std::fs::write(&wp, &bytes[..bytes.len() - 100]).unwrap();
     let out = dir.join("out.safetensors");
-    let (ok, err) = hyena(&[
-        "run",
-        "--weights",
-        wp.to_str().unwrap(),
-        "--inputs",
-        ip.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(
-        !ok && err.contains("w.safetensors") && !err.contains("panicked"),
-        "{err}"
-    );
+    let (ok, err) = hyena(&["run", "--weights", wp.to_str().unwrap(), "--inputs", ip.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(!ok && err.contains("w.safetensors") && !err.contains("panicked"), "{err}");
     assert!(!out.exists());
     // A U16 tensor among the weights.
     let data = vec![0u8; 32];
-    let view =
-        safetensors::tensor::TensorView::new(safetensors::Dtype::U16, vec![16], &data).unwrap();
-    let bytes =
-        safetensors::serialize(vec![("weights.backbone.ln_f.bias".to_string(), view)], None)
-            .unwrap();
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::U16, vec![16], &data).unwrap();
+    let bytes = safetensors::serialize(vec![("weights.backbone.ln_f.bias".to_string(), view)], None).unwrap();
     std::fs::write(&wp, bytes).unwrap();
-    let (ok, err) = hyena(&[
-        "run",
-        "--weights",
-        wp.to_str().unwrap(),
-        "--inputs",
-        ip.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(
-        !ok && err.contains("weights.backbone.ln_f.bias") && !err.contains("panicked"),
-        "{err}"
-    );
+    let (ok, err) = hyena(&["run", "--weights", wp.to_str().unwrap(), "--inputs", ip.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(!ok && err.contains("weights.backbone.ln_f.bias") && !err.contains("panicked"), "{err}");
     assert!(!out.exists());
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -12,9 +12,7 @@ use std::process::Command;
 fn golden_dir() -> PathBuf {
     std::env::var("HYENA_GOLDEN_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden")
-        })
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden"))
 }
 
 fn tmpdir(tag: &str) -> PathBuf {
@@ -25,10 +23,7 @@ fn tmpdir(tag: &str) -> PathBuf {
 
 /// Split a golden file into (weights with metadata, inputs).
 fn split(golden: &TensorFile, dir: &Path) -> (PathBuf, PathBuf) {
-    let mut w = TensorFile {
-        metadata: golden.metadata.clone(),
-        ..Default::default()
-    };
+    let mut w = TensorFile { metadata: golden.metadata.clone(), ..Default::default() };
     let mut i = TensorFile::default();
     for (k, t) in &golden.tensors {
         if k.starts_with("weights.") {
@@ -44,10 +39,7 @@ fn split(golden: &TensorFile, dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 fn hyena(args: &[&str]) -> std::process::Output {
-    Command::new(common::hyena_bin())
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(common::hyena_bin()).args(args).output().unwrap()
 }
 
 /// A GPU this build can use (feature `cuda`, driver and device present): `hyena run --backend
@@ -74,12 +66,7 @@ fn run_reproduces_every_golden_operator_file() {
     let mut files: Vec<PathBuf> = std::fs::read_dir(golden_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("operator_")
-        })
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("operator_"))
         .collect();
     files.sort();
     assert!(files.len() >= 4);
@@ -98,41 +85,15 @@ fn run_reproduces_every_golden_operator_file() {
         }
         for (prec, backend, tol) in runs {
             let out = dir.join(format!("out-{prec}-{backend}.safetensors"));
-            let o = hyena(&[
-                "run",
-                "--weights",
-                wp.to_str().unwrap(),
-                "--inputs",
-                ip.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-                "--precision",
-                prec,
-                "--backend",
-                backend,
-            ]);
-            assert!(
-                o.status.success(),
-                "{name} {prec} {backend}: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
+            let o = hyena(&["run", "--weights", wp.to_str().unwrap(), "--inputs", ip.to_str().unwrap(), "--out", out.to_str().unwrap(), "--precision", prec, "--backend", backend]);
+            assert!(o.status.success(), "{name} {prec} {backend}: {}", String::from_utf8_lossy(&o.stderr));
             let prec = format!("{prec} {backend}");
             let res = TensorFile::load(&out).unwrap();
-            let expected: Vec<&String> = golden
-                .tensors
-                .keys()
-                .filter(|k| k.starts_with("output.") || k.starts_with("grad."))
-                .collect();
-            assert_eq!(
-                res.tensors.len(),
-                expected.len(),
-                "{name} {prec}: tensor count"
-            );
+            let expected: Vec<&String> = golden.tensors.keys().filter(|k| k.starts_with("output.") || k.starts_with("grad.")).collect();
+            assert_eq!(res.tensors.len(), expected.len(), "{name} {prec}: tensor count");
             for k in expected {
                 let (_, want) = golden.float(k, None).unwrap();
-                let (_, got) = res
-                    .float(k, None)
-                    .unwrap_or_else(|e| panic!("{name} {prec}: {e}"));
+                let (_, got) = res.float(k, None).unwrap_or_else(|e| panic!("{name} {prec}: {e}"));
                 let e = rel_l2(got, want);
                 assert!(e <= tol, "{name} {prec} {k}: {e:e} > {tol:e}");
             }
@@ -148,15 +109,7 @@ fn bad_inputs_fail_with_a_named_problem_and_write_nothing() {
     let (wp, ip) = split(&golden, &dir);
     let out = dir.join("out.safetensors");
     let run = |w: &Path, i: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "run",
-            "--weights",
-            w.to_str().unwrap(),
-            "--inputs",
-            i.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ];
+        let mut args = vec!["run", "--weights", w.to_str().unwrap(), "--inputs", i.to_str().unwrap(), "--out", out.to_str().unwrap()];
         args.extend_from_slice(extra);
         let o = hyena(&args);
         assert!(!o.status.success(), "expected failure");

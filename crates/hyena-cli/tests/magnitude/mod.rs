@@ -89,27 +89,13 @@ impl Bound {
     /// (how much room the magnitude term leaves; recorded in the searches).
     pub fn used(&self, y: &[f64], x: &[f64]) -> f64 {
         let g = self.gamma();
-        y.iter()
-            .zip(x)
-            .zip(&self.m)
-            .map(|((&yi, &xi), &mi)| {
-                if mi > 0.0 {
-                    (yi - xi).abs() / (g * mi)
-                } else {
-                    0.0
-                }
-            })
-            .fold(0.0, f64::max)
+        y.iter().zip(x).zip(&self.m).map(|((&yi, &xi), &mi)| if mi > 0.0 { (yi - xi).abs() / (g * mi) } else { 0.0 }).fold(0.0, f64::max)
     }
 
     /// The part of `|y − x|` that the element's own rounding does not explain, as relative L2
     /// against `x`: `‖(|y − x| − γ_k·M)₊‖₂ / ‖x‖₂` (absolute when `x = 0`, like `rel_l2`).
     pub fn excess(&self, y: &[f64], x: &[f64]) -> f64 {
-        assert_eq!(
-            (y.len(), x.len()),
-            (self.m.len(), self.m.len()),
-            "tensor and magnitude lengths"
-        );
+        assert_eq!((y.len(), x.len()), (self.m.len(), self.m.len()), "tensor and magnitude lengths");
         let g = self.gamma();
         let (mut num, mut den) = (0.0f64, 0.0f64);
         for ((&yi, &xi), &mi) in y.iter().zip(x).zip(&self.m) {
@@ -151,21 +137,12 @@ struct Act {
 /// its output file (`output.y`, `output.grad_u`, `grad.<parameter>`).
 ///
 /// A direct evaluation (O(B·D·L²) convolutions): meant for the property test's small shapes.
-pub fn bounds(
-    op: &HyenaOperator<f64>,
-    u: &[f64],
-    gy: &[f64],
-    b: usize,
-    l: usize,
-) -> BTreeMap<String, Bound> {
+pub fn bounds(op: &HyenaOperator<f64>, u: &[f64], gy: &[f64], b: usize, l: usize) -> BTreeMap<String, Bound> {
     let cfg = &op.cfg;
     let (d, n) = (cfg.d_model, cfg.order);
     let (c3, cf) = ((n + 1) * d, (n - 1) * d);
     let fl = &op.filter;
-    assert!(
-        !fl.normalized,
-        "the magnitude bound does not model a normalized filter"
-    );
+    assert!(!fl.normalized, "the magnitude bound does not model a normalized filter");
     let (e, fw) = (fl.emb_dim, fl.width);
     assert_eq!((u.len(), gy.len()), (b * l * d, b * l * d));
     let (uu, gya) = (abs(u), abs(gy));
@@ -181,10 +158,7 @@ pub fn bounds(
     for bi in 0..b {
         for ch in 0..c3 {
             for t in 0..l {
-                zin[(bi * c3 + ch) * l + t] = b_in[ch]
-                    + (0..d)
-                        .map(|j| w_in[ch * d + j] * uu[(bi * l + t) * d + j])
-                        .sum::<f64>();
+                zin[(bi * c3 + ch) * l + t] = b_in[ch] + (0..d).map(|j| w_in[ch * d + j] * uu[(bi * l + t) * d + j]).sum::<f64>();
             }
         }
     }
@@ -207,8 +181,7 @@ pub fn bounds(
     let chunk = |i: usize| -> Vec<f64> {
         let mut v = vec![0.0; b * d * l];
         for bi in 0..b {
-            v[bi * d * l..(bi + 1) * d * l]
-                .copy_from_slice(&uc[(bi * c3 + i * d) * l..(bi * c3 + (i + 1) * d) * l]);
+            v[bi * d * l..(bi + 1) * d * l].copy_from_slice(&uc[(bi * c3 + i * d) * l..(bi * c3 + (i + 1) * d) * l]);
         }
         v
     };
@@ -223,16 +196,10 @@ pub fn bounds(
         let mut pre = vec![0.0; l * fw];
         for q in 0..l {
             for j in 0..fw {
-                pre[q * fw + j] = bias[j]
-                    + (0..d_in)
-                        .map(|k| wt[j * d_in + k] * act[q * d_in + k])
-                        .sum::<f64>();
+                pre[q * fw + j] = bias[j] + (0..d_in).map(|k| wt[j * d_in + k] * act[q * d_in + k]).sum::<f64>();
             }
         }
-        let next: Vec<f64> = pre
-            .chunks(fw)
-            .flat_map(|r| r.iter().zip(&fl.freq).map(|(p, fr)| (fr * p).sin()))
-            .collect();
+        let next: Vec<f64> = pre.chunks(fw).flat_map(|r| r.iter().zip(&fl.freq).map(|(p, fr)| (fr * p).sin())).collect();
         inputs.push(std::mem::replace(&mut act, next));
         pres.push(pre);
         d_in = fw;
@@ -265,9 +232,7 @@ pub fn bounds(
 
     // The recurrence, step o: a = pre ⊙ cur, s = h_o ∗ a + bias_o·a, out = post ⊙ s.
     let conv = |hrow: &[f64], a: &[f64], bias: f64| -> Vec<f64> {
-        (0..l)
-            .map(|t| (0..=t).map(|j| hrow[j] * a[t - j]).sum::<f64>() + bias * a[t])
-            .collect()
+        (0..l).map(|t| (0..=t).map(|j| hrow[j] * a[t - j]).sum::<f64>() + bias * a[t]).collect()
     };
     struct Step {
         a: Act,
@@ -276,11 +241,7 @@ pub fn bounds(
     }
     let mut steps: Vec<Step> = Vec::new();
     for o in 0..n - 1 {
-        let (cur, k_cur) = if o == 0 {
-            (chunk(n), k_x)
-        } else {
-            (steps[o - 1].out.m.clone(), steps[o - 1].out.k)
-        };
+        let (cur, k_cur) = if o == 0 { (chunk(n), k_x) } else { (steps[o - 1].out.m.clone(), steps[o - 1].out.k) };
         let pre = chunk(n - 1 - o);
         let a: Vec<f64> = cur.iter().zip(&pre).map(|(x, y)| x * y).collect();
         let k_a = k_cur + k_x + 1;
@@ -298,11 +259,7 @@ pub fn bounds(
             Some(p) => (s.iter().zip(p).map(|(x, y)| x * y).collect(), k_s + k_x + 1),
             None => (s.clone(), k_s),
         };
-        steps.push(Step {
-            a: Act { m: a, k: k_a },
-            s: Act { m: s, k: k_s },
-            out: Act { m: om, k: k_o },
-        });
+        steps.push(Step { a: Act { m: a, k: k_a }, s: Act { m: s, k: k_s }, out: Act { m: om, k: k_o } });
     }
     let lastm = &steps[n - 2].out;
     // out_proj: y[b, t, i] = b_out[i] + Σ_c W_out[i, c]·last[b, c, t].
@@ -310,20 +267,11 @@ pub fn bounds(
     for bi in 0..b {
         for t in 0..l {
             for i in 0..d {
-                y[(bi * l + t) * d + i] = b_out[i]
-                    + (0..d)
-                        .map(|c| w_out[i * d + c] * lastm.m[(bi * d + c) * l + t])
-                        .sum::<f64>();
+                y[(bi * l + t) * d + i] = b_out[i] + (0..d).map(|c| w_out[i * d + c] * lastm.m[(bi * d + c) * l + t]).sum::<f64>();
             }
         }
     }
-    out.insert(
-        "output.y".into(),
-        Bound {
-            m: y,
-            k: lastm.k + 1 + d as u32,
-        },
-    );
+    out.insert("output.y".into(), Bound { m: y, k: lastm.k + 1 + d as u32 });
 
     // Backward. out_proj: db = Σ gy, dW[i, c] = Σ gy[.., i]·last[.., c], g = W_outᵀ·gy.
     let bl = b * l;
@@ -342,20 +290,8 @@ pub fn bounds(
             }
         }
     }
-    out.insert(
-        "grad.out_proj.bias".into(),
-        Bound {
-            m: gbo,
-            k: gemm_sum(bl),
-        },
-    );
-    out.insert(
-        "grad.out_proj.weight".into(),
-        Bound {
-            m: gwo,
-            k: lastm.k + 1 + gemm_sum(bl),
-        },
-    );
+    out.insert("grad.out_proj.bias".into(), Bound { m: gbo, k: gemm_sum(bl) });
+    out.insert("grad.out_proj.weight".into(), Bound { m: gwo, k: lastm.k + 1 + gemm_sum(bl) });
     let mut g = Act { m: g, k: d as u32 };
     // Gradients of the short-conv output chunks, [B, C3, L], and each chunk's depth so far.
     let mut g_uc = vec![0.0; b * c3 * l];
@@ -363,9 +299,7 @@ pub fn bounds(
     let mut add_chunk = |g_uc: &mut [f64], i: usize, v: &[f64], k: u32| {
         for bi in 0..b {
             let dst = &mut g_uc[(bi * c3 + i * d) * l..(bi * c3 + (i + 1) * d) * l];
-            dst.iter_mut()
-                .zip(&v[bi * d * l..(bi + 1) * d * l])
-                .for_each(|(a, x)| *a += x);
+            dst.iter_mut().zip(&v[bi * d * l..(bi + 1) * d * l]).for_each(|(a, x)| *a += x);
         }
         k_chunk[i] = Some(match k_chunk[i] {
             None => k,
@@ -378,26 +312,16 @@ pub fn bounds(
     let mut k_gfb = 0;
     for o in (0..n - 1).rev() {
         let st = &steps[o];
-        let (cur, k_cur) = if o == 0 {
-            (chunk(n), k_x)
-        } else {
-            (steps[o - 1].out.m.clone(), steps[o - 1].out.k)
-        };
+        let (cur, k_cur) = if o == 0 { (chunk(n), k_x) } else { (steps[o - 1].out.m.clone(), steps[o - 1].out.k) };
         let pre_i = n - 1 - o;
         let pre = chunk(pre_i);
         let gs = if o == n - 2 {
             let x0 = chunk(0);
             let gpost: Vec<f64> = g.m.iter().zip(&st.s.m).map(|(x, y)| x * y).collect();
             add_chunk(&mut g_uc, 0, &gpost, g.k + st.s.k + 1);
-            Act {
-                m: g.m.iter().zip(&x0).map(|(x, y)| x * y).collect(),
-                k: g.k + k_x + 1,
-            }
+            Act { m: g.m.iter().zip(&x0).map(|(x, y)| x * y).collect(), k: g.k + k_x + 1 }
         } else {
-            Act {
-                m: g.m.clone(),
-                k: g.k,
-            }
+            Act { m: g.m.clone(), k: g.k }
         };
         let mut ga = vec![0.0; b * d * l];
         for c in 0..d {
@@ -424,18 +348,11 @@ pub fn bounds(
         if o == 0 {
             add_chunk(&mut g_uc, n, &gcur, k_ga + k_x + 1);
         } else {
-            g = Act {
-                m: gcur,
-                k: k_ga + k_x + 1,
-            };
+            g = Act { m: gcur, k: k_ga + k_x + 1 };
         }
     }
     out.insert("grad.filter_fn.bias".into(), Bound { m: gfb, k: k_gfb });
-    let k_guc = k_chunk
-        .iter()
-        .map(|k| k.expect("every chunk gets a gradient"))
-        .max()
-        .unwrap_or(0);
+    let k_guc = k_chunk.iter().map(|k| k.expect("every chunk gets a gradient")).max().unwrap_or(0);
 
     // Short conv backward: g_zin[t] = Σ_j w[j]·g_uc[t + 2 − j]; dw[j] = Σ g_uc[t]·zin[t − 2 + j]
     // and db = Σ g_uc, both f64 sums.
@@ -456,20 +373,8 @@ pub fn bounds(
             }
         }
     }
-    out.insert(
-        "grad.short_filter.weight".into(),
-        Bound {
-            m: gsw,
-            k: k_guc + k_zin + 2,
-        },
-    );
-    out.insert(
-        "grad.short_filter.bias".into(),
-        Bound {
-            m: gsb,
-            k: k_guc + 1,
-        },
-    );
+    out.insert("grad.short_filter.weight".into(), Bound { m: gsw, k: k_guc + k_zin + 2 });
+    out.insert("grad.short_filter.bias".into(), Bound { m: gsb, k: k_guc + 1 });
     let k_gz = k_guc + 1 + 2;
     // in_proj backward: grad_u = Σ_C3 g_zin·W_in, dW_in = Σ_{b,t} g_zin·u, db_in = Σ g_zin.
     let mut gu = vec![0.0; b * l * d];
@@ -486,27 +391,9 @@ pub fn bounds(
             }
         }
     }
-    out.insert(
-        "output.grad_u".into(),
-        Bound {
-            m: gu,
-            k: k_gz + c3 as u32,
-        },
-    );
-    out.insert(
-        "grad.in_proj.weight".into(),
-        Bound {
-            m: gwi,
-            k: k_gz + 1 + gemm_sum(bl),
-        },
-    );
-    out.insert(
-        "grad.in_proj.bias".into(),
-        Bound {
-            m: gbi,
-            k: k_gz + gemm_sum(bl),
-        },
-    );
+    out.insert("output.grad_u".into(), Bound { m: gu, k: k_gz + c3 as u32 });
+    out.insert("grad.in_proj.weight".into(), Bound { m: gwi, k: k_gz + 1 + gemm_sum(bl) });
+    out.insert("grad.in_proj.bias".into(), Bound { m: gbi, k: k_gz + gemm_sum(bl) });
 
     // Filter backward: g = grad_h ⊙ window (f32), g_last = Σ_C W_out·g (f32), dW_out = Σ_L g·last;
     // the hidden layers in f64 (values of cos, freq, pre, inputs, weights enter as constants).
@@ -528,13 +415,7 @@ pub fn bounds(
         }
     }
     let n_layers = fl.layers.len();
-    out.insert(
-        format!("grad.filter_fn.implicit_filter.{}.weight", 2 * n_layers),
-        Bound {
-            m: gow,
-            k: k_g2 + 2 + gemm_sum(l),
-        },
-    );
+    out.insert(format!("grad.filter_fn.implicit_filter.{}.weight", 2 * n_layers), Bound { m: gow, k: k_g2 + 2 + gemm_sum(l) });
     let k_gl = k_g2 + cf as u32;
     // f64 from here; the result is rounded to f32 once, after per-tile f64 sums added into an f32
     // accumulator per block on the device (tiles of 32 positions).
@@ -565,31 +446,13 @@ pub fn bounds(
                 }
             }
         }
-        out.insert(
-            format!("grad.filter_fn.implicit_filter.{}.weight", 2 * i),
-            Bound { m: gw, k: k_hidden },
-        );
-        out.insert(
-            format!("grad.filter_fn.implicit_filter.{}.bias", 2 * i),
-            Bound { m: gb, k: k_hidden },
-        );
+        out.insert(format!("grad.filter_fn.implicit_filter.{}.weight", 2 * i), Bound { m: gw, k: k_hidden });
+        out.insert(format!("grad.filter_fn.implicit_filter.{}.bias", 2 * i), Bound { m: gb, k: k_hidden });
         g_act = g_in;
     }
-    out.insert(
-        "grad.filter_fn.implicit_filter.1.freq".into(),
-        Bound {
-            m: gfreq,
-            k: k_hidden,
-        },
-    );
+    out.insert("grad.filter_fn.implicit_filter.1.freq".into(), Bound { m: gfreq, k: k_hidden });
     let mut gzm = vec![0.0; fl.l_max * e];
     gzm[..l * e].copy_from_slice(&g_act);
-    out.insert(
-        "grad.filter_fn.pos_emb.z".into(),
-        Bound {
-            m: gzm,
-            k: k_hidden,
-        },
-    );
+    out.insert("grad.filter_fn.pos_emb.z".into(), Bound { m: gzm, k: k_hidden });
     out
 }

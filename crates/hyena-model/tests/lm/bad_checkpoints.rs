@@ -7,9 +7,7 @@ use std::path::PathBuf;
 fn golden_path() -> PathBuf {
     let dir = std::env::var("HYENA_GOLDEN_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden")
-        });
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden"));
     dir.join("hyenadna_lm_small.safetensors")
 }
 
@@ -42,10 +40,7 @@ fn wrong_shape_is_named() {
     for (name, shape) in [
         ("weights.backbone.layers.0.norm2.weight", vec![15usize]),
         ("weights.backbone.layers.1.mlp.fc2.weight", vec![64, 16]),
-        (
-            "weights.backbone.layers.1.mixer.out_proj.weight",
-            vec![16, 15],
-        ),
+        ("weights.backbone.layers.1.mixer.out_proj.weight", vec![16, 15]),
     ] {
         let mut f = g.clone();
         let t = f.tensors.get_mut(name).unwrap();
@@ -79,9 +74,7 @@ fn truncated_file_is_a_format_error() {
     let bytes = std::fs::read(golden_path()).unwrap();
     for cut in [bytes.len() - 1, bytes.len() / 2, 12, 3] {
         match TensorFile::from_bytes(&bytes[..cut], "truncated.safetensors") {
-            Err(e @ ModelError::Format { .. }) => {
-                assert!(e.to_string().contains("truncated.safetensors"), "{e}")
-            }
+            Err(e @ ModelError::Format { .. }) => assert!(e.to_string().contains("truncated.safetensors"), "{e}"),
             other => panic!("cut {cut}: expected Format, got {:?}", other.err()),
         }
     }
@@ -90,15 +83,10 @@ fn truncated_file_is_a_format_error() {
 #[test]
 fn unknown_dtype_is_named() {
     let data = vec![0u8; 2 * 16];
-    let view =
-        safetensors::tensor::TensorView::new(safetensors::Dtype::U16, vec![16], &data).unwrap();
-    let bytes =
-        safetensors::serialize(vec![("weights.backbone.ln_f.bias".to_string(), view)], None)
-            .unwrap();
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::U16, vec![16], &data).unwrap();
+    let bytes = safetensors::serialize(vec![("weights.backbone.ln_f.bias".to_string(), view)], None).unwrap();
     match TensorFile::from_bytes(&bytes, "u16.safetensors") {
-        Err(e @ ModelError::TensorDtype { .. }) => {
-            assert!(e.to_string().contains("weights.backbone.ln_f.bias"), "{e}")
-        }
+        Err(e @ ModelError::TensorDtype { .. }) => assert!(e.to_string().contains("weights.backbone.ln_f.bias"), "{e}"),
         other => panic!("expected TensorDtype, got {:?}", other.err()),
     }
 }

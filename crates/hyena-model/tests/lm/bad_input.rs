@@ -8,18 +8,7 @@ use hyena_model::{HyenaLm, HyenaOperator, LmConfig, ModelError, OperatorConfig, 
 use std::path::PathBuf;
 
 pub fn op_cfg(order: usize) -> OperatorConfig {
-    OperatorConfig {
-        d_model: 3,
-        l_max: 16,
-        order,
-        filter_order: 4,
-        emb_dim: 3,
-        w: 1.0,
-        num_inner_mlps: 1,
-        modulate: true,
-        shift: 0.05,
-        normalized: false,
-    }
+    OperatorConfig { d_model: 3, l_max: 16, order, filter_order: 4, emb_dim: 3, w: 1.0, num_inner_mlps: 1, modulate: true, shift: 0.05, normalized: false }
 }
 
 pub fn op(order: usize) -> HyenaOperator<f64> {
@@ -30,10 +19,7 @@ pub fn op(order: usize) -> HyenaOperator<f64> {
 pub fn op_file(order: usize) -> TensorFile {
     let mut f = TensorFile::default();
     op(order).export(&mut f, "", false);
-    f.metadata.insert(
-        "config".into(),
-        serde_json::to_string(&op_cfg(order)).unwrap(),
-    );
+    f.metadata.insert("config".into(), serde_json::to_string(&op_cfg(order)).unwrap());
     f
 }
 
@@ -54,10 +40,7 @@ fn set(f: &mut TensorFile, name: &str, shape: Vec<usize>, data: Vec<f64>) {
 fn forward_with_overflowing_sizes_is_an_error() {
     // B·L·D = 2^63 · 1 · 3 wraps to 2^63 (and B·L·D·(N+1) to 0): must not pass the length check.
     let o = op(2);
-    assert!(matches!(
-        o.forward(&[], 1 << 63, 1),
-        Err(ModelError::TooLarge { .. }) | Err(ModelError::Kernel(_))
-    ));
+    assert!(matches!(o.forward(&[], 1 << 63, 1), Err(ModelError::TooLarge { .. }) | Err(ModelError::Kernel(_))));
     assert!(o.forward(&[], usize::MAX, usize::MAX).is_err());
     assert!(o.forward(&[], 1 << 62, 4).is_err());
 }
@@ -79,10 +62,7 @@ fn backward_with_a_cache_of_another_operator_is_an_error() {
     assert!(o2.backward(&c2, &u, &mut g3).is_err());
     let mut bad = o2.clone();
     bad.filter_bias.pop();
-    assert!(matches!(
-        bad.forward(&u, b, l),
-        Err(ModelError::TensorShape { .. })
-    ));
+    assert!(matches!(bad.forward(&u, b, l), Err(ModelError::TensorShape { .. })));
     assert!(bad.backward(&c2, &u, &mut g2).is_err());
     // The right pairing still works.
     assert!(o2.backward(&c2, &u, &mut g2).is_ok());
@@ -93,37 +73,20 @@ fn zero_element_tensor_with_a_huge_dimension_is_a_shape_error() {
     // 26 TB of f64 was allocated from `[2^40, 0]` before the other shapes were checked.
     let dir = tmpdir("huge-dim");
     let mut f = op_file(2);
-    set(
-        &mut f,
-        "filter_fn.implicit_filter.0.weight",
-        vec![1 << 40, 0],
-        vec![],
-    );
+    set(&mut f, "filter_fn.implicit_filter.0.weight", vec![1 << 40, 0], vec![]);
     let p = dir.join("w.safetensors");
     f.save(&p, safetensors::Dtype::F32).unwrap();
     assert!(std::fs::metadata(&p).unwrap().len() < 8192);
     let f = TensorFile::load(&p).unwrap();
     match HyenaOperator::<f32>::from_tensors(&f, "", &op_cfg(2)) {
-        Err(e @ ModelError::TensorShape { .. }) => {
-            assert!(e.to_string().contains("implicit_filter.0.weight"), "{e}")
-        }
+        Err(e @ ModelError::TensorShape { .. }) => assert!(e.to_string().contains("implicit_filter.0.weight"), "{e}"),
         other => panic!("expected TensorShape, got {:?}", other.err()),
     }
     // The same with every FFN width tensor agreeing on 2^40 (all zero-element): the out layer
     // [C, 2^40] then has no data to back it.
     let mut f = op_file(2);
-    set(
-        &mut f,
-        "filter_fn.implicit_filter.0.bias",
-        vec![1 << 40, 0],
-        vec![],
-    );
-    set(
-        &mut f,
-        "filter_fn.implicit_filter.1.freq",
-        vec![1, 1 << 40, 0],
-        vec![],
-    );
+    set(&mut f, "filter_fn.implicit_filter.0.bias", vec![1 << 40, 0], vec![]);
+    set(&mut f, "filter_fn.implicit_filter.1.freq", vec![1, 1 << 40, 0], vec![]);
     assert!(HyenaOperator::<f32>::from_tensors(&f, "", &op_cfg(2)).is_err());
 }
 
@@ -131,12 +94,7 @@ fn zero_element_tensor_with_a_huge_dimension_is_a_shape_error() {
 fn bad_first_layer_weight_is_blamed_on_itself() {
     let mut f = op_file(2);
     // F = 4, E = 3: `.0.weight` [5, 3] once set F = 5 and blamed `.0.bias`.
-    set(
-        &mut f,
-        "filter_fn.implicit_filter.0.weight",
-        vec![5, 3],
-        vec![0.1; 15],
-    );
+    set(&mut f, "filter_fn.implicit_filter.0.weight", vec![5, 3], vec![0.1; 15]);
     match HyenaOperator::<f64>::from_tensors(&f, "", &op_cfg(2)) {
         Err(ModelError::TensorShape { name, expected, .. }) => {
             assert_eq!(name, "filter_fn.implicit_filter.0.weight");
@@ -151,29 +109,14 @@ fn wrongly_shaped_or_different_freq_alias_is_an_error() {
     // num_inner_mlps 1: `.3.freq` aliases `.1.freq` (shape [1, 4]).
     let mut f = op_file(2);
     assert!(f.tensors.contains_key("filter_fn.implicit_filter.3.freq"));
-    set(
-        &mut f,
-        "filter_fn.implicit_filter.3.freq",
-        vec![1, 3],
-        vec![1.0; 3],
-    );
+    set(&mut f, "filter_fn.implicit_filter.3.freq", vec![1, 3], vec![1.0; 3]);
     match HyenaOperator::<f64>::from_tensors(&f, "", &op_cfg(2)) {
-        Err(e @ ModelError::TensorShape { .. }) => {
-            assert!(e.to_string().contains("implicit_filter.3.freq"), "{e}")
-        }
+        Err(e @ ModelError::TensorShape { .. }) => assert!(e.to_string().contains("implicit_filter.3.freq"), "{e}"),
         other => panic!("expected TensorShape, got {:?}", other.err()),
     }
     let mut f = op_file(2);
-    set(
-        &mut f,
-        "filter_fn.implicit_filter.3.freq",
-        vec![1, 4],
-        vec![2.5; 4],
-    );
-    let e = HyenaOperator::<f64>::from_tensors(&f, "", &op_cfg(2))
-        .err()
-        .unwrap()
-        .to_string();
+    set(&mut f, "filter_fn.implicit_filter.3.freq", vec![1, 4], vec![2.5; 4]);
+    let e = HyenaOperator::<f64>::from_tensors(&f, "", &op_cfg(2)).err().unwrap().to_string();
     assert!(e.contains("implicit_filter.3.freq"), "{e}");
 }
 
@@ -183,12 +126,7 @@ fn config_sizes_contradicting_the_tensors_are_errors() {
     let o = HyenaOperator::<f64>::from_tensors(&f, "", &op_cfg(2)).unwrap();
     let ok = serde_json::to_value(op_cfg(2)).unwrap();
     check_declared_sizes(&ok, &o.cfg.size_fields(), "cfg").unwrap();
-    for (key, val) in [
-        ("order", 3u64),
-        ("d_model", 4),
-        ("filter_order", 8),
-        ("l_max", 1024),
-    ] {
+    for (key, val) in [("order", 3u64), ("d_model", 4), ("filter_order", 8), ("l_max", 1024)] {
         let mut v = ok.clone();
         v[key] = val.into();
         match check_declared_sizes(&v, &o.cfg.size_fields(), "cfg") {
@@ -206,20 +144,12 @@ fn values_finite_in_f64_but_not_in_f32_are_refused() {
     }
     assert!(HyenaOperator::<f64>::from_tensors(&f, "", &op_cfg(2)).is_ok());
     match HyenaOperator::<f32>::from_tensors(&f, "", &op_cfg(2)) {
-        Err(ModelError::NonFinite { name, index }) => {
-            assert_eq!((name.as_str(), index), ("out_proj.bias", 1))
-        }
+        Err(ModelError::NonFinite { name, index }) => assert_eq!((name.as_str(), index), ("out_proj.bias", 1)),
         other => panic!("expected NonFinite, got {:?}", other.err()),
     }
     let f = op_file(2);
-    let cfg = OperatorConfig {
-        shift: 1e308,
-        ..op_cfg(2)
-    };
-    let e = HyenaOperator::<f32>::from_tensors(&f, "", &cfg)
-        .err()
-        .unwrap()
-        .to_string();
+    let cfg = OperatorConfig { shift: 1e308, ..op_cfg(2) };
+    let e = HyenaOperator::<f32>::from_tensors(&f, "", &cfg).err().unwrap().to_string();
     assert!(e.contains("shift"), "{e}");
 }
 
@@ -232,43 +162,18 @@ fn duplicate_tensor_names_and_metadata_keys_are_errors() {
         b.extend(std::iter::repeat_n(0u8, data));
         b
     };
-    let two = file(
-        r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
-        4,
-    );
-    let e = TensorFile::from_bytes(&two, "dup.safetensors")
-        .err()
-        .unwrap()
-        .to_string();
+    let two = file(r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, 4);
+    let e = TensorFile::from_bytes(&two, "dup.safetensors").err().unwrap().to_string();
     assert!(e.contains("duplicate tensor name `a`"), "{e}");
-    let meta = file(
-        r#"{"__metadata__":{"config":"{}","config":"{\"order\":3}"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
-        4,
-    );
-    let e = TensorFile::from_bytes(&meta, "dupmeta.safetensors")
-        .err()
-        .unwrap()
-        .to_string();
+    let meta = file(r#"{"__metadata__":{"config":"{}","config":"{\"order\":3}"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, 4);
+    let e = TensorFile::from_bytes(&meta, "dupmeta.safetensors").err().unwrap().to_string();
     assert!(e.contains("duplicate metadata key `config`"), "{e}");
-    let once = file(
-        r#"{"__metadata__":{"config":"{}"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
-        4,
-    );
+    let once = file(r#"{"__metadata__":{"config":"{}"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, 4);
     assert!(TensorFile::from_bytes(&once, "ok.safetensors").is_ok());
 }
 
 fn tiny_lm_cfg() -> LmConfig {
-    LmConfig {
-        d_model: 4,
-        n_layer: 1,
-        d_inner: 8,
-        vocab_size: 6,
-        l_max: 8,
-        filter_order: 4,
-        emb_dim: 3,
-        num_inner_mlps: 1,
-        ..LmConfig::default()
-    }
+    LmConfig { d_model: 4, n_layer: 1, d_inner: 8, vocab_size: 6, l_max: 8, filter_order: 4, emb_dim: 3, num_inner_mlps: 1, ..LmConfig::default() }
 }
 
 #[test]
@@ -276,31 +181,12 @@ fn huge_n_layer_is_an_error_not_an_abort() {
     let lm = HyenaLm::<f64>::init(&tiny_lm_cfg(), &mut TrainRng::seed(1)).unwrap();
     let mut f = TensorFile::default();
     lm.export(&mut f, "", false);
-    let cfg = LmConfig {
-        n_layer: 1_000_000_000_000,
-        ..tiny_lm_cfg()
-    };
+    let cfg = LmConfig { n_layer: 1_000_000_000_000, ..tiny_lm_cfg() };
     // Loading: the file holds one block; the config's count is not trusted for allocation.
     assert!(HyenaLm::<f64>::from_tensors(&f, "", &cfg).is_err());
     // Initialising: refused by size before allocating.
-    assert!(matches!(
-        HyenaLm::<f64>::init(&cfg, &mut TrainRng::seed(1)),
-        Err(ModelError::TooLarge { .. })
-    ));
-    for big in [
-        LmConfig {
-            d_model: 1 << 40,
-            ..tiny_lm_cfg()
-        },
-        LmConfig {
-            vocab_size: usize::MAX,
-            ..tiny_lm_cfg()
-        },
-        LmConfig {
-            l_max: 1 << 62,
-            ..tiny_lm_cfg()
-        },
-    ] {
+    assert!(matches!(HyenaLm::<f64>::init(&cfg, &mut TrainRng::seed(1)), Err(ModelError::TooLarge { .. })));
+    for big in [LmConfig { d_model: 1 << 40, ..tiny_lm_cfg() }, LmConfig { vocab_size: usize::MAX, ..tiny_lm_cfg() }, LmConfig { l_max: 1 << 62, ..tiny_lm_cfg() }] {
         assert!(HyenaLm::<f64>::init(&big, &mut TrainRng::seed(1)).is_err());
     }
     // The same through a checkpoint's metadata (what `--resume` reads).
@@ -357,10 +243,7 @@ fn one_flipped_bit_in_a_checkpoint_is_detected() {
     let mut bad = good.clone();
     bad[8 + at] = b'1';
     std::fs::write(&p, &bad).unwrap();
-    assert!(matches!(
-        TrainState::<f32>::load(&p),
-        Err(ModelError::Checksum { .. })
-    ));
+    assert!(matches!(TrainState::<f32>::load(&p), Err(ModelError::Checksum { .. })));
     // A checkpoint stripped of its checksums is refused.
     let mut f = TensorFile::from_bytes(&good, "x").unwrap();
     f.metadata.remove(CHECKSUMS_KEY);
@@ -375,18 +258,12 @@ fn non_finite_state_never_replaces_the_last_good_checkpoint() {
     state.opt.step = 7;
     state.model.ln_f_bias[2] = f32::NAN;
     match state.save(&p) {
-        Err(ModelError::CheckpointNotWritten {
-            step, name, index, ..
-        }) => {
+        Err(ModelError::CheckpointNotWritten { step, name, index, .. }) => {
             assert_eq!((step, name.as_str(), index), (7, "backbone.ln_f.bias", 2));
         }
         other => panic!("expected CheckpointNotWritten, got {other:?}"),
     }
-    assert_eq!(
-        std::fs::read(&p).unwrap(),
-        good,
-        "the previous checkpoint must stay"
-    );
+    assert_eq!(std::fs::read(&p).unwrap(), good, "the previous checkpoint must stay");
     state.model.ln_f_bias[2] = 0.0;
     let moment = state.opt.exp_avg_sq.values_mut().next().unwrap();
     moment[0] = f32::INFINITY;
@@ -437,18 +314,13 @@ fn temporary_files_are_exclusive_and_stale_ones_are_cleaned() {
     // n counting from 0 at every write) must not redirect the write.
     let pid = std::process::id();
     for n in 0..3 {
-        std::os::unix::fs::symlink(&victim, dir.join(format!(".ck.safetensors.tmp-{pid}-{n}")))
-            .unwrap();
+        std::os::unix::fs::symlink(&victim, dir.join(format!(".ck.safetensors.tmp-{pid}-{n}"))).unwrap();
     }
     // A killed run's leftover (no process has a pid this large: Linux's pid_max ≤ 2^22), and
     // files that only look similar.
     let stale = dir.join(".ck.safetensors.tmp-4999999-0");
     std::fs::write(&stale, b"partial").unwrap();
-    let unrelated = [
-        dir.join(".ck.safetensors.tmp-4999999-x"),
-        dir.join(".other.tmp-4999999-0"),
-        dir.join("ck.safetensors.tmp-4999999-0"),
-    ];
+    let unrelated = [dir.join(".ck.safetensors.tmp-4999999-x"), dir.join(".other.tmp-4999999-0"), dir.join("ck.safetensors.tmp-4999999-0")];
     for u in &unrelated {
         std::fs::write(u, b"not ours").unwrap();
     }
@@ -461,10 +333,7 @@ fn temporary_files_are_exclusive_and_stale_ones_are_cleaned() {
     }
     for n in 0..3 {
         let l = dir.join(format!(".ck.safetensors.tmp-{pid}-{n}"));
-        assert!(
-            l.symlink_metadata().unwrap().file_type().is_symlink(),
-            "planted links are left alone"
-        );
+        assert!(l.symlink_metadata().unwrap().file_type().is_symlink(), "planted links are left alone");
     }
     assert!(TrainState::<f32>::load(&p).is_ok());
     // Loading cleans too.
@@ -472,10 +341,7 @@ fn temporary_files_are_exclusive_and_stale_ones_are_cleaned() {
     TrainState::<f32>::load(&p).unwrap();
     assert!(!stale.exists());
     // The only other entries are the planted ones: our temporary file was renamed.
-    let left: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .collect();
+    let left: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
     assert_eq!(left.len(), 1 + 1 + unrelated.len() + 3, "{left:?}");
 }
 
@@ -493,30 +359,14 @@ fn streaming_index_refuses_duplicates_and_detects_a_flipped_bit() {
         std::fs::write(&p, b).unwrap();
         p
     };
-    let p = raw(
-        "dup.safetensors",
-        r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
-    );
+    let p = raw("dup.safetensors", r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#);
     let e = TensorIndex::open(&p).err().unwrap().to_string();
     assert!(e.contains("duplicate tensor name `a`"), "{e}");
-    let p = raw(
-        "dupmeta.safetensors",
-        r#"{"__metadata__":{"config":"{}","config":"{\"order\":3}"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
-    );
+    let p = raw("dupmeta.safetensors", r#"{"__metadata__":{"config":"{}","config":"{\"order\":3}"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#);
     let e = TensorIndex::open(&p).err().unwrap().to_string();
     assert!(e.contains("duplicate metadata key `config`"), "{e}");
-    let p = raw(
-        "once.safetensors",
-        r#"{"__metadata__":{"config":"{}"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
-    );
-    assert_eq!(
-        TensorIndex::open(&p)
-            .unwrap()
-            .read_float::<f32>("a", Some(&[1]))
-            .unwrap()
-            .1,
-        vec![0.0]
-    );
+    let p = raw("once.safetensors", r#"{"__metadata__":{"config":"{}"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#);
+    assert_eq!(TensorIndex::open(&p).unwrap().read_float::<f32>("a", Some(&[1])).unwrap().1, vec![0.0]);
 
     // Written by the streaming writer (now with checksums) and by TensorFile::save: both read back
     // through the index; one flipped bit in a tensor's data is a Checksum error naming it.
@@ -524,13 +374,7 @@ fn streaming_index_refuses_duplicates_and_detects_a_flipped_bit() {
     let b: Vec<f32> = vec![1.0, -2.0];
     let meta = std::collections::HashMap::from([("config".to_string(), "{}".to_string())]);
     let p = dir.join("stream.safetensors");
-    save_floats(
-        &p,
-        &[("a", &[2, 3], &a), ("b", &[2], &b)],
-        &meta,
-        safetensors::Dtype::F32,
-    )
-    .unwrap();
+    save_floats(&p, &[("a", &[2, 3], &a), ("b", &[2], &b)], &meta, safetensors::Dtype::F32).unwrap();
     let idx = TensorIndex::open(&p).unwrap();
     assert!(idx.metadata.contains_key(CHECKSUMS_KEY));
     assert_eq!(idx.read_float::<f32>("a", Some(&[2, 3])).unwrap().1, a);
@@ -548,19 +392,12 @@ fn streaming_index_refuses_duplicates_and_detects_a_flipped_bit() {
     }
     // The metadata's CRC is checked at open: change one character of the config.
     let needle = br#""config":"{}""#;
-    let at = good
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .unwrap()
-        + 10;
+    let at = good.windows(needle.len()).position(|w| w == needle).unwrap() + 10;
     let mut bad = good.clone();
     bad[at] = b'[';
     bad[at + 1] = b']';
     std::fs::write(&p, &bad).unwrap();
-    assert!(matches!(
-        TensorIndex::open(&p),
-        Err(ModelError::Checksum { .. })
-    ));
+    assert!(matches!(TensorIndex::open(&p), Err(ModelError::Checksum { .. })));
     // A file from TensorFile::save, read through the index, with a bit flipped in its last tensor.
     let f = op_file(2);
     let p = dir.join("saved.safetensors");
@@ -574,16 +411,7 @@ fn streaming_index_refuses_duplicates_and_detects_a_flipped_bit() {
     bytes[n - 1] ^= 0x80;
     std::fs::write(&p, &bytes).unwrap();
     let idx = TensorIndex::open(&p).unwrap();
-    let failed: Vec<_> = idx
-        .tensors
-        .keys()
-        .filter(|k| {
-            matches!(
-                idx.read_float::<f64>(k, None),
-                Err(ModelError::Checksum { .. })
-            )
-        })
-        .collect();
+    let failed: Vec<_> = idx.tensors.keys().filter(|k| matches!(idx.read_float::<f64>(k, None), Err(ModelError::Checksum { .. }))).collect();
     assert_eq!(failed.len(), 1, "{failed:?}");
 }
 

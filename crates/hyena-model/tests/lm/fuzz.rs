@@ -12,10 +12,7 @@ use hyena_model::{HyenaLm, HyenaOperator, LmConfig, OperatorConfig, TensorFile};
 use proptest::prelude::*;
 
 fn config(default_cases: u32) -> ProptestConfig {
-    let mut c = ProptestConfig {
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    };
+    let mut c = ProptestConfig { failure_persistence: None, ..ProptestConfig::default() };
     if std::env::var("PROPTEST_CASES").is_err() {
         c.cases = default_cases;
     }
@@ -24,14 +21,9 @@ fn config(default_cases: u32) -> ProptestConfig {
 
 /// Run every loader on `bytes`; with a model loaded, a short forward pass too.
 fn exercise(bytes: &[u8]) {
-    let Ok(f) = TensorFile::from_bytes(bytes, "fuzz.safetensors") else {
-        return;
-    };
+    let Ok(f) = TensorFile::from_bytes(bytes, "fuzz.safetensors") else { return };
     let json = f.config_json().ok().flatten();
-    let cfg = json
-        .as_ref()
-        .and_then(|v| OperatorConfig::from_json(v).ok())
-        .unwrap_or_default();
+    let cfg = json.as_ref().and_then(|v| OperatorConfig::from_json(v).ok()).unwrap_or_default();
     if let Ok(op) = HyenaOperator::<f32>::from_tensors(&f, "", &cfg) {
         if let Some(v) = &json {
             let _ = check_declared_sizes(v, &op.cfg.size_fields(), "fuzz");
@@ -43,10 +35,7 @@ fn exercise(bytes: &[u8]) {
             let _ = op.backward(&cache, &y, &mut g);
         }
     }
-    let lcfg = json
-        .as_ref()
-        .and_then(|v| LmConfig::from_json(v).ok())
-        .unwrap_or_default();
+    let lcfg = json.as_ref().and_then(|v| LmConfig::from_json(v).ok()).unwrap_or_default();
     let _ = HyenaLm::<f32>::find_prefix(&f);
     if let Ok(lm) = HyenaLm::<f32>::from_tensors(&f, "", &lcfg) {
         let l = lm.cfg.l_max.min(4);
@@ -82,45 +71,13 @@ const NAMES: &[&str] = &[
     "__metadata__",
     "a",
 ];
-const DTYPES: &[&str] = &[
-    "F64", "F32", "F16", "BF16", "I64", "I32", "U8", "U16", "BOOL", "F8_E4M3", "Q",
-];
-const DIMS: &[u64] = &[
-    0,
-    1,
-    2,
-    3,
-    4,
-    5,
-    8,
-    9,
-    16,
-    1 << 20,
-    1 << 40,
-    1 << 62,
-    u64::MAX,
-];
+const DTYPES: &[&str] = &["F64", "F32", "F16", "BF16", "I64", "I32", "U8", "U16", "BOOL", "F8_E4M3", "Q"];
+const DIMS: &[u64] = &[0, 1, 2, 3, 4, 5, 8, 9, 16, 1 << 20, 1 << 40, 1 << 62, u64::MAX];
 
 fn json_value() -> impl Strategy<Value = serde_json::Value> {
     prop_oneof![
-        prop::sample::select(vec![
-            0u64,
-            1,
-            2,
-            3,
-            4,
-            5,
-            7,
-            16,
-            64,
-            1 << 31,
-            1 << 40,
-            1_000_000_000_000,
-            u64::MAX
-        ])
-        .prop_map(serde_json::Value::from),
-        prop::sample::select(vec![-1.0f64, 0.0, 0.5, 1e-300, 1e38, 1e39, 1e308, -1e308])
-            .prop_map(serde_json::Value::from),
+        prop::sample::select(vec![0u64, 1, 2, 3, 4, 5, 7, 16, 64, 1 << 31, 1 << 40, 1_000_000_000_000, u64::MAX]).prop_map(serde_json::Value::from),
+        prop::sample::select(vec![-1.0f64, 0.0, 0.5, 1e-300, 1e38, 1e39, 1e308, -1e308]).prop_map(serde_json::Value::from),
         any::<bool>().prop_map(serde_json::Value::from),
         Just(serde_json::Value::Null),
         Just(serde_json::Value::from("x")),
@@ -129,29 +86,13 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
 }
 
 const CONFIG_KEYS: &[&str] = &[
-    "d_model",
-    "n_layer",
-    "d_inner",
-    "vocab_size",
-    "pad_vocab_size_multiple",
-    "layer_norm_eps",
-    "l_max",
-    "order",
-    "filter_order",
-    "emb_dim",
-    "w",
-    "num_inner_mlps",
-    "modulate",
-    "shift",
-    "normalized",
-    "lr_pos_emb",
-    "layer",
+    "d_model", "n_layer", "d_inner", "vocab_size", "pad_vocab_size_multiple", "layer_norm_eps", "l_max", "order", "filter_order", "emb_dim", "w",
+    "num_inner_mlps", "modulate", "shift", "normalized", "lr_pos_emb", "layer",
 ];
 
 fn config_json() -> impl Strategy<Value = serde_json::Value> {
-    prop::collection::vec((prop::sample::select(CONFIG_KEYS), json_value()), 0..8).prop_map(|kv| {
-        serde_json::Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-    })
+    prop::collection::vec((prop::sample::select(CONFIG_KEYS), json_value()), 0..8)
+        .prop_map(|kv| serde_json::Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
 }
 
 /// One header entry: name, dtype, shape and whether its offsets follow the previous ones.
@@ -165,17 +106,10 @@ fn entry() -> impl Strategy<Value = (&'static str, &'static str, Vec<u64>, bool,
     )
 }
 
-fn header_file(
-    entries: &[(&str, &str, Vec<u64>, bool, (u64, u64))],
-    meta: Option<&serde_json::Value>,
-    extra_data: usize,
-) -> Vec<u8> {
+fn header_file(entries: &[(&str, &str, Vec<u64>, bool, (u64, u64))], meta: Option<&serde_json::Value>, extra_data: usize) -> Vec<u8> {
     let mut parts = Vec::new();
     if let Some(m) = meta {
-        parts.push(format!(
-            "\"__metadata__\":{{\"config\":{}}}",
-            serde_json::Value::from(m.to_string())
-        ));
+        parts.push(format!("\"__metadata__\":{{\"config\":{}}}", serde_json::Value::from(m.to_string())));
     }
     let mut at = 0u64;
     for (name, dtype, shape, coherent, random) in entries {
@@ -185,27 +119,16 @@ fn header_file(
             "F16" | "BF16" | "U16" => 2,
             _ => 1,
         };
-        let n = shape
-            .iter()
-            .try_fold(bytes, |a, &d| a.checked_mul(d))
-            .unwrap_or(u64::MAX);
-        let (s, e) = if *coherent {
-            (at, at.saturating_add(n))
-        } else {
-            *random
-        };
+        let n = shape.iter().try_fold(bytes, |a, &d| a.checked_mul(d)).unwrap_or(u64::MAX);
+        let (s, e) = if *coherent { (at, at.saturating_add(n)) } else { *random };
         at = e;
-        parts.push(format!(
-            "\"{name}\":{{\"dtype\":\"{dtype}\",\"shape\":{shape:?},\"data_offsets\":[{s},{e}]}}"
-        ));
+        parts.push(format!("\"{name}\":{{\"dtype\":\"{dtype}\",\"shape\":{shape:?},\"data_offsets\":[{s},{e}]}}"));
     }
     let header = format!("{{{}}}", parts.join(","));
     let mut b = (header.len() as u64).to_le_bytes().to_vec();
     b.extend_from_slice(header.as_bytes());
     // Data: as much as the offsets ask for when that is small, plus some slack either way.
-    let data = (at.min(1 << 16) as usize)
-        .saturating_add(extra_data)
-        .saturating_sub(4);
+    let data = (at.min(1 << 16) as usize).saturating_add(extra_data).saturating_sub(4);
     b.extend((0..data).map(|i| (i * 37 % 251) as u8));
     b
 }
@@ -220,25 +143,13 @@ fn valid_op_bytes() -> Vec<u8> {
             .tensors
             .iter()
             .map(|(k, t)| {
-                let hyena_model::tensors::TensorData::Float(v) = &t.data else {
-                    unreachable!("the operator's tensors are floats")
-                };
-                (
-                    k.clone(),
-                    t.shape.clone(),
-                    v.iter().flat_map(|&x| (x as f32).to_le_bytes()).collect(),
-                )
+                let hyena_model::tensors::TensorData::Float(v) = &t.data else { unreachable!("the operator's tensors are floats") };
+                (k.clone(), t.shape.clone(), v.iter().flat_map(|&x| (x as f32).to_le_bytes()).collect())
             })
             .collect();
         let views: Vec<(String, safetensors::tensor::TensorView)> = bufs
             .iter()
-            .map(|(k, s, b)| {
-                (
-                    k.clone(),
-                    safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
-                        .unwrap(),
-                )
-            })
+            .map(|(k, s, b)| (k.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap()))
             .collect();
         safetensors::serialize(views, Some(f.metadata.clone())).unwrap()
     })

@@ -45,21 +45,9 @@ fn check_lm<T: Scalar, M: Mixer<T>>(f: &TensorFile, lm: HyenaLm<T, M>, tol: f64)
             failures.push(format!("({}) {what}: rel L2 {e:.3e} > {tol:.0e}", T::NAME));
         }
     };
-    check(
-        "output.hidden",
-        &out.hidden,
-        f.float("output.hidden", Some(&[b, l, 16])).unwrap().1,
-    );
-    check(
-        "output.logits",
-        &out.logits,
-        f.float("output.logits", Some(&[b, l, 12])).unwrap().1,
-    );
-    check(
-        "output.loss",
-        &[T::lit(loss)],
-        f.float("output.loss", Some(&[1])).unwrap().1,
-    );
+    check("output.hidden", &out.hidden, f.float("output.hidden", Some(&[b, l, 16])).unwrap().1);
+    check("output.logits", &out.logits, f.float("output.logits", Some(&[b, l, 12])).unwrap().1);
+    check("output.loss", &[T::lit(loss)], f.float("output.loss", Some(&[1])).unwrap().1);
     let mut n = 0;
     for p in grads.params() {
         let key = format!("grad.{}", p.name);
@@ -68,10 +56,7 @@ fn check_lm<T: Scalar, M: Mixer<T>>(f: &TensorFile, lm: HyenaLm<T, M>, tol: f64)
                 check(&key, p.data, f.float(&key, Some(&p.shape)).unwrap().1);
                 n += 1;
             }
-            ParamKind::Buffer => assert!(
-                !f.tensors.contains_key(&key),
-                "{key}: golden has a gradient for a buffer"
-            ),
+            ParamKind::Buffer => assert!(!f.tensors.contains_key(&key), "{key}: golden has a gradient for a buffer"),
         }
     }
     let in_file = f.tensors.keys().filter(|k| k.starts_with("grad.")).count();
@@ -95,15 +80,10 @@ fn golden_lm_f32() {
 fn other_prefixes_and_missing_aliases() {
     let f = golden();
     for new_prefix in ["", "model.", "hyena."] {
-        let mut g = TensorFile {
-            metadata: f.metadata.clone(),
-            ..Default::default()
-        };
+        let mut g = TensorFile { metadata: f.metadata.clone(), ..Default::default() };
         for (k, t) in &f.tensors {
             if let Some(rest) = k.strip_prefix("weights.") {
-                if new_prefix == "model."
-                    && (rest.ends_with(".3.freq") || rest.ends_with(".5.freq"))
-                {
+                if new_prefix == "model." && (rest.ends_with(".3.freq") || rest.ends_with(".5.freq")) {
                     continue;
                 }
                 g.tensors.insert(format!("{new_prefix}{rest}"), t.clone());
@@ -131,10 +111,7 @@ fn infer_matches_golden_and_forward() {
     assert!(rel_l2(&out.hidden, &fwd.hidden) < 1e-13 && rel_l2(&out.logits, &fwd.logits) < 1e-13);
     assert!(rel_l2(&out.hidden, f.float("output.hidden", None).unwrap().1) < 1e-10);
     assert!(rel_l2(&out.logits, f.float("output.logits", None).unwrap().1) < 1e-10);
-    assert!(
-        lm.infer(&ids[..ids.len() - 1], is[0], is[1]).is_err(),
-        "wrong element count"
-    );
+    assert!(lm.infer(&ids[..ids.len() - 1], is[0], is[1]).is_err(), "wrong element count");
 }
 
 /// An embedding padded beyond the vocabulary (HyenaDNA's pad_vocab_size_multiple) is accepted and
@@ -158,17 +135,11 @@ fn padded_vocab_logits_cover_every_row() {
     assert_eq!(out.logits.len(), is[0] * is[1] * 16);
     // The first 12 logits of each row are the unpadded model's.
     let golden_logits = f.float("output.logits", None).unwrap().1;
-    let ours: Vec<f64> = out
-        .logits
-        .chunks(16)
-        .flat_map(|r| r[..12].to_vec())
-        .collect();
+    let ours: Vec<f64> = out.logits.chunks(16).flat_map(|r| r[..12].to_vec()).collect();
     assert!(rel_l2(&ours, golden_logits) < 1e-10);
     // Too few rows for the vocabulary is an error naming the embedding.
     cfg.vocab_size = 20;
-    let e = HyenaLm::<f64>::from_tensors(&g, "weights.", &cfg)
-        .unwrap_err()
-        .to_string();
+    let e = HyenaLm::<f64>::from_tensors(&g, "weights.", &cfg).unwrap_err().to_string();
     assert!(e.contains("word_embeddings.weight"), "{e}");
 }
 
@@ -188,8 +159,7 @@ fn on_device(
     lm: HyenaLm<f32>,
     dev: &std::sync::Arc<dyn hyena_kernels::device::Device>,
 ) -> HyenaLm<f32, hyena_model::device_operator::DeviceOperator<f32>> {
-    lm.map_mixers(|op| hyena_model::device_operator::DeviceOperator::new(op, dev.clone()))
-        .unwrap()
+    lm.map_mixers(|op| hyena_model::device_operator::DeviceOperator::new(op, dev.clone())).unwrap()
 }
 
 /// One AdamW step (safari groups, clipping) from the golden weights and inputs on the CPU and
@@ -203,12 +173,7 @@ fn optimizer_step_cpu_equals_device() {
     let (is, ids) = f.int("input.input_ids").unwrap();
     let (b, l) = (is[0], is[1]);
     let targets = next_token_targets(ids, b, l);
-    let ocfg = OptimConfig {
-        warmup_steps: 0,
-        total_steps: 10,
-        lr: 1e-3,
-        ..Default::default()
-    };
+    let ocfg = OptimConfig { warmup_steps: 0, total_steps: 10, lr: 1e-3, ..Default::default() };
     for device in crate::common::devices() {
         let mut cpu = load::<f32>(&f, "weights.");
         let start = cpu.clone();
@@ -217,33 +182,14 @@ fn optimizer_step_cpu_equals_device() {
         let (loss_cpu, _) = cpu.loss_and_grad(ids, &targets, b, l, &mut g_cpu).unwrap();
         let mut g_dev = dev.zeros_like();
         let (loss_dev, _) = dev.loss_and_grad(ids, &targets, b, l, &mut g_dev).unwrap();
-        assert!(
-            (loss_cpu - loss_dev).abs() <= 1e-5 * loss_cpu.abs(),
-            "loss {loss_cpu} vs {loss_dev}"
-        );
-        AdamW::new(ocfg.clone(), &cpu)
-            .step(&mut cpu, &g_cpu)
-            .unwrap();
-        AdamW::new(ocfg.clone(), &dev)
-            .step(&mut dev, &g_dev)
-            .unwrap();
+        assert!((loss_cpu - loss_dev).abs() <= 1e-5 * loss_cpu.abs(), "loss {loss_cpu} vs {loss_dev}");
+        AdamW::new(ocfg.clone(), &cpu).step(&mut cpu, &g_cpu).unwrap();
+        AdamW::new(ocfg.clone(), &dev).step(&mut dev, &g_dev).unwrap();
         let mut moved = 0;
-        for ((pc, pd), p0) in cpu
-            .params()
-            .into_iter()
-            .zip(dev.params())
-            .zip(start.params())
-        {
+        for ((pc, pd), p0) in cpu.params().into_iter().zip(dev.params()).zip(start.params()) {
             assert_eq!(pc.name, pd.name);
-            let e = rel_l2(
-                pd.data,
-                &pc.data.iter().map(|&x| x as f64).collect::<Vec<_>>(),
-            );
-            assert!(
-                e <= 1e-5,
-                "{}: CPU and device weights differ after one step, rel L2 {e:.3e}",
-                pc.name
-            );
+            let e = rel_l2(pd.data, &pc.data.iter().map(|&x| x as f64).collect::<Vec<_>>());
+            assert!(e <= 1e-5, "{}: CPU and device weights differ after one step, rel L2 {e:.3e}", pc.name);
             if pc.data != p0.data {
                 moved += 1;
             }

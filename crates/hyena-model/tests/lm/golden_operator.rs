@@ -25,25 +25,14 @@ fn operator_files() -> Vec<PathBuf> {
         })
         .collect();
     v.sort();
-    assert!(
-        v.len() >= 4,
-        "expected the golden operator files in {}",
-        dir.display()
-    );
+    assert!(v.len() >= 4, "expected the golden operator files in {}", dir.display());
     v
 }
 
 /// Forward + backward of `op` on `u`/`grad_y` on some backend: `(y, grad_u, parameter grads)`.
-type Pass<'a, T> =
-    &'a dyn Fn(&HyenaOperator<T>, &[T], &[T], usize, usize) -> (Vec<T>, Vec<T>, HyenaOperator<T>);
+type Pass<'a, T> = &'a dyn Fn(&HyenaOperator<T>, &[T], &[T], usize, usize) -> (Vec<T>, Vec<T>, HyenaOperator<T>);
 
-fn cpu_pass<T: Scalar>(
-    op: &HyenaOperator<T>,
-    u: &[T],
-    gy: &[T],
-    b: usize,
-    l: usize,
-) -> (Vec<T>, Vec<T>, HyenaOperator<T>) {
+fn cpu_pass<T: Scalar>(op: &HyenaOperator<T>, u: &[T], gy: &[T], b: usize, l: usize) -> (Vec<T>, Vec<T>, HyenaOperator<T>) {
     let (y, cache) = op.forward(u, b, l).unwrap();
     let mut grads = op.zeros_like();
     let gu = op.backward(&cache, gy, &mut grads).unwrap();
@@ -56,8 +45,7 @@ fn check_file<T: Scalar>(path: &PathBuf, tol: f64) {
 
 fn check_file_on<T: Scalar>(path: &PathBuf, tol: f64, backend: &str, pass: Pass<'_, T>) {
     let f = TensorFile::load(path).unwrap();
-    let cfg =
-        OperatorConfig::from_json(&f.config_json().unwrap().expect("config metadata")).unwrap();
+    let cfg = OperatorConfig::from_json(&f.config_json().unwrap().expect("config metadata")).unwrap();
     let op = HyenaOperator::<T>::from_tensors(&f, "weights.", &cfg).unwrap();
     let (us, u) = f.float("input.u", None).unwrap();
     let (b, l, d) = (us[0], us[1], us[2]);
@@ -66,28 +54,18 @@ fn check_file_on<T: Scalar>(path: &PathBuf, tol: f64, backend: &str, pass: Pass<
     let (_, gy) = f.float("input.grad_y", Some(us)).unwrap();
     let gy: Vec<T> = gy.iter().map(|&x| T::lit(x)).collect();
     let (y, gu, grads) = pass(&op, &u, &gy, b, l);
-    let name = format!(
-        "{} [{backend}]",
-        path.file_name().unwrap().to_string_lossy()
-    );
+    let name = format!("{} [{backend}]", path.file_name().unwrap().to_string_lossy());
     let mut report = Vec::new();
     let mut failures = Vec::new();
     let mut check = |what: &str, ours: &[T], golden: &[f64]| {
         let e = rel_l2(ours, golden);
         report.push(format!("{name} {} {what}: {e:.3e}", T::NAME));
         if !(e <= tol) {
-            failures.push(format!(
-                "{name} ({}) {what}: rel L2 {e:.3e} > {tol:.0e}",
-                T::NAME
-            ));
+            failures.push(format!("{name} ({}) {what}: rel L2 {e:.3e} > {tol:.0e}", T::NAME));
         }
     };
     check("output.y", &y, f.float("output.y", Some(us)).unwrap().1);
-    check(
-        "output.grad_u",
-        &gu,
-        f.float("output.grad_u", Some(us)).unwrap().1,
-    );
+    check("output.grad_u", &gu, f.float("output.grad_u", Some(us)).unwrap().1);
     let mut n_grads = 0;
     for p in grads.params() {
         let key = format!("grad.{}", p.name);
@@ -97,18 +75,12 @@ fn check_file_on<T: Scalar>(path: &PathBuf, tol: f64, backend: &str, pass: Pass<
                 check(&key, p.data, g);
                 n_grads += 1;
             }
-            ParamKind::Buffer => assert!(
-                !f.tensors.contains_key(&key),
-                "{key}: golden has a gradient for a buffer"
-            ),
+            ParamKind::Buffer => assert!(!f.tensors.contains_key(&key), "{key}: golden has a gradient for a buffer"),
         }
     }
     // Every gradient in the file was checked.
     let in_file = f.tensors.keys().filter(|k| k.starts_with("grad.")).count();
-    assert_eq!(
-        n_grads, in_file,
-        "{name}: some golden gradients were not compared"
-    );
+    assert_eq!(n_grads, in_file, "{name}: some golden gradients were not compared");
     for r in report {
         println!("{r}");
     }

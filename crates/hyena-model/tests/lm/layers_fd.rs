@@ -27,10 +27,7 @@ fn fd(x: &[f64], i: usize, h: f64, f: &dyn Fn(&[f64]) -> f64) -> f64 {
 
 fn assert_close(what: &str, ana: f64, num: f64) {
     let tol = 1e-6 * (1.0 + num.abs());
-    assert!(
-        (ana - num).abs() <= tol,
-        "{what}: analytic {ana:.10e} vs numeric {num:.10e}"
-    );
+    assert!((ana - num).abs() <= tol, "{what}: analytic {ana:.10e} vs numeric {num:.10e}");
 }
 
 #[test]
@@ -76,10 +73,7 @@ fn gelu_tanh_fd_and_values() {
     }
     // Values of 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))) from Python's math module.
     let y = gelu_tanh_fwd(&[1.0f64, -0.5, 3.0]);
-    for (a, b) in y
-        .iter()
-        .zip([0.8411919906082768, -0.15428599017485606, 2.996362607918227])
-    {
+    for (a, b) in y.iter().zip([0.8411919906082768, -0.15428599017485606, 2.996362607918227]) {
         assert!((a - b).abs() < 1e-12, "{a} vs {b}");
     }
 }
@@ -126,10 +120,7 @@ fn cross_entropy_fd() {
     for i in 0..n * v {
         assert_close(&format!("dlogits[{i}]"), g[i], fd(&logits, i, 1e-5, &f));
     }
-    assert!(
-        g[v..2 * v].iter().all(|&x| x == 0.0),
-        "ignored row has a gradient"
-    );
+    assert!(g[v..2 * v].iter().all(|&x| x == 0.0), "ignored row has a gradient");
     assert!(cross_entropy(&logits, &[6i64, 0, 0, 0], n, v).is_err());
 }
 
@@ -153,10 +144,7 @@ fn tiny_lm_fd() {
     let mut lm = HyenaLm::<f64>::init(&cfg, &mut rng).unwrap();
     // Larger weights than the 0.02 init so that every path carries signal.
     for p in lm.params_mut() {
-        if p.kind == hyena_model::operator::ParamKind::Trainable
-            && !p.name.contains("norm")
-            && !p.name.contains("ln_f")
-        {
+        if p.kind == hyena_model::operator::ParamKind::Trainable && !p.name.contains("norm") && !p.name.contains("ln_f") {
             for x in p.data.iter_mut() {
                 *x += rng.random_range(-0.3..0.3);
             }
@@ -180,32 +168,16 @@ fn tiny_lm_fd() {
     };
     for (pi, (name, len)) in names.iter().enumerate() {
         for k in [0, len / 2, len - 1] {
-            let ana = grads
-                .params()
-                .into_iter()
-                .find(|p| &p.name == name)
-                .unwrap()
-                .data[k];
+            let ana = grads.params().into_iter().find(|p| &p.name == name).unwrap().data[k];
             let mut m = lm.clone();
             let h = 1e-5;
-            m.params_mut()
-                .into_iter()
-                .find(|p| &p.name == name)
-                .unwrap()
-                .data[k] += h;
+            m.params_mut().into_iter().find(|p| &p.name == name).unwrap().data[k] += h;
             let lp = loss_at(&m);
-            m.params_mut()
-                .into_iter()
-                .find(|p| &p.name == name)
-                .unwrap()
-                .data[k] -= 2.0 * h;
+            m.params_mut().into_iter().find(|p| &p.name == name).unwrap().data[k] -= 2.0 * h;
             let lmn = loss_at(&m);
             let num = (lp - lmn) / (2.0 * h);
             let tol = 1e-6 * (1.0 + num.abs()) + 1e-8;
-            assert!(
-                (ana - num).abs() <= tol,
-                "#{pi} {name}[{k}]: analytic {ana:.10e} vs numeric {num:.10e}"
-            );
+            assert!((ana - num).abs() <= tol, "#{pi} {name}[{k}]: analytic {ana:.10e} vs numeric {num:.10e}");
         }
     }
 }

@@ -14,9 +14,7 @@
 //! the best of up to 3 calls after one warm-up call (best, not median: a throughput against a
 //! peak), so the figures are upper bounds of what one operator call achieves.
 
-use hyena_kernels::cpu::fftconv::{
-    gated_fftconv_bwd_into, gated_fftconv_fwd, FftConvPlan, GatedBwdOut, Rows,
-};
+use hyena_kernels::cpu::fftconv::{gated_fftconv_bwd_into, gated_fftconv_fwd, FftConvPlan, GatedBwdOut, Rows};
 use hyena_kernels::cpu::linear::matmul;
 use hyena_kernels::cpu::reduce::matmul_sum_k;
 use rand::{Rng, SeedableRng};
@@ -100,10 +98,7 @@ fn fma_peak(threads: usize) -> Option<(f64, &'static str)> {
         } else {
             return None;
         };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .ok()?;
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().ok()?;
         let run = |iters: usize| {
             pool.broadcast(|ctx| {
                 let seed = 1.0 + ctx.index() as f32;
@@ -139,16 +134,11 @@ fn copy_bandwidth(threads: usize) -> f64 {
     let n = 64 << 20; // f32 elements: 256 MiB per buffer, far past the caches
     let src: Vec<f32> = (0..n).map(|i| i as f32).collect();
     let mut dst = vec![1.0f32; n];
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     let part = n.div_ceil(threads);
     let secs = pool.install(|| {
         best_secs(|| {
-            dst.par_chunks_mut(part)
-                .zip(src.par_chunks(part))
-                .for_each(|(d, s)| d.copy_from_slice(s));
+            dst.par_chunks_mut(part).zip(src.par_chunks(part)).for_each(|(d, s)| d.copy_from_slice(s));
             std::hint::black_box(&dst);
         })
     });
@@ -166,10 +156,7 @@ fn gemm_limits(b: usize, d: usize, l: usize, peak: f64, tag: &str) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let (w_in, w_out_t) = (rand_vec(&mut rng, cg * d), rand_vec(&mut rng, d * d));
     let (u, gy) = (rand_vec(&mut rng, b * l * d), rand_vec(&mut rng, b * l * d));
-    let (last, gz) = (
-        rand_vec(&mut rng, b * d * l),
-        rand_vec(&mut rng, b * cg * l),
-    );
+    let (last, gz) = (rand_vec(&mut rng, b * d * l), rand_vec(&mut rng, b * cg * l));
     let mut z = vec![0.0f32; b * cg * l];
     let mut y = vec![0.0f32; b * l * d];
     let mut g = vec![0.0f32; b * d * l];
@@ -184,18 +171,7 @@ fn gemm_limits(b: usize, d: usize, l: usize, peak: f64, tag: &str) {
         macs_in,
         best_secs(|| {
             for bi in 0..b {
-                matmul(
-                    &mut z[bi * cg * l..(bi + 1) * cg * l],
-                    &w_in,
-                    &u[bi * l * d..(bi + 1) * l * d],
-                    cg,
-                    l,
-                    d,
-                    false,
-                    true,
-                    false,
-                )
-                .unwrap();
+                matmul(&mut z[bi * cg * l..(bi + 1) * cg * l], &w_in, &u[bi * l * d..(bi + 1) * l * d], cg, l, d, false, true, false).unwrap();
             }
         }),
     ));
@@ -204,18 +180,7 @@ fn gemm_limits(b: usize, d: usize, l: usize, peak: f64, tag: &str) {
         macs_out,
         best_secs(|| {
             for bi in 0..b {
-                matmul(
-                    &mut y[bi * l * d..(bi + 1) * l * d],
-                    &last[bi * d * l..(bi + 1) * d * l],
-                    &w_out_t,
-                    l,
-                    d,
-                    d,
-                    true,
-                    false,
-                    false,
-                )
-                .unwrap();
+                matmul(&mut y[bi * l * d..(bi + 1) * l * d], &last[bi * d * l..(bi + 1) * d * l], &w_out_t, l, d, d, true, false, false).unwrap();
             }
         }),
     ));
@@ -224,84 +189,29 @@ fn gemm_limits(b: usize, d: usize, l: usize, peak: f64, tag: &str) {
         macs_out,
         best_secs(|| {
             for bi in 0..b {
-                matmul(
-                    &mut g[bi * d * l..(bi + 1) * d * l],
-                    &w_out_t,
-                    &gy[bi * l * d..(bi + 1) * l * d],
-                    d,
-                    l,
-                    d,
-                    false,
-                    true,
-                    false,
-                )
-                .unwrap();
+                matmul(&mut g[bi * d * l..(bi + 1) * d * l], &w_out_t, &gy[bi * l * d..(bi + 1) * l * d], d, l, d, false, true, false).unwrap();
             }
         }),
     ));
-    let ab_out: Vec<(&[f32], &[f32])> = (0..b)
-        .map(|bi| {
-            (
-                &last[bi * d * l..(bi + 1) * d * l],
-                &gy[bi * l * d..(bi + 1) * l * d],
-            )
-        })
-        .collect();
-    rows.push((
-        "dW_out   Σ_b Pre_b·gy_b",
-        macs_out,
-        best_secs(|| matmul_sum_k(&mut dw_out, &ab_out, d, d, l, false, false).unwrap()),
-    ));
+    let ab_out: Vec<(&[f32], &[f32])> = (0..b).map(|bi| (&last[bi * d * l..(bi + 1) * d * l], &gy[bi * l * d..(bi + 1) * l * d])).collect();
+    rows.push(("dW_out   Σ_b Pre_b·gy_b", macs_out, best_secs(|| matmul_sum_k(&mut dw_out, &ab_out, d, d, l, false, false).unwrap())));
     rows.push((
         "dU       gu_b[L,D] = dZ_bᵀ·W_in",
         macs_in,
         best_secs(|| {
             for bi in 0..b {
-                matmul(
-                    &mut gu[bi * l * d..(bi + 1) * l * d],
-                    &gz[bi * cg * l..(bi + 1) * cg * l],
-                    &w_in,
-                    l,
-                    d,
-                    cg,
-                    true,
-                    false,
-                    false,
-                )
-                .unwrap();
+                matmul(&mut gu[bi * l * d..(bi + 1) * l * d], &gz[bi * cg * l..(bi + 1) * cg * l], &w_in, l, d, cg, true, false, false).unwrap();
             }
         }),
     ));
-    let ab_in: Vec<(&[f32], &[f32])> = (0..b)
-        .map(|bi| {
-            (
-                &gz[bi * cg * l..(bi + 1) * cg * l],
-                &u[bi * l * d..(bi + 1) * l * d],
-            )
-        })
-        .collect();
-    rows.push((
-        "dW_in    Σ_b dZ_b·U_b",
-        macs_in,
-        best_secs(|| matmul_sum_k(&mut dw_in, &ab_in, cg, d, l, false, false).unwrap()),
-    ));
-    assert!(z
-        .iter()
-        .chain(&y)
-        .chain(&g)
-        .chain(&dw_out)
-        .chain(&dw_in)
-        .chain(&gu)
-        .all(|x| x.is_finite()));
+    let ab_in: Vec<(&[f32], &[f32])> = (0..b).map(|bi| (&gz[bi * cg * l..(bi + 1) * cg * l], &u[bi * l * d..(bi + 1) * l * d])).collect();
+    rows.push(("dW_in    Σ_b dZ_b·U_b", macs_in, best_secs(|| matmul_sum_k(&mut dw_in, &ab_in, cg, d, l, false, false).unwrap())));
+    assert!(z.iter().chain(&y).chain(&g).chain(&dw_out).chain(&dw_in).chain(&gu).all(|x| x.is_finite()));
 
     let (mut fwd, mut all) = ((0usize, 0.0f64), (0usize, 0.0f64));
     for (i, (name, macs, s)) in rows.iter().enumerate() {
         let gf = 2.0 * *macs as f64 / s / 1e9;
-        println!(
-            "  {tag:<28} gemm {name:<34} {:>9.2} ms {gf:>7.1} GFLOP/s {:>5.1} % of peak",
-            s * 1e3,
-            100.0 * gf / peak
-        );
+        println!("  {tag:<28} gemm {name:<34} {:>9.2} ms {gf:>7.1} GFLOP/s {:>5.1} % of peak", s * 1e3, 100.0 * gf / peak);
         if i < 2 {
             fwd = (fwd.0 + macs, fwd.1 + s);
         }
@@ -309,11 +219,7 @@ fn gemm_limits(b: usize, d: usize, l: usize, peak: f64, tag: &str) {
     }
     for (what, (macs, s)) in [("forward GEMMs", fwd), ("fwd+bwd GEMMs", all)] {
         let gf = 2.0 * macs as f64 / s / 1e9;
-        println!(
-            "  {tag:<28} {what:<39} {:>9.2} ms {gf:>7.1} GFLOP/s {:>5.1} % of peak",
-            s * 1e3,
-            100.0 * gf / peak
-        );
+        println!("  {tag:<28} {what:<39} {:>9.2} ms {gf:>7.1} GFLOP/s {:>5.1} % of peak", s * 1e3, 100.0 * gf / peak);
     }
 }
 
@@ -328,24 +234,12 @@ fn conv_limits(b: usize, d: usize, l: usize, peak: f64, copy_gbs: f64, tag: &str
     // precomputed filter spectra, as the operator calls it. Bytes: the least traffic a pass needs
     // (each [B, D, L] operand read or written once, spectra and grad_h once), f32.
     let plan = FftConvPlan::<f32>::new(l).unwrap();
-    let h: Vec<f32> = (0..d * l)
-        .map(|i| rng.random_range(-1.0f32..1.0) * (-((i % l) as f32) / (l as f32 / 8.0)).exp())
-        .collect();
+    let h: Vec<f32> = (0..d * l).map(|i| rng.random_range(-1.0f32..1.0) * (-((i % l) as f32) / (l as f32 / 8.0)).exp()).collect();
     let hf = plan.filter_spectra(&h, d).unwrap();
     let dd = rand_vec(&mut rng, d);
     let n = b * d * l;
-    let (v, pre, post) = (
-        rand_vec(&mut rng, n),
-        rand_vec(&mut rng, n),
-        rand_vec(&mut rng, n),
-    );
-    let rows3 = || {
-        (
-            Rows::contiguous(&v, b, d, l).unwrap(),
-            Rows::contiguous(&pre, b, d, l).unwrap(),
-            Rows::contiguous(&post, b, d, l).unwrap(),
-        )
-    };
+    let (v, pre, post) = (rand_vec(&mut rng, n), rand_vec(&mut rng, n), rand_vec(&mut rng, n));
+    let rows3 = || (Rows::contiguous(&v, b, d, l).unwrap(), Rows::contiguous(&pre, b, d, l).unwrap(), Rows::contiguous(&post, b, d, l).unwrap());
     let mut yc = vec![0.0f32; n];
     let s_fwd = best_secs(|| {
         let (rv, rp, rq) = rows3();
@@ -353,13 +247,7 @@ fn conv_limits(b: usize, d: usize, l: usize, peak: f64, copy_gbs: f64, tag: &str
     });
     let spectra_bytes = d * plan.bins() * 8;
     let fwd_bytes = 4 * n * 4 + spectra_bytes;
-    let (mut gv, mut gp, mut gq, mut gh, mut gd) = (
-        vec![0.0f32; n],
-        vec![0.0f32; n],
-        vec![0.0f32; n],
-        vec![0.0f32; d * l],
-        vec![0.0f32; d],
-    );
+    let (mut gv, mut gp, mut gq, mut gh, mut gd) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; d * l], vec![0.0f32; d]);
     let s_bwd = best_secs(|| {
         let (rv, rp, rq) = rows3();
         let out = GatedBwdOut {
@@ -375,10 +263,7 @@ fn conv_limits(b: usize, d: usize, l: usize, peak: f64, copy_gbs: f64, tag: &str
     let bwd_bytes = 7 * n * 4 + d * l * 4 + spectra_bytes;
     let nf = plan.fft_size() as f64;
     let fft_flops = 2.5 * nf * nf.log2();
-    for (what, bytes, ffts, s) in [
-        ("gated FFT conv fwd", fwd_bytes, 2 * b * d, s_fwd),
-        ("gated FFT conv bwd", bwd_bytes, 4 * b * d + d, s_bwd),
-    ] {
+    for (what, bytes, ffts, s) in [("gated FFT conv fwd", fwd_bytes, 2 * b * d, s_fwd), ("gated FFT conv bwd", bwd_bytes, 4 * b * d + d, s_bwd)] {
         let gbs = bytes as f64 / s / 1e9;
         let gf = ffts as f64 * fft_flops / s / 1e9;
         println!(
@@ -410,10 +295,7 @@ fn machine_limits() {
         limits.push((t, peak, copy));
     }
     for &(t, peak, copy) in &limits {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build()
-            .unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap();
         pool.install(|| {
             for (b, d) in [(1usize, 256usize), (8, 768)] {
                 for l in [1024usize, 8192] {

@@ -53,25 +53,12 @@ fn case(order: usize, b: usize, l: usize, seed: u64) -> Case {
         p.data.iter_mut().for_each(|x| *x = *x as f32 as f64);
     }
     let n = b * l * op.cfg.d_model;
-    let u: Vec<f64> = (0..n)
-        .map(|_| rng.random_range(-1.0f32..1.0) as f64)
-        .collect();
-    let gy: Vec<f64> = (0..n)
-        .map(|_| rng.random_range(-1.0f32..1.0) as f64)
-        .collect();
+    let u: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0f32..1.0) as f64).collect();
+    let gy: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0f32..1.0) as f64).collect();
     let (y, cache) = op.forward(&u, b, l).unwrap();
     let mut grads = op.zeros_like();
     let gu = op.backward(&cache, &gy, &mut grads).unwrap();
-    Case {
-        op,
-        b,
-        l,
-        u,
-        gy,
-        y,
-        gu,
-        grads,
-    }
+    Case { op, b, l, u, gy, y, gu, grads }
 }
 
 /// Compare every output of a run against the reference; prints one line per tensor (the
@@ -99,10 +86,7 @@ fn to_f32_op(op: &HyenaOperator<f64>) -> HyenaOperator<f32> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let mut o = HyenaOperator::<f32>::init(&op.cfg, &mut rng).unwrap();
     for (dst, src) in o.params_mut().into_iter().zip(op.params()) {
-        dst.data
-            .iter_mut()
-            .zip(src.data)
-            .for_each(|(a, &x)| *a = x as f32);
+        dst.data.iter_mut().zip(src.data).for_each(|(a, &x)| *a = x as f32);
     }
     o
 }
@@ -119,20 +103,11 @@ fn cpu_f32(c: &Case) -> Vec<String> {
     let (y, cache) = op.forward(&u, c.b, c.l).unwrap();
     let mut g = op.zeros_like();
     let gu = op.backward(&cache, &gy, &mut g).unwrap();
-    println!(
-        "cpu f32 order {} B {} L {}: f32 forward+backward {:.2} s",
-        c.op.cfg.order,
-        c.b,
-        c.l,
-        t.elapsed().as_secs_f64()
-    );
+    println!("cpu f32 order {} B {} L {}: f32 forward+backward {:.2} s", c.op.cfg.order, c.b, c.l, t.elapsed().as_secs_f64());
     // The gradients back in f64 (exact widening) for the comparison.
     let mut g64 = c.op.zeros_like();
     for (dst, src) in g64.params_mut().into_iter().zip(g.params()) {
-        dst.data
-            .iter_mut()
-            .zip(src.data)
-            .for_each(|(a, &x)| *a = x as f64);
+        dst.data.iter_mut().zip(src.data).for_each(|(a, &x)| *a = x as f64);
     }
     let tag = format!("cpu f32 order {} B {} L {}", c.op.cfg.order, c.b, c.l);
     compare(&tag, c, &widen(&y), &widen(&gu), &g64)
@@ -171,13 +146,7 @@ fn device_f32(dev: &std::sync::Arc<dyn hyena_kernels::device::Device>, c: &Case)
     let (y, cache) = dop.forward(&c.u, c.b, c.l).unwrap();
     let mut g = c.op.zeros_like();
     let gu = dop.backward(&cache, &c.gy, &mut g).unwrap();
-    let tag = format!(
-        "{:?} f32 order {} B {} L {}",
-        dev.kind(),
-        c.op.cfg.order,
-        c.b,
-        c.l
-    );
+    let tag = format!("{:?} f32 order {} B {} L {}", dev.kind(), c.op.cfg.order, c.b, c.l);
     println!("{tag}: forward+backward {:.2} s", t.elapsed().as_secs_f64());
     compare(&tag, c, &y, &gu, &g)
 }
@@ -194,10 +163,7 @@ fn device_f32_holds_1e5_at_64k() {
     let mut bad = Vec::new();
     for dev in common::devices() {
         for (order, b) in [(2, 2), (3, 1)] {
-            bad.extend(device_f32(
-                &dev,
-                &case(order, b, 1 << 16, 60 + order as u64),
-            ));
+            bad.extend(device_f32(&dev, &case(order, b, 1 << 16, 60 + order as u64)));
         }
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
@@ -213,10 +179,7 @@ fn device_f32_holds_1e5_at_1m() {
     let mut bad = Vec::new();
     for dev in common::devices() {
         for order in [2, 3] {
-            bad.extend(device_f32(
-                &dev,
-                &case(order, 1, 1 << 20, 70 + order as u64),
-            ));
+            bad.extend(device_f32(&dev, &case(order, 1, 1 << 20, 70 + order as u64)));
         }
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));

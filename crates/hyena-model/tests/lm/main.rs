@@ -12,8 +12,8 @@ mod layers_fd;
 mod train_optim;
 
 mod golden_operator;
-mod limits;
 mod long_accuracy;
+mod limits;
 mod operator;
 
 #[path = "../../../../tests/common/mod.rs"]

@@ -48,14 +48,9 @@ fn operator_gradients_match_finite_differences() {
                 (loss(&op, &up, &g, b, l) - loss(&op, &um, &g, b, l)) / (2.0 * eps)
             })
             .collect();
-        assert!(
-            rel_l2(&gu, &fd_u) < 1e-6,
-            "order {order}: grad_u {:e}",
-            rel_l2(&gu, &fd_u)
-        );
+        assert!(rel_l2(&gu, &fd_u) < 1e-6, "order {order}: grad_u {:e}", rel_l2(&gu, &fd_u));
         // Every trainable tensor, every element (the model is tiny).
-        let names: Vec<(String, ParamKind)> =
-            op.params().into_iter().map(|p| (p.name, p.kind)).collect();
+        let names: Vec<(String, ParamKind)> = op.params().into_iter().map(|p| (p.name, p.kind)).collect();
         let grad_params = grads.params();
         for (pi, (name, kind)) in names.iter().enumerate() {
             if *kind != ParamKind::Trainable {
@@ -84,9 +79,7 @@ fn operator_is_causal() {
         let (b, l) = (1, 64);
         let op = HyenaOperator::<f64>::init(&cfg(order, 64, false), &mut rng).unwrap();
         let d = op.cfg.d_model;
-        let u: Vec<f64> = (0..b * l * d)
-            .map(|_| rng.random_range(-1.0..1.0))
-            .collect();
+        let u: Vec<f64> = (0..b * l * d).map(|_| rng.random_range(-1.0..1.0)).collect();
         let (y0, _) = op.forward(&u, b, l).unwrap();
         for t0 in [1usize, 17, 40, 63] {
             let mut u2 = u.clone();
@@ -99,17 +92,11 @@ fn operator_is_causal() {
             for t in 0..t0 {
                 for c in 0..d {
                     let diff = (y0[t * d + c] - y1[t * d + c]).abs();
-                    assert!(
-                        diff < 1e-12,
-                        "order {order}: y[{t}] changed by {diff:e} when u[≥{t0}] changed"
-                    );
+                    assert!(diff < 1e-12, "order {order}: y[{t}] changed by {diff:e} when u[≥{t0}] changed");
                 }
             }
             let changed = (0..d).any(|c| (y0[t0 * d + c] - y1[t0 * d + c]).abs() > 1e-9);
-            assert!(
-                changed,
-                "order {order}: the change at t0={t0} must reach y[t0]"
-            );
+            assert!(changed, "order {order}: the change at t0={t0} must reach y[t0]");
         }
     }
 }
@@ -119,23 +106,14 @@ fn operator_bad_input_is_a_typed_error() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(12);
     let op = HyenaOperator::<f32>::init(&cfg(2, 16, false), &mut rng).unwrap();
     let u = vec![0.5f32; 17 * 3];
-    assert!(matches!(
-        op.forward(&u, 1, 17),
-        Err(ModelError::TooLong { l: 17, l_max: 16 })
-    ));
-    assert!(matches!(
-        op.forward(&u[..10], 1, 16),
-        Err(ModelError::Kernel(_))
-    ));
+    assert!(matches!(op.forward(&u, 1, 17), Err(ModelError::TooLong { l: 17, l_max: 16 })));
+    assert!(matches!(op.forward(&u[..10], 1, 16), Err(ModelError::Kernel(_))));
     assert!(op.forward(&u, 1, 0).is_err());
     let mut bad = cfg(1, 16, false);
     assert!(HyenaOperator::<f32>::init(&bad, &mut rng).is_err());
     bad.order = 2;
     bad.emb_dim = 4;
-    assert!(matches!(
-        HyenaOperator::<f32>::init(&bad, &mut rng),
-        Err(ModelError::Config(_))
-    ));
+    assert!(matches!(HyenaOperator::<f32>::init(&bad, &mut rng), Err(ModelError::Config(_))));
 }
 
 /// The device operator (simulator) in every storage type against the CPU operator in f64, on
@@ -157,13 +135,7 @@ fn device_operator_matches_cpu_in_every_storage() {
     use hyena_kernels::device::{Device, DeviceScalar};
     use hyena_model::device_operator::DeviceOperator;
     use std::sync::Arc;
-    fn check<S: DeviceScalar>(
-        dev: &Arc<dyn Device>,
-        order: usize,
-        l: usize,
-        normalized: bool,
-        tol: f64,
-    ) {
+    fn check<S: DeviceScalar>(dev: &Arc<dyn Device>, order: usize, l: usize, normalized: bool, tol: f64) {
         let b = 2;
         let c = cfg(order, l.max(64), normalized);
         let mut rng = rand::rngs::StdRng::seed_from_u64(7 + order as u64 + l as u64);
@@ -184,11 +156,7 @@ fn device_operator_matches_cpu_in_every_storage() {
         let (yd, cd) = dop.forward(&u, b, l).unwrap();
         let mut gd = op.zeros_like();
         let gud = dop.backward(&cd, &gy, &mut gd).unwrap();
-        let tag = format!(
-            "{:?} {:?} order {order} L {l} normalized {normalized}",
-            dev.kind(),
-            S::DTYPE
-        );
+        let tag = format!("{:?} {:?} order {order} L {l} normalized {normalized}", dev.kind(), S::DTYPE);
         let mut worst = 0.0f64;
         let mut cmp = |what: &str, ours: &[f64], want: &[f64]| {
             let e = rel_l2(ours, want);
@@ -236,20 +204,11 @@ mod counting {
 
     impl Counting {
         pub fn new(inner: Arc<dyn Device>) -> Self {
-            Self {
-                inner,
-                htod: AtomicUsize::new(0),
-                dtoh: AtomicUsize::new(0),
-                sync: AtomicUsize::new(0),
-            }
+            Self { inner, htod: AtomicUsize::new(0), dtoh: AtomicUsize::new(0), sync: AtomicUsize::new(0) }
         }
         /// (host-to-device copies, device-to-host copies, synchronisations) since the last call.
         pub fn take(&self) -> (usize, usize, usize) {
-            (
-                self.htod.swap(0, Relaxed),
-                self.dtoh.swap(0, Relaxed),
-                self.sync.swap(0, Relaxed),
-            )
+            (self.htod.swap(0, Relaxed), self.dtoh.swap(0, Relaxed), self.sync.swap(0, Relaxed))
         }
     }
 
@@ -289,10 +248,7 @@ fn device_pass_makes_no_host_copy_or_synchronisation() {
         let cdev: Arc<dyn Device> = counting.clone();
         let (b, l) = (2, 40);
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-        let c = OperatorConfig {
-            d_model: 6,
-            ..cfg(2, l, false)
-        };
+        let c = OperatorConfig { d_model: 6, ..cfg(2, l, false) };
         let dop = DeviceOperator::<f32, f32>::init(&c, cdev.clone(), &mut rng).unwrap();
         let n = b * l * c.d_model;
         let u: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
@@ -306,18 +262,10 @@ fn device_pass_makes_no_host_copy_or_synchronisation() {
             let (y, cache) = dop.forward_with(w.clone(), ud, b, l).unwrap();
             let (gu, g) = dop.backward_device_grads(&cache, &gyd).unwrap();
             let (htod, dtoh, sync) = counting.take();
-            assert_eq!(
-                (dtoh, sync),
-                (0, 0),
-                "pass {pass}: device-to-host copies, synchronisations"
-            );
+            assert_eq!((dtoh, sync), (0, 0), "pass {pass}: device-to-host copies, synchronisations");
             // Pass 0 uploads the ones (1 copy); pass 1 reuses them. Zero fills go through
             // `zero_raw` (a memset on a GPU), not a host copy.
-            assert_eq!(
-                htod,
-                usize::from(pass == 0),
-                "pass {pass}: host-to-device copies"
-            );
+            assert_eq!(htod, usize::from(pass == 0), "pass {pass}: host-to-device copies");
             let mut held = dop.op.zeros_like();
             g.add_to(&mut held).unwrap();
             grads.push((y.to_host().unwrap(), gu.to_host().unwrap(), held));
@@ -344,23 +292,14 @@ fn device_pass_makes_no_host_copy_or_synchronisation() {
 fn infer_matches_forward_for_every_grouping() {
     for (order, normalized) in [(2, false), (3, true), (4, false)] {
         let mut rng = rand::rngs::StdRng::seed_from_u64(10 + order as u64);
-        let c = OperatorConfig {
-            d_model: 5,
-            ..cfg(order, 40, normalized)
-        };
+        let c = OperatorConfig { d_model: 5, ..cfg(order, 40, normalized) };
         let op = HyenaOperator::<f64>::init(&c, &mut rng).unwrap();
         let (b, l) = (2, 37);
-        let u: Vec<f64> = (0..b * l * 5)
-            .map(|_| rng.random_range(-1.0..1.0))
-            .collect();
+        let u: Vec<f64> = (0..b * l * 5).map(|_| rng.random_range(-1.0..1.0)).collect();
         let (y, _) = op.forward(&u, b, l).unwrap();
         for g in [1, 2, 5, 9] {
             let yi = op.infer_grouped(&u, b, l, g).unwrap();
-            assert!(
-                rel_l2(&yi, &y) < 1e-13,
-                "order {order}, group {g}: {:e}",
-                rel_l2(&yi, &y)
-            );
+            assert!(rel_l2(&yi, &y) < 1e-13, "order {order}, group {g}: {:e}", rel_l2(&yi, &y));
         }
         assert!(rel_l2(&op.infer(&u, b, l).unwrap(), &y) < 1e-13);
     }
@@ -376,15 +315,10 @@ fn infer_kept_spectra_follow_every_filter_tensor() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(77);
     let mut op = HyenaOperator::<f64>::init(&cfg(2, 40, false), &mut rng).unwrap();
     let (b, l) = (1, 23);
-    let u: Vec<f64> = (0..b * 40 * 3)
-        .map(|_| rng.random_range(-1.0..1.0))
-        .collect();
+    let u: Vec<f64> = (0..b * 40 * 3).map(|_| rng.random_range(-1.0..1.0)).collect();
     let u = &u[..b * l * 3];
     let first = op.infer(u, b, l).unwrap();
-    assert!(
-        op.infer(u, b, l).unwrap() == first,
-        "a repeated call gives the same bits"
-    );
+    assert!(op.infer(u, b, l).unwrap() == first, "a repeated call gives the same bits");
     let changes: Vec<(&str, fn(&mut HyenaOperator<f64>))> = vec![
         ("z", |op| op.filter.z[4] += 0.5),
         ("t", |op| op.filter.t[3] += 0.25),
@@ -394,9 +328,7 @@ fn infer_kept_spectra_follow_every_filter_tensor() {
         ("out weight", |op| op.filter.out_weight[0] += 0.5),
         ("deltas", |op| op.filter.deltas[0] *= 2.0),
         ("shift", |op| op.filter.shift += 0.5),
-        ("normalized", |op| {
-            op.filter.normalized = !op.filter.normalized
-        }),
+        ("normalized", |op| op.filter.normalized = !op.filter.normalized),
         ("modulate", |op| op.filter.modulate = !op.filter.modulate),
     ];
     let mut prev = first;
@@ -404,11 +336,7 @@ fn infer_kept_spectra_follow_every_filter_tensor() {
         change(&mut op);
         let yi = op.infer(u, b, l).unwrap();
         let (y, _) = op.forward(u, b, l).unwrap();
-        assert!(
-            rel_l2(&yi, &y) < 1e-13,
-            "after a change of {what}: {:e}",
-            rel_l2(&yi, &y)
-        );
+        assert!(rel_l2(&yi, &y) < 1e-13, "after a change of {what}: {:e}", rel_l2(&yi, &y));
         assert!(rel_l2(&prev, &y) > 1e-6, "the change of {what} moves y");
         prev = yi;
     }
@@ -426,18 +354,11 @@ fn infer_kept_spectra_follow_every_filter_tensor() {
 fn recomputed_backward_matches_kept_for_every_grouping() {
     for (order, normalized, b) in [(2, false, 2), (3, true, 1), (4, false, 2)] {
         let mut rng = rand::rngs::StdRng::seed_from_u64(20 + order as u64);
-        let c = OperatorConfig {
-            d_model: 5,
-            ..cfg(order, 40, normalized)
-        };
+        let c = OperatorConfig { d_model: 5, ..cfg(order, 40, normalized) };
         let op = HyenaOperator::<f64>::init(&c, &mut rng).unwrap();
         let l = 37;
-        let u: Vec<f64> = (0..b * l * 5)
-            .map(|_| rng.random_range(-1.0..1.0))
-            .collect();
-        let gy: Vec<f64> = (0..b * l * 5)
-            .map(|_| rng.random_range(-1.0..1.0))
-            .collect();
+        let u: Vec<f64> = (0..b * l * 5).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let gy: Vec<f64> = (0..b * l * 5).map(|_| rng.random_range(-1.0..1.0)).collect();
         let run = |policy: CachePolicy| {
             let (y, cache) = op.forward_with(&u, b, l, policy).unwrap();
             let mut grads = op.zeros_like();
@@ -449,23 +370,11 @@ fn recomputed_backward_matches_kept_for_every_grouping() {
         for g in [1, 2, 5, 9] {
             let (yr, gur, gr, group) = run(CachePolicy::Recompute { group: g });
             assert_eq!(group, Some(g.min(5)), "order {order}, group {g}");
-            assert!(
-                rel_l2(&yr, &y) < 1e-13,
-                "order {order}, group {g}: y {:e}",
-                rel_l2(&yr, &y)
-            );
-            assert!(
-                rel_l2(&gur, &gu) < 1e-13,
-                "order {order}, group {g}: grad_u {:e}",
-                rel_l2(&gur, &gu)
-            );
+            assert!(rel_l2(&yr, &y) < 1e-13, "order {order}, group {g}: y {:e}", rel_l2(&yr, &y));
+            assert!(rel_l2(&gur, &gu) < 1e-13, "order {order}, group {g}: grad_u {:e}", rel_l2(&gur, &gu));
             for (p, q) in gr.params().into_iter().zip(grads.params()) {
                 let e = rel_l2(p.data, q.data);
-                assert!(
-                    e < 1e-13 || q.data.iter().all(|&x| x == 0.0) && p.data == q.data,
-                    "order {order}, group {g}: {} {e:e}",
-                    p.name
-                );
+                assert!(e < 1e-13 || q.data.iter().all(|&x| x == 0.0) && p.data == q.data, "order {order}, group {g}: {} {e:e}", p.name);
             }
         }
     }
@@ -479,18 +388,9 @@ fn cache_budget_is_an_operator_setting() {
     use hyena_kernels::cpu::fftconv::FftConvPlan;
     use hyena_model::operator::{kept_bytes, CachePolicy, TRAIN_CACHE_BYTES};
     let mut rng = rand::rngs::StdRng::seed_from_u64(30);
-    let mut op = HyenaOperator::<f64>::init(
-        &OperatorConfig {
-            d_model: 5,
-            ..cfg(2, 40, false)
-        },
-        &mut rng,
-    )
-    .unwrap();
+    let mut op = HyenaOperator::<f64>::init(&OperatorConfig { d_model: 5, ..cfg(2, 40, false) }, &mut rng).unwrap();
     let (b, l) = (2, 37);
-    let u: Vec<f64> = (0..b * l * 5)
-        .map(|_| rng.random_range(-1.0..1.0))
-        .collect();
+    let u: Vec<f64> = (0..b * l * 5).map(|_| rng.random_range(-1.0..1.0)).collect();
     let kept = kept_bytes(5, 2, b, l, FftConvPlan::<f64>::cached(l).unwrap().bins(), 8);
     assert_eq!(op.cache_policy(), CachePolicy::Auto);
     assert_eq!(CachePolicy::Auto.budget(), Some(TRAIN_CACHE_BYTES));
@@ -499,27 +399,13 @@ fn cache_budget_is_an_operator_setting() {
     for (bytes, recomputes) in [(0, true), (kept - 1, true), (kept, false)] {
         op.set_cache_policy(CachePolicy::Budget { bytes });
         let (yb, cache) = op.forward(&u, b, l).unwrap();
-        assert_eq!(
-            cache.recompute_group().is_some(),
-            recomputes,
-            "budget {bytes} of {kept} bytes"
-        );
-        assert!(
-            rel_l2(&yb, &y) < 1e-13,
-            "budget {bytes}: {:e}",
-            rel_l2(&yb, &y)
-        );
+        assert_eq!(cache.recompute_group().is_some(), recomputes, "budget {bytes} of {kept} bytes");
+        assert!(rel_l2(&yb, &y) < 1e-13, "budget {bytes}: {:e}", rel_l2(&yb, &y));
     }
     // The command line's `--train-cache-mib`: MiB, saturating; absent is `Auto`.
     assert_eq!(CachePolicy::from_budget_mib(None), CachePolicy::Auto);
-    assert_eq!(
-        CachePolicy::from_budget_mib(Some(3)),
-        CachePolicy::Budget { bytes: 3 << 20 }
-    );
-    assert_eq!(
-        CachePolicy::from_budget_mib(Some(usize::MAX)),
-        CachePolicy::Budget { bytes: usize::MAX }
-    );
+    assert_eq!(CachePolicy::from_budget_mib(Some(3)), CachePolicy::Budget { bytes: 3 << 20 });
+    assert_eq!(CachePolicy::from_budget_mib(Some(usize::MAX)), CachePolicy::Budget { bytes: usize::MAX });
 }
 
 /// The kept path's activations, the backward's temporaries and the implicit filter's work
@@ -530,26 +416,11 @@ fn cache_budget_is_an_operator_setting() {
 /// normalised filter (its `modulated` buffer).
 #[test]
 fn pooled_buffers_carry_no_state_between_calls() {
-    for (normalized, policy) in [
-        (false, CachePolicy::Auto),
-        (true, CachePolicy::Auto),
-        (true, CachePolicy::Recompute { group: 2 }),
-    ] {
+    for (normalized, policy) in [(false, CachePolicy::Auto), (true, CachePolicy::Auto), (true, CachePolicy::Recompute { group: 2 })] {
         let mut rng = rand::rngs::StdRng::seed_from_u64(31);
-        let op = HyenaOperator::<f32>::init(
-            &OperatorConfig {
-                d_model: 6,
-                ..cfg(3, 64, normalized)
-            },
-            &mut rng,
-        )
-        .unwrap();
+        let op = HyenaOperator::<f32>::init(&OperatorConfig { d_model: 6, ..cfg(3, 64, normalized) }, &mut rng).unwrap();
         let b = 2;
-        let data = |l: usize, rng: &mut rand::rngs::StdRng| -> Vec<f32> {
-            (0..b * l * 6)
-                .map(|_| rng.random_range(-1.0..1.0))
-                .collect()
-        };
+        let data = |l: usize, rng: &mut rand::rngs::StdRng| -> Vec<f32> { (0..b * l * 6).map(|_| rng.random_range(-1.0..1.0)).collect() };
         let (u, gy) = (data(50, &mut rng), data(50, &mut rng));
         let call = |u: &[f32], gy: &[f32], l: usize| {
             let (y, cache) = op.forward_with(u, b, l, policy).unwrap();
@@ -562,16 +433,10 @@ fn pooled_buffers_carry_no_state_between_calls() {
         for l in [64, 41, 50] {
             let (u2, gy2) = (data(l, &mut rng), data(l, &mut rng));
             call(&u2, &gy2, l);
-            assert!(
-                call(&u, &gy, 50) == first,
-                "after a call at L = {l} ({policy:?}, normalized {normalized})"
-            );
+            assert!(call(&u, &gy, 50) == first, "after a call at L = {l} ({policy:?}, normalized {normalized})");
         }
         hyena_model::pool::release();
-        assert!(
-            call(&u, &gy, 50) == first,
-            "after pool::release ({policy:?}, normalized {normalized})"
-        );
+        assert!(call(&u, &gy, 50) == first, "after pool::release ({policy:?}, normalized {normalized})");
     }
 }
 
@@ -584,22 +449,9 @@ fn pooled_buffers_carry_no_state_between_calls() {
 #[test]
 fn same_bits_for_every_thread_count() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(47);
-    let op = HyenaOperator::<f64>::init(
-        &OperatorConfig {
-            d_model: 4,
-            filter_order: 16,
-            emb_dim: 5,
-            ..cfg(2, 1536, false)
-        },
-        &mut rng,
-    )
-    .unwrap();
+    let op = HyenaOperator::<f64>::init(&OperatorConfig { d_model: 4, filter_order: 16, emb_dim: 5, ..cfg(2, 1536, false) }, &mut rng).unwrap();
     let (b, l) = (2, 1500);
-    let data = |rng: &mut rand::rngs::StdRng| -> Vec<f64> {
-        (0..b * l * 4)
-            .map(|_| rng.random_range(-1.0..1.0))
-            .collect()
-    };
+    let data = |rng: &mut rand::rngs::StdRng| -> Vec<f64> { (0..b * l * 4).map(|_| rng.random_range(-1.0..1.0)).collect() };
     let (u, gy) = (data(&mut rng), data(&mut rng));
     let call = || {
         let (y, cache) = op.forward(&u, b, l).unwrap();
@@ -610,22 +462,12 @@ fn same_bits_for_every_thread_count() {
     };
     let here = call();
     for threads in [1, 2, 3] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         for rep in 0..3 {
             let got = pool.install(call);
-            assert!(
-                got.0 == here.0 && got.1 == here.1,
-                "{threads} threads, call {rep}: y or grad_u differs"
-            );
+            assert!(got.0 == here.0 && got.1 == here.1, "{threads} threads, call {rep}: y or grad_u differs");
             for (i, (a, w)) in got.2.iter().zip(&here.2).enumerate() {
-                assert!(
-                    a == w,
-                    "{threads} threads, call {rep}: gradient of parameter {i} ({}) differs",
-                    op.params()[i].name
-                );
+                assert!(a == w, "{threads} threads, call {rep}: gradient of parameter {i} ({}) differs", op.params()[i].name);
             }
         }
     }
@@ -639,21 +481,10 @@ fn filter_infer_matches_filter_fwd_across_blocks() {
     use hyena_kernels::cpu::filter::{filter_fwd, filter_infer};
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     for normalized in [false, true] {
-        let op = HyenaOperator::<f64>::init(
-            &OperatorConfig {
-                d_model: 4,
-                ..cfg(3, 8501, normalized)
-            },
-            &mut rng,
-        )
-        .unwrap();
+        let op = HyenaOperator::<f64>::init(&OperatorConfig { d_model: 4, ..cfg(3, 8501, normalized) }, &mut rng).unwrap();
         let (h, _) = filter_fwd(&op.filter, 8501).unwrap();
         let hi = filter_infer(&op.filter, 8501).unwrap();
-        assert!(
-            rel_l2(&hi, &h) < 1e-14,
-            "normalized {normalized}: {:e}",
-            rel_l2(&hi, &h)
-        );
+        assert!(rel_l2(&hi, &h) < 1e-14, "normalized {normalized}: {:e}", rel_l2(&hi, &h));
         let (h5, _) = filter_fwd(&op.filter, 5).unwrap();
         assert!(rel_l2(&filter_infer(&op.filter, 5).unwrap(), &h5) < 1e-14);
         assert!(filter_infer(&op.filter, 8502).is_err() && filter_infer(&op.filter, 0).is_err());
@@ -664,31 +495,14 @@ fn filter_infer_matches_filter_fwd_across_blocks() {
 #[test]
 fn infer_f32_matches_forward() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-    let op = HyenaOperator::<f32>::init(
-        &OperatorConfig {
-            d_model: 6,
-            ..cfg(2, 64, false)
-        },
-        &mut rng,
-    )
-    .unwrap();
+    let op = HyenaOperator::<f32>::init(&OperatorConfig { d_model: 6, ..cfg(2, 64, false) }, &mut rng).unwrap();
     let (b, l) = (1, 64);
-    let u: Vec<f32> = (0..b * l * 6)
-        .map(|_| rng.random_range(-1.0..1.0))
-        .collect();
+    let u: Vec<f32> = (0..b * l * 6).map(|_| rng.random_range(-1.0..1.0)).collect();
     let (y, _) = op.forward(&u, b, l).unwrap();
     let y64: Vec<f64> = y.iter().map(|&x| x as f64).collect();
-    let yi: Vec<f64> = op
-        .infer_grouped(&u, b, l, 4)
-        .unwrap()
-        .iter()
-        .map(|&x| x as f64)
-        .collect();
+    let yi: Vec<f64> = op.infer_grouped(&u, b, l, 4).unwrap().iter().map(|&x| x as f64).collect();
     assert!(rel_l2(&yi, &y64) < 1e-5, "{:e}", rel_l2(&yi, &y64));
-    assert!(matches!(
-        op.infer(&u, 1, 65),
-        Err(ModelError::TooLong { .. })
-    ));
+    assert!(matches!(op.infer(&u, 1, 65), Err(ModelError::TooLong { .. })));
 }
 
 /// The streaming reader/writer used by `hyena run`'s inference path: `save_floats` writes a file
@@ -710,10 +524,7 @@ fn streaming_tensor_io_round_trips() {
         save_floats(&p, &[("a", &[3, 5], &v), ("b", &[2], &w)], &meta, dt).unwrap();
         let f = TensorFile::load(&p).unwrap();
         let round = |x: f64| if dt == Dtype::F32 { x as f32 as f64 } else { x };
-        assert_eq!(
-            f.float("a", Some(&[3, 5])).unwrap().1,
-            v.iter().map(|&x| round(x)).collect::<Vec<_>>()
-        );
+        assert_eq!(f.float("a", Some(&[3, 5])).unwrap().1, v.iter().map(|&x| round(x)).collect::<Vec<_>>());
         assert_eq!(f.float("b", None).unwrap().1, &w[..]);
         assert_eq!(f.metadata.get("precision").map(String::as_str), Some("f64"));
         let idx = TensorIndex::open(&p).unwrap();
@@ -721,18 +532,12 @@ fn streaming_tensor_io_round_trips() {
         assert_eq!(s, vec![3, 5]);
         assert_eq!(a32, v.iter().map(|&x| x as f32).collect::<Vec<_>>());
         assert!(idx.read_float::<f64>("a", Some(&[5, 3])).is_err());
-        assert!(matches!(
-            idx.read_float::<f64>("c", None),
-            Err(ModelError::MissingTensor(_))
-        ));
+        assert!(matches!(idx.read_float::<f64>("c", None), Err(ModelError::MissingTensor(_))));
         // Truncated: the last tensor's range no longer fits.
         let bytes = std::fs::read(&p).unwrap();
         let t = dir.join("trunc.safetensors");
         std::fs::write(&t, &bytes[..bytes.len() - 3]).unwrap();
-        assert!(matches!(
-            TensorIndex::open(&t),
-            Err(ModelError::Format { .. })
-        ));
+        assert!(matches!(TensorIndex::open(&t), Err(ModelError::Format { .. })));
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -751,22 +556,13 @@ mod profile {
     /// (as `hyena bench` calls the operator: every parallel loop is handed to the pool's workers
     /// and back).
     fn one_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-        let t = std::env::var("HYENA_PROFILE_THREADS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1usize);
+        let t = std::env::var("HYENA_PROFILE_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1usize);
         if std::env::var("HYENA_PROFILE_CALLER").is_ok_and(|v| v == "main") {
             // Fails when another test built the global pool first: then it has its own size.
-            let _ = rayon::ThreadPoolBuilder::new()
-                .num_threads(t.max(1))
-                .build_global();
+            let _ = rayon::ThreadPoolBuilder::new().num_threads(t.max(1)).build_global();
             return f();
         }
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(t.max(1))
-            .build()
-            .unwrap()
-            .install(f)
+        rayon::ThreadPoolBuilder::new().num_threads(t.max(1)).build().unwrap().install(f)
     }
 
     type FwdBwd = (Vec<f32>, Vec<f32>, Vec<Vec<f32>>);
@@ -774,10 +570,7 @@ mod profile {
     /// The forward's cache policy: [`CachePolicy::Recompute`] in groups of `HYENA_PROFILE_GROUP`
     /// channels when that is set, else the default ([`CachePolicy::Auto`]).
     fn policy() -> CachePolicy {
-        match std::env::var("HYENA_PROFILE_GROUP")
-            .ok()
-            .and_then(|v| v.parse().ok())
-        {
+        match std::env::var("HYENA_PROFILE_GROUP").ok().and_then(|v| v.parse().ok()) {
             Some(group) => CachePolicy::Recompute { group },
             None => CachePolicy::Auto,
         }
@@ -788,36 +581,19 @@ mod profile {
         let (y, cache) = op.forward_with(u, b, l, policy()).unwrap();
         let mut grads = op.zeros_like();
         let gu = op.backward(&cache, gy, &mut grads).unwrap();
-        (
-            y,
-            gu,
-            grads.params().iter().map(|p| p.data.to_vec()).collect(),
-        )
+        (y, gu, grads.params().iter().map(|p| p.data.to_vec()).collect())
     }
 
     /// The first call (one-time costs: FFT plans, pooled workspaces), outside the measurement.
     #[inline(never)]
-    fn warm_up_fwd_bwd(
-        op: &HyenaOperator<f32>,
-        u: &[f32],
-        gy: &[f32],
-        b: usize,
-        l: usize,
-    ) -> FwdBwd {
+    fn warm_up_fwd_bwd(op: &HyenaOperator<f32>, u: &[f32], gy: &[f32], b: usize, l: usize) -> FwdBwd {
         fwd_bwd(op, u, gy, b, l)
     }
 
     /// `iters` calls, the measured ones (a different body from [`warm_up_fwd_bwd`], so that the
     /// compiler does not merge the two functions into one symbol).
     #[inline(never)]
-    fn measured_fwd_bwd(
-        op: &HyenaOperator<f32>,
-        u: &[f32],
-        gy: &[f32],
-        b: usize,
-        l: usize,
-        iters: usize,
-    ) -> Vec<FwdBwd> {
+    fn measured_fwd_bwd(op: &HyenaOperator<f32>, u: &[f32], gy: &[f32], b: usize, l: usize, iters: usize) -> Vec<FwdBwd> {
         (0..iters).map(|_| fwd_bwd(op, u, gy, b, l)).collect()
     }
 
@@ -830,30 +606,14 @@ mod profile {
     #[test]
     #[ignore]
     fn operator_fwd_bwd() {
-        let env = |k: &str, d: usize| {
-            std::env::var(k)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(d)
-        };
+        let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
         let (b, d) = (env("HYENA_PROFILE_B", 1), env("HYENA_PROFILE_D", 256));
         let (l, iters) = (env("HYENA_PROFILE_L", 1024), env("HYENA_PROFILE_ITERS", 1));
-        let c = OperatorConfig {
-            d_model: d,
-            l_max: l,
-            order: 2,
-            filter_order: 64,
-            emb_dim: 33,
-            ..OperatorConfig::default()
-        };
+        let c = OperatorConfig { d_model: d, l_max: l, order: 2, filter_order: 64, emb_dim: 33, ..OperatorConfig::default() };
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
         let op = HyenaOperator::<f32>::init(&c, &mut rng).unwrap();
-        let u: Vec<f32> = (0..b * l * d)
-            .map(|_| rng.random_range(-1.0..1.0))
-            .collect();
-        let gy: Vec<f32> = (0..b * l * d)
-            .map(|_| rng.random_range(-1.0..1.0))
-            .collect();
+        let u: Vec<f32> = (0..b * l * d).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let gy: Vec<f32> = (0..b * l * d).map(|_| rng.random_range(-1.0..1.0)).collect();
         one_thread(|| {
             let first = warm_up_fwd_bwd(&op, &u, &gy, b, l);
             for r in measured_fwd_bwd(&op, &u, &gy, b, l, iters) {
@@ -879,15 +639,7 @@ mod profile {
         #[inline(never)]
         // Each result is compared and dropped (as `hyena bench` drops it), not kept: kept results
         // would fault in fresh pages on every call.
-        fn measured_infer(
-            op: &HyenaOperator<f32>,
-            u: &[f32],
-            b: usize,
-            l: usize,
-            iters: usize,
-            fresh: bool,
-            first: &[f32],
-        ) -> usize {
+        fn measured_infer(op: &HyenaOperator<f32>, u: &[f32], b: usize, l: usize, iters: usize, fresh: bool, first: &[f32]) -> usize {
             (0..iters)
                 .filter(|_| {
                     if fresh {
@@ -897,27 +649,13 @@ mod profile {
                 })
                 .count()
         }
-        let env = |k: &str, d: usize| {
-            std::env::var(k)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(d)
-        };
+        let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
         let (b, d) = (env("HYENA_PROFILE_B", 1), env("HYENA_PROFILE_D", 256));
         let (l, iters) = (env("HYENA_PROFILE_L", 1024), env("HYENA_PROFILE_ITERS", 1));
-        let c = OperatorConfig {
-            d_model: d,
-            l_max: l,
-            order: 2,
-            filter_order: 64,
-            emb_dim: 33,
-            ..OperatorConfig::default()
-        };
+        let c = OperatorConfig { d_model: d, l_max: l, order: 2, filter_order: 64, emb_dim: 33, ..OperatorConfig::default() };
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
         let op = HyenaOperator::<f32>::init(&c, &mut rng).unwrap();
-        let u: Vec<f32> = (0..b * l * d)
-            .map(|_| rng.random_range(-1.0..1.0))
-            .collect();
+        let u: Vec<f32> = (0..b * l * d).map(|_| rng.random_range(-1.0..1.0)).collect();
         one_thread(|| {
             let first = warm_up_infer(&op, &u, b, l);
             let differing = measured_infer(&op, &u, b, l, iters, fresh, &first);
@@ -1004,19 +742,11 @@ mod profile {
     #[test]
     #[ignore]
     fn gemm_layouts() {
-        let l = std::env::var("HYENA_PROFILE_L")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1024usize);
+        let l = std::env::var("HYENA_PROFILE_L").ok().and_then(|v| v.parse().ok()).unwrap_or(1024usize);
         let (d, cg) = (256usize, 768usize);
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let mut r = |n: usize| {
-            (0..n)
-                .map(|_| rng.random_range(-1.0f32..1.0))
-                .collect::<Vec<f32>>()
-        };
-        let (w, w_in, gy, u, last, gz) =
-            (r(d * d), r(cg * d), r(l * d), r(l * d), r(d * l), r(cg * l));
+        let mut r = |n: usize| (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<f32>>();
+        let (w, w_in, gy, u, last, gz) = (r(d * d), r(cg * d), r(l * d), r(l * d), r(d * l), r(cg * l));
         let wt = transpose(&w, d, d);
         one_thread(|| {
             let (mut a, mut b) = (vec![0.0f32; d * l], vec![0.0f32; d * l]);

@@ -14,20 +14,13 @@ pub fn device() -> SimDevice {
 /// `y = a * x + y` on the simulator.
 pub fn saxpy(dev: &SimDevice, a: f32, x: &[f32], y: &mut [f32]) -> Result<(), SimError> {
     if x.len() != y.len() || u32::try_from(x.len()).is_err() {
-        return Err(SimError::Buffer {
-            what: "saxpy".into(),
-            problem: format!("x has {} elements, y {}", x.len(), y.len()),
-        });
+        return Err(SimError::Buffer { what: "saxpy".into(), problem: format!("x has {} elements, y {}", x.len(), y.len()) });
     }
     let n = x.len() as u32;
     let dx = dev.upload(x)?;
     let dy = dev.upload(y)?;
     let params = Params::new().u64(dx).u64(dy).f32(a).u32(n).finish();
-    let r = dev.launch(
-        "saxpy",
-        &LaunchConfig::linear(n.div_ceil(128).max(1), 128, 0),
-        &params,
-    );
+    let r = dev.launch("saxpy", &LaunchConfig::linear(n.div_ceil(128).max(1), 128, 0), &params);
     let out = r.and_then(|()| dev.download::<f32>(dy, y.len()));
     dev.free(dx);
     dev.free(dy);
