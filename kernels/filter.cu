@@ -49,13 +49,18 @@
 //      for i = n-1..0: gs = g_i * cos(freq*pre_i), gpre = gs*freq, d freq += sum_p gs*pre_i,
 //      d b_i += sum_p gpre, d W_i[j, k] += sum_p gpre[j, p] a_i[k, p], g_{i-1} = gpre W_i (layer 0:
 //      grad_z rows of the tile). Tiles of TP = 32 positions, buffers [feature][TPS], TPS = 34 (16-byte
-//      aligned position pairs). The layer's weight is staged in fp64 (transposed for the recompute,
-//      as is for g_{i-1}), both products from 8-feature register tiles (hidden_linear); d W_i is a
+//      aligned position pairs). The layer's weight is staged (transposed for the recompute, as is
+//      for g_{i-1}), both products from 8-feature register tiles (hidden_linear); d W_i is a
 //      register-tiled [F, 32] x [32, in] product (dw_tile, 4 x 4 entries per thread). The parameter
 //      sums of a tile are fp64 (warp shuffle trees / in-order loops) and are added to the block's
-//      fp32 accumulator ws[g, :P] (global, one owner thread per entry). Shared: (n*F + 3*max(E, F))
-//      * 34 doubles + the staged weight (max(max(E, F) * (pad8(F) + 2), F * (pad8(max(E, F)) + 2))
-//      doubles).
+//      fp32 accumulator ws[g, :P] (global, one owner thread per entry). Shared: (n + 2)*max(E, F)
+//      * 34 doubles (n slots of pre_i, each reused for the gradient w.r.t. layer i's input once
+//      pre_i is dead; the layer input; the output layer's gradient) + the staged weight
+//      in fp32, exact for every storage type (max(max(E, F) * (pad8(F) + 4), F * (pad8(max(E, F)) + 4))
+//      floats): 102 KiB at E <= F = 64, n = 3 (safari's num_inner_mlps = 2; 135 KiB before), i.e.
+//      two blocks (16 warps) per SM on sm_90 instead of one, where the latency of these dependent
+//      fp64 chains is what bounds the kernel (docs/GPU_MODEL.md: 2.0 warps per scheduler and 24 %
+//      issue-active measured with one block per SM).
 //   d. GEMM, strided-batched over splits of S positions: ws_ow[s, c, f] = sum_{p in split s}
 //      gout[c, p] a_n[f, p] (d OW's partial sums; a shorter last split is its own GEMM).
 //   Then hyena_filter_bwd_reduce_*: entry-wise fp64 sums over blocks / splits in order -> T.
@@ -139,7 +144,14 @@ __device__ inline double warp_sum(double v) {
 // Rounds F up to whole groups of 8 features (the register tile of the hidden layers).
 __device__ inline int pad8(int F) { return (F + 7) & ~7; }
 
-// wt[k * FP + j] = W[j, k] in fp64, FP = pad8(F) + 2, zeros for j in [F, pad8(F)): the transposed
+// Row padding of a staged weight of element type W (fp64 or fp32): 2 doubles or 4 floats, so that
+// a row start stays 16-byte aligned and the transposed stores of stage_wt (32 rows apart per warp
+// request) take 4 wavefronts instead of 32. The backward stages fp32: every stored weight is a
+// value of T (fp32 at most), exact in fp32, and widened to fp64 on load (half the bytes: the
+// block's shared memory fits two per SM).
+template <typename W> __device__ constexpr int wpad() { return sizeof(W) == 8 ? 2 : 4; }
+
+// wt[k * FP + j] = W[j, k] (type Wt), FP = pad8(F) + wpad, zeros for j in [F, pad8(F)): the transposed
 // hidden weight, read as 16-byte broadcasts (8 features of one input k per group). Warp w takes rows
 // j = w, w + 8, ..., lane the inputs k = lane, lane + 32, ...: coalesced global reads of a row, no
 // division by the runtime width per entry (a flat index cost ~30 instructions per entry; the
@@ -147,9 +159,9 @@ __device__ inline int pad8(int F) { return (F + 7) & ~7; }
 // wavefronts per request instead of 32. (Loop bodies on lines of their own: the simulator counts
 // a source line once per host basic block starting on it, so a one-line loop reads as its
 // header's count, trips + tests, in the estimate.)
-template <typename T>
-__device__ inline void stage_wt(const T* __restrict__ W, int in, int F, double* wt) {
-    const int F8 = pad8(F), FP = F8 + 2, lane = threadIdx.x % 32;
+template <typename T, typename Wt>
+__device__ inline void stage_wt(const T* __restrict__ W, int in, int F, Wt* wt) {
+    const int F8 = pad8(F), FP = F8 + wpad<Wt>(), lane = threadIdx.x % 32;
 #pragma unroll 1
     for (int j = threadIdx.x / 32; j < F8; j += NWARPS) {
         const bool live = j < F;
@@ -157,20 +169,31 @@ __device__ inline void stage_wt(const T* __restrict__ W, int in, int F, double* 
 #pragma unroll 1
         for (int k = lane; k < in; k += 32) {
             const double v = live ? ld64<T>(row, (uint64_t)k) : 0.0;
-            wt[k * FP + j] = v;
+            wt[k * FP + j] = (Wt)v;
         }
     }
 }
 
-// ws[j * KP + k] = W[j, k] in fp64, KP = pad8(in) + 2, zeros for k in [in, pad8(in)): the weight in
+// ws[j * KP + k] = W[j, k] (type Wt), KP = pad8(in) + wpad, zeros for k in [in, pad8(in)): the weight in
 // its own layout, for the backward's g_in = W^T g (hidden_linear with the roles of j and k swapped).
-template <typename T>
-__device__ inline void stage_w(const T* __restrict__ W, int in, int F, double* ws) {
-    const int K8 = pad8(in), KP = K8 + 2;
+template <typename T, typename Wt>
+__device__ inline void stage_w(const T* __restrict__ W, int in, int F, Wt* ws) {
+    const int K8 = pad8(in), KP = K8 + wpad<Wt>();
     for (int idx = threadIdx.x; idx < F * K8; idx += blockDim.x) {
         const int j = idx / K8, k = idx % K8;
         ws[j * KP + k] = k < in ? ld64<T>(W, (uint64_t)j * in + k) : 0.0;
     }
+}
+
+// Four consecutive staged weights (16-byte aligned) as fp64.
+__device__ inline void load4(const double* w, double (&v)[4]) {
+    const double2 a = *reinterpret_cast<const double2*>(w);
+    const double2 b = *reinterpret_cast<const double2*>(w + 2);
+    v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
+}
+__device__ inline void load4(const float* w, double (&v)[4]) {
+    const float4 a = *reinterpret_cast<const float4*>(w);
+    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w;
 }
 
 // The linear part of a hidden layer on the N positions of a tile whose buffers have row stride ld:
@@ -178,12 +201,13 @@ __device__ inline void stage_w(const T* __restrict__ W, int in, int F, double* w
 // features x 4 positions, (mb, nb) = (idx / (N/4), idx % (N/4)): features 4mb..4mb+3, positions
 // 2nb, 2nb+1, N/2+2nb, N/2+2nb+1. Per input k two 16-byte loads of wt (a quarter-warp shares mb:
 // broadcast) and two of x (a quarter-warp reads 128 contiguous bytes) feed 16 fused multiply-adds,
-// one shared-memory wavefront each. Threads past ceil(F/4)·N/4 idle.
-template <typename T, int N>
-__device__ inline void hidden_linear(const double* wt, const T* __restrict__ b, int in, int F, const double* x, int ld,
+// one shared-memory wavefront each (an fp32 wt: one 16-byte load and four exact widenings).
+// Threads past ceil(F/4)·N/4 idle.
+template <typename T, int N, typename Wt>
+__device__ inline void hidden_linear(const Wt* wt, const T* __restrict__ b, int in, int F, const double* x, int ld,
                                      double* pre) {
     constexpr int NB = N / 4;
-    const int FP = pad8(F) + 2;
+    const int FP = pad8(F) + wpad<Wt>();
     const int tiles = (F + 3) / 4 * NB;
     for (int idx = threadIdx.x; idx < tiles; idx += blockDim.x) {
         const int j0 = idx / NB * 4, n0 = idx % NB * 2;
@@ -197,19 +221,18 @@ __device__ inline void hidden_linear(const double* wt, const T* __restrict__ b, 
         // Input k: wt row k at wk, x row k at xk. Two inputs per trip (k in order: the same sums),
         // by pointer steps: one loop test and two pointer increments per pair instead of an
         // index product per load (the loop overhead was ~45 % of the hidden layers' issue slots).
-        auto input = [&](const double* wk, const double* xk) {
-            const double2 w01 = *reinterpret_cast<const double2*>(wk);
-            const double2 w23 = *reinterpret_cast<const double2*>(wk + 2);
+        auto input = [&](const Wt* wk, const double* xk) {
+            double wv[4];
+            load4(wk, wv);
             const double2 x01 = *reinterpret_cast<const double2*>(xk);
             const double2 x23 = *reinterpret_cast<const double2*>(xk + N / 2);
-            const double wv[4] = {w01.x, w01.y, w23.x, w23.y};
             const double xv[4] = {x01.x, x01.y, x23.x, x23.y};
 #pragma unroll
             for (int r = 0; r < 4; ++r)
 #pragma unroll
                 for (int t = 0; t < 4; ++t) acc[r][t] = fma(wv[r], xv[t], acc[r][t]);
         };
-        const double* wk = wt + j0;
+        const Wt* wk = wt + j0;
         const double* xk = x + n0;
         int k = 0;
 #pragma unroll 1
@@ -494,11 +517,14 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
     const uint64_t L = p.l;
     const uint64_t P = partial_len(E, F, n);
     HYENA_DYN_SHARED(double, smem);
-    double* pre = smem;               // [n][F][TPS]
-    double* inb = pre + n * F * TPS;  // [D][TPS]: input of the layer being differentiated
-    double* gA = inb + D * TPS;       // [D][TPS]: gradient w.r.t. the current layer's output
-    double* gB = gA + D * TPS;        // [D][TPS]: gradient w.r.t. its input
-    double* wst = gB + D * TPS;       // the current layer's weight, fp64 (stage_wt / stage_w)
+    // Slot i of pre holds pre_i [F][TPS] until layer i's cos step, then the gradient w.r.t. layer
+    // i's input ([in_i][TPS], in_i <= D: the slots are D rows): pre_i is dead once that step has
+    // read it, so no separate buffer for g_in (17 KiB at F = 64: 101 KiB per block instead of 118,
+    // two blocks per SM instead of one).
+    double* pre = smem;               // [n][D][TPS]
+    double* inb = pre + n * D * TPS;  // [D][TPS]: input of the layer being differentiated
+    double* gout = inb + D * TPS;     // [D][TPS]: gradient w.r.t. the last layer's output
+    float* wst = reinterpret_cast<float*>(gout + D * TPS);  // the current layer's weight, fp32 (stage_wt / stage_w)
 
     const T* __restrict__ z = reinterpret_cast<const T*>(p.z);
     const T* __restrict__ freq = reinterpret_cast<const T*>(p.freq);
@@ -533,7 +559,7 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
         load_z<T>(z, l0, L, E, inb);
         for (int i = 0; i < n; ++i) {
             const int in = in_width(i, E, F);
-            double* pr = pre + i * F * TPS;
+            double* pr = pre + i * D * TPS;
             __syncthreads();  // inb ready; the previous reads of wst are done
             stage_wt<T>(reinterpret_cast<const T*>(pick(p.w, i)), in, F, wst);
             __syncthreads();
@@ -545,13 +571,14 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
             hidden_sin<T, 1>(freq, F, TPS, pr, last ? nullptr : inb, last ? ws_a + (l0 - l_off) : nullptr, ld, n_valid);
         }
         // -- output layer: gA[f][p] = sum_c OW[c, f] gout[c][p], computed by the GEMM (ws_g) --
+        double* gA = gout;
         for (int j = warp; j < F; j += NWARPS) {
             gA[j * TPS + lane] = valid ? (double)ws_g[(uint64_t)j * ld + (l - l_off)] : 0.0;
         }
         // -- hidden layers, last to first --
         for (int i = n - 1; i >= 0; --i) {
             const int in = in_width(i, E, F);
-            const double* pr = pre + i * F * TPS;
+            double* pr = pre + i * D * TPS;
             __syncthreads();  // gA ready; the previous layer's reads of inb and wst are done
             stage_w<T>(reinterpret_cast<const T*>(pick(p.w, i)), in, F, wst);
             // gs = g * cos(freq * pre); gpre = gs * freq (in place in gA); freq and bias sums.
@@ -572,11 +599,13 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
             if (i == 0) {
                 load_z<T>(z, l0, L, E, inb);
             } else {
-                hidden_sin<T, 1>(freq, F, TPS, pre + (i - 1) * F * TPS, inb, nullptr, 0, 0);
+                hidden_sin<T, 1>(freq, F, TPS, pre + (i - 1) * D * TPS, inb, nullptr, 0, 0);
             }
-            __syncthreads();
+            __syncthreads();  // every read of pre_i (the cos step above) is done: its slot is free
             dw_tile(gA, inb, F, in, acc + off_w(i, E, F));
-            // g_in[k][p] = sum_j W_i[j, k] gpre[j][p] -> gB.
+            // g_in[k][p] = sum_j W_i[j, k] gpre[j][p] -> gB, pre_i's slot (gA is the slot of
+            // pre_{i+1}, or gout: never the same buffer).
+            double* gB = pr;
             hidden_linear<T, TP>(wst, static_cast<const T*>(nullptr), F, in, gA, TPS, gB);
             if (i == 0) {
                 __syncthreads();
@@ -586,9 +615,7 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
                     if (l0 + q < L) gz[(l0 + q) * E + k] = from_f32<T>((float)gB[k * TPS + q]);
                 }
             } else {
-                double* tmp = gA;
                 gA = gB;
-                gB = tmp;
             }
         }
         __syncthreads();
@@ -628,6 +655,26 @@ template <typename T> __device__ inline void bwd_gout(const HyenaFilterBwdParams
 
 // ---- backward 3: in-order reduction of the partial sums --------------------------------------
 
+// sum_{g < rows} x[g * stride] in fp64, g in order (the same bits as the plain loop), loads issued
+// eight at a time: the plain loop waited for each load before the next (one dependent global
+// load per row: 28 µs for 256 rows at L = 8K on an H200, 8 % issue-active; docs/GPU_MODEL.md).
+__device__ inline double sum_rows(const float* __restrict__ x, uint64_t stride, uint64_t rows) {
+    constexpr int U = 8;
+    double s = 0.0;
+    uint64_t g = 0;
+#pragma unroll 1
+    for (; g + U <= rows; g += U) {
+        float v[U];
+#pragma unroll
+        for (int u = 0; u < U; ++u) v[u] = x[(g + u) * stride];
+#pragma unroll
+        for (int u = 0; u < U; ++u) s += (double)v[u];
+    }
+#pragma unroll 1
+    for (; g < rows; ++g) s += (double)x[g * stride];
+    return s;
+}
+
 template <typename T> __device__ inline void bwd_reduce(const HyenaFilterBwdParams p) {
     const int E = (int)p.e, F = (int)p.f, n = (int)p.n_layers;
     const uint64_t C = p.c;
@@ -636,15 +683,13 @@ template <typename T> __device__ inline void bwd_reduce(const HyenaFilterBwdPara
     if (idx >= P + C * F) return;
     const float* __restrict__ ws = reinterpret_cast<const float*>(p.ws);
     const float* __restrict__ ws_ow = reinterpret_cast<const float*>(p.ws_ow);
-    double s = 0.0;
     if (idx >= P) {
         const uint64_t o = idx - P;
-        for (uint64_t k = 0; k < p.n_splits; ++k) s += (double)ws_ow[k * C * F + o];
+        const double s = sum_rows(ws_ow + o, C * F, p.n_splits);
         reinterpret_cast<T*>(p.grad_out_weight)[o] = from_f32<T>((float)s);
         return;
     }
-    for (uint64_t g = 0; g < p.n_blocks; ++g) s += (double)ws[g * P + idx];
-    const T v = from_f32<T>((float)s);
+    const T v = from_f32<T>((float)sum_rows(ws + idx, P, p.n_blocks));
     uint64_t o = idx;
     for (int i = 0; i < n; ++i) {
         const uint64_t nw = (uint64_t)F * in_width(i, E, F);
@@ -667,9 +712,9 @@ template <typename T> __device__ inline void bwd_reduce(const HyenaFilterBwdPara
 extern "C" __global__ void __launch_bounds__(HYENA_FILTER_BLOCK, 2) hyena_filter_fwd_f32(const HyenaFilterFwdParams p) { hyena_filter::fwd<float>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FILTER_BLOCK, 2) hyena_filter_fwd_bf16(const HyenaFilterFwdParams p) { hyena_filter::fwd<__nv_bfloat16>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FILTER_BLOCK, 2) hyena_filter_fwd_f16(const HyenaFilterFwdParams p) { hyena_filter::fwd<__half>(p); }
-extern "C" __global__ void hyena_filter_bwd_f32(const HyenaFilterBwdParams p) { hyena_filter::bwd_main<float>(p); }
-extern "C" __global__ void hyena_filter_bwd_bf16(const HyenaFilterBwdParams p) { hyena_filter::bwd_main<__nv_bfloat16>(p); }
-extern "C" __global__ void hyena_filter_bwd_f16(const HyenaFilterBwdParams p) { hyena_filter::bwd_main<__half>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FILTER_BLOCK, 2) hyena_filter_bwd_f32(const HyenaFilterBwdParams p) { hyena_filter::bwd_main<float>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FILTER_BLOCK, 2) hyena_filter_bwd_bf16(const HyenaFilterBwdParams p) { hyena_filter::bwd_main<__nv_bfloat16>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FILTER_BLOCK, 2) hyena_filter_bwd_f16(const HyenaFilterBwdParams p) { hyena_filter::bwd_main<__half>(p); }
 extern "C" __global__ void hyena_filter_bwd_gout_f32(const HyenaFilterBwdParams p) { hyena_filter::bwd_gout<float>(p); }
 extern "C" __global__ void hyena_filter_bwd_gout_bf16(const HyenaFilterBwdParams p) { hyena_filter::bwd_gout<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_filter_bwd_gout_f16(const HyenaFilterBwdParams p) { hyena_filter::bwd_gout<__half>(p); }

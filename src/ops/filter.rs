@@ -185,7 +185,7 @@ const OCH: usize = 128;
 /// it pays only while the tiles alone leave SMs without a block (L < 8K at F = 64). Model
 /// (docs/GPU_MODEL.md, "The implicit filter's forward on every SM"): filling two blocks per SM
 /// instead (264) made the 8K forward 44.2 µs against 32.5 µs here, 2K 23.7 against 19.6.
-const FWD_TARGET_BLOCKS: usize = 132;
+const FWD_TARGET_BLOCKS: usize = 264;
 
 /// Blocks along y of the forward for `tiles` tiles of `c` channels: the chunks of [`OCH`] channels
 /// split evenly over them (each block takes `ceil(chunks / y)` chunks or, the last ones, fewer).
@@ -220,20 +220,22 @@ fn partial_len(emb_dim: usize, width: usize, n_layers: usize) -> usize {
         .fold(width, usize::saturating_add)
 }
 
-/// Dynamic shared memory of backward kernel 1: `(n·F + 3·max(E, F))·34` f64 tile buffers and the
-/// staged weight of one layer (`max(max(E, F)·(pad8(F) + 2), F·(pad8(max(E, F)) + 2))` f64); the
-/// block's parameter sums live in its row of the `[G, P]` workspace. Saturates instead of
-/// overflowing.
+/// Dynamic shared memory of backward kernel 1: `(n + 2)·max(E, F)·34` f64 tile buffers (n slots of
+/// pre-activations, each reused for the gradient w.r.t. its layer's input once dead, the layer
+/// input, the output layer's gradient) and the staged weight of one layer in f32
+/// (`max(max(E, F)·(pad8(F) + 4), F·(pad8(max(E, F)) + 4))` f32, exact: every weight is a stored
+/// value): 102 KiB at E ≤ F = 64, n = 3, two blocks per SM on sm_90. The block's parameter sums
+/// live in its row of the `[G, P]` workspace. Saturates instead of overflowing.
 pub fn bwd_shared_bytes(emb_dim: usize, width: usize, n_layers: usize) -> usize {
     let d = emb_dim.max(width);
     let wst = d
-        .saturating_mul(pad8(width).saturating_add(2))
-        .max(width.saturating_mul(pad8(d).saturating_add(2)));
+        .saturating_mul(pad8(width).saturating_add(4))
+        .max(width.saturating_mul(pad8(d).saturating_add(4)));
     n_layers
-        .saturating_mul(width)
-        .saturating_add(d.saturating_mul(3))
+        .saturating_add(2)
+        .saturating_mul(d)
         .saturating_mul(TPS * 8)
-        .saturating_add(wst.saturating_mul(8))
+        .saturating_add(wst.saturating_mul(4))
 }
 
 fn check_shared(dev: &Arc<dyn Device>, kernel: &str, bytes: usize) -> Result<u32> {
