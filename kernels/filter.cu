@@ -22,8 +22,8 @@
 //
 // Forward (hyena_filter_fwd_*): block (x, y) takes the 64 positions of tile x (lane and lane + 32
 // in the hidden layers) and the channel chunks y, y + gridDim.y, ... of the output layer (the
-// host splits the channels over gridDim.y only while the tiles alone leave SMs without a block:
-// L < 8K at F = 64; each block of a tile then repeats the tile's hidden layers). Per hidden
+// host splits the channels over gridDim.y only while the tiles alone leave SMs short of two blocks:
+// L < 16K at F = 64; each block of a tile then repeats the tile's hidden layers). Per hidden
 // layer the block stages W_i transposed in fp64 (stage_wt: one conversion per weight per block,
 // not per warp and use) and each thread computes 4 features x 4 positions (hidden_linear: per
 // input, two tile loads and two 16-byte broadcasts feed 16 FMAs), then the sine in place. The

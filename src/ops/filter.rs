@@ -179,12 +179,13 @@ const FWD_TILE: usize = 64;
 /// 16-channel tensor-core M tile).
 const OCH: usize = 128;
 
-/// Blocks the forward fills before it splits the channels of a tile over `gridDim.y`: one block
-/// per SM of an H100/H200 (132 SMs). A split repeats the tile's hidden layers in every block of the
-/// tile (about 40 % of a block's shared-memory wavefronts at F = 64, C = 768, simulator counts), so
-/// it pays only while the tiles alone leave SMs without a block (L < 8K at F = 64). Model
-/// (docs/GPU_MODEL.md, "The implicit filter's forward on every SM"): filling two blocks per SM
-/// instead (264) made the 8K forward 44.2 µs against 32.5 µs here, 2K 23.7 against 19.6.
+/// Blocks the forward fills before it splits the channels of a tile over `gridDim.y`: two blocks per
+/// SM of an H100/H200 (132 SMs; 126 registers × 256 threads and 97 KiB of shared memory admit two).
+/// A split repeats the tile's hidden layers in every block of the tile, but one 8-warp block per SM
+/// leaves the SM waiting on its warps' dependent instructions: measured on an H200 (2026-12-04,
+/// docs/GPU_MODEL.md) at L = 8K with 128 blocks, 2.0 warps per scheduler and 28 % issue-active,
+/// 71–77 µs. Model (latency bound): 8K 75.2 → 54.8 µs with 256 blocks, 2K 50.3 → 32.0 (was 132:
+/// an earlier model without the latency bound preferred one block per SM).
 const FWD_TARGET_BLOCKS: usize = 264;
 
 /// Blocks along y of the forward for `tiles` tiles of `c` channels: the chunks of [`OCH`] channels
