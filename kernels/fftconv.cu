@@ -1824,6 +1824,10 @@ using smfft::written_by;
 using smfft::ld;
 using smfft::st;
 
+// Butterfly index of this thread: threadIdx.x, or with k·n2/16 threads (the backward's row kernel:
+// k = 2) threadIdx.x mod n2/16, the rest of the block running the same passes on other rows.
+__device__ inline unsigned bj(unsigned n2) { return threadIdx.x & ((n2 >> 4) - 1u); }
+
 // Points of butterfly j of a radix-16 pass: in(j) ^ in(q·n2/16).
 __device__ inline void bfly_read(const float* z, unsigned n2, Layout in, unsigned j, float2 (&v)[16]) {
 #pragma unroll
@@ -1840,9 +1844,9 @@ __device__ inline void bfly_write(float* z, unsigned n2, Layout out, unsigned j,
 template <bool INV> __device__ inline smfft::TwPowers pass_tw(const PowTw& tw, unsigned E, unsigned s, unsigned k) {
     return smfft::tw_powers<INV>(tw.get(k << (E - s - 4)), tw.get(k << (E - s - 2)));
 }
-// P0 of buffer z: butterfly j = threadIdx.x from load(point), written for the next pass.
+// P0 of buffer z: butterfly j = bj(n2) from load(point), written for the next pass.
 template <class Load> __device__ inline void p0(float* z, unsigned n2, Load&& load) {
-    const unsigned j = threadIdx.x, cnt = n2 >> 4;
+    const unsigned j = bj(n2), cnt = n2 >> 4;
     float2 v[16];
 #pragma unroll
     for (int q = 0; q < 16; ++q) v[q] = load(j + q * cnt);
@@ -1852,7 +1856,7 @@ template <class Load> __device__ inline void p0(float* z, unsigned n2, Load&& lo
 // The middle passes (Ns = 16, 256, …, n2/256) on NB buffers between the same barriers, after P0
 // (or the inverse's first pass) and its barrier; returns the layout the last pass reads.
 template <int NB, bool INV> __device__ inline Layout mids(float* const (&z)[NB], unsigned N2, unsigned E, const PowTw& tw) {
-    const unsigned n2 = 1u << N2, j = threadIdx.x;
+    const unsigned n2 = 1u << N2, j = bj(n2);
     Layout l = written_by(4, 0);
     for (unsigned s = 4; s + 4 < N2; s += 4) {
         const Layout o = written_by(4, s);
@@ -1872,24 +1876,25 @@ template <int NB, bool INV> __device__ inline Layout mids(float* const (&z)[NB],
     }
     return l;
 }
-// The last pass (Ns = n2/16, butterfly j = threadIdx.x) of buffer z in layout in, twiddles tp:
+// The last pass (Ns = n2/16, butterfly j = bj(n2)) of buffer z in layout in, twiddles tp:
 // afterwards v[q] is bin k2 = j + q·n2/16 (forward) or point t2 = j + q·n2/16 (inverse).
 template <bool INV> __device__ inline void last(const float* z, unsigned n2, Layout in, const smfft::TwPowers& tp, float2 (&v)[16]) {
-    bfly_read(z, n2, in, threadIdx.x, v);
+    bfly_read(z, n2, in, bj(n2), v);
     smfft::twiddle_apply<16>(v, tp);
     smfft::dft<16, INV>(v);
 }
 // Inter-pass twiddle of the last inverse pass' points t2 = j + q·cnt: v[q] ·= conj W_n^{k1·t2}.
 __device__ inline void out_twiddle(float2 (&v)[16], const PowTw& tw, unsigned n2, unsigned k1) {
-    const unsigned j = threadIdx.x, step = k1 * (n2 >> 4);  // < n1·n2/16: no wrap
+    const unsigned j = bj(n2), step = k1 * (n2 >> 4);  // < n1·n2/16: no wrap
     smfft::twiddle_apply<16>(v, smfft::tw_powers<true>(tw.get(step), tw.get(4 * step)));
     const float2 w = conjf2(tw.get(k1 * j));
 #pragma unroll
     for (int q = 0; q < 16; ++q) v[q] = cmul(v[q], w);
 }
-// The launch shape ops::fftconv sets: blockDim = n2/16, N2 a multiple of 4, 8 ≤ N2 ≤ E − 3.
-__device__ inline void check_shape(unsigned N2, unsigned E) {
-    if (N2 % 4 != 0 || N2 < 8 || N2 + 3 > E || blockDim.x != (1u << (N2 - 4))) __trap();
+// The launch shape ops::fftconv sets: blockDim = k·n2/16 (k = 1, the backward's row kernel 2), N2
+// a multiple of 4, 8 ≤ N2 ≤ E − 3.
+__device__ inline void check_shape(unsigned N2, unsigned E, unsigned k = 1) {
+    if (N2 % 4 != 0 || N2 < 8 || N2 + 3 > E || blockDim.x != (k << (N2 - 4))) __trap();
 }
 
 // ---- Channel pairs: the mirror rows of a block -------------------------------------------------
@@ -1917,25 +1922,26 @@ __device__ inline Mirror mirror_rows(unsigned m, unsigned log2n1) {
 // k2 = j + q·n2/16 (consecutive j per warp: conflict-free natural-order reads of both). m ≥ 1: its
 // bins of row 1 with their mirrors n2 − 1 − k2 in row 0 (every point of both rows once). m = 0:
 // its bins of row 0 up to their mirror (n2 − k2) mod n2 (k2 = 0 and n2/2 are their own: k = 0
-// and n/2), then those of row 1 below their mirror n2 − 1 − k2.
-template <class F> __device__ inline void for_each_mirror(unsigned m, unsigned n2, F&& f) {
-    const unsigned j = threadIdx.x, cnt = n2 >> 4;
+// and n/2), then those of row 1 below their mirror n2 − 1 − k2. Only q in [q0, q0 + NQ): threads
+// that share j split the 16 (the backward's row kernel: q0 = 8·(threadIdx.x / (n2/16)), NQ = 8).
+template <int NQ = 16, class F> __device__ inline void for_each_mirror(unsigned m, unsigned n2, F&& f, unsigned q0 = 0) {
+    const unsigned j = bj(n2), cnt = n2 >> 4;
     if (m != 0) {
 #pragma unroll 4
-        for (int q = 0; q < 16; ++q) {
-            const unsigned k = j + q * cnt;
+        for (int i = 0; i < NQ; ++i) {
+            const unsigned k = j + (q0 + i) * cnt;
             f(1, k, 0, n2 - 1 - k);
         }
         return;
     }
 #pragma unroll 4
-    for (int q = 0; q < 16; ++q) {
-        const unsigned k = j + q * cnt, km = (n2 - k) & (n2 - 1);
+    for (int i = 0; i < NQ; ++i) {
+        const unsigned k = j + (q0 + i) * cnt, km = (n2 - k) & (n2 - 1);
         if (k <= km) f(0, k, 0, km);
     }
 #pragma unroll 4
-    for (int q = 0; q < 16; ++q) {
-        const unsigned k = j + q * cnt, km = n2 - 1 - k;
+    for (int i = 0; i < NQ; ++i) {
+        const unsigned k = j + (q0 + i) * cnt, km = n2 - 1 - k;
         if (k < km) f(1, k, 1, km);
     }
 }
@@ -1953,7 +1959,7 @@ __device__ inline void join(float2 P, float2 Q, float2& yk, float2& ym) {
 // Natural-order bins of thread j from z, then (after a barrier: z is overwritten) the first
 // inverse pass (Ns = 1) written for the middle passes: the inverse's P0 from a row in natural order.
 template <int NB> __device__ inline void p0_inv_natural(float* const (&z)[NB], unsigned n2) {
-    const unsigned j = threadIdx.x, cnt = n2 >> 4;
+    const unsigned j = bj(n2), cnt = n2 >> 4;
     float2 v[NB][16];
 #pragma unroll
     for (int b = 0; b < NB; ++b)
@@ -1969,7 +1975,7 @@ template <int NB> __device__ inline void p0_inv_natural(float* const (&z)[NB], u
 }
 // Thread j's bins (v[q] = bin j + q·n2/16) into z in natural order.
 __device__ inline void st_natural(float* z, unsigned n2, const float2 (&v)[16]) {
-    const unsigned j = threadIdx.x, cnt = n2 >> 4;
+    const unsigned j = bj(n2), cnt = n2 >> 4;
 #pragma unroll
     for (int q = 0; q < 16; ++q) st(z, n2, j + q * cnt, v[q]);
 }
@@ -2045,23 +2051,31 @@ __device__ inline void long_rows(const HyenaFftConvLongParams p) {
 
 // Backward pass 2, one block per (channel pair cp, mirror rows m), blockIdx.x = cp·n1/2 + m. For
 // every batch row b in order: row FFTs of Za = FFT(a_ch + i·a_ch+1) (ws, pass 1 on a = pre ⊙ v)
-// and Zg (ws_g, pass 1 on g = grad_y ⊙ post) of both mirror rows (Za and Zg of a row between the
-// same barriers), then at every mirror pair the channel split (lrow::split) and
+// and Zg (ws_g, pass 1 on g = grad_y ⊙ post) of both mirror rows, then at every mirror pair the
+// channel split (lrow::split) and
 //   acc += G·conj(A) per channel (the spectrum of Σ_b corr(g_b, a_b), packed as the two channels'
 //          real signals are: real part ch, imaginary ch + 1);
 //   Za ← A·H per channel (conv, for grad_post), Zg ← G·conj(H) (correlation, for grad_a);
 // inverted and twiddled in place. Then acc/4n inverted and twiddled into the grad_h slab [⌈C/2⌉, n].
 // acc sits in shared memory (natural order), each mirror pair read and written by one thread.
-// Barriers per batch row: 4 per row forward, 1 + 4 + 4 for the product and the inverses; 4 for
-// acc. Two butterflies live across a barrier (za, zg of one row): one block (8 warps) per SM,
-// which the shared memory (6 rows of n2 complex, 192 KiB) sets anyway.
+// Threads: 2·n2/16 (512 at n2 = 4096), two halves h = threadIdx.x / (n2/16) with one radix-16
+// butterfly each per pass: per mirror row s, half 0 transforms Za[s] and half 1 Zg[s] between the
+// same barriers; the mirror pairs split by q; the inverses of Zg[0] and Zg[1] (without A) and the
+// two rows of acc run side by side. One butterfly per thread across a barrier keeps a thread
+// under 128 registers: 16 warps per SM, where the block of n2/16 threads with Za and Zg of a row
+// in each thread's registers (254 registers) had 8, and the shared memory (6 rows of n2 complex,
+// 192 KiB) admits one block per SM either way. Measured with 8 warps on an H200 (2026-12-04, B = 1,
+// L = 64K, D = 768): 2.6 ms, 2.0 warps per scheduler, 18 % issue-active (docs/GPU_MODEL.md).
+// Barriers per batch row: 4 per row forward (×2 rows), 2 for the product, 5 per inverse round (2
+// rounds with A, 1 without); 5 for acc.
 template <bool A> __device__ inline void long_rows_bwd(const HyenaFftConvLongBwdParams pb) {
     const HyenaFftConvLongParams& p = pb.fwd;
     HYENA_DYN_SHARED(float, zb);  // za[2], zg[2], acc[2]: n2 complex each, as two float planes
     __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
     const unsigned log2n1 = (unsigned)p.log2n1, N2 = row_log2(p);  // compile time: see HYENA_LONG_ROW_LOG2
-    const unsigned n1 = 1u << log2n1, n2 = 1u << N2, E = log2n1 + N2, j = threadIdx.x, cnt = n2 >> 4;
-    lrow::check_shape(N2, E);
+    const unsigned n1 = 1u << log2n1, n2 = 1u << N2, E = log2n1 + N2, cnt = n2 >> 4;
+    lrow::check_shape(N2, E, 2);
+    const unsigned j = lrow::bj(n2), hh = threadIdx.x >> (N2 - 4);  // butterfly, half (0 or 1)
     float* const za[2] = {zb, zb + 2 * n2};
     float* const zg[2] = {zb + 4 * n2, zb + 6 * n2};
     float* const acc[2] = {zb + 8 * n2, zb + 10 * n2};
@@ -2076,31 +2090,43 @@ template <bool A> __device__ inline void long_rows_bwd(const HyenaFftConvLongBwd
     // (hyena_fftconv_long_rows_bwd_g: no post gate, or grad_post = grad_y ⊙ the forward's inner
     // value) 2 of the 4 inverse row FFTs per batch row go.
     if (A ? !pb.grad_post : pb.grad_post && !p.inner) __trap();  // ops::fftconv picks the kernel
+    // x0 or x1 by a runtime index, as a select: an index into a local array would put the array
+    // on the stack.
+    auto pick = [](unsigned i, auto x0, auto x1) { return i ? x1 : x0; };
+    // The inverse of row s of buffer z (natural order, one half of the block), twiddled, to dst.
+    auto inverse = [&](float* z, unsigned s, float2* __restrict__ dst, float scale) {
+        float* const zs[1] = {z};
+        lrow::p0_inv_natural<1>(zs, n2);
+        const lrow::Layout in = lrow::mids<1, true>(zs, N2, E, tw);
+        float2 x[16];
+        lrow::last<true>(z, n2, in, lrow::pass_tw<true>(tw, E, N2 - 4, j), x);
+        lrow::out_twiddle(x, tw, n2, pick(s, mr.k1[0], mr.k1[1]));
+        float2* __restrict__ row = dst + (uint64_t)pick(s, mr.r[0], mr.r[1]) * n2;
+#pragma unroll
+        for (int q = 0; q < 16; ++q) row[j + q * cnt] = make_float2(x[q].x * scale, x[q].y * scale);
+    };
     for (uint64_t b = 0; b < p.b; ++b) {
         float2* __restrict__ sa = reinterpret_cast<float2*>(p.ws) + (cp * p.b + b) * n;
         float2* __restrict__ sg = reinterpret_cast<float2*>(pb.ws_g) + (cp * p.b + b) * n;
-#pragma unroll
+        float2* __restrict__ src = hh ? sg : sa;
+        // Without A the previous row's inverses end reading Zg[0] (half 0) and Zg[1] (half 1)
+        // with no barrier after them, and half 1 writes Zg[0] first thing.
+        if (!A && b != 0) __syncthreads();
+#pragma unroll 1
         for (int s = 0; s < 2; ++s) {
-            const float2* ra = sa + (uint64_t)mr.r[s] * n2;
-            const float2* rg = sg + (uint64_t)mr.r[s] * n2;
-            lrow::p0(za[s], n2, [&](unsigned pt) { return ra[pt]; });
-            lrow::p0(zg[s], n2, [&](unsigned pt) { return rg[pt]; });
+            float* const zs[1] = {hh ? pick(s, zg[0], zg[1]) : pick(s, za[0], za[1])};
+            const float2* r = src + (uint64_t)pick(s, mr.r[0], mr.r[1]) * n2;
+            lrow::p0(zs[0], n2, [&](unsigned pt) { return r[pt]; });
             __syncthreads();
-            float* const zs[2] = {za[s], zg[s]};
-            const lrow::Layout in = lrow::mids<2, false>(zs, N2, E, tw);
-            float2 a[16], g[16];
-            {
-                const smfft::TwPowers tpf = lrow::pass_tw<false>(tw, E, N2 - 4, j);
-                lrow::last<false>(za[s], n2, in, tpf, a);
-                lrow::last<false>(zg[s], n2, in, tpf, g);
-            }
-            __syncthreads();  // every thread's last pass has read za[s], zg[s]
-            lrow::st_natural(za[s], n2, a);
-            lrow::st_natural(zg[s], n2, g);
+            const lrow::Layout in = lrow::mids<1, false>(zs, N2, E, tw);
+            float2 v[16];
+            lrow::last<false>(zs[0], n2, in, lrow::pass_tw<false>(tw, E, N2 - 4, j), v);
+            __syncthreads();  // every thread's last pass has read the row
+            lrow::st_natural(zs[0], n2, v);
         }
         __syncthreads();
         const bool first = b == 0;
-        lrow::for_each_mirror(mr.m, n2, [&](int s0, unsigned k0, int s1, unsigned k1) {
+        lrow::for_each_mirror<8>(mr.m, n2, [&](int s0, unsigned k0, int s1, unsigned k1) {
             float2 sa_, da, sg_, dg, sw, dw, yk, ym;
             lrow::split(lrow::ld(za[s0], n2, k0), lrow::ld(za[s1], n2, k1), sa_, da);
             lrow::split(lrow::ld(zg[s0], n2, k0), lrow::ld(zg[s1], n2, k1), sg_, dg);
@@ -2123,34 +2149,13 @@ template <bool A> __device__ inline void long_rows_bwd(const HyenaFftConvLongBwd
             lrow::join(cmul(sg_, conjf2(sw)), cmul(dg, conjf2(dw)), yk, ym);
             lrow::st(zg[s0], n2, k0, yk);
             lrow::st(zg[s1], n2, k1, ym);
-        });
+        }, 8 * hh);
         __syncthreads();
-#pragma unroll
-        for (int s = 0; s < 2; ++s) {
-            float* const zs[2] = {za[s], zg[s]};
-            float* const zs1[1] = {zg[s]};
-            lrow::Layout in;
-            if constexpr (A) {
-                lrow::p0_inv_natural<2>(zs, n2);
-                in = lrow::mids<2, true>(zs, N2, E, tw);
-            } else {
-                lrow::p0_inv_natural<1>(zs1, n2);
-                in = lrow::mids<1, true>(zs1, N2, E, tw);
-            }
-            const smfft::TwPowers tpi = lrow::pass_tw<true>(tw, E, N2 - 4, j);
-            float2 x[16];
-            if constexpr (A) {
-                lrow::last<true>(za[s], n2, in, tpi, x);
-                lrow::out_twiddle(x, tw, n2, mr.k1[s]);
-                float2* ra = sa + (uint64_t)mr.r[s] * n2;
-#pragma unroll
-                for (int q = 0; q < 16; ++q) ra[j + q * cnt] = x[q];
-            }
-            lrow::last<true>(zg[s], n2, in, tpi, x);
-            lrow::out_twiddle(x, tw, n2, mr.k1[s]);
-            float2* rg = sg + (uint64_t)mr.r[s] * n2;
-#pragma unroll
-            for (int q = 0; q < 16; ++q) rg[j + q * cnt] = x[q];
+        if constexpr (A) {
+#pragma unroll 1
+            for (int s = 0; s < 2; ++s) inverse(hh ? pick(s, zg[0], zg[1]) : pick(s, za[0], za[1]), s, src, 1.0f);
+        } else {
+            inverse(pick(hh, zg[0], zg[1]), hh, sg, 1.0f);
         }
     }
     // acc = 4·Σ_b G·conj(A) (packed): inverted into the slab, scaled by 1/(4n) (exact). B = 0
@@ -2159,23 +2164,9 @@ template <bool A> __device__ inline void long_rows_bwd(const HyenaFftConvLongBwd
         float2 zero[16];
 #pragma unroll
         for (int q = 0; q < 16; ++q) zero[q] = make_float2(0.f, 0.f);
-        lrow::st_natural(acc[0], n2, zero);
-        lrow::st_natural(acc[1], n2, zero);
+        lrow::st_natural(pick(hh, acc[0], acc[1]), n2, zero);
     }
-    const float scale = 0.25f / (float)n;
-    lrow::p0_inv_natural<2>(acc, n2);
-    const lrow::Layout in = lrow::mids<2, true>(acc, N2, E, tw);
-    const smfft::TwPowers tpi = lrow::pass_tw<true>(tw, E, N2 - 4, j);
-    float2* __restrict__ hw = reinterpret_cast<float2*>(pb.slab) + cp * n;
-#pragma unroll
-    for (int s = 0; s < 2; ++s) {
-        float2 x[16];
-        lrow::last<true>(acc[s], n2, in, tpi, x);
-        lrow::out_twiddle(x, tw, n2, mr.k1[s]);
-        float2* row = hw + (uint64_t)mr.r[s] * n2;
-#pragma unroll
-        for (int q = 0; q < 16; ++q) row[j + q * cnt] = make_float2(x[q].x * scale, x[q].y * scale);
-    }
+    inverse(pick(hh, acc[0], acc[1]), hh, reinterpret_cast<float2*>(pb.slab) + cp * n, 0.25f / (float)n);
 }
 
 // Pass 3's output of point t < L of the pair's rows from its convolution value conv (real part:
@@ -2447,8 +2438,9 @@ extern "C" __global__ void hyena_fftconv_long_cols_bf16(const HyenaFftConvLongPa
 extern "C" __global__ void hyena_fftconv_long_cols_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__half>(p); }
 // 3 row blocks per SM (2 rows of n2 complex = 64 KiB of shared memory each): at most 85 registers.
 extern "C" __global__ void __launch_bounds__(HYENA_LONG_ROW_THREADS, 3) hyena_fftconv_long_rows(const HyenaFftConvLongParams p) { hyena_fftconv::long_rows(p); }
-extern "C" __global__ void hyena_fftconv_long_rows_bwd(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_rows_bwd<true>(p); }
-extern "C" __global__ void hyena_fftconv_long_rows_bwd_g(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_rows_bwd<false>(p); }
+// The backward's row blocks: two halves of HYENA_LONG_ROW_THREADS, at most 128 registers (16 warps per SM).
+extern "C" __global__ void __launch_bounds__(2 * HYENA_LONG_ROW_THREADS) hyena_fftconv_long_rows_bwd(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_rows_bwd<true>(p); }
+extern "C" __global__ void __launch_bounds__(2 * HYENA_LONG_ROW_THREADS) hyena_fftconv_long_rows_bwd_g(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_rows_bwd<false>(p); }
 extern "C" __global__ void hyena_fftconv_long_out_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<float>(p); }
 extern "C" __global__ void hyena_fftconv_long_out_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_fftconv_long_out_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<__half>(p); }

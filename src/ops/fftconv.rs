@@ -185,6 +185,11 @@ impl LongPlan {
     fn rows_block(&self) -> u32 {
         (self.n2() / 16) as u32
     }
+    /// The backward's pass 2: two halves of [`Self::rows_block`] threads, each transforming its own
+    /// rows between the same barriers (`long_rows_bwd` in the .cu file).
+    fn rows_bwd_block(&self) -> u32 {
+        2 * self.rows_block()
+    }
 }
 
 /// Threads of the backward's row and reduce kernels: one radix-16 butterfly per thread in a
@@ -385,13 +390,13 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
         let g13 = grid(slabs.saturating_mul(plan.tiles()), what)?;
         launch(&cols, g13, LONG_COLS_BLOCK, cols_shared, base)?;
         launch(&cols, g13, LONG_COLS_BLOCK, cols_shared, g_in)?;
-        launch_bwd(rows, g_rows, plan.rows_block(), rows_shared)?;
+        launch_bwd(rows, g_rows, plan.rows_bwd_block(), rows_shared)?;
         // grad_post = grad_y ⊙ (h ∗ a + D·a) from Za; grad_a = corr(g, h) + D·g from Zg, then
         // grad_v = grad_a ⊙ pre, grad_pre = grad_a ⊙ v: one launch (three pass-3 launches read
         // grad_y, v and pre once per output, Zg once per gate).
         launch_bwd(&grad_in, g13, LONG_COLS_BLOCK, grad_in_shared)?;
     } else {
-        launch_bwd(rows, g_rows, plan.rows_block(), rows_shared)?;
+        launch_bwd(rows, g_rows, plan.rows_bwd_block(), rows_shared)?;
     }
     // grad_h of channel 2cp = Re(slab cp), of 2cp + 1 = Im(slab cp) for t < L; grad_D = their lag 0.
     launch_bwd(&grad_h, g_h, LONG_COLS_BLOCK, grad_h_shared)?;
