@@ -230,12 +230,29 @@ template <typename T> __device__ inline void bwd_reduce(const HyenaShortConvBwdP
     if (wc >= p.k * C) return;
     const uint64_t kc = wc / C, c = wc % C;
     double s[4] = {0.0, 0.0, 0.0, 0.0};
-    for (uint64_t b = 0; b < p.b; ++b) {
-        const double* q = ws + (kc * p.b + b) * segs * 4 * C + c;
-        for (uint64_t i = 0; i < segs; ++i) {
+    // The partials of rows r = b·segs + i (b, then i: the order of the sums), row r's four at
+    // q[(4r + k)·C]. Four rows' loads are issued before their adds: one global round trip per
+    // four rows instead of one per row (the kernel is 36 blocks of latency at D = 768: measured
+    // on an H200 9.7 µs at B = 1, L = 8K and 19.5 µs at 64K, segs = 8).
+    const double* q = ws + kc * p.b * segs * 4 * C + c;
+    const uint64_t rows = p.b * segs;
+    uint64_t r = 0;
+#pragma unroll 1
+    for (; r + 4 <= rows; r += 4) {
+        double v[4][4];
 #pragma unroll
-            for (int k = 0; k < 4; ++k) s[k] += q[(4 * i + k) * C];
-        }
+        for (int u = 0; u < 4; ++u)
+#pragma unroll
+            for (int k = 0; k < 4; ++k) v[u][k] = q[(4 * (r + u) + k) * C];
+#pragma unroll
+        for (int u = 0; u < 4; ++u)
+#pragma unroll
+            for (int k = 0; k < 4; ++k) s[k] += v[u][k];
+    }
+#pragma unroll 1
+    for (; r < rows; ++r) {
+#pragma unroll
+        for (int k = 0; k < 4; ++k) s[k] += q[(4 * r + k) * C];
     }
     gw[3 * wc + 0] = from_f32<T>((float)s[0]);
     gw[3 * wc + 1] = from_f32<T>((float)s[1]);

@@ -91,6 +91,18 @@ fn shortconv_f16_matches_cpu() {
     sweep::<f16>(2);
 }
 
+/// The reduce of the parameter partials over B·segs rows, four rows' loads at a time and the rest
+/// one by one: 6 rows (bf16 L = 16384: 2 segments × B = 3; f32 L = 20481: 6 segments × B = 1) and 12
+/// (f32 L = 16384: 4 × 3), against the reference and bit for bit between two runs (`check`).
+#[test]
+fn shortconv_bwd_reduces_many_partial_rows() {
+    for dev in common::devices() {
+        check::<bf16>(&dev, 3, 2, 16384, 4100);
+        check::<f32>(&dev, 1, 3, 20481, 4101);
+        check::<f32>(&dev, 3, 2, 16384, 4102);
+    }
+}
+
 /// `K` stacked chunks in one launch with the in_proj bias folded into the input: chunk `i` against
 /// the CPU reference run on `z = x + in_bias` (every position of `x` is inside the row, so every
 /// element gets the bias; the reference's causal zero padding stays unbiased, as the kernel's).
