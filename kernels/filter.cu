@@ -519,8 +519,8 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
     HYENA_DYN_SHARED(double, smem);
     // Slot i of pre holds pre_i [F][TPS] until layer i's cos step, then the gradient w.r.t. layer
     // i's input ([in_i][TPS], in_i <= D: the slots are D rows): pre_i is dead once that step has
-    // read it, so no separate buffer for g_in (17 KiB at F = 64: 101 KiB per block instead of 118,
-    // two blocks per SM instead of one).
+    // read it, so no separate buffer for g_in (17 KiB at F = 64; with the fp32 staged weight 102
+    // KiB per block instead of 135 at n = 3: two blocks per SM instead of one).
     double* pre = smem;               // [n][D][TPS]
     double* inb = pre + n * D * TPS;  // [D][TPS]: input of the layer being differentiated
     double* gout = inb + D * TPS;     // [D][TPS]: gradient w.r.t. the last layer's output
