@@ -2066,8 +2066,8 @@ __device__ inline void long_rows(const HyenaFftConvLongParams p) {
 // in each thread's registers (254 registers) had 8, and the shared memory (6 rows of n2 complex,
 // 192 KiB) admits one block per SM either way. Measured with 8 warps on an H200 (2026-12-04, B = 1,
 // L = 64K, D = 768): 2.6 ms, 2.0 warps per scheduler, 18 % issue-active (docs/GPU_MODEL.md).
-// Barriers per batch row: 4 per row forward (×2 rows), 2 for the product, 5 per inverse round (2
-// rounds with A, 1 without); 5 for acc.
+// Barriers per batch row: 4 per row forward (×2 rows), 2 for the product, 4 per inverse round (2
+// rounds with A; 1 without, + 1 before each row after the first); 4 for acc (19 per block at B = 1).
 template <bool A> __device__ inline void long_rows_bwd(const HyenaFftConvLongBwdParams pb) {
     const HyenaFftConvLongParams& p = pb.fwd;
     HYENA_DYN_SHARED(float, zb);  // za[2], zg[2], acc[2]: n2 complex each, as two float planes
