@@ -1142,6 +1142,15 @@ template <typename T, bool INNER> __device__ __forceinline__ void fwd(const Hyen
 
 // Threads per block of the backward kernels are at most this (bwd_reduce's tree).
 #define HYENA_FFTCONV_MAX_BLOCK 512
+// Blocks per SM that a kernel marked with it asks ptxas to fit (`__launch_bounds__(
+// HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS)`: ≤ 64 registers at 512 threads) on sm_90,
+// where the time model is made (H200/H100). sm_80 keeps one: its ptxas spilled 72 B at 64 registers
+// in bwd_reduce, and the project's kernels spill nothing on either architecture.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define HYENA_FFTCONV_TWO_BLOCKS 2
+#else
+#define HYENA_FFTCONV_TWO_BLOCKS 1
+#endif
 
 // Backward, one block per (b, c) row, m/16 threads (ops::fftconv::bwd_block_for: one radix-16
 // butterfly per thread in a middle pass). Shared: zA (m complex: A = FFT(a), then the recomputed
@@ -1595,6 +1604,11 @@ template <int R> __device__ inline void reduce_first_pass(float* buf, const smff
 // wavefronts per request. (Fusing the sum into the first pass, one butterfly pair per thread as
 // in the conv's fused pass, saves a barrier but leaves half the threads idle and serialises 32
 // bin pairs per thread: tried, slower by the model.)
+// Two blocks per SM on sm_90 (HYENA_FFTCONV_TWO_BLOCKS: ≤ 64 registers; ptxas: 64, no spills):
+// 32 warps per SM at m = 8192 instead of 16 (shared 2 × (64 + 7) KiB), where the kernel is
+// latency-bound at B = 1 (the first GPU's counters: these FFT passes issue ~1 instruction per 8.9
+// clocks per warp; docs/GPU_MODEL.md). Only one butterfly is ever live (no parked pass, no pair of
+// butterflies), so the 64-register budget costs no spill.
 // Accuracy of the sums over the batch and the sequence: grad_D = Σ_b Σ_t g·a is an fp64 sum per
 // row (bwd_rows: per-thread fp64 sums of exact fp64 products, an fp64 tree; error < 2^-40 of
 // Σ|g·a| at L = 8192), rounded once to fp32 in ws_d, then the B row sums in fp64 and one rounding
@@ -2430,9 +2444,9 @@ extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftc
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_g_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__nv_bfloat16, false>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__half, true>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_g_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__half, false>(p); }
-extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_reduce_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<float>(p); }
-extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_reduce_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__nv_bfloat16>(p); }
-extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_reduce_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__half>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_reduce_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<float>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_reduce_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__nv_bfloat16>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_reduce_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__half>(p); }
 extern "C" __global__ void hyena_fftconv_long_cols_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<float>(p); }
 extern "C" __global__ void hyena_fftconv_long_cols_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_fftconv_long_cols_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__half>(p); }

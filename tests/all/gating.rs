@@ -271,7 +271,8 @@ fn empty_gating_is_a_no_op() {
 
 /// `bias_fill` writes exactly the broadcast bias (bit for bit: no arithmetic) into its view and
 /// nothing around it, for row and column broadcasts, on the 16-byte pack path (aligned view,
-/// whole packs per row) and the element path (odd offset, or rows of a partial pack).
+/// whole packs per row) and the element path (odd offset, or rows of a partial pack); by column
+/// with the bias 16-byte aligned (one pack load) and not (a view one element in: element loads).
 fn check_bias_fill<T: Elem>(dev: &Arc<dyn Device>, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     let pack = 16 / std::mem::size_of::<T>();
@@ -284,25 +285,28 @@ fn check_bias_fill<T: Elem>(dev: &Arc<dyn Device>, seed: u64) {
         (1, 1, 1, 1),
     ];
     for (rows, cols, nb_row, off) in shapes {
-        for how in [Broadcast::ByRow, Broadcast::ByColumn] {
+        for (how, boff) in [(Broadcast::ByRow, 0), (Broadcast::ByColumn, 0), (Broadcast::ByColumn, 1)] {
             let nb = if how == Broadcast::ByRow {
                 nb_row
             } else {
                 cols
             };
             let tag = format!(
-                "{} bias_fill<{:?}> {how:?} rows={rows} cols={cols} nb={nb} offset={off}",
+                "{} bias_fill<{:?}> {how:?} rows={rows} cols={cols} nb={nb} offset={off} bias offset={boff}",
                 dev.name(),
                 T::DTYPE
             );
             let bias = random::<T>(&mut rng, nb);
-            let dbias = DeviceBuffer::from_host(dev, &bias).unwrap();
+            let mut padded = random::<T>(&mut rng, boff);
+            padded.extend_from_slice(&bias);
+            let dbias_buf = DeviceBuffer::from_host(dev, &padded).unwrap();
+            let dbias = dbias_buf.view(boff..boff + nb).unwrap();
             let n = rows * cols;
             let nan = T::from_f32(f32::NAN);
             let mut dout = DeviceBuffer::from_host(dev, &vec![nan; off + n + MARGIN]).unwrap();
             bias_fill(
                 dev,
-                &dbias,
+                dbias,
                 how,
                 rows,
                 cols,

@@ -132,7 +132,7 @@ fn measure_needs_a_gpu_and_joins_the_profile_rows() {
 /// shape of `ops::fftconv` (threads: clamp(n/32, 32, 512) for the forward and, since branch bwd10,
 /// the backward's rows and reduce (n/4 before); dynamic shared memory: forward the spectrum 4n
 /// bytes plus a = pre ⊙ v, 4L rounded up to 16; backward rows two spectra, 8n, reduce one, 4n;
-/// n = the power of two ≥ 2L). Today ~128 registers (reduce ~94): one 512-thread block (16 warps)
+/// n = the power of two ≥ 2L). Today ~128 registers (reduce 64): one 512-thread block (16 warps)
 /// per SM at 8K, 2 blocks of 256 threads at 4K, 4 of 128 at 2K; smaller blocks at shorter L fit
 /// more.
 #[test]
@@ -149,6 +149,18 @@ fn fftconv_smem_kernels_keep_16_warps_per_sm_up_to_8k() {
             let res = hyena_kernels::kernels::resources_of(kernel, "sm_90").unwrap_or_else(|| panic!("no ptxas report for {kernel}"));
             let o = occupancy(&SM90, threads, res.registers, res.static_smem, dyn_smem).unwrap();
             assert!(o.warps_per_sm >= 16, "{kernel} L={l}: {o:?} ({} registers, {threads} threads, {dyn_smem} B dynamic)", res.registers);
+        }
+        // The backward's reduce fits 64 registers on sm_90 (`HYENA_FFTCONV_TWO_BLOCKS`,
+        // 2026-12-04): 32 warps per SM at 4K and 8K (four 256-thread blocks, two of 512). Shorter
+        // rows' small blocks are bounded by shared memory first (7 KiB of table each: 25 warps at
+        // L = 100).
+        for (kernel, threads, dyn_smem) in [("hyena_fftconv_bwd_reduce_bf16", (n / 32).clamp(32, 512), 4 * n)] {
+            if l < 4096 {
+                continue;
+            }
+            let res = hyena_kernels::kernels::resources_of(kernel, "sm_90").unwrap_or_else(|| panic!("no ptxas report for {kernel}"));
+            let o = occupancy(&SM90, threads, res.registers, res.static_smem, dyn_smem).unwrap();
+            assert!(o.warps_per_sm >= 32, "{kernel} L={l}: {o:?} ({} registers, {threads} threads, {dyn_smem} B dynamic)", res.registers);
         }
     }
 }
