@@ -140,27 +140,19 @@ fn fftconv_smem_kernels_keep_16_warps_per_sm_up_to_8k() {
     use gpu_model::occupancy::{occupancy, SM90};
     for l in [100u32, 256, 1024, 4096, 8192] {
         let n = (2 * l).next_power_of_two();
-        // One radix-16 butterfly per thread, n/32 (forward: branch fwd9, backward: bwd10).
-        for (kernel, threads, dyn_smem) in [
-            ("hyena_fftconv_fwd_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16)),
-            ("hyena_fftconv_bwd_bf16", (n / 32).clamp(32, 512), 8 * n),
-            ("hyena_fftconv_bwd_reduce_bf16", (n / 32).clamp(32, 512), 4 * n),
+        // One radix-16 butterfly per thread, n/32 (forward: branch fwd9, backward: bwd10). The
+        // backward's reduce fits 64 registers on sm_90 (`HYENA_FFTCONV_TWO_BLOCKS`, 2026-12-04):
+        // 32 warps per SM at 4K and 8K (four 256-thread blocks, two of 512); shorter rows' small
+        // blocks are bounded by shared memory first (7 KiB of table each: 25 warps at L = 100).
+        let reduce_warps = if l >= 4096 { 32 } else { 16 };
+        for (kernel, threads, dyn_smem, min_warps) in [
+            ("hyena_fftconv_fwd_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16), 16),
+            ("hyena_fftconv_bwd_bf16", (n / 32).clamp(32, 512), 8 * n, 16),
+            ("hyena_fftconv_bwd_reduce_bf16", (n / 32).clamp(32, 512), 4 * n, reduce_warps),
         ] {
             let res = hyena_kernels::kernels::resources_of(kernel, "sm_90").unwrap_or_else(|| panic!("no ptxas report for {kernel}"));
             let o = occupancy(&SM90, threads, res.registers, res.static_smem, dyn_smem).unwrap();
-            assert!(o.warps_per_sm >= 16, "{kernel} L={l}: {o:?} ({} registers, {threads} threads, {dyn_smem} B dynamic)", res.registers);
-        }
-        // The backward's reduce fits 64 registers on sm_90 (`HYENA_FFTCONV_TWO_BLOCKS`,
-        // 2026-12-04): 32 warps per SM at 4K and 8K (four 256-thread blocks, two of 512). Shorter
-        // rows' small blocks are bounded by shared memory first (7 KiB of table each: 25 warps at
-        // L = 100).
-        for (kernel, threads, dyn_smem) in [("hyena_fftconv_bwd_reduce_bf16", (n / 32).clamp(32, 512), 4 * n)] {
-            if l < 4096 {
-                continue;
-            }
-            let res = hyena_kernels::kernels::resources_of(kernel, "sm_90").unwrap_or_else(|| panic!("no ptxas report for {kernel}"));
-            let o = occupancy(&SM90, threads, res.registers, res.static_smem, dyn_smem).unwrap();
-            assert!(o.warps_per_sm >= 32, "{kernel} L={l}: {o:?} ({} registers, {threads} threads, {dyn_smem} B dynamic)", res.registers);
+            assert!(o.warps_per_sm >= min_warps, "{kernel} L={l}: {o:?} ({} registers, {threads} threads, {dyn_smem} B dynamic)", res.registers);
         }
     }
 }
