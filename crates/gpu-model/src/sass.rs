@@ -1068,7 +1068,28 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         // multiply is 2 FMUL + 2 FFMA).
         let moves_data = mine.keys().any(|op| matches!(Pipe::of(op), Pipe::Global | Pipe::Shared | Pipe::Local));
         if mine.len() >= 2 && moves_data {
-            (mine.values().fold(0, |g, &v| gcd(g, v)).max(1), false)
+            let all = mine.values().fold(0, |g, &v| gcd(g, v)).max(1);
+            // The address arithmetic of an unrolled body need not replicate with its accesses:
+            // nvcc shares and folds it across copies (the forward's and the filter spectrum's
+            // 16-point loads in `fused_read_park`: LDS 32, LEA 28, MOV 14, IMAD 4, gcd 1, for 16
+            // executions per warp). When the line's memory instructions in the block are a whole
+            // multiple k ≥ 2 of its executions per warp E/w ≥ 4 (every warp alike), the body is
+            // unrolled over all of them with k accesses per execution (`ld`'s two planes):
+            // m = E/w. Not otherwise: the four loads of `load_a` that nvcc files under its first
+            // line (4 LDG for 1 to 3 executions per warp of a rolled loop: 2 at L = 4K, 3 at 8K)
+            // are no copies.
+            let mem = mine
+                .iter()
+                .filter(|(op, _)| matches!(Pipe::of(op), Pipe::Global | Pipe::Shared | Pipe::Local))
+                .fold(0, |g, (_, &v)| g + v);
+            let per_warp = if w > 0.0 { e_chain[c].unwrap_or(0.0) / w } else { 0.0 };
+            let e = per_warp.round() as u64;
+            let whole = (per_warp - per_warp.round()).abs() < 1e-9;
+            if all == 1 && whole && e >= 4 && mem > e && mem % e == 0 {
+                (e, false)
+            } else {
+                (all, false)
+            }
         } else {
             (1, false)
         }

@@ -598,6 +598,49 @@ fn a_gcd_unroll_factor_above_the_executions_per_warp_takes_a_divisor_that_fits()
 }
 
 #[test]
+fn an_unrolled_body_whose_address_arithmetic_does_not_replicate_runs_once_per_warp() {
+    // A loop of 1 trip per warp whose body holds 16 calls of a two-plane load line (`ld`: 2 LDS
+    // per call) with its address arithmetic shared across the copies: 32 LDS, 29 LEA, 3 LOP3 (gcd
+    // 1: read as no copies, the block took all 16 executions per warp as 16 trips, the filter
+    // spectrum's `fused_read_park` at 64 registers). 32 memory instructions, a whole multiple of
+    // the 16 executions per warp: one trip. Hand, 2 warps: 2 × (S2R 1 + 65 + EXIT 1) = 134
+    // (the gcd reading gave 2 × (1 + 16 × 65 + 1) = 2084).
+    let mut body = String::new();
+    for q in 0..32 {
+        if q < 29 {
+            body.push_str("LEA\n");
+        }
+        if q < 3 {
+            body.push_str("LOP3.LUT\n");
+        }
+        body.push_str("LDS\n");
+    }
+    let text = format!(
+        kernel_k!("//## File \"h.cu\", line 9\nS2R\n.L_loop:\n//## File \"h.cu\", line 11\n{}//## File \"h.cu\", line 13\n@P BRA `(.L_loop)\n//## File \"h.cu\", line 30\nEXIT\n"),
+        body
+    );
+    let l = Listing::parse(&text).unwrap();
+    let per = vec![exec(&[9], 2), exec(&[11], 32), exec(&[13], 2), exec(&[30], 2)];
+    assert_eq!(estimate(&l.functions[0], &per, 2).total, 134.0);
+}
+
+#[test]
+fn several_accesses_of_a_rolled_line_are_no_copies() {
+    // A rolled loop of 3 trips per warp whose line issues 4 LDG per execution (nvcc files the
+    // loads of four statements under the first: `load_a` of the filter forward's output layer)
+    // beside 3 LEA: 4 memory instructions for 3 executions per warp, no whole multiple of them,
+    // so no unrolled body. Hand, 1 warp: S2R 1 + 3 × (7 + BRA 1) + EXIT 1 = 26.
+    let text = kernel_k!("\
+        //## File \"h.cu\", line 9\nS2R\n\
+        .L_loop:\n//## File \"h.cu\", line 11\nLEA\nLDG.E.U16\nLEA\nLDG.E.U16\nLEA\nLDG.E.U16\nLDG.E.U16\n\
+        //## File \"h.cu\", line 13\n@P BRA `(.L_loop)\n\
+        //## File \"h.cu\", line 30\nEXIT\n");
+    let l = Listing::parse(text).unwrap();
+    let per = vec![exec(&[9], 1), exec(&[11], 3), exec(&[13], 3), exec(&[30], 1)];
+    assert_eq!(estimate(&l.functions[0], &per, 1).total, 26.0);
+}
+
+#[test]
 fn the_join_of_copies_of_one_body_runs_as_often_as_the_block_they_branch_off() {
     // A loop of 4 trips per warp. Its head (line 10) branches to one of two copies of one body
     // (line 11: nvcc unswitched a test out of an unrolled loop, `long_rows_bwd`'s `pr == 0`), one
