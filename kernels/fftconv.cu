@@ -34,7 +34,8 @@
 //   + 7 KiB static (twiddle table). At n = 32768 (8192 < L ≤ 16384) the middle passes hold two
 //   butterflies per thread and park one in 64 KiB of scratch (one in registers: no spills), which
 //   takes a's place (v and pre are read again at the end, L2 hits): 4n + 64 KiB = 192 KiB (227 KiB
-//   is the sm_90 opt-in limit). The filter kernel needs 4n bytes (+ the scratch at n = 32768).
+//   is the sm_90 opt-in limit). The filter kernel needs 4n bytes (no scratch: m/16 threads, up to
+//   1024, one butterfly each; see filter).
 //
 // Cost per (b, c) row, fp32 storage: global reads v, pre, post (12 L bytes) + hf (8(n/2+1) ≈ 8L
 //   bytes, shared by the B rows of a channel: L2 hits), writes y (4 L bytes). FLOPs: two m-point
@@ -497,8 +498,12 @@ __device__ inline unsigned pair_slots(const Plan& pl) {
 // (Ns = J) and transformed in registers one at a time, then parked in their own points (no other
 // thread reads them in this pass): point b + q·J holds bin Z[b + q·J]. One butterfly is live at a
 // time: with both in registers plus the split/product temporaries the pass spilled at 128 registers.
-template <int RL> __device__ inline void fused_read_park(float* buf, const Plan& pl, Layout in, const Tw& tw, const Pair& pr) {
+// FRESH (the filter's 64-register instance): the stores form their addresses by another
+// expression of the same value, in(b | q·J) = in(b) ^ in(q·J) (disjoint bits; Layout is linear), so
+// nvcc does not keep the loads' RL addresses live through the DFT (72 B of spills at 64 registers).
+template <int RL, bool FRESH = false> __device__ inline void fused_read_park(float* buf, const Plan& pl, Layout in, const Tw& tw, const Pair& pr) {
     const unsigned m = pl.m, J = pr.J, s = pl.M - ilog2(RL);
+#pragma unroll 1
     for (unsigned i = 0; i < (pr.has2 ? 2u : 1u); ++i) {
         const unsigned b = i ? pr.b2 : pr.b1;
         float2 v[RL];
@@ -507,7 +512,7 @@ template <int RL> __device__ inline void fused_read_park(float* buf, const Plan&
         pass_twiddle<RL, false>(v, tw, s, b);
         dft<RL, false>(v);
 #pragma unroll
-        for (int q = 0; q < RL; ++q) st(buf, m, in(b) ^ in(q * J), v[q]);
+        for (int q = 0; q < RL; ++q) st(buf, m, FRESH ? in(b | (q * J)) : in(b) ^ in(q * J), v[q]);
         fence_loads();
     }
 }
@@ -516,21 +521,24 @@ template <int RL> __device__ inline void fused_read_park(float* buf, const Plan&
 // zmk the bins k and m − k loaded from the buffer and stored back after f (the same variable for
 // k = 0, where zmk stands for bin m, and for k = m/2), w = W_n^k (n = 2m), ik/imk their points in
 // storage (layout `in` applied: the same in every buffer of the row).
-template <int RL, class F> __device__ inline void for_each_pair(float* buf, const Plan& pl, Layout in, const Tw& tw, const Pair& pr, F& f) {
+// STORE false (the filter, which only reads the spectrum out): nothing is stored back.
+template <int RL, bool STORE = true, class F> __device__ inline void for_each_pair(float* buf, const Plan& pl, Layout in, const Tw& tw, const Pair& pr, F& f) {
     const unsigned m = pl.m, J = pr.J, e = pl.M + 1;
     // Storage point of index b + q·J (b < J): see Layout.
     auto at = [&](unsigned b, unsigned q) { return in(b) ^ in(q * J); };
     auto two = [&](unsigned pk, unsigned pmk, unsigned k, float2 w) {
         float2 a = ld(buf, m, pk), b = ld(buf, m, pmk);
         f(a, b, k, w, pk, pmk);
-        st(buf, m, pmk, b);
-        st(buf, m, pk, a);
+        if constexpr (STORE) {
+            st(buf, m, pmk, b);
+            st(buf, m, pk, a);
+        }
         fence_loads();
     };
     auto one = [&](unsigned pk, unsigned k, float2 w) {
         float2 a = ld(buf, m, pk);
         f(a, a, k, w, pk, pk);
-        st(buf, m, pk, a);
+        if constexpr (STORE) st(buf, m, pk, a);
         fence_loads();
     };
     const float2 wb1 = tw.get(e, pr.b1), wb2 = pr.has2 ? tw.get(e, pr.b2) : make_float2(1.f, 0.f);
@@ -546,42 +554,6 @@ template <int RL, class F> __device__ inline void for_each_pair(float* buf, cons
     if (pr.has2) {
 #pragma unroll
         for (int q = 0; q < RL / 2; ++q) two(at(pr.b2, q), at(pr.b2, RL - 1 - q), pr.b2 + q * J, cmul(wb2, w32(q * (16 / RL))));
-    }
-}
-
-// The filter's fused pass (it only reads the spectrum out): butterflies b1 and b2 of the slot
-// read, twiddled (Ns = J) and transformed in registers, then f(zk, zmk, k, w) for every bin pair
-// (k, m − k) straight from those registers (the pairs of for_each_pair). fused_read_park +
-// for_each_pair would park every point, reload it and store it back: three more shared accesses
-// per point (2 floats each) that the filter does not need. Both butterflies are live at once
-// (2·RL float2), which the filter's register budget allows (no product, no inverse; ptxas -v:
-// no spills) and the forward's does not (fused_read_park).
-template <int RL, class F> __device__ inline void pairs_in_registers(const float* buf, const Plan& pl, Layout in, const Tw& tw, const Pair& pr, F& f) {
-    const unsigned m = pl.m, J = pr.J, s = pl.M - ilog2(RL), e = pl.M + 1;
-    float2 v1[RL], v2[RL];
-#pragma unroll
-    for (int q = 0; q < RL; ++q) v1[q] = ld(buf, m, in(pr.b1) ^ in(q * J));
-    pass_twiddle<RL, false>(v1, tw, s, pr.b1);
-    dft<RL, false>(v1);
-    if (pr.has2) {
-#pragma unroll
-        for (int q = 0; q < RL; ++q) v2[q] = ld(buf, m, in(pr.b2) ^ in(q * J));
-        pass_twiddle<RL, false>(v2, tw, s, pr.b2);
-        dft<RL, false>(v2);
-    }
-    const float2 wb1 = tw.get(e, pr.b1), wb2 = pr.has2 ? tw.get(e, pr.b2) : make_float2(1.f, 0.f);
-    if (pr.u != 0) {
-#pragma unroll
-        for (int q = 0; q < RL; ++q) f(v1[q], v2[RL - 1 - q], pr.b1 + q * J, cmul(wb1, w32(q * (16 / RL))));
-        return;
-    }
-    f(v1[0], v1[0], 0u, make_float2(1.f, 0.f));
-#pragma unroll
-    for (int q = 1; q < RL / 2; ++q) f(v1[q], v1[RL - q], q * J, w32(q * (16 / RL)));
-    f(v1[RL / 2], v1[RL / 2], (RL / 2) * J, w32(8));
-    if (pr.has2) {
-#pragma unroll
-        for (int q = 0; q < RL / 2; ++q) f(v2[q], v2[RL - 1 - q], pr.b2 + q * J, cmul(wb2, w32(q * (16 / RL))));
     }
 }
 
@@ -796,6 +768,14 @@ __device__ inline void fwd_last(const float* z, const smfft::Plan& pl, smfft::La
     }
 }
 
+// Filter spectrum, one channel per block of m/16 threads (ops::fftconv::filter_block_for: 32 …
+// 1024): one radix-16 butterfly per thread in every middle pass, so no pass parks a butterfly in
+// scratch, and one butterfly is live at a time in the fused pass (fused_read_park). That fits
+// 64 registers, which __launch_bounds__(1024) asks for: two blocks (32 warps) per SM at
+// m ≤ 8192 (shared 2 × (4n + 7 KiB) ≤ 142 KiB) where 128 registers allowed one (16 warps), one
+// block of 1024 threads at m = 16384 (its 128 KiB spectrum). The kernel is latency-bound at these
+// occupancies (docs/GPU_MODEL.md).
+#define HYENA_FFTCONV_FILTER_BLOCK 1024
 template <typename T> __device__ __forceinline__ void filter(const HyenaFftFilterParams p) {
     using namespace smfft;
     HYENA_DYN_SHARED(float, z);
@@ -809,6 +789,7 @@ template <typename T> __device__ __forceinline__ void filter(const HyenaFftFilte
     float2* __restrict__ out = reinterpret_cast<float2*>(p.hf) + ch * (uint64_t)(m + 1);
     const bool vec = aligned2<T>(hr);
     if ((uint64_t)m < L) __trap();  // n ≥ 2L (fwd_p0)
+    if ((m >> 4) > blockDim.x || pl.rL != 4) __trap();  // one butterfly per thread per middle pass; m ≥ 16
     load_tw(tw_re, tw_im);
     const Tw tw = {tw_re, tw_im};
     // P0 with the forward's hoisted bound and grouped loads (fwd_p0, HOIST) on both architectures
@@ -816,24 +797,24 @@ template <typename T> __device__ __forceinline__ void filter(const HyenaFftFilte
     auto keep = [](unsigned, float2, bool) {};
     with_r0(pl.r0, [&](auto r) { fwd_p0<decltype(r)::value, T, true, 4>(z, pl, hr, (const T*)nullptr, L, vec, keep); });
     __syncthreads();
-    const Layout in = mids<false>(z, 1, z + 2 * m, pl, tw);  // scratch after the spectrum
+    const Layout in = mids<false>(z, 1, nullptr, pl, tw);  // no parked pass (m/16 ≤ blockDim)
     const float scale = 1.0f / (float)(2u * m);  // a power of two: exact
     const unsigned u = threadIdx.x;
     if (u >= pair_slots(pl)) return;
     const Pair pr = pair_of(u, pl);
     // hf[k] = X[k]/n for k = 0..m: bin pairs (k, m − k), k = 0 gives X[0] and X[m].
-    auto op = [&](const float2& zk, const float2& zmk, unsigned k, float2 w) {
+    auto op = [&](const float2& zk, const float2& zmk, unsigned k, float2 w, unsigned, unsigned) {
         float2 xk, xmk;
         split(zk, zmk, w, k, &xk, &xmk);
         out[k] = make_float2(xk.x * scale, xk.y * scale);
         if (k == 0 || 2 * k != m) out[m - k] = make_float2(xmk.x * scale, xmk.y * scale);
     };
-    switch (pl.rL) {
-    case 1: pairs_in_registers<2>(z, pl, in, tw, pr, op); break;
-    case 2: pairs_in_registers<4>(z, pl, in, tw, pr, op); break;
-    case 3: pairs_in_registers<8>(z, pl, in, tw, pr, op); break;
-    default: pairs_in_registers<16>(z, pl, in, tw, pr, op); break;
-    }
+    // The slot's two butterflies one at a time (fused_read_park: each parked in its own points),
+    // then its bin pairs read back (for_each_pair, nothing stored back): one butterfly live at a
+    // time. Both in registers at once (the filter's pass until 2026-12-04) spilled 364 B at 64
+    // registers. rL = 4 (m ≥ 16): one instance, no switch over the radices (as the forward).
+    fused_read_park<16, true>(z, pl, in, tw, pr);
+    for_each_pair<16, false>(z, pl, in, tw, pr, op);
 }
 
 // ---- The convolution's passes, one body for the forward and the backward ------------------------
@@ -2429,9 +2410,9 @@ template <typename T, bool REG> __device__ inline void long_grad_in(const HyenaF
 
 }  // namespace hyena_fftconv
 
-extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_filter_f32(const HyenaFftFilterParams p) { hyena_fftconv::filter<float>(p); }
-extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_filter_bf16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__nv_bfloat16>(p); }
-extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_filter_f16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__half>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_FILTER_BLOCK) hyena_fftconv_filter_f32(const HyenaFftFilterParams p) { hyena_fftconv::filter<float>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_FILTER_BLOCK) hyena_fftconv_filter_bf16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__nv_bfloat16>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_FILTER_BLOCK) hyena_fftconv_filter_f16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__half>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_fwd_f32(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<float, false>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_fwd_inner_f32(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<float, true>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_fwd_bf16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__nv_bfloat16, false>(p); }

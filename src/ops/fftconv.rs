@@ -203,7 +203,7 @@ fn bwd_block_for(n: usize) -> u32 {
     (n / 32).clamp(32, MAX_BLOCK) as u32
 }
 
-/// Threads of the filter and forward kernels: one radix-16 butterfly per thread in a middle pass,
+/// Threads of the forward kernels: one radix-16 butterfly per thread in a middle pass,
 /// m/16 = n/32 (clamped to 32..512; at n = 32768 two per thread, `mid_scratch_bytes`). With
 /// n/4 (the backward's before branch bwd10), at n ≤ 8192 half or more of the block idled through every
 /// middle pass and three quarters through the fused pass (its n/64 bin-pair slots), while holding
@@ -212,6 +212,16 @@ fn bwd_block_for(n: usize) -> u32 {
 fn fwd_block_for(n: usize) -> u32 {
     (n / 32).clamp(32, MAX_BLOCK) as u32
 }
+
+/// Threads of the filter-spectrum kernel: m/16 = n/32 (clamped to 32..1024), one radix-16
+/// butterfly per thread in every middle pass at every n, so it needs no scratch and fits 64
+/// registers (`HYENA_FFTCONV_FILTER_BLOCK`): two blocks per SM at n ≤ 16384, one of 1024 threads at
+/// n = 32768.
+fn filter_block_for(n: usize) -> u32 {
+    (n / 32).clamp(32, FILTER_BLOCK) as u32
+}
+/// Most threads per block of the filter-spectrum kernel (`HYENA_FFTCONV_FILTER_BLOCK`).
+const FILTER_BLOCK: usize = 1024;
 
 /// Static shared memory of the shared-memory path's kernels, at most: the twiddle table
 /// (`HYENA_TW_PADDED` = 896 complex as two f32 planes, 7168 bytes: load_tw's copy of the
@@ -274,7 +284,7 @@ pub fn fftconv_filter<'a, 'h, T: DeviceScalar>(
         return unsafe { long_filter(dev, sfx, h.addr(), hf.addr(), c, l, n) };
     }
     let name = format!("hyena_fftconv_filter_{sfx}");
-    let shared = check_shared_dyn(dev, &name, 4 * n + mid_scratch_bytes(n))?;
+    let shared = check_shared_dyn(dev, &name, 4 * n)?;
     let p = HyenaFftFilterParams {
         h: h.addr(),
         hf: hf.addr(),
@@ -282,7 +292,7 @@ pub fn fftconv_filter<'a, 'h, T: DeviceScalar>(
         l: l as u64,
         log2n: n.trailing_zeros() as u64,
     };
-    let cfg = LaunchConfig { grid: (grid(c, "fftconv_filter")?, 1, 1), block: (fwd_block_for(n), 1, 1), shared_bytes: shared };
+    let cfg = LaunchConfig { grid: (grid(c, "fftconv_filter")?, 1, 1), block: (filter_block_for(n), 1, 1), shared_bytes: shared };
     // SAFETY: the kernel reads h [C, L] (borrowed shared) and writes hf [C, n/2+1] complex
     // (borrowed exclusively, not overlapping h), lengths checked above.
     unsafe { launch(dev, &name, cfg, &p) }

@@ -132,7 +132,8 @@ fn measure_needs_a_gpu_and_joins_the_profile_rows() {
 /// shape of `ops::fftconv` (threads: clamp(n/32, 32, 512) for the forward and, since branch bwd10,
 /// the backward's rows and reduce (n/4 before); dynamic shared memory: forward the spectrum 4n
 /// bytes plus a = pre ⊙ v, 4L rounded up to 16; backward rows two spectra, 8n, reduce one, 4n;
-/// n = the power of two ≥ 2L). Today ~128 registers (reduce 64): one 512-thread block (16 warps)
+/// n = the power of two ≥ 2L; the filter spectrum, n/32 threads up to 1024, 4n). Today ~128
+/// registers (reduce and filter spectrum 64): one 512-thread block (16 warps)
 /// per SM at 8K, 2 blocks of 256 threads at 4K, 4 of 128 at 2K; smaller blocks at shorter L fit
 /// more.
 #[test]
@@ -149,6 +150,9 @@ fn fftconv_smem_kernels_keep_16_warps_per_sm_up_to_8k() {
             ("hyena_fftconv_fwd_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16), 16),
             ("hyena_fftconv_bwd_bf16", (n / 32).clamp(32, 512), 8 * n, 16),
             ("hyena_fftconv_bwd_reduce_bf16", (n / 32).clamp(32, 512), 4 * n, reduce_warps),
+            // The filter spectrum at 64 registers (1024-thread launch bound, 2026-12-05): n/32
+            // threads up to 1024, the spectrum 4n bytes: two 512-thread blocks at 8K.
+            ("hyena_fftconv_filter_bf16", (n / 32).clamp(32, 1024), 4 * n, reduce_warps),
         ] {
             let res = hyena_kernels::kernels::resources_of(kernel, "sm_90").unwrap_or_else(|| panic!("no ptxas report for {kernel}"));
             let o = occupancy(&SM90, threads, res.registers, res.static_smem, dyn_smem).unwrap();
