@@ -1104,15 +1104,20 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
     // instructions or more): a lone `MOV` or `BRA` of a line in two blocks is as likely a piece
     // the compiler split off the statement as a copy of it. Identical copies on exclusive paths
     // (both arms of an `if`) also share the count, which then adds up to the line's executions.
+    // Outside loops the same holds for straight copies (innermost None on both): a host loop
+    // nvcc unrolled into straight code whose iterations each branch, e.g. the fused pass's
+    // `u == 0` bin pairs (`for q in 1..RL/2`: 7 copies of `two`, each behind its own test), run
+    // by one warp in 16 at 8K: the line's 21 executions (7 × 3 warps) read as 21 warps reaching
+    // each copy, 7 times its runs.
     let twins = |b: usize, c: usize| -> u64 {
-        let Some(lb) = innermost[b] else { return 1 };
+        let lb = innermost[b];
         let mine = &ops[b][&c].0;
         let moves_data = mine.keys().any(|op| matches!(Pipe::of(op), Pipe::Global | Pipe::Shared | Pipe::Local));
         if !moves_data && mine.values().sum::<u64>() < 2 {
             return 1;
         }
         (0..nb)
-            .filter(|&o| reach[o] && innermost[o] == Some(lb) && ops[o].get(&c).is_some_and(|x| x.0 == *mine))
+            .filter(|&o| reach[o] && innermost[o] == lb && ops[o].get(&c).is_some_and(|x| x.0 == *mine))
             .count()
             .max(1) as u64
     };
