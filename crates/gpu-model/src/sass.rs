@@ -49,7 +49,11 @@
 //!      warps reached it (16 pair calls on half the warps read as "every warp"). The entry block
 //!      counts every warp. A block ending in a conditional branch runs at most as often as the
 //!      branch's line (not a loop's backward-branch line): the host evaluated the condition for
-//!      every warp that reached it.
+//!      every warp that reached it. Straight copies of a line (the same opcodes of one inline
+//!      chain in several straight blocks: a host loop nvcc unrolled with a branch per
+//!      iteration, or code it duplicated onto exclusive paths) share its count, E/copies each,
+//!      so that their sum is the host's E (the fused pass's `u == 0` bin pairs: 7 copies of a
+//!      line run 7 times by each of 3 warps had read as 21 warps reaching every copy).
 //!    - In a loop, a line executed E times with m copies of its work in the block bounds the block
 //!      by E/m; the block count is the smallest bound over its lines (lines whose instructions are
 //!      all predicated do not bound, unless the block has no other line but hoisted ones: then
