@@ -1112,7 +1112,26 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
     // nvcc unrolled into straight code whose iterations each branch, e.g. the fused pass's
     // `u == 0` bin pairs (`for q in 1..RL/2`: 7 copies of `two`, each behind its own test), run
     // by one warp in 16 at 8K: the line's 21 executions (7 × 3 warps) read as 21 warps reaching
-    // each copy, 7 times its runs.
+    // each copy, 7 times its runs. Only copies on one path, one reaching the other: not the
+    // arms of a switch over template instances (`long_cols_reg`'s radix instances of `dif_reg`
+    // hold the same chains and opcodes, and only one arm runs: shared, the arm that ran took a
+    // fraction of its count; 64K: 23.9 K → 9.2 K warp-instructions per 24 warps).
+    let reach_from: std::cell::RefCell<HashMap<usize, Vec<bool>>> = Default::default();
+    let reaches = |a: usize, b: usize| -> bool {
+        let mut memo = reach_from.borrow_mut();
+        let seen = memo.entry(a).or_insert_with(|| {
+            let mut seen = vec![false; nb];
+            let mut stack: Vec<usize> = succ[a].clone();
+            while let Some(x) = stack.pop() {
+                if x < nb && !seen[x] {
+                    seen[x] = true;
+                    stack.extend(succ[x].iter().copied());
+                }
+            }
+            seen
+        });
+        seen[b]
+    };
     let twins = |b: usize, c: usize| -> u64 {
         let lb = innermost[b];
         let mine = &ops[b][&c].0;
@@ -1122,6 +1141,7 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         }
         (0..nb)
             .filter(|&o| reach[o] && innermost[o] == lb && ops[o].get(&c).is_some_and(|x| x.0 == *mine))
+            .filter(|&o| lb.is_some() || o == b || reaches(o, b) || reaches(b, o))
             .count()
             .max(1) as u64
     };
