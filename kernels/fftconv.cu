@@ -522,7 +522,10 @@ template <int RL, bool FRESH = false> __device__ inline void fused_read_park(flo
 // k = 0, where zmk stands for bin m, and for k = m/2), w = W_n^k (n = 2m), ik/imk their points in
 // storage (layout `in` applied: the same in every buffer of the row).
 // STORE false (the filter, which only reads the spectrum out): nothing is stored back.
-template <int RL, bool STORE = true, class F> __device__ inline void for_each_pair(float* buf, const Plan& pl, Layout in, const Tw& tw, const Pair& pr, F& f) {
+// ROLLED (the forward's two-block kernel, RL = 16): the pair loops stay loops (`#pragma unroll 1`,
+// the W_32^q factors from the table): unrolled, ptxas hoisted the loads of later pairs (and the
+// hook's hf loads) above earlier ones and spilled at 64 registers.
+template <int RL, bool STORE = true, bool ROLLED = false, class F> __device__ inline void for_each_pair(float* buf, const Plan& pl, Layout in, const Tw& tw, const Pair& pr, F& f) {
     const unsigned m = pl.m, J = pr.J, e = pl.M + 1;
     // Storage point of index b + q·J (b < J): see Layout.
     auto at = [&](unsigned b, unsigned q) { return in(b) ^ in(q * J); };
@@ -543,11 +546,26 @@ template <int RL, bool STORE = true, class F> __device__ inline void for_each_pa
     };
     const float2 wb1 = tw.get(e, pr.b1), wb2 = pr.has2 ? tw.get(e, pr.b2) : make_float2(1.f, 0.f);
     if (pr.u != 0) {
+        if constexpr (ROLLED && RL == 16) {
+#pragma unroll 1
+            for (int q = 0; q < RL; ++q) two(at(pr.b1, q), at(pr.b2, RL - 1 - q), pr.b1 + q * J, cmul(wb1, tw.get(5, q)));
+        } else {
 #pragma unroll
-        for (int q = 0; q < RL; ++q) two(at(pr.b1, q), at(pr.b2, RL - 1 - q), pr.b1 + q * J, cmul(wb1, w32(q * (16 / RL))));
+            for (int q = 0; q < RL; ++q) two(at(pr.b1, q), at(pr.b2, RL - 1 - q), pr.b1 + q * J, cmul(wb1, w32(q * (16 / RL))));
+        }
         return;
     }
     one(at(0u, 0u), 0u, make_float2(1.f, 0.f));
+    if constexpr (ROLLED && RL == 16) {
+#pragma unroll 1
+        for (int q = 1; q < RL / 2; ++q) two(at(0u, q), at(0u, RL - q), q * J, tw.get(5, q));
+        one(at(0u, RL / 2), (RL / 2) * J, w32(8));
+        if (pr.has2) {
+#pragma unroll 1
+            for (int q = 0; q < RL / 2; ++q) two(at(pr.b2, q), at(pr.b2, RL - 1 - q), pr.b2 + q * J, cmul(wb2, tw.get(5, q)));
+        }
+        return;
+    }
 #pragma unroll
     for (int q = 1; q < RL / 2; ++q) two(at(0u, q), at(0u, RL - q), q * J, w32(q * (16 / RL)));
     if (RL >= 2) one(at(0u, RL / 2), (RL / 2) * J, w32(8));
@@ -624,6 +642,16 @@ template <class F> __device__ __forceinline__ void with_r0(unsigned r0, F&& f) {
     case 2: f(Radix<4>()); break;
     case 3: f(Radix<8>()); break;
     default: f(Radix<16>()); break;
+    }
+}
+// The radices R0 ∈ {2, 4} only (r0 ∈ {1, 2}: M = 5, 6, 9, 10, 13, i.e. L ≤ 64, 257…1K and 4K < L ≤ 8K;
+// ops::fftconv::fwd_two_blocks): the forward's two-block kernel, whose R0 = 8 and 16 arms of P0
+// and the last pass spilled at 64 registers (their H = 4 and 8 points of packed loads in flight).
+template <class F> __device__ __forceinline__ void with_r0_small(unsigned r0, F&& f) {
+    switch (r0) {
+    case 1: f(Radix<2>()); break;
+    case 2: f(Radix<4>()); break;
+    default: __trap();
     }
 }
 template <int R> __device__ inline constexpr int low_points() { return R > 1 ? R / 2 : 1; }
@@ -993,9 +1021,26 @@ __device__ inline RowOf row_of(uint64_t B, uint64_t C, uint64_t L) {
     const uint64_t ch = blockIdx.x / B, bi = blockIdx.x % B;
     return RowOf{ch, (bi * C + ch) * L};
 }
+// The row pointers, the alignment test and D of the forward's passes after the FFT.
+template <typename T> struct FwdRows {
+    const T* v;
+    const T* pre;
+    const T* post;
+    T* y;
+    bool vec;
+    float dd;
+};
 // INNER (hyena_fftconv_fwd_inner_*): also writes conv + D·a to p.inner (the kernel without it is
 // the same code with that store compiled out).
-template <typename T, bool INNER> __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p) {
+// TWO (hyena_fftconv_fwd_2b_*, two 512-thread blocks per SM on sm_90: 64 registers; only shapes
+// with R0 ∈ {2, 4} and no parked middle pass, ops::fftconv::fwd_two_blocks: 4K < L ≤ 8K among
+// them): one butterfly live in registers everywhere. The fused pass parks the slot's butterflies
+// (fused_read_park), runs its bin pairs as loops (for_each_pair, ROLLED) and stores them back,
+// and the inverse first pass runs as a middle pass at Ns = 1 after one more barrier (12 per block
+// at 8K, within issue 11's bound of ⌈log₁₆ n⌉ + 2 per FFT); the row pointers, the alignment test
+// and D are formed where used, not held across the FFT. ptxas sm_90: 64 registers, no spills
+// (with the R0 = 8/16 arms of P0 and the last pass, or unrolled pair loops, 36–998 B).
+template <typename T, bool INNER, bool TWO = false> __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p) {
     using namespace smfft;
     HYENA_DYN_SHARED(float, z);
     __shared__ float tw_re[HYENA_TW_PADDED], tw_im[HYENA_TW_PADDED];
@@ -1009,7 +1054,8 @@ template <typename T, bool INNER> __device__ __forceinline__ void fwd(const Hyen
     // v and pre again (L2 hits: the row was read at the start of the block).
     float* ae = z + 2 * m;
     float* ao = ae + (L + 1) / 2;
-    float* scratch = z + 2 * m;
+    float* scratch = TWO ? nullptr : z + 2 * m;
+    if (TWO && (mid_scratch_floats(pl) != 0 || (pl.r0 != 1 && pl.r0 != 2))) __trap();  // fwd_two_blocks
     const bool keep_a = mid_scratch_floats(pl) == 0;
     const RowOf row = row_of(p.b, p.c, L);
     const T* __restrict__ v = row.at<const T>(p.v);
@@ -1021,6 +1067,21 @@ template <typename T, bool INNER> __device__ __forceinline__ void fwd(const Hyen
     // inner's row is formed where it is stored (row.at), not held: a pointer live across the FFT
     // spilled 8 B in the 2-byte instances on sm_90.
     const bool vec = aligned2<T>(v) && aligned2<T>(pre) && aligned2<T>(post) && aligned2<T>(y) && (!INNER || aligned2<T>(row.at<T>(p.inner)));
+    static_assert(!(TWO && INNER), "the two-block kernel has no inner store");
+    // The values the passes after the FFT use: held (the 128-register kernels), or formed again
+    // where used in the two-block kernel, where each held value costs one of 64 registers.
+    auto rows = [&]() {
+        if constexpr (TWO) {
+            const T* rv = row.at<const T>(p.v);
+            const T* rp = row.at<const T>(p.pre);
+            const T* rq = row.at<const T>(p.post);
+            T* ry = row.at<T>(p.y);
+            const bool rvec = aligned2<T>(rv) && aligned2<T>(rp) && aligned2<T>(rq) && aligned2<T>(ry);
+            return FwdRows<T>{rv, rp, rq, ry, rvec, to_f32<T>(reinterpret_cast<const T*>(p.d)[row.ch])};
+        } else {
+            return FwdRows<T>{v, pre, post, y, vec, dd};
+        }
+    };
     if ((uint64_t)m < L) __trap();  // n ≥ 2L (fwd_p0, fwd_last)
     load_tw(tw_re, tw_im);
     const Tw tw = {tw_re, tw_im};
@@ -1043,7 +1104,8 @@ template <typename T, bool INNER> __device__ __forceinline__ void fwd(const Hyen
         float2 xk, xmk;
         split(zk, zmk, w, k, &xk, &xmk);
         float2 z1, z2;
-        fold(cmul(xk, hf[k]), cmul(xmk, hf[m - k]), w, k, &z1, &z2);
+        const float2* __restrict__ hr = TWO ? reinterpret_cast<const float2*>(p.hf) + row.ch * (uint64_t)(m + 1) : hf;
+        fold(cmul(xk, hr[k]), cmul(xmk, hr[m - k]), w, k, &z1, &z2);
         zmk = z2;
         zk = z1;  // last: zk and zmk may be one register (k = 0, k = m/2)
     };
@@ -1052,6 +1114,7 @@ template <typename T, bool INNER> __device__ __forceinline__ void fwd(const Hyen
     // s[q] is point j + q·cnt of the result; `full`: every one in range, 2-element aligned rows.
     typedef typename Vec2<T>::type V2;
     auto out = [&](unsigned j, unsigned cnt, const auto& s, bool full) {
+        const auto [v, pre, post, y, vec, dd] = rows();
         constexpr int H = sizeof(s) / sizeof(float2);
         if (sizeof(T) == 2 && full) {  // f32: the checked path (as fwd_p0)
             V2 gp[H];
@@ -1104,7 +1167,11 @@ template <typename T, bool INNER> __device__ __forceinline__ void fwd(const Hyen
         }
     };
     // One convolution: the shared first and last passes (fwd_p0 / fwd_last, also the backward's), the middle passes, and the fused pass between them.
-    with_r0(pl.r0, [&](auto r) { fwd_p0<decltype(r)::value, T, true>(z, pl, v, pre, L, vec, keep); });
+    auto radix0 = [&](auto f) {
+        if constexpr (TWO) with_r0_small(pl.r0, f);
+        else with_r0(pl.r0, f);
+    };
+    radix0([&](auto r) { fwd_p0<decltype(r)::value, T, true>(z, pl, v, pre, L, vec, keep); });
     __syncthreads();
     const Layout in = mids<false>(z, 1, scratch, pl, tw);
     // m ≥ 16 (ops::fftconv::fft_size: n ≥ 32), so rL = 4: one instance of the fused pass. With the
@@ -1116,9 +1183,20 @@ template <typename T, bool INNER> __device__ __forceinline__ void fwd(const Hyen
     // above it at 8K (docs/GPU_MODEL.md, "The in-register fused passes re-judged"): a compile-time
     // choice, so the plain kernel's code is unchanged.
     if constexpr (INNER) fused_pass_in_registers<16>(z, scratch, pl, in, tw, pair);
-    else fused_pass<16, 1>(z, pl, in, tw, pair);
+    else if constexpr (TWO) {
+        if (threadIdx.x < pair_slots(pl)) {
+            const Pair pr = pair_of(threadIdx.x, pl);
+            fused_read_park<16, true>(z, pl, in, tw, pr);
+            auto op = [&](float2& zk, float2& zmk, unsigned k, float2 w, unsigned ik, unsigned imk) { pair(Buf<0>(), zk, zmk, k, w, ik, imk); };
+            for_each_pair<16, true, true>(z, pl, in, tw, pr, op);
+        }
+        __syncthreads();
+        // The inverse first pass (Ns = 1, no twiddle) of butterfly j: the points fused_store
+        // writes, out(16·j) ^ out(q), out = written_by(4, 0).
+        mid_passes<true>(z, 1, nullptr, pl, 0, in, written_by(4, 0), tw);
+    } else fused_pass<16, 1>(z, pl, in, tw, pair);
     const Layout last = mids<true>(z, 1, scratch, pl, tw);
-    with_r0(pl.r0, [&](auto r) { fwd_last<decltype(r)::value>(z, pl, last, tw, L, vec, out); });
+    radix0([&](auto r) { fwd_last<decltype(r)::value>(z, pl, last, tw, L, rows().vec, out); });
 }
 
 // Threads per block of the backward kernels are at most this (bwd_reduce's tree).
@@ -2419,6 +2497,8 @@ extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftc
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_fwd_inner_bf16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__nv_bfloat16, true>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_fwd_f16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__half, false>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_fwd_inner_f16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__half, true>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_fwd_2b_bf16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__nv_bfloat16, false, true>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_fwd_2b_f16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__half, false, true>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<float, true>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_g_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<float, false>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__nv_bfloat16, true>(p); }
@@ -2469,6 +2549,8 @@ CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_inner_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_inner_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_2b_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_2b_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_g_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_bf16);

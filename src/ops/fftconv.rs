@@ -237,6 +237,23 @@ fn mid_scratch_bytes(n: usize) -> usize {
     if n / 32 > t { 128 * t } else { 0 }
 }
 
+/// Whether the forward of an `n`-point row takes the two-block kernel (`hyena_fftconv_fwd_2b_*`,
+/// 2-byte storage, no `inner`): 64 registers on sm_90, so two 512-thread blocks (32 warps) per SM
+/// where the 128-register kernel holds one; the time model puts the forward latency-bound at 16
+/// warps. Its shapes: no parked middle pass ([`mid_scratch_bytes`] 0) and a first pass of radix 2
+/// or 4 (`r0` ∈ {1, 2} of the kernel's plan for M = log2(n) − 1: M = r0 + 4·mids + 4, mids ≥ 0
+/// as few as possible), i.e. M ∈ {5, 6, 9, 10, 13}: L ≤ 64, 256 < L ≤ 1K and 4K < L ≤ 8K. The
+/// radix-8 and radix-16 first passes spilled at 64 registers (their packed loads in flight).
+fn fwd_two_blocks(n: usize) -> bool {
+    let m_log = n.trailing_zeros() as usize - 1;
+    if mid_scratch_bytes(n) != 0 || m_log < 5 {
+        return false;
+    }
+    let rest = m_log - 4;
+    let mids = rest.div_ceil(4) - 1;
+    matches!(rest - 4 * mids, 1 | 2)
+}
+
 /// [`check_shared`] for `dynamic` bytes on top of the kernels' static shared memory; returns the
 /// dynamic bytes.
 fn check_shared_dyn(dev: &Arc<dyn Device>, kernel: &str, dynamic: usize) -> Result<u32> {
@@ -569,7 +586,13 @@ pub fn gated_fftconv_fwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
         // exclusively).
         return unsafe { long_fwd(dev, sfx, p, n) };
     }
-    let name = if inner == 0 { format!("hyena_fftconv_fwd_{sfx}") } else { format!("hyena_fftconv_fwd_inner_{sfx}") };
+    let name = if inner != 0 {
+        format!("hyena_fftconv_fwd_inner_{sfx}")
+    } else if T::DTYPE.size() == 2 && fwd_two_blocks(n) {
+        format!("hyena_fftconv_fwd_2b_{sfx}")
+    } else {
+        format!("hyena_fftconv_fwd_{sfx}")
+    };
     // The spectrum (4n) and a = pre ⊙ v (4L), or, where the middle passes need scratch, the
     // scratch in a's place (the kernel then reads v and pre again at the end).
     let extra = match mid_scratch_bytes(n) {
@@ -867,6 +890,16 @@ mod tests {
         }
         assert_eq!(fft_size(16).unwrap(), 32);
         assert_eq!(fft_size(17).unwrap(), 64);
+    }
+
+    /// The two-block forward's shapes: m = n/2 = 2^M with the kernel plan's first radix 2 or 4
+    /// (M = r0 + 4·mids + 4) and no parked middle pass (m ≤ 8192): M ∈ {5, 6, 9, 10, 13}, the
+    /// 8K rows among them (n = 16384), not 16K (a parked pass) nor 4K (a radix-16 first pass).
+    #[test]
+    fn the_two_block_forward_takes_first_radices_2_and_4_without_a_parked_pass() {
+        let two: Vec<u32> = (5..=15).filter(|&mm| fwd_two_blocks(1usize << (mm + 1))).collect();
+        assert_eq!(two, vec![5, 6, 9, 10, 13]);
+        assert!(fwd_two_blocks(fft_size(8192).unwrap()) && !fwd_two_blocks(fft_size(4096).unwrap()) && !fwd_two_blocks(fft_size(16384).unwrap()));
     }
 
     /// Every FFT size of the multi-pass path, n = 2^15 … fft_size(LONG_MAX_LEN) = 2^23: the plan

@@ -76,7 +76,8 @@ fn gated_fftconv_fwd_bf16_f16_match_cpu() {
         // row's end); odd L and odd row offsets take the checked path of fwd_p0 / fwd_last.
         // Branch fwd10: 1002 (B = 2: row 1 starts 4-byte but not 16-byte aligned), 8192 (radix 2,
         // two middle passes: the B = 16 target's shape, B = 2), 16384 (radix 4, v and pre read
-        // again in the last pass: no room for a).
+        // again in the last pass: no room for a). 1000, 1002, 6000 and 8192 take the two-block kernel
+        // (fwd_2b: radix 2 or 4 first, no parked pass).
         for (i, &(l, bs, c)) in [(3, 2, 2), (255, 1, 2), (1000, 1, 1), (1002, 2, 1), (2048, 1, 1), (6000, 1, 1), (8192, 2, 1), (16384, 1, 1)]
             .iter()
             .enumerate()

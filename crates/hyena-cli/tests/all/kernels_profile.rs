@@ -153,6 +153,9 @@ fn fftconv_smem_kernels_keep_16_warps_per_sm_up_to_8k() {
             // The filter spectrum at 64 registers (1024-thread launch bound, 2026-12-05): n/32
             // threads up to 1024, the spectrum 4n bytes: two 512-thread blocks at 8K.
             ("hyena_fftconv_filter_bf16", (n / 32).clamp(32, 1024), 4 * n, reduce_warps),
+            // The two-block forward (64 registers on sm_90, 2026-12-05), which ops::fftconv takes at
+            // 4K < L ≤ 8K among other shapes: two 512-thread blocks at 8K.
+            ("hyena_fftconv_fwd_2b_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16), if l == 8192 { 32 } else { 16 }),
         ] {
             let res = hyena_kernels::kernels::resources_of(kernel, "sm_90").unwrap_or_else(|| panic!("no ptxas report for {kernel}"));
             let o = occupancy(&SM90, threads, res.registers, res.static_smem, dyn_smem).unwrap();
