@@ -208,7 +208,8 @@ fn bwd_block_for(n: usize) -> u32 {
 /// n/4 (the backward's before branch bwd10), at n ≤ 8192 half or more of the block idled through every
 /// middle pass and three quarters through the fused pass (its n/64 bin-pair slots), while holding
 /// registers an SM could give to another row's block (branch fwd9). 128 registers: ≥ 16 warps
-/// per SM at every n (checked in hyena-cli's kernels_profile tests).
+/// per SM at every n; the two-block kernel ([`fwd_two_blocks`]) 64: 32 at n = 16384 (checked in
+/// hyena-cli's kernels_profile tests).
 fn fwd_block_for(n: usize) -> u32 {
     (n / 32).clamp(32, MAX_BLOCK) as u32
 }
