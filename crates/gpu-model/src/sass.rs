@@ -49,11 +49,7 @@
 //!      warps reached it (16 pair calls on half the warps read as "every warp"). The entry block
 //!      counts every warp. A block ending in a conditional branch runs at most as often as the
 //!      branch's line (not a loop's backward-branch line): the host evaluated the condition for
-//!      every warp that reached it. Straight copies of a line (the same opcodes of one inline
-//!      chain in several straight blocks: a host loop nvcc unrolled with a branch per
-//!      iteration, or code it duplicated onto exclusive paths) share its count, E/copies each,
-//!      so that their sum is the host's E (the fused pass's `u == 0` bin pairs: 7 copies of a
-//!      line run 7 times by each of 3 warps had read as 21 warps reaching every copy).
+//!      every warp that reached it.
 //!    - In a loop, a line executed E times with m copies of its work in the block bounds the block
 //!      by E/m; the block count is the smallest bound over its lines (lines whose instructions are
 //!      all predicated do not bound, unless the block has no other line but hoisted ones: then
@@ -1108,40 +1104,15 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
     // instructions or more): a lone `MOV` or `BRA` of a line in two blocks is as likely a piece
     // the compiler split off the statement as a copy of it. Identical copies on exclusive paths
     // (both arms of an `if`) also share the count, which then adds up to the line's executions.
-    // Outside loops the same holds for straight copies (innermost None on both): a host loop
-    // nvcc unrolled into straight code whose iterations each branch, e.g. the fused pass's
-    // `u == 0` bin pairs (`for q in 1..RL/2`: 7 copies of `two`, each behind its own test), run
-    // by one warp in 16 at 8K: the line's 21 executions (7 × 3 warps) read as 21 warps reaching
-    // each copy, 7 times its runs. Only copies on one path, one reaching the other: not the
-    // arms of a switch over template instances (`long_cols_reg`'s radix instances of `dif_reg`
-    // hold the same chains and opcodes, and only one arm runs: shared, the arm that ran took a
-    // fraction of its count; 64K: 23.9 K → 9.2 K warp-instructions per 24 warps).
-    let reach_from: std::cell::RefCell<HashMap<usize, Vec<bool>>> = Default::default();
-    let reaches = |a: usize, b: usize| -> bool {
-        let mut memo = reach_from.borrow_mut();
-        let seen = memo.entry(a).or_insert_with(|| {
-            let mut seen = vec![false; nb];
-            let mut stack: Vec<usize> = succ[a].clone();
-            while let Some(x) = stack.pop() {
-                if x < nb && !seen[x] {
-                    seen[x] = true;
-                    stack.extend(succ[x].iter().copied());
-                }
-            }
-            seen
-        });
-        seen[b]
-    };
     let twins = |b: usize, c: usize| -> u64 {
-        let lb = innermost[b];
+        let Some(lb) = innermost[b] else { return 1 };
         let mine = &ops[b][&c].0;
         let moves_data = mine.keys().any(|op| matches!(Pipe::of(op), Pipe::Global | Pipe::Shared | Pipe::Local));
         if !moves_data && mine.values().sum::<u64>() < 2 {
             return 1;
         }
         (0..nb)
-            .filter(|&o| reach[o] && innermost[o] == lb && ops[o].get(&c).is_some_and(|x| x.0 == *mine))
-            .filter(|&o| lb.is_some() || o == b || reaches(o, b) || reaches(b, o))
+            .filter(|&o| reach[o] && innermost[o] == Some(lb) && ops[o].get(&c).is_some_and(|x| x.0 == *mine))
             .count()
             .max(1) as u64
     };

@@ -641,23 +641,6 @@ fn several_accesses_of_a_rolled_line_are_no_copies() {
 }
 
 #[test]
-fn straight_copies_of_one_line_share_its_count() {
-    // A host loop of 3 trips that nvcc unrolled into straight code, each copy behind its own test
-    // (the fused pass's `u == 0` bin pairs), run by 1 warp of 4: line 11 ran 3 times in all.
-    // Read per copy, each took the 3 as the warps reaching it; the copies share it: 1 each.
-    // Hand, 4 warps: S2R + BRA 2 × 4 + copies (LDS, FADD, BRA) 3 + 3 + (LDS, FADD) 2 + EXIT 4 = 20.
-    let text = kernel_k!("\
-        //## File \"h.cu\", line 9\nS2R\n//## File \"h.cu\", line 10\n@P BRA `(.L_x)\n\
-        .L_1:\n//## File \"h.cu\", line 11\nLDS\nFADD\n//## File \"h.cu\", line 12\n@P BRA `(.L_x)\n\
-        .L_2:\n//## File \"h.cu\", line 11\nLDS\nFADD\n//## File \"h.cu\", line 12\n@P BRA `(.L_x)\n\
-        .L_3:\n//## File \"h.cu\", line 11\nLDS\nFADD\n\
-        .L_x:\n//## File \"h.cu\", line 30\nEXIT\n");
-    let l = Listing::parse(text).unwrap();
-    let per = vec![exec(&[9], 4), exec(&[10], 4), exec(&[11], 3), exec(&[12], 2), exec(&[30], 4)];
-    assert_eq!(estimate(&l.functions[0], &per, 4).total, 20.0);
-}
-
-#[test]
 fn the_join_of_copies_of_one_body_runs_as_often_as_the_block_they_branch_off() {
     // A loop of 4 trips per warp. Its head (line 10) branches to one of two copies of one body
     // (line 11: nvcc unswitched a test out of an unrolled loop, `long_rows_bwd`'s `pr == 0`), one
