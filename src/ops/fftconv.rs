@@ -246,7 +246,7 @@ fn mid_scratch_bytes(n: usize) -> usize {
 /// as few as possible), i.e. M ∈ {5, 6, 9, 10, 13}: L ≤ 64, 256 < L ≤ 1K and 4K < L ≤ 8K. The
 /// radix-8 and radix-16 first passes spilled at 64 registers (their packed loads in flight).
 fn fwd_two_blocks(n: usize) -> bool {
-    let m_log = n.trailing_zeros() as usize - 1;
+    let m_log = (n.trailing_zeros() as usize).saturating_sub(1);
     if mid_scratch_bytes(n) != 0 || m_log < 5 {
         return false;
     }
