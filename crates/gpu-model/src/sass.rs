@@ -1066,8 +1066,12 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         // The gcd only for a line that moves data: an unrolled body replicates its loads and
         // stores with the arithmetic, while plain arithmetic repeats opcodes by itself (a complex
         // multiply is 2 FMUL + 2 FFMA).
-        let moves_data = mine.keys().any(|op| matches!(Pipe::of(op), Pipe::Global | Pipe::Shared | Pipe::Local));
-        if mine.len() >= 2 && moves_data {
+        let mem: u64 = mine
+            .iter()
+            .filter(|(op, _)| matches!(Pipe::of(op), Pipe::Global | Pipe::Shared | Pipe::Local))
+            .map(|(_, &v)| v)
+            .sum();
+        if mine.len() >= 2 && mem > 0 {
             let all = mine.values().fold(0, |g, &v| gcd(g, v)).max(1);
             // The address arithmetic of an unrolled body need not replicate with its accesses:
             // nvcc shares and folds it across copies (the forward's and the filter spectrum's
@@ -1078,10 +1082,6 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
             // m = E/w. Not otherwise: the four loads of `load_a` that nvcc files under its first
             // line (4 LDG for 1 to 3 executions per warp of a rolled loop: 2 at L = 4K, 3 at 8K)
             // are no copies.
-            let mem = mine
-                .iter()
-                .filter(|(op, _)| matches!(Pipe::of(op), Pipe::Global | Pipe::Shared | Pipe::Local))
-                .fold(0, |g, (_, &v)| g + v);
             let per_warp = if w > 0.0 { e_chain[c].unwrap_or(0.0) / w } else { 0.0 };
             let e = per_warp.round() as u64;
             let whole = (per_warp - per_warp.round()).abs() < 1e-9;

@@ -145,14 +145,14 @@ fn fftconv_smem_kernels_keep_16_warps_per_sm_up_to_8k() {
         // backward's reduce fits 64 registers on sm_90 (`HYENA_FFTCONV_TWO_BLOCKS`, 2026-12-04):
         // 32 warps per SM at 4K and 8K (four 256-thread blocks, two of 512); shorter rows' small
         // blocks are bounded by shared memory first (7 KiB of table each: 25 warps at L = 100).
-        let reduce_warps = if l >= 4096 { 32 } else { 16 };
+        let two_block_warps = if l >= 4096 { 32 } else { 16 };
         for (kernel, threads, dyn_smem, min_warps) in [
             ("hyena_fftconv_fwd_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16), 16),
             ("hyena_fftconv_bwd_bf16", (n / 32).clamp(32, 512), 8 * n, 16),
-            ("hyena_fftconv_bwd_reduce_bf16", (n / 32).clamp(32, 512), 4 * n, reduce_warps),
+            ("hyena_fftconv_bwd_reduce_bf16", (n / 32).clamp(32, 512), 4 * n, two_block_warps),
             // The filter spectrum at 64 registers (1024-thread launch bound, 2026-12-05): n/32
             // threads up to 1024, the spectrum 4n bytes: two 512-thread blocks at 8K.
-            ("hyena_fftconv_filter_bf16", (n / 32).clamp(32, 1024), 4 * n, reduce_warps),
+            ("hyena_fftconv_filter_bf16", (n / 32).clamp(32, 1024), 4 * n, two_block_warps),
             // The two-block forward (64 registers on sm_90, 2026-12-05), which ops::fftconv takes at
             // 4K < L ≤ 8K among other shapes: two 512-thread blocks at 8K.
             ("hyena_fftconv_fwd_2b_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16), if l == 8192 { 32 } else { 16 }),
