@@ -54,6 +54,9 @@
 // bwd_rows runs the FFTs of a and g between the same barriers, one buffer after the other within
 // each pass (one butterfly in registers at a time: 128 registers, no spills).
 // bwd_reduce (one inverse FFT per channel) runs the same Stockham inverse passes.
+// The two-block shapes (2-byte storage, 4K < L ≤ 8K among them) split the row kernel in two of one
+// spectrum each (bwd_a_two, bwd_g_two: 64 registers, two blocks per SM), A's bins carried through
+// the workspace: + 16(n/2 + 1) bytes per row of traffic for twice the resident warps.
 //
 // ---- Multi-pass (four-step) path: L > 16384 forward, L > 8192 backward, L ≤ 2^20 ----------------
 // A full complex FFT of n = n1·n2 points in global memory (n2 = 4096: radix-16 row passes only;
@@ -894,6 +897,44 @@ template <int RL, int NB, class Pair_> __device__ __forceinline__ void fused_pas
     __syncthreads();
 }
 
+// The fused pass of the two-block kernels (one buffer, RL = 16, 64 registers: hyena_fftconv_fwd_2b_*,
+// hyena_fftconv_bwd_a_2b_* and hyena_fftconv_bwd_g_2b_*): one butterfly live in registers. The
+// slot's butterflies are parked (fused_read_park), their bin pairs run as loops (for_each_pair,
+// ROLLED) and are stored back; after one more barrier the inverse first pass (Ns = 1, no twiddle)
+// of butterfly j runs as a middle pass on the points fused_store would write, out(16·j) ^ out(q),
+// out = written_by(4, 0). pair(Buf<0>, zk, zmk, k, w, ik, imk) as fused_pass's hook. `first`
+// (the backward's two-block kernels, which move a spectrum to or from the workspace): a hook of the
+// same form run over the same bin pairs before `pair`, reading them only (for_each_pair, STORE
+// false): in `pair` with the workspace's loads and stores those kernels spilled 20–28 B at 64
+// registers. All threads call it; it ends after a barrier.
+struct NoPairs {
+    template <class... A> __device__ void operator()(A&&...) const {}
+};
+template <class Pair_, class First = NoPairs>
+__device__ __forceinline__ void fused_pass_two_blocks(float* z, const smfft::Plan& pl, smfft::Layout in, const smfft::Tw& tw, Pair_& pair, First first = First()) {
+    using namespace smfft;
+    if (threadIdx.x < pair_slots(pl)) {
+        const Pair pr = pair_of(threadIdx.x, pl);
+        fused_read_park<16, true>(z, pl, in, tw, pr);
+        auto op = [&](float2& zk, float2& zmk, unsigned k, float2 w, unsigned ik, unsigned imk) { pair(Buf<0>(), zk, zmk, k, w, ik, imk); };
+        if constexpr (std::is_same<First, NoPairs>::value) {
+            for_each_pair<16, true, true>(z, pl, in, tw, pr, op);
+        } else {
+            auto op1 = [&](float2& zk, float2& zmk, unsigned k, float2 w, unsigned ik, unsigned imk) { first(Buf<0>(), zk, zmk, k, w, ik, imk); };
+            for_each_pair<16, false, true>(z, pl, in, tw, pr, op1);
+            // The second walk forms the slot's values (butterflies, twiddles W_n^b) again from an
+            // opaque copy of the thread index: kept from the first walk instead, they spilled.
+            unsigned u = threadIdx.x;
+#ifndef CUDASIM
+            asm("" : "+r"(u));
+#endif
+            for_each_pair<16, true, true>(z, pl, in, tw, pair_of(u, pl), op);
+        }
+    }
+    __syncthreads();
+    mid_passes<true>(z, 1, nullptr, pl, 0, in, written_by(4, 0), tw);
+}
+
 // f(std::false_type()) then f(std::true_type()), a fence between: two instances, so two
 // instruction sites for the same accesses (a loop would be one site the simulator counts as one
 // warp request whichever lanes take it; nvcc unrolls either form).
@@ -1040,7 +1081,10 @@ template <typename T> struct FwdRows {
 // at 8K, within issue 11's bound of ⌈log₁₆ n⌉ + 2 per FFT); the row pointers, the alignment test
 // and D are formed where used, not held across the FFT. ptxas sm_90: 64 registers, no spills
 // (with the R0 = 8/16 arms of P0 and the last pass, or unrolled pair loops, 36–998 B).
-template <typename T, bool INNER, bool TWO = false> __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p) {
+// SPEC (with TWO: the backward's hyena_fftconv_bwd_a_2b_*, bwd_a_two): also writes the row's real
+// spectrum X[k], k = 0 … m (X[0] and X[m] real), as m + 1 float2 at spec + blockIdx.x·(m + 1).
+template <typename T, bool INNER, bool TWO = false, bool SPEC = false>
+__device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec = 0) {
     using namespace smfft;
     HYENA_DYN_SHARED(float, z);
     __shared__ float tw_re[HYENA_TW_PADDED], tw_im[HYENA_TW_PADDED];
@@ -1068,6 +1112,7 @@ template <typename T, bool INNER, bool TWO = false> __device__ __forceinline__ v
     // spilled 8 B in the 2-byte instances on sm_90.
     const bool vec = aligned2<T>(v) && aligned2<T>(pre) && aligned2<T>(post) && aligned2<T>(y) && (!INNER || aligned2<T>(row.at<T>(p.inner)));
     static_assert(!(TWO && INNER), "the two-block kernel has no inner store");
+    static_assert(!SPEC || TWO, "the spectrum store is the two-block kernel's");
     // The values the passes after the FFT use: held (the 128-register kernels), or formed again
     // where used in the two-block kernel, where each held value costs one of 64 registers.
     auto rows = [&]() {
@@ -1183,20 +1228,126 @@ template <typename T, bool INNER, bool TWO = false> __device__ __forceinline__ v
     // above it at 8K (docs/GPU_MODEL.md, "The in-register fused passes re-judged"): a compile-time
     // choice, so the plain kernel's code is unchanged.
     if constexpr (INNER) fused_pass_in_registers<16>(z, scratch, pl, in, tw, pair);
-    else if constexpr (TWO) {
-        if (threadIdx.x < pair_slots(pl)) {
-            const Pair pr = pair_of(threadIdx.x, pl);
-            fused_read_park<16, true>(z, pl, in, tw, pr);
-            auto op = [&](float2& zk, float2& zmk, unsigned k, float2 w, unsigned ik, unsigned imk) { pair(Buf<0>(), zk, zmk, k, w, ik, imk); };
-            for_each_pair<16, true, true>(z, pl, in, tw, pr, op);
-        }
-        __syncthreads();
-        // The inverse first pass (Ns = 1, no twiddle) of butterfly j: the points fused_store
-        // writes, out(16·j) ^ out(q), out = written_by(4, 0).
-        mid_passes<true>(z, 1, nullptr, pl, 0, in, written_by(4, 0), tw);
-    } else fused_pass<16, 1>(z, pl, in, tw, pair);
+    else if constexpr (SPEC) {
+        // The row's real spectrum to spec (k = m/2: one bin, xk last, the value bwd_rows parks
+        // there), a 32-bit bin index (B·C·(m + 1) < 2^32, ops::fftconv::bwd_two_blocks).
+        auto store_spec = [&](auto, float2& zk, float2& zmk, unsigned k, float2 w, unsigned, unsigned) {
+            float2 xk, xmk;
+            split(zk, zmk, w, k, &xk, &xmk);
+            float2* ws = reinterpret_cast<float2*>(spec);
+            const unsigned r = blockIdx.x * (m + 1);
+            ws[r + m - k] = xmk;
+            ws[r + k] = xk;
+        };
+        fused_pass_two_blocks(z, pl, in, tw, pair, store_spec);
+    } else if constexpr (TWO) fused_pass_two_blocks(z, pl, in, tw, pair);
+    else fused_pass<16, 1>(z, pl, in, tw, pair);
     const Layout last = mids<true>(z, 1, scratch, pl, tw);
     radix0([&](auto r) { fwd_last<decltype(r)::value>(z, pl, last, tw, L, rows().vec, out); });
+}
+
+// The backward's row outputs from G (bwd_rows, bwd_g_two): grad_v = (s + D·g) ⊙ pre, grad_pre =
+// (s + D·g) ⊙ v, with `inner` grad_post = grad_y ⊙ inner, and the partial sum of g·a for grad_D in
+// fp64 on the way (products of fp32 values are exact there; see bwd_reduce for the accuracy
+// argument). s[q] is point j + q·cnt of the inverse of G·conj(H) (fwd_last); `full`: every one in
+// range and the rows 2-element aligned. 2-byte storage with `full` (every butterfly but the one at
+// the row's end) issues the loads of each input for up to 4 points back to back, no bounds test, no
+// fence between them (up to 4 loads per input in flight instead of 1: 4·4 registers of packed pairs
+// for G's four inputs; all H = 8 at once spilled 4 B in the f16 instance on sm_90); f32 rows and the
+// row's end take the checked path, one point at a time (as the forward).
+template <typename T> struct BwdRowsG {
+    const T* v;
+    const T* pre;
+    const T* post;
+    const T* gy;
+    const T* inner;  // the forward's conv + D·a, or 0 (then no grad_post here)
+    T* gv;
+    T* gpre;
+    T* gpost;
+    float dd;
+};
+template <typename T, int H>
+__device__ __forceinline__ void bwd_out_g(const BwdRowsG<T>& r, unsigned j, unsigned cnt, const float2 (&s)[H], bool full, uint64_t L, bool vec, double& gd) {
+    using namespace smfft;
+    constexpr int GR = H < 4 ? H : 4;
+    typedef typename Vec2<T>::type V2;
+    if (sizeof(T) == 2 && full) {
+#pragma unroll
+        for (int q0 = 0; q0 < H; q0 += GR) {
+            V2 xv[GR], xg[GR], xp[GR], xq[GR], xz[GR];
+#pragma unroll
+            for (int i = 0; i < GR; ++i) {
+                const uint64_t t = 2 * (uint64_t)(j + (q0 + i) * cnt);
+                xv[i] = *reinterpret_cast<const V2*>(r.v + t);
+                xg[i] = *reinterpret_cast<const V2*>(r.gy + t);
+                if (r.pre) xp[i] = *reinterpret_cast<const V2*>(r.pre + t);
+                if (r.post) xq[i] = *reinterpret_cast<const V2*>(r.post + t);
+                if (r.inner) xz[i] = *reinterpret_cast<const V2*>(r.inner + t);
+            }
+#pragma unroll
+            for (int i = 0; i < GR; ++i) {
+                const int q = q0 + i;
+                const uint64_t t = 2 * (uint64_t)(j + q * cnt);
+                const float2 vt = make_float2(to_f32<T>(xv[i].x), to_f32<T>(xv[i].y));
+                const float2 pt2 = r.pre ? make_float2(to_f32<T>(xp[i].x), to_f32<T>(xp[i].y)) : make_float2(1.f, 1.f);
+                const float2 po2 = r.post ? make_float2(to_f32<T>(xq[i].x), to_f32<T>(xq[i].y)) : make_float2(1.f, 1.f);
+                const float g0 = to_f32<T>(xg[i].x) * po2.x, g1 = to_f32<T>(xg[i].y) * po2.y;
+                gd = fma((double)g0, (double)(vt.x * pt2.x), gd);
+                gd = fma((double)g1, (double)(vt.y * pt2.y), gd);
+                const float ga0 = s[q].x + r.dd * g0, ga1 = s[q].y + r.dd * g1;
+                V2 w;
+                w.x = from_f32<T>(ga0 * pt2.x);
+                w.y = from_f32<T>(ga1 * pt2.y);
+                *reinterpret_cast<V2*>(r.gv + t) = w;
+                if (r.gpre) {
+                    w.x = from_f32<T>(ga0 * vt.x);
+                    w.y = from_f32<T>(ga1 * vt.y);
+                    *reinterpret_cast<V2*>(r.gpre + t) = w;
+                }
+                if (r.inner) {  // grad_post = grad_y ⊙ inner (out_a's product, in that order)
+                    w.x = from_f32<T>(to_f32<T>(xz[i].x) * to_f32<T>(xg[i].x));
+                    w.y = from_f32<T>(to_f32<T>(xz[i].y) * to_f32<T>(xg[i].y));
+                    *reinterpret_cast<V2*>(r.gpost + t) = w;
+                }
+            }
+            fence_loads();
+        }
+        return;
+    }
+#pragma unroll
+    for (int q = 0; q < H; ++q) {
+        const uint64_t t = 2 * (uint64_t)(j + q * cnt);
+        if (t < L) {
+            const float2 vt = load2<T>(r.v, t, L, vec), gyt = load2<T>(r.gy, t, L, vec);
+            const float2 pt2 = r.pre ? load2<T>(r.pre, t, L, vec) : make_float2(1.f, 1.f);
+            const float2 po2 = r.post ? load2<T>(r.post, t, L, vec) : make_float2(1.f, 1.f);
+            const float g0 = gyt.x * po2.x, g1 = gyt.y * po2.y;
+            gd = fma((double)g0, (double)(vt.x * pt2.x), gd);  // t + 1 ≥ L: zero
+            gd = fma((double)g1, (double)(vt.y * pt2.y), gd);
+            const float ga0 = s[q].x + r.dd * g0, ga1 = s[q].y + r.dd * g1;
+            store2<T>(r.gv, t, L, vec, ga0 * pt2.x, ga1 * pt2.y);
+            if (r.gpre) store2<T>(r.gpre, t, L, vec, ga0 * vt.x, ga1 * vt.y);
+            if (r.inner) {
+                const float2 zt = load2<T>(r.inner, t, L, vec);
+                store2<T>(r.gpost, t, L, vec, zt.x * gyt.x, zt.y * gyt.y);
+            }
+        }
+        fence_loads();
+    }
+}
+
+// grad_D's part of one row (bwd_rows, bwd_g_two): the threads' fp64 sums added in a fixed shuffle
+// order per warp, then the warps' sums in order by thread 0, into ws_d[blockIdx.x] (deterministic).
+// All threads call it; red holds a double per warp.
+__device__ inline void store_row_sum(double gd, double* red, uint64_t ws_d) {
+    for (int o = 16; o > 0; o /= 2) gd += __shfl_down_sync(0xffffffffu, gd, o);
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = gd;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double s = 0.0;
+        for (unsigned w = 0; w < (blockDim.x + 31) / 32; ++w) s += red[w];
+        reinterpret_cast<float*>(ws_d)[blockIdx.x] = (float)s;
+    }
 }
 
 // Threads per block of the backward kernels are at most this (bwd_reduce's tree).
@@ -1286,83 +1437,12 @@ template <typename T, bool A> __device__ __forceinline__ void bwd_rows(const Hye
             zk = z1;
         }
     };
-    // Outputs from G (the correlation: grad_v, grad_pre) and from A (the convolution: grad_post),
-    // G first; the partial sum of g·a for grad_D in fp64 on the way (products of fp32 values are
-    // exact there; see bwd_reduce for the accuracy argument).
+    // Outputs from G (the correlation: grad_v, grad_pre; bwd_out_g) and from A (the convolution:
+    // grad_post), G first; the partial sum of g·a for grad_D on the way.
     double gd = 0.0;
     typedef typename Vec2<T>::type V2;
-    // s[q] is point j + q·cnt of the result (q < H, fwd_last); `full`: every one in range and the
-    // rows 2-element aligned. 2-byte storage with `full` (every butterfly but the one at the row's
-    // end) issues the loads of each input for up to 4 points back to back, no bounds test, no fence
-    // between them (up to 4 loads per input in flight instead of 1: 4·4 registers of packed pairs
-    // for G's four inputs; all H = 8 at once spilled 4 B in the f16 instance on sm_90); f32 rows
-    // and the row's end take the checked path, one point at a time (as the forward).
-    auto out_g = [&](unsigned j, unsigned cnt, const auto& s, bool full) {
-        constexpr int H = sizeof(s) / sizeof(float2), GR = H < 4 ? H : 4;
-        if (sizeof(T) == 2 && full) {
-#pragma unroll
-            for (int q0 = 0; q0 < H; q0 += GR) {
-                V2 xv[GR], xg[GR], xp[GR], xq[GR], xz[GR];
-#pragma unroll
-                for (int i = 0; i < GR; ++i) {
-                    const uint64_t t = 2 * (uint64_t)(j + (q0 + i) * cnt);
-                    xv[i] = *reinterpret_cast<const V2*>(v + t);
-                    xg[i] = *reinterpret_cast<const V2*>(gy + t);
-                    if (pre) xp[i] = *reinterpret_cast<const V2*>(pre + t);
-                    if (post) xq[i] = *reinterpret_cast<const V2*>(post + t);
-                    if (inner) xz[i] = *reinterpret_cast<const V2*>(inner + t);
-                }
-#pragma unroll
-                for (int i = 0; i < GR; ++i) {
-                    const int q = q0 + i;
-                    const uint64_t t = 2 * (uint64_t)(j + q * cnt);
-                    const float2 vt = make_float2(to_f32<T>(xv[i].x), to_f32<T>(xv[i].y));
-                    const float2 pt2 = pre ? make_float2(to_f32<T>(xp[i].x), to_f32<T>(xp[i].y)) : make_float2(1.f, 1.f);
-                    const float2 po2 = post ? make_float2(to_f32<T>(xq[i].x), to_f32<T>(xq[i].y)) : make_float2(1.f, 1.f);
-                    const float g0 = to_f32<T>(xg[i].x) * po2.x, g1 = to_f32<T>(xg[i].y) * po2.y;
-                    gd = fma((double)g0, (double)(vt.x * pt2.x), gd);
-                    gd = fma((double)g1, (double)(vt.y * pt2.y), gd);
-                    const float ga0 = s[q].x + dd * g0, ga1 = s[q].y + dd * g1;
-                    V2 w;
-                    w.x = from_f32<T>(ga0 * pt2.x);
-                    w.y = from_f32<T>(ga1 * pt2.y);
-                    *reinterpret_cast<V2*>(gv_out + t) = w;
-                    if (gpre) {
-                        w.x = from_f32<T>(ga0 * vt.x);
-                        w.y = from_f32<T>(ga1 * vt.y);
-                        *reinterpret_cast<V2*>(gpre + t) = w;
-                    }
-                    if (inner) {  // grad_post = grad_y ⊙ inner (out_a's product, in that order)
-                        w.x = from_f32<T>(to_f32<T>(xz[i].x) * to_f32<T>(xg[i].x));
-                        w.y = from_f32<T>(to_f32<T>(xz[i].y) * to_f32<T>(xg[i].y));
-                        *reinterpret_cast<V2*>(gpost + t) = w;
-                    }
-                }
-                fence_loads();
-            }
-            return;
-        }
-#pragma unroll
-        for (int q = 0; q < H; ++q) {
-            const uint64_t t = 2 * (uint64_t)(j + q * cnt);
-            if (t < L) {
-                const float2 vt = load2<T>(v, t, L, vec), gyt = load2<T>(gy, t, L, vec);
-                const float2 pt2 = pre ? load2<T>(pre, t, L, vec) : make_float2(1.f, 1.f);
-                const float2 po2 = post ? load2<T>(post, t, L, vec) : make_float2(1.f, 1.f);
-                const float g0 = gyt.x * po2.x, g1 = gyt.y * po2.y;
-                gd = fma((double)g0, (double)(vt.x * pt2.x), gd);  // t + 1 ≥ L: zero
-                gd = fma((double)g1, (double)(vt.y * pt2.y), gd);
-                const float ga0 = s[q].x + dd * g0, ga1 = s[q].y + dd * g1;
-                store2<T>(gv_out, t, L, vec, ga0 * pt2.x, ga1 * pt2.y);
-                if (gpre) store2<T>(gpre, t, L, vec, ga0 * vt.x, ga1 * vt.y);
-                if (inner) {
-                    const float2 zt = load2<T>(inner, t, L, vec);
-                    store2<T>(gpost, t, L, vec, zt.x * gyt.x, zt.y * gyt.y);
-                }
-            }
-            fence_loads();
-        }
-    };
+    const BwdRowsG<T> rg = {v, pre, post, gy, inner, gv_out, gpre, gpost, dd};
+    auto out_g = [&](unsigned j, unsigned cnt, const auto& s, bool full) { bwd_out_g<T>(rg, j, cnt, s, full, L, vec, gd); };
     // grad_post = grad_y ⊙ (conv + D·a) from A (the same two paths; 3 inputs).
     auto out_a = [&](unsigned j, unsigned cnt, const auto& s, bool full) {
         constexpr int H = sizeof(s) / sizeof(float2), GR = H < 4 ? H : 4;
@@ -1431,15 +1511,90 @@ template <typename T, bool A> __device__ __forceinline__ void bwd_rows(const Hye
         fwd_last<decltype(r)::value>(zg, pl, last, tw, L, vec, out_g);
         if (A && gpost) fwd_last<decltype(r)::value>(za, pl, last, tw, L, vec, out_a);
     });
-    // Warp sums in a fixed shuffle order, then the warps' sums in order by thread 0.
-    for (int o = 16; o > 0; o /= 2) gd += __shfl_down_sync(0xffffffffu, gd, o);
-    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = gd;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        double s = 0.0;
-        for (unsigned w = 0; w < (blockDim.x + 31) / 32; ++w) s += red[w];
-        reinterpret_cast<float*>(p.ws_d)[blockIdx.x] = (float)s;
+    store_row_sum(gd, red, p.ws_d);
+}
+
+// Backward of the two-block shapes (ops::fftconv::bwd_two_blocks: 2-byte storage, a post gate and
+// no `inner`, the shapes of the forward's two-block kernel: 4K < L ≤ 8K among them) in two
+// launches of one spectrum each, 64 registers on sm_90: two 512-thread blocks per SM (32 warps)
+// where bwd_rows' two spectra (8n bytes of shared) and 128 registers hold one block (16 warps).
+//   hyena_fftconv_bwd_a_2b_* (bwd_a_two): the forward's two-block kernel on a = pre ⊙ v with
+//     grad_y as its post gate and grad_post as its output: grad_post = grad_y ⊙ (h ∗ a + D·a) (out_a's
+//     value); and A = FFT(a), bins 0 … m, into the row's ws (fwd's SPEC store).
+//   hyena_fftconv_bwd_g_2b_* (bwd_g_two): on g = grad_y ⊙ post, per bin pair: A from ws, ws =
+//     G·conj(A) in its place, G·conj(H) folded back and inverted: grad_v, grad_pre and the row's
+//     g·a (ws_d) by bwd_out_g, as bwd_rows. The reduce is unchanged.
+// Cost over bwd_rows: A's bins written and read back (8(m + 1) bytes each way per row: 64 KiB at
+// L = 8K, DRAM unless L2 still holds them) and v, pre read by both kernels; the same arithmetic
+// per point as bwd_rows otherwise (ws the same values: split's X[0], X[m] are real, bin m/2 holds
+// X[m/2] from xk in both).
+template <typename T> __device__ __forceinline__ void bwd_a_two(const HyenaFftConvBwdParams p) {
+    const HyenaFftConvFwdParams f = {p.v, p.pre, p.grad_y, p.hf, p.d, p.grad_post, 0, p.b, p.c, p.l, p.log2n};
+    fwd<T, false, true, true>(f, p.ws);
+}
+template <typename T> __device__ __forceinline__ void bwd_g_two(const HyenaFftConvBwdParams p) {
+    using namespace smfft;
+    HYENA_DYN_SHARED(float, z);
+    __shared__ float tw_re[HYENA_TW_PADDED], tw_im[HYENA_TW_PADDED];
+    __shared__ double red[HYENA_FFTCONV_MAX_BLOCK / 32];
+    const Plan pl = make_plan((unsigned)p.log2n - 1);
+    check_shape(pl.M, 1);
+    if (pl.rL != 4 || mid_scratch_floats(pl) != 0 || (pl.r0 != 1 && pl.r0 != 2)) __trap();  // bwd_two_blocks
+    const unsigned m = pl.m;
+    const uint64_t L = p.l;
+    if ((uint64_t)m < L) __trap();  // n ≥ 2L (fwd_p0, fwd_last)
+    // The row pointers, D and the alignment test formed where used (as fwd's two-block kernel: a
+    // value held across the FFT costs one of 64 registers; so does the row's offset, formed again
+    // from blockIdx.x: with RowOf held the kernel spilled 52 B).
+    auto rows = [&]() {
+        const RowOf row = row_of(p.b, p.c, L);
+        return BwdRowsG<T>{row.at<const T>(p.v), row.at<const T>(p.pre), row.at<const T>(p.post), row.at<const T>(p.grad_y), nullptr,
+                           row.at<T>(p.grad_v), row.at<T>(p.grad_pre), nullptr, to_f32<T>(reinterpret_cast<const T*>(p.d)[row.ch])};
+    };
+    auto aligned = [](const BwdRowsG<T>& r) {
+        return aligned2<T>(r.v) && aligned2<T>(r.pre) && aligned2<T>(r.post) && aligned2<T>(r.gy) && aligned2<T>(r.gv) && aligned2<T>(r.gpre);
+    };
+    load_tw(tw_re, tw_im);  // read first after P0's barrier
+    const Tw tw = {tw_re, tw_im};
+    auto keep = [](unsigned, float2, bool) {};
+    {
+        const BwdRowsG<T> r = rows();
+        const bool vec = aligned(r);
+        with_r0_small(pl.r0, [&](auto rr) { fwd_p0<decltype(rr)::value, T, true>(z, pl, r.gy, r.post, L, vec, keep); });
     }
+    __syncthreads();
+    const Layout in = mids<false>(z, 1, nullptr, pl, tw);
+    // Split G, the row's ws from A to G·conj(A) (bins k and m − k; k = 0: G[0], G[m]), fold
+    // G·conj(H).
+    // 32-bit bin indices (B·C·(m + 1) < 2^32, bwd_two_blocks), as fwd's SPEC store.
+    auto correlate = [&](auto, float2& zk, float2& zmk, unsigned k, float2 w, unsigned, unsigned) {
+        float2 gk, gmk;
+        split(zk, zmk, w, k, &gk, &gmk);
+        float2* ws = reinterpret_cast<float2*>(p.ws);
+        const unsigned r = blockIdx.x * (m + 1);
+        const float2 ak = ws[r + k], amk = ws[r + m - k];
+        ws[r + m - k] = cmul(gmk, conjf2(amk));
+        ws[r + k] = cmul(gk, conjf2(ak));  // k = m/2: one bin, this value (bwd_rows stores only it)
+    };
+    auto pair = [&](auto, float2& zk, float2& zmk, unsigned k, float2 w, unsigned, unsigned) {
+        float2 gk, gmk;
+        split(zk, zmk, w, k, &gk, &gmk);
+        const float2* hf = reinterpret_cast<const float2*>(p.hf);
+        const unsigned h = blockIdx.x / (unsigned)p.b * (m + 1);
+        float2 z1, z2;
+        fold(cmul(gk, conjf2(hf[h + k])), cmul(gmk, conjf2(hf[h + m - k])), w, k, &z1, &z2);
+        zmk = z2;
+        zk = z1;
+    };
+    fused_pass_two_blocks(z, pl, in, tw, pair, correlate);
+    const Layout last = mids<true>(z, 1, nullptr, pl, tw);
+    double gd = 0.0;
+    auto out = [&](unsigned j, unsigned cnt, const auto& s, bool full) {
+        const BwdRowsG<T> r = rows();
+        bwd_out_g<T>(r, j, cnt, s, full, L, aligned(r), gd);
+    };
+    with_r0_small(pl.r0, [&](auto r) { fwd_last<decltype(r)::value>(z, pl, last, tw, L, aligned(rows()), out); });
+    store_row_sum(gd, red, p.ws_d);
 }
 
 // ---- Radix-2 FFTs of the reduce and of the multi-pass path, and their twiddle table -------------
@@ -2505,6 +2660,10 @@ extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftc
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_g_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__nv_bfloat16, false>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__half, true>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_g_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__half, false>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_a_2b_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_a_two<__nv_bfloat16>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_a_2b_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_a_two<__half>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_g_2b_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_g_two<__nv_bfloat16>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_g_2b_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_g_two<__half>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_reduce_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<float>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_reduce_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__nv_bfloat16>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_reduce_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__half>(p); }
@@ -2557,6 +2716,10 @@ CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_g_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_g_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_a_2b_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_a_2b_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_g_2b_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_g_2b_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_f16);

@@ -142,7 +142,12 @@ typedef struct HyenaFftConvFwdParams {
  * inverted; hyena_fftconv_bwd_g_* with inner and grad_post: no A * H and no inverse FFT of A), the row's spectrum G * conj(A)
  * (n/2 + 1 float2) into ws and its sum g.a into ws_d. Then hyena_fftconv_bwd_reduce_{...}: one
  * block per channel, n/2 float2 of shared memory: sums ws over b in order, inverse FFT -> grad_h,
- * and ws_d -> grad_D (deterministic, no atomics). pre/post/grad_pre/grad_post: 0 when absent. */
+ * and ws_d -> grad_D (deterministic, no atomics). pre/post/grad_pre/grad_post: 0 when absent.
+ * The two-block shapes (ops::fftconv::bwd_two_blocks: 2-byte storage, post given, no inner) take
+ * two row kernels of one spectrum each instead of hyena_fftconv_bwd_*: hyena_fftconv_bwd_a_2b_*
+ * (grad_post, and A = FFT(a), n/2 + 1 float2, into the row's ws), then hyena_fftconv_bwd_g_2b_*
+ * (ws = G * conj(A) in place, grad_v, grad_pre, ws_d); ws indexed with 32 bits there
+ * (B * C * (n/2 + 1) < 2^32). */
 typedef struct HyenaFftConvBwdParams {
     uint64_t v;         /* const T*, [B, C, L] */
     uint64_t pre;       /* const T*, [B, C, L], or 0 */

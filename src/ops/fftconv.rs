@@ -255,6 +255,16 @@ fn fwd_two_blocks(n: usize) -> bool {
     matches!(rest - 4 * mids, 1 | 2)
 }
 
+/// Whether the backward of an `n`-point row takes the two-block kernels (`hyena_fftconv_bwd_a_2b_*`
+/// then `hyena_fftconv_bwd_g_2b_*`, one spectrum each, 64 registers on sm_90: two 512-thread
+/// blocks per SM where `hyena_fftconv_bwd_*` holds one): the forward's two-block shapes
+/// ([`fwd_two_blocks`]), 2-byte storage, a post gate (A's kernel writes grad_post), no `inner`
+/// (with it the G-only kernel needs no transform of a), and a workspace of `rows`·(n/2 + 1) bins
+/// that 32-bit indices address (the kernels index it so, to fit 64 registers).
+fn bwd_two_blocks<T: DeviceScalar>(n: usize, rows: usize, post: bool, inner: bool) -> bool {
+    T::DTYPE.size() == 2 && post && !inner && fwd_two_blocks(n) && rows.checked_mul(n / 2 + 1).is_some_and(|b| b <= u32::MAX as usize)
+}
+
 /// [`check_shared`] for `dynamic` bytes on top of the kernels' static shared memory; returns the
 /// dynamic bytes.
 fn check_shared_dyn(dev: &Arc<dyn Device>, kernel: &str, dynamic: usize) -> Result<u32> {
@@ -831,16 +841,26 @@ pub fn gated_fftconv_bwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
     }
     let m = n / 2;
     let block = bwd_block_for(n);
-    // Without `inner`, A·H inverted for grad_post (the kernel of the first version; without a post
-    // gate the model puts it below the G-only kernel's estimate at 4K–8K, docs/GPU_MODEL.md);
-    // with it, the G-only kernel (grad_post = grad_y ⊙ inner).
-    let rows_name = if inner.is_none() { format!("hyena_fftconv_bwd_{sfx}") } else { format!("hyena_fftconv_bwd_g_{sfx}") };
-    let red_name = format!("hyena_fftconv_bwd_reduce_{sfx}");
-    // Two spectra (+ the static twiddle table and reduction buffer).
-    let rows_shared = check_shared_dyn(dev, &rows_name, 16 * m)?;
-    let red_shared = check_shared_dyn(dev, &red_name, 8 * m)?;
     // B·C ≤ B·C·L, which fits.
     let rows = bs * c;
+    let two = bwd_two_blocks::<T>(n, rows, post.is_some(), inner.is_some());
+    // Without `inner`, A·H inverted for grad_post (the kernel of the first version; without a post
+    // gate the model puts it below the G-only kernel's estimate at 4K–8K, docs/GPU_MODEL.md);
+    // with it, the G-only kernel (grad_post = grad_y ⊙ inner). The two-block shapes: two kernels
+    // of one spectrum each, A's kernel first (it leaves A in the workspace for G's).
+    let rows_names = if two {
+        vec![format!("hyena_fftconv_bwd_a_2b_{sfx}"), format!("hyena_fftconv_bwd_g_2b_{sfx}")]
+    } else if inner.is_none() {
+        vec![format!("hyena_fftconv_bwd_{sfx}")]
+    } else {
+        vec![format!("hyena_fftconv_bwd_g_{sfx}")]
+    };
+    let red_name = format!("hyena_fftconv_bwd_reduce_{sfx}");
+    // Two spectra (+ the static twiddle table and reduction buffer); the two-block kernels one
+    // each, A's with a = pre ⊙ v beside it (the forward's two-block kernel).
+    let rows_dyn = |i: usize| if !two { 16 * m } else if i == 0 { 4 * n + (4 * l).next_multiple_of(16) } else { 4 * n };
+    let rows_shared = rows_names.iter().enumerate().map(|(i, k)| check_shared_dyn(dev, k, rows_dyn(i))).collect::<Result<Vec<_>>>()?;
+    let red_shared = check_shared_dyn(dev, &red_name, 8 * m)?;
     let ws = DeviceBuffer::<f32>::alloc(dev, mul3(2, rows, m + 1, "gated_fftconv_bwd workspace")?)?;
     let ws_d = DeviceBuffer::<f32>::alloc(dev, rows)?;
     let p = HyenaFftConvBwdParams {
@@ -863,13 +883,15 @@ pub fn gated_fftconv_bwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
         l: l as u64,
         log2n: n.trailing_zeros() as u64,
     };
-    // SAFETY (both launches): the views checked above (lengths for (B, C, L), device, alignment,
+    // SAFETY (every launch): the views checked above (lengths for (B, C, L), device, alignment,
     // outputs overlapping nothing), borrowed for this call (outputs exclusively), and the
     // workspaces ws, ws_d sized above, owned until the launches are queued (their frees are
     // stream-ordered after them, see `crate::device`).
     if rows > 0 {
-        let cfg = LaunchConfig { grid: (grid(rows, "gated_fftconv_bwd")?, 1, 1), block: (block, 1, 1), shared_bytes: rows_shared };
-        unsafe { launch(dev, &rows_name, cfg, &p) }?;
+        for (name, &shared) in rows_names.iter().zip(&rows_shared) {
+            let cfg = LaunchConfig { grid: (grid(rows, "gated_fftconv_bwd")?, 1, 1), block: (block, 1, 1), shared_bytes: shared };
+            unsafe { launch(dev, name, cfg, &p) }?;
+        }
     }
     let cfg = LaunchConfig { grid: (grid(c, "gated_fftconv_bwd")?, 1, 1), block: (block, 1, 1), shared_bytes: red_shared };
     unsafe { launch(dev, &red_name, cfg, &p) }?;
@@ -891,6 +913,22 @@ mod tests {
         }
         assert_eq!(fft_size(16).unwrap(), 32);
         assert_eq!(fft_size(17).unwrap(), 64);
+    }
+
+    /// The two-block backward: the forward's two-block shapes, 2-byte storage, a post gate, no
+    /// `inner`, and a workspace the kernels' 32-bit bin indices reach (B·C·(n/2 + 1) ≤ 2^32 − 1).
+    #[test]
+    fn the_two_block_backward_takes_the_forward_shapes_with_a_post_gate_and_32_bit_bin_indices() {
+        use half::{bf16, f16};
+        let n = fft_size(8192).unwrap();
+        assert!(bwd_two_blocks::<bf16>(n, 768, true, false) && bwd_two_blocks::<f16>(n, 768, true, false));
+        assert!(!bwd_two_blocks::<f32>(n, 768, true, false));
+        assert!(!bwd_two_blocks::<bf16>(n, 768, false, false), "no post gate");
+        assert!(!bwd_two_blocks::<bf16>(n, 768, true, true), "inner given");
+        assert!(!bwd_two_blocks::<bf16>(fft_size(4096).unwrap(), 768, true, false), "a radix-16 first pass");
+        let most = u32::MAX as usize / (n / 2 + 1);
+        assert!(bwd_two_blocks::<bf16>(n, most, true, false) && !bwd_two_blocks::<bf16>(n, most + 1, true, false));
+        assert!(!bwd_two_blocks::<bf16>(n, usize::MAX, true, false));
     }
 
     /// The two-block forward's shapes: m = n/2 = 2^M with the kernel plan's first radix 2 or 4

@@ -138,11 +138,18 @@ fn gated_fftconv_bwd_f32_matches_cpu() {
 /// `fwd_last` on both buffers since branch bwd10): R0 = 8 (L = 100, 2048), 16 (255, 4096: H = 8
 /// low points, the output hook's two groups of 4), 2 (6000: the checked path at the row's end);
 /// odd L and odd row offsets (255, B·C rows of odd length) take the checked path, L = 33 without gates.
+/// The two-block kernels (`bwd_a_2b` then `bwd_g_2b`, the workspace carrying A between them; with
+/// gates, L ≤ 64, 256 < L ≤ 1K, 4K < L ≤ 8K): L = 40, 1000, 1001 (odd rows: the checked path), 6000,
+/// and 8192 at B = 2 (the reduce over two rows' spectra).
 #[test]
 fn gated_fftconv_bwd_bf16_matches_cpu() {
     for dev in common::devices() {
         check_gated_bwd::<bf16>(&dev, 2, 2, 100, true, 700);
-        for (i, &(l, bs, c)) in [(255usize, 1usize, 2usize), (2048, 1, 1), (4096, 1, 1), (6000, 1, 1)].iter().enumerate() {
+        for (i, &(l, bs, c)) in
+            [(255usize, 1usize, 2usize), (2048, 1, 1), (4096, 1, 1), (6000, 1, 1), (40, 2, 2), (1000, 2, 2), (1001, 1, 2), (8192, 2, 1)]
+                .iter()
+                .enumerate()
+        {
             check_gated_bwd::<bf16>(&dev, bs, c, l, true, 710 + i as u64);
             check_gated_bwd::<f16>(&dev, bs, c, l, true, 720 + i as u64);
         }

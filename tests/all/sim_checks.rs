@@ -85,17 +85,9 @@ fn sampled_fftconv_counters_scale_to_the_full_run() {
 ///   accesses count 2 wavefronts per request, so this also asks for 4-byte shared accesses).
 #[test]
 fn fftconv_smem_kernels_meet_the_structural_bounds() {
-    use hyena_kernels::device::sim::{LaunchCounters, SimDevice};
+    use hyena_kernels::device::sim::SimDevice;
     let sim = std::sync::Arc::new(SimDevice::new());
-    let table = |log2n: u32| -> u64 {
-        (1..=log2n).map(|e| (1u64 << (e - 1)).min(64) + if e >= 8 { (1u64 << (e - 7)).min(64) } else { 0 }).sum()
-    };
-    let check = |k: &LaunchCounters, log2n: u32, ffts: u64, extra_barriers: u64| {
-        let bar_bound = ffts * (log2n.div_ceil(4) as u64 + 2) + extra_barriers;
-        let (barriers, wf) = twiddles_from_table(k, log2n, table(log2n));
-        assert!(barriers <= bar_bound as f64, "{}: {barriers} barriers per block (bound {bar_bound})", k.kernel);
-        assert!(wf <= 1.15, "{}: {wf} wavefronts per shared request ({:?})", k.kernel, k.shared);
-    };
+    let check = smem_structural_check;
     for l in [100usize, 2048, 8192] {
         let log2n = (2 * l).next_power_of_two().trailing_zeros();
         let ks = fftconv_fwd_bwd_counters(&sim, l, None);
@@ -115,6 +107,43 @@ fn fftconv_smem_kernels_meet_the_structural_bounds() {
         // folded sum from shared memory (2 barriers where a conv's fused pass has none of its own):
         // ⌈log16 n⌉ + 4.
         check(find("hyena_fftconv_bwd_reduce_f32"), log2n, 1, 2);
+    }
+}
+
+/// The bounds of `fftconv_smem_kernels_meet_the_structural_bounds` for one launch `k` of an
+/// n = 2^log2n row kernel holding `ffts` FFTs: barriers per block ≤ ffts·(⌈log16 n⌉ + 2) +
+/// `extra_barriers`, sin/cos per block at most the table's entries, no division/exp/log/sqrt, and
+/// ≤ 1.15 shared wavefronts per request.
+fn smem_structural_check(k: &hyena_kernels::device::sim::LaunchCounters, log2n: u32, ffts: u64, extra_barriers: u64) {
+    let table = (1..=log2n).map(|e| (1u64 << (e - 1)).min(64) + if e >= 8 { (1u64 << (e - 7)).min(64) } else { 0 }).sum();
+    let bar_bound = ffts * (log2n.div_ceil(4) as u64 + 2) + extra_barriers;
+    let (barriers, wf) = twiddles_from_table(k, log2n, table);
+    assert!(barriers <= bar_bound as f64, "{}: {barriers} barriers per block (bound {bar_bound})", k.kernel);
+    assert!(wf <= 1.15, "{}: {wf} wavefronts per shared request ({:?})", k.kernel, k.shared);
+}
+
+/// The two-block kernels (2-byte storage, 64 registers on sm_90; `ops::fftconv` takes them at
+/// 256 < L ≤ 1K and 4K < L ≤ 8K among other shapes) under the same bounds, bf16, B = C = 1: the
+/// forward (2 FFTs), the backward's A kernel (the forward's code with A's bins stored: 2) and G
+/// kernel (2, + 1 for grad_D's block sum through shared memory), and the batch reduce after them
+/// (1 + 2, as above); no sin/cos in any (the table is copied, `load_tw`).
+#[test]
+fn fftconv_two_block_kernels_meet_the_structural_bounds() {
+    use hyena_kernels::device::sim::SimDevice;
+    let sim = std::sync::Arc::new(SimDevice::new());
+    for l in [1000usize, 8192] {
+        let log2n = (2 * l).next_power_of_two().trailing_zeros();
+        let ks = fftconv_fwd_bwd_counters_of(&sim, l, None, half::bf16::from_f32);
+        let find = |name: &str| ks.iter().find(|k| k.kernel == name).unwrap_or_else(|| panic!("{name} not launched at L={l}: {ks:?}"));
+        for (name, ffts, extra) in [
+            ("hyena_fftconv_fwd_2b_bf16", 2, 0),
+            ("hyena_fftconv_bwd_a_2b_bf16", 2, 0),
+            ("hyena_fftconv_bwd_g_2b_bf16", 2, 1),
+            ("hyena_fftconv_bwd_reduce_bf16", 1, 2),
+        ] {
+            assert_eq!(find(name).math.sincos, 0, "{name} L={l}: {:?}", find(name).math);
+            smem_structural_check(find(name), log2n, ffts, extra);
+        }
     }
 }
 
@@ -161,15 +190,25 @@ fn fftconv_fwd_dram_bytes_stay_near_the_bytes_that_must_move() {
 /// `l`, gates on, inputs a fixed pattern), in launch order; `sample`: blocks counted per uniform
 /// launch (the outputs are then not computed).
 pub(crate) fn fftconv_fwd_bwd_counters(sim: &std::sync::Arc<hyena_kernels::device::sim::SimDevice>, l: usize, sample: Option<u32>) -> Vec<hyena_kernels::device::sim::LaunchCounters> {
+    fftconv_fwd_bwd_counters_of(sim, l, sample, |x: f32| x)
+}
+
+/// `fftconv_fwd_bwd_counters` in storage type `T` (the pattern converted by `from`).
+pub(crate) fn fftconv_fwd_bwd_counters_of<T: hyena_kernels::device::DeviceScalar>(
+    sim: &std::sync::Arc<hyena_kernels::device::sim::SimDevice>,
+    l: usize,
+    sample: Option<u32>,
+    from: impl Fn(f32) -> T,
+) -> Vec<hyena_kernels::device::sim::LaunchCounters> {
     use hyena_kernels::device::{Device, DeviceBuffer};
     use hyena_kernels::ops::fftconv::{gated_fftconv_bwd, gated_fftconv_fwd, GatedConvGradViews};
     use std::sync::Arc;
     let dev: Arc<dyn Device> = sim.clone();
-    let x: Vec<f32> = (0..l).map(|i| ((i * 37) % 11) as f32 * 0.1 - 0.5).collect();
+    let x: Vec<T> = (0..l).map(|i| from(((i * 37) % 11) as f32 * 0.1 - 0.5)).collect();
     let dx = DeviceBuffer::from_host(&dev, &x).unwrap();
-    let dd = DeviceBuffer::from_host(&dev, &[0.5f32]).unwrap();
-    let mut outs: Vec<DeviceBuffer<f32>> = (0..5).map(|_| DeviceBuffer::<f32>::alloc(&dev, l).unwrap()).collect();
-    let mut gd = DeviceBuffer::<f32>::alloc(&dev, 1).unwrap();
+    let dd = DeviceBuffer::from_host(&dev, &[from(0.5)]).unwrap();
+    let mut outs: Vec<DeviceBuffer<T>> = (0..5).map(|_| DeviceBuffer::<T>::alloc(&dev, l).unwrap()).collect();
+    let mut gd = DeviceBuffer::<T>::alloc(&dev, 1).unwrap();
     sim.set_block_sample(sample);
     sim.set_counters(true);
     gated_fftconv_fwd(&dev, &dx, &dd, &dx, Some(dx.as_view()), Some(dx.as_view()), 1, 1, l, &mut outs[0]).unwrap();

@@ -156,6 +156,10 @@ fn fftconv_smem_kernels_keep_16_warps_per_sm_up_to_8k() {
             // The two-block forward (64 registers on sm_90, 2026-12-05), which ops::fftconv takes at
             // 4K < L ≤ 8K among other shapes: two 512-thread blocks at 8K.
             ("hyena_fftconv_fwd_2b_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16), if l == 8192 { 32 } else { 16 }),
+            // The backward's two-block kernels (2026-12-05), the same shapes: A's (the forward's
+            // kernel with A's spectrum stored) and G's (one spectrum, no a).
+            ("hyena_fftconv_bwd_a_2b_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16), if l == 8192 { 32 } else { 16 }),
+            ("hyena_fftconv_bwd_g_2b_bf16", (n / 32).clamp(32, 512), 4 * n, if l == 8192 { 32 } else { 16 }),
         ] {
             let res = hyena_kernels::kernels::resources_of(kernel, "sm_90").unwrap_or_else(|| panic!("no ptxas report for {kernel}"));
             let o = occupancy(&SM90, threads, res.registers, res.static_smem, dyn_smem).unwrap();
