@@ -57,6 +57,8 @@
 // The two-block shapes (2-byte storage, 4K < L ≤ 8K among them) split the row kernel in two of one
 // spectrum each (bwd_a_two, bwd_g_two: 64 registers, two blocks per SM), A's bins carried through
 // the workspace: + 16(n/2 + 1) bytes per row of traffic for twice the resident warps.
+// At m = 2^13 (4K < L ≤ 8K, 2-byte storage) every kernel of the path is also built with its length
+// at compile time (the *_m13 kernels, HYENA_FFTCONV_MC_TWO).
 //
 // ---- Multi-pass (four-step) path: L > 16384 forward, L > 8192 backward, L ≤ 2^20 ----------------
 // A full complex FFT of n = n1·n2 points in global memory (n2 = 4096: radix-16 row passes only;
@@ -807,11 +809,12 @@ __device__ inline void fwd_last(const float* z, const smfft::Plan& pl, smfft::La
 // block of 1024 threads at m = 16384 (its 128 KiB spectrum). The kernel is latency-bound at these
 // occupancies (docs/GPU_MODEL.md).
 #define HYENA_FFTCONV_FILTER_BLOCK 1024
-template <typename T> __device__ __forceinline__ void filter(const HyenaFftFilterParams p) {
+template <typename T, unsigned MC = 0> __device__ __forceinline__ void filter(const HyenaFftFilterParams p) {
     using namespace smfft;
     HYENA_DYN_SHARED(float, z);
     __shared__ float tw_re[HYENA_TW_PADDED], tw_im[HYENA_TW_PADDED];
-    const Plan pl = make_plan((unsigned)p.log2n - 1);
+    if (MC != 0 && (unsigned)p.log2n - 1 != MC) __trap();  // MC as fwd's
+    const Plan pl = make_plan(MC != 0 ? MC : (unsigned)p.log2n - 1);
     check_shape(pl.M, 1);
     const unsigned m = pl.m;
     const uint64_t L = p.l;
@@ -1083,12 +1086,15 @@ template <typename T> struct FwdRows {
 // (with the R0 = 8/16 arms of P0 and the last pass, or unrolled pair loops, 36–998 B).
 // SPEC (with TWO: the backward's hyena_fftconv_bwd_a_2b_*, bwd_a_two): also writes the row's real
 // spectrum X[k], k = 0 … m (X[0] and X[m] real), as m + 1 float2 at spec + blockIdx.x·(m + 1).
-template <typename T, bool INNER, bool TWO = false, bool SPEC = false>
+// MC (the *_m13 kernels): log2 m at compile time (the launch must match: a trap otherwise), so the
+// plan, the layouts, the pass loops and the second plane's offset m are constants (see MC_TWO).
+template <typename T, bool INNER, bool TWO = false, bool SPEC = false, unsigned MC = 0>
 __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec = 0) {
     using namespace smfft;
     HYENA_DYN_SHARED(float, z);
     __shared__ float tw_re[HYENA_TW_PADDED], tw_im[HYENA_TW_PADDED];
-    const Plan pl = make_plan((unsigned)p.log2n - 1);
+    if (MC != 0 && (unsigned)p.log2n - 1 != MC) __trap();
+    const Plan pl = make_plan(MC != 0 ? MC : (unsigned)p.log2n - 1);
     check_shape(pl.M, 1);
     if (pl.rL != 4) __trap();  // m ≥ 16: the one fused pass below
     const unsigned m = pl.m;
@@ -1528,16 +1534,17 @@ template <typename T, bool A> __device__ __forceinline__ void bwd_rows(const Hye
 // L = 8K, DRAM unless L2 still holds them) and v, pre read by both kernels; the same arithmetic
 // per point as bwd_rows otherwise (ws the same values: split's X[0], X[m] are real, bin m/2 holds
 // X[m/2] from xk in both).
-template <typename T> __device__ __forceinline__ void bwd_a_two(const HyenaFftConvBwdParams p) {
+template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_a_two(const HyenaFftConvBwdParams p) {
     const HyenaFftConvFwdParams f = {p.v, p.pre, p.grad_y, p.hf, p.d, p.grad_post, 0, p.b, p.c, p.l, p.log2n};
-    fwd<T, false, true, true>(f, p.ws);
+    fwd<T, false, true, true, MC>(f, p.ws);
 }
-template <typename T> __device__ __forceinline__ void bwd_g_two(const HyenaFftConvBwdParams p) {
+template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_g_two(const HyenaFftConvBwdParams p) {
     using namespace smfft;
     HYENA_DYN_SHARED(float, z);
     __shared__ float tw_re[HYENA_TW_PADDED], tw_im[HYENA_TW_PADDED];
     __shared__ double red[HYENA_FFTCONV_MAX_BLOCK / 32];
-    const Plan pl = make_plan((unsigned)p.log2n - 1);
+    if (MC != 0 && (unsigned)p.log2n - 1 != MC) __trap();  // MC as fwd's
+    const Plan pl = make_plan(MC != 0 ? MC : (unsigned)p.log2n - 1);
     check_shape(pl.M, 1);
     if (pl.rL != 4 || mid_scratch_floats(pl) != 0 || (pl.r0 != 1 && pl.r0 != 2)) __trap();  // bwd_two_blocks
     const unsigned m = pl.m;
@@ -1828,11 +1835,12 @@ template <int R> __device__ inline void reduce_first_pass(float* buf, const smff
 // Σ|g·a| at L = 8192), rounded once to fp32 in ws_d, then the B row sums in fp64 and one rounding
 // on store: ≈ 2 ulps whatever B·L. The spectra are summed over B in fp64 too (one rounding per
 // bin), so grad_h = IFFT(Σ_b G·conj(A)) carries only the FFTs' O(u·log2 n) error.
-template <typename T> __device__ inline void bwd_reduce(const HyenaFftConvBwdParams p) {
+template <typename T, unsigned MC = 0> __device__ inline void bwd_reduce(const HyenaFftConvBwdParams p) {
     using namespace smfft;
     HYENA_DYN_SHARED(float, z);  // m complex as two float planes
     __shared__ float tw_re[HYENA_TW_PADDED], tw_im[HYENA_TW_PADDED];
-    const Plan pl = make_plan((unsigned)p.log2n - 1);
+    if (MC != 0 && (unsigned)p.log2n - 1 != MC) __trap();  // MC as fwd's
+    const Plan pl = make_plan(MC != 0 ? MC : (unsigned)p.log2n - 1);
     const unsigned m = pl.m;
     // One butterfly per thread in every pass (ops::fftconv: blockDim = clamp(m/16, 32, 512), m ≤ 8192).
     if (pl.M < 1 || pl.M > 13 || (m >> pl.rL) > blockDim.x || (m >> 4) > blockDim.x) __trap();
@@ -2643,6 +2651,13 @@ template <typename T, bool REG> __device__ inline void long_grad_in(const HyenaF
 
 }  // namespace hyena_fftconv
 
+// log2 m of the kernels built for one row length at compile time (the `*_m13` kernels, 2-byte
+// storage, 4K < L ≤ 8K: the paper's 8K rows; ops::fftconv::MC_TWO): make_plan folds to constants, so
+// do the layouts, the pass loops' trip counts, the twiddle-table offsets and the second plane's
+// offset m (an immediate in the shared-memory accesses). The generic kernels serve the other n.
+#define HYENA_FFTCONV_MC_TWO 13
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_FILTER_BLOCK) hyena_fftconv_filter_m13_bf16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__nv_bfloat16, HYENA_FFTCONV_MC_TWO>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_FILTER_BLOCK) hyena_fftconv_filter_m13_f16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__half, HYENA_FFTCONV_MC_TWO>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_FILTER_BLOCK) hyena_fftconv_filter_f32(const HyenaFftFilterParams p) { hyena_fftconv::filter<float>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_FILTER_BLOCK) hyena_fftconv_filter_bf16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__nv_bfloat16>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_FILTER_BLOCK) hyena_fftconv_filter_f16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__half>(p); }
@@ -2660,10 +2675,20 @@ extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftc
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_g_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__nv_bfloat16, false>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__half, true>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_g_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__half, false>(p); }
+// The two-block kernels at m = 2^13 (4K < L ≤ 8K: the paper's 8K rows), log2 m at compile time
+// (MC_TWO; ops::fftconv picks them by n): the generic ones above serve the other two-block shapes.
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_fwd_2b_m13_bf16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__nv_bfloat16, false, true, false, HYENA_FFTCONV_MC_TWO>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_fwd_2b_m13_f16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__half, false, true, false, HYENA_FFTCONV_MC_TWO>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_a_2b_m13_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_a_two<__nv_bfloat16, HYENA_FFTCONV_MC_TWO>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_a_2b_m13_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_a_two<__half, HYENA_FFTCONV_MC_TWO>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_g_2b_m13_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_g_two<__nv_bfloat16, HYENA_FFTCONV_MC_TWO>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_g_2b_m13_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_g_two<__half, HYENA_FFTCONV_MC_TWO>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_a_2b_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_a_two<__nv_bfloat16>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_a_2b_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_a_two<__half>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_g_2b_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_g_two<__nv_bfloat16>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_g_2b_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_g_two<__half>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_reduce_m13_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__nv_bfloat16, HYENA_FFTCONV_MC_TWO>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_reduce_m13_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__half, HYENA_FFTCONV_MC_TWO>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_reduce_f32(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<float>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_reduce_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__nv_bfloat16>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_reduce_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__half>(p); }
@@ -2699,6 +2724,10 @@ extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK) hyena_fftcon
 
 // Every block of these kernels does the same work (one channel, or one (channel, batch) row, of
 // the same length): the simulator may count a sample of blocks and scale (SimDevice::set_block_sample).
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_m13_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_m13_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_m13_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_m13_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_f16);
@@ -2716,6 +2745,12 @@ CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_g_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_g_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_2b_m13_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_2b_m13_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_a_2b_m13_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_a_2b_m13_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_g_2b_m13_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_g_2b_m13_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_a_2b_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_a_2b_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_g_2b_bf16);

@@ -255,6 +255,22 @@ fn fwd_two_blocks(n: usize) -> bool {
     matches!(rest - 4 * mids, 1 | 2)
 }
 
+/// log2(n/2) of the 2-byte kernels built for it at compile time (`HYENA_FFTCONV_MC_TWO`: the
+/// `*_m13_*` kernels — the two-block forward and backward, the filter spectrum and the batch
+/// reduce — at 4K < L ≤ 8K): the plan, the layouts, the pass loops and the second plane's offset
+/// are constants there (docs/GPU_MODEL.md).
+const MC_TWO: u32 = 13;
+
+/// The infix of the 2-byte kernels' names for an `n`-point row: `_m13` at n = 2^14 (the kernels
+/// specialised to it, [`MC_TWO`]), else none (the generic ones).
+fn two_block_infix(n: usize) -> &'static str {
+    if n.trailing_zeros() == MC_TWO + 1 {
+        "_m13"
+    } else {
+        ""
+    }
+}
+
 /// Whether the backward of an `n`-point row takes the two-block kernels (`hyena_fftconv_bwd_a_2b_*`
 /// then `hyena_fftconv_bwd_g_2b_*`, one spectrum each, 64 registers on sm_90: two 512-thread
 /// blocks per SM where `hyena_fftconv_bwd_*` holds one): the forward's two-block shapes
@@ -311,7 +327,7 @@ pub fn fftconv_filter<'a, 'h, T: DeviceScalar>(
         // exclusively, lengths checked above, not overlapping (checked).
         return unsafe { long_filter(dev, sfx, h.addr(), hf.addr(), c, l, n) };
     }
-    let name = format!("hyena_fftconv_filter_{sfx}");
+    let name = format!("hyena_fftconv_filter{}_{sfx}", if T::DTYPE.size() == 2 { two_block_infix(n) } else { "" });
     let shared = check_shared_dyn(dev, &name, 4 * n)?;
     let p = HyenaFftFilterParams {
         h: h.addr(),
@@ -600,7 +616,7 @@ pub fn gated_fftconv_fwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
     let name = if inner != 0 {
         format!("hyena_fftconv_fwd_inner_{sfx}")
     } else if T::DTYPE.size() == 2 && fwd_two_blocks(n) {
-        format!("hyena_fftconv_fwd_2b_{sfx}")
+        format!("hyena_fftconv_fwd_2b{}_{sfx}", two_block_infix(n))
     } else {
         format!("hyena_fftconv_fwd_{sfx}")
     };
@@ -849,13 +865,14 @@ pub fn gated_fftconv_bwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
     // with it, the G-only kernel (grad_post = grad_y ⊙ inner). The two-block shapes: two kernels
     // of one spectrum each, A's kernel first (it leaves A in the workspace for G's).
     let rows_names = if two {
-        vec![format!("hyena_fftconv_bwd_a_2b_{sfx}"), format!("hyena_fftconv_bwd_g_2b_{sfx}")]
+        let mc = two_block_infix(n);
+        vec![format!("hyena_fftconv_bwd_a_2b{mc}_{sfx}"), format!("hyena_fftconv_bwd_g_2b{mc}_{sfx}")]
     } else if inner.is_none() {
         vec![format!("hyena_fftconv_bwd_{sfx}")]
     } else {
         vec![format!("hyena_fftconv_bwd_g_{sfx}")]
     };
-    let red_name = format!("hyena_fftconv_bwd_reduce_{sfx}");
+    let red_name = format!("hyena_fftconv_bwd_reduce{}_{sfx}", if T::DTYPE.size() == 2 { two_block_infix(n) } else { "" });
     // Two spectra (+ the static twiddle table and reduction buffer); the two-block kernels one
     // each, A's with a = pre ⊙ v beside it (the forward's two-block kernel).
     let rows_dyn = |i: usize| if !two { 16 * m } else if i == 0 { 4 * n + (4 * l).next_multiple_of(16) } else { 4 * n };
@@ -929,6 +946,13 @@ mod tests {
         let most = u32::MAX as usize / (n / 2 + 1);
         assert!(bwd_two_blocks::<bf16>(n, most, true, false) && !bwd_two_blocks::<bf16>(n, most + 1, true, false));
         assert!(!bwd_two_blocks::<bf16>(n, usize::MAX, true, false));
+        // The kernels built for m = 2^13 take exactly 4K < L ≤ 8K; the generic ones the rest.
+        for l in [4097, 6000, 8192] {
+            assert_eq!(two_block_infix(fft_size(l).unwrap()), "_m13", "L = {l}");
+        }
+        for l in [40, 1000, 4096, 8193] {
+            assert_eq!(two_block_infix(fft_size(l).unwrap()), "", "L = {l}");
+        }
     }
 
     /// The two-block forward's shapes: m = n/2 = 2^M with the kernel plan's first radix 2 or 4

@@ -77,7 +77,8 @@ fn gated_fftconv_fwd_bf16_f16_match_cpu() {
         // Branch fwd10: 1002 (B = 2: row 1 starts 4-byte but not 16-byte aligned), 8192 (radix 2,
         // two middle passes: the B = 16 target's shape, B = 2), 16384 (radix 4, v and pre read
         // again in the last pass: no room for a). 1000, 1002, 6000 and 8192 take the two-block kernel
-        // (fwd_2b: radix 2 or 4 first, no parked pass).
+        // (fwd_2b: radix 2 or 4 first, no parked pass; 6000 and 8192 the one built for m = 2^13,
+        // fwd_2b_m13).
         for (i, &(l, bs, c)) in [(3, 2, 2), (255, 1, 2), (1000, 1, 1), (1002, 2, 1), (2048, 1, 1), (6000, 1, 1), (8192, 2, 1), (16384, 1, 1)]
             .iter()
             .enumerate()
@@ -139,8 +140,8 @@ fn gated_fftconv_bwd_f32_matches_cpu() {
 /// low points, the output hook's two groups of 4), 2 (6000: the checked path at the row's end);
 /// odd L and odd row offsets (255, B·C rows of odd length) take the checked path, L = 33 without gates.
 /// The two-block kernels (`bwd_a_2b` then `bwd_g_2b`, the workspace carrying A between them; with
-/// gates, L ≤ 64, 256 < L ≤ 1K, 4K < L ≤ 8K): L = 40, 1000, 1001 (odd rows: the checked path), 6000,
-/// and 8192 at B = 2 (the reduce over two rows' spectra).
+/// gates, L ≤ 64, 256 < L ≤ 1K, 4K < L ≤ 8K): L = 40, 1000, 1001 (odd rows: the checked path), and
+/// the `_m13` kernels (4K < L ≤ 8K) at 6000 and at 8192 with B = 2 (the reduce over two rows' spectra).
 #[test]
 fn gated_fftconv_bwd_bf16_matches_cpu() {
     for dev in common::devices() {

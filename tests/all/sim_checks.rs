@@ -126,7 +126,8 @@ fn smem_structural_check(k: &hyena_kernels::device::sim::LaunchCounters, log2n: 
 /// 256 < L ≤ 1K and 4K < L ≤ 8K among other shapes) under the same bounds, bf16, B = C = 1: the
 /// forward (2 FFTs), the backward's A kernel (the forward's code with A's bins stored: 2) and G
 /// kernel (2, + 1 for grad_D's block sum through shared memory), and the batch reduce after them
-/// (1 + 2, as above); no sin/cos in any (the table is copied, `load_tw`).
+/// (1 + 2, as above) and the filter spectrum (1); no sin/cos in any (the table is copied,
+/// `load_tw`). L = 1000 runs the generic kernels, L = 8192 those built for m = 2^13 (`*_m13_*`).
 #[test]
 fn fftconv_two_block_kernels_meet_the_structural_bounds() {
     use hyena_kernels::device::sim::SimDevice;
@@ -135,14 +136,17 @@ fn fftconv_two_block_kernels_meet_the_structural_bounds() {
         let log2n = (2 * l).next_power_of_two().trailing_zeros();
         let ks = fftconv_fwd_bwd_counters_of(&sim, l, None, half::bf16::from_f32);
         let find = |name: &str| ks.iter().find(|k| k.kernel == name).unwrap_or_else(|| panic!("{name} not launched at L={l}: {ks:?}"));
+        // At 4K < L ≤ 8K the kernels specialised to m = 2^13 (`_m13`), else the generic ones.
+        let mc = if l == 8192 { "_m13" } else { "" };
         for (name, ffts, extra) in [
-            ("hyena_fftconv_fwd_2b_bf16", 2, 0),
-            ("hyena_fftconv_bwd_a_2b_bf16", 2, 0),
-            ("hyena_fftconv_bwd_g_2b_bf16", 2, 1),
-            ("hyena_fftconv_bwd_reduce_bf16", 1, 2),
+            (format!("hyena_fftconv_fwd_2b{mc}_bf16"), 2, 0),
+            (format!("hyena_fftconv_bwd_a_2b{mc}_bf16"), 2, 0),
+            (format!("hyena_fftconv_bwd_g_2b{mc}_bf16"), 2, 1),
+            (format!("hyena_fftconv_bwd_reduce{mc}_bf16"), 1, 2),
+            (format!("hyena_fftconv_filter{mc}_bf16"), 1, 0),
         ] {
-            assert_eq!(find(name).math.sincos, 0, "{name} L={l}: {:?}", find(name).math);
-            smem_structural_check(find(name), log2n, ffts, extra);
+            assert_eq!(find(&name).math.sincos, 0, "{name} L={l}: {:?}", find(&name).math);
+            smem_structural_check(find(&name), log2n, ffts, extra);
         }
     }
 }

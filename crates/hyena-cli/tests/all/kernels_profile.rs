@@ -160,6 +160,12 @@ fn fftconv_smem_kernels_keep_16_warps_per_sm_up_to_8k() {
             // kernel with A's spectrum stored) and G's (one spectrum, no a).
             ("hyena_fftconv_bwd_a_2b_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16), if l == 8192 { 32 } else { 16 }),
             ("hyena_fftconv_bwd_g_2b_bf16", (n / 32).clamp(32, 512), 4 * n, if l == 8192 { 32 } else { 16 }),
+            // The same three, the reduce and the filter spectrum built for m = 2^13 (the 8K rows).
+            ("hyena_fftconv_bwd_reduce_m13_bf16", (n / 32).clamp(32, 512), 4 * n, two_block_warps),
+            ("hyena_fftconv_filter_m13_bf16", (n / 32).clamp(32, 1024), 4 * n, two_block_warps),
+            ("hyena_fftconv_fwd_2b_m13_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16), if l == 8192 { 32 } else { 16 }),
+            ("hyena_fftconv_bwd_a_2b_m13_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16), if l == 8192 { 32 } else { 16 }),
+            ("hyena_fftconv_bwd_g_2b_m13_bf16", (n / 32).clamp(32, 512), 4 * n, if l == 8192 { 32 } else { 16 }),
         ] {
             let res = hyena_kernels::kernels::resources_of(kernel, "sm_90").unwrap_or_else(|| panic!("no ptxas report for {kernel}"));
             let o = occupancy(&SM90, threads, res.registers, res.static_smem, dyn_smem).unwrap();
