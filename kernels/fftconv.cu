@@ -1571,9 +1571,9 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_g_two
     }
     __syncthreads();
     const Layout in = mids<false>(z, 1, nullptr, pl, tw);
-    // Split G, the row's ws from A to G·conj(A) (bins k and m − k; k = 0: G[0], G[m]), fold
-    // G·conj(H).
-    // 32-bit bin indices (B·C·(m + 1) < 2^32, bwd_two_blocks), as fwd's SPEC store.
+    // The first walk splits G and turns the row's ws from A into G·conj(A) (bins k and m − k; k =
+    // 0: G[0], G[m]); the second splits G again and folds G·conj(H) back. 32-bit bin indices of ws
+    // and hf (B·C·(m + 1) < 2^32, bwd_two_blocks), as fwd's SPEC store.
     auto correlate = [&](auto, float2& zk, float2& zmk, unsigned k, float2 w, unsigned, unsigned) {
         float2 gk, gmk;
         split(zk, zmk, w, k, &gk, &gmk);
