@@ -57,8 +57,8 @@
 // The two-block shapes (2-byte storage, 4K < L ≤ 8K among them) split the row kernel in two of one
 // spectrum each (bwd_a_two, bwd_g_two: 64 registers, two blocks per SM), A's bins carried through
 // the workspace: + 16(n/2 + 1) bytes per row of traffic for twice the resident warps.
-// At m = 2^13 (4K < L ≤ 8K, 2-byte storage) every kernel of the path is also built with its length
-// at compile time (the *_m13 kernels, HYENA_FFTCONV_MC_TWO).
+// At m = 2^13 (4K < L ≤ 8K) and 2^12 (2K < L ≤ 4K), 2-byte storage, the path's kernels are also
+// built with their length at compile time (the *_m13 and *_m12 kernels, HYENA_FFTCONV_MC_TWO/_4K).
 //
 // ---- Multi-pass (four-step) path: L > 16384 forward, L > 8192 backward, L ≤ 2^20 ----------------
 // A full complex FFT of n = n1·n2 points in global memory (n2 = 4096: radix-16 row passes only;
@@ -1379,12 +1379,13 @@ __device__ inline void store_row_sum(double gd, double* red, uint64_t ws_d) {
 // R0/2 low points of a butterfly are loaded, the zero half of the padded a and g is never read or
 // multiplied, and 2-byte rows issue a butterfly's loads back to back) and its last pass
 // (fwd_last: only the outputs t < L are computed), with the backward's own output hook.
-template <typename T, bool A> __device__ __forceinline__ void bwd_rows(const HyenaFftConvBwdParams p) {
+template <typename T, bool A, unsigned MC = 0> __device__ __forceinline__ void bwd_rows(const HyenaFftConvBwdParams p) {
     using namespace smfft;
     HYENA_DYN_SHARED(float, za);
     __shared__ float tw_re[HYENA_TW_PADDED], tw_im[HYENA_TW_PADDED];
     __shared__ double red[HYENA_FFTCONV_MAX_BLOCK / 32];
-    const Plan pl = make_plan((unsigned)p.log2n - 1);
+    if (MC != 0 && (unsigned)p.log2n - 1 != MC) __trap();  // MC as fwd's
+    const Plan pl = make_plan(MC != 0 ? MC : (unsigned)p.log2n - 1);
     check_shape(pl.M, 2);
     const unsigned m = pl.m;
     const uint64_t L = p.l;
@@ -2651,11 +2652,22 @@ template <typename T, bool REG> __device__ inline void long_grad_in(const HyenaF
 
 }  // namespace hyena_fftconv
 
-// log2 m of the kernels built for one row length at compile time (the `*_m13` kernels, 2-byte
-// storage, 4K < L ≤ 8K: the paper's 8K rows; ops::fftconv::MC_TWO): make_plan folds to constants, so
-// do the layouts, the pass loops' trip counts, the twiddle-table offsets and the second plane's
-// offset m (an immediate in the shared-memory accesses). The generic kernels serve the other n.
+// log2 m of the kernels built for one row length at compile time (2-byte storage; ops::fftconv::
+// fixed_length_infix): the `*_m13` kernels at 4K < L ≤ 8K (the paper's 8K rows: the two-block
+// kernels, the filter spectrum, the reduce), the `*_m12` ones at 2K < L ≤ 4K (the 128-register
+// forward and backward, the filter spectrum, the reduce). make_plan folds to constants, so do the
+// layouts, the pass loops' trip counts, the twiddle-table offsets and the second plane's offset m
+// (an immediate in the shared-memory accesses). The generic kernels serve the other n.
 #define HYENA_FFTCONV_MC_TWO 13
+#define HYENA_FFTCONV_MC_4K 12
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_FILTER_BLOCK) hyena_fftconv_filter_m12_bf16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__nv_bfloat16, HYENA_FFTCONV_MC_4K>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_FILTER_BLOCK) hyena_fftconv_filter_m12_f16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__half, HYENA_FFTCONV_MC_4K>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_fwd_m12_bf16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__nv_bfloat16, false, false, false, HYENA_FFTCONV_MC_4K>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_fwd_m12_f16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__half, false, false, false, HYENA_FFTCONV_MC_4K>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_m12_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__nv_bfloat16, true, HYENA_FFTCONV_MC_4K>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_m12_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__half, true, HYENA_FFTCONV_MC_4K>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_reduce_m12_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__nv_bfloat16, HYENA_FFTCONV_MC_4K>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_reduce_m12_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__half, HYENA_FFTCONV_MC_4K>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_FILTER_BLOCK) hyena_fftconv_filter_m13_bf16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__nv_bfloat16, HYENA_FFTCONV_MC_TWO>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_FILTER_BLOCK) hyena_fftconv_filter_m13_f16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__half, HYENA_FFTCONV_MC_TWO>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_FILTER_BLOCK) hyena_fftconv_filter_f32(const HyenaFftFilterParams p) { hyena_fftconv::filter<float>(p); }
@@ -2724,6 +2736,14 @@ extern "C" __global__ void __launch_bounds__(HYENA_LONG_COLS_BLOCK) hyena_fftcon
 
 // Every block of these kernels does the same work (one channel, or one (channel, batch) row, of
 // the same length): the simulator may count a sample of blocks and scale (SimDevice::set_block_sample).
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_m12_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_m12_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_m12_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_m12_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_m12_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_m12_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_m12_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_m12_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_m13_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_m13_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_m13_bf16);

@@ -147,8 +147,8 @@ typedef struct HyenaFftConvFwdParams {
  * two row kernels of one spectrum each instead of hyena_fftconv_bwd_*: hyena_fftconv_bwd_a_2b_*
  * (grad_post, and A = FFT(a), n/2 + 1 float2, into the row's ws), then hyena_fftconv_bwd_g_2b_*
  * (ws = G * conj(A) in place, grad_v, grad_pre, ws_d); ws indexed with 32 bits there
- * (B * C * (n/2 + 1) < 2^32). At n = 2^14 the 2-byte kernels of this path are the *_m13 ones
- * (the same parameters; built for that n, they trap on any other). */
+ * (B * C * (n/2 + 1) < 2^32). At n = 2^14 and 2^13 the 2-byte kernels of this path are the
+ * *_m13 and *_m12 ones (the same parameters; built for that n, they trap on any other). */
 typedef struct HyenaFftConvBwdParams {
     uint64_t v;         /* const T*, [B, C, L] */
     uint64_t pre;       /* const T*, [B, C, L], or 0 */

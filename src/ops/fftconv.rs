@@ -255,19 +255,28 @@ fn fwd_two_blocks(n: usize) -> bool {
     matches!(rest - 4 * mids, 1 | 2)
 }
 
-/// log2(n/2) of the 2-byte kernels built for it at compile time (`HYENA_FFTCONV_MC_TWO`: the
-/// `*_m13_*` kernels — the two-block forward and backward, the filter spectrum and the batch
-/// reduce — at 4K < L ≤ 8K): the plan, the layouts, the pass loops and the second plane's offset
-/// are constants there (docs/GPU_MODEL.md).
-const MC_TWO: u32 = 13;
+/// The infix of the 2-byte kernels' names for an `n`-point row where some are built for that n at
+/// compile time (`HYENA_FFTCONV_MC_TWO`, `HYENA_FFTCONV_MC_4K`: the plan, the layouts, the pass
+/// loops and the second plane's offset are constants there, docs/GPU_MODEL.md): `_m13` at n = 2^14
+/// (4K < L ≤ 8K: the two-block forward and backward, the filter spectrum, the batch reduce),
+/// `_m12` at n = 2^13 (2K < L ≤ 4K: the 128-register forward and backward, the filter spectrum,
+/// the batch reduce), else none (the generic kernels). [`fixed_kernel`] applies it.
+fn fixed_length_infix(n: usize) -> &'static str {
+    match n.trailing_zeros() {
+        14 => "_m13",
+        13 => "_m12",
+        _ => "",
+    }
+}
 
-/// The infix of the 2-byte kernels' names for an `n`-point row: `_m13` at n = 2^14 (the kernels
-/// specialised to it, [`MC_TWO`]), else none (the generic ones).
-fn two_block_infix(n: usize) -> &'static str {
-    if n.trailing_zeros() == MC_TWO + 1 {
-        "_m13"
+/// The kernel `{stem}{infix}_{sfx}` where 2-byte storage has one built for this `n`
+/// ([`fixed_length_infix`]; `built`: the infixes `stem` has), else `{stem}_{sfx}`.
+fn fixed_kernel<T: DeviceScalar>(stem: &str, n: usize, built: &[&str], sfx: &str) -> String {
+    let infix = fixed_length_infix(n);
+    if T::DTYPE.size() == 2 && built.contains(&infix) {
+        format!("{stem}{infix}_{sfx}")
     } else {
-        ""
+        format!("{stem}_{sfx}")
     }
 }
 
@@ -327,7 +336,7 @@ pub fn fftconv_filter<'a, 'h, T: DeviceScalar>(
         // exclusively, lengths checked above, not overlapping (checked).
         return unsafe { long_filter(dev, sfx, h.addr(), hf.addr(), c, l, n) };
     }
-    let name = format!("hyena_fftconv_filter{}_{sfx}", if T::DTYPE.size() == 2 { two_block_infix(n) } else { "" });
+    let name = fixed_kernel::<T>("hyena_fftconv_filter", n, &["_m13", "_m12"], sfx);
     let shared = check_shared_dyn(dev, &name, 4 * n)?;
     let p = HyenaFftFilterParams {
         h: h.addr(),
@@ -616,9 +625,9 @@ pub fn gated_fftconv_fwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
     let name = if inner != 0 {
         format!("hyena_fftconv_fwd_inner_{sfx}")
     } else if T::DTYPE.size() == 2 && fwd_two_blocks(n) {
-        format!("hyena_fftconv_fwd_2b{}_{sfx}", two_block_infix(n))
+        fixed_kernel::<T>("hyena_fftconv_fwd_2b", n, &["_m13"], sfx)
     } else {
-        format!("hyena_fftconv_fwd_{sfx}")
+        fixed_kernel::<T>("hyena_fftconv_fwd", n, &["_m12"], sfx)
     };
     // The spectrum (4n) and a = pre ⊙ v (4L), or, where the middle passes need scratch, the
     // scratch in a's place (the kernel then reads v and pre again at the end).
@@ -865,14 +874,13 @@ pub fn gated_fftconv_bwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
     // with it, the G-only kernel (grad_post = grad_y ⊙ inner). The two-block shapes: two kernels
     // of one spectrum each, A's kernel first (it leaves A in the workspace for G's).
     let rows_names = if two {
-        let mc = two_block_infix(n);
-        vec![format!("hyena_fftconv_bwd_a_2b{mc}_{sfx}"), format!("hyena_fftconv_bwd_g_2b{mc}_{sfx}")]
+        vec![fixed_kernel::<T>("hyena_fftconv_bwd_a_2b", n, &["_m13"], sfx), fixed_kernel::<T>("hyena_fftconv_bwd_g_2b", n, &["_m13"], sfx)]
     } else if inner.is_none() {
-        vec![format!("hyena_fftconv_bwd_{sfx}")]
+        vec![fixed_kernel::<T>("hyena_fftconv_bwd", n, &["_m12"], sfx)]
     } else {
         vec![format!("hyena_fftconv_bwd_g_{sfx}")]
     };
-    let red_name = format!("hyena_fftconv_bwd_reduce{}_{sfx}", if T::DTYPE.size() == 2 { two_block_infix(n) } else { "" });
+    let red_name = fixed_kernel::<T>("hyena_fftconv_bwd_reduce", n, &["_m13", "_m12"], sfx);
     // Two spectra (+ the static twiddle table and reduction buffer); the two-block kernels one
     // each, A's with a = pre ⊙ v beside it (the forward's two-block kernel).
     let rows_dyn = |i: usize| if !two { 16 * m } else if i == 0 { 4 * n + (4 * l).next_multiple_of(16) } else { 4 * n };
@@ -946,12 +954,19 @@ mod tests {
         let most = u32::MAX as usize / (n / 2 + 1);
         assert!(bwd_two_blocks::<bf16>(n, most, true, false) && !bwd_two_blocks::<bf16>(n, most + 1, true, false));
         assert!(!bwd_two_blocks::<bf16>(n, usize::MAX, true, false));
-        // The kernels built for m = 2^13 take exactly 4K < L ≤ 8K; the generic ones the rest.
+        // The kernels built for m = 2^13 take exactly 4K < L ≤ 8K, those for 2^12 2K < L ≤ 4K
+        // (2-byte storage, the stems built so); the generic ones the rest.
         for l in [4097, 6000, 8192] {
-            assert_eq!(two_block_infix(fft_size(l).unwrap()), "_m13", "L = {l}");
+            let n = fft_size(l).unwrap();
+            assert_eq!(fixed_kernel::<bf16>("k", n, &["_m13"], "bf16"), "k_m13_bf16", "L = {l}");
+            assert_eq!(fixed_kernel::<bf16>("k", n, &["_m12"], "bf16"), "k_bf16", "L = {l}");
+            assert_eq!(fixed_kernel::<f32>("k", n, &["_m13"], "f32"), "k_f32", "L = {l}");
         }
-        for l in [40, 1000, 4096, 8193] {
-            assert_eq!(two_block_infix(fft_size(l).unwrap()), "", "L = {l}");
+        for l in [2049, 4096] {
+            assert_eq!(fixed_kernel::<f16>("k", fft_size(l).unwrap(), &["_m13", "_m12"], "f16"), "k_m12_f16", "L = {l}");
+        }
+        for l in [40, 1000, 2048, 8193] {
+            assert_eq!(fixed_length_infix(fft_size(l).unwrap()), "", "L = {l}");
         }
     }
 

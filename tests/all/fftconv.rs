@@ -78,8 +78,9 @@ fn gated_fftconv_fwd_bf16_f16_match_cpu() {
         // two middle passes: the B = 16 target's shape, B = 2), 16384 (radix 4, v and pre read
         // again in the last pass: no room for a). 1000, 1002, 6000 and 8192 take the two-block kernel
         // (fwd_2b: radix 2 or 4 first, no parked pass; 6000 and 8192 the one built for m = 2^13,
-        // fwd_2b_m13).
-        for (i, &(l, bs, c)) in [(3, 2, 2), (255, 1, 2), (1000, 1, 1), (1002, 2, 1), (2048, 1, 1), (6000, 1, 1), (8192, 2, 1), (16384, 1, 1)]
+        // fwd_2b_m13); 4096 the 128-register kernel built for m = 2^12 (fwd_m12).
+        for (i, &(l, bs, c)) in
+            [(3, 2, 2), (255, 1, 2), (1000, 1, 1), (1002, 2, 1), (2048, 1, 1), (4096, 2, 1), (6000, 1, 1), (8192, 2, 1), (16384, 1, 1)]
             .iter()
             .enumerate()
         {

@@ -127,24 +127,30 @@ fn smem_structural_check(k: &hyena_kernels::device::sim::LaunchCounters, log2n: 
 /// forward (2 FFTs), the backward's A kernel (the forward's code with A's bins stored: 2) and G
 /// kernel (2, + 1 for grad_D's block sum through shared memory), and the batch reduce after them
 /// (1 + 2, as above) and the filter spectrum (1); no sin/cos in any (the table is copied,
-/// `load_tw`). L = 1000 runs the generic kernels, L = 8192 those built for m = 2^13 (`*_m13_*`).
+/// `load_tw`). L = 1000 runs the generic kernels, L = 8192 those built for m = 2^13 (`*_m13_*`),
+/// and L = 4096 the 128-register forward and backward (2 and 4 FFTs), reduce and filter spectrum
+/// built for m = 2^12 (`*_m12_*`).
 #[test]
 fn fftconv_two_block_kernels_meet_the_structural_bounds() {
     use hyena_kernels::device::sim::SimDevice;
     let sim = std::sync::Arc::new(SimDevice::new());
-    for l in [1000usize, 8192] {
+    for l in [1000usize, 4096, 8192] {
         let log2n = (2 * l).next_power_of_two().trailing_zeros();
         let ks = fftconv_fwd_bwd_counters_of(&sim, l, None, half::bf16::from_f32);
         let find = |name: &str| ks.iter().find(|k| k.kernel == name).unwrap_or_else(|| panic!("{name} not launched at L={l}: {ks:?}"));
-        // At 4K < L ≤ 8K the kernels specialised to m = 2^13 (`_m13`), else the generic ones.
-        let mc = if l == 8192 { "_m13" } else { "" };
-        for (name, ffts, extra) in [
-            (format!("hyena_fftconv_fwd_2b{mc}_bf16"), 2, 0),
-            (format!("hyena_fftconv_bwd_a_2b{mc}_bf16"), 2, 0),
-            (format!("hyena_fftconv_bwd_g_2b{mc}_bf16"), 2, 1),
+        // At 4K < L ≤ 8K the kernels built for m = 2^13 (`_m13`), at 2K < L ≤ 4K the 128-register
+        // forward and backward built for m = 2^12 (`_m12`, 2 and 4 FFTs), else the generic ones.
+        let two_block = vec![("hyena_fftconv_fwd_2b", 2, 0), ("hyena_fftconv_bwd_a_2b", 2, 0), ("hyena_fftconv_bwd_g_2b", 2, 1)];
+        let (mc, kernels) = match l {
+            8192 => ("_m13", two_block),
+            4096 => ("_m12", vec![("hyena_fftconv_fwd", 2, 0), ("hyena_fftconv_bwd", 4, 0)]),
+            _ => ("", two_block),
+        };
+        let named = kernels.iter().map(|&(k, f, e)| (format!("{k}{mc}_bf16"), f, e));
+        for (name, ffts, extra) in named.chain([
             (format!("hyena_fftconv_bwd_reduce{mc}_bf16"), 1, 2),
             (format!("hyena_fftconv_filter{mc}_bf16"), 1, 0),
-        ] {
+        ]) {
             assert_eq!(find(&name).math.sincos, 0, "{name} L={l}: {:?}", find(&name).math);
             smem_structural_check(find(&name), log2n, ffts, extra);
         }

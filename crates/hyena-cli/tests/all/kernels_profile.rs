@@ -160,6 +160,11 @@ fn fftconv_smem_kernels_keep_16_warps_per_sm_up_to_8k() {
             // kernel with A's spectrum stored) and G's (one spectrum, no a).
             ("hyena_fftconv_bwd_a_2b_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16), if l == 8192 { 32 } else { 16 }),
             ("hyena_fftconv_bwd_g_2b_bf16", (n / 32).clamp(32, 512), 4 * n, if l == 8192 { 32 } else { 16 }),
+            // The 4K rows' kernels built for m = 2^12 (128-register forward and backward).
+            ("hyena_fftconv_fwd_m12_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16), 16),
+            ("hyena_fftconv_bwd_m12_bf16", (n / 32).clamp(32, 512), 8 * n, 16),
+            ("hyena_fftconv_bwd_reduce_m12_bf16", (n / 32).clamp(32, 512), 4 * n, two_block_warps),
+            ("hyena_fftconv_filter_m12_bf16", (n / 32).clamp(32, 1024), 4 * n, two_block_warps),
             // The same three, the reduce and the filter spectrum built for m = 2^13 (the 8K rows).
             ("hyena_fftconv_bwd_reduce_m13_bf16", (n / 32).clamp(32, 512), 4 * n, two_block_warps),
             ("hyena_fftconv_filter_m13_bf16", (n / 32).clamp(32, 1024), 4 * n, two_block_warps),
