@@ -238,6 +238,17 @@ fn mid_scratch_bytes(n: usize) -> usize {
     if n / 32 > t { 128 * t } else { 0 }
 }
 
+/// Dynamic shared memory of the forward kernels (and the backward's A kernel, the forward's code)
+/// for `n`-point rows of length `l`: the spectrum (4n) and a = pre ⊙ v (4L), or, where the middle
+/// passes need scratch, the scratch in a's place (the kernel then reads v and pre again at the end).
+fn fwd_shared_bytes(n: usize, l: usize) -> usize {
+    4 * n
+        + match mid_scratch_bytes(n) {
+            0 => (4 * l).next_multiple_of(16),
+            s => s,
+        }
+}
+
 /// Whether the forward of an `n`-point row takes the two-block kernel (`hyena_fftconv_fwd_2b_*`,
 /// 2-byte storage, no `inner`): 64 registers on sm_90, so two 512-thread blocks (32 warps) per SM
 /// where the 128-register kernel holds one; the time model puts the forward latency-bound at 16
@@ -629,13 +640,7 @@ pub fn gated_fftconv_fwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
     } else {
         fixed_kernel::<T>("hyena_fftconv_fwd", n, &["_m12"], sfx)
     };
-    // The spectrum (4n) and a = pre ⊙ v (4L), or, where the middle passes need scratch, the
-    // scratch in a's place (the kernel then reads v and pre again at the end).
-    let extra = match mid_scratch_bytes(n) {
-        0 => (4 * l).next_multiple_of(16),
-        s => s,
-    };
-    let shared = check_shared_dyn(dev, &name, 4 * n + extra)?;
+    let shared = check_shared_dyn(dev, &name, fwd_shared_bytes(n, l))?;
     let p = HyenaFftConvFwdParams {
         v: v.addr(),
         pre: pre.as_ref().map_or(0, |x| x.addr()),
@@ -882,8 +887,8 @@ pub fn gated_fftconv_bwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
     };
     let red_name = fixed_kernel::<T>("hyena_fftconv_bwd_reduce", n, &["_m13", "_m12"], sfx);
     // Two spectra (+ the static twiddle table and reduction buffer); the two-block kernels one
-    // each, A's with a = pre ⊙ v beside it (the forward's two-block kernel).
-    let rows_dyn = |i: usize| if !two { 16 * m } else if i == 0 { 4 * n + (4 * l).next_multiple_of(16) } else { 4 * n };
+    // each, A's as the forward's (its code).
+    let rows_dyn = |i: usize| if !two { 16 * m } else if i == 0 { fwd_shared_bytes(n, l) } else { 4 * n };
     let rows_shared = rows_names.iter().enumerate().map(|(i, k)| check_shared_dyn(dev, k, rows_dyn(i))).collect::<Result<Vec<_>>>()?;
     let red_shared = check_shared_dyn(dev, &red_name, 8 * m)?;
     let ws = DeviceBuffer::<f32>::alloc(dev, mul3(2, rows, m + 1, "gated_fftconv_bwd workspace")?)?;
@@ -954,8 +959,13 @@ mod tests {
         let most = u32::MAX as usize / (n / 2 + 1);
         assert!(bwd_two_blocks::<bf16>(n, most, true, false) && !bwd_two_blocks::<bf16>(n, most + 1, true, false));
         assert!(!bwd_two_blocks::<bf16>(n, usize::MAX, true, false));
-        // The kernels built for m = 2^13 take exactly 4K < L ≤ 8K, those for 2^12 2K < L ≤ 4K
-        // (2-byte storage, the stems built so); the generic ones the rest.
+    }
+
+    /// The kernels built for m = 2^13 take exactly 4K < L ≤ 8K, those for 2^12 2K < L ≤ 4K (2-byte
+    /// storage, the stems built so); the generic ones the rest.
+    #[test]
+    fn kernels_built_for_one_length_serve_exactly_that_length_in_2_byte_storage() {
+        use half::{bf16, f16};
         for l in [4097, 6000, 8192] {
             let n = fft_size(l).unwrap();
             assert_eq!(fixed_kernel::<bf16>("k", n, &["_m13"], "bf16"), "k_m13_bf16", "L = {l}");
