@@ -234,6 +234,13 @@ __device__ inline Plan make_plan(unsigned M) {
     p.r0 = rest - 4 * p.mids;
     return p;
 }
+// The plan of a kernel launched for n = 2^log2n (m = n/2): make_plan(log2n − 1), or, for the
+// kernels built for one length (MC = log2 m ≠ 0: the *_m13 / *_m12 ones), make_plan(MC), which
+// folds to constants, after a trap on any other n.
+template <unsigned MC> __device__ __forceinline__ Plan plan_for(uint64_t log2n) {
+    if (MC != 0 && (unsigned)log2n - 1 != MC) __trap();
+    return make_plan(MC != 0 ? MC : (unsigned)log2n - 1);
+}
 
 // Twiddle table: fine part of N = 2^e at 2^(e−1) − 1 (e ≤ 7) or 63 + 64·(e − 7), coarse part (e ≥ 8)
 // at TW_FINE + 2^(e−7) − 2 (e ≤ 13) or TW_FINE + 62 + 64·(e − 13). Supports e ≤ 15, k < min(N/2, 4096).
@@ -813,8 +820,7 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void filter(co
     using namespace smfft;
     HYENA_DYN_SHARED(float, z);
     __shared__ float tw_re[HYENA_TW_PADDED], tw_im[HYENA_TW_PADDED];
-    if (MC != 0 && (unsigned)p.log2n - 1 != MC) __trap();  // MC as fwd's
-    const Plan pl = make_plan(MC != 0 ? MC : (unsigned)p.log2n - 1);
+    const Plan pl = plan_for<MC>(p.log2n);
     check_shape(pl.M, 1);
     const unsigned m = pl.m;
     const uint64_t L = p.l;
@@ -1086,15 +1092,14 @@ template <typename T> struct FwdRows {
 // (with the R0 = 8/16 arms of P0 and the last pass, or unrolled pair loops, 36–998 B).
 // SPEC (with TWO: the backward's hyena_fftconv_bwd_a_2b_*, bwd_a_two): also writes the row's real
 // spectrum X[k], k = 0 … m (X[0] and X[m] real), as m + 1 float2 at spec + blockIdx.x·(m + 1).
-// MC (the *_m13 kernels): log2 m at compile time (the launch must match: a trap otherwise), so the
-// plan, the layouts, the pass loops and the second plane's offset m are constants (see MC_TWO).
+// MC (the *_m13 / *_m12 kernels): log2 m at compile time (plan_for: a trap on any other launch), so
+// the plan, the layouts, the pass loops and the second plane's offset m are constants (see MC_TWO).
 template <typename T, bool INNER, bool TWO = false, bool SPEC = false, unsigned MC = 0>
 __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec = 0) {
     using namespace smfft;
     HYENA_DYN_SHARED(float, z);
     __shared__ float tw_re[HYENA_TW_PADDED], tw_im[HYENA_TW_PADDED];
-    if (MC != 0 && (unsigned)p.log2n - 1 != MC) __trap();
-    const Plan pl = make_plan(MC != 0 ? MC : (unsigned)p.log2n - 1);
+    const Plan pl = plan_for<MC>(p.log2n);
     check_shape(pl.M, 1);
     if (pl.rL != 4) __trap();  // m ≥ 16: the one fused pass below
     const unsigned m = pl.m;
@@ -1384,8 +1389,7 @@ template <typename T, bool A, unsigned MC = 0> __device__ __forceinline__ void b
     HYENA_DYN_SHARED(float, za);
     __shared__ float tw_re[HYENA_TW_PADDED], tw_im[HYENA_TW_PADDED];
     __shared__ double red[HYENA_FFTCONV_MAX_BLOCK / 32];
-    if (MC != 0 && (unsigned)p.log2n - 1 != MC) __trap();  // MC as fwd's
-    const Plan pl = make_plan(MC != 0 ? MC : (unsigned)p.log2n - 1);
+    const Plan pl = plan_for<MC>(p.log2n);
     check_shape(pl.M, 2);
     const unsigned m = pl.m;
     const uint64_t L = p.l;
@@ -1544,8 +1548,7 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_g_two
     HYENA_DYN_SHARED(float, z);
     __shared__ float tw_re[HYENA_TW_PADDED], tw_im[HYENA_TW_PADDED];
     __shared__ double red[HYENA_FFTCONV_MAX_BLOCK / 32];
-    if (MC != 0 && (unsigned)p.log2n - 1 != MC) __trap();  // MC as fwd's
-    const Plan pl = make_plan(MC != 0 ? MC : (unsigned)p.log2n - 1);
+    const Plan pl = plan_for<MC>(p.log2n);
     check_shape(pl.M, 1);
     if (pl.rL != 4 || mid_scratch_floats(pl) != 0 || (pl.r0 != 1 && pl.r0 != 2)) __trap();  // bwd_two_blocks
     const unsigned m = pl.m;
@@ -1840,8 +1843,7 @@ template <typename T, unsigned MC = 0> __device__ inline void bwd_reduce(const H
     using namespace smfft;
     HYENA_DYN_SHARED(float, z);  // m complex as two float planes
     __shared__ float tw_re[HYENA_TW_PADDED], tw_im[HYENA_TW_PADDED];
-    if (MC != 0 && (unsigned)p.log2n - 1 != MC) __trap();  // MC as fwd's
-    const Plan pl = make_plan(MC != 0 ? MC : (unsigned)p.log2n - 1);
+    const Plan pl = plan_for<MC>(p.log2n);
     const unsigned m = pl.m;
     // One butterfly per thread in every pass (ops::fftconv: blockDim = clamp(m/16, 32, 512), m ≤ 8192).
     if (pl.M < 1 || pl.M > 13 || (m >> pl.rL) > blockDim.x || (m >> 4) > blockDim.x) __trap();
