@@ -66,6 +66,45 @@ template <typename T> __device__ inline void store2(T* x, uint64_t t, uint64_t L
     if (t + 1 < L) x[t + 1] = from_f32<T>(b);
 }
 template <typename T> __device__ inline bool aligned2(const void* p) { return p == nullptr || (reinterpret_cast<uintptr_t>(p) % (2 * sizeof(T))) == 0; }
+
+/* 16 bytes of T, moved with one vector load/store when the address is 16-byte aligned. */
+template <typename T> struct alignas(16) Pack {
+    static const int W = 16 / (int)sizeof(T);
+    T v[16 / sizeof(T)];
+};
+__device__ inline bool aligned16(uint64_t addr) { return (addr & 15u) == 0; }
+
+/* out[i] = a[i]·b[i] for i < n (fp32 product, one rounding to T), i = tid, tid + stride, ...: 16
+ * bytes per load and store when a, b and out are 16-byte aligned (the tail element by element),
+ * else element by element. The gating forward (a launch's threads) and the two-block backward's
+ * grad_post = grad_y ⊙ inner (a block's threads over its row). */
+template <typename T>
+__device__ inline void mul_into(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out, uint64_t n, uint64_t tid, uint64_t stride) {
+    uint64_t done = 0;
+    if (aligned16(reinterpret_cast<uintptr_t>(a)) && aligned16(reinterpret_cast<uintptr_t>(b)) && aligned16(reinterpret_cast<uintptr_t>(out))) {
+        const int W = Pack<T>::W;
+        const uint64_t nv = n / W;
+        const Pack<T>* __restrict__ av = reinterpret_cast<const Pack<T>*>(a);
+        const Pack<T>* __restrict__ bv = reinterpret_cast<const Pack<T>*>(b);
+        Pack<T>* __restrict__ ov = reinterpret_cast<Pack<T>*>(out);
+        for (uint64_t i = tid; i < nv; i += stride) {
+            const Pack<T> x = av[i];
+            const Pack<T> y = bv[i];
+            Pack<T> z;
+#pragma unroll
+            for (int k = 0; k < W; ++k) z.v[k] = from_f32<T>(to_f32<T>(x.v[k]) * to_f32<T>(y.v[k]));
+            ov[i] = z;
+        }
+        done = nv * W;
+    }
+    /* The tail's body on a line of its own and the loop rolled (under W elements past the packs
+     * once every thread's pack is done): the time model reads a loop's copies by its lines'
+     * counts (docs/GPU_MODEL.md). */
+#pragma unroll 1
+    for (uint64_t i = done + tid; i < n; i += stride) {
+        out[i] = from_f32<T>(to_f32<T>(a[i]) * to_f32<T>(b[i]));
+    }
+}
 }  // namespace hyena
 
 #endif /* HYENA_COMMON_CUH */

@@ -56,7 +56,8 @@
 // bwd_reduce (one inverse FFT per channel) runs the same Stockham inverse passes.
 // The two-block shapes (2-byte storage, 4K < L ≤ 8K among them) split the row kernel in two of one
 // spectrum each (bwd_a_two, bwd_g_two: 64 registers, two blocks per SM), A's bins carried through
-// the workspace: + 16(n/2 + 1) bytes per row of traffic for twice the resident warps.
+// the workspace: + 16(n/2 + 1) bytes per row of traffic for twice the resident warps. Given the
+// forward's `inner` (the operator keeps it there), A's kernel is one FFT (bwd_a_spec).
 // At m = 2^13 (4K < L ≤ 8K) and 2^12 (2K < L ≤ 4K), 2-byte storage, the path's kernels are also
 // built with their length at compile time (the *_m13 and *_m12 kernels, HYENA_FFTCONV_MC_TWO/_4K).
 //
@@ -1067,10 +1068,38 @@ struct RowOf {
     uint64_t ch, off;
     template <typename P> __device__ P* at(uint64_t addr) const { return addr ? reinterpret_cast<P*>(addr) + off : nullptr; }
 };
-__device__ inline RowOf row_of(uint64_t B, uint64_t C, uint64_t L) {
-    const uint64_t ch = blockIdx.x / B, bi = blockIdx.x % B;
+__device__ inline RowOf row_of(uint64_t B, uint64_t C, uint64_t L, unsigned bx) {
+    const uint64_t ch = bx / B, bi = bx % B;
     return RowOf{ch, (bi * C + ch) * L};
 }
+__device__ inline RowOf row_of(uint64_t B, uint64_t C, uint64_t L) { return row_of(B, C, L, blockIdx.x); }
+// row_of from an opaque copy of blockIdx.x: the compiler forms the row again where this is called
+// instead of keeping the value of row_of's earlier call live in a register (the two-block
+// forward's `inner` kernels built for their length).
+// 32-bit division (B ≤ B·C = gridDim.x < 2^31): a few instructions where row_of's 64-bit one is a
+// call.
+__device__ inline RowOf row_of_again(uint64_t B, uint64_t C, uint64_t L) {
+    unsigned bx = blockIdx.x;
+#ifndef CUDASIM
+    asm("" : "+r"(bx));
+#endif
+    const unsigned b32 = (unsigned)B, ch = bx / b32, bi = bx - ch * b32;
+    return RowOf{ch, ((uint64_t)bi * C + ch) * L};
+}
+// The real spectrum bins X[k], X[m − k] of the bin pair (zk, zmk) of the row's packed m-point
+// spectrum (split; k = 0: X[0] and X[m], k = m/2: one bin, xk stored last, the value bwd_rows parks
+// there) into the row's m + 1 float2 at spec + blockIdx.x·(m + 1): a 32-bit bin index
+// (B·C·(m + 1) < 2^32, ops::fftconv::bwd_two_blocks). The backward's A kernels (fwd's SPEC store,
+// bwd_a_spec).
+__device__ __forceinline__ void store_spectrum(uint64_t spec, unsigned m, float2 zk, float2 zmk, float2 w, unsigned k) {
+    float2 xk, xmk;
+    split(zk, zmk, w, k, &xk, &xmk);
+    float2* ws = reinterpret_cast<float2*>(spec);
+    const unsigned r = blockIdx.x * (m + 1);
+    ws[r + m - k] = xmk;
+    ws[r + k] = xk;
+}
+
 // The row pointers, the alignment test and D of the forward's passes after the FFT.
 template <typename T> struct FwdRows {
     const T* v;
@@ -1079,9 +1108,10 @@ template <typename T> struct FwdRows {
     T* y;
     bool vec;
     float dd;
+    T* inner;  // the `inner` kernels' row of p.inner, else null
 };
-// INNER (hyena_fftconv_fwd_inner_*): also writes conv + D·a to p.inner (the kernel without it is
-// the same code with that store compiled out).
+// INNER (hyena_fftconv_fwd_inner_*, and with TWO hyena_fftconv_fwd_2b_inner_*): also writes
+// conv + D·a to p.inner (the kernel without it is the same code with that store compiled out).
 // TWO (hyena_fftconv_fwd_2b_*, two 512-thread blocks per SM on sm_90: 64 registers; only shapes
 // with R0 ∈ {2, 4} and no parked middle pass, ops::fftconv::fwd_two_blocks: 4K < L ≤ 8K among
 // them): one butterfly live in registers everywhere. The fused pass parks the slot's butterflies
@@ -1122,20 +1152,28 @@ __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec
     // inner's row is formed where it is stored (row.at), not held: a pointer live across the FFT
     // spilled 8 B in the 2-byte instances on sm_90.
     const bool vec = aligned2<T>(v) && aligned2<T>(pre) && aligned2<T>(post) && aligned2<T>(y) && (!INNER || aligned2<T>(row.at<T>(p.inner)));
-    static_assert(!(TWO && INNER), "the two-block kernel has no inner store");
-    static_assert(!SPEC || TWO, "the spectrum store is the two-block kernel's");
+    static_assert(!SPEC || (TWO && !INNER), "the spectrum store is the plain two-block kernel's");
     // The values the passes after the FFT use: held (the 128-register kernels), or formed again
     // where used in the two-block kernel, where each held value costs one of 64 registers.
+    // The row (its offset and channel) too in the `inner` two-block kernels built for their length:
+    // held across the FFT it spilled 8 B (bf16) and 4 B (f16) on sm_90. (Formed again in every
+    // two-block kernel, the generic ones spilled 16–68 B instead: ptxas's choice, taken as found.)
+    auto row_now = [&]() {
+        if constexpr (TWO && INNER && MC != 0) return row_of_again(p.b, p.c, L);
+        else return row;
+    };
     auto rows = [&]() {
         if constexpr (TWO) {
-            const T* rv = row.at<const T>(p.v);
-            const T* rp = row.at<const T>(p.pre);
-            const T* rq = row.at<const T>(p.post);
-            T* ry = row.at<T>(p.y);
-            const bool rvec = aligned2<T>(rv) && aligned2<T>(rp) && aligned2<T>(rq) && aligned2<T>(ry);
-            return FwdRows<T>{rv, rp, rq, ry, rvec, to_f32<T>(reinterpret_cast<const T*>(p.d)[row.ch])};
+            const RowOf rw = row_now();
+            const T* rv = rw.at<const T>(p.v);
+            const T* rp = rw.at<const T>(p.pre);
+            const T* rq = rw.at<const T>(p.post);
+            T* ry = rw.at<T>(p.y);
+            T* rz = INNER ? rw.at<T>(p.inner) : nullptr;
+            const bool rvec = aligned2<T>(rv) && aligned2<T>(rp) && aligned2<T>(rq) && aligned2<T>(ry) && aligned2<T>(rz);
+            return FwdRows<T>{rv, rp, rq, ry, rvec, to_f32<T>(reinterpret_cast<const T*>(p.d)[rw.ch]), rz};
         } else {
-            return FwdRows<T>{v, pre, post, y, vec, dd};
+            return FwdRows<T>{v, pre, post, y, vec, dd, INNER ? row.at<T>(p.inner) : nullptr};
         }
     };
     if ((uint64_t)m < L) __trap();  // n ≥ 2L (fwd_p0, fwd_last)
@@ -1170,7 +1208,7 @@ __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec
     // s[q] is point j + q·cnt of the result; `full`: every one in range, 2-element aligned rows.
     typedef typename Vec2<T>::type V2;
     auto out = [&](unsigned j, unsigned cnt, const auto& s, bool full) {
-        const auto [v, pre, post, y, vec, dd] = rows();
+        const auto [v, pre, post, y, vec, dd, zr] = rows();
         constexpr int H = sizeof(s) / sizeof(float2);
         if (sizeof(T) == 2 && full) {  // f32: the checked path (as fwd_p0)
             V2 gp[H];
@@ -1191,7 +1229,7 @@ __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec
                 if constexpr (INNER) {
                     w.x = from_f32<T>(y0);
                     w.y = from_f32<T>(y1);
-                    *reinterpret_cast<V2*>(row.at<T>(p.inner) + 2 * (uint64_t)(j + q * cnt)) = w;
+                    *reinterpret_cast<V2*>(zr + 2 * (uint64_t)(j + q * cnt)) = w;
                 }
                 if (post) {
                     y0 *= to_f32<T>(gp[q].x);
@@ -1211,7 +1249,7 @@ __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec
                 const float2 a = keep_a ? make_float2(ae[pt], t + 1 < L ? ao[pt] : 0.f) : gated2<T>(v, pre, t, L, vec);
                 float y0 = s[q].x + dd * a.x;
                 float y1 = t + 1 < L ? s[q].y + dd * a.y : 0.f;
-                if constexpr (INNER) store2<T>(row.at<T>(p.inner), t, L, vec, y0, y1);
+                if constexpr (INNER) store2<T>(zr, t, L, vec, y0, y1);
                 if (post) {
                     const float2 g = load2<T>(post, t, L, vec);
                     y0 *= g.x;
@@ -1238,19 +1276,12 @@ __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec
     // below the parked pass there (118.13 against 129.25 M warp-instructions at 16K) and 8.8 %
     // above it at 8K (docs/GPU_MODEL.md, "The in-register fused passes re-judged"): a compile-time
     // choice, so the plain kernel's code is unchanged.
-    if constexpr (INNER) fused_pass_in_registers<16>(z, scratch, pl, in, tw, pair);
+    if constexpr (INNER && !TWO) fused_pass_in_registers<16>(z, scratch, pl, in, tw, pair);
     else if constexpr (SPEC) {
         // The row's real spectrum to spec (k = m/2: one bin, xk last, the value bwd_rows parks
         // there), a 32-bit bin index (B·C·(m + 1) < 2^32, ops::fftconv::bwd_two_blocks).
-        auto store_spec = [&](auto, float2& zk, float2& zmk, unsigned k, float2 w, unsigned, unsigned) {
-            float2 xk, xmk;
-            split(zk, zmk, w, k, &xk, &xmk);
-            float2* ws = reinterpret_cast<float2*>(spec);
-            const unsigned r = blockIdx.x * (m + 1);
-            ws[r + m - k] = xmk;
-            ws[r + k] = xk;
-        };
-        fused_pass_two_blocks(z, pl, in, tw, pair, store_spec);
+        auto spec_pair = [&](auto, float2& zk, float2& zmk, unsigned k, float2 w, unsigned, unsigned) { store_spectrum(spec, m, zk, zmk, w, k); };
+        fused_pass_two_blocks(z, pl, in, tw, pair, spec_pair);
     } else if constexpr (TWO) fused_pass_two_blocks(z, pl, in, tw, pair);
     else fused_pass<16, 1>(z, pl, in, tw, pair);
     const Layout last = mids<true>(z, 1, scratch, pl, tw);
@@ -1525,8 +1556,8 @@ template <typename T, bool A, unsigned MC = 0> __device__ __forceinline__ void b
     store_row_sum(gd, red, p.ws_d);
 }
 
-// Backward of the two-block shapes (ops::fftconv::bwd_two_blocks: 2-byte storage, a post gate and
-// no `inner`, the shapes of the forward's two-block kernel: 4K < L ≤ 8K among them) in two
+// Backward of the two-block shapes (ops::fftconv::bwd_two_blocks: 2-byte storage, a post gate,
+// the shapes of the forward's two-block kernel: 4K < L ≤ 8K among them) in two
 // launches of one spectrum each, 64 registers on sm_90: two 512-thread blocks per SM (32 warps)
 // where bwd_rows' two spectra (8n bytes of shared) and 128 registers hold one block (16 warps).
 //   hyena_fftconv_bwd_a_2b_* (bwd_a_two): the forward's two-block kernel on a = pre ⊙ v with
@@ -1542,6 +1573,43 @@ template <typename T, bool A, unsigned MC = 0> __device__ __forceinline__ void b
 template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_a_two(const HyenaFftConvBwdParams p) {
     const HyenaFftConvFwdParams f = {p.v, p.pre, p.grad_y, p.hf, p.d, p.grad_post, 0, p.b, p.c, p.l, p.log2n};
     fwd<T, false, true, true, MC>(f, p.ws);
+}
+// hyena_fftconv_bwd_a_spec_2b_* (bwd_a_spec): the A kernel of the same shapes given the forward's
+// `inner` (the value before the post gate, ops::fftconv::gated_fftconv_bwd_spectrum_inner):
+// grad_post = grad_y ⊙ inner needs no convolution, so the kernel is the forward's FFT of a = pre ⊙ v
+// alone (P0, the middle passes, the last pass parked, fused_read_park) and A's bins into ws
+// (store_spectrum, the bin pairs read only), then grad_post over the row (hyena::mul_into: 16-byte
+// accesses where the row allows; the product bwd_out_g forms with `inner`, same bits). One FFT instead of bwd_a_two's two and no
+// spectral product; shared memory the spectrum only (4n bytes: no a kept, no D·a term here).
+template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_a_spec(const HyenaFftConvBwdParams p) {
+    using namespace smfft;
+    HYENA_DYN_SHARED(float, z);
+    __shared__ float tw_re[HYENA_TW_PADDED], tw_im[HYENA_TW_PADDED];
+    const Plan pl = plan_for<MC>(p.log2n);
+    check_shape(pl.M, 1);
+    if (pl.rL != 4 || mid_scratch_floats(pl) != 0 || (pl.r0 != 1 && pl.r0 != 2)) __trap();  // bwd_two_blocks
+    const unsigned m = pl.m;
+    const uint64_t L = p.l;
+    if ((uint64_t)m < L) __trap();  // n ≥ 2L (fwd_p0)
+    load_tw(tw_re, tw_im);  // read first after P0's barrier
+    const Tw tw = {tw_re, tw_im};
+    {
+        const RowOf row = row_of(p.b, p.c, L);
+        const T* v = row.at<const T>(p.v);
+        const T* pre = row.at<const T>(p.pre);
+        auto keep = [](unsigned, float2, bool) {};
+        with_r0_small(pl.r0, [&](auto r) { fwd_p0<decltype(r)::value, T, true>(z, pl, v, pre, L, aligned2<T>(v) && aligned2<T>(pre), keep); });
+    }
+    __syncthreads();
+    const Layout in = mids<false>(z, 1, nullptr, pl, tw);
+    if (threadIdx.x < pair_slots(pl)) {
+        const Pair pr = pair_of(threadIdx.x, pl);
+        fused_read_park<16, true>(z, pl, in, tw, pr);  // a slot's bin pairs are its own points: no barrier
+        auto spec_pair = [&](float2& zk, float2& zmk, unsigned k, float2 w, unsigned, unsigned) { store_spectrum(p.ws, m, zk, zmk, w, k); };
+        for_each_pair<16, false, true>(z, pl, in, tw, pr, spec_pair);
+    }
+    const RowOf row = row_of(p.b, p.c, L);
+    hyena::mul_into<T>(row.at<const T>(p.inner), row.at<const T>(p.grad_y), row.at<T>(p.grad_post), L, threadIdx.x, blockDim.x);
 }
 template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_g_two(const HyenaFftConvBwdParams p) {
     using namespace smfft;
@@ -2697,6 +2765,14 @@ extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTC
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_a_2b_m13_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_a_two<__half, HYENA_FFTCONV_MC_TWO>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_g_2b_m13_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_g_two<__nv_bfloat16, HYENA_FFTCONV_MC_TWO>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_g_2b_m13_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_g_two<__half, HYENA_FFTCONV_MC_TWO>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_fwd_2b_inner_m13_bf16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__nv_bfloat16, true, true, false, HYENA_FFTCONV_MC_TWO>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_fwd_2b_inner_m13_f16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__half, true, true, false, HYENA_FFTCONV_MC_TWO>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_fwd_2b_inner_bf16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__nv_bfloat16, true, true>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_fwd_2b_inner_f16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__half, true, true>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_a_spec_2b_m13_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_a_spec<__nv_bfloat16, HYENA_FFTCONV_MC_TWO>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_a_spec_2b_m13_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_a_spec<__half, HYENA_FFTCONV_MC_TWO>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_a_spec_2b_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_a_spec<__nv_bfloat16>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_a_spec_2b_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_a_spec<__half>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_a_2b_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_a_two<__nv_bfloat16>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_a_2b_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_a_two<__half>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_g_2b_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_g_two<__nv_bfloat16>(p); }
@@ -2774,6 +2850,14 @@ CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_a_2b_m13_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_g_2b_m13_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_g_2b_m13_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_a_2b_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_2b_inner_m13_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_2b_inner_m13_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_2b_inner_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_2b_inner_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_a_spec_2b_m13_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_a_spec_2b_m13_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_a_spec_2b_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_a_spec_2b_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_a_2b_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_g_2b_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_g_2b_f16);

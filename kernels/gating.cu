@@ -24,41 +24,13 @@ namespace hyena_gating {
 using hyena::to_f32;
 using hyena::from_f32;
 
-// 16 bytes of T, moved with one vector load/store when the address is 16-byte aligned.
-template <typename T> struct alignas(16) Pack {
-    static const int W = 16 / (int)sizeof(T);
-    T v[16 / sizeof(T)];
-};
-
-__device__ inline bool aligned16(uint64_t addr) { return (addr & 15u) == 0; }
+using hyena::Pack;
+using hyena::aligned16;
 
 template <typename T> __device__ inline void gate_fwd(const HyenaGateFwdParams p) {
-    const T* __restrict__ a = reinterpret_cast<const T*>(p.a);
-    const T* __restrict__ b = reinterpret_cast<const T*>(p.b);
-    T* __restrict__ out = reinterpret_cast<T*>(p.out);
-    const uint64_t n = p.n;
     const uint64_t tid = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const uint64_t stride = (uint64_t)gridDim.x * blockDim.x;
-    uint64_t done = 0;
-    if (aligned16(p.a) && aligned16(p.b) && aligned16(p.out)) {
-        const int W = Pack<T>::W;
-        const uint64_t nv = n / W;
-        const Pack<T>* __restrict__ av = reinterpret_cast<const Pack<T>*>(a);
-        const Pack<T>* __restrict__ bv = reinterpret_cast<const Pack<T>*>(b);
-        Pack<T>* __restrict__ ov = reinterpret_cast<Pack<T>*>(out);
-        for (uint64_t i = tid; i < nv; i += stride) {
-            const Pack<T> x = av[i];
-            const Pack<T> y = bv[i];
-            Pack<T> z;
-#pragma unroll
-            for (int k = 0; k < W; ++k) z.v[k] = from_f32<T>(to_f32<T>(x.v[k]) * to_f32<T>(y.v[k]));
-            ov[i] = z;
-        }
-        done = nv * W;
-    }
-    for (uint64_t i = done + tid; i < n; i += stride) {
-        out[i] = from_f32<T>(to_f32<T>(a[i]) * to_f32<T>(b[i]));
-    }
+    hyena::mul_into<T>(reinterpret_cast<const T*>(p.a), reinterpret_cast<const T*>(p.b), reinterpret_cast<T*>(p.out), p.n, tid, stride);
 }
 
 template <typename T> __device__ inline void gate_bwd(const HyenaGateBwdParams p) {

@@ -117,8 +117,8 @@ typedef struct HyenaFftFilterParams {
 
 /* Forward: y = post * (h (*) (pre * v) + D * (pre * v)), causal, rows [B, C, L] contiguous; pre and
  * post optional (0 = absent, i.e. 1). Kernel: hyena_fftconv_fwd_{f32,bf16,f16}, one block per
- * (b, c) row, dynamic shared memory n/2 float2; hyena_fftconv_fwd_inner_* the same, also writing
- * inner. */
+ * (b, c) row, dynamic shared memory n/2 float2; hyena_fftconv_fwd_inner_* (and at the two-block
+ * shapes hyena_fftconv_fwd_2b_inner_*) the same, also writing inner. */
 typedef struct HyenaFftConvFwdParams {
     uint64_t v;     /* const T*, [B, C, L] */
     uint64_t pre;   /* const T*, [B, C, L], or 0 */
@@ -126,8 +126,8 @@ typedef struct HyenaFftConvFwdParams {
     uint64_t hf;    /* const float2*, [C, n/2 + 1] (from hyena_fftconv_filter_*) */
     uint64_t d;     /* const T*, [C] */
     uint64_t y;     /* T*, [B, C, L] */
-    uint64_t inner; /* T*, [B, C, L]: hyena_fftconv_fwd_inner_* also write the value before the post
-                     * gate (conv + D a) here; 0 for hyena_fftconv_fwd_* */
+    uint64_t inner; /* T*, [B, C, L]: hyena_fftconv_fwd_inner_* / _2b_inner_* also write the value
+                     * before the post gate (conv + D a) here; 0 for the others */
     uint64_t b;     /* batch B */
     uint64_t c;     /* channels C */
     uint64_t l;     /* length L >= 1 */
@@ -143,9 +143,10 @@ typedef struct HyenaFftConvFwdParams {
  * (n/2 + 1 float2) into ws and its sum g.a into ws_d. Then hyena_fftconv_bwd_reduce_{...}: one
  * block per channel, n/2 float2 of shared memory: sums ws over b in order, inverse FFT -> grad_h,
  * and ws_d -> grad_D (deterministic, no atomics). pre/post/grad_pre/grad_post: 0 when absent.
- * The two-block shapes (ops::fftconv::bwd_two_blocks: 2-byte storage, post given, no inner) take
- * two row kernels of one spectrum each instead of hyena_fftconv_bwd_*: hyena_fftconv_bwd_a_2b_*
- * (grad_post, and A = FFT(a), n/2 + 1 float2, into the row's ws), then hyena_fftconv_bwd_g_2b_*
+ * The two-block shapes (ops::fftconv::bwd_two_blocks: 2-byte storage, post given) take two row
+ * kernels of one spectrum each instead of hyena_fftconv_bwd_*: hyena_fftconv_bwd_a_2b_* (grad_post,
+ * and A = FFT(a), n/2 + 1 float2, into the row's ws) or, given inner, hyena_fftconv_bwd_a_spec_2b_*
+ * (A into ws, grad_post = grad_y * inner: one FFT), then hyena_fftconv_bwd_g_2b_*
  * (ws = G * conj(A) in place, grad_v, grad_pre, ws_d); ws indexed with 32 bits there
  * (B * C * (n/2 + 1) < 2^32). At n = 2^14 and 2^13 the 2-byte kernels of this path are the
  * *_m13 and *_m12 ones (the same parameters; built for that n, they trap on any other). */

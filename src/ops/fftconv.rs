@@ -29,7 +29,10 @@
 //! ([`gated_fftconv_bwd_spectrum_inner`]) forms `grad_post = grad_y ⊙ inner` instead of convolving
 //! `a` with `h` again. On the multi-pass backward that drops two of the four inverse row FFTs per
 //! batch row and a column transform of pass 3 (model at L = 64K, B = 1: −163 µs of backward for
-//! +23 µs of forward); without a post gate the multi-pass backward leaves that work out anyway.
+//! +23 µs of forward); without a post gate the multi-pass backward leaves that work out anyway. On
+//! the two-block shapes of 2-byte storage (4K < L ≤ 8K among them) the backward's first kernel is
+//! then one FFT (A's bins) instead of the forward's two (model at 8K, B = 1: −32 µs of backward
+//! for +4 µs of forward). [`inner_pays`] says where keeping it pays (the operator asks it).
 //!
 //! A spectrum serves the channels it was made for ([`spectrum_len`]): on the multi-pass path a
 //! slice of it is not the spectrum of a channel slice. Longer rows than [`LONG_MAX_LEN`] are a [`HyenaError::TooLong`]; a
@@ -294,11 +297,32 @@ fn fixed_kernel<T: DeviceScalar>(stem: &str, n: usize, built: &[&str], sfx: &str
 /// Whether the backward of an `n`-point row takes the two-block kernels (`hyena_fftconv_bwd_a_2b_*`
 /// then `hyena_fftconv_bwd_g_2b_*`, one spectrum each, 64 registers on sm_90: two 512-thread
 /// blocks per SM where `hyena_fftconv_bwd_*` holds one): the forward's two-block shapes
-/// ([`fwd_two_blocks`]), 2-byte storage, a post gate (A's kernel writes grad_post), no `inner`
-/// (with it the G-only kernel needs no transform of a), and a workspace of `rows`·(n/2 + 1) bins
-/// that 32-bit indices address (the kernels index it so, to fit 64 registers).
-fn bwd_two_blocks<T: DeviceScalar>(n: usize, rows: usize, post: bool, inner: bool) -> bool {
-    T::DTYPE.size() == 2 && post && !inner && fwd_two_blocks(n) && rows.checked_mul(n / 2 + 1).is_some_and(|b| b <= u32::MAX as usize)
+/// ([`fwd_two_blocks`]), 2-byte storage, a post gate (A's kernel writes grad_post), and a
+/// workspace of `rows`·(n/2 + 1) bins that 32-bit indices address (the kernels index it so, to fit
+/// 64 registers). Given the forward's `inner`, A's kernel is `hyena_fftconv_bwd_a_spec_2b_*`: A's
+/// transform and grad_post = grad_y ⊙ inner, no convolution ([`bwd_two_block_kernels`]).
+fn bwd_two_blocks<T: DeviceScalar>(n: usize, rows: usize, post: bool) -> bool {
+    T::DTYPE.size() == 2 && post && fwd_two_blocks(n) && rows.checked_mul(n / 2 + 1).is_some_and(|b| b <= u32::MAX as usize)
+}
+
+/// The two launches of the two-block backward ([`bwd_two_blocks`]) of an `n`-point row, A's kernel
+/// first (it leaves A's bins in the workspace for G's): with the forward's `inner`, the A kernel
+/// without the convolution.
+fn bwd_two_block_kernels<T: DeviceScalar>(n: usize, inner: bool, sfx: &str) -> [String; 2] {
+    let a = if inner { "hyena_fftconv_bwd_a_spec_2b" } else { "hyena_fftconv_bwd_a_2b" };
+    [fixed_kernel::<T>(a, n, &["_m13"], sfx), fixed_kernel::<T>("hyena_fftconv_bwd_g_2b", n, &["_m13"], sfx)]
+}
+
+/// Whether the forward should keep `inner` for the backward of rows of length `l` in storage `T`
+/// ([`gated_fftconv_fwd_spectrum_inner`] / [`gated_fftconv_bwd_spectrum_inner`], one more
+/// `[B, C, L]` output): where the backward given it runs fewer transforms in the kernels the time
+/// model puts it in, the multi-pass path (`L >` [`BWD_SMEM_MAX_LEN`]: two of the four inverse row
+/// FFTs per batch row and a column transform) and the two-block shapes of 2-byte storage
+/// ([`fwd_two_blocks`]: A's kernel one FFT instead of two and no spectral product; 4K < L ≤ 8K
+/// among them). Elsewhere the shared-memory G-only kernel is not put below the kernel it replaces
+/// (docs/GPU_MODEL.md). Results do not depend on it beyond the rounding of `inner` to `T`.
+pub fn inner_pays<T: DeviceScalar>(l: usize) -> bool {
+    l > BWD_SMEM_MAX_LEN || (T::DTYPE.size() == 2 && fft_size(l).is_ok_and(fwd_two_blocks))
 }
 
 /// [`check_shared`] for `dynamic` bytes on top of the kernels' static shared memory; returns the
@@ -633,10 +657,11 @@ pub fn gated_fftconv_fwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
         // exclusively).
         return unsafe { long_fwd(dev, sfx, p, n) };
     }
-    let name = if inner != 0 {
+    let two = T::DTYPE.size() == 2 && fwd_two_blocks(n);
+    let name = if two {
+        fixed_kernel::<T>(if inner != 0 { "hyena_fftconv_fwd_2b_inner" } else { "hyena_fftconv_fwd_2b" }, n, &["_m13"], sfx)
+    } else if inner != 0 {
         format!("hyena_fftconv_fwd_inner_{sfx}")
-    } else if T::DTYPE.size() == 2 && fwd_two_blocks(n) {
-        fixed_kernel::<T>("hyena_fftconv_fwd_2b", n, &["_m13"], sfx)
     } else {
         fixed_kernel::<T>("hyena_fftconv_fwd", n, &["_m12"], sfx)
     };
@@ -873,13 +898,13 @@ pub fn gated_fftconv_bwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
     let block = bwd_block_for(n);
     // B·C ≤ B·C·L, which fits.
     let rows = bs * c;
-    let two = bwd_two_blocks::<T>(n, rows, post.is_some(), inner.is_some());
+    let two = bwd_two_blocks::<T>(n, rows, post.is_some());
     // Without `inner`, A·H inverted for grad_post (the kernel of the first version; without a post
     // gate the model puts it below the G-only kernel's estimate at 4K–8K, docs/GPU_MODEL.md);
     // with it, the G-only kernel (grad_post = grad_y ⊙ inner). The two-block shapes: two kernels
     // of one spectrum each, A's kernel first (it leaves A in the workspace for G's).
     let rows_names = if two {
-        vec![fixed_kernel::<T>("hyena_fftconv_bwd_a_2b", n, &["_m13"], sfx), fixed_kernel::<T>("hyena_fftconv_bwd_g_2b", n, &["_m13"], sfx)]
+        bwd_two_block_kernels::<T>(n, inner.is_some(), sfx).to_vec()
     } else if inner.is_none() {
         vec![fixed_kernel::<T>("hyena_fftconv_bwd", n, &["_m12"], sfx)]
     } else {
@@ -887,8 +912,8 @@ pub fn gated_fftconv_bwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
     };
     let red_name = fixed_kernel::<T>("hyena_fftconv_bwd_reduce", n, &["_m13", "_m12"], sfx);
     // Two spectra (+ the static twiddle table and reduction buffer); the two-block kernels one
-    // each, A's as the forward's (its code).
-    let rows_dyn = |i: usize| if !two { 16 * m } else if i == 0 { fwd_shared_bytes(n, l) } else { 4 * n };
+    // each, A's as the forward's (its code) unless given `inner` (then the spectrum only).
+    let rows_dyn = |i: usize| if !two { 16 * m } else if i == 0 && inner.is_none() { fwd_shared_bytes(n, l) } else { 4 * n };
     let rows_shared = rows_names.iter().enumerate().map(|(i, k)| check_shared_dyn(dev, k, rows_dyn(i))).collect::<Result<Vec<_>>>()?;
     let red_shared = check_shared_dyn(dev, &red_name, 8 * m)?;
     let ws = DeviceBuffer::<f32>::alloc(dev, mul3(2, rows, m + 1, "gated_fftconv_bwd workspace")?)?;
@@ -945,20 +970,19 @@ mod tests {
         assert_eq!(fft_size(17).unwrap(), 64);
     }
 
-    /// The two-block backward: the forward's two-block shapes, 2-byte storage, a post gate, no
-    /// `inner`, and a workspace the kernels' 32-bit bin indices reach (B·C·(n/2 + 1) ≤ 2^32 − 1).
+    /// The two-block backward: the forward's two-block shapes, 2-byte storage, a post gate, and a
+    /// workspace the kernels' 32-bit bin indices reach (B·C·(n/2 + 1) ≤ 2^32 − 1).
     #[test]
     fn the_two_block_backward_takes_the_forward_shapes_with_a_post_gate_and_32_bit_bin_indices() {
         use half::{bf16, f16};
         let n = fft_size(8192).unwrap();
-        assert!(bwd_two_blocks::<bf16>(n, 768, true, false) && bwd_two_blocks::<f16>(n, 768, true, false));
-        assert!(!bwd_two_blocks::<f32>(n, 768, true, false));
-        assert!(!bwd_two_blocks::<bf16>(n, 768, false, false), "no post gate");
-        assert!(!bwd_two_blocks::<bf16>(n, 768, true, true), "inner given");
-        assert!(!bwd_two_blocks::<bf16>(fft_size(4096).unwrap(), 768, true, false), "a radix-16 first pass");
+        assert!(bwd_two_blocks::<bf16>(n, 768, true) && bwd_two_blocks::<f16>(n, 768, true));
+        assert!(!bwd_two_blocks::<f32>(n, 768, true));
+        assert!(!bwd_two_blocks::<bf16>(n, 768, false), "no post gate");
+        assert!(!bwd_two_blocks::<bf16>(fft_size(4096).unwrap(), 768, true), "a radix-16 first pass");
         let most = u32::MAX as usize / (n / 2 + 1);
-        assert!(bwd_two_blocks::<bf16>(n, most, true, false) && !bwd_two_blocks::<bf16>(n, most + 1, true, false));
-        assert!(!bwd_two_blocks::<bf16>(n, usize::MAX, true, false));
+        assert!(bwd_two_blocks::<bf16>(n, most, true) && !bwd_two_blocks::<bf16>(n, most + 1, true));
+        assert!(!bwd_two_blocks::<bf16>(n, usize::MAX, true));
     }
 
     /// The kernels built for m = 2^13 take exactly 4K < L ≤ 8K, those for 2^12 2K < L ≤ 4K (2-byte
@@ -978,6 +1002,22 @@ mod tests {
         for l in [40, 1000, 2048, 8193] {
             assert_eq!(fixed_length_infix(fft_size(l).unwrap()), "", "L = {l}");
         }
+    }
+
+    /// Given the forward's `inner`, the two-block backward's A kernel is the one without the
+    /// convolution; the operator keeps `inner` on the multi-pass path and at the two-block shapes
+    /// of 2-byte storage, not at the other shared-memory shapes nor in f32.
+    #[test]
+    fn the_two_block_backward_given_inner_drops_the_convolution() {
+        use half::{bf16, f16};
+        let n = fft_size(8192).unwrap();
+        assert_eq!(bwd_two_block_kernels::<bf16>(n, true, "bf16"), ["hyena_fftconv_bwd_a_spec_2b_m13_bf16", "hyena_fftconv_bwd_g_2b_m13_bf16"]);
+        assert_eq!(bwd_two_block_kernels::<f16>(n, false, "f16"), ["hyena_fftconv_bwd_a_2b_m13_f16", "hyena_fftconv_bwd_g_2b_m13_f16"]);
+        let n = fft_size(1000).unwrap();
+        assert_eq!(bwd_two_block_kernels::<f16>(n, true, "f16"), ["hyena_fftconv_bwd_a_spec_2b_f16", "hyena_fftconv_bwd_g_2b_f16"]);
+        assert!(inner_pays::<bf16>(8192) && inner_pays::<f16>(4097) && inner_pays::<bf16>(1000));
+        assert!(!inner_pays::<f32>(8192) && !inner_pays::<bf16>(4096) && !inner_pays::<f16>(2048));
+        assert!(inner_pays::<f32>(8193) && inner_pays::<bf16>(1 << 16));
     }
 
     /// The two-block forward's shapes: m = n/2 = 2^M with the kernel plan's first radix 2 or 4

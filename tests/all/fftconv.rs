@@ -165,7 +165,7 @@ fn gated_fftconv_bwd_bf16_matches_cpu() {
 /// round(inner ⊙ grad_y) bit for bit, the other gradients the reference's. f32 and the 2-byte
 /// fast paths (L = 2048, 4096: full butterflies; 255: odd rows, the checked path). The forward's
 /// `inner` kernel has a fused pass of its own (every butterfly in registers): L = 9000 and 16384
-/// are its m = 16384 rows, the pass in two rounds (the operator's only use of it, L > 8K).
+/// are its m = 16384 rows, the pass in two rounds (the operator's use of it, 8K < L ≤ 16K).
 #[test]
 fn gated_fftconv_inner_value_matches_cpu() {
     for dev in common::devices() {
@@ -178,6 +178,17 @@ fn gated_fftconv_inner_value_matches_cpu() {
         check_bwd_reads_inner::<bf16>(&dev, 1, 1, 4096, 744);
         check_bwd_reads_inner::<f16>(&dev, 1, 2, 2048, 745);
         check_bwd_reads_inner::<bf16>(&dev, 2, 1, 255, 746);
+        // The two-block shapes of 2-byte storage (the operator keeps `inner` there): the forward
+        // `hyena_fftconv_fwd_2b_inner_*` and the backward's A kernel without the convolution
+        // (`hyena_fftconv_bwd_a_spec_2b_*`): L = 999 and 1000 the generic kernels (999: odd rows,
+        // the checked path), 6000 and 8192 those built for m = 2^13.
+        check_fwd_inner(&dev, &fwd_case::<f16>(2, 1, 1000, true, 749));
+        check_fwd_inner(&dev, &fwd_case::<bf16>(1, 2, 999, true, 750));
+        check_fwd_inner(&dev, &fwd_case::<bf16>(1, 2, 8192, true, 751));
+        check_bwd_reads_inner::<f16>(&dev, 1, 2, 1000, 752);
+        check_bwd_reads_inner::<bf16>(&dev, 2, 1, 999, 753);
+        check_bwd_reads_inner::<bf16>(&dev, 2, 1, 6000, 754);
+        check_bwd_reads_inner::<f16>(&dev, 1, 1, 8192, 755);
     }
 }
 

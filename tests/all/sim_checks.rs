@@ -136,7 +136,7 @@ fn fftconv_two_block_kernels_meet_the_structural_bounds() {
     let sim = std::sync::Arc::new(SimDevice::new());
     for l in [1000usize, 4096, 8192] {
         let log2n = (2 * l).next_power_of_two().trailing_zeros();
-        let ks = fftconv_fwd_bwd_counters_of(&sim, l, None, half::bf16::from_f32);
+        let ks = fftconv_fwd_bwd_counters_of(&sim, l, None, false, half::bf16::from_f32);
         let find = |name: &str| ks.iter().find(|k| k.kernel == name).unwrap_or_else(|| panic!("{name} not launched at L={l}: {ks:?}"));
         // At 4K < L ≤ 8K the kernels built for m = 2^13 (`_m13`), at 2K < L ≤ 4K the 128-register
         // forward and backward built for m = 2^12 (`_m12`, 2 and 4 FFTs), else the generic ones.
@@ -154,6 +154,28 @@ fn fftconv_two_block_kernels_meet_the_structural_bounds() {
             assert_eq!(find(&name).math.sincos, 0, "{name} L={l}: {:?}", find(&name).math);
             smem_structural_check(find(&name), log2n, ffts, extra);
         }
+    }
+}
+
+/// The two-block kernels given the forward's `inner` (the operator keeps it at these shapes):
+/// `hyena_fftconv_fwd_2b_inner_*` (2 FFTs, as the plain forward) and the backward's A kernel
+/// without the convolution, `hyena_fftconv_bwd_a_spec_2b_*` (1 FFT: P0, the middle passes and the
+/// last pass, no inverse), under the bounds above, bf16, B = C = 1, no sin/cos; L = 1000 the
+/// generic kernels, 8192 those built for m = 2^13; the A kernel with the convolution does not run.
+#[test]
+fn fftconv_two_block_inner_kernels_meet_the_structural_bounds() {
+    use hyena_kernels::device::sim::SimDevice;
+    let sim = std::sync::Arc::new(SimDevice::new());
+    for (l, mc) in [(1000usize, ""), (8192, "_m13")] {
+        let log2n = (2 * l).next_power_of_two().trailing_zeros();
+        let ks = fftconv_fwd_bwd_counters_of(&sim, l, None, true, half::bf16::from_f32);
+        let find = |name: &str| ks.iter().find(|k| k.kernel == name).unwrap_or_else(|| panic!("{name} not launched at L={l}: {ks:?}"));
+        for (name, ffts) in [(format!("hyena_fftconv_fwd_2b_inner{mc}_bf16"), 2), (format!("hyena_fftconv_bwd_a_spec_2b{mc}_bf16"), 1), (format!("hyena_fftconv_bwd_g_2b{mc}_bf16"), 2)] {
+            let k = find(&name);
+            assert_eq!(k.math.sincos, 0, "{name} L={l}: {:?}", k.math);
+            smem_structural_check(k, log2n, ffts, if name.contains("bwd_g") { 1 } else { 0 });
+        }
+        assert!(ks.iter().all(|k| !k.kernel.starts_with("hyena_fftconv_bwd_a_2b")), "L={l}: the A kernel with the convolution ran: {ks:?}");
     }
 }
 
@@ -200,29 +222,33 @@ fn fftconv_fwd_dram_bytes_stay_near_the_bytes_that_must_move() {
 /// `l`, gates on, inputs a fixed pattern), in launch order; `sample`: blocks counted per uniform
 /// launch (the outputs are then not computed).
 pub(crate) fn fftconv_fwd_bwd_counters(sim: &std::sync::Arc<hyena_kernels::device::sim::SimDevice>, l: usize, sample: Option<u32>) -> Vec<hyena_kernels::device::sim::LaunchCounters> {
-    fftconv_fwd_bwd_counters_of(sim, l, sample, |x: f32| x)
+    fftconv_fwd_bwd_counters_of(sim, l, sample, false, |x: f32| x)
 }
 
-/// `fftconv_fwd_bwd_counters` in storage type `T` (the pattern converted by `from`).
+/// `fftconv_fwd_bwd_counters` in storage type `T` (the pattern converted by `from`); with `inner`,
+/// the filter spectrum once, then the forward keeping its value before the post gate and the
+/// backward reading it (`gated_fftconv_{fwd,bwd}_spectrum_inner`).
 pub(crate) fn fftconv_fwd_bwd_counters_of<T: hyena_kernels::device::DeviceScalar>(
     sim: &std::sync::Arc<hyena_kernels::device::sim::SimDevice>,
     l: usize,
     sample: Option<u32>,
+    inner: bool,
     from: impl Fn(f32) -> T,
 ) -> Vec<hyena_kernels::device::sim::LaunchCounters> {
     use hyena_kernels::device::{Device, DeviceBuffer};
-    use hyena_kernels::ops::fftconv::{gated_fftconv_bwd, gated_fftconv_fwd, GatedConvGradViews};
+    use hyena_kernels::ops::fftconv::{fftconv_filter, gated_fftconv_bwd, gated_fftconv_bwd_spectrum_inner, gated_fftconv_fwd};
+    use hyena_kernels::ops::fftconv::{gated_fftconv_fwd_spectrum_inner, spectrum_len, GatedConvGradViews};
     use std::sync::Arc;
     let dev: Arc<dyn Device> = sim.clone();
     let x: Vec<T> = (0..l).map(|i| from(((i * 37) % 11) as f32 * 0.1 - 0.5)).collect();
     let dx = DeviceBuffer::from_host(&dev, &x).unwrap();
     let dd = DeviceBuffer::from_host(&dev, &[from(0.5)]).unwrap();
-    let mut outs: Vec<DeviceBuffer<T>> = (0..5).map(|_| DeviceBuffer::<T>::alloc(&dev, l).unwrap()).collect();
+    let mut outs: Vec<DeviceBuffer<T>> = (0..6).map(|_| DeviceBuffer::<T>::alloc(&dev, l).unwrap()).collect();
     let mut gd = DeviceBuffer::<T>::alloc(&dev, 1).unwrap();
+    let mut hf = DeviceBuffer::<f32>::alloc(&dev, spectrum_len(1, l).unwrap()).unwrap();
     sim.set_block_sample(sample);
     sim.set_counters(true);
-    gated_fftconv_fwd(&dev, &dx, &dd, &dx, Some(dx.as_view()), Some(dx.as_view()), 1, 1, l, &mut outs[0]).unwrap();
-    let [gv, gpre, gpost, gh, _] = &mut outs[..] else { unreachable!() };
+    let [y, z, gv, gpre, gpost, gh] = &mut outs[..] else { unreachable!() };
     let grads = GatedConvGradViews {
         grad_v: gv.as_view_mut(),
         grad_pre: Some(gpre.as_view_mut()),
@@ -230,7 +256,19 @@ pub(crate) fn fftconv_fwd_bwd_counters_of<T: hyena_kernels::device::DeviceScalar
         grad_h: gh.as_view_mut(),
         grad_d: gd.as_view_mut(),
     };
-    gated_fftconv_bwd(&dev, &dx, &dd, &dx, Some(dx.as_view()), Some(dx.as_view()), &dx, 1, 1, l, grads).unwrap();
+    let gates = || (Some(dx.as_view()), Some(dx.as_view()));
+    if inner {
+        fftconv_filter(&dev, &dx, 1, l, &mut hf).unwrap();
+        let (pre, post) = gates();
+        gated_fftconv_fwd_spectrum_inner(&dev, &hf, &dd, &dx, pre, post, 1, 1, l, &mut *y, Some(z.as_view_mut())).unwrap();
+        let (pre, post) = gates();
+        gated_fftconv_bwd_spectrum_inner(&dev, &hf, &dd, &dx, pre, post, Some(z.as_view()), &dx, 1, 1, l, grads).unwrap();
+    } else {
+        let (pre, post) = gates();
+        gated_fftconv_fwd(&dev, &dx, &dd, &dx, pre, post, 1, 1, l, &mut *y).unwrap();
+        let (pre, post) = gates();
+        gated_fftconv_bwd(&dev, &dx, &dd, &dx, pre, post, &dx, 1, 1, l, grads).unwrap();
+    }
     sim.set_counters(false);
     sim.set_block_sample(None);
     sim.take_counters()

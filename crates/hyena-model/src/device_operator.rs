@@ -214,14 +214,15 @@ fn accumulate<T: Scalar, S: DeviceScalar>(dst: &mut [T], src: &DeviceBuffer<S>) 
 }
 
 /// Whether the forward keeps the last step's value before the post gate for the backward (one more
-/// `[B, D, L]` activation in the cache): where the backward's convolution is multi-pass
-/// (`L >` [`conv::BWD_SMEM_MAX_LEN`]), it saves two of the four inverse row FFTs per batch row
-/// and a column transform of the last step's backward (model, 64K B = 1: backward −163 µs,
-/// forward +23 µs for the extra write). Not at `L ≤ 8K`: there the model puts the forward's extra
-/// write (8K: 89.7 µs against 80.4) above what the G-only backward kernel saves by its estimate
-/// (docs/GPU_MODEL.md, "The forward's inner value").
-fn keeps_inner(l: usize) -> bool {
-    l > conv::BWD_SMEM_MAX_LEN
+/// `[B, D, L]` activation in the cache): where `conv::inner_pays` says the backward's convolution
+/// then runs fewer transforms. Multi-pass (`L >` [`conv::BWD_SMEM_MAX_LEN`]): two of the four
+/// inverse row FFTs per batch row and a column transform (model, 64K B = 1: backward −163 µs,
+/// forward +23 µs for the extra write). The two-block shapes of 2-byte storage (4K < L ≤ 8K among
+/// them): A's kernel one FFT instead of two (docs/GPU_MODEL.md, "The inner value at 8K"). Not
+/// elsewhere at `L ≤ 8K`: there the model puts the G-only one-block kernel above the one it
+/// replaces (docs/GPU_MODEL.md, "The forward's inner value").
+fn keeps_inner<S: DeviceScalar>(l: usize) -> bool {
+    conv::inner_pays::<S>(l)
 }
 
 /// in_proj chunks per GEMM: all `N+1` at B = 1, where the chunk-major `[N+1, B, D, L]` in_proj
@@ -370,7 +371,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         for s in schedule(n) {
             let o = s.o;
             let mut step = DeviceBuffer::<S>::alloc(dev, chunk)?;
-            let step_inner = if s.post.is_some() && keeps_inner(l) {
+            let step_inner = if s.post.is_some() && keeps_inner::<S>(l) {
                 Some(inner.insert(DeviceBuffer::<S>::alloc(dev, chunk)?).as_view_mut())
             } else {
                 None
