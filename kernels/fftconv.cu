@@ -1149,8 +1149,8 @@ __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec
     const float2* __restrict__ hf = reinterpret_cast<const float2*>(p.hf) + row.ch * (uint64_t)(m + 1);
     const float dd = to_f32<T>(reinterpret_cast<const T*>(p.d)[row.ch]);
     T* __restrict__ y = row.at<T>(p.y);
-    // inner's row is formed where it is stored (row.at), not held: a pointer live across the FFT
-    // spilled 8 B in the 2-byte instances on sm_90.
+    // inner's row is formed where it is stored (rows(): FwdRows::inner, once per output call), not
+    // held: a pointer live across the FFT spilled 8 B in the 2-byte instances on sm_90.
     const bool vec = aligned2<T>(v) && aligned2<T>(pre) && aligned2<T>(post) && aligned2<T>(y) && (!INNER || aligned2<T>(row.at<T>(p.inner)));
     static_assert(!SPEC || (TWO && !INNER), "the spectrum store is the plain two-block kernel's");
     // The values the passes after the FFT use: held (the 128-register kernels), or formed again
@@ -1579,8 +1579,9 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_a_two
 // grad_post = grad_y ⊙ inner needs no convolution, so the kernel is the forward's FFT of a = pre ⊙ v
 // alone (P0, the middle passes, the last pass parked, fused_read_park) and A's bins into ws
 // (store_spectrum, the bin pairs read only), then grad_post over the row (hyena::mul_into: 16-byte
-// accesses where the row allows; the product bwd_out_g forms with `inner`, same bits). One FFT instead of bwd_a_two's two and no
-// spectral product; shared memory the spectrum only (4n bytes: no a kept, no D·a term here).
+// accesses where the row allows; the product bwd_out_g forms with `inner`, same bits). One FFT
+// instead of bwd_a_two's two and no spectral product; shared memory the spectrum only (4n bytes:
+// no a kept, no D·a term here).
 template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_a_spec(const HyenaFftConvBwdParams p) {
     using namespace smfft;
     HYENA_DYN_SHARED(float, z);
