@@ -613,6 +613,13 @@ template <int RL> __device__ inline void fused_store(float* buf, const Plan& pl,
 
 }  // namespace smfft
 
+// Guard of the two-block kernels' plans (ops::fftconv::fwd_two_blocks / bwd_two_blocks): one
+// fused pass of radix 16, no parked middle pass, a first pass of radix 2 or 4 (the others spilled
+// at 64 registers).
+__device__ inline void trap_unless_two_block(const smfft::Plan& pl) {
+    if (pl.rL != 4 || smfft::mid_scratch_floats(pl) != 0 || (pl.r0 != 1 && pl.r0 != 2)) __trap();
+}
+
 // Guard of the shared-memory path's launch shape (ops::fftconv sets blockDim = clamp(m/16, 32, 512)
 // for the filter and the forward, fwd_block_for, and the backward, bwd_block_for):
 // a middle pass needs m/16 ≤ 2·blockDim (1· for the backward, whose buffers pass one after the
@@ -1068,16 +1075,14 @@ struct RowOf {
     uint64_t ch, off;
     template <typename P> __device__ P* at(uint64_t addr) const { return addr ? reinterpret_cast<P*>(addr) + off : nullptr; }
 };
-__device__ inline RowOf row_of(uint64_t B, uint64_t C, uint64_t L, unsigned bx) {
-    const uint64_t ch = bx / B, bi = bx % B;
+__device__ inline RowOf row_of(uint64_t B, uint64_t C, uint64_t L) {
+    const uint64_t ch = blockIdx.x / B, bi = blockIdx.x % B;
     return RowOf{ch, (bi * C + ch) * L};
 }
-__device__ inline RowOf row_of(uint64_t B, uint64_t C, uint64_t L) { return row_of(B, C, L, blockIdx.x); }
 // row_of from an opaque copy of blockIdx.x: the compiler forms the row again where this is called
 // instead of keeping the value of row_of's earlier call live in a register (the two-block
-// forward's `inner` kernels built for their length).
-// 32-bit division (B ≤ B·C = gridDim.x < 2^31): a few instructions where row_of's 64-bit one is a
-// call.
+// forward's `inner` kernels built for their length); a 32-bit division (B ≤ B·C = gridDim.x <
+// 2^31), a few instructions where row_of's 64-bit one is a call.
 __device__ inline RowOf row_of_again(uint64_t B, uint64_t C, uint64_t L) {
     unsigned bx = blockIdx.x;
 #ifndef CUDASIM
@@ -1140,7 +1145,7 @@ __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec
     float* ae = z + 2 * m;
     float* ao = ae + (L + 1) / 2;
     float* scratch = TWO ? nullptr : z + 2 * m;
-    if (TWO && (mid_scratch_floats(pl) != 0 || (pl.r0 != 1 && pl.r0 != 2))) __trap();  // fwd_two_blocks
+    if constexpr (TWO) trap_unless_two_block(pl);
     const bool keep_a = mid_scratch_floats(pl) == 0;
     const RowOf row = row_of(p.b, p.c, L);
     const T* __restrict__ v = row.at<const T>(p.v);
@@ -1588,7 +1593,7 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_a_spe
     __shared__ float tw_re[HYENA_TW_PADDED], tw_im[HYENA_TW_PADDED];
     const Plan pl = plan_for<MC>(p.log2n);
     check_shape(pl.M, 1);
-    if (pl.rL != 4 || mid_scratch_floats(pl) != 0 || (pl.r0 != 1 && pl.r0 != 2)) __trap();  // bwd_two_blocks
+    trap_unless_two_block(pl);
     const unsigned m = pl.m;
     const uint64_t L = p.l;
     if ((uint64_t)m < L) __trap();  // n ≥ 2L (fwd_p0)
@@ -1619,7 +1624,7 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_g_two
     __shared__ double red[HYENA_FFTCONV_MAX_BLOCK / 32];
     const Plan pl = plan_for<MC>(p.log2n);
     check_shape(pl.M, 1);
-    if (pl.rL != 4 || mid_scratch_floats(pl) != 0 || (pl.r0 != 1 && pl.r0 != 2)) __trap();  // bwd_two_blocks
+    trap_unless_two_block(pl);
     const unsigned m = pl.m;
     const uint64_t L = p.l;
     if ((uint64_t)m < L) __trap();  // n ≥ 2L (fwd_p0, fwd_last)

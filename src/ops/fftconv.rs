@@ -252,13 +252,14 @@ fn fwd_shared_bytes(n: usize, l: usize) -> usize {
         }
 }
 
-/// Whether the forward of an `n`-point row takes the two-block kernel (`hyena_fftconv_fwd_2b_*`,
-/// 2-byte storage, no `inner`): 64 registers on sm_90, so two 512-thread blocks (32 warps) per SM
-/// where the 128-register kernel holds one; the time model puts the forward latency-bound at 16
-/// warps. Its shapes: no parked middle pass ([`mid_scratch_bytes`] 0) and a first pass of radix 2
-/// or 4 (`r0` ∈ {1, 2} of the kernel's plan for M = log2(n) − 1: M = r0 + 4·mids + 4, mids ≥ 0
-/// as few as possible), i.e. M ∈ {5, 6, 9, 10, 13}: L ≤ 64, 256 < L ≤ 1K and 4K < L ≤ 8K. The
-/// radix-8 and radix-16 first passes spilled at 64 registers (their packed loads in flight).
+/// Whether the forward of an `n`-point row takes the two-block kernel (`hyena_fftconv_fwd_2b_*`, or
+/// with `inner` `hyena_fftconv_fwd_2b_inner_*`; in 2-byte storage, [`two_block_rows`]): 64
+/// registers on sm_90, so two 512-thread blocks (32 warps) per SM where the 128-register kernel
+/// holds one; the time model puts the forward latency-bound at 16 warps. Its shapes: no parked
+/// middle pass ([`mid_scratch_bytes`] 0) and a first pass of radix 2 or 4 (`r0` ∈ {1, 2} of the
+/// kernel's plan for M = log2(n) − 1: M = r0 + 4·mids + 4, mids ≥ 0 as few as possible), i.e.
+/// M ∈ {5, 6, 9, 10, 13}: L ≤ 64, 256 < L ≤ 1K and 4K < L ≤ 8K. The radix-8 and radix-16 first
+/// passes spilled at 64 registers (their packed loads in flight).
 fn fwd_two_blocks(n: usize) -> bool {
     let m_log = (n.trailing_zeros() as usize).saturating_sub(1);
     if mid_scratch_bytes(n) != 0 || m_log < 5 {
@@ -267,6 +268,11 @@ fn fwd_two_blocks(n: usize) -> bool {
     let rest = m_log - 4;
     let mids = rest.div_ceil(4) - 1;
     matches!(rest - 4 * mids, 1 | 2)
+}
+
+/// [`fwd_two_blocks`] in storage `T`: the shapes the two-block kernels serve (2-byte storage only).
+fn two_block_rows<T: DeviceScalar>(n: usize) -> bool {
+    T::DTYPE.size() == 2 && fwd_two_blocks(n)
 }
 
 /// The infix of the 2-byte kernels' names for an `n`-point row where some are built for that n at
@@ -302,7 +308,7 @@ fn fixed_kernel<T: DeviceScalar>(stem: &str, n: usize, built: &[&str], sfx: &str
 /// 64 registers). Given the forward's `inner`, A's kernel is `hyena_fftconv_bwd_a_spec_2b_*`: A's
 /// transform and grad_post = grad_y ⊙ inner, no convolution ([`bwd_two_block_kernels`]).
 fn bwd_two_blocks<T: DeviceScalar>(n: usize, rows: usize, post: bool) -> bool {
-    T::DTYPE.size() == 2 && post && fwd_two_blocks(n) && rows.checked_mul(n / 2 + 1).is_some_and(|b| b <= u32::MAX as usize)
+    post && two_block_rows::<T>(n) && rows.checked_mul(n / 2 + 1).is_some_and(|b| b <= u32::MAX as usize)
 }
 
 /// The two launches of the two-block backward ([`bwd_two_blocks`]) of an `n`-point row, A's kernel
@@ -322,7 +328,7 @@ fn bwd_two_block_kernels<T: DeviceScalar>(n: usize, inner: bool, sfx: &str) -> [
 /// among them). Elsewhere the shared-memory G-only kernel is not put below the kernel it replaces
 /// (docs/GPU_MODEL.md). Results do not depend on it beyond the rounding of `inner` to `T`.
 pub fn inner_pays<T: DeviceScalar>(l: usize) -> bool {
-    l > BWD_SMEM_MAX_LEN || (T::DTYPE.size() == 2 && fft_size(l).is_ok_and(fwd_two_blocks))
+    l > BWD_SMEM_MAX_LEN || fft_size(l).is_ok_and(two_block_rows::<T>)
 }
 
 /// [`check_shared`] for `dynamic` bytes on top of the kernels' static shared memory; returns the
@@ -657,8 +663,7 @@ pub fn gated_fftconv_fwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
         // exclusively).
         return unsafe { long_fwd(dev, sfx, p, n) };
     }
-    let two = T::DTYPE.size() == 2 && fwd_two_blocks(n);
-    let name = if two {
+    let name = if two_block_rows::<T>(n) {
         fixed_kernel::<T>(if inner != 0 { "hyena_fftconv_fwd_2b_inner" } else { "hyena_fftconv_fwd_2b" }, n, &["_m13"], sfx)
     } else if inner != 0 {
         format!("hyena_fftconv_fwd_inner_{sfx}")

@@ -245,7 +245,6 @@ pub(crate) fn fftconv_fwd_bwd_counters_of<T: hyena_kernels::device::DeviceScalar
     let dd = DeviceBuffer::from_host(&dev, &[from(0.5)]).unwrap();
     let mut outs: Vec<DeviceBuffer<T>> = (0..6).map(|_| DeviceBuffer::<T>::alloc(&dev, l).unwrap()).collect();
     let mut gd = DeviceBuffer::<T>::alloc(&dev, 1).unwrap();
-    let mut hf = DeviceBuffer::<f32>::alloc(&dev, spectrum_len(1, l).unwrap()).unwrap();
     sim.set_block_sample(sample);
     sim.set_counters(true);
     let [y, z, gv, gpre, gpost, gh] = &mut outs[..] else { unreachable!() };
@@ -258,6 +257,7 @@ pub(crate) fn fftconv_fwd_bwd_counters_of<T: hyena_kernels::device::DeviceScalar
     };
     let gates = || (Some(dx.as_view()), Some(dx.as_view()));
     if inner {
+        let mut hf = DeviceBuffer::<f32>::alloc(&dev, spectrum_len(1, l).unwrap()).unwrap();
         fftconv_filter(&dev, &dx, 1, l, &mut hf).unwrap();
         let (pre, post) = gates();
         gated_fftconv_fwd_spectrum_inner(&dev, &hf, &dd, &dx, pre, post, 1, 1, l, &mut *y, Some(z.as_view_mut())).unwrap();
