@@ -16,8 +16,8 @@
 // modulation run in fp32 (the reductions over F or 32-channel chunks in fp32, chunk sums added in
 // fp64).
 //
-// Every kernel: 256 threads = 8 warps; lane = position within a tile, so h / grad_h / ws_a / z
-// accesses are coalesced rows. Positions >= L inside the last tile compute with z = 0 and
+// Every kernel: 256 threads = 8 warps (backward kernel 1: 512 = 16 warps); lane = position within
+// a tile, so h / grad_h / ws_a / z accesses are coalesced rows. Positions >= L inside the last tile compute with z = 0 and
 // grad_h = 0, so they contribute exact zeros, and are never stored.
 //
 // Forward (hyena_filter_fwd_*): block (x, y) takes the 64 positions of tile x (lane and lane + 32
@@ -49,16 +49,19 @@
 //      for i = n-1..0: gs = g_i * cos(freq*pre_i), gpre = gs*freq, d freq += sum_p gs*pre_i,
 //      d b_i += sum_p gpre, d W_i[j, k] += sum_p gpre[j, p] a_i[k, p], g_{i-1} = gpre W_i (layer 0:
 //      grad_z rows of the tile). Tiles of TP = 32 positions, buffers [feature][TPS], TPS = 34 (16-byte
-//      aligned position pairs). The layer's weight is staged (transposed for the recompute, as is
-//      for g_{i-1}), both products from 8-feature register tiles (hidden_linear); d W_i is a
-//      register-tiled [F, 32] x [32, in] product (dw_tile, 4 x 4 entries per thread). The parameter
+//      aligned position pairs). 16 warps per block: the block's shared memory (below) admits two
+//      blocks per SM, and 512 threads at <= 64 registers (63, no spills) let both run, 32 resident
+//      warps per SM where 8-warp blocks (118 registers) had 16. The layer's weight is staged
+//      (transposed for the recompute, as is for g_{i-1}), both products from 2-feature x
+//      2-position register tiles (hidden_linear: 512 tiles at F = 64, one per thread); d W_i is a
+//      register-tiled [F, 32] x [32, in] product (dw_tile, 2 x 4 entries per thread). The parameter
 //      sums of a tile are fp64 (warp shuffle trees / in-order loops) and are added to the block's
 //      fp32 accumulator ws[g, :P] (global, one owner thread per entry). Shared: (n + 2)*max(E, F)
 //      * 34 doubles (n slots of pre_i, each reused for the gradient w.r.t. layer i's input once
 //      pre_i is dead; the layer input; the output layer's gradient) + the staged weight
 //      in fp32, exact for every storage type (max(max(E, F) * (pad8(F) + 4), F * (pad8(max(E, F)) + 4))
 //      floats): 102 KiB at E <= F = 64, n = 3 (safari's num_inner_mlps = 2; 135 KiB before), i.e.
-//      two blocks (16 warps) per SM on sm_90 instead of one, where the latency of these dependent
+//      two blocks (32 warps of 16-warp blocks) per SM on sm_90 instead of one, where the latency of these dependent
 //      fp64 chains is what bounds the kernel (docs/GPU_MODEL.md: 2.0 warps per scheduler and 24 %
 //      issue-active measured with one block per SM).
 //   d. GEMM, strided-batched over splits of S positions: ws_ow[s, c, f] = sum_{p in split s}
@@ -86,8 +89,13 @@ using hyena::from_f32;
 using hyena::store2;
 using hyena::aligned2;
 
-// Threads per block of every filter kernel and positions per tile (= warp size: lane = position).
+// Threads per block of the gout and reduce kernels (the host's launch), positions per backward
+// tile (= warp size: lane = position).
 #define HYENA_FILTER_BLOCK 256
+// Threads of the forward (hyena_filter_fwd_*) and of backward kernel 1 (hyena_filter_bwd_*): 16
+// warps, two blocks per SM (see fwd and bwd_main).
+#define HYENA_FILTER_FWD_BLOCK 512
+#define HYENA_FILTER_BWD_BLOCK 512
 #define HYENA_FILTER_TP 32
 #define HYENA_FILTER_TPS 34
 // Channels per chunk of the output-layer backward (kernel 1's grad_h staging and kernel 2).
@@ -96,7 +104,8 @@ using hyena::aligned2;
 constexpr int TP = HYENA_FILTER_TP;
 constexpr int TPS = HYENA_FILTER_TPS;
 constexpr int CB = HYENA_FILTER_CB;
-constexpr int NWARPS = HYENA_FILTER_BLOCK / 32;
+constexpr int FWD_NW = HYENA_FILTER_FWD_BLOCK / 32;
+constexpr int BWD_NW = HYENA_FILTER_BWD_BLOCK / 32;
 
 template <typename T> __device__ inline double ld64(const T* p, uint64_t i) { return (double)to_f32<T>(p[i]); }
 template <typename T> __device__ inline float ld32(const T* p, uint64_t i) { return to_f32<T>(p[i]); }
@@ -159,11 +168,11 @@ template <typename W> __device__ constexpr int wpad() { return sizeof(W) == 8 ? 
 // wavefronts per request instead of 32. (Loop bodies on lines of their own: the simulator counts
 // a source line once per host basic block starting on it, so a one-line loop reads as its
 // header's count, trips + tests, in the estimate.)
-template <typename T, typename Wt>
+template <typename T, typename Wt, int NW>
 __device__ inline void stage_wt(const T* __restrict__ W, int in, int F, Wt* wt) {
     const int F8 = pad8(F), FP = F8 + wpad<Wt>(), lane = threadIdx.x % 32;
 #pragma unroll 1
-    for (int j = threadIdx.x / 32; j < F8; j += NWARPS) {
+    for (int j = threadIdx.x / 32; j < F8; j += NW) {
         const bool live = j < F;
         const T* __restrict__ row = W + (uint64_t)(live ? j : 0) * in;
 #pragma unroll 1
@@ -195,42 +204,70 @@ __device__ inline void load4(const float* w, double (&v)[4]) {
     const float4 a = *reinterpret_cast<const float4*>(w);
     v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w;
 }
+// Two consecutive staged weights (8-byte aligned for fp32, 16 for fp64) as fp64.
+__device__ inline void load2(const double* w, double (&v)[2]) {
+    const double2 a = *reinterpret_cast<const double2*>(w);
+    v[0] = a.x, v[1] = a.y;
+}
+__device__ inline void load2(const float* w, double (&v)[2]) {
+    const float2 a = *reinterpret_cast<const float2*>(w);
+    v[0] = a.x, v[1] = a.y;
+}
+// RJ consecutive staged weights as fp64 (RJ = 4 or 2).
+template <int RJ, typename Wt> __device__ inline void load_w(const Wt* w, double (&v)[RJ]) {
+    if constexpr (RJ == 4) load4(w, v);
+    else load2(w, v);
+}
 
 // The linear part of a hidden layer on the N positions of a tile whose buffers have row stride ld:
-// pre[j][p] = b[j] + sum_k W[j, k] x[k][p] (fp64, k in order; b may be null). Thread tile: 4
-// features x 4 positions, (mb, nb) = (idx / (N/4), idx % (N/4)): features 4mb..4mb+3, positions
-// 2nb, 2nb+1, N/2+2nb, N/2+2nb+1. Per input k two 16-byte loads of wt (a quarter-warp shares mb:
-// broadcast) and two of x (a quarter-warp reads 128 contiguous bytes) feed 16 fused multiply-adds,
-// one shared-memory wavefront each (an fp32 wt: one 16-byte load and four exact widenings).
-// Threads past ceil(F/4)·N/4 idle.
-template <typename T, int N, typename Wt>
+// pre[j][p] = b[j] + sum_k W[j, k] x[k][p] (fp64, k in order; b may be null). Thread tile: RJ
+// features x RP positions (RJ, RP in {2, 4}): features RJ·mb .. RJ·mb + RJ-1, positions 2nb,
+// 2nb+1 (and N/2+2nb, N/2+2nb+1 when RP = 4). A warp takes 4 consecutive feature groups mb x 8
+// consecutive position pairs nb (lane = 8 (mb % 4) + nb % 8), so per input k its loads of x read
+// one 128-byte row segment (broadcast to the 4 groups: one wavefront each) and its loads of wt
+// 4·RJ consecutive weights (one wavefront each): RJ/2 + RP/2 loads, as many wavefronts, feed RJ·RP
+// fused multiply-adds (an fp32 wt: one 8- or 16-byte load and exact widenings). (With 2 feature
+// groups x 16 pairs per warp each x load took 2 wavefronts, and the shared-memory wavefronts
+// bounded the 16-warp forward.) The forward uses 4 x 2 at N = 64, the backward 2 x 2 at N = 32:
+// one tile per thread of their 512 at F = 64. Groups past ceil(F/RJ) idle.
+template <typename T, int N, typename Wt, int RJ, int RP>
 __device__ inline void hidden_linear(const Wt* wt, const T* __restrict__ b, int in, int F, const double* x, int ld,
                                      double* pre) {
-    constexpr int NB = N / 4;
+    static_assert((RJ == 2 || RJ == 4) && (RP == 2 || RP == 4), "hidden_linear: 2 or 4 per thread");
+    constexpr int NB = N / RP;
+    static_assert(NB % 8 == 0, "hidden_linear: whole warps of 8 position pairs");
     const int FP = pad8(F) + wpad<Wt>();
-    const int tiles = (F + 3) / 4 * NB;
+    const int groups = (F + RJ - 1) / RJ;
+    const int tiles = (groups + 3) / 4 * 4 * NB;
     for (int idx = threadIdx.x; idx < tiles; idx += blockDim.x) {
-        const int j0 = idx / NB * 4, n0 = idx % NB * 2;
-        double acc[4][4];
+        const int w = idx / 32, lane = idx % 32;
+        const int mb = w / (NB / 8) * 4 + lane / 8;
+        if (mb >= groups) continue;
+        const int j0 = mb * RJ, n0 = (w % (NB / 8) * 8 + lane % 8) * 2;
+        double acc[RJ][RP];
 #pragma unroll
-        for (int r = 0; r < 4; ++r) {
+        for (int r = 0; r < RJ; ++r) {
             const double br = b && j0 + r < F ? ld64<T>(b, j0 + r) : 0.0;
 #pragma unroll
-            for (int t = 0; t < 4; ++t) acc[r][t] = br;
+            for (int t = 0; t < RP; ++t) acc[r][t] = br;
         }
         // Input k: wt row k at wk, x row k at xk. Two inputs per trip (k in order: the same sums),
         // by pointer steps: one loop test and two pointer increments per pair instead of an
         // index product per load (the loop overhead was ~45 % of the hidden layers' issue slots).
         auto input = [&](const Wt* wk, const double* xk) {
-            double wv[4];
-            load4(wk, wv);
+            double wv[RJ];
+            load_w<RJ>(wk, wv);
+            double xv[RP];
             const double2 x01 = *reinterpret_cast<const double2*>(xk);
-            const double2 x23 = *reinterpret_cast<const double2*>(xk + N / 2);
-            const double xv[4] = {x01.x, x01.y, x23.x, x23.y};
+            xv[0] = x01.x, xv[1] = x01.y;
+            if constexpr (RP == 4) {
+                const double2 x23 = *reinterpret_cast<const double2*>(xk + N / 2);
+                xv[2] = x23.x, xv[3] = x23.y;
+            }
 #pragma unroll
-            for (int r = 0; r < 4; ++r)
+            for (int r = 0; r < RJ; ++r)
 #pragma unroll
-                for (int t = 0; t < 4; ++t) acc[r][t] = fma(wv[r], xv[t], acc[r][t]);
+                for (int t = 0; t < RP; ++t) acc[r][t] = fma(wv[r], xv[t], acc[r][t]);
         };
         const Wt* wk = wt + j0;
         const double* xk = x + n0;
@@ -242,24 +279,28 @@ __device__ inline void hidden_linear(const Wt* wt, const T* __restrict__ b, int 
         }
         if (k < in) input(wk, xk);
 #pragma unroll
-        for (int r = 0; r < 4; ++r)
+        for (int r = 0; r < RJ; ++r)
             if (j0 + r < F) {
                 *reinterpret_cast<double2*>(pre + (j0 + r) * ld + n0) = make_double2(acc[r][0], acc[r][1]);
-                *reinterpret_cast<double2*>(pre + (j0 + r) * ld + N / 2 + n0) = make_double2(acc[r][2], acc[r][3]);
+                if constexpr (RP == 4)
+                    *reinterpret_cast<double2*>(pre + (j0 + r) * ld + N / 2 + n0) = make_double2(acc[r][2], acc[r][3]);
             }
     }
 }
 
 // act[j][p] = sin(freq[j] pre[j][p]) (fp64) into act64 (row stride ld), or if that is null into
 // act32 (fp32, row stride lda) for positions p < n_valid only; act64 may be pre itself (each entry
-// is read and written by one thread). One sine call site per position (compile time).
-template <typename T, int NP>
+// is read and written by one thread). One sine call site per position (compile time). Warp w of
+// NW takes groups of 64 / NW consecutive features.
+template <typename T, int NP, int NW>
 __device__ inline void hidden_sin(const T* __restrict__ freq, int F, int ld, const double* pre, double* act64,
                                   float* act32, uint64_t lda, int n_valid) {
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int F8 = pad8(F);
-    for (int j0 = warp * 8; j0 < F8; j0 += 8 * NWARPS) {
-        const int j1 = j0 + 8 < F ? j0 + 8 : F;
+    static_assert(NW == 8 || NW == 16, "hidden_sin: 8 or 16 warps");
+    constexpr int G = 64 / NW;
+    for (int j0 = warp * G; j0 < F8; j0 += G * NW) {
+        const int j1 = j0 + G < F ? j0 + G : F;
         for (int j = j0; j < j1; ++j) {
             const double fr = ld64<T>(freq, j);
 #pragma unroll 1
@@ -276,29 +317,34 @@ __device__ inline void hidden_sin(const T* __restrict__ freq, int F, int ld, con
 // The forward's output layer on tensor cores: h[c][q] = sum_f OW[c, f] a_n[f][q], the product
 // OW [C, F] x a_n [F, FTP] by mma.sync m16n8k8 tf32 in 3xTF32 (each operand split hi + lo, three
 // MMAs per tile: f32-level accuracy, docs/GPU_MODEL.md "The filter forward's output layer on
-// tensor cores"). Channels in chunks of OCH = 8 warps x 16 (warp w: the M tile of channels
-// cb + 16w .. cb + 16w + 15), the tile's FTP positions as NT = 8 N tiles of 8, the features as
-// KS = ceil(F / 8) K steps (zeros past F). Per K step and warp: 4 out_weight loads (L1/L2), one
-// split, then per N tile one 16-byte shared load and 3 MMAs: 1024 products per MMA, where the
-// f32 register tiles took 32 per FMA (the FMAs were ~40 % of the forward's issue slots at 64K).
+// tensor cores"). Channels in chunks of OCH = MT x 16 (MT = 8 M tiles), the tile's FTP positions
+// as NT = 8 N tiles of 8, the features as KS = ceil(F / 8) K steps (zeros past F). Warp w takes
+// M tile w % MT (channels cb + 16(w % MT) ..) and the NTW = 4 N tiles of half w / MT. Per K step
+// and warp: 4 out_weight loads (L1/L2), one split, then per N tile one 16-byte shared load and 3
+// MMAs: 1024 products per MMA, where the f32 register tiles took 32 per FMA (the FMAs were ~40 %
+// of the forward's issue slots at 64K). (Two warps per M tile repeat its loads and split: the
+// price of 16 warps at <= 64 registers; a whole row of N tiles per warp holds 32 accumulators.)
 #define HYENA_FILTER_OCH 128
 constexpr int OCH = HYENA_FILTER_OCH;
 // Positions per forward block: two per lane (lane and lane + 32), rows of the tile buffers.
 #define HYENA_FILTER_FTP 64
 constexpr int FTP = HYENA_FILTER_FTP;
 constexpr int NT = FTP / 8;
-static_assert(OCH == 16 * NWARPS, "one 16-channel M tile per warp");
+constexpr int MT = OCH / 16;
+constexpr int NTW = NT * MT / FWD_NW;
+static_assert(NTW * FWD_NW == NT * MT && NT % NTW == 0, "the forward's warps share the M x N tiles evenly");
 
 // The B operand (a_n: [F][FTP] f32 at a) in fragment order, split once per block: entry
 // (ks, nt, lane) = {hi(b0), hi(b1), lo(b0), lo(b1)}, b_r = a_n[8ks + t + 4r][8nt + g]
 // (g = lane / 4, t = lane % 4; 0 past F) at bf[(ks·NT + nt)·32 + lane], so a warp's 16-byte loads
-// in the compute loop are 512 consecutive bytes (no bank conflict). Warp w builds N tile w.
+// in the compute loop are 512 consecutive bytes (no bank conflict). Warp w builds N tile w % NT,
+// its K steps w / NT, w / NT + FWD_NW / NT, ...
 __device__ inline void stage_b(const float* a, int F, uint4* bf) {
-    static_assert(NT == NWARPS, "stage_b: one N tile per warp");
-    const int lane = threadIdx.x % 32, nt = threadIdx.x / 32, g = lane >> 2, t = lane & 3;
+    static_assert(FWD_NW % NT == 0, "stage_b: whole N tiles per warp");
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nt = warp % NT, g = lane >> 2, t = lane & 3;
     const int KS = (F + 7) / 8;
 #pragma unroll 1
-    for (int ks = 0; ks < KS; ++ks) {
+    for (int ks = warp / NT; ks < KS; ks += FWD_NW / NT) {
         const int f0 = 8 * ks + t, f1 = f0 + 4;
         const float b0 = f0 < F ? a[f0 * FTP + 8 * nt + g] : 0.0f;
         const float b1 = f1 < F ? a[f1 * FTP + 8 * nt + g] : 0.0f;
@@ -348,16 +394,16 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
     const T* freq = reinterpret_cast<const T*>(p.freq);
     for (int i = 0; i < n; ++i) {
         __syncthreads();  // the previous layer's reads of wt are done (and z is loaded)
-        stage_wt<T>(reinterpret_cast<const T*>(pick(p.w, i)), in_width(i, E, F), F, wt);
+        stage_wt<T, double, FWD_NW>(reinterpret_cast<const T*>(pick(p.w, i)), in_width(i, E, F), F, wt);
         __syncthreads();
         double* x = i % 2 == 0 ? bufA : bufB;
         double* y = i % 2 == 0 ? bufB : bufA;
-        hidden_linear<T, FTP>(wt, reinterpret_cast<const T*>(pick(p.b, i)), in_width(i, E, F), F, x, FTP, y);
+        hidden_linear<T, FTP, double, 4, 4>(wt, reinterpret_cast<const T*>(pick(p.b, i)), in_width(i, E, F), F, x, FTP, y);
         // Hidden activations in place; the last one (fp32) into x, whose reads are done. One call
         // site (each inlined fp64 sine costs compile time).
         const bool last = i + 1 == n;
         __syncthreads();
-        hidden_sin<T, 2>(freq, F, FTP, y, last ? nullptr : y, last ? reinterpret_cast<float*>(x) : nullptr, FTP, FTP);
+        hidden_sin<T, 2, FWD_NW>(freq, F, FTP, y, last ? nullptr : y, last ? reinterpret_cast<float*>(x) : nullptr, FTP, FTP);
     }
     // The last activation a_n [F][FTP] fp32 is in the buffer the last layer read; its
     // pre-activations (the other buffer) are dead: the B fragments go there.
@@ -367,9 +413,10 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
     stage_b(alast, F, bfrag);
     __syncthreads();
 
-    // Output layer + modulation. Lane (g, t) = (lane / 4, lane % 4) holds, per N tile nt, the
-    // accumulators of channels c0 = cb + 16w + g (d[0], d[1]) and c1 = c0 + 8 (d[2], d[3]) at
-    // positions 8nt + 2t and 8nt + 2t + 1 (the m16n8 D fragment). Block (x, y) takes the chunks
+    // Output layer + modulation. Lane (g, t) = (lane / 4, lane % 4) holds, per N tile nt = n1 + i
+    // of the warp's half (i < NTW), the accumulators of channels c0 = cb + 16(w % MT) + g (d[0],
+    // d[1]) and c1 = c0 + 8 (d[2], d[3]) at positions 8nt + 2t and 8nt + 2t + 1 (the m16n8 D
+    // fragment). Block (x, y) takes the chunks
     // y, y + gridDim.y, ... (the host splits the channels over gridDim.y while the tiles alone leave
     // SMs idle; each output is computed by one warp in the same order whatever the split: same
     // bits). No barrier inside the chunk loop: a warp reads only its own out_weight rows.
@@ -381,25 +428,26 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
     const int modulate = (int)p.modulate;
     const int g = lane >> 2, t = lane & 3;
     const int KS = (F + 7) / 8;
-    float tl[NT][2];
+    const int mt = warp % MT, n1 = warp / MT * NTW;
+    float tl[NTW][2];
 #pragma unroll
-    for (int nt = 0; nt < NT; ++nt)
+    for (int nt = 0; nt < NTW; ++nt)
 #pragma unroll
         for (int i = 0; i < 2; ++i) {
-            const uint64_t l = l0 + 8 * nt + 2 * t + i;
+            const uint64_t l = l0 + 8 * (n1 + nt) + 2 * t + i;
             tl[nt][i] = l < L ? to_f32<T>(tt[l]) : 0.0f;
         }
-    const uint4* bp = bfrag + lane;
+    const uint4* bp = bfrag + n1 * 32 + lane;
     const int chunks = (C + OCH - 1) / OCH;
     for (int ck = blockIdx.y; ck < chunks; ck += gridDim.y) {
-        const int m0 = ck * OCH + 16 * warp;
+        const int m0 = ck * OCH + 16 * mt;
         if (m0 >= C) continue;  // the warp's whole M tile is past C (warp-uniform)
         const int c0 = m0 + g, c1 = c0 + 8;
         const T* __restrict__ r0 = ow + (uint64_t)(c0 < C ? c0 : 0) * F;
         const T* __restrict__ r1 = ow + (uint64_t)(c1 < C ? c1 : 0) * F;
-        float acc[NT][4];
+        float acc[NTW][4];
 #pragma unroll
-        for (int nt = 0; nt < NT; ++nt)
+        for (int nt = 0; nt < NTW; ++nt)
 #pragma unroll
             for (int i = 0; i < 4; ++i) acc[nt][i] = 0.0f;
         float an[4];
@@ -411,7 +459,7 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
             for (int r = 0; r < 4; ++r) hyena::split_tf32(an[r], ahi[r], alo[r]);
             load_a<T>(r0, r1, 8 * ks + 8 + t, F, an);  // the next step's, in flight during the MMAs
 #pragma unroll
-            for (int nt = 0; nt < NT; ++nt) {
+            for (int nt = 0; nt < NTW; ++nt) {
                 const uint4 b = bp[(ks * NT + nt) * 32];
                 const uint32_t bhi[2] = {b.x, b.y}, blo[2] = {b.z, b.w};
                 hyena::mma_m16n8k8_3xtf32(acc[nt], ahi, alo, bhi, blo);
@@ -425,24 +473,24 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
         for (int rr = 0; rr < 2; ++rr) {
             const int c = rr == 0 ? c0 : c1;
             if (c >= C) continue;
-            float win[NT][2];
+            float win[NTW][2];
             if (modulate) {
                 const float nd = -fabsf(to_f32<T>(deltas[c]));
 #pragma unroll
-                for (int nt = 0; nt < NT; ++nt)
+                for (int nt = 0; nt < NTW; ++nt)
 #pragma unroll
                     for (int i = 0; i < 2; ++i) win[nt][i] = decay(tl[nt][i], nd, shift);
             } else {
 #pragma unroll
-                for (int nt = 0; nt < NT; ++nt)
+                for (int nt = 0; nt < NTW; ++nt)
 #pragma unroll
                     for (int i = 0; i < 2; ++i) win[nt][i] = 1.0f;
             }
             T* row = h + (uint64_t)c * L + l0;  // positions l0 .. L - 1 of channel c
             const bool vec = aligned2<T>(row);
 #pragma unroll
-            for (int nt = 0; nt < NT; ++nt) {
-                const int q = 8 * nt + 2 * t;  // even: row + q is aligned when row is
+            for (int nt = 0; nt < NTW; ++nt) {
+                const int q = 8 * (n1 + nt) + 2 * t;  // even: row + q is aligned when row is
                 store2<T>(row, q, L - l0, vec, acc[nt][2 * rr] * win[nt][0], acc[nt][2 * rr + 1] * win[nt][1]);
             }
         }
@@ -465,44 +513,54 @@ __device__ inline uint64_t partial_len(int E, int F, int n) {
 }
 
 // d W[j, k] += sum_q g[j][q] a[k][q] over the tile's 32 positions (fp64, q in order), added to
-// the block's fp32 accumulator accw [F][in] by one owner thread per entry. A warp takes blocks of
-// 16 features x 32 inputs, lane (jb, kb) = (lane / 8, lane % 8) the entries j = jb + 4r, k = kb + 8t
-// (r, t < 4): per pair of positions 4 + 4 16-byte loads feed 32 FMAs, and with TPS = 34 the loads
-// of a warp (4 rows of g, 8 rows of a, 68 words apart) fall in distinct banks.
-__device__ inline void dw_tile(const double* g, const double* a, int F, int in, float* accw) {
+// the block's fp32 accumulator accw [F][in] by one owner thread per entry. Each of the NW warps
+// takes blocks of 4R features x 32 inputs (R = 32 / NW: 4 at 8 warps, 2 at 16), lane (jb, kb) =
+// (lane / 8, lane % 8) the entries j = jb + 4r (r < R), k = kb + 8t (t < 4): per pair of positions
+// R + 4 16-byte loads feed 8R FMAs, and with TPS = 34 the loads of a warp (4 rows of g, 8 rows of
+// a, 68 words apart) fall in distinct banks.
+template <int NW> __device__ inline void dw_tile(const double* g, const double* a, int F, int in, float* accw) {
+    static_assert(NW == 8 || NW == 16, "dw_tile: 8 or 16 warps");
+    constexpr int R = 32 / NW, FB = 4 * R;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int jb = lane >> 3, kb = lane & 7;
-    const int nkb = (in + 31) / 32, nblk = ((F + 15) / 16) * nkb;
-    for (int blk = warp; blk < nblk; blk += NWARPS) {
-        const int j0 = (blk / nkb) * 16 + jb, k0 = (blk % nkb) * 32 + kb;
-        const double* gr[4];
+    const int nkb = (in + 31) / 32, nblk = ((F + FB - 1) / FB) * nkb;
+    for (int blk = warp; blk < nblk; blk += NW) {
+        const int j0 = (blk / nkb) * FB + jb, k0 = (blk % nkb) * 32 + kb;
+        const double* gr[R];
         const double* ar[4];
 #pragma unroll
-        for (int r = 0; r < 4; ++r) {
-            const int j = j0 + 4 * r, k = k0 + 8 * r;
+        for (int r = 0; r < R; ++r) {
+            const int j = j0 + 4 * r;
             gr[r] = g + (j < F ? j : F - 1) * TPS;  // rows past the end: any valid row, never stored
-            ar[r] = a + (k < in ? k : in - 1) * TPS;
         }
-        double s[4][4];
 #pragma unroll
-        for (int r = 0; r < 4; ++r)
+        for (int t = 0; t < 4; ++t) {
+            const int k = k0 + 8 * t;
+            ar[t] = a + (k < in ? k : in - 1) * TPS;
+        }
+        double s[R][4];
+#pragma unroll
+        for (int r = 0; r < R; ++r)
 #pragma unroll
             for (int t = 0; t < 4; ++t) s[r][t] = 0.0;
 #pragma unroll 1
         for (int q = 0; q < TP; q += 2) {
-            double2 gv[4], av[4];
+            double2 gv[R], av[4];
 #pragma unroll
-            for (int r = 0; r < 4; ++r) {
+            for (int r = 0; r < R; ++r) {
                 gv[r] = *reinterpret_cast<const double2*>(gr[r] + q);
-                av[r] = *reinterpret_cast<const double2*>(ar[r] + q);
             }
 #pragma unroll
-            for (int r = 0; r < 4; ++r)
+            for (int t = 0; t < 4; ++t) {
+                av[t] = *reinterpret_cast<const double2*>(ar[t] + q);
+            }
+#pragma unroll
+            for (int r = 0; r < R; ++r)
 #pragma unroll
                 for (int t = 0; t < 4; ++t) s[r][t] = fma(gv[r].y, av[t].y, fma(gv[r].x, av[t].x, s[r][t]));
         }
 #pragma unroll
-        for (int r = 0; r < 4; ++r)
+        for (int r = 0; r < R; ++r)
 #pragma unroll
             for (int t = 0; t < 4; ++t) {
                 const int j = j0 + 4 * r, k = k0 + 8 * t;
@@ -561,18 +619,18 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
             const int in = in_width(i, E, F);
             double* pr = pre + i * D * TPS;
             __syncthreads();  // inb ready; the previous reads of wst are done
-            stage_wt<T>(reinterpret_cast<const T*>(pick(p.w, i)), in, F, wst);
+            stage_wt<T, float, BWD_NW>(reinterpret_cast<const T*>(pick(p.w, i)), in, F, wst);
             __syncthreads();
-            hidden_linear<T, TP>(wst, reinterpret_cast<const T*>(pick(p.b, i)), in, F, inb, TPS, pr);
+            hidden_linear<T, TP, float, 2, 2>(wst, reinterpret_cast<const T*>(pick(p.b, i)), in, F, inb, TPS, pr);
             // a_{i+1} -> inb, whose reads are done; the last activation -> ws_a [F, ld] (fp32, the
             // output layer's input, coalesced). One call site (compile time).
             const bool last = i + 1 == n;
             __syncthreads();
-            hidden_sin<T, 1>(freq, F, TPS, pr, last ? nullptr : inb, last ? ws_a + (l0 - l_off) : nullptr, ld, n_valid);
+            hidden_sin<T, 1, BWD_NW>(freq, F, TPS, pr, last ? nullptr : inb, last ? ws_a + (l0 - l_off) : nullptr, ld, n_valid);
         }
         // -- output layer: gA[f][p] = sum_c OW[c, f] gout[c][p], computed by the GEMM (ws_g) --
         double* gA = gout;
-        for (int j = warp; j < F; j += NWARPS) {
+        for (int j = warp; j < F; j += BWD_NW) {
             gA[j * TPS + lane] = valid ? (double)ws_g[(uint64_t)j * ld + (l - l_off)] : 0.0;
         }
         // -- hidden layers, last to first --
@@ -582,7 +640,7 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
             __syncthreads();  // gA ready; the previous layer's reads of inb and wst are done
             stage_w<T>(reinterpret_cast<const T*>(pick(p.w, i)), in, F, wst);
             // gs = g * cos(freq * pre); gpre = gs * freq (in place in gA); freq and bias sums.
-            for (int j = warp; j < F; j += NWARPS) {
+            for (int j = warp; j < F; j += BWD_NW) {
                 const double fr = ld64<T>(freq, j);
                 const double x = pr[j * TPS + lane];
                 const double gs = gA[j * TPS + lane] * cos(fr * x);
@@ -599,14 +657,14 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
             if (i == 0) {
                 load_z<T>(z, l0, L, E, inb);
             } else {
-                hidden_sin<T, 1>(freq, F, TPS, pre + (i - 1) * D * TPS, inb, nullptr, 0, 0);
+                hidden_sin<T, 1, BWD_NW>(freq, F, TPS, pre + (i - 1) * D * TPS, inb, nullptr, 0, 0);
             }
             __syncthreads();  // every read of pre_i (the cos step above) is done: its slot is free
-            dw_tile(gA, inb, F, in, acc + off_w(i, E, F));
+            dw_tile<BWD_NW>(gA, inb, F, in, acc + off_w(i, E, F));
             // g_in[k][p] = sum_j W_i[j, k] gpre[j][p] -> gB, pre_i's slot (gA is the slot of
             // pre_{i+1}, or gout: never the same buffer).
             double* gB = pr;
-            hidden_linear<T, TP>(wst, static_cast<const T*>(nullptr), F, in, gA, TPS, gB);
+            hidden_linear<T, TP, float, 2, 2>(wst, static_cast<const T*>(nullptr), F, in, gA, TPS, gB);
             if (i == 0) {
                 __syncthreads();
                 // grad_z rows of the tile, coalesced.
@@ -709,12 +767,12 @@ template <typename T> __device__ inline void bwd_reduce(const HyenaFilterBwdPara
 
 }  // namespace hyena_filter
 
-extern "C" __global__ void __launch_bounds__(HYENA_FILTER_BLOCK, 2) hyena_filter_fwd_f32(const HyenaFilterFwdParams p) { hyena_filter::fwd<float>(p); }
-extern "C" __global__ void __launch_bounds__(HYENA_FILTER_BLOCK, 2) hyena_filter_fwd_bf16(const HyenaFilterFwdParams p) { hyena_filter::fwd<__nv_bfloat16>(p); }
-extern "C" __global__ void __launch_bounds__(HYENA_FILTER_BLOCK, 2) hyena_filter_fwd_f16(const HyenaFilterFwdParams p) { hyena_filter::fwd<__half>(p); }
-extern "C" __global__ void __launch_bounds__(HYENA_FILTER_BLOCK, 2) hyena_filter_bwd_f32(const HyenaFilterBwdParams p) { hyena_filter::bwd_main<float>(p); }
-extern "C" __global__ void __launch_bounds__(HYENA_FILTER_BLOCK, 2) hyena_filter_bwd_bf16(const HyenaFilterBwdParams p) { hyena_filter::bwd_main<__nv_bfloat16>(p); }
-extern "C" __global__ void __launch_bounds__(HYENA_FILTER_BLOCK, 2) hyena_filter_bwd_f16(const HyenaFilterBwdParams p) { hyena_filter::bwd_main<__half>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FILTER_FWD_BLOCK, 2) hyena_filter_fwd_f32(const HyenaFilterFwdParams p) { hyena_filter::fwd<float>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FILTER_FWD_BLOCK, 2) hyena_filter_fwd_bf16(const HyenaFilterFwdParams p) { hyena_filter::fwd<__nv_bfloat16>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FILTER_FWD_BLOCK, 2) hyena_filter_fwd_f16(const HyenaFilterFwdParams p) { hyena_filter::fwd<__half>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FILTER_BWD_BLOCK, 2) hyena_filter_bwd_f32(const HyenaFilterBwdParams p) { hyena_filter::bwd_main<float>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FILTER_BWD_BLOCK, 2) hyena_filter_bwd_bf16(const HyenaFilterBwdParams p) { hyena_filter::bwd_main<__nv_bfloat16>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FILTER_BWD_BLOCK, 2) hyena_filter_bwd_f16(const HyenaFilterBwdParams p) { hyena_filter::bwd_main<__half>(p); }
 extern "C" __global__ void hyena_filter_bwd_gout_f32(const HyenaFilterBwdParams p) { hyena_filter::bwd_gout<float>(p); }
 extern "C" __global__ void hyena_filter_bwd_gout_bf16(const HyenaFilterBwdParams p) { hyena_filter::bwd_gout<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_filter_bwd_gout_f16(const HyenaFilterBwdParams p) { hyena_filter::bwd_gout<__half>(p); }

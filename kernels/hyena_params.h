@@ -278,7 +278,7 @@ typedef struct HyenaFilterFwdParams {
  *     grad_h[c, l_off + i] * win[c, l_off + i] (fp32); the blocks also convert out_weight to fp32
  *     (ow32, each block an equal slice).
  *  b. GEMM (caller): ws_g[f, i] = sum_c ow32[c, f] gout[c, i]   (the last layer's input gradient).
- *  c. hyena_filter_bwd_{f32,bf16,f16}: blocks [block0, block0 + grid); block g takes the tiles of
+ *  c. hyena_filter_bwd_{f32,bf16,f16}: blocks of 512 threads [block0, block0 + grid); block g takes the tiles of
  *     32 positions [g*tiles_per_block, (g+1)*tiles_per_block) (inside the chunk): recomputes the
  *     hidden layers, writes grad_z rows < L, the last activation into ws_a, reads ws_g, and sums
  *     its tiles' hidden-layer and freq gradients (in tile order) into ws[g, :P],

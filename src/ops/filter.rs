@@ -86,8 +86,16 @@ use super::storage_suffix as suffix;
 pub const MAX_LAYERS: usize = 4;
 /// Positions per tile of the backward kernel (one per lane of a warp).
 pub const TILE: usize = 32;
-/// Threads per block of every filter kernel (`HYENA_FILTER_BLOCK`).
+/// Threads per block of the backward's gout and reduce kernels (`HYENA_FILTER_BLOCK`).
 const BLOCK: u32 = 256;
+/// Threads per block of the forward (`HYENA_FILTER_FWD_BLOCK`): 16 warps, two blocks per SM (64
+/// registers, 97 KiB of shared memory at F = 64), 32 resident warps where the 8-warp version
+/// (126 registers) had 16: its dependent fp64 chains wait on latency (docs/GPU_MODEL.md).
+const FWD_BLOCK: u32 = 512;
+/// Threads per block of backward kernel 1 (`HYENA_FILTER_BWD_BLOCK`): 16 warps, two blocks per SM
+/// (63 registers, 102 KiB of shared memory at F = 64, n = 3), 32 resident warps where the 8-warp
+/// version (118 registers) had 16, for the same reason.
+const BWD_BLOCK: u32 = 512;
 /// Row stride of the backward's `[feature][TILE]` shared tile buffers (`HYENA_FILTER_TPS`).
 const TPS: usize = 34;
 /// Channels per chunk of the output-layer backward (`HYENA_FILTER_CB`).
@@ -175,12 +183,12 @@ pub struct FilterGradViews<'a, T: Pod> {
 
 /// Positions per block of the forward kernel (`HYENA_FILTER_FTP`: two per lane).
 const FWD_TILE: usize = 64;
-/// Channels per chunk of the forward kernel's output layer (`HYENA_FILTER_OCH`: 8 warps × one
-/// 16-channel tensor-core M tile).
+/// Channels per chunk of the forward kernel's output layer (`HYENA_FILTER_OCH`: 8 tensor-core M
+/// tiles of 16 channels).
 const OCH: usize = 128;
 
 /// Blocks the forward fills before it splits the channels of a tile over `gridDim.y`: two blocks per
-/// SM of an H100/H200 (132 SMs; 126 registers × 256 threads and 97 KiB of shared memory admit two).
+/// SM of an H100/H200 (132 SMs; 64 registers × 512 threads and 97 KiB of shared memory admit two).
 /// A split repeats the tile's hidden layers in every block of the tile, but one 8-warp block per SM
 /// leaves the SM waiting on its warps' dependent instructions: measured on an H200 (2026-12-04,
 /// docs/GPU_MODEL.md) at L = 8K with 128 blocks, 2.0 warps per scheduler and 28 % issue-active,
@@ -340,7 +348,7 @@ pub fn implicit_filter_fwd<'a, T: DeviceScalar>(
         shift: dims.shift,
     };
     let ys = fwd_channel_split(tiles as usize, c);
-    let cfg = LaunchConfig { grid: (tiles, ys as u32, 1), block: (BLOCK, 1, 1), shared_bytes: shared };
+    let cfg = LaunchConfig { grid: (tiles, ys as u32, 1), block: (FWD_BLOCK, 1, 1), shared_bytes: shared };
     // SAFETY: the kernel reads the weights (borrowed shared, lengths checked by check_weights)
     // and writes h [C, L] (borrowed exclusively, overlapping nothing), all on `dev`.
     unsafe { launch(dev, &kernel, cfg, &p) }
@@ -504,7 +512,7 @@ pub fn implicit_filter_bwd<T: DeviceScalar>(
         // SAFETY: the weights (borrowed shared), grads.z (borrowed exclusively), ws_g (read),
         // ws_a [F, ld] and ws [G, P] (written), all sized above; the chunk's blocks write the rows
         // block0.. of ws, and tiles inside [l_off, l_off + lc) only.
-        unsafe { launch(dev, &k_main, LaunchConfig { grid: (g_main, 1, 1), block, shared_bytes: sh_main }, &p)? };
+        unsafe { launch(dev, &k_main, LaunchConfig { grid: (g_main, 1, 1), block: (BWD_BLOCK, 1, 1), shared_bytes: sh_main }, &p)? };
         // d OW partials: column-major ws_ow_s' [F × C] = (a_n' [split × F])ᵀ · gout' [split × C]
         // per split s of the chunk, the full splits as one strided batch, a shorter last one alone.
         let s0 = l_off / plan.split;
