@@ -68,7 +68,7 @@
 //! # Limits (typed errors before anything is launched)
 //! Every length against the dims, `1 ≤ L ≤ l_max`, devices, element alignment, outputs overlapping
 //! any other argument, and the dynamic shared memory ([`fwd_shared_bytes`], [`bwd_shared_bytes`];
-//! F = 64, E = 33, n = 3 needs 97 KiB forward and 135 KiB backward; n = 4: 152 KiB) against
+//! F = 64, E = 33, n = 3 needs 97 KiB forward and 102 KiB backward; n = 4: 119 KiB) against
 //! `dev.max_shared_bytes()` → [`HyenaError::SharedMemory`].
 
 use super::gemm::{gemm_with, GemmIn, GemmOut};
