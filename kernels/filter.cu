@@ -94,7 +94,7 @@ using hyena::aligned2;
 #define HYENA_FILTER_BLOCK 256
 // Threads of the forward (hyena_filter_fwd_*) and of backward kernel 1 (hyena_filter_bwd_*): 16
 // warps, two blocks per SM (see fwd and bwd_main).
-#define HYENA_FILTER_FWD_BLOCK 512
+#define HYENA_FILTER_FWD_BLOCK 1024
 #define HYENA_FILTER_BWD_BLOCK 512
 #define HYENA_FILTER_TP 32
 #define HYENA_FILTER_TPS 34
@@ -297,7 +297,7 @@ __device__ inline void hidden_sin(const T* __restrict__ freq, int F, int ld, con
                                   float* act32, uint64_t lda, int n_valid) {
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int F8 = pad8(F);
-    static_assert(NW == 8 || NW == 16, "hidden_sin: 8 or 16 warps");
+    static_assert(NW == 8 || NW == 16 || NW == 32, "hidden_sin: 8, 16 or 32 warps");
     constexpr int G = 64 / NW;
     for (int j0 = warp * G; j0 < F8; j0 += G * NW) {
         const int j1 = j0 + G < F ? j0 + G : F;
@@ -319,11 +319,13 @@ __device__ inline void hidden_sin(const T* __restrict__ freq, int F, int ld, con
 // MMAs per tile: f32-level accuracy, docs/GPU_MODEL.md "The filter forward's output layer on
 // tensor cores"). Channels in chunks of OCH = MT x 16 (MT = 8 M tiles), the tile's FTP positions
 // as NT = 8 N tiles of 8, the features as KS = ceil(F / 8) K steps (zeros past F). Warp w takes
-// M tile w % MT (channels cb + 16(w % MT) ..) and the NTW = 4 N tiles of half w / MT. Per K step
-// and warp: 4 out_weight loads (L1/L2), one split, then per N tile one 16-byte shared load and 3
-// MMAs: 1024 products per MMA, where the f32 register tiles took 32 per FMA (the FMAs were ~40 %
-// of the forward's issue slots at 64K). (Two warps per M tile repeat its loads and split: the
-// price of 16 warps at <= 64 registers; a whole row of N tiles per warp holds 32 accumulators.)
+// M tile w % MT (channels cb + 16(w % MT) ..) and the NTW = 4 N tiles of half (w / MT) % 2, in the
+// chunks of its group of 16 warps (w / 16: the block's two groups take alternate chunks). Per K
+// step and warp: 4 out_weight loads (L1/L2), one split, then per N tile one 16-byte shared load
+// and 3 MMAs: 1024 products per MMA, where the f32 register tiles took 32 per FMA (the FMAs were
+// ~40 % of the forward's issue slots at 64K). (Two warps per M tile repeat its loads and split:
+// the price of 16 warps per chunk at <= 64 registers; a row of N tiles per warp holds 32
+// accumulators.)
 #define HYENA_FILTER_OCH 128
 constexpr int OCH = HYENA_FILTER_OCH;
 // Positions per forward block: two per lane (lane and lane + 32), rows of the tile buffers.
@@ -331,8 +333,10 @@ constexpr int OCH = HYENA_FILTER_OCH;
 constexpr int FTP = HYENA_FILTER_FTP;
 constexpr int NT = FTP / 8;
 constexpr int MT = OCH / 16;
-constexpr int NTW = NT * MT / FWD_NW;
-static_assert(NTW * FWD_NW == NT * MT && NT % NTW == 0, "the forward's warps share the M x N tiles evenly");
+// Groups of 16 warps in a forward block, each taking its own chunks of the output layer.
+constexpr int FWD_GROUPS = FWD_NW / 16;
+constexpr int NTW = NT * MT / 16;
+static_assert(NTW * 16 == NT * MT && NT % NTW == 0 && FWD_GROUPS * 16 == FWD_NW, "the forward's warps share the M x N tiles evenly");
 
 // The B operand (a_n: [F][FTP] f32 at a) in fragment order, split once per block: entry
 // (ks, nt, lane) = {hi(b0), hi(b1), lo(b0), lo(b1)}, b_r = a_n[8ks + t + 4r][8nt + g]
@@ -416,10 +420,10 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
     // Output layer + modulation. Lane (g, t) = (lane / 4, lane % 4) holds, per N tile nt = n1 + i
     // of the warp's half (i < NTW), the accumulators of channels c0 = cb + 16(w % MT) + g (d[0],
     // d[1]) and c1 = c0 + 8 (d[2], d[3]) at positions 8nt + 2t and 8nt + 2t + 1 (the m16n8 D
-    // fragment). Block (x, y) takes the chunks
-    // y, y + gridDim.y, ... (the host splits the channels over gridDim.y while the tiles alone leave
-    // SMs idle; each output is computed by one warp in the same order whatever the split: same
-    // bits). No barrier inside the chunk loop: a warp reads only its own out_weight rows.
+    // fragment). Group u of block (x, y) takes the chunks s, s + S, ... with s = y·FWD_GROUPS + u
+    // and S = gridDim.y·FWD_GROUPS (the host splits the channels over gridDim.y while the tiles
+    // alone leave SMs idle; each output is computed by one warp in the same order whatever the
+    // split: same bits). No barrier inside the chunk loop: a warp reads only its own out_weight rows.
     const T* __restrict__ ow = reinterpret_cast<const T*>(p.out_weight);
     const T* __restrict__ deltas = reinterpret_cast<const T*>(p.deltas);
     const T* __restrict__ tt = reinterpret_cast<const T*>(p.t);
@@ -428,7 +432,7 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
     const int modulate = (int)p.modulate;
     const int g = lane >> 2, t = lane & 3;
     const int KS = (F + 7) / 8;
-    const int mt = warp % MT, n1 = warp / MT * NTW;
+    const int mt = warp % MT, n1 = warp / MT % (NT / NTW) * NTW, grp = warp / 16;
     float tl[NTW][2];
 #pragma unroll
     for (int nt = 0; nt < NTW; ++nt)
@@ -439,7 +443,7 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
         }
     const uint4* bp = bfrag + n1 * 32 + lane;
     const int chunks = (C + OCH - 1) / OCH;
-    for (int ck = blockIdx.y; ck < chunks; ck += gridDim.y) {
+    for (int ck = blockIdx.y * FWD_GROUPS + grp; ck < chunks; ck += gridDim.y * FWD_GROUPS) {
         const int m0 = ck * OCH + 16 * mt;
         if (m0 >= C) continue;  // the warp's whole M tile is past C (warp-uniform)
         const int c0 = m0 + g, c1 = c0 + 8;
@@ -767,9 +771,9 @@ template <typename T> __device__ inline void bwd_reduce(const HyenaFilterBwdPara
 
 }  // namespace hyena_filter
 
-extern "C" __global__ void __launch_bounds__(HYENA_FILTER_FWD_BLOCK, 2) hyena_filter_fwd_f32(const HyenaFilterFwdParams p) { hyena_filter::fwd<float>(p); }
-extern "C" __global__ void __launch_bounds__(HYENA_FILTER_FWD_BLOCK, 2) hyena_filter_fwd_bf16(const HyenaFilterFwdParams p) { hyena_filter::fwd<__nv_bfloat16>(p); }
-extern "C" __global__ void __launch_bounds__(HYENA_FILTER_FWD_BLOCK, 2) hyena_filter_fwd_f16(const HyenaFilterFwdParams p) { hyena_filter::fwd<__half>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FILTER_FWD_BLOCK, 1) hyena_filter_fwd_f32(const HyenaFilterFwdParams p) { hyena_filter::fwd<float>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FILTER_FWD_BLOCK, 1) hyena_filter_fwd_bf16(const HyenaFilterFwdParams p) { hyena_filter::fwd<__nv_bfloat16>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_FILTER_FWD_BLOCK, 1) hyena_filter_fwd_f16(const HyenaFilterFwdParams p) { hyena_filter::fwd<__half>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FILTER_BWD_BLOCK, 2) hyena_filter_bwd_f32(const HyenaFilterBwdParams p) { hyena_filter::bwd_main<float>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FILTER_BWD_BLOCK, 2) hyena_filter_bwd_bf16(const HyenaFilterBwdParams p) { hyena_filter::bwd_main<__nv_bfloat16>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FILTER_BWD_BLOCK, 2) hyena_filter_bwd_f16(const HyenaFilterBwdParams p) { hyena_filter::bwd_main<__half>(p); }

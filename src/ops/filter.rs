@@ -88,10 +88,14 @@ pub const MAX_LAYERS: usize = 4;
 pub const TILE: usize = 32;
 /// Threads per block of the backward's gout and reduce kernels (`HYENA_FILTER_BLOCK`).
 const BLOCK: u32 = 256;
-/// Threads per block of the forward (`HYENA_FILTER_FWD_BLOCK`): 16 warps, two blocks per SM (64
+/// Threads per block of the forward (`HYENA_FILTER_FWD_BLOCK`): 32 warps, one block per SM (64
 /// registers, 97 KiB of shared memory at F = 64), 32 resident warps where the 8-warp version
-/// (126 registers) had 16: its dependent fp64 chains wait on latency (docs/GPU_MODEL.md).
-const FWD_BLOCK: u32 = 512;
+/// (126 registers) had 16: its dependent fp64 chains wait on latency (docs/GPU_MODEL.md). The
+/// block computes its tile's hidden layers once with all 32 warps, then its two groups of 16
+/// warps take alternate channel chunks of the output layer ([`FWD_GROUPS`]).
+const FWD_BLOCK: u32 = 1024;
+/// Groups of 16 warps per forward block (`FWD_GROUPS` in the kernel).
+const FWD_GROUPS: usize = 2;
 /// Threads per block of backward kernel 1 (`HYENA_FILTER_BWD_BLOCK`): 16 warps, two blocks per SM
 /// (63 registers, 102 KiB of shared memory at F = 64, n = 3), 32 resident warps where the 8-warp
 /// version (118 registers) had 16, for the same reason.
@@ -187,23 +191,24 @@ const FWD_TILE: usize = 64;
 /// tiles of 16 channels).
 const OCH: usize = 128;
 
-/// Blocks the forward fills before it splits the channels of a tile over `gridDim.y`: two blocks per
-/// SM of an H100/H200 (132 SMs; 64 registers × 512 threads and 97 KiB of shared memory admit two).
-/// A split repeats the tile's hidden layers in every block of the tile, but one 8-warp block per SM
+/// 16-warp groups the forward fills before it splits the channels of a tile over more groups than
+/// one block's two: two per SM of an H100/H200 (132 SMs; one 1024-thread block per SM). A split
+/// over `gridDim.y` repeats the tile's hidden layers in every block of the tile (a split over the
+/// block's own groups does not), but one 8-warp block per SM
 /// leaves the SM waiting on its warps' dependent instructions: measured on an H200 (2026-12-04,
 /// docs/GPU_MODEL.md) at L = 8K with 128 blocks, 2.0 warps per scheduler and 28 % issue-active,
 /// 71–77 µs. Model (latency bound): 8K 75.2 → 54.8 µs with 256 blocks, 2K 50.3 → 32.0 (was 132:
 /// an earlier model without the latency bound preferred one block per SM).
-const FWD_TARGET_BLOCKS: usize = 264;
+const FWD_TARGET_GROUPS: usize = 264;
 
-/// Blocks along y of the forward for `tiles` tiles of `c` channels: the chunks of [`OCH`] channels
-/// split evenly over them (each block takes `ceil(chunks / y)` chunks or, the last ones, fewer).
-/// Depends on the shape only; the outputs do not depend on it at all (each is computed by one
-/// thread the same way whatever the split).
+/// Blocks along y of the forward for `tiles` tiles of `c` channels: the 16-warp groups per tile
+/// that split its chunks of [`OCH`] channels evenly (each takes `ceil(chunks / groups)` chunks or,
+/// the last ones, fewer), [`FWD_GROUPS`] per block. Depends on the shape only; the outputs do not
+/// depend on it at all (each is computed by one warp the same way whatever the split).
 fn fwd_channel_split(tiles: usize, c: usize) -> usize {
     let chunks = c.div_ceil(OCH).max(1);
-    let want = (FWD_TARGET_BLOCKS / tiles.max(1)).clamp(1, chunks);
-    chunks.div_ceil(chunks.div_ceil(want))
+    let want = (FWD_TARGET_GROUPS / tiles.max(1)).clamp(1, chunks);
+    chunks.div_ceil(chunks.div_ceil(want)).div_ceil(FWD_GROUPS)
 }
 
 /// Features rounded up to the hidden layers' register tile of 8.
