@@ -314,6 +314,25 @@ __device__ inline void hidden_sin(const T* __restrict__ freq, int F, int ld, con
     }
 }
 
+// pg[j * pld + q] = pre[j * ld + q] for q < n_valid: the pre-activations of a hidden layer into
+// global memory (fp64, row stride pld), each entry by the thread hidden_sin<T, NP, NW> gives it,
+// so the sine may overwrite it in place after this with no barrier between.
+template <int NP, int NW>
+__device__ inline void store_pre(int F, int ld, const double* pre, double* __restrict__ pg, uint64_t pld, int n_valid) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    constexpr int G = 64 / NW;
+    for (int j0 = warp * G; j0 < pad8(F); j0 += G * NW) {
+        const int j1 = j0 + G < F ? j0 + G : F;
+        for (int j = j0; j < j1; ++j) {
+#pragma unroll
+            for (int m = 0; m < NP; ++m) {
+                const int q = lane + 32 * m;
+                if (q < n_valid) pg[j * pld + q] = pre[j * ld + q];
+            }
+        }
+    }
+}
+
 // The forward's output layer on tensor cores: h[c][q] = sum_f OW[c, f] a_n[f][q], the product
 // OW [C, F] x a_n [F, FTP] by mma.sync m16n8k8 tf32 in 3xTF32 (each operand split hi + lo, three
 // MMAs per tile: f32-level accuracy, docs/GPU_MODEL.md "The filter forward's output layer on
@@ -404,9 +423,15 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
         double* y = i % 2 == 0 ? bufB : bufA;
         hidden_linear<T, FTP, double, 4, 4>(wt, reinterpret_cast<const T*>(pick(p.b, i)), in_width(i, E, F), F, x, FTP, y);
         // Hidden activations in place; the last one (fp32) into x, whose reads are done. One call
-        // site (each inlined fp64 sine costs compile time).
+        // site (each inlined fp64 sine costs compile time). Before the sine, pre_i into pre_out for
+        // the backward when asked (by the blocks of y = 0: the others compute the same values).
         const bool last = i + 1 == n;
         __syncthreads();
+        if (p.pre_out && blockIdx.y == 0) {
+            const int nv = L - l0 < (uint64_t)FTP ? (int)(L - l0) : FTP;
+            double* pg = reinterpret_cast<double*>(p.pre_out) + (uint64_t)i * F * L + l0;
+            store_pre<2, FWD_NW>(F, FTP, y, pg, L, nv);
+        }
         hidden_sin<T, 2, FWD_NW>(freq, F, FTP, y, last ? nullptr : y, last ? reinterpret_cast<float*>(x) : nullptr, FTP, FTP);
     }
     // The last activation a_n [F][FTP] fp32 is in the buffer the last layer read; its
@@ -617,9 +642,20 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
         const uint64_t l = l0 + lane;
         const bool valid = l < L;
         const int n_valid = L - l0 < (uint64_t)TP ? (int)(L - l0) : TP;
-        // -- recompute the hidden pre-activations --
-        load_z<T>(z, l0, L, E, inb);
-        for (int i = 0; i < n; ++i) {
+        // -- the hidden pre-activations: the forward's (pre_in), or recomputed --
+        if (p.pre_in) {
+            const double* __restrict__ pg = reinterpret_cast<const double*>(p.pre_in);
+            for (int i = 0; i < n; ++i) {
+                for (int j = warp; j < F; j += BWD_NW) {
+                    pre[(i * D + j) * TPS + lane] = valid ? pg[((uint64_t)i * F + j) * L + l] : 0.0;
+                }
+            }
+            __syncthreads();
+            // a_n (fp32) -> ws_a, as the recompute's last step does.
+            hidden_sin<T, 1, BWD_NW>(freq, F, TPS, pre + (n - 1) * D * TPS, nullptr, ws_a + (l0 - l_off), ld, n_valid);
+        }
+        if (!p.pre_in) load_z<T>(z, l0, L, E, inb);
+        for (int i = 0; !p.pre_in && i < n; ++i) {
             const int in = in_width(i, E, F);
             double* pr = pre + i * D * TPS;
             __syncthreads();  // inb ready; the previous reads of wst are done

@@ -268,6 +268,8 @@ typedef struct HyenaFilterFwdParams {
     uint64_t n_layers;                   /* 1..=HYENA_FILTER_MAX_LAYERS */
     uint64_t modulate;                   /* 0 or 1 */
     double shift;                        /* modulation shift */
+    uint64_t pre_out;                    /* double*, [n_layers, F, L]: the hidden pre-activations pre_i
+                                            (for the backward: hyena_filter_bwd's pre_in), or 0 */
 } HyenaFilterFwdParams;
 
 /* Backward of the implicit filter given grad_h [C, L] (forward activations recomputed, no cache).
@@ -320,6 +322,8 @@ typedef struct HyenaFilterBwdParams {
     uint64_t l_off;                           /* first position of the chunk (a multiple of 32*tiles_per_block) */
     uint64_t chunk_len;                       /* positions in the chunk, >= 1 */
     uint64_t block0;                          /* global index of kernel c's first block in the chunk */
+    uint64_t pre_in;                          /* const double*, [n_layers, F, L]: the forward's pre_out
+                                                 (kernel c reads pre_i instead of recomputing them), or 0 */
 } HyenaFilterBwdParams;
 
 /* ---- tensor-core DFT (kernels/tcdft.cu) ---------------------------------------------------- */

@@ -327,10 +327,34 @@ pub fn implicit_filter_fwd<'a, T: DeviceScalar>(
     dims: &FilterDims,
     h: impl Into<DeviceViewMut<'a, T>>,
 ) -> Result<()> {
+    implicit_filter_fwd_keep(dev, w, dims, h, None)
+}
+
+/// f64 elements of the hidden pre-activations `[n_layers, F, L]` that
+/// [`implicit_filter_fwd_keep`] writes and [`implicit_filter_bwd_with`] reads (`n_layers · F · L`).
+pub fn pre_len(dims: &FilterDims, n_layers: usize) -> Result<usize> {
+    mul(mul(n_layers, dims.width, "n_layers·F")?, dims.l, "n_layers·F·L")
+}
+
+/// [`implicit_filter_fwd`], also writing the hidden layers' pre-activations `pre_i` (f64,
+/// `[n_layers, F, L]`, [`pre_len`]) into `pre` when given: the backward given them
+/// ([`implicit_filter_bwd_with`]) reads them instead of recomputing the hidden layers (the same
+/// values bit for bit, so the same gradients), at `8·n_layers·F` bytes per position (12.6 MB at
+/// F = 64, three layers, L = 8K; 1.6 GB at 1M).
+pub fn implicit_filter_fwd_keep<'a, T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    w: &FilterViews<'_, T>,
+    dims: &FilterDims,
+    h: impl Into<DeviceViewMut<'a, T>>,
+    pre: Option<DeviceViewMut<'_, f64>>,
+) -> Result<()> {
     let h = h.into();
     let sfx = suffix(T::DTYPE, "implicit_filter_fwd")?;
     let (f, c, l) = (dims.width, dims.channels, dims.l);
-    check_weights(dev, w, dims)?.arg("h [C, L]", &h, mul(c, l, "C·L")?).check()?;
+    check_weights(dev, w, dims)?
+        .arg("h [C, L]", &h, mul(c, l, "C·L")?)
+        .opt("pre [n_layers, F, L]", pre.as_ref(), pre_len(dims, w.layers.len())?)
+        .check()?;
     let kernel = format!("hyena_filter_fwd_{sfx}");
     let shared = check_shared(dev, &kernel, fwd_shared_bytes(dims.emb_dim, f))?;
     let tiles = grid(l.div_ceil(FWD_TILE), "forward")?;
@@ -351,11 +375,12 @@ pub fn implicit_filter_fwd<'a, T: DeviceScalar>(
         n_layers: w.layers.len() as u64,
         modulate: dims.modulate as u64,
         shift: dims.shift,
+        pre_out: pre.as_ref().map_or(0, |v| v.addr()),
     };
     let ys = fwd_channel_split(tiles as usize, c);
     let cfg = LaunchConfig { grid: (tiles, ys as u32, 1), block: (FWD_BLOCK, 1, 1), shared_bytes: shared };
     // SAFETY: the kernel reads the weights (borrowed shared, lengths checked by check_weights)
-    // and writes h [C, L] (borrowed exclusively, overlapping nothing), all on `dev`.
+    // and writes h [C, L] and pre (borrowed exclusively, overlapping nothing), all on `dev`.
     unsafe { launch(dev, &kernel, cfg, &p) }
 }
 
@@ -412,10 +437,27 @@ pub fn implicit_filter_bwd<T: DeviceScalar>(
     grad_h: DeviceView<'_, T>,
     grads: FilterGradViews<'_, T>,
 ) -> Result<()> {
+    implicit_filter_bwd_with(dev, w, dims, grad_h, grads, None)
+}
+
+/// [`implicit_filter_bwd`] given, when `pre` is set, the hidden pre-activations the forward wrote
+/// for the same weights and length ([`implicit_filter_fwd_keep`]): backward kernel 1 reads them
+/// instead of recomputing the hidden layers (about a third of its work). The gradients are the
+/// same bits either way.
+pub fn implicit_filter_bwd_with<T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    w: &FilterViews<'_, T>,
+    dims: &FilterDims,
+    grad_h: DeviceView<'_, T>,
+    grads: FilterGradViews<'_, T>,
+    pre: Option<DeviceView<'_, f64>>,
+) -> Result<()> {
     let sfx = suffix(T::DTYPE, "implicit_filter_bwd")?;
     let (e, f, c, l) = (dims.emb_dim, dims.width, dims.channels, dims.l);
     let n = w.layers.len();
-    let mut args = check_weights(dev, w, dims)?.arg("grad_h [C, L]", &grad_h, mul(c, l, "C·L")?);
+    let mut args = check_weights(dev, w, dims)?
+        .arg("grad_h [C, L]", &grad_h, mul(c, l, "C·L")?)
+        .opt("pre [n_layers, F, L]", pre.as_ref(), pre_len(dims, n)?);
     if grads.layers.len() != n {
         return Err(HyenaError::shape("implicit filter grad layers", format!("{n} layers"), format!("{} layers", grads.layers.len())));
     }
@@ -479,6 +521,7 @@ pub fn implicit_filter_bwd<T: DeviceScalar>(
         l_off: 0,
         chunk_len: 0,
         block0: 0,
+        pre_in: pre.as_ref().map_or(0, |v| v.addr()),
     };
     let block = (BLOCK, 1, 1);
     let span = plan.per_block * TILE;

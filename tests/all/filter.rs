@@ -27,7 +27,8 @@ use half::{bf16, f16};
 use hyena_kernels::cpu::filter::{filter_bwd, filter_fwd, modulation_deltas, positional_embedding, ImplicitFilter};
 use hyena_kernels::device::{Device, DeviceBuffer};
 use hyena_kernels::ops::filter::{
-    implicit_filter_bwd, implicit_filter_fwd, FilterBuffers, FilterDims, FilterGradViews, MAX_LAYERS,
+    implicit_filter_bwd, implicit_filter_bwd_with, implicit_filter_fwd, implicit_filter_fwd_keep, pre_len, FilterBuffers,
+    FilterDims, FilterGradViews, MAX_LAYERS,
 };
 use hyena_kernels::HyenaError;
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -167,9 +168,30 @@ fn check<T: Storage>(dev: &Arc<dyn Device>, case: &Case, seed: u64) {
     // Deterministic: a second backward gives the same bits.
     let mut again = Grads::<T>::new(dev, &w);
     implicit_filter_bwd(dev, &views, &dims, dgh.as_view(), again.views()).unwrap();
-    for ((name, a), (_, b)) in again.read(&tag, e, l).iter().zip(&got) {
-        assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()), "{tag}: {name} differs between two runs");
-    }
+    let same = |what: &str, got2: &[(String, Vec<f64>)]| {
+        for ((name, a), (_, b)) in got2.iter().zip(&got) {
+            assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()), "{tag}: {name} differs {what}");
+        }
+    };
+    same("between two runs", &again.read(&tag, e, l));
+
+    // The forward keeping its hidden pre-activations: the same h, every pre-activation written
+    // (finite, the poisoned margin behind the view untouched), and the backward reading them
+    // instead of recomputing gives the same gradients bit for bit.
+    let n_pre = pre_len(&dims, case.n_layers).unwrap();
+    let mut pre = DeviceBuffer::from_host(dev, &vec![f64::NAN; n_pre + MARGIN]).unwrap();
+    let mut h2 = poisoned::<T>(dev, c * l);
+    implicit_filter_fwd_keep(dev, &views, &dims, h2.view_mut(0..c * l).unwrap(), Some(pre.view_mut(0..n_pre).unwrap()))
+        .unwrap_or_else(|e| panic!("{tag}: {e}"));
+    let (a, b) = (read_checked(&tag, &h, c * l), read_checked(&tag, &h2, c * l));
+    assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{tag}: h differs when the forward keeps pre");
+    let pre_host = pre.to_host().unwrap();
+    assert!(pre_host[..n_pre].iter().all(|x| x.is_finite()), "{tag}: a pre-activation was not written");
+    assert!(pre_host[n_pre..].iter().all(|x| x.is_nan()), "{tag}: the margin behind pre was written");
+    let mut with_pre = Grads::<T>::new(dev, &w);
+    implicit_filter_bwd_with(dev, &views, &dims, dgh.as_view(), with_pre.views(), Some(pre.view(0..n_pre).unwrap()))
+        .unwrap_or_else(|e| panic!("{tag}: {e}"));
+    same("given the forward's pre-activations", &with_pre.read(&tag, e, l));
 }
 
 /// The sweep: every length with both depths, modulation on/off, shift 0/0.05, fixed and random freq.
@@ -270,6 +292,41 @@ fn filter_bwd_two_chunks() {
     }
 }
 
+/// The backward reads the pre-activations it is given (not a recompute): given the forward's own
+/// it matches the plain backward bit for bit (`check`); given others (each scaled by 1.5) the
+/// weight gradients differ, while grad_out_weight (from the forward's a_n of `pre`) and the rest
+/// stay finite.
+#[test]
+fn filter_bwd_reads_the_given_pre_activations() {
+    let case = Case { l: 70, l_max: 70, e: 5, f: 16, c: 9, n_layers: 2, modulate: true, shift: 0.0, random_freq: true };
+    for dev in common::devices() {
+        let w = filter::<f32>(&case, 11);
+        let bufs = FilterBuffers::<f32>::upload(&dev, &w).unwrap();
+        let views = bufs.views();
+        let dims = FilterDims::of(&w, case.l);
+        let n_pre = pre_len(&dims, case.n_layers).unwrap();
+        let mut h = poisoned::<f32>(&dev, case.c * case.l);
+        let mut pre = DeviceBuffer::<f64>::from_host(&dev, &vec![f64::NAN; n_pre]).unwrap();
+        implicit_filter_fwd_keep(&dev, &views, &dims, h.view_mut(0..case.c * case.l).unwrap(), Some(pre.as_view_mut())).unwrap();
+        let mut rng = StdRng::seed_from_u64(12);
+        let gh: Vec<f32> = (0..case.c * case.l).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let dgh = DeviceBuffer::from_host(&dev, &gh).unwrap();
+        let scaled: Vec<f64> = pre.to_host().unwrap().iter().map(|x| 1.5 * x).collect();
+        let other = DeviceBuffer::from_host(&dev, &scaled).unwrap();
+        let mut g_own = Grads::<f32>::new(&dev, &w);
+        implicit_filter_bwd_with(&dev, &views, &dims, dgh.as_view(), g_own.views(), Some(pre.as_view())).unwrap();
+        let mut g_other = Grads::<f32>::new(&dev, &w);
+        implicit_filter_bwd_with(&dev, &views, &dims, dgh.as_view(), g_other.views(), Some(other.as_view())).unwrap();
+        let (a, b) = (g_own.read("own", case.e, case.l), g_other.read("other", case.e, case.l));
+        for ((name, x), (_, y)) in a.iter().zip(&b) {
+            assert!(y.iter().all(|v| v.is_finite()), "{name}: not finite given other pre-activations");
+            if name.starts_with("grad W") || name == "grad freq" {
+                assert!(x != y, "{name}: the same given other pre-activations: the backward did not read them");
+            }
+        }
+    }
+}
+
 #[test]
 fn filter_rejects_bad_arguments_with_typed_errors() {
     let case = Case { l: 10, l_max: 12, e: 5, f: 8, c: 3, n_layers: 2, modulate: true, shift: 0.0, random_freq: false };
@@ -289,6 +346,10 @@ fn filter_rejects_bad_arguments_with_typed_errors() {
         // Wrong lengths: Shape.
         let e = implicit_filter_fwd(&dev, &views, &dims, hv.reborrow().into_view_mut(0..case.c * case.l - 1).unwrap()).unwrap_err();
         assert!(matches!(e, HyenaError::Shape { .. }), "{e}");
+        let n_pre = pre_len(&dims, case.n_layers).unwrap();
+        let mut pre = DeviceBuffer::<f64>::from_host(&dev, &vec![f64::NAN; n_pre + 1]).unwrap();
+        let e = implicit_filter_fwd_keep(&dev, &views, &dims, &mut hv, Some(pre.view_mut(0..n_pre + 1).unwrap())).unwrap_err();
+        assert!(matches!(e, HyenaError::Shape { .. }) && e.to_string().contains("pre"), "{e}");
         let mut bad = views.clone();
         bad.z = bufs.z.view(0..bufs.z.len() - 1).unwrap();
         let e = implicit_filter_fwd(&dev, &bad, &dims, &mut hv).unwrap_err();
