@@ -92,8 +92,9 @@ using hyena::aligned2;
 // Threads per block of the gout and reduce kernels (the host's launch), positions per backward
 // tile (= warp size: lane = position).
 #define HYENA_FILTER_BLOCK 256
-// Threads of the forward (hyena_filter_fwd_*) and of backward kernel 1 (hyena_filter_bwd_*): 16
-// warps, two blocks per SM (see fwd and bwd_main).
+// Threads of the forward (hyena_filter_fwd_*: at most; the host launches 1024 where a tile's
+// channels split over blocks, else 512) and of backward kernel 1 (hyena_filter_bwd_*: 16 warps,
+// two blocks per SM; see fwd and bwd_main).
 #define HYENA_FILTER_FWD_BLOCK 1024
 #define HYENA_FILTER_BWD_BLOCK 512
 #define HYENA_FILTER_TP 32
@@ -104,7 +105,7 @@ using hyena::aligned2;
 constexpr int TP = HYENA_FILTER_TP;
 constexpr int TPS = HYENA_FILTER_TPS;
 constexpr int CB = HYENA_FILTER_CB;
-constexpr int FWD_NW = HYENA_FILTER_FWD_BLOCK / 32;
+constexpr int FWD_NW = HYENA_FILTER_FWD_BLOCK / 32;  // the forward's most warps
 constexpr int BWD_NW = HYENA_FILTER_BWD_BLOCK / 32;
 
 template <typename T> __device__ inline double ld64(const T* p, uint64_t i) { return (double)to_f32<T>(p[i]); }
@@ -168,8 +169,8 @@ template <typename W> __device__ constexpr int wpad() { return sizeof(W) == 8 ? 
 // wavefronts per request instead of 32. (Loop bodies on lines of their own: the simulator counts
 // a source line once per host basic block starting on it, so a one-line loop reads as its
 // header's count, trips + tests, in the estimate.)
-template <typename T, typename Wt, int NW>
-__device__ inline void stage_wt(const T* __restrict__ W, int in, int F, Wt* wt) {
+template <typename T, typename Wt>
+__device__ inline void stage_wt(const T* __restrict__ W, int in, int F, Wt* wt, int NW) {
     const int F8 = pad8(F), FP = F8 + wpad<Wt>(), lane = threadIdx.x % 32;
 #pragma unroll 1
     for (int j = threadIdx.x / 32; j < F8; j += NW) {
@@ -291,14 +292,13 @@ __device__ inline void hidden_linear(const Wt* wt, const T* __restrict__ b, int 
 // act[j][p] = sin(freq[j] pre[j][p]) (fp64) into act64 (row stride ld), or if that is null into
 // act32 (fp32, row stride lda) for positions p < n_valid only; act64 may be pre itself (each entry
 // is read and written by one thread). One sine call site per position (compile time). Warp w of
-// NW takes groups of 64 / NW consecutive features.
-template <typename T, int NP, int NW>
+// NW (a power of two, 8 to 64) takes groups of 64 / NW consecutive features.
+template <typename T, int NP>
 __device__ inline void hidden_sin(const T* __restrict__ freq, int F, int ld, const double* pre, double* act64,
-                                  float* act32, uint64_t lda, int n_valid) {
+                                  float* act32, uint64_t lda, int n_valid, int NW) {
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int F8 = pad8(F);
-    static_assert(NW == 8 || NW == 16 || NW == 32, "hidden_sin: 8, 16 or 32 warps");
-    constexpr int G = 64 / NW;
+    const int G = 64 / NW;
     for (int j0 = warp * G; j0 < F8; j0 += G * NW) {
         const int j1 = j0 + G < F ? j0 + G : F;
         for (int j = j0; j < j1; ++j) {
@@ -315,12 +315,12 @@ __device__ inline void hidden_sin(const T* __restrict__ freq, int F, int ld, con
 }
 
 // pg[j * pld + q] = pre[j * ld + q] for q < n_valid: the pre-activations of a hidden layer into
-// global memory (fp64, row stride pld), each entry by the thread hidden_sin<T, NP, NW> gives it,
+// global memory (fp64, row stride pld), each entry by the thread hidden_sin<T, NP> gives it,
 // so the sine may overwrite it in place after this with no barrier between.
-template <int NP, int NW>
-__device__ inline void store_pre(int F, int ld, const double* pre, double* __restrict__ pg, uint64_t pld, int n_valid) {
+template <int NP>
+__device__ inline void store_pre(int F, int ld, const double* pre, double* __restrict__ pg, uint64_t pld, int n_valid, int NW) {
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    constexpr int G = 64 / NW;
+    const int G = 64 / NW;
     for (int j0 = warp * G; j0 < pad8(F); j0 += G * NW) {
         const int j1 = j0 + G < F ? j0 + G : F;
         for (int j = j0; j < j1; ++j) {
@@ -352,22 +352,22 @@ constexpr int OCH = HYENA_FILTER_OCH;
 constexpr int FTP = HYENA_FILTER_FTP;
 constexpr int NT = FTP / 8;
 constexpr int MT = OCH / 16;
-// Groups of 16 warps in a forward block, each taking its own chunks of the output layer.
-constexpr int FWD_GROUPS = FWD_NW / 16;
+// N tiles per warp of a group of 16 warps (a forward block has one or two groups, each taking its
+// own chunks of the output layer).
 constexpr int NTW = NT * MT / 16;
-static_assert(NTW * 16 == NT * MT && NT % NTW == 0 && FWD_GROUPS * 16 == FWD_NW, "the forward's warps share the M x N tiles evenly");
+static_assert(NTW * 16 == NT * MT && NT % NTW == 0 && FWD_NW % 16 == 0, "the forward's warps share the M x N tiles evenly");
 
 // The B operand (a_n: [F][FTP] f32 at a) in fragment order, split once per block: entry
 // (ks, nt, lane) = {hi(b0), hi(b1), lo(b0), lo(b1)}, b_r = a_n[8ks + t + 4r][8nt + g]
 // (g = lane / 4, t = lane % 4; 0 past F) at bf[(ks·NT + nt)·32 + lane], so a warp's 16-byte loads
 // in the compute loop are 512 consecutive bytes (no bank conflict). Warp w builds N tile w % NT,
-// its K steps w / NT, w / NT + FWD_NW / NT, ...
+// its K steps w / NT, w / NT + warps / NT, ...
 __device__ inline void stage_b(const float* a, int F, uint4* bf) {
-    static_assert(FWD_NW % NT == 0, "stage_b: whole N tiles per warp");
+    const int nw = blockDim.x / 32;  // a multiple of NT (the host launches 512 or 1024 threads)
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nt = warp % NT, g = lane >> 2, t = lane & 3;
     const int KS = (F + 7) / 8;
 #pragma unroll 1
-    for (int ks = warp / NT; ks < KS; ks += FWD_NW / NT) {
+    for (int ks = warp / NT; ks < KS; ks += nw / NT) {
         const int f0 = 8 * ks + t, f1 = f0 + 4;
         const float b0 = f0 < F ? a[f0 * FTP + 8 * nt + g] : 0.0f;
         const float b1 = f1 < F ? a[f1 * FTP + 8 * nt + g] : 0.0f;
@@ -407,6 +407,7 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
     double* wt = bufB + D * FTP;      // [max(E, F)][pad8(F) + 2] fp64 weights
     const uint64_t l0 = (uint64_t)blockIdx.x * FTP;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int nw = blockDim.x / 32;  // 16 or 32 warps (the host: 32 where a tile's chunks split)
 
     const T* __restrict__ z = reinterpret_cast<const T*>(p.z);
     for (int idx = threadIdx.x; idx < E * FTP; idx += blockDim.x) {
@@ -417,7 +418,7 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
     const T* freq = reinterpret_cast<const T*>(p.freq);
     for (int i = 0; i < n; ++i) {
         __syncthreads();  // the previous layer's reads of wt are done (and z is loaded)
-        stage_wt<T, double, FWD_NW>(reinterpret_cast<const T*>(pick(p.w, i)), in_width(i, E, F), F, wt);
+        stage_wt<T, double>(reinterpret_cast<const T*>(pick(p.w, i)), in_width(i, E, F), F, wt, nw);
         __syncthreads();
         double* x = i % 2 == 0 ? bufA : bufB;
         double* y = i % 2 == 0 ? bufB : bufA;
@@ -430,9 +431,9 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
         if (p.pre_out && blockIdx.y == 0) {
             const int nv = L - l0 < (uint64_t)FTP ? (int)(L - l0) : FTP;
             double* pg = reinterpret_cast<double*>(p.pre_out) + (uint64_t)i * F * L + l0;
-            store_pre<2, FWD_NW>(F, FTP, y, pg, L, nv);
+            store_pre<2>(F, FTP, y, pg, L, nv, nw);
         }
-        hidden_sin<T, 2, FWD_NW>(freq, F, FTP, y, last ? nullptr : y, last ? reinterpret_cast<float*>(x) : nullptr, FTP, FTP);
+        hidden_sin<T, 2>(freq, F, FTP, y, last ? nullptr : y, last ? reinterpret_cast<float*>(x) : nullptr, FTP, FTP, nw);
     }
     // The last activation a_n [F][FTP] fp32 is in the buffer the last layer read; its
     // pre-activations (the other buffer) are dead: the B fragments go there.
@@ -445,8 +446,8 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
     // Output layer + modulation. Lane (g, t) = (lane / 4, lane % 4) holds, per N tile nt = n1 + i
     // of the warp's half (i < NTW), the accumulators of channels c0 = cb + 16(w % MT) + g (d[0],
     // d[1]) and c1 = c0 + 8 (d[2], d[3]) at positions 8nt + 2t and 8nt + 2t + 1 (the m16n8 D
-    // fragment). Group u of block (x, y) takes the chunks s, s + S, ... with s = y·FWD_GROUPS + u
-    // and S = gridDim.y·FWD_GROUPS (the host splits the channels over gridDim.y while the tiles
+    // fragment). Group u of block (x, y) takes the chunks s, s + S, ... with s = y·groups + u
+    // and S = gridDim.y·groups (the host splits the channels over gridDim.y while the tiles
     // alone leave SMs idle; each output is computed by one warp in the same order whatever the
     // split: same bits). No barrier inside the chunk loop: a warp reads only its own out_weight rows.
     const T* __restrict__ ow = reinterpret_cast<const T*>(p.out_weight);
@@ -457,7 +458,7 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
     const int modulate = (int)p.modulate;
     const int g = lane >> 2, t = lane & 3;
     const int KS = (F + 7) / 8;
-    const int mt = warp % MT, n1 = warp / MT % (NT / NTW) * NTW, grp = warp / 16;
+    const int mt = warp % MT, n1 = warp / MT % (NT / NTW) * NTW, grp = warp / 16, groups = nw / 16;
     float tl[NTW][2];
 #pragma unroll
     for (int nt = 0; nt < NTW; ++nt)
@@ -468,7 +469,7 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
         }
     const uint4* bp = bfrag + n1 * 32 + lane;
     const int chunks = (C + OCH - 1) / OCH;
-    for (int ck = blockIdx.y * FWD_GROUPS + grp; ck < chunks; ck += gridDim.y * FWD_GROUPS) {
+    for (int ck = blockIdx.y * groups + grp; ck < chunks; ck += gridDim.y * groups) {
         const int m0 = ck * OCH + 16 * mt;
         if (m0 >= C) continue;  // the warp's whole M tile is past C (warp-uniform)
         const int c0 = m0 + g, c1 = c0 + 8;
@@ -652,21 +653,21 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
             }
             __syncthreads();
             // a_n (fp32) -> ws_a, as the recompute's last step does.
-            hidden_sin<T, 1, BWD_NW>(freq, F, TPS, pre + (n - 1) * D * TPS, nullptr, ws_a + (l0 - l_off), ld, n_valid);
+            hidden_sin<T, 1>(freq, F, TPS, pre + (n - 1) * D * TPS, nullptr, ws_a + (l0 - l_off), ld, n_valid, BWD_NW);
         }
         if (!p.pre_in) load_z<T>(z, l0, L, E, inb);
         for (int i = 0; !p.pre_in && i < n; ++i) {
             const int in = in_width(i, E, F);
             double* pr = pre + i * D * TPS;
             __syncthreads();  // inb ready; the previous reads of wst are done
-            stage_wt<T, float, BWD_NW>(reinterpret_cast<const T*>(pick(p.w, i)), in, F, wst);
+            stage_wt<T, float>(reinterpret_cast<const T*>(pick(p.w, i)), in, F, wst, BWD_NW);
             __syncthreads();
             hidden_linear<T, TP, float, 2, 2>(wst, reinterpret_cast<const T*>(pick(p.b, i)), in, F, inb, TPS, pr);
             // a_{i+1} -> inb, whose reads are done; the last activation -> ws_a [F, ld] (fp32, the
             // output layer's input, coalesced). One call site (compile time).
             const bool last = i + 1 == n;
             __syncthreads();
-            hidden_sin<T, 1, BWD_NW>(freq, F, TPS, pr, last ? nullptr : inb, last ? ws_a + (l0 - l_off) : nullptr, ld, n_valid);
+            hidden_sin<T, 1>(freq, F, TPS, pr, last ? nullptr : inb, last ? ws_a + (l0 - l_off) : nullptr, ld, n_valid, BWD_NW);
         }
         // -- output layer: gA[f][p] = sum_c OW[c, f] gout[c][p], computed by the GEMM (ws_g) --
         double* gA = gout;
@@ -697,7 +698,7 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
             if (i == 0) {
                 load_z<T>(z, l0, L, E, inb);
             } else {
-                hidden_sin<T, 1, BWD_NW>(freq, F, TPS, pre + (i - 1) * D * TPS, inb, nullptr, 0, 0);
+                hidden_sin<T, 1>(freq, F, TPS, pre + (i - 1) * D * TPS, inb, nullptr, 0, 0, BWD_NW);
             }
             __syncthreads();  // every read of pre_i (the cos step above) is done: its slot is free
             dw_tile<BWD_NW>(gA, inb, F, in, acc + off_w(i, E, F));

@@ -88,13 +88,14 @@ pub const MAX_LAYERS: usize = 4;
 pub const TILE: usize = 32;
 /// Threads per block of the backward's gout and reduce kernels (`HYENA_FILTER_BLOCK`).
 const BLOCK: u32 = 256;
-/// Threads per block of the forward (`HYENA_FILTER_FWD_BLOCK`): 32 warps, one block per SM (64
-/// registers, 97 KiB of shared memory at F = 64), 32 resident warps where the 8-warp version
-/// (126 registers) had 16: its dependent fp64 chains wait on latency (docs/GPU_MODEL.md). The
-/// block computes its tile's hidden layers once with all 32 warps, then its two groups of 16
-/// warps take alternate channel chunks of the output layer ([`FWD_GROUPS`]).
-const FWD_BLOCK: u32 = 1024;
-/// Groups of 16 warps per forward block (`FWD_GROUPS` in the kernel).
+/// Threads per group of the forward (16 warps; 64 registers, 97 KiB of shared memory per block at
+/// F = 64): a block is one group (two blocks per SM) or, where a tile's channel chunks split over
+/// groups, two (`HYENA_FILTER_FWD_BLOCK`, one block per SM) that compute the tile's hidden layers
+/// once with all 32 warps and then take alternate chunks. Either way 32 resident warps where the
+/// 8-warp version (126 registers) had 16: its dependent fp64 chains wait on latency
+/// (docs/GPU_MODEL.md).
+const FWD_GROUP: u32 = 512;
+/// Most groups per forward block.
 const FWD_GROUPS: usize = 2;
 /// Threads per block of backward kernel 1 (`HYENA_FILTER_BWD_BLOCK`): 16 warps, two blocks per SM
 /// (63 registers, 102 KiB of shared memory at F = 64, n = 3), 32 resident warps where the 8-warp
@@ -191,24 +192,29 @@ const FWD_TILE: usize = 64;
 /// tiles of 16 channels).
 const OCH: usize = 128;
 
-/// 16-warp groups the forward fills before it splits the channels of a tile over more groups than
-/// one block's two: two per SM of an H100/H200 (132 SMs; one 1024-thread block per SM). A split
-/// over `gridDim.y` repeats the tile's hidden layers in every block of the tile (a split over the
-/// block's own groups does not), but one 8-warp block per SM
+/// 16-warp groups the forward fills before it splits the channels of a tile over more groups: two
+/// per SM of an H100/H200 (132 SMs). A split over `gridDim.y` repeats the tile's hidden layers in
+/// every block of the tile (a split over a block's two groups does not), but one 8-warp block per SM
 /// leaves the SM waiting on its warps' dependent instructions: measured on an H200 (2026-12-04,
 /// docs/GPU_MODEL.md) at L = 8K with 128 blocks, 2.0 warps per scheduler and 28 % issue-active,
 /// 71–77 µs. Model (latency bound): 8K 75.2 → 54.8 µs with 256 blocks, 2K 50.3 → 32.0 (was 132:
 /// an earlier model without the latency bound preferred one block per SM).
 const FWD_TARGET_GROUPS: usize = 264;
 
-/// Blocks along y of the forward for `tiles` tiles of `c` channels: the 16-warp groups per tile
-/// that split its chunks of [`OCH`] channels evenly (each takes `ceil(chunks / groups)` chunks or,
-/// the last ones, fewer), [`FWD_GROUPS`] per block. Depends on the shape only; the outputs do not
-/// depend on it at all (each is computed by one warp the same way whatever the split).
-fn fwd_channel_split(tiles: usize, c: usize) -> usize {
+/// Blocks along y and threads per block of the forward for `tiles` tiles of `c` channels: the
+/// 16-warp groups per tile that split its chunks of [`OCH`] channels evenly (each takes
+/// `ceil(chunks / groups)` chunks or, the last ones, fewer), one group per block when a tile has
+/// one, else [`FWD_GROUPS`]. Depends on the shape only; the outputs do not depend on it at all
+/// (each is computed by one warp the same way whatever the split).
+fn fwd_channel_split(tiles: usize, c: usize) -> (usize, u32) {
     let chunks = c.div_ceil(OCH).max(1);
     let want = (FWD_TARGET_GROUPS / tiles.max(1)).clamp(1, chunks);
-    chunks.div_ceil(chunks.div_ceil(want)).div_ceil(FWD_GROUPS)
+    let groups = chunks.div_ceil(chunks.div_ceil(want));
+    if groups == 1 {
+        (1, FWD_GROUP)
+    } else {
+        (groups.div_ceil(FWD_GROUPS), FWD_GROUP * FWD_GROUPS as u32)
+    }
 }
 
 /// Features rounded up to the hidden layers' register tile of 8.
@@ -377,8 +383,8 @@ pub fn implicit_filter_fwd_keep<'a, T: DeviceScalar>(
         shift: dims.shift,
         pre_out: pre.as_ref().map_or(0, |v| v.addr()),
     };
-    let ys = fwd_channel_split(tiles as usize, c);
-    let cfg = LaunchConfig { grid: (tiles, ys as u32, 1), block: (FWD_BLOCK, 1, 1), shared_bytes: shared };
+    let (ys, threads) = fwd_channel_split(tiles as usize, c);
+    let cfg = LaunchConfig { grid: (tiles, ys as u32, 1), block: (threads, 1, 1), shared_bytes: shared };
     // SAFETY: the kernel reads the weights (borrowed shared, lengths checked by check_weights)
     // and writes h [C, L] and pre (borrowed exclusively, overlapping nothing), all on `dev`.
     unsafe { launch(dev, &kernel, cfg, &p) }
