@@ -20,16 +20,16 @@
 // a tile, so h / grad_h / ws_a / z accesses are coalesced rows. Positions >= L inside the last tile compute with z = 0 and
 // grad_h = 0, so they contribute exact zeros, and are never stored.
 //
-// Forward (hyena_filter_fwd_*): block (x, y) takes the 64 positions of tile x (lane and lane + 32
-// in the hidden layers) and the channel chunks y, y + gridDim.y, ... of the output layer (the
-// host splits the channels over gridDim.y only while the tiles alone leave SMs short of two blocks:
-// L < 16K at F = 64; each block of a tile then repeats the tile's hidden layers). Per hidden
-// layer the block stages W_i transposed in fp64 (stage_wt: one conversion per weight per block,
-// not per warp and use) and half of the 16 warps compute 4 features x 4 positions per thread
-// (hidden_linear: per input, two weight and two tile 16-byte loads feed 16 FMAs), then the sine in
-// place. The output layer runs on tensor cores: a_n is split once per block into tf32 hi + lo MMA
-// fragments in shared memory (stage_b), each warp takes a 16-channel M tile of each 128-channel
-// chunk and half its N tiles, reads its out_weight rows straight from L1/L2, and per 8 features
+// Forward (hyena_filter_fwd_*): block (x, y) of one or two 16-warp groups takes the 64 positions of
+// tile x (lane and lane + 32 in the hidden layers), its groups the channel chunks of the output
+// layer in turn (the host splits the channels over more groups only while the tiles alone leave SMs
+// short of two groups: L < 16K at F = 64; two groups share a block's hidden layers, blocks along y
+// repeat them). Per hidden layer the block stages W_i transposed in fp64 (stage_wt: one conversion
+// per weight per block), 256 threads compute 4 features x 4 positions each (hidden_linear: per
+// input, two weight and two tile 16-byte loads feed 16 FMAs), then the sine in place; the
+// pre-activations also into pre_out when asked (the backward's). The output layer runs on tensor
+// cores: a_n is split once per block into tf32 hi + lo MMA fragments in shared memory (stage_b); a
+// warp takes an M tile of 16 channels x 4 N tiles, reads out_weight from L1/L2, and per 8 features
 // issues one 16-byte fragment load and three m16n8k8 tf32 MMAs (3xTF32: f32-level accuracy) per
 // 8 positions; then the window (one expf per element: t and deltas are stored values, no table
 // or recurrence gives exp(-t|delta|) exactly) and one 2-element store per channel and 8
@@ -44,8 +44,8 @@
 // kernel-1 block's span if larger), each chunk in stream order:
 //   a. hyena_filter_bwd_gout_*: gout[c, i] = grad_h * win (fp32, [C, ld]); out_weight -> fp32.
 //   b. GEMM: g_n[f, i] = sum_c OW[c, f] gout[c, i] -> ws_g [F, ld] (K = C fp32 terms).
-//   c. hyena_filter_bwd_*: block g takes tiles [g*T, (g+1)*T) of the chunk. Per tile: recompute
-//      pre_i (kept in shared, fp64), store a_n (fp32) into ws_a [F, ld]; read g_n from ws_g; then
+//   c. hyena_filter_bwd_*: block g takes tiles [g*T, (g+1)*T) of the chunk. Per tile: pre_i from the
+//      forward's pre_out, or recomputed (in shared, fp64); a_n (fp32) into ws_a; g_n from ws_g; then
 //      for i = n-1..0: gs = g_i * cos(freq*pre_i), gpre = gs*freq, d freq += sum_p gs*pre_i,
 //      d b_i += sum_p gpre, d W_i[j, k] += sum_p gpre[j, p] a_i[k, p], g_{i-1} = gpre W_i (layer 0:
 //      grad_z rows of the tile). Tiles of TP = 32 positions, buffers [feature][TPS], TPS = 34 (16-byte
