@@ -563,9 +563,11 @@ pub fn implicit_filter_bwd_with<T: DeviceScalar>(
             1,
             tf32,
         )?;
-        // SAFETY: the weights (borrowed shared), grads.z (borrowed exclusively), ws_g (read),
-        // ws_a [F, ld] and ws [G, P] (written), all sized above; the chunk's blocks write the rows
-        // block0.. of ws, and tiles inside [l_off, l_off + lc) only.
+        // SAFETY: the weights and pre (borrowed shared, pre's length checked), grads.z (borrowed
+        // exclusively), ws_g (read), ws_a [F, ld] and ws [G, P] (written), all sized above; any
+        // values of pre are safe to read (stale ones give wrong gradients, not wild accesses);
+        // the chunk's blocks write the rows block0.. of ws, and tiles inside [l_off, l_off + lc)
+        // only.
         unsafe { launch(dev, &k_main, LaunchConfig { grid: (g_main, 1, 1), block: (BWD_BLOCK, 1, 1), shared_bytes: sh_main }, &p)? };
         // d OW partials: column-major ws_ow_s' [F × C] = (a_n' [split × F])ᵀ · gout' [split × C]
         // per split s of the chunk, the full splits as one strided batch, a shorter last one alone.
