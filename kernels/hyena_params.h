@@ -249,8 +249,8 @@ typedef struct HyenaFftConvLongBwdParams {
  *   a_0 = z[l, :E]; pre_i = a_i W_i^T + b_i; a_{i+1} = sin(freq * pre_i)   (i < n_layers, fp64)
  *   h[c, l] = (sum_f out_weight[c, f] a_n[l, f]) * (exp(-t[l] |deltas[c]|) + shift if modulate) (fp32)
  * for l < L, written channel-major h [C, L]. Kernel: hyena_filter_fwd_{f32,bf16,f16}: blocks of
- * 256 threads, grid (tiles of 64 positions, splits of the channels), dynamic shared memory (see
- * src/ops/filter.rs).
+ * 512 or 1024 threads, grid (tiles of 64 positions, splits of the channels), dynamic shared memory
+ * (see src/ops/filter.rs).
  * Element type of every pointer = the kernel's dtype. */
 typedef struct HyenaFilterFwdParams {
     uint64_t z;                          /* const T*, [l_max, E] (rows < L read) */
