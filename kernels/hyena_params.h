@@ -251,7 +251,7 @@ typedef struct HyenaFftConvLongBwdParams {
  * for l < L, written channel-major h [C, L]. Kernel: hyena_filter_fwd_{f32,bf16,f16}: blocks of
  * 512 or 1024 threads, grid (tiles of 64 positions, splits of the channels), dynamic shared memory
  * (see src/ops/filter.rs).
- * Element type of every pointer = the kernel's dtype. */
+ * Element type of every pointer = the kernel's dtype, but pre_out (double). */
 typedef struct HyenaFilterFwdParams {
     uint64_t z;                          /* const T*, [l_max, E] (rows < L read) */
     uint64_t t;                          /* const T*, [l_max] (first L read) */
