@@ -16,9 +16,9 @@
 // modulation run in fp32 (the reductions over F or 32-channel chunks in fp32, chunk sums added in
 // fp64).
 //
-// Every kernel: 256 threads = 8 warps (backward kernel 1: 512 = 16 warps); lane = position within
-// a tile, so h / grad_h / ws_a / z accesses are coalesced rows. Positions >= L inside the last tile compute with z = 0 and
-// grad_h = 0, so they contribute exact zeros, and are never stored.
+// Threads: the forward 512 or 1024, backward kernel 1 512, the others 256; lane = position in a
+// tile, so h / grad_h / ws_a / z accesses are coalesced rows. Positions >= L in the last tile
+// compute with z = 0 and grad_h = 0, so they contribute exact zeros, and are never stored.
 //
 // Forward (hyena_filter_fwd_*): block (x, y) of one or two 16-warp groups takes the 64 positions of
 // tile x (lane and lane + 32 in the hidden layers), its groups the channel chunks of the output
@@ -61,9 +61,9 @@
 //      pre_i is dead; the layer input; the output layer's gradient) + the staged weight
 //      in fp32, exact for every storage type (max(max(E, F) * (pad8(F) + 4), F * (pad8(max(E, F)) + 4))
 //      floats): 102 KiB at E <= F = 64, n = 3 (safari's num_inner_mlps = 2; 135 KiB before), i.e.
-//      two blocks (32 warps of 16-warp blocks) per SM on sm_90 instead of one, where the latency of these dependent
-//      fp64 chains is what bounds the kernel (docs/GPU_MODEL.md: 2.0 warps per scheduler and 24 %
-//      issue-active measured with one block per SM).
+//      two 16-warp blocks per SM on sm_90 (32 warps; one 8-warp block before), where the latency
+//      of these dependent fp64 chains bounds the kernel (docs/GPU_MODEL.md: 2.0 warps per
+//      scheduler and 24 % issue-active measured with one block per SM).
 //   d. GEMM, strided-batched over splits of S positions: ws_ow[s, c, f] = sum_{p in split s}
 //      gout[c, p] a_n[f, p] (d OW's partial sums; a shorter last split is its own GEMM).
 //   Then hyena_filter_bwd_reduce_*: entry-wise fp64 sums over blocks / splits in order -> T.
@@ -227,8 +227,8 @@ template <int RJ, typename Wt> __device__ inline void load_w(const Wt* w, double
 // 8 (mb % 4) + nb % 8): each quarter-warp, the phase of a 16-byte shared access, reads one group's
 // weights (a broadcast) and 128 contiguous bytes of x, one wavefront per phase; per input k RJ/2 +
 // RP/2 such loads (an fp32 wt: one, widened exactly) feed RJ·RP fused multiply-adds. The forward
-// uses 4 x 4 at N = 64 (16 FMAs per 16 wavefronts; half of its 512 threads, the others wait at the
-// next barrier: 4 x 2 on all of them took 12 wavefronts per 8 FMAs, and in the model the shared-
+// uses 4 x 4 at N = 64 (16 FMAs per 16 wavefronts; 256 of its threads, the others wait at the
+// next barrier: 4 x 2 on 512 threads took 12 wavefronts per 8 FMAs, and in the model the shared-
 // memory bound, 42.3 against 37.0 us at 8K); the backward 2 x 2 at N = 32, one tile per thread of
 // its 512 at F = 64. Groups past ceil(F/RJ) idle.
 template <typename T, int N, typename Wt, int RJ, int RP>
