@@ -459,6 +459,8 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
     const int g = lane >> 2, t = lane & 3;
     const int KS = (F + 7) / 8;
     const int mt = warp % MT, n1 = warp / MT % (NT / NTW) * NTW, grp = warp / 16, groups = nw / 16;
+    // out_weight of a 2-byte T is exact in tf32 (mma_m16n8k8_2xtf32): no split, two MMAs per tile.
+    constexpr bool A_EXACT = sizeof(T) == 2;
     float tl[NTW][2];
 #pragma unroll
     for (int nt = 0; nt < NTW; ++nt)
@@ -486,13 +488,17 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
         for (int ks = 0; ks < KS; ++ks) {
             uint32_t ahi[4], alo[4];
 #pragma unroll
-            for (int r = 0; r < 4; ++r) hyena::split_tf32(an[r], ahi[r], alo[r]);
+            for (int r = 0; r < 4; ++r) {
+                if constexpr (A_EXACT) ahi[r] = __float_as_uint(an[r]);
+                else hyena::split_tf32(an[r], ahi[r], alo[r]);
+            }
             load_a<T>(r0, r1, 8 * ks + 8 + t, F, an);  // the next step's, in flight during the MMAs
 #pragma unroll
             for (int nt = 0; nt < NTW; ++nt) {
                 const uint4 b = bp[(ks * NT + nt) * 32];
                 const uint32_t bhi[2] = {b.x, b.y}, blo[2] = {b.z, b.w};
-                hyena::mma_m16n8k8_3xtf32(acc[nt], ahi, alo, bhi, blo);
+                if constexpr (A_EXACT) hyena::mma_m16n8k8_2xtf32(acc[nt], ahi, bhi, blo);
+                else hyena::mma_m16n8k8_3xtf32(acc[nt], ahi, alo, bhi, blo);
             }
         }
         // Window and store, row by row: the window (decay) with the channel's delta loaded once;
