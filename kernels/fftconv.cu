@@ -57,7 +57,9 @@
 // The two-block shapes (2-byte storage, 4K < L ≤ 8K among them) split the row kernel in two of one
 // spectrum each (bwd_a_two, bwd_g_two: 64 registers, two blocks per SM), A's bins carried through
 // the workspace: + 16(n/2 + 1) bytes per row of traffic for twice the resident warps. Given the
-// forward's `inner` (the operator keeps it there), A's kernel is one FFT (bwd_a_spec).
+// forward's `inner` (the operator keeps it there), A's kernel is one FFT (bwd_a_spec); given also
+// the forward's A bins (hyena_fftconv_fwd_2b_inner_spec_*, ops::fftconv::a_spectrum_pays: 8(m + 1)
+// bytes per row written by the forward), no A kernel runs: bwd_g_two reads them (p.aspec).
 // At m = 2^13 (4K < L ≤ 8K) and 2^12 (2K < L ≤ 4K), 2-byte storage, the path's kernels are also
 // built with their length at compile time (the *_m13 and *_m12 kernels, HYENA_FFTCONV_MC_TWO/_4K).
 //
@@ -1125,8 +1127,10 @@ template <typename T> struct FwdRows {
 // at 8K, within issue 11's bound of ⌈log₁₆ n⌉ + 2 per FFT); the row pointers, the alignment test
 // and D are formed where used, not held across the FFT. ptxas sm_90: 64 registers, no spills
 // (with the R0 = 8/16 arms of P0 and the last pass, or unrolled pair loops, 36–998 B).
-// SPEC (with TWO: the backward's hyena_fftconv_bwd_a_2b_*, bwd_a_two): also writes the row's real
-// spectrum X[k], k = 0 … m (X[0] and X[m] real), as m + 1 float2 at spec + blockIdx.x·(m + 1).
+// SPEC (with TWO: the backward's hyena_fftconv_bwd_a_2b_*, bwd_a_two, and with INNER the forward's
+// hyena_fftconv_fwd_2b_inner_spec_*, whose spectrum the backward reads in place of its A kernel):
+// also writes the row's real spectrum X[k], k = 0 … m (X[0] and X[m] real), as m + 1 float2 at
+// spec + blockIdx.x·(m + 1).
 // MC (the *_m13 / *_m12 kernels): log2 m at compile time (plan_for: a trap on any other launch), so
 // the plan, the layouts, the pass loops and the second plane's offset m are constants (see MC_TWO).
 template <typename T, bool INNER, bool TWO = false, bool SPEC = false, unsigned MC = 0>
@@ -1157,7 +1161,7 @@ __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec
     // inner's row is formed where it is stored (rows(): FwdRows::inner, once per output call), not
     // held: a pointer live across the FFT spilled 8 B in the 2-byte instances on sm_90.
     const bool vec = aligned2<T>(v) && aligned2<T>(pre) && aligned2<T>(post) && aligned2<T>(y) && (!INNER || aligned2<T>(row.at<T>(p.inner)));
-    static_assert(!SPEC || (TWO && !INNER), "the spectrum store is the plain two-block kernel's");
+    static_assert(!SPEC || TWO, "the spectrum store is the two-block kernels'");
     // The values the passes after the FFT use: held (the 128-register kernels), or formed again
     // where used in the two-block kernel, where each held value costs one of 64 registers.
     // The row (its offset and channel) too in the `inner` two-block kernels built for their length:
@@ -1570,13 +1574,15 @@ template <typename T, bool A, unsigned MC = 0> __device__ __forceinline__ void b
 //     value); and A = FFT(a), bins 0 … m, into the row's ws (fwd's SPEC store).
 //   hyena_fftconv_bwd_g_2b_* (bwd_g_two): on g = grad_y ⊙ post, per bin pair: A from ws, ws =
 //     G·conj(A) in its place, G·conj(H) folded back and inverted: grad_v, grad_pre and the row's
-//     g·a (ws_d) by bwd_out_g, as bwd_rows. The reduce is unchanged.
+//     g·a (ws_d) by bwd_out_g, as bwd_rows. The reduce is unchanged. Given p.aspec (the forward's
+//     A bins, the same values as A's kernel stores: the same FFT code), A is read there (ws only
+//     written) and grad_post = grad_y ⊙ inner is formed here, and A's kernel is not launched.
 // Cost over bwd_rows: A's bins written and read back (8(m + 1) bytes each way per row: 64 KiB at
 // L = 8K, DRAM unless L2 still holds them) and v, pre read by both kernels; the same arithmetic
 // per point as bwd_rows otherwise (ws the same values: split's X[0], X[m] are real, bin m/2 holds
 // X[m/2] from xk in both).
 template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_a_two(const HyenaFftConvBwdParams p) {
-    const HyenaFftConvFwdParams f = {p.v, p.pre, p.grad_y, p.hf, p.d, p.grad_post, 0, p.b, p.c, p.l, p.log2n};
+    const HyenaFftConvFwdParams f = {p.v, p.pre, p.grad_y, p.hf, p.d, p.grad_post, 0, p.b, p.c, p.l, p.log2n, 0};
     fwd<T, false, true, true, MC>(f, p.ws);
 }
 // hyena_fftconv_bwd_a_spec_2b_* (bwd_a_spec): the A kernel of the same shapes given the forward's
@@ -1656,8 +1662,9 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_g_two
         float2 gk, gmk;
         split(zk, zmk, w, k, &gk, &gmk);
         float2* ws = reinterpret_cast<float2*>(p.ws);
+        const float2* a = p.aspec ? reinterpret_cast<const float2*>(p.aspec) : ws;  // the forward's A, or A's kernel's
         const unsigned r = blockIdx.x * (m + 1);
-        const float2 ak = ws[r + k], amk = ws[r + m - k];
+        const float2 ak = a[r + k], amk = a[r + m - k];
         ws[r + m - k] = cmul(gmk, conjf2(amk));
         ws[r + k] = cmul(gk, conjf2(ak));  // k = m/2: one bin, this value (bwd_rows stores only it)
     };
@@ -1680,6 +1687,11 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_g_two
     };
     with_r0_small(pl.r0, [&](auto r) { fwd_last<decltype(r)::value>(z, pl, last, tw, L, aligned(rows()), out); });
     store_row_sum(gd, red, p.ws_d);
+    // Given the forward's A (no A kernel ran), grad_post = grad_y ⊙ inner here, as bwd_a_spec would.
+    if (p.aspec) {
+        const RowOf row = row_of(p.b, p.c, L);
+        hyena::mul_into<T>(row.at<const T>(p.inner), row.at<const T>(p.grad_y), row.at<T>(p.grad_post), L, threadIdx.x, blockDim.x);
+    }
 }
 
 // ---- Radix-2 FFTs of the reduce and of the multi-pass path, and their twiddle table -------------
@@ -2356,7 +2368,8 @@ __device__ inline void long_rows(const HyenaFftConvLongParams p) {
         const lrow::Layout in = lrow::mids<1, true>(zs, N2, E, tw);
         lrow::last<true>(zs[0], n2, in, lrow::pass_tw<true>(tw, E, N2 - 4, j), v);
         lrow::out_twiddle(v, tw, n2, s ? mr.k1[1] : mr.k1[0]);
-        float2* __restrict__ row = slab + (uint64_t)(s ? mr.r[1] : mr.r[0]) * n2;
+        // In place, or to ws_out where the caller keeps pass 1's rows (the backward's Za).
+        float2* __restrict__ row = (p.ws_out ? reinterpret_cast<float2*>(p.ws_out) + rowid * n : slab) + (uint64_t)(s ? mr.r[1] : mr.r[0]) * n2;
 #pragma unroll
         for (int q = 0; q < 16; ++q) row[j + q * cnt] = v[q];
     }
@@ -2775,6 +2788,11 @@ extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTC
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_fwd_2b_inner_m13_f16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__half, true, true, false, HYENA_FFTCONV_MC_TWO>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_fwd_2b_inner_bf16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__nv_bfloat16, true, true>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_fwd_2b_inner_f16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__half, true, true>(p); }
+// The same, also writing A's bins to p.spec for the backward (its A kernel then does not run).
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_fwd_2b_inner_spec_m13_bf16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__nv_bfloat16, true, true, true, HYENA_FFTCONV_MC_TWO>(p, p.spec); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_fwd_2b_inner_spec_m13_f16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__half, true, true, true, HYENA_FFTCONV_MC_TWO>(p, p.spec); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_fwd_2b_inner_spec_bf16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__nv_bfloat16, true, true, true>(p, p.spec); }
+extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_fwd_2b_inner_spec_f16(const HyenaFftConvFwdParams p) { hyena_fftconv::fwd<__half, true, true, true>(p, p.spec); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_a_spec_2b_m13_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_a_spec<__nv_bfloat16, HYENA_FFTCONV_MC_TWO>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_a_spec_2b_m13_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_a_spec<__half, HYENA_FFTCONV_MC_TWO>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_a_spec_2b_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_a_spec<__nv_bfloat16>(p); }
@@ -2860,6 +2878,10 @@ CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_2b_inner_m13_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_2b_inner_m13_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_2b_inner_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_2b_inner_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_2b_inner_spec_m13_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_2b_inner_spec_m13_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_2b_inner_spec_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_2b_inner_spec_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_a_spec_2b_m13_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_a_spec_2b_m13_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_a_spec_2b_bf16);

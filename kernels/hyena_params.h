@@ -132,6 +132,8 @@ typedef struct HyenaFftConvFwdParams {
     uint64_t c;     /* channels C */
     uint64_t l;     /* length L >= 1 */
     uint64_t log2n; /* n = 2^log2n >= 2L, n >= 4 */
+    uint64_t spec;  /* float2*, [B*C, n/2 + 1]: hyena_fftconv_fwd_2b_inner_spec_* also write the row's
+                     * A = FFT(a) bins 0 .. n/2 here (row blockIdx.x), for the backward; 0 for the others */
 } HyenaFftConvFwdParams;
 
 /* Backward of the gated convolution (g = grad_y * post, a = pre * v):
@@ -147,7 +149,7 @@ typedef struct HyenaFftConvFwdParams {
  * kernels of one spectrum each instead of hyena_fftconv_bwd_*: hyena_fftconv_bwd_a_2b_* (grad_post,
  * and A = FFT(a), n/2 + 1 float2, into the row's ws) or, given inner, hyena_fftconv_bwd_a_spec_2b_*
  * (A into ws, grad_post = grad_y * inner: one FFT), then hyena_fftconv_bwd_g_2b_*
- * (ws = G * conj(A) in place, grad_v, grad_pre, ws_d); ws indexed with 32 bits there
+ * (ws = G * conj(A) in place, grad_v, grad_pre, ws_d), or given aspec the G kernel alone; ws indexed with 32 bits there
  * (B * C * (n/2 + 1) < 2^32). At n = 2^14 and 2^13 the 2-byte kernels of this path are the
  * *_m13 and *_m12 ones (the same parameters; built for that n, they trap on any other). */
 typedef struct HyenaFftConvBwdParams {
@@ -170,6 +172,9 @@ typedef struct HyenaFftConvBwdParams {
     uint64_t c;         /* channels C */
     uint64_t l;         /* length L >= 1 */
     uint64_t log2n;     /* n = 2^log2n >= 2L, n >= 4 */
+    uint64_t aspec;     /* const float2*, [B*C, n/2 + 1]: the forward's A bins (fwd_2b_inner_spec), or 0.
+                         * Given, the A kernel is not launched: hyena_fftconv_bwd_g_2b_* reads A here
+                         * (ws = G * conj(A), not in place) and writes grad_post = grad_y * inner */
 } HyenaFftConvBwdParams;
 
 /* Multi-pass (four-step) path for long rows, n = 2^(log2n1 + log2n2) >= 2L, P = ceil(C/2) channel
@@ -207,6 +212,10 @@ typedef struct HyenaFftConvLongParams {
     uint64_t log2n1;   /* column FFT size n1 = 2^log2n1 */
     uint64_t log2n2;   /* row FFT size n2 = 2^log2n2 */
     uint64_t log2tile; /* columns per block of passes 1 and 3 (2^log2tile <= n2) */
+    uint64_t ws_out;   /* float2*, [P, B, n]: where the forward's pass 2 (long_rows with hf) stores
+                        * its rows, pass 3 then reading them there; 0: in place (ws). The operator's
+                        * forward so keeps ws, pass 1 of a = pre*v, which is the backward's Za pass 1
+                        * (ops::fftconv::a_spectrum_pays) */
 } HyenaFftConvLongParams;
 
 /* Backward of the multi-pass path (the forward's struct first, as FlashAttention's

@@ -331,6 +331,21 @@ pub fn inner_pays<T: DeviceScalar>(l: usize) -> bool {
     l > BWD_SMEM_MAX_LEN || fft_size(l).is_ok_and(two_block_rows::<T>)
 }
 
+/// The conditions under which A's spectrum is kept ([`gated_fftconv_fwd_spectrum_keep`]) and read
+/// ([`gated_fftconv_bwd_spectrum_keep`]): the shape ([`a_spectrum_pays`]), `inner` and a post gate.
+fn keeps_a_spectrum<T: DeviceScalar>(op: &str, bs: usize, c: usize, l: usize, inner: bool, post: bool) -> Result<()> {
+    if !a_spectrum_pays::<T>(bs, c, l) {
+        return Err(HyenaError::Invalid(format!(
+            "{op}: a_spec is kept only for the two-block backward's shapes (2-byte storage, e.g. 4K < L ≤ 8K) and the multi-pass path (L > {SMEM_MAX_LEN}): a_spectrum_pays; not {} at B = {bs}, C = {c}, L = {l}",
+            T::DTYPE
+        )));
+    }
+    if !inner || !post {
+        return Err(HyenaError::Invalid(format!("{op}: a_spec needs `inner` and a post gate (the backward's A kernel it replaces writes grad_post = grad_y ⊙ inner)")));
+    }
+    Ok(())
+}
+
 /// [`check_shared`] for `dynamic` bytes on top of the kernels' static shared memory; returns the
 /// dynamic bytes.
 fn check_shared_dyn(dev: &Arc<dyn Device>, kernel: &str, dynamic: usize) -> Result<u32> {
@@ -409,6 +424,10 @@ struct LongBwdIo {
     post: u64,
     /// The forward's value before the post gate (`conv + D·a`), or 0 (then recomputed from Za).
     inner: u64,
+    /// The forward's pass 1 of `a` (its kept workspace, [`a_spectrum_len`] f32), or 0: given, it is
+    /// Za, read only (the rows kernel without A·H, which needs `inner` or no post gate), and
+    /// the backward's own pass 1 on `a` does not run.
+    a_cols: u64,
     grad_y: u64,
     grad_v: u64,
     grad_pre: u64,
@@ -418,8 +437,9 @@ struct LongBwdIo {
 }
 
 /// Multi-pass backward (`L >` [`BWD_SMEM_MAX_LEN`]) with the filter spectrum given. Allocates the
-/// workspaces `Za`, `Zg` `[⌈C/2⌉, B, n]` and the grad_h slab `[⌈C/2⌉, n]` (complex f32:
-/// `8·n·⌈C/2⌉·(2·B + 1)` bytes), freed in stream order after the launches.
+/// workspaces `Za` (unless the forward's is given, `io.a_cols`), `Zg` `[⌈C/2⌉, B, n]` and the
+/// grad_h slab `[⌈C/2⌉, n]` (complex f32: `8·n·⌈C/2⌉·(2·B + 1)` bytes), freed in stream order
+/// after the launches.
 ///
 /// # Safety
 /// Every non-zero address of `io` is a view on `dev` of the length [`gated_fftconv_bwd`] checks
@@ -444,7 +464,12 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
     let g_h = grid(cp.saturating_mul(plan.tiles()), what)?;
     let ws_len = mul(slabs, 2 * plan.n(), &format!("{what}: workspace"))?;
     let spec_len = mul3(2, cp, plan.n(), &format!("{what}: spectrum"))?;
-    let ws_a = DeviceBuffer::<f32>::alloc(dev, ws_len)?;
+    // Za: the forward's (kept, read only here), or a workspace of its own.
+    let ws_a = if io.a_cols == 0 { Some(DeviceBuffer::<f32>::alloc(dev, ws_len)?) } else { None };
+    let ws_a = ws_a.as_ref().map_or(io.a_cols, |w| w.addr());
+    if io.a_cols != 0 && rows != "hyena_fftconv_long_rows_bwd_g" {
+        return Err(HyenaError::Invalid("gated_fftconv_bwd: the forward's Za is read only where grad_post comes from `inner`".into()));
+    }
     let ws_g = DeviceBuffer::<f32>::alloc(dev, ws_len)?;
     let ws_h = DeviceBuffer::<f32>::alloc(dev, spec_len)?;
     let base = long_params(
@@ -457,13 +482,14 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
             d: io.d,
             y: 0,
             inner: io.inner,
-            ws: ws_a.addr(),
+            ws: ws_a,
             b: bs as u64,
             c: c as u64,
             l: l as u64,
             log2n1: 0,
             log2n2: 0,
             log2tile: 0,
+            ws_out: 0,
         },
     );
     let pb = HyenaFftConvLongBwdParams {
@@ -492,7 +518,9 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
     let g_in = HyenaFftConvLongParams { v: io.grad_y, pre: io.post, ws: ws_g.addr(), inner: 0, ..base };
     if slabs > 0 {
         let g13 = grid(slabs.saturating_mul(plan.tiles()), what)?;
-        launch(&cols, g13, LONG_COLS_BLOCK, cols_shared, base)?;
+        if io.a_cols == 0 {
+            launch(&cols, g13, LONG_COLS_BLOCK, cols_shared, base)?;
+        }
         launch(&cols, g13, LONG_COLS_BLOCK, cols_shared, g_in)?;
         launch_bwd(rows, g_rows, plan.rows_bwd_block(), rows_shared)?;
         // grad_post = grad_y ⊙ (h ∗ a + D·a) from Za; grad_a = corr(g, h) + D·g from Zg, then
@@ -531,6 +559,7 @@ unsafe fn long_filter(dev: &Arc<dyn Device>, sfx: &str, h: u64, hf: u64, c: usiz
             y: 0,
             inner: 0,
             ws: hf,
+            ws_out: 0,
             b: 1,
             c: c as u64,
             l: l as u64,
@@ -556,7 +585,7 @@ unsafe fn long_filter(dev: &Arc<dyn Device>, sfx: &str, h: u64, hf: u64, c: usiz
 /// The addresses of `p` are views on `dev` of the lengths [`gated_fftconv_fwd_spectrum`] checks
 /// for `(p.b, p.c, p.l)`, held by the caller for the call (inputs shared, `y` exclusive and
 /// overlapping nothing).
-unsafe fn long_fwd(dev: &Arc<dyn Device>, sfx: &str, p: HyenaFftConvLongParams, n: usize) -> Result<()> {
+unsafe fn long_fwd(dev: &Arc<dyn Device>, sfx: &str, p: HyenaFftConvLongParams, n: usize, keep: u64) -> Result<()> {
     let plan = LongPlan::new(n);
     let (bs, c) = (p.b as usize, p.c as usize);
     let cols = plan.cols_kernel("long_cols", sfx);
@@ -572,14 +601,17 @@ unsafe fn long_fwd(dev: &Arc<dyn Device>, sfx: &str, p: HyenaFftConvLongParams, 
         .checked_mul(2 * plan.n())
         .ok_or_else(|| HyenaError::Invalid(format!("gated_fftconv_fwd workspace of {slabs}·2n f32 overflows")))?;
     let ws = DeviceBuffer::<f32>::alloc(dev, ws_len)?;
-    let p = long_params(&plan, HyenaFftConvLongParams { ws: ws.addr(), ..p });
+    let p = long_params(&plan, HyenaFftConvLongParams { ws: ws.addr(), ws_out: 0, ..p });
+    // Keeping pass 1's rows (`keep`, the caller's buffer of ws_len f32): pass 1 writes there, pass
+    // 2 reads there and stores to ws, pass 3 reads ws; else all three in ws, pass 2 in place.
+    let (p1, p2) = if keep != 0 { (HyenaFftConvLongParams { ws: keep, ..p }, HyenaFftConvLongParams { ws: keep, ws_out: ws.addr(), ..p }) } else { (p, p) };
     let cfg13 = |shared| LaunchConfig { grid: (g13, 1, 1), block: (LONG_COLS_BLOCK, 1, 1), shared_bytes: shared };
-    // SAFETY: the caller's contract above, and the workspace `ws` sized for (B, C, n) above,
-    // owned until the launches are queued (its free is stream-ordered after them, see
-    // `crate::device`).
+    // SAFETY: the caller's contract above (`keep`: 0 or ws_len f32 on `dev`, held exclusively for
+    // the call), and the workspace `ws` sized for (B, C, n) above, owned until the launches are
+    // queued (its free is stream-ordered after them, see `crate::device`).
     unsafe {
-        launch(dev, &cols, cfg13(cols_shared), &p)?;
-        launch(dev, rows, LaunchConfig { grid: (g2, 1, 1), block: (plan.rows_block(), 1, 1), shared_bytes: rows_shared }, &p)?;
+        launch(dev, &cols, cfg13(cols_shared), &p1)?;
+        launch(dev, rows, LaunchConfig { grid: (g2, 1, 1), block: (plan.rows_block(), 1, 1), shared_bytes: rows_shared }, &p2)?;
         launch(dev, &out, cfg13(out_shared), &p)?;
     }
     Ok(())
@@ -623,11 +655,67 @@ pub fn gated_fftconv_fwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
     y: impl Into<DeviceViewMut<'a, T>>,
     inner: Option<DeviceViewMut<'a, T>>,
 ) -> Result<()> {
+    gated_fftconv_fwd_spectrum_keep(dev, hf, d, v, pre, post, bs, c, l, y, inner, None)
+}
+
+/// Whether the forward can keep its transform of `a = pre ⊙ v` for the backward
+/// ([`gated_fftconv_fwd_spectrum_keep`], [`gated_fftconv_bwd_spectrum_keep`]) at `B = bs`, `C = c`,
+/// rows of length `l`, storage `T`, with a post gate and `inner`:
+/// - the two-block backward's shapes (2-byte storage, 4K < L ≤ 8K among them): A's spectrum, and
+///   the backward's A kernel (one FFT of `a` and `grad_post = grad_y ⊙ inner`) does not run;
+/// - the multi-pass path (`L >` [`SMEM_MAX_LEN`], forward and backward both four-step): the
+///   forward's pass 1 of `a` (column FFTs, the workspace its pass 2 then reads without writing),
+///   and the backward's pass 1 on `a` (one launch reading v and pre, writing the workspace) does
+///   not run, and the backward allocates no Za workspace of its own (the kept one is held from
+///   the forward on instead).
+pub fn a_spectrum_pays<T: DeviceScalar>(bs: usize, c: usize, l: usize) -> bool {
+    if l > SMEM_MAX_LEN {
+        return l <= LONG_MAX_LEN;
+    }
+    l <= BWD_SMEM_MAX_LEN && bs.checked_mul(c).is_some_and(|rows| fft_size(l).is_ok_and(|n| bwd_two_blocks::<T>(n, rows, true)))
+}
+
+/// f32 length of the transform of `a` kept by [`gated_fftconv_fwd_spectrum_keep`]
+/// ([`a_spectrum_pays`]; n = [`fft_size`]`(l)`): on the shared-memory path `B·C·(n/2 + 1)`
+/// complex, A's real spectrum (8·(n/2 + 1) bytes per row: 64 KiB at L = 8K); on the multi-pass
+/// path `⌈C/2⌉·B·n` complex in the four-step layout of the channel pairs, opaque (4n bytes per
+/// row: 403 MB at B = 1, C = 768, L = 64K).
+pub fn a_spectrum_len(bs: usize, c: usize, l: usize) -> Result<usize> {
+    let n = fft_size(l)?;
+    if l > SMEM_MAX_LEN {
+        return mul3(2, mul(c.div_ceil(2), bs, "a_spectrum ⌈C/2⌉·B")?, n, "a_spectrum ⌈C/2⌉·B·n");
+    }
+    mul3(2, mul(bs, c, "a_spectrum B·C")?, n / 2 + 1, "a_spectrum B·C·(n/2 + 1)")
+}
+
+/// [`gated_fftconv_fwd_spectrum_inner`] that also keeps its transform of `a = pre ⊙ v` in
+/// `a_spec` ([`a_spectrum_len`] f32, 8-byte aligned) when given: on the shared-memory path A =
+/// rFFT(a), which its fused pass forms anyway (64 KiB per row written, at the paper's B = 1, D =
+/// 768, L = 8K: one launch and one FFT per row fewer in the backward); on the multi-pass path the
+/// workspace of its pass 1, which pass 2 then reads without writing (no extra traffic; the backward
+/// skips its own pass 1 on `a`). [`gated_fftconv_bwd_spectrum_keep`] reads it. Only where
+/// [`a_spectrum_pays`] and with `inner` and a post gate: elsewhere a typed error. The forward's
+/// outputs are the same bits with or without it.
+#[allow(clippy::too_many_arguments)]
+pub fn gated_fftconv_fwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    hf: impl Into<DeviceView<'h, f32>>,
+    d: impl Into<DeviceView<'a, T>>,
+    v: impl Into<DeviceView<'a, T>>,
+    pre: Option<DeviceView<'a, T>>,
+    post: Option<DeviceView<'a, T>>,
+    bs: usize,
+    c: usize,
+    l: usize,
+    y: impl Into<DeviceViewMut<'a, T>>,
+    inner: Option<DeviceViewMut<'a, T>>,
+    a_spec: Option<DeviceViewMut<'a, f32>>,
+) -> Result<()> {
     let (hf, d, v, y) = (hf.into(), d.into(), v.into(), y.into());
     let sfx = suffix(T::DTYPE, "gated_fftconv_fwd")?;
     let n = fft_size(l)?;
     let total = mul3(bs, c, l, "gated_fftconv_fwd B·C·L")?;
-    Args::new(dev, "gated_fftconv_fwd")
+    let mut args = Args::new(dev, "gated_fftconv_fwd")
         .arg("hf (spectrum_len: [C, n/2+1] or [⌈C/2⌉, n] complex)", &hf, spectrum_len(c, l)?)
         .align(8, "complex f32")
         .arg("D [C]", &d, c)
@@ -635,12 +723,17 @@ pub fn gated_fftconv_fwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
         .opt("pre [B, C, L]", pre.as_ref(), total)
         .opt("post [B, C, L]", post.as_ref(), total)
         .arg("y [B, C, L]", &y, total)
-        .opt("inner [B, C, L]", inner.as_ref(), total)
-        .check()?;
+        .opt("inner [B, C, L]", inner.as_ref(), total);
+    if let Some(s) = &a_spec {
+        keeps_a_spectrum::<T>("gated_fftconv_fwd", bs, c, l, inner.is_some(), post.is_some())?;
+        args = args.arg("a_spec (a_spectrum_len)", s, a_spectrum_len(bs, c, l)?).align(8, "complex f32");
+    }
+    args.check()?;
     if total == 0 {
         return Ok(());
     }
     let inner = inner.as_ref().map_or(0, |x| x.addr());
+    let spec = a_spec.as_ref().map_or(0, |s| s.addr());
     if l > SMEM_MAX_LEN {
         let p = HyenaFftConvLongParams {
             v: v.addr(),
@@ -657,13 +750,16 @@ pub fn gated_fftconv_fwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
             log2n1: 0,
             log2n2: 0,
             log2tile: 0,
+            ws_out: 0,
         };
         // SAFETY: every address comes from a view checked above (lengths for (B, C, L), device,
-        // alignment, y and inner overlapping nothing) and borrowed for this call (y and inner
-        // exclusively).
-        return unsafe { long_fwd(dev, sfx, p, n) };
+        // alignment, y, inner and a_spec overlapping nothing) and borrowed for this call (y, inner
+        // and a_spec exclusively).
+        return unsafe { long_fwd(dev, sfx, p, n, spec) };
     }
-    let name = if two_block_rows::<T>(n) {
+    let name = if spec != 0 {
+        fixed_kernel::<T>("hyena_fftconv_fwd_2b_inner_spec", n, &["_m13"], sfx)
+    } else if two_block_rows::<T>(n) {
         fixed_kernel::<T>(if inner != 0 { "hyena_fftconv_fwd_2b_inner" } else { "hyena_fftconv_fwd_2b" }, n, &["_m13"], sfx)
     } else if inner != 0 {
         format!("hyena_fftconv_fwd_inner_{sfx}")
@@ -683,12 +779,13 @@ pub fn gated_fftconv_fwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
         c: c as u64,
         l: l as u64,
         log2n: n.trailing_zeros() as u64,
+        spec,
     };
     // B·C ≤ B·C·L, which fits.
     let cfg = LaunchConfig { grid: (grid(bs * c, "gated_fftconv_fwd")?, 1, 1), block: (fwd_block_for(n), 1, 1), shared_bytes: shared };
     // SAFETY: the kernel reads v, pre, post [B, C, L], D [C], hf [C, n/2+1] complex (borrowed
-    // shared) and writes y and inner [B, C, L] (borrowed exclusively, overlapping nothing),
-    // lengths checked.
+    // shared) and writes y and inner [B, C, L] and a_spec [B·C, n/2+1] complex (borrowed
+    // exclusively, overlapping nothing), lengths checked.
     unsafe { launch(dev, &name, cfg, &p) }
 }
 
@@ -847,6 +944,33 @@ pub fn gated_fftconv_bwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
     l: usize,
     grads: GatedConvGradViews<'a, T>,
 ) -> Result<()> {
+    gated_fftconv_bwd_spectrum_keep(dev, hf, d, v, pre, post, inner, None, grad_y, bs, c, l, grads)
+}
+
+/// [`gated_fftconv_bwd_spectrum_inner`] given also the forward's transform of `a`, `a_spec`
+/// ([`gated_fftconv_fwd_spectrum_keep`], from the same `v` and `pre`; [`a_spectrum_len`] f32):
+/// the two-block backward then launches its G kernel alone, which reads A from `a_spec` and also
+/// forms `grad_post = grad_y ⊙ inner`; the multi-pass backward takes it as Za and skips its pass 1
+/// on `a`. Read only: the backward may run again on the same cache. The same bits as without it.
+/// Needs what the forward needed ([`a_spectrum_pays`], `inner`, a post gate): else a typed error.
+/// An `a_spec` from other inputs gives wrong `grad_h` (and on the multi-pass path wrong grad_v,
+/// grad_pre), nothing worse.
+#[allow(clippy::too_many_arguments)]
+pub fn gated_fftconv_bwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    hf: impl Into<DeviceView<'h, f32>>,
+    d: impl Into<DeviceView<'a, T>>,
+    v: impl Into<DeviceView<'a, T>>,
+    pre: Option<DeviceView<'a, T>>,
+    post: Option<DeviceView<'a, T>>,
+    inner: Option<DeviceView<'a, T>>,
+    a_spec: Option<DeviceView<'a, f32>>,
+    grad_y: impl Into<DeviceView<'a, T>>,
+    bs: usize,
+    c: usize,
+    l: usize,
+    grads: GatedConvGradViews<'a, T>,
+) -> Result<()> {
     let (hf, d, v, gy) = (hf.into(), d.into(), v.into(), grad_y.into());
     // Without a post gate there is no grad_post to take from it.
     let inner = if post.is_some() { inner } else { None };
@@ -860,6 +984,10 @@ pub fn gated_fftconv_bwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
         }
     }
     let cl = mul(c, l, "gated_fftconv_bwd C·L")?;
+    if let Some(s) = &a_spec {
+        keeps_a_spectrum::<T>("gated_fftconv_bwd", bs, c, l, inner.is_some(), post.is_some())?;
+        Args::new(dev, "gated_fftconv_bwd").arg("a_spec (a_spectrum_len)", s, a_spectrum_len(bs, c, l)?).align(8, "complex f32").check()?;
+    }
     Args::new(dev, "gated_fftconv_bwd")
         .arg("hf (backward layout)", &hf, bwd_spectrum_len(c, l)?)
         .align(8, "complex f32")
@@ -888,6 +1016,7 @@ pub fn gated_fftconv_bwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
             pre: opt(&pre),
             post: opt(&post),
             inner: opt(&inner),
+            a_cols: a_spec.as_ref().map_or(0, |s| s.addr()),
             grad_y: gy.addr(),
             grad_v: g.grad_v.addr(),
             grad_pre: opt_mut(&g.grad_pre),
@@ -908,7 +1037,10 @@ pub fn gated_fftconv_bwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
     // gate the model puts it below the G-only kernel's estimate at 4K–8K, docs/GPU_MODEL.md);
     // with it, the G-only kernel (grad_post = grad_y ⊙ inner). The two-block shapes: two kernels
     // of one spectrum each, A's kernel first (it leaves A in the workspace for G's).
-    let rows_names = if two {
+    let rows_names = if two && a_spec.is_some() {
+        // A from the forward: the G kernel alone (keeps_a_spectrum checked `two`).
+        bwd_two_block_kernels::<T>(n, true, sfx)[1..].to_vec()
+    } else if two {
         bwd_two_block_kernels::<T>(n, inner.is_some(), sfx).to_vec()
     } else if inner.is_none() {
         vec![fixed_kernel::<T>("hyena_fftconv_bwd", n, &["_m12"], sfx)]
@@ -918,7 +1050,7 @@ pub fn gated_fftconv_bwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
     let red_name = fixed_kernel::<T>("hyena_fftconv_bwd_reduce", n, &["_m13", "_m12"], sfx);
     // Two spectra (+ the static twiddle table and reduction buffer); the two-block kernels one
     // each, A's as the forward's (its code) unless given `inner` (then the spectrum only).
-    let rows_dyn = |i: usize| if !two { 16 * m } else if i == 0 && inner.is_none() { fwd_shared_bytes(n, l) } else { 4 * n };
+    let rows_dyn = |i: usize| if !two { 16 * m } else if i == 0 && inner.is_none() && a_spec.is_none() { fwd_shared_bytes(n, l) } else { 4 * n };
     let rows_shared = rows_names.iter().enumerate().map(|(i, k)| check_shared_dyn(dev, k, rows_dyn(i))).collect::<Result<Vec<_>>>()?;
     let red_shared = check_shared_dyn(dev, &red_name, 8 * m)?;
     let ws = DeviceBuffer::<f32>::alloc(dev, mul3(2, rows, m + 1, "gated_fftconv_bwd workspace")?)?;
@@ -942,9 +1074,10 @@ pub fn gated_fftconv_bwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
         c: c as u64,
         l: l as u64,
         log2n: n.trailing_zeros() as u64,
+        aspec: a_spec.as_ref().map_or(0, |s| s.addr()),
     };
     // SAFETY (every launch): the views checked above (lengths for (B, C, L), device, alignment,
-    // outputs overlapping nothing), borrowed for this call (outputs exclusively), and the
+    // outputs overlapping nothing; a_spec read only), borrowed for this call (outputs exclusively), and the
     // workspaces ws, ws_d sized above, owned until the launches are queued (their frees are
     // stream-ordered after them, see `crate::device`).
     if rows > 0 {

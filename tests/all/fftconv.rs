@@ -16,13 +16,14 @@ use crate::common;
 
 mod tcdft;
 
-use common::fftconv::{check_bwd_reads_inner, check_fwd, check_fwd_inner, check_gated_bwd, fwd_case};
+use common::fftconv::{check_a_spectrum_kept, check_bwd_reads_inner, check_fwd, check_fwd_inner, check_gated_bwd, fwd_case};
 use common::{read_checked, random, rel_l2, widen, Storage};
 use half::{bf16, f16};
 use hyena_kernels::cpu::fftconv::{fftconv_direct, FftConvPlan};
 use hyena_kernels::device::{Device, DeviceBuffer};
 use hyena_kernels::ops::fftconv::{
-    fft_size, fftconv_filter, gated_fftconv_bwd, gated_fftconv_fwd, spectrum_len, GatedConvGradViews, LONG_MAX_LEN,
+    a_spectrum_len, a_spectrum_pays, fft_size, fftconv_filter, gated_fftconv_bwd, gated_fftconv_bwd_spectrum_keep, gated_fftconv_fwd,
+    gated_fftconv_fwd_spectrum_keep, spectrum_len, GatedConvGradViews, LONG_MAX_LEN,
 };
 use hyena_kernels::HyenaError;
 use rand::{rngs::StdRng, SeedableRng};
@@ -189,6 +190,80 @@ fn gated_fftconv_inner_value_matches_cpu() {
         check_bwd_reads_inner::<bf16>(&dev, 2, 1, 999, 753);
         check_bwd_reads_inner::<bf16>(&dev, 2, 1, 6000, 754);
         check_bwd_reads_inner::<f16>(&dev, 1, 1, 8192, 755);
+    }
+}
+
+/// The forward keeping A's spectrum for the backward (`gated_fftconv_{fwd,bwd}_spectrum_keep`,
+/// `common::fftconv::check_a_spectrum_kept`): the spectrum is A = rFFT(pre ⊙ v), the forward's
+/// outputs and every gradient the same bits as without it. The two-block shapes: L = 999 (odd
+/// rows: the checked path) and 1000 the generic kernels, 6000 and 8192 (B = 2: the batch reduce
+/// over two rows) those built for m = 2^13.
+#[test]
+fn gated_fftconv_keeps_a_spectrum_for_the_backward() {
+    for dev in common::devices() {
+        check_a_spectrum_kept::<bf16>(&dev, 1, 2, 999, 760);
+        check_a_spectrum_kept::<f16>(&dev, 2, 1, 1000, 761);
+        check_a_spectrum_kept::<bf16>(&dev, 1, 2, 6000, 762);
+        check_a_spectrum_kept::<f16>(&dev, 2, 1, 8192, 763);
+    }
+}
+
+/// Where A's spectrum is not kept, typed errors: f32 storage or a one-block shape (L = 4096) on
+/// the shared-memory path, no `inner` (the backward's A kernel it replaces writes grad_post from
+/// it), a wrong length.
+#[test]
+fn gated_fftconv_a_spectrum_rejects_what_it_does_not_serve() {
+    assert!(a_spectrum_pays::<bf16>(1, 768, 8192) && a_spectrum_pays::<f16>(1, 2, 1000));
+    assert!(!a_spectrum_pays::<f32>(1, 768, 8192) && !a_spectrum_pays::<bf16>(1, 768, 4096) && !a_spectrum_pays::<bf16>(1, 768, 16384));
+    // The multi-pass path in every storage type, up to its limit.
+    assert!(a_spectrum_pays::<f32>(1, 768, 16385) && a_spectrum_pays::<bf16>(4, 768, LONG_MAX_LEN) && !a_spectrum_pays::<f32>(1, 1, LONG_MAX_LEN + 1));
+    for dev in common::devices() {
+        let up = |l: usize, x: f32| DeviceBuffer::from_host(&dev, &vec![bf16::from_f32(x); 2 * l]).unwrap();
+        let up32 = |l: usize| DeviceBuffer::from_host(&dev, &vec![0.5f32; 2 * l]).unwrap();
+        // (bs, c, l) = (1, 2, l): f32 on a two-block length, bf16 on L = 4096 (one block per row).
+        for (l, f32_storage) in [(1000usize, true), (4096, false)] {
+            let mut hf = DeviceBuffer::<f32>::alloc(&dev, spectrum_len(2, l).unwrap()).unwrap();
+            let mut spec = DeviceBuffer::<f32>::alloc(&dev, a_spectrum_len(1, 2, l).unwrap()).unwrap();
+            let e = if f32_storage {
+                let (v, d) = (up32(l), DeviceBuffer::from_host(&dev, &[0.5f32; 2]).unwrap());
+                let (mut y, mut z) = (up32(l), up32(l));
+                fftconv_filter(&dev, &v, 2, l, &mut hf).unwrap();
+                gated_fftconv_fwd_spectrum_keep(&dev, &hf, &d, &v, Some(v.as_view()), Some(v.as_view()), 1, 2, l, &mut y, Some(z.as_view_mut()), Some(spec.as_view_mut()))
+            } else {
+                let (v, d) = (up(l, 0.5), DeviceBuffer::from_host(&dev, &[bf16::from_f32(0.5); 2]).unwrap());
+                let (mut y, mut z) = (up(l, 0.0), up(l, 0.0));
+                fftconv_filter(&dev, &v, 2, l, &mut hf).unwrap();
+                gated_fftconv_fwd_spectrum_keep(&dev, &hf, &d, &v, Some(v.as_view()), Some(v.as_view()), 1, 2, l, &mut y, Some(z.as_view_mut()), Some(spec.as_view_mut()))
+            }
+            .unwrap_err();
+            assert!(matches!(&e, HyenaError::Invalid(m) if m.contains("a_spec")), "L = {l}: {e}");
+        }
+        let l = 1000;
+        let (v, d) = (up(l, 0.5), DeviceBuffer::from_host(&dev, &[bf16::from_f32(0.5); 2]).unwrap());
+        let mut hf = DeviceBuffer::<f32>::alloc(&dev, spectrum_len(2, l).unwrap()).unwrap();
+        fftconv_filter(&dev, &v, 2, l, &mut hf).unwrap();
+        let ns = a_spectrum_len(1, 2, l).unwrap();
+        let mut spec = DeviceBuffer::<f32>::alloc(&dev, ns + 2).unwrap();
+        let (mut y, mut z) = (up(l, 0.0), up(l, 0.0));
+        let e = gated_fftconv_fwd_spectrum_keep(&dev, &hf, &d, &v, Some(v.as_view()), Some(v.as_view()), 1, 2, l, &mut y, None, Some(spec.view_mut(0..ns).unwrap()))
+            .unwrap_err();
+        assert!(matches!(&e, HyenaError::Invalid(m) if m.contains("inner")), "{e}");
+        let e = gated_fftconv_fwd_spectrum_keep(&dev, &hf, &d, &v, Some(v.as_view()), Some(v.as_view()), 1, 2, l, &mut y, Some(z.as_view_mut()), Some(spec.as_view_mut()))
+            .unwrap_err();
+        assert!(matches!(&e, HyenaError::Shape { .. }) && e.to_string().contains("a_spec"), "{e}");
+        // The backward: the same conditions.
+        let mut g: Vec<DeviceBuffer<bf16>> = [2 * l, 2 * l, 2 * l, 2 * l, 2].iter().map(|&k| up(k / 2, 0.0)).collect();
+        let [gv, gpre, gpost, gh, gd] = &mut g[..] else { unreachable!() };
+        let grads = GatedConvGradViews {
+            grad_v: gv.as_view_mut(),
+            grad_pre: Some(gpre.as_view_mut()),
+            grad_post: Some(gpost.as_view_mut()),
+            grad_h: gh.as_view_mut(),
+            grad_d: gd.view_mut(0..2).unwrap(),
+        };
+        let e = gated_fftconv_bwd_spectrum_keep(&dev, &hf, &d, &v, Some(v.as_view()), Some(v.as_view()), None, Some(spec.view(0..ns).unwrap()), &v, 1, 2, l, grads)
+            .unwrap_err();
+        assert!(matches!(&e, HyenaError::Invalid(m) if m.contains("inner")), "{e}");
     }
 }
 

@@ -19,7 +19,7 @@
 
 use crate::common;
 
-use common::fftconv::{check_bwd_reads_inner, check_fwd, check_fwd_inner, check_gated_bwd, fwd_case};
+use common::fftconv::{check_a_spectrum_kept, check_bwd_reads_inner, check_fwd, check_fwd_inner, check_gated_bwd, fwd_case};
 use common::{assert_close, poisoned, read_checked, Storage};
 use half::{bf16, f16};
 use hyena_kernels::device::{Device, DeviceBuffer};
@@ -217,6 +217,20 @@ fn long_inner_value_matches_cpu() {
         check_bwd_reads_inner::<f32>(&dev, 2, 3, 9000, 1802);
         check_bwd_reads_inner::<bf16>(&dev, 1, 2, 40000, 1803);
         check_bwd_reads_inner::<f16>(&dev, 1, 1, 65537, 1804);
+    }
+}
+
+/// The forward keeping its pass 1 of a = pre ⊙ v for the backward (`gated_fftconv_{fwd,bwd}_
+/// spectrum_keep` on the multi-pass path, `common::fftconv::check_a_spectrum_kept`): y, inner and
+/// every gradient the same bits as without it, the backward given it twice the same bits. Columns
+/// in registers (L = SMEM_MAX_LEN + 1, 40000) and through the shared tile (65537); C odd and even,
+/// B = 2 (two batch rows per channel pair).
+#[test]
+fn long_forward_keeps_the_pass_1_of_a_for_the_backward() {
+    for dev in common::devices() {
+        check_a_spectrum_kept::<f32>(&dev, 2, 3, SMEM_MAX_LEN + 1, 1810);
+        check_a_spectrum_kept::<bf16>(&dev, 1, 2, 40000, 1811);
+        check_a_spectrum_kept::<f16>(&dev, 1, 1, 65537, 1812);
     }
 }
 

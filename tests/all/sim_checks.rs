@@ -136,7 +136,7 @@ fn fftconv_two_block_kernels_meet_the_structural_bounds() {
     let sim = std::sync::Arc::new(SimDevice::new());
     for l in [1000usize, 4096, 8192] {
         let log2n = (2 * l).next_power_of_two().trailing_zeros();
-        let ks = fftconv_fwd_bwd_counters_of(&sim, l, None, false, half::bf16::from_f32);
+        let ks = fftconv_fwd_bwd_counters_of(&sim, l, None, false, false, half::bf16::from_f32);
         let find = |name: &str| ks.iter().find(|k| k.kernel == name).unwrap_or_else(|| panic!("{name} not launched at L={l}: {ks:?}"));
         // At 4K < L ≤ 8K the kernels built for m = 2^13 (`_m13`), at 2K < L ≤ 4K the 128-register
         // forward and backward built for m = 2^12 (`_m12`, 2 and 4 FFTs), else the generic ones.
@@ -162,20 +162,32 @@ fn fftconv_two_block_kernels_meet_the_structural_bounds() {
 /// without the convolution, `hyena_fftconv_bwd_a_spec_2b_*` (1 FFT: P0, the middle passes and the
 /// last pass, no inverse), under the bounds above, bf16, B = C = 1, no sin/cos; L = 1000 the
 /// generic kernels, 8192 those built for m = 2^13; the A kernel with the convolution does not run.
+/// With A's spectrum kept too (the operator's choice at these shapes): the forward that stores
+/// it, `hyena_fftconv_fwd_2b_inner_spec_*` (2 FFTs), and the G kernel alone (no A kernel at all).
 #[test]
 fn fftconv_two_block_inner_kernels_meet_the_structural_bounds() {
     use hyena_kernels::device::sim::SimDevice;
     let sim = std::sync::Arc::new(SimDevice::new());
     for (l, mc) in [(1000usize, ""), (8192, "_m13")] {
         let log2n = (2 * l).next_power_of_two().trailing_zeros();
-        let ks = fftconv_fwd_bwd_counters_of(&sim, l, None, true, half::bf16::from_f32);
-        let find = |name: &str| ks.iter().find(|k| k.kernel == name).unwrap_or_else(|| panic!("{name} not launched at L={l}: {ks:?}"));
-        for (name, ffts) in [(format!("hyena_fftconv_fwd_2b_inner{mc}_bf16"), 2), (format!("hyena_fftconv_bwd_a_spec_2b{mc}_bf16"), 1), (format!("hyena_fftconv_bwd_g_2b{mc}_bf16"), 2)] {
-            let k = find(&name);
-            assert_eq!(k.math.sincos, 0, "{name} L={l}: {:?}", k.math);
-            smem_structural_check(k, log2n, ffts, if name.contains("bwd_g") { 1 } else { 0 });
+        for spec in [false, true] {
+            let ks = fftconv_fwd_bwd_counters_of(&sim, l, None, true, spec, half::bf16::from_f32);
+            let find = |name: &str| ks.iter().find(|k| k.kernel == name).unwrap_or_else(|| panic!("{name} not launched at L={l}: {ks:?}"));
+            let fwd = format!("hyena_fftconv_fwd_2b_inner{}{mc}_bf16", if spec { "_spec" } else { "" });
+            let mut kernels = vec![(fwd, 2), (format!("hyena_fftconv_bwd_g_2b{mc}_bf16"), 2)];
+            if !spec {
+                kernels.push((format!("hyena_fftconv_bwd_a_spec_2b{mc}_bf16"), 1));
+            }
+            for (name, ffts) in kernels {
+                let k = find(&name);
+                assert_eq!(k.math.sincos, 0, "{name} L={l}: {:?}", k.math);
+                smem_structural_check(k, log2n, ffts, if name.contains("bwd_g") { 1 } else { 0 });
+            }
+            assert!(ks.iter().all(|k| !k.kernel.starts_with("hyena_fftconv_bwd_a_2b")), "L={l}: the A kernel with the convolution ran: {ks:?}");
+            if spec {
+                assert!(ks.iter().all(|k| !k.kernel.starts_with("hyena_fftconv_bwd_a_")), "L={l}: an A kernel ran given A's spectrum: {ks:?}");
+            }
         }
-        assert!(ks.iter().all(|k| !k.kernel.starts_with("hyena_fftconv_bwd_a_2b")), "L={l}: the A kernel with the convolution ran: {ks:?}");
     }
 }
 
@@ -222,21 +234,24 @@ fn fftconv_fwd_dram_bytes_stay_near_the_bytes_that_must_move() {
 /// `l`, gates on, inputs a fixed pattern), in launch order; `sample`: blocks counted per uniform
 /// launch (the outputs are then not computed).
 pub(crate) fn fftconv_fwd_bwd_counters(sim: &std::sync::Arc<hyena_kernels::device::sim::SimDevice>, l: usize, sample: Option<u32>) -> Vec<hyena_kernels::device::sim::LaunchCounters> {
-    fftconv_fwd_bwd_counters_of(sim, l, sample, false, |x: f32| x)
+    fftconv_fwd_bwd_counters_of(sim, l, sample, false, false, |x: f32| x)
 }
 
 /// `fftconv_fwd_bwd_counters` in storage type `T` (the pattern converted by `from`); with `inner`,
 /// the filter spectrum once, then the forward keeping its value before the post gate and the
-/// backward reading it (`gated_fftconv_{fwd,bwd}_spectrum_inner`).
+/// backward reading it (`gated_fftconv_{fwd,bwd}_spectrum_inner`), and with `spec` too A's
+/// spectrum (`gated_fftconv_{fwd,bwd}_spectrum_keep`).
 pub(crate) fn fftconv_fwd_bwd_counters_of<T: hyena_kernels::device::DeviceScalar>(
     sim: &std::sync::Arc<hyena_kernels::device::sim::SimDevice>,
     l: usize,
     sample: Option<u32>,
     inner: bool,
+    spec: bool,
     from: impl Fn(f32) -> T,
 ) -> Vec<hyena_kernels::device::sim::LaunchCounters> {
     use hyena_kernels::device::{Device, DeviceBuffer};
     use hyena_kernels::ops::fftconv::{fftconv_filter, gated_fftconv_bwd, gated_fftconv_bwd_spectrum_inner, gated_fftconv_fwd};
+    use hyena_kernels::ops::fftconv::{a_spectrum_len, gated_fftconv_bwd_spectrum_keep, gated_fftconv_fwd_spectrum_keep};
     use hyena_kernels::ops::fftconv::{gated_fftconv_fwd_spectrum_inner, spectrum_len, GatedConvGradViews};
     use std::sync::Arc;
     let dev: Arc<dyn Device> = sim.clone();
@@ -256,7 +271,15 @@ pub(crate) fn fftconv_fwd_bwd_counters_of<T: hyena_kernels::device::DeviceScalar
         grad_d: gd.as_view_mut(),
     };
     let gates = || (Some(dx.as_view()), Some(dx.as_view()));
-    if inner {
+    if spec {
+        let mut hf = DeviceBuffer::<f32>::alloc(&dev, spectrum_len(1, l).unwrap()).unwrap();
+        fftconv_filter(&dev, &dx, 1, l, &mut hf).unwrap();
+        let mut a = DeviceBuffer::<f32>::alloc(&dev, a_spectrum_len(1, 1, l).unwrap()).unwrap();
+        let (pre, post) = gates();
+        gated_fftconv_fwd_spectrum_keep(&dev, &hf, &dd, &dx, pre, post, 1, 1, l, &mut *y, Some(z.as_view_mut()), Some(a.as_view_mut())).unwrap();
+        let (pre, post) = gates();
+        gated_fftconv_bwd_spectrum_keep(&dev, &hf, &dd, &dx, pre, post, Some(z.as_view()), Some(a.as_view()), &dx, 1, 1, l, grads).unwrap();
+    } else if inner {
         let mut hf = DeviceBuffer::<f32>::alloc(&dev, spectrum_len(1, l).unwrap()).unwrap();
         fftconv_filter(&dev, &dx, 1, l, &mut hf).unwrap();
         let (pre, post) = gates();

@@ -8,8 +8,9 @@ use super::{assert_close, poisoned, random, read_checked, widen, Storage};
 use hyena_kernels::cpu::fftconv::{gated_fftconv_bwd as cpu_bwd, gated_fftconv_fwd as cpu_fwd, FftConvPlan, GatedConvGrads, Rows};
 use hyena_kernels::device::{Device, DeviceBuffer};
 use hyena_kernels::ops::fftconv::{
-    bwd_spectrum_len, fftconv_filter, fftconv_filter_bwd, gated_fftconv_bwd, gated_fftconv_bwd_spectrum_inner, gated_fftconv_fwd,
-    gated_fftconv_fwd_spectrum_inner, spectrum_len, GatedConvGradViews,
+    a_spectrum_len, bwd_spectrum_len, fft_size, fftconv_filter, fftconv_filter_bwd, gated_fftconv_bwd, gated_fftconv_bwd_spectrum_inner,
+    gated_fftconv_bwd_spectrum_keep, gated_fftconv_fwd, gated_fftconv_fwd_spectrum_inner, gated_fftconv_fwd_spectrum_keep, spectrum_len,
+    GatedConvGradViews,
 };
 use rand::{rngs::StdRng, SeedableRng};
 use std::sync::Arc;
@@ -258,4 +259,127 @@ pub fn assert_fwd_over_shared_memory_limit(l: usize) {
     let e = gated_fftconv_fwd(&dev, &h, &d, &v, None, None, 1, 1, l, &mut y).unwrap_err();
     assert!(matches!(e, HyenaError::SharedMemory { .. }), "L={l}: {e}");
     assert!(y.to_host().unwrap().iter().all(|x| x.is_nan()), "L={l}: nothing may be written");
+}
+
+/// The forward keeping its transform of a = pre ⊙ v (`gated_fftconv_fwd_spectrum_keep`, a shape
+/// where `a_spectrum_pays`) and the backward reading it (`gated_fftconv_bwd_spectrum_keep`: the G
+/// kernel alone on the shared-memory path, no pass 1 on a on the multi-pass path), against the
+/// same calls without it: y and inner the same bits; on the shared-memory path `a_spec` row r,
+/// bin k is the f64 real FFT of a (row r zero padded to n) at k = 0 … n/2 within 1e-5 relative L2
+/// (fp32 FFTs of exact fp32 products; the multi-pass layout is opaque: every entry written,
+/// finite); every gradient the same bits as the backward's without it, which is checked against
+/// the f64 reference (grad_post = round(inner ⊙ grad_y)). A second backward on the same `a_spec`
+/// gives the same bits (it is read, not overwritten). Every output poisoned before.
+pub fn check_a_spectrum_kept<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let tag = format!("{} gated_fftconv_*_spectrum_keep<{:?}> B={bs} C={c} L={l}", dev.name(), T::DTYPE);
+    let n = bs * c * l;
+    let k = bwd_case::<T>(&mut rng, bs, c, l, true);
+    let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
+    let (dv, dpre, dpost, dgy, dh, dd) = (up(&k.v), up(&k.pre), up(&k.post), up(&k.gy), up(&k.h), up(&k.d));
+    let mut hf = DeviceBuffer::<f32>::alloc(dev, spectrum_len(c, l).unwrap()).unwrap();
+    fftconv_filter(dev, &dh, c, l, &mut hf).unwrap();
+    let ns = a_spectrum_len(bs, c, l).unwrap();
+    // Forward without and with the spectrum: [y, inner] each.
+    let fwd = |spec: Option<&mut DeviceBuffer<f32>>| -> [DeviceBuffer<T>; 2] {
+        let (mut dy, mut dz) = (poisoned::<T>(dev, n), poisoned::<T>(dev, n));
+        gated_fftconv_fwd_spectrum_keep(
+            dev,
+            &hf,
+            &dd,
+            &dv,
+            Some(dpre.as_view()),
+            Some(dpost.as_view()),
+            bs,
+            c,
+            l,
+            dy.view_mut(0..n).unwrap(),
+            Some(dz.view_mut(0..n).unwrap()),
+            spec.map(|s| s.view_mut(0..ns).unwrap()),
+        )
+        .unwrap_or_else(|e| panic!("{tag} forward: {e}"));
+        dev.synchronize().unwrap();
+        [dy, dz]
+    };
+    let plain = fwd(None);
+    let mut spec = poisoned::<f32>(dev, ns);
+    let kept = fwd(Some(&mut spec));
+    for (name, a, b) in [("y", &plain[0], &kept[0]), ("inner", &plain[1], &kept[1])] {
+        let what = format!("{tag} {name}");
+        let (a, b) = (read_checked(&what, a, n), read_checked(&what, b, n));
+        assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{what}: not the same bits with the spectrum kept");
+    }
+    // The spectrum: per row the f64 real FFT of a = pre ⊙ v padded to n (shared-memory path).
+    let what = format!("{tag} a_spec");
+    let got = read_checked(&what, &spec, ns);
+    assert!(got.iter().all(|x| x.is_finite()), "{what}: an entry not written (NaN poison)");
+    let nf = fft_size(l).unwrap();
+    let long = l > hyena_kernels::ops::fftconv::SMEM_MAX_LEN;
+    let mut planner = realfft::RealFftPlanner::<f64>::new();
+    let r2c = planner.plan_fft_forward(nf);
+    let mut want = Vec::with_capacity(ns);
+    for r in 0..if long { 0 } else { bs * c } {
+        let mut x = vec![0f64; nf];
+        for t in 0..l {
+            x[t] = k.pre[r * l + t].to_f64() * k.v[r * l + t].to_f64();
+        }
+        let mut out = r2c.make_output_vec();
+        r2c.process(&mut x, &mut out).unwrap();
+        want.extend(out.iter().flat_map(|z| [z.re, z.im]));
+    }
+    if !long {
+        let err = assert_close(&what, &got, &want, 1e-5);
+        eprintln!("{what}: relative L2 error {err:.3e}");
+    }
+    // Backward: the two-kernel one (given inner) vs the G kernel alone given the spectrum, twice.
+    let inner = &plain[1];
+    let bwd = |spec: Option<&DeviceBuffer<f32>>| -> [DeviceBuffer<T>; 5] {
+        let mut g = poisoned_grads::<T>(dev, n, c, l);
+        let grads = grad_views(&mut g, n, c, l, true);
+        gated_fftconv_bwd_spectrum_keep(
+            dev,
+            &hf,
+            &dd,
+            &dv,
+            Some(dpre.as_view()),
+            Some(dpost.as_view()),
+            Some(inner.view(0..n).unwrap()),
+            spec.map(|s| s.view(0..ns).unwrap()),
+            &dgy,
+            bs,
+            c,
+            l,
+            grads,
+        )
+        .unwrap_or_else(|e| panic!("{tag} backward: {e}"));
+        dev.synchronize().unwrap();
+        g
+    };
+    let two = bwd(None);
+    let [gv, gpre, gpost, gh, gd] = &two;
+    for (name, buf, len, w) in [
+        ("grad_v", gv, n, &k.want.grad_v),
+        ("grad_pre", gpre, n, k.want.grad_pre.as_ref().unwrap()),
+        ("grad_h", gh, c * l, &k.want.grad_h),
+        ("grad_D", gd, c, &k.want.grad_d),
+    ] {
+        let what = format!("{tag} {name}");
+        let err = assert_close(&what, &read_checked(&what, buf, len), w, T::BOUND);
+        eprintln!("{what}: relative L2 error {err:.3e}");
+    }
+    let zi = read_checked("inner", inner, n);
+    let gp = read_checked(&format!("{tag} grad_post"), gpost, n);
+    for (i, (x, (z, y))) in gp.iter().zip(zi.iter().zip(&k.gy)).enumerate() {
+        let exact = T::from_f32(*z as f32 * y.to_f64() as f32).to_f64();
+        assert_eq!(x.to_bits(), exact.to_bits(), "{tag} grad_post[{i}]: {x} != round(inner · grad_y) = {exact}");
+    }
+    for run in 0..2 {
+        let one = bwd(Some(&spec));
+        for (i, name) in ["grad_v", "grad_pre", "grad_post", "grad_h", "grad_D"].iter().enumerate() {
+            let what = format!("{tag} {name} (spectrum kept, run {run})");
+            let len = [n, n, n, c * l, c][i];
+            let (a, b) = (read_checked(&what, &two[i], len), read_checked(&what, &one[i], len));
+            assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{what}: not the two-kernel backward's bits");
+        }
+    }
 }

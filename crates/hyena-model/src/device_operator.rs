@@ -10,7 +10,7 @@
 //! | in_proj | per chunk `i`: `Z_i,b [D, L] = W_i · U_bᵀ + b_i` (bias broadcast by `ops::gating::bias_fill`, then a strided-batched GEMM over the batch, β = 1) |
 //! | short conv | `shortconv_fwd_chunks`, all chunks in one launch (3 taps + bias) |
 //! | long filter | `h [(N−1)·D, L]`: the implicit filter (see below), its spectrum once per pass (`fftconv_filter`), kept for the backward |
-//! | recurrence | `gated_fftconv_fwd_spectrum_inner` per order step: `v ← post ⊙ (h ∗ (pre ⊙ v) + bias ⊙ (pre ⊙ v))`; at `L > 8K` the last step also keeps its value before the post gate for the backward's `grad x₀` |
+//! | recurrence | `gated_fftconv_fwd_spectrum_keep` per order step: `v ← post ⊙ (h ∗ (pre ⊙ v) + bias ⊙ (pre ⊙ v))`; where `conv::inner_pays` the last step also keeps its value before the post gate for the backward's `grad x₀`, and where `conv::a_spectrum_pays` (2-byte storage at 4K < L ≤ 8K; L > 16K) its transform of `pre ⊙ v` |
 //! | out_proj | `y_b [L, D] = Last_bᵀ · W_outᵀ + b_out` (strided-batched GEMM) |
 //!
 //! Layout: the in_proj output is stored chunk-major, `[N+1, B, D, L]`, so that every `x_i` and
@@ -166,10 +166,17 @@ pub struct DeviceOperatorCache<T: Scalar, S: DeviceScalar> {
     uc: DeviceBuffer<S>,
     conv_filter: ConvFilter<S>,
     steps: Vec<DeviceBuffer<S>>,
-    /// The last step's value before its post gate `x₀` (`conv::gated_fftconv_fwd_spectrum_inner`),
+    /// The last step's value before its post gate `x₀` (`conv::gated_fftconv_fwd_spectrum_keep`),
     /// where [`keeps_inner`] says so: the backward's `grad x₀ = grad_y ⊙ inner` without convolving
     /// again.
     inner: Option<DeviceBuffer<S>>,
+    /// The same step's transform of `pre ⊙ v` (`conv::gated_fftconv_fwd_spectrum_keep`), where
+    /// `conv::a_spectrum_pays`: A's spectrum on the two-block shapes (2-byte storage, 4K < L ≤ 8K
+    /// among them; f32 complex `[B·D, n/2+1]`, 50.3 MB at B = 1, D = 768, L = 8K: the backward's
+    /// A kernel does not run), the forward's pass-1 workspace on the multi-pass path (L > 16K;
+    /// `[⌈D/2⌉, B, n]` complex, 403 MB at 64K: the backward's pass 1 on `a` does not run, and the
+    /// backward allocates no Za workspace of its own; held from the forward on instead).
+    a_spec: Option<DeviceBuffer<f32>>,
     ones: Arc<DeviceBuffer<S>>,
     /// The host filter's cache when `h` was made on the host (`normalized` filters).
     host_filter: Option<FilterCache<T>>,
@@ -375,11 +382,15 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         let x = |i: usize| uc.view(i * chunk..(i + 1) * chunk);
         let mut steps: Vec<DeviceBuffer<S>> = Vec::with_capacity(n - 1);
         let mut inner = None;
+        let mut a_spec = None;
         for s in schedule(n) {
             let o = s.o;
             let mut step = DeviceBuffer::<S>::alloc(dev, chunk)?;
-            let step_inner = if s.post.is_some() && keeps_inner::<S>(l) {
-                Some(inner.insert(DeviceBuffer::<S>::alloc(dev, chunk)?).as_view_mut())
+            let keep = s.post.is_some() && keeps_inner::<S>(l);
+            let step_inner = if keep { Some(inner.insert(DeviceBuffer::<S>::alloc(dev, chunk)?).as_view_mut()) } else { None };
+            // With it, A's spectrum where the backward's A kernel would form it again.
+            let step_spec = if keep && conv::a_spectrum_pays::<S>(b, d, l) {
+                Some(a_spec.insert(DeviceBuffer::<f32>::alloc(dev, conv::a_spectrum_len(b, d, l)?)?).as_view_mut())
             } else {
                 None
             };
@@ -387,7 +398,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                 Src::Chunk(i) => x(i),
                 Src::Step(j) => Ok(steps[j].as_view()),
             })?;
-            conv::gated_fftconv_fwd_spectrum_inner(
+            conv::gated_fftconv_fwd_spectrum_keep(
                 dev,
                 hf.view(o * per..(o + 1) * per)?,
                 w.filter_bias.view(o * d..(o + 1) * d)?,
@@ -399,6 +410,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                 l,
                 &mut step,
                 step_inner,
+                step_spec,
             )?;
             steps.push(step);
         }
@@ -411,7 +423,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         gemm_rm::<S>(dev, l, d, d, mat(last, l, true, d * l), mat(w.out_w.as_view(), d, true, 0), 1.0, out(y.as_view_mut(), d, l * d), b)?;
         // No synchronisation: the free of a buffer not kept is ordered after the launches that
         // read it (stream-ordered free on a GPU, see `hyena_kernels::device`).
-        Ok((y, DeviceOperatorCache { b, l, w, u, zin, uc, conv_filter, steps, inner, ones, host_filter, filter_pre, shapes: self.op.shapes() }))
+        Ok((y, DeviceOperatorCache { b, l, w, u, zin, uc, conv_filter, steps, inner, a_spec, ones, host_filter, filter_pre, shapes: self.op.shapes() }))
     }
 
     /// Backward pass on device memory: `grad_y` `[B, L, D]` → `grad_u` `[B, L, D]`; the
@@ -514,15 +526,16 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                 Src::Chunk(i) => take(i)?,
                 Src::Step(_) => next.insert(DeviceBuffer::<S>::alloc(dev, chunk)?).as_view_mut(),
             };
-            conv::gated_fftconv_bwd_spectrum_inner(
+            conv::gated_fftconv_bwd_spectrum_keep(
                 dev,
                 hf.view(o * per..(o + 1) * per)?,
                 w.filter_bias.view(o * d..(o + 1) * d)?,
                 cur,
                 Some(pre),
                 post,
-                // The forward kept it for the step with the post gate only.
+                // The forward kept them for the step with the post gate only.
                 if s.post.is_some() { cache.inner.as_ref().map(|x| x.as_view()) } else { None },
+                if s.post.is_some() { cache.a_spec.as_ref().map(|x| x.as_view()) } else { None },
                 &gcur,
                 b,
                 d,

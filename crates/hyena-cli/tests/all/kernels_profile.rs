@@ -178,6 +178,9 @@ fn fftconv_smem_kernels_keep_16_warps_per_sm_up_to_8k() {
             ("hyena_fftconv_bwd_a_spec_2b_bf16", (n / 32).clamp(32, 512), 4 * n, if l == 8192 { 32 } else { 16 }),
             ("hyena_fftconv_fwd_2b_inner_m13_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16), if l == 8192 { 32 } else { 16 }),
             ("hyena_fftconv_bwd_a_spec_2b_m13_bf16", (n / 32).clamp(32, 512), 4 * n, if l == 8192 { 32 } else { 16 }),
+            // With A's spectrum kept as well (then no A kernel runs): the forward that stores it.
+            ("hyena_fftconv_fwd_2b_inner_spec_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16), if l == 8192 { 32 } else { 16 }),
+            ("hyena_fftconv_fwd_2b_inner_spec_m13_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16), if l == 8192 { 32 } else { 16 }),
         ] {
             let res = hyena_kernels::kernels::resources_of(kernel, "sm_90").unwrap_or_else(|| panic!("no ptxas report for {kernel}"));
             let o = occupancy(&SM90, threads, res.registers, res.static_smem, dyn_smem).unwrap();
