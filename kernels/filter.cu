@@ -30,8 +30,8 @@
 // pre-activations also into pre_out when asked (the backward's). The output layer runs on tensor
 // cores: a_n is split once per block into tf32 hi + lo MMA fragments in shared memory (stage_b); a
 // warp takes an M tile of 16 channels x 4 N tiles, reads out_weight from L1/L2, and per 8 features
-// issues one 16-byte fragment load and three m16n8k8 tf32 MMAs (3xTF32: f32-level accuracy) per
-// 8 positions; then the window (one expf per element: t and deltas are stored values, no table
+// issues one 16-byte fragment load and three m16n8k8 tf32 MMAs (3xTF32: f32-level accuracy; two for
+// 2-byte storage, whose out_weight is exact in tf32, read as 8-byte pieces) per 8 positions; then the window (one expf per element: t and deltas are stored values, no table
 // or recurrence gives exp(-t|delta|) exactly) and one 2-element store per channel and 8
 // positions. Dynamic shared memory: two [max(E, pad8(F))][64] fp64 tile buffers (the fragments
 // reuse one) + max(E, F) * (pad8(F) + 2) doubles of staged hidden weight.
@@ -341,7 +341,8 @@ __device__ inline void store_pre(int F, int ld, const double* pre, double* __res
 // M tile w % MT (channels cb + 16(w % MT) ..) and the NTW = 4 N tiles of half (w / MT) % 2, in the
 // chunks of its group of 16 warps (w / 16: the block's two groups take alternate chunks). Per K
 // step and warp: 4 out_weight loads (L1/L2), one split, then per N tile one 16-byte shared load
-// and 3 MMAs: 1024 products per MMA, where the f32 register tiles took 32 per FMA (the FMAs were
+// and 3 MMAs (2-byte storage: per two K steps two 8-byte loads, no split, 2 MMAs per tile, the K
+// order permuted so that a lane's values of a row are consecutive: stage_b): 1024 products per MMA, where the f32 register tiles took 32 per FMA (the FMAs were
 // ~40 % of the forward's issue slots at 64K). (Two warps per M tile repeat its loads and split:
 // the price of 16 warps per chunk at <= 64 registers; a row of N tiles per warp holds 32
 // accumulators.)
@@ -358,17 +359,23 @@ constexpr int NTW = NT * MT / 16;
 static_assert(NTW * 16 == NT * MT && NT % NTW == 0 && FWD_NW % 16 == 0, "the forward's warps share the M x N tiles evenly");
 
 // The B operand (a_n: [F][FTP] f32 at a) in fragment order, split once per block: entry
-// (ks, nt, lane) = {hi(b0), hi(b1), lo(b0), lo(b1)}, b_r = a_n[8ks + t + 4r][8nt + g]
+// (ks, nt, lane) = {hi(b0), hi(b1), lo(b0), lo(b1)}, b_r = a_n[k(ks, t + 4r)][8nt + g]
 // (g = lane / 4, t = lane % 4; 0 past F) at bf[(ks·NT + nt)·32 + lane], so a warp's 16-byte loads
 // in the compute loop are 512 consecutive bytes (no bank conflict). Warp w builds N tile w % NT,
-// its K steps w / NT, w / NT + warps / NT, ...
-__device__ inline void stage_b(const float* a, int F, uint4* bf) {
+// its K steps w / NT, w / NT + warps / NT, ... The feature k(ks, j) of column j of K step ks:
+// 8ks + j; with `packed` (2-byte storage, see fwd's output layer) and `vec4` (F a multiple of 16)
+// 16·(ks / 2) + 4·(j % 4) + 2·(ks % 2) + j / 4, so that the A values of K steps 2q, 2q + 1 in lanes
+// t = 0 .. 3 are features 16q .. 16q + 15 of a row, 4 consecutive per lane (one 32-byte sector per
+// row and request); packed without vec4 2KS·(j % 4) + 2ks + j / 4 (lane t's values over all KS
+// steps are the 2KS consecutive features from 2KS·t, any KS).
+__device__ inline void stage_b(const float* a, int F, uint4* bf, bool packed, bool vec4) {
     const int nw = blockDim.x / 32;  // a multiple of NT (the host launches 512 or 1024 threads)
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nt = warp % NT, g = lane >> 2, t = lane & 3;
     const int KS = (F + 7) / 8;
 #pragma unroll 1
     for (int ks = warp / NT; ks < KS; ks += nw / NT) {
-        const int f0 = 8 * ks + t, f1 = f0 + 4;
+        const int f0 = !packed ? 8 * ks + t : vec4 ? 16 * (ks / 2) + 4 * t + 2 * (ks % 2) : 2 * KS * t + 2 * ks;
+        const int f1 = packed ? f0 + 1 : f0 + 4;
         const float b0 = f0 < F ? a[f0 * FTP + 8 * nt + g] : 0.0f;
         const float b1 = f1 < F ? a[f1 * FTP + 8 * nt + g] : 0.0f;
         uint4 v;
@@ -376,6 +383,20 @@ __device__ inline void stage_b(const float* a, int F, uint4* bf) {
         hyena::split_tf32(b1, v.y, v.w);
         bf[(ks * NT + nt) * 32 + lane] = v;
     }
+}
+
+// Four consecutive values of T (8 bytes for a 2-byte T): the packed A values r[f .. f + 3], one
+// 8-byte load when `vec` (the caller's test: all four in range and aligned), else element loads
+// with 0 past F.
+template <typename T> struct alignas(4 * sizeof(T)) Four {
+    T v[4];
+};
+template <typename T> __device__ inline Four<T> load_four(const T* __restrict__ r, int f, int F, bool vec) {
+    if (vec) return *reinterpret_cast<const Four<T>*>(r + f);
+    Four<T> x;
+#pragma unroll
+    for (int k = 0; k < 4; ++k) x.v[k] = f + k < F ? r[f + k] : from_f32<T>(0.0f);
+    return x;
 }
 
 // The output layer's A values of features f and f + 4 for the rows at r0 and r1 (out_weight rows
@@ -439,8 +460,14 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
     // pre-activations (the other buffer) are dead: the B fragments go there.
     const float* alast = reinterpret_cast<const float*>(n % 2 == 1 ? bufA : bufB);
     uint4* bfrag = reinterpret_cast<uint4*>(n % 2 == 1 ? bufB : bufA);
+    // out_weight of a 2-byte T is exact in tf32 (mma_m16n8k8_2xtf32): no split, two MMAs per tile,
+    // and the packed K orders of stage_b's, so that a lane reads its A values of a row as 4-value
+    // pieces (8-byte loads, a warp's 4 lanes of a row one sector, where F is a multiple of 16 and
+    // out_weight 8-byte aligned: uniform).
+    constexpr bool A_EXACT = sizeof(T) == 2;
+    const bool packed = A_EXACT, vec4 = F % 16 == 0 && p.out_weight % 8 == 0;
     __syncthreads();
-    stage_b(alast, F, bfrag);
+    stage_b(alast, F, bfrag, packed, vec4);
     __syncthreads();
 
     // Output layer + modulation. Lane (g, t) = (lane / 4, lane % 4) holds, per N tile nt = n1 + i
@@ -459,8 +486,6 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
     const int g = lane >> 2, t = lane & 3;
     const int KS = (F + 7) / 8;
     const int mt = warp % MT, n1 = warp / MT % (NT / NTW) * NTW, grp = warp / 16, groups = nw / 16;
-    // out_weight of a 2-byte T is exact in tf32 (mma_m16n8k8_2xtf32): no split, two MMAs per tile.
-    constexpr bool A_EXACT = sizeof(T) == 2;
     float tl[NTW][2];
 #pragma unroll
     for (int nt = 0; nt < NTW; ++nt)
@@ -482,23 +507,41 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
         for (int nt = 0; nt < NTW; ++nt)
 #pragma unroll
             for (int i = 0; i < 4; ++i) acc[nt][i] = 0.0f;
-        float an[4];
-        load_a<T>(r0, r1, t, F, an);
+        if constexpr (A_EXACT) {
+            // Piece q of lane t: features 16q + 4t .. + 3 (vec4), else 2KS·t + 4q .. + 3, of rows c0
+            // and c1 (0 past F): K steps 2q, 2q + 1 take its element pairs (0, 1), (2, 3) as columns
+            // t, t + 4 (stage_b's order).
 #pragma unroll 1
-        for (int ks = 0; ks < KS; ++ks) {
+            for (int q = 0; 2 * q < KS; ++q) {
+                const int f = vec4 ? 16 * q + 4 * t : 2 * KS * t + 4 * q;
+                const Four<T> w0 = load_four<T>(r0, f, F, vec4), w1 = load_four<T>(r1, f, F, vec4);
+#pragma unroll
+                for (int i = 0; i < 2; ++i) {
+                    if (2 * q + i == KS) break;  // odd KS: the last piece's second step is past the K steps
+                    const uint32_t ahi[4] = {__float_as_uint(to_f32<T>(w0.v[2 * i])), __float_as_uint(to_f32<T>(w1.v[2 * i])),
+                                             __float_as_uint(to_f32<T>(w0.v[2 * i + 1])), __float_as_uint(to_f32<T>(w1.v[2 * i + 1]))};
+#pragma unroll
+                    for (int nt = 0; nt < NTW; ++nt) {
+                        const uint4 b = bp[((2 * q + i) * NT + nt) * 32];
+                        const uint32_t bhi[2] = {b.x, b.y}, blo[2] = {b.z, b.w};
+                        hyena::mma_m16n8k8_2xtf32(acc[nt], ahi, bhi, blo);
+                    }
+                }
+            }
+        }
+        float an[4];
+        if constexpr (!A_EXACT) load_a<T>(r0, r1, t, F, an);
+#pragma unroll 1
+        for (int ks = 0; !A_EXACT && ks < KS; ++ks) {
             uint32_t ahi[4], alo[4];
 #pragma unroll
-            for (int r = 0; r < 4; ++r) {
-                if constexpr (A_EXACT) ahi[r] = __float_as_uint(an[r]);
-                else hyena::split_tf32(an[r], ahi[r], alo[r]);
-            }
+            for (int r = 0; r < 4; ++r) hyena::split_tf32(an[r], ahi[r], alo[r]);
             load_a<T>(r0, r1, 8 * ks + 8 + t, F, an);  // the next step's, in flight during the MMAs
 #pragma unroll
             for (int nt = 0; nt < NTW; ++nt) {
                 const uint4 b = bp[(ks * NT + nt) * 32];
                 const uint32_t bhi[2] = {b.x, b.y}, blo[2] = {b.z, b.w};
-                if constexpr (A_EXACT) hyena::mma_m16n8k8_2xtf32(acc[nt], ahi, bhi, blo);
-                else hyena::mma_m16n8k8_3xtf32(acc[nt], ahi, alo, bhi, blo);
+                hyena::mma_m16n8k8_3xtf32(acc[nt], ahi, alo, bhi, blo);
             }
         }
         // Window and store, row by row: the window (decay) with the channel's delta loaded once;
