@@ -1206,6 +1206,16 @@ __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec
     auto pair = [&](auto, float2& zk, float2& zmk, unsigned k, float2 w, unsigned, unsigned) {
         float2 xk, xmk;
         split(zk, zmk, w, k, &xk, &xmk);
+        if constexpr (SPEC && INNER) {
+            // The row's real spectrum to spec (store_spectrum's stores, from this split: k = m/2
+            // one bin, xk last; a 32-bit bin index, B·C·(m + 1) < 2^32, ops::fftconv::bwd_two_blocks).
+            // The forward's (fwd_2b_inner_spec); bwd_a_two's takes a first walk (below): this store
+            // in its pair loop spilled 20 B in its generic instances.
+            float2* sp = reinterpret_cast<float2*>(spec);
+            const unsigned r = blockIdx.x * (m + 1);
+            sp[r + m - k] = xmk;
+            sp[r + k] = xk;
+        }
         float2 z1, z2;
         const float2* __restrict__ hr = TWO ? reinterpret_cast<const float2*>(p.hf) + row.ch * (uint64_t)(m + 1) : hf;
         fold(cmul(xk, hr[k]), cmul(xmk, hr[m - k]), w, k, &z1, &z2);
@@ -1286,12 +1296,12 @@ __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec
     // above it at 8K (docs/GPU_MODEL.md, "The in-register fused passes re-judged"): a compile-time
     // choice, so the plain kernel's code is unchanged.
     if constexpr (INNER && !TWO) fused_pass_in_registers<16>(z, scratch, pl, in, tw, pair);
-    else if constexpr (SPEC) {
-        // The row's real spectrum to spec (k = m/2: one bin, xk last, the value bwd_rows parks
-        // there), a 32-bit bin index (B·C·(m + 1) < 2^32, ops::fftconv::bwd_two_blocks).
+    else if constexpr (SPEC && !INNER) {
+        // bwd_a_two: the row's real spectrum to spec in a first walk (store_spectrum: k = m/2 one
+        // bin, xk last, the value bwd_rows parks there; a 32-bit bin index).
         auto spec_pair = [&](auto, float2& zk, float2& zmk, unsigned k, float2 w, unsigned, unsigned) { store_spectrum(spec, m, zk, zmk, w, k); };
         fused_pass_two_blocks(z, pl, in, tw, pair, spec_pair);
-    } else if constexpr (TWO) fused_pass_two_blocks(z, pl, in, tw, pair);
+    } else if constexpr (TWO) fused_pass_two_blocks(z, pl, in, tw, pair);  // SPEC && INNER: `pair` stores
     else fused_pass<16, 1>(z, pl, in, tw, pair);
     const Layout last = mids<true>(z, 1, scratch, pl, tw);
     radix0([&](auto r) { fwd_last<decltype(r)::value>(z, pl, last, tw, L, rows().vec, out); });
