@@ -1093,18 +1093,28 @@ __device__ inline RowOf row_of_again(uint64_t B, uint64_t C, uint64_t L) {
     const unsigned b32 = (unsigned)B, ch = bx / b32, bi = bx - ch * b32;
     return RowOf{ch, ((uint64_t)bi * C + ch) * L};
 }
-// The real spectrum bins X[k], X[m − k] of the bin pair (zk, zmk) of the row's packed m-point
-// spectrum (split; k = 0: X[0] and X[m], k = m/2: one bin, xk stored last, the value bwd_rows parks
-// there) into the row's m + 1 float2 at spec + blockIdx.x·(m + 1): a 32-bit bin index
-// (B·C·(m + 1) < 2^32, ops::fftconv::bwd_two_blocks). The backward's A kernels (fwd's SPEC store,
-// bwd_a_spec).
-__device__ __forceinline__ void store_spectrum(uint64_t spec, unsigned m, float2 zk, float2 zmk, float2 w, unsigned k) {
-    float2 xk, xmk;
-    split(zk, zmk, w, k, &xk, &xmk);
+// The real spectrum bins xk = X[k], xmk = X[m − k] (k = 0: X[0] and X[m], k = m/2: one bin, xk
+// stored last, the value bwd_rows parks there) into the row's m + 1 float2 at spec +
+// blockIdx.x·(m + 1): a 32-bit bin index (B·C·(m + 1) < 2^32, ops::fftconv::bwd_two_blocks).
+__device__ __forceinline__ void store_bins(uint64_t spec, unsigned m, float2 xk, float2 xmk, unsigned k) {
     float2* ws = reinterpret_cast<float2*>(spec);
     const unsigned r = blockIdx.x * (m + 1);
     ws[r + m - k] = xmk;
     ws[r + k] = xk;
+}
+// store_bins of the bin pair (zk, zmk) of the row's packed m-point spectrum, split here: the
+// backward's A kernels (fwd's SPEC store in bwd_a_two, bwd_a_spec).
+__device__ __forceinline__ void store_spectrum(uint64_t spec, unsigned m, float2 zk, float2 zmk, float2 w, unsigned k) {
+    float2 xk, xmk;
+    split(zk, zmk, w, k, &xk, &xmk);
+    store_bins(spec, m, xk, xmk, k);
+}
+// grad_post = grad_y ⊙ inner over the block's row (hyena::mul_into: 16-byte accesses where the
+// row allows): the two-block backward given the forward's `inner` (bwd_a_spec, or bwd_g_two when
+// no A kernel ran).
+template <typename T> __device__ __forceinline__ void grad_post_from_inner(const HyenaFftConvBwdParams& p) {
+    const RowOf row = row_of(p.b, p.c, p.l);
+    hyena::mul_into<T>(row.at<const T>(p.inner), row.at<const T>(p.grad_y), row.at<T>(p.grad_post), p.l, threadIdx.x, blockDim.x);
 }
 
 // The row pointers, the alignment test and D of the forward's passes after the FFT.
@@ -1206,16 +1216,9 @@ __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec
     auto pair = [&](auto, float2& zk, float2& zmk, unsigned k, float2 w, unsigned, unsigned) {
         float2 xk, xmk;
         split(zk, zmk, w, k, &xk, &xmk);
-        if constexpr (SPEC && INNER) {
-            // The row's real spectrum to spec (store_spectrum's stores, from this split: k = m/2
-            // one bin, xk last; a 32-bit bin index, B·C·(m + 1) < 2^32, ops::fftconv::bwd_two_blocks).
-            // The forward's (fwd_2b_inner_spec); bwd_a_two's takes a first walk (below): this store
-            // in its pair loop spilled 20 B in its generic instances.
-            float2* sp = reinterpret_cast<float2*>(spec);
-            const unsigned r = blockIdx.x * (m + 1);
-            sp[r + m - k] = xmk;
-            sp[r + k] = xk;
-        }
+        // The forward's spectrum store (fwd_2b_inner_spec) from this split; bwd_a_two's takes a
+        // first walk (below): this store in its pair loop spilled 20 B in its generic instances.
+        if constexpr (SPEC && INNER) store_bins(spec, m, xk, xmk, k);
         float2 z1, z2;
         const float2* __restrict__ hr = TWO ? reinterpret_cast<const float2*>(p.hf) + row.ch * (uint64_t)(m + 1) : hf;
         fold(cmul(xk, hr[k]), cmul(xmk, hr[m - k]), w, k, &z1, &z2);
@@ -1630,8 +1633,7 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_a_spe
         auto spec_pair = [&](float2& zk, float2& zmk, unsigned k, float2 w, unsigned, unsigned) { store_spectrum(p.ws, m, zk, zmk, w, k); };
         for_each_pair<16, false, true>(z, pl, in, tw, pr, spec_pair);
     }
-    const RowOf row = row_of(p.b, p.c, L);
-    hyena::mul_into<T>(row.at<const T>(p.inner), row.at<const T>(p.grad_y), row.at<T>(p.grad_post), L, threadIdx.x, blockDim.x);
+    grad_post_from_inner<T>(p);
 }
 template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_g_two(const HyenaFftConvBwdParams p) {
     using namespace smfft;
@@ -1698,10 +1700,7 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_g_two
     with_r0_small(pl.r0, [&](auto r) { fwd_last<decltype(r)::value>(z, pl, last, tw, L, aligned(rows()), out); });
     store_row_sum(gd, red, p.ws_d);
     // Given the forward's A (no A kernel ran), grad_post = grad_y ⊙ inner here, as bwd_a_spec would.
-    if (p.aspec) {
-        const RowOf row = row_of(p.b, p.c, L);
-        hyena::mul_into<T>(row.at<const T>(p.inner), row.at<const T>(p.grad_y), row.at<T>(p.grad_post), L, threadIdx.x, blockDim.x);
-    }
+    if (p.aspec) grad_post_from_inner<T>(p);
 }
 
 // ---- Radix-2 FFTs of the reduce and of the multi-pass path, and their twiddle table -------------

@@ -465,9 +465,9 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
     // pieces (8-byte loads, a warp's 4 lanes of a row one sector, where F is a multiple of 16 and
     // out_weight 8-byte aligned: uniform).
     constexpr bool A_EXACT = sizeof(T) == 2;
-    const bool packed = A_EXACT, vec4 = F % 16 == 0 && p.out_weight % 8 == 0;
+    const bool vec4 = F % 16 == 0 && p.out_weight % 8 == 0;
     __syncthreads();
-    stage_b(alast, F, bfrag, packed, vec4);
+    stage_b(alast, F, bfrag, A_EXACT, vec4);
     __syncthreads();
 
     // Output layer + modulation. Lane (g, t) = (lane / 4, lane % 4) holds, per N tile nt = n1 + i

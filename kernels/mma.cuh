@@ -71,8 +71,6 @@ __device__ __forceinline__ void split_tf32(float x, uint32_t &hi, uint32_t &lo) 
     lo = to_tf32(x - __uint_as_float(hi));
 }
 
-/* d += A·B at f32-level accuracy (3xTF32): alo·bhi and ahi·blo first (the small cross terms), then
- * ahi·bhi; the dropped alo·blo is below 2^-22 of each product. */
 /* d += A·B where A is exact in tf32 and only B is split: ahi·blo, then ahi·bhi, the 3xTF32 sequence
  * after its alo·bhi. A value of a 2-byte float type is such an A (bf16 has 8 significant bits, f16
  * 11 with subnormals down to 2^-24, tf32 11 in f32's exponent range): its lo is 0, alo·bhi adds exact
@@ -83,6 +81,8 @@ __device__ __forceinline__ void mma_m16n8k8_2xtf32(float d[4], const uint32_t ah
     mma_m16n8k8_tf32(d, ahi, bhi, d);
 }
 
+/* d += A·B at f32-level accuracy (3xTF32): alo·bhi and ahi·blo first (the small cross terms), then
+ * ahi·bhi; the dropped alo·blo is below 2^-22 of each product. */
 __device__ __forceinline__ void mma_m16n8k8_3xtf32(float d[4], const uint32_t ahi[4], const uint32_t alo[4],
                                                    const uint32_t bhi[2], const uint32_t blo[2]) {
     mma_m16n8k8_tf32(d, alo, bhi, d);

@@ -43,7 +43,7 @@
 //! path; an sm_80 (163 KiB) gets the error for the forward at 8K < L ≤ 16K and for every
 //! multi-pass backward (L > 8K).
 
-use super::{launch, mul, mul3, Args};
+use super::{launch, mul, mul3, Args, LaunchArg};
 use crate::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, LaunchConfig};
 use crate::error::{HyenaError, Result};
 use crate::kernels::{
@@ -331,9 +331,21 @@ pub fn inner_pays<T: DeviceScalar>(l: usize) -> bool {
     l > BWD_SMEM_MAX_LEN || fft_size(l).is_ok_and(two_block_rows::<T>)
 }
 
-/// The conditions under which A's spectrum is kept ([`gated_fftconv_fwd_spectrum_keep`]) and read
+/// `args` with `a_spec` declared when given (the forward's output, the backward's input), after the
+/// conditions under which it is kept ([`gated_fftconv_fwd_spectrum_keep`]) and read
 /// ([`gated_fftconv_bwd_spectrum_keep`]): the shape ([`a_spectrum_pays`]), `inner` and a post gate.
-fn keeps_a_spectrum<T: DeviceScalar>(op: &str, bs: usize, c: usize, l: usize, inner: bool, post: bool) -> Result<()> {
+#[allow(clippy::too_many_arguments)]
+fn with_a_spec<'d, T: DeviceScalar, V: LaunchArg>(
+    args: Args<'d>,
+    op: &str,
+    a_spec: Option<&V>,
+    bs: usize,
+    c: usize,
+    l: usize,
+    inner: bool,
+    post: bool,
+) -> Result<Args<'d>> {
+    let Some(a_spec) = a_spec else { return Ok(args) };
     if !a_spectrum_pays::<T>(bs, c, l) {
         return Err(HyenaError::Invalid(format!(
             "{op}: a_spec is kept only for the two-block backward's shapes (2-byte storage, e.g. 4K < L ≤ 8K) and the multi-pass path (L > {SMEM_MAX_LEN}): a_spectrum_pays; not {} at B = {bs}, C = {c}, L = {l}",
@@ -343,7 +355,7 @@ fn keeps_a_spectrum<T: DeviceScalar>(op: &str, bs: usize, c: usize, l: usize, in
     if !inner || !post {
         return Err(HyenaError::Invalid(format!("{op}: a_spec needs `inner` and a post gate (the backward's A kernel it replaces writes grad_post = grad_y ⊙ inner)")));
     }
-    Ok(())
+    Ok(args.arg("a_spec (a_spectrum_len)", a_spec, a_spectrum_len(bs, c, l)?).align(8, "complex f32"))
 }
 
 /// [`check_shared`] for `dynamic` bytes on top of the kernels' static shared memory; returns the
@@ -715,7 +727,7 @@ pub fn gated_fftconv_fwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
     let sfx = suffix(T::DTYPE, "gated_fftconv_fwd")?;
     let n = fft_size(l)?;
     let total = mul3(bs, c, l, "gated_fftconv_fwd B·C·L")?;
-    let mut args = Args::new(dev, "gated_fftconv_fwd")
+    let args = Args::new(dev, "gated_fftconv_fwd")
         .arg("hf (spectrum_len: [C, n/2+1] or [⌈C/2⌉, n] complex)", &hf, spectrum_len(c, l)?)
         .align(8, "complex f32")
         .arg("D [C]", &d, c)
@@ -724,11 +736,7 @@ pub fn gated_fftconv_fwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
         .opt("post [B, C, L]", post.as_ref(), total)
         .arg("y [B, C, L]", &y, total)
         .opt("inner [B, C, L]", inner.as_ref(), total);
-    if let Some(s) = &a_spec {
-        keeps_a_spectrum::<T>("gated_fftconv_fwd", bs, c, l, inner.is_some(), post.is_some())?;
-        args = args.arg("a_spec (a_spectrum_len)", s, a_spectrum_len(bs, c, l)?).align(8, "complex f32");
-    }
-    args.check()?;
+    with_a_spec::<T, _>(args, "gated_fftconv_fwd", a_spec.as_ref(), bs, c, l, inner.is_some(), post.is_some())?.check()?;
     if total == 0 {
         return Ok(());
     }
@@ -984,11 +992,7 @@ pub fn gated_fftconv_bwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
         }
     }
     let cl = mul(c, l, "gated_fftconv_bwd C·L")?;
-    if let Some(s) = &a_spec {
-        keeps_a_spectrum::<T>("gated_fftconv_bwd", bs, c, l, inner.is_some(), post.is_some())?;
-        Args::new(dev, "gated_fftconv_bwd").arg("a_spec (a_spectrum_len)", s, a_spectrum_len(bs, c, l)?).align(8, "complex f32").check()?;
-    }
-    Args::new(dev, "gated_fftconv_bwd")
+    let args = Args::new(dev, "gated_fftconv_bwd")
         .arg("hf (backward layout)", &hf, bwd_spectrum_len(c, l)?)
         .align(8, "complex f32")
         .arg("D [C]", &d, c)
@@ -1001,8 +1005,8 @@ pub fn gated_fftconv_bwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
         .opt("grad_pre [B, C, L]", g.grad_pre.as_ref(), total)
         .opt("grad_post [B, C, L]", g.grad_post.as_ref(), total)
         .arg("grad_h [C, L]", &g.grad_h, cl)
-        .arg("grad_d [C]", &g.grad_d, c)
-        .check()?;
+        .arg("grad_d [C]", &g.grad_d, c);
+    with_a_spec::<T, _>(args, "gated_fftconv_bwd", a_spec.as_ref(), bs, c, l, inner.is_some(), post.is_some())?.check()?;
     if c == 0 {
         return Ok(());
     }
@@ -1038,7 +1042,7 @@ pub fn gated_fftconv_bwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
     // with it, the G-only kernel (grad_post = grad_y ⊙ inner). The two-block shapes: two kernels
     // of one spectrum each, A's kernel first (it leaves A in the workspace for G's).
     let rows_names = if two && a_spec.is_some() {
-        // A from the forward: the G kernel alone (keeps_a_spectrum checked `two`).
+        // A from the forward: the G kernel alone (with_a_spec checked `two`).
         bwd_two_block_kernels::<T>(n, true, sfx)[1..].to_vec()
     } else if two {
         bwd_two_block_kernels::<T>(n, inner.is_some(), sfx).to_vec()

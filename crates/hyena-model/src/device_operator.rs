@@ -388,7 +388,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             let mut step = DeviceBuffer::<S>::alloc(dev, chunk)?;
             let keep = s.post.is_some() && keeps_inner::<S>(l);
             let step_inner = if keep { Some(inner.insert(DeviceBuffer::<S>::alloc(dev, chunk)?).as_view_mut()) } else { None };
-            // With it, A's spectrum where the backward's A kernel would form it again.
+            // With it, the transform of pre ⊙ v that the backward would form again (conv::a_spectrum_pays).
             let step_spec = if keep && conv::a_spectrum_pays::<S>(b, d, l) {
                 Some(a_spec.insert(DeviceBuffer::<f32>::alloc(dev, conv::a_spectrum_len(b, d, l)?)?).as_view_mut())
             } else {
