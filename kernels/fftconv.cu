@@ -116,7 +116,10 @@
 //   summed in order. Bytes per pair ≈ 2× the forward's passes 1–2 + 3 × pass 3; workspace
 //   2 × 8·⌈C/2⌉·B·n + 8·⌈C/2⌉·n bytes (+ hf). Shared memory of the row block: 6 rows of n2
 //   complex (Za, Zg, acc of both mirror rows) = 192 KiB: an sm_90 (227 KiB) fits it, an sm_80
-//   (163 KiB) gets ops::fftconv's typed shared-memory error for the long backward.
+//   (163 KiB) gets ops::fftconv's typed shared-memory error for the long backward. Where the
+//   forward kept a's transform (ws_out: long_rows stores each row's forward FFT over pass 1's row,
+//   8n bytes per pair more written), hyena_fftconv_long_rows_bwd_kept replaces the row kernel:
+//   no pass 1 on a, no row FFTs of Za, acc in the grad_h slab, 2 rows of shared memory.
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include <type_traits>
@@ -2313,6 +2316,38 @@ __device__ inline void st_natural(float* z, unsigned n2, const float2 (&v)[16]) 
 #pragma unroll
     for (int q = 0; q < 16; ++q) st(z, n2, j + q * cnt, v[q]);
 }
+// An inverse row FFT after its first pass (z written for the middle passes, barrier passed): the
+// middle passes, the last pass, the twiddle conj W_n^{k1·t2}, and the points t2 = j + q·n2/16
+// scaled into dst (a row of a workspace or of the grad_h slab).
+__device__ inline void inverse_tail(float* z, unsigned N2, unsigned E, const PowTw& tw, unsigned k1, float2* __restrict__ dst, float scale) {
+    const unsigned n2 = 1u << N2, j = bj(n2), cnt = n2 >> 4;
+    float* const zs[1] = {z};
+    const Layout in = mids<1, true>(zs, N2, E, tw);
+    float2 x[16];
+    last<true>(z, n2, in, pass_tw<true>(tw, E, N2 - 4, j), x);
+    out_twiddle(x, tw, n2, k1);
+#pragma unroll
+    for (int q = 0; q < 16; ++q) dst[j + q * cnt] = make_float2(x[q].x * scale, x[q].y * scale);
+}
+// The inverse of the row held in z in natural order (as st_natural leaves it), into dst.
+__device__ inline void inverse_row(float* z, unsigned N2, unsigned E, const PowTw& tw, unsigned k1, float2* __restrict__ dst, float scale) {
+    float* const zs[1] = {z};
+    p0_inv_natural<1>(zs, 1u << N2);
+    inverse_tail(z, N2, E, tw, k1, dst, scale);
+}
+// The inverse of the row src (global, natural order; zeros where src is null) through z, into dst
+// (may be src: every point is read before the first pass' barrier, and each thread writes the
+// points it read).
+__device__ inline void inverse_row_from(const float2* src, float* z, unsigned N2, unsigned E, const PowTw& tw, unsigned k1, float2* dst, float scale) {
+    const unsigned n2 = 1u << N2, j = bj(n2), cnt = n2 >> 4;
+    float2 v[16];
+#pragma unroll
+    for (int q = 0; q < 16; ++q) v[q] = src ? src[j + q * cnt] : make_float2(0.f, 0.f);
+    smfft::dft<16, true>(v);
+    bfly_write(z, n2, written_by(4, 0), j, 0, v);
+    __syncthreads();
+    inverse_tail(z, N2, E, tw, k1, dst, scale);
+}
 }  // namespace lrow
 
 // Pass 2, one block per pair of mirror rows (lrow::Mirror; blockIdx.x = (cp·B + b)·n1/2 + m):
@@ -2351,6 +2386,13 @@ __device__ inline void long_rows(const HyenaFftConvLongParams p) {
             for (int q = 0; q < 16; ++q) row[j + q * cnt] = make_float2(v[q].x * scale, v[q].y * scale);
             continue;
         }
+        // The caller keeps a's transform for the backward (ws_out takes this pass' output): the
+        // row spectrum (natural k2 order, unscaled) over the row's pass-1 points, which every
+        // thread read in P0, before the middle passes' barriers (long_rows_bwd_kept reads it).
+        if (p.ws_out) {
+#pragma unroll
+            for (int q = 0; q < 16; ++q) row[j + q * cnt] = v[q];
+        }
         __syncthreads();  // every thread's last pass has read z[s]
         lrow::st_natural(zs[0], n2, v);
     }
@@ -2377,7 +2419,7 @@ __device__ inline void long_rows(const HyenaFftConvLongParams p) {
         const lrow::Layout in = lrow::mids<1, true>(zs, N2, E, tw);
         lrow::last<true>(zs[0], n2, in, lrow::pass_tw<true>(tw, E, N2 - 4, j), v);
         lrow::out_twiddle(v, tw, n2, s ? mr.k1[1] : mr.k1[0]);
-        // In place, or to ws_out where the caller keeps pass 1's rows (the backward's Za).
+        // In place, or to ws_out where the caller keeps the rows' spectra (the backward's A).
         float2* __restrict__ row = (p.ws_out ? reinterpret_cast<float2*>(p.ws_out) + rowid * n : slab) + (uint64_t)(s ? mr.r[1] : mr.r[0]) * n2;
 #pragma unroll
         for (int q = 0; q < 16; ++q) row[j + q * cnt] = v[q];
@@ -2408,7 +2450,7 @@ template <bool A> __device__ inline void long_rows_bwd(const HyenaFftConvLongBwd
     HYENA_DYN_SHARED(float, zb);  // za[2], zg[2], acc[2]: n2 complex each, as two float planes
     __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
     const unsigned log2n1 = (unsigned)p.log2n1, N2 = row_log2(p);  // compile time: see HYENA_LONG_ROW_LOG2
-    const unsigned n1 = 1u << log2n1, n2 = 1u << N2, E = log2n1 + N2, cnt = n2 >> 4;
+    const unsigned n1 = 1u << log2n1, n2 = 1u << N2, E = log2n1 + N2;
     lrow::check_shape(N2, E, 2);
     const unsigned j = lrow::bj(n2), hh = threadIdx.x >> (N2 - 4);  // butterfly, half (0 or 1)
     float* const za[2] = {zb, zb + 2 * n2};
@@ -2430,15 +2472,7 @@ template <bool A> __device__ inline void long_rows_bwd(const HyenaFftConvLongBwd
     auto pick = [](unsigned i, auto x0, auto x1) { return i ? x1 : x0; };
     // The inverse of row s of buffer z (natural order, one half of the block), twiddled, to dst.
     auto inverse = [&](float* z, unsigned s, float2* __restrict__ dst, float scale) {
-        float* const zs[1] = {z};
-        lrow::p0_inv_natural<1>(zs, n2);
-        const lrow::Layout in = lrow::mids<1, true>(zs, N2, E, tw);
-        float2 x[16];
-        lrow::last<true>(z, n2, in, lrow::pass_tw<true>(tw, E, N2 - 4, j), x);
-        lrow::out_twiddle(x, tw, n2, pick(s, mr.k1[0], mr.k1[1]));
-        float2* __restrict__ row = dst + (uint64_t)pick(s, mr.r[0], mr.r[1]) * n2;
-#pragma unroll
-        for (int q = 0; q < 16; ++q) row[j + q * cnt] = make_float2(x[q].x * scale, x[q].y * scale);
+        lrow::inverse_row(z, N2, E, tw, pick(s, mr.k1[0], mr.k1[1]), dst + (uint64_t)pick(s, mr.r[0], mr.r[1]) * n2, scale);
     };
     for (uint64_t b = 0; b < p.b; ++b) {
         float2* __restrict__ sa = reinterpret_cast<float2*>(p.ws) + (cp * p.b + b) * n;
@@ -2502,6 +2536,95 @@ template <bool A> __device__ inline void long_rows_bwd(const HyenaFftConvLongBwd
         lrow::st_natural(pick(hh, acc[0], acc[1]), n2, zero);
     }
     inverse(pick(hh, acc[0], acc[1]), hh, reinterpret_cast<float2*>(pb.slab) + cp * n, 0.25f / (float)n);
+}
+
+// Backward pass 2 given the forward's row spectra of a (p.ws: A = the n2-point row FFTs of pass
+// 1's rows, natural k2 order, which long_rows stores over them when its caller keeps them; read
+// only here), for the rows kernel without A·H (grad_post from `inner`, or no post gate): one block
+// of n2/16 threads per (channel pair cp, mirror rows), blockIdx.x = cp·n1/2 + m. For every batch
+// row b in order: the forward FFTs of Zg's two mirror rows, one after the other, into shared
+// memory (natural order); at every mirror pair the channel splits of A (global), G (shared) and H
+// (global) and
+//   acc += G·conj(A) per channel, in the block's two rows of the grad_h slab (global: each bin
+//          read and written by the one thread that takes its mirror pair, the same thread for
+//          every b, in program order; b = 0 stores), Zg ← G·conj(H);
+// the two inverses of Zg, twiddled, to ws_g. Then each slab row's inverse, its first pass straight
+// from the row, scaled by 1/(4n) into it. The same operations in the same order as
+// long_rows_bwd<false> on Za's transform: the same bits. Against it: no row FFT of Za (4 row FFTs
+// per batch row instead of 6, + grad_h's 2 per block), and 2 rows of shared memory instead of 6
+// (64 KiB at n2 = 4096), which with n2/16 threads and at most 85 registers admits three blocks
+// (24 warps) per SM where it has one of 16 warps. Barriers (n2 = 4096): the table 1; per batch row
+// 4 per forward FFT (P0, 2 per middle pass, before the natural store) + 1 before the product + 4
+// per inverse (P0's two, the middle pass' two); 4 per slab row: 25 at B = 1.
+__device__ inline void long_rows_bwd_kept(const HyenaFftConvLongBwdParams pb) {
+    const HyenaFftConvLongParams& p = pb.fwd;
+    HYENA_DYN_SHARED(float, z0);  // Zg of the block's two rows, n2 complex each as two float planes
+    __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
+    const unsigned log2n1 = (unsigned)p.log2n1, N2 = row_log2(p);  // compile time: see HYENA_LONG_ROW_LOG2
+    const unsigned n1 = 1u << log2n1, n2 = 1u << N2, E = log2n1 + N2, j = threadIdx.x;
+    lrow::check_shape(N2, E);
+    if (pb.grad_post && !p.inner) __trap();  // grad_post needs A·H: ops::fftconv picks long_rows_bwd
+    const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
+    const uint64_t n = (uint64_t)n1 * n2;
+    const unsigned half = n1 >> 1;
+    const uint64_t cp = blockIdx.x / half;
+    const lrow::Mirror mr = lrow::mirror_rows((unsigned)(blockIdx.x % half), log2n1);
+    float* const z[2] = {z0, z0 + 2 * n2};
+    const float2* __restrict__ hf = reinterpret_cast<const float2*>(p.hf) + cp * n;
+    const float2* const h[2] = {hf + (uint64_t)mr.r[0] * n2, hf + (uint64_t)mr.r[1] * n2};
+    float2* const slab = reinterpret_cast<float2*>(pb.slab) + cp * n;
+    float2* const acc[2] = {slab + (uint64_t)mr.r[0] * n2, slab + (uint64_t)mr.r[1] * n2};
+    for (uint64_t b = 0; b < p.b; ++b) {
+        const float2* __restrict__ sa = reinterpret_cast<const float2*>(p.ws) + (cp * p.b + b) * n;
+        float2* __restrict__ sg = reinterpret_cast<float2*>(pb.ws_g) + (cp * p.b + b) * n;
+        const float2* const a[2] = {sa + (uint64_t)mr.r[0] * n2, sa + (uint64_t)mr.r[1] * n2};
+        // Row s's P0 overwrites z[s], which the previous batch row's inverses read last before
+        // row 1's inverse passed its first barrier: no barrier needed here.
+#pragma unroll 1
+        for (int s = 0; s < 2; ++s) {
+            float* const zs[1] = {s ? z[1] : z[0]};
+            const float2* __restrict__ r = sg + (uint64_t)(s ? mr.r[1] : mr.r[0]) * n2;
+            lrow::p0(zs[0], n2, [&](unsigned pt) { return r[pt]; });
+            __syncthreads();
+            const lrow::Layout in = lrow::mids<1, false>(zs, N2, E, tw);
+            float2 v[16];
+            lrow::last<false>(zs[0], n2, in, lrow::pass_tw<false>(tw, E, N2 - 4, j), v);
+            __syncthreads();  // every thread's last pass has read the row
+            lrow::st_natural(zs[0], n2, v);
+        }
+        __syncthreads();
+        const bool first = b == 0;
+        lrow::for_each_mirror(mr.m, n2, [&](int s0, unsigned k0, int s1, unsigned k1) {
+            float2 sa_, da, sg_, dg, sw, dw, yk, ym;
+            lrow::split(a[s0][k0], a[s1][k1], sa_, da);
+            lrow::split(lrow::ld(z[s0], n2, k0), lrow::ld(z[s1], n2, k1), sg_, dg);
+            lrow::split(h[s0][k0], h[s1][k1], sw, dw);
+            // S_g·conj S_a = 4·G_ch·conj A_ch, D_g·conj D_a = 4·G_ch+1·conj A_ch+1 (scaled at the end).
+            lrow::join(cmul(sg_, conjf2(sa_)), cmul(dg, conjf2(da)), yk, ym);
+            if (!first) {
+                yk = cadd(yk, acc[s0][k0]);
+                ym = cadd(ym, acc[s1][k1]);
+            }
+            acc[s0][k0] = yk;
+            acc[s1][k1] = ym;
+            // G·conj(H)/n: S_g·conj S_w, D_g·conj D_w (see long_rows_bwd).
+            lrow::join(cmul(sg_, conjf2(sw)), cmul(dg, conjf2(dw)), yk, ym);
+            lrow::st(z[s0], n2, k0, yk);
+            lrow::st(z[s1], n2, k1, ym);
+        });
+        __syncthreads();
+#pragma unroll 1
+        for (int s = 0; s < 2; ++s) {
+            lrow::inverse_row(s ? z[1] : z[0], N2, E, tw, s ? mr.k1[1] : mr.k1[0], sg + (uint64_t)(s ? mr.r[1] : mr.r[0]) * n2, 1.0f);
+        }
+    }
+    // acc = 4·Σ_b G·conj(A) (packed), inverted in place, scaled by 1/(4n) (exact). The previous
+    // barriers order every thread's acc stores before these loads. B = 0: an empty sum.
+#pragma unroll 1
+    for (int s = 0; s < 2; ++s) {
+        float2* const row = s ? acc[1] : acc[0];
+        lrow::inverse_row_from(p.b ? row : nullptr, s ? z[1] : z[0], N2, E, tw, s ? mr.k1[1] : mr.k1[0], row, 0.25f / (float)n);
+    }
 }
 
 // Pass 3's output of point t < L of the pair's rows from its convolution value conv (real part:
@@ -2823,6 +2946,8 @@ extern "C" __global__ void __launch_bounds__(HYENA_LONG_ROW_THREADS, 3) hyena_ff
 // The backward's row blocks: two halves of HYENA_LONG_ROW_THREADS, at most 128 registers (16 warps per SM).
 extern "C" __global__ void __launch_bounds__(2 * HYENA_LONG_ROW_THREADS) hyena_fftconv_long_rows_bwd(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_rows_bwd<true>(p); }
 extern "C" __global__ void __launch_bounds__(2 * HYENA_LONG_ROW_THREADS) hyena_fftconv_long_rows_bwd_g(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_rows_bwd<false>(p); }
+// Given the forward's row spectra of a: 2 rows of n2 complex, three blocks per SM as long_rows (at most 85 registers).
+extern "C" __global__ void __launch_bounds__(HYENA_LONG_ROW_THREADS, 3) hyena_fftconv_long_rows_bwd_kept(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_rows_bwd_kept(p); }
 extern "C" __global__ void hyena_fftconv_long_out_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<float>(p); }
 extern "C" __global__ void hyena_fftconv_long_out_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_fftconv_long_out_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<__half>(p); }
@@ -2908,6 +3033,7 @@ CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_cols_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows_bwd);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows_bwd_g);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows_bwd_kept);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_f16);

@@ -436,10 +436,11 @@ struct LongBwdIo {
     post: u64,
     /// The forward's value before the post gate (`conv + D·a`), or 0 (then recomputed from Za).
     inner: u64,
-    /// The forward's pass 1 of `a` (its kept workspace, [`a_spectrum_len`] f32), or 0: given, it is
-    /// Za, read only (the rows kernel without A·H, which needs `inner` or no post gate), and
-    /// the backward's own pass 1 on `a` does not run.
-    a_cols: u64,
+    /// The forward's row spectra of `a` (its kept workspace, [`a_spectrum_len`] f32: pass 1's
+    /// column FFTs, then pass 2's row FFTs stored over them), or 0: given, they are Za's row
+    /// transforms, read only (`hyena_fftconv_long_rows_bwd_kept`, without A·H: it needs `inner`
+    /// or no post gate), and neither the backward's pass 1 on `a` nor its row FFTs of Za run.
+    a_rows: u64,
     grad_y: u64,
     grad_v: u64,
     grad_pre: u64,
@@ -449,7 +450,7 @@ struct LongBwdIo {
 }
 
 /// Multi-pass backward (`L >` [`BWD_SMEM_MAX_LEN`]) with the filter spectrum given. Allocates the
-/// workspaces `Za` (unless the forward's is given, `io.a_cols`), `Zg` `[⌈C/2⌉, B, n]` and the
+/// workspaces `Za` (unless the forward's is given, `io.a_rows`), `Zg` `[⌈C/2⌉, B, n]` and the
 /// grad_h slab `[⌈C/2⌉, n]` (complex f32: `8·n·⌈C/2⌉·(2·B + 1)` bytes), freed in stream order
 /// after the launches.
 ///
@@ -460,10 +461,21 @@ struct LongBwdIo {
 unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, c: usize, l: usize, n: usize) -> Result<()> {
     let plan = LongPlan::new(n);
     let cols = plan.cols_kernel("long_cols", sfx);
-    // With A·H (grad_post recomputed), or without (no post gate, or grad_post from `inner`).
-    let rows = if io.grad_post != 0 && io.inner == 0 { "hyena_fftconv_long_rows_bwd" } else { "hyena_fftconv_long_rows_bwd_g" };
+    // With A·H (grad_post recomputed), or without (no post gate, or grad_post from `inner`); and
+    // without it given the forward's row spectra of a (two rows of shared memory, not six).
+    let with_ah = io.grad_post != 0 && io.inner == 0;
+    if io.a_rows != 0 && with_ah {
+        return Err(HyenaError::Invalid("gated_fftconv_bwd: the forward's transform of a serves only where grad_post comes from `inner`".into()));
+    }
+    let (rows, rows_block, rows_bytes) = if io.a_rows != 0 {
+        ("hyena_fftconv_long_rows_bwd_kept", plan.rows_block(), plan.rows_shared())
+    } else if with_ah {
+        ("hyena_fftconv_long_rows_bwd", plan.rows_bwd_block(), plan.rows_bwd_shared())
+    } else {
+        ("hyena_fftconv_long_rows_bwd_g", plan.rows_bwd_block(), plan.rows_bwd_shared())
+    };
     let cols_shared = check_shared(dev, &cols, plan.cols_shared())?;
-    let rows_shared = check_shared(dev, rows, plan.rows_bwd_shared())?;
+    let rows_shared = check_shared(dev, rows, rows_bytes)?;
     let grad_h = plan.cols_kernel("long_grad_h", sfx);
     let grad_h_shared = check_shared(dev, &grad_h, plan.cols_shared())?;
     let grad_in = plan.cols_kernel("long_grad_in", sfx);
@@ -477,11 +489,8 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
     let ws_len = mul(slabs, 2 * plan.n(), &format!("{what}: workspace"))?;
     let spec_len = mul3(2, cp, plan.n(), &format!("{what}: spectrum"))?;
     // Za: the forward's (kept, read only here), or a workspace of its own.
-    let ws_a = if io.a_cols == 0 { Some(DeviceBuffer::<f32>::alloc(dev, ws_len)?) } else { None };
-    let ws_a = ws_a.as_ref().map_or(io.a_cols, |w| w.addr());
-    if io.a_cols != 0 && rows != "hyena_fftconv_long_rows_bwd_g" {
-        return Err(HyenaError::Invalid("gated_fftconv_bwd: the forward's Za is read only where grad_post comes from `inner`".into()));
-    }
+    let ws_a = if io.a_rows == 0 { Some(DeviceBuffer::<f32>::alloc(dev, ws_len)?) } else { None };
+    let ws_a = ws_a.as_ref().map_or(io.a_rows, |w| w.addr());
     let ws_g = DeviceBuffer::<f32>::alloc(dev, ws_len)?;
     let ws_h = DeviceBuffer::<f32>::alloc(dev, spec_len)?;
     let base = long_params(
@@ -530,17 +539,17 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
     let g_in = HyenaFftConvLongParams { v: io.grad_y, pre: io.post, ws: ws_g.addr(), inner: 0, ..base };
     if slabs > 0 {
         let g13 = grid(slabs.saturating_mul(plan.tiles()), what)?;
-        if io.a_cols == 0 {
+        if io.a_rows == 0 {
             launch(&cols, g13, LONG_COLS_BLOCK, cols_shared, base)?;
         }
         launch(&cols, g13, LONG_COLS_BLOCK, cols_shared, g_in)?;
-        launch_bwd(rows, g_rows, plan.rows_bwd_block(), rows_shared)?;
+        launch_bwd(rows, g_rows, rows_block, rows_shared)?;
         // grad_post = grad_y ⊙ (h ∗ a + D·a) from Za; grad_a = corr(g, h) + D·g from Zg, then
         // grad_v = grad_a ⊙ pre, grad_pre = grad_a ⊙ v: one launch (three pass-3 launches read
         // grad_y, v and pre once per output, Zg once per gate).
         launch_bwd(&grad_in, g13, LONG_COLS_BLOCK, grad_in_shared)?;
     } else {
-        launch_bwd(rows, g_rows, plan.rows_bwd_block(), rows_shared)?;
+        launch_bwd(rows, g_rows, rows_block, rows_shared)?;
     }
     // grad_h of channel 2cp = Re(slab cp), of 2cp + 1 = Im(slab cp) for t < L; grad_D = their lag 0.
     launch_bwd(&grad_h, g_h, LONG_COLS_BLOCK, grad_h_shared)?;
@@ -614,8 +623,9 @@ unsafe fn long_fwd(dev: &Arc<dyn Device>, sfx: &str, p: HyenaFftConvLongParams, 
         .ok_or_else(|| HyenaError::Invalid(format!("gated_fftconv_fwd workspace of {slabs}·2n f32 overflows")))?;
     let ws = DeviceBuffer::<f32>::alloc(dev, ws_len)?;
     let p = long_params(&plan, HyenaFftConvLongParams { ws: ws.addr(), ws_out: 0, ..p });
-    // Keeping pass 1's rows (`keep`, the caller's buffer of ws_len f32): pass 1 writes there, pass
-    // 2 reads there and stores to ws, pass 3 reads ws; else all three in ws, pass 2 in place.
+    // Keeping a's row spectra (`keep`, the caller's buffer of ws_len f32): pass 1 writes there,
+    // pass 2 reads there, stores each row's forward FFT back over it and its output to ws, pass 3
+    // reads ws; else all three in ws, pass 2 in place.
     let (p1, p2) = if keep != 0 { (HyenaFftConvLongParams { ws: keep, ..p }, HyenaFftConvLongParams { ws: keep, ws_out: ws.addr(), ..p }) } else { (p, p) };
     let cfg13 = |shared| LaunchConfig { grid: (g13, 1, 1), block: (LONG_COLS_BLOCK, 1, 1), shared_bytes: shared };
     // SAFETY: the caller's contract above (`keep`: 0 or ws_len f32 on `dev`, held exclusively for
@@ -676,10 +686,12 @@ pub fn gated_fftconv_fwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
 /// - the two-block backward's shapes (2-byte storage, 4K < L ≤ 8K among them): A's spectrum, and
 ///   the backward's A kernel (one FFT of `a` and `grad_post = grad_y ⊙ inner`) does not run;
 /// - the multi-pass path (`L >` [`SMEM_MAX_LEN`], forward and backward both four-step): the
-///   forward's pass 1 of `a` (column FFTs, the workspace its pass 2 then reads without writing),
-///   and the backward's pass 1 on `a` (one launch reading v and pre, writing the workspace) does
-///   not run, and the backward allocates no Za workspace of its own (the kept one is held from
-///   the forward on instead).
+///   forward's row spectra of `a` (pass 1's column FFTs, then pass 2's row FFTs, which pass 2
+///   stores over its input: one more write of the workspace), and the backward's pass 1 on `a`
+///   (one launch reading v and pre, writing the workspace) does not run, nor its two row FFTs of
+///   Za per mirror-row pair; its row kernel then holds two rows in shared memory instead of six
+///   (three blocks per SM instead of one, and it fits an sm_80), and the backward allocates no
+///   Za workspace of its own (the kept one is held from the forward on instead).
 pub fn a_spectrum_pays<T: DeviceScalar>(bs: usize, c: usize, l: usize) -> bool {
     if l > SMEM_MAX_LEN {
         return l <= LONG_MAX_LEN;
@@ -704,8 +716,9 @@ pub fn a_spectrum_len(bs: usize, c: usize, l: usize) -> Result<usize> {
 /// `a_spec` ([`a_spectrum_len`] f32, 8-byte aligned) when given: on the shared-memory path A =
 /// rFFT(a), which its fused pass forms anyway (64 KiB per row written, at the paper's B = 1, D =
 /// 768, L = 8K: one launch and one FFT per row fewer in the backward); on the multi-pass path the
-/// workspace of its pass 1, which pass 2 then reads without writing (no extra traffic; the backward
-/// skips its own pass 1 on `a`). [`gated_fftconv_bwd_spectrum_keep`] reads it. Only where
+/// row spectra of the channel pairs (pass 1's workspace with pass 2's forward row FFTs stored over
+/// it: 8n bytes per channel pair and batch row written once more; the backward skips its own pass
+/// 1 on `a` and its row FFTs of Za). [`gated_fftconv_bwd_spectrum_keep`] reads it. Only where
 /// [`a_spectrum_pays`] and with `inner` and a post gate: elsewhere a typed error. The forward's
 /// outputs are the same bits with or without it.
 #[allow(clippy::too_many_arguments)]
@@ -958,8 +971,8 @@ pub fn gated_fftconv_bwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
 /// [`gated_fftconv_bwd_spectrum_inner`] given also the forward's transform of `a`, `a_spec`
 /// ([`gated_fftconv_fwd_spectrum_keep`], from the same `v` and `pre`; [`a_spectrum_len`] f32):
 /// the two-block backward then launches its G kernel alone, which reads A from `a_spec` and also
-/// forms `grad_post = grad_y ⊙ inner`; the multi-pass backward takes it as Za and skips its pass 1
-/// on `a`. Read only: the backward may run again on the same cache. The same bits as without it.
+/// forms `grad_post = grad_y ⊙ inner`; the multi-pass backward takes it as Za's row transforms
+/// and skips its pass 1 on `a` and those row FFTs. Read only: the backward may run again on the same cache. The same bits as without it.
 /// Needs what the forward needed ([`a_spectrum_pays`], `inner`, a post gate): else a typed error.
 /// An `a_spec` from other inputs gives wrong `grad_h` (and on the multi-pass path wrong grad_v,
 /// grad_pre), nothing worse.
@@ -1020,7 +1033,7 @@ pub fn gated_fftconv_bwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
             pre: opt(&pre),
             post: opt(&post),
             inner: opt(&inner),
-            a_cols: a_spec.as_ref().map_or(0, |s| s.addr()),
+            a_rows: a_spec.as_ref().map_or(0, |s| s.addr()),
             grad_y: gy.addr(),
             grad_v: g.grad_v.addr(),
             grad_pre: opt_mut(&g.grad_pre),

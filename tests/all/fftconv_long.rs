@@ -220,13 +220,14 @@ fn long_inner_value_matches_cpu() {
     }
 }
 
-/// The forward keeping its pass 1 of a = pre ⊙ v for the backward (`gated_fftconv_{fwd,bwd}_
-/// spectrum_keep` on the multi-pass path, `common::fftconv::check_a_spectrum_kept`): y, inner and
-/// every gradient the same bits as without it, the backward given it twice the same bits. Columns
-/// in registers (L = SMEM_MAX_LEN + 1, 40000) and through the shared tile (65537); C odd and even,
-/// B = 2 (two batch rows per channel pair).
+/// The forward keeping its row spectra of a = pre ⊙ v for the backward (`gated_fftconv_{fwd,bwd}_
+/// spectrum_keep` on the multi-pass path: `hyena_fftconv_long_rows_bwd_kept`,
+/// `common::fftconv::check_a_spectrum_kept`): y, inner and every gradient the same bits as without
+/// it, the backward given it twice the same bits. Columns in registers (L = SMEM_MAX_LEN + 1,
+/// 40000) and through the shared tile (65537); C odd and even, B = 2 (two batch rows per channel
+/// pair: the grad_h sum kept in the slab across them).
 #[test]
-fn long_forward_keeps_the_pass_1_of_a_for_the_backward() {
+fn long_forward_keeps_the_row_spectra_of_a_for_the_backward() {
     for dev in common::devices() {
         check_a_spectrum_kept::<f32>(&dev, 2, 3, SMEM_MAX_LEN + 1, 1810);
         check_a_spectrum_kept::<bf16>(&dev, 1, 2, 40000, 1811);
@@ -241,6 +242,8 @@ fn long_bwd_reverse_thread_order_matches_cpu() {
     use hyena_kernels::device::sim::{SimDevice, ThreadOrder};
     let dev: Arc<dyn Device> = Arc::new(SimDevice::new().with_thread_order(ThreadOrder::Reverse));
     check_bwd::<f32>(&dev, 1, 3, 10000, true, 1700);
+    // Given the forward's row spectra of a (B = 2: the grad_h sum read back from the slab).
+    check_a_spectrum_kept::<f32>(&dev, 2, 2, SMEM_MAX_LEN + 1, 1701);
 }
 
 /// An sm_80-sized device (163 KiB of shared memory per block): the long forward fits (its row

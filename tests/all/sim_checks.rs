@@ -341,6 +341,51 @@ fn fftconv_long_kernels_take_twiddles_from_a_table() {
     }
 }
 
+/// The multi-pass backward given the forward's row spectra of a (`gated_fftconv_{fwd,bwd}_spectrum_
+/// keep`, L = SMEM_MAX_LEN + 1: n1 = 16, n2 = 4096; B = 1, C = 1, every block run) against the same
+/// pair given only `inner` (`_spectrum_inner`), on the simulator's counters: the backward's row
+/// pass is `hyena_fftconv_long_rows_bwd_kept`, not `_bwd_g`, with half the threads and a third of
+/// the shared memory (two rows of n2 complex against six: three blocks per SM on sm_90); it runs
+/// 6 row FFTs per block (Zg's 2 forward and 2 inverse, grad_h's 2) against 8, so barriers per block
+/// ≤ 6·(⌈log16 n2⌉ + 2) + 1, and shared-memory store requests ≤ 0.7× (per thread of a row FFT: a
+/// forward one stores 96 (P0, the middle pass, the natural-order spectrum: 32 each, two float
+/// planes), an inverse 64; per mirror pair the product stores 4 (Zg) where `_bwd_g` also stores acc
+/// (4): (2·96 + 4·64)·256 + 4·4096 against (4·96 + 4·64)·256 + 8·4096, 2/3; ratio printed), ≤ 1.15
+/// wavefronts per request; and one column pass fewer (no pass 1 on a in the backward).
+#[test]
+fn long_backward_given_the_row_spectra_of_a_skips_their_transforms() {
+    use hyena_kernels::device::sim::{LaunchCounters, SimDevice};
+    use hyena_kernels::ops::fftconv::SMEM_MAX_LEN;
+    let sim = std::sync::Arc::new(SimDevice::new());
+    let l = SMEM_MAX_LEN + 1;
+    let kept = fftconv_fwd_bwd_counters_of(&sim, l, None, true, true, |x| x);
+    let inner = fftconv_fwd_bwd_counters_of(&sim, l, None, true, false, |x| x);
+    let names = |ks: &[LaunchCounters]| ks.iter().map(|k| k.kernel.clone()).collect::<Vec<_>>();
+    let find = |ks: &[LaunchCounters], name: &str| -> LaunchCounters {
+        ks.iter().find(|k| k.kernel == name).unwrap_or_else(|| panic!("{name} not launched: {:?}", names(ks))).clone()
+    };
+    assert!(!kept.iter().any(|k| k.kernel == "hyena_fftconv_long_rows_bwd_g"), "{:?}", names(&kept));
+    let cols = |ks: &[LaunchCounters]| ks.iter().filter(|k| k.kernel.starts_with("hyena_fftconv_long_cols")).count();
+    assert_eq!(cols(&kept) + 1, cols(&inner), "column passes: {:?} against {:?}", names(&kept), names(&inner));
+    let (rk, rg) = (find(&kept, "hyena_fftconv_long_rows_bwd_kept"), find(&inner, "hyena_fftconv_long_rows_bwd_g"));
+    assert_eq!(3 * rk.dyn_shared_bytes, rg.dyn_shared_bytes, "shared memory of the row blocks");
+    assert_eq!(2 * rk.block[0], rg.block[0], "threads of the row blocks");
+    let requests = |k: &LaunchCounters| (k.shared.load_requests + k.shared.store_requests) as f64;
+    let stores = rk.shared.store_requests as f64 / rg.shared.store_requests as f64;
+    let per_fft = 12u32.div_ceil(4) as f64 + 2.0;
+    let barriers = rk.barriers as f64 / rk.blocks_run as f64;
+    eprintln!(
+        "kept / inner: row pass shared store requests {stores:.4}, all shared requests {:.3}; barriers per block {barriers} (inner: {})",
+        requests(&rk) / requests(&rg),
+        rg.barriers as f64 / rg.blocks_run as f64
+    );
+    assert!(stores <= 0.7, "row pass shared store requests {stores:.4} of the inner-only kernel's");
+    assert!(barriers <= 6.0 * per_fft + 1.0, "{barriers} barriers per block for 6 row FFTs");
+    let s = &rk.shared;
+    let wf = (s.load_wavefronts + s.store_wavefronts) as f64 / (s.load_requests + s.store_requests) as f64;
+    assert!(wf <= 1.15, "{}: {wf:.3} wavefronts per shared request", rk.kernel);
+}
+
 /// Asserts that launch `k` (FFT size n = 2^`log2n`) makes no transcendental per butterfly: sin/cos
 /// calls per block at most `table` (the twiddle entries a block builds once), no division, no
 /// exp/log/sqrt. Prints those rates with the barriers per block and the shared wavefronts per

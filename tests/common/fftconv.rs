@@ -263,7 +263,7 @@ pub fn assert_fwd_over_shared_memory_limit(l: usize) {
 
 /// The forward keeping its transform of a = pre ⊙ v (`gated_fftconv_fwd_spectrum_keep`, a shape
 /// where `a_spectrum_pays`) and the backward reading it (`gated_fftconv_bwd_spectrum_keep`: the G
-/// kernel alone on the shared-memory path, no pass 1 on a on the multi-pass path), against the
+/// kernel alone on the shared-memory path, no pass 1 on a and no row FFTs of Za on the multi-pass path), against the
 /// same calls without it: y and inner the same bits; on the shared-memory path `a_spec` row r,
 /// bin k is the f64 real FFT of a (row r zero padded to n) at k = 0 … n/2 within 1e-5 relative L2
 /// (fp32 FFTs of exact fp32 products; the multi-pass layout is opaque: every entry written,
