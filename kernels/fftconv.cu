@@ -117,8 +117,8 @@
 //   2 × 8·⌈C/2⌉·B·n + 8·⌈C/2⌉·n bytes (+ hf). Shared memory of the row block: 6 rows of n2
 //   complex (Za, Zg, acc of both mirror rows) = 192 KiB: an sm_90 (227 KiB) fits it, an sm_80
 //   (163 KiB) gets ops::fftconv's typed shared-memory error for the long backward. Where the
-//   forward kept a's transform (ws_out: long_rows stores each row's forward FFT over pass 1's row,
-//   8n bytes per pair more written), hyena_fftconv_long_rows_bwd_kept replaces the row kernel:
+//   forward kept a's transform (hyena_fftconv_long_rows_keep stores each row's forward FFT over
+//   pass 1's row, 8n bytes per pair more written), hyena_fftconv_long_rows_bwd_kept replaces the row kernel:
 //   no pass 1 on a, no row FFTs of Za, acc in the grad_h slab, 2 rows of shared memory.
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
@@ -2358,12 +2358,16 @@ __device__ inline void inverse_row_from(const float2* src, float* z, unsigned N2
 // twiddle W_n^{−t2·k1}, store. Passes: see lrow. Barriers (n2 = 4096): the table 1, per forward
 // FFT 3 (+ 1 before row 0's spectrum is stored over its buffer), the exchange 2 + 1, per inverse
 // 4: 19 for the convolution's 4 FFTs, 7 for the filter's 2. Shared memory: 2 rows of n2 complex.
-__device__ inline void long_rows(const HyenaFftConvLongParams p) {
+// KEEP (hyena_fftconv_long_rows_keep: the caller keeps a's transform for the backward, ws_out set):
+// each row's forward FFT is also stored over its pass-1 row. A kernel of its own, so that the
+// plain one's SASS (the filter spectrum's rows and the convolution's without keeping) is unchanged.
+template <bool KEEP> __device__ inline void long_rows(const HyenaFftConvLongParams p) {
     HYENA_DYN_SHARED(float, z0);  // the block's two rows, n2 complex each as two float planes
     __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
     const unsigned log2n1 = (unsigned)p.log2n1, N2 = row_log2(p);  // compile time: see HYENA_LONG_ROW_LOG2
     const unsigned n1 = 1u << log2n1, n2 = 1u << N2, E = log2n1 + N2, j = threadIdx.x, cnt = n2 >> 4;
     lrow::check_shape(N2, E);
+    if (KEEP && (!p.ws_out || !p.hf)) __trap();  // ops::fftconv::long_fwd launches it so
     const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
     const uint64_t n = (uint64_t)n1 * n2;
     const unsigned half = n1 >> 1;
@@ -2386,10 +2390,10 @@ __device__ inline void long_rows(const HyenaFftConvLongParams p) {
             for (int q = 0; q < 16; ++q) row[j + q * cnt] = make_float2(v[q].x * scale, v[q].y * scale);
             continue;
         }
-        // The caller keeps a's transform for the backward (ws_out takes this pass' output): the
-        // row spectrum (natural k2 order, unscaled) over the row's pass-1 points, which every
-        // thread read in P0, before the middle passes' barriers (long_rows_bwd_kept reads it).
-        if (p.ws_out) {
+        // KEEP (ws_out takes this pass' output): the row spectrum (natural k2 order, unscaled)
+        // over the row's pass-1 points, which every thread read in P0, before the middle passes'
+        // barriers (long_rows_bwd_kept reads it).
+        if constexpr (KEEP) {
 #pragma unroll
             for (int q = 0; q < 16; ++q) row[j + q * cnt] = v[q];
         }
@@ -2942,7 +2946,8 @@ extern "C" __global__ void hyena_fftconv_long_cols_f32(const HyenaFftConvLongPar
 extern "C" __global__ void hyena_fftconv_long_cols_bf16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_fftconv_long_cols_f16(const HyenaFftConvLongParams p) { hyena_fftconv::long_cols<__half>(p); }
 // 3 row blocks per SM (2 rows of n2 complex = 64 KiB of shared memory each): at most 85 registers.
-extern "C" __global__ void __launch_bounds__(HYENA_LONG_ROW_THREADS, 3) hyena_fftconv_long_rows(const HyenaFftConvLongParams p) { hyena_fftconv::long_rows(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_LONG_ROW_THREADS, 3) hyena_fftconv_long_rows(const HyenaFftConvLongParams p) { hyena_fftconv::long_rows<false>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_LONG_ROW_THREADS, 3) hyena_fftconv_long_rows_keep(const HyenaFftConvLongParams p) { hyena_fftconv::long_rows<true>(p); }
 // The backward's row blocks: two halves of HYENA_LONG_ROW_THREADS, at most 128 registers (16 warps per SM).
 extern "C" __global__ void __launch_bounds__(2 * HYENA_LONG_ROW_THREADS) hyena_fftconv_long_rows_bwd(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_rows_bwd<true>(p); }
 extern "C" __global__ void __launch_bounds__(2 * HYENA_LONG_ROW_THREADS) hyena_fftconv_long_rows_bwd_g(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_rows_bwd<false>(p); }
@@ -3031,6 +3036,7 @@ CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_cols_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_cols_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_cols_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows_keep);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows_bwd);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows_bwd_g);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows_bwd_kept);

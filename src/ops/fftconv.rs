@@ -610,7 +610,8 @@ unsafe fn long_fwd(dev: &Arc<dyn Device>, sfx: &str, p: HyenaFftConvLongParams, 
     let plan = LongPlan::new(n);
     let (bs, c) = (p.b as usize, p.c as usize);
     let cols = plan.cols_kernel("long_cols", sfx);
-    let rows = "hyena_fftconv_long_rows";
+    // Keeping a's transform: the row pass that also stores its row spectra.
+    let rows = if keep != 0 { "hyena_fftconv_long_rows_keep" } else { "hyena_fftconv_long_rows" };
     let out = plan.cols_kernel("long_out", sfx);
     let cols_shared = check_shared(dev, &cols, plan.cols_shared())?;
     let rows_shared = check_shared(dev, rows, plan.rows_shared())?;
