@@ -249,7 +249,7 @@ fn shortconv_moves_its_rows_once_with_vector_accesses() {
         let ws = r.blocks_total * ws_per_block;
         assert_eq!((r.global.store_requests, r.global.store_sectors), (warps + ws, 16 * warps + 2 * ws), "{name}: {:?}", r.global);
         let must = (tensors_in + 1.0) * row_bytes;
-        let dram = 32.0 * r.global.unique_sectors as f64;
+        let dram = 32.0 * r.global.dram_sectors as f64;
         assert!(dram <= 1.1 * must, "{name}: {dram} B of distinct sectors, {must} B must move");
         assert!(dram >= must, "{name}: {dram} B of distinct sectors < the {must} B it reads and writes");
     }

@@ -223,7 +223,7 @@ fn fftconv_fwd_dram_bytes_stay_near_the_bytes_that_must_move() {
     let k = ks.iter().find(|k| k.kernel == "hyena_fftconv_fwd_bf16").unwrap_or_else(|| panic!("{ks:?}"));
     assert_eq!((k.blocks_total, k.blocks_run), ((bs * c) as u64, (bs * c) as u64));
     let must_move = (bs * c * 4 * 2 * l) as f64;
-    let dram = (k.global.unique_sectors * 32) as f64;
+    let dram = (k.global.dram_sectors * 32) as f64;
     eprintln!("hyena_fftconv_fwd_bf16 B={bs} C={c} L={l}: DRAM bytes {dram} / must move {must_move} = {:.3}", dram / must_move);
     assert!(dram <= 1.1 * must_move, "DRAM bytes {dram} > 1.1 x {must_move} ({:?})", k.global);
     // The hf rows are reused across blocks: at least the 15 later rows of each channel.

@@ -92,7 +92,7 @@ struct CudasimLaunch {
 struct CudasimCounters {
     uint64_t blocks_total, blocks_run;
     uint64_t g_load_requests, g_store_requests, g_load_sectors, g_store_sectors, g_load_bytes, g_store_bytes;
-    uint64_t g_unique_sectors, g_multi_block_sectors;
+    uint64_t g_unique_sectors, g_multi_block_sectors, g_dram_sectors;
     uint64_t s_load_requests, s_store_requests, s_load_wavefronts, s_store_wavefronts;
     uint64_t barriers, warp_collectives, atomics_global, atomics_shared;
     uint64_t sincos, exp_log, div_rcp, sqrt;
@@ -286,7 +286,8 @@ struct Sim {
     CudasimCounters counters{};
     uint64_t block_serial = 0; /* blocks run so far in this launch */
     std::vector<Access> accesses;                     /* of the current block */
-    std::unordered_map<uint64_t, uint64_t> sectors;   /* global sector -> (block serial + 1) << 1 | multi */
+    /* global sector -> (block serial + 1) << 3 | stored << 2 | first access a load << 1 | multi */
+    std::unordered_map<uint64_t, uint64_t> sectors;
     std::unordered_map<uintptr_t, std::pair<uint64_t, uint64_t>> line_pcs; /* pc -> (warp, thread) execs */
     std::vector<std::pair<uintptr_t, std::pair<uint64_t, uint64_t>>> last_pcs; /* of the last launch */
     std::unordered_map<uintptr_t, uint64_t> site_reqs;  /* access site -> warp requests (loads, stores) */
@@ -1245,8 +1246,9 @@ void flush_block_counters() {
             (store ? c.g_store_bytes : c.g_load_bytes) += bytes;
             for (uint64_t sct : units) {
                 uint64_t &e = S.sectors[sct];
-                if (e == 0) e = serial << 1;
-                else if ((e >> 1) != serial) e = (serial << 1) | 1 | (e & 1);
+                if (e == 0) e = (serial << 3) | (store ? 0u : 2u);
+                else if ((e >> 3) != serial) e = (serial << 3) | 1 | (e & 7);
+                if (store) e |= 4;
             }
         } else {
             /* bank rules of sm_80/sm_90: 32 banks of 4 bytes; accesses of 8 bytes are served per
@@ -1358,9 +1360,13 @@ static int launch_impl(const CudasimLaunch *L, CudasimCounters *out) {
         S.nallocs = 0;
         if (S.counting) {
             S.counters.g_unique_sectors = S.sectors.size();
-            uint64_t multi = 0;
-            for (const auto &e : S.sectors) multi += e.second & 1;
+            uint64_t multi = 0, dram = 0;
+            for (const auto &e : S.sectors) {
+                multi += e.second & 1;
+                dram += ((e.second >> 1) & 1) + ((e.second >> 2) & 1);
+            }
             S.counters.g_multi_block_sectors = multi;
+            S.counters.g_dram_sectors = dram;
             if (out) *out = S.counters;
             S.last_pcs.assign(S.line_pcs.begin(), S.line_pcs.end());
             std::sort(S.last_pcs.begin(), S.last_pcs.end());

@@ -17,6 +17,7 @@ pub(crate) struct RawCounters {
     g_store_bytes: u64,
     g_unique_sectors: u64,
     g_multi_block_sectors: u64,
+    g_dram_sectors: u64,
     s_load_requests: u64,
     s_store_requests: u64,
     s_load_wavefronts: u64,
@@ -50,6 +51,11 @@ pub struct GlobalCounters {
     pub unique_sectors: u64,
     /// Sectors touched by more than one block (reuse that the L2 may serve).
     pub multi_block_sectors: u64,
+    /// Sector transfers DRAM must make at least: one per sector whose first access in the launch
+    /// is a load (read in) plus one per sector stored to (written back). A sector read and then
+    /// written in place counts twice where `unique_sectors` counts it once; one written and then
+    /// read back once (the read finds it in the L2). The model's DRAM floor.
+    pub dram_sectors: u64,
 }
 
 /// Shared-memory traffic of the blocks run, in warp-level requests and wavefronts.
@@ -149,6 +155,7 @@ impl LaunchCounters {
                 store_bytes: r.g_store_bytes,
                 unique_sectors: r.g_unique_sectors,
                 multi_block_sectors: r.g_multi_block_sectors,
+                dram_sectors: r.g_dram_sectors,
             },
             shared: SharedCounters {
                 load_requests: r.s_load_requests,

@@ -147,7 +147,8 @@ pub struct LaunchWork {
     pub blocks_per_sm: u32,
     /// Warps per block.
     pub warps_per_block: u32,
-    /// Bytes that must move between DRAM and the chip (distinct sectors × 32).
+    /// Bytes that must move between DRAM and the chip (sector transfers × 32: a sector read and
+    /// written back counts twice; the simulator's `dram_sectors`).
     pub dram_bytes: f64,
     /// Sectors requested from L2 by all global loads and stores.
     pub l2_sectors: f64,

@@ -645,7 +645,7 @@ mod imp {
             blocks: c.blocks_total,
             blocks_per_sm: occ.blocks_per_sm,
             warps_per_block,
-            dram_bytes: g.unique_sectors as f64 * 32.0 * scale,
+            dram_bytes: g.dram_sectors as f64 * 32.0 * scale,
             l2_sectors: (g.load_sectors + g.store_sectors) as f64 * scale,
             global_requests: (g.load_requests + g.store_requests) as f64 * scale,
             shared_wavefronts: (s.load_wavefronts + s.store_wavefronts) as f64 * scale,

@@ -46,9 +46,22 @@ fn coalesced_copy_is_4_sectors_per_request() {
     assert_eq!((g.load_bytes, g.store_bytes), (1024, 1024));
     // 1 KiB read + 1 KiB written, all distinct: 64 sectors; no block shares one.
     assert_eq!((g.unique_sectors, g.multi_block_sectors), (64, 0));
+    // DRAM: 32 sectors read in, 32 written back.
+    assert_eq!(g.dram_sectors, 64);
     assert_eq!((c.blocks_total, c.blocks_run, c.scale()), (4, 4, 1.0));
     assert_eq!((c.grid, c.block, c.dyn_shared_bytes), ([4, 1, 1], [64, 1, 1], 0));
     assert_eq!((c.shared.load_requests, c.shared.store_requests, c.barriers), (0, 0, 0));
+}
+
+/// The same copy in place (out = x): 32 distinct sectors, each read in and written back, so the
+/// DRAM floor is 64 sector transfers where the distinct-sector count is 32.
+#[test]
+fn an_in_place_copy_moves_its_sectors_both_ways() {
+    let d = SimDevice::new(&KERNELS);
+    let (x, _) = buffers(&d, 256, 256);
+    let g = count(&d, "cnt_copy", cfg(4, 64), SimTestParams { x, out: x, n: 0, aux: 0 }).global;
+    assert_eq!((g.load_sectors, g.store_sectors), (32, 32));
+    assert_eq!((g.unique_sectors, g.dram_sectors), (32, 64));
 }
 
 #[test]
@@ -68,6 +81,7 @@ fn sectors_read_by_every_block_count_once_and_as_reuse() {
     let c = count(&d, "cnt_reuse", cfg(5, 32), SimTestParams { x, out, n: 0, aux: 0 });
     // x[0..32): 4 sectors read by all 5 blocks; out: 5 x 4 sectors, one block each.
     assert_eq!(c.global.unique_sectors, 4 + 20);
+    assert_eq!(c.global.dram_sectors, 4 + 20);
     assert_eq!(c.global.multi_block_sectors, 4);
     assert_eq!(c.global.load_sectors, 5 * 4);
 }
@@ -147,6 +161,7 @@ fn sampled_counts_scale_to_the_full_run_for_uniform_kernels() {
     assert_eq!(scaled(g.store_sectors), f.store_sectors);
     assert_eq!(scaled(g.load_bytes), f.load_bytes);
     assert_eq!(scaled(g.unique_sectors), f.unique_sectors);
+    assert_eq!(scaled(g.dram_sectors), f.dram_sectors);
 }
 
 /// Every planted bug with counters off and on: the same error, message for message.
