@@ -2316,6 +2316,20 @@ __device__ inline void st_natural(float* z, unsigned n2, const float2 (&v)[16]) 
 #pragma unroll
     for (int q = 0; q < 16; ++q) st(z, n2, j + q * cnt, v[q]);
 }
+// The forward FFT of one row into z in natural order (the layout of the split and the products):
+// P0 from load(point), the middle passes, the last pass, a barrier (every thread's last pass has
+// read z), the bins stored.
+template <class Load> __device__ inline void forward_natural(float* z, unsigned N2, unsigned E, const PowTw& tw, Load&& load) {
+    const unsigned n2 = 1u << N2;
+    float* const zs[1] = {z};
+    p0(z, n2, load);
+    __syncthreads();
+    const Layout in = mids<1, false>(zs, N2, E, tw);
+    float2 v[16];
+    last<false>(z, n2, in, pass_tw<false>(tw, E, N2 - 4, bj(n2)), v);
+    __syncthreads();
+    st_natural(z, n2, v);
+}
 // An inverse row FFT after its first pass (z written for the middle passes, barrier passed): the
 // middle passes, the last pass, the twiddle conj W_n^{k1·t2}, and the points t2 = j + q·n2/16
 // scaled into dst (a row of a workspace or of the grad_h slab).
@@ -2489,6 +2503,8 @@ template <bool A> __device__ inline void long_rows_bwd(const HyenaFftConvLongBwd
         for (int s = 0; s < 2; ++s) {
             float* const zs[1] = {hh ? pick(s, zg[0], zg[1]) : pick(s, za[0], za[1])};
             const float2* r = src + (uint64_t)pick(s, mr.r[0], mr.r[1]) * n2;
+            // lrow::forward_natural's steps spelled out: called here, ptxas gave this kernel 64
+            // registers and 16 B of spills (A = true; 2026-12-05).
             lrow::p0(zs[0], n2, [&](unsigned pt) { return r[pt]; });
             __syncthreads();
             const lrow::Layout in = lrow::mids<1, false>(zs, N2, E, tw);
@@ -2565,7 +2581,7 @@ __device__ inline void long_rows_bwd_kept(const HyenaFftConvLongBwdParams pb) {
     HYENA_DYN_SHARED(float, z0);  // Zg of the block's two rows, n2 complex each as two float planes
     __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
     const unsigned log2n1 = (unsigned)p.log2n1, N2 = row_log2(p);  // compile time: see HYENA_LONG_ROW_LOG2
-    const unsigned n1 = 1u << log2n1, n2 = 1u << N2, E = log2n1 + N2, j = threadIdx.x;
+    const unsigned n1 = 1u << log2n1, n2 = 1u << N2, E = log2n1 + N2;
     lrow::check_shape(N2, E);
     if (pb.grad_post && !p.inner) __trap();  // grad_post needs A·H: ops::fftconv picks long_rows_bwd
     const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
@@ -2586,15 +2602,8 @@ __device__ inline void long_rows_bwd_kept(const HyenaFftConvLongBwdParams pb) {
         // row 1's inverse passed its first barrier: no barrier needed here.
 #pragma unroll 1
         for (int s = 0; s < 2; ++s) {
-            float* const zs[1] = {s ? z[1] : z[0]};
             const float2* __restrict__ r = sg + (uint64_t)(s ? mr.r[1] : mr.r[0]) * n2;
-            lrow::p0(zs[0], n2, [&](unsigned pt) { return r[pt]; });
-            __syncthreads();
-            const lrow::Layout in = lrow::mids<1, false>(zs, N2, E, tw);
-            float2 v[16];
-            lrow::last<false>(zs[0], n2, in, lrow::pass_tw<false>(tw, E, N2 - 4, j), v);
-            __syncthreads();  // every thread's last pass has read the row
-            lrow::st_natural(zs[0], n2, v);
+            lrow::forward_natural(s ? z[1] : z[0], N2, E, tw, [&](unsigned pt) { return r[pt]; });
         }
         __syncthreads();
         const bool first = b == 0;

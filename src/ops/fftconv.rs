@@ -39,9 +39,10 @@
 //! device whose shared-memory limit is below a launch's need gives [`HyenaError::SharedMemory`]
 //! before anything is launched. Per block: the shared-memory forward up to 192 KiB (L = 16K), the
 //! multi-pass forward 64 KiB (its row pass; a column tile up to 128 KiB at L = 2^22), the
-//! multi-pass backward 192 KiB (its row pass holds six rows). An sm_90 (227 KiB) runs every
-//! path; an sm_80 (163 KiB) gets the error for the forward at 8K < L ≤ 16K and for every
-//! multi-pass backward (L > 8K).
+//! multi-pass backward 192 KiB (its row pass holds six rows); given the forward's row spectra
+//! of `a` ([`gated_fftconv_bwd_spectrum_keep`]) its row pass holds two (64 KiB) and its column
+//! passes are the forward's. An sm_90 (227 KiB) runs every path; an sm_80 (163 KiB) gets the error for the
+//! forward at 8K < L ≤ 16K and for every multi-pass backward (L > 8K) not given those spectra.
 
 use super::{launch, mul, mul3, Args, LaunchArg};
 use crate::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, LaunchConfig};
