@@ -246,6 +246,54 @@ fn long_bwd_reverse_thread_order_matches_cpu() {
     check_a_spectrum_kept::<f32>(&dev, 2, 2, SMEM_MAX_LEN + 1, 1701);
 }
 
+/// Given the forward's row spectra of a, the long backward's row pass holds 2 rows of n2 complex
+/// (64 KiB, `hyena_fftconv_long_rows_bwd_kept`), so on an sm_80-sized device (163 KiB per block)
+/// the forward keeping them and the backward reading them both run (the path without them is the
+/// SharedMemory error of the next test), and every output has the bits of the same calls on the
+/// default, sm_90-sized simulator. Gates and `inner` on, C = 2, L = 40000, f32.
+#[cfg(feature = "sim")]
+#[test]
+fn long_backward_given_the_row_spectra_fits_an_sm80_sized_device() {
+    use hyena_kernels::device::sim::SimDevice;
+    use hyena_kernels::ops::fftconv::{a_spectrum_len, gated_fftconv_bwd_spectrum_keep, gated_fftconv_fwd_spectrum_keep, GatedConvGradViews};
+    let (c, l) = (2, 40000);
+    let n = c * l;
+    let run = |dev: Arc<dyn Device>| -> Vec<Vec<f64>> {
+        let up = |k: usize, m: usize| DeviceBuffer::from_host(&dev, &(0..n).map(|i| ((i * k % m) as f32 - (m / 2) as f32) / m as f32).collect::<Vec<_>>()).unwrap();
+        let (v, pre, post, gy, h) = (up(7, 97), up(11, 89), up(13, 83), up(17, 79), up(19, 73));
+        let d = DeviceBuffer::from_host(&dev, &[0.5f32, -0.25]).unwrap();
+        let mut hf = DeviceBuffer::<f32>::alloc(&dev, spectrum_len(c, l).unwrap()).unwrap();
+        fftconv_filter(&dev, &h.view(0..c * l).unwrap(), c, l, &mut hf).unwrap();
+        let ns = a_spectrum_len(1, c, l).unwrap();
+        let (mut y, mut inner, mut a) = (poisoned::<f32>(&dev, n), poisoned::<f32>(&dev, n), poisoned::<f32>(&dev, ns));
+        gated_fftconv_fwd_spectrum_keep(&dev, &hf, &d, &v, Some(pre.as_view()), Some(post.as_view()), 1, c, l, y.view_mut(0..n).unwrap(), Some(inner.view_mut(0..n).unwrap()), Some(a.view_mut(0..ns).unwrap()))
+            .unwrap_or_else(|e| panic!("{}: forward keeping the row spectra: {e}", dev.name()));
+        let mut g = [n, n, n, c * l, c].map(|k| poisoned::<f32>(&dev, k));
+        let [gv, gpre, gpost, gh, gd] = &mut g;
+        let grads = GatedConvGradViews {
+            grad_v: gv.view_mut(0..n).unwrap(),
+            grad_pre: Some(gpre.view_mut(0..n).unwrap()),
+            grad_post: Some(gpost.view_mut(0..n).unwrap()),
+            grad_h: gh.view_mut(0..c * l).unwrap(),
+            grad_d: gd.view_mut(0..c).unwrap(),
+        };
+        gated_fftconv_bwd_spectrum_keep(&dev, &hf, &d, &v, Some(pre.as_view()), Some(post.as_view()), Some(inner.view(0..n).unwrap()), Some(a.view(0..ns).unwrap()), &gy, 1, c, l, grads)
+            .unwrap_or_else(|e| panic!("{}: backward given the row spectra: {e}", dev.name()));
+        dev.synchronize().unwrap();
+        let mut out = vec![read_checked("y", &y, n), read_checked("inner", &inner, n)];
+        for (name, b, k) in [("grad_v", &g[0], n), ("grad_pre", &g[1], n), ("grad_post", &g[2], n), ("grad_h", &g[3], c * l), ("grad_D", &g[4], c)] {
+            out.push(read_checked(name, b, k));
+        }
+        out
+    };
+    let small = run(Arc::new(SimDevice::new().with_max_shared_bytes(163 * 1024)));
+    let full = run(Arc::new(SimDevice::new()));
+    for (name, (a, b)) in ["y", "inner", "grad_v", "grad_pre", "grad_post", "grad_h", "grad_D"].iter().zip(small.iter().zip(&full)) {
+        assert!(a.iter().all(|x| x.is_finite()), "{name}: not every value written (NaN poison)");
+        assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()), "{name}: the 163 KiB device's bits differ");
+    }
+}
+
 /// An sm_80-sized device (163 KiB of shared memory per block): the long forward fits (its row
 /// pass takes 64 KiB) and runs; the long backward's row pass (6 rows of n2 complex = 192 KiB)
 /// does not: a SharedMemory error naming `hyena_fftconv_long_rows_bwd`, and none of the
