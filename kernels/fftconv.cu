@@ -104,8 +104,8 @@
 //   packed real part ch, imaginary ch + 1), A·H and G·conj(H) joined and inverted in place; acc/4n
 //   inverted into a grad_h slab [⌈C/2⌉, n]. A·H only serves grad_post = grad_y ⊙ (h∗a + D·a):
 //   where the forward kept that value (p.inner, written by long_out) or there is no post gate,
-//   hyena_fftconv_long_rows_bwd_g leaves it out (2 of the 4 inverse row FFTs per batch row) and
-//   pass 3 skips the Za transform. Pass 3 then gives, in one launch
+//   hyena_fftconv_long_rows_bwd_kept replaces the row pass (below) and pass 3 skips the Za
+//   transform. Pass 3 then gives, in one launch
 //   (hyena_fftconv_long_grad_in_*), grad_post (on Za, gate grad_y) and grad_v, grad_pre (one
 //   transform of Zg, gates pre and v), and (hyena_fftconv_long_grad_h_*, the same pass over the
 //   slab) grad_h of both channels with grad_D = its lag 0 (Σ_b Σ_t g·a), all
@@ -116,10 +116,12 @@
 //   summed in order. Bytes per pair ≈ 2× the forward's passes 1–2 + 3 × pass 3; workspace
 //   2 × 8·⌈C/2⌉·B·n + 8·⌈C/2⌉·n bytes (+ hf). Shared memory of the row block: 6 rows of n2
 //   complex (Za, Zg, acc of both mirror rows) = 192 KiB: an sm_90 (227 KiB) fits it, an sm_80
-//   (163 KiB) gets ops::fftconv's typed shared-memory error for the long backward. Where the
-//   forward kept a's transform (hyena_fftconv_long_rows_keep stores each row's forward FFT over
-//   pass 1's row, 8n bytes per pair more written), hyena_fftconv_long_rows_bwd_kept replaces the row kernel:
-//   no pass 1 on a, no row FFTs of Za, acc in the grad_h slab, 2 rows of shared memory.
+//   (163 KiB) gets ops::fftconv's typed shared-memory error for that backward. Without A·H the
+//   row pass is hyena_fftconv_long_rows_bwd_kept on a's row spectra: the forward's where it kept
+//   them (hyena_fftconv_long_rows_keep stores each row's forward FFT over pass 1's row, 8n bytes
+//   per pair more written; no pass 1 on a in the backward), else hyena_fftconv_long_rows_spectra's
+//   (the row FFTs of the backward's own pass 1 on a, stored over it); acc in the grad_h slab, 2
+//   rows of shared memory (64 KiB: an sm_80 fits it).
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include <type_traits>
@@ -2373,15 +2375,18 @@ __device__ inline void inverse_row_from(const float2* src, float* z, unsigned N2
 // FFT 3 (+ 1 before row 0's spectrum is stored over its buffer), the exchange 2 + 1, per inverse
 // 4: 19 for the convolution's 4 FFTs, 7 for the filter's 2. Shared memory: 2 rows of n2 complex.
 // KEEP (hyena_fftconv_long_rows_keep: the caller keeps a's transform for the backward, ws_out set):
-// each row's forward FFT is also stored over its pass-1 row. A kernel of its own, so that the
-// plain one's SASS (the filter spectrum's rows and the convolution's without keeping) is unchanged.
-template <bool KEEP> __device__ inline void long_rows(const HyenaFftConvLongParams p) {
+// each row's forward FFT is also stored over its pass-1 row. SPECTRA (hyena_fftconv_long_rows_
+// spectra, hf = 0: the backward's rows of a where the forward kept none): the row FFTs only,
+// stored unscaled over the rows, as KEEP stores them. Kernels of their own, so that the plain
+// one's SASS (the filter spectrum's rows and the convolution's without keeping) is unchanged.
+template <bool KEEP, bool SPECTRA = false> __device__ inline void long_rows(const HyenaFftConvLongParams p) {
     HYENA_DYN_SHARED(float, z0);  // the block's two rows, n2 complex each as two float planes
     __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
     const unsigned log2n1 = (unsigned)p.log2n1, N2 = row_log2(p);  // compile time: see HYENA_LONG_ROW_LOG2
     const unsigned n1 = 1u << log2n1, n2 = 1u << N2, E = log2n1 + N2, j = threadIdx.x, cnt = n2 >> 4;
     lrow::check_shape(N2, E);
     if (KEEP && (!p.ws_out || !p.hf)) __trap();  // ops::fftconv::long_fwd launches it so
+    if (SPECTRA && p.hf) __trap();                 // ops::fftconv::long_bwd launches it so
     const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
     const uint64_t n = (uint64_t)n1 * n2;
     const unsigned half = n1 >> 1;
@@ -2401,7 +2406,7 @@ template <bool KEEP> __device__ inline void long_rows(const HyenaFftConvLongPara
         if (!p.hf) {
             const float scale = 0.25f / (float)n;  // a power of two: exact
 #pragma unroll
-            for (int q = 0; q < 16; ++q) row[j + q * cnt] = make_float2(v[q].x * scale, v[q].y * scale);
+            for (int q = 0; q < 16; ++q) row[j + q * cnt] = SPECTRA ? v[q] : make_float2(v[q].x * scale, v[q].y * scale);
             continue;
         }
         // KEEP (ws_out takes this pass' output): the row spectrum (natural k2 order, unscaled)
@@ -2455,15 +2460,16 @@ template <bool KEEP> __device__ inline void long_rows(const HyenaFftConvLongPara
 // acc sits in shared memory (natural order), each mirror pair read and written by one thread.
 // Threads: 2·n2/16 (512 at n2 = 4096), two halves h = threadIdx.x / (n2/16) with one radix-16
 // butterfly each per pass: per mirror row s, half 0 transforms Za[s] and half 1 Zg[s] between the
-// same barriers; the mirror pairs split by q; the inverses of Zg[0] and Zg[1] (without A) and the
-// two rows of acc run side by side. One butterfly per thread across a barrier keeps a thread
+// same barriers; the mirror pairs split by q; the two rows of acc run side by side. One butterfly per thread across a barrier keeps a thread
 // under 128 registers: 16 warps per SM, where the block of n2/16 threads with Za and Zg of a row
 // in each thread's registers (254 registers) had 8, and the shared memory (6 rows of n2 complex,
 // 192 KiB) admits one block per SM either way. Measured with 8 warps on an H200 (2026-12-04, B = 1,
 // L = 64K, D = 768): 2.6 ms, 2.0 warps per scheduler, 18 % issue-active (docs/GPU_MODEL.md).
 // Barriers per batch row: 4 per row forward (×2 rows), 2 for the product, 4 per inverse round (2
-// rounds with A; 1 without, + 1 before each row after the first); 4 for acc (19 per block at B = 1).
-template <bool A> __device__ inline void long_rows_bwd(const HyenaFftConvLongBwdParams pb) {
+// rounds); 4 for acc (19 per block at B = 1). Only where grad_post is recomputed (no `inner`):
+// otherwise long_rows_bwd_kept, on a's row spectra (the forward's, or hyena_fftconv_long_rows_
+// spectra's), with 2 rows of shared memory instead of 6.
+__device__ inline void long_rows_bwd(const HyenaFftConvLongBwdParams pb) {
     const HyenaFftConvLongParams& p = pb.fwd;
     HYENA_DYN_SHARED(float, zb);  // za[2], zg[2], acc[2]: n2 complex each, as two float planes
     __shared__ float ptw_re[3 * HYENA_PTW_LEVEL], ptw_im[3 * HYENA_PTW_LEVEL];
@@ -2481,10 +2487,8 @@ template <bool A> __device__ inline void long_rows_bwd(const HyenaFftConvLongBwd
     const lrow::Mirror mr = lrow::mirror_rows((unsigned)(blockIdx.x % half), log2n1);
     const float2* __restrict__ hf = reinterpret_cast<const float2*>(p.hf) + cp * n;
     const float2* const h[2] = {hf + (uint64_t)mr.r[0] * n2, hf + (uint64_t)mr.r[1] * n2};
-    // A (hyena_fftconv_long_rows_bwd): A·H too, for pass 3's grad_post. Else
-    // (hyena_fftconv_long_rows_bwd_g: no post gate, or grad_post = grad_y ⊙ the forward's inner
-    // value) 2 of the 4 inverse row FFTs per batch row go.
-    if (A ? !pb.grad_post : pb.grad_post && !p.inner) __trap();  // ops::fftconv picks the kernel
+    // A·H too, for pass 3's grad_post (ops::fftconv picks this kernel only then).
+    if (!pb.grad_post) __trap();
     // x0 or x1 by a runtime index, as a select: an index into a local array would put the array
     // on the stack.
     auto pick = [](unsigned i, auto x0, auto x1) { return i ? x1 : x0; };
@@ -2496,15 +2500,12 @@ template <bool A> __device__ inline void long_rows_bwd(const HyenaFftConvLongBwd
         float2* __restrict__ sa = reinterpret_cast<float2*>(p.ws) + (cp * p.b + b) * n;
         float2* __restrict__ sg = reinterpret_cast<float2*>(pb.ws_g) + (cp * p.b + b) * n;
         float2* __restrict__ src = hh ? sg : sa;
-        // Without A the previous row's inverses end reading Zg[0] (half 0) and Zg[1] (half 1)
-        // with no barrier after them, and half 1 writes Zg[0] first thing.
-        if (!A && b != 0) __syncthreads();
 #pragma unroll 1
         for (int s = 0; s < 2; ++s) {
             float* const zs[1] = {hh ? pick(s, zg[0], zg[1]) : pick(s, za[0], za[1])};
             const float2* r = src + (uint64_t)pick(s, mr.r[0], mr.r[1]) * n2;
             // lrow::forward_natural's steps spelled out: called here, ptxas gave this kernel 64
-            // registers and 16 B of spills (A = true; 2026-12-05).
+            // registers and 16 B of spills (2026-12-05).
             lrow::p0(zs[0], n2, [&](unsigned pt) { return r[pt]; });
             __syncthreads();
             const lrow::Layout in = lrow::mids<1, false>(zs, N2, E, tw);
@@ -2529,23 +2530,17 @@ template <bool A> __device__ inline void long_rows_bwd(const HyenaFftConvLongBwd
             lrow::st(acc[s0], n2, k0, yk);
             lrow::st(acc[s1], n2, k1, ym);
             // A·H/n per channel (see long_rows) and G·conj(H)/n: S_g·conj S_w, D_g·conj D_w.
-            if constexpr (A) {
-                const float2 q = cmul(da, dw);
-                lrow::join(cmul(sa_, sw), make_float2(-q.x, -q.y), yk, ym);
-                lrow::st(za[s0], n2, k0, yk);
-                lrow::st(za[s1], n2, k1, ym);
-            }
+            const float2 q = cmul(da, dw);
+            lrow::join(cmul(sa_, sw), make_float2(-q.x, -q.y), yk, ym);
+            lrow::st(za[s0], n2, k0, yk);
+            lrow::st(za[s1], n2, k1, ym);
             lrow::join(cmul(sg_, conjf2(sw)), cmul(dg, conjf2(dw)), yk, ym);
             lrow::st(zg[s0], n2, k0, yk);
             lrow::st(zg[s1], n2, k1, ym);
         }, 8 * hh);
         __syncthreads();
-        if constexpr (A) {
 #pragma unroll 1
-            for (int s = 0; s < 2; ++s) inverse(hh ? pick(s, zg[0], zg[1]) : pick(s, za[0], za[1]), s, src, 1.0f);
-        } else {
-            inverse(pick(hh, zg[0], zg[1]), hh, sg, 1.0f);
-        }
+        for (int s = 0; s < 2; ++s) inverse(hh ? pick(s, zg[0], zg[1]) : pick(s, za[0], za[1]), s, src, 1.0f);
     }
     // acc = 4·Σ_b G·conj(A) (packed): inverted into the slab, scaled by 1/(4n) (exact). B = 0
     // (the loop above never ran): an empty sum.
@@ -2558,9 +2553,10 @@ template <bool A> __device__ inline void long_rows_bwd(const HyenaFftConvLongBwd
     inverse(pick(hh, acc[0], acc[1]), hh, reinterpret_cast<float2*>(pb.slab) + cp * n, 0.25f / (float)n);
 }
 
-// Backward pass 2 given the forward's row spectra of a (p.ws: A = the n2-point row FFTs of pass
-// 1's rows, natural k2 order, which long_rows stores over them when its caller keeps them; read
-// only here), for the rows kernel without A·H (grad_post from `inner`, or no post gate): one block
+// Backward pass 2 on a's row spectra (p.ws: A = the n2-point row FFTs of pass 1's rows, natural
+// k2 order, stored over them by the forward's hyena_fftconv_long_rows_keep where it kept them,
+// else by hyena_fftconv_long_rows_spectra in the backward; read only here), the row pass without
+// A·H (grad_post from `inner`, or no post gate): one block
 // of n2/16 threads per (channel pair cp, mirror rows), blockIdx.x = cp·n1/2 + m. For every batch
 // row b in order: the forward FFTs of Zg's two mirror rows, one after the other, into shared
 // memory (natural order); at every mirror pair the channel splits of A (global), G (shared) and H
@@ -2570,7 +2566,7 @@ template <bool A> __device__ inline void long_rows_bwd(const HyenaFftConvLongBwd
 //          every b, in program order; b = 0 stores), Zg ← G·conj(H);
 // the two inverses of Zg, twiddled, to ws_g. Then each slab row's inverse, its first pass straight
 // from the row, scaled by 1/(4n) into it. The same operations in the same order as
-// long_rows_bwd<false> on Za's transform: the same bits. Against it: no row FFT of Za (4 row FFTs
+// long_rows_bwd's G side on Za's transform. Against it: no row FFT of Za (4 row FFTs
 // per batch row instead of 6, + grad_h's 2 per block), and 2 rows of shared memory instead of 6
 // (64 KiB at n2 = 4096), which with n2/16 threads and at most 85 registers admits three blocks
 // (24 warps) per SM where it has one of 16 warps. Barriers (n2 = 4096): the table 1; per batch row
@@ -2957,9 +2953,9 @@ extern "C" __global__ void hyena_fftconv_long_cols_f16(const HyenaFftConvLongPar
 // 3 row blocks per SM (2 rows of n2 complex = 64 KiB of shared memory each): at most 85 registers.
 extern "C" __global__ void __launch_bounds__(HYENA_LONG_ROW_THREADS, 3) hyena_fftconv_long_rows(const HyenaFftConvLongParams p) { hyena_fftconv::long_rows<false>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_LONG_ROW_THREADS, 3) hyena_fftconv_long_rows_keep(const HyenaFftConvLongParams p) { hyena_fftconv::long_rows<true>(p); }
+extern "C" __global__ void __launch_bounds__(HYENA_LONG_ROW_THREADS, 3) hyena_fftconv_long_rows_spectra(const HyenaFftConvLongParams p) { hyena_fftconv::long_rows<false, true>(p); }
 // The backward's row blocks: two halves of HYENA_LONG_ROW_THREADS, at most 128 registers (16 warps per SM).
-extern "C" __global__ void __launch_bounds__(2 * HYENA_LONG_ROW_THREADS) hyena_fftconv_long_rows_bwd(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_rows_bwd<true>(p); }
-extern "C" __global__ void __launch_bounds__(2 * HYENA_LONG_ROW_THREADS) hyena_fftconv_long_rows_bwd_g(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_rows_bwd<false>(p); }
+extern "C" __global__ void __launch_bounds__(2 * HYENA_LONG_ROW_THREADS) hyena_fftconv_long_rows_bwd(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_rows_bwd(p); }
 // Given the forward's row spectra of a: 2 rows of n2 complex, three blocks per SM as long_rows (at most 85 registers).
 extern "C" __global__ void __launch_bounds__(HYENA_LONG_ROW_THREADS, 3) hyena_fftconv_long_rows_bwd_kept(const HyenaFftConvLongBwdParams p) { hyena_fftconv::long_rows_bwd_kept(p); }
 extern "C" __global__ void hyena_fftconv_long_out_f32(const HyenaFftConvLongParams p) { hyena_fftconv::long_out<float>(p); }
@@ -3046,8 +3042,8 @@ CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_cols_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_cols_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows_keep);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows_spectra);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows_bwd);
-CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows_bwd_g);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_rows_bwd_kept);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_long_out_bf16);

@@ -39,10 +39,10 @@
 //! device whose shared-memory limit is below a launch's need gives [`HyenaError::SharedMemory`]
 //! before anything is launched. Per block: the shared-memory forward up to 192 KiB (L = 16K), the
 //! multi-pass forward 64 KiB (its row pass; a column tile up to 128 KiB at L = 2^22), the
-//! multi-pass backward 192 KiB (its row pass holds six rows); given the forward's row spectra
-//! of `a` ([`gated_fftconv_bwd_spectrum_keep`]) its row pass holds two (64 KiB) and its column
-//! passes are the forward's. An sm_90 (227 KiB) runs every path; an sm_80 (163 KiB) gets the error for the
-//! forward at 8K < L ≤ 16K and for every multi-pass backward (L > 8K) not given those spectra.
+//! multi-pass backward 192 KiB where it recomputes `grad_post` (a post gate, no `inner`: its row
+//! pass holds six rows), else 64 KiB (two rows, on a's row spectra) and its column passes are the
+//! forward's. An sm_90 (227 KiB) runs every path; an sm_80 (163 KiB) gets the error for the
+//! forward at 8K < L ≤ 16K and for a multi-pass backward (L > 8K) that recomputes `grad_post`.
 
 use super::{launch, mul, mul3, Args, LaunchArg};
 use crate::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, LaunchConfig};
@@ -462,19 +462,20 @@ struct LongBwdIo {
 unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, c: usize, l: usize, n: usize) -> Result<()> {
     let plan = LongPlan::new(n);
     let cols = plan.cols_kernel("long_cols", sfx);
-    // With A·H (grad_post recomputed), or without (no post gate, or grad_post from `inner`); and
-    // without it given the forward's row spectra of a (two rows of shared memory, not six).
+    // With A·H (grad_post recomputed: six rows of shared memory), or without (no post gate, or
+    // grad_post from `inner`) on a's row spectra (two rows): the forward's where it kept them,
+    // else those of the backward's own pass 1 on a (`hyena_fftconv_long_rows_spectra`).
     let with_ah = io.grad_post != 0 && io.inner == 0;
     if io.a_rows != 0 && with_ah {
         return Err(HyenaError::Invalid("gated_fftconv_bwd: the forward's transform of a serves only where grad_post comes from `inner`".into()));
     }
-    let (rows, rows_block, rows_bytes) = if io.a_rows != 0 {
-        ("hyena_fftconv_long_rows_bwd_kept", plan.rows_block(), plan.rows_shared())
-    } else if with_ah {
+    let (rows, rows_block, rows_bytes) = if with_ah {
         ("hyena_fftconv_long_rows_bwd", plan.rows_bwd_block(), plan.rows_bwd_shared())
     } else {
-        ("hyena_fftconv_long_rows_bwd_g", plan.rows_bwd_block(), plan.rows_bwd_shared())
+        ("hyena_fftconv_long_rows_bwd_kept", plan.rows_block(), plan.rows_shared())
     };
+    let spectra = "hyena_fftconv_long_rows_spectra";
+    let spectra_shared = if io.a_rows == 0 && !with_ah { check_shared(dev, spectra, plan.rows_shared())? } else { 0 };
     let cols_shared = check_shared(dev, &cols, plan.cols_shared())?;
     let rows_shared = check_shared(dev, rows, rows_bytes)?;
     let grad_h = plan.cols_kernel("long_grad_h", sfx);
@@ -542,6 +543,11 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
         let g13 = grid(slabs.saturating_mul(plan.tiles()), what)?;
         if io.a_rows == 0 {
             launch(&cols, g13, LONG_COLS_BLOCK, cols_shared, base)?;
+            if !with_ah {
+                // a's row spectra over its pass 1 (no filter spectrum: hf = 0 selects that pass).
+                let g2 = grid(slabs.saturating_mul(plan.row_blocks()), what)?;
+                launch(spectra, g2, plan.rows_block(), spectra_shared, HyenaFftConvLongParams { hf: 0, ..base })?;
+            }
         }
         launch(&cols, g13, LONG_COLS_BLOCK, cols_shared, g_in)?;
         launch_bwd(rows, g_rows, rows_block, rows_shared)?;

@@ -295,9 +295,9 @@ fn long_backward_given_the_row_spectra_fits_an_sm80_sized_device() {
 }
 
 /// An sm_80-sized device (163 KiB of shared memory per block): the long forward fits (its row
-/// pass takes 64 KiB) and runs; the long backward's row pass (6 rows of n2 complex = 192 KiB)
-/// does not: a SharedMemory error naming `hyena_fftconv_long_rows_bwd`, and none of the
-/// caller's gradient buffers written.
+/// pass takes 64 KiB) and runs; the long backward that recomputes grad_post (post gate, no
+/// `inner`: its row pass holds 6 rows of n2 complex = 192 KiB) does not: a SharedMemory error
+/// naming `hyena_fftconv_long_rows_bwd`, and none of the caller's gradient buffers written.
 #[cfg(feature = "sim")]
 #[test]
 fn long_backward_on_an_sm80_sized_device_is_a_shared_memory_error() {
@@ -315,16 +315,16 @@ fn long_backward_on_an_sm80_sized_device_is_a_shared_memory_error() {
     dev.synchronize().unwrap();
     let got = read_checked("long forward on 163 KiB", &y, n);
     assert!(got.iter().all(|x| x.is_finite()), "the long forward fits 163 KiB and writes all of y");
-    let mut g = [n, c * l, c].map(|k| poisoned::<f32>(&dev, k));
-    let [gv, gh, gd] = &mut g;
+    let mut g = [n, n, c * l, c].map(|k| poisoned::<f32>(&dev, k));
+    let [gv, gpost, gh, gd] = &mut g;
     let grads = GatedConvGradViews {
         grad_v: gv.view_mut(0..n).unwrap(),
         grad_pre: None,
-        grad_post: None,
+        grad_post: Some(gpost.view_mut(0..n).unwrap()),
         grad_h: gh.view_mut(0..c * l).unwrap(),
         grad_d: gd.view_mut(0..c).unwrap(),
     };
-    let e = gated_fftconv_bwd(&dev, &h, &d, &v, None, None, &v, 1, c, l, grads).unwrap_err();
+    let e = gated_fftconv_bwd(&dev, &h, &d, &v, None, Some(v.as_view()), &v, 1, c, l, grads).unwrap_err();
     assert!(
         matches!(&e, HyenaError::SharedMemory { kernel, requested, limit }
             if kernel.contains("long_rows_bwd") && *requested > 163 * 1024 && *limit == 163 * 1024),
