@@ -2385,7 +2385,7 @@ template <bool KEEP, bool SPECTRA = false> __device__ inline void long_rows(cons
     const unsigned log2n1 = (unsigned)p.log2n1, N2 = row_log2(p);  // compile time: see HYENA_LONG_ROW_LOG2
     const unsigned n1 = 1u << log2n1, n2 = 1u << N2, E = log2n1 + N2, j = threadIdx.x, cnt = n2 >> 4;
     lrow::check_shape(N2, E);
-    if (KEEP && (!p.ws_out || !p.hf)) __trap();  // ops::fftconv::long_fwd launches it so
+    if (KEEP ? !p.ws_out || !p.hf : p.ws_out != 0) __trap();  // ops::fftconv::long_fwd launches them so
     if (SPECTRA && p.hf) __trap();                 // ops::fftconv::long_bwd launches it so
     const PowTw tw = build_pow_tw(ptw_re, ptw_im, E);
     const uint64_t n = (uint64_t)n1 * n2;
@@ -2442,8 +2442,8 @@ template <bool KEEP, bool SPECTRA = false> __device__ inline void long_rows(cons
         const lrow::Layout in = lrow::mids<1, true>(zs, N2, E, tw);
         lrow::last<true>(zs[0], n2, in, lrow::pass_tw<true>(tw, E, N2 - 4, j), v);
         lrow::out_twiddle(v, tw, n2, s ? mr.k1[1] : mr.k1[0]);
-        // In place, or to ws_out where the caller keeps the rows' spectra (the backward's A).
-        float2* __restrict__ row = (p.ws_out ? reinterpret_cast<float2*>(p.ws_out) + rowid * n : slab) + (uint64_t)(s ? mr.r[1] : mr.r[0]) * n2;
+        // In place, or (KEEP: ws holds the rows' spectra, the backward's A) to ws_out.
+        float2* __restrict__ row = (KEEP ? reinterpret_cast<float2*>(p.ws_out) + rowid * n : slab) + (uint64_t)(s ? mr.r[1] : mr.r[0]) * n2;
 #pragma unroll
         for (int q = 0; q < 16; ++q) row[j + q * cnt] = v[q];
     }

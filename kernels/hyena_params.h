@@ -212,10 +212,10 @@ typedef struct HyenaFftConvLongParams {
     uint64_t log2n1;   /* column FFT size n1 = 2^log2n1 */
     uint64_t log2n2;   /* row FFT size n2 = 2^log2n2 */
     uint64_t log2tile; /* columns per block of passes 1 and 3 (2^log2tile <= n2) */
-    uint64_t ws_out;   /* float2*, [P, B, n]: where the forward's pass 2 (long_rows with hf) stores
-                        * its rows, pass 3 then reading them there; 0: in place (ws). The operator's
-                        * forward so keeps ws, pass 1 of a = pre*v, which is the backward's Za pass 1
-                        * (ops::fftconv::a_spectrum_pays) */
+    uint64_t ws_out;   /* float2*, [P, B, n]: where hyena_fftconv_long_rows_keep (the forward's pass 2
+                        * when its caller keeps a's transform) stores its rows, pass 3 then reading
+                        * them there, while ws gets each row's forward FFT: a = pre*v's row spectra,
+                        * the backward's A (ops::fftconv::a_spectrum_pays). 0 for every other launch */
 } HyenaFftConvLongParams;
 
 /* Backward of the multi-pass path (the forward's struct first, as FlashAttention's

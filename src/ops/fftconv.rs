@@ -695,11 +695,10 @@ pub fn gated_fftconv_fwd_spectrum_inner<'a, 'h, T: DeviceScalar>(
 ///   the backward's A kernel (one FFT of `a` and `grad_post = grad_y ⊙ inner`) does not run;
 /// - the multi-pass path (`L >` [`SMEM_MAX_LEN`], forward and backward both four-step): the
 ///   forward's row spectra of `a` (pass 1's column FFTs, then pass 2's row FFTs, which pass 2
-///   stores over its input: one more write of the workspace), and the backward's pass 1 on `a`
-///   (one launch reading v and pre, writing the workspace) does not run, nor its two row FFTs of
-///   Za per mirror-row pair; its row kernel then holds two rows in shared memory instead of six
-///   (three blocks per SM instead of one, and it fits an sm_80), and the backward allocates no
-///   Za workspace of its own (the kept one is held from the forward on instead).
+///   stores over its input: one more write of the workspace), and the backward runs neither its
+///   pass 1 on `a` (one launch reading v and pre, writing the workspace) nor its row FFTs of Za
+///   (`hyena_fftconv_long_rows_spectra`, a launch reading and writing the workspace), and
+///   allocates no Za workspace of its own (the kept one is held from the forward on instead).
 pub fn a_spectrum_pays<T: DeviceScalar>(bs: usize, c: usize, l: usize) -> bool {
     if l > SMEM_MAX_LEN {
         return l <= LONG_MAX_LEN;
