@@ -4,12 +4,12 @@
 //! Layouts: `v`, `pre`, `post`, `y` contiguous `[B, C, L]`, `h` `[C, L]`, `D` `[C]`; storage f32,
 //! bf16 or f16, arithmetic f32. `n` = the smallest power of two ≥ 2L (at least 4).
 //!
-//! Two paths, chosen by `L` inside every function (callers see the same signatures):
-//! - **shared memory**, `L ≤` [`SMEM_MAX_LEN`] (16384: n = 32768, 192 KiB) forward and
-//!   `L ≤` [`BWD_SMEM_MAX_LEN`] (8192) backward: one block holds a whole row (4n + 4L bytes, or
-//!   4n + 64 KiB of FFT scratch at n = 32768; + 7 KiB static twiddle table). The
+//! Two paths, chosen by `L` inside every function (callers see the same signatures), the same
+//! for the forward and the backward:
+//! - **shared memory**, `L ≤` [`SMEM_MAX_LEN`] (8192: n = 16384): one block holds a whole row
+//!   (forward 4n + 4L bytes, backward two spectra, 8n bytes; + 7 KiB static twiddle table). The
 //!   filter spectrum is fp32 complex, interleaved, `[C, n/2+1]` (`2·C·(n/2+1)` f32), scaled by 1/n.
-//! - **multi-pass** (four-step FFT in global memory, n = n1·n2), above those limits up to
+//! - **multi-pass** (four-step FFT in global memory, n = n1·n2), above that limit up to
 //!   [`LONG_MAX_LEN`] (2^22, FlashFFTConv's longest): three launches per call (column FFTs + twiddles, row FFTs × spectrum
 //!   and inverse, inverse column FFTs + gating), two channels of a batch row per complex FFT
 //!   (`x_c + i·x_{c+1}`, split by symmetry in the row pass, where each block holds a row and its
@@ -20,9 +20,14 @@
 //!   (+ `8·⌈C/2⌉·n` for the spectrum unless it is given: [`gated_fftconv_bwd_spectrum`]), freed
 //!   in stream order after their launches.
 //!
-//! The backward reads the same spectrum as the forward (except for `BWD_SMEM_MAX_LEN < L ≤
-//! SMEM_MAX_LEN`, [`fwd_spectrum_serves_bwd`]): a caller that keeps the forward's spectrum passes
-//! it to [`gated_fftconv_bwd_spectrum`] and spares the backward its filter FFT.
+//! Until 2026-12-05 the forward's shared-memory path went on to L = 16384 (n = 32768, one 192 KiB
+//! block per SM) while the backward's stopped at 8192; one limit for both lets the forward at
+//! 8K < L ≤ 16K run the multi-pass path, whose spectrum and row spectra of `a` the backward
+//! reuses (model, B = 1, D = 768, L = 16K, H200: fwd+bwd 1.414 → 1.214 ms; docs/GPU_MODEL.md),
+//! and fit an sm_80's shared memory.
+//!
+//! The backward reads the same spectrum as the forward: a caller that keeps the forward's
+//! spectrum passes it to [`gated_fftconv_bwd_spectrum`] and spares the backward its filter FFT.
 //!
 //! The forward can also keep the value before the post gate, `inner = h ∗ a + D·a`
 //! ([`gated_fftconv_fwd_spectrum_inner`]: one more `[B, C, L]` output); the backward given it
@@ -37,12 +42,12 @@
 //! A spectrum serves the channels it was made for ([`spectrum_len`]): on the multi-pass path a
 //! slice of it is not the spectrum of a channel slice. Longer rows than [`LONG_MAX_LEN`] are a [`HyenaError::TooLong`]; a
 //! device whose shared-memory limit is below a launch's need gives [`HyenaError::SharedMemory`]
-//! before anything is launched. Per block: the shared-memory forward up to 192 KiB (L = 16K), the
+//! before anything is launched. Per block: the shared-memory backward up to 128 KiB (L = 8K), the
 //! multi-pass forward 64 KiB (its row pass; a column tile up to 128 KiB at L = 2^22), the
 //! multi-pass backward 192 KiB where it recomputes `grad_post` (a post gate, no `inner`: its row
 //! pass holds six rows), else 64 KiB (two rows, on a's row spectra) and its column passes are the
-//! forward's. An sm_90 (227 KiB) runs every path; an sm_80 (163 KiB) gets the error for the
-//! forward at 8K < L ≤ 16K and for a multi-pass backward (L > 8K) that recomputes `grad_post`.
+//! forward's. An sm_90 (227 KiB) runs every path; an sm_80 (163 KiB) gets the error only for a
+//! multi-pass backward (L > 8K) that recomputes `grad_post`.
 
 use super::{launch, mul, mul3, Args, LaunchArg};
 use crate::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, LaunchConfig};
@@ -52,11 +57,9 @@ use crate::kernels::{
 };
 use std::sync::Arc;
 
-/// Longest row the shared-memory path takes.
-pub const SMEM_MAX_LEN: usize = 16384;
-/// Longest row of the backward's shared-memory path (two spectra of n/2 complex each: 8n bytes,
-/// n = 16384 → 128 KiB).
-pub const BWD_SMEM_MAX_LEN: usize = 8192;
+/// Longest row the shared-memory path takes, forward and backward (the backward's two spectra of
+/// n/2 complex each: 8n bytes, n = 16384 → 128 KiB).
+pub const SMEM_MAX_LEN: usize = 8192;
 /// Longest row the multi-pass path takes (n = 2^23, n1 = 2048 column points; the four-step
 /// twiddle table covers n ≤ 2^23). Tested on the simulator: L up to 65537 in the default test
 /// run; L = 2^20 and L = 2^22 (B = 2, forward) by ignored tests (rel. L2 5.6e-7 at 2^20, ~60 s).
@@ -121,7 +124,7 @@ struct LongPlan {
 }
 
 impl LongPlan {
-    /// `n ≥ 2^15` (the multi-pass path's rows: `L > BWD_SMEM_MAX_LEN`): n2 = 2^[`LONG_ROW_LOG2`],
+    /// `n ≥ 2^15` (the multi-pass path's rows: `L > SMEM_MAX_LEN`): n2 = 2^[`LONG_ROW_LOG2`],
     /// n1 = n / n2 ≥ 8.
     fn new(n: usize) -> Self {
         let log2n = n.trailing_zeros();
@@ -323,13 +326,13 @@ fn bwd_two_block_kernels<T: DeviceScalar>(n: usize, inner: bool, sfx: &str) -> [
 /// Whether the forward should keep `inner` for the backward of rows of length `l` in storage `T`
 /// ([`gated_fftconv_fwd_spectrum_inner`] / [`gated_fftconv_bwd_spectrum_inner`], one more
 /// `[B, C, L]` output): where the backward given it runs fewer transforms in the kernels the time
-/// model puts it in, the multi-pass path (`L >` [`BWD_SMEM_MAX_LEN`]: two of the four inverse row
+/// model puts it in, the multi-pass path (`L >` [`SMEM_MAX_LEN`]: two of the four inverse row
 /// FFTs per batch row and a column transform) and the two-block shapes of 2-byte storage
 /// ([`fwd_two_blocks`]: A's kernel one FFT instead of two and no spectral product; 4K < L ≤ 8K
 /// among them). Elsewhere the shared-memory G-only kernel is not put below the kernel it replaces
 /// (docs/GPU_MODEL.md). Results do not depend on it beyond the rounding of `inner` to `T`.
 pub fn inner_pays<T: DeviceScalar>(l: usize) -> bool {
-    l > BWD_SMEM_MAX_LEN || fft_size(l).is_ok_and(two_block_rows::<T>)
+    l > SMEM_MAX_LEN || fft_size(l).is_ok_and(two_block_rows::<T>)
 }
 
 /// `args` with `a_spec` declared when given (the forward's output, the backward's input), after the
@@ -429,7 +432,7 @@ fn long_params(plan: &LongPlan, mut p: HyenaFftConvLongParams) -> HyenaFftConvLo
 
 /// Device addresses of the backward's arguments (0 = absent).
 struct LongBwdIo {
-    /// The filter spectrum `[⌈C/2⌉, n]` complex in the four-step layout ([`fftconv_filter_bwd`]).
+    /// The filter spectrum `[⌈C/2⌉, n]` complex in the four-step layout ([`fftconv_filter`]).
     hf: u64,
     d: u64,
     v: u64,
@@ -450,7 +453,7 @@ struct LongBwdIo {
     grad_d: u64,
 }
 
-/// Multi-pass backward (`L >` [`BWD_SMEM_MAX_LEN`]) with the filter spectrum given. Allocates the
+/// Multi-pass backward (`L >` [`SMEM_MAX_LEN`]) with the filter spectrum given. Allocates the
 /// workspaces `Za` (unless the forward's is given, `io.a_rows`), `Zg` `[⌈C/2⌉, B, n]` and the
 /// grad_h slab `[⌈C/2⌉, n]` (complex f32: `8·n·⌈C/2⌉·(2·B + 1)` bytes), freed in stream order
 /// after the launches.
@@ -703,7 +706,7 @@ pub fn a_spectrum_pays<T: DeviceScalar>(bs: usize, c: usize, l: usize) -> bool {
     if l > SMEM_MAX_LEN {
         return l <= LONG_MAX_LEN;
     }
-    l <= BWD_SMEM_MAX_LEN && bs.checked_mul(c).is_some_and(|rows| fft_size(l).is_ok_and(|n| bwd_two_blocks::<T>(n, rows, true)))
+    bs.checked_mul(c).is_some_and(|rows| fft_size(l).is_ok_and(|n| bwd_two_blocks::<T>(n, rows, true)))
 }
 
 /// f32 length of the transform of `a` kept by [`gated_fftconv_fwd_spectrum_keep`]
@@ -857,54 +860,8 @@ pub struct GatedConvGradViews<'a, T: crate::device::Pod> {
     pub grad_d: DeviceViewMut<'a, T>,
 }
 
-/// Number of f32 of the filter spectrum the backward reads ([`fftconv_filter_bwd`]): the
-/// forward's [`spectrum_len`] except for `BWD_SMEM_MAX_LEN < L ≤ SMEM_MAX_LEN`, where the forward
-/// takes the shared-memory path and the backward the multi-pass one (`2·⌈C/2⌉·n`, four-step layout).
-pub fn bwd_spectrum_len(c: usize, l: usize) -> Result<usize> {
-    if fwd_spectrum_serves_bwd(l) {
-        return spectrum_len(c, l);
-    }
-    mul3(2, c.div_ceil(2), fft_size(l)?, "gated_fftconv_bwd: spectrum")
-}
-
-/// Whether the spectrum [`fftconv_filter`] makes for the forward is the one the backward reads
-/// (the same layout): `L ≤` [`BWD_SMEM_MAX_LEN`] or `L >` [`SMEM_MAX_LEN`]. A caller that keeps
-/// the forward's spectrum for the backward ([`gated_fftconv_bwd_spectrum`]) skips a filter FFT.
-pub fn fwd_spectrum_serves_bwd(l: usize) -> bool {
-    l <= BWD_SMEM_MAX_LEN || l > SMEM_MAX_LEN
-}
-
-/// The filter spectrum of `h` `[C, L]` in the backward's layout into `hf` ([`bwd_spectrum_len`]
-/// f32, 8-byte aligned): [`fftconv_filter`] where the forward's spectrum serves
-/// ([`fwd_spectrum_serves_bwd`]), else the multi-pass path's.
-pub fn fftconv_filter_bwd<'a, 'h, T: DeviceScalar>(
-    dev: &Arc<dyn Device>,
-    h: impl Into<DeviceView<'a, T>>,
-    c: usize,
-    l: usize,
-    hf: impl Into<DeviceViewMut<'h, f32>>,
-) -> Result<()> {
-    let (h, hf) = (h.into(), hf.into());
-    if fwd_spectrum_serves_bwd(l) {
-        return fftconv_filter(dev, h, c, l, hf);
-    }
-    let sfx = suffix(T::DTYPE, "fftconv_filter_bwd")?;
-    Args::new(dev, "fftconv_filter_bwd")
-        .arg("h [C, L]", &h, mul(c, l, "fftconv_filter_bwd C·L")?)
-        .arg("hf [⌈C/2⌉, n] complex", &hf, bwd_spectrum_len(c, l)?)
-        .align(8, "complex f32")
-        .check()?;
-    if c == 0 {
-        return Ok(());
-    }
-    // SAFETY: h [C, L] borrowed shared, hf [⌈C/2⌉, 2n] f32 borrowed exclusively, lengths checked
-    // above, not overlapping (checked).
-    unsafe { long_filter(dev, sfx, h.addr(), hf.addr(), c, l, fft_size(l)?) }
-}
-
 /// Backward of [`gated_fftconv_fwd`] given `grad_y` `[B, C, L]`, `L ≤` [`LONG_MAX_LEN`]: the
-/// filter spectrum of `h` ([`fftconv_filter_bwd`], a temporary), then
-/// [`gated_fftconv_bwd_spectrum`].
+/// filter spectrum of `h` ([`fftconv_filter`], a temporary), then [`gated_fftconv_bwd_spectrum`].
 #[allow(clippy::too_many_arguments)]
 pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
     dev: &Arc<dyn Device>,
@@ -920,18 +877,17 @@ pub fn gated_fftconv_bwd<'a, T: DeviceScalar>(
     grads: GatedConvGradViews<'a, T>,
 ) -> Result<()> {
     suffix(T::DTYPE, "gated_fftconv_bwd")?;
-    let mut hf = DeviceBuffer::<f32>::alloc(dev, bwd_spectrum_len(c, l)?)?;
-    fftconv_filter_bwd(dev, h, c, l, &mut hf)?;
+    let mut hf = DeviceBuffer::<f32>::alloc(dev, spectrum_len(c, l)?)?;
+    fftconv_filter(dev, h, c, l, &mut hf)?;
     // The spectrum buffer's free is stream-ordered after the launches (`crate::device`).
     gated_fftconv_bwd_spectrum(dev, &hf, d, v, pre, post, grad_y, bs, c, l, grads)
 }
 
-/// Backward of the gated convolution with the filter spectrum `hf` given ([`bwd_spectrum_len`]
-/// f32: from [`fftconv_filter_bwd`], or the forward's [`fftconv_filter`] output where
-/// [`fwd_spectrum_serves_bwd`]). Deterministic: `grad_h` is reduced over the batch in the
+/// Backward of the gated convolution with the filter spectrum `hf` given ([`spectrum_len`] f32:
+/// from [`fftconv_filter`], the forward's). Deterministic: `grad_h` is reduced over the batch in the
 /// frequency domain (per-row spectra in a workspace, summed in batch order, one inverse FFT per
 /// channel), no atomics. Allocates workspaces on `dev` (shared-memory path, `L ≤`
-/// [`BWD_SMEM_MAX_LEN`]: `C·B·(n/2+1)` complex + `C·B` f32; multi-pass path: `⌈C/2⌉·(2·B + 1)·n`
+/// [`SMEM_MAX_LEN`]: `C·B·(n/2+1)` complex + `C·B` f32; multi-pass path: `⌈C/2⌉·(2·B + 1)·n`
 /// complex), freed in stream order after the launches.
 #[allow(clippy::too_many_arguments)]
 pub fn gated_fftconv_bwd_spectrum<'a, 'h, T: DeviceScalar>(
@@ -953,7 +909,7 @@ pub fn gated_fftconv_bwd_spectrum<'a, 'h, T: DeviceScalar>(
 /// [`gated_fftconv_bwd_spectrum`] given the forward's `inner` `[B, C, L]`
 /// ([`gated_fftconv_fwd_spectrum_inner`], the value before the post gate, from the same inputs):
 /// `grad_post = grad_y ⊙ inner`, where without it the backward convolves `a` with `h` again (on
-/// the multi-pass path, `L >` [`BWD_SMEM_MAX_LEN`], two of the four inverse row FFTs per batch row
+/// the multi-pass path, `L >` [`SMEM_MAX_LEN`], two of the four inverse row FFTs per batch row
 /// and a column transform of pass 3; on the shared-memory path one of the row's two inverse
 /// FFTs). Read only when `post` is given. An `inner` from other
 /// inputs gives a wrong `grad_post`, nothing worse.
@@ -1013,7 +969,7 @@ pub fn gated_fftconv_bwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
     }
     let cl = mul(c, l, "gated_fftconv_bwd C·L")?;
     let args = Args::new(dev, "gated_fftconv_bwd")
-        .arg("hf (backward layout)", &hf, bwd_spectrum_len(c, l)?)
+        .arg("hf (spectrum_len: [C, n/2+1] or [⌈C/2⌉, n] complex)", &hf, spectrum_len(c, l)?)
         .align(8, "complex f32")
         .arg("D [C]", &d, c)
         .arg("v [B, C, L]", &v, total)
@@ -1030,7 +986,7 @@ pub fn gated_fftconv_bwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
     if c == 0 {
         return Ok(());
     }
-    if l > BWD_SMEM_MAX_LEN {
+    if l > SMEM_MAX_LEN {
         let opt = |x: &Option<DeviceView<'a, T>>| x.as_ref().map_or(0, |x| x.addr());
         let opt_mut = |x: &Option<DeviceViewMut<'a, T>>| x.as_ref().map_or(0, |x| x.addr());
         let io = LongBwdIo {

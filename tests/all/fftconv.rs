@@ -3,13 +3,13 @@
 //! O(L²) direct oracle for L ≤ 1000), on every available device (the simulator in CI).
 //!
 //! Bounds (relative L2 error of y):
-//! - f32 storage: 1e-5. The kernel computes two fp32 FFTs of n ≤ 32768 points; the rounding error
-//!   of a radix-2 FFT grows like ε·log2(n) (≈ 6e-8 · 15 ≈ 1e-6 in L2), plus the split/fold steps.
+//! - f32 storage: 1e-5. The kernel computes two fp32 FFTs of n ≤ 16384 points; the rounding error
+//!   of a radix-2 FFT grows like ε·log2(n) (≈ 6e-8 · 14 ≈ 1e-6 in L2), plus the split/fold steps.
 //! - bf16/f16 storage: 1e-2. Arithmetic is fp32 (as above), plus one rounding of each output to
 //!   the storage type (2⁻⁹ relative for bf16, 2⁻¹² for f16).
 //!
 //! y is poisoned with NaN before the launch (and a margin behind it must stay NaN); inputs are
-//! random and non-zero. The L = 4097 and 16384 rows use B = C = 1 (simulator time).
+//! random and non-zero. The L = 4097 and 8192 rows use B = C = 1 (simulator time).
 #![cfg(any(feature = "cuda", feature = "sim"))]
 
 use crate::common;
@@ -49,7 +49,7 @@ fn check<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, gates
 
 /// (L, B, C): short rows with several batches and channels, long ones with one row.
 fn shapes() -> Vec<(usize, usize, usize)> {
-    vec![(1, 2, 3), (2, 3, 2), (3, 2, 2), (17, 2, 3), (255, 2, 2), (1000, 1, 2), (4097, 1, 1), (16384, 1, 1)]
+    vec![(1, 2, 3), (2, 3, 2), (3, 2, 2), (17, 2, 3), (255, 2, 2), (1000, 1, 2), (4097, 1, 1), (8192, 1, 1)]
 }
 
 #[test]
@@ -76,12 +76,12 @@ fn gated_fftconv_fwd_bf16_f16_match_cpu() {
         // P0 radix R0 = 1 (L = 3), 16 (255), 4 (1000), 8 (2048), 2 (6000: the checked path at the
         // row's end); odd L and odd row offsets take the checked path of fwd_p0 / fwd_last.
         // Branch fwd10: 1002 (B = 2: row 1 starts 4-byte but not 16-byte aligned), 8192 (radix 2,
-        // two middle passes: the B = 16 target's shape, B = 2), 16384 (radix 4, v and pre read
-        // again in the last pass: no room for a). 1000, 1002, 6000 and 8192 take the two-block kernel
+        // two middle passes: the B = 16 target's shape, B = 2), the path's longest row (L > 8192
+        // is the multi-pass path's, tests/all/fftconv_long.rs). 1000, 1002, 6000 and 8192 take the two-block kernel
         // (fwd_2b: radix 2 or 4 first, no parked pass; 6000 and 8192 the one built for m = 2^13,
         // fwd_2b_m13); 4096 the 128-register kernel built for m = 2^12 (fwd_m12).
         for (i, &(l, bs, c)) in
-            [(3, 2, 2), (255, 1, 2), (1000, 1, 1), (1002, 2, 1), (2048, 1, 1), (4096, 2, 1), (6000, 1, 1), (8192, 2, 1), (16384, 1, 1)]
+            [(3, 2, 2), (255, 1, 2), (1000, 1, 1), (1002, 2, 1), (2048, 1, 1), (4096, 2, 1), (6000, 1, 1), (8192, 2, 1)]
             .iter()
             .enumerate()
         {
@@ -164,17 +164,14 @@ fn gated_fftconv_bwd_bf16_matches_cpu() {
 /// without the post gate, y unchanged; and the backward given an inner value
 /// (`gated_fftconv_bwd_spectrum_inner`, `common::fftconv::check_bwd_reads_inner`): grad_post =
 /// round(inner ⊙ grad_y) bit for bit, the other gradients the reference's. f32 and the 2-byte
-/// fast paths (L = 2048, 4096: full butterflies; 255: odd rows, the checked path). The forward's
-/// `inner` kernel has a fused pass of its own (every butterfly in registers): L = 9000 and 16384
-/// are its m = 16384 rows, the pass in two rounds (the operator's use of it, 8K < L ≤ 16K).
+/// fast paths (L = 2048, 4096: full butterflies; 255: odd rows, the checked path). The multi-pass
+/// path's: tests/all/fftconv_long.rs.
 #[test]
 fn gated_fftconv_inner_value_matches_cpu() {
     for dev in common::devices() {
         check_fwd_inner(&dev, &fwd_case::<f32>(2, 3, 1000, true, 740));
         check_fwd_inner(&dev, &fwd_case::<bf16>(1, 2, 4096, true, 741));
         check_fwd_inner(&dev, &fwd_case::<f16>(2, 1, 255, true, 742));
-        check_fwd_inner(&dev, &fwd_case::<bf16>(1, 1, 16384, true, 747));
-        check_fwd_inner(&dev, &fwd_case::<f32>(1, 1, 9000, true, 748));
         check_bwd_reads_inner::<f32>(&dev, 2, 3, 1000, 743);
         check_bwd_reads_inner::<bf16>(&dev, 1, 1, 4096, 744);
         check_bwd_reads_inner::<f16>(&dev, 1, 2, 2048, 745);
@@ -214,9 +211,9 @@ fn gated_fftconv_keeps_a_spectrum_for_the_backward() {
 #[test]
 fn gated_fftconv_a_spectrum_rejects_what_it_does_not_serve() {
     assert!(a_spectrum_pays::<bf16>(1, 768, 8192) && a_spectrum_pays::<f16>(1, 2, 1000));
-    assert!(!a_spectrum_pays::<f32>(1, 768, 8192) && !a_spectrum_pays::<bf16>(1, 768, 4096) && !a_spectrum_pays::<bf16>(1, 768, 16384));
+    assert!(!a_spectrum_pays::<f32>(1, 768, 8192) && !a_spectrum_pays::<bf16>(1, 768, 4096) && !a_spectrum_pays::<bf16>(1, 768, 2048));
     // The multi-pass path in every storage type, up to its limit.
-    assert!(a_spectrum_pays::<f32>(1, 768, 16385) && a_spectrum_pays::<bf16>(4, 768, LONG_MAX_LEN) && !a_spectrum_pays::<f32>(1, 1, LONG_MAX_LEN + 1));
+    assert!(a_spectrum_pays::<f32>(1, 768, 8193) && a_spectrum_pays::<bf16>(1, 768, 16384) && a_spectrum_pays::<bf16>(4, 768, LONG_MAX_LEN) && !a_spectrum_pays::<f32>(1, 1, LONG_MAX_LEN + 1));
     for dev in common::devices() {
         let up = |l: usize, x: f32| DeviceBuffer::from_host(&dev, &vec![bf16::from_f32(x); 2 * l]).unwrap();
         let up32 = |l: usize| DeviceBuffer::from_host(&dev, &vec![0.5f32; 2 * l]).unwrap();
@@ -329,10 +326,10 @@ fn fftconv_filter_matches_cpu_spectrum() {
             check_filter::<f32>(&dev, l, c, 900 + i as u64);
         }
         // 2-byte rows: P0's fast path with four butterflies per thread per step (radix 2 at
-        // L = 8K; radix 4, two per step, at 16K), its remainder and the checked butterfly at the
+        // L = 8K), its remainder and the checked butterfly at the
         // row's end (6000, 8191); L = 6001 at C = 2: row 1 is not 4-byte aligned (checked path
         // throughout). Every length ≥ 2 puts the last pass's bin pairs in registers.
-        for (i, &(l, c)) in [(6000usize, 1usize), (6001, 2), (8191, 1), (8192, 2), (16384, 1), (2048, 1)].iter().enumerate() {
+        for (i, &(l, c)) in [(6000usize, 1usize), (6001, 2), (8191, 1), (8192, 2), (2048, 1)].iter().enumerate() {
             check_filter::<bf16>(&dev, l, c, 910 + i as u64);
             check_filter::<f16>(&dev, l, c, 920 + i as u64);
         }

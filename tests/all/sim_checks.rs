@@ -299,10 +299,10 @@ pub(crate) fn fftconv_fwd_bwd_counters_of<T: hyena_kernels::device::DeviceScalar
 
 /// Structural properties of the multi-pass (four-step) kernels, on the simulator's counters (2
 /// sampled blocks per launch) at the shortest row both passes take that path for, L =
-/// SMEM_MAX_LEN + 1 (n = 2^16: n1 = 16, n2 = 4096), B = 1, C = 1:
+/// SMEM_MAX_LEN + 1 (n = 2^15: n1 = 8, n2 = 4096), B = 1, C = 1:
 /// - no transcendental per butterfly or per point: sin/cos calls per block at most the entries of
 ///   the three-level twiddle table a block builds once (`PowTw` in kernels/fftconv.cu: levels of
-///   a = ⌈E/3⌉ bits for n = 2^E, 2·2^a + 2^(E−2a) entries; n = 2^16: 144), no divisions, no
+///   a = ⌈E/3⌉ bits for n = 2^E, 2·2^a + 2^(E−2a) entries; n = 2^15: 96), no divisions, no
 ///   exp/log/sqrt. Before the table the column pass made one sincospif per butterfly of its
 ///   log2(n1) radix-2 stages plus one per point (~5 per point).
 /// - the row passes (`lrow`: radix-16 Stockham passes in registers, swizzled layout): shared
@@ -342,7 +342,7 @@ fn fftconv_long_kernels_take_twiddles_from_a_table() {
 }
 
 /// The multi-pass backward given the forward's row spectra of a (`gated_fftconv_{fwd,bwd}_spectrum_
-/// keep`, L = SMEM_MAX_LEN + 1: n1 = 16, n2 = 4096; B = 1, C = 1, every block run) against the same
+/// keep`, L = SMEM_MAX_LEN + 1: n1 = 8, n2 = 4096; B = 1, C = 1, every block run) against the same
 /// pair given only `inner` (`_spectrum_inner`), on the simulator's counters: both run the row pass
 /// `hyena_fftconv_long_rows_bwd_kept` (n2/16 threads, two rows of n2 complex: 64 KiB), the same
 /// work in both (the same shared requests and barriers); given the forward's spectra the backward
@@ -397,7 +397,7 @@ fn twiddles_from_table(k: &hyena_kernels::device::sim::LaunchCounters, log2n: u3
 
 /// The multi-pass backward given the forward's value before the post gate (`inner`), against the
 /// same backward without it, on the simulator's counters (every block run; L = SMEM_MAX_LEN + 1,
-/// B = 1, C = 2: one channel pair, n = 2^16). With `inner` no A·H: the row pass is
+/// B = 1, C = 2: one channel pair, n = 2^15). With `inner` no A·H: the row pass is
 /// `hyena_fftconv_long_rows_spectra` (Za's 2 forward row FFTs per mirror pair, stored over pass 1)
 /// then `hyena_fftconv_long_rows_bwd_kept` (Zg's 2 forward and 2 inverse, grad_h's 2): 8 row FFTs
 /// against the full kernel's 10, none of them an inverse of Za. Shared-memory store requests
@@ -412,7 +412,7 @@ fn long_backward_with_the_inner_value_skips_the_second_convolution() {
     use hyena_kernels::device::sim::{LaunchCounters, SimDevice};
     use hyena_kernels::device::{Device, DeviceBuffer};
     use hyena_kernels::ops::fftconv::{
-        bwd_spectrum_len, fftconv_filter_bwd, gated_fftconv_bwd_spectrum_inner, GatedConvGradViews, SMEM_MAX_LEN,
+        fftconv_filter, gated_fftconv_bwd_spectrum_inner, spectrum_len, GatedConvGradViews, SMEM_MAX_LEN,
     };
     use std::sync::Arc;
     let sim = Arc::new(SimDevice::new());
@@ -422,8 +422,8 @@ fn long_backward_with_the_inner_value_skips_the_second_convolution() {
     let x: Vec<f32> = (0..n).map(|i| ((i * 37) % 11) as f32 * 0.1 - 0.5).collect();
     let dx = DeviceBuffer::from_host(&dev, &x).unwrap();
     let dd = DeviceBuffer::from_host(&dev, &[0.5f32, -0.25]).unwrap();
-    let mut hf = DeviceBuffer::<f32>::alloc(&dev, bwd_spectrum_len(c, l).unwrap()).unwrap();
-    fftconv_filter_bwd(&dev, &dx.view(0..l * c).unwrap(), c, l, &mut hf).unwrap();
+    let mut hf = DeviceBuffer::<f32>::alloc(&dev, spectrum_len(c, l).unwrap()).unwrap();
+    fftconv_filter(&dev, &dx.view(0..l * c).unwrap(), c, l, &mut hf).unwrap();
     let run = |inner: bool| -> Vec<LaunchCounters> {
         let mut outs: Vec<DeviceBuffer<f32>> = (0..4).map(|_| DeviceBuffer::<f32>::alloc(&dev, n).unwrap()).collect();
         let mut gd = DeviceBuffer::<f32>::alloc(&dev, c).unwrap();

@@ -8,7 +8,7 @@ use super::{assert_close, poisoned, random, read_checked, widen, Storage};
 use hyena_kernels::cpu::fftconv::{gated_fftconv_bwd as cpu_bwd, gated_fftconv_fwd as cpu_fwd, FftConvPlan, GatedConvGrads, Rows};
 use hyena_kernels::device::{Device, DeviceBuffer};
 use hyena_kernels::ops::fftconv::{
-    a_spectrum_len, bwd_spectrum_len, fft_size, fftconv_filter, fftconv_filter_bwd, gated_fftconv_bwd, gated_fftconv_bwd_spectrum_inner,
+    a_spectrum_len, fft_size, fftconv_filter, gated_fftconv_bwd, gated_fftconv_bwd_spectrum_inner,
     gated_fftconv_bwd_spectrum_keep, gated_fftconv_fwd, gated_fftconv_fwd_spectrum_inner, gated_fftconv_fwd_spectrum_keep, spectrum_len,
     GatedConvGradViews,
 };
@@ -162,8 +162,8 @@ pub fn check_bwd_reads_inner<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: us
     let inner = random::<T>(&mut rng, n);
     let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
     let (dv, dpre, dpost, dgy, dh, dd, dz) = (up(&k.v), up(&k.pre), up(&k.post), up(gy), up(&k.h), up(&k.d), up(&inner));
-    let mut hf = DeviceBuffer::<f32>::alloc(dev, bwd_spectrum_len(c, l).unwrap()).unwrap();
-    fftconv_filter_bwd(dev, &dh, c, l, &mut hf).unwrap();
+    let mut hf = DeviceBuffer::<f32>::alloc(dev, spectrum_len(c, l).unwrap()).unwrap();
+    fftconv_filter(dev, &dh, c, l, &mut hf).unwrap();
     let mut g = poisoned_grads::<T>(dev, n, c, l);
     let grads = grad_views(&mut g, n, c, l, true);
     gated_fftconv_bwd_spectrum_inner(

@@ -43,7 +43,7 @@
 //!
 //! Storage `S` is f32, bf16 or f16 (arithmetic f32 in the kernels; GEMMs f32-accumulate); the
 //! host side `T` is f32 or f64 (values are rounded to `S` on upload). Lengths: the fused conv
-//! takes its shared-memory path up to `L = 16384` (forward) / `8192` (backward) and its
+//! takes its shared-memory path up to `L = 8192` (forward and backward) and its
 //! multi-pass (four-step) path above, up to
 //! [`hyena_kernels::ops::fftconv::LONG_MAX_LEN`] (2²², FlashFFTConv's longest); longer rows are a typed
 //! [`hyena_kernels::HyenaError::Length`] before any work is queued.
@@ -164,7 +164,13 @@ pub struct DeviceOperatorCache<T: Scalar, S: DeviceScalar> {
     u: DeviceBuffer<S>,
     zin: DeviceBuffer<S>,
     uc: DeviceBuffer<S>,
-    conv_filter: ConvFilter<S>,
+    /// The forward's filter spectra (`N−1` of `conv::spectrum_len(D, L)` f32, one per order step),
+    /// which the backward's long convolutions read: it runs no filter FFT. Per-pass state like the
+    /// other saved activations, freed with the cache. Its size does not depend on B: fp32 complex
+    /// `[(N−1)·D, n/2+1]` on the shared-memory path (order 2, D = 768, L = 8K: 768·8193·8 B = 50.3
+    /// MB, where `h` in bf16 is 12.6 MB), `[(N−1)·⌈D/2⌉, n]` on the multi-pass path (channel pairs;
+    /// L = 64K: 384·131072·8 B = 403 MB).
+    hf: DeviceBuffer<f32>,
     steps: Vec<DeviceBuffer<S>>,
     /// The last step's value before its post gate `x₀` (`conv::gated_fftconv_fwd_spectrum_keep`),
     /// where [`keeps_inner`] says so: the backward's `grad x₀ = grad_y ⊙ inner` without convolving
@@ -186,20 +192,6 @@ pub struct DeviceOperatorCache<T: Scalar, S: DeviceScalar> {
     filter_pre: Option<DeviceBuffer<f64>>,
     /// Shapes of the operator that made the cache (checked by the backward pass).
     shapes: crate::operator::OperatorShapes,
-}
-
-/// What the backward's long convolutions need of the filter `h [(N−1)·D, L]`, kept by the forward.
-enum ConvFilter<S: DeviceScalar> {
-    /// The forward's spectra (`N−1` of `conv::spectrum_len(D, L)` f32, one per order step),
-    /// where their layout is the backward's (`conv::fwd_spectrum_serves_bwd`): the backward runs
-    /// no filter FFT. Per-pass state like the other saved activations, freed with the cache. Its
-    /// size does not depend on B: fp32 complex `[(N−1)·D, n/2+1]` on the shared-memory path
-    /// (order 2, D = 768, L = 8K: 768·8193·8 B = 50.3 MB, where `h` in bf16 is 12.6 MB),
-    /// `[(N−1)·⌈D/2⌉, n]` on the multi-pass path (channel pairs; L = 64K: 384·131072·8 B = 403 MB).
-    Spectrum(DeviceBuffer<f32>),
-    /// The taps `h` (8K < L ≤ 16K, where the forward's spectrum has the shared-memory layout and
-    /// the backward takes the multi-pass path): the backward computes its own spectrum.
-    Taps(DeviceBuffer<S>),
 }
 
 impl<T: Scalar, S: DeviceScalar> DeviceOperatorCache<T, S> {
@@ -227,7 +219,7 @@ fn accumulate<T: Scalar, S: DeviceScalar>(dst: &mut [T], src: &DeviceBuffer<S>) 
 
 /// Whether the forward keeps the last step's value before the post gate for the backward (one more
 /// `[B, D, L]` activation in the cache): where `conv::inner_pays` says the backward's convolution
-/// then runs fewer transforms. Multi-pass (`L >` [`conv::BWD_SMEM_MAX_LEN`]): two of the four
+/// then runs fewer transforms. Multi-pass (`L >` [`conv::SMEM_MAX_LEN`]): two of the four
 /// inverse row FFTs per batch row and a column transform (model, 64K B = 1: backward −163 µs,
 /// forward +23 µs for the extra write). The two-block shapes of 2-byte storage (4K < L ≤ 8K among
 /// them): A's kernel one FFT instead of two (docs/GPU_MODEL.md, "The inner value at 8K"). Not
@@ -414,8 +406,6 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             )?;
             steps.push(step);
         }
-        // The backward reads the same spectrum when its layout serves (every L but 8K < L ≤ 16K).
-        let conv_filter = if conv::fwd_spectrum_serves_bwd(l) { ConvFilter::Spectrum(hf) } else { ConvFilter::Taps(h) };
         // y [B·L, D] = 1 ⊗ b_out (broadcast store), then y_b [L, D] += Last_bᵀ · W_outᵀ.
         let mut y = DeviceBuffer::<S>::alloc(dev, b * l * d)?;
         bias_fill(dev, w.out_b.as_view(), Broadcast::ByColumn, b * l, d, y.as_view_mut())?;
@@ -423,7 +413,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         gemm_rm::<S>(dev, l, d, d, mat(last, l, true, d * l), mat(w.out_w.as_view(), d, true, 0), 1.0, out(y.as_view_mut(), d, l * d), b)?;
         // No synchronisation: the free of a buffer not kept is ordered after the launches that
         // read it (stream-ordered free on a GPU, see `hyena_kernels::device`).
-        Ok((y, DeviceOperatorCache { b, l, w, u, zin, uc, conv_filter, steps, inner, a_spec, ones, host_filter, filter_pre, shapes: self.op.shapes() }))
+        Ok((y, DeviceOperatorCache { b, l, w, u, zin, uc, hf, steps, inner, a_spec, ones, host_filter, filter_pre, shapes: self.op.shapes() }))
     }
 
     /// Backward pass on device memory: `grad_y` `[B, L, D]` → `grad_u` `[B, L, D]`; the
@@ -494,18 +484,9 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         // chunk's exclusive view is taken from `g_chunks` by the step that writes it.
         let mut g_uc = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
         let x = |i: usize| cache.uc.view(i * chunk..(i + 1) * chunk);
-        // The filter spectrum: the forward's, or computed here from the taps (8K < L ≤ 16K).
-        let own_hf;
-        let hf = match &cache.conv_filter {
-            ConvFilter::Spectrum(hf) => hf.as_view(),
-            ConvFilter::Taps(h) => {
-                own_hf = step_spectra(dev, h, n - 1, d * l, conv::bwd_spectrum_len(d, l)?, |h, hf| {
-                    conv::fftconv_filter_bwd(dev, h, d, l, hf)
-                })?;
-                own_hf.as_view()
-            }
-        };
-        let per = conv::bwd_spectrum_len(d, l)?;
+        // The forward's filter spectra.
+        let hf = cache.hf.as_view();
+        let per = conv::spectrum_len(d, l)?;
         let mut g_chunks: Vec<Option<DeviceViewMut<'_, S>>> = g_uc.chunks_mut(chunk)?.into_iter().map(Some).collect();
         let mut take = |i: usize| {
             g_chunks

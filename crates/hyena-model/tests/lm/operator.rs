@@ -173,9 +173,9 @@ fn device_operator_matches_cpu_in_every_storage() {
         println!("{tag}: worst rel L2 {worst:.3e}");
     }
     for dev in common::devices() {
-        // The conv's multi-pass path too: backward above 8192, forward and backward above 16384.
+        // The conv's multi-pass path too (forward and backward above 8192; the forward's row
+        // spectra of a kept for the backward).
         check::<f32>(&dev, 2, 9000, false, 1e-5);
-        check::<f32>(&dev, 2, 16400, false, 1e-5);
         // 16-bit storage past the f32 leaf length (512 positions): the position sums per item.
         check::<half::f16>(&dev, 2, 1500, false, 5.0 * 2f64.powi(-11));
         check::<half::bf16>(&dev, 2, 1500, false, 5.0 * 2f64.powi(-8));
