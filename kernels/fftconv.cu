@@ -31,11 +31,9 @@
 //
 // Shared memory (dynamic, one block): the spectrum as two float planes (4n bytes) + L floats (a,
 //   kept for the D·a term so v and pre are read once, as even/odd planes) = 4n + 4L bytes;
-//   + 7 KiB static (twiddle table). At n = 32768 (8192 < L ≤ 16384) the middle passes hold two
-//   butterflies per thread and park one in 64 KiB of scratch (one in registers: no spills), which
-//   takes a's place (v and pre are read again at the end, L2 hits): 4n + 64 KiB = 192 KiB (227 KiB
-//   is the sm_90 opt-in limit). The filter kernel needs 4n bytes (no scratch: m/16 threads, up to
-//   1024, one butterfly each; see filter).
+//   + 7 KiB static (twiddle table): at most 96 KiB (L = 8192, n = 16384, the path's longest row:
+//   ops::fftconv::SMEM_MAX_LEN; longer rows, forward and backward, take the multi-pass path). The
+//   filter kernel needs 4n bytes (m/16 threads, one butterfly each; see filter).
 //
 // Cost per (b, c) row, fp32 storage: global reads v, pre, post (12 L bytes) + hf (8(n/2+1) ≈ 8L
 //   bytes, shared by the B rows of a channel: L2 hits), writes y (4 L bytes). FLOPs: two m-point
@@ -63,7 +61,7 @@
 // At m = 2^13 (4K < L ≤ 8K) and 2^12 (2K < L ≤ 4K), 2-byte storage, the path's kernels are also
 // built with their length at compile time (the *_m13 and *_m12 kernels, HYENA_FFTCONV_MC_TWO/_4K).
 //
-// ---- Multi-pass (four-step) path: L > 16384 forward, L > 8192 backward, L ≤ 2^20 ----------------
+// ---- Multi-pass (four-step) path: L > 8192, forward and backward, L ≤ 2^22 -----------------------
 // A full complex FFT of n = n1·n2 points in global memory (n2 = 4096: radix-16 row passes only;
 // n1 = n/4096: 8 at L = 8193, 32 at L = 2^16, 512 at L = 2^20). Two channels of a batch row share
 // one complex signal z = a_ch + i·a_ch+1 (adjacent rows of [B, C, L]), so the cost per row is that
@@ -182,7 +180,7 @@ __device__ inline void fold(float2 yk, float2 ymk, float2 w, unsigned k, float2*
 
 // ---- Shared-memory path: Stockham FFT with register-resident passes -----------------------------
 //
-// Cost model (per m-point complex FFT, m = n/2 = 2^M ≤ 16384, T = blockDim.x threads):
+// Cost model (per m-point complex FFT, m = n/2 = 2^M ≤ 8192, T = blockDim.x threads):
 //   * Stockham autosort (Govindaraju et al. 2008): a pass of radix R = 2^r at stride Ns reads the
 //     points j + q·m/R (q < R) of butterfly j, twiddles them by W_{R·Ns}^{(j mod Ns)·q}, takes an
 //     R-point DFT in registers and writes them to (j − j mod Ns)·R + j mod Ns + q·Ns. Natural order
@@ -428,64 +426,23 @@ template <bool INV> __device__ inline void mid_pass(float* buf, const Plan& pl, 
     }
     __syncthreads();
 }
-// The same pass with two butterflies per thread, m/16 = 2·blockDim.x (m = 16384 at 512 threads):
-// butterfly j + T (T = blockDim.x) is parked in `scratch` (16 points per thread as two float planes
-// of 16·T, point q of thread t at q·T + t: conflict-free) until after the barrier, so only one
-// butterfly is live in registers across it (with both, the pass spilled at 128 registers). Ns ≤ T
-// (s ≤ M − 5 in every middle pass), so j and j + T share k = j mod Ns and their twiddles.
-template <bool INV> __device__ inline void mid_pass_parked(float* buf, float* scratch, const Plan& pl, unsigned s, Layout in, Layout out, const Tw& tw) {
-    const unsigned m = pl.m, cnt = m >> 4, T = blockDim.x, ps = 16 * T;
-    const unsigned k = threadIdx.x & ((1u << s) - 1u);
-    TwPowers tp;
-    if (s != 0) tp = tw_powers<INV>(tw.get(s + 4, k), tw.get(s + 2, k));
-    float2 v[16];
-#pragma unroll
-    for (int c = 1; c >= 0; --c) {
-        const unsigned j = threadIdx.x + c * T;
-#pragma unroll
-        for (int q = 0; q < 16; ++q) v[q] = ld(buf, m, in(j) ^ in(q * cnt));
-        if (s != 0) twiddle_apply<16>(v, tp);
-        dft<16, INV>(v);
-        if (c == 1) {
-#pragma unroll
-            for (int q = 0; q < 16; ++q) st(scratch, ps, q * T + threadIdx.x, v[q]);
-            fence_loads();
-        }
-    }
-    __syncthreads();
-    const unsigned b = ((threadIdx.x - k) << 4) + k;
-#pragma unroll
-    for (int q = 0; q < 16; ++q) st(buf, m, out(b) ^ out(q << s), v[q]);
-#pragma unroll
-    for (int q = 0; q < 16; ++q) {
-        st(buf, m, out(b) ^ out(T << 4) ^ out(q << s), ld(scratch, ps, q * T + threadIdx.x));
-        fence_loads();
-    }
-    __syncthreads();
-}
-// Scratch floats the middle passes of an m-point FFT need at blockDim.x = T: 32·T when m/16 > T
-// (two butterflies per thread), else none. The host sizes dynamic shared memory by the same rule.
-__device__ inline unsigned mid_scratch_floats(const Plan& pl) { return (pl.m >> 4) > blockDim.x ? 32u * blockDim.x : 0u; }
-
-// The middle passes on nb buffers one after the other (plane pairs at base + 2m·b). `scratch`
-// (mid_scratch_floats) is used only when m/16 > blockDim.x; callers whose shape excludes that
-// pass nullptr, which leaves the parked pass out of their code.
-template <bool INV> __device__ inline void mid_passes(float* base, unsigned nb, float* scratch, const Plan& pl, unsigned s, Layout in, Layout out, const Tw& tw) {
-    for (unsigned b = 0; b < nb; ++b) {
-        if (scratch == nullptr || (pl.m >> 4) <= blockDim.x) mid_pass<INV>(base + 2 * pl.m * b, pl, s, in, out, tw);
-        else mid_pass_parked<INV>(base + 2 * pl.m * b, scratch, pl, s, in, out, tw);
-    }
+// The middle passes on nb buffers one after the other (plane pairs at base + 2m·b), one radix-16
+// butterfly per thread (m/16 ≤ blockDim.x: check_shape). Until 2026-12-05 the forward also took
+// m = 16384 (L ≤ 16K) with two butterflies per thread, one parked in 64 KiB of shared scratch;
+// that length is the multi-pass path's now (ops::fftconv::SMEM_MAX_LEN).
+template <bool INV> __device__ inline void mid_passes(float* base, unsigned nb, const Plan& pl, unsigned s, Layout in, Layout out, const Tw& tw) {
+    for (unsigned b = 0; b < nb; ++b) mid_pass<INV>(base + 2 * pl.m * b, pl, s, in, out, tw);
 }
 
 // The middle passes of the forward FFT (after P0, radix 2^r0) or of the inverse (after the fused
 // pass, radix 2^rL); returns the layout the next pass reads.
-template <bool INV> __device__ inline Layout mids(float* base, unsigned nb, float* scratch, const Plan& pl, const Tw& tw) {
+template <bool INV> __device__ inline Layout mids(float* base, unsigned nb, const Plan& pl, const Tw& tw) {
     const unsigned r = INV ? pl.rL : pl.r0;
     Layout l = written_by(r, 0);
     for (unsigned i = 0; i < pl.mids; ++i) {
         const unsigned s = r + 4 * i;
         const Layout o = written_by(4, s);
-        mid_passes<INV>(base, nb, scratch, pl, s, l, o, tw);
+        mid_passes<INV>(base, nb, pl, s, l, o, tw);
         l = o;
     }
     return l;
@@ -513,8 +470,7 @@ __device__ inline unsigned pair_slots(const Plan& pl) {
     return J >= 2 ? J / 2 : 1u;
 }
 
-// fused_pass, read half (the backward's and the plain forward's; the forward's `inner` kernel
-// uses fused_pass_in_registers): butterflies b1, b2 from the buffer (layout `in`), twiddled
+// fused_pass, read half (the backward's and the one-block forward's): butterflies b1, b2 from the buffer (layout `in`), twiddled
 // (Ns = J) and transformed in registers one at a time, then parked in their own points (no other
 // thread reads them in this pass): point b + q·J holds bin Z[b + q·J]. One butterfly is live at a
 // time: with both in registers plus the split/product temporaries the pass spilled at 128 registers.
@@ -621,20 +577,19 @@ template <int RL> __device__ inline void fused_store(float* buf, const Plan& pl,
 }  // namespace smfft
 
 // Guard of the two-block kernels' plans (ops::fftconv::fwd_two_blocks / bwd_two_blocks): one
-// fused pass of radix 16, no parked middle pass, a first pass of radix 2 or 4 (the others spilled
-// at 64 registers).
+// fused pass of radix 16, a first pass of radix 2 or 4 (the others spilled at 64 registers).
 __device__ inline void trap_unless_two_block(const smfft::Plan& pl) {
-    if (pl.rL != 4 || smfft::mid_scratch_floats(pl) != 0 || (pl.r0 != 1 && pl.r0 != 2)) __trap();
+    if (pl.rL != 4 || (pl.r0 != 1 && pl.r0 != 2)) __trap();
 }
 
 // Guard of the shared-memory path's launch shape (ops::fftconv sets blockDim = clamp(m/16, 32, 512)
 // for the filter and the forward, fwd_block_for, and the backward, bwd_block_for):
-// a middle pass needs m/16 ≤ 2·blockDim (1· for the backward, whose buffers pass one after the
-// other: every butterfly is read before any is written) and the
-// fused pass m/32 ≤ blockDim; the twiddle table covers m ≤ 16384.
-__device__ inline void check_shape(unsigned M, unsigned nb) {
+// m ≤ 8192 (L ≤ ops::fftconv::SMEM_MAX_LEN), a middle pass needs m/16 ≤ blockDim (one butterfly
+// per thread; the backward's nb buffers pass one after the other) and the fused pass m/32 ≤
+// blockDim; the twiddle table covers m ≤ 16384.
+__device__ inline void check_shape(unsigned M, unsigned) {
     const unsigned m = 1u << M;
-    if (M < 1 || M > 14 || (m >> 4) > (nb == 1 ? 2u : 1u) * blockDim.x || (m >> 5) > blockDim.x) __trap();
+    if (M < 1 || M > 13 || (m >> 4) > blockDim.x) __trap();
 }
 
 // x[t], x[t+1] gated by g (absent: 1).
@@ -719,7 +674,7 @@ __device__ inline void p0_load(const T* x, const T* g, unsigned j, unsigned T_, 
 // fully in range, one loop-invariant bound (low_in_range_count) computed before the loop instead
 // of low_in_range per butterfly (fwd10; the merged backward keeps the per-butterfly test: with
 // the hoisted bound its bf16/f16 instances spilled 16 B on sm_90). GROUP (the filter's instances:
-// 4) with HOIST and H < GROUP (R0 ≤ 4: L = 8K and 16K): the fast path also takes G = GROUP/H
+// 4) with HOIST and H < GROUP (R0 ≤ 4: L = 8K among them): the fast path also takes G = GROUP/H
 // butterflies per thread at once (j, j + T, …, T = blockDim.x), their G·H loads per input back to
 // back: the DRAM latency term counts the loads a warp has in flight, and a radix-2 butterfly has
 // a single 4-byte pair per input to load. In the forward (two inputs and `keep`) groups of 2 or 4
@@ -824,12 +779,11 @@ __device__ inline void fwd_last(const float* z, const smfft::Plan& pl, smfft::La
 }
 
 // Filter spectrum, one channel per block of m/16 threads (ops::fftconv::filter_block_for: 32 …
-// 1024): one radix-16 butterfly per thread in every middle pass, so no pass parks a butterfly in
-// scratch, and one butterfly is live at a time in the fused pass (fused_read_park). That fits
-// 64 registers, which __launch_bounds__(1024) asks for: two blocks (32 warps) per SM at
-// m ≤ 8192 (shared 2 × (4n + 7 KiB) ≤ 142 KiB) where 128 registers allowed one (16 warps), one
-// block of 1024 threads at m = 16384 (its 128 KiB spectrum). The kernel is latency-bound at these
-// occupancies (docs/GPU_MODEL.md).
+// 512): one radix-16 butterfly per thread in every middle pass, and one butterfly is live at a
+// time in the fused pass (fused_read_park). That fits 64 registers, which __launch_bounds__(1024)
+// asks for (a bound, kept from when m = 16384 took 1024 threads: the budget it sets is the point):
+// two blocks (32 warps) per SM (shared 2 × (4n + 7 KiB) ≤ 142 KiB) where 128 registers allowed
+// one (16 warps). The kernel is latency-bound at these occupancies (docs/GPU_MODEL.md).
 #define HYENA_FFTCONV_FILTER_BLOCK 1024
 template <typename T, unsigned MC = 0> __device__ __forceinline__ void filter(const HyenaFftFilterParams p) {
     using namespace smfft;
@@ -852,7 +806,7 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void filter(co
     auto keep = [](unsigned, float2, bool) {};
     with_r0(pl.r0, [&](auto r) { fwd_p0<decltype(r)::value, T, true, 4>(z, pl, hr, (const T*)nullptr, L, vec, keep); });
     __syncthreads();
-    const Layout in = mids<false>(z, 1, nullptr, pl, tw);  // no parked pass (m/16 ≤ blockDim)
+    const Layout in = mids<false>(z, 1, pl, tw);  // one butterfly per thread (m/16 ≤ blockDim)
     const float scale = 1.0f / (float)(2u * m);  // a power of two: exact
     const unsigned u = threadIdx.x;
     if (u >= pair_slots(pl)) return;
@@ -956,125 +910,7 @@ __device__ __forceinline__ void fused_pass_two_blocks(float* z, const smfft::Pla
         }
     }
     __syncthreads();
-    mid_passes<true>(z, 1, nullptr, pl, 0, in, written_by(4, 0), tw);
-}
-
-// f(std::false_type()) then f(std::true_type()), a fence between: two instances, so two
-// instruction sites for the same accesses (a loop would be one site the simulator counts as one
-// warp request whichever lanes take it; nvcc unrolls either form).
-template <class F> __device__ __forceinline__ void twice(F&& f) {
-    f(std::false_type());
-    smfft::fence_loads();
-    f(std::true_type());
-    smfft::fence_loads();
-}
-
-// The fused pass of the forward's `inner` kernel (one buffer; the operator launches that kernel at
-// L > 8K only, m = 16384, where the model puts this pass below fused_pass<16, 1> and above it at
-// 8K: docs/GPU_MODEL.md), every butterfly in registers from the last forward pass
-// to the first inverse pass, one butterfly per thread (fused_pass: one pair slot per thread, half
-// the threads idle at m ≤ 8192, both butterflies parked in shared memory, every bin pair reloaded
-// and stored back, both reloaded for the inverse: per point 3 more shared loads and 2 more stores
-// of 2 floats than this). Warp w holds slots u = 16w + (lane mod 16): lanes 0–15 butterfly u,
-// lanes 16–31 its partner J − u (u = 0: J/2). Bin pair q of a slot is (point q of u, point
-// RL − 1 − q of J − u); each lane takes the pairs whose first bin is one of its own points 0 … 7
-// — for lanes 16–31 that is the pair read from the other end, k' = m − k, which the split and the
-// fold compute by the same formulas (X[m − k] = conj(E[k] − W^k O[k]) is the split at m − k, and
-// W^(m−k) = −conj(W^k)) — so all 32 lanes run one instruction stream: k = b + i·J, w = W_n^b ·
-// W_32^i. Lane l needs its partner's points 8 … 15 (shuffle from lane l ^ 16) and returns them
-// updated (a second shuffle). Slot 0 pairs within its butterflies (bins 0 and m/2 by themselves):
-// lanes 0 and 16 of warp 0 only. m ≥ 16 (RL = 16). J/2 slots, blockDim.x/2 per round: at m = 16384
-// (J = 2·blockDim.x) two rounds, the first parked in `scratch` (mid_scratch_floats: 16 points per
-// thread) until the barrier, as mid_pass_parked.
-// Banks: butterflies b and J − b fall in one bank (b ≡ −b mod 32, J ≥ 32) for slot u = 16w, lanes 0
-// and 16 (no choice of 16 slot pairs per warp avoids it: residues r and −r, 0 and 16 their own),
-// and their fused_store points too; lane 16 loads and stores in requests of its own (32 + 32 more
-// per warp, 1 wavefront each; in one request every one took 2).
-template <int RL, class Pair_> __device__ __forceinline__ void fused_pass_in_registers(float* z, float* scratch, const smfft::Plan& pl, smfft::Layout in, const smfft::Tw& tw, Pair_& pair) {
-    using namespace smfft;
-    static_assert(RL == 16, "one butterfly per thread, partner lanes 16 apart");
-    constexpr int H = RL / 2;
-    const unsigned m = pl.m, J = m / RL, s = pl.M - ilog2(RL), e = pl.M + 1, T = blockDim.x;
-    const unsigned slots = J >= 2 ? J / 2 : 1u;
-    const unsigned rounds = J > T ? 2u : 1u;  // J ≤ 2T (check_shape)
-    const bool hi = (threadIdx.x & 16) != 0;
-    const bool alone = (threadIdx.x & 31) == 16;  // slot 16w's second butterfly: lane 0's banks
-    const unsigned u0 = 16 * (threadIdx.x >> 5) + (threadIdx.x & 15);
-    // Round c: slot u, its butterfly b (0 where the lane has none: loaded, not stored), act.
-    auto slot = [&](unsigned c, unsigned& u, unsigned& b) {
-        u = u0 + c * (T / 2);
-        const bool act = u < slots && (!hi || J >= 2);
-        b = !act ? 0u : !hi ? u : u != 0 ? J - u : J / 2;
-        return act;
-    };
-    auto op = [&](float2& zk, float2& zmk, unsigned k, float2 w) {
-        pair(Buf<0>(), zk, zmk, k, w, 0u, 0u);
-        fence_loads();  // one pair's hf loads at a time
-    };
-    const unsigned ps = 16 * T;  // scratch: point q of the thread's round-0 butterfly at q·T + thread
-    float2 v[RL];
-    unsigned u, b;
-    bool act = false;
-    for (unsigned c = 0; c < rounds; ++c) {
-        act = slot(c, u, b);
-        if (c * (T / 2) + 16 * (threadIdx.x >> 5) >= slots) continue;  // warp-uniform: all lanes reach the shuffles
-        twice([&](auto second) {  // lane 16 after the others (banks, above)
-            if (decltype(second)::value == alone) {
-#pragma unroll
-                for (int q = 0; q < RL; ++q) v[q] = ld(z, m, in(b) ^ in(q * J));
-            }
-        });
-        pass_twiddle<RL, false>(v, tw, s, b);
-        dft<RL, false>(v);
-        float2 x[H];
-#pragma unroll
-        for (int i = 0; i < H; ++i) x[i] = make_float2(__shfl_xor_sync(0xffffffffu, v[H + i].x, 16), __shfl_xor_sync(0xffffffffu, v[H + i].y, 16));
-        const float2 wb = tw.get(e, b);
-        if (u != 0) {
-#pragma unroll
-            for (int i = 0; i < H; ++i) op(v[i], x[H - 1 - i], b + i * J, cmul(wb, w32(i)));
-        }
-#pragma unroll
-        for (int i = 0; i < H; ++i) x[i] = make_float2(__shfl_xor_sync(0xffffffffu, x[i].x, 16), __shfl_xor_sync(0xffffffffu, x[i].y, 16));
-        if (u != 0) {
-#pragma unroll
-            for (int i = 0; i < H; ++i) v[H + i] = x[i];
-        } else if (!hi) {  // butterfly 0: pairs (q, RL − q), bins 0 (with m) and m/2 alone
-            op(v[0], v[0], 0u, make_float2(1.f, 0.f));
-#pragma unroll
-            for (int q = 1; q < H; ++q) op(v[q], v[RL - q], q * J, w32(q));
-            op(v[H], v[H], H * J, w32(8));
-        } else {  // butterfly J/2: pairs (q, RL − 1 − q)
-#pragma unroll
-            for (int q = 0; q < H; ++q) op(v[q], v[RL - 1 - q], b + q * J, cmul(wb, w32(q)));
-        }
-        dft<RL, true>(v);
-        if (c + 1 < rounds) {  // m = 16384: park round 0 (scratch: mid_scratch_floats)
-#pragma unroll
-            for (int q = 0; q < RL; ++q) st(scratch, ps, q * T + threadIdx.x, v[q]);
-            fence_loads();
-        }
-    }
-    __syncthreads();
-    const Layout out = written_by(ilog2(RL), 0);
-    twice([&](auto second) {
-        if (act && decltype(second)::value == alone) {
-#pragma unroll
-            for (int q = 0; q < RL; ++q) st(z, m, out(b * RL) ^ out(q), v[q]);
-        }
-    });
-    if (rounds > 1 && slot(0, u, b)) {  // round 0 from scratch (lane 16 after the others, as above)
-        twice([&](auto second) {
-            if (decltype(second)::value == alone) {
-#pragma unroll
-                for (int q = 0; q < RL; ++q) {
-                    st(z, m, out(b * RL) ^ out(q), ld(scratch, ps, q * T + threadIdx.x));
-                    fence_loads();
-                }
-            }
-        });
-    }
-    __syncthreads();
+    mid_passes<true>(z, 1, pl, 0, in, written_by(4, 0), tw);
 }
 
 // Row (b, c) of a [B, C, L] tensor for block blockIdx.x = c·B + b (blocks ordered channel-major).
@@ -1135,7 +971,7 @@ template <typename T> struct FwdRows {
 // INNER (hyena_fftconv_fwd_inner_*, and with TWO hyena_fftconv_fwd_2b_inner_*): also writes
 // conv + D·a to p.inner (the kernel without it is the same code with that store compiled out).
 // TWO (hyena_fftconv_fwd_2b_*, two 512-thread blocks per SM on sm_90: 64 registers; only shapes
-// with R0 ∈ {2, 4} and no parked middle pass, ops::fftconv::fwd_two_blocks: 4K < L ≤ 8K among
+// with R0 ∈ {2, 4}, ops::fftconv::fwd_two_blocks: 4K < L ≤ 8K among
 // them): one butterfly live in registers everywhere. The fused pass parks the slot's butterflies
 // (fused_read_park), runs its bin pairs as loops (for_each_pair, ROLLED) and stores them back,
 // and the inverse first pass runs as a middle pass at Ns = 1 after one more barrier (12 per block
@@ -1158,14 +994,10 @@ __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec
     if (pl.rL != 4) __trap();  // m ≥ 16: the one fused pass below
     const unsigned m = pl.m;
     const uint64_t L = p.l;
-    // a = pre ⊙ v kept for the D·a term, as two planes (even and odd t): 4-byte accesses. Where the
-    // middle passes need scratch (m = 16384) it takes that space instead, and the last pass reads
-    // v and pre again (L2 hits: the row was read at the start of the block).
+    // a = pre ⊙ v kept for the D·a term, as two planes (even and odd t): 4-byte accesses.
     float* ae = z + 2 * m;
     float* ao = ae + (L + 1) / 2;
-    float* scratch = TWO ? nullptr : z + 2 * m;
     if constexpr (TWO) trap_unless_two_block(pl);
-    const bool keep_a = mid_scratch_floats(pl) == 0;
     const RowOf row = row_of(p.b, p.c, L);
     const T* __restrict__ v = row.at<const T>(p.v);
     const T* __restrict__ pre = row.at<const T>(p.pre);
@@ -1207,7 +1039,6 @@ __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec
     // Point j of the m-point signal is z[j] = a[2j] + i·a[2j+1] (zero padded); P0 loads it
     // (fwd_p0), this keeps a for the D·a term.
     auto keep = [&](unsigned pt, float2 a, bool full) {
-        if (!keep_a) return;
         const uint64_t t = 2 * (uint64_t)pt;
         if (full) {
             ae[pt] = a.x;
@@ -1247,7 +1078,7 @@ __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec
 #pragma unroll
             for (int q = 0; q < H; ++q) {
                 const unsigned pt = j + q * cnt;
-                a[q] = keep_a ? make_float2(ae[pt], ao[pt]) : gated2<T>(v, pre, 2 * (uint64_t)pt, L, vec);
+                a[q] = make_float2(ae[pt], ao[pt]);
             }
 #pragma unroll
             for (int q = 0; q < H; ++q) {
@@ -1273,7 +1104,7 @@ __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec
             const unsigned pt = j + q * cnt;
             const uint64_t t = 2 * (uint64_t)pt;
             if (t < L) {
-                const float2 a = keep_a ? make_float2(ae[pt], t + 1 < L ? ao[pt] : 0.f) : gated2<T>(v, pre, t, L, vec);
+                const float2 a = make_float2(ae[pt], t + 1 < L ? ao[pt] : 0.f);
                 float y0 = s[q].x + dd * a.x;
                 float y1 = t + 1 < L ? s[q].y + dd * a.y : 0.f;
                 if constexpr (INNER) store2<T>(zr, t, L, vec, y0, y1);
@@ -1294,24 +1125,22 @@ __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec
     };
     radix0([&](auto r) { fwd_p0<decltype(r)::value, T, true>(z, pl, v, pre, L, vec, keep); });
     __syncthreads();
-    const Layout in = mids<false>(z, 1, scratch, pl, tw);
+    const Layout in = mids<false>(z, 1, pl, tw);
     // m ≥ 16 (ops::fftconv::fft_size: n ≥ 32), so rL = 4: one instance of the fused pass. With the
     // four radices in a `switch` (as the backward has), nvcc 13.0 filed most of the radix-16
     // arm's SASS under the radix-4 arm's line, and the estimate counted it as never run
-    // (docs/GPU_MODEL.md, est16). The `inner` kernel (the operator launches it only at L > 8K,
-    // m = 16384) takes the pass with every butterfly in registers, which the model puts 8.6 %
-    // below the parked pass there (118.13 against 129.25 M warp-instructions at 16K) and 8.8 %
-    // above it at 8K (docs/GPU_MODEL.md, "The in-register fused passes re-judged"): a compile-time
-    // choice, so the plain kernel's code is unchanged.
-    if constexpr (INNER && !TWO) fused_pass_in_registers<16>(z, scratch, pl, in, tw, pair);
-    else if constexpr (SPEC && !INNER) {
+    // (docs/GPU_MODEL.md, est16). The `inner` kernel took a pass with every butterfly in registers
+    // until 2026-12-05 (fused_pass_in_registers: the model put it 8.6 % below this one at m =
+    // 16384, which this path no longer takes, and 8.8 % above it at 8K; docs/GPU_MODEL.md, "The
+    // in-register fused passes re-judged"): it takes this one now.
+    if constexpr (SPEC && !INNER) {
         // bwd_a_two: the row's real spectrum to spec in a first walk (store_spectrum: k = m/2 one
         // bin, xk last, the value bwd_rows parks there; a 32-bit bin index).
         auto spec_pair = [&](auto, float2& zk, float2& zmk, unsigned k, float2 w, unsigned, unsigned) { store_spectrum(spec, m, zk, zmk, w, k); };
         fused_pass_two_blocks(z, pl, in, tw, pair, spec_pair);
     } else if constexpr (TWO) fused_pass_two_blocks(z, pl, in, tw, pair);  // SPEC && INNER: `pair` stores
     else fused_pass<16, 1>(z, pl, in, tw, pair);
-    const Layout last = mids<true>(z, 1, scratch, pl, tw);
+    const Layout last = mids<true>(z, 1, pl, tw);
     radix0([&](auto r) { fwd_last<decltype(r)::value>(z, pl, last, tw, L, rows().vec, out); });
 }
 
@@ -1567,7 +1396,7 @@ template <typename T, bool A, unsigned MC = 0> __device__ __forceinline__ void b
         fwd_p0<decltype(r)::value, T>(zg, pl, gy, post, L, p0_vec, keep);
     });
     __syncthreads();
-    const Layout in = mids<false>(za, 2, nullptr, pl, tw);
+    const Layout in = mids<false>(za, 2, pl, tw);
     switch (pl.rL) {
     case 1: fused_pass<2, 2>(za, pl, in, tw, pair); break;
     case 2: fused_pass<4, 2>(za, pl, in, tw, pair); break;
@@ -1575,7 +1404,7 @@ template <typename T, bool A, unsigned MC = 0> __device__ __forceinline__ void b
     default: fused_pass<16, 2>(za, pl, in, tw, pair); break;
     }
     // G's inverse, and A's only where grad_post needs it (za, zg adjacent: nb = 2 from za).
-    const Layout last = mids<true>(A ? za : zg, A ? 2u : 1u, nullptr, pl, tw);
+    const Layout last = mids<true>(A ? za : zg, A ? 2u : 1u, pl, tw);
     with_r0(pl.r0, [&](auto r) {
         fwd_last<decltype(r)::value>(zg, pl, last, tw, L, vec, out_g);
         if (A && gpost) fwd_last<decltype(r)::value>(za, pl, last, tw, L, vec, out_a);
@@ -1631,7 +1460,7 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_a_spe
         with_r0_small(pl.r0, [&](auto r) { fwd_p0<decltype(r)::value, T, true>(z, pl, v, pre, L, aligned2<T>(v) && aligned2<T>(pre), keep); });
     }
     __syncthreads();
-    const Layout in = mids<false>(z, 1, nullptr, pl, tw);
+    const Layout in = mids<false>(z, 1, pl, tw);
     if (threadIdx.x < pair_slots(pl)) {
         const Pair pr = pair_of(threadIdx.x, pl);
         fused_read_park<16, true>(z, pl, in, tw, pr);  // a slot's bin pairs are its own points: no barrier
@@ -1671,7 +1500,7 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_g_two
         with_r0_small(pl.r0, [&](auto rr) { fwd_p0<decltype(rr)::value, T, true>(z, pl, r.gy, r.post, L, vec, keep); });
     }
     __syncthreads();
-    const Layout in = mids<false>(z, 1, nullptr, pl, tw);
+    const Layout in = mids<false>(z, 1, pl, tw);
     // The first walk splits G and turns the row's ws from A into G·conj(A) (bins k and m − k; k =
     // 0: G[0], G[m]); the second splits G again and folds G·conj(H) back. 32-bit bin indices of ws
     // and hf (B·C·(m + 1) < 2^32, bwd_two_blocks), as fwd's SPEC store.
@@ -1696,7 +1525,7 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_g_two
         zk = z1;
     };
     fused_pass_two_blocks(z, pl, in, tw, pair, correlate);
-    const Layout last = mids<true>(z, 1, nullptr, pl, tw);
+    const Layout last = mids<true>(z, 1, pl, tw);
     double gd = 0.0;
     auto out = [&](unsigned j, unsigned cnt, const auto& s, bool full) {
         const BwdRowsG<T> r = rows();
@@ -1980,7 +1809,7 @@ template <typename T, unsigned MC = 0> __device__ inline void bwd_reduce(const H
     case 3: reduce_first_pass<8>(z, pl); break;
     default: reduce_first_pass<16>(z, pl); break;
     }
-    const Layout last = mids<true>(z, 1, nullptr, pl, tw);
+    const Layout last = mids<true>(z, 1, pl, tw);
     T* __restrict__ gh = reinterpret_cast<T*>(p.grad_h) + ch * L;
     const bool vec = aligned2<T>(gh);
     // The forward's last pass: only the points t < L (the low half of each butterfly) are computed.

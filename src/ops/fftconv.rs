@@ -211,7 +211,7 @@ fn bwd_block_for(n: usize) -> u32 {
 }
 
 /// Threads of the forward kernels: one radix-16 butterfly per thread in a middle pass,
-/// m/16 = n/32 (clamped to 32..512; at n = 32768 two per thread, `mid_scratch_bytes`). With
+/// m/16 = n/32 (clamped to 32..512; n ≤ 16384 on this path). With
 /// n/4 (the backward's before branch bwd10), at n ≤ 8192 half or more of the block idled through every
 /// middle pass and three quarters through the fused pass (its n/64 bin-pair slots), while holding
 /// registers an SM could give to another row's block (branch fwd9). 128 registers: ≥ 16 warps
@@ -223,8 +223,8 @@ fn fwd_block_for(n: usize) -> u32 {
 
 /// Threads of the filter-spectrum kernel: m/16 = n/32 (clamped to 32..1024), one radix-16
 /// butterfly per thread in every middle pass at every n, so it needs no scratch and fits 64
-/// registers (`HYENA_FFTCONV_FILTER_BLOCK`): two blocks per SM at n ≤ 16384, one of 1024 threads at
-/// n = 32768.
+/// registers (`HYENA_FFTCONV_FILTER_BLOCK`, a launch bound of 1024 threads): two blocks per SM
+/// (n ≤ 16384 on this path: at most 512 threads).
 fn filter_block_for(n: usize) -> u32 {
     (n / 32).clamp(32, FILTER_BLOCK) as u32
 }
@@ -237,36 +237,23 @@ const FILTER_BLOCK: usize = 1024;
 /// buffer (`MAX_BLOCK / 32` f64). The device's limit covers static + dynamic.
 const SMEM_STATIC_BYTES: usize = 2 * 4 * 896 + 8 * (MAX_BLOCK / 32);
 
-/// Scratch bytes the middle FFT passes of the filter and forward kernels need: 16 complex points
-/// per thread when one block has two radix-16 butterflies per thread (n/32 > blockDim: n = 32768
-/// at 512 threads), else none (`mid_scratch_floats` in the .cu file).
-fn mid_scratch_bytes(n: usize) -> usize {
-    let t = fwd_block_for(n) as usize;
-    if n / 32 > t { 128 * t } else { 0 }
-}
-
 /// Dynamic shared memory of the forward kernels (and the backward's A kernel, the forward's code)
-/// for `n`-point rows of length `l`: the spectrum (4n) and a = pre ⊙ v (4L), or, where the middle
-/// passes need scratch, the scratch in a's place (the kernel then reads v and pre again at the end).
+/// for `n`-point rows of length `l`: the spectrum (4n) and a = pre ⊙ v (4L).
 fn fwd_shared_bytes(n: usize, l: usize) -> usize {
-    4 * n
-        + match mid_scratch_bytes(n) {
-            0 => (4 * l).next_multiple_of(16),
-            s => s,
-        }
+    4 * n + (4 * l).next_multiple_of(16)
 }
 
 /// Whether the forward of an `n`-point row takes the two-block kernel (`hyena_fftconv_fwd_2b_*`, or
 /// with `inner` `hyena_fftconv_fwd_2b_inner_*`; in 2-byte storage, [`two_block_rows`]): 64
 /// registers on sm_90, so two 512-thread blocks (32 warps) per SM where the 128-register kernel
-/// holds one; the time model puts the forward latency-bound at 16 warps. Its shapes: no parked
-/// middle pass ([`mid_scratch_bytes`] 0) and a first pass of radix 2 or 4 (`r0` ∈ {1, 2} of the
+/// holds one; the time model puts the forward latency-bound at 16 warps. Its shapes: rows of the
+/// shared-memory path (n ≤ 16384, M ≤ 13) with a first pass of radix 2 or 4 (`r0` ∈ {1, 2} of the
 /// kernel's plan for M = log2(n) − 1: M = r0 + 4·mids + 4, mids ≥ 0 as few as possible), i.e.
 /// M ∈ {5, 6, 9, 10, 13}: L ≤ 64, 256 < L ≤ 1K and 4K < L ≤ 8K. The radix-8 and radix-16 first
 /// passes spilled at 64 registers (their packed loads in flight).
 fn fwd_two_blocks(n: usize) -> bool {
     let m_log = (n.trailing_zeros() as usize).saturating_sub(1);
-    if mid_scratch_bytes(n) != 0 || m_log < 5 {
+    if !(5..=13).contains(&m_log) {
         return false;
     }
     let rest = m_log - 4;
@@ -1139,10 +1126,10 @@ mod tests {
     }
 
     /// The two-block forward's shapes: m = n/2 = 2^M with the kernel plan's first radix 2 or 4
-    /// (M = r0 + 4·mids + 4) and no parked middle pass (m ≤ 8192): M ∈ {5, 6, 9, 10, 13}, the
-    /// 8K rows among them (n = 16384), not 16K (a parked pass) nor 4K (a radix-16 first pass).
+    /// (M = r0 + 4·mids + 4) on the shared-memory path (m ≤ 8192): M ∈ {5, 6, 9, 10, 13}, the
+    /// 8K rows among them (n = 16384), not 4K (a radix-16 first pass) nor anything longer.
     #[test]
-    fn the_two_block_forward_takes_first_radices_2_and_4_without_a_parked_pass() {
+    fn the_two_block_forward_takes_first_radices_2_and_4_on_the_shared_memory_path() {
         let two: Vec<u32> = (5..=15).filter(|&mm| fwd_two_blocks(1usize << (mm + 1))).collect();
         assert_eq!(two, vec![5, 6, 9, 10, 13]);
         assert!(fwd_two_blocks(fft_size(8192).unwrap()) && !fwd_two_blocks(fft_size(4096).unwrap()) && !fwd_two_blocks(fft_size(16384).unwrap()));
