@@ -52,8 +52,8 @@
 //      aligned position pairs). 16 warps per block: the block's shared memory (below) admits two
 //      blocks per SM, and 512 threads at <= 64 registers (63, no spills) let both run, 32 resident
 //      warps per SM where 8-warp blocks (118 registers) had 16. The layer's weight is staged
-//      (transposed for the recompute, as is for g_{i-1}), both products from 2-feature x
-//      2-position register tiles (hidden_linear: 512 tiles at F = 64, one per thread); d W_i is a
+//      (transposed for the recompute, as is for g_{i-1}), both products from 4-feature x
+//      2-position register tiles (hidden_linear: 256 tiles at F = 64 on 8 of the 16 warps); d W_i is a
 //      register-tiled [F, 32] x [32, in] product (dw_tile, 2 x 4 entries per thread). The parameter
 //      sums of a tile are fp64 (warp shuffle trees / in-order loops) and are added to the block's
 //      fp32 accumulator ws[g, :P] (global, one owner thread per entry). Shared: (n + 2)*max(E, F)
@@ -229,8 +229,10 @@ template <int RJ, typename Wt> __device__ inline void load_w(const Wt* w, double
 // RP/2 such loads (an fp32 wt: one, widened exactly) feed RJ·RP fused multiply-adds. The forward
 // uses 4 x 4 at N = 64 (16 FMAs per 16 wavefronts; 256 of its threads, the others wait at the
 // next barrier: 4 x 2 on 512 threads took 12 wavefronts per 8 FMAs, and in the model the shared-
-// memory bound, 42.3 against 37.0 us at 8K); the backward 2 x 2 at N = 32, one tile per thread of
-// its 512 at F = 64. Groups past ceil(F/RJ) idle.
+// memory bound, 42.3 against 37.0 us at 8K); the backward 4 x 2 at N = 32 (256 tiles at F = 64:
+// 8 FMAs per weight load of 4 fp32 and one x load; 2 x 2, one tile per thread of its 512, had 4
+// per two loads and the loop's overhead twice: model at 8K 37.30 → 34.15 M warp-instructions;
+// 4 x 4 spilled 24 B at 64 registers, 2 x 4 36.82 M). Groups past ceil(F/RJ) idle.
 template <typename T, int N, typename Wt, int RJ, int RP>
 __device__ inline void hidden_linear(const Wt* wt, const T* __restrict__ b, int in, int F, const double* x, int ld,
                                      double* pre) {
@@ -711,7 +713,7 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
             __syncthreads();  // inb ready; the previous reads of wst are done
             stage_wt<T, float>(reinterpret_cast<const T*>(pick(p.w, i)), in, F, wst, BWD_NW);
             __syncthreads();
-            hidden_linear<T, TP, float, 2, 2>(wst, reinterpret_cast<const T*>(pick(p.b, i)), in, F, inb, TPS, pr);
+            hidden_linear<T, TP, float, 4, 2>(wst, reinterpret_cast<const T*>(pick(p.b, i)), in, F, inb, TPS, pr);
             // a_{i+1} -> inb, whose reads are done; the last activation -> ws_a [F, ld] (fp32, the
             // output layer's input, coalesced). One call site (compile time).
             const bool last = i + 1 == n;
@@ -754,7 +756,7 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
             // g_in[k][p] = sum_j W_i[j, k] gpre[j][p] -> gB, pre_i's slot (gA is the slot of
             // pre_{i+1}, or gout: never the same buffer).
             double* gB = pr;
-            hidden_linear<T, TP, float, 2, 2>(wst, static_cast<const T*>(nullptr), F, in, gA, TPS, gB);
+            hidden_linear<T, TP, float, 4, 2>(wst, static_cast<const T*>(nullptr), F, in, gA, TPS, gB);
             if (i == 0) {
                 __syncthreads();
                 // grad_z rows of the tile, coalesced.
