@@ -472,7 +472,6 @@ unsafe fn long_bwd(dev: &Arc<dyn Device>, sfx: &str, io: &LongBwdIo, bs: usize, 
     let grad_h_shared = check_shared(dev, &grad_h, plan.cols_shared())?;
     let grad_in = plan.cols_kernel("long_grad_in", sfx);
     let grad_in_shared = check_shared(dev, &grad_in, plan.cols_shared())?;
-    check_shared(dev, "hyena_fftconv_long_rows", plan.rows_shared())?;
     let cp = c.div_ceil(2);
     let slabs = cp.checked_mul(bs).ok_or_else(|| HyenaError::Invalid("C·B overflows".into()))?;
     let what = "gated_fftconv_bwd (multi-pass)";
