@@ -122,6 +122,7 @@ enum {
     /* mma.sync.aligned (value = address of the lane's cudasim_mma_frag) */
     CUDASIM_W_MMA_M16N8K8_TF32 = 11,
     CUDASIM_W_MMA_M16N8K16_BF16 = 12,
+    CUDASIM_W_MMA_M16N8K16_F16 = 13,
 };
 enum { CUDASIM_A_ADD = 0, CUDASIM_A_MAX = 1, CUDASIM_A_MIN = 2, CUDASIM_A_EXCH = 3, CUDASIM_A_CAS = 4 };
 enum { CUDASIM_T_I32 = 0, CUDASIM_T_U32 = 1, CUDASIM_T_U64 = 2, CUDASIM_T_F32 = 3, CUDASIM_T_F64 = 4 };
@@ -261,6 +262,12 @@ inline void cudasim_mma_m16n8k8_tf32(float d[4], const uint32_t a[4], const uint
 inline void cudasim_mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4],
                                       const char *f = __builtin_FILE(), int l = __builtin_LINE()) {
     cudasim_mma_sync(CUDASIM_W_MMA_M16N8K16_BF16, d, a, b, c, f, l);
+}
+/* mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {d}, {a}, {b}, {c} (the bf16 shape's layout,
+ * two IEEE binary16 per register) */
+inline void cudasim_mma_m16n8k16_f16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4],
+                                     const char *f = __builtin_FILE(), int l = __builtin_LINE()) {
+    cudasim_mma_sync(CUDASIM_W_MMA_M16N8K16_F16, d, a, b, c, f, l);
 }
 
 /* ---- atomics ------------------------------------------------------------------------------------ */

@@ -35,6 +35,7 @@
  */
 #include <algorithm>
 #include <cinttypes>
+#include <cmath>
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
@@ -912,8 +913,8 @@ const char *op_name(int op) {
     static const char *names[] = {"__syncwarp", "__shfl_sync", "__shfl_up_sync", "__shfl_down_sync",
                                   "__shfl_xor_sync", "__ballot_sync", "__any_sync", "__all_sync",
                                   "__reduce_add_sync", "__reduce_min_sync", "__reduce_max_sync",
-                                  "mma.sync.m16n8k8.tf32", "mma.sync.m16n8k16.bf16"};
-    return op >= 0 && op <= 12 ? names[op] : "warp collective";
+                                  "mma.sync.m16n8k8.tf32", "mma.sync.m16n8k16.bf16", "mma.sync.m16n8k16.f16"};
+    return op >= 0 && op <= 13 ? names[op] : "warp collective";
 }
 
 bool same_site(const Fiber &a, const Fiber &b) {
@@ -940,7 +941,7 @@ unsigned shfl_src(int op, unsigned lane, int arg, int width) {
 }
 
 /* cuda_sim.h's mma ops and per-lane fragment (that header needs the CUDA headers; this file does not) */
-enum { CUDASIM_W_MMA_M16N8K8_TF32 = 11, CUDASIM_W_MMA_M16N8K16_BF16 = 12 };
+enum { CUDASIM_W_MMA_M16N8K8_TF32 = 11, CUDASIM_W_MMA_M16N8K16_BF16 = 12, CUDASIM_W_MMA_M16N8K16_F16 = 13 };
 struct cudasim_mma_frag {
     uint32_t a[4];
     uint32_t b[2];
@@ -948,23 +949,24 @@ struct cudasim_mma_frag {
     float d[4];
 };
 
-/* mma.sync.aligned.m16n8k{8,16}.row.col.f32.{tf32,bf16}: D (16x8) = A (16xK) · B (Kx8) + C, from the
+/* mma.sync.aligned.m16n8k{8,16}.row.col.f32.{tf32,bf16,f16}: D (16x8) = A (16xK) · B (Kx8) + C, from the
  * 32 lanes' fragments, in the PTX ISA's fragment layouts ("Matrix Fragments for mma.m16n8k8" and
  * "... mma.m16n8k16 with floating point type"). With g = lane / 4 (groupID) and t = lane % 4
  * (threadID_in_group):
  *  - C and D (both shapes): element i of 4: row g + 8·(i / 2), column 2t + i % 2;
  *  - tf32, K = 8: A register r of 4: row g + 8·(r % 2), column t + 4·(r / 2); B register r of 2:
  *    row (k) t + 4r, column g;
- *  - bf16, K = 16, two elements per register (h = 0 the low half): A register r, half h: row
+ *  - bf16 and f16, K = 16, two elements per register (h = 0 the low half): A register r, half h: row
  *    g + 8·(r % 2), column 2t + h + 8·(r / 2); B register r, half h: row 2t + h + 8r, column g.
  * Arithmetic: the operands are read as tf32 (the 13 low mantissa bits dropped: a tf32 register holds
- * 19 meaningful bits; kernels round with cvt.rna first, so the bits dropped are zero) or bf16;
- * a product of two such values is exact in fp32 (11 × 11 or 8 × 8 significand bits), and the K
+ * 19 meaningful bits; kernels round with cvt.rna first, so the bits dropped are zero), bf16 or
+ * f16 (IEEE binary16, subnormals included); a product of two such values is exact in fp32 (11 × 11
+ * or 8 × 8 significand bits, f16's exponents within fp32's range), and the K
  * products are added to C in fp32, in k order, rounding to nearest. The hardware's internal
  * summation order and rounding are not specified by PTX, so a GPU may differ in the last bits of
  * the sum; the operand rounding (2^-11 for tf32, 2^-8 for bf16) is the same. */
 void mma_resolve(int op, cudasim_mma_frag *const fr[32]) {
-    const bool tf32 = op == CUDASIM_W_MMA_M16N8K8_TF32;
+    const bool tf32 = op == CUDASIM_W_MMA_M16N8K8_TF32, f16 = op == CUDASIM_W_MMA_M16N8K16_F16;
     const int K = tf32 ? 8 : 16;
     float A[16][16], B[16][8], C[16][8];
     auto tf32_val = [](uint32_t u) { u &= 0xffffe000u; float x; memcpy(&x, &u, 4); return x; };
@@ -974,6 +976,17 @@ void mma_resolve(int op, cudasim_mma_frag *const fr[32]) {
         memcpy(&x, &v, 4);
         return x;
     };
+    /* IEEE binary16 -> fp32, exact: sign, 5 exponent bits (bias 15), 10 mantissa bits. */
+    auto f16_val = [](uint32_t u, int h) {
+        const uint32_t v = h ? (u >> 16) : (u & 0xffffu);
+        const float sign = (v & 0x8000u) ? -1.0f : 1.0f;
+        const int e = (int)((v >> 10) & 0x1fu);
+        const float mant = (float)(v & 0x3ffu);
+        if (e == 0) return sign * std::ldexp(mant, -24);                                   /* subnormal, 0 */
+        if (e == 31) return mant != 0.0f ? std::nanf("") : sign * HUGE_VALF;            /* NaN, inf */
+        return sign * std::ldexp(1024.0f + mant, e - 25);
+    };
+    auto half_val = [&](uint32_t u, int h) { return f16 ? f16_val(u, h) : bf16_val(u, h); };
     for (unsigned lane = 0; lane < 32; ++lane) {
         const int g = (int)lane / 4, t = (int)lane % 4;
         const cudasim_mma_frag &q = *fr[lane];
@@ -983,9 +996,9 @@ void mma_resolve(int op, cudasim_mma_frag *const fr[32]) {
             for (int r = 0; r < 2; ++r) B[t + 4 * r][g] = tf32_val(q.b[r]);
         } else {
             for (int r = 0; r < 4; ++r)
-                for (int h = 0; h < 2; ++h) A[g + 8 * (r % 2)][2 * t + h + 8 * (r / 2)] = bf16_val(q.a[r], h);
+                for (int h = 0; h < 2; ++h) A[g + 8 * (r % 2)][2 * t + h + 8 * (r / 2)] = half_val(q.a[r], h);
             for (int r = 0; r < 2; ++r)
-                for (int h = 0; h < 2; ++h) B[2 * t + h + 8 * r][g] = bf16_val(q.b[r], h);
+                for (int h = 0; h < 2; ++h) B[2 * t + h + 8 * r][g] = half_val(q.b[r], h);
         }
     }
     for (unsigned lane = 0; lane < 32; ++lane) {
@@ -1062,7 +1075,7 @@ bool resolve_warps() {
                 case 10: res_common = mx; break;
                 }
             }
-            if (f.op == CUDASIM_W_MMA_M16N8K8_TF32 || f.op == CUDASIM_W_MMA_M16N8K16_BF16) {
+            if (f.op == CUDASIM_W_MMA_M16N8K8_TF32 || f.op == CUDASIM_W_MMA_M16N8K16_BF16 || f.op == CUDASIM_W_MMA_M16N8K16_F16) {
                 /* the mask is the full warp (the header passes it) and every lane exists: checked above */
                 cudasim_mma_frag *fr[32];
                 for (unsigned j = 0; j < 32; ++j) fr[j] = (cudasim_mma_frag *)(uintptr_t)S.fibers[base + j].value;

@@ -617,6 +617,17 @@ fn warp_mma_matches_host_matrix_product_in_ptx_fragment_layout() {
     let (got, want, mag) = mma_case("simtest_mma_bf16", 16, bf, bf, 13);
     let e = mma_excess(&got, &want, &mag, 16);
     assert!(e <= 1.0, "bf16 mma: error {e} × the fp32 summation bound");
+    // f16 m16n8k16 (the bf16 layout): A scaled by 1/256 in the kernel, so a few operands are binary16
+    // subnormals; read as bf16 instead, the same registers would give a product far off.
+    let h = |x: f32| half::f16::from_f32(x).to_f64();
+    let ha = |x: f32| half::f16::from_f32(x / 256.0).to_f64();
+    for seed in [15, 16] {
+        let (got, want, mag) = mma_case("simtest_mma_f16", 16, ha, h, seed);
+        let e = mma_excess(&got, &want, &mag, 16);
+        assert!(e <= 1.0, "f16 mma: error {e} × the fp32 summation bound");
+        let (_, as_bf16, _) = mma_case("simtest_mma_f16", 16, |x| half::bf16::from_f32(x / 256.0).to_f64(), bf, seed);
+        assert!(mma_excess(&got, &as_bf16, &mag, 16) > 10.0, "f16 mma: operands were not read as binary16");
+    }
 }
 
 #[test]
