@@ -343,7 +343,7 @@ typedef struct HyenaTcDftParams {
     uint64_t x;     /* const float*, [batch][256][2]: complex input, (re, im) interleaved */
     uint64_t y;     /* float*, [batch][256][2]: the transform, same layout */
     uint64_t batch; /* number of transforms */
-    uint64_t split; /* 0: operands rounded once to tf32 (1xTF32); 1: 3xTF32 (a = hi + lo, 3 products) */
+    uint64_t split; /* 0: operands rounded once to tf32 (1xTF32); 1: 3xTF32 (a = hi + lo, 3 products); unused by the f16 kernel */
 } HyenaTcDftParams;
 
 #endif /* HYENA_PARAMS_H */

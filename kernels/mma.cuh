@@ -7,7 +7,7 @@
  *  - C, D (16×8 fp32, both shapes): d[i] is (row g + 8·(i/2), column 2t + i%2);
  *  - tf32 m16n8k8: a[r] is A (16×8) at (row g + 8·(r%2), column t + 4·(r/2)); b[r] is B (8×8) at
  *    (row t + 4r, column g);
- *  - bf16 m16n8k16: two elements per register, the lower-indexed in the low half: a[r] half h is
+ *  - bf16 and f16 m16n8k16: two elements per register, the lower-indexed in the low half: a[r] half h is
  *    A (16×16) at (row g + 8·(r%2), column 2t + h + 8·(r/2)); b[r] half h is B (16×8) at
  *    (row 2t + h + 8r, column g).
  * Every lane of the warp must call the same MMA together (`.aligned`).
@@ -43,6 +43,7 @@ namespace hyena {
                    "f"(c[1]), "f"(c[2]), "f"(c[3]))
 #define HYENA_MMA_PTX_m16n8k8_tf32 "m16n8k8.row.col.f32.tf32.tf32.f32"
 #define HYENA_MMA_PTX_m16n8k16_bf16 "m16n8k16.row.col.f32.bf16.bf16.f32"
+#define HYENA_MMA_PTX_m16n8k16_f16 "m16n8k16.row.col.f32.f16.f16.f32"
 #endif
 
 /* fp32 -> tf32 bits (cvt.rna.tf32.f32: nearest, ties away from zero), the A/B operand format. */
@@ -62,6 +63,12 @@ __device__ __forceinline__ void mma_m16n8k8_tf32(float d[4], const uint32_t a[4]
 __device__ __forceinline__ void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2],
                                                   const float c[4] HYENA_MMA_SITE) {
     HYENA_MMA_(m16n8k16_bf16, d, a, b, c);
+}
+
+/* d = A·B + c, A 16×16 f16, B 16×8 f16, c/d 16×8 fp32 (mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32). */
+__device__ __forceinline__ void mma_m16n8k16_f16(float d[4], const uint32_t a[4], const uint32_t b[2],
+                                                 const float c[4] HYENA_MMA_SITE) {
+    HYENA_MMA_(m16n8k16_f16, d, a, b, c);
 }
 
 /* x = hi + lo for 3xTF32 operands: hi = tf32(x), lo = tf32(x − hi) (exact difference), so hi + lo

@@ -182,6 +182,100 @@ template <bool SPLIT> __device__ void dft256(const HyenaTcDftParams p) {
     }
 }
 
+/* Two fp32 values as one f16x2 operand register (a in the low half; round to nearest: one F2FP). */
+__device__ __forceinline__ uint32_t pack_f16(float a, float b) {
+    const __half2 h = __floats2half2_rn(a, b);
+    uint32_t u;
+    memcpy(&u, &h, 4);
+    return u;
+}
+
+/* (dr + i·di) += (ar + i·ai)·(br + i·bi) on one 16×8 tile, f16 operands (m16n8k16: K = 16, the
+ * whole contraction of a radix-16 stage in one step); −bi by flipping both halves' sign bits. */
+__device__ __forceinline__ void cmma16(float dr[4], float di[4], const uint32_t ar[4], const uint32_t ai[4],
+                                       const uint32_t br[2], const uint32_t bi[2]) {
+    const uint32_t nbi[2] = {bi[0] ^ 0x80008000u, bi[1] ^ 0x80008000u};
+    mma_m16n8k16_f16(dr, ar, br, dr);
+    mma_m16n8k16_f16(dr, ai, nbi, dr);
+    mma_m16n8k16_f16(di, ar, bi, di);
+    mma_m16n8k16_f16(di, ai, br, di);
+}
+
+/* The same transform with f16 operands (u = 2⁻¹¹, as tf32; for 2-byte storage, docs/GPU_MODEL.md
+ * "What the targets need"): per stage 2 column tiles × 4 real products = 8 MMAs (the tf32 kernel's
+ * 16), two operands per conversion. Layout of m16n8k16 (mma.cuh): stage 1 A = F, register r half h
+ * at (k1 = g + 8·(r%2), n1 = 2t + h + 8·(r/2)); B = X tile nt at (n1 = 2t + h + 8r, n2 = g + 8·nt);
+ * its D element i at (k1 = g + 8·(i/2), n2 = 2t + i%2 + 8·nt) is stage 2's A register 2·nt + i/2,
+ * half i%2 (rows k1, contraction n2: no permutation); stage 2 B = F tile nt at (n2 = 2t + h + 8r,
+ * k2 = g + 8·nt). Values stay in f16's range for data in [−1, 1] (|Y| ≤ 16 after stage 1); a
+ * kernel for general rows would scale per stage. */
+__device__ void dft256_f16(const HyenaTcDftParams p) {
+    const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    uint32_t fa_re[4], fa_im[4], fb_re[2][2], fb_im[2][2];
+    float tw_re[2][4], tw_im[2][4];
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+        const int k1 = g + 8 * (r % 2), n1 = 2 * t + 8 * (r / 2);
+        const int m0 = 16 * ((k1 * n1) & 15), m1 = 16 * ((k1 * (n1 + 1)) & 15);
+        fa_re[r] = pack_f16(wre(m0), wre(m1));
+        fa_im[r] = pack_f16(wim(m0), wim(m1));
+    }
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt) {
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            const int n2 = 2 * t + 8 * r, k2 = g + 8 * nt;
+            const int m0 = 16 * ((n2 * k2) & 15), m1 = 16 * (((n2 + 1) * k2) & 15);
+            fb_re[nt][r] = pack_f16(wre(m0), wre(m1));
+            fb_im[nt][r] = pack_f16(wim(m0), wim(m1));
+        }
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const int m = (g + 8 * (i / 2)) * (2 * t + i % 2 + 8 * nt);
+            tw_re[nt][i] = wre(m);
+            tw_im[nt][i] = wim(m);
+        }
+    }
+    const float2 *x = reinterpret_cast<const float2 *>(p.x);
+    float2 *y = reinterpret_cast<float2 *>(p.y);
+    const uint64_t warps = (uint64_t)gridDim.x * WARPS;
+    for (uint64_t s = (uint64_t)blockIdx.x * WARPS + threadIdx.x / 32; s < p.batch; s += warps) {
+        const float2 *xs = x + s * 256;
+        uint32_t a2_re[4], a2_im[4];
+#pragma unroll
+        for (int nt = 0; nt < 2; ++nt) {
+            uint32_t br[2], bi[2];
+#pragma unroll
+            for (int r = 0; r < 2; ++r) {
+                const float2 v0 = xs[16 * (2 * t + 8 * r) + g + 8 * nt];
+                const float2 v1 = xs[16 * (2 * t + 1 + 8 * r) + g + 8 * nt];
+                br[r] = pack_f16(v0.x, v1.x);
+                bi[r] = pack_f16(v0.y, v1.y);
+            }
+            float dr[4] = {0.f, 0.f, 0.f, 0.f}, di[4] = {0.f, 0.f, 0.f, 0.f};
+            cmma16(dr, di, fa_re, fa_im, br, bi);
+            float re[4], im[4];
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                re[i] = dr[i] * tw_re[nt][i] - di[i] * tw_im[nt][i];
+                im[i] = dr[i] * tw_im[nt][i] + di[i] * tw_re[nt][i];
+            }
+            a2_re[2 * nt] = pack_f16(re[0], re[1]);
+            a2_re[2 * nt + 1] = pack_f16(re[2], re[3]);
+            a2_im[2 * nt] = pack_f16(im[0], im[1]);
+            a2_im[2 * nt + 1] = pack_f16(im[2], im[3]);
+        }
+        float2 *ys = y + s * 256;
+#pragma unroll
+        for (int nt = 0; nt < 2; ++nt) {
+            float zr[4] = {0.f, 0.f, 0.f, 0.f}, zi[4] = {0.f, 0.f, 0.f, 0.f};
+            cmma16(zr, zi, a2_re, a2_im, fb_re[nt], fb_im[nt]);
+#pragma unroll
+            for (int i = 0; i < 4; ++i) ys[(g + 8 * (i / 2)) + 16 * (2 * t + i % 2 + 8 * nt)] = make_float2(zr[i], zi[i]);
+        }
+    }
+}
+
 }  // namespace tcdft
 }  // namespace hyena
 
@@ -191,4 +285,11 @@ extern "C" __global__ void __launch_bounds__(128) hyena_tc_dft256_f32(const Hyen
     else
         hyena::tcdft::dft256<false>(p);
 }
+/* f16 operands (f32 data, as the kernel above): a kernel of its own, so that its SASS and the
+ * simulator's line counts join apart from the tf32 instances' (one kernel with three arms put the
+ * model's estimate of the 3xTF32 arm at 177 M instead of 32.5 M warp-instructions). p.split unused. */
+extern "C" __global__ void __launch_bounds__(128) hyena_tc_dft256_f16mma_f32(const HyenaTcDftParams p) {
+    hyena::tcdft::dft256_f16(p);
+}
 CUDASIM_UNIFORM_BLOCKS(hyena_tc_dft256_f32);
+CUDASIM_UNIFORM_BLOCKS(hyena_tc_dft256_f16mma_f32);

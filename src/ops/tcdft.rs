@@ -21,6 +21,9 @@ pub enum TcPrecision {
     Tf32,
     /// 3xTF32: `a = hi + lo`, three products per product (f32-level error, 3× the MMAs).
     Split3xTf32,
+    /// Every operand rounded once to f16 (`mma.m16n8k16`: unit roundoff 2⁻¹¹ as tf32, half the
+    /// MMAs and conversions per point; data within f16's range, as the DFT of values in [−1, 1]).
+    F16,
 }
 
 /// `y = DFT₂₅₆(x)` for `batch` transforms (`x`, `y`: `batch·512` f32, 8-byte aligned).
@@ -50,7 +53,8 @@ pub fn tc_dft256<'a>(
     };
     let grid = batch.div_ceil(PER_BLOCK).min(ELEMENTWISE_MAX_GRID as usize) as u32;
     let cfg = LaunchConfig { grid: (grid, 1, 1), block: (32 * PER_BLOCK as u32, 1, 1), shared_bytes: 0 };
-    // SAFETY: the kernel reads batch·512 f32 of x (borrowed shared) and writes batch·512 of y
+    let kernel = if precision == TcPrecision::F16 { "hyena_tc_dft256_f16mma_f32" } else { "hyena_tc_dft256_f32" };
+    // SAFETY: either kernel reads batch·512 f32 of x (borrowed shared) and writes batch·512 of y
     // (borrowed exclusively, overlapping nothing: checked), both on `dev`, 8-byte aligned (checked).
-    unsafe { launch(dev, "hyena_tc_dft256_f32", cfg, &p) }
+    unsafe { launch(dev, kernel, cfg, &p) }
 }

@@ -15,6 +15,10 @@
 //!   1e-5 (common::Storage::BOUND), which the worst case slightly exceeds but random data is far
 //!   below (measured figures: docs/GPU_MODEL.md, "Tensor-core FFT stages").
 //!
+//! - f16 operands (`mma.m16n8k16`): the 1xTF32 derivation with f16's unit roundoff, also 2⁻¹¹
+//!   (data in [−1, 1]: no value leaves f16's normal range but the tiny ones, whose absolute error
+//!   2⁻²⁵ is far below the normwise bound).
+//!
 //! Besides the bound, 3xTF32 must be at least 100× more accurate than 1xTF32 (the u² terms against
 //! the u terms: 2⁻¹¹ ≈ 2000× apart), which fails if the split were dropped.
 
@@ -35,8 +39,9 @@ fn tc_dft256_matches_rustfft_within_tf32_bounds() {
     dft256(&xd, &mut want, batch).unwrap();
     for dev in common::devices() {
         let xb = DeviceBuffer::from_host(&dev, &x).unwrap();
-        let mut err = [0f64; 2];
-        for (e, (prec, bound)) in err.iter_mut().zip([(TcPrecision::Tf32, 10.0 * U + 1e-5), (TcPrecision::Split3xTf32, 1e-5)]) {
+        let mut err = [0f64; 3];
+        let cases = [(TcPrecision::Tf32, 10.0 * U + 1e-5), (TcPrecision::Split3xTf32, 1e-5), (TcPrecision::F16, 10.0 * U + 1e-5)];
+        for (e, (prec, bound)) in err.iter_mut().zip(cases) {
             let mut y = common::poisoned::<f32>(&dev, batch * 512);
             tc_dft256(&dev, &xb, y.view_mut(0..batch * 512).unwrap(), batch, prec).unwrap();
             let got = read_checked("tc_dft256 y", &y, batch * 512);
@@ -44,6 +49,9 @@ fn tc_dft256_matches_rustfft_within_tf32_bounds() {
             eprintln!("[measured] {} tc_dft256 {prec:?}: relative L2 error {e:.3e} (bound {bound:.2e})", dev.name());
         }
         assert!(err[1] * 100.0 < err[0], "3xTF32 ({:.2e}) must be far below 1xTF32 ({:.2e})", err[1], err[0]);
+        // f16 operands carry the same unit roundoff as tf32: the same order of error, far above
+        // 3xTF32's (fails if the operands were not rounded, or rounded to bf16: 8x coarser).
+        assert!(err[2] > 10.0 * err[1] && err[2] < 4.0 * err[0], "f16 ({:.2e}) vs 1xTF32 ({:.2e}), 3xTF32 ({:.2e})", err[2], err[0], err[1]);
     }
     // Bad arguments are typed errors.
     if let Some(dev) = common::devices().first() {
