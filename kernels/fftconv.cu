@@ -585,9 +585,9 @@ __device__ inline void trap_unless_two_block(const smfft::Plan& pl) {
 // Guard of the shared-memory path's launch shape (ops::fftconv sets blockDim = clamp(m/16, 32, 512)
 // for the filter and the forward, fwd_block_for, and the backward, bwd_block_for):
 // m ≤ 8192 (L ≤ ops::fftconv::SMEM_MAX_LEN), a middle pass needs m/16 ≤ blockDim (one butterfly
-// per thread; the backward's nb buffers pass one after the other) and the fused pass m/32 ≤
+// per thread; the backward's buffers pass one after the other) and the fused pass m/32 ≤
 // blockDim; the twiddle table covers m ≤ 16384.
-__device__ inline void check_shape(unsigned M, unsigned) {
+__device__ inline void check_shape(unsigned M) {
     const unsigned m = 1u << M;
     if (M < 1 || M > 13 || (m >> 4) > blockDim.x) __trap();
 }
@@ -790,7 +790,7 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void filter(co
     HYENA_DYN_SHARED(float, z);
     __shared__ float tw_re[HYENA_TW_PADDED], tw_im[HYENA_TW_PADDED];
     const Plan pl = plan_for<MC>(p.log2n);
-    check_shape(pl.M, 1);
+    check_shape(pl.M);
     const unsigned m = pl.m;
     const uint64_t L = p.l;
     const uint64_t ch = blockIdx.x;
@@ -798,7 +798,7 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void filter(co
     float2* __restrict__ out = reinterpret_cast<float2*>(p.hf) + ch * (uint64_t)(m + 1);
     const bool vec = aligned2<T>(hr);
     if ((uint64_t)m < L) __trap();  // n ≥ 2L (fwd_p0)
-    if ((m >> 4) > blockDim.x || pl.rL != 4) __trap();  // one butterfly per thread per middle pass; m ≥ 16
+    if (pl.rL != 4) __trap();  // m ≥ 16 (one butterfly per thread per middle pass: check_shape)
     load_tw(tw_re, tw_im);
     const Tw tw = {tw_re, tw_im};
     // P0 with the forward's hoisted bound and grouped loads (fwd_p0, HOIST) on both architectures
@@ -990,7 +990,7 @@ __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec
     HYENA_DYN_SHARED(float, z);
     __shared__ float tw_re[HYENA_TW_PADDED], tw_im[HYENA_TW_PADDED];
     const Plan pl = plan_for<MC>(p.log2n);
-    check_shape(pl.M, 1);
+    check_shape(pl.M);
     if (pl.rL != 4) __trap();  // m ≥ 16: the one fused pass below
     const unsigned m = pl.m;
     const uint64_t L = p.l;
@@ -1277,7 +1277,7 @@ template <typename T, bool A, unsigned MC = 0> __device__ __forceinline__ void b
     __shared__ float tw_re[HYENA_TW_PADDED], tw_im[HYENA_TW_PADDED];
     __shared__ double red[HYENA_FFTCONV_MAX_BLOCK / 32];
     const Plan pl = plan_for<MC>(p.log2n);
-    check_shape(pl.M, 2);
+    check_shape(pl.M);
     const unsigned m = pl.m;
     const uint64_t L = p.l;
     const RowOf row = row_of(p.b, p.c, L);
@@ -1445,7 +1445,7 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_a_spe
     HYENA_DYN_SHARED(float, z);
     __shared__ float tw_re[HYENA_TW_PADDED], tw_im[HYENA_TW_PADDED];
     const Plan pl = plan_for<MC>(p.log2n);
-    check_shape(pl.M, 1);
+    check_shape(pl.M);
     trap_unless_two_block(pl);
     const unsigned m = pl.m;
     const uint64_t L = p.l;
@@ -1475,7 +1475,7 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_g_two
     __shared__ float tw_re[HYENA_TW_PADDED], tw_im[HYENA_TW_PADDED];
     __shared__ double red[HYENA_FFTCONV_MAX_BLOCK / 32];
     const Plan pl = plan_for<MC>(p.log2n);
-    check_shape(pl.M, 1);
+    check_shape(pl.M);
     trap_unless_two_block(pl);
     const unsigned m = pl.m;
     const uint64_t L = p.l;
@@ -1775,7 +1775,8 @@ template <typename T, unsigned MC = 0> __device__ inline void bwd_reduce(const H
     const Plan pl = plan_for<MC>(p.log2n);
     const unsigned m = pl.m;
     // One butterfly per thread in every pass (ops::fftconv: blockDim = clamp(m/16, 32, 512), m ≤ 8192).
-    if (pl.M < 1 || pl.M > 13 || (m >> pl.rL) > blockDim.x || (m >> 4) > blockDim.x) __trap();
+    check_shape(pl.M);
+    if ((m >> pl.rL) > blockDim.x) __trap();
     const uint64_t L = p.l, B = p.b, ch = blockIdx.x;
     if ((uint64_t)m < L) __trap();  // n ≥ 2L (fwd_last)
     const float2* __restrict__ ws = reinterpret_cast<const float2*>(p.ws) + ch * B * (uint64_t)(m + 1);

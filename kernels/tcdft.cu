@@ -69,6 +69,17 @@ __constant__ float TC_COS[256] = {
 __device__ __forceinline__ float wre(int m) { return TC_COS[m & 255]; }
 __device__ __forceinline__ float wim(int m) { return -TC_COS[(m - 64) & 255]; }
 
+/* The twiddles W256^{k1·n2} of this lane's stage-1 accumulator elements: tile nt, element i at
+ * (k1 = g + 8·(i/2), n2 = 2t + i%2 + 8·nt), the C/D layout of both MMA shapes (mma.cuh). */
+__device__ __forceinline__ void stage1_twiddles(int g, int t, float (&tw_re)[2][4], float (&tw_im)[2][4]) {
+    for (int nt = 0; nt < 2; ++nt)
+        for (int i = 0; i < 4; ++i) {
+            const int m = (g + 8 * (i / 2)) * (2 * t + i % 2 + 8 * nt);
+            tw_re[nt][i] = wre(m);
+            tw_im[nt][i] = wim(m);
+        }
+}
+
 /* An operand fragment split for 3xTF32 (lo = 0 unused when split is off). */
 template <int N> struct Frag {
     uint32_t hi[N], lo[N];
@@ -138,12 +149,7 @@ template <bool SPLIT> __device__ void dft256(const HyenaTcDftParams p) {
                 set<SPLIT>(fb_im[ks][nt], r, wim(m));
             }
     }
-    for (int nt = 0; nt < 2; ++nt)
-        for (int i = 0; i < 4; ++i) {
-            const int m = (g + 8 * (i / 2)) * (2 * t + i % 2 + 8 * nt);
-            tw_re[nt][i] = wre(m);
-            tw_im[nt][i] = wim(m);
-        }
+    stage1_twiddles(g, t, tw_re, tw_im);
 
     const float2 *x = reinterpret_cast<const float2 *>(p.x);
     float2 *y = reinterpret_cast<float2 *>(p.y);
@@ -229,13 +235,8 @@ __device__ void dft256_f16(const HyenaTcDftParams p) {
             fb_re[nt][r] = pack_f16(wre(m0), wre(m1));
             fb_im[nt][r] = pack_f16(wim(m0), wim(m1));
         }
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            const int m = (g + 8 * (i / 2)) * (2 * t + i % 2 + 8 * nt);
-            tw_re[nt][i] = wre(m);
-            tw_im[nt][i] = wim(m);
-        }
     }
+    stage1_twiddles(g, t, tw_re, tw_im);
     const float2 *x = reinterpret_cast<const float2 *>(p.x);
     float2 *y = reinterpret_cast<float2 *>(p.y);
     const uint64_t warps = (uint64_t)gridDim.x * WARPS;

@@ -247,19 +247,23 @@ fn fwd_shared_bytes(n: usize, l: usize) -> usize {
 /// with `inner` `hyena_fftconv_fwd_2b_inner_*`; in 2-byte storage, [`two_block_rows`]): 64
 /// registers on sm_90, so two 512-thread blocks (32 warps) per SM where the 128-register kernel
 /// holds one; the time model puts the forward latency-bound at 16 warps. Its shapes: rows of the
-/// shared-memory path (n ≤ 16384, M ≤ 13) with a first pass of radix 2 or 4 (`r0` ∈ {1, 2} of the
+/// shared-memory path (n ≤ 16384, M ≤ [`SMEM_MAX_M_LOG`] = 13) with a first pass of radix 2 or 4 (`r0` ∈ {1, 2} of the
 /// kernel's plan for M = log2(n) − 1: M = r0 + 4·mids + 4, mids ≥ 0 as few as possible), i.e.
 /// M ∈ {5, 6, 9, 10, 13}: L ≤ 64, 256 < L ≤ 1K and 4K < L ≤ 8K. The radix-8 and radix-16 first
 /// passes spilled at 64 registers (their packed loads in flight).
 fn fwd_two_blocks(n: usize) -> bool {
     let m_log = (n.trailing_zeros() as usize).saturating_sub(1);
-    if !(5..=13).contains(&m_log) {
+    if !(5..=SMEM_MAX_M_LOG).contains(&m_log) {
         return false;
     }
     let rest = m_log - 4;
     let mids = rest.div_ceil(4) - 1;
     matches!(rest - 4 * mids, 1 | 2)
 }
+
+/// log2 of the longest shared-memory row's complex FFT, m = n/2 at L = [`SMEM_MAX_LEN`] (13; the
+/// kernels' `check_shape` traps above it).
+const SMEM_MAX_M_LOG: usize = (2 * SMEM_MAX_LEN).next_power_of_two().trailing_zeros() as usize - 1;
 
 /// [`fwd_two_blocks`] in storage `T`: the shapes the two-block kernels serve (2-byte storage only).
 fn two_block_rows<T: DeviceScalar>(n: usize) -> bool {
