@@ -790,15 +790,31 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> Joined {
     // split in proportion to them when every user has a known weight, else evenly among the
     // users not known to be unexecuted; users whose call sites never ran get nothing (all of
     // them never ran: evenly, the count has to go somewhere).
+    // A user *contradicts* a counted chain when both go deeper than their match and end at
+    // different outermost frames, the counted one at a call site that has SASS copies of its
+    // own: the host ran the body through that site, and this copy sits at another (the
+    // 1xTF32 and 3xTF32 instances of `hyena_tc_dft256_f32`, called at lines 287 and 285). It
+    // takes no share of that count, whatever the host says of its own call site (the `else`
+    // line of the instance switch counts once per warp in a launch that never took it).
+    let outer: HashSet<&Frame> = f.chains.iter().filter_map(|c| c.last()).collect();
+    let contradicts = |c: usize, k: usize, s: usize| -> bool {
+        let ch = &f.chains[c];
+        let start = ch.iter().position(|fr| files.contains(fr.file.as_str())).unwrap_or(0);
+        let t = &sim[k].0;
+        ch.len() - start > s && t.len() > s && ch.last() != t.last() && t.last().is_some_and(|o| outer.contains(o))
+    };
     let mut users: Vec<Vec<Option<u64>>> = vec![Vec::new(); sim.len()];
-    for ((ks, s), w) in best.iter().zip(&weight) {
+    for (c, ((ks, s), w)) in best.iter().zip(&weight).enumerate() {
         for &k in ks {
-            if *s == max_score[k] {
+            if *s == max_score[k] && !contradicts(c, k, *s) {
                 users[k].push(*w);
             }
         }
     }
-    let share = |k: usize, w: Option<u64>| -> f64 {
+    let share = |c: usize, k: usize, s: usize, w: Option<u64>| -> f64 {
+        if contradicts(c, k, s) {
+            return 0.0;
+        }
         let u = &users[k];
         let e = sim[k].1 as f64;
         let live = u.iter().filter(|x| **x != Some(0)).count();
@@ -818,14 +834,15 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> Joined {
     let counts = best
         .iter()
         .zip(&weight)
-        .map(|((ks, s), w)| {
+        .enumerate()
+        .map(|(c, ((ks, s), w))| {
             if ks.is_empty() {
                 return None;
             }
             let e: f64 = ks
                 .iter()
                 .filter(|&&k| *s == max_score[k])
-                .map(|&k| share(k, *w))
+                .map(|&k| share(c, k, *s, *w))
                 .sum();
             Some(e)
         })
@@ -1171,14 +1188,27 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
         // nvcc moved into the loop (a barrier merged into it, a hoisted computation), unless
         // it is a statement of the loop's own body (`in_body`).
         let latch_chain = innermost[b].and_then(|k| latch[k]).map(|c| &f.chains[c]);
+        // The host's count of the latch's line (the loop's header), per warp: 2–4 at one trip
+        // (`long_rows_bwd`'s pair loop 4, its middle-pass loop 2), trips + 2 for a `for` run
+        // many times (the tensor-core DFT's transform loop: 18 at 16 trips).
+        let latch_per_warp = innermost[b]
+            .and_then(|k| latch[k])
+            .and_then(|c| e_chain[c])
+            .map(|e| if w > 0.0 { e / w } else { 0.0 });
         // A statement of the loop's own body that every warp ran exactly once: the loop runs at
         // most once per warp, whatever the unroll factor read from the line's opcodes (no whole
-        // trips, no copies: the bound is E).
+        // trips, no copies: the bound is E). Not when the header says the loop ran more than
+        // once per warp (counted over 4 times per warp): then the line's single count is the
+        // host's attribution, not the trip count (`hyena_tc_dft256_f16mma_f32`: g++ filed the
+        // second of two adjacent loads under the first line and left its own line one
+        // execution per warp, which held the 16-trip transform loop to one trip: 1.35 M
+        // warp-instructions for a launch whose static loop alone is 12.4 M).
         let once_body = |u: &Use| -> bool {
             let e = e_chain[u.chain].unwrap_or(0.0);
             in_loop
                 && w > 0.0
                 && (e - w).abs() <= 1e-9 * w
+                && latch_per_warp.is_none_or(|t| t <= 4.0 + 1e-9)
                 && latch_chain.is_some_and(|l| in_body(&f.chains[u.chain], l))
         };
         let (bounding, firm): (Vec<&Use>, bool) = {

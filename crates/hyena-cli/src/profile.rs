@@ -69,7 +69,7 @@ pub struct ProfileArgs {
     #[arg(long, default_value_t = 1)]
     pub conv_batch: usize,
     /// Also the tensor-core DFT of length 256 (`ops::tcdft`, not in the operator yet) on this many
-    /// transforms, 1xTF32 and 3xTF32 (0: none).
+    /// transforms, 1xTF32, 3xTF32 and f16 operands (0: none).
     #[arg(long, default_value_t = 0)]
     pub tc_dft: usize,
     /// Run the same launches on the CUDA GPU instead, each timed alone with CUDA events, beside
@@ -894,7 +894,7 @@ mod imp {
     fn tcdft_rows(ctx: &Ctx, a: &ProfileArgs, batch: usize) -> Result<Vec<Row>, AnyErr> {
         use hyena_kernels::ops::tcdft::{tc_dft256, TcPrecision};
         let mut rows = Vec::new();
-        for prec in [TcPrecision::Tf32, TcPrecision::Split3xTf32] {
+        for prec in [TcPrecision::Tf32, TcPrecision::Split3xTf32, TcPrecision::F16] {
             let (sim, dev) = new_device(a);
             let ddev: Arc<dyn Device> = dev.clone();
             let x = DeviceBuffer::<f32>::alloc(&ddev, batch * 512)?;

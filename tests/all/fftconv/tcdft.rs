@@ -61,3 +61,60 @@ fn tc_dft256_matches_rustfft_within_tf32_bounds() {
         assert!(e.to_string().contains("tc_dft256 x"), "{e}");
     }
 }
+
+/// The GPU model's SASS estimate of each instance (`gpu_model::sass::estimate`, what `hyena
+/// kernels --profile --tc-dft` prints) against the static SASS: the per-transform loop is straight
+/// code (one backward branch per instance), so a launch of 16 transforms per warp executes at
+/// least 16 × the loop's instructions per warp and at most that plus the rest of the function once.
+/// The estimate once read the f16 kernel's loop as run once per warp (1.35 M warp-instructions
+/// for a launch whose loop alone is 12.4 M: a line the host counted once per warp read as a
+/// one-trip loop) and the 3xTF32 launch at 5.5x its loop (the unexecuted 1xTF32 copy took a
+/// line's count): docs/GPU_MODEL.md, "The estimator reads the tensor-core DFTs".
+#[cfg(all(feature = "sim", feature = "cuda"))]
+#[test]
+fn tc_dft256_estimate_counts_its_transform_loop_once_per_transform() {
+    use gpu_model::sass::{estimate, LineExec};
+    use hyena_kernels::device::sim::SimDevice;
+    use hyena_kernels::device::Device;
+    use hyena_kernels::ops::ELEMENTWISE_MAX_GRID;
+    use std::sync::Arc;
+    let listing = hyena_kernels::kernels::sass_sm90().unwrap();
+    let sim = Arc::new(SimDevice::new());
+    let dev: Arc<dyn Device> = sim.clone();
+    const PER_WARP: usize = 16;
+    let batch = ELEMENTWISE_MAX_GRID as usize * 4 * PER_WARP; // every warp of the full grid: 16 transforms
+    let x = DeviceBuffer::from_host(&dev, &vec![0.25f32; batch * 512]).unwrap();
+    let mut y = DeviceBuffer::<f32>::alloc(&dev, batch * 512).unwrap();
+    for prec in [TcPrecision::Tf32, TcPrecision::Split3xTf32, TcPrecision::F16] {
+        sim.set_block_sample(Some(2));
+        sim.set_counters(true);
+        tc_dft256(&dev, &x, &mut y, batch, prec).unwrap();
+        sim.set_counters(false);
+        sim.set_block_sample(None);
+        let c = sim.take_counters().pop().unwrap();
+        let f = listing.function(&c.kernel).unwrap();
+        // The loops: the length of each backward branch's region (not the self-loop `BRA` nvcc
+        // pads the function with after its last `EXIT`).
+        let loops: Vec<usize> = f
+            .instrs
+            .iter()
+            .enumerate()
+            .filter_map(|(k, i)| {
+                let t = *f.labels.get(i.target.as_deref()?)?;
+                (i.opcode == "BRA" && t < k).then(|| k + 1 - t)
+            })
+            .collect();
+        // The instance this launch ran: the 3xTF32 loop is the f32 kernel's longer one.
+        let len = match prec {
+            TcPrecision::Split3xTf32 => *loops.iter().max().unwrap(),
+            _ => *loops.iter().min().unwrap(),
+        } as f64;
+        assert_eq!(loops.len(), if prec == TcPrecision::F16 { 1 } else { 2 }, "{}: loops {loops:?}", c.kernel);
+        let warps = c.blocks_run * 4;
+        let lines: Vec<LineExec> = c.lines.iter().map(|l| LineExec { frames: l.frames.clone(), warp_execs: l.warp_execs }).collect();
+        let est = estimate(f, &lines, warps).total;
+        let (lo, hi) = (warps as f64 * PER_WARP as f64 * len, warps as f64 * (PER_WARP as f64 * len + f.instrs.len() as f64 - len));
+        eprintln!("[model] {} {prec:?}: loop {len} instructions, estimate {est} for {warps} warps ({lo}..={hi})", c.kernel);
+        assert!(est >= lo && est <= hi, "{} {prec:?}: estimate {est}, static bounds {lo}..={hi}", c.kernel);
+    }
+}

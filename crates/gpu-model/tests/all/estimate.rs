@@ -383,6 +383,32 @@ fn code_moved_into_a_loop_still_does_not_bound_it() {
     assert_eq!(batch_loop(3, 4, 2), 164.0);
 }
 
+#[test]
+fn a_body_line_counted_once_does_not_bound_a_loop_whose_header_ran_many_times() {
+    // 16 trips per warp (the header counted 18 per warp), but the host filed the store's work
+    // under another line and counted its own line (15) once per warp (`hyena_tc_dft256_f16mma_f32`'s
+    // second load). Hand, 2 warps: 2 × (S2R 1 + 16 × B 22 + 15 × C 1 + 16 × D 4 + EXIT 1) = 866;
+    // with line 15 set aside D's bound is its header's line, 18 per warp: 866 + 2 × 2 × 4 = 882
+    // (the header's two extra counts, as for any loop whose latch block has no other line).
+    // Read as a one-trip loop, D took 1 per warp: 866 − 2 × 15 × 4 = 746.
+    let l = Listing::parse(BATCH_LOOP).unwrap();
+    let (w, trips) = (2u64, 16u64);
+    let per = vec![
+        exec(&[9], w),
+        exec(&[8], w),
+        exec(&[10], (trips + 2) * w),
+        exec(&[11], trips * w),
+        exec(&[5, 12], 4 * trips * w),
+        exec(&[3, 12], w),
+        exec(&[12], trips * w),
+        exec(&[13], trips * w),
+        exec(&[14], (trips - 1) * w),
+        exec(&[15], w),
+        exec(&[30], w),
+    ];
+    assert_eq!(estimate(&l.functions[0], &per, w).total, 882.0);
+}
+
 /// A straight block behind `if (act)` (line 10, evaluated by every warp) that half the warps
 /// reach: a load (line 11) and a store (line 13) once per acting warp, between them a loop of 4
 /// trips the host kept rolled and nvcc unrolled into the block (line 12: arithmetic only, so no
@@ -814,6 +840,39 @@ fn the_other_arm_of_a_switch_counts_zero_though_the_host_credits_a_line_to_its_c
     ];
     let e = estimate(&l.functions[0], &per, 2);
     assert_eq!(e.total, 16.0);
+}
+
+/// Two instances of one template loop called at lines 10 and 20 behind a uniform flag
+/// (`hyena_tc_dft256_f32`'s 1xTF32 and 3xTF32 instances). In arm b nvcc files line 5's work under
+/// line 6 (no SASS chain of line 5 at call site 20); arm a keeps line 5.
+const ARMS_FOLDED: &str = kernel_k!("\
+    //## File \"h.cu\", line 9\nS2R\nBRX R2 -0x40 (*\"BRANCH_TARGETS .L_a,.L_b\"*)\n\
+    .L_a:\n//## File \"h.cu\", line 5 inlined at \"h.cu\", line 10\n//## File \"h.cu\", line 10\nFMUL\nFFMA\nFMUL\nFFMA\n\
+    //## File \"h.cu\", line 11\nISETP\n@P BRA `(.L_a)\nBRA `(.L_end)\n\
+    .L_b:\n//## File \"h.cu\", line 6 inlined at \"h.cu\", line 20\n//## File \"h.cu\", line 20\nFMUL\nFFMA\nFMUL\nFFMA\nLDG\nSTG\n\
+    //## File \"h.cu\", line 21\nISETP\n@P BRA `(.L_b)\n\
+    .L_end:\n//## File \"h.cu\", line 30\nSTG\nEXIT\n");
+
+#[test]
+fn a_count_the_host_ran_through_another_call_site_gives_a_copy_no_share() {
+    // Both warps take arm b, 4 trips. The host counted line 5 through call site 20 by an odd
+    // chain ([5, 7, 20]) and the `else` line of the other arm (10) once per warp, so arm a's
+    // call site looks run and its copy ([5, 10]) was the only one to take line 5's count.
+    // Hand, 2 warps: S2R, BRX 2 + 4 × arm b 8 + STG, EXIT 2 = 36 per warp, 72. Before: arm a's
+    // loop ran 4 trips too (120).
+    let l = Listing::parse(ARMS_FOLDED).unwrap();
+    let w = 2;
+    let per = vec![
+        exec(&[9], w),
+        exec(&[10], w),
+        exec(&[20], w),
+        exec(&[5, 7, 20], 4 * w),
+        exec(&[6, 20], 4 * w),
+        exec(&[21], 4 * w),
+        exec(&[30], w),
+    ];
+    let e = estimate(&l.functions[0], &per, w);
+    assert_eq!(e.total, 72.0, "{:?}", e.per_instr);
 }
 
 #[test]
