@@ -277,6 +277,188 @@ __device__ void dft256_f16(const HyenaTcDftParams p) {
     }
 }
 
+
+/* ---- An 8192-point complex FFT on tensor cores, one row per block (prototype) -------------------
+ *
+ * The fused convolution's 8K row is a complex FFT of m = 8192 points (its real 16384-point
+ * transform folded in half). This kernel is that FFT alone, to price tensor-core stages inside a
+ * block-per-row kernel (docs/GPU_MODEL.md, "Tensor-core FFT stages", step (a)); not used by the
+ * operator. Four-step, 8192 = 32 · 256, input index p = 256·n + k (n < 32, k < 256):
+ *   stage 1   Y[k][q] = Σ_n x[256 n + k] · W32^{nq}        a GEMM (256 × 32)·(32 × 32): warp w takes
+ *             rows k = 16w … 16w + 15, A straight from global memory (each 8 consecutive k of one n
+ *             are 64 contiguous bytes), B = the constant DFT-32 matrix in registers; 4 column tiles
+ *             × 2 k-steps × 4 real products = 32 MMAs per warp
+ *   twiddle   Y[k][q] ·= W8192^{kq}, by a per-lane recurrence over the column tiles (q += 8:
+ *             one complex product by W8192^{8k}; the bases from sincospif once per warp)
+ *   exchange  Y to shared memory (re and im planes, 4-byte words) at 256 q + k, one barrier
+ *   stage 2   for each q, the DFT-256 over k (hyena_tc_dft256_f16mma_f32's two radix-16 stages,
+ *             its B operand from shared memory): warp w takes q = w and w + 16; output bin K of
+ *             row q is bin q + 32 K of the row, written to y at 256 q + K
+ * So y holds the transform in the four-step's order (y[256 q + K] = X[q + 32 K]): an FFT
+ * convolution multiplies pointwise in that order and its inverse takes it back, so no kernel of
+ * the convolution needs natural order but the real-FFT split (bins k and m − k), left out here.
+ * Global traffic: one read and one write of the row (8-byte accesses, 8 consecutive per 64 bytes);
+ * shared: one store and one load per point, conflict-free (below).
+ *
+ * Shared layout: point p at S(p) = p ^ (8·(((p >> 5) + (p >> 9)) & 3)) in each plane. Stage 1's
+ * stores touch p = 512 t + g + c and stage 2's loads p = 32 t + g + c (lane = 4 g + t, c fixed per
+ * instruction, a multiple of 8 with g + c mod 32 < 32): the XOR gives the four t of each g four
+ * different groups of 8 banks in both, so every access is one wavefront.
+ *
+ * Range: operands are f16; for inputs in [−1, 1] stage 1's outputs are ≤ 32, stage 2's first
+ * stage's ≤ 512 and the result ≤ 8192 (fp32 accumulators). A kernel for general rows would scale
+ * per stage (a power of two folded into the constant matrices and twiddles costs nothing). */
+constexpr int FFT8K_WARPS = 16;
+
+/* Point p's word in a shared plane (see above). */
+__device__ __forceinline__ unsigned fft8k_slot(unsigned p) { return p ^ ((((p >> 5) + (p >> 9)) & 3u) << 3); }
+
+__device__ void fft8192_f16(const HyenaTcDftParams p) {
+    HYENA_DYN_SHARED(float, sm);
+    float *s_re = sm, *s_im = sm + 8192;
+    const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, w = threadIdx.x / 32;
+    /* Stage 1's B = F32 (k-step ks, tile nt, register r, half h at n = 2t + h + 8r + 16 ks,
+     * q = g + 8 nt): W32^{nq} = W256^{8nq}. Held for ks = 0 only: W32^{(n+16)q} = (−1)^q W32^{nq}
+     * and q ≡ g (mod 2), so k-step 1's registers are k-step 0's with both halves' signs flipped on
+     * odd g (one LOP3 each; holding them spilled 68 B at 128 registers). */
+    uint32_t f32_re[4][2], f32_im[4][2];
+    const uint32_t odd = (g & 1) ? 0x80008000u : 0u;
+#pragma unroll
+    for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            const int n = 2 * t + 8 * r, q = g + 8 * nt;
+            const int m0 = 8 * ((n * q) & 31), m1 = 8 * (((n + 1) * q) & 31);
+            f32_re[nt][r] = pack_f16(wre(m0), wre(m1));
+            f32_im[nt][r] = pack_f16(wim(m0), wim(m1));
+        }
+    /* Twiddles W8192^{kq} of this lane's D elements i of tile 0 (k = 16w + g + 8(i/2),
+     * q = 2t + i%2) and the step W8192^{8k} to the next tile. */
+    float2 tw0[4], step[2];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const int k = 16 * w + g + 8 * (i / 2), q = 2 * t + i % 2;
+        float sn, cs;
+        sincospif(-(float)((k * q) & 8191) / 4096.0f, &sn, &cs);
+        tw0[i] = make_float2(cs, sn);
+    }
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+        const int k = 16 * w + g + 8 * j;
+        float sn, cs;
+        sincospif(-(float)((8 * k) & 8191) / 4096.0f, &sn, &cs);
+        step[j] = make_float2(cs, sn);
+    }
+    /* Stage 2's constants, as hyena_tc_dft256_f16mma_f32's. */
+    uint32_t fa_re[4], fa_im[4], fb_re[2][2], fb_im[2][2];
+    /* Its twiddles are the same for every warp: one word per (register, lane) in shared memory,
+     * read conflict-free (lane-indexed); held in registers with the rest they spilled 64 B. */
+    __shared__ float tw2[16][32];
+    if (w == 0) {
+        float tr[2][4], ti[2][4];
+        stage1_twiddles(g, t, tr, ti);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+            tw2[j][lane] = tr[j / 4][j % 4];
+            tw2[8 + j][lane] = ti[j / 4][j % 4];
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+        const int k1 = g + 8 * (r % 2), n1 = 2 * t + 8 * (r / 2);
+        const int m0 = 16 * ((k1 * n1) & 15), m1 = 16 * ((k1 * (n1 + 1)) & 15);
+        fa_re[r] = pack_f16(wre(m0), wre(m1));
+        fa_im[r] = pack_f16(wim(m0), wim(m1));
+    }
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            const int n2 = 2 * t + 8 * r, k2 = g + 8 * nt;
+            const int m0 = 16 * ((n2 * k2) & 15), m1 = 16 * (((n2 + 1) * k2) & 15);
+            fb_re[nt][r] = pack_f16(wre(m0), wre(m1));
+            fb_im[nt][r] = pack_f16(wim(m0), wim(m1));
+        }
+
+    for (uint64_t row = blockIdx.x; row < p.batch; row += gridDim.x) {
+        const float2 *x = reinterpret_cast<const float2 *>(p.x) + row * 8192;
+        float2 *y = reinterpret_cast<float2 *>(p.y) + row * 8192;
+        /* Stage 1: A (k-step ks, register r, half h at k = 16w + g + 8(r%2), n = 2t + h + 8(r/2) + 16 ks). */
+        uint32_t a_re[2][4], a_im[2][4];
+#pragma unroll
+        for (int ks = 0; ks < 2; ++ks)
+#pragma unroll
+            for (int r = 0; r < 4; ++r) {
+                const int k = 16 * w + g + 8 * (r % 2), n = 2 * t + 8 * (r / 2) + 16 * ks;
+                const float2 v0 = x[256 * n + k], v1 = x[256 * (n + 1) + k];
+                a_re[ks][r] = pack_f16(v0.x, v1.x);
+                a_im[ks][r] = pack_f16(v0.y, v1.y);
+            }
+        float2 tw[4] = {tw0[0], tw0[1], tw0[2], tw0[3]};
+#pragma unroll
+        for (int nt = 0; nt < 4; ++nt) {
+            float dr[4] = {0.f, 0.f, 0.f, 0.f}, di[4] = {0.f, 0.f, 0.f, 0.f};
+            cmma16(dr, di, a_re[0], a_im[0], f32_re[nt], f32_im[nt]);
+            const uint32_t b1_re[2] = {f32_re[nt][0] ^ odd, f32_re[nt][1] ^ odd}, b1_im[2] = {f32_im[nt][0] ^ odd, f32_im[nt][1] ^ odd};
+            cmma16(dr, di, a_re[1], a_im[1], b1_re, b1_im);
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                const int k = 16 * w + g + 8 * (i / 2), q = 2 * t + i % 2 + 8 * nt;
+                const unsigned slot = fft8k_slot(256u * q + k);
+                s_re[slot] = dr[i] * tw[i].x - di[i] * tw[i].y;
+                s_im[slot] = dr[i] * tw[i].y + di[i] * tw[i].x;
+                const float2 st = step[i / 2];
+                tw[i] = make_float2(tw[i].x * st.x - tw[i].y * st.y, tw[i].x * st.y + tw[i].y * st.x);
+            }
+        }
+        __syncthreads();
+        /* Stage 2: rows q = w, w + 16. */
+#pragma unroll 1
+        for (int q = w; q < 32; q += FFT8K_WARPS) {
+            uint32_t a2_re[4], a2_im[4];
+#pragma unroll
+            for (int nt = 0; nt < 2; ++nt) {
+                uint32_t br[2], bi[2];
+#pragma unroll
+                for (int r = 0; r < 2; ++r) {
+                    const unsigned p0 = 256u * q + 16 * (2 * t + 8 * r) + g + 8 * nt;
+                    const unsigned s0 = fft8k_slot(p0), s1 = fft8k_slot(p0 + 16);
+                    // One shared load per line: the model's SASS estimate reads a line's unroll
+                    // factor from its opcode counts, and two loads per line read as twice the
+                    // copies (stage 2 at half its trips).
+                    const float r0 = s_re[s0];
+                    const float r1 = s_re[s1];
+                    const float i0 = s_im[s0];
+                    const float i1 = s_im[s1];
+                    br[r] = pack_f16(r0, r1);
+                    bi[r] = pack_f16(i0, i1);
+                }
+                float dr[4] = {0.f, 0.f, 0.f, 0.f}, di[4] = {0.f, 0.f, 0.f, 0.f};
+                cmma16(dr, di, fa_re, fa_im, br, bi);
+                float re[4], im[4];
+#pragma unroll
+                for (int i = 0; i < 4; ++i) {
+                    const float wr = tw2[4 * nt + i][lane], wi = tw2[8 + 4 * nt + i][lane];
+                    re[i] = dr[i] * wr - di[i] * wi;
+                    im[i] = dr[i] * wi + di[i] * wr;
+                }
+                a2_re[2 * nt] = pack_f16(re[0], re[1]);
+                a2_re[2 * nt + 1] = pack_f16(re[2], re[3]);
+                a2_im[2 * nt] = pack_f16(im[0], im[1]);
+                a2_im[2 * nt + 1] = pack_f16(im[2], im[3]);
+            }
+#pragma unroll
+            for (int nt = 0; nt < 2; ++nt) {
+                float zr[4] = {0.f, 0.f, 0.f, 0.f}, zi[4] = {0.f, 0.f, 0.f, 0.f};
+                cmma16(zr, zi, a2_re, a2_im, fb_re[nt], fb_im[nt]);
+#pragma unroll
+                for (int i = 0; i < 4; ++i) y[256 * q + (g + 8 * (i / 2)) + 16 * (2 * t + i % 2 + 8 * nt)] = make_float2(zr[i], zi[i]);
+            }
+        }
+        __syncthreads();  // the next row's stage 1 overwrites the planes
+    }
+}
+
 }  // namespace tcdft
 }  // namespace hyena
 
@@ -294,3 +476,9 @@ extern "C" __global__ void __launch_bounds__(128) hyena_tc_dft256_f16mma_f32(con
 }
 CUDASIM_UNIFORM_BLOCKS(hyena_tc_dft256_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_tc_dft256_f16mma_f32);
+/* The 8192-point FFT (prototype, above): one block of 16 warps per row, 64 KiB of dynamic shared
+ * memory; p.x, p.y: [batch][8192][2] f32, y in the four-step order; p.split unused. */
+extern "C" __global__ void __launch_bounds__(512, 1) hyena_tc_fft8192_f16mma_f32(const HyenaTcDftParams p) {
+    hyena::tcdft::fft8192_f16(p);
+}
+CUDASIM_UNIFORM_BLOCKS(hyena_tc_fft8192_f16mma_f32);

@@ -5,9 +5,9 @@
 //! "Tensor-core FFT stages").
 
 use super::{launch, mul, Args, ELEMENTWISE_MAX_GRID};
-use crate::cpu::tcdft::TC_DFT_LEN;
+use crate::cpu::tcdft::{TC_DFT_LEN, TC_FFT_LEN};
 use crate::device::{Device, DeviceView, DeviceViewMut, LaunchConfig};
-use crate::error::Result;
+use crate::error::{HyenaError, Result};
 use crate::kernels::params::HyenaTcDftParams;
 use std::sync::Arc;
 
@@ -56,5 +56,48 @@ pub fn tc_dft256<'a>(
     let kernel = if precision == TcPrecision::F16 { "hyena_tc_dft256_f16mma_f32" } else { "hyena_tc_dft256_f32" };
     // SAFETY: either kernel reads batch·512 f32 of x (borrowed shared) and writes batch·512 of y
     // (borrowed exclusively, overlapping nothing: checked), both on `dev`, 8-byte aligned (checked).
+    unsafe { launch(dev, kernel, cfg, &p) }
+}
+
+/// Rows per block of [`tc_fft8192`]'s kernel: one, 16 warps.
+const FFT8K_THREADS: u32 = 512;
+/// Its dynamic shared memory: the row's re and im planes, 8192 f32 each (the kernel's 2 KiB of
+/// static twiddles come on top).
+const FFT8K_DYN_SHARED: usize = 2 * TC_FFT_LEN * 4;
+const FFT8K_STATIC_SHARED: usize = 16 * 32 * 4;
+
+/// `y = FFT₈₁₉₂(x)` for `batch` rows on tensor cores, f16 operands (`hyena_tc_fft8192_f16mma_f32`,
+/// a prototype of tensor-core stages in a block-per-row kernel, not used by the operator):
+/// `x`, `y`: `batch·16384` f32 (`[batch][8192][2]`, 8-byte aligned), `y` in the four-step order
+/// of [`crate::cpu::tcdft::fft8192_four_step`] (`y[256·q + K] = X[q + 32·K]`). The f16 operands
+/// need the data in f16's range: for `|x| ≤ 1` every intermediate is (kernel comment).
+pub fn tc_fft8192<'a>(
+    dev: &Arc<dyn Device>,
+    x: impl Into<DeviceView<'a, f32>>,
+    y: impl Into<DeviceViewMut<'a, f32>>,
+    batch: usize,
+) -> Result<()> {
+    let (x, y) = (x.into(), y.into());
+    let n = mul(batch, 2 * TC_FFT_LEN, "tc_fft8192 batch·16384")?;
+    Args::new(dev, "tc_fft8192")
+        .arg("x [batch, 8192, 2]", &x, n)
+        .align(8, "complex f32")
+        .arg("y [batch, 8192, 2]", &y, n)
+        .align(8, "complex f32")
+        .check()?;
+    if batch == 0 {
+        return Ok(());
+    }
+    let kernel = "hyena_tc_fft8192_f16mma_f32";
+    let limit = dev.max_shared_bytes();
+    if FFT8K_DYN_SHARED + FFT8K_STATIC_SHARED > limit {
+        return Err(HyenaError::SharedMemory { kernel: kernel.into(), requested: FFT8K_DYN_SHARED + FFT8K_STATIC_SHARED, limit });
+    }
+    let p = HyenaTcDftParams { x: x.addr(), y: y.addr(), batch: batch as u64, split: 0 };
+    let grid = batch.min(ELEMENTWISE_MAX_GRID as usize) as u32;
+    let cfg = LaunchConfig { grid: (grid, 1, 1), block: (FFT8K_THREADS, 1, 1), shared_bytes: FFT8K_DYN_SHARED as u32 };
+    // SAFETY: the kernel reads batch·16384 f32 of x (borrowed shared) and writes batch·16384 of y
+    // (borrowed exclusively, overlapping nothing: checked), both on `dev`, 8-byte aligned
+    // (checked); its dynamic shared memory is the size it indexes (two planes of 8192 f32).
     unsafe { launch(dev, kernel, cfg, &p) }
 }

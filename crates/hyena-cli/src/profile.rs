@@ -69,7 +69,8 @@ pub struct ProfileArgs {
     #[arg(long, default_value_t = 1)]
     pub conv_batch: usize,
     /// Also the tensor-core DFT of length 256 (`ops::tcdft`, not in the operator yet) on this many
-    /// transforms, 1xTF32, 3xTF32 and f16 operands (0: none).
+    /// transforms, 1xTF32, 3xTF32 and f16 operands, and the 8192-point tensor-core FFT
+    /// prototype (f16 operands) on as many points (0: none).
     #[arg(long, default_value_t = 0)]
     pub tc_dft: usize,
     /// Run the same launches on the CUDA GPU instead, each timed alone with CUDA events, beside
@@ -905,6 +906,17 @@ mod imp {
             let setting = format!("tensor-core DFT-256 (ops::tcdft) B={batch} {prec:?}");
             rows.extend(pass_rows(ctx, &setting, "forward", &c, &[], 0)?);
         }
+        // The 8192-point FFT prototype on the same number of points (batch / 32 rows).
+        let fft_rows = (batch / 32).max(1);
+        let (sim, dev) = new_device(a);
+        let ddev: Arc<dyn Device> = dev.clone();
+        let x = DeviceBuffer::<f32>::alloc(&ddev, fft_rows * 16384)?;
+        let mut y = DeviceBuffer::<f32>::alloc(&ddev, fft_rows * 16384)?;
+        let _ = sim.take_counters();
+        hyena_kernels::ops::tcdft::tc_fft8192(&ddev, &x, &mut y, fft_rows)?;
+        let c = sim.take_counters();
+        let setting = format!("tensor-core FFT-8192 (ops::tcdft) rows={fft_rows} F16");
+        rows.extend(pass_rows(ctx, &setting, "forward", &c, &[], 0)?);
         Ok(rows)
     }
 

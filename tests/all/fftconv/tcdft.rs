@@ -118,3 +118,73 @@ fn tc_dft256_estimate_counts_its_transform_loop_once_per_transform() {
         assert!(est >= lo && est <= hi, "{} {prec:?}: estimate {est}, static bounds {lo}..={hi}", c.kernel);
     }
 }
+
+/// The 8192-point tensor-core FFT prototype (`ops::tcdft::tc_fft8192`: a radix-32 stage as a GEMM
+/// from global memory, one shared-memory exchange, then the DFT-256's two radix-16 stages, all
+/// with f16 operands) against rustfft in f64, in the kernel's four-step output order. Bound: the
+/// DFT-256 derivation above for its two stages (5u each), the radix-32 stage likewise (‖ΔF‖₂ ≤
+/// u‖F‖_F = 32u = √32·u·‖F‖₂, plus u for its input: 6.7u), fp32 twiddles and sums (1e-5): 17u +
+/// 1e-5 ≈ 8.3e-3. Also checked: it is no more accurate than f16 operands allow (≥ 0.3u: fails if
+/// the operands were not rounded) and the poisoned output is overwritten everywhere.
+#[test]
+fn tc_fft8192_matches_rustfft_within_f16_bounds() {
+    use hyena_kernels::cpu::tcdft::fft8192_four_step;
+    use hyena_kernels::ops::tcdft::tc_fft8192;
+    const U: f64 = 1.0 / 2048.0;
+    let batch = 2;
+    let mut rng = StdRng::seed_from_u64(8192);
+    let x: Vec<f32> = common::random(&mut rng, batch * 16384);
+    let xd: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+    let mut want = vec![0f64; batch * 16384];
+    fft8192_four_step(&xd, &mut want, batch).unwrap();
+    for dev in common::devices() {
+        let xb = DeviceBuffer::from_host(&dev, &x).unwrap();
+        let mut y = common::poisoned::<f32>(&dev, batch * 16384);
+        tc_fft8192(&dev, &xb, y.view_mut(0..batch * 16384).unwrap(), batch).unwrap();
+        let got = read_checked("tc_fft8192 y", &y, batch * 16384);
+        let bound = 17.0 * U + 1e-5;
+        let e = common::assert_close(&format!("{} tc_fft8192", dev.name()), &got, &want, bound);
+        eprintln!("[measured] {} tc_fft8192 f16: relative L2 error {e:.3e} (bound {bound:.2e})", dev.name());
+        assert!(e > 0.3 * U, "{}: error {e:.3e} is below what f16 operands allow", dev.name());
+    }
+    if let Some(dev) = common::devices().first() {
+        let xb = DeviceBuffer::from_host(dev, &x[..16384]).unwrap();
+        let mut y = DeviceBuffer::<f32>::alloc(dev, 16384).unwrap();
+        let e = tc_fft8192(dev, &xb, &mut y, 2).unwrap_err();
+        assert!(e.to_string().contains("x [batch, 8192, 2]"), "{e}");
+    }
+}
+
+/// The 8192-point prototype's structure on the simulator's counters: every shared-memory access of
+/// the exchange is one wavefront per request (the XOR layout of `fft8k_slot`: with the plain
+/// index p, stage 1's stores and stage 2's loads put 4 lanes on each bank they touch), two
+/// barriers per row, and the row read and written once (8-byte requests, each 32-byte sector used
+/// whole: 8 sectors per request).
+#[cfg(feature = "sim")]
+#[test]
+fn tc_fft8192_exchanges_through_shared_memory_without_bank_conflicts() {
+    use hyena_kernels::device::sim::SimDevice;
+    use hyena_kernels::device::Device;
+    use hyena_kernels::ops::tcdft::tc_fft8192;
+    use std::sync::Arc;
+    let sim = Arc::new(SimDevice::new());
+    let dev: Arc<dyn Device> = sim.clone();
+    let rows = 3;
+    let x = DeviceBuffer::from_host(&dev, &vec![0.5f32; rows * 16384]).unwrap();
+    let mut y = DeviceBuffer::<f32>::alloc(&dev, rows * 16384).unwrap();
+    sim.set_counters(true);
+    tc_fft8192(&dev, &x, &mut y, rows).unwrap();
+    sim.set_counters(false);
+    let c = sim.take_counters().pop().unwrap();
+    assert_eq!(c.kernel, "hyena_tc_fft8192_f16mma_f32");
+    let s = &c.shared;
+    // Row points: 8192 stored by stage 1 per plane (32 lanes a request), loaded by stage 2; the
+    // twiddle table: 16 words per lane stored once per block, loaded 8 per transform.
+    assert!(s.store_requests > 0 && s.load_requests > 0, "{s:?}");
+    assert_eq!(s.load_wavefronts, s.load_requests, "shared loads: {s:?}");
+    assert_eq!(s.store_wavefronts, s.store_requests, "shared stores: {s:?}");
+    assert_eq!(c.barriers, rows as u64 * 2, "barriers (per block, the grid is one block per row)");
+    let g = &c.global;
+    assert_eq!(g.load_sectors, 8 * g.load_requests, "{g:?}");
+    assert_eq!(g.load_requests * 32 * 8, (rows * 8192 * 8) as u64, "the row read once: {g:?}");
+}
