@@ -298,7 +298,9 @@ __device__ void dft256_f16(const HyenaTcDftParams p) {
  * convolution multiplies pointwise in that order and its inverse takes it back, so no kernel of
  * the convolution needs natural order but the real-FFT split (bins k and m − k), left out here.
  * Global traffic: one read and one write of the row (8-byte accesses, 8 consecutive per 64 bytes);
- * shared: one store and one load per point, conflict-free (below).
+ * shared: one store and one load per point, conflict-free (below). 64 registers (two blocks of
+ * 16 warps per SM on sm_90: 94 KiB of shared memory each): the constant operands and twiddle
+ * bases live in shared tables, read lane-indexed where used (FFT8K_CONST_ROWS).
  *
  * Shared layout: point p at S(p) = p ^ (8·(((p >> 5) + (p >> 9)) & 3)) in each plane. Stage 1's
  * stores touch p = 512 t + g + c and stage 2's loads p = 32 t + g + c (lane = 4 g + t, c fixed per
@@ -313,76 +315,85 @@ constexpr int FFT8K_WARPS = 16;
 /* Point p's word in a shared plane (see above). */
 __device__ __forceinline__ unsigned fft8k_slot(unsigned p) { return p ^ ((((p >> 5) + (p >> 9)) & 3u) << 3); }
 
+/* The constant operands, the same for every warp, one 32-bit word per (row, lane) of a shared
+ * table, read lane-indexed (conflict-free) where used: held in registers they took the kernel to
+ * 125 registers (one block of 16 warps per SM); from the table it fits 64 (two blocks, 32 warps).
+ * Rows: stage 1's F32 (tile nt, register r: re at 2 nt + r, im at 8 + 2 nt + r), stage 2's A = F16
+ * (re 16 + r, im 20 + r) and B = F16 (re 24 + 2 nt + r, im 28 + 2 nt + r), stage 2's twiddles
+ * (re 32 + 4 nt + i, im 40 + 4 nt + i, f32 bits). */
+constexpr int FFT8K_CONST_ROWS = 48;
+
 __device__ void fft8192_f16(const HyenaTcDftParams p) {
     HYENA_DYN_SHARED(float, sm);
     float *s_re = sm, *s_im = sm + 8192;
+    __shared__ uint32_t cst[FFT8K_CONST_ROWS][32];
     const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, w = threadIdx.x / 32;
-    /* Stage 1's B = F32 (k-step ks, tile nt, register r, half h at n = 2t + h + 8r + 16 ks,
-     * q = g + 8 nt): W32^{nq} = W256^{8nq}. Held for ks = 0 only: W32^{(n+16)q} = (−1)^q W32^{nq}
-     * and q ≡ g (mod 2), so k-step 1's registers are k-step 0's with both halves' signs flipped on
-     * odd g (one LOP3 each; holding them spilled 68 B at 128 registers). */
-    uint32_t f32_re[4][2], f32_im[4][2];
-    const uint32_t odd = (g & 1) ? 0x80008000u : 0u;
+    if (w == 0) {
+        /* Stage 1's B = F32 (k-step ks, tile nt, register r, half h at n = 2t + h + 8r + 16 ks,
+         * q = g + 8 nt): W32^{nq} = W256^{8nq}, stored for ks = 0 only (below). */
 #pragma unroll
-    for (int nt = 0; nt < 4; ++nt)
+        for (int nt = 0; nt < 4; ++nt)
 #pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            const int n = 2 * t + 8 * r, q = g + 8 * nt;
-            const int m0 = 8 * ((n * q) & 31), m1 = 8 * (((n + 1) * q) & 31);
-            f32_re[nt][r] = pack_f16(wre(m0), wre(m1));
-            f32_im[nt][r] = pack_f16(wim(m0), wim(m1));
+            for (int r = 0; r < 2; ++r) {
+                const int n = 2 * t + 8 * r, q = g + 8 * nt;
+                const int m0 = 8 * ((n * q) & 31), m1 = 8 * (((n + 1) * q) & 31);
+                cst[2 * nt + r][lane] = pack_f16(wre(m0), wre(m1));
+                cst[8 + 2 * nt + r][lane] = pack_f16(wim(m0), wim(m1));
+            }
+        /* Stage 2's constants, as hyena_tc_dft256_f16mma_f32's. */
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+            const int k1 = g + 8 * (r % 2), n1 = 2 * t + 8 * (r / 2);
+            const int m0 = 16 * ((k1 * n1) & 15), m1 = 16 * ((k1 * (n1 + 1)) & 15);
+            cst[16 + r][lane] = pack_f16(wre(m0), wre(m1));
+            cst[20 + r][lane] = pack_f16(wim(m0), wim(m1));
         }
+#pragma unroll
+        for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+            for (int r = 0; r < 2; ++r) {
+                const int n2 = 2 * t + 8 * r, k2 = g + 8 * nt;
+                const int m0 = 16 * ((n2 * k2) & 15), m1 = 16 * (((n2 + 1) * k2) & 15);
+                cst[24 + 2 * nt + r][lane] = pack_f16(wre(m0), wre(m1));
+                cst[28 + 2 * nt + r][lane] = pack_f16(wim(m0), wim(m1));
+            }
+        float tr[2][4], ti[2][4];
+        stage1_twiddles(g, t, tr, ti);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+            cst[32 + j][lane] = __float_as_uint(tr[j / 4][j % 4]);
+            cst[40 + j][lane] = __float_as_uint(ti[j / 4][j % 4]);
+        }
+    }
+    /* k-step 1's F32 registers: W32^{(n+16)q} = (−1)^q W32^{nq} and q ≡ g (mod 2), so k-step 0's
+     * with both halves' signs flipped on odd g (one LOP3 each). */
+    const uint32_t odd = (g & 1) ? 0x80008000u : 0u;
     /* Twiddles W8192^{kq} of this lane's D elements i of tile 0 (k = 16w + g + 8(i/2),
-     * q = 2t + i%2) and the step W8192^{8k} to the next tile. */
-    float2 tw0[4], step[2];
+     * q = 2t + i%2) (entries 0–3) and the steps W8192^{8k} to the next tile (4, 5): per warp, in
+     * shared memory (re and im planes, one word per lane and entry, read where used). */
+    __shared__ float tws_re[FFT8K_WARPS][6][32], tws_im[FFT8K_WARPS][6][32];
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
         const int k = 16 * w + g + 8 * (i / 2), q = 2 * t + i % 2;
         float sn, cs;
         sincospif(-(float)((k * q) & 8191) / 4096.0f, &sn, &cs);
-        tw0[i] = make_float2(cs, sn);
+        tws_re[w][i][lane] = cs;
+        tws_im[w][i][lane] = sn;
     }
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
         const int k = 16 * w + g + 8 * j;
         float sn, cs;
         sincospif(-(float)((8 * k) & 8191) / 4096.0f, &sn, &cs);
-        step[j] = make_float2(cs, sn);
+        tws_re[w][4 + j][lane] = cs;
+        tws_im[w][4 + j][lane] = sn;
     }
-    /* Stage 2's constants, as hyena_tc_dft256_f16mma_f32's. */
-    uint32_t fa_re[4], fa_im[4], fb_re[2][2], fb_im[2][2];
-    /* Its twiddles are the same for every warp: one word per (register, lane) in shared memory,
-     * read conflict-free (lane-indexed); held in registers with the rest they spilled 64 B. */
-    __shared__ float tw2[16][32];
-    if (w == 0) {
-        float tr[2][4], ti[2][4];
-        stage1_twiddles(g, t, tr, ti);
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-            tw2[j][lane] = tr[j / 4][j % 4];
-            tw2[8 + j][lane] = ti[j / 4][j % 4];
-        }
-    }
-#pragma unroll
-    for (int r = 0; r < 4; ++r) {
-        const int k1 = g + 8 * (r % 2), n1 = 2 * t + 8 * (r / 2);
-        const int m0 = 16 * ((k1 * n1) & 15), m1 = 16 * ((k1 * (n1 + 1)) & 15);
-        fa_re[r] = pack_f16(wre(m0), wre(m1));
-        fa_im[r] = pack_f16(wim(m0), wim(m1));
-    }
-#pragma unroll
-    for (int nt = 0; nt < 2; ++nt)
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            const int n2 = 2 * t + 8 * r, k2 = g + 8 * nt;
-            const int m0 = 16 * ((n2 * k2) & 15), m1 = 16 * (((n2 + 1) * k2) & 15);
-            fb_re[nt][r] = pack_f16(wre(m0), wre(m1));
-            fb_im[nt][r] = pack_f16(wim(m0), wim(m1));
-        }
+    __syncthreads();  // the constants
 
-    for (uint64_t row = blockIdx.x; row < p.batch; row += gridDim.x) {
-        const float2 *x = reinterpret_cast<const float2 *>(p.x) + row * 8192;
-        float2 *y = reinterpret_cast<float2 *>(p.y) + row * 8192;
+    // Rows as 32-bit (ops::tcdft::tc_fft8192 bounds the batch): a 64-bit row counter and two
+    // row pointers held across the row took the registers that kept this kernel at 64 unspilled.
+    for (unsigned row = blockIdx.x; row < (unsigned)p.batch; row += gridDim.x) {
+        const float2 *x = reinterpret_cast<const float2 *>(p.x) + (uint64_t)row * 8192;
         /* Stage 1: A (k-step ks, register r, half h at k = 16w + g + 8(r%2), n = 2t + h + 8(r/2) + 16 ks). */
         uint32_t a_re[2][4], a_im[2][4];
 #pragma unroll
@@ -390,16 +401,21 @@ __device__ void fft8192_f16(const HyenaTcDftParams p) {
 #pragma unroll
             for (int r = 0; r < 4; ++r) {
                 const int k = 16 * w + g + 8 * (r % 2), n = 2 * t + 8 * (r / 2) + 16 * ks;
-                const float2 v0 = x[256 * n + k], v1 = x[256 * (n + 1) + k];
+                const float2 v0 = x[256 * n + k];
+                const float2 v1 = x[256 * (n + 1) + k];
                 a_re[ks][r] = pack_f16(v0.x, v1.x);
                 a_im[ks][r] = pack_f16(v0.y, v1.y);
             }
-        float2 tw[4] = {tw0[0], tw0[1], tw0[2], tw0[3]};
+        float2 tw[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) tw[i] = make_float2(tws_re[w][i][lane], tws_im[w][i][lane]);
 #pragma unroll
         for (int nt = 0; nt < 4; ++nt) {
+            const uint32_t b0_re[2] = {cst[2 * nt][lane], cst[2 * nt + 1][lane]};
+            const uint32_t b0_im[2] = {cst[8 + 2 * nt][lane], cst[8 + 2 * nt + 1][lane]};
+            const uint32_t b1_re[2] = {b0_re[0] ^ odd, b0_re[1] ^ odd}, b1_im[2] = {b0_im[0] ^ odd, b0_im[1] ^ odd};
             float dr[4] = {0.f, 0.f, 0.f, 0.f}, di[4] = {0.f, 0.f, 0.f, 0.f};
-            cmma16(dr, di, a_re[0], a_im[0], f32_re[nt], f32_im[nt]);
-            const uint32_t b1_re[2] = {f32_re[nt][0] ^ odd, f32_re[nt][1] ^ odd}, b1_im[2] = {f32_im[nt][0] ^ odd, f32_im[nt][1] ^ odd};
+            cmma16(dr, di, a_re[0], a_im[0], b0_re, b0_im);
             cmma16(dr, di, a_re[1], a_im[1], b1_re, b1_im);
 #pragma unroll
             for (int i = 0; i < 4; ++i) {
@@ -407,15 +423,24 @@ __device__ void fft8192_f16(const HyenaTcDftParams p) {
                 const unsigned slot = fft8k_slot(256u * q + k);
                 s_re[slot] = dr[i] * tw[i].x - di[i] * tw[i].y;
                 s_im[slot] = dr[i] * tw[i].y + di[i] * tw[i].x;
-                const float2 st = step[i / 2];
-                tw[i] = make_float2(tw[i].x * st.x - tw[i].y * st.y, tw[i].x * st.y + tw[i].y * st.x);
+                if (nt < 3) {  // the step to the next tile (none after the last)
+                    const float sr = tws_re[w][4 + i / 2][lane];
+                    const float si = tws_im[w][4 + i / 2][lane];
+                    tw[i] = make_float2(tw[i].x * sr - tw[i].y * si, tw[i].x * si + tw[i].y * sr);
+                }
             }
         }
         __syncthreads();
         /* Stage 2: rows q = w, w + 16. */
+        float2 *y = reinterpret_cast<float2 *>(p.y) + (uint64_t)row * 8192;
 #pragma unroll 1
         for (int q = w; q < 32; q += FFT8K_WARPS) {
-            uint32_t a2_re[4], a2_im[4];
+            uint32_t fa_re[4], fa_im[4], a2_re[4], a2_im[4];
+#pragma unroll
+            for (int r = 0; r < 4; ++r) {
+                fa_re[r] = cst[16 + r][lane];
+                fa_im[r] = cst[20 + r][lane];
+            }
 #pragma unroll
             for (int nt = 0; nt < 2; ++nt) {
                 uint32_t br[2], bi[2];
@@ -438,7 +463,8 @@ __device__ void fft8192_f16(const HyenaTcDftParams p) {
                 float re[4], im[4];
 #pragma unroll
                 for (int i = 0; i < 4; ++i) {
-                    const float wr = tw2[4 * nt + i][lane], wi = tw2[8 + 4 * nt + i][lane];
+                    const float wr = __uint_as_float(cst[32 + 4 * nt + i][lane]);
+                    const float wi = __uint_as_float(cst[40 + 4 * nt + i][lane]);
                     re[i] = dr[i] * wr - di[i] * wi;
                     im[i] = dr[i] * wi + di[i] * wr;
                 }
@@ -449,8 +475,10 @@ __device__ void fft8192_f16(const HyenaTcDftParams p) {
             }
 #pragma unroll
             for (int nt = 0; nt < 2; ++nt) {
+                const uint32_t fb_re[2] = {cst[24 + 2 * nt][lane], cst[24 + 2 * nt + 1][lane]};
+                const uint32_t fb_im[2] = {cst[28 + 2 * nt][lane], cst[28 + 2 * nt + 1][lane]};
                 float zr[4] = {0.f, 0.f, 0.f, 0.f}, zi[4] = {0.f, 0.f, 0.f, 0.f};
-                cmma16(zr, zi, a2_re, a2_im, fb_re[nt], fb_im[nt]);
+                cmma16(zr, zi, a2_re, a2_im, fb_re, fb_im);
 #pragma unroll
                 for (int i = 0; i < 4; ++i) y[256 * q + (g + 8 * (i / 2)) + 16 * (2 * t + i % 2 + 8 * nt)] = make_float2(zr[i], zi[i]);
             }
@@ -477,8 +505,9 @@ extern "C" __global__ void __launch_bounds__(128) hyena_tc_dft256_f16mma_f32(con
 CUDASIM_UNIFORM_BLOCKS(hyena_tc_dft256_f32);
 CUDASIM_UNIFORM_BLOCKS(hyena_tc_dft256_f16mma_f32);
 /* The 8192-point FFT (prototype, above): one block of 16 warps per row, 64 KiB of dynamic shared
- * memory; p.x, p.y: [batch][8192][2] f32, y in the four-step order; p.split unused. */
-extern "C" __global__ void __launch_bounds__(512, 1) hyena_tc_fft8192_f16mma_f32(const HyenaTcDftParams p) {
+ * memory, two blocks per SM (64 registers); p.x, p.y: [batch][8192][2] f32, y in the four-step
+ * order; p.split unused. */
+extern "C" __global__ void __launch_bounds__(512, 2) hyena_tc_fft8192_f16mma_f32(const HyenaTcDftParams p) {
     hyena::tcdft::fft8192_f16(p);
 }
 CUDASIM_UNIFORM_BLOCKS(hyena_tc_fft8192_f16mma_f32);

@@ -61,10 +61,11 @@ pub fn tc_dft256<'a>(
 
 /// Rows per block of [`tc_fft8192`]'s kernel: one, 16 warps.
 const FFT8K_THREADS: u32 = 512;
-/// Its dynamic shared memory: the row's re and im planes, 8192 f32 each (the kernel's 2 KiB of
-/// static twiddles come on top).
+/// Its dynamic shared memory: the row's re and im planes, 8192 f32 each.
 const FFT8K_DYN_SHARED: usize = 2 * TC_FFT_LEN * 4;
-const FFT8K_STATIC_SHARED: usize = 16 * 32 * 4;
+/// Its static shared memory: the constant operands (48 words per lane) and each warp's stage-1
+/// twiddles (2 × 6 words per lane).
+const FFT8K_STATIC_SHARED: usize = (48 + 16 * 12) * 32 * 4;
 
 /// `y = FFT₈₁₉₂(x)` for `batch` rows on tensor cores, f16 operands (`hyena_tc_fft8192_f16mma_f32`,
 /// a prototype of tensor-core stages in a block-per-row kernel, not used by the operator):
@@ -87,6 +88,9 @@ pub fn tc_fft8192<'a>(
         .check()?;
     if batch == 0 {
         return Ok(());
+    }
+    if batch > u32::MAX as usize {
+        return Err(HyenaError::Invalid(format!("tc_fft8192: batch {batch} above 2^32 - 1 rows (the kernel counts rows in 32 bits)")));
     }
     let kernel = "hyena_tc_fft8192_f16mma_f32";
     let limit = dev.max_shared_bytes();

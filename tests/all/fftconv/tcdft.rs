@@ -157,8 +157,9 @@ fn tc_fft8192_matches_rustfft_within_f16_bounds() {
 
 /// The 8192-point prototype's structure on the simulator's counters: every shared-memory access of
 /// the exchange is one wavefront per request (the XOR layout of `fft8k_slot`: with the plain
-/// index p, stage 1's stores and stage 2's loads put 4 lanes on each bank they touch), two
-/// barriers per row, and the row read and written once (8-byte requests, each 32-byte sector used
+/// index p, stage 1's stores and stage 2's loads put 4 lanes on each bank they touch; the lane-
+/// indexed constant tables are one wavefront too), two barriers per row and one for the
+/// constants, and the row read and written once (8-byte requests, each 32-byte sector used
 /// whole: 8 sectors per request).
 #[cfg(feature = "sim")]
 #[test]
@@ -183,7 +184,8 @@ fn tc_fft8192_exchanges_through_shared_memory_without_bank_conflicts() {
     assert!(s.store_requests > 0 && s.load_requests > 0, "{s:?}");
     assert_eq!(s.load_wavefronts, s.load_requests, "shared loads: {s:?}");
     assert_eq!(s.store_wavefronts, s.store_requests, "shared stores: {s:?}");
-    assert_eq!(c.barriers, rows as u64 * 2, "barriers (per block, the grid is one block per row)");
+    // One for the constants, two per row (one block per row here).
+    assert_eq!(c.barriers, rows as u64 * 3, "barriers (per block)");
     let g = &c.global;
     assert_eq!(g.load_sectors, 8 * g.load_requests, "{g:?}");
     assert_eq!(g.load_requests * 32 * 8, (rows * 8192 * 8) as u64, "the row read once: {g:?}");
