@@ -6,7 +6,7 @@
 //! ```
 //! LISTING: the compact sm_90 listing (`$OUT_DIR/sass_sm90.txt` of the hyena-kernels build);
 //! KERNEL.lines.txt: the dump's joined line counts (`COUNT ["file:line", ...]` per line, innermost
-//! first); WARPS: the warps that entered the kernel in the sampled blocks (the count of the
+//! first; the memory requests of KERNEL.requests.txt beside it are read too when present); WARPS: the warps that entered the kernel in the sampled blocks (the count of the
 //! entry block in the dump's `KERNEL.est.txt`). Prints the total; with `blocks`, every run of
 //! instructions with one count (basic blocks, neighbours of equal count merged): first index,
 //! length, count; with `instrs`, every instruction's count, one per line. The kernel is the file name's stem.
@@ -25,20 +25,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("the counts file must be KERNEL.lines.txt")?;
     let f = listing.function(kernel).ok_or("kernel not in the listing")?;
     let warps: u64 = args[3].parse()?;
+    // `COUNT [chain]` lines of a dump file, as (chain, count).
+    let read = |path: &str| -> Result<Vec<(Vec<(String, u32)>, u64)>, Box<dyn std::error::Error>> {
+        let mut v = Vec::new();
+        for l in std::fs::read_to_string(path)?.lines() {
+            let (n, rest) = l.split_once(' ').ok_or("bad counts line")?;
+            let frames = rest
+                .trim_matches(|c| c == '[' || c == ']')
+                .split(", ")
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    let s = s.trim_matches('"');
+                    let (file, line) = s.rsplit_once(':').ok_or("bad frame")?;
+                    Ok::<_, Box<dyn std::error::Error>>((file.to_string(), line.parse()?))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            v.push((frames, n.parse()?));
+        }
+        Ok(v)
+    };
+    // The host's memory requests per chain, from KERNEL.requests.txt beside the counts (absent:
+    // unknown, 0).
+    let req_path = args[2].replace(".lines.txt", ".requests.txt");
+    let requests: std::collections::HashMap<Vec<(String, u32)>, u64> =
+        if std::path::Path::new(&req_path).exists() { read(&req_path)?.into_iter().collect() } else { Default::default() };
     let mut lines = Vec::new();
-    for l in std::fs::read_to_string(&args[2])?.lines() {
-        let (n, rest) = l.split_once(' ').ok_or("bad counts line")?;
-        let frames = rest
-            .trim_matches(|c| c == '[' || c == ']')
-            .split(", ")
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                let s = s.trim_matches('"');
-                let (file, line) = s.rsplit_once(':').ok_or("bad frame")?;
-                Ok::<_, Box<dyn std::error::Error>>((file.to_string(), line.parse()?))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        lines.push(LineExec { frames, warp_execs: n.parse()? });
+    for (frames, n) in read(&args[2])? {
+        let mem_requests = requests.get(&frames).copied().unwrap_or(0);
+        lines.push(LineExec { frames, warp_execs: n, mem_requests });
     }
     let e = estimate(f, &lines, warps);
     println!("{kernel}: {:.0} warp-instructions for {warps} warps", e.total);

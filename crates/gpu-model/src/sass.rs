@@ -554,6 +554,9 @@ impl Listing {
 pub struct LineExec {
     pub frames: Vec<(String, u32)>,
     pub warp_execs: u64,
+    /// The warp-level memory requests the host counted at this chain (global and shared), 0 when
+    /// not known: with `warp_execs`, the accesses a line makes per execution.
+    pub mem_requests: u64,
 }
 
 /// The estimate for one launch (or one sample of blocks: scale it like the counts it came from).
@@ -698,6 +701,7 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> Joined {
             )
         })
         .collect();
+    let requests: Vec<u64> = lines.iter().filter(|l| !l.frames.is_empty()).map(|l| l.mem_requests).collect();
     let files: HashSet<&str> = sim.iter().map(|(c, _)| c[0].file.as_str()).collect();
     let mut by_inner: HashMap<&Frame, Vec<usize>> = HashMap::new();
     for (k, (c, _)) in sim.iter().enumerate() {
@@ -831,23 +835,30 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> Joined {
         e / live as f64
     };
     let unrun: Vec<bool> = weight.iter().map(|w| *w == Some(0)).collect();
+    let mut requests_per_exec: Vec<Option<f64>> = Vec::with_capacity(best.len());
     let counts = best
         .iter()
         .zip(&weight)
         .enumerate()
         .map(|(c, ((ks, s), w))| {
             if ks.is_empty() {
+                requests_per_exec.push(None);
                 return None;
             }
-            let e: f64 = ks
-                .iter()
-                .filter(|&&k| *s == max_score[k])
-                .map(|&k| share(c, k, *s, *w))
-                .sum();
+            let (mut e, mut r, mut known) = (0.0, 0.0, true);
+            for &k in ks.iter().filter(|&&k| *s == max_score[k]) {
+                let x = share(c, k, *s, *w);
+                e += x;
+                if sim[k].1 > 0 {
+                    r += x * requests[k] as f64 / sim[k].1 as f64;
+                }
+                known &= requests[k] > 0;
+            }
+            requests_per_exec.push((known && e > 0.0).then(|| r / e));
             Some(e)
         })
         .collect();
-    Joined { counts, unrun, whole, absent }
+    Joined { counts, unrun, whole, absent, requests_per_exec }
 }
 
 /// What [`chain_counts`] says of each location chain of a function.
@@ -862,6 +873,9 @@ struct Joined {
     /// ran: no counted chain has it. Library-only chains (every frame in CUDA headers) are not
     /// absent: they have no line of their own to look up.
     absent: Vec<bool>,
+    /// The host's memory requests per execution of the counted chains it joined (`None`: no
+    /// count, or a counted chain without requests).
+    requests_per_exec: Vec<Option<f64>>,
 }
 
 /// The joined count E of every location chain of `f` (indexed like [`Function::chains`]; `None`:
@@ -895,7 +909,7 @@ fn in_body(line: &Chain, latch: &Chain) -> bool {
 /// per block). See the module documentation for the method.
 pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate {
     let n = f.instrs.len();
-    let Joined { counts: e_chain, unrun, whole, absent } = chain_counts(f, lines);
+    let Joined { counts: e_chain, unrun, whole, absent, requests_per_exec } = chain_counts(f, lines);
     // Basic blocks.
     let mut leaders: Vec<usize> = vec![0];
     leaders.extend(f.labels.values().copied());
@@ -1106,6 +1120,25 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
                 (e, false)
             } else {
                 (all, false)
+            }
+        } else if mine.len() == 1 && mem >= 2 && w > 0.0 {
+            // A line of one memory opcode, `mem` of them in the block (`const float r0 =
+            // s_re[s0];` in a loop nvcc unrolled 4 times and the host kept rolled): with k
+            // accesses per execution (the host's requests over its executions: 2 for `{cst[a],
+            // cst[b]}`), mem / k copies when the line ran a whole multiple of that many times per
+            // warp. Without it such a line bounds nothing (its E read as one copy) and a rolled
+            // loop around it fell to its header's count (`hyena_tc_fft8192_f16mma_f32`'s column
+            // loop: 6 per warp for 4 trips; the fused conv's inverse middle-pass stores, `st`'s
+            // 16 `STS` per plane, 3 per warp for 2 passes). Not when it ran fewer times per warp
+            // than that (`load_a`'s four loads filed under one line of a rolled loop of 1 to 3
+            // trips: no copies), nor without the host's requests.
+            let per_warp = e_chain[c].unwrap_or(0.0) / w;
+            let e = per_warp.round() as u64;
+            let whole = (per_warp - per_warp.round()).abs() < 1e-9;
+            let k = requests_per_exec[c].map(|r| r.round() as u64).filter(|&k| k >= 1);
+            match k {
+                Some(k) if mem % k == 0 && mem / k >= 2 && whole && e >= mem / k && e % (mem / k) == 0 => (mem / k, false),
+                _ => (1, false),
             }
         } else {
             (1, false)

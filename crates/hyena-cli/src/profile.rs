@@ -613,6 +613,7 @@ mod imp {
             .map(|l| LineExec {
                 frames: l.frames.clone(),
                 warp_execs: l.warp_execs,
+                mem_requests: l.mem_requests,
             })
             .collect();
         let est = estimate(func, &lines, c.blocks_run * warps_per_block as u64);

@@ -111,7 +111,7 @@ fn tc_dft256_estimate_counts_its_transform_loop_once_per_transform() {
         } as f64;
         assert_eq!(loops.len(), if prec == TcPrecision::F16 { 1 } else { 2 }, "{}: loops {loops:?}", c.kernel);
         let warps = c.blocks_run * 4;
-        let lines: Vec<LineExec> = c.lines.iter().map(|l| LineExec { frames: l.frames.clone(), warp_execs: l.warp_execs }).collect();
+        let lines: Vec<LineExec> = c.lines.iter().map(|l| LineExec { frames: l.frames.clone(), warp_execs: l.warp_execs, mem_requests: l.mem_requests }).collect();
         let est = estimate(f, &lines, warps).total;
         let (lo, hi) = (warps as f64 * PER_WARP as f64 * len, warps as f64 * (PER_WARP as f64 * len + f.instrs.len() as f64 - len));
         eprintln!("[model] {} {prec:?}: loop {len} instructions, estimate {est} for {warps} warps ({lo}..={hi})", c.kernel);

@@ -26,6 +26,7 @@ fn lines_in(file: &str, per_warp: &[(&[u32], u64)], warps: u64) -> Vec<LineExec>
         .map(|(chain, n)| LineExec {
             frames: chain.iter().map(|l| (file.to_string(), *l)).collect(),
             warp_execs: n * warps,
+            mem_requests: 0,
         })
         .collect()
 }
@@ -220,7 +221,13 @@ fn exec(chain: &[u32], n: u64) -> LineExec {
     LineExec {
         frames: chain.iter().map(|l| ("h.cu".to_string(), *l)).collect(),
         warp_execs: n,
+        mem_requests: 0,
     }
+}
+
+/// [`exec`] with the host's memory requests of the line (`requests` in all).
+fn exec_req(chain: &[u32], n: u64, requests: u64) -> LineExec {
+    LineExec { mem_requests: requests, ..exec(chain, n) }
 }
 
 #[test]
@@ -409,6 +416,29 @@ fn a_body_line_counted_once_does_not_bound_a_loop_whose_header_ran_many_times() 
     assert_eq!(estimate(&l.functions[0], &per, w).total, 882.0);
 }
 
+#[test]
+fn a_line_of_one_unrolled_load_gives_its_copies() {
+    // A loop of 4 trips per warp (header line 10 counted 6 per warp) whose body nvcc unrolled 4
+    // times and the host kept rolled: line 11 a single `LDS` per execution (4 in the block, 16
+    // per warp, one request each), line 12 its `FADD` (arithmetic only: no copies read). Hand,
+    // 2 warps: 2 × (S2R 1 + 4 × (4 LDS + 4 FADD + ISETP + BRA) + EXIT 1) = 84. Before (line 11
+    // read as one copy, the header's 6 per warp the tightest bound): 124. With two requests per
+    // execution (two loads on the line) the 4 LDS are 2 copies of 8 executions per warp: the
+    // same 4 trips.
+    let text = kernel_k!("\
+        //## File \"h.cu\", line 9\nS2R\n\
+        .L_loop:\n//## File \"h.cu\", line 11\nLDS\nLDS\nLDS\nLDS\n\
+        //## File \"h.cu\", line 12\nFADD\nFADD\nFADD\nFADD\n\
+        //## File \"h.cu\", line 10\nISETP\n@P BRA `(.L_loop)\n\
+        //## File \"h.cu\", line 30\nEXIT\n");
+    let l = Listing::parse(text).unwrap();
+    let w = 2;
+    let per = vec![exec(&[9], w), exec(&[10], 6 * w), exec_req(&[11], 16 * w, 16 * w), exec(&[12], 16 * w), exec(&[30], w)];
+    assert_eq!(estimate(&l.functions[0], &per, w).total, 84.0);
+    let per = vec![exec(&[9], w), exec(&[10], 6 * w), exec_req(&[11], 8 * w, 16 * w), exec(&[12], 16 * w), exec(&[30], w)];
+    assert_eq!(estimate(&l.functions[0], &per, w).total, 84.0);
+}
+
 /// A straight block behind `if (act)` (line 10, evaluated by every warp) that half the warps
 /// reach: a load (line 11) and a store (line 13) once per acting warp, between them a loop of 4
 /// trips the host kept rolled and nvcc unrolled into the block (line 12: arithmetic only, so no
@@ -533,7 +563,7 @@ mod simulated {
             }
         }
         let lines: Vec<LineExec> =
-            merged.into_iter().map(|(frames, warp_execs)| LineExec { frames, warp_execs }).collect();
+            merged.into_iter().map(|(frames, warp_execs)| LineExec { frames, warp_execs, mem_requests: 0 }).collect();
         assert!(
             lines.iter().any(|l| l.frames[0].0.ends_with("micro.cu")),
             "no line counts of micro.cu for {kernel}: {lines:?}"
