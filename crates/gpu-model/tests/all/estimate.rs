@@ -355,6 +355,11 @@ const BATCH_LOOP: &str = kernel_k!("\
     //## File \"h.cu\", line 30\nEXIT\n");
 
 fn batch_loop(trips: u64, latch: u64, warps: u64) -> f64 {
+    batch_loop_store(trips, latch, warps, trips)
+}
+
+/// [`batch_loop`] with the host's count of the store's line (15) per warp given apart.
+fn batch_loop_store(trips: u64, latch: u64, warps: u64, store: u64) -> f64 {
     let l = Listing::parse(BATCH_LOOP).unwrap();
     let w = warps;
     let per = vec![
@@ -367,7 +372,7 @@ fn batch_loop(trips: u64, latch: u64, warps: u64) -> f64 {
         exec(&[12], trips * w),
         exec(&[13], trips * w),
         exec(&[14], (trips - 1) * w),
-        exec(&[15], trips * w),
+        exec(&[15], store * w),
         exec(&[30], w),
     ];
     estimate(&l.functions[0], &per, w).total
@@ -398,22 +403,7 @@ fn a_body_line_counted_once_does_not_bound_a_loop_whose_header_ran_many_times() 
     // with line 15 set aside D's bound is its header's line, 18 per warp: 866 + 2 × 2 × 4 = 882
     // (the header's two extra counts, as for any loop whose latch block has no other line).
     // Read as a one-trip loop, D took 1 per warp: 866 − 2 × 15 × 4 = 746.
-    let l = Listing::parse(BATCH_LOOP).unwrap();
-    let (w, trips) = (2u64, 16u64);
-    let per = vec![
-        exec(&[9], w),
-        exec(&[8], w),
-        exec(&[10], (trips + 2) * w),
-        exec(&[11], trips * w),
-        exec(&[5, 12], 4 * trips * w),
-        exec(&[3, 12], w),
-        exec(&[12], trips * w),
-        exec(&[13], trips * w),
-        exec(&[14], (trips - 1) * w),
-        exec(&[15], w),
-        exec(&[30], w),
-    ];
-    assert_eq!(estimate(&l.functions[0], &per, w).total, 882.0);
+    assert_eq!(batch_loop_store(16, 18, 2, 1), 882.0);
 }
 
 #[test]
