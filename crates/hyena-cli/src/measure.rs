@@ -10,7 +10,7 @@
 //! Rows are matched with the predictions by setting, pass and position in the pass (the launch
 //! sequence is deterministic for a shape), and the kernel names must agree.
 
-use crate::profile::{conv_setting, operator_setting, profiled_operator, ConvOperands, GpuChoice, ProfileArgs, StorageDtype};
+use crate::profile::{conv_setting, operator_setting, profiled_operator, tcdft_setting, tcfft_rows_for, tcfft_setting, ConvOperands, GpuChoice, ProfileArgs, StorageDtype, TC_PRECISIONS};
 use hyena_kernels::device::wrap::Wrapper;
 use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar, GemmSpec, LaunchConfig};
 use hyena_model::device_operator::DeviceOperator;
@@ -224,6 +224,38 @@ fn conv_rows<S: DeviceScalar>(
     Ok(rows)
 }
 
+/// The tensor-core DFT-256 (each operand precision) and the 8192-point FFT prototype, on the
+/// launches `--profile --tc-dft batch` prices (zero inputs: the time does not depend on them).
+fn tcdft_rows(dev: &Arc<TimingDevice>, a: &ProfileArgs, batch: usize, pred: Option<&Predictions>) -> Result<Vec<MeasuredRow>, AnyErr> {
+    use hyena_kernels::ops::tcdft::{tc_dft256, tc_fft8192};
+    let ddev: Arc<dyn Device> = dev.clone();
+    let fft_rows = tcfft_rows_for(batch);
+    let n = (batch * 512).max(fft_rows * 16384);
+    let x = DeviceBuffer::<f32>::from_host(&ddev, &vec![0.0f32; n])?;
+    let mut y = DeviceBuffer::<f32>::alloc(&ddev, n)?;
+    let mut time = |run: &mut dyn FnMut(&mut DeviceBuffer<f32>) -> Result<(), AnyErr>| -> Result<Vec<Vec<Timed>>, AnyErr> {
+        let mut reps = Vec::new();
+        for rep in 0..=a.repeat.max(1) {
+            dev.take();
+            run(&mut y)?;
+            let t = dev.take();
+            if rep > 0 {
+                reps.push(t);
+            }
+        }
+        Ok(reps)
+    };
+    let mut rows = Vec::new();
+    for prec in TC_PRECISIONS {
+        let reps = time(&mut |y| Ok(tc_dft256(&ddev, x.view(0..batch * 512)?, y.view_mut(0..batch * 512)?, batch, prec)?))?;
+        rows.extend(rows_of(&tcdft_setting(batch, prec), "forward", &reps, pred)?);
+    }
+    let m = fft_rows * 16384;
+    let reps = time(&mut |y| Ok(tc_fft8192(&ddev, x.view(0..m)?, y.view_mut(0..m)?, fft_rows)?))?;
+    rows.extend(rows_of(&tcfft_setting(fft_rows), "forward", &reps, pred)?);
+    Ok(rows)
+}
+
 fn print_rows(rows: &[MeasuredRow], gpu: &str) {
     let (mut setting, mut pass) = ("", "");
     let (mut tot_m, mut tot_p) = (0.0, 0.0);
@@ -342,7 +374,14 @@ pub fn measure(a: &ProfileArgs) -> Result<(), AnyErr> {
         }
         write_outputs(a, &rows, gpu, &device, &notes)
     };
-    // Small shapes first, so a deadline cuts the largest ones.
+    // Small shapes first, so a deadline cuts the largest ones: the tensor-core DFTs (well under
+    // a second) before the operator.
+    if a.tc_dft > 0 {
+        let what = format!("tensor-core DFT-256 and FFT-8192, {} transforms", a.tc_dft);
+        eprintln!("measure: {what} ...");
+        let r = tcdft_rows(&dev, a, a.tc_dft, pred.as_ref());
+        record(what, r)?;
+    }
     for &l in &a.lengths {
         for &b in &a.batch {
             let what = operator_setting(a, b, l);

@@ -70,7 +70,8 @@ pub struct ProfileArgs {
     pub conv_batch: usize,
     /// Also the tensor-core DFT of length 256 (`ops::tcdft`, not in the operator yet) on this many
     /// transforms, 1xTF32, 3xTF32 and f16 operands, and the 8192-point tensor-core FFT
-    /// prototype (f16 operands) on as many points (0: none).
+    /// prototype (f16 operands) on as many points (0: none); with `--measure`, the same launches
+    /// timed on the GPU.
     #[arg(long, default_value_t = 0)]
     pub tc_dft: usize,
     /// Run the same launches on the CUDA GPU instead, each timed alone with CUDA events, beside
@@ -117,6 +118,29 @@ pub fn operator_setting(a: &ProfileArgs, b: usize, l: usize) -> String {
 /// The row label of the fused convolution alone at length `l`.
 pub fn conv_setting(a: &ProfileArgs, l: usize) -> String {
     format!("fused conv B={} C={} L={l} {:?}", a.conv_batch, a.d_model, a.dtype).to_lowercase()
+}
+
+/// The operand precisions `--tc-dft` runs the DFT-256 at.
+pub const TC_PRECISIONS: [hyena_kernels::ops::tcdft::TcPrecision; 3] = {
+    use hyena_kernels::ops::tcdft::TcPrecision;
+    [TcPrecision::Tf32, TcPrecision::Split3xTf32, TcPrecision::F16]
+};
+
+/// The row label of the tensor-core DFT-256 on `batch` transforms (shared by `--profile` and
+/// `--measure`, which join on it).
+pub fn tcdft_setting(batch: usize, prec: hyena_kernels::ops::tcdft::TcPrecision) -> String {
+    format!("tensor-core DFT-256 (ops::tcdft) B={batch} {prec:?}")
+}
+
+/// Rows of the 8192-point tensor-core FFT prototype for `--tc-dft N`: as many points as N
+/// DFT-256s (at least one row).
+pub fn tcfft_rows_for(batch: usize) -> usize {
+    (batch / 32).max(1)
+}
+
+/// The row label of the 8192-point tensor-core FFT on `rows` rows.
+pub fn tcfft_setting(rows: usize) -> String {
+    format!("tensor-core FFT-8192 (ops::tcdft) rows={rows} F16")
 }
 
 #[cfg_attr(not(all(feature = "sim", feature = "cuda")), allow(dead_code))]
@@ -894,9 +918,9 @@ mod imp {
 
     /// The tensor-core DFT-256 on `batch` transforms, once per operand precision.
     fn tcdft_rows(ctx: &Ctx, a: &ProfileArgs, batch: usize) -> Result<Vec<Row>, AnyErr> {
-        use hyena_kernels::ops::tcdft::{tc_dft256, TcPrecision};
+        use hyena_kernels::ops::tcdft::tc_dft256;
         let mut rows = Vec::new();
-        for prec in [TcPrecision::Tf32, TcPrecision::Split3xTf32, TcPrecision::F16] {
+        for prec in super::TC_PRECISIONS {
             let (sim, dev) = new_device(a);
             let ddev: Arc<dyn Device> = dev.clone();
             let x = DeviceBuffer::<f32>::alloc(&ddev, batch * 512)?;
@@ -904,11 +928,10 @@ mod imp {
             let _ = sim.take_counters();
             tc_dft256(&ddev, &x, &mut y, batch, prec)?;
             let c = sim.take_counters();
-            let setting = format!("tensor-core DFT-256 (ops::tcdft) B={batch} {prec:?}");
-            rows.extend(pass_rows(ctx, &setting, "forward", &c, &[], 0)?);
+            rows.extend(pass_rows(ctx, &super::tcdft_setting(batch, prec), "forward", &c, &[], 0)?);
         }
         // The 8192-point FFT prototype on the same number of points (batch / 32 rows).
-        let fft_rows = (batch / 32).max(1);
+        let fft_rows = super::tcfft_rows_for(batch);
         let (sim, dev) = new_device(a);
         let ddev: Arc<dyn Device> = dev.clone();
         let x = DeviceBuffer::<f32>::alloc(&ddev, fft_rows * 16384)?;
@@ -916,8 +939,7 @@ mod imp {
         let _ = sim.take_counters();
         hyena_kernels::ops::tcdft::tc_fft8192(&ddev, &x, &mut y, fft_rows)?;
         let c = sim.take_counters();
-        let setting = format!("tensor-core FFT-8192 (ops::tcdft) rows={fft_rows} F16");
-        rows.extend(pass_rows(ctx, &setting, "forward", &c, &[], 0)?);
+        rows.extend(pass_rows(ctx, &super::tcfft_setting(fft_rows), "forward", &c, &[], 0)?);
         Ok(rows)
     }
 
