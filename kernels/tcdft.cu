@@ -286,10 +286,10 @@ __device__ void dft256_f16(const HyenaTcDftParams p) {
  * operator. Four-step, 8192 = 32 · 256, input index p = 256·n + k (n < 32, k < 256):
  *   stage 1   Y[k][q] = Σ_n x[256 n + k] · W32^{nq}        a GEMM (256 × 32)·(32 × 32): warp w takes
  *             rows k = 16w … 16w + 15, A straight from global memory (each 8 consecutive k of one n
- *             are 64 contiguous bytes), B = the constant DFT-32 matrix in registers; 4 column tiles
+ *             are 64 contiguous bytes), B = the constant DFT-32 matrix (a shared table); 4 column tiles
  *             × 2 k-steps × 4 real products = 32 MMAs per warp
  *   twiddle   Y[k][q] ·= W8192^{kq}, by a per-lane recurrence over the column tiles (q += 8:
- *             one complex product by W8192^{8k}; the bases from sincospif once per warp)
+ *             one complex product by W8192^{8k}; the bases from sincospif once per block, in a shared table)
  *   exchange  Y to shared memory (re and im planes, 4-byte words) at 256 q + k, one barrier
  *   stage 2   for each q, the DFT-256 over k (hyena_tc_dft256_f16mma_f32's two radix-16 stages,
  *             its B operand from shared memory): warp w takes q = w and w + 16; output bin K of
