@@ -292,7 +292,8 @@ __device__ void dft256_f16(const HyenaTcDftParams p) {
  *             one complex product by W8192^{8k}; the bases from sincospif once per block, in a shared table)
  *   exchange  Y to shared memory (re and im planes, 4-byte words) at 256 q + k, one barrier
  *   stage 2   for each q, the DFT-256 over k (hyena_tc_dft256_f16mma_f32's two radix-16 stages,
- *             its B operand from shared memory): warp w takes q = w and w + 16; output bin K of
+ *             its B operand from shared memory): warp w takes q = w and 32 − w (warp 0: 0 and
+ *             16, the mirror pairs of the real-FFT split); output bin K of
  *             row q is bin q + 32 K of the row, written to y at 256 q + K
  * So y holds the transform in the four-step's order (y[256 q + K] = X[q + 32 K]): an FFT
  * convolution multiplies pointwise in that order and its inverse takes it back, so no kernel of
@@ -431,10 +432,14 @@ __device__ void fft8192_f16(const HyenaTcDftParams p) {
             }
         }
         __syncthreads();
-        /* Stage 2: rows q = w, w + 16. */
+        /* Stage 2: columns q = w and 32 − w (warp 0: 0 and 16), the pairs whose bins mirror each
+         * other (bin q + 32K and m − that: column 32 − q, lane 31 − lane, element 3 − i, tile
+         * 1 − nt; docs/GPU_MODEL.md, "Next on the prototype"), so that a real-FFT split can pair
+         * them in registers. */
         float2 *y = reinterpret_cast<float2 *>(p.y) + (uint64_t)row * 8192;
 #pragma unroll 1
-        for (int q = w; q < 32; q += FFT8K_WARPS) {
+        for (int j = 0; j < 2; ++j) {
+            const int q = ((j == 0 ? w : 32 - w) & 31) ^ ((j & (w == 0)) << 4);  // w; 32 − w, or 16 for w = 0
             uint32_t fa_re[4], fa_im[4], a2_re[4], a2_im[4];
 #pragma unroll
             for (int r = 0; r < 4; ++r) {
