@@ -207,18 +207,11 @@ __device__ __forceinline__ void cmma16(float dr[4], float di[4], const uint32_t 
     mma_m16n8k16_f16(di, ai, br, di);
 }
 
-/* The same transform with f16 operands (u = 2⁻¹¹, as tf32; for 2-byte storage, docs/GPU_MODEL.md
- * "What the targets need"): per stage 2 column tiles × 4 real products = 8 MMAs (the tf32 kernel's
- * 16), two operands per conversion. Layout of m16n8k16 (mma.cuh): stage 1 A = F, register r half h
- * at (k1 = g + 8·(r%2), n1 = 2t + h + 8·(r/2)); B = X tile nt at (n1 = 2t + h + 8r, n2 = g + 8·nt);
- * its D element i at (k1 = g + 8·(i/2), n2 = 2t + i%2 + 8·nt) is stage 2's A register 2·nt + i/2,
- * half i%2 (rows k1, contraction n2: no permutation); stage 2 B = F tile nt at (n2 = 2t + h + 8r,
- * k2 = g + 8·nt). Values stay in f16's range for data in [−1, 1] (|Y| ≤ 16 after stage 1); a
- * kernel for general rows would scale per stage. */
-__device__ void dft256_f16(const HyenaTcDftParams p) {
-    const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-    uint32_t fa_re[4], fa_im[4], fb_re[2][2], fb_im[2][2];
-    float tw_re[2][4], tw_im[2][4];
+/* The constant f16 operands of the f16 DFT-256 (layouts in the comment of dft256_f16 below): stage
+ * 1's A = F16 (register r at k1 = g + 8(r%2), n1 = 2t + 8(r/2), two halves) and stage 2's B = F16
+ * (tile nt, register r at n2 = 2t + 8r, k2 = g + 8 nt). */
+__device__ __forceinline__ void f16_dft16_operands(int g, int t, uint32_t fa_re[4], uint32_t fa_im[4],
+                                                   uint32_t fb_re[2][2], uint32_t fb_im[2][2]) {
 #pragma unroll
     for (int r = 0; r < 4; ++r) {
         const int k1 = g + 8 * (r % 2), n1 = 2 * t + 8 * (r / 2);
@@ -236,47 +229,90 @@ __device__ void dft256_f16(const HyenaTcDftParams p) {
             fb_im[nt][r] = pack_f16(wim(m0), wim(m1));
         }
     }
+}
+
+/* One DFT-256 with f16 operands, its operands and output through the caller's accessors (the
+ * DFT-256 kernel reads global memory and holds its constants in registers; the FFT-8192's stage 2
+ * reads shared planes and tables): load_b(nt, r, br, bi) sets stage 1's B register r of tile nt
+ * (halves at n1 = 2t + 8r and + 1, n2 = g + 8 nt); twiddle(nt, i, wr, wi) gives W256^{k1·n2} of D
+ * element i of tile nt; fb(nt, b_re, b_im) sets stage 2's B of tile nt; store(K, re, im) takes
+ * output bin K. */
+template <class LoadB, class Twiddle, class FB, class Store>
+__device__ __forceinline__ void dft256_f16_one(int g, int t, const uint32_t fa_re[4], const uint32_t fa_im[4],
+                                               LoadB load_b, Twiddle twiddle, FB fb, Store store) {
+    uint32_t a2_re[4], a2_im[4];
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt) {
+        uint32_t br[2], bi[2];
+#pragma unroll
+        for (int r = 0; r < 2; ++r) load_b(nt, r, br[r], bi[r]);
+        float dr[4] = {0.f, 0.f, 0.f, 0.f}, di[4] = {0.f, 0.f, 0.f, 0.f};
+        cmma16(dr, di, fa_re, fa_im, br, bi);
+        float re[4], im[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            float wr, wi;
+            twiddle(nt, i, wr, wi);
+            re[i] = dr[i] * wr - di[i] * wi;
+            im[i] = dr[i] * wi + di[i] * wr;
+        }
+        a2_re[2 * nt] = pack_f16(re[0], re[1]);
+        a2_re[2 * nt + 1] = pack_f16(re[2], re[3]);
+        a2_im[2 * nt] = pack_f16(im[0], im[1]);
+        a2_im[2 * nt + 1] = pack_f16(im[2], im[3]);
+    }
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt) {
+        uint32_t b_re[2], b_im[2];
+        fb(nt, b_re, b_im);
+        float zr[4] = {0.f, 0.f, 0.f, 0.f}, zi[4] = {0.f, 0.f, 0.f, 0.f};
+        cmma16(zr, zi, a2_re, a2_im, b_re, b_im);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) store((g + 8 * (i / 2)) + 16 * (2 * t + i % 2 + 8 * nt), zr[i], zi[i]);
+    }
+}
+
+/* The same transform with f16 operands (u = 2⁻¹¹, as tf32; for 2-byte storage, docs/GPU_MODEL.md
+ * "What the targets need"): per stage 2 column tiles × 4 real products = 8 MMAs (the tf32 kernel's
+ * 16), two operands per conversion. Layout of m16n8k16 (mma.cuh): stage 1 A = F, register r half h
+ * at (k1 = g + 8·(r%2), n1 = 2t + h + 8·(r/2)); B = X tile nt at (n1 = 2t + h + 8r, n2 = g + 8·nt);
+ * its D element i at (k1 = g + 8·(i/2), n2 = 2t + i%2 + 8·nt) is stage 2's A register 2·nt + i/2,
+ * half i%2 (rows k1, contraction n2: no permutation); stage 2 B = F tile nt at (n2 = 2t + h + 8r,
+ * k2 = g + 8·nt). Values stay in f16's range for data in [−1, 1] (|Y| ≤ 16 after stage 1); a
+ * kernel for general rows would scale per stage. */
+__device__ void dft256_f16(const HyenaTcDftParams p) {
+    const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    uint32_t fa_re[4], fa_im[4], fb_re[2][2], fb_im[2][2];
+    float tw_re[2][4], tw_im[2][4];
+    f16_dft16_operands(g, t, fa_re, fa_im, fb_re, fb_im);
     stage1_twiddles(g, t, tw_re, tw_im);
     const float2 *x = reinterpret_cast<const float2 *>(p.x);
     float2 *y = reinterpret_cast<float2 *>(p.y);
     const uint64_t warps = (uint64_t)gridDim.x * WARPS;
     for (uint64_t s = (uint64_t)blockIdx.x * WARPS + threadIdx.x / 32; s < p.batch; s += warps) {
         const float2 *xs = x + s * 256;
-        uint32_t a2_re[4], a2_im[4];
-#pragma unroll
-        for (int nt = 0; nt < 2; ++nt) {
-            uint32_t br[2], bi[2];
-#pragma unroll
-            for (int r = 0; r < 2; ++r) {
+        float2 *ys = y + s * 256;
+        dft256_f16_one(
+            g, t, fa_re, fa_im,
+            [&](int nt, int r, uint32_t &br, uint32_t &bi) {
                 const float2 v0 = xs[16 * (2 * t + 8 * r) + g + 8 * nt];
                 const float2 v1 = xs[16 * (2 * t + 1 + 8 * r) + g + 8 * nt];
-                br[r] = pack_f16(v0.x, v1.x);
-                bi[r] = pack_f16(v0.y, v1.y);
-            }
-            float dr[4] = {0.f, 0.f, 0.f, 0.f}, di[4] = {0.f, 0.f, 0.f, 0.f};
-            cmma16(dr, di, fa_re, fa_im, br, bi);
-            float re[4], im[4];
-#pragma unroll
-            for (int i = 0; i < 4; ++i) {
-                re[i] = dr[i] * tw_re[nt][i] - di[i] * tw_im[nt][i];
-                im[i] = dr[i] * tw_im[nt][i] + di[i] * tw_re[nt][i];
-            }
-            a2_re[2 * nt] = pack_f16(re[0], re[1]);
-            a2_re[2 * nt + 1] = pack_f16(re[2], re[3]);
-            a2_im[2 * nt] = pack_f16(im[0], im[1]);
-            a2_im[2 * nt + 1] = pack_f16(im[2], im[3]);
-        }
-        float2 *ys = y + s * 256;
-#pragma unroll
-        for (int nt = 0; nt < 2; ++nt) {
-            float zr[4] = {0.f, 0.f, 0.f, 0.f}, zi[4] = {0.f, 0.f, 0.f, 0.f};
-            cmma16(zr, zi, a2_re, a2_im, fb_re[nt], fb_im[nt]);
-#pragma unroll
-            for (int i = 0; i < 4; ++i) ys[(g + 8 * (i / 2)) + 16 * (2 * t + i % 2 + 8 * nt)] = make_float2(zr[i], zi[i]);
-        }
+                br = pack_f16(v0.x, v1.x);
+                bi = pack_f16(v0.y, v1.y);
+            },
+            [&](int nt, int i, float &wr, float &wi) {
+                wr = tw_re[nt][i];
+                wi = tw_im[nt][i];
+            },
+            [&](int nt, uint32_t b_re[2], uint32_t b_im[2]) {
+                for (int r = 0; r < 2; ++r) {
+                    b_re[r] = fb_re[nt][r];
+                    b_im[r] = fb_im[nt][r];
+                }
+            },
+            [&](int k, float re, float im) { ys[k] = make_float2(re, im); });
     }
 }
-
 
 /* ---- An 8192-point complex FFT on tensor cores, one row per block (prototype) -------------------
  *
@@ -341,23 +377,19 @@ __device__ void fft8192_f16(const HyenaTcDftParams p) {
                 cst[2 * nt + r][lane] = pack_f16(wre(m0), wre(m1));
                 cst[8 + 2 * nt + r][lane] = pack_f16(wim(m0), wim(m1));
             }
-        /* Stage 2's constants, as hyena_tc_dft256_f16mma_f32's. */
+        /* Stage 2's constants, hyena_tc_dft256_f16mma_f32's. */
+        uint32_t fa_re[4], fa_im[4], fb_re[2][2], fb_im[2][2];
+        f16_dft16_operands(g, t, fa_re, fa_im, fb_re, fb_im);
 #pragma unroll
         for (int r = 0; r < 4; ++r) {
-            const int k1 = g + 8 * (r % 2), n1 = 2 * t + 8 * (r / 2);
-            const int m0 = 16 * ((k1 * n1) & 15), m1 = 16 * ((k1 * (n1 + 1)) & 15);
-            cst[16 + r][lane] = pack_f16(wre(m0), wre(m1));
-            cst[20 + r][lane] = pack_f16(wim(m0), wim(m1));
+            cst[16 + r][lane] = fa_re[r];
+            cst[20 + r][lane] = fa_im[r];
         }
 #pragma unroll
-        for (int nt = 0; nt < 2; ++nt)
-#pragma unroll
-            for (int r = 0; r < 2; ++r) {
-                const int n2 = 2 * t + 8 * r, k2 = g + 8 * nt;
-                const int m0 = 16 * ((n2 * k2) & 15), m1 = 16 * (((n2 + 1) * k2) & 15);
-                cst[24 + 2 * nt + r][lane] = pack_f16(wre(m0), wre(m1));
-                cst[28 + 2 * nt + r][lane] = pack_f16(wim(m0), wim(m1));
-            }
+        for (int j = 0; j < 4; ++j) {
+            cst[24 + j][lane] = fb_re[j / 2][j % 2];
+            cst[28 + j][lane] = fb_im[j / 2][j % 2];
+        }
         float tr[2][4], ti[2][4];
         stage1_twiddles(g, t, tr, ti);
 #pragma unroll
@@ -440,53 +472,37 @@ __device__ void fft8192_f16(const HyenaTcDftParams p) {
 #pragma unroll 1
         for (int j = 0; j < 2; ++j) {
             const int q = ((j == 0 ? w : 32 - w) & 31) ^ ((j & (w == 0)) << 4);  // w; 32 − w, or 16 for w = 0
-            uint32_t fa_re[4], fa_im[4], a2_re[4], a2_im[4];
+            uint32_t fa_re[4], fa_im[4];
 #pragma unroll
             for (int r = 0; r < 4; ++r) {
                 fa_re[r] = cst[16 + r][lane];
                 fa_im[r] = cst[20 + r][lane];
             }
-#pragma unroll
-            for (int nt = 0; nt < 2; ++nt) {
-                uint32_t br[2], bi[2];
-#pragma unroll
-                for (int r = 0; r < 2; ++r) {
+            dft256_f16_one(
+                g, t, fa_re, fa_im,
+                [&](int nt, int r, uint32_t &br, uint32_t &bi) {
                     const unsigned p0 = 256u * q + 16 * (2 * t + 8 * r) + g + 8 * nt;
                     const unsigned s0 = fft8k_slot(p0), s1 = fft8k_slot(p0 + 16);
                     // One shared load per line: the model's SASS estimate reads a line's unroll
-                    // factor from its opcode counts, and two loads per line read as twice the
-                    // copies (stage 2 at half its trips).
+                    // factor from its opcode counts and the host's requests per execution.
                     const float r0 = s_re[s0];
                     const float r1 = s_re[s1];
                     const float i0 = s_im[s0];
                     const float i1 = s_im[s1];
-                    br[r] = pack_f16(r0, r1);
-                    bi[r] = pack_f16(i0, i1);
-                }
-                float dr[4] = {0.f, 0.f, 0.f, 0.f}, di[4] = {0.f, 0.f, 0.f, 0.f};
-                cmma16(dr, di, fa_re, fa_im, br, bi);
-                float re[4], im[4];
-#pragma unroll
-                for (int i = 0; i < 4; ++i) {
-                    const float wr = __uint_as_float(cst[32 + 4 * nt + i][lane]);
-                    const float wi = __uint_as_float(cst[40 + 4 * nt + i][lane]);
-                    re[i] = dr[i] * wr - di[i] * wi;
-                    im[i] = dr[i] * wi + di[i] * wr;
-                }
-                a2_re[2 * nt] = pack_f16(re[0], re[1]);
-                a2_re[2 * nt + 1] = pack_f16(re[2], re[3]);
-                a2_im[2 * nt] = pack_f16(im[0], im[1]);
-                a2_im[2 * nt + 1] = pack_f16(im[2], im[3]);
-            }
-#pragma unroll
-            for (int nt = 0; nt < 2; ++nt) {
-                const uint32_t fb_re[2] = {cst[24 + 2 * nt][lane], cst[24 + 2 * nt + 1][lane]};
-                const uint32_t fb_im[2] = {cst[28 + 2 * nt][lane], cst[28 + 2 * nt + 1][lane]};
-                float zr[4] = {0.f, 0.f, 0.f, 0.f}, zi[4] = {0.f, 0.f, 0.f, 0.f};
-                cmma16(zr, zi, a2_re, a2_im, fb_re, fb_im);
-#pragma unroll
-                for (int i = 0; i < 4; ++i) y[256 * q + (g + 8 * (i / 2)) + 16 * (2 * t + i % 2 + 8 * nt)] = make_float2(zr[i], zi[i]);
-            }
+                    br = pack_f16(r0, r1);
+                    bi = pack_f16(i0, i1);
+                },
+                [&](int nt, int i, float &wr, float &wi) {
+                    wr = __uint_as_float(cst[32 + 4 * nt + i][lane]);
+                    wi = __uint_as_float(cst[40 + 4 * nt + i][lane]);
+                },
+                [&](int nt, uint32_t b_re[2], uint32_t b_im[2]) {
+                    for (int r = 0; r < 2; ++r) {
+                        b_re[r] = cst[24 + 2 * nt + r][lane];
+                        b_im[r] = cst[28 + 2 * nt + r][lane];
+                    }
+                },
+                [&](int k, float re, float im) { y[256 * q + k] = make_float2(re, im); });
         }
         __syncthreads();  // the next row's stage 1 overwrites the planes
     }

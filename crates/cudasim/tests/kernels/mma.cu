@@ -36,38 +36,45 @@ extern "C" __global__ void simtest_mma_tf32_layout_bug(const SimTestParams p) {
     SIMTEST_MMA_END
 }
 
-extern "C" __global__ void simtest_mma_bf16(const SimTestParams p) {
-    SIMTEST_MMA_BEGIN
-    uint32_t a[4], b[2];
+/* The m16n8k16 fragments of A (times a_scale) and B, two 16-bit operands per register through
+ * pack(lo, hi) (lo in the low half): the bf16 and f16 tests' shared layout. */
+template <class Pack>
+__device__ inline void load_m16n8k16(const float *A, const float *B, float a_scale, int g, int t, uint32_t a[4],
+                                     uint32_t b[2], Pack pack) {
     for (int r = 0; r < 4; ++r) {
         const float *row = A + (g + 8 * (r % 2)) * 16 + 2 * t + 8 * (r / 2);
-        __nv_bfloat162 v = __floats2bfloat162_rn(row[0], row[1]); /* .x (low half) = row[0] */
-        memcpy(&a[r], &v, 4);
+        a[r] = pack(row[0] * a_scale, row[1] * a_scale);
     }
     for (int r = 0; r < 2; ++r) {
         const int k = 2 * t + 8 * r;
-        __nv_bfloat162 v = __floats2bfloat162_rn(B[k * 8 + g], B[(k + 1) * 8 + g]);
-        memcpy(&b[r], &v, 4);
+        b[r] = pack(B[k * 8 + g], B[(k + 1) * 8 + g]);
     }
+}
+
+extern "C" __global__ void simtest_mma_bf16(const SimTestParams p) {
+    SIMTEST_MMA_BEGIN
+    uint32_t a[4], b[2];
+    load_m16n8k16(A, B, 1.0f, g, t, a, b, [](float lo, float hi) {
+        __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi); /* .x (low half) = lo */
+        uint32_t u;
+        memcpy(&u, &v, 4);
+        return u;
+    });
     cudasim_mma_m16n8k16_bf16(d, a, b, c);
     SIMTEST_MMA_END
 }
 
-/* f16 operands, A scaled by 1/256: those with |x| < 2^-6 (~1.6 %) land among binary16's
- * subnormals (below 2^-14). */
+/* f16 operands, A scaled by 1/256 (exact: a power of two): those with |x| < 2^-6 (~1.6 %) land
+ * among binary16's subnormals (below 2^-14). */
 extern "C" __global__ void simtest_mma_f16(const SimTestParams p) {
     SIMTEST_MMA_BEGIN
     uint32_t a[4], b[2];
-    for (int r = 0; r < 4; ++r) {
-        const float *row = A + (g + 8 * (r % 2)) * 16 + 2 * t + 8 * (r / 2);
-        __half2 v = __floats2half2_rn(row[0] / 256.0f, row[1] / 256.0f); /* .x (low half) = row[0] */
-        memcpy(&a[r], &v, 4);
-    }
-    for (int r = 0; r < 2; ++r) {
-        const int k = 2 * t + 8 * r;
-        __half2 v = __floats2half2_rn(B[k * 8 + g], B[(k + 1) * 8 + g]);
-        memcpy(&b[r], &v, 4);
-    }
+    load_m16n8k16(A, B, 1.0f / 256.0f, g, t, a, b, [](float lo, float hi) {
+        __half2 v = __floats2half2_rn(lo, hi); /* .x (low half) = lo */
+        uint32_t u;
+        memcpy(&u, &v, 4);
+        return u;
+    });
     cudasim_mma_m16n8k16_f16(d, a, b, c);
     SIMTEST_MMA_END
 }
