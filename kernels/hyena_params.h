@@ -346,4 +346,15 @@ typedef struct HyenaTcDftParams {
     uint64_t split; /* 0: operands rounded once to tf32 (1xTF32); 1: 3xTF32 (a = hi + lo, 3 products); unused by the f16 kernel */
 } HyenaTcDftParams;
 
+/* Causal convolution of real rows of 8192 points on tensor cores (prototype): s[r] = (h_c ∗ a[r])
+ * restricted to its first 8192 points, c = r mod channels, through per-channel bin-pair
+ * coefficients (cpu::tcdft::conv8192_coefficients). Kernel: hyena_tc_conv8192_f16mma_f32. */
+typedef struct HyenaTcConvParams {
+    uint64_t a;        /* const float*, [rows][8192]: the rows (zero padded to 16384 by the kernel) */
+    uint64_t coef;     /* const float*, [channels][8192][4]: (A re, A im, B re, B im) of each bin, the four-step order */
+    uint64_t s;        /* float*, [rows][8192]: the convolution's first 8192 points */
+    uint64_t rows;     /* rows, < 2^32 */
+    uint64_t channels; /* filters, >= 1: row r uses channel r mod channels */
+} HyenaTcConvParams;
+
 #endif /* HYENA_PARAMS_H */

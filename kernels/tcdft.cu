@@ -235,8 +235,14 @@ __device__ __forceinline__ void f16_dft16_operands(int g, int t, uint32_t fa_re[
  * DFT-256 kernel reads global memory and holds its constants in registers; the FFT-8192's stage 2
  * reads shared planes and tables): load_b(nt, r, br, bi) sets stage 1's B register r of tile nt
  * (halves at n1 = 2t + 8r and + 1, n2 = g + 8 nt); twiddle(nt, i, wr, wi) gives W256^{k1·n2} of D
- * element i of tile nt; fb(nt, b_re, b_im) sets stage 2's B of tile nt; store(K, re, im) takes
- * output bin K. */
+ * element i of tile nt; fb(nt, b_re, b_im) sets stage 2's B of tile nt; store(nt, i, K, re, im) takes
+ * output bin K = dft256_bin(g, t, nt, i), stage 2's D element i of tile nt. */
+/* The bin of the DFT-256's output in D element i of tile nt of lane 4g + t (k1 = g + 8(i/2),
+ * k2 = 2t + i%2 + 8 nt, K = k1 + 16 k2). Read as stage 1's B operand of another DFT-256 (input
+ * index 16 n1 + n2 with n1 = k2, n2 = k1), the same lane holds register r = nt of tile i/2, half
+ * i%2: a DFT-256's output feeds a second one with no data movement (conv8192_f16). */
+__device__ __forceinline__ int dft256_bin(int g, int t, int nt, int i) { return (g + 8 * (i / 2)) + 16 * (2 * t + i % 2 + 8 * nt); }
+
 template <class LoadB, class Twiddle, class FB, class Store>
 __device__ __forceinline__ void dft256_f16_one(int g, int t, const uint32_t fa_re[4], const uint32_t fa_im[4],
                                                LoadB load_b, Twiddle twiddle, FB fb, Store store) {
@@ -268,7 +274,7 @@ __device__ __forceinline__ void dft256_f16_one(int g, int t, const uint32_t fa_r
         float zr[4] = {0.f, 0.f, 0.f, 0.f}, zi[4] = {0.f, 0.f, 0.f, 0.f};
         cmma16(zr, zi, a2_re, a2_im, b_re, b_im);
 #pragma unroll
-        for (int i = 0; i < 4; ++i) store((g + 8 * (i / 2)) + 16 * (2 * t + i % 2 + 8 * nt), zr[i], zi[i]);
+        for (int i = 0; i < 4; ++i) store(nt, i, dft256_bin(g, t, nt, i), zr[i], zi[i]);
     }
 }
 
@@ -310,7 +316,7 @@ __device__ void dft256_f16(const HyenaTcDftParams p) {
                     b_im[r] = fb_im[nt][r];
                 }
             },
-            [&](int k, float re, float im) { ys[k] = make_float2(re, im); });
+            [&](int, int, int k, float re, float im) { ys[k] = make_float2(re, im); });
     }
 }
 
@@ -360,149 +366,376 @@ __device__ __forceinline__ unsigned fft8k_slot(unsigned p) { return p ^ ((((p >>
  * (re 32 + 4 nt + i, im 40 + 4 nt + i, f32 bits). */
 constexpr int FFT8K_CONST_ROWS = 48;
 
-__device__ void fft8192_f16(const HyenaTcDftParams p) {
-    HYENA_DYN_SHARED(float, sm);
-    float *s_re = sm, *s_im = sm + 8192;
-    __shared__ uint32_t cst[FFT8K_CONST_ROWS][32];
-    const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, w = threadIdx.x / 32;
+/* The shared tables of the 8192-point kernels (the FFT and the convolution below). */
+struct Fft8kTables {
+    uint32_t cst[FFT8K_CONST_ROWS][32];
+    /* Twiddles W8192^{kq} of this lane's stage-1 D elements i of tile 0 (k = 16w + g + 8(i/2),
+     * q = 2t + i%2) (entries 0–3) and the steps W8192^{8k} to the next tile (4, 5): per warp, re
+     * and im planes, one word per lane and entry, read where used. */
+    float tws_re[FFT8K_WARPS][6][32], tws_im[FFT8K_WARPS][6][32];
+};
+
+/* Fills the tables: warp 0 the constants, every warp its twiddles (the caller's barrier
+ * publishes them). */
+__device__ __forceinline__ void fft8k_tables(Fft8kTables &tb, int w, int lane, int g, int t) {
     if (w == 0) {
         /* Stage 1's B = F32 (k-step ks, tile nt, register r, half h at n = 2t + h + 8r + 16 ks,
-         * q = g + 8 nt): W32^{nq} = W256^{8nq}, stored for ks = 0 only (below). */
+         * q = g + 8 nt): W32^{nq} = W256^{8nq}, stored for ks = 0 only (fft8k_stage1). */
 #pragma unroll
         for (int nt = 0; nt < 4; ++nt)
 #pragma unroll
             for (int r = 0; r < 2; ++r) {
                 const int n = 2 * t + 8 * r, q = g + 8 * nt;
                 const int m0 = 8 * ((n * q) & 31), m1 = 8 * (((n + 1) * q) & 31);
-                cst[2 * nt + r][lane] = pack_f16(wre(m0), wre(m1));
-                cst[8 + 2 * nt + r][lane] = pack_f16(wim(m0), wim(m1));
+                tb.cst[2 * nt + r][lane] = pack_f16(wre(m0), wre(m1));
+                tb.cst[8 + 2 * nt + r][lane] = pack_f16(wim(m0), wim(m1));
             }
         /* Stage 2's constants, hyena_tc_dft256_f16mma_f32's. */
         uint32_t fa_re[4], fa_im[4], fb_re[2][2], fb_im[2][2];
         f16_dft16_operands(g, t, fa_re, fa_im, fb_re, fb_im);
 #pragma unroll
         for (int r = 0; r < 4; ++r) {
-            cst[16 + r][lane] = fa_re[r];
-            cst[20 + r][lane] = fa_im[r];
+            tb.cst[16 + r][lane] = fa_re[r];
+            tb.cst[20 + r][lane] = fa_im[r];
         }
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
-            cst[24 + j][lane] = fb_re[j / 2][j % 2];
-            cst[28 + j][lane] = fb_im[j / 2][j % 2];
+            tb.cst[24 + j][lane] = fb_re[j / 2][j % 2];
+            tb.cst[28 + j][lane] = fb_im[j / 2][j % 2];
         }
         float tr[2][4], ti[2][4];
         stage1_twiddles(g, t, tr, ti);
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
-            cst[32 + j][lane] = __float_as_uint(tr[j / 4][j % 4]);
-            cst[40 + j][lane] = __float_as_uint(ti[j / 4][j % 4]);
+            tb.cst[32 + j][lane] = __float_as_uint(tr[j / 4][j % 4]);
+            tb.cst[40 + j][lane] = __float_as_uint(ti[j / 4][j % 4]);
         }
     }
-    /* k-step 1's F32 registers: W32^{(n+16)q} = (−1)^q W32^{nq} and q ≡ g (mod 2), so k-step 0's
-     * with both halves' signs flipped on odd g (one LOP3 each). */
-    const uint32_t odd = (g & 1) ? 0x80008000u : 0u;
-    /* Twiddles W8192^{kq} of this lane's D elements i of tile 0 (k = 16w + g + 8(i/2),
-     * q = 2t + i%2) (entries 0–3) and the steps W8192^{8k} to the next tile (4, 5): per warp, in
-     * shared memory (re and im planes, one word per lane and entry, read where used). */
-    __shared__ float tws_re[FFT8K_WARPS][6][32], tws_im[FFT8K_WARPS][6][32];
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
         const int k = 16 * w + g + 8 * (i / 2), q = 2 * t + i % 2;
         float sn, cs;
         sincospif(-(float)((k * q) & 8191) / 4096.0f, &sn, &cs);
-        tws_re[w][i][lane] = cs;
-        tws_im[w][i][lane] = sn;
+        tb.tws_re[w][i][lane] = cs;
+        tb.tws_im[w][i][lane] = sn;
     }
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
         const int k = 16 * w + g + 8 * j;
         float sn, cs;
         sincospif(-(float)((8 * k) & 8191) / 4096.0f, &sn, &cs);
-        tws_re[w][4 + j][lane] = cs;
-        tws_im[w][4 + j][lane] = sn;
+        tb.tws_re[w][4 + j][lane] = cs;
+        tb.tws_im[w][4 + j][lane] = sn;
     }
+}
+
+/* Stage 1 of the 8192-point kernels: the DFT-32 down the columns of the row x (rows k = 16w + g +
+ * 8(r%2) of this warp), KS k-steps of 16 input columns n (KS = 1: n ≥ 16, the row's second half,
+ * is the convolution's zero padding, neither read nor multiplied), twiddled by W8192^{kq}, into
+ * the shared planes at fft8k_slot(256 q + k). A (k-step ks, register r, half h) at k = 16w + g +
+ * 8(r%2), n = 2t + h + 8(r/2) + 16 ks. */
+template <int KS>
+__device__ __forceinline__ void fft8k_stage1(const float2 *x, const Fft8kTables &tb, int w, int lane, int g, int t,
+                                             float *s_re, float *s_im) {
+    uint32_t a_re[KS][4], a_im[KS][4];
+#pragma unroll
+    for (int ks = 0; ks < KS; ++ks)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+            const int k = 16 * w + g + 8 * (r % 2), n = 2 * t + 8 * (r / 2) + 16 * ks;
+            const float2 v0 = x[256 * n + k];
+            const float2 v1 = x[256 * (n + 1) + k];
+            a_re[ks][r] = pack_f16(v0.x, v1.x);
+            a_im[ks][r] = pack_f16(v0.y, v1.y);
+        }
+    /* k-step 1's F32 registers: W32^{(n+16)q} = (−1)^q W32^{nq} and q ≡ g (mod 2), so k-step 0's
+     * with both halves' signs flipped on odd g (one LOP3 each). */
+    const uint32_t odd = (g & 1) ? 0x80008000u : 0u;
+    float2 tw[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) tw[i] = make_float2(tb.tws_re[w][i][lane], tb.tws_im[w][i][lane]);
+#pragma unroll
+    for (int nt = 0; nt < 4; ++nt) {
+        const uint32_t b0_re[2] = {tb.cst[2 * nt][lane], tb.cst[2 * nt + 1][lane]};
+        const uint32_t b0_im[2] = {tb.cst[8 + 2 * nt][lane], tb.cst[8 + 2 * nt + 1][lane]};
+        float dr[4] = {0.f, 0.f, 0.f, 0.f}, di[4] = {0.f, 0.f, 0.f, 0.f};
+        cmma16(dr, di, a_re[0], a_im[0], b0_re, b0_im);
+        if (KS == 2) {
+            const uint32_t b1_re[2] = {b0_re[0] ^ odd, b0_re[1] ^ odd}, b1_im[2] = {b0_im[0] ^ odd, b0_im[1] ^ odd};
+            cmma16(dr, di, a_re[KS - 1], a_im[KS - 1], b1_re, b1_im);
+        }
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const int k = 16 * w + g + 8 * (i / 2), q = 2 * t + i % 2 + 8 * nt;
+            const unsigned slot = fft8k_slot(256u * q + k);
+            s_re[slot] = dr[i] * tw[i].x - di[i] * tw[i].y;
+            s_im[slot] = dr[i] * tw[i].y + di[i] * tw[i].x;
+            if (nt < 3) {  // the step to the next tile (none after the last)
+                const float sr = tb.tws_re[w][4 + i / 2][lane];
+                const float si = tb.tws_im[w][4 + i / 2][lane];
+                tw[i] = make_float2(tw[i].x * sr - tw[i].y * si, tw[i].x * si + tw[i].y * sr);
+            }
+        }
+    }
+}
+
+/* Stage 2's operand accessors for dft256_f16_one over column q of the shared planes: its A
+ * (F16), B (the column, two points per register), twiddles and stage-2 B, from the tables. */
+__device__ __forceinline__ void fft8k_fa(const Fft8kTables &tb, int lane, uint32_t fa_re[4], uint32_t fa_im[4]) {
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+        fa_re[r] = tb.cst[16 + r][lane];
+        fa_im[r] = tb.cst[20 + r][lane];
+    }
+}
+__device__ __forceinline__ auto fft8k_column(const float *s_re, const float *s_im, unsigned q, int g, int t) {
+    return [=](int nt, int r, uint32_t &br, uint32_t &bi) {
+        const unsigned p0 = 256u * q + 16 * (2 * t + 8 * r) + g + 8 * nt;
+        const unsigned s0 = fft8k_slot(p0), s1 = fft8k_slot(p0 + 16);
+        // One shared load per line: the model's SASS estimate reads a line's unroll factor from
+        // its opcode counts and the host's requests per execution.
+        const float r0 = s_re[s0];
+        const float r1 = s_re[s1];
+        const float i0 = s_im[s0];
+        const float i1 = s_im[s1];
+        br = pack_f16(r0, r1);
+        bi = pack_f16(i0, i1);
+    };
+}
+__device__ __forceinline__ auto fft8k_twiddle(const Fft8kTables &tb, int lane) {
+    return [&tb, lane](int nt, int i, float &wr, float &wi) {
+        wr = __uint_as_float(tb.cst[32 + 4 * nt + i][lane]);
+        wi = __uint_as_float(tb.cst[40 + 4 * nt + i][lane]);
+    };
+}
+__device__ __forceinline__ auto fft8k_fb(const Fft8kTables &tb, int lane) {
+    return [&tb, lane](int nt, uint32_t b_re[2], uint32_t b_im[2]) {
+        for (int r = 0; r < 2; ++r) {
+            b_re[r] = tb.cst[24 + 2 * nt + r][lane];
+            b_im[r] = tb.cst[28 + 2 * nt + r][lane];
+        }
+    };
+}
+
+__device__ void fft8192_f16(const HyenaTcDftParams p) {
+    HYENA_DYN_SHARED(float, sm);
+    float *s_re = sm, *s_im = sm + 8192;
+    __shared__ Fft8kTables tb;
+    const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, w = threadIdx.x / 32;
+    fft8k_tables(tb, w, lane, g, t);
     __syncthreads();  // the constants
 
     // Rows as 32-bit (ops::tcdft::tc_fft8192 bounds the batch): a 64-bit row counter and two
     // row pointers held across the row took the registers that kept this kernel at 64 unspilled.
     for (unsigned row = blockIdx.x; row < (unsigned)p.batch; row += gridDim.x) {
-        const float2 *x = reinterpret_cast<const float2 *>(p.x) + (uint64_t)row * 8192;
-        /* Stage 1: A (k-step ks, register r, half h at k = 16w + g + 8(r%2), n = 2t + h + 8(r/2) + 16 ks). */
-        uint32_t a_re[2][4], a_im[2][4];
-#pragma unroll
-        for (int ks = 0; ks < 2; ++ks)
-#pragma unroll
-            for (int r = 0; r < 4; ++r) {
-                const int k = 16 * w + g + 8 * (r % 2), n = 2 * t + 8 * (r / 2) + 16 * ks;
-                const float2 v0 = x[256 * n + k];
-                const float2 v1 = x[256 * (n + 1) + k];
-                a_re[ks][r] = pack_f16(v0.x, v1.x);
-                a_im[ks][r] = pack_f16(v0.y, v1.y);
-            }
-        float2 tw[4];
-#pragma unroll
-        for (int i = 0; i < 4; ++i) tw[i] = make_float2(tws_re[w][i][lane], tws_im[w][i][lane]);
-#pragma unroll
-        for (int nt = 0; nt < 4; ++nt) {
-            const uint32_t b0_re[2] = {cst[2 * nt][lane], cst[2 * nt + 1][lane]};
-            const uint32_t b0_im[2] = {cst[8 + 2 * nt][lane], cst[8 + 2 * nt + 1][lane]};
-            const uint32_t b1_re[2] = {b0_re[0] ^ odd, b0_re[1] ^ odd}, b1_im[2] = {b0_im[0] ^ odd, b0_im[1] ^ odd};
-            float dr[4] = {0.f, 0.f, 0.f, 0.f}, di[4] = {0.f, 0.f, 0.f, 0.f};
-            cmma16(dr, di, a_re[0], a_im[0], b0_re, b0_im);
-            cmma16(dr, di, a_re[1], a_im[1], b1_re, b1_im);
-#pragma unroll
-            for (int i = 0; i < 4; ++i) {
-                const int k = 16 * w + g + 8 * (i / 2), q = 2 * t + i % 2 + 8 * nt;
-                const unsigned slot = fft8k_slot(256u * q + k);
-                s_re[slot] = dr[i] * tw[i].x - di[i] * tw[i].y;
-                s_im[slot] = dr[i] * tw[i].y + di[i] * tw[i].x;
-                if (nt < 3) {  // the step to the next tile (none after the last)
-                    const float sr = tws_re[w][4 + i / 2][lane];
-                    const float si = tws_im[w][4 + i / 2][lane];
-                    tw[i] = make_float2(tw[i].x * sr - tw[i].y * si, tw[i].x * si + tw[i].y * sr);
-                }
-            }
-        }
+        fft8k_stage1<2>(reinterpret_cast<const float2 *>(p.x) + (uint64_t)row * 8192, tb, w, lane, g, t, s_re, s_im);
         __syncthreads();
         /* Stage 2: columns q = w and 32 − w (warp 0: 0 and 16), the pairs whose bins mirror each
          * other (bin q + 32K and m − that: column 32 − q, lane 31 − lane, element 3 − i, tile
          * 1 − nt; docs/GPU_MODEL.md, "Next on the prototype"), so that a real-FFT split can pair
-         * them in registers. */
+         * them in registers (conv8192_f16 does). */
         float2 *y = reinterpret_cast<float2 *>(p.y) + (uint64_t)row * 8192;
 #pragma unroll 1
         for (int j = 0; j < 2; ++j) {
             const int q = ((j == 0 ? w : 32 - w) & 31) ^ ((j & (w == 0)) << 4);  // w; 32 − w, or 16 for w = 0
             uint32_t fa_re[4], fa_im[4];
+            fft8k_fa(tb, lane, fa_re, fa_im);
+            dft256_f16_one(g, t, fa_re, fa_im, fft8k_column(s_re, s_im, q, g, t), fft8k_twiddle(tb, lane), fft8k_fb(tb, lane),
+                           [&](int, int, int k, float re, float im) { y[256 * q + k] = make_float2(re, im); });
+        }
+        __syncthreads();  // the next row's stage 1 overwrites the planes
+    }
+}
+
+/* ---- A causal convolution of real 8192-point rows on tensor cores (prototype) ------------------
+ *
+ * s = h ∗ a for real rows a of L = 8192 points (the fused convolution's 8K row: n = 16384 real
+ * points after zero padding, m = 8192 complex), all on the FFT-8192's stages, f16 operands:
+ *   stage 1     fft8k_stage1<1> on z[j] = a[2j] + i·a[2j+1] (j < 4096: the padded half of the
+ *               row is skipped, one k-step), to the shared planes; barrier
+ *   stage 2     the DFT-256s of columns qa = w and qb = 32 − w (warp 0: 0 and 16), kept in
+ *               registers: Z[q + 32K] in lane 4g + t, tile nt, element i (K = dft256_bin)
+ *   bin pairs   the real-FFT split, the product by the filter's spectrum and the fold back, in one:
+ *               Z'[k] = A_k·Z[k] + B_k·conj(Z[m − k]) with per-channel coefficients (A, B) of bin k
+ *               (cpu::tcdft::conv8192_coefficients: A = S + D·Im W^k, B = i·D·Re W^k, S, D = H_k ±
+ *               conj H_{m−k}, W = e^{−2πi/n}, H = FFT_n(h)/n: the fused conv's split, product and
+ *               fold, fftconv.cu, collapsed to two complex products). The mirror of (qa, K) is
+ *               (qb, 255 − K) (column 16 mirrors itself, column 0 maps K to 256 − K): each warp
+ *               writes its two columns' bins back to their own slots of the planes (only this warp
+ *               reads its columns), one lane takes both bins of a pair from there and writes both
+ *               results back. (Held in registers across the DFTs, the two columns' bins took the
+ *               kernel to 220 bytes of spills at 64 registers.)
+ *   inverse 2   the inverse DFT-256 of each column from the slots its lanes wrote (a DFT-256's D
+ *               element is the next one's B operand in the same lane, dft256_bin), as
+ *               conj(DFT(conj Z')), then W8192^{kq} (a per-lane base and warp-uniform steps), to
+ *               the planes; barrier
+ *   inverse 1   the DFT-32 over q of rows k (A from the planes, two k-steps), only the 16 output
+ *               columns n < 16 the causal output keeps: conj of it is z'[256 n + k] = s[2j] +
+ *               i·s[2j + 1], j = 256 n + k < 4096, written as one 8-byte pair
+ * Global traffic per row: a read once (8-byte accesses), s written once, the coefficients (16
+ * bytes per bin, the channel's, shared by its batch rows through L2); shared: one store and one
+ * load per point each way and one load and one store per bin for the pairs, all conflict-free
+ * (fft8k_slot; the mirror pattern checked by enumeration). Three barriers per row, as the FFT.
+ * Range: as the FFT's, f16 operands: the kernel needs |a| ≤ 1 and the spectrum product in f16's
+ * range (a kernel for general rows would scale per stage by a power of two). */
+
+/* The convolution's inverse twiddles W8192^{kq} of column q: k = g + 32t + 8(i/2) + 16(i%2) +
+ * 128 nt in lane 4g + t (dft256_bin), from the base W8192^{q(g + 32t)} by the steps W8192^{8q},
+ * W8192^{16q}, W8192^{24q} (i = 2, 1, 3) and W8192^{128q} (nt = 1). */
+struct Conv8kTables {
+    float itw_re[32][32], itw_im[32][32];  // [q][lane]: 4-byte words, one wavefront per request
+    float istep_re[32][4], istep_im[32][4];  // [q]: 8q, 16q, 24q, 128q (warp-uniform: broadcast)
+};
+
+/* z ← A·z + B·conj(p) (c = (A re, A im, B re, B im)). */
+__device__ __forceinline__ void conv8k_pair(float &zr, float &zi, float4 c, float pr, float pi) {
+    const float r = c.x * zr - c.y * zi + c.z * pr + c.w * pi;
+    const float i = c.x * zi + c.y * zr + c.w * pr - c.z * pi;
+    zr = r;
+    zi = i;
+}
+
+__device__ __forceinline__ float2 cmulf(float2 a, float2 b) { return make_float2(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x); }
+
+__device__ void conv8192_f16(const HyenaTcConvParams p) {
+    HYENA_DYN_SHARED(float, sm);
+    float *s_re = sm, *s_im = sm + 8192;
+    __shared__ Fft8kTables tb;
+    __shared__ Conv8kTables ct;
+    const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, w = threadIdx.x / 32;
+    fft8k_tables(tb, w, lane, g, t);
+    for (int e = threadIdx.x; e < 32 * 32; e += blockDim.x) {
+        const int q = e / 32, l = e % 32;
+        float sn, cs;
+        sincospif(-(float)((q * (l / 4 + 32 * (l % 4))) & 8191) / 4096.0f, &sn, &cs);
+        ct.itw_re[q][l] = cs;
+        ct.itw_im[q][l] = sn;
+    }
+    if (threadIdx.x < 128) {
+        const int q = threadIdx.x / 4, j = threadIdx.x % 4;
+        const int e = q * (j == 3 ? 128 : 8 * (j + 1));
+        float sn, cs;
+        sincospif(-(float)(e & 8191) / 4096.0f, &sn, &cs);
+        ct.istep_re[q][j] = cs;
+        ct.istep_im[q][j] = sn;
+    }
+    __syncthreads();  // the tables
+    const unsigned qa = w, qb = w == 0 ? 16u : 32u - w;
+
+    for (unsigned row = blockIdx.x; row < (unsigned)p.rows; row += gridDim.x) {
+        fft8k_stage1<1>(reinterpret_cast<const float2 *>(p.a) + (uint64_t)row * 4096, tb, w, lane, g, t, s_re, s_im);
+        __syncthreads();
+        /* Stage 2: each column's bins back to its own slots (free once read: only this warp
+         * reads its columns), in place of the row the inverse stages write there. */
+#pragma unroll 1
+        for (int j = 0; j < 2; ++j) {
+            const unsigned q = j == 0 ? qa : qb;
+            uint32_t fa_re[4], fa_im[4];
+            fft8k_fa(tb, lane, fa_re, fa_im);
+            dft256_f16_one(g, t, fa_re, fa_im, fft8k_column(s_re, s_im, q, g, t), fft8k_twiddle(tb, lane), fft8k_fb(tb, lane),
+                           [&](int nt, int i, int k, float re, float im) {
+                               if (nt == 0 && i == 0) __syncwarp();  // every lane has read the column
+                               const unsigned slot = fft8k_slot(256u * q + k);
+                               s_re[slot] = re;
+                               s_im[slot] = im;
+                           });
+        }
+        __syncwarp();
+        /* The bin pairs (the comment above): one lane takes both bins of a pair, reads them and
+         * writes both results, so no lane reads what another writes. Warps 1–15: every bin of
+         * column qa leads (its mirror is in qb); warp 0: the bins K < 128 of columns 0 and 16
+         * (tile 0; their mirrors are K ≥ 128 of the same column) and column 0's K = 128, its own
+         * mirror (lane 0, tile 1, element 0). */
+        {
+            const float4 *cf = reinterpret_cast<const float4 *>(p.coef) + (uint64_t)(row % (unsigned)p.channels) * 8192;
+            auto pair = [&](unsigned q, int k) {
+                const unsigned qm = (32u - q) & 31u, km = (255u - k + (q == 0)) & 255u;
+                const unsigned so = fft8k_slot(256u * q + k), sm_ = fft8k_slot(256u * qm + km);
+                const float4 co = cf[256 * q + k], cm = cf[256 * qm + km];
+                float zr = s_re[so], zi = s_im[so];
+                float mr = s_re[sm_], mi = s_im[sm_];
+                const float zr0 = zr, zi0 = zi;
+                conv8k_pair(zr, zi, co, mr, mi);
+                conv8k_pair(mr, mi, cm, zr0, zi0);
+                s_re[so] = zr;
+                s_im[so] = zi;
+                s_re[sm_] = mr;
+                s_im[sm_] = mi;
+            };
 #pragma unroll
-            for (int r = 0; r < 4; ++r) {
-                fa_re[r] = cst[16 + r][lane];
-                fa_im[r] = cst[20 + r][lane];
-            }
+            for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+                for (int i = 0; i < 4; ++i)  // selects, not branches: one code path for every warp
+                    pair(w != 0 ? qa : 16u * nt, dft256_bin(g, t, 0, i) + (w != 0 ? 128 * nt : 0));
+            if (w == 0 && lane == 0) pair(0, 128);
+        }
+        __syncwarp();
+        /* Inverse stage 2 of each column from its slots: B register r of tile nt is bins
+         * dft256_bin(nt = r, i = 2 nt, 2 nt + 1) (a DFT-256's output is the next one's input),
+         * imaginary halves negated (conj); the result times W8192^{kq} back to the slots. */
+#pragma unroll 1
+        for (int j = 0; j < 2; ++j) {
+            const unsigned q = j == 0 ? qa : qb;
+            uint32_t fa_re[4], fa_im[4];
+            fft8k_fa(tb, lane, fa_re, fa_im);
             dft256_f16_one(
                 g, t, fa_re, fa_im,
                 [&](int nt, int r, uint32_t &br, uint32_t &bi) {
-                    const unsigned p0 = 256u * q + 16 * (2 * t + 8 * r) + g + 8 * nt;
-                    const unsigned s0 = fft8k_slot(p0), s1 = fft8k_slot(p0 + 16);
-                    // One shared load per line: the model's SASS estimate reads a line's unroll
-                    // factor from its opcode counts and the host's requests per execution.
+                    const unsigned s0 = fft8k_slot(256u * q + dft256_bin(g, t, r, 2 * nt));
+                    const unsigned s1 = fft8k_slot(256u * q + dft256_bin(g, t, r, 2 * nt + 1));
                     const float r0 = s_re[s0];
                     const float r1 = s_re[s1];
                     const float i0 = s_im[s0];
                     const float i1 = s_im[s1];
                     br = pack_f16(r0, r1);
-                    bi = pack_f16(i0, i1);
+                    bi = pack_f16(i0, i1) ^ 0x80008000u;
                 },
-                [&](int nt, int i, float &wr, float &wi) {
-                    wr = __uint_as_float(cst[32 + 4 * nt + i][lane]);
-                    wi = __uint_as_float(cst[40 + 4 * nt + i][lane]);
-                },
-                [&](int nt, uint32_t b_re[2], uint32_t b_im[2]) {
-                    for (int r = 0; r < 2; ++r) {
-                        b_re[r] = cst[24 + 2 * nt + r][lane];
-                        b_im[r] = cst[28 + 2 * nt + r][lane];
-                    }
-                },
-                [&](int k, float re, float im) { y[256 * q + k] = make_float2(re, im); });
+                fft8k_twiddle(tb, lane), fft8k_fb(tb, lane),
+                [&](int nt, int i, int k, float re, float im) {
+                    auto step = [&](int j) { return make_float2(ct.istep_re[q][j], ct.istep_im[q][j]); };
+                    const float2 base = make_float2(ct.itw_re[q][lane], ct.itw_im[q][lane]);
+                    const float2 bn = nt ? cmulf(base, step(3)) : base;
+                    const float2 tw = i == 0 ? bn : cmulf(bn, step(i == 1 ? 1 : i == 2 ? 0 : 2));
+                    const unsigned slot = fft8k_slot(256u * q + k);
+                    s_re[slot] = re * tw.x - im * tw.y;
+                    s_im[slot] = re * tw.y + im * tw.x;
+                });
+        }
+        __syncthreads();
+        /* Inverse stage 1: rows k = 16w + g + 8(r%2), A (k-step ks, register r, half h) at q = 2t +
+         * h + 8(r/2) + 16 ks from the planes; B = F32 (symmetric: stage 1's tiles, n = g + 8 nt)
+         * for the output columns n < 16 only. */
+        {
+            uint32_t a_re[2][4], a_im[2][4];
+#pragma unroll
+            for (int ks = 0; ks < 2; ++ks)
+#pragma unroll
+                for (int r = 0; r < 4; ++r) {
+                    const unsigned p0 = 256u * (2 * t + 8 * (r / 2) + 16 * ks) + 16 * w + g + 8 * (r % 2);
+                    const unsigned s0 = fft8k_slot(p0), s1 = fft8k_slot(p0 + 256);
+                    const float r0 = s_re[s0];
+                    const float r1 = s_re[s1];
+                    const float i0 = s_im[s0];
+                    const float i1 = s_im[s1];
+                    a_re[ks][r] = pack_f16(r0, r1);
+                    a_im[ks][r] = pack_f16(i0, i1);
+                }
+            const uint32_t odd = (g & 1) ? 0x80008000u : 0u;
+            float2 *y = reinterpret_cast<float2 *>(p.s) + (uint64_t)row * 4096;
+#pragma unroll
+            for (int nt = 0; nt < 2; ++nt) {
+                const uint32_t b0_re[2] = {tb.cst[2 * nt][lane], tb.cst[2 * nt + 1][lane]};
+                const uint32_t b0_im[2] = {tb.cst[8 + 2 * nt][lane], tb.cst[8 + 2 * nt + 1][lane]};
+                const uint32_t b1_re[2] = {b0_re[0] ^ odd, b0_re[1] ^ odd}, b1_im[2] = {b0_im[0] ^ odd, b0_im[1] ^ odd};
+                float dr[4] = {0.f, 0.f, 0.f, 0.f}, di[4] = {0.f, 0.f, 0.f, 0.f};
+                cmma16(dr, di, a_re[0], a_im[0], b0_re, b0_im);
+                cmma16(dr, di, a_re[1], a_im[1], b1_re, b1_im);
+#pragma unroll
+                for (int i = 0; i < 4; ++i) {
+                    const int k = 16 * w + g + 8 * (i / 2), n = 2 * t + i % 2 + 8 * nt;
+                    y[256 * n + k] = make_float2(dr[i], -di[i]);
+                }
+            }
         }
         __syncthreads();  // the next row's stage 1 overwrites the planes
     }
@@ -532,3 +765,9 @@ extern "C" __global__ void __launch_bounds__(512, 2) hyena_tc_fft8192_f16mma_f32
     hyena::tcdft::fft8192_f16(p);
 }
 CUDASIM_UNIFORM_BLOCKS(hyena_tc_fft8192_f16mma_f32);
+/* The causal convolution of 8192-point real rows (prototype, above): one block of 16 warps per
+ * row, 64 KiB of dynamic shared memory; p.a, p.s: [rows][8192] f32, p.coef: [channels][8192][4]. */
+extern "C" __global__ void __launch_bounds__(512, 2) hyena_tc_conv8192_f16mma_f32(const HyenaTcConvParams p) {
+    hyena::tcdft::conv8192_f16(p);
+}
+CUDASIM_UNIFORM_BLOCKS(hyena_tc_conv8192_f16mma_f32);

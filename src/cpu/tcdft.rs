@@ -11,6 +11,10 @@ use rustfft::FftPlanner;
 pub const TC_DFT_LEN: usize = 256;
 /// Points per row of the tensor-core FFT prototype (`ops::tcdft::tc_fft8192`).
 pub const TC_FFT_LEN: usize = 8192;
+/// Real points per row (and filter taps) of the tensor-core convolution prototype
+/// (`ops::tcdft::tc_conv8192`): its transforms are [`TC_FFT_LEN`]-point complex FFTs of rows
+/// zero padded to `2·TC_CONV_LEN`.
+pub const TC_CONV_LEN: usize = 8192;
 
 /// `y = DFT(x)` for `batch` transforms of [`TC_DFT_LEN`] complex points (`x`, `y`: `batch·512`
 /// scalars, interleaved).
@@ -56,4 +60,40 @@ pub fn fft8192_four_step<T: Scalar>(x: &[T], y: &mut [T], batch: usize) -> Resul
         }
     }
     Ok(())
+}
+
+/// The bin-pair coefficients `ops::tcdft::tc_conv8192` reads for `channels` filters `h`
+/// (`[channels][8192]`, taps 0..8192): `[channels][8192][4]` = (A re, A im, B re, B im) of bin
+/// `k = q + 32·K` at `256·q + K` (the four-step order), computed in f64 and rounded once.
+///
+/// With n = 16384, m = 8192, `H = FFT_n(h zero padded)/n`, `W = e^{−2πi/n}`, the real FFT's split
+/// of an m-point spectrum `Z` (`X_k = E + W^k·O`, `E = (Z_k + conj Z_{m−k})/2`, `O = −i(Z_k − conj
+/// Z_{m−k})/2`), the product `Y = H·X` and the fold back (`Z'_k = (Y_k + conj Y_{m−k}) + i(Y_k −
+/// conj Y_{m−k})·conj W^k`, the fused convolution's, `kernels/fftconv.cu`) collapse to
+/// `Z'_k = A_k·Z_k + B_k·conj Z_{m−k}` with `S = H_k + conj H_{m−k}`, `D = H_k − conj H_{m−k}`,
+/// `A_k = S + D·Im W^k`, `B_k = i·D·Re W^k` (k = 0 pairs with itself through `H_m`).
+pub fn conv8192_coefficients(h: &[f32], channels: usize) -> Result<Vec<f32>> {
+    let taps = crate::error::shape_len("tc_conv8192 h [channels, 8192]", &[channels, TC_CONV_LEN])?;
+    check_len("tc_conv8192 h [channels, 8192]", h.len(), taps)?;
+    let (m, n) = (TC_FFT_LEN, 2 * TC_CONV_LEN);
+    let out_len = crate::error::shape_len("tc_conv8192 coef [channels, 8192, 4]", &[channels, m, 4])?;
+    let mut out = crate::error::try_vec("tc_conv8192 coef [channels, 8192, 4]", out_len, 0f32)?;
+    let fft = FftPlanner::<f64>::new().plan_fft_forward(n);
+    let mut buf = vec![Complex::new(0f64, 0f64); n];
+    for (hc, oc) in h.chunks_exact(TC_CONV_LEN).zip(out.chunks_exact_mut(4 * m)) {
+        for (b, &v) in buf.iter_mut().zip(hc.iter().chain(std::iter::repeat(&0f32))) {
+            *b = Complex::new(v as f64 / n as f64, 0.0);
+        }
+        fft.process(&mut buf);
+        for k in 0..m {
+            let (h1, h2) = (buf[k], buf[m - k].conj());
+            let (sum, diff) = (h1 + h2, h1 - h2);
+            let (sin, cos) = (-2.0 * std::f64::consts::PI * k as f64 / n as f64).sin_cos();
+            let a = sum + diff * sin;
+            let b = Complex::new(0.0, 1.0) * diff * cos;
+            let at = 4 * (256 * (k % 32) + k / 32);
+            oc[at..at + 4].copy_from_slice(&[a.re as f32, a.im as f32, b.re as f32, b.im as f32]);
+        }
+    }
+    Ok(out)
 }

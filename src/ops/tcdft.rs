@@ -5,10 +5,10 @@
 //! "Tensor-core FFT stages").
 
 use super::{launch, mul, Args, ELEMENTWISE_MAX_GRID};
-use crate::cpu::tcdft::{TC_DFT_LEN, TC_FFT_LEN};
+use crate::cpu::tcdft::{TC_CONV_LEN, TC_DFT_LEN, TC_FFT_LEN};
 use crate::device::{Device, DeviceView, DeviceViewMut, LaunchConfig};
 use crate::error::{HyenaError, Result};
-use crate::kernels::params::HyenaTcDftParams;
+use crate::kernels::params::{HyenaTcConvParams, HyenaTcDftParams};
 use std::sync::Arc;
 
 /// Transforms per block: one per warp (`WARPS` in the kernel).
@@ -86,22 +86,75 @@ pub fn tc_fft8192<'a>(
         .arg("y [batch, 8192, 2]", &y, n)
         .align(8, "complex f32")
         .check()?;
-    if batch == 0 {
-        return Ok(());
-    }
-    if batch > u32::MAX as usize {
-        return Err(HyenaError::Invalid(format!("tc_fft8192: batch {batch} above 2^32 - 1 rows (the kernel counts rows in 32 bits)")));
-    }
-    let kernel = "hyena_tc_fft8192_f16mma_f32";
-    let limit = dev.max_shared_bytes();
-    if FFT8K_DYN_SHARED + FFT8K_STATIC_SHARED > limit {
-        return Err(HyenaError::SharedMemory { kernel: kernel.into(), requested: FFT8K_DYN_SHARED + FFT8K_STATIC_SHARED, limit });
-    }
     let p = HyenaTcDftParams { x: x.addr(), y: y.addr(), batch: batch as u64, split: 0 };
-    let grid = batch.min(ELEMENTWISE_MAX_GRID as usize) as u32;
-    let cfg = LaunchConfig { grid: (grid, 1, 1), block: (FFT8K_THREADS, 1, 1), shared_bytes: FFT8K_DYN_SHARED as u32 };
     // SAFETY: the kernel reads batch·16384 f32 of x (borrowed shared) and writes batch·16384 of y
     // (borrowed exclusively, overlapping nothing: checked), both on `dev`, 8-byte aligned
-    // (checked); its dynamic shared memory is the size it indexes (two planes of 8192 f32).
-    unsafe { launch(dev, kernel, cfg, &p) }
+    // (checked); row_launch gives it the dynamic shared memory it indexes.
+    unsafe { row_launch(dev, "hyena_tc_fft8192_f16mma_f32", batch, FFT8K_STATIC_SHARED, &p) }
+}
+
+/// Launches a block-per-row kernel of the 8192-point family on `rows` rows (none: nothing):
+/// 16 warps, the row's two planes as dynamic shared memory, `static_shared` bytes of its own;
+/// typed errors for a row count above 32 bits (the kernels count rows in 32 bits to stay at 64
+/// registers) and for shared memory beyond the device's.
+///
+/// # Safety
+/// `p` is `kernel`'s params struct, its buffers on `dev` and large enough for `rows` rows.
+unsafe fn row_launch<P: bytemuck::NoUninit>(dev: &Arc<dyn Device>, kernel: &str, rows: usize, static_shared: usize, p: &P) -> Result<()> {
+    if rows == 0 {
+        return Ok(());
+    }
+    if rows > u32::MAX as usize {
+        return Err(HyenaError::Invalid(format!("{kernel}: {rows} rows, above 2^32 - 1 (the kernel counts rows in 32 bits)")));
+    }
+    let limit = dev.max_shared_bytes();
+    if FFT8K_DYN_SHARED + static_shared > limit {
+        return Err(HyenaError::SharedMemory { kernel: kernel.into(), requested: FFT8K_DYN_SHARED + static_shared, limit });
+    }
+    let grid = rows.min(ELEMENTWISE_MAX_GRID as usize) as u32;
+    let cfg = LaunchConfig { grid: (grid, 1, 1), block: (FFT8K_THREADS, 1, 1), shared_bytes: FFT8K_DYN_SHARED as u32 };
+    // SAFETY: the caller's contract; the dynamic shared memory is the two planes of 8192 f32 the
+    // kernels index.
+    unsafe { launch(dev, kernel, cfg, p) }
+}
+
+/// Static shared memory of [`tc_conv8192`]'s kernel: the FFT's tables and the inverse twiddles
+/// (a base per column and lane, four steps per column, 8-byte pairs).
+const CONV8K_STATIC_SHARED: usize = FFT8K_STATIC_SHARED + (32 * 32 + 32 * 4) * 8;
+
+/// `s = h_c ∗ a` for `rows` real rows of [`TC_CONV_LEN`] points, causal, the first
+/// [`TC_CONV_LEN`] points kept, on tensor cores with f16 operands (`hyena_tc_conv8192_f16mma_f32`,
+/// a prototype of the fused convolution's 8K row on tensor-core FFTs, not used by the operator):
+/// `a`, `s`: `rows·8192` f32 (8-byte aligned); row `r` takes channel `r mod channels` of `coef`
+/// (`channels·8192·4` f32, 16-byte aligned: [`crate::cpu::tcdft::conv8192_coefficients`] of the
+/// filters). The f16 operands need `|a| ≤ 1` and the spectrum product in f16's range (kernel
+/// comment).
+pub fn tc_conv8192<'a>(
+    dev: &Arc<dyn Device>,
+    a: impl Into<DeviceView<'a, f32>>,
+    coef: impl Into<DeviceView<'a, f32>>,
+    s: impl Into<DeviceViewMut<'a, f32>>,
+    rows: usize,
+    channels: usize,
+) -> Result<()> {
+    let (a, coef, s) = (a.into(), coef.into(), s.into());
+    if channels == 0 {
+        return Err(HyenaError::Invalid("tc_conv8192: channels must be at least 1".into()));
+    }
+    let n = mul(rows, TC_CONV_LEN, "tc_conv8192 rows·8192")?;
+    let nc = mul(channels, 4 * TC_CONV_LEN, "tc_conv8192 channels·8192·4")?;
+    Args::new(dev, "tc_conv8192")
+        .arg("a [rows, 8192]", &a, n)
+        .align(8, "f32 pairs")
+        .arg("coef [channels, 8192, 4]", &coef, nc)
+        .align(16, "f32 quadruples")
+        .arg("s [rows, 8192]", &s, n)
+        .align(8, "f32 pairs")
+        .check()?;
+    let p = HyenaTcConvParams { a: a.addr(), coef: coef.addr(), s: s.addr(), rows: rows as u64, channels: channels as u64 };
+    // SAFETY: the kernel reads rows·8192 f32 of a and channels·32768 of coef (rows r mod
+    // channels: within it), both borrowed shared, and writes rows·8192 of s (borrowed
+    // exclusively, overlapping nothing: checked), all on `dev`, aligned as it reads them
+    // (checked); row_launch gives it the dynamic shared memory it indexes.
+    unsafe { row_launch(dev, "hyena_tc_conv8192_f16mma_f32", rows, CONV8K_STATIC_SHARED, &p) }
 }

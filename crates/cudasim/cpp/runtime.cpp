@@ -438,6 +438,18 @@ bool warp_ordered(unsigned tid0, uint32_t seq0, const Fiber *f) {
     return false;
 }
 
+/* Whether a collective of f's warp whose mask holds every lane of the warp completed after its
+ * collective seq0: then every access any of its lanes made before seq0 is ordered before every
+ * access any of them makes from now on (each lane passed that collective before going on). */
+bool warp_fully_ordered(uint32_t seq0, const Fiber *f) {
+    const WarpSync &w = S.warps[f->warp];
+    const unsigned nl = std::min(32u, S.nthreads - f->warp * 32);
+    const uint32_t all = nl == 32 ? 0xffffffffu : (1u << nl) - 1u;
+    for (uint32_t s = seq0 + 1; s <= w.seq; ++s)
+        if ((w.masks[s - 1] & all) == all) return true;
+    return false;
+}
+
 /* Bounds of the static __shared__ variable holding section address a: from the end of the red
  * zone before it to the start of the red zone after it (may include alignment padding). */
 std::pair<uintptr_t, uintptr_t> static_var_bounds(uintptr_t a) {
@@ -558,8 +570,17 @@ void shared_access(Shadow *sh, int region, size_t off, size_t n, int kind) {
                 s.r_multi = 0;
                 s.r_multiwarp = 0;
             } else if (s.r_tid != t) {
-                s.r_multi = 1;
-                if (s.r_warp != f->warp) s.r_multiwarp = 1;
+                if (!s.r_multiwarp && s.r_warp == f->warp && warp_fully_ordered(s.r_seq, f)) {
+                    /* The earlier reads (all of this warp) are ordered before anything its lanes
+                     * do from here on: this read stands for them. Keeping the first reader with
+                     * the latest read's sequence number would flag a lane that reads a word after
+                     * __syncwarp and then writes it (another lane read it before the sync). */
+                    s.r_tid = t;
+                    s.r_multi = 0;
+                } else {
+                    s.r_multi = 1;
+                    if (s.r_warp != f->warp) s.r_multiwarp = 1;
+                }
             }
             s.r_seq = seq;
         } else {

@@ -190,3 +190,123 @@ fn tc_fft8192_exchanges_through_shared_memory_without_bank_conflicts() {
     assert_eq!(g.load_sectors, 8 * g.load_requests, "{g:?}");
     assert_eq!(g.load_requests * 32 * 8, (rows * 8192 * 8) as u64, "the row read once: {g:?}");
 }
+
+/// The tensor-core convolution prototype (`ops::tcdft::tc_conv8192`: the FFT-8192's stages on the
+/// zero-padded row, the real-FFT split, filter product and fold as one coefficient pair per bin,
+/// the inverse from the same registers' layout, all with f16 operands) against the f64 CPU
+/// convolution (`cpu::fftconv::fftconv_fwd`), 3 rows over 2 channels with different filters.
+///
+/// Bound, from the FFT-8192's (17u per transform, above): the forward's error ‖δZ‖ ≤ 17u·‖Z‖ =
+/// 17u·√m·‖a‖ reaches Z' through the coefficients, ‖δZ'‖ ≤ (max|A| + max|B|)·‖δZ‖; the inverse
+/// adds 17u of its whole output, the full linear convolution (length 2L − 1, of which the kernel
+/// keeps the causal half), norm ‖f‖ = √m·‖Z'‖. So ‖δs‖ ≤ 17u·(m·(max|A| + max|B|)·‖a‖ + ‖f‖) per
+/// row, plus the f32 rounding of coefficients, twiddles and sums (1e-5 of ‖s‖): a worst case
+/// (every rounding aligned, every bin at the largest coefficient); random roundings give a few u.
+/// It also must be no more accurate than f16 operands allow (≥ 0.3u).
+#[test]
+fn tc_conv8192_matches_the_f64_convolution_within_f16_bounds() {
+    use hyena_kernels::cpu::fftconv::fftconv_fwd;
+    use hyena_kernels::cpu::tcdft::{conv8192_coefficients, TC_CONV_LEN as L};
+    use hyena_kernels::ops::tcdft::tc_conv8192;
+    const U: f64 = 1.0 / 2048.0;
+    let (batch, channels) = (2, 2);
+    let rows = batch * channels - 1; // the last block of a row-per-block grid: 3 rows, channels 0, 1, 0
+    let mut rng = StdRng::seed_from_u64(16384);
+    let a: Vec<f32> = common::random(&mut rng, batch * channels * L);
+    // Decaying filters (as Hyena's implicit ones): spectra far from flat.
+    let h: Vec<f32> = common::random::<f32>(&mut rng, channels * L)
+        .iter()
+        .enumerate()
+        .map(|(j, &v)| v * (-((j % L) as f32) / (512.0 * (1 + j / L) as f32)).exp())
+        .collect();
+    let coef = conv8192_coefficients(&h, channels).unwrap();
+    let (ad, hd): (Vec<f64>, Vec<f64>) = (a.iter().map(|&v| v as f64).collect(), h.iter().map(|&v| v as f64).collect());
+    let zero = vec![0f64; channels];
+    let mut want = vec![0f64; batch * channels * L];
+    fftconv_fwd(&ad, &hd, &zero, batch, channels, L, &mut want).unwrap();
+    want.truncate(rows * L);
+    // The full linear convolution (rows and filters zero padded to 2L): its norm bounds the
+    // inverse's error.
+    let pad = |v: &[f64], n: usize| -> Vec<f64> { v.chunks(L).flat_map(|r| r.iter().copied().chain(std::iter::repeat(0.0).take(L))).take(n * 2 * L).collect() };
+    let mut full = vec![0f64; batch * channels * 2 * L];
+    fftconv_fwd(&pad(&ad, batch * channels), &pad(&hd, channels), &zero, batch, channels, 2 * L, &mut full).unwrap();
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let (max_a, max_b) = coef.chunks(4).fold((0f64, 0f64), |(ma, mb), c| {
+        (ma.max((c[0] as f64).hypot(c[1] as f64)), mb.max((c[2] as f64).hypot(c[3] as f64)))
+    });
+    let (mut num, mut den) = (0f64, 0f64);
+    for r in 0..rows {
+        num += 17.0 * U * (8192.0 * (max_a + max_b) * norm(&ad[r * L..(r + 1) * L]) + norm(&full[r * 2 * L..(r + 1) * 2 * L]));
+        den += norm(&want[r * L..(r + 1) * L]);
+    }
+    let bound = num / den + 1e-5;
+    for dev in common::devices() {
+        let ab = DeviceBuffer::from_host(&dev, &a).unwrap();
+        let cb = DeviceBuffer::from_host(&dev, &coef).unwrap();
+        let mut s = common::poisoned::<f32>(&dev, rows * L);
+        tc_conv8192(&dev, ab.view(0..rows * L).unwrap(), &cb, s.view_mut(0..rows * L).unwrap(), rows, channels).unwrap();
+        let got = read_checked("tc_conv8192 s", &s, rows * L);
+        let e = common::assert_close(&format!("{} tc_conv8192", dev.name()), &got, &want, bound);
+        eprintln!("[measured] {} tc_conv8192 f16: relative L2 error {e:.3e} (bound {bound:.2e})", dev.name());
+        assert!(e > 0.3 * U, "{}: error {e:.3e} is below what f16 operands allow", dev.name());
+    }
+    // Bad arguments are typed errors.
+    if let Some(dev) = common::devices().first() {
+        let ab = DeviceBuffer::from_host(dev, &a).unwrap();
+        let cb = DeviceBuffer::from_host(dev, &coef[..4 * L]).unwrap();
+        let mut s = DeviceBuffer::<f32>::alloc(dev, rows * L).unwrap();
+        let e = tc_conv8192(dev, ab.view(0..rows * L).unwrap(), &cb, &mut s, rows, channels).unwrap_err();
+        assert!(e.to_string().contains("coef [channels, 8192, 4]"), "{e}");
+        let e = tc_conv8192(dev, ab.view(0..rows * L).unwrap(), &cb, &mut s, rows, 0).unwrap_err();
+        assert!(e.to_string().contains("channels must be at least 1"), "{e}");
+        assert!(conv8192_coefficients(&h[..L - 1], 1).is_err());
+    }
+}
+
+/// The convolution's structure on the simulator's counters: every shared-memory request one
+/// wavefront (the planes' XOR layout for the exchanges, the parking and the bin pairs' mirror
+/// reads: checked by enumeration in the kernel comment, here on the counters), three barriers per
+/// row (for two 8192-point FFTs; the issue allows ⌈log₁₆ n⌉ + 2 = 6 per FFT) and one for the tables, and global memory as designed: each row of a read once (8-byte
+/// requests, whole sectors), its channel's coefficients once (16-byte requests, whole sectors), s
+/// written once.
+#[cfg(feature = "sim")]
+#[test]
+fn tc_conv8192_reads_each_row_once_without_bank_conflicts() {
+    use hyena_kernels::cpu::tcdft::{conv8192_coefficients, TC_CONV_LEN as L};
+    use hyena_kernels::device::sim::SimDevice;
+    use hyena_kernels::device::Device;
+    use hyena_kernels::ops::tcdft::tc_conv8192;
+    use std::sync::Arc;
+    let sim = Arc::new(SimDevice::new());
+    let dev: Arc<dyn Device> = sim.clone();
+    let (rows, channels) = (3, 2);
+    let a = DeviceBuffer::from_host(&dev, &vec![0.5f32; rows * L]).unwrap();
+    let h: Vec<f32> = (0..channels * L).map(|j| 0.25 * (-((j % L) as f32) / 256.0).exp()).collect();
+    let coef = DeviceBuffer::from_host(&dev, &conv8192_coefficients(&h, channels).unwrap()).unwrap();
+    let mut s = DeviceBuffer::<f32>::alloc(&dev, rows * L).unwrap();
+    sim.set_counters(true);
+    tc_conv8192(&dev, &a, &coef, &mut s, rows, channels).unwrap();
+    sim.set_counters(false);
+    let c = sim.take_counters().pop().unwrap();
+    assert_eq!(c.kernel, "hyena_tc_conv8192_f16mma_f32");
+    let sh = &c.shared;
+    assert!(sh.store_requests > 0 && sh.load_requests > 0, "{sh:?}");
+    assert_eq!(sh.load_wavefronts, sh.load_requests, "shared loads: {sh:?}");
+    assert_eq!(sh.store_wavefronts, sh.store_requests, "shared stores: {sh:?}");
+    // Per block (one row each here): one for the tables, three per row (stage 1's exchange,
+    // the inverse's, the planes' reuse by the next row).
+    assert_eq!(c.barriers, 4 * rows as u64, "barriers");
+    let g = &c.global;
+    let (a_bytes, coef_bytes) = ((rows * 4 * L) as u64, (16 * L) as u64);
+    // Every byte of a, s and the used channels' coefficients touched, nothing else.
+    assert_eq!(g.unique_sectors * 32, 2 * a_bytes + channels as u64 * coef_bytes, "{g:?}");
+    assert_eq!((g.store_bytes, g.store_sectors * 32), (a_bytes, a_bytes), "s written once, whole sectors: {g:?}");
+    // a and the row's coefficients read once, in whole sectors, but for column 0, whose bins
+    // pair K with 256 − K: bin 0 is its own mirror (its lane reads the coefficient twice: 16 bytes
+    // more per row); warp 0's 4 mirror requests of column 0 read runs of 8 coefficients one bin
+    // off the 128-byte grid (5 sectors per run instead of 4: 4 × 4 runs) and bin 128, its own
+    // mirror, is one lane's request of its own (1 sector): 17 sectors more per row.
+    let once = a_bytes + rows as u64 * coef_bytes;
+    assert_eq!(g.load_bytes, once + rows as u64 * 16, "{g:?}");
+    assert_eq!(g.load_sectors * 32, once + rows as u64 * 17 * 32, "{g:?}");
+}

@@ -399,6 +399,14 @@ fn warp_synchronous_shared_memory_needs_syncwarp() {
         Violation::Race,
     );
     assert!(msg.contains("a 1024-byte __shared__ variable"), "{msg}");
+    launch(&d, "simtest_warp_reread_then_write", cfg(1, 64, 0), p).unwrap();
+    let got = out.to_host();
+    for t in 0..64 {
+        let e = t & !1;
+        let want = if t % 2 == 0 { xs[e] + xs[e + 1] } else { xs[e] - xs[e + 1] } + xs[t];
+        assert_eq!(got[t], want, "t={t}");
+    }
+    expect_violation(launch(&d, "simbug_warp_reread_then_write", cfg(1, 64, 0), p), "simbug_warp_reread_then_write", Violation::Race);
     launch(&d, "simtest_syncwarp_divergent", cfg(1, 64, 0), p).unwrap();
     let got = out.to_host();
     for t in 0..64 {

@@ -137,6 +137,43 @@ extern "C" __global__ void simbug_half_warp_exchange(const SimTestParams p) {
     reinterpret_cast<float*>(p.out)[t] = s[t ^ 16];
 }
 
+// Every lane reads its word, __syncwarp, then each even lane reads its pair's two words and writes
+// both (another lane read one of them before the sync): ordered, no race (control; the simulator
+// once flagged it, keeping the first reader with the latest read's sequence number).
+extern "C" __global__ void simtest_warp_reread_then_write(const SimTestParams p) {
+    __shared__ float s[256];
+    const unsigned t = threadIdx.x;
+    s[t] = reinterpret_cast<const float*>(p.x)[t];
+    __syncwarp();
+    const float own = s[t];
+    __syncwarp();
+    if (t % 2 == 0) {
+        const float a = s[t], b = s[t + 1];
+        s[t] = a + b;
+        s[t + 1] = a - b;
+    }
+    __syncwarp();
+    reinterpret_cast<float*>(p.out)[t] = s[t] + own;
+}
+
+// The same without the second __syncwarp: the odd lane's read and the even lane's write of its
+// word are unordered, a race.
+extern "C" __global__ void simbug_warp_reread_then_write(const SimTestParams p) {
+    __shared__ float s[256];
+    const unsigned t = threadIdx.x;
+    s[t] = reinterpret_cast<const float*>(p.x)[t];
+    __syncwarp();
+    const float own = s[t];
+    // missing __syncwarp();
+    if (t % 2 == 0) {
+        const float a = s[t], b = s[t + 1];
+        s[t] = a + b;
+        s[t + 1] = a - b;
+    }
+    __syncwarp();
+    reinterpret_cast<float*>(p.out)[t] = s[t] + own;
+}
+
 // Deadlock: in each warp, lanes < 16 shuffle with the full mask while lanes >= 16 wait at
 // __syncthreads; neither can proceed.
 extern "C" __global__ void simbug_shfl_vs_barrier(const SimTestParams p) {
