@@ -358,6 +358,25 @@ constexpr int FFT8K_WARPS = 16;
 /* Point p's word in a shared plane (see above). */
 __device__ __forceinline__ unsigned fft8k_slot(unsigned p) { return p ^ ((((p >> 5) + (p >> 9)) & 3u) << 3); }
 
+/* fft8k_slot of the points a lane touches, as a base plus constants (immediate offsets instead of
+ * the XOR chain per access): the XOR touches only bits 3–4 and is the same for all of them.
+ * Column q's points 256 q + g + 32t + c + 128 j (c ∈ {0, 8, 16, 24}, j < 2: stage 2's loads with
+ * c = 8 nt + 16 h, j = r; its bins dft256_bin with c = 8(i/2) + 16(i%2), j = nt) are at
+ * base + 128 j + (c ^ x), x = ((t + q/2) mod 4)·8. */
+struct Fft8kCol {
+    unsigned base, x;
+    __device__ __forceinline__ unsigned at(int c, int j) const { return base + 128u * j + ((unsigned)c ^ x); }
+};
+__device__ __forceinline__ Fft8kCol fft8k_col(unsigned q, int g, int t) {
+    return {256u * q + 32u * t + g, ((t + (q >> 1)) & 3u) << 3};
+}
+/* Warp w's rows: the points 256 q + 16 w + g + 8 b with q = 2t + h + 8 u (stage 1's stores, the
+ * inverse stage 1's loads) are at fft8k_row(w, g, t, b) + 256 h + 2048 u. */
+__device__ __forceinline__ unsigned fft8k_row(int w, int g, int t, int b) {
+    const unsigned x = ((t + (w >> 1)) & 3u) << 3;
+    return 512u * t + 32u * (w >> 1) + g + ((8u * b + 16u * (w & 1)) ^ x);
+}
+
 /* The constant operands, the same for every warp, one 32-bit word per (row, lane) of a shared
  * table, read lane-indexed (conflict-free) where used: held in registers they took the kernel to
  * 125 registers (one block of 16 warps per SM); from the table it fits 64 (two blocks, 32 warps).
@@ -466,8 +485,8 @@ __device__ __forceinline__ void fft8k_stage1(const float2 *x, const Fft8kTables 
         }
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-            const int k = 16 * w + g + 8 * (i / 2), q = 2 * t + i % 2 + 8 * nt;
-            const unsigned slot = fft8k_slot(256u * q + k);
+            // k = 16w + g + 8(i/2), q = 2t + i%2 + 8 nt
+            const unsigned slot = fft8k_row(w, g, t, i / 2) + 256 * (i % 2) + 2048 * nt;
             s_re[slot] = dr[i] * tw[i].x - di[i] * tw[i].y;
             s_im[slot] = dr[i] * tw[i].y + di[i] * tw[i].x;
             if (nt < 3) {  // the step to the next tile (none after the last)
@@ -489,9 +508,10 @@ __device__ __forceinline__ void fft8k_fa(const Fft8kTables &tb, int lane, uint32
     }
 }
 __device__ __forceinline__ auto fft8k_column(const float *s_re, const float *s_im, unsigned q, int g, int t) {
+    const Fft8kCol col = fft8k_col(q, g, t);
     return [=](int nt, int r, uint32_t &br, uint32_t &bi) {
-        const unsigned p0 = 256u * q + 16 * (2 * t + 8 * r) + g + 8 * nt;
-        const unsigned s0 = fft8k_slot(p0), s1 = fft8k_slot(p0 + 16);
+        // points 256q + 16(2t + 8r) + g + 8 nt and + 16
+        const unsigned s0 = col.at(8 * nt, r), s1 = col.at(8 * nt + 16, r);
         // One shared load per line: the model's SASS estimate reads a line's unroll factor from
         // its opcode counts and the host's requests per execution.
         const float r0 = s_re[s0];
@@ -630,12 +650,13 @@ __device__ void conv8192_f16(const HyenaTcConvParams p) {
 #pragma unroll 1
         for (int j = 0; j < 2; ++j) {
             const unsigned q = j == 0 ? qa : qb;
+            const Fft8kCol col = fft8k_col(q, g, t);
             uint32_t fa_re[4], fa_im[4];
             fft8k_fa(tb, lane, fa_re, fa_im);
             dft256_f16_one(g, t, fa_re, fa_im, fft8k_column(s_re, s_im, q, g, t), fft8k_twiddle(tb, lane), fft8k_fb(tb, lane),
-                           [&](int nt, int i, int k, float re, float im) {
+                           [&](int nt, int i, int, float re, float im) {
                                if (nt == 0 && i == 0) __syncwarp();  // every lane has read the column
-                               const unsigned slot = fft8k_slot(256u * q + k);
+                               const unsigned slot = col.at(8 * (i / 2) + 16 * (i % 2), nt);
                                s_re[slot] = re;
                                s_im[slot] = im;
                            });
@@ -643,17 +664,14 @@ __device__ void conv8192_f16(const HyenaTcConvParams p) {
         __syncwarp();
         /* The bin pairs (the comment above): one lane takes both bins of a pair, reads them and
          * writes both results, so no lane reads what another writes. Warps 1–15: every bin of
-         * column qa leads (its mirror is in qb); warp 0: the bins K < 128 of columns 0 and 16
-         * (tile 0; their mirrors are K ≥ 128 of the same column) and column 0's K = 128, its own
-         * mirror (lane 0, tile 1, element 0). */
+         * column qa leads (its mirror is in qb). */
         {
             const float4 *cf = reinterpret_cast<const float4 *>(p.coef) + (uint64_t)(row % (unsigned)p.channels) * 8192;
-            auto pair = [&](unsigned q, int k) {
-                const unsigned qm = (32u - q) & 31u, km = (255u - k + (q == 0)) & 255u;
-                const unsigned so = fft8k_slot(256u * q + k), sm_ = fft8k_slot(256u * qm + km);
-                const float4 co = cf[256 * q + k], cm = cf[256 * qm + km];
-                float zr = s_re[so], zi = s_im[so];
-                float mr = s_re[sm_], mi = s_im[sm_];
+            auto pair_at = [&](unsigned so, unsigned sm_, const float4 co, const float4 cm) {
+                float zr = s_re[so];
+                float zi = s_im[so];
+                float mr = s_re[sm_];
+                float mi = s_im[sm_];
                 const float zr0 = zr, zi0 = zi;
                 conv8k_pair(zr, zi, co, mr, mi);
                 conv8k_pair(mr, mi, cm, zr0, zi0);
@@ -662,12 +680,36 @@ __device__ void conv8192_f16(const HyenaTcConvParams p) {
                 s_re[sm_] = mr;
                 s_im[sm_] = mi;
             };
+            if (w != 0) {
+                /* Bin k = g + 32t + c + 128 nt of column qa (c = 8(i/2) + 16(i%2)) and its mirror
+                 * 255 − k = (7 − g) + 32(3 − t) + (24 − c) + 128(1 − nt) of qb: fft8k_slot of
+                 * either XORs only bits 3–4, by ((t + q/2) mod 4)·8 (the c part), so both slots and
+                 * both coefficients are a per-row base plus a constant (immediate offsets). */
+                const Fft8kCol ca = fft8k_col(qa, g, t), cm = fft8k_col(qb, 7 - g, 3 - t);
+                const float4 *cfa = cf + ca.base, *cfm = cf + cm.base;
 #pragma unroll
-            for (int nt = 0; nt < 2; ++nt)
+                for (int nt = 0; nt < 2; ++nt)
 #pragma unroll
-                for (int i = 0; i < 4; ++i)  // selects, not branches: one code path for every warp
-                    pair(w != 0 ? qa : 16u * nt, dft256_bin(g, t, 0, i) + (w != 0 ? 128 * nt : 0));
-            if (w == 0 && lane == 0) pair(0, 128);
+                    for (int i = 0; i < 4; ++i) {
+                        const int c = 8 * (i / 2) + 16 * (i % 2);
+                        pair_at(ca.at(c, nt), cm.at(24 - c, 1 - nt), cfa[c + 128 * nt], cfm[128 * (1 - nt) + 24 - c]);
+                    }
+            } else {
+                /* Warp 0: the bins K < 128 of columns 0 and 16 (tile 0; their mirrors are K ≥ 128
+                 * of the same column) and column 0's K = 128, its own mirror (lane 0, tile 1,
+                 * element 0); slots and coefficients from the bin (column 0 breaks the bases'
+                 * pattern: its mirror is 256 − K). */
+                auto pair = [&](unsigned q, int k) {
+                    const unsigned km = (255u - k + (q == 0)) & 255u;
+                    pair_at(fft8k_slot(256u * q + k), fft8k_slot(256u * ((32u - q) & 31u) + km), cf[256 * q + k],
+                            cf[256 * ((32u - q) & 31u) + km]);
+                };
+#pragma unroll
+                for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+                    for (int i = 0; i < 4; ++i) pair(16u * nt, dft256_bin(g, t, 0, i));
+                if (lane == 0) pair(0, 128);
+            }
         }
         __syncwarp();
         /* Inverse stage 2 of each column from its slots: B register r of tile nt is bins
@@ -676,13 +718,14 @@ __device__ void conv8192_f16(const HyenaTcConvParams p) {
 #pragma unroll 1
         for (int j = 0; j < 2; ++j) {
             const unsigned q = j == 0 ? qa : qb;
+            const Fft8kCol col = fft8k_col(q, g, t);
             uint32_t fa_re[4], fa_im[4];
             fft8k_fa(tb, lane, fa_re, fa_im);
             dft256_f16_one(
                 g, t, fa_re, fa_im,
                 [&](int nt, int r, uint32_t &br, uint32_t &bi) {
-                    const unsigned s0 = fft8k_slot(256u * q + dft256_bin(g, t, r, 2 * nt));
-                    const unsigned s1 = fft8k_slot(256u * q + dft256_bin(g, t, r, 2 * nt + 1));
+                    // bins dft256_bin(g, t, r, 2 nt) and (…, 2 nt + 1)
+                    const unsigned s0 = col.at(8 * nt, r), s1 = col.at(8 * nt + 16, r);
                     const float r0 = s_re[s0];
                     const float r1 = s_re[s1];
                     const float i0 = s_im[s0];
@@ -691,12 +734,12 @@ __device__ void conv8192_f16(const HyenaTcConvParams p) {
                     bi = pack_f16(i0, i1) ^ 0x80008000u;
                 },
                 fft8k_twiddle(tb, lane), fft8k_fb(tb, lane),
-                [&](int nt, int i, int k, float re, float im) {
+                [&](int nt, int i, int, float re, float im) {
                     auto step = [&](int j) { return make_float2(ct.istep_re[q][j], ct.istep_im[q][j]); };
                     const float2 base = make_float2(ct.itw_re[q][lane], ct.itw_im[q][lane]);
                     const float2 bn = nt ? cmulf(base, step(3)) : base;
                     const float2 tw = i == 0 ? bn : cmulf(bn, step(i == 1 ? 1 : i == 2 ? 0 : 2));
-                    const unsigned slot = fft8k_slot(256u * q + k);
+                    const unsigned slot = col.at(8 * (i / 2) + 16 * (i % 2), nt);
                     s_re[slot] = re * tw.x - im * tw.y;
                     s_im[slot] = re * tw.y + im * tw.x;
                 });
@@ -711,8 +754,8 @@ __device__ void conv8192_f16(const HyenaTcConvParams p) {
             for (int ks = 0; ks < 2; ++ks)
 #pragma unroll
                 for (int r = 0; r < 4; ++r) {
-                    const unsigned p0 = 256u * (2 * t + 8 * (r / 2) + 16 * ks) + 16 * w + g + 8 * (r % 2);
-                    const unsigned s0 = fft8k_slot(p0), s1 = fft8k_slot(p0 + 256);
+                    // points 256(2t + 8(r/2) + 16 ks) + 16w + g + 8(r%2) and + 256
+                    const unsigned s0 = fft8k_row(w, g, t, r % 2) + 2048 * (r / 2 + 2 * ks), s1 = s0 + 256;
                     const float r0 = s_re[s0];
                     const float r1 = s_re[s1];
                     const float i0 = s_im[s0];

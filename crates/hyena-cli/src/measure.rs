@@ -10,7 +10,7 @@
 //! Rows are matched with the predictions by setting, pass and position in the pass (the launch
 //! sequence is deterministic for a shape), and the kernel names must agree.
 
-use crate::profile::{conv_setting, operator_setting, profiled_operator, tcdft_setting, tcfft_rows_for, tcfft_setting, ConvOperands, GpuChoice, ProfileArgs, StorageDtype, TC_PRECISIONS};
+use crate::profile::{conv_setting, operator_setting, profiled_operator, tcconv_channels, tcconv_setting, tcdft_setting, tcfft_rows_for, tcfft_setting, ConvOperands, GpuChoice, ProfileArgs, StorageDtype, TC_PRECISIONS};
 use hyena_kernels::device::wrap::Wrapper;
 use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar, GemmSpec, LaunchConfig};
 use hyena_model::device_operator::DeviceOperator;
@@ -224,10 +224,10 @@ fn conv_rows<S: DeviceScalar>(
     Ok(rows)
 }
 
-/// The tensor-core DFT-256 (each operand precision) and the 8192-point FFT prototype, on the
+/// The tensor-core DFT-256 (each operand precision), the 8192-point FFT and convolution prototypes, on the
 /// launches `--profile --tc-dft batch` prices (zero inputs: the time does not depend on them).
 fn tcdft_rows(dev: &Arc<TimingDevice>, a: &ProfileArgs, batch: usize, pred: Option<&Predictions>) -> Result<Vec<MeasuredRow>, AnyErr> {
-    use hyena_kernels::ops::tcdft::{tc_dft256, tc_fft8192};
+    use hyena_kernels::ops::tcdft::{tc_conv8192, tc_dft256, tc_fft8192};
     let ddev: Arc<dyn Device> = dev.clone();
     let fft_rows = tcfft_rows_for(batch);
     let n = (batch * 512).max(fft_rows * 16384);
@@ -253,6 +253,12 @@ fn tcdft_rows(dev: &Arc<TimingDevice>, a: &ProfileArgs, batch: usize, pred: Opti
     let m = fft_rows * 16384;
     let reps = time(&mut |y| Ok(tc_fft8192(&ddev, x.view(0..m)?, y.view_mut(0..m)?, fft_rows)?))?;
     rows.extend(rows_of(&tcfft_setting(fft_rows), "forward", &reps, pred)?);
+    // The convolution prototype: as many real rows of 8192 points, zero coefficients.
+    let channels = tcconv_channels(fft_rows, a.d_model);
+    let coef = DeviceBuffer::<f32>::from_host(&ddev, &vec![0.0f32; channels * 8192 * 4])?;
+    let half = fft_rows * 8192;
+    let reps = time(&mut |y| Ok(tc_conv8192(&ddev, x.view(0..half)?, &coef, y.view_mut(0..half)?, fft_rows, channels)?))?;
+    rows.extend(rows_of(&tcconv_setting(fft_rows, channels), "forward", &reps, pred)?);
     Ok(rows)
 }
 

@@ -143,6 +143,17 @@ pub fn tcfft_setting(rows: usize) -> String {
     format!("tensor-core FFT-8192 (ops::tcdft) rows={rows} F16")
 }
 
+/// Filters of the tensor-core convolution prototype's launch on `rows` rows: one per channel of
+/// the model (`d_model`), at most one per row.
+pub fn tcconv_channels(rows: usize, d_model: usize) -> usize {
+    rows.min(d_model).max(1)
+}
+
+/// The row label of the tensor-core convolution prototype on `rows` real rows of 8192 points.
+pub fn tcconv_setting(rows: usize, channels: usize) -> String {
+    format!("tensor-core conv-8192 (ops::tcdft) rows={rows} C={channels} F16")
+}
+
 #[cfg_attr(not(all(feature = "sim", feature = "cuda")), allow(dead_code))]
 /// Bytes that must move in one pass of the fused convolution alone by issue 11's definition (each
 /// `[B, C, L]` operand read or written once, nothing else): forward v, pre, post read and y
@@ -940,6 +951,17 @@ mod imp {
         hyena_kernels::ops::tcdft::tc_fft8192(&ddev, &x, &mut y, fft_rows)?;
         let c = sim.take_counters();
         rows.extend(pass_rows(ctx, &super::tcfft_setting(fft_rows), "forward", &c, &[], 0)?);
+        // The convolution prototype on as many real rows of 8192 points, one filter per channel.
+        let channels = super::tcconv_channels(fft_rows, a.d_model);
+        let (sim, dev) = new_device(a);
+        let ddev: Arc<dyn Device> = dev.clone();
+        let x = DeviceBuffer::<f32>::alloc(&ddev, fft_rows * 8192)?;
+        let coef = DeviceBuffer::<f32>::alloc(&ddev, channels * 8192 * 4)?;
+        let mut y = DeviceBuffer::<f32>::alloc(&ddev, fft_rows * 8192)?;
+        let _ = sim.take_counters();
+        hyena_kernels::ops::tcdft::tc_conv8192(&ddev, &x, &coef, &mut y, fft_rows, channels)?;
+        let c = sim.take_counters();
+        rows.extend(pass_rows(ctx, &super::tcconv_setting(fft_rows, channels), "forward", &c, &[], 0)?);
         Ok(rows)
     }
 
