@@ -351,7 +351,8 @@ typedef struct HyenaTcDftParams {
  * coefficients (cpu::tcdft::conv8192_coefficients). Kernel: hyena_tc_conv8192_f16mma_f32. */
 typedef struct HyenaTcConvParams {
     uint64_t a;        /* const float*, [rows][8192]: the rows (zero padded to 16384 by the kernel) */
-    uint64_t coef;     /* const float*, [channels][8192][4]: (A re, A im, B re, B im) of each bin, the four-step order */
+    uint64_t coef;     /* const __half*, [channels][8192][4]: (A re, A im, B re, B im)·2^s_c of each bin, the four-step order */
+    uint64_t scale;    /* const float*, [channels]: 2^-s_c, the power of two that takes channel c's coefficients back */
     uint64_t s;        /* float*, [rows][8192]: the convolution's first 8192 points */
     uint64_t rows;     /* rows, < 2^32 */
     uint64_t channels; /* filters, >= 1: row r uses channel r mod channels */

@@ -579,7 +579,10 @@ __device__ void fft8192_f16(const HyenaTcDftParams p) {
  *               Z'[k] = A_k·Z[k] + B_k·conj(Z[m − k]) with per-channel coefficients (A, B) of bin k
  *               (cpu::tcdft::conv8192_coefficients: A = S + D·Im W^k, B = i·D·Re W^k, S, D = H_k ±
  *               conj H_{m−k}, W = e^{−2πi/n}, H = FFT_n(h)/n: the fused conv's split, product and
- *               fold, fftconv.cu, collapsed to two complex products). The mirror of (qa, K) is
+ *               fold, fftconv.cu, collapsed to two complex products), stored as f16 times a
+ *               per-channel power of two 2^s (largest component in [2^13, 2^14): f16's relative
+ *               precision for the whole spectrum, 8 bytes per bin as today's f32 hf), the product
+ *               times 2^-s in f32 (exact). The mirror of (qa, K) is
  *               (qb, 255 − K) (column 16 mirrors itself, column 0 maps K to 256 − K): each warp
  *               writes its two columns' bins back to their own slots of the planes (only this warp
  *               reads its columns), one lane takes both bins of a pair from there and writes both
@@ -592,7 +595,7 @@ __device__ void fft8192_f16(const HyenaTcDftParams p) {
  *   inverse 1   the DFT-32 over q of rows k (A from the planes, two k-steps), only the 16 output
  *               columns n < 16 the causal output keeps: conj of it is z'[256 n + k] = s[2j] +
  *               i·s[2j + 1], j = 256 n + k < 4096, written as one 8-byte pair
- * Global traffic per row: a read once (8-byte accesses), s written once, the coefficients (16
+ * Global traffic per row: a read once (8-byte accesses), s written once, the coefficients (8
  * bytes per bin, the channel's, shared by its batch rows through L2); shared: one store and one
  * load per point each way and one load and one store per bin for the pairs, all conflict-free
  * (fft8k_slot; the mirror pattern checked by enumeration). Three barriers per row, as the FFT.
@@ -607,12 +610,17 @@ struct Conv8kTables {
     float istep_re[32][4], istep_im[32][4];  // [q]: 8q, 16q, 24q, 128q (warp-uniform: broadcast)
 };
 
-/* z ← A·z + B·conj(p) (c = (A re, A im, B re, B im)). */
-__device__ __forceinline__ void conv8k_pair(float &zr, float &zi, float4 c, float pr, float pi) {
-    const float r = c.x * zr - c.y * zi + c.z * pr + c.w * pi;
-    const float i = c.x * zi + c.y * zr + c.w * pr - c.z * pi;
-    zr = r;
-    zi = i;
+/* z ← (A·z + B·conj(p))·sc: c = (A re, A im, B re, B im)·2^s as four f16 (8 bytes), sc = 2^-s. */
+__device__ __forceinline__ void conv8k_pair(float &zr, float &zi, uint64_t c, float sc, float pr, float pi) {
+    __half2 h0, h1;
+    const uint32_t lo = (uint32_t)c, hi = (uint32_t)(c >> 32);
+    memcpy(&h0, &lo, 4);
+    memcpy(&h1, &hi, 4);
+    const float2 a = __half22float2(h0), b = __half22float2(h1);
+    const float r = a.x * zr - a.y * zi + b.x * pr + b.y * pi;
+    const float i = a.x * zi + a.y * zr + b.y * pr - b.x * pi;
+    zr = r * sc;
+    zi = i * sc;
 }
 
 __device__ __forceinline__ float2 cmulf(float2 a, float2 b) { return make_float2(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x); }
@@ -666,15 +674,19 @@ __device__ void conv8192_f16(const HyenaTcConvParams p) {
          * writes both results, so no lane reads what another writes. Warps 1–15: every bin of
          * column qa leads (its mirror is in qb). */
         {
-            const float4 *cf = reinterpret_cast<const float4 *>(p.coef) + (uint64_t)(row % (unsigned)p.channels) * 8192;
-            auto pair_at = [&](unsigned so, unsigned sm_, const float4 co, const float4 cm) {
+            const unsigned ch = row % (unsigned)p.channels;
+            // 8-byte scalars, not uint2: the simulator's host build (g++ -fsanitize=thread) left a
+            // uint2 read passed by value uninstrumented (neither counted nor bounds-checked).
+            const uint64_t *cf = reinterpret_cast<const uint64_t *>(p.coef) + (uint64_t)ch * 8192;
+            const float sc = reinterpret_cast<const float *>(p.scale)[ch];
+            auto pair_at = [&](unsigned so, unsigned sm_, const uint64_t co, const uint64_t cm) {
                 float zr = s_re[so];
                 float zi = s_im[so];
                 float mr = s_re[sm_];
                 float mi = s_im[sm_];
                 const float zr0 = zr, zi0 = zi;
-                conv8k_pair(zr, zi, co, mr, mi);
-                conv8k_pair(mr, mi, cm, zr0, zi0);
+                conv8k_pair(zr, zi, co, sc, mr, mi);
+                conv8k_pair(mr, mi, cm, sc, zr0, zi0);
                 s_re[so] = zr;
                 s_im[so] = zi;
                 s_re[sm_] = mr;
@@ -686,7 +698,7 @@ __device__ void conv8192_f16(const HyenaTcConvParams p) {
                  * either XORs only bits 3–4, by ((t + q/2) mod 4)·8 (the c part), so both slots and
                  * both coefficients are a per-row base plus a constant (immediate offsets). */
                 const Fft8kCol ca = fft8k_col(qa, g, t), cm = fft8k_col(qb, 7 - g, 3 - t);
-                const float4 *cfa = cf + ca.base, *cfm = cf + cm.base;
+                const uint64_t *cfa = cf + ca.base, *cfm = cf + cm.base;
 #pragma unroll
                 for (int nt = 0; nt < 2; ++nt)
 #pragma unroll
@@ -809,7 +821,8 @@ extern "C" __global__ void __launch_bounds__(512, 2) hyena_tc_fft8192_f16mma_f32
 }
 CUDASIM_UNIFORM_BLOCKS(hyena_tc_fft8192_f16mma_f32);
 /* The causal convolution of 8192-point real rows (prototype, above): one block of 16 warps per
- * row, 64 KiB of dynamic shared memory; p.a, p.s: [rows][8192] f32, p.coef: [channels][8192][4]. */
+ * row, 64 KiB of dynamic shared memory; p.a, p.s: [rows][8192] f32, p.coef: [channels][8192][4]
+ * f16, p.scale: [channels] f32. */
 extern "C" __global__ void __launch_bounds__(512, 2) hyena_tc_conv8192_f16mma_f32(const HyenaTcConvParams p) {
     hyena::tcdft::conv8192_f16(p);
 }

@@ -63,8 +63,10 @@ pub fn fft8192_four_step<T: Scalar>(x: &[T], y: &mut [T], batch: usize) -> Resul
 }
 
 /// The bin-pair coefficients `ops::tcdft::tc_conv8192` reads for `channels` filters `h`
-/// (`[channels][8192]`, taps 0..8192): `[channels][8192][4]` = (A re, A im, B re, B im) of bin
-/// `k = q + 32·K` at `256·q + K` (the four-step order), computed in f64 and rounded once.
+/// (`[channels][8192]`, taps 0..8192): `[channels][8192][4]` f16 = (A re, A im, B re, B im)·2^s_c
+/// of bin `k = q + 32·K` at `256·q + K` (the four-step order), computed in f64 and rounded once,
+/// and `[channels]` f32 = 2^-s_c, the power of two that puts channel c's largest component in
+/// [2^13, 2^14) (f16's relative precision for the whole spectrum; 1 for a zero filter).
 ///
 /// With n = 16384, m = 8192, `H = FFT_n(h zero padded)/n`, `W = e^{−2πi/n}`, the real FFT's split
 /// of an m-point spectrum `Z` (`X_k = E + W^k·O`, `E = (Z_k + conj Z_{m−k})/2`, `O = −i(Z_k − conj
@@ -72,15 +74,17 @@ pub fn fft8192_four_step<T: Scalar>(x: &[T], y: &mut [T], batch: usize) -> Resul
 /// conj Y_{m−k})·conj W^k`, the fused convolution's, `kernels/fftconv.cu`) collapse to
 /// `Z'_k = A_k·Z_k + B_k·conj Z_{m−k}` with `S = H_k + conj H_{m−k}`, `D = H_k − conj H_{m−k}`,
 /// `A_k = S + D·Im W^k`, `B_k = i·D·Re W^k` (k = 0 pairs with itself through `H_m`).
-pub fn conv8192_coefficients(h: &[f32], channels: usize) -> Result<Vec<f32>> {
+pub fn conv8192_coefficients(h: &[f32], channels: usize) -> Result<(Vec<half::f16>, Vec<f32>)> {
     let taps = crate::error::shape_len("tc_conv8192 h [channels, 8192]", &[channels, TC_CONV_LEN])?;
     check_len("tc_conv8192 h [channels, 8192]", h.len(), taps)?;
     let (m, n) = (TC_FFT_LEN, 2 * TC_CONV_LEN);
     let out_len = crate::error::shape_len("tc_conv8192 coef [channels, 8192, 4]", &[channels, m, 4])?;
-    let mut out = crate::error::try_vec("tc_conv8192 coef [channels, 8192, 4]", out_len, 0f32)?;
+    let mut out = crate::error::try_vec("tc_conv8192 coef [channels, 8192, 4]", out_len, half::f16::ZERO)?;
+    let mut scales = crate::error::try_vec("tc_conv8192 scale [channels]", channels, 1f32)?;
     let fft = FftPlanner::<f64>::new().plan_fft_forward(n);
     let mut buf = vec![Complex::new(0f64, 0f64); n];
-    for (hc, oc) in h.chunks_exact(TC_CONV_LEN).zip(out.chunks_exact_mut(4 * m)) {
+    let mut coef = vec![0f64; 4 * m];
+    for ((hc, oc), sc) in h.chunks_exact(TC_CONV_LEN).zip(out.chunks_exact_mut(4 * m)).zip(scales.iter_mut()) {
         for (b, &v) in buf.iter_mut().zip(hc.iter().chain(std::iter::repeat(&0f32))) {
             *b = Complex::new(v as f64 / n as f64, 0.0);
         }
@@ -92,8 +96,15 @@ pub fn conv8192_coefficients(h: &[f32], channels: usize) -> Result<Vec<f32>> {
             let a = sum + diff * sin;
             let b = Complex::new(0.0, 1.0) * diff * cos;
             let at = 4 * (256 * (k % 32) + k / 32);
-            oc[at..at + 4].copy_from_slice(&[a.re as f32, a.im as f32, b.re as f32, b.im as f32]);
+            coef[at..at + 4].copy_from_slice(&[a.re, a.im, b.re, b.im]);
         }
+        let max = coef.iter().fold(0f64, |mx, v| mx.max(v.abs()));
+        let s = if max > 0.0 { 13 - max.log2().floor() as i32 } else { 0 };
+        let up = 2f64.powi(s);
+        for (o, &v) in oc.iter_mut().zip(&coef) {
+            *o = half::f16::from_f64(v * up);
+        }
+        *sc = 2f64.powi(-s) as f32;
     }
-    Ok(out)
+    Ok((out, scales))
 }

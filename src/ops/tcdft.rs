@@ -131,18 +131,19 @@ const CONV8K_STATIC_SHARED: usize = FFT8K_STATIC_SHARED + (32 * 32 + 32 * 4) * 8
 /// [`TC_CONV_LEN`] points kept, on tensor cores with f16 operands (`hyena_tc_conv8192_f16mma_f32`,
 /// a prototype of the fused convolution's 8K row on tensor-core FFTs, not used by the operator):
 /// `a`, `s`: `rows·8192` f32 (8-byte aligned); row `r` takes channel `r mod channels` of `coef`
-/// (`channels·8192·4` f32, 16-byte aligned: [`crate::cpu::tcdft::conv8192_coefficients`] of the
-/// filters). The f16 operands need `|a| ≤ 1` and the spectrum product in f16's range (kernel
-/// comment).
+/// (`channels·8192·4` f16, 8-byte aligned) and `scale` (`channels` f32): the filters'
+/// [`crate::cpu::tcdft::conv8192_coefficients`]. The f16 operands need `|a| ≤ 1` and the spectrum
+/// product in f16's range (kernel comment).
 pub fn tc_conv8192<'a>(
     dev: &Arc<dyn Device>,
     a: impl Into<DeviceView<'a, f32>>,
-    coef: impl Into<DeviceView<'a, f32>>,
+    coef: impl Into<DeviceView<'a, half::f16>>,
+    scale: impl Into<DeviceView<'a, f32>>,
     s: impl Into<DeviceViewMut<'a, f32>>,
     rows: usize,
     channels: usize,
 ) -> Result<()> {
-    let (a, coef, s) = (a.into(), coef.into(), s.into());
+    let (a, coef, scale, s) = (a.into(), coef.into(), scale.into(), s.into());
     if channels == 0 {
         return Err(HyenaError::Invalid("tc_conv8192: channels must be at least 1".into()));
     }
@@ -152,13 +153,14 @@ pub fn tc_conv8192<'a>(
         .arg("a [rows, 8192]", &a, n)
         .align(8, "f32 pairs")
         .arg("coef [channels, 8192, 4]", &coef, nc)
-        .align(16, "f32 quadruples")
+        .align(8, "f16 quadruples")
+        .arg("scale [channels]", &scale, channels)
         .arg("s [rows, 8192]", &s, n)
         .align(8, "f32 pairs")
         .check()?;
-    let p = HyenaTcConvParams { a: a.addr(), coef: coef.addr(), s: s.addr(), rows: rows as u64, channels: channels as u64 };
-    // SAFETY: the kernel reads rows·8192 f32 of a and channels·32768 of coef (rows r mod
-    // channels: within it), both borrowed shared, and writes rows·8192 of s (borrowed
+    let p = HyenaTcConvParams { a: a.addr(), coef: coef.addr(), scale: scale.addr(), s: s.addr(), rows: rows as u64, channels: channels as u64 };
+    // SAFETY: the kernel reads rows·8192 f32 of a, channels·32768 f16 of coef and channels f32 of
+    // scale (rows r mod channels: within them), all borrowed shared, and writes rows·8192 of s (borrowed
     // exclusively, overlapping nothing: checked), all on `dev`, aligned as it reads them
     // (checked); row_launch gives it the dynamic shared memory it indexes.
     unsafe { row_launch(dev, "hyena_tc_conv8192_f16mma_f32", rows, CONV8K_STATIC_SHARED, &p) }

@@ -255,9 +255,10 @@ fn tcdft_rows(dev: &Arc<TimingDevice>, a: &ProfileArgs, batch: usize, pred: Opti
     rows.extend(rows_of(&tcfft_setting(fft_rows), "forward", &reps, pred)?);
     // The convolution prototype: as many real rows of 8192 points, zero coefficients.
     let channels = tcconv_channels(fft_rows, a.d_model);
-    let coef = DeviceBuffer::<f32>::from_host(&ddev, &vec![0.0f32; channels * 8192 * 4])?;
+    let coef = DeviceBuffer::<half::f16>::from_host(&ddev, &vec![half::f16::ZERO; channels * 8192 * 4])?;
+    let scale = DeviceBuffer::<f32>::from_host(&ddev, &vec![1.0f32; channels])?;
     let half = fft_rows * 8192;
-    let reps = time(&mut |y| Ok(tc_conv8192(&ddev, x.view(0..half)?, &coef, y.view_mut(0..half)?, fft_rows, channels)?))?;
+    let reps = time(&mut |y| Ok(tc_conv8192(&ddev, x.view(0..half)?, &coef, &scale, y.view_mut(0..half)?, fft_rows, channels)?))?;
     rows.extend(rows_of(&tcconv_setting(fft_rows, channels), "forward", &reps, pred)?);
     Ok(rows)
 }

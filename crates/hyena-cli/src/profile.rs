@@ -956,10 +956,11 @@ mod imp {
         let (sim, dev) = new_device(a);
         let ddev: Arc<dyn Device> = dev.clone();
         let x = DeviceBuffer::<f32>::alloc(&ddev, fft_rows * 8192)?;
-        let coef = DeviceBuffer::<f32>::alloc(&ddev, channels * 8192 * 4)?;
+        let coef = DeviceBuffer::<half::f16>::alloc(&ddev, channels * 8192 * 4)?;
+        let scale = DeviceBuffer::<f32>::alloc(&ddev, channels)?;
         let mut y = DeviceBuffer::<f32>::alloc(&ddev, fft_rows * 8192)?;
         let _ = sim.take_counters();
-        hyena_kernels::ops::tcdft::tc_conv8192(&ddev, &x, &coef, &mut y, fft_rows, channels)?;
+        hyena_kernels::ops::tcdft::tc_conv8192(&ddev, &x, &coef, &scale, &mut y, fft_rows, channels)?;
         let c = sim.take_counters();
         rows.extend(pass_rows(ctx, &super::tcconv_setting(fft_rows, channels), "forward", &c, &[], 0)?);
         Ok(rows)

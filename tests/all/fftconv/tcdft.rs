@@ -197,10 +197,11 @@ fn tc_fft8192_exchanges_through_shared_memory_without_bank_conflicts() {
 /// convolution (`cpu::fftconv::fftconv_fwd`), 3 rows over 2 channels with different filters.
 ///
 /// Bound, from the FFT-8192's (17u per transform, above): the forward's error ‖δZ‖ ≤ 17u·‖Z‖ =
-/// 17u·√m·‖a‖ reaches Z' through the coefficients, ‖δZ'‖ ≤ (max|A| + max|B|)·‖δZ‖; the inverse
-/// adds 17u of its whole output, the full linear convolution (length 2L − 1, of which the kernel
-/// keeps the causal half), norm ‖f‖ = √m·‖Z'‖. So ‖δs‖ ≤ 17u·(m·(max|A| + max|B|)·‖a‖ + ‖f‖) per
-/// row, plus the f32 rounding of coefficients, twiddles and sums (1e-5 of ‖s‖): a worst case
+/// 17u·√m·‖a‖ reaches Z' through the coefficients, ‖δZ'‖ ≤ (max|A| + max|B|)·‖δZ‖, and their
+/// rounding to f16 (scaled: relative u each) adds u·(max|A| + max|B|)·‖Z‖; the inverse adds 17u
+/// of its whole output, the full linear convolution (length 2L − 1, of which the kernel keeps the
+/// causal half), norm ‖f‖ = √m·‖Z'‖. So ‖δs‖ ≤ 18u·m·(max|A| + max|B|)·‖a‖ + 17u·‖f‖ per row,
+/// plus the f32 rounding of twiddles and sums (1e-5 of ‖s‖): a worst case
 /// (every rounding aligned, every bin at the largest coefficient); random roundings give a few u.
 /// It also must be no more accurate than f16 operands allow (≥ 0.3u).
 #[test]
@@ -219,7 +220,7 @@ fn tc_conv8192_matches_the_f64_convolution_within_f16_bounds() {
         .enumerate()
         .map(|(j, &v)| v * (-((j % L) as f32) / (512.0 * (1 + j / L) as f32)).exp())
         .collect();
-    let coef = conv8192_coefficients(&h, channels).unwrap();
+    let (coef, scale) = conv8192_coefficients(&h, channels).unwrap();
     let (ad, hd): (Vec<f64>, Vec<f64>) = (a.iter().map(|&v| v as f64).collect(), h.iter().map(|&v| v as f64).collect());
     let zero = vec![0f64; channels];
     let mut want = vec![0f64; batch * channels * L];
@@ -231,20 +232,30 @@ fn tc_conv8192_matches_the_f64_convolution_within_f16_bounds() {
     let mut full = vec![0f64; batch * channels * 2 * L];
     fftconv_fwd(&pad(&ad, batch * channels), &pad(&hd, channels), &zero, batch, channels, 2 * L, &mut full).unwrap();
     let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
-    let (max_a, max_b) = coef.chunks(4).fold((0f64, 0f64), |(ma, mb), c| {
-        (ma.max((c[0] as f64).hypot(c[1] as f64)), mb.max((c[2] as f64).hypot(c[3] as f64)))
-    });
+    // The largest |A|, |B| of each channel (the stored values times its scale).
+    let maxes: Vec<(f64, f64)> = coef
+        .chunks(4 * 8192)
+        .zip(&scale)
+        .map(|(cc, &sc)| {
+            cc.chunks(4).fold((0f64, 0f64), |(ma, mb), c| {
+                let v = |j: usize| c[j].to_f64() * sc as f64;
+                (ma.max(v(0).hypot(v(1))), mb.max(v(2).hypot(v(3))))
+            })
+        })
+        .collect();
     let (mut num, mut den) = (0f64, 0f64);
     for r in 0..rows {
-        num += 17.0 * U * (8192.0 * (max_a + max_b) * norm(&ad[r * L..(r + 1) * L]) + norm(&full[r * 2 * L..(r + 1) * 2 * L]));
+        let (max_a, max_b) = maxes[r % channels];
+        num += 18.0 * U * 8192.0 * (max_a + max_b) * norm(&ad[r * L..(r + 1) * L]) + 17.0 * U * norm(&full[r * 2 * L..(r + 1) * 2 * L]);
         den += norm(&want[r * L..(r + 1) * L]);
     }
     let bound = num / den + 1e-5;
     for dev in common::devices() {
         let ab = DeviceBuffer::from_host(&dev, &a).unwrap();
         let cb = DeviceBuffer::from_host(&dev, &coef).unwrap();
+        let sb = DeviceBuffer::from_host(&dev, &scale).unwrap();
         let mut s = common::poisoned::<f32>(&dev, rows * L);
-        tc_conv8192(&dev, ab.view(0..rows * L).unwrap(), &cb, s.view_mut(0..rows * L).unwrap(), rows, channels).unwrap();
+        tc_conv8192(&dev, ab.view(0..rows * L).unwrap(), &cb, &sb, s.view_mut(0..rows * L).unwrap(), rows, channels).unwrap();
         let got = read_checked("tc_conv8192 s", &s, rows * L);
         let e = common::assert_close(&format!("{} tc_conv8192", dev.name()), &got, &want, bound);
         eprintln!("[measured] {} tc_conv8192 f16: relative L2 error {e:.3e} (bound {bound:.2e})", dev.name());
@@ -254,10 +265,14 @@ fn tc_conv8192_matches_the_f64_convolution_within_f16_bounds() {
     if let Some(dev) = common::devices().first() {
         let ab = DeviceBuffer::from_host(dev, &a).unwrap();
         let cb = DeviceBuffer::from_host(dev, &coef[..4 * L]).unwrap();
+        let sb = DeviceBuffer::from_host(dev, &scale).unwrap();
         let mut s = DeviceBuffer::<f32>::alloc(dev, rows * L).unwrap();
-        let e = tc_conv8192(dev, ab.view(0..rows * L).unwrap(), &cb, &mut s, rows, channels).unwrap_err();
+        let e = tc_conv8192(dev, ab.view(0..rows * L).unwrap(), &cb, &sb, &mut s, rows, channels).unwrap_err();
         assert!(e.to_string().contains("coef [channels, 8192, 4]"), "{e}");
-        let e = tc_conv8192(dev, ab.view(0..rows * L).unwrap(), &cb, &mut s, rows, 0).unwrap_err();
+        let cb = DeviceBuffer::from_host(dev, &coef).unwrap();
+        let e = tc_conv8192(dev, ab.view(0..rows * L).unwrap(), &cb, sb.view(0..1).unwrap(), &mut s, rows, channels).unwrap_err();
+        assert!(e.to_string().contains("scale [channels]"), "{e}");
+        let e = tc_conv8192(dev, ab.view(0..rows * L).unwrap(), &cb, &sb, &mut s, rows, 0).unwrap_err();
         assert!(e.to_string().contains("channels must be at least 1"), "{e}");
         assert!(conv8192_coefficients(&h[..L - 1], 1).is_err());
     }
@@ -282,10 +297,11 @@ fn tc_conv8192_reads_each_row_once_without_bank_conflicts() {
     let (rows, channels) = (3, 2);
     let a = DeviceBuffer::from_host(&dev, &vec![0.5f32; rows * L]).unwrap();
     let h: Vec<f32> = (0..channels * L).map(|j| 0.25 * (-((j % L) as f32) / 256.0).exp()).collect();
-    let coef = DeviceBuffer::from_host(&dev, &conv8192_coefficients(&h, channels).unwrap()).unwrap();
+    let (coef, scale) = conv8192_coefficients(&h, channels).unwrap();
+    let (coef, scale) = (DeviceBuffer::from_host(&dev, &coef).unwrap(), DeviceBuffer::from_host(&dev, &scale).unwrap());
     let mut s = DeviceBuffer::<f32>::alloc(&dev, rows * L).unwrap();
     sim.set_counters(true);
-    tc_conv8192(&dev, &a, &coef, &mut s, rows, channels).unwrap();
+    tc_conv8192(&dev, &a, &coef, &scale, &mut s, rows, channels).unwrap();
     sim.set_counters(false);
     let c = sim.take_counters().pop().unwrap();
     assert_eq!(c.kernel, "hyena_tc_conv8192_f16mma_f32");
@@ -297,16 +313,18 @@ fn tc_conv8192_reads_each_row_once_without_bank_conflicts() {
     // the inverse's, the planes' reuse by the next row).
     assert_eq!(c.barriers, 4 * rows as u64, "barriers");
     let g = &c.global;
-    let (a_bytes, coef_bytes) = ((rows * 4 * L) as u64, (16 * L) as u64);
-    // Every byte of a, s and the used channels' coefficients touched, nothing else.
-    assert_eq!(g.unique_sectors * 32, 2 * a_bytes + channels as u64 * coef_bytes, "{g:?}");
+    let (a_bytes, coef_bytes) = ((rows * 4 * L) as u64, (8 * L) as u64);
+    // Every byte of a, s and the used channels' coefficients touched, and the scales' sector.
+    assert_eq!(g.unique_sectors * 32, 2 * a_bytes + channels as u64 * coef_bytes + 32, "{g:?}");
     assert_eq!((g.store_bytes, g.store_sectors * 32), (a_bytes, a_bytes), "s written once, whole sectors: {g:?}");
     // a and the row's coefficients read once, in whole sectors, but for column 0, whose bins
-    // pair K with 256 − K: bin 0 is its own mirror (its lane reads the coefficient twice: 16 bytes
+    // pair K with 256 − K: bin 0 is its own mirror (its lane reads the coefficient twice: 8 bytes
     // more per row); warp 0's 4 mirror requests of column 0 read runs of 8 coefficients one bin
-    // off the 128-byte grid (5 sectors per run instead of 4: 4 × 4 runs) and bin 128, its own
-    // mirror, is one lane's request of its own (1 sector): 17 sectors more per row.
+    // off the 64-byte grid (3 sectors per run instead of 2: 4 × 4 runs) and bin 128, its own
+    // mirror, is one lane's request of its own (1 sector): 17 sectors more per row. Each warp
+    // reads the channel's scale once per row (one sector, 32 lanes × 4 bytes).
     let once = a_bytes + rows as u64 * coef_bytes;
-    assert_eq!(g.load_bytes, once + rows as u64 * 16, "{g:?}");
-    assert_eq!(g.load_sectors * 32, once + rows as u64 * 17 * 32, "{g:?}");
+    let scale_reads = rows as u64 * 16;
+    assert_eq!(g.load_bytes, once + rows as u64 * 8 + scale_reads * 128, "{g:?}");
+    assert_eq!(g.load_sectors * 32, once + (rows as u64 * 17 + scale_reads) * 32, "{g:?}");
 }
