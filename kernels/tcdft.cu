@@ -720,7 +720,18 @@ __device__ void conv8192_f16(const HyenaTcConvParams p) {
                 for (int nt = 0; nt < 2; ++nt)
 #pragma unroll
                     for (int i = 0; i < 4; ++i) pair(16u * nt, dft256_bin(g, t, 0, i));
-                if (lane == 0) pair(0, 128);
+                if (lane == 0) {
+                    // Column 0's K = 128, its own mirror: its own lines (through pair_at, lane 0's
+                    // extra executions of pair_at's accesses shifted the simulator's grouping of
+                    // requests by one per row: 1.01 wavefronts per request over 8 rows a block).
+                    const unsigned s0 = fft8k_slot(128);
+                    const float zr = s_re[s0];
+                    const float zi = s_im[s0];
+                    float r = zr, i = zi;
+                    conv8k_pair(r, i, cf[128], sc, zr, zi);
+                    s_re[s0] = r;
+                    s_im[s0] = i;
+                }
             }
         }
         __syncwarp();
