@@ -649,18 +649,23 @@ __device__ void conv8192_f16(const HyenaTcConvParams p) {
     }
     __syncthreads();  // the tables
     const unsigned qa = w, qb = w == 0 ? 16u : 32u - w;
+    /* One pass over the warp's two columns (rolled: 64 registers): pass(q, col, fa_re, fa_im). */
+    auto each_column = [&](auto &&pass) {
+#pragma unroll 1
+        for (int j = 0; j < 2; ++j) {
+            const unsigned q = j == 0 ? qa : qb;
+            uint32_t fa_re[4], fa_im[4];
+            fft8k_fa(tb, lane, fa_re, fa_im);
+            pass(q, fft8k_col(q, g, t), fa_re, fa_im);
+        }
+    };
 
     for (unsigned row = blockIdx.x; row < (unsigned)p.rows; row += gridDim.x) {
         fft8k_stage1<1>(reinterpret_cast<const float2 *>(p.a) + (uint64_t)row * 4096, tb, w, lane, g, t, s_re, s_im);
         __syncthreads();
         /* Stage 2: each column's bins back to its own slots (free once read: only this warp
          * reads its columns), in place of the row the inverse stages write there. */
-#pragma unroll 1
-        for (int j = 0; j < 2; ++j) {
-            const unsigned q = j == 0 ? qa : qb;
-            const Fft8kCol col = fft8k_col(q, g, t);
-            uint32_t fa_re[4], fa_im[4];
-            fft8k_fa(tb, lane, fa_re, fa_im);
+        each_column([&](unsigned q, const Fft8kCol col, const uint32_t *fa_re, const uint32_t *fa_im) {
             dft256_f16_one(g, t, fa_re, fa_im, fft8k_column(s_re, s_im, q, g, t), fft8k_twiddle(tb, lane), fft8k_fb(tb, lane),
                            [&](int nt, int i, int, float re, float im) {
                                if (nt == 0 && i == 0) __syncwarp();  // every lane has read the column
@@ -668,7 +673,7 @@ __device__ void conv8192_f16(const HyenaTcConvParams p) {
                                s_re[slot] = re;
                                s_im[slot] = im;
                            });
-        }
+        });
         __syncwarp();
         /* The bin pairs (the comment above): one lane takes both bins of a pair, reads them and
          * writes both results, so no lane reads what another writes. Warps 1–15: every bin of
@@ -738,12 +743,7 @@ __device__ void conv8192_f16(const HyenaTcConvParams p) {
         /* Inverse stage 2 of each column from its slots: B register r of tile nt is bins
          * dft256_bin(nt = r, i = 2 nt, 2 nt + 1) (a DFT-256's output is the next one's input),
          * imaginary halves negated (conj); the result times W8192^{kq} back to the slots. */
-#pragma unroll 1
-        for (int j = 0; j < 2; ++j) {
-            const unsigned q = j == 0 ? qa : qb;
-            const Fft8kCol col = fft8k_col(q, g, t);
-            uint32_t fa_re[4], fa_im[4];
-            fft8k_fa(tb, lane, fa_re, fa_im);
+        each_column([&](unsigned q, const Fft8kCol col, const uint32_t *fa_re, const uint32_t *fa_im) {
             dft256_f16_one(
                 g, t, fa_re, fa_im,
                 [&](int nt, int r, uint32_t &br, uint32_t &bi) {
@@ -766,7 +766,7 @@ __device__ void conv8192_f16(const HyenaTcConvParams p) {
                     s_re[slot] = re * tw.x - im * tw.y;
                     s_im[slot] = re * tw.y + im * tw.x;
                 });
-        }
+        });
         __syncthreads();
         /* Inverse stage 1: rows k = 16w + g + 8(r%2), A (k-step ks, register r, half h) at q = 2t +
          * h + 8(r/2) + 16 ks from the planes; B = F32 (symmetric: stage 1's tiles, n = g + 8 nt)
