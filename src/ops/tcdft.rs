@@ -116,7 +116,12 @@ unsafe fn row_launch<P: bytemuck::NoUninit>(dev: &Arc<dyn Device>, kernel: &str,
     if FFT8K_DYN_SHARED + static_shared > limit {
         return Err(HyenaError::SharedMemory { kernel: kernel.into(), requested: FFT8K_DYN_SHARED + static_shared, limit });
     }
-    let grid = rows.min(ROW_MAX_GRID) as u32;
+    // The fewest rows per block that fit the grid cap, then the fewest blocks at that count: every
+    // block takes the same number of rows (all but the last when rows does not divide), which the
+    // simulator's sampled counts assume (`CUDASIM_UNIFORM_BLOCKS`): 768 rows run as 256 blocks of
+    // 3, not 264 blocks of 2 or 3 (a sample of a 2-row block read the launch 14 % short).
+    let per_block = rows.div_ceil(ROW_MAX_GRID);
+    let grid = rows.div_ceil(per_block) as u32;
     let cfg = LaunchConfig { grid: (grid, 1, 1), block: (FFT8K_THREADS, 1, 1), shared_bytes: FFT8K_DYN_SHARED as u32 };
     // SAFETY: the caller's contract; the dynamic shared memory is the two planes of 8192 f32 the
     // kernels index.
