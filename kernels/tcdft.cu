@@ -623,6 +623,26 @@ __device__ __forceinline__ void conv8k_pair(float &zr, float &zi, uint64_t c, fl
     zi = i * sc;
 }
 
+/* One bin pair in the shared planes: the bins at slots so and sm_ (coefficients co, cm) read,
+ * both results written back. A function, not a lambda: g++ left the lambda out of line in the
+ * simulator's host build (`flatten` notwithstanding), so its lines' counts lost their call sites,
+ * and the `uint2` coefficients it took by value, loaded in the caller as call arguments, were
+ * never counted (checked: with this function, uint2 arguments are). */
+__device__ __forceinline__ void conv8k_pair_at(float *s_re, float *s_im, unsigned so, unsigned sm_, uint64_t co, uint64_t cm,
+                                               float sc) {
+    float zr = s_re[so];
+    float zi = s_im[so];
+    float mr = s_re[sm_];
+    float mi = s_im[sm_];
+    const float zr0 = zr, zi0 = zi;
+    conv8k_pair(zr, zi, co, sc, mr, mi);
+    conv8k_pair(mr, mi, cm, sc, zr0, zi0);
+    s_re[so] = zr;
+    s_im[so] = zi;
+    s_re[sm_] = mr;
+    s_im[sm_] = mi;
+}
+
 __device__ __forceinline__ float2 cmulf(float2 a, float2 b) { return make_float2(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x); }
 
 __device__ void conv8192_f16(const HyenaTcConvParams p) {
@@ -680,23 +700,9 @@ __device__ void conv8192_f16(const HyenaTcConvParams p) {
          * column qa leads (its mirror is in qb). */
         {
             const unsigned ch = row % (unsigned)p.channels;
-            // 8-byte scalars, not uint2: the simulator's host build (g++ -fsanitize=thread) left a
-            // uint2 read passed by value uninstrumented (neither counted nor bounds-checked).
+            // 8-byte scalars (uint2 also counts since conv8k_pair_at is a function, see there).
             const uint64_t *cf = reinterpret_cast<const uint64_t *>(p.coef) + (uint64_t)ch * 8192;
             const float sc = reinterpret_cast<const float *>(p.scale)[ch];
-            auto pair_at = [&](unsigned so, unsigned sm_, const uint64_t co, const uint64_t cm) {
-                float zr = s_re[so];
-                float zi = s_im[so];
-                float mr = s_re[sm_];
-                float mi = s_im[sm_];
-                const float zr0 = zr, zi0 = zi;
-                conv8k_pair(zr, zi, co, sc, mr, mi);
-                conv8k_pair(mr, mi, cm, sc, zr0, zi0);
-                s_re[so] = zr;
-                s_im[so] = zi;
-                s_re[sm_] = mr;
-                s_im[sm_] = mi;
-            };
             if (w != 0) {
                 /* Bin k = g + 32t + c + 128 nt of column qa (c = 8(i/2) + 16(i%2)) and its mirror
                  * 255 − k = (7 − g) + 32(3 − t) + (24 − c) + 128(1 − nt) of qb: fft8k_slot of
@@ -709,7 +715,8 @@ __device__ void conv8192_f16(const HyenaTcConvParams p) {
 #pragma unroll
                     for (int i = 0; i < 4; ++i) {
                         const int c = 8 * (i / 2) + 16 * (i % 2);
-                        pair_at(ca.at(c, nt), cm.at(24 - c, 1 - nt), cfa[c + 128 * nt], cfm[128 * (1 - nt) + 24 - c]);
+                        conv8k_pair_at(s_re, s_im, ca.at(c, nt), cm.at(24 - c, 1 - nt), cfa[c + 128 * nt],
+                                       cfm[128 * (1 - nt) + 24 - c], sc);
                     }
             } else {
                 /* Warp 0: the bins K < 128 of columns 0 and 16 (tile 0; their mirrors are K ≥ 128
@@ -718,17 +725,18 @@ __device__ void conv8192_f16(const HyenaTcConvParams p) {
                  * pattern: its mirror is 256 − K). */
                 auto pair = [&](unsigned q, int k) {
                     const unsigned km = (255u - k + (q == 0)) & 255u;
-                    pair_at(fft8k_slot(256u * q + k), fft8k_slot(256u * ((32u - q) & 31u) + km), cf[256 * q + k],
-                            cf[256 * ((32u - q) & 31u) + km]);
+                    conv8k_pair_at(s_re, s_im, fft8k_slot(256u * q + k), fft8k_slot(256u * ((32u - q) & 31u) + km),
+                                   cf[256 * q + k], cf[256 * ((32u - q) & 31u) + km], sc);
                 };
 #pragma unroll
                 for (int nt = 0; nt < 2; ++nt)
 #pragma unroll
                     for (int i = 0; i < 4; ++i) pair(16u * nt, dft256_bin(g, t, 0, i));
                 if (lane == 0) {
-                    // Column 0's K = 128, its own mirror: its own lines (through pair_at, lane 0's
-                    // extra executions of pair_at's accesses shifted the simulator's grouping of
-                    // requests by one per row: 1.01 wavefronts per request over 8 rows a block).
+                    // Column 0's K = 128, its own mirror: its own lines (through conv8k_pair_at, then a
+                    // lambda g++ left out of line, lane 0's extra executions of its accesses shifted
+                    // the simulator's grouping of requests by one per row: 1.01 wavefronts per request
+                    // over 8 rows a block).
                     const unsigned s0 = fft8k_slot(128);
                     const float zr = s_re[s0];
                     const float zi = s_im[s0];
