@@ -337,6 +337,7 @@ impl Builder {
         // In the order of the files, as before.
         objects.sort_by_key(|(i, _)| *i);
         let objects: Vec<PathBuf> = objects.into_iter().flat_map(|(_, o)| o).collect();
+        check_inlined(&objects)?;
         let mut l = self.base(&cuda);
         l.file(&reg_path);
         for o in &objects {
@@ -346,6 +347,52 @@ impl Builder {
             .map_err(|e| BuildError::Compile(format!("archiving the kernel library failed: {e}")))?;
         Ok(all)
     }
+}
+
+/// Fails when g++ left kernel code out of line in an object despite `flatten`: a lambda, or an
+/// `.isra` / `.part` / `.constprop` clone (nm's local text symbols). The per-line counters then
+/// lose the call sites of that code's lines, and aggregate arguments it takes by value, loaded in
+/// the caller as call arguments, are not counted (a `uint2` coefficient read in the tensor-core
+/// convolution went uncounted so). The `.cold` halves of split functions are allowed. Skipped, with
+/// a warning, when `nm` cannot run.
+fn check_inlined(objects: &[PathBuf]) -> Result<(), BuildError> {
+    let nm = env::var("NM").unwrap_or_else(|_| "nm".into());
+    let mut found = Vec::new();
+    for o in objects {
+        let out = match std::process::Command::new(&nm).args(["-C", "--defined-only"]).arg(o).output() {
+            Ok(out) if out.status.success() => out,
+            _ => {
+                println!("cargo:warning=cudasim: `{nm}` did not run on {}; the out-of-line check is skipped", o.display());
+                return Ok(());
+            }
+        };
+        for sym in out_of_line(&String::from_utf8_lossy(&out.stdout)) {
+            found.push(format!("{}: {sym}", o.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()));
+        }
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(BuildError::Kernel(format!(
+        "kernel code left out of line by g++ (per-line counts lose its call sites, by-value aggregate arguments go \
+         uncounted): make it a __forceinline__ function:\n  {}",
+        found.join("\n  ")
+    )))
+}
+
+/// The out-of-line kernel code among `nm -C --defined-only`'s lines: local text symbols (`t`) of
+/// a lambda or of an `.isra`, `.part` or `.constprop` clone.
+pub fn out_of_line(nm_output: &str) -> Vec<String> {
+    nm_output
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.splitn(3, ' ');
+            let (_addr, kind, name) = (it.next()?, it.next()?, it.next()?);
+            let bad = kind == "t"
+                && (name.contains("{lambda(") || [".isra", ".part", ".constprop"].iter().any(|c| name.contains(&format!("[clone {c}"))));
+            bad.then(|| name.to_string())
+        })
+        .collect()
 }
 
 fn write_if_changed(p: &Path, text: &str) -> Result<(), BuildError> {
@@ -369,4 +416,27 @@ pub fn parse_files<P: AsRef<Path>>(files: impl IntoIterator<Item = P>) -> Result
         Some((path, io)) => BuildError::Io(path, io),
         None => BuildError::Kernel(e.0),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::out_of_line;
+
+    /// nm's lines from the tensor-core convolution's object when g++ had left its pair lambda out
+    /// of line (2026-12-06), with the allowed neighbours.
+    #[test]
+    fn out_of_line_finds_lambdas_and_clones_not_cold_halves() {
+        let nm = "0000000000000000 t __half22float2(__half2)\n\
+                  0000000000000000 T hyena::tcdft::conv8192_f16(HyenaTcConvParams)\n\
+                  0000000000000000 t hyena::tcdft::conv8192_f16(HyenaTcConvParams) [clone .cold]\n\
+                  0000000000000000 t hyena::tcdft::conv8192_f16(HyenaTcConvParams)::{lambda(unsigned int, unsigned int, unsigned long, unsigned long)#3}::operator()(unsigned int, unsigned int, unsigned long, unsigned long) const\n\
+                  0000000000000000 t pass_twiddle(float*, int) [clone .isra.0]\n\
+                  0000000000000000 t for_each_pair(int) [clone .part.0]\n\
+                  0000000000003320 T hyena_tc_conv8192_f16mma_f32\n";
+        let got = out_of_line(nm);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(got[0].contains("{lambda(unsigned int"), "{got:?}");
+        assert!(got[1].contains(".isra") && got[2].contains(".part"), "{got:?}");
+        assert!(out_of_line("0000000000000000 t f() [clone .cold]\n0000000000000000 T g()\n").is_empty());
+    }
 }
