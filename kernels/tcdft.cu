@@ -507,10 +507,13 @@ __device__ __forceinline__ void fft8k_fa(const Fft8kTables &tb, int lane, uint32
         fa_im[r] = tb.cst[20 + r][lane];
     }
 }
-__device__ __forceinline__ auto fft8k_column(const float *s_re, const float *s_im, unsigned q, int g, int t) {
+/* fft8k_column(…, conj): the column's points 256q + 16(2t + 8r) + g + 8 nt and + 16 as stage 1's B
+ * register r of tile nt; after the convolution's stage 2 wrote its bins back, the same slots hold
+ * bins dft256_bin(g, t, r, 2 nt) and (…, 2 nt + 1): the inverse's B operand, imaginary halves
+ * negated by conj = 0x80008000. */
+__device__ __forceinline__ auto fft8k_column(const float *s_re, const float *s_im, unsigned q, int g, int t, uint32_t conj = 0u) {
     const Fft8kCol col = fft8k_col(q, g, t);
     return [=](int nt, int r, uint32_t &br, uint32_t &bi) {
-        // points 256q + 16(2t + 8r) + g + 8 nt and + 16
         const unsigned s0 = col.at(8 * nt, r), s1 = col.at(8 * nt + 16, r);
         // One shared load per line: the model's SASS estimate reads a line's unroll factor from
         // its opcode counts and the host's requests per execution.
@@ -519,7 +522,7 @@ __device__ __forceinline__ auto fft8k_column(const float *s_re, const float *s_i
         const float i0 = s_im[s0];
         const float i1 = s_im[s1];
         br = pack_f16(r0, r1);
-        bi = pack_f16(i0, i1);
+        bi = pack_f16(i0, i1) ^ conj;
     };
 }
 __device__ __forceinline__ auto fft8k_twiddle(const Fft8kTables &tb, int lane) {
@@ -753,18 +756,7 @@ __device__ void conv8192_f16(const HyenaTcConvParams p) {
          * imaginary halves negated (conj); the result times W8192^{kq} back to the slots. */
         each_column([&](unsigned q, const Fft8kCol col, const uint32_t *fa_re, const uint32_t *fa_im) {
             dft256_f16_one(
-                g, t, fa_re, fa_im,
-                [&](int nt, int r, uint32_t &br, uint32_t &bi) {
-                    // bins dft256_bin(g, t, r, 2 nt) and (…, 2 nt + 1)
-                    const unsigned s0 = col.at(8 * nt, r), s1 = col.at(8 * nt + 16, r);
-                    const float r0 = s_re[s0];
-                    const float r1 = s_re[s1];
-                    const float i0 = s_im[s0];
-                    const float i1 = s_im[s1];
-                    br = pack_f16(r0, r1);
-                    bi = pack_f16(i0, i1) ^ 0x80008000u;
-                },
-                fft8k_twiddle(tb, lane), fft8k_fb(tb, lane),
+                g, t, fa_re, fa_im, fft8k_column(s_re, s_im, q, g, t, 0x80008000u), fft8k_twiddle(tb, lane), fft8k_fb(tb, lane),
                 [&](int nt, int i, int, float re, float im) {
                     auto step = [&](int j) { return make_float2(ct.istep_re[q][j], ct.istep_im[q][j]); };
                     const float2 base = make_float2(ct.itw_re[q][lane], ct.itw_im[q][lane]);
