@@ -129,7 +129,7 @@ unsafe fn row_launch<P: bytemuck::NoUninit>(dev: &Arc<dyn Device>, kernel: &str,
 }
 
 /// Static shared memory of [`tc_conv8192`]'s kernel: the FFT's tables and the inverse twiddles
-/// (a base per column and lane, four steps per column, 8-byte pairs).
+/// (a base per column and lane, four steps per column, re and im planes of f32).
 const CONV8K_STATIC_SHARED: usize = FFT8K_STATIC_SHARED + (32 * 32 + 32 * 4) * 8;
 
 /// `s = h_c ∗ a` for `rows` real rows of [`TC_CONV_LEN`] points, causal, the first

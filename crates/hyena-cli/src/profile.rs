@@ -927,42 +927,43 @@ mod imp {
         out
     }
 
-    /// The tensor-core DFT-256 on `batch` transforms, once per operand precision.
+    /// The tensor-core DFT-256 on `batch` transforms, once per operand precision, then the
+    /// 8192-point FFT and convolution prototypes on as many points.
     fn tcdft_rows(ctx: &Ctx, a: &ProfileArgs, batch: usize) -> Result<Vec<Row>, AnyErr> {
-        use hyena_kernels::ops::tcdft::tc_dft256;
-        let mut rows = Vec::new();
-        for prec in super::TC_PRECISIONS {
+        use hyena_kernels::ops::tcdft::{tc_conv8192, tc_dft256, tc_fft8192};
+        // One launch on a fresh simulator device (`run` allocates its buffers and launches;
+        // allocations launch nothing), priced as `setting`'s forward rows.
+        let price = |setting: String, run: &dyn Fn(&Arc<dyn Device>) -> Result<(), AnyErr>| -> Result<Vec<Row>, AnyErr> {
             let (sim, dev) = new_device(a);
             let ddev: Arc<dyn Device> = dev.clone();
-            let x = DeviceBuffer::<f32>::alloc(&ddev, batch * 512)?;
-            let mut y = DeviceBuffer::<f32>::alloc(&ddev, batch * 512)?;
             let _ = sim.take_counters();
-            tc_dft256(&ddev, &x, &mut y, batch, prec)?;
-            let c = sim.take_counters();
-            rows.extend(pass_rows(ctx, &super::tcdft_setting(batch, prec), "forward", &c, &[], 0)?);
+            run(&ddev)?;
+            pass_rows(ctx, &setting, "forward", &sim.take_counters(), &[], 0)
+        };
+        let mut rows = Vec::new();
+        for prec in super::TC_PRECISIONS {
+            rows.extend(price(super::tcdft_setting(batch, prec), &|d| {
+                let x = DeviceBuffer::<f32>::alloc(d, batch * 512)?;
+                let mut y = DeviceBuffer::<f32>::alloc(d, batch * 512)?;
+                Ok(tc_dft256(d, &x, &mut y, batch, prec)?)
+            })?);
         }
         // The 8192-point FFT prototype on the same number of points (batch / 32 rows).
         let fft_rows = super::tcfft_rows_for(batch);
-        let (sim, dev) = new_device(a);
-        let ddev: Arc<dyn Device> = dev.clone();
-        let x = DeviceBuffer::<f32>::alloc(&ddev, fft_rows * 16384)?;
-        let mut y = DeviceBuffer::<f32>::alloc(&ddev, fft_rows * 16384)?;
-        let _ = sim.take_counters();
-        hyena_kernels::ops::tcdft::tc_fft8192(&ddev, &x, &mut y, fft_rows)?;
-        let c = sim.take_counters();
-        rows.extend(pass_rows(ctx, &super::tcfft_setting(fft_rows), "forward", &c, &[], 0)?);
+        rows.extend(price(super::tcfft_setting(fft_rows), &|d| {
+            let x = DeviceBuffer::<f32>::alloc(d, fft_rows * 16384)?;
+            let mut y = DeviceBuffer::<f32>::alloc(d, fft_rows * 16384)?;
+            Ok(tc_fft8192(d, &x, &mut y, fft_rows)?)
+        })?);
         // The convolution prototype on as many real rows of 8192 points, one filter per channel.
         let channels = super::tcconv_channels(fft_rows, a.d_model);
-        let (sim, dev) = new_device(a);
-        let ddev: Arc<dyn Device> = dev.clone();
-        let x = DeviceBuffer::<f32>::alloc(&ddev, fft_rows * 8192)?;
-        let coef = DeviceBuffer::<half::f16>::alloc(&ddev, channels * 8192 * 4)?;
-        let scale = DeviceBuffer::<f32>::alloc(&ddev, channels)?;
-        let mut y = DeviceBuffer::<f32>::alloc(&ddev, fft_rows * 8192)?;
-        let _ = sim.take_counters();
-        hyena_kernels::ops::tcdft::tc_conv8192(&ddev, &x, &coef, &scale, &mut y, fft_rows, channels)?;
-        let c = sim.take_counters();
-        rows.extend(pass_rows(ctx, &super::tcconv_setting(fft_rows, channels), "forward", &c, &[], 0)?);
+        rows.extend(price(super::tcconv_setting(fft_rows, channels), &|d| {
+            let x = DeviceBuffer::<f32>::alloc(d, fft_rows * 8192)?;
+            let coef = DeviceBuffer::<half::f16>::alloc(d, channels * 8192 * 4)?;
+            let scale = DeviceBuffer::<f32>::alloc(d, channels)?;
+            let mut y = DeviceBuffer::<f32>::alloc(d, fft_rows * 8192)?;
+            Ok(tc_conv8192(d, &x, &coef, &scale, &mut y, fft_rows, channels)?)
+        })?);
         Ok(rows)
     }
 
