@@ -452,21 +452,27 @@ __device__ __forceinline__ void fft8k_tables(Fft8kTables &tb, int w, int lane, i
  * 8(r%2) of this warp), KS k-steps of 16 input columns n (KS = 1: n ≥ 16, the row's second half,
  * is the convolution's zero padding, neither read nor multiplied), twiddled by W8192^{kq}, into
  * the shared planes at fft8k_slot(256 q + k). A (k-step ks, register r, half h) at k = 16w + g +
- * 8(r%2), n = 2t + h + 8(r/2) + 16 ks. */
-template <int KS>
-__device__ __forceinline__ void fft8k_stage1(const float2 *x, const Fft8kTables &tb, int w, int lane, int g, int t,
-                                             float *s_re, float *s_im) {
+ * 8(r%2), n = 2t + h + 8(r/2) + 16 ks: load(ks, r, re, im) sets register r of k-step ks, re and
+ * im parts (fft8k_points: from a row in memory). */
+/* The loader of fft8k_stage1 for a row x of complex f32 points (8-byte accesses, the 8
+ * consecutive k of a register in 64 contiguous bytes). */
+__device__ __forceinline__ auto fft8k_points(const float2 *x, int w, int g, int t) {
+    return [=](int ks, int r, uint32_t &re, uint32_t &im) {
+        const float2 *at = x + 256 * (2 * t + 8 * (r / 2) + 16 * ks) + 16 * w + g + 8 * (r % 2);
+        const float2 v0 = at[0];
+        const float2 v1 = at[256];
+        re = pack_f16(v0.x, v1.x);
+        im = pack_f16(v0.y, v1.y);
+    };
+}
+template <int KS, class Load>
+__device__ __forceinline__ void fft8k_stage1(Load load, const Fft8kTables &tb, int w, int lane, int g, int t, float *s_re,
+                                             float *s_im) {
     uint32_t a_re[KS][4], a_im[KS][4];
 #pragma unroll
     for (int ks = 0; ks < KS; ++ks)
 #pragma unroll
-        for (int r = 0; r < 4; ++r) {
-            const int k = 16 * w + g + 8 * (r % 2), n = 2 * t + 8 * (r / 2) + 16 * ks;
-            const float2 v0 = x[256 * n + k];
-            const float2 v1 = x[256 * (n + 1) + k];
-            a_re[ks][r] = pack_f16(v0.x, v1.x);
-            a_im[ks][r] = pack_f16(v0.y, v1.y);
-        }
+        for (int r = 0; r < 4; ++r) load(ks, r, a_re[ks][r], a_im[ks][r]);
     /* k-step 1's F32 registers: W32^{(n+16)q} = (−1)^q W32^{nq} and q ≡ g (mod 2), so k-step 0's
      * with both halves' signs flipped on odd g (one LOP3 each). */
     const uint32_t odd = (g & 1) ? 0x80008000u : 0u;
@@ -551,7 +557,8 @@ __device__ void fft8192_f16(const HyenaTcDftParams p) {
     // Rows as 32-bit (ops::tcdft::tc_fft8192 bounds the batch): a 64-bit row counter and two
     // row pointers held across the row took the registers that kept this kernel at 64 unspilled.
     for (unsigned row = blockIdx.x; row < (unsigned)p.batch; row += gridDim.x) {
-        fft8k_stage1<2>(reinterpret_cast<const float2 *>(p.x) + (uint64_t)row * 8192, tb, w, lane, g, t, s_re, s_im);
+        fft8k_stage1<2>(fft8k_points(reinterpret_cast<const float2 *>(p.x) + (uint64_t)row * 8192, w, g, t), tb, w, lane, g, t, s_re,
+                        s_im);
         __syncthreads();
         /* Stage 2: columns q = w and 32 − w (warp 0: 0 and 16), the pairs whose bins mirror each
          * other (bin q + 32K and m − that: column 32 − q, lane 31 − lane, element 3 − i, tile
@@ -648,13 +655,8 @@ __device__ __forceinline__ void conv8k_pair_at(float *s_re, float *s_im, unsigne
 
 __device__ __forceinline__ float2 cmulf(float2 a, float2 b) { return make_float2(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x); }
 
-__device__ void conv8192_f16(const HyenaTcConvParams p) {
-    HYENA_DYN_SHARED(float, sm);
-    float *s_re = sm, *s_im = sm + 8192;
-    __shared__ Fft8kTables tb;
-    __shared__ Conv8kTables ct;
-    const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, w = threadIdx.x / 32;
-    fft8k_tables(tb, w, lane, g, t);
+/* The inverse twiddle table (Conv8kTables), filled by the block; the caller's barrier publishes it. */
+__device__ __forceinline__ void conv8k_tables(Conv8kTables &ct) {
     for (int e = threadIdx.x; e < 32 * 32; e += blockDim.x) {
         const int q = e / 32, l = e % 32;
         float sn, cs;
@@ -670,7 +672,17 @@ __device__ void conv8192_f16(const HyenaTcConvParams p) {
         ct.istep_re[q][j] = cs;
         ct.istep_im[q][j] = sn;
     }
-    __syncthreads();  // the tables
+}
+
+/* One row of the 8192-point convolutions (the stages of the comment above), the row's own parts
+ * through the caller's hooks: load (fft8k_stage1's loader, the packed row z), pairs() (the bin
+ * pairs, between two __syncwarp: each warp's columns qa, qb are in their slots, Z in the
+ * four-step order), out(j, re, im) (z'[j], j < 4096, of the causal half: the unnormalised
+ * inverse of the pairs' result, one call per lane and D element). Ends with the barrier after
+ * which the planes are free. */
+template <class Load, class Pairs, class Out>
+__device__ __forceinline__ void conv8k_row(const Fft8kTables &tb, const Conv8kTables &ct, float *s_re, float *s_im, int w,
+                                           int lane, int g, int t, Load load, Pairs pairs, Out out) {
     const unsigned qa = w, qb = w == 0 ? 16u : 32u - w;
     /* One pass over the warp's two columns (rolled: 64 registers): pass(q, col, fa_re, fa_im). */
     auto each_column = [&](auto &&pass) {
@@ -682,128 +694,384 @@ __device__ void conv8192_f16(const HyenaTcConvParams p) {
             pass(q, fft8k_col(q, g, t), fa_re, fa_im);
         }
     };
+    fft8k_stage1<1>(load, tb, w, lane, g, t, s_re, s_im);
+    __syncthreads();
+    /* Stage 2: each column's bins back to its own slots (free once read: only this warp reads
+     * its columns), in place of the row the inverse stages write there. */
+    each_column([&](unsigned q, const Fft8kCol col, const uint32_t *fa_re, const uint32_t *fa_im) {
+        dft256_f16_one(g, t, fa_re, fa_im, fft8k_column(s_re, s_im, q, g, t), fft8k_twiddle(tb, lane), fft8k_fb(tb, lane),
+                       [&](int nt, int i, int, float re, float im) {
+                           if (nt == 0 && i == 0) __syncwarp();  // every lane has read the column
+                           const unsigned slot = col.at(8 * (i / 2) + 16 * (i % 2), nt);
+                           s_re[slot] = re;
+                           s_im[slot] = im;
+                       });
+    });
+    __syncwarp();
+    pairs();
+    __syncwarp();
+    /* Inverse stage 2 of each column from its slots: B register r of tile nt is bins
+     * dft256_bin(nt = r, i = 2 nt, 2 nt + 1) (a DFT-256's output is the next one's input),
+     * imaginary halves negated (conj); the result times W8192^{kq} back to the slots. */
+    each_column([&](unsigned q, const Fft8kCol col, const uint32_t *fa_re, const uint32_t *fa_im) {
+        dft256_f16_one(g, t, fa_re, fa_im, fft8k_column(s_re, s_im, q, g, t, 0x80008000u), fft8k_twiddle(tb, lane),
+                       fft8k_fb(tb, lane), [&](int nt, int i, int, float re, float im) {
+                           auto step = [&](int j) { return make_float2(ct.istep_re[q][j], ct.istep_im[q][j]); };
+                           const float2 base = make_float2(ct.itw_re[q][lane], ct.itw_im[q][lane]);
+                           const float2 bn = nt ? cmulf(base, step(3)) : base;
+                           const float2 tw = i == 0 ? bn : cmulf(bn, step(i == 1 ? 1 : i == 2 ? 0 : 2));
+                           const unsigned slot = col.at(8 * (i / 2) + 16 * (i % 2), nt);
+                           s_re[slot] = re * tw.x - im * tw.y;
+                           s_im[slot] = re * tw.y + im * tw.x;
+                       });
+    });
+    __syncthreads();
+    /* Inverse stage 1: rows k = 16w + g + 8(r%2), A (k-step ks, register r, half h) at q = 2t + h
+     * + 8(r/2) + 16 ks from the planes; B = F32 (symmetric: stage 1's tiles, n = g + 8 nt) for the
+     * output columns n < 16 only. */
+    {
+        uint32_t a_re[2][4], a_im[2][4];
+#pragma unroll
+        for (int ks = 0; ks < 2; ++ks)
+#pragma unroll
+            for (int r = 0; r < 4; ++r) {
+                // points 256(2t + 8(r/2) + 16 ks) + 16w + g + 8(r%2) and + 256
+                const unsigned s0 = fft8k_row(w, g, t, r % 2) + 2048 * (r / 2 + 2 * ks), s1 = s0 + 256;
+                const float r0 = s_re[s0];
+                const float r1 = s_re[s1];
+                const float i0 = s_im[s0];
+                const float i1 = s_im[s1];
+                a_re[ks][r] = pack_f16(r0, r1);
+                a_im[ks][r] = pack_f16(i0, i1);
+            }
+        const uint32_t odd = (g & 1) ? 0x80008000u : 0u;
+#pragma unroll
+        for (int nt = 0; nt < 2; ++nt) {
+            const uint32_t b0_re[2] = {tb.cst[2 * nt][lane], tb.cst[2 * nt + 1][lane]};
+            const uint32_t b0_im[2] = {tb.cst[8 + 2 * nt][lane], tb.cst[8 + 2 * nt + 1][lane]};
+            const uint32_t b1_re[2] = {b0_re[0] ^ odd, b0_re[1] ^ odd}, b1_im[2] = {b0_im[0] ^ odd, b0_im[1] ^ odd};
+            float dr[4] = {0.f, 0.f, 0.f, 0.f}, di[4] = {0.f, 0.f, 0.f, 0.f};
+            cmma16(dr, di, a_re[0], a_im[0], b0_re, b0_im);
+            cmma16(dr, di, a_re[1], a_im[1], b1_re, b1_im);
+#pragma unroll
+            for (int i = 0; i < 4; ++i) out(256u * (2 * t + i % 2 + 8 * nt) + 16 * w + g + 8 * (i / 2), dr[i], -di[i]);
+        }
+    }
+    __syncthreads();  // the next row's stage 1 overwrites the planes
+}
+
+__device__ void conv8192_f16(const HyenaTcConvParams p) {
+    HYENA_DYN_SHARED(float, sm);
+    float *s_re = sm, *s_im = sm + 8192;
+    __shared__ Fft8kTables tb;
+    __shared__ Conv8kTables ct;
+    const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, w = threadIdx.x / 32;
+    fft8k_tables(tb, w, lane, g, t);
+    conv8k_tables(ct);
+    __syncthreads();  // the tables
+    const unsigned qa = w, qb = w == 0 ? 16u : 32u - w;
 
     for (unsigned row = blockIdx.x; row < (unsigned)p.rows; row += gridDim.x) {
-        fft8k_stage1<1>(reinterpret_cast<const float2 *>(p.a) + (uint64_t)row * 4096, tb, w, lane, g, t, s_re, s_im);
-        __syncthreads();
-        /* Stage 2: each column's bins back to its own slots (free once read: only this warp
-         * reads its columns), in place of the row the inverse stages write there. */
-        each_column([&](unsigned q, const Fft8kCol col, const uint32_t *fa_re, const uint32_t *fa_im) {
-            dft256_f16_one(g, t, fa_re, fa_im, fft8k_column(s_re, s_im, q, g, t), fft8k_twiddle(tb, lane), fft8k_fb(tb, lane),
-                           [&](int nt, int i, int, float re, float im) {
-                               if (nt == 0 && i == 0) __syncwarp();  // every lane has read the column
-                               const unsigned slot = col.at(8 * (i / 2) + 16 * (i % 2), nt);
-                               s_re[slot] = re;
-                               s_im[slot] = im;
-                           });
-        });
-        __syncwarp();
-        /* The bin pairs (the comment above): one lane takes both bins of a pair, reads them and
-         * writes both results, so no lane reads what another writes. Warps 1–15: every bin of
-         * column qa leads (its mirror is in qb). */
-        {
-            const unsigned ch = row % (unsigned)p.channels;
-            // 8-byte scalars (uint2 also counts since conv8k_pair_at is a function, see there).
-            const uint64_t *cf = reinterpret_cast<const uint64_t *>(p.coef) + (uint64_t)ch * 8192;
-            const float sc = reinterpret_cast<const float *>(p.scale)[ch];
-            if (w != 0) {
-                /* Bin k = g + 32t + c + 128 nt of column qa (c = 8(i/2) + 16(i%2)) and its mirror
-                 * 255 − k = (7 − g) + 32(3 − t) + (24 − c) + 128(1 − nt) of qb: fft8k_slot of
-                 * either XORs only bits 3–4, by ((t + q/2) mod 4)·8 (the c part), so both slots and
-                 * both coefficients are a per-row base plus a constant (immediate offsets). */
-                const Fft8kCol ca = fft8k_col(qa, g, t), cm = fft8k_col(qb, 7 - g, 3 - t);
-                const uint64_t *cfa = cf + ca.base, *cfm = cf + cm.base;
+        float2 *y = reinterpret_cast<float2 *>(p.s) + (uint64_t)row * 4096;
+        conv8k_row(
+            tb, ct, s_re, s_im, w, lane, g, t, fft8k_points(reinterpret_cast<const float2 *>(p.a) + (uint64_t)row * 4096, w, g, t),
+            [&] {
+                /* The bin pairs (the comment above): one lane takes both bins of a pair, reads them
+                 * and writes both results, so no lane reads what another writes. Warps 1–15: every
+                 * bin of column qa leads (its mirror is in qb). */
+                const unsigned ch = row % (unsigned)p.channels;
+                // 8-byte scalars (uint2 also counts since conv8k_pair_at is a function, see there).
+                const uint64_t *cf = reinterpret_cast<const uint64_t *>(p.coef) + (uint64_t)ch * 8192;
+                const float sc = reinterpret_cast<const float *>(p.scale)[ch];
+                if (w != 0) {
+                    /* Bin k = g + 32t + c + 128 nt of column qa (c = 8(i/2) + 16(i%2)) and its
+                     * mirror 255 − k = (7 − g) + 32(3 − t) + (24 − c) + 128(1 − nt) of qb:
+                     * fft8k_slot of either XORs only bits 3–4, by ((t + q/2) mod 4)·8 (the c part),
+                     * so both slots and both coefficients are a per-row base plus a constant
+                     * (immediate offsets). */
+                    const Fft8kCol ca = fft8k_col(qa, g, t), cm = fft8k_col(qb, 7 - g, 3 - t);
+                    const uint64_t *cfa = cf + ca.base, *cfm = cf + cm.base;
 #pragma unroll
-                for (int nt = 0; nt < 2; ++nt)
+                    for (int nt = 0; nt < 2; ++nt)
 #pragma unroll
-                    for (int i = 0; i < 4; ++i) {
-                        const int c = 8 * (i / 2) + 16 * (i % 2);
-                        conv8k_pair_at(s_re, s_im, ca.at(c, nt), cm.at(24 - c, 1 - nt), cfa[c + 128 * nt],
-                                       cfm[128 * (1 - nt) + 24 - c], sc);
+                        for (int i = 0; i < 4; ++i) {
+                            const int c = 8 * (i / 2) + 16 * (i % 2);
+                            conv8k_pair_at(s_re, s_im, ca.at(c, nt), cm.at(24 - c, 1 - nt), cfa[c + 128 * nt],
+                                           cfm[128 * (1 - nt) + 24 - c], sc);
+                        }
+                } else {
+                    /* Warp 0: the bins K < 128 of columns 0 and 16 (tile 0; their mirrors are K ≥
+                     * 128 of the same column) and column 0's K = 128, its own mirror (lane 0, tile
+                     * 1, element 0); slots and coefficients from the bin (column 0 breaks the
+                     * bases' pattern: its mirror is 256 − K). */
+                    auto pair = [&](unsigned q, int k) {
+                        const unsigned km = (255u - k + (q == 0)) & 255u;
+                        conv8k_pair_at(s_re, s_im, fft8k_slot(256u * q + k), fft8k_slot(256u * ((32u - q) & 31u) + km),
+                                       cf[256 * q + k], cf[256 * ((32u - q) & 31u) + km], sc);
+                    };
+#pragma unroll
+                    for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+                        for (int i = 0; i < 4; ++i) pair(16u * nt, dft256_bin(g, t, 0, i));
+                    if (lane == 0) {
+                        // Column 0's K = 128, its own mirror: its own lines (through conv8k_pair_at,
+                        // then a lambda g++ left out of line, lane 0's extra executions of its
+                        // accesses shifted the simulator's grouping of requests by one per row: 1.01
+                        // wavefronts per request over 8 rows a block).
+                        const unsigned s0 = fft8k_slot(128);
+                        const float zr = s_re[s0];
+                        const float zi = s_im[s0];
+                        float r = zr, i = zi;
+                        conv8k_pair(r, i, cf[128], sc, zr, zi);
+                        s_re[s0] = r;
+                        s_im[s0] = i;
                     }
-            } else {
-                /* Warp 0: the bins K < 128 of columns 0 and 16 (tile 0; their mirrors are K ≥ 128
-                 * of the same column) and column 0's K = 128, its own mirror (lane 0, tile 1,
-                 * element 0); slots and coefficients from the bin (column 0 breaks the bases'
-                 * pattern: its mirror is 256 − K). */
-                auto pair = [&](unsigned q, int k) {
-                    const unsigned km = (255u - k + (q == 0)) & 255u;
-                    conv8k_pair_at(s_re, s_im, fft8k_slot(256u * q + k), fft8k_slot(256u * ((32u - q) & 31u) + km),
-                                   cf[256 * q + k], cf[256 * ((32u - q) & 31u) + km], sc);
-                };
-#pragma unroll
-                for (int nt = 0; nt < 2; ++nt)
-#pragma unroll
-                    for (int i = 0; i < 4; ++i) pair(16u * nt, dft256_bin(g, t, 0, i));
-                if (lane == 0) {
-                    // Column 0's K = 128, its own mirror: its own lines (through conv8k_pair_at, then a
-                    // lambda g++ left out of line, lane 0's extra executions of its accesses shifted
-                    // the simulator's grouping of requests by one per row: 1.01 wavefronts per request
-                    // over 8 rows a block).
-                    const unsigned s0 = fft8k_slot(128);
-                    const float zr = s_re[s0];
-                    const float zi = s_im[s0];
-                    float r = zr, i = zi;
-                    conv8k_pair(r, i, cf[128], sc, zr, zi);
-                    s_re[s0] = r;
-                    s_im[s0] = i;
                 }
+            },
+            [&](unsigned j, float re, float im) { y[j] = make_float2(re, im); });
+    }
+}
+
+/* ---- The fused gated convolution's forward at 4K < L ≤ 8K on tensor cores ----------------------
+ *
+ * hyena_fftconv_fwd_tc_m13_{bf16,f16} (HyenaFftConvFwdParams, log2n = 14, 4096 < L ≤ 8192): what
+ * hyena_fftconv_fwd_2b_inner_spec_m13_* computes, y = post ⊙ (h ∗ a + D·a) with a = pre ⊙ v, inner
+ * (when given) and the row's real spectrum A = rFFT_n(a) bins 0 … m (when spec is given), on the
+ * convolution above (conv8k_row), with three differences from the prototype:
+ *   - a per-row power of two: the row's largest |a| is taken to [1/2, 1) before the f16 operands
+ *     (a warp max, one barrier), and back at the output and the spectrum (exact in f32), so any
+ *     row within f32's range meets the stages' range (the prototype's |a| ≤ 1);
+ *   - the pair's coefficients from the filter spectrum hf itself (f32, the operator's
+ *     hyena_fftconv_filter_m13_*, the same buffer the backward reads): bins k and m − k of hf are
+ *     the two the lane's pair needs, so A_k = S + D·Im W^k, B_k = i·D·Re W^k (S, D = H_k ± conj
+ *     H_{m−k}, W = e^{−2πi/n}) and the mirror's A_{m−k} = conj(S − D·Im W^k), B_{m−k} = i·conj(D)·Re
+ *     W^k are formed in f32 where used: no coefficient kernel, no f16 rounding of the filter;
+ *   - the spectrum A from the same pair (X_k = E + W^k·O, X_{m−k} = conj(E − W^k·O), E, O the
+ *     halves of Z_k ± conj Z_{m−k}, smfft's split), W^k from a per-lane base (Fwd8kTables) times
+ *     constants, stored in natural order for the backward (hyena_fftconv_bwd_g_2b_m13_*: aspec).
+ * Rows channel-major as the SIMT forward (row r = c·B + b: the spectrum's index; consecutive rows
+ * share hf in the L2). Global traffic per row: v, pre and post read once (4-byte pairs; the output
+ * reads v and pre again for D·a, from the L2: the planes hold the transform), y and inner written
+ * once, hf's 8 bytes per bin (one 8-byte access per lane: the pair's bins are 32 apart in natural
+ * order), the spectrum's 8 bytes per bin written once. */
+struct Fwd8kTables {
+    /* W16384^{q + 32g + 1024t} of lane 4g + t, columns q = 0 … 16 (warp w's column qa = w, warp 0's
+     * 0 and 16): bin q + 32K's W^k for K = g + 32t + c + 128 nt is this times W^{32c}·W^{4096 nt}. */
+    float wk_re[17][32], wk_im[17][32];
+    float red[FFT8K_WARPS];  // each warp's largest |a| of the row
+    float es;                // the row's 2^-e (read where used: one register fewer across the stages)
+};
+
+/* W16384^{32c}, c = 8(i/2) + 16(i%2): e^{−iπj/32} for j = i/2 + 2(i%2) (i = 0 … 3). */
+__device__ __forceinline__ float2 fwd8k_wc(int i) {
+    const int j = i / 2 + 2 * (i % 2);
+    return j == 0   ? make_float2(1.0f, 0.0f)
+           : j == 1 ? make_float2(9.951847267e-1f, -9.801714033e-2f)
+           : j == 2 ? make_float2(9.807852804e-1f, -1.950903220e-1f)
+                    : make_float2(9.569403357e-1f, -2.902846773e-1f);
+}
+
+/* One bin pair of the forward: bins at slots so and sm_ (k and m − k), the filter's spectrum there
+ * (hk = hf[k], hm = hf[m − k]), w = W16384^k; both results written back; the row's A bins X_k,
+ * X_{m−k} (times es, the row's 2^-e) to sk, sm when sk is given. A function, as conv8k_pair_at. */
+__device__ __forceinline__ void fwd8k_pair_at(float *s_re, float *s_im, unsigned so, unsigned sm_, const float2 *hk_at,
+                                              const float2 *hm_at, float2 w, float2 *sk, float2 *smk, float es) {
+    const float zr = s_re[so];
+    const float zi = s_im[so];
+    const float mr = s_re[sm_];
+    const float mi = s_im[sm_];
+    const float2 hk = *hk_at;
+    const float2 hm = *hm_at;
+    if (sk) {
+        // 2E = Z_k + conj Z_{m−k}, 2O·(−i)… as smfft's split: X_k = E + W^k·(−i)·D', D' = (Z_k − conj Z_{m−k})/2
+        const float h = 0.5f * es;
+        const float er = (zr + mr) * h, ei = (zi - mi) * h;
+        const float orr = (zi + mi) * h, oi = -(zr - mr) * h;  // −i·(Z_k − conj Z_{m−k})·h
+        const float wr = w.x * orr - w.y * oi, wi = w.x * oi + w.y * orr;
+        *sk = make_float2(er + wr, ei + wi);
+        *smk = make_float2(er - wr, -(ei - wi));
+    }
+    const float sr = hk.x + hm.x, si = hk.y - hm.y;  // S = H_k + conj H_{m−k}
+    const float dr = hk.x - hm.x, di = hk.y + hm.y;  // D = H_k − conj H_{m−k}
+    const float akr = sr + dr * w.y, aki = si + di * w.y;    // A_k = S + D·Im W^k
+    const float bkr = -di * w.x, bki = dr * w.x;             // B_k = i·D·Re W^k
+    const float amr = sr - dr * w.y, ami = -(si - di * w.y);  // A_{m−k} = conj(S − D·Im W^k)
+    const float bmr = di * w.x, bmi = dr * w.x;              // B_{m−k} = i·conj(D)·Re W^k
+    // Z'_k = A_k Z_k + B_k conj Z_{m−k}, Z'_{m−k} = A_{m−k} Z_{m−k} + B_{m−k} conj Z_k
+    s_re[so] = akr * zr - aki * zi + bkr * mr + bki * mi;
+    s_im[so] = akr * zi + aki * zr + bki * mr - bkr * mi;
+    s_re[sm_] = amr * mr - ami * mi + bmr * zr + bmi * zi;
+    s_im[sm_] = amr * mi + ami * mr + bmi * zr - bmr * zi;
+}
+
+/* Two consecutive storage values at an even index of a row (4-byte aligned: fwd8192's rows, L even
+ * and every tensor 4-byte aligned, ops::fftconv::fwd_tc) as floats, and the store of two. */
+template <typename T> __device__ __forceinline__ float2 fwd8k_ld2(const T *x) {
+    const typename Vec2<T>::type u = *reinterpret_cast<const typename Vec2<T>::type *>(x);
+    return make_float2(to_f32<T>(u.x), to_f32<T>(u.y));
+}
+template <typename T> __device__ __forceinline__ void fwd8k_st2(T *x, float a, float b) {
+    typename Vec2<T>::type u;
+    u.x = from_f32<T>(a);
+    u.y = from_f32<T>(b);
+    *reinterpret_cast<typename Vec2<T>::type *>(x) = u;
+}
+
+/* x, opaque to the compiler (the simulator: x): the row's point indices formed again where used,
+ * not kept from the row's loads to its stores or hoisted out of the row loop (either held ten
+ * registers across the stages: 40–60 B of spills at 64). */
+__device__ __forceinline__ unsigned fwd8k_opaque(unsigned x) {
+#ifndef CUDASIM
+    asm volatile("mov.u32 %0, %0;" : "+r"(x));
+#endif
+    return x;
+}
+
+template <typename T> __device__ void fwd8192(const HyenaFftConvFwdParams p) {
+    HYENA_DYN_SHARED(float, sm);
+    float *s_re = sm, *s_im = sm + 8192;
+    __shared__ Fft8kTables tb;
+    __shared__ Conv8kTables ct;
+    __shared__ Fwd8kTables ft;
+    const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, w = threadIdx.x / 32;
+    const uint64_t L = p.l;
+    // ops::fftconv::fwd_tc's shapes only: n = 2^14, 4096 < L ≤ 8192, L even, 4-byte aligned tensors
+    // (every row then is, and a pair of points is in range or out of it together).
+    if (p.log2n != 14 || L <= 4096 || L > 8192 || L % 2 || ((p.v | p.pre | p.post | p.y | p.inner) & 3)) __trap();
+    fft8k_tables(tb, w, lane, g, t);
+    conv8k_tables(ct);
+    for (int e = threadIdx.x; e < 17 * 32; e += blockDim.x) {
+        const int q = e / 32, l = e % 32;
+        float sn, cs;
+        sincospif(-(float)(q + 32 * (l / 4) + 1024 * (l % 4)) / 8192.0f, &sn, &cs);
+        ft.wk_re[q][l] = cs;
+        ft.wk_im[q][l] = sn;
+    }
+    __syncthreads();  // the tables
+    const unsigned qa = w, qb = w == 0 ? 16u : 32u - w;
+    const unsigned l32 = (unsigned)L, rows = (unsigned)(p.b * p.c);  // ops::fftconv::fwd_tc: B·C < 2^32
+
+    for (unsigned row = blockIdx.x; row < rows; row += gridDim.x) {
+        const unsigned ch = row / (unsigned)p.b, bi = row - ch * (unsigned)p.b;
+        const uint64_t off = ((uint64_t)bi * p.c + ch) * L;
+        const T *v = reinterpret_cast<const T *>(p.v) + off;
+        const T *pre = p.pre ? reinterpret_cast<const T *>(p.pre) + off : nullptr;
+        /* a = pre ⊙ v at the lane's 8 points of z (fft8k_stage1's operand order: register r, half
+         * h), read twice: for the row's largest |a| (a warp max, one barrier), then for the
+         * operands at the power of two taking it to [1/2, 1) (the second read from the L1/L2;
+         * held across the barrier, the 16 values spilled at 64 registers). Branch-free: the
+         * points past L read the row's last pair and are zeroed; with no pre, v again, times 1. */
+        auto a_at = [&](unsigned lb, int r, int h) {
+            const unsigned tt = 2 * (lb + 256 * (h + 8 * (r / 2)) + 8 * (r % 2)), at = min(tt, l32 - 2);
+            const float2 x = fwd8k_ld2(v + at), gp = fwd8k_ld2((pre ? pre : v) + at);
+            const float in = tt < l32 ? 1.0f : 0.0f;
+            const float2 a = make_float2(x.x * in, x.y * in);
+            return pre ? make_float2(a.x * gp.x, a.y * gp.y) : a;
+        };
+        float mx = 0.0f;
+        const unsigned lb = fwd8k_opaque(512u * t + 16u * w + g);
+#pragma unroll
+        for (int r = 0; r < 4; ++r)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const float2 a = a_at(lb, r, h);
+                mx = fmaxf(mx, fmaxf(fabsf(a.x), fabsf(a.y)));
             }
-        }
-        __syncwarp();
-        /* Inverse stage 2 of each column from its slots: B register r of tile nt is bins
-         * dft256_bin(nt = r, i = 2 nt, 2 nt + 1) (a DFT-256's output is the next one's input),
-         * imaginary halves negated (conj); the result times W8192^{kq} back to the slots. */
-        each_column([&](unsigned q, const Fft8kCol col, const uint32_t *fa_re, const uint32_t *fa_im) {
-            dft256_f16_one(
-                g, t, fa_re, fa_im, fft8k_column(s_re, s_im, q, g, t, 0x80008000u), fft8k_twiddle(tb, lane), fft8k_fb(tb, lane),
-                [&](int nt, int i, int, float re, float im) {
-                    auto step = [&](int j) { return make_float2(ct.istep_re[q][j], ct.istep_im[q][j]); };
-                    const float2 base = make_float2(ct.itw_re[q][lane], ct.itw_im[q][lane]);
-                    const float2 bn = nt ? cmulf(base, step(3)) : base;
-                    const float2 tw = i == 0 ? bn : cmulf(bn, step(i == 1 ? 1 : i == 2 ? 0 : 2));
-                    const unsigned slot = col.at(8 * (i / 2) + 16 * (i % 2), nt);
-                    s_re[slot] = re * tw.x - im * tw.y;
-                    s_im[slot] = re * tw.y + im * tw.x;
-                });
-        });
+        const unsigned wmax = __reduce_max_sync(0xffffffffu, __float_as_uint(mx));
+        if (lane == 0) ft.red[w] = __uint_as_float(wmax);
         __syncthreads();
-        /* Inverse stage 1: rows k = 16w + g + 8(r%2), A (k-step ks, register r, half h) at q = 2t +
-         * h + 8(r/2) + 16 ks from the planes; B = F32 (symmetric: stage 1's tiles, n = g + 8 nt)
-         * for the output columns n < 16 only. */
-        {
-            uint32_t a_re[2][4], a_im[2][4];
+        float rmax = 0.0f;
 #pragma unroll
-            for (int ks = 0; ks < 2; ++ks)
+        for (int j = 0; j < FFT8K_WARPS; ++j) rmax = fmaxf(rmax, ft.red[j]);
+        // 2^e·rmax ∈ [1/2, 1): e = 126 − (rmax's biased exponent); rows of zeros keep e = 0
+        const unsigned ex = rmax > 0.0f ? min(__float_as_uint(rmax) >> 23, 252u) : 126u;
+        const float sin_ = __uint_as_float((253u - ex) << 23);
+        if (threadIdx.x == 0) ft.es = __uint_as_float((ex + 1u) << 23);  // read after stage 1's barrier
+        conv8k_row(
+            tb, ct, s_re, s_im, w, lane, g, t,
+            [&](int, int r, uint32_t &re, uint32_t &im) {
+                const unsigned lb2 = fwd8k_opaque(512u * t + 16u * w + g);
+                const float2 a0 = a_at(lb2, r, 0), a1 = a_at(lb2, r, 1);
+                re = pack_f16(a0.x * sin_, a1.x * sin_);
+                im = pack_f16(a0.y * sin_, a1.y * sin_);
+            },
+            [&] {
+                // Formed here, not held across the stages (64 registers).
+                const float es = ft.es;
+                const float2 *hf = reinterpret_cast<const float2 *>(p.hf) + (uint64_t)(row / (unsigned)p.b) * 8193;
+                float2 *spec = p.spec ? reinterpret_cast<float2 *>(p.spec) + (uint64_t)row * 8193 : nullptr;
+                if (w != 0) {
+                    /* Bin K = g + 32t + c + 128 nt of column qa (natural k = qa + 32K) and its
+                     * mirror 255 − K of qb (m − k): slots as the prototype's, hf and the spectrum
+                     * at a per-lane base plus constants. */
+                    const Fft8kCol ca = fft8k_col(qa, g, t), cm = fft8k_col(qb, 7 - g, 3 - t);
+                    const unsigned k0 = qa + 32u * (g + 32u * t);
+                    const float2 wb = make_float2(ft.wk_re[qa][lane], ft.wk_im[qa][lane]);
+#pragma unroll 1  // rolled: the eight pairs unrolled held too many hf loads in flight (spills)
+                    for (int nt = 0; nt < 2; ++nt)
 #pragma unroll
-                for (int r = 0; r < 4; ++r) {
-                    // points 256(2t + 8(r/2) + 16 ks) + 16w + g + 8(r%2) and + 256
-                    const unsigned s0 = fft8k_row(w, g, t, r % 2) + 2048 * (r / 2 + 2 * ks), s1 = s0 + 256;
-                    const float r0 = s_re[s0];
-                    const float r1 = s_re[s1];
-                    const float i0 = s_im[s0];
-                    const float i1 = s_im[s1];
-                    a_re[ks][r] = pack_f16(r0, r1);
-                    a_im[ks][r] = pack_f16(i0, i1);
+                        for (int i = 0; i < 4; ++i) {
+                            const int c = 8 * (i / 2) + 16 * (i % 2);
+                            const unsigned k = k0 + 32 * c + 4096 * nt;
+                            const float2 wc = cmulf(wb, fwd8k_wc(i));
+                            const float2 wk = nt ? make_float2(wc.y, -wc.x) : wc;  // · W^{4096} = −i
+                            fwd8k_pair_at(s_re, s_im, ca.at(c, nt), cm.at(24 - c, 1 - nt), hf + k, hf + (8192 - k), wk,
+                                          spec ? spec + k : nullptr, spec + (8192 - k), es);
+                        }
+                } else {
+                    /* Warp 0: the bins K < 128 of columns 0 and 16 and column 0's K = 128 (lane 0),
+                     * as the prototype's; k = q + 32K, its mirror m − k (q = K = 0: bins 0 and m). */
+#pragma unroll
+                    for (int nt = 0; nt < 2; ++nt) {
+                        const unsigned q = 16u * nt;
+                        const float2 wb = make_float2(ft.wk_re[q][lane], ft.wk_im[q][lane]);
+#pragma unroll
+                        for (int i = 0; i < 4; ++i) {
+                            const unsigned K = dft256_bin(g, t, 0, i), km = (255u - K + (q == 0)) & 255u;
+                            const unsigned k = q + 32u * K;
+                            fwd8k_pair_at(s_re, s_im, fft8k_slot(256u * q + K), fft8k_slot(256u * ((32u - q) & 31u) + km), hf + k,
+                                          hf + (8192 - k), cmulf(wb, fwd8k_wc(i)), spec ? spec + k : nullptr, spec + (8192 - k), es);
+                        }
+                    }
+                    if (lane == 0) {
+                        // Column 0's K = 128 (k = m/2), its own mirror: Z' = 2·conj(H)·Z, X = conj Z.
+                        const unsigned s0 = fft8k_slot(128);
+                        const float zr = s_re[s0];
+                        const float zi = s_im[s0];
+                        const float2 hh = hf[4096];
+                        s_re[s0] = 2.0f * (hh.x * zr + hh.y * zi);
+                        s_im[s0] = 2.0f * (hh.x * zi - hh.y * zr);
+                        if (spec) spec[4096] = make_float2(zr * es, -zi * es);
+                    }
                 }
-            const uint32_t odd = (g & 1) ? 0x80008000u : 0u;
-            float2 *y = reinterpret_cast<float2 *>(p.s) + (uint64_t)row * 4096;
-#pragma unroll
-            for (int nt = 0; nt < 2; ++nt) {
-                const uint32_t b0_re[2] = {tb.cst[2 * nt][lane], tb.cst[2 * nt + 1][lane]};
-                const uint32_t b0_im[2] = {tb.cst[8 + 2 * nt][lane], tb.cst[8 + 2 * nt + 1][lane]};
-                const uint32_t b1_re[2] = {b0_re[0] ^ odd, b0_re[1] ^ odd}, b1_im[2] = {b0_im[0] ^ odd, b0_im[1] ^ odd};
-                float dr[4] = {0.f, 0.f, 0.f, 0.f}, di[4] = {0.f, 0.f, 0.f, 0.f};
-                cmma16(dr, di, a_re[0], a_im[0], b0_re, b0_im);
-                cmma16(dr, di, a_re[1], a_im[1], b1_re, b1_im);
-#pragma unroll
-                for (int i = 0; i < 4; ++i) {
-                    const int k = 16 * w + g + 8 * (i / 2), n = 2 * t + i % 2 + 8 * nt;
-                    y[256 * n + k] = make_float2(dr[i], -di[i]);
+            },
+            [&](unsigned j, float re, float im) {
+                const unsigned tt = 2 * fwd8k_opaque(j);
+                if (tt >= l32) return;
+                // The row again (pointers are not held across the FFT: 64 registers).
+                const unsigned orow = fwd8k_opaque(row), och = orow / (unsigned)p.b, obi = orow - och * (unsigned)p.b;
+                const uint64_t o = ((uint64_t)obi * p.c + och) * L;
+                const T *rv = reinterpret_cast<const T *>(p.v) + o;
+                const T *rp = p.pre ? reinterpret_cast<const T *>(p.pre) + o : nullptr;
+                const T *rq = p.post ? reinterpret_cast<const T *>(p.post) + o : nullptr;
+                T *ry = reinterpret_cast<T *>(p.y) + o;
+                T *rz = p.inner ? reinterpret_cast<T *>(p.inner) + o : nullptr;
+                const float dd = to_f32<T>(reinterpret_cast<const T *>(p.d)[och]), es = ft.es;
+                float2 a = fwd8k_ld2(rv + tt);
+                if (rp) {
+                    const float2 gp = fwd8k_ld2(rp + tt);
+                    a.x *= gp.x;
+                    a.y *= gp.y;
                 }
-            }
-        }
-        __syncthreads();  // the next row's stage 1 overwrites the planes
+                float y0 = re * es + dd * a.x, y1 = im * es + dd * a.y;
+                if (rz) fwd8k_st2(rz + tt, y0, y1);
+                if (rq) {
+                    const float2 gq = fwd8k_ld2(rq + tt);
+                    y0 *= gq.x;
+                    y1 *= gq.y;
+                }
+                fwd8k_st2(ry + tt, y0, y1);
+            });
     }
 }
 
@@ -838,3 +1106,13 @@ extern "C" __global__ void __launch_bounds__(512, 2) hyena_tc_conv8192_f16mma_f3
     hyena::tcdft::conv8192_f16(p);
 }
 CUDASIM_UNIFORM_BLOCKS(hyena_tc_conv8192_f16mma_f32);
+/* The fused gated forward at 4K < L ≤ 8K on tensor cores (above; ops::fftconv picks it): one block
+ * of 16 warps per row at a time, rows looped, 64 KiB of dynamic shared memory, two blocks per SM. */
+extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_fwd_tc_m13_bf16(const HyenaFftConvFwdParams p) {
+    hyena::tcdft::fwd8192<__nv_bfloat16>(p);
+}
+extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_fwd_tc_m13_f16(const HyenaFftConvFwdParams p) {
+    hyena::tcdft::fwd8192<__half>(p);
+}
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_tc_m13_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_tc_m13_f16);

@@ -314,6 +314,26 @@ fn bwd_two_block_kernels<T: DeviceScalar>(n: usize, inner: bool, sfx: &str) -> [
     [fixed_kernel::<T>(a, n, &["_m13"], sfx), fixed_kernel::<T>("hyena_fftconv_bwd_g_2b", n, &["_m13"], sfx)]
 }
 
+/// Whether the fused forward of `B·C = rows` rows of length `l` in storage `T` runs on tensor cores
+/// (`hyena_fftconv_fwd_tc_m13_{bf16,f16}`, kernels/tcdft.cu: the row's FFT, the real-FFT split,
+/// the filter product and the inverse as f16-operand `mma.sync` stages with f32 accumulation, in
+/// place of the SIMT radix-16 kernels): 2-byte storage, 4K < L ≤ 8K with L even, fewer than 2^32
+/// rows, unless the environment sets `HYENA_TC_FFT=0`. Accuracy: f16 operands (u = 2⁻¹¹) for the
+/// transforms, with each row scaled by a power of two so its largest |pre ⊙ v| is in [1/2, 1):
+/// the convolution within a few 2⁻¹¹ relative L2 (measured in the simulator: tests/all/fftconv.rs),
+/// below the 2⁻⁸/2⁻¹¹ rounding of bf16/f16 outputs; the spectrum it keeps for the backward
+/// ([`gated_fftconv_fwd_spectrum_keep`]) the same (the SIMT kernels': f32-level). The kernel also
+/// needs every tensor 4-byte aligned, which the caller's views are checked for where it is chosen
+/// (misaligned views take the SIMT kernels).
+pub fn fwd_tensor_cores<T: DeviceScalar>(rows: usize, l: usize) -> bool {
+    T::DTYPE.size() == 2
+        && l > SMEM_MAX_LEN / 2
+        && l <= SMEM_MAX_LEN
+        && l % 2 == 0
+        && rows <= u32::MAX as usize
+        && std::env::var("HYENA_TC_FFT").map_or(true, |v| v != "0")
+}
+
 /// Whether the forward should keep `inner` for the backward of rows of length `l` in storage `T`
 /// ([`gated_fftconv_fwd_spectrum_inner`] / [`gated_fftconv_bwd_spectrum_inner`], one more
 /// `[B, C, L]` output): where the backward given it runs fewer transforms in the kernels the time
@@ -701,7 +721,8 @@ pub fn a_spectrum_pays<T: DeviceScalar>(bs: usize, c: usize, l: usize) -> bool {
 
 /// f32 length of the transform of `a` kept by [`gated_fftconv_fwd_spectrum_keep`]
 /// ([`a_spectrum_pays`]; n = [`fft_size`]`(l)`): on the shared-memory path `B·C·(n/2 + 1)`
-/// complex, A's real spectrum (8·(n/2 + 1) bytes per row: 64 KiB at L = 8K); on the multi-pass
+/// complex, A's real spectrum (8·(n/2 + 1) bytes per row: 64 KiB at L = 8K; row (b, c) at c·B + b,
+/// channel-major as the kernels' blocks); on the multi-pass
 /// path `⌈C/2⌉·B·n` complex in the four-step layout of the channel pairs, opaque (4n bytes per
 /// row: 403 MB at B = 1, C = 768, L = 64K).
 pub fn a_spectrum_len(bs: usize, c: usize, l: usize) -> Result<usize> {
@@ -777,6 +798,30 @@ pub fn gated_fftconv_fwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
         // alignment, y, inner and a_spec overlapping nothing) and borrowed for this call (y, inner
         // and a_spec exclusively).
         return unsafe { long_fwd(dev, sfx, p, n, spec) };
+    }
+    let aligned4 = [Some(v.addr()), pre.as_ref().map(|x| x.addr()), post.as_ref().map(|x| x.addr()), Some(y.addr()), Some(inner)]
+        .iter()
+        .all(|a| a.is_none_or(|a| a % 4 == 0));
+    if aligned4 && fwd_tensor_cores::<T>(bs * c, l) {
+        debug_assert_eq!(n, 2 * SMEM_MAX_LEN);
+        let p = HyenaFftConvFwdParams {
+            v: v.addr(),
+            pre: pre.as_ref().map_or(0, |x| x.addr()),
+            post: post.as_ref().map_or(0, |x| x.addr()),
+            hf: hf.addr(),
+            d: d.addr(),
+            y: y.addr(),
+            inner,
+            b: bs as u64,
+            c: c as u64,
+            l: l as u64,
+            log2n: n.trailing_zeros() as u64,
+            spec,
+        };
+        // SAFETY: as the SIMT launch below (the same params, lengths checked); the kernel's shapes
+        // (n = 2^14, 4K < L ≤ 8K, L even, B·C < 2^32, the tensors 4-byte aligned) checked by
+        // fwd_tensor_cores and aligned4; row_launch gives it the dynamic shared memory it indexes.
+        return unsafe { super::tcdft::row_launch(dev, &format!("hyena_fftconv_fwd_tc_m13_{sfx}"), bs * c, super::tcdft::FWD8K_STATIC_SHARED, &p) };
     }
     let name = if spec != 0 {
         fixed_kernel::<T>("hyena_fftconv_fwd_2b_inner_spec", n, &["_m13"], sfx)

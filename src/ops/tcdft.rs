@@ -105,7 +105,7 @@ const ROW_MAX_GRID: usize = 2 * 132;
 ///
 /// # Safety
 /// `p` is `kernel`'s params struct, its buffers on `dev` and large enough for `rows` rows.
-unsafe fn row_launch<P: bytemuck::NoUninit>(dev: &Arc<dyn Device>, kernel: &str, rows: usize, static_shared: usize, p: &P) -> Result<()> {
+pub(crate) unsafe fn row_launch<P: bytemuck::NoUninit>(dev: &Arc<dyn Device>, kernel: &str, rows: usize, static_shared: usize, p: &P) -> Result<()> {
     if rows == 0 {
         return Ok(());
     }
@@ -131,6 +131,10 @@ unsafe fn row_launch<P: bytemuck::NoUninit>(dev: &Arc<dyn Device>, kernel: &str,
 /// Static shared memory of [`tc_conv8192`]'s kernel: the FFT's tables and the inverse twiddles
 /// (a base per column and lane, four steps per column, re and im planes of f32).
 const CONV8K_STATIC_SHARED: usize = FFT8K_STATIC_SHARED + (32 * 32 + 32 * 4) * 8;
+/// Static shared memory of the fused forward on tensor cores (`hyena_fftconv_fwd_tc_m13_*`,
+/// [`crate::ops::fftconv::fwd_tensor_cores`]): the convolution's tables, the bins' twiddle bases
+/// (17 columns × 32 lanes, re and im), each warp's largest |a| and the row's scale.
+pub(crate) const FWD8K_STATIC_SHARED: usize = CONV8K_STATIC_SHARED + (17 * 32 * 2 + 16 + 1) * 4;
 
 /// `s = h_c ∗ a` for `rows` real rows of [`TC_CONV_LEN`] points, causal, the first
 /// [`TC_CONV_LEN`] points kept, on tensor cores with f16 operands (`hyena_tc_conv8192_f16mma_f32`,

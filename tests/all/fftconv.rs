@@ -22,7 +22,7 @@ use half::{bf16, f16};
 use hyena_kernels::cpu::fftconv::{fftconv_direct, FftConvPlan};
 use hyena_kernels::device::{Device, DeviceBuffer};
 use hyena_kernels::ops::fftconv::{
-    a_spectrum_len, a_spectrum_pays, fft_size, fftconv_filter, gated_fftconv_bwd, gated_fftconv_bwd_spectrum_keep, gated_fftconv_fwd,
+    a_spectrum_len, a_spectrum_pays, fft_size, fftconv_filter, fwd_tensor_cores, gated_fftconv_bwd, gated_fftconv_bwd_spectrum_keep, gated_fftconv_fwd,
     gated_fftconv_fwd_spectrum_keep, spectrum_len, GatedConvGradViews, LONG_MAX_LEN,
 };
 use hyena_kernels::HyenaError;
@@ -73,20 +73,64 @@ fn fftconv_fwd_f32_without_gates_matches_cpu() {
 #[test]
 fn gated_fftconv_fwd_bf16_f16_match_cpu() {
     for dev in common::devices() {
-        // P0 radix R0 = 1 (L = 3), 16 (255), 4 (1000), 8 (2048), 2 (6000: the checked path at the
+        // P0 radix R0 = 1 (L = 3), 16 (255), 4 (1000), 8 (2048), 2 (6001: the checked path at the
         // row's end); odd L and odd row offsets take the checked path of fwd_p0 / fwd_last.
-        // Branch fwd10: 1002 (B = 2: row 1 starts 4-byte but not 16-byte aligned), 8192 (radix 2,
-        // two middle passes: the B = 16 target's shape, B = 2), the path's longest row (L > 8192
-        // is the multi-pass path's, tests/all/fftconv_long.rs). 1000, 1002, 6000 and 8192 take the two-block kernel
-        // (fwd_2b: radix 2 or 4 first, no parked pass; 6000 and 8192 the one built for m = 2^13,
-        // fwd_2b_m13); 4096 the 128-register kernel built for m = 2^12 (fwd_m12).
+        // Branch fwd10: 1002 (B = 2: row 1 starts 4-byte but not 16-byte aligned). 1000, 1002 and
+        // 6001 take the two-block kernel (fwd_2b: radix 2 or 4 first, no parked pass; 6001 the one
+        // built for m = 2^13, fwd_2b_m13: odd rows at 4K < L ≤ 8K); 4096 the 128-register kernel
+        // built for m = 2^12 (fwd_m12). 8192 (B = 2), the path's longest row (L > 8192 is the
+        // multi-pass path's, tests/all/fftconv_long.rs), runs on tensor cores (fwd_tc_m13:
+        // ops::fftconv::fwd_tensor_cores, even L at 4K < L ≤ 8K; more in
+        // gated_fftconv_fwd_on_tensor_cores_matches_cpu).
         for (i, &(l, bs, c)) in
-            [(3, 2, 2), (255, 1, 2), (1000, 1, 1), (1002, 2, 1), (2048, 1, 1), (4096, 2, 1), (6000, 1, 1), (8192, 2, 1)]
+            [(3, 2, 2), (255, 1, 2), (1000, 1, 1), (1002, 2, 1), (2048, 1, 1), (4096, 2, 1), (6001, 1, 1), (8192, 2, 1)]
             .iter()
             .enumerate()
         {
             check::<bf16>(&dev, bs, c, l, true, 300 + i as u64);
             check::<f16>(&dev, bs, c, l, true, 400 + i as u64);
+        }
+    }
+}
+
+/// The fused forward on tensor cores (`hyena_fftconv_fwd_tc_m13_*`: `ops::fftconv::
+/// fwd_tensor_cores`, even L at 4K < L ≤ 8K in 2-byte storage) beyond the shapes above: without
+/// gates (pre and post absent) at the shortest row it takes (L = 4098) and a tail (7000); and its
+/// per-row power of two: three rows of one channel whose v is scaled by 2^12, 1 and 2^-12 (without
+/// it the first would leave f16's range in the transforms and the last reach its subnormals),
+/// each row within the storage bound relative to its own norm (one L2 over all would let the
+/// largest row hide the others).
+#[test]
+fn gated_fftconv_fwd_on_tensor_cores_matches_cpu() {
+    use hyena_kernels::cpu::fftconv::gated_fftconv_fwd as cpu_fwd;
+    assert!(fwd_tensor_cores::<bf16>(3, 8192) && fwd_tensor_cores::<f16>(1, 4098) && !fwd_tensor_cores::<f32>(1, 8192));
+    assert!(!fwd_tensor_cores::<bf16>(1, 8191) && !fwd_tensor_cores::<bf16>(1, 4096) && !fwd_tensor_cores::<bf16>(1, 8194));
+    for dev in common::devices() {
+        check::<bf16>(&dev, 1, 2, 4098, false, 770);
+        check::<f16>(&dev, 2, 1, 7000, false, 771);
+        let (bs, c, l) = (3usize, 1usize, 8192usize);
+        let mut k = fwd_case::<bf16>(bs, c, l, true, 772);
+        for (r, row) in k.v.chunks_mut(l).enumerate() {
+            let f = [4096.0f32, 1.0, 1.0 / 4096.0][r];
+            row.iter_mut().for_each(|x| *x = bf16::from_f32(x.to_f32() * f));
+        }
+        let plan = FftConvPlan::<f64>::new(l).unwrap();
+        let spec = plan.filter_spectra(&widen(&k.h), c).unwrap();
+        let (vf, pref, postf) = (widen(&k.v), widen(&k.pre), widen(&k.post));
+        let rows = |x| common::fftconv::rows_of(x, bs, c, l);
+        let mut want = vec![0f64; bs * c * l];
+        cpu_fwd(&plan, &spec, &widen(&k.d), rows(&vf), Some(rows(&pref)), Some(rows(&postf)), &mut want).unwrap();
+        let up = |x: &[bf16]| DeviceBuffer::from_host(&dev, x).unwrap();
+        let (dv, dpre, dpost, dh, dd) = (up(&k.v), up(&k.pre), up(&k.post), up(&k.h), up(&k.d));
+        let n = bs * c * l;
+        let mut dy = common::poisoned::<bf16>(&dev, n);
+        gated_fftconv_fwd(&dev, &dh, &dd, &dv, Some(dpre.as_view()), Some(dpost.as_view()), bs, c, l, dy.view_mut(0..n).unwrap()).unwrap();
+        dev.synchronize().unwrap();
+        let got = read_checked("tensor-core forward, scaled rows", &dy, n);
+        for (r, (g, w)) in got.chunks(l).zip(want.chunks(l)).enumerate() {
+            let what = format!("{} gated_fftconv_fwd<bf16> L={l} row {r} (v scaled by 2^{})", dev.name(), [12, 0, -12][r]);
+            let err = common::assert_close(&what, g, w, <bf16 as Storage>::BOUND);
+            eprintln!("{what}: relative L2 error {err:.3e}");
         }
     }
 }
@@ -179,10 +223,13 @@ fn gated_fftconv_inner_value_matches_cpu() {
         // The two-block shapes of 2-byte storage (the operator keeps `inner` there): the forward
         // `hyena_fftconv_fwd_2b_inner_*` and the backward's A kernel without the convolution
         // (`hyena_fftconv_bwd_a_spec_2b_*`): L = 999 and 1000 the generic kernels (999: odd rows,
-        // the checked path), 6000 and 8192 those built for m = 2^13.
+        // the checked path), 8191 the forward built for m = 2^13 (odd rows; even ones at 4K < L ≤
+        // 8K run on tensor cores, as 8192 here: ops::fftconv::fwd_tensor_cores), 6000 and 8192
+        // the backward's built for m = 2^13.
         check_fwd_inner(&dev, &fwd_case::<f16>(2, 1, 1000, true, 749));
         check_fwd_inner(&dev, &fwd_case::<bf16>(1, 2, 999, true, 750));
-        check_fwd_inner(&dev, &fwd_case::<bf16>(1, 2, 8192, true, 751));
+        check_fwd_inner(&dev, &fwd_case::<bf16>(1, 2, 8191, true, 751));
+        check_fwd_inner(&dev, &fwd_case::<f16>(2, 1, 8192, true, 756));
         check_bwd_reads_inner::<f16>(&dev, 1, 2, 1000, 752);
         check_bwd_reads_inner::<bf16>(&dev, 2, 1, 999, 753);
         check_bwd_reads_inner::<bf16>(&dev, 2, 1, 6000, 754);
@@ -192,16 +239,20 @@ fn gated_fftconv_inner_value_matches_cpu() {
 
 /// The forward keeping A's spectrum for the backward (`gated_fftconv_{fwd,bwd}_spectrum_keep`,
 /// `common::fftconv::check_a_spectrum_kept`): the spectrum is A = rFFT(pre ⊙ v), the forward's
-/// outputs and every gradient the same bits as without it. The two-block shapes: L = 999 (odd
-/// rows: the checked path) and 1000 the generic kernels, 6000 and 8192 (B = 2: the batch reduce
-/// over two rows) those built for m = 2^13.
+/// outputs the same bits as without it, every gradient the same bits as without it (the SIMT
+/// forward) or within the bound of the reference (the tensor-core forward, whose spectrum has
+/// f16-operand rounding). The two-block shapes: L = 999 (odd rows: the checked path) and 1000
+/// the generic kernels, 6001 (odd rows) the SIMT forward built for m = 2^13; the tensor-core
+/// forward (even L at 4K < L ≤ 8K) at 6000 (the row's tail past L, B = C = 2: rows channel-major
+/// as the backward reads the spectrum) and 8192 (B = 2: the batch reduce over two rows).
 #[test]
 fn gated_fftconv_keeps_a_spectrum_for_the_backward() {
     for dev in common::devices() {
         check_a_spectrum_kept::<bf16>(&dev, 1, 2, 999, 760);
         check_a_spectrum_kept::<f16>(&dev, 2, 1, 1000, 761);
-        check_a_spectrum_kept::<bf16>(&dev, 1, 2, 6000, 762);
-        check_a_spectrum_kept::<f16>(&dev, 2, 1, 8192, 763);
+        check_a_spectrum_kept::<bf16>(&dev, 1, 2, 6001, 762);
+        check_a_spectrum_kept::<f16>(&dev, 2, 2, 6000, 764);
+        check_a_spectrum_kept::<bf16>(&dev, 2, 1, 8192, 763);
     }
 }
 

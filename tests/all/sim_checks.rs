@@ -127,14 +127,15 @@ fn smem_structural_check(k: &hyena_kernels::device::sim::LaunchCounters, log2n: 
 /// forward (2 FFTs), the backward's A kernel (the forward's code with A's bins stored: 2) and G
 /// kernel (2, + 1 for grad_D's block sum through shared memory), and the batch reduce after them
 /// (1 + 2, as above) and the filter spectrum (1); no sin/cos in any (the table is copied,
-/// `load_tw`). L = 1000 runs the generic kernels, L = 8192 those built for m = 2^13 (`*_m13_*`),
+/// `load_tw`). L = 1000 runs the generic kernels, L = 8191 those built for m = 2^13 (`*_m13_*`: odd
+/// rows; even ones at 4K < L ≤ 8K run the forward on tensor cores, tested below),
 /// and L = 4096 the 128-register forward and backward (2 and 4 FFTs), reduce and filter spectrum
 /// built for m = 2^12 (`*_m12_*`).
 #[test]
 fn fftconv_two_block_kernels_meet_the_structural_bounds() {
     use hyena_kernels::device::sim::SimDevice;
     let sim = std::sync::Arc::new(SimDevice::new());
-    for l in [1000usize, 4096, 8192] {
+    for l in [1000usize, 4096, 8191] {
         let log2n = (2 * l).next_power_of_two().trailing_zeros();
         let ks = fftconv_fwd_bwd_counters_of(&sim, l, None, false, false, half::bf16::from_f32);
         let find = |name: &str| ks.iter().find(|k| k.kernel == name).unwrap_or_else(|| panic!("{name} not launched at L={l}: {ks:?}"));
@@ -142,7 +143,7 @@ fn fftconv_two_block_kernels_meet_the_structural_bounds() {
         // forward and backward built for m = 2^12 (`_m12`, 2 and 4 FFTs), else the generic ones.
         let two_block = vec![("hyena_fftconv_fwd_2b", 2, 0), ("hyena_fftconv_bwd_a_2b", 2, 0), ("hyena_fftconv_bwd_g_2b", 2, 1)];
         let (mc, kernels) = match l {
-            8192 => ("_m13", two_block),
+            8191 => ("_m13", two_block),
             4096 => ("_m12", vec![("hyena_fftconv_fwd", 2, 0), ("hyena_fftconv_bwd", 4, 0)]),
             _ => ("", two_block),
         };
@@ -168,7 +169,7 @@ fn fftconv_two_block_kernels_meet_the_structural_bounds() {
 fn fftconv_two_block_inner_kernels_meet_the_structural_bounds() {
     use hyena_kernels::device::sim::SimDevice;
     let sim = std::sync::Arc::new(SimDevice::new());
-    for (l, mc) in [(1000usize, ""), (8192, "_m13")] {
+    for (l, mc) in [(1000usize, ""), (8191, "_m13")] {
         let log2n = (2 * l).next_power_of_two().trailing_zeros();
         for spec in [false, true] {
             let ks = fftconv_fwd_bwd_counters_of(&sim, l, None, true, spec, half::bf16::from_f32);
@@ -228,6 +229,65 @@ fn fftconv_fwd_dram_bytes_stay_near_the_bytes_that_must_move() {
     assert!(dram <= 1.1 * must_move, "DRAM bytes {dram} > 1.1 x {must_move} ({:?})", k.global);
     // The hf rows are reused across blocks: at least the 15 later rows of each channel.
     assert!(k.global.multi_block_sectors > 0, "{:?}", k.global);
+}
+
+/// The fused forward on tensor cores (`hyena_fftconv_fwd_tc_m13_bf16`, ops::fftconv::
+/// fwd_tensor_cores: even L at 4K < L ≤ 8K, 2-byte storage; kernels/tcdft.cu) on the simulator's
+/// counters, with `inner` and A's spectrum kept as the operator runs it (then the backward's G
+/// kernel alone reads that spectrum), B = 2, C = 2, L = 8192, v, pre and post distinct buffers,
+/// every block run:
+/// - sin/cos only in the tables a block builds once (the FFT-8192's stage-1 twiddles, 16 warps × 6
+///   per lane; the inverse's bases and steps, 32·32 + 128; the bins' bases W^k, 17·32): 4768 per
+///   block, none per row; no division, exp, log or sqrt;
+/// - barriers: the tables' 1 per block, and per row 4 (the row's largest |a|, stage 1 → stage 2,
+///   the inverse's two stages, the planes free for the next row), within issue 11's ⌈log16 n⌉ + 2
+///   = 6 for the row's FFT pair;
+/// - shared memory: one wavefront per request (every plane access conflict-free, the tables read
+///   lane-indexed or broadcast);
+/// - global: DRAM bytes (distinct sectors) within 1.02× of what must move: v, pre, post read, y and
+///   inner written (2L bytes each), A's spectrum written (8(m + 1)) per row, hf read once per
+///   channel (8(m + 1), its rows' L2 reuse), D. The pairs' hf reads and spectrum writes are
+///   8-byte accesses 256 bytes apart (the bins of a column are 32 apart in natural order), one
+///   sector each: the L2 sees 4× the bytes there (printed), DRAM does not.
+#[test]
+fn fftconv_fwd_on_tensor_cores_meets_the_structural_bounds() {
+    use half::bf16;
+    use hyena_kernels::device::sim::SimDevice;
+    use hyena_kernels::device::{Device, DeviceBuffer};
+    use hyena_kernels::ops::fftconv::{a_spectrum_len, fftconv_filter, gated_fftconv_fwd_spectrum_keep, spectrum_len};
+    use std::sync::Arc;
+    let sim = Arc::new(SimDevice::new());
+    let dev: Arc<dyn Device> = sim.clone();
+    let (bs, c, l) = (2usize, 2usize, 8192usize);
+    let n = bs * c * l;
+    let x: Vec<bf16> = (0..n).map(|i| bf16::from_f32(((i * 37) % 11) as f32 * 0.1 - 0.5)).collect();
+    let ins: Vec<DeviceBuffer<bf16>> = (0..3).map(|_| DeviceBuffer::from_host(&dev, &x).unwrap()).collect();
+    let dh = DeviceBuffer::from_host(&dev, &x[..c * l]).unwrap();
+    let dd = DeviceBuffer::from_host(&dev, &vec![bf16::from_f32(0.5); c]).unwrap();
+    let (mut y, mut z) = (DeviceBuffer::<bf16>::alloc(&dev, n).unwrap(), DeviceBuffer::<bf16>::alloc(&dev, n).unwrap());
+    let mut hf = DeviceBuffer::<f32>::alloc(&dev, spectrum_len(c, l).unwrap()).unwrap();
+    fftconv_filter(&dev, &dh, c, l, &mut hf).unwrap();
+    let mut a = DeviceBuffer::<f32>::alloc(&dev, a_spectrum_len(bs, c, l).unwrap()).unwrap();
+    sim.set_counters(true);
+    gated_fftconv_fwd_spectrum_keep(&dev, &hf, &dd, &ins[0], Some(ins[1].as_view()), Some(ins[2].as_view()), bs, c, l, &mut y, Some(z.as_view_mut()), Some(a.as_view_mut()))
+        .unwrap();
+    sim.set_counters(false);
+    let ks = sim.take_counters();
+    let k = ks.iter().find(|k| k.kernel == "hyena_fftconv_fwd_tc_m13_bf16").unwrap_or_else(|| panic!("{ks:?}"));
+    let rows = (bs * c) as u64;
+    assert_eq!((k.blocks_total, k.blocks_run), (rows, rows), "one row per block at 4 rows");
+    eprintln!("{}: {:?} {:?} {:?} barriers {}", k.kernel, k.global, k.shared, k.math, k.barriers);
+    assert_eq!(k.math.sincos, 4768 * k.blocks_run, "{:?}", k.math);
+    assert_eq!((k.math.div_rcp, k.math.exp_log, k.math.sqrt), (0, 0, 0), "{:?}", k.math);
+    assert_eq!(k.barriers, k.blocks_run + 4 * rows);
+    let sh = &k.shared;
+    assert_eq!((sh.load_wavefronts, sh.store_wavefronts), (sh.load_requests, sh.store_requests), "{sh:?}");
+    let m = 8193u64;
+    let must_move = rows * (5 * 2 * l as u64 + 8 * m) + c as u64 * (8 * m + 2);
+    let dram = k.global.dram_sectors * 32;
+    eprintln!("{}: DRAM bytes {dram} / must move {must_move} = {:.4}; L2 sectors per request: loads {:.2}, stores {:.2}", k.kernel, dram as f64 / must_move as f64,
+        k.global.load_sectors as f64 / k.global.load_requests as f64, k.global.store_sectors as f64 / k.global.store_requests as f64);
+    assert!(dram as f64 <= 1.02 * must_move as f64, "DRAM bytes {dram} > 1.02 x {must_move} ({:?})", k.global);
 }
 
 /// The counters of one `gated_fftconv_fwd` and one `gated_fftconv_bwd` (B = 1, C = 1, row length
