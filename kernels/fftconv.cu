@@ -937,11 +937,23 @@ __device__ inline RowOf row_of_again(uint64_t B, uint64_t C, uint64_t L) {
 // The real spectrum bins xk = X[k], xmk = X[m − k] (k = 0: X[0] and X[m], k = m/2: one bin, xk
 // stored last, the value bwd_rows parks there) into the row's m + 1 float2 at spec +
 // blockIdx.x·(m + 1): a 32-bit bin index (B·C·(m + 1) < 2^32, ops::fftconv::bwd_two_blocks).
-__device__ __forceinline__ void store_bins(uint64_t spec, unsigned m, float2 xk, float2 xmk, unsigned k) {
+// Where the spectra the kernels exchange (the filter's hf, the forward's A in p.spec / p.aspec)
+// hold bin k (0 ≤ k ≤ m) of a row: natural order, but at m = 2^13 in 2-byte storage (four_step:
+// the shapes of the tensor-core kernels, kernels/tcdft.cu: the filter's spectrum and the forward)
+// the four-step order of their FFT, bin k < m at 256·(k mod 32) + k/32 and bin m at m: their bin
+// pairs then read and store 8 consecutive bins per 8 lanes (in natural order one 8-byte access
+// per 32-byte sector: 4× the L2 traffic). These kernels read them there (their own accesses
+// become one per sector instead). The backward's own A (bwd_a_two / bwd_a_spec into ws) stays
+// in natural order.
+template <typename T> __device__ __forceinline__ bool four_step(unsigned m) { return sizeof(T) == 2 && m == 8192u; }
+__device__ __forceinline__ unsigned spec_at(unsigned k, unsigned m, bool four) {
+    return four && k < m ? 256u * (k & 31u) + (k >> 5) : k;
+}
+__device__ __forceinline__ void store_bins(uint64_t spec, unsigned m, float2 xk, float2 xmk, unsigned k, bool four = false) {
     float2* ws = reinterpret_cast<float2*>(spec);
     const unsigned r = blockIdx.x * (m + 1);
-    ws[r + m - k] = xmk;
-    ws[r + k] = xk;
+    ws[r + spec_at(m - k, m, four)] = xmk;
+    ws[r + spec_at(k, m, four)] = xk;
 }
 // store_bins of the bin pair (zk, zmk) of the row's packed m-point spectrum, split here: the
 // backward's A kernels (fwd's SPEC store in bwd_a_two, bwd_a_spec).
@@ -1054,10 +1066,10 @@ __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec
         split(zk, zmk, w, k, &xk, &xmk);
         // The forward's spectrum store (fwd_2b_inner_spec) from this split; bwd_a_two's takes a
         // first walk (below): this store in its pair loop spilled 20 B in its generic instances.
-        if constexpr (SPEC && INNER) store_bins(spec, m, xk, xmk, k);
+        if constexpr (SPEC && INNER) store_bins(spec, m, xk, xmk, k, four_step<T>(m));
         float2 z1, z2;
         const float2* __restrict__ hr = TWO ? reinterpret_cast<const float2*>(p.hf) + row.ch * (uint64_t)(m + 1) : hf;
-        fold(cmul(xk, hr[k]), cmul(xmk, hr[m - k]), w, k, &z1, &z2);
+        fold(cmul(xk, hr[spec_at(k, m, four_step<T>(m))]), cmul(xmk, hr[spec_at(m - k, m, four_step<T>(m))]), w, k, &z1, &z2);
         zmk = z2;
         zk = z1;  // last: zk and zmk may be one register (k = 0, k = m/2)
     };
@@ -1321,7 +1333,7 @@ template <typename T, bool A, unsigned MC = 0> __device__ __forceinline__ void b
                 ak = pa;
                 amk = imk != ik ? ld(za, m, imk) : pa;
             }
-            const float2 hk = hf[k], hmk = hf[m - k];
+            const float2 hk = hf[spec_at(k, m, four_step<T>(m))], hmk = hf[spec_at(m - k, m, four_step<T>(m))];
             ws[k] = cmul(gk, conjf2(ak));
             if (k == 0 || imk != ik) ws[m - k] = cmul(gmk, conjf2(amk));
             float2 z1, z2;
@@ -1510,7 +1522,9 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_g_two
         float2* ws = reinterpret_cast<float2*>(p.ws);
         const float2* a = p.aspec ? reinterpret_cast<const float2*>(p.aspec) : ws;  // the forward's A, or A's kernel's
         const unsigned r = blockIdx.x * (m + 1);
-        const float2 ak = a[r + k], amk = a[r + m - k];
+        // the forward's in its layout (spec_at), A's kernel's in natural order
+        const bool four = p.aspec && four_step<T>(m);
+        const float2 ak = a[r + spec_at(k, m, four)], amk = a[r + spec_at(m - k, m, four)];
         ws[r + m - k] = cmul(gmk, conjf2(amk));
         ws[r + k] = cmul(gk, conjf2(ak));  // k = m/2: one bin, this value (bwd_rows stores only it)
     };
@@ -1520,7 +1534,8 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_g_two
         const float2* hf = reinterpret_cast<const float2*>(p.hf);
         const unsigned h = blockIdx.x / (unsigned)p.b * (m + 1);
         float2 z1, z2;
-        fold(cmul(gk, conjf2(hf[h + k])), cmul(gmk, conjf2(hf[h + m - k])), w, k, &z1, &z2);
+        const bool four = four_step<T>(m);
+        fold(cmul(gk, conjf2(hf[h + spec_at(k, m, four)])), cmul(gmk, conjf2(hf[h + spec_at(m - k, m, four)])), w, k, &z1, &z2);
         zmk = z2;
         zk = z1;
     };
@@ -2728,8 +2743,6 @@ extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftc
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK) hyena_fftconv_bwd_m12_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_rows<__half, true, HYENA_FFTCONV_MC_4K>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_reduce_m12_bf16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__nv_bfloat16, HYENA_FFTCONV_MC_4K>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_MAX_BLOCK, HYENA_FFTCONV_TWO_BLOCKS) hyena_fftconv_bwd_reduce_m12_f16(const HyenaFftConvBwdParams p) { hyena_fftconv::bwd_reduce<__half, HYENA_FFTCONV_MC_4K>(p); }
-extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_FILTER_BLOCK) hyena_fftconv_filter_m13_bf16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__nv_bfloat16, HYENA_FFTCONV_MC_TWO>(p); }
-extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_FILTER_BLOCK) hyena_fftconv_filter_m13_f16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__half, HYENA_FFTCONV_MC_TWO>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_FILTER_BLOCK) hyena_fftconv_filter_f32(const HyenaFftFilterParams p) { hyena_fftconv::filter<float>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_FILTER_BLOCK) hyena_fftconv_filter_bf16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__nv_bfloat16>(p); }
 extern "C" __global__ void __launch_bounds__(HYENA_FFTCONV_FILTER_BLOCK) hyena_fftconv_filter_f16(const HyenaFftFilterParams p) { hyena_fftconv::filter<__half>(p); }
@@ -2820,8 +2833,6 @@ CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_m12_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_m12_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_m12_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_m12_f16);
-CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_m13_bf16);
-CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_m13_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_m13_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_m13_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_f32);

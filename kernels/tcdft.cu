@@ -680,8 +680,8 @@ __device__ __forceinline__ void conv8k_tables(Conv8kTables &ct) {
  * four-step order), out(j, re, im) (z'[j], j < 4096, of the causal half: the unnormalised
  * inverse of the pairs' result, one call per lane and D element). Ends with the barrier after
  * which the planes are free. */
-template <class Load, class Pairs, class Out>
-__device__ __forceinline__ void conv8k_row(const Fft8kTables &tb, const Conv8kTables &ct, float *s_re, float *s_im, int w,
+template <bool INVERSE = true, class Load, class Pairs, class Out>
+__device__ __forceinline__ void conv8k_row(const Fft8kTables &tb, const Conv8kTables *ct, float *s_re, float *s_im, int w,
                                            int lane, int g, int t, Load load, Pairs pairs, Out out) {
     const unsigned qa = w, qb = w == 0 ? 16u : 32u - w;
     /* One pass over the warp's two columns (rolled: 64 registers): pass(q, col, fa_re, fa_im). */
@@ -709,6 +709,10 @@ __device__ __forceinline__ void conv8k_row(const Fft8kTables &tb, const Conv8kTa
     });
     __syncwarp();
     pairs();
+    if constexpr (!INVERSE) {  // the forward transform alone (the filter's spectrum): planes free
+        __syncthreads();
+        return;
+    }
     __syncwarp();
     /* Inverse stage 2 of each column from its slots: B register r of tile nt is bins
      * dft256_bin(nt = r, i = 2 nt, 2 nt + 1) (a DFT-256's output is the next one's input),
@@ -716,8 +720,8 @@ __device__ __forceinline__ void conv8k_row(const Fft8kTables &tb, const Conv8kTa
     each_column([&](unsigned q, const Fft8kCol col, const uint32_t *fa_re, const uint32_t *fa_im) {
         dft256_f16_one(g, t, fa_re, fa_im, fft8k_column(s_re, s_im, q, g, t, 0x80008000u), fft8k_twiddle(tb, lane),
                        fft8k_fb(tb, lane), [&](int nt, int i, int, float re, float im) {
-                           auto step = [&](int j) { return make_float2(ct.istep_re[q][j], ct.istep_im[q][j]); };
-                           const float2 base = make_float2(ct.itw_re[q][lane], ct.itw_im[q][lane]);
+                           auto step = [&](int j) { return make_float2(ct->istep_re[q][j], ct->istep_im[q][j]); };
+                           const float2 base = make_float2(ct->itw_re[q][lane], ct->itw_im[q][lane]);
                            const float2 bn = nt ? cmulf(base, step(3)) : base;
                            const float2 tw = i == 0 ? bn : cmulf(bn, step(i == 1 ? 1 : i == 2 ? 0 : 2));
                            const unsigned slot = col.at(8 * (i / 2) + 16 * (i % 2), nt);
@@ -774,7 +778,7 @@ __device__ void conv8192_f16(const HyenaTcConvParams p) {
     for (unsigned row = blockIdx.x; row < (unsigned)p.rows; row += gridDim.x) {
         float2 *y = reinterpret_cast<float2 *>(p.s) + (uint64_t)row * 4096;
         conv8k_row(
-            tb, ct, s_re, s_im, w, lane, g, t, fft8k_points(reinterpret_cast<const float2 *>(p.a) + (uint64_t)row * 4096, w, g, t),
+            tb, &ct, s_re, s_im, w, lane, g, t, fft8k_points(reinterpret_cast<const float2 *>(p.a) + (uint64_t)row * 4096, w, g, t),
             [&] {
                 /* The bin pairs (the comment above): one lane takes both bins of a pair, reads them
                  * and writes both results, so no lane reads what another writes. Warps 1–15: every
@@ -848,12 +852,15 @@ __device__ void conv8192_f16(const HyenaTcConvParams p) {
  *     W^k are formed in f32 where used: no coefficient kernel, no f16 rounding of the filter;
  *   - the spectrum A from the same pair (X_k = E + W^k·O, X_{m−k} = conj(E − W^k·O), E, O the
  *     halves of Z_k ± conj Z_{m−k}, smfft's split), W^k from a per-lane base (Fwd8kTables) times
- *     constants, stored in natural order for the backward (hyena_fftconv_bwd_g_2b_m13_*: aspec).
+ *     constants, stored in the four-step order (fftconv.cu's spec_at: the layout of every m = 2^13
+ *     kernel's spectrum, which hyena_fftconv_bwd_g_2b_m13_* reads as aspec): 8 consecutive bins per
+ *     8 lanes, as the FFT's own order.
  * Rows channel-major as the SIMT forward (row r = c·B + b: the spectrum's index; consecutive rows
  * share hf in the L2). Global traffic per row: v, pre and post read once (4-byte pairs; the output
  * reads v and pre again for D·a, from the L2: the planes hold the transform), y and inner written
  * once, hf's 8 bytes per bin (one 8-byte access per lane: the pair's bins are 32 apart in natural
- * order), the spectrum's 8 bytes per bin written once. */
+ * order, so each fetches a 32-byte sector of which 3 bins serve other warps' columns: 4× the L2
+ * traffic of the bytes used), the spectrum's 8 bytes per bin written once. */
 struct Fwd8kTables {
     /* W16384^{q + 32g + 1024t} of lane 4g + t, columns q = 0 … 16 (warp w's column qa = w, warp 0's
      * 0 and 16): bin q + 32K's W^k for K = g + 32t + c + 128 nt is this times W^{32c}·W^{4096 nt}. */
@@ -871,6 +878,18 @@ __device__ __forceinline__ float2 fwd8k_wc(int i) {
                     : make_float2(9.569403357e-1f, -2.902846773e-1f);
 }
 
+/* The real spectrum bins X_k = E + W^k·O and X_{m−k} = conj(E − W^k·O) (E, O: (Z_k ± conj
+ * Z_{m−k})/2 and its −i multiple, smfft's split) of a packed row's Z_k = (zr, zi), Z_{m−k} = (mr,
+ * mi), w = W16384^k, times sc, to sk and smk. */
+__device__ __forceinline__ void fwd8k_split(float zr, float zi, float mr, float mi, float2 w, float sc, float2 *sk, float2 *smk) {
+    const float h = 0.5f * sc;
+    const float er = (zr + mr) * h, ei = (zi - mi) * h;
+    const float orr = (zi + mi) * h, oi = -(zr - mr) * h;  // −i·(Z_k − conj Z_{m−k})·h
+    const float wr = w.x * orr - w.y * oi, wi = w.x * oi + w.y * orr;
+    *sk = make_float2(er + wr, ei + wi);
+    *smk = make_float2(er - wr, -(ei - wi));
+}
+
 /* One bin pair of the forward: bins at slots so and sm_ (k and m − k), the filter's spectrum there
  * (hk = hf[k], hm = hf[m − k]), w = W16384^k; both results written back; the row's A bins X_k,
  * X_{m−k} (times es, the row's 2^-e) to sk, sm when sk is given. A function, as conv8k_pair_at. */
@@ -882,15 +901,7 @@ __device__ __forceinline__ void fwd8k_pair_at(float *s_re, float *s_im, unsigned
     const float mi = s_im[sm_];
     const float2 hk = *hk_at;
     const float2 hm = *hm_at;
-    if (sk) {
-        // 2E = Z_k + conj Z_{m−k}, 2O·(−i)… as smfft's split: X_k = E + W^k·(−i)·D', D' = (Z_k − conj Z_{m−k})/2
-        const float h = 0.5f * es;
-        const float er = (zr + mr) * h, ei = (zi - mi) * h;
-        const float orr = (zi + mi) * h, oi = -(zr - mr) * h;  // −i·(Z_k − conj Z_{m−k})·h
-        const float wr = w.x * orr - w.y * oi, wi = w.x * oi + w.y * orr;
-        *sk = make_float2(er + wr, ei + wi);
-        *smk = make_float2(er - wr, -(ei - wi));
-    }
+    if (sk) fwd8k_split(zr, zi, mr, mi, w, es, sk, smk);
     const float sr = hk.x + hm.x, si = hk.y - hm.y;  // S = H_k + conj H_{m−k}
     const float dr = hk.x - hm.x, di = hk.y + hm.y;  // D = H_k − conj H_{m−k}
     const float akr = sr + dr * w.y, aki = si + di * w.y;    // A_k = S + D·Im W^k
@@ -906,15 +917,63 @@ __device__ __forceinline__ void fwd8k_pair_at(float *s_re, float *s_im, unsigned
 
 /* Two consecutive storage values at an even index of a row (4-byte aligned: fwd8192's rows, L even
  * and every tensor 4-byte aligned, ops::fftconv::fwd_tc) as floats, and the store of two. */
+/* (As one 32-bit word: the simulator's host build copied the 2-element struct as two 2-byte
+ * accesses, which its counters read as twice the requests and sectors; the GPU's is one either way.) */
 template <typename T> __device__ __forceinline__ float2 fwd8k_ld2(const T *x) {
-    const typename Vec2<T>::type u = *reinterpret_cast<const typename Vec2<T>::type *>(x);
+    const uint32_t w = *reinterpret_cast<const uint32_t *>(x);
+    typename Vec2<T>::type u;
+    memcpy(&u, &w, 4);
     return make_float2(to_f32<T>(u.x), to_f32<T>(u.y));
 }
 template <typename T> __device__ __forceinline__ void fwd8k_st2(T *x, float a, float b) {
     typename Vec2<T>::type u;
     u.x = from_f32<T>(a);
     u.y = from_f32<T>(b);
-    *reinterpret_cast<typename Vec2<T>::type *>(x) = u;
+    uint32_t w;
+    memcpy(&w, &u, 4);
+    *reinterpret_cast<uint32_t *>(x) = w;
+}
+
+/* The bin pairs of one 8192-point row in the planes after stage 2 (conv8k_row), warp w's share:
+ * pair(so, sm_, ik, imk, w) for bins k = q + 32K and m − k at slots so and sm_, w = W16384^k, and
+ * ik, imk their places in the four-step order of the spectra the m = 2^13 kernels exchange (hf, A:
+ * bin q + 32K at 256q + K, bin m at m; fftconv.cu's spec_at); self(s0, i0) for bin m/2 (column 0's
+ * K = 128, its own mirror; lane 0 of warp 0). Warps 1–15: bin K = g + 32t + c + 128 nt of column qa
+ * = w (c = 8(i/2) + 16(i%2)) and its mirror 255 − K of qb = 32 − w, slots as conv8192_f16's (a
+ * per-lane base plus constants), the four-step places 256q + K: 8 consecutive per 8 lanes. Warp 0:
+ * bins K < 128 of columns 0 and 16 (mirrors in the same column: 256 − K of column 0, bin 0's is
+ * bin m; 255 − K of column 16). */
+template <class Pair, class Self>
+__device__ __forceinline__ void fwd8k_each_pair(const Fwd8kTables &ft, int w, int lane, int g, int t, Pair pair, Self self) {
+    if (w != 0) {
+        const unsigned qa = w, qb = 32u - w;
+        const Fft8kCol ca = fft8k_col(qa, g, t), cm = fft8k_col(qb, 7 - g, 3 - t);
+        const float2 wb = make_float2(ft.wk_re[qa][lane], ft.wk_im[qa][lane]);
+#pragma unroll 1  // rolled: the eight pairs unrolled held too many hf loads in flight (spills)
+        for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                const int c = 8 * (i / 2) + 16 * (i % 2);
+                const float2 wc = cmulf(wb, fwd8k_wc(i));
+                const float2 wk = nt ? make_float2(wc.y, -wc.x) : wc;  // · W^{4096} = −i
+                const unsigned K = g + 32u * t + c + 128u * nt;
+                pair(ca.at(c, nt), cm.at(24 - c, 1 - nt), 256u * qa + K, 256u * qb + 255u - K, wk);
+            }
+    } else {
+#pragma unroll
+        for (int nt = 0; nt < 2; ++nt) {
+            const unsigned q = 16u * nt;
+            const float2 wb = make_float2(ft.wk_re[q][lane], ft.wk_im[q][lane]);
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                const unsigned K = dft256_bin(g, t, 0, i), km = (255u - K + (q == 0)) & 255u;
+                const unsigned qm = (32u - q) & 31u;
+                pair(fft8k_slot(256u * q + K), fft8k_slot(256u * qm + km), 256u * q + K, q == 0 && K == 0 ? 8192u : 256u * qm + km,
+                     cmulf(wb, fwd8k_wc(i)));
+            }
+        }
+        if (lane == 0) self(fft8k_slot(128), 128u);  // bin 4096 = 0 + 32·128
+    }
 }
 
 /* x, opaque to the compiler (the simulator: x): the row's point indices formed again where used,
@@ -948,7 +1007,6 @@ template <typename T> __device__ void fwd8192(const HyenaFftConvFwdParams p) {
         ft.wk_im[q][l] = sn;
     }
     __syncthreads();  // the tables
-    const unsigned qa = w, qb = w == 0 ? 16u : 32u - w;
     const unsigned l32 = (unsigned)L, rows = (unsigned)(p.b * p.c);  // ops::fftconv::fwd_tc: B·C < 2^32
 
     for (unsigned row = blockIdx.x; row < rows; row += gridDim.x) {
@@ -988,7 +1046,7 @@ template <typename T> __device__ void fwd8192(const HyenaFftConvFwdParams p) {
         const float sin_ = __uint_as_float((253u - ex) << 23);
         if (threadIdx.x == 0) ft.es = __uint_as_float((ex + 1u) << 23);  // read after stage 1's barrier
         conv8k_row(
-            tb, ct, s_re, s_im, w, lane, g, t,
+            tb, &ct, s_re, s_im, w, lane, g, t,
             [&](int, int r, uint32_t &re, uint32_t &im) {
                 const unsigned lb2 = fwd8k_opaque(512u * t + 16u * w + g);
                 const float2 a0 = a_at(lb2, r, 0), a1 = a_at(lb2, r, 1);
@@ -996,54 +1054,25 @@ template <typename T> __device__ void fwd8192(const HyenaFftConvFwdParams p) {
                 im = pack_f16(a0.y * sin_, a1.y * sin_);
             },
             [&] {
-                // Formed here, not held across the stages (64 registers).
+                // Formed here, not held across the stages (64 registers). hf and the spectrum in
+                // the four-step order (fwd8k_each_pair): 8 consecutive bins per 8 lanes.
                 const float es = ft.es;
                 const float2 *hf = reinterpret_cast<const float2 *>(p.hf) + (uint64_t)(row / (unsigned)p.b) * 8193;
                 float2 *spec = p.spec ? reinterpret_cast<float2 *>(p.spec) + (uint64_t)row * 8193 : nullptr;
-                if (w != 0) {
-                    /* Bin K = g + 32t + c + 128 nt of column qa (natural k = qa + 32K) and its
-                     * mirror 255 − K of qb (m − k): slots as the prototype's, hf and the spectrum
-                     * at a per-lane base plus constants. */
-                    const Fft8kCol ca = fft8k_col(qa, g, t), cm = fft8k_col(qb, 7 - g, 3 - t);
-                    const unsigned k0 = qa + 32u * (g + 32u * t);
-                    const float2 wb = make_float2(ft.wk_re[qa][lane], ft.wk_im[qa][lane]);
-#pragma unroll 1  // rolled: the eight pairs unrolled held too many hf loads in flight (spills)
-                    for (int nt = 0; nt < 2; ++nt)
-#pragma unroll
-                        for (int i = 0; i < 4; ++i) {
-                            const int c = 8 * (i / 2) + 16 * (i % 2);
-                            const unsigned k = k0 + 32 * c + 4096 * nt;
-                            const float2 wc = cmulf(wb, fwd8k_wc(i));
-                            const float2 wk = nt ? make_float2(wc.y, -wc.x) : wc;  // · W^{4096} = −i
-                            fwd8k_pair_at(s_re, s_im, ca.at(c, nt), cm.at(24 - c, 1 - nt), hf + k, hf + (8192 - k), wk,
-                                          spec ? spec + k : nullptr, spec + (8192 - k), es);
-                        }
-                } else {
-                    /* Warp 0: the bins K < 128 of columns 0 and 16 and column 0's K = 128 (lane 0),
-                     * as the prototype's; k = q + 32K, its mirror m − k (q = K = 0: bins 0 and m). */
-#pragma unroll
-                    for (int nt = 0; nt < 2; ++nt) {
-                        const unsigned q = 16u * nt;
-                        const float2 wb = make_float2(ft.wk_re[q][lane], ft.wk_im[q][lane]);
-#pragma unroll
-                        for (int i = 0; i < 4; ++i) {
-                            const unsigned K = dft256_bin(g, t, 0, i), km = (255u - K + (q == 0)) & 255u;
-                            const unsigned k = q + 32u * K;
-                            fwd8k_pair_at(s_re, s_im, fft8k_slot(256u * q + K), fft8k_slot(256u * ((32u - q) & 31u) + km), hf + k,
-                                          hf + (8192 - k), cmulf(wb, fwd8k_wc(i)), spec ? spec + k : nullptr, spec + (8192 - k), es);
-                        }
-                    }
-                    if (lane == 0) {
+                fwd8k_each_pair(
+                    ft, w, lane, g, t,
+                    [&](unsigned so, unsigned sm_, unsigned ik, unsigned imk, float2 wk) {
+                        fwd8k_pair_at(s_re, s_im, so, sm_, hf + ik, hf + imk, wk, spec ? spec + ik : nullptr, spec + imk, es);
+                    },
+                    [&](unsigned s0, unsigned i0) {
                         // Column 0's K = 128 (k = m/2), its own mirror: Z' = 2·conj(H)·Z, X = conj Z.
-                        const unsigned s0 = fft8k_slot(128);
                         const float zr = s_re[s0];
                         const float zi = s_im[s0];
-                        const float2 hh = hf[4096];
+                        const float2 hh = hf[i0];
                         s_re[s0] = 2.0f * (hh.x * zr + hh.y * zi);
                         s_im[s0] = 2.0f * (hh.x * zi - hh.y * zr);
-                        if (spec) spec[4096] = make_float2(zr * es, -zi * es);
-                    }
-                }
+                        if (spec) spec[i0] = make_float2(zr * es, -zi * es);
+                    });
             },
             [&](unsigned j, float re, float im) {
                 const unsigned tt = 2 * fwd8k_opaque(j);
@@ -1072,6 +1101,92 @@ template <typename T> __device__ void fwd8192(const HyenaFftConvFwdParams p) {
                 }
                 fwd8k_st2(ry + tt, y0, y1);
             });
+    }
+}
+
+
+/* ---- The filter's spectrum at 4K < L ≤ 8K on tensor cores --------------------------------------
+ *
+ * hyena_fftconv_filter_tc_m13_{bf16,f16} (HyenaFftFilterParams, log2n = 14, 4096 < L ≤ 8192, any
+ * L): hf[c] = rFFT_n(h[c] zero padded)/n, bins 0 … m in the four-step order the m = 2^13 kernels
+ * exchange (fwd8k_each_pair; fftconv.cu's spec_at), for the tensor-core forward's pairs to read 8
+ * consecutive bins per 8 lanes (natural order: 4× the L2 traffic). One channel per block at a
+ * time: conv8k_row's forward half (the row's power of two, stage 1, stage 2), then each pair's
+ * split times 2^-e/n to hf (8-byte stores, 8 consecutive per 8 lanes). h's rows (c·L) need not be
+ * 4-byte aligned at odd L: 2-byte loads (16 KiB a row, read once). */
+template <typename T> __device__ void filter8192(const HyenaFftFilterParams p) {
+    HYENA_DYN_SHARED(float, sm);
+    float *s_re = sm, *s_im = sm + 8192;
+    __shared__ Fft8kTables tb;
+    __shared__ Fwd8kTables ft;
+    const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, w = threadIdx.x / 32;
+    const uint64_t L = p.l;
+    if (p.log2n != 14 || L <= 4096 || L > 8192) __trap();  // ops::fftconv::fftconv_filter's shapes only
+    fft8k_tables(tb, w, lane, g, t);
+    for (int e = threadIdx.x; e < 17 * 32; e += blockDim.x) {
+        const int q = e / 32, l = e % 32;
+        float sn, cs;
+        sincospif(-(float)(q + 32 * (l / 4) + 1024 * (l % 4)) / 8192.0f, &sn, &cs);
+        ft.wk_re[q][l] = cs;
+        ft.wk_im[q][l] = sn;
+    }
+    __syncthreads();  // the tables
+    const unsigned l32 = (unsigned)L, channels = (unsigned)p.c;  // ops: C < 2^32
+
+    for (unsigned ch = blockIdx.x; ch < channels; ch += gridDim.x) {
+        const T *h = reinterpret_cast<const T *>(p.h) + (uint64_t)ch * L;
+        // h at the lane's points (fwd8192's order), read twice as there; zero past L.
+        auto h_at = [&](unsigned lb, int r, int hh) {
+            const unsigned tt = 2 * (lb + 256 * (hh + 8 * (r / 2)) + 8 * (r % 2));
+            const float x0 = to_f32<T>(h[min(tt, l32 - 1)]), x1 = to_f32<T>(h[min(tt + 1, l32 - 1)]);
+            return make_float2(tt < l32 ? x0 : 0.0f, tt + 1 < l32 ? x1 : 0.0f);
+        };
+        float mx = 0.0f;
+        const unsigned lb = fwd8k_opaque(512u * t + 16u * w + g);
+#pragma unroll
+        for (int r = 0; r < 4; ++r)
+#pragma unroll
+            for (int hh = 0; hh < 2; ++hh) {
+                const float2 a = h_at(lb, r, hh);
+                mx = fmaxf(mx, fmaxf(fabsf(a.x), fabsf(a.y)));
+            }
+        const unsigned wmax = __reduce_max_sync(0xffffffffu, __float_as_uint(mx));
+        if (lane == 0) ft.red[w] = __uint_as_float(wmax);
+        __syncthreads();
+        float rmax = 0.0f;
+#pragma unroll
+        for (int j = 0; j < FFT8K_WARPS; ++j) rmax = fmaxf(rmax, ft.red[j]);
+        const unsigned ex = rmax > 0.0f ? min(__float_as_uint(rmax) >> 23, 252u) : 126u;
+        const float sin_ = __uint_as_float((253u - ex) << 23);
+        // 2^-e / n (n = 2^14): exact; the rows of zeros (e = 0) as any other
+        if (threadIdx.x == 0) ft.es = __uint_as_float((ex + 1u) << 23) * (1.0f / 16384.0f);
+        conv8k_row<false>(
+            tb, nullptr, s_re, s_im, w, lane, g, t,
+            [&](int, int r, uint32_t &re, uint32_t &im) {
+                const unsigned lb2 = fwd8k_opaque(512u * t + 16u * w + g);
+                const float2 a0 = h_at(lb2, r, 0), a1 = h_at(lb2, r, 1);
+                re = pack_f16(a0.x * sin_, a1.x * sin_);
+                im = pack_f16(a0.y * sin_, a1.y * sin_);
+            },
+            [&] {
+                const float sc = ft.es;
+                float2 *hf = reinterpret_cast<float2 *>(p.hf) + (uint64_t)fwd8k_opaque(ch) * 8193;
+                fwd8k_each_pair(
+                    ft, w, lane, g, t,
+                    [&](unsigned so, unsigned sm_, unsigned ik, unsigned imk, float2 wk) {
+                        const float zr = s_re[so];
+                        const float zi = s_im[so];
+                        const float mr = s_re[sm_];
+                        const float mi = s_im[sm_];
+                        fwd8k_split(zr, zi, mr, mi, wk, sc, hf + ik, hf + imk);
+                    },
+                    [&](unsigned s0, unsigned i0) {
+                        const float zr = s_re[s0];
+                        const float zi = s_im[s0];
+                        hf[i0] = make_float2(zr * sc, -zi * sc);  // X_{m/2} = conj Z_{m/2}
+                    });
+            },
+            [](unsigned, float, float) {});
     }
 }
 
@@ -1116,3 +1231,14 @@ extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_fwd_tc_m13_f1
 }
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_tc_m13_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_tc_m13_f16);
+/* The filter's spectrum at 4K < L ≤ 8K on tensor cores (above; ops::fftconv::fftconv_filter picks
+ * it in 2-byte storage): one block of 16 warps per channel at a time, 64 KiB of dynamic shared
+ * memory. */
+extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_filter_tc_m13_bf16(const HyenaFftFilterParams p) {
+    hyena::tcdft::filter8192<__nv_bfloat16>(p);
+}
+extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_filter_tc_m13_f16(const HyenaFftFilterParams p) {
+    hyena::tcdft::filter8192<__half>(p);
+}
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_tc_m13_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_tc_m13_f16);

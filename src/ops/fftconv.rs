@@ -314,6 +314,15 @@ fn bwd_two_block_kernels<T: DeviceScalar>(n: usize, inner: bool, sfx: &str) -> [
     [fixed_kernel::<T>(a, n, &["_m13"], sfx), fixed_kernel::<T>("hyena_fftconv_bwd_g_2b", n, &["_m13"], sfx)]
 }
 
+/// Whether the spectra the shared-memory kernels exchange for rows of an `n`-point transform in
+/// storage `T` (the filter's, [`fftconv_filter`]; the forward's A, [`a_spectrum_len`]) are in the
+/// four-step order of the tensor-core kernels: n = 2^14 (4K < L ≤ 8K) in 2-byte storage, where the
+/// filter's spectrum is made on tensor cores and the forward runs there at even L
+/// ([`fwd_tensor_cores`]); the SIMT kernels built for that n read and write them in that order too.
+pub fn spectra_four_step<T: DeviceScalar>(n: usize) -> bool {
+    T::DTYPE.size() == 2 && n == 2 * SMEM_MAX_LEN
+}
+
 /// Whether the fused forward of `B·C = rows` rows of length `l` in storage `T` runs on tensor cores
 /// (`hyena_fftconv_fwd_tc_m13_{bf16,f16}`, kernels/tcdft.cu: the row's FFT, the real-FFT split,
 /// the filter product and the inverse as f16-operand `mma.sync` stages with f32 accumulation, in
@@ -395,7 +404,11 @@ fn grid(blocks: usize, what: &str) -> Result<u32> {
 }
 
 /// Filter spectrum: `hf[c] = rFFT_n(h[c] zero padded) / n` for `h` `[C, L]` into `hf`
-/// ([`spectrum_len`] f32, 8-byte aligned).
+/// ([`spectrum_len`] f32, 8-byte aligned), bins in natural order, but at n = 2^14 in 2-byte
+/// storage (4K < L ≤ 8K, [`spectra_four_step`]) in the four-step order the tensor-core kernels
+/// read: bin k < n/2 at 256·(k mod 32) + k/32, bin n/2 last (made there on tensor cores,
+/// `hyena_fftconv_filter_tc_m13_*`, f16 operands: within a few 2⁻¹¹ relative L2). The
+/// convolutions of this module read it in the layout it was made in: pass it on as it is.
 pub fn fftconv_filter<'a, 'h, T: DeviceScalar>(
     dev: &Arc<dyn Device>,
     h: impl Into<DeviceView<'a, T>>,
@@ -419,8 +432,6 @@ pub fn fftconv_filter<'a, 'h, T: DeviceScalar>(
         // exclusively, lengths checked above, not overlapping (checked).
         return unsafe { long_filter(dev, sfx, h.addr(), hf.addr(), c, l, n) };
     }
-    let name = fixed_kernel::<T>("hyena_fftconv_filter", n, &["_m13", "_m12"], sfx);
-    let shared = check_shared_dyn(dev, &name, 4 * n)?;
     let p = HyenaFftFilterParams {
         h: h.addr(),
         hf: hf.addr(),
@@ -428,6 +439,13 @@ pub fn fftconv_filter<'a, 'h, T: DeviceScalar>(
         l: l as u64,
         log2n: n.trailing_zeros() as u64,
     };
+    if spectra_four_step::<T>(n) {
+        // SAFETY: as below; the kernel's shapes (n = 2^14, 4K < L ≤ 8K) by spectra_four_step, C <
+        // 2^32 checked by row_launch, which gives it the dynamic shared memory it indexes.
+        return unsafe { super::tcdft::row_launch(dev, &format!("hyena_fftconv_filter_tc_m13_{sfx}"), c, super::tcdft::FILTER8K_STATIC_SHARED, &p) };
+    }
+    let name = fixed_kernel::<T>("hyena_fftconv_filter", n, &["_m12"], sfx);
+    let shared = check_shared_dyn(dev, &name, 4 * n)?;
     let cfg = LaunchConfig { grid: (grid(c, "fftconv_filter")?, 1, 1), block: (filter_block_for(n), 1, 1), shared_bytes: shared };
     // SAFETY: the kernel reads h [C, L] (borrowed shared) and writes hf [C, n/2+1] complex
     // (borrowed exclusively, not overlapping h), lengths checked above.
@@ -722,7 +740,9 @@ pub fn a_spectrum_pays<T: DeviceScalar>(bs: usize, c: usize, l: usize) -> bool {
 /// f32 length of the transform of `a` kept by [`gated_fftconv_fwd_spectrum_keep`]
 /// ([`a_spectrum_pays`]; n = [`fft_size`]`(l)`): on the shared-memory path `B·C·(n/2 + 1)`
 /// complex, A's real spectrum (8·(n/2 + 1) bytes per row: 64 KiB at L = 8K; row (b, c) at c·B + b,
-/// channel-major as the kernels' blocks); on the multi-pass
+/// channel-major as the kernels' blocks; bin k in natural order, but at n = 2^14 in 2-byte storage
+/// in the four-step order of the tensor-core forward, bin k < n/2 at 256·(k mod 32) + k/32 and
+/// bin n/2 last, which its bin pairs store 8 consecutive bins per 8 lanes); on the multi-pass
 /// path `⌈C/2⌉·B·n` complex in the four-step layout of the channel pairs, opaque (4n bytes per
 /// row: 403 MB at B = 1, C = 768, L = 64K).
 pub fn a_spectrum_len(bs: usize, c: usize, l: usize) -> Result<usize> {

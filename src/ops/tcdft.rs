@@ -135,6 +135,9 @@ const CONV8K_STATIC_SHARED: usize = FFT8K_STATIC_SHARED + (32 * 32 + 32 * 4) * 8
 /// [`crate::ops::fftconv::fwd_tensor_cores`]): the convolution's tables, the bins' twiddle bases
 /// (17 columns × 32 lanes, re and im), each warp's largest |a| and the row's scale.
 pub(crate) const FWD8K_STATIC_SHARED: usize = CONV8K_STATIC_SHARED + (17 * 32 * 2 + 16 + 1) * 4;
+/// Static shared memory of the filter's spectrum on tensor cores (`hyena_fftconv_filter_tc_m13_*`):
+/// the FFT's tables and the forward's bin twiddle bases, largest |h| per warp and scale.
+pub(crate) const FILTER8K_STATIC_SHARED: usize = FFT8K_STATIC_SHARED + (17 * 32 * 2 + 16 + 1) * 4;
 
 /// `s = h_c ∗ a` for `rows` real rows of [`TC_CONV_LEN`] points, causal, the first
 /// [`TC_CONV_LEN`] points kept, on tensor cores with f16 operands (`hyena_tc_conv8192_f16mma_f32`,

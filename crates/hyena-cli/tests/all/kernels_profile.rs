@@ -167,7 +167,10 @@ fn fftconv_smem_kernels_keep_16_warps_per_sm_up_to_8k() {
             ("hyena_fftconv_filter_m12_bf16", (n / 32).clamp(32, 1024), 4 * n, two_block_warps),
             // The same three, the reduce and the filter spectrum built for m = 2^13 (the 8K rows).
             ("hyena_fftconv_bwd_reduce_m13_bf16", (n / 32).clamp(32, 512), 4 * n, two_block_warps),
-            ("hyena_fftconv_filter_m13_bf16", (n / 32).clamp(32, 1024), 4 * n, two_block_warps),
+            // The 8K rows' filter spectrum and forward on tensor cores (2026-12-06): 16 warps, the
+            // row's two f32 planes (64 KiB), two blocks per SM.
+            ("hyena_fftconv_filter_tc_m13_bf16", 512, 65536, 32),
+            ("hyena_fftconv_fwd_tc_m13_bf16", 512, 65536, 32),
             ("hyena_fftconv_fwd_2b_m13_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16), if l == 8192 { 32 } else { 16 }),
             ("hyena_fftconv_bwd_a_2b_m13_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16), if l == 8192 { 32 } else { 16 }),
             ("hyena_fftconv_bwd_g_2b_m13_bf16", (n / 32).clamp(32, 512), 4 * n, if l == 8192 { 32 } else { 16 }),
