@@ -47,9 +47,32 @@ template <typename T> struct Vec2;
 template <> struct Vec2<float> { typedef float2 type; };
 template <> struct Vec2<__half> { typedef __half2 type; };
 template <> struct Vec2<__nv_bfloat16> { typedef __nv_bfloat162 type; };
+/* A 2-element vector at p (aligned), loaded or stored as one machine word: the simulator's host
+ * build copies __half2 / __nv_bfloat162 member by member (their copy operators), two 2-byte
+ * accesses that its counters read as two requests and twice the sectors (the model's L2 bytes);
+ * nvcc emits one 32-bit access either way (found 2026-12-06: the tensor-core forward's loads). */
+template <typename V> __device__ __forceinline__ V ld_vec2(const V* p) {
+    if constexpr (sizeof(V) == 4) {
+        const uint32_t w = *reinterpret_cast<const uint32_t*>(p);
+        V v;
+        memcpy(static_cast<void*>(&v), &w, 4);
+        return v;
+    } else {
+        return *p;
+    }
+}
+template <typename V> __device__ __forceinline__ void st_vec2(V* p, const V& v) {
+    if constexpr (sizeof(V) == 4) {
+        uint32_t w;
+        memcpy(&w, static_cast<const void*>(&v), 4);
+        *reinterpret_cast<uint32_t*>(p) = w;
+    } else {
+        *p = v;
+    }
+}
 template <typename T> __device__ inline float2 load2(const T* x, uint64_t t, uint64_t L, bool vec) {
     if (vec && t + 1 < L) {
-        const typename Vec2<T>::type w = *reinterpret_cast<const typename Vec2<T>::type*>(x + t);
+        const typename Vec2<T>::type w = ld_vec2(reinterpret_cast<const typename Vec2<T>::type*>(x + t));
         return make_float2(to_f32<T>(w.x), to_f32<T>(w.y));
     }
     return make_float2(t < L ? to_f32<T>(x[t]) : 0.f, t + 1 < L ? to_f32<T>(x[t + 1]) : 0.f);
@@ -59,7 +82,7 @@ template <typename T> __device__ inline void store2(T* x, uint64_t t, uint64_t L
         typename Vec2<T>::type w;
         w.x = from_f32<T>(a);
         w.y = from_f32<T>(b);
-        *reinterpret_cast<typename Vec2<T>::type*>(x + t) = w;
+        st_vec2(reinterpret_cast<typename Vec2<T>::type*>(x + t), w);
         return;
     }
     if (t < L) x[t] = from_f32<T>(a);

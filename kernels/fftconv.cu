@@ -133,6 +133,8 @@ using hyena::to_f32;
 using hyena::from_f32;
 using hyena::Vec2;
 using hyena::load2;
+using hyena::ld_vec2;
+using hyena::st_vec2;
 using hyena::store2;
 using hyena::aligned2;
 
@@ -659,12 +661,12 @@ __device__ inline void p0_load(const T* x, const T* g, unsigned j, unsigned T_, 
 #pragma unroll
     for (int i = 0; i < NG; ++i)
 #pragma unroll
-        for (int q = 0; q < H; ++q) xr[i][q] = *reinterpret_cast<const V2*>(x + 2 * (uint64_t)(j + i * T_ + q * cnt));
+        for (int q = 0; q < H; ++q) xr[i][q] = ld_vec2(reinterpret_cast<const V2*>(x + 2 * (uint64_t)(j + i * T_ + q * cnt)));
     if (g) {
 #pragma unroll
         for (int i = 0; i < NG; ++i)
 #pragma unroll
-            for (int q = 0; q < H; ++q) gr[i][q] = *reinterpret_cast<const V2*>(g + 2 * (uint64_t)(j + i * T_ + q * cnt));
+            for (int q = 0; q < H; ++q) gr[i][q] = ld_vec2(reinterpret_cast<const V2*>(g + 2 * (uint64_t)(j + i * T_ + q * cnt)));
     }
 }
 
@@ -728,10 +730,10 @@ __device__ inline void fwd_p0(float* z, const smfft::Plan& pl, const T* x, const
             // checked path (FAST false): with 4 or 8 f32 pairs in flight they spilled 52–204 B.
             V2 xr[H], gr[H];
 #pragma unroll
-            for (int q = 0; q < H; ++q) xr[q] = *reinterpret_cast<const V2*>(x + 2 * (uint64_t)(j + q * cnt));
+            for (int q = 0; q < H; ++q) xr[q] = ld_vec2(reinterpret_cast<const V2*>(x + 2 * (uint64_t)(j + q * cnt)));
             if (g) {
 #pragma unroll
-                for (int q = 0; q < H; ++q) gr[q] = *reinterpret_cast<const V2*>(g + 2 * (uint64_t)(j + q * cnt));
+                for (int q = 0; q < H; ++q) gr[q] = ld_vec2(reinterpret_cast<const V2*>(g + 2 * (uint64_t)(j + q * cnt)));
             }
 #pragma unroll
             for (int q = 0; q < H; ++q) {
@@ -1066,10 +1068,27 @@ __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec
         split(zk, zmk, w, k, &xk, &xmk);
         // The forward's spectrum store (fwd_2b_inner_spec) from this split; bwd_a_two's takes a
         // first walk (below): this store in its pair loop spilled 20 B in its generic instances.
-        if constexpr (SPEC && INNER) store_bins(spec, m, xk, xmk, k, four_step<T>(m));
+        // four_step: only the kernels built for m = 2^13 meet it (2-byte rows at n = 2^14 take them)
+        constexpr bool four = MC == 13 && sizeof(T) == 2;
+        const unsigned ik = spec_at(k, m, four), imk = spec_at(m - k, m, four);
+        if constexpr (SPEC && INNER) {
+            // k = m/2: one bin, xk stored last (as store_bins). The row's base formed as a pointer
+            // in the m = 2^13 kernel and as a 32-bit bin index in the generic ones: ptxas spilled
+            // 16 B (sm_90, bf16) in the first with the index and 4 B in the second with the pointer.
+            float2* ws = reinterpret_cast<float2*>(spec);
+            const unsigned r = blockIdx.x * (m + 1);
+            if constexpr (four) {
+                ws += r;
+                ws[imk] = xmk;
+                ws[ik] = xk;
+            } else {
+                ws[r + imk] = xmk;
+                ws[r + ik] = xk;
+            }
+        }
         float2 z1, z2;
         const float2* __restrict__ hr = TWO ? reinterpret_cast<const float2*>(p.hf) + row.ch * (uint64_t)(m + 1) : hf;
-        fold(cmul(xk, hr[spec_at(k, m, four_step<T>(m))]), cmul(xmk, hr[spec_at(m - k, m, four_step<T>(m))]), w, k, &z1, &z2);
+        fold(cmul(xk, hr[ik]), cmul(xmk, hr[imk]), w, k, &z1, &z2);
         zmk = z2;
         zk = z1;  // last: zk and zmk may be one register (k = 0, k = m/2)
     };
@@ -1085,7 +1104,7 @@ __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec
             float2 a[H];
             if (post) {
 #pragma unroll
-                for (int q = 0; q < H; ++q) gp[q] = *reinterpret_cast<const V2*>(post + 2 * (uint64_t)(j + q * cnt));
+                for (int q = 0; q < H; ++q) gp[q] = ld_vec2(reinterpret_cast<const V2*>(post + 2 * (uint64_t)(j + q * cnt)));
             }
 #pragma unroll
             for (int q = 0; q < H; ++q) {
@@ -1099,7 +1118,7 @@ __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec
                 if constexpr (INNER) {
                     w.x = from_f32<T>(y0);
                     w.y = from_f32<T>(y1);
-                    *reinterpret_cast<V2*>(zr + 2 * (uint64_t)(j + q * cnt)) = w;
+                    st_vec2(reinterpret_cast<V2*>(zr + 2 * (uint64_t)(j + q * cnt)), w);
                 }
                 if (post) {
                     y0 *= to_f32<T>(gp[q].x);
@@ -1107,7 +1126,7 @@ __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec
                 }
                 w.x = from_f32<T>(y0);
                 w.y = from_f32<T>(y1);
-                *reinterpret_cast<V2*>(y + 2 * (uint64_t)(j + q * cnt)) = w;
+                st_vec2(reinterpret_cast<V2*>(y + 2 * (uint64_t)(j + q * cnt)), w);
             }
             return;
         }
@@ -1188,11 +1207,11 @@ __device__ __forceinline__ void bwd_out_g(const BwdRowsG<T>& r, unsigned j, unsi
 #pragma unroll
             for (int i = 0; i < GR; ++i) {
                 const uint64_t t = 2 * (uint64_t)(j + (q0 + i) * cnt);
-                xv[i] = *reinterpret_cast<const V2*>(r.v + t);
-                xg[i] = *reinterpret_cast<const V2*>(r.gy + t);
-                if (r.pre) xp[i] = *reinterpret_cast<const V2*>(r.pre + t);
-                if (r.post) xq[i] = *reinterpret_cast<const V2*>(r.post + t);
-                if (r.inner) xz[i] = *reinterpret_cast<const V2*>(r.inner + t);
+                xv[i] = ld_vec2(reinterpret_cast<const V2*>(r.v + t));
+                xg[i] = ld_vec2(reinterpret_cast<const V2*>(r.gy + t));
+                if (r.pre) xp[i] = ld_vec2(reinterpret_cast<const V2*>(r.pre + t));
+                if (r.post) xq[i] = ld_vec2(reinterpret_cast<const V2*>(r.post + t));
+                if (r.inner) xz[i] = ld_vec2(reinterpret_cast<const V2*>(r.inner + t));
             }
 #pragma unroll
             for (int i = 0; i < GR; ++i) {
@@ -1208,16 +1227,16 @@ __device__ __forceinline__ void bwd_out_g(const BwdRowsG<T>& r, unsigned j, unsi
                 V2 w;
                 w.x = from_f32<T>(ga0 * pt2.x);
                 w.y = from_f32<T>(ga1 * pt2.y);
-                *reinterpret_cast<V2*>(r.gv + t) = w;
+                st_vec2(reinterpret_cast<V2*>(r.gv + t), w);
                 if (r.gpre) {
                     w.x = from_f32<T>(ga0 * vt.x);
                     w.y = from_f32<T>(ga1 * vt.y);
-                    *reinterpret_cast<V2*>(r.gpre + t) = w;
+                    st_vec2(reinterpret_cast<V2*>(r.gpre + t), w);
                 }
                 if (r.inner) {  // grad_post = grad_y ⊙ inner (out_a's product, in that order)
                     w.x = from_f32<T>(to_f32<T>(xz[i].x) * to_f32<T>(xg[i].x));
                     w.y = from_f32<T>(to_f32<T>(xz[i].y) * to_f32<T>(xg[i].y));
-                    *reinterpret_cast<V2*>(r.gpost + t) = w;
+                    st_vec2(reinterpret_cast<V2*>(r.gpost + t), w);
                 }
             }
             fence_loads();
@@ -1363,9 +1382,9 @@ template <typename T, bool A, unsigned MC = 0> __device__ __forceinline__ void b
 #pragma unroll
                 for (int i = 0; i < GR; ++i) {
                     const uint64_t t = 2 * (uint64_t)(j + (q0 + i) * cnt);
-                    xv[i] = *reinterpret_cast<const V2*>(v + t);
-                    xg[i] = *reinterpret_cast<const V2*>(gy + t);
-                    if (pre) xp[i] = *reinterpret_cast<const V2*>(pre + t);
+                    xv[i] = ld_vec2(reinterpret_cast<const V2*>(v + t));
+                    xg[i] = ld_vec2(reinterpret_cast<const V2*>(gy + t));
+                    if (pre) xp[i] = ld_vec2(reinterpret_cast<const V2*>(pre + t));
                 }
 #pragma unroll
                 for (int i = 0; i < GR; ++i) {
@@ -1374,7 +1393,7 @@ template <typename T, bool A, unsigned MC = 0> __device__ __forceinline__ void b
                     V2 w;
                     w.x = from_f32<T>(to_f32<T>(xg[i].x) * (s[q].x + dd * to_f32<T>(xv[i].x) * pt2.x));
                     w.y = from_f32<T>(to_f32<T>(xg[i].y) * (s[q].y + dd * to_f32<T>(xv[i].y) * pt2.y));
-                    *reinterpret_cast<V2*>(gpost + 2 * (uint64_t)(j + q * cnt)) = w;
+                    st_vec2(reinterpret_cast<V2*>(gpost + 2 * (uint64_t)(j + q * cnt)), w);
                 }
                 fence_loads();
             }
@@ -1523,7 +1542,7 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_g_two
         const float2* a = p.aspec ? reinterpret_cast<const float2*>(p.aspec) : ws;  // the forward's A, or A's kernel's
         const unsigned r = blockIdx.x * (m + 1);
         // the forward's in its layout (spec_at), A's kernel's in natural order
-        const bool four = p.aspec && four_step<T>(m);
+        const bool four = p.aspec && MC == 13 && sizeof(T) == 2;  // four_step: the m = 2^13 kernels
         const float2 ak = a[r + spec_at(k, m, four)], amk = a[r + spec_at(m - k, m, four)];
         ws[r + m - k] = cmul(gmk, conjf2(amk));
         ws[r + k] = cmul(gk, conjf2(ak));  // k = m/2: one bin, this value (bwd_rows stores only it)
@@ -1534,7 +1553,7 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_g_two
         const float2* hf = reinterpret_cast<const float2*>(p.hf);
         const unsigned h = blockIdx.x / (unsigned)p.b * (m + 1);
         float2 z1, z2;
-        const bool four = four_step<T>(m);
+        constexpr bool four = MC == 13 && sizeof(T) == 2;  // four_step: the m = 2^13 kernels
         fold(cmul(gk, conjf2(hf[h + spec_at(k, m, four)])), cmul(gmk, conjf2(hf[h + spec_at(m - k, m, four)])), w, k, &z1, &z2);
         zmk = z2;
         zk = z1;
