@@ -986,6 +986,51 @@ __device__ __forceinline__ unsigned fwd8k_opaque(unsigned x) {
     return x;
 }
 
+/* The bins' twiddle bases of Fwd8kTables (the caller's barrier publishes them). */
+__device__ __forceinline__ void fwd8k_tables(Fwd8kTables &ft) {
+    for (int e = threadIdx.x; e < 17 * 32; e += blockDim.x) {
+        const int q = e / 32, l = e % 32;
+        float sn, cs;
+        sincospif(-(float)(q + 32 * (l / 4) + 1024 * (l % 4)) / 8192.0f, &sn, &cs);
+        ft.wk_re[q][l] = cs;
+        ft.wk_im[q][l] = sn;
+    }
+}
+
+/* The row's power of two (fwd8192, filter8192): the largest |x| over the lanes' 8 points each
+ * (at(lb, r, h): register r, half h of fft8k_stage1's operand, lb the lane's base, opaque), a warp
+ * max and one barrier (ft.red); returns ex, with 2^(126 − ex)·max ∈ [1/2, 1) (rows of zeros: ex =
+ * 126, a factor 1). */
+template <class At> __device__ __forceinline__ unsigned fwd8k_row_exponent(Fwd8kTables &ft, int w, int lane, int g, int t, At at) {
+    float mx = 0.0f;
+    const unsigned lb = fwd8k_opaque(512u * t + 16u * w + g);
+#pragma unroll
+    for (int r = 0; r < 4; ++r)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const float2 a = at(lb, r, h);
+            mx = fmaxf(mx, fmaxf(fabsf(a.x), fabsf(a.y)));
+        }
+    const unsigned wmax = __reduce_max_sync(0xffffffffu, __float_as_uint(mx));
+    if (lane == 0) ft.red[w] = __uint_as_float(wmax);
+    __syncthreads();
+    float rmax = 0.0f;
+#pragma unroll
+    for (int j = 0; j < FFT8K_WARPS; ++j) rmax = fmaxf(rmax, ft.red[j]);
+    return rmax > 0.0f ? min(__float_as_uint(rmax) >> 23, 252u) : 126u;
+}
+
+/* fft8k_stage1's loader from at(lb, r, h) (read again: a fresh opaque base, so the compiler does
+ * not hold the first read's addresses across the barrier) times sc. */
+template <class At> __device__ __forceinline__ auto fwd8k_loader(int w, int g, int t, float sc, At at) {
+    return [=](int, int r, uint32_t &re, uint32_t &im) {
+        const unsigned lb = fwd8k_opaque(512u * t + 16u * w + g);
+        const float2 a0 = at(lb, r, 0), a1 = at(lb, r, 1);
+        re = pack_f16(a0.x * sc, a1.x * sc);
+        im = pack_f16(a0.y * sc, a1.y * sc);
+    };
+}
+
 template <typename T> __device__ void fwd8192(const HyenaFftConvFwdParams p) {
     HYENA_DYN_SHARED(float, sm);
     float *s_re = sm, *s_im = sm + 8192;
@@ -999,13 +1044,7 @@ template <typename T> __device__ void fwd8192(const HyenaFftConvFwdParams p) {
     if (p.log2n != 14 || L <= 4096 || L > 8192 || L % 2 || ((p.v | p.pre | p.post | p.y | p.inner) & 3)) __trap();
     fft8k_tables(tb, w, lane, g, t);
     conv8k_tables(ct);
-    for (int e = threadIdx.x; e < 17 * 32; e += blockDim.x) {
-        const int q = e / 32, l = e % 32;
-        float sn, cs;
-        sincospif(-(float)(q + 32 * (l / 4) + 1024 * (l % 4)) / 8192.0f, &sn, &cs);
-        ft.wk_re[q][l] = cs;
-        ft.wk_im[q][l] = sn;
-    }
+    fwd8k_tables(ft);
     __syncthreads();  // the tables
     const unsigned l32 = (unsigned)L, rows = (unsigned)(p.b * p.c);  // ops::fftconv::fwd_tc: B·C < 2^32
 
@@ -1026,33 +1065,10 @@ template <typename T> __device__ void fwd8192(const HyenaFftConvFwdParams p) {
             const float2 a = make_float2(x.x * in, x.y * in);
             return pre ? make_float2(a.x * gp.x, a.y * gp.y) : a;
         };
-        float mx = 0.0f;
-        const unsigned lb = fwd8k_opaque(512u * t + 16u * w + g);
-#pragma unroll
-        for (int r = 0; r < 4; ++r)
-#pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                const float2 a = a_at(lb, r, h);
-                mx = fmaxf(mx, fmaxf(fabsf(a.x), fabsf(a.y)));
-            }
-        const unsigned wmax = __reduce_max_sync(0xffffffffu, __float_as_uint(mx));
-        if (lane == 0) ft.red[w] = __uint_as_float(wmax);
-        __syncthreads();
-        float rmax = 0.0f;
-#pragma unroll
-        for (int j = 0; j < FFT8K_WARPS; ++j) rmax = fmaxf(rmax, ft.red[j]);
-        // 2^e·rmax ∈ [1/2, 1): e = 126 − (rmax's biased exponent); rows of zeros keep e = 0
-        const unsigned ex = rmax > 0.0f ? min(__float_as_uint(rmax) >> 23, 252u) : 126u;
-        const float sin_ = __uint_as_float((253u - ex) << 23);
-        if (threadIdx.x == 0) ft.es = __uint_as_float((ex + 1u) << 23);  // read after stage 1's barrier
+        const unsigned ex = fwd8k_row_exponent(ft, w, lane, g, t, a_at);
+        if (threadIdx.x == 0) ft.es = __uint_as_float((ex + 1u) << 23);  // 2^-e, read after stage 1's barrier
         conv8k_row(
-            tb, &ct, s_re, s_im, w, lane, g, t,
-            [&](int, int r, uint32_t &re, uint32_t &im) {
-                const unsigned lb2 = fwd8k_opaque(512u * t + 16u * w + g);
-                const float2 a0 = a_at(lb2, r, 0), a1 = a_at(lb2, r, 1);
-                re = pack_f16(a0.x * sin_, a1.x * sin_);
-                im = pack_f16(a0.y * sin_, a1.y * sin_);
-            },
+            tb, &ct, s_re, s_im, w, lane, g, t, fwd8k_loader(w, g, t, __uint_as_float((253u - ex) << 23), a_at),
             [&] {
                 // Formed here, not held across the stages (64 registers). hf and the spectrum in
                 // the four-step order (fwd8k_each_pair): 8 consecutive bins per 8 lanes.
@@ -1123,13 +1139,7 @@ template <typename T> __device__ void filter8192(const HyenaFftFilterParams p) {
     const uint64_t L = p.l;
     if (p.log2n != 14 || L <= 4096 || L > 8192) __trap();  // ops::fftconv::fftconv_filter's shapes only
     fft8k_tables(tb, w, lane, g, t);
-    for (int e = threadIdx.x; e < 17 * 32; e += blockDim.x) {
-        const int q = e / 32, l = e % 32;
-        float sn, cs;
-        sincospif(-(float)(q + 32 * (l / 4) + 1024 * (l % 4)) / 8192.0f, &sn, &cs);
-        ft.wk_re[q][l] = cs;
-        ft.wk_im[q][l] = sn;
-    }
+    fwd8k_tables(ft);
     __syncthreads();  // the tables
     const unsigned l32 = (unsigned)L, channels = (unsigned)p.c;  // ops: C < 2^32
 
@@ -1141,33 +1151,11 @@ template <typename T> __device__ void filter8192(const HyenaFftFilterParams p) {
             const float x0 = to_f32<T>(h[min(tt, l32 - 1)]), x1 = to_f32<T>(h[min(tt + 1, l32 - 1)]);
             return make_float2(tt < l32 ? x0 : 0.0f, tt + 1 < l32 ? x1 : 0.0f);
         };
-        float mx = 0.0f;
-        const unsigned lb = fwd8k_opaque(512u * t + 16u * w + g);
-#pragma unroll
-        for (int r = 0; r < 4; ++r)
-#pragma unroll
-            for (int hh = 0; hh < 2; ++hh) {
-                const float2 a = h_at(lb, r, hh);
-                mx = fmaxf(mx, fmaxf(fabsf(a.x), fabsf(a.y)));
-            }
-        const unsigned wmax = __reduce_max_sync(0xffffffffu, __float_as_uint(mx));
-        if (lane == 0) ft.red[w] = __uint_as_float(wmax);
-        __syncthreads();
-        float rmax = 0.0f;
-#pragma unroll
-        for (int j = 0; j < FFT8K_WARPS; ++j) rmax = fmaxf(rmax, ft.red[j]);
-        const unsigned ex = rmax > 0.0f ? min(__float_as_uint(rmax) >> 23, 252u) : 126u;
-        const float sin_ = __uint_as_float((253u - ex) << 23);
+        const unsigned ex = fwd8k_row_exponent(ft, w, lane, g, t, h_at);
         // 2^-e / n (n = 2^14): exact; the rows of zeros (e = 0) as any other
         if (threadIdx.x == 0) ft.es = __uint_as_float((ex + 1u) << 23) * (1.0f / 16384.0f);
         conv8k_row<false>(
-            tb, nullptr, s_re, s_im, w, lane, g, t,
-            [&](int, int r, uint32_t &re, uint32_t &im) {
-                const unsigned lb2 = fwd8k_opaque(512u * t + 16u * w + g);
-                const float2 a0 = h_at(lb2, r, 0), a1 = h_at(lb2, r, 1);
-                re = pack_f16(a0.x * sin_, a1.x * sin_);
-                im = pack_f16(a0.y * sin_, a1.y * sin_);
-            },
+            tb, nullptr, s_re, s_im, w, lane, g, t, fwd8k_loader(w, g, t, __uint_as_float((253u - ex) << 23), h_at),
             [&] {
                 const float sc = ft.es;
                 float2 *hf = reinterpret_cast<float2 *>(p.hf) + (uint64_t)fwd8k_opaque(ch) * 8193;

@@ -819,40 +819,6 @@ pub fn gated_fftconv_fwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
         // and a_spec exclusively).
         return unsafe { long_fwd(dev, sfx, p, n, spec) };
     }
-    let aligned4 = [Some(v.addr()), pre.as_ref().map(|x| x.addr()), post.as_ref().map(|x| x.addr()), Some(y.addr()), Some(inner)]
-        .iter()
-        .all(|a| a.is_none_or(|a| a % 4 == 0));
-    if aligned4 && fwd_tensor_cores::<T>(bs * c, l) {
-        debug_assert_eq!(n, 2 * SMEM_MAX_LEN);
-        let p = HyenaFftConvFwdParams {
-            v: v.addr(),
-            pre: pre.as_ref().map_or(0, |x| x.addr()),
-            post: post.as_ref().map_or(0, |x| x.addr()),
-            hf: hf.addr(),
-            d: d.addr(),
-            y: y.addr(),
-            inner,
-            b: bs as u64,
-            c: c as u64,
-            l: l as u64,
-            log2n: n.trailing_zeros() as u64,
-            spec,
-        };
-        // SAFETY: as the SIMT launch below (the same params, lengths checked); the kernel's shapes
-        // (n = 2^14, 4K < L ≤ 8K, L even, B·C < 2^32, the tensors 4-byte aligned) checked by
-        // fwd_tensor_cores and aligned4; row_launch gives it the dynamic shared memory it indexes.
-        return unsafe { super::tcdft::row_launch(dev, &format!("hyena_fftconv_fwd_tc_m13_{sfx}"), bs * c, super::tcdft::FWD8K_STATIC_SHARED, &p) };
-    }
-    let name = if spec != 0 {
-        fixed_kernel::<T>("hyena_fftconv_fwd_2b_inner_spec", n, &["_m13"], sfx)
-    } else if two_block_rows::<T>(n) {
-        fixed_kernel::<T>(if inner != 0 { "hyena_fftconv_fwd_2b_inner" } else { "hyena_fftconv_fwd_2b" }, n, &["_m13"], sfx)
-    } else if inner != 0 {
-        format!("hyena_fftconv_fwd_inner_{sfx}")
-    } else {
-        fixed_kernel::<T>("hyena_fftconv_fwd", n, &["_m12"], sfx)
-    };
-    let shared = check_shared_dyn(dev, &name, fwd_shared_bytes(n, l))?;
     let p = HyenaFftConvFwdParams {
         v: v.addr(),
         pre: pre.as_ref().map_or(0, |x| x.addr()),
@@ -867,6 +833,24 @@ pub fn gated_fftconv_fwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
         log2n: n.trailing_zeros() as u64,
         spec,
     };
+    if [p.v, p.pre, p.post, p.y, p.inner].iter().all(|a| a % 4 == 0) && fwd_tensor_cores::<T>(bs * c, l) {
+        debug_assert_eq!(n, 2 * SMEM_MAX_LEN);
+        // SAFETY: as the SIMT launch below (the same params, lengths checked); the kernel's shapes
+        // (n = 2^14, 4K < L ≤ 8K, L even, B·C < 2^32, every tensor 4-byte aligned: absent ones are
+        // 0) checked by fwd_tensor_cores and above; row_launch gives it the dynamic shared memory
+        // it indexes.
+        return unsafe { super::tcdft::row_launch(dev, &format!("hyena_fftconv_fwd_tc_m13_{sfx}"), bs * c, super::tcdft::FWD8K_STATIC_SHARED, &p) };
+    }
+    let name = if spec != 0 {
+        fixed_kernel::<T>("hyena_fftconv_fwd_2b_inner_spec", n, &["_m13"], sfx)
+    } else if two_block_rows::<T>(n) {
+        fixed_kernel::<T>(if inner != 0 { "hyena_fftconv_fwd_2b_inner" } else { "hyena_fftconv_fwd_2b" }, n, &["_m13"], sfx)
+    } else if inner != 0 {
+        format!("hyena_fftconv_fwd_inner_{sfx}")
+    } else {
+        fixed_kernel::<T>("hyena_fftconv_fwd", n, &["_m12"], sfx)
+    };
+    let shared = check_shared_dyn(dev, &name, fwd_shared_bytes(n, l))?;
     // B·C ≤ B·C·L, which fits.
     let cfg = LaunchConfig { grid: (grid(bs * c, "gated_fftconv_fwd")?, 1, 1), block: (fwd_block_for(n), 1, 1), shared_bytes: shared };
     // SAFETY: the kernel reads v, pre, post [B, C, L], D [C], hf [C, n/2+1] complex (borrowed
