@@ -201,6 +201,10 @@ fn gated_fftconv_bwd_bf16_matches_cpu() {
             check_gated_bwd::<f16>(&dev, bs, c, l, true, 720 + i as u64);
         }
         check_gated_bwd::<f16>(&dev, 2, 1, 33, false, 730);
+        // Without gates at 4K < L ≤ 8K: the generic 128-register backward (no post gate, so not
+        // the two-block kernels) reading the filter's spectrum in the four-step order
+        // (ops::fftconv::spectra_four_step).
+        check_gated_bwd::<bf16>(&dev, 1, 1, 6000, false, 731);
     }
 }
 
