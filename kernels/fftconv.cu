@@ -948,14 +948,18 @@ __device__ inline RowOf row_of_again(uint64_t B, uint64_t C, uint64_t L) {
 // become one per sector instead). The backward's own A (bwd_a_two / bwd_a_spec into ws) stays
 // in natural order.
 template <typename T> __device__ __forceinline__ bool four_step(unsigned m) { return sizeof(T) == 2 && m == 8192u; }
+// four_step where the kernel is built for its m (MC = log2 m): at compile time, only the m = 2^13
+// kernels (2-byte rows at n = 2^14 take them). The generic forward and G kernels never see those
+// rows; the generic 128-register backward does (no post gate) and tests four_step at run time.
+template <typename T, unsigned MC> constexpr bool four_step_built = MC == 13 && sizeof(T) == 2;
 __device__ __forceinline__ unsigned spec_at(unsigned k, unsigned m, bool four) {
     return four && k < m ? 256u * (k & 31u) + (k >> 5) : k;
 }
-__device__ __forceinline__ void store_bins(uint64_t spec, unsigned m, float2 xk, float2 xmk, unsigned k, bool four = false) {
+__device__ __forceinline__ void store_bins(uint64_t spec, unsigned m, float2 xk, float2 xmk, unsigned k) {
     float2* ws = reinterpret_cast<float2*>(spec);
     const unsigned r = blockIdx.x * (m + 1);
-    ws[r + spec_at(m - k, m, four)] = xmk;
-    ws[r + spec_at(k, m, four)] = xk;
+    ws[r + m - k] = xmk;
+    ws[r + k] = xk;
 }
 // store_bins of the bin pair (zk, zmk) of the row's packed m-point spectrum, split here: the
 // backward's A kernels (fwd's SPEC store in bwd_a_two, bwd_a_spec).
@@ -1068,8 +1072,7 @@ __device__ __forceinline__ void fwd(const HyenaFftConvFwdParams p, uint64_t spec
         split(zk, zmk, w, k, &xk, &xmk);
         // The forward's spectrum store (fwd_2b_inner_spec) from this split; bwd_a_two's takes a
         // first walk (below): this store in its pair loop spilled 20 B in its generic instances.
-        // four_step: only the kernels built for m = 2^13 meet it (2-byte rows at n = 2^14 take them)
-        constexpr bool four = MC == 13 && sizeof(T) == 2;
+        constexpr bool four = four_step_built<T, MC>;
         const unsigned ik = spec_at(k, m, four), imk = spec_at(m - k, m, four);
         if constexpr (SPEC && INNER) {
             // k = m/2: one bin, xk stored last (as store_bins). The row's base formed as a pointer
@@ -1542,7 +1545,7 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_g_two
         const float2* a = p.aspec ? reinterpret_cast<const float2*>(p.aspec) : ws;  // the forward's A, or A's kernel's
         const unsigned r = blockIdx.x * (m + 1);
         // the forward's in its layout (spec_at), A's kernel's in natural order
-        const bool four = p.aspec && MC == 13 && sizeof(T) == 2;  // four_step: the m = 2^13 kernels
+        const bool four = p.aspec && four_step_built<T, MC>;
         const float2 ak = a[r + spec_at(k, m, four)], amk = a[r + spec_at(m - k, m, four)];
         ws[r + m - k] = cmul(gmk, conjf2(amk));
         ws[r + k] = cmul(gk, conjf2(ak));  // k = m/2: one bin, this value (bwd_rows stores only it)
@@ -1553,7 +1556,7 @@ template <typename T, unsigned MC = 0> __device__ __forceinline__ void bwd_g_two
         const float2* hf = reinterpret_cast<const float2*>(p.hf);
         const unsigned h = blockIdx.x / (unsigned)p.b * (m + 1);
         float2 z1, z2;
-        constexpr bool four = MC == 13 && sizeof(T) == 2;  // four_step: the m = 2^13 kernels
+        constexpr bool four = four_step_built<T, MC>;
         fold(cmul(gk, conjf2(hf[h + spec_at(k, m, four)])), cmul(gmk, conjf2(hf[h + spec_at(m - k, m, four)])), w, k, &z1, &z2);
         zmk = z2;
         zk = z1;

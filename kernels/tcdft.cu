@@ -845,8 +845,8 @@ __device__ void conv8192_f16(const HyenaTcConvParams p) {
  *   - a per-row power of two: the row's largest |a| is taken to [1/2, 1) before the f16 operands
  *     (a warp max, one barrier), and back at the output and the spectrum (exact in f32), so any
  *     row within f32's range meets the stages' range (the prototype's |a| ≤ 1);
- *   - the pair's coefficients from the filter spectrum hf itself (f32, the operator's
- *     hyena_fftconv_filter_m13_*, the same buffer the backward reads): bins k and m − k of hf are
+ *   - the pair's coefficients from the filter spectrum hf itself (f32, filter8192's below, the
+ *     same buffer the backward reads): bins k and m − k of hf are
  *     the two the lane's pair needs, so A_k = S + D·Im W^k, B_k = i·D·Re W^k (S, D = H_k ± conj
  *     H_{m−k}, W = e^{−2πi/n}) and the mirror's A_{m−k} = conj(S − D·Im W^k), B_{m−k} = i·conj(D)·Re
  *     W^k are formed in f32 where used: no coefficient kernel, no f16 rounding of the filter;
@@ -858,9 +858,8 @@ __device__ void conv8192_f16(const HyenaTcConvParams p) {
  * Rows channel-major as the SIMT forward (row r = c·B + b: the spectrum's index; consecutive rows
  * share hf in the L2). Global traffic per row: v, pre and post read once (4-byte pairs; the output
  * reads v and pre again for D·a, from the L2: the planes hold the transform), y and inner written
- * once, hf's 8 bytes per bin (one 8-byte access per lane: the pair's bins are 32 apart in natural
- * order, so each fetches a 32-byte sector of which 3 bins serve other warps' columns: 4× the L2
- * traffic of the bytes used), the spectrum's 8 bytes per bin written once. */
+ * once, hf's 8 bytes per bin read and the spectrum's written once (both in the four-step order: 8
+ * consecutive bins per 8 lanes; in natural order each lane's 8 bytes took a 32-byte sector). */
 struct Fwd8kTables {
     /* W16384^{q + 32g + 1024t} of lane 4g + t, columns q = 0 … 16 (warp w's column qa = w, warp 0's
      * 0 and 16): bin q + 32K's W^k for K = g + 32t + c + 128 nt is this times W^{32c}·W^{4096 nt}. */
@@ -916,22 +915,17 @@ __device__ __forceinline__ void fwd8k_pair_at(float *s_re, float *s_im, unsigned
 }
 
 /* Two consecutive storage values at an even index of a row (4-byte aligned: fwd8192's rows, L even
- * and every tensor 4-byte aligned, ops::fftconv::fwd_tc) as floats, and the store of two. */
-/* (As one 32-bit word: the simulator's host build copied the 2-element struct as two 2-byte
- * accesses, which its counters read as twice the requests and sectors; the GPU's is one either way.) */
+ * and every tensor 4-byte aligned, ops::fftconv::fwd_tensor_cores) as floats, and the store of two
+ * (one 32-bit word each: common.cuh's ld_vec2 / st_vec2). */
 template <typename T> __device__ __forceinline__ float2 fwd8k_ld2(const T *x) {
-    const uint32_t w = *reinterpret_cast<const uint32_t *>(x);
-    typename Vec2<T>::type u;
-    memcpy(&u, &w, 4);
+    const typename Vec2<T>::type u = ld_vec2(reinterpret_cast<const typename Vec2<T>::type *>(x));
     return make_float2(to_f32<T>(u.x), to_f32<T>(u.y));
 }
 template <typename T> __device__ __forceinline__ void fwd8k_st2(T *x, float a, float b) {
     typename Vec2<T>::type u;
     u.x = from_f32<T>(a);
     u.y = from_f32<T>(b);
-    uint32_t w;
-    memcpy(&w, &u, 4);
-    *reinterpret_cast<uint32_t *>(x) = w;
+    st_vec2(reinterpret_cast<typename Vec2<T>::type *>(x), u);
 }
 
 /* The bin pairs of one 8192-point row in the planes after stage 2 (conv8k_row), warp w's share:
@@ -1039,14 +1033,14 @@ template <typename T> __device__ void fwd8192(const HyenaFftConvFwdParams p) {
     __shared__ Fwd8kTables ft;
     const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, w = threadIdx.x / 32;
     const uint64_t L = p.l;
-    // ops::fftconv::fwd_tc's shapes only: n = 2^14, 4096 < L ≤ 8192, L even, 4-byte aligned tensors
+    // ops::fftconv::fwd_tensor_cores' shapes only: n = 2^14, 4096 < L ≤ 8192, L even, 4-byte aligned tensors
     // (every row then is, and a pair of points is in range or out of it together).
     if (p.log2n != 14 || L <= 4096 || L > 8192 || L % 2 || ((p.v | p.pre | p.post | p.y | p.inner) & 3)) __trap();
     fft8k_tables(tb, w, lane, g, t);
     conv8k_tables(ct);
     fwd8k_tables(ft);
     __syncthreads();  // the tables
-    const unsigned l32 = (unsigned)L, rows = (unsigned)(p.b * p.c);  // ops::fftconv::fwd_tc: B·C < 2^32
+    const unsigned l32 = (unsigned)L, rows = (unsigned)(p.b * p.c);  // ops::fftconv::fwd_tensor_cores: B·C < 2^32
 
     for (unsigned row = blockIdx.x; row < rows; row += gridDim.x) {
         const unsigned ch = row / (unsigned)p.b, bi = row - ch * (unsigned)p.b;
@@ -1119,7 +1113,6 @@ template <typename T> __device__ void fwd8192(const HyenaFftConvFwdParams p) {
             });
     }
 }
-
 
 /* ---- The filter's spectrum at 4K < L ≤ 8K on tensor cores --------------------------------------
  *

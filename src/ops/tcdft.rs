@@ -131,13 +131,15 @@ pub(crate) unsafe fn row_launch<P: bytemuck::NoUninit>(dev: &Arc<dyn Device>, ke
 /// Static shared memory of [`tc_conv8192`]'s kernel: the FFT's tables and the inverse twiddles
 /// (a base per column and lane, four steps per column, re and im planes of f32).
 const CONV8K_STATIC_SHARED: usize = FFT8K_STATIC_SHARED + (32 * 32 + 32 * 4) * 8;
+/// The bins' twiddle bases (17 columns × 32 lanes, re and im), each warp's largest |x| of the row
+/// and the row's scale (`Fwd8kTables`), static shared memory of the two kernels below.
+const FWD8K_TABLES: usize = (17 * 32 * 2 + 16 + 1) * 4;
 /// Static shared memory of the fused forward on tensor cores (`hyena_fftconv_fwd_tc_m13_*`,
-/// [`crate::ops::fftconv::fwd_tensor_cores`]): the convolution's tables, the bins' twiddle bases
-/// (17 columns × 32 lanes, re and im), each warp's largest |a| and the row's scale.
-pub(crate) const FWD8K_STATIC_SHARED: usize = CONV8K_STATIC_SHARED + (17 * 32 * 2 + 16 + 1) * 4;
+/// [`crate::ops::fftconv::fwd_tensor_cores`]): the convolution's tables and [`FWD8K_TABLES`].
+pub(crate) const FWD8K_STATIC_SHARED: usize = CONV8K_STATIC_SHARED + FWD8K_TABLES;
 /// Static shared memory of the filter's spectrum on tensor cores (`hyena_fftconv_filter_tc_m13_*`):
-/// the FFT's tables and the forward's bin twiddle bases, largest |h| per warp and scale.
-pub(crate) const FILTER8K_STATIC_SHARED: usize = FFT8K_STATIC_SHARED + (17 * 32 * 2 + 16 + 1) * 4;
+/// the FFT's tables and [`FWD8K_TABLES`].
+pub(crate) const FILTER8K_STATIC_SHARED: usize = FFT8K_STATIC_SHARED + FWD8K_TABLES;
 
 /// `s = h_c ∗ a` for `rows` real rows of [`TC_CONV_LEN`] points, causal, the first
 /// [`TC_CONV_LEN`] points kept, on tensor cores with f16 operands (`hyena_tc_conv8192_f16mma_f32`,

@@ -369,14 +369,7 @@ fn check_filter<T: Storage>(dev: &Arc<dyn Device>, l: usize, c: usize, seed: u64
     // (ops::fftconv::spectra_four_step): bin j < n/2 of a row at 256·(j mod 32) + j/32, bin n/2
     // last; f16 operands: the FFT-8192's bound, 17u, plus the rounding of h to f16 (u), u = 2^-11.
     let four = spectra_four_step::<T>(2 * half);
-    let at = |j: usize| if four && j < half { 256 * (j % 32) + j / 32 } else { j };
-    let mut want = vec![0f64; 2 * spectra.len()];
-    for (row, out) in spectra.chunks(half + 1).zip(want.chunks_mut(2 * (half + 1))) {
-        for (j, z) in row.iter().enumerate() {
-            out[2 * at(j)] = z.re;
-            out[2 * at(j) + 1] = z.im;
-        }
-    }
+    let want: Vec<f64> = spectra.chunks(half + 1).flat_map(|row| common::fftconv::spectrum_row_in_layout(row, four)).collect();
     assert_eq!(k, want.len());
     let dh = DeviceBuffer::from_host(dev, &h).unwrap();
     let mut dhf = common::poisoned::<f32>(dev, k);

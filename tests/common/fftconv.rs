@@ -10,10 +10,23 @@ use hyena_kernels::device::{Device, DeviceBuffer};
 use hyena_kernels::ops::fftconv::{
     a_spectrum_len, fft_size, fftconv_filter, gated_fftconv_bwd, gated_fftconv_bwd_spectrum_inner,
     fwd_tensor_cores, gated_fftconv_bwd_spectrum_keep, gated_fftconv_fwd, gated_fftconv_fwd_spectrum_inner, gated_fftconv_fwd_spectrum_keep,
-    spectrum_len, GatedConvGradViews,
+    spectra_four_step, spectrum_len, GatedConvGradViews,
 };
 use rand::{rngs::StdRng, SeedableRng};
 use std::sync::Arc;
+
+/// One row's real spectrum (bins 0 … m) as the kernels store it, interleaved re/im: natural order,
+/// or with `four` (`ops::fftconv::spectra_four_step`) bin k < m at 256·(k mod 32) + k/32, bin m last.
+pub fn spectrum_row_in_layout(bins: &[realfft::num_complex::Complex<f64>], four: bool) -> Vec<f64> {
+    let m = bins.len() - 1;
+    let mut row = vec![0f64; 2 * bins.len()];
+    for (k, z) in bins.iter().enumerate() {
+        let at = if four && k < m { 256 * (k % 32) + k / 32 } else { k };
+        row[2 * at] = z.re;
+        row[2 * at + 1] = z.im;
+    }
+    row
+}
 
 /// `x` as contiguous [B, C, L] rows.
 pub fn rows_of(x: &[f64], bs: usize, c: usize, l: usize) -> Rows<'_, f64> {
@@ -329,14 +342,7 @@ pub fn check_a_spectrum_kept<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: us
         r2c.process(&mut x, &mut out).unwrap();
         // At n = 2^14 in 2-byte storage the kernels keep it in the four-step order
         // (ops::fftconv::a_spectrum_len): bin k < m at 256·(k mod 32) + k/32, bin m last.
-        let m = nf / 2;
-        let at = |k: usize| if nf == 1 << 14 && T::DTYPE.size() == 2 && k < m { 256 * (k % 32) + k / 32 } else { k };
-        let mut row = vec![0f64; 2 * (m + 1)];
-        for (k, z) in out.iter().enumerate() {
-            row[2 * at(k)] = z.re;
-            row[2 * at(k) + 1] = z.im;
-        }
-        want.extend(row);
+        want.extend(spectrum_row_in_layout(&out, spectra_four_step::<T>(nf)));
     }
     // The tensor-core forward's spectrum comes from its f16-operand transform (ops::fftconv::
     // fwd_tensor_cores): the FFT-8192's bound, 17u per transform (tests/all/fftconv/tcdft.rs), plus
