@@ -516,8 +516,9 @@ __device__ __forceinline__ void fft8k_fa(const Fft8kTables &tb, int lane, uint32
 /* fft8k_column(…, conj): the column's points 256q + 16(2t + 8r) + g + 8 nt and + 16 as stage 1's B
  * register r of tile nt; after the convolution's stage 2 wrote its bins back, the same slots hold
  * bins dft256_bin(g, t, r, 2 nt) and (…, 2 nt + 1): the inverse's B operand, imaginary halves
- * negated by conj = 0x80008000. */
-__device__ __forceinline__ auto fft8k_column(const float *s_re, const float *s_im, unsigned q, int g, int t, uint32_t conj = 0u) {
+ * negated by conj = 0x80008000; each value times sc first (1: folded away). */
+__device__ __forceinline__ auto fft8k_column(const float *s_re, const float *s_im, unsigned q, int g, int t, uint32_t conj = 0u,
+                                            float sc = 1.0f) {
     const Fft8kCol col = fft8k_col(q, g, t);
     return [=](int nt, int r, uint32_t &br, uint32_t &bi) {
         const unsigned s0 = col.at(8 * nt, r), s1 = col.at(8 * nt + 16, r);
@@ -527,8 +528,8 @@ __device__ __forceinline__ auto fft8k_column(const float *s_re, const float *s_i
         const float r1 = s_re[s1];
         const float i0 = s_im[s0];
         const float i1 = s_im[s1];
-        br = pack_f16(r0, r1);
-        bi = pack_f16(i0, i1) ^ conj;
+        br = pack_f16(r0 * sc, r1 * sc);
+        bi = pack_f16(i0 * sc, i1 * sc) ^ conj;
     };
 }
 __device__ __forceinline__ auto fft8k_twiddle(const Fft8kTables &tb, int lane) {
@@ -674,31 +675,27 @@ __device__ __forceinline__ void conv8k_tables(Conv8kTables &ct) {
     }
 }
 
-/* One row of the 8192-point convolutions (the stages of the comment above), the row's own parts
- * through the caller's hooks: load (fft8k_stage1's loader, the packed row z), pairs() (the bin
- * pairs, between two __syncwarp: each warp's columns qa, qb are in their slots, Z in the
- * four-step order), out(j, re, im) (z'[j], j < 4096, of the causal half: the unnormalised
- * inverse of the pairs' result, one call per lane and D element). Ends with the barrier after
- * which the planes are free. */
-template <bool INVERSE = true, class Load, class Pairs, class Out>
-__device__ __forceinline__ void conv8k_row(const Fft8kTables &tb, const Conv8kTables *ct, float *s_re, float *s_im, int w,
-                                           int lane, int g, int t, Load load, Pairs pairs, Out out) {
+/* One pass over warp w's two columns qa = w, qb = 32 − w (warp 0: 0 and 16), rolled (64
+ * registers): pass(q, col, fa_re, fa_im). */
+template <class Pass> __device__ __forceinline__ void conv8k_each_column(const Fft8kTables &tb, int w, int lane, int g, int t, Pass pass) {
     const unsigned qa = w, qb = w == 0 ? 16u : 32u - w;
-    /* One pass over the warp's two columns (rolled: 64 registers): pass(q, col, fa_re, fa_im). */
-    auto each_column = [&](auto &&pass) {
 #pragma unroll 1
-        for (int j = 0; j < 2; ++j) {
-            const unsigned q = j == 0 ? qa : qb;
-            uint32_t fa_re[4], fa_im[4];
-            fft8k_fa(tb, lane, fa_re, fa_im);
-            pass(q, fft8k_col(q, g, t), fa_re, fa_im);
-        }
-    };
+    for (int j = 0; j < 2; ++j) {
+        const unsigned q = j == 0 ? qa : qb;
+        uint32_t fa_re[4], fa_im[4];
+        fft8k_fa(tb, lane, fa_re, fa_im);
+        pass(q, fft8k_col(q, g, t), fa_re, fa_im);
+    }
+}
+
+/* The forward half of conv8k_row: stage 1 from load, the barrier, stage 2 (each column's bins
+ * back to its own slots: free once read, only this warp reads its columns), then __syncwarp: each
+ * warp's columns qa, qb hold Z in the four-step order. */
+template <class Load>
+__device__ __forceinline__ void conv8k_forward(const Fft8kTables &tb, float *s_re, float *s_im, int w, int lane, int g, int t, Load load) {
     fft8k_stage1<1>(load, tb, w, lane, g, t, s_re, s_im);
     __syncthreads();
-    /* Stage 2: each column's bins back to its own slots (free once read: only this warp reads
-     * its columns), in place of the row the inverse stages write there. */
-    each_column([&](unsigned q, const Fft8kCol col, const uint32_t *fa_re, const uint32_t *fa_im) {
+    conv8k_each_column(tb, w, lane, g, t, [&](unsigned q, const Fft8kCol col, const uint32_t *fa_re, const uint32_t *fa_im) {
         dft256_f16_one(g, t, fa_re, fa_im, fft8k_column(s_re, s_im, q, g, t), fft8k_twiddle(tb, lane), fft8k_fb(tb, lane),
                        [&](int nt, int i, int, float re, float im) {
                            if (nt == 0 && i == 0) __syncwarp();  // every lane has read the column
@@ -708,17 +705,20 @@ __device__ __forceinline__ void conv8k_row(const Fft8kTables &tb, const Conv8kTa
                        });
     });
     __syncwarp();
-    pairs();
-    if constexpr (!INVERSE) {  // the forward transform alone (the filter's spectrum): planes free
-        __syncthreads();
-        return;
-    }
-    __syncwarp();
+}
+
+/* The inverse half of conv8k_row, from each warp's columns qa, qb (Z' in the four-step order,
+ * written by this warp since its last __syncwarp): out(j, re, im) as there; sc (a power of two, or
+ * 1) scales the planes' values where they become f16 operands (hyena_fftconv_bwd_reduce_tc_m13's
+ * spectrum, any magnitude, to f16's range). Ends with the barrier after which the planes are free. */
+template <class Out>
+__device__ __forceinline__ void conv8k_inverse(const Fft8kTables &tb, const Conv8kTables *ct, float *s_re, float *s_im, int w, int lane,
+                                               int g, int t, Out out, float sc = 1.0f) {
     /* Inverse stage 2 of each column from its slots: B register r of tile nt is bins
      * dft256_bin(nt = r, i = 2 nt, 2 nt + 1) (a DFT-256's output is the next one's input),
      * imaginary halves negated (conj); the result times W8192^{kq} back to the slots. */
-    each_column([&](unsigned q, const Fft8kCol col, const uint32_t *fa_re, const uint32_t *fa_im) {
-        dft256_f16_one(g, t, fa_re, fa_im, fft8k_column(s_re, s_im, q, g, t, 0x80008000u), fft8k_twiddle(tb, lane),
+    conv8k_each_column(tb, w, lane, g, t, [&](unsigned q, const Fft8kCol col, const uint32_t *fa_re, const uint32_t *fa_im) {
+        dft256_f16_one(g, t, fa_re, fa_im, fft8k_column(s_re, s_im, q, g, t, 0x80008000u, sc), fft8k_twiddle(tb, lane),
                        fft8k_fb(tb, lane), [&](int nt, int i, int, float re, float im) {
                            auto step = [&](int j) { return make_float2(ct->istep_re[q][j], ct->istep_im[q][j]); };
                            const float2 base = make_float2(ct->itw_re[q][lane], ct->itw_im[q][lane]);
@@ -762,6 +762,25 @@ __device__ __forceinline__ void conv8k_row(const Fft8kTables &tb, const Conv8kTa
         }
     }
     __syncthreads();  // the next row's stage 1 overwrites the planes
+}
+
+/* One row of the 8192-point convolutions (the stages of the comment above), the row's own parts
+ * through the caller's hooks: load (fft8k_stage1's loader, the packed row z), pairs() (the bin
+ * pairs, between two __syncwarp: each warp's columns qa, qb are in their slots, Z in the
+ * four-step order), out(j, re, im) (z'[j], j < 4096, of the causal half: the unnormalised
+ * inverse of the pairs' result, one call per lane and D element). Ends with the barrier after
+ * which the planes are free. */
+template <bool INVERSE = true, class Load, class Pairs, class Out>
+__device__ __forceinline__ void conv8k_row(const Fft8kTables &tb, const Conv8kTables *ct, float *s_re, float *s_im, int w,
+                                           int lane, int g, int t, Load load, Pairs pairs, Out out) {
+    conv8k_forward(tb, s_re, s_im, w, lane, g, t, load);
+    pairs();
+    if constexpr (!INVERSE) {  // the forward transform alone (the filter's spectrum): planes free
+        __syncthreads();
+        return;
+    }
+    __syncwarp();
+    conv8k_inverse(tb, ct, s_re, s_im, w, lane, g, t, out);
 }
 
 __device__ void conv8192_f16(const HyenaTcConvParams p) {
@@ -889,6 +908,24 @@ __device__ __forceinline__ void fwd8k_split(float zr, float zi, float mr, float 
     *smk = make_float2(er - wr, -(ei - wi));
 }
 
+/* The product of one bin pair, written back to slots so and sm_: Z_k = (zr, zi), Z_{m−k} = (mr, mi)
+ * of the packed row times the filter's spectrum hk = H_k, hm = H_{m−k} (w = W16384^k), as the
+ * packed spectrum of the real product: Z'_k = A_k Z_k + B_k conj Z_{m−k}, Z'_{m−k} = A_{m−k}
+ * Z_{m−k} + B_{m−k} conj Z_k (the coefficients of the comment above, formed here in f32). */
+__device__ __forceinline__ void fwd8k_product(float *s_re, float *s_im, unsigned so, unsigned sm_, float zr, float zi, float mr, float mi,
+                                              float2 hk, float2 hm, float2 w) {
+    const float sr = hk.x + hm.x, si = hk.y - hm.y;  // S = H_k + conj H_{m−k}
+    const float dr = hk.x - hm.x, di = hk.y + hm.y;  // D = H_k − conj H_{m−k}
+    const float akr = sr + dr * w.y, aki = si + di * w.y;    // A_k = S + D·Im W^k
+    const float bkr = -di * w.x, bki = dr * w.x;             // B_k = i·D·Re W^k
+    const float amr = sr - dr * w.y, ami = -(si - di * w.y);  // A_{m−k} = conj(S − D·Im W^k)
+    const float bmr = di * w.x, bmi = dr * w.x;              // B_{m−k} = i·conj(D)·Re W^k
+    s_re[so] = akr * zr - aki * zi + bkr * mr + bki * mi;
+    s_im[so] = akr * zi + aki * zr + bki * mr - bkr * mi;
+    s_re[sm_] = amr * mr - ami * mi + bmr * zr + bmi * zi;
+    s_im[sm_] = amr * mi + ami * mr + bmi * zr - bmr * zi;
+}
+
 /* One bin pair of the forward: bins at slots so and sm_ (k and m − k), the filter's spectrum there
  * (hk = hf[k], hm = hf[m − k]), w = W16384^k; both results written back; the row's A bins X_k,
  * X_{m−k} (times es, the row's 2^-e) to sk, sm when sk is given. A function, as conv8k_pair_at. */
@@ -901,17 +938,28 @@ __device__ __forceinline__ void fwd8k_pair_at(float *s_re, float *s_im, unsigned
     const float2 hk = *hk_at;
     const float2 hm = *hm_at;
     if (sk) fwd8k_split(zr, zi, mr, mi, w, es, sk, smk);
-    const float sr = hk.x + hm.x, si = hk.y - hm.y;  // S = H_k + conj H_{m−k}
-    const float dr = hk.x - hm.x, di = hk.y + hm.y;  // D = H_k − conj H_{m−k}
-    const float akr = sr + dr * w.y, aki = si + di * w.y;    // A_k = S + D·Im W^k
-    const float bkr = -di * w.x, bki = dr * w.x;             // B_k = i·D·Re W^k
-    const float amr = sr - dr * w.y, ami = -(si - di * w.y);  // A_{m−k} = conj(S − D·Im W^k)
-    const float bmr = di * w.x, bmi = dr * w.x;              // B_{m−k} = i·conj(D)·Re W^k
-    // Z'_k = A_k Z_k + B_k conj Z_{m−k}, Z'_{m−k} = A_{m−k} Z_{m−k} + B_{m−k} conj Z_k
-    s_re[so] = akr * zr - aki * zi + bkr * mr + bki * mi;
-    s_im[so] = akr * zi + aki * zr + bki * mr - bkr * mi;
-    s_re[sm_] = amr * mr - ami * mi + bmr * zr + bmi * zi;
-    s_im[sm_] = amr * mi + ami * mr + bmi * zr - bmr * zi;
+    fwd8k_product(s_re, s_im, so, sm_, zr, zi, mr, mi, hk, hm, w);
+}
+
+/* One bin pair of the backward (hyena_fftconv_bwd_g_tc_m13, below): the row's G bins (the split of
+ * the packed g's Z_k, Z_{m−k} at slots so, sm_, times es) times conj A from ak_at, am_at (the
+ * forward's spectrum) to wsk, wsm, and the pair's product with conj H (the correlation: grad_a =
+ * g ⋆ h) written back. A function, as conv8k_pair_at. */
+__device__ __forceinline__ void bwd8k_pair_at(float *s_re, float *s_im, unsigned so, unsigned sm_, const float2 *hk_at, const float2 *hm_at,
+                                              const float2 *ak_at, const float2 *am_at, float2 *wsk, float2 *wsm, float2 w, float es) {
+    const float zr = s_re[so];
+    const float zi = s_im[so];
+    const float mr = s_re[sm_];
+    const float mi = s_im[sm_];
+    float2 gk, gm;
+    fwd8k_split(zr, zi, mr, mi, w, es, &gk, &gm);
+    const float2 ak = *ak_at;
+    const float2 am = *am_at;
+    *wsk = make_float2(gk.x * ak.x + gk.y * ak.y, gk.y * ak.x - gk.x * ak.y);  // G·conj A
+    *wsm = make_float2(gm.x * am.x + gm.y * am.y, gm.y * am.x - gm.x * am.y);
+    const float2 hk = *hk_at;
+    const float2 hm = *hm_at;
+    fwd8k_product(s_re, s_im, so, sm_, zr, zi, mr, mi, make_float2(hk.x, -hk.y), make_float2(hm.x, -hm.y), w);
 }
 
 /* Two consecutive storage values at an even index of a row (4-byte aligned: fwd8192's rows, L even
@@ -991,6 +1039,18 @@ __device__ __forceinline__ void fwd8k_tables(Fwd8kTables &ft) {
     }
 }
 
+/* The block's power of two from each thread's largest |x| (mx ≥ 0): a warp max, one barrier
+ * (ft.red); returns ex, with 2^(126 − ex)·max ∈ [1/2, 1) (all zeros: ex = 126, a factor 1). */
+__device__ __forceinline__ unsigned fwd8k_block_exponent(Fwd8kTables &ft, int w, int lane, float mx) {
+    const unsigned wmax = __reduce_max_sync(0xffffffffu, __float_as_uint(mx));
+    if (lane == 0) ft.red[w] = __uint_as_float(wmax);
+    __syncthreads();
+    float rmax = 0.0f;
+#pragma unroll
+    for (int j = 0; j < FFT8K_WARPS; ++j) rmax = fmaxf(rmax, ft.red[j]);
+    return rmax > 0.0f ? min(__float_as_uint(rmax) >> 23, 252u) : 126u;
+}
+
 /* The row's power of two (fwd8192, filter8192): the largest |x| over the lanes' 8 points each
  * (at(lb, r, h): register r, half h of fft8k_stage1's operand, lb the lane's base, opaque), a warp
  * max and one barrier (ft.red); returns ex, with 2^(126 − ex)·max ∈ [1/2, 1) (rows of zeros: ex =
@@ -1005,13 +1065,7 @@ template <class At> __device__ __forceinline__ unsigned fwd8k_row_exponent(Fwd8k
             const float2 a = at(lb, r, h);
             mx = fmaxf(mx, fmaxf(fabsf(a.x), fabsf(a.y)));
         }
-    const unsigned wmax = __reduce_max_sync(0xffffffffu, __float_as_uint(mx));
-    if (lane == 0) ft.red[w] = __uint_as_float(wmax);
-    __syncthreads();
-    float rmax = 0.0f;
-#pragma unroll
-    for (int j = 0; j < FFT8K_WARPS; ++j) rmax = fmaxf(rmax, ft.red[j]);
-    return rmax > 0.0f ? min(__float_as_uint(rmax) >> 23, 252u) : 126u;
+    return fwd8k_block_exponent(ft, w, lane, mx);
 }
 
 /* fft8k_stage1's loader from at(lb, r, h) (read again: a fresh opaque base, so the compiler does
@@ -1171,6 +1225,207 @@ template <typename T> __device__ void filter8192(const HyenaFftFilterParams p) {
     }
 }
 
+/* ---- The fused gated convolution's backward at 4K < L ≤ 8K on tensor cores ---------------------
+ *
+ * hyena_fftconv_bwd_g_tc_m13_{bf16,f16} (HyenaFftConvBwdParams, log2n = 14, 4096 < L ≤ 8192, L
+ * even, every tensor 4-byte aligned; aspec (the forward's A in the four-step order), post, inner
+ * and grad_post given: ops::fftconv::bwd_tensor_cores): what hyena_fftconv_bwd_g_2b_m13_* computes
+ * given aspec, on conv8k_row as fwd8192:
+ *   - g = grad_y ⊙ post at the row's power of two (the row's largest |g| to [1/2, 1), as a there);
+ *   - per bin pair (bwd8k_pair_at): G = rFFT(g) split from the pair (× 2^-e: true scale), ws =
+ *     G·conj(A) at the row's index c·B + b, in the four-step order (8 consecutive bins per 8
+ *     lanes, A read the same way; the reduce below reads it so), and the forward's product with
+ *     conj H in place of H: the inverse is the correlation g ⋆ h = grad of a through the
+ *     convolution (n ≥ 2L: no wrap in the first L points);
+ *   - at the output: grad_a = that × 2^-e + D·g, grad_v = grad_a ⊙ pre, grad_pre = grad_a ⊙ v,
+ *     grad_post = grad_y ⊙ inner (bwd_out_g's products, in its order), and the row's Σ g·a in fp64
+ *     (exact products, a fixed shuffle order, then the warps' sums in order by thread 0) to
+ *     ws_d[c·B + b], one more barrier per row.
+ * Global traffic per row: v, pre, post, grad_y, inner read once at the output (4-byte pairs;
+ * grad_y and post twice: the row's power of two and the operands, the second from L1/L2, and
+ * again at the output from L2), grad_v, grad_pre, grad_post written once, A read and ws written
+ * once (8 bytes per bin each), hf read (the channel's, shared by its batch rows through L2). */
+template <typename T> __device__ void bwd8192(const HyenaFftConvBwdParams p) {
+    HYENA_DYN_SHARED(float, sm);
+    float *s_re = sm, *s_im = sm + 8192;
+    __shared__ Fft8kTables tb;
+    __shared__ Conv8kTables ct;
+    __shared__ Fwd8kTables ft;
+    __shared__ double red[FFT8K_WARPS];
+    const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, w = threadIdx.x / 32;
+    const uint64_t L = p.l;
+    // ops::fftconv::bwd_tensor_cores' shapes only (fwd8192's, and the forward's spectrum, inner and
+    // a post gate given; absent pre/grad_pre are 0, aligned).
+    if (p.log2n != 14 || L <= 4096 || L > 8192 || L % 2 || !p.aspec || !p.post || !p.inner || !p.grad_post ||
+        ((p.v | p.pre | p.post | p.grad_y | p.inner | p.grad_v | p.grad_pre | p.grad_post) & 3))
+        __trap();
+    fft8k_tables(tb, w, lane, g, t);
+    conv8k_tables(ct);
+    fwd8k_tables(ft);
+    __syncthreads();  // the tables
+    const unsigned l32 = (unsigned)L, rows = (unsigned)(p.b * p.c);  // bwd_tensor_cores: B·C·(m + 1) < 2^32
+
+    for (unsigned row = blockIdx.x; row < rows; row += gridDim.x) {
+        const unsigned ch = row / (unsigned)p.b, bi = row - ch * (unsigned)p.b;
+        const uint64_t off = ((uint64_t)bi * p.c + ch) * L;
+        const T *gy = reinterpret_cast<const T *>(p.grad_y) + off;
+        const T *po = reinterpret_cast<const T *>(p.post) + off;
+        // g = grad_y ⊙ post at the lane's points, read twice as fwd8192's a (zero past L).
+        auto g_at = [&](unsigned lb, int r, int h) {
+            const unsigned tt = 2 * (lb + 256 * (h + 8 * (r / 2)) + 8 * (r % 2)), at = min(tt, l32 - 2);
+            const float2 x = fwd8k_ld2(gy + at), q = fwd8k_ld2(po + at);
+            const float in = tt < l32 ? 1.0f : 0.0f;
+            return make_float2(x.x * q.x * in, x.y * q.y * in);
+        };
+        const unsigned ex = fwd8k_row_exponent(ft, w, lane, g, t, g_at);
+        if (threadIdx.x == 0) ft.es = __uint_as_float((ex + 1u) << 23);  // 2^-e, read after stage 1's barrier
+        double gd = 0.0;
+        conv8k_row(
+            tb, &ct, s_re, s_im, w, lane, g, t, fwd8k_loader(w, g, t, __uint_as_float((253u - ex) << 23), g_at),
+            [&] {
+                const float es = ft.es;
+                const unsigned r = fwd8k_opaque(row);
+                const float2 *hf = reinterpret_cast<const float2 *>(p.hf) + (uint64_t)(r / (unsigned)p.b) * 8193;
+                const float2 *as = reinterpret_cast<const float2 *>(p.aspec) + (uint64_t)r * 8193;
+                float2 *ws = reinterpret_cast<float2 *>(p.ws) + (uint64_t)r * 8193;
+                fwd8k_each_pair(
+                    ft, w, lane, g, t,
+                    [&](unsigned so, unsigned sm_, unsigned ik, unsigned imk, float2 wk) {
+                        bwd8k_pair_at(s_re, s_im, so, sm_, hf + ik, hf + imk, as + ik, as + imk, ws + ik, ws + imk, wk, es);
+                    },
+                    [&](unsigned s0, unsigned i0) {
+                        // Bin m/2, its own mirror: G = conj Z (× 2^-e), the product 2·H·Z (the
+                        // forward's 2·conj(H)·Z with conj H).
+                        const float zr = s_re[s0];
+                        const float zi = s_im[s0];
+                        const float2 hh = hf[i0];
+                        const float2 a = as[i0];
+                        const float gr = zr * es, gi = -zi * es;
+                        ws[i0] = make_float2(gr * a.x + gi * a.y, gi * a.x - gr * a.y);
+                        s_re[s0] = 2.0f * (hh.x * zr - hh.y * zi);
+                        s_im[s0] = 2.0f * (hh.x * zi + hh.y * zr);
+                    });
+            },
+            [&](unsigned j, float re, float im) {
+                const unsigned tt = 2 * fwd8k_opaque(j);
+                if (tt >= l32) return;
+                // The row again (pointers are not held across the FFT: 64 registers).
+                const unsigned orow = fwd8k_opaque(row), och = orow / (unsigned)p.b, obi = orow - och * (unsigned)p.b;
+                const uint64_t o = ((uint64_t)obi * p.c + och) * L + tt;
+                const float2 x = fwd8k_ld2(reinterpret_cast<const T *>(p.v) + o);
+                const float2 gp = p.pre ? fwd8k_ld2(reinterpret_cast<const T *>(p.pre) + o) : make_float2(1.0f, 1.0f);
+                const float2 y = fwd8k_ld2(reinterpret_cast<const T *>(p.grad_y) + o);
+                const float2 q = fwd8k_ld2(reinterpret_cast<const T *>(p.post) + o);
+                const float2 z = fwd8k_ld2(reinterpret_cast<const T *>(p.inner) + o);
+                const float dd = to_f32<T>(reinterpret_cast<const T *>(p.d)[och]), es = ft.es;
+                const float g0 = y.x * q.x, g1 = y.y * q.y;
+                gd = fma((double)g0, (double)(x.x * gp.x), gd);
+                gd = fma((double)g1, (double)(x.y * gp.y), gd);
+                const float ga0 = re * es + dd * g0, ga1 = im * es + dd * g1;
+                fwd8k_st2(reinterpret_cast<T *>(p.grad_v) + o, ga0 * gp.x, ga1 * gp.y);
+                if (p.grad_pre) fwd8k_st2(reinterpret_cast<T *>(p.grad_pre) + o, ga0 * x.x, ga1 * x.y);
+                fwd8k_st2(reinterpret_cast<T *>(p.grad_post) + o, z.x * y.x, z.y * y.y);
+            });
+        // The row's Σ g·a (conv8k_row ended with a barrier; red is next written a row later).
+        for (int o = 16; o > 0; o /= 2) gd += __shfl_down_sync(0xffffffffu, gd, o);
+        if (lane == 0) red[w] = gd;
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            double sum = 0.0;
+            for (int j = 0; j < FFT8K_WARPS; ++j) sum += red[j];
+            reinterpret_cast<float *>(p.ws_d)[row] = (float)sum;
+        }
+    }
+}
+
+/* ---- The backward's reduce over the batch at 4K < L ≤ 8K on tensor cores -----------------------
+ *
+ * hyena_fftconv_bwd_reduce_tc_m13_{bf16,f16} (HyenaFftConvBwdParams, after bwd_g_tc_m13; grad_h
+ * 4-byte aligned): per channel c, grad_h = IRFFT_n(Σ_b ws[c·B + b])/n, the first L points, and
+ * grad_D = Σ_b ws_d[c·B + b] (fp64, rounded once; bwd_reduce's). The spectrum's sum is in fp32, b
+ * in order (deterministic; its rounding, B·2^-24, is far below the f16 operands' 2^-11), each pair
+ * of bins k, m − k folded to the packed spectrum the inverse stages take (Z'_k = (W_k + conj
+ * W_{m−k}) + i·conj(w^k)·(W_k − conj W_{m−k}), Z'_{m−k} = (W_{m−k} + conj W_k) − i·w^k·(W_{m−k} −
+ * conj W_k), Z'_{m/2} = 2·conj W_{m/2}: twice the packed row's spectrum, as the forward's pair
+ * gives) into the warp's own columns (fwd8k_each_pair), then the channel's power of two (its
+ * largest |Z'| to [1/2, 1): the sum has any magnitude, the f16 operands need their range; one
+ * barrier) applied where the values become operands (conv8k_inverse's sc), and conv8k_inverse;
+ * the output × 2^e/n. Global traffic per channel: ws read once (8 bytes per bin and batch row,
+ * 8 consecutive bins per 8 lanes), grad_h written once. */
+template <typename T> __device__ void bwd_reduce8192(const HyenaFftConvBwdParams p) {
+    HYENA_DYN_SHARED(float, sm);
+    float *s_re = sm, *s_im = sm + 8192;
+    __shared__ Fft8kTables tb;
+    __shared__ Conv8kTables ct;
+    __shared__ Fwd8kTables ft;
+    const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, w = threadIdx.x / 32;
+    const uint64_t L = p.l;
+    if (p.log2n != 14 || L <= 4096 || L > 8192 || L % 2 || (p.grad_h & 3)) __trap();  // bwd_tensor_cores' shapes only
+    fft8k_tables(tb, w, lane, g, t);
+    conv8k_tables(ct);
+    fwd8k_tables(ft);
+    __syncthreads();  // the tables
+    const unsigned l32 = (unsigned)L, channels = (unsigned)p.c, bs = (unsigned)p.b;
+
+    for (unsigned ch = blockIdx.x; ch < channels; ch += gridDim.x) {
+        const float2 *ws = reinterpret_cast<const float2 *>(p.ws) + (uint64_t)fwd8k_opaque(ch) * bs * 8193;
+        float mx = 0.0f;
+        auto put = [&](unsigned s, float re, float im) {
+            s_re[s] = re;
+            s_im[s] = im;
+            mx = fmaxf(mx, fmaxf(fabsf(re), fabsf(im)));
+        };
+        fwd8k_each_pair(
+            ft, w, lane, g, t,
+            [&](unsigned so, unsigned sm_, unsigned ik, unsigned imk, float2 wk) {
+                // W_k, W_{m−k}: the batch rows in order, the first peeled (B = 1, the paper's
+                // setting: no loop; the loop rolled: unrolled, it doubled the kernel's code)
+                float2 a = ws[ik], b = ws[imk];
+#pragma unroll 1
+                for (unsigned r = 1; r < bs; ++r) {
+                    const float2 x = ws[r * 8193u + ik];
+                    const float2 y = ws[r * 8193u + imk];
+                    a.x += x.x;
+                    a.y += x.y;
+                    b.x += y.x;
+                    b.y += y.y;
+                }
+                const float er = a.x + b.x, ei = a.y - b.y;  // W_k + conj W_{m−k}
+                const float dr = a.x - b.x, di = a.y + b.y;  // W_k − conj W_{m−k}
+                const float cr = wk.x * dr + wk.y * di, ci = wk.x * di - wk.y * dr;  // conj(w)·D
+                put(sm_, er + wk.x * di - wk.y * dr, wk.x * dr + wk.y * di - ei);  // conj(E) + i·w·conj(D)
+                put(so, er - ci, ei + cr);  // k = 0: the same slot, the same value
+            },
+            [&](unsigned s0, unsigned i0) {
+                float2 a = ws[i0];
+#pragma unroll 1
+                for (unsigned r = 1; r < bs; ++r) {
+                    const float2 x = ws[r * 8193u + i0];
+                    a.x += x.x;
+                    a.y += x.y;
+                }
+                put(s0, 2.0f * a.x, -2.0f * a.y);
+            });
+        const unsigned ex = fwd8k_block_exponent(ft, w, lane, mx);
+        // 2^e/n: the inverse stages give m·IDFT_m of twice the packed spectrum (n = 2^14; may be subnormal)
+        const float os = __uint_as_float((ex + 1u) << 23) * (1.0f / 16384.0f);
+        T *gh = reinterpret_cast<T *>(p.grad_h) + (uint64_t)ch * L;
+        conv8k_inverse(
+            tb, &ct, s_re, s_im, w, lane, g, t,
+            [&](unsigned j, float re, float im) {
+                const unsigned tt = 2 * fwd8k_opaque(j);
+                if (tt < l32) fwd8k_st2(gh + tt, re * os, im * os);
+            },
+            __uint_as_float((253u - ex) << 23));
+        if (threadIdx.x == 0) {
+            const float *wd = reinterpret_cast<const float *>(p.ws_d) + (uint64_t)ch * bs;
+            double sum = 0.0;
+            for (unsigned r = 0; r < bs; ++r) sum += (double)wd[r];
+            reinterpret_cast<T *>(p.grad_d)[ch] = from_f32<T>((float)sum);
+        }
+    }
+}
+
 }  // namespace tcdft
 }  // namespace hyena
 
@@ -1223,3 +1478,22 @@ extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_filter_tc_m13
 }
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_tc_m13_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_tc_m13_f16);
+/* The fused gated backward at 4K < L ≤ 8K on tensor cores (above; ops::fftconv picks it given the
+ * forward's spectrum): the G kernel, one block of 16 warps per row at a time, then the reduce, one
+ * per channel at a time; 64 KiB of dynamic shared memory each, two blocks per SM. */
+extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_bwd_g_tc_m13_bf16(const HyenaFftConvBwdParams p) {
+    hyena::tcdft::bwd8192<__nv_bfloat16>(p);
+}
+extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_bwd_g_tc_m13_f16(const HyenaFftConvBwdParams p) {
+    hyena::tcdft::bwd8192<__half>(p);
+}
+extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_bwd_reduce_tc_m13_bf16(const HyenaFftConvBwdParams p) {
+    hyena::tcdft::bwd_reduce8192<__nv_bfloat16>(p);
+}
+extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_bwd_reduce_tc_m13_f16(const HyenaFftConvBwdParams p) {
+    hyena::tcdft::bwd_reduce8192<__half>(p);
+}
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_g_tc_m13_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_g_tc_m13_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_tc_m13_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_tc_m13_f16);

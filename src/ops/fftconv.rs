@@ -343,6 +343,19 @@ pub fn fwd_tensor_cores<T: DeviceScalar>(rows: usize, l: usize) -> bool {
         && std::env::var("HYENA_TC_FFT").map_or(true, |v| v != "0")
 }
 
+/// Whether the fused backward of `B·C = rows` rows of length `l` in storage `T`, given the
+/// forward's spectrum of a ([`gated_fftconv_bwd_spectrum_keep`]'s `a_spec`), runs on tensor cores
+/// (`hyena_fftconv_bwd_g_tc_m13_{bf16,f16}` and `hyena_fftconv_bwd_reduce_tc_m13_*`, kernels/tcdft.cu:
+/// g's FFT, G·conj(A) per bin, the correlation with the filter and its inverse, then per channel
+/// the batch's sum and its inverse, as f16-operand `mma.sync` stages with f32 accumulation): the
+/// forward's shapes ([`fwd_tensor_cores`]), a workspace of `rows`·(n/2 + 1) bins under 2^32 (the
+/// two-block backward's), every tensor 4-byte aligned (checked where it is chosen). Accuracy: the
+/// forward's (g and each channel's spectrum sum scaled by a power of two to the f16 operands'
+/// range); grad_D an fp64 sum of exact products as the SIMT kernels'.
+pub fn bwd_tensor_cores<T: DeviceScalar>(rows: usize, l: usize) -> bool {
+    fwd_tensor_cores::<T>(rows, l) && bwd_two_blocks::<T>(2 * SMEM_MAX_LEN, rows, true)
+}
+
 /// Whether the forward should keep `inner` for the backward of rows of length `l` in storage `T`
 /// ([`gated_fftconv_fwd_spectrum_inner`] / [`gated_fftconv_bwd_spectrum_inner`], one more
 /// `[B, C, L]` output): where the backward given it runs fewer transforms in the kernels the time
@@ -1025,9 +1038,9 @@ pub fn gated_fftconv_bwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
     if c == 0 {
         return Ok(());
     }
+    let opt = |x: &Option<DeviceView<'a, T>>| x.as_ref().map_or(0, |x| x.addr());
+    let opt_mut = |x: &Option<DeviceViewMut<'a, T>>| x.as_ref().map_or(0, |x| x.addr());
     if l > SMEM_MAX_LEN {
-        let opt = |x: &Option<DeviceView<'a, T>>| x.as_ref().map_or(0, |x| x.addr());
-        let opt_mut = |x: &Option<DeviceViewMut<'a, T>>| x.as_ref().map_or(0, |x| x.addr());
         let io = LongBwdIo {
             hf: hf.addr(),
             d: d.addr(),
@@ -1052,6 +1065,12 @@ pub fn gated_fftconv_bwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
     // B·C ≤ B·C·L, which fits.
     let rows = bs * c;
     let two = bwd_two_blocks::<T>(n, rows, post.is_some());
+    let tc = two
+        && a_spec.is_some()
+        && [v.addr(), opt(&pre), opt(&post), opt(&inner), gy.addr(), g.grad_v.addr(), opt_mut(&g.grad_pre), opt_mut(&g.grad_post), g.grad_h.addr()]
+            .iter()
+            .all(|a| a % 4 == 0)
+        && bwd_tensor_cores::<T>(rows, l);
     // Without `inner`, A·H inverted for grad_post (the kernel of the first version; without a post
     // gate the model puts it below the G-only kernel's estimate at 4K–8K, docs/GPU_MODEL.md);
     // with it, the G-only kernel (grad_post = grad_y ⊙ inner). The two-block shapes: two kernels
@@ -1099,6 +1118,18 @@ pub fn gated_fftconv_bwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
     // outputs overlapping nothing; a_spec read only), borrowed for this call (outputs exclusively), and the
     // workspaces ws, ws_d sized above, owned until the launches are queued (their frees are
     // stream-ordered after them, see `crate::device`).
+    if tc {
+        debug_assert_eq!(n, 2 * SMEM_MAX_LEN);
+        // SAFETY: as the SIMT launches below (the same params and workspaces); the kernels' shapes
+        // (n = 2^14, 4K < L ≤ 8K, L even, B·C·(m + 1) < 2^32, a_spec, inner and a post gate
+        // given, every tensor 4-byte aligned: absent ones are 0) checked by bwd_tensor_cores,
+        // with_a_spec and above; row_launch gives each the dynamic shared memory it indexes. The
+        // G kernel writes ws and ws_d before the reduce (the same stream) reads them.
+        unsafe {
+            super::tcdft::row_launch(dev, &format!("hyena_fftconv_bwd_g_tc_m13_{sfx}"), rows, super::tcdft::BWD8K_STATIC_SHARED, &p)?;
+            return super::tcdft::row_launch(dev, &format!("hyena_fftconv_bwd_reduce_tc_m13_{sfx}"), c, super::tcdft::FWD8K_STATIC_SHARED, &p);
+        }
+    }
     if rows > 0 {
         for (name, &shared) in rows_names.iter().zip(&rows_shared) {
             let cfg = LaunchConfig { grid: (grid(rows, "gated_fftconv_bwd")?, 1, 1), block: (block, 1, 1), shared_bytes: shared };

@@ -16,13 +16,13 @@ use crate::common;
 
 mod tcdft;
 
-use common::fftconv::{check_a_spectrum_kept, check_bwd_reads_inner, check_fwd, check_fwd_inner, check_gated_bwd, fwd_case};
+use common::fftconv::{check_a_spectrum_kept, check_bwd_on_tensor_cores, check_bwd_reads_inner, check_fwd, check_fwd_inner, check_gated_bwd, fwd_case};
 use common::{read_checked, random, rel_l2, widen, Storage};
 use half::{bf16, f16};
 use hyena_kernels::cpu::fftconv::{fftconv_direct, FftConvPlan};
 use hyena_kernels::device::{Device, DeviceBuffer};
 use hyena_kernels::ops::fftconv::{
-    a_spectrum_len, a_spectrum_pays, fft_size, fftconv_filter, fwd_tensor_cores, gated_fftconv_bwd, spectra_four_step, gated_fftconv_bwd_spectrum_keep, gated_fftconv_fwd,
+    a_spectrum_len, a_spectrum_pays, bwd_tensor_cores, fft_size, fftconv_filter, fwd_tensor_cores, gated_fftconv_bwd, spectra_four_step, gated_fftconv_bwd_spectrum_keep, gated_fftconv_fwd,
     gated_fftconv_fwd_spectrum_keep, spectrum_len, GatedConvGradViews, LONG_MAX_LEN,
 };
 use hyena_kernels::HyenaError;
@@ -132,6 +132,27 @@ fn gated_fftconv_fwd_on_tensor_cores_matches_cpu() {
             let err = common::assert_close(&what, g, w, <bf16 as Storage>::BOUND);
             eprintln!("{what}: relative L2 error {err:.3e}");
         }
+    }
+}
+
+/// The fused backward on tensor cores (`hyena_fftconv_bwd_g_tc_m13_*` and
+/// `hyena_fftconv_bwd_reduce_tc_m13_*`: `ops::fftconv::bwd_tensor_cores`, given the forward's
+/// spectrum; `common::fftconv::check_bwd_on_tensor_cores`): the G kernel's per-row and the
+/// reduce's per-channel power of two with grad_y's rows of channel 0 scaled by 2^12, 1 and 2^-12
+/// (the first row's transform and its channel's spectrum sum would leave f16's range without
+/// them) and channel 1's by 2^-20 (the sum's channel near f16's subnormals), each row and channel
+/// checked against its own norm; without a pre gate at the shortest row it takes (4098) and with
+/// a tail (7000) in f16; B = 1 (the paper's setting, no batch sum) at 8192.
+#[test]
+fn gated_fftconv_bwd_on_tensor_cores_matches_cpu() {
+    assert!(bwd_tensor_cores::<bf16>(3, 8192) && bwd_tensor_cores::<f16>(1, 4098) && !bwd_tensor_cores::<f32>(1, 8192));
+    assert!(!bwd_tensor_cores::<bf16>(1, 8191) && !bwd_tensor_cores::<bf16>(1, 4096) && !bwd_tensor_cores::<bf16>(1, 8194));
+    for dev in common::devices() {
+        let f = |b: usize, c: usize| if c == 0 { [4096.0, 1.0, 1.0 / 4096.0][b] } else { 1.0 / 1048576.0 };
+        check_bwd_on_tensor_cores::<bf16>(&dev, 3, 2, 8192, true, &f, 780);
+        check_bwd_on_tensor_cores::<f16>(&dev, 1, 2, 4098, false, &|_, _| 1.0, 781);
+        check_bwd_on_tensor_cores::<f16>(&dev, 2, 1, 7000, true, &|_, _| 1.0, 782);
+        check_bwd_on_tensor_cores::<bf16>(&dev, 1, 1, 8192, false, &|_, _| 1.0, 783);
     }
 }
 

@@ -308,6 +308,72 @@ fn fftconv_fwd_on_tensor_cores_meets_the_structural_bounds() {
     assert!(k.global.load_sectors * 32 <= 3 * k.global.load_bytes / 2, "{:?}", k.global);
 }
 
+/// The fused backward on tensor cores given the forward's spectrum (`hyena_fftconv_bwd_g_tc_m13_bf16`
+/// and `hyena_fftconv_bwd_reduce_tc_m13_bf16`, ops::fftconv::bwd_tensor_cores; kernels/tcdft.cu)
+/// on the simulator's counters, B = 2, C = 2, L = 8192, every input a distinct buffer, every
+/// block run:
+/// - sin/cos only in the tables each block builds once (the forward's: 4768), no division, exp,
+///   log or sqrt;
+/// - barriers: the tables' 1 per block; the G kernel 5 per row (the row's largest |g|, stage 1 →
+///   stage 2, the inverse's two, the row's Σ g·a), the reduce 3 per channel (the spectrum sum's
+///   largest value, the inverse's two): within issue 11's ⌈log16 n⌉ + 2 = 6 per FFT;
+/// - shared memory: one wavefront per request;
+/// - global: DRAM bytes within 1.02× of what must move: the G kernel's v, pre, post, grad_y and
+///   inner read, grad_v, grad_pre and grad_post written (2L bytes each), A read and the
+///   workspace written (8(m + 1) each) per row, hf read once per channel; the reduce's workspace
+///   read, grad_h written; L2 sectors within 1.5× of the bytes asked for (A, hf and the workspace
+///   in the four-step order: 8 consecutive bins per 8 lanes).
+#[test]
+fn fftconv_bwd_on_tensor_cores_meets_the_structural_bounds() {
+    use half::bf16;
+    use hyena_kernels::device::sim::SimDevice;
+    use hyena_kernels::device::{Device, DeviceBuffer};
+    use hyena_kernels::ops::fftconv::{a_spectrum_len, fftconv_filter, gated_fftconv_bwd_spectrum_keep, gated_fftconv_fwd_spectrum_keep, spectrum_len, GatedConvGradViews};
+    use std::sync::Arc;
+    let sim = Arc::new(SimDevice::new());
+    let dev: Arc<dyn Device> = sim.clone();
+    let (bs, c, l) = (2usize, 2usize, 8192usize);
+    let n = bs * c * l;
+    let x: Vec<bf16> = (0..n).map(|i| bf16::from_f32(((i * 37) % 11) as f32 * 0.1 - 0.5)).collect();
+    // v, pre, post, grad_y
+    let ins: Vec<DeviceBuffer<bf16>> = (0..4).map(|_| DeviceBuffer::from_host(&dev, &x).unwrap()).collect();
+    let dh = DeviceBuffer::from_host(&dev, &x[..c * l]).unwrap();
+    let dd = DeviceBuffer::from_host(&dev, &vec![bf16::from_f32(0.5); c]).unwrap();
+    let mut outs: Vec<DeviceBuffer<bf16>> = (0..5).map(|_| DeviceBuffer::<bf16>::alloc(&dev, n).unwrap()).collect();
+    let (mut gh, mut gd) = (DeviceBuffer::<bf16>::alloc(&dev, c * l).unwrap(), DeviceBuffer::<bf16>::alloc(&dev, c).unwrap());
+    let mut hf = DeviceBuffer::<f32>::alloc(&dev, spectrum_len(c, l).unwrap()).unwrap();
+    let mut a = DeviceBuffer::<f32>::alloc(&dev, a_spectrum_len(bs, c, l).unwrap()).unwrap();
+    fftconv_filter(&dev, &dh, c, l, &mut hf).unwrap();
+    let [y, z, gv, gpre, gpost] = &mut outs[..] else { unreachable!() };
+    gated_fftconv_fwd_spectrum_keep(&dev, &hf, &dd, &ins[0], Some(ins[1].as_view()), Some(ins[2].as_view()), bs, c, l, &mut *y, Some(z.as_view_mut()), Some(a.as_view_mut()))
+        .unwrap();
+    let grads = GatedConvGradViews { grad_v: gv.as_view_mut(), grad_pre: Some(gpre.as_view_mut()), grad_post: Some(gpost.as_view_mut()), grad_h: gh.as_view_mut(), grad_d: gd.as_view_mut() };
+    sim.set_counters(true);
+    gated_fftconv_bwd_spectrum_keep(&dev, &hf, &dd, &ins[0], Some(ins[1].as_view()), Some(ins[2].as_view()), Some(z.as_view()), Some(a.as_view()), &ins[3], bs, c, l, grads).unwrap();
+    sim.set_counters(false);
+    let ks = sim.take_counters();
+    assert_eq!(ks.len(), 2, "the G kernel and the reduce only: {:?}", ks.iter().map(|k| &k.kernel).collect::<Vec<_>>());
+    let (rows, m) = ((bs * c) as u64, 8193u64);
+    for (name, units, per_unit, must_move) in [
+        ("hyena_fftconv_bwd_g_tc_m13_bf16", rows, 5, rows * (8 * 2 * l as u64 + 2 * 8 * m + 4) + c as u64 * (8 * m + 2)),
+        ("hyena_fftconv_bwd_reduce_tc_m13_bf16", c as u64, 3, rows * (8 * m + 4) + c as u64 * (2 * l as u64 + 2)),
+    ] {
+        let k = ks.iter().find(|k| k.kernel == name).unwrap_or_else(|| panic!("{name} not launched: {ks:?}"));
+        eprintln!("{name}: {:?} {:?} {:?} barriers {}", k.global, k.shared, k.math, k.barriers);
+        assert_eq!((k.blocks_total, k.blocks_run), (units, units), "{name}: one row or channel per block here");
+        assert_eq!(k.math.sincos, 4768 * k.blocks_run, "{name}: {:?}", k.math);
+        assert_eq!((k.math.div_rcp, k.math.exp_log, k.math.sqrt), (0, 0, 0), "{name}: {:?}", k.math);
+        assert_eq!(k.barriers, k.blocks_run + per_unit * units, "{name}");
+        let sh = &k.shared;
+        assert_eq!((sh.load_wavefronts, sh.store_wavefronts), (sh.load_requests, sh.store_requests), "{name}: {sh:?}");
+        let dram = k.global.dram_sectors * 32;
+        eprintln!("{name}: DRAM bytes {dram} / must move {must_move} = {:.4}", dram as f64 / must_move as f64);
+        assert!(dram as f64 <= 1.02 * must_move as f64, "{name}: DRAM bytes {dram} > 1.02 x {must_move} ({:?})", k.global);
+        assert!(k.global.store_sectors * 32 <= 3 * k.global.store_bytes / 2, "{name}: {:?}", k.global);
+        assert!(k.global.load_sectors * 32 <= 3 * k.global.load_bytes / 2, "{name}: {:?}", k.global);
+    }
+}
+
 /// The counters of one `gated_fftconv_fwd` and one `gated_fftconv_bwd` (B = 1, C = 1, row length
 /// `l`, gates on, inputs a fixed pattern), in launch order; `sample`: blocks counted per uniform
 /// launch (the outputs are then not computed).

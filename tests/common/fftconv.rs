@@ -8,7 +8,7 @@ use super::{assert_close, poisoned, random, read_checked, widen, Storage};
 use hyena_kernels::cpu::fftconv::{gated_fftconv_bwd as cpu_bwd, gated_fftconv_fwd as cpu_fwd, FftConvPlan, GatedConvGrads, Rows};
 use hyena_kernels::device::{Device, DeviceBuffer};
 use hyena_kernels::ops::fftconv::{
-    a_spectrum_len, fft_size, fftconv_filter, gated_fftconv_bwd, gated_fftconv_bwd_spectrum_inner,
+    a_spectrum_len, bwd_tensor_cores, fft_size, fftconv_filter, gated_fftconv_bwd, gated_fftconv_bwd_spectrum_inner,
     fwd_tensor_cores, gated_fftconv_bwd_spectrum_keep, gated_fftconv_fwd, gated_fftconv_fwd_spectrum_inner, gated_fftconv_fwd_spectrum_keep,
     spectra_four_step, spectrum_len, GatedConvGradViews,
 };
@@ -422,5 +422,72 @@ pub fn check_a_spectrum_kept<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: us
                 assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{what}: grad_post = round(inner · grad_y) either way");
             }
         }
+    }
+}
+
+/// The fused backward on tensor cores (`ops::fftconv::bwd_tensor_cores`: the G kernel and the
+/// batch reduce of kernels/tcdft.cu, given the forward's spectrum of a and `inner`) against the
+/// f64 reference, with a post gate and, with `pre`, a pre gate: grad_y's row (b, c) scaled by
+/// `scale(b, c)` (a power of two, so the inputs stay exact) before the reference is formed. Each
+/// row of grad_v and grad_pre within [`Storage::BOUND`] of its own norm, each channel's grad_h of
+/// its own and grad_D relative to its own value (one L2 over all would let the largest rows hide
+/// the rest: the kernels' per-row and per-channel powers of two are what is checked);
+/// grad_post = round(inner ⊙ grad_y) bit for bit. Every output poisoned before.
+pub fn check_bwd_on_tensor_cores<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, pre: bool, scale: &dyn Fn(usize, usize) -> f32, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let tag = format!("{} gated_fftconv_bwd_spectrum_keep<{:?}> on tensor cores B={bs} C={c} L={l} pre={pre}", dev.name(), T::DTYPE);
+    assert!(bwd_tensor_cores::<T>(bs * c, l), "{tag}: not a tensor-core shape");
+    let n = bs * c * l;
+    let (v, pr, post, mut gy) = (random::<T>(&mut rng, n), random::<T>(&mut rng, n), random::<T>(&mut rng, n), random::<T>(&mut rng, n));
+    let (h, d) = (random::<T>(&mut rng, c * l), random::<T>(&mut rng, c));
+    for (r, row) in gy.chunks_mut(l).enumerate() {
+        let f = scale(r / c, r % c);
+        row.iter_mut().for_each(|x| *x = T::from_f32(x.to_f64() as f32 * f));
+    }
+    let (vf, pref, postf, gyf) = (widen(&v), widen(&pr), widen(&post), widen(&gy));
+    let plan = FftConvPlan::<f64>::new(l).unwrap();
+    let spec = plan.filter_spectra(&widen(&h), c).unwrap();
+    let rows = |x| rows_of(x, bs, c, l);
+    let want = cpu_bwd(&plan, &spec, &widen(&d), rows(&vf), pre.then(|| rows(&pref)), Some(rows(&postf)), &gyf).unwrap();
+    let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
+    let (dv, dpre, dpost, dgy, dh, dd) = (up(&v), up(&pr), up(&post), up(&gy), up(&h), up(&d));
+    let dpre = pre.then_some(&dpre);
+    let mut hf = DeviceBuffer::<f32>::alloc(dev, spectrum_len(c, l).unwrap()).unwrap();
+    fftconv_filter(dev, &dh, c, l, &mut hf).unwrap();
+    let ns = a_spectrum_len(bs, c, l).unwrap();
+    let (mut dy, mut dz, mut da) = (poisoned::<T>(dev, n), poisoned::<T>(dev, n), poisoned::<f32>(dev, ns));
+    gated_fftconv_fwd_spectrum_keep(dev, &hf, &dd, &dv, dpre.map(|x| x.as_view()), Some(dpost.as_view()), bs, c, l, dy.view_mut(0..n).unwrap(), Some(dz.view_mut(0..n).unwrap()), Some(da.view_mut(0..ns).unwrap()))
+        .unwrap_or_else(|e| panic!("{tag} forward: {e}"));
+    let mut g = poisoned_grads::<T>(dev, n, c, l);
+    let [gv, gpre, gpost, gh, gd] = &mut g;
+    let grads = GatedConvGradViews {
+        grad_v: gv.view_mut(0..n).unwrap(),
+        grad_pre: pre.then(|| gpre.view_mut(0..n).unwrap()),
+        grad_post: Some(gpost.view_mut(0..n).unwrap()),
+        grad_h: gh.view_mut(0..c * l).unwrap(),
+        grad_d: gd.view_mut(0..c).unwrap(),
+    };
+    gated_fftconv_bwd_spectrum_keep(dev, &hf, &dd, &dv, dpre.map(|x| x.as_view()), Some(dpost.as_view()), Some(dz.view(0..n).unwrap()), Some(da.view(0..ns).unwrap()), &dgy, bs, c, l, grads)
+        .unwrap_or_else(|e| panic!("{tag} backward: {e}"));
+    dev.synchronize().unwrap();
+    let [gv, gpre, gpost, gh, gd] = &g;
+    let mut checks = vec![("grad_v", read_checked(&format!("{tag} grad_v"), gv, n), &want.grad_v, l)];
+    if pre {
+        checks.push(("grad_pre", read_checked(&format!("{tag} grad_pre"), gpre, n), want.grad_pre.as_ref().unwrap(), l));
+    }
+    checks.push(("grad_h", read_checked(&format!("{tag} grad_h"), gh, c * l), &want.grad_h, l));
+    checks.push(("grad_D", read_checked(&format!("{tag} grad_D"), gd, c), &want.grad_d, 1));
+    for (name, got, w, len) in &checks {
+        let mut worst = 0f64;
+        for (r, (x, y)) in got.chunks(*len).zip(w.chunks(*len)).enumerate() {
+            worst = worst.max(assert_close(&format!("{tag} {name} row {r}"), x, y, T::BOUND));
+        }
+        eprintln!("{tag} {name}: worst row's relative L2 error {worst:.3e}");
+    }
+    let zi = read_checked(&format!("{tag} inner"), &dz, n);
+    let gp = read_checked(&format!("{tag} grad_post"), gpost, n);
+    for (i, (x, (z, y))) in gp.iter().zip(zi.iter().zip(&gy)).enumerate() {
+        let exact = T::from_f32(*z as f32 * y.to_f64() as f32).to_f64();
+        assert_eq!(x.to_bits(), exact.to_bits(), "{tag} grad_post[{i}]: {x} != round(inner · grad_y) = {exact}");
     }
 }

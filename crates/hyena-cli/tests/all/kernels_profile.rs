@@ -171,6 +171,9 @@ fn fftconv_smem_kernels_keep_16_warps_per_sm_up_to_8k() {
             // row's two f32 planes (64 KiB), two blocks per SM.
             ("hyena_fftconv_filter_tc_m13_bf16", 512, 65536, 32),
             ("hyena_fftconv_fwd_tc_m13_bf16", 512, 65536, 32),
+            // The 8K backward on tensor cores given the forward's spectrum (2026-12-06): the same.
+            ("hyena_fftconv_bwd_g_tc_m13_bf16", 512, 65536, 32),
+            ("hyena_fftconv_bwd_reduce_tc_m13_bf16", 512, 65536, 32),
             ("hyena_fftconv_fwd_2b_m13_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16), if l == 8192 { 32 } else { 16 }),
             ("hyena_fftconv_bwd_a_2b_m13_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16), if l == 8192 { 32 } else { 16 }),
             ("hyena_fftconv_bwd_g_2b_m13_bf16", (n / 32).clamp(32, 512), 4 * n, if l == 8192 { 32 } else { 16 }),
