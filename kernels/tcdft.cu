@@ -984,8 +984,9 @@ template <typename T> __device__ __forceinline__ void fwd8k_st2(T *x, float a, f
  * = w (c = 8(i/2) + 16(i%2)) and its mirror 255 − K of qb = 32 − w, slots as conv8192_f16's (a
  * per-lane base plus constants), the four-step places 256q + K: 8 consecutive per 8 lanes. Warp 0:
  * bins K < 128 of columns 0 and 16 (mirrors in the same column: 256 − K of column 0, bin 0's is
- * bin m; 255 − K of column 16). */
-template <class Pair, class Self>
+ * bin m; 255 − K of column 16). UNROLL: warps 1–15's pairs unrolled per nt (4: all four; 2 where
+ * the caller's pair holds more live: bwd8192's, to stay at 64 registers unspilled). */
+template <int UNROLL = 4, class Pair, class Self>
 __device__ __forceinline__ void fwd8k_each_pair(const Fwd8kTables &ft, int w, int lane, int g, int t, Pair pair, Self self) {
     if (w != 0) {
         const unsigned qa = w, qb = 32u - w;
@@ -993,7 +994,7 @@ __device__ __forceinline__ void fwd8k_each_pair(const Fwd8kTables &ft, int w, in
         const float2 wb = make_float2(ft.wk_re[qa][lane], ft.wk_im[qa][lane]);
 #pragma unroll 1  // rolled: the eight pairs unrolled held too many hf loads in flight (spills)
         for (int nt = 0; nt < 2; ++nt)
-#pragma unroll
+#pragma unroll(UNROLL)
             for (int i = 0; i < 4; ++i) {
                 const int c = 8 * (i / 2) + 16 * (i % 2);
                 const float2 wc = cmulf(wb, fwd8k_wc(i));
@@ -1225,6 +1226,71 @@ template <typename T> __device__ void filter8192(const HyenaFftFilterParams p) {
     }
 }
 
+/* One channel of the reduce (bwd_reduce8192; bwd8192 at B = 1, where the row's block is the
+ * channel's): the tables published, the planes free; ends with the barrier after which they are. */
+template <typename T>
+__device__ __forceinline__ void reduce8k_channel(const HyenaFftConvBwdParams &p, const Fft8kTables &tb, const Conv8kTables *ct,
+                                                 Fwd8kTables &ft, float *s_re, float *s_im, int w, int lane, int g, int t,
+                                                 unsigned ch) {
+    const unsigned l32 = (unsigned)p.l, bs = (unsigned)p.b;
+    const float2 *ws = reinterpret_cast<const float2 *>(p.ws) + (uint64_t)ch * bs * 8193;
+    float mx = 0.0f;
+    auto put = [&](unsigned s, float re, float im) {
+        s_re[s] = re;
+        s_im[s] = im;
+        mx = fmaxf(mx, fmaxf(fabsf(re), fabsf(im)));
+    };
+    fwd8k_each_pair(
+        ft, w, lane, g, t,
+        [&](unsigned so, unsigned sm_, unsigned ik, unsigned imk, float2 wk) {
+            // W_k, W_{m−k}: the batch rows in order, the first peeled (B = 1, the paper's
+            // setting: no loop; the loop rolled: unrolled, it doubled the kernel's code)
+            float2 a = ws[ik], b = ws[imk];
+#pragma unroll 1
+            for (unsigned r = 1; r < bs; ++r) {
+                const float2 x = ws[r * 8193u + ik];
+                const float2 y = ws[r * 8193u + imk];
+                a.x += x.x;
+                a.y += x.y;
+                b.x += y.x;
+                b.y += y.y;
+            }
+            const float er = a.x + b.x, ei = a.y - b.y;  // W_k + conj W_{m−k}
+            const float dr = a.x - b.x, di = a.y + b.y;  // W_k − conj W_{m−k}
+            const float cr = wk.x * dr + wk.y * di, ci = wk.x * di - wk.y * dr;  // conj(w)·D
+            put(sm_, er + wk.x * di - wk.y * dr, wk.x * dr + wk.y * di - ei);  // conj(E) + i·w·conj(D)
+            put(so, er - ci, ei + cr);  // k = 0: the same slot, the same value
+        },
+        [&](unsigned s0, unsigned i0) {
+            float2 a = ws[i0];
+#pragma unroll 1
+            for (unsigned r = 1; r < bs; ++r) {
+                const float2 x = ws[r * 8193u + i0];
+                a.x += x.x;
+                a.y += x.y;
+            }
+            put(s0, 2.0f * a.x, -2.0f * a.y);
+        });
+    const unsigned ex = fwd8k_block_exponent(ft, w, lane, mx);
+    // 2^e/n: the inverse stages give m·IDFT_m of twice the packed spectrum (n = 2^14; may be
+    // subnormal); in shared, read at the output after the inverse's barrier (a register fewer)
+    if (threadIdx.x == 0) ft.es = __uint_as_float((ex + 1u) << 23) * (1.0f / 16384.0f);
+    conv8k_inverse(
+        tb, ct, s_re, s_im, w, lane, g, t,
+        [&](unsigned j, float re, float im) {
+            const unsigned tt = 2 * fwd8k_opaque(j);
+            const float os = ft.es;
+            if (tt < l32) fwd8k_st2(reinterpret_cast<T *>(p.grad_h) + (uint64_t)fwd8k_opaque(ch) * l32 + tt, re * os, im * os);
+        },
+        __uint_as_float((253u - ex) << 23));
+    if (threadIdx.x == 0) {
+        const float *wd = reinterpret_cast<const float *>(p.ws_d) + (uint64_t)ch * bs;
+        double sum = 0.0;
+        for (unsigned r = 0; r < bs; ++r) sum += (double)wd[r];
+        reinterpret_cast<T *>(p.grad_d)[ch] = from_f32<T>((float)sum);
+    }
+}
+
 /* ---- The fused gated convolution's backward at 4K < L ≤ 8K on tensor cores ---------------------
  *
  * hyena_fftconv_bwd_g_tc_m13_{bf16,f16} (HyenaFftConvBwdParams, log2n = 14, 4096 < L ≤ 8192, L
@@ -1240,7 +1306,9 @@ template <typename T> __device__ void filter8192(const HyenaFftFilterParams p) {
  *   - at the output: grad_a = that × 2^-e + D·g, grad_v = grad_a ⊙ pre, grad_pre = grad_a ⊙ v,
  *     grad_post = grad_y ⊙ inner (bwd_out_g's products, in its order), and the row's Σ g·a in fp64
  *     (exact products, a fixed shuffle order, then the warps' sums in order by thread 0) to
- *     ws_d[c·B + b], one more barrier per row.
+ *     ws_d[c·B + b], one more barrier per row;
+ *   - at B = 1 (the paper's setting) the reduce's work on the row's channel right after the row
+ *     (reduce8k_channel: ws read back from the L2, no reduce launch; 3 barriers more per row).
  * Global traffic per row: v, pre, post, grad_y, inner read once at the output (4-byte pairs;
  * grad_y and post twice: the row's power of two and the operands, the second from L1/L2, and
  * again at the output from L2), grad_v, grad_pre, grad_post written once, A read and ws written
@@ -1257,7 +1325,7 @@ template <typename T> __device__ void bwd8192(const HyenaFftConvBwdParams p) {
     // ops::fftconv::bwd_tensor_cores' shapes only (fwd8192's, and the forward's spectrum, inner and
     // a post gate given; absent pre/grad_pre are 0, aligned).
     if (p.log2n != 14 || L <= 4096 || L > 8192 || L % 2 || !p.aspec || !p.post || !p.inner || !p.grad_post ||
-        ((p.v | p.pre | p.post | p.grad_y | p.inner | p.grad_v | p.grad_pre | p.grad_post) & 3))
+        ((p.v | p.pre | p.post | p.grad_y | p.inner | p.grad_v | p.grad_pre | p.grad_post | p.grad_h) & 3))
         __trap();
     fft8k_tables(tb, w, lane, g, t);
     conv8k_tables(ct);
@@ -1288,7 +1356,8 @@ template <typename T> __device__ void bwd8192(const HyenaFftConvBwdParams p) {
                 const float2 *hf = reinterpret_cast<const float2 *>(p.hf) + (uint64_t)(r / (unsigned)p.b) * 8193;
                 const float2 *as = reinterpret_cast<const float2 *>(p.aspec) + (uint64_t)r * 8193;
                 float2 *ws = reinterpret_cast<float2 *>(p.ws) + (uint64_t)r * 8193;
-                fwd8k_each_pair(
+                // two pairs at a time (fwd8k_each_pair): four spilled 12–16 B with the reduce below
+                fwd8k_each_pair<2>(
                     ft, w, lane, g, t,
                     [&](unsigned so, unsigned sm_, unsigned ik, unsigned imk, float2 wk) {
                         bwd8k_pair_at(s_re, s_im, so, sm_, hf + ik, hf + imk, as + ik, as + imk, ws + ik, ws + imk, wk, es);
@@ -1335,6 +1404,10 @@ template <typename T> __device__ void bwd8192(const HyenaFftConvBwdParams p) {
             for (int j = 0; j < FFT8K_WARPS; ++j) sum += red[j];
             reinterpret_cast<float *>(p.ws_d)[row] = (float)sum;
         }
+        // B = 1 (the paper's setting): the row is its channel's only one, so this block reduces it
+        // now, the row's ws from the L2 (its stores visible to the block after the barrier above;
+        // thread 0 reads ws_d after writing it): no reduce launch, no second DRAM read of ws.
+        if (p.b == 1) reduce8k_channel<T>(p, tb, &ct, ft, s_re, s_im, w, lane, g, t, fwd8k_opaque(row));
     }
 }
 
@@ -1365,65 +1438,8 @@ template <typename T> __device__ void bwd_reduce8192(const HyenaFftConvBwdParams
     conv8k_tables(ct);
     fwd8k_tables(ft);
     __syncthreads();  // the tables
-    const unsigned l32 = (unsigned)L, channels = (unsigned)p.c, bs = (unsigned)p.b;
-
-    for (unsigned ch = blockIdx.x; ch < channels; ch += gridDim.x) {
-        const float2 *ws = reinterpret_cast<const float2 *>(p.ws) + (uint64_t)fwd8k_opaque(ch) * bs * 8193;
-        float mx = 0.0f;
-        auto put = [&](unsigned s, float re, float im) {
-            s_re[s] = re;
-            s_im[s] = im;
-            mx = fmaxf(mx, fmaxf(fabsf(re), fabsf(im)));
-        };
-        fwd8k_each_pair(
-            ft, w, lane, g, t,
-            [&](unsigned so, unsigned sm_, unsigned ik, unsigned imk, float2 wk) {
-                // W_k, W_{m−k}: the batch rows in order, the first peeled (B = 1, the paper's
-                // setting: no loop; the loop rolled: unrolled, it doubled the kernel's code)
-                float2 a = ws[ik], b = ws[imk];
-#pragma unroll 1
-                for (unsigned r = 1; r < bs; ++r) {
-                    const float2 x = ws[r * 8193u + ik];
-                    const float2 y = ws[r * 8193u + imk];
-                    a.x += x.x;
-                    a.y += x.y;
-                    b.x += y.x;
-                    b.y += y.y;
-                }
-                const float er = a.x + b.x, ei = a.y - b.y;  // W_k + conj W_{m−k}
-                const float dr = a.x - b.x, di = a.y + b.y;  // W_k − conj W_{m−k}
-                const float cr = wk.x * dr + wk.y * di, ci = wk.x * di - wk.y * dr;  // conj(w)·D
-                put(sm_, er + wk.x * di - wk.y * dr, wk.x * dr + wk.y * di - ei);  // conj(E) + i·w·conj(D)
-                put(so, er - ci, ei + cr);  // k = 0: the same slot, the same value
-            },
-            [&](unsigned s0, unsigned i0) {
-                float2 a = ws[i0];
-#pragma unroll 1
-                for (unsigned r = 1; r < bs; ++r) {
-                    const float2 x = ws[r * 8193u + i0];
-                    a.x += x.x;
-                    a.y += x.y;
-                }
-                put(s0, 2.0f * a.x, -2.0f * a.y);
-            });
-        const unsigned ex = fwd8k_block_exponent(ft, w, lane, mx);
-        // 2^e/n: the inverse stages give m·IDFT_m of twice the packed spectrum (n = 2^14; may be subnormal)
-        const float os = __uint_as_float((ex + 1u) << 23) * (1.0f / 16384.0f);
-        T *gh = reinterpret_cast<T *>(p.grad_h) + (uint64_t)ch * L;
-        conv8k_inverse(
-            tb, &ct, s_re, s_im, w, lane, g, t,
-            [&](unsigned j, float re, float im) {
-                const unsigned tt = 2 * fwd8k_opaque(j);
-                if (tt < l32) fwd8k_st2(gh + tt, re * os, im * os);
-            },
-            __uint_as_float((253u - ex) << 23));
-        if (threadIdx.x == 0) {
-            const float *wd = reinterpret_cast<const float *>(p.ws_d) + (uint64_t)ch * bs;
-            double sum = 0.0;
-            for (unsigned r = 0; r < bs; ++r) sum += (double)wd[r];
-            reinterpret_cast<T *>(p.grad_d)[ch] = from_f32<T>((float)sum);
-        }
-    }
+    for (unsigned ch = blockIdx.x; ch < (unsigned)p.c; ch += gridDim.x)
+        reduce8k_channel<T>(p, tb, &ct, ft, s_re, s_im, w, lane, g, t, fwd8k_opaque(ch));
 }
 
 }  // namespace tcdft

@@ -347,7 +347,8 @@ pub fn fwd_tensor_cores<T: DeviceScalar>(rows: usize, l: usize) -> bool {
 /// forward's spectrum of a ([`gated_fftconv_bwd_spectrum_keep`]'s `a_spec`), runs on tensor cores
 /// (`hyena_fftconv_bwd_g_tc_m13_{bf16,f16}` and `hyena_fftconv_bwd_reduce_tc_m13_*`, kernels/tcdft.cu:
 /// g's FFT, G·conj(A) per bin, the correlation with the filter and its inverse, then per channel
-/// the batch's sum and its inverse, as f16-operand `mma.sync` stages with f32 accumulation): the
+/// the batch's sum and its inverse, as f16-operand `mma.sync` stages with f32 accumulation; at
+/// B = 1 the G kernel does the channel's inverse itself and no reduce is launched): the
 /// forward's shapes ([`fwd_tensor_cores`]), a workspace of `rows`·(n/2 + 1) bins under 2^32 (the
 /// two-block backward's), every tensor 4-byte aligned (checked where it is chosen). Accuracy: the
 /// forward's (g and each channel's spectrum sum scaled by a power of two to the f16 operands'
@@ -1124,9 +1125,13 @@ pub fn gated_fftconv_bwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
         // (n = 2^14, 4K < L ≤ 8K, L even, B·C·(m + 1) < 2^32, a_spec, inner and a post gate
         // given, every tensor 4-byte aligned: absent ones are 0) checked by bwd_tensor_cores,
         // with_a_spec and above; row_launch gives each the dynamic shared memory it indexes. The
-        // G kernel writes ws and ws_d before the reduce (the same stream) reads them.
+        // G kernel writes ws and ws_d before the reduce (the same stream) reads them; at B = 1
+        // the G kernel reduces each row's channel itself (grad_h, grad_D), and no reduce runs.
         unsafe {
             super::tcdft::row_launch(dev, &format!("hyena_fftconv_bwd_g_tc_m13_{sfx}"), rows, super::tcdft::BWD8K_STATIC_SHARED, &p)?;
+            if bs == 1 {
+                return Ok(());
+            }
             return super::tcdft::row_launch(dev, &format!("hyena_fftconv_bwd_reduce_tc_m13_{sfx}"), c, super::tcdft::FWD8K_STATIC_SHARED, &p);
         }
     }

@@ -316,12 +316,13 @@ fn fftconv_fwd_on_tensor_cores_meets_the_structural_bounds() {
 ///   log or sqrt;
 /// - barriers: the tables' 1 per block; the G kernel 5 per row (the row's largest |g|, stage 1 →
 ///   stage 2, the inverse's two, the row's Σ g·a), the reduce 3 per channel (the spectrum sum's
-///   largest value, the inverse's two): within issue 11's ⌈log16 n⌉ + 2 = 6 per FFT;
+///   largest value, the inverse's two): within issue 11's ⌈log16 n⌉ + 2 = 6 per FFT; at B = 1
+///   the G kernel alone, 8 per row (its channel reduced in its block: no reduce launch);
 /// - shared memory: one wavefront per request;
 /// - global: DRAM bytes within 1.02× of what must move: the G kernel's v, pre, post, grad_y and
 ///   inner read, grad_v, grad_pre and grad_post written (2L bytes each), A read and the
 ///   workspace written (8(m + 1) each) per row, hf read once per channel; the reduce's workspace
-///   read, grad_h written; L2 sectors within 1.5× of the bytes asked for (A, hf and the workspace
+///   read, grad_h written (at B = 1 the G kernel's bytes and grad_h: ws read back from the L2); L2 sectors within 1.5× of the bytes asked for (A, hf and the workspace
 ///   in the four-step order: 8 consecutive bins per 8 lanes).
 #[test]
 fn fftconv_bwd_on_tensor_cores_meets_the_structural_bounds() {
@@ -351,12 +352,40 @@ fn fftconv_bwd_on_tensor_cores_meets_the_structural_bounds() {
     sim.set_counters(true);
     gated_fftconv_bwd_spectrum_keep(&dev, &hf, &dd, &ins[0], Some(ins[1].as_view()), Some(ins[2].as_view()), Some(z.as_view()), Some(a.as_view()), &ins[3], bs, c, l, grads).unwrap();
     sim.set_counters(false);
-    let ks = sim.take_counters();
+    let mut ks = sim.take_counters();
     assert_eq!(ks.len(), 2, "the G kernel and the reduce only: {:?}", ks.iter().map(|k| &k.kernel).collect::<Vec<_>>());
+    // B = 1 (the paper's setting): the G kernel alone, each row's channel reduced in its block
+    // right after the row (3 barriers more per row; ws read back from the L2: no DRAM bytes).
+    let b1 = {
+        let n1 = c * l;
+        let mut a1 = DeviceBuffer::<f32>::alloc(&dev, a_spectrum_len(1, c, l).unwrap()).unwrap();
+        let [y, z, gv, gpre, gpost] = &mut outs[..] else { unreachable!() };
+        let v = |i: usize| ins[i].view(0..n1).unwrap();
+        gated_fftconv_fwd_spectrum_keep(&dev, &hf, &dd, v(0), Some(v(1)), Some(v(2)), 1, c, l, y.view_mut(0..n1).unwrap(), Some(z.view_mut(0..n1).unwrap()), Some(a1.as_view_mut()))
+            .unwrap();
+        let grads = GatedConvGradViews {
+            grad_v: gv.view_mut(0..n1).unwrap(),
+            grad_pre: Some(gpre.view_mut(0..n1).unwrap()),
+            grad_post: Some(gpost.view_mut(0..n1).unwrap()),
+            grad_h: gh.as_view_mut(),
+            grad_d: gd.as_view_mut(),
+        };
+        sim.set_counters(true);
+        gated_fftconv_bwd_spectrum_keep(&dev, &hf, &dd, v(0), Some(v(1)), Some(v(2)), Some(z.view(0..n1).unwrap()), Some(a1.as_view()), v(3), 1, c, l, grads).unwrap();
+        sim.set_counters(false);
+        let k1 = sim.take_counters();
+        assert_eq!(k1.len(), 1, "B = 1: the G kernel only: {:?}", k1.iter().map(|k| &k.kernel).collect::<Vec<_>>());
+        k1.into_iter().next().unwrap()
+    };
     let (rows, m) = ((bs * c) as u64, 8193u64);
+    let g_bytes = |rows: u64| rows * (8 * 2 * l as u64 + 2 * 8 * m + 4) + c as u64 * (8 * m + 2);
+    let mut b1 = b1;
+    b1.kernel = "hyena_fftconv_bwd_g_tc_m13_bf16 (B = 1)".into();
+    ks.push(b1);
     for (name, units, per_unit, must_move) in [
-        ("hyena_fftconv_bwd_g_tc_m13_bf16", rows, 5, rows * (8 * 2 * l as u64 + 2 * 8 * m + 4) + c as u64 * (8 * m + 2)),
+        ("hyena_fftconv_bwd_g_tc_m13_bf16", rows, 5, g_bytes(rows)),
         ("hyena_fftconv_bwd_reduce_tc_m13_bf16", c as u64, 3, rows * (8 * m + 4) + c as u64 * (2 * l as u64 + 2)),
+        ("hyena_fftconv_bwd_g_tc_m13_bf16 (B = 1)", c as u64, 8, g_bytes(c as u64) + c as u64 * (2 * l as u64 + 2)),
     ] {
         let k = ks.iter().find(|k| k.kernel == name).unwrap_or_else(|| panic!("{name} not launched: {ks:?}"));
         eprintln!("{name}: {:?} {:?} {:?} barriers {}", k.global, k.shared, k.math, k.barriers);

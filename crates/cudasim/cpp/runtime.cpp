@@ -1249,6 +1249,21 @@ char *get_stack(size_t i) {
 void flush_block_counters() {
     CudasimCounters &c = S.counters;
     std::vector<Access> &v = S.accesses;
+    const uint64_t serial = S.block_serial + 1;
+    /* The sectors' DRAM state in the order the block made its accesses (the record's order, which
+     * keeps the barriers' order: a sector a block stores and then loads back after a barrier is
+     * one transfer, written back, as the L2 serves the load), before the requests are grouped
+     * below (that sort puts every load of the block before its stores). */
+    for (const Access &a : v) {
+        if (a.kind >= A_SLOAD) continue;
+        const bool store = (a.kind & 1) != 0;
+        for (uint64_t sct = a.addr >> 5; sct <= (a.addr + a.size - 1) >> 5; ++sct) {
+            uint64_t &e = S.sectors[sct];
+            if (e == 0) e = (serial << 3) | (store ? 0u : 2u);
+            else if ((e >> 3) != serial) e = (serial << 3) | 1 | (e & 7);
+            if (store) e |= 4;
+        }
+    }
     std::sort(v.begin(), v.end(), [](const Access &x, const Access &y) {
         if (x.kind != y.kind) return x.kind < y.kind;
         if (x.warp != y.warp) return x.warp < y.warp;
@@ -1257,7 +1272,6 @@ void flush_block_counters() {
         return x.lane < y.lane;
     });
     std::vector<uint64_t> units;
-    const uint64_t serial = S.block_serial + 1;
     for (size_t i = 0; i < v.size();) {
         size_t j = i + 1;
         while (j < v.size() && v[j].kind == v[i].kind && v[j].warp == v[i].warp && v[j].site == v[i].site &&
@@ -1278,12 +1292,6 @@ void flush_block_counters() {
             (store ? c.g_store_requests : c.g_load_requests)++;
             (store ? c.g_store_sectors : c.g_load_sectors) += units.size();
             (store ? c.g_store_bytes : c.g_load_bytes) += bytes;
-            for (uint64_t sct : units) {
-                uint64_t &e = S.sectors[sct];
-                if (e == 0) e = (serial << 3) | (store ? 0u : 2u);
-                else if ((e >> 3) != serial) e = (serial << 3) | 1 | (e & 7);
-                if (store) e |= 4;
-            }
         } else {
             /* bank rules of sm_80/sm_90: 32 banks of 4 bytes; accesses of 8 bytes are served per
              * half-warp, 16 bytes per quarter-warp; per phase the wavefronts are the largest number

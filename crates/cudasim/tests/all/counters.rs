@@ -64,6 +64,20 @@ fn an_in_place_copy_moves_its_sectors_both_ways() {
     assert_eq!((g.unique_sectors, g.dram_sectors), (32, 64));
 }
 
+/// A block that stores sectors and, after a barrier, loads them back (another warp's words): the
+/// load finds them in the L2, so each is one DRAM transfer (written back), not two; x read in and
+/// aux written back as usual: 8 + 8 + 8. (The counters group a block's requests with its loads
+/// first; the sectors' state follows the order the accesses were made.)
+#[test]
+fn sectors_stored_then_loaded_by_one_block_are_one_transfer() {
+    let d = SimDevice::new(&KERNELS);
+    let (x, out) = buffers(&d, 64, 64);
+    let (aux, _) = buffers(&d, 64, 64);
+    let g = count(&d, "cnt_write_read_back", cfg(1, 64), SimTestParams { x, out, n: 0, aux }).global;
+    assert_eq!((g.load_requests, g.store_requests), (4, 4));
+    assert_eq!((g.unique_sectors, g.dram_sectors), (24, 24));
+}
+
 #[test]
 fn stride_32_read_is_32_sectors_per_request() {
     let d = SimDevice::new(&KERNELS);

@@ -96,3 +96,13 @@ extern "C" __global__ void cnt_loop(const SimTestParams p) {
     }
     reinterpret_cast<float*>(p.out)[blockIdx.x * blockDim.x + threadIdx.x] = acc;
 }
+
+// One block of 64 threads: out = x, a barrier, then each thread reads back the other warp's word
+// of out into aux (p.aux: float*). out's 8 sectors are stored and then loaded by the same block.
+extern "C" __global__ void cnt_write_read_back(const SimTestParams p) {
+    const unsigned i = threadIdx.x;
+    float *out = reinterpret_cast<float*>(p.out);
+    out[i] = reinterpret_cast<const float*>(p.x)[i];
+    __syncthreads();
+    reinterpret_cast<float*>(p.aux)[i] = out[(i + 32) % 64];
+}
