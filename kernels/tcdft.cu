@@ -1320,6 +1320,8 @@ template <typename T> __device__ void bwd8192(const HyenaFftConvBwdParams p) {
     __shared__ Conv8kTables ct;
     __shared__ Fwd8kTables ft;
     __shared__ double red[FFT8K_WARPS];
+    __shared__ uint64_t row_off;  // the row's offset in the [B, C, L] tensors, read at the output
+    __shared__ float row_d;       // its channel's D
     const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, w = threadIdx.x / 32;
     const uint64_t L = p.l;
     // ops::fftconv::bwd_tensor_cores' shapes only (fwd8192's, and the forward's spectrum, inner and
@@ -1345,6 +1347,10 @@ template <typename T> __device__ void bwd8192(const HyenaFftConvBwdParams p) {
             const float in = tt < l32 ? 1.0f : 0.0f;
             return make_float2(x.x * q.x * in, x.y * q.y * in);
         };
+        if (threadIdx.x == 0) {  // read at the output (formed there, a division by B per call)
+            row_off = off;
+            row_d = to_f32<T>(reinterpret_cast<const T *>(p.d)[ch]);
+        }
         const unsigned ex = fwd8k_row_exponent(ft, w, lane, g, t, g_at);
         if (threadIdx.x == 0) ft.es = __uint_as_float((ex + 1u) << 23);  // 2^-e, read after stage 1's barrier
         double gd = 0.0;
@@ -1378,15 +1384,14 @@ template <typename T> __device__ void bwd8192(const HyenaFftConvBwdParams p) {
             [&](unsigned j, float re, float im) {
                 const unsigned tt = 2 * fwd8k_opaque(j);
                 if (tt >= l32) return;
-                // The row again (pointers are not held across the FFT: 64 registers).
-                const unsigned orow = fwd8k_opaque(row), och = orow / (unsigned)p.b, obi = orow - och * (unsigned)p.b;
-                const uint64_t o = ((uint64_t)obi * p.c + och) * L + tt;
+                // The row's offset and D from shared (not held across the FFT: 64 registers).
+                const uint64_t o = row_off + tt;
                 const float2 x = fwd8k_ld2(reinterpret_cast<const T *>(p.v) + o);
                 const float2 gp = p.pre ? fwd8k_ld2(reinterpret_cast<const T *>(p.pre) + o) : make_float2(1.0f, 1.0f);
                 const float2 y = fwd8k_ld2(reinterpret_cast<const T *>(p.grad_y) + o);
                 const float2 q = fwd8k_ld2(reinterpret_cast<const T *>(p.post) + o);
                 const float2 z = fwd8k_ld2(reinterpret_cast<const T *>(p.inner) + o);
-                const float dd = to_f32<T>(reinterpret_cast<const T *>(p.d)[och]), es = ft.es;
+                const float dd = row_d, es = ft.es;
                 const float g0 = y.x * q.x, g1 = y.y * q.y;
                 gd = fma((double)g0, (double)(x.x * gp.x), gd);
                 gd = fma((double)g1, (double)(x.y * gp.y), gd);

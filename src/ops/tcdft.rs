@@ -138,10 +138,10 @@ const FWD8K_TABLES: usize = (17 * 32 * 2 + 16 + 1) * 4;
 /// [`crate::ops::fftconv::fwd_tensor_cores`]): the convolution's tables and [`FWD8K_TABLES`].
 pub(crate) const FWD8K_STATIC_SHARED: usize = CONV8K_STATIC_SHARED + FWD8K_TABLES;
 /// Static shared memory of the fused backward's G kernel on tensor cores
-/// (`hyena_fftconv_bwd_g_tc_m13_*`, [`crate::ops::fftconv::bwd_tensor_cores`]): the forward's and
-/// each warp's fp64 sum of g·a (16 × 8 bytes). Its reduce (`hyena_fftconv_bwd_reduce_tc_m13_*`)
-/// takes the forward's ([`FWD8K_STATIC_SHARED`]).
-pub(crate) const BWD8K_STATIC_SHARED: usize = FWD8K_STATIC_SHARED + 16 * 8;
+/// (`hyena_fftconv_bwd_g_tc_m13_*`, [`crate::ops::fftconv::bwd_tensor_cores`]): the forward's,
+/// each warp's fp64 sum of g·a (16 × 8 bytes) and the row's offset and D (8 + 4, padded to 16).
+/// Its reduce (`hyena_fftconv_bwd_reduce_tc_m13_*`) takes the forward's ([`FWD8K_STATIC_SHARED`]).
+pub(crate) const BWD8K_STATIC_SHARED: usize = FWD8K_STATIC_SHARED + 16 * 8 + 16;
 /// Static shared memory of the filter's spectrum on tensor cores (`hyena_fftconv_filter_tc_m13_*`):
 /// the FFT's tables and [`FWD8K_TABLES`].
 pub(crate) const FILTER8K_STATIC_SHARED: usize = FFT8K_STATIC_SHARED + FWD8K_TABLES;
