@@ -1418,8 +1418,8 @@ template <typename T> __device__ void bwd8192(const HyenaFftConvBwdParams p) {
 
 /* ---- The backward's reduce over the batch at 4K < L ≤ 8K on tensor cores -----------------------
  *
- * hyena_fftconv_bwd_reduce_tc_m13_{bf16,f16} (HyenaFftConvBwdParams, after bwd_g_tc_m13; grad_h
- * 4-byte aligned): per channel c, grad_h = IRFFT_n(Σ_b ws[c·B + b])/n, the first L points, and
+ * hyena_fftconv_bwd_reduce_tc_m13_{bf16,f16} (HyenaFftConvBwdParams, after bwd_g_tc_m13 at B > 1;
+ * grad_h 4-byte aligned): per channel c (reduce8k_channel, which bwd8192 runs itself at B = 1), grad_h = IRFFT_n(Σ_b ws[c·B + b])/n, the first L points, and
  * grad_D = Σ_b ws_d[c·B + b] (fp64, rounded once; bwd_reduce's). The spectrum's sum is in fp32, b
  * in order (deterministic; its rounding, B·2^-24, is far below the f16 operands' 2^-11), each pair
  * of bins k, m − k folded to the packed spectrum the inverse stages take (Z'_k = (W_k + conj
@@ -1500,8 +1500,9 @@ extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_filter_tc_m13
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_tc_m13_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_tc_m13_f16);
 /* The fused gated backward at 4K < L ≤ 8K on tensor cores (above; ops::fftconv picks it given the
- * forward's spectrum): the G kernel, one block of 16 warps per row at a time, then the reduce, one
- * per channel at a time; 64 KiB of dynamic shared memory each, two blocks per SM. */
+ * forward's spectrum): the G kernel, one block of 16 warps per row at a time, then (B > 1) the
+ * reduce, one per channel at a time (at B = 1 the G kernel reduces each row's channel itself); 64
+ * KiB of dynamic shared memory each, two blocks per SM. */
 extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_bwd_g_tc_m13_bf16(const HyenaFftConvBwdParams p) {
     hyena::tcdft::bwd8192<__nv_bfloat16>(p);
 }
