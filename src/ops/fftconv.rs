@@ -1039,9 +1039,9 @@ pub fn gated_fftconv_bwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
     if c == 0 {
         return Ok(());
     }
-    let opt = |x: &Option<DeviceView<'a, T>>| x.as_ref().map_or(0, |x| x.addr());
-    let opt_mut = |x: &Option<DeviceViewMut<'a, T>>| x.as_ref().map_or(0, |x| x.addr());
     if l > SMEM_MAX_LEN {
+        let opt = |x: &Option<DeviceView<'a, T>>| x.as_ref().map_or(0, |x| x.addr());
+        let opt_mut = |x: &Option<DeviceViewMut<'a, T>>| x.as_ref().map_or(0, |x| x.addr());
         let io = LongBwdIo {
             hf: hf.addr(),
             d: d.addr(),
@@ -1066,12 +1066,6 @@ pub fn gated_fftconv_bwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
     // B·C ≤ B·C·L, which fits.
     let rows = bs * c;
     let two = bwd_two_blocks::<T>(n, rows, post.is_some());
-    let tc = two
-        && a_spec.is_some()
-        && [v.addr(), opt(&pre), opt(&post), opt(&inner), gy.addr(), g.grad_v.addr(), opt_mut(&g.grad_pre), opt_mut(&g.grad_post), g.grad_h.addr()]
-            .iter()
-            .all(|a| a % 4 == 0)
-        && bwd_tensor_cores::<T>(rows, l);
     // Without `inner`, A·H inverted for grad_post (the kernel of the first version; without a post
     // gate the model puts it below the G-only kernel's estimate at 4K–8K, docs/GPU_MODEL.md);
     // with it, the G-only kernel (grad_post = grad_y ⊙ inner). The two-block shapes: two kernels
@@ -1119,7 +1113,9 @@ pub fn gated_fftconv_bwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
     // outputs overlapping nothing; a_spec read only), borrowed for this call (outputs exclusively), and the
     // workspaces ws, ws_d sized above, owned until the launches are queued (their frees are
     // stream-ordered after them, see `crate::device`).
-    if tc {
+    // The tensor-core kernels: the params' addresses (absent tensors 0) 4-byte aligned, as the forward's.
+    let aligned4 = [p.v, p.pre, p.post, p.inner, p.grad_y, p.grad_v, p.grad_pre, p.grad_post, p.grad_h].iter().all(|a| a % 4 == 0);
+    if two && a_spec.is_some() && aligned4 && bwd_tensor_cores::<T>(rows, l) {
         debug_assert_eq!(n, 2 * SMEM_MAX_LEN);
         // SAFETY: as the SIMT launches below (the same params and workspaces); the kernels' shapes
         // (n = 2^14, 4K < L ≤ 8K, L even, B·C·(m + 1) < 2^32, a_spec, inner and a post gate
