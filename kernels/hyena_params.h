@@ -100,6 +100,9 @@ typedef struct HyenaShortConvBwdParams {
     uint64_t c;       /* channels C */
     uint64_t l;       /* length L >= 1 */
     uint64_t segs;    /* blocks per row of the row kernel */
+    uint64_t gy_head; /* const float*, [K, B, C, 2]: grad_y at positions 0 and 1 of each row, where the
+                       * reduce reads them for grad_in_bias instead of grad_y (the fused backward's,
+                       * hyena_fftconv_bwd_g_sc_tc_m13_*, whose grad_y is never stored), or 0 */
 } HyenaShortConvBwdParams;
 
 /* ---- fused gated causal FFT convolution (kernels/fftconv.cu) ------------------------------- */
@@ -175,6 +178,17 @@ typedef struct HyenaFftConvBwdParams {
     uint64_t aspec;     /* const float2*, [B*C, n/2 + 1]: the forward's A bins (fwd_2b_inner_spec), or 0.
                          * Given, the A kernel is not launched: hyena_fftconv_bwd_g_2b_* reads A here
                          * (ws = G * conj(A), not in place) and writes grad_post = grad_y * inner */
+    /* The short conv's backward fused into the 8K tensor-core G kernel
+     * (hyena_fftconv_bwd_g_sc_tc_m13_* only; the other kernels ignore these). Index r = 0, 1, 2 is
+     * the operand v, pre, post, each the short conv's output (hyena_shortconv_fwd, as stored) of
+     * the rows sc_z[r]. grad_v, grad_pre, grad_post then receive the gradients wrt sc_z[r]
+     * (hyena_shortconv_bwd's grad_x) instead of wrt v, pre, post, which are never stored. */
+    uint64_t sc_z[3];    /* const T*, [B, C, L]: the short conv's input rows of operand r */
+    uint64_t sc_w[3];    /* const T*, [C, 3]: its short conv weights */
+    uint64_t sc_ws[3];   /* double*, [B, 4, C]: per-row sums (w0, w1, w2, bias): hyena_shortconv_bwd's
+                          * ws at segs = 1, for hyena_shortconv_bwd_reduce */
+    uint64_t sc_head[3]; /* float*, [B, C, 2]: the gradient wrt operand r at positions 0 and 1
+                          * (hyena_shortconv_bwd_reduce's gy_head) */
 } HyenaFftConvBwdParams;
 
 /* Multi-pass (four-step) path for long rows, n = 2^(log2n1 + log2n2) >= 2L, P = ceil(C/2) channel

@@ -33,7 +33,9 @@
 // `hyena_shortconv_bwd_reduce_*` (one thread per channel k*C + c) sums the B*segs partials in order
 // (b, then s) and writes gw [K*C, 3] and gb [K*C] (overwritten, not accumulated), and, when asked,
 // in_proj's bias gradient Σ_b Σ_t gx from gb's fp64 sum and gy's first two positions (no pass over
-// gx: bwd_reduce). Same inputs -> same bits.
+// gx: bwd_reduce; from gy_head when given: the 8K tensor-core backward with this backward fused
+// in, hyena_fftconv_bwd_g_sc_tc_m13_*, writes ws at segs = 1 and those heads, and stores no gy).
+// Same inputs -> same bits.
 //
 // Accuracy: the parameter gradients sum B·L terms. Each thread sums the W products of one vector
 // in fp32 (at most W roundings, u = 2^-24 relative to their magnitudes, ~5e-7 for W = 8); everything
@@ -268,11 +270,17 @@ template <typename T> __device__ inline void bwd_reduce(const HyenaShortConvBwdP
         const T* __restrict__ w = reinterpret_cast<const T*>(p.w);
         const T* __restrict__ gy = reinterpret_cast<const T*>(p.grad_y);
         const double w0 = to_f32<T>(w[3 * wc + 0]), w1 = to_f32<T>(w[3 * wc + 1]), w2 = to_f32<T>(w[3 * wc + 2]);
+        const float* __restrict__ head = reinterpret_cast<const float*>(p.gy_head);
         double g0 = 0.0, g1 = 0.0;
         for (uint64_t b = 0; b < p.b; ++b) {
-            const T* row = gy + ((kc * p.b + b) * C + c) * p.l;
-            g0 += to_f32<T>(row[0]);
-            if (p.l > 1) g1 += to_f32<T>(row[1]);
+            const uint64_t row = (kc * p.b + b) * C + c;
+            if (head) {  // the fused backward's (L > 4096), fp32 as its sums took them
+                g0 += head[2 * row];
+                g1 += head[2 * row + 1];
+                continue;
+            }
+            g0 += to_f32<T>(gy[row * p.l]);
+            if (p.l > 1) g1 += to_f32<T>(gy[row * p.l + 1]);
         }
         const double gib = (w0 + w1 + w2) * s[3] - (w0 + w1) * g0 - w0 * g1;
         reinterpret_cast<T*>(p.grad_in_bias)[wc] = from_f32<T>((float)gib);

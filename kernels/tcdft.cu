@@ -710,8 +710,10 @@ __device__ __forceinline__ void conv8k_forward(const Fft8kTables &tb, float *s_r
 /* The inverse half of conv8k_row, from each warp's columns qa, qb (Z' in the four-step order,
  * written by this warp since its last __syncwarp): out(j, re, im) as there; sc (a power of two, or
  * 1) scales the planes' values where they become f16 operands (hyena_fftconv_bwd_reduce_tc_m13's
- * spectrum, any magnitude, to f16's range). Ends with the barrier after which the planes are free. */
-template <class Out>
+ * spectrum, any magnitude, to f16's range). OUT_SYNC: a barrier between the last stage's reads of
+ * the planes and the out calls, which may then write the planes (bwd8192<T, true> stores grad_a
+ * there). Ends with the barrier after which the planes are free (or hold what out wrote). */
+template <bool OUT_SYNC = false, class Out>
 __device__ __forceinline__ void conv8k_inverse(const Fft8kTables &tb, const Conv8kTables *ct, float *s_re, float *s_im, int w, int lane,
                                                int g, int t, Out out, float sc = 1.0f) {
     /* Inverse stage 2 of each column from its slots: B register r of tile nt is bins
@@ -748,6 +750,7 @@ __device__ __forceinline__ void conv8k_inverse(const Fft8kTables &tb, const Conv
                 a_re[ks][r] = pack_f16(r0, r1);
                 a_im[ks][r] = pack_f16(i0, i1);
             }
+        if constexpr (OUT_SYNC) __syncthreads();  // every thread's operands read: out may write the planes
         const uint32_t odd = (g & 1) ? 0x80008000u : 0u;
 #pragma unroll
         for (int nt = 0; nt < 2; ++nt) {
@@ -770,7 +773,7 @@ __device__ __forceinline__ void conv8k_inverse(const Fft8kTables &tb, const Conv
  * four-step order), out(j, re, im) (z'[j], j < 4096, of the causal half: the unnormalised
  * inverse of the pairs' result, one call per lane and D element). Ends with the barrier after
  * which the planes are free. */
-template <bool INVERSE = true, class Load, class Pairs, class Out>
+template <bool INVERSE = true, bool OUT_SYNC = false, class Load, class Pairs, class Out>
 __device__ __forceinline__ void conv8k_row(const Fft8kTables &tb, const Conv8kTables *ct, float *s_re, float *s_im, int w,
                                            int lane, int g, int t, Load load, Pairs pairs, Out out) {
     conv8k_forward(tb, s_re, s_im, w, lane, g, t, load);
@@ -780,7 +783,7 @@ __device__ __forceinline__ void conv8k_row(const Fft8kTables &tb, const Conv8kTa
         return;
     }
     __syncwarp();
-    conv8k_inverse(tb, ct, s_re, s_im, w, lane, g, t, out);
+    conv8k_inverse<OUT_SYNC>(tb, ct, s_re, s_im, w, lane, g, t, out);
 }
 
 __device__ void conv8192_f16(const HyenaTcConvParams p) {
@@ -1291,6 +1294,150 @@ __device__ __forceinline__ void reduce8k_channel(const HyenaFftConvBwdParams &p,
     }
 }
 
+/* Where bwd8192<T, true> keeps the gradients wrt v and pre of the pair of points 2j, 2j + 1 (j <
+ * 4096): s_re and s_im at ga_slot(j) (wrt v) and 4096 + ga_slot(j) (wrt pre), bits 3–4 of j XOR
+ * bits 9–10. Its output calls store a warp's 32 pairs (j's bits 9–10 the lane's t, bits 0–2 its g)
+ * to 32 banks, and bwd8k_shortconv's loads of 32 consecutive j (bits 9–10 fixed) read 32 banks: one
+ * wavefront per request either way (linear, the t's 512 pairs apart took one bank). */
+__device__ __forceinline__ unsigned ga_slot(unsigned j) { return j ^ (((j >> 9) & 3u) << 3); }
+
+/* Warp sums of 4 or 8 values per lane by a reduce-scatter (fp32 sums in a fixed order: the same
+ * bits every run): each xor step halves the values a lane holds and sends the other half, then the
+ * last value's tree. bwd8k_warp_sums8: value v = (lane >> 2) & 7's sum in every lane with those
+ * bits (returned in .x; 9 shuffles where a tree per value takes 40); bwd8k_warp_sums4: value (lane >> 3)
+ * & 3's. Straight-line code: the estimate reads each line once per call (unrolled loops of these
+ * were counted once per trip of their host loop). */
+__device__ __forceinline__ float bwd8k_xor_keep(bool hi, float lo_v, float hi_v, int o) {
+    const float keep = hi ? hi_v : lo_v;
+    const float send = hi ? lo_v : hi_v;
+    return keep + __shfl_xor_sync(0xffffffffu, send, o);
+}
+__device__ __forceinline__ float bwd8k_warp_sums4(int lane, float a0, float a1, float a2, float a3) {
+    const bool h = lane & 16, q = lane & 8;
+    const float b0 = bwd8k_xor_keep(h, a0, a2, 16);
+    const float b1 = bwd8k_xor_keep(h, a1, a3, 16);
+    float c = bwd8k_xor_keep(q, b0, b1, 8);
+    c += __shfl_xor_sync(0xffffffffu, c, 4);
+    c += __shfl_xor_sync(0xffffffffu, c, 2);
+    c += __shfl_xor_sync(0xffffffffu, c, 1);
+    return c;
+}
+__device__ __forceinline__ float2 bwd8k_warp_sums8(int lane, float a0, float a1, float a2, float a3, float a4, float a5, float a6, float a7) {
+    const bool h = lane & 16, q = lane & 8, e = lane & 4;
+    const float b0 = bwd8k_xor_keep(h, a0, a4, 16);
+    const float b1 = bwd8k_xor_keep(h, a1, a5, 16);
+    const float b2 = bwd8k_xor_keep(h, a2, a6, 16);
+    const float b3 = bwd8k_xor_keep(h, a3, a7, 16);
+    const float c0 = bwd8k_xor_keep(q, b0, b2, 8);
+    const float c1 = bwd8k_xor_keep(q, b1, b3, 8);
+    float d = bwd8k_xor_keep(e, c0, c1, 4);
+    d += __shfl_xor_sync(0xffffffffu, d, 2);
+    d += __shfl_xor_sync(0xffffffffu, d, 1);
+    return make_float2(d, 0.0f);
+}
+
+/* The short conv's backward on one row of bwd8192<T, true> (after the row's inverse: the gradients
+ * wrt v and pre in the planes, ga_slot), its three operands r (v, pre, post: hyena_shortconv of the
+ * rows sc_z[r]) together: gr (wrt v, pre from the planes; wrt post grad_y ⊙ inner, bwd8192's
+ * product; all in fp32, never stored), then hyena_shortconv_bwd's: grad_z[t] = w2·gr[t] + w1·gr[t+1]
+ * + w0·gr[t+2] (terms past L absent) into grad_v / grad_pre / grad_post, the row's sums Σ gr·z[t−2+k]
+ * (k = 0, 1, 2; z before the row 0) and Σ gr into sc_ws[r] (a thread's 16 points in fp32, fp64
+ * after: a shuffle tree, then the warps in order; hyena_shortconv_bwd's accuracy with W = 16), and
+ * gr at points 0 and 1 into sc_head[r] (the reduce's in_proj bias gradient). Thread x takes the
+ * pairs j = x + 512i (lane-consecutive 4-byte accesses: 128 bytes per warp and tensor); the next
+ * pair's gr and the previous pair's z are the neighbour lanes' (shuffles; lanes 31 and 0 form or
+ * read theirs). One barrier per row (red_sc: rows of 17 doubles, so that threads 0–11's loads of
+ * one column take 24 banks). Global traffic per row: the three z rows read once, the three
+ * gradients written once, grad_y and inner read again (L1/L2 and once). */
+template <typename T>
+__device__ __forceinline__ void bwd8k_shortconv(const HyenaFftConvBwdParams &p, const float *s_re, const float *s_im,
+                                                double (*red_sc)[FFT8K_WARPS + 1], uint64_t off, unsigned row, int w, int lane) {
+    const unsigned l32 = (unsigned)p.l, ch = row / (unsigned)p.b, bi = row - ch * (unsigned)p.b;
+    const T *gy = reinterpret_cast<const T *>(p.grad_y) + off, *in = reinterpret_cast<const T *>(p.inner) + off;
+    // gr of operands r0 .. r1 − 1 at the pair j (0 past L: L is even, a pair is in or out).
+    auto gr_at = [&](unsigned j, float2 (&g)[3], int r0, int r1) {
+        if (2 * j >= l32) {
+#pragma unroll
+            for (int r = 0; r < 3; ++r) g[r] = make_float2(0.0f, 0.0f);
+            return;
+        }
+        const unsigned sj = ga_slot(j);
+        if (r0 <= 0 && 0 < r1) g[0] = make_float2(s_re[sj], s_im[sj]);
+        if (r0 <= 1 && 1 < r1) g[1] = make_float2(s_re[4096 + sj], s_im[4096 + sj]);
+        if (r0 <= 2 && 2 < r1) {
+            const float2 a = fwd8k_ld2(gy + 2 * j), x = fwd8k_ld2(in + 2 * j);
+            g[2] = make_float2(a.x * x.x, a.y * x.y);
+        }
+    };
+    // Operands R0 .. R1 − 1 in one pass over the row (two passes, v and pre from the planes, then
+    // post: all three at once spilled at 64 registers), each pass's sums to red_sc. Every lane of a
+    // warp runs the same trips (L even, the warp's pairs consecutive; lanes past L form zeros and
+    // store nothing): the shuffles see all 32.
+    auto pass = [&](auto r0, auto r1) {
+        constexpr int R0 = decltype(r0)::value, R1 = decltype(r1)::value;
+        float wt[3][3], f[3][4];  // per operand: its weights; Σ gr·z[t−2], Σ gr·z[t−1], Σ gr·z[t], Σ gr
+#pragma unroll
+        for (int r = R0; r < R1; ++r) {
+#pragma unroll
+            for (int k = 0; k < 3; ++k) wt[r][k] = to_f32<T>(reinterpret_cast<const T *>(p.sc_w[r])[3 * (uint64_t)ch + k]);
+#pragma unroll
+            for (int k = 0; k < 4; ++k) f[r][k] = 0.0f;
+        }
+#pragma unroll 1
+        for (unsigned j = threadIdx.x; 64u * (j / 32u) < l32; j += 32 * FFT8K_WARPS) {
+            float2 g01[3], g23[3], zc[3], zp[3];
+            gr_at(j, g01, R0, R1);
+            const bool in_row = 2 * j < l32;
+#pragma unroll
+            for (int r = R0; r < R1; ++r) {
+                g23[r] = make_float2(__shfl_down_sync(0xffffffffu, g01[r].x, 1), __shfl_down_sync(0xffffffffu, g01[r].y, 1));
+                zc[r] = in_row ? fwd8k_ld2(reinterpret_cast<const T *>(p.sc_z[r]) + off + 2 * j) : make_float2(0.0f, 0.0f);
+                zp[r] = make_float2(__shfl_up_sync(0xffffffffu, zc[r].x, 1), __shfl_up_sync(0xffffffffu, zc[r].y, 1));
+            }
+            if (lane == 31) gr_at(j + 1, g23, R0, R1);
+            if (lane == 0) {
+#pragma unroll
+                for (int r = R0; r < R1; ++r) zp[r] = j > 0 ? fwd8k_ld2(reinterpret_cast<const T *>(p.sc_z[r]) + off + 2 * j - 2) : make_float2(0.0f, 0.0f);
+            }
+            if (!in_row) continue;
+#pragma unroll
+            for (int r = R0; r < R1; ++r) {
+                const float w0 = wt[r][0], w1 = wt[r][1], w2 = wt[r][2];
+                T *gz = reinterpret_cast<T *>(r == 0 ? p.grad_v : r == 1 ? p.grad_pre : p.grad_post) + off;
+                fwd8k_st2(gz + 2 * j, w2 * g01[r].x + w1 * g01[r].y + w0 * g23[r].x, w2 * g01[r].y + w1 * g23[r].x + w0 * g23[r].y);
+                f[r][2] = fmaf(g01[r].y, zc[r].y, fmaf(g01[r].x, zc[r].x, f[r][2]));
+                f[r][1] = fmaf(g01[r].y, zc[r].x, fmaf(g01[r].x, zp[r].y, f[r][1]));
+                f[r][0] = fmaf(g01[r].y, zp[r].y, fmaf(g01[r].x, zp[r].x, f[r][0]));
+                f[r][3] += g01[r].x + g01[r].y;
+            }
+        }
+        // The pass's 4(R1 − R0) sums over the warp: a reduce-scatter (bwd8k_warp_sums).
+        if constexpr (R1 - R0 == 2) {
+            const float2 v = bwd8k_warp_sums8(lane, f[R0][0], f[R0][1], f[R0][2], f[R0][3], f[R0 + 1][0], f[R0 + 1][1], f[R0 + 1][2], f[R0 + 1][3]);
+            if ((lane & 3) == 0) red_sc[4 * R0 + (lane >> 2)][w] = (double)v.x;
+        } else {
+            const float v = bwd8k_warp_sums4(lane, f[R0][0], f[R0][1], f[R0][2], f[R0][3]);
+            if ((lane & 7) == 0) red_sc[4 * R0 + (lane >> 3)][w] = (double)v;
+        }
+    };
+    pass(std::integral_constant<int, 0>{}, std::integral_constant<int, 2>{});
+    pass(std::integral_constant<int, 2>{}, std::integral_constant<int, 3>{});
+    if (threadIdx.x == 0) {
+        float2 g[3];
+        gr_at(0, g, 0, 3);
+#pragma unroll
+        for (int r = 0; r < 3; ++r) reinterpret_cast<float2 *>(p.sc_head[r])[(uint64_t)bi * p.c + ch] = g[r];
+    }
+    __syncthreads();
+    if (threadIdx.x < 12) {
+        const unsigned r = threadIdx.x / 4, k = threadIdx.x % 4;
+        double sum = 0.0;
+        for (int i = 0; i < FFT8K_WARPS; ++i) sum += red_sc[threadIdx.x][i];
+        double *ws = reinterpret_cast<double *>(r == 0 ? p.sc_ws[0] : r == 1 ? p.sc_ws[1] : p.sc_ws[2]);
+        ws[((uint64_t)bi * 4 + k) * p.c + ch] = sum;
+    }
+}
+
 /* ---- The fused gated convolution's backward at 4K < L ≤ 8K on tensor cores ---------------------
  *
  * hyena_fftconv_bwd_g_tc_m13_{bf16,f16} (HyenaFftConvBwdParams, log2n = 14, 4096 < L ≤ 8192, L
@@ -1312,8 +1459,17 @@ __device__ __forceinline__ void reduce8k_channel(const HyenaFftConvBwdParams &p,
  * Global traffic per row: v, pre, post, grad_y, inner read once at the output (4-byte pairs;
  * grad_y and post twice: the row's power of two and the operands, the second from L1/L2, and
  * again at the output from L2), grad_v, grad_pre, grad_post written once, A read and ws written
- * once (8 bytes per bin each), hf read (the channel's, shared by its batch rows through L2). */
-template <typename T> __device__ void bwd8192(const HyenaFftConvBwdParams p) {
+ * once (8 bytes per bin each), hf read (the channel's, shared by its batch rows through L2).
+ *
+ * SC (hyena_fftconv_bwd_g_sc_tc_m13_*, the device operator at order 2, where v, pre and post are
+ * the short conv's outputs of the rows sc_z): the short conv's backward in the same block. The
+ * output writes the gradients wrt v and pre to the planes (ga_slot; one barrier before, after the
+ * inverse's last reads of them) instead of storing them, and grad_post is not stored either;
+ * bwd8k_shortconv then forms the gradients wrt the short conv's inputs (grad_v, grad_pre,
+ * grad_post hold those) and the row's weight and bias sums (one barrier), for
+ * hyena_shortconv_bwd_reduce_*. Per row 2 barriers and the three z rows' reads more, the three
+ * operand gradients' stores and reads back (hyena_shortconv_bwd's) fewer. */
+template <typename T, bool SC> __device__ void bwd8192(const HyenaFftConvBwdParams p) {
     HYENA_DYN_SHARED(float, sm);
     float *s_re = sm, *s_im = sm + 8192;
     __shared__ Fft8kTables tb;
@@ -1322,12 +1478,14 @@ template <typename T> __device__ void bwd8192(const HyenaFftConvBwdParams p) {
     __shared__ double red[FFT8K_WARPS];
     __shared__ uint64_t row_off;  // the row's offset in the [B, C, L] tensors, read at the output
     __shared__ float row_d;       // its channel's D
+    __shared__ double red_sc[SC ? 12 : 1][FFT8K_WARPS + 1];  // SC: the short conv's sums (bwd8k_shortconv)
     const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, w = threadIdx.x / 32;
     const uint64_t L = p.l;
     // ops::fftconv::bwd_tensor_cores' shapes only (fwd8192's, and the forward's spectrum, inner and
-    // a post gate given; absent pre/grad_pre are 0, aligned).
+    // a post gate given; absent pre/grad_pre are 0, aligned); SC: pre and the short conv's rows too.
     if (p.log2n != 14 || L <= 4096 || L > 8192 || L % 2 || !p.aspec || !p.post || !p.inner || !p.grad_post ||
-        ((p.v | p.pre | p.post | p.grad_y | p.inner | p.grad_v | p.grad_pre | p.grad_post | p.grad_h) & 3))
+        ((p.v | p.pre | p.post | p.grad_y | p.inner | p.grad_v | p.grad_pre | p.grad_post | p.grad_h) & 3) ||
+        (SC && (!p.pre || !p.sc_z[0] || !p.sc_z[1] || !p.sc_z[2] || ((p.sc_z[0] | p.sc_z[1] | p.sc_z[2]) & 3))))
         __trap();
     fft8k_tables(tb, w, lane, g, t);
     conv8k_tables(ct);
@@ -1354,7 +1512,7 @@ template <typename T> __device__ void bwd8192(const HyenaFftConvBwdParams p) {
         const unsigned ex = fwd8k_row_exponent(ft, w, lane, g, t, g_at);
         if (threadIdx.x == 0) ft.es = __uint_as_float((ex + 1u) << 23);  // 2^-e, read after stage 1's barrier
         double gd = 0.0;
-        conv8k_row(
+        conv8k_row<true, SC>(
             tb, &ct, s_re, s_im, w, lane, g, t, fwd8k_loader(w, g, t, __uint_as_float((253u - ex) << 23), g_at),
             [&] {
                 const float es = ft.es;
@@ -1390,15 +1548,25 @@ template <typename T> __device__ void bwd8192(const HyenaFftConvBwdParams p) {
                 const float2 gp = p.pre ? fwd8k_ld2(reinterpret_cast<const T *>(p.pre) + o) : make_float2(1.0f, 1.0f);
                 const float2 y = fwd8k_ld2(reinterpret_cast<const T *>(p.grad_y) + o);
                 const float2 q = fwd8k_ld2(reinterpret_cast<const T *>(p.post) + o);
-                const float2 z = fwd8k_ld2(reinterpret_cast<const T *>(p.inner) + o);
                 const float dd = row_d, es = ft.es;
                 const float g0 = y.x * q.x, g1 = y.y * q.y;
                 gd = fma((double)g0, (double)(x.x * gp.x), gd);
                 gd = fma((double)g1, (double)(x.y * gp.y), gd);
                 const float ga0 = re * es + dd * g0, ga1 = im * es + dd * g1;
-                fwd8k_st2(reinterpret_cast<T *>(p.grad_v) + o, ga0 * gp.x, ga1 * gp.y);
-                if (p.grad_pre) fwd8k_st2(reinterpret_cast<T *>(p.grad_pre) + o, ga0 * x.x, ga1 * x.y);
-                fwd8k_st2(reinterpret_cast<T *>(p.grad_post) + o, z.x * y.x, z.y * y.y);
+                if constexpr (SC) {
+                    // The gradients wrt v and pre to the planes (conv8k_inverse<true> read them all
+                    // before this); the short conv's backward below takes them from there.
+                    const unsigned sj = ga_slot(tt / 2);
+                    s_re[sj] = ga0 * gp.x;
+                    s_im[sj] = ga1 * gp.y;
+                    s_re[4096 + sj] = ga0 * x.x;
+                    s_im[4096 + sj] = ga1 * x.y;
+                } else {
+                    const float2 z = fwd8k_ld2(reinterpret_cast<const T *>(p.inner) + o);
+                    fwd8k_st2(reinterpret_cast<T *>(p.grad_v) + o, ga0 * gp.x, ga1 * gp.y);
+                    if (p.grad_pre) fwd8k_st2(reinterpret_cast<T *>(p.grad_pre) + o, ga0 * x.x, ga1 * x.y);
+                    fwd8k_st2(reinterpret_cast<T *>(p.grad_post) + o, z.x * y.x, z.y * y.y);
+                }
             });
         // The row's Σ g·a (conv8k_row ended with a barrier; red is next written a row later).
         for (int o = 16; o > 0; o /= 2) gd += __shfl_down_sync(0xffffffffu, gd, o);
@@ -1409,6 +1577,7 @@ template <typename T> __device__ void bwd8192(const HyenaFftConvBwdParams p) {
             for (int j = 0; j < FFT8K_WARPS; ++j) sum += red[j];
             reinterpret_cast<float *>(p.ws_d)[row] = (float)sum;
         }
+        if constexpr (SC) bwd8k_shortconv<T>(p, s_re, s_im, red_sc, row_off, row, w, lane);
         // B = 1 (the paper's setting): the row is its channel's only one, so this block reduces it
         // now, the row's ws from the L2 (its stores visible to the block after the barrier above;
         // thread 0 reads ws_d after writing it): no reduce launch, no second DRAM read of ws.
@@ -1504,10 +1673,19 @@ CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_filter_tc_m13_f16);
  * reduce, one per channel at a time (at B = 1 the G kernel reduces each row's channel itself); 64
  * KiB of dynamic shared memory each, two blocks per SM. */
 extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_bwd_g_tc_m13_bf16(const HyenaFftConvBwdParams p) {
-    hyena::tcdft::bwd8192<__nv_bfloat16>(p);
+    hyena::tcdft::bwd8192<__nv_bfloat16, false>(p);
 }
 extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_bwd_g_tc_m13_f16(const HyenaFftConvBwdParams p) {
-    hyena::tcdft::bwd8192<__half>(p);
+    hyena::tcdft::bwd8192<__half, false>(p);
+}
+/* The same with the short conv's backward fused (bwd8k_shortconv; the device operator at order 2,
+ * every operand a short conv's output): grad_v, grad_pre, grad_post are the short conv inputs'
+ * gradients; hyena_shortconv_bwd_reduce_* then reads sc_ws and sc_head. */
+extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_bwd_g_sc_tc_m13_bf16(const HyenaFftConvBwdParams p) {
+    hyena::tcdft::bwd8192<__nv_bfloat16, true>(p);
+}
+extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_bwd_g_sc_tc_m13_f16(const HyenaFftConvBwdParams p) {
+    hyena::tcdft::bwd8192<__half, true>(p);
 }
 extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_bwd_reduce_tc_m13_bf16(const HyenaFftConvBwdParams p) {
     hyena::tcdft::bwd_reduce8192<__nv_bfloat16>(p);
@@ -1517,5 +1695,7 @@ extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_bwd_reduce_tc
 }
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_g_tc_m13_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_g_tc_m13_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_g_sc_tc_m13_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_g_sc_tc_m13_f16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_tc_m13_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_bwd_reduce_tc_m13_f16);

@@ -1108,6 +1108,11 @@ pub fn gated_fftconv_bwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
         l: l as u64,
         log2n: n.trailing_zeros() as u64,
         aspec: a_spec.as_ref().map_or(0, |s| s.addr()),
+        // The short conv stays apart (gated_fftconv_shortconv_bwd fuses it).
+        sc_z: [0; 3],
+        sc_w: [0; 3],
+        sc_ws: [0; 3],
+        sc_head: [0; 3],
     };
     // SAFETY (every launch): the views checked above (lengths for (B, C, L), device, alignment,
     // outputs overlapping nothing; a_spec read only), borrowed for this call (outputs exclusively), and the
@@ -1140,6 +1145,156 @@ pub fn gated_fftconv_bwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
     let cfg = LaunchConfig { grid: (grid(c, "gated_fftconv_bwd")?, 1, 1), block: (block, 1, 1), shared_bytes: red_shared };
     unsafe { launch(dev, &red_name, cfg, &p) }?;
     Ok(())
+}
+
+/// The short conv beneath the three operands of [`gated_fftconv_shortconv_bwd`]: `v`, `pre` and
+/// `post` are chunks `roles[0]`, `roles[1]`, `roles[2]` of
+/// [`shortconv_fwd_chunks`](super::shortconv::shortconv_fwd_chunks)`(z, w, bias, None, 3, B, C, L)`
+/// (the device operator at order 2: v = chunk 2, pre = chunk 1, post = chunk 0). Its outputs are
+/// [`shortconv_bwd_chunks`](super::shortconv::shortconv_bwd_chunks)'s, overwritten.
+pub struct ShortConvBwdViews<'a, T: crate::device::Pod> {
+    /// `[3, B, C, L]`: the short conv's input.
+    pub z: DeviceView<'a, T>,
+    /// `[3·C, 3]`: its weights (chunk `k` uses rows `k·C..(k+1)·C`).
+    pub w: DeviceView<'a, T>,
+    /// The chunks of `v`, `pre`, `post`: a permutation of 0, 1, 2.
+    pub roles: [usize; 3],
+    /// `[3, B, C, L]`: the gradient wrt `z`.
+    pub grad_z: DeviceViewMut<'a, T>,
+    /// `[3·C, 3]`.
+    pub grad_w: DeviceViewMut<'a, T>,
+    /// `[3·C]`: the short conv's bias gradient.
+    pub grad_b: DeviceViewMut<'a, T>,
+    /// `[3·C]`: `grad_z` summed over batch and positions (in_proj's bias gradient), or `None`.
+    pub grad_in_bias: Option<DeviceViewMut<'a, T>>,
+}
+
+/// Whether [`gated_fftconv_shortconv_bwd`] fuses the short conv into the backward of `B = bs`
+/// rows of `c` channels of length `l` in storage `T`: the tensor-core backward's shapes
+/// ([`bwd_tensor_cores`], which take the forward's spectrum of a: [`a_spectrum_pays`]). Every tensor
+/// must also be 4-byte aligned, which the call itself checks.
+pub fn shortconv_bwd_fuses<T: DeviceScalar>(bs: usize, c: usize, l: usize) -> bool {
+    bs.checked_mul(c).is_some_and(|rows| bwd_tensor_cores::<T>(rows, l)) && a_spectrum_pays::<T>(bs, c, l)
+}
+
+/// The backward of `y = post ⊙ (h ∗ (pre ⊙ v) + D ⊙ pre ⊙ v)` ([`gated_fftconv_bwd_spectrum_keep`]
+/// with `pre`, `post`, `inner` and `a_spec` given) where `v`, `pre`, `post` are the short conv's
+/// outputs `uc` (`[3, B, C, L]`, chunks `sc.roles`), with the short conv's backward
+/// ([`shortconv_bwd_chunks`](super::shortconv::shortconv_bwd_chunks)) fused into the same kernel
+/// (`hyena_fftconv_bwd_g_sc_tc_m13_{bf16,f16}`, kernels/tcdft.cu `bwd8k_shortconv`): the gradients
+/// wrt `v`, `pre`, `post` are formed in f32 and never stored; `sc.grad_z` receives the gradient wrt
+/// the short conv's input, and `hyena_shortconv_bwd_reduce_*` its weight, bias and in_proj bias
+/// gradients from the row sums the kernel leaves. Overwrites `grad_h` `[C, L]`, `grad_d` `[C]` and
+/// `sc`'s outputs.
+///
+/// Returns `Ok(false)` having queued nothing where the fused kernel does not apply (not
+/// [`shortconv_bwd_fuses`], or a tensor not 4-byte aligned): the caller then runs the two
+/// backward passes apart. Typed errors for lengths, devices, overlapping outputs and `roles` not a
+/// permutation of 0, 1, 2.
+#[allow(clippy::too_many_arguments)]
+pub fn gated_fftconv_shortconv_bwd<'a, 'h, T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    hf: impl Into<DeviceView<'h, f32>>,
+    d: impl Into<DeviceView<'a, T>>,
+    uc: impl Into<DeviceView<'a, T>>,
+    inner: impl Into<DeviceView<'a, T>>,
+    a_spec: impl Into<DeviceView<'a, f32>>,
+    grad_y: impl Into<DeviceView<'a, T>>,
+    bs: usize,
+    c: usize,
+    l: usize,
+    sc: ShortConvBwdViews<'a, T>,
+    grad_h: impl Into<DeviceViewMut<'a, T>>,
+    grad_d: impl Into<DeviceViewMut<'a, T>>,
+) -> Result<bool> {
+    let (hf, d, uc, inner, a_spec, gy, grad_h, grad_d) =
+        (hf.into(), d.into(), uc.into(), inner.into(), a_spec.into(), grad_y.into(), grad_h.into(), grad_d.into());
+    let sfx = suffix(T::DTYPE, "gated_fftconv_shortconv_bwd")?;
+    let total = mul3(bs, c, l, "gated_fftconv_shortconv_bwd B·C·L")?;
+    let all = mul(3, total, "gated_fftconv_shortconv_bwd 3·B·C·L")?;
+    let c3 = mul(3, c, "gated_fftconv_shortconv_bwd 3·C")?;
+    let mut seen = [false; 3];
+    for &r in &sc.roles {
+        if r > 2 || std::mem::replace(&mut seen[r], true) {
+            return Err(HyenaError::Invalid(format!("gated_fftconv_shortconv_bwd: roles {:?} are not a permutation of 0, 1, 2", sc.roles)));
+        }
+    }
+    let fuses = shortconv_bwd_fuses::<T>(bs, c, l);
+    let args = Args::new(dev, "gated_fftconv_shortconv_bwd")
+        .arg("hf (spectrum_len: [C, n/2+1] complex)", &hf, spectrum_len(c, l)?)
+        .align(8, "complex f32")
+        .arg("D [C]", &d, c)
+        .arg("uc [3, B, C, L]", &uc, all)
+        .arg("inner [B, C, L]", &inner, total)
+        .arg("grad_y [B, C, L]", &gy, total)
+        .arg("z [3, B, C, L]", &sc.z, all)
+        .arg("w [3·C, 3]", &sc.w, mul(c3, 3, "gated_fftconv_shortconv_bwd 3·C·3")?)
+        .arg("grad_z [3, B, C, L]", &sc.grad_z, all)
+        .arg("grad_w [3·C, 3]", &sc.grad_w, mul(c3, 3, "gated_fftconv_shortconv_bwd 3·C·3")?)
+        .arg("grad_b [3·C]", &sc.grad_b, c3)
+        .opt("grad_in_bias [3·C]", sc.grad_in_bias.as_ref(), c3)
+        .arg("grad_h [C, L]", &grad_h, mul(c, l, "gated_fftconv_shortconv_bwd C·L")?)
+        .arg("grad_d [C]", &grad_d, c);
+    // The kept spectrum's length and layout (the tensor-core forward's) where the kernel applies.
+    let args = if fuses { with_a_spec::<T, _>(args, "gated_fftconv_shortconv_bwd", Some(&a_spec), bs, c, l, true, true)? } else { args };
+    args.check()?;
+    let es = std::mem::size_of::<T>() as u64;
+    let chunk = |base: u64, r: usize| base + (r * total) as u64 * es;
+    let addrs = [uc.addr(), inner.addr(), gy.addr(), sc.z.addr(), sc.grad_z.addr(), grad_h.addr()];
+    if !fuses || c == 0 || addrs.iter().any(|a| a % 4 != 0) {
+        return Ok(false);
+    }
+    let n = fft_size(l)?;
+    let (m, rows) = (n / 2, bs * c);
+    let ws = DeviceBuffer::<f32>::alloc(dev, mul3(2, rows, m + 1, "gated_fftconv_shortconv_bwd workspace")?)?;
+    let ws_d = DeviceBuffer::<f32>::alloc(dev, rows)?;
+    // The short conv's row sums (hyena_shortconv_bwd's workspace at one segment per row) and the
+    // gradients wrt v, pre, post at positions 0 and 1, chunk-major as the reduce reads them.
+    let ws_sc = DeviceBuffer::<f64>::alloc(dev, mul3(3, rows, 4, "gated_fftconv_shortconv_bwd short conv workspace")?)?;
+    let head = DeviceBuffer::<f32>::alloc(dev, mul3(3, rows, 2, "gated_fftconv_shortconv_bwd short conv heads")?)?;
+    let [rv, rp, rq] = sc.roles;
+    let per_role = |f: &dyn Fn(usize) -> u64| [f(rv), f(rp), f(rq)];
+    let p = HyenaFftConvBwdParams {
+        v: chunk(uc.addr(), rv),
+        pre: chunk(uc.addr(), rp),
+        post: chunk(uc.addr(), rq),
+        hf: hf.addr(),
+        d: d.addr(),
+        grad_y: gy.addr(),
+        grad_v: chunk(sc.grad_z.addr(), rv),
+        grad_pre: chunk(sc.grad_z.addr(), rp),
+        grad_post: chunk(sc.grad_z.addr(), rq),
+        inner: inner.addr(),
+        grad_h: grad_h.addr(),
+        grad_d: grad_d.addr(),
+        ws: ws.addr(),
+        ws_d: ws_d.addr(),
+        b: bs as u64,
+        c: c as u64,
+        l: l as u64,
+        log2n: n.trailing_zeros() as u64,
+        aspec: a_spec.addr(),
+        sc_z: per_role(&|r| chunk(sc.z.addr(), r)),
+        sc_w: per_role(&|r| sc.w.addr() + (r * c * 3) as u64 * es),
+        sc_ws: per_role(&|r| ws_sc.addr() + (r * rows * 4 * 8) as u64),
+        sc_head: per_role(&|r| head.addr() + (r * rows * 2 * 4) as u64),
+    };
+    // SAFETY: every address comes from a view checked above (lengths for (B, C, L), 3 chunks,
+    // device, outputs overlapping nothing; the kept spectrum's length for these shapes), borrowed
+    // for this call (outputs exclusively), 4-byte aligned (checked: the chunks' offsets are whole
+    // rows of even length); the workspaces sized above and owned until the launches are queued
+    // (stream-ordered frees). The shapes are the tensor-core backward's (shortconv_bwd_fuses: n =
+    // 2^14, 4K < L ≤ 8K, L even, B·C·(m + 1) < 2^32); row_launch gives the kernel the dynamic shared
+    // memory it indexes. The G kernel writes ws, ws_d, ws_sc and head before the reduces (the same
+    // stream) read them; at B = 1 it reduces each row's channel itself (grad_h, grad_D).
+    unsafe {
+        super::tcdft::row_launch(dev, &format!("hyena_fftconv_bwd_g_sc_tc_m13_{sfx}"), rows, super::tcdft::BWD8K_SC_STATIC_SHARED, &p)?;
+        if bs > 1 {
+            super::tcdft::row_launch(dev, &format!("hyena_fftconv_bwd_reduce_tc_m13_{sfx}"), c, super::tcdft::FWD8K_STATIC_SHARED, &p)?;
+        }
+        super::shortconv::bwd_reduce_rows::<T>(dev, &sc.z, &sc.w, 3, bs, c, l, ws_sc.addr(), head.addr(), &sc.grad_w, &sc.grad_b, sc.grad_in_bias.as_ref())?;
+    }
+    Ok(true)
 }
 
 #[cfg(test)]

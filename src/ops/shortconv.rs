@@ -204,6 +204,7 @@ pub fn shortconv_bwd_chunks<'a, T: DeviceScalar>(
         c: c as u64,
         l: l as u64,
         segs: segs as u64,
+        gy_head: 0,
     };
     // SAFETY (both launches): the kernels read x, w, in_bias, grad_y (borrowed shared), write
     // grad_x, grad_w, grad_b, grad_in_bias (borrowed exclusively, overlapping nothing) with the
@@ -213,11 +214,65 @@ pub fn shortconv_bwd_chunks<'a, T: DeviceScalar>(
         unsafe { launch(dev, &format!("hyena_shortconv_bwd_{sfx}"), cfg, &p) }?;
     }
     // B = 0: the reduce kernel writes zero gradients.
+    unsafe { reduce_launch::<T>(dev, kc, &p) }
+}
+
+/// The reduce kernel over `K·C = kc` channels (`p` its params).
+///
+/// # Safety
+/// `p`'s buffers are on `dev` and as its fields describe (ws `[K·B, segs, 4, C]` f64, written
+/// before in stream order; the outputs `[K·C, 3]` and `[K·C]`, overlapping nothing).
+unsafe fn reduce_launch<T: DeviceScalar>(dev: &Arc<dyn Device>, kc: usize, p: &HyenaShortConvBwdParams) -> Result<()> {
+    let sfx = suffix(T::DTYPE, "shortconv_bwd")?;
     // One thread per channel, 64 per block: K·C / 64 blocks (36 at K·C = 2304) spread over the
     // SMs; each thread's partial sums are one word of a coalesced row of the workspace.
     let blocks = u32::try_from(kc.div_ceil(64))
         .map_err(|_| HyenaError::Invalid(format!("shortconv_bwd: K·C = {kc} channels exceed the grid limit")))?;
     let cfg = LaunchConfig { grid: (blocks, 1, 1), block: (64, 1, 1), shared_bytes: 0 };
-    unsafe { launch(dev, &format!("hyena_shortconv_bwd_reduce_{sfx}"), cfg, &p) }?;
-    Ok(())
+    unsafe { launch(dev, &format!("hyena_shortconv_bwd_reduce_{sfx}"), cfg, p) }
+}
+
+/// The reduce of the backward whose row kernel ran fused into another (the 8K tensor-core
+/// backward, [`crate::ops::fftconv::gated_fftconv_shortconv_bwd`]): `ws` holds one segment's four
+/// f64 sums per row (`[K·B, 1, 4, C]`) and `head` `[K, B, C, 2]` f32 the output gradient's first two
+/// positions of each row (for `grad_in_bias`); writes `grad_w`, `grad_b` and `grad_in_bias`.
+///
+/// # Safety
+/// `ws` and `head` are device addresses on `dev` of those lengths, written before in stream order
+/// and alive until the launch is queued; the views' lengths were checked by the caller (`x`, `w`
+/// for `k` chunks of `[B, C, L]`, the outputs `[K·C, 3]` and `[K·C]`, overlapping nothing).
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn bwd_reduce_rows<T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    x: &DeviceView<'_, T>,
+    w: &DeviceView<'_, T>,
+    k: usize,
+    bs: usize,
+    c: usize,
+    l: usize,
+    ws: u64,
+    head: u64,
+    grad_w: &DeviceViewMut<'_, T>,
+    grad_b: &DeviceViewMut<'_, T>,
+    grad_in_bias: Option<&DeviceViewMut<'_, T>>,
+) -> Result<()> {
+    let p = HyenaShortConvBwdParams {
+        x: x.addr(),
+        w: w.addr(),
+        in_bias: 0,
+        grad_y: 0,
+        grad_x: 0,
+        grad_w: grad_w.addr(),
+        grad_b: grad_b.addr(),
+        grad_in_bias: grad_in_bias.map_or(0, |v| v.addr()),
+        ws,
+        k: k as u64,
+        b: bs as u64,
+        c: c as u64,
+        l: l as u64,
+        segs: 1,
+        gy_head: head,
+    };
+    // SAFETY: the caller's contract; the reduce reads only ws, w, head (gy_head given: not grad_y).
+    unsafe { reduce_launch::<T>(dev, mul(k, c, "shortconv_bwd K·C")?, &p) }
 }

@@ -142,6 +142,10 @@ pub(crate) const FWD8K_STATIC_SHARED: usize = CONV8K_STATIC_SHARED + FWD8K_TABLE
 /// each warp's fp64 sum of g·a (16 × 8 bytes) and the row's offset and D (8 + 4, padded to 16).
 /// Its reduce (`hyena_fftconv_bwd_reduce_tc_m13_*`) takes the forward's ([`FWD8K_STATIC_SHARED`]).
 pub(crate) const BWD8K_STATIC_SHARED: usize = FWD8K_STATIC_SHARED + 16 * 8 + 16;
+/// Static shared memory of the G kernel with the short conv's backward fused
+/// (`hyena_fftconv_bwd_g_sc_tc_m13_*`, [`crate::ops::fftconv::gated_fftconv_shortconv_bwd`]): the
+/// G kernel's and the short conv's twelve fp64 sums per warp, rows of 17 (`red_sc`).
+pub(crate) const BWD8K_SC_STATIC_SHARED: usize = BWD8K_STATIC_SHARED + 12 * 17 * 8;
 /// Static shared memory of the filter's spectrum on tensor cores (`hyena_fftconv_filter_tc_m13_*`):
 /// the FFT's tables and [`FWD8K_TABLES`].
 pub(crate) const FILTER8K_STATIC_SHARED: usize = FFT8K_STATIC_SHARED + FWD8K_TABLES;

@@ -16,7 +16,7 @@ use crate::common;
 
 mod tcdft;
 
-use common::fftconv::{check_a_spectrum_kept, check_bwd_on_tensor_cores, check_bwd_reads_inner, check_fwd, check_fwd_inner, check_gated_bwd, fwd_case};
+use common::fftconv::{check_a_spectrum_kept, check_bwd_on_tensor_cores, check_bwd_reads_inner, check_shortconv_bwd_fused, check_fwd, check_fwd_inner, check_gated_bwd, fwd_case};
 use common::{read_checked, random, rel_l2, widen, Storage};
 use half::{bf16, f16};
 use hyena_kernels::cpu::fftconv::{fftconv_direct, FftConvPlan};
@@ -153,6 +153,41 @@ fn gated_fftconv_bwd_on_tensor_cores_matches_cpu() {
         check_bwd_on_tensor_cores::<f16>(&dev, 1, 2, 4098, false, &|_, _| 1.0, 781);
         check_bwd_on_tensor_cores::<f16>(&dev, 2, 1, 7000, true, &|_, _| 1.0, 782);
         check_bwd_on_tensor_cores::<bf16>(&dev, 1, 1, 8192, false, &|_, _| 1.0, 783);
+    }
+}
+
+/// The tensor-core backward with the short conv's backward fused (`gated_fftconv_shortconv_bwd`,
+/// `common::fftconv::check_shortconv_bwd_fused`): the device operator's roles at B = 1 (the G
+/// kernel reduces its channel itself) at 8192, another order of the chunks at B = 2 (the batch
+/// reduce) with a tail (6002) in f16; where it does not apply it queues nothing and says so, and
+/// roles that are not a permutation are a typed error.
+#[test]
+fn gated_fftconv_shortconv_bwd_on_tensor_cores_matches_cpu() {
+    use hyena_kernels::ops::fftconv::{gated_fftconv_shortconv_bwd, shortconv_bwd_fuses, ShortConvBwdViews};
+    assert!(shortconv_bwd_fuses::<bf16>(1, 768, 8192) && shortconv_bwd_fuses::<f16>(2, 3, 6002));
+    assert!(!shortconv_bwd_fuses::<f32>(1, 2, 8192) && !shortconv_bwd_fuses::<bf16>(1, 2, 4096) && !shortconv_bwd_fuses::<bf16>(1, 2, 8191));
+    for dev in common::devices() {
+        check_shortconv_bwd_fused::<bf16>(&dev, 1, 2, 8192, [2, 1, 0], 790);
+        check_shortconv_bwd_fused::<f16>(&dev, 2, 1, 6002, [0, 2, 1], 791);
+        // Not applicable (L = 4096: the SIMT backward's shapes): Ok(false), the outputs untouched.
+        let (c, l) = (1usize, 4096usize);
+        let n = c * l;
+        let buf = |len: usize| DeviceBuffer::<bf16>::from_host(&dev, &vec![bf16::from_f32(0.5); len]).unwrap();
+        let (uc, z, w, inner, gy, d) = (buf(3 * n), buf(3 * n), buf(9 * c), buf(n), buf(n), buf(c));
+        let hf = DeviceBuffer::<f32>::alloc(&dev, spectrum_len(c, l).unwrap()).unwrap();
+        let a = DeviceBuffer::<f32>::alloc(&dev, a_spectrum_len(1, c, l).unwrap()).unwrap();
+        let (mut gz, mut gw, mut gb, mut gh, mut gd) = (buf(3 * n), buf(9 * c), buf(3 * c), buf(n), buf(c));
+        let mut call = |roles: [usize; 3]| {
+            let sc = ShortConvBwdViews { z: z.as_view(), w: w.as_view(), roles, grad_z: gz.as_view_mut(), grad_w: gw.as_view_mut(), grad_b: gb.as_view_mut(), grad_in_bias: None };
+            gated_fftconv_shortconv_bwd(&dev, &hf, &d, &uc, &inner, &a, &gy, 1, c, l, sc, gh.as_view_mut(), gd.as_view_mut())
+        };
+        assert!(!call([2, 1, 0]).unwrap(), "{}: L = 4096 is not a fused shape", dev.name());
+        match call([2, 2, 0]) {
+            Err(HyenaError::Invalid(m)) => assert!(m.contains("permutation"), "{}: {m}", dev.name()),
+            other => panic!("{}: roles [2, 2, 0]: {other:?}", dev.name()),
+        }
+        dev.synchronize().unwrap();
+        assert!(gz.to_host().unwrap().iter().all(|x| x.to_f32() == 0.5), "{}: Ok(false) wrote grad_z", dev.name());
     }
 }
 

@@ -403,6 +403,79 @@ fn fftconv_bwd_on_tensor_cores_meets_the_structural_bounds() {
     }
 }
 
+/// The tensor-core backward with the short conv's backward fused (`gated_fftconv_shortconv_bwd`,
+/// `hyena_fftconv_bwd_g_sc_tc_m13_*`) at B = 2 (then the batch reduce and the short conv's reduce)
+/// and B = 1 (the G kernel reduces its channel; the short conv's reduce after it): the G kernel's
+/// structure as without the fusion (sin/cos only in the tables, one wavefront per shared request:
+/// the gradients' slots and the sums' rows padded) with 2 barriers more per row (one before the
+/// output writes the planes, one for the sums), and its DRAM bytes within 2 % of what must move:
+/// the unfused kernel's plus the three short conv input rows read and the row sums and heads
+/// written (the gradients wrt the operands are never stored).
+#[test]
+fn fftconv_shortconv_bwd_on_tensor_cores_meets_the_structural_bounds() {
+    use half::bf16;
+    use hyena_kernels::device::sim::SimDevice;
+    use hyena_kernels::device::{Device, DeviceBuffer};
+    use hyena_kernels::ops::fftconv::{a_spectrum_len, fftconv_filter, gated_fftconv_fwd_spectrum_keep, gated_fftconv_shortconv_bwd, spectrum_len, ShortConvBwdViews};
+    use std::sync::Arc;
+    let sim = Arc::new(SimDevice::new());
+    let dev: Arc<dyn Device> = sim.clone();
+    let (c, l) = (2usize, 8192usize);
+    let m = 8193u64;
+    let pattern = |n: usize, k: usize| -> Vec<bf16> { (0..n).map(|i| bf16::from_f32((((i + k) * 37) % 11) as f32 * 0.1 - 0.5)).collect() };
+    let dh = DeviceBuffer::from_host(&dev, &pattern(c * l, 1)).unwrap();
+    let dd = DeviceBuffer::from_host(&dev, &vec![bf16::from_f32(0.5); c]).unwrap();
+    let dw = DeviceBuffer::from_host(&dev, &pattern(9 * c, 2)).unwrap();
+    let mut hf = DeviceBuffer::<f32>::alloc(&dev, spectrum_len(c, l).unwrap()).unwrap();
+    fftconv_filter(&dev, &dh, c, l, &mut hf).unwrap();
+    for bs in [2usize, 1] {
+        let n = bs * c * l;
+        let (rows, units) = ((bs * c) as u64, (bs * c) as u64);
+        let (uc, z, gy) = (DeviceBuffer::from_host(&dev, &pattern(3 * n, 3)).unwrap(), DeviceBuffer::from_host(&dev, &pattern(3 * n, 4)).unwrap(), DeviceBuffer::from_host(&dev, &pattern(n, 5)).unwrap());
+        let (mut y, mut inner) = (DeviceBuffer::<bf16>::alloc(&dev, n).unwrap(), DeviceBuffer::<bf16>::alloc(&dev, n).unwrap());
+        let mut a = DeviceBuffer::<f32>::alloc(&dev, a_spectrum_len(bs, c, l).unwrap()).unwrap();
+        let op = |r: usize| uc.view(r * n..(r + 1) * n).unwrap();
+        gated_fftconv_fwd_spectrum_keep(&dev, &hf, &dd, op(2), Some(op(1)), Some(op(0)), bs, c, l, &mut y, Some(inner.as_view_mut()), Some(a.as_view_mut())).unwrap();
+        let (mut gz, mut gw, mut gb, mut gib) = (DeviceBuffer::<bf16>::alloc(&dev, 3 * n).unwrap(), DeviceBuffer::<bf16>::alloc(&dev, 9 * c).unwrap(), DeviceBuffer::<bf16>::alloc(&dev, 3 * c).unwrap(), DeviceBuffer::<bf16>::alloc(&dev, 3 * c).unwrap());
+        let (mut gh, mut gd) = (DeviceBuffer::<bf16>::alloc(&dev, c * l).unwrap(), DeviceBuffer::<bf16>::alloc(&dev, c).unwrap());
+        let sc = ShortConvBwdViews { z: z.as_view(), w: dw.as_view(), roles: [2, 1, 0], grad_z: gz.as_view_mut(), grad_w: gw.as_view_mut(), grad_b: gb.as_view_mut(), grad_in_bias: Some(gib.as_view_mut()) };
+        sim.set_counters(true);
+        assert!(gated_fftconv_shortconv_bwd(&dev, &hf, &dd, &uc, &inner, &a, &gy, bs, c, l, sc, &mut gh, &mut gd).unwrap());
+        sim.set_counters(false);
+        let ks = sim.take_counters();
+        let names: Vec<&str> = ks.iter().map(|k| k.kernel.as_str()).collect();
+        let want: &[&str] = if bs == 1 {
+            &["hyena_fftconv_bwd_g_sc_tc_m13_bf16", "hyena_shortconv_bwd_reduce_bf16"]
+        } else {
+            &["hyena_fftconv_bwd_g_sc_tc_m13_bf16", "hyena_fftconv_bwd_reduce_tc_m13_bf16", "hyena_shortconv_bwd_reduce_bf16"]
+        };
+        assert_eq!(names, want, "B = {bs}: the launches");
+        let k = &ks[0];
+        let name = format!("{} (B = {bs})", k.kernel);
+        eprintln!("{name}: {:?} {:?} {:?} barriers {}", k.global, k.shared, k.math, k.barriers);
+        assert_eq!((k.blocks_total, k.blocks_run), (units, units), "{name}: one row per block here");
+        assert_eq!(k.math.sincos, 4768 * k.blocks_run, "{name}: {:?}", k.math);
+        assert_eq!((k.math.div_rcp, k.math.exp_log, k.math.sqrt), (0, 0, 0), "{name}: {:?}", k.math);
+        // Per row: the G kernel's 5 (B = 1: 8, its channel's reduce), + 2 here.
+        let per_row = if bs == 1 { 10 } else { 7 };
+        assert_eq!(k.barriers, k.blocks_run + per_row * units, "{name}");
+        let sh = &k.shared;
+        assert_eq!((sh.load_wavefronts, sh.store_wavefronts), (sh.load_requests, sh.store_requests), "{name}: {sh:?}");
+        // The unfused G kernel's bytes (5 rows read, 3 written, A read, ws and ws_d written, hf per
+        // channel; B = 1: grad_h and grad_D per channel too) + the 3 z rows read + per row 3 × (4
+        // f64 sums + 2 f32 heads).
+        let mut must_move = rows * (8 * 2 * l as u64 + 2 * 8 * m + 4 + 3 * 2 * l as u64 + 3 * (32 + 8)) + c as u64 * (8 * m + 2);
+        if bs == 1 {
+            must_move += c as u64 * (2 * l as u64 + 2);
+        }
+        let dram = k.global.dram_sectors * 32;
+        eprintln!("{name}: DRAM bytes {dram} / must move {must_move} = {:.4}", dram as f64 / must_move as f64);
+        assert!(dram as f64 <= 1.02 * must_move as f64, "{name}: DRAM bytes {dram} > 1.02 x {must_move} ({:?})", k.global);
+        assert!(k.global.store_sectors * 32 <= 3 * k.global.store_bytes / 2, "{name}: {:?}", k.global);
+        assert!(k.global.load_sectors * 32 <= 3 * k.global.load_bytes / 2, "{name}: {:?}", k.global);
+    }
+}
+
 /// The counters of one `gated_fftconv_fwd` and one `gated_fftconv_bwd` (B = 1, C = 1, row length
 /// `l`, gates on, inputs a fixed pattern), in launch order; `sample`: blocks counted per uniform
 /// launch (the outputs are then not computed).

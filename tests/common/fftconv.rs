@@ -491,3 +491,88 @@ pub fn check_bwd_on_tensor_cores<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c
         assert_eq!(x.to_bits(), exact.to_bits(), "{tag} grad_post[{i}]: {x} != round(inner · grad_y) = {exact}");
     }
 }
+
+/// The tensor-core backward with the short conv's backward fused
+/// (`ops::fftconv::gated_fftconv_shortconv_bwd`, `hyena_fftconv_bwd_g_sc_tc_m13_*`): z `[3, B, C,
+/// L]` random, uc = the device's short conv of it (the stored operands), v, pre, post = uc's chunks
+/// `roles`; the forward keeps inner and A. Reference: the f64 gated backward on those operands
+/// (grad_post = inner · grad_y, the device's inner), then the f64 short conv backward of each chunk
+/// on z: grad_z per row, grad_h per row, grad_D, and per chunk the short conv's weight, bias and
+/// in_proj bias gradients against their norms, every output poisoned before the call.
+pub fn check_shortconv_bwd_fused<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, roles: [usize; 3], seed: u64) {
+    use hyena_kernels::cpu::shortconv as cpu_sc;
+    use hyena_kernels::ops::fftconv::{gated_fftconv_shortconv_bwd, shortconv_bwd_fuses, ShortConvBwdViews};
+    use hyena_kernels::ops::shortconv::shortconv_fwd_chunks;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let tag = format!("{} gated_fftconv_shortconv_bwd<{:?}> B={bs} C={c} L={l} roles={roles:?}", dev.name(), T::DTYPE);
+    assert!(shortconv_bwd_fuses::<T>(bs, c, l), "{tag}: not a fused shape");
+    let (n, c3) = (bs * c * l, 3 * c);
+    let (z, w, sb, gy) = (random::<T>(&mut rng, 3 * n), random::<T>(&mut rng, 3 * c3), random::<T>(&mut rng, c3), random::<T>(&mut rng, n));
+    let (h, d) = (random::<T>(&mut rng, c * l), random::<T>(&mut rng, c));
+    let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
+    let (dz, dw, dsb, dgy, dh, dd) = (up(&z), up(&w), up(&sb), up(&gy), up(&h), up(&d));
+    let mut duc = poisoned::<T>(dev, 3 * n);
+    shortconv_fwd_chunks(dev, &dz, &dw, &dsb, None, 3, bs, c, l, duc.view_mut(0..3 * n).unwrap()).unwrap();
+    let uc = read_checked(&format!("{tag} uc"), &duc, 3 * n);
+    let part = |x: &[f64], r: usize| x[r * n..(r + 1) * n].to_vec();
+    let (vf, pref, postf, gyf) = (part(&uc, roles[0]), part(&uc, roles[1]), part(&uc, roles[2]), widen(&gy));
+    let mut hf = DeviceBuffer::<f32>::alloc(dev, spectrum_len(c, l).unwrap()).unwrap();
+    fftconv_filter(dev, &dh, c, l, &mut hf).unwrap();
+    let ns = a_spectrum_len(bs, c, l).unwrap();
+    let (mut dy, mut dinner, mut da) = (poisoned::<T>(dev, n), poisoned::<T>(dev, n), poisoned::<f32>(dev, ns));
+    let op = |r: usize| duc.view(r * n..(r + 1) * n).unwrap();
+    gated_fftconv_fwd_spectrum_keep(dev, &hf, &dd, op(roles[0]), Some(op(roles[1])), Some(op(roles[2])), bs, c, l, dy.view_mut(0..n).unwrap(), Some(dinner.view_mut(0..n).unwrap()), Some(da.view_mut(0..ns).unwrap()))
+        .unwrap_or_else(|e| panic!("{tag} forward: {e}"));
+    let inner = read_checked(&format!("{tag} inner"), &dinner, n);
+    // The reference: the gated backward in f64 on the stored operands, then each chunk's short conv
+    // backward on z.
+    let plan = FftConvPlan::<f64>::new(l).unwrap();
+    let spec = plan.filter_spectra(&widen(&h), c).unwrap();
+    let rows = |x| rows_of(x, bs, c, l);
+    let want = cpu_bwd(&plan, &spec, &widen(&d), rows(&vf), Some(rows(&pref)), Some(rows(&postf)), &gyf).unwrap();
+    let g_post: Vec<f64> = inner.iter().zip(&gyf).map(|(a, b)| a * b).collect();
+    let g_op = [&want.grad_v, want.grad_pre.as_ref().unwrap(), &g_post];
+    let (zf, wf, sbf) = (widen(&z), widen(&w), widen(&sb));
+    let (mut gz_ref, mut gw_ref, mut gb_ref) = (vec![0f64; 3 * n], vec![0f64; 3 * c3], vec![0f64; c3]);
+    for (r, &k) in roles.iter().enumerate() {
+        let rk = k * n..(k + 1) * n;
+        let (wk, bk) = (k * 3 * c..(k + 1) * 3 * c, k * c..(k + 1) * c);
+        cpu_sc::shortconv_bwd(&zf[rk.clone()], &wf[wk.clone()], &sbf[bk.clone()], g_op[r], bs, c, l, &mut gz_ref[rk], &mut gw_ref[wk], &mut gb_ref[bk]).unwrap();
+    }
+    let gib_ref: Vec<f64> = (0..c3).map(|kc| (0..bs).map(|b| gz_ref[(kc / c) * n + (b * c + kc % c) * l..][..l].iter().sum::<f64>()).sum()).collect();
+    let (mut dgz, mut dgw, mut dgb, mut dgib) = (poisoned::<T>(dev, 3 * n), poisoned::<T>(dev, 3 * c3), poisoned::<T>(dev, c3), poisoned::<T>(dev, c3));
+    let (mut dgh, mut dgd) = (poisoned::<T>(dev, c * l), poisoned::<T>(dev, c));
+    let sc = ShortConvBwdViews {
+        z: dz.as_view(),
+        w: dw.as_view(),
+        roles,
+        grad_z: dgz.view_mut(0..3 * n).unwrap(),
+        grad_w: dgw.view_mut(0..3 * c3).unwrap(),
+        grad_b: dgb.view_mut(0..c3).unwrap(),
+        grad_in_bias: Some(dgib.view_mut(0..c3).unwrap()),
+    };
+    let fused = gated_fftconv_shortconv_bwd(dev, &hf, &dd, duc.view(0..3 * n).unwrap(), dinner.view(0..n).unwrap(), da.view(0..ns).unwrap(), &dgy, bs, c, l, sc, dgh.view_mut(0..c * l).unwrap(), dgd.view_mut(0..c).unwrap())
+        .unwrap_or_else(|e| panic!("{tag}: {e}"));
+    assert!(fused, "{tag}: the fused kernel did not run");
+    dev.synchronize().unwrap();
+    let gz = read_checked(&format!("{tag} grad_z"), &dgz, 3 * n);
+    let mut worst = 0f64;
+    for (r, (x, y)) in gz.chunks(l).zip(gz_ref.chunks(l)).enumerate() {
+        worst = worst.max(assert_close(&format!("{tag} grad_z row {r}"), x, y, T::BOUND));
+    }
+    eprintln!("{tag} grad_z: worst row's relative L2 error {worst:.3e}");
+    let gh = read_checked(&format!("{tag} grad_h"), &dgh, c * l);
+    for (r, (x, y)) in gh.chunks(l).zip(want.grad_h.chunks(l)).enumerate() {
+        assert_close(&format!("{tag} grad_h row {r}"), x, y, T::BOUND);
+    }
+    assert_close(&format!("{tag} grad_D"), &read_checked(&format!("{tag} grad_D"), &dgd, c), &want.grad_d, T::BOUND);
+    let (gw, gb, gib) = (read_checked(&format!("{tag} grad_w"), &dgw, 3 * c3), read_checked(&format!("{tag} grad_b"), &dgb, c3), read_checked(&format!("{tag} grad_in_bias"), &dgib, c3));
+    for k in 0..3 {
+        let e = [
+            assert_close(&format!("{tag} chunk {k} grad_w"), &gw[k * 3 * c..(k + 1) * 3 * c], &gw_ref[k * 3 * c..(k + 1) * 3 * c], T::BOUND),
+            assert_close(&format!("{tag} chunk {k} grad_b"), &gb[k * c..(k + 1) * c], &gb_ref[k * c..(k + 1) * c], T::BOUND),
+            assert_close(&format!("{tag} chunk {k} grad_in_bias"), &gib[k * c..(k + 1) * c], &gib_ref[k * c..(k + 1) * c], T::BOUND),
+        ];
+        eprintln!("{tag} chunk {k}: grad_w, grad_b, grad_in_bias relative L2 errors {:.3e} {:.3e} {:.3e}", e[0], e[1], e[2]);
+    }
+}

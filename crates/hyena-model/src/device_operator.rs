@@ -53,10 +53,10 @@ use crate::device_reduce::gemm_sum_k;
 use crate::error::Result;
 use crate::lm::Mixer;
 use crate::operator::{HyenaOperator, NamedParam, NamedParamMut};
-use crate::recurrence::{check_dims, check_input_len, schedule, Src};
+use crate::recurrence::{check_dims, check_input_len, schedule, Src, Step};
 use hyena_kernels::cpu::filter::{self, FilterCache, FilterGrads};
 use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, Pod, Trans};
-use hyena_kernels::ops::fftconv::{self as conv, GatedConvGradViews};
+use hyena_kernels::ops::fftconv::{self as conv, GatedConvGradViews, ShortConvBwdViews};
 use hyena_kernels::ops::gating::{bias_fill, Broadcast};
 use hyena_kernels::ops::gemm::{gemm, GemmIn, GemmOut};
 use hyena_kernels::ops::filter::{implicit_filter_bwd_with, implicit_filter_fwd_keep, pre_len, FilterBuffers, FilterDims, FilterGradBuffers};
@@ -471,6 +471,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         // out_proj: dLast_b [D, L] = W_outᵀ · gy_bᵀ; dW_out = Σ_b gy_bᵀ · Last_bᵀ; db_out = 1ᵀ · gy.
         let mut gcur = DeviceBuffer::<S>::alloc(dev, chunk)?;
         gemm_rm::<S>(dev, d, l, d, mat(w.out_w.as_view(), d, true, 0), mat(gy, d, true, l * d), 0.0, out(gcur.as_view_mut(), l, d * l), b)?;
+        let gcur = gcur;
         // The weight and bias gradients sum over the B·L positions: chunked GEMMs combined by a
         // tree (`device_reduce`); its temporaries live in `keep` until the end of the pass (their
         // frees are stream-ordered after the GEMMs that read them: no synchronisation).
@@ -480,70 +481,41 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         gemm_sum_k(dev, d, d, l, b, gy_t, last_t, g.out_w.as_view_mut(), ones, &mut keep)?;
         let ones_row = mat(ones, b * l, false, 0);
         gemm_sum_k(dev, 1, d, b * l, 1, ones_row, mat(gy, d, false, 0), g.out_b.as_view_mut(), ones, &mut keep)?;
-        // The recurrence, last step first; every chunk gradient is written exactly once: each
-        // chunk's exclusive view is taken from `g_chunks` by the step that writes it.
-        let mut g_uc = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
-        let x = |i: usize| cache.uc.view(i * chunk..(i + 1) * chunk);
-        // The forward's filter spectra.
-        let hf = cache.hf.as_view();
-        let per = conv::spectrum_len(d, l)?;
-        let mut g_chunks: Vec<Option<DeviceViewMut<'_, S>>> = g_uc.chunks_mut(chunk)?.into_iter().map(Some).collect();
-        let mut take = |i: usize| {
-            g_chunks
-                .get_mut(i)
-                .and_then(Option::take)
-                .ok_or_else(|| HyenaError::Invalid(format!("device operator: chunk gradient {i} is not available")))
-        };
-        for s in schedule(n).rev() {
-            let o = s.o;
-            let (cur, pre, post) = s.operands(|src| match src {
-                Src::Chunk(i) => x(i),
-                Src::Step(j) => Ok(cache.steps[j].as_view()),
-            })?;
-            // The gradient of `cur`: its chunk's (v), or a fresh buffer, the next (earlier) step's
-            // output gradient.
-            let mut next = None;
-            let grad_v = match s.cur {
-                Src::Chunk(i) => take(i)?,
-                Src::Step(_) => next.insert(DeviceBuffer::<S>::alloc(dev, chunk)?).as_view_mut(),
-            };
-            conv::gated_fftconv_bwd_spectrum_keep(
+        // The gradient wrt Z_i (in_proj's output, bias included), every chunk written once.
+        let mut g_zin = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
+        // Order 2 (the paper's), one step whose three operands are all short conv outputs: where
+        // the tensor-core backward runs (4K < L ≤ 8K, 2-byte storage), the short conv's backward is
+        // fused into it (the gradients wrt the operands never stored, no short conv row kernel).
+        let fused = match (schedule(n).collect::<Vec<_>>().as_slice(), &cache.inner, &cache.a_spec) {
+            ([Step { o: 0, cur: Src::Chunk(cv), pre, post: Some(cq) }], Some(inner), Some(a_spec)) => conv::gated_fftconv_shortconv_bwd(
                 dev,
-                hf.view(o * per..(o + 1) * per)?,
-                w.filter_bias.view(o * d..(o + 1) * d)?,
-                cur,
-                Some(pre),
-                post,
-                // The forward kept them for the step with the post gate only.
-                if s.post.is_some() { cache.inner.as_ref().map(|x| x.as_view()) } else { None },
-                if s.post.is_some() { cache.a_spec.as_ref().map(|x| x.as_view()) } else { None },
+                cache.hf.view(0..conv::spectrum_len(d, l)?)?,
+                w.filter_bias.view(0..d)?,
+                cache.uc.as_view(),
+                inner.as_view(),
+                a_spec.as_view(),
                 &gcur,
                 b,
                 d,
                 l,
-                GatedConvGradViews {
-                    grad_v,
-                    grad_pre: Some(take(s.pre)?),
-                    grad_post: match s.post {
-                        Some(i) => Some(take(i)?),
-                        None => None,
-                    },
-                    grad_h: grad_h.view_mut(o * d * l..(o + 1) * d * l)?,
-                    grad_d: g.filter_bias.view_mut(o * d..(o + 1) * d)?,
+                ShortConvBwdViews {
+                    z: cache.zin.as_view(),
+                    w: w.sf_w.as_view(),
+                    roles: [*cv, *pre, *cq],
+                    grad_z: g_zin.as_view_mut(),
+                    grad_w: g.sf_w.as_view_mut(),
+                    grad_b: g.sf_b.as_view_mut(),
+                    grad_in_bias: Some(g.in_b.as_view_mut()),
                 },
-            )?;
-            if let Some(buf) = next {
-                gcur = buf;
-            }
+                grad_h.view_mut(0..d * l)?,
+                g.filter_bias.view_mut(0..d)?,
+            )?,
+            _ => false,
+        };
+        if !fused {
+            self.conv_and_shortconv_bwd(cache, &gcur, &mut g_zin, &mut grad_h, &mut g)?;
         }
-        drop(g_chunks);
-        // Short conv backward, then in_proj backward per chunk.
-        let mut g_zin = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
         let mut du = DeviceBuffer::<S>::alloc(dev, b * l * d)?;
-        // The short conv backward of all chunks in one launch; g_zin is the gradient wrt Z_i
-        // (in_proj's output, bias included). Its reduce kernel also forms in_proj's bias gradient
-        // db_i = Σ_b dZ_i,b · 1 in f64 from the short conv's own sums (no pass over g_zin).
-        shortconv_bwd_chunks(dev, &cache.zin, &w.sf_w, None, &g_uc, n + 1, b, d, l, &mut g_zin, &mut g.sf_w, &mut g.sf_b, Some(g.in_b.as_view_mut()))?;
         let gs = chunks_per_gemm(n, b);
         for grp in 0..(n + 1) / gs {
             let (c0, c1) = (grp * gs, (grp + 1) * gs);
@@ -581,6 +553,88 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         // the work that reads them: nothing waits for the device here.
         drop(keep);
         Ok((du, g))
+    }
+
+    /// The recurrence's backward, last step first, then the short conv's backward of all chunks
+    /// into `g_zin` (the path where they do not fuse: `backward_device_grads`). Every chunk
+    /// gradient is written exactly once: each chunk's exclusive view is taken from `g_chunks` by the
+    /// step that writes it. `gcur` is the last step's output gradient.
+    fn conv_and_shortconv_bwd(
+        &self,
+        cache: &DeviceOperatorCache<T, S>,
+        gy_last: &DeviceBuffer<S>,
+        g_zin: &mut DeviceBuffer<S>,
+        grad_h: &mut DeviceBuffer<S>,
+        g: &mut DeviceGrads<T, S>,
+    ) -> Result<()> {
+        let dev = &self.dev;
+        let (b, l) = (cache.b, cache.l);
+        let (d, n) = (self.op.cfg.d_model, self.op.cfg.order);
+        let chunk = b * d * l;
+        let w = &cache.w;
+        // The output gradient of the step being differentiated: the last step's, then each
+        // earlier step's (written by the step after it).
+        let mut gcur_own: Option<DeviceBuffer<S>> = None;
+        let mut g_uc = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
+        let x = |i: usize| cache.uc.view(i * chunk..(i + 1) * chunk);
+        // The forward's filter spectra.
+        let hf = cache.hf.as_view();
+        let per = conv::spectrum_len(d, l)?;
+        let mut g_chunks: Vec<Option<DeviceViewMut<'_, S>>> = g_uc.chunks_mut(chunk)?.into_iter().map(Some).collect();
+        let mut take = |i: usize| {
+            g_chunks
+                .get_mut(i)
+                .and_then(Option::take)
+                .ok_or_else(|| HyenaError::Invalid(format!("device operator: chunk gradient {i} is not available")))
+        };
+        for s in schedule(n).rev() {
+            let o = s.o;
+            let (cur, pre, post) = s.operands(|src| match src {
+                Src::Chunk(i) => x(i),
+                Src::Step(j) => Ok(cache.steps[j].as_view()),
+            })?;
+            // The gradient of `cur`: its chunk's (v), or a fresh buffer, the next (earlier) step's
+            // output gradient.
+            let mut next = None;
+            let grad_v = match s.cur {
+                Src::Chunk(i) => take(i)?,
+                Src::Step(_) => next.insert(DeviceBuffer::<S>::alloc(dev, chunk)?).as_view_mut(),
+            };
+            conv::gated_fftconv_bwd_spectrum_keep(
+                dev,
+                hf.view(o * per..(o + 1) * per)?,
+                w.filter_bias.view(o * d..(o + 1) * d)?,
+                cur,
+                Some(pre),
+                post,
+                // The forward kept them for the step with the post gate only.
+                if s.post.is_some() { cache.inner.as_ref().map(|x| x.as_view()) } else { None },
+                if s.post.is_some() { cache.a_spec.as_ref().map(|x| x.as_view()) } else { None },
+                gcur_own.as_ref().unwrap_or(gy_last),
+                b,
+                d,
+                l,
+                GatedConvGradViews {
+                    grad_v,
+                    grad_pre: Some(take(s.pre)?),
+                    grad_post: match s.post {
+                        Some(i) => Some(take(i)?),
+                        None => None,
+                    },
+                    grad_h: grad_h.view_mut(o * d * l..(o + 1) * d * l)?,
+                    grad_d: g.filter_bias.view_mut(o * d..(o + 1) * d)?,
+                },
+            )?;
+            if let Some(buf) = next {
+                gcur_own = Some(buf);
+            }
+        }
+        drop(g_chunks);
+        // The short conv backward of all chunks in one launch; g_zin is the gradient wrt Z_i
+        // (in_proj's output, bias included). Its reduce kernel also forms in_proj's bias gradient
+        // db_i = Σ_b dZ_i,b · 1 in f64 from the short conv's own sums (no pass over g_zin).
+        shortconv_bwd_chunks(dev, &cache.zin, &w.sf_w, None, &g_uc, n + 1, b, d, l, &mut *g_zin, &mut g.sf_w, &mut g.sf_b, Some(g.in_b.as_view_mut()))?;
+        Ok(())
     }
 
     /// Forward pass from host memory (uploads `u`, downloads `y`), as [`HyenaOperator::forward`].

@@ -182,6 +182,10 @@ fn device_operator_matches_cpu_in_every_storage() {
         // The conv's two-block shapes in 16-bit storage, where the forward keeps the value before
         // the post gate for the backward (L = 1000; 17 and 33 below too).
         check::<half::f16>(&dev, 2, 1000, false, 5.0 * 2f64.powi(-11));
+        // 4K < L ≤ 8K in 16-bit storage: the tensor-core forward and backward, the short conv's
+        // backward fused into the latter (order 2).
+        check::<half::f16>(&dev, 2, 6000, false, 5.0 * 2f64.powi(-11));
+        check::<half::bf16>(&dev, 2, 8192, false, 5.0 * 2f64.powi(-8));
         for (order, l, normalized) in [(2, 17, false), (3, 33, false), (2, 9, true)] {
             check::<f32>(&dev, order, l, normalized, 1e-5);
             check::<half::bf16>(&dev, order, l, normalized, 5.0 * 2f64.powi(-8));
