@@ -189,6 +189,10 @@ typedef struct HyenaFftConvBwdParams {
                           * ws at segs = 1, for hyena_shortconv_bwd_reduce */
     uint64_t sc_head[3]; /* float*, [B, C, 2]: the gradient wrt operand r at positions 0 and 1
                           * (hyena_shortconv_bwd_reduce's gy_head) */
+    uint64_t sc_grad_w[3];  /* T*, [C, 3]: at B = 1, where the kernel writes operand r's short conv
+                             * weight gradient itself (no reduce), else 0 */
+    uint64_t sc_grad_b[3];  /* T*, [C]: the same for its bias gradient */
+    uint64_t sc_grad_in_bias[3]; /* T*, [C]: the same for in_proj's bias gradient of its chunk, or 0 */
 } HyenaFftConvBwdParams;
 
 /* Multi-pass (four-step) path for long rows, n = 2^(log2n1 + log2n2) >= 2L, P = ceil(C/2) channel

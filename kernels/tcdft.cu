@@ -1343,11 +1343,12 @@ __device__ __forceinline__ float2 bwd8k_warp_sums8(int lane, float a0, float a1,
  * + w0·gr[t+2] (terms past L absent) into grad_v / grad_pre / grad_post, the row's sums Σ gr·z[t−2+k]
  * (k = 0, 1, 2; z before the row 0) and Σ gr into sc_ws[r] (a thread's 16 points in fp32, fp64
  * after: a shuffle tree, then the warps in order; hyena_shortconv_bwd's accuracy with W = 16), and
- * gr at points 0 and 1 into sc_head[r] (the reduce's in_proj bias gradient). Thread x takes the
- * pairs j = x + 512i (lane-consecutive 4-byte accesses: 128 bytes per warp and tensor); the next
- * pair's gr and the previous pair's z are the neighbour lanes' (shuffles; lanes 31 and 0 form or
- * read theirs). One barrier per row (red_sc: rows of 17 doubles, so that threads 0–11's loads of
- * one column take 24 banks). Global traffic per row: the three z rows read once, the three
+ * gr at points 0 and 1 into sc_head[r] (the reduce's in_proj bias gradient); at B = 1 (sc_grad_w
+ * given) the row's sums are the channel's gradients: written here as hyena_shortconv_bwd_reduce
+ * would (no reduce launch). Thread x takes the pairs j = x + 512i (lane-consecutive 4-byte
+ * accesses: 128 bytes per warp and tensor); the next pair's gr and the previous pair's z are the
+ * neighbour lanes' (shuffles; lanes 31 and 0 form or read theirs). One barrier per row (red_sc:
+ * rows of 17 doubles, so that threads 0–11's loads of one column take 24 banks). Global traffic per row: the three z rows read once, the three
  * gradients written once, grad_y and inner read again (L1/L2 and once). */
 template <typename T>
 __device__ __forceinline__ void bwd8k_shortconv(const HyenaFftConvBwdParams &p, const float *s_re, const float *s_im,
@@ -1428,13 +1429,32 @@ __device__ __forceinline__ void bwd8k_shortconv(const HyenaFftConvBwdParams &p, 
 #pragma unroll
         for (int r = 0; r < 3; ++r) reinterpret_cast<float2 *>(p.sc_head[r])[(uint64_t)bi * p.c + ch] = g[r];
     }
-    __syncthreads();
+    __syncthreads();  // the warps' sums, and thread 0's heads (global, read below at B = 1)
     if (threadIdx.x < 12) {
         const unsigned r = threadIdx.x / 4, k = threadIdx.x % 4;
         double sum = 0.0;
         for (int i = 0; i < FFT8K_WARPS; ++i) sum += red_sc[threadIdx.x][i];
-        double *ws = reinterpret_cast<double *>(r == 0 ? p.sc_ws[0] : r == 1 ? p.sc_ws[1] : p.sc_ws[2]);
-        ws[((uint64_t)bi * 4 + k) * p.c + ch] = sum;
+        const uint64_t gw = r == 0 ? p.sc_grad_w[0] : r == 1 ? p.sc_grad_w[1] : p.sc_grad_w[2];
+        if (!gw) {
+            double *ws = reinterpret_cast<double *>(r == 0 ? p.sc_ws[0] : r == 1 ? p.sc_ws[1] : p.sc_ws[2]);
+            ws[((uint64_t)bi * 4 + k) * p.c + ch] = sum;
+            return;
+        }
+        // B = 1: the row's sums are its channel's gradients (hyena_shortconv_bwd_reduce's
+        // arithmetic on one partial: the same bits), written here with no reduce launch.
+        if (k < 3) {
+            reinterpret_cast<T *>(gw)[3 * (uint64_t)ch + k] = from_f32<T>((float)sum);
+            return;
+        }
+        reinterpret_cast<T *>(r == 0 ? p.sc_grad_b[0] : r == 1 ? p.sc_grad_b[1] : p.sc_grad_b[2])[ch] = from_f32<T>((float)sum);
+        const uint64_t gib = r == 0 ? p.sc_grad_in_bias[0] : r == 1 ? p.sc_grad_in_bias[1] : p.sc_grad_in_bias[2];
+        if (gib) {
+            const T *wt = reinterpret_cast<const T *>(r == 0 ? p.sc_w[0] : r == 1 ? p.sc_w[1] : p.sc_w[2]) + 3 * (uint64_t)ch;
+            const float2 h = reinterpret_cast<const float2 *>(r == 0 ? p.sc_head[0] : r == 1 ? p.sc_head[1] : p.sc_head[2])[ch];
+            const double w0 = to_f32<T>(wt[0]), w1 = to_f32<T>(wt[1]), w2 = to_f32<T>(wt[2]);
+            const double g0 = h.x, g1 = h.y;
+            reinterpret_cast<T *>(gib)[ch] = from_f32<T>((float)((w0 + w1 + w2) * sum - (w0 + w1) * g0 - w0 * g1));
+        }
     }
 }
 
@@ -1466,9 +1486,10 @@ __device__ __forceinline__ void bwd8k_shortconv(const HyenaFftConvBwdParams &p, 
  * output writes the gradients wrt v and pre to the planes (ga_slot; one barrier before, after the
  * inverse's last reads of them) instead of storing them, and grad_post is not stored either;
  * bwd8k_shortconv then forms the gradients wrt the short conv's inputs (grad_v, grad_pre,
- * grad_post hold those) and the row's weight and bias sums (one barrier), for
- * hyena_shortconv_bwd_reduce_*. Per row 2 barriers and the three z rows' reads more, the three
- * operand gradients' stores and reads back (hyena_shortconv_bwd's) fewer. */
+ * grad_post hold those) and the row's weight and bias sums (one barrier): at B > 1 for
+ * hyena_shortconv_bwd_reduce_*, at B = 1 the channel's gradients, written here (no reduce). Per
+ * row 2 barriers and the three z rows' reads more, the three operand gradients' stores and reads
+ * back (hyena_shortconv_bwd's) fewer. */
 template <typename T, bool SC> __device__ void bwd8192(const HyenaFftConvBwdParams p) {
     HYENA_DYN_SHARED(float, sm);
     float *s_re = sm, *s_im = sm + 8192;

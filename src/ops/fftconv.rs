@@ -1113,6 +1113,9 @@ pub fn gated_fftconv_bwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
         sc_w: [0; 3],
         sc_ws: [0; 3],
         sc_head: [0; 3],
+        sc_grad_w: [0; 3],
+        sc_grad_b: [0; 3],
+        sc_grad_in_bias: [0; 3],
     };
     // SAFETY (every launch): the views checked above (lengths for (B, C, L), device, alignment,
     // outputs overlapping nothing; a_spec read only), borrowed for this call (outputs exclusively), and the
@@ -1278,6 +1281,13 @@ pub fn gated_fftconv_shortconv_bwd<'a, 'h, T: DeviceScalar>(
         sc_w: per_role(&|r| sc.w.addr() + (r * c * 3) as u64 * es),
         sc_ws: per_role(&|r| ws_sc.addr() + (r * rows * 4 * 8) as u64),
         sc_head: per_role(&|r| head.addr() + (r * rows * 2 * 4) as u64),
+        // At B = 1 the kernel writes the short conv's parameter gradients itself (no reduce).
+        sc_grad_w: if bs == 1 { per_role(&|r| sc.grad_w.addr() + (r * c * 3) as u64 * es) } else { [0; 3] },
+        sc_grad_b: if bs == 1 { per_role(&|r| sc.grad_b.addr() + (r * c) as u64 * es) } else { [0; 3] },
+        sc_grad_in_bias: match &sc.grad_in_bias {
+            Some(g) if bs == 1 => per_role(&|r| g.addr() + (r * c) as u64 * es),
+            _ => [0; 3],
+        },
     };
     // SAFETY: every address comes from a view checked above (lengths for (B, C, L), 3 chunks,
     // device, outputs overlapping nothing; the kept spectrum's length for these shapes), borrowed
@@ -1286,13 +1296,14 @@ pub fn gated_fftconv_shortconv_bwd<'a, 'h, T: DeviceScalar>(
     // (stream-ordered frees). The shapes are the tensor-core backward's (shortconv_bwd_fuses: n =
     // 2^14, 4K < L ≤ 8K, L even, B·C·(m + 1) < 2^32); row_launch gives the kernel the dynamic shared
     // memory it indexes. The G kernel writes ws, ws_d, ws_sc and head before the reduces (the same
-    // stream) read them; at B = 1 it reduces each row's channel itself (grad_h, grad_D).
+    // stream) read them; at B = 1 it reduces each row's channel itself (grad_h, grad_D, and the
+    // short conv's gradients into sc's outputs: no reduce launch at all).
     unsafe {
         super::tcdft::row_launch(dev, &format!("hyena_fftconv_bwd_g_sc_tc_m13_{sfx}"), rows, super::tcdft::BWD8K_SC_STATIC_SHARED, &p)?;
         if bs > 1 {
             super::tcdft::row_launch(dev, &format!("hyena_fftconv_bwd_reduce_tc_m13_{sfx}"), c, super::tcdft::FWD8K_STATIC_SHARED, &p)?;
+            super::shortconv::bwd_reduce_rows::<T>(dev, &sc.z, &sc.w, 3, bs, c, l, ws_sc.addr(), head.addr(), &sc.grad_w, &sc.grad_b, sc.grad_in_bias.as_ref())?;
         }
-        super::shortconv::bwd_reduce_rows::<T>(dev, &sc.z, &sc.w, 3, bs, c, l, ws_sc.addr(), head.addr(), &sc.grad_w, &sc.grad_b, sc.grad_in_bias.as_ref())?;
     }
     Ok(true)
 }
