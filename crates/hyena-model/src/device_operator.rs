@@ -558,7 +558,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
     /// The recurrence's backward, last step first, then the short conv's backward of all chunks
     /// into `g_zin` (the path where they do not fuse: `backward_device_grads`). Every chunk
     /// gradient is written exactly once: each chunk's exclusive view is taken from `g_chunks` by the
-    /// step that writes it. `gcur` is the last step's output gradient.
+    /// step that writes it. `gy_last` is the last step's output gradient.
     fn conv_and_shortconv_bwd(
         &self,
         cache: &DeviceOperatorCache<T, S>,
