@@ -1186,9 +1186,9 @@ pub fn shortconv_bwd_fuses<T: DeviceScalar>(bs: usize, c: usize, l: usize) -> bo
 /// ([`shortconv_bwd_chunks`](super::shortconv::shortconv_bwd_chunks)) fused into the same kernel
 /// (`hyena_fftconv_bwd_g_sc_tc_m13_{bf16,f16}`, kernels/tcdft.cu `bwd8k_shortconv`): the gradients
 /// wrt `v`, `pre`, `post` are formed in f32 and never stored; `sc.grad_z` receives the gradient wrt
-/// the short conv's input, and `hyena_shortconv_bwd_reduce_*` its weight, bias and in_proj bias
-/// gradients from the row sums the kernel leaves. Overwrites `grad_h` `[C, L]`, `grad_d` `[C]` and
-/// `sc`'s outputs.
+/// the short conv's input, and the weight, bias and in_proj bias gradients come from the row sums
+/// the kernel leaves (at B > 1 through `hyena_shortconv_bwd_reduce_*`; at B = 1 the kernel writes
+/// them itself). Overwrites `grad_h` `[C, L]`, `grad_d` `[C]` and `sc`'s outputs.
 ///
 /// Returns `Ok(false)` having queued nothing where the fused kernel does not apply (not
 /// [`shortconv_bwd_fuses`], or a tensor not 4-byte aligned): the caller then runs the two
@@ -1302,7 +1302,7 @@ pub fn gated_fftconv_shortconv_bwd<'a, 'h, T: DeviceScalar>(
         super::tcdft::row_launch(dev, &format!("hyena_fftconv_bwd_g_sc_tc_m13_{sfx}"), rows, super::tcdft::BWD8K_SC_STATIC_SHARED, &p)?;
         if bs > 1 {
             super::tcdft::row_launch(dev, &format!("hyena_fftconv_bwd_reduce_tc_m13_{sfx}"), c, super::tcdft::FWD8K_STATIC_SHARED, &p)?;
-            super::shortconv::bwd_reduce_rows::<T>(dev, &sc.z, &sc.w, 3, bs, c, l, ws_sc.addr(), head.addr(), &sc.grad_w, &sc.grad_b, sc.grad_in_bias.as_ref())?;
+            super::shortconv::bwd_reduce_rows::<T>(dev, &sc.w, 3, bs, c, l, ws_sc.addr(), head.addr(), &sc.grad_w, &sc.grad_b, sc.grad_in_bias.as_ref())?;
         }
     }
     Ok(true)

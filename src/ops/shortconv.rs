@@ -239,12 +239,11 @@ unsafe fn reduce_launch<T: DeviceScalar>(dev: &Arc<dyn Device>, kc: usize, p: &H
 ///
 /// # Safety
 /// `ws` and `head` are device addresses on `dev` of those lengths, written before in stream order
-/// and alive until the launch is queued; the views' lengths were checked by the caller (`x`, `w`
-/// for `k` chunks of `[B, C, L]`, the outputs `[K·C, 3]` and `[K·C]`, overlapping nothing).
+/// and alive until the launch is queued; the views' lengths were checked by the caller (`w` for `k`
+/// chunks, the outputs `[K·C, 3]` and `[K·C]`, overlapping nothing).
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn bwd_reduce_rows<T: DeviceScalar>(
     dev: &Arc<dyn Device>,
-    x: &DeviceView<'_, T>,
     w: &DeviceView<'_, T>,
     k: usize,
     bs: usize,
@@ -256,8 +255,9 @@ pub(crate) unsafe fn bwd_reduce_rows<T: DeviceScalar>(
     grad_b: &DeviceViewMut<'_, T>,
     grad_in_bias: Option<&DeviceViewMut<'_, T>>,
 ) -> Result<()> {
+    // Only ws, w, head and the outputs are read or written by the reduce: the rows are not.
     let p = HyenaShortConvBwdParams {
-        x: x.addr(),
+        x: 0,
         w: w.addr(),
         in_bias: 0,
         grad_y: 0,

@@ -471,7 +471,6 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         // out_proj: dLast_b [D, L] = W_outᵀ · gy_bᵀ; dW_out = Σ_b gy_bᵀ · Last_bᵀ; db_out = 1ᵀ · gy.
         let mut gcur = DeviceBuffer::<S>::alloc(dev, chunk)?;
         gemm_rm::<S>(dev, d, l, d, mat(w.out_w.as_view(), d, true, 0), mat(gy, d, true, l * d), 0.0, out(gcur.as_view_mut(), l, d * l), b)?;
-        let gcur = gcur;
         // The weight and bias gradients sum over the B·L positions: chunked GEMMs combined by a
         // tree (`device_reduce`); its temporaries live in `keep` until the end of the pass (their
         // frees are stream-ordered after the GEMMs that read them: no synchronisation).
