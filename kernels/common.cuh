@@ -128,6 +128,14 @@ __device__ inline void mul_into(const T* __restrict__ a, const T* __restrict__ b
         out[i] = from_f32<T>(to_f32<T>(a[i]) * to_f32<T>(b[i]));
     }
 }
+
+/* The short conv's output at t (shortconv.cu): wb = (w0, w1, w2, bias), zm2, zm1, z0 = z[t − 2],
+ * z[t − 1], z[t]: bias + w2·z[t] + w1·z[t − 1] + w0·z[t − 2], three explicit FMAs in this order.
+ * One expression for every kernel that forms it (hyena_shortconv_fwd_*, and the tensor-core forward
+ * with the short conv fused, hyena_fftconv_fwd_sc_tc_m13_*): the same bits on either path. */
+__device__ __forceinline__ float shortconv_point(float4 wb, float zm2, float zm1, float z0) {
+    return fmaf(wb.x, zm2, fmaf(wb.y, zm1, fmaf(wb.z, z0, wb.w)));
+}
 }  // namespace hyena
 
 #endif /* HYENA_COMMON_CUH */

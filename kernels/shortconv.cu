@@ -132,7 +132,7 @@ template <typename T> __device__ inline void fwd(const HyenaShortConvParams p) {
         const T* __restrict__ xr = reinterpret_cast<const T*>(p.x) + row * L;
         T* __restrict__ yr = reinterpret_cast<T*>(p.y) + row * L;
         const float w0 = to_f32<T>(w[3 * wc]), w1 = to_f32<T>(w[3 * wc + 1]), w2 = to_f32<T>(w[3 * wc + 2]);
-        const float bias = to_f32<T>(bias_p[wc]);
+        const float4 wb = make_float4(w0, w1, w2, to_f32<T>(bias_p[wc]));
         const float bin = bin_p ? to_f32<T>(bin_p[wc]) : 0.0f;
         float z[W + 2];  // z[j] = z(t0 - 2 + j)
         load_own<T>(xr, t0, L, vec, bin, z + 2);
@@ -140,7 +140,7 @@ template <typename T> __device__ inline void fwd(const HyenaShortConvParams p) {
         if (t0 < L) {
             float o[W];
 #pragma unroll
-            for (int j = 0; j < W; ++j) o[j] = bias + w2 * z[j + 2] + w1 * z[j + 1] + w0 * z[j];
+            for (int j = 0; j < W; ++j) o[j] = hyena::shortconv_point(wb, z[j], z[j + 1], z[j + 2]);
             store_own<T>(yr, t0, L, vec, o);
         }
     }

@@ -1083,17 +1083,57 @@ template <class At> __device__ __forceinline__ auto fwd8k_loader(int w, int g, i
     };
 }
 
-template <typename T> __device__ void fwd8192(const HyenaFftConvFwdParams p) {
+/* The short conv's weights and bias of operand r (sc_w[r], sc_b[r] of fwd8192<T, true>) at channel
+ * ch as (w0, w1, w2, bias) (selects, not an indexed parameter array: no local copy). */
+template <typename T> __device__ __forceinline__ float4 fwd8k_sc_weights(const HyenaFftConvFwdScParams &p, int r, unsigned ch) {
+    const T *wt = reinterpret_cast<const T *>(r == 0 ? p.sc_w[0] : r == 1 ? p.sc_w[1] : p.sc_w[2]) + 3 * (uint64_t)ch;
+    const T *bs = reinterpret_cast<const T *>(r == 0 ? p.sc_b[0] : r == 1 ? p.sc_b[1] : p.sc_b[2]);
+    return make_float4(to_f32<T>(wt[0]), to_f32<T>(wt[1]), to_f32<T>(wt[2]), to_f32<T>(bs[ch]));
+}
+
+/* The short conv's outputs at points tt, tt + 1 (tt even, tt + 1 < L) of the row z, as
+ * hyena_shortconv_fwd stores them (shortconv_point, rounded to T) and read back: the pair and the
+ * one before it (zeros before the row) from z. */
+template <typename T> __device__ __forceinline__ float2 fwd8k_sc_pair(const T *z, unsigned tt, float4 wb) {
+    const float2 c = fwd8k_ld2(z + tt);
+    const float2 b = tt ? fwd8k_ld2(z + tt - 2) : make_float2(0.0f, 0.0f);
+    return make_float2(to_f32<T>(from_f32<T>(shortconv_point(wb, b.x, b.y, c.x))), to_f32<T>(from_f32<T>(shortconv_point(wb, b.y, c.x, c.y))));
+}
+
+/* SC (hyena_fftconv_fwd_sc_tc_m13_*, the device operator at order 2, where v, pre and post are the
+ * short conv's outputs of the rows sc_z): the short conv in the same block, formed where the
+ * operands are read (each pair with the pair before it from z: an L1 hit but for the first of 8
+ * lanes) and rounded to T as hyena_shortconv_fwd stores them, so that y, inner and the spectrum are
+ * the bits of the two launches; the output also stores the three operands to sc_out for the
+ * backward (when given). The weights of the row's channel: the row's largest |a| reads them from
+ * global memory (before the row's first barrier), stage 1 and the output from sc_wb (threads 0–2
+ * write it at the row's start, after the previous row's last barrier; the exponent's barrier
+ * publishes it). Per row: the three z rows read (v, pre twice: the power of two and the operands,
+ * the second from L1/L2; all three again at the output from L2), the three operands written; no
+ * hyena_shortconv_fwd launch, no uc read. */
+/* The forward's own parameters of either params struct (SC: HyenaFftConvFwdScParams). */
+__device__ __forceinline__ const HyenaFftConvFwdParams &fwd8k_base(const HyenaFftConvFwdParams &p) { return p; }
+__device__ __forceinline__ const HyenaFftConvFwdParams &fwd8k_base(const HyenaFftConvFwdScParams &p) { return p.f; }
+/* Whether the short conv's rows break the kernel's shapes (null or not 4-byte aligned). */
+__device__ __forceinline__ bool fwd8k_sc_bad(const HyenaFftConvFwdParams &) { return false; }
+__device__ __forceinline__ bool fwd8k_sc_bad(const HyenaFftConvFwdScParams &p) {
+    return !p.sc_z[0] || !p.sc_z[1] || !p.sc_z[2] || ((p.sc_z[0] | p.sc_z[1] | p.sc_z[2] | p.sc_out[0] | p.sc_out[1] | p.sc_out[2]) & 3);
+}
+
+template <typename T, bool SC, class P> __device__ void fwd8192(const P pp) {
+    const HyenaFftConvFwdParams &p = fwd8k_base(pp);
     HYENA_DYN_SHARED(float, sm);
     float *s_re = sm, *s_im = sm + 8192;
     __shared__ Fft8kTables tb;
     __shared__ Conv8kTables ct;
     __shared__ Fwd8kTables ft;
+    __shared__ float4 sc_wb[SC ? 3 : 1];  // SC: the row's short conv weights and bias per operand
     const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, w = threadIdx.x / 32;
     const uint64_t L = p.l;
     // ops::fftconv::fwd_tensor_cores' shapes only: n = 2^14, 4096 < L ≤ 8192, L even, 4-byte aligned tensors
-    // (every row then is, and a pair of points is in range or out of it together).
-    if (p.log2n != 14 || L <= 4096 || L > 8192 || L % 2 || ((p.v | p.pre | p.post | p.y | p.inner) & 3)) __trap();
+    // (every row then is, and a pair of points is in range or out of it together); SC: every
+    // operand a short conv's (gated_fftconv_shortconv_fwd).
+    if (p.log2n != 14 || L <= 4096 || L > 8192 || L % 2 || ((p.v | p.pre | p.post | p.y | p.inner) & 3) || fwd8k_sc_bad(pp)) __trap();
     fft8k_tables(tb, w, lane, g, t);
     conv8k_tables(ct);
     fwd8k_tables(ft);
@@ -1103,21 +1143,48 @@ template <typename T> __device__ void fwd8192(const HyenaFftConvFwdParams p) {
     for (unsigned row = blockIdx.x; row < rows; row += gridDim.x) {
         const unsigned ch = row / (unsigned)p.b, bi = row - ch * (unsigned)p.b;
         const uint64_t off = ((uint64_t)bi * p.c + ch) * L;
-        const T *v = reinterpret_cast<const T *>(p.v) + off;
-        const T *pre = p.pre ? reinterpret_cast<const T *>(p.pre) + off : nullptr;
+        const T *v, *pre;
+        if constexpr (SC) {
+            v = reinterpret_cast<const T *>(pp.sc_z[0]) + off;
+            pre = reinterpret_cast<const T *>(pp.sc_z[1]) + off;
+            if (threadIdx.x < 3) sc_wb[threadIdx.x] = fwd8k_sc_weights<T>(pp, threadIdx.x, ch);  // read after the exponent's barrier
+        } else {
+            v = reinterpret_cast<const T *>(p.v) + off;
+            pre = p.pre ? reinterpret_cast<const T *>(p.pre) + off : nullptr;
+        }
         /* a = pre ⊙ v at the lane's 8 points of z (fft8k_stage1's operand order: register r, half
          * h), read twice: for the row's largest |a| (a warp max, one barrier), then for the
          * operands at the power of two taking it to [1/2, 1) (the second read from the L1/L2;
          * held across the barrier, the 16 values spilled at 64 registers). Branch-free: the
-         * points past L read the row's last pair and are zeroed; with no pre, v again, times 1. */
-        auto a_at = [&](unsigned lb, int r, int h) {
+         * points past L read the row's last pair and are zeroed; with no pre, v again, times 1.
+         * SC: v and pre the short conv's of their z rows, weights wv, wp. */
+        // SC: v and pre the short conv's of their z rows (weights wv, wp), rounded as stored.
+        auto a_sc = [&](unsigned lb, int r, int h, float4 wv, float4 wp) {
             const unsigned tt = 2 * (lb + 256 * (h + 8 * (r / 2)) + 8 * (r % 2)), at = min(tt, l32 - 2);
-            const float2 x = fwd8k_ld2(v + at), gp = fwd8k_ld2((pre ? pre : v) + at);
+            const float2 x = fwd8k_sc_pair(v, at, wv), gp = fwd8k_sc_pair(pre, at, wp);
             const float in = tt < l32 ? 1.0f : 0.0f;
             const float2 a = make_float2(x.x * in, x.y * in);
-            return pre ? make_float2(a.x * gp.x, a.y * gp.y) : a;
+            return make_float2(a.x * gp.x, a.y * gp.y);
         };
-        const unsigned ex = fwd8k_row_exponent(ft, w, lane, g, t, a_at);
+        auto a_at = [&](unsigned lb, int r, int h) {
+            if constexpr (SC) {
+                return a_sc(lb, r, h, sc_wb[0], sc_wb[SC ? 1 : 0]);
+            } else {
+                const unsigned tt = 2 * (lb + 256 * (h + 8 * (r / 2)) + 8 * (r % 2)), at = min(tt, l32 - 2);
+                const float2 x = fwd8k_ld2(v + at), gp = fwd8k_ld2((pre ? pre : v) + at);
+                const float in = tt < l32 ? 1.0f : 0.0f;
+                const float2 a = make_float2(x.x * in, x.y * in);
+                return pre ? make_float2(a.x * gp.x, a.y * gp.y) : a;
+            }
+        };
+        unsigned ex;
+        if constexpr (SC) {
+            // Before the row's first barrier: the weights from global memory, in registers here.
+            const float4 wv = fwd8k_sc_weights<T>(pp, 0, ch), wp = fwd8k_sc_weights<T>(pp, 1, ch);
+            ex = fwd8k_row_exponent(ft, w, lane, g, t, [&](unsigned lb, int r, int h) { return a_sc(lb, r, h, wv, wp); });
+        } else {
+            ex = fwd8k_row_exponent(ft, w, lane, g, t, a_at);
+        }
         if (threadIdx.x == 0) ft.es = __uint_as_float((ex + 1u) << 23);  // 2^-e, read after stage 1's barrier
         conv8k_row(
             tb, &ct, s_re, s_im, w, lane, g, t, fwd8k_loader(w, g, t, __uint_as_float((253u - ex) << 23), a_at),
@@ -1148,12 +1215,25 @@ template <typename T> __device__ void fwd8192(const HyenaFftConvFwdParams p) {
                 // The row again (pointers are not held across the FFT: 64 registers).
                 const unsigned orow = fwd8k_opaque(row), och = orow / (unsigned)p.b, obi = orow - och * (unsigned)p.b;
                 const uint64_t o = ((uint64_t)obi * p.c + och) * L;
-                const T *rv = reinterpret_cast<const T *>(p.v) + o;
-                const T *rp = p.pre ? reinterpret_cast<const T *>(p.pre) + o : nullptr;
-                const T *rq = p.post ? reinterpret_cast<const T *>(p.post) + o : nullptr;
                 T *ry = reinterpret_cast<T *>(p.y) + o;
                 T *rz = p.inner ? reinterpret_cast<T *>(p.inner) + o : nullptr;
                 const float dd = to_f32<T>(reinterpret_cast<const T *>(p.d)[och]), es = ft.es;
+                if constexpr (SC) {
+                    // The operands from z as the loads formed them, stored for the backward.
+                    const float2 x = fwd8k_sc_pair(reinterpret_cast<const T *>(pp.sc_z[0]) + o, tt, sc_wb[0]);
+                    const float2 gp = fwd8k_sc_pair(reinterpret_cast<const T *>(pp.sc_z[1]) + o, tt, sc_wb[SC ? 1 : 0]);
+                    const float2 gq = fwd8k_sc_pair(reinterpret_cast<const T *>(pp.sc_z[2]) + o, tt, sc_wb[SC ? 2 : 0]);
+                    if (pp.sc_out[0]) fwd8k_st2(reinterpret_cast<T *>(pp.sc_out[0]) + o + tt, x.x, x.y);
+                    if (pp.sc_out[1]) fwd8k_st2(reinterpret_cast<T *>(pp.sc_out[1]) + o + tt, gp.x, gp.y);
+                    if (pp.sc_out[2]) fwd8k_st2(reinterpret_cast<T *>(pp.sc_out[2]) + o + tt, gq.x, gq.y);
+                    const float y0 = re * es + dd * (x.x * gp.x), y1 = im * es + dd * (x.y * gp.y);
+                    if (rz) fwd8k_st2(rz + tt, y0, y1);
+                    fwd8k_st2(ry + tt, y0 * gq.x, y1 * gq.y);
+                    return;
+                }
+                const T *rv = reinterpret_cast<const T *>(p.v) + o;
+                const T *rp = p.pre ? reinterpret_cast<const T *>(p.pre) + o : nullptr;
+                const T *rq = p.post ? reinterpret_cast<const T *>(p.post) + o : nullptr;
                 float2 a = fwd8k_ld2(rv + tt);
                 if (rp) {
                     const float2 gp = fwd8k_ld2(rp + tt);
@@ -1671,13 +1751,24 @@ CUDASIM_UNIFORM_BLOCKS(hyena_tc_conv8192_f16mma_f32);
 /* The fused gated forward at 4K < L ≤ 8K on tensor cores (above; ops::fftconv picks it): one block
  * of 16 warps per row at a time, rows looped, 64 KiB of dynamic shared memory, two blocks per SM. */
 extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_fwd_tc_m13_bf16(const HyenaFftConvFwdParams p) {
-    hyena::tcdft::fwd8192<__nv_bfloat16>(p);
+    hyena::tcdft::fwd8192<__nv_bfloat16, false>(p);
 }
 extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_fwd_tc_m13_f16(const HyenaFftConvFwdParams p) {
-    hyena::tcdft::fwd8192<__half>(p);
+    hyena::tcdft::fwd8192<__half, false>(p);
+}
+/* The same with the short conv fused (fwd8192<T, true>; the device operator at order 2, every
+ * operand a short conv's output): reads the short conv's input rows sc_z, stores its outputs to
+ * sc_out. */
+extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_fwd_sc_tc_m13_bf16(const HyenaFftConvFwdScParams p) {
+    hyena::tcdft::fwd8192<__nv_bfloat16, true>(p);
+}
+extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_fwd_sc_tc_m13_f16(const HyenaFftConvFwdScParams p) {
+    hyena::tcdft::fwd8192<__half, true>(p);
 }
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_tc_m13_bf16);
 CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_tc_m13_f16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_sc_tc_m13_bf16);
+CUDASIM_UNIFORM_BLOCKS(hyena_fftconv_fwd_sc_tc_m13_f16);
 /* The filter's spectrum at 4K < L ≤ 8K on tensor cores (above; ops::fftconv::fftconv_filter picks
  * it in 2-byte storage): one block of 16 warps per channel at a time, 64 KiB of dynamic shared
  * memory. */

@@ -22,7 +22,7 @@ pub mod params {
 }
 
 pub use params::{
-    HyenaBiasFillParams, HyenaFftConvBwdParams, HyenaFftConvFwdParams, HyenaFftConvLongBwdParams, HyenaFftConvLongParams,
+    HyenaBiasFillParams, HyenaFftConvBwdParams, HyenaFftConvFwdParams, HyenaFftConvFwdScParams, HyenaFftConvLongBwdParams, HyenaFftConvLongParams,
     HyenaFftFilterParams, HyenaFilterBwdParams, HyenaFilterFwdParams, HyenaGateBwdParams, HyenaGateFwdParams,
     HyenaShortConvBwdParams, HyenaShortConvParams,
 };

@@ -53,7 +53,7 @@ use super::{launch, mul, mul3, Args, LaunchArg};
 use crate::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, LaunchConfig};
 use crate::error::{HyenaError, Result};
 use crate::kernels::{
-    HyenaFftConvBwdParams, HyenaFftConvFwdParams, HyenaFftConvLongBwdParams, HyenaFftConvLongParams, HyenaFftFilterParams,
+    HyenaFftConvBwdParams, HyenaFftConvFwdParams, HyenaFftConvFwdScParams, HyenaFftConvLongBwdParams, HyenaFftConvLongParams, HyenaFftFilterParams,
 };
 use std::sync::Arc;
 
@@ -1150,6 +1150,126 @@ pub fn gated_fftconv_bwd_spectrum_keep<'a, 'h, T: DeviceScalar>(
     Ok(())
 }
 
+/// The short conv beneath the three operands of [`gated_fftconv_shortconv_fwd`]: `v`, `pre` and
+/// `post` are chunks `roles[0]`, `roles[1]`, `roles[2]` of
+/// [`shortconv_fwd_chunks`](super::shortconv::shortconv_fwd_chunks)`(z, w, bias, None, 3, B, C, L)`
+/// (the device operator at order 2: v = chunk 2, pre = chunk 1, post = chunk 0).
+pub struct ShortConvFwdViews<'a, T: crate::device::Pod> {
+    /// `[3, B, C, L]`: the short conv's input.
+    pub z: DeviceView<'a, T>,
+    /// `[3·C, 3]`: its weights (chunk `k` uses rows `k·C..(k+1)·C`).
+    pub w: DeviceView<'a, T>,
+    /// `[3·C]`: its bias.
+    pub bias: DeviceView<'a, T>,
+    /// The chunks of `v`, `pre`, `post`: a permutation of 0, 1, 2.
+    pub roles: [usize; 3],
+    /// `[3, B, C, L]`: the short conv's output as `shortconv_fwd_chunks` writes it (the same bits),
+    /// the operands [`gated_fftconv_shortconv_bwd`] reads; `None`: not stored.
+    pub uc: Option<DeviceViewMut<'a, T>>,
+}
+
+/// Whether [`gated_fftconv_shortconv_fwd`] fuses the short conv into the forward of `B = bs` rows
+/// of `c` channels of length `l` in storage `T`: the tensor-core forward's shapes
+/// ([`fwd_tensor_cores`]). Every tensor must also be 4-byte aligned, which the call itself checks.
+pub fn shortconv_fwd_fuses<T: DeviceScalar>(bs: usize, c: usize, l: usize) -> bool {
+    bs.checked_mul(c).is_some_and(|rows| fwd_tensor_cores::<T>(rows, l))
+}
+
+/// The forward `y = post ⊙ (h ∗ (pre ⊙ v) + D ⊙ pre ⊙ v)` ([`gated_fftconv_fwd_spectrum_keep`]
+/// with `pre` and `post` given) where `v`, `pre`, `post` are the short conv's outputs of `sc.z`
+/// (chunks `sc.roles`), with the short conv fused into the same kernel
+/// (`hyena_fftconv_fwd_sc_tc_m13_{bf16,f16}`, kernels/tcdft.cu `fwd8192<T, true>`): each operand is
+/// formed where the kernel reads it, rounded to `T` as
+/// [`shortconv_fwd_chunks`](super::shortconv::shortconv_fwd_chunks) stores it, so `y`, `inner`,
+/// `a_spec` and `sc.uc` are the bits of the two calls; no `hyena_shortconv_fwd` launch and no read
+/// of `uc`. `inner` and `a_spec` as in [`gated_fftconv_fwd_spectrum_keep`].
+///
+/// Returns `Ok(false)` having queued nothing where the fused kernel does not apply (not
+/// [`shortconv_fwd_fuses`], or a tensor not 4-byte aligned): the caller then runs the two passes
+/// apart. Typed errors for lengths, devices, overlapping outputs and `roles` not a permutation of
+/// 0, 1, 2.
+#[allow(clippy::too_many_arguments)]
+pub fn gated_fftconv_shortconv_fwd<'a, 'h, T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    hf: impl Into<DeviceView<'h, f32>>,
+    d: impl Into<DeviceView<'a, T>>,
+    sc: ShortConvFwdViews<'a, T>,
+    bs: usize,
+    c: usize,
+    l: usize,
+    y: impl Into<DeviceViewMut<'a, T>>,
+    inner: Option<DeviceViewMut<'a, T>>,
+    a_spec: Option<DeviceViewMut<'a, f32>>,
+) -> Result<bool> {
+    let (hf, d, y) = (hf.into(), d.into(), y.into());
+    let sfx = suffix(T::DTYPE, "gated_fftconv_shortconv_fwd")?;
+    let total = mul3(bs, c, l, "gated_fftconv_shortconv_fwd B·C·L")?;
+    let all = mul(3, total, "gated_fftconv_shortconv_fwd 3·B·C·L")?;
+    let c3 = mul(3, c, "gated_fftconv_shortconv_fwd 3·C")?;
+    check_roles("gated_fftconv_shortconv_fwd", sc.roles)?;
+    let args = Args::new(dev, "gated_fftconv_shortconv_fwd")
+        .arg("hf (spectrum_len: [C, n/2+1] or [⌈C/2⌉, n] complex)", &hf, spectrum_len(c, l)?)
+        .align(8, "complex f32")
+        .arg("D [C]", &d, c)
+        .arg("z [3, B, C, L]", &sc.z, all)
+        .arg("w [3·C, 3]", &sc.w, mul(c3, 3, "gated_fftconv_shortconv_fwd 3·C·3")?)
+        .arg("bias [3·C]", &sc.bias, c3)
+        .opt("uc [3, B, C, L]", sc.uc.as_ref(), all)
+        .arg("y [B, C, L]", &y, total)
+        .opt("inner [B, C, L]", inner.as_ref(), total);
+    with_a_spec::<T, _>(args, "gated_fftconv_shortconv_fwd", a_spec.as_ref(), bs, c, l, inner.is_some(), true)?.check()?;
+    let uc = sc.uc.as_ref().map_or(0, |u| u.addr());
+    let inner = inner.as_ref().map_or(0, |x| x.addr());
+    if !shortconv_fwd_fuses::<T>(bs, c, l) || c == 0 || [sc.z.addr(), uc, y.addr(), inner].iter().any(|a| a % 4 != 0) {
+        return Ok(false);
+    }
+    let n = fft_size(l)?;
+    let es = std::mem::size_of::<T>() as u64;
+    let chunk = |base: u64, r: usize| if base == 0 { 0 } else { base + (r * total) as u64 * es };
+    let [rv, rp, rq] = sc.roles;
+    let per_role = |f: &dyn Fn(usize) -> u64| [f(rv), f(rp), f(rq)];
+    let p = HyenaFftConvFwdScParams {
+        f: HyenaFftConvFwdParams {
+            v: 0,
+            pre: 0,
+            post: 0,
+            hf: hf.addr(),
+            d: d.addr(),
+            y: y.addr(),
+            inner,
+            b: bs as u64,
+            c: c as u64,
+            l: l as u64,
+            log2n: n.trailing_zeros() as u64,
+            spec: a_spec.as_ref().map_or(0, |s| s.addr()),
+        },
+        sc_z: per_role(&|r| chunk(sc.z.addr(), r)),
+        sc_w: per_role(&|r| sc.w.addr() + (r * c * 3) as u64 * es),
+        sc_b: per_role(&|r| sc.bias.addr() + (r * c) as u64 * es),
+        sc_out: per_role(&|r| chunk(uc, r)),
+    };
+    // SAFETY: every address comes from a view checked above (lengths for (B, C, L), 3 chunks,
+    // device, outputs overlapping nothing; a_spec's length for these shapes), borrowed for this
+    // call (outputs exclusively), 4-byte aligned (checked: the chunks' offsets are whole rows of
+    // even length). The shapes are the tensor-core forward's (shortconv_fwd_fuses: n = 2^14,
+    // 4K < L ≤ 8K, L even, B·C < 2^32); row_launch gives the kernel the dynamic shared memory it
+    // indexes.
+    unsafe { super::tcdft::row_launch(dev, &format!("hyena_fftconv_fwd_sc_tc_m13_{sfx}"), bs * c, super::tcdft::FWD8K_SC_STATIC_SHARED, &p)? };
+    Ok(true)
+}
+
+/// A typed error unless `roles` is a permutation of 0, 1, 2 (the short conv's chunks of the
+/// fused calls' operands).
+fn check_roles(op: &str, roles: [usize; 3]) -> Result<()> {
+    let mut seen = [false; 3];
+    for &r in &roles {
+        if r > 2 || std::mem::replace(&mut seen[r], true) {
+            return Err(HyenaError::Invalid(format!("{op}: roles {roles:?} are not a permutation of 0, 1, 2")));
+        }
+    }
+    Ok(())
+}
+
 /// The short conv beneath the three operands of [`gated_fftconv_shortconv_bwd`]: `v`, `pre` and
 /// `post` are chunks `roles[0]`, `roles[1]`, `roles[2]` of
 /// [`shortconv_fwd_chunks`](super::shortconv::shortconv_fwd_chunks)`(z, w, bias, None, 3, B, C, L)`
@@ -1216,12 +1336,7 @@ pub fn gated_fftconv_shortconv_bwd<'a, 'h, T: DeviceScalar>(
     let total = mul3(bs, c, l, "gated_fftconv_shortconv_bwd B·C·L")?;
     let all = mul(3, total, "gated_fftconv_shortconv_bwd 3·B·C·L")?;
     let c3 = mul(3, c, "gated_fftconv_shortconv_bwd 3·C")?;
-    let mut seen = [false; 3];
-    for &r in &sc.roles {
-        if r > 2 || std::mem::replace(&mut seen[r], true) {
-            return Err(HyenaError::Invalid(format!("gated_fftconv_shortconv_bwd: roles {:?} are not a permutation of 0, 1, 2", sc.roles)));
-        }
-    }
+    check_roles("gated_fftconv_shortconv_bwd", sc.roles)?;
     let fuses = shortconv_bwd_fuses::<T>(bs, c, l);
     let args = Args::new(dev, "gated_fftconv_shortconv_bwd")
         .arg("hf (spectrum_len: [C, n/2+1] complex)", &hf, spectrum_len(c, l)?)

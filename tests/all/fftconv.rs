@@ -16,7 +16,7 @@ use crate::common;
 
 mod tcdft;
 
-use common::fftconv::{check_a_spectrum_kept, check_bwd_on_tensor_cores, check_bwd_reads_inner, check_shortconv_bwd_fused, check_fwd, check_fwd_inner, check_gated_bwd, fwd_case};
+use common::fftconv::{check_a_spectrum_kept, check_bwd_on_tensor_cores, check_bwd_reads_inner, check_shortconv_bwd_fused, check_shortconv_fwd_fused, check_fwd, check_fwd_inner, check_gated_bwd, fwd_case};
 use common::{read_checked, random, rel_l2, widen, Storage};
 use half::{bf16, f16};
 use hyena_kernels::cpu::fftconv::{fftconv_direct, FftConvPlan};
@@ -153,6 +153,40 @@ fn gated_fftconv_bwd_on_tensor_cores_matches_cpu() {
         check_bwd_on_tensor_cores::<f16>(&dev, 1, 2, 4098, false, &|_, _| 1.0, 781);
         check_bwd_on_tensor_cores::<f16>(&dev, 2, 1, 7000, true, &|_, _| 1.0, 782);
         check_bwd_on_tensor_cores::<bf16>(&dev, 1, 1, 8192, false, &|_, _| 1.0, 783);
+    }
+}
+
+/// The tensor-core forward with the short conv fused (`gated_fftconv_shortconv_fwd`,
+/// `common::fftconv::check_shortconv_fwd_fused`): the same bits as its two launches, the device
+/// operator's roles at B = 1 and 8192 keeping `uc`, `inner` and the spectrum, another order of the
+/// chunks at B = 2 with a tail (6002) in f16 keeping nothing (nothing written); where it does not
+/// apply it queues nothing and says so, and roles that are not a permutation are a typed error.
+#[test]
+fn gated_fftconv_shortconv_fwd_on_tensor_cores_is_the_two_launches() {
+    use hyena_kernels::ops::fftconv::{gated_fftconv_shortconv_fwd, shortconv_fwd_fuses, ShortConvFwdViews};
+    assert!(shortconv_fwd_fuses::<bf16>(1, 768, 8192) && shortconv_fwd_fuses::<f16>(2, 3, 6002));
+    assert!(!shortconv_fwd_fuses::<f32>(1, 2, 8192) && !shortconv_fwd_fuses::<bf16>(1, 2, 4096) && !shortconv_fwd_fuses::<bf16>(1, 2, 8191));
+    for dev in common::devices() {
+        check_shortconv_fwd_fused::<bf16>(&dev, 1, 2, 8192, [2, 1, 0], true, 792);
+        check_shortconv_fwd_fused::<f16>(&dev, 2, 1, 6002, [0, 2, 1], false, 793);
+        // Not applicable (L = 4096: the SIMT forward's shapes): Ok(false), the outputs untouched.
+        let (c, l) = (1usize, 4096usize);
+        let n = c * l;
+        let buf = |len: usize| DeviceBuffer::<bf16>::from_host(&dev, &vec![bf16::from_f32(0.5); len]).unwrap();
+        let (z, w, sb, d) = (buf(3 * n), buf(9 * c), buf(3 * c), buf(c));
+        let hf = DeviceBuffer::<f32>::alloc(&dev, spectrum_len(c, l).unwrap()).unwrap();
+        let (mut uc, mut y) = (buf(3 * n), buf(n));
+        let mut call = |roles: [usize; 3]| {
+            let sc = ShortConvFwdViews { z: z.as_view(), w: w.as_view(), bias: sb.as_view(), roles, uc: Some(uc.as_view_mut()) };
+            gated_fftconv_shortconv_fwd(&dev, &hf, &d, sc, 1, c, l, y.as_view_mut(), None, None)
+        };
+        assert!(!call([2, 1, 0]).unwrap(), "{}: L = 4096 is not a fused shape", dev.name());
+        match call([0, 1, 1]) {
+            Err(HyenaError::Invalid(m)) => assert!(m.contains("permutation"), "{}: {m}", dev.name()),
+            other => panic!("{}: roles [0, 1, 1]: {other:?}", dev.name()),
+        }
+        dev.synchronize().unwrap();
+        assert!(y.to_host().unwrap().iter().chain(&uc.to_host().unwrap()).all(|x| x.to_f32() == 0.5), "{}: Ok(false) wrote an output", dev.name());
     }
 }
 

@@ -403,6 +403,59 @@ fn fftconv_bwd_on_tensor_cores_meets_the_structural_bounds() {
     }
 }
 
+/// The tensor-core forward with the short conv fused (`gated_fftconv_shortconv_fwd`,
+/// `hyena_fftconv_fwd_sc_tc_m13_bf16`) at B = 2, C = 2, L = 8192, keeping uc, inner and the
+/// spectrum: one launch (no `hyena_shortconv_fwd`), the forward's structure (sin/cos only in the
+/// tables, 4 barriers per row, one wavefront per shared request), DRAM bytes within 2 % of what
+/// must move (the three z rows read, y, inner and the three operands written, the spectrum
+/// written, hf and the weights per channel), L2 sectors within 1.5× of the bytes asked for (each
+/// pair is read with the pair before it: 8 lanes' 32 bytes one sector shifted, two sectors, from
+/// the L2; 1.39× at 2026-12-06).
+#[test]
+fn fftconv_shortconv_fwd_on_tensor_cores_meets_the_structural_bounds() {
+    use half::bf16;
+    use hyena_kernels::device::sim::SimDevice;
+    use hyena_kernels::device::{Device, DeviceBuffer};
+    use hyena_kernels::ops::fftconv::{a_spectrum_len, fftconv_filter, gated_fftconv_shortconv_fwd, spectrum_len, ShortConvFwdViews};
+    use std::sync::Arc;
+    let sim = Arc::new(SimDevice::new());
+    let dev: Arc<dyn Device> = sim.clone();
+    let (bs, c, l) = (2usize, 2usize, 8192usize);
+    let (n, m, rows) = (bs * c * l, 8193u64, (bs * c) as u64);
+    let pattern = |n: usize, k: usize| -> Vec<bf16> { (0..n).map(|i| bf16::from_f32((((i + k) * 37) % 11) as f32 * 0.1 - 0.5)).collect() };
+    let dh = DeviceBuffer::from_host(&dev, &pattern(c * l, 1)).unwrap();
+    let dd = DeviceBuffer::from_host(&dev, &vec![bf16::from_f32(0.5); c]).unwrap();
+    let (dw, db, z) = (DeviceBuffer::from_host(&dev, &pattern(9 * c, 2)).unwrap(), DeviceBuffer::from_host(&dev, &pattern(3 * c, 3)).unwrap(), DeviceBuffer::from_host(&dev, &pattern(3 * n, 4)).unwrap());
+    let mut hf = DeviceBuffer::<f32>::alloc(&dev, spectrum_len(c, l).unwrap()).unwrap();
+    fftconv_filter(&dev, &dh, c, l, &mut hf).unwrap();
+    let (mut uc, mut y, mut inner) = (DeviceBuffer::<bf16>::alloc(&dev, 3 * n).unwrap(), DeviceBuffer::<bf16>::alloc(&dev, n).unwrap(), DeviceBuffer::<bf16>::alloc(&dev, n).unwrap());
+    let mut a = DeviceBuffer::<f32>::alloc(&dev, a_spectrum_len(bs, c, l).unwrap()).unwrap();
+    let sc = ShortConvFwdViews { z: z.as_view(), w: dw.as_view(), bias: db.as_view(), roles: [2, 1, 0], uc: Some(uc.as_view_mut()) };
+    sim.set_counters(true);
+    assert!(gated_fftconv_shortconv_fwd(&dev, &hf, &dd, sc, bs, c, l, &mut y, Some(inner.as_view_mut()), Some(a.as_view_mut())).unwrap());
+    sim.set_counters(false);
+    let ks = sim.take_counters();
+    let names: Vec<&str> = ks.iter().map(|k| k.kernel.as_str()).collect();
+    assert_eq!(names, ["hyena_fftconv_fwd_sc_tc_m13_bf16"], "one launch");
+    let k = &ks[0];
+    eprintln!("{}: {:?} {:?} {:?} barriers {}", k.kernel, k.global, k.shared, k.math, k.barriers);
+    assert_eq!((k.blocks_total, k.blocks_run), (rows, rows), "one row per block at 4 rows");
+    assert_eq!(k.math.sincos, 4768 * k.blocks_run, "{:?}", k.math);
+    assert_eq!((k.math.div_rcp, k.math.exp_log, k.math.sqrt), (0, 0, 0), "{:?}", k.math);
+    assert_eq!(k.barriers, k.blocks_run + 4 * rows);
+    let sh = &k.shared;
+    assert_eq!((sh.load_wavefronts, sh.store_wavefronts), (sh.load_requests, sh.store_requests), "{sh:?}");
+    // Per row 3 z rows read and 5 rows written (2L bytes each), the spectrum (8(m + 1)); per
+    // channel hf (8m) and D, and the three operands' 3 weights and bias (2 bytes each).
+    let must_move = rows * (8 * 2 * l as u64 + 8 * m) + c as u64 * (8 * m + 2 + 3 * 4 * 2);
+    let dram = k.global.dram_sectors * 32;
+    eprintln!("{}: DRAM bytes {dram} / must move {must_move} = {:.4}; L2 sectors per request: loads {:.2}, stores {:.2}", k.kernel, dram as f64 / must_move as f64,
+        k.global.load_sectors as f64 / k.global.load_requests as f64, k.global.store_sectors as f64 / k.global.store_requests as f64);
+    assert!(dram as f64 <= 1.02 * must_move as f64, "DRAM bytes {dram} > 1.02 x {must_move} ({:?})", k.global);
+    assert!(k.global.store_sectors * 32 <= 3 * k.global.store_bytes / 2, "{:?}", k.global);
+    assert!(k.global.load_sectors * 32 <= 3 * k.global.load_bytes / 2, "{:?}", k.global);
+}
+
 /// The tensor-core backward with the short conv's backward fused (`gated_fftconv_shortconv_bwd`,
 /// `hyena_fftconv_bwd_g_sc_tc_m13_*`) at B = 2 (then the batch reduce and the short conv's reduce)
 /// and B = 1 (the G kernel alone: it reduces its channel and writes the short conv's gradients):

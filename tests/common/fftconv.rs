@@ -576,3 +576,92 @@ pub fn check_shortconv_bwd_fused<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c
         eprintln!("{tag} chunk {k}: grad_w, grad_b, grad_in_bias relative L2 errors {:.3e} {:.3e} {:.3e}", e[0], e[1], e[2]);
     }
 }
+
+/// The tensor-core forward with the short conv fused (`gated_fftconv_shortconv_fwd`) against its two
+/// launches (`shortconv_fwd_chunks`, then `gated_fftconv_fwd_spectrum_keep` on the stored operands):
+/// `uc` (when `keep`), `y`, `inner` and the kept spectrum (when `keep`) the same bits, every
+/// output poisoned first and nothing written past it; and `y` against the f64 reference on those
+/// operands within `T::BOUND`.
+pub fn check_shortconv_fwd_fused<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, roles: [usize; 3], keep: bool, seed: u64) {
+    use hyena_kernels::ops::fftconv::{gated_fftconv_shortconv_fwd, shortconv_fwd_fuses, ShortConvFwdViews};
+    use hyena_kernels::ops::shortconv::shortconv_fwd_chunks;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let tag = format!("{} gated_fftconv_shortconv_fwd<{:?}> B={bs} C={c} L={l} roles={roles:?} keep={keep}", dev.name(), T::DTYPE);
+    assert!(shortconv_fwd_fuses::<T>(bs, c, l), "{tag}: not a fused shape");
+    let (n, c3) = (bs * c * l, 3 * c);
+    let (z, w, sb) = (random::<T>(&mut rng, 3 * n), random::<T>(&mut rng, 3 * c3), random::<T>(&mut rng, c3));
+    let (h, d) = (random::<T>(&mut rng, c * l), random::<T>(&mut rng, c));
+    let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
+    let (dz, dw, dsb, dh, dd) = (up(&z), up(&w), up(&sb), up(&h), up(&d));
+    let mut hf = DeviceBuffer::<f32>::alloc(dev, spectrum_len(c, l).unwrap()).unwrap();
+    fftconv_filter(dev, &dh, c, l, &mut hf).unwrap();
+    let ns = a_spectrum_len(bs, c, l).unwrap();
+    // The two launches.
+    let mut duc = poisoned::<T>(dev, 3 * n);
+    shortconv_fwd_chunks(dev, &dz, &dw, &dsb, None, 3, bs, c, l, duc.view_mut(0..3 * n).unwrap()).unwrap();
+    let (mut dy, mut dinner, mut da) = (poisoned::<T>(dev, n), poisoned::<T>(dev, n), poisoned::<f32>(dev, ns));
+    let op = |r: usize| duc.view(r * n..(r + 1) * n).unwrap();
+    gated_fftconv_fwd_spectrum_keep(
+        dev,
+        &hf,
+        &dd,
+        op(roles[0]),
+        Some(op(roles[1])),
+        Some(op(roles[2])),
+        bs,
+        c,
+        l,
+        dy.view_mut(0..n).unwrap(),
+        keep.then(|| dinner.view_mut(0..n).unwrap()),
+        keep.then(|| da.view_mut(0..ns).unwrap()),
+    )
+    .unwrap_or_else(|e| panic!("{tag} unfused forward: {e}"));
+    // The fused kernel.
+    let (mut fuc, mut fy, mut finner, mut fa) = (poisoned::<T>(dev, 3 * n), poisoned::<T>(dev, n), poisoned::<T>(dev, n), poisoned::<f32>(dev, ns));
+    let sc = ShortConvFwdViews { z: dz.as_view(), w: dw.as_view(), bias: dsb.as_view(), roles, uc: keep.then(|| fuc.view_mut(0..3 * n).unwrap()) };
+    let fused = gated_fftconv_shortconv_fwd(
+        dev,
+        &hf,
+        &dd,
+        sc,
+        bs,
+        c,
+        l,
+        fy.view_mut(0..n).unwrap(),
+        keep.then(|| finner.view_mut(0..n).unwrap()),
+        keep.then(|| fa.view_mut(0..ns).unwrap()),
+    )
+    .unwrap_or_else(|e| panic!("{tag}: {e}"));
+    assert!(fused, "{tag}: the fused kernel did not run");
+    dev.synchronize().unwrap();
+    let same = |what: &str, a: &[f64], b: &[f64]| {
+        let bad = a.iter().zip(b).position(|(x, y)| x.to_bits() != y.to_bits());
+        assert!(bad.is_none(), "{tag} {what}: not the unfused launches' bits (first at {bad:?})");
+    };
+    let uc = read_checked(&format!("{tag} uc (unfused)"), &duc, 3 * n);
+    let y = read_checked(&format!("{tag} y"), &fy, n);
+    same("y", &y, &read_checked(&format!("{tag} y (unfused)"), &dy, n));
+    if keep {
+        same("uc", &read_checked(&format!("{tag} uc"), &fuc, 3 * n), &uc);
+        same("inner", &read_checked(&format!("{tag} inner"), &finner, n), &read_checked(&format!("{tag} inner (unfused)"), &dinner, n));
+        same("a_spec", &read_checked(&format!("{tag} a_spec"), &fa, ns), &read_checked(&format!("{tag} a_spec (unfused)"), &da, ns));
+    } else {
+        for (what, b, len) in [("uc", &fuc, 3 * n), ("inner", &finner, n)] {
+            assert!(widen(&b.to_host().unwrap())[..len].iter().all(|x| x.is_nan()), "{tag}: {what} not asked for, but written");
+        }
+        assert!(fa.to_host().unwrap().iter().all(|x| x.is_nan()), "{tag}: a_spec not asked for, but written");
+    }
+    // And y against the f64 reference on the stored operands.
+    let part = |r: usize| uc[r * n..(r + 1) * n].to_vec();
+    let (vf, pref, postf) = (part(roles[0]), part(roles[1]), part(roles[2]));
+    let plan = FftConvPlan::<f64>::new(l).unwrap();
+    let spec = plan.filter_spectra(&widen(&h), c).unwrap();
+    let rows = |x| rows_of(x, bs, c, l);
+    let mut want = vec![0f64; n];
+    cpu_fwd(&plan, &spec, &widen(&d), rows(&vf), Some(rows(&pref)), Some(rows(&postf)), &mut want).unwrap();
+    let mut worst = 0f64;
+    for (r, (x, y)) in y.chunks(l).zip(want.chunks(l)).enumerate() {
+        worst = worst.max(assert_close(&format!("{tag} y row {r}"), x, y, T::BOUND));
+    }
+    eprintln!("{tag} y: worst row's relative L2 error {worst:.3e}");
+}

@@ -8,7 +8,7 @@
 //! | step | device work |
 //! |------|-------------|
 //! | in_proj | per chunk `i`: `Z_i,b [D, L] = W_i · U_bᵀ + b_i` (bias broadcast by `ops::gating::bias_fill`, then a strided-batched GEMM over the batch, β = 1) |
-//! | short conv | `shortconv_fwd_chunks`, all chunks in one launch (3 taps + bias) |
+//! | short conv | `shortconv_fwd_chunks`, all chunks in one launch (3 taps + bias); at order 2 where the tensor-core forward runs (2-byte storage, 4K < L ≤ 8K) fused into the step's kernel instead (`conv::gated_fftconv_shortconv_fwd`: the same `uc`, no launch of its own) |
 //! | long filter | `h [(N−1)·D, L]`: the implicit filter (see below), its spectrum once per pass (`fftconv_filter`), kept for the backward |
 //! | recurrence | `gated_fftconv_fwd_spectrum_keep` per order step: `v ← post ⊙ (h ∗ (pre ⊙ v) + bias ⊙ (pre ⊙ v))`; where `conv::inner_pays` the last step also keeps its value before the post gate for the backward's `grad x₀`, and where `conv::a_spectrum_pays` (2-byte storage at 4K < L ≤ 8K; L > 16K) its transform of `pre ⊙ v` |
 //! | out_proj | `y_b [L, D] = Last_bᵀ · W_outᵀ + b_out` (strided-batched GEMM) |
@@ -56,7 +56,7 @@ use crate::operator::{HyenaOperator, NamedParam, NamedParamMut};
 use crate::recurrence::{check_dims, check_input_len, schedule, Src, Step};
 use hyena_kernels::cpu::filter::{self, FilterCache, FilterGrads};
 use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, Pod, Trans};
-use hyena_kernels::ops::fftconv::{self as conv, GatedConvGradViews, ShortConvBwdViews};
+use hyena_kernels::ops::fftconv::{self as conv, GatedConvGradViews, ShortConvBwdViews, ShortConvFwdViews};
 use hyena_kernels::ops::gating::{bias_fill, Broadcast};
 use hyena_kernels::ops::gemm::{gemm, GemmIn, GemmOut};
 use hyena_kernels::ops::filter::{implicit_filter_bwd_with, implicit_filter_fwd_keep, pre_len, FilterBuffers, FilterDims, FilterGradBuffers};
@@ -353,8 +353,17 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             let wi = w.in_w.view(c0 * d * d..c1 * d * d)?;
             gemm_rm::<S>(dev, gs * d, l, d, mat(wi, d, false, 0), mat(u.as_view(), d, true, l * d), 1.0, out(z.reborrow(), l, d * l), b)?;
         }
-        // All N+1 chunks in one launch: uc_i = shortconv(Z_i).
-        shortconv_fwd_chunks(dev, &zin, &w.sf_w, &w.sf_b, None, n + 1, b, d, l, &mut uc)?;
+        // All N+1 chunks in one launch: uc_i = shortconv(Z_i); at order 2 (the paper's: one step
+        // whose three operands are short conv outputs) where the tensor-core forward runs (4K < L ≤
+        // 8K, 2-byte storage) the short conv is fused into the step's kernel instead, which stores
+        // uc (the same bits) for the backward: no short conv launch, no read of uc.
+        let sched: Vec<Step> = schedule(n).collect();
+        let fuse_sc = matches!(sched.as_slice(), [Step { o: 0, cur: Src::Chunk(_), post: Some(_), .. }]) && conv::shortconv_fwd_fuses::<S>(b, d, l);
+        let mut uc_done = false;
+        if !fuse_sc {
+            shortconv_fwd_chunks(dev, &zin, &w.sf_w, &w.sf_b, None, n + 1, b, d, l, &mut uc)?;
+            uc_done = true;
+        }
         let cf = d * (n - 1);
         let (h, host_filter, filter_pre) = match &w.filter {
             None => {
@@ -371,23 +380,34 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         };
         let per = conv::spectrum_len(d, l)?;
         let hf = step_spectra(dev, &h, n - 1, d * l, per, |h, hf| conv::fftconv_filter(dev, h, d, l, hf))?;
-        let x = |i: usize| uc.view(i * chunk..(i + 1) * chunk);
         let mut steps: Vec<DeviceBuffer<S>> = Vec::with_capacity(n - 1);
         let mut inner = None;
         let mut a_spec = None;
-        for s in schedule(n) {
+        for s in sched {
             let o = s.o;
             let mut step = DeviceBuffer::<S>::alloc(dev, chunk)?;
             let keep = s.post.is_some() && keeps_inner::<S>(l);
-            let step_inner = if keep { Some(inner.insert(DeviceBuffer::<S>::alloc(dev, chunk)?).as_view_mut()) } else { None };
+            let mut step_inner = if keep { Some(inner.insert(DeviceBuffer::<S>::alloc(dev, chunk)?).as_view_mut()) } else { None };
             // With it, the transform of pre ⊙ v that the backward would form again (conv::a_spectrum_pays).
-            let step_spec = if keep && conv::a_spectrum_pays::<S>(b, d, l) {
+            let mut step_spec = if keep && conv::a_spectrum_pays::<S>(b, d, l) {
                 Some(a_spec.insert(DeviceBuffer::<f32>::alloc(dev, conv::a_spectrum_len(b, d, l)?)?).as_view_mut())
             } else {
                 None
             };
+            if let (false, Src::Chunk(cv), Some(cq)) = (uc_done, s.cur, s.post) {
+                let sc = ShortConvFwdViews { z: zin.as_view(), w: w.sf_w.as_view(), bias: w.sf_b.as_view(), roles: [cv, s.pre, cq], uc: Some(uc.as_view_mut()) };
+                let (hf_o, bias_o) = (hf.view(o * per..(o + 1) * per)?, w.filter_bias.view(o * d..(o + 1) * d)?);
+                let (si, ss) = (step_inner.as_mut().map(|v| v.reborrow()), step_spec.as_mut().map(|v| v.reborrow()));
+                if conv::gated_fftconv_shortconv_fwd(dev, hf_o, bias_o, sc, b, d, l, &mut step, si, ss)? {
+                    steps.push(step);
+                    continue;
+                }
+                // Not fused after all (a view not 4-byte aligned): the two launches.
+                shortconv_fwd_chunks(dev, &zin, &w.sf_w, &w.sf_b, None, n + 1, b, d, l, &mut uc)?;
+                uc_done = true;
+            }
             let (cur, pre, post) = s.operands(|src| match src {
-                Src::Chunk(i) => x(i),
+                Src::Chunk(i) => uc.view(i * chunk..(i + 1) * chunk),
                 Src::Step(j) => Ok(steps[j].as_view()),
             })?;
             conv::gated_fftconv_fwd_spectrum_keep(
