@@ -140,18 +140,17 @@ typedef struct HyenaFftConvFwdParams {
 } HyenaFftConvFwdParams;
 
 /* The 8K tensor-core forward with the short conv fused (hyena_fftconv_fwd_sc_tc_m13_*): the forward's
- * parameters f, whose v, pre and post are 0 (unused), and the short conv beneath them. Index r = 0,
- * 1, 2 is the operand v, pre, post: hyena_shortconv_fwd of the rows sc_z[r] (weights sc_w[r], bias
- * sc_b[r], no in_bias), formed where the kernel reads the operand, rounded to T as that kernel stores
- * it. (A struct of its own: the three arrays in HyenaFftConvFwdParams put 4–20 B of spills into
+ * parameters f and the short conv beneath its operands. Index r = 0, 1, 2 is the operand v, pre,
+ * post: hyena_shortconv_fwd of the rows sc_z[r] (weights sc_w[r], bias sc_b[r], no in_bias),
+ * rounded to T as that kernel stores it. Here f.v, f.pre and f.post are outputs ([B, C, L] each,
+ * all three given): the kernel writes the operands there (the backward's) and reads them back.
+ * (A struct of its own: three more arrays in HyenaFftConvFwdParams put 4–20 B of spills into
  * fftconv.cu's two-block forwards on sm_90, which take that struct.) */
 typedef struct HyenaFftConvFwdScParams {
     HyenaFftConvFwdParams f;
-    uint64_t sc_z[3];   /* const T*, [B, C, L]: the short conv's input rows of operand r */
-    uint64_t sc_w[3];   /* const T*, [C, 3]: their short conv weights */
-    uint64_t sc_b[3];   /* const T*, [C]: their short conv bias */
-    uint64_t sc_out[3]; /* T*, [B, C, L]: operand r as hyena_shortconv_fwd stores it (the backward reads
-                         * it), or 0 (not stored) */
+    uint64_t sc_z[3]; /* const T*, [B, C, L]: the short conv's input rows of operand r */
+    uint64_t sc_w[3]; /* const T*, [C, 3]: their short conv weights */
+    uint64_t sc_b[3]; /* const T*, [C]: their short conv bias */
 } HyenaFftConvFwdScParams;
 
 /* Backward of the gated convolution (g = grad_y * post, a = pre * v):

@@ -1092,32 +1092,51 @@ template <typename T> __device__ __forceinline__ float4 fwd8k_sc_weights(const H
 }
 
 /* The short conv's outputs at points tt, tt + 1 (tt even, tt + 1 < L) of the row z, as
- * hyena_shortconv_fwd stores them (shortconv_point, rounded to T) and read back: the pair and the
- * one before it (zeros before the row) from z. */
-template <typename T> __device__ __forceinline__ float2 fwd8k_sc_pair(const T *z, unsigned tt, float4 wb) {
-    const float2 c = fwd8k_ld2(z + tt);
-    const float2 b = tt ? fwd8k_ld2(z + tt - 2) : make_float2(0.0f, 0.0f);
-    return make_float2(to_f32<T>(from_f32<T>(shortconv_point(wb, b.x, b.y, c.x))), to_f32<T>(from_f32<T>(shortconv_point(wb, b.y, c.x, c.y))));
+ * hyena_shortconv_fwd stores them (shortconv_point, rounded to T) and read back: the pair from z,
+ * the one before it (zeros before the row) from the lane 4 below (g − 1, the same t: the pair before
+ * in both callers' orders, fwd8192's loads and its output), read by the lanes with g = 0. A
+ * shuffle of the pair's 32-bit word: every lane of the warp calls it (past L with a clamped tt).
+ * (Reading the pair before from z as well put the forward on the L2's bandwidth in the model:
+ * 32 bytes one sector shifted touch two sectors.) */
+template <typename T> __device__ __forceinline__ float2 fwd8k_sc_pair(const T *z, unsigned tt, float4 wb, int g) {
+    using V = typename Vec2<T>::type;
+    const V cu = ld_vec2(reinterpret_cast<const V *>(z + tt));
+    uint32_t cw, bw;
+    memcpy(&cw, &cu, 4);
+    bw = __shfl_up_sync(0xffffffffu, cw, 4);
+    if (g == 0) {
+        bw = 0u;
+        if (tt) {
+            const V bu = ld_vec2(reinterpret_cast<const V *>(z + tt - 2));
+            memcpy(&bw, &bu, 4);
+        }
+    }
+    V c, b;
+    memcpy(&c, &cw, 4);
+    memcpy(&b, &bw, 4);
+    const float c0 = to_f32<T>(c.x), c1 = to_f32<T>(c.y), b0 = to_f32<T>(b.x), b1 = to_f32<T>(b.y);
+    return make_float2(to_f32<T>(from_f32<T>(shortconv_point(wb, b0, b1, c0))), to_f32<T>(from_f32<T>(shortconv_point(wb, b1, c0, c1))));
 }
 
-/* SC (hyena_fftconv_fwd_sc_tc_m13_*, the device operator at order 2, where v, pre and post are the
- * short conv's outputs of the rows sc_z): the short conv in the same block, formed where the
- * operands are read (each pair with the pair before it from z: an L1 hit but for the first of 8
- * lanes) and rounded to T as hyena_shortconv_fwd stores them, so that y, inner and the spectrum are
- * the bits of the two launches; the output also stores the three operands to sc_out for the
- * backward (when given). The weights of the row's channel: the row's largest |a| reads them from
- * global memory (before the row's first barrier), stage 1 and the output from sc_wb (threads 0–2
- * write it at the row's start, after the previous row's last barrier; the exponent's barrier
- * publishes it). Per row: the three z rows read (v, pre twice: the power of two and the operands,
- * the second from L1/L2; all three again at the output from L2), the three operands written; no
- * hyena_shortconv_fwd launch, no uc read. */
+/* SC (hyena_fftconv_fwd_sc_tc_m13_*, HyenaFftConvFwdScParams: the device operator at order 2, where
+ * v, pre and post are the short conv's outputs of the rows sc_z): the short conv in the same block.
+ * The pass for the row's largest |a| reads z instead of v and pre, forms all three operands
+ * (fwd8k_sc_pair: the pair before from the neighbour lane) rounded to T as hyena_shortconv_fwd
+ * stores them, and stores them to v, pre and post (outputs here: the backward's operands); stage 1
+ * and the output then read them back as without SC (a thread's stage-1 points are the ones it
+ * stored; the output's after the row's barriers), so that y, inner and the spectrum are the bits of
+ * the two launches. Per row: the three z rows read once, the three operands written and read back
+ * (the L2); no hyena_shortconv_fwd launch and no read of its output from DRAM. (Forming v and pre
+ * in stage 1's loads and the output as well, each with its pair before from z, put the kernel on
+ * the L2's bandwidth in the model, 64.4 µs at the paper's 8K, and with shuffles spilled at 64
+ * registers.) */
 /* The forward's own parameters of either params struct (SC: HyenaFftConvFwdScParams). */
 __device__ __forceinline__ const HyenaFftConvFwdParams &fwd8k_base(const HyenaFftConvFwdParams &p) { return p; }
 __device__ __forceinline__ const HyenaFftConvFwdParams &fwd8k_base(const HyenaFftConvFwdScParams &p) { return p.f; }
 /* Whether the short conv's rows break the kernel's shapes (null or not 4-byte aligned). */
 __device__ __forceinline__ bool fwd8k_sc_bad(const HyenaFftConvFwdParams &) { return false; }
 __device__ __forceinline__ bool fwd8k_sc_bad(const HyenaFftConvFwdScParams &p) {
-    return !p.sc_z[0] || !p.sc_z[1] || !p.sc_z[2] || ((p.sc_z[0] | p.sc_z[1] | p.sc_z[2] | p.sc_out[0] | p.sc_out[1] | p.sc_out[2]) & 3);
+    return !p.sc_z[0] || !p.sc_z[1] || !p.sc_z[2] || ((p.sc_z[0] | p.sc_z[1] | p.sc_z[2]) & 3);
 }
 
 template <typename T, bool SC, class P> __device__ void fwd8192(const P pp) {
@@ -1127,13 +1146,14 @@ template <typename T, bool SC, class P> __device__ void fwd8192(const P pp) {
     __shared__ Fft8kTables tb;
     __shared__ Conv8kTables ct;
     __shared__ Fwd8kTables ft;
-    __shared__ float4 sc_wb[SC ? 3 : 1];  // SC: the row's short conv weights and bias per operand
     const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, w = threadIdx.x / 32;
     const uint64_t L = p.l;
     // ops::fftconv::fwd_tensor_cores' shapes only: n = 2^14, 4096 < L ≤ 8192, L even, 4-byte aligned tensors
     // (every row then is, and a pair of points is in range or out of it together); SC: every
     // operand a short conv's (gated_fftconv_shortconv_fwd).
-    if (p.log2n != 14 || L <= 4096 || L > 8192 || L % 2 || ((p.v | p.pre | p.post | p.y | p.inner) & 3) || fwd8k_sc_bad(pp)) __trap();
+    if (p.log2n != 14 || L <= 4096 || L > 8192 || L % 2 || ((p.v | p.pre | p.post | p.y | p.inner) & 3) || (SC && (!p.pre || !p.post)) ||
+        fwd8k_sc_bad(pp))
+        __trap();
     fft8k_tables(tb, w, lane, g, t);
     conv8k_tables(ct);
     fwd8k_tables(ft);
@@ -1143,45 +1163,39 @@ template <typename T, bool SC, class P> __device__ void fwd8192(const P pp) {
     for (unsigned row = blockIdx.x; row < rows; row += gridDim.x) {
         const unsigned ch = row / (unsigned)p.b, bi = row - ch * (unsigned)p.b;
         const uint64_t off = ((uint64_t)bi * p.c + ch) * L;
-        const T *v, *pre;
-        if constexpr (SC) {
-            v = reinterpret_cast<const T *>(pp.sc_z[0]) + off;
-            pre = reinterpret_cast<const T *>(pp.sc_z[1]) + off;
-            if (threadIdx.x < 3) sc_wb[threadIdx.x] = fwd8k_sc_weights<T>(pp, threadIdx.x, ch);  // read after the exponent's barrier
-        } else {
-            v = reinterpret_cast<const T *>(p.v) + off;
-            pre = p.pre ? reinterpret_cast<const T *>(p.pre) + off : nullptr;
-        }
+        const T *v = reinterpret_cast<const T *>(p.v) + off;
+        const T *pre = p.pre ? reinterpret_cast<const T *>(p.pre) + off : nullptr;
         /* a = pre ⊙ v at the lane's 8 points of z (fft8k_stage1's operand order: register r, half
          * h), read twice: for the row's largest |a| (a warp max, one barrier), then for the
          * operands at the power of two taking it to [1/2, 1) (the second read from the L1/L2;
          * held across the barrier, the 16 values spilled at 64 registers). Branch-free: the
          * points past L read the row's last pair and are zeroed; with no pre, v again, times 1.
-         * SC: v and pre the short conv's of their z rows, weights wv, wp. */
-        // SC: v and pre the short conv's of their z rows (weights wv, wp), rounded as stored.
-        auto a_sc = [&](unsigned lb, int r, int h, float4 wv, float4 wp) {
+         * SC: the first read forms the operands from z and stores them; the second reads them. */
+        auto a_at = [&](unsigned lb, int r, int h) {
             const unsigned tt = 2 * (lb + 256 * (h + 8 * (r / 2)) + 8 * (r % 2)), at = min(tt, l32 - 2);
-            const float2 x = fwd8k_sc_pair(v, at, wv), gp = fwd8k_sc_pair(pre, at, wp);
+            const float2 x = fwd8k_ld2(v + at), gp = fwd8k_ld2((pre ? pre : v) + at);
             const float in = tt < l32 ? 1.0f : 0.0f;
             const float2 a = make_float2(x.x * in, x.y * in);
-            return make_float2(a.x * gp.x, a.y * gp.y);
-        };
-        auto a_at = [&](unsigned lb, int r, int h) {
-            if constexpr (SC) {
-                return a_sc(lb, r, h, sc_wb[0], sc_wb[SC ? 1 : 0]);
-            } else {
-                const unsigned tt = 2 * (lb + 256 * (h + 8 * (r / 2)) + 8 * (r % 2)), at = min(tt, l32 - 2);
-                const float2 x = fwd8k_ld2(v + at), gp = fwd8k_ld2((pre ? pre : v) + at);
-                const float in = tt < l32 ? 1.0f : 0.0f;
-                const float2 a = make_float2(x.x * in, x.y * in);
-                return pre ? make_float2(a.x * gp.x, a.y * gp.y) : a;
-            }
+            return pre ? make_float2(a.x * gp.x, a.y * gp.y) : a;
         };
         unsigned ex;
         if constexpr (SC) {
-            // Before the row's first barrier: the weights from global memory, in registers here.
-            const float4 wv = fwd8k_sc_weights<T>(pp, 0, ch), wp = fwd8k_sc_weights<T>(pp, 1, ch);
-            ex = fwd8k_row_exponent(ft, w, lane, g, t, [&](unsigned lb, int r, int h) { return a_sc(lb, r, h, wv, wp); });
+            // The operands from z (weights in registers: before the row's first barrier), stored.
+            const float4 wv = fwd8k_sc_weights<T>(pp, 0, ch), wp = fwd8k_sc_weights<T>(pp, 1, ch), wq = fwd8k_sc_weights<T>(pp, 2, ch);
+            ex = fwd8k_row_exponent(ft, w, lane, g, t, [&](unsigned lb, int r, int h) {
+                const unsigned tt = 2 * (lb + 256 * (h + 8 * (r / 2)) + 8 * (r % 2)), at = min(tt, l32 - 2);
+                const float2 x = fwd8k_sc_pair(reinterpret_cast<const T *>(pp.sc_z[0]) + off, at, wv, g);
+                const float2 gp = fwd8k_sc_pair(reinterpret_cast<const T *>(pp.sc_z[1]) + off, at, wp, g);
+                const float2 gq = fwd8k_sc_pair(reinterpret_cast<const T *>(pp.sc_z[2]) + off, at, wq, g);
+                const float in = tt < l32 ? 1.0f : 0.0f;
+                if (tt < l32) {
+                    fwd8k_st2(const_cast<T *>(v) + tt, x.x, x.y);
+                    fwd8k_st2(const_cast<T *>(pre) + tt, gp.x, gp.y);
+                    fwd8k_st2(reinterpret_cast<T *>(p.post) + off + tt, gq.x, gq.y);
+                }
+                const float2 a = make_float2(x.x * in, x.y * in);
+                return make_float2(a.x * gp.x, a.y * gp.y);
+            });
         } else {
             ex = fwd8k_row_exponent(ft, w, lane, g, t, a_at);
         }
@@ -1218,19 +1232,6 @@ template <typename T, bool SC, class P> __device__ void fwd8192(const P pp) {
                 T *ry = reinterpret_cast<T *>(p.y) + o;
                 T *rz = p.inner ? reinterpret_cast<T *>(p.inner) + o : nullptr;
                 const float dd = to_f32<T>(reinterpret_cast<const T *>(p.d)[och]), es = ft.es;
-                if constexpr (SC) {
-                    // The operands from z as the loads formed them, stored for the backward.
-                    const float2 x = fwd8k_sc_pair(reinterpret_cast<const T *>(pp.sc_z[0]) + o, tt, sc_wb[0]);
-                    const float2 gp = fwd8k_sc_pair(reinterpret_cast<const T *>(pp.sc_z[1]) + o, tt, sc_wb[SC ? 1 : 0]);
-                    const float2 gq = fwd8k_sc_pair(reinterpret_cast<const T *>(pp.sc_z[2]) + o, tt, sc_wb[SC ? 2 : 0]);
-                    if (pp.sc_out[0]) fwd8k_st2(reinterpret_cast<T *>(pp.sc_out[0]) + o + tt, x.x, x.y);
-                    if (pp.sc_out[1]) fwd8k_st2(reinterpret_cast<T *>(pp.sc_out[1]) + o + tt, gp.x, gp.y);
-                    if (pp.sc_out[2]) fwd8k_st2(reinterpret_cast<T *>(pp.sc_out[2]) + o + tt, gq.x, gq.y);
-                    const float y0 = re * es + dd * (x.x * gp.x), y1 = im * es + dd * (x.y * gp.y);
-                    if (rz) fwd8k_st2(rz + tt, y0, y1);
-                    fwd8k_st2(ry + tt, y0 * gq.x, y1 * gq.y);
-                    return;
-                }
                 const T *rv = reinterpret_cast<const T *>(p.v) + o;
                 const T *rp = p.pre ? reinterpret_cast<const T *>(p.pre) + o : nullptr;
                 const T *rq = p.post ? reinterpret_cast<const T *>(p.post) + o : nullptr;
@@ -1757,8 +1758,8 @@ extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_fwd_tc_m13_f1
     hyena::tcdft::fwd8192<__half, false>(p);
 }
 /* The same with the short conv fused (fwd8192<T, true>; the device operator at order 2, every
- * operand a short conv's output): reads the short conv's input rows sc_z, stores its outputs to
- * sc_out. */
+ * operand a short conv's output): reads the short conv's input rows sc_z, writes its outputs to v,
+ * pre, post and reads them back. */
 extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_fwd_sc_tc_m13_bf16(const HyenaFftConvFwdScParams p) {
     hyena::tcdft::fwd8192<__nv_bfloat16, true>(p);
 }

@@ -1164,8 +1164,8 @@ pub struct ShortConvFwdViews<'a, T: crate::device::Pod> {
     /// The chunks of `v`, `pre`, `post`: a permutation of 0, 1, 2.
     pub roles: [usize; 3],
     /// `[3, B, C, L]`: the short conv's output as `shortconv_fwd_chunks` writes it (the same bits),
-    /// the operands [`gated_fftconv_shortconv_bwd`] reads; `None`: not stored.
-    pub uc: Option<DeviceViewMut<'a, T>>,
+    /// the operands [`gated_fftconv_shortconv_bwd`] reads (the kernel also reads them back).
+    pub uc: DeviceViewMut<'a, T>,
 }
 
 /// Whether [`gated_fftconv_shortconv_fwd`] fuses the short conv into the forward of `B = bs` rows
@@ -1178,11 +1178,12 @@ pub fn shortconv_fwd_fuses<T: DeviceScalar>(bs: usize, c: usize, l: usize) -> bo
 /// The forward `y = post ⊙ (h ∗ (pre ⊙ v) + D ⊙ pre ⊙ v)` ([`gated_fftconv_fwd_spectrum_keep`]
 /// with `pre` and `post` given) where `v`, `pre`, `post` are the short conv's outputs of `sc.z`
 /// (chunks `sc.roles`), with the short conv fused into the same kernel
-/// (`hyena_fftconv_fwd_sc_tc_m13_{bf16,f16}`, kernels/tcdft.cu `fwd8192<T, true>`): each operand is
-/// formed where the kernel reads it, rounded to `T` as
-/// [`shortconv_fwd_chunks`](super::shortconv::shortconv_fwd_chunks) stores it, so `y`, `inner`,
-/// `a_spec` and `sc.uc` are the bits of the two calls; no `hyena_shortconv_fwd` launch and no read
-/// of `uc`. `inner` and `a_spec` as in [`gated_fftconv_fwd_spectrum_keep`].
+/// (`hyena_fftconv_fwd_sc_tc_m13_{bf16,f16}`, kernels/tcdft.cu `fwd8192<T, true>`): the kernel's
+/// first pass over a row forms the operands from `z`, rounded to `T` as
+/// [`shortconv_fwd_chunks`](super::shortconv::shortconv_fwd_chunks) stores them, and stores them to
+/// `sc.uc`, which the rest of the row reads back (from the L2), so `y`, `inner`, `a_spec` and
+/// `sc.uc` are the bits of the two calls; no `hyena_shortconv_fwd` launch. `inner` and `a_spec` as
+/// in [`gated_fftconv_fwd_spectrum_keep`].
 ///
 /// Returns `Ok(false)` having queued nothing where the fused kernel does not apply (not
 /// [`shortconv_fwd_fuses`], or a tensor not 4-byte aligned): the caller then runs the two passes
@@ -1214,25 +1215,26 @@ pub fn gated_fftconv_shortconv_fwd<'a, 'h, T: DeviceScalar>(
         .arg("z [3, B, C, L]", &sc.z, all)
         .arg("w [3·C, 3]", &sc.w, mul(c3, 3, "gated_fftconv_shortconv_fwd 3·C·3")?)
         .arg("bias [3·C]", &sc.bias, c3)
-        .opt("uc [3, B, C, L]", sc.uc.as_ref(), all)
+        .arg("uc [3, B, C, L]", &sc.uc, all)
         .arg("y [B, C, L]", &y, total)
         .opt("inner [B, C, L]", inner.as_ref(), total);
     with_a_spec::<T, _>(args, "gated_fftconv_shortconv_fwd", a_spec.as_ref(), bs, c, l, inner.is_some(), true)?.check()?;
-    let uc = sc.uc.as_ref().map_or(0, |u| u.addr());
+    let uc = sc.uc.addr();
     let inner = inner.as_ref().map_or(0, |x| x.addr());
     if !shortconv_fwd_fuses::<T>(bs, c, l) || c == 0 || [sc.z.addr(), uc, y.addr(), inner].iter().any(|a| a % 4 != 0) {
         return Ok(false);
     }
     let n = fft_size(l)?;
     let es = std::mem::size_of::<T>() as u64;
-    let chunk = |base: u64, r: usize| if base == 0 { 0 } else { base + (r * total) as u64 * es };
+    let chunk = |base: u64, r: usize| base + (r * total) as u64 * es;
     let [rv, rp, rq] = sc.roles;
     let per_role = |f: &dyn Fn(usize) -> u64| [f(rv), f(rp), f(rq)];
     let p = HyenaFftConvFwdScParams {
+        // v, pre, post: the short conv's outputs, written by the kernel and read back.
         f: HyenaFftConvFwdParams {
-            v: 0,
-            pre: 0,
-            post: 0,
+            v: chunk(uc, rv),
+            pre: chunk(uc, rp),
+            post: chunk(uc, rq),
             hf: hf.addr(),
             d: d.addr(),
             y: y.addr(),
@@ -1246,15 +1248,15 @@ pub fn gated_fftconv_shortconv_fwd<'a, 'h, T: DeviceScalar>(
         sc_z: per_role(&|r| chunk(sc.z.addr(), r)),
         sc_w: per_role(&|r| sc.w.addr() + (r * c * 3) as u64 * es),
         sc_b: per_role(&|r| sc.bias.addr() + (r * c) as u64 * es),
-        sc_out: per_role(&|r| chunk(uc, r)),
     };
     // SAFETY: every address comes from a view checked above (lengths for (B, C, L), 3 chunks,
     // device, outputs overlapping nothing; a_spec's length for these shapes), borrowed for this
-    // call (outputs exclusively), 4-byte aligned (checked: the chunks' offsets are whole rows of
-    // even length). The shapes are the tensor-core forward's (shortconv_fwd_fuses: n = 2^14,
+    // call (outputs exclusively: uc, which the kernel writes and then reads, is the caller's
+    // alone), 4-byte aligned (checked: the chunks' offsets are whole rows of even length). The
+    // shapes are the tensor-core forward's (shortconv_fwd_fuses: n = 2^14,
     // 4K < L ≤ 8K, L even, B·C < 2^32); row_launch gives the kernel the dynamic shared memory it
     // indexes.
-    unsafe { super::tcdft::row_launch(dev, &format!("hyena_fftconv_fwd_sc_tc_m13_{sfx}"), bs * c, super::tcdft::FWD8K_SC_STATIC_SHARED, &p)? };
+    unsafe { super::tcdft::row_launch(dev, &format!("hyena_fftconv_fwd_sc_tc_m13_{sfx}"), bs * c, super::tcdft::FWD8K_STATIC_SHARED, &p)? };
     Ok(true)
 }
 

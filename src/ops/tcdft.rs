@@ -135,12 +135,9 @@ const CONV8K_STATIC_SHARED: usize = FFT8K_STATIC_SHARED + (32 * 32 + 32 * 4) * 8
 /// and the row's scale (`Fwd8kTables`), static shared memory of the two kernels below.
 const FWD8K_TABLES: usize = (17 * 32 * 2 + 16 + 1) * 4;
 /// Static shared memory of the fused forward on tensor cores (`hyena_fftconv_fwd_tc_m13_*`,
-/// [`crate::ops::fftconv::fwd_tensor_cores`]): the convolution's tables and [`FWD8K_TABLES`].
+/// [`crate::ops::fftconv::fwd_tensor_cores`]; with the short conv fused, `*_sc_tc_m13_*`, the
+/// same): the convolution's tables and [`FWD8K_TABLES`].
 pub(crate) const FWD8K_STATIC_SHARED: usize = CONV8K_STATIC_SHARED + FWD8K_TABLES;
-/// Static shared memory of the forward with the short conv fused (`hyena_fftconv_fwd_sc_tc_m13_*`,
-/// [`crate::ops::fftconv::gated_fftconv_shortconv_fwd`]): the forward's and the row's three
-/// operands' short conv weights and bias (`sc_wb`, 3 × float4).
-pub(crate) const FWD8K_SC_STATIC_SHARED: usize = FWD8K_STATIC_SHARED + 3 * 16;
 /// Static shared memory of the fused backward's G kernel on tensor cores
 /// (`hyena_fftconv_bwd_g_tc_m13_*`, [`crate::ops::fftconv::bwd_tensor_cores`]): the forward's,
 /// each warp's fp64 sum of g·a (16 × 8 bytes) and the row's offset and D (8 + 4, padded to 16).

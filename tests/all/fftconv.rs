@@ -158,8 +158,8 @@ fn gated_fftconv_bwd_on_tensor_cores_matches_cpu() {
 
 /// The tensor-core forward with the short conv fused (`gated_fftconv_shortconv_fwd`,
 /// `common::fftconv::check_shortconv_fwd_fused`): the same bits as its two launches, the device
-/// operator's roles at B = 1 and 8192 keeping `uc`, `inner` and the spectrum, another order of the
-/// chunks at B = 2 with a tail (6002) in f16 keeping nothing (nothing written); where it does not
+/// operator's roles at B = 1 and 8192 keeping `inner` and the spectrum, another order of the chunks
+/// at B = 2 with a tail (6002) in f16 keeping neither (not written); where it does not
 /// apply it queues nothing and says so, and roles that are not a permutation are a typed error.
 #[test]
 fn gated_fftconv_shortconv_fwd_on_tensor_cores_is_the_two_launches() {
@@ -177,7 +177,7 @@ fn gated_fftconv_shortconv_fwd_on_tensor_cores_is_the_two_launches() {
         let hf = DeviceBuffer::<f32>::alloc(&dev, spectrum_len(c, l).unwrap()).unwrap();
         let (mut uc, mut y) = (buf(3 * n), buf(n));
         let mut call = |roles: [usize; 3]| {
-            let sc = ShortConvFwdViews { z: z.as_view(), w: w.as_view(), bias: sb.as_view(), roles, uc: Some(uc.as_view_mut()) };
+            let sc = ShortConvFwdViews { z: z.as_view(), w: w.as_view(), bias: sb.as_view(), roles, uc: uc.as_view_mut() };
             gated_fftconv_shortconv_fwd(&dev, &hf, &d, sc, 1, c, l, y.as_view_mut(), None, None)
         };
         assert!(!call([2, 1, 0]).unwrap(), "{}: L = 4096 is not a fused shape", dev.name());

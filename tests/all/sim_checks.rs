@@ -404,13 +404,12 @@ fn fftconv_bwd_on_tensor_cores_meets_the_structural_bounds() {
 }
 
 /// The tensor-core forward with the short conv fused (`gated_fftconv_shortconv_fwd`,
-/// `hyena_fftconv_fwd_sc_tc_m13_bf16`) at B = 2, C = 2, L = 8192, keeping uc, inner and the
-/// spectrum: one launch (no `hyena_shortconv_fwd`), the forward's structure (sin/cos only in the
-/// tables, 4 barriers per row, one wavefront per shared request), DRAM bytes within 2 % of what
-/// must move (the three z rows read, y, inner and the three operands written, the spectrum
-/// written, hf and the weights per channel), L2 sectors within 1.5× of the bytes asked for (each
-/// pair is read with the pair before it: 8 lanes' 32 bytes one sector shifted, two sectors, from
-/// the L2; 1.39× at 2026-12-06).
+/// `hyena_fftconv_fwd_sc_tc_m13_bf16`) at B = 2, C = 2, L = 8192, keeping inner and the spectrum:
+/// one launch (no `hyena_shortconv_fwd`), the forward's structure (sin/cos only in the tables, 4
+/// barriers per row, one wavefront per shared request), DRAM bytes within 2 % of what must move
+/// (the three z rows read, y, inner and the three operands written, the spectrum written, hf and
+/// the weights per channel: the operands read back come from the L2), L2 sectors within 1.5× of
+/// the bytes asked for.
 #[test]
 fn fftconv_shortconv_fwd_on_tensor_cores_meets_the_structural_bounds() {
     use half::bf16;
@@ -430,7 +429,7 @@ fn fftconv_shortconv_fwd_on_tensor_cores_meets_the_structural_bounds() {
     fftconv_filter(&dev, &dh, c, l, &mut hf).unwrap();
     let (mut uc, mut y, mut inner) = (DeviceBuffer::<bf16>::alloc(&dev, 3 * n).unwrap(), DeviceBuffer::<bf16>::alloc(&dev, n).unwrap(), DeviceBuffer::<bf16>::alloc(&dev, n).unwrap());
     let mut a = DeviceBuffer::<f32>::alloc(&dev, a_spectrum_len(bs, c, l).unwrap()).unwrap();
-    let sc = ShortConvFwdViews { z: z.as_view(), w: dw.as_view(), bias: db.as_view(), roles: [2, 1, 0], uc: Some(uc.as_view_mut()) };
+    let sc = ShortConvFwdViews { z: z.as_view(), w: dw.as_view(), bias: db.as_view(), roles: [2, 1, 0], uc: uc.as_view_mut() };
     sim.set_counters(true);
     assert!(gated_fftconv_shortconv_fwd(&dev, &hf, &dd, sc, bs, c, l, &mut y, Some(inner.as_view_mut()), Some(a.as_view_mut())).unwrap());
     sim.set_counters(false);

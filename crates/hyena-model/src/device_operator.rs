@@ -395,7 +395,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                 None
             };
             if let (false, Src::Chunk(cv), Some(cq)) = (uc_done, s.cur, s.post) {
-                let sc = ShortConvFwdViews { z: zin.as_view(), w: w.sf_w.as_view(), bias: w.sf_b.as_view(), roles: [cv, s.pre, cq], uc: Some(uc.as_view_mut()) };
+                let sc = ShortConvFwdViews { z: zin.as_view(), w: w.sf_w.as_view(), bias: w.sf_b.as_view(), roles: [cv, s.pre, cq], uc: uc.as_view_mut() };
                 let (hf_o, bias_o) = (hf.view(o * per..(o + 1) * per)?, w.filter_bias.view(o * d..(o + 1) * d)?);
                 let (si, ss) = (step_inner.as_mut().map(|v| v.reborrow()), step_spec.as_mut().map(|v| v.reborrow()));
                 if conv::gated_fftconv_shortconv_fwd(dev, hf_o, bias_o, sc, b, d, l, &mut step, si, ss)? {

@@ -177,8 +177,7 @@ fn fftconv_smem_kernels_keep_16_warps_per_sm_up_to_8k() {
             // With the short conv's backward fused (the operator at order 2): the same, its sums'
             // 1 KiB of static shared memory more still two blocks per SM.
             ("hyena_fftconv_bwd_g_sc_tc_m13_bf16", 512, 65536, 32),
-            // The forward with the short conv fused (the operator at order 2): the forward's,
-            // 48 bytes of weights more.
+            // The forward with the short conv fused (the operator at order 2): the forward's.
             ("hyena_fftconv_fwd_sc_tc_m13_bf16", 512, 65536, 32),
             ("hyena_fftconv_fwd_2b_m13_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16), if l == 8192 { 32 } else { 16 }),
             ("hyena_fftconv_bwd_a_2b_m13_bf16", (n / 32).clamp(32, 512), 4 * n + (4 * l).next_multiple_of(16), if l == 8192 { 32 } else { 16 }),
