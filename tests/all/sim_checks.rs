@@ -296,16 +296,21 @@ fn fftconv_fwd_on_tensor_cores_meets_the_structural_bounds() {
     let sh = &k.shared;
     assert_eq!((sh.load_wavefronts, sh.store_wavefronts), (sh.load_requests, sh.store_requests), "{sh:?}");
     let m = 8193u64;
-    let must_move = rows * (5 * 2 * l as u64 + 8 * m) + c as u64 * (8 * m + 2);
-    let dram = k.global.dram_sectors * 32;
-    eprintln!("{}: DRAM bytes {dram} / must move {must_move} = {:.4}; L2 sectors per request: loads {:.2}, stores {:.2}", k.kernel, dram as f64 / must_move as f64,
-        k.global.load_sectors as f64 / k.global.load_requests as f64, k.global.store_sectors as f64 / k.global.store_requests as f64);
-    assert!(dram as f64 <= 1.02 * must_move as f64, "DRAM bytes {dram} > 1.02 x {must_move} ({:?})", k.global);
     // The L2's bytes for the stores (y, inner: 32 contiguous bytes per 8 lanes; the spectrum as the
     // filter's above) and the loads (hf in the four-step order as well, one 8-byte access per lane):
     // within 1.5× of the bytes asked for.
-    assert!(k.global.store_sectors * 32 <= 3 * k.global.store_bytes / 2, "{:?}", k.global);
-    assert!(k.global.load_sectors * 32 <= 3 * k.global.load_bytes / 2, "{:?}", k.global);
+    assert_dram_and_l2(k, rows * (5 * 2 * l as u64 + 8 * m) + c as u64 * (8 * m + 2));
+}
+
+/// A launch's DRAM bytes within 1.02× of `must_move`, and its L2 sectors within 1.5× of the bytes
+/// its loads and its stores ask for (the 8K tensor-core forwards).
+fn assert_dram_and_l2(k: &hyena_kernels::device::sim::LaunchCounters, must_move: u64) {
+    let dram = k.global.dram_sectors * 32;
+    eprintln!("{}: DRAM bytes {dram} / must move {must_move} = {:.4}; L2 sectors per request: loads {:.2}, stores {:.2}", k.kernel, dram as f64 / must_move as f64,
+        k.global.load_sectors as f64 / k.global.load_requests as f64, k.global.store_sectors as f64 / k.global.store_requests as f64);
+    assert!(dram as f64 <= 1.02 * must_move as f64, "{}: DRAM bytes {dram} > 1.02 x {must_move} ({:?})", k.kernel, k.global);
+    assert!(k.global.store_sectors * 32 <= 3 * k.global.store_bytes / 2, "{}: {:?}", k.kernel, k.global);
+    assert!(k.global.load_sectors * 32 <= 3 * k.global.load_bytes / 2, "{}: {:?}", k.kernel, k.global);
 }
 
 /// The fused backward on tensor cores given the forward's spectrum (`hyena_fftconv_bwd_g_tc_m13_bf16`
@@ -446,13 +451,7 @@ fn fftconv_shortconv_fwd_on_tensor_cores_meets_the_structural_bounds() {
     assert_eq!((sh.load_wavefronts, sh.store_wavefronts), (sh.load_requests, sh.store_requests), "{sh:?}");
     // Per row 3 z rows read and 5 rows written (2L bytes each), the spectrum (8(m + 1)); per
     // channel hf (8m) and D, and the three operands' 3 weights and bias (2 bytes each).
-    let must_move = rows * (8 * 2 * l as u64 + 8 * m) + c as u64 * (8 * m + 2 + 3 * 4 * 2);
-    let dram = k.global.dram_sectors * 32;
-    eprintln!("{}: DRAM bytes {dram} / must move {must_move} = {:.4}; L2 sectors per request: loads {:.2}, stores {:.2}", k.kernel, dram as f64 / must_move as f64,
-        k.global.load_sectors as f64 / k.global.load_requests as f64, k.global.store_sectors as f64 / k.global.store_requests as f64);
-    assert!(dram as f64 <= 1.02 * must_move as f64, "DRAM bytes {dram} > 1.02 x {must_move} ({:?})", k.global);
-    assert!(k.global.store_sectors * 32 <= 3 * k.global.store_bytes / 2, "{:?}", k.global);
-    assert!(k.global.load_sectors * 32 <= 3 * k.global.load_bytes / 2, "{:?}", k.global);
+    assert_dram_and_l2(k, rows * (8 * 2 * l as u64 + 8 * m) + c as u64 * (8 * m + 2 + 3 * 4 * 2));
 }
 
 /// The tensor-core backward with the short conv's backward fused (`gated_fftconv_shortconv_bwd`,
