@@ -355,8 +355,9 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         }
         // All N+1 chunks in one launch: uc_i = shortconv(Z_i); at order 2 (the paper's: one step
         // whose three operands are short conv outputs) where the tensor-core forward runs (4K < L ≤
-        // 8K, 2-byte storage) the short conv is fused into the step's kernel instead, which stores
-        // uc (the same bits) for the backward: no short conv launch, no read of uc.
+        // 8K, 2-byte storage) the short conv is fused into the step's kernel instead, which forms
+        // uc from Z (the same bits), stores it for the backward and reads it back from the L2: no
+        // short conv launch.
         let sched: Vec<Step> = schedule(n).collect();
         let fuse_sc = matches!(sched.as_slice(), [Step { o: 0, cur: Src::Chunk(_), post: Some(_), .. }]) && conv::shortconv_fwd_fuses::<S>(b, d, l);
         let mut uc_done = false;
