@@ -1094,10 +1094,9 @@ template <typename T> __device__ __forceinline__ float4 fwd8k_sc_weights(const H
 /* The short conv's outputs at points tt, tt + 1 (tt even, tt + 1 < L) of the row z, as
  * hyena_shortconv_fwd stores them (shortconv_point, rounded to T) and read back: the pair from z,
  * the one before it (zeros before the row) from the lane 4 below (g − 1, the same t: the pair before
- * in both callers' orders, fwd8192's loads and its output), read by the lanes with g = 0. A
- * shuffle of the pair's 32-bit word: every lane of the warp calls it (past L with a clamped tt).
- * (Reading the pair before from z as well put the forward on the L2's bandwidth in the model:
- * 32 bytes one sector shifted touch two sectors.) */
+ * in fwd8192's point order), read by the lanes with g = 0. A shuffle of the pair's 32-bit word:
+ * every lane of the warp calls it (past L with a clamped tt). (Reading the pair before from z as
+ * well: 32 bytes one sector shifted touch two sectors, more L2 traffic.) */
 template <typename T> __device__ __forceinline__ float2 fwd8k_sc_pair(const T *z, unsigned tt, float4 wb, int g) {
     using V = typename Vec2<T>::type;
     const V cu = ld_vec2(reinterpret_cast<const V *>(z + tt));
