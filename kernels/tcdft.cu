@@ -1117,6 +1117,16 @@ template <typename T> __device__ __forceinline__ float2 fwd8k_sc_pair(const T *z
     return make_float2(to_f32<T>(from_f32<T>(shortconv_point(wb, b0, b1, c0))), to_f32<T>(from_f32<T>(shortconv_point(wb, b1, c0, c1))));
 }
 
+/* The forward's own parameters of either params struct (SC: HyenaFftConvFwdScParams). */
+__device__ __forceinline__ const HyenaFftConvFwdParams &fwd8k_base(const HyenaFftConvFwdParams &p) { return p; }
+__device__ __forceinline__ const HyenaFftConvFwdParams &fwd8k_base(const HyenaFftConvFwdScParams &p) { return p.f; }
+/* Whether the short conv's operands break the kernel's shapes: its input rows null or not 4-byte
+ * aligned, or the operands it writes (f.pre, f.post; f.v is checked with the forward's) absent. */
+__device__ __forceinline__ bool fwd8k_sc_bad(const HyenaFftConvFwdParams &) { return false; }
+__device__ __forceinline__ bool fwd8k_sc_bad(const HyenaFftConvFwdScParams &p) {
+    return !p.f.pre || !p.f.post || !p.sc_z[0] || !p.sc_z[1] || !p.sc_z[2] || ((p.sc_z[0] | p.sc_z[1] | p.sc_z[2]) & 3);
+}
+
 /* SC (hyena_fftconv_fwd_sc_tc_m13_*, HyenaFftConvFwdScParams: the device operator at order 2, where
  * v, pre and post are the short conv's outputs of the rows sc_z): the short conv in the same block.
  * The pass for the row's largest |a| reads z instead of v and pre, forms all three operands
@@ -1129,14 +1139,6 @@ template <typename T> __device__ __forceinline__ float2 fwd8k_sc_pair(const T *z
  * in stage 1's loads and the output as well, each with its pair before from z, put the kernel on
  * the L2's bandwidth in the model, 64.4 µs at the paper's 8K, and with shuffles spilled at 64
  * registers.) */
-/* The forward's own parameters of either params struct (SC: HyenaFftConvFwdScParams). */
-__device__ __forceinline__ const HyenaFftConvFwdParams &fwd8k_base(const HyenaFftConvFwdParams &p) { return p; }
-__device__ __forceinline__ const HyenaFftConvFwdParams &fwd8k_base(const HyenaFftConvFwdScParams &p) { return p.f; }
-/* Whether the short conv's rows break the kernel's shapes (null or not 4-byte aligned). */
-__device__ __forceinline__ bool fwd8k_sc_bad(const HyenaFftConvFwdParams &) { return false; }
-__device__ __forceinline__ bool fwd8k_sc_bad(const HyenaFftConvFwdScParams &p) {
-    return !p.sc_z[0] || !p.sc_z[1] || !p.sc_z[2] || ((p.sc_z[0] | p.sc_z[1] | p.sc_z[2]) & 3);
-}
 
 template <typename T, bool SC, class P> __device__ void fwd8192(const P pp) {
     const HyenaFftConvFwdParams &p = fwd8k_base(pp);
@@ -1150,9 +1152,7 @@ template <typename T, bool SC, class P> __device__ void fwd8192(const P pp) {
     // ops::fftconv::fwd_tensor_cores' shapes only: n = 2^14, 4096 < L ≤ 8192, L even, 4-byte aligned tensors
     // (every row then is, and a pair of points is in range or out of it together); SC: every
     // operand a short conv's (gated_fftconv_shortconv_fwd).
-    if (p.log2n != 14 || L <= 4096 || L > 8192 || L % 2 || ((p.v | p.pre | p.post | p.y | p.inner) & 3) || (SC && (!p.pre || !p.post)) ||
-        fwd8k_sc_bad(pp))
-        __trap();
+    if (p.log2n != 14 || L <= 4096 || L > 8192 || L % 2 || ((p.v | p.pre | p.post | p.y | p.inner) & 3) || fwd8k_sc_bad(pp)) __trap();
     fft8k_tables(tb, w, lane, g, t);
     conv8k_tables(ct);
     fwd8k_tables(ft);
@@ -1188,8 +1188,8 @@ template <typename T, bool SC, class P> __device__ void fwd8192(const P pp) {
                 const float2 gq = fwd8k_sc_pair(reinterpret_cast<const T *>(pp.sc_z[2]) + off, at, wq, g);
                 const float in = tt < l32 ? 1.0f : 0.0f;
                 if (tt < l32) {
-                    fwd8k_st2(const_cast<T *>(v) + tt, x.x, x.y);
-                    fwd8k_st2(const_cast<T *>(pre) + tt, gp.x, gp.y);
+                    fwd8k_st2(reinterpret_cast<T *>(p.v) + off + tt, x.x, x.y);
+                    fwd8k_st2(reinterpret_cast<T *>(p.pre) + off + tt, gp.x, gp.y);
                     fwd8k_st2(reinterpret_cast<T *>(p.post) + off + tt, gq.x, gq.y);
                 }
                 const float2 a = make_float2(x.x * in, x.y * in);
