@@ -24,17 +24,17 @@
 // tile x (lane and lane + 32 in the hidden layers), its groups the channel chunks of the output
 // layer in turn (the host splits the channels over more groups only while the tiles alone leave SMs
 // short of two groups: L < 16K at F = 64; two groups share a block's hidden layers, blocks along y
-// repeat them). Per hidden layer the block stages W_i transposed in fp64 (stage_wt: one conversion
-// per weight per block), 256 threads compute 4 features x 4 positions each (hidden_linear: per
-// input, two weight and two tile 16-byte loads feed 16 FMAs), then the sine in place; the
+// repeat them). Per hidden layer the block stages W_i in fp64 (stage_w: one conversion per weight
+// per block), 16 warps compute 16 features x 16 positions each on fp64 tensor cores (hidden_mma:
+// per 4 inputs, four fragment loads feed four DMMAs), then the sine in place; the
 // pre-activations also into pre_out when asked (the backward's). The output layer runs on tensor
 // cores: a_n is split once per block into tf32 hi + lo MMA fragments in shared memory (stage_b); a
 // warp takes an M tile of 16 channels x 4 N tiles, reads out_weight from L1/L2, and per 8 features
 // issues one 16-byte fragment load and three m16n8k8 tf32 MMAs (3xTF32: f32-level accuracy; two for
 // 2-byte storage, whose out_weight is exact in tf32, read as 8-byte pieces) per 8 positions; then the window (one expf per element: t and deltas are stored values, no table
 // or recurrence gives exp(-t|delta|) exactly) and one 2-element store per channel and 8
-// positions. Dynamic shared memory: two [max(E, pad8(F))][64] fp64 tile buffers (the fragments
-// reuse one) + max(E, F) * (pad8(F) + 2) doubles of staged hidden weight.
+// positions. Dynamic shared memory: two [max(E, pad8(F))][FLD = 68] fp64 tile buffers (the
+// fragments reuse one) + F * (pad8(max(E, F)) + 4) doubles of staged hidden weight.
 // Cost per position: 2 * (E*F + (n-1)*F^2) fp64 FLOPs + n*F fp64 sin, 2*C*F fp32 FLOPs, C expf;
 // bytes: E*sizeof(T) read, C*sizeof(T) written.
 //
@@ -48,19 +48,20 @@
 //      forward's pre_out, or recomputed (in shared, fp64); a_n (fp32) into ws_a; g_n from ws_g; then
 //      for i = n-1..0: gs = g_i * cos(freq*pre_i), gpre = gs*freq, d freq += sum_p gs*pre_i,
 //      d b_i += sum_p gpre, d W_i[j, k] += sum_p gpre[j, p] a_i[k, p], g_{i-1} = gpre W_i (layer 0:
-//      grad_z rows of the tile). Tiles of TP = 32 positions, buffers [feature][TPS], TPS = 34 (16-byte
-//      aligned position pairs). 16 warps per block: the block's shared memory (below) admits two
-//      blocks per SM, and 512 threads at <= 64 registers (63, no spills) let both run, 32 resident
+//      grad_z rows of the tile). Tiles of TP = 32 positions, buffers [feature][TPS], TPS = 36 (16-byte
+//      aligned position pairs; 4 mod 16 doubles, so that the fp64 MMA fragment loads take one
+//      wavefront per phase). 16 warps per block: the block's shared memory (below) admits two
+//      blocks per SM, and 512 threads at <= 64 registers (no spills) let both run, 32 resident
 //      warps per SM where 8-warp blocks (118 registers) had 16. The layer's weight is staged
-//      (transposed for the recompute, as is for g_{i-1}), both products from 4-feature x
-//      2-position register tiles (hidden_linear: 256 tiles at F = 64 on 8 of the 16 warps); d W_i is a
-//      register-tiled [F, 32] x [32, in] product (dw_tile, 2 x 4 entries per thread). The parameter
-//      sums of a tile are fp64 (warp shuffle trees / in-order loops) and are added to the block's
+//      (transposed for the recompute, as is for g_{i-1}); the recompute from 4-feature x 2-position
+//      register tiles (hidden_linear), g_{i-1} = gpre W_i and d W_i = [F, 32] x [32, in] on fp64
+//      tensor cores (gin_mma, dw_mma: mma.m8n8k4.f64). The parameter
+//      sums of a tile are fp64 (warp shuffle trees / in-order loops / the MMA's fp64 sums) and are added to the block's
 //      fp32 accumulator ws[g, :P] (global, one owner thread per entry). Shared: (n + 2)*max(E, F)
-//      * 34 doubles (n slots of pre_i, each reused for the gradient w.r.t. layer i's input once
+//      * 36 doubles (n slots of pre_i, each reused for the gradient w.r.t. layer i's input once
 //      pre_i is dead; the layer input; the output layer's gradient) + the staged weight
 //      in fp32, exact for every storage type (max(max(E, F) * (pad8(F) + 4), F * (pad8(max(E, F)) + 4))
-//      floats): 102 KiB at E <= F = 64, n = 3 (safari's num_inner_mlps = 2; 135 KiB before), i.e.
+//      floats): 107 KiB at E <= F = 64, n = 3 (safari's num_inner_mlps = 2), i.e.
 //      two 16-warp blocks per SM on sm_90 (32 warps; one 8-warp block before), where the latency
 //      of these dependent fp64 chains bounds the kernel (docs/GPU_MODEL.md: 2.0 warps per
 //      scheduler and 24 % issue-active measured with one block per SM).
@@ -98,7 +99,7 @@ using hyena::aligned2;
 #define HYENA_FILTER_FWD_BLOCK 1024
 #define HYENA_FILTER_BWD_BLOCK 512
 #define HYENA_FILTER_TP 32
-#define HYENA_FILTER_TPS 34
+#define HYENA_FILTER_TPS 36
 // Channels per chunk of the output-layer backward (kernel 1's grad_h staging and kernel 2).
 #define HYENA_FILTER_CB 32
 
@@ -151,143 +152,92 @@ __device__ inline double warp_sum(double v) {
 
 // ---- forward ---------------------------------------------------------------------------------
 
-// Rounds F up to whole groups of 8 features (the register tile of the hidden layers).
+// Rounds F up to whole groups of 8 features (the MMA tiles of the hidden layers).
 __device__ inline int pad8(int F) { return (F + 7) & ~7; }
 
-// Row padding of a staged weight of element type W (fp64 or fp32): 2 doubles or 4 floats, so that
-// a row start stays 16-byte aligned and the transposed stores of stage_wt (32 rows apart per warp
-// request) take 4 wavefronts instead of 32. The backward stages fp32: every stored weight is a
-// value of T (fp32 at most), exact in fp32, and widened to fp64 on load (half the bytes: the
-// block's shared memory fits two per SM).
-template <typename W> __device__ constexpr int wpad() { return sizeof(W) == 8 ? 2 : 4; }
+// Row padding of a staged weight, 4 elements of either type: KP = pad8(in) + 4 = 4 (mod 8), so
+// that a row start stays 16-byte aligned and the 8 (fp32) or 4 (fp64, per half-warp phase) rows
+// of an MMA fragment load fall in distinct banks (hidden_mma, gin_mma). The backward stages fp32:
+// every stored weight is a value of T (fp32 at most), exact in fp32, and widened to fp64 on load
+// (half the bytes: the block's shared memory fits two per SM); the forward fp64.
+template <typename W> __device__ constexpr int wpad() { return 4; }
 
-// wt[k * FP + j] = W[j, k] (type Wt), FP = pad8(F) + wpad, zeros for j in [F, pad8(F)): the transposed
-// hidden weight, read as 16-byte broadcasts (8 features of one input k per group). Warp w takes rows
-// j = w, w + 8, ..., lane the inputs k = lane, lane + 32, ...: coalesced global reads of a row, no
-// division by the runtime width per entry (a flat index cost ~30 instructions per entry; the
-// backward stages every layer per tile); FP = 2 (mod 4) doubles keeps the transposed stores at 4
-// wavefronts per request instead of 32. (Loop bodies on lines of their own: the simulator counts
-// a source line once per host basic block starting on it, so a one-line loop reads as its
-// header's count, trips + tests, in the estimate.)
-template <typename T, typename Wt>
-__device__ inline void stage_wt(const T* __restrict__ W, int in, int F, Wt* wt, int NW) {
-    const int F8 = pad8(F), FP = F8 + wpad<Wt>(), lane = threadIdx.x % 32;
-#pragma unroll 1
-    for (int j = threadIdx.x / 32; j < F8; j += NW) {
-        const bool live = j < F;
-        const T* __restrict__ row = W + (uint64_t)(live ? j : 0) * in;
-#pragma unroll 1
-        for (int k = lane; k < in; k += 32) {
-            const double v = live ? ld64<T>(row, (uint64_t)k) : 0.0;
-            wt[k * FP + j] = (Wt)v;
-        }
-    }
-}
-
-// ws[j * KP + k] = W[j, k] (type Wt), KP = pad8(in) + wpad, zeros for k in [in, pad8(in)): the weight in
-// its own layout, for the backward's g_in = W^T g (hidden_linear with the roles of j and k swapped).
+// ws[j * KP + k] = W[j, k] (type Wt), KP = pad8(in) + wpad, zeros for k in [in, pad8(in)): the
+// weight in its own layout, the A operand of hidden_mma and (read transposed) of gin_mma.
 template <typename T, typename Wt>
 __device__ inline void stage_w(const T* __restrict__ W, int in, int F, Wt* ws) {
-    const int K8 = pad8(in), KP = K8 + wpad<Wt>();
-    for (int idx = threadIdx.x; idx < F * K8; idx += blockDim.x) {
-        const int j = idx / K8, k = idx % K8;
-        ws[j * KP + k] = k < in ? ld64<T>(W, (uint64_t)j * in + k) : 0.0;
+    const int K8 = pad8(in), KP = K8 + wpad<Wt>(), lane = threadIdx.x % 32, nw = blockDim.x / 32;
+#pragma unroll 1
+    for (int j = threadIdx.x / 32; j < F; j += nw) {
+        const T* __restrict__ row = W + (uint64_t)j * in;
+#pragma unroll 1
+        for (int k = lane; k < K8; k += 32) {
+            ws[j * KP + k] = k < in ? (Wt)ld64<T>(row, (uint64_t)k) : (Wt)0.0;
+        }
     }
 }
 
-// Four consecutive staged weights (16-byte aligned) as fp64.
-__device__ inline void load4(const double* w, double (&v)[4]) {
-    const double2 a = *reinterpret_cast<const double2*>(w);
-    const double2 b = *reinterpret_cast<const double2*>(w + 2);
-    v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
-}
-__device__ inline void load4(const float* w, double (&v)[4]) {
-    const float4 a = *reinterpret_cast<const float4*>(w);
-    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w;
-}
-// Two consecutive staged weights (8-byte aligned for fp32, 16 for fp64) as fp64.
-__device__ inline void load2(const double* w, double (&v)[2]) {
-    const double2 a = *reinterpret_cast<const double2*>(w);
-    v[0] = a.x, v[1] = a.y;
-}
-__device__ inline void load2(const float* w, double (&v)[2]) {
-    const float2 a = *reinterpret_cast<const float2*>(w);
-    v[0] = a.x, v[1] = a.y;
-}
-// RJ consecutive staged weights as fp64 (RJ = 4 or 2).
-template <int RJ, typename Wt> __device__ inline void load_w(const Wt* w, double (&v)[RJ]) {
-    if constexpr (RJ == 4) load4(w, v);
-    else load2(w, v);
-}
-
-// The linear part of a hidden layer on the N positions of a tile whose buffers have row stride ld:
-// pre[j][p] = b[j] + sum_k W[j, k] x[k][p] (fp64, k in order; b may be null). Thread tile: RJ
-// features x RP positions (RJ, RP in {2, 4}): features RJ·mb .. RJ·mb + RJ-1, positions 2nb, 2nb+1
-// (and N/2+2nb, N/2+2nb+1 when RP = 4). A warp takes 4 feature groups x 8 position pairs (lane =
-// 8 (mb % 4) + nb % 8): each quarter-warp, the phase of a 16-byte shared access, reads one group's
-// weights (a broadcast) and 128 contiguous bytes of x, one wavefront per phase; per input k RJ/2 +
-// RP/2 such loads (an fp32 wt: one, widened exactly) feed RJ·RP fused multiply-adds. The forward
-// uses 4 x 4 at N = 64 (16 FMAs per 16 wavefronts; 256 of its threads, the others wait at the
-// next barrier: 4 x 2 on 512 threads took 12 wavefronts per 8 FMAs, and in the model the shared-
-// memory bound, 42.3 against 37.0 us at 8K); the backward 4 x 2 at N = 32 (256 tiles at F = 64:
-// 8 FMAs per weight load of 4 fp32 and one x load; 2 x 2, one tile per thread of its 512, had 4
-// per two loads and the loop's overhead twice: model at 8K 37.30 → 34.15 M warp-instructions;
-// 4 x 4 spilled 24 B at 64 registers, 2 x 4 36.82 M). Groups past ceil(F/RJ) idle.
-template <typename T, int N, typename Wt, int RJ, int RP>
-__device__ inline void hidden_linear(const Wt* wt, const T* __restrict__ b, int in, int F, const double* x, int ld,
-                                     double* pre) {
-    static_assert((RJ == 2 || RJ == 4) && (RP == 2 || RP == 4), "hidden_linear: 2 or 4 per thread");
-    constexpr int NB = N / RP;
-    static_assert(NB % 8 == 0, "hidden_linear: whole warps of 8 position pairs");
-    const int FP = pad8(F) + wpad<Wt>();
-    const int groups = (F + RJ - 1) / RJ;
-    const int tiles = (groups + 3) / 4 * 4 * NB;
-    for (int idx = threadIdx.x; idx < tiles; idx += blockDim.x) {
-        const int w = idx / 32, lane = idx % 32;
-        const int mb = w / (NB / 8) * 4 + lane / 8;
-        if (mb >= groups) continue;
-        const int j0 = mb * RJ, n0 = (w % (NB / 8) * 8 + lane % 8) * 2;
-        double acc[RJ][RP];
-#pragma unroll
-        for (int r = 0; r < RJ; ++r) {
-            const double br = b && j0 + r < F ? ld64<T>(b, j0 + r) : 0.0;
-#pragma unroll
-            for (int t = 0; t < RP; ++t) acc[r][t] = br;
-        }
-        // Input k: wt row k at wk, x row k at xk. Two inputs per trip (k in order: the same sums),
-        // by pointer steps: one loop test and two pointer increments per pair instead of an
-        // index product per load (the loop overhead was ~45 % of the hidden layers' issue slots).
-        auto input = [&](const Wt* wk, const double* xk) {
-            double wv[RJ];
-            load_w<RJ>(wk, wv);
-            double xv[RP];
-            const double2 x01 = *reinterpret_cast<const double2*>(xk);
-            xv[0] = x01.x, xv[1] = x01.y;
-            if constexpr (RP == 4) {
-                const double2 x23 = *reinterpret_cast<const double2*>(xk + N / 2);
-                xv[2] = x23.x, xv[3] = x23.y;
-            }
-#pragma unroll
-            for (int r = 0; r < RJ; ++r)
-#pragma unroll
-                for (int t = 0; t < RP; ++t) acc[r][t] = fma(wv[r], xv[t], acc[r][t]);
-        };
-        const Wt* wk = wt + j0;
-        const double* xk = x + n0;
-        int k = 0;
+// The linear part of a hidden layer on fp64 tensor cores (mma.m8n8k4.f64, DMMA: 256 fused
+// multiply-adds per warp instruction where a DFMA does 32; the fragment layout in mma.cuh):
+// pre[j][p] = b[j] + sum_k W[j, k] x[k][p] for j < F and the N positions of a tile (fp64, b first
+// then k in k-step order, four per DMMA; b may be null), x and pre rows of stride ld doubles. W
+// from the staged ws[j * KP + k] (stage_w: KP = pad8(in) + wpad, zeros for k in [in, pad8(in))).
+// Warp w takes blocks of 2 x 2 tiles of 8 x 8 (features j0 .. j0 + 15, positions n0 .. n0 + 15);
+// per k-step two A (weight) and two B (x) fragment loads feed four DMMAs. Banks: A's rows are
+// KP = 8m + 4 elements apart, B's ld (36 or 68 doubles, 4 mod 16): the lanes of a phase read
+// distinct banks (one wavefront). Rows j >= F read row F - 1 and are never stored; a k-step past
+// `in` takes the staged zeros for A and zeros for B (x's rows past `in` may hold anything).
+// The register-tiled DFMA version (4 x 4 per thread on 256 threads) was 28 % of the forward's
+// warp-instructions at L = 8K (model, docs/GPU_MODEL.md).
+template <typename T, int N, typename Wt>
+__device__ inline void hidden_mma(const Wt* ws, const T* __restrict__ b, int in, int F, const double* x, int ld, double* pre) {
+    static_assert(N % 16 == 0, "hidden_mma: whole 16-position blocks");
+    constexpr int NB = N / 16;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nw = blockDim.x / 32;
+    const int gq = lane >> 2, t = lane & 3;
+    const int KP = pad8(in) + wpad<Wt>();
+    const int nblk = ((F + 15) / 16) * NB;
 #pragma unroll 1
-        for (; k + 2 <= in; k += 2, wk += 2 * FP, xk += 2 * ld) {
-            input(wk, xk);
-            input(wk + FP, xk + ld);
-        }
-        if (k < in) input(wk, xk);
+    for (int blk = warp; blk < nblk; blk += nw) {
+        const int j0 = (blk / NB) * 16, n0 = (blk % NB) * 16;
+        const Wt* wr[2];
+        double d[2][2][2];
 #pragma unroll
-        for (int r = 0; r < RJ; ++r)
-            if (j0 + r < F) {
-                *reinterpret_cast<double2*>(pre + (j0 + r) * ld + n0) = make_double2(acc[r][0], acc[r][1]);
-                if constexpr (RP == 4)
-                    *reinterpret_cast<double2*>(pre + (j0 + r) * ld + N / 2 + n0) = make_double2(acc[r][2], acc[r][3]);
+        for (int h = 0; h < 2; ++h) {
+            const int j = j0 + 8 * h + gq;
+            wr[h] = ws + (j < F ? j : F - 1) * KP + t;
+            const double bj = b && j < F ? ld64<T>(b, j) : 0.0;
+            d[h][0][0] = d[h][0][1] = d[h][1][0] = d[h][1][1] = bj;
+        }
+        const double* xk = x + t * ld + n0 + gq;
+        int kk = 0;
+#pragma unroll 2
+        for (; kk + 4 <= in; kk += 4, xk += 4 * ld) {
+            const double a0 = (double)wr[0][kk], a1 = (double)wr[1][kk], b0 = xk[0], b1 = xk[8];
+            hyena::mma_m8n8k4_f64(d[0][0], a0, b0, d[0][0]);
+            hyena::mma_m8n8k4_f64(d[0][1], a0, b1, d[0][1]);
+            hyena::mma_m8n8k4_f64(d[1][0], a1, b0, d[1][0]);
+            hyena::mma_m8n8k4_f64(d[1][1], a1, b1, d[1][1]);
+        }
+        if (kk < in) {
+            const bool live = kk + t < in;
+            const double* xr = x + (live ? kk + t : in - 1) * ld + n0 + gq;
+            const double a0 = (double)wr[0][kk], a1 = (double)wr[1][kk];
+            const double b0 = live ? xr[0] : 0.0, b1 = live ? xr[8] : 0.0;
+            hyena::mma_m8n8k4_f64(d[0][0], a0, b0, d[0][0]);
+            hyena::mma_m8n8k4_f64(d[0][1], a0, b1, d[0][1]);
+            hyena::mma_m8n8k4_f64(d[1][0], a1, b0, d[1][0]);
+            hyena::mma_m8n8k4_f64(d[1][1], a1, b1, d[1][1]);
+        }
+#pragma unroll
+        for (int mi = 0; mi < 2; ++mi) {
+            const int j = j0 + 8 * mi + gq;
+            if (j < F) {
+#pragma unroll
+                for (int ni = 0; ni < 2; ++ni)
+                    *reinterpret_cast<double2*>(pre + j * ld + n0 + 8 * ni + 2 * t) = make_double2(d[mi][ni][0], d[mi][ni][1]);
             }
+        }
     }
 }
 
@@ -353,6 +303,11 @@ constexpr int OCH = HYENA_FILTER_OCH;
 // Positions per forward block: two per lane (lane and lane + 32), rows of the tile buffers.
 #define HYENA_FILTER_FTP 64
 constexpr int FTP = HYENA_FILTER_FTP;
+// Row stride of the forward's fp64 tile buffers: FTP + 4 doubles (4 mod 16: the B fragment rows of
+// hidden_mma in distinct banks; at 64 the four rows of a phase shared one bank, 4-way conflicts).
+// The last activation (fp32, stage_b's input) keeps rows of FTP floats.
+#define HYENA_FILTER_FLD 68
+constexpr int FLD = HYENA_FILTER_FLD;
 constexpr int NT = FTP / 8;
 constexpr int MT = OCH / 16;
 // N tiles per warp of a group of 16 warps (a forward block has one or two groups, each taking its
@@ -425,9 +380,9 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
     const int D = E > pad8(F) ? E : pad8(F);
     const uint64_t L = p.l;
     HYENA_DYN_SHARED(double, smem);
-    double* bufA = smem;              // [D][FTP]: z, then the activations of even layers' inputs
-    double* bufB = bufA + D * FTP;    // [D][FTP]
-    double* wt = bufB + D * FTP;      // [max(E, F)][pad8(F) + 2] fp64 weights
+    double* bufA = smem;              // [D][FLD]: z, then the activations of even layers' inputs
+    double* bufB = bufA + D * FLD;    // [D][FLD]
+    double* ws = bufB + D * FLD;      // [F][pad8(in) + 4] fp64 weights (stage_w)
     const uint64_t l0 = (uint64_t)blockIdx.x * FTP;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int nw = blockDim.x / 32;  // 16 or 32 warps (the host: 32 where a tile's chunks split)
@@ -436,16 +391,16 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
     for (int idx = threadIdx.x; idx < E * FTP; idx += blockDim.x) {
         const int q = idx / E, k = idx % E;
         const uint64_t l = l0 + q;
-        bufA[k * FTP + q] = l < L ? ld64<T>(z, l * E + k) : 0.0;
+        bufA[k * FLD + q] = l < L ? ld64<T>(z, l * E + k) : 0.0;
     }
     const T* freq = reinterpret_cast<const T*>(p.freq);
     for (int i = 0; i < n; ++i) {
-        __syncthreads();  // the previous layer's reads of wt are done (and z is loaded)
-        stage_wt<T, double>(reinterpret_cast<const T*>(pick(p.w, i)), in_width(i, E, F), F, wt, nw);
+        __syncthreads();  // the previous layer's reads of ws are done (and z is loaded)
+        stage_w<T, double>(reinterpret_cast<const T*>(pick(p.w, i)), in_width(i, E, F), F, ws);
         __syncthreads();
         double* x = i % 2 == 0 ? bufA : bufB;
         double* y = i % 2 == 0 ? bufB : bufA;
-        hidden_linear<T, FTP, double, 4, 4>(wt, reinterpret_cast<const T*>(pick(p.b, i)), in_width(i, E, F), F, x, FTP, y);
+        hidden_mma<T, FTP, double>(ws, reinterpret_cast<const T*>(pick(p.b, i)), in_width(i, E, F), F, x, FLD, y);
         // Hidden activations in place; the last one (fp32) into x, whose reads are done. One call
         // site (each inlined fp64 sine costs compile time). Before the sine, pre_i into pre_out for
         // the backward when asked (by the blocks of y = 0: the others compute the same values).
@@ -454,9 +409,9 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
         if (p.pre_out && blockIdx.y == 0) {
             const int nv = L - l0 < (uint64_t)FTP ? (int)(L - l0) : FTP;
             double* pg = reinterpret_cast<double*>(p.pre_out) + (uint64_t)i * F * L + l0;
-            store_pre<2>(F, FTP, y, pg, L, nv, nw);
+            store_pre<2>(F, FLD, y, pg, L, nv, nw);
         }
-        hidden_sin<T, 2>(freq, F, FTP, y, last ? nullptr : y, last ? reinterpret_cast<float*>(x) : nullptr, FTP, FTP, nw);
+        hidden_sin<T, 2>(freq, F, FLD, y, last ? nullptr : y, last ? reinterpret_cast<float*>(x) : nullptr, FTP, FTP, nw);
     }
     // The last activation a_n [F][FTP] fp32 is in the buffer the last layer read; its
     // pre-activations (the other buffer) are dead: the B fragments go there.
@@ -593,60 +548,119 @@ __device__ inline uint64_t partial_len(int E, int F, int n) {
     return P;
 }
 
-// d W[j, k] += sum_q g[j][q] a[k][q] over the tile's 32 positions (fp64, q in order), added to
-// the block's fp32 accumulator accw [F][in] by one owner thread per entry. Each of the NW warps
-// takes blocks of 4R features x 32 inputs (R = 32 / NW: 4 at 8 warps, 2 at 16), lane (jb, kb) =
-// (lane / 8, lane % 8) the entries j = jb + 4r (r < R), k = kb + 8t (t < 4): per pair of positions
-// R + 4 16-byte loads feed 8R FMAs, and with TPS = 34 the loads of a warp (4 rows of g, 8 rows of
-// a, 68 words apart) fall in distinct banks.
-template <int NW> __device__ inline void dw_tile(const double* g, const double* a, int F, int in, float* accw) {
-    static_assert(NW == 8 || NW == 16, "dw_tile: 8 or 16 warps");
-    constexpr int R = 32 / NW, FB = 4 * R;
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const int jb = lane >> 3, kb = lane & 7;
-    const int nkb = (in + 31) / 32, nblk = ((F + FB - 1) / FB) * nkb;
-    for (int blk = warp; blk < nblk; blk += NW) {
-        const int j0 = (blk / nkb) * FB + jb, k0 = (blk % nkb) * 32 + kb;
-        const double* gr[R];
-        const double* ar[4];
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-            const int j = j0 + 4 * r;
-            gr[r] = g + (j < F ? j : F - 1) * TPS;  // rows past the end: any valid row, never stored
-        }
-#pragma unroll
-        for (int t = 0; t < 4; ++t) {
-            const int k = k0 + 8 * t;
-            ar[t] = a + (k < in ? k : in - 1) * TPS;
-        }
-        double s[R][4];
-#pragma unroll
-        for (int r = 0; r < R; ++r)
-#pragma unroll
-            for (int t = 0; t < 4; ++t) s[r][t] = 0.0;
+// The backward's two products of a hidden layer on fp64 tensor cores (mma.m8n8k4.f64, DMMA: 256
+// fused multiply-adds per warp instruction where a DFMA does 32; sm_80+). With g = lane / 4 and t
+// = lane % 4 a lane holds A's element (g, t), B's (t, g) and D's (g, 2t), (g, 2t + 1) of each 8 x 8
+// tile (mma.cuh). The register-tiled DFMA versions spent ~43 % of the kernel's warp-instructions
+// in these two products at L = 8K (model: 34.15 M, docs/GPU_MODEL.md); here a warp issues one
+// DMMA per two or three fragment loads. Tile rows of TPS = 36 doubles (36 = 4 mod 16): the 16
+// lanes of each half-warp, the phase of a 64-bit shared access, read fragment rows t (or g) at
+// distinct 4·row + column banks, one wavefront per phase.
+
+// d W[j, k] += sum_p g[j][p] a[k][p] over the tile's TP positions: the [F, TP] x [TP, in] product,
+// the tile's sum in fp64 (the K = TP products of an entry in k-step order, four per DMMA), added
+// to the block's fp32 accumulator accw [F][in] by the one lane that holds the entry (stored on the
+// block's first tile, `first`). Warp w takes
+// blocks of 2 x 2 output tiles (rows j0 .. j0 + 15, columns k0 .. k0 + 15); per k-step of 4
+// positions two A and two B fragment loads feed four DMMAs. Rows j >= F and columns k >= in read
+// row F - 1 / in - 1 instead (D's rows and columns do not mix: those entries are never stored).
+__device__ inline void dw_mma(const double* g, const double* a, int F, int in, float* accw, bool first) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nw = blockDim.x / 32;
+    const int gq = lane >> 2, t = lane & 3;
+    const int nbn = (in + 15) / 16, nblk = ((F + 15) / 16) * nbn;
 #pragma unroll 1
-        for (int q = 0; q < TP; q += 2) {
-            double2 gv[R], av[4];
+    for (int blk = warp; blk < nblk; blk += nw) {
+        const int j0 = (blk / nbn) * 16, k0 = (blk % nbn) * 16;
+        const double* gr[2];
+        const double* ar[2];
 #pragma unroll
-            for (int r = 0; r < R; ++r) {
-                gv[r] = *reinterpret_cast<const double2*>(gr[r] + q);
-            }
-#pragma unroll
-            for (int t = 0; t < 4; ++t) {
-                av[t] = *reinterpret_cast<const double2*>(ar[t] + q);
-            }
-#pragma unroll
-            for (int r = 0; r < R; ++r)
-#pragma unroll
-                for (int t = 0; t < 4; ++t) s[r][t] = fma(gv[r].y, av[t].y, fma(gv[r].x, av[t].x, s[r][t]));
+        for (int h = 0; h < 2; ++h) {
+            const int j = j0 + 8 * h + gq, k = k0 + 8 * h + gq;
+            gr[h] = g + (j < F ? j : F - 1) * TPS + t;
+            ar[h] = a + (k < in ? k : in - 1) * TPS + t;
         }
+        double d[2][2][2];
 #pragma unroll
-        for (int r = 0; r < R; ++r)
+        for (int mi = 0; mi < 2; ++mi)
 #pragma unroll
-            for (int t = 0; t < 4; ++t) {
-                const int j = j0 + 4 * r, k = k0 + 8 * t;
-                if (j < F && k < in) accw[j * in + k] = (float)((double)accw[j * in + k] + s[r][t]);
-            }
+            for (int ni = 0; ni < 2; ++ni) d[mi][ni][0] = d[mi][ni][1] = 0.0;
+#pragma unroll 2
+        for (int q = 0; q < TP; q += 4) {
+            const double a0 = gr[0][q], a1 = gr[1][q], b0 = ar[0][q], b1 = ar[1][q];
+            hyena::mma_m8n8k4_f64(d[0][0], a0, b0, d[0][0]);
+            hyena::mma_m8n8k4_f64(d[0][1], a0, b1, d[0][1]);
+            hyena::mma_m8n8k4_f64(d[1][0], a1, b0, d[1][0]);
+            hyena::mma_m8n8k4_f64(d[1][1], a1, b1, d[1][1]);
+        }
+        // A whole 16 x 16 block with 8-byte aligned entry pairs (even `in`, aligned accw; warp-
+        // uniform): unpredicated 2-float accesses, stores alone on the first tile. Else per entry.
+        float* e0 = accw + (j0 + gq) * in + k0 + 2 * t;
+        if (j0 + 16 <= F && k0 + 16 <= in && in % 2 == 0 && (reinterpret_cast<uintptr_t>(accw) & 7) == 0) {
+#pragma unroll
+            for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+                for (int ni = 0; ni < 2; ++ni) {
+                    float2* q = reinterpret_cast<float2*>(e0 + 8 * mi * in + 8 * ni);
+                    if (first) {
+                        *q = make_float2((float)d[mi][ni][0], (float)d[mi][ni][1]);
+                    } else {
+                        const float2 o = *q;
+                        *q = make_float2((float)((double)o.x + d[mi][ni][0]), (float)((double)o.y + d[mi][ni][1]));
+                    }
+                }
+        } else {
+#pragma unroll
+            for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+                for (int ni = 0; ni < 2; ++ni)
+#pragma unroll
+                    for (int i = 0; i < 2; ++i) {
+                        const int j = j0 + 8 * mi + gq, k = k0 + 8 * ni + 2 * t + i;
+                        float* e = e0 + 8 * mi * in + 8 * ni + i;
+                        if (j < F && k < in) *e = first ? (float)d[mi][ni][i] : (float)((double)*e + d[mi][ni][i]);
+                    }
+        }
+    }
+}
+
+// out[k][p] = sum_j W[j, k] g[j][p] (k < in, p < TP; fp64, j in k-step order): the gradient w.r.t.
+// the layer's input, the [in, F] x [F, TP] product, A from the staged fp32 weight ws[j * KP + k]
+// (stage_w: exact, zeros for k in [in, pad8(in))), B = g [F][TPS]. Warp w takes M tile m0 (8
+// inputs) and the two N tiles of a 16-position half (n0); per k-step one A load (fp32, widened)
+// and two B loads feed two DMMAs. A k-step past F (F not a multiple of 4) reads row F - 1 and
+// zeroes those operands; rows k >= in are never stored.
+__device__ inline void gin_mma(const float* ws, const double* g, int F, int in, double* out) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nw = blockDim.x / 32;
+    const int gq = lane >> 2, t = lane & 3;
+    const int KP = pad8(in) + wpad<float>();
+    constexpr int NH = TP / 16;
+    const int npairs = ((in + 7) / 8) * NH;
+#pragma unroll 1
+    for (int pr = warp; pr < npairs; pr += nw) {
+        const int m0 = (pr / NH) * 8, n0 = (pr % NH) * 16;
+        double d[2][2] = {{0.0, 0.0}, {0.0, 0.0}};
+        const float* wk = ws + t * KP + m0 + gq;
+        const double* gk = g + t * TPS + n0 + gq;
+        int kk = 0;
+#pragma unroll 4
+        for (; kk + 4 <= F; kk += 4, wk += 4 * KP, gk += 4 * TPS) {
+            const double av = (double)wk[0];
+            hyena::mma_m8n8k4_f64(d[0], av, gk[0], d[0]);
+            hyena::mma_m8n8k4_f64(d[1], av, gk[8], d[1]);
+        }
+        if (kk < F) {
+            const bool live = kk + t < F;
+            const int j = live ? kk + t : F - 1;
+            const double av = live ? (double)ws[j * KP + m0 + gq] : 0.0;
+            const double b0 = live ? g[j * TPS + n0 + gq] : 0.0, b1 = live ? g[j * TPS + n0 + 8 + gq] : 0.0;
+            hyena::mma_m8n8k4_f64(d[0], av, b0, d[0]);
+            hyena::mma_m8n8k4_f64(d[1], av, b1, d[1]);
+        }
+        if (m0 + gq < in) {
+#pragma unroll
+            for (int ni = 0; ni < 2; ++ni)
+                *reinterpret_cast<double2*>(out + (m0 + gq) * TPS + n0 + 8 * ni + 2 * t) = make_double2(d[ni][0], d[ni][1]);
+        }
     }
 }
 
@@ -679,10 +693,12 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
 
     // This block's parameter sums, accumulated in place in its row of ws (global memory, one owner
     // thread per entry, read-modify-write per tile: no shared memory for them, which keeps the
-    // block under sm_80's 163 KiB). Zeroed here; the first barrier below orders it before any use.
+    // block under sm_80's 163 KiB). Not zeroed: the block's first tile stores every entry (its
+    // first layer step the freq sums), later ones add, so (float)(0 + s) = (float)s gives the
+    // same bits without a pass over the row (every block has at least one tile: the host's grid
+    // is ceil(tiles / tiles_per_block)).
     const uint64_t gblock = p.block0 + blockIdx.x;
     float* acc = ws + gblock * P;
-    for (uint64_t i = threadIdx.x; i < P; i += blockDim.x) acc[i] = 0.0f;
 
     // Tiles of this chunk's blocks; a block never straddles two chunks (l_off is a multiple of
     // its span), so t_end stops at the chunk's last tile too.
@@ -694,6 +710,7 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
         const uint64_t l = l0 + lane;
         const bool valid = l < L;
         const int n_valid = L - l0 < (uint64_t)TP ? (int)(L - l0) : TP;
+        const bool first = tile == t_begin;
         // -- the hidden pre-activations: the forward's (pre_in), or recomputed --
         if (p.pre_in) {
             const double* __restrict__ pg = reinterpret_cast<const double*>(p.pre_in);
@@ -711,9 +728,9 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
             const int in = in_width(i, E, F);
             double* pr = pre + i * D * TPS;
             __syncthreads();  // inb ready; the previous reads of wst are done
-            stage_wt<T, float>(reinterpret_cast<const T*>(pick(p.w, i)), in, F, wst, BWD_NW);
+            stage_w<T>(reinterpret_cast<const T*>(pick(p.w, i)), in, F, wst);
             __syncthreads();
-            hidden_linear<T, TP, float, 4, 2>(wst, reinterpret_cast<const T*>(pick(p.b, i)), in, F, inb, TPS, pr);
+            hidden_mma<T, TP, float>(wst, reinterpret_cast<const T*>(pick(p.b, i)), in, F, inb, TPS, pr);
             // a_{i+1} -> inb, whose reads are done; the last activation -> ws_a [F, ld] (fp32, the
             // output layer's input, coalesced). One call site (compile time).
             const bool last = i + 1 == n;
@@ -741,8 +758,10 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
                 const double sf = warp_sum(gs * x);
                 const double sb = warp_sum(gp);
                 if (lane == 0) {
-                    acc[off_freq + j] = (float)((double)acc[off_freq + j] + sf);
-                    acc[off_b(i, E, F) + j] = (float)((double)acc[off_b(i, E, F) + j] + sb);
+                    float* af = acc + off_freq + j;
+                    float* ab = acc + off_b(i, E, F) + j;
+                    *af = first && i == n - 1 ? (float)sf : (float)((double)*af + sf);
+                    *ab = first ? (float)sb : (float)((double)*ab + sb);
                 }
             }
             // The layer's input a_i.
@@ -752,11 +771,11 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
                 hidden_sin<T, 1>(freq, F, TPS, pre + (i - 1) * D * TPS, inb, nullptr, 0, 0, BWD_NW);
             }
             __syncthreads();  // every read of pre_i (the cos step above) is done: its slot is free
-            dw_tile<BWD_NW>(gA, inb, F, in, acc + off_w(i, E, F));
+            dw_mma(gA, inb, F, in, acc + off_w(i, E, F), first);
             // g_in[k][p] = sum_j W_i[j, k] gpre[j][p] -> gB, pre_i's slot (gA is the slot of
             // pre_{i+1}, or gout: never the same buffer).
             double* gB = pr;
-            hidden_linear<T, TP, float, 4, 2>(wst, static_cast<const T*>(nullptr), F, in, gA, TPS, gB);
+            gin_mma(wst, gA, F, in, gB);
             if (i == 0) {
                 __syncthreads();
                 // grad_z rows of the tile, coalesced.

@@ -10,6 +10,8 @@
  *  - bf16 and f16 m16n8k16: two elements per register, the lower-indexed in the low half: a[r] half h is
  *    A (16×16) at (row g + 8·(r%2), column 2t + h + 8·(r/2)); b[r] half h is B (16×8) at
  *    (row 2t + h + 8r, column g).
+ *  - f64 m8n8k4 ("Matrix Fragments for mma.m8n8k4 with .f64"): a is A (8×4) at (row g, column t); b is
+ *    B (4×8) at (row t, column g); d[i] and c[i] are C, D (8×8 fp64) at (row g, column 2t + i).
  * Every lane of the warp must call the same MMA together (`.aligned`).
  */
 #ifndef HYENA_MMA_CUH
@@ -33,6 +35,7 @@ namespace hyena {
 #ifdef CUDASIM
 #define HYENA_CVT_TF32_(r, x) (r) = cudasim_cvt_rna_tf32(x)
 #define HYENA_MMA_(kind, d, a, b, c) cudasim_mma_##kind(d, a, b, c, site_file, site_line)
+#define HYENA_DMMA_(d, a, b, c) cudasim_mma_m8n8k4_f64(d, a, b, c, site_file, site_line)
 #else
 #define HYENA_CVT_TF32_(r, x) asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x))
 #define HYENA_MMA_(kind, d, a, b, c)                                                               \
@@ -41,6 +44,10 @@ namespace hyena {
                  : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])                                 \
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]),   \
                    "f"(c[1]), "f"(c[2]), "f"(c[3]))
+#define HYENA_DMMA_(d, a, b, c)                                                                    \
+    asm volatile("mma.sync.aligned.m8n8k4.row.col.f64.f64.f64.f64 {%0,%1}, {%2}, {%3}, {%4,%5};"      \
+                 : "=d"(d[0]), "=d"(d[1])                                                         \
+                 : "d"(a), "d"(b), "d"(c[0]), "d"(c[1]))
 #define HYENA_MMA_PTX_m16n8k8_tf32 "m16n8k8.row.col.f32.tf32.tf32.f32"
 #define HYENA_MMA_PTX_m16n8k16_bf16 "m16n8k16.row.col.f32.bf16.bf16.f32"
 #define HYENA_MMA_PTX_m16n8k16_f16 "m16n8k16.row.col.f32.f16.f16.f32"
@@ -69,6 +76,12 @@ __device__ __forceinline__ void mma_m16n8k16_bf16(float d[4], const uint32_t a[4
 __device__ __forceinline__ void mma_m16n8k16_f16(float d[4], const uint32_t a[4], const uint32_t b[2],
                                                  const float c[4] HYENA_MMA_SITE) {
     HYENA_MMA_(m16n8k16_f16, d, a, b, c);
+}
+
+/* d = A·B + c, A 8×4, B 4×8, c/d 8×8, all fp64 (mma.sync.aligned.m8n8k4.row.col.f64.f64.f64.f64; sm_80+):
+ * 256 fused multiply-adds per warp instruction (DMMA) where a DFMA does 32. */
+__device__ __forceinline__ void mma_m8n8k4_f64(double d[2], double a, double b, const double c[2] HYENA_MMA_SITE) {
+    HYENA_DMMA_(d, a, b, c);
 }
 
 /* x = hi + lo for 3xTF32 operands: hi = tf32(x), lo = tf32(x − hi) (exact difference), so hi + lo

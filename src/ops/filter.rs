@@ -68,7 +68,7 @@
 //! # Limits (typed errors before anything is launched)
 //! Every length against the dims, `1 ≤ L ≤ l_max`, devices, element alignment, outputs overlapping
 //! any other argument, and the dynamic shared memory ([`fwd_shared_bytes`], [`bwd_shared_bytes`];
-//! F = 64, E = 33, n = 3 needs 97 KiB forward and 102 KiB backward; n = 4: 119 KiB) against
+//! F = 64, E = 33, n = 3 needs 102 KiB forward and 107 KiB backward; n = 4: 125 KiB) against
 //! `dev.max_shared_bytes()` → [`HyenaError::SharedMemory`].
 
 use super::gemm::{gemm_with, GemmIn, GemmOut};
@@ -88,7 +88,7 @@ pub const MAX_LAYERS: usize = 4;
 pub const TILE: usize = 32;
 /// Threads per block of the backward's gout and reduce kernels (`HYENA_FILTER_BLOCK`).
 const BLOCK: u32 = 256;
-/// Threads per group of the forward (16 warps; 64 registers, 97 KiB of shared memory per block at
+/// Threads per group of the forward (16 warps; 64 registers, 102 KiB of shared memory per block at
 /// F = 64): a block is one group (two blocks per SM) or, where a tile's channel chunks split over
 /// groups, two (`HYENA_FILTER_FWD_BLOCK`, one block per SM) that compute the tile's hidden layers
 /// once with all 32 warps and then take alternate chunks. Either way 32 resident warps where the
@@ -98,11 +98,11 @@ const FWD_GROUP: u32 = 512;
 /// Most groups per forward block.
 const FWD_GROUPS: usize = 2;
 /// Threads per block of backward kernel 1 (`HYENA_FILTER_BWD_BLOCK`): 16 warps, two blocks per SM
-/// (63 registers, 102 KiB of shared memory at F = 64, n = 3), 32 resident warps where the 8-warp
+/// (≤ 64 registers, 107 KiB of shared memory at F = 64, n = 3), 32 resident warps where the 8-warp
 /// version (118 registers) had 16, for the same reason.
 const BWD_BLOCK: u32 = 512;
 /// Row stride of the backward's `[feature][TILE]` shared tile buffers (`HYENA_FILTER_TPS`).
-const TPS: usize = 34;
+const TPS: usize = 36;
 /// Channels per chunk of the output-layer backward (`HYENA_FILTER_CB`).
 const CB: usize = 32;
 /// Most blocks of backward kernel 1 (each takes a contiguous range of tiles).
@@ -188,6 +188,8 @@ pub struct FilterGradViews<'a, T: Pod> {
 
 /// Positions per block of the forward kernel (`HYENA_FILTER_FTP`: two per lane).
 const FWD_TILE: usize = 64;
+/// Row stride of the forward's f64 tile buffers, doubles (`HYENA_FILTER_FLD`).
+const FWD_LD: usize = 68;
 /// Channels per chunk of the forward kernel's output layer (`HYENA_FILTER_OCH`: 8 tensor-core M
 /// tiles of 16 channels).
 const OCH: usize = 128;
@@ -222,14 +224,15 @@ fn pad8(width: usize) -> usize {
     width.div_ceil(8).saturating_mul(8)
 }
 
-/// Dynamic shared memory of the forward kernel: two `[max(E, pad8(F))][64]` f64 tile buffers (the
-/// second, after the hidden layers, holds the output layer's split tf32 B fragments:
-/// `pad8(F)·64` pairs of f32), then the staged hidden weight (`max(E, F)·(pad8(F) + 2)` f64).
-/// Saturates instead of overflowing (a saturated size is refused as too large).
+/// Dynamic shared memory of the forward kernel: two `[max(E, pad8(F))][68]` f64 tile buffers (rows
+/// of 64 positions padded to 68, `HYENA_FILTER_FLD`; the second, after the hidden layers, holds the
+/// output layer's split tf32 B fragments: `pad8(F)·64` pairs of f32), then the staged hidden
+/// weight (`F·(pad8(max(E, F)) + 4)` f64). Saturates instead of overflowing (a saturated size is
+/// refused as too large).
 pub fn fwd_shared_bytes(emb_dim: usize, width: usize) -> usize {
     let d = emb_dim.max(pad8(width));
-    let wt = emb_dim.max(width).saturating_mul(pad8(width).saturating_add(2)).saturating_mul(8);
-    d.saturating_mul(2 * FWD_TILE * 8).saturating_add(wt)
+    let ws = width.saturating_mul(pad8(emb_dim.max(width)).saturating_add(4)).saturating_mul(8);
+    d.saturating_mul(2 * FWD_LD * 8).saturating_add(ws)
 }
 
 /// f32 entries of one block's partial sums in backward kernel 1: `Σ_i F·(in_i + 1) + F`.
@@ -240,11 +243,11 @@ fn partial_len(emb_dim: usize, width: usize, n_layers: usize) -> usize {
         .fold(width, usize::saturating_add)
 }
 
-/// Dynamic shared memory of backward kernel 1: `(n + 2)·max(E, F)·34` f64 tile buffers (n slots of
+/// Dynamic shared memory of backward kernel 1: `(n + 2)·max(E, F)·36` f64 tile buffers (n slots of
 /// pre-activations, each reused for the gradient w.r.t. its layer's input once dead, the layer
 /// input, the output layer's gradient) and the staged weight of one layer in f32
 /// (`max(max(E, F)·(pad8(F) + 4), F·(pad8(max(E, F)) + 4))` f32, exact: every weight is a stored
-/// value): 102 KiB at E ≤ F = 64, n = 3, two blocks per SM on sm_90. The block's parameter sums
+/// value): 107 KiB at E ≤ F = 64, n = 3, two blocks per SM on sm_90. The block's parameter sums
 /// live in its row of the `[G, P]` workspace. Saturates instead of overflowing.
 pub fn bwd_shared_bytes(emb_dim: usize, width: usize, n_layers: usize) -> usize {
     let d = emb_dim.max(width);

@@ -284,6 +284,18 @@ fn filter_l16384_every_storage() {
     }
 }
 
+/// F not a multiple of 4 (the fp64 MMAs' last k-step over the features in g_{i-1} = gpre·W_i
+/// reads row F - 1 and zeroes those operands; the M tiles past F in the forward, the recompute and
+/// d W_i), E = 5 (layer 0's last k-step over the inputs), C across channel chunks.
+#[test]
+fn filter_width_not_a_multiple_of_four() {
+    let case = Case { l: 300, l_max: 301, e: 5, f: 10, c: 7, n_layers: 3, modulate: true, shift: 0.05, random_freq: true };
+    for dev in common::devices() {
+        check::<f32>(&dev, &case, 1010);
+        check::<bf16>(&dev, &case, 1011);
+    }
+}
+
 /// Two chunks of the backward's workspaces (32768 positions, then 100): two tiles per kernel-1
 /// block (the second chunk's blocks offset), 33 splits of the grad out_weight GEMM (32 in one
 /// strided batch, the last one 100 positions), a partial last block. Tiny E, F, C keep the

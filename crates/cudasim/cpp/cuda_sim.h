@@ -123,6 +123,8 @@ enum {
     CUDASIM_W_MMA_M16N8K8_TF32 = 11,
     CUDASIM_W_MMA_M16N8K16_BF16 = 12,
     CUDASIM_W_MMA_M16N8K16_F16 = 13,
+    /* mma.sync.aligned.m8n8k4 f64 (value = address of the lane's cudasim_mma_frag64) */
+    CUDASIM_W_MMA_M8N8K4_F64 = 14,
 };
 enum { CUDASIM_A_ADD = 0, CUDASIM_A_MAX = 1, CUDASIM_A_MIN = 2, CUDASIM_A_EXCH = 3, CUDASIM_A_CAS = 4 };
 enum { CUDASIM_T_I32 = 0, CUDASIM_T_U32 = 1, CUDASIM_T_U64 = 2, CUDASIM_T_F32 = 3, CUDASIM_T_F64 = 4 };
@@ -268,6 +270,25 @@ inline void cudasim_mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uin
 inline void cudasim_mma_m16n8k16_f16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4],
                                      const char *f = __builtin_FILE(), int l = __builtin_LINE()) {
     cudasim_mma_sync(CUDASIM_W_MMA_M16N8K16_F16, d, a, b, c, f, l);
+}
+
+/* mma.sync.aligned.m8n8k4.row.col.f64.f64.f64.f64 {d0, d1}, {a}, {b}, {c0, c1}: one fp64 element of
+ * A (8x4), B (4x8) and two of C/D (8x8) per lane (runtime.cpp, `mma_resolve_f64`). */
+struct cudasim_mma_frag64 {
+    double a, b;
+    double c[2];
+    double d[2];
+};
+inline void cudasim_mma_m8n8k4_f64(double d[2], double a, double b, const double c[2],
+                                   const char *f = __builtin_FILE(), int l = __builtin_LINE()) {
+    cudasim_mma_frag64 fr;
+    fr.a = a;
+    fr.b = b;
+    fr.c[0] = c[0];
+    fr.c[1] = c[1];
+    (void)cudasim_warp(CUDASIM_W_MMA_M8N8K4_F64, 0xffffffffu, (uint64_t)(uintptr_t)&fr, 0, 32, f, l);
+    d[0] = fr.d[0];
+    d[1] = fr.d[1];
 }
 
 /* ---- atomics ------------------------------------------------------------------------------------ */

@@ -934,8 +934,9 @@ const char *op_name(int op) {
     static const char *names[] = {"__syncwarp", "__shfl_sync", "__shfl_up_sync", "__shfl_down_sync",
                                   "__shfl_xor_sync", "__ballot_sync", "__any_sync", "__all_sync",
                                   "__reduce_add_sync", "__reduce_min_sync", "__reduce_max_sync",
-                                  "mma.sync.m16n8k8.tf32", "mma.sync.m16n8k16.bf16", "mma.sync.m16n8k16.f16"};
-    return op >= 0 && op <= 13 ? names[op] : "warp collective";
+                                  "mma.sync.m16n8k8.tf32", "mma.sync.m16n8k16.bf16", "mma.sync.m16n8k16.f16",
+                                  "mma.sync.m8n8k4.f64"};
+    return op >= 0 && op <= 14 ? names[op] : "warp collective";
 }
 
 bool same_site(const Fiber &a, const Fiber &b) {
@@ -962,13 +963,46 @@ unsigned shfl_src(int op, unsigned lane, int arg, int width) {
 }
 
 /* cuda_sim.h's mma ops and per-lane fragment (that header needs the CUDA headers; this file does not) */
-enum { CUDASIM_W_MMA_M16N8K8_TF32 = 11, CUDASIM_W_MMA_M16N8K16_BF16 = 12, CUDASIM_W_MMA_M16N8K16_F16 = 13 };
+enum {
+    CUDASIM_W_MMA_M16N8K8_TF32 = 11,
+    CUDASIM_W_MMA_M16N8K16_BF16 = 12,
+    CUDASIM_W_MMA_M16N8K16_F16 = 13,
+    CUDASIM_W_MMA_M8N8K4_F64 = 14
+};
 struct cudasim_mma_frag {
     uint32_t a[4];
     uint32_t b[2];
     float c[4];
     float d[4];
 };
+struct cudasim_mma_frag64 {
+    double a, b;
+    double c[2];
+    double d[2];
+};
+
+/* mma.sync.aligned.m8n8k4.row.col.f64.f64.f64.f64: D (8x8) = A (8x4) · B (4x8) + C in the PTX ISA's
+ * layout ("Matrix Fragments for mma.m8n8k4 with .f64 floating point type"), g = lane / 4, t = lane %
+ * 4: A's element at row g, column t; B's at row (k) t, column g; C and D element i of 2 at row g,
+ * column 2t + i. Arithmetic: C plus the four products by fused multiply-adds in k order (IEEE fp64,
+ * to nearest); PTX does not specify the hardware's order, so a GPU may differ in the last bits. */
+void mma_resolve_f64(cudasim_mma_frag64 *const fr[32]) {
+    double A[8][4], B[4][8], C[8][8];
+    for (unsigned lane = 0; lane < 32; ++lane) {
+        const int g = (int)lane / 4, t = (int)lane % 4;
+        A[g][t] = fr[lane]->a;
+        B[t][g] = fr[lane]->b;
+        for (int i = 0; i < 2; ++i) C[g][2 * t + i] = fr[lane]->c[i];
+    }
+    for (unsigned lane = 0; lane < 32; ++lane) {
+        const int g = (int)lane / 4, t = (int)lane % 4;
+        for (int i = 0; i < 2; ++i) {
+            double acc = C[g][2 * t + i];
+            for (int k = 0; k < 4; ++k) acc = std::fma(A[g][k], B[k][2 * t + i], acc);
+            fr[lane]->d[i] = acc;
+        }
+    }
+}
 
 /* mma.sync.aligned.m16n8k{8,16}.row.col.f32.{tf32,bf16,f16}: D (16x8) = A (16xK) · B (Kx8) + C, from the
  * 32 lanes' fragments, in the PTX ISA's fragment layouts ("Matrix Fragments for mma.m16n8k8" and
@@ -1101,6 +1135,11 @@ bool resolve_warps() {
                 cudasim_mma_frag *fr[32];
                 for (unsigned j = 0; j < 32; ++j) fr[j] = (cudasim_mma_frag *)(uintptr_t)S.fibers[base + j].value;
                 mma_resolve(f.op, fr);
+            }
+            if (f.op == CUDASIM_W_MMA_M8N8K4_F64) {
+                cudasim_mma_frag64 *fr[32];
+                for (unsigned j = 0; j < 32; ++j) fr[j] = (cudasim_mma_frag64 *)(uintptr_t)S.fibers[base + j].value;
+                mma_resolve_f64(fr);
             }
             for (unsigned j = 0; j < nl; ++j) {
                 if (!(m & (1u << j))) continue;

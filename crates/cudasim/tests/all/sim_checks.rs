@@ -639,6 +639,39 @@ fn warp_mma_matches_host_matrix_product_in_ptx_fragment_layout() {
 }
 
 #[test]
+fn warp_mma_f64_matches_host_matrix_product_in_ptx_fragment_layout() {
+    // m8n8k4 f64: A [8][4], B [4][8], C [8][8] from f32 values, whose products are exact in f64,
+    // so the only error is the f64 sum of 5 terms: |ΔD| ≤ γ_4 · (|C| + Σ|A·B|), u = 2^-53. A
+    // fragment in the wrong place (A's row and column swapped, B read row-major) moves whole
+    // products, far beyond that.
+    let d = dev();
+    for seed in [21, 22] {
+        let xs = random(512, seed);
+        let (a, b, c) = (&xs[..32], &xs[32..64], &xs[64..128]);
+        let x = Buf::from_host(&d, &xs);
+        let out = Buf::from_host(&d, &[f32::NAN; 128]);
+        let p = SimTestParams { x: x.addr(), out: out.addr(), n: 0, aux: 0 };
+        launch(&d, "simtest_mma_f64", cfg(1, 32, 0), p).unwrap();
+        let raw: Vec<f32> = out.to_host();
+        let got: Vec<f64> = raw.chunks(2).map(|w| f64::from_bits((w[0].to_bits() as u64) | ((w[1].to_bits() as u64) << 32))).collect();
+        let u = 2f64.powi(-53);
+        let gamma = 4.0 * u / (1.0 - 4.0 * u);
+        for i in 0..8 {
+            for j in 0..8 {
+                let (mut s, mut m) = (c[i * 8 + j] as f64, (c[i * 8 + j] as f64).abs());
+                for k in 0..4 {
+                    let pr = a[i * 4 + k] as f64 * b[k * 8 + j] as f64;
+                    s += pr;
+                    m += pr.abs();
+                }
+                let g = got[i * 8 + j];
+                assert!((g - s).abs() <= gamma * m, "f64 mma D[{i}][{j}] = {g}, want {s} (bound {})", gamma * m);
+            }
+        }
+    }
+}
+
+#[test]
 fn planted_mma_fragment_layout_bug_is_caught() {
     let (got, want, mag) = mma_case("simtest_mma_tf32_layout_bug", 8, tf32_rna, tf32_trunc, 14);
     let e = mma_excess(&got, &want, &mag, 8);

@@ -88,3 +88,14 @@ extern "C" __global__ void simbug_mma_half_warp(const SimTestParams p) {
     if (lane < 16) cudasim_mma_m16n8k8_tf32(d, a, b, c);
     SIMTEST_MMA_END
 }
+
+/* f64 m8n8k4: x holds A [8][4], B [4][8] and C [8][8] as floats (exact in fp64); out D [8][8] fp64. */
+extern "C" __global__ void simtest_mma_f64(const SimTestParams p) {
+    const float *A = (const float *)p.x, *B = A + 32, *C = A + 64;
+    double *D = (double *)p.out;
+    const int lane = threadIdx.x, g = lane / 4, t = lane % 4;
+    double c[2], d[2];
+    for (int i = 0; i < 2; ++i) c[i] = C[g * 8 + 2 * t + i];
+    cudasim_mma_m8n8k4_f64(d, (double)A[g * 4 + t], (double)B[t * 8 + g], c);
+    for (int i = 0; i < 2; ++i) D[g * 8 + 2 * t + i] = d[i];
+}
