@@ -162,11 +162,47 @@ __device__ inline int pad8(int F) { return (F + 7) & ~7; }
 // (half the bytes: the block's shared memory fits two per SM); the forward fp64.
 template <typename W> __device__ constexpr int wpad() { return 4; }
 
+// Four consecutive staged weights at a 16-byte aligned address: one 16-byte store (fp32), two (fp64).
+__device__ inline void store4(float* d, const float (&v)[4]) { *reinterpret_cast<float4*>(d) = make_float4(v[0], v[1], v[2], v[3]); }
+__device__ inline void store4(double* d, const double (&v)[4]) {
+    reinterpret_cast<double2*>(d)[0] = make_double2(v[0], v[1]);
+    reinterpret_cast<double2*>(d)[1] = make_double2(v[2], v[3]);
+}
+
+// Four consecutive values of T (8 bytes for a 2-byte T, 16 for fp32), one aligned load.
+template <typename T> struct alignas(4 * sizeof(T)) Four {
+    T v[4];
+};
+
 // ws[j * KP + k] = W[j, k] (type Wt), KP = pad8(in) + wpad, zeros for k in [in, pad8(in)): the
 // weight in its own layout, the A operand of hidden_mma and (read transposed) of gin_mma.
+// Warp w takes rows j = w, w + NW, ..., lane the inputs k = 4·lane .. 4·lane + 3 (one 4-element
+// load, one or two 16-byte stores) where every row's pieces are aligned (in a multiple of 4, W
+// aligned to 4 elements; warp-uniform), else k = lane, lane + 32, ... one element each. No
+// division by the runtime width per entry (the flat index's division was ~7 % of the backward's
+// warp-instructions at L = 8K, model; one element per lane ~12 %: the backward stages every layer
+// per 32-position tile).
 template <typename T, typename Wt>
 __device__ inline void stage_w(const T* __restrict__ W, int in, int F, Wt* ws) {
     const int K8 = pad8(in), KP = K8 + wpad<Wt>(), lane = threadIdx.x % 32, nw = blockDim.x / 32;
+    if (in % 4 == 0 && (reinterpret_cast<uintptr_t>(W) & (4 * sizeof(T) - 1)) == 0) {
+        const int q = in / 4, q8 = K8 / 4;
+#pragma unroll 1
+        for (int j = threadIdx.x / 32; j < F; j += nw) {
+            const Four<T>* __restrict__ row = reinterpret_cast<const Four<T>*>(W + (uint64_t)j * in);
+#pragma unroll 1
+            for (int c = lane; c < q8; c += 32) {
+                Wt v[4] = {(Wt)0.0, (Wt)0.0, (Wt)0.0, (Wt)0.0};
+                if (c < q) {
+                    const Four<T> x = row[c];
+#pragma unroll
+                    for (int i = 0; i < 4; ++i) v[i] = (Wt)to_f32<T>(x.v[i]);
+                }
+                store4(ws + j * KP + 4 * c, v);
+            }
+        }
+        return;
+    }
 #pragma unroll 1
     for (int j = threadIdx.x / 32; j < F; j += nw) {
         const T* __restrict__ row = W + (uint64_t)j * in;
@@ -345,9 +381,6 @@ __device__ inline void stage_b(const float* a, int F, uint4* bf, bool packed, bo
 // Four consecutive values of T (8 bytes for a 2-byte T): the packed A values r[f .. f + 3], one
 // 8-byte load when `vec` (the caller's test: all four in range and aligned), else element loads
 // with 0 past F.
-template <typename T> struct alignas(4 * sizeof(T)) Four {
-    T v[4];
-};
 template <typename T> __device__ inline Four<T> load_four(const T* __restrict__ r, int f, int F, bool vec) {
     if (vec) return *reinterpret_cast<const Four<T>*>(r + f);
     Four<T> x;

@@ -286,6 +286,11 @@ fn fftconv_fwd_on_tensor_cores_meets_the_structural_bounds() {
     // 8 consecutive bins (64 B) per 8 lanes: 2 sectors, 3 where the row's base is not 32-byte
     // aligned (rows m + 1 = 8193 bins apart); natural order would take one sector per 8 bytes (4×).
     assert!(f.global.store_sectors * 32 <= 3 * f.global.store_bytes / 2, "{:?}", f.global);
+    // h's rows at even L: each lane's pair of points as one 32-bit word (128 B per warp request;
+    // 2-byte loads gave 64 and half the DRAM bandwidth in the model's latency bound), h read twice
+    // (the row's largest |h|, then stage 1): 2·L·2 bytes per channel.
+    assert_eq!(f.global.load_bytes, 2 * 2 * (c * l) as u64, "{:?}", f.global);
+    assert_eq!(f.global.load_bytes, 128 * f.global.load_requests, "{:?}", f.global);
     let k = ks.iter().find(|k| k.kernel == "hyena_fftconv_fwd_tc_m13_bf16").unwrap_or_else(|| panic!("{ks:?}"));
     let rows = (bs * c) as u64;
     assert_eq!((k.blocks_total, k.blocks_run), (rows, rows), "one row per block at 4 rows");
