@@ -492,6 +492,48 @@ pub fn check_bwd_on_tensor_cores<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c
     }
 }
 
+/// The operands both fused short-conv checks start from: z `[3, B, C, L]`, the short conv's
+/// weights `[3C, 3]` and bias `[3C]`, the filter h `[C, L]` and D `[C]` (random, drawn in that
+/// order), on the device; the filter's spectrum; and uc = the device's short conv of z
+/// (`shortconv_fwd_chunks`: the operands the backward reads, the first of the forward's two
+/// launches), poisoned before it.
+struct ShortConvCase<T: Storage> {
+    n: usize,
+    ns: usize,
+    z: Vec<T>,
+    w: Vec<T>,
+    sb: Vec<T>,
+    h: Vec<T>,
+    d: Vec<T>,
+    dz: DeviceBuffer<T>,
+    dw: DeviceBuffer<T>,
+    dsb: DeviceBuffer<T>,
+    dd: DeviceBuffer<T>,
+    hf: DeviceBuffer<f32>,
+    duc: DeviceBuffer<T>,
+}
+
+impl<T: Storage> ShortConvCase<T> {
+    fn new(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, rng: &mut StdRng) -> Self {
+        use hyena_kernels::ops::shortconv::shortconv_fwd_chunks;
+        let n = bs * c * l;
+        let (z, w, sb) = (random::<T>(rng, 3 * n), random::<T>(rng, 9 * c), random::<T>(rng, 3 * c));
+        let (h, d) = (random::<T>(rng, c * l), random::<T>(rng, c));
+        let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
+        let (dz, dw, dsb, dh, dd) = (up(&z), up(&w), up(&sb), up(&h), up(&d));
+        let mut hf = DeviceBuffer::<f32>::alloc(dev, spectrum_len(c, l).unwrap()).unwrap();
+        fftconv_filter(dev, &dh, c, l, &mut hf).unwrap();
+        let mut duc = poisoned::<T>(dev, 3 * n);
+        shortconv_fwd_chunks(dev, &dz, &dw, &dsb, None, 3, bs, c, l, duc.view_mut(0..3 * n).unwrap()).unwrap();
+        ShortConvCase { n, ns: a_spectrum_len(bs, c, l).unwrap(), z, w, sb, h, d, dz, dw, dsb, dd, hf, duc }
+    }
+
+    /// Chunk r of uc.
+    fn op(&self, r: usize) -> hyena_kernels::device::DeviceView<'_, T> {
+        self.duc.view(r * self.n..(r + 1) * self.n).unwrap()
+    }
+}
+
 /// The tensor-core backward with the short conv's backward fused
 /// (`ops::fftconv::gated_fftconv_shortconv_bwd`, `hyena_fftconv_bwd_g_sc_tc_m13_*`): z `[3, B, C,
 /// L]` random, uc = the device's short conv of it (the stored operands), v, pre, post = uc's chunks
@@ -502,37 +544,30 @@ pub fn check_bwd_on_tensor_cores<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c
 pub fn check_shortconv_bwd_fused<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, roles: [usize; 3], seed: u64) {
     use hyena_kernels::cpu::shortconv as cpu_sc;
     use hyena_kernels::ops::fftconv::{gated_fftconv_shortconv_bwd, shortconv_bwd_fuses, ShortConvBwdViews};
-    use hyena_kernels::ops::shortconv::shortconv_fwd_chunks;
     let mut rng = StdRng::seed_from_u64(seed);
     let tag = format!("{} gated_fftconv_shortconv_bwd<{:?}> B={bs} C={c} L={l} roles={roles:?}", dev.name(), T::DTYPE);
     assert!(shortconv_bwd_fuses::<T>(bs, c, l), "{tag}: not a fused shape");
-    let (n, c3) = (bs * c * l, 3 * c);
-    let (z, w, sb, gy) = (random::<T>(&mut rng, 3 * n), random::<T>(&mut rng, 3 * c3), random::<T>(&mut rng, c3), random::<T>(&mut rng, n));
-    let (h, d) = (random::<T>(&mut rng, c * l), random::<T>(&mut rng, c));
-    let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
-    let (dz, dw, dsb, dgy, dh, dd) = (up(&z), up(&w), up(&sb), up(&gy), up(&h), up(&d));
-    let mut duc = poisoned::<T>(dev, 3 * n);
-    shortconv_fwd_chunks(dev, &dz, &dw, &dsb, None, 3, bs, c, l, duc.view_mut(0..3 * n).unwrap()).unwrap();
-    let uc = read_checked(&format!("{tag} uc"), &duc, 3 * n);
+    let case = ShortConvCase::<T>::new(dev, bs, c, l, &mut rng);
+    let (n, c3, ns) = (case.n, 3 * c, case.ns);
+    let gy = random::<T>(&mut rng, n);
+    let dgy = DeviceBuffer::from_host(dev, &gy).unwrap();
+    let (z, w, sb, h, d, dz, dw, dd, hf, duc) = (&case.z, &case.w, &case.sb, &case.h, &case.d, &case.dz, &case.dw, &case.dd, &case.hf, &case.duc);
+    let uc = read_checked(&format!("{tag} uc"), duc, 3 * n);
     let part = |x: &[f64], r: usize| x[r * n..(r + 1) * n].to_vec();
     let (vf, pref, postf, gyf) = (part(&uc, roles[0]), part(&uc, roles[1]), part(&uc, roles[2]), widen(&gy));
-    let mut hf = DeviceBuffer::<f32>::alloc(dev, spectrum_len(c, l).unwrap()).unwrap();
-    fftconv_filter(dev, &dh, c, l, &mut hf).unwrap();
-    let ns = a_spectrum_len(bs, c, l).unwrap();
     let (mut dy, mut dinner, mut da) = (poisoned::<T>(dev, n), poisoned::<T>(dev, n), poisoned::<f32>(dev, ns));
-    let op = |r: usize| duc.view(r * n..(r + 1) * n).unwrap();
-    gated_fftconv_fwd_spectrum_keep(dev, &hf, &dd, op(roles[0]), Some(op(roles[1])), Some(op(roles[2])), bs, c, l, dy.view_mut(0..n).unwrap(), Some(dinner.view_mut(0..n).unwrap()), Some(da.view_mut(0..ns).unwrap()))
+    gated_fftconv_fwd_spectrum_keep(dev, hf, dd, case.op(roles[0]), Some(case.op(roles[1])), Some(case.op(roles[2])), bs, c, l, dy.view_mut(0..n).unwrap(), Some(dinner.view_mut(0..n).unwrap()), Some(da.view_mut(0..ns).unwrap()))
         .unwrap_or_else(|e| panic!("{tag} forward: {e}"));
     let inner = read_checked(&format!("{tag} inner"), &dinner, n);
     // The reference: the gated backward in f64 on the stored operands, then each chunk's short conv
     // backward on z.
     let plan = FftConvPlan::<f64>::new(l).unwrap();
-    let spec = plan.filter_spectra(&widen(&h), c).unwrap();
+    let spec = plan.filter_spectra(&widen(h), c).unwrap();
     let rows = |x| rows_of(x, bs, c, l);
-    let want = cpu_bwd(&plan, &spec, &widen(&d), rows(&vf), Some(rows(&pref)), Some(rows(&postf)), &gyf).unwrap();
+    let want = cpu_bwd(&plan, &spec, &widen(d), rows(&vf), Some(rows(&pref)), Some(rows(&postf)), &gyf).unwrap();
     let g_post: Vec<f64> = inner.iter().zip(&gyf).map(|(a, b)| a * b).collect();
     let g_op = [&want.grad_v, want.grad_pre.as_ref().unwrap(), &g_post];
-    let (zf, wf, sbf) = (widen(&z), widen(&w), widen(&sb));
+    let (zf, wf, sbf) = (widen(z), widen(w), widen(sb));
     let (mut gz_ref, mut gw_ref, mut gb_ref) = (vec![0f64; 3 * n], vec![0f64; 3 * c3], vec![0f64; c3]);
     for (r, &k) in roles.iter().enumerate() {
         let rk = k * n..(k + 1) * n;
@@ -551,7 +586,7 @@ pub fn check_shortconv_bwd_fused<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c
         grad_b: dgb.view_mut(0..c3).unwrap(),
         grad_in_bias: Some(dgib.view_mut(0..c3).unwrap()),
     };
-    let fused = gated_fftconv_shortconv_bwd(dev, &hf, &dd, duc.view(0..3 * n).unwrap(), dinner.view(0..n).unwrap(), da.view(0..ns).unwrap(), &dgy, bs, c, l, sc, dgh.view_mut(0..c * l).unwrap(), dgd.view_mut(0..c).unwrap())
+    let fused = gated_fftconv_shortconv_bwd(dev, hf, dd, duc.view(0..3 * n).unwrap(), dinner.view(0..n).unwrap(), da.view(0..ns).unwrap(), &dgy, bs, c, l, sc, dgh.view_mut(0..c * l).unwrap(), dgd.view_mut(0..c).unwrap())
         .unwrap_or_else(|e| panic!("{tag}: {e}"));
     assert!(fused, "{tag}: the fused kernel did not run");
     dev.synchronize().unwrap();
@@ -584,30 +619,21 @@ pub fn check_shortconv_bwd_fused<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c
 /// those operands within `T::BOUND`.
 pub fn check_shortconv_fwd_fused<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, roles: [usize; 3], keep: bool, seed: u64) {
     use hyena_kernels::ops::fftconv::{gated_fftconv_shortconv_fwd, shortconv_fwd_fuses, ShortConvFwdViews};
-    use hyena_kernels::ops::shortconv::shortconv_fwd_chunks;
     let mut rng = StdRng::seed_from_u64(seed);
     let tag = format!("{} gated_fftconv_shortconv_fwd<{:?}> B={bs} C={c} L={l} roles={roles:?} keep={keep}", dev.name(), T::DTYPE);
     assert!(shortconv_fwd_fuses::<T>(bs, c, l), "{tag}: not a fused shape");
-    let (n, c3) = (bs * c * l, 3 * c);
-    let (z, w, sb) = (random::<T>(&mut rng, 3 * n), random::<T>(&mut rng, 3 * c3), random::<T>(&mut rng, c3));
-    let (h, d) = (random::<T>(&mut rng, c * l), random::<T>(&mut rng, c));
-    let up = |x: &[T]| DeviceBuffer::from_host(dev, x).unwrap();
-    let (dz, dw, dsb, dh, dd) = (up(&z), up(&w), up(&sb), up(&h), up(&d));
-    let mut hf = DeviceBuffer::<f32>::alloc(dev, spectrum_len(c, l).unwrap()).unwrap();
-    fftconv_filter(dev, &dh, c, l, &mut hf).unwrap();
-    let ns = a_spectrum_len(bs, c, l).unwrap();
-    // The two launches.
-    let mut duc = poisoned::<T>(dev, 3 * n);
-    shortconv_fwd_chunks(dev, &dz, &dw, &dsb, None, 3, bs, c, l, duc.view_mut(0..3 * n).unwrap()).unwrap();
+    // The two launches: the case's short conv (uc), then the forward on its chunks.
+    let case = ShortConvCase::<T>::new(dev, bs, c, l, &mut rng);
+    let (n, ns) = (case.n, case.ns);
+    let (h, d, dz, dw, dsb, dd, hf, duc) = (&case.h, &case.d, &case.dz, &case.dw, &case.dsb, &case.dd, &case.hf, &case.duc);
     let (mut dy, mut dinner, mut da) = (poisoned::<T>(dev, n), poisoned::<T>(dev, n), poisoned::<f32>(dev, ns));
-    let op = |r: usize| duc.view(r * n..(r + 1) * n).unwrap();
     gated_fftconv_fwd_spectrum_keep(
         dev,
-        &hf,
-        &dd,
-        op(roles[0]),
-        Some(op(roles[1])),
-        Some(op(roles[2])),
+        hf,
+        dd,
+        case.op(roles[0]),
+        Some(case.op(roles[1])),
+        Some(case.op(roles[2])),
         bs,
         c,
         l,
@@ -621,8 +647,8 @@ pub fn check_shortconv_fwd_fused<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c
     let sc = ShortConvFwdViews { z: dz.as_view(), w: dw.as_view(), bias: dsb.as_view(), roles, uc: fuc.view_mut(0..3 * n).unwrap() };
     let fused = gated_fftconv_shortconv_fwd(
         dev,
-        &hf,
-        &dd,
+        hf,
+        dd,
         sc,
         bs,
         c,
@@ -638,7 +664,7 @@ pub fn check_shortconv_fwd_fused<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c
         let bad = a.iter().zip(b).position(|(x, y)| x.to_bits() != y.to_bits());
         assert!(bad.is_none(), "{tag} {what}: not the unfused launches' bits (first at {bad:?})");
     };
-    let uc = read_checked(&format!("{tag} uc (unfused)"), &duc, 3 * n);
+    let uc = read_checked(&format!("{tag} uc (unfused)"), duc, 3 * n);
     let y = read_checked(&format!("{tag} y"), &fy, n);
     same("y", &y, &read_checked(&format!("{tag} y (unfused)"), &dy, n));
     same("uc", &read_checked(&format!("{tag} uc"), &fuc, 3 * n), &uc);
@@ -653,10 +679,10 @@ pub fn check_shortconv_fwd_fused<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c
     let part = |r: usize| uc[r * n..(r + 1) * n].to_vec();
     let (vf, pref, postf) = (part(roles[0]), part(roles[1]), part(roles[2]));
     let plan = FftConvPlan::<f64>::new(l).unwrap();
-    let spec = plan.filter_spectra(&widen(&h), c).unwrap();
+    let spec = plan.filter_spectra(&widen(h), c).unwrap();
     let rows = |x| rows_of(x, bs, c, l);
     let mut want = vec![0f64; n];
-    cpu_fwd(&plan, &spec, &widen(&d), rows(&vf), Some(rows(&pref)), Some(rows(&postf)), &mut want).unwrap();
+    cpu_fwd(&plan, &spec, &widen(d), rows(&vf), Some(rows(&pref)), Some(rows(&postf)), &mut want).unwrap();
     let mut worst = 0f64;
     for (r, (x, y)) in y.chunks(l).zip(want.chunks(l)).enumerate() {
         worst = worst.max(assert_close(&format!("{tag} y row {r}"), x, y, T::BOUND));
