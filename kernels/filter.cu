@@ -279,11 +279,15 @@ __device__ inline void hidden_mma(const Wt* ws, const T* __restrict__ b, int in,
 
 // act[j][p] = sin(freq[j] pre[j][p]) (fp64) into act64 (row stride ld), or if that is null into
 // act32 (fp32, row stride lda) for positions p < n_valid only; act64 may be pre itself (each entry
-// is read and written by one thread). One sine call site per position (compile time). Warp w of
-// NW (a power of two, 8 to 64) takes groups of 64 / NW consecutive features.
+// is read and written by one thread). With pg, each pre-activation read is also stored to
+// pg[j * pld + p] for p < pg_valid (the forward's pre_out, fp64, for the backward: a separate pass
+// over the tile cost ~19 % of the forward's warp-instructions at L = 8K, model). One sine call
+// site per position (compile time). Warp w of NW (a power of two, 8 to 64) takes groups of
+// 64 / NW consecutive features.
 template <typename T, int NP>
 __device__ inline void hidden_sin(const T* __restrict__ freq, int F, int ld, const double* pre, double* act64,
-                                  float* act32, uint64_t lda, int n_valid, int NW) {
+                                  float* act32, uint64_t lda, int n_valid, int NW, double* __restrict__ pg = nullptr,
+                                  uint64_t pld = 0, int pg_valid = 0) {
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int F8 = pad8(F);
     const int G = 64 / NW;
@@ -294,28 +298,11 @@ __device__ inline void hidden_sin(const T* __restrict__ freq, int F, int ld, con
 #pragma unroll 1
             for (int m = 0; m < NP; ++m) {
                 const int q = lane + 32 * m;
-                const double s = sin(fr * pre[j * ld + q]);
+                const double x = pre[j * ld + q];
+                if (pg && q < pg_valid) pg[j * pld + q] = x;
+                const double s = sin(fr * x);
                 if (act64) act64[j * ld + q] = s;
                 else if (q < n_valid) act32[j * lda + q] = (float)s;
-            }
-        }
-    }
-}
-
-// pg[j * pld + q] = pre[j * ld + q] for q < n_valid: the pre-activations of a hidden layer into
-// global memory (fp64, row stride pld), each entry by the thread hidden_sin<T, NP> gives it,
-// so the sine may overwrite it in place after this with no barrier between.
-template <int NP>
-__device__ inline void store_pre(int F, int ld, const double* pre, double* __restrict__ pg, uint64_t pld, int n_valid, int NW) {
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const int G = 64 / NW;
-    for (int j0 = warp * G; j0 < pad8(F); j0 += G * NW) {
-        const int j1 = j0 + G < F ? j0 + G : F;
-        for (int j = j0; j < j1; ++j) {
-#pragma unroll
-            for (int m = 0; m < NP; ++m) {
-                const int q = lane + 32 * m;
-                if (q < n_valid) pg[j * pld + q] = pre[j * ld + q];
             }
         }
     }
@@ -435,16 +422,13 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
         double* y = i % 2 == 0 ? bufB : bufA;
         hidden_mma<T, FTP, double>(ws, reinterpret_cast<const T*>(pick(p.b, i)), in_width(i, E, F), F, x, FLD, y);
         // Hidden activations in place; the last one (fp32) into x, whose reads are done. One call
-        // site (each inlined fp64 sine costs compile time). Before the sine, pre_i into pre_out for
-        // the backward when asked (by the blocks of y = 0: the others compute the same values).
+        // site (each inlined fp64 sine costs compile time). pre_i also into pre_out for the
+        // backward when asked (by the blocks of y = 0: the others compute the same values).
         const bool last = i + 1 == n;
         __syncthreads();
-        if (p.pre_out && blockIdx.y == 0) {
-            const int nv = L - l0 < (uint64_t)FTP ? (int)(L - l0) : FTP;
-            double* pg = reinterpret_cast<double*>(p.pre_out) + (uint64_t)i * F * L + l0;
-            store_pre<2>(F, FLD, y, pg, L, nv, nw);
-        }
-        hidden_sin<T, 2>(freq, F, FLD, y, last ? nullptr : y, last ? reinterpret_cast<float*>(x) : nullptr, FTP, FTP, nw);
+        double* pg = p.pre_out && blockIdx.y == 0 ? reinterpret_cast<double*>(p.pre_out) + (uint64_t)i * F * L + l0 : nullptr;
+        const int nv = L - l0 < (uint64_t)FTP ? (int)(L - l0) : FTP;
+        hidden_sin<T, 2>(freq, F, FLD, y, last ? nullptr : y, last ? reinterpret_cast<float*>(x) : nullptr, FTP, FTP, nw, pg, L, nv);
     }
     // The last activation a_n [F][FTP] fp32 is in the buffer the last layer read; its
     // pre-activations (the other buffer) are dead: the B fragments go there.
