@@ -52,12 +52,12 @@
 //      aligned position pairs; 4 mod 16 doubles, so that the fp64 MMA fragment loads take one
 //      wavefront per phase). 16 warps per block: the block's shared memory (below) admits two
 //      blocks per SM, and 512 threads at <= 64 registers (no spills) let both run, 32 resident
-//      warps per SM where 8-warp blocks (118 registers) had 16. The layer's weight is staged
-//      (transposed for the recompute, as is for g_{i-1}); the recompute from 4-feature x 2-position
-//      register tiles (hidden_linear), g_{i-1} = gpre W_i and d W_i = [F, 32] x [32, in] on fp64
-//      tensor cores (gin_mma, dw_mma: mma.m8n8k4.f64). The parameter
-//      sums of a tile are fp64 (warp shuffle trees / in-order loops / the MMA's fp64 sums) and are added to the block's
-//      fp32 accumulator ws[g, :P] (global, one owner thread per entry). Shared: (n + 2)*max(E, F)
+//      warps per SM where 8-warp blocks (118 registers) had 16. The layer's weight is staged in
+//      fp32 in its own layout (stage_w); the recompute (hidden_mma, as the forward),
+//      g_{i-1} = gpre W_i (gin_mma, the weight read transposed) and d W_i = [F, 32] x [32, in]
+//      (dw_mma) run on fp64 tensor cores (mma.m8n8k4.f64). The parameter sums of a tile are fp64
+//      (warp shuffle trees / the MMA's sums) and are added to the block's fp32 accumulator
+//      ws[g, :P] (global, one owner thread per entry). Shared: (n + 2)*max(E, F)
 //      * 36 doubles (n slots of pre_i, each reused for the gradient w.r.t. layer i's input once
 //      pre_i is dead; the layer input; the output layer's gradient) + the staged weight
 //      in fp32, exact for every storage type (max(max(E, F) * (pad8(F) + 4), F * (pad8(max(E, F)) + 4))
@@ -694,7 +694,7 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
     double* pre = smem;               // [n][D][TPS]
     double* inb = pre + n * D * TPS;  // [D][TPS]: input of the layer being differentiated
     double* gout = inb + D * TPS;     // [D][TPS]: gradient w.r.t. the last layer's output
-    float* wst = reinterpret_cast<float*>(gout + D * TPS);  // the current layer's weight, fp32 (stage_wt / stage_w)
+    float* wst = reinterpret_cast<float*>(gout + D * TPS);  // the current layer's weight, fp32 (stage_w)
 
     const T* __restrict__ z = reinterpret_cast<const T*>(p.z);
     const T* __restrict__ freq = reinterpret_cast<const T*>(p.freq);
