@@ -155,12 +155,12 @@ __device__ inline double warp_sum(double v) {
 // Rounds F up to whole groups of 8 features (the MMA tiles of the hidden layers).
 __device__ inline int pad8(int F) { return (F + 7) & ~7; }
 
-// Row padding of a staged weight, 4 elements of either type: KP = pad8(in) + 4 = 4 (mod 8), so
-// that a row start stays 16-byte aligned and the 8 (fp32) or 4 (fp64, per half-warp phase) rows
-// of an MMA fragment load fall in distinct banks (hidden_mma, gin_mma). The backward stages fp32:
-// every stored weight is a value of T (fp32 at most), exact in fp32, and widened to fp64 on load
-// (half the bytes: the block's shared memory fits two per SM); the forward fp64.
-template <typename W> __device__ constexpr int wpad() { return 4; }
+// Row stride of a staged weight with `in` inputs, in elements of either type: KP = pad8(in) + 4 =
+// 4 (mod 8), so that a row start stays 16-byte aligned and the 8 (fp32) or 4 (fp64, per half-warp
+// phase) rows of an MMA fragment load fall in distinct banks (hidden_mma, gin_mma). The backward
+// stages fp32: every stored weight is a value of T (fp32 at most), exact in fp32, and widened to
+// fp64 on load (half the bytes: the block's shared memory fits two per SM); the forward fp64.
+__device__ inline int wrow(int in) { return pad8(in) + 4; }
 
 // Four consecutive staged weights at a 16-byte aligned address: one 16-byte store (fp32), two (fp64).
 __device__ inline void store4(float* d, const float (&v)[4]) { *reinterpret_cast<float4*>(d) = make_float4(v[0], v[1], v[2], v[3]); }
@@ -174,7 +174,7 @@ template <typename T> struct alignas(4 * sizeof(T)) Four {
     T v[4];
 };
 
-// ws[j * KP + k] = W[j, k] (type Wt), KP = pad8(in) + wpad, zeros for k in [in, pad8(in)): the
+// ws[j * KP + k] = W[j, k] (type Wt), KP = wrow(in), zeros for k in [in, pad8(in)): the
 // weight in its own layout, the A operand of hidden_mma and (read transposed) of gin_mma.
 // Warp w takes rows j = w, w + NW, ..., lane the inputs k = 4·lane .. 4·lane + 3 (one 4-element
 // load, one or two 16-byte stores) where every row's pieces are aligned (in a multiple of 4, W
@@ -184,7 +184,7 @@ template <typename T> struct alignas(4 * sizeof(T)) Four {
 // per 32-position tile).
 template <typename T, typename Wt>
 __device__ inline void stage_w(const T* __restrict__ W, int in, int F, Wt* ws) {
-    const int K8 = pad8(in), KP = K8 + wpad<Wt>(), lane = threadIdx.x % 32, nw = blockDim.x / 32;
+    const int K8 = pad8(in), KP = wrow(in), lane = threadIdx.x % 32, nw = blockDim.x / 32;
     if (in % 4 == 0 && (reinterpret_cast<uintptr_t>(W) & (4 * sizeof(T) - 1)) == 0) {
         const int q = in / 4, q8 = K8 / 4;
 #pragma unroll 1
@@ -217,7 +217,7 @@ __device__ inline void stage_w(const T* __restrict__ W, int in, int F, Wt* ws) {
 // multiply-adds per warp instruction where a DFMA does 32; the fragment layout in mma.cuh):
 // pre[j][p] = b[j] + sum_k W[j, k] x[k][p] for j < F and the N positions of a tile (fp64, b first
 // then k in k-step order, four per DMMA; b may be null), x and pre rows of stride ld doubles. W
-// from the staged ws[j * KP + k] (stage_w: KP = pad8(in) + wpad, zeros for k in [in, pad8(in))).
+// from the staged ws[j * KP + k] (stage_w: KP = wrow(in), zeros for k in [in, pad8(in))).
 // Warp w takes blocks of 2 x 2 tiles of 8 x 8 (features j0 .. j0 + 15, positions n0 .. n0 + 15);
 // per k-step two A (weight) and two B (x) fragment loads feed four DMMAs. Banks: A's rows are
 // KP = 8m + 4 elements apart, B's ld (36 or 68 doubles, 4 mod 16): the lanes of a phase read
@@ -231,7 +231,7 @@ __device__ inline void hidden_mma(const Wt* ws, const T* __restrict__ b, int in,
     constexpr int NB = N / 16;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nw = blockDim.x / 32;
     const int gq = lane >> 2, t = lane & 3;
-    const int KP = pad8(in) + wpad<Wt>();
+    const int KP = wrow(in);
     const int nblk = ((F + 15) / 16) * NB;
 #pragma unroll 1
     for (int blk = warp; blk < nblk; blk += nw) {
@@ -649,7 +649,7 @@ __device__ inline void dw_mma(const double* g, const double* a, int F, int in, f
 __device__ inline void gin_mma(const float* ws, const double* g, int F, int in, double* out) {
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nw = blockDim.x / 32;
     const int gq = lane >> 2, t = lane & 3;
-    const int KP = pad8(in) + wpad<float>();
+    const int KP = wrow(in);
     constexpr int NH = TP / 16;
     const int npairs = ((in + 7) / 8) * NH;
 #pragma unroll 1
