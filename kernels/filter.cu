@@ -39,13 +39,15 @@
 // bytes: E*sizeof(T) read, C*sizeof(T) written.
 //
 // Backward (deterministic: fixed work assignment, in-order sums, no atomics). The two products of
-// the output layer are GEMMs (cuBLAS on a GPU, the CPU GEMM in the simulator; fp32 operands and
-// accumulation), the rest is here. Positions go in chunks of at most ld positions (32768, or one
-// kernel-1 block's span if larger), each chunk in stream order:
-//   a. hyena_filter_bwd_gout_*: gout[c, i] = grad_h * win (fp32, [C, ld]); out_weight -> fp32.
-//   b. GEMM: g_n[f, i] = sum_c OW[c, f] gout[c, i] -> ws_g [F, ld] (K = C fp32 terms).
+// the output layer are GEMMs (cuBLAS on a GPU, the CPU GEMM in the simulator; operands in the
+// storage type T, fp32 accumulation and output: 16-bit operands on tensor cores at their own rate),
+// the rest is here. Positions go in chunks of at most ld positions (32768, or one kernel-1 block's
+// span if larger), each chunk in stream order:
+//   a. hyena_filter_bwd_gout_* (modulate only): gout[c, i] = grad_h * win (T, [C, ld]); without
+//      modulation the GEMMs read grad_h itself (gout = grad_h exactly): no launch, no copy.
+//   b. GEMM: g_n[f, i] = sum_c OW[c, f] gout[c, i] -> ws_g [F, ld] (K = C terms, fp32).
 //   c. hyena_filter_bwd_*: block g takes tiles [g*T, (g+1)*T) of the chunk. Per tile: pre_i from the
-//      forward's pre_out, or recomputed (in shared, fp64); a_n (fp32) into ws_a; g_n from ws_g; then
+//      forward's pre_out, or recomputed (in shared, fp64); a_n (T) into ws_a; g_n from ws_g; then
 //      for i = n-1..0: gs = g_i * cos(freq*pre_i), gpre = gs*freq, d freq += sum_p gs*pre_i,
 //      d b_i += sum_p gpre, d W_i[j, k] += sum_p gpre[j, p] a_i[k, p], g_{i-1} = gpre W_i (layer 0:
 //      grad_z rows of the tile). Tiles of TP = 32 positions, buffers [feature][TPS], TPS = 36 (16-byte
@@ -278,15 +280,16 @@ __device__ inline void hidden_mma(const Wt* ws, const T* __restrict__ b, int in,
 }
 
 // act[j][p] = sin(freq[j] pre[j][p]) (fp64) into act64 (row stride ld), or if that is null into
-// act32 (fp32, row stride lda) for positions p < n_valid only; act64 may be pre itself (each entry
+// act32 (type A: fp32, or the storage type for the backward's GEMM operand; row stride lda) for
+// positions p < n_valid only; act64 may be pre itself (each entry
 // is read and written by one thread). With pg, each pre-activation read is also stored to
 // pg[j * pld + p] for p < pg_valid (the forward's pre_out, fp64, for the backward: a separate pass
 // over the tile cost ~19 % of the forward's warp-instructions at L = 8K, model). One sine call
 // site per position (compile time). Warp w of NW (a power of two, 8 to 64) takes groups of
 // 64 / NW consecutive features.
-template <typename T, int NP>
+template <typename T, int NP, typename A = float>
 __device__ inline void hidden_sin(const T* __restrict__ freq, int F, int ld, const double* pre, double* act64,
-                                  float* act32, uint64_t lda, int n_valid, int NW, double* __restrict__ pg = nullptr,
+                                  A* act32, uint64_t lda, int n_valid, int NW, double* __restrict__ pg = nullptr,
                                   uint64_t pld = 0, int pg_valid = 0) {
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int F8 = pad8(F);
@@ -302,7 +305,7 @@ __device__ inline void hidden_sin(const T* __restrict__ freq, int F, int ld, con
                 if (pg && q < pg_valid) pg[j * pld + q] = x;
                 const double s = sin(fr * x);
                 if (act64) act64[j * ld + q] = s;
-                else if (q < n_valid) act32[j * lda + q] = (float)s;
+                else if (q < n_valid) act32[j * lda + q] = hyena::from_f32<A>((float)s);
             }
         }
     }
@@ -700,7 +703,7 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
     const T* __restrict__ freq = reinterpret_cast<const T*>(p.freq);
     T* __restrict__ gz = reinterpret_cast<T*>(p.grad_z);
     float* __restrict__ ws = reinterpret_cast<float*>(p.ws);
-    float* __restrict__ ws_a = reinterpret_cast<float*>(p.ws_a);
+    T* __restrict__ ws_a = reinterpret_cast<T*>(p.ws_a);
     const float* __restrict__ ws_g = reinterpret_cast<const float*>(p.ws_g);
     const uint64_t ld = p.ld, l_off = p.l_off;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -737,8 +740,8 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
                 }
             }
             __syncthreads();
-            // a_n (fp32) -> ws_a, as the recompute's last step does.
-            hidden_sin<T, 1>(freq, F, TPS, pre + (n - 1) * D * TPS, nullptr, ws_a + (l0 - l_off), ld, n_valid, BWD_NW);
+            // a_n (storage type) -> ws_a, as the recompute's last step does.
+            hidden_sin<T, 1, T>(freq, F, TPS, pre + (n - 1) * D * TPS, nullptr, ws_a + (l0 - l_off), ld, n_valid, BWD_NW);
         }
         if (!p.pre_in) load_z<T>(z, l0, L, E, inb);
         for (int i = 0; !p.pre_in && i < n; ++i) {
@@ -748,11 +751,11 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
             stage_w<T>(reinterpret_cast<const T*>(pick(p.w, i)), in, F, wst);
             __syncthreads();
             hidden_mma<T, TP, float>(wst, reinterpret_cast<const T*>(pick(p.b, i)), in, F, inb, TPS, pr);
-            // a_{i+1} -> inb, whose reads are done; the last activation -> ws_a [F, ld] (fp32, the
-            // output layer's input, coalesced). One call site (compile time).
+            // a_{i+1} -> inb, whose reads are done; the last activation -> ws_a [F, ld] (storage
+            // type: the d OW GEMM's operand, coalesced). One call site (compile time).
             const bool last = i + 1 == n;
             __syncthreads();
-            hidden_sin<T, 1>(freq, F, TPS, pr, last ? nullptr : inb, last ? ws_a + (l0 - l_off) : nullptr, ld, n_valid, BWD_NW);
+            hidden_sin<T, 1, T>(freq, F, TPS, pr, last ? nullptr : inb, last ? ws_a + (l0 - l_off) : nullptr, ld, n_valid, BWD_NW);
         }
         // -- output layer: gA[f][p] = sum_c OW[c, f] gout[c][p], computed by the GEMM (ws_g) --
         double* gA = gout;
@@ -785,7 +788,7 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
             if (i == 0) {
                 load_z<T>(z, l0, L, E, inb);
             } else {
-                hidden_sin<T, 1>(freq, F, TPS, pre + (i - 1) * D * TPS, inb, nullptr, 0, 0, BWD_NW);
+                hidden_sin<T, 1, T>(freq, F, TPS, pre + (i - 1) * D * TPS, inb, nullptr, 0, 0, BWD_NW);
             }
             __syncthreads();  // every read of pre_i (the cos step above) is done: its slot is free
             dw_mma(gA, inb, F, in, acc + off_w(i, E, F), first);
@@ -808,24 +811,18 @@ template <typename T> __device__ inline void bwd_main(const HyenaFilterBwdParams
     }
 }
 
-// ---- backward a: the output layer's incoming gradient gout = grad_h * window, fp32 ----------
+// ---- backward a: the output layer's incoming gradient gout = grad_h * window (modulate only) -
 
 // Block (x, y): channels [32x, 32x + 32) x positions [256y, 256y + 256) of the chunk, thread =
-// position (coalesced rows). Every block also converts an equal slice of out_weight to fp32 (the
-// GEMMs take one dtype), so the blocks stay uniform.
+// position (coalesced rows). gout in the storage type: the GEMMs' operand beside out_weight and
+// ws_a (16-bit operands, f32 accumulation and output). Without modulation gout = grad_h exactly
+// and the host hands the GEMMs grad_h itself (no launch).
 template <typename T> __device__ inline void bwd_gout(const HyenaFilterBwdParams p) {
-    const uint64_t C = p.c, F = p.f, ld = p.ld;
+    const uint64_t C = p.c, ld = p.ld;
     const T* __restrict__ tt = reinterpret_cast<const T*>(p.t);
     const T* __restrict__ deltas = reinterpret_cast<const T*>(p.deltas);
     const T* __restrict__ gh = reinterpret_cast<const T*>(p.grad_h);
-    const T* __restrict__ ow = reinterpret_cast<const T*>(p.out_weight);
-    float* __restrict__ gout = reinterpret_cast<float*>(p.gout);
-    float* __restrict__ ow32 = reinterpret_cast<float*>(p.ow32);
-    const uint64_t nb = (uint64_t)gridDim.x * gridDim.y;
-    const uint64_t b = (uint64_t)blockIdx.y * gridDim.x + blockIdx.x;
-    const uint64_t per = (C * F + nb - 1) / nb;
-    const uint64_t o1 = (b + 1) * per < C * F ? (b + 1) * per : C * F;
-    for (uint64_t o = b * per + threadIdx.x; o < o1; o += blockDim.x) ow32[o] = to_f32<T>(ow[o]);
+    T* __restrict__ gout = reinterpret_cast<T*>(p.gout);
 
     const uint64_t i = (uint64_t)blockIdx.y * blockDim.x + threadIdx.x;
     if (i >= p.chunk_len) return;
@@ -836,7 +833,7 @@ template <typename T> __device__ inline void bwd_gout(const HyenaFilterBwdParams
     const uint64_t c0 = (uint64_t)blockIdx.x * CB;
     const uint64_t c1 = c0 + CB < C ? c0 + CB : C;
     for (uint64_t c = c0; c < c1; ++c)
-        gout[c * ld + i] = to_f32<T>(gh[c * p.l + l]) * window<T>(deltas, c, tl, modulate, shift);
+        gout[c * ld + i] = from_f32<T>(to_f32<T>(gh[c * p.l + l]) * window<T>(deltas, c, tl, modulate, shift));
 }
 
 // ---- backward 3: in-order reduction of the partial sums --------------------------------------

@@ -317,10 +317,11 @@ typedef struct HyenaFilterFwdParams {
  * Deterministic (no float atomics). Positions are processed in chunks [l_off, l_off + chunk_len)
  * of at most ld positions (the chunk workspaces gout, ws_g, ws_a have leading dimension ld); per
  * chunk, in stream order:
- *  a. hyena_filter_bwd_gout_{f32,bf16,f16}: grid (ceil(C/32), ceil(chunk_len/256)): gout[c, i] =
- *     grad_h[c, l_off + i] * win[c, l_off + i] (fp32); the blocks also convert out_weight to fp32
- *     (ow32, each block an equal slice).
- *  b. GEMM (caller): ws_g[f, i] = sum_c ow32[c, f] gout[c, i]   (the last layer's input gradient).
+ *  a. hyena_filter_bwd_gout_{f32,bf16,f16} (modulate only): grid (ceil(C/32), ceil(chunk_len/256)):
+ *     gout[c, i] = grad_h[c, l_off + i] * win[c, l_off + i] (rounded to T); without modulation
+ *     the caller's GEMMs read grad_h in its place.
+ *  b. GEMM (caller; T operands, fp32 accumulation and output): ws_g[f, i] = sum_c
+ *     out_weight[c, f] gout[c, i]   (the last layer's input gradient).
  *  c. hyena_filter_bwd_{f32,bf16,f16}: blocks of 512 threads [block0, block0 + grid); block g takes the tiles of
  *     32 positions [g*tiles_per_block, (g+1)*tiles_per_block) (inside the chunk): recomputes the
  *     hidden layers, writes grad_z rows < L, the last activation into ws_a, reads ws_g, and sums
@@ -344,10 +345,9 @@ typedef struct HyenaFilterBwdParams {
     uint64_t grad_freq;                       /* T*, [F] (overwritten) */
     uint64_t grad_out_weight;                 /* T*, [C, F] (overwritten) */
     uint64_t ws;                              /* float*, [n_blocks, P] workspace */
-    uint64_t ws_a;                            /* float*, [F, ld] chunk workspace: last hidden activation */
+    uint64_t ws_a;                            /* T*, [F, ld] chunk workspace: last hidden activation */
     uint64_t ws_g;                            /* float*, [F, ld] chunk workspace: its gradient */
-    uint64_t gout;                            /* float*, [C, ld] chunk workspace: grad_h * window */
-    uint64_t ow32;                            /* float*, [C, F] workspace: out_weight in fp32 */
+    uint64_t gout;                            /* T*, [C, ld] chunk workspace: grad_h * window (modulate only) */
     uint64_t ws_ow;                           /* float*, [n_splits, C, F] workspace */
     uint64_t e;                               /* embedding width E */
     uint64_t f;                               /* FFN width F */

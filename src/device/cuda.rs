@@ -415,14 +415,13 @@ impl Device for CudaDevice {
     unsafe fn gemm(&self, s: &GemmSpec) -> Result<()> {
         use cublas::sys::{cublasComputeType_t, cublasGemmAlgo_t, cublasOperation_t, cudaDataType};
         let (ea, eb, ec) = gemm_extents(s)?;
-        let es = s.dtype.size();
-        let bytes = |e: usize, what: &str| {
-            e.checked_mul(es)
+        let bytes = |e: usize, t: DType, what: &str| {
+            e.checked_mul(t.size())
                 .ok_or_else(|| HyenaError::Invalid(format!("gemm: {what} byte size overflows")))
         };
-        self.allocs.check("gemm A", s.a, bytes(ea, "A")?)?;
-        self.allocs.check("gemm B", s.b, bytes(eb, "B")?)?;
-        self.allocs.check("gemm C", s.c, bytes(ec, "C")?)?;
+        self.allocs.check("gemm A", s.a, bytes(ea, s.dtype, "A")?)?;
+        self.allocs.check("gemm B", s.b, bytes(eb, s.dtype, "B")?)?;
+        self.allocs.check("gemm C", s.c, bytes(ec, s.c_dtype, "C")?)?;
         let int = |v: usize, what: &str| -> Result<i32> {
             i32::try_from(v).map_err(|_| HyenaError::Invalid(format!("gemm: {what} = {v} exceeds i32")))
         };
@@ -444,6 +443,9 @@ impl Device for CudaDevice {
             DType::F16 => (cudaDataType::CUDA_R_16F, cublasComputeType_t::CUBLAS_COMPUTE_32F),
             DType::BF16 => (cudaDataType::CUDA_R_16BF, cublasComputeType_t::CUBLAS_COMPUTE_32F),
         };
+        // C: the operands' type, or f32 under 16-bit operands (gemm_extents allowed no other pair;
+        // cublasGemmEx lists 16BF/16F inputs with a 32F output under CUBLAS_COMPUTE_32F).
+        let dt_c = if s.c_dtype == s.dtype { dt } else { cudaDataType::CUDA_R_32F };
         // alpha/beta live on the host, in the compute type.
         let (a32, b32) = (s.alpha as f32, s.beta as f32);
         let (a64, b64) = (s.alpha, s.beta);
@@ -478,7 +480,7 @@ impl Device for CudaDevice {
                 sb,
                 beta,
                 s.c as *mut c_void,
-                dt,
+                dt_c,
                 ldc,
                 sc,
                 batch,

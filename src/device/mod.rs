@@ -203,8 +203,12 @@ pub enum Trans {
 /// dimensions in elements). Row-major callers swap A and B, as usual.
 #[derive(Clone, Copy, Debug)]
 pub struct GemmSpec {
-    /// Element type of A, B and C.
+    /// Element type of A and B (and of C unless `c_dtype` says otherwise).
     pub dtype: DType,
+    /// Element type of C: `dtype`, or F32 for 16-bit A and B (f32 accumulation stored unrounded,
+    /// cublasGemmEx's `CUDA_R_16BF`/`CUDA_R_16F` inputs with a `CUDA_R_32F` output); any other
+    /// pairing is a typed error ([`gemm_extents`]).
+    pub c_dtype: DType,
     /// Whether A is used transposed.
     pub trans_a: Trans,
     /// Whether B is used transposed.
@@ -792,6 +796,10 @@ impl AllocTable {
 /// against the matrix heights, and overflow; returns typed errors.
 pub fn gemm_extents(s: &GemmSpec) -> Result<(usize, usize, usize)> {
     let bad = |msg: String| HyenaError::Invalid(format!("gemm: {msg}"));
+    let mixed_ok = matches!(s.dtype, DType::BF16 | DType::F16) && s.c_dtype == DType::F32;
+    if s.c_dtype != s.dtype && !mixed_ok {
+        return Err(bad(format!("A and B in {:?} with C in {:?}: C must be {:?} (or f32 for 16-bit A and B)", s.dtype, s.c_dtype, s.dtype)));
+    }
     if s.m == 0 || s.n == 0 || s.k == 0 || s.batch == 0 {
         return Err(bad(format!("m, n, k, batch must be > 0 (got {}, {}, {}, {})", s.m, s.n, s.k, s.batch)));
     }

@@ -217,13 +217,28 @@ impl Device for SimDevice {
     }
     unsafe fn gemm(&self, s: &GemmSpec) -> Result<()> {
         let (ea, eb, ec) = gemm_extents(s)?;
-        let es = s.dtype.size();
-        let bytes = |e: usize, what: &str| {
-            e.checked_mul(es).ok_or_else(|| HyenaError::Invalid(format!("gemm: {what} extent overflows")))
+        let bytes = |e: usize, t: DType, what: &str| {
+            e.checked_mul(t.size()).ok_or_else(|| HyenaError::Invalid(format!("gemm: {what} extent overflows")))
         };
-        self.check_range("gemm a", s.a, bytes(ea, "a")?)?;
-        self.check_range("gemm b", s.b, bytes(eb, "b")?)?;
-        self.check_range("gemm c", s.c, bytes(ec, "c")?)?;
+        self.check_range("gemm a", s.a, bytes(ea, s.dtype, "a")?)?;
+        self.check_range("gemm b", s.b, bytes(eb, s.dtype, "b")?)?;
+        self.check_range("gemm c", s.c, bytes(ec, s.c_dtype, "c")?)?;
+        if s.c_dtype != s.dtype {
+            // 16-bit A and B, f32 C (the only mixed pair gemm_extents allows): the operands
+            // widened exactly to f32 (copies of their extents, same layout), then the f32 GEMM,
+            // f32 accumulation and an unrounded f32 C as on the tensor cores.
+            // SAFETY: the extents were checked above; the copies outlive the GEMM.
+            let widen = |p: u64, n: usize| -> Vec<f32> {
+                match s.dtype {
+                    DType::BF16 => unsafe { std::slice::from_raw_parts(p as *const half::bf16, n) }.iter().map(|x| x.to_f32()).collect(),
+                    _ => unsafe { std::slice::from_raw_parts(p as *const half::f16, n) }.iter().map(|x| x.to_f32()).collect(),
+                }
+            };
+            let (wa, wb) = (widen(s.a, ea), widen(s.b, eb));
+            let spec = GemmSpec { a: wa.as_ptr() as u64, b: wb.as_ptr() as u64, ..*s };
+            unsafe { gemm_fast::<f32>(&spec, s.alpha as f32, s.beta as f32) };
+            return Ok(());
+        }
         // SAFETY (all closures and gemm_fast): indices are below the extents checked above.
         match s.dtype {
             DType::F32 if self.tf32() || s.tf32 => {

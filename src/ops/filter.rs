@@ -33,11 +33,14 @@
 //! - backward: recomputes the hidden layers (no cache from the forward), about 3× their forward
 //!   FLOPs plus `2n·F` f64 sin/cos (per 32-position tile: the weight staged in shared memory in
 //!   f64, `d W` as a register-tiled f64 product of the tile's `[F, 32]` and `[in, 32]` blocks); the output layer's two products (`g_last = OWᵀ·gout` with
-//!   `gout = grad_h ⊙ window`, and `grad_out_weight = gout·a_lastᵀ`, `2·C·F` f32 FLOPs each) are
-//!   f32 GEMMs ([`Device::gemm`]: cuBLAS on a GPU), on TF32 tensor cores for bf16/f16 storage
-//!   (operands rounded to TF32, accumulation f32; [`crate::ops::gemm::gemm_with`]). Reads
-//!   `grad_h` once (`C·sizeof(T)` bytes per position) and goes through f32 chunk workspaces (`gout [C, ·]`, `a_last` and `g_last
-//!   [F, ·]`, 32768 positions per chunk).
+//!   `gout = grad_h ⊙ window`, and `grad_out_weight = gout·a_lastᵀ`, `2·C·F` FLOPs each) are
+//!   GEMMs ([`Device::gemm`]: cuBLAS on a GPU) with operands in the storage type and f32
+//!   accumulation and output ([`crate::ops::gemm::gemm_f32_out`]: bf16/f16 tensor cores for
+//!   16-bit storage). `gout` and `a_last` are rounded to the storage type for them (unit roundoff
+//!   bf16 2⁻⁹, f16 2⁻¹¹; f32 storage exact); without modulation `gout = grad_h` exactly and the
+//!   GEMMs read `grad_h` itself (no gout pass). Reads `grad_h` once (`C·sizeof(T)` bytes per
+//!   position) and goes through chunk workspaces (`gout [C, ·]` (modulate only) and `a_last [F, ·]`
+//!   in T, `g_last [F, ·]` f32, 32768 positions per chunk).
 //!
 //! # Determinism
 //! The backward reduces every parameter gradient over positions without float atomics: kernel 1
@@ -71,7 +74,7 @@
 //! F = 64, E = 33, n = 3 needs 102 KiB forward and 107 KiB backward; n = 4: 125 KiB) against
 //! `dev.max_shared_bytes()` → [`HyenaError::SharedMemory`].
 
-use super::gemm::{gemm_with, GemmIn, GemmOut};
+use super::gemm::{gemm_f32_out, GemmIn, GemmOut};
 use super::{launch, Args};
 use crate::cpu::filter::{FilterGrads, ImplicitFilter};
 use crate::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, LaunchConfig, Pod, Trans};
@@ -423,11 +426,12 @@ fn bwd_plan(l: usize) -> BwdPlan {
 /// C = `channels`, P = [`partial_len`]): `G·P + C·F + (2F + C)·min(L, 32768) + S·C·F` with
 /// `G ≤ 1024` blocks and `S ≤ 256` splits up to `L = 2²³` (then `L / 32768`). Saturates.
 pub fn bwd_workspace_elems(emb_dim: usize, width: usize, channels: usize, n_layers: usize, l: usize) -> usize {
+    // ws_a and gout are in the storage type (at most 4 bytes): counted as f32 elements, an
+    // upper bound.
     let p = bwd_plan(l);
     let cf = channels.saturating_mul(width);
     p.blocks
         .saturating_mul(partial_len(emb_dim, width, n_layers))
-        .saturating_add(cf)
         .saturating_add(width.saturating_mul(2).saturating_add(channels).saturating_mul(p.ld))
         .saturating_add(p.splits.saturating_mul(cf))
 }
@@ -435,10 +439,10 @@ pub fn bwd_workspace_elems(emb_dim: usize, width: usize, channels: usize, n_laye
 /// Backward of [`implicit_filter_fwd`] given `grad_h` `[C, L]`: recomputes the forward
 /// activations, writes rows `< L` of `grads.z` (rows `≥ L` untouched) and OVERWRITES
 /// `grads.layers`, `grads.freq` and `grads.out_weight` with the sums over positions. The output
-/// layer's two products run as f32 GEMMs on `dev` (`Device::gemm`: cuBLAS, whose f32 GEMMs use
-/// TF32 when the device's switch is on, in which case the f32 bounds of the module docs do not
-/// hold). Allocates f32 workspaces on `dev` ([`bwd_workspace_elems`]; frees are stream-ordered
-/// after the queued work).
+/// layer's two products run as GEMMs on `dev` (`Device::gemm`: cuBLAS; operands in `T`, f32
+/// accumulation and output; f32 GEMMs use TF32 when the device's switch is on, in which case the
+/// f32 bounds of the module docs do not hold). Allocates workspaces on `dev`
+/// ([`bwd_workspace_elems`]; frees are stream-ordered after the queued work).
 pub fn implicit_filter_bwd<T: DeviceScalar>(
     dev: &Arc<dyn Device>,
     w: &FilterViews<'_, T>,
@@ -489,10 +493,11 @@ pub fn implicit_filter_bwd_with<T: DeviceScalar>(
     let g_gout_x = grid(c.div_ceil(CB), "backward (grad_h · window)")?;
     let g_red = grid((p_len + cf).div_ceil(BLOCK as usize), "backward (reduce)")?;
     let ws = DeviceBuffer::<f32>::alloc(dev, mul(plan.blocks, p_len, "workspace")?)?;
-    let ow32 = DeviceBuffer::<f32>::alloc(dev, cf)?;
-    let gout = DeviceBuffer::<f32>::alloc(dev, mul(c, plan.ld, "C·chunk")?)?;
+    // gout = grad_h ⊙ window in T; without modulation it would be grad_h itself, bit for bit,
+    // and the GEMMs read grad_h (no buffer, no launch).
+    let gout = if dims.modulate { Some(DeviceBuffer::<T>::alloc(dev, mul(c, plan.ld, "C·chunk")?)?) } else { None };
     let mut ws_g = DeviceBuffer::<f32>::alloc(dev, mul(f, plan.ld, "F·chunk")?)?;
-    let ws_a = DeviceBuffer::<f32>::alloc(dev, mul(f, plan.ld, "F·chunk")?)?;
+    let ws_a = DeviceBuffer::<T>::alloc(dev, mul(f, plan.ld, "F·chunk")?)?;
     let mut ws_ow = DeviceBuffer::<f32>::alloc(dev, mul(plan.splits, cf, "workspace")?)?;
     let (wp, bp) = ptrs(w.layers.iter().map(|(a, b)| (a.addr(), b.addr())));
     let (gwp, gbp) = ptrs(grads.layers.iter().map(|(a, b)| (a.addr(), b.addr())));
@@ -513,8 +518,7 @@ pub fn implicit_filter_bwd_with<T: DeviceScalar>(
         ws: ws.addr(),
         ws_a: ws_a.addr(),
         ws_g: ws_g.addr(),
-        gout: gout.addr(),
-        ow32: ow32.addr(),
+        gout: gout.as_ref().map_or(0, |g| g.addr()),
         ws_ow: ws_ow.addr(),
         e: e as u64,
         f: f as u64,
@@ -534,37 +538,44 @@ pub fn implicit_filter_bwd_with<T: DeviceScalar>(
     };
     let block = (BLOCK, 1, 1);
     let span = plan.per_block * TILE;
-    // The output layer's two f32 GEMMs take TF32 tensor cores when the storage is 16-bit: their
-    // operands come from 16-bit tensors (`gout` = grad_h ⊙ window, `a_n` from the f64 hidden
-    // layers, OW), whose rounding (unit roundoff bf16 2⁻⁹, f16 2⁻¹¹) is no finer than TF32's
-    // operand rounding (2⁻¹¹); with f32 storage they stay f32 (the 1e-5 bound of the module
-    // docs). Measured on an H200 (2026-12-04, B = 1, L = 8K): 8192 × 64 × 768 107 → 28 µs and
-    // 64 × 768 × 1024 × 8 73 → 40 µs (f32 SIMT → TF32).
-    let tf32 = T::DTYPE != crate::device::DType::F32;
+    // The output layer's two GEMMs take their operands in T (OW, grad_h or gout, a_n) and give
+    // f32: for 16-bit storage bf16/f16 tensor cores, f32 accumulation, with half the operand bytes
+    // of the f32 copies they read before (2026-12-06; before that: TF32 on f32 copies, measured on
+    // an H200 2026-12-04 at B = 1, L = 8K: 8192 × 64 × 768 28 µs, 64 × 768 × 1024 × 8 40 µs). OW
+    // and grad_h are exact in T; gout (modulate) and a_n are rounded to T (bf16 2⁻⁹, f16 2⁻¹¹
+    // against TF32's 2⁻¹¹ before); with f32 storage everything stays f32 (the 1e-5 bound of the
+    // module docs).
     let ld = plan.ld;
     for l_off in (0..l).step_by(plan.chunk) {
         let lc = plan.chunk.min(l - l_off);
         p.l_off = l_off as u64;
         p.chunk_len = lc as u64;
         p.block0 = (l_off / span) as u64;
-        let g_gout = (g_gout_x, grid(lc.div_ceil(BLOCK as usize), "backward (grad_h · window)")?, 1);
         let g_main = grid(lc.div_ceil(span), "backward")?;
-        // SAFETY: the kernel reads grad_h, t, deltas and out_weight (borrowed shared, lengths
-        // checked above) and writes gout [C, ld] and ow32 [C, F] (owned here, sized above).
-        unsafe { launch(dev, &k_gout, LaunchConfig { grid: g_gout, block, shared_bytes: 0 }, &p)? };
-        // g_n = OWᵀ·gout: column-major ws_g' [lc × F] = gout' [lc × C] · (ow32' [F × C])ᵀ.
-        gemm_with::<f32>(
+        // The GEMMs' gout' [lc × C] (column-major): the chunk's columns of grad_h [C, L] (leading
+        // dimension L) without modulation, else gout [C, ld] written here.
+        let (gsrc, gld) = match &gout {
+            None => (grad_h.view(l_off..grad_h.len())?, l),
+            Some(g) => {
+                let g_gout = (g_gout_x, grid(lc.div_ceil(BLOCK as usize), "backward (grad_h · window)")?, 1);
+                // SAFETY: the kernel reads grad_h, t and deltas (borrowed shared, lengths checked
+                // above) and writes gout [C, ld] (owned here, sized above).
+                unsafe { launch(dev, &k_gout, LaunchConfig { grid: g_gout, block, shared_bytes: 0 }, &p)? };
+                (g.as_view(), ld)
+            }
+        };
+        // g_n = OWᵀ·gout: column-major ws_g' [lc × F] = gout' [lc × C] · (OW' [F × C])ᵀ.
+        gemm_f32_out::<T>(
             dev,
             lc,
             f,
             c,
             1.0,
-            GemmIn { view: gout.as_view(), ld, stride: 0, trans: Trans::N },
-            GemmIn { view: ow32.as_view(), ld: f, stride: 0, trans: Trans::T },
+            GemmIn { view: gsrc, ld: gld, stride: 0, trans: Trans::N },
+            GemmIn { view: w.out_weight, ld: f, stride: 0, trans: Trans::T },
             0.0,
             GemmOut { view: ws_g.as_view_mut(), ld, stride: 0 },
             1,
-            tf32,
         )?;
         // SAFETY: the weights and pre (borrowed shared, pre's length checked), grads.z (borrowed
         // exclusively), ws_g (read), ws_a [F, ld] and ws [G, P] (written), all sized above; any
@@ -579,18 +590,17 @@ pub fn implicit_filter_bwd_with<T: DeviceScalar>(
         let rest = lc % plan.split;
         let mut out_gemm = |first: usize, k: usize, batch: usize| -> Result<()> {
             let at = (first - s0) * plan.split;
-            gemm_with::<f32>(
+            gemm_f32_out::<T>(
                 dev,
                 f,
                 c,
                 k,
                 1.0,
                 GemmIn { view: ws_a.view(at..ws_a.len())?, ld, stride: plan.split, trans: Trans::T },
-                GemmIn { view: gout.view(at..gout.len())?, ld, stride: plan.split, trans: Trans::N },
+                GemmIn { view: gsrc.view(at..gsrc.len())?, ld: gld, stride: plan.split, trans: Trans::N },
                 0.0,
                 GemmOut { view: ws_ow.view_mut(first * cf..(first + batch) * cf)?, ld: f, stride: cf },
                 batch,
-                tf32,
             )
         };
         if full > 0 {

@@ -70,8 +70,47 @@ pub fn gemm_with<T: DeviceScalar>(
     batch: usize,
     tf32: bool,
 ) -> Result<()> {
+    gemm_into(dev, m, n, k, alpha, a, b, beta, c, batch, tf32)
+}
+
+/// [`gemm`] with an f32 `C` whatever the operands' type: for 16-bit A and B the products
+/// accumulate in f32 and are stored unrounded (tensor cores at the 16-bit rate; cuBLAS's
+/// `CUDA_R_16BF`/`CUDA_R_16F` inputs with a `CUDA_R_32F` output), for f32 operands it is
+/// [`gemm_with`]`(…, tf32 = false)`. For f32 workspaces formed from 16-bit tensors without a
+/// conversion pass. f64 operands are a typed error.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_f32_out<T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f64,
+    a: GemmIn<'_, T>,
+    b: GemmIn<'_, T>,
+    beta: f64,
+    c: GemmOut<'_, f32>,
+    batch: usize,
+) -> Result<()> {
+    gemm_into(dev, m, n, k, alpha, a, b, beta, c, batch, false)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gemm_into<T: DeviceScalar, U: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f64,
+    a: GemmIn<'_, T>,
+    b: GemmIn<'_, T>,
+    beta: f64,
+    c: GemmOut<'_, U>,
+    batch: usize,
+    tf32: bool,
+) -> Result<()> {
     let spec = GemmSpec {
         dtype: T::DTYPE,
+        c_dtype: U::DTYPE,
         trans_a: a.trans,
         trans_b: b.trans,
         m,

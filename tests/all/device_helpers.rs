@@ -27,6 +27,7 @@ fn alloc_table_accepts_ranges_inside_one_allocation_only() {
 fn spec(trans_a: Trans, trans_b: Trans, m: usize, n: usize, k: usize) -> GemmSpec {
     GemmSpec {
         dtype: DType::F32,
+        c_dtype: DType::F32,
         trans_a,
         trans_b,
         m,

@@ -1,13 +1,14 @@
 //! `ops::gemm::gemm` over `Device::gemm` (cuBLAS `cublasGemmStridedBatchedEx` on the GPU, the
 //! simulator's GEMM) vs a naive f64 GEMM on the same (storage-rounded) inputs, for every dtype, both transposes, padded
-//! leading dimensions, batches, and beta = 0 with C poisoned with NaN (C must not be read).
+//! leading dimensions, batches, and beta = 0 with C poisoned with NaN (C must not be read); the
+//! same for `gemm_f32_out` (16-bit operands, f32 C).
 #![cfg(any(feature = "cuda", feature = "sim"))]
 
 use crate::common;
 
 use half::{bf16, f16};
 use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar, GemmSpec, Trans};
-use hyena_kernels::ops::gemm::{gemm, gemm_with, GemmIn, GemmOut};
+use hyena_kernels::ops::gemm::{gemm, gemm_f32_out, gemm_with, GemmIn, GemmOut};
 use hyena_kernels::HyenaError;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::sync::Arc;
@@ -38,10 +39,14 @@ fn random<T: Elem>(rng: &mut StdRng, n: usize) -> Vec<T> {
     (0..n).map(|_| T::from_f64(rng.random_range(-1.0..1.0))).collect()
 }
 
+/// The GEMM under test: `gemm` (C in T) or `gemm_f32_out` (C in f32).
+type Run<T, U> = fn(&Arc<dyn Device>, usize, usize, usize, f64, GemmIn<'_, T>, GemmIn<'_, T>, f64, GemmOut<'_, U>, usize) -> hyena_kernels::Result<()>;
+
+/// Operands in T, C in U; U's constants give the output rounding and the accumulation's accuracy.
 #[allow(clippy::too_many_arguments)]
-fn case<T: Elem>(dev: &Arc<dyn Device>, ta: Trans, tb: Trans, m: usize, n: usize, k: usize, batch: usize, beta: f64) {
+fn case<T: Elem, U: Elem>(dev: &Arc<dyn Device>, run: Run<T, U>, ta: Trans, tb: Trans, m: usize, n: usize, k: usize, batch: usize, beta: f64) {
     let mut rng = StdRng::seed_from_u64((m * 1000 + n * 100 + k) as u64 + beta as u64);
-    let tag = format!("{} gemm<{:?}> {ta:?}{tb:?} m={m} n={n} k={k} batch={batch} beta={beta}", dev.name(), T::DTYPE);
+    let tag = format!("{} gemm<{:?} -> {:?}> {ta:?}{tb:?} m={m} n={n} k={k} batch={batch} beta={beta}", dev.name(), T::DTYPE, U::DTYPE);
     let (ar, ac) = if ta == Trans::N { (m, k) } else { (k, m) };
     let (br, bc) = if tb == Trans::N { (k, n) } else { (n, k) };
     // Padded leading dimensions and batch strides with gaps.
@@ -49,7 +54,7 @@ fn case<T: Elem>(dev: &Arc<dyn Device>, ta: Trans, tb: Trans, m: usize, n: usize
     let (sa, sb, sc) = (lda * ac + 5, ldb * bc + 3, ldc * n + 7);
     let a = random::<T>(&mut rng, sa * batch);
     let b = random::<T>(&mut rng, sb * batch);
-    let c0: Vec<T> = if beta == 0.0 { vec![T::from_f64(f64::NAN); sc * batch] } else { random(&mut rng, sc * batch) };
+    let c0: Vec<U> = if beta == 0.0 { vec![U::from_f64(f64::NAN); sc * batch] } else { random(&mut rng, sc * batch) };
     let alpha = 1.5;
     let (da, db, mut dc) = (
         DeviceBuffer::from_host(dev, &a).unwrap(),
@@ -59,7 +64,7 @@ fn case<T: Elem>(dev: &Arc<dyn Device>, ta: Trans, tb: Trans, m: usize, n: usize
     let ga = GemmIn { view: da.as_view(), ld: lda, stride: sa, trans: ta };
     let gb = GemmIn { view: db.as_view(), ld: ldb, stride: sb, trans: tb };
     let gc = GemmOut { view: dc.as_view_mut(), ld: ldc, stride: sc };
-    gemm(dev, m, n, k, alpha, ga, gb, beta, gc, batch).unwrap_or_else(|e| panic!("{tag}: {e}"));
+    run(dev, m, n, k, alpha, ga, gb, beta, gc, batch).unwrap_or_else(|e| panic!("{tag}: {e}"));
     dev.synchronize().unwrap();
     let got = dc.to_host().unwrap();
     for bi in 0..batch {
@@ -80,7 +85,7 @@ fn case<T: Elem>(dev: &Arc<dyn Device>, ta: Trans, tb: Trans, m: usize, n: usize
                     scale += (beta * c0[ci].to_f64()).abs();
                 }
                 let g = got[ci].to_f64();
-                let tol = T::STORE_EPS * want.abs() + T::ACC_EPS * scale.max(1e-30) * (k as f64).sqrt();
+                let tol = U::STORE_EPS * want.abs() + U::ACC_EPS * scale.max(1e-30) * (k as f64).sqrt();
                 assert!(
                     !g.is_nan() && (g - want).abs() <= tol,
                     "{tag}: C[{bi}][{i},{j}] = {g}, want {want} (tol {tol})"
@@ -99,15 +104,19 @@ fn case<T: Elem>(dev: &Arc<dyn Device>, ta: Trans, tb: Trans, m: usize, n: usize
     }
 }
 
-fn sweep<T: Elem>() {
+fn sweep_with<T: Elem, U: Elem>(run: Run<T, U>) {
     for dev in common::devices() {
         for (ta, tb) in [(Trans::N, Trans::N), (Trans::T, Trans::N), (Trans::N, Trans::T), (Trans::T, Trans::T)] {
-            case::<T>(&dev, ta, tb, 5, 7, 3, 3, 0.0);
-            case::<T>(&dev, ta, tb, 17, 9, 33, 2, 0.5);
+            case::<T, U>(&dev, run, ta, tb, 5, 7, 3, 3, 0.0);
+            case::<T, U>(&dev, run, ta, tb, 17, 9, 33, 2, 0.5);
         }
-        case::<T>(&dev, Trans::N, Trans::N, 1, 1, 1, 1, 0.0);
-        case::<T>(&dev, Trans::N, Trans::T, 64, 48, 80, 1, 0.0);
+        case::<T, U>(&dev, run, Trans::N, Trans::N, 1, 1, 1, 1, 0.0);
+        case::<T, U>(&dev, run, Trans::N, Trans::T, 64, 48, 80, 1, 0.0);
     }
+}
+
+fn sweep<T: Elem>() {
+    sweep_with::<T, T>(gemm::<T>);
 }
 
 #[test]
@@ -126,6 +135,15 @@ fn gemm_f16_matches_reference() {
 fn gemm_bf16_matches_reference() {
     sweep::<bf16>();
 }
+/// 16-bit operands with an f32 C (the implicit filter backward's output-layer GEMMs): C within
+/// f32's rounding and accumulation bounds of the exact product of the stored operands, so not
+/// rounded to the operands' type (bf16's 2⁻⁸ would fail the f32 bound).
+#[test]
+fn gemm_16bit_operands_f32_out_match_reference() {
+    sweep_with::<bf16, f32>(gemm_f32_out::<bf16>);
+    sweep_with::<f16, f32>(gemm_f32_out::<f16>);
+    sweep_with::<f32, f32>(gemm_f32_out::<f32>);
+}
 
 #[test]
 fn gemm_out_of_bounds_or_bad_spec_is_a_typed_error() {
@@ -140,6 +158,7 @@ fn gemm_out_of_bounds_or_bad_spec_is_a_typed_error() {
         };
         let ok = GemmSpec {
             dtype: hyena_kernels::device::DType::F32,
+            c_dtype: hyena_kernels::device::DType::F32,
             trans_a: Trans::N,
             trans_b: Trans::N,
             m: 3,
@@ -189,6 +208,19 @@ fn gemm_out_of_bounds_or_bad_spec_is_a_typed_error() {
         s.lda = usize::MAX;
         s.ldc = usize::MAX;
         let e = run(&s, &mut c).unwrap_err();
+        assert!(matches!(e, HyenaError::Invalid(_)), "{e}");
+        // C in a type the operands do not allow (f32 operands, f16 C; f64 operands, f32 C):
+        // refused by the device before anything runs, and through the typed wrapper.
+        let mut s = ok;
+        s.k = 3;
+        s.ldb = 3;
+        s.c_dtype = hyena_kernels::device::DType::F16;
+        // SAFETY: the ranges are in bounds; the type pair is refused before anything runs.
+        let e = unsafe { dev.gemm(&s) }.unwrap_err();
+        assert!(matches!(e, HyenaError::Invalid(_)), "{e}");
+        let a64 = DeviceBuffer::from_host(&dev, &[1.0f64; 12]).unwrap();
+        let g64 = GemmIn { view: a64.as_view(), ld: 3, stride: 0, trans: Trans::N };
+        let e = gemm_f32_out(&dev, 3, 4, 3, 1.0, g64, g64, 0.0, GemmOut { view: c.as_view_mut(), ld: 3, stride: 0 }, 1).unwrap_err();
         assert!(matches!(e, HyenaError::Invalid(_)), "{e}");
         // The in-bounds version works: C = A(3x3 of ones) * B(3x4 of ones) = 3.
         let mut s = ok;

@@ -270,8 +270,10 @@ pub struct Gemm {
     pub n: u64,
     pub k: u64,
     pub batch: u64,
-    /// Bytes per element of A, B and C.
+    /// Bytes per element of A and B.
     pub elem_bytes: u64,
+    /// Bytes per element of C (f32 C under 16-bit operands: 4 where `elem_bytes` is 2).
+    pub c_elem_bytes: u64,
     /// Runs on tensor cores (fp16/bf16); otherwise FP32 SIMT.
     pub tensor: bool,
     /// f32 operands on TF32 tensor cores (half the dense bf16 peak; `tensor` is ignored).
@@ -284,8 +286,8 @@ impl Gemm {
     }
     /// A and B read once, C written once.
     pub fn bytes(&self) -> f64 {
-        ((self.m * self.k + self.k * self.n + self.m * self.n) * self.batch * self.elem_bytes)
-            as f64
+        (((self.m * self.k + self.k * self.n) * self.elem_bytes + self.m * self.n * self.c_elem_bytes)
+            * self.batch) as f64
     }
 }
 

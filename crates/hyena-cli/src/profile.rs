@@ -47,6 +47,10 @@ pub struct ProfileArgs {
     /// Width of the implicit filter's FFN.
     #[arg(long, default_value_t = 64)]
     pub filter_width: usize,
+    /// Window the implicit filter (`exp(−t·|δ|) + shift`, safari's default `modulate=True`); the
+    /// paper's benchmark runs without (`modulate=False`), the default here.
+    #[arg(long)]
+    pub modulate: bool,
     /// Storage dtype of the device buffers.
     #[arg(long, value_enum, default_value_t = StorageDtype::Bf16)]
     pub dtype: StorageDtype,
@@ -379,7 +383,12 @@ mod shared {
     use rand::SeedableRng;
     use std::sync::Arc;
 
-    /// The operator `--profile` and `--measure` run at length `l` (f32 parameters, seed 0).
+    /// The operator `--profile` and `--measure` run at length `l` (f32 parameters, seed 0): by
+    /// default the filter of the paper's benchmark (safari `benchmarks/runtime_hyena_flashmha.py`
+    /// builds `HyenaOperator(..., modulate=False, emb_dim=33, ...)`): a 33-wide positional
+    /// embedding and no exponential window; `--modulate` for safari's default window (until
+    /// 2026-12-06 the only setting: the window's `expf` in the filter forward and a
+    /// `grad_h ⊙ window` pass in its backward that the paper's run does not have).
     pub fn profiled_operator(a: &ProfileArgs, l: usize) -> hyena_model::Result<HyenaOperator<f32>> {
         let cfg = OperatorConfig {
             d_model: a.d_model,
@@ -387,6 +396,7 @@ mod shared {
             order: a.order,
             filter_order: a.filter_width,
             emb_dim: 33,
+            modulate: a.modulate,
             ..OperatorConfig::default()
         };
         HyenaOperator::init(&cfg, &mut rand::rngs::StdRng::seed_from_u64(0))
@@ -740,13 +750,15 @@ mod imp {
 
     /// A GEMM in the model's terms: the storage type's width, tensor cores unless f32 (the
     /// operator's launches and the MHA module's projections both go through this).
-    fn model_gemm(m: usize, n: usize, k: usize, batch: usize, dtype: DType, tf32: bool) -> Gemm {
+    /// C in `c_dtype` (f32 under 16-bit operands, or `dtype`).
+    fn model_gemm(m: usize, n: usize, k: usize, batch: usize, dtype: DType, c_dtype: DType, tf32: bool) -> Gemm {
         let (elem_bytes, tensor, tf32) = (dtype.size() as u64, dtype != DType::F32, tf32 && dtype == DType::F32);
-        Gemm { m: m as u64, n: n as u64, k: k as u64, batch: batch as u64, elem_bytes, tensor, tf32 }
+        let c_elem_bytes = c_dtype.size() as u64;
+        Gemm { m: m as u64, n: n as u64, k: k as u64, batch: batch as u64, elem_bytes, c_elem_bytes, tensor, tf32 }
     }
 
     fn gemm_row(ctx: &Ctx, setting: &str, pass: &str, g: &GemmSpec) -> Row {
-        let gm = model_gemm(g.m, g.n, g.k, g.batch, g.dtype, g.tf32);
+        let gm = model_gemm(g.m, g.n, g.k, g.batch, g.dtype, g.c_dtype, g.tf32);
         let preds = [
             predict_gemm(&ctx.gpus[0], &gm),
             predict_gemm(&ctx.gpus[1], &gm),
@@ -1099,7 +1111,7 @@ mod imp {
         let proj_sum = |shapes: &[(u64, u64, u64)]| {
             let mut s = PassSum::default();
             for &(m, n, k) in shapes {
-                let gm = model_gemm(m as usize, n as usize, k as usize, 1, dtype, false);
+                let gm = model_gemm(m as usize, n as usize, k as usize, 1, dtype, dtype, false);
                 s.gemms_us += predict_gemm(&H200, &gm).seconds * 1e6;
                 s.launches += 1;
             }
@@ -1185,6 +1197,8 @@ mod imp {
         println!("# counters: SIMT simulator, {} sampled blocks per uniform kernel; SASS: nvcc 13.0 sm_90 (nvdisasm 13.5.37); bound and %roof: {gpu}", a.sample_blocks);
         println!("# sec/r = 32-B sectors per global request, wf/r = shared wavefronts per request, bar/b = barriers per block, math = lane-level sin/cos/exp/log/div/sqrt calls, w/SM = resident warps per SM (sm_90), Minstr = executed warp-instructions (SASS estimate), %roof = DRAM floor bytes / copy bandwidth / predicted time");
         println!("# the Hyena operator does not depend on the attention heads of the paper's setting (12 at D = 768)");
+        let window = if a.modulate { "windowed (--modulate, safari's default)" } else { "no window (modulate=False, the paper's benchmark)" };
+        println!("# implicit filter: emb_dim 33, width {}, {window}", a.filter_width);
         print_table(&rows, gpu);
         for n in &notes {
             println!("note: {n}");

@@ -214,6 +214,7 @@ fn gemm_from_flops_and_bytes() {
         k: 8192,
         batch: 1,
         elem_bytes: 2,
+        c_elem_bytes: 2,
         tensor: true,
         tf32: false,
     };
@@ -227,6 +228,7 @@ fn gemm_from_flops_and_bytes() {
         k: 8192,
         batch: 1,
         elem_bytes: 2,
+        c_elem_bytes: 2,
         tensor: true,
         tf32: false,
     };
@@ -239,6 +241,7 @@ fn gemm_from_flops_and_bytes() {
         k: 8192,
         batch: 1,
         elem_bytes: 4,
+        c_elem_bytes: 4,
         tensor: false,
         tf32: false,
     };
