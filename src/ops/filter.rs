@@ -423,7 +423,7 @@ fn bwd_plan(l: usize) -> BwdPlan {
 }
 
 /// The f32 workspace elements [`implicit_filter_bwd`] allocates for `l` positions (F = `width`,
-/// C = `channels`, P = [`partial_len`]): `G·P + C·F + (2F + C)·min(L, 32768) + S·C·F` with
+/// C = `channels`, P = [`partial_len`]), at most: `G·P + (2F + C)·min(L, 32768) + S·C·F` with
 /// `G ≤ 1024` blocks and `S ≤ 256` splits up to `L = 2²³` (then `L / 32768`). Saturates.
 pub fn bwd_workspace_elems(emb_dim: usize, width: usize, channels: usize, n_layers: usize, l: usize) -> usize {
     // ws_a and gout are in the storage type (at most 4 bytes): counted as f32 elements, an
