@@ -410,6 +410,16 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int nw = blockDim.x / 32;  // 16 or 32 warps (the host: 32 where a tile's chunks split)
 
+    // The bias broadcasts given to this launch (the operator's projections), over all of its
+    // threads before the filter's work: DRAM-bound stores beside a latency-bound kernel.
+    {
+        const uint64_t nt = (uint64_t)gridDim.x * gridDim.y * blockDim.x;
+        const uint64_t tid = ((uint64_t)blockIdx.y * gridDim.x + blockIdx.x) * blockDim.x + threadIdx.x;
+#pragma unroll 1
+        for (int j = 0; j < 2; ++j)
+            if (p.fill[j].out) hyena::bias_fill<T>(p.fill[j], tid, nt);
+    }
+
     const T* __restrict__ z = reinterpret_cast<const T*>(p.z);
     for (int idx = threadIdx.x; idx < E * FTP; idx += blockDim.x) {
         const int q = idx / E, k = idx % E;

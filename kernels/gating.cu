@@ -1,5 +1,6 @@
 // gating.cu: the gating product of the Hyena operator (elementwise multiply), forward and backward;
-// and the bias broadcast that the projections write before their beta = 1 GEMMs (bias_fill).
+// and the launch of the bias broadcast that the projections write before their beta = 1 GEMMs
+// (hyena::bias_fill, common.cuh).
 //
 //   forward:  out[i]    = a[i] * b[i]
 //   backward: grad_a[i] = grad_out[i] * b[i],  grad_b[i] = grad_out[i] * a[i]
@@ -75,50 +76,6 @@ template <typename T> __device__ inline void gate_bwd(const HyenaGateBwdParams p
     }
 }
 
-// Bias broadcast (HyenaBiasFillParams): a pure store pass, memory-bound. Bytes: rows * cols * sizeof(T)
-// written once, the bias read from L1/L2. 16-byte packs when out is 16-byte aligned and a row holds
-// whole packs (each pack lies inside one row: one row index per pack, one u64 divide per 16 bytes);
-// element by element otherwise. Which branch runs is uniform across the launch.
-template <typename T> __device__ inline void bias_fill(const HyenaBiasFillParams p) {
-    const T* __restrict__ bias = reinterpret_cast<const T*>(p.bias);
-    T* __restrict__ out = reinterpret_cast<T*>(p.out);
-    const uint64_t cols = p.cols, nb = p.nb;
-    const uint64_t tid = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    const uint64_t stride = (uint64_t)gridDim.x * blockDim.x;
-    const int W = Pack<T>::W;
-    if (aligned16(p.out) && cols % W == 0) {
-        const uint64_t cp = cols / W, np = p.rows * cp;
-        Pack<T>* __restrict__ ov = reinterpret_cast<Pack<T>*>(out);
-        // By column, a pack of out is a pack of the bias (cols % W == 0): one 16-byte load where
-        // the bias is 16-byte aligned. W scalar loads before: each a warp request over 16 sectors
-        // (lanes 16 bytes apart), 8 per pack at 2-byte T, which the time model read as L2-bound
-        // (16.2 µs for the out_proj bias at 8K, 4x its DRAM time).
-        const bool bias_vec = aligned16(p.bias);
-        for (uint64_t i = tid; i < np; i += stride) {
-            const uint64_t r = i / cp;
-            Pack<T> z;
-            if (p.by_row) {
-                const T v = bias[r % nb];
-#pragma unroll
-                for (int k = 0; k < W; ++k) z.v[k] = v;
-            } else if (bias_vec) {
-                z = reinterpret_cast<const Pack<T>*>(bias)[i - r * cp];
-            } else {
-                const uint64_t c0 = (i - r * cp) * W;
-#pragma unroll
-                for (int k = 0; k < W; ++k) z.v[k] = bias[c0 + k];
-            }
-            ov[i] = z;
-        }
-        return;
-    }
-    const uint64_t n = p.rows * cols;
-    for (uint64_t i = tid; i < n; i += stride) {
-        const uint64_t r = i / cols;
-        out[i] = p.by_row ? bias[r % nb] : bias[i - r * cols];
-    }
-}
-
 }  // namespace hyena_gating
 
 extern "C" __global__ void hyena_gate_fwd_f32(const HyenaGateFwdParams p) { hyena_gating::gate_fwd<float>(p); }
@@ -129,6 +86,8 @@ extern "C" __global__ void hyena_gate_bwd_f32(const HyenaGateBwdParams p) { hyen
 extern "C" __global__ void hyena_gate_bwd_bf16(const HyenaGateBwdParams p) { hyena_gating::gate_bwd<__nv_bfloat16>(p); }
 extern "C" __global__ void hyena_gate_bwd_f16(const HyenaGateBwdParams p) { hyena_gating::gate_bwd<__half>(p); }
 
-extern "C" __global__ void hyena_bias_fill_f32(const HyenaBiasFillParams p) { hyena_gating::bias_fill<float>(p); }
-extern "C" __global__ void hyena_bias_fill_bf16(const HyenaBiasFillParams p) { hyena_gating::bias_fill<__nv_bfloat16>(p); }
-extern "C" __global__ void hyena_bias_fill_f16(const HyenaBiasFillParams p) { hyena_gating::bias_fill<__half>(p); }
+// The bias broadcast's body is hyena::bias_fill (common.cuh): the implicit filter's forward runs it
+// too, inside its own launch (HyenaFilterFwdParams::fill).
+extern "C" __global__ void hyena_bias_fill_f32(const HyenaBiasFillParams p) { hyena::bias_fill<float>(p, (uint64_t)blockIdx.x * blockDim.x + threadIdx.x, (uint64_t)gridDim.x * blockDim.x); }
+extern "C" __global__ void hyena_bias_fill_bf16(const HyenaBiasFillParams p) { hyena::bias_fill<__nv_bfloat16>(p, (uint64_t)blockIdx.x * blockDim.x + threadIdx.x, (uint64_t)gridDim.x * blockDim.x); }
+extern "C" __global__ void hyena_bias_fill_f16(const HyenaBiasFillParams p) { hyena::bias_fill<__half>(p, (uint64_t)blockIdx.x * blockDim.x + threadIdx.x, (uint64_t)gridDim.x * blockDim.x); }

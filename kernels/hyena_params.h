@@ -311,6 +311,10 @@ typedef struct HyenaFilterFwdParams {
     double shift;                        /* modulation shift */
     uint64_t pre_out;                    /* double*, [n_layers, F, L]: the hidden pre-activations pre_i
                                             (for the backward: hyena_filter_bwd's pre_in), or 0 */
+    HyenaBiasFillParams fill[2];         /* up to two bias broadcasts the launch also writes (the
+                                            operator's in_proj and out_proj starting values: this
+                                            kernel is latency-bound, the stores DRAM-bound, and one
+                                            launch fewer each); fill[i].out = 0: none. T as above. */
 } HyenaFilterFwdParams;
 
 /* Backward of the implicit filter given grad_h [C, L] (forward activations recomputed, no cache).

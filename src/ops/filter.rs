@@ -75,11 +75,12 @@
 //! `dev.max_shared_bytes()` → [`HyenaError::SharedMemory`].
 
 use super::gemm::{gemm_f32_out, GemmIn, GemmOut};
+use super::gating::BiasFill;
 use super::{launch, Args};
 use crate::cpu::filter::{FilterGrads, ImplicitFilter};
 use crate::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, LaunchConfig, Pod, Trans};
 use crate::error::{HyenaError, Result};
-use crate::kernels::{HyenaFilterBwdParams, HyenaFilterFwdParams};
+use crate::kernels::{HyenaBiasFillParams, HyenaFilterBwdParams, HyenaFilterFwdParams};
 use crate::scalar::Scalar;
 use std::sync::Arc;
 
@@ -360,13 +361,40 @@ pub fn implicit_filter_fwd_keep<'a, T: DeviceScalar>(
     h: impl Into<DeviceViewMut<'a, T>>,
     pre: Option<DeviceViewMut<'_, f64>>,
 ) -> Result<()> {
+    implicit_filter_fwd_fill(dev, w, dims, h, pre, [None, None])
+}
+
+/// [`implicit_filter_fwd_keep`], and in the same launch up to two bias broadcasts (each as
+/// [`crate::ops::gating::bias_fill`] would write it, the same bits): the operator's projections'
+/// starting values. The filter's forward is latency-bound (fp64 chains), the broadcasts pure
+/// stores: one launch instead of three, the stores issued beside the filter's arithmetic. Every
+/// view is checked as one launch's arguments (lengths, device, no output overlapping another
+/// argument).
+pub fn implicit_filter_fwd_fill<'a, T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    w: &FilterViews<'_, T>,
+    dims: &FilterDims,
+    h: impl Into<DeviceViewMut<'a, T>>,
+    pre: Option<DeviceViewMut<'_, f64>>,
+    fills: [Option<BiasFill<'_, T>>; 2],
+) -> Result<()> {
     let h = h.into();
     let sfx = suffix(T::DTYPE, "implicit_filter_fwd")?;
     let (f, c, l) = (dims.width, dims.channels, dims.l);
-    check_weights(dev, w, dims)?
+    let mut args = check_weights(dev, w, dims)?
         .arg("h [C, L]", &h, mul(c, l, "C·L")?)
-        .opt("pre [n_layers, F, L]", pre.as_ref(), pre_len(dims, w.layers.len())?)
-        .check()?;
+        .opt("pre [n_layers, F, L]", pre.as_ref(), pre_len(dims, w.layers.len())?);
+    let mut fill = [HyenaBiasFillParams { bias: 0, out: 0, rows: 0, cols: 0, nb: 0, by_row: 0, pad: 0 }; 2];
+    for (i, job) in fills.iter().enumerate() {
+        if let Some(job) = job {
+            let (a, p, _) = job.params(args, if i == 0 { "fill[0] " } else { "fill[1] " })?;
+            args = a;
+            if let Some(p) = p {
+                fill[i] = p;
+            }
+        }
+    }
+    args.check()?;
     let kernel = format!("hyena_filter_fwd_{sfx}");
     let shared = check_shared(dev, &kernel, fwd_shared_bytes(dims.emb_dim, f))?;
     let tiles = grid(l.div_ceil(FWD_TILE), "forward")?;
@@ -388,11 +416,14 @@ pub fn implicit_filter_fwd_keep<'a, T: DeviceScalar>(
         modulate: dims.modulate as u64,
         shift: dims.shift,
         pre_out: pre.as_ref().map_or(0, |v| v.addr()),
+        fill,
     };
     let (ys, threads) = fwd_channel_split(tiles as usize, c);
     let cfg = LaunchConfig { grid: (tiles, ys as u32, 1), block: (threads, 1, 1), shared_bytes: shared };
     // SAFETY: the kernel reads the weights (borrowed shared, lengths checked by check_weights)
-    // and writes h [C, L] and pre (borrowed exclusively, overlapping nothing), all on `dev`.
+    // and writes h [C, L] and pre (borrowed exclusively, overlapping nothing), all on `dev`; each
+    // fill writes its out's rows·cols elements and reads its bias below nb (as bias_fill; views
+    // checked with the others above, borrowed for this call).
     unsafe { launch(dev, &kernel, cfg, &p) }
 }
 

@@ -3,7 +3,7 @@
 //! Storage f32, bf16 or f16; arithmetic in f32 (one rounding per output).
 
 use super::{elementwise_config as config, launch, Args};
-use crate::device::{Device, DeviceScalar, DeviceView, DeviceViewMut};
+use crate::device::{Device, DeviceScalar, DeviceView, DeviceViewMut, Pod};
 use crate::error::{HyenaError, Result};
 use crate::kernels::{HyenaBiasFillParams, HyenaGateBwdParams, HyenaGateFwdParams};
 use std::sync::Arc;
@@ -120,6 +120,53 @@ pub enum Broadcast {
     ByColumn,
 }
 
+/// One bias broadcast: `bias` over the row-major `[rows, cols]` `out` (see [`Broadcast`]). Run
+/// alone by [`bias_fill`], or inside the implicit filter's forward launch
+/// ([`crate::ops::filter::implicit_filter_fwd_fill`]: the operator's projections).
+pub struct BiasFill<'a, T: Pod> {
+    /// The vector (by row: any length ≥ 1, indexed `r % len`; by column: `cols`).
+    pub bias: DeviceView<'a, T>,
+    /// Along which axis the vector runs.
+    pub how: Broadcast,
+    /// Rows of `out`.
+    pub rows: usize,
+    /// Columns of `out` (contiguous).
+    pub cols: usize,
+    /// `[rows, cols]`, overwritten.
+    pub out: DeviceViewMut<'a, T>,
+}
+
+impl<'a, T: DeviceScalar> BiasFill<'a, T> {
+    /// The job's arguments added to `args` (lengths, device, overlap with the launch's other
+    /// arguments; named `{prefix}bias`, `{prefix}out [rows, cols]`), its kernel parameters, and
+    /// the elements it writes (parameters `None` for an empty output).
+    pub(crate) fn params<'d>(&self, args: Args<'d>, prefix: &str) -> Result<(Args<'d>, Option<HyenaBiasFillParams>, usize)> {
+        let (rows, cols) = (self.rows, self.cols);
+        let n = rows
+            .checked_mul(cols)
+            .ok_or_else(|| HyenaError::Invalid(format!("bias_fill: rows {rows} x cols {cols} overflows usize")))?;
+        let nb = self.bias.len();
+        let need_nb = match self.how {
+            Broadcast::ByRow if nb == 0 && n > 0 => {
+                return Err(HyenaError::Invalid("bias_fill: by-row broadcast of an empty bias".into()));
+            }
+            Broadcast::ByRow => nb,
+            Broadcast::ByColumn => cols,
+        };
+        let args = args.arg(&format!("{prefix}bias"), &self.bias, need_nb).arg(&format!("{prefix}out [rows, cols]"), &self.out, n);
+        let p = (n > 0).then(|| HyenaBiasFillParams {
+            bias: self.bias.addr(),
+            out: self.out.addr(),
+            rows: rows as u64,
+            cols: cols as u64,
+            nb: nb as u64,
+            by_row: u32::from(self.how == Broadcast::ByRow),
+            pad: 0,
+        });
+        Ok((args, p, n))
+    }
+}
+
 /// Writes a broadcast bias into the row-major `[rows, cols]` `out` (see [`Broadcast`]): the
 /// starting value of a β = 1 GEMM that adds a product to its bias. Each element is the bias
 /// value itself (no arithmetic), so the result equals a GEMM of the bias with a vector of ones.
@@ -131,32 +178,11 @@ pub fn bias_fill<'a, T: DeviceScalar>(
     cols: usize,
     out: impl Into<DeviceViewMut<'a, T>>,
 ) -> Result<()> {
-    let (bias, out) = (bias.into(), out.into());
+    let job = BiasFill { bias: bias.into(), how, rows, cols, out: out.into() };
     let sfx = suffix(T::DTYPE, "bias_fill")?;
-    let n = rows
-        .checked_mul(cols)
-        .ok_or_else(|| HyenaError::Invalid(format!("bias_fill: rows {rows} x cols {cols} overflows usize")))?;
-    let nb = bias.len();
-    let need_nb = match how {
-        Broadcast::ByRow if nb == 0 && n > 0 => {
-            return Err(HyenaError::Invalid("bias_fill: by-row broadcast of an empty bias".into()));
-        }
-        Broadcast::ByRow => nb,
-        Broadcast::ByColumn => cols,
-    };
-    Args::new(dev, "bias_fill").arg("bias", &bias, need_nb).arg("out [rows, cols]", &out, n).check()?;
-    if n == 0 {
-        return Ok(());
-    }
-    let p = HyenaBiasFillParams {
-        bias: bias.addr(),
-        out: out.addr(),
-        rows: rows as u64,
-        cols: cols as u64,
-        nb: nb as u64,
-        by_row: u32::from(how == Broadcast::ByRow),
-        pad: 0,
-    };
+    let (args, p, n) = job.params(Args::new(dev, "bias_fill"), "")?;
+    args.check()?;
+    let Some(p) = p else { return Ok(()) };
     // The kernel's pack path also needs whole packs per row.
     let elem = std::mem::size_of::<T>();
     let work = if cols % (16 / elem) == 0 { items(&[p.out], n, elem) } else { n };

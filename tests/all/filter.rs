@@ -27,9 +27,10 @@ use half::{bf16, f16};
 use hyena_kernels::cpu::filter::{filter_bwd, filter_fwd, modulation_deltas, positional_embedding, ImplicitFilter};
 use hyena_kernels::device::{Device, DeviceBuffer};
 use hyena_kernels::ops::filter::{
-    implicit_filter_bwd, implicit_filter_bwd_with, implicit_filter_fwd, implicit_filter_fwd_keep, pre_len, FilterBuffers,
-    FilterDims, FilterGradViews, MAX_LAYERS,
+    implicit_filter_bwd, implicit_filter_bwd_with, implicit_filter_fwd, implicit_filter_fwd_fill, implicit_filter_fwd_keep, pre_len,
+    FilterBuffers, FilterDims, FilterGradViews, MAX_LAYERS,
 };
+use hyena_kernels::ops::gating::{BiasFill, Broadcast};
 use hyena_kernels::HyenaError;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::sync::Arc;
@@ -189,6 +190,27 @@ fn check<T: Storage>(dev: &Arc<dyn Device>, case: &Case, seed: u64) {
     implicit_filter_fwd_keep(dev, &views, &dims, h2.view_mut(0..c * l).unwrap(), Some(pre.view_mut(0..n_pre).unwrap()))
         .unwrap_or_else(|e| panic!("{tag}: {e}"));
     assert!(same_bits(&read_checked(&tag, &h, c * l), &read_checked(&tag, &h2, c * l)), "{tag}: h differs when the forward keeps pre");
+    // The same launch with two bias broadcasts (the operator's projections): h the same bits, each
+    // broadcast exactly the bias values (by row: out[r][k] = bias[r % nb], nb = 3 < rows; by
+    // column: out[r][k] = bias[k]), nothing past either output. fill[0] on the 16-byte pack path
+    // with more packs than the launch has threads at L ≤ 2048 (≤ 32 blocks of ≤ 1024): the loop's
+    // index steps; fill[1] (cols = C) on either path.
+    let (r0, r1, l0c) = (8191, 5, 64);
+    let b0: Vec<T> = (0..3).map(|_| T::from_f64(rng.random_range(-1.0..1.0))).collect();
+    let b1: Vec<T> = (0..c).map(|_| T::from_f64(rng.random_range(-1.0..1.0))).collect();
+    let (db0, db1) = (DeviceBuffer::from_host(dev, &b0).unwrap(), DeviceBuffer::from_host(dev, &b1).unwrap());
+    let (mut o0, mut o1, mut h3) = (poisoned::<T>(dev, r0 * l0c), poisoned::<T>(dev, r1 * c), poisoned::<T>(dev, c * l));
+    let fills = [
+        Some(BiasFill { bias: db0.as_view(), how: Broadcast::ByRow, rows: r0, cols: l0c, out: o0.view_mut(0..r0 * l0c).unwrap() }),
+        Some(BiasFill { bias: db1.as_view(), how: Broadcast::ByColumn, rows: r1, cols: c, out: o1.view_mut(0..r1 * c).unwrap() }),
+    ];
+    implicit_filter_fwd_fill(dev, &views, &dims, h3.view_mut(0..c * l).unwrap(), None, fills).unwrap_or_else(|e| panic!("{tag}: {e}"));
+    assert!(same_bits(&read_checked(&tag, &h, c * l), &read_checked(&tag, &h3, c * l)), "{tag}: h differs with the fills");
+    let want0: Vec<f64> = (0..r0 * l0c).map(|i| b0[(i / l0c) % 3].to_f64()).collect();
+    let want1: Vec<f64> = (0..r1 * c).map(|i| b1[i % c].to_f64()).collect();
+    assert!(same_bits(&read_checked(&format!("{tag} fill[0]"), &o0, r0 * l0c), &want0), "{tag}: fill[0] is not the broadcast");
+    assert!(same_bits(&read_checked(&format!("{tag} fill[1]"), &o1, r1 * c), &want1), "{tag}: fill[1] is not the broadcast");
+
     let pre_host = pre.to_host().unwrap();
     assert!(pre_host[..n_pre].iter().all(|x| x.is_finite()), "{tag}: a pre-activation was not written");
     assert!(pre_host[n_pre..].iter().all(|x| x.is_nan()), "{tag}: the margin behind pre was written");
@@ -365,6 +387,13 @@ fn filter_rejects_bad_arguments_with_typed_errors() {
         let mut pre = DeviceBuffer::<f64>::from_host(&dev, &vec![f64::NAN; n_pre + 1]).unwrap();
         let e = implicit_filter_fwd_keep(&dev, &views, &dims, &mut hv, Some(pre.view_mut(0..n_pre + 1).unwrap())).unwrap_err();
         assert!(matches!(e, HyenaError::Shape { .. }) && e.to_string().contains("pre"), "{e}");
+        // A bias broadcast given to the launch whose out is not rows·cols: Shape naming it.
+        let fb = DeviceBuffer::from_host(&dev, &[1.0f32; 3]).unwrap();
+        let mut fo = poisoned::<f32>(&dev, 7);
+        let fill = BiasFill { bias: fb.as_view(), how: Broadcast::ByColumn, rows: 2, cols: 3, out: fo.view_mut(0..7).unwrap() };
+        let e = implicit_filter_fwd_fill(&dev, &views, &dims, &mut hv, None, [None, Some(fill)]).unwrap_err();
+        assert!(matches!(e, HyenaError::Shape { .. }) && e.to_string().contains("fill[1]"), "{e}");
+        assert!(fo.to_host().unwrap().iter().all(|x| x.is_nan()), "a refused fill wrote");
         let mut bad = views.clone();
         bad.z = bufs.z.view(0..bufs.z.len() - 1).unwrap();
         let e = implicit_filter_fwd(&dev, &bad, &dims, &mut hv).unwrap_err();

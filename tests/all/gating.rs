@@ -272,7 +272,8 @@ fn empty_gating_is_a_no_op() {
 /// `bias_fill` writes exactly the broadcast bias (bit for bit: no arithmetic) into its view and
 /// nothing around it, for row and column broadcasts, on the 16-byte pack path (aligned view,
 /// whole packs per row) and the element path (odd offset, or rows of a partial pack); by column
-/// with the bias 16-byte aligned (one pack load) and not (a view one element in: element loads).
+/// with the bias 16-byte aligned (one pack load) and not (a view one element in: element loads);
+/// and one shape with more packs than the launch has threads.
 fn check_bias_fill<T: Elem>(dev: &Arc<dyn Device>, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     let pack = 16 / std::mem::size_of::<T>();
@@ -283,6 +284,9 @@ fn check_bias_fill<T: Elem>(dev: &Arc<dyn Device>, seed: u64) {
         (5, 3 * pack + 1, 2, 0),
         (9, 2 * pack, 9, 3),
         (1, 1, 1, 1),
+        // More packs than the launch has threads (1056 blocks of 256): the pack loop's index
+        // steps (row, column pack and bias row carried, no division per pack) over 2–3 turns.
+        (4099, 80 * pack, 5, 0),
     ];
     for (rows, cols, nb_row, off) in shapes {
         for (how, boff) in [(Broadcast::ByRow, 0), (Broadcast::ByColumn, 0), (Broadcast::ByColumn, 1)] {

@@ -7,7 +7,7 @@
 //!
 //! | step | device work |
 //! |------|-------------|
-//! | in_proj | per chunk `i`: `Z_i,b [D, L] = W_i · U_bᵀ + b_i` (bias broadcast by `ops::gating::bias_fill`, then a strided-batched GEMM over the batch, β = 1) |
+//! | in_proj | per chunk `i`: `Z_i,b [D, L] = W_i · U_bᵀ + b_i` (bias broadcast by `ops::gating::bias_fill`, then a strided-batched GEMM over the batch, β = 1; the first GEMM's broadcast, and out_proj's, written inside the implicit filter's launch, which runs first: `ops::filter::implicit_filter_fwd_fill`) |
 //! | short conv | `shortconv_fwd_chunks`, all chunks in one launch (3 taps + bias); at order 2 where the tensor-core forward runs (2-byte storage, 4K < L ≤ 8K) fused into the step's kernel instead (`conv::gated_fftconv_shortconv_fwd`: the same `uc`, no launch of its own) |
 //! | long filter | `h [(N−1)·D, L]`: the implicit filter (see below), its spectrum once per pass (`fftconv_filter`), kept for the backward |
 //! | recurrence | `gated_fftconv_fwd_spectrum_keep` per order step: `v ← post ⊙ (h ∗ (pre ⊙ v) + bias ⊙ (pre ⊙ v))`; where `conv::inner_pays` the last step also keeps its value before the post gate for the backward's `grad x₀`, and where `conv::a_spectrum_pays` (2-byte storage at 4K < L ≤ 8K; L > 16K) its transform of `pre ⊙ v` |
@@ -57,9 +57,9 @@ use crate::recurrence::{check_dims, check_input_len, schedule, Src, Step};
 use hyena_kernels::cpu::filter::{self, FilterCache, FilterGrads};
 use hyena_kernels::device::{Device, DeviceBuffer, DeviceScalar, DeviceView, DeviceViewMut, Pod, Trans};
 use hyena_kernels::ops::fftconv::{self as conv, GatedConvGradViews, ShortConvBwdViews, ShortConvFwdViews};
-use hyena_kernels::ops::gating::{bias_fill, Broadcast};
+use hyena_kernels::ops::gating::{bias_fill, BiasFill, Broadcast};
 use hyena_kernels::ops::gemm::{gemm, GemmIn, GemmOut};
-use hyena_kernels::ops::filter::{implicit_filter_bwd_with, implicit_filter_fwd_keep, pre_len, FilterBuffers, FilterDims, FilterGradBuffers};
+use hyena_kernels::ops::filter::{implicit_filter_bwd_with, implicit_filter_fwd_fill, pre_len, FilterBuffers, FilterDims, FilterGradBuffers};
 use hyena_kernels::ops::shortconv::{shortconv_bwd_chunks, shortconv_fwd_chunks};
 use hyena_kernels::{HyenaError, Scalar};
 use std::marker::PhantomData;
@@ -337,7 +337,30 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         let chunk = b * d * l;
         let mut zin = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
         let mut uc = DeviceBuffer::<S>::alloc(dev, (n + 1) * chunk)?;
+        let mut y = DeviceBuffer::<S>::alloc(dev, b * l * d)?;
         let gs = chunks_per_gemm(n, b);
+        // The implicit filter first (it depends on no input): its launch also writes the first
+        // in_proj GEMM's bias broadcast and out_proj's (`implicit_filter_fwd_fill`: the filter is
+        // latency-bound, the broadcasts pure stores; two launches fewer). The host-side
+        // `normalized` filter leaves them to `bias_fill` below.
+        let cf = d * (n - 1);
+        let (h, host_filter, filter_pre, filled) = match &w.filter {
+            None => {
+                let (h_host, fc) = filter::filter_fwd(&self.op.filter, l)?;
+                (upload::<T, S>(dev, &h_host)?, Some(fc), None, false)
+            }
+            Some(fb) => {
+                let mut h = DeviceBuffer::<S>::alloc(dev, cf * l)?;
+                let dims = FilterDims::of(&self.op.filter, l);
+                let mut pre = DeviceBuffer::<f64>::alloc(dev, pre_len(&dims, self.op.filter.layers.len())?)?;
+                let fills = [
+                    Some(BiasFill { bias: w.in_b.view(0..gs * d)?, how: Broadcast::ByRow, rows: gs * b * d, cols: l, out: zin.view_mut(0..gs * chunk)? }),
+                    Some(BiasFill { bias: w.out_b.as_view(), how: Broadcast::ByColumn, rows: b * l, cols: d, out: y.as_view_mut() }),
+                ];
+                implicit_filter_fwd_fill(dev, &fb.views(), &dims, &mut h, Some(pre.as_view_mut()), fills)?;
+                (h, None, Some(pre), true)
+            }
+        };
         for g in 0..(n + 1) / gs {
             let (c0, c1) = (g * gs, (g + 1) * gs);
             let mut z = zin.view_mut(c0 * chunk..c1 * chunk)?;
@@ -348,8 +371,10 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             // removes these rank-1 GEMMs but stores bf16(W·u) where this stores bf16(W·u + b): over
             // 48 seeds of the bf16 device test its worst error has a heavier tail (docs/GPU_MODEL.md,
             // "The in_proj bias fold, revisited"); not used.)
-            let bias = w.in_b.view(c0 * d..c1 * d)?;
-            bias_fill(dev, bias, Broadcast::ByRow, gs * b * d, l, z.reborrow())?;
+            if !(filled && g == 0) {
+                let bias = w.in_b.view(c0 * d..c1 * d)?;
+                bias_fill(dev, bias, Broadcast::ByRow, gs * b * d, l, z.reborrow())?;
+            }
             let wi = w.in_w.view(c0 * d * d..c1 * d * d)?;
             gemm_rm::<S>(dev, gs * d, l, d, mat(wi, d, false, 0), mat(u.as_view(), d, true, l * d), 1.0, out(z.reborrow(), l, d * l), b)?;
         }
@@ -365,20 +390,6 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             shortconv_fwd_chunks(dev, &zin, &w.sf_w, &w.sf_b, None, n + 1, b, d, l, &mut uc)?;
             uc_done = true;
         }
-        let cf = d * (n - 1);
-        let (h, host_filter, filter_pre) = match &w.filter {
-            None => {
-                let (h_host, fc) = filter::filter_fwd(&self.op.filter, l)?;
-                (upload::<T, S>(dev, &h_host)?, Some(fc), None)
-            }
-            Some(fb) => {
-                let mut h = DeviceBuffer::<S>::alloc(dev, cf * l)?;
-                let dims = FilterDims::of(&self.op.filter, l);
-                let mut pre = DeviceBuffer::<f64>::alloc(dev, pre_len(&dims, self.op.filter.layers.len())?)?;
-                implicit_filter_fwd_keep(dev, &fb.views(), &dims, &mut h, Some(pre.as_view_mut()))?;
-                (h, None, Some(pre))
-            }
-        };
         let per = conv::spectrum_len(d, l)?;
         let hf = step_spectra(dev, &h, n - 1, d * l, per, |h, hf| conv::fftconv_filter(dev, h, d, l, hf))?;
         let mut steps: Vec<DeviceBuffer<S>> = Vec::with_capacity(n - 1);
@@ -427,9 +438,11 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             )?;
             steps.push(step);
         }
-        // y [B·L, D] = 1 ⊗ b_out (broadcast store), then y_b [L, D] += Last_bᵀ · W_outᵀ.
-        let mut y = DeviceBuffer::<S>::alloc(dev, b * l * d)?;
-        bias_fill(dev, w.out_b.as_view(), Broadcast::ByColumn, b * l, d, y.as_view_mut())?;
+        // y [B·L, D] = 1 ⊗ b_out (broadcast store; by the filter's launch above where it ran on
+        // the device), then y_b [L, D] += Last_bᵀ · W_outᵀ.
+        if !filled {
+            bias_fill(dev, w.out_b.as_view(), Broadcast::ByColumn, b * l, d, y.as_view_mut())?;
+        }
         let last = steps[n - 2].as_view();
         gemm_rm::<S>(dev, l, d, d, mat(last, l, true, d * l), mat(w.out_w.as_view(), d, true, 0), 1.0, out(y.as_view_mut(), d, l * d), b)?;
         // No synchronisation: the free of a buffer not kept is ordered after the launches that
