@@ -149,33 +149,49 @@ template <typename T> __device__ inline void bias_fill(const HyenaBiasFillParams
         // the bias is 16-byte aligned. W scalar loads before: each a warp request over 16 sectors
         // (lanes 16 bytes apart), 8 per pack at 2-byte T, which the time model read as L2-bound
         // (16.2 µs for the out_proj bias at 8K, 4x its DRAM time).
-        // Pack i's row r, column pack q and bias row rb = r % nb by steps: the divisions once per
-        // thread, not per pack (a u64 division and modulo per pack made the out_proj fill
-        // integer-pipe-bound in the model, 4.0 µs at 8K against its 2.9 µs of DRAM time).
+        // Pack i's column pack q and bias row rb = (i / cp) % nb by steps, in 32 bits (the host
+        // bounds cols and nb below 2^31: q + sc and rb + sqn + 1 stay below 2^32), the output by
+        // a pointer step: the divisions once per thread. (A u64 division and modulo per pack made
+        // the out_proj fill integer-pipe-bound in the model, 4.0 µs at 8K against 2.9 µs of DRAM
+        // time; u64 index steps still made the fills 22 % of the implicit filter's forward where
+        // it runs them.) A row's pack: one 32-bit word of the value four times (by row), or the
+        // bias's pack (by column).
         const bool bias_vec = aligned16(p.bias);
-        const uint64_t sq = stride / cp, sc = stride - sq * cp, sqn = sq % nb;
-        uint64_t r = tid / cp, q = tid - r * cp, rb = r % nb;
-        for (uint64_t i = tid; i < np; i += stride) {
+        const uint64_t sq = stride / cp;
+        const uint32_t cp32 = (uint32_t)cp, nb32 = (uint32_t)nb, sc = (uint32_t)(stride - sq * cp), sqn = (uint32_t)(sq % nb);
+        const uint64_t r0 = tid / cp;
+        uint32_t q = (uint32_t)(tid - r0 * cp), rb = (uint32_t)(r0 % nb);
+        Pack<T>* __restrict__ o = ov + tid;
+        Pack<T>* const end = ov + np;
+        for (; o < end; o += stride) {
             Pack<T> z;
             if (p.by_row) {
                 const T v = bias[rb];
-#pragma unroll
-                for (int k = 0; k < W; ++k) z.v[k] = v;
+                uint32_t w;
+                if (sizeof(T) == 2) {
+                    uint16_t b16;
+                    memcpy(&b16, &v, 2);
+                    w = (uint32_t)b16 * 0x10001u;
+                } else {
+                    memcpy(&w, &v, 4);
+                }
+                const uint32_t wv[4] = {w, w, w, w};
+                memcpy(&z, wv, 16);
             } else if (bias_vec) {
                 z = reinterpret_cast<const Pack<T>*>(bias)[q];
             } else {
 #pragma unroll
-                for (int k = 0; k < W; ++k) z.v[k] = bias[q * W + k];
+                for (int k = 0; k < W; ++k) z.v[k] = bias[(uint64_t)q * W + k];
             }
-            ov[i] = z;
-            // i += stride: q += sc (carry into r), r += sq, rb follows r modulo nb.
+            *o = z;
+            // i += stride: q += sc (carry into the row), rb follows the row modulo nb.
             q += sc;
             rb += sqn;
-            if (q >= cp) {
-                q -= cp;
+            if (q >= cp32) {
+                q -= cp32;
                 ++rb;
             }
-            if (rb >= nb) rb -= nb;
+            if (rb >= nb32) rb -= nb32;
         }
         return;
     }

@@ -372,6 +372,9 @@ fn bias_fill_rejects_bad_arguments_with_typed_errors() {
         assert!(matches!(e, HyenaError::Invalid(_)), "{e}");
         let e = bias_fill(&dev, &bias, Broadcast::ByRow, usize::MAX, 2, &mut out).unwrap_err();
         assert!(matches!(e, HyenaError::Invalid(_)), "{e}");
+        // Rows of 2^31 or more columns: the kernel steps its indices in 32 bits.
+        let e = bias_fill(&dev, &bias, Broadcast::ByRow, 1, 1 << 31, &mut out).unwrap_err();
+        assert!(matches!(e, HyenaError::Invalid(_)) && e.to_string().contains("2^31"), "{e}");
         // f64 storage has no kernel.
         let b64 = DeviceBuffer::from_host(&dev, &[1.0f64; 3]).unwrap();
         let mut o64 = DeviceBuffer::<f64>::alloc(&dev, 12).unwrap();
