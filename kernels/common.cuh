@@ -132,41 +132,52 @@ __device__ inline void mul_into(const T* __restrict__ a, const T* __restrict__ b
 
 /* Bias broadcast (HyenaBiasFillParams) by the threads tid, tid + stride, ... of a launch: a pure
  * store pass, memory-bound. Bytes: rows * cols * sizeof(T) written once, the bias read from L1/L2.
- * 16-byte packs when out is 16-byte aligned and a row holds whole packs (each pack lies inside one
- * row: one row index per pack, one u64 divide per 16 bytes); element by element otherwise. Which
- * branch runs is uniform across the launch. The gating file's hyena_bias_fill_* and, for the
- * operator's projections, the implicit filter's forward (HyenaFilterFwdParams::fill: its own
- * work is latency-bound, so the stores ride along in one launch). */
-template <typename T> __device__ inline void bias_fill(const HyenaBiasFillParams& p, uint64_t tid, uint64_t stride) {
+ * In 16-byte packs when out is 16-byte aligned and a row holds whole packs (each pack inside one
+ * row), element by element otherwise (which one is uniform across the launch). The gating file's
+ * hyena_bias_fill_* and, for the operator's projections, the implicit filter's forward
+ * (HyenaFilterFwdParams::fill: its own work is latency-bound, so the stores ride along in one
+ * launch). Index arithmetic in 32 bits: the host keeps cols and nb, and the launch's threads
+ * (stride), below 2^31 (ops::gating::BiasFill). */
+struct FillStep {
+    uint32_t q, rb;            // the unit's column (in units) and bias row (its row modulo nb)
+    uint32_t cu, nb, sc, sqn;  // units per row, nb, and one stride's column and row-modulo advance
+    // The next unit of this thread (stride units on): the column with carry into the row. q + sc
+    // < 2 cu and rb + sqn + 1 < 2 nb stay below 2^32.
+    __device__ inline void step() {
+        q += sc;
+        rb += sqn;
+        if (q >= cu) {
+            q -= cu;
+            ++rb;
+        }
+        if (rb >= nb) rb -= nb;
+    }
+};
+
+template <typename T> __device__ inline void bias_fill(const HyenaBiasFillParams& p, uint32_t tid, uint32_t stride) {
     const T* __restrict__ bias = reinterpret_cast<const T*>(p.bias);
     T* __restrict__ out = reinterpret_cast<T*>(p.out);
-    const uint64_t cols = p.cols, nb = p.nb;
+    const uint32_t cols = (uint32_t)p.cols, nb = (uint32_t)p.nb;
     const int W = Pack<T>::W;
-    if (aligned16(p.out) && cols % W == 0) {
-        const uint64_t cp = cols / W, np = p.rows * cp;
-        Pack<T>* __restrict__ ov = reinterpret_cast<Pack<T>*>(out);
-        // By column, a pack of out is a pack of the bias (cols % W == 0): one 16-byte load where
-        // the bias is 16-byte aligned. W scalar loads before: each a warp request over 16 sectors
-        // (lanes 16 bytes apart), 8 per pack at 2-byte T, which the time model read as L2-bound
-        // (16.2 µs for the out_proj bias at 8K, 4x its DRAM time).
-        // Pack i's column pack q and bias row rb = (i / cp) % nb by steps, in 32 bits (the host
-        // bounds cols and nb below 2^31: q + sc and rb + sqn + 1 stay below 2^32), the output by
-        // a pointer step: the divisions once per thread. (A u64 division and modulo per pack made
-        // the out_proj fill integer-pipe-bound in the model, 4.0 µs at 8K against 2.9 µs of DRAM
-        // time; u64 index steps still made the fills 22 % of the implicit filter's forward where
-        // it runs them.) A row's pack: one 32-bit word of the value four times (by row), or the
-        // bias's pack (by column).
+    const bool packs = aligned16(p.out) && cols % W == 0;
+    // Units: packs of W elements or elements. Unit i's column and bias row by steps, the divisions
+    // once per thread (a u64 division and modulo per unit made the out_proj fill integer-pipe-bound
+    // in the model, 4.0 µs at 8K against its 2.9 µs of DRAM time).
+    const uint32_t cu = packs ? cols / W : cols;
+    const uint64_t nu = p.rows * cu;
+    const uint32_t sq = stride / cu, r0 = tid / cu;
+    FillStep ix = {tid - r0 * cu, r0 % nb, cu, nb, stride - sq * cu, sq % nb};
+    if (packs) {
+        // A row's pack: one 32-bit word of the value four times (by row), or the bias's pack (by
+        // column; one 16-byte load where the bias is 16-byte aligned: W scalar loads before were
+        // each a warp request over 16 sectors, which the time model read as L2-bound).
         const bool bias_vec = aligned16(p.bias);
-        const uint64_t sq = stride / cp;
-        const uint32_t cp32 = (uint32_t)cp, nb32 = (uint32_t)nb, sc = (uint32_t)(stride - sq * cp), sqn = (uint32_t)(sq % nb);
-        const uint64_t r0 = tid / cp;
-        uint32_t q = (uint32_t)(tid - r0 * cp), rb = (uint32_t)(r0 % nb);
-        Pack<T>* __restrict__ o = ov + tid;
-        Pack<T>* const end = ov + np;
+        Pack<T>* __restrict__ o = reinterpret_cast<Pack<T>*>(out) + tid;
+        Pack<T>* const end = reinterpret_cast<Pack<T>*>(out) + nu;
         for (; o < end; o += stride) {
             Pack<T> z;
             if (p.by_row) {
-                const T v = bias[rb];
+                const T v = bias[ix.rb];
                 uint32_t w;
                 if (sizeof(T) == 2) {
                     uint16_t b16;
@@ -178,27 +189,19 @@ template <typename T> __device__ inline void bias_fill(const HyenaBiasFillParams
                 const uint32_t wv[4] = {w, w, w, w};
                 memcpy(&z, wv, 16);
             } else if (bias_vec) {
-                z = reinterpret_cast<const Pack<T>*>(bias)[q];
+                z = reinterpret_cast<const Pack<T>*>(bias)[ix.q];
             } else {
 #pragma unroll
-                for (int k = 0; k < W; ++k) z.v[k] = bias[(uint64_t)q * W + k];
+                for (int k = 0; k < W; ++k) z.v[k] = bias[ix.q * W + k];
             }
             *o = z;
-            // i += stride: q += sc (carry into the row), rb follows the row modulo nb.
-            q += sc;
-            rb += sqn;
-            if (q >= cp32) {
-                q -= cp32;
-                ++rb;
-            }
-            if (rb >= nb32) rb -= nb32;
+            ix.step();
         }
         return;
     }
-    const uint64_t n = p.rows * cols;
-    for (uint64_t i = tid; i < n; i += stride) {
-        const uint64_t r = i / cols;
-        out[i] = p.by_row ? bias[r % nb] : bias[i - r * cols];
+    for (uint64_t i = tid; i < nu; i += stride) {
+        out[i] = bias[p.by_row ? ix.rb : ix.q];
+        ix.step();
     }
 }
 

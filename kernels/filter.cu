@@ -412,9 +412,10 @@ template <typename T> __device__ inline void fwd(const HyenaFilterFwdParams p) {
 
     // The bias broadcasts given to this launch (the operator's projections), over all of its
     // threads before the filter's work: DRAM-bound stores beside a latency-bound kernel.
+    // (The host keeps the launch's threads below 2^31: 32-bit indices.)
     {
-        const uint64_t nt = (uint64_t)gridDim.x * gridDim.y * blockDim.x;
-        const uint64_t tid = ((uint64_t)blockIdx.y * gridDim.x + blockIdx.x) * blockDim.x + threadIdx.x;
+        const uint32_t nt = gridDim.x * gridDim.y * blockDim.x;
+        const uint32_t tid = (blockIdx.y * gridDim.x + blockIdx.x) * blockDim.x + threadIdx.x;
 #pragma unroll 1
         for (int j = 0; j < 2; ++j)
             if (p.fill[j].out) hyena::bias_fill<T>(p.fill[j], tid, nt);

@@ -88,6 +88,6 @@ extern "C" __global__ void hyena_gate_bwd_f16(const HyenaGateBwdParams p) { hyen
 
 // The bias broadcast's body is hyena::bias_fill (common.cuh): the implicit filter's forward runs it
 // too, inside its own launch (HyenaFilterFwdParams::fill).
-extern "C" __global__ void hyena_bias_fill_f32(const HyenaBiasFillParams p) { hyena::bias_fill<float>(p, (uint64_t)blockIdx.x * blockDim.x + threadIdx.x, (uint64_t)gridDim.x * blockDim.x); }
-extern "C" __global__ void hyena_bias_fill_bf16(const HyenaBiasFillParams p) { hyena::bias_fill<__nv_bfloat16>(p, (uint64_t)blockIdx.x * blockDim.x + threadIdx.x, (uint64_t)gridDim.x * blockDim.x); }
-extern "C" __global__ void hyena_bias_fill_f16(const HyenaBiasFillParams p) { hyena::bias_fill<__half>(p, (uint64_t)blockIdx.x * blockDim.x + threadIdx.x, (uint64_t)gridDim.x * blockDim.x); }
+extern "C" __global__ void hyena_bias_fill_f32(const HyenaBiasFillParams p) { hyena::bias_fill<float>(p, blockIdx.x * blockDim.x + threadIdx.x, gridDim.x * blockDim.x); }
+extern "C" __global__ void hyena_bias_fill_bf16(const HyenaBiasFillParams p) { hyena::bias_fill<__nv_bfloat16>(p, blockIdx.x * blockDim.x + threadIdx.x, gridDim.x * blockDim.x); }
+extern "C" __global__ void hyena_bias_fill_f16(const HyenaBiasFillParams p) { hyena::bias_fill<__half>(p, blockIdx.x * blockDim.x + threadIdx.x, gridDim.x * blockDim.x); }

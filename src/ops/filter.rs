@@ -419,6 +419,11 @@ pub fn implicit_filter_fwd_fill<'a, T: DeviceScalar>(
         fill,
     };
     let (ys, threads) = fwd_channel_split(tiles as usize, c);
+    // The fills index in 32 bits by the launch's threads (hyena::bias_fill): below 2^31 (at the
+    // longest L, 2^22, the forward has 2^16 tiles of at most 1024 threads and few channel splits).
+    if fill.iter().any(|f| f.out != 0) && (tiles as u64) * (ys as u64) * (threads as u64) >= 1 << 31 {
+        return Err(HyenaError::Invalid(format!("implicit_filter_fwd_fill: {tiles} x {ys} blocks of {threads} threads: 2^31 or more for the bias fills")));
+    }
     let cfg = LaunchConfig { grid: (tiles, ys as u32, 1), block: (threads, 1, 1), shared_bytes: shared };
     // SAFETY: the kernel reads the weights (borrowed shared, lengths checked by check_weights)
     // and writes h [C, L] and pre (borrowed exclusively, overlapping nothing), all on `dev`; each

@@ -146,7 +146,8 @@ impl<'a, T: DeviceScalar> BiasFill<'a, T> {
             .checked_mul(cols)
             .ok_or_else(|| HyenaError::Invalid(format!("bias_fill: rows {rows} x cols {cols} overflows usize")))?;
         let nb = self.bias.len();
-        // The kernel steps its column and bias-row indices in 32 bits (hyena::bias_fill).
+        // The kernel steps its column and bias-row indices in 32 bits (hyena::bias_fill; its
+        // launches also keep their thread count below 2^31).
         if cols >= 1 << 31 || nb >= 1 << 31 {
             return Err(HyenaError::Invalid(format!("bias_fill: cols {cols} and the bias length {nb} must be below 2^31")));
         }
