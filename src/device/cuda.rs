@@ -20,7 +20,7 @@
 //! - GEMM: `cublasGemmStridedBatchedEx` (f32, f64, f16, bf16; f16/bf16 accumulate in f32), with the
 //!   cuBLAS handle created on first use; a missing `libcublas` is a [`HyenaError::Device`] naming it.
 
-use super::{gemm_extents, AllocTable, DType, Device, DeviceKind, GemmSpec, LaunchConfig, Trans};
+use super::{gemm_bytes, gemm_extents, AllocTable, DType, Device, DeviceKind, GemmSpec, LaunchConfig, Trans};
 use crate::error::{HyenaError, Result};
 use crate::kernels;
 use cudarc::cublas::{self, CudaBlas};
@@ -414,14 +414,10 @@ impl Device for CudaDevice {
 
     unsafe fn gemm(&self, s: &GemmSpec) -> Result<()> {
         use cublas::sys::{cublasComputeType_t, cublasGemmAlgo_t, cublasOperation_t, cudaDataType};
-        let (ea, eb, ec) = gemm_extents(s)?;
-        let bytes = |e: usize, t: DType, what: &str| {
-            e.checked_mul(t.size())
-                .ok_or_else(|| HyenaError::Invalid(format!("gemm: {what} byte size overflows")))
-        };
-        self.allocs.check("gemm A", s.a, bytes(ea, s.dtype, "A")?)?;
-        self.allocs.check("gemm B", s.b, bytes(eb, s.dtype, "B")?)?;
-        self.allocs.check("gemm C", s.c, bytes(ec, s.c_dtype, "C")?)?;
+        let (ba, bb, bc) = gemm_bytes(s, gemm_extents(s)?)?;
+        self.allocs.check("gemm A", s.a, ba)?;
+        self.allocs.check("gemm B", s.b, bb)?;
+        self.allocs.check("gemm C", s.c, bc)?;
         let int = |v: usize, what: &str| -> Result<i32> {
             i32::try_from(v).map_err(|_| HyenaError::Invalid(format!("gemm: {what} = {v} exceeds i32")))
         };

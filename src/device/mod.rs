@@ -832,6 +832,15 @@ pub fn gemm_extents(s: &GemmSpec) -> Result<(usize, usize, usize)> {
     ))
 }
 
+/// The element extents of [`gemm_extents`] in bytes: A's and B's at `dtype`'s size, C's at
+/// `c_dtype`'s (the ranges a backend checks against its allocations); overflow is a typed error.
+pub fn gemm_bytes(s: &GemmSpec, (ea, eb, ec): (usize, usize, usize)) -> Result<(usize, usize, usize)> {
+    let bytes = |e: usize, t: DType, what: &str| {
+        e.checked_mul(t.size()).ok_or_else(|| HyenaError::Invalid(format!("gemm: {what} byte size overflows")))
+    };
+    Ok((bytes(ea, s.dtype, "A")?, bytes(eb, s.dtype, "B")?, bytes(ec, s.c_dtype, "C")?))
+}
+
 impl<T: Pod> Drop for DeviceBuffer<T> {
     fn drop(&mut self) {
         // SAFETY: the buffer is dropped, so no view of it exists and no operation borrowing it

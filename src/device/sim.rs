@@ -11,7 +11,7 @@
 //! Launches are serialised process-wide (static `__shared__` variables are process globals), and
 //! results are deterministic.
 
-use super::{gemm_extents, DType, Device, DeviceKind, GemmSpec, LaunchConfig, Trans};
+use super::{gemm_bytes, gemm_extents, DType, Device, DeviceKind, GemmSpec, LaunchConfig, Trans};
 use crate::error::{HyenaError, Result};
 
 pub use cudasim::{
@@ -217,41 +217,34 @@ impl Device for SimDevice {
     }
     unsafe fn gemm(&self, s: &GemmSpec) -> Result<()> {
         let (ea, eb, ec) = gemm_extents(s)?;
-        let bytes = |e: usize, t: DType, what: &str| {
-            e.checked_mul(t.size()).ok_or_else(|| HyenaError::Invalid(format!("gemm: {what} extent overflows")))
-        };
-        self.check_range("gemm a", s.a, bytes(ea, s.dtype, "a")?)?;
-        self.check_range("gemm b", s.b, bytes(eb, s.dtype, "b")?)?;
-        self.check_range("gemm c", s.c, bytes(ec, s.c_dtype, "c")?)?;
+        let (ba, bb, bc) = gemm_bytes(s, (ea, eb, ec))?;
+        self.check_range("gemm a", s.a, ba)?;
+        self.check_range("gemm b", s.b, bb)?;
+        self.check_range("gemm c", s.c, bc)?;
+        // The f32 GEMM on f32 copies of A's and B's extents (same layout), each element mapped by
+        // `f` from the operands' type E, into the f32 C: f32 accumulation as on the tensor cores.
+        // SAFETY (caller): s.a and s.b hold ea and eb elements of E, s.c the extent of an f32 C;
+        // the copies outlive the GEMM.
+        unsafe fn on_f32_copies<E: Copy>(s: &GemmSpec, (ea, eb): (usize, usize), f: impl Fn(E) -> f32) {
+            let copy = |p: u64, n: usize| -> Vec<f32> { unsafe { std::slice::from_raw_parts(p as *const E, n) }.iter().map(|&x| f(x)).collect() };
+            let (ca, cb) = (copy(s.a, ea), copy(s.b, eb));
+            let spec = GemmSpec { a: ca.as_ptr() as u64, b: cb.as_ptr() as u64, ..*s };
+            unsafe { gemm_fast::<f32>(&spec, s.alpha as f32, s.beta as f32) }
+        }
+        // SAFETY (on_f32_copies, all closures and gemm_fast): the extents of every operand, at
+        // its type, were checked above.
         if s.c_dtype != s.dtype {
             // 16-bit A and B, f32 C (the only mixed pair gemm_extents allows): the operands
-            // widened exactly to f32 (copies of their extents, same layout), then the f32 GEMM,
-            // f32 accumulation and an unrounded f32 C as on the tensor cores.
-            // SAFETY: the extents were checked above; the copies outlive the GEMM.
-            let widen = |p: u64, n: usize| -> Vec<f32> {
-                match s.dtype {
-                    DType::BF16 => unsafe { std::slice::from_raw_parts(p as *const half::bf16, n) }.iter().map(|x| x.to_f32()).collect(),
-                    _ => unsafe { std::slice::from_raw_parts(p as *const half::f16, n) }.iter().map(|x| x.to_f32()).collect(),
-                }
-            };
-            let (wa, wb) = (widen(s.a, ea), widen(s.b, eb));
-            let spec = GemmSpec { a: wa.as_ptr() as u64, b: wb.as_ptr() as u64, ..*s };
-            unsafe { gemm_fast::<f32>(&spec, s.alpha as f32, s.beta as f32) };
+            // widened exactly, C unrounded.
+            match s.dtype {
+                DType::BF16 => unsafe { on_f32_copies(s, (ea, eb), |x: half::bf16| x.to_f32()) },
+                _ => unsafe { on_f32_copies(s, (ea, eb), |x: half::f16| x.to_f32()) },
+            }
             return Ok(());
         }
-        // SAFETY (all closures and gemm_fast): indices are below the extents checked above.
         match s.dtype {
-            DType::F32 if self.tf32() || s.tf32 => {
-                // TF32: the operands rounded first (copies of their extents, same layout), then
-                // the f32 GEMM, whose accumulation stays f32 as on the tensor cores.
-                // SAFETY: the extents were checked above; the copies outlive the GEMM.
-                let rounded = |p: u64, n: usize| -> Vec<f32> {
-                    unsafe { std::slice::from_raw_parts(p as *const f32, n) }.iter().map(|&x| super::tf32_round(x)).collect()
-                };
-                let (ra, rb) = (rounded(s.a, ea), rounded(s.b, eb));
-                let spec = GemmSpec { a: ra.as_ptr() as u64, b: rb.as_ptr() as u64, ..*s };
-                unsafe { gemm_fast::<f32>(&spec, s.alpha as f32, s.beta as f32) }
-            }
+            // TF32: the operands rounded first.
+            DType::F32 if self.tf32() || s.tf32 => unsafe { on_f32_copies(s, (ea, eb), super::tf32_round) },
             DType::F32 => unsafe { gemm_fast::<f32>(s, s.alpha as f32, s.beta as f32) },
             DType::F64 => unsafe { gemm_fast::<f64>(s, s.alpha, s.beta) },
             DType::F16 => gemm_run::<half::f16>(

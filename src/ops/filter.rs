@@ -387,7 +387,7 @@ pub fn implicit_filter_fwd_fill<'a, T: DeviceScalar>(
     let mut fill = [HyenaBiasFillParams { bias: 0, out: 0, rows: 0, cols: 0, nb: 0, by_row: 0, pad: 0 }; 2];
     for (i, job) in fills.iter().enumerate() {
         if let Some(job) = job {
-            let (a, p, _) = job.params(args, if i == 0 { "fill[0] " } else { "fill[1] " })?;
+            let (a, p, _) = job.params(args, &format!("fill[{i}] "))?;
             args = a;
             if let Some(p) = p {
                 fill[i] = p;
