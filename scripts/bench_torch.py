@@ -61,6 +61,9 @@ def parse_args(argv=None):
     p.add_argument("--order", type=int, default=2)
     p.add_argument("--filter-width", type=int, default=64)
     p.add_argument("--emb-dim", type=int, default=33)
+    p.add_argument("--modulate", action="store_true",
+                   help="window the implicit filter (exp(-t|delta|), safari's default modulate=True); the paper's "
+                        "benchmark (safari benchmarks/runtime_hyena_flashmha.py) runs modulate=False, the default here")
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave torch's default)")
     p.add_argument("--reps", type=int, default=5, help="fewest timed runs per cell")
     p.add_argument("--sample-secs", type=float, default=0.5,
@@ -113,13 +116,13 @@ def sin_module(torch):
     return Sin
 
 
-def build_hyena(torch, d, order, filter_width, emb_dim, l_max, device, dtype, conv1d=False):
+def build_hyena(torch, d, order, filter_width, emb_dim, l_max, device, dtype, conv1d=False, modulate=False):
     nn = torch.nn
 
     Sin = sin_module(torch)
 
     class ImplicitFilter(nn.Module):
-        """h[c, t] = FFN(pos(t))[c] * exp(-|delta_c| t), t in [0, 1]."""
+        """h[c, t] = FFN(pos(t))[c], times exp(-|delta_c| t), t in [0, 1], with `modulate`."""
 
         def __init__(self, channels, emb_dim, width, l_max):
             super().__init__()
@@ -141,7 +144,8 @@ def build_hyena(torch, d, order, filter_width, emb_dim, l_max, device, dtype, co
 
         def forward(self, l):
             h = self.ffn(self.z[:l])  # [L, C]
-            h = h * torch.exp(-self.t[:l] * self.deltas.abs())
+            if modulate:
+                h = h * torch.exp(-self.t[:l] * self.deltas.abs())
             return h.transpose(0, 1)  # [C, L]
 
     class HyenaOperator(nn.Module):
@@ -183,7 +187,7 @@ def build_hyena(torch, d, order, filter_width, emb_dim, l_max, device, dtype, co
     return HyenaOperator().to(device=device, dtype=dtype)
 
 
-def build_safari(torch, d, order, filter_width, emb_dim, l_max, device, dtype):
+def build_safari(torch, d, order, filter_width, emb_dim, l_max, device, dtype, modulate=False):
     """The original safari `HyenaOperator` (HazyResearch/safari, src/models/sequence/hyena.py, with
     its default `hyena-filter`), restated here without its repository (registry, einops, OptimModule)
     but with the same modules, shapes and autograd graph for the bench's configuration (num_heads 1,
@@ -193,7 +197,9 @@ def build_safari(torch, d, order, filter_width, emb_dim, l_max, device, dtype):
       * the activations viewed [B, heads=1, C, blocks=1, L] as safari's rearrange does;
       * HyenaFilter: positional embedding z (a trainable Parameter, lr 1e-5 in safari: its gradient is
         computed), an FFN Linear(emb, W), Sin, 2 x (Linear(W, W), Sin) with ONE shared Sin module
-        (freq w=1), Linear(W, (N-1)D, bias=False), exponential modulation; channels (v o) interleaved;
+        (freq w=1), Linear(W, (N-1)D, bias=False), the exponential modulation with `modulate` (shift 0;
+        safari's default is modulate=True, its benchmark script's modulate=False); channels (v o)
+        interleaved;
       * fftconv_ref per order step: rfft(k, 2L)/2L recomputed in the step, rfft(v), irfft, + v * bias;
       * out_proj on the [B, L, D] view of v * x0."""
     nn = torch.nn
@@ -223,7 +229,7 @@ def build_safari(torch, d, order, filter_width, emb_dim, l_max, device, dtype):
 
         def filter(self, l):
             h = self.implicit_filter(self.z[:, :l])  # [1, L, C]
-            return h * torch.exp(-self.t[:, :l] * self.deltas.abs())
+            return h * torch.exp(-self.t[:, :l] * self.deltas.abs()) if modulate else h
 
     def fftconv_ref(u, k, bias):
         seqlen = u.shape[-1]
@@ -365,9 +371,9 @@ def check_variants(torch):
     tolerance 1e-6 relative (measured ~4e-9) rather than f64 rounding."""
     torch.manual_seed(0)
     d, l, ok = 64, 300, True
-    s = build_safari(torch, d, 2, 16, 33, l, "cpu", torch.float64)
+    s = build_safari(torch, d, 2, 16, 33, l, "cpu", torch.float64, modulate=True)
     for conv1d in (False, True):
-        p = build_hyena(torch, d, 2, 16, 33, l, "cpu", torch.float64, conv1d)
+        p = build_hyena(torch, d, 2, 16, 33, l, "cpu", torch.float64, conv1d, modulate=True)
         with torch.no_grad():
             s.in_proj.load_state_dict(p.in_proj.state_dict())
             s.out_proj.load_state_dict(p.out_proj.state_dict())
@@ -421,6 +427,7 @@ def main(argv=None):
         "port short conv": "nn.Conv1d" if a.conv1d else "shifted products (== depthwise Conv1d k=3)",
         "safari short conv": "nn.Conv1d (as the original)",
         "hyena variants": ", ".join(a.hyena_variants),
+        "implicit filter": "windowed (--modulate, safari's default)" if a.modulate else "no window (modulate=False, the paper's benchmark)",
         "slower variant": f"sampling stops once {RIVAL_RUNS} runs are all > {RIVAL_FACTOR:g}x the other variant's median; "
                           f"not run when estimated > {RIVAL_SKIP:g}x it from its previous length",
     }
@@ -547,9 +554,9 @@ def main(argv=None):
     def hyena_fn(l, bwd, variant="port"):
         def make():
             if variant == "safari":
-                op = build_safari(torch, D, a.order, a.filter_width, a.emb_dim, l, dev, torch.float32)
+                op = build_safari(torch, D, a.order, a.filter_width, a.emb_dim, l, dev, torch.float32, a.modulate)
             else:
-                op = build_hyena(torch, D, a.order, a.filter_width, a.emb_dim, l, dev, torch.float32, a.conv1d)
+                op = build_hyena(torch, D, a.order, a.filter_width, a.emb_dim, l, dev, torch.float32, a.conv1d, a.modulate)
             u = torch.randn(B, l, D, device=dev, requires_grad=bwd)
             gy = torch.randn(B, l, D, device=dev) if bwd else None
 

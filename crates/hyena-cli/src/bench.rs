@@ -65,6 +65,11 @@ pub struct BenchArgs {
     /// Width of the implicit filter FFN.
     #[arg(long, default_value_t = 64)]
     filter_width: usize,
+    /// Window the implicit filter (`exp(−t·|δ|)`, safari's default `modulate=True`), here and in
+    /// the PyTorch baselines; the paper's benchmark (safari `benchmarks/runtime_hyena_flashmha.py`)
+    /// runs without (`modulate=False`), the default (as `hyena kernels --profile`).
+    #[arg(long)]
+    modulate: bool,
     /// Fewest timed runs per cell (the median is reported, with the min and quartiles), unless
     /// `--cell-budget-secs` stops a long cell first.
     #[arg(long, default_value_t = 5)]
@@ -280,6 +285,7 @@ struct CellShape {
     order: usize,
     filter_width: usize,
     emb_dim: usize,
+    modulate: bool,
     threads: usize,
     /// Most bytes of kept activations of the forward+backward ([`CachePolicy::budget`]).
     train_cache_bytes: usize,
@@ -325,10 +331,10 @@ fn cpu_cell_bytes(key: &str, s: CellShape) -> u128 {
     let c = (n - 1) * d; // the filter's channels
     let spectra = |c: u128| 2 * sz * c * bins;
     let scratch = t * sz * (3 * nfft + 2 * l);
-    let cfg = OperatorConfig { emb_dim: s.emb_dim, ..operator_config(s.d, s.l, s.order, s.filter_width) };
+    let cfg = OperatorConfig { emb_dim: s.emb_dim, ..operator_config(s.d, s.l, s.order, s.filter_width, s.modulate) };
     let params = sz * cfg.param_count().map_or(0, |p| p as u128);
     let window = match sz * l * c + 8 * (l + c) {
-        w if w <= FILTER_WINDOW_KEEP_BYTES => w,
+        w if s.modulate && w <= FILTER_WINDOW_KEEP_BYTES => w,
         _ => 0,
     };
     let filter_bwd = (n - 1) * row + sz * l * f + 3 * 8 * l * f;
@@ -592,6 +598,10 @@ fn run_meta(a: &BenchArgs, s: &Setup) -> Vec<(String, String)> {
             ),
         ),
         (
+            "implicit filter".into(),
+            if a.modulate { "windowed (--modulate, safari's default)" } else { "no window (modulate=False, the paper's benchmark)" }.into(),
+        ),
+        (
             "timing".into(),
             format!(
                 "median of the timed runs after {} warm-up: at least {} runs and until they add up to {} s, \
@@ -693,7 +703,7 @@ fn cpu_columns(a: &BenchArgs, s: &Setup, rep: &mut Report, mut torch: Option<&mu
             .into(),
     );
     let cache_policy = CachePolicy::from_budget_mib(a.train_cache_mib);
-    let bench_cpu = CpuBench { batch, width: s.width, heads, head_dim: a.head_dim, order: a.order, filter_width: a.filter_width, cache_policy };
+    let bench_cpu = CpuBench { batch, width: s.width, heads, head_dim: a.head_dim, order: a.order, filter_width: a.filter_width, modulate: a.modulate, cache_policy };
     let torch_keys: Vec<String> = torch.as_ref().map(|t| t.keys()).unwrap_or_default();
     let pb = progress(a.quiet, (s.lengths.len() * (keys.len() + torch_keys.len())) as u64);
     let avail = mem_available();
@@ -807,6 +817,9 @@ fn torch_args(a: &BenchArgs, s: &Setup, dev: &str) -> Vec<String> {
     if a.fwd_only {
         args.push("--fwd-only".into());
     }
+    if a.modulate {
+        args.push("--modulate".into());
+    }
     args
 }
 
@@ -906,7 +919,7 @@ fn device_columns(a: &BenchArgs, s: &Setup, rep: &mut Report) -> Result<(), Box<
 /// The rows of the device columns `keys` on `dev`, after the copy bandwidth they are compared with.
 #[cfg(any(feature = "cuda", feature = "sim"))]
 fn gpu_rows(a: &BenchArgs, s: &Setup, dev: Arc<dyn Device>, keys: &[&str], rep: &mut Report) -> Result<(), Box<dyn std::error::Error>> {
-    let gb = gpu::GpuBench { dev, batch: s.batch, width: s.width, order: a.order, filter_width: a.filter_width };
+    let gb = gpu::GpuBench { dev, batch: s.batch, width: s.width, order: a.order, filter_width: a.filter_width, modulate: a.modulate };
     let copy_bytes: usize = if a.device == Backend::Sim { 1 << 20 } else { 1 << 30 };
     let copy = match gb.copy_gbps(copy_bytes, &s.policy) {
         Ok(g) => {
@@ -951,9 +964,10 @@ fn gpu_rows(_: &BenchArgs, _: &Setup, dev: Arc<dyn Device>, _: &[&str], _: &mut 
 }
 
 /// The operator every Hyena column times (CPU and device): width D, `l_max = L`, the order and
-/// filter width of the flags, a 33-wide positional embedding (as `scripts/bench_torch.py`).
-fn operator_config(width: usize, l: usize, order: usize, filter_width: usize) -> OperatorConfig {
-    OperatorConfig { d_model: width, l_max: l, order, filter_order: filter_width, emb_dim: 33, ..OperatorConfig::default() }
+/// filter width of the flags, a 33-wide positional embedding (as `scripts/bench_torch.py`), the
+/// filter windowed only with `--modulate` (the paper's benchmark builds `modulate=False`).
+fn operator_config(width: usize, l: usize, order: usize, filter_width: usize, modulate: bool) -> OperatorConfig {
+    OperatorConfig { d_model: width, l_max: l, order, filter_order: filter_width, emb_dim: 33, modulate, ..OperatorConfig::default() }
 }
 
 struct CpuBench {
@@ -963,6 +977,8 @@ struct CpuBench {
     head_dim: usize,
     order: usize,
     filter_width: usize,
+    /// `--modulate`: the filter's window.
+    modulate: bool,
     /// How the forward+backward keeps activations (`--train-cache-mib`).
     cache_policy: CachePolicy,
 }
@@ -1012,7 +1028,7 @@ impl CpuBench {
                 _ => {
                     let (order, filter_width, threads) = (self.order, self.filter_width, s.threads);
                     let train_cache_bytes = self.cache_policy.budget().unwrap_or(hyena_model::operator::TRAIN_CACHE_BYTES);
-                    cpu_cell_bytes(key, CellShape { b: self.batch, l, d: self.width, order, filter_width, emb_dim: 33, threads, train_cache_bytes })
+                    cpu_cell_bytes(key, CellShape { b: self.batch, l, d: self.width, order, filter_width, emb_dim: 33, modulate: self.modulate, threads, train_cache_bytes })
                 }
             };
         let est = estimate_ms(anchor, l, quadratic);
@@ -1044,7 +1060,7 @@ impl CpuBench {
 
     fn hyena(&self, l: usize, p: &Policy, pass: Pass) -> Result<Cell, String> {
         let bwd = pass == Pass::FwdBwd;
-        let cfg = operator_config(self.width, l, self.order, self.filter_width);
+        let cfg = operator_config(self.width, l, self.order, self.filter_width, self.modulate);
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
         let mut op = HyenaOperator::<f32>::init(&cfg, &mut rng).map_err(|e| e.to_string())?;
         op.set_cache_policy(self.cache_policy);

@@ -28,6 +28,8 @@ pub(crate) struct GpuBench {
     pub width: usize,
     pub order: usize,
     pub filter_width: usize,
+    /// `--modulate`: the filter's window.
+    pub modulate: bool,
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -77,7 +79,7 @@ impl GpuBench {
     }
 
     fn hyena(&self, l: usize, p: &Policy, bwd: bool) -> Result<Cell, String> {
-        let cfg = super::operator_config(self.width, l, self.order, self.filter_width);
+        let cfg = super::operator_config(self.width, l, self.order, self.filter_width, self.modulate);
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
         let op = DeviceOperator::<f32, Storage>::init(&cfg, self.dev.clone(), &mut rng).map_err(err)?;
         let w = op.upload().map_err(err)?;
