@@ -151,6 +151,9 @@ typedef struct HyenaFftConvFwdScParams {
     uint64_t sc_z[3]; /* const T*, [B, C, L]: the short conv's input rows of operand r */
     uint64_t sc_w[3]; /* const T*, [C, 3]: their short conv weights */
     uint64_t sc_b[3]; /* const T*, [C]: their short conv bias */
+    uint64_t h;       /* const T*, [C, L]: the filter, or 0. Given (B = 1 only), each row's block first
+                       * forms its channel's spectrum f.hf[c] from h[c] as hyena_fftconv_filter_tc_m13_*
+                       * does (the same bits; f.hf is then an output) and then reads it back */
 } HyenaFftConvFwdScParams;
 
 /* Backward of the gated convolution (g = grad_y * post, a = pre * v):

@@ -1124,7 +1124,57 @@ __device__ __forceinline__ const HyenaFftConvFwdParams &fwd8k_base(const HyenaFf
  * aligned, or the operands it writes (f.pre, f.post; f.v is checked with the forward's) absent. */
 __device__ __forceinline__ bool fwd8k_sc_bad(const HyenaFftConvFwdParams &) { return false; }
 __device__ __forceinline__ bool fwd8k_sc_bad(const HyenaFftConvFwdScParams &p) {
-    return !p.f.pre || !p.f.post || !p.sc_z[0] || !p.sc_z[1] || !p.sc_z[2] || ((p.sc_z[0] | p.sc_z[1] | p.sc_z[2]) & 3);
+    return !p.f.pre || !p.f.post || !p.sc_z[0] || !p.sc_z[1] || !p.sc_z[2] || ((p.sc_z[0] | p.sc_z[1] | p.sc_z[2]) & 3) ||
+           (p.h && (p.f.b != 1 || (p.h & 3)));  // the filter's spectrum formed here: B = 1, h 4-byte aligned
+}
+
+/* One channel of the filter's spectrum: hf[ch] = rFFT_n(h[ch] zero padded)/n, bins 0 … m in the
+ * four-step order (filter8192's per channel; fwd8192<T, true> with h given, at B = 1 where the
+ * row's block is its channel's). The tables published and the planes free before; the caller's
+ * next barrier publishes hf's stores to the block (its pairs read them back: the L2). pairs: L
+ * even and h 4-byte aligned. */
+template <typename T>
+__device__ __forceinline__ void filter8k_channel(uint64_t h_base, uint64_t hf_base, unsigned ch, unsigned l32, bool pairs, const Fft8kTables &tb,
+                                                 Fwd8kTables &ft, float *s_re, float *s_im, int w, int lane, int g, int t) {
+    const T *h = reinterpret_cast<const T *>(h_base) + (uint64_t)ch * l32;
+    // h at the lane's points (fwd8192's order), read twice as there; zero past L. Even L with
+    // h 4-byte aligned (every row then is; block-uniform): the pair as one 32-bit word, as
+    // fwd8192 reads its operands (2-byte loads halved the bytes per request, and with them
+    // the DRAM bandwidth the resident warps' loads in flight sustain: 2.58 TB/s, 24.4 µs at
+    // L = 8K in the model, against 14.6 µs for the bytes at copy bandwidth).
+    auto h_at = [&](unsigned lb, int r, int hh) {
+        const unsigned tt = 2 * (lb + 256 * (hh + 8 * (r / 2)) + 8 * (r % 2));
+        if (pairs) {
+            const float2 x = fwd8k_ld2(h + min(tt, l32 - 2));
+            return make_float2(tt < l32 ? x.x : 0.0f, tt < l32 ? x.y : 0.0f);
+        }
+        const float x0 = to_f32<T>(h[min(tt, l32 - 1)]), x1 = to_f32<T>(h[min(tt + 1, l32 - 1)]);
+        return make_float2(tt < l32 ? x0 : 0.0f, tt + 1 < l32 ? x1 : 0.0f);
+    };
+    const unsigned ex = fwd8k_row_exponent(ft, w, lane, g, t, h_at);
+    // 2^-e / n (n = 2^14): exact; the rows of zeros (e = 0) as any other
+    if (threadIdx.x == 0) ft.es = __uint_as_float((ex + 1u) << 23) * (1.0f / 16384.0f);
+    conv8k_row<false>(
+        tb, nullptr, s_re, s_im, w, lane, g, t, fwd8k_loader(w, g, t, __uint_as_float((253u - ex) << 23), h_at),
+        [&] {
+            const float sc = ft.es;
+            float2 *hf = reinterpret_cast<float2 *>(hf_base) + (uint64_t)fwd8k_opaque(ch) * 8193;
+            fwd8k_each_pair(
+                ft, w, lane, g, t,
+                [&](unsigned so, unsigned sm_, unsigned ik, unsigned imk, float2 wk) {
+                    const float zr = s_re[so];
+                    const float zi = s_im[so];
+                    const float mr = s_re[sm_];
+                    const float mi = s_im[sm_];
+                    fwd8k_split(zr, zi, mr, mi, wk, sc, hf + ik, hf + imk);
+                },
+                [&](unsigned s0, unsigned i0) {
+                    const float zr = s_re[s0];
+                    const float zi = s_im[s0];
+                    hf[i0] = make_float2(zr * sc, -zi * sc);  // X_{m/2} = conj Z_{m/2}
+                });
+        },
+        [](unsigned, float, float) {});
 }
 
 /* SC (hyena_fftconv_fwd_sc_tc_m13_*, HyenaFftConvFwdScParams: the device operator at order 2, where
@@ -1138,7 +1188,13 @@ __device__ __forceinline__ bool fwd8k_sc_bad(const HyenaFftConvFwdScParams &p) {
  * (the L2); no hyena_shortconv_fwd launch and no read of its output from DRAM. (Forming v and pre
  * in stage 1's loads and the output as well, each with its pair before from z, put the kernel on
  * the L2's bandwidth in the model, 64.4 µs at the paper's 8K, and with shuffles spilled at 64
- * registers.) */
+ * registers.)
+ * With h (HyenaFftConvFwdScParams::h, B = 1: the paper's setting, where a row is its channel's only
+ * one) the row's block first runs the spectrum kernel's channel (filter8k_channel: h read, hf
+ * written, the same bits as hyena_fftconv_filter_tc_m13_*), and the row's pairs read hf back from
+ * the L2: per row h's 2L bytes read and hf's 8(m + 1) written instead of hf read from DRAM, 3
+ * barriers more, one launch fewer (model, paper's 8K: 46.9 + 21.2 µs and a launch → 61.2 µs,
+ * latency-bound). */
 
 template <typename T, bool SC, class P> __device__ void fwd8192(const P pp) {
     const HyenaFftConvFwdParams &p = fwd8k_base(pp);
@@ -1160,6 +1216,12 @@ template <typename T, bool SC, class P> __device__ void fwd8192(const P pp) {
     const unsigned l32 = (unsigned)L, rows = (unsigned)(p.b * p.c);  // ops::fftconv::fwd_tensor_cores: B·C < 2^32
 
     for (unsigned row = blockIdx.x; row < rows; row += gridDim.x) {
+        // SC with h (B = 1: the row is its channel's only one): the channel's spectrum first, into
+        // hf, which the row's pairs below then read back (the barrier of the row's exponent pass
+        // publishes the stores to the block).
+        if constexpr (SC) {
+            if (pp.h) filter8k_channel<T>(pp.h, p.hf, row, l32, true, tb, ft, s_re, s_im, w, lane, g, t);
+        }
         const unsigned ch = row / (unsigned)p.b, bi = row - ch * (unsigned)p.b;
         const uint64_t off = ((uint64_t)bi * p.c + ch) * L;
         const T *v = reinterpret_cast<const T *>(p.v) + off;
@@ -1275,47 +1337,8 @@ template <typename T> __device__ void filter8192(const HyenaFftFilterParams p) {
     const unsigned l32 = (unsigned)L, channels = (unsigned)p.c;  // ops: C < 2^32
     const bool pairs = L % 2 == 0 && (p.h & 3) == 0;
 
-    for (unsigned ch = blockIdx.x; ch < channels; ch += gridDim.x) {
-        const T *h = reinterpret_cast<const T *>(p.h) + (uint64_t)ch * L;
-        // h at the lane's points (fwd8192's order), read twice as there; zero past L. Even L with
-        // h 4-byte aligned (every row then is; block-uniform): the pair as one 32-bit word, as
-        // fwd8192 reads its operands (2-byte loads halved the bytes per request, and with them
-        // the DRAM bandwidth the resident warps' loads in flight sustain: 2.58 TB/s, 24.4 µs at
-        // L = 8K in the model, against 14.6 µs for the bytes at copy bandwidth).
-        auto h_at = [&](unsigned lb, int r, int hh) {
-            const unsigned tt = 2 * (lb + 256 * (hh + 8 * (r / 2)) + 8 * (r % 2));
-            if (pairs) {
-                const float2 x = fwd8k_ld2(h + min(tt, l32 - 2));
-                return make_float2(tt < l32 ? x.x : 0.0f, tt < l32 ? x.y : 0.0f);
-            }
-            const float x0 = to_f32<T>(h[min(tt, l32 - 1)]), x1 = to_f32<T>(h[min(tt + 1, l32 - 1)]);
-            return make_float2(tt < l32 ? x0 : 0.0f, tt + 1 < l32 ? x1 : 0.0f);
-        };
-        const unsigned ex = fwd8k_row_exponent(ft, w, lane, g, t, h_at);
-        // 2^-e / n (n = 2^14): exact; the rows of zeros (e = 0) as any other
-        if (threadIdx.x == 0) ft.es = __uint_as_float((ex + 1u) << 23) * (1.0f / 16384.0f);
-        conv8k_row<false>(
-            tb, nullptr, s_re, s_im, w, lane, g, t, fwd8k_loader(w, g, t, __uint_as_float((253u - ex) << 23), h_at),
-            [&] {
-                const float sc = ft.es;
-                float2 *hf = reinterpret_cast<float2 *>(p.hf) + (uint64_t)fwd8k_opaque(ch) * 8193;
-                fwd8k_each_pair(
-                    ft, w, lane, g, t,
-                    [&](unsigned so, unsigned sm_, unsigned ik, unsigned imk, float2 wk) {
-                        const float zr = s_re[so];
-                        const float zi = s_im[so];
-                        const float mr = s_re[sm_];
-                        const float mi = s_im[sm_];
-                        fwd8k_split(zr, zi, mr, mi, wk, sc, hf + ik, hf + imk);
-                    },
-                    [&](unsigned s0, unsigned i0) {
-                        const float zr = s_re[s0];
-                        const float zi = s_im[s0];
-                        hf[i0] = make_float2(zr * sc, -zi * sc);  // X_{m/2} = conj Z_{m/2}
-                    });
-            },
-            [](unsigned, float, float) {});
-    }
+    for (unsigned ch = blockIdx.x; ch < channels; ch += gridDim.x)
+        filter8k_channel<T>(p.h, p.hf, ch, l32, pairs, tb, ft, s_re, s_im, w, lane, g, t);
 }
 
 /* One channel of the reduce (bwd_reduce8192; bwd8192 at B = 1, where the row's block is the
@@ -1767,7 +1790,8 @@ extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_fwd_tc_m13_f1
 }
 /* The same with the short conv fused (fwd8192<T, true>; the device operator at order 2, every
  * operand a short conv's output): reads the short conv's input rows sc_z, writes its outputs to v,
- * pre, post and reads them back. */
+ * pre, post and reads them back; with h given (B = 1) each row's block first forms its channel's
+ * spectrum into hf (filter8k_channel) and reads it back. */
 extern "C" __global__ void __launch_bounds__(512, 2) hyena_fftconv_fwd_sc_tc_m13_bf16(const HyenaFftConvFwdScParams p) {
     hyena::tcdft::fwd8192<__nv_bfloat16, true>(p);
 }

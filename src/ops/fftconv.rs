@@ -1202,15 +1202,62 @@ pub fn gated_fftconv_shortconv_fwd<'a, 'h, T: DeviceScalar>(
     inner: Option<DeviceViewMut<'a, T>>,
     a_spec: Option<DeviceViewMut<'a, f32>>,
 ) -> Result<bool> {
-    let (hf, d, y) = (hf.into(), d.into(), y.into());
-    let sfx = suffix(T::DTYPE, "gated_fftconv_shortconv_fwd")?;
+    shortconv_fwd_with(dev, "gated_fftconv_shortconv_fwd", &hf.into(), None, d.into(), sc, bs, c, l, y.into(), inner, a_spec)
+}
+
+/// [`gated_fftconv_shortconv_fwd`] at `B = 1` with the filter's spectrum formed in the same kernel
+/// (the paper's setting: a row is its channel's only one): each row's block first transforms its
+/// channel's `h` `[C, L]` into `hf` (an output here: [`fftconv_filter`]'s bits, the
+/// tensor-core spectrum kernel's code run per channel) and then runs the fused forward on it, so
+/// `hf`, `y`, `inner`, `a_spec` and `sc.uc` are the bits of [`fftconv_filter`] followed by
+/// [`gated_fftconv_shortconv_fwd`]; one launch fewer and no read of `hf` from DRAM (the row
+/// reads its own spectrum back from the L2). `hf` is what the backward takes.
+///
+/// Returns `Ok(false)` having queued nothing where it does not apply (not
+/// [`shortconv_fwd_fuses`]`(1, c, l)`, a tensor not 4-byte aligned): the caller then runs
+/// [`fftconv_filter`] and [`gated_fftconv_shortconv_fwd`]. Typed errors as there.
+#[allow(clippy::too_many_arguments)]
+pub fn gated_fftconv_shortconv_filter_fwd<'a, T: DeviceScalar>(
+    dev: &Arc<dyn Device>,
+    h: impl Into<DeviceView<'a, T>>,
+    hf: impl Into<DeviceViewMut<'a, f32>>,
+    d: impl Into<DeviceView<'a, T>>,
+    sc: ShortConvFwdViews<'a, T>,
+    c: usize,
+    l: usize,
+    y: impl Into<DeviceViewMut<'a, T>>,
+    inner: Option<DeviceViewMut<'a, T>>,
+    a_spec: Option<DeviceViewMut<'a, f32>>,
+) -> Result<bool> {
+    let h = h.into();
+    shortconv_fwd_with(dev, "gated_fftconv_shortconv_filter_fwd", &hf.into(), Some(&h), d.into(), sc, 1, c, l, y.into(), inner, a_spec)
+}
+
+/// The two calls above: `hf` an input, or with `h` an output the kernel writes first (B = 1).
+#[allow(clippy::too_many_arguments)]
+fn shortconv_fwd_with<'a, T: DeviceScalar, H: LaunchArg>(
+    dev: &Arc<dyn Device>,
+    op: &'static str,
+    hf: &H,
+    h: Option<&DeviceView<'a, T>>,
+    d: DeviceView<'a, T>,
+    sc: ShortConvFwdViews<'a, T>,
+    bs: usize,
+    c: usize,
+    l: usize,
+    y: DeviceViewMut<'a, T>,
+    inner: Option<DeviceViewMut<'a, T>>,
+    a_spec: Option<DeviceViewMut<'a, f32>>,
+) -> Result<bool> {
+    let sfx = suffix(T::DTYPE, op)?;
     let total = mul3(bs, c, l, "gated_fftconv_shortconv_fwd B·C·L")?;
     let all = mul(3, total, "gated_fftconv_shortconv_fwd 3·B·C·L")?;
     let c3 = mul(3, c, "gated_fftconv_shortconv_fwd 3·C")?;
-    check_roles("gated_fftconv_shortconv_fwd", sc.roles)?;
-    let args = Args::new(dev, "gated_fftconv_shortconv_fwd")
-        .arg("hf (spectrum_len: [C, n/2+1] or [⌈C/2⌉, n] complex)", &hf, spectrum_len(c, l)?)
+    check_roles(op, sc.roles)?;
+    let args = Args::new(dev, op)
+        .arg("hf (spectrum_len: [C, n/2+1] or [⌈C/2⌉, n] complex)", hf, spectrum_len(c, l)?)
         .align(8, "complex f32")
+        .opt("h [C, L]", h, mul(c, l, "gated_fftconv_shortconv_filter_fwd C·L")?)
         .arg("D [C]", &d, c)
         .arg("z [3, B, C, L]", &sc.z, all)
         .arg("w [3·C, 3]", &sc.w, mul(c3, 3, "gated_fftconv_shortconv_fwd 3·C·3")?)
@@ -1218,10 +1265,11 @@ pub fn gated_fftconv_shortconv_fwd<'a, 'h, T: DeviceScalar>(
         .arg("uc [3, B, C, L]", &sc.uc, all)
         .arg("y [B, C, L]", &y, total)
         .opt("inner [B, C, L]", inner.as_ref(), total);
-    with_a_spec::<T, _>(args, "gated_fftconv_shortconv_fwd", a_spec.as_ref(), bs, c, l, inner.is_some(), true)?.check()?;
+    with_a_spec::<T, _>(args, op, a_spec.as_ref(), bs, c, l, inner.is_some(), true)?.check()?;
     let uc = sc.uc.addr();
     let inner = inner.as_ref().map_or(0, |x| x.addr());
-    if !shortconv_fwd_fuses::<T>(bs, c, l) || c == 0 || [sc.z.addr(), uc, y.addr(), inner].iter().any(|a| a % 4 != 0) {
+    let h = h.map_or(0, |h| h.addr());
+    if !shortconv_fwd_fuses::<T>(bs, c, l) || c == 0 || [sc.z.addr(), uc, y.addr(), inner, h].iter().any(|a| a % 4 != 0) {
         return Ok(false);
     }
     let n = fft_size(l)?;
@@ -1248,14 +1296,15 @@ pub fn gated_fftconv_shortconv_fwd<'a, 'h, T: DeviceScalar>(
         sc_z: per_role(&|r| chunk(sc.z.addr(), r)),
         sc_w: per_role(&|r| sc.w.addr() + (r * c * 3) as u64 * es),
         sc_b: per_role(&|r| sc.bias.addr() + (r * c) as u64 * es),
+        h,
     };
     // SAFETY: every address comes from a view checked above (lengths for (B, C, L), 3 chunks,
     // device, outputs overlapping nothing; a_spec's length for these shapes), borrowed for this
     // call (outputs exclusively: uc, which the kernel writes and then reads, is the caller's
-    // alone), 4-byte aligned (checked: the chunks' offsets are whole rows of even length). The
-    // shapes are the tensor-core forward's (shortconv_fwd_fuses: n = 2^14,
-    // 4K < L ≤ 8K, L even, B·C < 2^32); row_launch gives the kernel the dynamic shared memory it
-    // indexes.
+    // alone; hf too where h is given, B = 1, which the kernel writes first), 4-byte aligned
+    // (checked: the chunks' offsets are whole rows of even length). The shapes are the
+    // tensor-core forward's (shortconv_fwd_fuses: n = 2^14, 4K < L ≤ 8K, L even, B·C < 2^32);
+    // row_launch gives the kernel the dynamic shared memory it indexes.
     unsafe { super::tcdft::row_launch(dev, &format!("hyena_fftconv_fwd_sc_tc_m13_{sfx}"), bs * c, super::tcdft::FWD8K_STATIC_SHARED, &p)? };
     Ok(true)
 }

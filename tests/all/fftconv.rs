@@ -167,8 +167,12 @@ fn gated_fftconv_shortconv_fwd_on_tensor_cores_is_the_two_launches() {
     assert!(shortconv_fwd_fuses::<bf16>(1, 768, 8192) && shortconv_fwd_fuses::<f16>(2, 3, 6002));
     assert!(!shortconv_fwd_fuses::<f32>(1, 2, 8192) && !shortconv_fwd_fuses::<bf16>(1, 2, 4096) && !shortconv_fwd_fuses::<bf16>(1, 2, 8191));
     for dev in common::devices() {
-        check_shortconv_fwd_fused::<bf16>(&dev, 1, 2, 8192, [2, 1, 0], true, 792);
-        check_shortconv_fwd_fused::<f16>(&dev, 2, 1, 6002, [0, 2, 1], false, 793);
+        check_shortconv_fwd_fused::<bf16>(&dev, 1, 2, 8192, [2, 1, 0], true, false, 792);
+        check_shortconv_fwd_fused::<f16>(&dev, 2, 1, 6002, [0, 2, 1], false, false, 793);
+        // B = 1 with the filter's spectrum formed in the same kernel (the device operator's
+        // paper setting): hf the bits of fftconv_filter too; C = 3, a tail (7002), both storages.
+        check_shortconv_fwd_fused::<bf16>(&dev, 1, 3, 8192, [2, 1, 0], true, true, 794);
+        check_shortconv_fwd_fused::<f16>(&dev, 1, 3, 7002, [1, 0, 2], false, true, 795);
         // Not applicable (L = 4096: the SIMT forward's shapes): Ok(false), the outputs untouched.
         let (c, l) = (1usize, 4096usize);
         let n = c * l;

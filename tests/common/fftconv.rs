@@ -616,11 +616,15 @@ pub fn check_shortconv_bwd_fused<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c
 /// launches (`shortconv_fwd_chunks`, then `gated_fftconv_fwd_spectrum_keep` on the stored operands):
 /// `uc`, `y`, and with `keep` `inner` and the kept spectrum the same bits (without, not written),
 /// every output poisoned first and nothing written past it; and `y` against the f64 reference on
-/// those operands within `T::BOUND`.
-pub fn check_shortconv_fwd_fused<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, roles: [usize; 3], keep: bool, seed: u64) {
-    use hyena_kernels::ops::fftconv::{gated_fftconv_shortconv_fwd, shortconv_fwd_fuses, ShortConvFwdViews};
+/// those operands within `T::BOUND`. With `filter` (B = 1): `gated_fftconv_shortconv_filter_fwd`,
+/// which also forms the filter's spectrum, against `fftconv_filter` and the two launches: `hf`
+/// the same bits as well.
+#[allow(clippy::too_many_arguments)]
+pub fn check_shortconv_fwd_fused<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c: usize, l: usize, roles: [usize; 3], keep: bool, filter: bool, seed: u64) {
+    use hyena_kernels::ops::fftconv::{gated_fftconv_shortconv_filter_fwd, gated_fftconv_shortconv_fwd, shortconv_fwd_fuses, ShortConvFwdViews};
     let mut rng = StdRng::seed_from_u64(seed);
-    let tag = format!("{} gated_fftconv_shortconv_fwd<{:?}> B={bs} C={c} L={l} roles={roles:?} keep={keep}", dev.name(), T::DTYPE);
+    let tag = format!("{} gated_fftconv_shortconv_fwd<{:?}> B={bs} C={c} L={l} roles={roles:?} keep={keep} filter={filter}", dev.name(), T::DTYPE);
+    assert!(!filter || bs == 1, "{tag}: the filter's spectrum is formed in the kernel at B = 1 only");
     assert!(shortconv_fwd_fuses::<T>(bs, c, l), "{tag}: not a fused shape");
     // The two launches: the case's short conv (uc), then the forward on its chunks.
     let case = ShortConvCase::<T>::new(dev, bs, c, l, &mut rng);
@@ -645,18 +649,17 @@ pub fn check_shortconv_fwd_fused<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c
     // The fused kernel.
     let (mut fuc, mut fy, mut finner, mut fa) = (poisoned::<T>(dev, 3 * n), poisoned::<T>(dev, n), poisoned::<T>(dev, n), poisoned::<f32>(dev, ns));
     let sc = ShortConvFwdViews { z: dz.as_view(), w: dw.as_view(), bias: dsb.as_view(), roles, uc: fuc.view_mut(0..3 * n).unwrap() };
-    let fused = gated_fftconv_shortconv_fwd(
-        dev,
-        hf,
-        dd,
-        sc,
-        bs,
-        c,
-        l,
-        fy.view_mut(0..n).unwrap(),
-        keep.then(|| finner.view_mut(0..n).unwrap()),
-        keep.then(|| fa.view_mut(0..ns).unwrap()),
-    )
+    let hl = hf.len();
+    let mut fhf = poisoned::<f32>(dev, hl);
+    let (fy_v, fi_v, fa_v) = (fy.view_mut(0..n).unwrap(), keep.then(|| finner.view_mut(0..n).unwrap()), keep.then(|| fa.view_mut(0..ns).unwrap()));
+    let fused = if filter {
+        let dh = DeviceBuffer::from_host(dev, &case.h).unwrap();
+        let r = gated_fftconv_shortconv_filter_fwd(dev, &dh, fhf.view_mut(0..hl).unwrap(), dd, sc, c, l, fy_v, fi_v, fa_v);
+        dev.synchronize().unwrap();
+        r
+    } else {
+        gated_fftconv_shortconv_fwd(dev, hf, dd, sc, bs, c, l, fy_v, fi_v, fa_v)
+    }
     .unwrap_or_else(|e| panic!("{tag}: {e}"));
     assert!(fused, "{tag}: the fused kernel did not run");
     dev.synchronize().unwrap();
@@ -668,6 +671,11 @@ pub fn check_shortconv_fwd_fused<T: Storage>(dev: &Arc<dyn Device>, bs: usize, c
     let y = read_checked(&format!("{tag} y"), &fy, n);
     same("y", &y, &read_checked(&format!("{tag} y (unfused)"), &dy, n));
     same("uc", &read_checked(&format!("{tag} uc"), &fuc, 3 * n), &uc);
+    if filter {
+        same("hf", &read_checked(&format!("{tag} hf"), &fhf, hl), &read_checked(&format!("{tag} hf (fftconv_filter)"), hf, hl));
+    } else {
+        assert!(fhf.to_host().unwrap().iter().all(|x| x.is_nan()), "{tag}: hf is an input here, but written");
+    }
     if keep {
         same("inner", &read_checked(&format!("{tag} inner"), &finner, n), &read_checked(&format!("{tag} inner (unfused)"), &dinner, n));
         same("a_spec", &read_checked(&format!("{tag} a_spec"), &fa, ns), &read_checked(&format!("{tag} a_spec (unfused)"), &da, ns));

@@ -9,7 +9,7 @@
 //! |------|-------------|
 //! | in_proj | per chunk `i`: `Z_i,b [D, L] = W_i · U_bᵀ + b_i` (bias broadcast by `ops::gating::bias_fill`, then a strided-batched GEMM over the batch, β = 1; the first GEMM's broadcast, and out_proj's, written inside the implicit filter's launch, which runs first: `ops::filter::implicit_filter_fwd_fill`) |
 //! | short conv | `shortconv_fwd_chunks`, all chunks in one launch (3 taps + bias); at order 2 where the tensor-core forward runs (2-byte storage, 4K < L ≤ 8K) fused into the step's kernel instead (`conv::gated_fftconv_shortconv_fwd`: the same `uc`, no launch of its own) |
-//! | long filter | `h [(N−1)·D, L]`: the implicit filter (see below), its spectrum once per pass (`fftconv_filter`), kept for the backward |
+//! | long filter | `h [(N−1)·D, L]`: the implicit filter (see below), its spectrum once per pass (`fftconv_filter`; at B = 1 where the short conv is fused into the 8K step, formed by that step's kernel instead: `conv::gated_fftconv_shortconv_filter_fwd`), kept for the backward |
 //! | recurrence | `gated_fftconv_fwd_spectrum_keep` per order step: `v ← post ⊙ (h ∗ (pre ⊙ v) + bias ⊙ (pre ⊙ v))`; where `conv::inner_pays` the last step also keeps its value before the post gate for the backward's `grad x₀`, and where `conv::a_spectrum_pays` (2-byte storage at 4K < L ≤ 8K; L > 16K) its transform of `pre ⊙ v` |
 //! | out_proj | `y_b [L, D] = Last_bᵀ · W_outᵀ + b_out` (strided-batched GEMM) |
 //!
@@ -391,7 +391,14 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             uc_done = true;
         }
         let per = conv::spectrum_len(d, l)?;
-        let hf = step_spectra(dev, &h, n - 1, d * l, per, |h, hf| conv::fftconv_filter(dev, h, d, l, hf))?;
+        // At B = 1 the fused step also forms its filter's spectrum (the row is its channel's only
+        // one: conv::gated_fftconv_shortconv_filter_fwd, no spectrum launch); elsewhere one
+        // fftconv_filter per step first.
+        let filter_in_step = fuse_sc && b == 1;
+        let mut hf = match filter_in_step {
+            true => DeviceBuffer::<f32>::alloc(dev, crate::operator::mul("device operator: filter spectra", per, n - 1)?)?,
+            false => step_spectra(dev, &h, n - 1, d * l, per, |h, hf| conv::fftconv_filter(dev, h, d, l, hf))?,
+        };
         let mut steps: Vec<DeviceBuffer<S>> = Vec::with_capacity(n - 1);
         let mut inner = None;
         let mut a_spec = None;
@@ -408,13 +415,24 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
             };
             if let (false, Src::Chunk(cv), Some(cq)) = (uc_done, s.cur, s.post) {
                 let sc = ShortConvFwdViews { z: zin.as_view(), w: w.sf_w.as_view(), bias: w.sf_b.as_view(), roles: [cv, s.pre, cq], uc: uc.as_view_mut() };
-                let (hf_o, bias_o) = (hf.view(o * per..(o + 1) * per)?, w.filter_bias.view(o * d..(o + 1) * d)?);
+                let bias_o = w.filter_bias.view(o * d..(o + 1) * d)?;
                 let (si, ss) = (step_inner.as_mut().map(|v| v.reborrow()), step_spec.as_mut().map(|v| v.reborrow()));
-                if conv::gated_fftconv_shortconv_fwd(dev, hf_o, bias_o, sc, b, d, l, &mut step, si, ss)? {
+                let fused = match filter_in_step {
+                    true => {
+                        let (h_o, hf_o) = (h.view(o * d * l..(o + 1) * d * l)?, hf.view_mut(o * per..(o + 1) * per)?);
+                        conv::gated_fftconv_shortconv_filter_fwd(dev, h_o, hf_o, bias_o, sc, d, l, &mut step, si, ss)?
+                    }
+                    false => conv::gated_fftconv_shortconv_fwd(dev, hf.view(o * per..(o + 1) * per)?, bias_o, sc, b, d, l, &mut step, si, ss)?,
+                };
+                if fused {
                     steps.push(step);
                     continue;
                 }
-                // Not fused after all (a view not 4-byte aligned): the two launches.
+                // Not fused after all (a view not 4-byte aligned): the spectrum if not formed yet,
+                // then the two launches.
+                if filter_in_step {
+                    conv::fftconv_filter(dev, h.view(o * d * l..(o + 1) * d * l)?, d, l, hf.view_mut(o * per..(o + 1) * per)?)?;
+                }
                 shortconv_fwd_chunks(dev, &zin, &w.sf_w, &w.sf_b, None, n + 1, b, d, l, &mut uc)?;
                 uc_done = true;
             }

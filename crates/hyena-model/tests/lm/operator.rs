@@ -136,7 +136,9 @@ fn device_operator_matches_cpu_in_every_storage() {
     use hyena_model::device_operator::DeviceOperator;
     use std::sync::Arc;
     fn check<S: DeviceScalar>(dev: &Arc<dyn Device>, order: usize, l: usize, normalized: bool, tol: f64) {
-        let b = 2;
+        check_b::<S>(dev, 2, order, l, normalized, tol)
+    }
+    fn check_b<S: DeviceScalar>(dev: &Arc<dyn Device>, b: usize, order: usize, l: usize, normalized: bool, tol: f64) {
         let c = cfg(order, l.max(64), normalized);
         let mut rng = rand::rngs::StdRng::seed_from_u64(7 + order as u64 + l as u64);
         // Weights and inputs are rounded to the storage type first: the reference is the exact
@@ -156,7 +158,7 @@ fn device_operator_matches_cpu_in_every_storage() {
         let (yd, cd) = dop.forward(&u, b, l).unwrap();
         let mut gd = op.zeros_like();
         let gud = dop.backward(&cd, &gy, &mut gd).unwrap();
-        let tag = format!("{:?} {:?} order {order} L {l} normalized {normalized}", dev.kind(), S::DTYPE);
+        let tag = format!("{:?} {:?} B {b} order {order} L {l} normalized {normalized}", dev.kind(), S::DTYPE);
         let mut worst = 0.0f64;
         let mut cmp = |what: &str, ours: &[f64], want: &[f64]| {
             let e = rel_l2(ours, want);
@@ -186,11 +188,41 @@ fn device_operator_matches_cpu_in_every_storage() {
         // backward fused into the latter (order 2).
         check::<half::f16>(&dev, 2, 6000, false, 5.0 * 2f64.powi(-11));
         check::<half::bf16>(&dev, 2, 8192, false, 5.0 * 2f64.powi(-8));
+        // B = 1 there (the paper's setting): the filter's spectrum formed inside the fused
+        // forward (no spectrum launch), the backward reducing each channel in its row's block.
+        check_b::<half::bf16>(&dev, 1, 2, 8192, false, 5.0 * 2f64.powi(-8));
+        check_b::<half::f16>(&dev, 1, 2, 6000, false, 5.0 * 2f64.powi(-11));
         for (order, l, normalized) in [(2, 17, false), (3, 33, false), (2, 9, true)] {
             check::<f32>(&dev, order, l, normalized, 1e-5);
             check::<half::bf16>(&dev, order, l, normalized, 5.0 * 2f64.powi(-8));
             check::<half::f16>(&dev, order, l, normalized, 5.0 * 2f64.powi(-11));
         }
+    }
+}
+
+/// The device operator's forward at the paper's setting (B = 1, order 2, 2-byte storage, 4K < L ≤
+/// 8K) runs the filter's spectrum inside the fused step (`hyena_fftconv_fwd_sc_tc_m13_*` forms it:
+/// no `hyena_fftconv_filter_tc_m13_*` launch), and at B = 2 the spectrum kernel first, as before.
+#[cfg(feature = "sim")]
+#[test]
+fn device_operator_forms_the_filter_spectrum_in_the_step_at_batch_1() {
+    use hyena_kernels::device::sim::SimDevice;
+    use hyena_kernels::device::Device;
+    use hyena_model::device_operator::DeviceOperator;
+    use std::sync::Arc;
+    let l = 8192;
+    let op = HyenaOperator::<f64>::init(&cfg(2, l, false), &mut rand::rngs::StdRng::seed_from_u64(3)).unwrap();
+    for (b, spectrum_launch) in [(1usize, false), (2, true)] {
+        let sim = Arc::new(SimDevice::new());
+        let dev: Arc<dyn Device> = sim.clone();
+        let dop = DeviceOperator::<f64, half::bf16>::new(op.clone(), dev.clone()).unwrap();
+        let u: Vec<f64> = (0..b * l * 3).map(|i| ((i * 37 % 11) as f64) * 0.1 - 0.5).collect();
+        sim.set_counters(true);
+        dop.forward(&u, b, l).unwrap();
+        sim.set_counters(false);
+        let names: Vec<String> = sim.take_counters().into_iter().map(|k| k.kernel).collect();
+        assert!(names.iter().any(|k| k == "hyena_fftconv_fwd_sc_tc_m13_bf16"), "B = {b}: {names:?}");
+        assert_eq!(names.iter().any(|k| k == "hyena_fftconv_filter_tc_m13_bf16"), spectrum_launch, "B = {b}: {names:?}");
     }
 }
 
