@@ -1250,17 +1250,17 @@ fn shortconv_fwd_with<'a, T: DeviceScalar, H: LaunchArg>(
     a_spec: Option<DeviceViewMut<'a, f32>>,
 ) -> Result<bool> {
     let sfx = suffix(T::DTYPE, op)?;
-    let total = mul3(bs, c, l, "gated_fftconv_shortconv_fwd B·C·L")?;
-    let all = mul(3, total, "gated_fftconv_shortconv_fwd 3·B·C·L")?;
-    let c3 = mul(3, c, "gated_fftconv_shortconv_fwd 3·C")?;
+    let total = mul3(bs, c, l, &format!("{op} B·C·L"))?;
+    let all = mul(3, total, &format!("{op} 3·B·C·L"))?;
+    let c3 = mul(3, c, &format!("{op} 3·C"))?;
     check_roles(op, sc.roles)?;
     let args = Args::new(dev, op)
         .arg("hf (spectrum_len: [C, n/2+1] or [⌈C/2⌉, n] complex)", hf, spectrum_len(c, l)?)
         .align(8, "complex f32")
-        .opt("h [C, L]", h, mul(c, l, "gated_fftconv_shortconv_filter_fwd C·L")?)
+        .opt("h [C, L]", h, mul(c, l, &format!("{op} C·L"))?)
         .arg("D [C]", &d, c)
         .arg("z [3, B, C, L]", &sc.z, all)
-        .arg("w [3·C, 3]", &sc.w, mul(c3, 3, "gated_fftconv_shortconv_fwd 3·C·3")?)
+        .arg("w [3·C, 3]", &sc.w, mul(c3, 3, &format!("{op} 3·C·3"))?)
         .arg("bias [3·C]", &sc.bias, c3)
         .arg("uc [3, B, C, L]", &sc.uc, all)
         .arg("y [B, C, L]", &y, total)

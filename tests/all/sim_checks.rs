@@ -422,41 +422,7 @@ fn fftconv_bwd_on_tensor_cores_meets_the_structural_bounds() {
 /// the bytes asked for.
 #[test]
 fn fftconv_shortconv_fwd_on_tensor_cores_meets_the_structural_bounds() {
-    use half::bf16;
-    use hyena_kernels::device::sim::SimDevice;
-    use hyena_kernels::device::{Device, DeviceBuffer};
-    use hyena_kernels::ops::fftconv::{a_spectrum_len, fftconv_filter, gated_fftconv_shortconv_fwd, spectrum_len, ShortConvFwdViews};
-    use std::sync::Arc;
-    let sim = Arc::new(SimDevice::new());
-    let dev: Arc<dyn Device> = sim.clone();
-    let (bs, c, l) = (2usize, 2usize, 8192usize);
-    let (n, m, rows) = (bs * c * l, 8193u64, (bs * c) as u64);
-    let pattern = |n: usize, k: usize| -> Vec<bf16> { (0..n).map(|i| bf16::from_f32((((i + k) * 37) % 11) as f32 * 0.1 - 0.5)).collect() };
-    let dh = DeviceBuffer::from_host(&dev, &pattern(c * l, 1)).unwrap();
-    let dd = DeviceBuffer::from_host(&dev, &vec![bf16::from_f32(0.5); c]).unwrap();
-    let (dw, db, z) = (DeviceBuffer::from_host(&dev, &pattern(9 * c, 2)).unwrap(), DeviceBuffer::from_host(&dev, &pattern(3 * c, 3)).unwrap(), DeviceBuffer::from_host(&dev, &pattern(3 * n, 4)).unwrap());
-    let mut hf = DeviceBuffer::<f32>::alloc(&dev, spectrum_len(c, l).unwrap()).unwrap();
-    fftconv_filter(&dev, &dh, c, l, &mut hf).unwrap();
-    let (mut uc, mut y, mut inner) = (DeviceBuffer::<bf16>::alloc(&dev, 3 * n).unwrap(), DeviceBuffer::<bf16>::alloc(&dev, n).unwrap(), DeviceBuffer::<bf16>::alloc(&dev, n).unwrap());
-    let mut a = DeviceBuffer::<f32>::alloc(&dev, a_spectrum_len(bs, c, l).unwrap()).unwrap();
-    let sc = ShortConvFwdViews { z: z.as_view(), w: dw.as_view(), bias: db.as_view(), roles: [2, 1, 0], uc: uc.as_view_mut() };
-    sim.set_counters(true);
-    assert!(gated_fftconv_shortconv_fwd(&dev, &hf, &dd, sc, bs, c, l, &mut y, Some(inner.as_view_mut()), Some(a.as_view_mut())).unwrap());
-    sim.set_counters(false);
-    let ks = sim.take_counters();
-    let names: Vec<&str> = ks.iter().map(|k| k.kernel.as_str()).collect();
-    assert_eq!(names, ["hyena_fftconv_fwd_sc_tc_m13_bf16"], "one launch");
-    let k = &ks[0];
-    eprintln!("{}: {:?} {:?} {:?} barriers {}", k.kernel, k.global, k.shared, k.math, k.barriers);
-    assert_eq!((k.blocks_total, k.blocks_run), (rows, rows), "one row per block at 4 rows");
-    assert_eq!(k.math.sincos, 4768 * k.blocks_run, "{:?}", k.math);
-    assert_eq!((k.math.div_rcp, k.math.exp_log, k.math.sqrt), (0, 0, 0), "{:?}", k.math);
-    assert_eq!(k.barriers, k.blocks_run + 4 * rows);
-    let sh = &k.shared;
-    assert_eq!((sh.load_wavefronts, sh.store_wavefronts), (sh.load_requests, sh.store_requests), "{sh:?}");
-    // Per row 3 z rows read and 5 rows written (2L bytes each), the spectrum (8(m + 1)); per
-    // channel hf (8m) and D, and the three operands' 3 weights and bias (2 bytes each).
-    assert_dram_and_l2(k, rows * (8 * 2 * l as u64 + 8 * m) + c as u64 * (8 * m + 2 + 3 * 4 * 2));
+    check_shortconv_fwd_counters(2, false);
 }
 
 /// The same at B = 1 with the filter's spectrum formed in the kernel
@@ -467,25 +433,40 @@ fn fftconv_shortconv_fwd_on_tensor_cores_meets_the_structural_bounds() {
 /// read (2L per channel) — the row's pairs read its spectrum back from the L2, not from DRAM.
 #[test]
 fn fftconv_shortconv_filter_fwd_on_tensor_cores_meets_the_structural_bounds() {
+    check_shortconv_fwd_counters(1, true);
+}
+
+/// The two tests above at B = `bs`, C = 2, L = 8192: with `filter`, `gated_fftconv_shortconv_filter_fwd`
+/// (B = 1; the spectrum kernel's 3 barriers per row more, hf written and h read instead of hf
+/// read), else `fftconv_filter` first (not counted) and `gated_fftconv_shortconv_fwd`.
+fn check_shortconv_fwd_counters(bs: usize, filter: bool) {
     use half::bf16;
     use hyena_kernels::device::sim::SimDevice;
     use hyena_kernels::device::{Device, DeviceBuffer};
-    use hyena_kernels::ops::fftconv::{a_spectrum_len, gated_fftconv_shortconv_filter_fwd, spectrum_len, ShortConvFwdViews};
+    use hyena_kernels::ops::fftconv::{a_spectrum_len, fftconv_filter, gated_fftconv_shortconv_filter_fwd, gated_fftconv_shortconv_fwd, spectrum_len, ShortConvFwdViews};
     use std::sync::Arc;
     let sim = Arc::new(SimDevice::new());
     let dev: Arc<dyn Device> = sim.clone();
     let (c, l) = (2usize, 8192usize);
-    let (n, m, rows) = (c * l, 8193u64, c as u64);
+    let (n, m, rows) = (bs * c * l, 8193u64, (bs * c) as u64);
     let pattern = |n: usize, k: usize| -> Vec<bf16> { (0..n).map(|i| bf16::from_f32((((i + k) * 37) % 11) as f32 * 0.1 - 0.5)).collect() };
     let dh = DeviceBuffer::from_host(&dev, &pattern(c * l, 1)).unwrap();
     let dd = DeviceBuffer::from_host(&dev, &vec![bf16::from_f32(0.5); c]).unwrap();
     let (dw, db, z) = (DeviceBuffer::from_host(&dev, &pattern(9 * c, 2)).unwrap(), DeviceBuffer::from_host(&dev, &pattern(3 * c, 3)).unwrap(), DeviceBuffer::from_host(&dev, &pattern(3 * n, 4)).unwrap());
     let mut hf = DeviceBuffer::<f32>::alloc(&dev, spectrum_len(c, l).unwrap()).unwrap();
+    if !filter {
+        fftconv_filter(&dev, &dh, c, l, &mut hf).unwrap();
+    }
     let (mut uc, mut y, mut inner) = (DeviceBuffer::<bf16>::alloc(&dev, 3 * n).unwrap(), DeviceBuffer::<bf16>::alloc(&dev, n).unwrap(), DeviceBuffer::<bf16>::alloc(&dev, n).unwrap());
-    let mut a = DeviceBuffer::<f32>::alloc(&dev, a_spectrum_len(1, c, l).unwrap()).unwrap();
+    let mut a = DeviceBuffer::<f32>::alloc(&dev, a_spectrum_len(bs, c, l).unwrap()).unwrap();
     let sc = ShortConvFwdViews { z: z.as_view(), w: dw.as_view(), bias: db.as_view(), roles: [2, 1, 0], uc: uc.as_view_mut() };
+    let (yv, iv, av) = (y.as_view_mut(), Some(inner.as_view_mut()), Some(a.as_view_mut()));
     sim.set_counters(true);
-    assert!(gated_fftconv_shortconv_filter_fwd(&dev, &dh, &mut hf, &dd, sc, c, l, &mut y, Some(inner.as_view_mut()), Some(a.as_view_mut())).unwrap());
+    let fused = match filter {
+        true => gated_fftconv_shortconv_filter_fwd(&dev, &dh, &mut hf, &dd, sc, c, l, yv, iv, av),
+        false => gated_fftconv_shortconv_fwd(&dev, &hf, &dd, sc, bs, c, l, yv, iv, av),
+    };
+    assert!(fused.unwrap());
     sim.set_counters(false);
     let ks = sim.take_counters();
     let names: Vec<&str> = ks.iter().map(|k| k.kernel.as_str()).collect();
@@ -495,12 +476,14 @@ fn fftconv_shortconv_filter_fwd_on_tensor_cores_meets_the_structural_bounds() {
     assert_eq!((k.blocks_total, k.blocks_run), (rows, rows), "one row per block");
     assert_eq!(k.math.sincos, 4768 * k.blocks_run, "{:?}", k.math);
     assert_eq!((k.math.div_rcp, k.math.exp_log, k.math.sqrt), (0, 0, 0), "{:?}", k.math);
-    assert_eq!(k.barriers, k.blocks_run + 7 * rows);
+    assert_eq!(k.barriers, k.blocks_run + (if filter { 7 } else { 4 }) * rows);
     let sh = &k.shared;
     assert_eq!((sh.load_wavefronts, sh.store_wavefronts), (sh.load_requests, sh.store_requests), "{sh:?}");
     // Per row 3 z rows read and 5 rows written (2L bytes each), the spectrum (8(m + 1)); per
-    // channel h read (2L), hf written (8m), D, and the three operands' 3 weights and bias.
-    assert_dram_and_l2(k, rows * (8 * 2 * l as u64 + 8 * m) + c as u64 * (2 * l as u64 + 8 * m + 2 + 3 * 4 * 2));
+    // channel hf (8m: read, or with `filter` written) and D, the three operands' 3 weights and
+    // bias (2 bytes each), and with `filter` h read (2L).
+    let h_read = if filter { 2 * l as u64 } else { 0 };
+    assert_dram_and_l2(k, rows * (8 * 2 * l as u64 + 8 * m) + c as u64 * (h_read + 8 * m + 2 + 3 * 4 * 2));
 }
 
 /// The tensor-core backward with the short conv's backward fused (`gated_fftconv_shortconv_bwd`,

@@ -395,10 +395,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
         // one: conv::gated_fftconv_shortconv_filter_fwd, no spectrum launch); elsewhere one
         // fftconv_filter per step first.
         let filter_in_step = fuse_sc && b == 1;
-        let mut hf = match filter_in_step {
-            true => DeviceBuffer::<f32>::alloc(dev, crate::operator::mul("device operator: filter spectra", per, n - 1)?)?,
-            false => step_spectra(dev, &h, n - 1, d * l, per, |h, hf| conv::fftconv_filter(dev, h, d, l, hf))?,
-        };
+        let mut hf = step_spectra(dev, &h, n - 1, d * l, per, |h, hf| if filter_in_step { Ok(()) } else { conv::fftconv_filter(dev, h, d, l, hf) })?;
         let mut steps: Vec<DeviceBuffer<S>> = Vec::with_capacity(n - 1);
         let mut inner = None;
         let mut a_spec = None;
@@ -417,12 +414,10 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                 let sc = ShortConvFwdViews { z: zin.as_view(), w: w.sf_w.as_view(), bias: w.sf_b.as_view(), roles: [cv, s.pre, cq], uc: uc.as_view_mut() };
                 let bias_o = w.filter_bias.view(o * d..(o + 1) * d)?;
                 let (si, ss) = (step_inner.as_mut().map(|v| v.reborrow()), step_spec.as_mut().map(|v| v.reborrow()));
+                let (h_o, hf_o) = (o * d * l..(o + 1) * d * l, o * per..(o + 1) * per);
                 let fused = match filter_in_step {
-                    true => {
-                        let (h_o, hf_o) = (h.view(o * d * l..(o + 1) * d * l)?, hf.view_mut(o * per..(o + 1) * per)?);
-                        conv::gated_fftconv_shortconv_filter_fwd(dev, h_o, hf_o, bias_o, sc, d, l, &mut step, si, ss)?
-                    }
-                    false => conv::gated_fftconv_shortconv_fwd(dev, hf.view(o * per..(o + 1) * per)?, bias_o, sc, b, d, l, &mut step, si, ss)?,
+                    true => conv::gated_fftconv_shortconv_filter_fwd(dev, h.view(h_o.clone())?, hf.view_mut(hf_o.clone())?, bias_o, sc, d, l, &mut step, si, ss)?,
+                    false => conv::gated_fftconv_shortconv_fwd(dev, hf.view(hf_o.clone())?, bias_o, sc, b, d, l, &mut step, si, ss)?,
                 };
                 if fused {
                     steps.push(step);
@@ -431,7 +426,7 @@ impl<T: Scalar, S: DeviceScalar> DeviceOperator<T, S> {
                 // Not fused after all (a view not 4-byte aligned): the spectrum if not formed yet,
                 // then the two launches.
                 if filter_in_step {
-                    conv::fftconv_filter(dev, h.view(o * d * l..(o + 1) * d * l)?, d, l, hf.view_mut(o * per..(o + 1) * per)?)?;
+                    conv::fftconv_filter(dev, h.view(h_o)?, d, l, hf.view_mut(hf_o)?)?;
                 }
                 shortconv_fwd_chunks(dev, &zin, &w.sf_w, &w.sf_b, None, n + 1, b, d, l, &mut uc)?;
                 uc_done = true;
