@@ -19,7 +19,8 @@
 //! 1. **Join.** Source files are compared by file name (host and device compilers see different
 //!    paths for the same file). Leading frames of a SASS chain in files the counts never mention
 //!    (CUDA headers: `sincospif`, the IEEE division) are dropped, so library code inherits the
-//!    count of the kernel line that called it. A SASS chain then matches the counted chains with the
+//!    count of the kernel line that called it (the whole count: chains equal once those frames
+//!    are dropped are one statement, not copies to split the count between). A SASS chain then matches the counted chains with the
 //!    same innermost line and the longest run of equal inlined-at call sites; ties are summed (the
 //!    host compiler inlined a helper into several places the device code shares). When several
 //!    SASS chains match one counted chain equally well (the device compiler inlined a helper in
@@ -37,8 +38,9 @@
 //!    blocks no branch or fall-through reaches (padding after `EXIT`) count zero; an indirect
 //!    branch (`BRX`) reaches the labels of its `BRANCH_TARGETS` list. A `BRA.DIV` (the
 //!    diverged-warp slow path of a `__shfl_*_sync`) falls through and never branches: the kernels
-//!    shuffle converged. A backward branch
-//!    marks the blocks from its target to itself as a loop.
+//!    shuffle converged. A backward branch of a reachable block
+//!    marks the blocks from its target to itself as a loop (the slow path's jump back to the
+//!    shuffle's re-entry label makes none).
 //! 3. **Block counts.** Every instruction of a block executes as often as the block.
 //!    - Outside loops a block runs at most once per warp, and all its instructions issue for a
 //!      warp that reaches it (nvcc predicates short divergent branches): its count is the largest
@@ -57,7 +59,9 @@
 //!      the smallest copy of the same line in another loop (nvcc's remainder loop after a loop
 //!      unrolled for a runtime trip count), else the gcd of the line's per-opcode counts when it
 //!      has two or more opcodes there, one of them a memory access (an unrolled `acc += x[k] * w`
-//!      holds 4 LDG and 4 FFMA: m = 4; the 2 FMUL + 2 FFMA of a complex multiply are no copies),
+//!      holds 4 LDG and 4 FFMA: m = 4; the 2 FMUL + 2 FFMA of a complex multiply are no copies;
+//!      a line with k accesses per execution, the host's requests over its executions, has at
+//!      most mem / k copies),
 //!      else 1; times the *twin blocks* of the same loop that hold the same opcodes of the line
 //!      (a memory access, or two instructions or more): nvcc unrolled a loop whose iterations
 //!      each branch (a bounds test per point), so every copy sits in blocks of its own, while the
@@ -95,7 +99,8 @@
 //!      lines of its own (an `if / else if` chain: the sum of the arms counts the head once per
 //!      arm). Any other block with no counted line takes the count of the block before it.
 //!    - Flow: a block runs at most as often as control reaches it, the sum of its predecessors'
-//!      counts (blocks visited in address order; loop heads and blocks after a `CALL` exempt);
+//!      counts (blocks visited in address order; loop heads and blocks after a `CALL` exempt,
+//!      a backward edge from an unreachable block making no loop head);
 //!      where its predecessors are copies of one body (mostly the same lines) that all branch
 //!      off one block, at most as often as that block, and the copies share that block's count.
 //!      This bounds a block of arithmetic only (nothing to read an unroll factor from) whose
@@ -807,11 +812,22 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> Joined {
         let t = &sim[k].0;
         ch.len() - start > s && t.len() > s && ch.last() != t.last() && t.last().is_some_and(|o| outer.contains(o))
     };
+    // SASS chains equal once their header frames are dropped are one user: library code inlined
+    // into the line (`min` of math_functions.hpp in `return rmax > 0.0f ? min(..) : 126u;`) runs
+    // once per execution of the line, as the line's own instructions do. Counted as two users,
+    // each took half the line's count (the G kernel's row exponent: 72 of 144, which held the
+    // blocks of its loop body to half a trip per row).
+    let kernel_part = |c: usize| -> &[Frame] {
+        let ch = &f.chains[c];
+        &ch[ch.iter().position(|fr| files.contains(fr.file.as_str())).unwrap_or(ch.len())..]
+    };
     let mut users: Vec<Vec<Option<u64>>> = vec![Vec::new(); sim.len()];
+    let mut user_chains: Vec<Vec<&[Frame]>> = vec![Vec::new(); sim.len()];
     for (c, ((ks, s), w)) in best.iter().zip(&weight).enumerate() {
         for &k in ks {
-            if *s == max_score[k] && !contradicts(c, k, *s) {
+            if *s == max_score[k] && !contradicts(c, k, *s) && !user_chains[k].contains(&kernel_part(c)) {
                 users[k].push(*w);
+                user_chains[k].push(kernel_part(c));
             }
         }
     }
@@ -974,7 +990,11 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
     // or increment, which the host ran at least once per trip).
     let mut regions: Vec<(usize, usize)> = Vec::new();
     let mut latch: Vec<Option<usize>> = Vec::new();
-    for b in 0..nb {
+    // Not from a block control never reaches: the diverged-warp slow path of a shuffle, placed
+    // after `EXIT`, jumps back to its re-entry label, which made a "loop" from that label to the
+    // end of the function (the short conv backward's weight sums: its row loop, 3 trips per
+    // warp, took the shuffle line's 15 per warp and the flow bound none).
+    for b in (0..nb).filter(|&b| reach[b]) {
         for i in &f.instrs[range(b)] {
             if i.base() == "BRA" && !i.divergence_only() {
                 if let Some(t) = i.target.as_deref().and_then(label_block) {
@@ -1104,6 +1124,13 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
             .sum();
         if mine.len() >= 2 && mem > 0 {
             let all = mine.values().fold(0, |g, &v| gcd(g, v)).max(1);
+            // A line with k ≥ 2 accesses per execution (the host's requests over its executions:
+            // `g_at`'s two loads, `fwd8k_ld2(gy + at)` and `fwd8k_ld2(po + at)` on one line) has
+            // at most mem / k copies: 16 LDG of 8 calls read as 16 copies held the G kernel's
+            // row loop (3 trips per warp at B = 1, 8 calls per trip) to ⌊24 / 16⌋ = 1 trip in
+            // the blocks of its exponent pass.
+            let k = requests_per_exec[c].map(|r| r.round() as u64).filter(|&k| k >= 2 && mem % k == 0);
+            let all = k.map_or(all, |k| gcd(all, mem / k).max(1));
             // The address arithmetic of an unrolled body need not replicate with its accesses:
             // nvcc shares and folds it across copies (the forward's and the filter spectrum's
             // 16-point loads in `fused_read_park`: LDS 32, LEA 28, MOV 14, IMAD 4, gcd 1, for 16
@@ -1421,7 +1448,10 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
     // are final when their successors are capped.
     let calls = |b: usize| f.instrs[range(b)].iter().any(|i| i.base() == "CALL");
     for b in 0..nb {
-        if !reach[b] || preds[b].iter().any(|&p| p >= b || calls(p)) {
+        // (A backward edge from a block control never reaches, the diverged-warp slow path of a
+        // shuffle after `EXIT` jumping back to its re-entry label, makes no loop head: the tail
+        // of `warp_sum`'s unrolled steps took the line's five-steps-per-call count.)
+        if !reach[b] || preds[b].iter().any(|&p| reach[p] && (p >= b || calls(p))) {
             continue;
         }
         let cap: f64 = preds[b].iter().map(|&p| count[p]).sum::<f64>() + if b == 0 { w } else { 0.0 };

@@ -1069,3 +1069,83 @@ fn a_control_only_join_runs_at_most_as_often_as_the_head_of_its_if_else_if_chain
     }
     assert_eq!(e.total, 72.0);
 }
+
+#[test]
+fn library_code_inlined_into_a_line_runs_as_often_as_the_line() {
+    // A loop of 3 trips per warp (header line 10, its test and backward branch, counted 4 per
+    // warp) whose line 11 holds its own `FMNMX` and a `min` of math_functions.hpp (`return r >
+    // 0.0f ? min(..) : 126u;`): two SASS chains, [hpp:896, 11] and [11], equal once the header
+    // frame is dropped. Both run once per execution of the line. Hand, 2 warps: 2 × (S2R 1 + 3
+    // × (FMNMX, IMNMX, FMUL, ISETP, BRA) + EXIT 1) = 34. Before (the line's count split between
+    // the two chains as if they were two call sites: 1.5 trips per warp): 19. The G kernel's
+    // row exponent at 8K: the blocks of its row loop held to half a trip per row.
+    let text = kernel_k!("\
+        //## File \"h.cu\", line 9\nS2R\n\
+        .L_loop:\n//## File \"h.cu\", line 11\nFMNMX\n\
+        //## File \"math_functions.hpp\", line 896 inlined at \"h.cu\", line 11\n//## File \"h.cu\", line 11\nIMNMX\n\
+        //## File \"h.cu\", line 12\nFMUL\n\
+        //## File \"h.cu\", line 10\nISETP\n@P BRA `(.L_loop)\n\
+        //## File \"h.cu\", line 30\nEXIT\n");
+    let l = Listing::parse(text).unwrap();
+    let w = 2;
+    let per = vec![exec(&[9], w), exec(&[10], 4 * w), exec(&[11], 3 * w), exec(&[12], 3 * w), exec(&[30], w)];
+    assert_eq!(estimate(&l.functions[0], &per, w).total, 34.0);
+}
+
+#[test]
+fn two_accesses_per_execution_halve_the_copies_read_from_the_gcd() {
+    // A row loop of 3 trips per warp (header line 10: 4 per warp) whose body holds 8 unrolled
+    // calls of a line with two loads (`g_at`: `ld2(gy + at)` and `ld2(po + at)`): 16 LDG and 16
+    // PRMT, gcd 16, for 8 executions per trip (24 per warp) and two requests per execution. The
+    // copies are 16 / 2 = 8: 3 trips. Hand, 1 warp: S2R 1 + 3 × (32 + ISETP + BRA) + EXIT 1 =
+    // 104. Read as 16 copies (⌊24 / 16⌋ = 1 trip, the G kernel's row exponent pass at 8K): 36.
+    let mut body = String::new();
+    for _ in 0..16 {
+        body.push_str("LDG.E\nPRMT\n");
+    }
+    let text = format!(
+        kernel_k!("//## File \"h.cu\", line 9\nS2R\n.L_loop:\n//## File \"h.cu\", line 11\n{}//## File \"h.cu\", line 10\nISETP\n@P BRA `(.L_loop)\n//## File \"h.cu\", line 30\nEXIT\n"),
+        body
+    );
+    let l = Listing::parse(&text).unwrap();
+    let per = vec![exec(&[9], 1), exec(&[10], 4), exec_req(&[11], 24, 48), exec(&[30], 1)];
+    assert_eq!(estimate(&l.functions[0], &per, 1).total, 104.0);
+    // Without the host's requests the line reads as 16 copies still (no evidence of two loads
+    // per execution).
+    let per = vec![exec(&[9], 1), exec(&[10], 4), exec(&[11], 24), exec(&[30], 1)];
+    assert_eq!(estimate(&l.functions[0], &per, 1).total, 36.0);
+}
+
+#[test]
+fn the_slow_path_of_a_shuffle_makes_no_loop_head() {
+    // A loop of 4 trips per warp (header line 10, counted 5 per warp) around a load (line 11)
+    // and a warp sum whose 5 steps nvcc unrolled (line 5 inlined at 12, counted 5 per call: 20
+    // per warp): the shuffle, its `BRA.DIV` to the diverged-warp slow path placed after `EXIT`,
+    // and the steps' `DADD`s in a block that the slow path jumps back to. That jump is a
+    // backward edge from a block control never reaches: no loop head, so the flow bound holds
+    // the block to the 4 runs of the block before it. Then `if (lane == 0)` (line 13, every
+    // warp once per trip: a store). Hand, 1 warp: S2R 1 + 4 × (LDS ISETP SHFL BRA.DIV 4 + DADD
+    // DADD ISETP BRA 4 + STS 1 + latch 1) + EXIT 1 = 42. With the block exempt as a loop head
+    // (it took the line's 20 runs per warp, five steps per call): 122. `warp_sum` in the filter
+    // backward's frequency loop.
+    let text = kernel_k!("\
+        //## File \"h.cu\", line 9\nS2R\n\
+        .L_loop:\n//## File \"h.cu\", line 11\nLDS\nISETP\n\
+        //## File \"sm_30_intrinsics.hpp\", line 538 inlined at \"h.cu\", line 5\n//## File \"h.cu\", line 5 inlined at \"h.cu\", line 12\n//## File \"h.cu\", line 12\nSHFL.BFLY\nBRA.DIV UR4, `(.L_slow)\n\
+        .L_re:\n//## File \"h.cu\", line 5 inlined at \"h.cu\", line 12\n//## File \"h.cu\", line 12\nDADD\nDADD\nISETP\n@P BRA `(.L_join)\n\
+        //## File \"h.cu\", line 13\nSTS\n\
+        .L_join:\n//## File \"h.cu\", line 10\n@P BRA `(.L_loop)\n\
+        //## File \"h.cu\", line 30\nEXIT\n\
+        .L_slow:\n//## File \"sm_30_intrinsics.hpp\", line 538 inlined at \"h.cu\", line 5\n//## File \"h.cu\", line 5 inlined at \"h.cu\", line 12\n//## File \"h.cu\", line 12\nWARPSYNC\nSHFL.BFLY\nBRA `(.L_re)\n");
+    let l = Listing::parse(text).unwrap();
+    let per = vec![
+        exec(&[9], 1),
+        exec(&[10], 5),
+        exec(&[11], 4),
+        exec(&[5, 12], 20),
+        exec(&[12], 4),
+        exec(&[13], 4),
+        exec(&[30], 1),
+    ];
+    assert_eq!(estimate(&l.functions[0], &per, 1).total, 42.0);
+}
