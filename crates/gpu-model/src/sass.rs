@@ -20,9 +20,10 @@
 //!    paths for the same file). Leading frames of a SASS chain in files the counts never mention
 //!    (CUDA headers: `sincospif`, the IEEE division) are dropped, so library code inherits the
 //!    count of the kernel line that called it (the whole count: chains equal once those frames
-//!    are dropped are one statement, not copies to split the count between). A SASS chain then matches the counted chains with the
-//!    same innermost line and the longest run of equal inlined-at call sites; ties are summed (the
-//!    host compiler inlined a helper into several places the device code shares). When several
+//!    are dropped are one statement, not copies to split the count between). A SASS chain then
+//!    matches the counted chains with the same innermost line and the longest run of equal
+//!    inlined-at call sites; ties are summed (the host compiler inlined a helper into several
+//!    places the device code shares). When several
 //!    SASS chains match one counted chain equally well (the device compiler inlined a helper in
 //!    places the host compiler did not tell apart), that count is split between them by their
 //!    call sites, the frames past the matched depth: a copy whose call site at some depth the
@@ -992,8 +993,8 @@ pub fn estimate(f: &Function, lines: &[LineExec], warp_entries: u64) -> Estimate
     let mut latch: Vec<Option<usize>> = Vec::new();
     // Not from a block control never reaches: the diverged-warp slow path of a shuffle, placed
     // after `EXIT`, jumps back to its re-entry label, which made a "loop" from that label to the
-    // end of the function (the short conv backward's weight sums: its row loop, 3 trips per
-    // warp, took the shuffle line's 15 per warp and the flow bound none).
+    // end of the function, whose blocks outside every real loop then took the in-loop rules
+    // (the reduction tails of the G kernel and the filter backward: −1 % of each).
     for b in (0..nb).filter(|&b| reach[b]) {
         for i in &f.instrs[range(b)] {
             if i.base() == "BRA" && !i.divergence_only() {
