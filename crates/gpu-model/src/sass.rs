@@ -732,16 +732,21 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> Joined {
     let mut weight: Vec<Option<u64>> = Vec::with_capacity(f.chains.len());
     let mut whole: Vec<bool> = Vec::with_capacity(f.chains.len());
     let mut absent: Vec<bool> = Vec::with_capacity(f.chains.len());
-    for c in &f.chains {
-        let start = c.iter().position(|fr| files.contains(fr.file.as_str()));
-        let Some(start) = start else {
+    // Each SASS chain from its first frame in a counted file (its header frames dropped; `None`:
+    // library code only).
+    let kernel_part: Vec<Option<&[Frame]>> = f
+        .chains
+        .iter()
+        .map(|c| c.iter().position(|fr| files.contains(fr.file.as_str())).map(|start| &c[start..]))
+        .collect();
+    for c in &kernel_part {
+        let Some(c) = *c else {
             best.push((Vec::new(), 0));
             weight.push(None);
             whole.push(false);
             absent.push(false);
             continue;
         };
-        let c = &c[start..];
         let mut top = (Vec::new(), 0usize);
         for &k in by_inner.get(&c[0]).map(|v| v.as_slice()).unwrap_or(&[]) {
             let t = &sim[k].0;
@@ -809,26 +814,23 @@ fn chain_counts(f: &Function, lines: &[LineExec]) -> Joined {
     let outer: HashSet<&Frame> = f.chains.iter().filter_map(|c| c.last()).collect();
     let contradicts = |c: usize, k: usize, s: usize| -> bool {
         let ch = &f.chains[c];
-        let start = ch.iter().position(|fr| files.contains(fr.file.as_str())).unwrap_or(0);
+        let kept = kernel_part[c].map_or(ch.len(), <[Frame]>::len);
         let t = &sim[k].0;
-        ch.len() - start > s && t.len() > s && ch.last() != t.last() && t.last().is_some_and(|o| outer.contains(o))
+        kept > s && t.len() > s && ch.last() != t.last() && t.last().is_some_and(|o| outer.contains(o))
     };
     // SASS chains equal once their header frames are dropped are one user: library code inlined
     // into the line (`min` of math_functions.hpp in `return rmax > 0.0f ? min(..) : 126u;`) runs
     // once per execution of the line, as the line's own instructions do. Counted as two users,
     // each took half the line's count (the G kernel's row exponent: 72 of 144, which held the
     // blocks of its loop body to half a trip per row).
-    let kernel_part = |c: usize| -> &[Frame] {
-        let ch = &f.chains[c];
-        &ch[ch.iter().position(|fr| files.contains(fr.file.as_str())).unwrap_or(ch.len())..]
-    };
     let mut users: Vec<Vec<Option<u64>>> = vec![Vec::new(); sim.len()];
     let mut user_chains: Vec<Vec<&[Frame]>> = vec![Vec::new(); sim.len()];
     for (c, ((ks, s), w)) in best.iter().zip(&weight).enumerate() {
         for &k in ks {
-            if *s == max_score[k] && !contradicts(c, k, *s) && !user_chains[k].contains(&kernel_part(c)) {
+            let part = kernel_part[c].unwrap_or_default();
+            if *s == max_score[k] && !contradicts(c, k, *s) && !user_chains[k].contains(&part) {
                 users[k].push(*w);
-                user_chains[k].push(kernel_part(c));
+                user_chains[k].push(part);
             }
         }
     }
